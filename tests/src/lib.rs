@@ -1,0 +1,1 @@
+//! Test support: start real wavegate processes on free ports.
