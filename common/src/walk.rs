@@ -1,7 +1,7 @@
 //! The execution walk (DESIGN §1 step 5) as an explicit state machine.
 //!
 //! The walk goes over the validated candidates in rank order and stops as soon as
-//! `executed >= target`. It performs no I/O: an async executor asks [`Walk::next`] what to do,
+//! `executed >= target`. It performs no I/O: an async executor asks [`Walk::next_action`] what to do,
 //! sends the order it is told to launch, and reports the result with [`Walk::settle`].
 //!
 //! - **Sequential** (default): one order at a time.
@@ -110,7 +110,7 @@ impl Walk {
     }
 
     /// What to do next. A [`Next::Launch`] marks the candidate in flight.
-    pub fn next(&mut self) -> Next {
+    pub fn next_action(&mut self) -> Next {
         if self.executed >= self.target {
             return Next::Done;
         }
@@ -206,7 +206,7 @@ mod tests {
         let mut launched = Vec::new();
         let mut flying = std::collections::VecDeque::new();
         loop {
-            match w.next() {
+            match w.next_action() {
                 Next::Launch(i) => {
                     launched.push(i);
                     flying.push_back(i);
@@ -239,13 +239,13 @@ mod tests {
     #[test]
     fn waits_for_candidates_until_closed() {
         let mut w = Walk::new(2, Mode::Sequential);
-        assert_eq!(w.next(), Next::Wait);
+        assert_eq!(w.next_action(), Next::Wait);
         w.push_candidates(1);
-        assert_eq!(w.next(), Next::Launch(0));
+        assert_eq!(w.next_action(), Next::Launch(0));
         w.settle(0, true).unwrap();
-        assert_eq!(w.next(), Next::Wait);
+        assert_eq!(w.next_action(), Next::Wait);
         w.close();
-        assert_eq!(w.next(), Next::Done);
+        assert_eq!(w.next_action(), Next::Done);
     }
 
     #[test]
@@ -253,7 +253,7 @@ mod tests {
         let mut w = Walk::new(2, Mode::Sequential);
         w.push_candidates(2);
         assert_eq!(w.settle(0, true), Err(WalkError::NotInFlight(0)));
-        assert_eq!(w.next(), Next::Launch(0));
+        assert_eq!(w.next_action(), Next::Launch(0));
         w.settle(0, false).unwrap();
         assert_eq!(w.settle(0, true), Err(WalkError::NotInFlight(0)));
         assert_eq!(w.settle(9, true), Err(WalkError::NotInFlight(9)));
@@ -263,13 +263,13 @@ mod tests {
     fn cancel_drains_in_flight_then_stops() {
         let mut w = Walk::new(3, Mode::Windowed);
         w.push_candidates(5);
-        assert_eq!(w.next(), Next::Launch(0));
-        assert_eq!(w.next(), Next::Launch(1));
+        assert_eq!(w.next_action(), Next::Launch(0));
+        assert_eq!(w.next_action(), Next::Launch(1));
         w.cancel();
-        assert_eq!(w.next(), Next::Wait);
+        assert_eq!(w.next_action(), Next::Wait);
         w.settle(0, true).unwrap();
         w.settle(1, true).unwrap();
-        assert_eq!(w.next(), Next::Done);
+        assert_eq!(w.next_action(), Next::Done);
         assert_eq!(w.state(2), Some(CandidateState::Pending));
     }
 }
