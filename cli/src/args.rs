@@ -1,0 +1,282 @@
+//! Command-line arguments (clap derive). Parsing only: every command lives in [`crate::commands`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Default public endpoint of a coordinator (also what `wavegate dev` listens on).
+pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:7000";
+
+/// `wavegate`: publish signals to a wavegate coordinator, follow waves, manage params, and run
+/// a whole cluster on loopback (`demo`, `dev`, `replay`).
+#[derive(Debug, Parser)]
+#[command(name = "wavegate", version, about, long_about = None)]
+pub struct Cli {
+    /// Connection to the coordinator (ignored by `demo`, `dev` and `replay`, which start their own).
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How to reach the coordinator's public API.
+#[derive(Args, Clone)]
+pub struct ConnectArgs {
+    /// Coordinator endpoint (`http://` or `https://`).
+    #[arg(long, global = true, env = "WAVEGATE_COORDINATOR", default_value = DEFAULT_COORDINATOR)]
+    pub coordinator: String,
+    /// Bearer token sent as `authorization: Bearer <token>` (never printed).
+    #[arg(long, global = true, env = "WAVEGATE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// PEM file of the CA that signed the coordinator's certificate (enables TLS).
+    #[arg(long, global = true, value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS (needs `--client-key`).
+    #[arg(long, global = true, value_name = "PEM", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `--client-cert`.
+    #[arg(long, global = true, value_name = "PEM", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+    /// Server name to verify in the coordinator's certificate (default: the URL's host).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub tls_domain: Option<String>,
+}
+
+impl std::fmt::Debug for ConnectArgs {
+    // Hand-written so the token can never reach a log or an error message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectArgs")
+            .field("coordinator", &self.coordinator)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("ca_cert", &self.ca_cert)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
+            .field("tls_domain", &self.tls_domain)
+            .finish()
+    }
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Publish signals from a file (JSON array, NDJSON, CSV or the reference bot's form).
+    Publish(PublishArgs),
+    /// Follow a wave live, one progress bar per exchange, then print its result.
+    Watch(WatchArgs),
+    /// List or show waves.
+    #[command(subcommand)]
+    Waves(WavesCommand),
+    /// Read or write stored exchange params.
+    #[command(subcommand)]
+    Params(ParamsCommand),
+    /// List the exchange agents the coordinator dispatches to.
+    Agents(JsonFlag),
+    /// Start a coordinator and two paper agents in this process, run the sample waves, exit.
+    Demo(DemoArgs),
+    /// Start a coordinator and two paper agents in this process and stay up until Ctrl-C.
+    Dev(DevArgs),
+    /// Dry-run one wave from a scenario file against scripted paper exchanges.
+    Replay(ReplayArgs),
+}
+
+/// Input format of `publish`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Detect from the content.
+    Auto,
+    /// A JSON array of signals (or one signal object).
+    Json,
+    /// One JSON signal per line.
+    Ndjson,
+    /// CSV with a header row naming the fields.
+    Csv,
+    /// The reference bot's messages (`pair_symbol`, `recommended_action`, …), JSON or NDJSON.
+    Tradingbot,
+}
+
+/// `publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Signal file, or `-` for standard input.
+    pub file: String,
+    /// Input format.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    /// Close the wave(s) of the published signals, so they are dispatched at once.
+    #[arg(long)]
+    pub close: bool,
+    /// Wave interval in seconds, for signals without `wave_timestamp`.
+    #[arg(long, default_value_t = wavegate_common::time::DEFAULT_INTERVAL_SECS,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub interval_secs: i64,
+}
+
+/// `watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Wave id (RFC 3339 timestamp, e.g. 2026-11-24T12:00:00Z); default: the next wave that
+    /// shows activity.
+    pub wave: Option<String>,
+}
+
+/// A `--json` switch.
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Wave status filter of `waves list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFilter {
+    /// Accepting signals.
+    Collecting,
+    /// Being executed.
+    Dispatching,
+    /// Done.
+    Completed,
+    /// Done, some exchange not processed.
+    Partial,
+    /// Nothing processed.
+    Failed,
+}
+
+/// `waves …`.
+#[derive(Debug, Subcommand)]
+pub enum WavesCommand {
+    /// Newest waves first.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+        /// Only waves with this status.
+        #[arg(long, value_enum)]
+        status: Option<StatusFilter>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One wave with its per-exchange results.
+    Show {
+        /// Wave id (RFC 3339 timestamp).
+        wave: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `params …`.
+#[derive(Debug, Subcommand)]
+pub enum ParamsCommand {
+    /// Effective params of one exchange, or of every known exchange.
+    Get {
+        /// Exchange id.
+        #[arg(value_parser = clap::value_parser!(u32).range(1..))]
+        exchange: Option<u32>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Store params for an exchange.
+    Set(ParamsSetArgs),
+}
+
+/// `params set`.
+#[derive(Debug, Args)]
+pub struct ParamsSetArgs {
+    /// Exchange id.
+    #[arg(value_parser = clap::value_parser!(u32).range(1..))]
+    pub exchange: u32,
+    /// Target positions per wave (>= 1).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_trades: u32,
+    /// Signals in the first validation round (>= max-trades; default max-trades + 3).
+    #[arg(long)]
+    pub buffer_size: Option<u32>,
+    /// Protective stop distance in percent (0 < P < 100).
+    #[arg(long)]
+    pub stop_loss_percent: Option<f64>,
+    /// Trailing stop activation in percent.
+    #[arg(long)]
+    pub trailing_activation_percent: Option<f64>,
+    /// Trailing stop distance in percent.
+    #[arg(long)]
+    pub trailing_distance_percent: Option<f64>,
+    /// Name to store (default: the configured name of the exchange).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Paper exchange latency per order, in milliseconds (makes the progress visible).
+    #[arg(long, default_value_t = 150)]
+    pub latency_ms: u64,
+}
+
+/// `dev`.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Coordinator public API address.
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    pub listen: SocketAddr,
+    /// Binance paper agent address.
+    #[arg(long, default_value = "127.0.0.1:7101")]
+    pub binance: SocketAddr,
+    /// Bybit paper agent address.
+    #[arg(long, default_value = "127.0.0.1:7102")]
+    pub bybit: SocketAddr,
+    /// Keep the database and journals here instead of a temporary directory.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Paper exchange latency per order, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+}
+
+/// `replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Scenario file (see docs/replay.md).
+    pub scenario: PathBuf,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let cli = Cli::try_parse_from(["wavegate", "--token", "s3cr3t", "agents"]).unwrap();
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn params_set_requires_max_trades_and_positive_exchange() {
+        assert!(Cli::try_parse_from(["wavegate", "params", "set", "1"]).is_err());
+        assert!(
+            Cli::try_parse_from(["wavegate", "params", "set", "0", "--max-trades", "3"]).is_err()
+        );
+        let ok = Cli::try_parse_from(["wavegate", "params", "set", "1", "--max-trades", "3"]);
+        assert!(ok.is_ok());
+    }
+}

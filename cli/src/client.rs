@@ -1,0 +1,250 @@
+//! Connecting to the coordinator's public API: endpoint, optional TLS, bearer token.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use wavegate_common::proto::v1::agents_client::AgentsClient;
+use wavegate_common::proto::v1::params_client::ParamsClient;
+use wavegate_common::proto::v1::signal_ingest_client::SignalIngestClient;
+use wavegate_common::proto::v1::waves_client::WavesClient;
+
+use crate::args::ConnectArgs;
+use crate::error::CliError;
+
+/// How long to wait for the TCP (and TLS) connection before calling the coordinator unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone, Default)]
+pub struct BearerAuth {
+    header: Option<MetadataValue<Ascii>>,
+}
+
+impl std::fmt::Debug for BearerAuth {
+    // The token must never be printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BearerAuth")
+            .field("token", &self.header.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl BearerAuth {
+    /// An interceptor sending `token`, or nothing when `None`. A token that is not a valid
+    /// header value is an input error (its content is not echoed).
+    pub fn new(token: Option<&str>) -> Result<Self, CliError> {
+        let header = match token.map(str::trim).filter(|t| !t.is_empty()) {
+            None => None,
+            Some(t) => {
+                let mut v: MetadataValue<Ascii> = format!("Bearer {t}").parse().map_err(|_| {
+                    CliError::Input("--token: must be printable ASCII without newlines".into())
+                })?;
+                v.set_sensitive(true);
+                Some(v)
+            }
+        };
+        Ok(Self { header })
+    }
+}
+
+impl Interceptor for BearerAuth {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(h) = &self.header {
+            req.metadata_mut().insert("authorization", h.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// A channel with the token interceptor.
+pub type AuthChannel = InterceptedService<Channel, BearerAuth>;
+
+/// Clients of every public service, sharing one connection.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// Endpoint, for error messages.
+    pub endpoint: String,
+    /// `SignalIngest`.
+    pub ingest: SignalIngestClient<AuthChannel>,
+    /// `Waves`.
+    pub waves: WavesClient<AuthChannel>,
+    /// `Params`.
+    pub params: ParamsClient<AuthChannel>,
+    /// `Agents`.
+    pub agents: AgentsClient<AuthChannel>,
+}
+
+impl Clients {
+    /// Maps a status of `call` to a [`CliError`] naming this endpoint.
+    pub fn status_error(&self, call: &'static str, status: &tonic::Status) -> CliError {
+        CliError::from_status(call, &self.endpoint, status)
+    }
+}
+
+fn read_pem(flag: &str, path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|e| CliError::Input(format!("{flag} {}: {e}", path.display())))
+}
+
+/// Builds the TLS config from the flags, or `None` when no TLS flag is given and the URL is
+/// plain `http://`.
+fn tls_config(args: &ConnectArgs) -> Result<Option<ClientTlsConfig>, CliError> {
+    let https = args.coordinator.starts_with("https://");
+    if !https && args.ca_cert.is_none() && args.client_cert.is_none() {
+        return Ok(None);
+    }
+    if !https {
+        return Err(CliError::Input(format!(
+            "--coordinator {}: TLS options need an https:// URL",
+            args.coordinator
+        )));
+    }
+    let mut tls = ClientTlsConfig::new();
+    match &args.ca_cert {
+        Some(p) => tls = tls.ca_certificate(Certificate::from_pem(read_pem("--ca-cert", p)?)),
+        None => {
+            return Err(CliError::Input(
+                "--ca-cert: required for an https:// coordinator (no system roots are built in)"
+                    .into(),
+            ));
+        }
+    }
+    if let (Some(c), Some(k)) = (&args.client_cert, &args.client_key) {
+        tls = tls.identity(Identity::from_pem(
+            read_pem("--client-cert", c)?,
+            read_pem("--client-key", k)?,
+        ));
+    }
+    if let Some(d) = &args.tls_domain {
+        tls = tls.domain_name(d.clone());
+    }
+    Ok(Some(tls))
+}
+
+/// Connects to the coordinator. A malformed URL or TLS file is an input error (exit 2); a
+/// connection failure is [`CliError::Unreachable`] (exit 3).
+pub async fn connect(args: &ConnectArgs) -> Result<Clients, CliError> {
+    let url = args.coordinator.trim().to_owned();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(CliError::Input(format!(
+            "--coordinator {url}: must start with http:// or https://"
+        )));
+    }
+    let mut endpoint = Endpoint::from_shared(url.clone())
+        .map_err(|e| CliError::Input(format!("--coordinator {url}: {e}")))?
+        .connect_timeout(CONNECT_TIMEOUT);
+    if let Some(tls) = tls_config(args)? {
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| CliError::Input(format!("TLS options: {e}")))?;
+    }
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| CliError::Unreachable {
+            endpoint: url.clone(),
+            reason: error_chain(&e),
+        })?;
+    let auth = BearerAuth::new(args.token.as_deref())?;
+    Ok(Clients {
+        endpoint: url,
+        ingest: SignalIngestClient::with_interceptor(channel.clone(), auth.clone()),
+        waves: WavesClient::with_interceptor(channel.clone(), auth.clone()),
+        params: ParamsClient::with_interceptor(channel.clone(), auth.clone()),
+        agents: AgentsClient::with_interceptor(channel, auth),
+    })
+}
+
+/// `e: cause: cause…` — transport errors hide the useful part in their sources.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(url: &str) -> ConnectArgs {
+        ConnectArgs {
+            coordinator: url.into(),
+            token: None,
+            ca_cert: None,
+            client_cert: None,
+            client_key: None,
+            tls_domain: None,
+        }
+    }
+
+    #[test]
+    fn interceptor_sends_bearer_and_debug_hides_it() {
+        let mut auth = BearerAuth::new(Some("tok123")).unwrap();
+        assert!(!format!("{auth:?}").contains("tok123"));
+        let req = auth.call(tonic::Request::new(())).unwrap();
+        assert_eq!(
+            req.metadata().get("authorization").unwrap(),
+            "Bearer tok123"
+        );
+        let mut none = BearerAuth::new(None).unwrap();
+        assert!(
+            none.call(tonic::Request::new(()))
+                .unwrap()
+                .metadata()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn bad_token_is_an_input_error_without_echo() {
+        let e = BearerAuth::new(Some("a\nb")).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(!e.to_string().contains("a\nb"));
+    }
+
+    #[tokio::test]
+    async fn bad_url_is_input_and_closed_port_is_unreachable() {
+        let e = connect(&args("127.0.0.1:7000")).await.unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+        // Bind then drop to get a port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = connect(&args(&format!("http://127.0.0.1:{port}")))
+            .await
+            .unwrap_err();
+        assert_eq!(e.exit_code(), 3, "{e}");
+    }
+
+    #[test]
+    fn tls_needs_https_and_a_ca() {
+        let mut a = args("http://h:1");
+        a.ca_cert = Some("/nonexistent.pem".into());
+        assert_eq!(tls_config(&a).unwrap_err().exit_code(), 2);
+        let b = args("https://h:1");
+        assert!(
+            tls_config(&b)
+                .unwrap_err()
+                .to_string()
+                .contains("--ca-cert")
+        );
+        let mut c = args("https://h:1");
+        c.ca_cert = Some("/nonexistent.pem".into());
+        assert!(
+            tls_config(&c)
+                .unwrap_err()
+                .to_string()
+                .contains("/nonexistent.pem")
+        );
+    }
+}

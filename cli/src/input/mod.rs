@@ -1,0 +1,165 @@
+//! Reading signal files for `publish`: JSON array, NDJSON, CSV and the reference bot's form.
+//!
+//! Every record becomes a [`SignalDraft`] and is checked locally with [`SignalDraft::check`]
+//! before anything is sent, so a bad file is refused as a whole with one precise error per bad
+//! record (`signals.json:4: score_week: must be finite, got NaN`) and changes nothing.
+
+mod csv;
+mod json;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use wavegate_common::Signal;
+use wavegate_common::signal::SignalDraft;
+use wavegate_common::time::wave_id;
+
+use crate::args::Format;
+
+/// At most this many errors are reported for one file; the rest are counted.
+pub const MAX_REPORTED_ERRORS: usize = 20;
+
+/// One bad record: where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    /// File name as given (`<stdin>` for `-`).
+    pub source: String,
+    /// 1-based line of the record or of the offending field.
+    pub line: usize,
+    /// Offending field, when one is at fault.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{}:{}: {field}: {}", self.source, self.line, self.reason),
+            None => write!(f, "{}:{}: {}", self.source, self.line, self.reason),
+        }
+    }
+}
+
+/// A checked signal and the line it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedSignal {
+    /// 1-based line where its record starts.
+    pub line: usize,
+    /// The checked signal.
+    pub signal: Signal,
+}
+
+/// A record before checking: its draft, or why it could not become one.
+pub(crate) struct Record {
+    /// 1-based line where the record starts.
+    pub line: usize,
+    /// Finds the line of a field inside the record (JSON records span lines).
+    pub field_line: Box<dyn Fn(&str) -> usize>,
+    /// The draft, or (field, reason).
+    pub draft: Result<SignalDraft, (Option<String>, String)>,
+}
+
+/// The container format actually used after detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Container {
+    JsonArray,
+    JsonObject,
+    Ndjson,
+    Csv,
+}
+
+fn detect(text: &str, format: Format) -> Container {
+    let first = text.trim_start().chars().next();
+    match format {
+        Format::Csv => Container::Csv,
+        Format::Ndjson => Container::Ndjson,
+        Format::Json | Format::Tradingbot | Format::Auto => match first {
+            Some('[') => Container::JsonArray,
+            Some('{') if serde_json::from_str::<serde_json::Value>(text).is_ok() => {
+                Container::JsonObject
+            }
+            Some('{') => Container::Ndjson,
+            _ if format == Format::Auto => Container::Csv,
+            // Explicit JSON that does not look like JSON: let the JSON parser say why.
+            _ => Container::JsonArray,
+        },
+    }
+}
+
+/// Parses and checks every signal of `text`. `source` names the input in errors; `now`
+/// stands in for a missing `created_at`.
+pub fn parse_signals(
+    source: &str,
+    text: &str,
+    format: Format,
+    interval_secs: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<ParsedSignal>, Vec<InputError>> {
+    let err = |line: usize, field: Option<String>, reason: String| InputError {
+        source: source.to_owned(),
+        line,
+        field,
+        reason,
+    };
+    let tradingbot = match format {
+        Format::Tradingbot => Some(true),
+        Format::Auto => None,
+        _ => Some(false),
+    };
+    let records = match detect(text, format) {
+        Container::JsonArray => json::array(text, tradingbot),
+        Container::JsonObject => json::single(text, tradingbot),
+        Container::Ndjson => json::ndjson(text, tradingbot),
+        Container::Csv => csv::records(text),
+    }
+    .map_err(|(line, reason)| vec![err(line, None, reason)])?;
+    if records.is_empty() {
+        return Err(vec![err(1, None, "no signals in the input".into())]);
+    }
+
+    let mut errors = Vec::new();
+    let mut out = Vec::new();
+    // (wave id, signal id) → line of first occurrence: ids are unique per wave.
+    let mut seen: HashMap<(String, i64), usize> = HashMap::new();
+    for r in records {
+        let draft = match r.draft {
+            Ok(d) => d,
+            Err((field, reason)) => {
+                let line = field.as_deref().map_or(r.line, |f| (r.field_line)(f));
+                errors.push(err(line, field, reason));
+                continue;
+            }
+        };
+        match draft.check(interval_secs, now) {
+            Ok(signal) => {
+                let key = (wave_id(signal.wave_timestamp()), signal.id());
+                if let Some(first) = seen.get(&key) {
+                    errors.push(err(
+                        (r.field_line)("id"),
+                        Some("id".into()),
+                        format!(
+                            "{} appears twice in wave {} (first at line {first})",
+                            key.1, key.0
+                        ),
+                    ));
+                    continue;
+                }
+                seen.insert(key, r.line);
+                out.push(ParsedSignal {
+                    line: r.line,
+                    signal,
+                });
+            }
+            Err(e) => errors.push(err((r.field_line)(e.field), Some(e.field.into()), e.reason)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,196 @@
+//! Parsing tests: every format, every error with its line and field.
+
+use chrono::TimeZone;
+
+use super::*;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 12, 15, 4).unwrap()
+}
+
+fn ok(text: &str, format: Format) -> Vec<ParsedSignal> {
+    parse_signals("in", text, format, 900, now()).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+fn errs(text: &str, format: Format) -> Vec<String> {
+    parse_signals("signals.json", text, format, 900, now())
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+const ARRAY: &str = r#"[
+  {"id": 1, "symbol": "BTCUSDT", "exchange_id": 1, "action": "BUY", "score_week": 70, "score_month": 60,
+   "wave_timestamp": "2026-11-24T12:00:00Z", "params": {"max_trades": 6}},
+  {"id": 2, "symbol": "ETHUSDT", "exchange_id": 2, "action": "SELL", "score_week": 50, "score_month": 40,
+   "wave_timestamp": "2026-11-24T12:00:00Z"}
+]"#;
+
+#[test]
+fn json_array_with_lines_and_params() {
+    let s = ok(ARRAY, Format::Auto);
+    assert_eq!(s.len(), 2);
+    assert_eq!((s[0].line, s[1].line), (2, 4));
+    assert_eq!(s[0].signal.params().unwrap().max_trades, Some(6));
+    assert_eq!(s[1].signal.symbol(), "ETHUSDT");
+    assert_eq!(ok(ARRAY, Format::Json), s);
+}
+
+#[test]
+fn single_object_is_one_signal() {
+    let s = ok(
+        r#"{"id": 9, "symbol": "X1", "exchange_id": 1, "action": "LONG", "score_week": 1, "score_month": 2}"#,
+        Format::Auto,
+    );
+    assert_eq!(s.len(), 1);
+    // No wave_timestamp: created_at (= now) rounded down to 15 minutes.
+    assert_eq!(
+        wave_id(s[0].signal.wave_timestamp()),
+        "2026-11-24T12:15:00Z"
+    );
+}
+
+#[test]
+fn ndjson_skips_blank_lines_and_keeps_line_numbers() {
+    let t = "{\"id\":1,\"symbol\":\"A\",\"exchange_id\":1,\"action\":\"BUY\",\"score_week\":1,\"score_month\":1}\n\n\
+             {\"id\":2,\"symbol\":\"B\",\"exchange_id\":1,\"action\":\"BUY\",\"score_week\":1,\"score_month\":1}\n";
+    let s = ok(t, Format::Auto);
+    assert_eq!(s.iter().map(|p| p.line).collect::<Vec<_>>(), vec![1, 3]);
+    assert_eq!(ok(t, Format::Ndjson), s);
+}
+
+#[test]
+fn csv_with_params_and_aliases() {
+    let t = "id,symbol,exchange_id,action,score_week,score_month,wave_timestamp,max_trades,params.stop_loss_percent\n\
+             1,BTCUSDT,1,buy,70,60,2026-11-24T12:00:00Z,6,4.0\n\
+             2,\"ETHUSDT\",2,SHORT,50,40,,,\n";
+    let s = ok(t, Format::Auto);
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[0].signal.action(), wavegate_common::Action::Buy);
+    let p = s[0].signal.params().unwrap();
+    assert_eq!((p.max_trades, p.stop_loss_percent), (Some(6), Some(4.0)));
+    assert!(s[1].signal.params().is_none());
+    assert_eq!(s[1].line, 3);
+    assert_eq!(ok(t, Format::Csv), s);
+}
+
+#[test]
+fn tradingbot_form_explicit_and_detected() {
+    let t = r#"[{"id": 7, "pair_symbol": "ETHUSDT", "recommended_action": "SELL", "exchange_id": 2,
+        "score_week": 50, "score_month": 40, "timestamp": "2026-11-24T12:16:00Z",
+        "max_trades_filter": 4, "stop_loss_filter": 3.5, "extra_field_of_the_bot": true}]"#;
+    let explicit = ok(t, Format::Tradingbot);
+    assert_eq!(explicit[0].signal.symbol(), "ETHUSDT");
+    assert_eq!(explicit[0].signal.params().unwrap().max_trades, Some(4));
+    assert_eq!(ok(t, Format::Auto), explicit);
+    let csv = "id,pair_symbol,recommended_action,exchange_id,score_week,score_month,timestamp,max_trades_filter\n\
+               7,ETHUSDT,sell,2,50,40,2026-11-24T12:16:00Z,4\n";
+    assert_eq!(
+        ok(csv, Format::Csv)[0].signal.params().unwrap().max_trades,
+        Some(4)
+    );
+}
+
+#[test]
+fn bad_field_names_line_of_the_field() {
+    let t = "[\n  {\"id\": 1, \"symbol\": \"A\", \"exchange_id\": 1, \"action\": \"BUY\",\n   \"score_week\": 170, \"score_month\": 1}\n]";
+    assert_eq!(
+        errs(t, Format::Auto),
+        vec!["signals.json:3: score_week: must be in 0..=100, got 170"]
+    );
+}
+
+#[test]
+fn csv_non_finite_score() {
+    let t = "id,symbol,exchange_id,action,score_week,score_month\n1,A,1,BUY,1,1\n2,B,1,BUY,1,1\n3,C,1,BUY,NaN,1\n";
+    assert_eq!(
+        errs(t, Format::Csv),
+        vec!["signals.json:4: score_week: must be finite, got NaN"]
+    );
+}
+
+#[test]
+fn every_error_is_reported_with_line_and_field() {
+    let t = concat!(
+        r#"{"id":1,"symbol":"btc","exchange_id":1,"action":"BUY","score_week":1,"score_month":1}"#,
+        "\n",
+        r#"{"id":2,"symbol":"B","exchange_id":1,"action":"HOLD","score_week":1,"score_month":1}"#,
+        "\n",
+        r#"{"id":3,"symbol":"C","exchange_id":1,"action":"BUY","score_week":"high","score_month":1}"#,
+        "\n",
+        r#"{"id":4,"symbol":"D","exchange_id":1,"action":"BUY","score_week":1}"#,
+        "\n",
+        r#"{"id":5,"sybmol":"E","exchange_id":1,"action":"BUY","score_week":1,"score_month":1}"#,
+        "\n",
+        r#"{"id":6,"symbol":"F","action":"BUY","score_week":1,"score_month":1}"#,
+        "\n",
+        r#"{"id":7,"symbol":"G","exchange_id":1,"action":"BUY","score_week":1,"score_month":1,"params":{"max_trades":0}}"#,
+        "\n",
+        r#"{"id":8,"symbol":"H","exchange_id":1,"action":"BUY","score_week":1,"score_month":1}"#,
+        "\n",
+        r#"{"id":8,"symbol":"I","exchange_id":1,"action":"BUY","score_week":1,"score_month":1}"#,
+        "\n",
+        "[1]\n",
+    );
+    let e = errs(t, Format::Ndjson);
+    assert_eq!(e.len(), 9, "{e:#?}");
+    assert!(e[0].starts_with("signals.json:1: symbol: "), "{}", e[0]);
+    assert!(e[1].starts_with("signals.json:2: action: "), "{}", e[1]);
+    assert!(
+        e[2].starts_with("signals.json:3: score_week: invalid type"),
+        "{}",
+        e[2]
+    );
+    assert_eq!(e[3], "signals.json:4: score_month: missing");
+    assert!(
+        e[4].starts_with("signals.json:5: sybmol: unknown field"),
+        "{}",
+        e[4]
+    );
+    assert!(
+        e[5].starts_with("signals.json:6: exchange_id: missing"),
+        "{}",
+        e[5]
+    );
+    assert!(
+        e[6].starts_with("signals.json:7: params.max_trades: must be at least 1"),
+        "{}",
+        e[6]
+    );
+    assert!(
+        e[7].starts_with("signals.json:9: id: 8 appears twice in wave"),
+        "{}",
+        e[7]
+    );
+    assert!(e[7].ends_with("(first at line 8)"), "{}", e[7]);
+    assert_eq!(e[8], "signals.json:10: expected a signal object");
+}
+
+#[test]
+fn syntax_errors_carry_the_line() {
+    assert!(errs("[\n{\"id\": 1,\n", Format::Json)[0].starts_with("signals.json:3: invalid JSON"));
+    assert!(
+        errs("{\"id\":1}\n{oops\n", Format::Ndjson)[0].starts_with("signals.json:2: invalid JSON")
+    );
+    assert_eq!(
+        errs("id,color\n1,red\n", Format::Csv),
+        vec!["signals.json:1: unknown column \"color\" in the header"]
+    );
+    assert_eq!(
+        errs("id,symbol\n1,A,extra\n", Format::Csv),
+        vec!["signals.json:2: expected 2 cells as in the header, got 3"]
+    );
+    assert_eq!(
+        errs("id,exchange_id\nx,1\n", Format::Csv),
+        vec!["signals.json:2: id: \"x\" is not an integer"]
+    );
+    assert_eq!(
+        errs("", Format::Auto),
+        vec!["signals.json:1: no signals in the input"]
+    );
+    assert_eq!(
+        errs("[]", Format::Auto),
+        vec!["signals.json:1: no signals in the input"]
+    );
+}

@@ -1,0 +1,10 @@
+//! # wavegate-cli
+//!
+//! The `wavegate` command line: a gRPC client of the coordinator's public API (`publish`,
+//! `watch`, `waves`, `params`, `agents`) and an embedded cluster on loopback (`demo`, `dev`,
+//! `replay`). The binary (`main.rs`) only parses arguments and calls [`commands::run`].
+
+pub mod args;
+pub mod client;
+pub mod error;
+pub mod input;
