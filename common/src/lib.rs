@@ -19,6 +19,7 @@ pub mod proto;
 pub mod rank;
 pub mod signal;
 pub mod stats;
+pub mod telemetry;
 pub mod time;
 pub mod validate;
 pub mod walk;

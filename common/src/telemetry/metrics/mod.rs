@@ -1,0 +1,368 @@
+//! Prometheus metrics of wavegate: the metric families, typed recording methods, and the
+//! `/metrics` HTTP endpoint ([`serve_metrics`]).
+//!
+//! Each process owns one [`Metrics`] (its own registry, not the crate-global one, so tests
+//! and in-process clusters do not mix their counts) shared as `Arc<Metrics>`. Recording is a
+//! label lookup plus an atomic add; on the per-order path, resolve an [`ExchangeMetrics`]
+//! once per exchange and wave and record through it.
+
+mod labels;
+mod server;
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder as _, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+pub use labels::{IngestResult, WaveStatus};
+pub use server::{MetricsServer, serve_metrics};
+
+use super::TelemetryError;
+use crate::stats::ExchangeStats;
+use crate::validate::Verdict;
+
+/// Buckets of `wavegate_wave_duration_seconds`: a wave takes milliseconds on a paper exchange
+/// and up to minutes with rate-limited real orders.
+const WAVE_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+/// Buckets of `wavegate_order_latency_seconds`: sub-millisecond on paper, seconds on a slow
+/// exchange.
+const ORDER_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The metric families of one process.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    waves: IntCounterVec,
+    wave_duration: Histogram,
+    executed: IntCounterVec,
+    target_reached: IntCounterVec,
+    topups: IntCounterVec,
+    verdicts: IntCounterVec,
+    order_latency: HistogramVec,
+    agent_connected: IntGaugeVec,
+    ingest: IntCounterVec,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every family in a fresh registry. Fails only on an invalid
+    /// metric definition, i.e. a bug here.
+    pub fn new() -> Result<Self, TelemetryError> {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok::<_, prometheus::Error>(c)
+        };
+        let histogram = |name: &str, help: &str, labels: &[&str], buckets: &[f64]| {
+            let h = HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+                labels,
+            )?;
+            registry.register(Box::new(h.clone()))?;
+            Ok::<_, prometheus::Error>(h)
+        };
+        let waves = counter(
+            "wavegate_waves_total",
+            "Waves finished, by final status.",
+            &["status"],
+        )?;
+        let wave_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "wavegate_wave_duration_seconds",
+                "Time from a wave's dispatch to its completion.",
+            )
+            .buckets(WAVE_BUCKETS.to_vec()),
+        )?;
+        registry.register(Box::new(wave_duration.clone()))?;
+        let executed = counter(
+            "wavegate_exchange_executed_total",
+            "Positions opened, by exchange.",
+            &["exchange"],
+        )?;
+        let target_reached = counter(
+            "wavegate_exchange_target_reached_total",
+            "Exchange results of a wave that reached max_trades.",
+            &["exchange"],
+        )?;
+        let topups = counter(
+            "wavegate_topups_total",
+            "Top-up rounds requested, by exchange.",
+            &["exchange"],
+        )?;
+        let verdicts = counter(
+            "wavegate_validation_verdicts_total",
+            "Validation verdicts, by exchange, verdict and reason.",
+            &["exchange", "verdict", "reason"],
+        )?;
+        let order_latency = histogram(
+            "wavegate_order_latency_seconds",
+            "Time to open one position on the exchange (entry and stop), by exchange.",
+            &["exchange"],
+            ORDER_BUCKETS,
+        )?;
+        let agent_connected = IntGaugeVec::new(
+            Opts::new(
+                "wavegate_agent_connected",
+                "1 when the coordinator can reach the exchange's agent, else 0.",
+            ),
+            &["exchange"],
+        )?;
+        registry.register(Box::new(agent_connected.clone()))?;
+        let ingest = counter(
+            "wavegate_ingest_signals_total",
+            "Signals received by ingest, by result.",
+            &["result"],
+        )?;
+        Ok(Self {
+            registry,
+            waves,
+            wave_duration,
+            executed,
+            target_reached,
+            topups,
+            verdicts,
+            order_latency,
+            agent_connected,
+            ingest,
+        })
+    }
+
+    /// A wave ended with `status` after `duration` (dispatch to completion).
+    pub fn wave_finished(&self, status: WaveStatus, duration: Duration) {
+        self.waves.with_label_values(&[status.as_str()]).inc();
+        self.wave_duration.observe(duration.as_secs_f64());
+    }
+
+    /// Records one exchange's final result of a wave: positions opened, whether the target
+    /// was reached, and its top-up rounds. Call once per exchange per wave (coordinator), and
+    /// do not also call [`Self::topup`] for the same rounds.
+    pub fn exchange_finished(&self, stats: &ExchangeStats) {
+        let exchange = stats.exchange_name.as_str();
+        self.executed
+            .with_label_values(&[exchange])
+            .inc_by(u64::from(stats.executed));
+        if stats.target_reached {
+            self.target_reached.with_label_values(&[exchange]).inc();
+        }
+        self.topups
+            .with_label_values(&[exchange])
+            .inc_by(u64::from(stats.topup_rounds));
+    }
+
+    /// `n` positions opened on `exchange`.
+    pub fn exchange_executed(&self, exchange: &str, n: u64) {
+        self.executed.with_label_values(&[exchange]).inc_by(n);
+    }
+
+    /// `exchange` reached its target in a wave.
+    pub fn exchange_target_reached(&self, exchange: &str) {
+        self.target_reached.with_label_values(&[exchange]).inc();
+    }
+
+    /// One top-up round requested for `exchange`.
+    pub fn topup(&self, exchange: &str) {
+        self.topups.with_label_values(&[exchange]).inc();
+    }
+
+    /// One validation verdict on `exchange`.
+    pub fn validation_verdict(&self, exchange: &str, verdict: &Verdict) {
+        let (v, reason) = labels::verdict_labels(verdict);
+        self.verdicts
+            .with_label_values(&[exchange, v, reason])
+            .inc();
+    }
+
+    /// Opening one position on `exchange` took `latency`.
+    pub fn order_latency(&self, exchange: &str, latency: Duration) {
+        self.order_latency
+            .with_label_values(&[exchange])
+            .observe(latency.as_secs_f64());
+    }
+
+    /// Whether the coordinator currently reaches the agent of `exchange`.
+    pub fn agent_connected(&self, exchange: &str, connected: bool) {
+        self.agent_connected
+            .with_label_values(&[exchange])
+            .set(i64::from(connected));
+    }
+
+    /// `n` signals ended in `result` at ingest.
+    pub fn ingest_signals(&self, result: IngestResult, n: u64) {
+        self.ingest.with_label_values(&[result.as_str()]).inc_by(n);
+    }
+
+    /// Handles for `exchange` resolved once, for the per-order and per-verdict path.
+    pub fn exchange(&self, exchange: &str) -> ExchangeMetrics {
+        ExchangeMetrics {
+            exchange: exchange.to_owned(),
+            executed: self.executed.with_label_values(&[exchange]),
+            topups: self.topups.with_label_values(&[exchange]),
+            order_latency: self.order_latency.with_label_values(&[exchange]),
+            connected: self.agent_connected.with_label_values(&[exchange]),
+            verdicts: self.verdicts.clone(),
+        }
+    }
+
+    /// The registry, to add process-specific families.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Everything in the Prometheus text exposition format (what `/metrics` serves).
+    pub fn encode(&self) -> Result<String, TelemetryError> {
+        let mut buf = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
+        // The text encoder writes only UTF-8 (names are ASCII, label values are `&str`).
+        String::from_utf8(buf)
+            .map_err(|e| TelemetryError::Metrics(prometheus::Error::Msg(e.to_string())))
+    }
+}
+
+/// The metrics of one exchange with their label already resolved.
+#[derive(Clone)]
+pub struct ExchangeMetrics {
+    exchange: String,
+    executed: IntCounter,
+    topups: IntCounter,
+    order_latency: Histogram,
+    connected: IntGauge,
+    verdicts: IntCounterVec,
+}
+
+impl std::fmt::Debug for ExchangeMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExchangeMetrics")
+            .field("exchange", &self.exchange)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExchangeMetrics {
+    /// One position opened.
+    pub fn executed(&self) {
+        self.executed.inc();
+    }
+
+    /// One top-up round requested.
+    pub fn topup(&self) {
+        self.topups.inc();
+    }
+
+    /// Opening one position took `latency`.
+    pub fn order_latency(&self, latency: Duration) {
+        self.order_latency.observe(latency.as_secs_f64());
+    }
+
+    /// One validation verdict.
+    pub fn validation_verdict(&self, verdict: &Verdict) {
+        let (v, reason) = labels::verdict_labels(verdict);
+        self.verdicts
+            .with_label_values(&[self.exchange.as_str(), v, reason])
+            .inc();
+    }
+
+    /// Whether the agent is reachable.
+    pub fn connected(&self, connected: bool) {
+        self.connected.set(i64::from(connected));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::Duplicate;
+
+    #[test]
+    fn every_family_is_exposed_with_its_labels() {
+        let m = Metrics::new().unwrap();
+        m.wave_finished(WaveStatus::Completed, Duration::from_millis(1500));
+        m.wave_finished(WaveStatus::Partial, Duration::from_millis(20));
+        let stats = ExchangeStats {
+            exchange_name: "binance".into(),
+            executed: 6,
+            target: 6,
+            target_reached: true,
+            topup_rounds: 1,
+            ..ExchangeStats::default()
+        };
+        m.exchange_finished(&stats);
+        m.validation_verdict("binance", &Verdict::Failed("symbol_not_tradable".into()));
+        m.validation_verdict("binance", &Verdict::Skipped(Duplicate::OpenPosition));
+        m.order_latency("bybit", Duration::from_millis(3));
+        m.agent_connected("bybit", true);
+        m.agent_connected("binance", false);
+        m.ingest_signals(IngestResult::Accepted, 100);
+        m.ingest_signals(IngestResult::Late, 2);
+
+        let text = m.encode().unwrap();
+        for line in [
+            r#"wavegate_waves_total{status="completed"} 1"#,
+            r#"wavegate_waves_total{status="partial"} 1"#,
+            "wavegate_wave_duration_seconds_count 2",
+            r#"wavegate_wave_duration_seconds_bucket{le="2.5"} 2"#,
+            r#"wavegate_wave_duration_seconds_bucket{le="1"} 1"#,
+            r#"wavegate_exchange_executed_total{exchange="binance"} 6"#,
+            r#"wavegate_exchange_target_reached_total{exchange="binance"} 1"#,
+            r#"wavegate_topups_total{exchange="binance"} 1"#,
+            r#"wavegate_validation_verdicts_total{exchange="binance",reason="symbol_not_tradable",verdict="failed"} 1"#,
+            r#"wavegate_validation_verdicts_total{exchange="binance",reason="open_position",verdict="skipped"} 1"#,
+            r#"wavegate_order_latency_seconds_count{exchange="bybit"} 1"#,
+            r#"wavegate_agent_connected{exchange="bybit"} 1"#,
+            r#"wavegate_agent_connected{exchange="binance"} 0"#,
+            r#"wavegate_ingest_signals_total{result="accepted"} 100"#,
+            r#"wavegate_ingest_signals_total{result="late"} 2"#,
+            "# TYPE wavegate_order_latency_seconds histogram",
+            "# TYPE wavegate_agent_connected gauge",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn resolved_handles_count_into_the_same_series() {
+        let m = Metrics::new().unwrap();
+        let ex = m.exchange("bybit");
+        ex.executed();
+        ex.executed();
+        m.exchange_executed("bybit", 1);
+        ex.topup();
+        ex.validation_verdict(&Verdict::Successful);
+        ex.order_latency(Duration::from_secs(2));
+        ex.connected(true);
+        let text = m.encode().unwrap();
+        assert!(text.contains(r#"wavegate_exchange_executed_total{exchange="bybit"} 3"#));
+        assert!(text.contains(r#"wavegate_topups_total{exchange="bybit"} 1"#));
+        assert!(text.contains(
+            r#"wavegate_validation_verdicts_total{exchange="bybit",reason="",verdict="successful"} 1"#
+        ));
+        assert!(
+            text.contains(r#"wavegate_order_latency_seconds_bucket{exchange="bybit",le="1"} 0"#)
+        );
+        assert!(
+            text.contains(r#"wavegate_order_latency_seconds_bucket{exchange="bybit",le="2.5"} 1"#)
+        );
+    }
+
+    #[test]
+    fn registries_are_independent() {
+        let a = Metrics::new().unwrap();
+        let b = Metrics::new().unwrap();
+        a.ingest_signals(IngestResult::Accepted, 5);
+        assert!(!b.encode().unwrap().contains("accepted"));
+    }
+}
