@@ -12,6 +12,8 @@
 //! - [`order_id`]: deterministic client order ids; [`error`]: the one map from errors to gRPC
 //!   statuses; [`time`]: wave timestamps and conversions.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod order_id;
 pub mod plan;
