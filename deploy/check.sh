@@ -45,4 +45,5 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   echo "$want" >"$stamp"
 fi
 
-exec "$venv/bin/python" "$here/tools/check_deploy.py" --repo "$repo"
+# -B: leave no __pycache__ in the source tree.
+exec "$venv/bin/python" -B "$here/tools/check_deploy.py" --repo "$repo"
