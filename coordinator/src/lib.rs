@@ -1,1 +1,28 @@
-//! placeholder
+//! # wavegate-coordinator
+//!
+//! Assembles waves of signals, keeps per-exchange params, dispatches every exchange's part of a
+//! wave to its agent concurrently and records the results (DESIGN §1 steps 1, 2, 4 and 7).
+//!
+//! Modules by concern: [`ingest`] (checked, batched signal storage), [`wave`] (the wave clock
+//! and the dispatch claim), [`params`] (effective params), [`dispatch`] and [`session`]
+//! (driving agents), [`report`] (completion), [`store`] (SQLite/PostgreSQL), [`api`] (the
+//! public gRPC API), [`server`] (start and stop).
+
+pub mod agents;
+pub mod api;
+pub mod config;
+pub mod dispatch;
+pub mod error;
+pub mod hub;
+pub mod ingest;
+pub mod params;
+pub mod report;
+pub mod server;
+pub mod session;
+pub mod state;
+pub mod store;
+pub mod wave;
+
+pub use config::{ConfigError, CoordinatorConfig, DispatchConfig, ExchangeConfig, WaveTiming};
+pub use error::CoordinatorError;
+pub use server::{CoordinatorHandle, spawn};

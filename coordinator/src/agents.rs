@@ -1,0 +1,176 @@
+//! The exchange agents the coordinator dispatches to: one long-lived, lazily connected
+//! `tonic` channel per exchange (it reconnects on its own; dispatch retries with backoff) and
+//! the state `Agents.List` reports.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tonic::transport::{Channel, Endpoint};
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::proto::v1::exchange_agent_client::ExchangeAgentClient;
+
+use crate::config::CoordinatorConfig;
+use crate::error::CoordinatorError;
+
+/// Largest message accepted from or sent to an agent (results list every outcome).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// What the coordinator last saw of an agent.
+#[derive(Debug, Clone)]
+struct Seen {
+    state: pb::AgentState,
+    last_contact: Option<DateTime<Utc>>,
+    error: String,
+    describe: Option<pb::DescribeResponse>,
+}
+
+/// One exchange's agent.
+#[derive(Debug)]
+pub struct Agent {
+    /// Exchange id.
+    pub exchange_id: u32,
+    /// Configured exchange name.
+    pub name: String,
+    /// Configured endpoint.
+    pub endpoint: Option<String>,
+    /// Configured region.
+    pub region: Option<String>,
+    channel: Option<Channel>,
+    seen: Mutex<Seen>,
+}
+
+impl Agent {
+    /// A client on the shared channel; `None` without a configured endpoint.
+    pub fn client(&self) -> Option<ExchangeAgentClient<Channel>> {
+        self.channel.clone().map(|c| {
+            ExchangeAgentClient::new(c)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES)
+        })
+    }
+
+    fn with_seen(&self, f: impl FnOnce(&mut Seen)) {
+        // A poisoned lock only means a panic elsewhere mid-update; the data is still usable.
+        let mut g = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut g);
+    }
+
+    /// Records a successful exchange of messages.
+    pub fn mark_ok(&self) {
+        self.with_seen(|s| {
+            s.state = pb::AgentState::Ready;
+            s.last_contact = Some(Utc::now());
+            s.error.clear();
+        });
+    }
+
+    /// Records a failed call.
+    pub fn mark_err(&self, error: &str) {
+        self.with_seen(|s| {
+            s.state = pb::AgentState::Unreachable;
+            s.error = error.to_owned();
+        });
+    }
+
+    /// Calls `Describe` (bounded by `timeout`) and records the answer.
+    pub async fn refresh(&self, timeout: Duration) {
+        let Some(mut c) = self.client() else {
+            return;
+        };
+        match tokio::time::timeout(timeout, c.describe(pb::DescribeRequest {})).await {
+            Ok(Ok(r)) => {
+                let d = r.into_inner();
+                self.mark_ok();
+                self.with_seen(|s| s.describe = Some(d));
+            }
+            Ok(Err(status)) => self.mark_err(&format!("{}: {}", status.code(), status.message())),
+            Err(_) => self.mark_err("describe timed out"),
+        }
+    }
+
+    /// The `Agents.List` entry.
+    pub fn info(&self) -> pb::AgentInfo {
+        let s = self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let d = s.describe.unwrap_or_default();
+        pb::AgentInfo {
+            exchange_id: self.exchange_id,
+            exchange_name: self.name.clone(),
+            endpoint: self.endpoint.clone().unwrap_or_default(),
+            state: s.state as i32,
+            last_contact: s.last_contact.map(wavegate_common::time::to_proto),
+            region: self.region.clone().unwrap_or(d.region),
+            adapter: d.adapter,
+            version: d.version,
+            error: if self.endpoint.is_none() {
+                "no agent endpoint configured".to_owned()
+            } else {
+                s.error
+            },
+        }
+    }
+}
+
+/// Every configured agent, by exchange id.
+#[derive(Debug)]
+pub struct Agents {
+    by_id: BTreeMap<u32, Arc<Agent>>,
+    connect_timeout: Duration,
+}
+
+impl Agents {
+    /// Builds the (lazy) channels of the configured exchanges; nothing is contacted yet.
+    pub fn new(cfg: &CoordinatorConfig) -> Result<Self, CoordinatorError> {
+        let connect_timeout = Duration::from_millis(cfg.dispatch.connect_timeout_ms);
+        let mut by_id = BTreeMap::new();
+        for (i, e) in cfg.exchanges.iter().enumerate() {
+            let channel = match &e.agent {
+                None => None,
+                Some(url) => Some(
+                    Endpoint::from_shared(url.clone())
+                        .map_err(|err| {
+                            CoordinatorError::bad(format!("exchanges[{i}].agent"), err.to_string())
+                        })?
+                        .connect_timeout(connect_timeout)
+                        .tcp_nodelay(true)
+                        .http2_keep_alive_interval(Duration::from_secs(20))
+                        .keep_alive_while_idle(true)
+                        .connect_lazy(),
+                ),
+            };
+            by_id.insert(
+                e.id,
+                Arc::new(Agent {
+                    exchange_id: e.id,
+                    name: e.name.clone(),
+                    endpoint: e.agent.clone(),
+                    region: e.region.clone(),
+                    channel,
+                    seen: Mutex::new(Seen {
+                        state: pb::AgentState::Unknown,
+                        last_contact: None,
+                        error: String::new(),
+                        describe: None,
+                    }),
+                }),
+            );
+        }
+        Ok(Self {
+            by_id,
+            connect_timeout,
+        })
+    }
+
+    /// The agent of an exchange, if configured.
+    pub fn get(&self, exchange_id: u32) -> Option<Arc<Agent>> {
+        self.by_id.get(&exchange_id).cloned()
+    }
+
+    /// Refreshes every agent with `Describe` (concurrently, bounded) and lists them.
+    pub async fn list(&self) -> Vec<pb::AgentInfo> {
+        let timeout = self.connect_timeout.max(Duration::from_millis(500));
+        futures::future::join_all(self.by_id.values().map(|a| a.refresh(timeout))).await;
+        self.by_id.values().map(|a| a.info()).collect()
+    }
+}

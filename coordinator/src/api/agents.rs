@@ -1,0 +1,18 @@
+//! `Agents`: the exchange agents with their health and last contact.
+
+use tonic::{Request, Response, Status};
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::proto::v1::agents_server::Agents;
+
+use super::Api;
+
+#[tonic::async_trait]
+impl Agents for Api {
+    async fn list(
+        &self,
+        _request: Request<pb::ListAgentsRequest>,
+    ) -> Result<Response<pb::AgentList>, Status> {
+        let agents = self.core.agents.list().await;
+        Ok(Response::new(pb::AgentList { agents }))
+    }
+}

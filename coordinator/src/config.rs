@@ -1,0 +1,392 @@
+//! Coordinator configuration: a TOML file (`coordinator.example.toml` documents every key),
+//! then environment overrides, then [`CoordinatorConfig::validate`], which names the bad key.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use wavegate_common::plan::{DEFAULT_BUFFER_FIXED, DEFAULT_MAX_TOPUP_ROUNDS};
+use wavegate_common::proto::v1 as pb;
+
+/// A configuration that cannot be used, naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema (unknown keys included).
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, which names the key.
+        message: String,
+    },
+    /// A key has an unusable value.
+    #[error("config key `{key}`: {reason}")]
+    Invalid {
+        /// Dotted key, e.g. `waves.quiet_secs` or `exchanges[1].agent`.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Wave timing (DESIGN §4 "Wave timing").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WaveTiming {
+    /// Candle length; a signal without a wave timestamp belongs to `created_at` rounded down.
+    pub interval_secs: u64,
+    /// A wave closes at the latest at `wave_timestamp + interval + grace`.
+    pub grace_secs: u64,
+    /// A wave closes after this long without a new signal.
+    pub quiet_secs: u64,
+    /// A wave older than this is never executed (it becomes `failed`).
+    pub max_wave_age_secs: u64,
+    /// Per-wave dispatch deadline: nothing is sent to an exchange after it.
+    pub deadline_secs: u64,
+}
+
+impl Default for WaveTiming {
+    fn default() -> Self {
+        Self {
+            interval_secs: 900,
+            grace_secs: 120,
+            quiet_secs: 3,
+            max_wave_age_secs: 7200,
+            deadline_secs: 300,
+        }
+    }
+}
+
+/// How agents walk the validated list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionMode {
+    /// One order at a time (the reference behaviour).
+    #[default]
+    Sequential,
+    /// Up to `max_trades - executed` orders in flight; same executed set.
+    Windowed,
+}
+
+impl ExecutionMode {
+    /// Wire form.
+    pub fn to_proto(self) -> pb::ExecutionMode {
+        match self {
+            ExecutionMode::Sequential => pb::ExecutionMode::Sequential,
+            ExecutionMode::Windowed => pb::ExecutionMode::Windowed,
+        }
+    }
+}
+
+/// Dispatch to agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DispatchConfig {
+    /// `buffer_size = max_trades + buffer_fixed` when no buffer size is stored.
+    pub buffer_fixed: u32,
+    /// Top-up rounds per exchange per wave.
+    pub max_topup_rounds: u32,
+    /// Execution mode sent to agents.
+    pub execution_mode: ExecutionMode,
+    /// Connect timeout to an agent.
+    pub connect_timeout_ms: u64,
+    /// Attempts per exchange before `agent_unavailable`.
+    pub retries: u32,
+    /// Dispatch lease: another coordinator may take over a wave whose lease expired.
+    pub lease_secs: u64,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        Self {
+            buffer_fixed: DEFAULT_BUFFER_FIXED,
+            max_topup_rounds: DEFAULT_MAX_TOPUP_ROUNDS,
+            execution_mode: ExecutionMode::Sequential,
+            connect_timeout_ms: 2000,
+            retries: 3,
+            lease_secs: 15,
+        }
+    }
+}
+
+/// One exchange the coordinator dispatches to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeConfig {
+    /// Exchange id used by signals (1 = Binance, 2 = Bybit by convention).
+    pub id: u32,
+    /// Human name, e.g. `binance`.
+    pub name: String,
+    /// Agent endpoint, `http://host:port`; none means the exchange is `agent_unavailable`.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// `max_trades` used when no params are stored (params source `default`).
+    #[serde(default)]
+    pub default_max_trades: Option<u32>,
+    /// Deployment region of the agent, for display.
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// Bearer-token authentication of the public API.
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// File with one accepted bearer token per line.
+    pub tokens_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    // Only the path: the tokens themselves are never part of the config value.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("tokens_file", &self.tokens_file)
+            .finish()
+    }
+}
+
+/// The whole coordinator configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CoordinatorConfig {
+    /// gRPC listen address (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// `sqlite://file?mode=rwc` or `postgres://user@host/db`.
+    pub database_url: String,
+    /// Most signals accepted in one `PublishWave` call or one `Publish` stream.
+    pub max_batch_signals: usize,
+    /// Identity of this coordinator in dispatch leases; default: unique per process.
+    pub node_id: Option<String>,
+    /// Wave timing.
+    pub waves: WaveTiming,
+    /// Dispatch to agents.
+    pub dispatch: DispatchConfig,
+    /// Exchanges and their agents.
+    pub exchanges: Vec<ExchangeConfig>,
+    /// Optional bearer-token auth of the public API.
+    pub auth: Option<AuthConfig>,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7000)),
+            database_url: "sqlite://wavegate.db?mode=rwc".to_owned(),
+            max_batch_signals: 100_000,
+            node_id: None,
+            waves: WaveTiming::default(),
+            dispatch: DispatchConfig::default(),
+            exchanges: Vec::new(),
+            auth: None,
+        }
+    }
+}
+
+impl CoordinatorConfig {
+    /// Reads the TOML file (defaults when `None`), then applies `WAVEGATE_LISTEN`,
+    /// `WAVEGATE_DATABASE_URL` and `WAVEGATE_MAX_BATCH_SIGNALS`, then validates.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut cfg = match path {
+            None => Self::default(),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                Self::from_toml(&text).map_err(|e| match e {
+                    ConfigError::Parse { message, .. } => ConfigError::Parse {
+                        path: p.to_owned(),
+                        message,
+                    },
+                    other => other,
+                })?
+            }
+        };
+        cfg.apply_env()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parses TOML text (no environment, no validation).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<text>"),
+            message: e.to_string(),
+        })
+    }
+
+    fn apply_env(&mut self) -> Result<(), ConfigError> {
+        if let Ok(v) = std::env::var("WAVEGATE_LISTEN") {
+            self.listen = v
+                .parse()
+                .map_err(|e| invalid("WAVEGATE_LISTEN", format!("{v:?}: {e}")))?;
+        }
+        if let Ok(v) = std::env::var("WAVEGATE_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Ok(v) = std::env::var("WAVEGATE_MAX_BATCH_SIGNALS") {
+            self.max_batch_signals = v
+                .parse()
+                .map_err(|e| invalid("WAVEGATE_MAX_BATCH_SIGNALS", format!("{v:?}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Checks every value; the error names the bad key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database_url.as_str();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database_url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
+        }
+        if self.max_batch_signals == 0 {
+            return Err(invalid("max_batch_signals", "must be at least 1"));
+        }
+        if let Some(n) = &self.node_id
+            && n.trim().is_empty()
+        {
+            return Err(invalid("node_id", "must not be empty"));
+        }
+        let w = &self.waves;
+        if w.interval_secs == 0 {
+            return Err(invalid("waves.interval_secs", "must be at least 1"));
+        }
+        if w.quiet_secs == 0 {
+            return Err(invalid("waves.quiet_secs", "must be at least 1"));
+        }
+        if w.deadline_secs == 0 {
+            return Err(invalid("waves.deadline_secs", "must be at least 1"));
+        }
+        if w.max_wave_age_secs == 0 {
+            return Err(invalid("waves.max_wave_age_secs", "must be at least 1"));
+        }
+        let d = &self.dispatch;
+        if d.retries == 0 {
+            return Err(invalid("dispatch.retries", "must be at least 1"));
+        }
+        if d.connect_timeout_ms == 0 {
+            return Err(invalid("dispatch.connect_timeout_ms", "must be at least 1"));
+        }
+        if d.lease_secs < 3 {
+            return Err(invalid("dispatch.lease_secs", "must be at least 3"));
+        }
+        let mut ids = HashSet::new();
+        for (i, e) in self.exchanges.iter().enumerate() {
+            let key = |k: &str| format!("exchanges[{i}].{k}");
+            if e.id == 0 {
+                return Err(invalid(key("id"), "must be at least 1"));
+            }
+            if !ids.insert(e.id) {
+                return Err(invalid(
+                    key("id"),
+                    format!("duplicate exchange id {}", e.id),
+                ));
+            }
+            if e.name.trim().is_empty() {
+                return Err(invalid(key("name"), "must not be empty"));
+            }
+            if e.default_max_trades == Some(0) {
+                return Err(invalid(key("default_max_trades"), "must be at least 1"));
+            }
+            if let Some(a) = &e.agent {
+                let ok = (a.starts_with("http://") || a.starts_with("https://"))
+                    && a.parse::<tonic::transport::Uri>().is_ok();
+                if !ok {
+                    return Err(invalid(
+                        key("agent"),
+                        format!("{a:?} is not an http:// or https:// endpoint"),
+                    ));
+                }
+            }
+        }
+        if let Some(a) = &self.auth
+            && a.tokens_file
+                .as_ref()
+                .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(invalid("auth.tokens_file", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// The configured exchange with this id.
+    pub fn exchange(&self, id: u32) -> Option<&ExchangeConfig> {
+        self.exchanges.iter().find(|e| e.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_loads_and_validates() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("coordinator.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let cfg = CoordinatorConfig::from_toml(&text).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.exchanges.len(), 2);
+        assert_eq!(cfg.exchanges[0].default_max_trades, Some(6));
+        assert_eq!(cfg.dispatch.execution_mode, ExecutionMode::Sequential);
+        assert_eq!(cfg.waves.quiet_secs, 3);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = CoordinatorConfig::from_toml("[waves]\nquiet_sec = 3\n").unwrap_err();
+        assert!(e.to_string().contains("quiet_sec"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let cases = [
+            ("[waves]\nquiet_secs = 0\n", "waves.quiet_secs"),
+            ("[dispatch]\nretries = 0\n", "dispatch.retries"),
+            (
+                "[[exchanges]]\nid = 1\nname = \"a\"\nagent = \"tcp://x\"\n",
+                "exchanges[0].agent",
+            ),
+            (
+                "[[exchanges]]\nid = 1\nname = \"a\"\n[[exchanges]]\nid = 1\nname = \"b\"\n",
+                "exchanges[1].id",
+            ),
+            ("database_url = \"mysql://x\"\n", "database_url"),
+        ];
+        for (text, key) in cases {
+            let e = CoordinatorConfig::from_toml(text)
+                .unwrap()
+                .validate()
+                .unwrap_err();
+            assert!(e.to_string().contains(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn default_is_loopback_sqlite() {
+        let c = CoordinatorConfig::default();
+        assert_eq!(c.listen.port(), 7000);
+        assert!(c.database_url.contains("wavegate.db"));
+        c.validate().unwrap();
+    }
+}

@@ -1,0 +1,258 @@
+//! Dispatch of one claimed wave: params from the wave (DESIGN §1 step 1), then every exchange
+//! concurrently (a wave takes as long as its slowest exchange), each over its agent's
+//! `ExecuteWave` stream with bounded retries; outcomes stored in batches off the critical
+//! path; the lease renewed while it runs; then the completion (`report`).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::proto::v1::wave_event::Event;
+use wavegate_common::rank::{group_by_exchange, wave_params};
+use wavegate_common::stats::{ExchangeStats, ParamsSource};
+use wavegate_common::{ExchangeId, Signal};
+
+use crate::error::CoordinatorError;
+use crate::params::{effective, exchange_name};
+use crate::report;
+use crate::session::{AttemptError, ExchangeRun, OutcomeSink, attempt};
+use crate::state::{Core, secs};
+use crate::store::{Store, StoredParams, WaveRow, WaveStatus};
+
+/// Time allowed past the wave deadline for an agent to report its result.
+const RESULT_SLACK: Duration = Duration::from_secs(15);
+/// First retry delay; doubles per attempt up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Outcomes written per transaction at most.
+const OUTCOMES_PER_WRITE: usize = 512;
+
+/// One exchange's result: statistics and final outcomes.
+pub type ExchangeResult = (ExchangeStats, Vec<pb::SignalOutcome>);
+
+/// Dispatches a wave this coordinator has claimed, to completion.
+pub async fn run_wave(core: &Arc<Core>, wave_id: &str) -> Result<(), CoordinatorError> {
+    let Some(row) = core.store.wave(wave_id).await? else {
+        return Err(CoordinatorError::NotFound(format!("wave {wave_id}")));
+    };
+    if row.status != WaveStatus::Dispatching || row.owner.as_deref() != Some(&core.owner) {
+        return Ok(());
+    }
+    let signals = core.store.wave_signals(wave_id, row.wave_timestamp).await?;
+    let total_signals = u32::try_from(signals.len()).unwrap_or(u32::MAX);
+    let groups = group_by_exchange(signals);
+    let from_wave = update_params(core, &groups).await;
+    let stored: BTreeMap<u32, StoredParams> = core
+        .store
+        .all_params()
+        .await?
+        .into_iter()
+        .map(|p| (p.exchange_id, p))
+        .collect();
+    let deadline = row
+        .deadline_at
+        .unwrap_or_else(|| Utc::now() + secs(core.cfg.waves.deadline_secs));
+
+    let renewer = tokio::spawn(renew_lease(core.clone(), wave_id.to_owned()));
+    let (tx, rx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(write_outcomes(core.store.clone(), wave_id.to_owned(), rx));
+    let sink = OutcomeSink {
+        wave_id: wave_id.to_owned(),
+        hub: core.hub.clone(),
+        tx,
+    };
+    let runs = groups.iter().map(|(ex, sigs)| {
+        let params = effective(&core.cfg, *ex, stored.get(ex), from_wave.contains(ex));
+        run_exchange(core, &row, *ex, sigs, params, deadline, &sink)
+    });
+    let results: Vec<ExchangeResult> = futures::future::join_all(runs).await;
+    drop(sink);
+    // Streamed outcomes are flushed before the completion rewrites the final ones.
+    let _ = writer.await;
+    renewer.abort();
+    report::complete(core, &row, total_signals, results).await
+}
+
+/// DESIGN §1 step 1: the first signal (in rank order) with params updates its exchange's
+/// stored params. A failure is logged and the stored params stand. Returns the exchanges
+/// whose params this wave wrote.
+async fn update_params(
+    core: &Core,
+    groups: &BTreeMap<ExchangeId, Vec<Signal>>,
+) -> HashSet<ExchangeId> {
+    let mut written = HashSet::new();
+    for (ex, p) in wave_params(groups) {
+        let stored = core.store.params(ex).await.ok().flatten();
+        let name = exchange_name(&core.cfg, ex, stored.as_ref());
+        match core
+            .store
+            .update_params_from_wave(ex, &name, &p, Utc::now())
+            .await
+        {
+            Ok(true) => {
+                written.insert(ex);
+                core.learn_exchange(ex).await;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(exchange_id = ex, error = %e, "params update from wave failed; stored params stand")
+            }
+        }
+    }
+    written
+}
+
+async fn renew_lease(core: Arc<Core>, wave_id: String) {
+    let every = (core.lease() / 3)
+        .to_std()
+        .unwrap_or(Duration::from_secs(1));
+    loop {
+        tokio::time::sleep(every).await;
+        match core
+            .store
+            .renew_lease(&wave_id, &core.owner, Utc::now() + core.lease())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(wave_id, "dispatch lease lost to another coordinator");
+                return;
+            }
+            Err(e) => tracing::warn!(wave_id, error = %e, "lease renewal failed"),
+        }
+    }
+}
+
+async fn write_outcomes(
+    store: Store,
+    wave_id: String,
+    mut rx: mpsc::UnboundedReceiver<(u32, String, pb::SignalOutcome)>,
+) {
+    let mut buf = Vec::with_capacity(OUTCOMES_PER_WRITE);
+    while rx.recv_many(&mut buf, OUTCOMES_PER_WRITE).await > 0 {
+        if let Err(e) = store.record_outcomes(&wave_id, &buf).await {
+            // The completion writes every final outcome again.
+            tracing::warn!(wave_id, error = %e, "storing outcomes failed");
+        }
+        buf.clear();
+    }
+}
+
+fn failed_stats(
+    ex: ExchangeId,
+    name: &str,
+    total: u32,
+    params: Option<&pb::ExchangeParams>,
+    error: &str,
+) -> ExchangeStats {
+    let mut s = ExchangeStats::skipped(ex, name, total, error);
+    if let Some(p) = params {
+        s.target = p.max_trades;
+        s.buffer_size = p.buffer_size;
+        s.params_source = ParamsSource::from_proto(p.source);
+    }
+    s
+}
+
+async fn run_exchange(
+    core: &Core,
+    row: &WaveRow,
+    ex: ExchangeId,
+    signals: &[Signal],
+    params: Option<pb::ExchangeParams>,
+    deadline: DateTime<Utc>,
+    sink: &OutcomeSink,
+) -> ExchangeResult {
+    let total = u32::try_from(signals.len()).unwrap_or(u32::MAX);
+    let hub = &core.hub;
+    let result = match params {
+        None => {
+            let name = exchange_name(&core.cfg, ex, None);
+            (
+                ExchangeStats::skipped(ex, &name, total, "no_params"),
+                vec![],
+            )
+        }
+        Some(params) => {
+            hub.send(&row.id, Event::ExchangeStarted(params.clone()));
+            let run = ExchangeRun {
+                wave_id: &row.id,
+                wave_timestamp: row.wave_timestamp,
+                params: &params,
+                signals,
+                deadline,
+                mode: core.cfg.dispatch.execution_mode.to_proto(),
+                max_topup_rounds: core.cfg.dispatch.max_topup_rounds,
+            };
+            drive(core, &run, sink).await
+        }
+    };
+    hub.send(&row.id, Event::ExchangeFinished(result.0.to_proto()));
+    result
+}
+
+/// Runs the exchange's stream with bounded retries and the wave deadline.
+async fn drive(core: &Core, run: &ExchangeRun<'_>, sink: &OutcomeSink) -> ExchangeResult {
+    let p = run.params;
+    let total = u32::try_from(run.signals.len()).unwrap_or(u32::MAX);
+    let fail = |error: &str| {
+        (
+            failed_stats(p.exchange_id, &p.exchange_name, total, Some(p), error),
+            vec![],
+        )
+    };
+    let Some(agent) = core
+        .agents
+        .get(p.exchange_id)
+        .filter(|a| a.endpoint.is_some())
+    else {
+        tracing::warn!(exchange_id = p.exchange_id, "no agent configured");
+        return fail("agent_unavailable");
+    };
+    let give_up_at = tokio::time::Instant::now()
+        + (run.deadline - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+        + RESULT_SLACK;
+    let mut backoff = FIRST_BACKOFF;
+    for n in 1..=core.cfg.dispatch.retries {
+        let outcome = tokio::time::timeout_at(give_up_at, attempt(&agent, run, sink)).await;
+        match outcome {
+            Err(_) => {
+                agent.mark_err("no result before the wave deadline");
+                return fail("deadline");
+            }
+            Ok(Ok(r)) => {
+                let mut stats = match r.stats {
+                    Some(s) => ExchangeStats::from_proto(&s),
+                    None => return fail("agent_error"),
+                };
+                stats.exchange_id = p.exchange_id;
+                if stats.exchange_name.is_empty() {
+                    stats.exchange_name = p.exchange_name.clone();
+                }
+                return (stats, r.outcomes);
+            }
+            Ok(Err(AttemptError::Refused(msg))) => {
+                tracing::error!(exchange_id = p.exchange_id, %msg, "agent refused the wave");
+                agent.mark_err(&msg);
+                return fail("agent_error");
+            }
+            Ok(Err(AttemptError::Unavailable(msg))) => {
+                tracing::warn!(exchange_id = p.exchange_id, attempt = n, %msg, "agent attempt failed");
+                agent.mark_err(&msg);
+                if n < core.cfg.dispatch.retries {
+                    if tokio::time::Instant::now() + backoff >= give_up_at {
+                        break;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+    fail("agent_unavailable")
+}

@@ -1,0 +1,82 @@
+//! The coordinator's errors and their gRPC codes (through `wavegate_common::error::to_status`).
+
+use wavegate_common::error::{ErrorCode, ServiceError};
+
+use crate::config::ConfigError;
+
+/// Anything that can go wrong in the coordinator.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database failed (details are logged, not returned to callers).
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A request field is invalid.
+    #[error("{field}: {reason}")]
+    BadRequest {
+        /// Offending field.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// The named wave or exchange does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The state does not allow it (e.g. the wave is closed).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// Too many signals in one call.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Stored data cannot be read back (a bug or a hand-edited database).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+impl CoordinatorError {
+    /// A bad request naming the field.
+    pub fn bad(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::BadRequest {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl ServiceError for CoordinatorError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            CoordinatorError::BadRequest { .. } | CoordinatorError::Config(_) => {
+                ErrorCode::BadRequest
+            }
+            CoordinatorError::NotFound(_) => ErrorCode::NotFound,
+            CoordinatorError::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
+            CoordinatorError::TooLarge(_) => ErrorCode::ResourceExhausted,
+            CoordinatorError::Database(_)
+            | CoordinatorError::Migrate(_)
+            | CoordinatorError::Bind { .. }
+            | CoordinatorError::Corrupt(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+/// Converts to a gRPC status, logging internal details (which the status does not carry).
+pub fn status(e: &CoordinatorError) -> tonic::Status {
+    if e.code() == ErrorCode::Internal {
+        tracing::error!(error = %e, "internal error");
+    }
+    wavegate_common::error::to_status(e)
+}

@@ -1,0 +1,220 @@
+//! Signal ingest (DESIGN §3 bad input): each signal is checked (`Signal::from_proto`, known
+//! exchange, not late), then stored in batched transactions; a summary lists every rejection
+//! with its position, field, reason and gRPC code. Accepted signals are committed before the
+//! summary acknowledges them.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use wavegate_common::Signal;
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::time::wave_id;
+
+use crate::error::CoordinatorError;
+use crate::state::Core;
+use crate::wave::{Closed, close_wave};
+
+/// Signals stored per transaction while a stream is read.
+pub const FLUSH_SIGNALS: usize = 20_000;
+/// Rejections listed in one summary at most (all are counted).
+pub const MAX_REJECTIONS_LISTED: usize = 10_000;
+
+/// One call's ingest: collects checked signals, flushes them in batches, builds the summary.
+#[derive(Debug)]
+pub struct Ingest {
+    core: Arc<Core>,
+    batch: Vec<Signal>,
+    positions: Vec<u32>,
+    seen: usize,
+    accepted: u32,
+    rejected: u32,
+    rejections: Vec<pb::Rejection>,
+    wave_ids: BTreeSet<String>,
+    closed: BTreeSet<String>,
+}
+
+impl Ingest {
+    /// A new call.
+    pub fn new(core: Arc<Core>) -> Self {
+        Self {
+            core,
+            batch: Vec::new(),
+            positions: Vec::new(),
+            seen: 0,
+            accepted: 0,
+            rejected: 0,
+            rejections: Vec::new(),
+            wave_ids: BTreeSet::new(),
+            closed: BTreeSet::new(),
+        }
+    }
+
+    fn reject(
+        &mut self,
+        position: u32,
+        signal_id: i64,
+        field: &str,
+        reason: String,
+        code: tonic::Code,
+    ) {
+        self.rejected += 1;
+        if self.rejections.len() < MAX_REJECTIONS_LISTED {
+            self.rejections.push(pb::Rejection {
+                position,
+                signal_id,
+                field: field.to_owned(),
+                reason,
+                code: code as i32,
+            });
+        }
+    }
+
+    /// Checks one signal and queues it; `default_ts` stands in for a missing wave timestamp.
+    pub async fn signal(
+        &mut self,
+        mut p: pb::Signal,
+        default_ts: Option<prost_types::Timestamp>,
+    ) -> Result<(), CoordinatorError> {
+        let position = u32::try_from(self.seen).unwrap_or(u32::MAX);
+        self.seen += 1;
+        let cfg = &self.core.cfg;
+        if self.seen > cfg.max_batch_signals {
+            let reason = format!(
+                "more than max_batch_signals ({}) in one call",
+                cfg.max_batch_signals
+            );
+            self.reject(position, p.id, "", reason, tonic::Code::ResourceExhausted);
+            return Ok(());
+        }
+        if p.wave_timestamp.is_none() {
+            p.wave_timestamp = default_ts;
+        }
+        let now = Utc::now();
+        let interval = i64::try_from(cfg.waves.interval_secs).unwrap_or(i64::MAX);
+        let s = match Signal::from_proto(&p, interval, now) {
+            Ok(s) => s,
+            Err(e) => {
+                self.reject(
+                    position,
+                    p.id,
+                    e.field,
+                    e.reason,
+                    tonic::Code::InvalidArgument,
+                );
+                return Ok(());
+            }
+        };
+        if !self.core.is_known_exchange(s.exchange_id()).await? {
+            let reason = format!(
+                "unknown exchange {} (not configured, no stored params)",
+                s.exchange_id()
+            );
+            self.reject(
+                position,
+                s.id(),
+                "exchange_id",
+                reason,
+                tonic::Code::NotFound,
+            );
+            return Ok(());
+        }
+        let ts = s.wave_timestamp();
+        let close_by = self.core.close_by(ts);
+        let too_old = self.core.too_old_after(ts);
+        if now >= close_by || now > too_old {
+            let reason = format!(
+                "late: wave {} closed at {} (wave_timestamp + interval + grace)",
+                wave_id(ts),
+                wave_id(close_by.min(too_old))
+            );
+            self.reject(
+                position,
+                s.id(),
+                "wave_timestamp",
+                reason,
+                tonic::Code::FailedPrecondition,
+            );
+            return Ok(());
+        }
+        self.batch.push(s);
+        self.positions.push(position);
+        if self.batch.len() >= FLUSH_SIGNALS {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Stores the queued signals in one transaction.
+    pub async fn flush(&mut self) -> Result<(), CoordinatorError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let core = self.core.clone();
+        let out = core
+            .store
+            .insert_signals(&self.batch, |ts| core.close_by(ts), Utc::now())
+            .await?;
+        let batch = std::mem::take(&mut self.batch);
+        let positions = std::mem::take(&mut self.positions);
+        self.accepted += u32::try_from(out.accepted.len()).unwrap_or(u32::MAX);
+        for (i, wid, status) in out.closed {
+            let reason = format!("wave {wid} is closed ({status})");
+            self.reject(
+                positions[i],
+                batch[i].id(),
+                "wave_timestamp",
+                reason,
+                tonic::Code::FailedPrecondition,
+            );
+        }
+        for i in out.duplicates {
+            let s = &batch[i];
+            let reason = format!(
+                "duplicate signal id {} in wave {}",
+                s.id(),
+                wave_id(s.wave_timestamp())
+            );
+            self.reject(
+                positions[i],
+                s.id(),
+                "id",
+                reason,
+                tonic::Code::AlreadyExists,
+            );
+        }
+        self.wave_ids.extend(out.waves);
+        Ok(())
+    }
+
+    /// Flushes, then closes the wave with this timestamp (dispatch starts at once). Closing a
+    /// wave that is closed already changes nothing; a wave that does not exist is NOT_FOUND.
+    pub async fn close(&mut self, ts: DateTime<Utc>) -> Result<(), CoordinatorError> {
+        self.flush().await?;
+        let id = wave_id(ts);
+        match close_wave(&self.core, &id).await? {
+            Closed::Dispatching | Closed::Failed => {
+                self.closed.insert(id);
+            }
+            Closed::AlreadyClosed => {}
+        }
+        Ok(())
+    }
+
+    /// Waves that received signals so far.
+    pub fn wave_ids(&self) -> &BTreeSet<String> {
+        &self.wave_ids
+    }
+
+    /// The summary (rejections by position).
+    pub fn finish(mut self) -> pb::PublishSummary {
+        self.rejections.sort_by_key(|r| r.position);
+        pb::PublishSummary {
+            accepted: self.accepted,
+            rejected: self.rejected,
+            rejections: self.rejections,
+            wave_ids: self.wave_ids.into_iter().collect(),
+            closed_wave_ids: self.closed.into_iter().collect(),
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Completion of a wave (DESIGN §1 steps 6–7): per-exchange results, wave totals and the
+//! `WAVE_COMPLETED` payload, stored once together with the status change, then announced.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use wavegate_common::proto::v1::wave_event::Event;
+use wavegate_common::stats::{ExchangeStats, WaveCompleted, WaveTotals};
+
+use crate::dispatch::ExchangeResult;
+use crate::error::CoordinatorError;
+use crate::state::Core;
+use crate::store::{Completion, WaveRow, WaveStatus};
+
+/// The status a wave ends in: `partial` when any exchange has an error, else `completed`.
+pub fn final_status(exchanges: &[ExchangeStats]) -> WaveStatus {
+    if exchanges.iter().any(|e| e.error.is_some()) {
+        WaveStatus::Partial
+    } else {
+        WaveStatus::Completed
+    }
+}
+
+/// Stores and announces the completion of a dispatched wave.
+pub async fn complete(
+    core: &Arc<Core>,
+    row: &WaveRow,
+    total_signals: u32,
+    results: Vec<ExchangeResult>,
+) -> Result<(), CoordinatorError> {
+    let mut exchanges = Vec::with_capacity(results.len());
+    let mut outcomes = Vec::new();
+    for (stats, outs) in results {
+        outcomes.extend(outs.into_iter().map(|o| (stats.exchange_id, o)));
+        exchanges.push(stats);
+    }
+    exchanges.sort_by_key(|e| e.exchange_id);
+    let totals = WaveTotals::from_exchanges(total_signals, &exchanges);
+    let now = Utc::now();
+    let event = WaveCompleted::new(&row.id, &totals, &exchanges, now);
+    let status = final_status(&exchanges);
+    let stored = core
+        .store
+        .complete_wave(&Completion {
+            wave_id: &row.id,
+            owner: &core.owner,
+            status,
+            exchanges: &exchanges,
+            outcomes: &outcomes,
+            totals,
+            event: &event,
+            now,
+        })
+        .await?;
+    if !stored {
+        tracing::warn!(wave_id = %row.id, "wave was taken over before it completed here");
+        return Ok(());
+    }
+    tracing::info!(
+        wave_id = %row.id,
+        status = status.as_str(),
+        positions_opened = totals.total_executed,
+        failed = totals.total_failed,
+        "wave completed"
+    );
+    core.hub.status(&row.id, status.to_proto());
+    if let Some(done) = core.store.wave(&row.id).await? {
+        core.hub.send(&row.id, Event::Completed(done.to_summary()));
+    }
+    Ok(())
+}

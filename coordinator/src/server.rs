@@ -1,0 +1,120 @@
+//! Starting and stopping a coordinator: migrate, bind, serve the API with gRPC health and
+//! reflection, run the wave clock (which also resumes waves left in `dispatching`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use wavegate_common::proto::FILE_DESCRIPTOR_SET;
+use wavegate_common::proto::v1::agents_server::AgentsServer;
+use wavegate_common::proto::v1::params_server::ParamsServer;
+use wavegate_common::proto::v1::signal_ingest_server::SignalIngestServer;
+use wavegate_common::proto::v1::waves_server::WavesServer;
+
+use crate::api::Api;
+use crate::config::CoordinatorConfig;
+use crate::error::CoordinatorError;
+use crate::state::Core;
+use crate::store::Store;
+use crate::wave::run_clock;
+
+/// Largest request accepted (a `PublishWave` of `max_batch_signals` signals).
+const MAX_REQUEST_BYTES: usize = 256 * 1024 * 1024;
+
+/// A running coordinator.
+#[derive(Debug)]
+pub struct CoordinatorHandle {
+    addr: SocketAddr,
+    core: Arc<Core>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+    clock: JoinHandle<()>,
+}
+
+impl CoordinatorHandle {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The store (for tests and tools in this process).
+    pub fn store(&self) -> &Store {
+        &self.core.store
+    }
+
+    /// Stops serving and the clock, aborts dispatches in flight (their waves stay
+    /// `dispatching` and are resumed by the next coordinator) and closes the database.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.clock.await;
+        self.core.abort_tasks();
+        match self.server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "server ended with an error"),
+            Err(e) => tracing::warn!(error = %e, "server task failed"),
+        }
+        self.core.store.close().await;
+    }
+}
+
+/// Starts a coordinator: validates the config, connects and migrates the database, binds
+/// `config.listen`, and serves in the background.
+pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, CoordinatorError> {
+    config.validate()?;
+    let store = Store::connect(&config.database_url).await?;
+    let listen = config.listen;
+    let core = Arc::new(Core::new(config, store)?);
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| CoordinatorError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| CoordinatorError::Bind {
+            addr: listen,
+            source,
+        })?;
+
+    let (shutdown, rx) = watch::channel(false);
+    let clock = tokio::spawn(run_clock(core.clone(), rx.clone()));
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<SignalIngestServer<Api>>().await;
+    health.set_serving::<WavesServer<Api>>().await;
+    health.set_serving::<ParamsServer<Api>>().await;
+    health.set_serving::<AgentsServer<Api>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| CoordinatorError::Corrupt(format!("reflection: {e}")))?;
+    let api = Api::new(core.clone());
+    let ingest = SignalIngestServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES);
+    let mut rx_server = rx;
+    let server = tokio::spawn(
+        Server::builder()
+            .tcp_nodelay(true)
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(ingest)
+            .add_service(WavesServer::new(api.clone()))
+            .add_service(ParamsServer::new(api.clone()))
+            .add_service(AgentsServer::new(api))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                let _ = rx_server.wait_for(|stop| *stop).await;
+            }),
+    );
+    tracing::info!(%addr, owner = %core.owner, "coordinator serving");
+    Ok(CoordinatorHandle {
+        addr,
+        core,
+        shutdown,
+        server,
+        clock,
+    })
+}

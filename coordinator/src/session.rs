@@ -1,0 +1,184 @@
+//! One `ExchangeAgent.ExecuteWave` stream: `Start`, the buffer, top-up answers, outcomes in,
+//! `Result` out (DESIGN §1 steps 2 and 4, coordinator side).
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use wavegate_common::Signal;
+use wavegate_common::plan::next_batch;
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::proto::v1::agent_msg::Msg as AgentMsg;
+use wavegate_common::proto::v1::coordinator_msg::Msg as CoordMsg;
+use wavegate_common::proto::v1::wave_event::Event;
+use wavegate_common::time::to_proto;
+
+use crate::agents::Agent;
+use crate::hub::Hub;
+
+/// Where outcomes go as they arrive: the Watch hub at once, the store in batches.
+#[derive(Debug, Clone)]
+pub struct OutcomeSink {
+    /// Wave id.
+    pub wave_id: String,
+    /// Live events.
+    pub hub: Hub,
+    /// Batched writer (see `dispatch`).
+    pub tx: mpsc::UnboundedSender<(u32, String, pb::SignalOutcome)>,
+}
+
+impl OutcomeSink {
+    fn outcome(&self, exchange_id: u32, exchange_name: &str, o: pb::SignalOutcome) {
+        self.hub.send(
+            &self.wave_id,
+            Event::Outcome(pb::ExchangeOutcome {
+                exchange_id,
+                outcome: Some(o.clone()),
+            }),
+        );
+        // The writer only stops after dispatch ends; a send error cannot lose anything that
+        // the completion (which writes every final outcome) would not write anyway.
+        let _ = self.tx.send((exchange_id, exchange_name.to_owned(), o));
+    }
+}
+
+/// Everything one exchange's stream needs.
+#[derive(Debug)]
+pub struct ExchangeRun<'a> {
+    /// Wave id.
+    pub wave_id: &'a str,
+    /// Wave timestamp.
+    pub wave_timestamp: DateTime<Utc>,
+    /// Effective params.
+    pub params: &'a pb::ExchangeParams,
+    /// The exchange's signals in rank order.
+    pub signals: &'a [Signal],
+    /// Nothing is sent to the exchange after this.
+    pub deadline: DateTime<Utc>,
+    /// Execution mode.
+    pub mode: pb::ExecutionMode,
+    /// Top-up rounds allowed.
+    pub max_topup_rounds: u32,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AttemptError {
+    /// Connection refused, dropped, or the stream ended early: retry.
+    #[error("agent unavailable: {0}")]
+    Unavailable(String),
+    /// The agent refused the wave (protocol or params): retrying cannot help.
+    #[error("agent refused the wave: {0}")]
+    Refused(String),
+}
+
+fn from_status(s: &tonic::Status) -> AttemptError {
+    let msg = format!("{:?}: {}", s.code(), s.message());
+    match s.code() {
+        tonic::Code::InvalidArgument
+        | tonic::Code::FailedPrecondition
+        | tonic::Code::Unimplemented
+        | tonic::Code::PermissionDenied
+        | tonic::Code::Unauthenticated => AttemptError::Refused(msg),
+        _ => AttemptError::Unavailable(msg),
+    }
+}
+
+fn batch(run: &ExchangeRun<'_>, round: u32, range: std::ops::Range<usize>) -> pb::CoordinatorMsg {
+    pb::CoordinatorMsg {
+        msg: Some(CoordMsg::Batch(pb::SignalBatch {
+            round,
+            first_index: u32::try_from(range.start).unwrap_or(u32::MAX),
+            signals: run.signals[range].iter().map(Signal::to_proto).collect(),
+            wave_id: run.wave_id.to_owned(),
+        })),
+    }
+}
+
+/// Runs one attempt of the stream to its `Result`.
+pub async fn attempt(
+    agent: &Agent,
+    run: &ExchangeRun<'_>,
+    sink: &OutcomeSink,
+) -> Result<pb::Result, AttemptError> {
+    let Some(mut client) = agent.client() else {
+        return Err(AttemptError::Unavailable(
+            "no agent endpoint configured".into(),
+        ));
+    };
+    let total = run.signals.len();
+    let ex = run.params.exchange_id;
+    let name = run.params.exchange_name.as_str();
+    let (tx, rx) = mpsc::channel::<pb::CoordinatorMsg>(16);
+    let start = pb::CoordinatorMsg {
+        msg: Some(CoordMsg::Start(pb::Start {
+            protocol_version: wavegate_common::proto::PROTOCOL_VERSION,
+            wave_id: run.wave_id.to_owned(),
+            wave_timestamp: Some(to_proto(run.wave_timestamp)),
+            params: Some(run.params.clone()),
+            mode: run.mode as i32,
+            deadline: Some(to_proto(run.deadline)),
+            total_signals: u32::try_from(total).unwrap_or(u32::MAX),
+            max_topup_rounds: run.max_topup_rounds,
+            topup_after_failures: false,
+        })),
+    };
+    let buffer = next_batch(0, run.params.buffer_size, total);
+    let mut sent = buffer.end;
+    // Both fit the channel's capacity: queued before the call so they leave with the headers.
+    let queued = tx.send(start).await.is_ok() && tx.send(batch(run, 0, buffer)).await.is_ok();
+    if !queued {
+        return Err(AttemptError::Unavailable("request stream closed".into()));
+    }
+    let resp = client
+        .execute_wave(ReceiverStream::new(rx))
+        .await
+        .map_err(|s| from_status(&s))?;
+    agent.mark_ok();
+    let mut inbound = resp.into_inner();
+    loop {
+        let msg = match inbound.message().await {
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                return Err(AttemptError::Unavailable(
+                    "stream ended before the Result".into(),
+                ));
+            }
+            Err(s) => return Err(from_status(&s)),
+        };
+        match msg.msg {
+            Some(AgentMsg::Outcome(o)) => sink.outcome(ex, name, o),
+            Some(AgentMsg::Topup(t)) => {
+                let range = next_batch(sent, t.count, total);
+                let n = range.len();
+                let reply = if range.is_empty() {
+                    pb::CoordinatorMsg {
+                        msg: Some(CoordMsg::Exhausted(pb::Exhausted {
+                            round: t.round,
+                            wave_id: run.wave_id.to_owned(),
+                        })),
+                    }
+                } else {
+                    sent = range.end;
+                    batch(run, t.round, range)
+                };
+                sink.hub.send(
+                    run.wave_id,
+                    Event::Topup(pb::TopUpEvent {
+                        exchange_id: ex,
+                        round: t.round,
+                        needed: t.needed,
+                        sent: u32::try_from(n).unwrap_or(u32::MAX),
+                    }),
+                );
+                if tx.send(reply).await.is_err() {
+                    return Err(AttemptError::Unavailable("request stream closed".into()));
+                }
+            }
+            Some(AgentMsg::Result(r)) => {
+                agent.mark_ok();
+                return Ok(r);
+            }
+            None => {}
+        }
+    }
+}

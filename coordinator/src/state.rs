@@ -1,0 +1,137 @@
+//! The coordinator's shared state: config, store, agents, event hub, and the waves this
+//! process is dispatching.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Duration, Utc};
+use tokio::sync::{Notify, RwLock};
+use tokio::task::JoinSet;
+
+use crate::agents::Agents;
+use crate::config::CoordinatorConfig;
+use crate::error::CoordinatorError;
+use crate::hub::Hub;
+use crate::store::Store;
+
+/// Shared by the API, the wave clock and dispatch.
+#[derive(Debug)]
+pub struct Core {
+    /// Validated configuration.
+    pub cfg: CoordinatorConfig,
+    /// Database.
+    pub store: Store,
+    /// Agents by exchange.
+    pub agents: Agents,
+    /// Live events.
+    pub hub: Hub,
+    /// This coordinator's identity in dispatch leases.
+    pub owner: String,
+    /// Wakes the wave clock early (e.g. after a producer closed a wave).
+    pub wake: Notify,
+    known_exchanges: RwLock<HashSet<u32>>,
+    running: Mutex<HashSet<String>>,
+    tasks: Mutex<JoinSet<()>>,
+}
+
+impl Core {
+    /// Builds the state; the store is connected and migrated.
+    pub fn new(cfg: CoordinatorConfig, store: Store) -> Result<Self, CoordinatorError> {
+        let agents = Agents::new(&cfg)?;
+        let owner = cfg.node_id.clone().unwrap_or_else(|| {
+            let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+            format!("coordinator-{}-{nanos:x}", std::process::id())
+        });
+        let known = cfg.exchanges.iter().map(|e| e.id).collect();
+        Ok(Self {
+            cfg,
+            store,
+            agents,
+            hub: Hub::new(),
+            owner,
+            wake: Notify::new(),
+            known_exchanges: RwLock::new(known),
+            running: Mutex::new(HashSet::new()),
+            tasks: Mutex::new(JoinSet::new()),
+        })
+    }
+
+    /// True when the exchange is configured or has stored params (checked in the store on a
+    /// miss, so params written by another coordinator count).
+    pub async fn is_known_exchange(&self, id: u32) -> Result<bool, CoordinatorError> {
+        if self.known_exchanges.read().await.contains(&id) {
+            return Ok(true);
+        }
+        if self.store.params(id).await?.is_some() {
+            self.known_exchanges.write().await.insert(id);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Remembers an exchange that now has stored params.
+    pub async fn learn_exchange(&self, id: u32) {
+        self.known_exchanges.write().await.insert(id);
+    }
+
+    /// `wave_timestamp + interval + grace`: the latest closing instant of a wave.
+    pub fn close_by(&self, ts: DateTime<Utc>) -> DateTime<Utc> {
+        let w = &self.cfg.waves;
+        ts + secs(w.interval_secs) + secs(w.grace_secs)
+    }
+
+    /// The instant after which a wave is too old to execute.
+    pub fn too_old_after(&self, ts: DateTime<Utc>) -> DateTime<Utc> {
+        ts + secs(self.cfg.waves.max_wave_age_secs)
+    }
+
+    /// Lease length.
+    pub fn lease(&self) -> Duration {
+        secs(self.cfg.dispatch.lease_secs)
+    }
+
+    /// Marks a wave as dispatched by this process; false if it already is.
+    pub fn start_running(&self, wave_id: &str) -> bool {
+        self.running_set().insert(wave_id.to_owned())
+    }
+
+    /// Unmarks a wave.
+    pub fn stop_running(&self, wave_id: &str) {
+        self.running_set().remove(wave_id);
+    }
+
+    /// True while this process dispatches the wave.
+    pub fn is_running(&self, wave_id: &str) -> bool {
+        self.running_set().contains(wave_id)
+    }
+
+    fn running_set(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        // Poisoning only follows a panic elsewhere; the set itself stays consistent.
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs a background task owned by the coordinator (aborted at shutdown).
+    pub fn spawn_task(&self, f: impl std::future::Future<Output = ()> + Send + 'static) {
+        let mut t = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        // Reap finished tasks so the set does not grow without bound.
+        while t.try_join_next().is_some() {}
+        t.spawn(f);
+    }
+
+    /// Aborts every background task.
+    pub fn abort_tasks(&self) {
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .abort_all();
+    }
+}
+
+/// Longest configurable span: 100 years (so instant arithmetic can never overflow).
+const MAX_SPAN_SECS: u64 = 100 * 365 * 24 * 3600;
+
+/// Whole seconds as a chrono duration, capped at 100 years.
+pub fn secs(s: u64) -> Duration {
+    // The cap fits in i64, so the conversion cannot fail.
+    Duration::seconds(i64::try_from(s.min(MAX_SPAN_SECS)).unwrap_or_default())
+}

@@ -1,0 +1,195 @@
+//! Persistence with sqlx: SQLite (a file, the default) or PostgreSQL, through the `Any` driver
+//! so that one set of queries serves both. Queries use `$N` placeholders, which both backends
+//! accept; instants are epoch milliseconds; flags are integers (portable decoding).
+//!
+//! Tables are those of DESIGN §4; migrations live per backend in `migrations/{sqlite,postgres}`.
+
+mod params;
+mod results;
+mod signals;
+mod waves;
+
+pub use params::StoredParams;
+pub use results::{Completion, StoredOutcome};
+pub use signals::InsertOutcome;
+pub use waves::{WaveRow, WaveStatus};
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::str::FromStr;
+
+use crate::error::CoordinatorError;
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// The coordinator's database.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    // The URL may carry a password: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+/// Epoch milliseconds of an instant.
+pub fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// The instant of epoch milliseconds (the epoch itself when out of range).
+pub fn from_ms(v: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(v)
+        .single()
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+impl Store {
+    /// Connects (creating a SQLite file when missing) and runs the backend's migrations.
+    pub async fn connect(url: &str) -> Result<Self, CoordinatorError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if url.starts_with("sqlite:") {
+            let url = if url.contains("mode=") {
+                url.to_owned()
+            } else if url.contains('?') {
+                format!("{url}&mode=rwc")
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            (Backend::Sqlite, url)
+        } else {
+            (Backend::Postgres, url.to_owned())
+        };
+        let opts = AnyConnectOptions::from_str(&url)?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL lets readers run beside the ingest writer; the busy timeout
+                            // makes concurrent writers wait instead of failing.
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 30000").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(opts)
+                    .await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(10)
+                    .connect_with(opts)
+                    .await?
+            }
+        };
+        let store = Self { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), CoordinatorError> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => {
+                sqlx::migrate!("migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for tests and maintenance.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Stores an event (DESIGN §4 `events`). With a `dedup_key`, a second event with the same
+    /// key is ignored; returns whether it was stored.
+    pub async fn event(&self, ev: &NewEvent<'_>) -> Result<bool, CoordinatorError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(insert_event(&mut conn, ev).await?)
+    }
+
+    /// Events of a correlation id (a wave id), oldest first: `(event_type, event_data)`.
+    pub async fn events_of(
+        &self,
+        correlation_id: &str,
+    ) -> Result<Vec<(String, String)>, CoordinatorError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT event_type, event_data FROM events WHERE correlation_id = $1 ORDER BY id",
+        )
+        .bind(correlation_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+}
+
+/// One row of `events`.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    /// `WAVE_DETECTED`, `WAVE_COMPLETED`, `SIGNAL_EXECUTED`, ….
+    pub event_type: &'a str,
+    /// JSON payload.
+    pub event_data: String,
+    /// The wave id.
+    pub correlation_id: &'a str,
+    /// Symbol, for signal events.
+    pub symbol: Option<&'a str>,
+    /// Exchange name, for exchange events.
+    pub exchange: Option<&'a str>,
+    /// `info`, `warning` or `error`.
+    pub severity: &'a str,
+    /// Idempotency key.
+    pub dedup_key: Option<String>,
+}
+
+pub(crate) async fn insert_event(
+    conn: &mut sqlx::AnyConnection,
+    ev: &NewEvent<'_>,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "INSERT INTO events (event_type, event_data, correlation_id, symbol, exchange, severity, \
+         created_at, dedup_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (dedup_key) DO NOTHING",
+    )
+    .bind(ev.event_type)
+    .bind(&ev.event_data)
+    .bind(ev.correlation_id)
+    .bind(ev.symbol)
+    .bind(ev.exchange)
+    .bind(ev.severity)
+    .bind(ms(Utc::now()))
+    .bind(ev.dedup_key.as_deref())
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}

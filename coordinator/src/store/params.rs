@@ -1,0 +1,163 @@
+//! `exchange_params`: stored per-exchange params (DESIGN §1 step 1).
+
+use chrono::{DateTime, Utc};
+use wavegate_common::SignalParams;
+
+use super::{Store, from_ms, ms};
+use crate::error::CoordinatorError;
+
+/// Params stored for one exchange.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredParams {
+    /// Exchange id.
+    pub exchange_id: u32,
+    /// Exchange name.
+    pub exchange_name: String,
+    /// Target positions per wave.
+    pub max_trades: u32,
+    /// Explicit buffer size; `None` means `max_trades + buffer_fixed`.
+    pub buffer_size: Option<u32>,
+    /// Stop-loss percent.
+    pub stop_loss_percent: Option<f64>,
+    /// Trailing activation percent.
+    pub trailing_activation_percent: Option<f64>,
+    /// Trailing distance percent.
+    pub trailing_distance_percent: Option<f64>,
+    /// Last write.
+    pub updated_at: DateTime<Utc>,
+}
+
+type Row = (
+    i64,
+    String,
+    i64,
+    Option<i64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    i64,
+);
+
+fn from_row(r: Row) -> Result<StoredParams, CoordinatorError> {
+    let u32_of = |v: i64, what: &str| {
+        u32::try_from(v).map_err(|_| CoordinatorError::Corrupt(format!("exchange_params.{what}")))
+    };
+    Ok(StoredParams {
+        exchange_id: u32_of(r.0, "exchange_id")?,
+        exchange_name: r.1,
+        max_trades: u32_of(r.2, "max_trades")?,
+        buffer_size: r.3.map(|b| u32_of(b, "buffer_size")).transpose()?,
+        stop_loss_percent: r.4,
+        trailing_activation_percent: r.5,
+        trailing_distance_percent: r.6,
+        updated_at: from_ms(r.7),
+    })
+}
+
+macro_rules! params_columns {
+    () => {
+        "exchange_id, exchange_name, max_trades, buffer_size, stop_loss_percent, \
+                       trailing_activation_percent, trailing_distance_percent, updated_at"
+    };
+}
+
+impl Store {
+    /// All stored params, by exchange id.
+    pub async fn all_params(&self) -> Result<Vec<StoredParams>, CoordinatorError> {
+        let rows: Vec<Row> = sqlx::query_as(concat!(
+            "SELECT ",
+            params_columns!(),
+            " FROM exchange_params ORDER BY exchange_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(from_row).collect()
+    }
+
+    /// Stored params of one exchange.
+    pub async fn params(&self, exchange_id: u32) -> Result<Option<StoredParams>, CoordinatorError> {
+        let row: Option<Row> = sqlx::query_as(concat!(
+            "SELECT ",
+            params_columns!(),
+            " FROM exchange_params WHERE exchange_id = $1"
+        ))
+        .bind(i64::from(exchange_id))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(from_row).transpose()
+    }
+
+    /// Writes params as given (`Params.Set`), replacing what was stored.
+    pub async fn put_params(&self, p: &StoredParams) -> Result<(), CoordinatorError> {
+        sqlx::query(concat!(
+            "INSERT INTO exchange_params (",
+            params_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (exchange_id) DO UPDATE SET exchange_name = excluded.exchange_name, \
+             max_trades = excluded.max_trades, buffer_size = excluded.buffer_size, \
+             stop_loss_percent = excluded.stop_loss_percent, \
+             trailing_activation_percent = excluded.trailing_activation_percent, \
+             trailing_distance_percent = excluded.trailing_distance_percent, \
+             updated_at = excluded.updated_at"
+        ))
+        .bind(i64::from(p.exchange_id))
+        .bind(&p.exchange_name)
+        .bind(i64::from(p.max_trades))
+        .bind(p.buffer_size.map(i64::from))
+        .bind(p.stop_loss_percent)
+        .bind(p.trailing_activation_percent)
+        .bind(p.trailing_distance_percent)
+        .bind(ms(p.updated_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Updates an exchange's params from a wave's signal params (DESIGN §1 step 1): the fields
+    /// the signal carries replace the stored ones. A stored buffer size smaller than a new
+    /// `max_trades` is dropped (the default `max_trades + buffer_fixed` applies). Without
+    /// stored params and without `max_trades` in the signal nothing is written; returns
+    /// whether params were written.
+    pub async fn update_params_from_wave(
+        &self,
+        exchange_id: u32,
+        exchange_name: &str,
+        p: &SignalParams,
+        now: DateTime<Utc>,
+    ) -> Result<bool, CoordinatorError> {
+        let current = self.params(exchange_id).await?;
+        let next = match current {
+            Some(mut c) => {
+                if let Some(m) = p.max_trades {
+                    c.max_trades = m;
+                    if c.buffer_size.is_some_and(|b| b < m) {
+                        c.buffer_size = None;
+                    }
+                }
+                c.stop_loss_percent = p.stop_loss_percent.or(c.stop_loss_percent);
+                c.trailing_activation_percent = p
+                    .trailing_activation_percent
+                    .or(c.trailing_activation_percent);
+                c.trailing_distance_percent =
+                    p.trailing_distance_percent.or(c.trailing_distance_percent);
+                c.updated_at = now;
+                c
+            }
+            None => match p.max_trades {
+                None => return Ok(false),
+                Some(m) => StoredParams {
+                    exchange_id,
+                    exchange_name: exchange_name.to_owned(),
+                    max_trades: m,
+                    buffer_size: None,
+                    stop_loss_percent: p.stop_loss_percent,
+                    trailing_activation_percent: p.trailing_activation_percent,
+                    trailing_distance_percent: p.trailing_distance_percent,
+                    updated_at: now,
+                },
+            },
+        };
+        self.put_params(&next).await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,291 @@
+//! `signal_outcomes`, `wave_exchange_results` and the completion of a wave (status change and
+//! `WAVE_COMPLETED` in one transaction, the event at most once per wave).
+
+use chrono::{DateTime, Utc};
+use sqlx::Acquire;
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::stats::{ExchangeStats, WaveCompleted, WaveTotals};
+
+use super::waves::WaveStatus;
+use super::{NewEvent, Store, insert_event, ms};
+use crate::error::CoordinatorError;
+
+/// A signal outcome with its exchange.
+pub type StoredOutcome = (u32, pb::SignalOutcome);
+
+/// The event a signal outcome produces, if any, with its severity.
+fn outcome_event(o: &pb::SignalOutcome) -> Option<(&'static str, &'static str)> {
+    match pb::OutcomeKind::try_from(o.kind).ok()? {
+        pb::OutcomeKind::Executed => Some(("SIGNAL_EXECUTED", "info")),
+        pb::OutcomeKind::ExecutionFailed => Some(("SIGNAL_EXECUTION_FAILED", "error")),
+        pb::OutcomeKind::ValidationFailed => Some(("SIGNAL_VALIDATION_FAILED", "warning")),
+        pb::OutcomeKind::Duplicate => Some(("POSITION_DUPLICATE_PREVENTED", "info")),
+        pb::OutcomeKind::Validated | pb::OutcomeKind::Unspecified => None,
+    }
+}
+
+async fn upsert_outcome(
+    conn: &mut sqlx::AnyConnection,
+    wave_id: &str,
+    exchange_id: u32,
+    exchange_name: &str,
+    o: &pb::SignalOutcome,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO signal_outcomes (wave_id, exchange_id, signal_id, stage, idx, symbol, kind, \
+         executed, error, client_order_id, exchange_order_id, fill_price, quantity, latency_us, \
+         round) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         ON CONFLICT (wave_id, exchange_id, signal_id, stage) DO UPDATE SET idx = excluded.idx, \
+         symbol = excluded.symbol, kind = excluded.kind, executed = excluded.executed, \
+         error = excluded.error, client_order_id = excluded.client_order_id, \
+         exchange_order_id = excluded.exchange_order_id, fill_price = excluded.fill_price, \
+         quantity = excluded.quantity, latency_us = excluded.latency_us, round = excluded.round",
+    )
+    .bind(wave_id)
+    .bind(i64::from(exchange_id))
+    .bind(o.signal_id)
+    .bind(i64::from(o.stage))
+    .bind(i64::from(o.index))
+    .bind(o.symbol.as_str())
+    .bind(i64::from(o.kind))
+    .bind(i64::from(o.executed))
+    .bind(o.error.as_str())
+    .bind(o.client_order_id.as_str())
+    .bind(o.exchange_order_id.as_str())
+    .bind(o.fill_price)
+    .bind(o.quantity)
+    .bind(i64::try_from(o.exchange_latency_us).unwrap_or(i64::MAX))
+    .bind(i64::from(o.round))
+    .execute(&mut *conn)
+    .await?;
+    if let Some((event_type, severity)) = outcome_event(o) {
+        let data = serde_json::json!({
+            "wave_id": wave_id,
+            "exchange_id": exchange_id,
+            "signal_id": o.signal_id,
+            "index": o.index,
+            "symbol": o.symbol,
+            "error": o.error,
+            "client_order_id": o.client_order_id,
+            "exchange_order_id": o.exchange_order_id,
+            "fill_price": o.fill_price,
+            "quantity": o.quantity,
+        });
+        insert_event(
+            conn,
+            &NewEvent {
+                event_type,
+                event_data: data.to_string(),
+                correlation_id: wave_id,
+                symbol: Some(&o.symbol),
+                exchange: Some(exchange_name),
+                severity,
+                dedup_key: Some(format!(
+                    "outcome:{wave_id}:{exchange_id}:{}:{}",
+                    o.signal_id, o.stage
+                )),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A wave's completion, written at once.
+#[derive(Debug)]
+pub struct Completion<'a> {
+    /// Wave id.
+    pub wave_id: &'a str,
+    /// Coordinator holding the lease.
+    pub owner: &'a str,
+    /// `completed`, `partial` or `failed`.
+    pub status: WaveStatus,
+    /// Per-exchange results.
+    pub exchanges: &'a [ExchangeStats],
+    /// Every final outcome, by exchange.
+    pub outcomes: &'a [StoredOutcome],
+    /// Totals.
+    pub totals: WaveTotals,
+    /// The `WAVE_COMPLETED` payload.
+    pub event: &'a WaveCompleted,
+    /// Completion instant.
+    pub now: DateTime<Utc>,
+}
+
+impl Store {
+    /// Stores outcomes (and their events) in one transaction; re-sent outcomes overwrite.
+    pub async fn record_outcomes(
+        &self,
+        wave_id: &str,
+        outcomes: &[(u32, String, pb::SignalOutcome)],
+    ) -> Result<(), CoordinatorError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        for (ex, name, o) in outcomes {
+            upsert_outcome(&mut tx, wave_id, *ex, name, o).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Completes a wave: results, final outcomes, `WAVE_COMPLETED` (once, by its unique key)
+    /// and the status change, in one transaction, only while `owner` holds the wave. Returns
+    /// false (and writes nothing) when the wave is not ours or not dispatching any more.
+    pub async fn complete_wave(&self, c: &Completion<'_>) -> Result<bool, CoordinatorError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let totals = serde_json::to_string(&c.totals)
+            .map_err(|e| CoordinatorError::Corrupt(format!("totals: {e}")))?;
+        let r = sqlx::query(
+            "UPDATE waves SET status = $1, completed_at = $2, totals = $3, lease_until = NULL \
+             WHERE id = $4 AND owner = $5 AND status = 'dispatching'",
+        )
+        .bind(c.status.as_str())
+        .bind(ms(c.now))
+        .bind(totals)
+        .bind(c.wave_id)
+        .bind(c.owner)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        for e in c.exchanges {
+            let stats = serde_json::to_string(e)
+                .map_err(|err| CoordinatorError::Corrupt(format!("stats: {err}")))?;
+            sqlx::query(
+                "INSERT INTO wave_exchange_results (wave_id, exchange_id, exchange_name, \
+                 executed, target, error, stats) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (wave_id, exchange_id) DO UPDATE SET \
+                 exchange_name = excluded.exchange_name, executed = excluded.executed, \
+                 target = excluded.target, error = excluded.error, stats = excluded.stats",
+            )
+            .bind(c.wave_id)
+            .bind(i64::from(e.exchange_id))
+            .bind(e.exchange_name.as_str())
+            .bind(i64::from(e.executed))
+            .bind(i64::from(e.target))
+            .bind(e.error.as_deref())
+            .bind(stats)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (ex, o) in c.outcomes {
+            let name = c
+                .exchanges
+                .iter()
+                .find(|e| e.exchange_id == *ex)
+                .map(|e| e.exchange_name.as_str())
+                .unwrap_or_default();
+            upsert_outcome(&mut tx, c.wave_id, *ex, name, o).await?;
+        }
+        let payload = serde_json::to_string(c.event)
+            .map_err(|e| CoordinatorError::Corrupt(format!("event: {e}")))?;
+        insert_event(
+            &mut tx,
+            &NewEvent {
+                event_type: "WAVE_COMPLETED",
+                event_data: payload,
+                correlation_id: c.wave_id,
+                symbol: None,
+                exchange: None,
+                severity: if c.status == WaveStatus::Completed {
+                    "info"
+                } else {
+                    "warning"
+                },
+                dedup_key: Some(format!("wave_completed:{}", c.wave_id)),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Per-exchange results of a wave, by exchange id.
+    pub async fn exchange_results(
+        &self,
+        wave_id: &str,
+    ) -> Result<Vec<ExchangeStats>, CoordinatorError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT stats FROM wave_exchange_results WHERE wave_id = $1 ORDER BY exchange_id",
+        )
+        .bind(wave_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                serde_json::from_str(&r.0)
+                    .map_err(|e| CoordinatorError::Corrupt(format!("stats of {wave_id}: {e}")))
+            })
+            .collect()
+    }
+
+    /// Stored outcomes of a wave, per exchange in rank order (validation before execution).
+    pub async fn outcomes(&self, wave_id: &str) -> Result<Vec<StoredOutcome>, CoordinatorError> {
+        type Row = (
+            i64,
+            i64,
+            i64,
+            i64,
+            String,
+            i64,
+            i64,
+            String,
+            String,
+            String,
+            f64,
+            f64,
+            i64,
+            i64,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT exchange_id, signal_id, stage, idx, symbol, kind, executed, error, \
+             client_order_id, exchange_order_id, fill_price, quantity, latency_us, round \
+             FROM signal_outcomes WHERE wave_id = $1 ORDER BY exchange_id, idx, stage",
+        )
+        .bind(wave_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let u32_of = |v: i64| u32::try_from(v).unwrap_or_default();
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (
+                    u32_of(r.0),
+                    pb::SignalOutcome {
+                        signal_id: r.1,
+                        stage: i32::try_from(r.2).unwrap_or_default(),
+                        index: u32_of(r.3),
+                        symbol: r.4,
+                        kind: i32::try_from(r.5).unwrap_or_default(),
+                        executed: r.6 != 0,
+                        error: r.7,
+                        client_order_id: r.8,
+                        exchange_order_id: r.9,
+                        fill_price: r.10,
+                        quantity: r.11,
+                        exchange_latency_us: u64::try_from(r.12).unwrap_or_default(),
+                        round: u32_of(r.13),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// The `WAVE_COMPLETED` payload of a wave, once recorded.
+    pub async fn completed_event(&self, wave_id: &str) -> Result<Option<String>, CoordinatorError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT event_data FROM events WHERE correlation_id = $1 \
+             AND event_type = 'WAVE_COMPLETED' ORDER BY id LIMIT 1",
+        )
+        .bind(wave_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+}

@@ -1,0 +1,205 @@
+//! `signals`: batched, transactional ingest and loading a wave's signals back.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sqlx::Acquire;
+use wavegate_common::signal::{SignalDraft, SignalParams};
+use wavegate_common::time::wave_id;
+use wavegate_common::{Action, Signal};
+
+use super::waves::{ensure_wave, status_in, touch_collecting};
+use super::{NewEvent, Store, from_ms, insert_event, ms};
+use crate::error::CoordinatorError;
+
+/// Rows per multi-row INSERT (13 parameters each; well under both backends' limits).
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// What happened to each signal of a batch, by its position in the batch.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct InsertOutcome {
+    /// Stored (and committed).
+    pub accepted: Vec<usize>,
+    /// Rejected because the wave is no longer collecting: (position, wave id, status).
+    pub closed: Vec<(usize, String, String)>,
+    /// Rejected because the wave already holds a signal with the same id.
+    pub duplicates: Vec<usize>,
+    /// Waves that received at least one signal.
+    pub waves: Vec<String>,
+}
+
+impl Store {
+    /// Stores a batch of checked signals in ONE transaction: creates their waves (with a
+    /// `WAVE_DETECTED` event), refuses signals for waves that stopped collecting and ids a wave
+    /// already holds. `close_by` gives a new wave's latest closing instant.
+    pub async fn insert_signals(
+        &self,
+        batch: &[Signal],
+        close_by: impl Fn(DateTime<Utc>) -> DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<InsertOutcome, CoordinatorError> {
+        let mut out = InsertOutcome::default();
+        if batch.is_empty() {
+            return Ok(out);
+        }
+        let mut by_wave: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, s) in batch.iter().enumerate() {
+            by_wave
+                .entry(wave_id(s.wave_timestamp()))
+                .or_default()
+                .push(i);
+        }
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        for (wid, positions) in &by_wave {
+            let ts = batch[positions[0]].wave_timestamp();
+            if ensure_wave(&mut tx, wid, ts, close_by(ts), now).await? {
+                insert_event(
+                    &mut tx,
+                    &NewEvent {
+                        event_type: "WAVE_DETECTED",
+                        event_data: serde_json::json!({ "wave_timestamp": wid }).to_string(),
+                        correlation_id: wid,
+                        symbol: None,
+                        exchange: None,
+                        severity: "info",
+                        dedup_key: Some(format!("wave_detected:{wid}")),
+                    },
+                )
+                .await?;
+            }
+            // Locks the row (PostgreSQL) and checks the status in the same write.
+            if !touch_collecting(&mut tx, wid, now, 0).await? {
+                let status = status_in(&mut tx, wid).await?.unwrap_or_default();
+                out.closed
+                    .extend(positions.iter().map(|&p| (p, wid.clone(), status.clone())));
+                continue;
+            }
+            let mut inserted: HashSet<i64> = HashSet::with_capacity(positions.len());
+            for chunk in positions.chunks(ROWS_PER_STATEMENT) {
+                let ids = insert_chunk(&mut tx, wid, batch, chunk).await?;
+                inserted.extend(ids);
+            }
+            let mut added = 0u32;
+            for &p in positions {
+                // `remove` so a repeated id within the batch counts once (the first).
+                if inserted.remove(&batch[p].id()) {
+                    out.accepted.push(p);
+                    added += 1;
+                } else {
+                    out.duplicates.push(p);
+                }
+            }
+            touch_collecting(&mut tx, wid, now, added).await?;
+            if added > 0 {
+                out.waves.push(wid.clone());
+            }
+        }
+        tx.commit().await?;
+        out.accepted.sort_unstable();
+        out.duplicates.sort_unstable();
+        Ok(out)
+    }
+
+    /// The signals of a wave (in no particular order; rank them with `common::rank`).
+    pub async fn wave_signals(
+        &self,
+        wave_id: &str,
+        wave_ts: DateTime<Utc>,
+    ) -> Result<Vec<Signal>, CoordinatorError> {
+        type Row = (
+            i64,
+            i64,
+            String,
+            String,
+            f64,
+            f64,
+            i64,
+            Option<i64>,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT signal_id, exchange_id, symbol, action, score_week, score_month, created_at, \
+             max_trades, stop_loss_percent, trailing_activation_percent, \
+             trailing_distance_percent FROM signals WHERE wave_id = $1",
+        )
+        .bind(wave_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let params = SignalParams {
+                max_trades: r.7.and_then(|m| u32::try_from(m).ok()),
+                stop_loss_percent: r.8,
+                trailing_activation_percent: r.9,
+                trailing_distance_percent: r.10,
+            };
+            let created_at = from_ms(r.6);
+            let draft = SignalDraft {
+                id: Some(r.0),
+                symbol: Some(r.2),
+                exchange_id: u32::try_from(r.1).ok(),
+                action: Action::parse(&r.3),
+                score_week: Some(r.4),
+                score_month: Some(r.5),
+                wave_timestamp: Some(wave_ts),
+                created_at: Some(created_at),
+                params: Some(params),
+            };
+            let s = draft
+                .check(1, created_at)
+                .map_err(|e| CoordinatorError::Corrupt(format!("signal {}: {e}", r.0)))?;
+            out.push(s);
+        }
+        Ok(out)
+    }
+}
+
+async fn insert_chunk(
+    conn: &mut sqlx::AnyConnection,
+    wid: &str,
+    batch: &[Signal],
+    chunk: &[usize],
+) -> Result<Vec<i64>, sqlx::Error> {
+    const COLS: usize = 12;
+    let mut sql = String::with_capacity(64 + chunk.len() * 80);
+    sql.push_str(
+        "INSERT INTO signals (wave_id, signal_id, exchange_id, symbol, action, score_week, \
+         score_month, created_at, max_trades, stop_loss_percent, trailing_activation_percent, \
+         trailing_distance_percent) VALUES ",
+    );
+    for i in 0..chunk.len() {
+        if i > 0 {
+            sql.push(',');
+        }
+        // $1 is the wave id, shared by every row.
+        let base = 2 + i * (COLS - 1);
+        sql.push_str("($1");
+        for k in 0..COLS - 1 {
+            sql.push_str(&format!(",${}", base + k));
+        }
+        sql.push(')');
+    }
+    sql.push_str(" ON CONFLICT (wave_id, signal_id) DO NOTHING RETURNING signal_id");
+    let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql)).bind(wid);
+    for &p in chunk {
+        let s = &batch[p];
+        let params = s.params().copied().unwrap_or_default();
+        q = q
+            .bind(s.id())
+            .bind(i64::from(s.exchange_id()))
+            .bind(s.symbol())
+            .bind(s.action().as_str())
+            .bind(s.score_week())
+            .bind(s.score_month())
+            .bind(ms(s.created_at()))
+            .bind(params.max_trades.map(i64::from))
+            .bind(params.stop_loss_percent)
+            .bind(params.trailing_activation_percent)
+            .bind(params.trailing_distance_percent);
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}

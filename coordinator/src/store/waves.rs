@@ -1,0 +1,389 @@
+//! `waves`: lifecycle rows, the one-write dispatch claim and the dispatch lease.
+
+use chrono::{DateTime, Utc};
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::stats::WaveTotals;
+
+use super::{Store, from_ms, ms};
+use crate::error::CoordinatorError;
+
+/// Lifecycle of a wave: `collecting → dispatching → completed | partial | failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaveStatus {
+    /// Accepting signals.
+    Collecting,
+    /// Claimed; agents are executing.
+    Dispatching,
+    /// Every exchange finished.
+    Completed,
+    /// At least one exchange could not be processed.
+    Partial,
+    /// Nothing was processed (e.g. too old).
+    Failed,
+}
+
+impl WaveStatus {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaveStatus::Collecting => "collecting",
+            WaveStatus::Dispatching => "dispatching",
+            WaveStatus::Completed => "completed",
+            WaveStatus::Partial => "partial",
+            WaveStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "collecting" => WaveStatus::Collecting,
+            "dispatching" => WaveStatus::Dispatching,
+            "completed" => WaveStatus::Completed,
+            "partial" => WaveStatus::Partial,
+            "failed" => WaveStatus::Failed,
+            _ => return None,
+        })
+    }
+
+    /// Wire form.
+    pub fn to_proto(self) -> pb::WaveStatus {
+        match self {
+            WaveStatus::Collecting => pb::WaveStatus::Collecting,
+            WaveStatus::Dispatching => pb::WaveStatus::Dispatching,
+            WaveStatus::Completed => pb::WaveStatus::Completed,
+            WaveStatus::Partial => pb::WaveStatus::Partial,
+            WaveStatus::Failed => pb::WaveStatus::Failed,
+        }
+    }
+
+    /// From the wire; unspecified is `None`.
+    pub fn from_proto(v: i32) -> Option<Self> {
+        match pb::WaveStatus::try_from(v).ok()? {
+            pb::WaveStatus::Unspecified => None,
+            pb::WaveStatus::Collecting => Some(WaveStatus::Collecting),
+            pb::WaveStatus::Dispatching => Some(WaveStatus::Dispatching),
+            pb::WaveStatus::Completed => Some(WaveStatus::Completed),
+            pb::WaveStatus::Partial => Some(WaveStatus::Partial),
+            pb::WaveStatus::Failed => Some(WaveStatus::Failed),
+        }
+    }
+}
+
+/// One stored wave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaveRow {
+    /// Wave id (RFC 3339 of the timestamp).
+    pub id: String,
+    /// Open time of the candle.
+    pub wave_timestamp: DateTime<Utc>,
+    /// Status.
+    pub status: WaveStatus,
+    /// Signals accepted.
+    pub signal_count: u32,
+    /// First signal.
+    pub created_at: DateTime<Utc>,
+    /// Latest signal.
+    pub last_signal_at: DateTime<Utc>,
+    /// Close at the latest (timestamp + interval + grace).
+    pub close_by: DateTime<Utc>,
+    /// When it stopped collecting.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// When it completed.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Coordinator holding the dispatch lease.
+    pub owner: Option<String>,
+    /// Dispatch deadline sent to agents.
+    pub deadline_at: Option<DateTime<Utc>>,
+    /// Why it failed, when it did.
+    pub reason: Option<String>,
+    /// Totals, once completed.
+    pub totals: Option<WaveTotals>,
+}
+
+impl WaveRow {
+    /// Wire summary.
+    pub fn to_summary(&self) -> pb::WaveSummary {
+        use wavegate_common::time::to_proto;
+        pb::WaveSummary {
+            wave_id: self.id.clone(),
+            wave_timestamp: Some(to_proto(self.wave_timestamp)),
+            status: self.status.to_proto() as i32,
+            signal_count: self.signal_count,
+            created_at: Some(to_proto(self.created_at)),
+            closed_at: self.closed_at.map(to_proto),
+            completed_at: self.completed_at.map(to_proto),
+            totals: self.totals.map(WaveTotals::to_proto),
+        }
+    }
+}
+
+type Row = (
+    String,
+    i64,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
+macro_rules! wave_columns {
+    () => {
+        "id, wave_ts, status, signal_count, created_at, last_signal_at, close_by, \
+                       closed_at, completed_at, owner, deadline_at, reason, totals"
+    };
+}
+
+fn from_row(r: Row) -> Result<WaveRow, CoordinatorError> {
+    let status = WaveStatus::parse(&r.2)
+        .ok_or_else(|| CoordinatorError::Corrupt(format!("wave {} status {:?}", r.0, r.2)))?;
+    let totals = match r.12 {
+        None => None,
+        Some(t) => Some(
+            serde_json::from_str(&t)
+                .map_err(|e| CoordinatorError::Corrupt(format!("wave {} totals: {e}", r.0)))?,
+        ),
+    };
+    Ok(WaveRow {
+        wave_timestamp: from_ms(r.1),
+        status,
+        signal_count: u32::try_from(r.3).unwrap_or(u32::MAX),
+        created_at: from_ms(r.4),
+        last_signal_at: from_ms(r.5),
+        close_by: from_ms(r.6),
+        closed_at: r.7.map(from_ms),
+        completed_at: r.8.map(from_ms),
+        owner: r.9,
+        deadline_at: r.10.map(from_ms),
+        reason: r.11,
+        totals,
+        id: r.0,
+    })
+}
+
+/// Makes sure the wave row exists (inside an ingest transaction); true when it was created.
+pub(crate) async fn ensure_wave(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    ts: DateTime<Utc>,
+    close_by: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "INSERT INTO waves (id, wave_ts, status, signal_count, created_at, last_signal_at, \
+         close_by) VALUES ($1, $2, 'collecting', 0, $3, $3, $4) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(ms(ts))
+    .bind(ms(now))
+    .bind(ms(close_by))
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Records new signals on a collecting wave; false when the wave is not collecting. On
+/// PostgreSQL the row stays locked until the transaction ends, so a concurrent claim waits and
+/// then sees the signals.
+pub(crate) async fn touch_collecting(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    now: DateTime<Utc>,
+    added: u32,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE waves SET last_signal_at = $1, signal_count = signal_count + $2 \
+         WHERE id = $3 AND status = 'collecting'",
+    )
+    .bind(ms(now))
+    .bind(i64::from(added))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// The status of a wave, inside a transaction.
+pub(crate) async fn status_in(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let r: Option<(String,)> = sqlx::query_as("SELECT status FROM waves WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(r.map(|r| r.0))
+}
+
+impl Store {
+    /// One wave.
+    pub async fn wave(&self, id: &str) -> Result<Option<WaveRow>, CoordinatorError> {
+        let row: Option<Row> = sqlx::query_as(concat!(
+            "SELECT ",
+            wave_columns!(),
+            " FROM waves WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(from_row).transpose()
+    }
+
+    /// Newest waves first, optionally of one status.
+    pub async fn list_waves(
+        &self,
+        limit: u32,
+        status: Option<WaveStatus>,
+    ) -> Result<Vec<WaveRow>, CoordinatorError> {
+        let rows: Vec<Row> = match status {
+            None => {
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    wave_columns!(),
+                    " FROM waves ORDER BY wave_ts DESC LIMIT $1"
+                ))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Some(s) => {
+                sqlx::query_as(concat!(
+                    "SELECT ",
+                    wave_columns!(),
+                    " FROM waves WHERE status = $1 ORDER BY wave_ts DESC LIMIT $2"
+                ))
+                .bind(s.as_str())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.into_iter().map(from_row).collect()
+    }
+
+    /// Collecting waves due to close: quiet since `quiet_before`, or past their `close_by`.
+    pub async fn due_waves(
+        &self,
+        now: DateTime<Utc>,
+        quiet_before: DateTime<Utc>,
+    ) -> Result<Vec<String>, CoordinatorError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM waves WHERE status = 'collecting' \
+             AND (last_signal_at <= $1 OR close_by <= $2) ORDER BY wave_ts",
+        )
+        .bind(ms(quiet_before))
+        .bind(ms(now))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Dispatching waves this coordinator may take over: lease expired, or owned by `owner`.
+    pub async fn resumable_waves(
+        &self,
+        now: DateTime<Utc>,
+        owner: &str,
+    ) -> Result<Vec<String>, CoordinatorError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM waves WHERE status = 'dispatching' \
+             AND (lease_until < $1 OR owner = $2) ORDER BY wave_ts",
+        )
+        .bind(ms(now))
+        .bind(owner)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// THE claim: one conditional write that succeeds for exactly one coordinator.
+    pub async fn claim(
+        &self,
+        id: &str,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, CoordinatorError> {
+        let r = sqlx::query(
+            "UPDATE waves SET status = 'dispatching', owner = $1, lease_until = $2, \
+             deadline_at = $3, closed_at = $4 WHERE id = $5 AND status = 'collecting'",
+        )
+        .bind(owner)
+        .bind(ms(lease_until))
+        .bind(ms(deadline))
+        .bind(ms(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Takes over a dispatching wave whose lease expired (or that `owner` held before a
+    /// restart); one conditional write, like [`Store::claim`].
+    pub async fn take_over(
+        &self,
+        id: &str,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, CoordinatorError> {
+        let r = sqlx::query(
+            "UPDATE waves SET owner = $1, lease_until = $2, deadline_at = $3 \
+             WHERE id = $4 AND status = 'dispatching' AND (lease_until < $5 OR owner = $1)",
+        )
+        .bind(owner)
+        .bind(ms(lease_until))
+        .bind(ms(deadline))
+        .bind(id)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Renews the lease; false when another coordinator took the wave over.
+    pub async fn renew_lease(
+        &self,
+        id: &str,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, CoordinatorError> {
+        let r = sqlx::query(
+            "UPDATE waves SET lease_until = $1 WHERE id = $2 AND owner = $3 \
+             AND status = 'dispatching'",
+        )
+        .bind(ms(lease_until))
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Marks a collecting wave failed (e.g. too old to execute); false if it was not collecting.
+    pub async fn fail_collecting(
+        &self,
+        id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, CoordinatorError> {
+        let r = sqlx::query(
+            "UPDATE waves SET status = 'failed', reason = $1, closed_at = $2, completed_at = $2 \
+             WHERE id = $3 AND status = 'collecting'",
+        )
+        .bind(reason)
+        .bind(ms(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+}

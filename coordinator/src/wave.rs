@@ -1,0 +1,126 @@
+//! The wave clock: closes collecting waves (quiet period, `timestamp + interval + grace`, or
+//! the producer's word), claims them with one conditional write, fails waves too old to
+//! execute, and resumes dispatching waves whose lease expired (or that this node owned).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::watch;
+use wavegate_common::proto::v1 as pb;
+
+use crate::dispatch;
+use crate::error::CoordinatorError;
+use crate::state::{Core, secs};
+
+/// How often the clock looks for due waves when nothing wakes it.
+const TICK: Duration = Duration::from_millis(200);
+
+/// What closing a wave did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// Claimed by this coordinator; dispatch started.
+    Dispatching,
+    /// Too old to execute: marked failed.
+    Failed,
+    /// Not collecting any more (closed before, or claimed by another coordinator).
+    AlreadyClosed,
+}
+
+/// Runs the clock until `shutdown` turns true.
+pub async fn run_clock(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = tick(&core).await {
+            tracing::warn!(error = %e, "wave clock tick failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = core.wake.notified() => {}
+            r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { return },
+        }
+    }
+}
+
+async fn tick(core: &Arc<Core>) -> Result<(), CoordinatorError> {
+    let now = Utc::now();
+    let quiet_before = now - secs(core.cfg.waves.quiet_secs);
+    for id in core.store.due_waves(now, quiet_before).await? {
+        close_wave(core, &id).await?;
+    }
+    for id in core.store.resumable_waves(now, &core.owner).await? {
+        if !core.is_running(&id) {
+            resume(core, &id).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Closes a collecting wave now: fails it when it is older than `max_wave_age`, else claims it
+/// (one conditional write) and starts its dispatch.
+pub async fn close_wave(core: &Arc<Core>, wave_id: &str) -> Result<Closed, CoordinatorError> {
+    let Some(row) = core.store.wave(wave_id).await? else {
+        return Err(CoordinatorError::NotFound(format!(
+            "wave {wave_id} not found"
+        )));
+    };
+    let now = Utc::now();
+    if now > core.too_old_after(row.wave_timestamp) {
+        let reason = format!(
+            "older than max_wave_age_secs ({}) when it closed",
+            core.cfg.waves.max_wave_age_secs
+        );
+        if core.store.fail_collecting(wave_id, &reason, now).await? {
+            tracing::warn!(wave_id, %reason, "wave failed");
+            core.hub.status(wave_id, pb::WaveStatus::Failed);
+            return Ok(Closed::Failed);
+        }
+        return Ok(Closed::AlreadyClosed);
+    }
+    let deadline = now + secs(core.cfg.waves.deadline_secs);
+    if !core
+        .store
+        .claim(wave_id, &core.owner, now + core.lease(), deadline, now)
+        .await?
+    {
+        return Ok(Closed::AlreadyClosed);
+    }
+    tracing::info!(
+        wave_id,
+        signals = row.signal_count,
+        "wave closed and claimed"
+    );
+    start(core, wave_id);
+    Ok(Closed::Dispatching)
+}
+
+/// Takes over a dispatching wave whose lease expired (or that this node owned) and dispatches
+/// it again; agents answer what they already did from their journals.
+async fn resume(core: &Arc<Core>, wave_id: &str) -> Result<(), CoordinatorError> {
+    let now = Utc::now();
+    let deadline = now + secs(core.cfg.waves.deadline_secs);
+    if core
+        .store
+        .take_over(wave_id, &core.owner, now + core.lease(), deadline, now)
+        .await?
+    {
+        tracing::info!(wave_id, "resuming a wave left in dispatching");
+        start(core, wave_id);
+    }
+    Ok(())
+}
+
+fn start(core: &Arc<Core>, wave_id: &str) {
+    if !core.start_running(wave_id) {
+        return;
+    }
+    core.hub.status(wave_id, pb::WaveStatus::Dispatching);
+    let c = core.clone();
+    let id = wave_id.to_owned();
+    core.spawn_task(async move {
+        if let Err(e) = dispatch::run_wave(&c, &id).await {
+            // The lease expires and a coordinator resumes the wave.
+            tracing::error!(wave_id = %id, error = %e, "wave dispatch failed; it will be resumed");
+        }
+        c.stop_running(&id);
+    });
+}
