@@ -1,1 +1,148 @@
-//! placeholder
+//! # wavegate-agent
+//!
+//! The exchange agent: one per exchange account, next to the exchange's API. It serves the
+//! `ExchangeAgent` gRPC service (plus health and reflection) and does the money-moving half of
+//! DESIGN §1: validation, top-up requests, the execution walk, the order journal and the
+//! exchange adapter.
+//!
+//! Library users (the CLI's `demo`, tests) build an [`AgentConfig`] and call [`spawn`].
+
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod exchange;
+pub mod execute;
+pub mod journal;
+pub mod protocol;
+pub mod ratelimit;
+pub mod service;
+pub mod session;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tracing::{info, warn};
+use wavegate_common::proto::FILE_DESCRIPTOR_SET;
+use wavegate_common::proto::v1::exchange_agent_server::ExchangeAgentServer;
+
+pub use config::{AdapterConfig, AgentConfig, ConfigError, PaperConfig, RateLimitConfig};
+pub use error::AgentError;
+
+use crate::config::AdapterKind;
+use crate::context::{AgentCtx, KeyedLocks};
+use crate::exchange::Exchange;
+use crate::exchange::paper::PaperExchange;
+use crate::journal::{Journal, JournalError};
+use crate::ratelimit::OrderLimiter;
+use crate::service::{AgentService, Sessions};
+
+/// How long a shutdown waits for open streams to close after every session ended.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+/// A running agent.
+pub struct AgentHandle {
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    sessions: Arc<Sessions>,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+    health: tonic_health::server::HealthReporter,
+    journal: Journal,
+}
+
+impl AgentHandle {
+    /// The address the agent listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Graceful shutdown: stop accepting, let running waves finish with the signals they hold
+    /// and journal their results, then close the journal.
+    pub async fn shutdown(self) {
+        self.health
+            .set_not_serving::<ExchangeAgentServer<AgentService>>()
+            .await;
+        let _ = self.shutdown.send(true);
+        self.sessions.wait().await;
+        let mut server = self.server;
+        match tokio::time::timeout(DRAIN_GRACE, &mut server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => warn!(error = %e, "server ended with an error"),
+            Ok(Err(e)) => warn!(error = %e, "server task failed"),
+            Err(_) => {
+                warn!("streams still open after shutdown; closing them");
+                server.abort();
+            }
+        }
+        self.journal.pool().close().await;
+        info!("agent stopped");
+    }
+}
+
+/// Validates `config`, opens the journal and the adapter, binds `config.listen` and serves in
+/// the background.
+pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
+    config.validate()?;
+    let journal = Journal::open(&config.journal).await?;
+    let exchange: Arc<dyn Exchange> = match config.adapter.kind {
+        AdapterKind::Paper => Arc::new(
+            PaperExchange::open(config.adapter.paper.clone(), journal.pool().clone())
+                .await
+                .map_err(JournalError::from)?,
+        ),
+    };
+    let bind_err = |source| AgentError::Bind {
+        addr: config.listen,
+        source,
+    };
+    let incoming = TcpIncoming::bind(config.listen)
+        .map_err(bind_err)?
+        .with_nodelay(Some(true));
+    let local_addr = incoming.local_addr().map_err(bind_err)?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let ctx = Arc::new(AgentCtx {
+        limiter: OrderLimiter::new(&config.rate_limit),
+        config,
+        journal: journal.clone(),
+        exchange,
+        symbol_locks: KeyedLocks::default(),
+        wave_locks: KeyedLocks::default(),
+        shutdown: shutdown_rx.clone(),
+    });
+    let sessions = Arc::new(Sessions::default());
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<ExchangeAgentServer<AgentService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| AgentError::Reflection(e.to_string()))?;
+    let service = ExchangeAgentServer::new(AgentService::new(ctx.clone(), sessions.clone()));
+    let mut stop = shutdown_rx;
+    let server = tokio::spawn(
+        Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }),
+    );
+    info!(addr = %local_addr, exchange_id = ctx.config.exchange_id,
+          exchange = %ctx.config.exchange_name, adapter = ctx.exchange.kind(), "agent listening");
+    Ok(AgentHandle {
+        local_addr,
+        shutdown: shutdown_tx,
+        sessions,
+        server,
+        health,
+        journal,
+    })
+}

@@ -1,0 +1,518 @@
+//! The agent's configuration: a TOML file (see `agent.example.toml`), then environment
+//! overrides (`WAVEGATE_AGENT_<KEY>`), then command-line flags (in `main.rs`).
+//!
+//! Every refusal is a [`ConfigError`] naming the key, so a bad deployment fails at start-up
+//! with a message an operator can act on, never with a panic.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use wavegate_common::walk::Mode;
+
+/// A refused configuration, naming the offending key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("config file {path}: {source}")]
+    Read {
+        /// File that was read.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or a value has the wrong type; `key` is the offending key.
+    #[error("config file {path}: key `{key}`: {message}")]
+    Parse {
+        /// File that was parsed.
+        path: PathBuf,
+        /// Dotted key the error is about (best effort from the error position).
+        key: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("config key `{key}`: {reason}")]
+    Invalid {
+        /// Dotted key, e.g. `rate_limit.burst`.
+        key: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// An environment override could not be parsed.
+    #[error("environment variable {var} (config key `{key}`): {reason}")]
+    Env {
+        /// Variable name.
+        var: String,
+        /// Key it overrides.
+        key: String,
+        /// Why it was refused.
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    fn invalid(key: &str, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Token-bucket limits for orders sent to the exchange.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Sustained orders per second.
+    pub orders_per_second: u32,
+    /// Orders that may go out back to back.
+    pub burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            orders_per_second: 10,
+            burst: 10,
+        }
+    }
+}
+
+/// Which exchange adapter the agent drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdapterKind {
+    /// Simulated exchange with a scriptable world (default).
+    #[default]
+    Paper,
+}
+
+impl AdapterKind {
+    /// Name reported by `Describe`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdapterKind::Paper => "paper",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "paper" => Some(AdapterKind::Paper),
+            _ => None,
+        }
+    }
+}
+
+/// Settings of the paper exchange (`[adapter.paper]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaperConfig {
+    /// Simulated exchange latency per order call, in milliseconds.
+    pub latency_ms: u64,
+    /// Seed of the random failure generator.
+    pub seed: u64,
+    /// Probability in `[0, 1]` that an entry order is rejected at random.
+    pub fail_rate: f64,
+    /// Order size in quote currency.
+    pub notional: f64,
+    /// Smallest order size the exchange accepts; below it validation fails
+    /// with `below_min_notional`.
+    pub min_notional: f64,
+    /// Symbols with an open position when the journal is first created.
+    pub open_positions: Vec<String>,
+    /// Symbols that fail validation with `symbol_not_tradable`.
+    pub invalid_symbols: Vec<String>,
+    /// Symbols whose entry order is rejected.
+    pub exec_fail: Vec<String>,
+    /// Symbols whose entry fills but whose protective stop is rejected.
+    pub stop_fail: Vec<String>,
+}
+
+impl Default for PaperConfig {
+    fn default() -> Self {
+        Self {
+            latency_ms: 0,
+            seed: 42,
+            fail_rate: 0.0,
+            notional: 100.0,
+            min_notional: 5.0,
+            open_positions: Vec::new(),
+            invalid_symbols: Vec::new(),
+            exec_fail: Vec::new(),
+            stop_fail: Vec::new(),
+        }
+    }
+}
+
+/// `[adapter]`: the adapter kind and its settings.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdapterConfig {
+    /// Adapter kind.
+    pub kind: AdapterKind,
+    /// Paper exchange settings (used when `kind = "paper"`).
+    pub paper: PaperConfig,
+}
+
+/// Complete agent configuration. Holds no secrets yet (the paper adapter has none); when
+/// exchange credentials are added they get a redacting `Debug`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// gRPC listen address; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Exchange this agent serves (must be >= 1).
+    pub exchange_id: u32,
+    /// Exchange name, e.g. `binance`.
+    pub exchange_name: String,
+    /// Deployment region, reported by `Describe`.
+    pub region: String,
+    /// SQLite journal file, created if missing.
+    pub journal: PathBuf,
+    /// Default execution mode when `Start.mode` is unspecified.
+    pub execution_mode: Mode,
+    /// Time allowed for one order call before its outcome counts as unknown.
+    pub order_timeout_ms: u64,
+    /// Stop-loss distance when the wave's params carry none.
+    pub stop_loss_percent: f64,
+    /// Attempts to place a protective stop (and to close after it failed).
+    pub stop_retries: u32,
+    /// Order rate limits.
+    pub rate_limit: RateLimitConfig,
+    /// Exchange adapter.
+    pub adapter: AdapterConfig,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 7101)),
+            exchange_id: 0,
+            exchange_name: String::new(),
+            region: "local".to_owned(),
+            journal: PathBuf::from("wavegate-agent.db"),
+            execution_mode: Mode::Sequential,
+            order_timeout_ms: 10_000,
+            stop_loss_percent: 4.0,
+            stop_retries: 3,
+            rate_limit: RateLimitConfig::default(),
+            adapter: AdapterConfig::default(),
+        }
+    }
+}
+
+/// Prefix of every environment override.
+pub const ENV_PREFIX: &str = "WAVEGATE_AGENT_";
+
+impl AgentConfig {
+    /// Defaults for a paper agent on loopback (demo, tests): a free port, zero latency and a
+    /// rate limit high enough not to shape a demo.
+    pub fn paper(exchange_id: u32, exchange_name: &str, journal: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            exchange_id,
+            exchange_name: exchange_name.to_owned(),
+            journal,
+            rate_limit: RateLimitConfig {
+                orders_per_second: 10_000,
+                burst: 1_000,
+            },
+            ..Self::default()
+        }
+    }
+
+    /// Reads the TOML file at `path` (defaults when `None`), applies `WAVEGATE_AGENT_<KEY>`
+    /// environment overrides and validates the result.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, |k| std::env::var(k).ok())
+    }
+
+    /// [`AgentConfig::load`] with an explicit environment, for tests.
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut cfg = match path {
+            None => Self::default(),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                Self::from_toml(&text).map_err(|(key, message)| ConfigError::Parse {
+                    path: p.to_owned(),
+                    key,
+                    message,
+                })?
+            }
+        };
+        cfg.apply_env(env)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parses TOML text; the error is `(dotted key, message)`.
+    pub fn from_toml(text: &str) -> Result<Self, (String, String)> {
+        toml::from_str(text).map_err(|e: toml::de::Error| {
+            let key = e.span().map(|s| key_at(text, s.start)).unwrap_or_default();
+            (key, e.message().trim().to_owned())
+        })
+    }
+
+    /// Applies `WAVEGATE_AGENT_<KEY>` overrides (lists are comma-separated).
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        for (suffix, key) in ENV_KEYS {
+            let var = format!("{ENV_PREFIX}{suffix}");
+            if let Some(value) = env(&var) {
+                self.set(key, value.trim())
+                    .map_err(|reason| ConfigError::Env {
+                        var: var.clone(),
+                        key: (*key).to_owned(),
+                        reason,
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets one key from its text form (environment overrides and flags).
+    pub fn set(&mut self, key: &str, v: &str) -> Result<(), String> {
+        let p = &mut self.adapter.paper;
+        match key {
+            "listen" => self.listen = parse(v)?,
+            "exchange_id" => self.exchange_id = parse(v)?,
+            "exchange_name" => self.exchange_name = v.to_owned(),
+            "region" => self.region = v.to_owned(),
+            "journal" => self.journal = PathBuf::from(v),
+            "execution_mode" => self.execution_mode = parse_mode(v)?,
+            "order_timeout_ms" => self.order_timeout_ms = parse(v)?,
+            "stop_loss_percent" => self.stop_loss_percent = parse(v)?,
+            "stop_retries" => self.stop_retries = parse(v)?,
+            "rate_limit.orders_per_second" => self.rate_limit.orders_per_second = parse(v)?,
+            "rate_limit.burst" => self.rate_limit.burst = parse(v)?,
+            "adapter.kind" => {
+                self.adapter.kind = AdapterKind::parse(v)
+                    .ok_or_else(|| format!("unknown adapter {v:?}, expected \"paper\""))?;
+            }
+            "adapter.paper.latency_ms" => p.latency_ms = parse(v)?,
+            "adapter.paper.seed" => p.seed = parse(v)?,
+            "adapter.paper.fail_rate" => p.fail_rate = parse(v)?,
+            "adapter.paper.notional" => p.notional = parse(v)?,
+            "adapter.paper.min_notional" => p.min_notional = parse(v)?,
+            "adapter.paper.open_positions" => p.open_positions = list(v),
+            "adapter.paper.invalid_symbols" => p.invalid_symbols = list(v),
+            "adapter.paper.exec_fail" => p.exec_fail = list(v),
+            "adapter.paper.stop_fail" => p.stop_fail = list(v),
+            other => return Err(format!("unknown key {other:?}")),
+        }
+        Ok(())
+    }
+
+    /// Checks ranges and consistency; the error names the bad key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.exchange_id == 0 {
+            return Err(ConfigError::invalid(
+                "exchange_id",
+                "must be at least 1 (is it missing?)",
+            ));
+        }
+        if self.exchange_name.trim().is_empty() {
+            return Err(ConfigError::invalid("exchange_name", "must not be empty"));
+        }
+        if self.journal.as_os_str().is_empty() {
+            return Err(ConfigError::invalid("journal", "must not be empty"));
+        }
+        if self.order_timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "order_timeout_ms",
+                "must be at least 1",
+            ));
+        }
+        if !(self.stop_loss_percent.is_finite()
+            && self.stop_loss_percent > 0.0
+            && self.stop_loss_percent < 100.0)
+        {
+            return Err(ConfigError::invalid(
+                "stop_loss_percent",
+                format!("must be in (0, 100), got {}", self.stop_loss_percent),
+            ));
+        }
+        if self.stop_retries == 0 {
+            return Err(ConfigError::invalid("stop_retries", "must be at least 1"));
+        }
+        if self.rate_limit.orders_per_second == 0 {
+            return Err(ConfigError::invalid(
+                "rate_limit.orders_per_second",
+                "must be at least 1",
+            ));
+        }
+        if self.rate_limit.burst == 0 {
+            return Err(ConfigError::invalid(
+                "rate_limit.burst",
+                "must be at least 1",
+            ));
+        }
+        let p = &self.adapter.paper;
+        if !(p.fail_rate.is_finite() && (0.0..=1.0).contains(&p.fail_rate)) {
+            return Err(ConfigError::invalid(
+                "adapter.paper.fail_rate",
+                format!("must be in [0, 1], got {}", p.fail_rate),
+            ));
+        }
+        if !(p.notional.is_finite() && p.notional > 0.0) {
+            return Err(ConfigError::invalid(
+                "adapter.paper.notional",
+                format!("must be positive, got {}", p.notional),
+            ));
+        }
+        if !(p.min_notional.is_finite() && p.min_notional >= 0.0) {
+            return Err(ConfigError::invalid(
+                "adapter.paper.min_notional",
+                format!("must be zero or positive, got {}", p.min_notional),
+            ));
+        }
+        let lists = [
+            ("adapter.paper.open_positions", &p.open_positions),
+            ("adapter.paper.invalid_symbols", &p.invalid_symbols),
+            ("adapter.paper.exec_fail", &p.exec_fail),
+            ("adapter.paper.stop_fail", &p.stop_fail),
+        ];
+        for (key, symbols) in lists {
+            for s in symbols {
+                wavegate_common::signal::check_symbol(s)
+                    .map_err(|e| ConfigError::invalid(key, e.reason))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Environment variable suffix → config key.
+const ENV_KEYS: &[(&str, &str)] = &[
+    ("LISTEN", "listen"),
+    ("EXCHANGE_ID", "exchange_id"),
+    ("EXCHANGE_NAME", "exchange_name"),
+    ("REGION", "region"),
+    ("JOURNAL", "journal"),
+    ("EXECUTION_MODE", "execution_mode"),
+    ("ORDER_TIMEOUT_MS", "order_timeout_ms"),
+    ("STOP_LOSS_PERCENT", "stop_loss_percent"),
+    ("STOP_RETRIES", "stop_retries"),
+    (
+        "RATE_LIMIT_ORDERS_PER_SECOND",
+        "rate_limit.orders_per_second",
+    ),
+    ("RATE_LIMIT_BURST", "rate_limit.burst"),
+    ("ADAPTER_KIND", "adapter.kind"),
+    ("PAPER_LATENCY_MS", "adapter.paper.latency_ms"),
+    ("PAPER_SEED", "adapter.paper.seed"),
+    ("PAPER_FAIL_RATE", "adapter.paper.fail_rate"),
+    ("PAPER_NOTIONAL", "adapter.paper.notional"),
+    ("PAPER_MIN_NOTIONAL", "adapter.paper.min_notional"),
+    ("PAPER_OPEN_POSITIONS", "adapter.paper.open_positions"),
+    ("PAPER_INVALID_SYMBOLS", "adapter.paper.invalid_symbols"),
+    ("PAPER_EXEC_FAIL", "adapter.paper.exec_fail"),
+    ("PAPER_STOP_FAIL", "adapter.paper.stop_fail"),
+];
+
+fn parse<T: std::str::FromStr>(v: &str) -> Result<T, String>
+where
+    T::Err: fmt::Display,
+{
+    v.parse::<T>().map_err(|e| format!("{v:?}: {e}"))
+}
+
+fn parse_mode(v: &str) -> Result<Mode, String> {
+    match v {
+        "sequential" => Ok(Mode::Sequential),
+        "windowed" => Ok(Mode::Windowed),
+        _ => Err(format!(
+            "unknown mode {v:?}, expected \"sequential\" or \"windowed\""
+        )),
+    }
+}
+
+fn list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The dotted key of the `key = value` line containing byte `pos` (prefixed by the nearest
+/// `[table]` header above it), so parse errors can name the key.
+fn key_at(text: &str, pos: usize) -> String {
+    let pos = pos.min(text.len());
+    let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
+    let line = text[line_start..line_end].trim();
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && !l.starts_with("[["))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    if line.starts_with('[') {
+        return line
+            .trim_matches(|c| c == '[' || c == ']')
+            .trim()
+            .to_owned();
+    }
+    let key = line.split('=').next().unwrap_or("").trim();
+    match table {
+        Some(t) if !key.is_empty() => format!("{t}.{key}"),
+        Some(t) => t,
+        None => key.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_err(text: &str) -> (String, String) {
+        AgentConfig::from_toml(text).unwrap_err()
+    }
+
+    #[test]
+    fn bad_mode_and_unknown_keys_name_the_key() {
+        let (k, m) = parse_err("exchange_id = 1\nexecution_mode = \"fast\"\n");
+        assert_eq!(k, "execution_mode", "{m}");
+        let (k, m) = parse_err("[adapter.paper]\nlatency_ms = 1\nlatencyms = 2\n");
+        assert_eq!(k, "adapter.paper.latencyms", "{m}");
+        assert!(m.contains("latencyms"), "{m}");
+        let (k, _) = parse_err("[rate_limit]\nburst = \"ten\"\n");
+        assert_eq!(k, "rate_limit.burst");
+    }
+
+    #[test]
+    fn env_overrides_and_validation() {
+        let mut c = AgentConfig::paper(1, "binance", "j.db".into());
+        c.apply_env(|k| match k {
+            "WAVEGATE_AGENT_PAPER_EXEC_FAIL" => Some("BTCUSDT, ETHUSDT".into()),
+            "WAVEGATE_AGENT_EXECUTION_MODE" => Some("windowed".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.adapter.paper.exec_fail, vec!["BTCUSDT", "ETHUSDT"]);
+        assert_eq!(c.execution_mode, Mode::Windowed);
+        let err = c
+            .apply_env(|k| (k == "WAVEGATE_AGENT_EXECUTION_MODE").then(|| "fast".into()))
+            .unwrap_err();
+        assert!(err.to_string().contains("execution_mode"), "{err}");
+        c.rate_limit.burst = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("rate_limit.burst")
+        );
+        let mut c = AgentConfig::paper(1, "binance", "j.db".into());
+        c.adapter.paper.exec_fail = vec!["btc".into()];
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("adapter.paper.exec_fail"), "{e}");
+    }
+}

@@ -1,0 +1,65 @@
+//! What every wave session of one agent shares: config, journal, exchange adapter, rate
+//! limiter, and the per-symbol and per-wave locks.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{OwnedMutexGuard, watch};
+
+use crate::config::{AdapterKind, AgentConfig};
+use crate::exchange::Exchange;
+use crate::journal::Journal;
+use crate::ratelimit::OrderLimiter;
+
+/// Async locks by key (symbol or wave id), created on first use.
+#[derive(Debug, Default)]
+pub struct KeyedLocks {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Locks kept before unused ones are dropped from the map.
+const KEEP_LOCKS: usize = 1024;
+
+impl KeyedLocks {
+    /// Waits for and takes the lock of `key`.
+    pub async fn lock(&self, key: &str) -> OwnedMutexGuard<()> {
+        let m = {
+            // A poisoned map only means another thread panicked while inserting; the map
+            // itself is still consistent, so keep using it.
+            let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+            if map.len() > KEEP_LOCKS {
+                // Only the map holds these: nobody waits on or holds them.
+                map.retain(|_, l| Arc::strong_count(l) > 1);
+            }
+            map.entry(key.to_owned()).or_default().clone()
+        };
+        m.lock_owned().await
+    }
+}
+
+/// Shared state of the agent's sessions.
+pub struct AgentCtx {
+    /// Configuration.
+    pub config: AgentConfig,
+    /// Order journal.
+    pub journal: Journal,
+    /// Exchange adapter.
+    pub exchange: Arc<dyn Exchange>,
+    /// Order rate limiter (per account).
+    pub limiter: OrderLimiter,
+    /// Per-symbol locks spanning the duplicate check and the order.
+    pub symbol_locks: KeyedLocks,
+    /// Per-wave locks: a re-sent wave waits for a run still in progress, then replays it.
+    pub wave_locks: KeyedLocks,
+    /// Turns true when the agent shuts down: sessions stop waiting for the coordinator.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl AgentCtx {
+    /// Order size in quote currency.
+    pub fn order_notional(&self) -> f64 {
+        match self.config.adapter.kind {
+            AdapterKind::Paper => self.config.adapter.paper.notional,
+        }
+    }
+}

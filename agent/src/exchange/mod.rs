@@ -1,0 +1,140 @@
+//! The exchange adapter trait: everything the agent asks of an exchange account.
+//!
+//! Adapters are chosen at start-up from config (`paper` now; `binance` and `bybit` later), so the
+//! trait is object-safe and returns boxed futures. Errors keep apart what the agent must treat
+//! differently: [`ExchangeError::Rejected`] (definitely not done), [`ExchangeError::Unknown`]
+//! (may have been done: look it up by client order id, never send again) and
+//! [`ExchangeError::Unavailable`] (nothing was sent).
+
+pub mod paper;
+
+use futures::future::BoxFuture;
+
+/// Direction of a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Long (BUY / LONG signals).
+    Long,
+    /// Short (SELL / SHORT signals).
+    Short,
+}
+
+impl Side {
+    /// `long` or `short`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Long => "long",
+            Side::Short => "short",
+        }
+    }
+
+    /// Parses `long` or `short`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "long" => Some(Side::Long),
+            "short" => Some(Side::Short),
+            _ => None,
+        }
+    }
+}
+
+/// A market entry order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryOrder {
+    /// Deterministic client order id (the idempotency key at the exchange).
+    pub client_order_id: String,
+    /// Instrument.
+    pub symbol: String,
+    /// Direction.
+    pub side: Side,
+    /// Size in quote currency.
+    pub notional: f64,
+}
+
+/// A protective stop for an open position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StopOrder {
+    /// Client order id of the stop.
+    pub client_order_id: String,
+    /// Instrument.
+    pub symbol: String,
+    /// Direction of the position it protects.
+    pub side: Side,
+    /// Quantity to close when triggered.
+    pub quantity: f64,
+    /// Trigger price.
+    pub stop_price: f64,
+}
+
+/// A filled order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fill {
+    /// Exchange's order id.
+    pub exchange_order_id: String,
+    /// Average fill price.
+    pub price: f64,
+    /// Filled quantity.
+    pub quantity: f64,
+}
+
+/// What the exchange knows about an order looked up by client order id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderReport {
+    /// Filled.
+    Filled(Fill),
+    /// Refused or cancelled without a fill.
+    Rejected(String),
+    /// Accepted, not filled yet.
+    Open,
+}
+
+/// An exchange call that did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExchangeError {
+    /// The exchange refused: nothing happened. The reason is machine-readable.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// No answer (timeout, 5xx, connection dropped while sending): it may have happened.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+    /// The exchange could not be reached; nothing was sent.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// One exchange account.
+pub trait Exchange: Send + Sync + 'static {
+    /// Adapter kind reported by `Describe` (`paper`, `binance`, …).
+    fn kind(&self) -> &'static str;
+
+    /// Instrument rules for an order of `notional` in `symbol`: `Ok` when tradable,
+    /// `Rejected(reason)` (e.g. `symbol_not_tradable`, `below_min_notional`) when not.
+    fn check_rules(
+        &self,
+        symbol: String,
+        side: Side,
+        notional: f64,
+    ) -> BoxFuture<'_, Result<(), ExchangeError>>;
+
+    /// Symbols with an open position on the account.
+    fn open_positions(&self) -> BoxFuture<'_, Result<Vec<String>, ExchangeError>>;
+
+    /// Places a market entry.
+    fn place_entry(&self, order: EntryOrder) -> BoxFuture<'_, Result<Fill, ExchangeError>>;
+
+    /// Places a protective stop; returns the exchange's order id.
+    fn place_stop(&self, order: StopOrder) -> BoxFuture<'_, Result<String, ExchangeError>>;
+
+    /// Closes the position in `symbol` at market.
+    fn close_position(
+        &self,
+        symbol: String,
+        client_order_id: String,
+    ) -> BoxFuture<'_, Result<Fill, ExchangeError>>;
+
+    /// Looks an order up by client order id; `None` when the exchange never received it.
+    fn lookup_order(
+        &self,
+        client_order_id: String,
+    ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>>;
+}

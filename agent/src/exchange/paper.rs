@@ -1,0 +1,515 @@
+//! The `paper` exchange: simulated fills with a scriptable world, for the demo and tests.
+//!
+//! Scripted per symbol from [`PaperConfig`]: positions open at the start, symbols that are not
+//! tradable, entries that are rejected, stops that are rejected; plus a minimum notional and a
+//! seeded random failure rate. Like a real exchange, an order is recorded (and a position
+//! opened) as soon as it arrives, *then* the simulated latency passes; so a caller that times
+//! out during the latency sees an unknown outcome that a lookup by client order id resolves.
+//! Positions and orders live in the journal database, so a restarted agent sees them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sqlx::Row;
+use sqlx::sqlite::SqlitePool;
+
+use super::{EntryOrder, Exchange, ExchangeError, Fill, OrderReport, Side, StopOrder};
+use crate::config::PaperConfig;
+
+/// An open simulated position.
+#[derive(Debug, Clone, PartialEq)]
+struct Position {
+    side: Side,
+    quantity: f64,
+    entry_price: f64,
+}
+
+/// An order the simulated exchange received.
+#[derive(Debug, Clone, PartialEq)]
+struct PaperOrder {
+    exchange_order_id: String,
+    report: OrderReport,
+}
+
+#[derive(Debug, Default)]
+struct World {
+    positions: BTreeMap<String, Position>,
+    orders: HashMap<String, PaperOrder>,
+}
+
+/// The simulated exchange.
+#[derive(Debug)]
+pub struct PaperExchange {
+    cfg: PaperConfig,
+    invalid: HashSet<String>,
+    exec_fail: HashSet<String>,
+    stop_fail: HashSet<String>,
+    pool: SqlitePool,
+    world: Mutex<World>,
+    rng: Mutex<StdRng>,
+    next_id: AtomicU64,
+}
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS paper_positions (
+        symbol TEXT PRIMARY KEY,
+        side TEXT NOT NULL,
+        quantity REAL NOT NULL,
+        entry_price REAL NOT NULL,
+        updated_at TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS paper_orders (
+        client_order_id TEXT PRIMARY KEY,
+        exchange_order_id TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        price REAL NOT NULL,
+        quantity REAL NOT NULL,
+        reason TEXT,
+        created_at TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS paper_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+];
+
+/// Deterministic simulated price of a symbol (no market data in paper mode).
+pub fn price_of(symbol: &str) -> f64 {
+    // FNV-1a: stable across runs and platforms.
+    let h = symbol.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    1.0 + (h % 100_000) as f64 / 100.0
+}
+
+fn poisoned() -> ExchangeError {
+    ExchangeError::Unavailable("paper exchange state poisoned".into())
+}
+
+impl PaperExchange {
+    /// Opens the paper exchange on the journal database; the configured `open_positions` are
+    /// seeded once, when the database is new.
+    pub async fn open(cfg: PaperConfig, pool: SqlitePool) -> Result<Self, sqlx::Error> {
+        for stmt in SCHEMA {
+            sqlx::query(*stmt).execute(&pool).await?;
+        }
+        let seeded = sqlx::query(
+            "INSERT INTO paper_meta (key, value) VALUES ('seeded', ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(Utc::now().to_rfc3339())
+        .execute(&pool)
+        .await?
+        .rows_affected()
+            == 1;
+        if seeded {
+            for symbol in &cfg.open_positions {
+                let price = price_of(symbol);
+                persist_position(
+                    &pool,
+                    symbol,
+                    Some(&Position {
+                        side: Side::Long,
+                        quantity: cfg.notional / price,
+                        entry_price: price,
+                    }),
+                )
+                .await?;
+            }
+        }
+        let mut world = World::default();
+        for r in sqlx::query("SELECT symbol, side, quantity, entry_price FROM paper_positions")
+            .fetch_all(&pool)
+            .await?
+        {
+            let side: String = r.try_get("side")?;
+            world.positions.insert(
+                r.try_get("symbol")?,
+                Position {
+                    side: Side::parse(&side).unwrap_or(Side::Long),
+                    quantity: r.try_get("quantity")?,
+                    entry_price: r.try_get("entry_price")?,
+                },
+            );
+        }
+        for r in sqlx::query(
+            "SELECT client_order_id, exchange_order_id, status, price, quantity, reason
+             FROM paper_orders",
+        )
+        .fetch_all(&pool)
+        .await?
+        {
+            let status: String = r.try_get("status")?;
+            let exchange_order_id: String = r.try_get("exchange_order_id")?;
+            let report = if status == "filled" {
+                OrderReport::Filled(Fill {
+                    exchange_order_id: exchange_order_id.clone(),
+                    price: r.try_get("price")?,
+                    quantity: r.try_get("quantity")?,
+                })
+            } else {
+                let reason: Option<String> = r.try_get("reason")?;
+                OrderReport::Rejected(reason.unwrap_or_default())
+            };
+            world.orders.insert(
+                r.try_get("client_order_id")?,
+                PaperOrder {
+                    exchange_order_id,
+                    report,
+                },
+            );
+        }
+        let set = |v: &[String]| v.iter().cloned().collect::<HashSet<_>>();
+        Ok(Self {
+            invalid: set(&cfg.invalid_symbols),
+            exec_fail: set(&cfg.exec_fail),
+            stop_fail: set(&cfg.stop_fail),
+            rng: Mutex::new(StdRng::seed_from_u64(cfg.seed)),
+            next_id: AtomicU64::new(world.orders.len() as u64 + 1),
+            world: Mutex::new(world),
+            cfg,
+            pool,
+        })
+    }
+
+    async fn latency(&self) {
+        if self.cfg.latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(self.cfg.latency_ms)).await;
+        }
+    }
+
+    fn new_order_id(&self) -> String {
+        format!("paper-{}", self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Records an order the exchange received (memory and database).
+    async fn record(
+        &self,
+        client_order_id: &str,
+        symbol: &str,
+        kind: &str,
+        report: OrderReport,
+    ) -> Result<String, ExchangeError> {
+        let exchange_order_id = self.new_order_id();
+        let (status, price, quantity, reason) = match &report {
+            OrderReport::Filled(f) => ("filled", f.price, f.quantity, None),
+            OrderReport::Rejected(r) => ("rejected", 0.0, 0.0, Some(r.clone())),
+            OrderReport::Open => ("open", 0.0, 0.0, None),
+        };
+        {
+            let mut w = self.world.lock().map_err(|_| poisoned())?;
+            w.orders.insert(
+                client_order_id.to_owned(),
+                PaperOrder {
+                    exchange_order_id: exchange_order_id.clone(),
+                    report,
+                },
+            );
+        }
+        sqlx::query(
+            "INSERT INTO paper_orders (client_order_id, exchange_order_id, symbol, kind, status,
+                 price, quantity, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(client_order_id)
+        .bind(&exchange_order_id)
+        .bind(symbol)
+        .bind(kind)
+        .bind(status)
+        .bind(price)
+        .bind(quantity)
+        .bind(reason)
+        .bind(Utc::now().to_rfc3339())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| ExchangeError::Unknown(format!("paper store: {e}")))?;
+        Ok(exchange_order_id)
+    }
+
+    fn duplicate(&self, client_order_id: &str) -> Result<bool, ExchangeError> {
+        let w = self.world.lock().map_err(|_| poisoned())?;
+        Ok(w.orders.contains_key(client_order_id))
+    }
+
+    async fn entry(&self, o: EntryOrder) -> Result<Fill, ExchangeError> {
+        if self.duplicate(&o.client_order_id)? {
+            // As Binance's -4116: a client order id is accepted once.
+            return Err(ExchangeError::Rejected("duplicate_client_order_id".into()));
+        }
+        let random_fail = self.cfg.fail_rate > 0.0 && {
+            let mut rng = self.rng.lock().map_err(|_| poisoned())?;
+            rng.random::<f64>() < self.cfg.fail_rate
+        };
+        let rejection = if self.exec_fail.contains(&o.symbol) {
+            Some("order_rejected")
+        } else if random_fail {
+            Some("random_failure")
+        } else if o.notional < self.cfg.min_notional {
+            Some("below_min_notional")
+        } else {
+            None
+        };
+        if let Some(reason) = rejection {
+            self.record(
+                &o.client_order_id,
+                &o.symbol,
+                "entry",
+                OrderReport::Rejected(reason.into()),
+            )
+            .await?;
+            self.latency().await;
+            return Err(ExchangeError::Rejected(reason.into()));
+        }
+        let price = price_of(&o.symbol);
+        let quantity = o.notional / price;
+        let position = {
+            let mut w = self.world.lock().map_err(|_| poisoned())?;
+            let p = w.positions.entry(o.symbol.clone()).or_insert(Position {
+                side: o.side,
+                quantity: 0.0,
+                entry_price: price,
+            });
+            p.quantity += quantity;
+            p.clone()
+        };
+        persist_position(&self.pool, &o.symbol, Some(&position))
+            .await
+            .map_err(|e| ExchangeError::Unknown(format!("paper store: {e}")))?;
+        let mut fill = Fill {
+            exchange_order_id: String::new(),
+            price,
+            quantity,
+        };
+        fill.exchange_order_id = self
+            .record(
+                &o.client_order_id,
+                &o.symbol,
+                "entry",
+                OrderReport::Filled(fill.clone()),
+            )
+            .await?;
+        self.latency().await;
+        Ok(fill)
+    }
+
+    async fn stop(&self, o: StopOrder) -> Result<String, ExchangeError> {
+        let has_position = {
+            let w = self.world.lock().map_err(|_| poisoned())?;
+            w.positions.contains_key(&o.symbol)
+        };
+        let rejection = if !has_position {
+            Some("no_position")
+        } else if self.stop_fail.contains(&o.symbol) {
+            Some("stop_rejected")
+        } else {
+            None
+        };
+        let report = match rejection {
+            Some(r) => OrderReport::Rejected(r.into()),
+            None => OrderReport::Open,
+        };
+        let id = self
+            .record(&o.client_order_id, &o.symbol, "stop", report)
+            .await?;
+        self.latency().await;
+        match rejection {
+            Some(r) => Err(ExchangeError::Rejected(r.into())),
+            None => Ok(id),
+        }
+    }
+
+    async fn close(&self, symbol: String, client_order_id: String) -> Result<Fill, ExchangeError> {
+        let removed = {
+            let mut w = self.world.lock().map_err(|_| poisoned())?;
+            w.positions.remove(&symbol)
+        };
+        let Some(position) = removed else {
+            self.latency().await;
+            return Err(ExchangeError::Rejected("no_position".into()));
+        };
+        persist_position(&self.pool, &symbol, None)
+            .await
+            .map_err(|e| ExchangeError::Unknown(format!("paper store: {e}")))?;
+        let mut fill = Fill {
+            exchange_order_id: String::new(),
+            price: price_of(&symbol),
+            quantity: position.quantity,
+        };
+        fill.exchange_order_id = self
+            .record(
+                &client_order_id,
+                &symbol,
+                "close",
+                OrderReport::Filled(fill.clone()),
+            )
+            .await?;
+        self.latency().await;
+        Ok(fill)
+    }
+}
+
+async fn persist_position(
+    pool: &SqlitePool,
+    symbol: &str,
+    p: Option<&Position>,
+) -> Result<(), sqlx::Error> {
+    match p {
+        Some(p) => {
+            sqlx::query(
+                "INSERT INTO paper_positions (symbol, side, quantity, entry_price, updated_at)
+                 VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (symbol) DO UPDATE SET side = excluded.side,
+                    quantity = excluded.quantity, entry_price = excluded.entry_price,
+                    updated_at = excluded.updated_at",
+            )
+            .bind(symbol)
+            .bind(p.side.as_str())
+            .bind(p.quantity)
+            .bind(p.entry_price)
+            .bind(Utc::now().to_rfc3339())
+            .execute(pool)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM paper_positions WHERE symbol = ?")
+                .bind(symbol)
+                .execute(pool)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+impl Exchange for PaperExchange {
+    fn kind(&self) -> &'static str {
+        "paper"
+    }
+
+    fn check_rules(
+        &self,
+        symbol: String,
+        _side: Side,
+        notional: f64,
+    ) -> BoxFuture<'_, Result<(), ExchangeError>> {
+        let r = if self.invalid.contains(&symbol) {
+            Err(ExchangeError::Rejected("symbol_not_tradable".into()))
+        } else if notional < self.cfg.min_notional {
+            Err(ExchangeError::Rejected("below_min_notional".into()))
+        } else {
+            Ok(())
+        };
+        futures::future::ready(r).boxed()
+    }
+
+    fn open_positions(&self) -> BoxFuture<'_, Result<Vec<String>, ExchangeError>> {
+        let r = self
+            .world
+            .lock()
+            .map(|w| w.positions.keys().cloned().collect())
+            .map_err(|_| poisoned());
+        futures::future::ready(r).boxed()
+    }
+
+    fn place_entry(&self, order: EntryOrder) -> BoxFuture<'_, Result<Fill, ExchangeError>> {
+        self.entry(order).boxed()
+    }
+
+    fn place_stop(&self, order: StopOrder) -> BoxFuture<'_, Result<String, ExchangeError>> {
+        self.stop(order).boxed()
+    }
+
+    fn close_position(
+        &self,
+        symbol: String,
+        client_order_id: String,
+    ) -> BoxFuture<'_, Result<Fill, ExchangeError>> {
+        self.close(symbol, client_order_id).boxed()
+    }
+
+    fn lookup_order(
+        &self,
+        client_order_id: String,
+    ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>> {
+        async move {
+            self.latency().await;
+            let w = self.world.lock().map_err(|_| poisoned())?;
+            Ok(w.orders.get(&client_order_id).map(|o| o.report.clone()))
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::Journal;
+
+    fn entry(id: &str, symbol: &str) -> EntryOrder {
+        EntryOrder {
+            client_order_id: id.into(),
+            symbol: symbol.into(),
+            side: Side::Long,
+            notional: 100.0,
+        }
+    }
+
+    #[tokio::test]
+    async fn scripted_world_persists_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.db");
+        let cfg = PaperConfig {
+            open_positions: vec!["ETHUSDT".into()],
+            invalid_symbols: vec!["BADUSDT".into()],
+            exec_fail: vec!["XRPUSDT".into()],
+            ..PaperConfig::default()
+        };
+        {
+            let j = Journal::open(&path).await.unwrap();
+            let p = PaperExchange::open(cfg.clone(), j.pool().clone())
+                .await
+                .unwrap();
+            assert_eq!(p.open_positions().await.unwrap(), vec!["ETHUSDT"]);
+            assert_eq!(
+                p.check_rules("BADUSDT".into(), Side::Long, 100.0).await,
+                Err(ExchangeError::Rejected("symbol_not_tradable".into()))
+            );
+            assert_eq!(
+                p.check_rules("BTCUSDT".into(), Side::Long, 1.0).await,
+                Err(ExchangeError::Rejected("below_min_notional".into()))
+            );
+            let f = p.place_entry(entry("c1", "BTCUSDT")).await.unwrap();
+            assert_eq!(f.price, price_of("BTCUSDT"));
+            assert_eq!(
+                p.place_entry(entry("c1", "BTCUSDT")).await,
+                Err(ExchangeError::Rejected("duplicate_client_order_id".into()))
+            );
+            assert!(matches!(
+                p.place_entry(entry("c2", "XRPUSDT")).await,
+                Err(ExchangeError::Rejected(_))
+            ));
+            p.close_position("ETHUSDT".into(), "c3".into())
+                .await
+                .unwrap();
+        }
+        let j = Journal::open(&path).await.unwrap();
+        let p = PaperExchange::open(cfg, j.pool().clone()).await.unwrap();
+        assert_eq!(
+            p.open_positions().await.unwrap(),
+            vec!["BTCUSDT"],
+            "closed ETHUSDT is not re-seeded; BTCUSDT survived the restart"
+        );
+        assert!(matches!(
+            p.lookup_order("c1".into()).await,
+            Ok(Some(OrderReport::Filled(_)))
+        ));
+        assert!(matches!(
+            p.lookup_order("c2".into()).await,
+            Ok(Some(OrderReport::Rejected(_)))
+        ));
+        assert_eq!(p.lookup_order("nope".into()).await, Ok(None));
+    }
+}

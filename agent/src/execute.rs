@@ -1,0 +1,425 @@
+//! Opening one position: journal, entry, protective stop; and settling unknown outcomes.
+//!
+//! Order of steps for a signal the walk launches (DESIGN §3):
+//! 1. already journaled by an earlier run of the wave → report from the journal (looking the
+//!    order up first if its outcome is not settled); never place it again;
+//! 2. take the symbol's lock and re-check for an open position (another wave may have opened
+//!    it since validation);
+//! 3. wait for the rate limiter; refuse if the wave's deadline passed;
+//! 4. journal `pending` with the deterministic client order id, then `sent`, then place;
+//! 5. filled → protective stop with bounded retries; if it cannot be placed, close at market
+//!    (failed execution); if closing fails too, the position stays open and counts;
+//!    rejected → failed; no answer → `unknown`, looked up by client order id.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tracing::{error, warn};
+use wavegate_common::order_id::client_order_id;
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::signal::Signal;
+
+use crate::context::AgentCtx;
+use crate::exchange::{EntryOrder, ExchangeError, Fill, OrderReport, Side, StopOrder};
+use crate::journal::{JournalOrder, OrderEvent, OrderState, OrderUpdate};
+
+/// Lookups tried before an unknown outcome is given up on for this run.
+const LOOKUP_ATTEMPTS: u32 = 5;
+/// First pause between lookups (doubles each time).
+const LOOKUP_BACKOFF: Duration = Duration::from_millis(50);
+
+/// One order the walk launched.
+#[derive(Debug, Clone)]
+pub struct OrderJob {
+    /// Wave.
+    pub wave_id: String,
+    /// Exchange.
+    pub exchange_id: u32,
+    /// The signal.
+    pub signal: Signal,
+    /// Rank index.
+    pub index: u32,
+    /// Round that brought the signal.
+    pub round: u32,
+    /// Journal row of an earlier run of this wave, if any.
+    pub prior: Option<JournalOrder>,
+    /// Nothing is sent after this.
+    pub deadline: Option<DateTime<Utc>>,
+    /// Stop distance in percent.
+    pub stop_loss_percent: f64,
+}
+
+/// The result of one launched order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Execution {
+    /// A position opened that counts toward the target.
+    pub executed: bool,
+    /// The execution-stage outcome to stream.
+    pub outcome: pb::SignalOutcome,
+}
+
+/// A client order id derived from the entry's, for its stop (`s`) or close (`c`) attempts:
+/// same length rule (at most 36 of `[A-Za-z0-9_-]`), distinct per attempt.
+pub fn derived_id(entry_id: &str, tag: char, attempt: u32) -> String {
+    let body: String = entry_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .skip(2) // the "wg" prefix
+        .take(30)
+        .collect();
+    format!("w{tag}-{body}-{}", attempt % 100)
+}
+
+struct Report<'a> {
+    job: &'a OrderJob,
+    client_order_id: String,
+}
+
+impl Report<'_> {
+    fn outcome(&self, executed: bool, error: &str) -> pb::SignalOutcome {
+        pb::SignalOutcome {
+            signal_id: self.job.signal.id(),
+            index: self.job.index,
+            symbol: self.job.signal.symbol().to_owned(),
+            stage: pb::Stage::Execution as i32,
+            kind: if executed {
+                pb::OutcomeKind::Executed
+            } else {
+                pb::OutcomeKind::ExecutionFailed
+            } as i32,
+            executed,
+            error: error.to_owned(),
+            client_order_id: self.client_order_id.clone(),
+            round: self.job.round,
+            ..Default::default()
+        }
+    }
+
+    fn failed(&self, error: &str) -> Execution {
+        Execution {
+            executed: false,
+            outcome: self.outcome(false, error),
+        }
+    }
+
+    fn with_fill(
+        &self,
+        executed: bool,
+        error: &str,
+        exchange_order_id: &str,
+        price: f64,
+        quantity: f64,
+    ) -> Execution {
+        let mut outcome = self.outcome(executed, error);
+        outcome.exchange_order_id = exchange_order_id.to_owned();
+        outcome.fill_price = price;
+        outcome.quantity = quantity;
+        Execution { executed, outcome }
+    }
+}
+
+/// Executes one launched candidate. Never panics and never returns an error: every problem
+/// is a failed execution (or, when a position may exist, an execution that holds its slot).
+pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
+    let coid = client_order_id(&job.wave_id, job.exchange_id, job.signal.id());
+    let r = Report {
+        job: &job,
+        client_order_id: coid.clone(),
+    };
+    if let Some(prior) = job.prior.clone() {
+        return from_journal(&ctx, &r, prior).await;
+    }
+    let symbol = job.signal.symbol().to_owned();
+    let _symbol_lock = ctx.symbol_locks.lock(&symbol).await;
+    match ctx.exchange.open_positions().await {
+        Ok(open) if open.contains(&symbol) => return r.failed("open_position"),
+        Ok(_) => {}
+        Err(e) => {
+            warn!(%symbol, error = %e, "positions unavailable; order not sent");
+            return r.failed("exchange_unreachable");
+        }
+    }
+    ctx.limiter.acquire().await;
+    if job.deadline.is_some_and(|d| Utc::now() >= d) {
+        return r.failed("deadline");
+    }
+    let j = &ctx.journal;
+    if let Err(e) = j
+        .insert_pending(&coid, &job.wave_id, job.signal.id(), &symbol)
+        .await
+    {
+        error!(%coid, error = %e, "journal refused the order; not sent");
+        return r.failed("journal_unavailable");
+    }
+    if let Err(e) = j
+        .apply(
+            &coid,
+            OrderState::Pending,
+            OrderEvent::Submit,
+            &OrderUpdate::default(),
+        )
+        .await
+    {
+        // Still `pending`: a later run looks it up (and finds nothing) instead of sending.
+        error!(%coid, error = %e, "journal refused the order; not sent");
+        return r.failed("journal_unavailable");
+    }
+    let side = if job.signal.action().is_long() {
+        Side::Long
+    } else {
+        Side::Short
+    };
+    let order = EntryOrder {
+        client_order_id: coid.clone(),
+        symbol: symbol.clone(),
+        side,
+        notional: ctx.order_notional(),
+    };
+    let started = Instant::now();
+    let timeout = Duration::from_millis(ctx.config.order_timeout_ms);
+    let placed = tokio::time::timeout(timeout, ctx.exchange.place_entry(order)).await;
+    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let mut exec = match placed {
+        Ok(Ok(fill)) => {
+            record(
+                &ctx,
+                &coid,
+                OrderState::Sent,
+                OrderEvent::Fill,
+                filled(&fill),
+            )
+            .await;
+            protect(&ctx, &r, side, fill).await
+        }
+        Ok(Err(ExchangeError::Rejected(reason) | ExchangeError::Unavailable(reason))) => {
+            let up = OrderUpdate {
+                error: Some(reason.clone()),
+                ..OrderUpdate::default()
+            };
+            record(&ctx, &coid, OrderState::Sent, OrderEvent::Reject, up).await;
+            r.failed(&reason)
+        }
+        Ok(Err(ExchangeError::Unknown(detail))) => {
+            warn!(%coid, %detail, "entry outcome unknown; looking it up");
+            lost_then_resolve(&ctx, &r, OrderState::Sent, side).await
+        }
+        Err(_) => {
+            warn!(%coid, "entry timed out; looking it up");
+            lost_then_resolve(&ctx, &r, OrderState::Sent, side).await
+        }
+    };
+    exec.outcome.exchange_latency_us = latency_us;
+    exec
+}
+
+fn filled(fill: &Fill) -> OrderUpdate {
+    OrderUpdate {
+        exchange_order_id: Some(fill.exchange_order_id.clone()),
+        executed: true,
+        error: None,
+        fill_price: fill.price,
+        quantity: fill.quantity,
+    }
+}
+
+/// Writes a state change; a failure is logged (the row stays in its earlier state, which a
+/// later run resolves by lookup, so it is safe).
+async fn record(
+    ctx: &AgentCtx,
+    coid: &str,
+    from: OrderState,
+    event: OrderEvent,
+    up: OrderUpdate,
+) -> bool {
+    match ctx.journal.apply(coid, from, event, &up).await {
+        Ok(_) => true,
+        Err(e) => {
+            error!(%coid, error = %e, "journal update failed");
+            false
+        }
+    }
+}
+
+/// Reports an order journaled by an earlier run, resolving it first if unsettled.
+async fn from_journal(ctx: &AgentCtx, r: &Report<'_>, prior: JournalOrder) -> Execution {
+    let side = if r.job.signal.action().is_long() {
+        Side::Long
+    } else {
+        Side::Short
+    };
+    match prior.state {
+        OrderState::Pending | OrderState::Sent => {
+            lost_then_resolve(ctx, r, prior.state, side).await
+        }
+        OrderState::Unknown => resolve(ctx, r, side).await,
+        OrderState::Filled | OrderState::Failed | OrderState::Resolved => r.with_fill(
+            prior.executed,
+            prior.error.as_deref().unwrap_or(""),
+            prior.exchange_order_id.as_deref().unwrap_or(""),
+            prior.fill_price,
+            prior.quantity,
+        ),
+    }
+}
+
+async fn lost_then_resolve(
+    ctx: &AgentCtx,
+    r: &Report<'_>,
+    from: OrderState,
+    side: Side,
+) -> Execution {
+    record(
+        ctx,
+        &r.client_order_id,
+        from,
+        OrderEvent::Lost,
+        OrderUpdate::default(),
+    )
+    .await;
+    resolve(ctx, r, side).await
+}
+
+/// Settles an `unknown` order by looking it up by client order id (never by re-sending).
+/// If the exchange cannot say, the order holds its slot: it counts as executed with the error
+/// `outcome_unknown`, so the target can never be overshot; the journal keeps it `unknown`
+/// for the next run to look up again.
+async fn resolve(ctx: &AgentCtx, r: &Report<'_>, side: Side) -> Execution {
+    let coid = r.client_order_id.clone();
+    let mut pause = LOOKUP_BACKOFF;
+    for attempt in 0..LOOKUP_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
+        match ctx.exchange.lookup_order(coid.clone()).await {
+            Ok(Some(OrderReport::Filled(fill))) => {
+                record(
+                    ctx,
+                    &coid,
+                    OrderState::Unknown,
+                    OrderEvent::Resolve,
+                    filled(&fill),
+                )
+                .await;
+                return protect(ctx, r, side, fill).await;
+            }
+            Ok(Some(OrderReport::Rejected(reason))) => {
+                let up = OrderUpdate {
+                    error: Some(reason.clone()),
+                    ..OrderUpdate::default()
+                };
+                record(ctx, &coid, OrderState::Unknown, OrderEvent::Resolve, up).await;
+                return r.failed(&reason);
+            }
+            Ok(None) => {
+                let up = OrderUpdate {
+                    error: Some("not_received".into()),
+                    ..OrderUpdate::default()
+                };
+                record(ctx, &coid, OrderState::Unknown, OrderEvent::Resolve, up).await;
+                return r.failed("not_received");
+            }
+            Ok(Some(OrderReport::Open)) => {}
+            Err(e) => warn!(%coid, error = %e, "lookup failed"),
+        }
+    }
+    r.with_fill(true, "outcome_unknown", "", 0.0, 0.0)
+}
+
+/// Places the protective stop for a filled entry; on failure closes the position.
+async fn protect(ctx: &AgentCtx, r: &Report<'_>, side: Side, fill: Fill) -> Execution {
+    let coid = &r.client_order_id;
+    let symbol = r.job.signal.symbol().to_owned();
+    let pct = r.job.stop_loss_percent / 100.0;
+    let stop_price = match side {
+        Side::Long => fill.price * (1.0 - pct),
+        Side::Short => fill.price * (1.0 + pct),
+    };
+    let timeout = Duration::from_millis(ctx.config.order_timeout_ms);
+    let ok = |error: &str, executed: bool| {
+        r.with_fill(
+            executed,
+            error,
+            &fill.exchange_order_id,
+            fill.price,
+            fill.quantity,
+        )
+    };
+    let retries = ctx.config.stop_retries.max(1);
+    for attempt in 0..retries {
+        ctx.limiter.acquire().await;
+        let stop_id = derived_id(coid, 's', attempt);
+        let stop = StopOrder {
+            client_order_id: stop_id.clone(),
+            symbol: symbol.clone(),
+            side,
+            quantity: fill.quantity,
+            stop_price,
+        };
+        match tokio::time::timeout(timeout, ctx.exchange.place_stop(stop)).await {
+            Ok(Ok(_)) => return ok("", true),
+            Ok(Err(ExchangeError::Rejected(e) | ExchangeError::Unavailable(e))) => {
+                warn!(%coid, attempt, error = %e, "stop rejected");
+            }
+            Ok(Err(ExchangeError::Unknown(_))) | Err(_) => {
+                // The stop may be in place: ask before trying another.
+                if let Ok(Some(OrderReport::Open | OrderReport::Filled(_))) =
+                    ctx.exchange.lookup_order(stop_id).await
+                {
+                    return ok("", true);
+                }
+            }
+        }
+    }
+    for attempt in 0..retries {
+        ctx.limiter.acquire().await;
+        let close_id = derived_id(coid, 'c', attempt);
+        match tokio::time::timeout(
+            timeout,
+            ctx.exchange.close_position(symbol.clone(), close_id),
+        )
+        .await
+        {
+            Ok(Ok(_)) => {
+                set_execution(ctx, coid, false, "stop_failed_closed").await;
+                return ok("stop_failed_closed", false);
+            }
+            Ok(Err(ExchangeError::Rejected(reason))) if reason == "no_position" => {
+                set_execution(ctx, coid, false, "stop_failed_closed").await;
+                return ok("stop_failed_closed", false);
+            }
+            Ok(Err(e)) => warn!(%coid, attempt, error = %e, "close failed"),
+            Err(_) => warn!(%coid, attempt, "close timed out"),
+        }
+    }
+    // The position is still open: it counts, so the walk cannot overshoot the target.
+    set_execution(ctx, coid, true, "stop_failed_close_failed").await;
+    ok("stop_failed_close_failed", true)
+}
+
+async fn set_execution(ctx: &AgentCtx, coid: &str, executed: bool, error: &str) {
+    if let Err(e) = ctx.journal.set_execution(coid, executed, Some(error)).await {
+        error!(%coid, error = %e, "journal update failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wavegate_common::order_id::is_valid;
+
+    #[test]
+    fn derived_ids_are_valid_and_distinct() {
+        let e = client_order_id("2026-11-24T12:00:00Z", 1, 101);
+        let s0 = derived_id(&e, 's', 0);
+        let s1 = derived_id(&e, 's', 1);
+        let c0 = derived_id(&e, 'c', 0);
+        for id in [&s0, &s1, &c0] {
+            assert!(is_valid(id), "{id}");
+        }
+        assert_ne!(s0, s1);
+        assert_ne!(s0, c0);
+        assert_ne!(s0, e);
+    }
+}

@@ -1,0 +1,150 @@
+//! The journal's order states as an explicit state machine.
+//!
+//! `pending → sent → filled | failed | unknown → resolved`. Every change goes through
+//! [`OrderState::transition`], one exhaustive `match` that refuses any pair it does not list
+//! (as NautilusTrader's `OrderStatus::transition` does), so a bug or a replayed message can
+//! never move an order backwards, e.g. from `filled` to `sent`.
+
+use std::fmt;
+
+/// State of one journaled order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderState {
+    /// Recorded with its client order id; not (known to be) on the wire yet.
+    Pending,
+    /// Handed to the exchange; no answer yet.
+    Sent,
+    /// The exchange filled the entry.
+    Filled,
+    /// The exchange rejected it, or it was never placed.
+    Failed,
+    /// Outcome unknown (timeout, dropped connection, crash): must be looked up, never re-sent.
+    Unknown,
+    /// An unknown outcome settled by looking the order up by its client order id.
+    Resolved,
+}
+
+/// What happened to an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderEvent {
+    /// The request goes on the wire.
+    Submit,
+    /// The exchange reported a fill.
+    Fill,
+    /// The exchange refused it.
+    Reject,
+    /// No answer: timeout, connection lost, or a crash found it `pending`/`sent`.
+    Lost,
+    /// A lookup by client order id settled an unknown outcome.
+    Resolve,
+}
+
+/// A transition the state machine does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("order in state {from} cannot take event {event:?}")]
+pub struct TransitionError {
+    /// State before.
+    pub from: OrderState,
+    /// Refused event.
+    pub event: OrderEvent,
+}
+
+impl OrderState {
+    /// The state after `event`, or an error for any pair not listed.
+    pub fn transition(self, event: OrderEvent) -> Result<OrderState, TransitionError> {
+        use OrderEvent as E;
+        use OrderState as S;
+        match (self, event) {
+            (S::Pending, E::Submit) => Ok(S::Sent),
+            // A crash between journaling and sending: whether it left is unknown.
+            (S::Pending, E::Lost) => Ok(S::Unknown),
+            (S::Sent, E::Fill) => Ok(S::Filled),
+            (S::Sent, E::Reject) => Ok(S::Failed),
+            (S::Sent, E::Lost) => Ok(S::Unknown),
+            (S::Unknown, E::Resolve) => Ok(S::Resolved),
+            (from, event) => Err(TransitionError { from, event }),
+        }
+    }
+
+    /// True when the outcome is settled (no lookup needed).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            OrderState::Filled | OrderState::Failed | OrderState::Resolved
+        )
+    }
+
+    /// Column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderState::Pending => "pending",
+            OrderState::Sent => "sent",
+            OrderState::Filled => "filled",
+            OrderState::Failed => "failed",
+            OrderState::Unknown => "unknown",
+            OrderState::Resolved => "resolved",
+        }
+    }
+
+    /// Parses a column value.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => OrderState::Pending,
+            "sent" => OrderState::Sent,
+            "filled" => OrderState::Filled,
+            "failed" => OrderState::Failed,
+            "unknown" => OrderState::Unknown,
+            "resolved" => OrderState::Resolved,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for OrderState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use OrderEvent as E;
+    use OrderState as S;
+
+    const ALL_S: [S; 6] = [
+        S::Pending,
+        S::Sent,
+        S::Filled,
+        S::Failed,
+        S::Unknown,
+        S::Resolved,
+    ];
+    const ALL_E: [E; 5] = [E::Submit, E::Fill, E::Reject, E::Lost, E::Resolve];
+
+    #[test]
+    fn exactly_the_listed_transitions_are_allowed() {
+        let allowed = [
+            (S::Pending, E::Submit, S::Sent),
+            (S::Pending, E::Lost, S::Unknown),
+            (S::Sent, E::Fill, S::Filled),
+            (S::Sent, E::Reject, S::Failed),
+            (S::Sent, E::Lost, S::Unknown),
+            (S::Unknown, E::Resolve, S::Resolved),
+        ];
+        for s in ALL_S {
+            for e in ALL_E {
+                let want = allowed
+                    .iter()
+                    .find(|(a, b, _)| *a == s && *b == e)
+                    .map(|t| t.2);
+                match want {
+                    Some(to) => assert_eq!(s.transition(e), Ok(to)),
+                    None => assert_eq!(s.transition(e), Err(TransitionError { from: s, event: e })),
+                }
+            }
+            assert_eq!(S::parse(s.as_str()), Some(s));
+        }
+        assert!(S::Filled.transition(E::Submit).is_err(), "never re-sent");
+    }
+}

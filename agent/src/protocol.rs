@@ -1,0 +1,359 @@
+//! Checks of the messages of an `ExecuteWave` stream (pure: no I/O).
+//!
+//! Every refusal is a [`ProtocolError`] naming the field; a batch is checked whole before any of
+//! its signals is validated or executed, so a bad message never causes an order.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use wavegate_common::plan;
+use wavegate_common::proto::PROTOCOL_VERSION;
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::signal::Signal;
+use wavegate_common::stats::ParamsSource;
+use wavegate_common::time::{DEFAULT_INTERVAL_SECS, from_proto};
+use wavegate_common::walk::Mode;
+
+use crate::config::AgentConfig;
+use crate::error::ProtocolError;
+
+/// A checked `Start`: what the session needs to run the wave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaveStart {
+    /// Coordinator's wave id.
+    pub wave_id: String,
+    /// Exchange id (equal to the agent's).
+    pub exchange_id: u32,
+    /// Exchange name for the statistics.
+    pub exchange_name: String,
+    /// Target.
+    pub max_trades: u32,
+    /// Buffer size.
+    pub buffer_size: u32,
+    /// Signals the exchange has in the wave.
+    pub total_signals: u32,
+    /// Top-up rounds allowed.
+    pub max_topup_rounds: u32,
+    /// Ask for more after execution failures.
+    pub topup_after_failures: bool,
+    /// Execution mode (Start's, else the agent's).
+    pub mode: Mode,
+    /// Nothing is sent after this instant.
+    pub deadline: Option<DateTime<Utc>>,
+    /// Stop distance in percent (wave params, else agent config).
+    pub stop_loss_percent: f64,
+    /// Where the params came from.
+    pub params_source: ParamsSource,
+}
+
+/// Checks a `Start` against the agent's config.
+pub fn check_start(s: &pb::Start, cfg: &AgentConfig) -> Result<WaveStart, ProtocolError> {
+    if s.protocol_version != PROTOCOL_VERSION {
+        return Err(ProtocolError::Version {
+            supported: PROTOCOL_VERSION,
+            got: s.protocol_version,
+        });
+    }
+    let p = s
+        .params
+        .as_ref()
+        .ok_or_else(|| ProtocolError::field("params", "missing"))?;
+    if p.exchange_id != cfg.exchange_id {
+        return Err(ProtocolError::field(
+            "params.exchange_id",
+            format!(
+                "agent serves exchange {}, got {}",
+                cfg.exchange_id, p.exchange_id
+            ),
+        ));
+    }
+    if p.max_trades == 0 {
+        return Err(ProtocolError::field(
+            "params.max_trades",
+            "must be at least 1",
+        ));
+    }
+    if s.wave_id.is_empty() {
+        return Err(ProtocolError::field("wave_id", "missing"));
+    }
+    if s.wave_id.len() > 128 {
+        return Err(ProtocolError::field(
+            "wave_id",
+            "longer than 128 characters",
+        ));
+    }
+    if s.total_signals == 0 {
+        return Err(ProtocolError::field("total_signals", "must be at least 1"));
+    }
+    let stop_loss_percent = match p.stop_loss_percent {
+        None => cfg.stop_loss_percent,
+        Some(v) if v.is_finite() && v > 0.0 && v < 100.0 => v,
+        Some(v) => {
+            return Err(ProtocolError::field(
+                "params.stop_loss_percent",
+                format!("must be a finite percentage in (0, 100), got {v}"),
+            ));
+        }
+    };
+    let mode = match pb::ExecutionMode::try_from(s.mode) {
+        Ok(pb::ExecutionMode::Unspecified) => cfg.execution_mode,
+        Ok(pb::ExecutionMode::Sequential) => Mode::Sequential,
+        Ok(pb::ExecutionMode::Windowed) => Mode::Windowed,
+        Err(_) => {
+            return Err(ProtocolError::field(
+                "mode",
+                format!("unknown execution mode {}", s.mode),
+            ));
+        }
+    };
+    let deadline = match &s.deadline {
+        None => None,
+        Some(t) => {
+            Some(from_proto(t).ok_or_else(|| ProtocolError::field("deadline", "out of range"))?)
+        }
+    };
+    let buffer_size = if p.buffer_size == 0 {
+        plan::buffer_size(p.max_trades, plan::DEFAULT_BUFFER_FIXED)
+    } else {
+        p.buffer_size
+    };
+    let exchange_name = if p.exchange_name.is_empty() {
+        cfg.exchange_name.clone()
+    } else {
+        p.exchange_name.clone()
+    };
+    Ok(WaveStart {
+        wave_id: s.wave_id.clone(),
+        exchange_id: p.exchange_id,
+        exchange_name,
+        max_trades: p.max_trades,
+        buffer_size,
+        total_signals: s.total_signals,
+        max_topup_rounds: if s.max_topup_rounds == 0 {
+            plan::DEFAULT_MAX_TOPUP_ROUNDS
+        } else {
+            s.max_topup_rounds
+        },
+        topup_after_failures: s.topup_after_failures,
+        mode,
+        deadline,
+        stop_loss_percent,
+        params_source: ParamsSource::from_proto(p.source),
+    })
+}
+
+/// Checks that a message's `wave_id` (when non-empty) is the stream's.
+pub fn check_wave_id(field: &str, got: &str, want: &str) -> Result<(), ProtocolError> {
+    if !got.is_empty() && got != want {
+        return Err(ProtocolError::field(
+            field,
+            format!("stream is for wave {want:?}, got {got:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `round` is the one the agent is waiting for.
+pub fn check_round(field: &str, round: u32, awaiting: Option<u32>) -> Result<(), ProtocolError> {
+    match awaiting {
+        Some(r) if r == round => Ok(()),
+        Some(r) => Err(ProtocolError::field(
+            field,
+            format!("round {round} was not requested (waiting for round {r})"),
+        )),
+        None => Err(ProtocolError::field(
+            field,
+            format!("round {round} was not requested"),
+        )),
+    }
+}
+
+/// What the session expects of the next batch.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchExpect<'a> {
+    /// Stream's wave id.
+    pub wave_id: &'a str,
+    /// Agent's exchange.
+    pub exchange_id: u32,
+    /// Round being waited for.
+    pub awaiting: Option<u32>,
+    /// Signals received so far (the rank index the batch must start at).
+    pub received: u32,
+    /// Signals the exchange has in the wave.
+    pub total_signals: u32,
+}
+
+/// Checks a whole batch and returns its signals, in order.
+pub fn check_batch(
+    b: &pb::SignalBatch,
+    want: BatchExpect<'_>,
+    seen_ids: &HashSet<i64>,
+) -> Result<Vec<Signal>, ProtocolError> {
+    check_wave_id("batch.wave_id", &b.wave_id, want.wave_id)?;
+    check_round("batch.round", b.round, want.awaiting)?;
+    if b.first_index != want.received {
+        return Err(ProtocolError::field(
+            "batch.first_index",
+            format!("expected {}, got {}", want.received, b.first_index),
+        ));
+    }
+    let n = u32::try_from(b.signals.len()).unwrap_or(u32::MAX);
+    if want.received.saturating_add(n) > want.total_signals {
+        return Err(ProtocolError::field(
+            "batch.signals",
+            format!(
+                "{} signals after {} exceed Start.total_signals {}",
+                n, want.received, want.total_signals
+            ),
+        ));
+    }
+    let now = Utc::now();
+    let mut ids = HashSet::with_capacity(b.signals.len());
+    b.signals
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let s = Signal::from_proto(p, DEFAULT_INTERVAL_SECS, now)
+                .map_err(|e| ProtocolError::field(format!("signals[{i}].{}", e.field), e.reason))?;
+            if s.exchange_id() != want.exchange_id {
+                return Err(ProtocolError::field(
+                    format!("signals[{i}].exchange_id"),
+                    format!(
+                        "agent serves exchange {}, got {}",
+                        want.exchange_id,
+                        s.exchange_id()
+                    ),
+                ));
+            }
+            if seen_ids.contains(&s.id()) || !ids.insert(s.id()) {
+                return Err(ProtocolError::field(
+                    format!("signals[{i}].id"),
+                    format!("duplicate signal id {} in the wave", s.id()),
+                ));
+            }
+            Ok(s)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start() -> pb::Start {
+        pb::Start {
+            protocol_version: 1,
+            wave_id: "W".into(),
+            params: Some(pb::ExchangeParams {
+                exchange_id: 1,
+                max_trades: 3,
+                ..Default::default()
+            }),
+            total_signals: 5,
+            ..Default::default()
+        }
+    }
+
+    fn cfg() -> AgentConfig {
+        AgentConfig::paper(1, "binance", "j.db".into())
+    }
+
+    #[test]
+    fn start_checks_name_the_field() {
+        let ok = check_start(&start(), &cfg()).unwrap();
+        assert_eq!(ok.buffer_size, 6);
+        assert_eq!(ok.max_topup_rounds, 1);
+        assert_eq!(ok.exchange_name, "binance");
+        assert_eq!(ok.stop_loss_percent, 4.0);
+        let mut s = start();
+        s.protocol_version = 2;
+        assert!(matches!(
+            check_start(&s, &cfg()),
+            Err(ProtocolError::Version { got: 2, .. })
+        ));
+        let mut s = start();
+        s.params = None;
+        assert_eq!(
+            check_start(&s, &cfg()).unwrap_err().to_string(),
+            "params: missing"
+        );
+        let mut s = start();
+        s.params.as_mut().unwrap().exchange_id = 2;
+        assert_eq!(
+            check_start(&s, &cfg()).unwrap_err().to_string(),
+            "params.exchange_id: agent serves exchange 1, got 2"
+        );
+        let mut s = start();
+        s.params.as_mut().unwrap().max_trades = 0;
+        assert!(
+            check_start(&s, &cfg())
+                .unwrap_err()
+                .to_string()
+                .starts_with("params.max_trades:")
+        );
+    }
+
+    #[test]
+    fn batch_checks() {
+        let sig = |id: i64, sym: &str, ex: u32| pb::Signal {
+            id,
+            symbol: sym.into(),
+            exchange_id: ex,
+            action: pb::Action::Buy as i32,
+            score_week: 50.0,
+            score_month: 50.0,
+            ..Default::default()
+        };
+        let want = BatchExpect {
+            wave_id: "W",
+            exchange_id: 1,
+            awaiting: Some(0),
+            received: 0,
+            total_signals: 5,
+        };
+        let mut b = pb::SignalBatch {
+            round: 0,
+            first_index: 0,
+            signals: vec![sig(1, "BTCUSDT", 1), sig(2, "ETHUSDT", 1)],
+            wave_id: String::new(),
+        };
+        assert_eq!(check_batch(&b, want, &HashSet::new()).unwrap().len(), 2);
+        b.wave_id = "V".into();
+        assert!(
+            check_batch(&b, want, &HashSet::new())
+                .unwrap_err()
+                .to_string()
+                .starts_with("batch.wave_id:")
+        );
+        b.wave_id = "W".into();
+        b.round = 1;
+        assert!(
+            check_batch(&b, want, &HashSet::new())
+                .unwrap_err()
+                .to_string()
+                .starts_with("batch.round:")
+        );
+        b.round = 0;
+        b.signals.push(sig(3, "bad", 1));
+        assert!(
+            check_batch(&b, want, &HashSet::new())
+                .unwrap_err()
+                .to_string()
+                .starts_with("signals[2].symbol:")
+        );
+        b.signals[2] = sig(3, "XRPUSDT", 2);
+        assert_eq!(
+            check_batch(&b, want, &HashSet::new())
+                .unwrap_err()
+                .to_string(),
+            "signals[2].exchange_id: agent serves exchange 1, got 2"
+        );
+        b.signals[2] = sig(1, "XRPUSDT", 1);
+        assert!(
+            check_batch(&b, want, &HashSet::new())
+                .unwrap_err()
+                .to_string()
+                .starts_with("signals[2].id:")
+        );
+    }
+}

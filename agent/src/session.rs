@@ -1,0 +1,563 @@
+//! One `ExecuteWave` run: reads the coordinator's messages, validates batches, asks for top-ups
+//! and drives the execution [`Walk`], streaming every outcome as it happens.
+//!
+//! A session is a single task owning all its state; rule checks and orders run as futures it
+//! polls, so verdicts stay in rank order ([`VerdictFilter`]) while execution of validated
+//! signals starts at once, without waiting for a top-up (pipelining, DESIGN §1). It outlives
+//! its stream: if the coordinator goes away, it finishes with the signals it holds and
+//! journals the `Result`, which a re-sent wave gets back (`from_journal = true`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::Utc;
+use futures::future::BoxFuture;
+use futures::stream::{FuturesOrdered, FuturesUnordered};
+use futures::{FutureExt, Stream, StreamExt};
+use tonic::Status;
+use tracing::{debug, error, info, warn};
+use wavegate_common::error::{ServiceError, to_status};
+use wavegate_common::plan::TopUpPlanner;
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::proto::v1::agent_msg::Msg as Out;
+use wavegate_common::proto::v1::coordinator_msg::Msg as In;
+use wavegate_common::signal::Signal;
+use wavegate_common::stats::Tally;
+use wavegate_common::validate::{Verdict, VerdictFilter};
+use wavegate_common::walk::{Next, Walk};
+
+use crate::context::AgentCtx;
+use crate::error::{ProtocolError, SessionError};
+use crate::exchange::{ExchangeError, Side};
+use crate::execute::{Execution, OrderJob, execute};
+use crate::journal::JournalOrder;
+use crate::protocol::{self, BatchExpect, WaveStart};
+
+/// The agent's side of a stream: outcomes, top-up requests, the result, or one error status.
+#[derive(Debug)]
+pub struct Outbound {
+    tx: tokio::sync::mpsc::UnboundedSender<Result<pb::AgentMsg, Status>>,
+    closed: bool,
+}
+
+impl Outbound {
+    /// Wraps the response channel.
+    pub fn new(tx: tokio::sync::mpsc::UnboundedSender<Result<pb::AgentMsg, Status>>) -> Self {
+        Self { tx, closed: false }
+    }
+
+    /// Sends a message; a gone coordinator is not an error (the session carries on).
+    fn send(&mut self, msg: Out) {
+        if !self.closed && self.tx.send(Ok(pb::AgentMsg { msg: Some(msg) })).is_err() {
+            debug!("coordinator gone; outcomes are kept in the journal result");
+            self.closed = true;
+        }
+    }
+
+    /// Ends the stream with an error status.
+    fn fail<E: ServiceError>(&mut self, e: &E) {
+        if !self.closed {
+            let _ = self.tx.send(Err(to_status(e)));
+            self.closed = true;
+        }
+    }
+}
+
+/// Runs one stream to its end.
+pub async fn run<S>(ctx: Arc<AgentCtx>, mut inbound: S, mut out: Outbound)
+where
+    S: Stream<Item = Result<pb::CoordinatorMsg, Status>> + Unpin + Send,
+{
+    let first = match inbound.next().await {
+        Some(Ok(m)) => m,
+        Some(Err(status)) => {
+            debug!(%status, "stream failed before Start");
+            return;
+        }
+        None => return,
+    };
+    let start = match first.msg {
+        Some(In::Start(s)) => s,
+        _ => return out.fail(&ProtocolError::FirstNotStart),
+    };
+    let start = match protocol::check_start(&start, &ctx.config) {
+        Ok(s) => s,
+        Err(e) => return out.fail(&e),
+    };
+    // A re-sent wave waits for a run still in progress, then replays its journaled result.
+    let _wave_lock = ctx.wave_locks.lock(&start.wave_id).await;
+    match ctx.journal.load_result(&start.wave_id).await {
+        Ok(Some(result)) => return replay(&mut out, result),
+        Ok(None) => {}
+        Err(e) => {
+            error!(wave_id = %start.wave_id, error = %e, "journal unavailable");
+            return out.fail(&SessionError::Journal(e));
+        }
+    }
+    let prior = match ctx.journal.wave_orders(&start.wave_id).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            error!(wave_id = %start.wave_id, error = %e, "journal unavailable");
+            return out.fail(&SessionError::Journal(e));
+        }
+    };
+    let open = match ctx.exchange.open_positions().await {
+        Ok(p) => p,
+        Err(e) => return out.fail(&SessionError::Exchange(e.to_string())),
+    };
+    info!(wave_id = %start.wave_id, max_trades = start.max_trades, resumed = prior.len(), "wave started");
+    Session::new(ctx, start, prior, open)
+        .drive(&mut inbound, &mut out)
+        .await;
+}
+
+/// Sends a journaled result again: its outcomes, then the result with `from_journal`.
+fn replay(out: &mut Outbound, mut result: pb::Result) {
+    for o in &result.outcomes {
+        out.send(Out::Outcome(o.clone()));
+    }
+    result.from_journal = true;
+    out.send(Out::Result(result));
+}
+
+/// One signal of the wave.
+struct Entry {
+    signal: Signal,
+    round: u32,
+    outcome: Option<pb::SignalOutcome>,
+}
+
+type CheckFuture = BoxFuture<'static, (usize, Result<(), ExchangeError>)>;
+type OrderFuture = BoxFuture<'static, (usize, Execution)>;
+
+/// How a session ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Normally (possibly after a lost coordinator, deadline or cancel): journal the result.
+    Complete,
+    /// The stream broke the protocol: no result is journaled; a re-send runs again.
+    Refused,
+    /// Nothing to do (no buffer ever came).
+    Abandoned,
+}
+
+struct Session {
+    ctx: Arc<AgentCtx>,
+    start: WaveStart,
+    entries: Vec<Entry>,
+    candidates: Vec<usize>,
+    walk: Walk,
+    planner: TopUpPlanner,
+    tally: Tally,
+    filter: VerdictFilter,
+    prior: HashMap<i64, JournalOrder>,
+    seen_ids: HashSet<i64>,
+    /// The round the agent waits for (0 = the buffer).
+    awaiting: Option<u32>,
+    checks: FuturesOrdered<CheckFuture>,
+    orders: FuturesUnordered<OrderFuture>,
+    inbound_open: bool,
+    /// No more top-ups can be asked (coordinator lost, shutdown, cancel, deadline).
+    no_topups: bool,
+    stopped: Option<&'static str>,
+    ending: Option<Ending>,
+}
+
+impl Session {
+    fn new(
+        ctx: Arc<AgentCtx>,
+        start: WaveStart,
+        prior: Vec<JournalOrder>,
+        open: Vec<String>,
+    ) -> Self {
+        // Positions opened by this wave's own journaled orders are not duplicates on a re-run.
+        let own: HashSet<&str> = prior.iter().map(|o| o.symbol.as_str()).collect();
+        let filter = VerdictFilter::new(open.into_iter().filter(|s| !own.contains(s.as_str())));
+        let tally = Tally::new(
+            start.exchange_id,
+            &start.exchange_name,
+            start.total_signals,
+            start.max_trades,
+            start.buffer_size,
+            start.params_source,
+        );
+        let planner = TopUpPlanner::new(
+            start.max_trades,
+            start.buffer_size,
+            start.total_signals,
+            start.max_topup_rounds,
+        );
+        Self {
+            walk: Walk::new(start.max_trades, start.mode),
+            prior: prior.into_iter().map(|o| (o.signal_id, o)).collect(),
+            ctx,
+            start,
+            entries: Vec::new(),
+            candidates: Vec::new(),
+            planner,
+            tally,
+            filter,
+            seen_ids: HashSet::new(),
+            awaiting: Some(0),
+            checks: FuturesOrdered::new(),
+            orders: FuturesUnordered::new(),
+            inbound_open: true,
+            no_topups: false,
+            stopped: None,
+            ending: None,
+        }
+    }
+
+    async fn drive<S>(mut self, inbound: &mut S, out: &mut Outbound)
+    where
+        S: Stream<Item = Result<pb::CoordinatorMsg, Status>> + Unpin + Send,
+    {
+        let mut shutdown = self.ctx.shutdown.clone();
+        let mut shutdown_seen = *shutdown.borrow();
+        if shutdown_seen {
+            self.lose_coordinator();
+        }
+        let deadline = self.start.deadline.map(|d| {
+            let left = (d - Utc::now()).to_std().unwrap_or_default();
+            tokio::time::Instant::now() + left
+        });
+        loop {
+            self.launch(out);
+            if self.ending.is_some() && self.orders.is_empty() {
+                break;
+            }
+            let deadline_armed = deadline.is_some() && self.stopped.is_none();
+            tokio::select! {
+                Some((c, exec)) = self.orders.next(), if !self.orders.is_empty() => {
+                    self.settled(c, exec, out);
+                }
+                Some((i, check)) = self.checks.next(), if !self.checks.is_empty() => {
+                    self.verdict(i, check, out);
+                }
+                msg = inbound.next(), if self.inbound_open => self.on_message(msg, out),
+                () = sleep_until(deadline), if deadline_armed => self.stop("deadline"),
+                changed = shutdown.changed(), if !shutdown_seen => {
+                    shutdown_seen = true;
+                    if changed.is_ok() {
+                        self.lose_coordinator();
+                    }
+                }
+            }
+        }
+        self.finish(out).await;
+    }
+
+    /// Launches what the walk allows; decides when the session is over.
+    fn launch(&mut self, out: &mut Outbound) {
+        if self.ending.is_some() {
+            return;
+        }
+        loop {
+            if self.stopped.is_none() && self.start.deadline.is_some_and(|d| Utc::now() >= d) {
+                self.stop("deadline");
+            }
+            match self.walk.next_action() {
+                Next::Launch(c) => self.launch_one(c),
+                Next::Wait => return,
+                Next::Done => {
+                    if !self.checks.is_empty() {
+                        return;
+                    }
+                    if self.topup_after_failures(out) {
+                        continue;
+                    }
+                    self.ending = Some(Ending::Complete);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn launch_one(&mut self, c: usize) {
+        let e = &self.entries[self.candidates[c]];
+        let job = OrderJob {
+            wave_id: self.start.wave_id.clone(),
+            exchange_id: self.start.exchange_id,
+            signal: e.signal.clone(),
+            index: u32::try_from(self.candidates[c]).unwrap_or(u32::MAX),
+            round: e.round,
+            prior: self.prior.get(&e.signal.id()).cloned(),
+            deadline: self.start.deadline,
+            stop_loss_percent: self.start.stop_loss_percent,
+        };
+        let ctx = self.ctx.clone();
+        self.orders
+            .push(execute(ctx, job).map(move |exec| (c, exec)).boxed());
+    }
+
+    /// Opt-in (Start.topup_after_failures): the walk ran out short of the target.
+    fn topup_after_failures(&mut self, out: &mut Outbound) -> bool {
+        if !self.start.topup_after_failures
+            || self.no_topups
+            || self.awaiting.is_some()
+            || self.walk.executed() >= self.walk.target()
+        {
+            return false;
+        }
+        match self.planner.ask(self.walk.potential()) {
+            Some(ask) => {
+                self.walk.reopen();
+                self.ask_topup(ask, out);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn ask_topup(&mut self, ask: wavegate_common::plan::TopUpAsk, out: &mut Outbound) {
+        debug!(wave_id = %self.start.wave_id, needed = ask.needed, round = ask.round, "top-up");
+        self.tally.topup_round();
+        self.awaiting = Some(ask.round);
+        out.send(Out::Topup(pb::TopUpRequest {
+            needed: ask.needed,
+            round: ask.round,
+            count: ask.count,
+        }));
+    }
+
+    fn settled(&mut self, c: usize, exec: Execution, out: &mut Outbound) {
+        if let Err(e) = self.walk.settle(c, exec.executed) {
+            // Invariant: only launched candidates come back, once each.
+            error!(error = %e, "walk refused a settlement");
+            return;
+        }
+        self.tally.execution(exec.executed);
+        out.send(Out::Outcome(exec.outcome.clone()));
+        if let Some(&i) = self.candidates.get(c) {
+            self.entries[i].outcome = Some(exec.outcome);
+        }
+    }
+
+    fn verdict(&mut self, i: usize, check: Result<(), ExchangeError>, out: &mut Outbound) {
+        let e = &self.entries[i];
+        let check = if self.prior.contains_key(&e.signal.id()) {
+            // An order went out for it in an earlier run, so it passed the rules then; a
+            // changed rule must not hide a position this wave already holds.
+            Ok(())
+        } else {
+            check.map_err(|e| match e {
+                ExchangeError::Rejected(reason) => reason,
+                ExchangeError::Unknown(_) | ExchangeError::Unavailable(_) => {
+                    "exchange_unreachable".to_owned()
+                }
+            })
+        };
+        let v = self.filter.verdict(e.signal.symbol(), check);
+        self.tally.verdict(e.round, &v);
+        let (kind, error) = match &v {
+            Verdict::Successful => (pb::OutcomeKind::Validated, String::new()),
+            Verdict::Failed(r) => (pb::OutcomeKind::ValidationFailed, r.clone()),
+            Verdict::Skipped(d) => (pb::OutcomeKind::Duplicate, d.as_str().to_owned()),
+        };
+        let outcome = pb::SignalOutcome {
+            signal_id: e.signal.id(),
+            index: u32::try_from(i).unwrap_or(u32::MAX),
+            symbol: e.signal.symbol().to_owned(),
+            stage: pb::Stage::Validation as i32,
+            kind: kind as i32,
+            error,
+            round: e.round,
+            ..Default::default()
+        };
+        out.send(Out::Outcome(outcome.clone()));
+        self.entries[i].outcome = Some(outcome);
+        if v.is_successful() {
+            self.candidates.push(i);
+            self.walk.push_candidates(1);
+        }
+        if self.checks.is_empty() {
+            self.batch_done(out);
+        }
+    }
+
+    /// All verdicts of a batch are in: ask for a top-up or close the walk.
+    fn batch_done(&mut self, out: &mut Outbound) {
+        if self.stopped.is_some() || self.no_topups {
+            self.walk.close();
+            return;
+        }
+        let have = u32::try_from(self.candidates.len()).unwrap_or(u32::MAX);
+        match self.planner.ask(have) {
+            Some(ask) => self.ask_topup(ask, out),
+            None => self.walk.close(),
+        }
+    }
+
+    fn on_message(&mut self, msg: Option<Result<pb::CoordinatorMsg, Status>>, out: &mut Outbound) {
+        let msg = match msg {
+            Some(Ok(m)) => m,
+            Some(Err(status)) => {
+                info!(wave_id = %self.start.wave_id, %status, "coordinator stream failed");
+                self.inbound_open = false;
+                return self.lose_coordinator();
+            }
+            None => {
+                self.inbound_open = false;
+                return self.lose_coordinator();
+            }
+        };
+        let r = match msg.msg {
+            Some(In::Batch(b)) => self.on_batch(&b),
+            Some(In::Exhausted(x)) => self.on_exhausted(&x),
+            Some(In::Cancel(c)) => {
+                info!(wave_id = %self.start.wave_id, reason = %c.reason, "cancelled");
+                self.stop("cancelled");
+                Ok(())
+            }
+            Some(In::Start(_)) => Err(ProtocolError::StartAgain),
+            None => Err(ProtocolError::Empty),
+        };
+        if let Err(e) = r {
+            warn!(wave_id = %self.start.wave_id, error = %e, "protocol error");
+            out.fail(&e);
+            self.refuse();
+        }
+    }
+
+    fn on_batch(&mut self, b: &pb::SignalBatch) -> Result<(), ProtocolError> {
+        if self.stopped.is_some() {
+            // A late answer to a top-up of a wave that stopped: nothing to do with it.
+            return Ok(());
+        }
+        let signals = protocol::check_batch(
+            b,
+            BatchExpect {
+                wave_id: &self.start.wave_id,
+                exchange_id: self.start.exchange_id,
+                awaiting: self.awaiting,
+                received: u32::try_from(self.entries.len()).unwrap_or(u32::MAX),
+                total_signals: self.start.total_signals,
+            },
+            &self.seen_ids,
+        )?;
+        self.awaiting = None;
+        if b.round > 0 {
+            self.planner
+                .received(u32::try_from(signals.len()).unwrap_or(u32::MAX));
+        }
+        if signals.is_empty() {
+            self.batch_done_now();
+            return Ok(());
+        }
+        let notional = self.ctx.order_notional();
+        for s in signals {
+            self.seen_ids.insert(s.id());
+            let i = self.entries.len();
+            let exchange = self.ctx.exchange.clone();
+            let side = if s.action().is_long() {
+                Side::Long
+            } else {
+                Side::Short
+            };
+            let symbol = s.symbol().to_owned();
+            self.checks.push_back(
+                async move { (i, exchange.check_rules(symbol, side, notional).await) }.boxed(),
+            );
+            self.entries.push(Entry {
+                signal: s,
+                round: b.round,
+                outcome: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// An empty batch: as if exhausted.
+    fn batch_done_now(&mut self) {
+        self.planner.exhausted();
+        self.walk.close();
+    }
+
+    fn on_exhausted(&mut self, x: &pb::Exhausted) -> Result<(), ProtocolError> {
+        if self.stopped.is_some() {
+            return Ok(());
+        }
+        protocol::check_wave_id("exhausted.wave_id", &x.wave_id, &self.start.wave_id)?;
+        let awaiting = self.awaiting.filter(|r| *r > 0);
+        protocol::check_round("exhausted.round", x.round, awaiting)?;
+        self.awaiting = None;
+        self.planner.exhausted();
+        self.walk.close();
+        Ok(())
+    }
+
+    /// The coordinator is gone (or the agent shuts down): finish with the signals held.
+    fn lose_coordinator(&mut self) {
+        self.no_topups = true;
+        match self.awaiting {
+            Some(0) => {
+                // Never got the buffer: nothing to execute and nothing to journal.
+                self.ending = Some(Ending::Abandoned);
+                self.walk.cancel();
+            }
+            Some(_) => {
+                self.awaiting = None;
+                self.planner.exhausted();
+                if self.checks.is_empty() {
+                    self.walk.close();
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Deadline or cancel: send nothing more; orders in flight still settle.
+    fn stop(&mut self, reason: &'static str) {
+        if self.stopped.is_some() {
+            return;
+        }
+        self.stopped = Some(reason);
+        self.no_topups = true;
+        self.tally.error(reason);
+        self.walk.cancel();
+        self.awaiting = None;
+    }
+
+    /// A protocol error ended the stream: drain in-flight orders, journal no result.
+    fn refuse(&mut self) {
+        self.inbound_open = false;
+        self.no_topups = true;
+        self.walk.cancel();
+        self.checks = FuturesOrdered::new();
+        self.ending = Some(Ending::Refused);
+    }
+
+    async fn finish(self, out: &mut Outbound) {
+        let ending = self.ending.unwrap_or(Ending::Complete);
+        if ending != Ending::Complete {
+            info!(wave_id = %self.start.wave_id, ?ending, "wave ended without result");
+            return;
+        }
+        let result = pb::Result {
+            wave_id: self.start.wave_id.clone(),
+            stats: Some(self.tally.finish().to_proto()),
+            outcomes: self.entries.into_iter().filter_map(|e| e.outcome).collect(),
+            from_journal: false,
+        };
+        if let Err(e) = self
+            .ctx
+            .journal
+            .save_result(&self.start.wave_id, &result)
+            .await
+        {
+            error!(wave_id = %self.start.wave_id, error = %e, "result not journaled");
+        }
+        if let Some(s) = &result.stats {
+            info!(wave_id = %result.wave_id, executed = s.executed, failed = s.execution_failed,
+                  target = s.target, "wave completed");
+        }
+        out.send(Out::Result(result));
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => futures::future::pending().await,
+    }
+}
