@@ -6,5 +6,12 @@
 
 pub mod args;
 pub mod client;
+pub mod commands;
 pub mod error;
+pub mod follow;
 pub mod input;
+pub mod progress;
+pub mod report;
+pub mod samples;
+pub mod scenario;
+pub mod table;

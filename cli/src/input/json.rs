@@ -35,7 +35,10 @@ fn fieldwise<T: DeserializeOwned>(map: &Map<String, Value>) -> Result<T, (Option
 }
 
 /// Turns one JSON value into a draft. `tradingbot`: `None` = decide from the keys.
-fn draft(value: Value, tradingbot: Option<bool>) -> Result<SignalDraft, (Option<String>, String)> {
+pub(crate) fn draft(
+    value: Value,
+    tradingbot: Option<bool>,
+) -> Result<SignalDraft, (Option<String>, String)> {
     let Value::Object(map) = value else {
         return Err((None, "expected a signal object".into()));
     };

@@ -7,6 +7,8 @@
 mod csv;
 mod json;
 
+pub(crate) use json::draft as draft_from_value;
+
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};

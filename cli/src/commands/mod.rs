@@ -1,0 +1,34 @@
+//! One module per subcommand; [`run`] dispatches.
+
+pub mod agents;
+pub mod params;
+pub mod publish;
+pub mod watch;
+pub mod waves;
+
+use serde::Serialize;
+
+use crate::args::{Cli, Command};
+use crate::client::connect;
+use crate::error::CliError;
+
+/// Prints `value` as pretty JSON on standard output.
+pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::Failed(format!("cannot encode JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let mut clients = connect(&cli.connect).await?;
+    match &cli.command {
+        Command::Publish(a) => publish::run(&mut clients, a).await,
+        Command::Watch(a) => watch::run(&mut clients, a).await,
+        Command::Waves(c) => waves::run(&mut clients, c).await,
+        Command::Params(c) => params::run(&mut clients, c).await,
+        Command::Agents(f) => agents::run(&mut clients, f).await,
+        Command::Demo(_) | Command::Dev(_) | Command::Replay(_) => Ok(()),
+    }
+}

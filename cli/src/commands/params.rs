@@ -1,0 +1,203 @@
+//! `wavegate params get [EXCHANGE]` and `params set EXCHANGE --max-trades N …`.
+
+use serde::Serialize;
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::stats::ParamsSource;
+
+use crate::args::{ParamsCommand, ParamsSetArgs};
+use crate::client::Clients;
+use crate::commands::print_json;
+use crate::error::CliError;
+use crate::report::time_str;
+use crate::table::{Align, Table};
+
+/// One exchange's params, for `--json`.
+#[derive(Debug, Serialize)]
+pub struct ParamsView {
+    /// Exchange id.
+    pub exchange_id: u32,
+    /// Exchange name.
+    pub exchange_name: String,
+    /// Target.
+    pub max_trades: u32,
+    /// First validation round size.
+    pub buffer_size: u32,
+    /// `wave`, `db` or `default`.
+    pub source: &'static str,
+    /// Stop distance in percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_loss_percent: Option<f64>,
+    /// Trailing activation in percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trailing_activation_percent: Option<f64>,
+    /// Trailing distance in percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trailing_distance_percent: Option<f64>,
+    /// Last written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+impl ParamsView {
+    /// From the wire.
+    pub fn from_proto(p: &pb::ExchangeParams) -> Self {
+        Self {
+            exchange_id: p.exchange_id,
+            exchange_name: p.exchange_name.clone(),
+            max_trades: p.max_trades,
+            buffer_size: p.buffer_size,
+            source: ParamsSource::from_proto(p.source).as_str(),
+            stop_loss_percent: p.stop_loss_percent,
+            trailing_activation_percent: p.trailing_activation_percent,
+            trailing_distance_percent: p.trailing_distance_percent,
+            updated_at: time_str(p.updated_at.as_ref()),
+        }
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+fn table(params: &[ParamsView]) -> String {
+    let mut t = Table::new(&[
+        ("ID", Align::Right),
+        ("EXCHANGE", Align::Left),
+        ("MAX_TRADES", Align::Right),
+        ("BUFFER", Align::Right),
+        ("SOURCE", Align::Left),
+        ("STOP_LOSS_%", Align::Right),
+        ("TRAIL_ACT_%", Align::Right),
+        ("TRAIL_DIST_%", Align::Right),
+        ("UPDATED_AT", Align::Left),
+    ]);
+    for p in params {
+        t.row([
+            p.exchange_id.to_string(),
+            p.exchange_name.clone(),
+            p.max_trades.to_string(),
+            p.buffer_size.to_string(),
+            p.source.to_owned(),
+            opt(p.stop_loss_percent),
+            opt(p.trailing_activation_percent),
+            opt(p.trailing_distance_percent),
+            p.updated_at.clone().unwrap_or_default(),
+        ]);
+    }
+    t.render()
+}
+
+/// Checks `params set` locally: the coordinator checks too, but a local error names the flag.
+pub fn check_set(a: &ParamsSetArgs) -> Result<(), CliError> {
+    if let Some(b) = a.buffer_size
+        && b < a.max_trades
+    {
+        return Err(CliError::Input(format!(
+            "--buffer-size: must be >= --max-trades ({}), got {b}",
+            a.max_trades
+        )));
+    }
+    let percents = [
+        ("--stop-loss-percent", a.stop_loss_percent),
+        (
+            "--trailing-activation-percent",
+            a.trailing_activation_percent,
+        ),
+        ("--trailing-distance-percent", a.trailing_distance_percent),
+    ];
+    for (flag, v) in percents {
+        if let Some(v) = v
+            && !(v.is_finite() && v > 0.0 && v < 100.0)
+        {
+            return Err(CliError::Input(format!(
+                "{flag}: must be a finite percentage in (0, 100), got {v}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Stores params through `Params.Set` and returns what the coordinator stored.
+pub async fn set(clients: &mut Clients, a: &ParamsSetArgs) -> Result<pb::ExchangeParams, CliError> {
+    check_set(a)?;
+    clients
+        .params
+        .set(pb::SetParamsRequest {
+            exchange_id: a.exchange,
+            max_trades: a.max_trades,
+            buffer_size: a.buffer_size,
+            stop_loss_percent: a.stop_loss_percent,
+            trailing_activation_percent: a.trailing_activation_percent,
+            trailing_distance_percent: a.trailing_distance_percent,
+            exchange_name: a.name.clone().unwrap_or_default(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|s| clients.status_error("Params.Set", &s))
+}
+
+/// Runs `params get` or `params set`.
+pub async fn run(clients: &mut Clients, cmd: &ParamsCommand) -> Result<(), CliError> {
+    let (views, json) = match cmd {
+        ParamsCommand::Get { exchange, json } => {
+            let list = clients
+                .params
+                .get(pb::GetParamsRequest {
+                    exchange_id: exchange.unwrap_or(0),
+                })
+                .await
+                .map_err(|s| clients.status_error("Params.Get", &s))?
+                .into_inner();
+            (
+                list.params
+                    .iter()
+                    .map(ParamsView::from_proto)
+                    .collect::<Vec<_>>(),
+                *json,
+            )
+        }
+        ParamsCommand::Set(a) => (
+            vec![ParamsView::from_proto(&set(clients, a).await?)],
+            a.json,
+        ),
+    };
+    if json {
+        print_json(&views)
+    } else {
+        print!("{}", table(&views));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(max: u32, buffer: Option<u32>, sl: Option<f64>) -> ParamsSetArgs {
+        ParamsSetArgs {
+            exchange: 1,
+            max_trades: max,
+            buffer_size: buffer,
+            stop_loss_percent: sl,
+            trailing_activation_percent: None,
+            trailing_distance_percent: None,
+            name: None,
+            json: false,
+        }
+    }
+
+    #[test]
+    fn local_checks_name_the_flag() {
+        assert!(check_set(&args(6, Some(9), Some(4.0))).is_ok());
+        let e = check_set(&args(6, Some(5), None)).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().starts_with("--buffer-size:"));
+        assert!(
+            check_set(&args(6, None, Some(f64::NAN)))
+                .unwrap_err()
+                .to_string()
+                .starts_with("--stop-loss-percent:")
+        );
+        assert!(check_set(&args(6, None, Some(100.0))).is_err());
+    }
+}

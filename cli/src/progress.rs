@@ -1,0 +1,251 @@
+//! Live progress of a wave from its `Waves.Watch` events: one bar per exchange on a terminal
+//! (`indicatif`), one line per milestone otherwise, or nothing.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::proto::v1::wave_event::Event;
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// Progress bars on standard error.
+    Bars,
+    /// Plain lines on standard error (logs, pipes).
+    Lines,
+    /// Nothing (JSON output).
+    Quiet,
+}
+
+impl ProgressMode {
+    /// Bars when standard error is a terminal, lines otherwise.
+    pub fn auto() -> Self {
+        if std::io::stderr().is_terminal() {
+            ProgressMode::Bars
+        } else {
+            ProgressMode::Lines
+        }
+    }
+}
+
+/// Counters of one exchange.
+#[derive(Debug, Default)]
+struct ExchangeProgress {
+    name: String,
+    target: u32,
+    executed: u32,
+    validated: u32,
+    topups: u32,
+    failures: u32,
+    bar: Option<ProgressBar>,
+}
+
+impl ExchangeProgress {
+    fn message(&self) -> String {
+        format!(
+            "validated {}  top-ups {}  failures {}",
+            self.validated, self.topups, self.failures
+        )
+    }
+
+    fn redraw(&self) {
+        if let Some(b) = &self.bar {
+            b.set_length(u64::from(self.target.max(1)));
+            b.set_position(u64::from(self.executed));
+            b.set_message(self.message());
+        }
+    }
+}
+
+/// The progress display of one wave.
+pub struct WaveProgress {
+    mode: ProgressMode,
+    multi: MultiProgress,
+    exchanges: BTreeMap<u32, ExchangeProgress>,
+}
+
+impl std::fmt::Debug for WaveProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaveProgress")
+            .field("mode", &self.mode)
+            .field("exchanges", &self.exchanges.len())
+            .finish()
+    }
+}
+
+impl WaveProgress {
+    /// A display in `mode`.
+    pub fn new(mode: ProgressMode) -> Self {
+        let target = match mode {
+            ProgressMode::Bars => ProgressDrawTarget::stderr(),
+            _ => ProgressDrawTarget::hidden(),
+        };
+        Self {
+            mode,
+            multi: MultiProgress::with_draw_target(target),
+            exchanges: BTreeMap::new(),
+        }
+    }
+
+    fn line(&self, text: String) {
+        if self.mode == ProgressMode::Lines {
+            eprintln!("{text}");
+        }
+    }
+
+    fn exchange(&mut self, id: u32) -> &mut ExchangeProgress {
+        let mode = self.mode;
+        let multi = &self.multi;
+        self.exchanges.entry(id).or_insert_with(|| {
+            let bar = (mode == ProgressMode::Bars).then(|| {
+                let b = multi.add(ProgressBar::new(1));
+                // The template is a constant; a bad one would be a bug caught by the unit test.
+                let style =
+                    ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len}  {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> ");
+                b.set_style(style);
+                b.set_prefix(format!("exchange {id}"));
+                b
+            });
+            ExchangeProgress {
+                name: format!("exchange {id}"),
+                bar,
+                ..ExchangeProgress::default()
+            }
+        })
+    }
+
+    /// Applies one event of the wave.
+    pub fn apply(&mut self, ev: &pb::WaveEvent) {
+        let Some(event) = &ev.event else { return };
+        match event {
+            Event::ExchangeStarted(p) => {
+                let e = self.exchange(p.exchange_id);
+                e.name = p.exchange_name.clone();
+                e.target = p.max_trades;
+                if let Some(b) = &e.bar {
+                    b.set_prefix(p.exchange_name.clone());
+                }
+                e.redraw();
+                let text = format!(
+                    "{}: started, target {}, buffer {}",
+                    p.exchange_name, p.max_trades, p.buffer_size
+                );
+                self.line(text);
+            }
+            Event::Outcome(o) => {
+                let Some(out) = &o.outcome else { return };
+                let e = self.exchange(o.exchange_id);
+                match pb::OutcomeKind::try_from(out.kind) {
+                    Ok(pb::OutcomeKind::Validated) => e.validated += 1,
+                    Ok(pb::OutcomeKind::Executed) => e.executed += 1,
+                    Ok(pb::OutcomeKind::ExecutionFailed) => e.failures += 1,
+                    _ => {}
+                }
+                e.redraw();
+            }
+            Event::Topup(t) => {
+                let e = self.exchange(t.exchange_id);
+                e.topups += 1;
+                e.redraw();
+                let text = format!(
+                    "{}: top-up round {}: needed {}, sent {}",
+                    e.name, t.round, t.needed, t.sent
+                );
+                self.line(text);
+            }
+            Event::ExchangeFinished(s) => {
+                let stats = wavegate_common::ExchangeStats::from_proto(s);
+                let e = self.exchange(s.exchange_id);
+                if !s.exchange_name.is_empty() {
+                    e.name = s.exchange_name.clone();
+                }
+                e.target = s.target;
+                e.executed = s.executed;
+                e.validated = s.total_for_execution;
+                e.failures = s.execution_failed;
+                e.topups = s.topup_rounds;
+                e.redraw();
+                if let Some(b) = &e.bar {
+                    b.finish_with_message(crate::report::summary_line(&stats));
+                }
+                self.line(format!("finished: {}", crate::report::summary_line(&stats)));
+            }
+            Event::Status(st) => {
+                self.line(format!(
+                    "wave {}: {}",
+                    ev.wave_id,
+                    crate::report::status_name(*st)
+                ));
+            }
+            Event::Completed(_) => {}
+        }
+    }
+
+    /// Stops drawing (bars stay on screen as last drawn).
+    pub fn finish(&self) {
+        for e in self.exchanges.values() {
+            if let Some(b) = &e.bar
+                && !b.is_finished()
+            {
+                b.abandon();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(event: Event) -> pb::WaveEvent {
+        pb::WaveEvent {
+            wave_id: "w".into(),
+            event: Some(event),
+        }
+    }
+
+    #[test]
+    fn counts_follow_events() {
+        let mut p = WaveProgress::new(ProgressMode::Quiet);
+        p.apply(&ev(Event::ExchangeStarted(pb::ExchangeParams {
+            exchange_id: 1,
+            exchange_name: "binance".into(),
+            max_trades: 6,
+            ..Default::default()
+        })));
+        for kind in [
+            pb::OutcomeKind::Validated,
+            pb::OutcomeKind::Executed,
+            pb::OutcomeKind::ExecutionFailed,
+        ] {
+            p.apply(&ev(Event::Outcome(pb::ExchangeOutcome {
+                exchange_id: 1,
+                outcome: Some(pb::SignalOutcome {
+                    kind: kind as i32,
+                    ..Default::default()
+                }),
+            })));
+        }
+        p.apply(&ev(Event::Topup(pb::TopUpEvent {
+            exchange_id: 1,
+            round: 1,
+            needed: 2,
+            sent: 3,
+        })));
+        let e = &p.exchanges[&1];
+        assert_eq!(
+            (e.target, e.validated, e.executed, e.failures, e.topups),
+            (6, 1, 1, 1, 1)
+        );
+        assert_eq!(e.message(), "validated 1  top-ups 1  failures 1");
+    }
+
+    #[test]
+    fn bar_template_is_valid() {
+        assert!(ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len}  {msg}").is_ok());
+    }
+}

@@ -1,0 +1,351 @@
+//! `wavegate replay` scenario files (format in `docs/replay.md`).
+//!
+//! A scenario is checked completely before anything starts; every refusal names the JSON path
+//! and the reason (`scenario.json: params.1.max_trades: must be at least 1`).
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use wavegate_common::Signal;
+use wavegate_common::signal::check_symbol;
+use wavegate_common::time::{DEFAULT_INTERVAL_SECS, wave_id};
+
+use crate::error::CliError;
+use crate::input::draft_from_value;
+
+/// Stored params of one exchange (`params.<id>`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioParams {
+    /// Exchange name.
+    pub exchange_name: String,
+    /// Target.
+    pub max_trades: u32,
+    /// Buffer size; default `max_trades + buffer_fixed`.
+    pub buffer_size: Option<u32>,
+    /// Stop distance in percent.
+    pub stop_loss_percent: Option<f64>,
+}
+
+/// The scripted paper exchange of one exchange (`world.<id>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct World {
+    /// Symbols with an open position: their signals are duplicates.
+    pub open_positions: Vec<String>,
+    /// Symbols that fail validation (`symbol_not_tradable`).
+    pub invalid_symbols: Vec<String>,
+    /// Symbols whose entry order is rejected.
+    pub exec_fail: Vec<String>,
+    /// Symbols whose protective stop cannot be placed.
+    pub stop_fail: Vec<String>,
+}
+
+/// A checked scenario: one wave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// Free text.
+    pub description: Option<String>,
+    /// Stored params by exchange id; an exchange absent here gets `no_params`.
+    pub params: BTreeMap<u32, ScenarioParams>,
+    /// The wave's signals, checked.
+    pub signals: Vec<Signal>,
+    /// Scripted paper exchanges by exchange id.
+    pub world: BTreeMap<u32, World>,
+    /// The wave's timestamp.
+    pub wave_timestamp: DateTime<Utc>,
+}
+
+impl Scenario {
+    /// Every exchange id the wave involves: those with params and those with signals.
+    pub fn exchange_ids(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self.params.keys().copied().collect();
+        ids.extend(self.signals.iter().map(Signal::exchange_id));
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
+/// Name of an exchange without params: the convention (1 binance, 2 bybit), else `exchange-<id>`.
+pub fn conventional_name(id: u32) -> String {
+    match id {
+        1 => "binance".into(),
+        2 => "bybit".into(),
+        n => format!("exchange-{n}"),
+    }
+}
+
+/// A refusal at a JSON path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// Path, e.g. `params.1.max_trades` or `signals[3].score_week` (`$` for the document).
+    pub path: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl std::fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.reason)
+    }
+}
+
+fn fail<T>(path: impl Into<String>, reason: impl Into<String>) -> Result<T, ScenarioError> {
+    Err(ScenarioError {
+        path: path.into(),
+        reason: reason.into(),
+    })
+}
+
+fn object<'a>(v: &'a Value, path: &str) -> Result<&'a Map<String, Value>, ScenarioError> {
+    v.as_object()
+        .map_or_else(|| fail(path, "must be an object"), Ok)
+}
+
+fn only_keys(m: &Map<String, Value>, path: &str, allowed: &[&str]) -> Result<(), ScenarioError> {
+    for k in m.keys() {
+        if !allowed.contains(&k.as_str()) {
+            return fail(
+                join(path, k),
+                format!("unknown key (expected one of: {})", allowed.join(", ")),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path == "$" {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn exchange_key(k: &str, path: &str) -> Result<u32, ScenarioError> {
+    match k.parse::<u32>() {
+        Ok(id) if id >= 1 => Ok(id),
+        _ => fail(
+            join(path, k),
+            "key must be an exchange id (an integer >= 1)",
+        ),
+    }
+}
+
+fn positive_u32(v: &Value, path: &str) -> Result<u32, ScenarioError> {
+    match v.as_u64() {
+        Some(n) if n >= 1 && n <= u64::from(u32::MAX) => Ok(n as u32),
+        _ => fail(path, format!("must be an integer >= 1, got {v}")),
+    }
+}
+
+fn params_entry(v: &Value, path: &str) -> Result<ScenarioParams, ScenarioError> {
+    let m = object(v, path)?;
+    only_keys(
+        m,
+        path,
+        &[
+            "exchange_name",
+            "max_trades",
+            "buffer_size",
+            "stop_loss_percent",
+        ],
+    )?;
+    let name_path = join(path, "exchange_name");
+    let exchange_name = match m.get("exchange_name") {
+        None => return fail(name_path, "missing"),
+        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
+        Some(other) => {
+            return fail(
+                name_path,
+                format!("must be a non-empty string, got {other}"),
+            );
+        }
+    };
+    let max_trades = match m.get("max_trades") {
+        None => return fail(join(path, "max_trades"), "missing"),
+        Some(v) => positive_u32(v, &join(path, "max_trades"))?,
+    };
+    let buffer_size = match m.get("buffer_size") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let b = positive_u32(v, &join(path, "buffer_size"))?;
+            if b < max_trades {
+                return fail(
+                    join(path, "buffer_size"),
+                    format!("must be >= max_trades ({max_trades}), got {b}"),
+                );
+            }
+            Some(b)
+        }
+    };
+    let stop_loss_percent = match m.get("stop_loss_percent") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_f64() {
+            Some(p) if p > 0.0 && p < 100.0 => Some(p),
+            _ => {
+                return fail(
+                    join(path, "stop_loss_percent"),
+                    format!("must be in (0, 100), got {v}"),
+                );
+            }
+        },
+    };
+    Ok(ScenarioParams {
+        exchange_name,
+        max_trades,
+        buffer_size,
+        stop_loss_percent,
+    })
+}
+
+fn symbols(m: &Map<String, Value>, path: &str, key: &str) -> Result<Vec<String>, ScenarioError> {
+    let p = join(path, key);
+    let Some(v) = m.get(key) else {
+        return Ok(Vec::new());
+    };
+    let Some(items) = v.as_array() else {
+        return fail(p, "must be an array of symbols");
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let ip = format!("{p}[{i}]");
+            let Some(s) = s.as_str() else {
+                return fail(ip, format!("must be a symbol string, got {s}"));
+            };
+            check_symbol(s).map_err(|e| ScenarioError {
+                path: ip,
+                reason: e.reason,
+            })?;
+            Ok(s.to_owned())
+        })
+        .collect()
+}
+
+fn world_entry(v: &Value, path: &str) -> Result<World, ScenarioError> {
+    let m = object(v, path)?;
+    only_keys(
+        m,
+        path,
+        &[
+            "open_positions",
+            "invalid_symbols",
+            "exec_fail",
+            "stop_fail",
+        ],
+    )?;
+    Ok(World {
+        open_positions: symbols(m, path, "open_positions")?,
+        invalid_symbols: symbols(m, path, "invalid_symbols")?,
+        exec_fail: symbols(m, path, "exec_fail")?,
+        stop_fail: symbols(m, path, "stop_fail")?,
+    })
+}
+
+fn signals(v: &Value, now: DateTime<Utc>) -> Result<Vec<Signal>, ScenarioError> {
+    let Some(items) = v.as_array() else {
+        return fail("signals", "must be an array of signals");
+    };
+    if items.is_empty() {
+        return fail("signals", "must hold at least one signal");
+    }
+    let mut out: Vec<Signal> = Vec::with_capacity(items.len());
+    let mut ids = HashSet::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = |field: &str| format!("signals[{i}].{field}");
+        let draft = draft_from_value(item.clone(), Some(false)).map_err(|(field, reason)| {
+            ScenarioError {
+                path: field.map_or_else(|| format!("signals[{i}]"), |f| at(&f)),
+                reason,
+            }
+        })?;
+        let s = draft
+            .check(DEFAULT_INTERVAL_SECS, now)
+            .map_err(|e| ScenarioError {
+                path: at(e.field),
+                reason: e.reason,
+            })?;
+        if !ids.insert(s.id()) {
+            return fail(at("id"), format!("{} appears twice", s.id()));
+        }
+        if let Some(first) = out.first()
+            && first.wave_timestamp() != s.wave_timestamp()
+        {
+            return fail(
+                at("wave_timestamp"),
+                format!(
+                    "a scenario is one wave ({}), this signal belongs to {}",
+                    wave_id(first.wave_timestamp()),
+                    wave_id(s.wave_timestamp())
+                ),
+            );
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+/// Checks a scenario document. `now` stands in for a missing `created_at`.
+pub fn parse_value(doc: &Value, now: DateTime<Utc>) -> Result<Scenario, ScenarioError> {
+    let top = object(doc, "$")?;
+    only_keys(top, "$", &["description", "params", "signals", "world"])?;
+    let description = match top.get("description") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => return fail("description", format!("must be a string, got {other}")),
+    };
+    let mut params = BTreeMap::new();
+    if let Some(p) = top.get("params") {
+        for (k, v) in object(p, "params")? {
+            let id = exchange_key(k, "params")?;
+            params.insert(id, params_entry(v, &format!("params.{k}"))?);
+        }
+    }
+    let signals = match top.get("signals") {
+        None => return fail("signals", "missing"),
+        Some(v) => signals(v, now)?,
+    };
+    let mut world = BTreeMap::new();
+    if let Some(w) = top.get("world") {
+        for (k, v) in object(w, "world")? {
+            let id = exchange_key(k, "world")?;
+            if !params.contains_key(&id) {
+                return fail(
+                    format!("world.{k}"),
+                    format!("exchange {id} has no params, so no paper agent runs for it"),
+                );
+            }
+            world.insert(id, world_entry(v, &format!("world.{k}"))?);
+        }
+    }
+    let wave_timestamp = signals[0].wave_timestamp();
+    Ok(Scenario {
+        description,
+        params,
+        signals,
+        world,
+        wave_timestamp,
+    })
+}
+
+/// Parses scenario text; syntax errors name the line and column.
+pub fn parse_str(text: &str, now: DateTime<Utc>) -> Result<Scenario, ScenarioError> {
+    let doc: Value = serde_json::from_str(text).map_err(|e| ScenarioError {
+        path: "$".into(),
+        reason: format!("invalid JSON: {e}"),
+    })?;
+    parse_value(&doc, now)
+}
+
+/// Reads and checks a scenario file; errors are input errors (exit 2) naming file and path.
+pub fn load(path: &std::path::Path, now: DateTime<Utc>) -> Result<Scenario, CliError> {
+    let shown = path.display();
+    let text =
+        std::fs::read_to_string(path).map_err(|e| CliError::Input(format!("{shown}: {e}")))?;
+    parse_str(&text, now).map_err(|e| CliError::Input(format!("{shown}: {e}")))
+}
+
+#[cfg(test)]
+mod tests;
