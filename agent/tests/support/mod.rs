@@ -1,0 +1,263 @@
+//! Test support: start an agent on a free loopback port with a temp journal, and drive a wave
+//! over real gRPC as a coordinator would.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+use wavegate_agent::{AgentConfig, AgentHandle};
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::proto::v1::agent_msg::Msg as Out;
+use wavegate_common::proto::v1::coordinator_msg::Msg as In;
+use wavegate_common::proto::v1::exchange_agent_client::ExchangeAgentClient;
+
+/// Failure guard for anything that waits (never an assertion on speed).
+pub const GUARD: Duration = Duration::from_secs(60);
+
+/// The gRPC client type.
+pub type Client = ExchangeAgentClient<Channel>;
+
+/// A paper agent config with its journal in `dir`.
+pub fn config(dir: &Path, exchange_id: u32, name: &str) -> AgentConfig {
+    AgentConfig::paper(exchange_id, name, dir.join(format!("{name}.db")))
+}
+
+/// Starts an agent and connects a client to it.
+pub async fn start(cfg: AgentConfig) -> (AgentHandle, Client) {
+    let agent = wavegate_agent::spawn(cfg).await.expect("agent starts");
+    let client = connect(agent.local_addr()).await;
+    (agent, client)
+}
+
+/// Connects to an agent.
+pub async fn connect(addr: std::net::SocketAddr) -> Client {
+    let url = format!("http://{addr}");
+    tokio::time::timeout(GUARD, async {
+        loop {
+            if let Ok(c) = ExchangeAgentClient::connect(url.clone()).await {
+                return c;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("agent reachable")
+}
+
+/// A valid signal.
+pub fn sig(id: i64, symbol: &str, exchange_id: u32) -> pb::Signal {
+    pb::Signal {
+        id,
+        symbol: symbol.into(),
+        exchange_id,
+        action: pb::Action::Buy as i32,
+        score_week: 90.0 - id as f64 / 10.0,
+        score_month: 50.0,
+        wave_timestamp: Some(prost_types::Timestamp {
+            seconds: 1_795_000_000,
+            nanos: 0,
+        }),
+        created_at: None,
+        params: None,
+    }
+}
+
+/// Signals `first_id..` for the symbols, in rank order.
+pub fn signals(exchange_id: u32, first_id: i64, symbols: &[&str]) -> Vec<pb::Signal> {
+    symbols
+        .iter()
+        .enumerate()
+        .map(|(i, s)| sig(first_id + i as i64, s, exchange_id))
+        .collect()
+}
+
+/// A `Start` for a wave.
+pub fn start_msg(
+    wave_id: &str,
+    exchange_id: u32,
+    max_trades: u32,
+    buffer_size: u32,
+    total_signals: u32,
+) -> pb::Start {
+    pb::Start {
+        protocol_version: 1,
+        wave_id: wave_id.into(),
+        wave_timestamp: None,
+        params: Some(pb::ExchangeParams {
+            exchange_id,
+            exchange_name: String::new(),
+            max_trades,
+            buffer_size,
+            source: pb::ParamsSource::Db as i32,
+            ..Default::default()
+        }),
+        mode: pb::ExecutionMode::Unspecified as i32,
+        deadline: None,
+        total_signals,
+        max_topup_rounds: 0,
+        topup_after_failures: false,
+    }
+}
+
+/// How the fake coordinator answers top-up requests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Answer {
+    /// With the next `count` signals (or `Exhausted` when none are left).
+    Serve,
+    /// With `Exhausted`.
+    Exhausted,
+}
+
+/// Everything the agent sent on one stream.
+#[derive(Debug, Default)]
+pub struct WaveRun {
+    /// Outcomes in arrival order.
+    pub outcomes: Vec<pb::SignalOutcome>,
+    /// Top-up requests.
+    pub topups: Vec<pb::TopUpRequest>,
+    /// Final result.
+    pub result: Option<pb::Result>,
+    /// Error status ending the stream.
+    pub status: Option<tonic::Status>,
+    /// Top-ups answered after this many execution outcomes had arrived (pipelining proof).
+    pub executions_before_answer: Vec<usize>,
+}
+
+impl WaveRun {
+    /// The result, which must be there.
+    pub fn result(&self) -> &pb::Result {
+        self.result.as_ref().unwrap_or_else(|| {
+            panic!("no result; status {:?}", self.status);
+        })
+    }
+    /// The result's stats.
+    pub fn stats(&self) -> &pb::ExchangeStats {
+        self.result().stats.as_ref().expect("stats")
+    }
+    /// Signal ids with a position opened, in rank order.
+    pub fn executed_ids(&self) -> Vec<i64> {
+        self.result()
+            .outcomes
+            .iter()
+            .filter(|o| o.executed)
+            .map(|o| o.signal_id)
+            .collect()
+    }
+    /// Execution-stage outcomes as they arrived.
+    pub fn executions(&self) -> Vec<&pb::SignalOutcome> {
+        self.outcomes
+            .iter()
+            .filter(|o| o.stage == pb::Stage::Execution as i32)
+            .collect()
+    }
+}
+
+/// Options of [`drive`].
+#[derive(Debug, Clone, Copy)]
+pub struct Drive {
+    /// Top-up policy.
+    pub answer: Answer,
+    /// Hold a top-up answer until this many execution outcomes arrived.
+    pub hold_until_executions: usize,
+}
+
+impl Default for Drive {
+    fn default() -> Self {
+        Self {
+            answer: Answer::Serve,
+            hold_until_executions: 0,
+        }
+    }
+}
+
+/// Runs a wave: sends `start` and the buffer (`start.params.buffer_size` first signals),
+/// answers top-ups from the rest of `all` per `opts`, and collects everything until the
+/// stream ends.
+pub async fn drive(client: &mut Client, start: pb::Start, all: &[pb::Signal], opts: Drive) -> WaveRun {
+    let buffer = start.params.as_ref().map_or(0, |p| p.buffer_size) as usize;
+    let wave_id = start.wave_id.clone();
+    let (tx, rx) = mpsc::channel(64);
+    tx.send(msg(In::Start(start))).await.unwrap();
+    let first = buffer.min(all.len());
+    tx.send(msg(In::Batch(pb::SignalBatch {
+        round: 0,
+        first_index: 0,
+        signals: all[..first].to_vec(),
+        wave_id: wave_id.clone(),
+    })))
+    .await
+    .unwrap();
+    let mut sent = first;
+    let mut run = WaveRun::default();
+    let fut = async {
+        let mut stream = match client.execute_wave(ReceiverStream::new(rx)).await {
+            Ok(r) => r.into_inner(),
+            Err(s) => {
+                run.status = Some(s);
+                return;
+            }
+        };
+        let mut held: Option<pb::TopUpRequest> = None;
+        loop {
+            let m = match stream.message().await {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(s) => {
+                    run.status = Some(s);
+                    break;
+                }
+            };
+            match m.msg {
+                Some(Out::Outcome(o)) => run.outcomes.push(o),
+                Some(Out::Topup(t)) => {
+                    run.topups.push(t);
+                    held = Some(t);
+                }
+                Some(Out::Result(r)) => run.result = Some(r),
+                None => panic!("empty AgentMsg"),
+            }
+            let executions = run.executions().len();
+            if let Some(t) = held
+                && executions >= opts.hold_until_executions
+            {
+                held = None;
+                run.executions_before_answer.push(executions);
+                let range = wavegate_common::plan::next_batch(sent, t.count, all.len());
+                let reply = if opts.answer == Answer::Exhausted || range.is_empty() {
+                    In::Exhausted(pb::Exhausted {
+                        round: t.round,
+                        wave_id: wave_id.clone(),
+                    })
+                } else {
+                    sent = range.end;
+                    In::Batch(pb::SignalBatch {
+                        round: t.round,
+                        first_index: range.start as u32,
+                        signals: all[range].to_vec(),
+                        wave_id: wave_id.clone(),
+                    })
+                };
+                let _ = tx.send(msg(reply)).await;
+            }
+        }
+    };
+    tokio::time::timeout(GUARD, fut).await.expect("wave finishes");
+    run
+}
+
+/// Wraps a coordinator message.
+pub fn msg(m: In) -> pb::CoordinatorMsg {
+    pb::CoordinatorMsg { msg: Some(m) }
+}
+
+/// Describe.
+pub async fn describe(client: &mut Client) -> pb::DescribeResponse {
+    client
+        .describe(pb::DescribeRequest {})
+        .await
+        .expect("describe")
+        .into_inner()
+}
