@@ -8,7 +8,11 @@ use tokio_stream::StreamExt;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::wave_event::Event;
 
+use wavegate_common::Signal;
+use wavegate_common::time::wave_id;
+
 use crate::client::Clients;
+use crate::commands::publish;
 use crate::error::CliError;
 use crate::progress::WaveProgress;
 use crate::report::is_terminal;
@@ -131,4 +135,34 @@ impl Follower {
             "wave {id} was reported finished but Waves.Get does not show it finished"
         )))
     }
+}
+
+/// Publishes one wave's signals, closes the wave and follows it to the end: the subscription
+/// is opened first so the progress display sees every event. Returns the publish summary and
+/// the final detail; any rejected signal is an error (after the caller printed nothing yet).
+pub async fn publish_and_follow(
+    clients: &mut Clients,
+    signals: &[Signal],
+    progress: &mut WaveProgress,
+) -> Result<(pb::PublishSummary, pb::WaveDetail), CliError> {
+    let Some(first) = signals.first() else {
+        return Err(CliError::Input("no signals to publish".into()));
+    };
+    let id = wave_id(first.wave_timestamp());
+    let follower = Follower::subscribe(clients, Some(id.clone())).await?;
+    let summary = publish::send(clients, publish::requests(signals, true)).await?;
+    if summary.rejected > 0 {
+        let reasons: Vec<String> = summary
+            .rejections
+            .iter()
+            .map(|r| format!("signal {}: {}: {}", r.signal_id, r.field, r.reason))
+            .collect();
+        return Err(CliError::Failed(format!(
+            "wave {id}: the coordinator rejected {} signal(s): {}",
+            summary.rejected,
+            reasons.join("; ")
+        )));
+    }
+    let detail = follower.wait(progress).await?;
+    Ok((summary, detail))
 }

@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod client;
+pub mod cluster;
 pub mod commands;
 pub mod error;
 pub mod follow;

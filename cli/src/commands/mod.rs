@@ -1,8 +1,11 @@
 //! One module per subcommand; [`run`] dispatches.
 
 pub mod agents;
+pub mod demo;
+pub mod dev;
 pub mod params;
 pub mod publish;
+pub mod replay;
 pub mod watch;
 pub mod waves;
 
@@ -22,6 +25,12 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
+    match &cli.command {
+        Command::Demo(a) => return demo::run(a).await,
+        Command::Dev(a) => return dev::run(a).await,
+        Command::Replay(a) => return replay::run(a).await,
+        _ => {}
+    }
     let mut clients = connect(&cli.connect).await?;
     match &cli.command {
         Command::Publish(a) => publish::run(&mut clients, a).await,

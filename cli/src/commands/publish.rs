@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::io::Read;
 
 use chrono::Utc;
+use wavegate_common::Signal;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::publish_request::Item;
 use wavegate_common::time::to_proto;
@@ -48,16 +49,20 @@ pub fn load(args: &PublishArgs) -> Result<(String, Vec<ParsedSignal>), CliError>
     }
 }
 
-/// The Publish stream: every signal in file order, then one close per wave when asked.
-pub fn requests(signals: &[ParsedSignal], close: bool) -> Vec<pb::PublishRequest> {
+/// The Publish stream: every signal in order, then one close per wave when asked.
+pub fn requests<'a>(
+    signals: impl IntoIterator<Item = &'a Signal>,
+    close: bool,
+) -> Vec<pb::PublishRequest> {
+    let signals: Vec<&Signal> = signals.into_iter().collect();
     let mut reqs: Vec<pb::PublishRequest> = signals
         .iter()
-        .map(|p| pb::PublishRequest {
-            item: Some(Item::Signal(p.signal.to_proto())),
+        .map(|s| pb::PublishRequest {
+            item: Some(Item::Signal(s.to_proto())),
         })
         .collect();
     if close {
-        let waves: BTreeSet<_> = signals.iter().map(|p| p.signal.wave_timestamp()).collect();
+        let waves: BTreeSet<_> = signals.iter().map(|s| s.wave_timestamp()).collect();
         reqs.extend(waves.into_iter().map(|w| pb::PublishRequest {
             item: Some(Item::Close(pb::CloseWave {
                 wave_timestamp: Some(to_proto(w)),
@@ -108,7 +113,11 @@ pub fn print_summary(source: &str, signals: &[ParsedSignal], s: &pb::PublishSumm
 /// Runs `publish`.
 pub async fn run(clients: &mut Clients, args: &PublishArgs) -> Result<(), CliError> {
     let (source, signals) = load(args)?;
-    let summary = send(clients, requests(&signals, args.close)).await?;
+    let summary = send(
+        clients,
+        requests(signals.iter().map(|p| &p.signal), args.close),
+    )
+    .await?;
     print_summary(&source, &signals, &summary);
     if summary.rejected > 0 {
         return Err(CliError::Failed(format!(

@@ -1,0 +1,283 @@
+//! The embedded cluster of `demo`, `dev` and `replay`: one coordinator (SQLite) and paper
+//! agents, all in this process, talking real gRPC over loopback sockets.
+//!
+//! Wave timing is relaxed here on purpose: the sample waves and replay scenarios carry fixed
+//! timestamps (DESIGN's worked example is dated), so the embedded coordinator accepts waves of
+//! any age and never closes one by the clock; the CLI closes each wave explicitly.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use wavegate_agent::{AgentConfig, AgentHandle};
+use wavegate_coordinator::{CoordinatorConfig, CoordinatorHandle, ExchangeConfig};
+
+use crate::args::{ConnectArgs, DEFAULT_COORDINATOR};
+use crate::client::{Clients, connect};
+use crate::error::CliError;
+use crate::scenario::World;
+
+/// "Never" for wave timing, in seconds (about 100 years).
+const NEVER_SECS: u64 = 100 * 365 * 24 * 3600;
+
+/// One paper exchange and its agent.
+#[derive(Debug, Clone)]
+pub struct PaperExchange {
+    /// Exchange id.
+    pub id: u32,
+    /// Exchange name.
+    pub name: String,
+    /// Agent listen address (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Scripted outcomes.
+    pub world: World,
+    /// Simulated latency per order call.
+    pub latency_ms: u64,
+    /// `max_trades` when no params are stored; `None`: such waves give `no_params`.
+    pub default_max_trades: Option<u32>,
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    /// Coordinator public API address.
+    pub listen: SocketAddr,
+    /// Where the database and journals go; `None`: a temporary directory removed at shutdown.
+    pub data_dir: Option<PathBuf>,
+    /// Exchanges with a paper agent.
+    pub agents: Vec<PaperExchange>,
+    /// Exchanges the coordinator knows but that have no agent and no default params.
+    pub bare_exchanges: Vec<(u32, String)>,
+}
+
+/// Loopback with any free port.
+pub fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// A running cluster.
+pub struct Cluster {
+    coordinator: CoordinatorHandle,
+    agents: Vec<(u32, String, AgentHandle)>,
+    data_dir: PathBuf,
+    // Removed on drop, after shutdown.
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("coordinator", &self.coordinator.local_addr())
+            .field("agents", &self.agents.len())
+            .field("data_dir", &self.data_dir)
+            .finish()
+    }
+}
+
+fn paper_config(x: &PaperExchange, dir: &Path) -> AgentConfig {
+    let mut cfg = AgentConfig::paper(x.id, &x.name, dir.join(format!("agent-{}.db", x.id)));
+    cfg.listen = x.listen;
+    cfg.region = "loopback".into();
+    let paper = &mut cfg.adapter.paper;
+    paper.latency_ms = x.latency_ms;
+    paper.open_positions = x.world.open_positions.clone();
+    paper.invalid_symbols = x.world.invalid_symbols.clone();
+    paper.exec_fail = x.world.exec_fail.clone();
+    paper.stop_fail = x.world.stop_fail.clone();
+    cfg
+}
+
+impl Cluster {
+    /// Starts the agents, then the coordinator pointing at them.
+    pub async fn start(spec: ClusterSpec) -> Result<Self, CliError> {
+        let (temp, dir) = match &spec.data_dir {
+            Some(d) => {
+                std::fs::create_dir_all(d)
+                    .map_err(|e| CliError::Input(format!("--data-dir {}: {e}", d.display())))?;
+                (None, d.clone())
+            }
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("wavegate-")
+                    .tempdir()
+                    .map_err(|e| CliError::Cluster(format!("temporary directory: {e}")))?;
+                let p = t.path().to_owned();
+                (Some(t), p)
+            }
+        };
+        let mut agents = Vec::new();
+        let mut exchanges = Vec::new();
+        for x in &spec.agents {
+            let handle = match wavegate_agent::spawn(paper_config(x, &dir)).await {
+                Ok(h) => h,
+                Err(e) => {
+                    for (_, _, a) in agents {
+                        AgentHandle::shutdown(a).await;
+                    }
+                    return Err(CliError::Cluster(format!(
+                        "{} agent on {}: {e}",
+                        x.name, x.listen
+                    )));
+                }
+            };
+            exchanges.push(ExchangeConfig {
+                id: x.id,
+                name: x.name.clone(),
+                agent: Some(format!("http://{}", handle.local_addr())),
+                default_max_trades: x.default_max_trades,
+                region: Some("loopback".into()),
+            });
+            agents.push((x.id, x.name.clone(), handle));
+        }
+        exchanges.extend(spec.bare_exchanges.iter().map(|(id, name)| ExchangeConfig {
+            id: *id,
+            name: name.clone(),
+            agent: None,
+            default_max_trades: None,
+            region: None,
+        }));
+        let mut config = CoordinatorConfig {
+            listen: spec.listen,
+            database_url: format!("sqlite://{}?mode=rwc", dir.join("coordinator.db").display()),
+            exchanges,
+            ..CoordinatorConfig::default()
+        };
+        config.waves.grace_secs = NEVER_SECS;
+        config.waves.max_wave_age_secs = NEVER_SECS;
+        let coordinator = match wavegate_coordinator::spawn(config).await {
+            Ok(c) => c,
+            Err(e) => {
+                for (_, _, a) in agents {
+                    a.shutdown().await;
+                }
+                return Err(CliError::Cluster(format!(
+                    "coordinator on {}: {e}",
+                    spec.listen
+                )));
+            }
+        };
+        Ok(Self {
+            coordinator,
+            agents,
+            data_dir: dir,
+            _temp: temp,
+        })
+    }
+
+    /// The coordinator's public endpoint, e.g. `http://127.0.0.1:7000`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.coordinator.local_addr())
+    }
+
+    /// `(exchange id, name, agent address)` of every agent.
+    pub fn agents(&self) -> Vec<(u32, String, SocketAddr)> {
+        self.agents
+            .iter()
+            .map(|(id, name, h)| (*id, name.clone(), h.local_addr()))
+            .collect()
+    }
+
+    /// Where the database and journals are.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Clients of the coordinator's public API.
+    pub async fn clients(&self) -> Result<Clients, CliError> {
+        connect(&ConnectArgs {
+            coordinator: self.endpoint(),
+            token: None,
+            ca_cert: None,
+            client_cert: None,
+            client_key: None,
+            tls_domain: None,
+        })
+        .await
+    }
+
+    /// Stops the coordinator first (no new dispatch), then the agents.
+    pub async fn shutdown(self) {
+        self.coordinator.shutdown().await;
+        for (_, _, a) in self.agents {
+            a.shutdown().await;
+        }
+    }
+}
+
+/// The paper world of `demo` and `dev`: the union of the shipped scenarios' worlds, so every
+/// sample wave comes out as its scenario says.
+pub fn demo_world(exchange_id: u32) -> World {
+    let mut w = World::default();
+    for (_, text) in crate::samples::SCENARIOS {
+        // The shipped scenarios are checked by a unit test; one that failed to parse would add
+        // nothing here rather than stop the demo.
+        let Ok(s) = crate::scenario::parse_str(text, chrono::Utc::now()) else {
+            continue;
+        };
+        if let Some(x) = s.world.get(&exchange_id) {
+            w.open_positions.extend(x.open_positions.iter().cloned());
+            w.invalid_symbols.extend(x.invalid_symbols.iter().cloned());
+            w.exec_fail.extend(x.exec_fail.iter().cloned());
+            w.stop_fail.extend(x.stop_fail.iter().cloned());
+        }
+    }
+    for v in [
+        &mut w.open_positions,
+        &mut w.invalid_symbols,
+        &mut w.exec_fail,
+        &mut w.stop_fail,
+    ] {
+        v.sort();
+        v.dedup();
+    }
+    w
+}
+
+/// The two demo exchanges: binance (id 1, default target 6) and bybit (id 2, default target 4).
+pub fn demo_exchanges(
+    binance: SocketAddr,
+    bybit: SocketAddr,
+    latency_ms: u64,
+) -> Vec<PaperExchange> {
+    vec![
+        PaperExchange {
+            id: 1,
+            name: "binance".into(),
+            listen: binance,
+            world: demo_world(1),
+            latency_ms,
+            default_max_trades: Some(6),
+        },
+        PaperExchange {
+            id: 2,
+            name: "bybit".into(),
+            listen: bybit,
+            world: demo_world(2),
+            latency_ms,
+            default_max_trades: Some(4),
+        },
+    ]
+}
+
+/// The endpoint `wavegate dev` prints for other shells (same as the CLI default when the
+/// default port is used).
+pub fn shown_endpoint(endpoint: &str) -> String {
+    if endpoint == DEFAULT_COORDINATOR {
+        format!("{endpoint} (the default of --coordinator)")
+    } else {
+        format!("{endpoint} (use --coordinator {endpoint} or WAVEGATE_COORDINATOR)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_world_merges_the_scenarios() {
+        let b = demo_world(1);
+        assert_eq!(b.open_positions, vec!["SOLUSDT"]);
+        assert_eq!(b.exec_fail, vec!["XRPUSDT"]);
+        assert!(b.invalid_symbols.contains(&"LUNAUSDT".to_owned()));
+        assert_eq!(demo_world(2).open_positions, vec!["LINKUSDT"]);
+    }
+}

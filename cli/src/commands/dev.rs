@@ -1,0 +1,57 @@
+//! `wavegate dev`: the demo cluster on fixed ports, kept up until Ctrl-C (or SIGTERM), for
+//! `publish` and `watch` from another shell.
+
+use crate::args::DevArgs;
+use crate::cluster::{Cluster, ClusterSpec, demo_exchanges, shown_endpoint};
+use crate::error::CliError;
+
+/// Resolves when the process is asked to stop.
+async fn stop_requested() -> Result<(), CliError> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await?;
+        Ok(())
+    }
+}
+
+/// Runs `dev`.
+pub async fn run(args: &DevArgs) -> Result<(), CliError> {
+    let cluster = Cluster::start(ClusterSpec {
+        listen: args.listen,
+        data_dir: args.data_dir.clone(),
+        agents: demo_exchanges(args.binance, args.bybit, args.latency_ms),
+        bare_exchanges: Vec::new(),
+    })
+    .await?;
+    let endpoint = cluster.endpoint();
+    println!("wavegate dev: coordinator on {}", shown_endpoint(&endpoint));
+    for (id, name, addr) in cluster.agents() {
+        println!("  paper agent {name} (exchange {id}) on {addr}");
+    }
+    println!("  data in {}", cluster.data_dir().display());
+    println!();
+    println!("try, in another shell:");
+    println!(
+        "  wavegate --coordinator {endpoint} publish examples/waves/worked-example.json --close"
+    );
+    println!("  wavegate --coordinator {endpoint} watch 2026-11-24T12:00:00Z");
+    println!("  wavegate --coordinator {endpoint} waves list");
+    println!("Ctrl-C stops.");
+    // Tests and scripts read the endpoint from stdout: make sure it is out.
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    let stopped = stop_requested().await;
+    eprintln!("stopping");
+    cluster.shutdown().await;
+    stopped
+}

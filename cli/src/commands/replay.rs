@@ -1,0 +1,96 @@
+//! `wavegate replay SCENARIO.json [--json]`: one wave against scripted paper exchanges, in an
+//! embedded cluster, with the report as tables or as one JSON object.
+
+use chrono::Utc;
+use wavegate_common::proto::v1 as pb;
+
+use crate::args::ReplayArgs;
+use crate::client::Clients;
+use crate::cluster::{Cluster, ClusterSpec, PaperExchange, any_port};
+use crate::commands::print_json;
+use crate::error::CliError;
+use crate::follow::publish_and_follow;
+use crate::progress::{ProgressMode, WaveProgress};
+use crate::report::{WaveReport, render_wave};
+use crate::scenario::{Scenario, conventional_name, load};
+
+/// The cluster for a scenario: an agent per exchange with params (no default params, so the
+/// stored ones are used), and a bare entry for every exchange with signals only.
+pub fn spec(s: &Scenario) -> ClusterSpec {
+    let agents = s
+        .params
+        .iter()
+        .map(|(id, p)| PaperExchange {
+            id: *id,
+            name: p.exchange_name.clone(),
+            listen: any_port(),
+            world: s.world.get(id).cloned().unwrap_or_default(),
+            latency_ms: 0,
+            default_max_trades: None,
+        })
+        .collect();
+    let bare_exchanges = s
+        .exchange_ids()
+        .into_iter()
+        .filter(|id| !s.params.contains_key(id))
+        .map(|id| (id, conventional_name(id)))
+        .collect();
+    ClusterSpec {
+        listen: any_port(),
+        data_dir: None,
+        agents,
+        bare_exchanges,
+    }
+}
+
+/// Stores the scenario's params, publishes its wave and waits for the result.
+async fn replay(
+    clients: &mut Clients,
+    s: &Scenario,
+    progress: &mut WaveProgress,
+) -> Result<pb::WaveDetail, CliError> {
+    for (id, p) in &s.params {
+        clients
+            .params
+            .set(pb::SetParamsRequest {
+                exchange_id: *id,
+                max_trades: p.max_trades,
+                buffer_size: p.buffer_size,
+                stop_loss_percent: p.stop_loss_percent,
+                trailing_activation_percent: None,
+                trailing_distance_percent: None,
+                exchange_name: p.exchange_name.clone(),
+            })
+            .await
+            .map_err(|st| clients.status_error("Params.Set", &st))?;
+    }
+    let (_, detail) = publish_and_follow(clients, &s.signals, progress).await?;
+    Ok(detail)
+}
+
+/// Runs `replay`.
+pub async fn run(args: &ReplayArgs) -> Result<(), CliError> {
+    let scenario = load(&args.scenario, Utc::now())?;
+    let cluster = Cluster::start(spec(&scenario)).await?;
+    let mode = if args.json {
+        ProgressMode::Quiet
+    } else {
+        ProgressMode::auto()
+    };
+    let mut progress = WaveProgress::new(mode);
+    let result = match cluster.clients().await {
+        Ok(mut clients) => replay(&mut clients, &scenario, &mut progress).await,
+        Err(e) => Err(e),
+    };
+    cluster.shutdown().await;
+    let report = WaveReport::from_detail(&result?, false);
+    if args.json {
+        print_json(&report)
+    } else {
+        if let Some(d) = &scenario.description {
+            println!("{d}");
+        }
+        print!("{}", render_wave(&report));
+        Ok(())
+    }
+}
