@@ -2,7 +2,6 @@
 
 mod support;
 
-
 use support::*;
 use tokio_stream::wrappers::ReceiverStream;
 use wavegate_agent::exchange::paper::PaperExchange;
@@ -21,15 +20,30 @@ async fn completed_wave_resent_after_restart_is_replayed_from_the_journal() {
     let all = signals(1, 1, &["BTCUSDT", "XRPUSDT", "ETHUSDT", "SOLUSDT"]);
 
     let (agent, mut client) = start(cfg.clone()).await;
-    let first = drive(&mut client, start_msg("W", 1, 2, 4, 4), &all, Drive::default()).await;
+    let first = drive(
+        &mut client,
+        start_msg("W", 1, 2, 4, 4),
+        &all,
+        Drive::default(),
+    )
+    .await;
     let before = describe(&mut client).await;
     assert_eq!(before.orders_sent, 3);
     agent.shutdown().await;
 
     let (agent, mut client) = start(cfg).await;
-    let again = drive(&mut client, start_msg("W", 1, 2, 4, 4), &all, Drive::default()).await;
+    let again = drive(
+        &mut client,
+        start_msg("W", 1, 2, 4, 4),
+        &all,
+        Drive::default(),
+    )
+    .await;
     let after = describe(&mut client).await;
-    assert_eq!(after.orders_sent, before.orders_sent, "nothing placed again");
+    assert_eq!(
+        after.orders_sent, before.orders_sent,
+        "nothing placed again"
+    );
     assert_eq!(after.open_positions, before.open_positions);
     assert!(again.result().from_journal);
     let mut replayed = again.result().clone();
@@ -50,7 +64,9 @@ async fn wave_interrupted_mid_execution_then_resent_never_exceeds_max_trades() {
 
     // Start the wave, wait for the first execution, then drop the stream.
     let (tx, rx) = tokio::sync::mpsc::channel(8);
-    tx.send(msg(In::Start(start_msg("W", 1, 3, 6, 8)))).await.unwrap();
+    tx.send(msg(In::Start(start_msg("W", 1, 3, 6, 8))))
+        .await
+        .unwrap();
     tx.send(msg(In::Batch(pb::SignalBatch {
         round: 0,
         first_index: 0,
@@ -80,7 +96,13 @@ async fn wave_interrupted_mid_execution_then_resent_never_exceeds_max_trades() {
     drop(tx);
 
     // Re-sent at once: waits for the interrupted run, which finished with what it held.
-    let again = drive(&mut client, start_msg("W", 1, 3, 6, 8), &all, Drive::default()).await;
+    let again = drive(
+        &mut client,
+        start_msg("W", 1, 3, 6, 8),
+        &all,
+        Drive::default(),
+    )
+    .await;
     assert!(again.result().from_journal);
     assert_eq!(again.stats().executed, 3);
     let d = describe(&mut client).await;
@@ -90,7 +112,13 @@ async fn wave_interrupted_mid_execution_then_resent_never_exceeds_max_trades() {
 
     // And after a restart.
     let (agent, mut client) = start(cfg).await;
-    let third = drive(&mut client, start_msg("W", 1, 3, 6, 8), &all, Drive::default()).await;
+    let third = drive(
+        &mut client,
+        start_msg("W", 1, 3, 6, 8),
+        &all,
+        Drive::default(),
+    )
+    .await;
     assert!(third.result().from_journal);
     let d = describe(&mut client).await;
     assert_eq!((d.open_positions.len(), d.orders_sent), (3, 3));
@@ -109,9 +137,17 @@ async fn crash_after_sending_is_resolved_by_lookup_not_resent() {
         let paper = PaperExchange::open(cfg.adapter.paper.clone(), journal.pool().clone())
             .await
             .unwrap();
-        journal.insert_pending(&coid, "W", 1, "BTCUSDT").await.unwrap();
         journal
-            .apply(&coid, OrderState::Pending, OrderEvent::Submit, &OrderUpdate::default())
+            .insert_pending(&coid, "W", 1, "BTCUSDT")
+            .await
+            .unwrap();
+        journal
+            .apply(
+                &coid,
+                OrderState::Pending,
+                OrderEvent::Submit,
+                &OrderUpdate::default(),
+            )
             .await
             .unwrap();
         paper
@@ -130,7 +166,13 @@ async fn crash_after_sending_is_resolved_by_lookup_not_resent() {
     assert_eq!(before.open_positions, vec!["BTCUSDT"]);
     assert_eq!(before.orders_sent, 1);
     let all = signals(1, 1, &["BTCUSDT", "ETHUSDT", "SOLUSDT"]);
-    let run = drive(&mut client, start_msg("W", 1, 2, 3, 3), &all, Drive::default()).await;
+    let run = drive(
+        &mut client,
+        start_msg("W", 1, 2, 3, 3),
+        &all,
+        Drive::default(),
+    )
+    .await;
     let first = &run.result().outcomes[0];
     assert_eq!(
         first.kind,
@@ -140,7 +182,10 @@ async fn crash_after_sending_is_resolved_by_lookup_not_resent() {
     assert_eq!(first.client_order_id, coid);
     assert_eq!(run.executed_ids(), vec![1, 2]);
     let d = describe(&mut client).await;
-    assert_eq!(d.orders_sent, 2, "only ETHUSDT was sent; BTCUSDT was looked up");
+    assert_eq!(
+        d.orders_sent, 2,
+        "only ETHUSDT was sent; BTCUSDT was looked up"
+    );
     assert_eq!(d.open_positions.len(), 2);
     agent.shutdown().await;
 }
@@ -155,7 +200,13 @@ async fn order_timeout_is_an_unknown_outcome_resolved_by_lookup() {
     cfg.stop_retries = 1;
     let (agent, mut client) = start(cfg).await;
     let all = signals(1, 1, &["BTCUSDT"]);
-    let run = drive(&mut client, start_msg("W", 1, 1, 1, 1), &all, Drive::default()).await;
+    let run = drive(
+        &mut client,
+        start_msg("W", 1, 1, 1, 1),
+        &all,
+        Drive::default(),
+    )
+    .await;
     let o = &run.result().outcomes[0];
     // Entry timed out → looked up → filled; the stop timed out too → looked up → in place.
     assert!(o.executed, "{o:?}");

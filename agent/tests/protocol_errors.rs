@@ -73,21 +73,36 @@ async fn start_checks() {
     st.params = None;
     let (_, s) = exchange(&mut client, vec![In::Start(st)], |_| None).await;
     let s = s.unwrap();
-    assert_eq!((s.code(), s.message()), (Code::InvalidArgument, "params: missing"));
+    assert_eq!(
+        (s.code(), s.message()),
+        (Code::InvalidArgument, "params: missing")
+    );
 
     let st = start_msg("W", 2, 1, 1, 1);
-    let (_, s) = exchange(&mut client, vec![In::Start(st), batch("W", 0, 0, all.clone())], |_| None).await;
+    let (_, s) = exchange(
+        &mut client,
+        vec![In::Start(st), batch("W", 0, 0, all.clone())],
+        |_| None,
+    )
+    .await;
     let s = s.unwrap();
     assert_eq!(
         (s.code(), s.message()),
-        (Code::InvalidArgument, "params.exchange_id: agent serves exchange 1, got 2")
+        (
+            Code::InvalidArgument,
+            "params.exchange_id: agent serves exchange 1, got 2"
+        )
     );
 
     let st = start_msg("W", 1, 0, 1, 1);
     let (_, s) = exchange(&mut client, vec![In::Start(st)], |_| None).await;
     let s = s.unwrap();
     assert_eq!(s.code(), Code::InvalidArgument);
-    assert!(s.message().starts_with("params.max_trades:"), "{}", s.message());
+    assert!(
+        s.message().starts_with("params.max_trades:"),
+        "{}",
+        s.message()
+    );
 
     assert_eq!(describe(&mut client).await.orders_sent, 0);
     agent.shutdown().await;
@@ -101,13 +116,20 @@ async fn bad_signal_in_a_batch_refuses_the_whole_batch() {
     all[3].symbol = "xrp-usdt".into();
     let (seen, s) = exchange(
         &mut client,
-        vec![In::Start(start_msg("W", 1, 4, 4, 4)), batch("W", 0, 0, all.clone())],
+        vec![
+            In::Start(start_msg("W", 1, 4, 4, 4)),
+            batch("W", 0, 0, all.clone()),
+        ],
         |_| None,
     )
     .await;
     let s = s.unwrap();
     assert_eq!(s.code(), Code::InvalidArgument);
-    assert!(s.message().starts_with("signals[3].symbol:"), "{}", s.message());
+    assert!(
+        s.message().starts_with("signals[3].symbol:"),
+        "{}",
+        s.message()
+    );
     assert!(seen.is_empty(), "not even a verdict: {seen:?}");
 
     all[3] = sig(4, "XRPUSDT", 2);
@@ -125,7 +147,10 @@ async fn bad_signal_in_a_batch_refuses_the_whole_batch() {
     let all = signals(1, 1, &["BTCUSDT"]);
     let (_, s) = exchange(
         &mut client,
-        vec![In::Start(start_msg("W", 1, 1, 1, 1)), batch("OTHER", 0, 0, all)],
+        vec![
+            In::Start(start_msg("W", 1, 1, 1, 1)),
+            batch("OTHER", 0, 0, all),
+        ],
         |_| None,
     )
     .await;

@@ -13,7 +13,8 @@ fn symbols(n: usize) -> Vec<String> {
 async fn topup_is_requested_served_and_pipelined() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
-    cfg.adapter.paper.invalid_symbols = vec!["SYM1USDT".into(), "SYM2USDT".into(), "SYM3USDT".into()];
+    cfg.adapter.paper.invalid_symbols =
+        vec!["SYM1USDT".into(), "SYM2USDT".into(), "SYM3USDT".into()];
     let (agent, mut client) = start(cfg).await;
     let names = symbols(10);
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -71,7 +72,11 @@ async fn topup_answered_with_exhausted() {
     let mut cfg = config(dir.path(), 1, "binance");
     cfg.adapter.paper.open_positions = vec!["SYM1USDT".into()];
     let (agent, mut client) = start(cfg).await;
-    let all = signals(1, 1, &["SYM0USDT", "SYM1USDT", "SYM0USDT", "SYM3USDT", "SYM4USDT"]);
+    let all = signals(
+        1,
+        1,
+        &["SYM0USDT", "SYM1USDT", "SYM0USDT", "SYM3USDT", "SYM4USDT"],
+    );
     let opts = Drive {
         answer: Answer::Exhausted,
         ..Drive::default()
@@ -82,7 +87,12 @@ async fn topup_answered_with_exhausted() {
     let s = run.stats();
     assert_eq!((s.executed, s.duplicates, s.topup_rounds), (1, 2, 1));
     assert!(!s.target_reached && !s.buffer_saved_us);
-    let errors: Vec<&str> = run.result().outcomes.iter().map(|o| o.error.as_str()).collect();
+    let errors: Vec<&str> = run
+        .result()
+        .outcomes
+        .iter()
+        .map(|o| o.error.as_str())
+        .collect();
     assert_eq!(errors, vec!["", "open_position", "duplicate_in_wave"]);
     agent.shutdown().await;
 }
@@ -137,7 +147,11 @@ async fn stop_failure_closes_the_position_and_counts_as_failed() {
     assert_eq!((s.executed, s.execution_failed), (2, 1));
     let mut d = describe(&mut client).await;
     d.open_positions.sort();
-    assert_eq!(d.open_positions, vec!["SYM1USDT", "SYM2USDT"], "SYM0USDT was closed");
+    assert_eq!(
+        d.open_positions,
+        vec!["SYM1USDT", "SYM2USDT"],
+        "SYM0USDT was closed"
+    );
     assert_eq!(d.orders_sent, 3);
     agent.shutdown().await;
 }

@@ -21,7 +21,13 @@ async fn binance_target_6_buffer_9_two_duplicates_third_validated_fails() {
             "DOTUSDT", "LINKUSDT",
         ],
     );
-    let run = drive(&mut client, start_msg("W1", 1, 6, 9, 9), &all, Drive::default()).await;
+    let run = drive(
+        &mut client,
+        start_msg("W1", 1, 6, 9, 9),
+        &all,
+        Drive::default(),
+    )
+    .await;
     assert!(run.status.is_none(), "{:?}", run.status);
     assert!(run.topups.is_empty(), "no top-up: 7 validated >= 6");
     let want = pb::ExchangeStats {
@@ -50,7 +56,11 @@ async fn binance_target_6_buffer_9_two_duplicates_third_validated_fails() {
     assert!(!r.from_journal);
     assert_eq!(r.wave_id, "W1");
     let idx: Vec<u32> = r.outcomes.iter().map(|o| o.index).collect();
-    assert_eq!(idx, (0..9).collect::<Vec<_>>(), "every signal, in rank order");
+    assert_eq!(
+        idx,
+        (0..9).collect::<Vec<_>>(),
+        "every signal, in rank order"
+    );
     let kinds: Vec<(i64, i32, &str)> = r
         .outcomes
         .iter()
@@ -105,7 +115,13 @@ async fn bybit_target_4_buffer_7_one_duplicate() {
             "BTCUSDT", "ETHUSDT", "BTCUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT",
         ],
     );
-    let run = drive(&mut client, start_msg("W1", 2, 4, 7, 7), &all, Drive::default()).await;
+    let run = drive(
+        &mut client,
+        start_msg("W1", 2, 4, 7, 7),
+        &all,
+        Drive::default(),
+    )
+    .await;
     let s = run.stats();
     assert_eq!(
         (
@@ -120,7 +136,10 @@ async fn bybit_target_4_buffer_7_one_duplicate() {
         (7, 6, 6, 4, 0, 1, 0)
     );
     assert!(s.target_reached);
-    assert!(s.buffer_saved_us, "signals 5-6 unused: buffer_used && executed == target");
+    assert!(
+        s.buffer_saved_us,
+        "signals 5-6 unused: buffer_used && executed == target"
+    );
     assert_eq!(run.executed_ids(), vec![201, 202, 204, 205]);
     let unused: Vec<i64> = run
         .result()

@@ -176,7 +176,12 @@ impl Default for Drive {
 /// Runs a wave: sends `start` and the buffer (`start.params.buffer_size` first signals),
 /// answers top-ups from the rest of `all` per `opts`, and collects everything until the
 /// stream ends.
-pub async fn drive(client: &mut Client, start: pb::Start, all: &[pb::Signal], opts: Drive) -> WaveRun {
+pub async fn drive(
+    client: &mut Client,
+    start: pb::Start,
+    all: &[pb::Signal],
+    opts: Drive,
+) -> WaveRun {
     let buffer = start.params.as_ref().map_or(0, |p| p.buffer_size) as usize;
     let wave_id = start.wave_id.clone();
     let (tx, rx) = mpsc::channel(64);
@@ -244,7 +249,9 @@ pub async fn drive(client: &mut Client, start: pb::Start, all: &[pb::Signal], op
             }
         }
     };
-    tokio::time::timeout(GUARD, fut).await.expect("wave finishes");
+    tokio::time::timeout(GUARD, fut)
+        .await
+        .expect("wave finishes");
     run
 }
 
