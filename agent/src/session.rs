@@ -68,7 +68,13 @@ pub async fn run<S>(ctx: Arc<AgentCtx>, mut inbound: S, mut out: Outbound)
 where
     S: Stream<Item = Result<pb::CoordinatorMsg, Status>> + Unpin + Send,
 {
-    let first = match inbound.next().await {
+    let mut shutdown = ctx.shutdown.clone();
+    let first = tokio::select! {
+        m = inbound.next() => m,
+        // An agent shutting down does not wait for a Start that may never come.
+        _ = shutdown.wait_for(|s| *s) => return,
+    };
+    let first = match first {
         Some(Ok(m)) => m,
         Some(Err(status)) => {
             debug!(%status, "stream failed before Start");
