@@ -29,15 +29,16 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo(a) => return demo::run(a).await,
         Command::Dev(a) => return dev::run(a).await,
         Command::Replay(a) => return replay::run(a).await,
+        Command::Publish(a) => return publish::run(&cli.connect, a).await,
         _ => {}
     }
     let mut clients = connect(&cli.connect).await?;
     match &cli.command {
-        Command::Publish(a) => publish::run(&mut clients, a).await,
         Command::Watch(a) => watch::run(&mut clients, a).await,
         Command::Waves(c) => waves::run(&mut clients, c).await,
         Command::Params(c) => params::run(&mut clients, c).await,
         Command::Agents(f) => agents::run(&mut clients, f).await,
-        Command::Demo(_) | Command::Dev(_) | Command::Replay(_) => Ok(()),
+        // Handled above: they do not connect to an existing coordinator first.
+        Command::Demo(_) | Command::Dev(_) | Command::Replay(_) | Command::Publish(_) => Ok(()),
     }
 }

@@ -10,8 +10,8 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::publish_request::Item;
 use wavegate_common::time::to_proto;
 
-use crate::args::PublishArgs;
-use crate::client::Clients;
+use crate::args::{ConnectArgs, PublishArgs};
+use crate::client::{Clients, connect};
 use crate::error::CliError;
 use crate::input::{MAX_REPORTED_ERRORS, ParsedSignal, parse_signals};
 
@@ -110,9 +110,11 @@ pub fn print_summary(source: &str, signals: &[ParsedSignal], s: &pb::PublishSumm
     }
 }
 
-/// Runs `publish`.
-pub async fn run(clients: &mut Clients, args: &PublishArgs) -> Result<(), CliError> {
+/// Runs `publish`. The file is checked before connecting, so a bad file is an input error
+/// (exit 2) even when the coordinator is down.
+pub async fn run(connect_args: &ConnectArgs, args: &PublishArgs) -> Result<(), CliError> {
     let (source, signals) = load(args)?;
+    let clients = &mut connect(connect_args).await?;
     let summary = send(
         clients,
         requests(signals.iter().map(|p| &p.signal), args.close),
