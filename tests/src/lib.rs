@@ -17,6 +17,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod fake_exchange;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

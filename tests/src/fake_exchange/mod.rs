@@ -1,0 +1,30 @@
+//! Local fake exchange servers speaking the real REST protocols of Binance USDⓈ-M futures and
+//! Bybit v5 (linear), for the subset the agent uses — signed requests, real error shapes and codes,
+//! exact lot rules — so that an adapter that signs wrongly, misnames a parameter or mishandles an
+//! error fails against them. Never a mock that agrees with anything.
+//!
+//! A test scripts a [`World`] (credentials, instruments, positions, refusals, latency, faults),
+//! starts [`FakeBinance`] or [`FakeBybit`], points the adapter at [`FakeServer::base_url`], and
+//! afterwards reads what the exchange saw: [`FakeServer::orders`], [`FakeServer::positions`],
+//! [`FakeServer::stops`], [`FakeServer::requests`], [`FakeServer::counters`].
+//!
+//! Faults model unknown outcomes: the order is accepted and filled, then the answer is replaced by
+//! a 5xx, delayed past the client's timeout, or the connection is dropped. An adapter that re-sends
+//! instead of looking the order up gets the exchange's duplicate-client-id error, and the fill
+//! count shows it.
+
+mod binance;
+mod bybit;
+mod decimal;
+mod server;
+mod sign;
+mod state;
+mod world;
+
+pub use binance::FakeBinance;
+pub use bybit::FakeBybit;
+pub use decimal::{Dec, DecError};
+pub use server::FakeServer;
+pub use sign::{binance_signature, bybit_signature, hmac_sha256_hex};
+pub use state::{Counters, OrderRecord, Position, RequestRecord, Side, StopRecord};
+pub use world::{Credentials, Fault, FaultBuilder, FaultKind, FaultScope, Instrument, World};
