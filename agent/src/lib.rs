@@ -7,6 +7,8 @@
 //!
 //! Library users (the CLI's `demo`, tests) build an [`AgentConfig`] and call [`spawn`].
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod context;
 pub mod error;

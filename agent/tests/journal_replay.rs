@@ -215,3 +215,58 @@ async fn order_timeout_is_an_unknown_outcome_resolved_by_lookup() {
     assert_eq!((d.orders_sent, d.open_positions.len()), (1, 1));
     agent.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coordinator_lost_while_waiting_for_a_topup_finishes_with_what_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 1, "binance");
+    cfg.adapter.paper.invalid_symbols = vec!["BADUSDT".into()];
+    let (agent, mut client) = start(cfg).await;
+    let all = signals(1, 1, &["BTCUSDT", "BADUSDT", "ETHUSDT", "SOLUSDT"]);
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tx.send(msg(In::Start(start_msg("W", 1, 3, 2, 4))))
+        .await
+        .unwrap();
+    tx.send(msg(In::Batch(pb::SignalBatch {
+        round: 0,
+        first_index: 0,
+        signals: all[..2].to_vec(),
+        wave_id: "W".into(),
+    })))
+    .await
+    .unwrap();
+    let mut stream = client
+        .execute_wave(ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::timeout(GUARD, async {
+        loop {
+            let m = stream.message().await.unwrap().expect("stream open");
+            if let Some(Out::Topup(_)) = m.msg {
+                break;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    // The coordinator dies instead of answering.
+    drop(stream);
+    drop(tx);
+    let again = drive(
+        &mut client,
+        start_msg("W", 1, 3, 2, 4),
+        &all,
+        Drive::default(),
+    )
+    .await;
+    assert!(again.result().from_journal);
+    assert!(again.topups.is_empty(), "the replay asks for nothing");
+    let s = again.stats();
+    assert_eq!(
+        (s.executed, s.topup_rounds, s.total_for_execution),
+        (1, 1, 1)
+    );
+    assert_eq!(describe(&mut client).await.orders_sent, 1);
+    agent.shutdown().await;
+}
