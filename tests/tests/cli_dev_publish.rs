@@ -1,0 +1,234 @@
+//! End-to-end: `wavegate dev` as a process on free ports, then `publish`, `waves show --json`,
+//! `watch`, `params`, `agents` from the real binary against it; and the exit codes of bad input
+//! and of an unreachable coordinator.
+
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use wavegate_tests::{binary, free_port};
+
+/// Failure guard only.
+const GUARD: Duration = Duration::from_secs(120);
+
+fn example(rel: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(rel)
+        .to_string_lossy()
+        .into_owned()
+}
+
+async fn wavegate(coordinator: &str, args: &[&str]) -> Output {
+    let run = Command::new(binary("wavegate"))
+        .arg("--coordinator")
+        .arg(coordinator)
+        .args(args)
+        .env_remove("WAVEGATE_TOKEN")
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(GUARD, run)
+        .await
+        .expect("wavegate did not finish within the guard")
+        .expect("wavegate could not be started")
+}
+
+fn out(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `wavegate dev` on free ports, killed on drop. Ready once it printed "Ctrl-C stops.".
+struct Dev {
+    endpoint: String,
+    _child: Child,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_dev() -> Dev {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(binary("wavegate"))
+        .args(["dev", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--binance", &format!("127.0.0.1:{}", free_port())])
+        .args(["--bybit", &format!("127.0.0.1:{}", free_port())])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("wavegate dev could not be started");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let ready = tokio::time::timeout(GUARD, async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            let done = l.contains("Ctrl-C stops.");
+            seen.push(l);
+            if done {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(ready, Ok(true), "dev did not come up; printed: {seen:#?}");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    assert!(seen[0].contains(&endpoint), "{seen:#?}");
+    // Keep draining stdout so the process never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Dev {
+        endpoint,
+        _child: child,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn publish_then_waves_show_against_dev() {
+    let dev = start_dev().await;
+    let e = dev.endpoint.as_str();
+
+    let o = wavegate(
+        e,
+        &["publish", &example("waves/worked-example.json"), "--close"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("accepted 16, rejected 0"), "{}", out(&o));
+    assert!(
+        stdout.contains("closed: 2026-11-24T12:00:00Z"),
+        "{}",
+        out(&o)
+    );
+
+    // `watch` returns once the wave is done (even if it already is), with the result table.
+    let o = wavegate(e, &["watch", "2026-11-24T12:00:00Z"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("binance 6/6 (buffer saved us)"),
+        "{}",
+        out(&o)
+    );
+    assert!(stdout.contains("bybit 4/4"), "{}", out(&o));
+
+    let o = wavegate(e, &["waves", "show", "2026-11-24T12:00:00Z", "--json"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let w: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|err| panic!("{err}: {}", out(&o)));
+    assert_eq!(w["status"], "completed");
+    assert_eq!(w["signal_count"], 16);
+    let b = &w["exchanges"]["1"];
+    assert_eq!(
+        (
+            &b["executed"],
+            &b["execution_failed"],
+            &b["duplicates"],
+            &b["total_for_execution"]
+        ),
+        (
+            &Value::from(6),
+            &Value::from(1),
+            &Value::from(2),
+            &Value::from(7)
+        )
+    );
+    assert_eq!(b["buffer_saved_us"], true);
+    // Params came with the wave's signals.
+    assert_eq!(b["params_source"], "wave");
+    assert!(
+        b["outcomes"].as_array().map(Vec::len).unwrap_or(0) >= 9,
+        "{b}"
+    );
+    assert_eq!(w["exchanges"]["2"]["executed"], 4);
+    assert_eq!(w["totals"]["total_executed"], 10);
+
+    let o = wavegate(e, &["waves", "list", "--json"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(list[0]["wave_id"], "2026-11-24T12:00:00Z");
+
+    // The wave is closed: publishing it again is rejected signal by signal → exit 1.
+    let o = wavegate(e, &["publish", &example("waves/worked-example.json")]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("rejected 16"), "{}", out(&o));
+    assert!(
+        stdout.contains("worked-example.json:2: signal 101"),
+        "{}",
+        out(&o)
+    );
+
+    let o = wavegate(e, &["params", "set", "2", "--max-trades", "5", "--json"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let o = wavegate(e, &["params", "get", "2", "--json"]).await;
+    let p: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|err| panic!("{err}: {}", out(&o)));
+    assert_eq!(p[0]["max_trades"], 5);
+    assert_eq!(p[0]["buffer_size"], 8);
+    assert_eq!(p[0]["exchange_name"], "bybit");
+
+    let o = wavegate(e, &["agents", "--json"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let a: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let names: Vec<&str> = a
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["exchange_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["binance", "bybit"]);
+}
+
+#[tokio::test]
+async fn bad_file_exits_2_with_line_and_field_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signals.json");
+    std::fs::write(
+        &path,
+        concat!(
+            "[\n",
+            r#"  {"id": 1, "symbol": "BTCUSDT", "exchange_id": 1, "action": "BUY", "score_week": 70, "score_month": 60},"#, "\n",
+            r#"  {"id": 2, "symbol": "ETHUSDT", "exchange_id": 1, "action": "BUY", "score_week": 70, "score_month": 60},"#, "\n",
+            r#"  {"id": 3, "symbol": "SOLUSDT", "exchange_id": 1, "action": "BUY", "score_week": 170, "score_month": 60}"#, "\n",
+            "]\n"
+        ),
+    )
+    .unwrap();
+    // Nobody listens there: a bad file must be refused before any connection is tried.
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    let o = wavegate(&nowhere, &["publish", path.to_str().unwrap()]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("signals.json:4: score_week: must be in 0..=100, got 170"),
+        "{}",
+        out(&o)
+    );
+}
+
+#[tokio::test]
+async fn unreachable_coordinator_exits_3_and_usage_errors_exit_2() {
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    let o = wavegate(&nowhere, &["waves", "list"]).await;
+    assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("coordinator unreachable"),
+        "{}",
+        out(&o)
+    );
+
+    let o = wavegate(&nowhere, &["params", "set", "1"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    let o = wavegate(&nowhere, &["--token", "s3cr3t-token", "waves", "list"]).await;
+    assert!(!out(&o).contains("s3cr3t-token"), "{}", out(&o));
+}
