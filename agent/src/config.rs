@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use wavegate_common::walk::Mode;
 
+mod telemetry;
+
+pub use telemetry::{AgentTelemetry, DEFAULT_METRICS_LISTEN, METRICS_OFF, parse_metrics_listen};
+
 /// A refused configuration, naming the offending key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -183,6 +187,11 @@ pub struct AgentConfig {
     pub rate_limit: RateLimitConfig,
     /// Exchange adapter.
     pub adapter: AdapterConfig,
+    /// Prometheus `/metrics` address; `None` (`"off"` in the file) serves none.
+    #[serde(deserialize_with = "telemetry::deserialize_metrics_listen")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// `[telemetry]`: log format and OTLP endpoint.
+    pub telemetry: AgentTelemetry,
 }
 
 impl Default for AgentConfig {
@@ -199,6 +208,8 @@ impl Default for AgentConfig {
             stop_retries: 3,
             rate_limit: RateLimitConfig::default(),
             adapter: AdapterConfig::default(),
+            metrics_listen: Some(DEFAULT_METRICS_LISTEN),
+            telemetry: AgentTelemetry::default(),
         }
     }
 }
@@ -207,14 +218,15 @@ impl Default for AgentConfig {
 pub const ENV_PREFIX: &str = "WAVEGATE_AGENT_";
 
 impl AgentConfig {
-    /// Defaults for a paper agent on loopback (demo, tests): a free port, zero latency and a
-    /// rate limit high enough not to shape a demo.
+    /// Defaults for a paper agent on loopback (demo, tests): a free port, zero latency, no
+    /// metrics endpoint and a rate limit high enough not to shape a demo.
     pub fn paper(exchange_id: u32, exchange_name: &str, journal: PathBuf) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             exchange_id,
             exchange_name: exchange_name.to_owned(),
             journal,
+            metrics_listen: None,
             rate_limit: RateLimitConfig {
                 orders_per_second: 10_000,
                 burst: 1_000,
@@ -305,6 +317,11 @@ impl AgentConfig {
             "adapter.paper.invalid_symbols" => p.invalid_symbols = list(v),
             "adapter.paper.exec_fail" => p.exec_fail = list(v),
             "adapter.paper.stop_fail" => p.stop_fail = list(v),
+            "metrics_listen" => self.metrics_listen = parse_metrics_listen(v)?,
+            "telemetry.log_format" => self.telemetry.log_format = telemetry::parse_log_format(v)?,
+            "telemetry.otlp_endpoint" => {
+                self.telemetry.otlp_endpoint = (!v.is_empty()).then(|| v.to_owned());
+            }
             other => return Err(format!("unknown key {other:?}")),
         }
         Ok(())
@@ -385,7 +402,7 @@ impl AgentConfig {
                     .map_err(|e| ConfigError::invalid(key, e.reason))?;
             }
         }
-        Ok(())
+        self.validate_telemetry()
     }
 }
 
@@ -415,6 +432,9 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("PAPER_INVALID_SYMBOLS", "adapter.paper.invalid_symbols"),
     ("PAPER_EXEC_FAIL", "adapter.paper.exec_fail"),
     ("PAPER_STOP_FAIL", "adapter.paper.stop_fail"),
+    ("METRICS_LISTEN", "metrics_listen"),
+    ("TELEMETRY_LOG_FORMAT", "telemetry.log_format"),
+    ("TELEMETRY_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
 ];
 
 fn parse<T: std::str::FromStr>(v: &str) -> Result<T, String>

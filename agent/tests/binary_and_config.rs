@@ -12,6 +12,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use wavegate_agent::{AgentConfig, ConfigError};
 use wavegate_common::proto::v1 as pb;
+use wavegate_common::telemetry::{LogFormat, SERVICE_AGENT};
 use wavegate_common::walk::Mode;
 
 fn example() -> PathBuf {
@@ -38,6 +39,21 @@ fn example_config_loads_with_every_agreed_key() {
     assert_eq!((p.latency_ms, p.seed, p.fail_rate), (0, 42, 0.0));
     assert_eq!((p.notional, p.min_notional), (100.0, 5.0));
     assert!(p.open_positions.is_empty() && p.stop_fail.is_empty());
+    assert_eq!(c.metrics_listen, Some("0.0.0.0:9101".parse().unwrap()));
+    assert_eq!(c.telemetry.log_format, LogFormat::Human);
+    assert_eq!(
+        c.telemetry.otlp_endpoint, None,
+        "commented out in the example"
+    );
+    let t = c.telemetry_config();
+    assert_eq!(
+        (
+            t.service_name.as_str(),
+            t.region.as_deref(),
+            t.exchange_name.as_deref()
+        ),
+        (SERVICE_AGENT, Some("ap-northeast-1"), Some("binance"))
+    );
 
     let c = AgentConfig::load_with_env(Some(&example()), |k| {
         (k == "WAVEGATE_AGENT_EXCHANGE_ID").then(|| "2".to_owned())
@@ -89,6 +105,8 @@ async fn real_binary_serves_describe_and_health() {
         .env_remove("WAVEGATE_AGENT_CONFIG")
         .env_remove("WAVEGATE_AGENT_LISTEN")
         .env_remove("WAVEGATE_AGENT_JOURNAL")
+        // Not the example's fixed 9101: parallel test runs must not collide.
+        .env("WAVEGATE_AGENT_METRICS_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
