@@ -433,6 +433,13 @@ async fn stop_loss_is_set_on_the_position() {
     let (_, v) = post(&fake, "/v5/position/trading-stop", stop("BTCUSDT", "50000")).await;
     assert_eq!(ret(&v), 110009, "scripted refusal: {v}");
     assert_eq!(fake.counters().stops_placed, 2);
+
+    // Closing the position removes its stop loss.
+    let mut close = market("ETHUSDT", "Sell", "0.5", "close-eth");
+    close["reduceOnly"] = json!(true);
+    let (_, v) = post(&fake, "/v5/order/create", close).await;
+    assert_eq!(ret(&v), 0, "{v}");
+    assert!(fake.stops().iter().all(|s| !s.active));
 }
 
 #[tokio::test]

@@ -319,6 +319,15 @@ impl State {
     fn update_position(&mut self, symbol: &str, old: Dec, new: Dec, price: Dec) {
         if new.is_zero() {
             self.positions.remove(symbol);
+            // A Bybit stop loss is an attribute of the position and goes with it. (Binance
+            // close-all algo orders stay open, as on Binance.)
+            for s in self
+                .stops
+                .iter_mut()
+                .filter(|s| s.symbol == symbol && s.order_type == "StopLoss")
+            {
+                s.active = false;
+            }
             return;
         }
         let same_direction = old.is_positive() == new.is_positive() && !old.is_zero();
