@@ -1,10 +1,12 @@
 //! What every wave session of one agent shares: config, journal, exchange adapter, rate
-//! limiter, and the per-symbol and per-wave locks.
+//! limiter, metrics, and the per-symbol and per-wave locks.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedMutexGuard, watch};
+use wavegate_common::telemetry::Metrics;
+use wavegate_common::telemetry::metrics::ExchangeMetrics;
 
 use crate::config::{AdapterKind, AgentConfig};
 use crate::exchange::Exchange;
@@ -53,6 +55,11 @@ pub struct AgentCtx {
     pub wave_locks: KeyedLocks,
     /// Turns true when the agent shuts down: sessions stop waiting for the coordinator.
     pub shutdown: watch::Receiver<bool>,
+    /// The agent's metric families (its own registry, served on `metrics_listen`).
+    pub metrics: Arc<Metrics>,
+    /// `metrics` with this agent's `exchange` label resolved once, for the per-verdict and
+    /// per-order path.
+    pub exchange_metrics: ExchangeMetrics,
 }
 
 impl AgentCtx {

@@ -2,6 +2,8 @@
 
 use wavegate_common::error::{ErrorCode, ServiceError};
 
+use wavegate_common::telemetry::TelemetryError;
+
 use crate::config::ConfigError;
 use crate::journal::JournalError;
 
@@ -25,6 +27,10 @@ pub enum AgentError {
     /// The reflection service could not be built from the descriptor set.
     #[error("reflection: {0}")]
     Reflection(String),
+    /// The metrics could not be created or their endpoint could not listen on
+    /// `metrics_listen`.
+    #[error("metrics: {0}")]
+    Metrics(#[from] TelemetryError),
 }
 
 impl ServiceError for AgentError {
@@ -32,6 +38,8 @@ impl ServiceError for AgentError {
         match self {
             AgentError::Config(_) => ErrorCode::BadRequest,
             AgentError::Bind { .. } => ErrorCode::Unavailable,
+            AgentError::Metrics(TelemetryError::Bind { .. }) => ErrorCode::Unavailable,
+            AgentError::Metrics(_) => ErrorCode::Internal,
             AgentError::Journal(_) | AgentError::Reflection(_) => ErrorCode::Internal,
         }
     }

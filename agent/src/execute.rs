@@ -210,6 +210,8 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
         }
     };
     exec.outcome.exchange_latency_us = latency_us;
+    // Only orders this run sent count: entry, then stop (or close) as the metric documents.
+    ctx.exchange_metrics.order_latency(started.elapsed());
     exec
 }
 

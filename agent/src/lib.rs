@@ -6,6 +6,11 @@
 //! exchange adapter.
 //!
 //! Library users (the CLI's `demo`, tests) build an [`AgentConfig`] and call [`spawn`].
+//!
+//! Telemetry: every `ExecuteWave` stream is an `execute_wave` span, child of the coordinator's
+//! span carried in the request metadata, with `validate_batch`, `topup` and `place_order`
+//! spans under it; each agent owns a [`Metrics`] registry, served on `metrics_listen`. The
+//! process-wide subscriber is installed by the binary (`telemetry::init`), not here.
 
 #![warn(missing_docs)]
 
@@ -19,6 +24,7 @@ pub mod protocol;
 pub mod ratelimit;
 pub mod service;
 pub mod session;
+pub mod spans;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +37,7 @@ use tonic::transport::server::TcpIncoming;
 use tracing::{info, warn};
 use wavegate_common::proto::FILE_DESCRIPTOR_SET;
 use wavegate_common::proto::v1::exchange_agent_server::ExchangeAgentServer;
+use wavegate_common::telemetry::{Metrics, MetricsServer, serve_metrics};
 
 pub use config::{AdapterConfig, AgentConfig, ConfigError, PaperConfig, RateLimitConfig};
 pub use error::AgentError;
@@ -54,6 +61,8 @@ pub struct AgentHandle {
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     health: tonic_health::server::HealthReporter,
     journal: Journal,
+    metrics: Arc<Metrics>,
+    metrics_server: Option<MetricsServer>,
 }
 
 impl AgentHandle {
@@ -62,8 +71,19 @@ impl AgentHandle {
         self.local_addr
     }
 
+    /// The address `/metrics` is served on, when `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_server.as_ref().map(MetricsServer::local_addr)
+    }
+
+    /// The agent's metrics (also readable without the HTTP endpoint).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
     /// Graceful shutdown: stop accepting, let running waves finish with the signals they hold
-    /// and journal their results, then close the journal.
+    /// and journal their results, then stop the metrics endpoint (still scrapeable while
+    /// waves drain) and close the journal.
     pub async fn shutdown(self) {
         self.health
             .set_not_serving::<ExchangeAgentServer<AgentService>>()
@@ -80,13 +100,16 @@ impl AgentHandle {
                 server.abort();
             }
         }
+        if let Some(metrics_server) = self.metrics_server {
+            metrics_server.shutdown().await;
+        }
         self.journal.pool().close().await;
         info!("agent stopped");
     }
 }
 
-/// Validates `config`, opens the journal and the adapter, binds `config.listen` and serves in
-/// the background.
+/// Validates `config`, opens the journal and the adapter, binds `config.listen` (and
+/// `config.metrics_listen` when set) and serves in the background.
 pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     config.validate()?;
     let journal = Journal::open(&config.journal).await?;
@@ -105,8 +128,15 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
         .map_err(bind_err)?
         .with_nodelay(Some(true));
     let local_addr = incoming.local_addr().map_err(bind_err)?;
+    // One registry per agent, so in-process clusters and tests never mix their counts.
+    let metrics = Arc::new(Metrics::new()?);
+    let metrics_server = match config.metrics_listen {
+        Some(addr) => Some(serve_metrics(addr, metrics.clone()).await?),
+        None => None,
+    };
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let exchange_metrics = metrics.exchange(&config.exchange_name);
     let ctx = Arc::new(AgentCtx {
         limiter: OrderLimiter::new(&config.rate_limit),
         config,
@@ -115,6 +145,8 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
         symbol_locks: KeyedLocks::default(),
         wave_locks: KeyedLocks::default(),
         shutdown: shutdown_rx.clone(),
+        exchange_metrics,
+        metrics: metrics.clone(),
     });
     let sessions = Arc::new(Sessions::default());
 
@@ -146,5 +178,7 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
         server,
         health,
         journal,
+        metrics,
+        metrics_server,
     })
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use wavegate_agent::AgentConfig;
+use wavegate_common::telemetry;
 
 /// wavegate exchange agent.
 #[derive(Debug, Parser)]
@@ -24,12 +25,6 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let args = Args::parse();
     let mut config = AgentConfig::load(args.config.as_deref())?;
     if let Some(listen) = args.listen {
@@ -39,11 +34,20 @@ async fn main() -> anyhow::Result<()> {
         config.journal = journal;
     }
     config.validate()?;
+    // Logs (and OTLP export) named wavegate-agent with this agent's region and exchange.
+    let telemetry = telemetry::init(&config.telemetry_config()).context("starting telemetry")?;
     let agent = wavegate_agent::spawn(config).await?;
     println!("wavegate-agent listening on {}", agent.local_addr());
-    wait_for_signal().await.context("waiting for a signal")?;
+    if let Some(addr) = agent.metrics_addr() {
+        println!("wavegate-agent metrics on http://{addr}/metrics");
+    }
+    let waited = wait_for_signal().await.context("waiting for a signal");
     agent.shutdown().await;
-    Ok(())
+    // After the agent stopped, so the last waves' spans are exported too.
+    if let Err(e) = telemetry.shutdown().await {
+        eprintln!("wavegate-agent: {e}");
+    }
+    waited
 }
 
 async fn wait_for_signal() -> std::io::Result<()> {

@@ -3,17 +3,22 @@
 //! `ExecuteWave` returns its response stream at once and runs the session as its own task, so a
 //! coordinator may send `Start` before or after the call returns, and the session survives the
 //! stream (DESIGN §3: it finishes with what it holds if the coordinator goes away).
+//!
+//! Each stream is one `execute_wave` span, made a child of the coordinator's span from the
+//! request's W3C trace context, so a wave is one trace across processes. The session task is
+//! instrumented with it: spawned tasks do not inherit the caller's span.
 
 use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinSet;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
-use tracing::error;
+use tracing::{Instrument as _, error};
 use wavegate_common::error::to_status;
 use wavegate_common::proto::PROTOCOL_VERSION;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::exchange_agent_server::ExchangeAgent;
+use wavegate_common::telemetry::propagation;
 use wavegate_common::walk::Mode;
 
 use crate::context::AgentCtx;
@@ -81,13 +86,23 @@ impl ExchangeAgent for AgentService {
         &self,
         request: Request<Streaming<pb::CoordinatorMsg>>,
     ) -> Result<Response<Self::ExecuteWaveStream>, Status> {
+        let c = &self.ctx.config;
+        // `wave_id` is known once Start arrives; the session records it.
+        let span = tracing::info_span!(
+            "execute_wave",
+            wave_id = tracing::field::Empty,
+            exchange = %c.exchange_name,
+            exchange_id = c.exchange_id,
+        );
+        // Before the span is entered: an OpenTelemetry span's parent is fixed when it starts.
+        propagation::set_parent(&span, request.metadata());
         let inbound = request.into_inner();
         // Unbounded: at most a few messages per signal, and a slow reader must never stall
         // the walk while orders are in flight.
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let ctx = self.ctx.clone();
         self.sessions
-            .spawn(session::run(ctx, inbound, Outbound::new(tx)));
+            .spawn(session::run(ctx, inbound, Outbound::new(tx)).instrument(span));
         Ok(Response::new(UnboundedReceiverStream::new(rx)))
     }
 

@@ -6,6 +6,9 @@
 //! signals starts at once, without waiting for a top-up (pipelining, DESIGN §1). It outlives
 //! its stream: if the coordinator goes away, it finishes with the signals it holds and
 //! journals the `Result`, which a re-sent wave gets back (`from_journal = true`).
+//!
+//! It runs inside the stream's `execute_wave` span and opens the [`spans`](crate::spans)
+//! under it; every verdict is counted in the agent's metrics.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -15,7 +18,7 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, FuturesUnordered};
 use futures::{FutureExt, Stream, StreamExt};
 use tonic::Status;
-use tracing::{debug, error, info, warn};
+use tracing::{Instrument as _, Span, debug, error, info, warn};
 use wavegate_common::error::{ServiceError, to_status};
 use wavegate_common::plan::TopUpPlanner;
 use wavegate_common::proto::v1 as pb;
@@ -32,6 +35,7 @@ use crate::exchange::{ExchangeError, Side};
 use crate::execute::{Execution, OrderJob, execute};
 use crate::journal::JournalOrder;
 use crate::protocol::{self, BatchExpect, WaveStart};
+use crate::spans::{self, BatchSpan, TopupAnswer, TopupSpan};
 
 /// The agent's side of a stream: outcomes, top-up requests, the result, or one error status.
 #[derive(Debug)]
@@ -90,6 +94,7 @@ where
         Ok(s) => s,
         Err(e) => return out.fail(&e),
     };
+    Span::current().record("wave_id", start.wave_id.as_str());
     // A re-sent wave waits for a run still in progress, then replays its journaled result.
     let _wave_lock = ctx.wave_locks.lock(&start.wave_id).await;
     match ctx.journal.load_result(&start.wave_id).await {
@@ -167,6 +172,12 @@ struct Session {
     no_topups: bool,
     stopped: Option<&'static str>,
     ending: Option<Ending>,
+    /// The stream's `execute_wave` span, parent of the spans below.
+    wave_span: Span,
+    /// `validate_batch` of the batch whose verdicts are awaited.
+    batch_span: Option<BatchSpan>,
+    /// `topup` of the request awaiting the coordinator's answer.
+    topup_span: Option<TopupSpan>,
 }
 
 impl Session {
@@ -211,6 +222,9 @@ impl Session {
             no_topups: false,
             stopped: None,
             ending: None,
+            wave_span: Span::current(),
+            batch_span: None,
+            topup_span: None,
         }
     }
 
@@ -292,8 +306,17 @@ impl Session {
             stop_loss_percent: self.start.stop_loss_percent,
         };
         let ctx = self.ctx.clone();
-        self.orders
-            .push(execute(ctx, job).map(move |exec| (c, exec)).boxed());
+        let span = spans::place_order(&self.wave_span, &job);
+        let recorded = span.clone();
+        self.orders.push(
+            execute(ctx, job)
+                .map(move |exec| {
+                    spans::record_execution(&recorded, &exec);
+                    (c, exec)
+                })
+                .instrument(span)
+                .boxed(),
+        );
     }
 
     /// Opt-in (Start.topup_after_failures): the walk ran out short of the target.
@@ -319,6 +342,7 @@ impl Session {
         debug!(wave_id = %self.start.wave_id, needed = ask.needed, round = ask.round, "top-up");
         self.tally.topup_round();
         self.awaiting = Some(ask.round);
+        self.topup_span = Some(TopupSpan::start(&self.wave_span, &ask));
         out.send(Out::Topup(pb::TopUpRequest {
             needed: ask.needed,
             round: ask.round,
@@ -355,6 +379,10 @@ impl Session {
         };
         let v = self.filter.verdict(e.signal.symbol(), check);
         self.tally.verdict(e.round, &v);
+        self.ctx.exchange_metrics.validation_verdict(&v);
+        if let Some(b) = &mut self.batch_span {
+            b.verdict(&v);
+        }
         let (kind, error) = match &v {
             Verdict::Successful => (pb::OutcomeKind::Validated, String::new()),
             Verdict::Failed(r) => (pb::OutcomeKind::ValidationFailed, r.clone()),
@@ -377,6 +405,9 @@ impl Session {
             self.walk.push_candidates(1);
         }
         if self.checks.is_empty() {
+            if let Some(b) = self.batch_span.take() {
+                b.finish();
+            }
             self.batch_done(out);
         }
     }
@@ -446,10 +477,12 @@ impl Session {
             self.planner
                 .received(u32::try_from(signals.len()).unwrap_or(u32::MAX));
         }
+        self.end_topup(TopupAnswer::Batch, signals.len());
         if signals.is_empty() {
             self.batch_done_now();
             return Ok(());
         }
+        let batch = BatchSpan::start(&self.wave_span, b.round, signals.len());
         let notional = self.ctx.order_notional();
         for s in signals {
             self.seen_ids.insert(s.id());
@@ -462,7 +495,9 @@ impl Session {
             };
             let symbol = s.symbol().to_owned();
             self.checks.push_back(
-                async move { (i, exchange.check_rules(symbol, side, notional).await) }.boxed(),
+                async move { (i, exchange.check_rules(symbol, side, notional).await) }
+                    .instrument(batch.span().clone())
+                    .boxed(),
             );
             self.entries.push(Entry {
                 signal: s,
@@ -470,7 +505,15 @@ impl Session {
                 outcome: None,
             });
         }
+        self.batch_span = Some(batch);
         Ok(())
+    }
+
+    /// Closes the `topup` span of the request being answered (or never to be).
+    fn end_topup(&mut self, answer: TopupAnswer, received: usize) {
+        if let Some(t) = self.topup_span.take() {
+            t.finish(answer, received);
+        }
     }
 
     /// An empty batch: as if exhausted.
@@ -487,6 +530,7 @@ impl Session {
         let awaiting = self.awaiting.filter(|r| *r > 0);
         protocol::check_round("exhausted.round", x.round, awaiting)?;
         self.awaiting = None;
+        self.end_topup(TopupAnswer::Exhausted, 0);
         self.planner.exhausted();
         self.walk.close();
         Ok(())
@@ -495,6 +539,7 @@ impl Session {
     /// The coordinator is gone (or the agent shuts down): finish with the signals held.
     fn lose_coordinator(&mut self) {
         self.no_topups = true;
+        self.end_topup(TopupAnswer::Lost, 0);
         match self.awaiting {
             Some(0) => {
                 // Never got the buffer: nothing to execute and nothing to journal.
@@ -519,6 +564,7 @@ impl Session {
         }
         self.stopped = Some(reason);
         self.no_topups = true;
+        self.end_topup(TopupAnswer::Stopped, 0);
         self.tally.error(reason);
         self.walk.cancel();
         self.awaiting = None;
@@ -530,6 +576,8 @@ impl Session {
         self.no_topups = true;
         self.walk.cancel();
         self.checks = FuturesOrdered::new();
+        self.batch_span = None;
+        self.end_topup(TopupAnswer::Stopped, 0);
         self.ending = Some(Ending::Refused);
     }
 

@@ -1,0 +1,142 @@
+//! The tracing spans of a wave session, under its `execute_wave` span (opened by the service):
+//! `validate_batch` per batch, `topup` per top-up round (spanning the wait for the
+//! coordinator's answer) and `place_order` per launched signal.
+//!
+//! Span and field names are a contract (dashboards, the trace tests): change them only
+//! together with those. Fields set later are declared `Empty` up front, because `tracing` only
+//! records fields a span was created with.
+
+use tracing::Span;
+use tracing::field::Empty;
+use wavegate_common::order_id::client_order_id;
+use wavegate_common::plan::TopUpAsk;
+use wavegate_common::validate::Verdict;
+
+use crate::execute::{Execution, OrderJob};
+
+/// The `validate_batch` span of the batch whose verdicts are awaited.
+#[derive(Debug)]
+pub struct BatchSpan {
+    span: Span,
+    successful: u32,
+}
+
+impl BatchSpan {
+    /// Opens `validate_batch` under `parent` for `signals` signals of `round`.
+    pub fn start(parent: &Span, round: u32, signals: usize) -> Self {
+        let span = tracing::info_span!(
+            parent: parent,
+            "validate_batch",
+            round,
+            signals,
+            successful = Empty,
+        );
+        Self {
+            span,
+            successful: 0,
+        }
+    }
+
+    /// The span, to instrument the batch's rule checks with.
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+
+    /// Counts one verdict of the batch.
+    pub fn verdict(&mut self, verdict: &Verdict) {
+        if verdict.is_successful() {
+            self.successful += 1;
+        }
+    }
+
+    /// Every verdict is in: records `successful` and closes the span.
+    pub fn finish(self) {
+        self.span.record("successful", self.successful);
+    }
+}
+
+/// The `topup` span of a request waiting for the coordinator's answer.
+#[derive(Debug)]
+pub struct TopupSpan {
+    span: Span,
+}
+
+/// How a top-up wait ended (`answer` field of the `topup` span).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopupAnswer {
+    /// A batch of signals arrived.
+    Batch,
+    /// The coordinator has no more signals.
+    Exhausted,
+    /// The coordinator went away or the agent shuts down.
+    Lost,
+    /// The wave stopped (deadline, cancel, protocol error) before an answer.
+    Stopped,
+}
+
+impl TopupAnswer {
+    fn as_str(self) -> &'static str {
+        match self {
+            TopupAnswer::Batch => "batch",
+            TopupAnswer::Exhausted => "exhausted",
+            TopupAnswer::Lost => "lost",
+            TopupAnswer::Stopped => "stopped",
+        }
+    }
+}
+
+impl TopupSpan {
+    /// Opens `topup` under `parent` for a request.
+    pub fn start(parent: &Span, ask: &TopUpAsk) -> Self {
+        let span = tracing::info_span!(
+            parent: parent,
+            "topup",
+            needed = ask.needed,
+            round = ask.round,
+            count = ask.count,
+            received = Empty,
+            answer = Empty,
+        );
+        Self { span }
+    }
+
+    /// The answer came (or never will): records it and closes the span.
+    pub fn finish(self, answer: TopupAnswer, received: usize) {
+        self.span.record("received", received);
+        self.span.record("answer", answer.as_str());
+    }
+}
+
+/// Opens `place_order` under `parent` for a launched signal.
+pub fn place_order(parent: &Span, job: &OrderJob) -> Span {
+    let coid = client_order_id(&job.wave_id, job.exchange_id, job.signal.id());
+    tracing::info_span!(
+        parent: parent,
+        "place_order",
+        symbol = job.signal.symbol(),
+        signal_id = job.signal.id(),
+        client_order_id = %coid,
+        outcome = Empty,
+        exchange_latency_us = Empty,
+        error = Empty,
+        "error.message" = Empty,
+        "otel.status_code" = Empty,
+        "otel.status_description" = Empty,
+    )
+}
+
+/// Records how an order ended on its `place_order` span. An execution failure, or a position
+/// that counts but with a problem (`outcome_unknown`, a stop that could not be placed), marks
+/// the span as an error with the reason.
+pub fn record_execution(span: &Span, exec: &Execution) {
+    let o = &exec.outcome;
+    span.record("outcome", if exec.executed { "executed" } else { "failed" });
+    span.record("exchange_latency_us", o.exchange_latency_us);
+    if !o.error.is_empty() {
+        span.record("error", true);
+        span.record("error.message", o.error.as_str());
+        // Code first, then the description: the description carries the message.
+        span.record("otel.status_code", "ERROR");
+        span.record("otel.status_description", o.error.as_str());
+    }
+}
