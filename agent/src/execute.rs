@@ -288,13 +288,14 @@ async fn lost_then_resolve(
 /// for the next run to look up again.
 async fn resolve(ctx: &AgentCtx, r: &Report<'_>, side: Side) -> Execution {
     let coid = r.client_order_id.clone();
+    let symbol = r.job.signal.symbol().to_owned();
     let mut pause = LOOKUP_BACKOFF;
     for attempt in 0..LOOKUP_ATTEMPTS {
         if attempt > 0 {
             tokio::time::sleep(pause).await;
             pause *= 2;
         }
-        match ctx.exchange.lookup_order(coid.clone()).await {
+        match ctx.exchange.lookup_order(symbol.clone(), coid.clone()).await {
             Ok(Some(OrderReport::Filled(fill))) => {
                 record(
                     ctx,
@@ -367,7 +368,7 @@ async fn protect(ctx: &AgentCtx, r: &Report<'_>, side: Side, fill: Fill) -> Exec
             Ok(Err(ExchangeError::Unknown(_))) | Err(_) => {
                 // The stop may be in place: ask before trying another.
                 if let Ok(Some(OrderReport::Open | OrderReport::Filled(_))) =
-                    ctx.exchange.lookup_order(stop_id).await
+                    ctx.exchange.lookup_order(symbol.clone(), stop_id).await
                 {
                     return ok("", true);
                 }

@@ -132,9 +132,11 @@ pub trait Exchange: Send + Sync + 'static {
         client_order_id: String,
     ) -> BoxFuture<'_, Result<Fill, ExchangeError>>;
 
-    /// Looks an order up by client order id; `None` when the exchange never received it.
+    /// Looks an order of `symbol` up by client order id; `None` when the exchange never
+    /// received it. The symbol is needed because some exchanges (Binance) index orders by it.
     fn lookup_order(
         &self,
+        symbol: String,
         client_order_id: String,
     ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>>;
 }

@@ -432,6 +432,7 @@ impl Exchange for PaperExchange {
 
     fn lookup_order(
         &self,
+        _symbol: String,
         client_order_id: String,
     ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>> {
         async move {
@@ -503,13 +504,13 @@ mod tests {
             "closed ETHUSDT is not re-seeded; BTCUSDT survived the restart"
         );
         assert!(matches!(
-            p.lookup_order("c1".into()).await,
+            p.lookup_order("BTCUSDT".into(), "c1".into()).await,
             Ok(Some(OrderReport::Filled(_)))
         ));
         assert!(matches!(
-            p.lookup_order("c2".into()).await,
+            p.lookup_order("XRPUSDT".into(), "c2".into()).await,
             Ok(Some(OrderReport::Rejected(_)))
         ));
-        assert_eq!(p.lookup_order("nope".into()).await, Ok(None));
+        assert_eq!(p.lookup_order("BTCUSDT".into(), "nope".into()).await, Ok(None));
     }
 }
