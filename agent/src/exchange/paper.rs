@@ -511,6 +511,9 @@ mod tests {
             p.lookup_order("XRPUSDT".into(), "c2".into()).await,
             Ok(Some(OrderReport::Rejected(_)))
         ));
-        assert_eq!(p.lookup_order("BTCUSDT".into(), "nope".into()).await, Ok(None));
+        assert_eq!(
+            p.lookup_order("BTCUSDT".into(), "nope".into()).await,
+            Ok(None)
+        );
     }
 }
