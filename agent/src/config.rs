@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use wavegate_common::walk::Mode;
 
+mod live;
 mod telemetry;
 
+pub use live::{BINANCE_BASE_URL, BYBIT_BASE_URL, Credentials, LiveConfig, Secret};
 pub use telemetry::{AgentTelemetry, DEFAULT_METRICS_LISTEN, METRICS_OFF, parse_metrics_listen};
 
 /// A refused configuration, naming the offending key.
@@ -91,6 +93,10 @@ pub enum AdapterKind {
     /// Simulated exchange with a scriptable world (default).
     #[default]
     Paper,
+    /// Binance USDⓈ-M futures over REST (`[adapter.binance]`).
+    Binance,
+    /// Bybit v5 linear perpetuals over REST (`[adapter.bybit]`).
+    Bybit,
 }
 
 impl AdapterKind {
@@ -98,12 +104,16 @@ impl AdapterKind {
     pub fn as_str(self) -> &'static str {
         match self {
             AdapterKind::Paper => "paper",
+            AdapterKind::Binance => "binance",
+            AdapterKind::Bybit => "bybit",
         }
     }
 
     fn parse(s: &str) -> Option<Self> {
         match s {
             "paper" => Some(AdapterKind::Paper),
+            "binance" => Some(AdapterKind::Binance),
+            "bybit" => Some(AdapterKind::Bybit),
             _ => None,
         }
     }
@@ -151,17 +161,62 @@ impl Default for PaperConfig {
 }
 
 /// `[adapter]`: the adapter kind and its settings.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdapterConfig {
     /// Adapter kind.
     pub kind: AdapterKind,
     /// Paper exchange settings (used when `kind = "paper"`).
     pub paper: PaperConfig,
+    /// Binance settings (used when `kind = "binance"`).
+    #[serde(deserialize_with = "live::de_binance")]
+    pub binance: LiveConfig,
+    /// Bybit settings (used when `kind = "bybit"`).
+    #[serde(deserialize_with = "live::de_bybit")]
+    pub bybit: LiveConfig,
 }
 
-/// Complete agent configuration. Holds no secrets yet (the paper adapter has none); when
-/// exchange credentials are added they get a redacting `Debug`.
+impl Default for AdapterConfig {
+    fn default() -> Self {
+        Self {
+            kind: AdapterKind::Paper,
+            paper: PaperConfig::default(),
+            binance: LiveConfig::binance(),
+            bybit: LiveConfig::bybit(),
+        }
+    }
+}
+
+impl AdapterConfig {
+    /// Order size in quote currency of the selected adapter.
+    pub fn notional(&self) -> f64 {
+        match self.kind {
+            AdapterKind::Paper => self.paper.notional,
+            AdapterKind::Binance => self.binance.notional,
+            AdapterKind::Bybit => self.bybit.notional,
+        }
+    }
+
+    /// The selected live adapter's table name and settings (`None` for paper).
+    pub fn live(&self) -> Option<(&'static str, &LiveConfig)> {
+        match self.kind {
+            AdapterKind::Paper => None,
+            AdapterKind::Binance => Some(("adapter.binance", &self.binance)),
+            AdapterKind::Bybit => Some(("adapter.bybit", &self.bybit)),
+        }
+    }
+
+    fn live_mut(&mut self) -> Option<&mut LiveConfig> {
+        match self.kind {
+            AdapterKind::Paper => None,
+            AdapterKind::Binance => Some(&mut self.binance),
+            AdapterKind::Bybit => Some(&mut self.bybit),
+        }
+    }
+}
+
+/// Complete agent configuration. Exchange credentials inside it are [`Secret`]s, so its
+/// `Debug` output never shows them.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentConfig {
@@ -306,7 +361,21 @@ impl AgentConfig {
             "rate_limit.burst" => self.rate_limit.burst = parse(v)?,
             "adapter.kind" => {
                 self.adapter.kind = AdapterKind::parse(v)
-                    .ok_or_else(|| format!("unknown adapter {v:?}, expected \"paper\""))?;
+                    .ok_or_else(|| {
+                        format!("unknown adapter {v:?}, expected \"paper\", \"binance\" or \"bybit\"")
+                    })?;
+            }
+            // The account's credentials go to the selected live adapter; paper has none.
+            "adapter.api_key" | "adapter.api_secret" => {
+                if let Some(live) = self.adapter.live_mut() {
+                    live.set(&key["adapter.".len()..], v)?;
+                }
+            }
+            k if k.starts_with("adapter.binance.") => {
+                self.adapter.binance.set(&k["adapter.binance.".len()..], v)?;
+            }
+            k if k.starts_with("adapter.bybit.") => {
+                self.adapter.bybit.set(&k["adapter.bybit.".len()..], v)?;
             }
             "adapter.paper.latency_ms" => p.latency_ms = parse(v)?,
             "adapter.paper.seed" => p.seed = parse(v)?,
@@ -402,6 +471,9 @@ impl AgentConfig {
                     .map_err(|e| ConfigError::invalid(key, e.reason))?;
             }
         }
+        if let Some((table, live)) = self.adapter.live() {
+            live.validate(table)?;
+        }
         self.validate_telemetry()
     }
 }
@@ -432,6 +504,17 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("PAPER_INVALID_SYMBOLS", "adapter.paper.invalid_symbols"),
     ("PAPER_EXEC_FAIL", "adapter.paper.exec_fail"),
     ("PAPER_STOP_FAIL", "adapter.paper.stop_fail"),
+    ("BINANCE_BASE_URL", "adapter.binance.base_url"),
+    ("BINANCE_RECV_WINDOW_MS", "adapter.binance.recv_window_ms"),
+    ("BINANCE_NOTIONAL", "adapter.binance.notional"),
+    ("BINANCE_REQUEST_TIMEOUT_MS", "adapter.binance.request_timeout_ms"),
+    ("BYBIT_BASE_URL", "adapter.bybit.base_url"),
+    ("BYBIT_RECV_WINDOW_MS", "adapter.bybit.recv_window_ms"),
+    ("BYBIT_NOTIONAL", "adapter.bybit.notional"),
+    ("BYBIT_REQUEST_TIMEOUT_MS", "adapter.bybit.request_timeout_ms"),
+    // After ADAPTER_KIND: they go to the adapter it selects.
+    ("API_KEY", "adapter.api_key"),
+    ("API_SECRET", "adapter.api_secret"),
     ("METRICS_LISTEN", "metrics_listen"),
     ("TELEMETRY_LOG_FORMAT", "telemetry.log_format"),
     ("TELEMETRY_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),

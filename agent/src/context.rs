@@ -6,9 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedMutexGuard, watch};
 use wavegate_common::telemetry::Metrics;
-use wavegate_common::telemetry::metrics::ExchangeMetrics;
 
-use crate::config::{AdapterKind, AgentConfig};
+use crate::config::AgentConfig;
 use crate::exchange::Exchange;
 use crate::journal::Journal;
 use crate::ratelimit::OrderLimiter;
@@ -55,18 +54,16 @@ pub struct AgentCtx {
     pub wave_locks: KeyedLocks,
     /// Turns true when the agent shuts down: sessions stop waiting for the coordinator.
     pub shutdown: watch::Receiver<bool>,
-    /// The agent's metric families (its own registry, served on `metrics_listen`).
+    /// The agent's metric families (its own registry, served on `metrics_listen`). Recorded
+    /// by exchange name, not through `Metrics::exchange`: that would also create the
+    /// coordinator's series (`wavegate_agent_connected` at 0 would fire the "agent down"
+    /// alert, executed/top-ups would be counted twice across jobs).
     pub metrics: Arc<Metrics>,
-    /// `metrics` with this agent's `exchange` label resolved once, for the per-verdict and
-    /// per-order path.
-    pub exchange_metrics: ExchangeMetrics,
 }
 
 impl AgentCtx {
     /// Order size in quote currency.
     pub fn order_notional(&self) -> f64 {
-        match self.config.adapter.kind {
-            AdapterKind::Paper => self.config.adapter.paper.notional,
-        }
+        self.config.adapter.notional()
     }
 }

@@ -211,7 +211,8 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
     };
     exec.outcome.exchange_latency_us = latency_us;
     // Only orders this run sent count: entry, then stop (or close) as the metric documents.
-    ctx.exchange_metrics.order_latency(started.elapsed());
+    ctx.metrics
+        .order_latency(&ctx.config.exchange_name, started.elapsed());
     exec
 }
 
@@ -295,7 +296,11 @@ async fn resolve(ctx: &AgentCtx, r: &Report<'_>, side: Side) -> Execution {
             tokio::time::sleep(pause).await;
             pause *= 2;
         }
-        match ctx.exchange.lookup_order(symbol.clone(), coid.clone()).await {
+        match ctx
+            .exchange
+            .lookup_order(symbol.clone(), coid.clone())
+            .await
+        {
             Ok(Some(OrderReport::Filled(fill))) => {
                 record(
                     ctx,

@@ -136,7 +136,6 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     };
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let exchange_metrics = metrics.exchange(&config.exchange_name);
     let ctx = Arc::new(AgentCtx {
         limiter: OrderLimiter::new(&config.rate_limit),
         config,
@@ -145,7 +144,6 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
         symbol_locks: KeyedLocks::default(),
         wave_locks: KeyedLocks::default(),
         shutdown: shutdown_rx.clone(),
-        exchange_metrics,
         metrics: metrics.clone(),
     });
     let sessions = Arc::new(Sessions::default());

@@ -379,7 +379,9 @@ impl Session {
         };
         let v = self.filter.verdict(e.signal.symbol(), check);
         self.tally.verdict(e.round, &v);
-        self.ctx.exchange_metrics.validation_verdict(&v);
+        self.ctx
+            .metrics
+            .validation_verdict(&self.ctx.config.exchange_name, &v);
         if let Some(b) = &mut self.batch_span {
             b.verdict(&v);
         }

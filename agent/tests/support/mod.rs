@@ -2,11 +2,14 @@
 //! over real gRPC as a coordinator would.
 #![allow(dead_code)]
 
+pub mod scrape;
+
 use std::path::Path;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataMap;
 use tonic::transport::Channel;
 use wavegate_agent::{AgentConfig, AgentHandle};
 use wavegate_common::proto::v1 as pb;
@@ -182,6 +185,17 @@ pub async fn drive(
     all: &[pb::Signal],
     opts: Drive,
 ) -> WaveRun {
+    drive_with_metadata(client, start, all, opts, MetadataMap::new()).await
+}
+
+/// [`drive`] with request metadata on the `ExecuteWave` call (e.g. a W3C `traceparent`).
+pub async fn drive_with_metadata(
+    client: &mut Client,
+    start: pb::Start,
+    all: &[pb::Signal],
+    opts: Drive,
+    metadata: MetadataMap,
+) -> WaveRun {
     let buffer = start.params.as_ref().map_or(0, |p| p.buffer_size) as usize;
     let wave_id = start.wave_id.clone();
     let (tx, rx) = mpsc::channel(64);
@@ -198,7 +212,9 @@ pub async fn drive(
     let mut sent = first;
     let mut run = WaveRun::default();
     let fut = async {
-        let mut stream = match client.execute_wave(ReceiverStream::new(rx)).await {
+        let mut request = tonic::Request::new(ReceiverStream::new(rx));
+        *request.metadata_mut() = metadata;
+        let mut stream = match client.execute_wave(request).await {
             Ok(r) => r.into_inner(),
             Err(s) => {
                 run.status = Some(s);

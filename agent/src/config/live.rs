@@ -1,0 +1,298 @@
+//! Settings of the live exchange adapters (`[adapter.binance]`, `[adapter.bybit]`) and their
+//! credentials.
+//!
+//! The API secret never comes from the config file itself: it is read from
+//! `WAVEGATE_AGENT_API_SECRET` or from the file named by `api_secret_file` (a mounted secret).
+//! Both the key and the secret are redacted from every `Debug` output, so a logged config can
+//! never leak them.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// A credential that must never be printed. `Debug` shows `<redacted>`; the value is reachable
+/// only through [`Secret::expose`], at the one place that signs requests.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a credential.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The credential itself (for signing and headers only: never log it).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "<empty>"
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+/// API key and secret of one exchange account, as an adapter uses them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    /// Public API key (sent in a header; still redacted from `Debug`).
+    pub api_key: Secret,
+    /// HMAC secret (never sent).
+    pub api_secret: Secret,
+}
+
+/// `[adapter.binance]` / `[adapter.bybit]`: one live REST adapter.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveConfig {
+    /// REST base URL, e.g. `https://fapi.binance.com` (tests point it at a local fake).
+    pub base_url: String,
+    /// How long a signed request stays valid at the exchange (`recvWindow`), in ms.
+    pub recv_window_ms: u64,
+    /// Order size in quote currency (USDT).
+    pub notional: f64,
+    /// Time allowed for one REST call; an order call that runs out has an unknown outcome.
+    pub request_timeout_ms: u64,
+    /// Time allowed to open a TCP/TLS connection; a failure here means nothing was sent.
+    pub connect_timeout_ms: u64,
+    /// How often instrument rules (lot sizes, ticks, minimums) and the server clock are
+    /// refreshed, in seconds.
+    pub rules_refresh_secs: u64,
+    /// API key (`WAVEGATE_AGENT_API_KEY` overrides it).
+    pub api_key: Option<Secret>,
+    /// File holding the API secret (e.g. a mounted Kubernetes Secret); used when
+    /// `WAVEGATE_AGENT_API_SECRET` is not set.
+    pub api_secret_file: Option<PathBuf>,
+    /// The API secret itself: never from the file, only from `WAVEGATE_AGENT_API_SECRET` or set
+    /// by a program embedding the agent.
+    #[serde(skip)]
+    pub api_secret: Option<Secret>,
+}
+
+impl Default for LiveConfig {
+    /// Defaults with no base URL: the `[adapter.*]` tables fill in their exchange's URL.
+    fn default() -> Self {
+        Self::with_base_url("")
+    }
+}
+
+/// Production REST base URL of Binance USDⓈ-M futures.
+pub const BINANCE_BASE_URL: &str = "https://fapi.binance.com";
+/// Production REST base URL of Bybit v5.
+pub const BYBIT_BASE_URL: &str = "https://api.bybit.com";
+
+/// Deserializes `[adapter.binance]`, defaulting `base_url` to Binance's.
+pub(super) fn de_binance<'de, D: serde::Deserializer<'de>>(d: D) -> Result<LiveConfig, D::Error> {
+    with_url(LiveConfig::deserialize(d)?, BINANCE_BASE_URL)
+}
+
+/// Deserializes `[adapter.bybit]`, defaulting `base_url` to Bybit's.
+pub(super) fn de_bybit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<LiveConfig, D::Error> {
+    with_url(LiveConfig::deserialize(d)?, BYBIT_BASE_URL)
+}
+
+fn with_url<E>(mut c: LiveConfig, url: &str) -> Result<LiveConfig, E> {
+    if c.base_url.is_empty() {
+        c.base_url = url.to_owned();
+    }
+    Ok(c)
+}
+
+impl LiveConfig {
+    /// Defaults for an exchange whose REST API lives at `base_url`.
+    pub fn with_base_url(base_url: &str) -> Self {
+        Self {
+            base_url: base_url.to_owned(),
+            recv_window_ms: 5000,
+            notional: 100.0,
+            request_timeout_ms: 5000,
+            connect_timeout_ms: 3000,
+            rules_refresh_secs: 300,
+            api_key: None,
+            api_secret_file: None,
+            api_secret: None,
+        }
+    }
+
+    /// Default `[adapter.binance]` (USDⓈ-M futures production).
+    pub fn binance() -> Self {
+        Self::with_base_url(BINANCE_BASE_URL)
+    }
+
+    /// Default `[adapter.bybit]` (v5 production).
+    pub fn bybit() -> Self {
+        Self::with_base_url(BYBIT_BASE_URL)
+    }
+
+    /// Sets one key of this table from its text form; `name` is the key without the table.
+    pub(super) fn set(&mut self, name: &str, v: &str) -> Result<(), String> {
+        match name {
+            "base_url" => self.base_url = v.to_owned(),
+            "recv_window_ms" => self.recv_window_ms = super::parse(v)?,
+            "notional" => self.notional = super::parse(v)?,
+            "request_timeout_ms" => self.request_timeout_ms = super::parse(v)?,
+            "connect_timeout_ms" => self.connect_timeout_ms = super::parse(v)?,
+            "rules_refresh_secs" => self.rules_refresh_secs = super::parse(v)?,
+            "api_key" => self.api_key = (!v.is_empty()).then(|| Secret::new(v)),
+            "api_secret_file" => self.api_secret_file = (!v.is_empty()).then(|| PathBuf::from(v)),
+            // Never echo the value: it is a secret.
+            "api_secret" => self.api_secret = (!v.is_empty()).then(|| Secret::new(v)),
+            other => return Err(format!("unknown key {other:?}")),
+        }
+        Ok(())
+    }
+
+    /// Checks ranges and that credentials are configured; `table` is `adapter.binance` or
+    /// `adapter.bybit`, used to name the bad key.
+    pub(super) fn validate(&self, table: &str) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("{table}.{k}");
+        let bad = |k: &str, reason: String| ConfigError::Invalid {
+            key: key(k),
+            reason,
+        };
+        if !(self.base_url.starts_with("https://") || self.base_url.starts_with("http://")) {
+            return Err(bad(
+                "base_url",
+                format!("must be an http(s) URL, got {:?}", self.base_url),
+            ));
+        }
+        if !(1..=60_000).contains(&self.recv_window_ms) {
+            return Err(bad(
+                "recv_window_ms",
+                format!("must be in 1..=60000, got {}", self.recv_window_ms),
+            ));
+        }
+        if !(self.notional.is_finite() && self.notional > 0.0) {
+            return Err(bad(
+                "notional",
+                format!("must be positive, got {}", self.notional),
+            ));
+        }
+        for (k, v) in [
+            ("request_timeout_ms", self.request_timeout_ms),
+            ("connect_timeout_ms", self.connect_timeout_ms),
+            ("rules_refresh_secs", self.rules_refresh_secs),
+        ] {
+            if v == 0 {
+                return Err(bad(k, "must be at least 1".into()));
+            }
+        }
+        if self.api_key.as_ref().is_none_or(Secret::is_empty) {
+            return Err(bad(
+                "api_key",
+                "missing: the live adapter needs an API key (set WAVEGATE_AGENT_API_KEY or this key)"
+                    .into(),
+            ));
+        }
+        if self.api_secret.as_ref().is_none_or(Secret::is_empty) && self.api_secret_file.is_none()
+        {
+            return Err(bad(
+                "api_secret_file",
+                "missing: the live adapter needs an API secret (set WAVEGATE_AGENT_API_SECRET or \
+                 this key to a file holding it)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The credentials, reading `api_secret_file` when the secret was not given directly.
+    /// Errors name the key, never the secret.
+    pub fn credentials(&self, table: &str) -> Result<Credentials, ConfigError> {
+        let bad = |k: &str, reason: String| ConfigError::Invalid {
+            key: format!("{table}.{k}"),
+            reason,
+        };
+        let api_key = self
+            .api_key
+            .clone()
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| bad("api_key", "missing (or WAVEGATE_AGENT_API_KEY)".into()))?;
+        let api_secret = match (&self.api_secret, &self.api_secret_file) {
+            (Some(s), _) if !s.is_empty() => s.clone(),
+            (_, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    bad(
+                        "api_secret_file",
+                        format!("cannot read {}: {}", path.display(), e.kind()),
+                    )
+                })?;
+                let s = text.trim();
+                if s.is_empty() {
+                    return Err(bad(
+                        "api_secret_file",
+                        format!("{} is empty", path.display()),
+                    ));
+                }
+                Secret::new(s)
+            }
+            _ => {
+                return Err(bad(
+                    "api_secret_file",
+                    "missing (or WAVEGATE_AGENT_API_SECRET)".into(),
+                ));
+            }
+        };
+        Ok(Credentials {
+            api_key,
+            api_secret,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_credentials() {
+        let mut c = LiveConfig::binance();
+        c.api_key = Some(Secret::new("the-public-key-123"));
+        c.api_secret = Some(Secret::new("the-very-secret-456"));
+        let d = format!("{c:?} {:?}", c.credentials("adapter.binance").unwrap());
+        assert!(!d.contains("the-public-key-123"), "{d}");
+        assert!(!d.contains("the-very-secret-456"), "{d}");
+        assert!(d.contains("<redacted>"), "{d}");
+    }
+
+    #[test]
+    fn missing_credentials_name_the_key() {
+        let mut c = LiveConfig::bybit();
+        let e = c.validate("adapter.bybit").unwrap_err().to_string();
+        assert!(e.contains("adapter.bybit.api_key"), "{e}");
+        c.api_key = Some(Secret::new("k"));
+        let e = c.validate("adapter.bybit").unwrap_err().to_string();
+        assert!(e.contains("adapter.bybit.api_secret_file"), "{e}");
+        c.api_secret_file = Some("/nonexistent/wavegate-secret".into());
+        c.validate("adapter.bybit").unwrap();
+        let e = c.credentials("adapter.bybit").unwrap_err().to_string();
+        assert!(e.contains("adapter.bybit.api_secret_file"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("secret");
+        std::fs::write(&f, "s3cr3t\n").unwrap();
+        c.api_secret_file = Some(f);
+        assert_eq!(
+            c.credentials("adapter.bybit").unwrap().api_secret.expose(),
+            "s3cr3t"
+        );
+    }
+}
