@@ -360,10 +360,9 @@ impl AgentConfig {
             "rate_limit.orders_per_second" => self.rate_limit.orders_per_second = parse(v)?,
             "rate_limit.burst" => self.rate_limit.burst = parse(v)?,
             "adapter.kind" => {
-                self.adapter.kind = AdapterKind::parse(v)
-                    .ok_or_else(|| {
-                        format!("unknown adapter {v:?}, expected \"paper\", \"binance\" or \"bybit\"")
-                    })?;
+                self.adapter.kind = AdapterKind::parse(v).ok_or_else(|| {
+                    format!("unknown adapter {v:?}, expected \"paper\", \"binance\" or \"bybit\"")
+                })?;
             }
             // The account's credentials go to the selected live adapter; paper has none.
             "adapter.api_key" | "adapter.api_secret" => {
@@ -372,7 +371,9 @@ impl AgentConfig {
                 }
             }
             k if k.starts_with("adapter.binance.") => {
-                self.adapter.binance.set(&k["adapter.binance.".len()..], v)?;
+                self.adapter
+                    .binance
+                    .set(&k["adapter.binance.".len()..], v)?;
             }
             k if k.starts_with("adapter.bybit.") => {
                 self.adapter.bybit.set(&k["adapter.bybit.".len()..], v)?;
@@ -507,11 +508,17 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("BINANCE_BASE_URL", "adapter.binance.base_url"),
     ("BINANCE_RECV_WINDOW_MS", "adapter.binance.recv_window_ms"),
     ("BINANCE_NOTIONAL", "adapter.binance.notional"),
-    ("BINANCE_REQUEST_TIMEOUT_MS", "adapter.binance.request_timeout_ms"),
+    (
+        "BINANCE_REQUEST_TIMEOUT_MS",
+        "adapter.binance.request_timeout_ms",
+    ),
     ("BYBIT_BASE_URL", "adapter.bybit.base_url"),
     ("BYBIT_RECV_WINDOW_MS", "adapter.bybit.recv_window_ms"),
     ("BYBIT_NOTIONAL", "adapter.bybit.notional"),
-    ("BYBIT_REQUEST_TIMEOUT_MS", "adapter.bybit.request_timeout_ms"),
+    (
+        "BYBIT_REQUEST_TIMEOUT_MS",
+        "adapter.bybit.request_timeout_ms",
+    ),
     // After ADAPTER_KIND: they go to the adapter it selects.
     ("API_KEY", "adapter.api_key"),
     ("API_SECRET", "adapter.api_secret"),

@@ -203,8 +203,7 @@ impl LiveConfig {
                     .into(),
             ));
         }
-        if self.api_secret.as_ref().is_none_or(Secret::is_empty) && self.api_secret_file.is_none()
-        {
+        if self.api_secret.as_ref().is_none_or(Secret::is_empty) && self.api_secret_file.is_none() {
             return Err(bad(
                 "api_secret_file",
                 "missing: the live adapter needs an API secret (set WAVEGATE_AGENT_API_SECRET or \

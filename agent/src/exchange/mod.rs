@@ -1,12 +1,17 @@
 //! The exchange adapter trait: everything the agent asks of an exchange account.
 //!
-//! Adapters are chosen at start-up from config (`paper` now; `binance` and `bybit` later), so the
+//! Adapters are chosen at start-up from config (`paper`, `binance`, `bybit`), so the
 //! trait is object-safe and returns boxed futures. Errors keep apart what the agent must treat
 //! differently: [`ExchangeError::Rejected`] (definitely not done), [`ExchangeError::Unknown`]
 //! (may have been done: look it up by client order id, never send again) and
 //! [`ExchangeError::Unavailable`] (nothing was sent).
 
+pub mod binance;
+pub mod bybit;
+pub mod lots;
 pub mod paper;
+pub mod rest;
+pub mod signing;
 
 use futures::future::BoxFuture;
 
@@ -139,4 +144,29 @@ pub trait Exchange: Send + Sync + 'static {
         symbol: String,
         client_order_id: String,
     ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>>;
+}
+
+/// Builds the live adapter `[adapter] kind` selects (`binance` or `bybit`), reading its
+/// credentials. Errors name the config key (never a credential).
+pub fn live(
+    adapter: &crate::config::AdapterConfig,
+) -> Result<std::sync::Arc<dyn Exchange>, crate::config::ConfigError> {
+    use crate::config::{AdapterKind, ConfigError};
+    let Some((table, cfg)) = adapter.live() else {
+        return Err(ConfigError::Invalid {
+            key: "adapter.kind".into(),
+            reason: "paper is not a live adapter".into(),
+        });
+    };
+    let creds = cfg.credentials(table)?;
+    let bad_url = |reason: String| ConfigError::Invalid {
+        key: format!("{table}.base_url"),
+        reason,
+    };
+    Ok(match adapter.kind {
+        AdapterKind::Bybit => {
+            std::sync::Arc::new(bybit::BybitLinear::new(cfg, creds).map_err(bad_url)?)
+        }
+        _ => std::sync::Arc::new(binance::BinanceFutures::new(cfg, creds).map_err(bad_url)?),
+    })
 }

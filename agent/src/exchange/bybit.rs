@@ -1,0 +1,573 @@
+//! `bybit`: Bybit v5 linear (USDT) perpetuals over REST (one-way position mode).
+//!
+//! - Rules: `GET /v5/market/instruments-info?category=linear` (paged, cached, refreshed every
+//!   `rules_refresh_secs`): `lotSizeFilter.qtyStep/minOrderQty/maxMktOrderQty/minNotionalValue`,
+//!   `priceFilter.tickSize`; only `Trading` symbols are listed.
+//! - Price: `GET /v5/market/tickers` `lastPrice`. Quantity = notional / price rounded down.
+//! - Entry: `POST /v5/order/create` `orderType=Market`, `qty` as a string, `orderLinkId`; the
+//!   answer carries no fill, so the fill is read back from `GET /v5/order/realtime`.
+//! - Stop: `POST /v5/position/trading-stop` `tpslMode=Full`, `positionIdx=0`, `stopLoss` on the
+//!   tick (a position attribute: setting it again is harmless; `34040 not modified` = in place).
+//! - Close: reduce-only Market for the size from `GET /v5/position/list`.
+//! - Lookup: `GET /v5/order/realtime` (with `symbol`), then `GET /v5/order/history`.
+//!
+//! Private requests: `X-BAPI-API-KEY`, `X-BAPI-TIMESTAMP` (the exchange's clock, synced from
+//! `GET /v5/market/time`), `X-BAPI-RECV-WINDOW`, and `X-BAPI-SIGN` = hex HMAC-SHA256 of
+//! `timestamp + apiKey + recvWindow + payload` (the query string as sent, or the raw JSON body).
+//!
+//! Answers: `retCode 0` → done; any other code on an answered request → refused, except
+//! `10000`/`10016` (server timeout/error) and HTTP 5xx, which on an order mean unknown.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use http::Method;
+use serde_json::{Value, json};
+
+use super::lots::{Quantity, Rules, RulesCache, Step};
+use super::rest::{Call, Reply, RestClient, ServerClock, Transport, number, query_string, text};
+use super::signing::hmac_sha256_hex;
+use super::{EntryOrder, Exchange, ExchangeError, Fill, OrderReport, Side, StopOrder};
+use crate::config::{Credentials, LiveConfig};
+
+const NAME: &str = "bybit";
+const JSON: &str = "application/json";
+
+/// Server timeout / server error: the request may have been executed.
+const UNKNOWN_CODES: &[i64] = &[10000, 10016];
+/// Timestamp outside the window: resync the clock.
+const BAD_TIMESTAMP: i64 = 10002;
+/// trading-stop: the stop already has this value.
+const NOT_MODIFIED: i64 = 34040;
+/// Reduce-only order with nothing to reduce.
+const REDUCE_ONLY_REJECTED: i64 = 110017;
+/// Page size of the paged lists.
+const PAGE: &str = "200";
+
+/// A failed call: a refusal with Bybit's `retCode`, or a transport/server failure.
+#[derive(Debug)]
+enum Failure {
+    Refused { code: i64, msg: String },
+    Other(ExchangeError),
+}
+
+impl Failure {
+    fn into_error(self) -> ExchangeError {
+        match self {
+            Failure::Refused { code, msg } => {
+                ExchangeError::Rejected(format!("{NAME} {code}: {msg}"))
+            }
+            Failure::Other(e) => e,
+        }
+    }
+}
+
+impl From<ExchangeError> for Failure {
+    fn from(e: ExchangeError) -> Self {
+        Failure::Other(e)
+    }
+}
+
+/// The Bybit v5 linear adapter.
+#[derive(Debug)]
+pub struct BybitLinear {
+    rest: RestClient,
+    creds: Credentials,
+    recv_window_ms: u64,
+    refresh: Duration,
+    clock: ServerClock,
+    rules: RulesCache,
+}
+
+impl BybitLinear {
+    /// An adapter for the account `creds` with the settings of `[adapter.bybit]`.
+    pub fn new(cfg: &LiveConfig, creds: Credentials) -> Result<Self, String> {
+        let refresh = Duration::from_secs(cfg.rules_refresh_secs);
+        Ok(Self {
+            rest: RestClient::new(
+                &cfg.base_url,
+                Duration::from_millis(cfg.request_timeout_ms),
+                Duration::from_millis(cfg.connect_timeout_ms),
+            )?,
+            creds,
+            recv_window_ms: cfg.recv_window_ms,
+            refresh,
+            clock: ServerClock::default(),
+            rules: RulesCache::new(refresh),
+        })
+    }
+
+    /// Turns an HTTP answer into the `result` object or a classified failure.
+    fn answer(&self, reply: Result<Reply, Transport>, call: Call) -> Result<Value, Failure> {
+        let reply = reply.map_err(|t| t.classify(NAME, call))?;
+        let status = reply.status;
+        let json: Option<Value> = serde_json::from_slice(&reply.body).ok();
+        let code = json
+            .as_ref()
+            .and_then(|j| j.get("retCode"))
+            .and_then(Value::as_i64);
+        let msg = json
+            .as_ref()
+            .and_then(|j| text(j, "retMsg"))
+            .unwrap_or_default();
+        let unknown = |detail: String| {
+            Failure::Other(match call {
+                Call::Order => ExchangeError::Unknown(detail),
+                Call::Read => ExchangeError::Unavailable(detail),
+            })
+        };
+        if status >= 500 || status == 408 || code.is_some_and(|c| UNKNOWN_CODES.contains(&c)) {
+            return Err(unknown(format!(
+                "{NAME} HTTP {status} {}: {msg}",
+                code.unwrap_or(0)
+            )));
+        }
+        match (code, json) {
+            (Some(0), Some(mut j)) if (200..300).contains(&status) => {
+                Ok(j.get_mut("result").map(Value::take).unwrap_or(Value::Null))
+            }
+            (Some(c), _) => {
+                if c == BAD_TIMESTAMP {
+                    self.clock.invalidate();
+                }
+                Err(Failure::Refused { code: c, msg })
+            }
+            // Answered, but no envelope: a 2xx we cannot read may hide an executed order.
+            (None, _) if (200..300).contains(&status) => Err(unknown(format!(
+                "{NAME}: unreadable answer (HTTP {status})"
+            ))),
+            (None, _) => Err(Failure::Refused {
+                code: i64::from(status),
+                msg: format!("HTTP {status}"),
+            }),
+        }
+    }
+
+    async fn public(&self, path: &str, params: &[(&str, String)]) -> Result<Value, Failure> {
+        let pq = format!("{path}?{}", query_string(params));
+        let reply = self.rest.send(Method::GET, &pq, &[], None).await;
+        self.answer(reply, Call::Read)
+    }
+
+    /// A private request: GET with `params` as the query, POST with `body` as JSON.
+    async fn private(
+        &self,
+        method: Method,
+        path: &str,
+        params: &[(&str, String)],
+        body: Option<Value>,
+        call: Call,
+    ) -> Result<Value, Failure> {
+        self.clock
+            .sync_if_stale(self.refresh, || async {
+                let v = self
+                    .public("/v5/market/time", &[])
+                    .await
+                    .map_err(Failure::into_error)?;
+                text(&v, "timeNano")
+                    .and_then(|n| n.parse::<i128>().ok())
+                    .and_then(|n| i64::try_from(n / 1_000_000).ok())
+                    .ok_or_else(|| ExchangeError::Unavailable(format!("{NAME}: bad server time")))
+            })
+            .await;
+        let ts = self.clock.now_ms().to_string();
+        let recv = self.recv_window_ms.to_string();
+        let key = self.creds.api_key.expose();
+        let (pq, payload, body) = match body {
+            Some(b) => {
+                let raw = b.to_string();
+                (path.to_owned(), raw.clone(), Some((JSON, raw)))
+            }
+            None => {
+                let q = query_string(params);
+                (format!("{path}?{q}"), q, None)
+            }
+        };
+        let sign = hmac_sha256_hex(&self.creds.api_secret, &format!("{ts}{key}{recv}{payload}"));
+        let headers = [
+            ("x-bapi-api-key", key),
+            ("x-bapi-timestamp", ts.as_str()),
+            ("x-bapi-recv-window", recv.as_str()),
+            ("x-bapi-sign", sign.as_str()),
+        ];
+        let reply = self.rest.send(method, &pq, &headers, body).await;
+        self.answer(reply, call)
+    }
+
+    async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Value, Failure> {
+        self.private(Method::GET, path, params, None, Call::Read)
+            .await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Result<Value, Failure> {
+        self.private(Method::POST, path, &[], Some(body), Call::Order)
+            .await
+    }
+
+    async fn load_rules(&self) -> Result<HashMap<String, Rules>, ExchangeError> {
+        let mut out = HashMap::new();
+        let mut cursor = String::new();
+        // Bounded: a misbehaving cursor cannot loop forever.
+        for _ in 0..50 {
+            let mut params = vec![
+                ("category", "linear".to_owned()),
+                ("limit", "1000".to_owned()),
+            ];
+            if !cursor.is_empty() {
+                params.push(("cursor", cursor.clone()));
+            }
+            let v = self
+                .public("/v5/market/instruments-info", &params)
+                .await
+                .map_err(Failure::into_error)?;
+            out.extend(parse_instruments(&v));
+            cursor = text(&v, "nextPageCursor").unwrap_or_default();
+            if cursor.is_empty() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn rules_of(&self, symbol: &str) -> Result<Option<Rules>, ExchangeError> {
+        self.rules.get(symbol, || self.load_rules()).await
+    }
+
+    async fn price(&self, symbol: &str) -> Result<f64, ExchangeError> {
+        let params = [
+            ("category", "linear".to_owned()),
+            ("symbol", symbol.to_owned()),
+        ];
+        match self.public("/v5/market/tickers", &params).await {
+            Ok(v) => match first(&v).and_then(|t| number(t, "lastPrice")) {
+                Some(p) if p > 0.0 => Ok(p),
+                _ => Err(ExchangeError::Rejected("no_price".into())),
+            },
+            // 10001 "Not supported symbols".
+            Err(Failure::Refused { code: 10001, .. }) => {
+                Err(ExchangeError::Rejected("symbol_not_tradable".into()))
+            }
+            Err(f) => Err(f.into_error()),
+        }
+    }
+
+    async fn sized(&self, symbol: &str, notional: f64) -> Result<Quantity, ExchangeError> {
+        let rules = match self.rules_of(symbol).await? {
+            Some(r) if r.tradable => r,
+            _ => return Err(ExchangeError::Rejected("symbol_not_tradable".into())),
+        };
+        let price = self.price(symbol).await?;
+        rules.quantity(notional, price)
+    }
+
+    /// Places a Market order and reads its fill back (the create answer has none).
+    async fn market(
+        &self,
+        symbol: &str,
+        side: &str,
+        qty: String,
+        reduce_only: bool,
+        link_id: &str,
+    ) -> Result<Fill, Failure> {
+        let mut body = json!({
+            "category": "linear",
+            "symbol": symbol,
+            "side": side,
+            "orderType": "Market",
+            "qty": qty,
+            "orderLinkId": link_id,
+            "positionIdx": 0,
+        });
+        if reduce_only {
+            body["reduceOnly"] = Value::Bool(true);
+        }
+        self.post("/v5/order/create", body).await?;
+        // Accepted: from here on the order exists, so anything short of its fill is unknown
+        // (the agent looks it up), never a failure.
+        match self.lookup(symbol.to_owned(), link_id.to_owned()).await {
+            Ok(Some(OrderReport::Filled(f))) => Ok(f),
+            Ok(Some(OrderReport::Rejected(r))) => Err(Failure::Other(ExchangeError::Rejected(
+                format!("{NAME} order {r}"),
+            ))),
+            Ok(_) => Err(Failure::Other(ExchangeError::Unknown(format!(
+                "{NAME}: accepted, fill not confirmed yet"
+            )))),
+            Err(e) => Err(Failure::Other(ExchangeError::Unknown(format!(
+                "{NAME}: accepted, fill not readable: {e}"
+            )))),
+        }
+    }
+
+    async fn entry(&self, o: EntryOrder) -> Result<Fill, ExchangeError> {
+        let qty = self.sized(&o.symbol, o.notional).await?;
+        self.market(
+            &o.symbol,
+            order_side(o.side, false),
+            qty.text,
+            false,
+            &o.client_order_id,
+        )
+        .await
+        .map_err(Failure::into_error)
+    }
+
+    async fn stop(&self, o: StopOrder) -> Result<String, ExchangeError> {
+        let rules = self
+            .rules_of(&o.symbol)
+            .await?
+            .ok_or_else(|| ExchangeError::Rejected("symbol_not_tradable".into()))?;
+        let body = json!({
+            "category": "linear",
+            "symbol": o.symbol,
+            "tpslMode": "Full",
+            "positionIdx": 0,
+            "stopLoss": rules.stop_trigger(o.side, o.stop_price),
+        });
+        match self.post("/v5/position/trading-stop", body).await {
+            Ok(_)
+            | Err(Failure::Refused {
+                code: NOT_MODIFIED, ..
+            }) => Ok(o.client_order_id),
+            Err(f) => Err(f.into_error()),
+        }
+    }
+
+    /// Position rows with a non-zero size: one symbol, or every USDT position (paged).
+    async fn positions(&self, symbol: Option<&str>) -> Result<Vec<Value>, ExchangeError> {
+        let mut rows = Vec::new();
+        let mut cursor = String::new();
+        for _ in 0..50 {
+            let mut params = vec![("category", "linear".to_owned())];
+            match symbol {
+                Some(s) => params.push(("symbol", s.to_owned())),
+                None => params.push(("settleCoin", "USDT".to_owned())),
+            }
+            params.push(("limit", PAGE.to_owned()));
+            if !cursor.is_empty() {
+                params.push(("cursor", cursor.clone()));
+            }
+            let v = self
+                .get("/v5/position/list", &params)
+                .await
+                .map_err(Failure::into_error)?;
+            rows.extend(
+                list(&v)
+                    .iter()
+                    .filter(|r| number(r, "size").is_some_and(|s| s > 0.0))
+                    .cloned(),
+            );
+            cursor = text(&v, "nextPageCursor").unwrap_or_default();
+            if cursor.is_empty() {
+                break;
+            }
+        }
+        Ok(rows)
+    }
+
+    async fn close(&self, symbol: String, client_order_id: String) -> Result<Fill, ExchangeError> {
+        let rows = self.positions(Some(&symbol)).await?;
+        let Some(row) = rows.first() else {
+            return Err(ExchangeError::Rejected("no_position".into()));
+        };
+        let long = text(row, "side").as_deref() == Some("Buy");
+        let size = text(row, "size").unwrap_or_default();
+        match self
+            .market(
+                &symbol,
+                if long { "Sell" } else { "Buy" },
+                size,
+                true,
+                &client_order_id,
+            )
+            .await
+        {
+            Ok(f) => Ok(f),
+            Err(Failure::Refused {
+                code: REDUCE_ONLY_REJECTED,
+                ..
+            }) => Err(ExchangeError::Rejected("no_position".into())),
+            Err(f) => Err(f.into_error()),
+        }
+    }
+
+    async fn lookup(
+        &self,
+        symbol: String,
+        client_order_id: String,
+    ) -> Result<Option<OrderReport>, ExchangeError> {
+        let params = [
+            ("category", "linear".to_owned()),
+            ("symbol", symbol),
+            ("orderLinkId", client_order_id),
+        ];
+        for path in ["/v5/order/realtime", "/v5/order/history"] {
+            let v = self.get(path, &params).await.map_err(Failure::into_error)?;
+            if let Some(o) = first(&v) {
+                return Ok(Some(order_report(o)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// `result.list`.
+fn list(v: &Value) -> &[Value] {
+    v.get("list")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+/// `result.list[0]`.
+fn first(v: &Value) -> Option<&Value> {
+    list(v).first()
+}
+
+/// Buy/Sell of an order for a position of `side`: opening, or (`closing`) against it.
+fn order_side(side: Side, closing: bool) -> &'static str {
+    match (side, closing) {
+        (Side::Long, false) | (Side::Short, true) => "Buy",
+        (Side::Short, false) | (Side::Long, true) => "Sell",
+    }
+}
+
+/// The rules of every instrument on one page of `instruments-info`.
+fn parse_instruments(v: &Value) -> HashMap<String, Rules> {
+    let mut out = HashMap::new();
+    for i in list(v) {
+        let Some(symbol) = text(i, "symbol") else {
+            continue;
+        };
+        let lot = i.get("lotSizeFilter").cloned().unwrap_or(Value::Null);
+        let tick = i
+            .get("priceFilter")
+            .and_then(|p| text(p, "tickSize"))
+            .and_then(|t| Step::parse(&t));
+        let step = text(&lot, "qtyStep").and_then(|t| Step::parse(&t));
+        let (Some(tick), Some(qty_step)) = (tick, step) else {
+            continue;
+        };
+        out.insert(
+            symbol,
+            Rules {
+                tradable: text(i, "status").as_deref() == Some("Trading"),
+                qty_step,
+                min_qty: number(&lot, "minOrderQty").unwrap_or(0.0),
+                max_qty: number(&lot, "maxMktOrderQty")
+                    .or_else(|| number(&lot, "maxOrderQty"))
+                    .unwrap_or(0.0),
+                min_notional: number(&lot, "minNotionalValue").unwrap_or(0.0),
+                tick,
+            },
+        );
+    }
+    out
+}
+
+/// What an order row says.
+fn order_report(o: &Value) -> OrderReport {
+    let executed = number(o, "cumExecQty").unwrap_or(0.0);
+    let fill = || Fill {
+        exchange_order_id: text(o, "orderId").unwrap_or_default(),
+        price: number(o, "avgPrice").unwrap_or(0.0),
+        quantity: executed,
+    };
+    match text(o, "orderStatus").as_deref() {
+        Some("Filled") => OrderReport::Filled(fill()),
+        Some("New" | "PartiallyFilled" | "Untriggered" | "Triggered" | "Created") => {
+            OrderReport::Open
+        }
+        // Ended: a partial fill still opened a position, so it counts as filled.
+        _ if executed > 0.0 => OrderReport::Filled(fill()),
+        status => {
+            let reason = text(o, "rejectReason")
+                .filter(|r| !r.is_empty() && r != "EC_NoError")
+                .unwrap_or_else(|| status.unwrap_or("unknown").to_owned());
+            OrderReport::Rejected(reason.to_ascii_lowercase())
+        }
+    }
+}
+
+impl Exchange for BybitLinear {
+    fn kind(&self) -> &'static str {
+        NAME
+    }
+
+    fn check_rules(
+        &self,
+        symbol: String,
+        _side: Side,
+        notional: f64,
+    ) -> BoxFuture<'_, Result<(), ExchangeError>> {
+        async move { self.sized(&symbol, notional).await.map(|_| ()) }.boxed()
+    }
+
+    fn open_positions(&self) -> BoxFuture<'_, Result<Vec<String>, ExchangeError>> {
+        async move {
+            let rows = self.positions(None).await?;
+            let set: BTreeSet<String> = rows.iter().filter_map(|r| text(r, "symbol")).collect();
+            Ok(set.into_iter().collect())
+        }
+        .boxed()
+    }
+
+    fn place_entry(&self, order: EntryOrder) -> BoxFuture<'_, Result<Fill, ExchangeError>> {
+        self.entry(order).boxed()
+    }
+
+    fn place_stop(&self, order: StopOrder) -> BoxFuture<'_, Result<String, ExchangeError>> {
+        self.stop(order).boxed()
+    }
+
+    fn close_position(
+        &self,
+        symbol: String,
+        client_order_id: String,
+    ) -> BoxFuture<'_, Result<Fill, ExchangeError>> {
+        self.close(symbol, client_order_id).boxed()
+    }
+
+    fn lookup_order(
+        &self,
+        symbol: String,
+        client_order_id: String,
+    ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>> {
+        self.lookup(symbol, client_order_id).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instruments_and_orders_parse() {
+        let page = json!({"list": [{
+            "symbol": "ETHUSDT", "status": "Trading",
+            "priceFilter": {"tickSize": "0.01"},
+            "lotSizeFilter": {"qtyStep": "0.01", "minOrderQty": "0.01", "maxOrderQty": "1500",
+                              "maxMktOrderQty": "500", "minNotionalValue": "5"}}]});
+        let r = &parse_instruments(&page)["ETHUSDT"];
+        assert!(r.tradable);
+        assert_eq!((r.min_qty, r.max_qty, r.min_notional), (0.01, 500.0, 5.0));
+        let filled = json!({"orderId": "u-1", "orderStatus": "Filled", "avgPrice": "3000.00",
+                            "cumExecQty": "0.03"});
+        assert_eq!(
+            order_report(&filled),
+            OrderReport::Filled(Fill {
+                exchange_order_id: "u-1".into(),
+                price: 3000.0,
+                quantity: 0.03
+            })
+        );
+        let rejected = json!({"orderStatus": "Rejected", "cumExecQty": "0",
+                              "rejectReason": "EC_PerCancelRequest"});
+        assert_eq!(
+            order_report(&rejected),
+            OrderReport::Rejected("ec_percancelrequest".into())
+        );
+        assert_eq!(order_side(Side::Short, true), "Buy");
+    }
+}
