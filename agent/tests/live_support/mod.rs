@@ -1,0 +1,76 @@
+//! Support for the live-adapter tests: an agent whose `binance` or `bybit` adapter points at a
+//! fake exchange (`wavegate_tests::fake_exchange`) that speaks the real REST protocol.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use wavegate_agent::AgentConfig;
+use wavegate_agent::config::{AdapterKind, Secret};
+use wavegate_common::proto::v1 as pb;
+use wavegate_tests::fake_exchange::{Dec, Instrument, World};
+
+/// The API key the fakes accept.
+pub const KEY: &str = "wg-test-api-key-7c1d";
+/// The API secret the fakes accept (must never show up in logs or Debug output).
+pub const SECRET: &str = "wg-test-secret-4f9a0e6b2d";
+
+/// A config for an agent on loopback driving `kind` at `base_url` with `secret`.
+pub fn live_config(
+    dir: &Path,
+    exchange_id: u32,
+    name: &str,
+    kind: AdapterKind,
+    base_url: &str,
+    secret: &str,
+) -> AgentConfig {
+    let mut cfg = AgentConfig::paper(exchange_id, name, dir.join(format!("{name}.db")));
+    cfg.adapter.kind = kind;
+    let live = match kind {
+        AdapterKind::Bybit => &mut cfg.adapter.bybit,
+        _ => &mut cfg.adapter.binance,
+    };
+    live.base_url = base_url.to_owned();
+    live.api_key = Some(Secret::new(KEY));
+    live.api_secret = Some(Secret::new(secret));
+    cfg
+}
+
+/// A decimal literal.
+pub fn dec(s: &str) -> Dec {
+    s.parse().expect("decimal literal")
+}
+
+/// The instruments of the worked examples: prices, steps and ticks chosen so that notional /
+/// price is never a whole number of steps (an unrounded quantity would be refused).
+pub fn instruments(world: World) -> World {
+    let i = |sym: &str, price: &str, step: &str, tick: &str| {
+        Instrument::new(sym, price)
+            .step(step)
+            .min_qty(step)
+            .tick(tick)
+            .min_notional("5")
+    };
+    world
+        .instrument(i("BTCUSDT", "60000", "0.001", "0.1"))
+        .instrument(i("ETHUSDT", "3000", "0.01", "0.01"))
+        .instrument(i("SOLUSDT", "150", "0.1", "0.01"))
+        .instrument(i("XRPUSDT", "0.6", "0.1", "0.0001"))
+        .instrument(i("ADAUSDT", "0.45", "1", "0.0001"))
+        .instrument(i("DOGEUSDT", "0.15", "1", "0.00001"))
+        .instrument(i("DOTUSDT", "7.3", "0.1", "0.01"))
+        .instrument(i("LINKUSDT", "14.7", "0.01", "0.01"))
+}
+
+/// A SELL signal.
+pub fn short(mut s: pb::Signal) -> pb::Signal {
+    s.action = pb::Action::Sell as i32;
+    s
+}
+
+/// `(signal id, kind, error)` of every outcome in the result.
+pub fn kinds(r: &pb::Result) -> Vec<(i64, i32, String)> {
+    r.outcomes
+        .iter()
+        .map(|o| (o.signal_id, o.kind, o.error.clone()))
+        .collect()
+}
