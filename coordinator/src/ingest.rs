@@ -17,6 +17,9 @@ use crate::wave::{Closed, close_wave};
 
 /// Signals stored per transaction while a stream is read.
 pub const FLUSH_SIGNALS: usize = 20_000;
+/// Queued signals are flushed at least this often, so a wave being streamed keeps its
+/// `last_signal_at` fresh and is not closed by the quiet period mid-stream.
+pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 /// Rejections listed in one summary at most (all are counted).
 pub const MAX_REJECTIONS_LISTED: usize = 10_000;
 
@@ -26,6 +29,7 @@ pub struct Ingest {
     core: Arc<Core>,
     batch: Vec<Signal>,
     positions: Vec<u32>,
+    last_flush: std::time::Instant,
     seen: usize,
     accepted: u32,
     rejected: u32,
@@ -41,6 +45,7 @@ impl Ingest {
             core,
             batch: Vec::new(),
             positions: Vec::new(),
+            last_flush: std::time::Instant::now(),
             seen: 0,
             accepted: 0,
             rejected: 0,
@@ -139,7 +144,7 @@ impl Ingest {
         }
         self.batch.push(s);
         self.positions.push(position);
-        if self.batch.len() >= FLUSH_SIGNALS {
+        if self.batch.len() >= FLUSH_SIGNALS || self.last_flush.elapsed() >= FLUSH_EVERY {
             self.flush().await?;
         }
         Ok(())
@@ -147,6 +152,7 @@ impl Ingest {
 
     /// Stores the queued signals in one transaction.
     pub async fn flush(&mut self) -> Result<(), CoordinatorError> {
+        self.last_flush = std::time::Instant::now();
         if self.batch.is_empty() {
             return Ok(());
         }

@@ -25,6 +25,9 @@ use crate::wave::run_clock;
 /// Largest request accepted (a `PublishWave` of `max_batch_signals` signals).
 const MAX_REQUEST_BYTES: usize = 256 * 1024 * 1024;
 
+/// How long shutdown waits for calls in flight.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A running coordinator.
 #[derive(Debug)]
 pub struct CoordinatorHandle {
@@ -52,10 +55,16 @@ impl CoordinatorHandle {
         let _ = self.shutdown.send(true);
         let _ = self.clock.await;
         self.core.abort_tasks();
-        match self.server.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "server ended with an error"),
-            Err(e) => tracing::warn!(error = %e, "server task failed"),
+        let mut server = self.server;
+        // Open Watch streams never end by themselves: give calls in flight a moment, then stop.
+        match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "server ended with an error"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "server task failed"),
+            Err(_) => {
+                server.abort();
+                let _ = server.await;
+            }
         }
         self.core.store.close().await;
     }

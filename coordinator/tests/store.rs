@@ -27,12 +27,18 @@ async fn signals_are_stored_once_and_refused_after_the_claim() {
             checked(&sig(2, "ETHUSDT", 1, 40.0, ts)),
             checked(&sig(2, "SOLUSDT", 1, 30.0, ts)),
         ];
-        let out = store.insert_signals(&batch, close_by, Utc::now()).await.unwrap();
+        let out = store
+            .insert_signals(&batch, close_by, Utc::now())
+            .await
+            .unwrap();
         assert_eq!(out.accepted, vec![0, 1], "{:?}", db.url);
         assert_eq!(out.duplicates, vec![2]);
         assert_eq!(out.waves, vec![id.clone()]);
         // The same ids again are duplicates, not double-counted.
-        let again = store.insert_signals(&batch[..1], close_by, Utc::now()).await.unwrap();
+        let again = store
+            .insert_signals(&batch[..1], close_by, Utc::now())
+            .await
+            .unwrap();
         assert_eq!(again.duplicates, vec![0]);
         let w = store.wave(&id).await.unwrap().unwrap();
         assert_eq!(w.signal_count, 2);
@@ -54,7 +60,10 @@ async fn signals_are_stored_once_and_refused_after_the_claim() {
         );
         assert!(a.unwrap() ^ b.unwrap(), "exactly one claim succeeds");
         let late = vec![checked(&sig(9, "XRPUSDT", 1, 10.0, ts))];
-        let out = store.insert_signals(&late, close_by, Utc::now()).await.unwrap();
+        let out = store
+            .insert_signals(&late, close_by, Utc::now())
+            .await
+            .unwrap();
         assert!(out.accepted.is_empty());
         assert_eq!(out.closed.len(), 1);
         assert_eq!(out.closed[0].2, "dispatching");
@@ -71,17 +80,46 @@ async fn lease_takeover_and_completion_are_exclusive_and_recorded_once() {
         let id = wave_id(ts);
         let close_by = |t| t + Duration::seconds(1020);
         let batch = vec![checked(&sig(1, "BTCUSDT", 1, 50.0, ts))];
-        store.insert_signals(&batch, close_by, Utc::now()).await.unwrap();
+        store
+            .insert_signals(&batch, close_by, Utc::now())
+            .await
+            .unwrap();
         let now = Utc::now();
-        assert!(store.claim(&id, "a", now + Duration::seconds(30), now, now).await.unwrap());
+        assert!(
+            store
+                .claim(&id, "a", now + Duration::seconds(30), now, now)
+                .await
+                .unwrap()
+        );
         // Lease still valid: another node cannot take over; the owner can (after a restart).
-        assert!(!store.take_over(&id, "b", now + Duration::seconds(30), now, now).await.unwrap());
-        assert!(store.take_over(&id, "a", now + Duration::seconds(30), now, now).await.unwrap());
-        assert_eq!(store.resumable_waves(now, "b").await.unwrap(), Vec::<String>::new());
+        assert!(
+            !store
+                .take_over(&id, "b", now + Duration::seconds(30), now, now)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .take_over(&id, "a", now + Duration::seconds(30), now, now)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.resumable_waves(now, "b").await.unwrap(),
+            Vec::<String>::new()
+        );
         // Expired lease: b takes over, and a can no longer renew or complete.
         let later = now + Duration::seconds(60);
-        assert_eq!(store.resumable_waves(later, "b").await.unwrap(), vec![id.clone()]);
-        assert!(store.take_over(&id, "b", later + Duration::seconds(30), later, later).await.unwrap());
+        assert_eq!(
+            store.resumable_waves(later, "b").await.unwrap(),
+            vec![id.clone()]
+        );
+        assert!(
+            store
+                .take_over(&id, "b", later + Duration::seconds(30), later, later)
+                .await
+                .unwrap()
+        );
         assert!(!store.renew_lease(&id, "a", later).await.unwrap());
 
         let mut stats = ExchangeStats {
@@ -109,9 +147,15 @@ async fn lease_takeover_and_completion_are_exclusive_and_recorded_once() {
             event: &event,
             now: Utc::now(),
         };
-        assert!(!store.complete_wave(&completion("a")).await.unwrap(), "a lost the lease");
+        assert!(
+            !store.complete_wave(&completion("a")).await.unwrap(),
+            "a lost the lease"
+        );
         assert!(store.complete_wave(&completion("b")).await.unwrap());
-        assert!(!store.complete_wave(&completion("b")).await.unwrap(), "completed once");
+        assert!(
+            !store.complete_wave(&completion("b")).await.unwrap(),
+            "completed once"
+        );
         let w = store.wave(&id).await.unwrap().unwrap();
         assert_eq!(w.status, WaveStatus::Completed);
         assert_eq!(w.totals, Some(totals));
@@ -136,14 +180,29 @@ async fn params_update_from_wave_and_failures_of_old_waves() {
             stop_loss_percent: Some(3.0),
             ..Default::default()
         };
-        assert!(!store.update_params_from_wave(7, "x", &only_stop, now).await.unwrap());
+        assert!(
+            !store
+                .update_params_from_wave(7, "x", &only_stop, now)
+                .await
+                .unwrap()
+        );
         let p = SignalParams {
             max_trades: Some(6),
             stop_loss_percent: Some(4.0),
             ..Default::default()
         };
-        assert!(store.update_params_from_wave(1, "binance", &p, now).await.unwrap());
-        assert!(store.update_params_from_wave(1, "binance", &only_stop, now).await.unwrap());
+        assert!(
+            store
+                .update_params_from_wave(1, "binance", &p, now)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .update_params_from_wave(1, "binance", &only_stop, now)
+                .await
+                .unwrap()
+        );
         let stored = store.params(1).await.unwrap().unwrap();
         assert_eq!(stored.max_trades, 6);
         assert_eq!(stored.stop_loss_percent, Some(3.0));
@@ -159,8 +218,22 @@ async fn params_update_from_wave_and_failures_of_old_waves() {
         let w = store.wave(&id).await.unwrap().unwrap();
         assert_eq!(w.status, WaveStatus::Failed);
         assert_eq!(w.reason.as_deref(), Some("too old"));
-        assert_eq!(store.list_waves(10, Some(WaveStatus::Failed)).await.unwrap().len(), 1);
-        assert_eq!(store.list_waves(10, Some(WaveStatus::Completed)).await.unwrap().len(), 0);
+        assert_eq!(
+            store
+                .list_waves(10, Some(WaveStatus::Failed))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            store
+                .list_waves(10, Some(WaveStatus::Completed))
+                .await
+                .unwrap()
+                .len(),
+            0
+        );
         store.close().await;
         db.cleanup().await;
     }

@@ -90,7 +90,8 @@ impl Store {
                     out.duplicates.push(p);
                 }
             }
-            touch_collecting(&mut tx, wid, now, added).await?;
+            // The commit's time, not the batch's start: the quiet period counts from here.
+            touch_collecting(&mut tx, wid, Utc::now(), added).await?;
             if added > 0 {
                 out.waves.push(wid.clone());
             }
