@@ -365,7 +365,7 @@ impl AgentConfig {
                 })?;
             }
             // The account's credentials go to the selected live adapter; paper has none.
-            "adapter.api_key" | "adapter.api_secret" => {
+            "adapter.api_key" | "adapter.api_secret" | "adapter.api_secret_file" => {
                 if let Some(live) = self.adapter.live_mut() {
                     live.set(&key["adapter.".len()..], v)?;
                 }
@@ -509,6 +509,14 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("BINANCE_RECV_WINDOW_MS", "adapter.binance.recv_window_ms"),
     ("BINANCE_NOTIONAL", "adapter.binance.notional"),
     (
+        "BINANCE_CONNECT_TIMEOUT_MS",
+        "adapter.binance.connect_timeout_ms",
+    ),
+    (
+        "BINANCE_RULES_REFRESH_SECS",
+        "adapter.binance.rules_refresh_secs",
+    ),
+    (
         "BINANCE_REQUEST_TIMEOUT_MS",
         "adapter.binance.request_timeout_ms",
     ),
@@ -516,12 +524,21 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("BYBIT_RECV_WINDOW_MS", "adapter.bybit.recv_window_ms"),
     ("BYBIT_NOTIONAL", "adapter.bybit.notional"),
     (
+        "BYBIT_CONNECT_TIMEOUT_MS",
+        "adapter.bybit.connect_timeout_ms",
+    ),
+    (
+        "BYBIT_RULES_REFRESH_SECS",
+        "adapter.bybit.rules_refresh_secs",
+    ),
+    (
         "BYBIT_REQUEST_TIMEOUT_MS",
         "adapter.bybit.request_timeout_ms",
     ),
     // After ADAPTER_KIND: they go to the adapter it selects.
     ("API_KEY", "adapter.api_key"),
     ("API_SECRET", "adapter.api_secret"),
+    ("API_SECRET_FILE", "adapter.api_secret_file"),
     ("METRICS_LISTEN", "metrics_listen"),
     ("TELEMETRY_LOG_FORMAT", "telemetry.log_format"),
     ("TELEMETRY_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),

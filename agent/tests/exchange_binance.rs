@@ -379,3 +379,39 @@ async fn credentials_never_reach_the_log_or_describe() {
         assert!(!described.contains(secret), "{what} in Describe");
     }
 }
+
+#[test]
+fn example_config_selects_a_live_adapter_with_credentials_from_the_environment() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("agent.example.toml");
+    let env = |kind: &'static str, secret: bool| {
+        move |k: &str| match k {
+            "WAVEGATE_AGENT_ADAPTER_KIND" => Some(kind.to_owned()),
+            "WAVEGATE_AGENT_API_KEY" => Some(KEY.to_owned()),
+            "WAVEGATE_AGENT_API_SECRET" if secret => Some(SECRET.to_owned()),
+            _ => None,
+        }
+    };
+    let c = wavegate_agent::AgentConfig::load_with_env(Some(&example), env("binance", true))
+        .expect("loads");
+    assert_eq!(c.adapter.kind, AdapterKind::Binance);
+    assert_eq!(c.adapter.binance.base_url, "https://fapi.binance.com");
+    assert_eq!(c.adapter.bybit.base_url, "https://api.bybit.com");
+    assert_eq!(c.adapter.binance.recv_window_ms, 5000);
+    let creds = c.adapter.binance.credentials("adapter.binance").unwrap();
+    assert_eq!(
+        (creds.api_key.expose(), creds.api_secret.expose()),
+        (KEY, SECRET)
+    );
+    assert!(
+        c.adapter.bybit.api_key.is_none(),
+        "credentials go to the selected adapter only"
+    );
+    let debug = format!("{c:?}");
+    assert!(!debug.contains(SECRET) && !debug.contains(KEY), "{debug}");
+
+    let e = wavegate_agent::AgentConfig::load_with_env(Some(&example), env("bybit", false))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("adapter.bybit.api_secret_file"), "{e}");
+    assert!(e.contains("WAVEGATE_AGENT_API_SECRET"), "{e}");
+}
