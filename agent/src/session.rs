@@ -19,7 +19,6 @@ use futures::stream::{FuturesOrdered, FuturesUnordered};
 use futures::{FutureExt, Stream, StreamExt};
 use tonic::Status;
 use tracing::{Instrument as _, Span, debug, error, info, warn};
-use wavegate_common::error::{ServiceError, to_status};
 use wavegate_common::plan::TopUpPlanner;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::agent_msg::Msg as Out;
@@ -37,35 +36,9 @@ use crate::journal::JournalOrder;
 use crate::protocol::{self, BatchExpect, WaveStart};
 use crate::spans::{self, BatchSpan, TopupAnswer, TopupSpan};
 
-/// The agent's side of a stream: outcomes, top-up requests, the result, or one error status.
-#[derive(Debug)]
-pub struct Outbound {
-    tx: tokio::sync::mpsc::UnboundedSender<Result<pb::AgentMsg, Status>>,
-    closed: bool,
-}
+mod outbound;
 
-impl Outbound {
-    /// Wraps the response channel.
-    pub fn new(tx: tokio::sync::mpsc::UnboundedSender<Result<pb::AgentMsg, Status>>) -> Self {
-        Self { tx, closed: false }
-    }
-
-    /// Sends a message; a gone coordinator is not an error (the session carries on).
-    fn send(&mut self, msg: Out) {
-        if !self.closed && self.tx.send(Ok(pb::AgentMsg { msg: Some(msg) })).is_err() {
-            debug!("coordinator gone; outcomes are kept in the journal result");
-            self.closed = true;
-        }
-    }
-
-    /// Ends the stream with an error status.
-    fn fail<E: ServiceError>(&mut self, e: &E) {
-        if !self.closed {
-            let _ = self.tx.send(Err(to_status(e)));
-            self.closed = true;
-        }
-    }
-}
+pub use outbound::Outbound;
 
 /// Runs one stream to its end.
 pub async fn run<S>(ctx: Arc<AgentCtx>, mut inbound: S, mut out: Outbound)
