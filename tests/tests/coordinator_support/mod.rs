@@ -1,0 +1,233 @@
+//! Shared plumbing of the coordinator end-to-end tests: configs for the real coordinator and
+//! paper agents, gRPC clients, the worked example of DESIGN §1, fresh PostgreSQL databases.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tonic::transport::Channel;
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::proto::v1::exchange_agent_client::ExchangeAgentClient;
+use wavegate_common::proto::v1::signal_ingest_client::SignalIngestClient;
+use wavegate_common::proto::v1::waves_client::WavesClient;
+use wavegate_common::time::{floor_to_interval, to_proto};
+use wavegate_tests::{Proc, free_port};
+
+/// Failure guard only.
+pub const GUARD: Duration = Duration::from_secs(90);
+
+/// One paper agent's script.
+#[derive(Debug, Clone, Default)]
+pub struct PaperAgent {
+    pub exchange_id: u32,
+    pub name: &'static str,
+    pub open_positions: Vec<&'static str>,
+    pub exec_fail: Vec<&'static str>,
+    pub latency_ms: u64,
+}
+
+fn list(v: &[&str]) -> String {
+    let items: Vec<String> = v.iter().map(|s| format!("\"{s}\"")).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// Starts a paper agent process.
+pub async fn start_agent(dir: &Path, a: &PaperAgent) -> Proc {
+    let port = free_port();
+    let toml = format!(
+        "listen = \"127.0.0.1:{port}\"\nexchange_id = {}\nexchange_name = \"{}\"\n\
+         region = \"test\"\njournal = \"{}\"\nexecution_mode = \"sequential\"\n\
+         metrics_listen = \"off\"\n\
+         [rate_limit]\norders_per_second = 1000\nburst = 1000\n\
+         [adapter]\nkind = \"paper\"\n[adapter.paper]\nlatency_ms = {}\nseed = 7\n\
+         open_positions = {}\nexec_fail = {}\n",
+        a.exchange_id,
+        a.name,
+        dir.join(format!("agent-{}.db", a.exchange_id)).display(),
+        a.latency_ms,
+        list(&a.open_positions),
+        list(&a.exec_fail),
+    );
+    Proc::spawn("wavegate-agent", &toml, dir).await.unwrap()
+}
+
+/// One `[[exchanges]]` entry.
+pub struct Exchange<'a> {
+    pub id: u32,
+    pub name: &'a str,
+    pub agent: Option<String>,
+}
+
+/// Starts the coordinator process.
+pub async fn start_coordinator(
+    dir: &Path,
+    database_url: &str,
+    node_id: &str,
+    exchanges: &[Exchange<'_>],
+) -> Proc {
+    let port = free_port();
+    let mut toml = format!(
+        "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"{database_url}\"\nnode_id = \"{node_id}\"\n\
+         [waves]\nquiet_secs = 3\n[dispatch]\nretries = 2\nconnect_timeout_ms = 500\nlease_secs = 6\n"
+    );
+    for e in exchanges {
+        toml.push_str(&format!("[[exchanges]]\nid = {}\nname = \"{}\"\n", e.id, e.name));
+        if let Some(a) = &e.agent {
+            toml.push_str(&format!("agent = \"{a}\"\n"));
+        }
+    }
+    Proc::spawn("wavegate-coordinator", &toml, dir).await.unwrap()
+}
+
+pub async fn channel(endpoint: &str) -> Channel {
+    Channel::from_shared(endpoint.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+pub async fn ingest(p: &Proc) -> SignalIngestClient<Channel> {
+    SignalIngestClient::new(channel(&p.endpoint()).await)
+}
+
+pub async fn waves(p: &Proc) -> WavesClient<Channel> {
+    WavesClient::new(channel(&p.endpoint()).await)
+}
+
+pub async fn describe(p: &Proc) -> pb::DescribeResponse {
+    ExchangeAgentClient::new(channel(&p.endpoint()).await)
+        .describe(pb::DescribeRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// A wave timestamp in the current candle (a few seconds ahead so several tests' waves
+/// differ and none is late).
+pub fn wave_ts(offset_secs: i64) -> DateTime<Utc> {
+    floor_to_interval(Utc::now(), 900) + chrono::Duration::seconds(offset_secs)
+}
+
+pub fn signal(
+    id: i64,
+    symbol: &str,
+    exchange_id: u32,
+    score: f64,
+    ts: DateTime<Utc>,
+    max_trades: Option<u32>,
+) -> pb::Signal {
+    pb::Signal {
+        id,
+        symbol: symbol.into(),
+        exchange_id,
+        action: pb::Action::Buy as i32,
+        score_week: score,
+        score_month: score,
+        wave_timestamp: Some(to_proto(ts)),
+        created_at: Some(to_proto(Utc::now())),
+        params: max_trades.map(|m| pb::SignalParams {
+            max_trades: Some(m),
+            stop_loss_percent: Some(4.0),
+            trailing_activation_percent: None,
+            trailing_distance_percent: None,
+        }),
+    }
+}
+
+/// Binance of the worked example: max_trades 6, 9 signals; ETHUSDT holds an open position,
+/// BTCUSDT comes twice, BNBUSDT (the 3rd validated) fails to execute.
+pub fn binance_agent() -> PaperAgent {
+    PaperAgent {
+        exchange_id: 1,
+        name: "binance",
+        open_positions: vec!["ETHUSDT"],
+        exec_fail: vec!["BNBUSDT"],
+        latency_ms: 0,
+    }
+}
+
+/// Bybit of the worked example: max_trades 4, 7 signals, ETHUSDT twice.
+pub fn bybit_agent() -> PaperAgent {
+    PaperAgent {
+        exchange_id: 2,
+        name: "bybit",
+        ..Default::default()
+    }
+}
+
+pub const BINANCE_SYMBOLS: [&str; 9] = [
+    "BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "BTCUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT",
+    "AVAXUSDT",
+];
+pub const BYBIT_SYMBOLS: [&str; 7] = [
+    "BTCUSDT", "ETHUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT",
+];
+
+/// The worked example's 16 signals, ranked by descending score within each exchange; the
+/// first of each exchange carries its max_trades.
+pub fn worked_example(ts: DateTime<Utc>) -> Vec<pb::Signal> {
+    let mut v = Vec::new();
+    for (i, s) in BINANCE_SYMBOLS.iter().enumerate() {
+        let i = i as i64;
+        v.push(signal(101 + i, s, 1, 90.0 - i as f64, ts, (i == 0).then_some(6)));
+    }
+    for (i, s) in BYBIT_SYMBOLS.iter().enumerate() {
+        let i = i as i64;
+        v.push(signal(201 + i, s, 2, 80.0 - i as f64, ts, (i == 0).then_some(4)));
+    }
+    v
+}
+
+/// Polls `Waves.Get` until the wave has a final status.
+pub async fn finished(c: &mut WavesClient<Channel>, id: &str) -> pb::WaveDetail {
+    tokio::time::timeout(GUARD, async {
+        loop {
+            if let Ok(d) = c.get(pb::GetWaveRequest { wave_id: id.into() }).await {
+                let d = d.into_inner();
+                if d.summary.as_ref().unwrap().status >= pb::WaveStatus::Completed as i32 {
+                    return d;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the wave did not finish within the guard")
+}
+
+/// A fresh PostgreSQL database (via `psql`), dropped by [`PgDb::drop_db`].
+pub struct PgDb {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDb {
+    pub async fn create() -> PgDb {
+        let admin = std::env::var("WAVEGATE_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("wg_e2e_{}_{}", std::process::id(), Utc::now().timestamp_micros());
+        psql(&admin, &format!("CREATE DATABASE {name}")).await;
+        let base = admin.rsplit_once('/').unwrap().0.to_owned();
+        PgDb { url: format!("{base}/{name}"), admin, name }
+    }
+
+    pub async fn drop_db(self) {
+        psql(&self.admin, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await;
+    }
+}
+
+async fn psql(url: &str, sql: &str) {
+    let st = tokio::process::Command::new("psql")
+        .arg(url)
+        .arg("-v")
+        .arg("ON_ERROR_STOP=1")
+        .arg("-c")
+        .arg(sql)
+        .output()
+        .await
+        .expect("psql is needed for the PostgreSQL end-to-end test");
+    assert!(st.status.success(), "{sql}: {}", String::from_utf8_lossy(&st.stderr));
+}
