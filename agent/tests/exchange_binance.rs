@@ -415,3 +415,22 @@ fn example_config_selects_a_live_adapter_with_credentials_from_the_environment()
     assert!(e.contains("adapter.bybit.api_secret_file"), "{e}");
     assert!(e.contains("WAVEGATE_AGENT_API_SECRET"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_rules_fail_validation_with_precise_reasons() {
+    let fake = fake(rules_world()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, mut client) = start(config(dir.path(), &fake, SECRET)).await;
+    let all = signals(1, 1, &RULES_SYMBOLS);
+    let run = drive(
+        &mut client,
+        start_msg("W6", 1, 4, 4, 4),
+        &all,
+        Drive::default(),
+    )
+    .await;
+    assert_rules_verdicts(&run);
+    let orders: Vec<String> = fake.orders().into_iter().map(|o| o.symbol).collect();
+    assert_eq!(orders, vec!["ETHUSDT"]);
+    agent.shutdown().await;
+}

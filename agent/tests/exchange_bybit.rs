@@ -270,3 +270,22 @@ async fn clock_skew_is_absorbed_by_syncing_with_the_server() {
     assert_eq!(fake.counters().timestamp_rejections, 0);
     agent.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_rules_fail_validation_with_precise_reasons() {
+    let fake = fake(rules_world()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, mut client) = start(config(dir.path(), &fake, SECRET)).await;
+    let all = signals(2, 1, &RULES_SYMBOLS);
+    let run = drive(
+        &mut client,
+        start_msg("W6", 2, 4, 4, 4),
+        &all,
+        Drive::default(),
+    )
+    .await;
+    assert_rules_verdicts(&run);
+    let orders: Vec<String> = fake.orders().into_iter().map(|o| o.symbol).collect();
+    assert_eq!(orders, vec!["ETHUSDT"]);
+    agent.shutdown().await;
+}

@@ -74,3 +74,57 @@ pub fn kinds(r: &pb::Result) -> Vec<(i64, i32, String)> {
         .map(|o| (o.signal_id, o.kind, o.error.clone()))
         .collect()
 }
+
+/// A world where validation must refuse three of four signals by the exchange's own rules:
+/// `BTCUSDT` sizes to 0.001 × 60000 = 60 USDT, below its 100 USDT minimum; `OLDUSDT` is listed
+/// but not trading; `NOPEUSDT` is not listed. `ETHUSDT` passes.
+pub fn rules_world() -> World {
+    World::new(KEY, SECRET)
+        .instrument(
+            Instrument::new("BTCUSDT", "60000")
+                .step("0.001")
+                .min_qty("0.001")
+                .min_notional("100")
+                .tick("0.1"),
+        )
+        .instrument(
+            Instrument::new("ETHUSDT", "3000")
+                .step("0.01")
+                .min_qty("0.01"),
+        )
+        .instrument(
+            Instrument::new("OLDUSDT", "1")
+                .step("1")
+                .min_qty("1")
+                .tradable(false),
+        )
+}
+
+/// Signals for [`rules_world`], in rank order.
+pub const RULES_SYMBOLS: [&str; 4] = ["BTCUSDT", "OLDUSDT", "NOPEUSDT", "ETHUSDT"];
+
+/// What [`rules_world`] must come out as.
+pub fn assert_rules_verdicts(run: &crate::support::WaveRun) {
+    let k = kinds(run.result());
+    let v = |id: i64, reason: &str| {
+        (
+            id,
+            pb::OutcomeKind::ValidationFailed as i32,
+            reason.to_owned(),
+        )
+    };
+    assert_eq!(
+        k,
+        vec![
+            v(1, "below_min_notional"),
+            v(2, "symbol_not_tradable"),
+            v(3, "symbol_not_tradable"),
+            (4, pb::OutcomeKind::Executed as i32, String::new()),
+        ]
+    );
+    let s = run.stats();
+    assert_eq!(
+        (s.validation_failed, s.validated_successful, s.executed),
+        (3, 1, 1)
+    );
+}
