@@ -51,8 +51,16 @@ async fn run_worked_example(database_url: &str, offset: i64) {
         database_url,
         "e2e",
         &[
-            Exchange { id: 1, name: "binance", agent: Some(binance.endpoint()) },
-            Exchange { id: 2, name: "bybit", agent: Some(bybit.endpoint()) },
+            Exchange {
+                id: 1,
+                name: "binance",
+                agent: Some(binance.endpoint()),
+            },
+            Exchange {
+                id: 2,
+                name: "bybit",
+                agent: Some(bybit.endpoint()),
+            },
         ],
     )
     .await;
@@ -73,7 +81,12 @@ async fn run_worked_example(database_url: &str, offset: i64) {
 
     let d = finished(&mut waves(&coord).await, &id).await;
     let s = d.summary.clone().unwrap();
-    assert_eq!(s.status, pb::WaveStatus::Completed as i32, "{}", coord.log_text());
+    assert_eq!(
+        s.status,
+        pb::WaveStatus::Completed as i32,
+        "{}",
+        coord.log_text()
+    );
     assert_eq!(s.signal_count, 16);
     let got: Vec<ExchangeStats> = d.exchanges.iter().map(ExchangeStats::from_proto).collect();
     assert_eq!(
@@ -85,26 +98,49 @@ async fn run_worked_example(database_url: &str, offset: i64) {
     );
     let t = s.totals.unwrap();
     assert_eq!(
-        (t.total_signals, t.exchanges_processed, t.total_executed, t.total_failed),
+        (
+            t.total_signals,
+            t.exchanges_processed,
+            t.total_executed,
+            t.total_failed
+        ),
         (16, 2, 10, 1)
     );
-    assert_eq!((t.total_validated, t.validation_errors, t.duplicates), (13, 0, 3));
+    assert_eq!(
+        (t.total_validated, t.validation_errors, t.duplicates),
+        (13, 0, 3)
+    );
 
     let ev: WaveCompleted = serde_json::from_str(&d.completed_event).unwrap();
     assert_eq!(ev.wave_timestamp, id);
     assert_eq!(
-        (ev.total_signals, ev.exchanges_processed, ev.positions_opened, ev.failed),
+        (
+            ev.total_signals,
+            ev.exchanges_processed,
+            ev.positions_opened,
+            ev.failed
+        ),
         (16, 2, 10, 1)
     );
     assert_eq!((ev.validation_errors, ev.duplicates), (0, 3));
     assert_eq!(ev.per_exchange_stats.len(), 2);
     assert_eq!(
         ev.per_exchange_stats["1"],
-        ExchangeSummary { name: "binance".into(), executed: 6, target: 6, target_reached: true }
+        ExchangeSummary {
+            name: "binance".into(),
+            executed: 6,
+            target: 6,
+            target_reached: true
+        }
     );
     assert_eq!(
         ev.per_exchange_stats["2"],
-        ExchangeSummary { name: "bybit".into(), executed: 4, target: 4, target_reached: true }
+        ExchangeSummary {
+            name: "bybit".into(),
+            executed: 4,
+            target: 4,
+            target_reached: true
+        }
     );
 
     // Per-signal outcomes: the duplicates and the failed execution, with their reasons.
@@ -118,12 +154,18 @@ async fn run_worked_example(database_url: &str, offset: i64) {
             .clone()
     };
     let eth = find(1, 102, pb::Stage::Validation);
-    assert_eq!((eth.kind, eth.error.as_str()), (pb::OutcomeKind::Duplicate as i32, "open_position"));
+    assert_eq!(
+        (eth.kind, eth.error.as_str()),
+        (pb::OutcomeKind::Duplicate as i32, "open_position")
+    );
     let btc2 = find(1, 105, pb::Stage::Validation);
     assert_eq!(btc2.kind, pb::OutcomeKind::Duplicate as i32);
     assert_eq!(btc2.error, "duplicate_in_wave");
     let bnb = find(1, 104, pb::Stage::Execution);
-    assert_eq!((bnb.kind, bnb.executed), (pb::OutcomeKind::ExecutionFailed as i32, false));
+    assert_eq!(
+        (bnb.kind, bnb.executed),
+        (pb::OutcomeKind::ExecutionFailed as i32, false)
+    );
     let avax = find(1, 109, pb::Stage::Execution);
     assert!(avax.executed && !avax.client_order_id.is_empty());
     let executed: Vec<i64> = d
@@ -142,8 +184,14 @@ async fn run_worked_example(database_url: &str, offset: i64) {
     // What the agents did: one order per executed or failed signal, positions as executed.
     let b = describe(&binance).await;
     assert_eq!(b.orders_sent, 7, "6 fills and the refused BNBUSDT entry");
-    for sym in ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "AVAXUSDT"] {
-        assert!(b.open_positions.iter().any(|p| p == sym), "{sym}: {:?}", b.open_positions);
+    for sym in [
+        "BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "AVAXUSDT",
+    ] {
+        assert!(
+            b.open_positions.iter().any(|p| p == sym),
+            "{sym}: {:?}",
+            b.open_positions
+        );
     }
     assert!(!b.open_positions.iter().any(|p| p == "BNBUSDT"));
     let y = describe(&bybit).await;

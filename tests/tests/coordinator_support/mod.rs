@@ -72,12 +72,17 @@ pub async fn start_coordinator(
          [waves]\nquiet_secs = 3\n[dispatch]\nretries = 2\nconnect_timeout_ms = 500\nlease_secs = 6\n"
     );
     for e in exchanges {
-        toml.push_str(&format!("[[exchanges]]\nid = {}\nname = \"{}\"\n", e.id, e.name));
+        toml.push_str(&format!(
+            "[[exchanges]]\nid = {}\nname = \"{}\"\n",
+            e.id, e.name
+        ));
         if let Some(a) = &e.agent {
             toml.push_str(&format!("agent = \"{a}\"\n"));
         }
     }
-    Proc::spawn("wavegate-coordinator", &toml, dir).await.unwrap()
+    Proc::spawn("wavegate-coordinator", &toml, dir)
+        .await
+        .unwrap()
 }
 
 pub async fn channel(endpoint: &str) -> Channel {
@@ -171,11 +176,25 @@ pub fn worked_example(ts: DateTime<Utc>) -> Vec<pb::Signal> {
     let mut v = Vec::new();
     for (i, s) in BINANCE_SYMBOLS.iter().enumerate() {
         let i = i as i64;
-        v.push(signal(101 + i, s, 1, 90.0 - i as f64, ts, (i == 0).then_some(6)));
+        v.push(signal(
+            101 + i,
+            s,
+            1,
+            90.0 - i as f64,
+            ts,
+            (i == 0).then_some(6),
+        ));
     }
     for (i, s) in BYBIT_SYMBOLS.iter().enumerate() {
         let i = i as i64;
-        v.push(signal(201 + i, s, 2, 80.0 - i as f64, ts, (i == 0).then_some(4)));
+        v.push(signal(
+            201 + i,
+            s,
+            2,
+            80.0 - i as f64,
+            ts,
+            (i == 0).then_some(4),
+        ));
     }
     v
 }
@@ -208,14 +227,26 @@ impl PgDb {
     pub async fn create() -> PgDb {
         let admin = std::env::var("WAVEGATE_PG_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let name = format!("wg_e2e_{}_{}", std::process::id(), Utc::now().timestamp_micros());
+        let name = format!(
+            "wg_e2e_{}_{}",
+            std::process::id(),
+            Utc::now().timestamp_micros()
+        );
         psql(&admin, &format!("CREATE DATABASE {name}")).await;
         let base = admin.rsplit_once('/').unwrap().0.to_owned();
-        PgDb { url: format!("{base}/{name}"), admin, name }
+        PgDb {
+            url: format!("{base}/{name}"),
+            admin,
+            name,
+        }
     }
 
     pub async fn drop_db(self) {
-        psql(&self.admin, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await;
+        psql(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        )
+        .await;
     }
 }
 
@@ -229,5 +260,9 @@ async fn psql(url: &str, sql: &str) {
         .output()
         .await
         .expect("psql is needed for the PostgreSQL end-to-end test");
-    assert!(st.status.success(), "{sql}: {}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
 }
