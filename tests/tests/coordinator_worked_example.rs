@@ -9,15 +9,11 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::stats::{ExchangeStats, ExchangeSummary, ParamsSource, WaveCompleted};
 use wavegate_common::time::wave_id;
 
+/// (id, name, total, validated, executed, failed, duplicates, target) of one exchange.
+type Counts<'a> = (u32, &'a str, u32, u32, u32, u32, u32, u32);
+
 fn expected(
-    id: u32,
-    name: &str,
-    total: u32,
-    validated: u32,
-    executed: u32,
-    failed: u32,
-    dups: u32,
-    target: u32,
+    (id, name, total, validated, executed, failed, dups, target): Counts<'_>,
 ) -> ExchangeStats {
     ExchangeStats {
         exchange_id: id,
@@ -92,8 +88,8 @@ async fn run_worked_example(database_url: &str, offset: i64) {
     assert_eq!(
         got,
         vec![
-            expected(1, "binance", 9, 7, 6, 1, 2, 6),
-            expected(2, "bybit", 7, 6, 4, 0, 1, 4),
+            expected((1, "binance", 9, 7, 6, 1, 2, 6)),
+            expected((2, "bybit", 7, 6, 4, 0, 1, 4)),
         ]
     );
     let t = s.totals.unwrap();
