@@ -26,8 +26,8 @@ use crate::journal::{JournalOrder, OrderEvent, OrderState, OrderUpdate};
 
 /// Lookups tried before an unknown outcome is given up on for this run.
 const LOOKUP_ATTEMPTS: u32 = 5;
-/// First pause between lookups (doubles each time).
-const LOOKUP_BACKOFF: Duration = Duration::from_millis(50);
+/// First pause between lookups (doubles each time: about 3 s over all attempts).
+const LOOKUP_BACKOFF: Duration = Duration::from_millis(200);
 
 /// One order the walk launched.
 #[derive(Debug, Clone)]
@@ -320,6 +320,9 @@ async fn resolve(ctx: &AgentCtx, r: &Report<'_>, side: Side) -> Execution {
                 record(ctx, &coid, OrderState::Unknown, OrderEvent::Resolve, up).await;
                 return r.failed(&reason);
             }
+            // An order answered late (timeout, 5xx) may show up at the exchange only after a
+            // moment: "not found" is final only when every lookup says so.
+            Ok(None) if attempt + 1 < LOOKUP_ATTEMPTS => {}
             Ok(None) => {
                 let up = OrderUpdate {
                     error: Some("not_received".into()),

@@ -119,6 +119,7 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
                 .await
                 .map_err(JournalError::from)?,
         ),
+        AdapterKind::Binance | AdapterKind::Bybit => exchange::live(&config.adapter)?,
     };
     let bind_err = |source| AgentError::Bind {
         addr: config.listen,

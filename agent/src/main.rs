@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use wavegate_agent::AgentConfig;
+use wavegate_common::shutdown::ShutdownSignal;
 use wavegate_common::telemetry;
 
 /// wavegate exchange agent.
@@ -34,6 +35,8 @@ async fn main() -> anyhow::Result<()> {
         config.journal = journal;
     }
     config.validate()?;
+    // Before anything is announced, so an early SIGTERM still shuts down gracefully.
+    let mut shutdown = ShutdownSignal::install().context("installing signal handlers")?;
     // Logs (and OTLP export) named wavegate-agent with this agent's region and exchange.
     let telemetry = telemetry::init(&config.telemetry_config()).context("starting telemetry")?;
     let agent = wavegate_agent::spawn(config).await?;
@@ -41,19 +44,11 @@ async fn main() -> anyhow::Result<()> {
     if let Some(addr) = agent.metrics_addr() {
         println!("wavegate-agent metrics on http://{addr}/metrics");
     }
-    let waited = wait_for_signal().await.context("waiting for a signal");
+    shutdown.recv().await;
     agent.shutdown().await;
     // After the agent stopped, so the last waves' spans are exported too.
     if let Err(e) = telemetry.shutdown().await {
         eprintln!("wavegate-agent: {e}");
     }
-    waited
-}
-
-async fn wait_for_signal() -> std::io::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r,
-        _ = term.recv() => Ok(()),
-    }
+    Ok(())
 }

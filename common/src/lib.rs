@@ -19,6 +19,7 @@ pub mod order_id;
 pub mod plan;
 pub mod proto;
 pub mod rank;
+pub mod shutdown;
 pub mod signal;
 pub mod stats;
 pub mod telemetry;

@@ -4,28 +4,12 @@
 use crate::args::DevArgs;
 use crate::cluster::{Cluster, ClusterSpec, demo_exchanges, shown_endpoint};
 use crate::error::CliError;
-
-/// Resolves when the process is asked to stop.
-async fn stop_requested() -> Result<(), CliError> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r?,
-            _ = term.recv() => {}
-        }
-        Ok(())
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await?;
-        Ok(())
-    }
-}
+use wavegate_common::shutdown::ShutdownSignal;
 
 /// Runs `dev`.
 pub async fn run(args: &DevArgs) -> Result<(), CliError> {
+    // Before the endpoint is announced, so an early SIGTERM still stops the cluster cleanly.
+    let mut shutdown = ShutdownSignal::install()?;
     let cluster = Cluster::start(ClusterSpec {
         listen: args.listen,
         data_dir: args.data_dir.clone(),
@@ -50,8 +34,8 @@ pub async fn run(args: &DevArgs) -> Result<(), CliError> {
     // Tests and scripts read the endpoint from stdout: make sure it is out.
     use std::io::Write;
     std::io::stdout().flush()?;
-    let stopped = stop_requested().await;
+    shutdown.recv().await;
     eprintln!("stopping");
     cluster.shutdown().await;
-    stopped
+    Ok(())
 }
