@@ -33,11 +33,18 @@ AGENT_KEYS = {
     "adapter.paper.notional": NUM, "adapter.paper.min_notional": NUM,
     "adapter.paper.open_positions": list, "adapter.paper.invalid_symbols": list,
     "adapter.paper.exec_fail": list, "adapter.paper.stop_fail": list,
+    "telemetry.log_format": str, "telemetry.otlp_endpoint": str,
+    **{f"adapter.{live}.{k}": t for live in ("binance", "bybit") for k, t in {
+        "base_url": str, "recv_window_ms": int, "notional": NUM, "request_timeout_ms": int,
+        "connect_timeout_ms": int, "rules_refresh_secs": int, "api_key": str,
+        "api_secret_file": str,
+    }.items()},
 }
 AGENT_REQUIRED = ["listen", "exchange_id", "exchange_name", "region", "journal", "adapter.kind"]
 ENUMS = {
     "dispatch.execution_mode": {"sequential", "windowed"},
     "execution_mode": {"sequential", "windowed"},
+    "telemetry.log_format": {"human", "json"},
     "adapter.kind": {"paper", "binance", "bybit"},
 }
 EXAMPLES = {"coordinator": "coordinator/coordinator.example.toml", "agent": "agent/agent.example.toml"}
