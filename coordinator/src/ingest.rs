@@ -198,7 +198,7 @@ impl Ingest {
     pub async fn close(&mut self, ts: DateTime<Utc>) -> Result<(), CoordinatorError> {
         self.flush().await?;
         let id = wave_id(ts);
-        match close_wave(&self.core, &id).await? {
+        match close_wave(&self.core, &id, true).await? {
             Closed::Dispatching | Closed::Failed => {
                 self.closed.insert(id);
             }

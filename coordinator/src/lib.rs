@@ -10,6 +10,7 @@
 
 pub mod agents;
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod dispatch;
 pub mod error;

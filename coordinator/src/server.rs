@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use wavegate_common::proto::FILE_DESCRIPTOR_SET;
 use wavegate_common::proto::v1::agents_server::AgentsServer;
@@ -16,6 +17,7 @@ use wavegate_common::proto::v1::signal_ingest_server::SignalIngestServer;
 use wavegate_common::proto::v1::waves_server::WavesServer;
 
 use crate::api::Api;
+use crate::auth::Auth;
 use crate::config::CoordinatorConfig;
 use crate::error::CoordinatorError;
 use crate::state::Core;
@@ -74,6 +76,10 @@ impl CoordinatorHandle {
 /// `config.listen`, and serves in the background.
 pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, CoordinatorError> {
     config.validate()?;
+    let auth = match config.auth.as_ref().and_then(|a| a.tokens_file.as_deref()) {
+        Some(path) => Auth::from_file(path)?,
+        None => Auth::off(),
+    };
     let store = Store::connect(&config.database_url).await?;
     let listen = config.listen;
     let core = Arc::new(Core::new(config, store)?);
@@ -110,15 +116,24 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
             .tcp_nodelay(true)
             .add_service(health_service)
             .add_service(reflection)
-            .add_service(ingest)
-            .add_service(WavesServer::new(api.clone()))
-            .add_service(ParamsServer::new(api.clone()))
-            .add_service(AgentsServer::new(api))
+            .add_service(InterceptedService::new(ingest, auth.clone()))
+            .add_service(InterceptedService::new(
+                WavesServer::new(api.clone()),
+                auth.clone(),
+            ))
+            .add_service(InterceptedService::new(
+                ParamsServer::new(api.clone()),
+                auth.clone(),
+            ))
+            .add_service(InterceptedService::new(
+                AgentsServer::new(api),
+                auth.clone(),
+            ))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
                 let _ = rx_server.wait_for(|stop| *stop).await;
             }),
     );
-    tracing::info!(%addr, owner = %core.owner, "coordinator serving");
+    tracing::info!(%addr, owner = %core.owner, auth = auth.enabled(), "coordinator serving");
     Ok(CoordinatorHandle {
         addr,
         core,

@@ -23,7 +23,8 @@ pub enum Closed {
     Dispatching,
     /// Too old to execute: marked failed.
     Failed,
-    /// Not collecting any more (closed before, or claimed by another coordinator).
+    /// Not claimed: not collecting any more (closed before, or claimed by another
+    /// coordinator), or no longer due (a signal arrived meanwhile).
     AlreadyClosed,
 }
 
@@ -45,7 +46,7 @@ async fn tick(core: &Arc<Core>) -> Result<(), CoordinatorError> {
     let now = Utc::now();
     let quiet_before = now - secs(core.cfg.waves.quiet_secs);
     for id in core.store.due_waves(now, quiet_before).await? {
-        close_wave(core, &id).await?;
+        close_wave(core, &id, false).await?;
     }
     for id in core.store.resumable_waves(now, &core.owner).await? {
         if !core.is_running(&id) {
@@ -55,9 +56,14 @@ async fn tick(core: &Arc<Core>) -> Result<(), CoordinatorError> {
     Ok(())
 }
 
-/// Closes a collecting wave now: fails it when it is older than `max_wave_age`, else claims it
-/// (one conditional write) and starts its dispatch.
-pub async fn close_wave(core: &Arc<Core>, wave_id: &str) -> Result<Closed, CoordinatorError> {
+/// Closes a collecting wave: fails it when it is older than `max_wave_age`, else claims it
+/// (one conditional write) and starts its dispatch. `forced` is the producer's close; else the
+/// claim re-checks that the wave is due (quiet period or `close_by`).
+pub async fn close_wave(
+    core: &Arc<Core>,
+    wave_id: &str,
+    forced: bool,
+) -> Result<Closed, CoordinatorError> {
     let Some(row) = core.store.wave(wave_id).await? else {
         return Err(CoordinatorError::NotFound(format!(
             "wave {wave_id} not found"
@@ -77,9 +83,10 @@ pub async fn close_wave(core: &Arc<Core>, wave_id: &str) -> Result<Closed, Coord
         return Ok(Closed::AlreadyClosed);
     }
     let deadline = now + secs(core.cfg.waves.deadline_secs);
+    let due = (!forced).then(|| now - secs(core.cfg.waves.quiet_secs));
     if !core
         .store
-        .claim(wave_id, &core.owner, now + core.lease(), deadline, now)
+        .claim(wave_id, &core.owner, now + core.lease(), deadline, now, due)
         .await?
     {
         return Ok(Closed::AlreadyClosed);

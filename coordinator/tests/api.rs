@@ -619,3 +619,50 @@ async fn streamed_ingest_of_many_signals_is_committed_in_batches() {
     h.shutdown().await;
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn bearer_tokens_guard_the_api_when_configured() {
+    let db = TestDb::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "t0ken-for-tests\n").unwrap();
+    let mut cfg = config(&db);
+    cfg.auth = Some(wavegate_coordinator::config::AuthConfig {
+        tokens_file: Some(tokens),
+    });
+    let h = wavegate_coordinator::spawn(cfg).await.unwrap();
+    let mut c = clients(&h).await;
+    let e = c
+        .params
+        .get(pb::GetParamsRequest { exchange_id: 0 })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    let ts = current_wave() + chrono::Duration::seconds(7);
+    let e = c
+        .ingest
+        .publish_wave(wave(ts, vec![sig(1, "BTCUSDT", 2, 1.0, ts)], false))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    assert!(
+        h.store().wave(&wave_id(ts)).await.unwrap().is_none(),
+        "nothing stored"
+    );
+    let mut req = tonic::Request::new(pb::GetParamsRequest { exchange_id: 0 });
+    req.metadata_mut()
+        .insert("authorization", "Bearer t0ken-for-tests".parse().unwrap());
+    assert_eq!(
+        c.params.get(req).await.unwrap().into_inner().params.len(),
+        1
+    );
+    let mut bad = tonic::Request::new(pb::ListAgentsRequest {});
+    bad.metadata_mut()
+        .insert("authorization", "Bearer wrong".parse().unwrap());
+    assert_eq!(
+        c.agents.list(bad).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    h.shutdown().await;
+    db.cleanup().await;
+}

@@ -55,8 +55,8 @@ async fn signals_are_stored_once_and_refused_after_the_claim() {
         let now = Utc::now();
         let lease = now + Duration::seconds(30);
         let (a, b) = tokio::join!(
-            store.claim(&id, "node-a", lease, lease, now),
-            store.claim(&id, "node-b", lease, lease, now)
+            store.claim(&id, "node-a", lease, lease, now, None),
+            store.claim(&id, "node-b", lease, lease, now, None)
         );
         assert!(a.unwrap() ^ b.unwrap(), "exactly one claim succeeds");
         let late = vec![checked(&sig(9, "XRPUSDT", 1, 10.0, ts))];
@@ -85,12 +85,16 @@ async fn lease_takeover_and_completion_are_exclusive_and_recorded_once() {
             .await
             .unwrap();
         let now = Utc::now();
+        // Not due: the wave's last signal is newer than the quiet period allows.
+        let quiet_before = now - Duration::seconds(3);
+        let lease = now + Duration::seconds(30);
         assert!(
-            store
-                .claim(&id, "a", now + Duration::seconds(30), now, now)
+            !store
+                .claim(&id, "a", lease, now, now, Some(quiet_before))
                 .await
                 .unwrap()
         );
+        assert!(store.claim(&id, "a", lease, now, now, None).await.unwrap());
         // Lease still valid: another node cannot take over; the owner can (after a restart).
         assert!(
             !store

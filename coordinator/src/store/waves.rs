@@ -302,7 +302,10 @@ impl Store {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
-    /// THE claim: one conditional write that succeeds for exactly one coordinator.
+    /// THE claim: one conditional write that succeeds for exactly one coordinator. Unless
+    /// `forced` (the producer closed the wave), the write also re-checks that the wave is due
+    /// (quiet since `quiet_before`, or past `close_by`), so an ingest transaction that commits
+    /// while the claim waits for the row keeps the wave open.
     pub async fn claim(
         &self,
         id: &str,
@@ -310,18 +313,38 @@ impl Store {
         lease_until: DateTime<Utc>,
         deadline: DateTime<Utc>,
         now: DateTime<Utc>,
+        due: Option<DateTime<Utc>>,
     ) -> Result<bool, CoordinatorError> {
-        let r = sqlx::query(
-            "UPDATE waves SET status = 'dispatching', owner = $1, lease_until = $2, \
-             deadline_at = $3, closed_at = $4 WHERE id = $5 AND status = 'collecting'",
-        )
-        .bind(owner)
-        .bind(ms(lease_until))
-        .bind(ms(deadline))
-        .bind(ms(now))
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        let r = match due {
+            None => {
+                sqlx::query(
+                    "UPDATE waves SET status = 'dispatching', owner = $1, lease_until = $2, \
+                     deadline_at = $3, closed_at = $4 WHERE id = $5 AND status = 'collecting'",
+                )
+                .bind(owner)
+                .bind(ms(lease_until))
+                .bind(ms(deadline))
+                .bind(ms(now))
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+            }
+            Some(quiet_before) => {
+                sqlx::query(
+                    "UPDATE waves SET status = 'dispatching', owner = $1, lease_until = $2, \
+                     deadline_at = $3, closed_at = $4 WHERE id = $5 AND status = 'collecting' \
+                     AND (last_signal_at <= $6 OR close_by <= $4)",
+                )
+                .bind(owner)
+                .bind(ms(lease_until))
+                .bind(ms(deadline))
+                .bind(ms(now))
+                .bind(id)
+                .bind(ms(quiet_before))
+                .execute(&self.pool)
+                .await?
+            }
+        };
         Ok(r.rows_affected() == 1)
     }
 
