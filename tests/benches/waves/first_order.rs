@@ -1,0 +1,146 @@
+//! DESIGN §5 target 1: from wave close to the first order reaching the exchange, p99 < 1 ms,
+//! with 8 exchanges × 100 signals on paper exchanges with zero latency.
+//!
+//! Two measurements per wave:
+//! - **exact**: the coordinator's `wave closed and claimed` log timestamp (µs; after the claim
+//!   committed) → the earliest entry order the paper exchanges recorded for the wave
+//!   (`paper_orders.created_at`, ns; the paper exchange stamps a fill after persisting the
+//!   position, so this is a slight over-estimate). Same host, same wall clock.
+//! - **client**: the close call's return → the first execution `SignalOutcome` on
+//!   `Waves.Watch`, an upper bound of close → order at the exchange as a client sees it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use wavegate_common::time::{floor_to_interval, from_proto};
+
+use crate::cluster::{AgentSpec, Cluster};
+use crate::journal::{closed_and_claimed, paper_orders};
+use crate::stats::Summary;
+use crate::wave::{self, Watcher, signals, wave_of_symbol};
+
+/// Exchanges of the grid.
+pub const EXCHANGES: u32 = 8;
+/// Signals per exchange per wave.
+pub const SIGNALS_PER_EXCHANGE: usize = 100;
+/// Target per exchange.
+pub const MAX_TRADES: u32 = 10;
+
+/// Results of the close → first order runs.
+#[derive(Debug)]
+pub struct FirstOrder {
+    /// Waves run.
+    pub waves: usize,
+    /// Coordinator close log line → first entry recorded by a paper exchange, ms.
+    pub exact: Summary,
+    /// Where the close instant came from (`log` or the ms-precision `closed_at` fallback).
+    pub exact_source: &'static str,
+    /// Close call returned → first execution outcome on Watch, ms.
+    pub client: Summary,
+    /// Close call sent → close call returned, ms.
+    pub close_call: Summary,
+    /// Close call returned → `completed` event, ms (whole wave, 80 orders).
+    pub wave: Summary,
+    /// Positions opened per wave (must be 8 × max_trades).
+    pub executed_per_wave: u32,
+}
+
+/// The grid's agents: paper, zero latency, nothing scripted to fail.
+pub fn agents() -> Vec<AgentSpec> {
+    (1..=EXCHANGES)
+        .map(|exchange_id| AgentSpec {
+            exchange_id,
+            latency_ms: 0,
+            exec_fail: vec![],
+        })
+        .collect()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn ms_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    (to - from)
+        .num_nanoseconds()
+        .map_or(f64::NAN, |n| n as f64 / 1e6)
+}
+
+/// Runs `waves` waves one after another on `cluster` (started with [`agents`]).
+pub async fn run(cluster: &Cluster, waves: usize) -> anyhow::Result<FirstOrder> {
+    let mut ingest = cluster.ingest().await?;
+    let mut client = cluster.waves().await?;
+    let mut watcher = Watcher::start(&mut client).await?;
+    let exchanges: Vec<(u32, u32)> = (1..=EXCHANGES).map(|e| (e, MAX_TRADES)).collect();
+    // Distinct wave ids one second apart inside the current candle: none is late.
+    let base = floor_to_interval(Utc::now(), 900);
+    let mut runs = Vec::with_capacity(waves);
+    for w in 0..waves {
+        let ts = base + chrono::Duration::seconds(w as i64);
+        let sigs = signals(w, &exchanges, SIGNALS_PER_EXCHANGE, ts);
+        let r = wave::run(&mut ingest, &mut client, &mut watcher, ts, sigs).await?;
+        let executed = r
+            .detail
+            .summary
+            .as_ref()
+            .and_then(|s| s.totals.as_ref())
+            .map_or(0, |t| t.total_executed);
+        if executed != EXCHANGES * MAX_TRADES {
+            bail!("wave {} opened {executed} positions", r.wave_id);
+        }
+        runs.push((w, r));
+    }
+    // Earliest entry per bench wave over all paper exchanges.
+    let mut first_entry: HashMap<usize, DateTime<Utc>> = HashMap::new();
+    for spec in cluster.specs() {
+        for o in paper_orders(&cluster.journal(spec.exchange_id)).await? {
+            let Some(w) = wave_of_symbol(&o.symbol) else {
+                continue;
+            };
+            if o.kind == "entry" {
+                let e = first_entry.entry(w).or_insert(o.created_at);
+                *e = (*e).min(o.created_at);
+            }
+        }
+    }
+    let logged = closed_and_claimed(&cluster.coordinator.log_text());
+    let exact_source = if runs.iter().all(|(_, r)| logged.contains_key(&r.wave_id)) {
+        "coordinator log (µs)"
+    } else {
+        "closed_at (ms, truncated)"
+    };
+    let (mut exact, mut client_ms, mut close_call, mut whole) = (vec![], vec![], vec![], vec![]);
+    for (w, r) in &runs {
+        let closed = match logged.get(&r.wave_id) {
+            Some(t) if exact_source.starts_with("coordinator") => *t,
+            _ => r
+                .detail
+                .summary
+                .as_ref()
+                .and_then(|s| s.closed_at.as_ref())
+                .and_then(from_proto)
+                .context("wave without closed_at")?,
+        };
+        let first = first_entry
+            .get(w)
+            .with_context(|| format!("no entry order of wave {} in any journal", r.wave_id))?;
+        exact.push(ms_between(closed, *first));
+        let first_exec = r
+            .first_execution
+            .with_context(|| format!("no execution outcome of wave {} on Watch", r.wave_id))?;
+        client_ms.push(ms(first_exec.saturating_duration_since(r.close_returned)));
+        close_call.push(ms(r.close_returned - r.close_sent));
+        whole.push(ms(r.completed - r.close_returned));
+    }
+    Ok(FirstOrder {
+        waves,
+        exact: Summary::of(&exact),
+        exact_source,
+        client: Summary::of(&client_ms),
+        close_call: Summary::of(&close_call),
+        wave: Summary::of(&whole),
+        executed_per_wave: EXCHANGES * MAX_TRADES,
+    })
+}

@@ -1,0 +1,95 @@
+//! Exact points in time left by the processes themselves: the orders the paper exchange
+//! recorded (agent journal, nanosecond `created_at`) and the coordinator's log line for the
+//! moment a wave was closed and claimed (microsecond timestamp).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+
+/// One order as the paper exchange recorded it.
+#[derive(Debug, Clone)]
+pub struct PaperOrder {
+    /// Symbol of the order.
+    pub symbol: String,
+    /// `entry`, `stop` or `close`.
+    pub kind: String,
+    /// When the paper exchange recorded the order (after persisting the position of a fill).
+    pub created_at: DateTime<Utc>,
+}
+
+/// Every order in the paper exchange of an agent's journal (opened read-only; WAL lets the
+/// agent keep running).
+pub async fn paper_orders(journal: &Path) -> anyhow::Result<Vec<PaperOrder>> {
+    let opts =
+        SqliteConnectOptions::from_str(&format!("sqlite://{}", journal.display()))?.read_only(true);
+    let mut conn = opts.connect().await?;
+    let rows = sqlx::query("SELECT symbol, kind, created_at FROM paper_orders")
+        .fetch_all(&mut conn)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let at: String = r.try_get("created_at")?;
+        out.push(PaperOrder {
+            symbol: r.try_get("symbol")?,
+            kind: r.try_get("kind")?,
+            created_at: parse_utc(&at).with_context(|| format!("paper created_at {at:?}"))?,
+        });
+    }
+    conn.close().await?;
+    Ok(out)
+}
+
+fn parse_utc(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Removes ANSI escape sequences (`ESC [ … letter`) from a log line.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Wave id → timestamp of the coordinator's `wave closed and claimed` log line (logged after
+/// the claim committed, right before dispatch is spawned). Empty when the log level hides it.
+pub fn closed_and_claimed(log: &str) -> HashMap<String, DateTime<Utc>> {
+    let mut out = HashMap::new();
+    for line in log
+        .lines()
+        .filter(|l| l.contains("wave closed and claimed"))
+    {
+        let line = strip_ansi(line);
+        let Some(at) = line.split_whitespace().next().and_then(parse_utc) else {
+            continue;
+        };
+        let Some(rest) = line.split("wave_id=").nth(1) else {
+            continue;
+        };
+        let id: String = rest
+            .trim_start_matches('"')
+            .chars()
+            .take_while(|c| *c != '"' && !c.is_whitespace())
+            .collect();
+        out.insert(id, at);
+    }
+    out
+}
