@@ -71,7 +71,16 @@ fn journal_path(dir: &Path, exchange_id: u32) -> PathBuf {
 impl Cluster {
     /// Starts the agents (concurrently), then the coordinator pointing at them.
     pub async fn start(agents: &[AgentSpec], c: &CoordinatorSpec) -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
+        // For profiling: WAVEGATE_BENCH_KEEP keeps configs, logs and databases (RUST_LOG sets
+        // the processes' log level).
+        let keep = std::env::var_os("WAVEGATE_BENCH_KEEP").is_some();
+        let dir = tempfile::Builder::new()
+            .prefix("wavegate-bench")
+            .disable_cleanup(keep)
+            .tempdir()?;
+        if keep {
+            eprintln!("      keeping {}", dir.path().display());
+        }
         let tomls: Vec<String> = agents.iter().map(|a| agent_toml(dir.path(), a)).collect();
         let started = futures::future::try_join_all(
             tomls

@@ -50,7 +50,7 @@ impl Plan {
         if quick {
             Plan {
                 quick,
-                first_order_waves: 20,
+                first_order_waves: 30,
                 makespan_waves: 2,
                 stream_signals: 200_000,
                 batches: 2,
@@ -60,8 +60,8 @@ impl Plan {
         } else {
             Plan {
                 quick,
-                first_order_waves: 100,
-                makespan_waves: 5,
+                first_order_waves: 200,
+                makespan_waves: 10,
                 stream_signals: 1_000_000,
                 batches: 5,
                 batch_signals: 100_000,
