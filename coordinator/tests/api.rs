@@ -612,7 +612,12 @@ async fn streamed_ingest_of_many_signals_is_committed_in_batches() {
         .unwrap()
         .into_inner();
     let rate = n as f64 / started.elapsed().as_secs_f64();
-    eprintln!("ingest: {n} signals at {rate:.0}/s (debug build)");
+    let build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    eprintln!("ingest over gRPC: {n} signals at {rate:.0}/s ({build} build)");
     assert_eq!((s.accepted, s.rejected), (n as u32, 0));
     let w = h.store().wave(&wave_id(ts)).await.unwrap().unwrap();
     assert_eq!(i64::from(w.signal_count), n);

@@ -9,11 +9,15 @@ use wavegate_common::time::wave_id;
 use wavegate_common::{Action, Signal};
 
 use super::waves::{ensure_wave, status_in, touch_collecting};
-use super::{NewEvent, Store, from_ms, insert_event, ms};
+use super::{Backend, NewEvent, Store, from_ms, insert_event, ms};
 use crate::error::CoordinatorError;
 
-/// Rows per multi-row INSERT (13 parameters each; well under both backends' limits).
-const ROWS_PER_STATEMENT: usize = 1000;
+/// Rows per multi-row INSERT on SQLite. Binding cost grows faster than linearly with the
+/// parameters of one statement (measured, release build: 10 rows ≈ 130k rows/s, 100 rows
+/// ≈ 34k/s, 1000 rows ≈ 6k/s), so SQLite gets many small statements in one transaction.
+const SQLITE_ROWS_PER_STATEMENT: usize = 10;
+/// Rows per multi-row INSERT on PostgreSQL, where each statement is a round trip.
+const POSTGRES_ROWS_PER_STATEMENT: usize = 200;
 
 /// What happened to each signal of a batch, by its position in the batch.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -76,8 +80,12 @@ impl Store {
                 continue;
             }
             let mut inserted: HashSet<i64> = HashSet::with_capacity(positions.len());
-            for chunk in positions.chunks(ROWS_PER_STATEMENT) {
-                let ids = insert_chunk(&mut tx, wid, batch, chunk).await?;
+            let rows = match self.backend {
+                Backend::Sqlite => SQLITE_ROWS_PER_STATEMENT,
+                Backend::Postgres => POSTGRES_ROWS_PER_STATEMENT,
+            };
+            for chunk in positions.chunks(rows) {
+                let ids = insert_chunk(&mut tx, self.backend, wid, batch, chunk).await?;
                 inserted.extend(ids);
             }
             let mut added = 0u32;
@@ -160,11 +168,18 @@ impl Store {
 
 async fn insert_chunk(
     conn: &mut sqlx::AnyConnection,
+    backend: Backend,
     wid: &str,
     batch: &[Signal],
     chunk: &[usize],
 ) -> Result<Vec<i64>, sqlx::Error> {
     const COLS: usize = 12;
+    // SQLite resolves `$N` names with a linear search per parameter (quadratic in a large
+    // statement); `?N` is a plain index there. PostgreSQL only knows `$N`.
+    let mark = match backend {
+        Backend::Sqlite => '?',
+        Backend::Postgres => '$',
+    };
     let mut sql = String::with_capacity(64 + chunk.len() * 80);
     sql.push_str(
         "INSERT INTO signals (wave_id, signal_id, exchange_id, symbol, action, score_week, \
@@ -177,9 +192,11 @@ async fn insert_chunk(
         }
         // $1 is the wave id, shared by every row.
         let base = 2 + i * (COLS - 1);
-        sql.push_str("($1");
+        sql.push('(');
+        sql.push(mark);
+        sql.push('1');
         for k in 0..COLS - 1 {
-            sql.push_str(&format!(",${}", base + k));
+            sql.push_str(&format!(",{mark}{}", base + k));
         }
         sql.push(')');
     }
