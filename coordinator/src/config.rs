@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use wavegate_common::plan::{DEFAULT_BUFFER_FIXED, DEFAULT_MAX_TOPUP_ROUNDS};
 use wavegate_common::proto::v1 as pb;
+use wavegate_common::telemetry::{LogFormat, SERVICE_COORDINATOR, TelemetryConfig, TelemetryError};
 
 /// A configuration that cannot be used, naming the key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +162,36 @@ impl std::fmt::Debug for AuthConfig {
     }
 }
 
+/// `[telemetry]`: log format and where spans go (service name is always the coordinator's).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CoordinatorTelemetry {
+    /// `human` (default) or `json` log lines on stderr.
+    pub log_format: LogFormat,
+    /// OTLP/gRPC endpoint, e.g. `http://collector:4317`; when absent,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` applies, and without it nothing is exported.
+    pub otlp_endpoint: Option<String>,
+}
+
+/// Parses a `metrics_listen` value: `HOST:PORT`, or `off` for no endpoint.
+pub fn parse_metrics_listen(v: &str) -> Result<Option<SocketAddr>, String> {
+    let v = v.trim();
+    if v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    v.parse::<SocketAddr>()
+        .map(Some)
+        .map_err(|e| format!("{v:?}: {e} (expected HOST:PORT or \"off\")"))
+}
+
+/// `metrics_listen` in TOML: a string, `off` for none.
+fn de_metrics_listen<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_metrics_listen(&text).map_err(serde::de::Error::custom)
+}
+
 /// The whole coordinator configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -181,6 +212,11 @@ pub struct CoordinatorConfig {
     pub exchanges: Vec<ExchangeConfig>,
     /// Optional bearer-token auth of the public API.
     pub auth: Option<AuthConfig>,
+    /// Prometheus `/metrics` address; none (the library default) serves no endpoint.
+    #[serde(deserialize_with = "de_metrics_listen")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Logs and trace export.
+    pub telemetry: CoordinatorTelemetry,
 }
 
 impl Default for CoordinatorConfig {
@@ -194,6 +230,8 @@ impl Default for CoordinatorConfig {
             dispatch: DispatchConfig::default(),
             exchanges: Vec::new(),
             auth: None,
+            metrics_listen: None,
+            telemetry: CoordinatorTelemetry::default(),
         }
     }
 }
@@ -244,6 +282,26 @@ impl CoordinatorConfig {
             self.max_batch_signals = v
                 .parse()
                 .map_err(|e| invalid("WAVEGATE_MAX_BATCH_SIGNALS", format!("{v:?}: {e}")))?;
+        }
+        if let Ok(v) = std::env::var("WAVEGATE_METRICS_LISTEN") {
+            self.metrics_listen =
+                parse_metrics_listen(&v).map_err(|e| invalid("WAVEGATE_METRICS_LISTEN", e))?;
+        }
+        if let Ok(v) = std::env::var("WAVEGATE_TELEMETRY_LOG_FORMAT") {
+            self.telemetry.log_format = match v.trim() {
+                "human" => LogFormat::Human,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(invalid(
+                        "WAVEGATE_TELEMETRY_LOG_FORMAT",
+                        format!("{v:?}: expected human or json"),
+                    ));
+                }
+            };
+        }
+        if let Ok(v) = std::env::var("WAVEGATE_TELEMETRY_OTLP_ENDPOINT") {
+            // Empty clears a configured endpoint.
+            self.telemetry.otlp_endpoint = (!v.trim().is_empty()).then(|| v.trim().to_owned());
         }
         Ok(())
     }
@@ -327,7 +385,32 @@ impl CoordinatorConfig {
         {
             return Err(invalid("auth.tokens_file", "must not be empty"));
         }
+        if let Some(m) = self.metrics_listen
+            && m.port() != 0
+            && m.port() == self.listen.port()
+            && (m.ip() == self.listen.ip()
+                || m.ip().is_unspecified()
+                || self.listen.ip().is_unspecified())
+        {
+            return Err(invalid(
+                "metrics_listen",
+                format!("{m} collides with listen {}", self.listen),
+            ));
+        }
+        self.telemetry_config().validate().map_err(|e| match e {
+            TelemetryError::Config { key, reason } => invalid(format!("telemetry.{key}"), reason),
+            other => invalid("telemetry", other.to_string()),
+        })?;
         Ok(())
+    }
+
+    /// The telemetry settings: `[telemetry]` with service `wavegate-coordinator`.
+    pub fn telemetry_config(&self) -> TelemetryConfig {
+        TelemetryConfig {
+            log_format: self.telemetry.log_format,
+            otlp_endpoint: self.telemetry.otlp_endpoint.clone(),
+            ..TelemetryConfig::new(SERVICE_COORDINATOR)
+        }
     }
 
     /// The configured exchange with this id.
@@ -350,6 +433,34 @@ mod tests {
         assert_eq!(cfg.exchanges[0].default_max_trades, Some(6));
         assert_eq!(cfg.dispatch.execution_mode, ExecutionMode::Sequential);
         assert_eq!(cfg.waves.quiet_secs, 3);
+        assert_eq!(cfg.metrics_listen, Some("0.0.0.0:9100".parse().unwrap()));
+        assert_eq!(cfg.telemetry_config().service_name, SERVICE_COORDINATOR);
+    }
+
+    #[test]
+    fn telemetry_keys_parse_and_name_bad_values() {
+        let c = CoordinatorConfig::from_toml(
+            "metrics_listen = \"off\"\n[telemetry]\nlog_format = \"json\"\notlp_endpoint = \"http://c:4317\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.metrics_listen, None);
+        assert_eq!(c.telemetry.log_format, LogFormat::Json);
+        c.validate().unwrap();
+        assert_eq!(CoordinatorConfig::default().metrics_listen, None);
+        let e = CoordinatorConfig::from_toml("metrics_listen = \"9100\"\n").unwrap_err();
+        assert!(e.to_string().contains("HOST:PORT"), "{e}");
+        let e = CoordinatorConfig::from_toml("[telemetry]\nlog_format = \"xml\"\n").unwrap_err();
+        assert!(e.to_string().contains("xml"), "{e}");
+        let mut c = CoordinatorConfig::default();
+        c.telemetry.otlp_endpoint = Some("collector:4317".into());
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("`telemetry.otlp_endpoint`"), "{e}");
+        let c = CoordinatorConfig {
+            metrics_listen: Some("0.0.0.0:7000".parse().unwrap()),
+            ..CoordinatorConfig::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("`metrics_listen`"), "{e}");
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
+use wavegate_common::shutdown::ShutdownSignal;
+use wavegate_common::telemetry;
 use wavegate_coordinator::CoordinatorConfig;
 
 /// wavegate coordinator: wave assembly, params, parallel dispatch to exchange agents.
@@ -25,12 +27,6 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let args = Args::parse();
     let mut cfg = CoordinatorConfig::load(args.config.as_deref()).context("loading config")?;
     if let Some(l) = args.listen {
@@ -40,21 +36,37 @@ async fn main() -> anyhow::Result<()> {
         cfg.database_url = u;
     }
     cfg.validate().context("invalid config")?;
+    // Before anything is announced, so an early SIGTERM still shuts down gracefully.
+    let mut shutdown = ShutdownSignal::install().context("installing signal handlers")?;
+    let telemetry = telemetry::init(&cfg.telemetry_config()).context("starting telemetry")?;
+    let metrics_listen = cfg.metrics_listen;
     let handle = wavegate_coordinator::spawn(cfg)
         .await
         .context("starting coordinator")?;
-    wait_for_signal().await?;
+    let metrics = match metrics_listen {
+        Some(addr) => Some(
+            telemetry::serve_metrics(addr, handle.metrics())
+                .await
+                .context("serving metrics")?,
+        ),
+        None => None,
+    };
+    println!("wavegate-coordinator listening on {}", handle.local_addr());
+    if let Some(m) = &metrics {
+        println!(
+            "wavegate-coordinator metrics on http://{}/metrics",
+            m.local_addr()
+        );
+    }
+    shutdown.recv().await;
     tracing::info!("shutting down");
     handle.shutdown().await;
-    Ok(())
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing SIGTERM handler")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("waiting for SIGINT")?,
-        _ = term.recv() => {}
+    if let Some(m) = metrics {
+        m.shutdown().await;
+    }
+    // After the coordinator stopped, so the last waves' spans are exported too.
+    if let Err(e) = telemetry.shutdown().await {
+        eprintln!("wavegate-coordinator: {e}");
     }
     Ok(())
 }

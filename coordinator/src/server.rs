@@ -51,6 +51,11 @@ impl CoordinatorHandle {
         &self.core.store
     }
 
+    /// This coordinator's Prometheus metrics (serve them with `telemetry::serve_metrics`).
+    pub fn metrics(&self) -> Arc<wavegate_common::telemetry::Metrics> {
+        self.core.metrics.clone()
+    }
+
     /// Stops serving and the clock, aborts dispatches in flight (their waves stay
     /// `dispatching` and are resumed by the next coordinator) and closes the database.
     pub async fn shutdown(self) {

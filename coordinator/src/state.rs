@@ -2,11 +2,12 @@
 //! process is dispatching.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 use tokio::sync::{Notify, RwLock};
 use tokio::task::JoinSet;
+use wavegate_common::telemetry::Metrics;
 
 use crate::agents::Agents;
 use crate::config::CoordinatorConfig;
@@ -25,6 +26,8 @@ pub struct Core {
     pub agents: Agents,
     /// Live events.
     pub hub: Hub,
+    /// This process' Prometheus metrics (its own registry, so in-process clusters do not mix).
+    pub metrics: Arc<Metrics>,
     /// This coordinator's identity in dispatch leases.
     pub owner: String,
     /// Wakes the wave clock early (e.g. after a producer closed a wave).
@@ -43,11 +46,14 @@ impl Core {
             format!("coordinator-{}-{nanos:x}", std::process::id())
         });
         let known = cfg.exchanges.iter().map(|e| e.id).collect();
+        let metrics =
+            Metrics::new().map_err(|e| CoordinatorError::Corrupt(format!("metrics: {e}")))?;
         Ok(Self {
             cfg,
             store,
             agents,
             hub: Hub::new(),
+            metrics: Arc::new(metrics),
             owner,
             wake: Notify::new(),
             known_exchanges: RwLock::new(known),

@@ -21,6 +21,7 @@ COORDINATOR_KEYS = {
     "exchanges[].id": int, "exchanges[].name": str, "exchanges[].agent": str,
     "exchanges[].default_max_trades": int, "exchanges[].region": str,
     "auth.tokens_file": str,
+    "telemetry.log_format": str, "telemetry.otlp_endpoint": str,
 }
 COORDINATOR_REQUIRED = ["listen", "exchanges[].id", "exchanges[].name", "exchanges[].agent"]
 AGENT_KEYS = {
