@@ -6,10 +6,18 @@
 //! 2. take the symbol's lock and re-check for an open position (another wave may have opened
 //!    it since validation);
 //! 3. wait for the rate limiter; refuse if the wave's deadline passed;
-//! 4. journal `pending` with the deterministic client order id, then `sent`, then place;
+//! 4. journal the order as `sent` with the deterministic client order id (one committed write,
+//!    the only one before the order leaves), then place;
 //! 5. filled → protective stop with bounded retries; if it cannot be placed, close at market
 //!    (failed execution); if closing fails too, the position stays open and counts;
 //!    rejected → failed; no answer → `unknown`, looked up by client order id.
+//!
+//! Every journal update after the exchange answered is queued ([`Journal::apply_later`]) and
+//! committed in batches off the walk's path; the session flushes the queue before it stores
+//! the wave's `Result`. A crash before such an update commits leaves the row `sent` (or
+//! `unknown`), which a later run settles by lookup — never by sending again.
+//!
+//! [`Journal::apply_later`]: crate::journal::Journal::apply_later
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -144,24 +152,11 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
     if job.deadline.is_some_and(|d| Utc::now() >= d) {
         return r.failed("deadline");
     }
-    let j = &ctx.journal;
-    if let Err(e) = j
-        .insert_pending(&coid, &job.wave_id, job.signal.id(), &symbol)
+    if let Err(e) = ctx
+        .journal
+        .insert_sent(&coid, &job.wave_id, job.signal.id(), &symbol)
         .await
     {
-        error!(%coid, error = %e, "journal refused the order; not sent");
-        return r.failed("journal_unavailable");
-    }
-    if let Err(e) = j
-        .apply(
-            &coid,
-            OrderState::Pending,
-            OrderEvent::Submit,
-            &OrderUpdate::default(),
-        )
-        .await
-    {
-        // Still `pending`: a later run looks it up (and finds nothing) instead of sending.
         error!(%coid, error = %e, "journal refused the order; not sent");
         return r.failed("journal_unavailable");
     }
@@ -188,8 +183,7 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
                 OrderState::Sent,
                 OrderEvent::Fill,
                 filled(&fill),
-            )
-            .await;
+            );
             protect(&ctx, &r, side, fill).await
         }
         Ok(Err(ExchangeError::Rejected(reason) | ExchangeError::Unavailable(reason))) => {
@@ -197,7 +191,7 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
                 error: Some(reason.clone()),
                 ..OrderUpdate::default()
             };
-            record(&ctx, &coid, OrderState::Sent, OrderEvent::Reject, up).await;
+            record(&ctx, &coid, OrderState::Sent, OrderEvent::Reject, up);
             r.failed(&reason)
         }
         Ok(Err(ExchangeError::Unknown(detail))) => {
@@ -226,21 +220,11 @@ fn filled(fill: &Fill) -> OrderUpdate {
     }
 }
 
-/// Writes a state change; a failure is logged (the row stays in its earlier state, which a
+/// Queues a state change; a failure is logged (the row stays in its earlier state, which a
 /// later run resolves by lookup, so it is safe).
-async fn record(
-    ctx: &AgentCtx,
-    coid: &str,
-    from: OrderState,
-    event: OrderEvent,
-    up: OrderUpdate,
-) -> bool {
-    match ctx.journal.apply(coid, from, event, &up).await {
-        Ok(_) => true,
-        Err(e) => {
-            error!(%coid, error = %e, "journal update failed");
-            false
-        }
+fn record(ctx: &AgentCtx, coid: &str, from: OrderState, event: OrderEvent, up: OrderUpdate) {
+    if let Err(e) = ctx.journal.apply_later(coid, from, event, &up) {
+        error!(%coid, error = %e, "journal update refused");
     }
 }
 
@@ -278,8 +262,7 @@ async fn lost_then_resolve(
         from,
         OrderEvent::Lost,
         OrderUpdate::default(),
-    )
-    .await;
+    );
     resolve(ctx, r, side).await
 }
 
@@ -308,8 +291,7 @@ async fn resolve(ctx: &AgentCtx, r: &Report<'_>, side: Side) -> Execution {
                     OrderState::Unknown,
                     OrderEvent::Resolve,
                     filled(&fill),
-                )
-                .await;
+                );
                 return protect(ctx, r, side, fill).await;
             }
             Ok(Some(OrderReport::Rejected(reason))) => {
@@ -317,7 +299,7 @@ async fn resolve(ctx: &AgentCtx, r: &Report<'_>, side: Side) -> Execution {
                     error: Some(reason.clone()),
                     ..OrderUpdate::default()
                 };
-                record(ctx, &coid, OrderState::Unknown, OrderEvent::Resolve, up).await;
+                record(ctx, &coid, OrderState::Unknown, OrderEvent::Resolve, up);
                 return r.failed(&reason);
             }
             // An order answered late (timeout, 5xx) may show up at the exchange only after a
@@ -328,7 +310,7 @@ async fn resolve(ctx: &AgentCtx, r: &Report<'_>, side: Side) -> Execution {
                     error: Some("not_received".into()),
                     ..OrderUpdate::default()
                 };
-                record(ctx, &coid, OrderState::Unknown, OrderEvent::Resolve, up).await;
+                record(ctx, &coid, OrderState::Unknown, OrderEvent::Resolve, up);
                 return r.failed("not_received");
             }
             Ok(Some(OrderReport::Open)) => {}
@@ -393,11 +375,11 @@ async fn protect(ctx: &AgentCtx, r: &Report<'_>, side: Side, fill: Fill) -> Exec
         .await
         {
             Ok(Ok(_)) => {
-                set_execution(ctx, coid, false, "stop_failed_closed").await;
+                set_execution(ctx, coid, false, "stop_failed_closed");
                 return ok("stop_failed_closed", false);
             }
             Ok(Err(ExchangeError::Rejected(reason))) if reason == "no_position" => {
-                set_execution(ctx, coid, false, "stop_failed_closed").await;
+                set_execution(ctx, coid, false, "stop_failed_closed");
                 return ok("stop_failed_closed", false);
             }
             Ok(Err(e)) => warn!(%coid, attempt, error = %e, "close failed"),
@@ -405,14 +387,12 @@ async fn protect(ctx: &AgentCtx, r: &Report<'_>, side: Side, fill: Fill) -> Exec
         }
     }
     // The position is still open: it counts, so the walk cannot overshoot the target.
-    set_execution(ctx, coid, true, "stop_failed_close_failed").await;
+    set_execution(ctx, coid, true, "stop_failed_close_failed");
     ok("stop_failed_close_failed", true)
 }
 
-async fn set_execution(ctx: &AgentCtx, coid: &str, executed: bool, error: &str) {
-    if let Err(e) = ctx.journal.set_execution(coid, executed, Some(error)).await {
-        error!(%coid, error = %e, "journal update failed");
-    }
+fn set_execution(ctx: &AgentCtx, coid: &str, executed: bool, error: &str) {
+    ctx.journal.set_execution_later(coid, executed, Some(error));
 }
 
 #[cfg(test)]

@@ -1,14 +1,21 @@
 //! The agent's journal: a SQLite file recording every order before it is sent, and the final
 //! `Result` of every completed wave.
 //!
-//! It is what makes re-sent waves and restarts safe (DESIGN §3): an order is written as
-//! `pending` with its deterministic client order id before it reaches the exchange; a filled
-//! order is reported from here and never placed again; an order in `pending`, `sent` or
-//! `unknown` is looked up at the exchange, never re-sent. WAL mode with `synchronous = NORMAL`
-//! keeps a commit off the fsync path (durable across a process crash, which is the failure this
-//! guards against), so journaling adds microseconds, not milliseconds, before an order.
+//! It is what makes re-sent waves and restarts safe (DESIGN §3): an order is written with its
+//! deterministic client order id before it reaches the exchange — ONE committed write, straight
+//! in state `sent` ([`Journal::insert_sent`]: the `pending → sent` step applied in the same
+//! write); a filled order is reported from here and never placed again; an order in `pending`,
+//! `sent` or `unknown` is looked up at the exchange, never re-sent. What happens after the
+//! exchange answered (fill, rejection, stop outcome) is queued to the file's single
+//! [`writer`] and committed in batches off the order path ([`Journal::apply_later`]); losing
+//! it in a crash is safe because the row stays `sent` and is looked up. A wave's `Result` is
+//! committed after everything queued before it, so a stored result implies its orders' rows.
+//!
+//! WAL mode with `synchronous = NORMAL`: a commit is durable against a process crash (the
+//! failure this guards against), not against power loss, and stays off the fsync path.
 
 pub mod order_state;
+pub mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -23,6 +30,7 @@ use sqlx::sqlite::{
 use wavegate_common::proto::v1 as pb;
 
 pub use order_state::{OrderEvent, OrderState, TransitionError};
+pub use writer::{Stmt, Value, WriteError, Writer};
 
 /// A journal failure.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +49,9 @@ pub enum JournalError {
         /// State the caller expected.
         expected: OrderState,
     },
+    /// The journal's writer failed or stopped.
+    #[error("journal write: {0}")]
+    Write(String),
     /// A stored value cannot be read back.
     #[error("corrupt journal: {0}")]
     Corrupt(String),
@@ -90,6 +101,7 @@ pub struct OrderUpdate {
 #[derive(Debug, Clone)]
 pub struct Journal {
     pool: SqlitePool,
+    writer: Writer,
 }
 
 const SCHEMA: &[&str] = &[
@@ -130,16 +142,24 @@ impl Journal {
         for stmt in SCHEMA {
             sqlx::query(*stmt).execute(&pool).await?;
         }
-        Ok(Self { pool })
+        let writer = Writer::for_pool(&pool);
+        Ok(Self { pool, writer })
     }
 
-    /// The connection pool (the paper exchange keeps its tables in the same file).
+    /// The connection pool (the paper exchange keeps its tables in the same file and writes
+    /// them through the same [`Writer`], found by [`Writer::for_pool`]).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
-    /// Records an order as `pending` before it is sent. Fails if the id is journaled already,
-    /// so an order can never be recorded (and thus sent) twice.
+    /// Waits until every queued update is committed. Called when a wave session ends, so a
+    /// shutdown (which closes the pool after the sessions) loses nothing.
+    pub async fn flush(&self) -> Result<(), JournalError> {
+        self.writer.flush().await.map_err(JournalError::from_write)
+    }
+
+    /// Records an order as `pending` (journaled, not yet handed to the exchange). Fails if the
+    /// id is journaled already, so an order can never be recorded (and thus sent) twice.
     pub async fn insert_pending(
         &self,
         client_order_id: &str,
@@ -147,23 +167,62 @@ impl Journal {
         signal_id: i64,
         symbol: &str,
     ) -> Result<(), JournalError> {
-        sqlx::query(
-            "INSERT INTO orders (client_order_id, wave_id, signal_id, symbol, state, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
+        self.insert(
+            client_order_id,
+            wave_id,
+            signal_id,
+            symbol,
+            OrderState::Pending,
         )
-        .bind(client_order_id)
-        .bind(wave_id)
-        .bind(signal_id)
-        .bind(symbol)
-        .bind(OrderState::Pending.as_str())
-        .bind(Utc::now().to_rfc3339())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await
     }
 
-    /// Moves an order from `from` by `event`, storing `update`. The update only applies if
-    /// the row is still in `from` (compare-and-set), so two writers cannot both win.
+    /// Records an order in state `sent` — `pending` and its `Submit` in one committed write —
+    /// right before it goes on the wire; returns once committed. Fails if the id is journaled
+    /// already, so an order can never be recorded (and thus sent) twice. A crash after this
+    /// leaves the order `sent`, which a later run looks up instead of sending.
+    pub async fn insert_sent(
+        &self,
+        client_order_id: &str,
+        wave_id: &str,
+        signal_id: i64,
+        symbol: &str,
+    ) -> Result<OrderState, JournalError> {
+        let state = OrderState::Pending.transition(OrderEvent::Submit)?;
+        self.insert(client_order_id, wave_id, signal_id, symbol, state)
+            .await?;
+        Ok(state)
+    }
+
+    async fn insert(
+        &self,
+        client_order_id: &str,
+        wave_id: &str,
+        signal_id: i64,
+        symbol: &str,
+        state: OrderState,
+    ) -> Result<(), JournalError> {
+        let stmt = Stmt::new(
+            "INSERT INTO orders (client_order_id, wave_id, signal_id, symbol, state, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+            vec![
+                client_order_id.into(),
+                wave_id.into(),
+                signal_id.into(),
+                symbol.into(),
+                state.as_str().into(),
+                Utc::now().to_rfc3339().into(),
+            ],
+        );
+        self.writer
+            .write(vec![stmt])
+            .await
+            .map_err(JournalError::from_write)
+    }
+
+    /// Moves an order from `from` by `event`, storing `update`, and waits for the commit. The
+    /// update only applies if the row is still in `from` (compare-and-set), so two writers
+    /// cannot both win.
     pub async fn apply(
         &self,
         client_order_id: &str,
@@ -171,29 +230,32 @@ impl Journal {
         event: OrderEvent,
         update: &OrderUpdate,
     ) -> Result<OrderState, JournalError> {
-        let to = from.transition(event)?;
-        let done = sqlx::query(
-            "UPDATE orders SET state = ?, exchange_order_id = COALESCE(?, exchange_order_id),
-                executed = ?, error = ?, fill_price = ?, quantity = ?, updated_at = ?
-             WHERE client_order_id = ? AND state = ?",
-        )
-        .bind(to.as_str())
-        .bind(update.exchange_order_id.as_deref())
-        .bind(update.executed)
-        .bind(update.error.as_deref())
-        .bind(update.fill_price)
-        .bind(update.quantity)
-        .bind(Utc::now().to_rfc3339())
-        .bind(client_order_id)
-        .bind(from.as_str())
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(JournalError::Stale {
+        let (to, stmt) = transition_stmt(client_order_id, from, event, update)?;
+        self.writer.write(vec![stmt]).await.map_err(|e| match e {
+            WriteError::NoRow => JournalError::Stale {
                 client_order_id: client_order_id.to_owned(),
                 expected: from,
-            });
-        }
+            },
+            e => JournalError::from_write(e),
+        })?;
+        Ok(to)
+    }
+
+    /// As [`Journal::apply`], but queued: committed with the next batch, off the caller's
+    /// path (a lost compare-and-set or a failure is logged). For bookkeeping after the
+    /// exchange answered, where a crash before the commit only means a lookup later.
+    pub fn apply_later(
+        &self,
+        client_order_id: &str,
+        from: OrderState,
+        event: OrderEvent,
+        update: &OrderUpdate,
+    ) -> Result<OrderState, JournalError> {
+        let (to, stmt) = transition_stmt(client_order_id, from, event, update)?;
+        self.writer.queue(
+            format!("order {client_order_id} {from} -> {to}"),
+            vec![stmt],
+        );
         Ok(to)
     }
 
@@ -205,16 +267,18 @@ impl Journal {
         executed: bool,
         error: Option<&str>,
     ) -> Result<(), JournalError> {
-        sqlx::query(
-            "UPDATE orders SET executed = ?, error = ?, updated_at = ? WHERE client_order_id = ?",
-        )
-        .bind(executed)
-        .bind(error)
-        .bind(Utc::now().to_rfc3339())
-        .bind(client_order_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.writer
+            .write(vec![execution_stmt(client_order_id, executed, error)])
+            .await
+            .map_err(JournalError::from_write)
+    }
+
+    /// As [`Journal::set_execution`], but queued (see [`Journal::apply_later`]).
+    pub fn set_execution_later(&self, client_order_id: &str, executed: bool, error: Option<&str>) {
+        self.writer.queue(
+            format!("order {client_order_id} execution"),
+            vec![execution_stmt(client_order_id, executed, error)],
+        );
     }
 
     /// Every journaled order of `wave_id`.
@@ -255,22 +319,26 @@ impl Journal {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Stores the final `Result` of a wave (replayed when the wave is sent again).
+    /// Stores the final `Result` of a wave (replayed when the wave is sent again), after every
+    /// update queued before it (one FIFO writer), so the orders' rows are committed with it.
     pub async fn save_result(
         &self,
         wave_id: &str,
         result: &pb::Result,
     ) -> Result<(), JournalError> {
-        sqlx::query(
+        let stmt = Stmt::new(
             "INSERT INTO wave_results (wave_id, result, completed_at) VALUES (?, ?, ?)
              ON CONFLICT (wave_id) DO NOTHING",
-        )
-        .bind(wave_id)
-        .bind(result.encode_to_vec())
-        .bind(Utc::now().to_rfc3339())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+            vec![
+                wave_id.into(),
+                Value::Blob(result.encode_to_vec()),
+                Utc::now().to_rfc3339().into(),
+            ],
+        );
+        self.writer
+            .write(vec![stmt])
+            .await
+            .map_err(JournalError::from_write)
     }
 
     /// The stored final `Result` of a wave, if it completed.
@@ -286,6 +354,55 @@ impl Journal {
         })
         .transpose()
     }
+}
+
+impl JournalError {
+    fn from_write(e: WriteError) -> Self {
+        match e {
+            WriteError::Statement(e) => JournalError::Db(e),
+            e => JournalError::Write(e.to_string()),
+        }
+    }
+}
+
+/// The compare-and-set statement of a state change, and the state it leads to.
+fn transition_stmt(
+    client_order_id: &str,
+    from: OrderState,
+    event: OrderEvent,
+    update: &OrderUpdate,
+) -> Result<(OrderState, Stmt), TransitionError> {
+    let to = from.transition(event)?;
+    let stmt = Stmt::new(
+        "UPDATE orders SET state = ?, exchange_order_id = COALESCE(?, exchange_order_id),
+            executed = ?, error = ?, fill_price = ?, quantity = ?, updated_at = ?
+         WHERE client_order_id = ? AND state = ?",
+        vec![
+            to.as_str().into(),
+            update.exchange_order_id.as_deref().into(),
+            update.executed.into(),
+            update.error.as_deref().into(),
+            update.fill_price.into(),
+            update.quantity.into(),
+            Utc::now().to_rfc3339().into(),
+            client_order_id.into(),
+            from.as_str().into(),
+        ],
+    )
+    .expecting_a_row();
+    Ok((to, stmt))
+}
+
+fn execution_stmt(client_order_id: &str, executed: bool, error: Option<&str>) -> Stmt {
+    Stmt::new(
+        "UPDATE orders SET executed = ?, error = ?, updated_at = ? WHERE client_order_id = ?",
+        vec![
+            executed.into(),
+            error.into(),
+            Utc::now().to_rfc3339().into(),
+            client_order_id.into(),
+        ],
+    )
 }
 
 #[cfg(test)]
@@ -341,6 +458,50 @@ mod tests {
             ..Default::default()
         };
         j.save_result("W", &r).await.unwrap();
+        assert_eq!(j.load_result("W").await.unwrap(), Some(r));
+    }
+
+    #[tokio::test]
+    async fn one_write_before_sending_and_queued_updates_commit_before_the_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("j.db")).await.unwrap();
+        assert_eq!(
+            j.insert_sent("wg-2", "W", 2, "ETHUSDT").await.unwrap(),
+            OrderState::Sent
+        );
+        assert!(
+            j.insert_sent("wg-2", "W", 2, "ETHUSDT").await.is_err(),
+            "never journaled (so never sent) twice"
+        );
+        assert_eq!(j.orders_sent().await.unwrap(), 1);
+        let up = OrderUpdate {
+            exchange_order_id: Some("X2".into()),
+            executed: true,
+            fill_price: 3.0,
+            quantity: 1.0,
+            ..OrderUpdate::default()
+        };
+        let to = j
+            .apply_later("wg-2", OrderState::Sent, OrderEvent::Fill, &up)
+            .unwrap();
+        assert_eq!(to, OrderState::Filled);
+        assert!(
+            j.apply_later("wg-2", OrderState::Filled, OrderEvent::Submit, &up)
+                .is_err(),
+            "the state machine refuses before anything is queued"
+        );
+        j.set_execution_later("wg-2", false, Some("stop_failed_closed"));
+        // The result is committed after the queued updates (one FIFO writer).
+        let r = pb::Result {
+            wave_id: "W".into(),
+            ..Default::default()
+        };
+        j.save_result("W", &r).await.unwrap();
+        let rows = j.wave_orders("W").await.unwrap();
+        assert_eq!(rows[0].state, OrderState::Filled);
+        assert_eq!(rows[0].exchange_order_id.as_deref(), Some("X2"));
+        assert!(!rows[0].executed);
+        assert_eq!(rows[0].error.as_deref(), Some("stop_failed_closed"));
         assert_eq!(j.load_result("W").await.unwrap(), Some(r));
     }
 }

@@ -559,6 +559,11 @@ impl Session {
     async fn finish(self, out: &mut Outbound) {
         let ending = self.ending.unwrap_or(Ending::Complete);
         if ending != Ending::Complete {
+            // No result to store behind the orders' queued updates: commit them now, so a
+            // shutdown (which closes the journal after the sessions) loses none.
+            if let Err(e) = self.ctx.journal.flush().await {
+                error!(wave_id = %self.start.wave_id, error = %e, "journal updates not committed");
+            }
             info!(wave_id = %self.start.wave_id, ?ending, "wave ended without result");
             return;
         }

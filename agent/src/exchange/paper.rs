@@ -5,7 +5,11 @@
 //! seeded random failure rate. Like a real exchange, an order is recorded (and a position
 //! opened) as soon as it arrives, *then* the simulated latency passes; so a caller that times
 //! out during the latency sees an unknown outcome that a lookup by client order id resolves.
-//! Positions and orders live in the journal database, so a restarted agent sees them.
+//! Positions and orders live in the journal database, so a restarted agent sees them: each
+//! call's records (the order, and the position it changed) are one write through the file's
+//! [`Writer`], committed while the simulated latency passes — so persistence adds no serial
+//! time to a call with latency, and a call that returned is on disk. An order's `created_at`
+//! is the instant it arrived, before anything is written.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
@@ -22,6 +26,7 @@ use sqlx::sqlite::SqlitePool;
 
 use super::{EntryOrder, Exchange, ExchangeError, Fill, OrderReport, Side, StopOrder};
 use crate::config::PaperConfig;
+use crate::journal::{Stmt, Writer};
 
 /// An open simulated position.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,7 +56,7 @@ pub struct PaperExchange {
     invalid: HashSet<String>,
     exec_fail: HashSet<String>,
     stop_fail: HashSet<String>,
-    pool: SqlitePool,
+    writer: Writer,
     world: Mutex<World>,
     rng: Mutex<StdRng>,
     next_id: AtomicU64,
@@ -110,14 +115,14 @@ impl PaperExchange {
         if seeded {
             for symbol in &cfg.open_positions {
                 let price = price_of(symbol);
-                persist_position(
+                seed_position(
                     &pool,
                     symbol,
-                    Some(&Position {
+                    &Position {
                         side: Side::Long,
                         quantity: cfg.notional / price,
                         entry_price: price,
-                    }),
+                    },
                 )
                 .await?;
             }
@@ -173,7 +178,7 @@ impl PaperExchange {
             next_id: AtomicU64::new(world.orders.len() as u64 + 1),
             world: Mutex::new(world),
             cfg,
-            pool,
+            writer: Writer::for_pool(&pool),
         })
     }
 
@@ -183,51 +188,56 @@ impl PaperExchange {
         }
     }
 
+    /// Commits `stmts` while the simulated latency passes; returns when both are done.
+    async fn persist_during_latency(&self, stmts: Vec<Stmt>) -> Result<(), ExchangeError> {
+        let (stored, ()) = futures::join!(self.writer.write(stmts), self.latency());
+        stored.map_err(|e| ExchangeError::Unknown(format!("paper store: {e}")))
+    }
+
     fn new_order_id(&self) -> String {
         format!("paper-{}", self.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Records an order the exchange received (memory and database).
-    async fn record(
+    /// Records an order the exchange received in memory; returns its exchange order id and
+    /// the statement that stores it (`created_at` = `arrived`).
+    fn record(
         &self,
         client_order_id: &str,
         symbol: &str,
         kind: &str,
         report: OrderReport,
-    ) -> Result<String, ExchangeError> {
+        arrived: &str,
+    ) -> Result<(String, Stmt), ExchangeError> {
         let exchange_order_id = self.new_order_id();
         let (status, price, quantity, reason) = match &report {
             OrderReport::Filled(f) => ("filled", f.price, f.quantity, None),
-            OrderReport::Rejected(r) => ("rejected", 0.0, 0.0, Some(r.clone())),
+            OrderReport::Rejected(r) => ("rejected", 0.0, 0.0, Some(r.as_str())),
             OrderReport::Open => ("open", 0.0, 0.0, None),
         };
-        {
-            let mut w = self.world.lock().map_err(|_| poisoned())?;
-            w.orders.insert(
-                client_order_id.to_owned(),
-                PaperOrder {
-                    exchange_order_id: exchange_order_id.clone(),
-                    report,
-                },
-            );
-        }
-        sqlx::query(
+        let stmt = Stmt::new(
             "INSERT INTO paper_orders (client_order_id, exchange_order_id, symbol, kind, status,
                  price, quantity, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(client_order_id)
-        .bind(&exchange_order_id)
-        .bind(symbol)
-        .bind(kind)
-        .bind(status)
-        .bind(price)
-        .bind(quantity)
-        .bind(reason)
-        .bind(Utc::now().to_rfc3339())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| ExchangeError::Unknown(format!("paper store: {e}")))?;
-        Ok(exchange_order_id)
+            vec![
+                client_order_id.into(),
+                exchange_order_id.as_str().into(),
+                symbol.into(),
+                kind.into(),
+                status.into(),
+                price.into(),
+                quantity.into(),
+                reason.into(),
+                arrived.into(),
+            ],
+        );
+        let mut w = self.world.lock().map_err(|_| poisoned())?;
+        w.orders.insert(
+            client_order_id.to_owned(),
+            PaperOrder {
+                exchange_order_id: exchange_order_id.clone(),
+                report,
+            },
+        );
+        Ok((exchange_order_id, stmt))
     }
 
     fn duplicate(&self, client_order_id: &str) -> Result<bool, ExchangeError> {
@@ -236,6 +246,7 @@ impl PaperExchange {
     }
 
     async fn entry(&self, o: EntryOrder) -> Result<Fill, ExchangeError> {
+        let arrived = Utc::now().to_rfc3339();
         if self.duplicate(&o.client_order_id)? {
             // As Binance's -4116: a client order id is accepted once.
             return Err(ExchangeError::Rejected("duplicate_client_order_id".into()));
@@ -254,14 +265,14 @@ impl PaperExchange {
             None
         };
         if let Some(reason) = rejection {
-            self.record(
+            let (_, stmt) = self.record(
                 &o.client_order_id,
                 &o.symbol,
                 "entry",
                 OrderReport::Rejected(reason.into()),
-            )
-            .await?;
-            self.latency().await;
+                &arrived,
+            )?;
+            self.persist_during_latency(vec![stmt]).await?;
             return Err(ExchangeError::Rejected(reason.into()));
         }
         let price = price_of(&o.symbol);
@@ -276,27 +287,26 @@ impl PaperExchange {
             p.quantity += quantity;
             p.clone()
         };
-        persist_position(&self.pool, &o.symbol, Some(&position))
-            .await
-            .map_err(|e| ExchangeError::Unknown(format!("paper store: {e}")))?;
         let mut fill = Fill {
             exchange_order_id: String::new(),
             price,
             quantity,
         };
-        fill.exchange_order_id = self
-            .record(
-                &o.client_order_id,
-                &o.symbol,
-                "entry",
-                OrderReport::Filled(fill.clone()),
-            )
+        let (id, order) = self.record(
+            &o.client_order_id,
+            &o.symbol,
+            "entry",
+            OrderReport::Filled(fill.clone()),
+            &arrived,
+        )?;
+        fill.exchange_order_id = id;
+        self.persist_during_latency(vec![position_stmt(&o.symbol, Some(&position)), order])
             .await?;
-        self.latency().await;
         Ok(fill)
     }
 
     async fn stop(&self, o: StopOrder) -> Result<String, ExchangeError> {
+        let arrived = Utc::now().to_rfc3339();
         let has_position = {
             let w = self.world.lock().map_err(|_| poisoned())?;
             w.positions.contains_key(&o.symbol)
@@ -312,10 +322,8 @@ impl PaperExchange {
             Some(r) => OrderReport::Rejected(r.into()),
             None => OrderReport::Open,
         };
-        let id = self
-            .record(&o.client_order_id, &o.symbol, "stop", report)
-            .await?;
-        self.latency().await;
+        let (id, stmt) = self.record(&o.client_order_id, &o.symbol, "stop", report, &arrived)?;
+        self.persist_during_latency(vec![stmt]).await?;
         match rejection {
             Some(r) => Err(ExchangeError::Rejected(r.into())),
             None => Ok(id),
@@ -323,6 +331,7 @@ impl PaperExchange {
     }
 
     async fn close(&self, symbol: String, client_order_id: String) -> Result<Fill, ExchangeError> {
+        let arrived = Utc::now().to_rfc3339();
         let removed = {
             let mut w = self.world.lock().map_err(|_| poisoned())?;
             w.positions.remove(&symbol)
@@ -331,56 +340,62 @@ impl PaperExchange {
             self.latency().await;
             return Err(ExchangeError::Rejected("no_position".into()));
         };
-        persist_position(&self.pool, &symbol, None)
-            .await
-            .map_err(|e| ExchangeError::Unknown(format!("paper store: {e}")))?;
         let mut fill = Fill {
             exchange_order_id: String::new(),
             price: price_of(&symbol),
             quantity: position.quantity,
         };
-        fill.exchange_order_id = self
-            .record(
-                &client_order_id,
-                &symbol,
-                "close",
-                OrderReport::Filled(fill.clone()),
-            )
+        let (id, order) = self.record(
+            &client_order_id,
+            &symbol,
+            "close",
+            OrderReport::Filled(fill.clone()),
+            &arrived,
+        )?;
+        fill.exchange_order_id = id;
+        self.persist_during_latency(vec![position_stmt(&symbol, None), order])
             .await?;
-        self.latency().await;
         Ok(fill)
     }
 }
 
-async fn persist_position(
-    pool: &SqlitePool,
-    symbol: &str,
-    p: Option<&Position>,
-) -> Result<(), sqlx::Error> {
+/// The statement that stores a symbol's position (`None`: closed).
+fn position_stmt(symbol: &str, p: Option<&Position>) -> Stmt {
     match p {
-        Some(p) => {
-            sqlx::query(
-                "INSERT INTO paper_positions (symbol, side, quantity, entry_price, updated_at)
-                 VALUES (?, ?, ?, ?, ?)
-                 ON CONFLICT (symbol) DO UPDATE SET side = excluded.side,
-                    quantity = excluded.quantity, entry_price = excluded.entry_price,
-                    updated_at = excluded.updated_at",
-            )
-            .bind(symbol)
-            .bind(p.side.as_str())
-            .bind(p.quantity)
-            .bind(p.entry_price)
-            .bind(Utc::now().to_rfc3339())
-            .execute(pool)
-            .await?;
-        }
-        None => {
-            sqlx::query("DELETE FROM paper_positions WHERE symbol = ?")
-                .bind(symbol)
-                .execute(pool)
-                .await?;
-        }
+        Some(p) => Stmt::new(
+            "INSERT INTO paper_positions (symbol, side, quantity, entry_price, updated_at)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (symbol) DO UPDATE SET side = excluded.side,
+                quantity = excluded.quantity, entry_price = excluded.entry_price,
+                updated_at = excluded.updated_at",
+            vec![
+                symbol.into(),
+                p.side.as_str().into(),
+                p.quantity.into(),
+                p.entry_price.into(),
+                Utc::now().to_rfc3339().into(),
+            ],
+        ),
+        None => Stmt::new(
+            "DELETE FROM paper_positions WHERE symbol = ?",
+            vec![symbol.into()],
+        ),
     }
+}
+
+/// Stores a position seeded at startup (before any order, so no writer is needed yet).
+async fn seed_position(pool: &SqlitePool, symbol: &str, p: &Position) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO paper_positions (symbol, side, quantity, entry_price, updated_at)
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (symbol) DO NOTHING",
+    )
+    .bind(symbol)
+    .bind(p.side.as_str())
+    .bind(p.quantity)
+    .bind(p.entry_price)
+    .bind(Utc::now().to_rfc3339())
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

@@ -1,0 +1,369 @@
+//! The journal file's single writer: a task that takes writes from a FIFO queue and commits
+//! whatever has queued up in one transaction.
+//!
+//! Why: every write to the agent's SQLite file used to be its own transaction, about eight in
+//! series per opened position, each a round trip to sqlx's worker thread and a WAL commit
+//! (DESIGN §5). Now only the writes a caller must see committed before it goes on wait for an
+//! acknowledgement (the order's journal row before it is sent, the paper exchange's record of
+//! an order, a wave's `Result`); bookkeeping after an answer (fill, stop, execution) is queued
+//! and committed with whatever comes next, off the order path.
+//!
+//! Guarantees: writes commit in the order they were queued (one queue, one task), so a later
+//! acknowledged write — a wave's `Result`, or [`Writer::flush`] — implies every write queued
+//! before it is committed too; after a crash the file holds a prefix of the queue. There is one
+//! writer per database file in the process (the journal and the paper exchange share it), so
+//! SQLite's file lock is never contended between them and no write sleeps in a busy handler.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+
+use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, warn};
+
+/// Most writes committed in one transaction (bounds how long one commit holds the file).
+const MAX_BATCH: usize = 512;
+
+/// A bound value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Text.
+    Text(String),
+    /// Integer.
+    Int(i64),
+    /// Floating point.
+    Real(f64),
+    /// Bytes.
+    Blob(Vec<u8>),
+    /// SQL NULL.
+    Null,
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+
+impl From<Option<&str>> for Value {
+    fn from(v: Option<&str>) -> Self {
+        v.map_or(Value::Null, Value::from)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Int(i64::from(v))
+    }
+}
+
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Real(v)
+    }
+}
+
+/// One statement of a write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stmt {
+    sql: &'static str,
+    args: Vec<Value>,
+    expect_row: bool,
+}
+
+impl Stmt {
+    /// A statement with its arguments, in placeholder order.
+    pub fn new(sql: &'static str, args: Vec<Value>) -> Self {
+        Self {
+            sql,
+            args,
+            expect_row: false,
+        }
+    }
+
+    /// The write fails with [`WriteError::NoRow`] when this statement changes no row (a
+    /// compare-and-set that lost).
+    pub fn expecting_a_row(mut self) -> Self {
+        self.expect_row = true;
+        self
+    }
+}
+
+/// Why a write did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// A statement of this write failed (e.g. a duplicate key); the others of its batch commit.
+    #[error("statement failed: {0}")]
+    Statement(#[from] sqlx::Error),
+    /// A compare-and-set statement changed no row.
+    #[error("no row matched")]
+    NoRow,
+    /// The batch's transaction could not begin or commit: nothing of it is stored.
+    #[error("batch not committed: {0}")]
+    Batch(String),
+    /// The writer stopped (its pool closed or its runtime ended).
+    #[error("journal writer stopped")]
+    Stopped,
+}
+
+struct Write {
+    stmts: Vec<Stmt>,
+    /// What the write is, for the log when nobody waits for its outcome.
+    what: String,
+    ack: Option<oneshot::Sender<Result<(), WriteError>>>,
+}
+
+struct Shared {
+    tx: mpsc::UnboundedSender<Write>,
+    pool: SqlitePool,
+}
+
+/// Handle to the writer of one database file (cheap to clone).
+#[derive(Clone)]
+pub struct Writer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("stopped", &self.shared.tx.is_closed())
+            .finish()
+    }
+}
+
+/// Writers by database file: one per file, so the journal and the paper exchange that share a
+/// file share its queue. Weak: a writer ends when its last handle is dropped.
+static WRITERS: LazyLock<Mutex<HashMap<PathBuf, Weak<Shared>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+impl Writer {
+    /// The writer of `pool`'s database file: the running one if the file has one on an open
+    /// pool, else a new task (which must be spawned inside a tokio runtime).
+    pub fn for_pool(pool: &SqlitePool) -> Self {
+        let opts = pool.connect_options();
+        let path = opts.get_filename().to_path_buf();
+        // An in-memory database is private to its pool: never shared.
+        let shareable = !path.as_os_str().is_empty() && path.as_os_str() != ":memory:";
+        let Ok(mut writers) = WRITERS.lock() else {
+            // A panic while holding the map only loses sharing, not correctness.
+            return Self::spawn(pool.clone());
+        };
+        if shareable
+            && let Some(shared) = writers.get(&path).and_then(Weak::upgrade)
+            && !shared.tx.is_closed()
+            && !shared.pool.is_closed()
+        {
+            return Self { shared };
+        }
+        writers.retain(|_, w| w.strong_count() > 0);
+        let w = Self::spawn(pool.clone());
+        if shareable {
+            writers.insert(path, Arc::downgrade(&w.shared));
+        }
+        w
+    }
+
+    fn spawn(pool: SqlitePool) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(pool.clone(), rx));
+        Self {
+            shared: Arc::new(Shared { tx, pool }),
+        }
+    }
+
+    /// Queues a write and waits until it is committed (or failed).
+    pub async fn write(&self, stmts: Vec<Stmt>) -> Result<(), WriteError> {
+        let (ack, done) = oneshot::channel();
+        self.shared
+            .tx
+            .send(Write {
+                stmts,
+                what: String::new(),
+                ack: Some(ack),
+            })
+            .map_err(|_| WriteError::Stopped)?;
+        done.await.unwrap_or(Err(WriteError::Stopped))
+    }
+
+    /// Queues a write without waiting; a failure is logged with `what`. It commits before any
+    /// write queued after it is acknowledged.
+    pub fn queue(&self, what: String, stmts: Vec<Stmt>) {
+        let w = Write {
+            stmts,
+            what,
+            ack: None,
+        };
+        if let Err(mpsc::error::SendError(w)) = self.shared.tx.send(w) {
+            error!(what = %w.what, "journal writer stopped; write lost");
+        }
+    }
+
+    /// Waits until every write queued so far is committed.
+    pub async fn flush(&self) -> Result<(), WriteError> {
+        self.write(Vec::new()).await
+    }
+}
+
+async fn run(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Write>) {
+    let mut batch = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(w) => batch.push(w),
+                Err(_) => break,
+            }
+        }
+        commit(&pool, &mut batch).await;
+    }
+}
+
+/// Commits `batch` in one transaction and reports each write's outcome.
+async fn commit(pool: &SqlitePool, batch: &mut Vec<Write>) {
+    let outcomes = if batch.iter().all(|w| w.stmts.is_empty()) {
+        Ok(batch.iter().map(|_| Ok(())).collect())
+    } else {
+        run_all(pool, batch).await
+    };
+    match outcomes {
+        Ok(outcomes) => {
+            for (w, outcome) in batch.drain(..).zip(outcomes) {
+                report(w, outcome);
+            }
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            for w in batch.drain(..) {
+                report(w, Err(WriteError::Batch(reason.clone())));
+            }
+        }
+    }
+}
+
+fn report(w: Write, outcome: Result<(), WriteError>) {
+    match w.ack {
+        // The caller may have gone (e.g. its wave was cancelled): nothing to tell.
+        Some(ack) => {
+            let _ = ack.send(outcome);
+        }
+        None => match outcome {
+            Ok(()) => {}
+            Err(WriteError::NoRow) => warn!(what = %w.what, "journal update matched no row"),
+            Err(e) => error!(what = %w.what, error = %e, "journal write failed"),
+        },
+    }
+}
+
+async fn run_all(
+    pool: &SqlitePool,
+    batch: &[Write],
+) -> Result<Vec<Result<(), WriteError>>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for w in batch {
+        outcomes.push(run_one(&mut tx, &w.stmts).await);
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// Runs one write's statements. A failed statement leaves the transaction usable (SQLite
+/// undoes only that statement), so one bad write does not sink its batch.
+async fn run_one(conn: &mut SqliteConnection, stmts: &[Stmt]) -> Result<(), WriteError> {
+    for s in stmts {
+        let mut q = sqlx::query(s.sql);
+        for a in &s.args {
+            q = match a {
+                Value::Text(v) => q.bind(v.clone()),
+                Value::Int(v) => q.bind(*v),
+                Value::Real(v) => q.bind(*v),
+                Value::Blob(v) => q.bind(v.clone()),
+                Value::Null => q.bind(None::<String>),
+            };
+        }
+        let done = q.execute(&mut *conn).await?;
+        if s.expect_row && done.rows_affected() == 0 {
+            return Err(WriteError::NoRow);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    use std::str::FromStr;
+
+    async fn pool(path: &std::path::Path) -> SqlitePool {
+        let opts = SqliteConnectOptions::from_str("sqlite://")
+            .unwrap()
+            .filename(path)
+            .create_if_missing(true);
+        SqlitePoolOptions::new().connect_with(opts).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn queued_writes_commit_in_order_and_one_failure_spares_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pool(&dir.path().join("w.db")).await;
+        let w = Writer::for_pool(&p);
+        assert!(
+            Arc::ptr_eq(&w.shared, &Writer::for_pool(&p).shared),
+            "one writer per file"
+        );
+        w.write(vec![Stmt::new(
+            "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)",
+            vec![],
+        )])
+        .await
+        .unwrap();
+        for k in 0..100_i64 {
+            w.queue(
+                format!("row {k}"),
+                vec![Stmt::new(
+                    "INSERT INTO t (k, v) VALUES (?, ?)",
+                    vec![k.into(), "a".into()],
+                )],
+            );
+        }
+        let dup = w.write(vec![Stmt::new(
+            "INSERT INTO t (k, v) VALUES (?, ?)",
+            vec![5_i64.into(), "dup".into()],
+        )]);
+        let stale = w.write(vec![
+            Stmt::new("UPDATE t SET v = 'b' WHERE k = ?", vec![1000_i64.into()]).expecting_a_row(),
+        ]);
+        let (dup, stale) = tokio::join!(dup, stale);
+        assert!(matches!(dup, Err(WriteError::Statement(_))), "{dup:?}");
+        assert!(matches!(stale, Err(WriteError::NoRow)), "{stale:?}");
+        w.queue(
+            "update".into(),
+            vec![Stmt::new("UPDATE t SET v = 'z' WHERE k = 99", vec![])],
+        );
+        w.flush().await.unwrap();
+        let (n, last): (i64, String) = sqlx::query_as("SELECT COUNT(*), MAX(v) FROM t")
+            .fetch_one(&p)
+            .await
+            .unwrap();
+        assert_eq!(
+            (n, last.as_str()),
+            (100, "z"),
+            "all queued writes, in order"
+        );
+    }
+}
