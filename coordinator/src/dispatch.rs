@@ -1,7 +1,8 @@
 //! Dispatch of one claimed wave: params from the wave (DESIGN §1 step 1), then every exchange
 //! concurrently (a wave takes as long as its slowest exchange), each over its agent's
 //! `ExecuteWave` stream with bounded retries; outcomes stored in batches off the critical
-//! path; the lease renewed while it runs; then the completion (`report`).
+//! path; the lease renewed while it runs; then the completion (`report`). The wave runs in its
+//! `wave` span, each exchange in an `exchange` span under it (see `spans`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
+use tracing::{Instrument as _, Span};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::wave_event::Event;
 use wavegate_common::rank::{group_by_exchange, wave_params};
@@ -18,7 +20,8 @@ use wavegate_common::{ExchangeId, Signal};
 use crate::error::CoordinatorError;
 use crate::params::{effective, exchange_name};
 use crate::report;
-use crate::session::{AttemptError, ExchangeRun, OutcomeSink, attempt};
+use crate::session::{AttemptError, ExchangeRun, Known, OutcomeSink, attempt};
+use crate::spans;
 use crate::state::{Core, secs};
 use crate::store::{Store, StoredParams, WaveRow, WaveStatus};
 
@@ -41,9 +44,36 @@ pub async fn run_wave(core: &Arc<Core>, wave_id: &str) -> Result<(), Coordinator
     if row.status != WaveStatus::Dispatching || row.owner.as_deref() != Some(&core.owner) {
         return Ok(());
     }
+    let started = tokio::time::Instant::now();
     let signals = core.store.wave_signals(wave_id, row.wave_timestamp).await?;
     let total_signals = u32::try_from(signals.len()).unwrap_or(u32::MAX);
     let groups = group_by_exchange(signals);
+    let span = spans::wave(wave_id, total_signals, groups.len());
+    let result = dispatch_groups(core, &row, total_signals, groups, &span)
+        .instrument(span.clone())
+        .await;
+    match &result {
+        Ok(Some(done)) => {
+            spans::wave_finished(&span, done.status.as_str(), done.positions_opened);
+            core.metrics
+                .wave_finished(report::metrics_status(done.status), started.elapsed());
+        }
+        Ok(None) => {}
+        Err(e) => spans::record_error(&span, &e.to_string()),
+    }
+    result.map(|_| ())
+}
+
+/// Params, the exchanges in parallel, the completion. `None` when another coordinator took the
+/// wave over before it completed here.
+async fn dispatch_groups(
+    core: &Arc<Core>,
+    row: &WaveRow,
+    total_signals: u32,
+    groups: BTreeMap<ExchangeId, Vec<Signal>>,
+    wave_span: &Span,
+) -> Result<Option<report::Done>, CoordinatorError> {
+    let wave_id = row.id.as_str();
     let from_wave = update_params(core, &groups).await;
     let stored: BTreeMap<u32, StoredParams> = core
         .store
@@ -63,17 +93,24 @@ pub async fn run_wave(core: &Arc<Core>, wave_id: &str) -> Result<(), Coordinator
         wave_id: wave_id.to_owned(),
         hub: core.hub.clone(),
         tx,
+        metrics: core.metrics.clone(),
     };
     let runs = groups.iter().map(|(ex, sigs)| {
         let params = effective(&core.cfg, *ex, stored.get(ex), from_wave.contains(ex));
-        run_exchange(core, &row, *ex, sigs, params, deadline, &sink)
+        let name = params
+            .as_ref()
+            .map(|p| p.exchange_name.clone())
+            .unwrap_or_else(|| exchange_name(&core.cfg, *ex, None));
+        let span = spans::exchange(wave_span, *ex, &name, params.as_ref());
+        let run = run_exchange(core, row, *ex, sigs, params, deadline, &sink, span.clone());
+        run.instrument(span)
     });
     let results: Vec<ExchangeResult> = futures::future::join_all(runs).await;
     drop(sink);
     // Streamed outcomes are flushed before the completion rewrites the final ones.
     let _ = writer.await;
     renewer.abort();
-    report::complete(core, &row, total_signals, results).await
+    report::complete(core, row, total_signals, results).await
 }
 
 /// DESIGN §1 step 1: the first signal (in rank order) with params updates its exchange's
@@ -157,6 +194,7 @@ fn failed_stats(
     s
 }
 
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
 async fn run_exchange(
     core: &Core,
     row: &WaveRow,
@@ -165,6 +203,7 @@ async fn run_exchange(
     params: Option<pb::ExchangeParams>,
     deadline: DateTime<Utc>,
     sink: &OutcomeSink,
+    span: Span,
 ) -> ExchangeResult {
     let total = u32::try_from(signals.len()).unwrap_or(u32::MAX);
     let hub = &core.hub;
@@ -187,22 +226,41 @@ async fn run_exchange(
                 mode: core.cfg.dispatch.execution_mode.to_proto(),
                 max_topup_rounds: core.cfg.dispatch.max_topup_rounds,
             };
-            drive(core, &run, sink).await
+            drive(core, &run, sink, &span).await
         }
     };
+    spans::exchange_finished(&span, &result.0);
     hub.send(&row.id, Event::ExchangeFinished(result.0.to_proto()));
     result
 }
 
-/// Runs the exchange's stream with bounded retries and the wave deadline.
-async fn drive(core: &Core, run: &ExchangeRun<'_>, sink: &OutcomeSink) -> ExchangeResult {
+/// Runs the exchange's stream with bounded retries and the wave deadline. When no attempt
+/// reaches the agent's `Result`, the exchange is reported with the outcomes that did arrive
+/// (positions opened count) and the error; the wave ends `partial`.
+async fn drive(
+    core: &Core,
+    run: &ExchangeRun<'_>,
+    sink: &OutcomeSink,
+    span: &Span,
+) -> ExchangeResult {
     let p = run.params;
     let total = u32::try_from(run.signals.len()).unwrap_or(u32::MAX);
-    let fail = |error: &str| {
-        (
-            failed_stats(p.exchange_id, &p.exchange_name, total, Some(p), error),
-            vec![],
-        )
+    let mut known = Known::default();
+    let fail = |known: &Known, error: &str| {
+        if known.is_empty() {
+            (
+                failed_stats(p.exchange_id, &p.exchange_name, total, Some(p), error),
+                vec![],
+            )
+        } else {
+            (known.stats(p, total, error), known.outcomes())
+        }
+    };
+    let down = |msg: &str| {
+        if let Some(a) = core.agents.get(p.exchange_id) {
+            a.mark_err(msg);
+        }
+        core.metrics.agent_connected(&p.exchange_name, false);
     };
     let Some(agent) = core
         .agents
@@ -210,7 +268,7 @@ async fn drive(core: &Core, run: &ExchangeRun<'_>, sink: &OutcomeSink) -> Exchan
         .filter(|a| a.endpoint.is_some())
     else {
         tracing::warn!(exchange_id = p.exchange_id, "no agent configured");
-        return fail("agent_unavailable");
+        return fail(&known, "agent_unavailable");
     };
     let give_up_at = tokio::time::Instant::now()
         + (run.deadline - Utc::now())
@@ -219,16 +277,18 @@ async fn drive(core: &Core, run: &ExchangeRun<'_>, sink: &OutcomeSink) -> Exchan
         + RESULT_SLACK;
     let mut backoff = FIRST_BACKOFF;
     for n in 1..=core.cfg.dispatch.retries {
-        let outcome = tokio::time::timeout_at(give_up_at, attempt(&agent, run, sink)).await;
+        span.record("attempts", n);
+        let outcome =
+            tokio::time::timeout_at(give_up_at, attempt(&agent, run, sink, &mut known, span)).await;
         match outcome {
             Err(_) => {
-                agent.mark_err("no result before the wave deadline");
-                return fail("deadline");
+                down("no result before the wave deadline");
+                return fail(&known, "deadline");
             }
             Ok(Ok(r)) => {
                 let mut stats = match r.stats {
                     Some(s) => ExchangeStats::from_proto(&s),
-                    None => return fail("agent_error"),
+                    None => return fail(&known, "agent_error"),
                 };
                 stats.exchange_id = p.exchange_id;
                 if stats.exchange_name.is_empty() {
@@ -238,12 +298,12 @@ async fn drive(core: &Core, run: &ExchangeRun<'_>, sink: &OutcomeSink) -> Exchan
             }
             Ok(Err(AttemptError::Refused(msg))) => {
                 tracing::error!(exchange_id = p.exchange_id, %msg, "agent refused the wave");
-                agent.mark_err(&msg);
-                return fail("agent_error");
+                down(&msg);
+                return fail(&known, "agent_error");
             }
             Ok(Err(AttemptError::Unavailable(msg))) => {
                 tracing::warn!(exchange_id = p.exchange_id, attempt = n, %msg, "agent attempt failed");
-                agent.mark_err(&msg);
+                down(&msg);
                 if n < core.cfg.dispatch.retries {
                     if tokio::time::Instant::now() + backoff >= give_up_at {
                         break;
@@ -254,5 +314,5 @@ async fn drive(core: &Core, run: &ExchangeRun<'_>, sink: &OutcomeSink) -> Exchan
             }
         }
     }
-    fail("agent_unavailable")
+    fail(&known, "agent_unavailable")
 }

@@ -6,7 +6,8 @@
 //! Modules by concern: [`ingest`] (checked, batched signal storage), [`wave`] (the wave clock
 //! and the dispatch claim), [`params`] (effective params), [`dispatch`] and [`session`]
 //! (driving agents), [`report`] (completion), [`store`] (SQLite/PostgreSQL), [`api`] (the
-//! public gRPC API), [`server`] (start and stop).
+//! public gRPC API), [`server`] (start and stop), [`spans`] (the tracing spans of a wave and of
+//! API calls).
 
 pub mod agents;
 pub mod api;
@@ -20,6 +21,7 @@ pub mod params;
 pub mod report;
 pub mod server;
 pub mod session;
+pub mod spans;
 pub mod state;
 pub mod store;
 pub mod wave;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use wavegate_common::proto::v1::wave_event::Event;
 use wavegate_common::stats::{ExchangeStats, WaveCompleted, WaveTotals};
+use wavegate_common::telemetry::metrics::WaveStatus as MetricsStatus;
 
 use crate::dispatch::ExchangeResult;
 use crate::error::CoordinatorError;
@@ -21,13 +22,34 @@ pub fn final_status(exchanges: &[ExchangeStats]) -> WaveStatus {
     }
 }
 
-/// Stores and announces the completion of a dispatched wave.
+/// The `wavegate_waves_total{status}` label of a final status.
+pub fn metrics_status(status: WaveStatus) -> MetricsStatus {
+    match status {
+        WaveStatus::Completed => MetricsStatus::Completed,
+        WaveStatus::Failed => MetricsStatus::Failed,
+        // Only final statuses reach the metrics; anything else would be a partial result.
+        _ => MetricsStatus::Partial,
+    }
+}
+
+/// What a completion recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct Done {
+    /// Final status.
+    pub status: WaveStatus,
+    /// Positions opened over every exchange.
+    pub positions_opened: u32,
+}
+
+/// Stores and announces the completion of a dispatched wave, and counts it in the metrics
+/// (once per exchange, only when this coordinator's completion was the one stored). `None`
+/// when another coordinator took the wave over first.
 pub async fn complete(
     core: &Arc<Core>,
     row: &WaveRow,
     total_signals: u32,
     results: Vec<ExchangeResult>,
-) -> Result<(), CoordinatorError> {
+) -> Result<Option<Done>, CoordinatorError> {
     let mut exchanges = Vec::with_capacity(results.len());
     let mut outcomes = Vec::new();
     for (stats, outs) in results {
@@ -54,7 +76,10 @@ pub async fn complete(
         .await?;
     if !stored {
         tracing::warn!(wave_id = %row.id, "wave was taken over before it completed here");
-        return Ok(());
+        return Ok(None);
+    }
+    for e in &exchanges {
+        core.metrics.exchange_finished(e);
     }
     tracing::info!(
         wave_id = %row.id,
@@ -67,5 +92,8 @@ pub async fn complete(
     if let Some(done) = core.store.wave(&row.id).await? {
         core.hub.send(&row.id, Event::Completed(done.to_summary()));
     }
-    Ok(())
+    Ok(Some(Done {
+        status,
+        positions_opened: totals.total_executed,
+    }))
 }

@@ -1,19 +1,28 @@
 //! One `ExchangeAgent.ExecuteWave` stream: `Start`, the buffer, top-up answers, outcomes in,
-//! `Result` out (DESIGN §1 steps 2 and 4, coordinator side).
+//! `Result` out (DESIGN §1 steps 2 and 4, coordinator side). The call carries the W3C context
+//! of the `exchange` span, so the agent's spans join the wave's trace.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tracing::Span;
 use wavegate_common::Signal;
 use wavegate_common::plan::next_batch;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::agent_msg::Msg as AgentMsg;
 use wavegate_common::proto::v1::coordinator_msg::Msg as CoordMsg;
 use wavegate_common::proto::v1::wave_event::Event;
+use wavegate_common::stats::{ExchangeStats, ParamsSource, Tally};
+use wavegate_common::telemetry::{Metrics, propagation};
 use wavegate_common::time::to_proto;
+use wavegate_common::validate::{Duplicate, Verdict};
 
 use crate::agents::Agent;
 use crate::hub::Hub;
+use crate::spans;
 
 /// Where outcomes go as they arrive: the Watch hub at once, the store in batches.
 #[derive(Debug, Clone)]
@@ -24,6 +33,8 @@ pub struct OutcomeSink {
     pub hub: Hub,
     /// Batched writer (see `dispatch`).
     pub tx: mpsc::UnboundedSender<(u32, String, pb::SignalOutcome)>,
+    /// Agent reachability gauge.
+    pub metrics: Arc<Metrics>,
 }
 
 impl OutcomeSink {
@@ -38,6 +49,74 @@ impl OutcomeSink {
         // The writer only stops after dispatch ends; a send error cannot lose anything that
         // the completion (which writes every final outcome) would not write anyway.
         let _ = self.tx.send((exchange_id, exchange_name.to_owned(), o));
+    }
+}
+
+/// The outcomes an exchange's agent reported over every attempt (a re-sent wave replays them
+/// from the agent's journal, so the latest report of a signal at a stage wins). Used when no
+/// attempt reaches the `Result`: the exchange is then reported with what is known.
+#[derive(Debug, Default)]
+pub struct Known {
+    outcomes: BTreeMap<(i32, i64), pb::SignalOutcome>,
+    topup_rounds: BTreeSet<u32>,
+}
+
+impl Known {
+    fn outcome(&mut self, o: &pb::SignalOutcome) {
+        self.outcomes.insert((o.stage, o.signal_id), o.clone());
+    }
+
+    /// Nothing arrived.
+    pub fn is_empty(&self) -> bool {
+        self.outcomes.is_empty()
+    }
+
+    /// Statistics counted from the known outcomes, with `error`; the signals without any
+    /// outcome count as `skipped`.
+    pub fn stats(&self, params: &pb::ExchangeParams, total: u32, error: &str) -> ExchangeStats {
+        let mut tally = Tally::new(
+            params.exchange_id,
+            &params.exchange_name,
+            total,
+            params.max_trades,
+            params.buffer_size,
+            ParamsSource::from_proto(params.source),
+        );
+        for o in self.outcomes.values() {
+            let kind = pb::OutcomeKind::try_from(o.kind).unwrap_or(pb::OutcomeKind::Unspecified);
+            match kind {
+                pb::OutcomeKind::Validated => tally.verdict(o.round, &Verdict::Successful),
+                pb::OutcomeKind::ValidationFailed => {
+                    tally.verdict(o.round, &Verdict::Failed(o.error.clone()));
+                }
+                pb::OutcomeKind::Duplicate => {
+                    let d = if o.error == Duplicate::InWave.as_str() {
+                        Duplicate::InWave
+                    } else {
+                        Duplicate::OpenPosition
+                    };
+                    tally.verdict(o.round, &Verdict::Skipped(d));
+                }
+                pb::OutcomeKind::Executed | pb::OutcomeKind::ExecutionFailed => {
+                    tally.execution(o.executed);
+                }
+                pb::OutcomeKind::Unspecified => {}
+            }
+        }
+        for _ in &self.topup_rounds {
+            tally.topup_round();
+        }
+        tally.error(error);
+        let mut stats = tally.finish();
+        let seen: BTreeSet<i64> = self.outcomes.keys().map(|(_, id)| *id).collect();
+        let seen = u32::try_from(seen.len()).unwrap_or(u32::MAX);
+        stats.skipped = total.saturating_sub(seen);
+        stats
+    }
+
+    /// The final outcome of every signal known (execution over validation).
+    pub fn outcomes(&self) -> Vec<pb::SignalOutcome> {
+        self.outcomes.values().cloned().collect()
     }
 }
 
@@ -94,11 +173,14 @@ fn batch(run: &ExchangeRun<'_>, round: u32, range: std::ops::Range<usize>) -> pb
     }
 }
 
-/// Runs one attempt of the stream to its `Result`.
+/// Runs one attempt of the stream to its `Result`, under the exchange's `span`; every outcome
+/// is also kept in `known`.
 pub async fn attempt(
     agent: &Agent,
     run: &ExchangeRun<'_>,
     sink: &OutcomeSink,
+    known: &mut Known,
+    span: &Span,
 ) -> Result<pb::Result, AttemptError> {
     let Some(mut client) = agent.client() else {
         return Err(AttemptError::Unavailable(
@@ -129,11 +211,18 @@ pub async fn attempt(
     if !queued {
         return Err(AttemptError::Unavailable("request stream closed".into()));
     }
+    let mut request = tonic::Request::new(ReceiverStream::new(rx));
+    {
+        // The exchange span becomes the remote parent of the agent's `execute_wave`.
+        let _entered = span.enter();
+        propagation::inject(&mut request);
+    }
     let resp = client
-        .execute_wave(ReceiverStream::new(rx))
+        .execute_wave(request)
         .await
         .map_err(|s| from_status(&s))?;
     agent.mark_ok();
+    sink.metrics.agent_connected(name, true);
     let mut inbound = resp.into_inner();
     loop {
         let msg = match inbound.message().await {
@@ -146,10 +235,15 @@ pub async fn attempt(
             Err(s) => return Err(from_status(&s)),
         };
         match msg.msg {
-            Some(AgentMsg::Outcome(o)) => sink.outcome(ex, name, o),
+            Some(AgentMsg::Outcome(o)) => {
+                known.outcome(&o);
+                sink.outcome(ex, name, o);
+            }
             Some(AgentMsg::Topup(t)) => {
+                known.topup_rounds.insert(t.round);
                 let range = next_batch(sent, t.count, total);
                 let n = range.len();
+                let _topup = spans::topup(span, t.needed, t.round, n);
                 let reply = if range.is_empty() {
                     pb::CoordinatorMsg {
                         msg: Some(CoordMsg::Exhausted(pb::Exhausted {

@@ -5,14 +5,19 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::agents_server::Agents;
 
 use super::Api;
+use crate::spans;
 
 #[tonic::async_trait]
 impl Agents for Api {
     async fn list(
         &self,
-        _request: Request<pb::ListAgentsRequest>,
+        request: Request<pb::ListAgentsRequest>,
     ) -> Result<Response<pb::AgentList>, Status> {
-        let agents = self.core.agents.list().await;
-        Ok(Response::new(pb::AgentList { agents }))
+        let span = spans::api("Agents.List", request.metadata());
+        spans::traced(span, async {
+            let agents = self.core.agents.list().await;
+            Ok(Response::new(pb::AgentList { agents }))
+        })
+        .await
     }
 }

@@ -1,14 +1,51 @@
-//! `SignalIngest`: streamed and whole-wave publishing.
+//! `SignalIngest`: streamed and whole-wave publishing, each signal counted in
+//! `wavegate_ingest_signals_total{result}`.
 
 use tonic::{Request, Response, Status, Streaming};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::publish_request::Item;
 use wavegate_common::proto::v1::signal_ingest_server::SignalIngest;
+use wavegate_common::telemetry::Metrics;
+use wavegate_common::telemetry::metrics::IngestResult;
 use wavegate_common::time::from_proto;
 
 use super::Api;
 use crate::error::{CoordinatorError, status};
 use crate::ingest::Ingest;
+use crate::spans;
+
+/// The ingest result of a signal rejected (or a call failed) with `code`.
+fn result_of(code: i32) -> IngestResult {
+    match tonic::Code::from(code) {
+        tonic::Code::InvalidArgument | tonic::Code::ResourceExhausted | tonic::Code::NotFound => {
+            IngestResult::Invalid
+        }
+        tonic::Code::FailedPrecondition => IngestResult::Late,
+        tonic::Code::AlreadyExists => IngestResult::Duplicate,
+        tonic::Code::Unauthenticated => IngestResult::Unauthenticated,
+        _ => IngestResult::Error,
+    }
+}
+
+/// Counts a call's signals: the summary's when it succeeded (rejections by their code; those
+/// beyond the listed ones were over `max_batch_signals`), else every signal of the call with
+/// the call's error.
+fn count(metrics: &Metrics, signals: usize, r: &Result<Response<pb::PublishSummary>, Status>) {
+    match r {
+        Ok(resp) => {
+            let s = resp.get_ref();
+            metrics.ingest_signals(IngestResult::Accepted, u64::from(s.accepted));
+            for rej in &s.rejections {
+                metrics.ingest_signals(result_of(rej.code), 1);
+            }
+            let unlisted = (s.rejected as usize).saturating_sub(s.rejections.len());
+            metrics.ingest_signals(IngestResult::Invalid, unlisted as u64);
+        }
+        Err(status) => {
+            metrics.ingest_signals(result_of(status.code() as i32), signals as u64);
+        }
+    }
+}
 
 fn close_ts(
     t: Option<&prost_types::Timestamp>,
@@ -24,33 +61,56 @@ impl SignalIngest for Api {
         &self,
         request: Request<Streaming<pb::PublishRequest>>,
     ) -> Result<Response<pb::PublishSummary>, Status> {
-        let mut stream = request.into_inner();
-        let mut ingest = Ingest::new(self.core.clone());
-        while let Some(item) = stream.message().await? {
-            match item.item {
-                Some(Item::Signal(s)) => ingest.signal(s, None).await.map_err(|e| status(&e))?,
-                Some(Item::Close(c)) => {
-                    let ts = close_ts(c.wave_timestamp.as_ref(), "close.wave_timestamp")
-                        .map_err(|e| status(&e))?;
-                    ingest.close(ts).await.map_err(|e| status(&e))?;
-                }
-                None => {
-                    return Err(status(&CoordinatorError::bad(
-                        "item",
-                        "empty PublishRequest",
-                    )));
+        let span = spans::api("SignalIngest.Publish", request.metadata());
+        let mut signals = 0_usize;
+        let r = spans::traced(span, async {
+            let mut stream = request.into_inner();
+            let mut ingest = Ingest::new(self.core.clone());
+            while let Some(item) = stream.message().await? {
+                match item.item {
+                    Some(Item::Signal(s)) => {
+                        signals += 1;
+                        ingest.signal(s, None).await.map_err(|e| status(&e))?
+                    }
+                    Some(Item::Close(c)) => {
+                        let ts = close_ts(c.wave_timestamp.as_ref(), "close.wave_timestamp")
+                            .map_err(|e| status(&e))?;
+                        ingest.close(ts).await.map_err(|e| status(&e))?;
+                    }
+                    None => {
+                        return Err(status(&CoordinatorError::bad(
+                            "item",
+                            "empty PublishRequest",
+                        )));
+                    }
                 }
             }
-        }
-        ingest.flush().await.map_err(|e| status(&e))?;
-        Ok(Response::new(ingest.finish()))
+            ingest.flush().await.map_err(|e| status(&e))?;
+            Ok(Response::new(ingest.finish()))
+        })
+        .await;
+        count(&self.core.metrics, signals, &r);
+        r
     }
 
     async fn publish_wave(
         &self,
         request: Request<pb::Wave>,
     ) -> Result<Response<pb::PublishSummary>, Status> {
+        let span = spans::api("SignalIngest.PublishWave", request.metadata());
         let wave = request.into_inner();
+        let signals = wave.signals.len();
+        let r = spans::traced(span, self.publish_wave_inner(wave)).await;
+        count(&self.core.metrics, signals, &r);
+        r
+    }
+}
+
+impl Api {
+    async fn publish_wave_inner(
+        &self,
+        wave: pb::Wave,
+    ) -> Result<Response<pb::PublishSummary>, Status> {
         let max = self.core.cfg.max_batch_signals;
         if wave.signals.len() > max {
             return Err(status(&CoordinatorError::TooLarge(format!(

@@ -8,6 +8,7 @@ use wavegate_common::proto::v1::params_server::Params;
 use super::Api;
 use crate::error::{CoordinatorError, status};
 use crate::params::{all_effective, check_set, effective, exchange_name};
+use crate::spans;
 use crate::store::StoredParams;
 
 #[tonic::async_trait]
@@ -16,64 +17,72 @@ impl Params for Api {
         &self,
         request: Request<pb::GetParamsRequest>,
     ) -> Result<Response<pb::ParamsList>, Status> {
-        let id = request.into_inner().exchange_id;
-        let cfg = &self.core.cfg;
-        let params = if id == 0 {
-            let stored = self.core.store.all_params().await.map_err(|e| status(&e))?;
-            all_effective(cfg, &stored)
-        } else {
-            let stored = self.core.store.params(id).await.map_err(|e| status(&e))?;
-            match effective(cfg, id, stored.as_ref(), false) {
-                Some(p) => vec![p],
-                None if stored.is_none() && cfg.exchange(id).is_none() => {
-                    return Err(status(&CoordinatorError::NotFound(format!(
-                        "exchange_id: unknown exchange {id}"
-                    ))));
+        let span = spans::api("Params.Get", request.metadata());
+        spans::traced(span, async move {
+            let id = request.into_inner().exchange_id;
+            let cfg = &self.core.cfg;
+            let params = if id == 0 {
+                let stored = self.core.store.all_params().await.map_err(|e| status(&e))?;
+                all_effective(cfg, &stored)
+            } else {
+                let stored = self.core.store.params(id).await.map_err(|e| status(&e))?;
+                match effective(cfg, id, stored.as_ref(), false) {
+                    Some(p) => vec![p],
+                    None if stored.is_none() && cfg.exchange(id).is_none() => {
+                        return Err(status(&CoordinatorError::NotFound(format!(
+                            "exchange_id: unknown exchange {id}"
+                        ))));
+                    }
+                    None => vec![],
                 }
-                None => vec![],
-            }
-        };
-        Ok(Response::new(pb::ParamsList { params }))
+            };
+            Ok(Response::new(pb::ParamsList { params }))
+        })
+        .await
     }
 
     async fn set(
         &self,
         request: Request<pb::SetParamsRequest>,
     ) -> Result<Response<pb::ExchangeParams>, Status> {
-        let req = request.into_inner();
-        check_set(&req).map_err(|e| status(&e))?;
-        let cfg = &self.core.cfg;
-        let stored_before = self
-            .core
-            .store
-            .params(req.exchange_id)
-            .await
-            .map_err(|e| status(&e))?;
-        let name = if req.exchange_name.trim().is_empty() {
-            exchange_name(cfg, req.exchange_id, stored_before.as_ref())
-        } else {
-            req.exchange_name.trim().to_owned()
-        };
-        let p = StoredParams {
-            exchange_id: req.exchange_id,
-            exchange_name: name,
-            max_trades: req.max_trades,
-            buffer_size: req.buffer_size,
-            stop_loss_percent: req.stop_loss_percent,
-            trailing_activation_percent: req.trailing_activation_percent,
-            trailing_distance_percent: req.trailing_distance_percent,
-            updated_at: Utc::now(),
-        };
-        self.core
-            .store
-            .put_params(&p)
-            .await
-            .map_err(|e| status(&e))?;
-        self.core.learn_exchange(req.exchange_id).await;
-        let mut out = effective(cfg, req.exchange_id, Some(&p), false)
-            .ok_or_else(|| Status::internal("stored params have no effective form"))?;
-        // A stored name wins over the configured one when the caller set it explicitly.
-        out.exchange_name = p.exchange_name;
-        Ok(Response::new(out))
+        let span = spans::api("Params.Set", request.metadata());
+        spans::traced(span, async move {
+            let req = request.into_inner();
+            check_set(&req).map_err(|e| status(&e))?;
+            let cfg = &self.core.cfg;
+            let stored_before = self
+                .core
+                .store
+                .params(req.exchange_id)
+                .await
+                .map_err(|e| status(&e))?;
+            let name = if req.exchange_name.trim().is_empty() {
+                exchange_name(cfg, req.exchange_id, stored_before.as_ref())
+            } else {
+                req.exchange_name.trim().to_owned()
+            };
+            let p = StoredParams {
+                exchange_id: req.exchange_id,
+                exchange_name: name,
+                max_trades: req.max_trades,
+                buffer_size: req.buffer_size,
+                stop_loss_percent: req.stop_loss_percent,
+                trailing_activation_percent: req.trailing_activation_percent,
+                trailing_distance_percent: req.trailing_distance_percent,
+                updated_at: Utc::now(),
+            };
+            self.core
+                .store
+                .put_params(&p)
+                .await
+                .map_err(|e| status(&e))?;
+            self.core.learn_exchange(req.exchange_id).await;
+            let mut out = effective(cfg, req.exchange_id, Some(&p), false)
+                .ok_or_else(|| Status::internal("stored params have no effective form"))?;
+            // A stored name wins over the configured one when the caller set it explicitly.
+            out.exchange_name = p.exchange_name;
+            Ok(Response::new(out))
+        })
+        .await
     }
 }

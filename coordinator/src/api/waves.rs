@@ -10,6 +10,7 @@ use wavegate_common::proto::v1::waves_server::Waves;
 
 use super::Api;
 use crate::error::{CoordinatorError, status};
+use crate::spans;
 use crate::store::WaveStatus;
 
 /// Default and largest page of `Waves.List`.
@@ -24,68 +25,76 @@ impl Waves for Api {
         &self,
         request: Request<pb::GetWaveRequest>,
     ) -> Result<Response<pb::WaveDetail>, Status> {
-        let id = request.into_inner().wave_id;
-        if id.is_empty() {
-            return Err(status(&CoordinatorError::bad("wave_id", "missing")));
-        }
-        let store = &self.core.store;
-        let row = store
-            .wave(&id)
-            .await
-            .map_err(|e| status(&e))?
-            .ok_or_else(|| {
-                status(&CoordinatorError::NotFound(format!(
-                    "wave_id: no wave {id:?}"
-                )))
-            })?;
-        let exchanges = store.exchange_results(&id).await.map_err(|e| status(&e))?;
-        let outcomes = store.outcomes(&id).await.map_err(|e| status(&e))?;
-        let completed_event = store
-            .completed_event(&id)
-            .await
-            .map_err(|e| status(&e))?
-            .unwrap_or_default();
-        Ok(Response::new(pb::WaveDetail {
-            summary: Some(row.to_summary()),
-            exchanges: exchanges.iter().map(|e| e.to_proto()).collect(),
-            outcomes: outcomes
-                .into_iter()
-                .map(|(exchange_id, o)| pb::ExchangeOutcome {
-                    exchange_id,
-                    outcome: Some(o),
-                })
-                .collect(),
-            completed_event,
-        }))
+        let span = spans::api("Waves.Get", request.metadata());
+        spans::traced(span, async move {
+            let id = request.into_inner().wave_id;
+            if id.is_empty() {
+                return Err(status(&CoordinatorError::bad("wave_id", "missing")));
+            }
+            let store = &self.core.store;
+            let row = store
+                .wave(&id)
+                .await
+                .map_err(|e| status(&e))?
+                .ok_or_else(|| {
+                    status(&CoordinatorError::NotFound(format!(
+                        "wave_id: no wave {id:?}"
+                    )))
+                })?;
+            let exchanges = store.exchange_results(&id).await.map_err(|e| status(&e))?;
+            let outcomes = store.outcomes(&id).await.map_err(|e| status(&e))?;
+            let completed_event = store
+                .completed_event(&id)
+                .await
+                .map_err(|e| status(&e))?
+                .unwrap_or_default();
+            Ok(Response::new(pb::WaveDetail {
+                summary: Some(row.to_summary()),
+                exchanges: exchanges.iter().map(|e| e.to_proto()).collect(),
+                outcomes: outcomes
+                    .into_iter()
+                    .map(|(exchange_id, o)| pb::ExchangeOutcome {
+                        exchange_id,
+                        outcome: Some(o),
+                    })
+                    .collect(),
+                completed_event,
+            }))
+        })
+        .await
     }
 
     async fn list(
         &self,
         request: Request<pb::ListWavesRequest>,
     ) -> Result<Response<pb::ListWavesResponse>, Status> {
-        let req = request.into_inner();
-        let limit = match req.limit {
-            0 => DEFAULT_LIMIT,
-            n => n.min(MAX_LIMIT),
-        };
-        let filter = match req.status {
-            0 => None,
-            v => Some(WaveStatus::from_proto(v).ok_or_else(|| {
-                status(&CoordinatorError::bad(
-                    "status",
-                    format!("unknown wave status {v}"),
-                ))
-            })?),
-        };
-        let rows = self
-            .core
-            .store
-            .list_waves(limit, filter)
-            .await
-            .map_err(|e| status(&e))?;
-        Ok(Response::new(pb::ListWavesResponse {
-            waves: rows.iter().map(|r| r.to_summary()).collect(),
-        }))
+        let span = spans::api("Waves.List", request.metadata());
+        spans::traced(span, async move {
+            let req = request.into_inner();
+            let limit = match req.limit {
+                0 => DEFAULT_LIMIT,
+                n => n.min(MAX_LIMIT),
+            };
+            let filter = match req.status {
+                0 => None,
+                v => Some(WaveStatus::from_proto(v).ok_or_else(|| {
+                    status(&CoordinatorError::bad(
+                        "status",
+                        format!("unknown wave status {v}"),
+                    ))
+                })?),
+            };
+            let rows = self
+                .core
+                .store
+                .list_waves(limit, filter)
+                .await
+                .map_err(|e| status(&e))?;
+            Ok(Response::new(pb::ListWavesResponse {
+                waves: rows.iter().map(|r| r.to_summary()).collect(),
+            }))
+        })
+        .await
     }
 
     type WatchStream = EventStream;
@@ -94,17 +103,22 @@ impl Waves for Api {
         &self,
         request: Request<pb::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        let wanted = request.into_inner().wave_id;
-        let rx = self.core.hub.subscribe();
-        let stream = BroadcastStream::new(rx).filter_map(move |item| {
-            let out = match item {
-                Ok(ev) if wanted.is_empty() || ev.wave_id == wanted => Some(Ok(ev)),
-                Ok(_) => None,
-                // A lagging subscriber is told, not silently cut short.
-                Err(e) => Some(Err(Status::data_loss(format!("watch fell behind: {e}")))),
-            };
-            std::future::ready(out)
-        });
-        Ok(Response::new(Box::pin(stream)))
+        let span = spans::api("Waves.Watch", request.metadata());
+        spans::traced(span, async move {
+            let wanted = request.into_inner().wave_id;
+            let rx = self.core.hub.subscribe();
+            let stream = BroadcastStream::new(rx).filter_map(move |item| {
+                let out = match item {
+                    Ok(ev) if wanted.is_empty() || ev.wave_id == wanted => Some(Ok(ev)),
+                    Ok(_) => None,
+                    // A lagging subscriber is told, not silently cut short.
+                    Err(e) => Some(Err(Status::data_loss(format!("watch fell behind: {e}")))),
+                };
+                std::future::ready(out)
+            });
+            let stream: EventStream = Box::pin(stream);
+            Ok(Response::new(stream))
+        })
+        .await
     }
 }
