@@ -13,9 +13,11 @@ use wavegate_common::walk::Mode;
 
 mod live;
 mod telemetry;
+mod tls;
 
 pub use live::{BINANCE_BASE_URL, BYBIT_BASE_URL, Credentials, LiveConfig, Secret};
 pub use telemetry::{AgentTelemetry, DEFAULT_METRICS_LISTEN, METRICS_OFF, parse_metrics_listen};
+pub use tls::AgentTls;
 
 /// A refused configuration, naming the offending key.
 #[derive(Debug, thiserror::Error)]
@@ -247,6 +249,8 @@ pub struct AgentConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// `[telemetry]`: log format and OTLP endpoint.
     pub telemetry: AgentTelemetry,
+    /// `[tls]`: serve over TLS (mutual TLS with `client_ca`); `None` serves plaintext.
+    pub tls: Option<AgentTls>,
 }
 
 impl Default for AgentConfig {
@@ -265,6 +269,7 @@ impl Default for AgentConfig {
             adapter: AdapterConfig::default(),
             metrics_listen: Some(DEFAULT_METRICS_LISTEN),
             telemetry: AgentTelemetry::default(),
+            tls: None,
         }
     }
 }
@@ -392,6 +397,7 @@ impl AgentConfig {
             "telemetry.otlp_endpoint" => {
                 self.telemetry.otlp_endpoint = (!v.is_empty()).then(|| v.to_owned());
             }
+            k if k.starts_with("tls.") => AgentTls::set(&mut self.tls, &k["tls.".len()..], v)?,
             other => return Err(format!("unknown key {other:?}")),
         }
         Ok(())
@@ -475,6 +481,9 @@ impl AgentConfig {
         if let Some((table, live)) = self.adapter.live() {
             live.validate(table)?;
         }
+        if let Some(tls) = &self.tls {
+            tls.validate()?;
+        }
         self.validate_telemetry()
     }
 }
@@ -542,6 +551,9 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("METRICS_LISTEN", "metrics_listen"),
     ("TELEMETRY_LOG_FORMAT", "telemetry.log_format"),
     ("TELEMETRY_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
+    ("TLS_CERT", "tls.cert"),
+    ("TLS_KEY", "tls.key"),
+    ("TLS_CLIENT_CA", "tls.client_ca"),
 ];
 
 fn parse<T: std::str::FromStr>(v: &str) -> Result<T, String>

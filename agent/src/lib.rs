@@ -112,6 +112,11 @@ impl AgentHandle {
 /// `config.metrics_listen` when set) and serves in the background.
 pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     config.validate()?;
+    // Certificates are read before anything is opened, so a bad path fails start-up cleanly.
+    let mut builder = Server::builder();
+    if let Some(tls) = &config.tls {
+        builder = tls.apply(builder)?;
+    }
     let journal = Journal::open(&config.journal).await?;
     let exchange: Arc<dyn Exchange> = match config.adapter.kind {
         AdapterKind::Paper => Arc::new(
@@ -160,7 +165,7 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     let service = ExchangeAgentServer::new(AgentService::new(ctx.clone(), sessions.clone()));
     let mut stop = shutdown_rx;
     let server = tokio::spawn(
-        Server::builder()
+        builder
             .add_service(health_service)
             .add_service(reflection)
             .add_service(service)
@@ -168,7 +173,12 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
                 let _ = stop.wait_for(|s| *s).await;
             }),
     );
-    info!(addr = %local_addr, exchange_id = ctx.config.exchange_id,
+    let tls = ctx
+        .config
+        .tls
+        .as_ref()
+        .map_or("off", |t| if t.mutual() { "mutual" } else { "on" });
+    info!(addr = %local_addr, tls, exchange_id = ctx.config.exchange_id,
           exchange = %ctx.config.exchange_name, adapter = ctx.exchange.kind(), "agent listening");
     Ok(AgentHandle {
         local_addr,
