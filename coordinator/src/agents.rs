@@ -11,7 +11,7 @@ use tonic::transport::{Channel, Endpoint};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::exchange_agent_client::ExchangeAgentClient;
 
-use crate::config::CoordinatorConfig;
+use crate::config::{CoordinatorConfig, tls_refused};
 use crate::error::CoordinatorError;
 
 /// Largest message accepted from or sent to an agent (results list every outcome).
@@ -123,6 +123,12 @@ impl Agents {
     /// Builds the (lazy) channels of the configured exchanges; nothing is contacted yet.
     pub fn new(cfg: &CoordinatorConfig) -> Result<Self, CoordinatorError> {
         let connect_timeout = Duration::from_millis(cfg.dispatch.connect_timeout_ms);
+        // Read once; every https:// agent channel shares it (validate() refused https without it).
+        let tls = cfg
+            .agent_tls
+            .as_ref()
+            .map(|t| t.client_config())
+            .transpose()?;
         let mut by_id = BTreeMap::new();
         for (i, e) in cfg.exchanges.iter().enumerate() {
             let channel = match &e.agent {
@@ -131,6 +137,12 @@ impl Agents {
                     Endpoint::from_shared(url.clone())
                         .map_err(|err| {
                             CoordinatorError::bad(format!("exchanges[{i}].agent"), err.to_string())
+                        })
+                        .and_then(|ep| match &tls {
+                            Some(tls) if url.starts_with("https://") => ep
+                                .tls_config(tls.clone())
+                                .map_err(|err| tls_refused("agent_tls", "refused", &err).into()),
+                            _ => Ok(ep),
                         })?
                         .connect_timeout(connect_timeout)
                         .tcp_nodelay(true)

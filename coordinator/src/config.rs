@@ -10,6 +10,11 @@ use wavegate_common::plan::{DEFAULT_BUFFER_FIXED, DEFAULT_MAX_TOPUP_ROUNDS};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::telemetry::{LogFormat, SERVICE_COORDINATOR, TelemetryConfig, TelemetryError};
 
+mod tls;
+
+pub(crate) use tls::refused as tls_refused;
+pub use tls::{AgentTls, ServerTls};
+
 /// A configuration that cannot be used, naming the key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -217,6 +222,10 @@ pub struct CoordinatorConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// Logs and trace export.
     pub telemetry: CoordinatorTelemetry,
+    /// `[tls]`: serve the public API over TLS; `None` serves plaintext.
+    pub tls: Option<ServerTls>,
+    /// `[agent_tls]`: CA and client identity for `https://` agent endpoints.
+    pub agent_tls: Option<AgentTls>,
 }
 
 impl Default for CoordinatorConfig {
@@ -232,6 +241,8 @@ impl Default for CoordinatorConfig {
             auth: None,
             metrics_listen: None,
             telemetry: CoordinatorTelemetry::default(),
+            tls: None,
+            agent_tls: None,
         }
     }
 }
@@ -401,7 +412,7 @@ impl CoordinatorConfig {
             TelemetryError::Config { key, reason } => invalid(format!("telemetry.{key}"), reason),
             other => invalid("telemetry", other.to_string()),
         })?;
-        Ok(())
+        self.validate_tls()
     }
 
     /// The telemetry settings: `[telemetry]` with service `wavegate-coordinator`.

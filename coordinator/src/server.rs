@@ -85,6 +85,18 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
         Some(path) => Auth::from_file(path)?,
         None => Auth::off(),
     };
+    // Certificates are read before the database is touched, so a bad path fails cleanly.
+    let mut builder = Server::builder().tcp_nodelay(true);
+    if let Some(tls) = &config.tls {
+        builder = tls.apply(builder)?;
+    }
+    let tls = config.tls.as_ref().map_or("off", |t| {
+        if t.client_ca.is_some() {
+            "mutual"
+        } else {
+            "on"
+        }
+    });
     let store = Store::connect(&config.database_url).await?;
     let listen = config.listen;
     let core = Arc::new(Core::new(config, store)?);
@@ -117,8 +129,7 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
     let ingest = SignalIngestServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES);
     let mut rx_server = rx;
     let server = tokio::spawn(
-        Server::builder()
-            .tcp_nodelay(true)
+        builder
             .add_service(health_service)
             .add_service(reflection)
             .add_service(InterceptedService::new(ingest, auth.clone()))
@@ -138,7 +149,7 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
                 let _ = rx_server.wait_for(|stop| *stop).await;
             }),
     );
-    tracing::info!(%addr, owner = %core.owner, auth = auth.enabled(), "coordinator serving");
+    tracing::info!(%addr, owner = %core.owner, auth = auth.enabled(), tls, "coordinator serving");
     Ok(CoordinatorHandle {
         addr,
         core,
