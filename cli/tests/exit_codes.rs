@@ -1,0 +1,58 @@
+//! The `wavegate` binary's exit codes and messages, from the outside.
+//!
+//! (Being an integration test of this package also makes `cargo test --workspace` build the
+//! `wavegate` binary that the end-to-end tests in `tests/` start.)
+
+use std::process::Command;
+
+fn wavegate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wavegate"))
+}
+
+#[test]
+fn a_bad_signal_file_exits_2_naming_line_and_field_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("signals.ndjson");
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"id": 1, "symbol": "BTCUSDT", "exchange_id": 1, "action": "BUY", "score_week": 50, "score_month": 50}"#,
+            "\n",
+            r#"{"id": 2, "symbol": "ETHUSDT", "exchange_id": 1, "action": "BUY", "score_week": 170, "score_month": 50}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    // Nothing listens on port 1: the file must be refused before any connection is tried.
+    let out = wavegate()
+        .args(["--coordinator", "http://127.0.0.1:1", "publish"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(":2:") && stderr.contains("score_week"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unreachable_coordinator_exits_3() {
+    let out = wavegate()
+        .args(["--coordinator", "http://127.0.0.1:1", "waves", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = wavegate().args(["publish"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
