@@ -1,0 +1,390 @@
+//! End-to-end over TLS (DESIGN §3): a real coordinator serving its public API over TLS and two
+//! real paper agents requiring mutual TLS, with certificates made here. The real `wavegate`
+//! CLI publishes the worked example with `--ca-cert` and the wave completes exactly as over
+//! plaintext; the CLI without the CA, or in plaintext, is refused.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+use wavegate_common::time::floor_to_interval;
+use wavegate_tests::{START_TIMEOUT, binary, free_port};
+
+/// Failure guard only.
+const GUARD: Duration = Duration::from_secs(120);
+
+/// The test CA: writes `ca.pem` and issues certificates as PEM files in `dir`.
+struct Ca {
+    dir: PathBuf,
+    pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl Ca {
+    fn new(dir: &Path) -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "wavegate test CA");
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let key = KeyPair::generate().unwrap();
+        let pem = params.self_signed(&key).unwrap().pem();
+        std::fs::write(dir.join("ca.pem"), &pem).unwrap();
+        Ca {
+            dir: dir.to_owned(),
+            pem,
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    /// A server (SANs localhost and 127.0.0.1) or client certificate; (cert, key) paths.
+    fn issue(&self, who: &str, server: bool) -> (PathBuf, PathBuf) {
+        let sans = if server {
+            vec!["localhost".to_owned(), "127.0.0.1".to_owned()]
+        } else {
+            Vec::new()
+        };
+        let mut params = CertificateParams::new(sans).unwrap();
+        params.distinguished_name.push(DnType::CommonName, who);
+        params.use_authority_key_identifier_extension = true;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![if server {
+            ExtendedKeyUsagePurpose::ServerAuth
+        } else {
+            ExtendedKeyUsagePurpose::ClientAuth
+        }];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let (c, k) = (
+            self.dir.join(format!("{who}.pem")),
+            self.dir.join(format!("{who}.key")),
+        );
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (c, k)
+    }
+
+    fn client(&self, identity: Option<&(PathBuf, PathBuf)>) -> ClientTlsConfig {
+        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&self.pem));
+        if let Some((c, k)) = identity {
+            tls = tls.identity(Identity::from_pem(
+                std::fs::read(c).unwrap(),
+                std::fs::read(k).unwrap(),
+            ));
+        }
+        tls
+    }
+}
+
+/// A wavegate process serving gRPC over TLS, killed when dropped.
+struct TlsProc {
+    addr: SocketAddr,
+    log: PathBuf,
+    _child: Child,
+}
+
+impl TlsProc {
+    /// Starts `bin --config <toml>` and waits until its health service answers `SERVING`
+    /// over TLS with `tls` (a process that exits first fails the test with its log).
+    async fn spawn(bin: &str, dir: &Path, port: u16, toml: &str, tls: ClientTlsConfig) -> Self {
+        let config = dir.join(format!("{bin}-{port}.toml"));
+        std::fs::write(&config, toml).unwrap();
+        let log = dir.join(format!("{bin}-{port}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let mut child = Command::new(binary(bin))
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let endpoint = Endpoint::from_shared(format!("https://{addr}"))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap();
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "{bin} exited with {status}:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            if let Ok(ch) = endpoint.connect().await
+                && let Ok(r) = HealthClient::new(ch)
+                    .check(HealthCheckRequest::default())
+                    .await
+                && r.get_ref().status == ServingStatus::Serving as i32
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{bin} not healthy over TLS:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        TlsProc {
+            addr,
+            log,
+            _child: child,
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// A paper agent requiring mutual TLS with certificates from `ca`.
+async fn start_agent(dir: &Path, ca: &Ca, id: u32, name: &str, open: &str, fail: &str) -> TlsProc {
+    let port = free_port();
+    let (cert, key) = ca.issue(&format!("agent-{name}"), true);
+    let toml = format!(
+        "listen = \"127.0.0.1:{port}\"\nexchange_id = {id}\nexchange_name = \"{name}\"\n\
+         region = \"test\"\njournal = \"{journal}\"\nmetrics_listen = \"off\"\n\
+         [rate_limit]\norders_per_second = 1000\nburst = 1000\n\
+         [adapter]\nkind = \"paper\"\n[adapter.paper]\nopen_positions = [{open}]\n\
+         exec_fail = [{fail}]\n\
+         [tls]\ncert = \"{cert}\"\nkey = \"{key}\"\nclient_ca = \"{ca}\"\n",
+        journal = dir.join(format!("agent-{id}.db")).display(),
+        cert = cert.display(),
+        key = key.display(),
+        ca = ca.path().display(),
+    );
+    // The health check itself needs a client certificate: the port is mutual TLS only.
+    let probe = ca.issue(&format!("probe-{name}"), false);
+    TlsProc::spawn("wavegate-agent", dir, port, &toml, ca.client(Some(&probe))).await
+}
+
+/// Runs the real CLI against `coordinator` with extra global flags.
+async fn wavegate(coordinator: &str, flags: &[&str], args: &[&str]) -> Output {
+    let run = Command::new(binary("wavegate"))
+        .arg("--coordinator")
+        .arg(coordinator)
+        .args(flags)
+        .args(args)
+        .env_remove("WAVEGATE_TOKEN")
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(GUARD, run)
+        .await
+        .expect("wavegate did not finish within the guard")
+        .expect("wavegate could not be started")
+}
+
+fn out(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The worked example of DESIGN §1 at wave `ts` as the CLI's JSON input: Binance 9 signals
+/// (max_trades 6), Bybit 7 (max_trades 4).
+fn worked_example(ts: DateTime<Utc>) -> Value {
+    let binance = [
+        "BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "BTCUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT",
+        "AVAXUSDT",
+    ];
+    let bybit = [
+        "BTCUSDT", "ETHUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT",
+    ];
+    let wave = ts.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let created = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+    let mut v = Vec::new();
+    for (exchange, base_id, max_trades, symbols) in
+        [(1, 101, 6, &binance[..]), (2, 201, 4, &bybit[..])]
+    {
+        for (i, s) in symbols.iter().enumerate() {
+            let mut sig = json!({
+                "id": base_id + i as i64, "symbol": s, "exchange_id": exchange, "action": "BUY",
+                "score_week": 90.0 - i as f64, "score_month": 80.0 - i as f64,
+                "wave_timestamp": wave, "created_at": created,
+            });
+            if i == 0 {
+                sig["params"] = json!({"max_trades": max_trades, "stop_loss_percent": 4.0});
+            }
+            v.push(sig);
+        }
+    }
+    Value::Array(v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_publishes_over_tls_and_the_wave_completes_over_mutual_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path());
+    let binance = start_agent(dir.path(), &ca, 1, "binance", "\"ETHUSDT\"", "\"BNBUSDT\"").await;
+    let bybit = start_agent(dir.path(), &ca, 2, "bybit", "", "").await;
+
+    let (cert, key) = ca.issue("coordinator", true);
+    let (client_cert, client_key) = ca.issue("coordinator-client", false);
+    let port = free_port();
+    let toml = format!(
+        "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"sqlite://{db}?mode=rwc\"\n\
+         [waves]\nquiet_secs = 3\n[dispatch]\nretries = 2\nconnect_timeout_ms = 2000\n\
+         [tls]\ncert = \"{cert}\"\nkey = \"{key}\"\n\
+         [agent_tls]\nca = \"{ca}\"\ncert = \"{client_cert}\"\nkey = \"{client_key}\"\n\
+         [[exchanges]]\nid = 1\nname = \"binance\"\nagent = \"https://{a1}\"\n\
+         [[exchanges]]\nid = 2\nname = \"bybit\"\nagent = \"https://{a2}\"\n",
+        db = dir.path().join("coordinator.db").display(),
+        cert = cert.display(),
+        key = key.display(),
+        ca = ca.path().display(),
+        client_cert = client_cert.display(),
+        client_key = client_key.display(),
+        a1 = binance.addr,
+        a2 = bybit.addr,
+    );
+    let coordinator = TlsProc::spawn(
+        "wavegate-coordinator",
+        dir.path(),
+        port,
+        &toml,
+        ca.client(None),
+    )
+    .await;
+    let url = format!("https://{}", coordinator.addr);
+    let ca_flag = ca.path().display().to_string();
+    let with_ca = ["--ca-cert", ca_flag.as_str()];
+
+    // A current wave (the coordinator refuses waves older than max_wave_age).
+    let ts = floor_to_interval(Utc::now(), 900) + chrono::Duration::seconds(11);
+    let wave_id = ts.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let file = dir.path().join("wave.json");
+    std::fs::write(&file, worked_example(ts).to_string()).unwrap();
+    let file = file.display().to_string();
+
+    // Without the CA the CLI refuses an https:// coordinator before sending anything; in
+    // plaintext the TLS port does not answer gRPC. Neither publishes a signal.
+    let o = wavegate(&url, &[], &["publish", &file]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--ca-cert"),
+        "{}",
+        out(&o)
+    );
+    let plain = format!("http://{}", coordinator.addr);
+    let o = wavegate(&plain, &[], &["publish", &file]).await;
+    assert_ne!(o.status.code(), Some(0), "{}", out(&o));
+
+    let o = wavegate(&url, &with_ca, &["publish", &file, "--close"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("accepted 16, rejected 0"),
+        "{}",
+        out(&o)
+    );
+
+    // `watch` returns once the wave is done.
+    let o = wavegate(&url, &with_ca, &["watch", &wave_id]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let o = wavegate(&url, &with_ca, &["waves", "show", &wave_id, "--json"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let w: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", out(&o)));
+    assert_eq!(
+        w["status"],
+        "completed",
+        "{w}\n--- coordinator ---\n{}",
+        coordinator.log_text()
+    );
+    let b = &w["exchanges"]["1"];
+    assert_eq!(
+        (&b["executed"], &b["execution_failed"], &b["duplicates"]),
+        (&Value::from(6), &Value::from(1), &Value::from(2)),
+        "{b}"
+    );
+    assert_eq!(b["buffer_saved_us"], true, "{b}");
+    let y = &w["exchanges"]["2"];
+    assert_eq!(
+        (&y["executed"], &y["duplicates"]),
+        (&Value::from(4), &Value::from(1)),
+        "{y}"
+    );
+    assert_eq!(w["totals"]["total_executed"], 10, "{w}");
+
+    // Agents.List: the coordinator reaches both agents over mutual TLS.
+    let o = wavegate(&url, &with_ca, &["agents", "--json"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", out(&o)));
+    for a in v.as_array().expect("a list of agents") {
+        assert_eq!(a["state"], "ready", "{v}");
+    }
+    assert_eq!(v.as_array().map(Vec::len), Some(2), "{v}");
+
+    // Both agents served only mutual TLS (their start-up line says so).
+    for agent in [&binance, &bybit] {
+        assert!(agent.log_text().contains("mutual"), "{}", agent.log_text());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coordinator_without_a_client_cert_cannot_reach_mutual_tls_agents() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path());
+    let agent = start_agent(dir.path(), &ca, 1, "binance", "", "").await;
+    let port = free_port();
+    // [agent_tls] trusts the agents' CA but has no identity to present: every call is refused.
+    let toml = format!(
+        "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"sqlite://{db}?mode=rwc\"\n\
+         [waves]\nquiet_secs = 3\n[dispatch]\nretries = 1\nconnect_timeout_ms = 2000\n\
+         [agent_tls]\nca = \"{ca}\"\n\
+         [[exchanges]]\nid = 1\nname = \"binance\"\nagent = \"https://{a1}\"\n\
+         default_max_trades = 2\n",
+        db = dir.path().join("coordinator.db").display(),
+        ca = ca.path().display(),
+        a1 = agent.addr,
+    );
+    // This coordinator serves plaintext (no [tls]); wait for it with the plain CLI instead.
+    let config = dir.path().join("coordinator.toml");
+    std::fs::write(&config, toml).unwrap();
+    let log = std::fs::File::create(dir.path().join("coordinator.log")).unwrap();
+    let _child = Command::new(binary("wavegate-coordinator"))
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let o = wavegate(&url, &[], &["agents", "--json"]).await;
+        if o.status.success() {
+            // Agents.List calls Describe: the agent refuses the handshake, so it is unreachable.
+            let v: Value =
+                serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", out(&o)));
+            assert_eq!(v[0]["state"], "unreachable", "{v}");
+            assert!(v[0]["error"].is_string(), "{v}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "coordinator not up: {}", out(&o));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
