@@ -267,7 +267,7 @@ async fn missing_files_stop_start_up_naming_key_and_path() {
     .unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
     cfg.tls = Some(AgentTls {
-        cert,
+        cert: cert.clone(),
         key: bad_key,
         client_ca: None,
     });
@@ -277,6 +277,20 @@ async fn missing_files_stop_start_up_naming_key_and_path() {
     };
     assert!(e.contains("tls"), "{e}");
     assert!(!e.contains("c2VjcmV0LWtleQ"), "{e}");
+    // A key that is not the certificate's: refused at start-up, not at the first handshake.
+    let (other_cert, other_key) = ca.issue("other-agent", true);
+    assert_ne!(other_cert, cert);
+    let mut cfg = config(dir.path(), 1, "binance");
+    cfg.tls = Some(AgentTls {
+        cert,
+        key: other_key,
+        client_ca: None,
+    });
+    let e = match wavegate_agent::spawn(cfg).await {
+        Ok(_) => panic!("agent started with a key that does not match its certificate"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("tls"), "{e}");
 }
 
 #[test]

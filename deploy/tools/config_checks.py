@@ -22,6 +22,8 @@ COORDINATOR_KEYS = {
     "exchanges[].default_max_trades": int, "exchanges[].region": str,
     "auth.tokens_file": str,
     "telemetry.log_format": str, "telemetry.otlp_endpoint": str,
+    "tls.cert": str, "tls.key": str, "tls.client_ca": str,
+    "agent_tls.ca": str, "agent_tls.cert": str, "agent_tls.key": str, "agent_tls.domain": str,
 }
 COORDINATOR_REQUIRED = ["listen", "exchanges[].id", "exchanges[].name", "exchanges[].agent"]
 AGENT_KEYS = {
@@ -35,6 +37,7 @@ AGENT_KEYS = {
     "adapter.paper.open_positions": list, "adapter.paper.invalid_symbols": list,
     "adapter.paper.exec_fail": list, "adapter.paper.stop_fail": list,
     "telemetry.log_format": str, "telemetry.otlp_endpoint": str,
+    "tls.cert": str, "tls.key": str, "tls.client_ca": str,
     **{f"adapter.{live}.{k}": t for live in ("binance", "bybit") for k, t in {
         "base_url": str, "recv_window_ms": int, "notional": NUM, "request_timeout_ms": int,
         "connect_timeout_ms": int, "rules_refresh_secs": int, "api_key": str,
