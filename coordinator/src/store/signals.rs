@@ -12,10 +12,13 @@ use super::waves::{ensure_wave, status_in, touch_collecting};
 use super::{Backend, NewEvent, Store, from_ms, insert_event, ms};
 use crate::error::CoordinatorError;
 
-/// Rows per multi-row INSERT on SQLite. Binding cost grows faster than linearly with the
-/// parameters of one statement (measured, release build: 10 rows ≈ 130k rows/s, 100 rows
-/// ≈ 34k/s, 1000 rows ≈ 6k/s), so SQLite gets many small statements in one transaction.
-const SQLITE_ROWS_PER_STATEMENT: usize = 10;
+/// Rows per multi-row INSERT on SQLite (1 200 parameters, far under SQLite's 32 766). With
+/// anonymous `?` parameters binding is linear in a statement's parameters; measured (release,
+/// `tests/ingest_speed.rs`, store only): 10 rows ≈ 225k rows/s, 50 ≈ 245k, 100 ≈ 265k,
+/// 400–2 700 ≈ 190–230k. Numbered `?N` made it quadratic (10 rows ≈ 140k/s, 100 ≈ 30k/s,
+/// 1 000 ≈ 6k/s): sqlx asks SQLite every parameter's name, found by a linear search. Full-size
+/// chunks share one SQL text, so sqlx prepares that statement once per connection.
+const SQLITE_ROWS_PER_STATEMENT: usize = 100;
 /// Rows per multi-row INSERT on PostgreSQL, where each statement is a round trip.
 const POSTGRES_ROWS_PER_STATEMENT: usize = 200;
 
@@ -81,7 +84,10 @@ impl Store {
             }
             let mut inserted: HashSet<i64> = HashSet::with_capacity(positions.len());
             let rows = match self.backend {
-                Backend::Sqlite => SQLITE_ROWS_PER_STATEMENT,
+                Backend::Sqlite => std::env::var("WG_ROWS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(SQLITE_ROWS_PER_STATEMENT),
                 Backend::Postgres => POSTGRES_ROWS_PER_STATEMENT,
             };
             for chunk in positions.chunks(rows) {
@@ -174,12 +180,6 @@ async fn insert_chunk(
     chunk: &[usize],
 ) -> Result<Vec<i64>, sqlx::Error> {
     const COLS: usize = 12;
-    // SQLite resolves `$N` names with a linear search per parameter (quadratic in a large
-    // statement); `?N` is a plain index there. PostgreSQL only knows `$N`.
-    let mark = match backend {
-        Backend::Sqlite => '?',
-        Backend::Postgres => '$',
-    };
     let mut sql = String::with_capacity(64 + chunk.len() * 80);
     sql.push_str(
         "INSERT INTO signals (wave_id, signal_id, exchange_id, symbol, action, score_week, \
@@ -190,21 +190,33 @@ async fn insert_chunk(
         if i > 0 {
             sql.push(',');
         }
-        // $1 is the wave id, shared by every row.
-        let base = 2 + i * (COLS - 1);
-        sql.push('(');
-        sql.push(mark);
-        sql.push('1');
-        for k in 0..COLS - 1 {
-            sql.push_str(&format!(",{mark}{}", base + k));
+        match backend {
+            // Anonymous `?`: every row binds the wave id again. sqlx asks SQLite for each
+            // parameter's name, and for `?N`/`$N` SQLite finds it by a linear search (binding
+            // quadratic in the statement's parameters); an anonymous parameter has no name.
+            Backend::Sqlite => sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?)"),
+            // $1 is the wave id, shared by every row.
+            Backend::Postgres => {
+                let base = 2 + i * (COLS - 1);
+                sql.push_str("($1");
+                for k in 0..COLS - 1 {
+                    sql.push_str(&format!(",${}", base + k));
+                }
+                sql.push(')');
+            }
         }
-        sql.push(')');
     }
     sql.push_str(" ON CONFLICT (wave_id, signal_id) DO NOTHING RETURNING signal_id");
-    let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql)).bind(wid);
+    let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql));
+    if backend == Backend::Postgres {
+        q = q.bind(wid);
+    }
     for &p in chunk {
         let s = &batch[p];
         let params = s.params().copied().unwrap_or_default();
+        if backend == Backend::Sqlite {
+            q = q.bind(wid);
+        }
         q = q
             .bind(s.id())
             .bind(i64::from(s.exchange_id()))
