@@ -70,7 +70,12 @@ where
     Span::current().record("wave_id", start.wave_id.as_str());
     // A re-sent wave waits for a run still in progress, then replays its journaled result.
     let _wave_lock = ctx.wave_locks.lock(&start.wave_id).await;
-    match ctx.journal.load_result(&start.wave_id).await {
+    // Both reads at once: they sit between the wave's close and its first order.
+    let (stored, prior) = tokio::join!(
+        ctx.journal.load_result(&start.wave_id),
+        ctx.journal.wave_orders(&start.wave_id)
+    );
+    match stored {
         Ok(Some(result)) => return replay(&mut out, result),
         Ok(None) => {}
         Err(e) => {
@@ -78,7 +83,7 @@ where
             return out.fail(&SessionError::Journal(e));
         }
     }
-    let prior = match ctx.journal.wave_orders(&start.wave_id).await {
+    let prior = match prior {
         Ok(rows) => rows,
         Err(e) => {
             error!(wave_id = %start.wave_id, error = %e, "journal unavailable");
