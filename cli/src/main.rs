@@ -7,18 +7,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use wavegate_cli::args::Cli;
+use wavegate_common::telemetry::{self, SERVICE_CLI, TelemetryConfig};
 
 fn main() -> ExitCode {
     // Parse before anything else so usage errors exit 2 with clap's message.
     let cli = Cli::parse();
-    // Library logs go to stderr, quiet unless RUST_LOG asks for more.
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .try_init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -29,11 +22,27 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(wavegate_cli::commands::run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(e.exit_code())
+    runtime.block_on(async {
+        // Logs on stderr, quiet unless RUST_LOG asks for more; with OTEL_EXPORTER_OTLP_ENDPOINT
+        // set, the spans of `demo`/`dev`/`replay` (coordinator and agents in this process) are
+        // exported as service `wavegate`.
+        let telemetry = match telemetry::init_with(&TelemetryConfig::new(SERVICE_CLI), "warn") {
+            Ok(guard) => guard,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let code = match wavegate_cli::commands::run(cli).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        };
+        if let Err(e) = telemetry.shutdown().await {
+            eprintln!("warning: {e}");
         }
-    }
+        code
+    })
 }

@@ -13,8 +13,8 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Dispatch;
-use tracing_subscriber::filter::{EnvFilter, filter_fn};
-use tracing_subscriber::layer::{Layer, Layered, SubscriberExt as _};
+use tracing_subscriber::filter::{EnvFilter, LevelFilter, filter_fn};
+use tracing_subscriber::layer::{Layer, SubscriberExt as _};
 use tracing_subscriber::registry::Registry;
 
 use super::config::check_endpoint;
@@ -25,8 +25,8 @@ use super::{LogFormat, TelemetryConfig, TelemetryError};
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Per-export timeout of the OTLP client.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Filter used when `RUST_LOG` is unset or empty.
-const DEFAULT_FILTER: &str = "info";
+/// Log filter used when `RUST_LOG` is unset or empty.
+pub const DEFAULT_FILTER: &str = "info";
 /// Targets whose spans are never exported: the OTLP exporter's own transport would otherwise
 /// trace its exports, which would be exported in turn.
 const NOT_EXPORTED: &[&str] = &["h2", "hyper", "tonic", "tower", "opentelemetry"];
@@ -34,8 +34,7 @@ const NOT_EXPORTED: &[&str] = &["h2", "hyper", "tonic", "tower", "opentelemetry"
 /// Set once [`init`] has claimed the global subscriber.
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
-type Base = Layered<EnvFilter, Registry>;
-type BoxedLayer = Box<dyn Layer<Base> + Send + Sync>;
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
 /// Builds the subscriber for `cfg` and installs it as the global default, with the W3C
 /// TraceContext propagator. Must run inside a Tokio runtime when an OTLP endpoint is
@@ -45,10 +44,19 @@ type BoxedLayer = Box<dyn Layer<Base> + Send + Sync>;
 /// to export the last spans. A second call in the same process returns
 /// [`TelemetryError::AlreadyInitialized`] and changes nothing.
 pub fn init(cfg: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
+    init_with(cfg, DEFAULT_FILTER)
+}
+
+/// [`init`] with another log filter than [`DEFAULT_FILTER`] when `RUST_LOG` is unset (the CLI
+/// keeps its output quiet with `warn`). Spans are exported at `info` whatever the log filter.
+pub fn init_with(
+    cfg: &TelemetryConfig,
+    default_filter: &str,
+) -> Result<TelemetryGuard, TelemetryError> {
     if INSTALLED.swap(true, Ordering::SeqCst) {
         return Err(TelemetryError::AlreadyInitialized);
     }
-    let (dispatch, guard) = match build(cfg) {
+    let (dispatch, guard) = match build_with(cfg, default_filter) {
         Ok(built) => built,
         Err(e) => {
             // Nothing was installed: a corrected config may try again.
@@ -70,15 +78,26 @@ pub fn init(cfg: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
 /// `tracing::dispatcher::with_default` or `tracing::instrument::WithSubscriber` to give one
 /// task its own service identity (e.g. a simulated second process in a test).
 pub fn build(cfg: &TelemetryConfig) -> Result<(Dispatch, TelemetryGuard), TelemetryError> {
+    build_with(cfg, DEFAULT_FILTER)
+}
+
+/// [`build`] with another default log filter (see [`init_with`]).
+pub fn build_with(
+    cfg: &TelemetryConfig,
+    default_filter: &str,
+) -> Result<(Dispatch, TelemetryGuard), TelemetryError> {
     cfg.validate()?;
-    let filter = env_filter()?;
+    // The log filter applies to log lines only: a quiet RUST_LOG must not drop the spans.
+    let filter = env_filter(default_filter)?;
     let fmt_layer: BoxedLayer = match cfg.log_format {
         LogFormat::Human => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            .with_filter(filter)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .with_writer(std::io::stderr)
+            .with_filter(filter)
             .boxed(),
     };
     let mut layers = vec![fmt_layer];
@@ -91,6 +110,7 @@ pub fn build(cfg: &TelemetryConfig) -> Result<(Dispatch, TelemetryGuard), Teleme
             layers.push(
                 tracing_opentelemetry::layer()
                     .with_tracer(tracer)
+                    .with_filter(LevelFilter::INFO)
                     .with_filter(not_exported)
                     .boxed(),
             );
@@ -98,13 +118,13 @@ pub fn build(cfg: &TelemetryConfig) -> Result<(Dispatch, TelemetryGuard), Teleme
         }
         None => None,
     };
-    let subscriber = Registry::default().with(filter).with(layers);
+    let subscriber = Registry::default().with(layers);
     Ok((Dispatch::new(subscriber), TelemetryGuard { provider }))
 }
 
-/// `RUST_LOG`, else [`DEFAULT_FILTER`]. A malformed `RUST_LOG` is an error, not ignored: an
+/// `RUST_LOG`, else `default`. A malformed `RUST_LOG` is an error, not ignored: an
 /// operator who asked for `debug` should not silently get `info`.
-fn env_filter() -> Result<EnvFilter, TelemetryError> {
+fn env_filter(default: &str) -> Result<EnvFilter, TelemetryError> {
     match std::env::var(EnvFilter::DEFAULT_ENV) {
         Ok(v) if !v.trim().is_empty() => {
             EnvFilter::try_new(&v).map_err(|e| TelemetryError::Config {
@@ -112,7 +132,7 @@ fn env_filter() -> Result<EnvFilter, TelemetryError> {
                 reason: e.to_string(),
             })
         }
-        _ => Ok(EnvFilter::new(DEFAULT_FILTER)),
+        _ => Ok(EnvFilter::new(default)),
     }
 }
 

@@ -17,5 +17,5 @@ pub mod propagation;
 
 pub use config::{LogFormat, SERVICE_AGENT, SERVICE_CLI, SERVICE_COORDINATOR, TelemetryConfig};
 pub use error::TelemetryError;
-pub use init::{TelemetryGuard, build, init};
+pub use init::{DEFAULT_FILTER, TelemetryGuard, build, build_with, init, init_with};
 pub use metrics::{Metrics, MetricsServer, serve_metrics};
