@@ -388,3 +388,53 @@ async fn coordinator_without_a_client_cert_cannot_reach_mutual_tls_agents() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_api_with_client_ca_needs_the_clis_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new(dir.path());
+    let (cert, key) = ca.issue("coordinator", true);
+    let port = free_port();
+    let toml = format!(
+        "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"sqlite://{db}?mode=rwc\"\n\
+         [tls]\ncert = \"{cert}\"\nkey = \"{key}\"\nclient_ca = \"{ca}\"\n\
+         [[exchanges]]\nid = 1\nname = \"binance\"\n",
+        db = dir.path().join("coordinator.db").display(),
+        cert = cert.display(),
+        key = key.display(),
+        ca = ca.path().display(),
+    );
+    let producer = ca.issue("producer", false);
+    let coordinator = TlsProc::spawn(
+        "wavegate-coordinator",
+        dir.path(),
+        port,
+        &toml,
+        ca.client(Some(&producer)),
+    )
+    .await;
+    let url = format!("https://{}", coordinator.addr);
+    let ca_path = ca.path().display().to_string();
+    let (c, k) = (
+        producer.0.display().to_string(),
+        producer.1.display().to_string(),
+    );
+
+    // The CA alone is not enough: the handshake is refused, so the coordinator is unreachable
+    // or the call fails; either way not a success.
+    let o = wavegate(&url, &["--ca-cert", &ca_path], &["agents", "--json"]).await;
+    assert_ne!(o.status.code(), Some(0), "{}", out(&o));
+
+    let flags = [
+        "--ca-cert",
+        &ca_path,
+        "--client-cert",
+        &c,
+        "--client-key",
+        &k,
+    ];
+    let o = wavegate(&url, &flags, &["agents", "--json"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", out(&o)));
+    assert_eq!(v[0]["exchange_name"], "binance", "{v}");
+}
