@@ -142,20 +142,34 @@ impl Journal {
         for stmt in SCHEMA {
             sqlx::query(*stmt).execute(&pool).await?;
         }
-        let writer = Writer::for_pool(&pool);
+        let writer = Writer::spawn(pool.clone());
         Ok(Self { pool, writer })
     }
 
-    /// The connection pool (the paper exchange keeps its tables in the same file and writes
-    /// them through the same [`Writer`], found by [`Writer::for_pool`]).
+    /// The connection pool (the paper exchange keeps its tables in the same file and reads
+    /// them through it).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The file's single writer: the paper exchange writes its tables through it, so the two
+    /// never contend for SQLite's file lock.
+    pub fn writer(&self) -> &Writer {
+        &self.writer
     }
 
     /// Waits until every queued update is committed. Called when a wave session ends, so a
     /// shutdown (which closes the pool after the sessions) loses nothing.
     pub async fn flush(&self) -> Result<(), JournalError> {
         self.writer.flush().await.map_err(JournalError::from_write)
+    }
+
+    /// Commits everything queued (updates, the paper exchange's records), then closes the
+    /// pool. Writes queued after this fail with [`WriteError::Stopped`] or a closed pool.
+    pub async fn close(&self) -> Result<(), JournalError> {
+        let flushed = self.flush().await;
+        self.pool.close().await;
+        flushed
     }
 
     /// Records an order as `pending` (journaled, not yet handed to the exchange). Fails if the

@@ -34,7 +34,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 use wavegate_common::proto::FILE_DESCRIPTOR_SET;
 use wavegate_common::proto::v1::exchange_agent_server::ExchangeAgentServer;
 use wavegate_common::telemetry::{Metrics, MetricsServer, serve_metrics};
@@ -83,7 +83,7 @@ impl AgentHandle {
 
     /// Graceful shutdown: stop accepting, let running waves finish with the signals they hold
     /// and journal their results, then stop the metrics endpoint (still scrapeable while
-    /// waves drain) and close the journal.
+    /// waves drain), commit every queued journal write and close the journal.
     pub async fn shutdown(self) {
         self.health
             .set_not_serving::<ExchangeAgentServer<AgentService>>()
@@ -103,7 +103,11 @@ impl AgentHandle {
         if let Some(metrics_server) = self.metrics_server {
             metrics_server.shutdown().await;
         }
-        self.journal.pool().close().await;
+        // Sessions flush their own writes, but the writer is shared (paper exchange records,
+        // a session that failed to flush): commit whatever is still queued before closing.
+        if let Err(e) = self.journal.close().await {
+            error!(error = %e, "journal writes not committed at shutdown");
+        }
         info!("agent stopped");
     }
 }
@@ -120,7 +124,7 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     let journal = Journal::open(&config.journal).await?;
     let exchange: Arc<dyn Exchange> = match config.adapter.kind {
         AdapterKind::Paper => Arc::new(
-            PaperExchange::open(config.adapter.paper.clone(), journal.pool().clone())
+            PaperExchange::open(config.adapter.paper.clone(), &journal)
                 .await
                 .map_err(JournalError::from)?,
         ),

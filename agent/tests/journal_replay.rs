@@ -134,7 +134,7 @@ async fn crash_after_sending_is_resolved_by_lookup_not_resent() {
     let coid = client_order_id("W", 1, 1);
     {
         let journal = Journal::open(&cfg.journal).await.unwrap();
-        let paper = PaperExchange::open(cfg.adapter.paper.clone(), journal.pool().clone())
+        let paper = PaperExchange::open(cfg.adapter.paper.clone(), &journal)
             .await
             .unwrap();
         journal

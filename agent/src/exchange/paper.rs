@@ -6,8 +6,8 @@
 //! opened) as soon as it arrives, *then* the simulated latency passes; so a caller that times
 //! out during the latency sees an unknown outcome that a lookup by client order id resolves.
 //! Positions and orders live in the journal database, so a restarted agent sees them: each
-//! call's records (the order, and the position it changed) are one write through the file's
-//! [`Writer`], committed while the simulated latency passes — so persistence adds no serial
+//! call's records (the order, and the position it changed) are one write through the journal's
+//! [`Writer`] (handed over at [`PaperExchange::open`]), committed while the simulated latency passes — so persistence adds no serial
 //! time to a call with latency, and a call that returned is on disk. An order's `created_at`
 //! is the instant it arrived, before anything is written.
 
@@ -26,7 +26,7 @@ use sqlx::sqlite::SqlitePool;
 
 use super::{EntryOrder, Exchange, ExchangeError, Fill, OrderReport, Side, StopOrder};
 use crate::config::PaperConfig;
-use crate::journal::{Stmt, Writer};
+use crate::journal::{Journal, Stmt, Writer};
 
 /// An open simulated position.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,17 +98,18 @@ fn poisoned() -> ExchangeError {
 }
 
 impl PaperExchange {
-    /// Opens the paper exchange on the journal database; the configured `open_positions` are
-    /// seeded once, when the database is new.
-    pub async fn open(cfg: PaperConfig, pool: SqlitePool) -> Result<Self, sqlx::Error> {
+    /// Opens the paper exchange on the journal database, writing through the journal's
+    /// writer; the configured `open_positions` are seeded once, when the database is new.
+    pub async fn open(cfg: PaperConfig, journal: &Journal) -> Result<Self, sqlx::Error> {
+        let pool = journal.pool();
         for stmt in SCHEMA {
-            sqlx::query(*stmt).execute(&pool).await?;
+            sqlx::query(*stmt).execute(pool).await?;
         }
         let seeded = sqlx::query(
             "INSERT INTO paper_meta (key, value) VALUES ('seeded', ?) ON CONFLICT DO NOTHING",
         )
         .bind(Utc::now().to_rfc3339())
-        .execute(&pool)
+        .execute(pool)
         .await?
         .rows_affected()
             == 1;
@@ -116,7 +117,7 @@ impl PaperExchange {
             for symbol in &cfg.open_positions {
                 let price = price_of(symbol);
                 seed_position(
-                    &pool,
+                    pool,
                     symbol,
                     &Position {
                         side: Side::Long,
@@ -129,7 +130,7 @@ impl PaperExchange {
         }
         let mut world = World::default();
         for r in sqlx::query("SELECT symbol, side, quantity, entry_price FROM paper_positions")
-            .fetch_all(&pool)
+            .fetch_all(pool)
             .await?
         {
             let side: String = r.try_get("side")?;
@@ -146,7 +147,7 @@ impl PaperExchange {
             "SELECT client_order_id, exchange_order_id, status, price, quantity, reason
              FROM paper_orders",
         )
-        .fetch_all(&pool)
+        .fetch_all(pool)
         .await?
         {
             let status: String = r.try_get("status")?;
@@ -178,7 +179,7 @@ impl PaperExchange {
             next_id: AtomicU64::new(world.orders.len() as u64 + 1),
             world: Mutex::new(world),
             cfg,
-            writer: Writer::for_pool(&pool),
+            writer: journal.writer().clone(),
         })
     }
 
@@ -462,7 +463,6 @@ impl Exchange for PaperExchange {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::Journal;
 
     fn entry(id: &str, symbol: &str) -> EntryOrder {
         EntryOrder {
@@ -485,9 +485,7 @@ mod tests {
         };
         {
             let j = Journal::open(&path).await.unwrap();
-            let p = PaperExchange::open(cfg.clone(), j.pool().clone())
-                .await
-                .unwrap();
+            let p = PaperExchange::open(cfg.clone(), &j).await.unwrap();
             assert_eq!(p.open_positions().await.unwrap(), vec!["ETHUSDT"]);
             assert_eq!(
                 p.check_rules("BADUSDT".into(), Side::Long, 100.0).await,
@@ -512,7 +510,7 @@ mod tests {
                 .unwrap();
         }
         let j = Journal::open(&path).await.unwrap();
-        let p = PaperExchange::open(cfg, j.pool().clone()).await.unwrap();
+        let p = PaperExchange::open(cfg, &j).await.unwrap();
         assert_eq!(
             p.open_positions().await.unwrap(),
             vec!["BTCUSDT"],

@@ -10,13 +10,10 @@
 //!
 //! Guarantees: writes commit in the order they were queued (one queue, one task), so a later
 //! acknowledged write — a wave's `Result`, or [`Writer::flush`] — implies every write queued
-//! before it is committed too; after a crash the file holds a prefix of the queue. There is one
-//! writer per database file in the process (the journal and the paper exchange share it), so
-//! SQLite's file lock is never contended between them and no write sleeps in a busy handler.
-
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+//! before it is committed too; after a crash the file holds a prefix of the queue. The journal
+//! owns the one writer of its file and hands it to the paper exchange, whose tables live in the
+//! same file (`PaperExchange::open(cfg, &journal)`), so SQLite's file lock is never contended
+//! between them and no write sleeps in a busy handler.
 
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
@@ -126,70 +123,34 @@ struct Write {
     ack: Option<oneshot::Sender<Result<(), WriteError>>>,
 }
 
-struct Shared {
-    tx: mpsc::UnboundedSender<Write>,
-    pool: SqlitePool,
-}
-
 /// Handle to the writer of one database file (cheap to clone).
 #[derive(Clone)]
 pub struct Writer {
-    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<Write>,
 }
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Writer")
-            .field("stopped", &self.shared.tx.is_closed())
+            .field("stopped", &self.tx.is_closed())
             .finish()
     }
 }
 
-/// Writers by database file: one per file, so the journal and the paper exchange that share a
-/// file share its queue. Weak: a writer ends when its last handle is dropped.
-static WRITERS: LazyLock<Mutex<HashMap<PathBuf, Weak<Shared>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
 impl Writer {
-    /// The writer of `pool`'s database file: the running one if the file has one on an open
-    /// pool, else a new task (which must be spawned inside a tokio runtime).
-    pub fn for_pool(pool: &SqlitePool) -> Self {
-        let opts = pool.connect_options();
-        let path = opts.get_filename().to_path_buf();
-        // An in-memory database is private to its pool: never shared.
-        let shareable = !path.as_os_str().is_empty() && path.as_os_str() != ":memory:";
-        let Ok(mut writers) = WRITERS.lock() else {
-            // A panic while holding the map only loses sharing, not correctness.
-            return Self::spawn(pool.clone());
-        };
-        if shareable
-            && let Some(shared) = writers.get(&path).and_then(Weak::upgrade)
-            && !shared.tx.is_closed()
-            && !shared.pool.is_closed()
-        {
-            return Self { shared };
-        }
-        writers.retain(|_, w| w.strong_count() > 0);
-        let w = Self::spawn(pool.clone());
-        if shareable {
-            writers.insert(path, Arc::downgrade(&w.shared));
-        }
-        w
-    }
-
-    fn spawn(pool: SqlitePool) -> Self {
+    /// Starts the writer of `pool`'s database file (a task, so it must be called inside a
+    /// tokio runtime). It ends when its last handle is dropped; whoever else writes the file
+    /// must be handed a clone of this one, never start a second.
+    pub fn spawn(pool: SqlitePool) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool.clone(), rx));
-        Self {
-            shared: Arc::new(Shared { tx, pool }),
-        }
+        tokio::spawn(run(pool, rx));
+        Self { tx }
     }
 
     /// Queues a write and waits until it is committed (or failed).
     pub async fn write(&self, stmts: Vec<Stmt>) -> Result<(), WriteError> {
         let (ack, done) = oneshot::channel();
-        self.shared
-            .tx
+        self.tx
             .send(Write {
                 stmts,
                 what: String::new(),
@@ -207,7 +168,7 @@ impl Writer {
             what,
             ack: None,
         };
-        if let Err(mpsc::error::SendError(w)) = self.shared.tx.send(w) {
+        if let Err(mpsc::error::SendError(w)) = self.tx.send(w) {
             error!(what = %w.what, "journal writer stopped; write lost");
         }
     }
@@ -321,11 +282,7 @@ mod tests {
     async fn queued_writes_commit_in_order_and_one_failure_spares_the_batch() {
         let dir = tempfile::tempdir().unwrap();
         let p = pool(&dir.path().join("w.db")).await;
-        let w = Writer::for_pool(&p);
-        assert!(
-            Arc::ptr_eq(&w.shared, &Writer::for_pool(&p).shared),
-            "one writer per file"
-        );
+        let w = Writer::spawn(p.clone());
         w.write(vec![Stmt::new(
             "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)",
             vec![],
