@@ -73,9 +73,11 @@ pub enum Command {
     Params(ParamsCommand),
     /// List the exchange agents the coordinator dispatches to.
     Agents(JsonFlag),
-    /// Start a coordinator and two paper agents in this process, run the sample waves, exit.
+    /// Start a coordinator and two paper agents (in this process, or as processes with
+    /// `--processes`), run the sample waves, exit.
     Demo(DemoArgs),
-    /// Start a coordinator and two paper agents in this process and stay up until Ctrl-C.
+    /// Start a coordinator and two paper agents (in this process, or as processes with
+    /// `--processes`) and stay up until Ctrl-C.
     Dev(DevArgs),
     /// Dry-run one wave from a scenario file against scripted paper exchanges.
     Replay(ReplayArgs),
@@ -220,6 +222,11 @@ pub struct DemoArgs {
     /// Paper exchange latency per order, in milliseconds (makes the progress visible).
     #[arg(long, default_value_t = 150)]
     pub latency_ms: u64,
+    /// Run the coordinator and agents as separate processes (the `wavegate-coordinator` and
+    /// `wavegate-agent` binaries next to `wavegate`; `cargo build --release --bins`), so each
+    /// exports its traces as its own service to `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    #[arg(long)]
+    pub processes: bool,
 }
 
 /// `dev`.
@@ -240,6 +247,11 @@ pub struct DevArgs {
     /// Paper exchange latency per order, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// Run the coordinator and agents as separate processes (the `wavegate-coordinator` and
+    /// `wavegate-agent` binaries next to `wavegate`; `cargo build --release --bins`), so each
+    /// exports its traces as its own service to `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    #[arg(long)]
+    pub processes: bool,
 }
 
 /// `replay`.
@@ -250,6 +262,11 @@ pub struct ReplayArgs {
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
+    /// Run the coordinator and agents as separate processes (the `wavegate-coordinator` and
+    /// `wavegate-agent` binaries next to `wavegate`; `cargo build --release --bins`), so each
+    /// exports its traces as its own service to `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    #[arg(long)]
+    pub processes: bool,
 }
 
 #[cfg(test)]

@@ -1,15 +1,19 @@
-//! The embedded cluster of `demo`, `dev` and `replay`: one coordinator (SQLite) and paper
-//! agents, all in this process, talking real gRPC over loopback sockets.
+//! The cluster of `demo`, `dev` and `replay`: one coordinator (SQLite) and paper agents talking
+//! real gRPC over loopback sockets, either all in this process ([`ClusterMode::InProcess`]) or
+//! as the real `wavegate-coordinator` and `wavegate-agent` binaries ([`ClusterMode::Processes`],
+//! `--processes`). Commands see one [`Cluster`] whatever the backend.
 //!
 //! Wave timing is relaxed here on purpose: the sample waves and replay scenarios carry fixed
-//! timestamps (DESIGN's worked example is dated), so the embedded coordinator accepts waves of
-//! any age and never closes one by the clock; the CLI closes each wave explicitly.
+//! timestamps (DESIGN's worked example is dated), so the coordinator accepts waves of any age
+//! and never closes one by the clock; the CLI closes each wave explicitly.
+
+mod child;
+mod config_files;
+mod embedded;
+mod processes;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-
-use wavegate_agent::{AgentConfig, AgentHandle};
-use wavegate_coordinator::{CoordinatorConfig, CoordinatorHandle, ExchangeConfig};
 
 use crate::args::{ConnectArgs, DEFAULT_COORDINATOR};
 use crate::client::{Clients, connect};
@@ -47,6 +51,29 @@ pub struct ClusterSpec {
     pub agents: Vec<PaperExchange>,
     /// Exchanges the coordinator knows but that have no agent and no default params.
     pub bare_exchanges: Vec<(u32, String)>,
+    /// In this process or as separate processes.
+    pub mode: ClusterMode,
+}
+
+/// Where the coordinator and agents run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClusterMode {
+    /// As tasks of this process (one OTel resource, service `wavegate`).
+    #[default]
+    InProcess,
+    /// As child processes of the binaries next to `wavegate`, each its own OTel service.
+    Processes,
+}
+
+impl ClusterMode {
+    /// [`ClusterMode::Processes`] when `--processes` was given.
+    pub fn from_flag(processes: bool) -> Self {
+        if processes {
+            Self::Processes
+        } else {
+            Self::InProcess
+        }
+    }
 }
 
 /// Loopback with any free port.
@@ -56,129 +83,97 @@ pub fn any_port() -> SocketAddr {
 
 /// A running cluster.
 pub struct Cluster {
-    coordinator: CoordinatorHandle,
-    agents: Vec<(u32, String, AgentHandle)>,
+    backend: Backend,
     data_dir: PathBuf,
     // Removed on drop, after shutdown.
     _temp: Option<tempfile::TempDir>,
 }
 
+/// The running coordinator and agents.
+enum Backend {
+    InProcess(embedded::Embedded),
+    Processes(processes::Processes),
+}
+
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cluster")
-            .field("coordinator", &self.coordinator.local_addr())
-            .field("agents", &self.agents.len())
+            .field("coordinator", &self.coordinator_addr())
+            .field("agents", &self.agents().len())
             .field("data_dir", &self.data_dir)
             .finish()
     }
 }
 
-fn paper_config(x: &PaperExchange, dir: &Path) -> AgentConfig {
-    let mut cfg = AgentConfig::paper(x.id, &x.name, dir.join(format!("agent-{}.db", x.id)));
-    cfg.listen = x.listen;
-    cfg.region = "loopback".into();
-    let paper = &mut cfg.adapter.paper;
-    paper.latency_ms = x.latency_ms;
-    paper.open_positions = x.world.open_positions.clone();
-    paper.invalid_symbols = x.world.invalid_symbols.clone();
-    paper.exec_fail = x.world.exec_fail.clone();
-    paper.stop_fail = x.world.stop_fail.clone();
-    cfg
+/// `data_dir`, created if needed, or a new temporary directory (removed when dropped).
+fn data_dir(spec: &ClusterSpec) -> Result<(Option<tempfile::TempDir>, PathBuf), CliError> {
+    match &spec.data_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)
+                .map_err(|e| CliError::Input(format!("--data-dir {}: {e}", d.display())))?;
+            Ok((None, d.clone()))
+        }
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("wavegate-")
+                .tempdir()
+                .map_err(|e| CliError::Cluster(format!("temporary directory: {e}")))?;
+            let p = t.path().to_owned();
+            Ok((Some(t), p))
+        }
+    }
 }
 
 impl Cluster {
-    /// Starts the agents, then the coordinator pointing at them.
+    /// Starts the agents, then the coordinator pointing at them, as `spec.mode` says.
     pub async fn start(spec: ClusterSpec) -> Result<Self, CliError> {
-        let (temp, dir) = match &spec.data_dir {
-            Some(d) => {
-                std::fs::create_dir_all(d)
-                    .map_err(|e| CliError::Input(format!("--data-dir {}: {e}", d.display())))?;
-                (None, d.clone())
+        let (temp, dir) = data_dir(&spec)?;
+        let backend = match spec.mode {
+            ClusterMode::InProcess => {
+                Backend::InProcess(embedded::Embedded::start(&spec, &dir).await?)
             }
-            None => {
-                let t = tempfile::Builder::new()
-                    .prefix("wavegate-")
-                    .tempdir()
-                    .map_err(|e| CliError::Cluster(format!("temporary directory: {e}")))?;
-                let p = t.path().to_owned();
-                (Some(t), p)
-            }
-        };
-        let mut agents = Vec::new();
-        let mut exchanges = Vec::new();
-        for x in &spec.agents {
-            let handle = match wavegate_agent::spawn(paper_config(x, &dir)).await {
-                Ok(h) => h,
-                Err(e) => {
-                    for (_, _, a) in agents {
-                        AgentHandle::shutdown(a).await;
-                    }
-                    return Err(CliError::Cluster(format!(
-                        "{} agent on {}: {e}",
-                        x.name, x.listen
-                    )));
-                }
-            };
-            exchanges.push(ExchangeConfig {
-                id: x.id,
-                name: x.name.clone(),
-                agent: Some(format!("http://{}", handle.local_addr())),
-                default_max_trades: x.default_max_trades,
-                region: Some("loopback".into()),
-            });
-            agents.push((x.id, x.name.clone(), handle));
-        }
-        exchanges.extend(spec.bare_exchanges.iter().map(|(id, name)| ExchangeConfig {
-            id: *id,
-            name: name.clone(),
-            agent: None,
-            default_max_trades: None,
-            region: None,
-        }));
-        let mut config = CoordinatorConfig {
-            listen: spec.listen,
-            database_url: format!("sqlite://{}?mode=rwc", dir.join("coordinator.db").display()),
-            exchanges,
-            ..CoordinatorConfig::default()
-        };
-        config.waves.grace_secs = NEVER_SECS;
-        config.waves.max_wave_age_secs = NEVER_SECS;
-        let coordinator = match wavegate_coordinator::spawn(config).await {
-            Ok(c) => c,
-            Err(e) => {
-                for (_, _, a) in agents {
-                    a.shutdown().await;
-                }
-                return Err(CliError::Cluster(format!(
-                    "coordinator on {}: {e}",
-                    spec.listen
-                )));
+            ClusterMode::Processes => {
+                Backend::Processes(processes::Processes::start(&spec, &dir).await?)
             }
         };
         Ok(Self {
-            coordinator,
-            agents,
+            backend,
             data_dir: dir,
             _temp: temp,
         })
     }
 
+    fn coordinator_addr(&self) -> SocketAddr {
+        match &self.backend {
+            Backend::InProcess(b) => b.coordinator_addr(),
+            Backend::Processes(b) => b.coordinator_addr(),
+        }
+    }
+
     /// The coordinator's public endpoint, e.g. `http://127.0.0.1:7000`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.coordinator.local_addr())
+        format!("http://{}", self.coordinator_addr())
     }
 
     /// `(exchange id, name, agent address)` of every agent.
     pub fn agents(&self) -> Vec<(u32, String, SocketAddr)> {
-        self.agents
-            .iter()
-            .map(|(id, name, h)| (*id, name.clone(), h.local_addr()))
-            .collect()
+        match &self.backend {
+            Backend::InProcess(b) => b.agents(),
+            Backend::Processes(b) => b.agents(),
+        }
     }
 
-    /// Where the database and journals are.
+    /// Where the database and journals (and, with processes, their configs and logs) are.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// Whether the coordinator and agents are separate processes.
+    pub fn mode(&self) -> ClusterMode {
+        match &self.backend {
+            Backend::InProcess(_) => ClusterMode::InProcess,
+            Backend::Processes(_) => ClusterMode::Processes,
+        }
     }
 
     /// Clients of the coordinator's public API.
@@ -196,9 +191,9 @@ impl Cluster {
 
     /// Stops the coordinator first (no new dispatch), then the agents.
     pub async fn shutdown(self) {
-        self.coordinator.shutdown().await;
-        for (_, _, a) in self.agents {
-            a.shutdown().await;
+        match self.backend {
+            Backend::InProcess(b) => b.shutdown().await,
+            Backend::Processes(b) => b.shutdown().await,
         }
     }
 }

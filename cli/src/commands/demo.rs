@@ -5,7 +5,7 @@ use chrono::Utc;
 use wavegate_common::time::wave_id;
 
 use crate::args::DemoArgs;
-use crate::cluster::{Cluster, ClusterSpec, any_port, demo_exchanges};
+use crate::cluster::{Cluster, ClusterMode, ClusterSpec, any_port, demo_exchanges};
 use crate::error::CliError;
 use crate::follow::publish_and_follow;
 use crate::input::parse_signals;
@@ -45,6 +45,7 @@ pub async fn run(args: &DemoArgs) -> Result<(), CliError> {
         data_dir: None,
         agents: demo_exchanges(any_port(), any_port(), args.latency_ms),
         bare_exchanges: Vec::new(),
+        mode: ClusterMode::from_flag(args.processes),
     })
     .await?;
     println!("wavegate demo: coordinator on {}", cluster.endpoint());

@@ -2,7 +2,7 @@
 //! `publish` and `watch` from another shell.
 
 use crate::args::DevArgs;
-use crate::cluster::{Cluster, ClusterSpec, demo_exchanges, shown_endpoint};
+use crate::cluster::{Cluster, ClusterMode, ClusterSpec, demo_exchanges, shown_endpoint};
 use crate::error::CliError;
 use wavegate_common::shutdown::ShutdownSignal;
 
@@ -15,6 +15,7 @@ pub async fn run(args: &DevArgs) -> Result<(), CliError> {
         data_dir: args.data_dir.clone(),
         agents: demo_exchanges(args.binance, args.bybit, args.latency_ms),
         bare_exchanges: Vec::new(),
+        mode: ClusterMode::from_flag(args.processes),
     })
     .await?;
     let endpoint = cluster.endpoint();
@@ -23,6 +24,12 @@ pub async fn run(args: &DevArgs) -> Result<(), CliError> {
         println!("  paper agent {name} (exchange {id}) on {addr}");
     }
     println!("  data in {}", cluster.data_dir().display());
+    if cluster.mode() == ClusterMode::Processes {
+        println!(
+            "  processes' configs and logs in {}",
+            cluster.data_dir().display()
+        );
+    }
     println!();
     println!("try, in another shell:");
     println!(

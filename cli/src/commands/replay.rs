@@ -6,7 +6,7 @@ use wavegate_common::proto::v1 as pb;
 
 use crate::args::ReplayArgs;
 use crate::client::Clients;
-use crate::cluster::{Cluster, ClusterSpec, PaperExchange, any_port};
+use crate::cluster::{Cluster, ClusterMode, ClusterSpec, PaperExchange, any_port};
 use crate::commands::print_json;
 use crate::error::CliError;
 use crate::follow::publish_and_follow;
@@ -14,9 +14,9 @@ use crate::progress::{ProgressMode, WaveProgress};
 use crate::report::{WaveReport, render_wave};
 use crate::scenario::{Scenario, conventional_name, load};
 
-/// The cluster for a scenario: an agent per exchange with params (no default params, so the
+/// The cluster for a scenario (in `mode`): an agent per exchange with params (no default params, so the
 /// stored ones are used), and a bare entry for every exchange with signals only.
-pub fn spec(s: &Scenario) -> ClusterSpec {
+pub fn spec(s: &Scenario, mode: ClusterMode) -> ClusterSpec {
     let agents = s
         .params
         .iter()
@@ -40,6 +40,7 @@ pub fn spec(s: &Scenario) -> ClusterSpec {
         data_dir: None,
         agents,
         bare_exchanges,
+        mode,
     }
 }
 
@@ -71,7 +72,7 @@ async fn replay(
 /// Runs `replay`.
 pub async fn run(args: &ReplayArgs) -> Result<(), CliError> {
     let scenario = load(&args.scenario, Utc::now())?;
-    let cluster = Cluster::start(spec(&scenario)).await?;
+    let cluster = Cluster::start(spec(&scenario, ClusterMode::from_flag(args.processes))).await?;
     let mode = if args.json {
         ProgressMode::Quiet
     } else {
