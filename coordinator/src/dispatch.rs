@@ -19,11 +19,12 @@ use wavegate_common::{ExchangeId, Signal};
 
 use crate::error::CoordinatorError;
 use crate::params::{effective, exchange_name};
+use crate::params_write::Update;
 use crate::report;
 use crate::session::{AttemptError, ExchangeRun, Known, OutcomeSink, attempt};
 use crate::spans;
 use crate::state::{Core, secs};
-use crate::store::{Store, StoredParams, WaveRow, WaveStatus};
+use crate::store::{Store, StoredParams, WaveRow, WaveStatus, from_ms, merge_wave_params, ms};
 
 /// Time allowed past the wave deadline for an agent to report its result.
 const RESULT_SLACK: Duration = Duration::from_secs(15);
@@ -36,20 +37,43 @@ const OUTCOMES_PER_WRITE: usize = 512;
 /// One exchange's result: statistics and final outcomes.
 pub type ExchangeResult = (ExchangeStats, Vec<pb::SignalOutcome>);
 
-/// Dispatches a wave this coordinator has claimed, to completion.
-pub async fn run_wave(core: &Arc<Core>, wave_id: &str) -> Result<(), CoordinatorError> {
-    let Some(row) = core.store.wave(wave_id).await? else {
-        return Err(CoordinatorError::NotFound(format!("wave {wave_id}")));
+/// Dispatches a wave this coordinator has claimed, to completion. `claimed` is the row as this
+/// process' claim left it (the close → first order path: signals and params then come from
+/// memory when complete); `None` (a resumed wave) reads everything from the database.
+pub async fn run_wave(
+    core: &Arc<Core>,
+    wave_id: &str,
+    claimed: Option<WaveRow>,
+) -> Result<(), CoordinatorError> {
+    let fresh = claimed.is_some();
+    let (row, cached) = match claimed {
+        Some(row) => {
+            let cached = core.signals.take(wave_id, row.signal_count);
+            (row, cached)
+        }
+        None => {
+            core.signals.forget(wave_id);
+            let Some(row) = core.store.wave(wave_id).await? else {
+                return Err(CoordinatorError::NotFound(format!("wave {wave_id}")));
+            };
+            (row, None)
+        }
     };
     if row.status != WaveStatus::Dispatching || row.owner.as_deref() != Some(&core.owner) {
         return Ok(());
     }
     let started = tokio::time::Instant::now();
-    let signals = core.store.wave_signals(wave_id, row.wave_timestamp).await?;
+    let signals = match cached {
+        Some(s) => s,
+        None => {
+            tracing::debug!(wave_id, "wave signals read from the database");
+            core.store.wave_signals(wave_id, row.wave_timestamp).await?
+        }
+    };
     let total_signals = u32::try_from(signals.len()).unwrap_or(u32::MAX);
     let groups = group_by_exchange(signals);
     let span = spans::wave(wave_id, total_signals, groups.len());
-    let result = dispatch_groups(core, &row, total_signals, groups, &span)
+    let result = dispatch_groups(core, &row, total_signals, groups, fresh, &span)
         .instrument(span.clone())
         .await;
     match &result {
@@ -65,23 +89,22 @@ pub async fn run_wave(core: &Arc<Core>, wave_id: &str) -> Result<(), Coordinator
 }
 
 /// Params, the exchanges in parallel, the completion. `None` when another coordinator took the
-/// wave over before it completed here.
+/// wave over before it completed here. `fresh`: params from memory (else re-read first).
 async fn dispatch_groups(
     core: &Arc<Core>,
     row: &WaveRow,
     total_signals: u32,
     groups: BTreeMap<ExchangeId, Vec<Signal>>,
+    fresh: bool,
     wave_span: &Span,
 ) -> Result<Option<report::Done>, CoordinatorError> {
     let wave_id = row.id.as_str();
-    let from_wave = update_params(core, &groups).await;
-    let stored: BTreeMap<u32, StoredParams> = core
-        .store
-        .all_params()
-        .await?
-        .into_iter()
-        .map(|p| (p.exchange_id, p))
-        .collect();
+    let mut stored = if fresh {
+        core.params.snapshot(&core.store).await?
+    } else {
+        core.params.refresh(&core.store).await?
+    };
+    let (from_wave, written) = update_params(core, &groups, &mut stored);
     let deadline = row
         .deadline_at
         .unwrap_or_else(|| Utc::now() + secs(core.cfg.waves.deadline_secs));
@@ -110,36 +133,54 @@ async fn dispatch_groups(
     // Streamed outcomes are flushed before the completion rewrites the final ones.
     let _ = writer.await;
     renewer.abort();
+    // A completed wave has its params stored (or the failure logged).
+    match written.await {
+        Ok(done) => {
+            for ex in done {
+                core.learn_exchange(ex).await;
+            }
+        }
+        Err(_) => tracing::warn!(
+            wave_id,
+            "params writer gone; the wave's params may be unstored"
+        ),
+    }
     report::complete(core, row, total_signals, results).await
 }
 
 /// DESIGN §1 step 1: the first signal (in rank order) with params updates its exchange's
-/// stored params. A failure is logged and the stored params stand. Returns the exchanges
-/// whose params this wave wrote.
-async fn update_params(
+/// stored params. The merged params are applied to `stored` (the params this wave uses) and to
+/// the cache at once; the write is queued (`params_write`) so no agent waits for it. Returns
+/// the exchanges whose params come from this wave, and the write's completion.
+fn update_params(
     core: &Core,
     groups: &BTreeMap<ExchangeId, Vec<Signal>>,
-) -> HashSet<ExchangeId> {
-    let mut written = HashSet::new();
+    stored: &mut BTreeMap<u32, StoredParams>,
+) -> (
+    HashSet<ExchangeId>,
+    tokio::sync::oneshot::Receiver<HashSet<ExchangeId>>,
+) {
+    // Millisecond precision, as stored: the params sent equal the row read back later.
+    let now = from_ms(ms(Utc::now()));
+    let mut from_wave = HashSet::new();
+    let mut updates = Vec::new();
     for (ex, p) in wave_params(groups) {
-        let stored = core.store.params(ex).await.ok().flatten();
-        let name = exchange_name(&core.cfg, ex, stored.as_ref());
-        match core
-            .store
-            .update_params_from_wave(ex, &name, &p, Utc::now())
-            .await
-        {
-            Ok(true) => {
-                written.insert(ex);
-                core.learn_exchange(ex).await;
-            }
-            Ok(false) => {}
-            Err(e) => {
-                tracing::warn!(exchange_id = ex, error = %e, "params update from wave failed; stored params stand")
-            }
+        let name = exchange_name(&core.cfg, ex, stored.get(&ex));
+        if let Some(next) = merge_wave_params(stored.get(&ex).cloned(), ex, &name, &p, now) {
+            from_wave.insert(ex);
+            core.params.put(next.clone());
+            stored.insert(ex, next);
+            updates.push(Update {
+                exchange_id: ex,
+                exchange_name: name,
+                params: p,
+            });
         }
     }
-    written
+    let written = core
+        .params_writer
+        .submit(&core.store, &core.params, updates, now);
+    (from_wave, written)
 }
 
 async fn renew_lease(core: Arc<Core>, wave_id: String) {

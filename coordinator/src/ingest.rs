@@ -3,7 +3,7 @@
 //! with its position, field, reason and gRPC code. Accepted signals are committed before the
 //! summary acknowledges them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -190,6 +190,17 @@ impl Ingest {
             );
         }
         self.wave_ids.extend(out.waves);
+        // Committed: dispatch may take the accepted signals from memory (`wave_cache`).
+        let mut by_wave: BTreeMap<DateTime<Utc>, Vec<Signal>> = BTreeMap::new();
+        let mut accepted = out.accepted.iter().copied().peekable();
+        for (i, s) in batch.into_iter().enumerate() {
+            if accepted.next_if_eq(&i).is_some() {
+                by_wave.entry(s.wave_timestamp()).or_default().push(s);
+            }
+        }
+        for (ts, signals) in by_wave {
+            self.core.signals.add(&wave_id(ts), signals);
+        }
         Ok(())
     }
 

@@ -18,6 +18,8 @@ pub mod error;
 pub mod hub;
 pub mod ingest;
 pub mod params;
+pub mod params_cache;
+pub mod params_write;
 pub mod report;
 pub mod server;
 pub mod session;
@@ -25,6 +27,7 @@ pub mod spans;
 pub mod state;
 pub mod store;
 pub mod wave;
+pub mod wave_cache;
 
 pub use config::{ConfigError, CoordinatorConfig, DispatchConfig, ExchangeConfig, WaveTiming};
 pub use error::CoordinatorError;

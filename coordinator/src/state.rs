@@ -13,7 +13,10 @@ use crate::agents::Agents;
 use crate::config::CoordinatorConfig;
 use crate::error::CoordinatorError;
 use crate::hub::Hub;
+use crate::params_cache::ParamsCache;
+use crate::params_write::ParamsWriter;
 use crate::store::Store;
+use crate::wave_cache::WaveCache;
 
 /// Shared by the API, the wave clock and dispatch.
 #[derive(Debug)]
@@ -32,6 +35,12 @@ pub struct Core {
     pub owner: String,
     /// Wakes the wave clock early (e.g. after a producer closed a wave).
     pub wake: Notify,
+    /// Accepted signals of collecting waves, so dispatch need not read them back.
+    pub signals: WaveCache,
+    /// Stored params held in memory, so dispatch need not read them.
+    pub params: Arc<ParamsCache>,
+    /// Writes waves' params off the dispatch path, in order.
+    pub params_writer: ParamsWriter,
     known_exchanges: RwLock<HashSet<u32>>,
     running: Mutex<HashSet<String>>,
     tasks: Mutex<JoinSet<()>>,
@@ -56,6 +65,9 @@ impl Core {
             metrics: Arc::new(metrics),
             owner,
             wake: Notify::new(),
+            signals: WaveCache::default(),
+            params: Arc::new(ParamsCache::default()),
+            params_writer: ParamsWriter::default(),
             known_exchanges: RwLock::new(known),
             running: Mutex::new(HashSet::new()),
             tasks: Mutex::new(JoinSet::new()),

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+
+use crate::store::{WaveStatus, from_ms, ms};
 use tokio::sync::watch;
 use wavegate_common::proto::v1 as pb;
 
@@ -69,8 +71,10 @@ pub async fn close_wave(
             "wave {wave_id} not found"
         )));
     };
-    let now = Utc::now();
+    // Millisecond precision, as stored: the row dispatch builds in memory equals the stored one.
+    let now = from_ms(ms(Utc::now()));
     if now > core.too_old_after(row.wave_timestamp) {
+        core.signals.forget(wave_id);
         let reason = format!(
             "older than max_wave_age_secs ({}) when it closed",
             core.cfg.waves.max_wave_age_secs
@@ -84,19 +88,28 @@ pub async fn close_wave(
     }
     let deadline = now + secs(core.cfg.waves.deadline_secs);
     let due = (!forced).then(|| now - secs(core.cfg.waves.quiet_secs));
-    if !core
+    let Some(count) = core
         .store
-        .claim(wave_id, &core.owner, now + core.lease(), deadline, now, due)
+        .claim_counted(wave_id, &core.owner, now + core.lease(), deadline, now, due)
         .await?
-    {
+    else {
+        if forced {
+            // Closed before, or by another coordinator: nothing here will dispatch it.
+            core.signals.forget(wave_id);
+        }
         return Ok(Closed::AlreadyClosed);
-    }
-    tracing::info!(
-        wave_id,
-        signals = row.signal_count,
-        "wave closed and claimed"
-    );
-    start(core, wave_id);
+    };
+    tracing::info!(wave_id, signals = count, "wave closed and claimed");
+    // The row as the claim left it, so dispatch does not read it back.
+    let claimed = crate::store::WaveRow {
+        status: WaveStatus::Dispatching,
+        signal_count: count,
+        closed_at: Some(now),
+        owner: Some(core.owner.clone()),
+        deadline_at: Some(deadline),
+        ..row
+    };
+    start(core, wave_id, Some(claimed));
     Ok(Closed::Dispatching)
 }
 
@@ -111,12 +124,13 @@ async fn resume(core: &Arc<Core>, wave_id: &str) -> Result<(), CoordinatorError>
         .await?
     {
         tracing::info!(wave_id, "resuming a wave left in dispatching");
-        start(core, wave_id);
+        start(core, wave_id, None);
     }
     Ok(())
 }
 
-fn start(core: &Arc<Core>, wave_id: &str) {
+/// Starts dispatch; `claimed` is the row this process just claimed (else it is read back).
+fn start(core: &Arc<Core>, wave_id: &str, claimed: Option<crate::store::WaveRow>) {
     if !core.start_running(wave_id) {
         return;
     }
@@ -124,7 +138,7 @@ fn start(core: &Arc<Core>, wave_id: &str) {
     let c = core.clone();
     let id = wave_id.to_owned();
     core.spawn_task(async move {
-        if let Err(e) = dispatch::run_wave(&c, &id).await {
+        if let Err(e) = dispatch::run_wave(&c, &id, claimed).await {
             // The lease expires and a coordinator resumes the wave.
             tracing::error!(wave_id = %id, error = %e, "wave dispatch failed; it will be resumed");
         }

@@ -77,6 +77,7 @@ impl Params for Api {
                 .await
                 .map_err(|e| status(&e))?;
             self.core.learn_exchange(req.exchange_id).await;
+            self.core.params.put(p.clone());
             let mut out = effective(cfg, req.exchange_id, Some(&p), false)
                 .ok_or_else(|| Status::internal("stored params have no effective form"))?;
             // A stored name wins over the configured one when the caller set it explicitly.

@@ -9,7 +9,7 @@ mod results;
 mod signals;
 mod waves;
 
-pub use params::StoredParams;
+pub use params::{StoredParams, merge_wave_params};
 pub use results::{Completion, StoredOutcome};
 pub use signals::InsertOutcome;
 pub use waves::{WaveRow, WaveStatus};

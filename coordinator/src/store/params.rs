@@ -126,38 +126,52 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, CoordinatorError> {
         let current = self.params(exchange_id).await?;
-        let next = match current {
-            Some(mut c) => {
-                if let Some(m) = p.max_trades {
-                    c.max_trades = m;
-                    if c.buffer_size.is_some_and(|b| b < m) {
-                        c.buffer_size = None;
-                    }
-                }
-                c.stop_loss_percent = p.stop_loss_percent.or(c.stop_loss_percent);
-                c.trailing_activation_percent = p
-                    .trailing_activation_percent
-                    .or(c.trailing_activation_percent);
-                c.trailing_distance_percent =
-                    p.trailing_distance_percent.or(c.trailing_distance_percent);
-                c.updated_at = now;
-                c
-            }
-            None => match p.max_trades {
-                None => return Ok(false),
-                Some(m) => StoredParams {
-                    exchange_id,
-                    exchange_name: exchange_name.to_owned(),
-                    max_trades: m,
-                    buffer_size: None,
-                    stop_loss_percent: p.stop_loss_percent,
-                    trailing_activation_percent: p.trailing_activation_percent,
-                    trailing_distance_percent: p.trailing_distance_percent,
-                    updated_at: now,
-                },
-            },
+        let Some(next) = merge_wave_params(current, exchange_id, exchange_name, p, now) else {
+            return Ok(false);
         };
         self.put_params(&next).await?;
         Ok(true)
+    }
+}
+
+/// DESIGN §1 step 1 as a pure step: the stored params after a wave's signal params are applied
+/// to `current`. The fields the signal carries replace the stored ones; a stored buffer size
+/// smaller than a new `max_trades` is dropped (the default `max_trades + buffer_fixed`
+/// applies). Without stored params and without `max_trades` there is nothing to store (`None`).
+/// Used by the store's write and by dispatch's in-memory view, so both agree.
+pub fn merge_wave_params(
+    current: Option<StoredParams>,
+    exchange_id: u32,
+    exchange_name: &str,
+    p: &SignalParams,
+    now: DateTime<Utc>,
+) -> Option<StoredParams> {
+    match current {
+        Some(mut c) => {
+            if let Some(m) = p.max_trades {
+                c.max_trades = m;
+                if c.buffer_size.is_some_and(|b| b < m) {
+                    c.buffer_size = None;
+                }
+            }
+            c.stop_loss_percent = p.stop_loss_percent.or(c.stop_loss_percent);
+            c.trailing_activation_percent = p
+                .trailing_activation_percent
+                .or(c.trailing_activation_percent);
+            c.trailing_distance_percent =
+                p.trailing_distance_percent.or(c.trailing_distance_percent);
+            c.updated_at = now;
+            Some(c)
+        }
+        None => p.max_trades.map(|m| StoredParams {
+            exchange_id,
+            exchange_name: exchange_name.to_owned(),
+            max_trades: m,
+            buffer_size: None,
+            stop_loss_percent: p.stop_loss_percent,
+            trailing_activation_percent: p.trailing_activation_percent,
+            trailing_distance_percent: p.trailing_distance_percent,
+            updated_at: now,
+        }),
     }
 }

@@ -315,25 +315,44 @@ impl Store {
         now: DateTime<Utc>,
         due: Option<DateTime<Utc>>,
     ) -> Result<bool, CoordinatorError> {
-        let r = match due {
+        Ok(self
+            .claim_counted(id, owner, lease_until, deadline, now, due)
+            .await?
+            .is_some())
+    }
+
+    /// [`Store::claim`], returning the wave's final signal count when the claim succeeded (read
+    /// in the same statement: once claimed, a wave takes no more signals). Dispatch compares it
+    /// with the signals it kept in memory.
+    pub async fn claim_counted(
+        &self,
+        id: &str,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+        now: DateTime<Utc>,
+        due: Option<DateTime<Utc>>,
+    ) -> Result<Option<u32>, CoordinatorError> {
+        let row: Option<(i64,)> = match due {
             None => {
-                sqlx::query(
+                sqlx::query_as(
                     "UPDATE waves SET status = 'dispatching', owner = $1, lease_until = $2, \
-                     deadline_at = $3, closed_at = $4 WHERE id = $5 AND status = 'collecting'",
+                     deadline_at = $3, closed_at = $4 WHERE id = $5 AND status = 'collecting' \
+                     RETURNING signal_count",
                 )
                 .bind(owner)
                 .bind(ms(lease_until))
                 .bind(ms(deadline))
                 .bind(ms(now))
                 .bind(id)
-                .execute(&self.pool)
+                .fetch_optional(&self.pool)
                 .await?
             }
             Some(quiet_before) => {
-                sqlx::query(
+                sqlx::query_as(
                     "UPDATE waves SET status = 'dispatching', owner = $1, lease_until = $2, \
                      deadline_at = $3, closed_at = $4 WHERE id = $5 AND status = 'collecting' \
-                     AND (last_signal_at <= $6 OR close_by <= $4)",
+                     AND (last_signal_at <= $6 OR close_by <= $4) RETURNING signal_count",
                 )
                 .bind(owner)
                 .bind(ms(lease_until))
@@ -341,11 +360,11 @@ impl Store {
                 .bind(ms(now))
                 .bind(id)
                 .bind(ms(quiet_before))
-                .execute(&self.pool)
+                .fetch_optional(&self.pool)
                 .await?
             }
         };
-        Ok(r.rows_affected() == 1)
+        Ok(row.map(|(n,)| u32::try_from(n).unwrap_or(u32::MAX)))
     }
 
     /// Takes over a dispatching wave whose lease expired (or that `owner` held before a

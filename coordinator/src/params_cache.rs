@@ -1,0 +1,80 @@
+//! Stored exchange params held in memory (DESIGN §1 step 1, §5), so that dispatch computes a
+//! wave's effective params without a database round trip. Loaded from the database at first
+//! use (after a start or restart the database is the source), then updated by `Params.Set`,
+//! by each wave's params (the same merge the store applies, see `store::merge_wave_params`),
+//! and by rows read back after a wave's params were written (a row newer than the one held —
+//! e.g. written by another coordinator — replaces it).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use crate::error::CoordinatorError;
+use crate::store::{Store, StoredParams};
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Read from the store at least once.
+    loaded: bool,
+    rows: BTreeMap<u32, StoredParams>,
+}
+
+/// Stored params by exchange id.
+#[derive(Debug, Default)]
+pub struct ParamsCache {
+    inner: Mutex<Inner>,
+}
+
+impl ParamsCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // Poisoning only follows a panic elsewhere; every update replaces whole rows.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every stored params row: from memory, loaded from the store on first use.
+    pub async fn snapshot(
+        &self,
+        store: &Store,
+    ) -> Result<BTreeMap<u32, StoredParams>, CoordinatorError> {
+        {
+            let g = self.lock();
+            if g.loaded {
+                return Ok(g.rows.clone());
+            }
+        }
+        self.refresh(store).await
+    }
+
+    /// Reads every row from the store, keeps each one newer than the row held (rows put while
+    /// the read ran are never replaced by older ones), and returns the result.
+    pub async fn refresh(
+        &self,
+        store: &Store,
+    ) -> Result<BTreeMap<u32, StoredParams>, CoordinatorError> {
+        let rows = store.all_params().await?;
+        let mut g = self.lock();
+        for r in rows {
+            match g.rows.get(&r.exchange_id) {
+                Some(held) if held.updated_at >= r.updated_at => {}
+                _ => {
+                    g.rows.insert(r.exchange_id, r);
+                }
+            }
+        }
+        g.loaded = true;
+        Ok(g.rows.clone())
+    }
+
+    /// Replaces one exchange's row (a `Params.Set` or a wave's params, already merged).
+    pub fn put(&self, p: StoredParams) {
+        self.lock().rows.insert(p.exchange_id, p);
+    }
+
+    /// Sets one exchange's row to what the store holds (`None`: no row), whatever is held.
+    pub fn replace(&self, exchange_id: u32, row: Option<StoredParams>) {
+        let mut g = self.lock();
+        match row {
+            Some(r) => g.rows.insert(exchange_id, r),
+            None => g.rows.remove(&exchange_id),
+        };
+    }
+}
