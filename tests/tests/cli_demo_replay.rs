@@ -60,6 +60,45 @@ async fn demo_runs_the_worked_example_and_a_topup_wave() {
     assert!(first < second);
 }
 
+#[tokio::test]
+async fn demo_with_processes_prints_the_same_results() {
+    let out = wavegate(&["demo", "--processes", "--latency-ms", "0"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("binance 6/6 (buffer saved us)"), "{stdout}");
+    assert!(stdout.contains("bybit 4/4\n"), "{stdout}");
+    assert!(stdout.contains("binance 4/4 (topped up 3)"), "{stdout}");
+    assert!(
+        stdout.contains("demo finished: 2 waves completed"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn processes_without_the_sibling_binaries_fail_with_the_build_command() {
+    // A copy of wavegate alone in a directory: no wavegate-coordinator next to it.
+    let dir = tempfile::tempdir().unwrap();
+    let lone = dir.path().join("wavegate");
+    std::fs::copy(binary("wavegate"), &lone).unwrap();
+    let run = Command::new(&lone)
+        .args(["demo", "--processes"])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(GUARD, run).await.unwrap().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("wavegate-coordinator"), "{stderr}");
+    assert!(stderr.contains("cargo build --release --bins"), "{stderr}");
+    assert!(
+        !stdout.contains("coordinator on"),
+        "nothing started: {stdout}"
+    );
+}
+
 fn exchange(
     id: u32,
     name: &str,
