@@ -147,11 +147,11 @@ impl LiveConfig {
     pub(super) fn set(&mut self, name: &str, v: &str) -> Result<(), String> {
         match name {
             "base_url" => self.base_url = v.to_owned(),
-            "recv_window_ms" => self.recv_window_ms = super::parse(v)?,
-            "notional" => self.notional = super::parse(v)?,
-            "request_timeout_ms" => self.request_timeout_ms = super::parse(v)?,
-            "connect_timeout_ms" => self.connect_timeout_ms = super::parse(v)?,
-            "rules_refresh_secs" => self.rules_refresh_secs = super::parse(v)?,
+            "recv_window_ms" => self.recv_window_ms = super::env::parse(v)?,
+            "notional" => self.notional = super::env::parse(v)?,
+            "request_timeout_ms" => self.request_timeout_ms = super::env::parse(v)?,
+            "connect_timeout_ms" => self.connect_timeout_ms = super::env::parse(v)?,
+            "rules_refresh_secs" => self.rules_refresh_secs = super::env::parse(v)?,
             "api_key" => self.api_key = (!v.is_empty()).then(|| Secret::new(v)),
             "api_secret_file" => self.api_secret_file = (!v.is_empty()).then(|| PathBuf::from(v)),
             // Never echo the value: it is a secret.

@@ -1,0 +1,180 @@
+//! Environment overrides (`WAVEGATE_AGENT_<KEY>`) and the one setter they share with the
+//! command-line flags: every key's text form, parsed into the typed config.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use wavegate_common::walk::Mode;
+
+use super::{AdapterKind, AgentConfig, AgentTls, ConfigError, parse_metrics_listen, telemetry};
+
+/// Prefix of every environment override.
+pub const ENV_PREFIX: &str = "WAVEGATE_AGENT_";
+
+impl AgentConfig {
+    /// Applies `WAVEGATE_AGENT_<KEY>` overrides (lists are comma-separated).
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        for (suffix, key) in ENV_KEYS {
+            let var = format!("{ENV_PREFIX}{suffix}");
+            if let Some(value) = env(&var) {
+                self.set(key, value.trim())
+                    .map_err(|reason| ConfigError::Env {
+                        var: var.clone(),
+                        key: (*key).to_owned(),
+                        reason,
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets one key from its text form (environment overrides and flags).
+    pub fn set(&mut self, key: &str, v: &str) -> Result<(), String> {
+        let p = &mut self.adapter.paper;
+        match key {
+            "listen" => self.listen = parse(v)?,
+            "exchange_id" => self.exchange_id = parse(v)?,
+            "exchange_name" => self.exchange_name = v.to_owned(),
+            "region" => self.region = v.to_owned(),
+            "journal" => self.journal = PathBuf::from(v),
+            "execution_mode" => self.execution_mode = parse_mode(v)?,
+            "order_timeout_ms" => self.order_timeout_ms = parse(v)?,
+            "stop_loss_percent" => self.stop_loss_percent = parse(v)?,
+            "stop_retries" => self.stop_retries = parse(v)?,
+            "rate_limit.orders_per_second" => self.rate_limit.orders_per_second = parse(v)?,
+            "rate_limit.burst" => self.rate_limit.burst = parse(v)?,
+            "adapter.kind" => {
+                self.adapter.kind = AdapterKind::parse(v).ok_or_else(|| {
+                    format!("unknown adapter {v:?}, expected \"paper\", \"binance\" or \"bybit\"")
+                })?;
+            }
+            // The account's credentials go to the selected live adapter; paper has none.
+            "adapter.api_key" | "adapter.api_secret" | "adapter.api_secret_file" => {
+                if let Some(live) = self.adapter.live_mut() {
+                    live.set(&key["adapter.".len()..], v)?;
+                }
+            }
+            k if k.starts_with("adapter.binance.") => {
+                self.adapter
+                    .binance
+                    .set(&k["adapter.binance.".len()..], v)?;
+            }
+            k if k.starts_with("adapter.bybit.") => {
+                self.adapter.bybit.set(&k["adapter.bybit.".len()..], v)?;
+            }
+            "adapter.paper.latency_ms" => p.latency_ms = parse(v)?,
+            "adapter.paper.seed" => p.seed = parse(v)?,
+            "adapter.paper.fail_rate" => p.fail_rate = parse(v)?,
+            "adapter.paper.notional" => p.notional = parse(v)?,
+            "adapter.paper.min_notional" => p.min_notional = parse(v)?,
+            "adapter.paper.open_positions" => p.open_positions = list(v),
+            "adapter.paper.invalid_symbols" => p.invalid_symbols = list(v),
+            "adapter.paper.exec_fail" => p.exec_fail = list(v),
+            "adapter.paper.stop_fail" => p.stop_fail = list(v),
+            "metrics_listen" => self.metrics_listen = parse_metrics_listen(v)?,
+            "telemetry.log_format" => self.telemetry.log_format = telemetry::parse_log_format(v)?,
+            "telemetry.otlp_endpoint" => {
+                self.telemetry.otlp_endpoint = (!v.is_empty()).then(|| v.to_owned());
+            }
+            k if k.starts_with("tls.") => AgentTls::set(&mut self.tls, &k["tls.".len()..], v)?,
+            other => return Err(format!("unknown key {other:?}")),
+        }
+        Ok(())
+    }
+}
+
+/// Environment variable suffix → config key.
+const ENV_KEYS: &[(&str, &str)] = &[
+    ("LISTEN", "listen"),
+    ("EXCHANGE_ID", "exchange_id"),
+    ("EXCHANGE_NAME", "exchange_name"),
+    ("REGION", "region"),
+    ("JOURNAL", "journal"),
+    ("EXECUTION_MODE", "execution_mode"),
+    ("ORDER_TIMEOUT_MS", "order_timeout_ms"),
+    ("STOP_LOSS_PERCENT", "stop_loss_percent"),
+    ("STOP_RETRIES", "stop_retries"),
+    (
+        "RATE_LIMIT_ORDERS_PER_SECOND",
+        "rate_limit.orders_per_second",
+    ),
+    ("RATE_LIMIT_BURST", "rate_limit.burst"),
+    ("ADAPTER_KIND", "adapter.kind"),
+    ("PAPER_LATENCY_MS", "adapter.paper.latency_ms"),
+    ("PAPER_SEED", "adapter.paper.seed"),
+    ("PAPER_FAIL_RATE", "adapter.paper.fail_rate"),
+    ("PAPER_NOTIONAL", "adapter.paper.notional"),
+    ("PAPER_MIN_NOTIONAL", "adapter.paper.min_notional"),
+    ("PAPER_OPEN_POSITIONS", "adapter.paper.open_positions"),
+    ("PAPER_INVALID_SYMBOLS", "adapter.paper.invalid_symbols"),
+    ("PAPER_EXEC_FAIL", "adapter.paper.exec_fail"),
+    ("PAPER_STOP_FAIL", "adapter.paper.stop_fail"),
+    ("BINANCE_BASE_URL", "adapter.binance.base_url"),
+    ("BINANCE_RECV_WINDOW_MS", "adapter.binance.recv_window_ms"),
+    ("BINANCE_NOTIONAL", "adapter.binance.notional"),
+    (
+        "BINANCE_CONNECT_TIMEOUT_MS",
+        "adapter.binance.connect_timeout_ms",
+    ),
+    (
+        "BINANCE_RULES_REFRESH_SECS",
+        "adapter.binance.rules_refresh_secs",
+    ),
+    (
+        "BINANCE_REQUEST_TIMEOUT_MS",
+        "adapter.binance.request_timeout_ms",
+    ),
+    ("BYBIT_BASE_URL", "adapter.bybit.base_url"),
+    ("BYBIT_RECV_WINDOW_MS", "adapter.bybit.recv_window_ms"),
+    ("BYBIT_NOTIONAL", "adapter.bybit.notional"),
+    (
+        "BYBIT_CONNECT_TIMEOUT_MS",
+        "adapter.bybit.connect_timeout_ms",
+    ),
+    (
+        "BYBIT_RULES_REFRESH_SECS",
+        "adapter.bybit.rules_refresh_secs",
+    ),
+    (
+        "BYBIT_REQUEST_TIMEOUT_MS",
+        "adapter.bybit.request_timeout_ms",
+    ),
+    // After ADAPTER_KIND: they go to the adapter it selects.
+    ("API_KEY", "adapter.api_key"),
+    ("API_SECRET", "adapter.api_secret"),
+    ("API_SECRET_FILE", "adapter.api_secret_file"),
+    ("METRICS_LISTEN", "metrics_listen"),
+    ("TELEMETRY_LOG_FORMAT", "telemetry.log_format"),
+    ("TELEMETRY_OTLP_ENDPOINT", "telemetry.otlp_endpoint"),
+    ("TLS_CERT", "tls.cert"),
+    ("TLS_KEY", "tls.key"),
+    ("TLS_CLIENT_CA", "tls.client_ca"),
+];
+
+/// Parses one value's text form; the error quotes it.
+pub(super) fn parse<T: std::str::FromStr>(v: &str) -> Result<T, String>
+where
+    T::Err: fmt::Display,
+{
+    v.parse::<T>().map_err(|e| format!("{v:?}: {e}"))
+}
+
+/// `execution_mode`: `sequential` or `windowed`.
+fn parse_mode(v: &str) -> Result<Mode, String> {
+    match v {
+        "sequential" => Ok(Mode::Sequential),
+        "windowed" => Ok(Mode::Windowed),
+        _ => Err(format!(
+            "unknown mode {v:?}, expected \"sequential\" or \"windowed\""
+        )),
+    }
+}
+
+/// A comma-separated list; blanks around and between commas are dropped.
+fn list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
