@@ -1,0 +1,177 @@
+//! A session's reactions to the coordinator: its messages (batches, `Exhausted`, `Cancel`), a
+//! lost stream, and the ways a wave stops early (deadline, cancel, protocol error).
+
+use futures::FutureExt;
+use futures::stream::FuturesOrdered;
+use tonic::Status;
+use tracing::{Instrument as _, info, warn};
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::proto::v1::coordinator_msg::Msg as In;
+
+use super::{Ending, Entry, Outbound, Session};
+use crate::error::ProtocolError;
+use crate::exchange::Side;
+use crate::protocol::{self, BatchExpect};
+use crate::spans::{BatchSpan, TopupAnswer};
+
+impl Session {
+    pub(super) fn on_message(
+        &mut self,
+        msg: Option<Result<pb::CoordinatorMsg, Status>>,
+        out: &mut Outbound,
+    ) {
+        let msg = match msg {
+            Some(Ok(m)) => m,
+            Some(Err(status)) => {
+                info!(wave_id = %self.start.wave_id, %status, "coordinator stream failed");
+                self.inbound_open = false;
+                return self.lose_coordinator();
+            }
+            None => {
+                self.inbound_open = false;
+                return self.lose_coordinator();
+            }
+        };
+        let r = match msg.msg {
+            Some(In::Batch(b)) => self.on_batch(&b),
+            Some(In::Exhausted(x)) => self.on_exhausted(&x),
+            Some(In::Cancel(c)) => {
+                info!(wave_id = %self.start.wave_id, reason = %c.reason, "cancelled");
+                self.stop("cancelled");
+                Ok(())
+            }
+            Some(In::Start(_)) => Err(ProtocolError::StartAgain),
+            None => Err(ProtocolError::Empty),
+        };
+        if let Err(e) = r {
+            warn!(wave_id = %self.start.wave_id, error = %e, "protocol error");
+            out.fail(&e);
+            self.refuse();
+        }
+    }
+
+    pub(super) fn on_batch(&mut self, b: &pb::SignalBatch) -> Result<(), ProtocolError> {
+        if self.stopped.is_some() {
+            // A late answer to a top-up of a wave that stopped: nothing to do with it.
+            return Ok(());
+        }
+        let signals = protocol::check_batch(
+            b,
+            BatchExpect {
+                wave_id: &self.start.wave_id,
+                exchange_id: self.start.exchange_id,
+                awaiting: self.awaiting,
+                received: u32::try_from(self.entries.len()).unwrap_or(u32::MAX),
+                total_signals: self.start.total_signals,
+            },
+            &self.seen_ids,
+        )?;
+        self.awaiting = None;
+        if b.round > 0 {
+            self.planner
+                .received(u32::try_from(signals.len()).unwrap_or(u32::MAX));
+        }
+        self.end_topup(TopupAnswer::Batch, signals.len());
+        if signals.is_empty() {
+            self.batch_done_now();
+            return Ok(());
+        }
+        let batch = BatchSpan::start(&self.wave_span, b.round, signals.len());
+        let notional = self.ctx.order_notional();
+        for s in signals {
+            self.seen_ids.insert(s.id());
+            let i = self.entries.len();
+            let exchange = self.ctx.exchange.clone();
+            let side = if s.action().is_long() {
+                Side::Long
+            } else {
+                Side::Short
+            };
+            let symbol = s.symbol().to_owned();
+            self.checks.push_back(
+                async move { (i, exchange.check_rules(symbol, side, notional).await) }
+                    .instrument(batch.span().clone())
+                    .boxed(),
+            );
+            self.entries.push(Entry {
+                signal: s,
+                round: b.round,
+                outcome: None,
+            });
+        }
+        self.batch_span = Some(batch);
+        Ok(())
+    }
+
+    /// Closes the `topup` span of the request being answered (or never to be).
+    pub(super) fn end_topup(&mut self, answer: TopupAnswer, received: usize) {
+        if let Some(t) = self.topup_span.take() {
+            t.finish(answer, received);
+        }
+    }
+
+    /// An empty batch: as if exhausted.
+    pub(super) fn batch_done_now(&mut self) {
+        self.planner.exhausted();
+        self.walk.close();
+    }
+
+    pub(super) fn on_exhausted(&mut self, x: &pb::Exhausted) -> Result<(), ProtocolError> {
+        if self.stopped.is_some() {
+            return Ok(());
+        }
+        protocol::check_wave_id("exhausted.wave_id", &x.wave_id, &self.start.wave_id)?;
+        let awaiting = self.awaiting.filter(|r| *r > 0);
+        protocol::check_round("exhausted.round", x.round, awaiting)?;
+        self.awaiting = None;
+        self.end_topup(TopupAnswer::Exhausted, 0);
+        self.planner.exhausted();
+        self.walk.close();
+        Ok(())
+    }
+
+    /// The coordinator is gone (or the agent shuts down): finish with the signals held.
+    pub(super) fn lose_coordinator(&mut self) {
+        self.no_topups = true;
+        self.end_topup(TopupAnswer::Lost, 0);
+        match self.awaiting {
+            Some(0) => {
+                // Never got the buffer: nothing to execute and nothing to journal.
+                self.ending = Some(Ending::Abandoned);
+                self.walk.cancel();
+            }
+            Some(_) => {
+                self.awaiting = None;
+                self.planner.exhausted();
+                if self.checks.is_empty() {
+                    self.walk.close();
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Deadline or cancel: send nothing more; orders in flight still settle.
+    pub(super) fn stop(&mut self, reason: &'static str) {
+        if self.stopped.is_some() {
+            return;
+        }
+        self.stopped = Some(reason);
+        self.no_topups = true;
+        self.end_topup(TopupAnswer::Stopped, 0);
+        self.tally.error(reason);
+        self.walk.cancel();
+        self.awaiting = None;
+    }
+
+    /// A protocol error ended the stream: drain in-flight orders, journal no result.
+    pub(super) fn refuse(&mut self) {
+        self.inbound_open = false;
+        self.no_topups = true;
+        self.walk.cancel();
+        self.checks = FuturesOrdered::new();
+        self.batch_span = None;
+        self.end_topup(TopupAnswer::Stopped, 0);
+        self.ending = Some(Ending::Refused);
+    }
+}
