@@ -48,19 +48,28 @@ fn out(o: &Output) -> String {
 /// `wavegate dev` on free ports, killed on drop. Ready once it printed "Ctrl-C stops.".
 struct Dev {
     endpoint: String,
-    _child: Child,
-    _dir: tempfile::TempDir,
+    /// The agents' ports.
+    agent_ports: [u16; 2],
+    child: Child,
+    dir: tempfile::TempDir,
 }
 
 async fn start_dev() -> Dev {
+    start_dev_with(&[]).await
+}
+
+/// `wavegate dev` with `extra` arguments (e.g. `--processes`).
+async fn start_dev_with(extra: &[&str]) -> Dev {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    let agent_ports = [free_port(), free_port()];
     let mut child = Command::new(binary("wavegate"))
         .args(["dev", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--binance", &format!("127.0.0.1:{}", free_port())])
-        .args(["--bybit", &format!("127.0.0.1:{}", free_port())])
+        .args(["--binance", &format!("127.0.0.1:{}", agent_ports[0])])
+        .args(["--bybit", &format!("127.0.0.1:{}", agent_ports[1])])
         .arg("--data-dir")
         .arg(dir.path())
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -86,9 +95,60 @@ async fn start_dev() -> Dev {
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Dev {
         endpoint,
-        _child: child,
-        _dir: dir,
+        agent_ports,
+        child,
+        dir,
     }
+}
+
+#[tokio::test]
+async fn dev_with_processes_serves_publish_and_stops_its_children_on_sigterm() {
+    let mut dev = start_dev_with(&["--processes"]).await;
+    let e = dev.endpoint.clone();
+    let o = wavegate(
+        &e,
+        &["publish", &example("waves/worked-example.json"), "--close"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let o = wavegate(&e, &["watch", "2026-11-24T12:00:00Z"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("binance 6/6 (buffer saved us)"),
+        "{}",
+        out(&o)
+    );
+    assert!(stdout.contains("bybit 4/4"), "{}", out(&o));
+    // The agents are separate processes with their generated configs and logs.
+    for f in [
+        "coordinator.toml",
+        "coordinator.log",
+        "agent-1.toml",
+        "agent-2.log",
+    ] {
+        assert!(dev.dir.path().join(f).is_file(), "{f} missing");
+    }
+
+    let pid = dev.child.id().unwrap().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().await;
+    assert!(killed.unwrap().success());
+    let status = tokio::time::timeout(GUARD, dev.child.wait())
+        .await
+        .expect("dev did not stop after SIGTERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    // Its children stopped before it exited: their ports are free again.
+    for port in dev.agent_ports {
+        assert!(
+            std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+            "agent port {port} still taken"
+        );
+    }
+    assert!(
+        std::net::TcpListener::bind(e.trim_start_matches("http://")).is_ok(),
+        "coordinator port still taken"
+    );
 }
 
 #[tokio::test]
