@@ -30,8 +30,9 @@ pub enum CliError {
     /// The operation ran but did not succeed (rejected signals, failed wave, …).
     #[error("{0}")]
     Failed(String),
-    /// The embedded cluster (demo, dev, replay) could not start or stop.
-    #[error("embedded cluster: {0}")]
+    /// The cluster of demo, dev or replay (in this process or, with `--processes`, as child
+    /// processes) could not start or stop.
+    #[error("cluster: {0}")]
     Cluster(String),
     /// Local I/O (terminal, standard streams).
     #[error("{0}")]

@@ -1,7 +1,7 @@
 //! # wavegate-cli
 //!
 //! The `wavegate` command line: a gRPC client of the coordinator's public API (`publish`,
-//! `watch`, `waves`, `params`, `agents`) and an embedded cluster on loopback (`demo`, `dev`,
+//! `watch`, `waves`, `params`, `agents`) and a cluster on loopback (`demo`, `dev`,
 //! `replay`). The binary (`main.rs`) only parses arguments and calls [`commands::run`].
 
 pub mod args;

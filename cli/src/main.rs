@@ -25,7 +25,8 @@ fn main() -> ExitCode {
     runtime.block_on(async {
         // Logs on stderr, quiet unless RUST_LOG asks for more; with OTEL_EXPORTER_OTLP_ENDPOINT
         // set, the spans of `demo`/`dev`/`replay` (coordinator and agents in this process) are
-        // exported as service `wavegate`.
+        // exported as service `wavegate`. With `--processes` the children inherit the variable
+        // and export as `wavegate-coordinator` and `wavegate-agent` themselves.
         let telemetry = match telemetry::init_with(&TelemetryConfig::new(SERVICE_CLI), "warn") {
             Ok(guard) => guard,
             Err(e) => {

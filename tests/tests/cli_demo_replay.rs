@@ -132,8 +132,14 @@ fn exchange(
 }
 
 async fn replay_json(scenario: &str) -> Value {
+    replay_json_with(scenario, &[]).await
+}
+
+async fn replay_json_with(scenario: &str, extra: &[&str]) -> Value {
     let path = example(scenario);
-    let out = wavegate(&["replay", path.to_str().unwrap(), "--json"]).await;
+    let mut args = vec!["replay", path.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let out = wavegate(&args).await;
     let (stdout, stderr) = text(&out);
     assert_eq!(
         out.status.code(),
@@ -210,6 +216,16 @@ async fn replay_of_an_exchange_without_params_skips_it_with_no_params() {
     assert!(r["exchanges"]["1"].get("error").is_none());
     assert_eq!(r["totals"]["exchanges_processed"], 1);
     assert_eq!(r["totals"]["total_signals"], 6);
+}
+
+#[tokio::test]
+async fn replay_with_processes_gives_the_same_report() {
+    for scenario in ["replay/worked-example.json", "replay/no-params.json"] {
+        // The report carries no wall-clock field: the two runs must agree to the field.
+        let inproc = replay_json(scenario).await;
+        let procs = replay_json_with(scenario, &["--processes"]).await;
+        assert_eq!(procs, inproc, "{scenario}");
+    }
 }
 
 #[tokio::test]
