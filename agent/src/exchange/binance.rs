@@ -26,8 +26,8 @@ use futures::future::BoxFuture;
 use http::Method;
 use serde_json::Value;
 
-use super::lots::{Rules, RulesCache, Step, num};
-use super::rest::{Call, Reply, RestClient, ServerClock, number, query_string, text};
+use super::lots::{self, Rules, RulesCache, Step, num};
+use super::rest::{Call, Failure, Reply, RestClient, ServerClock, number, query_string, text};
 use super::signing::hmac_sha256_hex;
 use super::{EntryOrder, Exchange, ExchangeError, Fill, OrderReport, Side, StopOrder};
 use crate::config::{Credentials, LiveConfig};
@@ -45,30 +45,6 @@ const BAD_TIMESTAMP: i64 = -1021;
 const REDUCE_ONLY_REJECTED: i64 = -2022;
 /// Invalid symbol.
 const BAD_SYMBOL: i64 = -1121;
-
-/// A failed call: a refusal with Binance's code, or a transport/server failure.
-#[derive(Debug)]
-enum Failure {
-    Refused { code: i64, msg: String },
-    Other(ExchangeError),
-}
-
-impl Failure {
-    fn into_error(self) -> ExchangeError {
-        match self {
-            Failure::Refused { code, msg } => {
-                ExchangeError::Rejected(format!("{NAME} {code}: {msg}"))
-            }
-            Failure::Other(e) => e,
-        }
-    }
-}
-
-impl From<ExchangeError> for Failure {
-    fn from(e: ExchangeError) -> Self {
-        Failure::Other(e)
-    }
-}
 
 /// The Binance USDⓈ-M futures adapter.
 #[derive(Debug)]
@@ -120,24 +96,20 @@ impl BinanceFutures {
             status >= 500 || status == 408 || code.is_some_and(|c| UNKNOWN_CODES.contains(&c));
         if unknown {
             let detail = format!("{NAME} HTTP {status} {}: {msg}", code.unwrap_or(0));
-            return Err(Failure::Other(match call {
-                Call::Order => ExchangeError::Unknown(detail),
-                Call::Read => ExchangeError::Unavailable(detail),
-            }));
+            return Err(Failure::Other(call.unknown_outcome(detail)));
         }
         if (200..300).contains(&status) {
             return json.ok_or_else(|| {
-                let detail = format!("{NAME}: unreadable answer (HTTP {status})");
-                Failure::Other(match call {
-                    Call::Order => ExchangeError::Unknown(detail),
-                    Call::Read => ExchangeError::Unavailable(detail),
-                })
+                Failure::Other(
+                    call.unknown_outcome(format!("{NAME}: unreadable answer (HTTP {status})")),
+                )
             });
         }
         if code == Some(BAD_TIMESTAMP) {
             self.clock.invalidate();
         }
         Err(Failure::Refused {
+            exchange: NAME,
             code: code.unwrap_or(i64::from(status)),
             msg: if msg.is_empty() {
                 format!("HTTP {status}")
@@ -225,12 +197,8 @@ impl BinanceFutures {
         symbol: &str,
         notional: f64,
     ) -> Result<super::lots::Quantity, ExchangeError> {
-        let rules = match self.rules_of(symbol).await? {
-            Some(r) if r.tradable => r,
-            _ => return Err(ExchangeError::Rejected("symbol_not_tradable".into())),
-        };
-        let price = self.price(symbol).await?;
-        rules.quantity(notional, price)
+        let rules = lots::tradable(self.rules_of(symbol).await?)?;
+        rules.quantity(notional, self.price(symbol).await?)
     }
 
     async fn entry(&self, o: EntryOrder) -> Result<Fill, ExchangeError> {

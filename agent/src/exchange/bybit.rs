@@ -26,8 +26,10 @@ use futures::future::BoxFuture;
 use http::Method;
 use serde_json::{Value, json};
 
-use super::lots::{Quantity, Rules, RulesCache, Step};
-use super::rest::{Call, Reply, RestClient, ServerClock, Transport, number, query_string, text};
+use super::lots::{self, Quantity, Rules, RulesCache, Step};
+use super::rest::{
+    Call, Failure, Reply, RestClient, ServerClock, Transport, number, query_string, text,
+};
 use super::signing::hmac_sha256_hex;
 use super::{EntryOrder, Exchange, ExchangeError, Fill, OrderReport, Side, StopOrder};
 use crate::config::{Credentials, LiveConfig};
@@ -45,30 +47,6 @@ const NOT_MODIFIED: i64 = 34040;
 const REDUCE_ONLY_REJECTED: i64 = 110017;
 /// Page size of the paged lists.
 const PAGE: &str = "200";
-
-/// A failed call: a refusal with Bybit's `retCode`, or a transport/server failure.
-#[derive(Debug)]
-enum Failure {
-    Refused { code: i64, msg: String },
-    Other(ExchangeError),
-}
-
-impl Failure {
-    fn into_error(self) -> ExchangeError {
-        match self {
-            Failure::Refused { code, msg } => {
-                ExchangeError::Rejected(format!("{NAME} {code}: {msg}"))
-            }
-            Failure::Other(e) => e,
-        }
-    }
-}
-
-impl From<ExchangeError> for Failure {
-    fn from(e: ExchangeError) -> Self {
-        Failure::Other(e)
-    }
-}
 
 /// The Bybit v5 linear adapter.
 #[derive(Debug)]
@@ -112,12 +90,7 @@ impl BybitLinear {
             .as_ref()
             .and_then(|j| text(j, "retMsg"))
             .unwrap_or_default();
-        let unknown = |detail: String| {
-            Failure::Other(match call {
-                Call::Order => ExchangeError::Unknown(detail),
-                Call::Read => ExchangeError::Unavailable(detail),
-            })
-        };
+        let unknown = |detail: String| Failure::Other(call.unknown_outcome(detail));
         if status >= 500 || status == 408 || code.is_some_and(|c| UNKNOWN_CODES.contains(&c)) {
             return Err(unknown(format!(
                 "{NAME} HTTP {status} {}: {msg}",
@@ -132,13 +105,18 @@ impl BybitLinear {
                 if c == BAD_TIMESTAMP {
                     self.clock.invalidate();
                 }
-                Err(Failure::Refused { code: c, msg })
+                Err(Failure::Refused {
+                    exchange: NAME,
+                    code: c,
+                    msg,
+                })
             }
             // Answered, but no envelope: a 2xx we cannot read may hide an executed order.
             (None, _) if (200..300).contains(&status) => Err(unknown(format!(
                 "{NAME}: unreadable answer (HTTP {status})"
             ))),
             (None, _) => Err(Failure::Refused {
+                exchange: NAME,
                 code: i64::from(status),
                 msg: format!("HTTP {status}"),
             }),
@@ -254,12 +232,8 @@ impl BybitLinear {
     }
 
     async fn sized(&self, symbol: &str, notional: f64) -> Result<Quantity, ExchangeError> {
-        let rules = match self.rules_of(symbol).await? {
-            Some(r) if r.tradable => r,
-            _ => return Err(ExchangeError::Rejected("symbol_not_tradable".into())),
-        };
-        let price = self.price(symbol).await?;
-        rules.quantity(notional, price)
+        let rules = lots::tradable(self.rules_of(symbol).await?)?;
+        rules.quantity(notional, self.price(symbol).await?)
     }
 
     /// Places a Market order and reads its fill back (the create answer has none).

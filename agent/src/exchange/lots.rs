@@ -98,6 +98,15 @@ pub struct Quantity {
     pub value: f64,
 }
 
+/// The rules of a symbol that can be traded now; an unlisted or halted symbol is refused
+/// (`symbol_not_tradable`) before any price is read.
+pub fn tradable(rules: Option<Rules>) -> Result<Rules, ExchangeError> {
+    match rules {
+        Some(r) if r.tradable => Ok(r),
+        _ => Err(ExchangeError::Rejected("symbol_not_tradable".into())),
+    }
+}
+
 impl Rules {
     /// The quantity for an order of `notional` at `price`: rounded DOWN to the step (never
     /// more than asked), then checked against min/max quantity and the minimum notional.

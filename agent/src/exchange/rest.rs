@@ -35,6 +35,55 @@ pub enum Call {
     Order,
 }
 
+impl Call {
+    /// The error for this call when its outcome is not known (no or an unreadable answer, a
+    /// server error): an order may have been executed → `Unknown` (looked up, never re-sent);
+    /// a read changed nothing → `Unavailable`.
+    pub fn unknown_outcome(self, detail: String) -> ExchangeError {
+        match self {
+            Call::Order => ExchangeError::Unknown(detail),
+            Call::Read => ExchangeError::Unavailable(detail),
+        }
+    }
+}
+
+/// A failed call of a live adapter: a refusal with the exchange's own code (matched on by the
+/// adapters), or any other failure, already classified.
+#[derive(Debug)]
+pub enum Failure {
+    /// The exchange answered and refused: nothing happened.
+    Refused {
+        /// The adapter's name, for the message.
+        exchange: &'static str,
+        /// The exchange's error code (or the HTTP status when it gave none).
+        code: i64,
+        /// The exchange's message.
+        msg: String,
+    },
+    /// A transport or server failure.
+    Other(ExchangeError),
+}
+
+impl Failure {
+    /// The adapter error: a refusal becomes `Rejected` naming the exchange and its code.
+    pub fn into_error(self) -> ExchangeError {
+        match self {
+            Failure::Refused {
+                exchange,
+                code,
+                msg,
+            } => ExchangeError::Rejected(format!("{exchange} {code}: {msg}")),
+            Failure::Other(e) => e,
+        }
+    }
+}
+
+impl From<ExchangeError> for Failure {
+    fn from(e: ExchangeError) -> Self {
+        Failure::Other(e)
+    }
+}
+
 /// A complete HTTP answer.
 #[derive(Debug)]
 pub struct Reply {
@@ -58,22 +107,14 @@ pub enum Transport {
 impl Transport {
     /// The adapter error for a `call` that failed this way (module docs).
     pub fn classify(&self, exchange: &str, call: Call) -> ExchangeError {
-        match (self, call) {
-            (Transport::Connect(e), _) => {
+        match self {
+            Transport::Connect(e) => {
                 ExchangeError::Unavailable(format!("{exchange} unreachable: {e}"))
             }
-            (Transport::Timeout, Call::Order) => {
-                ExchangeError::Unknown(format!("{exchange}: no answer before the timeout"))
+            Transport::Timeout => {
+                call.unknown_outcome(format!("{exchange}: no answer before the timeout"))
             }
-            (Transport::Lost(e), Call::Order) => {
-                ExchangeError::Unknown(format!("{exchange}: connection lost: {e}"))
-            }
-            (Transport::Timeout, Call::Read) => {
-                ExchangeError::Unavailable(format!("{exchange}: no answer before the timeout"))
-            }
-            (Transport::Lost(e), Call::Read) => {
-                ExchangeError::Unavailable(format!("{exchange}: connection lost: {e}"))
-            }
+            Transport::Lost(e) => call.unknown_outcome(format!("{exchange}: connection lost: {e}")),
         }
     }
 }
