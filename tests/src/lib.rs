@@ -18,6 +18,7 @@
 //! ```
 
 pub mod fake_exchange;
+pub mod otlp;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};

@@ -6,86 +6,16 @@
 
 use std::collections::{HashMap, HashSet};
 use std::process::Output;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use tokio::process::Command;
-use tonic::transport::server::TcpIncoming;
-use tonic::{Request, Response, Status};
 use wavegate_tests::binary;
+use wavegate_tests::otlp::{Collector, ExportedSpan as Got};
 
 /// Failure guard only; a healthy run takes a few seconds.
 const GUARD: Duration = Duration::from_secs(180);
 /// The worked example's wave (`examples/waves/worked-example.json`).
 const WORKED_EXAMPLE: &str = "2026-11-24T12:00:00Z";
-
-/// One exported span, flattened, with its resource's service and exchange.
-#[derive(Debug, Clone)]
-struct Got {
-    service: String,
-    exchange: Option<String>,
-    name: String,
-    trace_id: String,
-    span_id: String,
-    parent: String,
-    attrs: HashMap<String, String>,
-}
-
-#[derive(Clone, Default)]
-struct Collector(Arc<Mutex<Vec<Got>>>);
-
-fn text(v: Option<AnyValue>) -> String {
-    match v.and_then(|v| v.value) {
-        Some(Value::StringValue(s)) => s,
-        Some(Value::IntValue(i)) => i.to_string(),
-        Some(Value::BoolValue(b)) => b.to_string(),
-        Some(Value::DoubleValue(d)) => d.to_string(),
-        other => format!("{other:?}"),
-    }
-}
-
-fn map(kvs: Vec<KeyValue>) -> HashMap<String, String> {
-    kvs.into_iter().map(|kv| (kv.key, text(kv.value))).collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-#[tonic::async_trait]
-impl TraceService for Collector {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let mut got = self.0.lock().unwrap();
-        for rs in request.into_inner().resource_spans {
-            let resource = map(rs.resource.map(|r| r.attributes).unwrap_or_default());
-            let service = resource.get("service.name").cloned().unwrap_or_default();
-            let exchange = resource.get("exchange.name").cloned();
-            for span in rs.scope_spans.into_iter().flat_map(|s| s.spans) {
-                got.push(Got {
-                    service: service.clone(),
-                    exchange: exchange.clone(),
-                    name: span.name,
-                    trace_id: hex(&span.trace_id),
-                    span_id: hex(&span.span_id),
-                    parent: hex(&span.parent_span_id),
-                    attrs: map(span.attributes),
-                });
-            }
-        }
-        Ok(Response::new(ExportTraceServiceResponse::default()))
-    }
-}
 
 async fn demo_processes(otlp: &str) -> Output {
     let run = Command::new(binary("wavegate"))
@@ -104,14 +34,7 @@ async fn demo_processes(otlp: &str) -> Output {
 
 #[tokio::test]
 async fn demo_processes_exports_the_worked_example_as_one_trace_of_three_services() {
-    let collector = Collector::default();
-    let incoming = TcpIncoming::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let otlp = format!("http://{}", incoming.local_addr().unwrap());
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(collector.clone()))
-            .serve_with_incoming(incoming),
-    );
+    let (collector, otlp) = Collector::start().await.unwrap();
 
     let out = demo_processes(&otlp).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -130,7 +53,7 @@ async fn demo_processes_exports_the_worked_example_as_one_trace_of_three_service
 
     // The children were stopped with SIGTERM before `wavegate` exited, which flushes their
     // batched spans: everything is in the collector now.
-    let spans = collector.0.lock().unwrap().clone();
+    let spans = collector.spans();
     let wave: Vec<&Got> = spans
         .iter()
         .filter(|g| {

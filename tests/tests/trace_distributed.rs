@@ -6,91 +6,17 @@
 mod coordinator_support;
 mod trace_support;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
 
 use coordinator_support::*;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
-use tonic::transport::server::TcpIncoming;
-use tonic::{Request, Response, Status};
 use trace_support::*;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::time::{to_proto, wave_id};
-
-/// One exported span, flattened.
-#[derive(Debug, Clone)]
-struct Got {
-    service: String,
-    name: String,
-    trace_id: String,
-    span_id: String,
-    parent: String,
-    attrs: HashMap<String, String>,
-}
-
-#[derive(Clone, Default)]
-struct Collector(Arc<Mutex<Vec<Got>>>);
-
-fn text(v: Option<AnyValue>) -> String {
-    match v.and_then(|v| v.value) {
-        Some(Value::StringValue(s)) => s,
-        Some(Value::IntValue(i)) => i.to_string(),
-        Some(Value::BoolValue(b)) => b.to_string(),
-        Some(Value::DoubleValue(d)) => d.to_string(),
-        other => format!("{other:?}"),
-    }
-}
-
-fn map(kvs: Vec<KeyValue>) -> HashMap<String, String> {
-    kvs.into_iter().map(|kv| (kv.key, text(kv.value))).collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-#[tonic::async_trait]
-impl TraceService for Collector {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let mut got = self.0.lock().unwrap();
-        for rs in request.into_inner().resource_spans {
-            let resource = map(rs.resource.map(|r| r.attributes).unwrap_or_default());
-            let service = resource.get("service.name").cloned().unwrap_or_default();
-            for span in rs.scope_spans.into_iter().flat_map(|s| s.spans) {
-                got.push(Got {
-                    service: service.clone(),
-                    name: span.name,
-                    trace_id: hex(&span.trace_id),
-                    span_id: hex(&span.span_id),
-                    parent: hex(&span.parent_span_id),
-                    attrs: map(span.attributes),
-                });
-            }
-        }
-        Ok(Response::new(ExportTraceServiceResponse::default()))
-    }
-}
+use wavegate_tests::otlp::{Collector, ExportedSpan as Got};
 
 #[tokio::test]
 async fn a_wave_is_one_trace_across_coordinator_and_agents() {
-    let collector = Collector::default();
-    let incoming = TcpIncoming::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let otlp = format!("http://{}", incoming.local_addr().unwrap());
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(collector.clone()))
-            .serve_with_incoming(incoming),
-    );
+    let (collector, otlp) = Collector::start().await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let mut binance = agent(dir.path(), &binance_agent(), Some(&otlp)).await;
@@ -125,7 +51,7 @@ async fn a_wave_is_one_trace_across_coordinator_and_agents() {
     binance.proc.terminate().await.unwrap();
     bybit.proc.terminate().await.unwrap();
 
-    let spans = collector.0.lock().unwrap().clone();
+    let spans = collector.spans();
     let wave: Vec<&Got> = spans
         .iter()
         .filter(|g| g.name == "wave" && g.attrs.get("wave_id") == Some(&id))
