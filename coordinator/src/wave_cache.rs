@@ -109,3 +109,76 @@ impl WaveCache {
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use wavegate_common::Action;
+    use wavegate_common::signal::SignalDraft;
+
+    fn sigs(from: i64, n: usize) -> Vec<Signal> {
+        let ts = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        (from..from + n as i64)
+            .map(|id| {
+                SignalDraft {
+                    id: Some(id),
+                    symbol: Some(format!("S{id}USDT")),
+                    exchange_id: Some(1),
+                    action: Action::parse("BUY"),
+                    score_week: Some(50.0),
+                    score_month: Some(50.0),
+                    wave_timestamp: Some(ts),
+                    created_at: Some(ts),
+                    params: None,
+                }
+                .check(900, ts)
+                .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_wave_is_taken_only_with_the_count_the_claim_saw() {
+        let c = WaveCache::default();
+        c.add("w1", sigs(1, 3));
+        c.add("w1", sigs(4, 2));
+        let got = c.take("w1", 5).unwrap();
+        assert_eq!(
+            got.iter().map(Signal::id).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
+        assert!(c.is_empty());
+        // A batch committed but not yet recorded: the count differs, the database is read.
+        c.add("w2", sigs(1, 3));
+        assert!(c.take("w2", 4).is_none());
+        assert!(c.take("w2", 3).is_none(), "the entry is gone after a take");
+    }
+
+    #[test]
+    fn an_oversize_wave_is_dropped_and_the_oldest_waves_are_evicted() {
+        let c = WaveCache::default();
+        c.add("w-a", sigs(1, 10));
+        c.add("w-big", sigs(1, MAX_CACHED_SIGNALS - 5));
+        assert_eq!(
+            c.len(),
+            MAX_CACHED_SIGNALS - 5 + 10 - 10,
+            "w-a evicted to make room"
+        );
+        assert!(c.take("w-a", 10).is_none());
+        c.add("w-big", sigs(100_000, 10));
+        assert!(c.is_empty(), "the wave outgrew the bound and was dropped");
+        c.add("w-big", sigs(200_000, 1));
+        assert!(
+            c.take("w-big", 1).is_none(),
+            "nothing is kept after an overflow"
+        );
+        for i in 0..MAX_CACHED_WAVES + 3 {
+            c.add(&format!("w{i:03}"), sigs(1, 1));
+        }
+        assert_eq!(c.len(), MAX_CACHED_WAVES);
+        assert!(c.take("w000", 1).is_none());
+        let last = format!("w{:03}", MAX_CACHED_WAVES + 2);
+        assert!(c.take(&last, 1).is_some());
+    }
+}
