@@ -8,114 +8,21 @@
 mod support;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use support::*;
 use tonic::metadata::MetadataMap;
-use tonic::transport::server::TcpIncoming;
-use tonic::{Request, Response, Status};
 use wavegate_common::telemetry::{self, SERVICE_AGENT};
+use wavegate_tests::otlp::{Collector, ExportedSpan as Got};
 
 /// The caller's (coordinator's) trace and span, as W3C `traceparent` sends them.
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT: &str = "00f067aa0ba902b7";
 
-/// One exported span, flattened.
-#[derive(Debug, Clone)]
-struct Got {
-    resource: HashMap<String, String>,
-    name: String,
-    trace_id: String,
-    span_id: String,
-    parent: String,
-    attrs: HashMap<String, String>,
-    status: (i32, String),
-}
-
-impl Got {
-    fn attr(&self, key: &str) -> &str {
-        self.attrs
-            .get(key)
-            .map(String::as_str)
-            .unwrap_or_else(|| panic!("{} has no attribute {key}: {:?}", self.name, self.attrs))
-    }
-}
-
-/// An OTLP/gRPC trace collector that keeps everything it receives.
-#[derive(Clone, Default)]
-struct Collector(Arc<Mutex<Vec<Got>>>);
-
-fn text(v: Option<AnyValue>) -> String {
-    match v.and_then(|v| v.value) {
-        Some(Value::StringValue(s)) => s,
-        Some(Value::IntValue(i)) => i.to_string(),
-        Some(Value::BoolValue(b)) => b.to_string(),
-        Some(Value::DoubleValue(d)) => d.to_string(),
-        other => format!("{other:?}"),
-    }
-}
-
-fn map(kvs: Vec<KeyValue>) -> HashMap<String, String> {
-    kvs.into_iter().map(|kv| (kv.key, text(kv.value))).collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-#[tonic::async_trait]
-impl TraceService for Collector {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let mut got = self.0.lock().unwrap();
-        for rs in request.into_inner().resource_spans {
-            let resource = map(rs.resource.map(|r| r.attributes).unwrap_or_default());
-            for span in rs.scope_spans.into_iter().flat_map(|s| s.spans) {
-                let status = span.status.map(|s| (s.code, s.message)).unwrap_or_default();
-                got.push(Got {
-                    resource: resource.clone(),
-                    name: span.name,
-                    trace_id: hex(&span.trace_id),
-                    span_id: hex(&span.span_id),
-                    parent: hex(&span.parent_span_id),
-                    attrs: map(span.attributes),
-                    status,
-                });
-            }
-        }
-        Ok(Response::new(ExportTraceServiceResponse::default()))
-    }
-}
-
-impl Collector {
-    fn named(&self, name: &str) -> Vec<Got> {
-        let got = self.0.lock().unwrap();
-        got.iter().filter(|g| g.name == name).cloned().collect()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wave_is_one_trace_under_the_callers_span() {
-    let collector = Collector::default();
-    let incoming = TcpIncoming::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let otlp = format!("http://{}", incoming.local_addr().unwrap());
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(collector.clone()))
-            .serve_with_incoming(incoming),
-    );
+    let (collector, otlp) = Collector::start().await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
@@ -177,7 +84,7 @@ async fn a_wave_is_one_trace_under_the_callers_span() {
         }
     })
     .await
-    .unwrap_or_else(|_| panic!("spans missing; got {:?}", collector.0.lock().unwrap()));
+    .unwrap_or_else(|_| panic!("spans missing; got {:?}", collector.spans()));
 
     let waves = collector.named("execute_wave");
     let wave = waves

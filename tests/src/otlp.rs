@@ -32,6 +32,20 @@ pub struct ExportedSpan {
     pub parent: String,
     /// Attributes, values as text.
     pub attrs: HashMap<String, String>,
+    /// Every resource attribute of the exporting process.
+    pub resource: HashMap<String, String>,
+    /// Span status: (OTLP status code, message).
+    pub status: (i32, String),
+}
+
+impl ExportedSpan {
+    /// The attribute `key`; panics naming the span when it is missing (a test helper).
+    pub fn attr(&self, key: &str) -> &str {
+        self.attrs
+            .get(key)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("{} has no attribute {key}: {:?}", self.name, self.attrs))
+    }
 }
 
 /// Collects every span exported to it.
@@ -56,6 +70,14 @@ impl Collector {
     /// Every span received so far.
     pub fn spans(&self) -> Vec<ExportedSpan> {
         self.0.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    /// The spans named `name` received so far.
+    pub fn named(&self, name: &str) -> Vec<ExportedSpan> {
+        self.spans()
+            .into_iter()
+            .filter(|s| s.name == name)
+            .collect()
     }
 }
 
@@ -89,6 +111,7 @@ impl TraceService for Collector {
             let service = resource.get("service.name").cloned().unwrap_or_default();
             let exchange = resource.get("exchange.name").cloned();
             for span in rs.scope_spans.into_iter().flat_map(|s| s.spans) {
+                let status = span.status.map(|s| (s.code, s.message)).unwrap_or_default();
                 received.push(ExportedSpan {
                     service: service.clone(),
                     exchange: exchange.clone(),
@@ -97,6 +120,8 @@ impl TraceService for Collector {
                     span_id: hex(&span.span_id),
                     parent: hex(&span.parent_span_id),
                     attrs: map(span.attributes),
+                    resource: resource.clone(),
+                    status,
                 });
             }
         }
