@@ -55,6 +55,9 @@ async fn tick(core: &Arc<Core>) -> Result<(), CoordinatorError> {
             resume(core, &id).await?;
         }
     }
+    // Dispatch reads params from memory; another coordinator's `Params.Set` on the same
+    // database reaches this one within a tick.
+    core.params.refresh(&core.store).await?;
     Ok(())
 }
 
