@@ -10,7 +10,10 @@
 //!    the only one before the order leaves), then place;
 //! 5. filled → protective stop with bounded retries; if it cannot be placed, close at market
 //!    (failed execution); if closing fails too, the position stays open and counts;
-//!    rejected → failed; no answer → `unknown`, looked up by client order id.
+//!    rejected → failed; no answer → `unknown`, looked up by client order id. Each stop (and
+//!    the close) attempt is journaled as the row's stop step and committed before it leaves;
+//!    a later run that finds a filled entry whose stop step did not finish looks the stop up
+//!    by its derived id, places it if the exchange never got it, or closes — the same code.
 //!
 //! Every journal update after the exchange answered is queued ([`Journal::apply_later`]) and
 //! committed in batches off the walk's path; the session flushes the queue before it stores
@@ -30,7 +33,7 @@ use wavegate_common::signal::Signal;
 
 use crate::context::AgentCtx;
 use crate::exchange::{EntryOrder, ExchangeError, Fill, OrderReport, Side, StopOrder};
-use crate::journal::{JournalOrder, OrderEvent, OrderState, OrderUpdate};
+use crate::journal::{JournalOrder, OrderEvent, OrderState, OrderUpdate, StopEvent, StopState};
 
 /// Lookups tried before an unknown outcome is given up on for this run.
 const LOOKUP_ATTEMPTS: u32 = 5;
@@ -184,7 +187,7 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
                 OrderEvent::Fill,
                 filled(&fill),
             );
-            protect(&ctx, &r, side, fill).await
+            protect(&ctx, &r, side, fill, StopStart::FIRST).await
         }
         Ok(Err(ExchangeError::Rejected(reason) | ExchangeError::Unavailable(reason))) => {
             let up = OrderUpdate {
@@ -240,6 +243,11 @@ async fn from_journal(ctx: &AgentCtx, r: &Report<'_>, prior: JournalOrder) -> Ex
             lost_then_resolve(ctx, r, prior.state, side).await
         }
         OrderState::Unknown => resolve(ctx, r, side).await,
+        // A filled entry whose stop step did not finish (crash, lost update): never report
+        // it executed before the stop is known to exist (DESIGN §3).
+        OrderState::Filled | OrderState::Resolved if needs_stop(&prior) => {
+            recover_stop(ctx, r, side, prior).await
+        }
         OrderState::Filled | OrderState::Failed | OrderState::Resolved => r.with_fill(
             prior.executed,
             prior.error.as_deref().unwrap_or(""),
@@ -292,7 +300,7 @@ async fn resolve(ctx: &AgentCtx, r: &Report<'_>, side: Side) -> Execution {
                     OrderEvent::Resolve,
                     filled(&fill),
                 );
-                return protect(ctx, r, side, fill).await;
+                return protect(ctx, r, side, fill, StopStart::FIRST).await;
             }
             Ok(Some(OrderReport::Rejected(reason))) => {
                 let up = OrderUpdate {
@@ -320,8 +328,97 @@ async fn resolve(ctx: &AgentCtx, r: &Report<'_>, side: Side) -> Execution {
     r.with_fill(true, "outcome_unknown", "", 0.0, 0.0)
 }
 
-/// Places the protective stop for a filled entry; on failure closes the position.
-async fn protect(ctx: &AgentCtx, r: &Report<'_>, side: Side, fill: Fill) -> Execution {
+/// True when a journaled entry holds a position whose stop step has not finished. Rows with
+/// an error were settled by an earlier version's bookkeeping (closed, or close failed).
+fn needs_stop(prior: &JournalOrder) -> bool {
+    prior.executed && prior.error.is_none() && !prior.stop.is_final()
+}
+
+/// Where [`protect`] starts.
+#[derive(Debug, Clone, Copy)]
+struct StopStart {
+    /// Stop step as journaled.
+    state: StopState,
+    /// First stop attempt number (its derived client order id) to send.
+    attempt: u32,
+    /// Go straight to closing, starting at this close attempt number.
+    close_from: Option<u32>,
+}
+
+impl StopStart {
+    /// A fresh fill: no stop sent yet.
+    const FIRST: StopStart = StopStart {
+        state: StopState::None,
+        attempt: 0,
+        close_from: None,
+    };
+}
+
+/// Finishes the stop step of a filled entry journaled by an earlier run: a stop that may have
+/// been sent is looked up by its derived client order id (never sent blindly again); one the
+/// exchange never got is placed; a close that may have been sent is repeated (closing a
+/// closed position answers `no_position`). The rules are the live path's: [`protect`].
+async fn recover_stop(
+    ctx: &AgentCtx,
+    r: &Report<'_>,
+    side: Side,
+    prior: JournalOrder,
+) -> Execution {
+    let fill = Fill {
+        exchange_order_id: prior.exchange_order_id.clone().unwrap_or_default(),
+        price: prior.fill_price,
+        quantity: prior.quantity,
+    };
+    let retries = ctx.config.stop_retries.max(1);
+    let start = match prior.stop {
+        StopState::Closing => StopStart {
+            state: StopState::Closing,
+            attempt: 0,
+            // Past every close id the earlier run may have used.
+            close_from: Some(prior.stop_attempt.saturating_add(retries)),
+        },
+        StopState::Sending => {
+            let symbol = r.job.signal.symbol().to_owned();
+            for attempt in 0..=prior.stop_attempt {
+                let stop_id = derived_id(&r.client_order_id, 's', attempt);
+                match ctx.exchange.lookup_order(symbol.clone(), stop_id).await {
+                    Ok(Some(OrderReport::Open | OrderReport::Filled(_))) => {
+                        stop_done(ctx, r, StopState::Sending, StopEvent::Place, None);
+                        return r.with_fill(
+                            true,
+                            "",
+                            &fill.exchange_order_id,
+                            fill.price,
+                            fill.quantity,
+                        );
+                    }
+                    Ok(_) => {}
+                    // Unknown: a second stop is reduce-only and harmless; no stop is not.
+                    Err(e) => warn!(coid = %r.client_order_id, attempt, error = %e,
+                        "stop lookup failed"),
+                }
+            }
+            StopStart {
+                state: StopState::Sending,
+                attempt: prior.stop_attempt.saturating_add(1),
+                close_from: None,
+            }
+        }
+        _ => StopStart::FIRST,
+    };
+    protect(ctx, r, side, fill, start).await
+}
+
+/// Places the protective stop for a filled entry; on failure closes the position. Each
+/// request's possible departure is journaled (committed) before it leaves; outcomes are
+/// queued.
+async fn protect(
+    ctx: &AgentCtx,
+    r: &Report<'_>,
+    side: Side,
+    fill: Fill,
+    start: StopStart,
+) -> Execution {
     let coid = &r.client_order_id;
     let symbol = r.job.signal.symbol().to_owned();
     let pct = r.job.stop_loss_percent / 100.0;
@@ -340,32 +437,42 @@ async fn protect(ctx: &AgentCtx, r: &Report<'_>, side: Side, fill: Fill) -> Exec
         )
     };
     let retries = ctx.config.stop_retries.max(1);
-    for attempt in 0..retries {
-        ctx.limiter.acquire().await;
-        let stop_id = derived_id(coid, 's', attempt);
-        let stop = StopOrder {
-            client_order_id: stop_id.clone(),
-            symbol: symbol.clone(),
-            side,
-            quantity: fill.quantity,
-            stop_price,
-        };
-        match tokio::time::timeout(timeout, ctx.exchange.place_stop(stop)).await {
-            Ok(Ok(_)) => return ok("", true),
-            Ok(Err(ExchangeError::Rejected(e) | ExchangeError::Unavailable(e))) => {
-                warn!(%coid, attempt, error = %e, "stop rejected");
-            }
-            Ok(Err(ExchangeError::Unknown(_))) | Err(_) => {
-                // The stop may be in place: ask before trying another.
-                if let Ok(Some(OrderReport::Open | OrderReport::Filled(_))) =
-                    ctx.exchange.lookup_order(symbol.clone(), stop_id).await
-                {
+    let mut state = start.state;
+    if start.close_from.is_none() {
+        for attempt in start.attempt..start.attempt.saturating_add(retries) {
+            ctx.limiter.acquire().await;
+            state = step_before_send(ctx, coid, state, StopEvent::Send, attempt).await;
+            let stop_id = derived_id(coid, 's', attempt);
+            let stop = StopOrder {
+                client_order_id: stop_id.clone(),
+                symbol: symbol.clone(),
+                side,
+                quantity: fill.quantity,
+                stop_price,
+            };
+            match tokio::time::timeout(timeout, ctx.exchange.place_stop(stop)).await {
+                Ok(Ok(_)) => {
+                    stop_done(ctx, r, state, StopEvent::Place, None);
                     return ok("", true);
+                }
+                Ok(Err(ExchangeError::Rejected(e) | ExchangeError::Unavailable(e))) => {
+                    warn!(%coid, attempt, error = %e, "stop rejected");
+                }
+                Ok(Err(ExchangeError::Unknown(_))) | Err(_) => {
+                    // The stop may be in place: ask before trying another.
+                    if let Ok(Some(OrderReport::Open | OrderReport::Filled(_))) =
+                        ctx.exchange.lookup_order(symbol.clone(), stop_id).await
+                    {
+                        stop_done(ctx, r, state, StopEvent::Place, None);
+                        return ok("", true);
+                    }
                 }
             }
         }
     }
-    for attempt in 0..retries {
+    let close_from = start.close_from.unwrap_or(0);
+    state = step_before_send(ctx, coid, state, StopEvent::Close, close_from).await;
+    for attempt in close_from..close_from.saturating_add(retries) {
         ctx.limiter.acquire().await;
         let close_id = derived_id(coid, 'c', attempt);
         match tokio::time::timeout(
@@ -375,11 +482,13 @@ async fn protect(ctx: &AgentCtx, r: &Report<'_>, side: Side, fill: Fill) -> Exec
         .await
         {
             Ok(Ok(_)) => {
-                set_execution(ctx, coid, false, "stop_failed_closed");
+                let done = Some((false, "stop_failed_closed"));
+                stop_done(ctx, r, state, StopEvent::Closed, done);
                 return ok("stop_failed_closed", false);
             }
             Ok(Err(ExchangeError::Rejected(reason))) if reason == "no_position" => {
-                set_execution(ctx, coid, false, "stop_failed_closed");
+                let done = Some((false, "stop_failed_closed"));
+                stop_done(ctx, r, state, StopEvent::Closed, done);
                 return ok("stop_failed_closed", false);
             }
             Ok(Err(e)) => warn!(%coid, attempt, error = %e, "close failed"),
@@ -387,12 +496,43 @@ async fn protect(ctx: &AgentCtx, r: &Report<'_>, side: Side, fill: Fill) -> Exec
         }
     }
     // The position is still open: it counts, so the walk cannot overshoot the target.
-    set_execution(ctx, coid, true, "stop_failed_close_failed");
+    let done = Some((true, "stop_failed_close_failed"));
+    stop_done(ctx, r, state, StopEvent::CloseFailed, done);
     ok("stop_failed_close_failed", true)
 }
 
-fn set_execution(ctx: &AgentCtx, coid: &str, executed: bool, error: &str) {
-    ctx.journal.set_execution_later(coid, executed, Some(error));
+/// Commits that a stop (or close) request is about to leave. If the journal cannot take it
+/// the request is sent anyway: an unprotected position is the worse outcome, and a later run
+/// that finds the step unrecorded places a stop under a fresh id (reduce-only, so a second
+/// stop is harmless).
+async fn step_before_send(
+    ctx: &AgentCtx,
+    coid: &str,
+    state: StopState,
+    event: StopEvent,
+    attempt: u32,
+) -> StopState {
+    match ctx.journal.stop_step(coid, state, event, attempt).await {
+        Ok(to) => to,
+        Err(e) => {
+            error!(%coid, attempt, error = %e, "stop step not journaled; sending anyway");
+            state.transition(event).unwrap_or(state)
+        }
+    }
+}
+
+/// Queues the stop step's outcome (and, for a close, the execution it leaves).
+fn stop_done(
+    ctx: &AgentCtx,
+    r: &Report<'_>,
+    from: StopState,
+    event: StopEvent,
+    execution: Option<(bool, &str)>,
+) {
+    let coid = &r.client_order_id;
+    if let Err(e) = ctx.journal.stop_step_later(coid, from, event, execution) {
+        error!(%coid, error = %e, "stop outcome refused");
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@
 //! failure this guards against), not against power loss, and stays off the fsync path.
 
 pub mod order_state;
+mod stop_sql;
+pub mod stop_state;
 pub mod writer;
 
 use std::path::Path;
@@ -30,7 +32,10 @@ use sqlx::sqlite::{
 use wavegate_common::proto::v1 as pb;
 
 pub use order_state::{OrderEvent, OrderState, TransitionError};
+pub use stop_state::{StopEvent, StopState, StopTransitionError};
 pub use writer::{Stmt, Value, WriteError, Writer};
+
+use stop_sql::{add_stop_columns, stop_outcome_stmt, stop_stmt};
 
 /// A journal failure.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +46,9 @@ pub enum JournalError {
     /// A refused state change.
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// A refused stop-step change.
+    #[error(transparent)]
+    StopTransition(#[from] StopTransitionError),
     /// The row was not in the state the caller expected (changed concurrently or missing).
     #[error("order {client_order_id}: not in state {expected}")]
     Stale {
@@ -80,6 +88,11 @@ pub struct JournalOrder {
     pub fill_price: f64,
     /// Filled quantity.
     pub quantity: f64,
+    /// Where the entry's protective stop stands.
+    pub stop: StopState,
+    /// Highest stop attempt that may have been sent (its derived client order id), or the
+    /// first close attempt when `stop` is `closing`.
+    pub stop_attempt: u32,
 }
 
 /// Fields set along with a state change.
@@ -116,7 +129,9 @@ const SCHEMA: &[&str] = &[
         error TEXT,
         fill_price REAL NOT NULL DEFAULT 0,
         quantity REAL NOT NULL DEFAULT 0,
-        updated_at TEXT NOT NULL
+        updated_at TEXT NOT NULL,
+        stop_state TEXT NOT NULL DEFAULT 'none',
+        stop_attempt INTEGER NOT NULL DEFAULT 0
     )",
     "CREATE INDEX IF NOT EXISTS orders_by_wave ON orders (wave_id, signal_id)",
     "CREATE TABLE IF NOT EXISTS wave_results (
@@ -142,6 +157,7 @@ impl Journal {
         for stmt in SCHEMA {
             sqlx::query(*stmt).execute(&pool).await?;
         }
+        add_stop_columns(&pool).await?;
         let writer = Writer::spawn(pool.clone());
         Ok(Self { pool, writer })
     }
@@ -295,11 +311,53 @@ impl Journal {
         );
     }
 
+    /// Records a stop-step change that sends something (`Send`, `Close`) and returns once it
+    /// is committed, so the request never leaves before the journal knows it may have: a
+    /// later run looks up the stop attempts up to `attempt` instead of sending blindly.
+    pub async fn stop_step(
+        &self,
+        client_order_id: &str,
+        from: StopState,
+        event: StopEvent,
+        attempt: u32,
+    ) -> Result<StopState, JournalError> {
+        let (to, stmt) = stop_stmt(client_order_id, from, event, attempt)?;
+        self.writer.write(vec![stmt]).await.map_err(|e| match e {
+            WriteError::NoRow => {
+                JournalError::Write(format!("order {client_order_id}: stop not in state {from}"))
+            }
+            e => JournalError::from_write(e),
+        })?;
+        Ok(to)
+    }
+
+    /// As [`Journal::stop_step`], but queued (see [`Journal::apply_later`]): for an outcome
+    /// the exchange answered (stop placed, position closed). With `execution`, the order's
+    /// `executed`/`error` are set in the same write.
+    pub fn stop_step_later(
+        &self,
+        client_order_id: &str,
+        from: StopState,
+        event: StopEvent,
+        execution: Option<(bool, &str)>,
+    ) -> Result<StopState, JournalError> {
+        let (to, stmt) = stop_outcome_stmt(client_order_id, from, event)?;
+        let mut stmts = vec![stmt];
+        if let Some((executed, error)) = execution {
+            stmts.push(execution_stmt(client_order_id, executed, Some(error)));
+        }
+        self.writer.queue(
+            format!("order {client_order_id} stop {from} -> {to}"),
+            stmts,
+        );
+        Ok(to)
+    }
+
     /// Every journaled order of `wave_id`.
     pub async fn wave_orders(&self, wave_id: &str) -> Result<Vec<JournalOrder>, JournalError> {
         let rows = sqlx::query(
             "SELECT client_order_id, wave_id, signal_id, symbol, state, exchange_order_id,
-                    executed, error, fill_price, quantity
+                    executed, error, fill_price, quantity, stop_state, stop_attempt
              FROM orders WHERE wave_id = ? ORDER BY signal_id",
         )
         .bind(wave_id)
@@ -308,6 +366,8 @@ impl Journal {
         rows.iter()
             .map(|r| {
                 let state: String = r.try_get("state")?;
+                let stop: String = r.try_get("stop_state")?;
+                let stop_attempt: i64 = r.try_get("stop_attempt")?;
                 Ok(JournalOrder {
                     client_order_id: r.try_get("client_order_id")?,
                     wave_id: r.try_get("wave_id")?,
@@ -320,6 +380,11 @@ impl Journal {
                     error: r.try_get("error")?,
                     fill_price: r.try_get("fill_price")?,
                     quantity: r.try_get("quantity")?,
+                    stop: StopState::parse(&stop)
+                        .ok_or_else(|| JournalError::Corrupt(format!("stop state {stop:?}")))?,
+                    stop_attempt: u32::try_from(stop_attempt).map_err(|_| {
+                        JournalError::Corrupt(format!("stop attempt {stop_attempt}"))
+                    })?,
                 })
             })
             .collect()

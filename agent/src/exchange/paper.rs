@@ -158,6 +158,9 @@ impl PaperExchange {
                     price: r.try_get("price")?,
                     quantity: r.try_get("quantity")?,
                 })
+            } else if status == "open" {
+                // A resting stop: a restarted exchange still holds it.
+                OrderReport::Open
             } else {
                 let reason: Option<String> = r.try_get("reason")?;
                 OrderReport::Rejected(reason.unwrap_or_default())

@@ -1,0 +1,71 @@
+//! SQL of the stop step (see [`StopState`]): compare-and-set updates of the entry's row, and
+//! the migration adding the stop columns to a journal file created before they existed.
+
+use chrono::Utc;
+use sqlx::sqlite::SqlitePool;
+
+use super::stop_state::{StopEvent, StopState, StopTransitionError};
+use super::writer::Stmt;
+
+/// The compare-and-set statement of a stop step that sends attempt `attempt`.
+pub(super) fn stop_stmt(
+    client_order_id: &str,
+    from: StopState,
+    event: StopEvent,
+    attempt: u32,
+) -> Result<(StopState, Stmt), StopTransitionError> {
+    let to = from.transition(event)?;
+    let stmt = Stmt::new(
+        "UPDATE orders SET stop_state = ?, stop_attempt = ?, updated_at = ?
+         WHERE client_order_id = ? AND stop_state = ?",
+        vec![
+            to.as_str().into(),
+            i64::from(attempt).into(),
+            Utc::now().to_rfc3339().into(),
+            client_order_id.into(),
+            from.as_str().into(),
+        ],
+    )
+    .expecting_a_row();
+    Ok((to, stmt))
+}
+
+/// The compare-and-set statement of a stop step's outcome (attempt unchanged).
+pub(super) fn stop_outcome_stmt(
+    client_order_id: &str,
+    from: StopState,
+    event: StopEvent,
+) -> Result<(StopState, Stmt), StopTransitionError> {
+    let to = from.transition(event)?;
+    let stmt = Stmt::new(
+        "UPDATE orders SET stop_state = ?, updated_at = ?
+         WHERE client_order_id = ? AND stop_state = ?",
+        vec![
+            to.as_str().into(),
+            Utc::now().to_rfc3339().into(),
+            client_order_id.into(),
+            from.as_str().into(),
+        ],
+    )
+    .expecting_a_row();
+    Ok((to, stmt))
+}
+
+/// Adds the stop-step columns to a journal created before they existed (its rows start at
+/// `none`, so a filled entry of an interrupted wave gets its stop looked up and placed).
+pub(super) async fn add_stop_columns(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    let cols: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info('orders')")
+        .fetch_all(pool)
+        .await?;
+    if !cols.iter().any(|c| c == "stop_state") {
+        sqlx::query("ALTER TABLE orders ADD COLUMN stop_state TEXT NOT NULL DEFAULT 'none'")
+            .execute(pool)
+            .await?;
+    }
+    if !cols.iter().any(|c| c == "stop_attempt") {
+        sqlx::query("ALTER TABLE orders ADD COLUMN stop_attempt INTEGER NOT NULL DEFAULT 0")
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! The protective stop's step, journaled on the entry's row (DESIGN §3).
+//!
+//! `none → sending → placed`, or `none | sending → closing → closed | close_failed`. `sending`
+//! and `closing` are committed before the request leaves, so a run that finds a filled entry
+//! whose stop step is not final knows exactly what may have reached the exchange: stops with
+//! derived ids up to `stop_attempt` are looked up, never blindly sent again. Like
+//! [`OrderState::transition`](super::OrderState::transition), one exhaustive `match` lists
+//! the allowed changes and refuses everything else.
+
+use std::fmt;
+
+/// Where the protective stop of a filled entry stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StopState {
+    /// No stop request has left yet.
+    None,
+    /// A stop request (attempt `stop_attempt`) may be on the wire; outcome not recorded.
+    Sending,
+    /// The exchange holds the stop: the position is protected.
+    Placed,
+    /// The stop could not be placed; a market close may be on the wire.
+    Closing,
+    /// The position was closed at market (a failed execution).
+    Closed,
+    /// Neither stop nor close succeeded: the position is open and counts.
+    CloseFailed,
+}
+
+/// What happened in the stop step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopEvent {
+    /// A stop attempt goes on the wire.
+    Send,
+    /// The exchange holds the stop.
+    Place,
+    /// The stop could not be placed: a close goes on the wire.
+    Close,
+    /// The close filled (or the position was already gone).
+    Closed,
+    /// Every close attempt failed.
+    CloseFailed,
+}
+
+/// A stop-step change the state machine does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("stop in state {from} cannot take event {event:?}")]
+pub struct StopTransitionError {
+    /// State before.
+    pub from: StopState,
+    /// Refused event.
+    pub event: StopEvent,
+}
+
+impl StopState {
+    /// The state after `event`, or an error for any pair not listed.
+    pub fn transition(self, event: StopEvent) -> Result<StopState, StopTransitionError> {
+        use StopEvent as E;
+        use StopState as S;
+        match (self, event) {
+            // A retry is another `Send` with the next attempt number.
+            (S::None | S::Sending, E::Send) => Ok(S::Sending),
+            (S::Sending, E::Place) => Ok(S::Placed),
+            (S::None | S::Sending | S::Closing, E::Close) => Ok(S::Closing),
+            (S::Closing, E::Closed) => Ok(S::Closed),
+            (S::Closing, E::CloseFailed) => Ok(S::CloseFailed),
+            (from, event) => Err(StopTransitionError { from, event }),
+        }
+    }
+
+    /// True when the stop step is settled (nothing to look up or send on a re-run).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            StopState::Placed | StopState::Closed | StopState::CloseFailed
+        )
+    }
+
+    /// Column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopState::None => "none",
+            StopState::Sending => "sending",
+            StopState::Placed => "placed",
+            StopState::Closing => "closing",
+            StopState::Closed => "closed",
+            StopState::CloseFailed => "close_failed",
+        }
+    }
+
+    /// Parses a column value.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "none" => StopState::None,
+            "sending" => StopState::Sending,
+            "placed" => StopState::Placed,
+            "closing" => StopState::Closing,
+            "closed" => StopState::Closed,
+            "close_failed" => StopState::CloseFailed,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for StopState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use StopEvent as E;
+    use StopState as S;
+
+    #[test]
+    fn exactly_the_listed_transitions_are_allowed() {
+        let all_s = [
+            S::None,
+            S::Sending,
+            S::Placed,
+            S::Closing,
+            S::Closed,
+            S::CloseFailed,
+        ];
+        let all_e = [E::Send, E::Place, E::Close, E::Closed, E::CloseFailed];
+        let allowed = [
+            (S::None, E::Send, S::Sending),
+            (S::Sending, E::Send, S::Sending),
+            (S::Sending, E::Place, S::Placed),
+            (S::None, E::Close, S::Closing),
+            (S::Sending, E::Close, S::Closing),
+            (S::Closing, E::Close, S::Closing),
+            (S::Closing, E::Closed, S::Closed),
+            (S::Closing, E::CloseFailed, S::CloseFailed),
+        ];
+        for s in all_s {
+            for e in all_e {
+                let want = allowed
+                    .iter()
+                    .find(|(a, b, _)| *a == s && *b == e)
+                    .map(|t| t.2);
+                match want {
+                    Some(to) => assert_eq!(s.transition(e), Ok(to)),
+                    None => assert_eq!(
+                        s.transition(e),
+                        Err(StopTransitionError { from: s, event: e })
+                    ),
+                }
+            }
+            assert_eq!(S::parse(s.as_str()), Some(s));
+            assert_eq!(
+                s.is_final(),
+                s.transition(E::Send).is_err() && s.transition(E::Close).is_err()
+            );
+        }
+    }
+}
