@@ -14,6 +14,7 @@
 //! WAL mode with `synchronous = NORMAL`: a commit is durable against a process crash (the
 //! failure this guards against), not against power loss, and stays off the fsync path.
 
+mod known_waves;
 pub mod order_state;
 mod stop_sql;
 pub mod stop_state;
@@ -35,6 +36,7 @@ pub use order_state::{OrderEvent, OrderState, TransitionError};
 pub use stop_state::{StopEvent, StopState, StopTransitionError};
 pub use writer::{Stmt, Value, WriteError, Writer};
 
+use known_waves::KnownWaves;
 use stop_sql::{add_stop_columns, stop_outcome_stmt, stop_stmt};
 
 /// A journal failure.
@@ -115,6 +117,11 @@ pub struct OrderUpdate {
 pub struct Journal {
     pool: SqlitePool,
     writer: Writer,
+    /// Every wave id with a row in `orders` or `wave_results`: loaded at open, added on every
+    /// insert (before its write, so it can only over-approximate). A wave not in it has
+    /// nothing journaled, so its session start skips both reads (DESIGN §5: they sit between
+    /// the wave's close and its first order).
+    waves: KnownWaves,
 }
 
 const SCHEMA: &[&str] = &[
@@ -158,8 +165,13 @@ impl Journal {
             sqlx::query(*stmt).execute(&pool).await?;
         }
         add_stop_columns(&pool).await?;
+        let waves = KnownWaves::load(&pool).await?;
         let writer = Writer::spawn(pool.clone());
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer,
+            waves,
+        })
     }
 
     /// The connection pool (the paper exchange keeps its tables in the same file and reads
@@ -186,6 +198,13 @@ impl Journal {
         let flushed = self.flush().await;
         self.pool.close().await;
         flushed
+    }
+
+    /// True when `wave_id` may have something journaled (an order or a result); false means
+    /// certainly nothing, so [`Journal::load_result`] and [`Journal::wave_orders`] can be
+    /// skipped.
+    pub fn knows_wave(&self, wave_id: &str) -> bool {
+        self.waves.contains(wave_id)
     }
 
     /// Records an order as `pending` (journaled, not yet handed to the exchange). Fails if the
@@ -232,6 +251,7 @@ impl Journal {
         symbol: &str,
         state: OrderState,
     ) -> Result<(), JournalError> {
+        self.waves.note(wave_id);
         let stmt = Stmt::new(
             "INSERT INTO orders (client_order_id, wave_id, signal_id, symbol, state, updated_at)
              VALUES (?, ?, ?, ?, ?, ?)",
@@ -405,6 +425,7 @@ impl Journal {
         wave_id: &str,
         result: &pb::Result,
     ) -> Result<(), JournalError> {
+        self.waves.note(wave_id);
         let stmt = Stmt::new(
             "INSERT INTO wave_results (wave_id, result, completed_at) VALUES (?, ?, ?)
              ON CONFLICT (wave_id) DO NOTHING",

@@ -74,11 +74,16 @@ where
     Span::current().record("wave_id", start.wave_id.as_str());
     // A re-sent wave waits for a run still in progress, then replays its journaled result.
     let _wave_lock = ctx.wave_locks.lock(&start.wave_id).await;
-    // Both reads at once: they sit between the wave's close and its first order.
-    let (stored, prior) = tokio::join!(
-        ctx.journal.load_result(&start.wave_id),
-        ctx.journal.wave_orders(&start.wave_id)
-    );
+    // Both reads at once: they sit between the wave's close and its first order. A wave
+    // the journal has never seen (the common case) skips them.
+    let (stored, prior) = if ctx.journal.knows_wave(&start.wave_id) {
+        tokio::join!(
+            ctx.journal.load_result(&start.wave_id),
+            ctx.journal.wave_orders(&start.wave_id)
+        )
+    } else {
+        (Ok(None), Ok(Vec::new()))
+    };
     match stored {
         Ok(Some(result)) => return replay(&mut out, result),
         Ok(None) => {}
