@@ -1,0 +1,100 @@
+//! Journal unit tests on a temp SQLite file: order states only move forward, results
+//! round-trip, and queued writes commit before the result.
+
+use super::*;
+
+#[tokio::test]
+async fn orders_move_only_forward_and_results_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(&dir.path().join("j.db")).await.unwrap();
+    j.insert_pending("wg-1", "W", 1, "BTCUSDT").await.unwrap();
+    assert!(j.insert_pending("wg-1", "W", 1, "BTCUSDT").await.is_err());
+    assert_eq!(j.orders_sent().await.unwrap(), 0);
+    let s = j
+        .apply(
+            "wg-1",
+            OrderState::Pending,
+            OrderEvent::Submit,
+            &OrderUpdate::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, OrderState::Sent);
+    let stale = j
+        .apply(
+            "wg-1",
+            OrderState::Pending,
+            OrderEvent::Submit,
+            &OrderUpdate::default(),
+        )
+        .await;
+    assert!(matches!(stale, Err(JournalError::Stale { .. })));
+    let up = OrderUpdate {
+        exchange_order_id: Some("X1".into()),
+        executed: true,
+        fill_price: 2.5,
+        quantity: 4.0,
+        ..OrderUpdate::default()
+    };
+    j.apply("wg-1", OrderState::Sent, OrderEvent::Fill, &up)
+        .await
+        .unwrap();
+    let rows = j.wave_orders("W").await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].state, OrderState::Filled);
+    assert!(rows[0].executed);
+    assert_eq!(rows[0].exchange_order_id.as_deref(), Some("X1"));
+    assert_eq!(j.orders_sent().await.unwrap(), 1);
+
+    assert_eq!(j.load_result("W").await.unwrap(), None);
+    let r = pb::Result {
+        wave_id: "W".into(),
+        ..Default::default()
+    };
+    j.save_result("W", &r).await.unwrap();
+    assert_eq!(j.load_result("W").await.unwrap(), Some(r));
+}
+
+#[tokio::test]
+async fn one_write_before_sending_and_queued_updates_commit_before_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(&dir.path().join("j.db")).await.unwrap();
+    assert_eq!(
+        j.insert_sent("wg-2", "W", 2, "ETHUSDT").await.unwrap(),
+        OrderState::Sent
+    );
+    assert!(
+        j.insert_sent("wg-2", "W", 2, "ETHUSDT").await.is_err(),
+        "never journaled (so never sent) twice"
+    );
+    assert_eq!(j.orders_sent().await.unwrap(), 1);
+    let up = OrderUpdate {
+        exchange_order_id: Some("X2".into()),
+        executed: true,
+        fill_price: 3.0,
+        quantity: 1.0,
+        ..OrderUpdate::default()
+    };
+    let to = j
+        .apply_later("wg-2", OrderState::Sent, OrderEvent::Fill, &up)
+        .unwrap();
+    assert_eq!(to, OrderState::Filled);
+    assert!(
+        j.apply_later("wg-2", OrderState::Filled, OrderEvent::Submit, &up)
+            .is_err(),
+        "the state machine refuses before anything is queued"
+    );
+    j.set_execution_later("wg-2", false, Some("stop_failed_closed"));
+    // The result is committed after the queued updates (one FIFO writer).
+    let r = pb::Result {
+        wave_id: "W".into(),
+        ..Default::default()
+    };
+    j.save_result("W", &r).await.unwrap();
+    let rows = j.wave_orders("W").await.unwrap();
+    assert_eq!(rows[0].state, OrderState::Filled);
+    assert_eq!(rows[0].exchange_order_id.as_deref(), Some("X2"));
+    assert!(!rows[0].executed);
+    assert_eq!(rows[0].error.as_deref(), Some("stop_failed_closed"));
+    assert_eq!(j.load_result("W").await.unwrap(), Some(r));
+}
