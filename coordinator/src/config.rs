@@ -108,6 +108,9 @@ pub struct DispatchConfig {
     pub buffer_fixed: u32,
     /// Top-up rounds per exchange per wave.
     pub max_topup_rounds: u32,
+    /// Opt-in (DESIGN §1): agents also ask for more when execution failures leave the target
+    /// missed and signals remain, within the same `max_topup_rounds`.
+    pub topup_after_failures: bool,
     /// Execution mode sent to agents.
     pub execution_mode: ExecutionMode,
     /// Connect timeout to an agent.
@@ -123,6 +126,7 @@ impl Default for DispatchConfig {
         Self {
             buffer_fixed: DEFAULT_BUFFER_FIXED,
             max_topup_rounds: DEFAULT_MAX_TOPUP_ROUNDS,
+            topup_after_failures: false,
             execution_mode: ExecutionMode::Sequential,
             connect_timeout_ms: 2000,
             retries: 3,
@@ -443,9 +447,20 @@ mod tests {
         assert_eq!(cfg.exchanges.len(), 2);
         assert_eq!(cfg.exchanges[0].default_max_trades, Some(6));
         assert_eq!(cfg.dispatch.execution_mode, ExecutionMode::Sequential);
+        assert!(!cfg.dispatch.topup_after_failures);
         assert_eq!(cfg.waves.quiet_secs, 3);
         assert_eq!(cfg.metrics_listen, Some("0.0.0.0:9100".parse().unwrap()));
         assert_eq!(cfg.telemetry_config().service_name, SERVICE_COORDINATOR);
+    }
+
+    #[test]
+    fn topup_after_failures_is_opt_in_and_typed() {
+        assert!(!CoordinatorConfig::default().dispatch.topup_after_failures);
+        let c = CoordinatorConfig::from_toml("[dispatch]\ntopup_after_failures = true\n").unwrap();
+        assert!(c.dispatch.topup_after_failures);
+        c.validate().unwrap();
+        let e = CoordinatorConfig::from_toml("[dispatch]\ntopup_after_failures = 1\n").unwrap_err();
+        assert!(e.to_string().contains("topup_after_failures"), "{e}");
     }
 
     #[test]

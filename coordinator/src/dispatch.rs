@@ -266,6 +266,7 @@ async fn run_exchange(
                 deadline,
                 mode: core.cfg.dispatch.execution_mode.to_proto(),
                 max_topup_rounds: core.cfg.dispatch.max_topup_rounds,
+                topup_after_failures: core.cfg.dispatch.topup_after_failures,
             };
             drive(core, &run, sink, &span).await
         }

@@ -137,6 +137,8 @@ pub struct ExchangeRun<'a> {
     pub mode: pb::ExecutionMode,
     /// Top-up rounds allowed.
     pub max_topup_rounds: u32,
+    /// Whether agents may also top up after execution failures (same rounds budget).
+    pub topup_after_failures: bool,
 }
 
 /// Why an attempt failed.
@@ -201,7 +203,7 @@ pub async fn attempt(
             deadline: Some(to_proto(run.deadline)),
             total_signals: u32::try_from(total).unwrap_or(u32::MAX),
             max_topup_rounds: run.max_topup_rounds,
-            topup_after_failures: false,
+            topup_after_failures: run.topup_after_failures,
         })),
     };
     let buffer = next_batch(0, run.params.buffer_size, total);

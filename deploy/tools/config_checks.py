@@ -17,7 +17,7 @@ COORDINATOR_KEYS = {
     "waves.max_wave_age_secs": int, "waves.deadline_secs": int,
     "dispatch.buffer_fixed": int, "dispatch.max_topup_rounds": int,
     "dispatch.execution_mode": str, "dispatch.connect_timeout_ms": int, "dispatch.retries": int,
-    "dispatch.lease_secs": int,
+    "dispatch.lease_secs": int, "dispatch.topup_after_failures": bool,
     "exchanges[].id": int, "exchanges[].name": str, "exchanges[].agent": str,
     "exchanges[].default_max_trades": int, "exchanges[].region": str,
     "auth.tokens_file": str,
@@ -98,7 +98,8 @@ def check_config(report, repo, where, text, kind):
             continue
         values = value if "[]" in path else [value]
         for v in values:
-            if isinstance(v, bool) or not isinstance(v, keys[path]):
+            # bool is an int subclass: accept it only where a bool is expected.
+            if isinstance(v, bool) != (keys[path] is bool) or not isinstance(v, keys[path]):
                 report.fail(where, f"{path}: {v!r} has the wrong type")
             elif path in ENUMS and v not in ENUMS[path]:
                 report.fail(where, f"{path}: {v!r} is not one of {sorted(ENUMS[path])}")
