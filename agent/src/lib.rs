@@ -32,11 +32,12 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tonic::server::NamedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tracing::{error, info, warn};
-use wavegate_common::proto::FILE_DESCRIPTOR_SET;
 use wavegate_common::proto::v1::exchange_agent_server::ExchangeAgentServer;
+use wavegate_common::proto::{FILE_DESCRIPTOR_SET, HEALTH_SERVICE, REFLECTION_SERVICE};
 use wavegate_common::telemetry::{Metrics, MetricsServer, serve_metrics};
 
 pub use config::{AdapterConfig, AgentConfig, ConfigError, PaperConfig, RateLimitConfig};
@@ -162,8 +163,13 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     health
         .set_serving::<ExchangeAgentServer<AgentService>>()
         .await;
+    // Advertise what this process serves (the descriptor set also holds the public API).
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name(<ExchangeAgentServer<AgentService> as NamedService>::NAME)
+        .with_service_name(HEALTH_SERVICE)
+        .with_service_name(REFLECTION_SERVICE)
         .build_v1()
         .map_err(|e| AgentError::Reflection(e.to_string()))?;
     let service = ExchangeAgentServer::new(AgentService::new(ctx.clone(), sessions.clone()));

@@ -15,3 +15,9 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("wave
 
 /// Version of the coordinator↔agent protocol this build speaks (`Start.protocol_version`).
 pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Name of the standard gRPC health service, advertised by every wavegate server's reflection.
+pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+
+/// Name of the gRPC reflection service (v1), advertised by its own reflection.
+pub const REFLECTION_SERVICE: &str = "grpc.reflection.v1.ServerReflection";

@@ -8,13 +8,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::server::NamedService;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
-use wavegate_common::proto::FILE_DESCRIPTOR_SET;
 use wavegate_common::proto::v1::agents_server::AgentsServer;
 use wavegate_common::proto::v1::params_server::ParamsServer;
 use wavegate_common::proto::v1::signal_ingest_server::SignalIngestServer;
 use wavegate_common::proto::v1::waves_server::WavesServer;
+use wavegate_common::proto::{FILE_DESCRIPTOR_SET, HEALTH_SERVICE, REFLECTION_SERVICE};
 
 use crate::api::Api;
 use crate::auth::Auth;
@@ -121,8 +122,16 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
     health.set_serving::<WavesServer<Api>>().await;
     health.set_serving::<ParamsServer<Api>>().await;
     health.set_serving::<AgentsServer<Api>>().await;
+    // Advertise what this process serves (the descriptor set also holds the agent protocol).
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name(<SignalIngestServer<Api> as NamedService>::NAME)
+        .with_service_name(<WavesServer<Api> as NamedService>::NAME)
+        .with_service_name(<ParamsServer<Api> as NamedService>::NAME)
+        .with_service_name(<AgentsServer<Api> as NamedService>::NAME)
+        .with_service_name(HEALTH_SERVICE)
+        .with_service_name(REFLECTION_SERVICE)
         .build_v1()
         .map_err(|e| CoordinatorError::Corrupt(format!("reflection: {e}")))?;
     let api = Api::new(core.clone());
