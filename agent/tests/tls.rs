@@ -7,95 +7,21 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use support::*;
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{ClientTlsConfig, Endpoint};
 use wavegate_agent::config::AgentTls;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::exchange_agent_client::ExchangeAgentClient;
-
-/// A CA that issues server and client certificates as PEM files in a directory.
-struct Ca {
-    dir: PathBuf,
-    name: String,
-    pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Ca {
-    fn new(dir: &Path, name: &str) -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, format!("{name} test CA"));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = KeyPair::generate().unwrap();
-        let pem = params.self_signed(&key).unwrap().pem();
-        let ca = Ca {
-            dir: dir.to_owned(),
-            name: name.to_owned(),
-            pem,
-            issuer: Issuer::new(params, key),
-        };
-        std::fs::write(ca.ca_path(), &ca.pem).unwrap();
-        ca
-    }
-
-    fn ca_path(&self) -> PathBuf {
-        self.dir.join(format!("{}-ca.pem", self.name))
-    }
-
-    /// Issues a certificate for `who` (server: SANs `localhost` and 127.0.0.1) and writes
-    /// `<ca>-<who>.pem` and `.key`; returns (cert path, key path).
-    fn issue(&self, who: &str, server: bool) -> (PathBuf, PathBuf) {
-        let sans = if server {
-            vec!["localhost".to_owned(), "127.0.0.1".to_owned()]
-        } else {
-            Vec::new()
-        };
-        let mut params = CertificateParams::new(sans).unwrap();
-        params.distinguished_name.push(DnType::CommonName, who);
-        params.use_authority_key_identifier_extension = true;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![if server {
-            ExtendedKeyUsagePurpose::ServerAuth
-        } else {
-            ExtendedKeyUsagePurpose::ClientAuth
-        }];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let cert_path = self.dir.join(format!("{}-{who}.pem", self.name));
-        let key_path = self.dir.join(format!("{}-{who}.key", self.name));
-        std::fs::write(&cert_path, cert.pem()).unwrap();
-        std::fs::write(&key_path, key.serialize_pem()).unwrap();
-        (cert_path, key_path)
-    }
-
-    /// Client TLS settings trusting this CA, with an optional client identity.
-    fn client(&self, identity: Option<&(PathBuf, PathBuf)>) -> ClientTlsConfig {
-        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&self.pem));
-        if let Some((cert, key)) = identity {
-            tls = tls.identity(Identity::from_pem(
-                std::fs::read(cert).unwrap(),
-                std::fs::read(key).unwrap(),
-            ));
-        }
-        tls
-    }
-}
+use wavegate_tests::tls::TestCa;
 
 /// A paper agent served with mutual TLS by `ca`'s server certificate.
-async fn mtls_agent(dir: &Path, ca: &Ca) -> wavegate_agent::AgentHandle {
+async fn mtls_agent(dir: &Path, ca: &TestCa) -> wavegate_agent::AgentHandle {
     let (cert, key) = ca.issue("agent", true);
     let mut cfg = config(dir, 1, "binance");
     cfg.tls = Some(AgentTls {
         cert,
         key,
-        client_ca: Some(ca.ca_path()),
+        client_ca: Some(ca.path()),
     });
     wavegate_agent::spawn(cfg).await.expect("agent starts")
 }
@@ -140,7 +66,7 @@ fn assert_refused(e: &str, alert: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_with_the_right_client_cert_describes_and_runs_a_wave() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new(dir.path(), "good");
+    let ca = TestCa::new(dir.path(), "good");
     let agent = mtls_agent(dir.path(), &ca).await;
     let client_id = ca.issue("coordinator", false);
 
@@ -175,7 +101,7 @@ async fn mutual_tls_with_the_right_client_cert_describes_and_runs_a_wave() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_refuses_no_cert_other_ca_and_plaintext() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new(dir.path(), "good");
+    let ca = TestCa::new(dir.path(), "good");
     let agent = mtls_agent(dir.path(), &ca).await;
     let addr = agent.local_addr();
 
@@ -184,7 +110,7 @@ async fn mutual_tls_refuses_no_cert_other_ca_and_plaintext() {
     assert_refused(&e, "CertificateRequired");
 
     // A certificate from another CA (the client still trusts the agent's CA).
-    let other = Ca::new(dir.path(), "other");
+    let other = TestCa::new(dir.path(), "other");
     let foreign = other.issue("intruder", false);
     let e = describe(addr, Some(ca.client(Some(&foreign))))
         .await
@@ -206,7 +132,7 @@ async fn mutual_tls_refuses_no_cert_other_ca_and_plaintext() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_only_tls_accepts_a_client_without_cert_and_client_checks_the_server() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new(dir.path(), "good");
+    let ca = TestCa::new(dir.path(), "good");
     let (cert, key) = ca.issue("agent", true);
     let mut cfg = config(dir.path(), 2, "bybit");
     cfg.tls = Some(AgentTls {
@@ -220,7 +146,7 @@ async fn server_only_tls_accepts_a_client_without_cert_and_client_checks_the_ser
         .expect("server-only TLS");
     assert_eq!(d.exchange_id, 2);
     // A client that trusts another CA refuses the agent's certificate.
-    let other = Ca::new(dir.path(), "other");
+    let other = TestCa::new(dir.path(), "other");
     let e = describe(agent.local_addr(), Some(other.client(None)))
         .await
         .unwrap_err();
@@ -231,7 +157,7 @@ async fn server_only_tls_accepts_a_client_without_cert_and_client_checks_the_ser
 #[tokio::test]
 async fn missing_files_stop_start_up_naming_key_and_path() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new(dir.path(), "good");
+    let ca = TestCa::new(dir.path(), "good");
     let (cert, key) = ca.issue("agent", true);
     let missing = dir.path().join("nowhere.pem");
     let cases = [

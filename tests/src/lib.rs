@@ -19,6 +19,7 @@
 
 pub mod fake_exchange;
 pub mod otlp;
+pub mod tls;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};

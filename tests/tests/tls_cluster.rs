@@ -9,88 +9,17 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{ClientTlsConfig, Endpoint};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use wavegate_common::time::floor_to_interval;
+use wavegate_tests::tls::TestCa;
 use wavegate_tests::{START_TIMEOUT, binary, free_port};
 
 /// Failure guard only.
 const GUARD: Duration = Duration::from_secs(120);
-
-/// The test CA: writes `ca.pem` and issues certificates as PEM files in `dir`.
-struct Ca {
-    dir: PathBuf,
-    pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Ca {
-    fn new(dir: &Path) -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "wavegate test CA");
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = KeyPair::generate().unwrap();
-        let pem = params.self_signed(&key).unwrap().pem();
-        std::fs::write(dir.join("ca.pem"), &pem).unwrap();
-        Ca {
-            dir: dir.to_owned(),
-            pem,
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.join("ca.pem")
-    }
-
-    /// A server (SANs localhost and 127.0.0.1) or client certificate; (cert, key) paths.
-    fn issue(&self, who: &str, server: bool) -> (PathBuf, PathBuf) {
-        let sans = if server {
-            vec!["localhost".to_owned(), "127.0.0.1".to_owned()]
-        } else {
-            Vec::new()
-        };
-        let mut params = CertificateParams::new(sans).unwrap();
-        params.distinguished_name.push(DnType::CommonName, who);
-        params.use_authority_key_identifier_extension = true;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![if server {
-            ExtendedKeyUsagePurpose::ServerAuth
-        } else {
-            ExtendedKeyUsagePurpose::ClientAuth
-        }];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let (c, k) = (
-            self.dir.join(format!("{who}.pem")),
-            self.dir.join(format!("{who}.key")),
-        );
-        std::fs::write(&c, cert.pem()).unwrap();
-        std::fs::write(&k, key.serialize_pem()).unwrap();
-        (c, k)
-    }
-
-    fn client(&self, identity: Option<&(PathBuf, PathBuf)>) -> ClientTlsConfig {
-        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&self.pem));
-        if let Some((c, k)) = identity {
-            tls = tls.identity(Identity::from_pem(
-                std::fs::read(c).unwrap(),
-                std::fs::read(k).unwrap(),
-            ));
-        }
-        tls
-    }
-}
 
 /// A wavegate process serving gRPC over TLS, killed when dropped.
 struct TlsProc {
@@ -158,7 +87,14 @@ impl TlsProc {
 }
 
 /// A paper agent requiring mutual TLS with certificates from `ca`.
-async fn start_agent(dir: &Path, ca: &Ca, id: u32, name: &str, open: &str, fail: &str) -> TlsProc {
+async fn start_agent(
+    dir: &Path,
+    ca: &TestCa,
+    id: u32,
+    name: &str,
+    open: &str,
+    fail: &str,
+) -> TlsProc {
     let port = free_port();
     let (cert, key) = ca.issue(&format!("agent-{name}"), true);
     let toml = format!(
@@ -237,7 +173,7 @@ fn worked_example(ts: DateTime<Utc>) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_publishes_over_tls_and_the_wave_completes_over_mutual_tls() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new(dir.path());
+    let ca = TestCa::new(dir.path(), "wavegate");
     let binance = start_agent(dir.path(), &ca, 1, "binance", "\"ETHUSDT\"", "\"BNBUSDT\"").await;
     let bybit = start_agent(dir.path(), &ca, 2, "bybit", "", "").await;
 
@@ -345,7 +281,7 @@ async fn cli_publishes_over_tls_and_the_wave_completes_over_mutual_tls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coordinator_without_a_client_cert_cannot_reach_mutual_tls_agents() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new(dir.path());
+    let ca = TestCa::new(dir.path(), "wavegate");
     let agent = start_agent(dir.path(), &ca, 1, "binance", "", "").await;
     let port = free_port();
     // [agent_tls] trusts the agents' CA but has no identity to present: every call is refused.
@@ -392,7 +328,7 @@ async fn coordinator_without_a_client_cert_cannot_reach_mutual_tls_agents() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_api_with_client_ca_needs_the_clis_client_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = Ca::new(dir.path());
+    let ca = TestCa::new(dir.path(), "wavegate");
     let (cert, key) = ca.issue("coordinator", true);
     let port = free_port();
     let toml = format!(
