@@ -142,59 +142,10 @@ async fn a_late_signal_is_rejected_with_failed_precondition() {
 #[tokio::test]
 async fn two_exchanges_execute_at_the_same_time() {
     let dir = tempfile::tempdir().unwrap();
-    let binance = start_agent(
-        dir.path(),
-        &PaperAgent {
-            latency_ms: 150,
-            ..binance_agent()
-        },
-    )
-    .await;
-    let bybit = start_agent(
-        dir.path(),
-        &PaperAgent {
-            latency_ms: 150,
-            ..bybit_agent()
-        },
-    )
-    .await;
-    let coord = start_coordinator(
-        dir.path(),
-        &sqlite_url(dir.path()),
-        "e2e",
-        &[
-            Exchange {
-                id: 1,
-                name: "binance",
-                agent: Some(binance.endpoint()),
-            },
-            Exchange {
-                id: 2,
-                name: "bybit",
-                agent: Some(bybit.endpoint()),
-            },
-        ],
-    )
-    .await;
+    let (binance, bybit) = start_worked_example_agents(dir.path(), 150).await;
+    let coord = start_pair_coordinator(dir.path(), &sqlite_url(dir.path()), &binance, &bybit).await;
     let ts = wave_ts(22);
-    let id = wave_id(ts);
-    let mut watch = waves(&coord)
-        .await
-        .watch(pb::WatchRequest {
-            wave_id: id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    ingest(&coord)
-        .await
-        .publish_wave(pb::Wave {
-            wave_timestamp: Some(to_proto(ts)),
-            signals: worked_example(ts),
-            close: true,
-        })
-        .await
-        .unwrap();
+    let mut watch = publish_worked_example_watched(&coord, ts).await;
     let mut order = Vec::new();
     tokio::time::timeout(GUARD, async {
         while let Some(ev) = watch.message().await.unwrap() {
@@ -221,59 +172,12 @@ async fn two_exchanges_execute_at_the_same_time() {
 #[tokio::test]
 async fn a_coordinator_killed_mid_dispatch_resumes_and_no_order_is_placed_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let binance = start_agent(
-        dir.path(),
-        &PaperAgent {
-            latency_ms: 300,
-            ..binance_agent()
-        },
-    )
-    .await;
-    let bybit = start_agent(
-        dir.path(),
-        &PaperAgent {
-            latency_ms: 300,
-            ..bybit_agent()
-        },
-    )
-    .await;
-    let mut coord = start_coordinator(
-        dir.path(),
-        &sqlite_url(dir.path()),
-        "e2e",
-        &[
-            Exchange {
-                id: 1,
-                name: "binance",
-                agent: Some(binance.endpoint()),
-            },
-            Exchange {
-                id: 2,
-                name: "bybit",
-                agent: Some(bybit.endpoint()),
-            },
-        ],
-    )
-    .await;
+    let (binance, bybit) = start_worked_example_agents(dir.path(), 300).await;
+    let mut coord =
+        start_pair_coordinator(dir.path(), &sqlite_url(dir.path()), &binance, &bybit).await;
     let ts = wave_ts(23);
     let id = wave_id(ts);
-    let mut watch = waves(&coord)
-        .await
-        .watch(pb::WatchRequest {
-            wave_id: id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    ingest(&coord)
-        .await
-        .publish_wave(pb::Wave {
-            wave_timestamp: Some(to_proto(ts)),
-            signals: worked_example(ts),
-            close: true,
-        })
-        .await
-        .unwrap();
+    let mut watch = publish_worked_example_watched(&coord, ts).await;
     // Kill as soon as the first order has been executed.
     tokio::time::timeout(GUARD, async {
         while let Some(ev) = watch.message().await.unwrap() {

@@ -40,38 +40,11 @@ fn expected(
 
 async fn run_worked_example(database_url: &str, offset: i64) {
     let dir = tempfile::tempdir().unwrap();
-    let binance = start_agent(dir.path(), &binance_agent()).await;
-    let bybit = start_agent(dir.path(), &bybit_agent()).await;
-    let coord = start_coordinator(
-        dir.path(),
-        database_url,
-        "e2e",
-        &[
-            Exchange {
-                id: 1,
-                name: "binance",
-                agent: Some(binance.endpoint()),
-            },
-            Exchange {
-                id: 2,
-                name: "bybit",
-                agent: Some(bybit.endpoint()),
-            },
-        ],
-    )
-    .await;
+    let (binance, bybit) = start_worked_example_agents(dir.path(), 0).await;
+    let coord = start_pair_coordinator(dir.path(), database_url, &binance, &bybit).await;
     let ts = wave_ts(offset);
     let id = wave_id(ts);
-    let summary = ingest(&coord)
-        .await
-        .publish_wave(pb::Wave {
-            wave_timestamp: Some(wavegate_common::time::to_proto(ts)),
-            signals: worked_example(ts),
-            close: true,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let summary = publish_worked_example(&coord, ts).await;
     assert_eq!((summary.accepted, summary.rejected), (16, 0), "{summary:?}");
     assert_eq!(summary.closed_wave_ids, vec![id.clone()]);
 

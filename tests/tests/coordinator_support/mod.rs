@@ -85,6 +85,76 @@ pub async fn start_coordinator(
         .unwrap()
 }
 
+/// The worked example's two paper agents (binance, bybit) with `latency_ms` per exchange call.
+pub async fn start_worked_example_agents(dir: &Path, latency_ms: u64) -> (Proc, Proc) {
+    let binance = PaperAgent {
+        latency_ms,
+        ..binance_agent()
+    };
+    let bybit = PaperAgent {
+        latency_ms,
+        ..bybit_agent()
+    };
+    (
+        start_agent(dir, &binance).await,
+        start_agent(dir, &bybit).await,
+    )
+}
+
+/// A coordinator (node `e2e`) dispatching exchange 1 to `binance` and 2 to `bybit`.
+pub async fn start_pair_coordinator(
+    dir: &Path,
+    database_url: &str,
+    binance: &Proc,
+    bybit: &Proc,
+) -> Proc {
+    let exchanges = [
+        Exchange {
+            id: 1,
+            name: "binance",
+            agent: Some(binance.endpoint()),
+        },
+        Exchange {
+            id: 2,
+            name: "bybit",
+            agent: Some(bybit.endpoint()),
+        },
+    ];
+    start_coordinator(dir, database_url, "e2e", &exchanges).await
+}
+
+/// Publishes the worked example as the closed wave `ts`, returning the publish summary.
+pub async fn publish_worked_example(coord: &Proc, ts: DateTime<Utc>) -> pb::PublishSummary {
+    ingest(coord)
+        .await
+        .publish_wave(pb::Wave {
+            wave_timestamp: Some(to_proto(ts)),
+            signals: worked_example(ts),
+            close: true,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Starts watching wave `ts`, then publishes the worked example for it (closed); the watch
+/// sees the wave from its start.
+pub async fn publish_worked_example_watched(
+    coord: &Proc,
+    ts: DateTime<Utc>,
+) -> tonic::Streaming<pb::WaveEvent> {
+    let watch = waves(coord)
+        .await
+        .watch(pb::WatchRequest {
+            wave_id: wavegate_common::time::wave_id(ts),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    publish_worked_example(coord, ts).await;
+    watch
+}
+
 pub async fn channel(endpoint: &str) -> Channel {
     Channel::from_shared(endpoint.to_owned())
         .unwrap()
