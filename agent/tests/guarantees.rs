@@ -61,23 +61,7 @@ async fn cancel_stops_sending_and_ends_with_the_result() {
     let names: Vec<String> = (0..6).map(|i| format!("SYM{i}USDT")).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let all = signals(1, 1, &names);
-    let (tx, rx) = tokio::sync::mpsc::channel(8);
-    tx.send(msg(In::Start(start_msg("W", 1, 6, 6, 6))))
-        .await
-        .unwrap();
-    tx.send(msg(In::Batch(pb::SignalBatch {
-        round: 0,
-        first_index: 0,
-        signals: all,
-        wave_id: "W".into(),
-    })))
-    .await
-    .unwrap();
-    let mut stream = client
-        .execute_wave(ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, mut stream) = open_wave(&mut client, start_msg("W", 1, 6, 6, 6), all).await;
     let result = tokio::time::timeout(GUARD, async {
         let mut cancelled = false;
         loop {

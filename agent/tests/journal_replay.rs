@@ -3,14 +3,12 @@
 mod support;
 
 use support::*;
-use tokio_stream::wrappers::ReceiverStream;
 use wavegate_agent::exchange::paper::PaperExchange;
 use wavegate_agent::exchange::{EntryOrder, Exchange, Side};
 use wavegate_agent::journal::{Journal, OrderEvent, OrderState, OrderUpdate};
 use wavegate_common::order_id::client_order_id;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::agent_msg::Msg as Out;
-use wavegate_common::proto::v1::coordinator_msg::Msg as In;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completed_wave_resent_after_restart_is_replayed_from_the_journal() {
@@ -63,23 +61,8 @@ async fn wave_interrupted_mid_execution_then_resent_never_exceeds_max_trades() {
     let (agent, mut client) = start(cfg.clone()).await;
 
     // Start the wave, wait for the first execution, then drop the stream.
-    let (tx, rx) = tokio::sync::mpsc::channel(8);
-    tx.send(msg(In::Start(start_msg("W", 1, 3, 6, 8))))
-        .await
-        .unwrap();
-    tx.send(msg(In::Batch(pb::SignalBatch {
-        round: 0,
-        first_index: 0,
-        signals: all[..6].to_vec(),
-        wave_id: "W".into(),
-    })))
-    .await
-    .unwrap();
-    let mut stream = client
-        .execute_wave(ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, mut stream) =
+        open_wave(&mut client, start_msg("W", 1, 3, 6, 8), all[..6].to_vec()).await;
     tokio::time::timeout(GUARD, async {
         loop {
             let m = stream.message().await.unwrap().expect("stream open");
@@ -223,23 +206,8 @@ async fn coordinator_lost_while_waiting_for_a_topup_finishes_with_what_it_holds(
     cfg.adapter.paper.invalid_symbols = vec!["BADUSDT".into()];
     let (agent, mut client) = start(cfg).await;
     let all = signals(1, 1, &["BTCUSDT", "BADUSDT", "ETHUSDT", "SOLUSDT"]);
-    let (tx, rx) = tokio::sync::mpsc::channel(8);
-    tx.send(msg(In::Start(start_msg("W", 1, 3, 2, 4))))
-        .await
-        .unwrap();
-    tx.send(msg(In::Batch(pb::SignalBatch {
-        round: 0,
-        first_index: 0,
-        signals: all[..2].to_vec(),
-        wave_id: "W".into(),
-    })))
-    .await
-    .unwrap();
-    let mut stream = client
-        .execute_wave(ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
+    let (tx, mut stream) =
+        open_wave(&mut client, start_msg("W", 1, 3, 2, 4), all[..2].to_vec()).await;
     tokio::time::timeout(GUARD, async {
         loop {
             let m = stream.message().await.unwrap().expect("stream open");

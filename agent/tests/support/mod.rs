@@ -105,6 +105,36 @@ pub fn start_msg(
     }
 }
 
+/// Opens an `ExecuteWave` stream with `start` and the buffer (`signals`, round 0) already sent.
+/// The sender stays open, so the test can send more (a cancel, a top-up answer) or drop it to
+/// play a lost coordinator.
+pub async fn open_wave(
+    client: &mut Client,
+    start: pb::Start,
+    signals: Vec<pb::Signal>,
+) -> (
+    tokio::sync::mpsc::Sender<pb::CoordinatorMsg>,
+    tonic::Streaming<pb::AgentMsg>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let wave_id = start.wave_id.clone();
+    tx.send(msg(In::Start(start))).await.unwrap();
+    tx.send(msg(In::Batch(pb::SignalBatch {
+        round: 0,
+        first_index: 0,
+        signals,
+        wave_id,
+    })))
+    .await
+    .unwrap();
+    let stream = client
+        .execute_wave(ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    (tx, stream)
+}
+
 /// How the fake coordinator answers top-up requests.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Answer {
