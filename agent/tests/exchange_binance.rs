@@ -12,7 +12,9 @@ use live_support::*;
 use support::*;
 use wavegate_agent::config::AdapterKind;
 use wavegate_common::proto::v1 as pb;
+use wavegate_common::stats::{ExchangeStats, ParamsSource};
 use wavegate_tests::fake_exchange::{FakeBinance, FakeServer, Fault, Side as FakeSide, World};
+use wavegate_tests::worked_example;
 
 use pb::OutcomeKind as K;
 
@@ -71,28 +73,10 @@ async fn worked_example_rounds_quantities_and_places_stops_on_the_tick() {
     )
     .await;
     assert!(run.status.is_none(), "{:?}", run.status);
-    let want = pb::ExchangeStats {
-        exchange_id: 1,
-        exchange_name: "binance".into(),
-        total_signals: 9,
-        selected_for_validation: 9,
-        validated_successful: 7,
-        topped_up: 0,
-        total_for_execution: 7,
-        executed: 6,
-        execution_failed: 1,
-        validation_failed: 0,
-        duplicates: 2,
-        target: 6,
-        buffer_size: 9,
-        target_reached: true,
-        buffer_saved_us: true,
-        params_source: pb::ParamsSource::Db as i32,
-        error: String::new(),
-        skipped: 0,
-        topup_rounds: 0,
-    };
-    assert_eq!(run.stats(), &want);
+    assert_eq!(
+        ExchangeStats::from_proto(run.stats()),
+        worked_example::binance(ParamsSource::Db)
+    );
     let k = kinds(run.result());
     let ids_kinds: Vec<(i64, i32)> = k.iter().map(|(i, k, _)| (*i, *k)).collect();
     assert_eq!(

@@ -10,7 +10,9 @@ use live_support::*;
 use support::*;
 use wavegate_agent::config::AdapterKind;
 use wavegate_common::proto::v1 as pb;
+use wavegate_common::stats::{ExchangeStats, ParamsSource};
 use wavegate_tests::fake_exchange::{FakeBybit, FakeServer, Fault, Side as FakeSide, World};
+use wavegate_tests::worked_example;
 
 use pb::OutcomeKind as K;
 
@@ -63,28 +65,10 @@ async fn worked_example_rounds_quantities_and_sets_stops_on_the_tick() {
     )
     .await;
     assert!(run.status.is_none(), "{:?}", run.status);
-    let want = pb::ExchangeStats {
-        exchange_id: 2,
-        exchange_name: "bybit".into(),
-        total_signals: 7,
-        selected_for_validation: 7,
-        validated_successful: 6,
-        topped_up: 0,
-        total_for_execution: 6,
-        executed: 4,
-        execution_failed: 0,
-        validation_failed: 0,
-        duplicates: 1,
-        target: 4,
-        buffer_size: 7,
-        target_reached: true,
-        buffer_saved_us: true,
-        params_source: pb::ParamsSource::Db as i32,
-        error: String::new(),
-        skipped: 0,
-        topup_rounds: 0,
-    };
-    assert_eq!(run.stats(), &want);
+    assert_eq!(
+        ExchangeStats::from_proto(run.stats()),
+        worked_example::bybit(ParamsSource::Db)
+    );
     let k: Vec<(i64, i32)> = kinds(run.result())
         .into_iter()
         .map(|(i, k, _)| (i, k))

@@ -4,6 +4,8 @@ mod support;
 
 use support::*;
 use wavegate_common::proto::v1 as pb;
+use wavegate_common::stats::{ExchangeStats, ParamsSource};
+use wavegate_tests::worked_example;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binance_target_6_buffer_9_two_duplicates_third_validated_fails() {
@@ -30,28 +32,10 @@ async fn binance_target_6_buffer_9_two_duplicates_third_validated_fails() {
     .await;
     assert!(run.status.is_none(), "{:?}", run.status);
     assert!(run.topups.is_empty(), "no top-up: 7 validated >= 6");
-    let want = pb::ExchangeStats {
-        exchange_id: 1,
-        exchange_name: "binance".into(),
-        total_signals: 9,
-        selected_for_validation: 9,
-        validated_successful: 7,
-        topped_up: 0,
-        total_for_execution: 7,
-        executed: 6,
-        execution_failed: 1,
-        validation_failed: 0,
-        duplicates: 2,
-        target: 6,
-        buffer_size: 9,
-        target_reached: true,
-        buffer_saved_us: true,
-        params_source: pb::ParamsSource::Db as i32,
-        error: String::new(),
-        skipped: 0,
-        topup_rounds: 0,
-    };
-    assert_eq!(run.stats(), &want);
+    assert_eq!(
+        ExchangeStats::from_proto(run.stats()),
+        worked_example::binance(ParamsSource::Db)
+    );
     let r = run.result();
     assert!(!r.from_journal);
     assert_eq!(r.wave_id, "W1");
@@ -122,23 +106,10 @@ async fn bybit_target_4_buffer_7_one_duplicate() {
         Drive::default(),
     )
     .await;
-    let s = run.stats();
+    // Signals 5-6 stay unused: buffer_used && executed == target, so the buffer saved us.
     assert_eq!(
-        (
-            s.selected_for_validation,
-            s.validated_successful,
-            s.total_for_execution,
-            s.executed,
-            s.execution_failed,
-            s.duplicates,
-            s.validation_failed
-        ),
-        (7, 6, 6, 4, 0, 1, 0)
-    );
-    assert!(s.target_reached);
-    assert!(
-        s.buffer_saved_us,
-        "signals 5-6 unused: buffer_used && executed == target"
+        ExchangeStats::from_proto(run.stats()),
+        worked_example::bybit(ParamsSource::Db)
     );
     assert_eq!(run.executed_ids(), vec![201, 202, 204, 205]);
     let unused: Vec<i64> = run

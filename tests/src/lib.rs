@@ -20,6 +20,7 @@
 pub mod fake_exchange;
 pub mod otlp;
 pub mod tls;
+pub mod worked_example;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};

@@ -8,35 +8,7 @@ use coordinator_support::*;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::stats::{ExchangeStats, ExchangeSummary, ParamsSource, WaveCompleted};
 use wavegate_common::time::wave_id;
-
-/// (id, name, total, validated, executed, failed, duplicates, target) of one exchange.
-type Counts<'a> = (u32, &'a str, u32, u32, u32, u32, u32, u32);
-
-fn expected(
-    (id, name, total, validated, executed, failed, dups, target): Counts<'_>,
-) -> ExchangeStats {
-    ExchangeStats {
-        exchange_id: id,
-        exchange_name: name.into(),
-        total_signals: total,
-        selected_for_validation: total,
-        validated_successful: validated,
-        topped_up: 0,
-        total_for_execution: validated,
-        executed,
-        execution_failed: failed,
-        validation_failed: 0,
-        duplicates: dups,
-        target,
-        buffer_size: target + 3,
-        target_reached: true,
-        buffer_saved_us: true,
-        params_source: ParamsSource::Wave,
-        error: None,
-        skipped: 0,
-        topup_rounds: 0,
-    }
-}
+use wavegate_tests::worked_example;
 
 async fn run_worked_example(database_url: &str, offset: i64) {
     let dir = tempfile::tempdir().unwrap();
@@ -61,8 +33,8 @@ async fn run_worked_example(database_url: &str, offset: i64) {
     assert_eq!(
         got,
         vec![
-            expected((1, "binance", 9, 7, 6, 1, 2, 6)),
-            expected((2, "bybit", 7, 6, 4, 0, 1, 4)),
+            worked_example::binance(ParamsSource::Wave),
+            worked_example::bybit(ParamsSource::Wave),
         ]
     );
     let t = s.totals.unwrap();
