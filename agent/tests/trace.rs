@@ -5,6 +5,7 @@
 //! One test in this file: `telemetry::init` installs the process-global subscriber once (the
 //! agent's handlers run on tonic's spawned tasks, which only see the global one).
 
+#[path = "it/support/mod.rs"]
 mod support;
 
 use std::collections::HashMap;

@@ -14,7 +14,7 @@ use crate::error::CoordinatorError;
 
 /// Rows per multi-row INSERT on SQLite (1 200 parameters, far under SQLite's 32 766). With
 /// anonymous `?` parameters binding is linear in a statement's parameters; measured (release,
-/// `tests/ingest_speed.rs`, store only): 10 rows ≈ 225k rows/s, 50 ≈ 245k, 100 ≈ 265k,
+/// `tests/it/ingest_speed.rs`, store only): 10 rows ≈ 225k rows/s, 50 ≈ 245k, 100 ≈ 265k,
 /// 400–2 700 ≈ 190–230k. Numbered `?N` made it quadratic (10 rows ≈ 140k/s, 100 ≈ 30k/s,
 /// 1 000 ≈ 6k/s): sqlx asks SQLite every parameter's name, found by a linear search. Full-size
 /// chunks share one SQL text, so sqlx prepares that statement once per connection.

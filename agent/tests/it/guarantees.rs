@@ -1,0 +1,102 @@
+//! DESIGN §3 guarantees: per-symbol lock across concurrent waves, deadline, cancel.
+
+use crate::support::*;
+use tokio_stream::wrappers::ReceiverStream;
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::proto::v1::agent_msg::Msg as Out;
+use wavegate_common::proto::v1::coordinator_msg::Msg as In;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_waves_never_open_one_symbol_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 1, "binance");
+    cfg.adapter.paper.latency_ms = 50;
+    let (agent, client) = start(cfg).await;
+    let all = signals(1, 1, &["BTCUSDT"]);
+    let (mut c1, mut c2) = (client.clone(), client.clone());
+    let (a, b) = tokio::join!(
+        drive(&mut c1, start_msg("WA", 1, 1, 1, 1), &all, Drive::default()),
+        drive(&mut c2, start_msg("WB", 1, 1, 1, 1), &all, Drive::default()),
+    );
+    let executed = a.stats().executed + b.stats().executed;
+    assert_eq!(executed, 1, "a: {:?}\nb: {:?}", a.result(), b.result());
+    let loser = if a.stats().executed == 0 { &a } else { &b };
+    let o = &loser.result().outcomes[0];
+    assert!(
+        o.error == "open_position",
+        "the second wave sees the first one's position: {o:?}"
+    );
+    let mut client = client;
+    let d = describe(&mut client).await;
+    assert_eq!((d.orders_sent, d.open_positions.len()), (1, 1));
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_sent_after_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, mut client) = start(config(dir.path(), 1, "binance")).await;
+    let all = signals(1, 1, &["BTCUSDT", "ETHUSDT"]);
+    let mut st = start_msg("W", 1, 2, 2, 2);
+    st.deadline = Some(prost_types::Timestamp {
+        seconds: chrono::Utc::now().timestamp() - 60,
+        nanos: 0,
+    });
+    let run = drive(&mut client, st, &all, Drive::default()).await;
+    let s = run.stats();
+    assert_eq!(s.error, "deadline");
+    assert_eq!(s.executed, 0);
+    assert_eq!(describe(&mut client).await.orders_sent, 0);
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_sending_and_ends_with_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 1, "binance");
+    cfg.adapter.paper.latency_ms = 100;
+    let (agent, mut client) = start(cfg).await;
+    let names: Vec<String> = (0..6).map(|i| format!("SYM{i}USDT")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let all = signals(1, 1, &names);
+    let (tx, mut stream) = open_wave(&mut client, start_msg("W", 1, 6, 6, 6), all).await;
+    let result = tokio::time::timeout(GUARD, async {
+        let mut cancelled = false;
+        loop {
+            let m = stream.message().await.unwrap().expect("result before end");
+            match m.msg {
+                Some(Out::Outcome(o)) if o.stage == pb::Stage::Execution as i32 && !cancelled => {
+                    cancelled = true;
+                    tx.send(msg(In::Cancel(pb::Cancel {
+                        reason: "operator".into(),
+                    })))
+                    .await
+                    .unwrap();
+                }
+                Some(Out::Result(r)) => return r,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let s = result.stats.unwrap();
+    assert_eq!(s.error, "cancelled");
+    assert!(s.executed < 6, "{s:?}");
+    let d = describe(&mut client).await;
+    assert_eq!(u64::from(s.executed + s.execution_failed), d.orders_sent);
+    assert!(d.orders_sent < 6);
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_does_not_wait_for_a_start_that_never_comes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, mut client) = start(config(dir.path(), 1, "binance")).await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::CoordinatorMsg>(1);
+    let _stream = client.execute_wave(ReceiverStream::new(rx)).await.unwrap();
+    tokio::time::timeout(GUARD, agent.shutdown())
+        .await
+        .expect("shutdown finishes");
+    drop(tx);
+}

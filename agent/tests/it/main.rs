@@ -1,0 +1,17 @@
+//! The integration tests of this crate as one test binary (one link, one process).
+mod live_support;
+mod support;
+
+mod binary_and_config;
+mod exchange_binance;
+mod exchange_bybit;
+mod guarantees;
+mod journal_replay;
+mod protocol_errors;
+mod reflection;
+mod stop_recovery;
+mod telemetry;
+mod tls;
+mod topup_after_failures;
+mod walk_and_topup;
+mod worked_example;

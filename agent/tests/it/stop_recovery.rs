@@ -1,0 +1,180 @@
+//! A crash after the entry filled but before its protective stop was confirmed: the re-sent
+//! wave looks the stop up, places it if the exchange never got it, or closes the position at
+//! market when it cannot be placed (DESIGN §3) — never reporting an unprotected position.
+
+use std::path::Path;
+
+use crate::support::*;
+use wavegate_agent::AgentConfig;
+use wavegate_agent::exchange::paper::PaperExchange;
+use wavegate_agent::exchange::{EntryOrder, Exchange, Side, StopOrder};
+use wavegate_agent::execute::derived_id;
+use wavegate_agent::journal::{Journal, OrderEvent, OrderState, OrderUpdate, StopEvent, StopState};
+use wavegate_common::order_id::client_order_id;
+use wavegate_common::proto::v1 as pb;
+
+/// Simulates a crash right after BTCUSDT's entry filled and its fill was journaled; with
+/// `stop_sent`, the first stop attempt was journaled and reached the exchange too.
+async fn crash_after_fill(cfg: &AgentConfig, stop_sent: bool) -> String {
+    let coid = client_order_id("W", 1, 1);
+    let journal = Journal::open(&cfg.journal).await.unwrap();
+    let paper = PaperExchange::open(cfg.adapter.paper.clone(), &journal)
+        .await
+        .unwrap();
+    journal.insert_sent(&coid, "W", 1, "BTCUSDT").await.unwrap();
+    let fill = paper
+        .place_entry(EntryOrder {
+            client_order_id: coid.clone(),
+            symbol: "BTCUSDT".into(),
+            side: Side::Long,
+            notional: 100.0,
+        })
+        .await
+        .unwrap();
+    let up = OrderUpdate {
+        exchange_order_id: Some(fill.exchange_order_id.clone()),
+        executed: true,
+        error: None,
+        fill_price: fill.price,
+        quantity: fill.quantity,
+    };
+    journal
+        .apply(&coid, OrderState::Sent, OrderEvent::Fill, &up)
+        .await
+        .unwrap();
+    if stop_sent {
+        journal
+            .stop_step(&coid, StopState::None, StopEvent::Send, 0)
+            .await
+            .unwrap();
+        paper
+            .place_stop(StopOrder {
+                client_order_id: derived_id(&coid, 's', 0),
+                symbol: "BTCUSDT".into(),
+                side: Side::Long,
+                quantity: fill.quantity,
+                stop_price: fill.price * 0.9,
+            })
+            .await
+            .unwrap();
+    }
+    journal.close().await.unwrap();
+    coid
+}
+
+/// Paper exchange records of `kind` for `symbol`, and the journal row's stop state.
+async fn records(path: &Path, kind: &str, symbol: &str) -> (i64, String) {
+    let journal = Journal::open(path).await.unwrap();
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM paper_orders WHERE kind = ? AND symbol = ?")
+            .bind(kind)
+            .bind(symbol)
+            .fetch_one(journal.pool())
+            .await
+            .unwrap();
+    let stop: String = sqlx::query_scalar("SELECT stop_state FROM orders WHERE symbol = ?")
+        .bind(symbol)
+        .fetch_one(journal.pool())
+        .await
+        .unwrap();
+    journal.close().await.unwrap();
+    (n, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filled_entry_without_a_stop_gets_its_stop_on_the_resent_wave() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 1, "binance");
+    let coid = crash_after_fill(&cfg, false).await;
+    assert_eq!(records(&cfg.journal, "stop", "BTCUSDT").await.0, 0);
+
+    let (agent, mut client) = start(cfg.clone()).await;
+    let all = signals(1, 1, &["BTCUSDT", "ETHUSDT", "SOLUSDT"]);
+    let run = drive(
+        &mut client,
+        start_msg("W", 1, 2, 3, 3),
+        &all,
+        Drive::default(),
+    )
+    .await;
+    let first = &run.result().outcomes[0];
+    assert_eq!(first.client_order_id, coid);
+    assert_eq!(first.kind, pb::OutcomeKind::Executed as i32, "{first:?}");
+    assert_eq!(run.executed_ids(), vec![1, 2]);
+    assert_eq!(run.stats().executed, 2);
+    let d = describe(&mut client).await;
+    assert_eq!(d.orders_sent, 2, "BTCUSDT's entry was not sent again");
+    agent.shutdown().await;
+
+    let (stops, state) = records(&cfg.journal, "stop", "BTCUSDT").await;
+    assert_eq!(stops, 1, "the stop was placed exactly once");
+    assert_eq!(state, "placed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_that_reached_the_exchange_is_looked_up_not_placed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 1, "binance");
+    crash_after_fill(&cfg, true).await;
+
+    let (agent, mut client) = start(cfg.clone()).await;
+    let all = signals(1, 1, &["BTCUSDT", "ETHUSDT"]);
+    let run = drive(
+        &mut client,
+        start_msg("W", 1, 2, 2, 2),
+        &all,
+        Drive::default(),
+    )
+    .await;
+    assert_eq!(run.executed_ids(), vec![1, 2]);
+    agent.shutdown().await;
+
+    let (stops, state) = records(&cfg.journal, "stop", "BTCUSDT").await;
+    assert_eq!(stops, 1, "looked up by its derived id, not sent twice");
+    assert_eq!(state, "placed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filled_entry_whose_stop_cannot_be_placed_is_closed_and_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 1, "binance");
+    cfg.adapter.paper.stop_fail = vec!["BTCUSDT".into()];
+    let coid = crash_after_fill(&cfg, false).await;
+
+    let (agent, mut client) = start(cfg.clone()).await;
+    let all = signals(1, 1, &["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]);
+    let run = drive(
+        &mut client,
+        start_msg("W", 1, 2, 3, 4),
+        &all,
+        Drive::default(),
+    )
+    .await;
+    let first = &run.result().outcomes[0];
+    assert_eq!(first.client_order_id, coid);
+    assert_eq!(
+        first.kind,
+        pb::OutcomeKind::ExecutionFailed as i32,
+        "{first:?}"
+    );
+    assert_eq!(first.error, "stop_failed_closed");
+    let executed = run.executed_ids();
+    assert!(
+        executed.len() <= 2,
+        "never more than max_trades: {executed:?}"
+    );
+    assert!(!executed.contains(&1));
+    let d = describe(&mut client).await;
+    assert!(!d.open_positions.contains(&"BTCUSDT".to_owned()));
+    assert!(d.open_positions.len() <= 2);
+    agent.shutdown().await;
+
+    let (stops, state) = records(&cfg.journal, "stop", "BTCUSDT").await;
+    assert_eq!(
+        stops,
+        i64::from(cfg.stop_retries),
+        "bounded retries, then closed"
+    );
+    assert_eq!(state, "closed");
+    assert_eq!(records(&cfg.journal, "close", "BTCUSDT").await.0, 1);
+}

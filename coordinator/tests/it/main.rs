@@ -1,0 +1,10 @@
+//! The integration tests of this crate as one test binary (one link, one process).
+mod api_support;
+mod support;
+
+mod api_ingest;
+mod api_waves;
+mod auth;
+mod ingest_speed;
+mod store;
+mod telemetry_lost_agent;

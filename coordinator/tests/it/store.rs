@@ -1,0 +1,242 @@
+//! The store on BOTH backends: SQLite (temp file) and PostgreSQL (a fresh database per test,
+//! `WAVEGATE_PG_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`).
+
+use crate::support::{TestDb, current_wave, sig, sig_with_params};
+use chrono::{Duration, Utc};
+use wavegate_common::Signal;
+use wavegate_common::SignalParams;
+use wavegate_common::stats::{ExchangeStats, WaveCompleted, WaveTotals};
+use wavegate_common::time::wave_id;
+use wavegate_coordinator::store::{Completion, Store, WaveStatus};
+
+fn checked(p: &wavegate_common::proto::v1::Signal) -> Signal {
+    Signal::from_proto(p, 900, Utc::now()).unwrap()
+}
+
+#[tokio::test]
+async fn signals_are_stored_once_and_refused_after_the_claim() {
+    for db in TestDb::both().await {
+        let store = Store::connect(&db.url).await.unwrap();
+        let ts = current_wave();
+        let id = wave_id(ts);
+        let close_by = |t| t + Duration::seconds(1020);
+        let batch: Vec<Signal> = vec![
+            checked(&sig_with_params(1, "BTCUSDT", 1, 50.0, ts, 6)),
+            checked(&sig(2, "ETHUSDT", 1, 40.0, ts)),
+            checked(&sig(2, "SOLUSDT", 1, 30.0, ts)),
+        ];
+        let out = store
+            .insert_signals(&batch, close_by, Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(out.accepted, vec![0, 1], "{:?}", db.url);
+        assert_eq!(out.duplicates, vec![2]);
+        assert_eq!(out.waves, vec![id.clone()]);
+        // The same ids again are duplicates, not double-counted.
+        let again = store
+            .insert_signals(&batch[..1], close_by, Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(again.duplicates, vec![0]);
+        let w = store.wave(&id).await.unwrap().unwrap();
+        assert_eq!(w.signal_count, 2);
+        assert_eq!(w.status, WaveStatus::Collecting);
+        let back = store.wave_signals(&id, ts).await.unwrap();
+        assert_eq!(back.len(), 2);
+        let first = back.iter().find(|s| s.id() == 1).unwrap();
+        assert_eq!(first.params().unwrap().max_trades, Some(6));
+        assert_eq!(first.wave_timestamp(), ts);
+        let events = store.events_of(&id).await.unwrap();
+        assert_eq!(events.iter().filter(|e| e.0 == "WAVE_DETECTED").count(), 1);
+
+        // Exactly one of two claims wins.
+        let now = Utc::now();
+        let lease = now + Duration::seconds(30);
+        let (a, b) = tokio::join!(
+            store.claim(&id, "node-a", lease, lease, now, None),
+            store.claim(&id, "node-b", lease, lease, now, None)
+        );
+        assert!(a.unwrap() ^ b.unwrap(), "exactly one claim succeeds");
+        let late = vec![checked(&sig(9, "XRPUSDT", 1, 10.0, ts))];
+        let out = store
+            .insert_signals(&late, close_by, Utc::now())
+            .await
+            .unwrap();
+        assert!(out.accepted.is_empty());
+        assert_eq!(out.closed.len(), 1);
+        assert_eq!(out.closed[0].2, "dispatching");
+        store.close().await;
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn lease_takeover_and_completion_are_exclusive_and_recorded_once() {
+    for db in TestDb::both().await {
+        let store = Store::connect(&db.url).await.unwrap();
+        let ts = current_wave();
+        let id = wave_id(ts);
+        let close_by = |t| t + Duration::seconds(1020);
+        let batch = vec![checked(&sig(1, "BTCUSDT", 1, 50.0, ts))];
+        store
+            .insert_signals(&batch, close_by, Utc::now())
+            .await
+            .unwrap();
+        let now = Utc::now();
+        // Not due: the wave's last signal is newer than the quiet period allows.
+        let quiet_before = now - Duration::seconds(3);
+        let lease = now + Duration::seconds(30);
+        assert!(
+            !store
+                .claim(&id, "a", lease, now, now, Some(quiet_before))
+                .await
+                .unwrap()
+        );
+        assert!(store.claim(&id, "a", lease, now, now, None).await.unwrap());
+        // Lease still valid: another node cannot take over; the owner can (after a restart).
+        assert!(
+            !store
+                .take_over(&id, "b", now + Duration::seconds(30), now, now)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .take_over(&id, "a", now + Duration::seconds(30), now, now)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.resumable_waves(now, "b").await.unwrap(),
+            Vec::<String>::new()
+        );
+        // Expired lease: b takes over, and a can no longer renew or complete.
+        let later = now + Duration::seconds(60);
+        assert_eq!(
+            store.resumable_waves(later, "b").await.unwrap(),
+            vec![id.clone()]
+        );
+        assert!(
+            store
+                .take_over(&id, "b", later + Duration::seconds(30), later, later)
+                .await
+                .unwrap()
+        );
+        assert!(!store.renew_lease(&id, "a", later).await.unwrap());
+
+        let mut stats = ExchangeStats {
+            exchange_id: 1,
+            exchange_name: "binance".into(),
+            total_signals: 1,
+            selected_for_validation: 1,
+            validated_successful: 1,
+            executed: 1,
+            target: 1,
+            buffer_size: 4,
+            ..Default::default()
+        };
+        stats.derive();
+        let exchanges = vec![stats];
+        let totals = WaveTotals::from_exchanges(1, &exchanges);
+        let event = WaveCompleted::new(&id, &totals, &exchanges, Utc::now());
+        let completion = |owner| Completion {
+            wave_id: &id,
+            owner,
+            status: WaveStatus::Completed,
+            exchanges: &exchanges,
+            outcomes: &[],
+            totals,
+            event: &event,
+            now: Utc::now(),
+        };
+        assert!(
+            !store.complete_wave(&completion("a")).await.unwrap(),
+            "a lost the lease"
+        );
+        assert!(store.complete_wave(&completion("b")).await.unwrap());
+        assert!(
+            !store.complete_wave(&completion("b")).await.unwrap(),
+            "completed once"
+        );
+        let w = store.wave(&id).await.unwrap().unwrap();
+        assert_eq!(w.status, WaveStatus::Completed);
+        assert_eq!(w.totals, Some(totals));
+        let events = store.events_of(&id).await.unwrap();
+        assert_eq!(events.iter().filter(|e| e.0 == "WAVE_COMPLETED").count(), 1);
+        let payload: WaveCompleted =
+            serde_json::from_str(&store.completed_event(&id).await.unwrap().unwrap()).unwrap();
+        assert_eq!(payload, event);
+        assert_eq!(store.exchange_results(&id).await.unwrap(), exchanges);
+        store.close().await;
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn params_update_from_wave_and_failures_of_old_waves() {
+    for db in TestDb::both().await {
+        let store = Store::connect(&db.url).await.unwrap();
+        let now = Utc::now();
+        // No stored params and no max_trades: nothing to write.
+        let only_stop = SignalParams {
+            stop_loss_percent: Some(3.0),
+            ..Default::default()
+        };
+        assert!(
+            !store
+                .update_params_from_wave(7, "x", &only_stop, now)
+                .await
+                .unwrap()
+        );
+        let p = SignalParams {
+            max_trades: Some(6),
+            stop_loss_percent: Some(4.0),
+            ..Default::default()
+        };
+        assert!(
+            store
+                .update_params_from_wave(1, "binance", &p, now)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .update_params_from_wave(1, "binance", &only_stop, now)
+                .await
+                .unwrap()
+        );
+        let stored = store.params(1).await.unwrap().unwrap();
+        assert_eq!(stored.max_trades, 6);
+        assert_eq!(stored.stop_loss_percent, Some(3.0));
+        assert_eq!(stored.buffer_size, None);
+        assert_eq!(store.all_params().await.unwrap().len(), 1);
+
+        let ts = current_wave() - Duration::hours(5);
+        let id = wave_id(ts);
+        let batch = vec![checked(&sig(1, "BTCUSDT", 1, 50.0, ts))];
+        store.insert_signals(&batch, |t| t, now).await.unwrap();
+        assert!(store.fail_collecting(&id, "too old", now).await.unwrap());
+        assert!(!store.fail_collecting(&id, "too old", now).await.unwrap());
+        let w = store.wave(&id).await.unwrap().unwrap();
+        assert_eq!(w.status, WaveStatus::Failed);
+        assert_eq!(w.reason.as_deref(), Some("too old"));
+        assert_eq!(
+            store
+                .list_waves(10, Some(WaveStatus::Failed))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            store
+                .list_waves(10, Some(WaveStatus::Completed))
+                .await
+                .unwrap()
+                .len(),
+            0
+        );
+        store.close().await;
+        db.cleanup().await;
+    }
+}

@@ -1,0 +1,16 @@
+//! The integration tests of this crate as one test binary (one link, one process).
+mod coordinator_support;
+mod fake_exchange_support;
+mod trace_support;
+
+mod cli_demo_replay;
+mod cli_dev_publish;
+mod coordinator_faults;
+mod coordinator_topup_failures;
+mod coordinator_worked_example;
+mod fake_exchange_binance;
+mod fake_exchange_bybit;
+mod metrics_scrape;
+mod tls_cluster;
+mod trace_demo;
+mod trace_distributed;
