@@ -4,7 +4,7 @@
 //! path; the lease renewed while it runs; then the completion (`report`). The wave runs in its
 //! `wave` span, each exchange in an `exchange` span under it (see `spans`).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,18 +13,19 @@ use tokio::sync::mpsc;
 use tracing::{Instrument as _, Span};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::wave_event::Event;
-use wavegate_common::rank::{group_by_exchange, wave_params};
+use wavegate_common::rank::{group_by_exchange, wave_params as wave_params_of};
 use wavegate_common::stats::{ExchangeStats, ParamsSource};
 use wavegate_common::{ExchangeId, Signal};
 
 use crate::error::CoordinatorError;
 use crate::params::{effective, exchange_name};
-use crate::params_write::Update;
 use crate::report;
 use crate::session::{AttemptError, ExchangeRun, Known, OutcomeSink, attempt};
 use crate::spans;
 use crate::state::{Core, secs};
-use crate::store::{Store, StoredParams, WaveRow, WaveStatus, from_ms, merge_wave_params, ms};
+use crate::store::{
+    ParamsUpdate, Store, StoredParams, WaveParams, WaveRow, WaveStatus, from_ms, ms,
+};
 
 /// Time allowed past the wave deadline for an agent to report its result.
 const RESULT_SLACK: Duration = Duration::from_secs(15);
@@ -99,12 +100,9 @@ async fn dispatch_groups(
     wave_span: &Span,
 ) -> Result<Option<report::Done>, CoordinatorError> {
     let wave_id = row.id.as_str();
-    let mut stored = if fresh {
-        core.params.snapshot(&core.store).await?
-    } else {
-        core.params.refresh(&core.store).await?
+    let Some(params) = wave_params(core, row, &groups, fresh).await? else {
+        return Ok(None);
     };
-    let (from_wave, written) = update_params(core, &groups, &mut stored);
     let deadline = row
         .deadline_at
         .unwrap_or_else(|| Utc::now() + secs(core.cfg.waves.deadline_secs));
@@ -119,7 +117,7 @@ async fn dispatch_groups(
         metrics: core.metrics.clone(),
     };
     let runs = groups.iter().map(|(ex, sigs)| {
-        let params = effective(&core.cfg, *ex, stored.get(ex), from_wave.contains(ex));
+        let params = params.get(ex).cloned().flatten();
         let name = params
             .as_ref()
             .map(|p| p.exchange_name.clone())
@@ -133,54 +131,63 @@ async fn dispatch_groups(
     // Streamed outcomes are flushed before the completion rewrites the final ones.
     let _ = writer.await;
     renewer.abort();
-    // A completed wave has its params stored (or the failure logged).
-    match written.await {
-        Ok(done) => {
-            for ex in done {
-                core.learn_exchange(ex).await;
-            }
-        }
-        Err(_) => tracing::warn!(
-            wave_id,
-            "params writer gone; the wave's params may be unstored"
-        ),
-    }
     report::complete(core, row, total_signals, results).await
 }
 
-/// DESIGN §1 step 1: the first signal (in rank order) with params updates its exchange's
-/// stored params. The merged params are applied to `stored` (the params this wave uses) and to
-/// the cache at once; the write is queued (`params_write`) so no agent waits for it. Returns
-/// the exchanges whose params come from this wave, and the write's completion.
-fn update_params(
+/// DESIGN §1 step 1: the params each exchange of the wave is dispatched with. A resumed wave
+/// gets what its first dispatch recorded. Otherwise the first signal (in rank order) with
+/// params updates its exchange's stored params and the effective params are recorded, in one
+/// transaction before any agent is contacted (a failed update leaves the stored params, as
+/// DESIGN says). `None` when another coordinator took the wave over meanwhile.
+async fn wave_params(
     core: &Core,
+    row: &WaveRow,
     groups: &BTreeMap<ExchangeId, Vec<Signal>>,
-    stored: &mut BTreeMap<u32, StoredParams>,
-) -> (
-    HashSet<ExchangeId>,
-    tokio::sync::oneshot::Receiver<HashSet<ExchangeId>>,
-) {
+    fresh: bool,
+) -> Result<Option<WaveParams>, CoordinatorError> {
+    if !fresh && let Some(p) = core.store.wave_params(&row.id).await? {
+        tracing::debug!(wave_id = %row.id, "params as first dispatched");
+        return Ok(Some(p));
+    }
+    let stored = if fresh {
+        core.params.snapshot(&core.store).await?
+    } else {
+        core.params.refresh(&core.store).await?
+    };
+    let updates: Vec<ParamsUpdate> = wave_params_of(groups)
+        .into_iter()
+        .map(|(ex, p)| ParamsUpdate {
+            exchange_id: ex,
+            exchange_name: exchange_name(&core.cfg, ex, stored.get(&ex)),
+            params: p,
+        })
+        .collect();
     // Millisecond precision, as stored: the params sent equal the row read back later.
     let now = from_ms(ms(Utc::now()));
-    let mut from_wave = HashSet::new();
-    let mut updates = Vec::new();
-    for (ex, p) in wave_params(groups) {
-        let name = exchange_name(&core.cfg, ex, stored.get(&ex));
-        if let Some(next) = merge_wave_params(stored.get(&ex).cloned(), ex, &name, &p, now) {
-            from_wave.insert(ex);
-            core.params.put(next.clone());
-            stored.insert(ex, next);
-            updates.push(Update {
-                exchange_id: ex,
-                exchange_name: name,
-                params: p,
-            });
-        }
+    let choose = |written: &BTreeMap<u32, StoredParams>| -> WaveParams {
+        groups
+            .keys()
+            .map(|ex| {
+                let p = match written.get(ex) {
+                    Some(w) => effective(&core.cfg, *ex, Some(w), true),
+                    None => effective(&core.cfg, *ex, stored.get(ex), false),
+                };
+                (*ex, p)
+            })
+            .collect()
+    };
+    let Some((params, written)) = core
+        .store
+        .commit_wave_params(&row.id, &core.owner, &updates, now, choose)
+        .await?
+    else {
+        return Ok(None);
+    };
+    for p in written {
+        core.learn_exchange(p.exchange_id).await;
+        core.params.put(p);
     }
-    let written = core
-        .params_writer
-        .submit(&core.store, &core.params, updates, now);
-    (from_wave, written)
+    Ok(Some(params))
 }
 
 async fn renew_lease(core: Arc<Core>, wave_id: String) {
@@ -332,9 +339,24 @@ async fn drive(
                     Some(s) => ExchangeStats::from_proto(&s),
                     None => return fail(&known, "agent_error"),
                 };
+                // What the coordinator sent is authoritative for the wave's parameters; the
+                // agent's counters are kept and the DESIGN §1 flags recomputed from them.
                 stats.exchange_id = p.exchange_id;
                 if stats.exchange_name.is_empty() {
                     stats.exchange_name = p.exchange_name.clone();
+                }
+                stats.total_signals = total;
+                stats.target = p.max_trades;
+                stats.buffer_size = p.buffer_size;
+                stats.params_source = ParamsSource::from_proto(p.source);
+                stats.derive();
+                if stats.executed > p.max_trades {
+                    tracing::error!(
+                        exchange_id = p.exchange_id,
+                        executed = stats.executed,
+                        max_trades = p.max_trades,
+                        "agent reports more positions than the wave's target"
+                    );
                 }
                 return (stats, r.outcomes);
             }

@@ -1,9 +1,8 @@
 //! Stored exchange params held in memory (DESIGN §1 step 1, §5), so that dispatch computes a
 //! wave's effective params without a database round trip. Loaded from the database at first
 //! use (after a start or restart the database is the source), then updated by `Params.Set`,
-//! by each wave's params (the same merge the store applies, see `store::merge_wave_params`),
-//! and by rows read back after a wave's params were written (a row newer than the one held —
-//! e.g. written by another coordinator — replaces it).
+//! by each wave's params once written (`store::ParamsUpdate`), and by the clock's refresh (a
+//! row newer than the one held — e.g. written by another coordinator — replaces it).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -67,14 +66,5 @@ impl ParamsCache {
     /// Replaces one exchange's row (a `Params.Set` or a wave's params, already merged).
     pub fn put(&self, p: StoredParams) {
         self.lock().rows.insert(p.exchange_id, p);
-    }
-
-    /// Sets one exchange's row to what the store holds (`None`: no row), whatever is held.
-    pub fn replace(&self, exchange_id: u32, row: Option<StoredParams>) {
-        let mut g = self.lock();
-        match row {
-            Some(r) => g.rows.insert(exchange_id, r),
-            None => g.rows.remove(&exchange_id),
-        };
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::Span;
 use wavegate_common::Signal;
-use wavegate_common::plan::next_batch;
+use wavegate_common::plan::{next_batch, topup_count};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::agent_msg::Msg as AgentMsg;
 use wavegate_common::proto::v1::coordinator_msg::Msg as CoordMsg;
@@ -243,7 +243,14 @@ pub async fn attempt(
             }
             Some(AgentMsg::Topup(t)) => {
                 known.topup_rounds.insert(t.round);
-                let range = next_batch(sent, t.count, total);
+                // The coordinator sizes the answer itself (DESIGN §1 step 4), whatever count
+                // the agent asked for, and answers `Exhausted` past the configured rounds.
+                let needed = t.needed.min(run.params.max_trades);
+                let range = if t.round == 0 || t.round > run.max_topup_rounds {
+                    sent..sent
+                } else {
+                    next_batch(sent, topup_count(needed), total)
+                };
                 let n = range.len();
                 let _topup = spans::topup(span, t.needed, t.round, n);
                 let reply = if range.is_empty() {

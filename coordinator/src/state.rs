@@ -14,7 +14,7 @@ use crate::config::CoordinatorConfig;
 use crate::error::CoordinatorError;
 use crate::hub::Hub;
 use crate::params_cache::ParamsCache;
-use crate::params_write::ParamsWriter;
+use crate::retry::Retries;
 use crate::store::Store;
 use crate::wave_cache::WaveCache;
 
@@ -39,8 +39,8 @@ pub struct Core {
     pub signals: WaveCache,
     /// Stored params held in memory, so dispatch need not read them.
     pub params: Arc<ParamsCache>,
-    /// Writes waves' params off the dispatch path, in order.
-    pub params_writer: ParamsWriter,
+    /// Backoff of waves whose dispatch failed.
+    pub retries: Retries,
     known_exchanges: RwLock<HashSet<u32>>,
     running: Mutex<HashSet<String>>,
     tasks: Mutex<JoinSet<()>>,
@@ -67,7 +67,7 @@ impl Core {
             wake: Notify::new(),
             signals: WaveCache::default(),
             params: Arc::new(ParamsCache::default()),
-            params_writer: ParamsWriter::default(),
+            retries: Retries::default(),
             known_exchanges: RwLock::new(known),
             running: Mutex::new(HashSet::new()),
             tasks: Mutex::new(JoinSet::new()),

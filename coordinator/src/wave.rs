@@ -47,12 +47,19 @@ pub async fn run_clock(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
 async fn tick(core: &Arc<Core>) -> Result<(), CoordinatorError> {
     let now = Utc::now();
     let quiet_before = now - secs(core.cfg.waves.quiet_secs);
+    // One wave's error must not hold up the others (nor the params refresh below).
     for id in core.store.due_waves(now, quiet_before).await? {
-        close_wave(core, &id, false).await?;
+        if let Err(e) = close_wave(core, &id, false).await {
+            tracing::warn!(wave_id = %id, error = %e, "closing the wave failed; retried next tick");
+        }
     }
     for id in core.store.resumable_waves(now, &core.owner).await? {
-        if !core.is_running(&id) {
-            resume(core, &id).await?;
+        if core.is_running(&id) || !core.retries.due(&id) {
+            continue;
+        }
+        if let Err(e) = resume(core, &id).await {
+            tracing::warn!(wave_id = %id, error = %e, "resuming the wave failed");
+            core.retries.failed(&id);
         }
     }
     // Dispatch reads params from memory; another coordinator's `Params.Set` on the same
@@ -141,9 +148,15 @@ fn start(core: &Arc<Core>, wave_id: &str, claimed: Option<crate::store::WaveRow>
     let c = core.clone();
     let id = wave_id.to_owned();
     core.spawn_task(async move {
-        if let Err(e) = dispatch::run_wave(&c, &id, claimed).await {
-            // The lease expires and a coordinator resumes the wave.
-            tracing::error!(wave_id = %id, error = %e, "wave dispatch failed; it will be resumed");
+        match dispatch::run_wave(&c, &id, claimed).await {
+            Ok(()) => c.retries.succeeded(&id),
+            Err(e) => {
+                // Resumed later (by this node after a backoff, or by another once the lease
+                // expires); the wave's deadline stays as claimed.
+                let after = c.retries.failed(&id);
+                tracing::error!(wave_id = %id, error = %e, retry_in_ms = after.as_millis() as u64,
+                    "wave dispatch failed; it will be resumed");
+            }
         }
         c.stop_running(&id);
     });

@@ -7,11 +7,13 @@
 mod params;
 mod results;
 mod signals;
+mod wave_params;
 mod waves;
 
 pub use params::{StoredParams, merge_wave_params};
 pub use results::{Completion, StoredOutcome};
 pub use signals::InsertOutcome;
+pub use wave_params::{ParamsUpdate, WaveParams};
 pub use waves::{WaveRow, WaveStatus};
 
 use chrono::{DateTime, TimeZone, Utc};

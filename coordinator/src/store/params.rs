@@ -76,46 +76,18 @@ impl Store {
 
     /// Stored params of one exchange.
     pub async fn params(&self, exchange_id: u32) -> Result<Option<StoredParams>, CoordinatorError> {
-        let row: Option<Row> = sqlx::query_as(concat!(
-            "SELECT ",
-            params_columns!(),
-            " FROM exchange_params WHERE exchange_id = $1"
-        ))
-        .bind(i64::from(exchange_id))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(from_row).transpose()
+        let mut conn = self.pool.acquire().await?;
+        read_params(&mut conn, exchange_id).await
     }
 
     /// Writes params as given (`Params.Set`), replacing what was stored.
     pub async fn put_params(&self, p: &StoredParams) -> Result<(), CoordinatorError> {
-        sqlx::query(concat!(
-            "INSERT INTO exchange_params (",
-            params_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (exchange_id) DO UPDATE SET exchange_name = excluded.exchange_name, \
-             max_trades = excluded.max_trades, buffer_size = excluded.buffer_size, \
-             stop_loss_percent = excluded.stop_loss_percent, \
-             trailing_activation_percent = excluded.trailing_activation_percent, \
-             trailing_distance_percent = excluded.trailing_distance_percent, \
-             updated_at = excluded.updated_at"
-        ))
-        .bind(i64::from(p.exchange_id))
-        .bind(&p.exchange_name)
-        .bind(i64::from(p.max_trades))
-        .bind(p.buffer_size.map(i64::from))
-        .bind(p.stop_loss_percent)
-        .bind(p.trailing_activation_percent)
-        .bind(p.trailing_distance_percent)
-        .bind(ms(p.updated_at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        upsert_params(&mut conn, p).await
     }
 
     /// Updates an exchange's params from a wave's signal params (DESIGN §1 step 1): the fields
-    /// the signal carries replace the stored ones. A stored buffer size smaller than a new
-    /// `max_trades` is dropped (the default `max_trades + buffer_fixed` applies). Without
+    /// the signal carries replace the stored ones (see [`merge_wave_params`]). Without
     /// stored params and without `max_trades` in the signal nothing is written; returns
     /// whether params were written.
     pub async fn update_params_from_wave(
@@ -136,8 +108,7 @@ impl Store {
 
 /// DESIGN §1 step 1 as a pure step: the stored params after a wave's signal params are applied
 /// to `current`. The fields the signal carries replace the stored ones; a stored buffer size
-/// smaller than a new `max_trades` is dropped (the default `max_trades + buffer_fixed`
-/// applies). Without stored params and without `max_trades` there is nothing to store (`None`).
+/// is dropped when `max_trades` changes (the default `max_trades + buffer_fixed` applies). Without stored params and without `max_trades` there is nothing to store (`None`).
 /// Used by the store's write and by dispatch's in-memory view, so both agree.
 pub fn merge_wave_params(
     current: Option<StoredParams>,
@@ -148,11 +119,13 @@ pub fn merge_wave_params(
 ) -> Option<StoredParams> {
     match current {
         Some(mut c) => {
-            if let Some(m) = p.max_trades {
+            // An explicit buffer size was set for the old target: a new target gets
+            // DESIGN's `max_trades + buffer_fixed`.
+            if let Some(m) = p.max_trades
+                && m != c.max_trades
+            {
                 c.max_trades = m;
-                if c.buffer_size.is_some_and(|b| b < m) {
-                    c.buffer_size = None;
-                }
+                c.buffer_size = None;
             }
             c.stop_loss_percent = p.stop_loss_percent.or(c.stop_loss_percent);
             c.trailing_activation_percent = p
@@ -173,5 +146,95 @@ pub fn merge_wave_params(
             trailing_distance_percent: p.trailing_distance_percent,
             updated_at: now,
         }),
+    }
+}
+
+/// Reads one exchange's stored params on `conn` (inside a transaction, when it is one).
+pub(super) async fn read_params(
+    conn: &mut sqlx::AnyConnection,
+    exchange_id: u32,
+) -> Result<Option<StoredParams>, CoordinatorError> {
+    let row: Option<Row> = sqlx::query_as(concat!(
+        "SELECT ",
+        params_columns!(),
+        " FROM exchange_params WHERE exchange_id = $1"
+    ))
+    .bind(i64::from(exchange_id))
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(from_row).transpose()
+}
+
+/// Inserts or replaces one exchange's params on `conn`.
+pub(super) async fn upsert_params(
+    conn: &mut sqlx::AnyConnection,
+    p: &StoredParams,
+) -> Result<(), CoordinatorError> {
+    sqlx::query(concat!(
+        "INSERT INTO exchange_params (",
+        params_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (exchange_id) DO UPDATE SET exchange_name = excluded.exchange_name, \
+         max_trades = excluded.max_trades, buffer_size = excluded.buffer_size, \
+         stop_loss_percent = excluded.stop_loss_percent, \
+         trailing_activation_percent = excluded.trailing_activation_percent, \
+         trailing_distance_percent = excluded.trailing_distance_percent, \
+         updated_at = excluded.updated_at"
+    ))
+    .bind(i64::from(p.exchange_id))
+    .bind(&p.exchange_name)
+    .bind(i64::from(p.max_trades))
+    .bind(p.buffer_size.map(i64::from))
+    .bind(p.stop_loss_percent)
+    .bind(p.trailing_activation_percent)
+    .bind(p.trailing_distance_percent)
+    .bind(ms(p.updated_at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(max_trades: u32, buffer_size: Option<u32>) -> StoredParams {
+        StoredParams {
+            exchange_id: 1,
+            exchange_name: "binance".into(),
+            max_trades,
+            buffer_size,
+            stop_loss_percent: Some(4.0),
+            trailing_activation_percent: None,
+            trailing_distance_percent: None,
+            updated_at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+
+    fn wave(max_trades: Option<u32>) -> SignalParams {
+        SignalParams {
+            max_trades,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_new_target_drops_an_explicit_buffer_and_other_fields_stay() {
+        let now = Utc::now();
+        let merged = |cur, p| merge_wave_params(Some(cur), 1, "binance", &p, now).unwrap();
+        // A different target: the buffer set for the old one goes (max_trades + buffer_fixed).
+        let m = merged(stored(6, Some(9)), wave(Some(4)));
+        assert_eq!((m.max_trades, m.buffer_size), (4, None));
+        // The same target, or none: the explicit buffer stays.
+        assert_eq!(
+            merged(stored(6, Some(9)), wave(Some(6))).buffer_size,
+            Some(9)
+        );
+        let m = merged(stored(6, Some(9)), wave(None));
+        assert_eq!((m.max_trades, m.buffer_size), (6, Some(9)));
+        assert_eq!(m.stop_loss_percent, Some(4.0), "fields the wave lacks stay");
+        assert_eq!(m.updated_at, now);
+        // Nothing stored and no target: nothing to store.
+        assert_eq!(merge_wave_params(None, 1, "b", &wave(None), now), None);
     }
 }

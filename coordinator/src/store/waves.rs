@@ -368,7 +368,9 @@ impl Store {
     }
 
     /// Takes over a dispatching wave whose lease expired (or that `owner` held before a
-    /// restart); one conditional write, like [`Store::claim`].
+    /// restart); one conditional write, like [`Store::claim`]. The deadline set at the claim
+    /// stands (`deadline` only fills a missing one): a wave resumed late lets agents report
+    /// what they did, never place orders past its original deadline.
     pub async fn take_over(
         &self,
         id: &str,
@@ -378,8 +380,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, CoordinatorError> {
         let r = sqlx::query(
-            "UPDATE waves SET owner = $1, lease_until = $2, deadline_at = $3 \
-             WHERE id = $4 AND status = 'dispatching' AND (lease_until < $5 OR owner = $1)",
+            "UPDATE waves SET owner = $1, lease_until = $2, \
+             deadline_at = COALESCE(deadline_at, $3) WHERE id = $4 AND status = 'dispatching' AND (lease_until < $5 OR owner = $1)",
         )
         .bind(owner)
         .bind(ms(lease_until))

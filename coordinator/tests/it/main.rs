@@ -8,3 +8,4 @@ mod auth;
 mod ingest_speed;
 mod store;
 mod telemetry_lost_agent;
+mod wave_params;

@@ -1,0 +1,97 @@
+//! Backoff for waves whose dispatch failed: the clock resumes such a wave only once its delay
+//! has passed, doubling per failure, so a wave that cannot complete (database down, a corrupt
+//! row) does not drive every agent again on every tick.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use std::time::Instant;
+
+/// Delay after the first failure.
+pub const FIRST_DELAY: Duration = Duration::from_secs(1);
+/// Longest delay between two attempts.
+pub const MAX_DELAY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    not_before: Instant,
+    delay: Duration,
+}
+
+/// Per-wave retry times (in memory: a restarted coordinator tries each wave once at once).
+#[derive(Debug, Default)]
+pub struct Retries {
+    waves: Mutex<HashMap<String, Pending>>,
+}
+
+impl Retries {
+    /// True when the wave may be tried now (never failed, or its delay has passed).
+    pub fn due(&self, wave_id: &str) -> bool {
+        self.due_at(wave_id, Instant::now())
+    }
+
+    fn due_at(&self, wave_id: &str, now: Instant) -> bool {
+        self.map().get(wave_id).is_none_or(|p| now >= p.not_before)
+    }
+
+    /// Records a failed attempt; returns the delay before the next one.
+    pub fn failed(&self, wave_id: &str) -> Duration {
+        self.failed_at(wave_id, Instant::now())
+    }
+
+    fn failed_at(&self, wave_id: &str, now: Instant) -> Duration {
+        let mut map = self.map();
+        let delay = map
+            .get(wave_id)
+            .map_or(FIRST_DELAY, |p| (p.delay * 2).min(MAX_DELAY));
+        map.insert(
+            wave_id.to_owned(),
+            Pending {
+                not_before: now + delay,
+                delay,
+            },
+        );
+        delay
+    }
+
+    /// Forgets the wave (its dispatch finished).
+    pub fn succeeded(&self, wave_id: &str) {
+        self.map().remove(wave_id);
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
+        // Poisoning only follows a panic elsewhere; the map stays consistent.
+        self.waves.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_double_up_to_the_cap_and_success_forgets() {
+        let r = Retries::default();
+        let t0 = Instant::now();
+        assert!(r.due_at("w", t0));
+        assert_eq!(r.failed_at("w", t0), FIRST_DELAY);
+        assert!(!r.due_at("w", t0), "not before the delay");
+        assert!(r.due_at("other", t0), "per wave");
+        let t1 = t0 + FIRST_DELAY;
+        assert!(r.due_at("w", t1));
+        assert_eq!(r.failed_at("w", t1), FIRST_DELAY * 2);
+        assert!(!r.due_at("w", t1 + FIRST_DELAY));
+        for _ in 0..10 {
+            r.failed_at("w", t1);
+        }
+        assert_eq!(r.failed_at("w", t1), MAX_DELAY);
+        r.succeeded("w");
+        assert!(r.due_at("w", t1));
+        assert_eq!(
+            r.failed_at("w", t1),
+            FIRST_DELAY,
+            "starts over after a success"
+        );
+    }
+}

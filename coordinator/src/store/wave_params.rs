@@ -1,0 +1,177 @@
+//! The params a wave is dispatched with (DESIGN §1 step 1), fixed once per wave.
+//!
+//! Why: the params a wave's agents were sent must be the params the wave keeps. They are
+//! written in one transaction with the wave's update of `exchange_params`, before the first
+//! `Start`; a resumed wave reads them back instead of recomputing, so a `Params.Set` or a later
+//! wave in between cannot raise a target the agents already work towards.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::Connection as _;
+use wavegate_common::SignalParams;
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::stats::ParamsSource;
+use wavegate_common::time::{from_proto, to_proto};
+
+use super::params::{read_params, upsert_params};
+use super::{Store, StoredParams, from_ms, merge_wave_params, ms};
+use crate::error::CoordinatorError;
+
+/// Params of each exchange of a wave, by exchange id; `None` is `no_params`.
+pub type WaveParams = BTreeMap<u32, Option<pb::ExchangeParams>>;
+
+/// One exchange's params carried by a wave: those of its first signal (in rank order) that
+/// carries any.
+#[derive(Debug, Clone)]
+pub struct ParamsUpdate {
+    /// Exchange id.
+    pub exchange_id: u32,
+    /// Its name (for a first row).
+    pub exchange_name: String,
+    /// The signal's params.
+    pub params: SignalParams,
+}
+
+/// The JSON form of one exchange's params in `waves.params`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Sent {
+    exchange_name: String,
+    max_trades: u32,
+    buffer_size: u32,
+    source: ParamsSource,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stop_loss_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trailing_activation_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trailing_distance_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    updated_at_ms: Option<i64>,
+}
+
+fn encode(params: &WaveParams) -> Result<String, CoordinatorError> {
+    let by_id: BTreeMap<String, Option<Sent>> = params
+        .iter()
+        .map(|(id, p)| {
+            let sent = p.as_ref().map(|p| Sent {
+                exchange_name: p.exchange_name.clone(),
+                max_trades: p.max_trades,
+                buffer_size: p.buffer_size,
+                source: ParamsSource::from_proto(p.source),
+                stop_loss_percent: p.stop_loss_percent,
+                trailing_activation_percent: p.trailing_activation_percent,
+                trailing_distance_percent: p.trailing_distance_percent,
+                updated_at_ms: p
+                    .updated_at
+                    .as_ref()
+                    .and_then(from_proto)
+                    .map(|t: DateTime<Utc>| ms(t)),
+            });
+            (id.to_string(), sent)
+        })
+        .collect();
+    serde_json::to_string(&by_id).map_err(|e| CoordinatorError::Corrupt(format!("params: {e}")))
+}
+
+fn decode(json: &str) -> Result<WaveParams, CoordinatorError> {
+    let corrupt = |what: String| CoordinatorError::Corrupt(format!("waves.params: {what}"));
+    let by_id: BTreeMap<String, Option<Sent>> =
+        serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))?;
+    by_id
+        .into_iter()
+        .map(|(id, sent)| {
+            let id: u32 = id
+                .parse()
+                .map_err(|_| corrupt(format!("exchange id {id:?}")))?;
+            let p = sent.map(|s| pb::ExchangeParams {
+                exchange_id: id,
+                exchange_name: s.exchange_name,
+                max_trades: s.max_trades,
+                buffer_size: s.buffer_size,
+                source: s.source.to_proto() as i32,
+                stop_loss_percent: s.stop_loss_percent,
+                trailing_activation_percent: s.trailing_activation_percent,
+                trailing_distance_percent: s.trailing_distance_percent,
+                updated_at: s.updated_at_ms.map(|v| to_proto(from_ms(v))),
+            });
+            Ok((id, p))
+        })
+        .collect()
+}
+
+impl Store {
+    /// The params the wave was first dispatched with, if they were recorded.
+    pub async fn wave_params(&self, wave_id: &str) -> Result<Option<WaveParams>, CoordinatorError> {
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT params FROM waves WHERE id = $1")
+                .bind(wave_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.and_then(|(p,)| p).as_deref().map(decode).transpose()
+    }
+
+    /// DESIGN §1 step 1 for a wave `owner` dispatches, in one transaction: each update is
+    /// merged into the exchange's stored row and written (a failed write is rolled back to its
+    /// savepoint and logged: the stored params stand), then `choose` picks the wave's params
+    /// from the rows written, and they are recorded on the wave. Returns the wave's params and
+    /// the rows written, or `None` when the wave is no longer this owner's to dispatch.
+    pub async fn commit_wave_params(
+        &self,
+        wave_id: &str,
+        owner: &str,
+        updates: &[ParamsUpdate],
+        now: DateTime<Utc>,
+        choose: impl FnOnce(&BTreeMap<u32, StoredParams>) -> WaveParams,
+    ) -> Result<Option<(WaveParams, Vec<StoredParams>)>, CoordinatorError> {
+        let mut tx = self.pool.begin().await?;
+        let mut written = BTreeMap::new();
+        for u in updates {
+            let mut sp = tx.begin().await?;
+            let step = async {
+                let current = read_params(&mut sp, u.exchange_id).await?;
+                let next =
+                    merge_wave_params(current, u.exchange_id, &u.exchange_name, &u.params, now);
+                if let Some(next) = &next {
+                    upsert_params(&mut sp, next).await?;
+                }
+                Ok::<_, CoordinatorError>(next)
+            }
+            .await;
+            match step {
+                Ok(next) => {
+                    sp.commit().await?;
+                    if let Some(next) = next {
+                        written.insert(u.exchange_id, next);
+                    }
+                }
+                Err(e) => {
+                    sp.rollback().await?;
+                    tracing::warn!(
+                        wave_id,
+                        exchange_id = u.exchange_id,
+                        error = %e,
+                        "params update from the wave failed; the stored params stand"
+                    );
+                }
+            }
+        }
+        let params = choose(&written);
+        let r = sqlx::query(
+            "UPDATE waves SET params = $1 WHERE id = $2 AND owner = $3 \
+             AND status = 'dispatching'",
+        )
+        .bind(encode(&params)?)
+        .bind(wave_id)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        tx.commit().await?;
+        Ok(Some((params, written.into_values().collect())))
+    }
+}
