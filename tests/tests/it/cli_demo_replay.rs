@@ -83,12 +83,25 @@ async fn processes_without_the_sibling_binaries_fail_with_the_build_command() {
     // A copy of wavegate alone in a directory: no wavegate-coordinator next to it.
     let dir = tempfile::tempdir().unwrap();
     let lone = dir.path().join("wavegate");
-    std::fs::copy(binary("wavegate"), &lone).unwrap();
-    let run = Command::new(&lone)
-        .args(["demo", "--processes"])
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(GUARD, run).await.unwrap().unwrap();
+    // A hard link opens no file for writing; a copy does, and a process forked meanwhile by
+    // another test inherits that descriptor, so exec may briefly fail with ETXTBSY.
+    if std::fs::hard_link(binary("wavegate"), &lone).is_err() {
+        std::fs::copy(binary("wavegate"), &lone).unwrap();
+    }
+    let mut tries = 0;
+    let out = loop {
+        let run = Command::new(&lone)
+            .args(["demo", "--processes"])
+            .kill_on_drop(true)
+            .output();
+        match tokio::time::timeout(GUARD, run).await.unwrap() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 50 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            r => break r.unwrap(),
+        }
+    };
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stderr.contains("wavegate-coordinator"), "{stderr}");
