@@ -75,6 +75,27 @@ impl Ingest {
         }
     }
 
+    /// When the queued signals must be flushed even if no other signal arrives (`None`: none
+    /// queued). A producer that streams a signal and then pauses must not leave it unstored
+    /// while the wave's quiet period runs out.
+    pub fn flush_due(&self) -> Option<std::time::Instant> {
+        (!self.batch.is_empty()).then(|| self.last_flush + FLUSH_EVERY)
+    }
+
+    /// Records a malformed stream item (no signal, no close) as a rejection at its position,
+    /// so the call goes on and changes nothing for it.
+    pub fn malformed(&mut self, field: &str, reason: &str) {
+        let position = u32::try_from(self.seen).unwrap_or(u32::MAX);
+        self.seen += 1;
+        self.reject(
+            position,
+            0,
+            field,
+            reason.to_owned(),
+            tonic::Code::InvalidArgument,
+        );
+    }
+
     /// Checks one signal and queues it; `default_ts` stands in for a missing wave timestamp.
     pub async fn signal(
         &mut self,

@@ -66,7 +66,19 @@ impl SignalIngest for Api {
         let r = spans::traced(span, async {
             let mut stream = request.into_inner();
             let mut ingest = Ingest::new(self.core.clone());
-            while let Some(item) = stream.message().await? {
+            loop {
+                let next = match ingest.flush_due() {
+                    None => stream.message().await?,
+                    Some(due) => tokio::select! {
+                        // Cancel-safe: `Streaming::message` keeps its state in the stream.
+                        m = stream.message() => m?,
+                        _ = tokio::time::sleep_until(due.into()) => {
+                            ingest.flush().await.map_err(|e| status(&e))?;
+                            continue;
+                        }
+                    },
+                };
+                let Some(item) = next else { break };
                 match item.item {
                     Some(Item::Signal(s)) => {
                         signals += 1;
@@ -78,10 +90,7 @@ impl SignalIngest for Api {
                         ingest.close(ts).await.map_err(|e| status(&e))?;
                     }
                     None => {
-                        return Err(status(&CoordinatorError::bad(
-                            "item",
-                            "empty PublishRequest",
-                        )));
+                        ingest.malformed("item", "empty PublishRequest: neither signal nor close")
                     }
                 }
             }

@@ -263,3 +263,55 @@ async fn streamed_ingest_of_many_signals_is_committed_in_batches() {
     h.shutdown().await;
     db.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_streamed_signal_is_stored_while_the_producer_pauses_and_an_empty_item_is_a_rejection() {
+    let db = TestDb::sqlite().await;
+    let h = wavegate_coordinator::spawn(config(&db)).await.unwrap();
+    let mut c = clients(&h).await;
+    let ts = current_wave() + chrono::Duration::seconds(6);
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut ingest = c.ingest.clone();
+    let call = tokio::spawn(async move {
+        ingest
+            .publish(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+    });
+    let item = |s| pb::PublishRequest {
+        item: Some(pb::publish_request::Item::Signal(s)),
+    };
+    tx.send(item(sig(1, "BTCUSDT", 1, 9.0, ts))).await.unwrap();
+    // The stream stays open: the signal must still be stored (the quiet period counts from
+    // it), not wait for the next one.
+    let stored = async {
+        loop {
+            let got = c
+                .waves
+                .get(pb::GetWaveRequest {
+                    wave_id: wave_id(ts),
+                })
+                .await;
+            if let Ok(d) = got
+                && d.into_inner().summary.is_some_and(|s| s.signal_count == 1)
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(crate::api_support::GUARD, stored)
+        .await
+        .expect("the paused stream's signal is stored");
+    tx.send(pb::PublishRequest { item: None }).await.unwrap();
+    tx.send(item(sig(2, "ETHUSDT", 1, 8.0, ts))).await.unwrap();
+    drop(tx);
+    let s = call.await.unwrap().unwrap().into_inner();
+    assert_eq!((s.accepted, s.rejected), (2, 1), "{s:?}");
+    assert_eq!(
+        (s.rejections[0].position, s.rejections[0].field.as_str()),
+        (1, "item")
+    );
+    assert_eq!(s.rejections[0].code, Code::InvalidArgument as i32);
+    h.shutdown().await;
+    db.cleanup().await;
+}
