@@ -106,8 +106,16 @@ impl Waves for Api {
         let span = spans::api("Waves.Watch", request.metadata());
         spans::traced(span, async move {
             let wanted = request.into_inner().wave_id;
+            // Subscribe first, then read the wave: no event falls between the two.
             let rx = self.core.hub.subscribe();
-            let stream = BroadcastStream::new(rx).filter_map(move |item| {
+            let (first, finished) = self.current(&wanted).await.map_err(|e| status(&e))?;
+            if finished {
+                // Nothing more will happen to it: its final state, then the end.
+                let stream: EventStream =
+                    Box::pin(futures::stream::iter(first.into_iter().map(Ok)));
+                return Ok(Response::new(stream));
+            }
+            let live = BroadcastStream::new(rx).filter_map(move |item| {
                 let out = match item {
                     Ok(ev) if wanted.is_empty() || ev.wave_id == wanted => Some(Ok(ev)),
                     Ok(_) => None,
@@ -116,9 +124,38 @@ impl Waves for Api {
                 };
                 std::future::ready(out)
             });
-            let stream: EventStream = Box::pin(stream);
+            let stream: EventStream =
+                Box::pin(futures::stream::iter(first.into_iter().map(Ok)).chain(live));
             Ok(Response::new(stream))
         })
         .await
+    }
+}
+
+impl Api {
+    /// A watched wave's state now: its status (and, once dispatched to the end, its
+    /// completion), and whether it is final. Nothing for all waves or an unknown one.
+    async fn current(&self, wave_id: &str) -> Result<(Vec<pb::WaveEvent>, bool), CoordinatorError> {
+        if wave_id.is_empty() {
+            return Ok((vec![], false));
+        }
+        let Some(row) = self.core.store.wave(wave_id).await? else {
+            return Ok((vec![], false));
+        };
+        let event = |e| pb::WaveEvent {
+            wave_id: wave_id.to_owned(),
+            event: Some(e),
+        };
+        let mut first = vec![event(pb::wave_event::Event::Status(
+            row.status.to_proto() as i32
+        ))];
+        let finished = matches!(
+            row.status,
+            WaveStatus::Completed | WaveStatus::Partial | WaveStatus::Failed
+        );
+        if matches!(row.status, WaveStatus::Completed | WaveStatus::Partial) {
+            first.push(event(pb::wave_event::Event::Completed(row.to_summary())));
+        }
+        Ok((first, finished))
     }
 }
