@@ -107,7 +107,8 @@ async fn dispatch_groups(
         .deadline_at
         .unwrap_or_else(|| Utc::now() + secs(core.cfg.waves.deadline_secs));
 
-    let renewer = tokio::spawn(renew_lease(core.clone(), wave_id.to_owned()));
+    // Ends when another coordinator took the wave over; aborted with this dispatch.
+    let mut renewer = AbortOnDrop(tokio::spawn(renew_lease(core.clone(), wave_id.to_owned())));
     let (tx, rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(write_outcomes(core.store.clone(), wave_id.to_owned(), rx));
     let sink = OutcomeSink {
@@ -126,11 +127,19 @@ async fn dispatch_groups(
         let run = run_exchange(core, row, *ex, sigs, params, deadline, &sink, span.clone());
         run.instrument(span)
     });
-    let results: Vec<ExchangeResult> = futures::future::join_all(runs).await;
+    let results: Vec<ExchangeResult> = tokio::select! {
+        r = futures::future::join_all(runs) => r,
+        _ = &mut renewer.0 => {
+            // The new owner re-sends the wave; agents answer it from their journals. Stop
+            // driving them (and serving top-ups) from here.
+            tracing::warn!(wave_id, "dispatch lease lost: stopping this coordinator's dispatch");
+            return Ok(None);
+        }
+    };
     drop(sink);
     // Streamed outcomes are flushed before the completion rewrites the final ones.
     let _ = writer.await;
-    renewer.abort();
+    drop(renewer);
     report::complete(core, row, total_signals, results).await
 }
 
@@ -190,6 +199,16 @@ async fn wave_params(
     Ok(Some(params))
 }
 
+/// Aborts its task when dropped (on every exit of a dispatch, also when it is aborted).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Renews the wave's lease until it is lost to another coordinator (then returns).
 async fn renew_lease(core: Arc<Core>, wave_id: String) {
     let every = (core.lease() / 3)
         .to_std()
