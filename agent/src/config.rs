@@ -145,6 +145,9 @@ pub struct PaperConfig {
     pub exec_fail: Vec<String>,
     /// Symbols whose entry fills but whose protective stop is rejected.
     pub stop_fail: Vec<String>,
+    /// Symbols whose order lookups fail (the exchange cannot say what became of an order, as
+    /// in an outage): an entry that got no answer stays unresolved.
+    pub lookup_fail: Vec<String>,
 }
 
 impl Default for PaperConfig {
@@ -159,6 +162,7 @@ impl Default for PaperConfig {
             invalid_symbols: Vec::new(),
             exec_fail: Vec::new(),
             stop_fail: Vec::new(),
+            lookup_fail: Vec::new(),
         }
     }
 }
@@ -399,6 +403,7 @@ impl AgentConfig {
             ("adapter.paper.invalid_symbols", &p.invalid_symbols),
             ("adapter.paper.exec_fail", &p.exec_fail),
             ("adapter.paper.stop_fail", &p.stop_fail),
+            ("adapter.paper.lookup_fail", &p.lookup_fail),
         ];
         for (key, symbols) in lists {
             for s in symbols {

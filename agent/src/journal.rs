@@ -15,6 +15,8 @@
 //! failure this guards against), not against power loss, and stays off the fsync path.
 
 mod known_waves;
+mod migrate;
+mod order_row;
 pub mod order_state;
 mod stop_sql;
 pub mod stop_state;
@@ -26,18 +28,18 @@ use std::time::Duration;
 
 use chrono::Utc;
 use prost::Message;
-use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use wavegate_common::proto::v1 as pb;
 
+pub use order_row::{JournalOrder, NewOrder};
 pub use order_state::{OrderEvent, OrderState, TransitionError};
 pub use stop_state::{StopEvent, StopState, StopTransitionError};
 pub use writer::{Stmt, Value, WriteError, Writer};
 
 use known_waves::KnownWaves;
-use stop_sql::{add_stop_columns, stop_outcome_stmt, stop_stmt};
+use stop_sql::{stop_outcome_stmt, stop_stmt};
 
 /// A journal failure.
 #[derive(Debug, thiserror::Error)]
@@ -65,36 +67,6 @@ pub enum JournalError {
     /// A stored value cannot be read back.
     #[error("corrupt journal: {0}")]
     Corrupt(String),
-}
-
-/// One journaled order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JournalOrder {
-    /// Deterministic client order id (primary key).
-    pub client_order_id: String,
-    /// Wave.
-    pub wave_id: String,
-    /// Signal.
-    pub signal_id: i64,
-    /// Instrument.
-    pub symbol: String,
-    /// State.
-    pub state: OrderState,
-    /// Exchange's order id, when known.
-    pub exchange_order_id: Option<String>,
-    /// True when the order left a position that counts toward the target.
-    pub executed: bool,
-    /// Reason of a failure (or of an error after the position opened).
-    pub error: Option<String>,
-    /// Average fill price of the entry.
-    pub fill_price: f64,
-    /// Filled quantity.
-    pub quantity: f64,
-    /// Where the entry's protective stop stands.
-    pub stop: StopState,
-    /// Highest stop attempt that may have been sent (its derived client order id), or the
-    /// first close attempt when `stop` is `closing`.
-    pub stop_attempt: u32,
 }
 
 /// Fields set along with a state change.
@@ -138,7 +110,11 @@ const SCHEMA: &[&str] = &[
         quantity REAL NOT NULL DEFAULT 0,
         updated_at TEXT NOT NULL,
         stop_state TEXT NOT NULL DEFAULT 'none',
-        stop_attempt INTEGER NOT NULL DEFAULT 0
+        stop_attempt INTEGER NOT NULL DEFAULT 0,
+        side TEXT,
+        wave_target INTEGER,
+        rank_index INTEGER,
+        round INTEGER
     )",
     "CREATE INDEX IF NOT EXISTS orders_by_wave ON orders (wave_id, signal_id)",
     "CREATE TABLE IF NOT EXISTS wave_results (
@@ -164,7 +140,7 @@ impl Journal {
         for stmt in SCHEMA {
             sqlx::query(*stmt).execute(&pool).await?;
         }
-        add_stop_columns(&pool).await?;
+        migrate::add_missing_columns(&pool).await?;
         let waves = KnownWaves::load(&pool).await?;
         let writer = Writer::spawn(pool.clone());
         Ok(Self {
@@ -209,59 +185,37 @@ impl Journal {
 
     /// Records an order as `pending` (journaled, not yet handed to the exchange). Fails if the
     /// id is journaled already, so an order can never be recorded (and thus sent) twice.
-    pub async fn insert_pending(
-        &self,
-        client_order_id: &str,
-        wave_id: &str,
-        signal_id: i64,
-        symbol: &str,
-    ) -> Result<(), JournalError> {
-        self.insert(
-            client_order_id,
-            wave_id,
-            signal_id,
-            symbol,
-            OrderState::Pending,
-        )
-        .await
+    pub async fn insert_pending(&self, order: &NewOrder<'_>) -> Result<(), JournalError> {
+        self.insert(order, OrderState::Pending).await
     }
 
     /// Records an order in state `sent` — `pending` and its `Submit` in one committed write —
     /// right before it goes on the wire; returns once committed. Fails if the id is journaled
     /// already, so an order can never be recorded (and thus sent) twice. A crash after this
     /// leaves the order `sent`, which a later run looks up instead of sending.
-    pub async fn insert_sent(
-        &self,
-        client_order_id: &str,
-        wave_id: &str,
-        signal_id: i64,
-        symbol: &str,
-    ) -> Result<OrderState, JournalError> {
+    pub async fn insert_sent(&self, order: &NewOrder<'_>) -> Result<OrderState, JournalError> {
         let state = OrderState::Pending.transition(OrderEvent::Submit)?;
-        self.insert(client_order_id, wave_id, signal_id, symbol, state)
-            .await?;
+        self.insert(order, state).await?;
         Ok(state)
     }
 
-    async fn insert(
-        &self,
-        client_order_id: &str,
-        wave_id: &str,
-        signal_id: i64,
-        symbol: &str,
-        state: OrderState,
-    ) -> Result<(), JournalError> {
-        self.waves.note(wave_id);
+    async fn insert(&self, o: &NewOrder<'_>, state: OrderState) -> Result<(), JournalError> {
+        self.waves.note(o.wave_id);
         let stmt = Stmt::new(
-            "INSERT INTO orders (client_order_id, wave_id, signal_id, symbol, state, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO orders (client_order_id, wave_id, signal_id, symbol, state, updated_at,
+                 side, wave_target, rank_index, round)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             vec![
-                client_order_id.into(),
-                wave_id.into(),
-                signal_id.into(),
-                symbol.into(),
+                o.client_order_id.into(),
+                o.wave_id.into(),
+                o.signal_id.into(),
+                o.symbol.into(),
                 state.as_str().into(),
                 Utc::now().to_rfc3339().into(),
+                o.side.as_str().into(),
+                i64::from(o.wave_target).into(),
+                i64::from(o.index).into(),
+                i64::from(o.round).into(),
             ],
         );
         self.writer
@@ -373,41 +327,13 @@ impl Journal {
         Ok(to)
     }
 
-    /// Every journaled order of `wave_id`.
+    /// Every journaled order of `wave_id`, by signal id.
     pub async fn wave_orders(&self, wave_id: &str) -> Result<Vec<JournalOrder>, JournalError> {
-        let rows = sqlx::query(
-            "SELECT client_order_id, wave_id, signal_id, symbol, state, exchange_order_id,
-                    executed, error, fill_price, quantity, stop_state, stop_attempt
-             FROM orders WHERE wave_id = ? ORDER BY signal_id",
-        )
-        .bind(wave_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let state: String = r.try_get("state")?;
-                let stop: String = r.try_get("stop_state")?;
-                let stop_attempt: i64 = r.try_get("stop_attempt")?;
-                Ok(JournalOrder {
-                    client_order_id: r.try_get("client_order_id")?,
-                    wave_id: r.try_get("wave_id")?,
-                    signal_id: r.try_get("signal_id")?,
-                    symbol: r.try_get("symbol")?,
-                    state: OrderState::parse(&state)
-                        .ok_or_else(|| JournalError::Corrupt(format!("order state {state:?}")))?,
-                    exchange_order_id: r.try_get("exchange_order_id")?,
-                    executed: r.try_get("executed")?,
-                    error: r.try_get("error")?,
-                    fill_price: r.try_get("fill_price")?,
-                    quantity: r.try_get("quantity")?,
-                    stop: StopState::parse(&stop)
-                        .ok_or_else(|| JournalError::Corrupt(format!("stop state {stop:?}")))?,
-                    stop_attempt: u32::try_from(stop_attempt).map_err(|_| {
-                        JournalError::Corrupt(format!("stop attempt {stop_attempt}"))
-                    })?,
-                })
-            })
-            .collect()
+        let rows = sqlx::query(order_row::SELECT_BY_WAVE)
+            .bind(wave_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(JournalOrder::from_row).collect()
     }
 
     /// Orders that left (or may have left) for the exchange: everything past `pending`.

@@ -142,9 +142,13 @@ pub fn check_start(s: &pb::Start, cfg: &AgentConfig) -> Result<WaveStart, Protoc
     })
 }
 
-/// Checks that a message's `wave_id` (when non-empty) is the stream's.
+/// Checks that a message's `wave_id` is the stream's (an empty one is refused too: the
+/// coordinator always names the wave, so a message without it cannot be trusted to be ours).
 pub fn check_wave_id(field: &str, got: &str, want: &str) -> Result<(), ProtocolError> {
-    if !got.is_empty() && got != want {
+    if got.is_empty() {
+        return Err(ProtocolError::field(field, "missing"));
+    }
+    if got != want {
         return Err(ProtocolError::field(
             field,
             format!("stream is for wave {want:?}, got {got:?}"),
@@ -181,6 +185,9 @@ pub struct BatchExpect<'a> {
     pub received: u32,
     /// Signals the exchange has in the wave.
     pub total_signals: u32,
+    /// Most signals the batch may hold: `min(buffer_size, total_signals)` for the buffer,
+    /// the request's `count` for a top-up.
+    pub max_signals: u32,
 }
 
 /// Checks a whole batch and returns its signals, in order.
@@ -198,6 +205,20 @@ pub fn check_batch(
         ));
     }
     let n = u32::try_from(b.signals.len()).unwrap_or(u32::MAX);
+    if n > want.max_signals {
+        let asked = if b.round == 0 {
+            "the buffer, min(buffer_size, total_signals),"
+        } else {
+            "the top-up request's count"
+        };
+        return Err(ProtocolError::field(
+            "batch.signals",
+            format!(
+                "{n} signals in round {} exceed {asked} of {}",
+                b.round, want.max_signals
+            ),
+        ));
+    }
     if want.received.saturating_add(n) > want.total_signals {
         return Err(ProtocolError::field(
             "batch.signals",
@@ -310,6 +331,7 @@ mod tests {
             awaiting: Some(0),
             received: 0,
             total_signals: 5,
+            max_signals: 3,
         };
         let mut b = pb::SignalBatch {
             round: 0,
@@ -317,7 +339,24 @@ mod tests {
             signals: vec![sig(1, "BTCUSDT", 1), sig(2, "ETHUSDT", 1)],
             wave_id: String::new(),
         };
+        assert_eq!(
+            check_batch(&b, want, &HashSet::new())
+                .unwrap_err()
+                .to_string(),
+            "batch.wave_id: missing"
+        );
+        b.wave_id = "W".into();
         assert_eq!(check_batch(&b, want, &HashSet::new()).unwrap().len(), 2);
+        let mut big = b.clone();
+        big.signals
+            .extend([sig(3, "SOLUSDT", 1), sig(4, "XRPUSDT", 1)]);
+        assert_eq!(
+            check_batch(&big, want, &HashSet::new())
+                .unwrap_err()
+                .to_string(),
+            "batch.signals: 4 signals in round 0 exceed the buffer, \
+             min(buffer_size, total_signals), of 3"
+        );
         b.wave_id = "V".into();
         assert!(
             check_batch(&b, want, &HashSet::new())

@@ -10,10 +10,15 @@
 //! It runs inside the stream's `execute_wave` span and opens the [`spans`](crate::spans)
 //! under it; every verdict is counted in the agent's metrics.
 //!
+//! A wave with orders journaled by an earlier run (and no stored `Result`) settles them all
+//! before the session starts and counts the slots they hold into the walk (`session/prior.rs`).
+//! While any order of the wave is unresolved, its `Result` is sent but not journaled, so a
+//! re-sent wave runs again and settles it.
+//!
 //! Here: the start of a stream, the session's event loop, validation and execution; the
 //! reactions to the coordinator's messages (and to losing it) are in `session/inbound.rs`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -21,28 +26,29 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, FuturesUnordered};
 use futures::{FutureExt, Stream, StreamExt};
 use tonic::Status;
-use tracing::{Instrument as _, Span, debug, error, info};
+use tracing::{Instrument as _, Span, debug, error, info, warn};
 use wavegate_common::plan::TopUpPlanner;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::agent_msg::Msg as Out;
 use wavegate_common::proto::v1::coordinator_msg::Msg as In;
 use wavegate_common::signal::Signal;
 use wavegate_common::stats::Tally;
-use wavegate_common::validate::{Verdict, VerdictFilter};
+use wavegate_common::validate::{Duplicate, Verdict, VerdictFilter};
 use wavegate_common::walk::{Next, Walk};
 
 use crate::context::AgentCtx;
 use crate::error::{ProtocolError, SessionError};
 use crate::exchange::ExchangeError;
-use crate::execute::{Execution, OrderJob, execute};
-use crate::journal::JournalOrder;
+use crate::execute::{ExecStatus, Execution, OrderJob, execute};
 use crate::protocol::{self, WaveStart};
 use crate::spans::{self, BatchSpan, TopupSpan};
 
 mod inbound;
 mod outbound;
+mod prior;
 
 pub use outbound::Outbound;
+use prior::Priors;
 
 /// Runs one stream to its end.
 pub async fn run<S>(ctx: Arc<AgentCtx>, mut inbound: S, mut out: Outbound)
@@ -99,12 +105,20 @@ where
             return out.fail(&SessionError::Journal(e));
         }
     };
+    let resumed = prior.len();
+    // Before anything new is launched (and before the positions are read: settling may close
+    // one whose stop cannot be placed).
+    let priors = if prior.is_empty() {
+        Priors::default()
+    } else {
+        Priors::settle(&ctx, &start, prior).await
+    };
     let open = match ctx.exchange.open_positions().await {
         Ok(p) => p,
         Err(e) => return out.fail(&SessionError::Exchange(e.to_string())),
     };
-    info!(wave_id = %start.wave_id, max_trades = start.max_trades, resumed = prior.len(), "wave started");
-    Session::new(ctx, start, prior, open)
+    info!(wave_id = %start.wave_id, max_trades = start.max_trades, resumed, "wave started");
+    Session::new(ctx, start, priors, open)
         .drive(&mut inbound, &mut out)
         .await;
 }
@@ -127,6 +141,8 @@ struct Entry {
 
 type CheckFuture = BoxFuture<'static, (usize, Result<(), ExchangeError>)>;
 type OrderFuture = BoxFuture<'static, (usize, Execution)>;
+/// A journaled order settled once its signal came: `(entry index, execution)`.
+type PriorFuture = BoxFuture<'static, (usize, Execution)>;
 
 /// How a session ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,12 +164,20 @@ struct Session {
     planner: TopUpPlanner,
     tally: Tally,
     filter: VerdictFilter,
-    prior: HashMap<i64, JournalOrder>,
+    /// Orders journaled by an earlier run of the wave, settled before the walk started.
+    priors: Priors,
+    /// `max_trades` of the wave's first run, journaled with every order.
+    wave_target: u32,
+    /// Orders of this run whose outcome stayed unknown (they hold their slot).
+    unresolved: u32,
     seen_ids: HashSet<i64>,
     /// The round the agent waits for (0 = the buffer).
     awaiting: Option<u32>,
+    /// Most signals the awaited batch may hold: the buffer, or the top-up's `count`.
+    requested: u32,
     checks: FuturesOrdered<CheckFuture>,
     orders: FuturesUnordered<OrderFuture>,
+    prior_jobs: FuturesUnordered<PriorFuture>,
     inbound_open: bool,
     /// No more top-ups can be asked (coordinator lost, shutdown, cancel, deadline).
     no_topups: bool,
@@ -168,32 +192,41 @@ struct Session {
 }
 
 impl Session {
-    fn new(
-        ctx: Arc<AgentCtx>,
-        start: WaveStart,
-        prior: Vec<JournalOrder>,
-        open: Vec<String>,
-    ) -> Self {
-        // Positions opened by this wave's own journaled orders are not duplicates on a re-run.
-        let own: HashSet<&str> = prior.iter().map(|o| o.symbol.as_str()).collect();
-        let filter = VerdictFilter::new(open.into_iter().filter(|s| !own.contains(s.as_str())));
-        let tally = Tally::new(
+    fn new(ctx: Arc<AgentCtx>, start: WaveStart, priors: Priors, open: Vec<String>) -> Self {
+        // A re-sent wave never goes past its first run's target, and the slots its journaled
+        // orders hold are taken before anything new is launched.
+        let wave_target = priors.first_target().unwrap_or(start.max_trades);
+        let target = start.max_trades.min(wave_target);
+        let walk_target = target.saturating_sub(priors.held());
+        // Positions opened by this wave's own journaled orders are not duplicates on a re-run;
+        // their symbols are taken, so no later signal of the wave opens them again.
+        let own: HashSet<&str> = priors.symbols().collect();
+        let mut filter = VerdictFilter::new(open.into_iter().filter(|s| !own.contains(s.as_str())));
+        for symbol in priors.symbols() {
+            filter.verdict(symbol, Ok(()));
+        }
+        let mut tally = Tally::new(
             start.exchange_id,
             &start.exchange_name,
             start.total_signals,
-            start.max_trades,
+            target,
             start.buffer_size,
             start.params_source,
         );
+        prior::count_settled(&mut tally, &priors);
         let planner = TopUpPlanner::new(
-            start.max_trades,
+            walk_target,
             start.buffer_size,
             start.total_signals,
             start.max_topup_rounds,
         );
         Self {
-            walk: Walk::new(start.max_trades, start.mode),
-            prior: prior.into_iter().map(|o| (o.signal_id, o)).collect(),
+            walk: Walk::new(walk_target, start.mode),
+            priors,
+            wave_target,
+            unresolved: 0,
+            requested: start.buffer_size.min(start.total_signals),
+            prior_jobs: FuturesUnordered::new(),
             ctx,
             start,
             entries: Vec::new(),
@@ -230,7 +263,7 @@ impl Session {
         });
         loop {
             self.launch(out);
-            if self.ending.is_some() && self.orders.is_empty() {
+            if self.ending.is_some() && self.orders.is_empty() && self.prior_jobs.is_empty() {
                 break;
             }
             let deadline_armed = deadline.is_some() && self.stopped.is_none();
@@ -240,6 +273,9 @@ impl Session {
                 }
                 Some((i, check)) = self.checks.next(), if !self.checks.is_empty() => {
                     self.verdict(i, check, out);
+                }
+                Some((i, exec)) = self.prior_jobs.next(), if !self.prior_jobs.is_empty() => {
+                    self.prior_settled(i, exec, out);
                 }
                 msg = inbound.next(), if self.inbound_open => self.on_message(msg, out),
                 () = sleep_until(deadline), if deadline_armed => self.stop("deadline"),
@@ -267,7 +303,9 @@ impl Session {
                 Next::Launch(c) => self.launch_one(c),
                 Next::Wait => return,
                 Next::Done => {
-                    if !self.checks.is_empty() {
+                    // Journaled orders may hold every slot before the buffer came: still
+                    // wait for it, so the journaled signals get their places and verdicts.
+                    if !self.checks.is_empty() || self.awaiting == Some(0) {
                         return;
                     }
                     if self.topup_after_failures(out) {
@@ -288,7 +326,7 @@ impl Session {
             signal: e.signal.clone(),
             index: u32::try_from(self.candidates[c]).unwrap_or(u32::MAX),
             round: e.round,
-            prior: self.prior.get(&e.signal.id()).cloned(),
+            wave_target: self.wave_target,
             deadline: self.start.deadline,
             stop_loss_percent: self.start.stop_loss_percent,
         };
@@ -329,6 +367,7 @@ impl Session {
         debug!(wave_id = %self.start.wave_id, needed = ask.needed, round = ask.round, "top-up");
         self.tally.topup_round();
         self.awaiting = Some(ask.round);
+        self.requested = ask.count;
         self.topup_span = Some(TopupSpan::start(&self.wave_span, &ask));
         out.send(Out::Topup(pb::TopUpRequest {
             needed: ask.needed,
@@ -338,12 +377,23 @@ impl Session {
     }
 
     fn settled(&mut self, c: usize, exec: Execution, out: &mut Outbound) {
-        if let Err(e) = self.walk.settle(c, exec.executed) {
+        if let Err(e) = self.walk.settle(c, exec.executed()) {
             // Invariant: only launched candidates come back, once each.
             error!(error = %e, "walk refused a settlement");
             return;
         }
-        self.tally.execution(exec.executed);
+        let round = self.candidates.get(c).map_or(0, |&i| self.entries[i].round);
+        match exec.status {
+            // Opened by another wave since validation: skipped like a duplicate found then.
+            ExecStatus::Duplicate => self
+                .tally
+                .verdict(round, &Verdict::Skipped(Duplicate::OpenPosition)),
+            ExecStatus::Unresolved => {
+                self.unresolved += 1;
+                self.tally.execution(true);
+            }
+            ExecStatus::Executed | ExecStatus::Failed => self.tally.execution(exec.executed()),
+        }
         out.send(Out::Outcome(exec.outcome.clone()));
         if let Some(&i) = self.candidates.get(c) {
             self.entries[i].outcome = Some(exec.outcome);
@@ -351,19 +401,47 @@ impl Session {
     }
 
     fn verdict(&mut self, i: usize, check: Result<(), ExchangeError>, out: &mut Outbound) {
-        let e = &self.entries[i];
-        let check = if self.prior.contains_key(&e.signal.id()) {
-            // An order went out for it in an earlier run, so it passed the rules then; a
-            // changed rule must not hide a position this wave already holds.
-            Ok(())
+        if self.priors.contains(self.entries[i].signal.id()) {
+            self.prior_verdict(i, out);
         } else {
-            check.map_err(|e| match e {
-                ExchangeError::Rejected(reason) => reason,
-                ExchangeError::Unknown(_) | ExchangeError::Unavailable(_) => {
-                    "exchange_unreachable".to_owned()
-                }
-            })
-        };
+            self.rule_verdict(i, check, out);
+        }
+        if self.checks.is_empty() {
+            if let Some(b) = self.batch_span.take() {
+                b.finish();
+            }
+            self.batch_done(out);
+        }
+    }
+
+    /// The validation-stage outcome of entry `i`.
+    fn validation_outcome(
+        &self,
+        i: usize,
+        kind: pb::OutcomeKind,
+        error: String,
+    ) -> pb::SignalOutcome {
+        let e = &self.entries[i];
+        pb::SignalOutcome {
+            signal_id: e.signal.id(),
+            index: u32::try_from(i).unwrap_or(u32::MAX),
+            symbol: e.signal.symbol().to_owned(),
+            stage: pb::Stage::Validation as i32,
+            kind: kind as i32,
+            error,
+            round: e.round,
+            ..Default::default()
+        }
+    }
+
+    fn rule_verdict(&mut self, i: usize, check: Result<(), ExchangeError>, out: &mut Outbound) {
+        let e = &self.entries[i];
+        let check = check.map_err(|e| match e {
+            ExchangeError::Rejected(reason) => reason,
+            ExchangeError::Unknown(_) | ExchangeError::Unavailable(_) => {
+                "exchange_unreachable".to_owned()
+            }
+        });
         let v = self.filter.verdict(e.signal.symbol(), check);
         self.tally.verdict(e.round, &v);
         self.ctx
@@ -377,27 +455,12 @@ impl Session {
             Verdict::Failed(r) => (pb::OutcomeKind::ValidationFailed, r.clone()),
             Verdict::Skipped(d) => (pb::OutcomeKind::Duplicate, d.as_str().to_owned()),
         };
-        let outcome = pb::SignalOutcome {
-            signal_id: e.signal.id(),
-            index: u32::try_from(i).unwrap_or(u32::MAX),
-            symbol: e.signal.symbol().to_owned(),
-            stage: pb::Stage::Validation as i32,
-            kind: kind as i32,
-            error,
-            round: e.round,
-            ..Default::default()
-        };
+        let outcome = self.validation_outcome(i, kind, error);
         out.send(Out::Outcome(outcome.clone()));
         self.entries[i].outcome = Some(outcome);
         if v.is_successful() {
             self.candidates.push(i);
             self.walk.push_candidates(1);
-        }
-        if self.checks.is_empty() {
-            if let Some(b) = self.batch_span.take() {
-                b.finish();
-            }
-            self.batch_done(out);
         }
     }
 
@@ -414,7 +477,7 @@ impl Session {
         }
     }
 
-    async fn finish(self, out: &mut Outbound) {
+    async fn finish(mut self, out: &mut Outbound) {
         let ending = self.ending.unwrap_or(Ending::Complete);
         if ending != Ending::Complete {
             // No result to store behind the orders' queued updates: commit them now, so a
@@ -425,13 +488,25 @@ impl Session {
             info!(wave_id = %self.start.wave_id, ?ending, "wave ended without result");
             return;
         }
+        let unplaced = self.unplaced_priors(out);
+        let unresolved = self.priors.unresolved() + self.unresolved as usize;
+        let mut outcomes: Vec<_> = self.entries.into_iter().filter_map(|e| e.outcome).collect();
+        outcomes.extend(unplaced);
         let result = pb::Result {
             wave_id: self.start.wave_id.clone(),
             stats: Some(self.tally.finish().to_proto()),
-            outcomes: self.entries.into_iter().filter_map(|e| e.outcome).collect(),
+            outcomes,
             from_journal: false,
         };
-        if let Err(e) = self
+        if unresolved > 0 {
+            // A stored result would be replayed to a re-sent wave, and the order never looked
+            // up again (nor given its stop if it filled): store none, so a re-send settles it.
+            warn!(wave_id = %self.start.wave_id, unresolved,
+                  "orders still unresolved; result not journaled");
+            if let Err(e) = self.ctx.journal.flush().await {
+                error!(wave_id = %self.start.wave_id, error = %e, "journal updates not committed");
+            }
+        } else if let Err(e) = self
             .ctx
             .journal
             .save_result(&self.start.wave_id, &result)

@@ -12,7 +12,7 @@ use wavegate_common::order_id::client_order_id;
 use wavegate_common::plan::TopUpAsk;
 use wavegate_common::validate::Verdict;
 
-use crate::execute::{Execution, OrderJob};
+use crate::execute::{ExecStatus, Execution, OrderJob};
 
 /// The `validate_batch` span of the batch whose verdicts are awaited.
 #[derive(Debug)]
@@ -125,14 +125,20 @@ pub fn place_order(parent: &Span, job: &OrderJob) -> Span {
     )
 }
 
-/// Records how an order ended on its `place_order` span. An execution failure, or a position
-/// that counts but with a problem (`outcome_unknown`, a stop that could not be placed), marks
-/// the span as an error with the reason.
+/// Records how an order ended on its `place_order` span (`executed`, `failed` or
+/// `duplicate`). An execution failure, or a position that counts but with a problem
+/// (`outcome_unknown`, a stop that could not be placed), marks the span as an error with the
+/// reason; a duplicate found under the symbol lock is not an error (nothing was sent).
 pub fn record_execution(span: &Span, exec: &Execution) {
     let o = &exec.outcome;
-    span.record("outcome", if exec.executed { "executed" } else { "failed" });
+    let outcome = match exec.status {
+        ExecStatus::Executed | ExecStatus::Unresolved => "executed",
+        ExecStatus::Failed => "failed",
+        ExecStatus::Duplicate => "duplicate",
+    };
+    span.record("outcome", outcome);
     span.record("exchange_latency_us", o.exchange_latency_us);
-    if !o.error.is_empty() {
+    if !o.error.is_empty() && exec.status != ExecStatus::Duplicate {
         span.record("error", true);
         span.record("error.message", o.error.as_str());
         // Code first, then the description: the description carries the message.

@@ -71,6 +71,7 @@ impl AgentConfig {
             "adapter.paper.invalid_symbols" => p.invalid_symbols = list(v),
             "adapter.paper.exec_fail" => p.exec_fail = list(v),
             "adapter.paper.stop_fail" => p.stop_fail = list(v),
+            "adapter.paper.lookup_fail" => p.lookup_fail = list(v),
             "metrics_listen" => self.metrics_listen = parse_metrics_listen(v)?,
             "telemetry.log_format" => self.telemetry.log_format = telemetry::parse_log_format(v)?,
             "telemetry.otlp_endpoint" => {
@@ -109,6 +110,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("PAPER_INVALID_SYMBOLS", "adapter.paper.invalid_symbols"),
     ("PAPER_EXEC_FAIL", "adapter.paper.exec_fail"),
     ("PAPER_STOP_FAIL", "adapter.paper.stop_fail"),
+    ("PAPER_LOOKUP_FAIL", "adapter.paper.lookup_fail"),
     ("BINANCE_BASE_URL", "adapter.binance.base_url"),
     ("BINANCE_RECV_WINDOW_MS", "adapter.binance.recv_window_ms"),
     ("BINANCE_NOTIONAL", "adapter.binance.notional"),

@@ -1,7 +1,7 @@
 //! The `paper` exchange: simulated fills with a scriptable world, for the demo and tests.
 //!
 //! Scripted per symbol from [`PaperConfig`]: positions open at the start, symbols that are not
-//! tradable, entries that are rejected, stops that are rejected; plus a minimum notional and a
+//! tradable, entries that are rejected, stops that are rejected, lookups that fail; plus a minimum notional and a
 //! seeded random failure rate. Like a real exchange, an order is recorded (and a position
 //! opened) as soon as it arrives, *then* the simulated latency passes; so a caller that times
 //! out during the latency sees an unknown outcome that a lookup by client order id resolves.
@@ -56,6 +56,7 @@ pub struct PaperExchange {
     invalid: HashSet<String>,
     exec_fail: HashSet<String>,
     stop_fail: HashSet<String>,
+    lookup_fail: HashSet<String>,
     writer: Writer,
     world: Mutex<World>,
     rng: Mutex<StdRng>,
@@ -178,6 +179,7 @@ impl PaperExchange {
             invalid: set(&cfg.invalid_symbols),
             exec_fail: set(&cfg.exec_fail),
             stop_fail: set(&cfg.stop_fail),
+            lookup_fail: set(&cfg.lookup_fail),
             rng: Mutex::new(StdRng::seed_from_u64(cfg.seed)),
             next_id: AtomicU64::new(world.orders.len() as u64 + 1),
             world: Mutex::new(world),
@@ -451,10 +453,13 @@ impl Exchange for PaperExchange {
 
     fn lookup_order(
         &self,
-        _symbol: String,
+        symbol: String,
         client_order_id: String,
     ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>> {
         async move {
+            if self.lookup_fail.contains(&symbol) {
+                return Err(ExchangeError::Unavailable("paper: lookup_fail".into()));
+            }
             self.latency().await;
             let w = self.world.lock().map_err(|_| poisoned())?;
             Ok(w.orders.get(&client_order_id).map(|o| o.report.clone()))

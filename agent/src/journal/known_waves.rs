@@ -56,7 +56,9 @@ mod tests {
         let path = dir.path().join("j.db");
         let j = Journal::open(&path).await.unwrap();
         assert!(!j.knows_wave("A") && !j.knows_wave("B"));
-        j.insert_sent("wg-a", "A", 1, "BTCUSDT").await.unwrap();
+        j.insert_sent(&crate::journal::tests::order("wg-a", "A", 1, "BTCUSDT"))
+            .await
+            .unwrap();
         assert!(j.knows_wave("A"));
         let r = pb::Result {
             wave_id: "B".into(),

@@ -1,8 +1,6 @@
-//! SQL of the stop step (see [`StopState`]): compare-and-set updates of the entry's row, and
-//! the migration adding the stop columns to a journal file created before they existed.
+//! SQL of the stop step (see [`StopState`]): compare-and-set updates of the entry's row.
 
 use chrono::Utc;
-use sqlx::sqlite::SqlitePool;
 
 use super::stop_state::{StopEvent, StopState, StopTransitionError};
 use super::writer::Stmt;
@@ -49,23 +47,4 @@ pub(super) fn stop_outcome_stmt(
     )
     .expecting_a_row();
     Ok((to, stmt))
-}
-
-/// Adds the stop-step columns to a journal created before they existed (its rows start at
-/// `none`, so a filled entry of an interrupted wave gets its stop looked up and placed).
-pub(super) async fn add_stop_columns(pool: &SqlitePool) -> Result<(), sqlx::Error> {
-    let cols: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info('orders')")
-        .fetch_all(pool)
-        .await?;
-    if !cols.iter().any(|c| c == "stop_state") {
-        sqlx::query("ALTER TABLE orders ADD COLUMN stop_state TEXT NOT NULL DEFAULT 'none'")
-            .execute(pool)
-            .await?;
-    }
-    if !cols.iter().any(|c| c == "stop_attempt") {
-        sqlx::query("ALTER TABLE orders ADD COLUMN stop_attempt INTEGER NOT NULL DEFAULT 0")
-            .execute(pool)
-            .await?;
-    }
-    Ok(())
 }

@@ -2,13 +2,39 @@
 //! round-trip, and queued writes commit before the result.
 
 use super::*;
+use crate::exchange::Side;
+
+/// A new order row of wave `W`.
+pub(super) fn order<'a>(
+    coid: &'a str,
+    wave_id: &'a str,
+    signal_id: i64,
+    symbol: &'a str,
+) -> NewOrder<'a> {
+    NewOrder {
+        client_order_id: coid,
+        wave_id,
+        signal_id,
+        symbol,
+        side: Side::Short,
+        wave_target: 3,
+        index: 4,
+        round: 1,
+    }
+}
 
 #[tokio::test]
 async fn orders_move_only_forward_and_results_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let j = Journal::open(&dir.path().join("j.db")).await.unwrap();
-    j.insert_pending("wg-1", "W", 1, "BTCUSDT").await.unwrap();
-    assert!(j.insert_pending("wg-1", "W", 1, "BTCUSDT").await.is_err());
+    j.insert_pending(&order("wg-1", "W", 1, "BTCUSDT"))
+        .await
+        .unwrap();
+    assert!(
+        j.insert_pending(&order("wg-1", "W", 1, "BTCUSDT"))
+            .await
+            .is_err()
+    );
     assert_eq!(j.orders_sent().await.unwrap(), 0);
     let s = j
         .apply(
@@ -44,6 +70,11 @@ async fn orders_move_only_forward_and_results_round_trip() {
     assert_eq!(rows[0].state, OrderState::Filled);
     assert!(rows[0].executed);
     assert_eq!(rows[0].exchange_order_id.as_deref(), Some("X1"));
+    assert_eq!(
+        (rows[0].side, rows[0].target, rows[0].index, rows[0].round),
+        (Some(Side::Short), Some(3), Some(4), 1),
+        "what a re-sent wave needs without the signal"
+    );
     assert_eq!(j.orders_sent().await.unwrap(), 1);
 
     assert_eq!(j.load_result("W").await.unwrap(), None);
@@ -60,11 +91,15 @@ async fn one_write_before_sending_and_queued_updates_commit_before_the_result() 
     let dir = tempfile::tempdir().unwrap();
     let j = Journal::open(&dir.path().join("j.db")).await.unwrap();
     assert_eq!(
-        j.insert_sent("wg-2", "W", 2, "ETHUSDT").await.unwrap(),
+        j.insert_sent(&order("wg-2", "W", 2, "ETHUSDT"))
+            .await
+            .unwrap(),
         OrderState::Sent
     );
     assert!(
-        j.insert_sent("wg-2", "W", 2, "ETHUSDT").await.is_err(),
+        j.insert_sent(&order("wg-2", "W", 2, "ETHUSDT"))
+            .await
+            .is_err(),
         "never journaled (so never sent) twice"
     );
     assert_eq!(j.orders_sent().await.unwrap(), 1);

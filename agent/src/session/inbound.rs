@@ -10,7 +10,7 @@ use wavegate_common::proto::v1::coordinator_msg::Msg as In;
 
 use super::{Ending, Entry, Outbound, Session};
 use crate::error::ProtocolError;
-use crate::exchange::Side;
+use crate::execute::side_of;
 use crate::protocol::{self, BatchExpect};
 use crate::spans::{BatchSpan, TopupAnswer};
 
@@ -63,6 +63,7 @@ impl Session {
                 awaiting: self.awaiting,
                 received: u32::try_from(self.entries.len()).unwrap_or(u32::MAX),
                 total_signals: self.start.total_signals,
+                max_signals: self.requested,
             },
             &self.seen_ids,
         )?;
@@ -81,18 +82,20 @@ impl Session {
         for s in signals {
             self.seen_ids.insert(s.id());
             let i = self.entries.len();
-            let exchange = self.ctx.exchange.clone();
-            let side = if s.action().is_long() {
-                Side::Long
+            if self.priors.contains(s.id()) {
+                // Journaled by an earlier run: never validated again (its verdict stands).
+                self.checks
+                    .push_back(futures::future::ready((i, Ok(()))).boxed());
             } else {
-                Side::Short
-            };
-            let symbol = s.symbol().to_owned();
-            self.checks.push_back(
-                async move { (i, exchange.check_rules(symbol, side, notional).await) }
-                    .instrument(batch.span().clone())
-                    .boxed(),
-            );
+                let exchange = self.ctx.exchange.clone();
+                let side = side_of(&s);
+                let symbol = s.symbol().to_owned();
+                self.checks.push_back(
+                    async move { (i, exchange.check_rules(symbol, side, notional).await) }
+                        .instrument(batch.span().clone())
+                        .boxed(),
+                );
+            }
             self.entries.push(Entry {
                 signal: s,
                 round: b.round,

@@ -100,3 +100,73 @@ async fn shutdown_does_not_wait_for_a_start_that_never_comes() {
         .expect("shutdown finishes");
     drop(tx);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn symbol_opened_by_another_wave_after_validation_is_a_duplicate_not_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 1, "binance");
+    // Wave A validates ETHUSDT and BTCUSDT at once, then spends two latencies (entry, stop)
+    // on ETHUSDT; wave B opens BTCUSDT meanwhile, so A finds it open under the symbol lock.
+    cfg.adapter.paper.latency_ms = 200;
+    let (agent, client) = start(cfg).await;
+    let (mut ca, mut cb) = (client.clone(), client.clone());
+    let a_signals = signals(1, 1, &["ETHUSDT", "BTCUSDT"]);
+    let (_tx, mut a) = open_wave(&mut ca, start_msg("WA", 1, 2, 2, 2), a_signals).await;
+    let mut a_outcomes = Vec::new();
+    tokio::time::timeout(GUARD, async {
+        while a_outcomes.len() < 2 {
+            let m = a.message().await.unwrap().expect("stream open");
+            if let Some(Out::Outcome(o)) = m.msg {
+                a_outcomes.push(o);
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        a_outcomes
+            .iter()
+            .all(|o| o.kind == pb::OutcomeKind::Validated as i32),
+        "{a_outcomes:?}"
+    );
+    let b = drive(
+        &mut cb,
+        start_msg("WB", 1, 1, 1, 1),
+        &signals(1, 1, &["BTCUSDT"]),
+        Drive::default(),
+    )
+    .await;
+    assert_eq!(b.executed_ids(), vec![1]);
+    let result = tokio::time::timeout(GUARD, async {
+        loop {
+            let m = a.message().await.unwrap().expect("result before end");
+            if let Some(Out::Result(r)) = m.msg {
+                return r;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let btc = &result.outcomes[1];
+    assert_eq!(btc.symbol, "BTCUSDT");
+    assert_eq!(
+        (btc.kind, btc.stage, btc.executed, btc.error.as_str()),
+        (
+            pb::OutcomeKind::Duplicate as i32,
+            pb::Stage::Execution as i32,
+            false,
+            "open_position"
+        ),
+        "{btc:?}"
+    );
+    let s = result.stats.unwrap();
+    assert_eq!(
+        (s.executed, s.execution_failed, s.duplicates),
+        (1, 0, 1),
+        "{s:?}"
+    );
+    let mut client = client;
+    let d = describe(&mut client).await;
+    assert_eq!(d.orders_sent, 2, "A's ETHUSDT and B's BTCUSDT only");
+    agent.shutdown().await;
+}

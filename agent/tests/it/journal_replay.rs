@@ -119,7 +119,7 @@ async fn crash_after_sending_is_resolved_by_lookup_not_resent() {
             .await
             .unwrap();
         journal
-            .insert_pending(&coid, "W", 1, "BTCUSDT")
+            .insert_pending(&new_order(&coid, "W", 1, "BTCUSDT", 2))
             .await
             .unwrap();
         journal

@@ -9,6 +9,7 @@ mod guarantees;
 mod journal_replay;
 mod protocol_errors;
 mod reflection;
+mod resent_waves;
 mod stop_recovery;
 mod telemetry;
 mod tls;

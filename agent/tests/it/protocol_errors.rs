@@ -223,3 +223,107 @@ async fn topup_answers_for_another_wave_or_round_are_refused_without_orders() {
     assert_eq!(d.open_positions, vec!["BTCUSDT"]);
     agent.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_batches_and_missing_wave_ids_are_refused_without_orders() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 1, "binance");
+    cfg.adapter.paper.invalid_symbols = vec!["BADUSDT".into(), "BAD2USDT".into()];
+    let (agent, mut client) = start(cfg).await;
+    let all = signals(
+        1,
+        1,
+        &["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT"],
+    );
+
+    // Round 0 may hold min(buffer_size, total_signals) = 3 signals, not 4.
+    let (seen, s) = exchange(
+        &mut client,
+        vec![
+            In::Start(start_msg("W1", 1, 2, 3, 10)),
+            batch("W1", 0, 0, all[..4].to_vec()),
+        ],
+        |_| None,
+    )
+    .await;
+    let s = s.unwrap();
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert!(s.message().starts_with("batch.signals:"), "{}", s.message());
+    assert!(s.message().contains("round 0"), "{}", s.message());
+    assert!(seen.is_empty(), "not even a verdict: {seen:?}");
+
+    // A top-up may hold the request's count: 3 missing successes ask for 4, not 5.
+    let buffer = signals(1, 11, &["BADUSDT", "BAD2USDT"]);
+    let (seen, s) = exchange(
+        &mut client,
+        vec![
+            In::Start(start_msg("W2", 1, 3, 2, 10)),
+            batch("W2", 0, 0, buffer),
+        ],
+        |round| Some(batch("W2", round, 2, all.clone())),
+    )
+    .await;
+    let asked = seen
+        .iter()
+        .find_map(|m| match &m.msg {
+            Some(Out::Topup(t)) => Some(*t),
+            _ => None,
+        })
+        .expect("a top-up request");
+    assert_eq!(asked.count, 4);
+    let s = s.unwrap();
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert!(s.message().starts_with("batch.signals:"), "{}", s.message());
+    assert!(s.message().contains("round 1"), "{}", s.message());
+
+    // The wave must be named: on Start, on a batch, on Exhausted.
+    let (_, s) = exchange(
+        &mut client,
+        vec![In::Start(start_msg("", 1, 1, 1, 1))],
+        |_| None,
+    )
+    .await;
+    let s = s.unwrap();
+    assert_eq!(
+        (s.code(), s.message()),
+        (Code::InvalidArgument, "wave_id: missing")
+    );
+    let (_, s) = exchange(
+        &mut client,
+        vec![
+            In::Start(start_msg("W3", 1, 1, 1, 1)),
+            batch("", 0, 0, all[..1].to_vec()),
+        ],
+        |_| None,
+    )
+    .await;
+    let s = s.unwrap();
+    assert_eq!(
+        (s.code(), s.message()),
+        (Code::InvalidArgument, "batch.wave_id: missing")
+    );
+    let (_, s) = exchange(
+        &mut client,
+        vec![
+            In::Start(start_msg("W4", 1, 3, 2, 10)),
+            batch("W4", 0, 0, signals(1, 21, &["BADUSDT", "BAD2USDT"])),
+        ],
+        |round| {
+            Some(In::Exhausted(pb::Exhausted {
+                round,
+                wave_id: String::new(),
+            }))
+        },
+    )
+    .await;
+    let s = s.unwrap();
+    assert_eq!(
+        (s.code(), s.message()),
+        (Code::InvalidArgument, "exhausted.wave_id: missing")
+    );
+
+    let d = describe(&mut client).await;
+    assert_eq!(d.orders_sent, 0);
+    assert!(d.open_positions.is_empty());
+    agent.shutdown().await;
+}

@@ -21,7 +21,10 @@ async fn crash_after_fill(cfg: &AgentConfig, stop_sent: bool) -> String {
     let paper = PaperExchange::open(cfg.adapter.paper.clone(), &journal)
         .await
         .unwrap();
-    journal.insert_sent(&coid, "W", 1, "BTCUSDT").await.unwrap();
+    journal
+        .insert_sent(&new_order(&coid, "W", 1, "BTCUSDT", 2))
+        .await
+        .unwrap();
     let fill = paper
         .place_entry(EntryOrder {
             client_order_id: coid.clone(),

@@ -11,6 +11,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataMap;
 use tonic::transport::Channel;
+use wavegate_agent::exchange::Side;
+use wavegate_agent::journal::NewOrder;
 use wavegate_agent::{AgentConfig, AgentHandle};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::agent_msg::Msg as Out;
@@ -299,6 +301,27 @@ pub async fn drive_with_metadata(
         .await
         .expect("wave finishes");
     run
+}
+
+/// The journal row of a long entry as the agent writes it before sending: signal
+/// `signal_id` of wave `wave_id`, sent by a run whose first target was `wave_target`.
+pub fn new_order<'a>(
+    coid: &'a str,
+    wave_id: &'a str,
+    signal_id: i64,
+    symbol: &'a str,
+    wave_target: u32,
+) -> NewOrder<'a> {
+    NewOrder {
+        client_order_id: coid,
+        wave_id,
+        signal_id,
+        symbol,
+        side: Side::Long,
+        wave_target,
+        index: u32::try_from(signal_id - 1).unwrap_or(0),
+        round: 0,
+    }
 }
 
 /// Wraps a coordinator message.

@@ -1,0 +1,152 @@
+//! The protective stop of a filled entry (DESIGN §3): placed with bounded retries, each
+//! attempt journaled before it leaves; if it cannot be placed, the position is closed at market.
+
+use std::time::Duration;
+
+use tracing::{error, warn};
+
+use super::{Execution, Report, derived_id};
+use crate::context::AgentCtx;
+use crate::exchange::{ExchangeError, Fill, OrderReport, Side, StopOrder};
+use crate::journal::{StopEvent, StopState};
+
+/// Where [`protect`] starts.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct StopStart {
+    /// Stop step as journaled.
+    pub(super) state: StopState,
+    /// First stop attempt number (its derived client order id) to send.
+    pub(super) attempt: u32,
+    /// Go straight to closing, starting at this close attempt number.
+    pub(super) close_from: Option<u32>,
+}
+
+impl StopStart {
+    /// A fresh fill: no stop sent yet.
+    pub(super) const FIRST: StopStart = StopStart {
+        state: StopState::None,
+        attempt: 0,
+        close_from: None,
+    };
+}
+
+/// Places the protective stop for a filled entry; on failure closes the position. Each
+/// request's possible departure is journaled (committed) before it leaves; outcomes are
+/// queued.
+pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopStart) -> Execution {
+    let coid = &r.client_order_id;
+    let symbol = r.symbol.clone();
+    let side = r.side;
+    let pct = r.stop_loss_percent / 100.0;
+    let stop_price = match side {
+        Side::Long => fill.price * (1.0 - pct),
+        Side::Short => fill.price * (1.0 + pct),
+    };
+    let timeout = Duration::from_millis(ctx.config.order_timeout_ms);
+    let ok = |error: &str, executed: bool| {
+        r.with_fill(
+            executed,
+            error,
+            &fill.exchange_order_id,
+            fill.price,
+            fill.quantity,
+        )
+    };
+    let retries = ctx.config.stop_retries.max(1);
+    let mut state = start.state;
+    if start.close_from.is_none() {
+        for attempt in start.attempt..start.attempt.saturating_add(retries) {
+            ctx.limiter.acquire().await;
+            state = step_before_send(ctx, coid, state, StopEvent::Send, attempt).await;
+            let stop_id = derived_id(coid, 's', attempt);
+            let stop = StopOrder {
+                client_order_id: stop_id.clone(),
+                symbol: symbol.clone(),
+                side,
+                quantity: fill.quantity,
+                stop_price,
+            };
+            match tokio::time::timeout(timeout, ctx.exchange.place_stop(stop)).await {
+                Ok(Ok(_)) => {
+                    stop_done(ctx, r, state, StopEvent::Place, None);
+                    return ok("", true);
+                }
+                Ok(Err(ExchangeError::Rejected(e) | ExchangeError::Unavailable(e))) => {
+                    warn!(%coid, attempt, error = %e, "stop rejected");
+                }
+                Ok(Err(ExchangeError::Unknown(_))) | Err(_) => {
+                    // The stop may be in place: ask before trying another.
+                    if let Ok(Some(OrderReport::Open | OrderReport::Filled(_))) =
+                        ctx.exchange.lookup_order(symbol.clone(), stop_id).await
+                    {
+                        stop_done(ctx, r, state, StopEvent::Place, None);
+                        return ok("", true);
+                    }
+                }
+            }
+        }
+    }
+    let close_from = start.close_from.unwrap_or(0);
+    state = step_before_send(ctx, coid, state, StopEvent::Close, close_from).await;
+    for attempt in close_from..close_from.saturating_add(retries) {
+        ctx.limiter.acquire().await;
+        let close_id = derived_id(coid, 'c', attempt);
+        match tokio::time::timeout(
+            timeout,
+            ctx.exchange.close_position(symbol.clone(), close_id),
+        )
+        .await
+        {
+            Ok(Ok(_)) => {
+                let done = Some((false, "stop_failed_closed"));
+                stop_done(ctx, r, state, StopEvent::Closed, done);
+                return ok("stop_failed_closed", false);
+            }
+            Ok(Err(ExchangeError::Rejected(reason))) if reason == "no_position" => {
+                let done = Some((false, "stop_failed_closed"));
+                stop_done(ctx, r, state, StopEvent::Closed, done);
+                return ok("stop_failed_closed", false);
+            }
+            Ok(Err(e)) => warn!(%coid, attempt, error = %e, "close failed"),
+            Err(_) => warn!(%coid, attempt, "close timed out"),
+        }
+    }
+    // The position is still open: it counts, so the walk cannot overshoot the target.
+    let done = Some((true, "stop_failed_close_failed"));
+    stop_done(ctx, r, state, StopEvent::CloseFailed, done);
+    ok("stop_failed_close_failed", true)
+}
+
+/// Commits that a stop (or close) request is about to leave. If the journal cannot take it
+/// the request is sent anyway: an unprotected position is the worse outcome, and a later run
+/// that finds the step unrecorded places a stop under a fresh id (reduce-only, so a second
+/// stop is harmless).
+async fn step_before_send(
+    ctx: &AgentCtx,
+    coid: &str,
+    state: StopState,
+    event: StopEvent,
+    attempt: u32,
+) -> StopState {
+    match ctx.journal.stop_step(coid, state, event, attempt).await {
+        Ok(to) => to,
+        Err(e) => {
+            error!(%coid, attempt, error = %e, "stop step not journaled; sending anyway");
+            state.transition(event).unwrap_or(state)
+        }
+    }
+}
+
+/// Queues the stop step's outcome (and, for a close, the execution it leaves).
+pub(super) fn stop_done(
+    ctx: &AgentCtx,
+    r: &Report,
+    from: StopState,
+    event: StopEvent,
+    execution: Option<(bool, &str)>,
+) {
+    let coid = &r.client_order_id;
+    if let Err(e) = ctx.journal.stop_step_later(coid, from, event, execution) {
+        error!(%coid, error = %e, "stop outcome refused");
+    }
+}

@@ -1,0 +1,91 @@
+//! Columns added to `orders` after its first release, and the migration that adds them to a
+//! journal file created before they existed. Rows from before a column existed read it as its
+//! default (stop columns) or NULL (the order's side, wave target, rank index and round), and
+//! the code reading them treats NULL as "not known" (see [`JournalOrder`](super::JournalOrder)).
+
+use sqlx::sqlite::SqlitePool;
+
+/// `(column, statement adding it)` of every column added by a later version, in the order
+/// they came.
+const ADDED: &[(&str, &str)] = &[
+    (
+        "stop_state",
+        "ALTER TABLE orders ADD COLUMN stop_state TEXT NOT NULL DEFAULT 'none'",
+    ),
+    (
+        "stop_attempt",
+        "ALTER TABLE orders ADD COLUMN stop_attempt INTEGER NOT NULL DEFAULT 0",
+    ),
+    // What a re-sent wave needs to settle an order without its signal (the new walk may not
+    // reach it) and to keep the first run's target.
+    ("side", "ALTER TABLE orders ADD COLUMN side TEXT"),
+    (
+        "wave_target",
+        "ALTER TABLE orders ADD COLUMN wave_target INTEGER",
+    ),
+    (
+        "rank_index",
+        "ALTER TABLE orders ADD COLUMN rank_index INTEGER",
+    ),
+    ("round", "ALTER TABLE orders ADD COLUMN round INTEGER"),
+];
+
+/// Adds the columns a journal created by an earlier version lacks.
+pub(super) async fn add_missing_columns(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    let cols: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info('orders')")
+        .fetch_all(pool)
+        .await?;
+    for (name, add) in ADDED {
+        if !cols.iter().any(|c| c == name) {
+            sqlx::query(*add).execute(pool).await?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    use std::str::FromStr;
+
+    #[tokio::test]
+    async fn a_journal_of_the_first_release_gains_every_column_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let opts = SqliteConnectOptions::from_str("sqlite://")
+                .unwrap()
+                .filename(&path)
+                .create_if_missing(true);
+            let pool = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
+            sqlx::query(
+                "CREATE TABLE orders (client_order_id TEXT PRIMARY KEY, wave_id TEXT NOT NULL,
+                 signal_id INTEGER NOT NULL, symbol TEXT NOT NULL, state TEXT NOT NULL,
+                 exchange_order_id TEXT, executed INTEGER NOT NULL DEFAULT 0, error TEXT,
+                 fill_price REAL NOT NULL DEFAULT 0, quantity REAL NOT NULL DEFAULT 0,
+                 updated_at TEXT NOT NULL)",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO orders (client_order_id, wave_id, signal_id, symbol, state,
+                 updated_at) VALUES ('wg-old', 'W', 7, 'BTCUSDT', 'sent', 'x')",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+        }
+        let j = crate::journal::Journal::open(&path).await.unwrap();
+        let rows = j.wave_orders("W").await.unwrap();
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!(
+            (r.signal_id, r.side, r.target, r.index, r.round),
+            (7, None, None, None, 0)
+        );
+        assert_eq!(r.stop, crate::journal::StopState::None);
+        j.close().await.unwrap();
+    }
+}

@@ -1,0 +1,116 @@
+//! One row of `orders`: what is written before an order leaves ([`NewOrder`]) and what a
+//! later run reads back ([`JournalOrder`]).
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{JournalError, OrderState, StopState};
+use crate::exchange::Side;
+
+/// An order about to be journaled: everything a later run of the wave needs to settle it
+/// without the signal (a re-sent wave may not bring the signal again).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NewOrder<'a> {
+    /// Deterministic client order id.
+    pub client_order_id: &'a str,
+    /// Wave.
+    pub wave_id: &'a str,
+    /// Signal.
+    pub signal_id: i64,
+    /// Instrument.
+    pub symbol: &'a str,
+    /// Direction of the entry (the stop goes the other way).
+    pub side: Side,
+    /// `max_trades` of the wave's first run: a re-sent wave never goes past it.
+    pub wave_target: u32,
+    /// Rank index of the signal in the run that sends it.
+    pub index: u32,
+    /// Round that brought the signal.
+    pub round: u32,
+}
+
+/// One journaled order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalOrder {
+    /// Deterministic client order id (primary key).
+    pub client_order_id: String,
+    /// Wave.
+    pub wave_id: String,
+    /// Signal.
+    pub signal_id: i64,
+    /// Instrument.
+    pub symbol: String,
+    /// State.
+    pub state: OrderState,
+    /// Exchange's order id, when known.
+    pub exchange_order_id: Option<String>,
+    /// True when the order left a position that counts toward the target.
+    pub executed: bool,
+    /// Reason of a failure (or of an error after the position opened).
+    pub error: Option<String>,
+    /// Average fill price of the entry.
+    pub fill_price: f64,
+    /// Filled quantity.
+    pub quantity: f64,
+    /// Where the entry's protective stop stands.
+    pub stop: StopState,
+    /// Highest stop attempt that may have been sent (its derived client order id), or the
+    /// first close attempt when `stop` is `closing`.
+    pub stop_attempt: u32,
+    /// Direction of the entry; `None` for a row journaled before the side was stored.
+    pub side: Option<Side>,
+    /// `max_trades` of the wave's first run; `None` when journaled before it was stored.
+    pub target: Option<u32>,
+    /// Rank index when sent; `None` when journaled before it was stored.
+    pub index: Option<u32>,
+    /// Round that brought the signal (0 when not stored).
+    pub round: u32,
+}
+
+/// A wave's rows, by signal id, with the columns [`JournalOrder::from_row`] reads.
+pub(super) const SELECT_BY_WAVE: &str = "SELECT client_order_id, wave_id, signal_id, symbol, \
+    state, exchange_order_id, executed, error, fill_price, quantity, stop_state, stop_attempt, \
+    side, wave_target, rank_index, round FROM orders WHERE wave_id = ? ORDER BY signal_id";
+
+impl JournalOrder {
+    /// Reads a row selected by [`SELECT_BY_WAVE`]; a value that cannot be read back is
+    /// [`JournalError::Corrupt`].
+    pub(super) fn from_row(r: &SqliteRow) -> Result<Self, JournalError> {
+        let state: String = r.try_get("state")?;
+        let stop: String = r.try_get("stop_state")?;
+        let side: Option<String> = r.try_get("side")?;
+        let side = match side {
+            None => None,
+            Some(s) => {
+                Some(Side::parse(&s).ok_or_else(|| JournalError::Corrupt(format!("side {s:?}")))?)
+            }
+        };
+        Ok(JournalOrder {
+            client_order_id: r.try_get("client_order_id")?,
+            wave_id: r.try_get("wave_id")?,
+            signal_id: r.try_get("signal_id")?,
+            symbol: r.try_get("symbol")?,
+            state: OrderState::parse(&state)
+                .ok_or_else(|| JournalError::Corrupt(format!("order state {state:?}")))?,
+            exchange_order_id: r.try_get("exchange_order_id")?,
+            executed: r.try_get("executed")?,
+            error: r.try_get("error")?,
+            fill_price: r.try_get("fill_price")?,
+            quantity: r.try_get("quantity")?,
+            stop: StopState::parse(&stop)
+                .ok_or_else(|| JournalError::Corrupt(format!("stop state {stop:?}")))?,
+            stop_attempt: small(r, "stop_attempt")?.unwrap_or(0),
+            side,
+            target: small(r, "wave_target")?,
+            index: small(r, "rank_index")?,
+            round: small(r, "round")?.unwrap_or(0),
+        })
+    }
+}
+
+/// A nullable column holding a `u32`.
+fn small(r: &SqliteRow, col: &str) -> Result<Option<u32>, JournalError> {
+    let v: Option<i64> = r.try_get(col)?;
+    v.map(|v| u32::try_from(v).map_err(|_| JournalError::Corrupt(format!("{col} {v}"))))
+        .transpose()
+}

@@ -1,0 +1,219 @@
+//! Orders journaled by an earlier run of the wave (an agent crash, a lost coordinator, or a
+//! wave re-sent with no stored `Result` because an order was still unresolved).
+//!
+//! Why this is separate from the walk: the re-sent wave's verdicts, ranks, buffer or deadline
+//! may differ from the first run's, so the new walk may never reach a journaled signal. So
+//! every journaled order is settled before the session starts ([`Priors::settle`]: looked up
+//! if its outcome is unknown, its protective stop finished), whatever the deadline — it sends
+//! no new entry. The slots they hold (positions opened, and orders still unresolved) are
+//! taken off the walk's target before it launches anything; their signals are never validated
+//! again nor sent again: a journaled signal's outcome is the journaled one.
+//!
+//! A row journaled before the agent stored an order's side cannot get a stop without its
+//! signal: it holds its slot, and is settled when its signal arrives in a batch.
+
+use std::collections::BTreeMap;
+
+use futures::FutureExt;
+use tracing::{info, warn};
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::proto::v1::agent_msg::Msg as Out;
+use wavegate_common::validate::Verdict;
+
+use super::{Outbound, Session};
+use crate::context::AgentCtx;
+use crate::exchange::Side;
+use crate::execute::{ExecStatus, Execution, needs_side, settle_prior, side_of, unsettled};
+use crate::journal::JournalOrder;
+use crate::protocol::WaveStart;
+
+/// One journaled order.
+#[derive(Debug)]
+struct Prior {
+    row: JournalOrder,
+    /// Its outcome; `None` while it waits for its signal (a row without its side).
+    exec: Option<Execution>,
+    /// Its signal came in a batch of this run: the entry carries its outcome.
+    placed: bool,
+}
+
+/// The wave's journaled orders, by signal id.
+#[derive(Debug, Default)]
+pub(super) struct Priors {
+    by_signal: BTreeMap<i64, Prior>,
+}
+
+impl Priors {
+    /// Settles every row at once, before the walk may launch anything.
+    pub(super) async fn settle(ctx: &AgentCtx, start: &WaveStart, rows: Vec<JournalOrder>) -> Self {
+        let settle = rows.into_iter().map(|row| async move {
+            let side = match row.side {
+                Some(side) => Some(side),
+                // A settled row needs no side (nothing is sent for it): any will do.
+                None if !needs_side(&row) => Some(Side::Long),
+                None => None,
+            };
+            let exec = match side {
+                Some(side) => Some(
+                    settle_prior(
+                        ctx,
+                        start.exchange_id,
+                        row.clone(),
+                        side,
+                        start.stop_loss_percent,
+                    )
+                    .await,
+                ),
+                None => {
+                    warn!(coid = %row.client_order_id, "journaled without its side: settled \
+                          when its signal comes; holds its slot until then");
+                    None
+                }
+            };
+            let prior = Prior {
+                row,
+                exec,
+                placed: false,
+            };
+            (prior.row.signal_id, prior)
+        });
+        let by_signal: BTreeMap<i64, Prior> = futures::future::join_all(settle)
+            .await
+            .into_iter()
+            .collect();
+        let priors = Self { by_signal };
+        info!(wave_id = %start.wave_id, orders = priors.by_signal.len(), held = priors.held(),
+              "orders of an earlier run settled");
+        priors
+    }
+
+    /// True when `signal_id` has a journaled order.
+    pub(super) fn contains(&self, signal_id: i64) -> bool {
+        self.by_signal.contains_key(&signal_id)
+    }
+
+    /// Slots held: positions opened, and orders not known to have failed.
+    pub(super) fn held(&self) -> u32 {
+        let n = self
+            .by_signal
+            .values()
+            .filter(|p| p.exec.as_ref().is_none_or(Execution::executed))
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// `max_trades` of the wave's first run, if journaled.
+    pub(super) fn first_target(&self) -> Option<u32> {
+        self.by_signal.values().filter_map(|p| p.row.target).min()
+    }
+
+    /// Symbols of the journaled orders.
+    pub(super) fn symbols(&self) -> impl Iterator<Item = &str> {
+        self.by_signal.values().map(|p| p.row.symbol.as_str())
+    }
+
+    /// Outcomes known at the start (counted into the statistics then).
+    pub(super) fn settled(&self) -> impl Iterator<Item = &Execution> {
+        self.by_signal.values().filter_map(|p| p.exec.as_ref())
+    }
+
+    /// Orders whose outcome is still unknown: while any is, the wave's `Result` is not
+    /// journaled, so a re-sent wave settles them.
+    pub(super) fn unresolved(&self) -> usize {
+        self.by_signal
+            .values()
+            .filter(|p| {
+                p.exec
+                    .as_ref()
+                    .is_none_or(|e| e.status == ExecStatus::Unresolved)
+            })
+            .count()
+    }
+}
+
+impl Session {
+    /// The verdict on a signal with a journaled order: it passed the rules when it was sent,
+    /// so it is `Successful` whatever the rules say now, and its execution outcome is the
+    /// journaled one (settled at the start, or now if it waited for its side).
+    pub(super) fn prior_verdict(&mut self, i: usize, out: &mut Outbound) {
+        let v = Verdict::Successful;
+        let (id, round) = (self.entries[i].signal.id(), self.entries[i].round);
+        self.tally.verdict(round, &v);
+        self.ctx
+            .metrics
+            .validation_verdict(&self.ctx.config.exchange_name, &v);
+        if let Some(b) = &mut self.batch_span {
+            b.verdict(&v);
+        }
+        let validated = self.validation_outcome(i, pb::OutcomeKind::Validated, String::new());
+        out.send(Out::Outcome(validated.clone()));
+        self.entries[i].outcome = Some(validated);
+        let Some(p) = self.priors.by_signal.get_mut(&id) else {
+            return;
+        };
+        p.placed = true;
+        match &p.exec {
+            Some(exec) => {
+                let exec = exec.clone();
+                self.place_prior_outcome(i, exec, out);
+            }
+            None => {
+                let ctx = self.ctx.clone();
+                let row = p.row.clone();
+                let side = side_of(&self.entries[i].signal);
+                let (exchange_id, pct) = (self.start.exchange_id, self.start.stop_loss_percent);
+                self.prior_jobs.push(
+                    async move { (i, settle_prior(&ctx, exchange_id, row, side, pct).await) }
+                        .boxed(),
+                );
+            }
+        }
+    }
+
+    /// A journaled order that waited for its signal's side is settled.
+    pub(super) fn prior_settled(&mut self, i: usize, exec: Execution, out: &mut Outbound) {
+        self.tally.execution(exec.executed());
+        let id = self.entries[i].signal.id();
+        if let Some(p) = self.priors.by_signal.get_mut(&id) {
+            p.exec = Some(exec.clone());
+        }
+        self.place_prior_outcome(i, exec, out);
+    }
+
+    /// Streams a journaled outcome at its signal's place in this run.
+    fn place_prior_outcome(&mut self, i: usize, exec: Execution, out: &mut Outbound) {
+        let mut o = exec.outcome;
+        o.index = u32::try_from(i).unwrap_or(u32::MAX);
+        o.round = self.entries[i].round;
+        out.send(Out::Outcome(o.clone()));
+        self.entries[i].outcome = Some(o);
+    }
+
+    /// Outcomes of journaled orders whose signals never came in this run (the new ranking or
+    /// buffer left them out), streamed and counted as the first run's validated successes.
+    /// One that still waits for its side is reported holding its slot.
+    pub(super) fn unplaced_priors(&mut self, out: &mut Outbound) -> Vec<pb::SignalOutcome> {
+        let mut outcomes = Vec::new();
+        for p in self.priors.by_signal.values_mut().filter(|p| !p.placed) {
+            let exec = match &p.exec {
+                Some(e) => e.clone(),
+                None => {
+                    let e = unsettled(self.start.exchange_id, &p.row);
+                    self.tally.execution(e.executed());
+                    e
+                }
+            };
+            self.tally.verdict(p.row.round, &Verdict::Successful);
+            out.send(Out::Outcome(exec.outcome.clone()));
+            outcomes.push(exec.outcome);
+        }
+        outcomes
+    }
+}
+
+/// Counts the outcomes settled at the start into a fresh tally.
+pub(super) fn count_settled(tally: &mut wavegate_common::stats::Tally, priors: &Priors) {
+    for e in priors.settled() {
+        tally.execution(e.executed());
+    }
+}
