@@ -85,8 +85,75 @@ impl Clients {
     }
 }
 
-fn read_pem(flag: &str, path: &Path) -> Result<Vec<u8>, CliError> {
-    std::fs::read(path).map_err(|e| CliError::Input(format!("{flag} {}: {e}", path.display())))
+/// What the PEM file of a TLS option must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PemKind {
+    /// At least one `CERTIFICATE` block (`--ca-cert`, `--client-cert`).
+    Certificates,
+    /// A `PRIVATE KEY`, `RSA PRIVATE KEY` or `EC PRIVATE KEY` block (`--client-key`).
+    PrivateKey,
+}
+
+/// Reads the PEM file of `flag`. A missing file, or one that is not PEM or lacks the expected
+/// block, is an input error naming the option and the path (never the file's contents).
+fn read_pem(flag: &str, path: &Path, kind: PemKind) -> Result<Vec<u8>, CliError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| CliError::Input(format!("{flag} {}: {e}", path.display())))?;
+    check_pem(&bytes, kind)
+        .map_err(|why| CliError::Input(format!("{flag} {}: {why}", path.display())))?;
+    Ok(bytes)
+}
+
+/// Checks the PEM structure: balanced `-----BEGIN X-----`/`-----END X-----` lines with base64
+/// between them, and a block of the expected `kind`. The reason never quotes the file.
+fn check_pem(bytes: &[u8], kind: PemKind) -> Result<(), &'static str> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not a PEM file (not text)")?;
+    let mut labels: Vec<&str> = Vec::new();
+    let mut open: Option<&str> = None;
+    for line in text.lines().map(str::trim) {
+        let begin = line
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"));
+        let end = line
+            .strip_prefix("-----END ")
+            .and_then(|l| l.strip_suffix("-----"));
+        match (begin, end, open) {
+            (Some(_), _, Some(_)) => return Err("not a PEM file (a BEGIN line inside a block)"),
+            (Some(l), _, None) => open = Some(l),
+            (_, Some(l), Some(o)) if l == o => {
+                labels.push(l);
+                open = None;
+            }
+            (_, Some(_), _) => return Err("not a PEM file (an END line without its BEGIN)"),
+            (None, None, Some(_))
+                if !line
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')) =>
+            {
+                return Err("not a PEM file (a block holds text that is not base64)");
+            }
+            _ => {}
+        }
+    }
+    if open.is_some() {
+        return Err("not a PEM file (a block is not closed)");
+    }
+    if labels.is_empty() {
+        return Err("not a PEM file (no -----BEGIN ...----- block)");
+    }
+    match kind {
+        PemKind::Certificates if !labels.contains(&"CERTIFICATE") => {
+            Err("no certificate in the PEM file (expected a BEGIN CERTIFICATE block)")
+        }
+        PemKind::PrivateKey
+            if !labels
+                .iter()
+                .any(|l| matches!(*l, "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY")) =>
+        {
+            Err("no unencrypted private key in the PEM file (expected a BEGIN PRIVATE KEY block)")
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Builds the TLS config from the flags, or `None` when no TLS flag is given and the URL is
@@ -104,7 +171,10 @@ fn tls_config(args: &ConnectArgs) -> Result<Option<ClientTlsConfig>, CliError> {
     }
     let mut tls = ClientTlsConfig::new();
     match &args.ca_cert {
-        Some(p) => tls = tls.ca_certificate(Certificate::from_pem(read_pem("--ca-cert", p)?)),
+        Some(p) => {
+            let ca = read_pem("--ca-cert", p, PemKind::Certificates)?;
+            tls = tls.ca_certificate(Certificate::from_pem(ca));
+        }
         None => {
             return Err(CliError::Input(
                 "--ca-cert: required for an https:// coordinator (no system roots are built in)"
@@ -114,12 +184,15 @@ fn tls_config(args: &ConnectArgs) -> Result<Option<ClientTlsConfig>, CliError> {
     }
     if let (Some(c), Some(k)) = (&args.client_cert, &args.client_key) {
         tls = tls.identity(Identity::from_pem(
-            read_pem("--client-cert", c)?,
-            read_pem("--client-key", k)?,
+            read_pem("--client-cert", c, PemKind::Certificates)?,
+            read_pem("--client-key", k, PemKind::PrivateKey)?,
         ));
     }
     if let Some(d) = &args.tls_domain {
-        tls = tls.domain_name(d.clone());
+        if d.trim().is_empty() {
+            return Err(CliError::Input("--tls-domain: must not be empty".into()));
+        }
+        tls = tls.domain_name(d.trim().to_owned());
     }
     Ok(Some(tls))
 }
@@ -137,9 +210,12 @@ pub async fn connect(args: &ConnectArgs) -> Result<Clients, CliError> {
         .map_err(|e| CliError::Input(format!("--coordinator {url}: {e}")))?
         .connect_timeout(CONNECT_TIMEOUT);
     if let Some(tls) = tls_config(args)? {
-        endpoint = endpoint
-            .tls_config(tls)
-            .map_err(|e| CliError::Input(format!("TLS options: {e}")))?;
+        endpoint = endpoint.tls_config(tls).map_err(|e| {
+            CliError::Input(format!(
+                "TLS options (--ca-cert, --client-cert, --client-key) refused: {}",
+                error_chain(&e)
+            ))
+        })?;
     }
     let channel = endpoint
         .connect()
@@ -224,6 +300,102 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.exit_code(), 3, "{e}");
+    }
+
+    const CERT: &str =
+        "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\nAA==\n-----END CERTIFICATE-----\n";
+    const KEY: &str =
+        "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----\n";
+
+    #[test]
+    fn pem_structure_and_kind_are_checked() {
+        use PemKind::{Certificates, PrivateKey};
+        assert_eq!(check_pem(CERT.as_bytes(), Certificates), Ok(()));
+        assert_eq!(check_pem(KEY.as_bytes(), PrivateKey), Ok(()));
+        let ec = KEY.replace("PRIVATE KEY", "EC PRIVATE KEY");
+        assert_eq!(check_pem(ec.as_bytes(), PrivateKey), Ok(()));
+        let chain = format!("leaf\n{CERT}{CERT}");
+        assert_eq!(check_pem(chain.as_bytes(), Certificates), Ok(()));
+        for (bad, kind) in [
+            ("hello, not a certificate", Certificates),
+            ("", Certificates),
+            ("-----BEGIN CERTIFICATE-----\nAAAA\n", Certificates),
+            (
+                "-----BEGIN CERTIFICATE-----\nno base64!\n-----END CERTIFICATE-----\n",
+                Certificates,
+            ),
+            (
+                "-----BEGIN CERTIFICATE-----\nAA\n-----END PRIVATE KEY-----\n",
+                Certificates,
+            ),
+            (KEY, Certificates),
+            (CERT, PrivateKey),
+        ] {
+            assert!(
+                check_pem(bad.as_bytes(), kind).is_err(),
+                "{bad:?} as {kind:?}"
+            );
+        }
+        assert!(check_pem(&[0xff, 0xfe, 0x00], Certificates).is_err());
+    }
+
+    #[test]
+    fn non_pem_tls_files_are_input_errors_naming_the_option() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "top-secret-not-pem").unwrap();
+        let cert = dir.path().join("cert.pem");
+        std::fs::write(&cert, CERT).unwrap();
+        let key = dir.path().join("key.pem");
+        std::fs::write(&key, KEY).unwrap();
+
+        let mut a = args("https://h:1");
+        a.ca_cert = Some(junk.clone());
+        let cases = [
+            ("--ca-cert", a.clone()),
+            (
+                "--client-cert",
+                ConnectArgs {
+                    ca_cert: Some(cert.clone()),
+                    client_cert: Some(junk.clone()),
+                    client_key: Some(key.clone()),
+                    ..a.clone()
+                },
+            ),
+            (
+                "--client-key",
+                ConnectArgs {
+                    ca_cert: Some(cert.clone()),
+                    client_cert: Some(cert.clone()),
+                    client_key: Some(junk.clone()),
+                    ..a.clone()
+                },
+            ),
+            (
+                "--client-key",
+                ConnectArgs {
+                    ca_cert: Some(cert.clone()),
+                    client_cert: Some(cert.clone()),
+                    client_key: Some(cert.clone()),
+                    ..a.clone()
+                },
+            ),
+            (
+                "--tls-domain",
+                ConnectArgs {
+                    ca_cert: Some(cert.clone()),
+                    tls_domain: Some(" ".into()),
+                    ..a.clone()
+                },
+            ),
+        ];
+        for (flag, args) in cases {
+            let e = tls_config(&args).unwrap_err();
+            let msg = e.to_string();
+            assert_eq!(e.exit_code(), 2, "{flag}: {msg}");
+            assert!(msg.starts_with(flag), "{flag}: {msg}");
+            assert!(!msg.contains("top-secret"), "{flag}: {msg}");
+        }
     }
 
     #[test]

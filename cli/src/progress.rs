@@ -59,6 +59,11 @@ impl ExchangeProgress {
     }
 }
 
+/// Whether a finished exchange reached its target (a skipped exchange never did).
+fn reached_target(s: &pb::ExchangeStats) -> bool {
+    s.error.is_empty() && s.target_reached
+}
+
 /// The progress display of one wave.
 pub struct WaveProgress {
     mode: ProgressMode,
@@ -82,6 +87,10 @@ impl WaveProgress {
             ProgressMode::Bars => ProgressDrawTarget::stderr(),
             _ => ProgressDrawTarget::hidden(),
         };
+        Self::with_draw_target(mode, target)
+    }
+
+    fn with_draw_target(mode: ProgressMode, target: ProgressDrawTarget) -> Self {
         Self {
             mode,
             multi: MultiProgress::with_draw_target(target),
@@ -170,7 +179,14 @@ impl WaveProgress {
                 e.topups = s.topup_rounds;
                 e.redraw();
                 if let Some(b) = &e.bar {
-                    b.finish_with_message(crate::report::summary_line(&stats));
+                    let line = crate::report::summary_line(&stats);
+                    if reached_target(s) {
+                        b.finish_with_message(line);
+                    } else {
+                        // `finish_*` would fill the bar; a missed target (or a skipped
+                        // exchange) keeps the bar at what was executed.
+                        b.abandon_with_message(line);
+                    }
                 }
                 self.line(format!("finished: {}", crate::report::summary_line(&stats)));
             }
@@ -242,6 +258,35 @@ mod tests {
             (6, 1, 1, 1, 1)
         );
         assert_eq!(e.message(), "validated 1  top-ups 1  failures 1");
+    }
+
+    fn finished(exchange_id: u32, target: u32, executed: u32, error: &str) -> pb::WaveEvent {
+        ev(Event::ExchangeFinished(pb::ExchangeStats {
+            exchange_id,
+            exchange_name: format!("ex{exchange_id}"),
+            target,
+            executed,
+            total_for_execution: executed,
+            target_reached: executed >= target && error.is_empty(),
+            error: error.into(),
+            ..Default::default()
+        }))
+    }
+
+    #[test]
+    fn missed_target_leaves_the_bar_unfilled() {
+        let mut p =
+            WaveProgress::with_draw_target(ProgressMode::Bars, ProgressDrawTarget::hidden());
+        p.apply(&finished(1, 6, 6, ""));
+        p.apply(&finished(2, 5, 3, ""));
+        p.apply(&finished(3, 0, 0, "no_params"));
+        let bar = |id: u32| p.exchanges[&id].bar.clone().expect("bars mode has bars");
+        let (reached, missed, skipped) = (bar(1), bar(2), bar(3));
+        assert!(reached.is_finished() && missed.is_finished() && skipped.is_finished());
+        assert_eq!((reached.position(), reached.length()), (6, Some(6)));
+        assert_eq!((missed.position(), missed.length()), (3, Some(5)));
+        assert_eq!((skipped.position(), skipped.length()), (0, Some(1)));
+        assert_eq!(missed.message(), "ex2 3/5 (target missed)");
     }
 
     #[test]

@@ -116,11 +116,16 @@ pub struct WaveReport {
     pub totals: WaveTotals,
     /// By exchange id.
     pub exchanges: BTreeMap<String, ExchangeReport>,
+    /// The stored `WAVE_COMPLETED` event's payload, parsed (only in `waves show --json`, and
+    /// only once the event is recorded). A payload that is not JSON is kept as a string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_event: Option<serde_json::Value>,
 }
 
 impl WaveReport {
-    /// Builds the report of a wave; `with_outcomes` adds the per-signal list.
-    pub fn from_detail(d: &pb::WaveDetail, with_outcomes: bool) -> Self {
+    /// Builds the report of a wave; `full` adds each exchange's per-signal list and the
+    /// stored `WAVE_COMPLETED` event (`waves show --json`).
+    pub fn from_detail(d: &pb::WaveDetail, full: bool) -> Self {
         let summary = d.summary.clone().unwrap_or_default();
         let mut exchanges = BTreeMap::new();
         for e in &d.exchanges {
@@ -141,7 +146,7 @@ impl WaveReport {
                 ExchangeReport {
                     stats: ExchangeStats::from_proto(e),
                     executed_symbols,
-                    outcomes: with_outcomes
+                    outcomes: full
                         .then(|| outs.iter().map(|o| OutcomeView::from_proto(o)).collect()),
                 },
             );
@@ -156,8 +161,18 @@ impl WaveReport {
                 .map(WaveTotals::from_proto)
                 .unwrap_or_default(),
             exchanges,
+            completed_event: full.then(|| completed_event(&d.completed_event)).flatten(),
         }
     }
+}
+
+/// The `WAVE_COMPLETED` payload of a `WaveDetail`: `None` while not recorded (empty), parsed
+/// JSON, else the raw text as a JSON string.
+fn completed_event(raw: &str) -> Option<serde_json::Value> {
+    if raw.trim().is_empty() {
+        return None;
+    }
+    Some(serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.to_owned())))
 }
 
 /// `binance 6/6 (buffer saved us)`: the line a person reads first.
@@ -340,5 +355,36 @@ mod tests {
         assert_eq!(json["exchanges"]["1"]["params_source"], "db");
         assert!(json["exchanges"]["1"].get("outcomes").is_none());
         assert!(render_wave(&r).contains("binance 2/2 (buffer saved us)"));
+    }
+
+    #[test]
+    fn completed_event_only_in_the_full_report() {
+        let mut d = pb::WaveDetail {
+            summary: Some(pb::WaveSummary {
+                wave_id: "2026-11-24T12:00:00Z".into(),
+                status: pb::WaveStatus::Completed as i32,
+                ..Default::default()
+            }),
+            completed_event: r#"{"wave_timestamp":"2026-11-24T12:00:00Z","positions_opened":10}"#
+                .into(),
+            ..Default::default()
+        };
+        // replay --json (docs/replay.md): unchanged, no completed_event key.
+        let short = serde_json::to_value(WaveReport::from_detail(&d, false)).unwrap();
+        assert!(short.get("completed_event").is_none(), "{short}");
+        // waves show --json: the stored event, parsed.
+        let full = serde_json::to_value(WaveReport::from_detail(&d, true)).unwrap();
+        assert_eq!(full["completed_event"]["positions_opened"], 10);
+        assert_eq!(
+            full["completed_event"]["wave_timestamp"],
+            "2026-11-24T12:00:00Z"
+        );
+        // Not recorded yet: no key; not JSON: kept as a string.
+        d.completed_event = String::new();
+        let none = serde_json::to_value(WaveReport::from_detail(&d, true)).unwrap();
+        assert!(none.get("completed_event").is_none(), "{none}");
+        d.completed_event = "not json".into();
+        let raw = serde_json::to_value(WaveReport::from_detail(&d, true)).unwrap();
+        assert_eq!(raw["completed_event"], "not json");
     }
 }

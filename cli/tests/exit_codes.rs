@@ -56,3 +56,24 @@ fn usage_errors_exit_2() {
     let out = wavegate().args(["publish"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_ca_cert_that_is_not_pem_exits_2_naming_the_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "secret-looking-bytes, not a certificate").unwrap();
+    // Nothing listens on port 1: the file must be refused before any connection is tried.
+    let out = wavegate()
+        .args(["--coordinator", "https://127.0.0.1:1", "--ca-cert"])
+        .arg(&ca)
+        .args(["waves", "list"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--ca-cert") && stderr.contains("ca.pem") && stderr.contains("not a PEM"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret-looking-bytes"), "{stderr}");
+}

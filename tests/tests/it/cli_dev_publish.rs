@@ -211,6 +211,13 @@ async fn publish_then_waves_show_against_dev() {
     );
     assert_eq!(w["exchanges"]["2"]["executed"], 4);
     assert_eq!(w["totals"]["total_executed"], 10);
+    // The stored WAVE_COMPLETED event (DESIGN §1 step 7), as JSON.
+    let ev = &w["completed_event"];
+    assert_eq!(ev["wave_timestamp"], "2026-11-24T12:00:00Z", "{w}");
+    assert_eq!(ev["positions_opened"], 10, "{w}");
+    assert_eq!(ev["exchanges_processed"], 2, "{w}");
+    assert_eq!(ev["per_exchange_stats"]["1"]["executed"], 6, "{w}");
+    assert_eq!(ev["per_exchange_stats"]["1"]["target_reached"], true, "{w}");
 
     let o = wavegate(e, &["waves", "list", "--json"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
