@@ -1,6 +1,8 @@
 //! End-to-end faults and concurrency with the real coordinator and paper agents: skipped and
 //! unreachable exchanges, late signals, exchanges running at the same time, and a coordinator
-//! killed (SIGKILL) mid-dispatch that resumes the wave without placing any order twice.
+//! killed (SIGKILL) mid-dispatch whose wave is finished — by itself restarted, on SQLite and
+//! PostgreSQL, or by a second coordinator on the same PostgreSQL — without any order placed
+//! twice.
 
 use crate::coordinator_support::*;
 use wavegate_common::proto::v1 as pb;
@@ -167,13 +169,39 @@ async fn two_exchanges_execute_at_the_same_time() {
     assert!(switches >= 3, "executions did not interleave: {order:?}");
 }
 
-#[tokio::test]
-async fn a_coordinator_killed_mid_dispatch_resumes_and_no_order_is_placed_twice() {
+/// Who finishes a wave whose coordinator was killed mid-dispatch.
+enum Survivor {
+    /// The same coordinator (same node id), restarted.
+    Restarted,
+    /// A second coordinator on the same database, once the dead one's lease expired.
+    Other,
+}
+
+/// Publishes the worked example, SIGKILLs the coordinator after the first executed order, and
+/// checks that `survivor` completes the wave with every order placed exactly once.
+async fn killed_mid_dispatch(database_url: &str, offset_secs: i64, survivor: Survivor) {
     let dir = tempfile::tempdir().unwrap();
     let (binance, bybit) = start_worked_example_agents(dir.path(), 300).await;
-    let mut coord =
-        start_pair_coordinator(dir.path(), &sqlite_url(dir.path()), &binance, &bybit).await;
-    let ts = wave_ts(23);
+    let mut coord = start_pair_coordinator(dir.path(), database_url, &binance, &bybit).await;
+    let other = match survivor {
+        Survivor::Restarted => None,
+        Survivor::Other => {
+            let exchanges = [
+                Exchange {
+                    id: 1,
+                    name: "binance",
+                    agent: Some(binance.endpoint()),
+                },
+                Exchange {
+                    id: 2,
+                    name: "bybit",
+                    agent: Some(bybit.endpoint()),
+                },
+            ];
+            Some(start_coordinator(dir.path(), database_url, "e2e-other", &exchanges).await)
+        }
+    };
+    let ts = wave_ts(offset_secs);
     let id = wave_id(ts);
     let mut watch = publish_worked_example_watched(&coord, ts).await;
     // Kill as soon as the first order has been executed.
@@ -189,15 +217,21 @@ async fn a_coordinator_killed_mid_dispatch_resumes_and_no_order_is_placed_twice(
     .await
     .expect("no execution outcome");
     coord.kill().await;
-    coord.restart().await.unwrap();
+    let finisher = match &other {
+        None => {
+            coord.restart().await.unwrap();
+            &coord
+        }
+        Some(o) => o,
+    };
 
-    let d = finished(&mut waves(&coord).await, &id).await;
+    let d = finished(&mut waves(finisher).await, &id).await;
     let s = d.summary.unwrap();
     assert_eq!(
         s.status,
         pb::WaveStatus::Completed as i32,
         "{}",
-        coord.log_text()
+        finisher.log_text()
     );
     let ex = &d.exchanges;
     assert_eq!(
@@ -223,8 +257,30 @@ async fn a_coordinator_killed_mid_dispatch_resumes_and_no_order_is_placed_twice(
     assert_eq!(y.orders_sent, 4);
     assert_eq!(y.open_positions.len(), 4);
     assert!(
-        coord
+        finisher
             .log_text()
-            .contains("resuming a wave left in dispatching")
+            .contains("resuming a wave left in dispatching"),
+        "{}",
+        finisher.log_text()
     );
+}
+
+#[tokio::test]
+async fn a_coordinator_killed_mid_dispatch_resumes_and_no_order_is_placed_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    killed_mid_dispatch(&sqlite_url(dir.path()), 23, Survivor::Restarted).await;
+}
+
+#[tokio::test]
+async fn a_coordinator_killed_mid_dispatch_on_postgres_resumes_and_no_order_is_placed_twice() {
+    let db = PgDb::create().await;
+    killed_mid_dispatch(&db.url, 24, Survivor::Restarted).await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_second_coordinator_on_the_same_postgres_takes_over_when_the_lease_expires() {
+    let db = PgDb::create().await;
+    killed_mid_dispatch(&db.url, 25, Survivor::Other).await;
+    db.drop_db().await;
 }

@@ -298,7 +298,7 @@ impl PgDb {
         let admin = std::env::var("WAVEGATE_PG_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         let name = format!(
-            "wg_e2e_{}_{}",
+            "wg_test_e2e_{}_{}",
             std::process::id(),
             Utc::now().timestamp_micros()
         );
