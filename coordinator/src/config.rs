@@ -213,6 +213,8 @@ pub struct CoordinatorConfig {
     pub max_batch_signals: usize,
     /// Identity of this coordinator in dispatch leases; default: unique per process.
     pub node_id: Option<String>,
+    /// Region this coordinator runs in: the `deployment.region` of its traces.
+    pub region: Option<String>,
     /// Wave timing.
     pub waves: WaveTiming,
     /// Dispatch to agents.
@@ -239,6 +241,7 @@ impl Default for CoordinatorConfig {
             database_url: "sqlite://wavegate.db?mode=rwc".to_owned(),
             max_batch_signals: 100_000,
             node_id: None,
+            region: None,
             waves: WaveTiming::default(),
             dispatch: DispatchConfig::default(),
             exchanges: Vec::new(),
@@ -424,6 +427,7 @@ impl CoordinatorConfig {
         TelemetryConfig {
             log_format: self.telemetry.log_format,
             otlp_endpoint: self.telemetry.otlp_endpoint.clone(),
+            region: self.region.clone(),
             ..TelemetryConfig::new(SERVICE_COORDINATOR)
         }
     }
@@ -451,6 +455,13 @@ mod tests {
         assert_eq!(cfg.waves.quiet_secs, 3);
         assert_eq!(cfg.metrics_listen, Some("0.0.0.0:9100".parse().unwrap()));
         assert_eq!(cfg.telemetry_config().service_name, SERVICE_COORDINATOR);
+    }
+
+    #[test]
+    fn region_becomes_the_traces_deployment_region() {
+        assert_eq!(CoordinatorConfig::default().telemetry_config().region, None);
+        let c = CoordinatorConfig::from_toml("region = \"eu-central-1\"\n").unwrap();
+        assert_eq!(c.telemetry_config().region.as_deref(), Some("eu-central-1"));
     }
 
     #[test]

@@ -89,8 +89,13 @@ pub async fn complete(
         "wave completed"
     );
     core.hub.status(&row.id, status.to_proto());
-    if let Some(done) = core.store.wave(&row.id).await? {
-        core.hub.send(&row.id, Event::Completed(done.to_summary()));
+    // The completion is stored; the live event is best effort (watchers also poll the wave).
+    match core.store.wave(&row.id).await {
+        Ok(Some(done)) => core.hub.send(&row.id, Event::Completed(done.to_summary())),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(wave_id = %row.id, error = %e, "reading the completed wave back failed")
+        }
     }
     Ok(Some(Done {
         status,

@@ -84,10 +84,7 @@ impl Store {
             }
             let mut inserted: HashSet<i64> = HashSet::with_capacity(positions.len());
             let rows = match self.backend {
-                Backend::Sqlite => std::env::var("WG_ROWS")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(SQLITE_ROWS_PER_STATEMENT),
+                Backend::Sqlite => SQLITE_ROWS_PER_STATEMENT,
                 Backend::Postgres => POSTGRES_ROWS_PER_STATEMENT,
             };
             for chunk in positions.chunks(rows) {
