@@ -57,6 +57,9 @@ impl Core {
         let known = cfg.exchanges.iter().map(|e| e.id).collect();
         let metrics =
             Metrics::new().map_err(|e| CoordinatorError::Corrupt(format!("metrics: {e}")))?;
+        for e in &cfg.exchanges {
+            metrics.register_exchange(&e.name);
+        }
         Ok(Self {
             cfg,
             store,

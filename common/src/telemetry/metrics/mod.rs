@@ -153,12 +153,22 @@ impl Metrics {
         self.executed
             .with_label_values(&[exchange])
             .inc_by(u64::from(stats.executed));
+        // Touched also when missed, so the series exists (at 0) for alerts and ratios.
+        let reached = self.target_reached.with_label_values(&[exchange]);
         if stats.target_reached {
-            self.target_reached.with_label_values(&[exchange]).inc();
+            reached.inc();
         }
         self.topups
             .with_label_values(&[exchange])
             .inc_by(u64::from(stats.topup_rounds));
+    }
+
+    /// Creates `exchange`'s per-exchange series at 0, so a configured exchange is scraped
+    /// (and alerts on it work) before its first wave.
+    pub fn register_exchange(&self, exchange: &str) {
+        for family in [&self.executed, &self.target_reached, &self.topups] {
+            family.with_label_values(&[exchange]);
+        }
     }
 
     /// `n` positions opened on `exchange`.
@@ -356,6 +366,32 @@ mod tests {
         assert!(
             text.contains(r#"wavegate_order_latency_seconds_bucket{exchange="bybit",le="2.5"} 1"#)
         );
+    }
+
+    #[test]
+    fn a_missed_or_not_yet_run_exchange_has_its_series_at_zero() {
+        let m = Metrics::new().unwrap();
+        m.register_exchange("okx");
+        let missed = ExchangeStats {
+            exchange_name: "bybit".into(),
+            executed: 3,
+            target: 4,
+            ..ExchangeStats::default()
+        };
+        m.exchange_finished(&missed);
+        let text = m.encode().unwrap();
+        for line in [
+            r#"wavegate_exchange_target_reached_total{exchange="bybit"} 0"#,
+            r#"wavegate_exchange_executed_total{exchange="bybit"} 3"#,
+            r#"wavegate_exchange_target_reached_total{exchange="okx"} 0"#,
+            r#"wavegate_exchange_executed_total{exchange="okx"} 0"#,
+            r#"wavegate_topups_total{exchange="okx"} 0"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
     }
 
     #[test]
