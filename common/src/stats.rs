@@ -20,23 +20,27 @@ pub enum ParamsSource {
     Db,
     /// The configured default.
     Default,
+    /// No params at all: the exchange was skipped with `no_params`.
+    None,
 }
 
 impl ParamsSource {
-    /// `wave`, `db` or `default`.
+    /// `wave`, `db`, `default` or `none`.
     pub fn as_str(self) -> &'static str {
         match self {
             ParamsSource::Wave => "wave",
             ParamsSource::Db => "db",
             ParamsSource::Default => "default",
+            ParamsSource::None => "none",
         }
     }
-    /// Parses `wave`, `db` or `default`.
+    /// Parses `wave`, `db`, `default` or `none`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "wave" => Some(ParamsSource::Wave),
             "db" => Some(ParamsSource::Db),
             "default" => Some(ParamsSource::Default),
+            "none" => Some(ParamsSource::None),
             _ => None,
         }
     }
@@ -46,6 +50,7 @@ impl ParamsSource {
             ParamsSource::Wave => pb::ParamsSource::Wave,
             ParamsSource::Db => pb::ParamsSource::Db,
             ParamsSource::Default => pb::ParamsSource::Default,
+            ParamsSource::None => pb::ParamsSource::None,
         }
     }
     /// From the wire; unspecified reads as `db`.
@@ -53,6 +58,7 @@ impl ParamsSource {
         match pb::ParamsSource::try_from(v) {
             Ok(pb::ParamsSource::Wave) => ParamsSource::Wave,
             Ok(pb::ParamsSource::Default) => ParamsSource::Default,
+            Ok(pb::ParamsSource::None) => ParamsSource::None,
             _ => ParamsSource::Db,
         }
     }
@@ -117,7 +123,8 @@ impl ExchangeStats {
         self.buffer_saved_us = self.buffer_used() && self.executed == self.target;
     }
 
-    /// The result of an exchange that was skipped without contacting an agent.
+    /// The result of an exchange that was skipped without contacting an agent. Its params
+    /// source is `none` until the caller sets the params it had (if any).
     pub fn skipped(
         exchange_id: ExchangeId,
         exchange_name: &str,
@@ -130,6 +137,7 @@ impl ExchangeStats {
             total_signals,
             error: Some(error.to_owned()),
             skipped: total_signals,
+            params_source: ParamsSource::None,
             ..Self::default()
         }
     }
@@ -390,5 +398,33 @@ impl WaveCompleted {
                 .collect(),
             completion_time,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_sources_round_trip_and_a_skipped_exchange_has_none() {
+        for s in [
+            ParamsSource::Wave,
+            ParamsSource::Db,
+            ParamsSource::Default,
+            ParamsSource::None,
+        ] {
+            assert_eq!(ParamsSource::parse(s.as_str()), Some(s));
+            assert_eq!(ParamsSource::from_proto(s.to_proto() as i32), s);
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(json, format!("\"{}\"", s.as_str()));
+        }
+        // Unspecified on the wire reads as db, as the proto documents.
+        assert_eq!(ParamsSource::from_proto(0), ParamsSource::Db);
+        let skipped = ExchangeStats::skipped(3, "kraken", 4, "no_params");
+        assert_eq!(skipped.params_source, ParamsSource::None);
+        assert_eq!(
+            ExchangeStats::from_proto(&skipped.to_proto()).params_source,
+            ParamsSource::None
+        );
     }
 }
