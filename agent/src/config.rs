@@ -148,6 +148,13 @@ pub struct PaperConfig {
     /// Symbols whose order lookups fail (the exchange cannot say what became of an order, as
     /// in an outage): an entry that got no answer stays unresolved.
     pub lookup_fail: Vec<String>,
+    /// Symbols whose entry fills but is answered "duplicate client order id", as when an
+    /// earlier send under the same id (say, by a run whose journal was lost) already filled:
+    /// the agent must find the fill by lookup, not count the order failed.
+    pub duplicate_entry: Vec<String>,
+    /// Reads of the open positions that fail (exchange unreachable) after start-up before
+    /// reads succeed again.
+    pub positions_fail: u32,
 }
 
 impl Default for PaperConfig {
@@ -163,6 +170,8 @@ impl Default for PaperConfig {
             exec_fail: Vec::new(),
             stop_fail: Vec::new(),
             lookup_fail: Vec::new(),
+            duplicate_entry: Vec::new(),
+            positions_fail: 0,
         }
     }
 }
@@ -245,6 +254,18 @@ pub struct AgentConfig {
     pub stop_loss_percent: f64,
     /// Attempts to place a protective stop (and to close after it failed).
     pub stop_retries: u32,
+    /// Longest wait for the coordinator's answer to a top-up request, in milliseconds. When it
+    /// passes, the session goes on as if it had lost its coordinator: no more top-ups, it
+    /// finishes the wave with the signals it holds (a late answer is ignored). Default 30 s.
+    pub topup_timeout_ms: u64,
+    /// Interval of the HTTP/2 keepalive pings the gRPC server sends on each connection, in
+    /// milliseconds; `0` sends none. With it, a coordinator that vanished without closing its
+    /// connection (host down, network cut) is noticed and its sessions finish with what they
+    /// hold. Default 10 s.
+    pub keepalive_interval_ms: u64,
+    /// How long a keepalive ping may go unanswered before the connection is closed, in
+    /// milliseconds (at least 1). Default 20 s.
+    pub keepalive_timeout_ms: u64,
     /// Order rate limits.
     pub rate_limit: RateLimitConfig,
     /// Exchange adapter.
@@ -270,6 +291,9 @@ impl Default for AgentConfig {
             order_timeout_ms: 10_000,
             stop_loss_percent: 4.0,
             stop_retries: 3,
+            topup_timeout_ms: 30_000,
+            keepalive_interval_ms: 10_000,
+            keepalive_timeout_ms: 20_000,
             rate_limit: RateLimitConfig::default(),
             adapter: AdapterConfig::default(),
             metrics_listen: Some(DEFAULT_METRICS_LISTEN),
@@ -367,6 +391,18 @@ impl AgentConfig {
         if self.stop_retries == 0 {
             return Err(ConfigError::invalid("stop_retries", "must be at least 1"));
         }
+        if self.topup_timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "topup_timeout_ms",
+                "must be at least 1",
+            ));
+        }
+        if self.keepalive_timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "keepalive_timeout_ms",
+                "must be at least 1",
+            ));
+        }
         if self.rate_limit.orders_per_second == 0 {
             return Err(ConfigError::invalid(
                 "rate_limit.orders_per_second",
@@ -404,6 +440,7 @@ impl AgentConfig {
             ("adapter.paper.exec_fail", &p.exec_fail),
             ("adapter.paper.stop_fail", &p.stop_fail),
             ("adapter.paper.lookup_fail", &p.lookup_fail),
+            ("adapter.paper.duplicate_entry", &p.duplicate_entry),
         ];
         for (key, symbols) in lists {
             for s in symbols {
@@ -465,6 +502,54 @@ mod tests {
         assert!(m.contains("latencyms"), "{m}");
         let (k, _) = parse_err("[rate_limit]\nburst = \"ten\"\n");
         assert_eq!(k, "rate_limit.burst");
+    }
+
+    #[test]
+    fn topup_timeout_and_keepalive_have_defaults_overrides_and_bounds() {
+        let c = AgentConfig::default();
+        assert_eq!(
+            (
+                c.topup_timeout_ms,
+                c.keepalive_interval_ms,
+                c.keepalive_timeout_ms
+            ),
+            (30_000, 10_000, 20_000)
+        );
+        let c = AgentConfig::from_toml(
+            "exchange_id = 1\ntopup_timeout_ms = 500\nkeepalive_interval_ms = 0\n\
+             [adapter.paper]\npositions_fail = 2\nduplicate_entry = [\"BTCUSDT\"]\n",
+        )
+        .unwrap();
+        assert_eq!((c.topup_timeout_ms, c.keepalive_interval_ms), (500, 0));
+        assert_eq!(c.adapter.paper.positions_fail, 2);
+        assert_eq!(c.adapter.paper.duplicate_entry, vec!["BTCUSDT"]);
+        let mut c = AgentConfig::paper(1, "binance", "j.db".into());
+        c.apply_env(|k| match k {
+            "WAVEGATE_AGENT_TOPUP_TIMEOUT_MS" => Some("750".into()),
+            "WAVEGATE_AGENT_KEEPALIVE_INTERVAL_MS" => Some("5000".into()),
+            "WAVEGATE_AGENT_KEEPALIVE_TIMEOUT_MS" => Some("3000".into()),
+            "WAVEGATE_AGENT_PAPER_POSITIONS_FAIL" => Some("1".into()),
+            "WAVEGATE_AGENT_PAPER_DUPLICATE_ENTRY" => Some("ETHUSDT".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            (
+                c.topup_timeout_ms,
+                c.keepalive_interval_ms,
+                c.keepalive_timeout_ms
+            ),
+            (750, 5_000, 3_000)
+        );
+        assert_eq!(c.adapter.paper.positions_fail, 1);
+        assert_eq!(c.adapter.paper.duplicate_entry, vec!["ETHUSDT"]);
+        c.validate().unwrap();
+        for key in ["topup_timeout_ms", "keepalive_timeout_ms"] {
+            let mut bad = c.clone();
+            bad.set(key, "0").unwrap();
+            let e = bad.validate().unwrap_err().to_string();
+            assert!(e.contains(key), "{e}");
+        }
     }
 
     #[test]

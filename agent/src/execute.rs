@@ -9,8 +9,10 @@
 //!    the only one before the order leaves), then place;
 //! 4. filled → protective stop with bounded retries; if it cannot be placed, close at market
 //!    (failed execution); if closing fails too, the position stays open and counts;
-//!    rejected → failed; no answer → `unknown`, looked up by client order id. Each stop (and
-//!    the close) attempt is journaled as the row's stop step and committed before it leaves.
+//!    rejected → failed; no answer → `unknown`, looked up by client order id; "duplicate
+//!    client order id" → `unknown` too (an order under this id exists, maybe filled: it is
+//!    looked up, never counted failed, never sent again). Each stop (and the close) attempt
+//!    is journaled as the row's stop step and committed before it leaves.
 //!
 //! Orders journaled by an earlier run of the wave are never launched by the walk: the session
 //! settles every one of them first with [`settle_prior`] (`execute/recover.rs`), which looks
@@ -41,7 +43,7 @@ use crate::context::AgentCtx;
 use crate::exchange::{EntryOrder, ExchangeError, Fill, Side};
 use crate::journal::{NewOrder, OrderEvent, OrderState, OrderUpdate};
 
-use recover::lost_then_resolve;
+use recover::{Lookup, lost_then_resolve};
 pub use recover::{needs_side, needs_stop, settle_prior, unsettled};
 use stop::{StopStart, protect};
 
@@ -49,6 +51,12 @@ use stop::{StopStart, protect};
 const LOOKUP_ATTEMPTS: u32 = 5;
 /// First pause between lookups (doubles each time: about 3 s over all attempts).
 const LOOKUP_BACKOFF: Duration = Duration::from_millis(200);
+/// Journaled error of an entry the exchange refused as a duplicate client order id: the row
+/// stays `unknown`, and a later run keeps looking it up (its "not found" is not believed).
+pub const DUPLICATE_ID: &str = "duplicate_client_order_id";
+/// Outcome error of a filled entry whose stop could not be placed and whose position was
+/// closed (or was found gone).
+const STOP_FAILED_CLOSED: &str = "stop_failed_closed";
 
 /// One order the walk launched.
 #[derive(Debug, Clone)]
@@ -274,11 +282,17 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
         }
         Ok(Err(ExchangeError::Unknown(detail))) => {
             warn!(%coid, %detail, "entry outcome unknown; looking it up");
-            lost_then_resolve(&ctx, &r, OrderState::Sent).await
+            lost_then_resolve(&ctx, &r, OrderState::Sent, Lookup::Unanswered).await
+        }
+        Ok(Err(ExchangeError::DuplicateId(detail))) => {
+            // An order under this id already exists (a send whose journal row was lost, or
+            // an earlier attempt): what it did is what counts. Never re-sent.
+            warn!(%coid, %detail, "exchange already holds this client order id; looking it up");
+            lost_then_resolve(&ctx, &r, OrderState::Sent, Lookup::Exists).await
         }
         Err(_) => {
             warn!(%coid, "entry timed out; looking it up");
-            lost_then_resolve(&ctx, &r, OrderState::Sent).await
+            lost_then_resolve(&ctx, &r, OrderState::Sent, Lookup::Unanswered).await
         }
     };
     exec.outcome.exchange_latency_us = latency_us;

@@ -118,7 +118,13 @@ impl AgentHandle {
 pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     config.validate()?;
     // Certificates are read before anything is opened, so a bad path fails start-up cleanly.
-    let mut builder = Server::builder();
+    // Server-side HTTP/2 pings: a coordinator that vanished without closing its connection
+    // (host down, network cut) is noticed, so its sessions stop waiting on it and finish.
+    let keepalive = (config.keepalive_interval_ms > 0)
+        .then(|| Duration::from_millis(config.keepalive_interval_ms));
+    let mut builder = Server::builder()
+        .http2_keepalive_interval(keepalive)
+        .http2_keepalive_timeout(Some(Duration::from_millis(config.keepalive_timeout_ms)));
     if let Some(tls) = &config.tls {
         builder = tls.apply(builder)?;
     }

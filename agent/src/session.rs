@@ -10,8 +10,13 @@
 //! It runs inside the stream's `execute_wave` span and opens the [`spans`](crate::spans)
 //! under it; every verdict is counted in the agent's metrics.
 //!
+//! A top-up request unanswered for `topup_timeout_ms` is treated like a lost coordinator: no
+//! more top-ups, the wave finishes with what it holds (a late answer is ignored).
+//!
 //! A wave with orders journaled by an earlier run (and no stored `Result`) settles them all
 //! before the session starts and counts the slots they hold into the walk (`session/prior.rs`).
+//! Then the open positions are read (retried briefly); if the exchange cannot list them, the
+//! wave is refused, after the settled rows' journal updates are committed.
 //! While any order of the wave is unresolved, its `Result` is sent but not journaled, so a
 //! re-sent wave runs again and settles it.
 //!
@@ -20,6 +25,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use futures::future::BoxFuture;
@@ -113,14 +119,43 @@ where
     } else {
         Priors::settle(&ctx, &start, prior).await
     };
-    let open = match ctx.exchange.open_positions().await {
+    let open = match open_positions(&ctx).await {
         Ok(p) => p,
-        Err(e) => return out.fail(&SessionError::Exchange(e.to_string())),
+        Err(e) => {
+            // The journaled rows are settled (above); commit what that queued before refusing.
+            if let Err(je) = ctx.journal.flush().await {
+                error!(wave_id = %start.wave_id, error = %je, "journal updates not committed");
+            }
+            error!(wave_id = %start.wave_id, error = %e, "open positions unavailable; wave refused");
+            return out.fail(&SessionError::Exchange(e.to_string()));
+        }
     };
     info!(wave_id = %start.wave_id, max_trades = start.max_trades, resumed, "wave started");
     Session::new(ctx, start, priors, open)
         .drive(&mut inbound, &mut out)
         .await;
+}
+
+/// Reads of the open positions at a wave's start before it is refused.
+const POSITIONS_ATTEMPTS: u32 = 4;
+/// First pause between those reads (doubles each time: 0.1 + 0.2 + 0.4 s).
+const POSITIONS_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The account's open positions, read again after a short pause when the exchange fails to
+/// answer: one blip must not cost the whole wave.
+async fn open_positions(ctx: &AgentCtx) -> Result<Vec<String>, ExchangeError> {
+    let mut pause = POSITIONS_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        match ctx.exchange.open_positions().await {
+            Ok(p) => return Ok(p),
+            Err(e) if attempt >= POSITIONS_ATTEMPTS => return Err(e),
+            Err(e) => warn!(attempt, error = %e, "open positions unavailable; retrying"),
+        }
+        tokio::time::sleep(pause).await;
+        pause *= 2;
+        attempt += 1;
+    }
 }
 
 /// Sends a journaled result again: its outcomes, then the result with `from_journal`.
@@ -181,6 +216,10 @@ struct Session {
     inbound_open: bool,
     /// No more top-ups can be asked (coordinator lost, shutdown, cancel, deadline).
     no_topups: bool,
+    /// When the awaited top-up answer is given up on (`topup_timeout_ms`).
+    topup_deadline: Option<tokio::time::Instant>,
+    /// A top-up answer timed out: a late one is ignored.
+    topup_timed_out: bool,
     stopped: Option<&'static str>,
     ending: Option<Ending>,
     /// The stream's `execute_wave` span, parent of the spans below.
@@ -240,6 +279,8 @@ impl Session {
             orders: FuturesUnordered::new(),
             inbound_open: true,
             no_topups: false,
+            topup_deadline: None,
+            topup_timed_out: false,
             stopped: None,
             ending: None,
             wave_span: Span::current(),
@@ -267,6 +308,7 @@ impl Session {
                 break;
             }
             let deadline_armed = deadline.is_some() && self.stopped.is_none();
+            let topup_armed = self.awaiting.is_some_and(|r| r > 0) && self.inbound_open;
             tokio::select! {
                 Some((c, exec)) = self.orders.next(), if !self.orders.is_empty() => {
                     self.settled(c, exec, out);
@@ -279,6 +321,7 @@ impl Session {
                 }
                 msg = inbound.next(), if self.inbound_open => self.on_message(msg, out),
                 () = sleep_until(deadline), if deadline_armed => self.stop("deadline"),
+                () = sleep_until(self.topup_deadline), if topup_armed => self.topup_timeout(),
                 changed = shutdown.changed(), if !shutdown_seen => {
                     shutdown_seen = true;
                     if changed.is_ok() {
@@ -368,6 +411,9 @@ impl Session {
         self.tally.topup_round();
         self.awaiting = Some(ask.round);
         self.requested = ask.count;
+        self.topup_deadline = Some(
+            tokio::time::Instant::now() + Duration::from_millis(self.ctx.config.topup_timeout_ms),
+        );
         self.topup_span = Some(TopupSpan::start(&self.wave_span, &ask));
         out.send(Out::Topup(pb::TopUpRequest {
             needed: ask.needed,
@@ -438,9 +484,9 @@ impl Session {
         let e = &self.entries[i];
         let check = check.map_err(|e| match e {
             ExchangeError::Rejected(reason) => reason,
-            ExchangeError::Unknown(_) | ExchangeError::Unavailable(_) => {
-                "exchange_unreachable".to_owned()
-            }
+            ExchangeError::Unknown(_)
+            | ExchangeError::DuplicateId(_)
+            | ExchangeError::Unavailable(_) => "exchange_unreachable".to_owned(),
         });
         let v = self.filter.verdict(e.signal.symbol(), check);
         self.tally.verdict(e.round, &v);

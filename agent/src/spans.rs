@@ -70,6 +70,8 @@ pub enum TopupAnswer {
     Exhausted,
     /// The coordinator went away or the agent shuts down.
     Lost,
+    /// No answer within `topup_timeout_ms`: the wave goes on as if the coordinator were lost.
+    TimedOut,
     /// The wave stopped (deadline, cancel, protocol error) before an answer.
     Stopped,
 }
@@ -80,6 +82,7 @@ impl TopupAnswer {
             TopupAnswer::Batch => "batch",
             TopupAnswer::Exhausted => "exhausted",
             TopupAnswer::Lost => "lost",
+            TopupAnswer::TimedOut => "timed_out",
             TopupAnswer::Stopped => "stopped",
         }
     }

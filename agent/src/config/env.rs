@@ -41,6 +41,9 @@ impl AgentConfig {
             "order_timeout_ms" => self.order_timeout_ms = parse(v)?,
             "stop_loss_percent" => self.stop_loss_percent = parse(v)?,
             "stop_retries" => self.stop_retries = parse(v)?,
+            "topup_timeout_ms" => self.topup_timeout_ms = parse(v)?,
+            "keepalive_interval_ms" => self.keepalive_interval_ms = parse(v)?,
+            "keepalive_timeout_ms" => self.keepalive_timeout_ms = parse(v)?,
             "rate_limit.orders_per_second" => self.rate_limit.orders_per_second = parse(v)?,
             "rate_limit.burst" => self.rate_limit.burst = parse(v)?,
             "adapter.kind" => {
@@ -72,6 +75,8 @@ impl AgentConfig {
             "adapter.paper.exec_fail" => p.exec_fail = list(v),
             "adapter.paper.stop_fail" => p.stop_fail = list(v),
             "adapter.paper.lookup_fail" => p.lookup_fail = list(v),
+            "adapter.paper.duplicate_entry" => p.duplicate_entry = list(v),
+            "adapter.paper.positions_fail" => p.positions_fail = parse(v)?,
             "metrics_listen" => self.metrics_listen = parse_metrics_listen(v)?,
             "telemetry.log_format" => self.telemetry.log_format = telemetry::parse_log_format(v)?,
             "telemetry.otlp_endpoint" => {
@@ -95,6 +100,9 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("ORDER_TIMEOUT_MS", "order_timeout_ms"),
     ("STOP_LOSS_PERCENT", "stop_loss_percent"),
     ("STOP_RETRIES", "stop_retries"),
+    ("TOPUP_TIMEOUT_MS", "topup_timeout_ms"),
+    ("KEEPALIVE_INTERVAL_MS", "keepalive_interval_ms"),
+    ("KEEPALIVE_TIMEOUT_MS", "keepalive_timeout_ms"),
     (
         "RATE_LIMIT_ORDERS_PER_SECOND",
         "rate_limit.orders_per_second",
@@ -111,6 +119,8 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("PAPER_EXEC_FAIL", "adapter.paper.exec_fail"),
     ("PAPER_STOP_FAIL", "adapter.paper.stop_fail"),
     ("PAPER_LOOKUP_FAIL", "adapter.paper.lookup_fail"),
+    ("PAPER_DUPLICATE_ENTRY", "adapter.paper.duplicate_entry"),
+    ("PAPER_POSITIONS_FAIL", "adapter.paper.positions_fail"),
     ("BINANCE_BASE_URL", "adapter.binance.base_url"),
     ("BINANCE_RECV_WINDOW_MS", "adapter.binance.recv_window_ms"),
     ("BINANCE_NOTIONAL", "adapter.binance.notional"),

@@ -16,7 +16,9 @@
 //! the key in `X-MBX-APIKEY`. GET carries it in the query, POST in a form body.
 //!
 //! Answers: 2xx → done; 4xx with a code → refused (nothing happened), except `-1000`, `-1006`,
-//! `-1007` and 408 ("execution status unknown"); 5xx or those codes on an order → unknown.
+//! `-1007` and 408 ("execution status unknown"); 5xx or those codes on an order → unknown;
+//! `-4116` on an order → [`ExchangeError::DuplicateId`] (an order under that id exists: the
+//! agent looks it up).
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -29,7 +31,7 @@ use serde_json::Value;
 use super::lots::{self, Rules, RulesCache, Step, num};
 use super::rest::{Call, Failure, Reply, RestClient, ServerClock, number, query_string, text};
 use super::signing::hmac_sha256_hex;
-use super::{EntryOrder, Exchange, ExchangeError, Fill, OrderReport, Side, StopOrder};
+use super::{EntryOrder, Exchange, ExchangeError, Fill, OrderReport, Position, Side, StopOrder};
 use crate::config::{Credentials, LiveConfig};
 
 const NAME: &str = "binance";
@@ -45,6 +47,8 @@ const BAD_TIMESTAMP: i64 = -1021;
 const REDUCE_ONLY_REJECTED: i64 = -2022;
 /// Invalid symbol.
 const BAD_SYMBOL: i64 = -1121;
+/// An order (or algo order) with this client order id already exists.
+const DUPLICATE_ID: i64 = -4116;
 
 /// The Binance USDⓈ-M futures adapter.
 #[derive(Debug)]
@@ -107,6 +111,11 @@ impl BinanceFutures {
         }
         if code == Some(BAD_TIMESTAMP) {
             self.clock.invalidate();
+        }
+        if call == Call::Order && code == Some(DUPLICATE_ID) {
+            return Err(Failure::Other(ExchangeError::DuplicateId(format!(
+                "{NAME} {DUPLICATE_ID}: {msg}"
+            ))));
         }
         Err(Failure::Refused {
             exchange: NAME,
@@ -467,6 +476,25 @@ impl Exchange for BinanceFutures {
             let rows = self.positions(None).await?;
             let set: BTreeSet<String> = rows.iter().filter_map(|r| text(r, "symbol")).collect();
             Ok(set.into_iter().collect())
+        }
+        .boxed()
+    }
+
+    fn position(&self, symbol: String) -> BoxFuture<'_, Result<Option<Position>, ExchangeError>> {
+        async move {
+            let rows = self.positions(Some(&symbol)).await?;
+            Ok(rows
+                .iter()
+                .filter(|r| text(r, "symbol").as_deref() == Some(symbol.as_str()))
+                .find_map(|r| number(r, "positionAmt"))
+                .map(|amount| Position {
+                    side: if amount > 0.0 {
+                        Side::Long
+                    } else {
+                        Side::Short
+                    },
+                    quantity: amount.abs(),
+                }))
         }
         .boxed()
     }

@@ -16,7 +16,9 @@
 //! `timestamp + apiKey + recvWindow + payload` (the query string as sent, or the raw JSON body).
 //!
 //! Answers: `retCode 0` → done; any other code on an answered request → refused, except
-//! `10000`/`10016` (server timeout/error) and HTTP 5xx, which on an order mean unknown.
+//! `10000`/`10016` (server timeout/error) and HTTP 5xx, which on an order mean unknown, and
+//! `110072` on an order → [`ExchangeError::DuplicateId`] (an order under that `orderLinkId`
+//! exists: the agent looks it up).
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -31,7 +33,7 @@ use super::rest::{
     Call, Failure, Reply, RestClient, ServerClock, Transport, number, query_string, text,
 };
 use super::signing::hmac_sha256_hex;
-use super::{EntryOrder, Exchange, ExchangeError, Fill, OrderReport, Side, StopOrder};
+use super::{EntryOrder, Exchange, ExchangeError, Fill, OrderReport, Position, Side, StopOrder};
 use crate::config::{Credentials, LiveConfig};
 
 const NAME: &str = "bybit";
@@ -45,6 +47,8 @@ const BAD_TIMESTAMP: i64 = 10002;
 const NOT_MODIFIED: i64 = 34040;
 /// Reduce-only order with nothing to reduce.
 const REDUCE_ONLY_REJECTED: i64 = 110017;
+/// An order with this `orderLinkId` already exists.
+const DUPLICATE_ID: i64 = 110072;
 /// Page size of the paged lists.
 const PAGE: &str = "200";
 
@@ -104,6 +108,11 @@ impl BybitLinear {
             (Some(c), _) => {
                 if c == BAD_TIMESTAMP {
                     self.clock.invalidate();
+                }
+                if call == Call::Order && c == DUPLICATE_ID {
+                    return Err(Failure::Other(ExchangeError::DuplicateId(format!(
+                        "{NAME} {c}: {msg}"
+                    ))));
                 }
                 Err(Failure::Refused {
                     exchange: NAME,
@@ -483,6 +492,23 @@ impl Exchange for BybitLinear {
             let rows = self.positions(None).await?;
             let set: BTreeSet<String> = rows.iter().filter_map(|r| text(r, "symbol")).collect();
             Ok(set.into_iter().collect())
+        }
+        .boxed()
+    }
+
+    fn position(&self, symbol: String) -> BoxFuture<'_, Result<Option<Position>, ExchangeError>> {
+        async move {
+            let rows = self.positions(Some(&symbol)).await?;
+            Ok(rows.first().and_then(|r| {
+                Some(Position {
+                    side: if text(r, "side").as_deref() == Some("Buy") {
+                        Side::Long
+                    } else {
+                        Side::Short
+                    },
+                    quantity: number(r, "size")?,
+                })
+            }))
         }
         .boxed()
     }

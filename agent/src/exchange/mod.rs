@@ -3,8 +3,9 @@
 //! Adapters are chosen at start-up from config (`paper`, `binance`, `bybit`), so the
 //! trait is object-safe and returns boxed futures. Errors keep apart what the agent must treat
 //! differently: [`ExchangeError::Rejected`] (definitely not done), [`ExchangeError::Unknown`]
-//! (may have been done: look it up by client order id, never send again) and
-//! [`ExchangeError::Unavailable`] (nothing was sent).
+//! (may have been done: look it up by client order id, never send again),
+//! [`ExchangeError::DuplicateId`] (an order under this client order id already exists: look it
+//! up, never count it failed) and [`ExchangeError::Unavailable`] (nothing was sent).
 
 pub mod binance;
 pub mod bybit;
@@ -71,6 +72,15 @@ pub struct StopOrder {
     pub stop_price: f64,
 }
 
+/// An open position as the exchange reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Position {
+    /// Direction.
+    pub side: Side,
+    /// Size (positive), in base units.
+    pub quantity: f64,
+}
+
 /// A filled order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fill {
@@ -102,6 +112,13 @@ pub enum ExchangeError {
     /// No answer (timeout, 5xx, connection dropped while sending): it may have happened.
     #[error("outcome unknown: {0}")]
     Unknown(String),
+    /// The exchange refused the order because an order with its client order id already
+    /// exists (Binance `-4116`, Bybit `110072`): an earlier send under that id reached it —
+    /// maybe filled, e.g. by a run whose journal was lost. Not a failure: an unknown outcome,
+    /// resolved by looking the order up; "not found" is not believed (the exchange just said
+    /// it exists), so the order holds its slot until a lookup finds it.
+    #[error("duplicate client order id: {0}")]
+    DuplicateId(String),
     /// The exchange could not be reached; nothing was sent.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -123,6 +140,10 @@ pub trait Exchange: Send + Sync + 'static {
 
     /// Symbols with an open position on the account.
     fn open_positions(&self) -> BoxFuture<'_, Result<Vec<String>, ExchangeError>>;
+
+    /// The position in `symbol`, `None` when flat. Used before closing a position on behalf
+    /// of an order journaled by an earlier run: it must still be that order's position.
+    fn position(&self, symbol: String) -> BoxFuture<'_, Result<Option<Position>, ExchangeError>>;
 
     /// Places a market entry.
     fn place_entry(&self, order: EntryOrder) -> BoxFuture<'_, Result<Fill, ExchangeError>>;

@@ -1,8 +1,9 @@
 //! The `paper` exchange: simulated fills with a scriptable world, for the demo and tests.
 //!
 //! Scripted per symbol from [`PaperConfig`]: positions open at the start, symbols that are not
-//! tradable, entries that are rejected, stops that are rejected, lookups that fail; plus a minimum notional and a
-//! seeded random failure rate. Like a real exchange, an order is recorded (and a position
+//! tradable, entries that are rejected, entries answered as duplicates, stops that are
+//! rejected, lookups that fail; plus failing position reads, a minimum notional and a seeded
+//! random failure rate. A client order id is accepted once, as on Binance and Bybit. Like a real exchange, an order is recorded (and a position
 //! opened) as soon as it arrives, *then* the simulated latency passes; so a caller that times
 //! out during the latency sees an unknown outcome that a lookup by client order id resolves.
 //! Positions and orders live in the journal database, so a restarted agent sees them: each
@@ -13,7 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -25,6 +26,9 @@ use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
 
 use super::{EntryOrder, Exchange, ExchangeError, Fill, OrderReport, Side, StopOrder};
+
+/// The paper exchange's answer to a reused client order id.
+const DUPLICATE: &str = "paper: duplicate_client_order_id";
 use crate::config::PaperConfig;
 use crate::journal::{Journal, Stmt, Writer};
 
@@ -57,6 +61,9 @@ pub struct PaperExchange {
     exec_fail: HashSet<String>,
     stop_fail: HashSet<String>,
     lookup_fail: HashSet<String>,
+    duplicate_entry: HashSet<String>,
+    /// Open-positions reads still to fail (`positions_fail`).
+    positions_fail: AtomicU32,
     writer: Writer,
     world: Mutex<World>,
     rng: Mutex<StdRng>,
@@ -180,6 +187,8 @@ impl PaperExchange {
             exec_fail: set(&cfg.exec_fail),
             stop_fail: set(&cfg.stop_fail),
             lookup_fail: set(&cfg.lookup_fail),
+            duplicate_entry: set(&cfg.duplicate_entry),
+            positions_fail: AtomicU32::new(cfg.positions_fail),
             rng: Mutex::new(StdRng::seed_from_u64(cfg.seed)),
             next_id: AtomicU64::new(world.orders.len() as u64 + 1),
             world: Mutex::new(world),
@@ -215,6 +224,14 @@ impl PaperExchange {
         arrived: &str,
     ) -> Result<(String, Stmt), ExchangeError> {
         let exchange_order_id = self.new_order_id();
+        // A lookup reports the fill under the id the exchange gave it.
+        let report = match report {
+            OrderReport::Filled(f) => OrderReport::Filled(Fill {
+                exchange_order_id: exchange_order_id.clone(),
+                ..f
+            }),
+            other => other,
+        };
         let (status, price, quantity, reason) = match &report {
             OrderReport::Filled(f) => ("filled", f.price, f.quantity, None),
             OrderReport::Rejected(r) => ("rejected", 0.0, 0.0, Some(r.as_str())),
@@ -255,7 +272,7 @@ impl PaperExchange {
         let arrived = Utc::now().to_rfc3339();
         if self.duplicate(&o.client_order_id)? {
             // As Binance's -4116: a client order id is accepted once.
-            return Err(ExchangeError::Rejected("duplicate_client_order_id".into()));
+            return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
         }
         let random_fail = self.cfg.fail_rate > 0.0 && {
             let mut rng = self.rng.lock().map_err(|_| poisoned())?;
@@ -308,11 +325,19 @@ impl PaperExchange {
         fill.exchange_order_id = id;
         self.persist_during_latency(vec![position_stmt(&o.symbol, Some(&position)), order])
             .await?;
+        if self.duplicate_entry.contains(&o.symbol) {
+            // Scripted: as if an earlier send under this id had filled and this one were
+            // refused as its duplicate. The fill is on record for a lookup to find.
+            return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
+        }
         Ok(fill)
     }
 
     async fn stop(&self, o: StopOrder) -> Result<String, ExchangeError> {
         let arrived = Utc::now().to_rfc3339();
+        if self.duplicate(&o.client_order_id)? {
+            return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
+        }
         let has_position = {
             let w = self.world.lock().map_err(|_| poisoned())?;
             w.positions.contains_key(&o.symbol)
@@ -338,6 +363,9 @@ impl PaperExchange {
 
     async fn close(&self, symbol: String, client_order_id: String) -> Result<Fill, ExchangeError> {
         let arrived = Utc::now().to_rfc3339();
+        if self.duplicate(&client_order_id)? {
+            return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
+        }
         let removed = {
             let mut w = self.world.lock().map_err(|_| poisoned())?;
             w.positions.remove(&symbol)
@@ -427,10 +455,34 @@ impl Exchange for PaperExchange {
     }
 
     fn open_positions(&self) -> BoxFuture<'_, Result<Vec<String>, ExchangeError>> {
+        let scripted_failure = self
+            .positions_fail
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        let r = if scripted_failure {
+            Err(ExchangeError::Unavailable("paper: positions_fail".into()))
+        } else {
+            self.world
+                .lock()
+                .map(|w| w.positions.keys().cloned().collect())
+                .map_err(|_| poisoned())
+        };
+        futures::future::ready(r).boxed()
+    }
+
+    fn position(
+        &self,
+        symbol: String,
+    ) -> BoxFuture<'_, Result<Option<super::Position>, ExchangeError>> {
         let r = self
             .world
             .lock()
-            .map(|w| w.positions.keys().cloned().collect())
+            .map(|w| {
+                w.positions.get(&symbol).map(|p| super::Position {
+                    side: p.side,
+                    quantity: p.quantity,
+                })
+            })
             .map_err(|_| poisoned());
         futures::future::ready(r).boxed()
     }
@@ -507,7 +559,7 @@ mod tests {
             assert_eq!(f.price, price_of("BTCUSDT"));
             assert_eq!(
                 p.place_entry(entry("c1", "BTCUSDT")).await,
-                Err(ExchangeError::Rejected("duplicate_client_order_id".into()))
+                Err(ExchangeError::DuplicateId(DUPLICATE.into()))
             );
             assert!(matches!(
                 p.place_entry(entry("c2", "XRPUSDT")).await,

@@ -1,15 +1,32 @@
 //! Settling orders whose outcome is not known yet: an entry that got no answer (looked up by
 //! its client order id, never sent again), and every order journaled by an earlier run of the
 //! wave (after a crash, or when the coordinator re-sends the wave).
+//!
+//! A journaled order that may send something (a lookup that finds a fill goes on to its stop,
+//! an interrupted stop step, a close) is settled under its symbol's lock, like a live order:
+//! no other wave opens or closes the symbol meanwhile.
 
 use tracing::warn;
 use wavegate_common::order_id::client_order_id;
 
 use super::stop::{StopStart, protect, stop_done};
-use super::{Execution, LOOKUP_ATTEMPTS, LOOKUP_BACKOFF, Report, derived_id, filled, record};
+use super::{
+    DUPLICATE_ID, Execution, LOOKUP_ATTEMPTS, LOOKUP_BACKOFF, Report, STOP_FAILED_CLOSED,
+    derived_id, filled, record,
+};
 use crate::context::AgentCtx;
 use crate::exchange::{Fill, OrderReport, Side};
 use crate::journal::{JournalOrder, OrderEvent, OrderState, OrderUpdate, StopEvent, StopState};
+
+/// Why an order is looked up, which decides what "not found" means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lookup {
+    /// It got no answer: "not found" from every lookup means the exchange never got it.
+    Unanswered,
+    /// The exchange refused it as a duplicate client order id, i.e. said an order under this
+    /// id exists: "not found" is not believed, the order holds its slot until found.
+    Exists,
+}
 
 /// Settles an order journaled by an earlier run of the wave and reports it: a settled row as
 /// journaled; an unsettled one (`pending`, `sent`, `unknown`) by lookup; a filled entry whose
@@ -24,6 +41,12 @@ pub async fn settle_prior(
     side: Side,
     stop_loss_percent: f64,
 ) -> Execution {
+    // Only a row that may send something needs the lock (a settled one is only reported).
+    let _symbol_lock = if needs_side(&prior) {
+        Some(ctx.symbol_locks.lock(&prior.symbol).await)
+    } else {
+        None
+    };
     let r = Report {
         signal_id: prior.signal_id,
         symbol: prior.symbol.clone(),
@@ -35,8 +58,17 @@ pub async fn settle_prior(
         stop_loss_percent,
     };
     match prior.state {
-        OrderState::Pending | OrderState::Sent => lost_then_resolve(ctx, &r, prior.state).await,
-        OrderState::Unknown => resolve(ctx, &r).await,
+        OrderState::Pending | OrderState::Sent => {
+            lost_then_resolve(ctx, &r, prior.state, Lookup::Unanswered).await
+        }
+        OrderState::Unknown => {
+            let lookup = if prior.error.as_deref() == Some(DUPLICATE_ID) {
+                Lookup::Exists
+            } else {
+                Lookup::Unanswered
+            };
+            resolve(ctx, &r, lookup).await
+        }
         // A filled entry whose stop step did not finish (crash, lost update): never report
         // it executed before the stop is known to exist (DESIGN §3).
         OrderState::Filled | OrderState::Resolved if needs_stop(&prior) => {
@@ -63,26 +95,31 @@ pub fn needs_stop(prior: &JournalOrder) -> bool {
     prior.executed && prior.error.is_none() && !prior.stop.is_final()
 }
 
-/// Marks the order `unknown` (queued), then looks it up.
-pub(super) async fn lost_then_resolve(ctx: &AgentCtx, r: &Report, from: OrderState) -> Execution {
-    record(
-        ctx,
-        &r.client_order_id,
-        from,
-        OrderEvent::Lost,
-        OrderUpdate::default(),
-    );
-    resolve(ctx, r).await
+/// Marks the order `unknown` (queued; a duplicate id is journaled as its error, so a later
+/// run keeps believing the order exists), then looks it up.
+pub(super) async fn lost_then_resolve(
+    ctx: &AgentCtx,
+    r: &Report,
+    from: OrderState,
+    lookup: Lookup,
+) -> Execution {
+    let up = OrderUpdate {
+        error: (lookup == Lookup::Exists).then(|| DUPLICATE_ID.to_owned()),
+        ..OrderUpdate::default()
+    };
+    record(ctx, &r.client_order_id, from, OrderEvent::Lost, up);
+    resolve(ctx, r, lookup).await
 }
 
 /// Settles an `unknown` order by looking it up by client order id (never by re-sending).
 /// If the exchange cannot say, the order holds its slot: it is [`ExecStatus::Unresolved`]
 /// (counted as executed, error `outcome_unknown`), so the target can never be overshot; the
 /// journal keeps it `unknown`, and the session stores no `Result` for the wave, so a re-sent
-/// wave looks it up again.
+/// wave looks it up again. After a duplicate-id refusal ([`Lookup::Exists`]) "not found" never
+/// settles the order.
 ///
 /// [`ExecStatus::Unresolved`]: super::ExecStatus::Unresolved
-async fn resolve(ctx: &AgentCtx, r: &Report) -> Execution {
+async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup) -> Execution {
     let coid = r.client_order_id.clone();
     let mut pause = LOOKUP_BACKOFF;
     for attempt in 0..LOOKUP_ATTEMPTS {
@@ -115,7 +152,7 @@ async fn resolve(ctx: &AgentCtx, r: &Report) -> Execution {
             }
             // An order answered late (timeout, 5xx) may show up at the exchange only after a
             // moment: "not found" is final only when every lookup says so.
-            Ok(None) if attempt + 1 < LOOKUP_ATTEMPTS => {}
+            Ok(None) if lookup == Lookup::Exists || attempt + 1 < LOOKUP_ATTEMPTS => {}
             Ok(None) => {
                 let up = OrderUpdate {
                     error: Some("not_received".into()),
@@ -133,22 +170,16 @@ async fn resolve(ctx: &AgentCtx, r: &Report) -> Execution {
 
 /// Finishes the stop step of a filled entry journaled by an earlier run: a stop that may have
 /// been sent is looked up by its derived client order id (never sent blindly again); one the
-/// exchange never got is placed; a close that may have been sent is repeated (closing a
-/// closed position answers `no_position`). The rules are the live path's: [`protect`].
+/// exchange never got is placed; an interrupted close is finished by [`finish_close`]. The
+/// rules are the live path's: [`protect`].
 async fn recover_stop(ctx: &AgentCtx, r: &Report, prior: JournalOrder) -> Execution {
     let fill = Fill {
         exchange_order_id: prior.exchange_order_id.clone().unwrap_or_default(),
         price: prior.fill_price,
         quantity: prior.quantity,
     };
-    let retries = ctx.config.stop_retries.max(1);
     let start = match prior.stop {
-        StopState::Closing => StopStart {
-            state: StopState::Closing,
-            attempt: 0,
-            // Past every close id the earlier run may have used.
-            close_from: Some(prior.stop_attempt.saturating_add(retries)),
-        },
+        StopState::Closing => return finish_close(ctx, r, prior.stop_attempt, fill).await,
         StopState::Sending => {
             for attempt in 0..=prior.stop_attempt {
                 let stop_id = derived_id(&r.client_order_id, 's', attempt);
@@ -178,6 +209,85 @@ async fn recover_stop(ctx: &AgentCtx, r: &Report, prior: JournalOrder) -> Execut
         _ => StopStart::FIRST,
     };
     protect(ctx, r, fill, start).await
+}
+
+/// Most close ids looked up ([`derived_id`] numbers attempts modulo 100).
+const MAX_CLOSE_IDS: u32 = 100;
+
+/// Finishes a close an earlier run journaled (`closing`: its stop could not be placed) and may
+/// have sent. The symbol's position now is not necessarily this order's: if that close filled
+/// before the crash, another wave may have opened the symbol since. So nothing is closed
+/// blindly: every close id an earlier run may have used is looked up, and one that filled
+/// settles the order (`closed`, nothing sent); otherwise the position is closed only if it is
+/// still this order's — same side and size as its fill — under the symbol's lock (held by
+/// [`settle_prior`]). A position that is gone or someone else's means this order's position
+/// was closed (by its close or its stop): `closed`, and the other position is left alone.
+async fn finish_close(ctx: &AgentCtx, r: &Report, stop_attempt: u32, fill: Fill) -> Execution {
+    let coid = &r.client_order_id;
+    let closed = |executed: bool, error: &str| {
+        r.with_fill(
+            executed,
+            error,
+            &fill.exchange_order_id,
+            fill.price,
+            fill.quantity,
+        )
+    };
+    let retries = ctx.config.stop_retries.max(1);
+    // Each run journals the first close attempt of its range and uses `retries` ids from it;
+    // earlier runs used lower numbers.
+    let used = stop_attempt.saturating_add(retries).min(MAX_CLOSE_IDS);
+    for attempt in 0..used {
+        let close_id = derived_id(coid, 'c', attempt);
+        match ctx.exchange.lookup_order(r.symbol.clone(), close_id).await {
+            Ok(Some(OrderReport::Filled(_))) => {
+                let done = Some((false, STOP_FAILED_CLOSED));
+                stop_done(ctx, r, StopState::Closing, StopEvent::Closed, done);
+                return closed(false, STOP_FAILED_CLOSED);
+            }
+            Ok(_) => {}
+            // The position check below still keeps another wave's position safe.
+            Err(e) => warn!(%coid, attempt, error = %e, "close lookup failed"),
+        }
+    }
+    let position = match ctx.exchange.position(r.symbol.clone()).await {
+        Ok(p) => p,
+        Err(e) => {
+            // Whose position it is cannot be told: close nothing; the order holds its slot
+            // and stays `closing` for a later run.
+            warn!(%coid, error = %e, "position unavailable; interrupted close left for later");
+            return r.unresolved();
+        }
+    };
+    match position {
+        Some(p) if p.side == r.side && same_size(p.quantity, fill.quantity) => {
+            let start = StopStart {
+                state: StopState::Closing,
+                attempt: 0,
+                close_from: Some(used),
+            };
+            protect(ctx, r, fill, start).await
+        }
+        Some(_) if fill.quantity <= 0.0 => {
+            warn!(%coid, "fill size not journaled; cannot tell whose position it is");
+            r.unresolved()
+        }
+        other => {
+            if other.is_some() {
+                warn!(%coid, symbol = %r.symbol,
+                      "the open position is not this order's; left alone");
+            }
+            let done = Some((false, STOP_FAILED_CLOSED));
+            stop_done(ctx, r, StopState::Closing, StopEvent::Closed, done);
+            closed(false, STOP_FAILED_CLOSED)
+        }
+    }
+}
+
+/// True when a position of `held` is the one a fill of `filled` opened (sizes are the
+/// exchange's own decimals, so equal up to float parsing).
+fn same_size(held: f64, filled: f64) -> bool {
+    filled > 0.0 && (held - filled).abs() <= filled * 1e-9
 }
 
 /// The outcome of a journaled order this run could not settle (its side is not journaled

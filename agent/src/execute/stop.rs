@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tracing::{error, warn};
 
-use super::{Execution, Report, derived_id};
+use super::{Execution, Report, STOP_FAILED_CLOSED, derived_id};
 use crate::context::AgentCtx;
 use crate::exchange::{ExchangeError, Fill, OrderReport, Side, StopOrder};
 use crate::journal::{StopEvent, StopState};
@@ -74,8 +74,9 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
                 Ok(Err(ExchangeError::Rejected(e) | ExchangeError::Unavailable(e))) => {
                     warn!(%coid, attempt, error = %e, "stop rejected");
                 }
-                Ok(Err(ExchangeError::Unknown(_))) | Err(_) => {
-                    // The stop may be in place: ask before trying another.
+                Ok(Err(ExchangeError::Unknown(_) | ExchangeError::DuplicateId(_))) | Err(_) => {
+                    // The stop may be in place (a duplicate id says a stop under it exists):
+                    // ask before trying another.
                     if let Ok(Some(OrderReport::Open | OrderReport::Filled(_))) =
                         ctx.exchange.lookup_order(symbol.clone(), stop_id).await
                     {
@@ -98,14 +99,14 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
         .await
         {
             Ok(Ok(_)) => {
-                let done = Some((false, "stop_failed_closed"));
+                let done = Some((false, STOP_FAILED_CLOSED));
                 stop_done(ctx, r, state, StopEvent::Closed, done);
-                return ok("stop_failed_closed", false);
+                return ok(STOP_FAILED_CLOSED, false);
             }
             Ok(Err(ExchangeError::Rejected(reason))) if reason == "no_position" => {
-                let done = Some((false, "stop_failed_closed"));
+                let done = Some((false, STOP_FAILED_CLOSED));
                 stop_done(ctx, r, state, StopEvent::Closed, done);
-                return ok("stop_failed_closed", false);
+                return ok(STOP_FAILED_CLOSED, false);
             }
             Ok(Err(e)) => warn!(%coid, attempt, error = %e, "close failed"),
             Err(_) => warn!(%coid, attempt, "close timed out"),

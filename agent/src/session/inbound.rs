@@ -1,5 +1,6 @@
 //! A session's reactions to the coordinator: its messages (batches, `Exhausted`, `Cancel`), a
-//! lost stream, and the ways a wave stops early (deadline, cancel, protocol error).
+//! lost stream or an unanswered top-up, and the ways a wave stops early (deadline, cancel,
+//! protocol error).
 
 use futures::FutureExt;
 use futures::stream::FuturesOrdered;
@@ -51,8 +52,9 @@ impl Session {
     }
 
     pub(super) fn on_batch(&mut self, b: &pb::SignalBatch) -> Result<(), ProtocolError> {
-        if self.stopped.is_some() {
-            // A late answer to a top-up of a wave that stopped: nothing to do with it.
+        if self.stopped.is_some() || (self.topup_timed_out && b.round > 0) {
+            // A late answer to a top-up of a wave that stopped, or that was given up on:
+            // nothing to do with it.
             return Ok(());
         }
         let signals = protocol::check_batch(
@@ -120,7 +122,7 @@ impl Session {
     }
 
     pub(super) fn on_exhausted(&mut self, x: &pb::Exhausted) -> Result<(), ProtocolError> {
-        if self.stopped.is_some() {
+        if self.stopped.is_some() || (self.topup_timed_out && x.round > 0) {
             return Ok(());
         }
         protocol::check_wave_id("exhausted.wave_id", &x.wave_id, &self.start.wave_id)?;
@@ -152,6 +154,18 @@ impl Session {
             }
             None => {}
         }
+    }
+
+    /// The coordinator did not answer a top-up within `topup_timeout_ms`: as if it were lost
+    /// (no more top-ups, finish with what is held), but its stream is still read, for a
+    /// `Cancel`; the late answer is ignored.
+    pub(super) fn topup_timeout(&mut self) {
+        warn!(wave_id = %self.start.wave_id, round = ?self.awaiting,
+              timeout_ms = self.ctx.config.topup_timeout_ms,
+              "no answer to the top-up request; finishing with the signals held");
+        self.topup_timed_out = true;
+        self.end_topup(TopupAnswer::TimedOut, 0);
+        self.lose_coordinator();
     }
 
     /// Deadline or cancel: send nothing more; orders in flight still settle.

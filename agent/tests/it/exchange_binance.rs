@@ -415,3 +415,68 @@ async fn exchange_rules_fail_validation_with_precise_reasons() {
     assert_eq!(orders, vec!["ETHUSDT"]);
     agent.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_client_order_id_after_a_lost_journal_is_looked_up_not_failed() {
+    let fake = fake(instruments(World::new(KEY, SECRET))).await;
+    let all = signals(1, 1, &["BTCUSDT", "ETHUSDT"]);
+    let coid = wavegate_common::order_id::client_order_id("W9", 1, 1);
+    let first_dir = tempfile::tempdir().unwrap();
+    let cfg = config(first_dir.path(), &fake, SECRET);
+    let (agent, mut client) = start(cfg.clone()).await;
+    let first = drive(
+        &mut client,
+        start_msg("W9", 1, 1, 2, 2),
+        &all,
+        Drive::default(),
+    )
+    .await;
+    assert_eq!(first.executed_ids(), vec![1]);
+    let first_order_id = first.result().outcomes[0].exchange_order_id.clone();
+    agent.shutdown().await;
+    // The position is closed outside the agent (its stop fired, an operator)...
+    let account = wavegate_agent::exchange::live(&cfg.adapter).unwrap();
+    account
+        .close_position("BTCUSDT".into(), "manual-close-1".into())
+        .await
+        .unwrap();
+    assert!(fake.positions().is_empty());
+
+    // ...and the journal is lost: a fresh agent gets the wave again. BTCUSDT validates (no
+    // position), and its entry is refused as a duplicate id: the order it names filled.
+    let second_dir = tempfile::tempdir().unwrap();
+    let (agent, mut client) = start(config(second_dir.path(), &fake, SECRET)).await;
+    let run = drive(
+        &mut client,
+        start_msg("W9", 1, 1, 2, 2),
+        &all,
+        Drive::default(),
+    )
+    .await;
+    assert!(run.status.is_none(), "{:?}", run.status);
+    let btc = run
+        .result()
+        .outcomes
+        .iter()
+        .find(|o| o.signal_id == 1)
+        .unwrap();
+    assert_eq!(
+        (btc.kind, btc.executed, btc.error.as_str()),
+        (K::Executed as i32, true, ""),
+        "{btc:?}"
+    );
+    assert_eq!(btc.exchange_order_id, first_order_id, "found by lookup");
+    assert_eq!(
+        run.executed_ids(),
+        vec![1],
+        "its slot stays taken: ETHUSDT is never sent"
+    );
+    assert!(fake.orders().iter().all(|o| o.symbol != "ETHUSDT"));
+    assert_eq!(
+        fake.place_attempts(&coid),
+        2,
+        "once per run: the refused duplicate is not sent again"
+    );
+    assert_eq!(fake.orders_with_client_id(&coid).len(), 1);
+    agent.shutdown().await;
+}

@@ -170,3 +170,42 @@ async fn symbol_opened_by_another_wave_after_validation_is_a_duplicate_not_a_fai
     assert_eq!(d.orders_sent, 2, "A's ETHUSDT and B's BTCUSDT only");
     agent.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_client_order_id_is_looked_up_never_counted_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 1, "binance");
+    // BTCUSDT's entry fills, but the answer is "duplicate client order id" (as when an earlier
+    // send under the same id filled): the exchange holds a position for it.
+    cfg.adapter.paper.duplicate_entry = vec!["BTCUSDT".into()];
+    let (agent, mut client) = start(cfg).await;
+    let all = signals(1, 1, &["BTCUSDT", "ETHUSDT"]);
+    let run = drive(
+        &mut client,
+        start_msg("W", 1, 1, 2, 2),
+        &all,
+        Drive::default(),
+    )
+    .await;
+    let btc = run.executions()[0];
+    assert_eq!(btc.symbol, "BTCUSDT");
+    assert_eq!(
+        (btc.kind, btc.executed, btc.error.as_str()),
+        (pb::OutcomeKind::Executed as i32, true, ""),
+        "resolved by lookup: {btc:?}"
+    );
+    assert!(
+        !btc.exchange_order_id.is_empty() && btc.fill_price > 0.0,
+        "{btc:?}"
+    );
+    assert_eq!(
+        run.executed_ids(),
+        vec![1],
+        "the slot stays taken: ETHUSDT is never launched"
+    );
+    assert_eq!((run.stats().executed, run.stats().execution_failed), (1, 0));
+    let d = describe(&mut client).await;
+    assert_eq!(d.orders_sent, 1);
+    assert_eq!(d.open_positions, vec!["BTCUSDT".to_owned()]);
+    agent.shutdown().await;
+}

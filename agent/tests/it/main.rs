@@ -10,6 +10,7 @@ mod journal_replay;
 mod protocol_errors;
 mod reflection;
 mod resent_waves;
+mod stalls;
 mod stop_recovery;
 mod telemetry;
 mod tls;

@@ -1,6 +1,8 @@
 //! A crash after the entry filled but before its protective stop was confirmed: the re-sent
 //! wave looks the stop up, places it if the exchange never got it, or closes the position at
-//! market when it cannot be placed (DESIGN §3) — never reporting an unprotected position.
+//! market when it cannot be placed (DESIGN §3) — never reporting an unprotected position. An
+//! interrupted close is finished only on this wave's own position, never on one another wave
+//! opened since.
 
 use std::path::Path;
 
@@ -180,4 +182,175 @@ async fn filled_entry_whose_stop_cannot_be_placed_is_closed_and_failed() {
     );
     assert_eq!(state, "closed");
     assert_eq!(records(&cfg.journal, "close", "BTCUSDT").await.0, 1);
+}
+
+/// The stop state journaled for `coid`.
+async fn stop_state_of(path: &Path, coid: &str) -> String {
+    let journal = Journal::open(path).await.unwrap();
+    let state: String =
+        sqlx::query_scalar("SELECT stop_state FROM orders WHERE client_order_id = ?")
+            .bind(coid)
+            .fetch_one(journal.pool())
+            .await
+            .unwrap();
+    journal.close().await.unwrap();
+    state
+}
+
+/// What became of BTCUSDT's position after the crash of [`crash_while_closing`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum AfterCrash {
+    /// The close (attempt 0) reached the exchange and filled.
+    CloseFilled,
+    /// The close never left; the position was closed otherwise (its stop fired).
+    ClosedElsewhere,
+    /// The close never left; the position is still open.
+    StillOpen,
+}
+
+/// Simulates a crash of wave `W` while closing BTCUSDT (its stop could not be placed): the
+/// fill and the `closing` step are journaled, `Closed` is not.
+async fn crash_while_closing(cfg: &AgentConfig, after: AfterCrash) -> String {
+    let coid = client_order_id("W", 1, 1);
+    let journal = Journal::open(&cfg.journal).await.unwrap();
+    let paper = PaperExchange::open(cfg.adapter.paper.clone(), &journal)
+        .await
+        .unwrap();
+    journal
+        .insert_sent(&new_order(&coid, "W", 1, "BTCUSDT", 2))
+        .await
+        .unwrap();
+    // The first run's order size (the agents below may use another).
+    let fill = paper
+        .place_entry(EntryOrder {
+            client_order_id: coid.clone(),
+            symbol: "BTCUSDT".into(),
+            side: Side::Long,
+            notional: 100.0,
+        })
+        .await
+        .unwrap();
+    let up = OrderUpdate {
+        exchange_order_id: Some(fill.exchange_order_id.clone()),
+        executed: true,
+        error: None,
+        fill_price: fill.price,
+        quantity: fill.quantity,
+    };
+    journal
+        .apply(&coid, OrderState::Sent, OrderEvent::Fill, &up)
+        .await
+        .unwrap();
+    journal
+        .stop_step(&coid, StopState::None, StopEvent::Close, 0)
+        .await
+        .unwrap();
+    let close_id = match after {
+        AfterCrash::CloseFilled => Some(derived_id(&coid, 'c', 0)),
+        AfterCrash::ClosedElsewhere => Some("stop-fired-elsewhere".to_owned()),
+        AfterCrash::StillOpen => None,
+    };
+    if let Some(id) = close_id {
+        paper.close_position("BTCUSDT".into(), id).await.unwrap();
+    }
+    journal.close().await.unwrap();
+    coid
+}
+
+/// Opens BTCUSDT for wave `W2`, then re-sends `W`: returns `W`'s BTCUSDT outcome and the open
+/// positions after it.
+async fn reopen_then_resend(cfg: &AgentConfig) -> (pb::SignalOutcome, Vec<String>) {
+    let (agent, mut client) = start(cfg.clone()).await;
+    let w2 = drive(
+        &mut client,
+        start_msg("W2", 1, 1, 1, 1),
+        &signals(1, 1, &["BTCUSDT"]),
+        Drive::default(),
+    )
+    .await;
+    assert_eq!(w2.executed_ids(), vec![1], "W2 opens BTCUSDT");
+    let run = drive(
+        &mut client,
+        start_msg("W", 1, 2, 2, 2),
+        &signals(1, 1, &["BTCUSDT", "ETHUSDT"]),
+        Drive::default(),
+    )
+    .await;
+    let btc = run.result().outcomes[0].clone();
+    assert_eq!(run.executed_ids(), vec![2], "{:?}", run.result());
+    let open = describe(&mut client).await.open_positions;
+    agent.shutdown().await;
+    (btc, open)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_close_that_filled_is_not_repeated_on_another_waves_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 1, "binance");
+    let coid = crash_while_closing(&cfg, AfterCrash::CloseFilled).await;
+    let (btc, open) = reopen_then_resend(&cfg).await;
+    assert_eq!(btc.client_order_id, coid);
+    assert_eq!(
+        (btc.kind, btc.error.as_str()),
+        (
+            pb::OutcomeKind::ExecutionFailed as i32,
+            "stop_failed_closed"
+        ),
+        "{btc:?}"
+    );
+    assert!(
+        open.contains(&"BTCUSDT".to_owned()),
+        "W2's BTCUSDT position is left open: {open:?}"
+    );
+    let (closes, _) = records(&cfg.journal, "close", "BTCUSDT").await;
+    assert_eq!(closes, 1, "the close found by lookup is the only one");
+    assert_eq!(stop_state_of(&cfg.journal, &coid).await, "closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_close_leaves_a_position_of_another_size_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 1, "binance");
+    let coid = crash_while_closing(&cfg, AfterCrash::ClosedElsewhere).await;
+    // W2 opens BTCUSDT with twice W's size.
+    cfg.adapter.paper.notional = 200.0;
+    let (btc, open) = reopen_then_resend(&cfg).await;
+    assert_eq!(btc.client_order_id, coid);
+    assert_eq!(
+        (btc.kind, btc.error.as_str()),
+        (
+            pb::OutcomeKind::ExecutionFailed as i32,
+            "stop_failed_closed"
+        ),
+        "{btc:?}"
+    );
+    assert!(open.contains(&"BTCUSDT".to_owned()), "{open:?}");
+    let (closes, _) = records(&cfg.journal, "close", "BTCUSDT").await;
+    assert_eq!(closes, 1, "only the close that happened outside the agent");
+    assert_eq!(stop_state_of(&cfg.journal, &coid).await, "closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_close_of_this_waves_position_is_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 1, "binance");
+    let coid = crash_while_closing(&cfg, AfterCrash::StillOpen).await;
+    let (agent, mut client) = start(cfg.clone()).await;
+    let run = drive(
+        &mut client,
+        start_msg("W", 1, 2, 2, 2),
+        &signals(1, 1, &["BTCUSDT", "ETHUSDT"]),
+        Drive::default(),
+    )
+    .await;
+    let btc = &run.result().outcomes[0];
+    assert_eq!(btc.client_order_id, coid);
+    assert_eq!(btc.error, "stop_failed_closed", "{btc:?}");
+    assert_eq!(run.executed_ids(), vec![2]);
+    let open = describe(&mut client).await.open_positions;
+    assert_eq!(open, vec!["ETHUSDT".to_owned()]);
+    agent.shutdown().await;
+    let (closes, state) = records(&cfg.journal, "close", "BTCUSDT").await;
+    assert_eq!(closes, 1);
+    assert_eq!(state, "closed");
 }
