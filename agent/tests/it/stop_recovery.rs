@@ -9,15 +9,16 @@ use std::path::Path;
 use crate::support::*;
 use wavegate_agent::AgentConfig;
 use wavegate_agent::exchange::paper::PaperExchange;
-use wavegate_agent::exchange::{EntryOrder, Exchange, Side, StopOrder};
+use wavegate_agent::exchange::{EntryOrder, Exchange, Fill, Side, StopOrder};
 use wavegate_agent::execute::derived_id;
 use wavegate_agent::journal::{Journal, OrderEvent, OrderState, OrderUpdate, StopEvent, StopState};
 use wavegate_common::order_id::client_order_id;
 use wavegate_common::proto::v1 as pb;
 
-/// Simulates a crash right after BTCUSDT's entry filled and its fill was journaled; with
-/// `stop_sent`, the first stop attempt was journaled and reached the exchange too.
-async fn crash_after_fill(cfg: &AgentConfig, stop_sent: bool) -> String {
+/// Wave `W`'s BTCUSDT entry journaled, filled at the paper exchange, and its fill journaled
+/// (what a crash right after the fill leaves): the journal, the exchange, the client order id
+/// and the fill.
+async fn journaled_fill(cfg: &AgentConfig) -> (Journal, PaperExchange, String, Fill) {
     let coid = client_order_id("W", 1, 1);
     let journal = Journal::open(&cfg.journal).await.unwrap();
     let paper = PaperExchange::open(cfg.adapter.paper.clone(), &journal)
@@ -47,6 +48,13 @@ async fn crash_after_fill(cfg: &AgentConfig, stop_sent: bool) -> String {
         .apply(&coid, OrderState::Sent, OrderEvent::Fill, &up)
         .await
         .unwrap();
+    (journal, paper, coid, fill)
+}
+
+/// Simulates a crash right after BTCUSDT's entry filled and its fill was journaled; with
+/// `stop_sent`, the first stop attempt was journaled and reached the exchange too.
+async fn crash_after_fill(cfg: &AgentConfig, stop_sent: bool) -> String {
+    let (journal, paper, coid, fill) = journaled_fill(cfg).await;
     if stop_sent {
         journal
             .stop_step(&coid, StopState::None, StopEvent::Send, 0)
@@ -211,36 +219,8 @@ enum AfterCrash {
 /// Simulates a crash of wave `W` while closing BTCUSDT (its stop could not be placed): the
 /// fill and the `closing` step are journaled, `Closed` is not.
 async fn crash_while_closing(cfg: &AgentConfig, after: AfterCrash) -> String {
-    let coid = client_order_id("W", 1, 1);
-    let journal = Journal::open(&cfg.journal).await.unwrap();
-    let paper = PaperExchange::open(cfg.adapter.paper.clone(), &journal)
-        .await
-        .unwrap();
-    journal
-        .insert_sent(&new_order(&coid, "W", 1, "BTCUSDT", 2))
-        .await
-        .unwrap();
     // The first run's order size (the agents below may use another).
-    let fill = paper
-        .place_entry(EntryOrder {
-            client_order_id: coid.clone(),
-            symbol: "BTCUSDT".into(),
-            side: Side::Long,
-            notional: 100.0,
-        })
-        .await
-        .unwrap();
-    let up = OrderUpdate {
-        exchange_order_id: Some(fill.exchange_order_id.clone()),
-        executed: true,
-        error: None,
-        fill_price: fill.price,
-        quantity: fill.quantity,
-    };
-    journal
-        .apply(&coid, OrderState::Sent, OrderEvent::Fill, &up)
-        .await
-        .unwrap();
+    let (journal, paper, coid, _) = journaled_fill(cfg).await;
     journal
         .stop_step(&coid, StopState::None, StopEvent::Close, 0)
         .await
