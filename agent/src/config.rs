@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use wavegate_common::walk::Mode;
 
+use crate::journal::JournalSync;
+
 mod env;
 mod live;
 mod telemetry;
@@ -246,6 +248,8 @@ pub struct AgentConfig {
     pub region: String,
     /// SQLite journal file, created if missing.
     pub journal: PathBuf,
+    /// Durability of a journal commit before its order is sent.
+    pub journal_sync: JournalSync,
     /// Default execution mode when `Start.mode` is unspecified.
     pub execution_mode: Mode,
     /// Time allowed for one order call before its outcome counts as unknown.
@@ -287,6 +291,7 @@ impl Default for AgentConfig {
             exchange_name: String::new(),
             region: "local".to_owned(),
             journal: PathBuf::from("wavegate-agent.db"),
+            journal_sync: JournalSync::Normal,
             execution_mode: Mode::Sequential,
             order_timeout_ms: 10_000,
             stop_loss_percent: 4.0,
@@ -502,6 +507,25 @@ mod tests {
         assert!(m.contains("latencyms"), "{m}");
         let (k, _) = parse_err("[rate_limit]\nburst = \"ten\"\n");
         assert_eq!(k, "rate_limit.burst");
+    }
+
+    #[test]
+    fn journal_sync_is_normal_unless_set_and_a_bad_value_names_the_key() {
+        assert_eq!(AgentConfig::default().journal_sync, JournalSync::Normal);
+        let c = AgentConfig::from_toml("exchange_id = 1\njournal_sync = \"full\"\n").unwrap();
+        assert_eq!(c.journal_sync, JournalSync::Full);
+        let (k, _) = parse_err("exchange_id = 1\njournal_sync = \"sometimes\"\n");
+        assert_eq!(k, "journal_sync");
+        let mut c = AgentConfig::paper(1, "binance", "j.db".into());
+        let env = |k: &str| (k == "WAVEGATE_AGENT_JOURNAL_SYNC").then(|| "full".to_owned());
+        c.apply_env(env).unwrap();
+        assert_eq!(c.journal_sync, JournalSync::Full);
+        let bad = |k: &str| (k == "WAVEGATE_AGENT_JOURNAL_SYNC").then(|| "off".to_owned());
+        let e = c.apply_env(bad).unwrap_err().to_string();
+        assert!(
+            e.contains("WAVEGATE_AGENT_JOURNAL_SYNC") || e.contains("journal_sync"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -11,8 +11,9 @@
 //! it in a crash is safe because the row stays `sent` and is looked up. A wave's `Result` is
 //! committed after everything queued before it, so a stored result implies its orders' rows.
 //!
-//! WAL mode with `synchronous = NORMAL`: a commit is durable against a process crash (the
-//! failure this guards against), not against power loss, and stays off the fsync path.
+//! WAL mode with `synchronous = NORMAL` by default: a commit is durable against a process
+//! crash, not against power loss, and stays off the fsync path. `journal_sync = "full"`
+//! ([`JournalSync::Full`]) makes every commit survive power loss too, for one fsync per order.
 
 mod known_waves;
 mod migrate;
@@ -124,14 +125,49 @@ const SCHEMA: &[&str] = &[
     )",
 ];
 
+/// How durable a journal commit is before the order it records is sent (`journal_sync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JournalSync {
+    /// SQLite `synchronous = NORMAL` in WAL mode: a commit survives a crash of the agent
+    /// process, not of its host (power loss, kernel panic); no fsync on the order path.
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: every commit is on disk before the order leaves, so the record
+    /// survives power loss too (a lost record could let an order be sent again on an exchange
+    /// that accepts a reused client order id once the first one filled); one fsync per order.
+    Full,
+}
+
+impl JournalSync {
+    /// Parses `normal` or `full`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "normal" => Some(Self::Normal),
+            "full" => Some(Self::Full),
+            _ => None,
+        }
+    }
+}
+
 impl Journal {
-    /// Opens (creating if missing) the journal at `path` and its tables.
+    /// Opens (creating if missing) the journal at `path` and its tables, with
+    /// [`JournalSync::Normal`].
     pub async fn open(path: &Path) -> Result<Self, JournalError> {
+        Self::open_with(path, JournalSync::Normal).await
+    }
+
+    /// [`Journal::open`] with the given commit durability.
+    pub async fn open_with(path: &Path, sync: JournalSync) -> Result<Self, JournalError> {
+        let synchronous = match sync {
+            JournalSync::Normal => SqliteSynchronous::Normal,
+            JournalSync::Full => SqliteSynchronous::Full,
+        };
         let opts = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)

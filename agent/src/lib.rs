@@ -128,7 +128,7 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     if let Some(tls) = &config.tls {
         builder = tls.apply(builder)?;
     }
-    let journal = Journal::open(&config.journal).await?;
+    let journal = Journal::open_with(&config.journal, config.journal_sync).await?;
     let exchange: Arc<dyn Exchange> = match config.adapter.kind {
         AdapterKind::Paper => Arc::new(
             PaperExchange::open(config.adapter.paper.clone(), &journal)

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use wavegate_common::walk::Mode;
 
+use crate::journal::JournalSync;
+
 use super::{AdapterKind, AgentConfig, AgentTls, ConfigError, parse_metrics_listen, telemetry};
 
 /// Prefix of every environment override.
@@ -37,6 +39,11 @@ impl AgentConfig {
             "exchange_name" => self.exchange_name = v.to_owned(),
             "region" => self.region = v.to_owned(),
             "journal" => self.journal = PathBuf::from(v),
+            "journal_sync" => {
+                self.journal_sync = JournalSync::parse(v).ok_or_else(|| {
+                    format!("unknown journal_sync {v:?}, expected \"normal\" or \"full\"")
+                })?;
+            }
             "execution_mode" => self.execution_mode = parse_mode(v)?,
             "order_timeout_ms" => self.order_timeout_ms = parse(v)?,
             "stop_loss_percent" => self.stop_loss_percent = parse(v)?,
@@ -96,6 +103,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("EXCHANGE_NAME", "exchange_name"),
     ("REGION", "region"),
     ("JOURNAL", "journal"),
+    ("JOURNAL_SYNC", "journal_sync"),
     ("EXECUTION_MODE", "execution_mode"),
     ("ORDER_TIMEOUT_MS", "order_timeout_ms"),
     ("STOP_LOSS_PERCENT", "stop_loss_percent"),

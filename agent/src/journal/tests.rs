@@ -133,3 +133,18 @@ async fn one_write_before_sending_and_queued_updates_commit_before_the_result() 
     assert_eq!(rows[0].error.as_deref(), Some("stop_failed_closed"));
     assert_eq!(j.load_result("W").await.unwrap(), Some(r));
 }
+
+#[tokio::test]
+async fn journal_sync_sets_sqlites_synchronous_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    for (sync, want) in [(JournalSync::Normal, 1_i64), (JournalSync::Full, 2)] {
+        let path = dir.path().join(format!("{sync:?}.db"));
+        let j = Journal::open_with(&path, sync).await.unwrap();
+        let got: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(j.pool())
+            .await
+            .unwrap();
+        assert_eq!(got, want, "{sync:?}");
+        j.close().await.unwrap();
+    }
+}
