@@ -1,7 +1,8 @@
 //! End-to-end: the worked example through a real coordinator and two real paper agents that
 //! export spans to an in-process OTLP collector. The wave is ONE trace across the three
 //! services, each agent's `execute_wave` is a child of the coordinator's `exchange` span, and
-//! every executed signal has a `place_order` span with its outcome.
+//! every executed signal has a `place_order` span with its outcome. The producer's publish call
+//! joins the producer's own trace (W3C `traceparent` in its metadata).
 
 use std::collections::HashSet;
 
@@ -10,6 +11,11 @@ use crate::trace_support::*;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::time::{to_proto, wave_id};
 use wavegate_tests::otlp::{Collector, ExportedSpan as Got};
+
+/// A producer's W3C trace context (version 00, sampled).
+const CALLER_TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
+const CALLER_TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 #[tokio::test]
 async fn a_wave_is_one_trace_across_coordinator_and_agents() {
@@ -29,13 +35,18 @@ async fn a_wave_is_one_trace_across_coordinator_and_agents() {
     .await;
     let ts = wave_ts(11);
     let id = wave_id(ts);
+    // The producer's call carries its own trace context: the coordinator's API span joins it.
+    let mut publish = tonic::Request::new(pb::Wave {
+        wave_timestamp: Some(to_proto(ts)),
+        signals: worked_example(ts),
+        close: true,
+    });
+    publish
+        .metadata_mut()
+        .insert("traceparent", CALLER_TRACEPARENT.parse().unwrap());
     ingest(&coord.proc)
         .await
-        .publish_wave(pb::Wave {
-            wave_timestamp: Some(to_proto(ts)),
-            signals: worked_example(ts),
-            close: true,
-        })
+        .publish_wave(publish)
         .await
         .unwrap();
     let d = finished(&mut waves(&coord.proc).await, &id).await;
@@ -49,6 +60,22 @@ async fn a_wave_is_one_trace_across_coordinator_and_agents() {
     bybit.proc.terminate().await.unwrap();
 
     let spans = collector.spans();
+    let api: Vec<&Got> = spans
+        .iter()
+        .filter(|g| g.trace_id == CALLER_TRACE_ID)
+        .collect();
+    assert_eq!(
+        api.len(),
+        1,
+        "the publish call in the caller's trace: {spans:#?}"
+    );
+    assert_eq!(api[0].service, "wavegate-coordinator");
+    assert_eq!(api[0].name, "SignalIngest.PublishWave");
+    assert_eq!(
+        api[0].parent, CALLER_SPAN_ID,
+        "a child of the caller's span"
+    );
+
     let wave: Vec<&Got> = spans
         .iter()
         .filter(|g| g.name == "wave" && g.attrs.get("wave_id") == Some(&id))
