@@ -17,7 +17,9 @@
 //! Orders journaled by an earlier run of the wave are never launched by the walk: the session
 //! settles every one of them first with [`settle_prior`] (`execute/recover.rs`), which looks
 //! unsettled ones up and finishes an interrupted stop step — the same code as the live path
-//! (`execute/stop.rs`).
+//! (`execute/stop.rs`), but only on the entry's own position: one that is gone or someone
+//! else's (closed outside the agent, opened again by another wave) is left alone and the
+//! entry settled executed with [`CLOSED_ELSEWHERE`].
 //!
 //! Every journal update after the exchange answered is queued ([`Journal::apply_later`]) and
 //! committed in batches off the walk's path; the session flushes the queue before it stores
@@ -43,7 +45,7 @@ use crate::context::AgentCtx;
 use crate::exchange::{EntryOrder, ExchangeError, Fill, Side};
 use crate::journal::{NewOrder, OrderEvent, OrderState, OrderUpdate};
 
-use recover::{Lookup, lost_then_resolve};
+use recover::{Lookup, Sender, lost_then_resolve};
 pub use recover::{needs_side, needs_stop, settle_prior, unsettled};
 use stop::{StopStart, protect};
 
@@ -57,6 +59,12 @@ pub const DUPLICATE_ID: &str = "duplicate_client_order_id";
 /// Outcome error of a filled entry whose stop could not be placed and whose position was
 /// closed (or was found gone).
 const STOP_FAILED_CLOSED: &str = "stop_failed_closed";
+/// Outcome error of a filled entry of an earlier run whose position a later run found gone or
+/// not its own (another side or size) before its stop was in place: closed outside the agent
+/// (stopped out, liquidated, by hand), maybe opened again by another wave. Nothing was sent
+/// and the other position was left alone; the entry still counts as executed (a position
+/// opened), so it keeps its slot.
+pub const CLOSED_ELSEWHERE: &str = "position_closed_elsewhere";
 
 /// One order the walk launched.
 #[derive(Debug, Clone)]
@@ -282,17 +290,31 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
         }
         Ok(Err(ExchangeError::Unknown(detail))) => {
             warn!(%coid, %detail, "entry outcome unknown; looking it up");
-            lost_then_resolve(&ctx, &r, OrderState::Sent, Lookup::Unanswered).await
+            lost_then_resolve(
+                &ctx,
+                &r,
+                OrderState::Sent,
+                Lookup::Unanswered,
+                Sender::ThisRun,
+            )
+            .await
         }
         Ok(Err(ExchangeError::DuplicateId(detail))) => {
             // An order under this id already exists (a send whose journal row was lost, or
             // an earlier attempt): what it did is what counts. Never re-sent.
             warn!(%coid, %detail, "exchange already holds this client order id; looking it up");
-            lost_then_resolve(&ctx, &r, OrderState::Sent, Lookup::Exists).await
+            lost_then_resolve(&ctx, &r, OrderState::Sent, Lookup::Exists, Sender::ThisRun).await
         }
         Err(_) => {
             warn!(%coid, "entry timed out; looking it up");
-            lost_then_resolve(&ctx, &r, OrderState::Sent, Lookup::Unanswered).await
+            lost_then_resolve(
+                &ctx,
+                &r,
+                OrderState::Sent,
+                Lookup::Unanswered,
+                Sender::ThisRun,
+            )
+            .await
         }
     };
     exec.outcome.exchange_latency_us = latency_us;

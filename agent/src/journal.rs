@@ -363,6 +363,29 @@ impl Journal {
         Ok(to)
     }
 
+    /// True when an order of `symbol` was journaled after `client_order_id`'s. Every order is
+    /// journaled under its symbol's lock after the exchange listed no open position in the
+    /// symbol, so a later one means the earlier order's position had been closed by then:
+    /// the symbol's position now, if any, is not the earlier order's (whatever its size).
+    pub async fn journaled_after(
+        &self,
+        client_order_id: &str,
+        symbol: &str,
+    ) -> Result<bool, JournalError> {
+        // A range scan of the rowids after the order's (rows are never deleted, so rowids
+        // grow with every insert); no index on the order path for this rare read.
+        let later: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM orders
+                 WHERE rowid > (SELECT rowid FROM orders WHERE client_order_id = ?)
+                   AND symbol = ?)",
+        )
+        .bind(client_order_id)
+        .bind(symbol)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(later)
+    }
+
     /// Every journaled order of `wave_id`, by signal id.
     pub async fn wave_orders(&self, wave_id: &str) -> Result<Vec<JournalOrder>, JournalError> {
         let rows = sqlx::query(order_row::SELECT_BY_WAVE)

@@ -5,14 +5,22 @@
 //! A journaled order that may send something (a lookup that finds a fill goes on to its stop,
 //! an interrupted stop step, a close) is settled under its symbol's lock, like a live order:
 //! no other wave opens or closes the symbol meanwhile.
+//!
+//! The position of an entry an earlier run filled is not necessarily still there: it may have
+//! been closed outside the agent (its stop fired, a liquidation, an operator) and the symbol
+//! opened again by another wave. So before anything is sent for it, the stop or close ids an
+//! earlier run may have used are looked up, and then the symbol's position must be this
+//! entry's — no order of the symbol journaled since, and the entry's side and filled size
+//! ([`holder`]); otherwise the order is settled without touching the position (`closed` after
+//! a close, else `gone`).
 
 use tracing::warn;
 use wavegate_common::order_id::client_order_id;
 
 use super::stop::{StopStart, protect, stop_done};
 use super::{
-    DUPLICATE_ID, Execution, LOOKUP_ATTEMPTS, LOOKUP_BACKOFF, Report, STOP_FAILED_CLOSED,
-    derived_id, filled, record,
+    CLOSED_ELSEWHERE, DUPLICATE_ID, Execution, LOOKUP_ATTEMPTS, LOOKUP_BACKOFF, Report,
+    STOP_FAILED_CLOSED, derived_id, filled, record,
 };
 use crate::context::AgentCtx;
 use crate::exchange::{Fill, OrderReport, Side};
@@ -26,6 +34,16 @@ pub(super) enum Lookup {
     /// The exchange refused it as a duplicate client order id, i.e. said an order under this
     /// id exists: "not found" is not believed, the order holds its slot until found.
     Exists,
+}
+
+/// Which run sent the entry being looked up, which decides whether a position it filled can
+/// be taken to be its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sender {
+    /// This run, under the symbol's lock held since its duplicate check: a fill is its own.
+    ThisRun,
+    /// An earlier run: the position may have been closed and opened again since.
+    EarlierRun,
 }
 
 /// Settles an order journaled by an earlier run of the wave and reports it: a settled row as
@@ -59,7 +77,7 @@ pub async fn settle_prior(
     };
     match prior.state {
         OrderState::Pending | OrderState::Sent => {
-            lost_then_resolve(ctx, &r, prior.state, Lookup::Unanswered).await
+            lost_then_resolve(ctx, &r, prior.state, Lookup::Unanswered, Sender::EarlierRun).await
         }
         OrderState::Unknown => {
             let lookup = if prior.error.as_deref() == Some(DUPLICATE_ID) {
@@ -67,7 +85,7 @@ pub async fn settle_prior(
             } else {
                 Lookup::Unanswered
             };
-            resolve(ctx, &r, lookup).await
+            resolve(ctx, &r, lookup, Sender::EarlierRun).await
         }
         // A filled entry whose stop step did not finish (crash, lost update): never report
         // it executed before the stop is known to exist (DESIGN §3).
@@ -102,13 +120,14 @@ pub(super) async fn lost_then_resolve(
     r: &Report,
     from: OrderState,
     lookup: Lookup,
+    sender: Sender,
 ) -> Execution {
     let up = OrderUpdate {
         error: (lookup == Lookup::Exists).then(|| DUPLICATE_ID.to_owned()),
         ..OrderUpdate::default()
     };
     record(ctx, &r.client_order_id, from, OrderEvent::Lost, up);
-    resolve(ctx, r, lookup).await
+    resolve(ctx, r, lookup, sender).await
 }
 
 /// Settles an `unknown` order by looking it up by client order id (never by re-sending).
@@ -116,10 +135,11 @@ pub(super) async fn lost_then_resolve(
 /// (counted as executed, error `outcome_unknown`), so the target can never be overshot; the
 /// journal keeps it `unknown`, and the session stores no `Result` for the wave, so a re-sent
 /// wave looks it up again. After a duplicate-id refusal ([`Lookup::Exists`]) "not found" never
-/// settles the order.
+/// settles the order. A fill found for an entry of an earlier run gets its stop only on its
+/// own position ([`protect_own`]).
 ///
 /// [`ExecStatus::Unresolved`]: super::ExecStatus::Unresolved
-async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup) -> Execution {
+async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> Execution {
     let coid = r.client_order_id.clone();
     let mut pause = LOOKUP_BACKOFF;
     for attempt in 0..LOOKUP_ATTEMPTS {
@@ -140,7 +160,10 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup) -> Execution {
                     OrderEvent::Resolve,
                     filled(&fill),
                 );
-                return protect(ctx, r, fill, StopStart::FIRST).await;
+                return match sender {
+                    Sender::ThisRun => protect(ctx, r, fill, StopStart::FIRST).await,
+                    Sender::EarlierRun => protect_own(ctx, r, fill, StopState::None, 0).await,
+                };
             }
             Ok(Some(OrderReport::Rejected(reason))) => {
                 let up = OrderUpdate {
@@ -168,58 +191,147 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup) -> Execution {
     r.unresolved()
 }
 
-/// Finishes the stop step of a filled entry journaled by an earlier run: a stop that may have
-/// been sent is looked up by its derived client order id (never sent blindly again); one the
-/// exchange never got is placed; an interrupted close is finished by [`finish_close`]. The
-/// rules are the live path's: [`protect`].
+/// Finishes the stop step of a filled entry journaled by an earlier run: an interrupted close
+/// by [`finish_close`], a stop step that had not finished by [`protect_own`].
 async fn recover_stop(ctx: &AgentCtx, r: &Report, prior: JournalOrder) -> Execution {
     let fill = Fill {
         exchange_order_id: prior.exchange_order_id.clone().unwrap_or_default(),
         price: prior.fill_price,
         quantity: prior.quantity,
     };
-    let start = match prior.stop {
-        StopState::Closing => return finish_close(ctx, r, prior.stop_attempt, fill).await,
-        StopState::Sending => {
-            for attempt in 0..=prior.stop_attempt {
-                let stop_id = derived_id(&r.client_order_id, 's', attempt);
-                match ctx.exchange.lookup_order(r.symbol.clone(), stop_id).await {
-                    Ok(Some(OrderReport::Open | OrderReport::Filled(_))) => {
-                        stop_done(ctx, r, StopState::Sending, StopEvent::Place, None);
-                        return r.with_fill(
-                            true,
-                            "",
-                            &fill.exchange_order_id,
-                            fill.price,
-                            fill.quantity,
-                        );
-                    }
-                    Ok(_) => {}
-                    // Unknown: a second stop is reduce-only and harmless; no stop is not.
-                    Err(e) => warn!(coid = %r.client_order_id, attempt, error = %e,
-                        "stop lookup failed"),
-                }
-            }
-            StopStart {
-                state: StopState::Sending,
-                attempt: prior.stop_attempt.saturating_add(1),
-                close_from: None,
-            }
-        }
-        _ => StopStart::FIRST,
-    };
-    protect(ctx, r, fill, start).await
+    match prior.stop {
+        StopState::Closing => finish_close(ctx, r, prior.stop_attempt, fill).await,
+        state => protect_own(ctx, r, fill, state, prior.stop_attempt).await,
+    }
 }
 
-/// Most close ids looked up ([`derived_id`] numbers attempts modulo 100).
-const MAX_CLOSE_IDS: u32 = 100;
+/// Gives a filled entry of an earlier run (stop step `state`: `none` or `sending`) its
+/// protective stop, by the live path's rules ([`protect`]), but only on its own position.
+///
+/// First every stop id an earlier run may have sent is looked up: up to `stop_attempt` when
+/// `sending`; when `none`, the first run's range (sent only if the journal refused the step,
+/// see `step_before_send`). One the exchange holds (or that fired) settles the order `placed`,
+/// nothing sent. Otherwise, under the symbol's lock (held by [`settle_prior`]), the position is
+/// read: if it is this entry's, the stop is placed (then closed at market if it cannot be);
+/// if it is gone or someone else's, this entry's position was closed outside the agent: the
+/// order is settled `gone`, executed (a position opened: it keeps its slot) with error
+/// [`CLOSED_ELSEWHERE`], and the other position is left alone. If whose it is cannot be told,
+/// nothing is sent and the order holds its slot, unresolved, for a later run.
+async fn protect_own(
+    ctx: &AgentCtx,
+    r: &Report,
+    fill: Fill,
+    state: StopState,
+    stop_attempt: u32,
+) -> Execution {
+    let coid = &r.client_order_id;
+    let with_fill = |error: &str| {
+        r.with_fill(
+            true,
+            error,
+            &fill.exchange_order_id,
+            fill.price,
+            fill.quantity,
+        )
+    };
+    let retries = ctx.config.stop_retries.max(1);
+    let used = match state {
+        StopState::Sending => stop_attempt.saturating_add(1),
+        _ => retries,
+    }
+    .min(MAX_DERIVED_IDS);
+    for attempt in 0..used {
+        let stop_id = derived_id(coid, 's', attempt);
+        match ctx.exchange.lookup_order(r.symbol.clone(), stop_id).await {
+            Ok(Some(OrderReport::Open | OrderReport::Filled(_))) => {
+                stop_done(ctx, r, state, StopEvent::Place, None);
+                return with_fill("");
+            }
+            Ok(_) => {}
+            // The position check below still keeps another wave's position safe.
+            Err(e) => warn!(%coid, attempt, error = %e, "stop lookup failed"),
+        }
+    }
+    match holder(ctx, r, &fill).await {
+        Holder::This => {
+            let start = StopStart {
+                state,
+                attempt: used,
+                close_from: None,
+            };
+            protect(ctx, r, fill, start).await
+        }
+        Holder::Unknown => r.unresolved(),
+        Holder::NotThis => {
+            let done = Some((true, CLOSED_ELSEWHERE));
+            stop_done(ctx, r, state, StopEvent::Gone, done);
+            with_fill(CLOSED_ELSEWHERE)
+        }
+    }
+}
+
+/// Whose the symbol's position is, as far as a journaled fill can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    /// Open, with the fill's side and size: the entry's own position.
+    This,
+    /// Gone, or not the entry's (another side or size): closed outside the agent.
+    NotThis,
+    /// The position could not be read, or the fill's size is not known.
+    Unknown,
+}
+
+/// Whose `r.symbol`'s position is. First the journal: an order of the symbol journaled after
+/// this one was sent when the symbol was flat, so this entry's position was closed by then
+/// and the position now is not its own — even one of the same side and size, which is what
+/// the agent's next order of the symbol at the same notional most likely opens. Otherwise the
+/// position is read and compared with the entry's fill (a position opened outside the agent
+/// of the same side and size cannot be told apart). Called under the symbol's lock, so no
+/// other wave of this agent opens or closes it meanwhile.
+async fn holder(ctx: &AgentCtx, r: &Report, fill: &Fill) -> Holder {
+    let coid = &r.client_order_id;
+    match ctx.journal.journaled_after(coid, &r.symbol).await {
+        Ok(true) => {
+            warn!(%coid, symbol = %r.symbol,
+                  "the symbol was ordered again since: its position is not this order's");
+            return Holder::NotThis;
+        }
+        Ok(false) => {}
+        Err(e) => {
+            warn!(%coid, error = %e, "journal unavailable; left for a later run");
+            return Holder::Unknown;
+        }
+    }
+    match ctx.exchange.position(r.symbol.clone()).await {
+        Ok(Some(p)) if p.side == r.side && same_size(p.quantity, fill.quantity) => Holder::This,
+        Ok(Some(_)) if fill.quantity <= 0.0 => {
+            warn!(%coid, "fill size not journaled; cannot tell whose position it is");
+            Holder::Unknown
+        }
+        Ok(Some(_)) => {
+            warn!(%coid, symbol = %r.symbol,
+                  "the open position is not this order's; left alone");
+            Holder::NotThis
+        }
+        Ok(None) => Holder::NotThis,
+        Err(e) => {
+            // Whose position it is cannot be told: send nothing; the order holds its slot
+            // and keeps its stop step for a later run.
+            warn!(%coid, error = %e, "position unavailable; left for a later run");
+            Holder::Unknown
+        }
+    }
+}
+
+/// Most stop or close ids looked up ([`derived_id`] numbers attempts modulo 100).
+const MAX_DERIVED_IDS: u32 = 100;
 
 /// Finishes a close an earlier run journaled (`closing`: its stop could not be placed) and may
 /// have sent. The symbol's position now is not necessarily this order's: if that close filled
 /// before the crash, another wave may have opened the symbol since. So nothing is closed
 /// blindly: every close id an earlier run may have used is looked up, and one that filled
 /// settles the order (`closed`, nothing sent); otherwise the position is closed only if it is
-/// still this order's — same side and size as its fill — under the symbol's lock (held by
+/// still this order's ([`holder`]) under the symbol's lock (held by
 /// [`settle_prior`]). A position that is gone or someone else's means this order's position
 /// was closed (by its close or its stop): `closed`, and the other position is left alone.
 async fn finish_close(ctx: &AgentCtx, r: &Report, stop_attempt: u32, fill: Fill) -> Execution {
@@ -236,7 +348,7 @@ async fn finish_close(ctx: &AgentCtx, r: &Report, stop_attempt: u32, fill: Fill)
     let retries = ctx.config.stop_retries.max(1);
     // Each run journals the first close attempt of its range and uses `retries` ids from it;
     // earlier runs used lower numbers.
-    let used = stop_attempt.saturating_add(retries).min(MAX_CLOSE_IDS);
+    let used = stop_attempt.saturating_add(retries).min(MAX_DERIVED_IDS);
     for attempt in 0..used {
         let close_id = derived_id(coid, 'c', attempt);
         match ctx.exchange.lookup_order(r.symbol.clone(), close_id).await {
@@ -250,17 +362,8 @@ async fn finish_close(ctx: &AgentCtx, r: &Report, stop_attempt: u32, fill: Fill)
             Err(e) => warn!(%coid, attempt, error = %e, "close lookup failed"),
         }
     }
-    let position = match ctx.exchange.position(r.symbol.clone()).await {
-        Ok(p) => p,
-        Err(e) => {
-            // Whose position it is cannot be told: close nothing; the order holds its slot
-            // and stays `closing` for a later run.
-            warn!(%coid, error = %e, "position unavailable; interrupted close left for later");
-            return r.unresolved();
-        }
-    };
-    match position {
-        Some(p) if p.side == r.side && same_size(p.quantity, fill.quantity) => {
+    match holder(ctx, r, &fill).await {
+        Holder::This => {
             let start = StopStart {
                 state: StopState::Closing,
                 attempt: 0,
@@ -268,15 +371,10 @@ async fn finish_close(ctx: &AgentCtx, r: &Report, stop_attempt: u32, fill: Fill)
             };
             protect(ctx, r, fill, start).await
         }
-        Some(_) if fill.quantity <= 0.0 => {
-            warn!(%coid, "fill size not journaled; cannot tell whose position it is");
-            r.unresolved()
-        }
-        other => {
-            if other.is_some() {
-                warn!(%coid, symbol = %r.symbol,
-                      "the open position is not this order's; left alone");
-            }
+        // Whose position it is cannot be told: close nothing; the order holds its slot and
+        // stays `closing` for a later run.
+        Holder::Unknown => r.unresolved(),
+        Holder::NotThis => {
             let done = Some((false, STOP_FAILED_CLOSED));
             stop_done(ctx, r, StopState::Closing, StopEvent::Closed, done);
             closed(false, STOP_FAILED_CLOSED)

@@ -3,7 +3,10 @@
 //! `none → sending → placed`, or `none | sending → closing → closed | close_failed`. `sending`
 //! and `closing` are committed before the request leaves, so a run that finds a filled entry
 //! whose stop step is not final knows exactly what may have reached the exchange: stops with
-//! derived ids up to `stop_attempt` are looked up, never blindly sent again. Like
+//! derived ids up to `stop_attempt` are looked up, never blindly sent again. A later run that
+//! finds the entry's position gone (or someone else's) settles the step `none | sending →
+//! gone` without sending anything; one that finds a stop by lookup whose sending the journal
+//! never recorded (it refused the step, and the stop was sent anyway) goes `none → placed`. Like
 //! [`OrderState::transition`](super::OrderState::transition), one exhaustive `match` lists
 //! the allowed changes and refuses everything else.
 
@@ -24,6 +27,10 @@ pub enum StopState {
     Closed,
     /// Neither stop nor close succeeded: the position is open and counts.
     CloseFailed,
+    /// A later run found no stop of this entry and its position gone, or not this entry's
+    /// (closed outside the agent, e.g. liquidated or stopped out, and maybe opened again by
+    /// another wave): nothing was sent, the other position is left alone; the entry counts.
+    Gone,
 }
 
 /// What happened in the stop step.
@@ -39,6 +46,8 @@ pub enum StopEvent {
     Closed,
     /// Every close attempt failed.
     CloseFailed,
+    /// A later run found the position gone or not this entry's: nothing is sent.
+    Gone,
 }
 
 /// A stop-step change the state machine does not allow.
@@ -59,10 +68,12 @@ impl StopState {
         match (self, event) {
             // A retry is another `Send` with the next attempt number.
             (S::None | S::Sending, E::Send) => Ok(S::Sending),
-            (S::Sending, E::Place) => Ok(S::Placed),
+            // `None`: a stop found by lookup whose sending was never journaled.
+            (S::None | S::Sending, E::Place) => Ok(S::Placed),
             (S::None | S::Sending | S::Closing, E::Close) => Ok(S::Closing),
             (S::Closing, E::Closed) => Ok(S::Closed),
             (S::Closing, E::CloseFailed) => Ok(S::CloseFailed),
+            (S::None | S::Sending, E::Gone) => Ok(S::Gone),
             (from, event) => Err(StopTransitionError { from, event }),
         }
     }
@@ -71,7 +82,7 @@ impl StopState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            StopState::Placed | StopState::Closed | StopState::CloseFailed
+            StopState::Placed | StopState::Closed | StopState::CloseFailed | StopState::Gone
         )
     }
 
@@ -84,6 +95,7 @@ impl StopState {
             StopState::Closing => "closing",
             StopState::Closed => "closed",
             StopState::CloseFailed => "close_failed",
+            StopState::Gone => "gone",
         }
     }
 
@@ -96,6 +108,7 @@ impl StopState {
             "closing" => StopState::Closing,
             "closed" => StopState::Closed,
             "close_failed" => StopState::CloseFailed,
+            "gone" => StopState::Gone,
             _ => return None,
         })
     }
@@ -122,17 +135,28 @@ mod tests {
             S::Closing,
             S::Closed,
             S::CloseFailed,
+            S::Gone,
         ];
-        let all_e = [E::Send, E::Place, E::Close, E::Closed, E::CloseFailed];
+        let all_e = [
+            E::Send,
+            E::Place,
+            E::Close,
+            E::Closed,
+            E::CloseFailed,
+            E::Gone,
+        ];
         let allowed = [
             (S::None, E::Send, S::Sending),
             (S::Sending, E::Send, S::Sending),
+            (S::None, E::Place, S::Placed),
             (S::Sending, E::Place, S::Placed),
             (S::None, E::Close, S::Closing),
             (S::Sending, E::Close, S::Closing),
             (S::Closing, E::Close, S::Closing),
             (S::Closing, E::Closed, S::Closed),
             (S::Closing, E::CloseFailed, S::CloseFailed),
+            (S::None, E::Gone, S::Gone),
+            (S::Sending, E::Gone, S::Gone),
         ];
         for s in all_s {
             for e in all_e {

@@ -148,3 +148,30 @@ async fn journal_sync_sets_sqlites_synchronous_mode() {
         j.close().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn an_order_journaled_later_for_the_symbol_is_found_across_waves_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let j = Journal::open(&path).await.unwrap();
+    for (coid, wave, symbol) in [
+        ("wg-a", "W1", "BTCUSDT"),
+        ("wg-b", "W1", "ETHUSDT"),
+        ("wg-c", "W2", "ETHUSDT"),
+    ] {
+        j.insert_sent(&order(coid, wave, 1, symbol)).await.unwrap();
+    }
+    assert!(!j.journaled_after("wg-a", "BTCUSDT").await.unwrap());
+    assert!(j.journaled_after("wg-b", "ETHUSDT").await.unwrap());
+    assert!(!j.journaled_after("wg-c", "ETHUSDT").await.unwrap());
+    assert!(!j.journaled_after("wg-unknown", "ETHUSDT").await.unwrap());
+    j.close().await.unwrap();
+
+    let j = Journal::open(&path).await.unwrap();
+    j.insert_sent(&order("wg-d", "W3", 1, "BTCUSDT"))
+        .await
+        .unwrap();
+    assert!(j.journaled_after("wg-a", "BTCUSDT").await.unwrap());
+    assert!(!j.journaled_after("wg-d", "BTCUSDT").await.unwrap());
+    j.close().await.unwrap();
+}

@@ -2,7 +2,8 @@
 //! wave looks the stop up, places it if the exchange never got it, or closes the position at
 //! market when it cannot be placed (DESIGN §3) — never reporting an unprotected position. An
 //! interrupted close is finished only on this wave's own position, never on one another wave
-//! opened since.
+//! opened since; nor is a stop placed (or a close sent) for an entry whose position was closed
+//! outside the agent and opened again by another wave.
 
 use std::path::Path;
 
@@ -19,6 +20,15 @@ use wavegate_common::proto::v1 as pb;
 /// (what a crash right after the fill leaves): the journal, the exchange, the client order id
 /// and the fill.
 async fn journaled_fill(cfg: &AgentConfig) -> (Journal, PaperExchange, String, Fill) {
+    filled_entry(cfg, true).await
+}
+
+/// As [`journaled_fill`]; without `journal_fill`, the row stays `sent` (a crash before the
+/// fill reached the journal).
+async fn filled_entry(
+    cfg: &AgentConfig,
+    journal_fill: bool,
+) -> (Journal, PaperExchange, String, Fill) {
     let coid = client_order_id("W", 1, 1);
     let journal = Journal::open(&cfg.journal).await.unwrap();
     let paper = PaperExchange::open(cfg.adapter.paper.clone(), &journal)
@@ -44,10 +54,12 @@ async fn journaled_fill(cfg: &AgentConfig) -> (Journal, PaperExchange, String, F
         fill_price: fill.price,
         quantity: fill.quantity,
     };
-    journal
-        .apply(&coid, OrderState::Sent, OrderEvent::Fill, &up)
-        .await
-        .unwrap();
+    if journal_fill {
+        journal
+            .apply(&coid, OrderState::Sent, OrderEvent::Fill, &up)
+            .await
+            .unwrap();
+    }
     (journal, paper, coid, fill)
 }
 
@@ -333,4 +345,221 @@ async fn interrupted_close_of_this_waves_position_is_finished() {
     let (closes, state) = records(&cfg.journal, "close", "BTCUSDT").await;
     assert_eq!(closes, 1);
     assert_eq!(state, "closed");
+}
+
+/// What the crashed first run of `W` journaled of BTCUSDT, whose entry filled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Journaled {
+    /// The entry as sent: its fill never reached the journal (a lookup finds it).
+    Sent,
+    /// The fill; no stop attempt (stop step `none`).
+    Fill,
+    /// The fill and the first stop attempt (`sending`), which never reached the exchange.
+    StopSending,
+}
+
+/// Simulates a crash of wave `W` after BTCUSDT's entry filled, journaled as `journaled`; then
+/// the position was closed outside the agent (by hand, a liquidation). Returns the entry's
+/// client order id.
+async fn crash_then_closed_elsewhere(cfg: &AgentConfig, journaled: Journaled) -> String {
+    let (journal, paper, coid, _) = filled_entry(cfg, journaled != Journaled::Sent).await;
+    if journaled == Journaled::StopSending {
+        journal
+            .stop_step(&coid, StopState::None, StopEvent::Send, 0)
+            .await
+            .unwrap();
+    }
+    paper
+        .close_position("BTCUSDT".into(), "closed-by-hand".into())
+        .await
+        .unwrap();
+    journal.close().await.unwrap();
+    coid
+}
+
+/// Kinds of the paper exchange's orders under ids derived from `coid` (its stops and closes).
+async fn derived_orders(path: &Path, coid: &str) -> Vec<String> {
+    let prefix = |tag| {
+        let id = derived_id(coid, tag, 0);
+        id[..id.len() - 1].to_owned()
+    };
+    let (stops, closes) = (prefix('s'), prefix('c'));
+    let journal = Journal::open(path).await.unwrap();
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT client_order_id, kind FROM paper_orders ORDER BY created_at")
+            .fetch_all(journal.pool())
+            .await
+            .unwrap();
+    journal.close().await.unwrap();
+    rows.into_iter()
+        .filter(|(id, _)| id.starts_with(&stops) || id.starts_with(&closes))
+        .map(|(_, kind)| kind)
+        .collect()
+}
+
+/// Wave `W2` opens BTCUSDT for `w2_notional` (`W`'s was 100: same size, or not), in an agent
+/// on `cfg`; then `W` is re-sent to a restarted agent (on `cfg`, with BTCUSDT's stops refused
+/// when `stop_fail`), max_trades 2 with BTCUSDT and ETHUSDT: `W`'s run and the open positions
+/// after it.
+async fn other_wave_opens_then_resend(
+    cfg: &AgentConfig,
+    stop_fail: bool,
+    w2_notional: f64,
+) -> (WaveRun, Vec<String>) {
+    let mut w2_cfg = cfg.clone();
+    w2_cfg.adapter.paper.notional = w2_notional;
+    let (agent, mut client) = start(w2_cfg).await;
+    let w2 = drive(
+        &mut client,
+        start_msg("W2", 1, 1, 1, 1),
+        &signals(1, 1, &["BTCUSDT"]),
+        Drive::default(),
+    )
+    .await;
+    assert_eq!(w2.executed_ids(), vec![1], "W2 opens BTCUSDT");
+    agent.shutdown().await;
+
+    let mut w_cfg = cfg.clone();
+    if stop_fail {
+        w_cfg.adapter.paper.stop_fail = vec!["BTCUSDT".into()];
+    }
+    let (agent, mut client) = start(w_cfg).await;
+    let run = drive(
+        &mut client,
+        start_msg("W", 1, 2, 2, 2),
+        &signals(1, 1, &["BTCUSDT", "ETHUSDT"]),
+        Drive::default(),
+    )
+    .await;
+    let open = describe(&mut client).await.open_positions;
+    agent.shutdown().await;
+    (run, open)
+}
+
+/// `W`'s BTCUSDT position was closed outside the agent after the crash `journaled` left, and
+/// `W2` opened BTCUSDT since: the re-sent `W` neither places a stop on `W2`'s position nor
+/// closes it (its own stops refused with `stop_fail`); its entry is settled `gone`, executed
+/// (a position opened) with a clear error, and keeps its slot. `W2`'s position has twice
+/// `W`'s size unless `same_size`.
+async fn another_waves_position_is_left_alone(
+    journaled: Journaled,
+    stop_fail: bool,
+    same_size: bool,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 1, "binance");
+    let coid = crash_then_closed_elsewhere(&cfg, journaled).await;
+    let w2_notional = if same_size { 100.0 } else { 200.0 };
+    let (run, open) = other_wave_opens_then_resend(&cfg, stop_fail, w2_notional).await;
+    assert_eq!(
+        derived_orders(&cfg.journal, &coid).await,
+        Vec::<String>::new(),
+        "no stop or close was sent for W's entry"
+    );
+    assert!(
+        open.contains(&"BTCUSDT".to_owned()),
+        "W2's BTCUSDT position is left open: {open:?}"
+    );
+    let btc = &run.result().outcomes[0];
+    assert_eq!(btc.client_order_id, coid);
+    assert_eq!(
+        (btc.kind, btc.executed, btc.error.as_str()),
+        (
+            pb::OutcomeKind::Executed as i32,
+            true,
+            "position_closed_elsewhere"
+        ),
+        "{btc:?}"
+    );
+    assert_eq!(run.executed_ids(), vec![1, 2], "{:?}", run.result());
+    assert_eq!(stop_state_of(&cfg.journal, &coid).await, "gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fill_without_a_stop_gets_none_on_another_waves_position() {
+    another_waves_position_is_left_alone(Journaled::Fill, false, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fill_without_a_stop_never_closes_another_waves_position() {
+    another_waves_position_is_left_alone(Journaled::Fill, true, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_sent_but_lost_is_not_placed_on_another_waves_position() {
+    another_waves_position_is_left_alone(Journaled::StopSending, false, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_sent_but_lost_never_closes_another_waves_position() {
+    another_waves_position_is_left_alone(Journaled::StopSending, true, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entry_found_filled_by_lookup_never_closes_another_waves_position() {
+    // The fill never reached the journal: the re-sent wave finds it by lookup, and the
+    // position it would protect is W2's.
+    another_waves_position_is_left_alone(Journaled::Sent, true, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_size_position_another_wave_opened_since_is_never_closed() {
+    // The agent's next order of the symbol at the same notional opens a position of the same
+    // side and size: the journal tells it apart (it was ordered after W's entry).
+    another_waves_position_is_left_alone(Journaled::Fill, true, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_close_leaves_a_same_size_position_of_another_wave_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 1, "binance");
+    let coid = crash_while_closing(&cfg, AfterCrash::ClosedElsewhere).await;
+    // W2 opens BTCUSDT with W's size.
+    let (btc, open) = reopen_then_resend(&cfg).await;
+    assert!(
+        open.contains(&"BTCUSDT".to_owned()),
+        "W2's BTCUSDT position is left open: {open:?}"
+    );
+    let (closes, _) = records(&cfg.journal, "close", "BTCUSDT").await;
+    assert_eq!(closes, 1, "only the close that happened outside the agent");
+    assert_eq!(
+        (btc.kind, btc.error.as_str()),
+        (
+            pb::OutcomeKind::ExecutionFailed as i32,
+            "stop_failed_closed"
+        ),
+        "{btc:?}"
+    );
+    assert_eq!(stop_state_of(&cfg.journal, &coid).await, "closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fill_whose_position_is_gone_keeps_its_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 1, "binance");
+    let coid = crash_then_closed_elsewhere(&cfg, Journaled::Fill).await;
+    let (agent, mut client) = start(cfg.clone()).await;
+    let run = drive(
+        &mut client,
+        start_msg("W", 1, 1, 2, 2),
+        &signals(1, 1, &["BTCUSDT", "ETHUSDT"]),
+        Drive::default(),
+    )
+    .await;
+    let btc = &run.result().outcomes[0];
+    assert_eq!(
+        (btc.executed, btc.error.as_str()),
+        (true, "position_closed_elsewhere"),
+        "{btc:?}"
+    );
+    assert_eq!(
+        run.executed_ids(),
+        vec![1],
+        "a position opened for the wave: no second one in its place"
+    );
+    let d = describe(&mut client).await;
+    assert_eq!((d.orders_sent, d.open_positions.len()), (1, 0));
+    agent.shutdown().await;
+    assert!(derived_orders(&cfg.journal, &coid).await.is_empty());
+    assert_eq!(stop_state_of(&cfg.journal, &coid).await, "gone");
 }
