@@ -310,6 +310,18 @@ impl Session {
             let deadline_armed = deadline.is_some() && self.stopped.is_none();
             let topup_armed = self.awaiting.is_some_and(|r| r > 0) && self.inbound_open;
             tokio::select! {
+                // Stops first: a Cancel, the deadline or a shutdown that is already there takes
+                // effect before a settlement ready at the same moment lets another order launch.
+                biased;
+                msg = inbound.next(), if self.inbound_open => self.on_message(msg, out),
+                () = sleep_until(deadline), if deadline_armed => self.stop("deadline"),
+                changed = shutdown.changed(), if !shutdown_seen => {
+                    shutdown_seen = true;
+                    if changed.is_ok() {
+                        self.lose_coordinator();
+                    }
+                }
+                () = sleep_until(self.topup_deadline), if topup_armed => self.topup_timeout(),
                 Some((c, exec)) = self.orders.next(), if !self.orders.is_empty() => {
                     self.settled(c, exec, out);
                 }
@@ -318,15 +330,6 @@ impl Session {
                 }
                 Some((i, exec)) = self.prior_jobs.next(), if !self.prior_jobs.is_empty() => {
                     self.prior_settled(i, exec, out);
-                }
-                msg = inbound.next(), if self.inbound_open => self.on_message(msg, out),
-                () = sleep_until(deadline), if deadline_armed => self.stop("deadline"),
-                () = sleep_until(self.topup_deadline), if topup_armed => self.topup_timeout(),
-                changed = shutdown.changed(), if !shutdown_seen => {
-                    shutdown_seen = true;
-                    if changed.is_ok() {
-                        self.lose_coordinator();
-                    }
                 }
             }
         }

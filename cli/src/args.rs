@@ -169,6 +169,19 @@ pub enum WavesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Stop a wave: a collecting one is closed and marked failed (nothing executed); a
+    /// dispatching one launches no new order, lets those in flight finish, and completes with
+    /// what was opened.
+    Cancel {
+        /// Wave id (RFC 3339 timestamp).
+        wave: String,
+        /// Why (at most 512 characters): stored with the wave and sent to the agents' logs.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `params …`.
@@ -285,6 +298,28 @@ mod tests {
         let shown = format!("{cli:?}");
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn waves_cancel_takes_a_wave_and_an_optional_reason() {
+        assert!(Cli::try_parse_from(["wavegate", "waves", "cancel"]).is_err());
+        let cli = Cli::try_parse_from([
+            "wavegate",
+            "waves",
+            "cancel",
+            "2026-11-24T12:00:00Z",
+            "--reason",
+            "venue halted",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Waves(WavesCommand::Cancel { wave, reason, json }) => {
+                assert_eq!(wave, "2026-11-24T12:00:00Z");
+                assert_eq!(reason.as_deref(), Some("venue halted"));
+                assert!(!json);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use wavegate_common::rank::{group_by_exchange, wave_params as wave_params_of};
 use wavegate_common::stats::{ExchangeStats, ParamsSource};
 use wavegate_common::{ExchangeId, Signal};
 
+use crate::cancel::CancelWatch;
 use crate::error::CoordinatorError;
 use crate::params::{effective, exchange_name};
 use crate::report;
@@ -62,6 +63,13 @@ pub async fn run_wave(
     };
     if row.status != WaveStatus::Dispatching || row.owner.as_deref() != Some(&core.owner) {
         return Ok(());
+    }
+    // A resumed wave may have been cancelled under its earlier dispatch (here before a
+    // restart, or by the coordinator it was taken over from): its exchanges stop again. A
+    // fresh dispatch skips the read; a cancel then reaches it through `core.running`.
+    if !fresh && let Some(reason) = core.store.cancel_reason(wave_id).await? {
+        tracing::info!(wave_id, %reason, "resumed wave was cancelled: its exchanges are stopped");
+        core.running.cancel(wave_id, &reason);
     }
     let started = tokio::time::Instant::now();
     let signals = match cached {
@@ -294,7 +302,9 @@ async fn run_exchange(
                 max_topup_rounds: core.cfg.dispatch.max_topup_rounds,
                 topup_after_failures: core.cfg.dispatch.topup_after_failures,
             };
-            drive(core, &run, sink, &span).await
+            // One per exchange, held while it runs: a cancel counts the exchanges it stops.
+            let mut cancel = core.running.watch(&row.id);
+            drive(core, &run, &mut cancel, sink, &span).await
         }
     };
     spans::exchange_finished(&span, &result.0);
@@ -304,10 +314,13 @@ async fn run_exchange(
 
 /// Runs the exchange's stream with bounded retries and the wave deadline. When no attempt
 /// reaches the agent's `Result`, the exchange is reported with the outcomes that did arrive
-/// (positions opened count) and the error; the wave ends `partial`.
+/// (positions opened count) and the error; the wave ends `partial`. A cancel does not end the
+/// retries: every attempt sends it right after the buffer, and the agent's `Result` (from its
+/// journal if it stopped before) still says what was opened.
 async fn drive(
     core: &Core,
     run: &ExchangeRun<'_>,
+    cancel: &mut CancelWatch,
     sink: &OutcomeSink,
     span: &Span,
 ) -> ExchangeResult {
@@ -346,8 +359,11 @@ async fn drive(
     let mut backoff = FIRST_BACKOFF;
     for n in 1..=core.cfg.dispatch.retries {
         span.record("attempts", n);
-        let outcome =
-            tokio::time::timeout_at(give_up_at, attempt(&agent, run, sink, &mut known, span)).await;
+        let outcome = tokio::time::timeout_at(
+            give_up_at,
+            attempt(&agent, run, cancel, sink, &mut known, span),
+        )
+        .await;
         match outcome {
             Err(_) => {
                 down("no result before the wave deadline");

@@ -5,13 +5,14 @@
 //!
 //! Modules by concern: [`ingest`] (checked, batched signal storage), [`wave`] (the wave clock
 //! and the dispatch claim), [`params`] (effective params), [`dispatch`] and [`session`]
-//! (driving agents), [`report`] (completion), [`store`] (SQLite/PostgreSQL), [`api`] (the
-//! public gRPC API), [`server`] (start and stop), [`spans`] (the tracing spans of a wave and of
-//! API calls).
+//! (driving agents), [`cancel`] (the operator's kill switch for a wave), [`report`]
+//! (completion), [`store`] (SQLite/PostgreSQL), [`api`] (the public gRPC API), [`server`]
+//! (start and stop), [`spans`] (the tracing spans of a wave and of API calls).
 
 pub mod agents;
 pub mod api;
 pub mod auth;
+pub mod cancel;
 pub mod config;
 pub mod dispatch;
 pub mod error;

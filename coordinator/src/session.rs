@@ -1,6 +1,8 @@
 //! One `ExchangeAgent.ExecuteWave` stream: `Start`, the buffer, top-up answers, outcomes in,
 //! `Result` out (DESIGN §1 steps 2 and 4, coordinator side). The call carries the W3C context
-//! of the `exchange` span, so the agent's spans join the wave's trace.
+//! of the `exchange` span, so the agent's spans join the wave's trace. When the wave is
+//! cancelled (`cancel`), the stream sends `Cancel` and answers later top-ups with `Exhausted`,
+//! then reads on to the agent's `Result` as usual.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use wavegate_common::time::to_proto;
 use wavegate_common::validate::{Duplicate, Verdict};
 
 use crate::agents::Agent;
+use crate::cancel::CancelWatch;
 use crate::hub::Hub;
 use crate::spans;
 
@@ -164,6 +167,14 @@ fn from_status(s: &tonic::Status) -> AttemptError {
     }
 }
 
+fn cancel_msg(reason: &str) -> pb::CoordinatorMsg {
+    pb::CoordinatorMsg {
+        msg: Some(CoordMsg::Cancel(pb::Cancel {
+            reason: reason.to_owned(),
+        })),
+    }
+}
+
 fn batch(run: &ExchangeRun<'_>, round: u32, range: std::ops::Range<usize>) -> pb::CoordinatorMsg {
     pb::CoordinatorMsg {
         msg: Some(CoordMsg::Batch(pb::SignalBatch {
@@ -176,10 +187,11 @@ fn batch(run: &ExchangeRun<'_>, round: u32, range: std::ops::Range<usize>) -> pb
 }
 
 /// Runs one attempt of the stream to its `Result`, under the exchange's `span`; every outcome
-/// is also kept in `known`.
+/// is also kept in `known`. Once `cancel` fires (or if it has), the agent is sent `Cancel`.
 pub async fn attempt(
     agent: &Agent,
     run: &ExchangeRun<'_>,
+    cancel: &mut CancelWatch,
     sink: &OutcomeSink,
     known: &mut Known,
     span: &Span,
@@ -208,8 +220,15 @@ pub async fn attempt(
     };
     let buffer = next_batch(0, run.params.buffer_size, total);
     let mut sent = buffer.end;
-    // Both fit the channel's capacity: queued before the call so they leave with the headers.
-    let queued = tx.send(start).await.is_ok() && tx.send(batch(run, 0, buffer)).await.is_ok();
+    // All fit the channel's capacity: queued before the call so they leave with the headers.
+    let mut queued = tx.send(start).await.is_ok() && tx.send(batch(run, 0, buffer)).await.is_ok();
+    // Cancelled before this attempt: the agent still gets the buffer (so it can answer a
+    // re-sent wave from its journal and report its verdicts), then the Cancel straight away.
+    let early = cancel.reason();
+    let mut cancelled = early.is_some();
+    if let Some(reason) = early {
+        queued = queued && tx.send(cancel_msg(&reason)).await.is_ok();
+    }
     if !queued {
         return Err(AttemptError::Unavailable("request stream closed".into()));
     }
@@ -227,7 +246,17 @@ pub async fn attempt(
     sink.metrics.agent_connected(name, true);
     let mut inbound = resp.into_inner();
     loop {
-        let msg = match inbound.message().await {
+        let next = tokio::select! {
+            m = inbound.message() => m,
+            reason = cancel.cancelled(), if !cancelled => {
+                cancelled = true;
+                tracing::info!(parent: span, exchange_id = ex, %reason, "cancel sent to the agent");
+                // A closed request stream shows up as the end of the inbound one: read on.
+                let _ = tx.send(cancel_msg(&reason)).await;
+                continue;
+            }
+        };
+        let msg = match next {
             Ok(Some(m)) => m,
             Ok(None) => {
                 return Err(AttemptError::Unavailable(
@@ -244,9 +273,10 @@ pub async fn attempt(
             Some(AgentMsg::Topup(t)) => {
                 known.topup_rounds.insert(t.round);
                 // The coordinator sizes the answer itself (DESIGN §1 step 4), whatever count
-                // the agent asked for, and answers `Exhausted` past the configured rounds.
+                // the agent asked for, and answers `Exhausted` past the configured rounds and
+                // once the wave is cancelled (a request may cross the Cancel on the wire).
                 let needed = t.needed.min(run.params.max_trades);
-                let range = if t.round == 0 || t.round > run.max_topup_rounds {
+                let range = if cancelled || t.round == 0 || t.round > run.max_topup_rounds {
                     sent..sent
                 } else {
                     next_batch(sent, topup_count(needed), total)

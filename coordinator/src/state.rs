@@ -1,5 +1,5 @@
 //! The coordinator's shared state: config, store, agents, event hub, and the waves this
-//! process is dispatching.
+//! process is dispatching (with their cancel signals, see `cancel`).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 use wavegate_common::telemetry::Metrics;
 
 use crate::agents::Agents;
+use crate::cancel::Running;
 use crate::config::CoordinatorConfig;
 use crate::error::CoordinatorError;
 use crate::hub::Hub;
@@ -41,8 +42,9 @@ pub struct Core {
     pub params: Arc<ParamsCache>,
     /// Backoff of waves whose dispatch failed.
     pub retries: Retries,
+    /// The waves this process dispatches, each with the cancel signal its exchange runs watch.
+    pub running: Running,
     known_exchanges: RwLock<HashSet<u32>>,
-    running: Mutex<HashSet<String>>,
     tasks: Mutex<JoinSet<()>>,
 }
 
@@ -71,8 +73,8 @@ impl Core {
             signals: WaveCache::default(),
             params: Arc::new(ParamsCache::default()),
             retries: Retries::default(),
+            running: Running::default(),
             known_exchanges: RwLock::new(known),
-            running: Mutex::new(HashSet::new()),
             tasks: Mutex::new(JoinSet::new()),
         })
     }
@@ -113,22 +115,17 @@ impl Core {
 
     /// Marks a wave as dispatched by this process; false if it already is.
     pub fn start_running(&self, wave_id: &str) -> bool {
-        self.running_set().insert(wave_id.to_owned())
+        self.running.start(wave_id)
     }
 
     /// Unmarks a wave.
     pub fn stop_running(&self, wave_id: &str) {
-        self.running_set().remove(wave_id);
+        self.running.stop(wave_id);
     }
 
     /// True while this process dispatches the wave.
     pub fn is_running(&self, wave_id: &str) -> bool {
-        self.running_set().contains(wave_id)
-    }
-
-    fn running_set(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        // Poisoning only follows a panic elsewhere; the set itself stays consistent.
-        self.running.lock().unwrap_or_else(|p| p.into_inner())
+        self.running.contains(wave_id)
     }
 
     /// Runs a background task owned by the coordinator (aborted at shutdown).

@@ -1,7 +1,8 @@
-//! `wavegate waves list|show`: tables by default, `--json` for scripts.
+//! `wavegate waves list|show|cancel`: tables by default, `--json` for scripts.
 
 use serde::Serialize;
 use wavegate_common::WaveTotals;
+use wavegate_common::proto::cancel_reason;
 use wavegate_common::proto::v1 as pb;
 
 use crate::args::{StatusFilter, WavesCommand};
@@ -30,6 +31,9 @@ pub struct WaveSummaryView {
     pub completed_at: Option<String>,
     /// Totals, once finished.
     pub totals: Option<WaveTotals>,
+    /// Why it failed (e.g. `cancelled: …`), when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl WaveSummaryView {
@@ -42,7 +46,73 @@ impl WaveSummaryView {
             closed_at: time_str(s.closed_at.as_ref()),
             completed_at: time_str(s.completed_at.as_ref()),
             totals: s.totals.as_ref().map(WaveTotals::from_proto),
+            reason: (!s.reason.is_empty()).then(|| s.reason.clone()),
         }
+    }
+}
+
+/// What `waves cancel --json` prints.
+#[derive(Debug, Serialize)]
+pub struct CancelView {
+    /// Wave id.
+    pub wave_id: String,
+    /// Status right after the cancel: `failed` (it was collecting) or `dispatching` (stopping).
+    pub status: &'static str,
+    /// Exchanges told to stop (0 for a collecting wave).
+    pub exchanges_stopping: u32,
+    /// The reason sent.
+    pub reason: String,
+}
+
+/// The line `waves cancel` prints.
+fn cancel_text(v: &CancelView) -> String {
+    let id = &v.wave_id;
+    match (v.status, v.exchanges_stopping) {
+        ("failed", _) => {
+            format!("wave {id} cancelled before dispatch: marked failed, nothing executed")
+        }
+        ("dispatching", 0) => format!(
+            "wave {id} cancel recorded: no exchange of it is running here right now; its \
+             dispatch stops each exchange as it starts (follow: wavegate watch {id})"
+        ),
+        ("dispatching", n) => format!(
+            "wave {id} cancelling: {n} exchange(s) told to stop; orders in flight finish, then \
+             the wave completes with what was opened (follow: wavegate watch {id})"
+        ),
+        (status, _) => format!("wave {id} finished ({status}) before the cancel reached it"),
+    }
+}
+
+async fn cancel(
+    clients: &mut Clients,
+    wave: &str,
+    reason: Option<&str>,
+    json: bool,
+) -> Result<(), CliError> {
+    let id = normalize_wave_id(wave)?;
+    // Checked here too, so a bad reason is bad input (exit 2) rather than a refusal.
+    let reason = cancel_reason(reason.unwrap_or_default())
+        .map_err(|why| CliError::Input(format!("--reason: {why}")))?;
+    let resp = clients
+        .waves
+        .cancel(pb::CancelWaveRequest {
+            wave_id: id.clone(),
+            reason: reason.clone(),
+        })
+        .await
+        .map_err(|s| clients.status_error("Waves.Cancel", &s))?
+        .into_inner();
+    let view = CancelView {
+        wave_id: id,
+        status: status_name(resp.wave.as_ref().map_or(0, |w| w.status)),
+        exchanges_stopping: resp.exchanges_stopping,
+        reason,
+    };
+    if json {
+        print_json(&view)
+    } else {
+        println!("{}", cancel_text(&view));
+        Ok(())
     }
 }
 
@@ -81,7 +151,7 @@ fn list_table(waves: &[WaveSummaryView]) -> String {
     t.render()
 }
 
-/// Runs `waves list` or `waves show`.
+/// Runs `waves list`, `waves show` or `waves cancel`.
 pub async fn run(clients: &mut Clients, cmd: &WavesCommand) -> Result<(), CliError> {
     match cmd {
         WavesCommand::List {
@@ -120,5 +190,31 @@ pub async fn run(clients: &mut Clients, cmd: &WavesCommand) -> Result<(), CliErr
                 Ok(())
             }
         }
+        WavesCommand::Cancel { wave, reason, json } => {
+            cancel(clients, wave, reason.as_deref(), *json).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_text_says_what_happened() {
+        let mut v = CancelView {
+            wave_id: "2026-11-24T12:00:00Z".into(),
+            status: "failed",
+            exchanges_stopping: 0,
+            reason: "drill".into(),
+        };
+        assert!(cancel_text(&v).contains("nothing executed"));
+        v.status = "dispatching";
+        v.exchanges_stopping = 2;
+        assert!(cancel_text(&v).contains("2 exchange(s) told to stop"));
+        v.exchanges_stopping = 0;
+        assert!(cancel_text(&v).contains("cancel recorded"));
+        v.status = "completed";
+        assert!(cancel_text(&v).contains("finished (completed)"));
     }
 }

@@ -1,4 +1,4 @@
-//! `Waves`: summaries, details and live progress.
+//! `Waves`: summaries, details, live progress, and the operator's cancel (see `cancel`).
 
 use std::pin::Pin;
 
@@ -9,6 +9,7 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::waves_server::Waves;
 
 use super::Api;
+use crate::cancel::cancel_wave;
 use crate::error::{CoordinatorError, status};
 use crate::spans;
 use crate::store::WaveStatus;
@@ -127,6 +128,24 @@ impl Waves for Api {
             let stream: EventStream =
                 Box::pin(futures::stream::iter(first.into_iter().map(Ok)).chain(live));
             Ok(Response::new(stream))
+        })
+        .await
+    }
+
+    async fn cancel(
+        &self,
+        request: Request<pb::CancelWaveRequest>,
+    ) -> Result<Response<pb::CancelWaveResponse>, Status> {
+        let span = spans::api("Waves.Cancel", request.metadata());
+        spans::traced(span, async move {
+            let req = request.into_inner();
+            let done = cancel_wave(&self.core, &req.wave_id, &req.reason)
+                .await
+                .map_err(|e| status(&e))?;
+            Ok(Response::new(pb::CancelWaveResponse {
+                wave: Some(done.wave.to_summary()),
+                exchanges_stopping: done.exchanges_stopping,
+            }))
         })
         .await
     }

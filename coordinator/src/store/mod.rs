@@ -4,12 +4,14 @@
 //!
 //! Tables are those of DESIGN §4; migrations live per backend in `migrations/{sqlite,postgres}`.
 
+mod cancels;
 mod params;
 mod results;
 mod signals;
 mod wave_params;
 mod waves;
 
+pub use cancels::CancelRecord;
 pub use params::{StoredParams, merge_wave_params};
 pub use results::{Completion, StoredOutcome};
 pub use signals::InsertOutcome;
@@ -158,7 +160,7 @@ impl Store {
 /// One row of `events`.
 #[derive(Debug, Clone)]
 pub struct NewEvent<'a> {
-    /// `WAVE_DETECTED`, `WAVE_COMPLETED`, `SIGNAL_EXECUTED`, ….
+    /// `WAVE_DETECTED`, `WAVE_COMPLETED`, `WAVE_CANCELLED`, `SIGNAL_EXECUTED`, ….
     pub event_type: &'a str,
     /// JSON payload.
     pub event_data: String,

@@ -114,6 +114,7 @@ impl WaveRow {
             closed_at: self.closed_at.map(to_proto),
             completed_at: self.completed_at.map(to_proto),
             totals: self.totals.map(WaveTotals::to_proto),
+            reason: self.reason.clone().unwrap_or_default(),
         }
     }
 }
@@ -419,15 +420,27 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, CoordinatorError> {
-        let r = sqlx::query(
-            "UPDATE waves SET status = 'failed', reason = $1, closed_at = $2, completed_at = $2 \
-             WHERE id = $3 AND status = 'collecting'",
-        )
-        .bind(reason)
-        .bind(ms(now))
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        let mut conn = self.pool.acquire().await?;
+        Ok(fail_collecting_in(&mut conn, id, reason, now).await?)
     }
+}
+
+/// [`Store::fail_collecting`] on a connection (or inside a transaction): the one conditional
+/// write that ends a collecting wave without dispatch, so it races safely with the claim.
+pub(crate) async fn fail_collecting_in(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE waves SET status = 'failed', reason = $1, closed_at = $2, completed_at = $2 \
+         WHERE id = $3 AND status = 'collecting'",
+    )
+    .bind(reason)
+    .bind(ms(now))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }

@@ -7,6 +7,7 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::agents_client::AgentsClient;
 use wavegate_common::proto::v1::params_client::ParamsClient;
 use wavegate_common::proto::v1::signal_ingest_client::SignalIngestClient;
+use wavegate_common::proto::v1::waves_client::WavesClient;
 use wavegate_common::time::{to_proto, wave_id};
 use wavegate_coordinator::CoordinatorConfig;
 
@@ -28,6 +29,8 @@ async fn bearer_tokens_guard_the_api_when_configured() {
         }],
         ..Default::default()
     };
+    // The wave published below stays collecting until it is cancelled.
+    cfg.waves.quiet_secs = 600;
     cfg.auth = Some(wavegate_coordinator::config::AuthConfig {
         tokens_file: Some(tokens),
     });
@@ -39,7 +42,8 @@ async fn bearer_tokens_guard_the_api_when_configured() {
         .unwrap();
     let mut ingest = SignalIngestClient::new(ch.clone());
     let mut params = ParamsClient::new(ch.clone());
-    let mut agents = AgentsClient::new(ch);
+    let mut agents = AgentsClient::new(ch.clone());
+    let mut waves = WavesClient::new(ch);
     let e = params
         .get(pb::GetParamsRequest { exchange_id: 0 })
         .await
@@ -69,6 +73,45 @@ async fn bearer_tokens_guard_the_api_when_configured() {
     assert_eq!(
         agents.list(bad).await.unwrap_err().code(),
         Code::Unauthenticated
+    );
+
+    // The kill switch is guarded like every other call: without the token the collecting wave
+    // stays as it was.
+    let mut publish = tonic::Request::new(pb::Wave {
+        wave_timestamp: Some(to_proto(ts)),
+        signals: vec![sig(1, "BTCUSDT", 2, 1.0, ts)],
+        close: false,
+    });
+    publish
+        .metadata_mut()
+        .insert("authorization", "Bearer t0ken-for-tests".parse().unwrap());
+    assert_eq!(
+        ingest
+            .publish_wave(publish)
+            .await
+            .unwrap()
+            .into_inner()
+            .accepted,
+        1
+    );
+    let cancel = pb::CancelWaveRequest {
+        wave_id: wave_id(ts),
+        reason: "drill".into(),
+    };
+    assert_eq!(
+        waves.cancel(cancel.clone()).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+    let stored = h.store().wave(&wave_id(ts)).await.unwrap().unwrap();
+    assert_eq!(stored.status.as_str(), "collecting", "nothing changed");
+    let mut req = tonic::Request::new(cancel);
+    req.metadata_mut()
+        .insert("authorization", "Bearer t0ken-for-tests".parse().unwrap());
+    let done = waves.cancel(req).await.unwrap().into_inner();
+    assert_eq!(
+        done.wave.unwrap().status,
+        pb::WaveStatus::Failed as i32,
+        "with the token the wave is cancelled"
     );
     h.shutdown().await;
     db.cleanup().await;

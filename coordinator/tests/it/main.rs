@@ -2,6 +2,7 @@
 mod api_support;
 mod support;
 
+mod api_cancel;
 mod api_ingest;
 mod api_waves;
 mod auth;

@@ -299,3 +299,67 @@ async fn unreachable_coordinator_exits_3_and_usage_errors_exit_2() {
     let o = wavegate(&nowhere, &["--token", "s3cr3t-token", "waves", "list"]).await;
     assert!(!out(&o).contains("s3cr3t-token"), "{}", out(&o));
 }
+
+#[tokio::test]
+async fn waves_cancel_stops_a_running_wave_and_exits_as_documented() {
+    // 300 ms per exchange call: the worked example runs for seconds.
+    let dev = start_dev_with(&["--latency-ms", "300"]).await;
+    let e = dev.endpoint.as_str();
+    let w = "2026-11-24T12:00:00Z";
+    let o = wavegate(
+        e,
+        &["publish", &example("waves/worked-example.json"), "--close"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+
+    let o = wavegate(
+        e,
+        &["waves", "cancel", w, "--reason", "cli drill", "--json"],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let v: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|err| panic!("{err}: {}", out(&o)));
+    assert_eq!(v["wave_id"], w, "{v}");
+    assert_eq!(v["status"], "dispatching", "{v}");
+    assert_eq!(v["exchanges_stopping"], 2, "{v}");
+    assert_eq!(v["reason"], "cli drill", "{v}");
+
+    // The wave still completes (partial): each exchange reports what it opened, "cancelled".
+    let o = wavegate(e, &["watch", w]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(stdout.matches("cancelled:").count(), 2, "{}", out(&o));
+    let o = wavegate(e, &["waves", "show", w, "--json"]).await;
+    let shown: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|err| panic!("{err}: {}", out(&o)));
+    assert_eq!(shown["status"], "partial", "{shown}");
+    let opened = shown["totals"]["total_executed"].as_u64().unwrap();
+    assert!(opened < 10, "{shown}");
+
+    // Finished (1), unknown (1), malformed id or reason (2).
+    let o = wavegate(e, &["waves", "cancel", w]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("FailedPrecondition"),
+        "{}",
+        out(&o)
+    );
+    let o = wavegate(e, &["waves", "cancel", "2026-11-24T12:15:00Z"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("NotFound"),
+        "{}",
+        out(&o)
+    );
+    let o = wavegate(e, &["waves", "cancel", "last-tuesday"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    let o = wavegate(e, &["waves", "cancel", w, "--reason", "two\nlines"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--reason"),
+        "{}",
+        out(&o)
+    );
+}

@@ -5,6 +5,7 @@ mod trace_support;
 
 mod cli_demo_replay;
 mod cli_dev_publish;
+mod coordinator_cancel;
 mod coordinator_faults;
 mod coordinator_topup_failures;
 mod coordinator_worked_example;

@@ -1,0 +1,303 @@
+//! The operator's kill switch for a wave (`Waves.Cancel`).
+//!
+//! A collecting wave is failed before anything of it runs (the same conditional write as the
+//! clock's claim, so exactly one of them wins). A wave this process dispatches is told to stop
+//! through [`Running`], the registry of the dispatches in flight: each exchange run holds a
+//! [`CancelWatch`] of its wave, and its session turns the signal into `CoordinatorMsg::Cancel`
+//! and answers later top-ups with `Exhausted`. The agents let the orders in flight settle and
+//! report, so the wave then completes as usual, with what was opened.
+//!
+//! The cancel of a dispatching wave is also recorded (`WAVE_CANCELLED`) before it is signalled:
+//! a dispatch resumed after a restart, or taken over by another coordinator, reads it and stops
+//! its exchanges again instead of finishing the wave.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::watch;
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::time::{parse_wave_id, wave_id as wave_id_of};
+
+use crate::error::CoordinatorError;
+use crate::state::Core;
+use crate::store::{CancelRecord, WaveRow, WaveStatus, from_ms, ms};
+
+/// How long a cancel waits for the dispatch of a wave this process has just claimed to
+/// register (the claim is committed a moment before the dispatch starts).
+const REGISTER_WAIT: Duration = Duration::from_secs(1);
+const REGISTER_POLL: Duration = Duration::from_millis(10);
+
+/// The dispatches this process runs, by wave id, each with its cancel signal (the reason,
+/// once cancelled).
+#[derive(Debug, Default)]
+pub struct Running {
+    waves: Mutex<HashMap<String, watch::Sender<Option<Arc<str>>>>>,
+}
+
+impl Running {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, watch::Sender<Option<Arc<str>>>>> {
+        // Poisoning only follows a panic elsewhere; the map itself stays consistent.
+        self.waves.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a dispatch of the wave; false if one is registered already.
+    pub fn start(&self, wave_id: &str) -> bool {
+        let mut waves = self.lock();
+        if waves.contains_key(wave_id) {
+            return false;
+        }
+        waves.insert(wave_id.to_owned(), watch::Sender::new(None));
+        true
+    }
+
+    /// Unregisters the wave's dispatch; its watches then never fire.
+    pub fn stop(&self, wave_id: &str) {
+        self.lock().remove(wave_id);
+    }
+
+    /// True while a dispatch of the wave is registered.
+    pub fn contains(&self, wave_id: &str) -> bool {
+        self.lock().contains_key(wave_id)
+    }
+
+    /// A watch of the wave's cancel signal, for one exchange run (held for as long as the run
+    /// lasts: [`Running::cancel`] counts them). Never fires for a wave not registered.
+    pub fn watch(&self, wave_id: &str) -> CancelWatch {
+        match self.lock().get(wave_id) {
+            Some(tx) => CancelWatch { rx: tx.subscribe() },
+            None => CancelWatch::never(),
+        }
+    }
+
+    /// Tells the wave's exchange runs to stop: `None` when no dispatch of the wave is
+    /// registered here, else how many exchange runs are watching. The first reason stands
+    /// (the agents of a later exchange run get the same one).
+    pub fn cancel(&self, wave_id: &str, reason: &str) -> Option<usize> {
+        let waves = self.lock();
+        let tx = waves.get(wave_id)?;
+        tx.send_if_modified(|current| {
+            if current.is_some() {
+                return false;
+            }
+            *current = Some(reason.into());
+            true
+        });
+        Some(tx.receiver_count())
+    }
+}
+
+/// One exchange run's view of its wave's cancel signal.
+#[derive(Debug, Clone)]
+pub struct CancelWatch {
+    rx: watch::Receiver<Option<Arc<str>>>,
+}
+
+impl CancelWatch {
+    /// A watch that never fires (a wave dispatched without registration, e.g. in tests).
+    pub fn never() -> Self {
+        let (_, rx) = watch::channel(None);
+        Self { rx }
+    }
+
+    /// The reason, once the wave is cancelled.
+    pub fn reason(&self) -> Option<Arc<str>> {
+        self.rx.borrow().clone()
+    }
+
+    /// Waits until the wave is cancelled (at once if it is), returning the reason; never
+    /// returns when the dispatch ends first. Cancel-safe.
+    pub async fn cancelled(&mut self) -> Arc<str> {
+        if let Ok(v) = self.rx.wait_for(Option::is_some).await
+            && let Some(reason) = v.as_ref()
+        {
+            return reason.clone();
+        }
+        std::future::pending().await
+    }
+}
+
+/// What [`cancel_wave`] did.
+#[derive(Debug, Clone)]
+pub struct Cancelled {
+    /// The wave right after the call: failed, or still dispatching while its agents stop.
+    pub wave: WaveRow,
+    /// Exchange runs told to stop (0 for a collecting wave).
+    pub exchanges_stopping: u32,
+}
+
+/// `Waves.Cancel`: checks the request, then fails a collecting wave or stops the dispatch of
+/// a dispatching one this process owns. A finished wave, or one dispatched by another
+/// coordinator, is `FailedPrecondition` and nothing changes.
+pub async fn cancel_wave(
+    core: &Core,
+    wave_id: &str,
+    reason: &str,
+) -> Result<Cancelled, CoordinatorError> {
+    if wave_id.is_empty() {
+        return Err(CoordinatorError::bad("wave_id", "missing"));
+    }
+    // The stored id is the canonical RFC 3339 form; any spelling of the same instant finds it.
+    let id = parse_wave_id(wave_id).map(wave_id_of).ok_or_else(|| {
+        CoordinatorError::bad(
+            "wave_id",
+            "not an RFC 3339 timestamp (e.g. 2026-11-24T12:00:00Z)",
+        )
+    })?;
+    let reason = wavegate_common::proto::cancel_reason(reason)
+        .map_err(|why| CoordinatorError::bad("reason", why))?;
+    // A collecting wave can be claimed between the read and the conditional write; it is then
+    // read again and stopped as a dispatching wave. Status only moves forward, so this loop
+    // runs at most twice.
+    loop {
+        let row = core
+            .store
+            .wave(&id)
+            .await?
+            .ok_or_else(|| CoordinatorError::NotFound(format!("wave_id: no wave {id:?}")))?;
+        match row.status {
+            WaveStatus::Collecting => {
+                if let Some(done) = fail_collecting(core, &row, &reason).await? {
+                    return Ok(done);
+                }
+            }
+            WaveStatus::Dispatching => return stop_dispatch(core, row, &reason).await,
+            WaveStatus::Completed | WaveStatus::Partial | WaveStatus::Failed => {
+                return Err(CoordinatorError::FailedPrecondition(format!(
+                    "wave {id} already finished ({}): nothing to cancel",
+                    row.status.as_str()
+                )));
+            }
+        }
+    }
+}
+
+/// Closes a collecting wave as failed, with its event; `None` when it was claimed meanwhile.
+async fn fail_collecting(
+    core: &Core,
+    row: &WaveRow,
+    reason: &str,
+) -> Result<Option<Cancelled>, CoordinatorError> {
+    // Millisecond precision, as stored: the row returned equals the one read back later.
+    let now = from_ms(ms(Utc::now()));
+    let record = CancelRecord {
+        wave_id: &row.id,
+        reason,
+        status: WaveStatus::Collecting,
+        coordinator: &core.owner,
+        now,
+    };
+    let failed_reason = format!("cancelled: {reason}");
+    if !core
+        .store
+        .cancel_collecting(&record, &failed_reason)
+        .await?
+    {
+        return Ok(None);
+    }
+    // Its signals will never be dispatched from memory.
+    core.signals.forget(&row.id);
+    core.hub.status(&row.id, pb::WaveStatus::Failed);
+    tracing::warn!(wave_id = %row.id, %reason, "collecting wave cancelled: nothing executed");
+    let wave = WaveRow {
+        status: WaveStatus::Failed,
+        closed_at: Some(now),
+        completed_at: Some(now),
+        reason: Some(failed_reason),
+        ..row.clone()
+    };
+    Ok(Some(Cancelled {
+        wave,
+        exchanges_stopping: 0,
+    }))
+}
+
+/// Records the cancel of a dispatching wave this process owns and signals its exchange runs.
+async fn stop_dispatch(
+    core: &Core,
+    row: WaveRow,
+    reason: &str,
+) -> Result<Cancelled, CoordinatorError> {
+    if row.owner.as_deref() != Some(core.owner.as_str()) {
+        // Only the owner holds the agent streams; telling it is the operator's job (or wait
+        // for a takeover once its lease expires, then cancel on the new owner).
+        return Err(CoordinatorError::FailedPrecondition(format!(
+            "wave {} is dispatched by coordinator {:?}, not this one ({:?}): cancel it there",
+            row.id,
+            row.owner.as_deref().unwrap_or("unknown"),
+            core.owner
+        )));
+    }
+    let now = from_ms(ms(Utc::now()));
+    // Recorded first: if this process dies before its agents stop, the next owner reads it.
+    let first = core
+        .store
+        .record_cancel(&CancelRecord {
+            wave_id: &row.id,
+            reason,
+            status: WaveStatus::Dispatching,
+            coordinator: &core.owner,
+            now,
+        })
+        .await?;
+    let stopping = signal(core, &row.id, reason).await;
+    if first {
+        tracing::warn!(wave_id = %row.id, %reason, exchanges_stopping = stopping,
+            "dispatching wave cancelled: agents told to stop");
+    }
+    // The wave as it is now (it may even have completed meanwhile).
+    let wave = core.store.wave(&row.id).await?.unwrap_or(row);
+    Ok(Cancelled {
+        wave,
+        exchanges_stopping: u32::try_from(stopping).unwrap_or(u32::MAX),
+    })
+}
+
+/// Signals the wave's registered dispatch. One claimed a moment ago may not be registered yet,
+/// so it is waited for briefly; one that is not running here now (waiting for a retry, or
+/// about to be resumed) reads the recorded cancel when it starts.
+async fn signal(core: &Core, wave_id: &str, reason: &str) -> usize {
+    let until = tokio::time::Instant::now() + REGISTER_WAIT;
+    loop {
+        if let Some(n) = core.running.cancel(wave_id, reason) {
+            return n;
+        }
+        if tokio::time::Instant::now() >= until {
+            tracing::info!(
+                wave_id,
+                "no dispatch of the wave runs here now; it stops when resumed"
+            );
+            return 0;
+        }
+        tokio::time::sleep(REGISTER_POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_cancel_reaches_every_watch_of_a_registered_wave_once() {
+        let r = Running::default();
+        assert_eq!(r.cancel("w", "x"), None, "not registered");
+        assert!(r.start("w"));
+        assert!(!r.start("w"), "registered once");
+        let mut a = r.watch("w");
+        let b = r.watch("w");
+        assert_eq!(a.reason(), None);
+        assert_eq!(r.cancel("w", "drill"), Some(2));
+        assert_eq!(&*a.cancelled().await, "drill");
+        // The first reason stands.
+        assert_eq!(r.cancel("w", "other"), Some(2));
+        assert_eq!(b.reason().as_deref(), Some("drill"));
+        // A run that starts after the cancel sees it at once.
+        assert_eq!(r.watch("w").reason().as_deref(), Some("drill"));
+        r.stop("w");
+        assert!(!r.contains("w"));
+        let mut never = r.watch("w");
+        let waited = tokio::time::timeout(Duration::from_millis(20), never.cancelled()).await;
+        assert!(waited.is_err(), "an unregistered wave's watch never fires");
+    }
+}
