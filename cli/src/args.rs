@@ -209,7 +209,9 @@ pub struct ParamsSetArgs {
     /// Target positions per wave (>= 1).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_trades: u32,
-    /// Signals in the first validation round (>= max-trades; default max-trades + 3).
+    /// Signals in the first validation round (>= max-trades). Left out: the stored one while
+    /// max-trades is unchanged, else max-trades + 3. Other options left out keep their stored
+    /// values.
     #[arg(long)]
     pub buffer_size: Option<u32>,
     /// Protective stop distance in percent (0 < P < 100).

@@ -61,14 +61,26 @@ impl Params for Api {
             } else {
                 req.exchange_name.trim().to_owned()
             };
+            // Fields left out keep their stored values, so raising a target does not drop the
+            // stop-loss a wave stored; an explicit buffer size stays only with its target.
+            let kept = stored_before.as_ref();
+            let same_target = kept.is_some_and(|k| k.max_trades == req.max_trades);
             let p = StoredParams {
                 exchange_id: req.exchange_id,
                 exchange_name: name,
                 max_trades: req.max_trades,
-                buffer_size: req.buffer_size,
-                stop_loss_percent: req.stop_loss_percent,
-                trailing_activation_percent: req.trailing_activation_percent,
-                trailing_distance_percent: req.trailing_distance_percent,
+                buffer_size: req
+                    .buffer_size
+                    .or_else(|| kept.filter(|_| same_target).and_then(|k| k.buffer_size)),
+                stop_loss_percent: req
+                    .stop_loss_percent
+                    .or_else(|| kept.and_then(|k| k.stop_loss_percent)),
+                trailing_activation_percent: req
+                    .trailing_activation_percent
+                    .or_else(|| kept.and_then(|k| k.trailing_activation_percent)),
+                trailing_distance_percent: req
+                    .trailing_distance_percent
+                    .or_else(|| kept.and_then(|k| k.trailing_distance_percent)),
                 updated_at: Utc::now(),
             };
             self.core

@@ -80,7 +80,8 @@ impl Store {
         read_params(&mut conn, exchange_id).await
     }
 
-    /// Writes params as given (`Params.Set`), replacing what was stored.
+    /// Writes one exchange's params row as given, replacing what was stored (`Params.Set`
+    /// merges the request with the stored row first).
     pub async fn put_params(&self, p: &StoredParams) -> Result<(), CoordinatorError> {
         let mut conn = self.pool.acquire().await?;
         upsert_params(&mut conn, p).await

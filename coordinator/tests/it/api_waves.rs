@@ -79,6 +79,34 @@ async fn params_set_validates_and_get_lists_every_known_exchange() {
         ("binance", 6, 9)
     );
     assert_eq!(set.source, pb::ParamsSource::Db as i32);
+    // Fields left out keep their stored values; an explicit buffer stays with its target only.
+    let set = c
+        .params
+        .set(pb::SetParamsRequest {
+            buffer_size: Some(8),
+            stop_loss_percent: Some(3.0),
+            ..base.clone()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((set.buffer_size, set.stop_loss_percent), (8, Some(3.0)));
+    let set = c.params.set(base.clone()).await.unwrap().into_inner();
+    assert_eq!((set.buffer_size, set.stop_loss_percent), (8, Some(3.0)));
+    let set = c
+        .params
+        .set(pb::SetParamsRequest {
+            max_trades: 7,
+            ..base.clone()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (set.max_trades, set.buffer_size, set.stop_loss_percent),
+        (7, 10, Some(3.0)),
+        "a new target gets max_trades + buffer_fixed; the stop-loss stays"
+    );
     // A new exchange becomes known through its stored params; its signals are then accepted.
     let e = c
         .params
