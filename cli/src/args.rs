@@ -65,7 +65,7 @@ pub enum Command {
     Publish(PublishArgs),
     /// Follow a wave live, one progress bar per exchange, then print its result.
     Watch(WatchArgs),
-    /// List or show waves.
+    /// List, show or cancel waves.
     #[command(subcommand)]
     Waves(WavesCommand),
     /// Read or write stored exchange params.
