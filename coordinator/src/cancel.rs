@@ -231,7 +231,7 @@ async fn stop_dispatch(
     }
     let now = from_ms(ms(Utc::now()));
     // Recorded first: if this process dies before its agents stop, the next owner reads it.
-    let first = core
+    let Some(first) = core
         .store
         .record_cancel(&CancelRecord {
             wave_id: &row.id,
@@ -240,7 +240,17 @@ async fn stop_dispatch(
             coordinator: &core.owner,
             now,
         })
-        .await?;
+        .await?
+    else {
+        // Completed, or taken over by another coordinator, since it was read.
+        let now_row = core.store.wave(&row.id).await?.unwrap_or(row);
+        return Err(CoordinatorError::FailedPrecondition(format!(
+            "wave {} is no longer dispatched here (status {}, owner {:?}): nothing to cancel here",
+            now_row.id,
+            now_row.status.as_str(),
+            now_row.owner.as_deref().unwrap_or("none")
+        )));
+    };
     let stopping = signal(core, &row.id, reason).await;
     if first {
         tracing::warn!(wave_id = %row.id, %reason, exchanges_stopping = stopping,

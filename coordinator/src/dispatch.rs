@@ -118,7 +118,12 @@ async fn dispatch_groups(
     // Ends when another coordinator took the wave over; aborted with this dispatch.
     let mut renewer = AbortOnDrop(tokio::spawn(renew_lease(core.clone(), wave_id.to_owned())));
     let (tx, rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(write_outcomes(core.store.clone(), wave_id.to_owned(), rx));
+    // Aborted if this dispatch ends early (lease lost): the new owner writes the outcomes.
+    let mut writer = AbortOnDrop(tokio::spawn(write_outcomes(
+        core.store.clone(),
+        wave_id.to_owned(),
+        rx,
+    )));
     let sink = OutcomeSink {
         wave_id: wave_id.to_owned(),
         hub: core.hub.clone(),
@@ -146,7 +151,7 @@ async fn dispatch_groups(
     };
     drop(sink);
     // Streamed outcomes are flushed before the completion rewrites the final ones.
-    let _ = writer.await;
+    let _ = (&mut writer.0).await;
     drop(renewer);
     report::complete(core, row, total_signals, results).await
 }
@@ -179,23 +184,25 @@ async fn wave_params(
             params: p,
         })
         .collect();
-    // Millisecond precision, as stored: the params sent equal the row read back later.
-    let now = from_ms(ms(Utc::now()));
-    let choose = |written: &BTreeMap<u32, StoredParams>| -> WaveParams {
+    // As of the claim (millisecond precision, as stored): a params row written after it — a
+    // later wave, a `Params.Set` — is newer and stands, also when this wave is resumed late.
+    let as_of = row.closed_at.unwrap_or_else(|| from_ms(ms(Utc::now())));
+    let choose = |written: &BTreeMap<u32, StoredParams>, stood: &BTreeMap<u32, StoredParams>| {
         groups
             .keys()
             .map(|ex| {
-                let p = match written.get(ex) {
-                    Some(w) => effective(&core.cfg, *ex, Some(w), true),
-                    None => effective(&core.cfg, *ex, stored.get(ex), false),
+                let p = match (written.get(ex), stood.get(ex)) {
+                    (Some(w), _) => effective(&core.cfg, *ex, Some(w), true),
+                    (None, Some(s)) => effective(&core.cfg, *ex, Some(s), false),
+                    (None, None) => effective(&core.cfg, *ex, stored.get(ex), false),
                 };
                 (*ex, p)
             })
-            .collect()
+            .collect::<WaveParams>()
     };
     let Some((params, written)) = core
         .store
-        .commit_wave_params(&row.id, &core.owner, &updates, now, choose)
+        .commit_wave_params(&row.id, &core.owner, &updates, as_of, choose)
         .await?
     else {
         return Ok(None);
@@ -228,7 +235,13 @@ async fn renew_lease(core: Arc<Core>, wave_id: String) {
             .renew_lease(&wave_id, &core.owner, Utc::now() + core.lease())
             .await
         {
-            Ok(true) => {}
+            Ok(true) => {
+                // A cancel recorded by the coordinator this wave was taken over from, after
+                // this dispatch started, reaches its exchanges here.
+                if let Ok(Some(reason)) = core.store.cancel_reason(&wave_id).await {
+                    core.running.cancel(&wave_id, &reason);
+                }
+            }
             Ok(false) => {
                 tracing::warn!(wave_id, "dispatch lease lost to another coordinator");
                 return;

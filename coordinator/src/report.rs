@@ -61,6 +61,12 @@ pub async fn complete(
     let now = Utc::now();
     let event = WaveCompleted::new(&row.id, &totals, &exchanges, now);
     let status = final_status(&exchanges);
+    // An operator's cancel shows as the wave's reason (off the order path: the wave is done).
+    let reason = core
+        .store
+        .cancel_reason(&row.id)
+        .await?
+        .map(|r| format!("cancelled: {r}"));
     let stored = core
         .store
         .complete_wave(&Completion {
@@ -72,6 +78,7 @@ pub async fn complete(
             totals,
             event: &event,
             now,
+            reason: reason.as_deref(),
         })
         .await?;
     if !stored {

@@ -60,6 +60,11 @@ impl Retries {
         self.map().remove(wave_id);
     }
 
+    /// Keeps only the waves for which `keep` is true (the others finished elsewhere).
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.map().retain(|id, _| keep(id));
+    }
+
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
         // Poisoning only follows a panic elsewhere; the map stays consistent.
         self.waves.lock().unwrap_or_else(|p| p.into_inner())
@@ -86,6 +91,9 @@ mod tests {
             r.failed_at("w", t1);
         }
         assert_eq!(r.failed_at("w", t1), MAX_DELAY);
+        r.retain(|id| id != "w");
+        assert!(r.due_at("w", t1), "forgotten once finished elsewhere");
+        r.failed_at("w", t1);
         r.succeeded("w");
         assert!(r.due_at("w", t1));
         assert_eq!(

@@ -53,7 +53,10 @@ async fn tick(core: &Arc<Core>) -> Result<(), CoordinatorError> {
             tracing::warn!(wave_id = %id, error = %e, "closing the wave failed; retried next tick");
         }
     }
-    for id in core.store.resumable_waves(now, &core.owner).await? {
+    let resumable = core.store.resumable_waves(now, &core.owner).await?;
+    // A wave finished elsewhere (e.g. by the coordinator that took it over) needs no backoff.
+    core.retries.retain(|id| resumable.iter().any(|r| r == id));
+    for id in resumable {
         if core.is_running(&id) || !core.retries.due(&id) {
             continue;
         }
@@ -148,6 +151,12 @@ fn start(core: &Arc<Core>, wave_id: &str, claimed: Option<crate::store::WaveRow>
     let c = core.clone();
     let id = wave_id.to_owned();
     core.spawn_task(async move {
+        // Unmarked however the task ends (also by a panic or an abort), so a later tick can
+        // resume the wave.
+        let _running = Running {
+            core: c.clone(),
+            wave_id: id.clone(),
+        };
         match dispatch::run_wave(&c, &id, claimed).await {
             Ok(()) => c.retries.succeeded(&id),
             Err(e) => {
@@ -158,6 +167,17 @@ fn start(core: &Arc<Core>, wave_id: &str, claimed: Option<crate::store::WaveRow>
                     "wave dispatch failed; it will be resumed");
             }
         }
-        c.stop_running(&id);
     });
+}
+
+/// Marks a wave as dispatched by this process until dropped.
+struct Running {
+    core: Arc<Core>,
+    wave_id: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.core.stop_running(&self.wave_id);
+    }
 }

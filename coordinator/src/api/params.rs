@@ -50,42 +50,39 @@ impl Params for Api {
             let req = request.into_inner();
             check_set(&req).map_err(|e| status(&e))?;
             let cfg = &self.core.cfg;
-            let stored_before = self
+            // Fields left out keep their stored values, so raising a target does not drop the
+            // stop-loss a wave stored; an explicit buffer size stays only with its target. The
+            // merge runs with the row locked, so a wave's params update is not lost.
+            let now = Utc::now();
+            let merge = |kept: Option<&StoredParams>| {
+                let same_target = kept.is_some_and(|k| k.max_trades == req.max_trades);
+                StoredParams {
+                    exchange_id: req.exchange_id,
+                    exchange_name: if req.exchange_name.trim().is_empty() {
+                        exchange_name(cfg, req.exchange_id, kept)
+                    } else {
+                        req.exchange_name.trim().to_owned()
+                    },
+                    max_trades: req.max_trades,
+                    buffer_size: req
+                        .buffer_size
+                        .or_else(|| kept.filter(|_| same_target).and_then(|k| k.buffer_size)),
+                    stop_loss_percent: req
+                        .stop_loss_percent
+                        .or_else(|| kept.and_then(|k| k.stop_loss_percent)),
+                    trailing_activation_percent: req
+                        .trailing_activation_percent
+                        .or_else(|| kept.and_then(|k| k.trailing_activation_percent)),
+                    trailing_distance_percent: req
+                        .trailing_distance_percent
+                        .or_else(|| kept.and_then(|k| k.trailing_distance_percent)),
+                    updated_at: now,
+                }
+            };
+            let p = self
                 .core
                 .store
-                .params(req.exchange_id)
-                .await
-                .map_err(|e| status(&e))?;
-            let name = if req.exchange_name.trim().is_empty() {
-                exchange_name(cfg, req.exchange_id, stored_before.as_ref())
-            } else {
-                req.exchange_name.trim().to_owned()
-            };
-            // Fields left out keep their stored values, so raising a target does not drop the
-            // stop-loss a wave stored; an explicit buffer size stays only with its target.
-            let kept = stored_before.as_ref();
-            let same_target = kept.is_some_and(|k| k.max_trades == req.max_trades);
-            let p = StoredParams {
-                exchange_id: req.exchange_id,
-                exchange_name: name,
-                max_trades: req.max_trades,
-                buffer_size: req
-                    .buffer_size
-                    .or_else(|| kept.filter(|_| same_target).and_then(|k| k.buffer_size)),
-                stop_loss_percent: req
-                    .stop_loss_percent
-                    .or_else(|| kept.and_then(|k| k.stop_loss_percent)),
-                trailing_activation_percent: req
-                    .trailing_activation_percent
-                    .or_else(|| kept.and_then(|k| k.trailing_activation_percent)),
-                trailing_distance_percent: req
-                    .trailing_distance_percent
-                    .or_else(|| kept.and_then(|k| k.trailing_distance_percent)),
-                updated_at: Utc::now(),
-            };
-            self.core
-                .store
-                .put_params(&p)
+                .set_params_with(req.exchange_id, merge)
                 .await
                 .map_err(|e| status(&e))?;
             self.core.learn_exchange(req.exchange_id).await;

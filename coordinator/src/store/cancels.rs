@@ -68,10 +68,33 @@ impl Store {
         Ok(true)
     }
 
-    /// Records the cancel of a dispatching wave; false when one was recorded before (the
-    /// first reason stands).
-    pub async fn record_cancel(&self, c: &CancelRecord<'_>) -> Result<bool, CoordinatorError> {
-        self.event(&event(c)).await
+    /// Records the cancel of a wave `c.coordinator` is dispatching, in one transaction with a
+    /// check (and, on PostgreSQL, a row lock) that it still is: `None` when the wave completed
+    /// or was taken over meanwhile (nothing written), else whether this was the first cancel
+    /// recorded (the first reason stands).
+    pub async fn record_cancel(
+        &self,
+        c: &CancelRecord<'_>,
+    ) -> Result<Option<bool>, CoordinatorError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        // A write, so SQLite takes its write lock now and a completion or takeover cannot
+        // commit between this check and the event.
+        let held = sqlx::query(
+            "UPDATE waves SET owner = owner WHERE id = $1 AND owner = $2 \
+             AND status = 'dispatching'",
+        )
+        .bind(c.wave_id)
+        .bind(c.coordinator)
+        .execute(&mut *tx)
+        .await?;
+        if held.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let first = insert_event(&mut tx, &event(c)).await?;
+        tx.commit().await?;
+        Ok(Some(first))
     }
 
     /// The reason of the wave's recorded cancel, if it was cancelled.

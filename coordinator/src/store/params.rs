@@ -80,8 +80,24 @@ impl Store {
         read_params(&mut conn, exchange_id).await
     }
 
-    /// Writes one exchange's params row as given, replacing what was stored (`Params.Set`
-    /// merges the request with the stored row first).
+    /// `Params.Set`: builds the exchange's new row with `f` from the stored one and writes it,
+    /// in one transaction with the row locked, so a concurrent wave's params update is
+    /// neither lost nor lost to.
+    pub async fn set_params_with(
+        &self,
+        exchange_id: u32,
+        f: impl FnOnce(Option<&StoredParams>) -> StoredParams,
+    ) -> Result<StoredParams, CoordinatorError> {
+        let mut tx = self.pool.begin().await?;
+        lock_params_row(&mut tx, exchange_id).await?;
+        let current = read_params(&mut tx, exchange_id).await?;
+        let next = f(current.as_ref());
+        upsert_params(&mut tx, &next).await?;
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    /// Writes one exchange's params row as given, replacing what was stored.
     pub async fn put_params(&self, p: &StoredParams) -> Result<(), CoordinatorError> {
         let mut conn = self.pool.acquire().await?;
         upsert_params(&mut conn, p).await
@@ -148,6 +164,20 @@ pub fn merge_wave_params(
             updated_at: now,
         }),
     }
+}
+
+/// Locks one exchange's params row for the rest of the transaction on `conn` (a no-op write:
+/// a row lock on PostgreSQL when the row exists, the database's write lock on SQLite), so a
+/// read-merge-write of the row is not interleaved with another.
+pub(super) async fn lock_params_row(
+    conn: &mut sqlx::AnyConnection,
+    exchange_id: u32,
+) -> Result<(), CoordinatorError> {
+    sqlx::query("UPDATE exchange_params SET exchange_id = exchange_id WHERE exchange_id = $1")
+        .bind(i64::from(exchange_id))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Reads one exchange's stored params on `conn` (inside a transaction, when it is one).

@@ -110,6 +110,8 @@ pub struct Completion<'a> {
     pub event: &'a WaveCompleted,
     /// Completion instant.
     pub now: DateTime<Utc>,
+    /// Why the wave ended early (an operator's cancel), stored as its `reason`.
+    pub reason: Option<&'a str>,
 }
 
 impl Store {
@@ -140,7 +142,8 @@ impl Store {
         let totals = serde_json::to_string(&c.totals)
             .map_err(|e| CoordinatorError::Corrupt(format!("totals: {e}")))?;
         let r = sqlx::query(
-            "UPDATE waves SET status = $1, completed_at = $2, totals = $3, lease_until = NULL \
+            "UPDATE waves SET status = $1, completed_at = $2, totals = $3, lease_until = NULL, \
+             reason = COALESCE($6, reason) \
              WHERE id = $4 AND owner = $5 AND status = 'dispatching'",
         )
         .bind(c.status.as_str())
@@ -148,6 +151,7 @@ impl Store {
         .bind(totals)
         .bind(c.wave_id)
         .bind(c.owner)
+        .bind(c.reason)
         .execute(&mut *tx)
         .await?;
         if r.rows_affected() != 1 {

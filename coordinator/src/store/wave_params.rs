@@ -15,7 +15,7 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::stats::ParamsSource;
 use wavegate_common::time::{from_proto, to_proto};
 
-use super::params::{read_params, upsert_params};
+use super::params::{lock_params_row, read_params, upsert_params};
 use super::{Store, StoredParams, from_ms, merge_wave_params, ms};
 use crate::error::CoordinatorError;
 
@@ -32,6 +32,14 @@ pub struct ParamsUpdate {
     pub exchange_name: String,
     /// The signal's params.
     pub params: SignalParams,
+}
+
+/// What one exchange's params update did.
+enum Step {
+    /// The wave's params were merged and written.
+    Written(StoredParams),
+    /// Nothing written: a newer row stands, or there was nothing to store (`None`: no row).
+    Stood(Option<StoredParams>),
 }
 
 /// The JSON form of one exchange's params in `waves.params`.
@@ -113,37 +121,70 @@ impl Store {
     }
 
     /// DESIGN §1 step 1 for a wave `owner` dispatches, in one transaction: each update is
-    /// merged into the exchange's stored row and written (a failed write is rolled back to its
-    /// savepoint and logged: the stored params stand), then `choose` picks the wave's params
-    /// from the rows written, and they are recorded on the wave. Returns the wave's params and
-    /// the rows written, or `None` when the wave is no longer this owner's to dispatch.
+    /// merged into the exchange's stored row and written as of `as_of` (the wave's claim), then
+    /// `choose` picks the wave's params, and they are recorded on the wave. A row written after
+    /// `as_of` (a later wave, a `Params.Set`) is newer and stands. A failed write is rolled
+    /// back to its savepoint and logged: the stored params stand. `choose` gets the rows
+    /// written and the stored rows that stood. Returns the wave's params and the rows written,
+    /// or `None` when the wave is no longer this owner's to dispatch.
     pub async fn commit_wave_params(
         &self,
         wave_id: &str,
         owner: &str,
         updates: &[ParamsUpdate],
-        now: DateTime<Utc>,
-        choose: impl FnOnce(&BTreeMap<u32, StoredParams>) -> WaveParams,
+        as_of: DateTime<Utc>,
+        choose: impl FnOnce(&BTreeMap<u32, StoredParams>, &BTreeMap<u32, StoredParams>) -> WaveParams,
     ) -> Result<Option<(WaveParams, Vec<StoredParams>)>, CoordinatorError> {
         let mut tx = self.pool.begin().await?;
+        // A write first: it checks the wave is still ours, row-locks it (PostgreSQL) and takes
+        // SQLite's write lock, so no other commit lands between the reads and writes below.
+        let held = sqlx::query(
+            "UPDATE waves SET owner = owner WHERE id = $1 AND owner = $2 \
+             AND status = 'dispatching'",
+        )
+        .bind(wave_id)
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        if held.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
         let mut written = BTreeMap::new();
+        let mut stood = BTreeMap::new();
         for u in updates {
             let mut sp = tx.begin().await?;
             let step = async {
+                lock_params_row(&mut sp, u.exchange_id).await?;
                 let current = read_params(&mut sp, u.exchange_id).await?;
-                let next =
-                    merge_wave_params(current, u.exchange_id, &u.exchange_name, &u.params, now);
-                if let Some(next) = &next {
-                    upsert_params(&mut sp, next).await?;
+                if current.as_ref().is_some_and(|c| c.updated_at > as_of) {
+                    return Ok::<_, CoordinatorError>(Step::Stood(current));
                 }
-                Ok::<_, CoordinatorError>(next)
+                let merged = merge_wave_params(
+                    current.clone(),
+                    u.exchange_id,
+                    &u.exchange_name,
+                    &u.params,
+                    as_of,
+                );
+                match merged {
+                    Some(next) => {
+                        upsert_params(&mut sp, &next).await?;
+                        Ok(Step::Written(next))
+                    }
+                    None => Ok(Step::Stood(current)),
+                }
             }
             .await;
             match step {
-                Ok(next) => {
+                Ok(Step::Written(next)) => {
                     sp.commit().await?;
-                    if let Some(next) = next {
-                        written.insert(u.exchange_id, next);
+                    written.insert(u.exchange_id, next);
+                }
+                Ok(Step::Stood(kept)) => {
+                    sp.commit().await?;
+                    if let Some(kept) = kept {
+                        stood.insert(u.exchange_id, kept);
                     }
                 }
                 Err(e) => {
@@ -157,7 +198,7 @@ impl Store {
                 }
             }
         }
-        let params = choose(&written);
+        let params = choose(&written, &stood);
         let r = sqlx::query(
             "UPDATE waves SET params = $1 WHERE id = $2 AND owner = $3 \
              AND status = 'dispatching'",

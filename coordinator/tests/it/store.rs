@@ -148,6 +148,7 @@ async fn lease_takeover_and_completion_are_exclusive_and_recorded_once() {
             totals,
             event: &event,
             now: Utc::now(),
+            reason: None,
         };
         assert!(
             !store.complete_wave(&completion("a")).await.unwrap(),

@@ -47,17 +47,25 @@ fn update(exchange_id: u32, max_trades: u32) -> ParamsUpdate {
     }
 }
 
-/// What dispatch does: the written row when there is one, else nothing (`no_params`).
-fn choose(written: &BTreeMap<u32, StoredParams>) -> WaveParams {
+/// What dispatch does: the written row (source wave), else the stored row that stood (source
+/// db), else nothing (`no_params`).
+fn choose(
+    written: &BTreeMap<u32, StoredParams>,
+    stood: &BTreeMap<u32, StoredParams>,
+) -> WaveParams {
     [1u32, 2]
         .into_iter()
         .map(|ex| {
-            let p = written.get(&ex).map(|w| pb::ExchangeParams {
+            let (row, source) = match (written.get(&ex), stood.get(&ex)) {
+                (Some(w), _) => (Some(w), pb::ParamsSource::Wave),
+                (None, s) => (s, pb::ParamsSource::Db),
+            };
+            let p = row.map(|w| pb::ExchangeParams {
                 exchange_id: ex,
                 exchange_name: w.exchange_name.clone(),
                 max_trades: w.max_trades,
                 buffer_size: w.max_trades + 3,
-                source: pb::ParamsSource::Wave as i32,
+                source: source as i32,
                 stop_loss_percent: w.stop_loss_percent,
                 updated_at: Some(wavegate_common::time::to_proto(w.updated_at)),
                 ..Default::default()
@@ -125,6 +133,52 @@ async fn a_waves_params_are_recorded_once_by_its_owner_and_a_failed_update_leave
             Some(6)
         );
         assert_eq!(store.wave_params(&id).await.unwrap(), Some(params));
+
+        // A wave claimed before those params were written (an older wave dispatched late) does
+        // not overwrite them: the newer row stands and is what that wave is sent.
+        let older = wave_id(ts - Duration::minutes(15));
+        let early = now - Duration::seconds(5);
+        let old_batch = vec![
+            Signal::from_proto(
+                &sig(1, "BTCUSDT", 1, 50.0, ts - Duration::minutes(15)),
+                900,
+                now,
+            )
+            .unwrap(),
+        ];
+        store
+            .insert_signals(&old_batch, |t| t + Duration::days(1), now)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .claim(
+                    &older,
+                    "a",
+                    now + Duration::seconds(30),
+                    deadline,
+                    early,
+                    None
+                )
+                .await
+                .unwrap()
+        );
+        let (old_params, old_written) = store
+            .commit_wave_params(&older, "a", &[update(1, 9)], early, choose)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(old_written.is_empty(), "{old_written:?}");
+        let sent = old_params[&1].as_ref().unwrap();
+        assert_eq!(
+            (sent.max_trades, sent.source),
+            (6, pb::ParamsSource::Db as i32),
+            "the newer stored row stands"
+        );
+        assert_eq!(
+            store.params(1).await.unwrap().map(|p| p.max_trades),
+            Some(6)
+        );
 
         // A takeover after the lease expired keeps the deadline set at the claim.
         let later = now + Duration::hours(3);
