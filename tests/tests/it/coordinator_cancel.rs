@@ -46,11 +46,16 @@ async fn cancelling_a_running_wave_stops_its_agents_after_the_orders_in_flight()
     assert_eq!(r.wave.unwrap().status, pb::WaveStatus::Dispatching as i32);
 
     let d = finished(&mut w, &id).await;
+    let summary = d.summary.clone().unwrap();
     assert_eq!(
-        d.summary.unwrap().status,
+        summary.status,
         pb::WaveStatus::Partial as i32,
         "{}",
         coord.log_text()
+    );
+    assert_eq!(
+        summary.reason, "cancelled: e2e drill",
+        "the wave says why it stopped"
     );
     assert_eq!(d.exchanges.len(), 2);
     for (ex, agent) in d.exchanges.iter().zip([&binance, &bybit]) {
