@@ -147,6 +147,9 @@ pub struct PaperConfig {
     pub exec_fail: Vec<String>,
     /// Symbols whose entry fills but whose protective stop is rejected.
     pub stop_fail: Vec<String>,
+    /// Symbols whose market close is rejected (`close_rejected`). With `stop_fail`, a filled
+    /// entry is left open without a stop (stop step `close_failed`).
+    pub close_fail: Vec<String>,
     /// Symbols whose order lookups fail (the exchange cannot say what became of an order, as
     /// in an outage): an entry that got no answer stays unresolved.
     pub lookup_fail: Vec<String>,
@@ -171,6 +174,7 @@ impl Default for PaperConfig {
             invalid_symbols: Vec::new(),
             exec_fail: Vec::new(),
             stop_fail: Vec::new(),
+            close_fail: Vec::new(),
             lookup_fail: Vec::new(),
             duplicate_entry: Vec::new(),
             positions_fail: 0,
@@ -260,7 +264,10 @@ pub struct AgentConfig {
     pub stop_retries: u32,
     /// Longest wait for the coordinator's answer to a top-up request, in milliseconds. When it
     /// passes, the session goes on as if it had lost its coordinator: no more top-ups, it
-    /// finishes the wave with the signals it holds (a late answer is ignored). Default 30 s.
+    /// finishes the wave with the signals it holds (a late answer is ignored). Also the
+    /// longest wait for the buffer (batch round 0) after `Start`: when it passes, the session
+    /// ends with `DEADLINE_EXCEEDED` and no journaled result, so the wave can be sent again.
+    /// Default 30 s.
     pub topup_timeout_ms: u64,
     /// Interval of the HTTP/2 keepalive pings the gRPC server sends on each connection, in
     /// milliseconds; `0` sends none. With it, a coordinator that vanished without closing its
@@ -444,6 +451,7 @@ impl AgentConfig {
             ("adapter.paper.invalid_symbols", &p.invalid_symbols),
             ("adapter.paper.exec_fail", &p.exec_fail),
             ("adapter.paper.stop_fail", &p.stop_fail),
+            ("adapter.paper.close_fail", &p.close_fail),
             ("adapter.paper.lookup_fail", &p.lookup_fail),
             ("adapter.paper.duplicate_entry", &p.duplicate_entry),
         ];

@@ -106,6 +106,16 @@ pub enum SessionError {
     /// The exchange could not be reached for a call the session cannot do without.
     #[error("exchange unavailable: {0}")]
     Exchange(String),
+    /// The coordinator sent `Start` but not the buffer (batch round 0) in time: nothing was
+    /// validated or sent, no result is journaled, and the wave may be sent again.
+    #[error(
+        "no signal batch round 0 (the buffer) came within topup_timeout_ms = {timeout_ms} ms \
+         after Start; nothing was executed, send the wave again"
+    )]
+    NoBuffer {
+        /// The wait, in milliseconds.
+        timeout_ms: u64,
+    },
 }
 
 impl ServiceError for SessionError {
@@ -113,6 +123,7 @@ impl ServiceError for SessionError {
         match self {
             SessionError::Journal(_) => ErrorCode::Internal,
             SessionError::Exchange(_) => ErrorCode::Unavailable,
+            SessionError::NoBuffer { .. } => ErrorCode::Timeout,
         }
     }
 }
@@ -136,5 +147,8 @@ mod tests {
             s.message(),
             "params.exchange_id: agent serves exchange 1, got 2"
         );
+        let s = to_status(&SessionError::NoBuffer { timeout_ms: 300 });
+        assert_eq!(s.code(), tonic::Code::DeadlineExceeded);
+        assert!(s.message().contains("batch round 0"), "{}", s.message());
     }
 }

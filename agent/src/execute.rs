@@ -8,7 +8,9 @@
 //! 3. journal the order as `sent` with the deterministic client order id (one committed write,
 //!    the only one before the order leaves), then place;
 //! 4. filled → protective stop with bounded retries; if it cannot be placed, close at market
-//!    (failed execution); if closing fails too, the position stays open and counts;
+//!    (failed execution); if closing fails too, the position stays open, unprotected, and
+//!    counts ([`ExecStatus::Unprotected`]: logged at error level, and the wave's `Result` is
+//!    not journaled, so a re-sent wave tries to protect it again);
 //!    rejected → failed; no answer → `unknown`, looked up by client order id; "duplicate
 //!    client order id" → `unknown` too (an order under this id exists, maybe filled: it is
 //!    looked up, never counted failed, never sent again). Each stop (and the close) attempt
@@ -59,6 +61,9 @@ pub const DUPLICATE_ID: &str = "duplicate_client_order_id";
 /// Outcome error of a filled entry whose stop could not be placed and whose position was
 /// closed (or was found gone).
 const STOP_FAILED_CLOSED: &str = "stop_failed_closed";
+/// Outcome error of a filled entry whose stop could not be placed and whose market close failed
+/// too: the position is open without a stop ([`ExecStatus::Unprotected`]).
+pub const STOP_FAILED_CLOSE_FAILED: &str = "stop_failed_close_failed";
 /// Outcome error of a filled entry of an earlier run whose position a later run found gone or
 /// not its own (another side or size) before its stop was in place: closed outside the agent
 /// (stopped out, liquidated, by hand), maybe opened again by another wave. Nothing was sent
@@ -100,6 +105,11 @@ pub enum ExecStatus {
     /// The exchange could not say whether the entry filled: it holds its slot (counts as
     /// executed) and its journal row stays `unknown` for a later run to look up.
     Unresolved,
+    /// A position opened, but neither its protective stop nor a market close could be placed
+    /// (stop step `close_failed`): it counts as executed (it holds its slot) and, like an
+    /// unresolved order, keeps the wave's `Result` out of the journal, so a re-sent wave tries
+    /// again to protect it.
+    Unprotected,
 }
 
 /// The result of one launched (or journaled) order.
@@ -114,7 +124,20 @@ pub struct Execution {
 impl Execution {
     /// True when it counts toward the target: a position opened, or may have.
     pub fn executed(&self) -> bool {
-        matches!(self.status, ExecStatus::Executed | ExecStatus::Unresolved)
+        matches!(
+            self.status,
+            ExecStatus::Executed | ExecStatus::Unresolved | ExecStatus::Unprotected
+        )
+    }
+
+    /// True while the order keeps the wave unsettled: its outcome is unknown, or its position
+    /// is open without a stop. The wave's `Result` is not journaled then, so a re-sent wave
+    /// settles it again.
+    pub fn leaves_wave_open(&self) -> bool {
+        matches!(
+            self.status,
+            ExecStatus::Unresolved | ExecStatus::Unprotected
+        )
     }
 }
 
@@ -194,6 +217,19 @@ impl Report {
             status: ExecStatus::Unresolved,
             outcome: self.outcome(pb::OutcomeKind::Executed, true, "outcome_unknown"),
         }
+    }
+
+    /// A filled entry left open without a stop: executed, [`STOP_FAILED_CLOSE_FAILED`].
+    fn unprotected(&self, fill: &Fill) -> Execution {
+        let mut e = self.with_fill(
+            true,
+            STOP_FAILED_CLOSE_FAILED,
+            &fill.exchange_order_id,
+            fill.price,
+            fill.quantity,
+        );
+        e.status = ExecStatus::Unprotected;
+        e
     }
 
     fn with_fill(

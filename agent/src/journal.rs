@@ -112,6 +112,7 @@ const SCHEMA: &[&str] = &[
         updated_at TEXT NOT NULL,
         stop_state TEXT NOT NULL DEFAULT 'none',
         stop_attempt INTEGER NOT NULL DEFAULT 0,
+        stops_sent INTEGER NOT NULL DEFAULT 0,
         side TEXT,
         wave_target INTEGER,
         rank_index INTEGER,
@@ -343,7 +344,7 @@ impl Journal {
 
     /// As [`Journal::stop_step`], but queued (see [`Journal::apply_later`]): for an outcome
     /// the exchange answered (stop placed, position closed). With `execution`, the order's
-    /// `executed`/`error` are set in the same write.
+    /// `executed`/`error` are set in the same write (an empty error clears it).
     pub fn stop_step_later(
         &self,
         client_order_id: &str,
@@ -354,7 +355,9 @@ impl Journal {
         let (to, stmt) = stop_outcome_stmt(client_order_id, from, event)?;
         let mut stmts = vec![stmt];
         if let Some((executed, error)) = execution {
-            stmts.push(execution_stmt(client_order_id, executed, Some(error)));
+            // An empty error clears it (a stop placed after all for an unprotected position).
+            let error = (!error.is_empty()).then_some(error);
+            stmts.push(execution_stmt(client_order_id, executed, error));
         }
         self.writer.queue(
             format!("order {client_order_id} stop {from} -> {to}"),

@@ -11,14 +11,18 @@
 //! under it; every verdict is counted in the agent's metrics.
 //!
 //! A top-up request unanswered for `topup_timeout_ms` is treated like a lost coordinator: no
-//! more top-ups, the wave finishes with what it holds (a late answer is ignored).
+//! more top-ups, the wave finishes with what it holds (a late answer is ignored). A buffer
+//! (round 0) that does not come within `topup_timeout_ms` of the session's start ends the
+//! session with `DEADLINE_EXCEEDED` and no journaled `Result` (nothing was validated), which
+//! releases the wave's lock, so a re-send can run.
 //!
 //! A wave with orders journaled by an earlier run (and no stored `Result`) settles them all
 //! before the session starts and counts the slots they hold into the walk (`session/prior.rs`).
 //! Then the open positions are read (retried briefly); if the exchange cannot list them, the
 //! wave is refused, after the settled rows' journal updates are committed.
-//! While any order of the wave is unresolved, its `Result` is sent but not journaled, so a
-//! re-sent wave runs again and settles it.
+//! While any order of the wave is unresolved (outcome unknown, or a position left open without
+//! a protective stop), its `Result` is sent but not journaled, so a re-sent wave runs again and
+//! settles it (looks it up, or tries again to protect the position).
 //!
 //! Here: the start of a stream, the session's event loop, validation and execution; the
 //! reactions to the coordinator's messages (and to losing it) are in `session/inbound.rs`.
@@ -186,7 +190,7 @@ enum Ending {
     Complete,
     /// The stream broke the protocol: no result is journaled; a re-send runs again.
     Refused,
-    /// Nothing to do (no buffer ever came).
+    /// Nothing to do (no buffer ever came: the stream ended, or `topup_timeout_ms` passed).
     Abandoned,
 }
 
@@ -203,7 +207,8 @@ struct Session {
     priors: Priors,
     /// `max_trades` of the wave's first run, journaled with every order.
     wave_target: u32,
-    /// Orders of this run whose outcome stayed unknown (they hold their slot).
+    /// Orders of this run whose outcome stayed unknown, or whose position was left without a
+    /// stop (they hold their slot and keep the `Result` out of the journal).
     unresolved: u32,
     seen_ids: HashSet<i64>,
     /// The round the agent waits for (0 = the buffer).
@@ -302,12 +307,19 @@ impl Session {
             let left = (d - Utc::now()).to_std().unwrap_or_default();
             tokio::time::Instant::now() + left
         });
+        // The buffer (round 0) must come within `topup_timeout_ms`, or the session ends and
+        // releases the wave's lock for a re-send.
+        let buffer_deadline = Some(
+            tokio::time::Instant::now() + Duration::from_millis(self.ctx.config.topup_timeout_ms),
+        );
         loop {
             self.launch(out);
             if self.ending.is_some() && self.orders.is_empty() && self.prior_jobs.is_empty() {
                 break;
             }
             let deadline_armed = deadline.is_some() && self.stopped.is_none();
+            let buffer_armed =
+                self.awaiting == Some(0) && self.inbound_open && self.ending.is_none();
             let topup_armed = self.awaiting.is_some_and(|r| r > 0) && self.inbound_open;
             tokio::select! {
                 // Stops first: a Cancel, the deadline or a shutdown that is already there takes
@@ -321,6 +333,7 @@ impl Session {
                         self.lose_coordinator();
                     }
                 }
+                () = sleep_until(buffer_deadline), if buffer_armed => self.buffer_timeout(out),
                 () = sleep_until(self.topup_deadline), if topup_armed => self.topup_timeout(),
                 Some((c, exec)) = self.orders.next(), if !self.orders.is_empty() => {
                     self.settled(c, exec, out);
@@ -437,7 +450,7 @@ impl Session {
             ExecStatus::Duplicate => self
                 .tally
                 .verdict(round, &Verdict::Skipped(Duplicate::OpenPosition)),
-            ExecStatus::Unresolved => {
+            ExecStatus::Unresolved | ExecStatus::Unprotected => {
                 self.unresolved += 1;
                 self.tally.execution(true);
             }
@@ -551,7 +564,7 @@ impl Session {
             // A stored result would be replayed to a re-sent wave, and the order never looked
             // up again (nor given its stop if it filled): store none, so a re-send settles it.
             warn!(wave_id = %self.start.wave_id, unresolved,
-                  "orders still unresolved; result not journaled");
+                  "orders still unresolved or unprotected; result not journaled");
             if let Err(e) = self.ctx.journal.flush().await {
                 error!(wave_id = %self.start.wave_id, error = %e, "journal updates not committed");
             }

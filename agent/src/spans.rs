@@ -135,7 +135,7 @@ pub fn place_order(parent: &Span, job: &OrderJob) -> Span {
 pub fn record_execution(span: &Span, exec: &Execution) {
     let o = &exec.outcome;
     let outcome = match exec.status {
-        ExecStatus::Executed | ExecStatus::Unresolved => "executed",
+        ExecStatus::Executed | ExecStatus::Unresolved | ExecStatus::Unprotected => "executed",
         ExecStatus::Failed => "failed",
         ExecStatus::Duplicate => "duplicate",
     };

@@ -2,7 +2,7 @@
 //!
 //! Scripted per symbol from [`PaperConfig`]: positions open at the start, symbols that are not
 //! tradable, entries that are rejected, entries answered as duplicates, stops that are
-//! rejected, lookups that fail; plus failing position reads, a minimum notional and a seeded
+//! rejected, market closes that are rejected, lookups that fail; plus failing position reads, a minimum notional and a seeded
 //! random failure rate. A client order id is accepted once, as on Binance and Bybit. Like a real exchange, an order is recorded (and a position
 //! opened) as soon as it arrives, *then* the simulated latency passes; so a caller that times
 //! out during the latency sees an unknown outcome that a lookup by client order id resolves.
@@ -60,6 +60,7 @@ pub struct PaperExchange {
     invalid: HashSet<String>,
     exec_fail: HashSet<String>,
     stop_fail: HashSet<String>,
+    close_fail: HashSet<String>,
     lookup_fail: HashSet<String>,
     duplicate_entry: HashSet<String>,
     /// Open-positions reads still to fail (`positions_fail`).
@@ -186,6 +187,7 @@ impl PaperExchange {
             invalid: set(&cfg.invalid_symbols),
             exec_fail: set(&cfg.exec_fail),
             stop_fail: set(&cfg.stop_fail),
+            close_fail: set(&cfg.close_fail),
             lookup_fail: set(&cfg.lookup_fail),
             duplicate_entry: set(&cfg.duplicate_entry),
             positions_fail: AtomicU32::new(cfg.positions_fail),
@@ -366,6 +368,14 @@ impl PaperExchange {
         if self.duplicate(&client_order_id)? {
             return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
         }
+        if self.close_fail.contains(&symbol) {
+            // Scripted: the close is refused and the position stays open.
+            let reason = "close_rejected";
+            let report = OrderReport::Rejected(reason.into());
+            let (_, stmt) = self.record(&client_order_id, &symbol, "close", report, &arrived)?;
+            self.persist_during_latency(vec![stmt]).await?;
+            return Err(ExchangeError::Rejected(reason.into()));
+        }
         let removed = {
             let mut w = self.world.lock().map_err(|_| poisoned())?;
             w.positions.remove(&symbol)
@@ -531,6 +541,27 @@ mod tests {
             side: Side::Long,
             notional: 100.0,
         }
+    }
+
+    #[tokio::test]
+    async fn scripted_close_failure_leaves_the_position_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = PaperConfig {
+            close_fail: vec!["BTCUSDT".into()],
+            ..PaperConfig::default()
+        };
+        let j = Journal::open(&dir.path().join("j.db")).await.unwrap();
+        let p = PaperExchange::open(cfg, &j).await.unwrap();
+        p.place_entry(entry("c1", "BTCUSDT")).await.unwrap();
+        assert_eq!(
+            p.close_position("BTCUSDT".into(), "x1".into()).await,
+            Err(ExchangeError::Rejected("close_rejected".into()))
+        );
+        assert_eq!(p.open_positions().await.unwrap(), vec!["BTCUSDT"]);
+        assert_eq!(
+            p.lookup_order("BTCUSDT".into(), "x1".into()).await,
+            Ok(Some(OrderReport::Rejected("close_rejected".into())))
+        );
     }
 
     #[tokio::test]

@@ -14,7 +14,7 @@
 //! ([`holder`]); otherwise the order is settled without touching the position (`closed` after
 //! a close, else `gone`).
 
-use tracing::warn;
+use tracing::{error, info, warn};
 use wavegate_common::order_id::client_order_id;
 
 use super::stop::{StopStart, protect, stop_done};
@@ -107,10 +107,14 @@ pub fn needs_side(prior: &JournalOrder) -> bool {
     !prior.state.is_final() || needs_stop(prior)
 }
 
-/// True when a journaled entry holds a position whose stop step has not finished. Rows with
-/// an error were settled by an earlier version's bookkeeping (closed, or close failed).
+/// True when a journaled entry holds a position whose stop step has not finished, or that was
+/// left open without a stop (`close_failed`: protection is tried again). Other rows with an
+/// error were settled by an earlier version's bookkeeping (closed, or close failed before the
+/// stop step was journaled).
 pub fn needs_stop(prior: &JournalOrder) -> bool {
-    prior.executed && prior.error.is_none() && !prior.stop.is_final()
+    prior.executed
+        && (prior.stop == StopState::CloseFailed
+            || (prior.error.is_none() && !prior.stop.is_final()))
 }
 
 /// Marks the order `unknown` (queued; a duplicate id is journaled as its error, so a later
@@ -192,7 +196,8 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> 
 }
 
 /// Finishes the stop step of a filled entry journaled by an earlier run: an interrupted close
-/// by [`finish_close`], a stop step that had not finished by [`protect_own`].
+/// by [`finish_close`], a position left without a stop by [`reprotect`], a stop step that had
+/// not finished by [`protect_own`].
 async fn recover_stop(ctx: &AgentCtx, r: &Report, prior: JournalOrder) -> Execution {
     let fill = Fill {
         exchange_order_id: prior.exchange_order_id.clone().unwrap_or_default(),
@@ -201,6 +206,7 @@ async fn recover_stop(ctx: &AgentCtx, r: &Report, prior: JournalOrder) -> Execut
     };
     match prior.stop {
         StopState::Closing => finish_close(ctx, r, prior.stop_attempt, fill).await,
+        StopState::CloseFailed => reprotect(ctx, r, fill, &prior).await,
         state => protect_own(ctx, r, fill, state, prior.stop_attempt).await,
     }
 }
@@ -257,7 +263,8 @@ async fn protect_own(
             let start = StopStart {
                 state,
                 attempt: used,
-                close_from: None,
+                stops: true,
+                close_from: 0,
             };
             protect(ctx, r, fill, start).await
         }
@@ -367,7 +374,8 @@ async fn finish_close(ctx: &AgentCtx, r: &Report, stop_attempt: u32, fill: Fill)
             let start = StopStart {
                 state: StopState::Closing,
                 attempt: 0,
-                close_from: Some(used),
+                stops: false,
+                close_from: used,
             };
             protect(ctx, r, fill, start).await
         }
@@ -378,6 +386,85 @@ async fn finish_close(ctx: &AgentCtx, r: &Report, stop_attempt: u32, fill: Fill)
             let done = Some((false, STOP_FAILED_CLOSED));
             stop_done(ctx, r, StopState::Closing, StopEvent::Closed, done);
             closed(false, STOP_FAILED_CLOSED)
+        }
+    }
+}
+
+/// Tries again to protect a position an earlier run left open without a stop (`close_failed`:
+/// its stop and its market close both failed), by the rules of the other recovery paths.
+///
+/// First every close id an earlier run may have sent is looked up (`0..stop_attempt +
+/// retries`: the last closing run's range and those before it): one that filled after all
+/// means the position was closed — `closed`, a failed execution, nothing sent. Then every stop
+/// id (`0..stops_sent`, at least the first run's `retries`): one the exchange holds settles
+/// the order `placed`, nothing sent. Otherwise, under the symbol's lock (held by
+/// [`settle_prior`]), only if the position is still this entry's ([`holder`]) is a stop placed
+/// under fresh ids (then, if it cannot be, a close under fresh ids); a position gone or someone
+/// else's settles the order `gone` (executed, [`CLOSED_ELSEWHERE`]) and is left alone. If whose
+/// it is cannot be told, nothing is sent and the order stays unprotected for a later run.
+async fn reprotect(ctx: &AgentCtx, r: &Report, fill: Fill, prior: &JournalOrder) -> Execution {
+    let coid = &r.client_order_id;
+    let retries = ctx.config.stop_retries.max(1);
+    let closes = prior
+        .stop_attempt
+        .saturating_add(retries)
+        .min(MAX_DERIVED_IDS);
+    let stops = prior.stops_sent.max(retries).min(MAX_DERIVED_IDS);
+    let with_fill = |executed: bool, error: &str| {
+        r.with_fill(
+            executed,
+            error,
+            &fill.exchange_order_id,
+            fill.price,
+            fill.quantity,
+        )
+    };
+    for attempt in 0..closes {
+        let close_id = derived_id(coid, 'c', attempt);
+        match ctx.exchange.lookup_order(r.symbol.clone(), close_id).await {
+            Ok(Some(OrderReport::Filled(_))) => {
+                let done = Some((false, STOP_FAILED_CLOSED));
+                stop_done(ctx, r, StopState::CloseFailed, StopEvent::Closed, done);
+                return with_fill(false, STOP_FAILED_CLOSED);
+            }
+            Ok(_) => {}
+            // The position check below still keeps another wave's position safe.
+            Err(e) => warn!(%coid, attempt, error = %e, "close lookup failed"),
+        }
+    }
+    for attempt in 0..stops {
+        let stop_id = derived_id(coid, 's', attempt);
+        match ctx.exchange.lookup_order(r.symbol.clone(), stop_id).await {
+            Ok(Some(OrderReport::Open | OrderReport::Filled(_))) => {
+                let done = Some((true, ""));
+                stop_done(ctx, r, StopState::CloseFailed, StopEvent::Place, done);
+                return with_fill(true, "");
+            }
+            Ok(_) => {}
+            Err(e) => warn!(%coid, attempt, error = %e, "stop lookup failed"),
+        }
+    }
+    match holder(ctx, r, &fill).await {
+        Holder::This => {
+            info!(%coid, symbol = %r.symbol, "retrying the stop of a position left unprotected");
+            let start = StopStart {
+                state: StopState::CloseFailed,
+                attempt: stops,
+                stops: true,
+                close_from: closes,
+            };
+            protect(ctx, r, fill, start).await
+        }
+        Holder::Unknown => {
+            error!(%coid, symbol = %r.symbol,
+                   "position still WITHOUT a protective stop: whose it is cannot be told; \
+                    left for a later run");
+            r.unprotected(&fill)
+        }
+        Holder::NotThis => {
+            let done = Some((true, CLOSED_ELSEWHERE));
+            stop_done(ctx, r, StopState::CloseFailed, StopEvent::Gone, done);
+            with_fill(true, CLOSED_ELSEWHERE)
         }
     }
 }

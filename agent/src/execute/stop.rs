@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tracing::{error, warn};
 
-use super::{Execution, Report, STOP_FAILED_CLOSED, derived_id};
+use super::{Execution, Report, STOP_FAILED_CLOSE_FAILED, STOP_FAILED_CLOSED, derived_id};
 use crate::context::AgentCtx;
 use crate::exchange::{ExchangeError, Fill, OrderReport, Side, StopOrder};
 use crate::journal::{StopEvent, StopState};
@@ -17,8 +17,10 @@ pub(super) struct StopStart {
     pub(super) state: StopState,
     /// First stop attempt number (its derived client order id) to send.
     pub(super) attempt: u32,
-    /// Go straight to closing, starting at this close attempt number.
-    pub(super) close_from: Option<u32>,
+    /// Send stops first (else go straight to closing).
+    pub(super) stops: bool,
+    /// First close attempt number to send if the position must be closed.
+    pub(super) close_from: u32,
 }
 
 impl StopStart {
@@ -26,13 +28,18 @@ impl StopStart {
     pub(super) const FIRST: StopStart = StopStart {
         state: StopState::None,
         attempt: 0,
-        close_from: None,
+        stops: true,
+        close_from: 0,
     };
 }
 
 /// Places the protective stop for a filled entry; on failure closes the position. Each
 /// request's possible departure is journaled (committed) before it leaves; outcomes are
-/// queued.
+/// queued. If the close fails too, the position is left open without a stop: that is logged
+/// at error level (an operator must know) and the order is [`ExecStatus::Unprotected`], so
+/// the wave's `Result` is not journaled and a re-sent wave tries again.
+///
+/// [`ExecStatus::Unprotected`]: super::ExecStatus::Unprotected
 pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopStart) -> Execution {
     let coid = &r.client_order_id;
     let symbol = r.symbol.clone();
@@ -53,8 +60,10 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
         )
     };
     let retries = ctx.config.stop_retries.max(1);
+    // A stop placed for a position left unprotected by an earlier run clears its error.
+    let placed = (start.state == StopState::CloseFailed).then_some((true, ""));
     let mut state = start.state;
-    if start.close_from.is_none() {
+    if start.stops {
         for attempt in start.attempt..start.attempt.saturating_add(retries) {
             ctx.limiter.acquire().await;
             state = step_before_send(ctx, coid, state, StopEvent::Send, attempt).await;
@@ -68,7 +77,7 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
             };
             match tokio::time::timeout(timeout, ctx.exchange.place_stop(stop)).await {
                 Ok(Ok(_)) => {
-                    stop_done(ctx, r, state, StopEvent::Place, None);
+                    stop_done(ctx, r, state, StopEvent::Place, placed);
                     return ok("", true);
                 }
                 Ok(Err(ExchangeError::Rejected(e) | ExchangeError::Unavailable(e))) => {
@@ -80,14 +89,14 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
                     if let Ok(Some(OrderReport::Open | OrderReport::Filled(_))) =
                         ctx.exchange.lookup_order(symbol.clone(), stop_id).await
                     {
-                        stop_done(ctx, r, state, StopEvent::Place, None);
+                        stop_done(ctx, r, state, StopEvent::Place, placed);
                         return ok("", true);
                     }
                 }
             }
         }
     }
-    let close_from = start.close_from.unwrap_or(0);
+    let close_from = start.close_from;
     state = step_before_send(ctx, coid, state, StopEvent::Close, close_from).await;
     for attempt in close_from..close_from.saturating_add(retries) {
         ctx.limiter.acquire().await;
@@ -112,10 +121,14 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
             Err(_) => warn!(%coid, attempt, "close timed out"),
         }
     }
-    // The position is still open: it counts, so the walk cannot overshoot the target.
-    let done = Some((true, "stop_failed_close_failed"));
+    // The position is still open: it counts, so the walk cannot overshoot the target; and it
+    // has no stop, so the wave stays open for a re-send to try again.
+    error!(%coid, %symbol, side = side.as_str(), quantity = fill.quantity,
+           "position open WITHOUT a protective stop: the stop and the market close both \
+            failed; the wave's result is not journaled, so a re-sent wave retries protection");
+    let done = Some((true, STOP_FAILED_CLOSE_FAILED));
     stop_done(ctx, r, state, StopEvent::CloseFailed, done);
-    ok("stop_failed_close_failed", true)
+    r.unprotected(&fill)
 }
 
 /// Commits that a stop (or close) request is about to leave. If the journal cannot take it

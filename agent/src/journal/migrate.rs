@@ -28,6 +28,12 @@ const ADDED: &[(&str, &str)] = &[
         "ALTER TABLE orders ADD COLUMN rank_index INTEGER",
     ),
     ("round", "ALTER TABLE orders ADD COLUMN round INTEGER"),
+    // The stop ids a run that retries protection of an unprotected (`close_failed`) position
+    // looks up first; the close step overwrites `stop_attempt`.
+    (
+        "stops_sent",
+        "ALTER TABLE orders ADD COLUMN stops_sent INTEGER NOT NULL DEFAULT 0",
+    ),
 ];
 
 /// Adds the columns a journal created by an earlier version lacks.
@@ -86,6 +92,7 @@ mod tests {
             (7, None, None, None, 0)
         );
         assert_eq!(r.stop, crate::journal::StopState::None);
+        assert_eq!((r.stop_attempt, r.stops_sent), (0, 0));
         j.close().await.unwrap();
     }
 }

@@ -55,8 +55,11 @@ pub struct JournalOrder {
     /// Where the entry's protective stop stands.
     pub stop: StopState,
     /// Highest stop attempt that may have been sent (its derived client order id), or the
-    /// first close attempt when `stop` is `closing`.
+    /// first close attempt (of the last run that closed) when `stop` is `closing` or
+    /// `close_failed`.
     pub stop_attempt: u32,
+    /// Stop attempts numbered below this may have been sent (0 when not stored).
+    pub stops_sent: u32,
     /// Direction of the entry; `None` for a row journaled before the side was stored.
     pub side: Option<Side>,
     /// `max_trades` of the wave's first run; `None` when journaled before it was stored.
@@ -70,7 +73,7 @@ pub struct JournalOrder {
 /// A wave's rows, by signal id, with the columns [`JournalOrder::from_row`] reads.
 pub(super) const SELECT_BY_WAVE: &str = "SELECT client_order_id, wave_id, signal_id, symbol, \
     state, exchange_order_id, executed, error, fill_price, quantity, stop_state, stop_attempt, \
-    side, wave_target, rank_index, round FROM orders WHERE wave_id = ? ORDER BY signal_id";
+    stops_sent, side, wave_target, rank_index, round FROM orders WHERE wave_id = ? ORDER BY signal_id";
 
 impl JournalOrder {
     /// Reads a row selected by [`SELECT_BY_WAVE`]; a value that cannot be read back is
@@ -100,6 +103,7 @@ impl JournalOrder {
             stop: StopState::parse(&stop)
                 .ok_or_else(|| JournalError::Corrupt(format!("stop state {stop:?}")))?,
             stop_attempt: small(r, "stop_attempt")?.unwrap_or(0),
+            stops_sent: small(r, "stops_sent")?.unwrap_or(0),
             side,
             target: small(r, "wave_target")?,
             index: small(r, "rank_index")?,

@@ -5,7 +5,9 @@ use chrono::Utc;
 use super::stop_state::{StopEvent, StopState, StopTransitionError};
 use super::writer::Stmt;
 
-/// The compare-and-set statement of a stop step that sends attempt `attempt`.
+/// The compare-and-set statement of a stop step that sends attempt `attempt`. A stop attempt
+/// (`Send`) also raises `stops_sent` past it, which the close step's attempt number does not
+/// overwrite: a run retrying protection of a `close_failed` position looks those stops up.
 pub(super) fn stop_stmt(
     client_order_id: &str,
     from: StopState,
@@ -13,12 +15,19 @@ pub(super) fn stop_stmt(
     attempt: u32,
 ) -> Result<(StopState, Stmt), StopTransitionError> {
     let to = from.transition(event)?;
+    let stops_sent = if event == StopEvent::Send {
+        i64::from(attempt) + 1
+    } else {
+        0
+    };
     let stmt = Stmt::new(
-        "UPDATE orders SET stop_state = ?, stop_attempt = ?, updated_at = ?
+        "UPDATE orders SET stop_state = ?, stop_attempt = ?, stops_sent = MAX(stops_sent, ?),
+             updated_at = ?
          WHERE client_order_id = ? AND stop_state = ?",
         vec![
             to.as_str().into(),
             i64::from(attempt).into(),
+            stops_sent.into(),
             Utc::now().to_rfc3339().into(),
             client_order_id.into(),
             from.as_str().into(),

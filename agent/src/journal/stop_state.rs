@@ -6,7 +6,11 @@
 //! derived ids up to `stop_attempt` are looked up, never blindly sent again. A later run that
 //! finds the entry's position gone (or someone else's) settles the step `none | sending →
 //! gone` without sending anything; one that finds a stop by lookup whose sending the journal
-//! never recorded (it refused the step, and the stop was sent anyway) goes `none → placed`. Like
+//! never recorded (it refused the step, and the stop was sent anyway) goes `none → placed`.
+//! `close_failed` (a position left open without a stop) is not final: a later run of the wave
+//! tries again to protect it — `close_failed → placed | closed | gone` when an earlier stop or
+//! close is found by lookup or the position is gone or not the entry's, else
+//! `close_failed → sending` and on as above. Like
 //! [`OrderState::transition`](super::OrderState::transition), one exhaustive `match` lists
 //! the allowed changes and refuses everything else.
 
@@ -25,7 +29,8 @@ pub enum StopState {
     Closing,
     /// The position was closed at market (a failed execution).
     Closed,
-    /// Neither stop nor close succeeded: the position is open and counts.
+    /// Neither stop nor close succeeded: the position is open, unprotected, and counts; a
+    /// later run of the wave tries again to protect it.
     CloseFailed,
     /// A later run found no stop of this entry and its position gone, or not this entry's
     /// (closed outside the agent, e.g. liquidated or stopped out, and maybe opened again by
@@ -66,23 +71,27 @@ impl StopState {
         use StopEvent as E;
         use StopState as S;
         match (self, event) {
-            // A retry is another `Send` with the next attempt number.
-            (S::None | S::Sending, E::Send) => Ok(S::Sending),
-            // `None`: a stop found by lookup whose sending was never journaled.
-            (S::None | S::Sending, E::Place) => Ok(S::Placed),
+            // A retry is another `Send` with the next attempt number; `CloseFailed`: a later
+            // run tries again to protect the position.
+            (S::None | S::Sending | S::CloseFailed, E::Send) => Ok(S::Sending),
+            // `None`: a stop found by lookup whose sending was never journaled; `CloseFailed`:
+            // one an earlier attempt placed after all.
+            (S::None | S::Sending | S::CloseFailed, E::Place) => Ok(S::Placed),
             (S::None | S::Sending | S::Closing, E::Close) => Ok(S::Closing),
-            (S::Closing, E::Closed) => Ok(S::Closed),
+            // `CloseFailed`: a close that got no answer is found filled by lookup.
+            (S::Closing | S::CloseFailed, E::Closed) => Ok(S::Closed),
             (S::Closing, E::CloseFailed) => Ok(S::CloseFailed),
-            (S::None | S::Sending, E::Gone) => Ok(S::Gone),
+            (S::None | S::Sending | S::CloseFailed, E::Gone) => Ok(S::Gone),
             (from, event) => Err(StopTransitionError { from, event }),
         }
     }
 
     /// True when the stop step is settled (nothing to look up or send on a re-run).
+    /// `CloseFailed` is not: its position is open without a stop, and a re-run retries.
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            StopState::Placed | StopState::Closed | StopState::CloseFailed | StopState::Gone
+            StopState::Placed | StopState::Closed | StopState::Gone
         )
     }
 
@@ -157,6 +166,10 @@ mod tests {
             (S::Closing, E::CloseFailed, S::CloseFailed),
             (S::None, E::Gone, S::Gone),
             (S::Sending, E::Gone, S::Gone),
+            (S::CloseFailed, E::Send, S::Sending),
+            (S::CloseFailed, E::Place, S::Placed),
+            (S::CloseFailed, E::Closed, S::Closed),
+            (S::CloseFailed, E::Gone, S::Gone),
         ];
         for s in all_s {
             for e in all_e {

@@ -175,3 +175,47 @@ async fn an_order_journaled_later_for_the_symbol_is_found_across_waves_and_reope
     assert!(!j.journaled_after("wg-d", "BTCUSDT").await.unwrap());
     j.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn stop_attempts_sent_survive_the_close_step_and_placing_clears_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(&dir.path().join("j.db")).await.unwrap();
+    j.insert_sent(&order("wg-1", "W", 1, "BTCUSDT"))
+        .await
+        .unwrap();
+    let mut s = StopState::None;
+    for attempt in 0..3 {
+        s = j
+            .stop_step("wg-1", s, StopEvent::Send, attempt)
+            .await
+            .unwrap();
+    }
+    s = j.stop_step("wg-1", s, StopEvent::Close, 0).await.unwrap();
+    let failed = Some((true, "stop_failed_close_failed"));
+    s = j
+        .stop_step_later("wg-1", s, StopEvent::CloseFailed, failed)
+        .unwrap();
+    j.flush().await.unwrap();
+    let r = &j.wave_orders("W").await.unwrap()[0];
+    assert_eq!(
+        (r.stop, r.stop_attempt, r.stops_sent, r.error.as_deref()),
+        (
+            StopState::CloseFailed,
+            0,
+            3,
+            Some("stop_failed_close_failed")
+        ),
+        "the close's attempt number does not hide the stops sent"
+    );
+    // A later run retries: fresh stop ids from 3; the one placed clears the error.
+    s = j.stop_step("wg-1", s, StopEvent::Send, 3).await.unwrap();
+    j.stop_step_later("wg-1", s, StopEvent::Place, Some((true, "")))
+        .unwrap();
+    j.flush().await.unwrap();
+    let r = &j.wave_orders("W").await.unwrap()[0];
+    assert_eq!(
+        (r.stop, r.stops_sent, r.executed, r.error.as_deref()),
+        (StopState::Placed, 4, true, None)
+    );
+    j.close().await.unwrap();
+}

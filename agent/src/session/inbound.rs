@@ -10,7 +10,7 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::coordinator_msg::Msg as In;
 
 use super::{Ending, Entry, Outbound, Session};
-use crate::error::ProtocolError;
+use crate::error::{ProtocolError, SessionError};
 use crate::execute::side_of;
 use crate::protocol::{self, BatchExpect};
 use crate::spans::{BatchSpan, TopupAnswer};
@@ -166,6 +166,22 @@ impl Session {
         self.topup_timed_out = true;
         self.end_topup(TopupAnswer::TimedOut, 0);
         self.lose_coordinator();
+    }
+
+    /// The buffer (round 0) did not come within `topup_timeout_ms` of the session's start, on
+    /// a stream that stays open: end the session with `DEADLINE_EXCEEDED`. Nothing was
+    /// validated or sent, so no result is journaled, and the wave's lock is released for a
+    /// re-send (orders of an earlier run were settled at the start and are committed).
+    pub(super) fn buffer_timeout(&mut self, out: &mut Outbound) {
+        let timeout_ms = self.ctx.config.topup_timeout_ms;
+        warn!(wave_id = %self.start.wave_id, timeout_ms,
+              "no buffer (batch round 0) after Start; session ended without a result");
+        out.fail(&SessionError::NoBuffer { timeout_ms });
+        self.inbound_open = false;
+        self.no_topups = true;
+        self.awaiting = None;
+        self.walk.cancel();
+        self.ending = Some(Ending::Abandoned);
     }
 
     /// Deadline or cancel: send nothing more; orders in flight still settle.

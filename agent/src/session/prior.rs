@@ -1,5 +1,6 @@
 //! Orders journaled by an earlier run of the wave (an agent crash, a lost coordinator, or a
-//! wave re-sent with no stored `Result` because an order was still unresolved).
+//! wave re-sent with no stored `Result` because an order was still unresolved or a position
+//! was left without a protective stop, which settling tries again to protect).
 //!
 //! Why this is separate from the walk: the re-sent wave's verdicts, ranks, buffer or deadline
 //! may differ from the first run's, so the new walk may never reach a journaled signal. So
@@ -23,7 +24,7 @@ use wavegate_common::validate::Verdict;
 use super::{Outbound, Session};
 use crate::context::AgentCtx;
 use crate::exchange::Side;
-use crate::execute::{ExecStatus, Execution, needs_side, settle_prior, side_of, unsettled};
+use crate::execute::{Execution, needs_side, settle_prior, side_of, unsettled};
 use crate::journal::JournalOrder;
 use crate::protocol::WaveStart;
 
@@ -117,16 +118,12 @@ impl Priors {
         self.by_signal.values().filter_map(|p| p.exec.as_ref())
     }
 
-    /// Orders whose outcome is still unknown: while any is, the wave's `Result` is not
-    /// journaled, so a re-sent wave settles them.
+    /// Orders whose outcome is still unknown, or whose position is still without a stop:
+    /// while any is, the wave's `Result` is not journaled, so a re-sent wave settles them.
     pub(super) fn unresolved(&self) -> usize {
         self.by_signal
             .values()
-            .filter(|p| {
-                p.exec
-                    .as_ref()
-                    .is_none_or(|e| e.status == ExecStatus::Unresolved)
-            })
+            .filter(|p| p.exec.as_ref().is_none_or(Execution::leaves_wave_open))
             .count()
     }
 }

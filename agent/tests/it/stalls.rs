@@ -165,3 +165,53 @@ async fn open_positions_down_refuses_the_wave_after_settling_its_journaled_order
     assert_eq!(sent, 1, "nothing new was sent");
     journal.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_without_its_buffer_times_out_and_frees_the_wave_for_a_resend() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 1, "binance");
+    cfg.topup_timeout_ms = 300;
+    let (agent, mut client) = start(cfg).await;
+    // The coordinator sends Start, then nothing, and keeps its stream open.
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(msg(In::Start(start_msg("W", 1, 2, 2, 2))))
+        .await
+        .unwrap();
+    let mut stalled = client
+        .execute_wave(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    // A re-send of the wave, started while the stalled session holds the wave's lock.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut resend_client = client.clone();
+    let resend = tokio::spawn(async move {
+        drive(
+            &mut resend_client,
+            start_msg("W", 1, 2, 2, 2),
+            &signals(1, 1, &["BTCUSDT", "ETHUSDT"]),
+            Drive::default(),
+        )
+        .await
+    });
+    let status = tokio::time::timeout(Duration::from_secs(15), stalled.message())
+        .await
+        .expect("the stalled session ends without its buffer")
+        .expect_err("an error status, not a result");
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        status.message().contains("batch round 0"),
+        "names the missing batch: {}",
+        status.message()
+    );
+    let run = resend.await.unwrap();
+    assert!(run.status.is_none(), "{:?}", run.status);
+    assert!(
+        !run.result().from_journal,
+        "nothing was journaled for the stalled run"
+    );
+    assert_eq!(run.executed_ids(), vec![1, 2]);
+    drop(tx);
+    assert_eq!(describe(&mut client).await.orders_sent, 2);
+    agent.shutdown().await;
+}
