@@ -1,10 +1,12 @@
 //! The integration tests of this crate as one test binary (one link, one process).
 mod live_support;
+mod recovery_support;
 mod support;
 
 mod binary_and_config;
 mod exchange_binance;
 mod exchange_bybit;
+mod foreign_positions;
 mod guarantees;
 mod journal_replay;
 mod protocol_errors;

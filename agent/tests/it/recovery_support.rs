@@ -1,0 +1,135 @@
+//! Crash set-ups shared by the recovery tests (`stop_recovery`, `foreign_positions`): what a
+//! first run of wave `W` left in the journal and at the paper exchange, and readers of both.
+
+use std::path::Path;
+
+use crate::support::*;
+use wavegate_agent::AgentConfig;
+use wavegate_agent::exchange::paper::PaperExchange;
+use wavegate_agent::exchange::{EntryOrder, Exchange, Fill, Side, StopOrder};
+use wavegate_agent::execute::derived_id;
+use wavegate_agent::journal::{Journal, OrderEvent, OrderState, OrderUpdate, StopEvent, StopState};
+use wavegate_common::order_id::client_order_id;
+
+/// Wave `W`'s BTCUSDT entry journaled, filled at the paper exchange, and its fill journaled
+/// (what a crash right after the fill leaves): the journal, the exchange, the client order id
+/// and the fill.
+pub async fn journaled_fill(cfg: &AgentConfig) -> (Journal, PaperExchange, String, Fill) {
+    filled_entry(cfg, true).await
+}
+
+/// As [`journaled_fill`]; without `journal_fill`, the row stays `sent` (a crash before the
+/// fill reached the journal).
+pub async fn filled_entry(
+    cfg: &AgentConfig,
+    journal_fill: bool,
+) -> (Journal, PaperExchange, String, Fill) {
+    let coid = client_order_id("W", 1, 1);
+    let journal = Journal::open(&cfg.journal).await.unwrap();
+    let paper = PaperExchange::open(cfg.adapter.paper.clone(), &journal)
+        .await
+        .unwrap();
+    journal
+        .insert_sent(&new_order(&coid, "W", 1, "BTCUSDT", 2))
+        .await
+        .unwrap();
+    let fill = paper
+        .place_entry(EntryOrder {
+            client_order_id: coid.clone(),
+            symbol: "BTCUSDT".into(),
+            side: Side::Long,
+            notional: 100.0,
+        })
+        .await
+        .unwrap();
+    let up = OrderUpdate {
+        exchange_order_id: Some(fill.exchange_order_id.clone()),
+        executed: true,
+        error: None,
+        fill_price: fill.price,
+        quantity: fill.quantity,
+    };
+    if journal_fill {
+        journal
+            .apply(&coid, OrderState::Sent, OrderEvent::Fill, &up)
+            .await
+            .unwrap();
+    }
+    (journal, paper, coid, fill)
+}
+
+/// Simulates a crash right after BTCUSDT's entry filled and its fill was journaled; with
+/// `stop_sent`, the first stop attempt was journaled and reached the exchange too.
+pub async fn crash_after_fill(cfg: &AgentConfig, stop_sent: bool) -> String {
+    let (journal, paper, coid, fill) = journaled_fill(cfg).await;
+    if stop_sent {
+        journal
+            .stop_step(&coid, StopState::None, StopEvent::Send, 0)
+            .await
+            .unwrap();
+        paper
+            .place_stop(StopOrder {
+                client_order_id: derived_id(&coid, 's', 0),
+                symbol: "BTCUSDT".into(),
+                side: Side::Long,
+                quantity: fill.quantity,
+                stop_price: fill.price * 0.9,
+            })
+            .await
+            .unwrap();
+    }
+    journal.close().await.unwrap();
+    coid
+}
+
+/// Paper exchange records of `kind` for `symbol`, and the journal row's stop state.
+pub async fn records(path: &Path, kind: &str, symbol: &str) -> (i64, String) {
+    let journal = Journal::open(path).await.unwrap();
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM paper_orders WHERE kind = ? AND symbol = ?")
+            .bind(kind)
+            .bind(symbol)
+            .fetch_one(journal.pool())
+            .await
+            .unwrap();
+    let stop: String = sqlx::query_scalar("SELECT stop_state FROM orders WHERE symbol = ?")
+        .bind(symbol)
+        .fetch_one(journal.pool())
+        .await
+        .unwrap();
+    journal.close().await.unwrap();
+    (n, stop)
+}
+
+/// The stop state journaled for `coid`.
+pub async fn stop_state_of(path: &Path, coid: &str) -> String {
+    let journal = Journal::open(path).await.unwrap();
+    let state: String =
+        sqlx::query_scalar("SELECT stop_state FROM orders WHERE client_order_id = ?")
+            .bind(coid)
+            .fetch_one(journal.pool())
+            .await
+            .unwrap();
+    journal.close().await.unwrap();
+    state
+}
+
+/// Kinds of the paper exchange's orders under ids derived from `coid` (its stops and closes).
+pub async fn derived_orders(path: &Path, coid: &str) -> Vec<String> {
+    let prefix = |tag| {
+        let id = derived_id(coid, tag, 0);
+        id[..id.len() - 1].to_owned()
+    };
+    let (stops, closes) = (prefix('s'), prefix('c'));
+    let journal = Journal::open(path).await.unwrap();
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT client_order_id, kind FROM paper_orders ORDER BY created_at")
+            .fetch_all(journal.pool())
+            .await
+            .unwrap();
+    journal.close().await.unwrap();
+    rows.into_iter()
+        .filter(|(id, _)| id.starts_with(&stops) || id.starts_with(&closes))
+        .map(|(_, kind)| kind)
+        .collect()
+}
