@@ -1,0 +1,90 @@
+//! Unit tests of the paper exchange: scripted fills, failures and its persisted positions.
+
+use super::*;
+
+fn entry(id: &str, symbol: &str) -> EntryOrder {
+    EntryOrder {
+        client_order_id: id.into(),
+        symbol: symbol.into(),
+        side: Side::Long,
+        notional: 100.0,
+    }
+}
+
+#[tokio::test]
+async fn scripted_close_failure_leaves_the_position_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = PaperConfig {
+        close_fail: vec!["BTCUSDT".into()],
+        ..PaperConfig::default()
+    };
+    let j = Journal::open(&dir.path().join("j.db")).await.unwrap();
+    let p = PaperExchange::open(cfg, &j).await.unwrap();
+    p.place_entry(entry("c1", "BTCUSDT")).await.unwrap();
+    assert_eq!(
+        p.close_position("BTCUSDT".into(), "x1".into()).await,
+        Err(ExchangeError::Rejected("close_rejected".into()))
+    );
+    assert_eq!(p.open_positions().await.unwrap(), vec!["BTCUSDT"]);
+    assert_eq!(
+        p.lookup_order("BTCUSDT".into(), "x1".into()).await,
+        Ok(Some(OrderReport::Rejected("close_rejected".into())))
+    );
+}
+
+#[tokio::test]
+async fn scripted_world_persists_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let cfg = PaperConfig {
+        open_positions: vec!["ETHUSDT".into()],
+        invalid_symbols: vec!["BADUSDT".into()],
+        exec_fail: vec!["XRPUSDT".into()],
+        ..PaperConfig::default()
+    };
+    {
+        let j = Journal::open(&path).await.unwrap();
+        let p = PaperExchange::open(cfg.clone(), &j).await.unwrap();
+        assert_eq!(p.open_positions().await.unwrap(), vec!["ETHUSDT"]);
+        assert_eq!(
+            p.check_rules("BADUSDT".into(), Side::Long, 100.0).await,
+            Err(ExchangeError::Rejected("symbol_not_tradable".into()))
+        );
+        assert_eq!(
+            p.check_rules("BTCUSDT".into(), Side::Long, 1.0).await,
+            Err(ExchangeError::Rejected("below_min_notional".into()))
+        );
+        let f = p.place_entry(entry("c1", "BTCUSDT")).await.unwrap();
+        assert_eq!(f.price, price_of("BTCUSDT"));
+        assert_eq!(
+            p.place_entry(entry("c1", "BTCUSDT")).await,
+            Err(ExchangeError::DuplicateId(DUPLICATE.into()))
+        );
+        assert!(matches!(
+            p.place_entry(entry("c2", "XRPUSDT")).await,
+            Err(ExchangeError::Rejected(_))
+        ));
+        p.close_position("ETHUSDT".into(), "c3".into())
+            .await
+            .unwrap();
+    }
+    let j = Journal::open(&path).await.unwrap();
+    let p = PaperExchange::open(cfg, &j).await.unwrap();
+    assert_eq!(
+        p.open_positions().await.unwrap(),
+        vec!["BTCUSDT"],
+        "closed ETHUSDT is not re-seeded; BTCUSDT survived the restart"
+    );
+    assert!(matches!(
+        p.lookup_order("BTCUSDT".into(), "c1".into()).await,
+        Ok(Some(OrderReport::Filled(_)))
+    ));
+    assert!(matches!(
+        p.lookup_order("XRPUSDT".into(), "c2".into()).await,
+        Ok(Some(OrderReport::Rejected(_)))
+    ));
+    assert_eq!(
+        p.lookup_order("BTCUSDT".into(), "nope".into()).await,
+        Ok(None)
+    );
+}

@@ -1,0 +1,171 @@
+//! Unit tests of the checked `Signal`: wire and JSON forms, each field's error.
+
+use super::*;
+use chrono::TimeZone;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 12, 15, 4).unwrap()
+}
+
+const EXAMPLE: &str = r#"{ "id": 101, "symbol": "BTCUSDT", "exchange_id": 1, "action": "BUY",
+    "score_week": 72.5, "score_month": 64.0, "wave_timestamp": "2026-11-24T12:00:00Z",
+    "created_at": "2026-11-24T12:15:04Z",
+    "params": { "max_trades": 6, "stop_loss_percent": 4.0,
+                "trailing_activation_percent": 2.0, "trailing_distance_percent": 0.5 } }"#;
+
+#[test]
+fn design_example_parses_and_round_trips_through_proto() {
+    let d: SignalDraft = serde_json::from_str(EXAMPLE).unwrap();
+    let s = d.check(900, now()).unwrap();
+    assert_eq!(s.score(), 136.5);
+    assert_eq!(s.params().unwrap().max_trades, Some(6));
+    let back = Signal::from_proto(&s.to_proto(), 900, now()).unwrap();
+    assert_eq!(back, s);
+}
+
+fn draft() -> SignalDraft {
+    serde_json::from_str(EXAMPLE).unwrap()
+}
+
+#[test]
+fn each_bad_field_is_named() {
+    let cases: Vec<(SignalDraft, &str)> = vec![
+        (
+            SignalDraft {
+                symbol: Some(String::new()),
+                ..draft()
+            },
+            "symbol",
+        ),
+        (
+            SignalDraft {
+                symbol: Some("btcusdt".into()),
+                ..draft()
+            },
+            "symbol",
+        ),
+        (
+            SignalDraft {
+                symbol: Some("BTC-USDT".into()),
+                ..draft()
+            },
+            "symbol",
+        ),
+        (
+            SignalDraft {
+                score_week: Some(f64::NAN),
+                ..draft()
+            },
+            "score_week",
+        ),
+        (
+            SignalDraft {
+                score_month: Some(f64::INFINITY),
+                ..draft()
+            },
+            "score_month",
+        ),
+        (
+            SignalDraft {
+                score_month: Some(100.5),
+                ..draft()
+            },
+            "score_month",
+        ),
+        (
+            SignalDraft {
+                exchange_id: None,
+                ..draft()
+            },
+            "exchange_id",
+        ),
+        (
+            SignalDraft {
+                exchange_id: Some(0),
+                ..draft()
+            },
+            "exchange_id",
+        ),
+        (
+            SignalDraft {
+                id: Some(0),
+                ..draft()
+            },
+            "id",
+        ),
+        (
+            SignalDraft {
+                action: None,
+                ..draft()
+            },
+            "action",
+        ),
+        (
+            SignalDraft {
+                params: Some(SignalParams {
+                    max_trades: Some(0),
+                    ..Default::default()
+                }),
+                ..draft()
+            },
+            "params.max_trades",
+        ),
+    ];
+    for (d, field) in cases {
+        let err = d.check(900, now()).unwrap_err();
+        assert_eq!(err.field, field, "{err}");
+    }
+}
+
+#[test]
+fn missing_wave_timestamp_is_created_at_rounded_down() {
+    let s = SignalDraft {
+        wave_timestamp: None,
+        ..draft()
+    }
+    .check(900, now())
+    .unwrap();
+    assert_eq!(
+        crate::time::wave_id(s.wave_timestamp()),
+        "2026-11-24T12:15:00Z"
+    );
+}
+
+#[test]
+fn unknown_json_field_is_refused() {
+    let r: Result<SignalDraft, _> = serde_json::from_str(r#"{"id":1,"sybmol":"X"}"#);
+    assert!(r.unwrap_err().to_string().contains("sybmol"));
+}
+
+#[test]
+fn proto_unspecified_action_is_refused() {
+    let mut p = draft().check(900, now()).unwrap().to_proto();
+    p.action = 0;
+    assert_eq!(
+        Signal::from_proto(&p, 900, now()).unwrap_err().field,
+        "action"
+    );
+    p.action = 42;
+    assert_eq!(
+        Signal::from_proto(&p, 900, now()).unwrap_err().field,
+        "action"
+    );
+}
+
+#[test]
+fn tradingbot_form_maps() {
+    let t: TradingbotSignal = serde_json::from_str(
+        r#"{"id": 7, "pair_symbol": "ETHUSDT", "recommended_action": "sell", "exchange_id": 2,
+            "score_week": 50, "score_month": 40, "timestamp": "2026-11-24T12:16:00Z",
+            "max_trades_filter": 4, "stop_loss_filter": 3.5}"#,
+    )
+    .unwrap();
+    let s = t.into_draft().unwrap().check(900, now()).unwrap();
+    assert_eq!(s.symbol(), "ETHUSDT");
+    assert_eq!(s.action(), Action::Sell);
+    assert_eq!(s.params().unwrap().max_trades, Some(4));
+    assert_eq!(
+        crate::time::wave_id(s.wave_timestamp()),
+        "2026-11-24T12:15:00Z"
+    );
+}
