@@ -100,7 +100,8 @@ impl Agent {
             endpoint: self.endpoint.clone().unwrap_or_default(),
             state: s.state as i32,
             last_contact: s.last_contact.map(wavegate_common::time::to_proto),
-            region: self.region.clone().unwrap_or(d.region),
+            region: self.region.clone().unwrap_or_else(|| d.region.clone()),
+            reported_region: d.region,
             adapter: d.adapter,
             version: d.version,
             error: if self.endpoint.is_none() {

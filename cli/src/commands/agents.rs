@@ -22,8 +22,11 @@ pub struct AgentView {
     pub endpoint: String,
     /// `ready`, `unreachable` or `unknown`.
     pub state: &'static str,
-    /// Deployment region.
+    /// Deployment region (configured, else reported by the agent).
     pub region: String,
+    /// Region the agent reports, when it differs from the configured one (misplaced agent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reported_region: Option<String>,
     /// Last successful contact.
     pub last_contact: Option<String>,
     /// Adapter (`paper`, `binance`, `bybit`).
@@ -51,6 +54,8 @@ impl AgentView {
             endpoint: a.endpoint.clone(),
             state: state_name(a.state),
             region: a.region.clone(),
+            reported_region: (!a.reported_region.is_empty() && a.reported_region != a.region)
+                .then(|| a.reported_region.clone()),
             last_contact: time_str(a.last_contact.as_ref()),
             adapter: a.adapter.clone(),
             version: a.version.clone(),
@@ -87,7 +92,10 @@ pub async fn run(clients: &mut Clients, flag: &JsonFlag) -> Result<(), CliError>
             a.exchange_id.to_string(),
             a.exchange_name.clone(),
             a.state.to_owned(),
-            a.region.clone(),
+            match &a.reported_region {
+                Some(r) => format!("{} (agent says {r})", a.region),
+                None => a.region.clone(),
+            },
             a.last_contact.clone().unwrap_or_else(|| "never".into()),
             a.endpoint.clone(),
             a.adapter.clone(),
@@ -97,4 +105,28 @@ pub async fn run(clients: &mut Clients, flag: &JsonFlag) -> Result<(), CliError>
     }
     print!("{}", t.render());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_region_the_agent_reports_differently_is_shown_beside_the_configured_one() {
+        let info = |configured: &str, reported: &str| pb::AgentInfo {
+            exchange_id: 1,
+            region: configured.into(),
+            reported_region: reported.into(),
+            ..Default::default()
+        };
+        let v = AgentView::from_proto(&info("ap-northeast-1", "eu-west-1"));
+        assert_eq!(v.reported_region.as_deref(), Some("eu-west-1"));
+        assert_eq!(v.region, "ap-northeast-1");
+        for (configured, reported) in [("ap-northeast-1", "ap-northeast-1"), ("local", "")] {
+            let v = AgentView::from_proto(&info(configured, reported));
+            assert_eq!(v.reported_region, None, "{configured}/{reported}");
+        }
+        let json = serde_json::to_value(AgentView::from_proto(&info("a", "a"))).unwrap();
+        assert!(json.get("reported_region").is_none(), "{json}");
+    }
 }
