@@ -217,13 +217,16 @@ pub async fn connect(args: &ConnectArgs) -> Result<Clients, CliError> {
             ))
         })?;
     }
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| CliError::Unreachable {
+    let channel = endpoint.connect().await.map_err(|e| {
+        let chain = error_chain(&e);
+        CliError::Unreachable {
             endpoint: url.clone(),
-            reason: error_chain(&e),
-        })?;
+            reason: match tls_hint(&url, &chain) {
+                Some(hint) => format!("{chain} ({hint})"),
+                None => chain,
+            },
+        }
+    })?;
     let auth = BearerAuth::new(args.token.as_deref())?;
     Ok(Clients {
         endpoint: url,
@@ -232,6 +235,26 @@ pub async fn connect(args: &ConnectArgs) -> Result<Clients, CliError> {
         params: ParamsClient::with_interceptor(channel.clone(), auth.clone()),
         agents: AgentsClient::with_interceptor(channel, auth),
     })
+}
+
+/// What to check when a connection failed in its TLS handshake: the usual cause is a TLS
+/// client against a plaintext server (or the wrong CA), which the transport error only names
+/// cryptically (e.g. `InvalidContentType`).
+fn tls_hint(url: &str, chain: &str) -> Option<&'static str> {
+    let lower = chain.to_ascii_lowercase();
+    let tls_failed = [
+        "invalidcontenttype",
+        "tls",
+        "handshake",
+        "certificate",
+        "unknownissuer",
+    ]
+    .iter()
+    .any(|k| lower.contains(k));
+    (url.starts_with("https://") && tls_failed).then_some(
+        "the TLS handshake failed: if the coordinator serves plaintext, use http://; else check \
+         that --ca-cert is the CA that signed its certificate and --tls-domain its name",
+    )
 }
 
 /// `e: cause: cause…` — transport errors hide the useful part in their sources.
@@ -259,6 +282,29 @@ mod tests {
             client_key: None,
             tls_domain: None,
         }
+    }
+
+    #[test]
+    fn a_failed_tls_handshake_says_what_to_check() {
+        let chain = "transport error: tls handshake eof: received corrupt message of type \
+                     InvalidContentType";
+        let hint = tls_hint("https://h:7000", chain).expect("a hint");
+        assert!(
+            hint.contains("http://") && hint.contains("--ca-cert"),
+            "{hint}"
+        );
+        assert_eq!(
+            tls_hint("http://h:7000", chain),
+            None,
+            "plaintext URL: no TLS hint"
+        );
+        assert_eq!(
+            tls_hint(
+                "https://h:7000",
+                "transport error: Connection refused (os error 111)"
+            ),
+            None
+        );
     }
 
     #[test]
