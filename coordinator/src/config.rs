@@ -10,6 +10,8 @@ use wavegate_common::plan::{DEFAULT_BUFFER_FIXED, DEFAULT_MAX_TOPUP_ROUNDS};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::telemetry::{LogFormat, SERVICE_COORDINATOR, TelemetryConfig, TelemetryError};
 
+use crate::store::SqliteSync;
+
 mod tls;
 
 pub(crate) use tls::refused as tls_refused;
@@ -209,6 +211,9 @@ pub struct CoordinatorConfig {
     pub listen: SocketAddr,
     /// `sqlite://file?mode=rwc` or `postgres://user@host/db`.
     pub database_url: String,
+    /// Durability of a SQLite commit: `full` (the default: accepted signals survive power
+    /// loss) or `normal` (process crashes only, no fsync per commit).
+    pub sqlite_sync: SqliteSync,
     /// Most signals accepted in one `PublishWave` call or one `Publish` stream.
     pub max_batch_signals: usize,
     /// Identity of this coordinator in dispatch leases; default: unique per process.
@@ -239,6 +244,7 @@ impl Default for CoordinatorConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 7000)),
             database_url: "sqlite://wavegate.db?mode=rwc".to_owned(),
+            sqlite_sync: SqliteSync::Full,
             max_batch_signals: 100_000,
             node_id: None,
             region: None,
@@ -455,6 +461,15 @@ mod tests {
         assert_eq!(cfg.waves.quiet_secs, 3);
         assert_eq!(cfg.metrics_listen, Some("0.0.0.0:9100".parse().unwrap()));
         assert_eq!(cfg.telemetry_config().service_name, SERVICE_COORDINATOR);
+    }
+
+    #[test]
+    fn sqlite_sync_is_full_unless_set_and_a_bad_value_names_the_key() {
+        assert_eq!(CoordinatorConfig::default().sqlite_sync, SqliteSync::Full);
+        let c = CoordinatorConfig::from_toml("sqlite_sync = \"normal\"\n").unwrap();
+        assert_eq!(c.sqlite_sync, SqliteSync::Normal);
+        let e = CoordinatorConfig::from_toml("sqlite_sync = \"off\"\n").unwrap_err();
+        assert!(e.to_string().contains("sqlite_sync"), "{e}");
     }
 
     #[test]

@@ -98,7 +98,7 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
             "on"
         }
     });
-    let store = Store::connect(&config.database_url).await?;
+    let store = Store::connect_with(&config.database_url, config.sqlite_sync).await?;
     let listen = config.listen;
     let core = Arc::new(Core::new(config, store)?);
     let listener = TcpListener::bind(listen)

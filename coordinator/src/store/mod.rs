@@ -34,6 +34,20 @@ pub enum Backend {
     Postgres,
 }
 
+/// Durability of a SQLite commit (`sqlite_sync`); PostgreSQL follows its own
+/// `synchronous_commit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    /// `synchronous = FULL`: every commit is on disk before it is acknowledged, so an accepted
+    /// signal survives power loss too.
+    #[default]
+    Full,
+    /// `synchronous = NORMAL` (WAL): a commit survives a crash of the process, not of the
+    /// host; no fsync per commit.
+    Normal,
+}
+
 /// The coordinator's database.
 #[derive(Clone)]
 pub struct Store {
@@ -63,8 +77,18 @@ pub fn from_ms(v: i64) -> DateTime<Utc> {
 }
 
 impl Store {
-    /// Connects (creating a SQLite file when missing) and runs the backend's migrations.
+    /// Connects (creating a SQLite file when missing) and runs the backend's migrations, with
+    /// [`SqliteSync::Full`].
     pub async fn connect(url: &str) -> Result<Self, CoordinatorError> {
+        Self::connect_with(url, SqliteSync::Full).await
+    }
+
+    /// [`Store::connect`] with the given SQLite commit durability.
+    pub async fn connect_with(url: &str, sync: SqliteSync) -> Result<Self, CoordinatorError> {
+        let synchronous = match sync {
+            SqliteSync::Full => "PRAGMA synchronous = FULL",
+            SqliteSync::Normal => "PRAGMA synchronous = NORMAL",
+        };
         sqlx::any::install_default_drivers();
         let (backend, url) = if url.starts_with("sqlite:") {
             let url = if url.contains("mode=") {
@@ -83,12 +107,12 @@ impl Store {
             Backend::Sqlite => {
                 AnyPoolOptions::new()
                     .max_connections(4)
-                    .after_connect(|conn, _| {
+                    .after_connect(move |conn, _| {
                         Box::pin(async move {
                             // WAL lets readers run beside the ingest writer; the busy timeout
                             // makes concurrent writers wait instead of failing.
                             conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute(synchronous).await?;
                             conn.execute("PRAGMA busy_timeout = 30000").await?;
                             Ok(())
                         })

@@ -241,3 +241,19 @@ async fn params_update_from_wave_and_failures_of_old_waves() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn sqlite_commits_are_fsynced_unless_configured_otherwise() {
+    use wavegate_coordinator::store::SqliteSync;
+    for (sync, want) in [(SqliteSync::Full, 2_i64), (SqliteSync::Normal, 1)] {
+        let db = TestDb::sqlite().await;
+        let store = Store::connect_with(&db.url, sync).await.unwrap();
+        let got: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(got, want, "{sync:?}");
+        store.close().await;
+        db.cleanup().await;
+    }
+}
