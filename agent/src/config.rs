@@ -157,6 +157,10 @@ pub struct PaperConfig {
     /// earlier send under the same id (say, by a run whose journal was lost) already filled:
     /// the agent must find the fill by lookup, not count the order failed.
     pub duplicate_entry: Vec<String>,
+    /// Symbols whose entry is answered "duplicate client order id" for an earlier order under
+    /// the same id that filled and whose position is gone since (stopped out, closed by hand):
+    /// the fill is on record for a lookup, but no position is open.
+    pub duplicate_entry_gone: Vec<String>,
     /// Reads of the open positions that fail (exchange unreachable) after start-up before
     /// reads succeed again.
     pub positions_fail: u32,
@@ -177,6 +181,7 @@ impl Default for PaperConfig {
             close_fail: Vec::new(),
             lookup_fail: Vec::new(),
             duplicate_entry: Vec::new(),
+            duplicate_entry_gone: Vec::new(),
             positions_fail: 0,
         }
     }
@@ -454,6 +459,10 @@ impl AgentConfig {
             ("adapter.paper.close_fail", &p.close_fail),
             ("adapter.paper.lookup_fail", &p.lookup_fail),
             ("adapter.paper.duplicate_entry", &p.duplicate_entry),
+            (
+                "adapter.paper.duplicate_entry_gone",
+                &p.duplicate_entry_gone,
+            ),
         ];
         for (key, symbols) in lists {
             for s in symbols {

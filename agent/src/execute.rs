@@ -4,7 +4,10 @@
 //! Order of steps for a signal the walk launches (DESIGN §3):
 //! 1. take the symbol's lock and re-check for an open position (another wave may have opened
 //!    it since validation): if so, the signal is a duplicate, not an execution failure;
-//! 2. wait for the rate limiter; refuse if the wave's deadline passed;
+//! 2. wait for the rate limiter; refuse if the wave's deadline passed; a wave stopped
+//!    (cancel, deadline, shutdown) while the order waited for the lock, the positions read or
+//!    the limiter ends it unsent and unjournaled (a failed execution, error `cancelled`,
+//!    `deadline` or `shutdown`);
 //! 3. journal the order as `sent` with the deterministic client order id (one committed write,
 //!    the only one before the order leaves), then place;
 //! 4. filled → protective stop with bounded retries; if it cannot be placed, close at market
@@ -37,6 +40,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use tokio::sync::watch;
 use tracing::{error, warn};
 use wavegate_common::order_id::client_order_id;
 use wavegate_common::proto::v1 as pb;
@@ -90,6 +94,10 @@ pub struct OrderJob {
     pub deadline: Option<DateTime<Utc>>,
     /// Stop distance in percent.
     pub stop_loss_percent: f64,
+    /// Holds the reason once the wave stops (`cancelled`, `deadline`, `shutdown`): an order
+    /// not sent yet (waiting for the symbol's lock, the positions read or the rate limiter)
+    /// then ends unsent, unjournaled, failed with that reason.
+    pub cancel: watch::Receiver<Option<&'static str>>,
 }
 
 /// How an order ended, as the walk and the statistics count it.
@@ -268,16 +276,35 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
         side,
         stop_loss_percent: job.stop_loss_percent,
     };
-    let _symbol_lock = ctx.symbol_locks.lock(&symbol).await;
-    match ctx.exchange.open_positions().await {
-        Ok(open) if open.contains(&symbol) => return r.duplicate(),
-        Ok(_) => {}
-        Err(e) => {
-            warn!(%symbol, error = %e, "positions unavailable; order not sent");
-            return r.failed("exchange_unreachable");
+    // Everything before the journal write may wait (another wave holds the symbol, the rate
+    // limiter): a stop of the wave meanwhile ends the order unsent.
+    let before_send = async {
+        let symbol_lock = ctx.symbol_locks.lock(&symbol).await;
+        match ctx.exchange.open_positions().await {
+            Ok(open) if open.contains(&symbol) => return Err(r.duplicate()),
+            Ok(_) => {}
+            Err(e) => {
+                warn!(%symbol, error = %e, "positions unavailable; order not sent");
+                return Err(r.failed("exchange_unreachable"));
+            }
         }
+        ctx.limiter.acquire().await;
+        Ok(symbol_lock)
+    };
+    let mut cancel = job.cancel.clone();
+    let _symbol_lock = tokio::select! {
+        biased;
+        reason = stopped(&mut cancel) => return r.failed(reason),
+        ready = before_send => match ready {
+            Ok(lock) => lock,
+            Err(exec) => return exec,
+        },
+    };
+    // A stop that came while the last step finished: still before anything is journaled.
+    let stop_reason = *job.cancel.borrow();
+    if let Some(reason) = stop_reason {
+        return r.failed(reason);
     }
-    ctx.limiter.acquire().await;
     if job.deadline.is_some_and(|d| Utc::now() >= d) {
         return r.failed("deadline");
     }
@@ -337,9 +364,18 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
         }
         Ok(Err(ExchangeError::DuplicateId(detail))) => {
             // An order under this id already exists (a send whose journal row was lost, or
-            // an earlier attempt): what it did is what counts. Never re-sent.
+            // an earlier attempt): what it did is what counts. Never re-sent. Its fill is an
+            // earlier send's, not this run's: its position may have been closed since (or be
+            // someone else's), so it gets a stop only after the ownership check.
             warn!(%coid, %detail, "exchange already holds this client order id; looking it up");
-            lost_then_resolve(&ctx, &r, OrderState::Sent, Lookup::Exists, Sender::ThisRun).await
+            lost_then_resolve(
+                &ctx,
+                &r,
+                OrderState::Sent,
+                Lookup::Exists,
+                Sender::EarlierRun,
+            )
+            .await
         }
         Err(_) => {
             warn!(%coid, "entry timed out; looking it up");
@@ -358,6 +394,15 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
     ctx.metrics
         .order_latency(&ctx.config.exchange_name, started.elapsed());
     exec
+}
+
+/// The reason the wave stopped, once it has; never if its sender is gone without one.
+async fn stopped(cancel: &mut watch::Receiver<Option<&'static str>>) -> &'static str {
+    let reason = cancel.wait_for(Option::is_some).await.map(|r| *r);
+    match reason {
+        Ok(reason) => reason.unwrap_or("cancelled"),
+        Err(_) => futures::future::pending().await,
+    }
 }
 
 fn filled(fill: &Fill) -> OrderUpdate {

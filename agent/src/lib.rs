@@ -82,8 +82,8 @@ impl AgentHandle {
         &self.metrics
     }
 
-    /// Graceful shutdown: stop accepting, let running waves finish with the signals they hold
-    /// and journal their results, then stop the metrics endpoint (still scrapeable while
+    /// Graceful shutdown: stop accepting; running waves send nothing more (orders already sent
+    /// settle, launched ones not sent yet end `shutdown`, unsent) and journal their results, then stop the metrics endpoint (still scrapeable while
     /// waves drain), commit every queued journal write and close the journal.
     pub async fn shutdown(self) {
         self.health

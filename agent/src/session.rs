@@ -35,6 +35,7 @@ use chrono::Utc;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, FuturesUnordered};
 use futures::{FutureExt, Stream, StreamExt};
+use tokio::sync::watch;
 use tonic::Status;
 use tracing::{Instrument as _, Span, debug, error, info, warn};
 use wavegate_common::plan::TopUpPlanner;
@@ -43,7 +44,7 @@ use wavegate_common::proto::v1::agent_msg::Msg as Out;
 use wavegate_common::proto::v1::coordinator_msg::Msg as In;
 use wavegate_common::signal::Signal;
 use wavegate_common::stats::Tally;
-use wavegate_common::validate::{Duplicate, Verdict, VerdictFilter};
+use wavegate_common::validate::{Verdict, VerdictFilter};
 use wavegate_common::walk::{Next, Walk};
 
 use crate::context::AgentCtx;
@@ -226,6 +227,9 @@ struct Session {
     /// A top-up answer timed out: a late one is ignored.
     topup_timed_out: bool,
     stopped: Option<&'static str>,
+    /// Set when the wave stops (cancel, deadline, shutdown): launched orders not sent yet are
+    /// dropped unsent ([`OrderJob::cancel`]).
+    cancel: watch::Sender<Option<&'static str>>,
     ending: Option<Ending>,
     /// The stream's `execute_wave` span, parent of the spans below.
     wave_span: Span,
@@ -287,6 +291,7 @@ impl Session {
             topup_deadline: None,
             topup_timed_out: false,
             stopped: None,
+            cancel: watch::Sender::new(None),
             ending: None,
             wave_span: Span::current(),
             batch_span: None,
@@ -302,6 +307,7 @@ impl Session {
         let mut shutdown_seen = *shutdown.borrow();
         if shutdown_seen {
             self.lose_coordinator();
+            self.stop("shutdown");
         }
         let deadline = self.start.deadline.map(|d| {
             let left = (d - Utc::now()).to_std().unwrap_or_default();
@@ -330,7 +336,9 @@ impl Session {
                 changed = shutdown.changed(), if !shutdown_seen => {
                     shutdown_seen = true;
                     if changed.is_ok() {
+                        // Orders in flight settle; nothing more is sent.
                         self.lose_coordinator();
+                        self.stop("shutdown");
                     }
                 }
                 () = sleep_until(buffer_deadline), if buffer_armed => self.buffer_timeout(out),
@@ -388,6 +396,7 @@ impl Session {
             wave_target: self.wave_target,
             deadline: self.start.deadline,
             stop_loss_percent: self.start.stop_loss_percent,
+            cancel: self.cancel.subscribe(),
         };
         let ctx = self.ctx.clone();
         let span = spans::place_order(&self.wave_span, &job);
@@ -447,9 +456,9 @@ impl Session {
         let round = self.candidates.get(c).map_or(0, |&i| self.entries[i].round);
         match exec.status {
             // Opened by another wave since validation: skipped like a duplicate found then.
-            ExecStatus::Duplicate => self
-                .tally
-                .verdict(round, &Verdict::Skipped(Duplicate::OpenPosition)),
+            // Its success is recounted as a duplicate, so `total_for_execution` (and the flags
+            // derived from it) leave it out, as if it had been found open at validation.
+            ExecStatus::Duplicate => self.tally.success_turned_duplicate(round),
             ExecStatus::Unresolved | ExecStatus::Unprotected => {
                 self.unresolved += 1;
                 self.tally.execution(true);

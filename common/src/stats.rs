@@ -234,6 +234,20 @@ impl Tally {
         }
     }
 
+    /// Recounts a success of `round` as a duplicate: a validated signal whose symbol was found
+    /// open when it came to execution (opened by another wave since). It is then neither
+    /// validated nor executed, so `total_for_execution` leaves it out.
+    pub fn success_turned_duplicate(&mut self, round: u32) {
+        let s = &mut self.stats;
+        let successes = if round == 0 {
+            &mut s.validated_successful
+        } else {
+            &mut s.topped_up
+        };
+        *successes = successes.saturating_sub(1);
+        s.duplicates += 1;
+    }
+
     /// Counts an execution result.
     pub fn execution(&mut self, executed: bool) {
         if executed {
@@ -404,6 +418,27 @@ impl WaveCompleted {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_success_turned_duplicate_leaves_total_for_execution() {
+        // Target 2: A, B, C validated; A found open at execution; B and C executed.
+        let mut t = Tally::new(1, "binance", 3, 2, 3, ParamsSource::Db);
+        for _ in 0..3 {
+            t.verdict(0, &Verdict::Successful);
+        }
+        t.verdict(1, &Verdict::Successful);
+        t.success_turned_duplicate(0);
+        t.success_turned_duplicate(1);
+        t.execution(true);
+        t.execution(true);
+        let s = t.finish();
+        assert_eq!(
+            (s.validated_successful, s.topped_up, s.duplicates),
+            (2, 0, 2)
+        );
+        assert_eq!(s.total_for_execution, 2);
+        assert!(s.target_reached && !s.buffer_used() && !s.buffer_saved_us);
+    }
 
     #[test]
     fn params_sources_round_trip_and_a_skipped_exchange_has_none() {

@@ -84,6 +84,7 @@ impl AgentConfig {
             "adapter.paper.close_fail" => p.close_fail = list(v),
             "adapter.paper.lookup_fail" => p.lookup_fail = list(v),
             "adapter.paper.duplicate_entry" => p.duplicate_entry = list(v),
+            "adapter.paper.duplicate_entry_gone" => p.duplicate_entry_gone = list(v),
             "adapter.paper.positions_fail" => p.positions_fail = parse(v)?,
             "metrics_listen" => self.metrics_listen = parse_metrics_listen(v)?,
             "telemetry.log_format" => self.telemetry.log_format = telemetry::parse_log_format(v)?,
@@ -130,6 +131,10 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("PAPER_CLOSE_FAIL", "adapter.paper.close_fail"),
     ("PAPER_LOOKUP_FAIL", "adapter.paper.lookup_fail"),
     ("PAPER_DUPLICATE_ENTRY", "adapter.paper.duplicate_entry"),
+    (
+        "PAPER_DUPLICATE_ENTRY_GONE",
+        "adapter.paper.duplicate_entry_gone",
+    ),
     ("PAPER_POSITIONS_FAIL", "adapter.paper.positions_fail"),
     ("BINANCE_BASE_URL", "adapter.binance.base_url"),
     ("BINANCE_RECV_WINDOW_MS", "adapter.binance.recv_window_ms"),

@@ -63,6 +63,7 @@ pub struct PaperExchange {
     close_fail: HashSet<String>,
     lookup_fail: HashSet<String>,
     duplicate_entry: HashSet<String>,
+    duplicate_entry_gone: HashSet<String>,
     /// Open-positions reads still to fail (`positions_fail`).
     positions_fail: AtomicU32,
     writer: Writer,
@@ -190,6 +191,7 @@ impl PaperExchange {
             close_fail: set(&cfg.close_fail),
             lookup_fail: set(&cfg.lookup_fail),
             duplicate_entry: set(&cfg.duplicate_entry),
+            duplicate_entry_gone: set(&cfg.duplicate_entry_gone),
             positions_fail: AtomicU32::new(cfg.positions_fail),
             rng: Mutex::new(StdRng::seed_from_u64(cfg.seed)),
             next_id: AtomicU64::new(world.orders.len() as u64 + 1),
@@ -302,6 +304,25 @@ impl PaperExchange {
         }
         let price = price_of(&o.symbol);
         let quantity = o.notional / price;
+        if self.duplicate_entry_gone.contains(&o.symbol) {
+            // Scripted: an earlier send under this id filled, and its position was closed
+            // since (say, its stop fired); this send is refused as its duplicate. The fill is
+            // on record for a lookup to find; no position is open.
+            let fill = Fill {
+                exchange_order_id: String::new(),
+                price,
+                quantity,
+            };
+            let (_, order) = self.record(
+                &o.client_order_id,
+                &o.symbol,
+                "entry",
+                OrderReport::Filled(fill),
+                &arrived,
+            )?;
+            self.persist_during_latency(vec![order]).await?;
+            return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
+        }
         let position = {
             let mut w = self.world.lock().map_err(|_| poisoned())?;
             let p = w.positions.entry(o.symbol.clone()).or_insert(Position {

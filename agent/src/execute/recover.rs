@@ -70,8 +70,7 @@ pub async fn settle_prior(
         symbol: prior.symbol.clone(),
         index: prior.index.unwrap_or(u32::MAX),
         round: prior.round,
-        // Recomputed, not read: it is the id every run of the wave uses for the signal.
-        client_order_id: client_order_id(&prior.wave_id, exchange_id, prior.signal_id),
+        client_order_id: journaled_id(exchange_id, &prior),
         side,
         stop_loss_percent,
     };
@@ -100,6 +99,18 @@ pub async fn settle_prior(
             prior.quantity,
         ),
     }
+}
+
+/// The client order id a journaled order was sent under: the journaled one, which is what the
+/// exchange knows. It differs from the one this run would derive if the agent's exchange id
+/// (or the id scheme) changed since; that is logged, and the journaled id still wins.
+fn journaled_id(exchange_id: u32, prior: &JournalOrder) -> String {
+    let derived = client_order_id(&prior.wave_id, exchange_id, prior.signal_id);
+    if derived != prior.client_order_id {
+        warn!(coid = %prior.client_order_id, %derived, signal_id = prior.signal_id,
+              "journaled client order id differs from the one derived now; using the journaled");
+    }
+    prior.client_order_id.clone()
 }
 
 /// True when settling `prior` may send a stop or close, so it needs the entry's side.
@@ -164,9 +175,14 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> 
                     OrderEvent::Resolve,
                     filled(&fill),
                 );
-                return match sender {
-                    Sender::ThisRun => protect(ctx, r, fill, StopStart::FIRST).await,
-                    Sender::EarlierRun => protect_own(ctx, r, fill, StopState::None, 0).await,
+                // A fill is this run's own only if this run sent the order that filled: after
+                // a duplicate-id refusal it is an earlier send's, whose position may be gone
+                // (stopped out) or someone else's by now.
+                return match (sender, lookup) {
+                    (Sender::ThisRun, Lookup::Unanswered) => {
+                        protect(ctx, r, fill, StopStart::FIRST).await
+                    }
+                    _ => protect_own(ctx, r, fill, StopState::None, 0).await,
                 };
             }
             Ok(Some(OrderReport::Rejected(reason))) => {
@@ -483,7 +499,7 @@ pub fn unsettled(exchange_id: u32, prior: &JournalOrder) -> Execution {
         symbol: prior.symbol.clone(),
         index: prior.index.unwrap_or(u32::MAX),
         round: prior.round,
-        client_order_id: client_order_id(&prior.wave_id, exchange_id, prior.signal_id),
+        client_order_id: journaled_id(exchange_id, prior),
         side: Side::Long,
         stop_loss_percent: 0.0,
     }

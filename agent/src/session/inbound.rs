@@ -184,12 +184,14 @@ impl Session {
         self.ending = Some(Ending::Abandoned);
     }
 
-    /// Deadline or cancel: send nothing more; orders in flight still settle.
+    /// Deadline, cancel or shutdown: send nothing more. Orders already sent still settle;
+    /// launched ones not sent yet end unsent (`cancelled`, a failed execution).
     pub(super) fn stop(&mut self, reason: &'static str) {
         if self.stopped.is_some() {
             return;
         }
         self.stopped = Some(reason);
+        self.cancel.send_replace(Some(reason));
         self.no_topups = true;
         self.end_topup(TopupAnswer::Stopped, 0);
         self.tally.error(reason);

@@ -38,10 +38,12 @@ struct Prior {
     placed: bool,
 }
 
-/// The wave's journaled orders, by signal id.
+/// The wave's journaled orders, by client order id: each is an order the exchange may hold,
+/// so two rows of one signal (sent under different ids, say before the agent's exchange id
+/// changed) are two orders, each holding its slot.
 #[derive(Debug, Default)]
 pub(super) struct Priors {
-    by_signal: BTreeMap<i64, Prior>,
+    by_coid: BTreeMap<String, Prior>,
 }
 
 impl Priors {
@@ -76,27 +78,27 @@ impl Priors {
                 exec,
                 placed: false,
             };
-            (prior.row.signal_id, prior)
+            (prior.row.client_order_id.clone(), prior)
         });
-        let by_signal: BTreeMap<i64, Prior> = futures::future::join_all(settle)
+        let by_coid: BTreeMap<String, Prior> = futures::future::join_all(settle)
             .await
             .into_iter()
             .collect();
-        let priors = Self { by_signal };
-        info!(wave_id = %start.wave_id, orders = priors.by_signal.len(), held = priors.held(),
+        let priors = Self { by_coid };
+        info!(wave_id = %start.wave_id, orders = priors.by_coid.len(), held = priors.held(),
               "orders of an earlier run settled");
         priors
     }
 
     /// True when `signal_id` has a journaled order.
     pub(super) fn contains(&self, signal_id: i64) -> bool {
-        self.by_signal.contains_key(&signal_id)
+        self.by_coid.values().any(|p| p.row.signal_id == signal_id)
     }
 
     /// Slots held: positions opened, and orders not known to have failed.
     pub(super) fn held(&self) -> u32 {
         let n = self
-            .by_signal
+            .by_coid
             .values()
             .filter(|p| p.exec.as_ref().is_none_or(Execution::executed))
             .count();
@@ -105,23 +107,23 @@ impl Priors {
 
     /// `max_trades` of the wave's first run, if journaled.
     pub(super) fn first_target(&self) -> Option<u32> {
-        self.by_signal.values().filter_map(|p| p.row.target).min()
+        self.by_coid.values().filter_map(|p| p.row.target).min()
     }
 
     /// Symbols of the journaled orders.
     pub(super) fn symbols(&self) -> impl Iterator<Item = &str> {
-        self.by_signal.values().map(|p| p.row.symbol.as_str())
+        self.by_coid.values().map(|p| p.row.symbol.as_str())
     }
 
     /// Outcomes known at the start (counted into the statistics then).
     pub(super) fn settled(&self) -> impl Iterator<Item = &Execution> {
-        self.by_signal.values().filter_map(|p| p.exec.as_ref())
+        self.by_coid.values().filter_map(|p| p.exec.as_ref())
     }
 
     /// Orders whose outcome is still unknown, or whose position is still without a stop:
     /// while any is, the wave's `Result` is not journaled, so a re-sent wave settles them.
     pub(super) fn unresolved(&self) -> usize {
-        self.by_signal
+        self.by_coid
             .values()
             .filter(|p| p.exec.as_ref().is_none_or(Execution::leaves_wave_open))
             .count()
@@ -145,7 +147,14 @@ impl Session {
         let validated = self.validation_outcome(i, pb::OutcomeKind::Validated, String::new());
         out.send(Out::Outcome(validated.clone()));
         self.entries[i].outcome = Some(validated);
-        let Some(p) = self.priors.by_signal.get_mut(&id) else {
+        // The first of its journaled orders takes its place; any other (sent under another
+        // id) is reported with the orders whose signals never came.
+        let Some(p) = self
+            .priors
+            .by_coid
+            .values_mut()
+            .find(|p| p.row.signal_id == id && !p.placed)
+        else {
             return;
         };
         p.placed = true;
@@ -170,8 +179,7 @@ impl Session {
     /// A journaled order that waited for its signal's side is settled.
     pub(super) fn prior_settled(&mut self, i: usize, exec: Execution, out: &mut Outbound) {
         self.tally.execution(exec.executed());
-        let id = self.entries[i].signal.id();
-        if let Some(p) = self.priors.by_signal.get_mut(&id) {
+        if let Some(p) = self.priors.by_coid.get_mut(&exec.outcome.client_order_id) {
             p.exec = Some(exec.clone());
         }
         self.place_prior_outcome(i, exec, out);
@@ -191,7 +199,7 @@ impl Session {
     /// One that still waits for its side is reported holding its slot.
     pub(super) fn unplaced_priors(&mut self, out: &mut Outbound) -> Vec<pb::SignalOutcome> {
         let mut outcomes = Vec::new();
-        for p in self.priors.by_signal.values_mut().filter(|p| !p.placed) {
+        for p in self.priors.by_coid.values_mut().filter(|p| !p.placed) {
             let exec = match &p.exec {
                 Some(e) => e.clone(),
                 None => {

@@ -314,14 +314,28 @@ async fn duplicate_order_link_id_after_a_lost_journal_is_looked_up_not_failed() 
         .find(|o| o.signal_id == 1)
         .unwrap();
     // The refusal (110072) is resolved by lookup: the order filled (its exchange order id is
-    // the first run's). Its position is gone, so no stop can be set: as for any fill whose
-    // stop cannot be placed, the signal ends `stop_failed_closed`.
+    // the first run's). That fill is an earlier send's and its position is gone: nothing is
+    // sent for it (no stop, no close), and it holds its slot as a position that opened and
+    // was closed outside the agent — ETHUSDT is not opened in its place.
     assert_eq!(
         btc.exchange_order_id, first_order_id,
         "found by lookup: {btc:?}"
     );
     assert!(btc.fill_price > 0.0 && btc.quantity > 0.0, "{btc:?}");
-    assert_eq!(btc.error, "stop_failed_closed", "{btc:?}");
+    assert_eq!(
+        (btc.executed, btc.error.as_str()),
+        (true, "position_closed_elsewhere"),
+        "{btc:?}"
+    );
+    assert_eq!(
+        run.executed_ids(),
+        vec![1],
+        "max_trades 1: ETHUSDT never opened"
+    );
+    assert!(
+        fake.positions().is_empty(),
+        "nothing opened, nothing left open"
+    );
     assert_eq!(
         fake.place_attempts(&coid),
         2,

@@ -263,3 +263,103 @@ async fn interrupted_close_leaves_a_same_size_position_of_another_wave_alone() {
     );
     assert_eq!(stop_state_of(&cfg.journal, &coid).await, "closed");
 }
+
+/// Journals each `(client order id, signal id, symbol)` of wave `W` as `sent` (target `target`)
+/// and fills it at the paper exchange: a crash right after the sends.
+async fn sent_and_filled(cfg: &AgentConfig, target: u32, rows: &[(&str, i64, &str)]) {
+    use wavegate_agent::exchange::paper::PaperExchange;
+    use wavegate_agent::exchange::{EntryOrder, Side};
+    use wavegate_agent::journal::Journal;
+    let journal = Journal::open(&cfg.journal).await.unwrap();
+    let paper = PaperExchange::open(cfg.adapter.paper.clone(), &journal)
+        .await
+        .unwrap();
+    for (coid, signal_id, symbol) in rows {
+        journal
+            .insert_sent(&new_order(coid, "W", *signal_id, symbol, target))
+            .await
+            .unwrap();
+        paper
+            .place_entry(EntryOrder {
+                client_order_id: (*coid).to_owned(),
+                symbol: (*symbol).to_owned(),
+                side: Side::Long,
+                notional: 100.0,
+            })
+            .await
+            .unwrap();
+    }
+    journal.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journaled_order_is_settled_under_its_journaled_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 1, "binance");
+    // Sent while the agent ran as exchange 7: the id the exchange knows is not the one this
+    // agent (exchange 1) would derive now.
+    let coid = wavegate_common::order_id::client_order_id("W", 7, 1);
+    sent_and_filled(&cfg, 1, &[(&coid, 1, "BTCUSDT")]).await;
+
+    let (agent, mut client) = start(cfg.clone()).await;
+    let all = signals(1, 1, &["BTCUSDT", "ETHUSDT"]);
+    let run = drive(
+        &mut client,
+        start_msg("W", 1, 1, 2, 2),
+        &all,
+        Drive::default(),
+    )
+    .await;
+    let first = &run.result().outcomes[0];
+    assert_eq!(first.client_order_id, coid);
+    assert_eq!(
+        (first.kind, first.error.as_str()),
+        (pb::OutcomeKind::Executed as i32, ""),
+        "found by its journaled id and protected: {first:?}"
+    );
+    assert_eq!(run.executed_ids(), vec![1], "ETHUSDT never opened");
+    let d = describe(&mut client).await;
+    assert_eq!(d.orders_sent, 1);
+    agent.shutdown().await;
+    assert_eq!(
+        records(&cfg.journal, "stop", "BTCUSDT").await,
+        (1, "placed".to_owned())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_journaled_orders_of_one_signal_each_hold_a_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 1, "binance");
+    // Signal 1 was sent twice under two ids (the agent's exchange id changed between runs):
+    // two orders, two positions' worth of fills.
+    let a = wavegate_common::order_id::client_order_id("W", 1, 1);
+    let b = wavegate_common::order_id::client_order_id("W", 7, 1);
+    sent_and_filled(&cfg, 2, &[(&a, 1, "BTCUSDT"), (&b, 1, "BTCUSDT")]).await;
+
+    let (agent, mut client) = start(cfg.clone()).await;
+    let all = signals(1, 1, &["BTCUSDT", "ETHUSDT", "SOLUSDT"]);
+    let run = drive(
+        &mut client,
+        start_msg("W", 1, 2, 3, 3),
+        &all,
+        Drive::default(),
+    )
+    .await;
+    let mut ids: Vec<&str> = run
+        .result()
+        .outcomes
+        .iter()
+        .filter(|o| o.executed)
+        .map(|o| o.client_order_id.as_str())
+        .collect();
+    ids.sort_unstable();
+    let mut want = vec![a.as_str(), b.as_str()];
+    want.sort_unstable();
+    assert_eq!(ids, want, "{:?}", run.result().outcomes);
+    assert_eq!(run.stats().executed, 2);
+    let d = describe(&mut client).await;
+    assert_eq!(d.orders_sent, 2, "both slots held: nothing new sent");
+    assert_eq!(d.open_positions, vec!["BTCUSDT".to_owned()]);
+    agent.shutdown().await;
+}
