@@ -92,6 +92,11 @@ impl Known {
                 pb::OutcomeKind::ValidationFailed => {
                     tally.verdict(o.round, &Verdict::Failed(o.error.clone()));
                 }
+                // Found open when it came to execution: a validated signal that the agent
+                // recounted as a duplicate, so it leaves the successes too.
+                pb::OutcomeKind::Duplicate if o.stage == pb::Stage::Execution as i32 => {
+                    tally.success_turned_duplicate(o.round);
+                }
                 pb::OutcomeKind::Duplicate => {
                     let d = if o.error == Duplicate::InWave.as_str() {
                         Duplicate::InWave
@@ -313,5 +318,57 @@ pub async fn attempt(
             }
             None => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(
+        id: i64,
+        stage: pb::Stage,
+        kind: pb::OutcomeKind,
+        executed: bool,
+    ) -> pb::SignalOutcome {
+        pb::SignalOutcome {
+            signal_id: id,
+            stage: stage as i32,
+            kind: kind as i32,
+            executed,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_signal_found_open_at_execution_leaves_the_successes_in_the_fallback_stats() {
+        use pb::OutcomeKind::{Duplicate, Executed, Validated};
+        use pb::Stage::{Execution, Validation};
+        let mut known = Known::default();
+        for id in 1..=3 {
+            known.outcome(&outcome(id, Validation, Validated, false));
+        }
+        known.outcome(&outcome(1, Execution, Duplicate, false));
+        known.outcome(&outcome(2, Execution, Executed, true));
+        known.outcome(&outcome(3, Execution, Executed, true));
+        let params = pb::ExchangeParams {
+            exchange_id: 1,
+            exchange_name: "binance".into(),
+            max_trades: 2,
+            buffer_size: 5,
+            ..Default::default()
+        };
+        let s = known.stats(&params, 3, "agent_unavailable");
+        assert_eq!(
+            (
+                s.validated_successful,
+                s.duplicates,
+                s.total_for_execution,
+                s.executed
+            ),
+            (2, 1, 2, 2)
+        );
+        assert!(s.target_reached);
+        assert!(!s.buffer_saved_us, "nothing validated was left over");
     }
 }
