@@ -358,7 +358,6 @@ const MAX_DERIVED_IDS: u32 = 100;
 /// [`settle_prior`]). A position that is gone or someone else's means this order's position
 /// was closed (by its close or its stop): `closed`, and the other position is left alone.
 async fn finish_close(ctx: &AgentCtx, r: &Report, stop_attempt: u32, fill: Fill) -> Execution {
-    let coid = &r.client_order_id;
     let closed = |executed: bool, error: &str| {
         r.with_fill(
             executed,
@@ -372,18 +371,10 @@ async fn finish_close(ctx: &AgentCtx, r: &Report, stop_attempt: u32, fill: Fill)
     // Each run journals the first close attempt of its range and uses `retries` ids from it;
     // earlier runs used lower numbers.
     let used = stop_attempt.saturating_add(retries).min(MAX_DERIVED_IDS);
-    for attempt in 0..used {
-        let close_id = derived_id(coid, 'c', attempt);
-        match ctx.exchange.lookup_order(r.symbol.clone(), close_id).await {
-            Ok(Some(OrderReport::Filled(_))) => {
-                let done = Some((false, STOP_FAILED_CLOSED));
-                stop_done(ctx, r, StopState::Closing, StopEvent::Closed, done);
-                return closed(false, STOP_FAILED_CLOSED);
-            }
-            Ok(_) => {}
-            // The position check below still keeps another wave's position safe.
-            Err(e) => warn!(%coid, attempt, error = %e, "close lookup failed"),
-        }
+    if earlier_close_filled(ctx, r, used).await {
+        let done = Some((false, STOP_FAILED_CLOSED));
+        stop_done(ctx, r, StopState::Closing, StopEvent::Closed, done);
+        return closed(false, STOP_FAILED_CLOSED);
     }
     match holder(ctx, r, &fill).await {
         Holder::This => {
@@ -435,18 +426,10 @@ async fn reprotect(ctx: &AgentCtx, r: &Report, fill: Fill, prior: &JournalOrder)
             fill.quantity,
         )
     };
-    for attempt in 0..closes {
-        let close_id = derived_id(coid, 'c', attempt);
-        match ctx.exchange.lookup_order(r.symbol.clone(), close_id).await {
-            Ok(Some(OrderReport::Filled(_))) => {
-                let done = Some((false, STOP_FAILED_CLOSED));
-                stop_done(ctx, r, StopState::CloseFailed, StopEvent::Closed, done);
-                return with_fill(false, STOP_FAILED_CLOSED);
-            }
-            Ok(_) => {}
-            // The position check below still keeps another wave's position safe.
-            Err(e) => warn!(%coid, attempt, error = %e, "close lookup failed"),
-        }
+    if earlier_close_filled(ctx, r, closes).await {
+        let done = Some((false, STOP_FAILED_CLOSED));
+        stop_done(ctx, r, StopState::CloseFailed, StopEvent::Closed, done);
+        return with_fill(false, STOP_FAILED_CLOSED);
     }
     for attempt in 0..stops {
         let stop_id = derived_id(coid, 's', attempt);
@@ -487,6 +470,22 @@ async fn reprotect(ctx: &AgentCtx, r: &Report, fill: Fill, prior: &JournalOrder)
 
 /// True when a position of `held` is the one a fill of `filled` opened (sizes are the
 /// exchange's own decimals, so equal up to float parsing).
+/// True when one of the market closes an earlier run may have sent for this order (ids
+/// `c0..c{n}`) filled. A failed lookup counts as not filled: the position check that follows
+/// still keeps another wave's position safe.
+async fn earlier_close_filled(ctx: &AgentCtx, r: &Report, n: u32) -> bool {
+    let coid = &r.client_order_id;
+    for attempt in 0..n {
+        let close_id = derived_id(coid, 'c', attempt);
+        match ctx.exchange.lookup_order(r.symbol.clone(), close_id).await {
+            Ok(Some(OrderReport::Filled(_))) => return true,
+            Ok(_) => {}
+            Err(e) => warn!(%coid, attempt, error = %e, "close lookup failed"),
+        }
+    }
+    false
+}
+
 fn same_size(held: f64, filled: f64) -> bool {
     filled > 0.0 && (held - filled).abs() <= filled * 1e-9
 }
