@@ -185,21 +185,10 @@ async fn killed_mid_dispatch(database_url: &str, offset_secs: i64, survivor: Sur
     let mut coord = start_pair_coordinator(dir.path(), database_url, &binance, &bybit).await;
     let other = match survivor {
         Survivor::Restarted => None,
-        Survivor::Other => {
-            let exchanges = [
-                Exchange {
-                    id: 1,
-                    name: "binance",
-                    agent: Some(binance.endpoint()),
-                },
-                Exchange {
-                    id: 2,
-                    name: "bybit",
-                    agent: Some(bybit.endpoint()),
-                },
-            ];
-            Some(start_coordinator(dir.path(), database_url, "e2e-other", &exchanges).await)
-        }
+        Survivor::Other => Some(
+            start_pair_coordinator_as(dir.path(), database_url, "e2e-other", &binance, &bybit)
+                .await,
+        ),
     };
     let ts = wave_ts(offset_secs);
     let id = wave_id(ts);

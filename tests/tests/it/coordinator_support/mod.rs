@@ -108,6 +108,17 @@ pub async fn start_pair_coordinator(
     binance: &Proc,
     bybit: &Proc,
 ) -> Proc {
+    start_pair_coordinator_as(dir, database_url, "e2e", binance, bybit).await
+}
+
+/// [`start_pair_coordinator`] with node id `node_id` (a second coordinator on one database).
+pub async fn start_pair_coordinator_as(
+    dir: &Path,
+    database_url: &str,
+    node_id: &str,
+    binance: &Proc,
+    bybit: &Proc,
+) -> Proc {
     let exchanges = [
         Exchange {
             id: 1,
@@ -120,7 +131,7 @@ pub async fn start_pair_coordinator(
             agent: Some(bybit.endpoint()),
         },
     ];
-    start_coordinator(dir, database_url, "e2e", &exchanges).await
+    start_coordinator(dir, database_url, node_id, &exchanges).await
 }
 
 /// Publishes the worked example as the closed wave `ts`, returning the publish summary.
