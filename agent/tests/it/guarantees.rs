@@ -146,16 +146,7 @@ async fn symbol_opened_by_another_wave_after_validation_is_a_duplicate_not_a_fai
     )
     .await;
     assert_eq!(b.executed_ids(), vec![1]);
-    let result = tokio::time::timeout(GUARD, async {
-        loop {
-            let m = a.message().await.unwrap().expect("result before end");
-            if let Some(Out::Result(r)) = m.msg {
-                return r;
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let result = result_of(&mut a).await;
     let btc = &result.outcomes[1];
     assert_eq!(btc.symbol, "BTCUSDT");
     assert_eq!(
@@ -362,16 +353,7 @@ async fn duplicate_found_at_execution_is_not_counted_for_execution() {
     )
     .await;
     assert_eq!(b.executed_ids(), vec![1]);
-    let result = tokio::time::timeout(GUARD, async {
-        loop {
-            let m = a.message().await.unwrap().expect("result before end");
-            if let Some(Out::Result(r)) = m.msg {
-                return r;
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let result = result_of(&mut a).await;
     assert_eq!(result.outcomes[1].kind, pb::OutcomeKind::Duplicate as i32);
     let s = result.stats.unwrap();
     assert_eq!(

@@ -107,6 +107,20 @@ pub fn start_msg(
     }
 }
 
+/// Reads `stream` up to the wave's `Result` (other messages are skipped), within [`GUARD`].
+pub async fn result_of(stream: &mut tonic::Streaming<pb::AgentMsg>) -> pb::Result {
+    tokio::time::timeout(GUARD, async {
+        loop {
+            let m = stream.message().await.unwrap().expect("result before end");
+            if let Some(Out::Result(r)) = m.msg {
+                return r;
+            }
+        }
+    })
+    .await
+    .expect("a Result within the guard")
+}
+
 /// Opens an `ExecuteWave` stream with `start` and the buffer (`signals`, round 0) already sent.
 /// The sender stays open, so the test can send more (a cancel, a top-up answer) or drop it to
 /// play a lost coordinator.
