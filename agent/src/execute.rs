@@ -229,15 +229,20 @@ impl Report {
 
     /// A filled entry left open without a stop: executed, [`STOP_FAILED_CLOSE_FAILED`].
     fn unprotected(&self, fill: &Fill) -> Execution {
-        let mut e = self.with_fill(
-            true,
-            STOP_FAILED_CLOSE_FAILED,
+        let mut e = self.filled(fill, true, STOP_FAILED_CLOSE_FAILED);
+        e.status = ExecStatus::Unprotected;
+        e
+    }
+
+    /// The outcome of an entry that filled as `fill`: executed or not, with `error`.
+    fn filled(&self, fill: &Fill, executed: bool, error: &str) -> Execution {
+        self.with_fill(
+            executed,
+            error,
             &fill.exchange_order_id,
             fill.price,
             fill.quantity,
-        );
-        e.status = ExecStatus::Unprotected;
-        e
+        )
     }
 
     fn with_fill(

@@ -247,15 +247,7 @@ async fn protect_own(
     stop_attempt: u32,
 ) -> Execution {
     let coid = &r.client_order_id;
-    let with_fill = |error: &str| {
-        r.with_fill(
-            true,
-            error,
-            &fill.exchange_order_id,
-            fill.price,
-            fill.quantity,
-        )
-    };
+    let with_fill = |error: &str| r.filled(&fill, true, error);
     let retries = ctx.config.stop_retries.max(1);
     let used = match state {
         StopState::Sending => stop_attempt.saturating_add(1),
@@ -358,15 +350,7 @@ const MAX_DERIVED_IDS: u32 = 100;
 /// [`settle_prior`]). A position that is gone or someone else's means this order's position
 /// was closed (by its close or its stop): `closed`, and the other position is left alone.
 async fn finish_close(ctx: &AgentCtx, r: &Report, stop_attempt: u32, fill: Fill) -> Execution {
-    let closed = |executed: bool, error: &str| {
-        r.with_fill(
-            executed,
-            error,
-            &fill.exchange_order_id,
-            fill.price,
-            fill.quantity,
-        )
-    };
+    let closed = |executed: bool, error: &str| r.filled(&fill, executed, error);
     let retries = ctx.config.stop_retries.max(1);
     // Each run journals the first close attempt of its range and uses `retries` ids from it;
     // earlier runs used lower numbers.
@@ -417,15 +401,7 @@ async fn reprotect(ctx: &AgentCtx, r: &Report, fill: Fill, prior: &JournalOrder)
         .saturating_add(retries)
         .min(MAX_DERIVED_IDS);
     let stops = prior.stops_sent.max(retries).min(MAX_DERIVED_IDS);
-    let with_fill = |executed: bool, error: &str| {
-        r.with_fill(
-            executed,
-            error,
-            &fill.exchange_order_id,
-            fill.price,
-            fill.quantity,
-        )
-    };
+    let with_fill = |executed: bool, error: &str| r.filled(&fill, executed, error);
     if earlier_close_filled(ctx, r, closes).await {
         let done = Some((false, STOP_FAILED_CLOSED));
         stop_done(ctx, r, StopState::CloseFailed, StopEvent::Closed, done);

@@ -50,15 +50,7 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
         Side::Short => fill.price * (1.0 + pct),
     };
     let timeout = Duration::from_millis(ctx.config.order_timeout_ms);
-    let ok = |error: &str, executed: bool| {
-        r.with_fill(
-            executed,
-            error,
-            &fill.exchange_order_id,
-            fill.price,
-            fill.quantity,
-        )
-    };
+    let ok = |error: &str, executed: bool| r.filled(&fill, executed, error);
     let retries = ctx.config.stop_retries.max(1);
     // A stop placed for a position left unprotected by an earlier run clears its error.
     let placed = (start.state == StopState::CloseFailed).then_some((true, ""));
