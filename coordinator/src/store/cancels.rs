@@ -5,7 +5,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::Acquire;
 
-use super::waves::{WaveStatus, fail_collecting_in};
+use super::waves::{WaveStatus, fail_collecting_in, hold_dispatching};
 use super::{NewEvent, Store, insert_event};
 use crate::error::CoordinatorError;
 
@@ -78,17 +78,8 @@ impl Store {
     ) -> Result<Option<bool>, CoordinatorError> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
-        // A write, so SQLite takes its write lock now and a completion or takeover cannot
-        // commit between this check and the event.
-        let held = sqlx::query(
-            "UPDATE waves SET owner = owner WHERE id = $1 AND owner = $2 \
-             AND status = 'dispatching'",
-        )
-        .bind(c.wave_id)
-        .bind(c.coordinator)
-        .execute(&mut *tx)
-        .await?;
-        if held.rows_affected() != 1 {
+        // Held, so a completion or takeover cannot commit between this check and the event.
+        if !hold_dispatching(&mut tx, c.wave_id, c.coordinator).await? {
             tx.rollback().await?;
             return Ok(None);
         }

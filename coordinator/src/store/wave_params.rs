@@ -16,6 +16,7 @@ use wavegate_common::stats::ParamsSource;
 use wavegate_common::time::{from_proto, to_proto};
 
 use super::params::{lock_params_row, read_params, upsert_params};
+use super::waves::hold_dispatching;
 use super::{Store, StoredParams, from_ms, merge_wave_params, ms};
 use crate::error::CoordinatorError;
 
@@ -136,17 +137,8 @@ impl Store {
         choose: impl FnOnce(&BTreeMap<u32, StoredParams>, &BTreeMap<u32, StoredParams>) -> WaveParams,
     ) -> Result<Option<(WaveParams, Vec<StoredParams>)>, CoordinatorError> {
         let mut tx = self.pool.begin().await?;
-        // A write first: it checks the wave is still ours, row-locks it (PostgreSQL) and takes
-        // SQLite's write lock, so no other commit lands between the reads and writes below.
-        let held = sqlx::query(
-            "UPDATE waves SET owner = owner WHERE id = $1 AND owner = $2 \
-             AND status = 'dispatching'",
-        )
-        .bind(wave_id)
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?;
-        if held.rows_affected() != 1 {
+        // Held first, so no other commit lands between the reads and writes below.
+        if !hold_dispatching(&mut tx, wave_id, owner).await? {
             tx.rollback().await?;
             return Ok(None);
         }

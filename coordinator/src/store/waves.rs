@@ -211,6 +211,25 @@ pub(crate) async fn touch_collecting(
     Ok(r.rows_affected() == 1)
 }
 
+/// In a transaction on `conn`: true while `owner` dispatches the wave, which is then held for
+/// the rest of the transaction. A write (a no-op one): it row-locks the wave on PostgreSQL and
+/// takes SQLite's write lock, so no completion, takeover or other write commits between this
+/// check and what the transaction does next.
+pub(crate) async fn hold_dispatching(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    owner: &str,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE waves SET owner = owner WHERE id = $1 AND owner = $2 AND status = 'dispatching'",
+    )
+    .bind(id)
+    .bind(owner)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// The status of a wave, inside a transaction.
 pub(crate) async fn status_in(
     conn: &mut sqlx::AnyConnection,
