@@ -257,3 +257,61 @@ async fn sqlite_commits_are_fsynced_unless_configured_otherwise() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_cancel_is_recorded_once_and_only_while_its_coordinator_dispatches_the_wave() {
+    use wavegate_coordinator::store::CancelRecord;
+    for db in TestDb::both().await {
+        let store = Store::connect(&db.url).await.unwrap();
+        let ts = current_wave();
+        let id = wave_id(ts);
+        let now = Utc::now();
+        store
+            .insert_signals(
+                &[checked(&sig(1, "BTCUSDT", 1, 50.0, ts))],
+                |t| t + Duration::seconds(1020),
+                now,
+            )
+            .await
+            .unwrap();
+        let record = |coordinator| CancelRecord {
+            wave_id: &id,
+            reason: "drill",
+            status: WaveStatus::Dispatching,
+            coordinator,
+            now,
+        };
+        assert_eq!(
+            store.record_cancel(&record("a")).await.unwrap(),
+            None,
+            "still collecting"
+        );
+        let lease = now + Duration::seconds(30);
+        assert!(
+            store
+                .claim(&id, "a", lease, lease, now, None)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.record_cancel(&record("b")).await.unwrap(),
+            None,
+            "not b's wave"
+        );
+        assert_eq!(store.cancel_reason(&id).await.unwrap(), None);
+        assert_eq!(store.record_cancel(&record("a")).await.unwrap(), Some(true));
+        assert_eq!(
+            store.record_cancel(&record("a")).await.unwrap(),
+            Some(false),
+            "once"
+        );
+        assert_eq!(
+            store.cancel_reason(&id).await.unwrap().as_deref(),
+            Some("drill")
+        );
+        let events = store.events_of(&id).await.unwrap();
+        assert_eq!(events.iter().filter(|e| e.0 == "WAVE_CANCELLED").count(), 1);
+        store.close().await;
+        db.cleanup().await;
+    }
+}
