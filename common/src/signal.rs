@@ -299,11 +299,11 @@ pub struct SignalDraft {
     /// Monthly score.
     #[serde(default)]
     pub score_month: Option<f64>,
-    /// Candle open time.
-    #[serde(default)]
+    /// Candle open time (a time without offset is UTC).
+    #[serde(default, deserialize_with = "crate::time::lenient::option")]
     pub wave_timestamp: Option<DateTime<Utc>>,
-    /// Creation time.
-    #[serde(default)]
+    /// Creation time (a time without offset is UTC).
+    #[serde(default, deserialize_with = "crate::time::lenient::option")]
     pub created_at: Option<DateTime<Utc>>,
     /// Exchange params.
     #[serde(default)]
@@ -417,7 +417,14 @@ impl SignalDraft {
     }
 }
 
-/// The reference bot's signal message (`--format tradingbot`), mapped onto [`SignalDraft`].
+/// The reference bot's signal record (`--format tradingbot`, the bridge), mapped onto
+/// [`SignalDraft`]. Its signal server sends 15 fields: `id`, `pair_symbol`,
+/// `recommended_action`, `score_week`, `score_month`, `timestamp` (the open time of the
+/// signal's candle: the wave), `created_at`, `trading_pair_id`, `exchange_id`,
+/// `score_week_filter`, `score_month_filter`, `max_trades_filter`, `stop_loss_filter`,
+/// `trailing_activation_filter`, `trailing_distance_filter`. The `*_filter` fields that set
+/// exchange params become [`SignalParams`]; the score filters (thresholds the server already
+/// applied) and `trading_pair_id` are read and not used. Naive timestamps are UTC.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct TradingbotSignal {
     /// Signal id.
@@ -432,18 +439,30 @@ pub struct TradingbotSignal {
     /// Exchange id.
     #[serde(default)]
     pub exchange_id: Option<u32>,
-    /// Weekly score.
+    /// Weekly score (0 when the server does not know it).
     #[serde(default)]
     pub score_week: Option<f64>,
-    /// Monthly score.
+    /// Monthly score (0 when the server does not know it).
     #[serde(default)]
     pub score_month: Option<f64>,
-    /// Creation time of the signal.
-    #[serde(default)]
+    /// Open time of the signal's candle: the wave timestamp.
+    #[serde(default, deserialize_with = "crate::time::lenient::option")]
     pub timestamp: Option<DateTime<Utc>>,
-    /// Candle open time, when the producer sends it.
-    #[serde(default)]
+    /// When the server computed the signal.
+    #[serde(default, deserialize_with = "crate::time::lenient::option")]
+    pub created_at: Option<DateTime<Utc>>,
+    /// Candle open time under wavegate's name; wins over `timestamp` when both are given.
+    #[serde(default, deserialize_with = "crate::time::lenient::option")]
     pub wave_timestamp: Option<DateTime<Utc>>,
+    /// The server's trading pair id (not used).
+    #[serde(default)]
+    pub trading_pair_id: Option<i64>,
+    /// Weekly score threshold the server applied (not used).
+    #[serde(default)]
+    pub score_week_filter: Option<f64>,
+    /// Monthly score threshold the server applied (not used).
+    #[serde(default)]
+    pub score_month_filter: Option<f64>,
     /// `max_trades` filter.
     #[serde(default)]
     pub max_trades_filter: Option<u32>,
@@ -480,8 +499,8 @@ impl TradingbotSignal {
             action,
             score_week: self.score_week,
             score_month: self.score_month,
-            wave_timestamp: self.wave_timestamp,
-            created_at: self.timestamp,
+            wave_timestamp: self.wave_timestamp.or(self.timestamp),
+            created_at: self.created_at,
             params: (!params.is_empty()).then_some(params),
         })
     }

@@ -153,19 +153,45 @@ fn proto_unspecified_action_is_refused() {
 }
 
 #[test]
-fn tradingbot_form_maps() {
+fn tradingbot_record_maps_timestamp_to_the_wave_and_created_at_to_created_at() {
+    // The signal server's 15-field record (issue 10): `timestamp` is the candle's open time.
     let t: TradingbotSignal = serde_json::from_str(
-        r#"{"id": 7, "pair_symbol": "ETHUSDT", "recommended_action": "sell", "exchange_id": 2,
-            "score_week": 50, "score_month": 40, "timestamp": "2026-11-24T12:16:00Z",
-            "max_trades_filter": 4, "stop_loss_filter": 3.5}"#,
+        r#"{"id": 3561244, "pair_symbol": "SKLUSDT", "recommended_action": "SELL",
+            "score_week": 92.9, "score_month": 69.7, "timestamp": "2025-10-28T18:15:00+00:00",
+            "created_at": "2025-10-28T18:34:01.517343+00:00", "trading_pair_id": 1187,
+            "exchange_id": 2, "score_week_filter": 60.0, "score_month_filter": null,
+            "max_trades_filter": 4, "stop_loss_filter": 3.5, "trailing_activation_filter": null,
+            "trailing_distance_filter": null}"#,
     )
     .unwrap();
     let s = t.into_draft().unwrap().check(900, now()).unwrap();
-    assert_eq!(s.symbol(), "ETHUSDT");
+    assert_eq!(s.symbol(), "SKLUSDT");
     assert_eq!(s.action(), Action::Sell);
+    assert_eq!(s.exchange_id(), 2);
     assert_eq!(s.params().unwrap().max_trades, Some(4));
+    assert_eq!(s.params().unwrap().trailing_activation_percent, None);
     assert_eq!(
         crate::time::wave_id(s.wave_timestamp()),
-        "2026-11-24T12:15:00Z"
+        "2025-10-28T18:15:00Z"
     );
+    assert_eq!(
+        s.created_at().to_rfc3339(),
+        "2025-10-28T18:34:01.517343+00:00"
+    );
+}
+
+#[test]
+fn tradingbot_naive_timestamps_are_utc() {
+    let t: TradingbotSignal = serde_json::from_str(
+        r#"{"id": 7, "pair_symbol": "ETHUSDT", "recommended_action": "BUY", "exchange_id": 1,
+            "score_week": 50, "score_month": 40, "timestamp": "2025-10-27T14:15:00",
+            "created_at": "2025-10-27T14:33:10"}"#,
+    )
+    .unwrap();
+    let s = t.into_draft().unwrap().check(900, now()).unwrap();
+    assert_eq!(
+        crate::time::wave_id(s.wave_timestamp()),
+        "2025-10-27T14:15:00Z"
+    );
+    assert_eq!(crate::time::wave_id(s.created_at()), "2025-10-27T14:33:10Z");
 }
