@@ -2,14 +2,18 @@
 //!
 //! Columns are the JSON field names (DESIGN §4); params go flat (`max_trades`, or
 //! `params.max_trades`), and the reference bot's names (`pair_symbol`, `recommended_action`,
-//! `timestamp`, `*_filter`) are accepted as aliases. Quoting follows RFC 4180 (`"a,b"`, `""`
-//! for a quote). An empty cell means "absent".
+//! `timestamp` = the candle's open time, `*_filter`) are accepted as aliases, so the CSV export
+//! of its signal database (15 columns, `trading_pair_id` and the score filters read and not
+//! used) publishes as is. Times may be RFC 3339, `2025-10-28 18:15:00+00` as PostgreSQL
+//! exports them, or naive (read as UTC). Quoting follows RFC 4180 (`"a,b"`, `""` for a quote).
+//! An empty cell means "absent".
 
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use wavegate_common::Action;
 use wavegate_common::signal::{SignalDraft, SignalParams};
+use wavegate_common::time::parse_timestamp;
 
 use super::Record;
 
@@ -28,6 +32,8 @@ enum Column {
     StopLoss,
     TrailingActivation,
     TrailingDistance,
+    /// A column of the reference's export that wavegate reads and does not use.
+    Unused(&'static str),
 }
 
 impl Column {
@@ -41,8 +47,12 @@ impl Column {
             "action" | "recommended_action" => Column::Action,
             "score_week" => Column::ScoreWeek,
             "score_month" => Column::ScoreMonth,
-            "wave_timestamp" => Column::WaveTimestamp,
-            "created_at" | "timestamp" => Column::CreatedAt,
+            // The reference's `timestamp` is the open time of the signal's candle.
+            "wave_timestamp" | "timestamp" => Column::WaveTimestamp,
+            "created_at" => Column::CreatedAt,
+            "trading_pair_id" => Column::Unused("trading_pair_id"),
+            "score_week_filter" => Column::Unused("score_week_filter"),
+            "score_month_filter" => Column::Unused("score_month_filter"),
             "max_trades" | "max_trades_filter" => Column::MaxTrades,
             "stop_loss_percent" | "stop_loss_filter" => Column::StopLoss,
             "trailing_activation_percent" | "trailing_activation_filter" => {
@@ -68,6 +78,7 @@ impl Column {
             Column::StopLoss => "params.stop_loss_percent",
             Column::TrailingActivation => "params.trailing_activation_percent",
             Column::TrailingDistance => "params.trailing_distance_percent",
+            Column::Unused(name) => name,
         }
     }
 }
@@ -146,14 +157,12 @@ fn num<T: FromStr>(col: Column, v: &str, what: &str) -> Result<T, (Option<String
 }
 
 fn time(col: Column, v: &str) -> Result<DateTime<Utc>, (Option<String>, String)> {
-    DateTime::parse_from_rfc3339(v)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| {
-            (
-                Some(col.field().into()),
-                format!("{v:?} is not an RFC 3339 time: {e}"),
-            )
-        })
+    parse_timestamp(v).ok_or_else(|| {
+        (
+            Some(col.field().into()),
+            format!("{v:?} is not a time (RFC 3339, `YYYY-MM-DD HH:MM:SS+00`, or naive UTC)"),
+        )
+    })
 }
 
 fn draft(header: &[Column], cells: &[String]) -> Result<SignalDraft, (Option<String>, String)> {
@@ -198,6 +207,7 @@ fn draft(header: &[Column], cells: &[String]) -> Result<SignalDraft, (Option<Str
             Column::TrailingDistance => {
                 p.trailing_distance_percent = Some(num(col, v, "a number")?)
             }
+            Column::Unused(_) => {}
         }
     }
     d.params = (!p.is_empty()).then_some(p);

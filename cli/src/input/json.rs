@@ -1,4 +1,6 @@
-//! JSON containers: an array of signals, one signal object, or NDJSON (one object per line).
+//! JSON containers: an array of signals, one signal object, NDJSON (one object per line), or
+//! the reference bot's signal-server message `{"type":"signals","timestamp":…,"count":N,
+//! "data":[record,…]}` (its records in the reference form).
 //!
 //! Records are parsed field by field so that a wrong type names its field (`score_week:
 //! invalid type: string "high", expected f64`), and each record remembers where it starts so
@@ -89,11 +91,59 @@ pub(super) fn array(text: &str, tradingbot: Option<bool>) -> Result<Vec<Record>,
         .collect())
 }
 
-/// A single signal object.
+/// A single signal object, or a signal-server message.
 pub(super) fn single(text: &str, tradingbot: Option<bool>) -> Result<Vec<Record>, (usize, String)> {
     let v: Value = serde_json::from_str(text).map_err(|e| syntax(&e))?;
+    if v.get("type").is_some() {
+        return envelope(text, v, tradingbot);
+    }
     let start = text.len() - text.trim_start().len();
     Ok(vec![record(text, start, text.len(), v, tradingbot)])
+}
+
+/// The signal server's `signals` message (issue 10: `{"type":"signals","timestamp":<naive
+/// local time>,"count":N,"data":[record,…]}`): its `data` records, in the reference form
+/// unless the format says otherwise. Any other message type holds no signals and is refused.
+fn envelope(
+    text: &str,
+    v: Value,
+    tradingbot: Option<bool>,
+) -> Result<Vec<Record>, (usize, String)> {
+    let kind = v.get("type").and_then(Value::as_str).unwrap_or_default();
+    if kind != "signals" {
+        return Err((
+            1,
+            format!("a {{\"type\":{kind:?}}} message holds no signals (expected \"signals\")"),
+        ));
+    }
+    let Some(Value::Array(data)) = v.get("data") else {
+        return Err((1, "a signals message without a \"data\" array".into()));
+    };
+    if let Some(count) = v.get("count").and_then(Value::as_u64)
+        && count != data.len() as u64
+    {
+        return Err((
+            1,
+            format!("count says {count} but data holds {} records", data.len()),
+        ));
+    }
+    // Line numbers: the `data` member among the object's members, then its elements.
+    let (base, array_text) = element_spans(text)
+        .into_iter()
+        .map(|(s, e)| (s, &text[s..e]))
+        .find(|(_, m)| m.starts_with("\"data\""))
+        .and_then(|(s, m)| m.find('[').map(|i| (s + i, &m[i..])))
+        .ok_or((1, "could not locate the data array".to_owned()))?;
+    let spans = element_spans(array_text);
+    if spans.len() != data.len() {
+        return Err((1, "could not locate the data array's elements".into()));
+    }
+    let tradingbot = tradingbot.or(Some(true));
+    Ok(data
+        .iter()
+        .zip(spans)
+        .map(|(v, (s, e))| record(text, base + s, base + e, v.clone(), tradingbot))
+        .collect())
 }
 
 /// One JSON object per non-blank line.

@@ -194,3 +194,103 @@ fn syntax_errors_carry_the_line() {
         vec!["signals.json:1: no signals in the input"]
     );
 }
+
+/// Two records as the reference's signal server sends them (issue 10: 15 fields, `timestamp`
+/// the candle's open time, `created_at` with microseconds, filters may be null).
+const RECORDS: &str = r#"[
+    {"id": 3561244, "pair_symbol": "SKLUSDT", "recommended_action": "BUY", "score_week": 92.9,
+     "score_month": 69.7, "timestamp": "2025-10-28T18:15:00+00:00",
+     "created_at": "2025-10-28T18:34:01.517343+00:00", "trading_pair_id": 1187, "exchange_id": 1,
+     "score_week_filter": 60.0, "score_month_filter": null, "max_trades_filter": 3,
+     "stop_loss_filter": 4.0, "trailing_activation_filter": 2.0, "trailing_distance_filter": 0.5},
+    {"id": 3561245, "pair_symbol": "ONDOUSDT", "recommended_action": "SELL", "score_week": 0,
+     "score_month": 0, "timestamp": "2025-10-28T18:15:00+00:00",
+     "created_at": "2025-10-28T18:34:02.004001+00:00", "trading_pair_id": 977, "exchange_id": 2,
+     "score_week_filter": null, "score_month_filter": null, "max_trades_filter": null,
+     "stop_loss_filter": null, "trailing_activation_filter": null, "trailing_distance_filter": null}
+  ]"#;
+
+fn envelope(count: usize) -> String {
+    format!(
+        "{{\"type\": \"signals\", \"timestamp\": \"2025-10-28T21:34:05.123456\", \"count\": {count},\n  \"data\": {RECORDS}}}"
+    )
+}
+
+#[test]
+fn server_envelope_publishes_its_records_with_their_lines() {
+    let s = ok(&envelope(2), Format::Auto);
+    assert_eq!(ok(&envelope(2), Format::Tradingbot), s);
+    assert_eq!(s.len(), 2);
+    assert_eq!((s[0].line, s[1].line), (3, 8));
+    assert_eq!(s[0].signal.symbol(), "SKLUSDT");
+    assert_eq!(
+        wave_id(s[0].signal.wave_timestamp()),
+        "2025-10-28T18:15:00Z"
+    );
+    assert_eq!(
+        s[0].signal.created_at().to_rfc3339(),
+        "2025-10-28T18:34:01.517343+00:00"
+    );
+    assert_eq!(s[0].signal.params().unwrap().max_trades, Some(3));
+    assert!(s[1].signal.params().is_none());
+}
+
+#[test]
+fn envelope_count_mismatch_and_other_messages_are_refused() {
+    assert_eq!(
+        errs(&envelope(3), Format::Auto),
+        vec!["signals.json:1: count says 3 but data holds 2 records"]
+    );
+    let e = errs(
+        r#"{"type": "auth_success", "query_interval": 5}"#,
+        Format::Auto,
+    );
+    assert!(e[0].contains("holds no signals"), "{e:?}");
+}
+
+#[test]
+fn reference_csv_export_publishes_as_is() {
+    // The signal database's CSV export: exactly the 15 fields, PostgreSQL's timestamp form.
+    let t = "id,pair_symbol,recommended_action,score_week,score_month,timestamp,created_at,trading_pair_id,exchange_id,score_week_filter,score_month_filter,max_trades_filter,stop_loss_filter,trailing_activation_filter,trailing_distance_filter\n\
+             3561244,SKLUSDT,BUY,92.9,69.7,2025-10-28 18:15:00+00,2025-10-28 18:34:01.517343+00,1187,1,60,,3,4,2,0.5\n\
+             3561245,ONDOUSDT,SELL,0,0,2025-10-28 18:15:00+00,2025-10-28 18:34:02.004001+00,977,2,,,,,,\n";
+    let s = ok(t, Format::Auto);
+    assert_eq!(ok(t, Format::Csv), s);
+    assert_eq!(s.len(), 2);
+    assert_eq!(
+        wave_id(s[0].signal.wave_timestamp()),
+        "2025-10-28T18:15:00Z"
+    );
+    assert_eq!(
+        s[0].signal.created_at().to_rfc3339(),
+        "2025-10-28T18:34:01.517343+00:00"
+    );
+    let p = s[0].signal.params().unwrap();
+    assert_eq!((p.max_trades, p.stop_loss_percent), (Some(3), Some(4.0)));
+    assert_eq!(s[1].signal.exchange_id(), 2);
+    assert!(s[1].signal.params().is_none());
+}
+
+#[test]
+fn naive_timestamps_are_utc_in_every_form() {
+    let json = r#"[{"id": 1, "symbol": "BTCUSDT", "exchange_id": 1, "action": "BUY",
+        "score_week": 1, "score_month": 1, "wave_timestamp": "2025-10-27T14:15:00",
+        "created_at": "2025-10-27T14:33:00"}]"#;
+    let bot = r#"[{"id": 1, "pair_symbol": "BTCUSDT", "exchange_id": 1, "recommended_action": "BUY",
+        "score_week": 1, "score_month": 1, "timestamp": "2025-10-27T14:15:00",
+        "created_at": "2025-10-27T14:33:00"}]"#;
+    let csv = "id,symbol,exchange_id,action,score_week,score_month,wave_timestamp,created_at\n\
+               1,BTCUSDT,1,BUY,1,1,2025-10-27 14:15:00,2025-10-27 14:33:00\n";
+    for (t, f) in [
+        (json, Format::Auto),
+        (bot, Format::Auto),
+        (csv, Format::Csv),
+    ] {
+        let s = ok(t, f);
+        assert_eq!(
+            wave_id(s[0].signal.wave_timestamp()),
+            "2025-10-27T14:15:00Z"
+        );
+        assert_eq!(wave_id(s[0].signal.created_at()), "2025-10-27T14:33:00Z");
+    }
+}
