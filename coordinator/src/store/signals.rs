@@ -8,7 +8,7 @@ use wavegate_common::signal::{SignalDraft, SignalParams};
 use wavegate_common::time::wave_id;
 use wavegate_common::{Action, Signal};
 
-use super::waves::{ensure_wave, status_in, touch_collecting};
+use super::waves::{ensure_wave, lock_collecting, status_in, touch_collecting};
 use super::{Backend, NewEvent, Store, from_ms, insert_event, ms};
 use crate::error::CoordinatorError;
 
@@ -29,7 +29,8 @@ pub struct InsertOutcome {
     pub accepted: Vec<usize>,
     /// Rejected because the wave is no longer collecting: (position, wave id, status).
     pub closed: Vec<(usize, String, String)>,
-    /// Rejected because the wave already holds a signal with the same id.
+    /// Rejected because the wave already holds a signal with the same id (also when the wave
+    /// has closed since: a retry of a stored signal is told it is stored, not that it is late).
     pub duplicates: Vec<usize>,
     /// Waves that received at least one signal.
     pub waves: Vec<String>,
@@ -76,10 +77,16 @@ impl Store {
                 .await?;
             }
             // Locks the row (PostgreSQL) and checks the status in the same write.
-            if !touch_collecting(&mut tx, wid, now, 0).await? {
+            if !lock_collecting(&mut tx, wid).await? {
                 let status = status_in(&mut tx, wid).await?.unwrap_or_default();
-                out.closed
-                    .extend(positions.iter().map(|&p| (p, wid.clone(), status.clone())));
+                let stored = stored_ids(&mut tx, wid).await?;
+                for &p in positions {
+                    if stored.contains(&batch[p].id()) {
+                        out.duplicates.push(p);
+                    } else {
+                        out.closed.push((p, wid.clone(), status.clone()));
+                    }
+                }
                 continue;
             }
             let mut inserted: HashSet<i64> = HashSet::with_capacity(positions.len());
@@ -101,9 +108,10 @@ impl Store {
                     out.duplicates.push(p);
                 }
             }
-            // The commit's time, not the batch's start: the quiet period counts from here.
-            touch_collecting(&mut tx, wid, Utc::now(), added).await?;
+            // Only new signals extend the quiet period (a producer that re-sends its window must
+            // not keep the wave open); the commit's time, not the batch's start, counts.
             if added > 0 {
+                touch_collecting(&mut tx, wid, Utc::now(), added).await?;
                 out.waves.push(wid.clone());
             }
         }
@@ -167,6 +175,18 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// The signal ids a wave holds.
+async fn stored_ids(
+    conn: &mut sqlx::AnyConnection,
+    wid: &str,
+) -> Result<HashSet<i64>, sqlx::Error> {
+    let rows: Vec<(i64,)> = sqlx::query_as("SELECT signal_id FROM signals WHERE wave_id = $1")
+        .bind(wid)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
 async fn insert_chunk(

@@ -190,16 +190,32 @@ pub(crate) async fn ensure_wave(
     Ok(r.rows_affected() == 1)
 }
 
-/// Records new signals on a collecting wave; false when the wave is not collecting. On
-/// PostgreSQL the row stays locked until the transaction ends, so a concurrent claim waits and
-/// then sees the signals.
+/// True while the wave is collecting. A write that changes nothing: on PostgreSQL the row stays
+/// locked until the transaction ends, so a concurrent claim waits and then sees the signals.
+/// It does not move `last_signal_at`: a call whose signals are all repeats must not extend
+/// the wave's quiet period (issue 10).
+pub(crate) async fn lock_collecting(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "UPDATE waves SET signal_count = signal_count WHERE id = $1 AND status = 'collecting'",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Records `added` new signals on a collecting wave (locked by [`lock_collecting`]): the quiet
+/// period counts from `now`.
 pub(crate) async fn touch_collecting(
     conn: &mut sqlx::AnyConnection,
     id: &str,
     now: DateTime<Utc>,
     added: u32,
-) -> Result<bool, sqlx::Error> {
-    let r = sqlx::query(
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
         "UPDATE waves SET last_signal_at = $1, signal_count = signal_count + $2 \
          WHERE id = $3 AND status = 'collecting'",
     )
@@ -208,7 +224,7 @@ pub(crate) async fn touch_collecting(
     .bind(id)
     .execute(&mut *conn)
     .await?;
-    Ok(r.rows_affected() == 1)
+    Ok(())
 }
 
 /// In a transaction on `conn`: true while `owner` dispatches the wave, which is then held for
