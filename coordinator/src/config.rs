@@ -59,7 +59,15 @@ fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
 pub struct WaveTiming {
     /// Candle length; a signal without a wave timestamp belongs to `created_at` rounded down.
     pub interval_secs: u64,
-    /// A wave closes at the latest at `wave_timestamp + interval + grace`.
+    /// How long after its candle closes a producer may still send a wave's signals: a wave
+    /// accepts signals until `wave_timestamp + interval + signal_delay + grace` (its latest
+    /// close). The reference's signal server computes a candle's signals 18–19 minutes after
+    /// its open time; the default (600) accepts them through minute 27. A wave still closes
+    /// `quiet_secs` after its last new signal; this bounds how long a trickling producer can
+    /// hold it open.
+    pub signal_delay_secs: u64,
+    /// Extra margin after `signal_delay`: the latest close is
+    /// `wave_timestamp + interval + signal_delay + grace`.
     pub grace_secs: u64,
     /// A wave closes after this long without a new signal.
     pub quiet_secs: u64,
@@ -73,6 +81,7 @@ impl Default for WaveTiming {
     fn default() -> Self {
         Self {
             interval_secs: 900,
+            signal_delay_secs: 600,
             grace_secs: 120,
             quiet_secs: 3,
             max_wave_age_secs: 7200,

@@ -1,5 +1,6 @@
-//! Signal ingest (DESIGN §3 bad input): each signal is checked (`Signal::from_proto`, known
-//! exchange, not late), then stored in batched transactions; a summary lists every rejection
+//! Signal ingest (DESIGN §3 bad input): each signal is checked (`Signal::from_proto`, its
+//! wave timestamp by [`crate::timing::check`], known exchange), then stored in batched
+//! transactions; a summary lists every rejection
 //! with its position, field, reason and gRPC code. Accepted signals are committed before the
 //! summary acknowledges them.
 
@@ -13,6 +14,7 @@ use wavegate_common::time::wave_id;
 
 use crate::error::CoordinatorError;
 use crate::state::Core;
+use crate::timing;
 use crate::wave::{Closed, close_wave};
 
 /// Signals stored per transaction while a stream is read.
@@ -131,6 +133,12 @@ impl Ingest {
                 return Ok(());
             }
         };
+        let ts = s.wave_timestamp();
+        if let Err(r) = timing::check(&cfg.waves, ts, now) {
+            let reason = r.reason().to_owned();
+            self.reject(position, s.id(), "wave_timestamp", reason, r.code());
+            return Ok(());
+        }
         if !self.core.is_known_exchange(s.exchange_id()).await? {
             let reason = format!(
                 "unknown exchange {} (not configured, no stored params)",
@@ -142,24 +150,6 @@ impl Ingest {
                 "exchange_id",
                 reason,
                 tonic::Code::NotFound,
-            );
-            return Ok(());
-        }
-        let ts = s.wave_timestamp();
-        let close_by = self.core.close_by(ts);
-        let too_old = self.core.too_old_after(ts);
-        if now >= close_by || now > too_old {
-            let reason = format!(
-                "late: wave {} closed at {} (wave_timestamp + interval + grace)",
-                wave_id(ts),
-                wave_id(close_by.min(too_old))
-            );
-            self.reject(
-                position,
-                s.id(),
-                "wave_timestamp",
-                reason,
-                tonic::Code::FailedPrecondition,
             );
             return Ok(());
         }
@@ -186,7 +176,7 @@ impl Ingest {
         let positions = std::mem::take(&mut self.positions);
         self.accepted += u32::try_from(out.accepted.len()).unwrap_or(u32::MAX);
         for (i, wid, status) in out.closed {
-            let reason = format!("wave {wid} is closed ({status})");
+            let reason = format!("late: wave {wid} is closed ({status})");
             self.reject(
                 positions[i],
                 batch[i].id(),
@@ -226,11 +216,29 @@ impl Ingest {
     }
 
     /// Flushes, then closes the wave with this timestamp (dispatch starts at once). Closing a
-    /// wave that is closed already changes nothing; a wave that does not exist is NOT_FOUND.
+    /// wave that is closed already changes nothing. A wave that does not exist is refused as
+    /// [`timing::check`] refuses its timestamp (misaligned, future, late), else NOT_FOUND.
     pub async fn close(&mut self, ts: DateTime<Utc>) -> Result<(), CoordinatorError> {
         self.flush().await?;
         let id = wave_id(ts);
-        match close_wave(&self.core, &id, true).await? {
+        let closed = match close_wave(&self.core, &id, true).await {
+            Err(CoordinatorError::NotFound(m)) => {
+                return Err(match timing::check(&self.core.cfg.waves, ts, Utc::now()) {
+                    Err(r) if r.code() == tonic::Code::InvalidArgument => {
+                        CoordinatorError::bad("close.wave_timestamp", r.reason())
+                    }
+                    Err(r) => CoordinatorError::FailedPrecondition(format!(
+                        "close.wave_timestamp: {}",
+                        r.reason()
+                    )),
+                    Ok(()) => {
+                        CoordinatorError::NotFound(format!("{m} (no signal of it was accepted)"))
+                    }
+                });
+            }
+            r => r?,
+        };
+        match closed {
             Closed::Dispatching | Closed::Failed => {
                 self.closed.insert(id);
             }

@@ -27,6 +27,7 @@ pub mod session;
 pub mod spans;
 pub mod state;
 pub mod store;
+pub mod timing;
 pub mod wave;
 pub mod wave_cache;
 

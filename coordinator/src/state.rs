@@ -97,15 +97,15 @@ impl Core {
         self.known_exchanges.write().await.insert(id);
     }
 
-    /// `wave_timestamp + interval + grace`: the latest closing instant of a wave.
+    /// `wave_timestamp + interval + signal_delay + grace`: the end of a wave's acceptance
+    /// window and its latest closing instant ([`crate::timing::close_by`]).
     pub fn close_by(&self, ts: DateTime<Utc>) -> DateTime<Utc> {
-        let w = &self.cfg.waves;
-        ts + secs(w.interval_secs) + secs(w.grace_secs)
+        crate::timing::close_by(&self.cfg.waves, ts)
     }
 
     /// The instant after which a wave is too old to execute.
     pub fn too_old_after(&self, ts: DateTime<Utc>) -> DateTime<Utc> {
-        ts + secs(self.cfg.waves.max_wave_age_secs)
+        crate::timing::too_old_after(&self.cfg.waves, ts)
     }
 
     /// Lease length.

@@ -159,8 +159,11 @@ impl Api {
             for ts in to_close {
                 match ingest.close(ts).await {
                     Ok(()) => {}
-                    // Closing an empty default wave is not an error when signals were accepted.
-                    Err(CoordinatorError::NotFound(_)) if !ingest.wave_ids().is_empty() => {}
+                    // Closing an empty (or late) default wave is not an error when signals were
+                    // accepted.
+                    Err(
+                        CoordinatorError::NotFound(_) | CoordinatorError::FailedPrecondition(_),
+                    ) if !ingest.wave_ids().is_empty() => {}
                     Err(e) => return Err(status(&e)),
                 }
             }

@@ -25,7 +25,7 @@ async fn collecting_wave_is_failed_and_nothing_executes(db: &TestDb) {
     cfg.waves.quiet_secs = 600;
     let h = wavegate_coordinator::spawn(cfg).await.unwrap();
     let mut c = clients(&h).await;
-    let ts = current_wave() + chrono::Duration::seconds(11);
+    let ts = current_wave();
     let id = wave_id(ts);
     let signals = vec![
         sig_with_params(1, "BTCUSDT", 2, 50.0, ts, 2),
@@ -168,7 +168,7 @@ async fn bad_unknown_finished_and_foreign_waves_are_refused_and_change_nothing()
     assert!(e.message().contains("2020-01-01T00:00:00Z"), "{e:?}");
 
     // Finished: exchange 1 has no params, so the closed wave completes (partial) at once.
-    let ts = current_wave() + chrono::Duration::seconds(12);
+    let ts = current_wave();
     let done_id = wave_id(ts);
     c.ingest
         .publish_wave(wave(ts, vec![sig(1, "BTCUSDT", 1, 50.0, ts)], true))
@@ -181,8 +181,8 @@ async fn bad_unknown_finished_and_foreign_waves_are_refused_and_change_nothing()
     assert!(e.message().contains("already finished (partial)"), "{e:?}");
 
     // Dispatching under another coordinator's lease: only that coordinator holds the agent
-    // streams, so this one refuses and names it.
-    let ts = current_wave() + chrono::Duration::seconds(13);
+    // streams, so this one refuses and names it. The next candle: a second wave.
+    let ts = current_wave() + chrono::Duration::seconds(900);
     let foreign = wave_id(ts);
     c.ingest
         .publish_wave(wave(ts, vec![sig(1, "BTCUSDT", 2, 50.0, ts)], false))

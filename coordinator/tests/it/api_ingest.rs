@@ -16,7 +16,7 @@ async fn bad_input_is_rejected_precisely_and_changes_nothing() {
     cfg.max_batch_signals = 6;
     let h = wavegate_coordinator::spawn(cfg).await.unwrap();
     let mut c = clients(&h).await;
-    let ts = current_wave() + chrono::Duration::seconds(1);
+    let ts = current_wave();
     let mut nan = sig(2, "ETHUSDT", 1, 10.0, ts);
     nan.score_week = f64::NAN;
     let mut no_action = sig(6, "ADAUSDT", 1, 10.0, ts);
@@ -109,8 +109,8 @@ async fn a_stream_reports_positions_and_a_quiet_wave_closes_by_itself() {
     cfg.waves.quiet_secs = 1;
     let h = wavegate_coordinator::spawn(cfg).await.unwrap();
     let mut c = clients(&h).await;
-    let ts = current_wave() + chrono::Duration::seconds(4);
-    let ts2 = current_wave() + chrono::Duration::seconds(5);
+    let ts = current_wave();
+    let ts2 = current_wave() + chrono::Duration::seconds(900);
     let mut bad = sig(3, "btc", 1, 1.0, ts);
     bad.symbol = "btc".into();
     let items = vec![
@@ -230,7 +230,7 @@ async fn streamed_ingest_of_many_signals_is_committed_in_batches() {
     let db = TestDb::sqlite().await;
     let h = wavegate_coordinator::spawn(config(&db)).await.unwrap();
     let mut c = clients(&h).await;
-    let ts = current_wave() + chrono::Duration::seconds(6);
+    let ts = current_wave();
     let n = 50_000i64;
     let items: Vec<_> = (1..=n)
         .map(|i| pb::PublishRequest {
@@ -269,7 +269,7 @@ async fn a_streamed_signal_is_stored_while_the_producer_pauses_and_an_empty_item
     let db = TestDb::sqlite().await;
     let h = wavegate_coordinator::spawn(config(&db)).await.unwrap();
     let mut c = clients(&h).await;
-    let ts = current_wave() + chrono::Duration::seconds(6);
+    let ts = current_wave();
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let mut ingest = c.ingest.clone();
     let call = tokio::spawn(async move {

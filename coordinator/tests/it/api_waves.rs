@@ -132,7 +132,7 @@ async fn params_set_validates_and_get_lists_every_known_exchange() {
         .into_inner();
     assert_eq!(nine.params[0].exchange_name, "okx");
     assert_eq!(nine.params[0].buffer_size, 2);
-    let ts = current_wave() + chrono::Duration::seconds(2);
+    let ts = current_wave();
     let s = c
         .ingest
         .publish_wave(wave(ts, vec![sig(1, "BTCUSDT", 9, 1.0, ts)], false))
@@ -150,7 +150,7 @@ async fn params_set_validates_and_get_lists_every_known_exchange() {
 async fn skip_and_unavailable_scenario(db: &TestDb) {
     let h = wavegate_coordinator::spawn(config(db)).await.unwrap();
     let mut c = clients(&h).await;
-    let ts = current_wave() + chrono::Duration::seconds(3);
+    let ts = current_wave();
     let id = wave_id(ts);
     let mut watch = c
         .waves

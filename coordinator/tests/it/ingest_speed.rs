@@ -10,7 +10,7 @@ use wavegate_coordinator::store::Store;
 async fn store_batches_print_their_rate() {
     let db = TestDb::sqlite().await;
     let store = Store::connect(&db.url).await.unwrap();
-    let ts = current_wave() + chrono::Duration::seconds(8);
+    let ts = current_wave();
     let n = 50_000i64;
     let batch: Vec<Signal> = (1..=n)
         .map(|i| {

@@ -10,3 +10,4 @@ mod ingest_speed;
 mod store;
 mod telemetry_lost_agent;
 mod wave_params;
+mod wave_timing;

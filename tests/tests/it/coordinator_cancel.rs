@@ -17,7 +17,7 @@ async fn cancelling_a_running_wave_stops_its_agents_after_the_orders_in_flight()
     let db = dir.path().join("coordinator.db");
     let url = format!("sqlite://{}?mode=rwc", db.display());
     let coord = start_pair_coordinator(dir.path(), &url, &binance, &bybit).await;
-    let ts = wave_ts(26);
+    let ts = wave_ts();
     let id = wave_id(ts);
     let mut watch = publish_worked_example_watched(&coord, ts).await;
     tokio::time::timeout(GUARD, async {

@@ -42,7 +42,7 @@ async fn no_params_and_unreachable_agent_make_a_partial_wave_while_the_other_com
         ],
     )
     .await;
-    let ts = wave_ts(21);
+    let ts = wave_ts();
     let id = wave_id(ts);
     let signals = vec![
         signal(1, "BTCUSDT", 1, 90.0, ts, Some(2)),
@@ -106,7 +106,7 @@ async fn a_late_signal_is_rejected_with_failed_precondition() {
         }],
     )
     .await;
-    let late = wave_ts(0) - chrono::Duration::hours(3);
+    let late = wave_ts() - chrono::Duration::hours(3);
     let s = ingest(&coord)
         .await
         .publish_wave(pb::Wave {
@@ -144,7 +144,7 @@ async fn two_exchanges_execute_at_the_same_time() {
     let dir = tempfile::tempdir().unwrap();
     let (binance, bybit) = start_worked_example_agents(dir.path(), 150).await;
     let coord = start_pair_coordinator(dir.path(), &sqlite_url(dir.path()), &binance, &bybit).await;
-    let ts = wave_ts(22);
+    let ts = wave_ts();
     let mut watch = publish_worked_example_watched(&coord, ts).await;
     let mut order = Vec::new();
     tokio::time::timeout(GUARD, async {
@@ -179,7 +179,7 @@ enum Survivor {
 
 /// Publishes the worked example, SIGKILLs the coordinator after the first executed order, and
 /// checks that `survivor` completes the wave with every order placed exactly once.
-async fn killed_mid_dispatch(database_url: &str, offset_secs: i64, survivor: Survivor) {
+async fn killed_mid_dispatch(database_url: &str, survivor: Survivor) {
     let dir = tempfile::tempdir().unwrap();
     let (binance, bybit) = start_worked_example_agents(dir.path(), 300).await;
     let mut coord = start_pair_coordinator(dir.path(), database_url, &binance, &bybit).await;
@@ -190,7 +190,7 @@ async fn killed_mid_dispatch(database_url: &str, offset_secs: i64, survivor: Sur
                 .await,
         ),
     };
-    let ts = wave_ts(offset_secs);
+    let ts = wave_ts();
     let id = wave_id(ts);
     let mut watch = publish_worked_example_watched(&coord, ts).await;
     // Kill as soon as the first order has been executed.
@@ -257,19 +257,19 @@ async fn killed_mid_dispatch(database_url: &str, offset_secs: i64, survivor: Sur
 #[tokio::test]
 async fn a_coordinator_killed_mid_dispatch_resumes_and_no_order_is_placed_twice() {
     let dir = tempfile::tempdir().unwrap();
-    killed_mid_dispatch(&sqlite_url(dir.path()), 23, Survivor::Restarted).await;
+    killed_mid_dispatch(&sqlite_url(dir.path()), Survivor::Restarted).await;
 }
 
 #[tokio::test]
 async fn a_coordinator_killed_mid_dispatch_on_postgres_resumes_and_no_order_is_placed_twice() {
     let db = PgDb::create().await;
-    killed_mid_dispatch(&db.url, 24, Survivor::Restarted).await;
+    killed_mid_dispatch(&db.url, Survivor::Restarted).await;
     db.drop_db().await;
 }
 
 #[tokio::test]
 async fn a_second_coordinator_on_the_same_postgres_takes_over_when_the_lease_expires() {
     let db = PgDb::create().await;
-    killed_mid_dispatch(&db.url, 25, Survivor::Other).await;
+    killed_mid_dispatch(&db.url, Survivor::Other).await;
     db.drop_db().await;
 }

@@ -28,7 +28,7 @@ async fn coordinator(dir: &std::path::Path, agent: String, flag: bool) -> Proc {
 
 /// Runs 8 ranked signals (target 3) where SYM1-3 fail at execution; returns the exchange's
 /// stats and the agent's open positions.
-async fn run(flag: bool, offset: i64) -> (ExchangeStats, Vec<String>) {
+async fn run(flag: bool) -> (ExchangeStats, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let agent = start_agent(
         dir.path(),
@@ -41,7 +41,7 @@ async fn run(flag: bool, offset: i64) -> (ExchangeStats, Vec<String>) {
     )
     .await;
     let coord = coordinator(dir.path(), agent.endpoint(), flag).await;
-    let ts = wave_ts(offset);
+    let ts = wave_ts();
     let id = wave_id(ts);
     let signals: Vec<pb::Signal> = (0..8)
         .map(|i| {
@@ -70,7 +70,7 @@ async fn run(flag: bool, offset: i64) -> (ExchangeStats, Vec<String>) {
 
 #[tokio::test]
 async fn topup_after_failures_on_reaches_the_target() {
-    let (s, open) = run(true, 21).await;
+    let (s, open) = run(true).await;
     assert_eq!(
         (
             s.buffer_size,
@@ -88,7 +88,7 @@ async fn topup_after_failures_on_reaches_the_target() {
 
 #[tokio::test]
 async fn topup_after_failures_off_misses_the_target() {
-    let (s, open) = run(false, 22).await;
+    let (s, open) = run(false).await;
     assert_eq!(
         (
             s.buffer_size,

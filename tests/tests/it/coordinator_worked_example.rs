@@ -8,11 +8,11 @@ use wavegate_common::stats::{ExchangeStats, ExchangeSummary, ParamsSource, WaveC
 use wavegate_common::time::wave_id;
 use wavegate_tests::worked_example;
 
-async fn run_worked_example(database_url: &str, offset: i64) {
+async fn run_worked_example(database_url: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (binance, bybit) = start_worked_example_agents(dir.path(), 0).await;
     let coord = start_pair_coordinator(dir.path(), database_url, &binance, &bybit).await;
-    let ts = wave_ts(offset);
+    let ts = wave_ts();
     let id = wave_id(ts);
     let summary = publish_worked_example(&coord, ts).await;
     assert_eq!((summary.accepted, summary.rejected), (16, 0), "{summary:?}");
@@ -142,12 +142,12 @@ async fn run_worked_example(database_url: &str, offset: i64) {
 async fn worked_example_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/coordinator.db?mode=rwc", dir.path().display());
-    run_worked_example(&url, 11).await;
+    run_worked_example(&url).await;
 }
 
 #[tokio::test]
 async fn worked_example_on_postgres() {
     let db = PgDb::create().await;
-    run_worked_example(&db.url, 12).await;
+    run_worked_example(&db.url).await;
     db.drop_db().await;
 }

@@ -21,7 +21,7 @@ async fn counters_match_the_wave_report() {
         None,
     )
     .await;
-    let ts = wave_ts(7);
+    let ts = wave_ts();
     ingest(&coord.proc)
         .await
         .publish_wave(pb::Wave {

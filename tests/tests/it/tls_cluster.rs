@@ -209,7 +209,7 @@ async fn cli_publishes_over_tls_and_the_wave_completes_over_mutual_tls() {
     let with_ca = ["--ca-cert", ca_flag.as_str()];
 
     // A current wave (the coordinator refuses waves older than max_wave_age).
-    let ts = floor_to_interval(Utc::now(), 900) + chrono::Duration::seconds(11);
+    let ts = floor_to_interval(Utc::now(), 900);
     let wave_id = ts.to_rfc3339_opts(SecondsFormat::Secs, true);
     let file = dir.path().join("wave.json");
     std::fs::write(&file, worked_example(ts).to_string()).unwrap();

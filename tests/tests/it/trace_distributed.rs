@@ -33,7 +33,7 @@ async fn a_wave_is_one_trace_across_coordinator_and_agents() {
         Some(&otlp),
     )
     .await;
-    let ts = wave_ts(11);
+    let ts = wave_ts();
     let id = wave_id(ts);
     // The producer's call carries its own trace context: the coordinator's API span joins it.
     let mut publish = tonic::Request::new(pb::Wave {

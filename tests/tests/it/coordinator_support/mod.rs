@@ -190,10 +190,10 @@ pub async fn describe(p: &Proc) -> pb::DescribeResponse {
         .into_inner()
 }
 
-/// A wave timestamp in the current candle (a few seconds ahead so several tests' waves
-/// differ and none is late).
-pub fn wave_ts(offset_secs: i64) -> DateTime<Utc> {
-    floor_to_interval(Utc::now(), 900) + chrono::Duration::seconds(offset_secs)
+/// The current candle's open time: a wave timestamp the coordinator accepts (aligned to the
+/// interval, neither late nor ahead). Each test has its own database and agents.
+pub fn wave_ts() -> DateTime<Utc> {
+    floor_to_interval(Utc::now(), 900)
 }
 
 pub fn signal(
