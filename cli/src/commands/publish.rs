@@ -110,6 +110,16 @@ pub fn print_summary(source: &str, signals: &[ParsedSignal], s: &pb::PublishSumm
     }
 }
 
+/// True when some signals were rejected and every rejection is `ALREADY_EXISTS` (all are
+/// listed): a retry of signals the coordinator holds, which the protocol counts as success.
+pub fn only_already_stored(s: &pb::PublishSummary) -> bool {
+    s.rejected > 0
+        && s.rejections.len() == s.rejected as usize
+        && s.rejections
+            .iter()
+            .all(|r| r.code == tonic::Code::AlreadyExists as i32)
+}
+
 /// Runs `publish`. The file is checked before connecting, so a bad file is an input error
 /// (exit 2) even when the coordinator is down.
 pub async fn run(connect_args: &ConnectArgs, args: &PublishArgs) -> Result<(), CliError> {
@@ -121,6 +131,14 @@ pub async fn run(connect_args: &ConnectArgs, args: &PublishArgs) -> Result<(), C
     )
     .await?;
     print_summary(&source, &signals, &summary);
+    if only_already_stored(&summary) {
+        // The protocol's idempotent retry: every copy is stored already, nothing changed.
+        println!(
+            "{} signal(s) were stored already (an identical earlier publish); nothing changed",
+            summary.rejected
+        );
+        return Ok(());
+    }
     if summary.rejected > 0 {
         return Err(CliError::Failed(format!(
             "{} of {} signals rejected",

@@ -363,3 +363,69 @@ async fn waves_cancel_stops_a_running_wave_and_exits_as_documented() {
         out(&o)
     );
 }
+
+/// Waits until `waves show` reports a final status and returns its JSON.
+async fn finished_wave(e: &str, wave: &str) -> Value {
+    tokio::time::timeout(GUARD, async {
+        loop {
+            let o = wavegate(e, &["waves", "show", wave, "--json"]).await;
+            if o.status.code() == Some(0) {
+                let w: Value = serde_json::from_slice(&o.stdout).unwrap();
+                if w["status"] != "collecting" && w["status"] != "dispatching" {
+                    return w;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the wave did not finish within the guard")
+}
+
+#[tokio::test]
+async fn reference_message_and_csv_export_publish_and_an_identical_retry_exits_0() {
+    let dev = start_dev().await;
+    let e = dev.endpoint.clone();
+    // The signal server's `signals` message as a file (issue 10), closed at once.
+    let message = example("reference/signals-message.json");
+    let o = wavegate(&e, &["publish", &message, "--close"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("accepted 8, rejected 0"), "{}", out(&o));
+    assert!(stdout.contains("2025-10-28T18:15:00Z"), "{}", out(&o));
+    // The same file again: every copy is stored already, which the protocol calls success
+    // (issue 12 item 8), also after the wave closed.
+    let o = wavegate(&e, &["publish", &message, "--close"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("8 signal(s) were stored already"),
+        "{}",
+        out(&o)
+    );
+    let w = finished_wave(&e, "2025-10-28T18:15:00Z").await;
+    assert_eq!(w["status"], "completed", "{w}");
+    assert_eq!(w["signal_count"], 8, "{w}");
+    // max_trades_filter 3 on Binance; four signals tie at 92.9 / 69.7: equal score_week too,
+    // so the lowest ids go first.
+    assert_eq!(
+        w["exchanges"]["1"]["executed_symbols"],
+        serde_json::json!(["SKLUSDT", "ONDOUSDT", "ARBUSDT"]),
+        "{w}"
+    );
+    assert_eq!(w["exchanges"]["2"]["executed"], 2, "{w}");
+
+    // The signal database's CSV export, as is (15 columns, `2025-10-28 18:30:00+00`).
+    let csv = example("reference/signals-export.csv");
+    let o = wavegate(&e, &["publish", &csv, "--close"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("accepted 8, rejected 0"), "{}", out(&o));
+    let w = finished_wave(&e, "2025-10-28T18:30:00Z").await;
+    // The next candle repeats the symbols: those opened by the first wave are duplicates.
+    assert_eq!(w["exchanges"]["1"]["duplicates"], 3, "{w}");
+    assert_eq!(
+        w["exchanges"]["1"]["executed_symbols"],
+        serde_json::json!(["OPUSDT", "INJUSDT"]),
+        "{w}"
+    );
+}
