@@ -81,6 +81,9 @@ pub enum Command {
     Dev(DevArgs),
     /// Dry-run one wave from a scenario file against scripted paper exchanges.
     Replay(ReplayArgs),
+    /// Relay the reference bot's signal server (websocket) to the coordinator; runs until
+    /// stopped.
+    Bridge(crate::bridge::BridgeArgs),
 }
 
 /// Input format of `publish`.

@@ -1,10 +1,11 @@
 //! # wavegate-cli
 //!
 //! The `wavegate` command line: a gRPC client of the coordinator's public API (`publish`,
-//! `watch`, `waves`, `params`, `agents`) and a cluster on loopback (`demo`, `dev`,
-//! `replay`). The binary (`main.rs`) only parses arguments and calls [`commands::run`].
+//! `watch`, `waves`, `params`, `agents`), a cluster on loopback (`demo`, `dev`, `replay`), and
+//! `bridge`, which relays the reference bot's signal server to the coordinator. The binary (`main.rs`) only parses arguments and calls [`commands::run`].
 
 pub mod args;
+pub mod bridge;
 pub mod client;
 pub mod cluster;
 pub mod commands;

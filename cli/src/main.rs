@@ -27,7 +27,13 @@ fn main() -> ExitCode {
         // set, the spans of `demo`/`dev`/`replay` (coordinator and agents in this process) are
         // exported as service `wavegate`. With `--processes` the children inherit the variable
         // and export as `wavegate-coordinator` and `wavegate-agent` themselves.
-        let telemetry = match telemetry::init_with(&TelemetryConfig::new(SERVICE_CLI), "warn") {
+        // The long-running bridge reports its state at info level.
+        let level = if matches!(cli.command, wavegate_cli::args::Command::Bridge(_)) {
+            "info"
+        } else {
+            "warn"
+        };
+        let telemetry = match telemetry::init_with(&TelemetryConfig::new(SERVICE_CLI), level) {
             Ok(guard) => guard,
             Err(e) => {
                 eprintln!("error: {e}");

@@ -30,6 +30,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Dev(a) => return dev::run(a).await,
         Command::Replay(a) => return replay::run(a).await,
         Command::Publish(a) => return publish::run(&cli.connect, a).await,
+        Command::Bridge(a) => return crate::bridge::run(&cli.connect, a).await,
         _ => {}
     }
     let mut clients = connect(&cli.connect).await?;
@@ -39,6 +40,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Params(c) => params::run(&mut clients, c).await,
         Command::Agents(f) => agents::run(&mut clients, f).await,
         // Handled above: they do not connect to an existing coordinator first.
-        Command::Demo(_) | Command::Dev(_) | Command::Replay(_) | Command::Publish(_) => Ok(()),
+        Command::Demo(_)
+        | Command::Dev(_)
+        | Command::Replay(_)
+        | Command::Publish(_)
+        | Command::Bridge(_) => Ok(()),
     }
 }
