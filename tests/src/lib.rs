@@ -19,6 +19,7 @@
 
 pub mod fake_exchange;
 pub mod otlp;
+pub mod signal_server;
 pub mod tls;
 pub mod worked_example;
 

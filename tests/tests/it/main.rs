@@ -3,6 +3,7 @@ mod coordinator_support;
 mod fake_exchange_support;
 mod trace_support;
 
+mod bridge_e2e;
 mod cli_demo_replay;
 mod cli_dev_publish;
 mod coordinator_cancel;
