@@ -97,7 +97,8 @@ pub enum Format {
     Ndjson,
     /// CSV with a header row naming the fields.
     Csv,
-    /// The reference bot's messages (`pair_symbol`, `recommended_action`, …), JSON or NDJSON.
+    /// The reference bot's forms: its records (`pair_symbol`, `recommended_action`, …) as JSON
+    /// or NDJSON, its signal server's `signals` message, or its database's CSV export.
     Tradingbot,
 }
 

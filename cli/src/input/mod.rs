@@ -1,4 +1,5 @@
-//! Reading signal files for `publish`: JSON array, NDJSON, CSV and the reference bot's form.
+//! Reading signal files for `publish`: JSON array, NDJSON, CSV and the reference bot's forms
+//! (its records, its signal server's `signals` message, its database's CSV export).
 //!
 //! Every record becomes a [`SignalDraft`] and is checked locally with [`SignalDraft::check`]
 //! before anything is sent, so a bad file is refused as a whole with one precise error per bad
@@ -82,7 +83,8 @@ fn detect(text: &str, format: Format) -> Container {
                 Container::JsonObject
             }
             Some('{') => Container::Ndjson,
-            _ if format == Format::Auto => Container::Csv,
+            // The reference's database export is CSV.
+            _ if matches!(format, Format::Auto | Format::Tradingbot) => Container::Csv,
             // Explicit JSON that does not look like JSON: let the JSON parser say why.
             _ => Container::JsonArray,
         },

@@ -294,3 +294,10 @@ fn naive_timestamps_are_utc_in_every_form() {
         assert_eq!(wave_id(s[0].signal.created_at()), "2025-10-27T14:33:00Z");
     }
 }
+
+#[test]
+fn tradingbot_format_takes_the_csv_export_too() {
+    let t = "id,pair_symbol,recommended_action,score_week,score_month,timestamp,created_at,trading_pair_id,exchange_id,score_week_filter,score_month_filter,max_trades_filter,stop_loss_filter,trailing_activation_filter,trailing_distance_filter\n\
+             3561244,SKLUSDT,BUY,92.9,69.7,2025-10-28 18:15:00+00,2025-10-28 18:34:01.517343+00,1187,1,60,,3,4,2,0.5\n";
+    assert_eq!(ok(t, Format::Tradingbot), ok(t, Format::Csv));
+}
