@@ -144,7 +144,7 @@ proptest! {
     }
 
     #[test]
-    fn ranking_ignores_input_order_and_ranks_by_score_then_id(sigs in signals(), seed in any::<u64>()) {
+    fn ranking_ignores_input_order_and_ranks_by_score_then_score_week_then_id(sigs in signals(), seed in any::<u64>()) {
         let mut a = sigs.clone();
         let mut b = sigs;
         // A deterministic shuffle of b.
@@ -157,7 +157,14 @@ proptest! {
         rank(&mut b);
         prop_assert_eq!(&a, &b);
         for w in a.windows(2) {
-            prop_assert!(w[0].score() > w[1].score() || (w[0].score() == w[1].score() && w[0].id() <= w[1].id()));
+            // Sum descending; equal sums by score_week descending (as the reference); then id.
+            let (x, y) = (&w[0], &w[1]);
+            prop_assert!(
+                x.score() > y.score()
+                    || (x.score() == y.score()
+                        && (x.score_week() > y.score_week()
+                            || (x.score_week() == y.score_week() && x.id() <= y.id())))
+            );
         }
         let groups = group_by_exchange(a.clone());
         for (ex, g) in &groups {
