@@ -183,3 +183,17 @@ pub fn instrument<'a>(st: &'a State, symbol: &str) -> Result<&'a Instrument, Out
 pub fn reject(code: i64, msg: &str) -> Outcome {
     super::error(StatusCode::BAD_REQUEST, code, msg)
 }
+
+/// `GET /fapi/v1/positionSide/dual` (SIGNED): `{"dualSidePosition": true}` in hedge mode,
+/// `false` in one-way mode — binance-connector-rust
+/// src/derivatives_trading_usds_futures/rest_api/models/get_current_position_mode_response.rs.
+pub fn position_mode(shared: &Shared, req: &Req) -> Outcome {
+    let params = match authenticate(shared, req) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    if let Err(e) = params.only(&["recvWindow", "timestamp", "signature"]) {
+        return e;
+    }
+    ok(json!({ "dualSidePosition": shared.lock().hedge_mode }))
+}
