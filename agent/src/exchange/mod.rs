@@ -11,6 +11,7 @@ pub mod binance;
 pub mod bybit;
 pub mod lots;
 pub mod paper;
+pub mod position_mode;
 pub mod rest;
 pub mod signing;
 
@@ -165,6 +166,23 @@ pub trait Exchange: Send + Sync + 'static {
         symbol: String,
         client_order_id: String,
     ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>>;
+
+    /// True when the protective stop placed (or maybe placed) under `client_order_id` for
+    /// `symbol` is in place or fired. By default the stop is an order looked up by its id
+    /// (resting or filled = in place); an exchange whose stop is a position attribute (Bybit
+    /// `trading-stop` creates no order under our id) reads the position instead.
+    fn stop_in_place(
+        &self,
+        symbol: String,
+        client_order_id: String,
+    ) -> BoxFuture<'_, Result<bool, ExchangeError>> {
+        Box::pin(async move {
+            Ok(matches!(
+                self.lookup_order(symbol, client_order_id).await?,
+                Some(OrderReport::Open | OrderReport::Filled(_))
+            ))
+        })
+    }
 }
 
 /// Builds the live adapter `[adapter] kind` selects (`binance` or `bybit`), reading its

@@ -196,6 +196,14 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> 
             // An order answered late (timeout, 5xx) may show up at the exchange only after a
             // moment: "not found" is final only when every lookup says so.
             Ok(None) if lookup == Lookup::Exists || attempt + 1 < LOOKUP_ATTEMPTS => {}
+            // An order a venue acknowledged asynchronously (Bybit) may still be invisible to
+            // lookups while its position is open: "not received" is decided only on a symbol
+            // without a position on the order's side; otherwise the order holds its slot.
+            Ok(None) if !flat_on_side(ctx, r).await => {
+                error!(%coid, symbol = %r.symbol,
+                       "order not found but a position on its side is open; holding its slot");
+                return r.unresolved();
+            }
             Ok(None) => {
                 let up = OrderUpdate {
                     error: Some("not_received".into()),
@@ -209,6 +217,19 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> 
         }
     }
     r.unresolved()
+}
+
+/// True when `r.symbol` has no position on `r.side` (a position that cannot be read counts
+/// as there: nothing is decided on what is not known).
+async fn flat_on_side(ctx: &AgentCtx, r: &Report) -> bool {
+    match ctx.exchange.position(r.symbol.clone()).await {
+        Ok(None) => true,
+        Ok(Some(p)) => p.side != r.side,
+        Err(e) => {
+            warn!(coid = %r.client_order_id, error = %e, "position unavailable");
+            false
+        }
+    }
 }
 
 /// Finishes the stop step of a filled entry journaled by an earlier run: an interrupted close
@@ -256,12 +277,12 @@ async fn protect_own(
     .min(MAX_DERIVED_IDS);
     for attempt in 0..used {
         let stop_id = derived_id(coid, 's', attempt);
-        match ctx.exchange.lookup_order(r.symbol.clone(), stop_id).await {
-            Ok(Some(OrderReport::Open | OrderReport::Filled(_))) => {
+        match ctx.exchange.stop_in_place(r.symbol.clone(), stop_id).await {
+            Ok(true) => {
                 stop_done(ctx, r, state, StopEvent::Place, None);
                 return with_fill("");
             }
-            Ok(_) => {}
+            Ok(false) => {}
             // The position check below still keeps another wave's position safe.
             Err(e) => warn!(%coid, attempt, error = %e, "stop lookup failed"),
         }
@@ -409,13 +430,13 @@ async fn reprotect(ctx: &AgentCtx, r: &Report, fill: Fill, prior: &JournalOrder)
     }
     for attempt in 0..stops {
         let stop_id = derived_id(coid, 's', attempt);
-        match ctx.exchange.lookup_order(r.symbol.clone(), stop_id).await {
-            Ok(Some(OrderReport::Open | OrderReport::Filled(_))) => {
+        match ctx.exchange.stop_in_place(r.symbol.clone(), stop_id).await {
+            Ok(true) => {
                 let done = Some((true, ""));
                 stop_done(ctx, r, StopState::CloseFailed, StopEvent::Place, done);
                 return with_fill(true, "");
             }
-            Ok(_) => {}
+            Ok(false) => {}
             Err(e) => warn!(%coid, attempt, error = %e, "stop lookup failed"),
         }
     }

@@ -7,7 +7,7 @@ use tracing::{error, warn};
 
 use super::{Execution, Report, STOP_FAILED_CLOSE_FAILED, STOP_FAILED_CLOSED, derived_id};
 use crate::context::AgentCtx;
-use crate::exchange::{ExchangeError, Fill, OrderReport, Side, StopOrder};
+use crate::exchange::{ExchangeError, Fill, Side, StopOrder};
 use crate::journal::{StopEvent, StopState};
 
 /// Where [`protect`] starts.
@@ -52,10 +52,18 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
     let timeout = Duration::from_millis(ctx.config.order_timeout_ms);
     let ok = |error: &str, executed: bool| r.filled(&fill, executed, error);
     let retries = ctx.config.stop_retries.max(1);
+    // A stop is never computed from a price that is not a real fill price (a venue answer
+    // without one, read as 0): such a stop would sit a tick above zero — refused, or
+    // accepted and protecting nothing. Without a price the position is closed instead.
+    let priced = fill.price.is_finite() && fill.price > 0.0;
+    if !priced {
+        error!(%coid, %symbol, price = fill.price,
+               "fill has no usable price; no stop computed from it, closing the position");
+    }
     // A stop placed for a position left unprotected by an earlier run clears its error.
     let placed = (start.state == StopState::CloseFailed).then_some((true, ""));
     let mut state = start.state;
-    if start.stops {
+    if start.stops && priced {
         for attempt in start.attempt..start.attempt.saturating_add(retries) {
             ctx.limiter.acquire().await;
             state = step_before_send(ctx, coid, state, StopEvent::Send, attempt).await;
@@ -78,9 +86,7 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
                 Ok(Err(ExchangeError::Unknown(_) | ExchangeError::DuplicateId(_))) | Err(_) => {
                     // The stop may be in place (a duplicate id says a stop under it exists):
                     // ask before trying another.
-                    if let Ok(Some(OrderReport::Open | OrderReport::Filled(_))) =
-                        ctx.exchange.lookup_order(symbol.clone(), stop_id).await
-                    {
+                    if let Ok(true) = ctx.exchange.stop_in_place(symbol.clone(), stop_id).await {
                         stop_done(ctx, r, state, StopEvent::Place, placed);
                         return ok("", true);
                     }

@@ -443,7 +443,8 @@ async fn duplicate_client_order_id_after_a_lost_journal_is_looked_up_not_failed(
     assert!(fake.positions().is_empty());
 
     // ...and the journal is lost: a fresh agent gets the wave again. BTCUSDT validates (no
-    // position), and its entry is refused as a duplicate id: the order it names filled.
+    // position), and its entry's id is found already filled: Binance keeps ids unique among
+    // open orders only and would accept it again, so the adapter looks it up before sending.
     let second_dir = tempfile::tempdir().unwrap();
     let (agent, mut client) = start(config(second_dir.path(), &fake, SECRET)).await;
     let run = drive(
@@ -474,8 +475,8 @@ async fn duplicate_client_order_id_after_a_lost_journal_is_looked_up_not_failed(
     assert!(fake.orders().iter().all(|o| o.symbol != "ETHUSDT"));
     assert_eq!(
         fake.place_attempts(&coid),
-        2,
-        "once per run: the refused duplicate is not sent again"
+        1,
+        "the second run finds the filled order by its id and never sends it"
     );
     assert_eq!(fake.orders_with_client_id(&coid).len(), 1);
     agent.shutdown().await;

@@ -17,5 +17,6 @@ mod stop_recovery;
 mod telemetry;
 mod tls;
 mod topup_after_failures;
+mod venue_contract;
 mod walk_and_topup;
 mod worked_example;
