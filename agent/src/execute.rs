@@ -62,6 +62,9 @@ const LOOKUP_BACKOFF: Duration = Duration::from_millis(200);
 /// Journaled error of an entry the exchange refused as a duplicate client order id: the row
 /// stays `unknown`, and a later run keeps looking it up (its "not found" is not believed).
 pub const DUPLICATE_ID: &str = "duplicate_client_order_id";
+/// Validation or execution error of a signal the venue's rate limit held back (nothing was
+/// sent; not a refusal of the order).
+pub const THROTTLED: &str = "exchange_throttled";
 /// Outcome error of a filled entry whose stop could not be placed and whose position was
 /// closed (or was found gone).
 const STOP_FAILED_CLOSED: &str = "stop_failed_closed";
@@ -288,6 +291,11 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
         match ctx.exchange.open_positions().await {
             Ok(open) if open.contains(&symbol) => return Err(r.duplicate()),
             Ok(_) => {}
+            Err(ExchangeError::Throttled { .. }) => {
+                ctx.metrics.throttled(&ctx.config.exchange_name, "read");
+                warn!(%symbol, "positions read throttled by the venue; order not sent");
+                return Err(r.failed(THROTTLED));
+            }
             Err(e) => {
                 warn!(%symbol, error = %e, "positions unavailable; order not sent");
                 return Err(r.failed("exchange_unreachable"));
@@ -355,6 +363,17 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
             };
             record(&ctx, &coid, OrderState::Sent, OrderEvent::Reject, up);
             r.failed(&reason)
+        }
+        Ok(Err(ExchangeError::Throttled { detail, .. })) => {
+            // The venue refused the request for its rate: nothing was sent.
+            ctx.metrics.throttled(&ctx.config.exchange_name, "entry");
+            warn!(%coid, %detail, "entry throttled by the venue; not sent");
+            let up = OrderUpdate {
+                error: Some(THROTTLED.to_owned()),
+                ..OrderUpdate::default()
+            };
+            record(&ctx, &coid, OrderState::Sent, OrderEvent::Reject, up);
+            r.failed(THROTTLED)
         }
         Ok(Err(ExchangeError::Unknown(detail))) => {
             warn!(%coid, %detail, "entry outcome unknown; looking it up");

@@ -148,6 +148,10 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "adapter.binance.rules_refresh_secs",
     ),
     (
+        "BINANCE_BAN_COOLDOWN_SECS",
+        "adapter.binance.ban_cooldown_secs",
+    ),
+    (
         "BINANCE_REQUEST_TIMEOUT_MS",
         "adapter.binance.request_timeout_ms",
     ),
@@ -161,6 +165,10 @@ const ENV_KEYS: &[(&str, &str)] = &[
     (
         "BYBIT_RULES_REFRESH_SECS",
         "adapter.bybit.rules_refresh_secs",
+    ),
+    (
+        "BYBIT_BAN_COOLDOWN_SECS",
+        "adapter.bybit.ban_cooldown_secs",
     ),
     (
         "BYBIT_REQUEST_TIMEOUT_MS",

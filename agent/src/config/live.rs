@@ -77,6 +77,11 @@ pub struct LiveConfig {
     /// How often instrument rules (lot sizes, ticks, minimums) and the server clock are
     /// refreshed, in seconds.
     pub rules_refresh_secs: u64,
+    /// How long nothing is sent after an IP ban the venue gives no end for (Bybit's
+    /// `403 access too frequent`: "wait for at least 10 minutes"), in seconds. Bans and
+    /// limits that say when they end (`Retry-After`, Bybit's reset timestamp) are honoured
+    /// as said.
+    pub ban_cooldown_secs: u64,
     /// API key (`WAVEGATE_AGENT_API_KEY` overrides it).
     pub api_key: Option<Secret>,
     /// File holding the API secret (e.g. a mounted Kubernetes Secret); used when
@@ -127,6 +132,7 @@ impl LiveConfig {
             request_timeout_ms: 5000,
             connect_timeout_ms: 3000,
             rules_refresh_secs: 300,
+            ban_cooldown_secs: 600,
             api_key: None,
             api_secret_file: None,
             api_secret: None,
@@ -152,6 +158,7 @@ impl LiveConfig {
             "request_timeout_ms" => self.request_timeout_ms = super::env::parse(v)?,
             "connect_timeout_ms" => self.connect_timeout_ms = super::env::parse(v)?,
             "rules_refresh_secs" => self.rules_refresh_secs = super::env::parse(v)?,
+            "ban_cooldown_secs" => self.ban_cooldown_secs = super::env::parse(v)?,
             "api_key" => self.api_key = (!v.is_empty()).then(|| Secret::new(v)),
             "api_secret_file" => self.api_secret_file = (!v.is_empty()).then(|| PathBuf::from(v)),
             // Never echo the value: it is a secret.
@@ -191,6 +198,7 @@ impl LiveConfig {
             ("request_timeout_ms", self.request_timeout_ms),
             ("connect_timeout_ms", self.connect_timeout_ms),
             ("rules_refresh_secs", self.rules_refresh_secs),
+            ("ban_cooldown_secs", self.ban_cooldown_secs),
         ] {
             if v == 0 {
                 return Err(bad(k, "must be at least 1".into()));

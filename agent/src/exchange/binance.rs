@@ -20,6 +20,7 @@
 //! `-4116` on an order → [`ExchangeError::DuplicateId`] (an order under that id exists: the
 //! agent looks it up).
 
+mod limits;
 mod parse;
 mod stale_stops;
 
@@ -33,6 +34,7 @@ use serde_json::Value;
 
 use super::lots::{self, Rules, RulesCache, num};
 use super::position_mode::ModeCache;
+use super::throttle::{Throttle, retry_after};
 use super::rest::{Call, Failure, Reply, RestClient, ServerClock, number, query_string, text};
 use super::signing::hmac_sha256_hex;
 use super::{EntryOrder, Exchange, ExchangeError, Fill, OrderReport, Position, Side, StopOrder};
@@ -67,6 +69,9 @@ pub struct BinanceFutures {
     clock: ServerClock,
     rules: RulesCache,
     mode: ModeCache,
+    throttle: Throttle,
+    limits: limits::UsageLimits,
+    ban_cooldown: Duration,
 }
 
 impl BinanceFutures {
@@ -85,6 +90,9 @@ impl BinanceFutures {
             clock: ServerClock::default(),
             rules: RulesCache::new(refresh),
             mode: ModeCache::new(refresh),
+            throttle: Throttle::new(NAME),
+            limits: limits::UsageLimits::default(),
+            ban_cooldown: Duration::from_secs(cfg.ban_cooldown_secs),
         })
     }
 
@@ -95,6 +103,9 @@ impl BinanceFutures {
         call: Call,
     ) -> Result<Value, Failure> {
         let reply = reply.map_err(|t| t.classify(NAME, call))?;
+        if let Some(wait) = self.limits.pace(&reply, self.clock.now_ms()) {
+            self.throttle.slow_for(wait);
+        }
         let json: Option<Value> = serde_json::from_slice(&reply.body).ok();
         let code = json
             .as_ref()
@@ -105,6 +116,19 @@ impl BinanceFutures {
             .and_then(|j| text(j, "msg"))
             .unwrap_or_default();
         let status = reply.status;
+        // 429: a limit was hit (-1003/-1015), the request refused; 418: the IP is banned for
+        // continuing after 429s ("from 2 minutes to 3 days"). Both send Retry-After. Neither
+        // did anything: nothing is sent until it has passed.
+        if status == 429 || status == 418 {
+            let default = if status == 418 {
+                self.ban_cooldown
+            } else {
+                Duration::from_secs(60)
+            };
+            let wait = retry_after(reply.header_num("retry-after"), default);
+            let reason = format!("{NAME} HTTP {status} {}: {msg}", code.unwrap_or(0));
+            return Err(Failure::Other(self.throttle.cool_down(wait, reason)));
+        }
         let unknown =
             status >= 500 || status == 408 || code.is_some_and(|c| UNKNOWN_CODES.contains(&c));
         if unknown {
@@ -138,6 +162,7 @@ impl BinanceFutures {
     }
 
     async fn public(&self, path_and_query: &str) -> Result<Value, Failure> {
+        self.throttle.admit().await?;
         let reply = self.rest.send(Method::GET, path_and_query, &[], None).await;
         self.answer(reply, Call::Read)
     }
@@ -161,6 +186,7 @@ impl BinanceFutures {
                     .ok_or_else(|| ExchangeError::Unavailable(format!("{NAME}: bad server time")))
             })
             .await;
+        self.throttle.admit().await?;
         params.push(("recvWindow", self.recv_window_ms.to_string()));
         params.push(("timestamp", self.clock.now_ms().to_string()));
         let payload = query_string(&params);
@@ -187,6 +213,7 @@ impl BinanceFutures {
                     .public("/fapi/v1/exchangeInfo")
                     .await
                     .map_err(Failure::into_error)?;
+                self.limits.read(&info);
                 Ok(parse_exchange_info(&info))
             })
             .await

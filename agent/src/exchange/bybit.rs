@@ -21,6 +21,7 @@
 //! exists: the agent looks it up).
 
 mod ack;
+mod limits;
 mod parse;
 
 use std::collections::{BTreeSet, HashMap};
@@ -33,6 +34,7 @@ use serde_json::{Value, json};
 
 use super::lots::{self, Quantity, Rules, RulesCache};
 use super::position_mode::ModeCache;
+use super::throttle::Throttle;
 use super::rest::{
     Call, Failure, Reply, RestClient, ServerClock, Transport, number, query_string, text,
 };
@@ -67,6 +69,8 @@ pub struct BybitLinear {
     clock: ServerClock,
     rules: RulesCache,
     mode: ModeCache,
+    throttle: Throttle,
+    ban_cooldown: Duration,
 }
 
 impl BybitLinear {
@@ -85,6 +89,8 @@ impl BybitLinear {
             clock: ServerClock::default(),
             rules: RulesCache::new(refresh),
             mode: ModeCache::new(refresh),
+            throttle: Throttle::new(NAME),
+            ban_cooldown: Duration::from_secs(cfg.ban_cooldown_secs),
         })
     }
 
@@ -101,6 +107,9 @@ impl BybitLinear {
             .as_ref()
             .and_then(|j| text(j, "retMsg"))
             .unwrap_or_default();
+        if let Some(e) = self.rate_limited(&reply, code, &msg) {
+            return Err(Failure::Other(e));
+        }
         let unknown = |detail: String| Failure::Other(call.unknown_outcome(detail));
         if status >= 500 || status == 408 || code.is_some_and(|c| UNKNOWN_CODES.contains(&c)) {
             return Err(unknown(format!(
@@ -140,6 +149,7 @@ impl BybitLinear {
     }
 
     async fn public(&self, path: &str, params: &[(&str, String)]) -> Result<Value, Failure> {
+        self.throttle.admit().await?;
         let pq = format!("{path}?{}", query_string(params));
         let reply = self.rest.send(Method::GET, &pq, &[], None).await;
         self.answer(reply, Call::Read)
@@ -166,6 +176,7 @@ impl BybitLinear {
                     .ok_or_else(|| ExchangeError::Unavailable(format!("{NAME}: bad server time")))
             })
             .await;
+        self.throttle.admit().await?;
         let ts = self.clock.now_ms().to_string();
         let recv = self.recv_window_ms.to_string();
         let key = self.creds.api_key.expose();

@@ -14,6 +14,7 @@ pub mod paper;
 pub mod position_mode;
 pub mod rest;
 pub mod signing;
+pub mod throttle;
 
 use futures::future::BoxFuture;
 
@@ -123,6 +124,17 @@ pub enum ExchangeError {
     /// The exchange could not be reached; nothing was sent.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The venue's rate limit or ban (Binance 429/418, Bybit 10006/429/403): refused or held
+    /// back before it could do anything — not a refusal of the order itself. Nothing is sent
+    /// to the venue until `retry_in_ms` has passed; callers that must not give up (stops,
+    /// closes) wait and try again.
+    #[error("throttled for {retry_in_ms} ms: {detail}")]
+    Throttled {
+        /// What the venue said.
+        detail: String,
+        /// How long the venue-wide cool-down still runs.
+        retry_in_ms: u64,
+    },
 }
 
 /// One exchange account.

@@ -14,6 +14,8 @@
 //! ([`holder`]); otherwise the order is settled without touching the position (`closed` after
 //! a close, else `gone`).
 
+use std::time::Duration;
+
 use tracing::{error, info, warn};
 use wavegate_common::order_id::client_order_id;
 
@@ -23,8 +25,11 @@ use super::{
     STOP_FAILED_CLOSED, derived_id, filled, record,
 };
 use crate::context::AgentCtx;
-use crate::exchange::{Fill, OrderReport, Side};
+use crate::exchange::{ExchangeError, Fill, OrderReport, Side};
 use crate::journal::{JournalOrder, OrderEvent, OrderState, OrderUpdate, StopEvent, StopState};
+
+/// Longest wait for a venue cool-down between two lookups.
+const MAX_LOOKUP_WAIT: Duration = Duration::from_secs(10);
 
 /// Why an order is looked up, which decides what "not found" means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,6 +218,13 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> 
                 return r.failed("not_received");
             }
             Ok(Some(OrderReport::Open)) => {}
+            // Nothing is sent during the venue's cool-down: wait it out (bounded) first.
+            Err(ExchangeError::Throttled { retry_in_ms, .. }) => {
+                warn!(%coid, retry_in_ms, "lookup throttled by the venue");
+                ctx.metrics.throttled(&ctx.config.exchange_name, "read");
+                let wait = Duration::from_millis(retry_in_ms).min(MAX_LOOKUP_WAIT);
+                tokio::time::sleep(wait).await;
+            }
             Err(e) => warn!(%coid, error = %e, "lookup failed"),
         }
     }

@@ -89,6 +89,7 @@ pub(super) fn order_report(o: &Value) -> OrderReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn instruments_and_orders_parse() {
