@@ -166,10 +166,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "BYBIT_RULES_REFRESH_SECS",
         "adapter.bybit.rules_refresh_secs",
     ),
-    (
-        "BYBIT_BAN_COOLDOWN_SECS",
-        "adapter.bybit.ban_cooldown_secs",
-    ),
+    ("BYBIT_BAN_COOLDOWN_SECS", "adapter.bybit.ban_cooldown_secs"),
     (
         "BYBIT_REQUEST_TIMEOUT_MS",
         "adapter.bybit.request_timeout_ms",

@@ -34,9 +34,9 @@ use serde_json::Value;
 
 use super::lots::{self, Rules, RulesCache, num};
 use super::position_mode::ModeCache;
-use super::throttle::{Throttle, retry_after};
 use super::rest::{Call, Failure, Reply, RestClient, ServerClock, number, query_string, text};
 use super::signing::hmac_sha256_hex;
+use super::throttle::{Throttle, retry_after};
 use super::{EntryOrder, Exchange, ExchangeError, Fill, OrderReport, Position, Side, StopOrder};
 use crate::config::{Credentials, LiveConfig};
 use parse::{algo_report, filled_or_unknown, order_report, order_side, parse_exchange_info};

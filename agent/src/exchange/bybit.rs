@@ -34,11 +34,11 @@ use serde_json::{Value, json};
 
 use super::lots::{self, Quantity, Rules, RulesCache};
 use super::position_mode::ModeCache;
-use super::throttle::Throttle;
 use super::rest::{
     Call, Failure, Reply, RestClient, ServerClock, Transport, number, query_string, text,
 };
 use super::signing::hmac_sha256_hex;
+use super::throttle::Throttle;
 use super::{EntryOrder, Exchange, ExchangeError, Fill, OrderReport, Position, Side, StopOrder};
 use crate::config::{Credentials, LiveConfig};
 use parse::{first, list, order_report, order_side, parse_instruments};

@@ -58,8 +58,11 @@ impl Throttle {
         };
         if let Some(until) = slow {
             let wait = (until - now).min(MAX_PACE);
-            tracing::info!(venue = self.venue, wait_ms = wait.as_millis() as u64,
-                           "rate limit usage is high; pacing requests");
+            tracing::info!(
+                venue = self.venue,
+                wait_ms = wait.as_millis() as u64,
+                "rate limit usage is high; pacing requests"
+            );
             tokio::time::sleep(wait).await;
         }
         Ok(())
@@ -76,7 +79,9 @@ impl Throttle {
         }
         tracing::error!(venue = self.venue, wait_ms = wait.as_millis() as u64, %reason,
                         "venue rate limit hit: nothing is sent until the cool-down ends");
-        let left = st.cool_until.map_or(wait, |u| u.saturating_duration_since(Instant::now()));
+        let left = st
+            .cool_until
+            .map_or(wait, |u| u.saturating_duration_since(Instant::now()));
         throttled(&st.reason, left)
     }
 
@@ -92,10 +97,7 @@ impl Throttle {
     /// The cool-down still to run, if any.
     pub fn cooling(&self) -> Option<Duration> {
         let now = Instant::now();
-        self.lock()
-            .cool_until
-            .filter(|u| *u > now)
-            .map(|u| u - now)
+        self.lock().cool_until.filter(|u| *u > now).map(|u| u - now)
     }
 }
 
@@ -124,7 +126,10 @@ mod tests {
         assert_eq!(t.admit().await, Ok(()));
         let e = t.cool_down(Duration::from_secs(30), "429".into());
         assert!(matches!(e, ExchangeError::Throttled { retry_in_ms, .. } if retry_in_ms > 29_000));
-        assert!(matches!(t.admit().await, Err(ExchangeError::Throttled { .. })));
+        assert!(matches!(
+            t.admit().await,
+            Err(ExchangeError::Throttled { .. })
+        ));
         // A shorter cool-down does not shorten a running one.
         t.cool_down(Duration::from_millis(1), "again".into());
         assert!(t.cooling().is_some_and(|d| d > Duration::from_secs(29)));
@@ -142,7 +147,13 @@ mod tests {
     #[test]
     fn retry_after_defaults_and_bounds() {
         assert_eq!(retry_after(Some(7), Duration::ZERO), Duration::from_secs(7));
-        assert_eq!(retry_after(None, Duration::from_secs(60)), Duration::from_secs(60));
-        assert_eq!(retry_after(Some(-1), Duration::from_secs(2)), Duration::from_secs(2));
+        assert_eq!(
+            retry_after(None, Duration::from_secs(60)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            retry_after(Some(-1), Duration::from_secs(2)),
+            Duration::from_secs(2)
+        );
     }
 }

@@ -12,7 +12,7 @@ use wavegate_agent::config::AdapterKind;
 use wavegate_agent::exchange::position_mode::HEDGE_MODE;
 use wavegate_agent::exchange::{EntryOrder, Exchange, ExchangeError, Side, StopOrder};
 use wavegate_tests::fake_exchange::{
-    FakeBinance, FakeBybit, FakeServer, Instrument, Side as FakeSide, World,
+    FakeBinance, FakeBybit, FakeServer, Instrument, RateLimit, Side as FakeSide, World,
 };
 
 /// The venues of the contract.
@@ -280,4 +280,80 @@ async fn bybit_acked_order_never_visible_is_read_off_its_position() {
         .expect("filled from the position");
     assert_eq!((fill.price, fill.quantity), (60000.0, 0.003));
     assert_eq!(b.fake.orders_with_client_id("wg-invisible-1").len(), 1);
+}
+
+/// A budget of `limit` requests per `window` with a 1 s retry-after and a 3 s ban.
+fn budget(limit: u32, window: Duration) -> RateLimit {
+    RateLimit::new(limit, window)
+}
+
+/// The window of each venue's limits: Binance publishes its own in `exchangeInfo`; Bybit's
+/// limits are per second.
+fn window_of(venue: Venue) -> Duration {
+    match venue {
+        Venue::Binance => Duration::from_secs(2),
+        Venue::Bybit => Duration::from_secs(1),
+    }
+}
+
+/// Throttling is its own error, never a refusal; during the cool-down nothing reaches the
+/// venue (so no ban is earned); after it, calls go through again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_is_its_own_error_and_nothing_is_sent_during_the_cool_down() {
+    for venue in VENUES {
+        let b = venue
+            .start(world().rate_limit(budget(3, window_of(venue))))
+            .await;
+        let reads = (0..6).map(|_| b.exchange.position("BTCUSDT".into()));
+        let answers = futures::future::join_all(reads).await;
+        assert!(
+            answers
+                .iter()
+                .all(|a| matches!(a, Ok(None) | Err(ExchangeError::Throttled { .. }))),
+            "{venue:?}: {answers:?}"
+        );
+        let retry_in = answers
+            .iter()
+            .find_map(|a| match a {
+                Err(ExchangeError::Throttled { retry_in_ms, .. }) => Some(*retry_in_ms),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{venue:?}: throttled at least once: {answers:?}"));
+        let sent = b.fake.requests().len();
+        let again = b.exchange.position("BTCUSDT".into()).await;
+        assert!(
+            matches!(again, Err(ExchangeError::Throttled { .. })),
+            "{venue:?}: {again:?}"
+        );
+        assert_eq!(b.fake.requests().len(), sent, "{venue:?}: nothing sent");
+        assert_eq!(b.fake.rate_limited().1, 0, "{venue:?}: never banned");
+        tokio::time::sleep(Duration::from_millis(retry_in + 50)).await;
+        let after = b.exchange.position("BTCUSDT".into()).await;
+        assert_eq!(
+            after,
+            Ok(None),
+            "{venue:?}: calls resume after the cool-down"
+        );
+    }
+}
+
+/// The usage headers slow the adapter down before the venue throttles it: more sequential
+/// calls than one window allows all succeed, none answered 429 / 10006.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_headers_pace_requests_before_the_limit() {
+    for venue in VENUES {
+        let b = venue
+            .start(world().rate_limit(budget(6, window_of(venue))))
+            .await;
+        // Validation reads the rules first (Binance publishes its limits there).
+        b.exchange
+            .check_rules("BTCUSDT".into(), Side::Long, 200.0)
+            .await
+            .unwrap_or_else(|e| panic!("{venue:?}: {e}"));
+        for i in 0..10 {
+            let r = b.exchange.position("BTCUSDT".into()).await;
+            assert_eq!(r, Ok(None), "{venue:?} call {i}");
+        }
+        assert_eq!(b.fake.rate_limited(), (0, 0), "{venue:?}");
+    }
 }

@@ -16,6 +16,7 @@
 mod binance;
 mod bybit;
 mod decimal;
+mod limits;
 mod server;
 mod sign;
 mod state;
@@ -24,6 +25,7 @@ mod world;
 pub use binance::FakeBinance;
 pub use bybit::FakeBybit;
 pub use decimal::{Dec, DecError};
+pub use limits::RateLimit;
 pub use server::FakeServer;
 pub use sign::{binance_signature, bybit_signature, hmac_sha256_hex};
 pub use state::{Counters, OrderRecord, Position, RequestRecord, Side, StopRecord};

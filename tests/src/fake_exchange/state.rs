@@ -184,6 +184,10 @@ pub struct State {
     pub hedge_mode: bool,
     /// Delay before an acked Bybit order shows in order lookups.
     pub ack_visibility_delay: Duration,
+    /// The rate budget, if the world sets one.
+    pub rate_limit: Option<super::limits::RateLimit>,
+    /// What the budget counted.
+    pub budget: super::limits::Budget,
     next_id: u64,
 }
 
@@ -223,6 +227,8 @@ impl State {
             faults: world.faults.clone(),
             hedge_mode: world.hedge_mode,
             ack_visibility_delay: world.ack_visibility_delay,
+            rate_limit: world.rate_limit.clone(),
+            budget: super::limits::Budget::default(),
             // Ids start from the clock so two fakes in one test do not hand out equal ids.
             next_id: u64::try_from(now % 1_000_000_000).unwrap_or(0) * 1000,
         };

@@ -219,6 +219,8 @@ pub struct World {
     /// Close-all stops resting from positions that are gone (Binance keeps them open):
     /// symbol, side of the closing order, trigger price.
     pub resting_close_stops: Vec<(String, super::state::Side, Dec)>,
+    /// Rate budget (none: unlimited).
+    pub rate_limit: Option<super::limits::RateLimit>,
 }
 
 impl World {
@@ -239,12 +241,19 @@ impl World {
             hedge_mode: false,
             ack_visibility_delay: Duration::ZERO,
             resting_close_stops: Vec::new(),
+            rate_limit: None,
         }
     }
 
     /// Puts the account in hedge (dual-side) position mode.
     pub fn hedge_mode(mut self, yes: bool) -> Self {
         self.hedge_mode = yes;
+        self
+    }
+
+    /// Enforces a rate budget (429/418 on Binance, 10006/403 on Bybit).
+    pub fn rate_limit(mut self, limit: super::limits::RateLimit) -> Self {
+        self.rate_limit = Some(limit);
         self
     }
 

@@ -1,12 +1,13 @@
 //! Binance's rate limits as the adapter reads them: the limits from `exchangeInfo.rateLimits`
-//! (`REQUEST_WEIGHT` per minute, `ORDERS` per 10 seconds and per minute) and the usage every
-//! answer reports in `X-MBX-USED-WEIGHT-1M`, `X-MBX-ORDER-COUNT-10S`, `X-MBX-ORDER-COUNT-1M`
-//! (binance-connector-rust src/common/utils.rs reads these `x-mbx-used-weight-*` /
-//! `x-mbx-order-count-*` headers and `retry-after`; 418 is its `RateLimitBanError`, 429
-//! `TooManyRequestsError`). When usage reaches [`SLOW_AT`] of a limit, requests wait for the
-//! window to turn instead of earning a 429.
+//! (`REQUEST_WEIGHT` and `ORDERS`, each with its `interval` and `intervalNum`) and the usage
+//! every answer reports in `X-MBX-USED-WEIGHT-(intervalNum)(intervalLetter)` and
+//! `X-MBX-ORDER-COUNT-(intervalNum)(intervalLetter)`, e.g. `X-MBX-USED-WEIGHT-1M`,
+//! `X-MBX-ORDER-COUNT-10S` (binance-connector-rust src/common/utils.rs reads any
+//! `x-mbx-used-weight-*` / `x-mbx-order-count-*` header and `retry-after`; 418 is its
+//! `RateLimitBanError`, 429 its `TooManyRequestsError`). When usage reaches [`SLOW_AT`] percent
+//! of a limit, requests wait for that window to turn instead of earning a 429.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -16,70 +17,96 @@ use super::super::rest::{Reply, text};
 /// Share of a limit at which requests start waiting for the next window (percent).
 pub const SLOW_AT: i64 = 90;
 
-/// The account's limits (Binance's published defaults until `exchangeInfo` is read).
+/// One limit: the header reporting its usage, the limit, the window length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Window {
+    header: String,
+    limit: i64,
+    window_ms: i64,
+}
+
+/// The account's limits (Binance's published defaults until `exchangeInfo` is read:
+/// 2400 weight a minute, 300 orders per 10 s, 1200 orders a minute).
 #[derive(Debug)]
 pub struct UsageLimits {
-    weight_1m: AtomicI64,
-    orders_10s: AtomicI64,
-    orders_1m: AtomicI64,
+    windows: Mutex<Vec<Window>>,
 }
 
 impl Default for UsageLimits {
     fn default() -> Self {
+        let w = |header: &str, limit, window_ms| Window {
+            header: header.to_owned(),
+            limit,
+            window_ms,
+        };
         Self {
-            weight_1m: AtomicI64::new(2400),
-            orders_10s: AtomicI64::new(300),
-            orders_1m: AtomicI64::new(1200),
+            windows: Mutex::new(vec![
+                w("x-mbx-used-weight-1m", 2400, 60_000),
+                w("x-mbx-order-count-10s", 300, 10_000),
+                w("x-mbx-order-count-1m", 1200, 60_000),
+            ]),
         }
     }
 }
 
 impl UsageLimits {
-    /// Takes the limits `exchangeInfo` lists in `rateLimits`.
+    /// Takes the limits `exchangeInfo` lists in `rateLimits` (kept as they were when it
+    /// lists none).
     pub fn read(&self, info: &Value) {
-        for l in info
+        let read: Vec<Window> = info
             .get("rateLimits")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-        {
-            let Some(limit) = l.get("limit").and_then(Value::as_i64).filter(|l| *l > 0) else {
-                continue;
-            };
-            let kind = text(l, "rateLimitType");
-            let interval = text(l, "interval");
-            let n = l.get("intervalNum").and_then(Value::as_i64);
-            let slot = match (kind.as_deref(), interval.as_deref(), n) {
-                (Some("REQUEST_WEIGHT"), Some("MINUTE"), Some(1)) => &self.weight_1m,
-                (Some("ORDERS"), Some("SECOND"), Some(10)) => &self.orders_10s,
-                (Some("ORDERS"), Some("MINUTE"), Some(1)) => &self.orders_1m,
-                _ => continue,
-            };
-            slot.store(limit, Ordering::Relaxed);
+            .filter_map(window)
+            .collect();
+        if !read.is_empty() {
+            *self.windows.lock().unwrap_or_else(|e| e.into_inner()) = read;
         }
     }
 
     /// How long requests should wait given the usage `reply` reports at `server_ms` (the
     /// exchange's clock): until the fullest window near its limit turns; `None` when every
-    /// usage is below [`SLOW_AT`].
+    /// usage is below [`SLOW_AT`] percent.
     pub fn pace(&self, reply: &Reply, server_ms: i64) -> Option<Duration> {
-        let windows = [
-            ("x-mbx-used-weight-1m", &self.weight_1m, 60_000),
-            ("x-mbx-order-count-10s", &self.orders_10s, 10_000),
-            ("x-mbx-order-count-1m", &self.orders_1m, 60_000),
-        ];
+        let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         windows
-            .into_iter()
-            .filter_map(|(header, limit, window_ms)| {
-                let used = reply.header_num(header)?;
-                let limit = limit.load(Ordering::Relaxed);
-                (used * 100 >= limit * SLOW_AT).then(|| {
-                    let left = window_ms - server_ms.rem_euclid(window_ms);
+            .iter()
+            .filter_map(|w| {
+                let used = reply.header_num(&w.header)?;
+                (used * 100 >= w.limit * SLOW_AT).then(|| {
+                    let left = w.window_ms - server_ms.rem_euclid(w.window_ms);
                     Duration::from_millis(left.unsigned_abs())
                 })
             })
             .max()
     }
+}
+
+/// One `rateLimits` entry as a window; `None` for kinds the adapter does not track.
+fn window(l: &Value) -> Option<Window> {
+    let limit = l.get("limit").and_then(Value::as_i64).filter(|l| *l > 0)?;
+    let n = l
+        .get("intervalNum")
+        .and_then(Value::as_i64)
+        .filter(|n| *n > 0)?;
+    let (letter, unit_ms) = match text(l, "interval")?.as_str() {
+        "SECOND" => ('s', 1_000),
+        "MINUTE" => ('m', 60_000),
+        "HOUR" => ('h', 3_600_000),
+        "DAY" => ('d', 86_400_000),
+        _ => return None,
+    };
+    let prefix = match text(l, "rateLimitType")?.as_str() {
+        "REQUEST_WEIGHT" => "x-mbx-used-weight",
+        "ORDERS" => "x-mbx-order-count",
+        _ => return None,
+    };
+    Some(Window {
+        header: format!("{prefix}-{n}{letter}"),
+        limit,
+        window_ms: n * unit_ms,
+    })
 }
 
 #[cfg(test)]
@@ -102,17 +129,25 @@ mod tests {
     #[test]
     fn usage_near_a_limit_waits_for_its_window() {
         let l = UsageLimits::default();
+        assert_eq!(
+            l.pace(&reply(&[("x-mbx-order-count-10s", "290")]), 123_000),
+            Some(Duration::from_millis(7_000))
+        );
         l.read(&json!({"rateLimits": [
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 100}
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 100},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 2, "limit": 10}
         ]}));
-        assert_eq!(l.pace(&reply(&[("x-mbx-used-weight-1m", "89")]), 120_000), None);
+        assert_eq!(
+            l.pace(&reply(&[("x-mbx-used-weight-1m", "89")]), 120_000),
+            None
+        );
         assert_eq!(
             l.pace(&reply(&[("x-mbx-used-weight-1m", "90")]), 125_000),
             Some(Duration::from_millis(55_000))
         );
         assert_eq!(
-            l.pace(&reply(&[("x-mbx-order-count-10s", "290")]), 123_000),
-            Some(Duration::from_millis(7_000))
+            l.pace(&reply(&[("x-mbx-order-count-2s", "9")]), 123_500),
+            Some(Duration::from_millis(500))
         );
         assert_eq!(l.pace(&reply(&[]), 0), None);
     }

@@ -32,10 +32,7 @@ impl BybitLinear {
             return Some(self.throttle.cool_down(self.ban_cooldown, reason));
         }
         if reply.status == 429 || code == Some(TOO_MANY_VISITS) {
-            let wait = reset_in.unwrap_or(retry_after(
-                reply.header_num("retry-after"),
-                ONE_WINDOW,
-            ));
+            let wait = reset_in.unwrap_or(retry_after(reply.header_num("retry-after"), ONE_WINDOW));
             let reason = format!("{NAME} HTTP {} {}: {msg}", reply.status, code.unwrap_or(0));
             return Some(self.throttle.cool_down(wait, reason));
         }

@@ -14,12 +14,22 @@ use super::{bad_symbol, fixed, ok};
 pub fn exchange_info(shared: &Shared) -> Outcome {
     let st = shared.lock();
     let symbols: Vec<Value> = st.instruments.values().map(symbol_info).collect();
+    // The request-weight limit is the world's budget when it sets one (its window in whole
+    // seconds or minutes), else Binance's default of 2400 a minute.
+    let weight = match &st.rate_limit {
+        Some(l) if l.window.as_secs() % 60 == 0 => json!({"rateLimitType": "REQUEST_WEIGHT",
+            "interval": "MINUTE", "intervalNum": (l.window.as_secs() / 60).max(1), "limit": l.limit}),
+        Some(l) => json!({"rateLimitType": "REQUEST_WEIGHT", "interval": "SECOND",
+            "intervalNum": l.window.as_secs().max(1), "limit": l.limit}),
+        None => json!({"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE",
+            "intervalNum": 1, "limit": 2400}),
+    };
     ok(json!({
         "timezone": "UTC",
         "serverTime": st.now_ms(),
         "futuresType": "U_MARGINED",
         "rateLimits": [
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
+            weight,
             {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
             {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300}
         ],

@@ -33,6 +33,20 @@ struct BybitProtocol;
 
 impl Protocol for BybitProtocol {
     fn handle(&self, shared: &Shared, req: &Req) -> Outcome {
+        // Public market endpoints are limited per IP only; the budget covers the private ones.
+        if req.path.starts_with("/v5/market/") {
+            return route(shared, req);
+        }
+        super::limits::bybit(shared, req, || route(shared, req))
+    }
+
+    fn server_error(&self) -> Resp {
+        server_error()
+    }
+}
+
+fn route(shared: &Shared, req: &Req) -> Outcome {
+    {
         let m = &req.method;
         let now = shared.lock().now_ms();
         match req.path.as_str() {
@@ -55,8 +69,11 @@ impl Protocol for BybitProtocol {
             _ => error_status(StatusCode::NOT_FOUND, now, 10017, "Route not found."),
         }
     }
+}
 
-    fn server_error(&self) -> Resp {
+/// Bybit's server error envelope.
+fn server_error() -> Resp {
+    {
         json_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             &json!({
