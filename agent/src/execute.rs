@@ -48,6 +48,7 @@ use wavegate_common::signal::Signal;
 use wavegate_common::validate::Duplicate;
 
 use crate::context::AgentCtx;
+use crate::exchange::throttle::{MAX_PACE, through_cool_downs};
 use crate::exchange::{EntryOrder, ExchangeError, Fill, Side};
 use crate::journal::{NewOrder, OrderEvent, OrderState, OrderUpdate};
 
@@ -288,7 +289,8 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
     // limiter): a stop of the wave meanwhile ends the order unsent.
     let before_send = async {
         let symbol_lock = ctx.symbol_locks.lock(&symbol).await;
-        match ctx.exchange.open_positions().await {
+        let open = through_cool_downs(MAX_PACE, || ctx.exchange.open_positions()).await;
+        match open {
             Ok(open) if open.contains(&symbol) => return Err(r.duplicate()),
             Ok(_) => {}
             Err(ExchangeError::Throttled { .. }) => {
@@ -343,7 +345,24 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
     };
     let started = Instant::now();
     let timeout = Duration::from_millis(ctx.config.order_timeout_ms);
-    let placed = tokio::time::timeout(timeout, ctx.exchange.place_entry(order)).await;
+    let mut throttle_waited = Duration::ZERO;
+    let placed = loop {
+        let placed = tokio::time::timeout(timeout, ctx.exchange.place_entry(order.clone())).await;
+        // The venue refused it for its rate: nothing was sent, so it may go again after the
+        // cool-down, within the wave's deadline and a bounded wait.
+        let Ok(Err(ExchangeError::Throttled { retry_in_ms, .. })) = &placed else {
+            break placed;
+        };
+        let wait = Duration::from_millis(*retry_in_ms);
+        let past_deadline = job.deadline.is_some_and(|d| Utc::now() + wait >= d);
+        if past_deadline || throttle_waited + wait > MAX_PACE || job.cancel.borrow().is_some() {
+            break placed;
+        }
+        ctx.metrics.throttled(&ctx.config.exchange_name, "entry");
+        warn!(%coid, wait_ms = *retry_in_ms, "entry held back by the venue's rate limit; waiting");
+        throttle_waited += wait;
+        tokio::time::sleep(wait).await;
+    };
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let mut exec = match placed {
         Ok(Ok(fill)) => {

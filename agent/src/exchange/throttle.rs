@@ -101,6 +101,39 @@ impl Throttle {
     }
 }
 
+/// Runs `call` again after each venue cool-down it meets — a throttled call sent nothing, so
+/// running it again is safe — while the waits add up to at most `max_wait`; then the last
+/// answer (still `Throttled` when the venue keeps refusing).
+pub async fn through_cool_downs<T, F, Fut>(
+    max_wait: Duration,
+    mut call: F,
+) -> Result<T, ExchangeError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ExchangeError>>,
+{
+    let mut waited = Duration::ZERO;
+    loop {
+        match call().await {
+            Err(ExchangeError::Throttled {
+                detail,
+                retry_in_ms,
+            }) => {
+                let wait = Duration::from_millis(retry_in_ms);
+                if waited + wait > max_wait {
+                    return Err(ExchangeError::Throttled {
+                        detail,
+                        retry_in_ms,
+                    });
+                }
+                waited += wait;
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 fn throttled(reason: &str, left: Duration) -> ExchangeError {
     ExchangeError::Throttled {
         detail: reason.to_owned(),

@@ -18,5 +18,6 @@ mod telemetry;
 mod tls;
 mod topup_after_failures;
 mod venue_contract;
+mod venue_waves;
 mod walk_and_topup;
 mod worked_example;

@@ -1,0 +1,121 @@
+//! Whole waves against each venue's fake with the venue's hard parts switched on — rate
+//! budgets that pace and throttle the agent, Bybit's delayed order visibility, a stale
+//! Binance close-all stop — driven over real gRPC like a coordinator would. Whatever the venue
+//! does, every position opened ends protected by a stop at the configured distance from its
+//! real fill price, never more positions open than the target, and the wave's report matches
+//! what the venue holds.
+
+use std::time::Duration;
+
+use crate::live_support::*;
+use crate::support::*;
+use wavegate_agent::config::AdapterKind;
+use wavegate_tests::fake_exchange::{
+    FakeBinance, FakeBybit, FakeServer, RateLimit, Side as FakeSide, World,
+};
+
+/// The agent's default `stop_loss_percent`.
+const STOP_PCT: f64 = 4.0;
+
+async fn run_wave(kind: AdapterKind, world: World) {
+    let (fake, exchange_id, name) = match kind {
+        AdapterKind::Bybit => (FakeBybit::start(world).await, 2, "bybit"),
+        _ => (FakeBinance::start(world).await, 1, "binance"),
+    };
+    let fake: FakeServer = fake.expect("fake starts");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = live_config(
+        dir.path(),
+        exchange_id,
+        name,
+        kind,
+        &fake.base_url(),
+        SECRET,
+    );
+    let (agent, mut client) = start(cfg).await;
+    let mut all = signals(
+        exchange_id,
+        1,
+        &[
+            "BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "DOTUSDT",
+            "LINKUSDT",
+        ],
+    );
+    all[6] = short(all[6].clone()); // DOTUSDT: a short, whose stop sits above the price
+    let target = 5;
+    let run = drive(
+        &mut client,
+        start_msg("W-venue", exchange_id, target, 8, 8),
+        &all,
+        Drive::default(),
+    )
+    .await;
+    assert!(run.status.is_none(), "{name}: {:?}", run.status);
+    let executed: Vec<&wavegate_common::proto::v1::SignalOutcome> = run
+        .result()
+        .outcomes
+        .iter()
+        .filter(|o| o.executed)
+        .collect();
+    assert!(!executed.is_empty(), "{name}: {:?}", run.result());
+    assert!(executed.len() <= target as usize, "{name}: {executed:?}");
+
+    // The report matches what the venue holds: the executed symbols are exactly the open
+    // positions, each at the fill price reported.
+    let positions = fake.positions();
+    let mut held: Vec<&str> = positions.iter().map(|p| p.symbol.as_str()).collect();
+    let mut reported: Vec<&str> = executed.iter().map(|o| o.symbol.as_str()).collect();
+    held.sort_unstable();
+    reported.sort_unstable();
+    assert_eq!(held, reported, "{name}");
+    for p in &positions {
+        let o = executed.iter().find(|o| o.symbol == p.symbol).unwrap();
+        let entry: f64 = p.entry_price.to_string().parse().unwrap();
+        assert_eq!(o.fill_price, entry, "{name} {}: real fill price", p.symbol);
+        // Exactly one active stop, closing the position, at the configured distance from
+        // the fill price (rounded to the tick away from the market).
+        let stops: Vec<_> = fake
+            .stops()
+            .into_iter()
+            .filter(|s| s.symbol == p.symbol && s.active)
+            .collect();
+        assert_eq!(stops.len(), 1, "{name} {}: {stops:?}", p.symbol);
+        let trigger: f64 = stops[0].trigger_price.to_string().parse().unwrap();
+        let long = p.qty.is_positive();
+        let ideal = if long {
+            entry * (1.0 - STOP_PCT / 100.0)
+        } else {
+            entry * (1.0 + STOP_PCT / 100.0)
+        };
+        let tick = if long {
+            ideal - trigger
+        } else {
+            trigger - ideal
+        };
+        assert!(
+            (0.0..entry * 0.001).contains(&tick),
+            "{name} {}: trigger {trigger}, ideal {ideal}",
+            p.symbol
+        );
+        let closing = if long { FakeSide::Sell } else { FakeSide::Buy };
+        assert_eq!(stops[0].side, closing, "{name} {}", p.symbol);
+    }
+    assert_eq!(fake.rate_limited().1, 0, "{name}: never banned");
+    agent.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binance_wave_with_throttling_and_a_stale_stop_protects_every_position() {
+    let world = instruments(World::new(KEY, SECRET))
+        .rate_limit(RateLimit::new(12, Duration::from_secs(2)))
+        .resting_close_stop("ETHUSDT", FakeSide::Sell, "2500");
+    run_wave(AdapterKind::Binance, world).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bybit_wave_with_throttling_and_delayed_acks_protects_every_position() {
+    let world = instruments(World::new(KEY, SECRET))
+        .rate_limit(RateLimit::new(3, Duration::from_secs(1)))
+        .ack_visibility_delay(Duration::from_millis(400));
+    run_wave(AdapterKind::Bybit, world).await;
+}
