@@ -137,6 +137,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ),
     ("PAPER_POSITIONS_FAIL", "adapter.paper.positions_fail"),
     ("BINANCE_BASE_URL", "adapter.binance.base_url"),
+    ("BINANCE_NETWORK", "adapter.binance.network"),
     ("BINANCE_RECV_WINDOW_MS", "adapter.binance.recv_window_ms"),
     ("BINANCE_NOTIONAL", "adapter.binance.notional"),
     (
@@ -156,6 +157,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "adapter.binance.request_timeout_ms",
     ),
     ("BYBIT_BASE_URL", "adapter.bybit.base_url"),
+    ("BYBIT_NETWORK", "adapter.bybit.network"),
     ("BYBIT_RECV_WINDOW_MS", "adapter.bybit.recv_window_ms"),
     ("BYBIT_NOTIONAL", "adapter.bybit.notional"),
     (

@@ -64,8 +64,12 @@ pub struct Credentials {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LiveConfig {
-    /// REST base URL, e.g. `https://fapi.binance.com` (tests point it at a local fake).
+    /// REST base URL, e.g. `https://fapi.binance.com` (tests point it at a local fake). When
+    /// not set, `network` chooses the venue's official URL.
     pub base_url: String,
+    /// `mainnet` (default), `testnet` or `demo`: the venue environment whose official URL is
+    /// the default `base_url` ([`super::network`]).
+    pub network: super::network::Network,
     /// How long a signed request stays valid at the exchange (`recvWindow`), in ms.
     pub recv_window_ms: u64,
     /// Order size in quote currency (USDT).
@@ -117,7 +121,7 @@ pub(super) fn de_bybit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<LiveCon
 
 fn with_url<E>(mut c: LiveConfig, url: &str) -> Result<LiveConfig, E> {
     if c.base_url.is_empty() {
-        c.base_url = url.to_owned();
+        c.base_url = c.network.base_url(url).to_owned();
     }
     Ok(c)
 }
@@ -127,6 +131,7 @@ impl LiveConfig {
     pub fn with_base_url(base_url: &str) -> Self {
         Self {
             base_url: base_url.to_owned(),
+            network: super::network::Network::Mainnet,
             recv_window_ms: 5000,
             notional: 100.0,
             request_timeout_ms: 5000,
@@ -153,6 +158,13 @@ impl LiveConfig {
     pub(super) fn set(&mut self, name: &str, v: &str) -> Result<(), String> {
         match name {
             "base_url" => self.base_url = v.to_owned(),
+            "network" => {
+                self.network = super::network::Network::parse(v)?;
+                // A URL that is still the production default follows the network.
+                if super::network::is_production(&self.base_url) {
+                    self.base_url = self.network.base_url(&self.base_url).to_owned();
+                }
+            }
             "recv_window_ms" => self.recv_window_ms = super::env::parse(v)?,
             "notional" => self.notional = super::env::parse(v)?,
             "request_timeout_ms" => self.request_timeout_ms = super::env::parse(v)?,
@@ -180,6 +192,18 @@ impl LiveConfig {
             return Err(bad(
                 "base_url",
                 format!("must be an http(s) URL, got {:?}", self.base_url),
+            ));
+        }
+        if self.network != super::network::Network::Mainnet
+            && super::network::is_production(&self.base_url)
+        {
+            return Err(bad(
+                "base_url",
+                format!(
+                    "is a production URL ({}) but network is {:?}: remove base_url or set \
+                     the environment's own",
+                    self.base_url, self.network
+                ),
             ));
         }
         if !(1..=60_000).contains(&self.recv_window_ms) {
