@@ -22,7 +22,10 @@
 
 mod limits;
 mod parse;
+mod preflight;
 mod stale_stops;
+
+pub(crate) use preflight::mode_line as preflight_mode_line;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -23,6 +23,7 @@
 mod ack;
 mod limits;
 mod parse;
+mod preflight;
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -71,6 +72,8 @@ pub struct BybitLinear {
     mode: ModeCache,
     throttle: Throttle,
     ban_cooldown: Duration,
+    /// `X-Bapi-Limit-Status` and `X-Bapi-Limit` of the last answer that had them.
+    last_limit: std::sync::Mutex<Option<(i64, i64)>>,
 }
 
 impl BybitLinear {
@@ -91,6 +94,7 @@ impl BybitLinear {
             mode: ModeCache::new(refresh),
             throttle: Throttle::new(NAME),
             ban_cooldown: Duration::from_secs(cfg.ban_cooldown_secs),
+            last_limit: std::sync::Mutex::new(None),
         })
     }
 

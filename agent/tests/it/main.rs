@@ -9,6 +9,7 @@ mod exchange_bybit;
 mod foreign_positions;
 mod guarantees;
 mod journal_replay;
+mod preflight_check;
 mod protocol_errors;
 mod reflection;
 mod resent_waves;

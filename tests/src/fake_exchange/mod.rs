@@ -13,6 +13,7 @@
 //! instead of looking the order up gets the exchange's duplicate-client-id error, and the fill
 //! count shows it.
 
+mod account;
 mod binance;
 mod bybit;
 mod decimal;
@@ -22,6 +23,7 @@ mod sign;
 mod state;
 mod world;
 
+pub use account::Account;
 pub use binance::FakeBinance;
 pub use bybit::FakeBybit;
 pub use decimal::{Dec, DecError};

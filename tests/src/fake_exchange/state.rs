@@ -188,6 +188,8 @@ pub struct State {
     pub rate_limit: Option<super::limits::RateLimit>,
     /// What the budget counted.
     pub budget: super::limits::Budget,
+    /// Balance and key permissions.
+    pub account: super::account::Account,
     next_id: u64,
 }
 
@@ -229,6 +231,7 @@ impl State {
             ack_visibility_delay: world.ack_visibility_delay,
             rate_limit: world.rate_limit.clone(),
             budget: super::limits::Budget::default(),
+            account: world.account.clone(),
             // Ids start from the clock so two fakes in one test do not hand out equal ids.
             next_id: u64::try_from(now % 1_000_000_000).unwrap_or(0) * 1000,
         };

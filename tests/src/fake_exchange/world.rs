@@ -221,6 +221,8 @@ pub struct World {
     pub resting_close_stops: Vec<(String, super::state::Side, Dec)>,
     /// Rate budget (none: unlimited).
     pub rate_limit: Option<super::limits::RateLimit>,
+    /// Balance and key permissions.
+    pub account: super::account::Account,
 }
 
 impl World {
@@ -242,12 +244,19 @@ impl World {
             ack_visibility_delay: Duration::ZERO,
             resting_close_stops: Vec::new(),
             rate_limit: None,
+            account: super::account::Account::default(),
         }
     }
 
     /// Puts the account in hedge (dual-side) position mode.
     pub fn hedge_mode(mut self, yes: bool) -> Self {
         self.hedge_mode = yes;
+        self
+    }
+
+    /// Sets the balance and the key's permissions.
+    pub fn account(mut self, account: super::account::Account) -> Self {
+        self.account = account;
         self
     }
 

@@ -30,6 +30,8 @@ struct Window {
 #[derive(Debug)]
 pub struct UsageLimits {
     windows: Mutex<Vec<Window>>,
+    /// The fullest usage the last answer reported: header, used, limit.
+    last: Mutex<Option<(String, i64, i64)>>,
 }
 
 impl Default for UsageLimits {
@@ -45,6 +47,7 @@ impl Default for UsageLimits {
                 w("x-mbx-order-count-10s", 300, 10_000),
                 w("x-mbx-order-count-1m", 1200, 60_000),
             ]),
+            last: Mutex::new(None),
         }
     }
 }
@@ -70,6 +73,13 @@ impl UsageLimits {
     /// usage is below [`SLOW_AT`] percent.
     pub fn pace(&self, reply: &Reply, server_ms: i64) -> Option<Duration> {
         let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let fullest = windows
+            .iter()
+            .filter_map(|w| Some((w.header.clone(), reply.header_num(&w.header)?, w.limit)))
+            .max_by_key(|(_, used, limit)| used * 1000 / limit.max(&1));
+        if fullest.is_some() {
+            *self.last.lock().unwrap_or_else(|e| e.into_inner()) = fullest;
+        }
         windows
             .iter()
             .filter_map(|w| {
@@ -80,6 +90,13 @@ impl UsageLimits {
                 })
             })
             .max()
+    }
+}
+
+impl UsageLimits {
+    /// The fullest usage the last answer reported: header, used, limit.
+    pub fn last(&self) -> Option<(String, i64, i64)> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 

@@ -27,6 +27,12 @@ impl BybitLinear {
         msg: &str,
     ) -> Option<ExchangeError> {
         let reset_in = self.reset_in(reply);
+        if let (Some(left), Some(limit)) = (
+            reply.header_num("x-bapi-limit-status"),
+            reply.header_num("x-bapi-limit"),
+        ) {
+            *self.last_limit.lock().unwrap_or_else(|e| e.into_inner()) = Some((left, limit));
+        }
         if reply.status == 403 {
             let reason = format!("{NAME} HTTP 403 (IP ban, access too frequent): {msg}");
             return Some(self.throttle.cool_down(self.ban_cooldown, reason));

@@ -207,3 +207,34 @@ pub fn position_mode(shared: &Shared, req: &Req) -> Outcome {
     }
     ok(json!({ "dualSidePosition": shared.lock().hedge_mode }))
 }
+
+/// `GET /fapi/v2/account` (SIGNED), the fields a preflight reads: `canTrade`, `canDeposit`,
+/// `canWithdraw`, `availableBalance`, `totalWalletBalance`, `assets` —
+/// binance-connector-rust src/derivatives_trading_usds_futures/rest_api/models/
+/// account_information_v2_response.rs.
+pub fn account(shared: &Shared, req: &Req) -> Outcome {
+    let params = match authenticate(shared, req) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    if let Err(e) = params.only(&["recvWindow", "timestamp", "signature"]) {
+        return e;
+    }
+    let st = shared.lock();
+    let a = &st.account;
+    let bal = fixed(a.available, 8);
+    ok(json!({
+        "feeTier": 0,
+        "canTrade": a.can_trade,
+        "canDeposit": true,
+        "canWithdraw": a.can_withdraw,
+        "updateTime": 0,
+        "multiAssetsMargin": false,
+        "totalWalletBalance": bal,
+        "availableBalance": bal,
+        "maxWithdrawAmount": bal,
+        "assets": [{"asset": "USDT", "walletBalance": bal, "availableBalance": bal,
+                    "marginBalance": bal, "maxWithdrawAmount": bal}],
+        "positions": [],
+    }))
+}

@@ -3,7 +3,7 @@
 //!
 //! Endpoints: `GET /fapi/v1/ping`, `GET /fapi/v1/time`, `GET /fapi/v1/exchangeInfo`,
 //! `GET /fapi/v1/ticker/price` (and `/fapi/v2/ticker/price`), `GET /fapi/v2/positionRisk`,
-//! `GET /fapi/v3/positionRisk`, `GET /fapi/v1/positionSide/dual`, `POST /fapi/v1/order` (MARKET), `GET /fapi/v1/order`,
+//! `GET /fapi/v3/positionRisk`, `GET /fapi/v1/positionSide/dual`, `GET /fapi/v2/account`, `POST /fapi/v1/order` (MARKET), `GET /fapi/v1/order`,
 //! `POST|GET|DELETE /fapi/v1/algoOrder`, `GET /fapi/v1/openAlgoOrders`. Since 2025-12-09 Binance
 //! refuses conditional types on `/fapi/v1/order` with `-4120`; so does the fake.
 
@@ -55,6 +55,7 @@ fn route(shared: &Shared, req: &Req) -> Outcome {
         "/fapi/v2/positionRisk" if m == Method::GET => market::position_risk(shared, req, 2),
         "/fapi/v3/positionRisk" if m == Method::GET => market::position_risk(shared, req, 3),
         "/fapi/v1/positionSide/dual" if m == Method::GET => market::position_mode(shared, req),
+        "/fapi/v2/account" if m == Method::GET => market::account(shared, req),
         "/fapi/v1/order" if m == Method::POST => trade::new_order(shared, req),
         "/fapi/v1/order" if m == Method::GET => trade::query_order(shared, req),
         "/fapi/v1/algoOrder" if m == Method::POST => algo::new_algo_order(shared, req),

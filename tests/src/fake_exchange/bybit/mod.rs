@@ -4,8 +4,10 @@
 //!
 //! Endpoints: `GET /v5/market/time`, `GET /v5/market/instruments-info`, `GET /v5/market/tickers`,
 //! `GET /v5/position/list`, `POST /v5/order/create` (Market), `GET /v5/order/realtime`,
-//! `GET /v5/order/history`, `POST /v5/position/trading-stop` (stop loss, `tpslMode=Full`).
+//! `GET /v5/order/history`, `POST /v5/position/trading-stop` (stop loss, `tpslMode=Full`),
+//! `GET /v5/user/query-api`, `GET /v5/account/wallet-balance`.
 
+mod account;
 mod auth;
 mod market;
 mod position;
@@ -64,6 +66,10 @@ fn route(shared: &Shared, req: &Req) -> Outcome {
             "/v5/position/list" if m == Method::GET => position::list(shared, req),
             "/v5/position/trading-stop" if m == Method::POST => position::trading_stop(shared, req),
             "/v5/order/create" if m == Method::POST => trade::create(shared, req),
+            "/v5/user/query-api" if m == Method::GET => account::query_api(shared, req),
+            "/v5/account/wallet-balance" if m == Method::GET => {
+                account::wallet_balance(shared, req)
+            }
             "/v5/order/realtime" if m == Method::GET => trade::list_orders(shared, req, false),
             "/v5/order/history" if m == Method::GET => trade::list_orders(shared, req, true),
             _ => error_status(StatusCode::NOT_FOUND, now, 10017, "Route not found."),
