@@ -33,6 +33,7 @@
 //!
 //! [`Journal::apply_later`]: crate::journal::Journal::apply_later
 
+mod lifecycle;
 mod recover;
 mod stop;
 
@@ -52,7 +53,8 @@ use crate::exchange::throttle::{MAX_PACE, through_cool_downs};
 use crate::exchange::{EntryOrder, ExchangeError, Fill, Side};
 use crate::journal::{NewOrder, OrderEvent, OrderState, OrderUpdate};
 
-use recover::{Lookup, Sender, lost_then_resolve};
+use lifecycle::{Lookup, Sender};
+use recover::lost_then_resolve;
 pub use recover::{needs_side, needs_stop, settle_prior, unsettled};
 use stop::{StopStart, protect};
 
