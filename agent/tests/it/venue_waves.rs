@@ -3,7 +3,8 @@
 //! Binance close-all stop — driven over real gRPC like a coordinator would. Whatever the venue
 //! does, every position opened ends protected by a stop at the configured distance from its
 //! real fill price, never more positions open than the target, and the wave's report matches
-//! what the venue holds.
+//! what the venue holds. Scenarios every venue shares (a wrong secret, the venue's own lot
+//! rules) run here for both adapters instead of once per venue.
 
 use std::time::Duration;
 
@@ -18,11 +19,11 @@ use wavegate_tests::fake_exchange::{
 const STOP_PCT: f64 = 4.0;
 
 async fn run_wave(kind: AdapterKind, world: World) {
-    let (fake, exchange_id, name) = match kind {
-        AdapterKind::Bybit => (FakeBybit::start(world).await, 2, "bybit"),
-        _ => (FakeBinance::start(world).await, 1, "binance"),
+    let (exchange_id, name) = match kind {
+        AdapterKind::Bybit => (2, "bybit"),
+        _ => (1, "binance"),
     };
-    let fake: FakeServer = fake.expect("fake starts");
+    let fake = start_fake(kind, world).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = live_config(
         dir.path(),
@@ -118,4 +119,83 @@ async fn bybit_wave_with_throttling_and_delayed_acks_protects_every_position() {
         .rate_limit(RateLimit::new(3, Duration::from_secs(1)))
         .ack_visibility_delay(Duration::from_millis(400));
     run_wave(AdapterKind::Bybit, world).await;
+}
+
+/// Each venue of the contract: adapter kind, exchange id, name, and the code its fake answers
+/// a bad signature with (Binance `-1022 Signature for this request is not valid.`, Bybit
+/// `10004 error sign!`).
+fn venues() -> [(AdapterKind, u32, &'static str, &'static str, &'static str); 2] {
+    [
+        (AdapterKind::Binance, 1, "binance", "-1022", "Signature"),
+        (AdapterKind::Bybit, 2, "bybit", "10004", "sign"),
+    ]
+}
+
+async fn start_fake(kind: AdapterKind, world: World) -> FakeServer {
+    match kind {
+        AdapterKind::Bybit => FakeBybit::start(world).await,
+        _ => FakeBinance::start(world).await,
+    }
+    .expect("fake starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_secret_is_refused_with_a_clear_reason_and_no_order() {
+    for (kind, id, name, code, word) in venues() {
+        let fake = start_fake(kind, instruments(World::new(KEY, SECRET))).await;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = live_config(
+            dir.path(),
+            id,
+            name,
+            kind,
+            &fake.base_url(),
+            "not-the-secret",
+        );
+        let (agent, mut client) = start(cfg).await;
+        let all = signals(id, 1, &["BTCUSDT", "ETHUSDT"]);
+        let run = drive(
+            &mut client,
+            start_msg("W4", id, 2, 2, 2),
+            &all,
+            Drive::default(),
+        )
+        .await;
+        let status = run.status.expect("the wave is refused");
+        assert_eq!(
+            status.code(),
+            tonic::Code::Unavailable,
+            "{name}: {status:?}"
+        );
+        assert!(
+            status.message().contains(code) && status.message().contains(word),
+            "{name}: {status:?}"
+        );
+        assert!(!status.message().contains(SECRET), "{name}");
+        assert!(fake.orders().is_empty(), "{name}");
+        assert!(fake.counters().signature_rejections >= 1, "{name}");
+        agent.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_rules_fail_validation_with_precise_reasons() {
+    for (kind, id, name, _, _) in venues() {
+        let fake = start_fake(kind, rules_world()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = live_config(dir.path(), id, name, kind, &fake.base_url(), SECRET);
+        let (agent, mut client) = start(cfg).await;
+        let all = signals(id, 1, &RULES_SYMBOLS);
+        let run = drive(
+            &mut client,
+            start_msg("W6", id, 4, 4, 4),
+            &all,
+            Drive::default(),
+        )
+        .await;
+        assert_rules_verdicts(&run);
+        let orders: Vec<String> = fake.orders().into_iter().map(|o| o.symbol).collect();
+        assert_eq!(orders, vec!["ETHUSDT"], "{name}");
+        agent.shutdown().await;
+    }
 }
