@@ -110,7 +110,7 @@ pub enum Found {
     /// Accepted, not filled yet.
     Open,
     /// The venue knows no order under the id.
-    NotFound,
+    Missing,
     /// The lookup itself failed (unreachable, throttled).
     Unreadable,
 }
@@ -142,9 +142,9 @@ pub fn after_lookup(found: Found, lookup: Lookup, sender: Sender, last: bool) ->
         (Found::Filled, _, _) => AfterLookup::ProtectOwn,
         (Found::Rejected, _, _) => AfterLookup::Failed,
         // An order answered late may show up only after a moment; an existing id is believed.
-        (Found::NotFound, Lookup::Unanswered, _) if last => AfterLookup::CheckPosition,
-        (Found::NotFound | Found::Open | Found::Unreadable, _, _) if last => AfterLookup::HoldSlot,
-        (Found::NotFound | Found::Open | Found::Unreadable, _, _) => AfterLookup::LookAgain,
+        (Found::Missing, Lookup::Unanswered, _) if last => AfterLookup::CheckPosition,
+        (Found::Missing | Found::Open | Found::Unreadable, _, _) if last => AfterLookup::HoldSlot,
+        (Found::Missing | Found::Open | Found::Unreadable, _, _) => AfterLookup::LookAgain,
     }
 }
 
@@ -283,11 +283,11 @@ mod tests {
             (F::Filled, Unanswered, EarlierRun, false, A::ProtectOwn),
             (F::Rejected, Unanswered, ThisRun, false, A::Failed),
             (F::Rejected, Exists, EarlierRun, true, A::Failed),
-            (F::NotFound, Unanswered, ThisRun, false, A::LookAgain),
-            (F::NotFound, Unanswered, ThisRun, true, A::CheckPosition),
-            (F::NotFound, Unanswered, EarlierRun, true, A::CheckPosition),
-            (F::NotFound, Exists, ThisRun, false, A::LookAgain),
-            (F::NotFound, Exists, ThisRun, true, A::HoldSlot),
+            (F::Missing, Unanswered, ThisRun, false, A::LookAgain),
+            (F::Missing, Unanswered, ThisRun, true, A::CheckPosition),
+            (F::Missing, Unanswered, EarlierRun, true, A::CheckPosition),
+            (F::Missing, Exists, ThisRun, false, A::LookAgain),
+            (F::Missing, Exists, ThisRun, true, A::HoldSlot),
             (F::Open, Unanswered, ThisRun, false, A::LookAgain),
             (F::Open, Unanswered, ThisRun, true, A::HoldSlot),
             (F::Unreadable, Exists, EarlierRun, false, A::LookAgain),

@@ -159,7 +159,7 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> 
             Ok(Some(OrderReport::Filled(fill))) => (Found::Filled, Some(fill), None),
             Ok(Some(OrderReport::Rejected(reason))) => (Found::Rejected, None, Some(reason)),
             Ok(Some(OrderReport::Open)) => (Found::Open, None, None),
-            Ok(None) => (Found::NotFound, None, None),
+            Ok(None) => (Found::Missing, None, None),
             // Nothing is sent during the venue's cool-down: wait it out (bounded) first.
             Err(ExchangeError::Throttled { retry_in_ms, .. }) => {
                 warn!(%coid, retry_in_ms, "lookup throttled by the venue");
@@ -212,7 +212,7 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> 
                 record(ctx, &coid, OrderState::Unknown, OrderEvent::Resolve, up);
                 return r.failed("not_received");
             }
-            (AfterLookup::HoldSlot, _) if found == Found::NotFound => {
+            (AfterLookup::HoldSlot, _) if found == Found::Missing => {
                 error!(%coid, symbol = %r.symbol,
                        "order not found, but its position cannot be ruled out (or the venue said the id exists): holding its slot");
                 return r.unresolved();

@@ -149,7 +149,7 @@ fn header(out: &mut Outcome, name: &'static str, value: String) {
 /// The weight header name for the fake's window (`x-mbx-used-weight-1m`, `-2s`, …).
 pub fn binance_weight_header(limit: &RateLimit) -> String {
     let secs = limit.window.as_secs().max(1);
-    if secs % 60 == 0 {
+    if secs.is_multiple_of(60) {
         format!("x-mbx-used-weight-{}m", secs / 60)
     } else {
         format!("x-mbx-used-weight-{secs}s")

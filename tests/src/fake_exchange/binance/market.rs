@@ -17,8 +17,10 @@ pub fn exchange_info(shared: &Shared) -> Outcome {
     // The request-weight limit is the world's budget when it sets one (its window in whole
     // seconds or minutes), else Binance's default of 2400 a minute.
     let weight = match &st.rate_limit {
-        Some(l) if l.window.as_secs() % 60 == 0 => json!({"rateLimitType": "REQUEST_WEIGHT",
-            "interval": "MINUTE", "intervalNum": (l.window.as_secs() / 60).max(1), "limit": l.limit}),
+        Some(l) if l.window.as_secs().is_multiple_of(60) => {
+            json!({"rateLimitType": "REQUEST_WEIGHT",
+            "interval": "MINUTE", "intervalNum": (l.window.as_secs() / 60).max(1), "limit": l.limit})
+        }
         Some(l) => json!({"rateLimitType": "REQUEST_WEIGHT", "interval": "SECOND",
             "intervalNum": l.window.as_secs().max(1), "limit": l.limit}),
         None => json!({"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE",
