@@ -365,6 +365,7 @@ impl BinanceFutures {
         if !(o.stop_price.is_finite() && o.stop_price > 0.0) {
             return Err(ExchangeError::Rejected("stop_price_not_positive".into()));
         }
+        lots::check_stop_price(o.side, o.stop_price, self.price(&o.symbol).await?)?;
         let params = vec![
             ("algoType", "CONDITIONAL".to_owned()),
             ("symbol", o.symbol.clone()),

@@ -319,6 +319,7 @@ impl BybitLinear {
         if !(o.stop_price.is_finite() && o.stop_price > 0.0) {
             return Err(ExchangeError::Rejected("stop_price_not_positive".into()));
         }
+        lots::check_stop_price(o.side, o.stop_price, self.price(&o.symbol).await?)?;
         let body = json!({
             "category": "linear",
             "symbol": o.symbol,

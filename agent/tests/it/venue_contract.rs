@@ -357,3 +357,28 @@ async fn usage_headers_pace_requests_before_the_limit() {
         assert_eq!(b.fake.rate_limited(), (0, 0), "{venue:?}");
     }
 }
+
+/// A stop far from the venue's last price (computed from a wrong fill price) is refused before
+/// it is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_far_from_the_last_price_is_refused_unsent() {
+    for venue in VENUES {
+        let b = venue.start(world()).await;
+        b.exchange
+            .place_entry(entry("wg-far-1", Side::Long))
+            .await
+            .unwrap_or_else(|e| panic!("{venue:?}: {e}"));
+        let e = b
+            .exchange
+            .place_stop(stop("ws-far-1", Side::Long, 6000.0))
+            .await;
+        assert_eq!(
+            e,
+            Err(ExchangeError::Rejected(
+                "stop_price_far_from_last_price".into()
+            )),
+            "{venue:?}"
+        );
+        assert!(active_stops(&b.fake).is_empty(), "{venue:?}");
+    }
+}
