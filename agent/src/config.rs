@@ -14,6 +14,7 @@ use crate::journal::JournalSync;
 
 mod env;
 mod live;
+mod network;
 mod telemetry;
 mod tls;
 

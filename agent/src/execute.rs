@@ -33,6 +33,7 @@
 //!
 //! [`Journal::apply_later`]: crate::journal::Journal::apply_later
 
+mod lifecycle;
 mod recover;
 mod stop;
 
@@ -48,10 +49,12 @@ use wavegate_common::signal::Signal;
 use wavegate_common::validate::Duplicate;
 
 use crate::context::AgentCtx;
+use crate::exchange::throttle::{MAX_PACE, through_cool_downs};
 use crate::exchange::{EntryOrder, ExchangeError, Fill, Side};
 use crate::journal::{NewOrder, OrderEvent, OrderState, OrderUpdate};
 
-use recover::{Lookup, Sender, lost_then_resolve};
+use lifecycle::{Lookup, Sender};
+use recover::lost_then_resolve;
 pub use recover::{needs_side, needs_stop, settle_prior, unsettled};
 use stop::{StopStart, protect};
 
@@ -62,6 +65,9 @@ const LOOKUP_BACKOFF: Duration = Duration::from_millis(200);
 /// Journaled error of an entry the exchange refused as a duplicate client order id: the row
 /// stays `unknown`, and a later run keeps looking it up (its "not found" is not believed).
 pub const DUPLICATE_ID: &str = "duplicate_client_order_id";
+/// Validation or execution error of a signal the venue's rate limit held back (nothing was
+/// sent; not a refusal of the order).
+pub const THROTTLED: &str = "exchange_throttled";
 /// Outcome error of a filled entry whose stop could not be placed and whose position was
 /// closed (or was found gone).
 const STOP_FAILED_CLOSED: &str = "stop_failed_closed";
@@ -285,9 +291,15 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
     // limiter): a stop of the wave meanwhile ends the order unsent.
     let before_send = async {
         let symbol_lock = ctx.symbol_locks.lock(&symbol).await;
-        match ctx.exchange.open_positions().await {
+        let open = through_cool_downs(MAX_PACE, || ctx.exchange.open_positions()).await;
+        match open {
             Ok(open) if open.contains(&symbol) => return Err(r.duplicate()),
             Ok(_) => {}
+            Err(ExchangeError::Throttled { .. }) => {
+                ctx.metrics.throttled(&ctx.config.exchange_name, "read");
+                warn!(%symbol, "positions read throttled by the venue; order not sent");
+                return Err(r.failed(THROTTLED));
+            }
             Err(e) => {
                 warn!(%symbol, error = %e, "positions unavailable; order not sent");
                 return Err(r.failed("exchange_unreachable"));
@@ -335,7 +347,24 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
     };
     let started = Instant::now();
     let timeout = Duration::from_millis(ctx.config.order_timeout_ms);
-    let placed = tokio::time::timeout(timeout, ctx.exchange.place_entry(order)).await;
+    let mut throttle_waited = Duration::ZERO;
+    let placed = loop {
+        let placed = tokio::time::timeout(timeout, ctx.exchange.place_entry(order.clone())).await;
+        // The venue refused it for its rate: nothing was sent, so it may go again after the
+        // cool-down, within the wave's deadline and a bounded wait.
+        let Ok(Err(ExchangeError::Throttled { retry_in_ms, .. })) = &placed else {
+            break placed;
+        };
+        let wait = Duration::from_millis(*retry_in_ms);
+        let past_deadline = job.deadline.is_some_and(|d| Utc::now() + wait >= d);
+        if past_deadline || throttle_waited + wait > MAX_PACE || job.cancel.borrow().is_some() {
+            break placed;
+        }
+        ctx.metrics.throttled(&ctx.config.exchange_name, "entry");
+        warn!(%coid, wait_ms = *retry_in_ms, "entry held back by the venue's rate limit; waiting");
+        throttle_waited += wait;
+        tokio::time::sleep(wait).await;
+    };
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let mut exec = match placed {
         Ok(Ok(fill)) => {
@@ -355,6 +384,17 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
             };
             record(&ctx, &coid, OrderState::Sent, OrderEvent::Reject, up);
             r.failed(&reason)
+        }
+        Ok(Err(ExchangeError::Throttled { detail, .. })) => {
+            // The venue refused the request for its rate: nothing was sent.
+            ctx.metrics.throttled(&ctx.config.exchange_name, "entry");
+            warn!(%coid, %detail, "entry throttled by the venue; not sent");
+            let up = OrderUpdate {
+                error: Some(THROTTLED.to_owned()),
+                ..OrderUpdate::default()
+            };
+            record(&ctx, &coid, OrderState::Sent, OrderEvent::Reject, up);
+            r.failed(THROTTLED)
         }
         Ok(Err(ExchangeError::Unknown(detail))) => {
             warn!(%coid, %detail, "entry outcome unknown; looking it up");

@@ -20,6 +20,7 @@ pub mod error;
 pub mod exchange;
 pub mod execute;
 pub mod journal;
+pub mod preflight;
 pub mod protocol;
 pub mod ratelimit;
 pub mod service;

@@ -1,10 +1,11 @@
-//! `wavegate-agent`: runs one exchange agent until SIGINT or SIGTERM.
+//! `wavegate-agent`: runs one exchange agent until SIGINT or SIGTERM; `wavegate-agent check`
+//! runs the read-only preflight of its account instead.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use wavegate_agent::AgentConfig;
 use wavegate_common::shutdown::ShutdownSignal;
 use wavegate_common::telemetry;
@@ -22,10 +23,26 @@ struct Args {
     /// SQLite journal file (overrides `journal`).
     #[arg(long, env = "WAVEGATE_AGENT_JOURNAL")]
     journal: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read-only preflight of the configured live account: prints a table and exits non-zero
+    /// when anything would make trading fail.
+    Check {
+        /// The largest max_trades a wave will ask of this exchange (balance check).
+        #[arg(long, default_value_t = 1)]
+        max_trades: u32,
+        /// Symbol whose position mode is read (Bybit's mode can differ per symbol).
+        #[arg(long, default_value = "BTCUSDT")]
+        symbol: String,
+    },
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     let args = Args::parse();
     let mut config = AgentConfig::load(args.config.as_deref())?;
     if let Some(listen) = args.listen {
@@ -35,6 +52,17 @@ async fn main() -> anyhow::Result<()> {
         config.journal = journal;
     }
     config.validate()?;
+    if let Some(Command::Check { max_trades, symbol }) = args.command {
+        let opts = wavegate_agent::preflight::Options { max_trades, symbol };
+        let report = wavegate_agent::preflight::run(&config, &opts).await?;
+        print!("{}", report.table());
+        return Ok(if report.failed() {
+            eprintln!("wavegate-agent check: FAILED (see the FAIL lines)");
+            std::process::ExitCode::FAILURE
+        } else {
+            std::process::ExitCode::SUCCESS
+        });
+    }
     // Before anything is announced, so an early SIGTERM still shuts down gracefully.
     let mut shutdown = ShutdownSignal::install().context("installing signal handlers")?;
     // Logs (and OTLP export) named wavegate-agent with this agent's region and exchange.
@@ -50,5 +78,5 @@ async fn main() -> anyhow::Result<()> {
     if let Err(e) = telemetry.shutdown().await {
         eprintln!("wavegate-agent: {e}");
     }
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -509,6 +509,7 @@ impl Session {
         let e = &self.entries[i];
         let check = check.map_err(|e| match e {
             ExchangeError::Rejected(reason) => reason,
+            ExchangeError::Throttled { .. } => crate::execute::THROTTLED.to_owned(),
             ExchangeError::Unknown(_)
             | ExchangeError::DuplicateId(_)
             | ExchangeError::Unavailable(_) => "exchange_unreachable".to_owned(),

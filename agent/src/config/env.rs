@@ -137,6 +137,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ),
     ("PAPER_POSITIONS_FAIL", "adapter.paper.positions_fail"),
     ("BINANCE_BASE_URL", "adapter.binance.base_url"),
+    ("BINANCE_NETWORK", "adapter.binance.network"),
     ("BINANCE_RECV_WINDOW_MS", "adapter.binance.recv_window_ms"),
     ("BINANCE_NOTIONAL", "adapter.binance.notional"),
     (
@@ -148,10 +149,15 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "adapter.binance.rules_refresh_secs",
     ),
     (
+        "BINANCE_BAN_COOLDOWN_SECS",
+        "adapter.binance.ban_cooldown_secs",
+    ),
+    (
         "BINANCE_REQUEST_TIMEOUT_MS",
         "adapter.binance.request_timeout_ms",
     ),
     ("BYBIT_BASE_URL", "adapter.bybit.base_url"),
+    ("BYBIT_NETWORK", "adapter.bybit.network"),
     ("BYBIT_RECV_WINDOW_MS", "adapter.bybit.recv_window_ms"),
     ("BYBIT_NOTIONAL", "adapter.bybit.notional"),
     (
@@ -162,6 +168,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "BYBIT_RULES_REFRESH_SECS",
         "adapter.bybit.rules_refresh_secs",
     ),
+    ("BYBIT_BAN_COOLDOWN_SECS", "adapter.bybit.ban_cooldown_secs"),
     (
         "BYBIT_REQUEST_TIMEOUT_MS",
         "adapter.bybit.request_timeout_ms",

@@ -64,8 +64,12 @@ pub struct Credentials {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LiveConfig {
-    /// REST base URL, e.g. `https://fapi.binance.com` (tests point it at a local fake).
+    /// REST base URL, e.g. `https://fapi.binance.com` (tests point it at a local fake). When
+    /// not set, `network` chooses the venue's official URL.
     pub base_url: String,
+    /// `mainnet` (default), `testnet` or `demo`: the venue environment whose official URL is
+    /// the default `base_url` ([`super::network`]).
+    pub network: super::network::Network,
     /// How long a signed request stays valid at the exchange (`recvWindow`), in ms.
     pub recv_window_ms: u64,
     /// Order size in quote currency (USDT).
@@ -77,6 +81,11 @@ pub struct LiveConfig {
     /// How often instrument rules (lot sizes, ticks, minimums) and the server clock are
     /// refreshed, in seconds.
     pub rules_refresh_secs: u64,
+    /// How long nothing is sent after an IP ban the venue gives no end for (Bybit's
+    /// `403 access too frequent`: "wait for at least 10 minutes"), in seconds. Bans and
+    /// limits that say when they end (`Retry-After`, Bybit's reset timestamp) are honoured
+    /// as said.
+    pub ban_cooldown_secs: u64,
     /// API key (`WAVEGATE_AGENT_API_KEY` overrides it).
     pub api_key: Option<Secret>,
     /// File holding the API secret (e.g. a mounted Kubernetes Secret); used when
@@ -112,7 +121,7 @@ pub(super) fn de_bybit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<LiveCon
 
 fn with_url<E>(mut c: LiveConfig, url: &str) -> Result<LiveConfig, E> {
     if c.base_url.is_empty() {
-        c.base_url = url.to_owned();
+        c.base_url = c.network.base_url(url).to_owned();
     }
     Ok(c)
 }
@@ -122,11 +131,13 @@ impl LiveConfig {
     pub fn with_base_url(base_url: &str) -> Self {
         Self {
             base_url: base_url.to_owned(),
+            network: super::network::Network::Mainnet,
             recv_window_ms: 5000,
             notional: 100.0,
             request_timeout_ms: 5000,
             connect_timeout_ms: 3000,
             rules_refresh_secs: 300,
+            ban_cooldown_secs: 600,
             api_key: None,
             api_secret_file: None,
             api_secret: None,
@@ -147,11 +158,19 @@ impl LiveConfig {
     pub(super) fn set(&mut self, name: &str, v: &str) -> Result<(), String> {
         match name {
             "base_url" => self.base_url = v.to_owned(),
+            "network" => {
+                self.network = super::network::Network::parse(v)?;
+                // A URL that is still the production default follows the network.
+                if super::network::is_production(&self.base_url) {
+                    self.base_url = self.network.base_url(&self.base_url).to_owned();
+                }
+            }
             "recv_window_ms" => self.recv_window_ms = super::env::parse(v)?,
             "notional" => self.notional = super::env::parse(v)?,
             "request_timeout_ms" => self.request_timeout_ms = super::env::parse(v)?,
             "connect_timeout_ms" => self.connect_timeout_ms = super::env::parse(v)?,
             "rules_refresh_secs" => self.rules_refresh_secs = super::env::parse(v)?,
+            "ban_cooldown_secs" => self.ban_cooldown_secs = super::env::parse(v)?,
             "api_key" => self.api_key = (!v.is_empty()).then(|| Secret::new(v)),
             "api_secret_file" => self.api_secret_file = (!v.is_empty()).then(|| PathBuf::from(v)),
             // Never echo the value: it is a secret.
@@ -175,6 +194,18 @@ impl LiveConfig {
                 format!("must be an http(s) URL, got {:?}", self.base_url),
             ));
         }
+        if self.network != super::network::Network::Mainnet
+            && super::network::is_production(&self.base_url)
+        {
+            return Err(bad(
+                "base_url",
+                format!(
+                    "is a production URL ({}) but network is {:?}: remove base_url or set \
+                     the environment's own",
+                    self.base_url, self.network
+                ),
+            ));
+        }
         if !(1..=60_000).contains(&self.recv_window_ms) {
             return Err(bad(
                 "recv_window_ms",
@@ -191,6 +222,7 @@ impl LiveConfig {
             ("request_timeout_ms", self.request_timeout_ms),
             ("connect_timeout_ms", self.connect_timeout_ms),
             ("rules_refresh_secs", self.rules_refresh_secs),
+            ("ban_cooldown_secs", self.ban_cooldown_secs),
         ] {
             if v == 0 {
                 return Err(bad(k, "must be at least 1".into()));

@@ -112,3 +112,34 @@ fn env_overrides_and_validation() {
     let e = c.validate().unwrap_err().to_string();
     assert!(e.contains("adapter.paper.exec_fail"), "{e}");
 }
+
+#[test]
+fn network_selects_the_official_test_endpoints_and_never_mixes_with_production() {
+    let c = AgentConfig::from_toml(
+        "exchange_id = 2\n[adapter]\nkind = \"bybit\"\n[adapter.bybit]\nnetwork = \"testnet\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.adapter.bybit.base_url, "https://api-testnet.bybit.com");
+    let c =
+        AgentConfig::from_toml("exchange_id = 1\n[adapter.binance]\nnetwork = \"demo\"\n").unwrap();
+    assert_eq!(c.adapter.binance.base_url, "https://demo-fapi.binance.com");
+    // From the environment: a production default follows the network.
+    let mut c = AgentConfig::paper(1, "binance", "j.db".into());
+    let env = |k: &str| (k == "WAVEGATE_AGENT_BINANCE_NETWORK").then(|| "testnet".to_owned());
+    c.apply_env(env).unwrap();
+    assert_eq!(
+        c.adapter.binance.base_url,
+        "https://testnet.binancefuture.com"
+    );
+    let (k, _) = parse_err("exchange_id = 1\n[adapter.binance]\nnetwork = \"live\"\n");
+    assert_eq!(k, "adapter.binance.network");
+    // A production URL on a test network is refused, naming the key.
+    let mut live = live::LiveConfig::binance();
+    live.network = network::Network::Testnet;
+    live.api_key = Some(Secret::new("k"));
+    live.api_secret = Some(Secret::new("s"));
+    match live.validate("adapter.binance") {
+        Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "adapter.binance.base_url"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -20,7 +20,14 @@
 //! `-4116` on an order → [`ExchangeError::DuplicateId`] (an order under that id exists: the
 //! agent looks it up).
 
-use std::collections::{BTreeSet, HashMap};
+mod limits;
+mod parse;
+mod preflight;
+mod stale_stops;
+
+pub(crate) use preflight::mode_line as preflight_mode_line;
+
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -28,11 +35,14 @@ use futures::future::BoxFuture;
 use http::Method;
 use serde_json::Value;
 
-use super::lots::{self, Rules, RulesCache, Step, num};
+use super::lots::{self, Rules, RulesCache, num};
+use super::position_mode::ModeCache;
 use super::rest::{Call, Failure, Reply, RestClient, ServerClock, number, query_string, text};
 use super::signing::hmac_sha256_hex;
+use super::throttle::{Throttle, retry_after};
 use super::{EntryOrder, Exchange, ExchangeError, Fill, OrderReport, Position, Side, StopOrder};
 use crate::config::{Credentials, LiveConfig};
+use parse::{algo_report, filled_or_unknown, order_report, order_side, parse_exchange_info};
 
 const NAME: &str = "binance";
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -49,6 +59,8 @@ const REDUCE_ONLY_REJECTED: i64 = -2022;
 const BAD_SYMBOL: i64 = -1121;
 /// An order (or algo order) with this client order id already exists.
 const DUPLICATE_ID: i64 = -4116;
+/// A close-all stop (or take-profit) already rests for this symbol and direction.
+const CLOSE_ALL_EXISTS: i64 = -4130;
 
 /// The Binance USDⓈ-M futures adapter.
 #[derive(Debug)]
@@ -59,6 +71,10 @@ pub struct BinanceFutures {
     refresh: Duration,
     clock: ServerClock,
     rules: RulesCache,
+    mode: ModeCache,
+    throttle: Throttle,
+    limits: limits::UsageLimits,
+    ban_cooldown: Duration,
 }
 
 impl BinanceFutures {
@@ -76,6 +92,10 @@ impl BinanceFutures {
             refresh,
             clock: ServerClock::default(),
             rules: RulesCache::new(refresh),
+            mode: ModeCache::new(refresh),
+            throttle: Throttle::new(NAME),
+            limits: limits::UsageLimits::default(),
+            ban_cooldown: Duration::from_secs(cfg.ban_cooldown_secs),
         })
     }
 
@@ -86,6 +106,9 @@ impl BinanceFutures {
         call: Call,
     ) -> Result<Value, Failure> {
         let reply = reply.map_err(|t| t.classify(NAME, call))?;
+        if let Some(wait) = self.limits.pace(&reply, self.clock.now_ms()) {
+            self.throttle.slow_for(wait);
+        }
         let json: Option<Value> = serde_json::from_slice(&reply.body).ok();
         let code = json
             .as_ref()
@@ -96,6 +119,19 @@ impl BinanceFutures {
             .and_then(|j| text(j, "msg"))
             .unwrap_or_default();
         let status = reply.status;
+        // 429: a limit was hit (-1003/-1015), the request refused; 418: the IP is banned for
+        // continuing after 429s ("from 2 minutes to 3 days"). Both send Retry-After. Neither
+        // did anything: nothing is sent until it has passed.
+        if status == 429 || status == 418 {
+            let default = if status == 418 {
+                self.ban_cooldown
+            } else {
+                Duration::from_secs(60)
+            };
+            let wait = retry_after(reply.header_num("retry-after"), default);
+            let reason = format!("{NAME} HTTP {status} {}: {msg}", code.unwrap_or(0));
+            return Err(Failure::Other(self.throttle.cool_down(wait, reason)));
+        }
         let unknown =
             status >= 500 || status == 408 || code.is_some_and(|c| UNKNOWN_CODES.contains(&c));
         if unknown {
@@ -129,6 +165,7 @@ impl BinanceFutures {
     }
 
     async fn public(&self, path_and_query: &str) -> Result<Value, Failure> {
+        self.throttle.admit().await?;
         let reply = self.rest.send(Method::GET, path_and_query, &[], None).await;
         self.answer(reply, Call::Read)
     }
@@ -152,6 +189,7 @@ impl BinanceFutures {
                     .ok_or_else(|| ExchangeError::Unavailable(format!("{NAME}: bad server time")))
             })
             .await;
+        self.throttle.admit().await?;
         params.push(("recvWindow", self.recv_window_ms.to_string()));
         params.push(("timestamp", self.clock.now_ms().to_string()));
         let payload = query_string(&params);
@@ -178,6 +216,7 @@ impl BinanceFutures {
                     .public("/fapi/v1/exchangeInfo")
                     .await
                     .map_err(Failure::into_error)?;
+                self.limits.read(&info);
                 Ok(parse_exchange_info(&info))
             })
             .await
@@ -207,12 +246,102 @@ impl BinanceFutures {
         notional: f64,
     ) -> Result<super::lots::Quantity, ExchangeError> {
         let rules = lots::tradable(self.rules_of(symbol).await?)?;
+        self.one_way().await?;
         rules.quantity(notional, self.price(symbol).await?)
+    }
+
+    /// `Ok` in one-way position mode; hedge mode is refused ([`super::position_mode`]).
+    /// `GET /fapi/v1/positionSide/dual` answers `{"dualSidePosition": bool}`
+    /// (binance-connector-rust `get_current_position_mode_response.rs`).
+    async fn one_way(&self) -> Result<(), ExchangeError> {
+        self.mode
+            .one_way("", || async {
+                let v = self
+                    .signed(
+                        Method::GET,
+                        "/fapi/v1/positionSide/dual",
+                        vec![],
+                        Call::Read,
+                    )
+                    .await
+                    .map_err(Failure::into_error)?;
+                v.get("dualSidePosition")
+                    .and_then(Value::as_bool)
+                    .ok_or_else(|| {
+                        ExchangeError::Unavailable(format!("{NAME}: unreadable position mode"))
+                    })
+            })
+            .await
+    }
+
+    /// The order under `client_order_id`, `None` when Binance never received it (`-2013`).
+    async fn query_order(
+        &self,
+        symbol: &str,
+        key: (&'static str, String),
+    ) -> Result<Option<Value>, ExchangeError> {
+        let params = vec![("symbol", symbol.to_owned()), key];
+        match self
+            .signed(Method::GET, "/fapi/v1/order", params, Call::Read)
+            .await
+        {
+            Ok(v) => Ok(Some(v)),
+            Err(Failure::Refused {
+                code: NOT_FOUND, ..
+            }) => Ok(None),
+            Err(f) => Err(f.into_error()),
+        }
+    }
+
+    /// The fill of a filled order answer. `POST /fapi/v1/order` no longer carries `avgPrice`
+    /// (binance-connector-rust CHANGELOG 62.0.0: "`avgPrice` deleted" from `new_order()`), so
+    /// the price is read back with `GET /fapi/v1/order` by `orderId`; a fill is never returned
+    /// with a price ≤ 0 — if it cannot be read, the outcome is unknown and the agent looks the
+    /// order up again.
+    async fn priced(&self, symbol: &str, answer: &Value) -> Result<Fill, ExchangeError> {
+        let fill = filled_or_unknown(answer)?;
+        if fill.price > 0.0 {
+            return Ok(fill);
+        }
+        let read = self
+            .query_order(symbol, ("orderId", fill.exchange_order_id.clone()))
+            .await;
+        match read {
+            Ok(Some(v)) => match order_report(&v) {
+                OrderReport::Filled(f) if f.price > 0.0 => Ok(f),
+                other => Err(ExchangeError::Unknown(format!(
+                    "{NAME}: filled order {} has no readable price: {other:?}",
+                    fill.exchange_order_id
+                ))),
+            },
+            Ok(None) => Err(ExchangeError::Unknown(format!(
+                "{NAME}: filled order {} not found by id",
+                fill.exchange_order_id
+            ))),
+            Err(e) => Err(ExchangeError::Unknown(format!(
+                "{NAME}: fill price of {} not readable: {e}",
+                fill.exchange_order_id
+            ))),
+        }
     }
 
     async fn entry(&self, o: EntryOrder) -> Result<Fill, ExchangeError> {
         // Everything before the POST is a read: a failure there means nothing was sent.
         let qty = self.sized(&o.symbol, o.notional).await?;
+        // Binance keeps client order ids unique among OPEN orders only ("A unique id among
+        // open orders", binance-connector-rust trade_api.rs `new_client_order_id`): a filled
+        // MARKET order's id is accepted again and would open a second position. So the id is
+        // looked up first; an order under it is an earlier send (-4116 cannot be relied on).
+        if self
+            .query_order(&o.symbol, ("origClientOrderId", o.client_order_id.clone()))
+            .await?
+            .is_some()
+        {
+            return Err(ExchangeError::DuplicateId(format!(
+                "{NAME}: an order under {} exists",
+                o.client_order_id
+            )));
+        }
         let params = vec![
             ("symbol", o.symbol.clone()),
             ("side", order_side(o.side, false).to_owned()),
@@ -225,7 +354,7 @@ impl BinanceFutures {
             .signed(Method::POST, "/fapi/v1/order", params, Call::Order)
             .await
             .map_err(Failure::into_error)?;
-        filled_or_unknown(&v)
+        self.priced(&o.symbol, &v).await
     }
 
     async fn stop(&self, o: StopOrder) -> Result<String, ExchangeError> {
@@ -233,6 +362,10 @@ impl BinanceFutures {
             .rules_of(&o.symbol)
             .await?
             .ok_or_else(|| ExchangeError::Rejected("symbol_not_tradable".into()))?;
+        if !(o.stop_price.is_finite() && o.stop_price > 0.0) {
+            return Err(ExchangeError::Rejected("stop_price_not_positive".into()));
+        }
+        lots::check_stop_price(o.side, o.stop_price, self.price(&o.symbol).await?)?;
         let params = vec![
             ("algoType", "CONDITIONAL".to_owned()),
             ("symbol", o.symbol.clone()),
@@ -242,10 +375,29 @@ impl BinanceFutures {
             ("closePosition", "true".to_owned()),
             ("clientAlgoId", o.client_order_id.clone()),
         ];
-        let v = self
-            .signed(Method::POST, "/fapi/v1/algoOrder", params, Call::Order)
-            .await
-            .map_err(Failure::into_error)?;
+        let mut sent = self
+            .signed(
+                Method::POST,
+                "/fapi/v1/algoOrder",
+                params.clone(),
+                Call::Order,
+            )
+            .await;
+        if let Err(Failure::Refused {
+            code: CLOSE_ALL_EXISTS,
+            ..
+        }) = sent
+        {
+            // A close-all stop of an earlier position rests on this side (Binance does not
+            // cancel them when their position closes): it is stale — the symbol was flat when
+            // this entry was sent under the symbol's lock. Cancel it, then place ours once more.
+            self.cancel_stale_close_stops(&o.symbol, order_side(o.side, true))
+                .await?;
+            sent = self
+                .signed(Method::POST, "/fapi/v1/algoOrder", params, Call::Order)
+                .await;
+        }
+        let v = sent.map_err(Failure::into_error)?;
         Ok(text(&v, "algoId").unwrap_or(o.client_order_id))
     }
 
@@ -292,7 +444,7 @@ impl BinanceFutures {
             .signed(Method::POST, "/fapi/v1/order", params, Call::Order)
             .await
         {
-            Ok(v) => filled_or_unknown(&v),
+            Ok(v) => self.priced(&symbol, &v).await,
             Err(Failure::Refused {
                 code: REDUCE_ONLY_REJECTED,
                 ..
@@ -331,128 +483,6 @@ impl BinanceFutures {
                 code: NOT_FOUND, ..
             }) => Ok(None),
             Err(f) => Err(f.into_error()),
-        }
-    }
-}
-
-/// BUY/SELL of an order for a position of `side`: opening, or (`closing`) against it.
-fn order_side(side: Side, closing: bool) -> &'static str {
-    match (side, closing) {
-        (Side::Long, false) | (Side::Short, true) => "BUY",
-        (Side::Short, false) | (Side::Long, true) => "SELL",
-    }
-}
-
-/// The rules of every listed symbol from `exchangeInfo`.
-fn parse_exchange_info(info: &Value) -> HashMap<String, Rules> {
-    let mut out = HashMap::new();
-    for s in info
-        .get("symbols")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let Some(symbol) = text(s, "symbol") else {
-            continue;
-        };
-        let filters: Vec<&Value> = s
-            .get("filters")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .collect();
-        let filter = |t: &str| {
-            filters
-                .iter()
-                .copied()
-                .find(|f| text(f, "filterType").as_deref() == Some(t))
-        };
-        let tick = filter("PRICE_FILTER")
-            .and_then(|f| text(f, "tickSize"))
-            .and_then(|t| Step::parse(&t));
-        let lot = filter("LOT_SIZE");
-        let market = filter("MARKET_LOT_SIZE");
-        // Market orders obey MARKET_LOT_SIZE; keep LOT_SIZE's bounds too where stricter.
-        let step = market
-            .and_then(|f| text(f, "stepSize"))
-            .and_then(|t| Step::parse(&t))
-            .or_else(|| {
-                lot.and_then(|f| text(f, "stepSize"))
-                    .and_then(|t| Step::parse(&t))
-            });
-        let (Some(tick), Some(qty_step)) = (tick, step) else {
-            continue;
-        };
-        let bound = |key: &str| {
-            [lot, market]
-                .into_iter()
-                .flatten()
-                .filter_map(|f| number(f, key))
-                .collect::<Vec<f64>>()
-        };
-        let min_qty = bound("minQty").into_iter().fold(0.0, f64::max);
-        let max_qty = bound("maxQty")
-            .into_iter()
-            .filter(|m| *m > 0.0)
-            .fold(f64::INFINITY, f64::min);
-        let min_notional = filter("MIN_NOTIONAL")
-            .and_then(|f| number(f, "notional"))
-            .unwrap_or(0.0);
-        out.insert(
-            symbol,
-            Rules {
-                tradable: text(s, "status").as_deref() == Some("TRADING"),
-                qty_step,
-                min_qty,
-                max_qty: if max_qty.is_finite() { max_qty } else { 0.0 },
-                min_notional,
-                tick,
-            },
-        );
-    }
-    out
-}
-
-/// What an order object says.
-fn order_report(v: &Value) -> OrderReport {
-    let executed = number(v, "executedQty").unwrap_or(0.0);
-    let fill = || Fill {
-        exchange_order_id: text(v, "orderId").unwrap_or_default(),
-        price: number(v, "avgPrice").unwrap_or(0.0),
-        quantity: executed,
-    };
-    match text(v, "status").as_deref() {
-        Some("FILLED") => OrderReport::Filled(fill()),
-        Some("NEW" | "PARTIALLY_FILLED") => OrderReport::Open,
-        // Ended: a partial fill still opened a position, so it counts as filled.
-        _ if executed > 0.0 => OrderReport::Filled(fill()),
-        status => OrderReport::Rejected(status.unwrap_or("unknown").to_ascii_lowercase()),
-    }
-}
-
-/// What a conditional order says: resting or fired = in place.
-fn algo_report(v: &Value) -> OrderReport {
-    match text(v, "algoStatus").as_deref() {
-        Some("NEW" | "TRIGGERING") => OrderReport::Open,
-        Some("TRIGGERED" | "FINISHED") => OrderReport::Filled(Fill {
-            exchange_order_id: text(v, "actualOrderId").unwrap_or_default(),
-            price: number(v, "actualPrice").unwrap_or(0.0),
-            quantity: number(v, "quantity").unwrap_or(0.0),
-        }),
-        status => OrderReport::Rejected(status.unwrap_or("unknown").to_ascii_lowercase()),
-    }
-}
-
-/// The answer to a placed market order: its fill; still open → unknown (look it up);
-/// ended without a fill → rejected.
-fn filled_or_unknown(v: &Value) -> Result<Fill, ExchangeError> {
-    match order_report(v) {
-        OrderReport::Filled(f) => Ok(f),
-        OrderReport::Open => Err(ExchangeError::Unknown(format!(
-            "{NAME}: accepted, not filled yet"
-        ))),
-        OrderReport::Rejected(status) => {
-            Err(ExchangeError::Rejected(format!("{NAME} order {status}")))
         }
     }
 }
@@ -521,56 +551,5 @@ impl Exchange for BinanceFutures {
         client_order_id: String,
     ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>> {
         self.lookup(symbol, client_order_id).boxed()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn exchange_info_takes_the_market_lot_bounds() {
-        let info = json!({"symbols": [{
-            "symbol": "BTCUSDT", "status": "TRADING",
-            "filters": [
-                {"filterType": "PRICE_FILTER", "tickSize": "0.10"},
-                {"filterType": "LOT_SIZE", "minQty": "0.001", "maxQty": "1000", "stepSize": "0.001"},
-                {"filterType": "MARKET_LOT_SIZE", "minQty": "0.002", "maxQty": "120", "stepSize": "0.001"},
-                {"filterType": "MIN_NOTIONAL", "notional": "100"}
-            ]}, {"symbol": "OLDUSDT", "status": "SETTLING", "filters": [
-                {"filterType": "PRICE_FILTER", "tickSize": "1"},
-                {"filterType": "LOT_SIZE", "minQty": "1", "maxQty": "10", "stepSize": "1"}]}]});
-        let m = parse_exchange_info(&info);
-        let b = &m["BTCUSDT"];
-        assert!(b.tradable);
-        assert_eq!(
-            (b.min_qty, b.max_qty, b.min_notional),
-            (0.002, 120.0, 100.0)
-        );
-        assert_eq!(b.tick.format(1), "0.1");
-        assert!(!m["OLDUSDT"].tradable);
-    }
-
-    #[test]
-    fn order_statuses() {
-        let f = json!({"orderId": 7, "status": "FILLED", "avgPrice": "60000.0", "executedQty": "0.002"});
-        assert_eq!(
-            filled_or_unknown(&f),
-            Ok(Fill {
-                exchange_order_id: "7".into(),
-                price: 60000.0,
-                quantity: 0.002
-            })
-        );
-        let n = json!({"orderId": 7, "status": "NEW", "executedQty": "0"});
-        assert!(matches!(
-            filled_or_unknown(&n),
-            Err(ExchangeError::Unknown(_))
-        ));
-        let x = json!({"orderId": 7, "status": "EXPIRED", "executedQty": "0"});
-        assert_eq!(order_report(&x), OrderReport::Rejected("expired".into()));
-        assert_eq!(order_side(Side::Long, true), "SELL");
-        assert_eq!(order_side(Side::Short, false), "SELL");
     }
 }

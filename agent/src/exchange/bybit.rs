@@ -20,6 +20,11 @@
 //! `110072` on an order → [`ExchangeError::DuplicateId`] (an order under that `orderLinkId`
 //! exists: the agent looks it up).
 
+mod ack;
+mod limits;
+mod parse;
+mod preflight;
+
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
@@ -28,13 +33,16 @@ use futures::future::BoxFuture;
 use http::Method;
 use serde_json::{Value, json};
 
-use super::lots::{self, Quantity, Rules, RulesCache, Step};
+use super::lots::{self, Quantity, Rules, RulesCache};
+use super::position_mode::ModeCache;
 use super::rest::{
     Call, Failure, Reply, RestClient, ServerClock, Transport, number, query_string, text,
 };
 use super::signing::hmac_sha256_hex;
+use super::throttle::Throttle;
 use super::{EntryOrder, Exchange, ExchangeError, Fill, OrderReport, Position, Side, StopOrder};
 use crate::config::{Credentials, LiveConfig};
+use parse::{first, list, order_report, order_side, parse_instruments};
 
 const NAME: &str = "bybit";
 const JSON: &str = "application/json";
@@ -61,6 +69,11 @@ pub struct BybitLinear {
     refresh: Duration,
     clock: ServerClock,
     rules: RulesCache,
+    mode: ModeCache,
+    throttle: Throttle,
+    ban_cooldown: Duration,
+    /// `X-Bapi-Limit-Status` and `X-Bapi-Limit` of the last answer that had them.
+    last_limit: std::sync::Mutex<Option<(i64, i64)>>,
 }
 
 impl BybitLinear {
@@ -78,6 +91,10 @@ impl BybitLinear {
             refresh,
             clock: ServerClock::default(),
             rules: RulesCache::new(refresh),
+            mode: ModeCache::new(refresh),
+            throttle: Throttle::new(NAME),
+            ban_cooldown: Duration::from_secs(cfg.ban_cooldown_secs),
+            last_limit: std::sync::Mutex::new(None),
         })
     }
 
@@ -94,6 +111,9 @@ impl BybitLinear {
             .as_ref()
             .and_then(|j| text(j, "retMsg"))
             .unwrap_or_default();
+        if let Some(e) = self.rate_limited(&reply, code, &msg) {
+            return Err(Failure::Other(e));
+        }
         let unknown = |detail: String| Failure::Other(call.unknown_outcome(detail));
         if status >= 500 || status == 408 || code.is_some_and(|c| UNKNOWN_CODES.contains(&c)) {
             return Err(unknown(format!(
@@ -133,6 +153,7 @@ impl BybitLinear {
     }
 
     async fn public(&self, path: &str, params: &[(&str, String)]) -> Result<Value, Failure> {
+        self.throttle.admit().await?;
         let pq = format!("{path}?{}", query_string(params));
         let reply = self.rest.send(Method::GET, &pq, &[], None).await;
         self.answer(reply, Call::Read)
@@ -159,6 +180,7 @@ impl BybitLinear {
                     .ok_or_else(|| ExchangeError::Unavailable(format!("{NAME}: bad server time")))
             })
             .await;
+        self.throttle.admit().await?;
         let ts = self.clock.now_ms().to_string();
         let recv = self.recv_window_ms.to_string();
         let key = self.creds.api_key.expose();
@@ -242,6 +264,7 @@ impl BybitLinear {
 
     async fn sized(&self, symbol: &str, notional: f64) -> Result<Quantity, ExchangeError> {
         let rules = lots::tradable(self.rules_of(symbol).await?)?;
+        self.one_way(symbol).await?;
         rules.quantity(notional, self.price(symbol).await?)
     }
 
@@ -259,28 +282,20 @@ impl BybitLinear {
             "symbol": symbol,
             "side": side,
             "orderType": "Market",
-            "qty": qty,
+            "qty": &qty,
             "orderLinkId": link_id,
             "positionIdx": 0,
         });
         if reduce_only {
             body["reduceOnly"] = Value::Bool(true);
         }
-        self.post("/v5/order/create", body).await?;
+        let ack = self.post("/v5/order/create", body).await?;
         // Accepted: from here on the order exists, so anything short of its fill is unknown
         // (the agent looks it up), never a failure.
-        match self.lookup(symbol.to_owned(), link_id.to_owned()).await {
-            Ok(Some(OrderReport::Filled(f))) => Ok(f),
-            Ok(Some(OrderReport::Rejected(r))) => Err(Failure::Other(ExchangeError::Rejected(
-                format!("{NAME} order {r}"),
-            ))),
-            Ok(_) => Err(Failure::Other(ExchangeError::Unknown(format!(
-                "{NAME}: accepted, fill not confirmed yet"
-            )))),
-            Err(e) => Err(Failure::Other(ExchangeError::Unknown(format!(
-                "{NAME}: accepted, fill not readable: {e}"
-            )))),
-        }
+        let order_id = text(&ack, "orderId").unwrap_or_default();
+        self.fill_after_ack(symbol, link_id, &order_id, &qty, side, reduce_only)
+            .await
+            .map_err(Failure::Other)
     }
 
     async fn entry(&self, o: EntryOrder) -> Result<Fill, ExchangeError> {
@@ -301,6 +316,10 @@ impl BybitLinear {
             .rules_of(&o.symbol)
             .await?
             .ok_or_else(|| ExchangeError::Rejected("symbol_not_tradable".into()))?;
+        if !(o.stop_price.is_finite() && o.stop_price > 0.0) {
+            return Err(ExchangeError::Rejected("stop_price_not_positive".into()));
+        }
+        lots::check_stop_price(o.side, o.stop_price, self.price(&o.symbol).await?)?;
         let body = json!({
             "category": "linear",
             "symbol": o.symbol,
@@ -395,84 +414,6 @@ impl BybitLinear {
     }
 }
 
-/// `result.list`.
-fn list(v: &Value) -> &[Value] {
-    v.get("list")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
-}
-
-/// `result.list[0]`.
-fn first(v: &Value) -> Option<&Value> {
-    list(v).first()
-}
-
-/// Buy/Sell of an order for a position of `side`: opening, or (`closing`) against it.
-fn order_side(side: Side, closing: bool) -> &'static str {
-    match (side, closing) {
-        (Side::Long, false) | (Side::Short, true) => "Buy",
-        (Side::Short, false) | (Side::Long, true) => "Sell",
-    }
-}
-
-/// The rules of every instrument on one page of `instruments-info`.
-fn parse_instruments(v: &Value) -> HashMap<String, Rules> {
-    let mut out = HashMap::new();
-    for i in list(v) {
-        let Some(symbol) = text(i, "symbol") else {
-            continue;
-        };
-        let lot = i.get("lotSizeFilter").cloned().unwrap_or(Value::Null);
-        let tick = i
-            .get("priceFilter")
-            .and_then(|p| text(p, "tickSize"))
-            .and_then(|t| Step::parse(&t));
-        let step = text(&lot, "qtyStep").and_then(|t| Step::parse(&t));
-        let (Some(tick), Some(qty_step)) = (tick, step) else {
-            continue;
-        };
-        out.insert(
-            symbol,
-            Rules {
-                tradable: text(i, "status").as_deref() == Some("Trading"),
-                qty_step,
-                min_qty: number(&lot, "minOrderQty").unwrap_or(0.0),
-                max_qty: number(&lot, "maxMktOrderQty")
-                    .or_else(|| number(&lot, "maxOrderQty"))
-                    .unwrap_or(0.0),
-                min_notional: number(&lot, "minNotionalValue").unwrap_or(0.0),
-                tick,
-            },
-        );
-    }
-    out
-}
-
-/// What an order row says.
-fn order_report(o: &Value) -> OrderReport {
-    let executed = number(o, "cumExecQty").unwrap_or(0.0);
-    let fill = || Fill {
-        exchange_order_id: text(o, "orderId").unwrap_or_default(),
-        price: number(o, "avgPrice").unwrap_or(0.0),
-        quantity: executed,
-    };
-    match text(o, "orderStatus").as_deref() {
-        Some("Filled") => OrderReport::Filled(fill()),
-        Some("New" | "PartiallyFilled" | "Untriggered" | "Triggered" | "Created") => {
-            OrderReport::Open
-        }
-        // Ended: a partial fill still opened a position, so it counts as filled.
-        _ if executed > 0.0 => OrderReport::Filled(fill()),
-        status => {
-            let reason = text(o, "rejectReason")
-                .filter(|r| !r.is_empty() && r != "EC_NoError")
-                .unwrap_or_else(|| status.unwrap_or("unknown").to_owned());
-            OrderReport::Rejected(reason.to_ascii_lowercase())
-        }
-    }
-}
-
 impl Exchange for BybitLinear {
     fn kind(&self) -> &'static str {
         NAME
@@ -513,6 +454,14 @@ impl Exchange for BybitLinear {
         .boxed()
     }
 
+    fn stop_in_place(
+        &self,
+        symbol: String,
+        _client_order_id: String,
+    ) -> BoxFuture<'_, Result<bool, ExchangeError>> {
+        async move { self.stop_loss_set(&symbol).await }.boxed()
+    }
+
     fn place_entry(&self, order: EntryOrder) -> BoxFuture<'_, Result<Fill, ExchangeError>> {
         self.entry(order).boxed()
     }
@@ -535,39 +484,5 @@ impl Exchange for BybitLinear {
         client_order_id: String,
     ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>> {
         self.lookup(symbol, client_order_id).boxed()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn instruments_and_orders_parse() {
-        let page = json!({"list": [{
-            "symbol": "ETHUSDT", "status": "Trading",
-            "priceFilter": {"tickSize": "0.01"},
-            "lotSizeFilter": {"qtyStep": "0.01", "minOrderQty": "0.01", "maxOrderQty": "1500",
-                              "maxMktOrderQty": "500", "minNotionalValue": "5"}}]});
-        let r = &parse_instruments(&page)["ETHUSDT"];
-        assert!(r.tradable);
-        assert_eq!((r.min_qty, r.max_qty, r.min_notional), (0.01, 500.0, 5.0));
-        let filled = json!({"orderId": "u-1", "orderStatus": "Filled", "avgPrice": "3000.00",
-                            "cumExecQty": "0.03"});
-        assert_eq!(
-            order_report(&filled),
-            OrderReport::Filled(Fill {
-                exchange_order_id: "u-1".into(),
-                price: 3000.0,
-                quantity: 0.03
-            })
-        );
-        let rejected = json!({"orderStatus": "Rejected", "cumExecQty": "0",
-                              "rejectReason": "EC_PerCancelRequest"});
-        assert_eq!(
-            order_report(&rejected),
-            OrderReport::Rejected("ec_percancelrequest".into())
-        );
-        assert_eq!(order_side(Side::Short, true), "Buy");
     }
 }

@@ -144,6 +144,30 @@ impl Rules {
     }
 }
 
+/// Farthest a stop may sit from the venue's last price, as a share of it. A protective stop
+/// sits `stop_loss_percent` (a few percent) from the fill, which is near the last price; one
+/// farther away was computed from a wrong price and would protect nothing.
+pub const MAX_STOP_DISTANCE: f64 = 0.5;
+
+/// `Ok` when a stop at `stop_price` for a position of `side` is positive, on the protective
+/// side of the venue's `last` price (below it for a long, above for a short) and within
+/// [`MAX_STOP_DISTANCE`] of it; `Rejected` naming the reason otherwise (nothing is sent).
+pub fn check_stop_price(side: Side, stop_price: f64, last: f64) -> Result<(), ExchangeError> {
+    if !(stop_price.is_finite() && stop_price > 0.0) {
+        return Err(ExchangeError::Rejected("stop_price_not_positive".into()));
+    }
+    let protective = match side {
+        Side::Long => stop_price < last,
+        Side::Short => stop_price > last,
+    };
+    if !protective || (stop_price - last).abs() > last * MAX_STOP_DISTANCE {
+        return Err(ExchangeError::Rejected(
+            "stop_price_far_from_last_price".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Parses a decimal the exchange sent as a string; `None` when malformed.
 pub fn num(s: &str) -> Option<f64> {
     s.trim().parse::<f64>().ok().filter(|f| f.is_finite())
@@ -249,6 +273,22 @@ mod tests {
         assert_eq!(
             r.quantity(1e7, 1.0),
             Err(ExchangeError::Rejected("above_max_quantity".into()))
+        );
+    }
+
+    #[test]
+    fn stops_far_from_the_last_price_or_on_its_wrong_side_are_refused() {
+        assert_eq!(check_stop_price(Side::Long, 57_600.0, 60_000.0), Ok(()));
+        assert_eq!(check_stop_price(Side::Short, 62_400.0, 60_000.0), Ok(()));
+        let far = Err(ExchangeError::Rejected(
+            "stop_price_far_from_last_price".into(),
+        ));
+        assert_eq!(check_stop_price(Side::Long, 0.1, 60_000.0), far);
+        assert_eq!(check_stop_price(Side::Long, 61_000.0, 60_000.0), far);
+        assert_eq!(check_stop_price(Side::Short, 200_000.0, 60_000.0), far);
+        assert_eq!(
+            check_stop_price(Side::Long, 0.0, 60_000.0),
+            Err(ExchangeError::Rejected("stop_price_not_positive".into()))
         );
     }
 

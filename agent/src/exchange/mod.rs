@@ -11,8 +11,10 @@ pub mod binance;
 pub mod bybit;
 pub mod lots;
 pub mod paper;
+pub mod position_mode;
 pub mod rest;
 pub mod signing;
+pub mod throttle;
 
 use futures::future::BoxFuture;
 
@@ -122,6 +124,17 @@ pub enum ExchangeError {
     /// The exchange could not be reached; nothing was sent.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The venue's rate limit or ban (Binance 429/418, Bybit 10006/429/403): refused or held
+    /// back before it could do anything — not a refusal of the order itself. Nothing is sent
+    /// to the venue until `retry_in_ms` has passed; callers that must not give up (stops,
+    /// closes) wait and try again.
+    #[error("throttled for {retry_in_ms} ms: {detail}")]
+    Throttled {
+        /// What the venue said.
+        detail: String,
+        /// How long the venue-wide cool-down still runs.
+        retry_in_ms: u64,
+    },
 }
 
 /// One exchange account.
@@ -165,6 +178,23 @@ pub trait Exchange: Send + Sync + 'static {
         symbol: String,
         client_order_id: String,
     ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>>;
+
+    /// True when the protective stop placed (or maybe placed) under `client_order_id` for
+    /// `symbol` is in place or fired. By default the stop is an order looked up by its id
+    /// (resting or filled = in place); an exchange whose stop is a position attribute (Bybit
+    /// `trading-stop` creates no order under our id) reads the position instead.
+    fn stop_in_place(
+        &self,
+        symbol: String,
+        client_order_id: String,
+    ) -> BoxFuture<'_, Result<bool, ExchangeError>> {
+        Box::pin(async move {
+            Ok(matches!(
+                self.lookup_order(symbol, client_order_id).await?,
+                Some(OrderReport::Open | OrderReport::Filled(_))
+            ))
+        })
+    }
 }
 
 /// Builds the live adapter `[adapter] kind` selects (`binance` or `bybit`), reading its

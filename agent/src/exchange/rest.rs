@@ -91,6 +91,20 @@ pub struct Reply {
     pub status: u16,
     /// Raw body.
     pub body: Bytes,
+    /// Response headers (rate-limit usage, `Retry-After`).
+    pub headers: http::HeaderMap,
+}
+
+impl Reply {
+    /// A header as text, `None` when absent or not text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// A header as a number, `None` when absent or malformed.
+    pub fn header_num(&self, name: &str) -> Option<i64> {
+        self.header(name).and_then(|v| v.trim().parse().ok())
+    }
 }
 
 /// A call that got no complete answer.
@@ -202,13 +216,18 @@ impl RestClient {
                 }
             })?;
             let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
             let body = resp
                 .into_body()
                 .collect()
                 .await
                 .map_err(|e| Transport::Lost(error_chain(&e)))?
                 .to_bytes();
-            Ok(Reply { status, body })
+            Ok(Reply {
+                status,
+                body,
+                headers,
+            })
         };
         tokio::time::timeout(self.timeout, call)
             .await

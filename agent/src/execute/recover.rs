@@ -14,37 +14,26 @@
 //! ([`holder`]); otherwise the order is settled without touching the position (`closed` after
 //! a close, else `gone`).
 
+use std::time::Duration;
+
 use tracing::{error, info, warn};
 use wavegate_common::order_id::client_order_id;
 
+use super::lifecycle::{
+    self, AfterLookup, Found, Holder, Lookup, Next, OwnStep, Sender, after_holder, after_lookup,
+    after_position_check, plan,
+};
 use super::stop::{StopStart, protect, stop_done};
 use super::{
     CLOSED_ELSEWHERE, DUPLICATE_ID, Execution, LOOKUP_ATTEMPTS, LOOKUP_BACKOFF, Report,
     STOP_FAILED_CLOSED, derived_id, filled, record,
 };
 use crate::context::AgentCtx;
-use crate::exchange::{Fill, OrderReport, Side};
+use crate::exchange::{ExchangeError, Fill, OrderReport, Side};
 use crate::journal::{JournalOrder, OrderEvent, OrderState, OrderUpdate, StopEvent, StopState};
 
-/// Why an order is looked up, which decides what "not found" means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Lookup {
-    /// It got no answer: "not found" from every lookup means the exchange never got it.
-    Unanswered,
-    /// The exchange refused it as a duplicate client order id, i.e. said an order under this
-    /// id exists: "not found" is not believed, the order holds its slot until found.
-    Exists,
-}
-
-/// Which run sent the entry being looked up, which decides whether a position it filled can
-/// be taken to be its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Sender {
-    /// This run, under the symbol's lock held since its duplicate check: a fill is its own.
-    ThisRun,
-    /// An earlier run: the position may have been closed and opened again since.
-    EarlierRun,
-}
+/// Longest wait for a venue cool-down between two lookups.
+const MAX_LOOKUP_WAIT: Duration = Duration::from_secs(10);
 
 /// Settles an order journaled by an earlier run of the wave and reports it: a settled row as
 /// journaled; an unsettled one (`pending`, `sent`, `unknown`) by lookup; a filled entry whose
@@ -74,30 +63,32 @@ pub async fn settle_prior(
         side,
         stop_loss_percent,
     };
-    match prior.state {
-        OrderState::Pending | OrderState::Sent => {
-            lost_then_resolve(ctx, &r, prior.state, Lookup::Unanswered, Sender::EarlierRun).await
-        }
-        OrderState::Unknown => {
-            let lookup = if prior.error.as_deref() == Some(DUPLICATE_ID) {
-                Lookup::Exists
-            } else {
-                Lookup::Unanswered
-            };
-            resolve(ctx, &r, lookup, Sender::EarlierRun).await
-        }
-        // A filled entry whose stop step did not finish (crash, lost update): never report
-        // it executed before the stop is known to exist (DESIGN §3).
-        OrderState::Filled | OrderState::Resolved if needs_stop(&prior) => {
+    match plan(&row_of(&prior), DUPLICATE_ID) {
+        Next::LookUp {
+            lookup,
+            mark_lost: true,
+        } => lost_then_resolve(ctx, &r, prior.state, lookup, Sender::EarlierRun).await,
+        Next::LookUp { lookup, .. } => resolve(ctx, &r, lookup, Sender::EarlierRun).await,
+        Next::FinishClose | Next::Reprotect | Next::ProtectOwn => {
             recover_stop(ctx, &r, prior).await
         }
-        OrderState::Filled | OrderState::Failed | OrderState::Resolved => r.with_fill(
+        Next::Report => r.with_fill(
             prior.executed,
             prior.error.as_deref().unwrap_or(""),
             prior.exchange_order_id.as_deref().unwrap_or(""),
             prior.fill_price,
             prior.quantity,
         ),
+    }
+}
+
+/// The part of a journal row the lifecycle plans from.
+fn row_of(prior: &JournalOrder) -> lifecycle::Row<'_> {
+    lifecycle::Row {
+        state: prior.state,
+        executed: prior.executed,
+        stop: prior.stop,
+        error: prior.error.as_deref(),
     }
 }
 
@@ -123,9 +114,7 @@ pub fn needs_side(prior: &JournalOrder) -> bool {
 /// error were settled by an earlier version's bookkeeping (closed, or close failed before the
 /// stop step was journaled).
 pub fn needs_stop(prior: &JournalOrder) -> bool {
-    prior.executed
-        && (prior.stop == StopState::CloseFailed
-            || (prior.error.is_none() && !prior.stop.is_final()))
+    lifecycle::needs_stop(&row_of(prior))
 }
 
 /// Marks the order `unknown` (queued; a duplicate id is journaled as its error, so a later
@@ -162,12 +151,37 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> 
             tokio::time::sleep(pause).await;
             pause *= 2;
         }
-        match ctx
+        let answer = ctx
             .exchange
             .lookup_order(r.symbol.clone(), coid.clone())
-            .await
-        {
-            Ok(Some(OrderReport::Filled(fill))) => {
+            .await;
+        let (found, fill, reason) = match answer {
+            Ok(Some(OrderReport::Filled(fill))) => (Found::Filled, Some(fill), None),
+            Ok(Some(OrderReport::Rejected(reason))) => (Found::Rejected, None, Some(reason)),
+            Ok(Some(OrderReport::Open)) => (Found::Open, None, None),
+            Ok(None) => (Found::Missing, None, None),
+            // Nothing is sent during the venue's cool-down: wait it out (bounded) first.
+            Err(ExchangeError::Throttled { retry_in_ms, .. }) => {
+                warn!(%coid, retry_in_ms, "lookup throttled by the venue");
+                ctx.metrics.throttled(&ctx.config.exchange_name, "read");
+                let wait = Duration::from_millis(retry_in_ms).min(MAX_LOOKUP_WAIT);
+                tokio::time::sleep(wait).await;
+                (Found::Unreadable, None, None)
+            }
+            Err(e) => {
+                warn!(%coid, error = %e, "lookup failed");
+                (Found::Unreadable, None, None)
+            }
+        };
+        let last = attempt + 1 == LOOKUP_ATTEMPTS;
+        let mut next = after_lookup(found, lookup, sender, last);
+        if next == AfterLookup::CheckPosition {
+            // An order a venue acknowledged asynchronously (Bybit) may still be invisible to
+            // lookups while its position is open.
+            next = after_position_check(flat_on_side(ctx, r).await);
+        }
+        match (next, fill) {
+            (AfterLookup::Protect | AfterLookup::ProtectOwn, Some(fill)) => {
                 record(
                     ctx,
                     &coid,
@@ -175,17 +189,14 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> 
                     OrderEvent::Resolve,
                     filled(&fill),
                 );
-                // A fill is this run's own only if this run sent the order that filled: after
-                // a duplicate-id refusal it is an earlier send's, whose position may be gone
-                // (stopped out) or someone else's by now.
-                return match (sender, lookup) {
-                    (Sender::ThisRun, Lookup::Unanswered) => {
-                        protect(ctx, r, fill, StopStart::FIRST).await
-                    }
-                    _ => protect_own(ctx, r, fill, StopState::None, 0).await,
+                return if next == AfterLookup::Protect {
+                    protect(ctx, r, fill, StopStart::FIRST).await
+                } else {
+                    protect_own(ctx, r, fill, StopState::None, 0).await
                 };
             }
-            Ok(Some(OrderReport::Rejected(reason))) => {
+            (AfterLookup::Failed, _) => {
+                let reason = reason.unwrap_or_else(|| "rejected".to_owned());
                 let up = OrderUpdate {
                     error: Some(reason.clone()),
                     ..OrderUpdate::default()
@@ -193,10 +204,7 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> 
                 record(ctx, &coid, OrderState::Unknown, OrderEvent::Resolve, up);
                 return r.failed(&reason);
             }
-            // An order answered late (timeout, 5xx) may show up at the exchange only after a
-            // moment: "not found" is final only when every lookup says so.
-            Ok(None) if lookup == Lookup::Exists || attempt + 1 < LOOKUP_ATTEMPTS => {}
-            Ok(None) => {
+            (AfterLookup::NotReceived, _) => {
                 let up = OrderUpdate {
                     error: Some("not_received".into()),
                     ..OrderUpdate::default()
@@ -204,11 +212,27 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> 
                 record(ctx, &coid, OrderState::Unknown, OrderEvent::Resolve, up);
                 return r.failed("not_received");
             }
-            Ok(Some(OrderReport::Open)) => {}
-            Err(e) => warn!(%coid, error = %e, "lookup failed"),
+            (AfterLookup::HoldSlot, _) if found == Found::Missing => {
+                error!(%coid, symbol = %r.symbol,
+                       "order not found, but its position cannot be ruled out (or the venue said the id exists): holding its slot");
+                return r.unresolved();
+            }
+            _ => {}
         }
     }
     r.unresolved()
+}
+
+/// Whether `r.symbol` has no position on `r.side`; `None` when it cannot be read.
+async fn flat_on_side(ctx: &AgentCtx, r: &Report) -> Option<bool> {
+    match ctx.exchange.position(r.symbol.clone()).await {
+        Ok(None) => Some(true),
+        Ok(Some(p)) => Some(p.side != r.side),
+        Err(e) => {
+            warn!(coid = %r.client_order_id, error = %e, "position unavailable");
+            None
+        }
+    }
 }
 
 /// Finishes the stop step of a filled entry journaled by an earlier run: an interrupted close
@@ -256,18 +280,18 @@ async fn protect_own(
     .min(MAX_DERIVED_IDS);
     for attempt in 0..used {
         let stop_id = derived_id(coid, 's', attempt);
-        match ctx.exchange.lookup_order(r.symbol.clone(), stop_id).await {
-            Ok(Some(OrderReport::Open | OrderReport::Filled(_))) => {
+        match ctx.exchange.stop_in_place(r.symbol.clone(), stop_id).await {
+            Ok(true) => {
                 stop_done(ctx, r, state, StopEvent::Place, None);
                 return with_fill("");
             }
-            Ok(_) => {}
+            Ok(false) => {}
             // The position check below still keeps another wave's position safe.
             Err(e) => warn!(%coid, attempt, error = %e, "stop lookup failed"),
         }
     }
-    match holder(ctx, r, &fill).await {
-        Holder::This => {
+    match after_holder(holder(ctx, r, &fill).await) {
+        OwnStep::Protect => {
             let start = StopStart {
                 state,
                 attempt: used,
@@ -276,24 +300,13 @@ async fn protect_own(
             };
             protect(ctx, r, fill, start).await
         }
-        Holder::Unknown => r.unresolved(),
-        Holder::NotThis => {
+        OwnStep::HoldSlot => r.unresolved(),
+        OwnStep::LeaveAlone => {
             let done = Some((true, CLOSED_ELSEWHERE));
             stop_done(ctx, r, state, StopEvent::Gone, done);
             with_fill(CLOSED_ELSEWHERE)
         }
     }
-}
-
-/// Whose the symbol's position is, as far as a journaled fill can tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Holder {
-    /// Open, with the fill's side and size: the entry's own position.
-    This,
-    /// Gone, or not the entry's (another side or size): closed outside the agent.
-    NotThis,
-    /// The position could not be read, or the fill's size is not known.
-    Unknown,
 }
 
 /// Whose `r.symbol`'s position is. First the journal: an order of the symbol journaled after
@@ -360,8 +373,8 @@ async fn finish_close(ctx: &AgentCtx, r: &Report, stop_attempt: u32, fill: Fill)
         stop_done(ctx, r, StopState::Closing, StopEvent::Closed, done);
         return closed(false, STOP_FAILED_CLOSED);
     }
-    match holder(ctx, r, &fill).await {
-        Holder::This => {
+    match after_holder(holder(ctx, r, &fill).await) {
+        OwnStep::Protect => {
             let start = StopStart {
                 state: StopState::Closing,
                 attempt: 0,
@@ -372,8 +385,8 @@ async fn finish_close(ctx: &AgentCtx, r: &Report, stop_attempt: u32, fill: Fill)
         }
         // Whose position it is cannot be told: close nothing; the order holds its slot and
         // stays `closing` for a later run.
-        Holder::Unknown => r.unresolved(),
-        Holder::NotThis => {
+        OwnStep::HoldSlot => r.unresolved(),
+        OwnStep::LeaveAlone => {
             let done = Some((false, STOP_FAILED_CLOSED));
             stop_done(ctx, r, StopState::Closing, StopEvent::Closed, done);
             closed(false, STOP_FAILED_CLOSED)
@@ -409,18 +422,18 @@ async fn reprotect(ctx: &AgentCtx, r: &Report, fill: Fill, prior: &JournalOrder)
     }
     for attempt in 0..stops {
         let stop_id = derived_id(coid, 's', attempt);
-        match ctx.exchange.lookup_order(r.symbol.clone(), stop_id).await {
-            Ok(Some(OrderReport::Open | OrderReport::Filled(_))) => {
+        match ctx.exchange.stop_in_place(r.symbol.clone(), stop_id).await {
+            Ok(true) => {
                 let done = Some((true, ""));
                 stop_done(ctx, r, StopState::CloseFailed, StopEvent::Place, done);
                 return with_fill(true, "");
             }
-            Ok(_) => {}
+            Ok(false) => {}
             Err(e) => warn!(%coid, attempt, error = %e, "stop lookup failed"),
         }
     }
-    match holder(ctx, r, &fill).await {
-        Holder::This => {
+    match after_holder(holder(ctx, r, &fill).await) {
+        OwnStep::Protect => {
             info!(%coid, symbol = %r.symbol, "retrying the stop of a position left unprotected");
             let start = StopStart {
                 state: StopState::CloseFailed,
@@ -430,13 +443,13 @@ async fn reprotect(ctx: &AgentCtx, r: &Report, fill: Fill, prior: &JournalOrder)
             };
             protect(ctx, r, fill, start).await
         }
-        Holder::Unknown => {
+        OwnStep::HoldSlot => {
             error!(%coid, symbol = %r.symbol,
                    "position still WITHOUT a protective stop: whose it is cannot be told; \
                     left for a later run");
             r.unprotected(&fill)
         }
-        Holder::NotThis => {
+        OwnStep::LeaveAlone => {
             let done = Some((true, CLOSED_ELSEWHERE));
             stop_done(ctx, r, StopState::CloseFailed, StopEvent::Gone, done);
             with_fill(true, CLOSED_ELSEWHERE)

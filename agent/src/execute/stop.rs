@@ -7,7 +7,7 @@ use tracing::{error, warn};
 
 use super::{Execution, Report, STOP_FAILED_CLOSE_FAILED, STOP_FAILED_CLOSED, derived_id};
 use crate::context::AgentCtx;
-use crate::exchange::{ExchangeError, Fill, OrderReport, Side, StopOrder};
+use crate::exchange::{ExchangeError, Fill, Side, StopOrder};
 use crate::journal::{StopEvent, StopState};
 
 /// Where [`protect`] starts.
@@ -52,11 +52,22 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
     let timeout = Duration::from_millis(ctx.config.order_timeout_ms);
     let ok = |error: &str, executed: bool| r.filled(&fill, executed, error);
     let retries = ctx.config.stop_retries.max(1);
+    // A stop is never computed from a price that is not a real fill price (a venue answer
+    // without one, read as 0): such a stop would sit a tick above zero — refused, or
+    // accepted and protecting nothing. Without a price the position is closed instead.
+    let priced = fill.price.is_finite() && fill.price > 0.0;
+    if !priced {
+        error!(%coid, %symbol, price = fill.price,
+               "fill has no usable price; no stop computed from it, closing the position");
+    }
     // A stop placed for a position left unprotected by an earlier run clears its error.
     let placed = (start.state == StopState::CloseFailed).then_some((true, ""));
     let mut state = start.state;
-    if start.stops {
-        for attempt in start.attempt..start.attempt.saturating_add(retries) {
+    let mut waits = 0;
+    if start.stops && priced {
+        let mut attempt = start.attempt;
+        let end = start.attempt.saturating_add(retries);
+        while attempt < end {
             ctx.limiter.acquire().await;
             state = step_before_send(ctx, coid, state, StopEvent::Send, attempt).await;
             let stop_id = derived_id(coid, 's', attempt);
@@ -75,22 +86,30 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
                 Ok(Err(ExchangeError::Rejected(e) | ExchangeError::Unavailable(e))) => {
                     warn!(%coid, attempt, error = %e, "stop rejected");
                 }
+                // Nothing was sent: the same attempt goes again after the cool-down.
+                Ok(Err(ExchangeError::Throttled { retry_in_ms, .. })) => {
+                    if wait_throttled(ctx, coid, "stop", retry_in_ms, &mut waits).await {
+                        continue;
+                    }
+                    break;
+                }
                 Ok(Err(ExchangeError::Unknown(_) | ExchangeError::DuplicateId(_))) | Err(_) => {
                     // The stop may be in place (a duplicate id says a stop under it exists):
                     // ask before trying another.
-                    if let Ok(Some(OrderReport::Open | OrderReport::Filled(_))) =
-                        ctx.exchange.lookup_order(symbol.clone(), stop_id).await
-                    {
+                    if let Ok(true) = ctx.exchange.stop_in_place(symbol.clone(), stop_id).await {
                         stop_done(ctx, r, state, StopEvent::Place, placed);
                         return ok("", true);
                     }
                 }
             }
+            attempt += 1;
         }
     }
     let close_from = start.close_from;
     state = step_before_send(ctx, coid, state, StopEvent::Close, close_from).await;
-    for attempt in close_from..close_from.saturating_add(retries) {
+    let mut attempt = close_from;
+    let end = close_from.saturating_add(retries);
+    while attempt < end {
         ctx.limiter.acquire().await;
         let close_id = derived_id(coid, 'c', attempt);
         match tokio::time::timeout(
@@ -109,9 +128,16 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
                 stop_done(ctx, r, state, StopEvent::Closed, done);
                 return ok(STOP_FAILED_CLOSED, false);
             }
+            Ok(Err(ExchangeError::Throttled { retry_in_ms, .. })) => {
+                if wait_throttled(ctx, coid, "close", retry_in_ms, &mut waits).await {
+                    continue;
+                }
+                break;
+            }
             Ok(Err(e)) => warn!(%coid, attempt, error = %e, "close failed"),
             Err(_) => warn!(%coid, attempt, "close timed out"),
         }
+        attempt += 1;
     }
     // The position is still open: it counts, so the walk cannot overshoot the target; and it
     // has no stop, so the wave stays open for a re-send to try again.
@@ -121,6 +147,35 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
     let done = Some((true, STOP_FAILED_CLOSE_FAILED));
     stop_done(ctx, r, state, StopEvent::CloseFailed, done);
     r.unprotected(&fill)
+}
+
+/// Most cool-downs one order's stop step waits through before it gives up.
+const MAX_THROTTLE_WAITS: u32 = 20;
+/// Longest single wait for a cool-down (a longer ban is waited for again, within the count).
+const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(60);
+
+/// Waits out the venue cool-down that held back a stop or close (`what`) of an open position:
+/// never silent — logged at error level (the position is not protected yet) and counted in
+/// `wavegate_exchange_throttled_total`. False once the step has waited
+/// [`MAX_THROTTLE_WAITS`] times.
+async fn wait_throttled(
+    ctx: &AgentCtx,
+    coid: &str,
+    what: &str,
+    retry_in_ms: u64,
+    waits: &mut u32,
+) -> bool {
+    ctx.metrics.throttled(&ctx.config.exchange_name, what);
+    *waits += 1;
+    if *waits > MAX_THROTTLE_WAITS {
+        error!(%coid, what, "venue still throttling after {MAX_THROTTLE_WAITS} cool-downs; giving up this step");
+        return false;
+    }
+    let wait = Duration::from_millis(retry_in_ms).min(MAX_THROTTLE_WAIT);
+    error!(%coid, what, wait_ms = wait.as_millis() as u64,
+           "venue throttled the {what} of an open position; it is sent again after the cool-down");
+    tokio::time::sleep(wait).await;
+    true
 }
 
 /// Commits that a stop (or close) request is about to leave. If the journal cannot take it

@@ -11,6 +11,7 @@ use wavegate_common::proto::v1::coordinator_msg::Msg as In;
 
 use super::{Ending, Entry, Outbound, Session};
 use crate::error::{ProtocolError, SessionError};
+use crate::exchange::throttle::{MAX_PACE, through_cool_downs};
 use crate::execute::side_of;
 use crate::protocol::{self, BatchExpect};
 use crate::spans::{BatchSpan, TopupAnswer};
@@ -93,9 +94,16 @@ impl Session {
                 let side = side_of(&s);
                 let symbol = s.symbol().to_owned();
                 self.checks.push_back(
-                    async move { (i, exchange.check_rules(symbol, side, notional).await) }
-                        .instrument(batch.span().clone())
-                        .boxed(),
+                    async move {
+                        // A venue cool-down delays validation; it is not a verdict.
+                        let check = through_cool_downs(MAX_PACE, || {
+                            exchange.check_rules(symbol.clone(), side, notional)
+                        })
+                        .await;
+                        (i, check)
+                    }
+                    .instrument(batch.span().clone())
+                    .boxed(),
                 );
             }
             self.entries.push(Entry {

@@ -13,17 +13,21 @@
 //! instead of looking the order up gets the exchange's duplicate-client-id error, and the fill
 //! count shows it.
 
+mod account;
 mod binance;
 mod bybit;
 mod decimal;
+mod limits;
 mod server;
 mod sign;
 mod state;
 mod world;
 
+pub use account::Account;
 pub use binance::FakeBinance;
 pub use bybit::FakeBybit;
 pub use decimal::{Dec, DecError};
+pub use limits::RateLimit;
 pub use server::FakeServer;
 pub use sign::{binance_signature, bybit_signature, hmac_sha256_hex};
 pub use state::{Counters, OrderRecord, Position, RequestRecord, Side, StopRecord};

@@ -160,6 +160,13 @@ impl FakeServer {
         self.shared.lock().requests.clone()
     }
 
+    /// Answers refused by the rate budget: `(throttled, banned)` — Binance 429 and 418,
+    /// Bybit 10006 and 403.
+    pub fn rate_limited(&self) -> (usize, usize) {
+        let st = self.shared.lock();
+        (st.budget.throttled, st.budget.banned)
+    }
+
     /// The tallies.
     pub fn counters(&self) -> Counters {
         self.shared.lock().counters.clone()

@@ -180,13 +180,23 @@ pub struct State {
     pub clock_offset_ms: i64,
     /// Pending faults.
     pub faults: Vec<Fault>,
+    /// Hedge (dual-side) position mode.
+    pub hedge_mode: bool,
+    /// Delay before an acked Bybit order shows in order lookups.
+    pub ack_visibility_delay: Duration,
+    /// The rate budget, if the world sets one.
+    pub rate_limit: Option<super::limits::RateLimit>,
+    /// What the budget counted.
+    pub budget: super::limits::Budget,
+    /// Balance and key permissions.
+    pub account: super::account::Account,
     next_id: u64,
 }
 
 impl State {
     fn from_world(world: &World) -> Self {
         let now = real_now_ms() + world.clock_offset_ms;
-        State {
+        let mut st = State {
             instruments: world
                 .instruments
                 .iter()
@@ -217,9 +227,37 @@ impl State {
             latency: world.latency,
             clock_offset_ms: world.clock_offset_ms,
             faults: world.faults.clone(),
+            hedge_mode: world.hedge_mode,
+            ack_visibility_delay: world.ack_visibility_delay,
+            rate_limit: world.rate_limit.clone(),
+            budget: super::limits::Budget::default(),
+            account: world.account.clone(),
             // Ids start from the clock so two fakes in one test do not hand out equal ids.
             next_id: u64::try_from(now % 1_000_000_000).unwrap_or(0) * 1000,
+        };
+        for (symbol, side, trigger) in &world.resting_close_stops {
+            let id = st.next_id();
+            st.stops.push(StopRecord {
+                id: id.to_string(),
+                client_id: format!("earlier-{id}"),
+                symbol: symbol.clone(),
+                order_type: "STOP_MARKET".to_owned(),
+                side: *side,
+                reduce_only: false,
+                trigger_price: *trigger,
+                close_position: true,
+                qty: None,
+                active: true,
+                time_ms: now,
+            });
         }
+        st
+    }
+
+    /// True once an order placed at `time_ms` shows in order lookups (Bybit's asynchronous ack).
+    pub fn visible(&self, time_ms: i64) -> bool {
+        let delay = i64::try_from(self.ack_visibility_delay.as_millis()).unwrap_or(i64::MAX);
+        self.now_ms() >= time_ms.saturating_add(delay)
     }
 
     /// The exchange clock, ms since the epoch.

@@ -208,6 +208,21 @@ pub struct World {
     pub clock_offset_ms: i64,
     /// Pending faults, consumed in order.
     pub faults: Vec<Fault>,
+    /// Hedge (dual-side) position mode instead of one-way: Binance
+    /// `GET /fapi/v1/positionSide/dual` answers `dualSidePosition: true`, orders without
+    /// `positionSide` are refused (`-4061`); Bybit position rows carry `positionIdx` 1/2 and
+    /// `positionIdx: 0` is refused.
+    pub hedge_mode: bool,
+    /// How long after its `order/create` ack a Bybit order stays invisible to
+    /// `/v5/order/realtime` and `/v5/order/history` (the ack is asynchronous).
+    pub ack_visibility_delay: Duration,
+    /// Close-all stops resting from positions that are gone (Binance keeps them open):
+    /// symbol, side of the closing order, trigger price.
+    pub resting_close_stops: Vec<(String, super::state::Side, Dec)>,
+    /// Rate budget (none: unlimited).
+    pub rate_limit: Option<super::limits::RateLimit>,
+    /// Balance and key permissions.
+    pub account: super::account::Account,
 }
 
 impl World {
@@ -225,7 +240,49 @@ impl World {
             latency: Duration::ZERO,
             clock_offset_ms: 0,
             faults: Vec::new(),
+            hedge_mode: false,
+            ack_visibility_delay: Duration::ZERO,
+            resting_close_stops: Vec::new(),
+            rate_limit: None,
+            account: super::account::Account::default(),
         }
+    }
+
+    /// Puts the account in hedge (dual-side) position mode.
+    pub fn hedge_mode(mut self, yes: bool) -> Self {
+        self.hedge_mode = yes;
+        self
+    }
+
+    /// Sets the balance and the key's permissions.
+    pub fn account(mut self, account: super::account::Account) -> Self {
+        self.account = account;
+        self
+    }
+
+    /// Enforces a rate budget (429/418 on Binance, 10006/403 on Bybit).
+    pub fn rate_limit(mut self, limit: super::limits::RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    /// Makes Bybit orders visible to order lookups only `d` after their ack.
+    pub fn ack_visibility_delay(mut self, d: Duration) -> Self {
+        self.ack_visibility_delay = d;
+        self
+    }
+
+    /// Leaves a close-all STOP_MARKET resting on `symbol` (closing side `side`, trigger
+    /// `trigger`) from a position that is gone. Panics on a malformed literal.
+    pub fn resting_close_stop(
+        mut self,
+        symbol: &str,
+        side: super::state::Side,
+        trigger: &str,
+    ) -> Self {
+        self.resting_close_stops
+            .push((symbol.to_owned(), side, lit(trigger)));
+        self
     }
 
     /// Lists an instrument.

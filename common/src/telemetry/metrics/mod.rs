@@ -47,6 +47,7 @@ pub struct Metrics {
     order_latency: HistogramVec,
     agent_connected: IntGaugeVec,
     ingest: IntCounterVec,
+    throttled: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -125,7 +126,14 @@ impl Metrics {
             "Signals received by ingest, by result.",
             &["result"],
         )?;
+        let throttled = counter(
+            "wavegate_exchange_throttled_total",
+            "Exchange calls held back by the venue's rate limit or ban, by exchange and call \
+             (entry, stop, close, read).",
+            &["exchange", "call"],
+        )?;
         Ok(Self {
+            throttled,
             registry,
             waves,
             wave_duration,
@@ -199,6 +207,12 @@ impl Metrics {
         self.order_latency
             .with_label_values(&[exchange])
             .observe(latency.as_secs_f64());
+    }
+
+    /// A `call` (`entry`, `stop`, `close`, `read`) on `exchange` was held back by the venue's
+    /// rate limit or ban.
+    pub fn throttled(&self, exchange: &str, call: &str) {
+        self.throttled.with_label_values(&[exchange, call]).inc();
     }
 
     /// Whether the coordinator currently reaches the agent of `exchange`.

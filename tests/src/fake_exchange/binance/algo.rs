@@ -13,7 +13,7 @@ use super::super::state::{Shared, Side, State, StopRecord};
 use super::super::world::Instrument;
 use super::auth::{Params, authenticate, invalid};
 use super::market::{instrument, reject};
-use super::trade::{parse_dec, qty_error};
+use super::trade::{check_position_side, parse_dec, qty_error};
 use super::{fixed, ok, parse_side, side_str, valid_client_id};
 
 const NEW_ALGO_PARAMS: &[&str] = &[
@@ -73,16 +73,7 @@ fn place(shared: &Shared, req: &Req) -> Result<Outcome, Outcome> {
             "Invalid orderType. (the fake supports STOP_MARKET and TAKE_PROFIT_MARKET)",
         ));
     }
-    match params.get("positionSide") {
-        None | Some("BOTH") => {}
-        Some("LONG" | "SHORT") => {
-            return Err(reject(
-                -4061,
-                "Order's position side does not match user's setting.",
-            ));
-        }
-        Some(_) => return Err(invalid("positionSide")),
-    }
+    check_position_side(shared, &params)?;
     match params.get("workingType") {
         None | Some("MARK_PRICE" | "CONTRACT_PRICE") => {}
         Some(_) => return Err(invalid("workingType")),
@@ -131,6 +122,21 @@ fn place(shared: &Shared, req: &Req) -> Result<Outcome, Outcome> {
     }
     if would_trigger(kind, side, trigger, &inst) {
         return Err(reject(-2021, "Order would immediately trigger."));
+    }
+    // One close-all stop (or take-profit) per symbol and direction: while one rests, another
+    // is refused with -4130 "An open stop or take profit order with GTE and closePosition in
+    // the direction is existing." (Binance USDⓈ-M futures error codes). Close-all stops are not
+    // cancelled when their position closes: they rest until triggered or cancelled.
+    if close_position
+        && st
+            .stops
+            .iter()
+            .any(|s| s.active && s.close_position && s.symbol == symbol && s.side == side)
+    {
+        return Err(reject(
+            -4130,
+            "An open stop or take profit order with GTE and closePosition in the direction is existing.",
+        ));
     }
     if st.reject_stop.contains(symbol) {
         return Err(reject(-4045, "Reach max stop order limit."));

@@ -14,12 +14,24 @@ use super::{bad_symbol, fixed, ok};
 pub fn exchange_info(shared: &Shared) -> Outcome {
     let st = shared.lock();
     let symbols: Vec<Value> = st.instruments.values().map(symbol_info).collect();
+    // The request-weight limit is the world's budget when it sets one (its window in whole
+    // seconds or minutes), else Binance's default of 2400 a minute.
+    let weight = match &st.rate_limit {
+        Some(l) if l.window.as_secs().is_multiple_of(60) => {
+            json!({"rateLimitType": "REQUEST_WEIGHT",
+            "interval": "MINUTE", "intervalNum": (l.window.as_secs() / 60).max(1), "limit": l.limit})
+        }
+        Some(l) => json!({"rateLimitType": "REQUEST_WEIGHT", "interval": "SECOND",
+            "intervalNum": l.window.as_secs().max(1), "limit": l.limit}),
+        None => json!({"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE",
+            "intervalNum": 1, "limit": 2400}),
+    };
     ok(json!({
         "timezone": "UTC",
         "serverTime": st.now_ms(),
         "futuresType": "U_MARGINED",
         "rateLimits": [
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
+            weight,
             {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
             {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300}
         ],
@@ -182,4 +194,49 @@ pub fn instrument<'a>(st: &'a State, symbol: &str) -> Result<&'a Instrument, Out
 /// An HTTP 400 answer with a Binance code (re-exported for the trade modules).
 pub fn reject(code: i64, msg: &str) -> Outcome {
     super::error(StatusCode::BAD_REQUEST, code, msg)
+}
+
+/// `GET /fapi/v1/positionSide/dual` (SIGNED): `{"dualSidePosition": true}` in hedge mode,
+/// `false` in one-way mode — binance-connector-rust
+/// src/derivatives_trading_usds_futures/rest_api/models/get_current_position_mode_response.rs.
+pub fn position_mode(shared: &Shared, req: &Req) -> Outcome {
+    let params = match authenticate(shared, req) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    if let Err(e) = params.only(&["recvWindow", "timestamp", "signature"]) {
+        return e;
+    }
+    ok(json!({ "dualSidePosition": shared.lock().hedge_mode }))
+}
+
+/// `GET /fapi/v2/account` (SIGNED), the fields a preflight reads: `canTrade`, `canDeposit`,
+/// `canWithdraw`, `availableBalance`, `totalWalletBalance`, `assets` —
+/// binance-connector-rust src/derivatives_trading_usds_futures/rest_api/models/
+/// account_information_v2_response.rs.
+pub fn account(shared: &Shared, req: &Req) -> Outcome {
+    let params = match authenticate(shared, req) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    if let Err(e) = params.only(&["recvWindow", "timestamp", "signature"]) {
+        return e;
+    }
+    let st = shared.lock();
+    let a = &st.account;
+    let bal = fixed(a.available, 8);
+    ok(json!({
+        "feeTier": 0,
+        "canTrade": a.can_trade,
+        "canDeposit": true,
+        "canWithdraw": a.can_withdraw,
+        "updateTime": 0,
+        "multiAssetsMargin": false,
+        "totalWalletBalance": bal,
+        "availableBalance": bal,
+        "maxWithdrawAmount": bal,
+        "assets": [{"asset": "USDT", "walletBalance": bal, "availableBalance": bal,
+                    "marginBalance": bal, "maxWithdrawAmount": bal}],
+        "positions": [],
+    }))
 }

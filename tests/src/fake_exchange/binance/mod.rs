@@ -3,7 +3,7 @@
 //!
 //! Endpoints: `GET /fapi/v1/ping`, `GET /fapi/v1/time`, `GET /fapi/v1/exchangeInfo`,
 //! `GET /fapi/v1/ticker/price` (and `/fapi/v2/ticker/price`), `GET /fapi/v2/positionRisk`,
-//! `GET /fapi/v3/positionRisk`, `POST /fapi/v1/order` (MARKET), `GET /fapi/v1/order`,
+//! `GET /fapi/v3/positionRisk`, `GET /fapi/v1/positionSide/dual`, `GET /fapi/v2/account`, `POST /fapi/v1/order` (MARKET), `GET /fapi/v1/order`,
 //! `POST|GET|DELETE /fapi/v1/algoOrder`, `GET /fapi/v1/openAlgoOrders`. Since 2025-12-09 Binance
 //! refuses conditional types on `/fapi/v1/order` with `-4120`; so does the fake.
 
@@ -35,42 +35,50 @@ struct BinanceProtocol;
 
 impl Protocol for BinanceProtocol {
     fn handle(&self, shared: &Shared, req: &Req) -> Outcome {
-        let m = &req.method;
-        match req.path.as_str() {
-            "/fapi/v1/ping" if m == Method::GET => ok(json!({})),
-            "/fapi/v1/time" if m == Method::GET => {
-                ok(json!({ "serverTime": shared.lock().now_ms() }))
-            }
-            "/fapi/v1/exchangeInfo" if m == Method::GET => market::exchange_info(shared),
-            "/fapi/v1/ticker/price" | "/fapi/v2/ticker/price" if m == Method::GET => {
-                market::ticker_price(shared, req)
-            }
-            "/fapi/v2/positionRisk" if m == Method::GET => market::position_risk(shared, req, 2),
-            "/fapi/v3/positionRisk" if m == Method::GET => market::position_risk(shared, req, 3),
-            "/fapi/v1/order" if m == Method::POST => trade::new_order(shared, req),
-            "/fapi/v1/order" if m == Method::GET => trade::query_order(shared, req),
-            "/fapi/v1/algoOrder" if m == Method::POST => algo::new_algo_order(shared, req),
-            "/fapi/v1/algoOrder" if m == Method::GET => algo::query_algo_order(shared, req),
-            "/fapi/v1/algoOrder" if m == Method::DELETE => algo::cancel_algo_order(shared, req),
-            "/fapi/v1/openAlgoOrders" if m == Method::GET => algo::open_algo_orders(shared, req),
-            path => error(
-                StatusCode::NOT_FOUND,
-                -1000,
-                &format!("fake Binance has no endpoint {m} {path}"),
-            ),
-        }
+        super::limits::binance(shared, || route(shared, req))
     }
 
     fn server_error(&self) -> Resp {
-        // Binance's documented "execution status unknown" answer.
-        json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({
-                "code": -1007,
-                "msg": "Timeout waiting for response from backend server. Send status unknown; execution status unknown."
-            }),
-        )
+        server_error()
     }
+}
+
+fn route(shared: &Shared, req: &Req) -> Outcome {
+    let m = &req.method;
+    match req.path.as_str() {
+        "/fapi/v1/ping" if m == Method::GET => ok(json!({})),
+        "/fapi/v1/time" if m == Method::GET => ok(json!({ "serverTime": shared.lock().now_ms() })),
+        "/fapi/v1/exchangeInfo" if m == Method::GET => market::exchange_info(shared),
+        "/fapi/v1/ticker/price" | "/fapi/v2/ticker/price" if m == Method::GET => {
+            market::ticker_price(shared, req)
+        }
+        "/fapi/v2/positionRisk" if m == Method::GET => market::position_risk(shared, req, 2),
+        "/fapi/v3/positionRisk" if m == Method::GET => market::position_risk(shared, req, 3),
+        "/fapi/v1/positionSide/dual" if m == Method::GET => market::position_mode(shared, req),
+        "/fapi/v2/account" if m == Method::GET => market::account(shared, req),
+        "/fapi/v1/order" if m == Method::POST => trade::new_order(shared, req),
+        "/fapi/v1/order" if m == Method::GET => trade::query_order(shared, req),
+        "/fapi/v1/algoOrder" if m == Method::POST => algo::new_algo_order(shared, req),
+        "/fapi/v1/algoOrder" if m == Method::GET => algo::query_algo_order(shared, req),
+        "/fapi/v1/algoOrder" if m == Method::DELETE => algo::cancel_algo_order(shared, req),
+        "/fapi/v1/openAlgoOrders" if m == Method::GET => algo::open_algo_orders(shared, req),
+        path => error(
+            StatusCode::NOT_FOUND,
+            -1000,
+            &format!("fake Binance has no endpoint {m} {path}"),
+        ),
+    }
+}
+
+/// Binance's documented "execution status unknown" answer.
+fn server_error() -> Resp {
+    json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &json!({
+            "code": -1007,
+            "msg": "Timeout waiting for response from backend server. Send status unknown; execution status unknown."
+        }),
+    )
 }
 
 /// A 200 answer.

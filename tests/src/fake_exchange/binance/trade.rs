@@ -93,16 +93,7 @@ fn place(shared: &Shared, req: &Req) -> Result<Outcome, Outcome> {
     if order_type != "MARKET" {
         return Err(reject(-1116, "Invalid orderType."));
     }
-    match params.get("positionSide") {
-        None | Some("BOTH") => {}
-        Some("LONG" | "SHORT") => {
-            return Err(reject(
-                -4061,
-                "Order's position side does not match user's setting.",
-            ));
-        }
-        Some(_) => return Err(invalid("positionSide")),
-    }
+    check_position_side(shared, &params)?;
     if params.get("price").is_some() {
         return Err(reject(-1106, "Parameter 'price' sent when not required."));
     }
@@ -130,10 +121,10 @@ fn place(shared: &Shared, req: &Req) -> Result<Outcome, Outcome> {
         None => format!("autoclientid{}", st.next_id()),
     };
     *st.place_attempts.entry(client_id.clone()).or_insert(0) += 1;
-    if st.client_id_used(&client_id) {
-        st.counters.duplicate_rejections += 1;
-        return Err(reject(-4116, "clientOrderId is duplicated"));
-    }
+    // `newClientOrderId` is "A unique id among open orders" (binance-connector-rust
+    // src/derivatives_trading_usds_futures/rest_api/apis/trade_api.rs, NewOrderParams): -4116
+    // guards open orders only. This fake's orders are MARKET and fill at once, so none is open:
+    // a filled order's id is accepted again and opens a second position, as on Binance.
     if !inst.tradable {
         return Err(reject(-1122, "Invalid symbol status."));
     }
@@ -158,7 +149,7 @@ fn place(shared: &Shared, req: &Req) -> Result<Outcome, Outcome> {
         })?;
     let fault = st.take_fault(symbol);
     let body = if result_resp {
-        order_json(&rec, &inst)
+        new_order_json(&rec, &inst)
     } else {
         ack_json(&rec, &inst)
     };
@@ -242,15 +233,45 @@ fn order_json(o: &OrderRecord, inst: &Instrument) -> Value {
     })
 }
 
+/// The `POST /fapi/v1/order` answer (`RESULT`): the order object without `avgPrice` and
+/// `cumQuote` — binance-connector-rust CHANGELOG 62.0.0 "Modified response for `new_order()`
+/// (`POST /fapi/v1/order`): property `cumQuote` deleted, property `avgPrice` deleted"; see
+/// src/derivatives_trading_usds_futures/rest_api/models/new_order_response.rs. The fill price
+/// is read with `GET /fapi/v1/order` (query_order_response.rs still has `avgPrice`).
+fn new_order_json(o: &OrderRecord, inst: &Instrument) -> Value {
+    let mut v = order_json(o, inst);
+    if let Some(obj) = v.as_object_mut() {
+        obj.remove("avgPrice");
+        obj.remove("cumQuote");
+    }
+    v
+}
+
+/// `positionSide` against the account's position mode: one-way takes none or `BOTH`, hedge
+/// mode requires `LONG`/`SHORT`; a mismatch is `-4061` ("Order's position side does not match
+/// user's setting.", Binance USDⓈ-M error codes). The fake models no hedge-mode positions, so
+/// a hedge-mode order is refused either way.
+pub fn check_position_side(shared: &Shared, params: &Params) -> Result<(), Outcome> {
+    let hedge = shared.lock().hedge_mode;
+    match (params.get("positionSide"), hedge) {
+        (None | Some("BOTH"), false) => Ok(()),
+        (None | Some("BOTH" | "LONG" | "SHORT"), _) => Err(reject(
+            -4061,
+            "Order's position side does not match user's setting.",
+        )),
+        (Some(_), _) => Err(invalid("positionSide")),
+    }
+}
+
 /// The `ACK` answer: the order as accepted, before any fill is reported.
 fn ack_json(o: &OrderRecord, inst: &Instrument) -> Value {
     let mut v = order_json(o, inst);
     if let Some(obj) = v.as_object_mut() {
         obj.insert("status".into(), json!("NEW"));
-        obj.insert("avgPrice".into(), json!("0.00"));
+        obj.remove("avgPrice");
+        obj.remove("cumQuote");
         obj.insert("executedQty".into(), json!("0"));
         obj.insert("cumQty".into(), json!("0"));
-        obj.insert("cumQuote".into(), json!("0"));
         obj.remove("time");
     }
     v

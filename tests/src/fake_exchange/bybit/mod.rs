@@ -4,8 +4,10 @@
 //!
 //! Endpoints: `GET /v5/market/time`, `GET /v5/market/instruments-info`, `GET /v5/market/tickers`,
 //! `GET /v5/position/list`, `POST /v5/order/create` (Market), `GET /v5/order/realtime`,
-//! `GET /v5/order/history`, `POST /v5/position/trading-stop` (stop loss, `tpslMode=Full`).
+//! `GET /v5/order/history`, `POST /v5/position/trading-stop` (stop loss, `tpslMode=Full`),
+//! `GET /v5/user/query-api`, `GET /v5/account/wallet-balance`.
 
+mod account;
 mod auth;
 mod market;
 mod position;
@@ -33,6 +35,20 @@ struct BybitProtocol;
 
 impl Protocol for BybitProtocol {
     fn handle(&self, shared: &Shared, req: &Req) -> Outcome {
+        // Public market endpoints are limited per IP only; the budget covers the private ones.
+        if req.path.starts_with("/v5/market/") {
+            return route(shared, req);
+        }
+        super::limits::bybit(shared, req, || route(shared, req))
+    }
+
+    fn server_error(&self) -> Resp {
+        server_error()
+    }
+}
+
+fn route(shared: &Shared, req: &Req) -> Outcome {
+    {
         let m = &req.method;
         let now = shared.lock().now_ms();
         match req.path.as_str() {
@@ -50,13 +66,20 @@ impl Protocol for BybitProtocol {
             "/v5/position/list" if m == Method::GET => position::list(shared, req),
             "/v5/position/trading-stop" if m == Method::POST => position::trading_stop(shared, req),
             "/v5/order/create" if m == Method::POST => trade::create(shared, req),
+            "/v5/user/query-api" if m == Method::GET => account::query_api(shared, req),
+            "/v5/account/wallet-balance" if m == Method::GET => {
+                account::wallet_balance(shared, req)
+            }
             "/v5/order/realtime" if m == Method::GET => trade::list_orders(shared, req, false),
             "/v5/order/history" if m == Method::GET => trade::list_orders(shared, req, true),
             _ => error_status(StatusCode::NOT_FOUND, now, 10017, "Route not found."),
         }
     }
+}
 
-    fn server_error(&self) -> Resp {
+/// Bybit's server error envelope.
+fn server_error() -> Resp {
+    {
         json_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             &json!({

@@ -16,7 +16,7 @@ use super::auth::{
 };
 use super::error;
 use super::ok;
-use super::trade::parse_dec;
+use super::trade::{check_position_idx, parse_dec};
 
 /// `GET /v5/position/list`: by `symbol` (one row, flat or not) or `settleCoin` (open positions).
 pub fn list(shared: &Shared, req: &Req) -> Outcome {
@@ -32,13 +32,13 @@ pub fn list(shared: &Shared, req: &Req) -> Outcome {
                     .instruments
                     .get(s)
                     .ok_or_else(|| params_error(now, "symbol invalid"))?;
-                vec![row(&st, inst)]
+                rows(&st, inst)
             }
             (None, Some(coin)) if coin == "USDT" => st
                 .positions
                 .keys()
                 .filter_map(|s| st.instruments.get(s))
-                .map(|i| row(&st, i))
+                .flat_map(|i| rows(&st, i))
                 .collect(),
             (None, Some(_)) => Vec::new(),
             (None, None) => {
@@ -61,6 +61,22 @@ pub fn list(shared: &Shared, req: &Req) -> Outcome {
 
 fn active_stop<'a>(st: &'a State, symbol: &str) -> Option<&'a StopRecord> {
     st.stops.iter().find(|s| s.active && s.symbol == symbol)
+}
+
+/// The rows of one symbol: one with `positionIdx 0` in one-way mode; in hedge mode one per
+/// side, `positionIdx` 1 (Buy side) and 2 (Sell side) (docs/v5/position/position.mdx,
+/// `positionIdx`). The fake holds no hedge-mode positions, so both are empty then.
+fn rows(st: &State, i: &Instrument) -> Vec<Value> {
+    if !st.hedge_mode {
+        return vec![row(st, i)];
+    }
+    (1..=2)
+        .map(|idx| {
+            let mut r = row(st, i);
+            r["positionIdx"] = json!(idx);
+            r
+        })
+        .collect()
 }
 
 fn row(st: &State, i: &Instrument) -> Value {
@@ -138,11 +154,7 @@ fn set_stop(shared: &Shared, req: &Req) -> Result<Outcome, Outcome> {
         "Partial" => return Err(params_error(now, "the fake supports tpslMode Full only")),
         _ => return Err(params_error(now, "tpslMode invalid")),
     }
-    match opt_int(&b, "positionIdx", now)? {
-        Some(0) => {}
-        None => return Err(params_error(now, "positionIdx is required")),
-        Some(_) => return Err(params_error(now, "position idx not match position mode")),
-    }
+    check_position_idx(shared, opt_int(&b, "positionIdx", now)?, true, now)?;
     for unsupported in ["takeProfit", "trailingStop"] {
         if opt_str(&b, unsupported, now)?.is_some_and(|v| v != "0") {
             return Err(params_error(

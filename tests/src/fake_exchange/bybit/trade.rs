@@ -68,10 +68,7 @@ fn place(shared: &Shared, req: &Req) -> Result<Outcome, Outcome> {
         _ => return Err(params_error(now, "orderType invalid")),
     }
     let qty = parse_dec(req_str(&b, "qty", now)?, "qty", now)?;
-    match opt_int(&b, "positionIdx", now)? {
-        None | Some(0) => {}
-        Some(_) => return Err(params_error(now, "position idx not match position mode")),
-    }
+    check_position_idx(shared, opt_int(&b, "positionIdx", now)?, false, now)?;
     let reduce_only = opt_bool(&b, "reduceOnly", now)?;
     opt_bool(&b, "closeOnTrigger", now)?;
     for unsupported in ["triggerPrice", "takeProfit", "stopLoss"] {
@@ -135,6 +132,24 @@ fn place(shared: &Shared, req: &Req) -> Result<Outcome, Outcome> {
     Ok(out)
 }
 
+/// `positionIdx` against the position mode (docs/v5/order/create-order.mdx: "0: one-way mode,
+/// 1: hedge-mode Buy side, 2: hedge-mode Sell side"; required under hedge mode). A mismatch is
+/// `10001 position idx not match position mode`. The fake models no hedge-mode positions, so
+/// under hedge mode every order is refused. `required`: trading-stop needs it in both modes.
+pub fn check_position_idx(
+    shared: &Shared,
+    idx: Option<i64>,
+    required: bool,
+    now: i64,
+) -> Result<(), Outcome> {
+    let hedge = shared.lock().hedge_mode;
+    match (idx, hedge) {
+        (None, _) if required => Err(params_error(now, "positionIdx is required")),
+        (None | Some(0), false) => Ok(()),
+        _ => Err(params_error(now, "position idx not match position mode")),
+    }
+}
+
 /// Bybit order ids are UUIDs.
 fn uuid_like(n: u64) -> String {
     format!(
@@ -188,6 +203,10 @@ pub fn list_orders(shared: &Shared, req: &Req, history: bool) -> Outcome {
             .iter()
             .rev()
             .filter(|_| closed_ok)
+            // The create ack is asynchronous (docs/v5/order/create-order.mdx: "This request is
+            // asynchronous so please use the websocket to confirm the order status"): an order
+            // shows in realtime and history only after `ack_visibility_delay`.
+            .filter(|o| st.visible(o.time_ms))
             .filter(|o| symbol.is_none_or(|s| *s == o.symbol))
             .filter(|o| by_id.is_none_or(|id| *id == o.order_id))
             .filter(|o| by_link.is_none_or(|l| *l == o.client_order_id))

@@ -1,0 +1,76 @@
+//! `network`: which of a venue's environments a live adapter trades on — production, or the
+//! official test environments: Binance USDⓈ-M futures testnet and demo
+//! (binance-connector-rust src/common/constants.rs: `https://testnet.binancefuture.com`,
+//! `https://demo-fapi.binance.com`), Bybit testnet and demo trading (bybit-exchange/docs
+//! docs/v5/guide.mdx `https://api-testnet.bybit.com`, docs/v5/demo.mdx
+//! `https://api-demo.bybit.com`).
+
+use serde::Deserialize;
+
+use super::live::{BINANCE_BASE_URL, BYBIT_BASE_URL};
+
+/// A venue environment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// Production: real money.
+    #[default]
+    Mainnet,
+    /// The venue's testnet.
+    Testnet,
+    /// The venue's demo trading environment.
+    Demo,
+}
+
+impl Network {
+    /// Parses `mainnet`, `testnet` or `demo`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "mainnet" => Ok(Network::Mainnet),
+            "testnet" => Ok(Network::Testnet),
+            "demo" => Ok(Network::Demo),
+            other => Err(format!("must be mainnet, testnet or demo, got {other:?}")),
+        }
+    }
+
+    /// The REST base URL of this environment for the venue whose production URL is
+    /// `production` (Binance's or Bybit's).
+    pub fn base_url(self, production: &str) -> &'static str {
+        let binance = production == BINANCE_BASE_URL;
+        match (self, binance) {
+            (Network::Mainnet, true) => BINANCE_BASE_URL,
+            (Network::Mainnet, false) => BYBIT_BASE_URL,
+            (Network::Testnet, true) => "https://testnet.binancefuture.com",
+            (Network::Testnet, false) => "https://api-testnet.bybit.com",
+            (Network::Demo, true) => "https://demo-fapi.binance.com",
+            (Network::Demo, false) => "https://api-demo.bybit.com",
+        }
+    }
+}
+
+/// True when `url` is a venue's production REST URL.
+pub fn is_production(url: &str) -> bool {
+    let url = url.trim_end_matches('/');
+    url == BINANCE_BASE_URL || url == BYBIT_BASE_URL
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_select_the_official_endpoints() {
+        assert_eq!(
+            Network::Testnet.base_url(BINANCE_BASE_URL),
+            "https://testnet.binancefuture.com"
+        );
+        assert_eq!(
+            Network::Demo.base_url(BYBIT_BASE_URL),
+            "https://api-demo.bybit.com"
+        );
+        assert_eq!(Network::Mainnet.base_url(BYBIT_BASE_URL), BYBIT_BASE_URL);
+        assert!(Network::parse("live").is_err());
+        assert!(is_production("https://fapi.binance.com/"));
+        assert!(!is_production("http://127.0.0.1:1234"));
+    }
+}

@@ -1,0 +1,80 @@
+//! Stale close-all stops. Binance holds one `closePosition` STOP_MARKET per symbol and
+//! direction and refuses another with `-4130`; close-all stops stay open after their position
+//! is gone. A stop the agent finds resting when it protects a fresh entry (the symbol was flat
+//! when the entry was sent, under the symbol's lock) belongs to a position that no longer
+//! exists, so it is cancelled to make room for the new one.
+//!
+//! `GET /fapi/v1/openAlgoOrders?symbol=` lists them and `DELETE /fapi/v1/algoOrder?algoId=`
+//! cancels one (binance-connector-rust `trade_api.rs`: `current_all_algo_open_orders`,
+//! `cancel_algo_order`; answers `current_all_algo_open_orders_response_inner.rs`).
+
+use http::Method;
+use serde_json::Value;
+use tracing::warn;
+
+use super::super::ExchangeError;
+use super::super::rest::{Call, Failure, text};
+use super::{BinanceFutures, NAME};
+
+impl BinanceFutures {
+    /// Cancels every resting close-all stop of `symbol` whose closing order is `side`
+    /// (`BUY`/`SELL`). Nothing is cancelled when the list cannot be read (the error is
+    /// returned: the stop then fails like any other refusal).
+    pub(super) async fn cancel_stale_close_stops(
+        &self,
+        symbol: &str,
+        side: &str,
+    ) -> Result<(), ExchangeError> {
+        let params = vec![
+            ("algoType", "CONDITIONAL".to_owned()),
+            ("symbol", symbol.to_owned()),
+        ];
+        let open = self
+            .signed(Method::GET, "/fapi/v1/openAlgoOrders", params, Call::Read)
+            .await
+            .map_err(Failure::into_error)?;
+        let stale: Vec<String> = open
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|o| is_close_all(o, symbol, side))
+            .filter_map(|o| text(o, "algoId"))
+            .collect();
+        for algo_id in stale {
+            warn!(%symbol, side, %algo_id, "cancelling a stale close-all stop (-4130)");
+            let params = vec![("algoId", algo_id)];
+            // A cancel that loses its answer changes nothing worse than a resting stale stop:
+            // the retried placement says whether room was made.
+            if let Err(f) = self
+                .signed(Method::DELETE, "/fapi/v1/algoOrder", params, Call::Read)
+                .await
+            {
+                warn!(%symbol, error = %f.into_error(), "{NAME}: stale stop not cancelled");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A resting close-all stop (or take-profit) of `symbol` closing with `side`.
+fn is_close_all(o: &Value, symbol: &str, side: &str) -> bool {
+    text(o, "symbol").as_deref() == Some(symbol)
+        && text(o, "side").as_deref() == Some(side)
+        && o.get("closePosition").and_then(Value::as_bool) == Some(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_close_all_stops_of_the_side_are_stale() {
+        let o = json!({"symbol": "BTCUSDT", "side": "SELL", "closePosition": true, "algoId": 9});
+        assert!(is_close_all(&o, "BTCUSDT", "SELL"));
+        assert!(!is_close_all(&o, "BTCUSDT", "BUY"));
+        assert!(!is_close_all(&o, "ETHUSDT", "SELL"));
+        let q = json!({"symbol": "BTCUSDT", "side": "SELL", "closePosition": false});
+        assert!(!is_close_all(&q, "BTCUSDT", "SELL"));
+    }
+}

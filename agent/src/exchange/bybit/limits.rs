@@ -1,0 +1,57 @@
+//! Bybit's rate limits as the adapter reads them (docs/v5/rate-limit/rate-limit.mdx in
+//! bybit-exchange/docs): `retCode 10006 "Too many visits!"` when the per-second, per-UID limit
+//! of an endpoint is hit; every answer's `X-Bapi-Limit` (the limit), `X-Bapi-Limit-Status`
+//! (requests left) and `X-Bapi-Limit-Reset-Timestamp` (when an exceeded limit resets, else
+//! now); `403 access too frequent` for an IP over its limit: "terminate all HTTP sessions and
+//! wait for at least 10 minutes"; HTTP 429 likewise throttled.
+
+use std::time::Duration;
+
+use super::super::ExchangeError;
+use super::super::rest::Reply;
+use super::super::throttle::retry_after;
+use super::{BybitLinear, NAME};
+
+/// Too many visits.
+const TOO_MANY_VISITS: i64 = 10006;
+/// Wait when a limit gives no usable reset time: the limits are per rolling second.
+const ONE_WINDOW: Duration = Duration::from_secs(1);
+
+impl BybitLinear {
+    /// The throttling error for a rate-limited answer (and the cool-down it starts), or
+    /// `None`; paces the next requests when the answer says no request is left.
+    pub(super) fn rate_limited(
+        &self,
+        reply: &Reply,
+        code: Option<i64>,
+        msg: &str,
+    ) -> Option<ExchangeError> {
+        let reset_in = self.reset_in(reply);
+        if let (Some(left), Some(limit)) = (
+            reply.header_num("x-bapi-limit-status"),
+            reply.header_num("x-bapi-limit"),
+        ) {
+            *self.last_limit.lock().unwrap_or_else(|e| e.into_inner()) = Some((left, limit));
+        }
+        if reply.status == 403 {
+            let reason = format!("{NAME} HTTP 403 (IP ban, access too frequent): {msg}");
+            return Some(self.throttle.cool_down(self.ban_cooldown, reason));
+        }
+        if reply.status == 429 || code == Some(TOO_MANY_VISITS) {
+            let wait = reset_in.unwrap_or(retry_after(reply.header_num("retry-after"), ONE_WINDOW));
+            let reason = format!("{NAME} HTTP {} {}: {msg}", reply.status, code.unwrap_or(0));
+            return Some(self.throttle.cool_down(wait, reason));
+        }
+        if reply.header_num("x-bapi-limit-status") == Some(0) {
+            self.throttle.slow_for(reset_in.unwrap_or(ONE_WINDOW));
+        }
+        None
+    }
+
+    /// Time until `X-Bapi-Limit-Reset-Timestamp` by the exchange's clock, when in the future.
+    fn reset_in(&self, reply: &Reply) -> Option<Duration> {
+        let reset = reply.header_num("x-bapi-limit-reset-timestamp")?;
+        let left = reset - self.clock.now_ms();
+        (left > 0).then(|| Duration::from_millis(left.unsigned_abs()).min(Duration::from_secs(60)))
+    }
+}

@@ -1,0 +1,79 @@
+//! The account's position mode as the live adapters need it: wavegate trades one-way mode
+//! only (one position per symbol, `positionSide=BOTH` / `positionIdx=0`). A hedge-mode
+//! (dual-side) account would refuse every entry; the adapters read the mode (Binance
+//! `GET /fapi/v1/positionSide/dual`, Bybit `positionIdx` of `/v5/position/list`) and refuse
+//! the signal at validation with [`HEDGE_MODE`] instead.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::ExchangeError;
+
+/// Validation reason of a signal on a hedge-mode account (or symbol).
+pub const HEDGE_MODE: &str = "hedge_mode_unsupported";
+
+/// Position mode readings by key (Binance: the account, `""`; Bybit: the symbol), each kept
+/// for the refresh period.
+#[derive(Debug)]
+pub struct ModeCache {
+    refresh: Duration,
+    seen: tokio::sync::Mutex<HashMap<String, (Instant, bool)>>,
+}
+
+impl ModeCache {
+    /// An empty cache whose readings expire after `refresh`.
+    pub fn new(refresh: Duration) -> Self {
+        Self {
+            refresh,
+            seen: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Ok` when `key` is in one-way mode, `Rejected(HEDGE_MODE)` when in hedge mode; `read`
+    /// (true = hedge) is called when the reading is missing or stale. A failed read is the
+    /// read's error: nothing is sent on a mode that is not known.
+    pub async fn one_way<F, Fut>(&self, key: &str, read: F) -> Result<(), ExchangeError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<bool, ExchangeError>>,
+    {
+        let mut seen = self.seen.lock().await;
+        let hedge = match seen.get(key) {
+            Some((at, hedge)) if at.elapsed() < self.refresh => *hedge,
+            _ => {
+                let hedge = read().await?;
+                seen.insert(key.to_owned(), (Instant::now(), hedge));
+                hedge
+            }
+        };
+        if hedge {
+            tracing::error!(
+                key,
+                "account is in hedge (dual-side) position mode; wavegate trades one-way mode only"
+            );
+            return Err(ExchangeError::Rejected(HEDGE_MODE.into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn readings_are_cached_and_hedge_is_refused() {
+        let c = ModeCache::new(Duration::from_secs(60));
+        assert_eq!(c.one_way("", || async { Ok(false) }).await, Ok(()));
+        // Cached: the second read is not called.
+        assert_eq!(
+            c.one_way("", || async { Err(ExchangeError::Unavailable("x".into())) })
+                .await,
+            Ok(())
+        );
+        assert_eq!(
+            c.one_way("ETHUSDT", || async { Ok(true) }).await,
+            Err(ExchangeError::Rejected(HEDGE_MODE.into()))
+        );
+    }
+}

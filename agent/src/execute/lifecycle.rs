@@ -1,0 +1,310 @@
+//! The order lifecycle's decisions as pure functions, in the style of NautilusTrader's
+//! `OrderStatus::transition`: what to do next with an order, from its journal row and what the
+//! venue said, with no I/O. The async recovery code (`recover.rs`) only carries the steps out.
+//!
+//! - [`plan`]: a journaled row → its next step (look up, finish a close, re-protect, protect,
+//!   report as journaled);
+//! - [`after_lookup`]: one lookup of an unsettled entry → protect it, fail it, look again,
+//!   check the position, or hold its slot;
+//! - [`after_position_check`]: "not found" everywhere → not received only on a symbol flat on
+//!   the order's side;
+//! - [`after_holder`]: whose the symbol's position is → protect it, leave it (gone), or hold.
+
+use crate::journal::{OrderState, StopState};
+
+/// Why an order is looked up, which decides what "not found" means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// It got no answer: "not found" from every lookup (and a flat symbol) means the exchange
+    /// never got it.
+    Unanswered,
+    /// The exchange refused it as a duplicate client order id, i.e. said an order under this
+    /// id exists: "not found" is not believed, the order holds its slot until found.
+    Exists,
+}
+
+/// Which run sent the entry being looked up, which decides whether a position it filled can
+/// be taken to be its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sender {
+    /// This run, under the symbol's lock held since its duplicate check: a fill is its own.
+    ThisRun,
+    /// An earlier run: the position may have been closed and opened again since.
+    EarlierRun,
+}
+
+/// The part of a journal row the plan depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row<'a> {
+    /// Entry state.
+    pub state: OrderState,
+    /// A position opened (or may have).
+    pub executed: bool,
+    /// Stop step.
+    pub stop: StopState,
+    /// Journaled error, if any.
+    pub error: Option<&'a str>,
+}
+
+/// The next step for a journaled row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Look the entry up (`mark_lost`: first journal it `unknown`).
+    LookUp {
+        /// What "not found" means.
+        lookup: Lookup,
+        /// The row is `pending`/`sent`: journal it `unknown` first.
+        mark_lost: bool,
+    },
+    /// A close was journaled (its stop could not be placed): finish it, on its own position.
+    FinishClose,
+    /// The position was left without a stop and its close failed: protect it again.
+    Reprotect,
+    /// A filled entry whose stop step did not finish: give it its stop, on its own position.
+    ProtectOwn,
+    /// Settled: report it as journaled.
+    Report,
+}
+
+/// True when a journaled entry holds a position whose stop step has not finished, or that was
+/// left open without a stop (`close_failed`). Other rows with an error were settled by an
+/// earlier version's bookkeeping.
+pub fn needs_stop(row: &Row) -> bool {
+    row.executed
+        && (row.stop == StopState::CloseFailed || (row.error.is_none() && !row.stop.is_final()))
+}
+
+/// The next step for a journaled row; `duplicate_marker` is the journaled error of an entry
+/// the exchange refused as a duplicate id.
+pub fn plan(row: &Row, duplicate_marker: &str) -> Next {
+    match row.state {
+        OrderState::Pending | OrderState::Sent => Next::LookUp {
+            lookup: Lookup::Unanswered,
+            mark_lost: true,
+        },
+        OrderState::Unknown => Next::LookUp {
+            lookup: if row.error == Some(duplicate_marker) {
+                Lookup::Exists
+            } else {
+                Lookup::Unanswered
+            },
+            mark_lost: false,
+        },
+        // Never report a fill executed before its stop is known to exist (DESIGN §3).
+        OrderState::Filled | OrderState::Resolved if needs_stop(row) => match row.stop {
+            StopState::Closing => Next::FinishClose,
+            StopState::CloseFailed => Next::Reprotect,
+            _ => Next::ProtectOwn,
+        },
+        OrderState::Filled | OrderState::Failed | OrderState::Resolved => Next::Report,
+    }
+}
+
+/// What one lookup of an unsettled entry found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// Filled (a position opened).
+    Filled,
+    /// Refused or cancelled without a fill.
+    Rejected,
+    /// Accepted, not filled yet.
+    Open,
+    /// The venue knows no order under the id.
+    Missing,
+    /// The lookup itself failed (unreachable, throttled).
+    Unreadable,
+}
+
+/// What to do after a lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterLookup {
+    /// Place the stop of this run's own fill.
+    Protect,
+    /// Place the stop only if the position is still the entry's own.
+    ProtectOwn,
+    /// Settled failed (with the venue's reason).
+    Failed,
+    /// Look again after a pause.
+    LookAgain,
+    /// The last lookup found nothing: decide by the position ([`after_position_check`]).
+    CheckPosition,
+    /// Settled "not received".
+    NotReceived,
+    /// Unresolved: the order holds its slot for a later run.
+    HoldSlot,
+}
+
+/// The decision after lookup `found` (`last`: no lookup attempts left).
+pub fn after_lookup(found: Found, lookup: Lookup, sender: Sender, last: bool) -> AfterLookup {
+    match (found, lookup, sender) {
+        // A fill is this run's own only if this run sent the order that filled.
+        (Found::Filled, Lookup::Unanswered, Sender::ThisRun) => AfterLookup::Protect,
+        (Found::Filled, _, _) => AfterLookup::ProtectOwn,
+        (Found::Rejected, _, _) => AfterLookup::Failed,
+        // An order answered late may show up only after a moment; an existing id is believed.
+        (Found::Missing, Lookup::Unanswered, _) if last => AfterLookup::CheckPosition,
+        (Found::Missing | Found::Open | Found::Unreadable, _, _) if last => AfterLookup::HoldSlot,
+        (Found::Missing | Found::Open | Found::Unreadable, _, _) => AfterLookup::LookAgain,
+    }
+}
+
+/// "Not found" by every lookup: not received only when the symbol has no position on the
+/// order's side (`None`: the position could not be read — nothing is decided on it).
+pub fn after_position_check(flat_on_side: Option<bool>) -> AfterLookup {
+    match flat_on_side {
+        Some(true) => AfterLookup::NotReceived,
+        Some(false) | None => AfterLookup::HoldSlot,
+    }
+}
+
+/// Whose the symbol's position is, as far as a journaled fill can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// Open, with the fill's side and size: the entry's own position.
+    This,
+    /// Gone, or not the entry's (another side or size): closed outside the agent.
+    NotThis,
+    /// The position could not be read, or the fill's size is not known.
+    Unknown,
+}
+
+/// What to do with a filled entry of an earlier run once its position's holder is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnStep {
+    /// Its own position: protect it (stop, else close).
+    Protect,
+    /// Not its own: settle it without touching the position.
+    LeaveAlone,
+    /// Unknown: send nothing, hold the slot.
+    HoldSlot,
+}
+
+/// The decision for a filled entry of an earlier run by its position's holder.
+pub fn after_holder(holder: Holder) -> OwnStep {
+    match holder {
+        Holder::This => OwnStep::Protect,
+        Holder::NotThis => OwnStep::LeaveAlone,
+        Holder::Unknown => OwnStep::HoldSlot,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use OrderState as O;
+    use StopState as S;
+
+    const DUP: &str = "duplicate_client_order_id";
+
+    fn row(state: O, executed: bool, stop: S, error: Option<&str>) -> Row<'_> {
+        Row {
+            state,
+            executed,
+            stop,
+            error,
+        }
+    }
+
+    #[test]
+    fn plan_of_every_journal_row() {
+        let look = |lookup, mark_lost| Next::LookUp { lookup, mark_lost };
+        let table: Vec<(Row, Next)> = vec![
+            (
+                row(O::Pending, false, S::None, None),
+                look(Lookup::Unanswered, true),
+            ),
+            (
+                row(O::Sent, false, S::None, None),
+                look(Lookup::Unanswered, true),
+            ),
+            (
+                row(O::Unknown, false, S::None, None),
+                look(Lookup::Unanswered, false),
+            ),
+            (
+                row(O::Unknown, false, S::None, Some(DUP)),
+                look(Lookup::Exists, false),
+            ),
+            (row(O::Filled, true, S::None, None), Next::ProtectOwn),
+            (row(O::Filled, true, S::Sending, None), Next::ProtectOwn),
+            (row(O::Resolved, true, S::Sending, None), Next::ProtectOwn),
+            (row(O::Filled, true, S::Closing, None), Next::FinishClose),
+            (
+                row(
+                    O::Filled,
+                    true,
+                    S::CloseFailed,
+                    Some("stop_failed_close_failed"),
+                ),
+                Next::Reprotect,
+            ),
+            (
+                row(O::Resolved, true, S::CloseFailed, Some("x")),
+                Next::Reprotect,
+            ),
+            (row(O::Filled, true, S::Placed, None), Next::Report),
+            (
+                row(O::Filled, false, S::Closed, Some("stop_failed_closed")),
+                Next::Report,
+            ),
+            (
+                row(O::Filled, true, S::Gone, Some("position_closed_elsewhere")),
+                Next::Report,
+            ),
+            // An earlier version's bookkeeping settled it (error without a finished step).
+            (
+                row(O::Filled, true, S::Sending, Some("stop_failed_closed")),
+                Next::Report,
+            ),
+            (
+                row(O::Failed, false, S::None, Some("rejected")),
+                Next::Report,
+            ),
+            (
+                row(O::Resolved, false, S::None, Some("not_received")),
+                Next::Report,
+            ),
+        ];
+        for (r, want) in table {
+            assert_eq!(plan(&r, DUP), want, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn decisions_after_every_lookup() {
+        use AfterLookup as A;
+        use Found as F;
+        use Lookup::{Exists, Unanswered};
+        use Sender::{EarlierRun, ThisRun};
+        let table = [
+            (F::Filled, Unanswered, ThisRun, false, A::Protect),
+            (F::Filled, Unanswered, ThisRun, true, A::Protect),
+            (F::Filled, Exists, ThisRun, false, A::ProtectOwn),
+            (F::Filled, Unanswered, EarlierRun, false, A::ProtectOwn),
+            (F::Rejected, Unanswered, ThisRun, false, A::Failed),
+            (F::Rejected, Exists, EarlierRun, true, A::Failed),
+            (F::Missing, Unanswered, ThisRun, false, A::LookAgain),
+            (F::Missing, Unanswered, ThisRun, true, A::CheckPosition),
+            (F::Missing, Unanswered, EarlierRun, true, A::CheckPosition),
+            (F::Missing, Exists, ThisRun, false, A::LookAgain),
+            (F::Missing, Exists, ThisRun, true, A::HoldSlot),
+            (F::Open, Unanswered, ThisRun, false, A::LookAgain),
+            (F::Open, Unanswered, ThisRun, true, A::HoldSlot),
+            (F::Unreadable, Exists, EarlierRun, false, A::LookAgain),
+            (F::Unreadable, Unanswered, ThisRun, true, A::HoldSlot),
+        ];
+        for (found, lookup, sender, last, want) in table {
+            assert_eq!(
+                after_lookup(found, lookup, sender, last),
+                want,
+                "{found:?} {lookup:?} {sender:?} last={last}"
+            );
+        }
+        assert_eq!(after_position_check(Some(true)), A::NotReceived);
+        assert_eq!(after_position_check(Some(false)), A::HoldSlot);
+        assert_eq!(after_position_check(None), A::HoldSlot);
+        assert_eq!(after_holder(Holder::This), OwnStep::Protect);
+        assert_eq!(after_holder(Holder::NotThis), OwnStep::LeaveAlone);
+        assert_eq!(after_holder(Holder::Unknown), OwnStep::HoldSlot);
+    }
+}

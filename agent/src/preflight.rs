@@ -1,0 +1,199 @@
+//! `wavegate-agent check`: a read-only preflight of a live adapter's account before the first
+//! wave — the venue's clock, the API key and its permissions, the position mode, the balance
+//! against `notional × max_trades`, the symbol rules and the rate-limit headroom — printed as
+//! a table. Any line that would make trading fail is `FAIL` (the command exits non-zero);
+//! risks that do not stop trading (a key that may withdraw) are `WARN`.
+
+use std::fmt::Write as _;
+
+use crate::config::{AdapterKind, AgentConfig, ConfigError};
+use crate::exchange::binance::BinanceFutures;
+use crate::exchange::bybit::BybitLinear;
+
+/// The verdict of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Fine.
+    Ok,
+    /// Trading works, but look at it.
+    Warn,
+    /// Trading would fail.
+    Fail,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Warn => "WARN",
+            Status::Fail => "FAIL",
+        }
+    }
+}
+
+/// One line of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// What was checked.
+    pub check: &'static str,
+    /// Its verdict.
+    pub status: Status,
+    /// What was found (never a credential).
+    pub detail: String,
+}
+
+impl Line {
+    /// A line.
+    pub fn new(check: &'static str, status: Status, detail: impl Into<String>) -> Self {
+        Self {
+            check,
+            status,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// What the preflight found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// The lines, in check order.
+    pub lines: Vec<Line>,
+}
+
+impl Report {
+    /// True when a line would make trading fail.
+    pub fn failed(&self) -> bool {
+        self.lines.iter().any(|l| l.status == Status::Fail)
+    }
+
+    /// The lines as an aligned table.
+    pub fn table(&self) -> String {
+        let width = self
+            .lines
+            .iter()
+            .map(|l| l.check.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        let mut out = format!("{:<width$}  {:<6}DETAIL\n", "CHECK", "STATUS");
+        for l in &self.lines {
+            let _ = writeln!(
+                out,
+                "{:<width$}  {:<6}{}",
+                l.check,
+                l.status.as_str(),
+                l.detail
+            );
+        }
+        out
+    }
+}
+
+/// What the preflight needs besides the config.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The largest `max_trades` a wave will ask of this exchange (balance check).
+    pub max_trades: u32,
+    /// A symbol to check the position mode on (Bybit's mode can differ per symbol).
+    pub symbol: String,
+}
+
+/// Runs the preflight for the adapter `config` selects. Reads only.
+pub async fn run(config: &AgentConfig, opts: &Options) -> Result<Report, ConfigError> {
+    let Some((table, live)) = config.adapter.live() else {
+        return Ok(Report {
+            lines: vec![Line::new(
+                "adapter",
+                Status::Ok,
+                "paper: simulated, nothing to check",
+            )],
+        });
+    };
+    let creds = live.credentials(table)?;
+    let bad_url = |reason: String| ConfigError::Invalid {
+        key: format!("{table}.base_url"),
+        reason,
+    };
+    let need = live.notional * f64::from(opts.max_trades);
+    let mut lines = vec![Line::new(
+        "endpoint",
+        Status::Ok,
+        format!("{} ({:?})", live.base_url, live.network),
+    )];
+    lines.extend(match config.adapter.kind {
+        AdapterKind::Bybit => {
+            let a = BybitLinear::new(live, creds).map_err(bad_url)?;
+            a.preflight(need, &opts.symbol).await
+        }
+        _ => {
+            let a = BinanceFutures::new(live, creds).map_err(bad_url)?;
+            a.preflight(need, &opts.symbol).await
+        }
+    });
+    Ok(Report { lines })
+}
+
+/// The clock line: the offset from the venue's clock against the receive window.
+pub fn clock_line(offset_ms: Option<i64>, recv_window_ms: u64) -> Line {
+    match offset_ms {
+        None => Line::new(
+            "server time",
+            Status::Fail,
+            "the venue's clock is not readable",
+        ),
+        Some(o) if o.unsigned_abs() * 2 >= recv_window_ms => Line::new(
+            "server time",
+            Status::Fail,
+            format!(
+                "offset {o} ms: signed requests would fall outside recvWindow {recv_window_ms} ms; fix the host clock (NTP)"
+            ),
+        ),
+        Some(o) => Line::new(
+            "server time",
+            Status::Ok,
+            format!("offset {o} ms (synced per request)"),
+        ),
+    }
+}
+
+/// The balance line: `available` against what `max_trades` positions of `notional` need.
+pub fn balance_line(available: Option<f64>, need: f64) -> Line {
+    match available {
+        None => Line::new("balance", Status::Fail, "not readable"),
+        Some(a) if a < need => Line::new(
+            "balance",
+            Status::Fail,
+            format!("{a} USDT available < {need} USDT (notional × max_trades)"),
+        ),
+        Some(a) => Line::new(
+            "balance",
+            Status::Ok,
+            format!("{a} USDT available ≥ {need} USDT (notional × max_trades)"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_line_fails_the_report_and_the_table_aligns() {
+        let r = Report {
+            lines: vec![
+                clock_line(Some(12), 5000),
+                balance_line(Some(50.0), 100.0),
+                Line::new("withdrawals", Status::Warn, "enabled"),
+            ],
+        };
+        assert!(r.failed());
+        let t = r.table();
+        assert!(t.starts_with("CHECK "), "{t}");
+        assert!(
+            t.contains("balance      FAIL  50 USDT available < 100 USDT"),
+            "{t}"
+        );
+        assert_eq!(clock_line(Some(3000), 5000).status, Status::Fail);
+        assert_eq!(balance_line(Some(100.0), 100.0).status, Status::Ok);
+    }
+}
