@@ -224,13 +224,34 @@ async fn publish_then_waves_show_against_dev() {
     let list: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(list[0]["wave_id"], "2026-11-24T12:00:00Z");
 
-    // The wave is closed: publishing it again is rejected signal by signal → exit 1.
+    // The wave is closed. Publishing the same file again is the protocol's idempotent retry:
+    // every copy is stored already (ALREADY_EXISTS), which counts as success → exit 0.
     let o = wavegate(e, &["publish", &example("waves/worked-example.json")]).await;
-    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("rejected 16"), "{}", out(&o));
     assert!(
-        stdout.contains("worked-example.json:2: signal 101"),
+        stdout.contains("worked-example.json:2: signal 101: id: duplicate signal id 101"),
+        "{}",
+        out(&o)
+    );
+    assert!(
+        stdout.contains("16 signal(s) were stored already"),
+        "{}",
+        out(&o)
+    );
+    // A new signal for the closed wave is late (exit 1), not "not found".
+    let late = dev.dir.path().join("late.json");
+    std::fs::write(
+        &late,
+        r#"[{"id": 999, "symbol": "BTCUSDT", "exchange_id": 1, "action": "BUY", "score_week": 50,
+            "score_month": 50, "wave_timestamp": "2026-11-24T12:00:00Z"}]"#,
+    )
+    .unwrap();
+    let o = wavegate(e, &["publish", late.to_str().unwrap()]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("late: wave 2026-11-24T12:00:00Z is closed"),
         "{}",
         out(&o)
     );
