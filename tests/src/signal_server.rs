@@ -15,15 +15,19 @@
 //!   the server's window (so the same signal arrives many times);
 //! - the 15-field record ([`record`]): `timestamp` is the open time of the signal's candle,
 //!   `created_at` when it was computed, with microseconds and `+00:00`.
+//!
+//! [`SignalServer::start_tls`] serves the same over TLS (`wss://`) with a test certificate.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
@@ -80,6 +84,7 @@ impl Shared {
 #[derive(Debug)]
 pub struct SignalServer {
     addr: SocketAddr,
+    tls: bool,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
 }
@@ -88,6 +93,42 @@ impl SignalServer {
     /// Listens on a free loopback port; accepts `token`; pushes the window every
     /// `query_interval`.
     pub async fn start(token: &str, query_interval: Duration) -> std::io::Result<Self> {
+        Self::bind(token, query_interval, None).await
+    }
+
+    /// Like [`SignalServer::start`], over TLS with the certificate and key in PEM files
+    /// (e.g. from `wavegate_tests::tls::TestCa::issue`).
+    pub async fn start_tls(
+        token: &str,
+        query_interval: Duration,
+        cert: &Path,
+        key: &Path,
+    ) -> std::io::Result<Self> {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let bad = |e: &dyn std::fmt::Display| std::io::Error::other(e.to_string());
+        let certs = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| bad(&e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(&e))?;
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(&e))?;
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(&e))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| bad(&e))?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        Self::bind(token, query_interval, Some(acceptor)).await
+    }
+
+    async fn bind(
+        token: &str,
+        query_interval: Duration,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -99,21 +140,39 @@ impl SignalServer {
             query_interval,
         });
         let s = shared.clone();
+        let is_tls = tls.is_some();
         let task = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let s = s.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     // A connection's end is the client's or the script's business.
-                    let _ = serve(tcp, s).await;
+                    let _ = match tls {
+                        None => serve(tcp, s).await,
+                        Some(acceptor) => match acceptor.accept(tcp).await {
+                            Ok(stream) => serve(stream, s).await,
+                            Err(_) => Ok(()),
+                        },
+                    };
                 });
             }
         });
-        Ok(Self { addr, shared, task })
+        Ok(Self {
+            addr,
+            tls: is_tls,
+            shared,
+            task,
+        })
     }
 
-    /// `ws://127.0.0.1:<port>`.
+    /// `ws://127.0.0.1:<port>`, or `wss://localhost:<port>` over TLS (the test certificate
+    /// names `localhost`).
     pub fn url(&self) -> String {
-        format!("ws://{}", self.addr)
+        if self.tls {
+            format!("wss://localhost:{}", self.addr.port())
+        } else {
+            format!("ws://{}", self.addr)
+        }
     }
 
     /// Replaces the signal window every push carries.
@@ -188,14 +247,15 @@ pub fn record(
     })
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
-
-async fn send(ws: &mut Ws, text: String) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut tokio_tungstenite::WebSocketStream<S>,
+    text: String,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     ws.send(Message::text(text)).await
 }
 
-async fn serve(
-    tcp: TcpStream,
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    tcp: S,
     s: Arc<Shared>,
 ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     let mut control = s.control.subscribe();

@@ -37,6 +37,10 @@ pub struct BridgeArgs {
     /// File holding the signal server's token (else the WAVEGATE_SIGNAL_TOKEN variable).
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+    /// PEM file of CA certificates to trust for a `wss://` server, besides Mozilla's roots
+    /// (a private CA).
+    #[arg(long)]
+    pub server_ca: Option<PathBuf>,
     /// Candle length in seconds (a record without `timestamp` belongs to its `created_at`
     /// rounded down to it).
     #[arg(long, default_value_t = 900)]
@@ -167,6 +171,12 @@ fn delays(args: &BridgeArgs) -> (Duration, Duration) {
 pub async fn run(connect_args: &ConnectArgs, args: &BridgeArgs) -> Result<(), CliError> {
     check(args)?;
     let token = read_token(args)?;
+    // Built once, so a bad --server-ca is an input error at start, not a retry loop.
+    let connector = if args.url.starts_with("wss://") {
+        Some(session::tls_connector(args.server_ca.as_deref()).map_err(CliError::Input)?)
+    } else {
+        None
+    };
     let mut shutdown = wavegate_common::shutdown::ShutdownSignal::install()?;
     let stats = BridgeStats::new().map_err(|e| CliError::Failed(format!("metrics: {e}")))?;
     let _metrics = match args.metrics_listen {
@@ -184,7 +194,15 @@ pub async fn run(connect_args: &ConnectArgs, args: &BridgeArgs) -> Result<(), Cl
         let (min, max) = delays(args);
         let mut attempt = 0u32;
         loop {
-            let end = session::run(args, &token, &mut relay, &stats, &mut || attempt = 0).await;
+            let end = session::run(
+                args,
+                connector.as_ref(),
+                &token,
+                &mut relay,
+                &stats,
+                &mut || attempt = 0,
+            )
+            .await;
             stats.connection(end.label());
             let wait = backoff(min, max, attempt);
             attempt = attempt.saturating_add(1);

@@ -58,15 +58,33 @@ fn ws_error(e: &WsError) -> SessionEnd {
     SessionEnd::Connection(e.to_string())
 }
 
-/// The TLS client config for wss://: ring provider and Mozilla's roots (webpki-roots).
-fn tls_connector() -> Result<Connector, SessionEnd> {
+/// The TLS client config for wss://: ring provider, Mozilla's roots (webpki-roots) and the
+/// certificates of `server_ca`, if given.
+pub fn tls_connector(server_ca: Option<&std::path::Path>) -> Result<Connector, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = server_ca {
+        let shown = path.display();
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("--server-ca {shown}: {e}"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("--server-ca {shown}: {e}"))?;
+        if certs.is_empty() {
+            return Err(format!("--server-ca {shown}: no CERTIFICATE in the file"));
+        }
+        for c in certs {
+            roots
+                .add(c)
+                .map_err(|e| format!("--server-ca {shown}: {e}"))?;
+        }
+    }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| SessionEnd::Connection(format!("TLS setup: {e}")))?
+    .map_err(|e| format!("TLS setup: {e}"))?
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(Connector::Rustls(Arc::new(config)))
@@ -91,22 +109,15 @@ async fn next_text(ws: &mut Ws, timeout: Duration) -> Result<String, SessionEnd>
 }
 
 /// Connects and authenticates; then relays until the connection ends (always an error: the
-/// bridge runs until it is stopped).
+/// bridge runs until it is stopped). `connector` is the TLS client for `wss://`.
 pub async fn run(
     args: &BridgeArgs,
+    connector: Option<&Connector>,
     token: &Token,
     relay: &mut Relay,
     stats: &BridgeStats,
     on_authenticated: &mut dyn FnMut(),
 ) -> SessionEnd {
-    let connector = if args.url.starts_with("wss://") {
-        match tls_connector() {
-            Ok(c) => Some(c),
-            Err(e) => return e,
-        }
-    } else {
-        None
-    };
     let config = WebSocketConfig::default()
         .max_message_size(Some(args.max_message_bytes))
         .max_frame_size(Some(args.max_message_bytes));
@@ -114,7 +125,7 @@ pub async fn run(
         args.url.as_str(),
         Some(config),
         false,
-        connector,
+        connector.cloned(),
     );
     let mut ws = match tokio::time::timeout(HANDSHAKE_TIMEOUT, connect).await {
         Err(_) => {

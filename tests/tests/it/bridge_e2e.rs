@@ -15,6 +15,7 @@ use tokio::process::{Child, Command};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::time::wave_id;
 use wavegate_tests::signal_server::{SignalServer, record};
+use wavegate_tests::tls::TestCa;
 use wavegate_tests::{Proc, binary, free_port};
 
 use crate::coordinator_support::{GUARD, PaperAgent, describe, start_agent, wave_ts, waves};
@@ -31,6 +32,11 @@ struct Bridge {
 
 impl Bridge {
     fn start(dir: &Path, server: &SignalServer, coordinator: &Proc) -> Self {
+        Self::start_with(dir, server, coordinator, &[])
+    }
+
+    /// [`Bridge::start`] with `extra` bridge arguments.
+    fn start_with(dir: &Path, server: &SignalServer, coordinator: &Proc, extra: &[&str]) -> Self {
         let token_file = dir.join("signal-token");
         std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
         let metrics = free_port();
@@ -56,6 +62,7 @@ impl Bridge {
             &format!("127.0.0.1:{metrics}"),
         ]
         .iter()
+        .chain(extra)
         .map(|s| s.to_string())
         .collect();
         let mut b = Bridge {
@@ -397,4 +404,27 @@ async fn bridge_rides_out_refused_tokens_silence_and_dropped_connections() {
     assert!(log.contains("signal server refused the token"), "{log}");
     assert!(log.contains("no answer to ping"), "{log}");
     assert!(!log.contains(TOKEN), "{log}");
+}
+
+#[tokio::test]
+async fn bridge_relays_over_wss_trusting_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (coord, binance, _bybit) = cluster(dir.path()).await;
+    let ca = TestCa::new(dir.path(), "feed");
+    let (cert, key) = ca.issue("signals", true);
+    let server = SignalServer::start_tls(TOKEN, Duration::from_millis(200), &cert, &key)
+        .await
+        .unwrap();
+    assert!(server.url().starts_with("wss://"));
+    let ts = wave_ts();
+    server.set_window(records(ts, 1..5));
+    let ca_path = ca.path();
+    let bridge = Bridge::start_with(
+        dir.path(),
+        &server,
+        &coord,
+        &["--server-ca", ca_path.to_str().unwrap()],
+    );
+    assert_executed_once(&coord, &binance, ts, 4).await;
+    assert!(!bridge.log().contains(TOKEN));
 }
