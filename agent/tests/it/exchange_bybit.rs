@@ -301,3 +301,36 @@ async fn duplicate_order_link_id_after_a_lost_journal_is_looked_up_not_failed() 
     assert_eq!(fake.orders_with_client_id(&coid).len(), 1);
     agent.shutdown().await;
 }
+
+/// Fix 5: a Bybit stop is a position attribute — `trading-stop` creates no order under our id —
+/// so a stop whose answer was lost is confirmed by the position's `stopLoss`, not by looking
+/// up an order id that can never exist (which would end in closing a protected position).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_whose_answer_was_lost_is_confirmed_on_the_position() {
+    let world =
+        instruments(World::new(KEY, SECRET)).stop_fault(Fault::symbol("BTCUSDT").server_error());
+    let fake = fake(world).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, mut client) = start(config(dir.path(), &fake, SECRET)).await;
+    let all = signals(2, 1, &["BTCUSDT"]);
+    let run = drive(
+        &mut client,
+        start_msg("W7", 2, 1, 1, 1),
+        &all,
+        Drive::default(),
+    )
+    .await;
+    assert!(run.status.is_none(), "{:?}", run.status);
+    assert_eq!(run.executed_ids(), vec![1], "{:?}", kinds(run.result()));
+    let o = &run.result().outcomes[0];
+    assert_eq!((o.executed, o.error.as_str()), (true, ""), "{o:?}");
+    assert_eq!(fake.positions().len(), 1, "the position stays open");
+    assert_eq!(stop_of(&fake, "BTCUSDT").trigger_price, dec("57600"));
+    let stop_calls = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v5/position/trading-stop")
+        .count();
+    assert_eq!(stop_calls, 1, "confirmed, not set again");
+    agent.shutdown().await;
+}

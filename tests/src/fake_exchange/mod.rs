@@ -3,10 +3,15 @@
 //! exact lot rules — so that an adapter that signs wrongly, misnames a parameter or mishandles an
 //! error fails against them. Never a mock that agrees with anything.
 //!
-//! A test scripts a [`World`] (credentials, instruments, positions, refusals, latency, faults),
+//! A test scripts a [`World`] (credentials, instruments, positions, refusals, latency, faults,
+//! hedge mode, Bybit's order visibility delay, stale Binance close-all stops, a [`RateLimit`]
+//! budget, the [`Account`]'s balance and key permissions, faults of Bybit stops),
 //! starts [`FakeBinance`] or [`FakeBybit`], points the adapter at [`FakeServer::base_url`], and
 //! afterwards reads what the exchange saw: [`FakeServer::orders`], [`FakeServer::positions`],
 //! [`FakeServer::stops`], [`FakeServer::requests`], [`FakeServer::counters`].
+//!
+//! Each modelled behaviour cites the venue's reference next to it (binance-connector-rust
+//! models and CHANGELOG, bybit-exchange/docs v5 pages).
 //!
 //! Faults model unknown outcomes: the order is accepted and filled, then the answer is replaced by
 //! a 5xx, delayed past the client's timeout, or the connection is dropped. An adapter that re-sends

@@ -48,6 +48,8 @@ pub struct Outcome {
     pub code: i64,
     /// A fault that replaces or hides the answer (the order is already filled).
     pub fault: Option<FaultKind>,
+    /// The fault hides a stop's answer, not an order's (the order log is left alone).
+    pub stop_fault: bool,
 }
 
 impl Outcome {
@@ -57,6 +59,7 @@ impl Outcome {
             response: Box::new(response),
             code,
             fault: None,
+            stop_fault: false,
         }
     }
 }
@@ -290,7 +293,9 @@ async fn serve_request<P: Protocol>(
             status: outcome.response.status().as_u16(),
             code: outcome.code,
         });
-        if let Some(kind) = &outcome.fault {
+        if let Some(kind) = &outcome.fault
+            && !outcome.stop_fault
+        {
             st.mark_last_order_fault(kind);
         }
     }

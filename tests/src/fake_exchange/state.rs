@@ -190,6 +190,8 @@ pub struct State {
     pub budget: super::limits::Budget,
     /// Balance and key permissions.
     pub account: super::account::Account,
+    /// Pending faults of protective-stop requests.
+    pub stop_faults: Vec<Fault>,
     next_id: u64,
 }
 
@@ -232,6 +234,7 @@ impl State {
             rate_limit: world.rate_limit.clone(),
             budget: super::limits::Budget::default(),
             account: world.account.clone(),
+            stop_faults: world.stop_faults.clone(),
             // Ids start from the clock so two fakes in one test do not hand out equal ids.
             next_id: u64::try_from(now % 1_000_000_000).unwrap_or(0) * 1000,
         };
@@ -401,6 +404,23 @@ impl State {
             *n -= 1;
             if *n == 0 {
                 self.faults.remove(idx);
+            }
+        }
+        self.counters.faults_fired += 1;
+        Some(kind)
+    }
+
+    /// Takes the fault that applies to a protective stop on `symbol`, if any.
+    pub fn take_stop_fault(&mut self, symbol: &str) -> Option<FaultKind> {
+        let idx = self.stop_faults.iter().position(|f| match &f.scope {
+            FaultScope::Symbol(s) => s == symbol,
+            FaultScope::NextOrders(n) => *n > 0,
+        })?;
+        let kind = self.stop_faults[idx].kind.clone();
+        if let FaultScope::NextOrders(n) = &mut self.stop_faults[idx].scope {
+            *n -= 1;
+            if *n == 0 {
+                self.stop_faults.remove(idx);
             }
         }
         self.counters.faults_fired += 1;

@@ -223,6 +223,9 @@ pub struct World {
     pub rate_limit: Option<super::limits::RateLimit>,
     /// Balance and key permissions.
     pub account: super::account::Account,
+    /// Faults of protective-stop requests (Bybit `trading-stop`): the stop is set, its answer
+    /// is lost.
+    pub stop_faults: Vec<Fault>,
 }
 
 impl World {
@@ -245,12 +248,20 @@ impl World {
             resting_close_stops: Vec::new(),
             rate_limit: None,
             account: super::account::Account::default(),
+            stop_faults: Vec::new(),
         }
     }
 
     /// Puts the account in hedge (dual-side) position mode.
     pub fn hedge_mode(mut self, yes: bool) -> Self {
         self.hedge_mode = yes;
+        self
+    }
+
+    /// Adds a fault to protective-stop requests (Bybit `trading-stop`): the stop is set, then
+    /// its answer is replaced, delayed or dropped.
+    pub fn stop_fault(mut self, f: Fault) -> Self {
+        self.stop_faults.push(f);
         self
     }
 

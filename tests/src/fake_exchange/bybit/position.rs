@@ -245,5 +245,10 @@ fn set_stop(shared: &Shared, req: &Req) -> Result<Outcome, Outcome> {
     };
     st.stops.push(rec);
     st.counters.stops_placed += 1;
-    Ok(ok(now, json!({})))
+    let fault = st.take_stop_fault(symbol);
+    drop(st);
+    let mut out = ok(now, json!({}));
+    out.fault = fault;
+    out.stop_fault = true;
+    Ok(out)
 }
