@@ -17,6 +17,13 @@ use super::super::rest::{Reply, text};
 /// Share of a limit at which requests start waiting for the next window (percent).
 pub const SLOW_AT: i64 = 90;
 
+/// Extra wait past the window's turn, as a share of the window (percent), at least
+/// [`MIN_MARGIN_MS`]: the turn is computed on our estimate of the exchange's clock, which is off
+/// by up to half the round trip of the time sync, and arriving early earns the 429 pacing exists
+/// to avoid.
+const MARGIN_PERCENT: i64 = 10;
+const MIN_MARGIN_MS: i64 = 50;
+
 /// One limit: the header reporting its usage, the limit, the window length.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Window {
@@ -86,7 +93,8 @@ impl UsageLimits {
                 let used = reply.header_num(&w.header)?;
                 (used * 100 >= w.limit * SLOW_AT).then(|| {
                     let left = w.window_ms - server_ms.rem_euclid(w.window_ms);
-                    Duration::from_millis(left.unsigned_abs())
+                    let margin = (w.window_ms * MARGIN_PERCENT / 100).max(MIN_MARGIN_MS);
+                    Duration::from_millis((left + margin).unsigned_abs())
                 })
             })
             .max()
@@ -148,7 +156,7 @@ mod tests {
         let l = UsageLimits::default();
         assert_eq!(
             l.pace(&reply(&[("x-mbx-order-count-10s", "290")]), 123_000),
-            Some(Duration::from_millis(7_000))
+            Some(Duration::from_millis(7_000 + 1_000))
         );
         l.read(&json!({"rateLimits": [
             {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 100},
@@ -160,11 +168,11 @@ mod tests {
         );
         assert_eq!(
             l.pace(&reply(&[("x-mbx-used-weight-1m", "90")]), 125_000),
-            Some(Duration::from_millis(55_000))
+            Some(Duration::from_millis(55_000 + 6_000))
         );
         assert_eq!(
             l.pace(&reply(&[("x-mbx-order-count-2s", "9")]), 123_500),
-            Some(Duration::from_millis(500))
+            Some(Duration::from_millis(500 + 200))
         );
         assert_eq!(l.pace(&reply(&[]), 0), None);
     }
