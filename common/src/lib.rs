@@ -19,11 +19,13 @@ pub mod order_id;
 pub mod plan;
 pub mod proto;
 pub mod rank;
+pub mod reflection;
 pub mod shutdown;
 pub mod signal;
 pub mod stats;
 pub mod telemetry;
 pub mod time;
+pub mod timing;
 pub mod validate;
 pub mod walk;
 

@@ -15,6 +15,7 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::wave_event::Event;
 use wavegate_common::rank::{group_by_exchange, wave_params as wave_params_of};
 use wavegate_common::stats::{ExchangeStats, ParamsSource};
+use wavegate_common::timing::ExchangeTiming;
 use wavegate_common::{ExchangeId, Signal};
 
 use crate::cancel::CancelWatch;
@@ -37,7 +38,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const OUTCOMES_PER_WRITE: usize = 512;
 
 /// One exchange's result: statistics and final outcomes.
-pub type ExchangeResult = (ExchangeStats, Vec<pb::SignalOutcome>);
+pub type ExchangeResult = (ExchangeStats, Vec<pb::SignalOutcome>, ExchangeTiming);
 
 /// Dispatches a wave this coordinator has claimed, to completion. `claimed` is the row as this
 /// process' claim left it (the close → first order path: signals and params then come from
@@ -295,6 +296,8 @@ async fn run_exchange(
 ) -> ExchangeResult {
     let total = u32::try_from(signals.len()).unwrap_or(u32::MAX);
     let hub = &core.hub;
+    let mut known = Known::default();
+    let started_at = Some(Utc::now());
     let result = match params {
         None => {
             let name = exchange_name(&core.cfg, ex, None);
@@ -317,12 +320,18 @@ async fn run_exchange(
             };
             // One per exchange, held while it runs: a cancel counts the exchanges it stops.
             let mut cancel = core.running.watch(&row.id);
-            drive(core, &run, &mut cancel, sink, &span).await
+            drive(core, &run, &mut cancel, sink, &mut known, &span).await
         }
+    };
+    let timing = ExchangeTiming {
+        exchange_id: ex,
+        started_at,
+        first_order_at: known.first_order_at(),
+        finished_at: Some(Utc::now()),
     };
     spans::exchange_finished(&span, &result.0);
     hub.send(&row.id, Event::ExchangeFinished(result.0.to_proto()));
-    result
+    (result.0, result.1, timing)
 }
 
 /// Runs the exchange's stream with bounded retries and the wave deadline. When no attempt
@@ -335,11 +344,11 @@ async fn drive(
     run: &ExchangeRun<'_>,
     cancel: &mut CancelWatch,
     sink: &OutcomeSink,
+    known: &mut Known,
     span: &Span,
-) -> ExchangeResult {
+) -> (ExchangeStats, Vec<pb::SignalOutcome>) {
     let p = run.params;
     let total = u32::try_from(run.signals.len()).unwrap_or(u32::MAX);
-    let mut known = Known::default();
     let fail = |known: &Known, error: &str| {
         if known.is_empty() {
             (
@@ -362,7 +371,7 @@ async fn drive(
         .filter(|a| a.endpoint.is_some())
     else {
         tracing::warn!(exchange_id = p.exchange_id, "no agent configured");
-        return fail(&known, "agent_unavailable");
+        return fail(known, "agent_unavailable");
     };
     let give_up_at = tokio::time::Instant::now()
         + (run.deadline - Utc::now())
@@ -372,20 +381,18 @@ async fn drive(
     let mut backoff = FIRST_BACKOFF;
     for n in 1..=core.cfg.dispatch.retries {
         span.record("attempts", n);
-        let outcome = tokio::time::timeout_at(
-            give_up_at,
-            attempt(&agent, run, cancel, sink, &mut known, span),
-        )
-        .await;
+        let outcome =
+            tokio::time::timeout_at(give_up_at, attempt(&agent, run, cancel, sink, known, span))
+                .await;
         match outcome {
             Err(_) => {
                 down("no result before the wave deadline");
-                return fail(&known, "deadline");
+                return fail(known, "deadline");
             }
             Ok(Ok(r)) => {
                 let mut stats = match r.stats {
                     Some(s) => ExchangeStats::from_proto(&s),
-                    None => return fail(&known, "agent_error"),
+                    None => return fail(known, "agent_error"),
                 };
                 // What the coordinator sent is authoritative for the wave's parameters; the
                 // agent's counters are kept and the DESIGN §1 flags recomputed from them.
@@ -411,7 +418,7 @@ async fn drive(
             Ok(Err(AttemptError::Refused(msg))) => {
                 tracing::error!(exchange_id = p.exchange_id, %msg, "agent refused the wave");
                 down(&msg);
-                return fail(&known, "agent_error");
+                return fail(known, "agent_error");
             }
             Ok(Err(AttemptError::Unavailable(msg))) => {
                 tracing::warn!(exchange_id = p.exchange_id, attempt = n, %msg, "agent attempt failed");
@@ -426,5 +433,5 @@ async fn drive(
             }
         }
     }
-    fail(&known, "agent_unavailable")
+    fail(known, "agent_unavailable")
 }

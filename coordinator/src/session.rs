@@ -62,11 +62,24 @@ impl OutcomeSink {
 pub struct Known {
     outcomes: BTreeMap<(i32, i64), pb::SignalOutcome>,
     topup_rounds: BTreeSet<u32>,
+    first_order_at: Option<DateTime<Utc>>,
 }
 
 impl Known {
     fn outcome(&mut self, o: &pb::SignalOutcome) {
+        let order = matches!(
+            pb::OutcomeKind::try_from(o.kind),
+            Ok(pb::OutcomeKind::Executed | pb::OutcomeKind::ExecutionFailed)
+        );
+        if order && self.first_order_at.is_none() {
+            self.first_order_at = Some(Utc::now());
+        }
         self.outcomes.insert((o.stage, o.signal_id), o.clone());
+    }
+
+    /// When the first order result (an execution outcome) arrived, over every attempt.
+    pub fn first_order_at(&self) -> Option<DateTime<Utc>> {
+        self.first_order_at
     }
 
     /// Nothing arrived.
