@@ -193,9 +193,8 @@ pub enum WavesCommand {
 pub enum ParamsCommand {
     /// Effective params of one exchange, or of every known exchange.
     Get {
-        /// Exchange id.
-        #[arg(value_parser = clap::value_parser!(u32).range(1..))]
-        exchange: Option<u32>,
+        /// Exchange id or configured name (e.g. `1` or `binance`).
+        exchange: Option<String>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -207,9 +206,11 @@ pub enum ParamsCommand {
 /// `params set`.
 #[derive(Debug, Args)]
 pub struct ParamsSetArgs {
-    /// Exchange id.
-    #[arg(value_parser = clap::value_parser!(u32).range(1..))]
-    pub exchange: u32,
+    /// Exchange id or configured name (e.g. `1` or `binance`).
+    pub exchange: String,
+    /// Store params for an exchange id the coordinator has no agent for.
+    #[arg(long)]
+    pub force: bool,
     /// Target positions per wave (>= 1).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_trades: u32,
@@ -329,12 +330,12 @@ mod tests {
     }
 
     #[test]
-    fn params_set_requires_max_trades_and_positive_exchange() {
+    fn params_set_requires_max_trades_and_takes_an_id_or_a_name() {
         assert!(Cli::try_parse_from(["wavegate", "params", "set", "1"]).is_err());
-        assert!(
-            Cli::try_parse_from(["wavegate", "params", "set", "0", "--max-trades", "3"]).is_err()
-        );
-        let ok = Cli::try_parse_from(["wavegate", "params", "set", "1", "--max-trades", "3"]);
-        assert!(ok.is_ok());
+        for exchange in ["1", "binance"] {
+            let ok =
+                Cli::try_parse_from(["wavegate", "params", "set", exchange, "--max-trades", "3"]);
+            assert!(ok.is_ok(), "{exchange}");
+        }
     }
 }

@@ -312,7 +312,13 @@ async fn coordinator_without_a_client_cert_cannot_reach_mutual_tls_agents() {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         let o = wavegate(&url, &[], &["agents", "--json"]).await;
-        if o.status.success() {
+        // Exit 3 while the coordinator is not up; then 1, as an agent is unreachable.
+        if o.status.code() == Some(1) {
+            assert!(
+                String::from_utf8_lossy(&o.stderr).contains("unreachable agent(s): binance"),
+                "{}",
+                out(&o)
+            );
             // Agents.List calls Describe: the agent refuses the handshake, so it is unreachable.
             let v: Value =
                 serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", out(&o)));
