@@ -2,7 +2,7 @@
 //!
 //! The exchange agent: one per exchange account, next to the exchange's API. It serves the
 //! `ExchangeAgent` gRPC service (plus health and reflection) and does the money-moving half of
-//! DESIGN §1: validation, top-up requests, the execution walk, the order journal and the
+//! docs/design.md §1: validation, top-up requests, the execution walk, the order journal and the
 //! exchange adapter.
 //!
 //! Library users (the CLI's `demo`, tests) build an [`AgentConfig`] and call [`spawn`].

@@ -2,7 +2,7 @@
 //!
 //! `ExecuteWave` returns its response stream at once and runs the session as its own task, so a
 //! coordinator may send `Start` before or after the call returns, and the session survives the
-//! stream (DESIGN §3: it finishes with what it holds if the coordinator goes away).
+//! stream (docs/design.md §3: it finishes with what it holds if the coordinator goes away).
 //!
 //! Each stream is one `execute_wave` span, made a child of the coordinator's span from the
 //! request's W3C trace context, so a wave is one trace across processes. The session task is

@@ -5,7 +5,7 @@
 //! - [`proto`]: the generated gRPC contract of `proto/wavegate/v1` (the only contract between
 //!   processes) and the file descriptor set for reflection;
 //! - [`signal`]: the checked domain type [`Signal`] and its JSON forms;
-//! - the pure wave algorithm of DESIGN §1, free of I/O, clocks and async: [`rank`] (ranking and
+//! - the pure wave algorithm of docs/design.md §1, free of I/O, clocks and async: [`rank`] (ranking and
 //!   grouping), [`plan`] (buffer and top-up sizing), [`walk`] (the execution walk as a state
 //!   machine), [`validate`] (ordering of verdicts and duplicates), [`stats`] (per-exchange
 //!   statistics and wave totals);

@@ -1,4 +1,4 @@
-//! Dispatch of one claimed wave: params from the wave (DESIGN §1 step 1), then every exchange
+//! Dispatch of one claimed wave: params from the wave (docs/design.md §1 step 1), then every exchange
 //! concurrently (a wave takes as long as its slowest exchange), each over its agent's
 //! `ExecuteWave` stream with bounded retries; outcomes stored in batches off the critical
 //! path; the lease renewed while it runs; then the completion (`report`). The wave runs in its
@@ -157,11 +157,11 @@ async fn dispatch_groups(
     report::complete(core, row, total_signals, results).await
 }
 
-/// DESIGN §1 step 1: the params each exchange of the wave is dispatched with. A resumed wave
+/// docs/design.md §1 step 1: the params each exchange of the wave is dispatched with. A resumed wave
 /// gets what its first dispatch recorded. Otherwise the first signal (in rank order) with
 /// params updates its exchange's stored params and the effective params are recorded, in one
 /// transaction before any agent is contacted (a failed update leaves the stored params, as
-/// DESIGN says). `None` when another coordinator took the wave over meanwhile.
+/// docs/design.md says). `None` when another coordinator took the wave over meanwhile.
 async fn wave_params(
     core: &Core,
     row: &WaveRow,
@@ -395,7 +395,7 @@ async fn drive(
                     None => return fail(known, "agent_error"),
                 };
                 // What the coordinator sent is authoritative for the wave's parameters; the
-                // agent's counters are kept and the DESIGN §1 flags recomputed from them.
+                // agent's counters are kept and the docs/design.md §1 flags recomputed from them.
                 stats.exchange_id = p.exchange_id;
                 if stats.exchange_name.is_empty() {
                     stats.exchange_name = p.exchange_name.clone();

@@ -1,4 +1,4 @@
-//! Completion of a wave (DESIGN §1 steps 6–7): per-exchange results, wave totals and the
+//! Completion of a wave (docs/design.md §1 steps 6–7): per-exchange results, wave totals and the
 //! `WAVE_COMPLETED` payload, stored once together with the status change, then announced.
 
 use std::sync::Arc;

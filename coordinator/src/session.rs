@@ -1,5 +1,5 @@
 //! One `ExchangeAgent.ExecuteWave` stream: `Start`, the buffer, top-up answers, outcomes in,
-//! `Result` out (DESIGN §1 steps 2 and 4, coordinator side). The call carries the W3C context
+//! `Result` out (docs/design.md §1 steps 2 and 4, coordinator side). The call carries the W3C context
 //! of the `exchange` span, so the agent's spans join the wave's trace. When the wave is
 //! cancelled (`cancel`), the stream sends `Cancel` and answers later top-ups with `Exhausted`,
 //! then reads on to the agent's `Result` as usual.
@@ -290,7 +290,7 @@ pub async fn attempt(
             }
             Some(AgentMsg::Topup(t)) => {
                 known.topup_rounds.insert(t.round);
-                // The coordinator sizes the answer itself (DESIGN §1 step 4), whatever count
+                // The coordinator sizes the answer itself (docs/design.md §1 step 4), whatever count
                 // the agent asked for, and answers `Exhausted` past the configured rounds and
                 // once the wave is cancelled (a request may cross the Cancel on the wire).
                 let needed = t.needed.min(run.params.max_trades);

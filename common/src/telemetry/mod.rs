@@ -1,4 +1,4 @@
-//! Logs, distributed traces and Prometheus metrics for every wavegate process (DESIGN §3:
+//! Logs, distributed traces and Prometheus metrics for every wavegate process (docs/design.md §3:
 //! "every wave is one distributed trace … exported by OTLP … Prometheus metrics too").
 //!
 //! - [`init`] installs the process-wide `tracing` subscriber: an env filter (`RUST_LOG`,

@@ -6,7 +6,7 @@
 //! Server side: create the handler's span, then [`set_parent`] with the request metadata
 //! *before* entering it (an OpenTelemetry span's parent is fixed once it starts).
 //!
-//! The W3C format is the wire contract (DESIGN §3), so these functions use the TraceContext
+//! The W3C format is the wire contract (docs/design.md §3), so these functions use the TraceContext
 //! propagator directly rather than whatever global propagator is installed.
 
 use opentelemetry::Context;

@@ -126,7 +126,7 @@ async fn dev_with_processes_serves_publish_and_stops_its_children_on_sigterm() {
         "{}",
         out(&o)
     );
-    assert!(stdout.contains("bybit 4/4"), "{}", out(&o));
+    assert!(stdout.contains("bybit 4/4 (buffer saved us)"), "{}", out(&o));
     // The agents are separate processes with their generated configs and logs.
     for f in [
         "coordinator.toml",
@@ -186,7 +186,7 @@ async fn publish_then_waves_show_against_dev() {
         "{}",
         out(&o)
     );
-    assert!(stdout.contains("bybit 4/4"), "{}", out(&o));
+    assert!(stdout.contains("bybit 4/4 (buffer saved us)"), "{}", out(&o));
 
     let o = wavegate(e, &["waves", "show", "2026-11-24T12:00:00Z", "--json"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
@@ -218,7 +218,7 @@ async fn publish_then_waves_show_against_dev() {
     );
     assert_eq!(w["exchanges"]["2"]["executed"], 4);
     assert_eq!(w["totals"]["total_executed"], 10);
-    // The stored WAVE_COMPLETED event (DESIGN §1 step 7), as JSON.
+    // The stored WAVE_COMPLETED event (docs/design.md §1 step 7), as JSON.
     let ev = &w["completed_event"];
     assert_eq!(ev["wave_timestamp"], "2026-11-24T12:00:00Z", "{w}");
     assert_eq!(ev["positions_opened"], 10, "{w}");

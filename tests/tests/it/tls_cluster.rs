@@ -1,4 +1,4 @@
-//! End-to-end over TLS (DESIGN §3): a real coordinator serving its public API over TLS and two
+//! End-to-end over TLS (docs/design.md §3): a real coordinator serving its public API over TLS and two
 //! real paper agents requiring mutual TLS, with certificates made here. The real `wavegate`
 //! CLI publishes the worked example with `--ca-cert` and the wave completes exactly as over
 //! plaintext; the CLI without the CA, or in plaintext, is refused.
@@ -139,7 +139,7 @@ fn out(o: &Output) -> String {
     )
 }
 
-/// The worked example of DESIGN §1 at wave `ts` as the CLI's JSON input: Binance 9 signals
+/// The worked example of docs/design.md §1 at wave `ts` as the CLI's JSON input: Binance 9 signals
 /// (max_trades 6), Bybit 7 (max_trades 4).
 fn worked_example(ts: DateTime<Utc>) -> Value {
     let binance = [
