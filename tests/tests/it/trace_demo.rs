@@ -45,7 +45,7 @@ async fn demo_processes_exports_the_worked_example_as_one_trace_of_three_service
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(stdout.contains("binance 6/6 (buffer saved us)"), "{stdout}");
-    assert!(stdout.contains("bybit 4/4\n"), "{stdout}");
+    assert!(stdout.contains("bybit 4/4 (buffer saved us)\n"), "{stdout}");
     assert!(
         stdout.contains("demo finished: 2 waves completed"),
         "{stdout}"
