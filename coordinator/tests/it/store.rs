@@ -324,3 +324,14 @@ async fn a_cancel_is_recorded_once_and_only_while_its_coordinator_dispatches_the
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn an_sqlite_file_that_cannot_be_opened_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing-dir").join("wavegate.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let err = Store::connect(&url).await.err().expect("no such directory");
+    let msg = err.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("directory must exist"), "{msg}");
+}
