@@ -32,6 +32,7 @@ def run_check_config(kind, text, env=None):
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
         clean = {k: v for k, v in os.environ.items() if not k.startswith("WAVEGATE_")}
+        clean.update({"RUST_BACKTRACE": "0", "RUST_LIB_BACKTRACE": "0"})
         clean.update(env or {})
         run = subprocess.run([binary, "--check-config", "--config", path], capture_output=True,
                              text=True, env=clean, cwd=tmp, timeout=60)
