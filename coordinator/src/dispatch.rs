@@ -15,6 +15,7 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::wave_event::Event;
 use wavegate_common::rank::{group_by_exchange, wave_params as wave_params_of};
 use wavegate_common::stats::{ExchangeStats, ParamsSource};
+use wavegate_common::telemetry::propagation::SpanContext;
 use wavegate_common::timing::ExchangeTiming;
 use wavegate_common::{ExchangeId, Signal};
 
@@ -47,6 +48,7 @@ pub async fn run_wave(
     core: &Arc<Core>,
     wave_id: &str,
     claimed: Option<WaveRow>,
+    closed_by: Option<SpanContext>,
 ) -> Result<(), CoordinatorError> {
     let fresh = claimed.is_some();
     let (row, cached) = match claimed {
@@ -82,7 +84,7 @@ pub async fn run_wave(
     };
     let total_signals = u32::try_from(signals.len()).unwrap_or(u32::MAX);
     let groups = group_by_exchange(signals);
-    let span = spans::wave(wave_id, total_signals, groups.len());
+    let span = spans::wave(wave_id, total_signals, groups.len(), closed_by);
     let result = dispatch_groups(core, &row, total_signals, groups, fresh, &span)
         .instrument(span.clone())
         .await;
@@ -297,6 +299,7 @@ async fn run_exchange(
     let total = u32::try_from(signals.len()).unwrap_or(u32::MAX);
     let hub = &core.hub;
     let mut known = Known::default();
+    let mut attempts = 0;
     let started_at = Some(Utc::now());
     let result = match params {
         None => {
@@ -320,7 +323,16 @@ async fn run_exchange(
             };
             // One per exchange, held while it runs: a cancel counts the exchanges it stops.
             let mut cancel = core.running.watch(&row.id);
-            drive(core, &run, &mut cancel, sink, &mut known, &span).await
+            drive(
+                core,
+                &run,
+                &mut cancel,
+                sink,
+                &mut known,
+                &mut attempts,
+                &span,
+            )
+            .await
         }
     };
     let timing = ExchangeTiming {
@@ -329,7 +341,7 @@ async fn run_exchange(
         first_order_at: known.first_order_at(),
         finished_at: Some(Utc::now()),
     };
-    spans::exchange_finished(&span, &result.0);
+    spans::exchange_finished(&span, &result.0, attempts);
     hub.send(&row.id, Event::ExchangeFinished(result.0.to_proto()));
     (result.0, result.1, timing)
 }
@@ -345,6 +357,7 @@ async fn drive(
     cancel: &mut CancelWatch,
     sink: &OutcomeSink,
     known: &mut Known,
+    attempts: &mut u32,
     span: &Span,
 ) -> (ExchangeStats, Vec<pb::SignalOutcome>) {
     let p = run.params;
@@ -380,10 +393,20 @@ async fn drive(
         + RESULT_SLACK;
     let mut backoff = FIRST_BACKOFF;
     for n in 1..=core.cfg.dispatch.retries {
-        span.record("attempts", n);
+        *attempts = n;
+        let call = spans::execute_wave_call(span, agent.endpoint.as_deref().unwrap_or(""), n);
         let outcome =
-            tokio::time::timeout_at(give_up_at, attempt(&agent, run, cancel, sink, known, span))
+            tokio::time::timeout_at(give_up_at, attempt(&agent, run, cancel, sink, known, &call))
                 .await;
+        match &outcome {
+            Err(_) => spans::execute_wave_call_finished(
+                &call,
+                tonic::Code::DeadlineExceeded,
+                Some("no result before the wave deadline"),
+            ),
+            Ok(Ok(_)) => spans::execute_wave_call_finished(&call, tonic::Code::Ok, None),
+            Ok(Err(e)) => spans::execute_wave_call_finished(&call, e.code(), Some(&e.to_string())),
+        }
         match outcome {
             Err(_) => {
                 down("no result before the wave deadline");
@@ -415,12 +438,12 @@ async fn drive(
                 }
                 return (stats, r.outcomes);
             }
-            Ok(Err(AttemptError::Refused(msg))) => {
+            Ok(Err(AttemptError::Refused(_, msg))) => {
                 tracing::error!(exchange_id = p.exchange_id, %msg, "agent refused the wave");
                 down(&msg);
                 return fail(known, "agent_error");
             }
-            Ok(Err(AttemptError::Unavailable(msg))) => {
+            Ok(Err(AttemptError::Unavailable(_, msg))) => {
                 tracing::warn!(exchange_id = p.exchange_id, attempt = n, %msg, "agent attempt failed");
                 down(&msg);
                 if n < core.cfg.dispatch.retries {
