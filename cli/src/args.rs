@@ -11,9 +11,19 @@ pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:7000";
 /// `wavegate`: publish signals to a wavegate coordinator, follow waves, manage params, and run
 /// a whole cluster on loopback (`demo`, `dev`, `replay`).
 #[derive(Debug, Parser)]
-#[command(name = "wavegate", version, about, long_about = None)]
+#[command(
+    name = "wavegate",
+    version,
+    about,
+    long_about = None,
+    after_help = "Connection options go before the command (e.g. `wavegate --coordinator \
+                  https://host:7000 --ca-cert ca.pem waves list`); demo, dev and replay start \
+                  their own coordinator and take none."
+)]
 pub struct Cli {
-    /// Connection to the coordinator (ignored by `demo`, `dev` and `replay`, which start their own).
+    /// Connection to the coordinator (publish, watch, waves, params, agents; not `demo`,
+    /// `dev` and `replay`, which start their own). Not global, so a command's `--help` lists
+    /// only its own options.
     #[command(flatten)]
     pub connect: ConnectArgs,
     /// What to do.
@@ -23,24 +33,25 @@ pub struct Cli {
 
 /// How to reach the coordinator's public API.
 #[derive(Args, Clone)]
+#[command(next_help_heading = "Connection (publish, watch, waves, params, agents)")]
 pub struct ConnectArgs {
     /// Coordinator endpoint (`http://` or `https://`).
-    #[arg(long, global = true, env = "WAVEGATE_COORDINATOR", default_value = DEFAULT_COORDINATOR)]
+    #[arg(long, env = "WAVEGATE_COORDINATOR", default_value = DEFAULT_COORDINATOR)]
     pub coordinator: String,
     /// Bearer token sent as `authorization: Bearer <token>` (never printed).
-    #[arg(long, global = true, env = "WAVEGATE_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "WAVEGATE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// PEM file of the CA that signed the coordinator's certificate (enables TLS).
-    #[arg(long, global = true, value_name = "PEM")]
+    #[arg(long, value_name = "PEM")]
     pub ca_cert: Option<PathBuf>,
     /// PEM client certificate for mutual TLS (needs `--client-key`).
-    #[arg(long, global = true, value_name = "PEM", requires = "client_key")]
+    #[arg(long, value_name = "PEM", requires = "client_key")]
     pub client_cert: Option<PathBuf>,
     /// PEM private key of `--client-cert`.
-    #[arg(long, global = true, value_name = "PEM", requires = "client_cert")]
+    #[arg(long, value_name = "PEM", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
     /// Server name to verify in the coordinator's certificate (default: the URL's host).
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, value_name = "NAME")]
     pub tls_domain: Option<String>,
 }
 
@@ -84,6 +95,22 @@ pub enum Command {
     /// Relay the reference bot's signal server (websocket) to the coordinator; runs until
     /// stopped.
     Bridge(crate::bridge::BridgeArgs),
+}
+
+impl Command {
+    /// The command's name as typed (`publish`, `waves`, …), e.g. for its span.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Publish(_) => "publish",
+            Command::Watch(_) => "watch",
+            Command::Waves(_) => "waves",
+            Command::Params(_) => "params",
+            Command::Agents(_) => "agents",
+            Command::Demo(_) => "demo",
+            Command::Dev(_) => "dev",
+            Command::Replay(_) => "replay",
+        }
+    }
 }
 
 /// Input format of `publish`.
@@ -297,6 +324,35 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_is_grouped_and_each_command_lists_only_its_own_options() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let top = cmd.render_help().to_string();
+        assert!(
+            top.contains("Connection (publish, watch, waves, params, agents):"),
+            "{top}"
+        );
+        assert!(
+            top.contains("--coordinator") && top.contains("--ca-cert"),
+            "{top}"
+        );
+        for name in ["demo", "dev", "replay", "watch", "publish", "agents"] {
+            let sub = cmd
+                .find_subcommand_mut(name)
+                .unwrap()
+                .render_help()
+                .to_string();
+            for other in ["--coordinator", "--ca-cert", "--client-cert", "--token"] {
+                assert!(!sub.contains(other), "{name} --help lists {other}:\n{sub}");
+            }
+        }
+        // Connection options are taken before the command.
+        let cli =
+            Cli::try_parse_from(["wavegate", "--coordinator", "http://h:1", "agents"]).unwrap();
+        assert_eq!(cli.connect.coordinator, "http://h:1");
     }
 
     #[test]

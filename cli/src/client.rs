@@ -56,6 +56,9 @@ impl Interceptor for BearerAuth {
         if let Some(h) = &self.header {
             req.metadata_mut().insert("authorization", h.clone());
         }
+        // The command's span (exported with OTEL_EXPORTER_OTLP_ENDPOINT) becomes the parent of
+        // the coordinator's span of this call; without an exporter nothing is added.
+        wavegate_common::telemetry::propagation::inject(&mut req);
         Ok(req)
     }
 }
