@@ -47,7 +47,7 @@ pub fn instant_str(t: DateTime<Utc>) -> String {
 }
 
 /// When a wave was created, closed and completed.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct WaveTimingView {
     /// First signal stored.
     pub created_at: Option<String>,
@@ -60,7 +60,7 @@ pub struct WaveTimingView {
 }
 
 /// When one exchange of a wave ran, as the coordinator saw it.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ExchangeTimingView {
     /// Its stream started (or it was skipped).
     pub started_at: Option<String>,
@@ -149,7 +149,8 @@ pub struct ExchangeReport {
     pub stats: ExchangeStats,
     /// Symbols of the positions opened, in rank order.
     pub executed_symbols: Vec<String>,
-    /// When the exchange ran.
+    /// When the exchange ran (left out when unknown, e.g. in `replay --json`).
+    #[serde(skip_serializing_if = "is_default")]
     pub timing: ExchangeTimingView,
     /// Per-signal outcomes (only in `waves show --json`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -168,7 +169,9 @@ pub struct WaveReport {
     pub reason: Option<String>,
     /// Signals in the wave.
     pub signal_count: u32,
-    /// When the wave was created, closed and completed.
+    /// When the wave was created, closed and completed (left out when unknown, e.g. in
+    /// `replay --json`).
+    #[serde(skip_serializing_if = "is_default")]
     pub timing: WaveTimingView,
     /// Totals over the exchanges that ran; absent while the wave runs and for a wave that
     /// failed before any exchange ran.
@@ -237,6 +240,22 @@ impl WaveReport {
             completed_event: full.then(|| completed_event(&d.completed_event)).flatten(),
         }
     }
+}
+
+impl WaveReport {
+    /// The report without wall-clock instants: `replay --json` promises the same report for
+    /// the same scenario, run after run.
+    pub fn without_timing(mut self) -> Self {
+        self.timing = WaveTimingView::default();
+        for e in self.exchanges.values_mut() {
+            e.timing = ExchangeTimingView::default();
+        }
+        self
+    }
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// The `WAVE_COMPLETED` payload of a `WaveDetail`: `None` while not recorded (empty), parsed

@@ -118,8 +118,9 @@ pub fn exchange_table<'a, I: IntoIterator<Item = &'a ExchangeReport>>(exchanges:
     t.render_within(output_width())
 }
 
-/// Wave totals in one line, ending with how many exchanges were processed fully and why the
-/// others were not (so `0 of 2 processed` never stands next to positions opened unexplained).
+/// Wave totals in one line, then (when exchanges ran) a line saying how many were processed
+/// fully and why the others were not (so `0 of 2 processed` never stands next to positions
+/// opened unexplained).
 pub fn totals_line(t: &WaveTotals, exchanges: &[&ExchangeStats]) -> String {
     let mut line = format!(
         "totals: {}, {} opened, {}, {} validated, {}, {}",
@@ -133,9 +134,8 @@ pub fn totals_line(t: &WaveTotals, exchanges: &[&ExchangeStats]) -> String {
     if !exchanges.is_empty() {
         let n = u32::try_from(exchanges.len()).unwrap_or(u32::MAX);
         line.push_str(&format!(
-            "; {} of {} processed fully",
-            t.exchanges_processed,
-            plural(n, "exchange")
+            "\nexchanges: {} of {n} processed fully",
+            t.exchanges_processed
         ));
         let why: Vec<String> = exchanges
             .iter()
@@ -146,6 +146,32 @@ pub fn totals_line(t: &WaveTotals, exchanges: &[&ExchangeStats]) -> String {
         }
     }
     line
+}
+
+/// `text` broken after its commas so that no line is wider than `width` (continuation lines
+/// indented by two spaces); as it is without a width or when it fits.
+pub fn wrap_at_commas(text: &str, width: Option<usize>) -> String {
+    let Some(width) = width else {
+        return text.to_owned();
+    };
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.chars().count() <= width {
+            out.push(line.to_owned());
+            continue;
+        }
+        let mut current = String::new();
+        for part in line.split_inclusive(", ") {
+            let len = current.chars().count() + part.trim_end().chars().count();
+            if !current.is_empty() && len > width {
+                out.push(current.trim_end().to_owned());
+                current = "  ".to_owned();
+            }
+            current.push_str(part);
+        }
+        out.push(current.trim_end().to_owned());
+    }
+    out.join("\n")
 }
 
 /// The wave's timing in words: collecting since …, or closed … completed … (N ms).
@@ -177,7 +203,8 @@ pub fn render_wave(r: &WaveReport) -> String {
         out.push_str(&format!("  reason: {reason}\n"));
     }
     if let Some(line) = timing_line(r) {
-        out.push_str(&format!("  {line}\n"));
+        out.push_str(&wrap_at_commas(&format!("  {line}"), output_width()));
+        out.push('\n');
     }
     for e in r.exchanges.values() {
         out.push_str("  ");
@@ -191,7 +218,7 @@ pub fn render_wave(r: &WaveReport) -> String {
     match (&r.totals, r.status) {
         (Some(t), _) => {
             let stats: Vec<&ExchangeStats> = r.exchanges.values().map(|e| &e.stats).collect();
-            out.push_str(&totals_line(t, &stats));
+            out.push_str(&wrap_at_commas(&totals_line(t, &stats), output_width()));
         }
         (None, "failed") => out.push_str(&format!(
             "nothing executed: the wave failed before dispatch ({} not sent to any exchange)",
@@ -295,9 +322,21 @@ mod tests {
         assert!(text.contains("(750 ms)"), "{text}");
         assert!(
             text.contains("6 positions opened")
-                && text.contains("1 of 2 exchanges processed fully (binance: cancelled)"),
+                && text.contains("\nexchanges: 1 of 2 processed fully (binance: cancelled)\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn long_lines_break_after_commas_to_fit() {
+        let line = "totals: 16 signals, 2 positions opened, 0 execution failures, 13 validated";
+        assert_eq!(wrap_at_commas(line, None), line);
+        let wrapped = wrap_at_commas(line, Some(40));
+        assert!(
+            wrapped.lines().all(|l| l.chars().count() <= 40),
+            "{wrapped}"
+        );
+        assert_eq!(wrapped.replace("\n  ", " "), line);
     }
 
     #[test]

@@ -126,7 +126,11 @@ async fn dev_with_processes_serves_publish_and_stops_its_children_on_sigterm() {
         "{}",
         out(&o)
     );
-    assert!(stdout.contains("bybit 4/4 (buffer saved us)"), "{}", out(&o));
+    assert!(
+        stdout.contains("bybit 4/4 (buffer saved us)"),
+        "{}",
+        out(&o)
+    );
     // The agents are separate processes with their generated configs and logs.
     for f in [
         "coordinator.toml",
@@ -186,7 +190,11 @@ async fn publish_then_waves_show_against_dev() {
         "{}",
         out(&o)
     );
-    assert!(stdout.contains("bybit 4/4 (buffer saved us)"), "{}", out(&o));
+    assert!(
+        stdout.contains("bybit 4/4 (buffer saved us)"),
+        "{}",
+        out(&o)
+    );
 
     let o = wavegate(e, &["waves", "show", "2026-11-24T12:00:00Z", "--json"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
@@ -391,7 +399,7 @@ async fn waves_cancel_stops_a_running_wave_and_exits_as_documented() {
         out(&o)
     );
     assert!(
-        stdout.contains("0 of 2 exchanges processed fully (binance: cancelled, bybit: cancelled)"),
+        stdout.contains("exchanges: 0 of 2 processed fully (binance: cancelled, bybit: cancelled)"),
         "{}",
         out(&o)
     );
