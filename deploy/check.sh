@@ -53,7 +53,8 @@ for tool in promtool systemd-analyze; do
 done
 
 if [ -z "${WAVEGATE_BIN_DIR:-}" ]; then
-  (cd "$repo" && cargo build --quiet -p wavegate-coordinator -p wavegate-agent --bins)
+  # The same build `cargo test --workspace` does (same features), so CI compiles once.
+  (cd "$repo" && cargo test --workspace --no-run --quiet)
   WAVEGATE_BIN_DIR="$(cd "$repo" && cargo metadata --format-version 1 --no-deps \
     | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug"
 fi
