@@ -109,6 +109,7 @@ impl Command {
             Command::Demo(_) => "demo",
             Command::Dev(_) => "dev",
             Command::Replay(_) => "replay",
+            Command::Bridge(_) => "bridge",
         }
     }
 }

@@ -44,8 +44,10 @@ const ORDER_BUCKETS: &[f64] = &[
 pub enum Process {
     /// Waves, per-exchange results, agent connectivity, ingest.
     Coordinator,
-    /// Validation verdicts and order latency.
+    /// Validation verdicts, order latency and throttling.
     Agent,
+    /// `wavegate bridge`: none of the above; it registers its own families.
+    Bridge,
 }
 
 impl Process {
@@ -54,6 +56,7 @@ impl Process {
         match self {
             Process::Coordinator => "coordinator",
             Process::Agent => "agent",
+            Process::Bridge => "bridge",
         }
     }
 }
