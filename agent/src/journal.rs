@@ -1,7 +1,7 @@
 //! The agent's journal: a SQLite file recording every order before it is sent, and the final
 //! `Result` of every completed wave.
 //!
-//! It is what makes re-sent waves and restarts safe (DESIGN §3): an order is written with its
+//! It is what makes re-sent waves and restarts safe (docs/design.md §3): an order is written with its
 //! deterministic client order id before it reaches the exchange — ONE committed write, straight
 //! in state `sent` ([`Journal::insert_sent`]: the `pending → sent` step applied in the same
 //! write); a filled order is reported from here and never placed again; an order in `pending`,
@@ -92,7 +92,7 @@ pub struct Journal {
     writer: Writer,
     /// Every wave id with a row in `orders` or `wave_results`: loaded at open, added on every
     /// insert (before its write, so it can only over-approximate). A wave not in it has
-    /// nothing journaled, so its session start skips both reads (DESIGN §5: they sit between
+    /// nothing journaled, so its session start skips both reads (docs/design.md §5: they sit between
     /// the wave's close and its first order).
     waves: KnownWaves,
 }

@@ -2,7 +2,7 @@
 //!
 //! The exchange agent: one per exchange account, next to the exchange's API. It serves the
 //! `ExchangeAgent` gRPC service (plus health and reflection) and does the money-moving half of
-//! DESIGN §1: validation, top-up requests, the execution walk, the order journal and the
+//! docs/design.md §1: validation, top-up requests, the execution walk, the order journal and the
 //! exchange adapter.
 //!
 //! Library users (the CLI's `demo`, tests) build an [`AgentConfig`] and call [`spawn`].
@@ -38,7 +38,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tracing::{error, info, warn};
 use wavegate_common::proto::v1::exchange_agent_server::ExchangeAgentServer;
-use wavegate_common::proto::{FILE_DESCRIPTOR_SET, HEALTH_SERVICE, REFLECTION_SERVICE};
+use wavegate_common::telemetry::metrics::Process;
 use wavegate_common::telemetry::{Metrics, MetricsServer, serve_metrics};
 
 pub use config::{AdapterConfig, AgentConfig, ConfigError, PaperConfig, RateLimitConfig};
@@ -147,7 +147,7 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
         .with_nodelay(Some(true));
     let local_addr = incoming.local_addr().map_err(bind_err)?;
     // One registry per agent, so in-process clusters and tests never mix their counts.
-    let metrics = Arc::new(Metrics::new()?);
+    let metrics = Arc::new(Metrics::new(Process::Agent)?);
     let metrics_server = match config.metrics_listen {
         Some(addr) => Some(serve_metrics(addr, metrics.clone()).await?),
         None => None,
@@ -170,21 +170,20 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     health
         .set_serving::<ExchangeAgentServer<AgentService>>()
         .await;
-    // Advertise what this process serves (the descriptor set also holds the public API).
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .with_service_name(<ExchangeAgentServer<AgentService> as NamedService>::NAME)
-        .with_service_name(HEALTH_SERVICE)
-        .with_service_name(REFLECTION_SERVICE)
-        .build_v1()
-        .map_err(|e| AgentError::Reflection(e.to_string()))?;
+    // Advertise what this process serves (the descriptor set also holds the public API), over
+    // reflection v1 and v1alpha.
+    let (reflection, reflection_alpha) = wavegate_common::reflection::services(
+        &[<ExchangeAgentServer<AgentService> as NamedService>::NAME],
+        &[tonic_health::pb::FILE_DESCRIPTOR_SET],
+    )
+    .map_err(|e| AgentError::Reflection(e.to_string()))?;
     let service = ExchangeAgentServer::new(AgentService::new(ctx.clone(), sessions.clone()));
     let mut stop = shutdown_rx;
     let server = tokio::spawn(
         builder
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_alpha)
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stop.wait_for(|s| *s).await;

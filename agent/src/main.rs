@@ -23,6 +23,12 @@ struct Args {
     /// SQLite journal file (overrides `journal`).
     #[arg(long, env = "WAVEGATE_AGENT_JOURNAL")]
     journal: Option<PathBuf>,
+    /// Read and validate the config (file, environment, flags) and exit: 0 when the agent would
+    /// start with it, 1 with the reason otherwise. Opens no journal, socket or exchange
+    /// connection, unlike `check`, which asks the exchange (deploy/check.sh runs it on every
+    /// shipped config).
+    #[arg(long)]
+    check_config: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -52,6 +58,14 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         config.journal = journal;
     }
     config.validate()?;
+    if args.check_config {
+        let source = args
+            .config
+            .as_deref()
+            .map_or_else(|| "defaults".to_owned(), |p| p.display().to_string());
+        println!("wavegate-agent: config OK ({source})");
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
     if let Some(Command::Check { max_trades, symbol }) = args.command {
         let opts = wavegate_agent::preflight::Options { max_trades, symbol };
         let report = wavegate_agent::preflight::run(&config, &opts).await?;

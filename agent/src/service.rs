@@ -2,7 +2,7 @@
 //!
 //! `ExecuteWave` returns its response stream at once and runs the session as its own task, so a
 //! coordinator may send `Start` before or after the call returns, and the session survives the
-//! stream (DESIGN §3: it finishes with what it holds if the coordinator goes away).
+//! stream (docs/design.md §3: it finishes with what it holds if the coordinator goes away).
 //!
 //! Each stream is one `execute_wave` span, made a child of the coordinator's span from the
 //! request's W3C trace context, so a wave is one trace across processes. The session task is
@@ -88,11 +88,18 @@ impl ExchangeAgent for AgentService {
     ) -> Result<Response<Self::ExecuteWaveStream>, Status> {
         let c = &self.ctx.config;
         // `wave_id` is known once Start arrives; the session records it.
+        // A SERVER span by the OpenTelemetry RPC conventions (v1.37 attributes), keyed by
+        // `exchange.id`/`exchange.name` like the coordinator's spans.
         let span = tracing::info_span!(
             "execute_wave",
+            "otel.name" = "wavegate.v1.ExchangeAgent/ExecuteWave",
+            "otel.kind" = "server",
+            "rpc.system" = "grpc",
+            "rpc.service" = "wavegate.v1.ExchangeAgent",
+            "rpc.method" = "ExecuteWave",
             wave_id = tracing::field::Empty,
-            exchange = %c.exchange_name,
-            exchange_id = c.exchange_id,
+            "exchange.id" = wavegate_common::telemetry::int(c.exchange_id),
+            "exchange.name" = c.exchange_name.as_str(),
         );
         // Before the span is entered: an OpenTelemetry span's parent is fixed when it starts.
         propagation::set_parent(&span, request.metadata());

@@ -3,7 +3,7 @@
 //!
 //! A session is a single task owning all its state; rule checks and orders run as futures it
 //! polls, so verdicts stay in rank order ([`VerdictFilter`]) while execution of validated
-//! signals starts at once, without waiting for a top-up (pipelining, DESIGN §1). It outlives
+//! signals starts at once, without waiting for a top-up (pipelining, docs/design.md §1). It outlives
 //! its stream: if the coordinator goes away, it finishes with the signals it holds and
 //! journals the `Result`, which a re-sent wave gets back (`from_journal = true`).
 //!

@@ -10,6 +10,7 @@ use tracing::Span;
 use tracing::field::Empty;
 use wavegate_common::order_id::client_order_id;
 use wavegate_common::plan::TopUpAsk;
+use wavegate_common::telemetry::int;
 use wavegate_common::validate::Verdict;
 
 use crate::execute::{ExecStatus, Execution, OrderJob};
@@ -27,8 +28,8 @@ impl BatchSpan {
         let span = tracing::info_span!(
             parent: parent,
             "validate_batch",
-            round,
-            signals,
+            round = int(round),
+            signals = int(signals),
             successful = Empty,
         );
         Self {
@@ -51,7 +52,7 @@ impl BatchSpan {
 
     /// Every verdict is in: records `successful` and closes the span.
     pub fn finish(self) {
-        self.span.record("successful", self.successful);
+        self.span.record("successful", int(self.successful));
     }
 }
 
@@ -94,9 +95,9 @@ impl TopupSpan {
         let span = tracing::info_span!(
             parent: parent,
             "topup",
-            needed = ask.needed,
-            round = ask.round,
-            count = ask.count,
+            needed = int(ask.needed),
+            round = int(ask.round),
+            count = int(ask.count),
             received = Empty,
             answer = Empty,
         );
@@ -105,7 +106,7 @@ impl TopupSpan {
 
     /// The answer came (or never will): records it and closes the span.
     pub fn finish(self, answer: TopupAnswer, received: usize) {
-        self.span.record("received", received);
+        self.span.record("received", int(received));
         self.span.record("answer", answer.as_str());
     }
 }
@@ -140,7 +141,7 @@ pub fn record_execution(span: &Span, exec: &Execution) {
         ExecStatus::Duplicate => "duplicate",
     };
     span.record("outcome", outcome);
-    span.record("exchange_latency_us", o.exchange_latency_us);
+    span.record("exchange_latency_us", int(o.exchange_latency_us));
     if !o.error.is_empty() && exec.status != ExecStatus::Duplicate {
         span.record("error", true);
         span.record("error.message", o.error.as_str());

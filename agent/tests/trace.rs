@@ -15,10 +15,12 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use support::*;
 use tonic::metadata::MetadataMap;
 use wavegate_common::telemetry::{self, SERVICE_AGENT};
-use wavegate_tests::otlp::{Collector, ExportedSpan as Got};
+use wavegate_tests::otlp::{Collector, ExportedSpan as Got, KIND_SERVER};
 
 /// The caller's (coordinator's) trace and span, as W3C `traceparent` sends them.
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+/// The agent's SERVER span of an `ExecuteWave` call (`package.Service/Method`).
+const EXECUTE_WAVE: &str = "wavegate.v1.ExchangeAgent/ExecuteWave";
 const PARENT: &str = "00f067aa0ba902b7";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,8 +78,7 @@ async fn a_wave_is_one_trace_under_the_callers_span() {
     tokio::time::timeout(GUARD, async {
         loop {
             guard.flush().await.unwrap();
-            if collector.named("execute_wave").len() == 2
-                && collector.named("place_order").len() == 4
+            if collector.named(EXECUTE_WAVE).len() == 2 && collector.named("place_order").len() == 4
             {
                 break;
             }
@@ -87,7 +88,7 @@ async fn a_wave_is_one_trace_under_the_callers_span() {
     .await
     .unwrap_or_else(|_| panic!("spans missing; got {:?}", collector.spans()));
 
-    let waves = collector.named("execute_wave");
+    let waves = collector.named(EXECUTE_WAVE);
     let wave = waves
         .iter()
         .find(|w| w.attrs.get("wave_id").map(String::as_str) == Some("W-trace"))
@@ -97,8 +98,22 @@ async fn a_wave_is_one_trace_under_the_callers_span() {
         (wave.trace_id.as_str(), wave.parent.as_str()),
         (TRACE, PARENT)
     );
-    assert_eq!(wave.attr("exchange"), "binance");
-    assert_eq!(wave.attr("exchange_id"), "1");
+    // A SERVER span by the OpenTelemetry RPC conventions; the exchange keyed one way, typed.
+    assert_eq!(wave.kind, KIND_SERVER, "{wave:?}");
+    assert_eq!(
+        (
+            wave.attr("rpc.system"),
+            wave.attr("rpc.service"),
+            wave.attr("rpc.method")
+        ),
+        ("grpc", "wavegate.v1.ExchangeAgent", "ExecuteWave")
+    );
+    assert_eq!(wave.attr("exchange.name"), "binance");
+    assert_eq!(wave.attr("exchange.id"), "1");
+    assert_eq!(wave.types["exchange.id"], "int", "{wave:?}");
+    for old in ["exchange", "exchange_id", "name"] {
+        assert!(!wave.attrs.contains_key(old), "{old} in {wave:?}");
+    }
     assert_eq!(wave.resource["service.name"], SERVICE_AGENT);
     assert_eq!(wave.resource["exchange.name"], "binance");
     assert_eq!(wave.resource["deployment.region"], "ap-northeast-1");
@@ -116,12 +131,18 @@ async fn a_wave_is_one_trace_under_the_callers_span() {
             .named(name)
             .into_iter()
             .filter(|g| g.trace_id == TRACE)
-            .inspect(|g| assert_eq!(g.parent, wave.span_id, "{name} not under execute_wave"))
+            .inspect(|g| assert_eq!(g.parent, wave.span_id, "{name} not under ExecuteWave"))
             .collect()
     };
 
     let mut batches: Vec<(String, String, String)> = under("validate_batch")
         .iter()
+        .inspect(|b| {
+            // Numbers export as OTLP integers, not strings.
+            for key in ["round", "signals", "successful"] {
+                assert_eq!(b.types[key], "int", "{key} of {b:?}");
+            }
+        })
         .map(|b| {
             (
                 b.attr("round").to_owned(),
@@ -164,6 +185,7 @@ async fn a_wave_is_one_trace_under_the_callers_span() {
             o.attr("exchange_latency_us").parse::<u64>().is_ok(),
             "{o:?}"
         );
+        assert_eq!(o.types["exchange_latency_us"], "int", "{o:?}");
         assert!(!o.attrs.contains_key("error"), "{o:?}");
         assert_ne!(o.status.0, StatusCode::Error as i32, "{o:?}");
     }

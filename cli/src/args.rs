@@ -11,9 +11,19 @@ pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:7000";
 /// `wavegate`: publish signals to a wavegate coordinator, follow waves, manage params, and run
 /// a whole cluster on loopback (`demo`, `dev`, `replay`).
 #[derive(Debug, Parser)]
-#[command(name = "wavegate", version, about, long_about = None)]
+#[command(
+    name = "wavegate",
+    version,
+    about,
+    long_about = None,
+    after_help = "Connection options go before the command (e.g. `wavegate --coordinator \
+                  https://host:7000 --ca-cert ca.pem waves list`); demo, dev and replay start \
+                  their own coordinator and take none."
+)]
 pub struct Cli {
-    /// Connection to the coordinator (ignored by `demo`, `dev` and `replay`, which start their own).
+    /// Connection to the coordinator (publish, watch, waves, params, agents; not `demo`,
+    /// `dev` and `replay`, which start their own). Not global, so a command's `--help` lists
+    /// only its own options.
     #[command(flatten)]
     pub connect: ConnectArgs,
     /// What to do.
@@ -23,24 +33,25 @@ pub struct Cli {
 
 /// How to reach the coordinator's public API.
 #[derive(Args, Clone)]
+#[command(next_help_heading = "Connection (publish, watch, waves, params, agents)")]
 pub struct ConnectArgs {
     /// Coordinator endpoint (`http://` or `https://`).
-    #[arg(long, global = true, env = "WAVEGATE_COORDINATOR", default_value = DEFAULT_COORDINATOR)]
+    #[arg(long, env = "WAVEGATE_COORDINATOR", default_value = DEFAULT_COORDINATOR)]
     pub coordinator: String,
     /// Bearer token sent as `authorization: Bearer <token>` (never printed).
-    #[arg(long, global = true, env = "WAVEGATE_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "WAVEGATE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// PEM file of the CA that signed the coordinator's certificate (enables TLS).
-    #[arg(long, global = true, value_name = "PEM")]
+    #[arg(long, value_name = "PEM")]
     pub ca_cert: Option<PathBuf>,
     /// PEM client certificate for mutual TLS (needs `--client-key`).
-    #[arg(long, global = true, value_name = "PEM", requires = "client_key")]
+    #[arg(long, value_name = "PEM", requires = "client_key")]
     pub client_cert: Option<PathBuf>,
     /// PEM private key of `--client-cert`.
-    #[arg(long, global = true, value_name = "PEM", requires = "client_cert")]
+    #[arg(long, value_name = "PEM", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
     /// Server name to verify in the coordinator's certificate (default: the URL's host).
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, value_name = "NAME")]
     pub tls_domain: Option<String>,
 }
 
@@ -84,6 +95,23 @@ pub enum Command {
     /// Relay the reference bot's signal server (websocket) to the coordinator; runs until
     /// stopped.
     Bridge(crate::bridge::BridgeArgs),
+}
+
+impl Command {
+    /// The command's name as typed (`publish`, `waves`, …), e.g. for its span.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Publish(_) => "publish",
+            Command::Watch(_) => "watch",
+            Command::Waves(_) => "waves",
+            Command::Params(_) => "params",
+            Command::Agents(_) => "agents",
+            Command::Demo(_) => "demo",
+            Command::Dev(_) => "dev",
+            Command::Replay(_) => "replay",
+            Command::Bridge(_) => "bridge",
+        }
+    }
 }
 
 /// Input format of `publish`.
@@ -193,9 +221,8 @@ pub enum WavesCommand {
 pub enum ParamsCommand {
     /// Effective params of one exchange, or of every known exchange.
     Get {
-        /// Exchange id.
-        #[arg(value_parser = clap::value_parser!(u32).range(1..))]
-        exchange: Option<u32>,
+        /// Exchange id or configured name (e.g. `1` or `binance`).
+        exchange: Option<String>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -207,9 +234,11 @@ pub enum ParamsCommand {
 /// `params set`.
 #[derive(Debug, Args)]
 pub struct ParamsSetArgs {
-    /// Exchange id.
-    #[arg(value_parser = clap::value_parser!(u32).range(1..))]
-    pub exchange: u32,
+    /// Exchange id or configured name (e.g. `1` or `binance`).
+    pub exchange: String,
+    /// Store params for an exchange id the coordinator has no agent for.
+    #[arg(long)]
+    pub force: bool,
     /// Target positions per wave (>= 1).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_trades: u32,
@@ -299,6 +328,35 @@ mod tests {
     }
 
     #[test]
+    fn help_is_grouped_and_each_command_lists_only_its_own_options() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let top = cmd.render_help().to_string();
+        assert!(
+            top.contains("Connection (publish, watch, waves, params, agents):"),
+            "{top}"
+        );
+        assert!(
+            top.contains("--coordinator") && top.contains("--ca-cert"),
+            "{top}"
+        );
+        for name in ["demo", "dev", "replay", "watch", "publish", "agents"] {
+            let sub = cmd
+                .find_subcommand_mut(name)
+                .unwrap()
+                .render_help()
+                .to_string();
+            for other in ["--coordinator", "--ca-cert", "--client-cert", "--token"] {
+                assert!(!sub.contains(other), "{name} --help lists {other}:\n{sub}");
+            }
+        }
+        // Connection options are taken before the command.
+        let cli =
+            Cli::try_parse_from(["wavegate", "--coordinator", "http://h:1", "agents"]).unwrap();
+        assert_eq!(cli.connect.coordinator, "http://h:1");
+    }
+
+    #[test]
     fn debug_never_shows_the_token() {
         let cli = Cli::try_parse_from(["wavegate", "--token", "s3cr3t", "agents"]).unwrap();
         let shown = format!("{cli:?}");
@@ -329,12 +387,12 @@ mod tests {
     }
 
     #[test]
-    fn params_set_requires_max_trades_and_positive_exchange() {
+    fn params_set_requires_max_trades_and_takes_an_id_or_a_name() {
         assert!(Cli::try_parse_from(["wavegate", "params", "set", "1"]).is_err());
-        assert!(
-            Cli::try_parse_from(["wavegate", "params", "set", "0", "--max-trades", "3"]).is_err()
-        );
-        let ok = Cli::try_parse_from(["wavegate", "params", "set", "1", "--max-trades", "3"]);
-        assert!(ok.is_ok());
+        for exchange in ["1", "binance"] {
+            let ok =
+                Cli::try_parse_from(["wavegate", "params", "set", exchange, "--max-trades", "3"]);
+            assert!(ok.is_ok(), "{exchange}");
+        }
     }
 }

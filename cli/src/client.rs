@@ -56,6 +56,9 @@ impl Interceptor for BearerAuth {
         if let Some(h) = &self.header {
             req.metadata_mut().insert("authorization", h.clone());
         }
+        // The command's span (exported with OTEL_EXPORTER_OTLP_ENDPOINT) becomes the parent of
+        // the coordinator's span of this call; without an exporter nothing is added.
+        wavegate_common::telemetry::propagation::inject(&mut req);
         Ok(req)
     }
 }
@@ -257,13 +260,18 @@ fn tls_hint(url: &str, chain: &str) -> Option<&'static str> {
     )
 }
 
-/// `e: cause: cause…` — transport errors hide the useful part in their sources.
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// `e: cause: cause…` — transport errors hide the useful part in their sources. A cause whose
+/// text is already in the line (hyper and tonic repeat `tcp connect error`) is left out, so
+/// the line says each thing once.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
+        let text = c.to_string();
+        if !text.is_empty() && !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
         src = c.source();
     }
     s
@@ -282,6 +290,30 @@ mod tests {
             client_key: None,
             tls_domain: None,
         }
+    }
+
+    #[test]
+    fn an_error_chain_says_each_cause_once() {
+        #[derive(Debug)]
+        struct E(&'static str, Option<Box<E>>);
+        impl std::fmt::Display for E {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for E {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|e| e as _)
+            }
+        }
+        let refused = E("Connection refused (os error 111)", None);
+        let inner = E("tcp connect error", Some(Box::new(refused)));
+        let outer = E("tcp connect error", Some(Box::new(inner)));
+        let top = E("transport error", Some(Box::new(outer)));
+        assert_eq!(
+            error_chain(&top),
+            "transport error: tcp connect error: Connection refused (os error 111)"
+        );
     }
 
     #[test]

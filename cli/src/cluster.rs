@@ -4,7 +4,7 @@
 //! `--processes`). Commands see one [`Cluster`] whatever the backend.
 //!
 //! Wave timing is relaxed here on purpose: the sample waves and replay scenarios carry fixed
-//! timestamps (DESIGN's worked example is dated), so the coordinator accepts waves of any age
+//! timestamps (docs/design.md's worked example is dated), so the coordinator accepts waves of any age
 //! and never closes one by the clock; the CLI closes each wave explicitly.
 
 mod child;

@@ -97,6 +97,10 @@ impl Follower {
                         Some(Err(s)) => return Err(clients.status_error("Waves.Watch", &s)),
                         Some(Ok(ev)) => ev,
                     };
+                    if self.wave.is_none() {
+                        // `watch` without a wave id: say which wave it follows.
+                        eprintln!("following wave {}", ev.wave_id);
+                    }
                     let id = self.wave.get_or_insert_with(|| ev.wave_id.clone());
                     if *id != ev.wave_id {
                         continue;

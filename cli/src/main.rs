@@ -6,6 +6,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use tracing::Instrument as _;
 use wavegate_cli::args::Cli;
 use wavegate_common::telemetry::{self, SERVICE_CLI, TelemetryConfig};
 
@@ -24,8 +25,8 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async {
         // Logs on stderr, quiet unless RUST_LOG asks for more; with OTEL_EXPORTER_OTLP_ENDPOINT
-        // set, the spans of `demo`/`dev`/`replay` (coordinator and agents in this process) are
-        // exported as service `wavegate`. With `--processes` the children inherit the variable
+        // set, the command's own span and the spans of `demo`/`dev`/`replay` (coordinator and
+        // agents in this process) are exported as service `wavegate`. With `--processes` the children inherit the variable
         // and export as `wavegate-coordinator` and `wavegate-agent` themselves.
         // The long-running bridge reports its state at info level.
         let level = if matches!(cli.command, wavegate_cli::args::Command::Bridge(_)) {
@@ -40,7 +41,23 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let code = match wavegate_cli::commands::run(cli).await {
+        // One span per command (`wavegate publish`, …): the coordinator's spans of its calls
+        // become its children, and a wave closed by it links back to it.
+        let span = tracing::info_span!(
+            "command",
+            "otel.name" = format!("wavegate {}", cli.command.name()).as_str(),
+            error = tracing::field::Empty,
+            "otel.status_code" = tracing::field::Empty,
+        );
+        let result = wavegate_cli::commands::run(cli)
+            .instrument(span.clone())
+            .await;
+        if result.is_err() {
+            span.record("error", true);
+            span.record("otel.status_code", "ERROR");
+        }
+        drop(span);
+        let code = match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");

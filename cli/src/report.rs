@@ -1,15 +1,20 @@
-//! What the CLI prints about waves: per-exchange tables, one-line summaries, totals, and the
-//! JSON report (`waves show --json`, `replay --json`) built on `common::stats` serde names.
+//! What the CLI reports about a wave: the JSON report (`waves show --json`, `replay --json`)
+//! built on `common::stats` serde names, with the wave's reason and timing; the text form is in
+//! [`text`].
+
+pub mod text;
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use wavegate_common::WaveTotals;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::stats::ExchangeStats;
 use wavegate_common::time::{from_proto, wave_id};
+use wavegate_common::timing::{ExchangeTiming, millis_between};
 
-use crate::table::{Align, Table};
+pub use text::{exchange_table, render_wave, summary_line, totals_line};
 
 /// Lower-case name of a wave status.
 pub fn status_name(status: i32) -> &'static str {
@@ -34,6 +39,51 @@ pub fn is_terminal(status: i32) -> bool {
 /// RFC 3339 form of an optional protobuf timestamp.
 pub fn time_str(t: Option<&prost_types::Timestamp>) -> Option<String> {
     t.and_then(from_proto).map(wave_id)
+}
+
+/// RFC 3339 with milliseconds, for timing.
+pub fn instant_str(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// When a wave was created, closed and completed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WaveTimingView {
+    /// First signal stored.
+    pub created_at: Option<String>,
+    /// Closed for dispatch (or failed before dispatch).
+    pub closed_at: Option<String>,
+    /// Reached completed, partial or failed.
+    pub completed_at: Option<String>,
+    /// From closed to completed, in milliseconds.
+    pub duration_ms: Option<u64>,
+}
+
+/// When one exchange of a wave ran, as the coordinator saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ExchangeTimingView {
+    /// Its stream started (or it was skipped).
+    pub started_at: Option<String>,
+    /// Its first order result arrived.
+    pub first_order_at: Option<String>,
+    /// Its result arrived, or the coordinator gave up on it.
+    pub finished_at: Option<String>,
+    /// From the wave's close to the first order result, in milliseconds.
+    pub first_order_ms: Option<u64>,
+    /// From started to finished, in milliseconds.
+    pub duration_ms: Option<u64>,
+}
+
+impl ExchangeTimingView {
+    fn new(t: &ExchangeTiming, closed_at: Option<DateTime<Utc>>) -> Self {
+        Self {
+            started_at: t.started_at.map(instant_str),
+            first_order_at: t.first_order_at.map(instant_str),
+            finished_at: t.finished_at.map(instant_str),
+            first_order_ms: millis_between(closed_at, t.first_order_at),
+            duration_ms: millis_between(t.started_at, t.finished_at),
+        }
+    }
 }
 
 /// One signal's outcome, for `waves show --json`.
@@ -90,7 +140,8 @@ pub fn kind_name(kind: i32) -> &'static str {
     }
 }
 
-/// One exchange in a [`WaveReport`]: every DESIGN §1 step 6 field plus the executed symbols.
+/// One exchange in a [`WaveReport`]: every statistic of docs/design.md ("Results") plus the
+/// executed symbols and the exchange's timing.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExchangeReport {
     /// The statistics, with `common::stats` serde names.
@@ -98,6 +149,9 @@ pub struct ExchangeReport {
     pub stats: ExchangeStats,
     /// Symbols of the positions opened, in rank order.
     pub executed_symbols: Vec<String>,
+    /// When the exchange ran (left out when unknown, e.g. in `replay --json`).
+    #[serde(skip_serializing_if = "is_default")]
+    pub timing: ExchangeTimingView,
     /// Per-signal outcomes (only in `waves show --json`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcomes: Option<Vec<OutcomeView>>,
@@ -106,14 +160,23 @@ pub struct ExchangeReport {
 /// A wave's result, as printed by `waves show --json` and `replay --json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct WaveReport {
-    /// Wave id (RFC 3339).
-    pub wave_timestamp: String,
+    /// Wave id (RFC 3339), as in `waves list` and `watch`.
+    pub wave_id: String,
     /// `collecting`, `dispatching`, `completed`, `partial` or `failed`.
     pub status: &'static str,
+    /// Why the wave failed or stopped early (e.g. `cancelled: venue halted`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Signals in the wave.
     pub signal_count: u32,
-    /// Totals (zero until the wave completed).
-    pub totals: WaveTotals,
+    /// When the wave was created, closed and completed (left out when unknown, e.g. in
+    /// `replay --json`).
+    #[serde(skip_serializing_if = "is_default")]
+    pub timing: WaveTimingView,
+    /// Totals over the exchanges that ran; absent while the wave runs and for a wave that
+    /// failed before any exchange ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub totals: Option<WaveTotals>,
     /// By exchange id.
     pub exchanges: BTreeMap<String, ExchangeReport>,
     /// The stored `WAVE_COMPLETED` event's payload, parsed (only in `waves show --json`, and
@@ -127,6 +190,9 @@ impl WaveReport {
     /// stored `WAVE_COMPLETED` event (`waves show --json`).
     pub fn from_detail(d: &pb::WaveDetail, full: bool) -> Self {
         let summary = d.summary.clone().unwrap_or_default();
+        let at = |t: &Option<prost_types::Timestamp>| t.as_ref().and_then(from_proto);
+        let closed_at = at(&summary.closed_at);
+        let completed_at = at(&summary.completed_at);
         let mut exchanges = BTreeMap::new();
         for e in &d.exchanges {
             let mut outs: Vec<&pb::SignalOutcome> = d
@@ -141,29 +207,55 @@ impl WaveReport {
                 .filter(|o| o.executed && o.stage == pb::Stage::Execution as i32)
                 .map(|o| o.symbol.clone())
                 .collect();
+            let timing = d
+                .timings
+                .iter()
+                .find(|t| t.exchange_id == e.exchange_id)
+                .map(ExchangeTiming::from_proto)
+                .unwrap_or_default();
             exchanges.insert(
                 e.exchange_id.to_string(),
                 ExchangeReport {
                     stats: ExchangeStats::from_proto(e),
                     executed_symbols,
+                    timing: ExchangeTimingView::new(&timing, closed_at),
                     outcomes: full
                         .then(|| outs.iter().map(|o| OutcomeView::from_proto(o)).collect()),
                 },
             );
         }
         Self {
-            wave_timestamp: summary.wave_id.clone(),
+            wave_id: summary.wave_id.clone(),
             status: status_name(summary.status),
+            reason: (!summary.reason.is_empty()).then(|| summary.reason.clone()),
             signal_count: summary.signal_count,
-            totals: summary
-                .totals
-                .as_ref()
-                .map(WaveTotals::from_proto)
-                .unwrap_or_default(),
+            timing: WaveTimingView {
+                created_at: at(&summary.created_at).map(instant_str),
+                closed_at: closed_at.map(instant_str),
+                completed_at: completed_at.map(instant_str),
+                duration_ms: millis_between(closed_at, completed_at),
+            },
+            totals: summary.totals.as_ref().map(WaveTotals::from_proto),
             exchanges,
             completed_event: full.then(|| completed_event(&d.completed_event)).flatten(),
         }
     }
+}
+
+impl WaveReport {
+    /// The report without wall-clock instants: `replay --json` promises the same report for
+    /// the same scenario, run after run.
+    pub fn without_timing(mut self) -> Self {
+        self.timing = WaveTimingView::default();
+        for e in self.exchanges.values_mut() {
+            e.timing = ExchangeTimingView::default();
+        }
+        self
+    }
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 /// The `WAVE_COMPLETED` payload of a `WaveDetail`: `None` while not recorded (empty), parsed
@@ -175,115 +267,11 @@ fn completed_event(raw: &str) -> Option<serde_json::Value> {
     Some(serde_json::from_str(raw).unwrap_or_else(|_| serde_json::Value::String(raw.to_owned())))
 }
 
-/// `binance 6/6 (buffer saved us)`: the line a person reads first.
-///
-/// The note "buffer saved us" is shown when execution failures were made good by spare
-/// validated signals; the `buffer_saved_us` field itself follows DESIGN's formula.
-pub fn summary_line(s: &ExchangeStats) -> String {
-    let name = if s.exchange_name.is_empty() {
-        format!("exchange {}", s.exchange_id)
-    } else {
-        s.exchange_name.clone()
-    };
-    let mut notes = Vec::new();
-    if let Some(err) = &s.error {
-        notes.push(format!("{err}: {} signals skipped", s.skipped));
-    } else {
-        if s.buffer_saved_us && s.execution_failed > 0 {
-            notes.push("buffer saved us".to_owned());
-        }
-        if s.topped_up > 0 {
-            notes.push(format!("topped up {}", s.topped_up));
-        }
-        if !s.target_reached {
-            notes.push("target missed".to_owned());
-        }
-    }
-    let notes = if notes.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", notes.join(", "))
-    };
-    format!("{name} {}/{}{notes}", s.executed, s.target)
-}
-
-/// The per-exchange table.
-pub fn exchange_table<'a, I: IntoIterator<Item = &'a ExchangeStats>>(stats: I) -> String {
-    let mut t = Table::new(&[
-        ("ID", Align::Right),
-        ("EXCHANGE", Align::Left),
-        ("EXECUTED", Align::Right),
-        ("SIGNALS", Align::Right),
-        ("SELECTED", Align::Right),
-        ("VALIDATED", Align::Right),
-        ("TOPPED_UP", Align::Right),
-        ("EXEC_FAILED", Align::Right),
-        ("VAL_FAILED", Align::Right),
-        ("DUPLICATES", Align::Right),
-        ("BUFFER", Align::Right),
-        ("SOURCE", Align::Left),
-        ("SAVED", Align::Left),
-        ("ERROR", Align::Left),
-    ]);
-    for s in stats {
-        t.row([
-            s.exchange_id.to_string(),
-            s.exchange_name.clone(),
-            format!("{}/{}", s.executed, s.target),
-            s.total_signals.to_string(),
-            s.selected_for_validation.to_string(),
-            s.validated_successful.to_string(),
-            s.topped_up.to_string(),
-            s.execution_failed.to_string(),
-            s.validation_failed.to_string(),
-            s.duplicates.to_string(),
-            s.buffer_size.to_string(),
-            s.params_source.as_str().to_owned(),
-            if s.buffer_saved_us { "yes" } else { "no" }.to_owned(),
-            s.error.clone().unwrap_or_default(),
-        ]);
-    }
-    t.render()
-}
-
-/// Wave totals in one line.
-pub fn totals_line(t: &WaveTotals) -> String {
-    format!(
-        "totals: {} signals, {} exchanges processed, {} executed, {} execution failures, \
-         {} validated, {} validation errors, {} duplicates",
-        t.total_signals,
-        t.exchanges_processed,
-        t.total_executed,
-        t.total_failed,
-        t.total_validated,
-        t.validation_errors,
-        t.duplicates
-    )
-}
-
-/// The whole human-readable report of a wave: header, summaries, table, totals.
-pub fn render_wave(r: &WaveReport) -> String {
-    let mut out = format!(
-        "wave {}  {}  {} signals\n",
-        r.wave_timestamp, r.status, r.signal_count
-    );
-    for e in r.exchanges.values() {
-        out.push_str("  ");
-        out.push_str(&summary_line(&e.stats));
-        out.push('\n');
-    }
-    if !r.exchanges.is_empty() {
-        out.push('\n');
-        out.push_str(&exchange_table(r.exchanges.values().map(|e| &e.stats)));
-    }
-    out.push_str(&totals_line(&r.totals));
-    out.push('\n');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
+    use wavegate_common::time::to_proto;
 
     fn stats(executed: u32, target: u32, tfe: u32, failed: u32) -> ExchangeStats {
         let mut s = ExchangeStats {
@@ -297,27 +285,6 @@ mod tests {
         };
         s.derive();
         s
-    }
-
-    #[test]
-    fn summary_lines() {
-        assert_eq!(
-            summary_line(&stats(6, 6, 7, 1)),
-            "binance 6/6 (buffer saved us)"
-        );
-        let mut bybit = stats(4, 4, 6, 0);
-        bybit.exchange_name = "bybit".into();
-        assert!(bybit.buffer_saved_us, "formula says true");
-        assert_eq!(summary_line(&bybit), "bybit 4/4");
-        assert_eq!(
-            summary_line(&stats(3, 5, 3, 0)),
-            "binance 3/5 (target missed)"
-        );
-        let skipped = ExchangeStats::skipped(3, "kraken", 4, "no_params");
-        assert_eq!(
-            summary_line(&skipped),
-            "kraken 0/0 (no_params: 4 signals skipped)"
-        );
     }
 
     #[test]
@@ -345,16 +312,50 @@ mod tests {
                 oc(0, "A", pb::Stage::Execution, true),
                 oc(1, "B", pb::Stage::Execution, false),
             ],
-            completed_event: String::new(),
+            ..Default::default()
         };
         let r = WaveReport::from_detail(&d, false);
         assert_eq!(r.exchanges["1"].executed_symbols, vec!["A", "C"]);
         assert_eq!(r.status, "completed");
         let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["wave_id"], "2026-11-24T12:00:00Z");
         assert_eq!(json["exchanges"]["1"]["buffer_saved_us"], true);
         assert_eq!(json["exchanges"]["1"]["params_source"], "db");
         assert!(json["exchanges"]["1"].get("outcomes").is_none());
-        assert!(render_wave(&r).contains("binance 2/2 (buffer saved us)"));
+        assert!(render_wave(&r).contains("binance 2/2 (buffer saved us"));
+    }
+
+    #[test]
+    fn reason_and_timing_reach_the_report() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 24, 12, 14, 0).unwrap();
+        let ms = |n: i64| to_proto(t0 + chrono::Duration::milliseconds(n));
+        let d = pb::WaveDetail {
+            summary: Some(pb::WaveSummary {
+                wave_id: "2026-11-24T12:00:00Z".into(),
+                status: pb::WaveStatus::Partial as i32,
+                created_at: Some(ms(-5000)),
+                closed_at: Some(ms(0)),
+                completed_at: Some(ms(750)),
+                reason: "cancelled: venue halted".into(),
+                ..Default::default()
+            }),
+            exchanges: vec![stats(2, 4, 4, 0).to_proto()],
+            timings: vec![pb::ExchangeTiming {
+                exchange_id: 1,
+                started_at: Some(ms(2)),
+                first_order_at: Some(ms(6)),
+                finished_at: Some(ms(700)),
+            }],
+            ..Default::default()
+        };
+        let json = serde_json::to_value(WaveReport::from_detail(&d, false)).unwrap();
+        assert_eq!(json["reason"], "cancelled: venue halted");
+        assert_eq!(json["timing"]["closed_at"], "2026-11-24T12:14:00.000Z");
+        assert_eq!(json["timing"]["duration_ms"], 750);
+        assert_eq!(json["exchanges"]["1"]["timing"]["first_order_ms"], 6);
+        assert_eq!(json["exchanges"]["1"]["timing"]["duration_ms"], 698);
+        // Not completed: no totals rather than zeros.
+        assert!(json.get("totals").is_none(), "{json}");
     }
 
     #[test]

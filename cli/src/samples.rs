@@ -1,7 +1,7 @@
 //! The sample waves and replay scenarios of `examples/`, embedded so the binary works from any
 //! directory.
 
-/// `examples/waves/worked-example.json`: DESIGN §1's worked example as a publishable wave.
+/// `examples/waves/worked-example.json`: docs/design.md §1's worked example as a publishable wave.
 pub const WAVE_WORKED_EXAMPLE: &str = include_str!("../../examples/waves/worked-example.json");
 
 /// `examples/waves/topup.json`: a wave in which binance needs a top-up.

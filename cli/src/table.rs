@@ -1,4 +1,26 @@
-//! A minimal text table: headers, rows, columns padded to their widest cell.
+//! A minimal text table: headers, rows, columns padded to their widest cell; one too wide for
+//! the output is turned on its side (one column per row) or printed as records.
+
+use std::io::IsTerminal;
+
+/// The width tables must fit: `COLUMNS` when set (also for pipes, so scripts and tests can ask
+/// for it), else the terminal's width when standard output is one, else none (no limit: a
+/// pipe gets whole rows).
+pub fn output_width() -> Option<usize> {
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        return Some(n);
+    }
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    console::Term::stdout()
+        .size_checked()
+        .map(|(_, cols)| usize::from(cols))
+}
 
 /// Column alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +63,46 @@ impl Table {
     /// True when no row was added.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
+    }
+
+    /// Renders to fit `width` columns: as [`Table::render`] when it fits (or with no limit);
+    /// else turned on its side (headers down the left, one column per row); else as records
+    /// (`HEADER: value` lines, a blank line between rows).
+    pub fn render_within(&self, width: Option<usize>) -> String {
+        let plain = self.render();
+        let Some(width) = width else { return plain };
+        let fits = |text: &str| text.lines().all(|l| l.chars().count() <= width);
+        if fits(&plain) {
+            return plain;
+        }
+        let side = self.sideways().render();
+        if fits(&side) {
+            return side;
+        }
+        let mut out = String::new();
+        for (i, r) in self.rows.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            for (h, c) in self.headers.iter().zip(r) {
+                out.push_str(format!("{h}: {c}").trim_end());
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// The table turned on its side: the first column's cells become the headers.
+    fn sideways(&self) -> Table {
+        let mut cols: Vec<(&str, Align)> = vec![(self.headers[0].as_str(), Align::Left)];
+        cols.extend(self.rows.iter().map(|r| (r[0].as_str(), Align::Right)));
+        let mut t = Table::new(&cols);
+        for (i, h) in self.headers.iter().enumerate().skip(1) {
+            let mut row = vec![h.clone()];
+            row.extend(self.rows.iter().map(|r| r[i].clone()));
+            t.row(row);
+        }
+        t
     }
 
     /// Renders with two spaces between columns and no trailing spaces.
@@ -95,5 +157,28 @@ mod tests {
             t.render(),
             "NAME       N  NOTE\nbinance  6/6  buffer saved us\nbybit    4/4\n"
         );
+    }
+
+    #[test]
+    fn a_wide_table_is_turned_or_split_to_fit() {
+        let mut t = Table::new(&[
+            ("NAME", Align::Left),
+            ("EXECUTED_POSITIONS", Align::Right),
+            ("A_LONG_HEADER_FOR_NOTES", Align::Left),
+        ]);
+        t.row(["binance", "6/6", "buffer saved us"]);
+        t.row(["bybit", "4/4", ""]);
+        assert_eq!(t.render_within(None), t.render());
+        assert_eq!(t.render_within(Some(200)), t.render());
+        let side = t.render_within(Some(50));
+        assert!(side.lines().all(|l| l.chars().count() <= 50), "{side}");
+        assert!(side.starts_with("NAME"), "{side}");
+        assert!(side.contains("EXECUTED_POSITIONS"), "{side}");
+        let records = t.render_within(Some(40));
+        assert!(
+            records.lines().all(|l| l.chars().count() <= 40),
+            "{records}"
+        );
+        assert!(records.contains("NAME: bybit\n"), "{records}");
     }
 }

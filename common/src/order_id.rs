@@ -1,7 +1,7 @@
 //! Deterministic client order ids.
 //!
 //! Every order carries an id derived from (wave, exchange, signal), so a re-sent wave or a
-//! restarted agent looks the order up instead of placing it again (DESIGN §3). Both Binance and
+//! restarted agent looks the order up instead of placing it again (docs/design.md §3). Both Binance and
 //! Bybit accept at most 36 characters of `[A-Za-z0-9_-]`.
 
 use sha2::{Digest, Sha256};

@@ -1,4 +1,4 @@
-//! Buffer and top-up sizing (DESIGN §1 steps 2 and 4).
+//! Buffer and top-up sizing (docs/design.md §1 steps 2 and 4).
 
 /// Signals added to `max_trades` to size the buffer, unless configured otherwise.
 pub const DEFAULT_BUFFER_FIXED: u32 = 3;

@@ -1,4 +1,4 @@
-//! Ranking and grouping of a wave's signals (DESIGN §1).
+//! Ranking and grouping of a wave's signals (docs/design.md §1).
 //!
 //! Signals are sorted by `score_week + score_month` descending; equal sums by `score_week`
 //! descending (the reference bot's stable sort kept its signal server's order, which is
@@ -35,7 +35,7 @@ pub fn group_by_exchange(mut signals: Vec<Signal>) -> BTreeMap<ExchangeId, Vec<S
 }
 
 /// The params a wave supplies per exchange: those of the first signal in rank order that
-/// carries any (DESIGN §1 step 1). `groups` must be in rank order, as from
+/// carries any (docs/design.md §1 step 1). `groups` must be in rank order, as from
 /// [`group_by_exchange`].
 pub fn wave_params(
     groups: &BTreeMap<ExchangeId, Vec<Signal>>,

@@ -1,4 +1,4 @@
-//! The checked [`Signal`] and its wire and JSON forms (DESIGN §4).
+//! The checked [`Signal`] and its wire and JSON forms (docs/design.md §4).
 //!
 //! A [`Signal`] can only be built through [`SignalDraft::check`], so one never exists with an
 //! empty or malformed symbol, a non-finite or out-of-range score, a missing action or a missing
@@ -96,7 +96,7 @@ impl Action {
     }
 }
 
-/// Exchange params a signal may carry (DESIGN §4).
+/// Exchange params a signal may carry (docs/design.md §4).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct SignalParams {
     /// Target positions per wave; >= 1.
@@ -276,7 +276,7 @@ impl Signal {
     }
 }
 
-/// The JSON form of a signal (DESIGN §4) before it is checked. Every field is optional here so
+/// The JSON form of a signal (docs/design.md §4) before it is checked. Every field is optional here so
 /// that a missing one gets a precise [`SignalError`] instead of a generic parse error.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

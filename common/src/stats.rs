@@ -1,4 +1,4 @@
-//! Per-exchange statistics and wave totals with exactly the field names of DESIGN §1 steps 6–7.
+//! Per-exchange statistics and wave totals with exactly the field names of docs/design.md §1 steps 6–7.
 
 use std::collections::BTreeMap;
 
@@ -64,7 +64,7 @@ impl ParamsSource {
     }
 }
 
-/// Result of one exchange in one wave (DESIGN §1 step 6).
+/// Result of one exchange in one wave (docs/design.md §1 step 6).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ExchangeStats {
     /// Exchange id.
@@ -275,7 +275,7 @@ impl Tally {
     }
 }
 
-/// Wave totals (DESIGN §1 step 7).
+/// Wave totals (docs/design.md §1 step 7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct WaveTotals {
     /// Signals in the wave.
@@ -357,7 +357,7 @@ pub struct ExchangeSummary {
     pub target_reached: bool,
 }
 
-/// Payload of the `WAVE_COMPLETED` event (DESIGN §1 step 7).
+/// Payload of the `WAVE_COMPLETED` event (docs/design.md §1 step 7).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WaveCompleted {
     /// Wave id (RFC 3339).

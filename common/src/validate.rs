@@ -1,4 +1,4 @@
-//! Turning per-signal rule checks into verdicts, in rank order (DESIGN §1 step 3).
+//! Turning per-signal rule checks into verdicts, in rank order (docs/design.md §1 step 3).
 //!
 //! The adapter's rule checks (tradable symbol, price, minimum notional, reachability) may run
 //! concurrently; this part is sequential because "duplicate" depends on rank order: a symbol

@@ -1,4 +1,4 @@
-//! The execution walk (DESIGN §1 step 5) as an explicit state machine.
+//! The execution walk (docs/design.md §1 step 5) as an explicit state machine.
 //!
 //! The walk goes over the validated candidates in rank order and stops as soon as
 //! `executed >= target`. It performs no I/O: an async executor asks [`Walk::next_action`] what to do,

@@ -28,7 +28,7 @@ use tracing::instrument::WithSubscriber as _;
 use wavegate_common::proto::v1::exchange_agent_client::ExchangeAgentClient;
 use wavegate_common::proto::v1::exchange_agent_server::{ExchangeAgent, ExchangeAgentServer};
 use wavegate_common::proto::v1::{AgentMsg, CoordinatorMsg, DescribeRequest, DescribeResponse};
-use wavegate_common::telemetry::metrics::{IngestResult, WaveStatus};
+use wavegate_common::telemetry::metrics::{IngestResult, Process, WaveStatus};
 use wavegate_common::telemetry::{
     self, Metrics, SERVICE_AGENT, SERVICE_COORDINATOR, TelemetryConfig, TelemetryError, propagation,
 };
@@ -313,7 +313,7 @@ fn parse_exposition(text: &str) -> HashMap<String, f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_scraped_over_http() {
-    let metrics = Arc::new(Metrics::new().unwrap());
+    let metrics = Arc::new(Metrics::new(Process::Coordinator).unwrap());
     let server = telemetry::serve_metrics("127.0.0.1:0".parse().unwrap(), metrics.clone())
         .await
         .unwrap();
@@ -324,7 +324,6 @@ async fn metrics_are_scraped_over_http() {
     metrics.ingest_signals(IngestResult::Accepted, 17);
     let bybit = metrics.exchange("bybit");
     bybit.executed();
-    bybit.order_latency(Duration::from_millis(2));
     bybit.connected(true);
 
     let (status, body) = http_get(addr, "/metrics").await;
@@ -342,14 +341,6 @@ async fn metrics_are_scraped_over_http() {
         1.0
     );
     assert_eq!(values[r#"wavegate_agent_connected{exchange="bybit"}"#], 1.0);
-    assert_eq!(
-        values[r#"wavegate_order_latency_seconds_bucket{exchange="bybit",le="0.0025"}"#],
-        1.0
-    );
-    assert_eq!(
-        values[r#"wavegate_order_latency_seconds_bucket{exchange="bybit",le="0.001"}"#],
-        0.0
-    );
 
     // Counters move between scrapes.
     metrics.ingest_signals(IngestResult::Accepted, 3);
@@ -369,7 +360,7 @@ async fn metrics_are_scraped_over_http() {
 
 #[tokio::test]
 async fn a_second_listener_on_a_taken_port_is_a_precise_error() {
-    let metrics = Arc::new(Metrics::new().unwrap());
+    let metrics = Arc::new(Metrics::new(Process::Coordinator).unwrap());
     let first = telemetry::serve_metrics("127.0.0.1:0".parse().unwrap(), metrics.clone())
         .await
         .unwrap();

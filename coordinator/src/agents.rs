@@ -11,8 +11,12 @@ use tonic::transport::{Channel, Endpoint};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::exchange_agent_client::ExchangeAgentClient;
 
+use tokio::sync::watch;
+use wavegate_common::telemetry::Metrics;
+
 use crate::config::{CoordinatorConfig, tls_refused};
 use crate::error::CoordinatorError;
+use crate::state::Core;
 
 /// Largest message accepted from or sent to an agent (results list every outcome).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -185,5 +189,38 @@ impl Agents {
         let timeout = self.connect_timeout.max(Duration::from_millis(500));
         futures::future::join_all(self.by_id.values().map(|a| a.refresh(timeout))).await;
         self.by_id.values().map(|a| a.info()).collect()
+    }
+
+    /// [`Agents::list`], also setting `wavegate_agent_connected` of each exchange from the
+    /// answers (an exchange without an agent endpoint counts as not connected).
+    pub async fn probe(&self, metrics: &Metrics) -> Vec<pb::AgentInfo> {
+        let infos = self.list().await;
+        for i in &infos {
+            metrics.agent_connected(&i.exchange_name, i.state == pb::AgentState::Ready as i32);
+        }
+        infos
+    }
+}
+
+/// How often agents are probed besides the waves' own calls, so `wavegate_agent_connected`
+/// follows an agent that goes away (or comes back) between waves.
+pub const PROBE_EVERY: Duration = Duration::from_secs(15);
+
+/// Probes every agent at start-up and then every [`PROBE_EVERY`] until `stop`: an agent that
+/// is down from the start shows as `wavegate_agent_connected == 0` at once, before any wave.
+pub async fn probe_loop(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let infos = core.agents.probe(&core.metrics).await;
+        for i in infos
+            .iter()
+            .filter(|i| i.state == pb::AgentState::Unreachable as i32)
+        {
+            tracing::warn!(exchange_id = i.exchange_id, exchange = %i.exchange_name,
+                           endpoint = %i.endpoint, error = %i.error, "agent unreachable");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(PROBE_EVERY) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
     }
 }

@@ -53,7 +53,7 @@ fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Wave timing (DESIGN §4 "Wave timing").
+/// Wave timing (docs/design.md §4 "Wave timing").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WaveTiming {
@@ -119,7 +119,7 @@ pub struct DispatchConfig {
     pub buffer_fixed: u32,
     /// Top-up rounds per exchange per wave.
     pub max_topup_rounds: u32,
-    /// Opt-in (DESIGN §1): agents also ask for more when execution failures leave the target
+    /// Opt-in (docs/design.md §1): agents also ask for more when execution failures leave the target
     /// missed and signals remain, within the same `max_topup_rounds`.
     pub topup_after_failures: bool,
     /// Execution mode sent to agents.

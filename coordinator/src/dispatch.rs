@@ -1,4 +1,4 @@
-//! Dispatch of one claimed wave: params from the wave (DESIGN §1 step 1), then every exchange
+//! Dispatch of one claimed wave: params from the wave (docs/design.md §1 step 1), then every exchange
 //! concurrently (a wave takes as long as its slowest exchange), each over its agent's
 //! `ExecuteWave` stream with bounded retries; outcomes stored in batches off the critical
 //! path; the lease renewed while it runs; then the completion (`report`). The wave runs in its
@@ -15,6 +15,8 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::wave_event::Event;
 use wavegate_common::rank::{group_by_exchange, wave_params as wave_params_of};
 use wavegate_common::stats::{ExchangeStats, ParamsSource};
+use wavegate_common::telemetry::propagation::SpanContext;
+use wavegate_common::timing::ExchangeTiming;
 use wavegate_common::{ExchangeId, Signal};
 
 use crate::cancel::CancelWatch;
@@ -37,7 +39,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const OUTCOMES_PER_WRITE: usize = 512;
 
 /// One exchange's result: statistics and final outcomes.
-pub type ExchangeResult = (ExchangeStats, Vec<pb::SignalOutcome>);
+pub type ExchangeResult = (ExchangeStats, Vec<pb::SignalOutcome>, ExchangeTiming);
 
 /// Dispatches a wave this coordinator has claimed, to completion. `claimed` is the row as this
 /// process' claim left it (the close → first order path: signals and params then come from
@@ -46,6 +48,7 @@ pub async fn run_wave(
     core: &Arc<Core>,
     wave_id: &str,
     claimed: Option<WaveRow>,
+    closed_by: Option<SpanContext>,
 ) -> Result<(), CoordinatorError> {
     let fresh = claimed.is_some();
     let (row, cached) = match claimed {
@@ -81,7 +84,7 @@ pub async fn run_wave(
     };
     let total_signals = u32::try_from(signals.len()).unwrap_or(u32::MAX);
     let groups = group_by_exchange(signals);
-    let span = spans::wave(wave_id, total_signals, groups.len());
+    let span = spans::wave(wave_id, total_signals, groups.len(), closed_by);
     let result = dispatch_groups(core, &row, total_signals, groups, fresh, &span)
         .instrument(span.clone())
         .await;
@@ -156,11 +159,11 @@ async fn dispatch_groups(
     report::complete(core, row, total_signals, results).await
 }
 
-/// DESIGN §1 step 1: the params each exchange of the wave is dispatched with. A resumed wave
+/// docs/design.md §1 step 1: the params each exchange of the wave is dispatched with. A resumed wave
 /// gets what its first dispatch recorded. Otherwise the first signal (in rank order) with
 /// params updates its exchange's stored params and the effective params are recorded, in one
 /// transaction before any agent is contacted (a failed update leaves the stored params, as
-/// DESIGN says). `None` when another coordinator took the wave over meanwhile.
+/// docs/design.md says). `None` when another coordinator took the wave over meanwhile.
 async fn wave_params(
     core: &Core,
     row: &WaveRow,
@@ -295,6 +298,9 @@ async fn run_exchange(
 ) -> ExchangeResult {
     let total = u32::try_from(signals.len()).unwrap_or(u32::MAX);
     let hub = &core.hub;
+    let mut known = Known::default();
+    let mut attempts = 0;
+    let started_at = Some(Utc::now());
     let result = match params {
         None => {
             let name = exchange_name(&core.cfg, ex, None);
@@ -317,12 +323,27 @@ async fn run_exchange(
             };
             // One per exchange, held while it runs: a cancel counts the exchanges it stops.
             let mut cancel = core.running.watch(&row.id);
-            drive(core, &run, &mut cancel, sink, &span).await
+            drive(
+                core,
+                &run,
+                &mut cancel,
+                sink,
+                &mut known,
+                &mut attempts,
+                &span,
+            )
+            .await
         }
     };
-    spans::exchange_finished(&span, &result.0);
+    let timing = ExchangeTiming {
+        exchange_id: ex,
+        started_at,
+        first_order_at: known.first_order_at(),
+        finished_at: Some(Utc::now()),
+    };
+    spans::exchange_finished(&span, &result.0, attempts);
     hub.send(&row.id, Event::ExchangeFinished(result.0.to_proto()));
-    result
+    (result.0, result.1, timing)
 }
 
 /// Runs the exchange's stream with bounded retries and the wave deadline. When no attempt
@@ -335,11 +356,12 @@ async fn drive(
     run: &ExchangeRun<'_>,
     cancel: &mut CancelWatch,
     sink: &OutcomeSink,
+    known: &mut Known,
+    attempts: &mut u32,
     span: &Span,
-) -> ExchangeResult {
+) -> (ExchangeStats, Vec<pb::SignalOutcome>) {
     let p = run.params;
     let total = u32::try_from(run.signals.len()).unwrap_or(u32::MAX);
-    let mut known = Known::default();
     let fail = |known: &Known, error: &str| {
         if known.is_empty() {
             (
@@ -362,7 +384,7 @@ async fn drive(
         .filter(|a| a.endpoint.is_some())
     else {
         tracing::warn!(exchange_id = p.exchange_id, "no agent configured");
-        return fail(&known, "agent_unavailable");
+        return fail(known, "agent_unavailable");
     };
     let give_up_at = tokio::time::Instant::now()
         + (run.deadline - Utc::now())
@@ -371,24 +393,32 @@ async fn drive(
         + RESULT_SLACK;
     let mut backoff = FIRST_BACKOFF;
     for n in 1..=core.cfg.dispatch.retries {
-        span.record("attempts", n);
-        let outcome = tokio::time::timeout_at(
-            give_up_at,
-            attempt(&agent, run, cancel, sink, &mut known, span),
-        )
-        .await;
+        *attempts = n;
+        let call = spans::execute_wave_call(span, agent.endpoint.as_deref().unwrap_or(""), n);
+        let outcome =
+            tokio::time::timeout_at(give_up_at, attempt(&agent, run, cancel, sink, known, &call))
+                .await;
+        match &outcome {
+            Err(_) => spans::execute_wave_call_finished(
+                &call,
+                tonic::Code::DeadlineExceeded,
+                Some("no result before the wave deadline"),
+            ),
+            Ok(Ok(_)) => spans::execute_wave_call_finished(&call, tonic::Code::Ok, None),
+            Ok(Err(e)) => spans::execute_wave_call_finished(&call, e.code(), Some(&e.to_string())),
+        }
         match outcome {
             Err(_) => {
                 down("no result before the wave deadline");
-                return fail(&known, "deadline");
+                return fail(known, "deadline");
             }
             Ok(Ok(r)) => {
                 let mut stats = match r.stats {
                     Some(s) => ExchangeStats::from_proto(&s),
-                    None => return fail(&known, "agent_error"),
+                    None => return fail(known, "agent_error"),
                 };
                 // What the coordinator sent is authoritative for the wave's parameters; the
-                // agent's counters are kept and the DESIGN §1 flags recomputed from them.
+                // agent's counters are kept and the docs/design.md §1 flags recomputed from them.
                 stats.exchange_id = p.exchange_id;
                 if stats.exchange_name.is_empty() {
                     stats.exchange_name = p.exchange_name.clone();
@@ -408,12 +438,12 @@ async fn drive(
                 }
                 return (stats, r.outcomes);
             }
-            Ok(Err(AttemptError::Refused(msg))) => {
+            Ok(Err(AttemptError::Refused(_, msg))) => {
                 tracing::error!(exchange_id = p.exchange_id, %msg, "agent refused the wave");
                 down(&msg);
-                return fail(&known, "agent_error");
+                return fail(known, "agent_error");
             }
-            Ok(Err(AttemptError::Unavailable(msg))) => {
+            Ok(Err(AttemptError::Unavailable(_, msg))) => {
                 tracing::warn!(exchange_id = p.exchange_id, attempt = n, %msg, "agent attempt failed");
                 down(&msg);
                 if n < core.cfg.dispatch.retries {
@@ -426,5 +456,5 @@ async fn drive(
             }
         }
     }
-    fail(&known, "agent_unavailable")
+    fail(known, "agent_unavailable")
 }

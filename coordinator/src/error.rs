@@ -44,6 +44,17 @@ pub enum CoordinatorError {
     /// Stored data cannot be read back (a bug or a hand-edited database).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// The SQLite database file could not be opened or created.
+    #[error(
+        "cannot open the SQLite database {path}: {reason} (its directory must exist and be \
+         writable by the coordinator's user; set database_url or WAVEGATE_DATABASE_URL)"
+    )]
+    OpenDatabase {
+        /// The file `database_url` names.
+        path: String,
+        /// What SQLite said.
+        reason: String,
+    },
 }
 
 impl CoordinatorError {
@@ -68,6 +79,7 @@ impl ServiceError for CoordinatorError {
             CoordinatorError::Database(_)
             | CoordinatorError::Migrate(_)
             | CoordinatorError::Bind { .. }
+            | CoordinatorError::OpenDatabase { .. }
             | CoordinatorError::Corrupt(_) => ErrorCode::Internal,
         }
     }

@@ -1,4 +1,4 @@
-//! Signal ingest (DESIGN §3 bad input): each signal is checked (`Signal::from_proto`, its
+//! Signal ingest (docs/design.md §3 bad input): each signal is checked (`Signal::from_proto`, its
 //! wave timestamp by [`crate::timing::check`], known exchange), then stored in batched
 //! transactions; a summary lists every rejection
 //! with its position, field, reason and gRPC code. Accepted signals are committed before the

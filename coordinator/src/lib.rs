@@ -1,7 +1,7 @@
 //! # wavegate-coordinator
 //!
 //! Assembles waves of signals, keeps per-exchange params, dispatches every exchange's part of a
-//! wave to its agent concurrently and records the results (DESIGN §1 steps 1, 2, 4 and 7).
+//! wave to its agent concurrently and records the results (docs/design.md §1 steps 1, 2, 4 and 7).
 //!
 //! Modules by concern: [`ingest`] (checked, batched signal storage), [`wave`] (the wave clock
 //! and the dispatch claim), [`params`] (effective params), [`dispatch`] and [`session`]

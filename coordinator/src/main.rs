@@ -23,6 +23,11 @@ struct Args {
     /// sqlite://file or postgres://user@host/db (overrides the config).
     #[arg(long, env = "WAVEGATE_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// Read and validate the config (file, environment, flags) and exit: 0 when the coordinator
+    /// would start with it, 1 with the reason otherwise. Opens no database, socket or file
+    /// besides the config (deploy/check.sh runs it on every shipped config).
+    #[arg(long)]
+    check_config: bool,
 }
 
 #[tokio::main]
@@ -36,6 +41,14 @@ async fn main() -> anyhow::Result<()> {
         cfg.database_url = u;
     }
     cfg.validate().context("invalid config")?;
+    if args.check_config {
+        let source = args
+            .config
+            .as_deref()
+            .map_or_else(|| "defaults".to_owned(), |p| p.display().to_string());
+        println!("wavegate-coordinator: config OK ({source})");
+        return Ok(());
+    }
     // Before anything is announced, so an early SIGTERM still shuts down gracefully.
     let mut shutdown = ShutdownSignal::install().context("installing signal handlers")?;
     let telemetry = telemetry::init(&cfg.telemetry_config()).context("starting telemetry")?;

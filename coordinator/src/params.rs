@@ -1,4 +1,4 @@
-//! Effective exchange params for a wave (DESIGN §1 step 1) and checks for `Params.Set`.
+//! Effective exchange params for a wave (docs/design.md §1 step 1) and checks for `Params.Set`.
 
 use std::collections::BTreeMap;
 

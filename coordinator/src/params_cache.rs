@@ -1,4 +1,4 @@
-//! Stored exchange params held in memory (DESIGN §1 step 1, §5), so that dispatch computes a
+//! Stored exchange params held in memory (docs/design.md §1 step 1, §5), so that dispatch computes a
 //! wave's effective params without a database round trip. Loaded from the database at first
 //! use (after a start or restart the database is the source), then updated by `Params.Set`,
 //! by each wave's params once written (`store::ParamsUpdate`), and by the clock's refresh (a

@@ -1,4 +1,4 @@
-//! Completion of a wave (DESIGN §1 steps 6–7): per-exchange results, wave totals and the
+//! Completion of a wave (docs/design.md §1 steps 6–7): per-exchange results, wave totals and the
 //! `WAVE_COMPLETED` payload, stored once together with the status change, then announced.
 
 use std::sync::Arc;
@@ -52,9 +52,11 @@ pub async fn complete(
 ) -> Result<Option<Done>, CoordinatorError> {
     let mut exchanges = Vec::with_capacity(results.len());
     let mut outcomes = Vec::new();
-    for (stats, outs) in results {
+    let mut timings = Vec::with_capacity(results.len());
+    for (stats, outs, timing) in results {
         outcomes.extend(outs.into_iter().map(|o| (stats.exchange_id, o)));
         exchanges.push(stats);
+        timings.push(timing);
     }
     exchanges.sort_by_key(|e| e.exchange_id);
     let totals = WaveTotals::from_exchanges(total_signals, &exchanges);
@@ -79,6 +81,7 @@ pub async fn complete(
             event: &event,
             now,
             reason: reason.as_deref(),
+            timings: &timings,
         })
         .await?;
     if !stored {

@@ -15,7 +15,6 @@ use wavegate_common::proto::v1::agents_server::AgentsServer;
 use wavegate_common::proto::v1::params_server::ParamsServer;
 use wavegate_common::proto::v1::signal_ingest_server::SignalIngestServer;
 use wavegate_common::proto::v1::waves_server::WavesServer;
-use wavegate_common::proto::{FILE_DESCRIPTOR_SET, HEALTH_SERVICE, REFLECTION_SERVICE};
 
 use crate::api::Api;
 use crate::auth::Auth;
@@ -39,6 +38,7 @@ pub struct CoordinatorHandle {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     clock: JoinHandle<()>,
+    prober: JoinHandle<()>,
 }
 
 impl CoordinatorHandle {
@@ -62,6 +62,7 @@ impl CoordinatorHandle {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.clock.await;
+        self.prober.abort();
         self.core.abort_tasks();
         let mut server = self.server;
         // Open Watch streams never end by themselves: give calls in flight a moment, then stop.
@@ -116,24 +117,25 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
 
     let (shutdown, rx) = watch::channel(false);
     let clock = tokio::spawn(run_clock(core.clone(), rx.clone()));
+    let prober = tokio::spawn(crate::agents::probe_loop(core.clone(), rx.clone()));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<SignalIngestServer<Api>>().await;
     health.set_serving::<WavesServer<Api>>().await;
     health.set_serving::<ParamsServer<Api>>().await;
     health.set_serving::<AgentsServer<Api>>().await;
-    // Advertise what this process serves (the descriptor set also holds the agent protocol).
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .with_service_name(<SignalIngestServer<Api> as NamedService>::NAME)
-        .with_service_name(<WavesServer<Api> as NamedService>::NAME)
-        .with_service_name(<ParamsServer<Api> as NamedService>::NAME)
-        .with_service_name(<AgentsServer<Api> as NamedService>::NAME)
-        .with_service_name(HEALTH_SERVICE)
-        .with_service_name(REFLECTION_SERVICE)
-        .build_v1()
-        .map_err(|e| CoordinatorError::Corrupt(format!("reflection: {e}")))?;
+    // Advertise what this process serves (the descriptor set also holds the agent protocol),
+    // over reflection v1 and v1alpha.
+    let (reflection, reflection_alpha) = wavegate_common::reflection::services(
+        &[
+            <SignalIngestServer<Api> as NamedService>::NAME,
+            <WavesServer<Api> as NamedService>::NAME,
+            <ParamsServer<Api> as NamedService>::NAME,
+            <AgentsServer<Api> as NamedService>::NAME,
+        ],
+        &[tonic_health::pb::FILE_DESCRIPTOR_SET],
+    )
+    .map_err(|e| CoordinatorError::Corrupt(format!("reflection: {e}")))?;
     let api = Api::new(core.clone());
     let ingest = SignalIngestServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES);
     let mut rx_server = rx;
@@ -141,6 +143,7 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
         builder
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_alpha)
             .add_service(InterceptedService::new(ingest, auth.clone()))
             .add_service(InterceptedService::new(
                 WavesServer::new(api.clone()),
@@ -165,5 +168,6 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
         shutdown,
         server,
         clock,
+        prober,
     })
 }

@@ -1,5 +1,5 @@
 //! One `ExchangeAgent.ExecuteWave` stream: `Start`, the buffer, top-up answers, outcomes in,
-//! `Result` out (DESIGN §1 steps 2 and 4, coordinator side). The call carries the W3C context
+//! `Result` out (docs/design.md §1 steps 2 and 4, coordinator side). The call carries the W3C context
 //! of the `exchange` span, so the agent's spans join the wave's trace. When the wave is
 //! cancelled (`cancel`), the stream sends `Cancel` and answers later top-ups with `Exhausted`,
 //! then reads on to the agent's `Result` as usual.
@@ -62,11 +62,24 @@ impl OutcomeSink {
 pub struct Known {
     outcomes: BTreeMap<(i32, i64), pb::SignalOutcome>,
     topup_rounds: BTreeSet<u32>,
+    first_order_at: Option<DateTime<Utc>>,
 }
 
 impl Known {
     fn outcome(&mut self, o: &pb::SignalOutcome) {
+        let order = matches!(
+            pb::OutcomeKind::try_from(o.kind),
+            Ok(pb::OutcomeKind::Executed | pb::OutcomeKind::ExecutionFailed)
+        );
+        if order && self.first_order_at.is_none() {
+            self.first_order_at = Some(Utc::now());
+        }
         self.outcomes.insert((o.stage, o.signal_id), o.clone());
+    }
+
+    /// When the first order result (an execution outcome) arrived, over every attempt.
+    pub fn first_order_at(&self) -> Option<DateTime<Utc>> {
+        self.first_order_at
     }
 
     /// Nothing arrived.
@@ -153,11 +166,24 @@ pub struct ExchangeRun<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum AttemptError {
     /// Connection refused, dropped, or the stream ended early: retry.
-    #[error("agent unavailable: {0}")]
-    Unavailable(String),
+    #[error("agent unavailable: {1}")]
+    Unavailable(tonic::Code, String),
     /// The agent refused the wave (protocol or params): retrying cannot help.
-    #[error("agent refused the wave: {0}")]
-    Refused(String),
+    #[error("agent refused the wave: {1}")]
+    Refused(tonic::Code, String),
+}
+
+impl AttemptError {
+    /// The gRPC code the call ended with (`Unavailable` when the stream broke off).
+    pub fn code(&self) -> tonic::Code {
+        match self {
+            AttemptError::Unavailable(c, _) | AttemptError::Refused(c, _) => *c,
+        }
+    }
+
+    fn unavailable(msg: &str) -> Self {
+        AttemptError::Unavailable(tonic::Code::Unavailable, msg.to_owned())
+    }
 }
 
 fn from_status(s: &tonic::Status) -> AttemptError {
@@ -167,8 +193,8 @@ fn from_status(s: &tonic::Status) -> AttemptError {
         | tonic::Code::FailedPrecondition
         | tonic::Code::Unimplemented
         | tonic::Code::PermissionDenied
-        | tonic::Code::Unauthenticated => AttemptError::Refused(msg),
-        _ => AttemptError::Unavailable(msg),
+        | tonic::Code::Unauthenticated => AttemptError::Refused(s.code(), msg),
+        _ => AttemptError::Unavailable(s.code(), msg),
     }
 }
 
@@ -202,9 +228,7 @@ pub async fn attempt(
     span: &Span,
 ) -> Result<pb::Result, AttemptError> {
     let Some(mut client) = agent.client() else {
-        return Err(AttemptError::Unavailable(
-            "no agent endpoint configured".into(),
-        ));
+        return Err(AttemptError::unavailable("no agent endpoint configured"));
     };
     let total = run.signals.len();
     let ex = run.params.exchange_id;
@@ -235,11 +259,11 @@ pub async fn attempt(
         queued = queued && tx.send(cancel_msg(&reason)).await.is_ok();
     }
     if !queued {
-        return Err(AttemptError::Unavailable("request stream closed".into()));
+        return Err(AttemptError::unavailable("request stream closed"));
     }
     let mut request = tonic::Request::new(ReceiverStream::new(rx));
     {
-        // The exchange span becomes the remote parent of the agent's `execute_wave`.
+        // The call's CLIENT span becomes the remote parent of the agent's SERVER span.
         let _entered = span.enter();
         propagation::inject(&mut request);
     }
@@ -264,9 +288,7 @@ pub async fn attempt(
         let msg = match next {
             Ok(Some(m)) => m,
             Ok(None) => {
-                return Err(AttemptError::Unavailable(
-                    "stream ended before the Result".into(),
-                ));
+                return Err(AttemptError::unavailable("stream ended before the Result"));
             }
             Err(s) => return Err(from_status(&s)),
         };
@@ -277,7 +299,7 @@ pub async fn attempt(
             }
             Some(AgentMsg::Topup(t)) => {
                 known.topup_rounds.insert(t.round);
-                // The coordinator sizes the answer itself (DESIGN §1 step 4), whatever count
+                // The coordinator sizes the answer itself (docs/design.md §1 step 4), whatever count
                 // the agent asked for, and answers `Exhausted` past the configured rounds and
                 // once the wave is cancelled (a request may cross the Cancel on the wire).
                 let needed = t.needed.min(run.params.max_trades);
@@ -309,7 +331,7 @@ pub async fn attempt(
                     }),
                 );
                 if tx.send(reply).await.is_err() {
-                    return Err(AttemptError::Unavailable("request stream closed".into()));
+                    return Err(AttemptError::unavailable("request stream closed"));
                 }
             }
             Some(AgentMsg::Result(r)) => {

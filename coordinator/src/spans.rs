@@ -1,38 +1,54 @@
-//! The coordinator's tracing spans: `wave` per dispatch, `exchange` per exchange under it (the
-//! agent's `execute_wave` becomes its child through the W3C context of the `ExecuteWave`
-//! call), `topup` per top-up served, and one span per public API call, parented on the
-//! caller's `traceparent`.
+//! The coordinator's tracing spans: `wave` per dispatch (linked to the call that closed it),
+//! `exchange` per exchange under it, one CLIENT span per `ExecuteWave` attempt (the agent's
+//! SERVER span becomes its child through the call's W3C context), `topup` per top-up served,
+//! and one SERVER span per public API call, parented on the caller's `traceparent`.
+//!
+//! gRPC spans follow the OpenTelemetry RPC semantic conventions (v1.37 attribute set): named
+//! `package.Service/Method`, kind SERVER or CLIENT, `rpc.system` = `grpc`, `rpc.service`,
+//! `rpc.method`, `rpc.grpc.status_code` (an integer), and `server.address`/`server.port` on
+//! client spans. Each fact has one key: `exchange.id` and `exchange.name` everywhere (as in the
+//! agents' resource), numbers as numbers.
 //!
 //! Span and field names are a contract (dashboards, the trace tests): change them only together
 //! with those. Fields set later are declared `Empty` up front, because `tracing` only records
-//! fields a span was created with.
+//! fields a span was created with; each is recorded once (a second record would export the key
+//! twice).
 
 use tracing::Span;
 use tracing::field::Empty;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::stats::ExchangeStats;
-use wavegate_common::telemetry::propagation;
+use wavegate_common::telemetry::int;
+use wavegate_common::telemetry::propagation::{self, SpanContext};
 
-/// Opens the `wave` span of one dispatch. A root span: a wave is one trace of its own.
-pub fn wave(wave_id: &str, signals: u32, exchanges: usize) -> Span {
-    tracing::info_span!(
+/// The package of wavegate's gRPC services.
+const PACKAGE: &str = "wavegate.v1";
+
+/// Opens the `wave` span of one dispatch. A root span: a wave is one trace of its own, linked
+/// to the call that closed it (`closed_by`, when a producer or the CLI closed it).
+pub fn wave(wave_id: &str, signals: u32, exchanges: usize, closed_by: Option<SpanContext>) -> Span {
+    let span = tracing::info_span!(
         parent: None,
         "wave",
         wave_id,
-        signals,
-        exchanges,
+        signals = int(signals),
+        exchanges = int(exchanges),
         status = Empty,
         positions_opened = Empty,
         error = Empty,
         "otel.status_code" = Empty,
         "otel.status_description" = Empty,
-    )
+    );
+    if let Some(closer) = closed_by {
+        propagation::add_link(&span, closer);
+    }
+    span
 }
 
 /// Records how the wave ended; `partial` and `failed` mark the span as an error.
 pub fn wave_finished(span: &Span, status: &str, positions_opened: u32) {
     span.record("status", status);
-    span.record("positions_opened", positions_opened);
+    span.record("positions_opened", int(positions_opened));
     if status != "completed" {
         record_error(span, &format!("wave {status}"));
     }
@@ -49,10 +65,10 @@ pub fn exchange(
     tracing::info_span!(
         parent: wave,
         "exchange",
-        name,
-        exchange_id,
-        target = params.map(|p| p.max_trades),
-        buffer = params.map(|p| p.buffer_size),
+        "exchange.id" = int(exchange_id),
+        "exchange.name" = name,
+        max_trades = params.map(|p| int(p.max_trades)),
+        buffer_size = params.map(|p| int(p.buffer_size)),
         attempts = Empty,
         executed = Empty,
         target_reached = Empty,
@@ -62,9 +78,46 @@ pub fn exchange(
     )
 }
 
-/// Records an exchange's result; an exchange with an error marks its span as an error.
-pub fn exchange_finished(span: &Span, stats: &ExchangeStats) {
-    span.record("executed", stats.executed);
+/// Opens the CLIENT span of one `ExecuteWave` call to the agent at `endpoint`, under the
+/// exchange span; its context travels with the call.
+pub fn execute_wave_call(exchange: &Span, endpoint: &str, attempt: u32) -> Span {
+    let uri = endpoint.parse::<tonic::codegen::http::Uri>().ok();
+    let host = uri.as_ref().and_then(|u| u.host()).unwrap_or_default();
+    let port = uri.as_ref().and_then(|u| u.port_u16()).map(i64::from);
+    let service = format!("{PACKAGE}.ExchangeAgent");
+    let name = format!("{service}/ExecuteWave");
+    tracing::info_span!(
+        parent: exchange,
+        "execute_wave_call",
+        "otel.name" = name.as_str(),
+        "otel.kind" = "client",
+        "rpc.system" = "grpc",
+        "rpc.service" = service.as_str(),
+        "rpc.method" = "ExecuteWave",
+        "server.address" = host,
+        "server.port" = port,
+        attempt = int(attempt),
+        "rpc.grpc.status_code" = Empty,
+        error = Empty,
+        "otel.status_code" = Empty,
+        "otel.status_description" = Empty,
+    )
+}
+
+/// Records how an `ExecuteWave` call ended: its gRPC code (0 when the agent's `Result` came),
+/// and an error status otherwise.
+pub fn execute_wave_call_finished(span: &Span, code: tonic::Code, error: Option<&str>) {
+    span.record("rpc.grpc.status_code", code as i64);
+    if let Some(e) = error {
+        record_error(span, e);
+    }
+}
+
+/// Records an exchange's result and its number of attempts; an exchange with an error marks
+/// its span as an error.
+pub fn exchange_finished(span: &Span, stats: &ExchangeStats, attempts: u32) {
+    span.record("attempts", int(attempts));
+    span.record("executed", int(stats.executed));
     span.record("target_reached", stats.target_reached);
     if let Some(e) = &stats.error {
         record_error(span, e);
@@ -73,16 +126,28 @@ pub fn exchange_finished(span: &Span, stats: &ExchangeStats) {
 
 /// Opens the `topup` span of a top-up request served under `exchange`.
 pub fn topup(exchange: &Span, needed: u32, round: u32, sent: usize) -> Span {
-    tracing::info_span!(parent: exchange, "topup", needed, round, sent)
+    tracing::info_span!(
+        parent: exchange,
+        "topup",
+        needed = int(needed),
+        round = int(round),
+        sent = int(sent)
+    )
 }
 
-/// Opens the span of a public API call (`method` such as `Waves.Get`) as a child of the
-/// caller's span found in `metadata`, if any.
+/// Opens the SERVER span of a public API call (`method` such as `Waves.Get`, exported as
+/// `wavegate.v1.Waves/Get`) as a child of the caller's span found in `metadata`, if any.
 pub fn api(method: &'static str, metadata: &tonic::metadata::MetadataMap) -> Span {
+    let (service, rpc) = method.split_once('.').unwrap_or(("", method));
+    let service = format!("{PACKAGE}.{service}");
+    let name = format!("{service}/{rpc}");
     let span = tracing::info_span!(
         "api",
-        "otel.name" = method,
-        "rpc.method" = method,
+        "otel.name" = name.as_str(),
+        "otel.kind" = "server",
+        "rpc.system" = "grpc",
+        "rpc.service" = service.as_str(),
+        "rpc.method" = rpc,
         "rpc.grpc.status_code" = Empty,
         error = Empty,
         "otel.status_code" = Empty,
@@ -96,10 +161,10 @@ pub fn api(method: &'static str, metadata: &tonic::metadata::MetadataMap) -> Spa
 pub fn api_finished<T>(span: &Span, result: &Result<T, tonic::Status>) {
     match result {
         Ok(_) => {
-            span.record("rpc.grpc.status_code", 0_i32);
+            span.record("rpc.grpc.status_code", 0_i64);
         }
         Err(s) => {
-            span.record("rpc.grpc.status_code", s.code() as i32);
+            span.record("rpc.grpc.status_code", s.code() as i64);
             record_error(span, s.message());
         }
     }

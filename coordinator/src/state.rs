@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use tokio::sync::{Notify, RwLock};
 use tokio::task::JoinSet;
 use wavegate_common::telemetry::Metrics;
+use wavegate_common::telemetry::metrics::Process;
 
 use crate::agents::Agents;
 use crate::cancel::Running;
@@ -57,8 +58,8 @@ impl Core {
             format!("coordinator-{}-{nanos:x}", std::process::id())
         });
         let known = cfg.exchanges.iter().map(|e| e.id).collect();
-        let metrics =
-            Metrics::new().map_err(|e| CoordinatorError::Corrupt(format!("metrics: {e}")))?;
+        let metrics = Metrics::new(Process::Coordinator)
+            .map_err(|e| CoordinatorError::Corrupt(format!("metrics: {e}")))?;
         for e in &cfg.exchanges {
             metrics.register_exchange(&e.name);
         }

@@ -1,4 +1,4 @@
-//! Wave timing that needs no store (DESIGN §4 "Wave timing"): a wave's acceptance window, its
+//! Wave timing that needs no store (docs/design.md §4 "Wave timing"): a wave's acceptance window, its
 //! age limit, and the sanity of a wave timestamp a producer sends.
 //!
 //! A wave accepts signals until `wave_timestamp + interval + signal_delay + grace`: producers

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use wavegate_common::telemetry::propagation::{self, SpanContext};
 
 use chrono::Utc;
 
@@ -122,7 +123,11 @@ pub async fn close_wave(
         deadline_at: Some(deadline),
         ..row
     };
-    start(core, wave_id, Some(claimed));
+    // A producer's (or the CLI's) close: the wave's trace links back to that call's span.
+    let closed_by = forced
+        .then(|| propagation::span_context(&tracing::Span::current()))
+        .flatten();
+    start(core, wave_id, Some(claimed), closed_by);
     Ok(Closed::Dispatching)
 }
 
@@ -137,13 +142,18 @@ async fn resume(core: &Arc<Core>, wave_id: &str) -> Result<(), CoordinatorError>
         .await?
     {
         tracing::info!(wave_id, "resuming a wave left in dispatching");
-        start(core, wave_id, None);
+        start(core, wave_id, None, None);
     }
     Ok(())
 }
 
 /// Starts dispatch; `claimed` is the row this process just claimed (else it is read back).
-fn start(core: &Arc<Core>, wave_id: &str, claimed: Option<crate::store::WaveRow>) {
+fn start(
+    core: &Arc<Core>,
+    wave_id: &str,
+    claimed: Option<crate::store::WaveRow>,
+    closed_by: Option<SpanContext>,
+) {
     if !core.start_running(wave_id) {
         return;
     }
@@ -157,7 +167,7 @@ fn start(core: &Arc<Core>, wave_id: &str, claimed: Option<crate::store::WaveRow>
             core: c.clone(),
             wave_id: id.clone(),
         };
-        match dispatch::run_wave(&c, &id, claimed).await {
+        match dispatch::run_wave(&c, &id, claimed, closed_by).await {
             Ok(()) => c.retries.succeeded(&id),
             Err(e) => {
                 // Resumed later (by this node after a backoff, or by another once the lease

@@ -1,5 +1,5 @@
 //! The accepted signals of collecting waves, kept in memory as their ingest commits, so that
-//! dispatch after the claim does not read them back from the database (DESIGN §5: close →
+//! dispatch after the claim does not read them back from the database (docs/design.md §5: close →
 //! first order). Bounded in waves and in signals; a wave that does not fit, was evicted, or was
 //! collected partly by another process or before a restart is read from the database instead:
 //! dispatch only uses a wave's entry when its count equals the count the claim returned (the

@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from compose_checks import check_compose  # noqa: E402
 from k8s_checks import check_k8s  # noqa: E402
-from misc_checks import check_collector, check_docker, check_grafana, check_systemd  # noqa: E402
+from misc_checks import check_collector, check_docker, check_grafana, check_prometheus, check_systemd  # noqa: E402
 from report import Report  # noqa: E402
 
 REQUIRED_FILES = [
@@ -22,6 +22,7 @@ REQUIRED_FILES = [
     "deploy/k8s/base/kustomization.yaml", "deploy/k8s/overlays/production/kustomization.yaml",
     "deploy/systemd/wavegate-coordinator.service", "deploy/systemd/wavegate-agent@.service",
     "deploy/grafana/wavegate-dashboard.json",
+    "deploy/prometheus/prometheus.yml", "deploy/prometheus/alerts.yml", "deploy/prometheus/alerts_test.yml",
 ]
 
 
@@ -40,6 +41,7 @@ def main():
         compose_services = set(load_services(repo))
         check_collector(report, repo, compose_services)
         check_grafana(report, repo)
+        check_prometheus(report, repo)
         check_systemd(report, repo)
         check_k8s(report, repo)
     if report.problems:

@@ -1,9 +1,13 @@
-"""Checks deploy/compose.yaml: the services exist with images, every mounted file exists, health
-checks and dependencies are sound, and the coordinator's agent addresses, the agents' configs and
-the collector's scrape targets agree with each other.
+"""Checks deploy/compose.yaml: valid against the Compose Specification's JSON schema
+(check-jsonschema's vendored compose-spec), the services exist with images, every mounted file
+exists, every published port is bound to 127.0.0.1 (the public API has no token by default and
+Jaeger none at all), health checks and dependencies are sound, and the coordinator's agent
+addresses, the agents' configs and the collector's scrape targets agree with each other.
 """
 
 import os
+import shutil
+import subprocess
 from urllib.parse import urlparse
 
 import yaml
@@ -24,6 +28,7 @@ def check_compose(report, repo):
     except (OSError, yaml.YAMLError) as e:
         report.fail(WHERE, f"does not parse: {e}")
         return {}
+    check_schema(report, os.path.join(deploy, "compose.yaml"))
     services = doc.get("services") or {}
     for name in sorted(REQUIRED_SERVICES - set(services)):
         report.fail(WHERE, f"service {name!r} is missing")
@@ -36,8 +41,30 @@ def check_compose(report, repo):
     return configs
 
 
+def check_schema(report, path):
+    tool = shutil.which("check-jsonschema")
+    if not tool:
+        report.fail(WHERE, "check-jsonschema not found (deploy/check.sh installs it into its venv)")
+        return
+    run = subprocess.run([tool, "--builtin-schema", "vendor.compose-spec", path],
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        report.fail(WHERE, f"not valid against the compose spec: {(run.stdout + run.stderr).strip()}")
+    report.checked("compose spec validations")
+
+
+def check_ports(report, where, svc):
+    """Published ports listen on loopback only: `127.0.0.1:HOST:CONTAINER`."""
+    for p in svc.get("ports") or []:
+        host_ip = p.get("host_ip") if isinstance(p, dict) else (str(p).split(":")[0] if str(p).count(":") == 2 else None)
+        if host_ip != "127.0.0.1":
+            report.fail(where, f"port {p!r} is published on every interface: bind it to 127.0.0.1")
+        report.checked("published ports")
+
+
 def check_service(report, deploy, repo, name, svc, services, volumes, configs):
     where = f"{WHERE} services.{name}"
+    check_ports(report, where, svc)
     if not svc.get("image"):
         report.fail(where, "no image")
     build = svc.get("build")

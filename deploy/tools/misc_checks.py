@@ -197,3 +197,21 @@ def verify_units(report, repo, units):
         for line in (run.stdout + run.stderr).splitlines():
             if line.strip() and not re.search(r"Command /usr/local/bin/wavegate\S* is not executable", line):
                 report.fail("deploy/systemd", f"systemd-analyze verify: {line.strip()}")
+
+
+def check_prometheus(report, repo):
+    """promtool: the Prometheus config and the alert rules are valid, and the rules' unit tests
+    (deploy/prometheus/alerts_test.yml) pass: each alert fires on the series it should."""
+    tool = shutil.which("promtool")
+    where = "deploy/prometheus"
+    if not tool:
+        report.fail(where, "promtool not found (Debian package prometheus; .ci/run installs it)")
+        return
+    base = os.path.join(repo, "deploy", "prometheus")
+    for args in (["check", "config", "--syntax-only", "prometheus.yml"],
+                 ["check", "rules", "alerts.yml"],
+                 ["test", "rules", "alerts_test.yml"]):
+        run = subprocess.run([tool, *args], cwd=base, capture_output=True, text=True)
+        if run.returncode != 0:
+            report.fail(where, f"promtool {' '.join(args)}: {(run.stdout + run.stderr).strip()}")
+        report.checked("promtool checks")

@@ -36,7 +36,18 @@ pub struct ExportedSpan {
     pub resource: HashMap<String, String>,
     /// Span status: (OTLP status code, message).
     pub status: (i32, String),
+    /// OTLP span kind (1 internal, 2 server, 3 client, 4 producer, 5 consumer).
+    pub kind: i32,
+    /// The OTLP value type of each attribute: `string`, `int`, `bool`, `double` or `other`.
+    pub types: HashMap<String, &'static str>,
+    /// Links as (trace id, span id), hex.
+    pub links: Vec<(String, String)>,
 }
+
+/// OTLP `SPAN_KIND_SERVER`.
+pub const KIND_SERVER: i32 = 2;
+/// OTLP `SPAN_KIND_CLIENT`.
+pub const KIND_CLIENT: i32 = 3;
 
 impl ExportedSpan {
     /// The attribute `key`; panics naming the span when it is missing (a test helper).
@@ -91,6 +102,16 @@ fn text(v: Option<AnyValue>) -> String {
     }
 }
 
+fn type_of(v: &Option<AnyValue>) -> &'static str {
+    match v.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(Value::StringValue(_)) => "string",
+        Some(Value::IntValue(_)) => "int",
+        Some(Value::BoolValue(_)) => "bool",
+        Some(Value::DoubleValue(_)) => "double",
+        _ => "other",
+    }
+}
+
 fn map(kvs: Vec<KeyValue>) -> HashMap<String, String> {
     kvs.into_iter().map(|kv| (kv.key, text(kv.value))).collect()
 }
@@ -112,6 +133,16 @@ impl TraceService for Collector {
             let exchange = resource.get("exchange.name").cloned();
             for span in rs.scope_spans.into_iter().flat_map(|s| s.spans) {
                 let status = span.status.map(|s| (s.code, s.message)).unwrap_or_default();
+                let types = span
+                    .attributes
+                    .iter()
+                    .map(|kv| (kv.key.clone(), type_of(&kv.value)))
+                    .collect();
+                let links = span
+                    .links
+                    .iter()
+                    .map(|l| (hex(&l.trace_id), hex(&l.span_id)))
+                    .collect();
                 received.push(ExportedSpan {
                     service: service.clone(),
                     exchange: exchange.clone(),
@@ -122,6 +153,9 @@ impl TraceService for Collector {
                     attrs: map(span.attributes),
                     resource: resource.clone(),
                     status,
+                    kind: span.kind,
+                    types,
+                    links,
                 });
             }
         }

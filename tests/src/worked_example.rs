@@ -1,4 +1,4 @@
-//! The statistics DESIGN §1's worked example must come out with, to the field, for the tests
+//! The statistics docs/design.md §1's worked example must come out with, to the field, for the tests
 //! that run it through an agent, a coordinator or the CLI.
 
 use wavegate_common::stats::{ExchangeStats, ParamsSource};

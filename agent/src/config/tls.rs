@@ -1,5 +1,5 @@
 //! `[tls]`: the agent's gRPC server over TLS, and mutual TLS when `client_ca` is set
-//! (DESIGN §3: coordinator↔agent traffic can be mutual TLS).
+//! (docs/design.md §3: coordinator↔agent traffic can be mutual TLS).
 //!
 //! Only paths live in the config; the files are read when the server is built
 //! ([`AgentTls::server_config`]), so a missing or unreadable file is a start-up error naming the

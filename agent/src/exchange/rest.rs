@@ -1,5 +1,5 @@
 //! The HTTP side shared by the live adapters: one pooled hyper client over rustls, per-call
-//! timeouts, the exchange's clock, and the classification of transport failures that DESIGN §3
+//! timeouts, the exchange's clock, and the classification of transport failures that docs/design.md §3
 //! rests on.
 //!
 //! What a failure means depends on whether the request may have reached the exchange:

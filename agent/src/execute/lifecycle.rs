@@ -90,7 +90,7 @@ pub fn plan(row: &Row, duplicate_marker: &str) -> Next {
             },
             mark_lost: false,
         },
-        // Never report a fill executed before its stop is known to exist (DESIGN §3).
+        // Never report a fill executed before its stop is known to exist (docs/design.md §3).
         OrderState::Filled | OrderState::Resolved if needs_stop(row) => match row.stop {
             StopState::Closing => Next::FinishClose,
             StopState::CloseFailed => Next::Reprotect,

@@ -1,4 +1,4 @@
-//! The protective stop of a filled entry (DESIGN §3): placed with bounded retries, each
+//! The protective stop of a filled entry (docs/design.md §3): placed with bounded retries, each
 //! attempt journaled before it leaves; if it cannot be placed, the position is closed at market.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! The protective stop's step, journaled on the entry's row (DESIGN §3).
+//! The protective stop's step, journaled on the entry's row (docs/design.md §3).
 //!
 //! `none → sending → placed`, or `none | sending → closing → closed | close_failed`. `sending`
 //! and `closing` are committed before the request leaves, so a run that finds a filled entry

@@ -3,7 +3,7 @@
 //!
 //! Why: every write to the agent's SQLite file used to be its own transaction, about eight in
 //! series per opened position, each a round trip to sqlx's worker thread and a WAL commit
-//! (DESIGN §5). Now only the writes a caller must see committed before it goes on wait for an
+//! (docs/design.md §5). Now only the writes a caller must see committed before it goes on wait for an
 //! acknowledgement (the order's journal row before it is sent, the paper exchange's record of
 //! an order, a wave's `Result`); bookkeeping after an answer (fill, stop, execution) is queued
 //! and committed with whatever comes next, off the order path.

@@ -1,4 +1,4 @@
-//! DESIGN §3 guarantees: per-symbol lock across concurrent waves, deadline, cancel.
+//! docs/design.md §3 guarantees: per-symbol lock across concurrent waves, deadline, cancel.
 
 use crate::support::*;
 use tokio_stream::wrappers::ReceiverStream;

@@ -47,6 +47,7 @@ async fn reflection_lists_and_describes_the_agent_service() {
         [
             "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
             "wavegate.v1.ExchangeAgent",
         ]
     );

@@ -1,6 +1,6 @@
 //! Re-sent waves whose earlier run journaled orders but stored no `Result` (an agent crash, or
 //! an order left unresolved): every journaled order is settled first and holds its slot,
-//! whatever the new run's verdicts, ranks, deadline or `max_trades` (DESIGN §3).
+//! whatever the new run's verdicts, ranks, deadline or `max_trades` (docs/design.md §3).
 
 use std::path::Path;
 

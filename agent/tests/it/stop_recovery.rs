@@ -1,6 +1,6 @@
 //! A crash after the entry filled but before its protective stop was confirmed: the re-sent
 //! wave looks the stop up, places it if the exchange never got it, or closes the position at
-//! market when it cannot be placed (DESIGN §3) — never reporting an unprotected position. An
+//! market when it cannot be placed (docs/design.md §3) — never reporting an unprotected position. An
 //! interrupted close is finished only on this wave's own position, never on one another wave
 //! opened since (more of that in `foreign_positions`).
 

@@ -59,7 +59,7 @@ fn latency(s: &Scrape, exchange: &str) -> (f64, f64, f64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worked_example_metrics_match_the_wave_result() {
     let dir = tempfile::tempdir().unwrap();
-    // DESIGN §1's worked example on two agents, each with its own /metrics.
+    // docs/design.md §1's worked example on two agents, each with its own /metrics.
     let mut binance = config(dir.path(), 1, "binance");
     binance.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     binance.adapter.paper.open_positions = vec!["SOLUSDT".into()];

@@ -1,4 +1,4 @@
-//! Opt-in top-up after execution failures (DESIGN §1) over real gRPC: with
+//! Opt-in top-up after execution failures (docs/design.md §1) over real gRPC: with
 //! `Start.topup_after_failures` the agent asks for more once failures leave the target missed,
 //! within `max_topup_rounds`; without it, the walk ends short and nothing is asked.
 

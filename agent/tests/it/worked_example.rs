@@ -1,4 +1,4 @@
-//! DESIGN §1's worked example, exactly, over real gRPC.
+//! docs/design.md §1's worked example, exactly, over real gRPC.
 
 use crate::support::*;
 use wavegate_common::proto::v1 as pb;

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
 use wavegate_common::telemetry::Metrics;
+use wavegate_common::telemetry::metrics::Process;
 
 /// What happened to one record of a `signals` message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,8 +67,10 @@ pub struct BridgeStats {
 impl BridgeStats {
     /// Registers the bridge's metric families.
     pub fn new() -> Result<Self, prometheus::Error> {
-        let metrics =
-            Arc::new(Metrics::new().map_err(|e| prometheus::Error::Msg(format!("metrics: {e}")))?);
+        let metrics = Arc::new(
+            Metrics::new(Process::Bridge)
+                .map_err(|e| prometheus::Error::Msg(format!("metrics: {e}")))?,
+        );
         let r = metrics.registry();
         let connected = IntGauge::new(
             "wavegate_bridge_connected",

@@ -1,5 +1,5 @@
 //! `wavegate agents`: the agents the coordinator dispatches to, with health, region and last
-//! contact.
+//! contact. Exits 1 when any agent is unreachable, so a script or a probe can rely on it.
 
 use serde::Serialize;
 use wavegate_common::proto::v1 as pb;
@@ -9,7 +9,7 @@ use crate::client::Clients;
 use crate::commands::print_json;
 use crate::error::CliError;
 use crate::report::time_str;
-use crate::table::{Align, Table};
+use crate::table::{Align, Table, output_width};
 
 /// One agent, for `--json`.
 #[derive(Debug, Serialize)]
@@ -74,7 +74,8 @@ pub async fn run(clients: &mut Clients, flag: &JsonFlag) -> Result<(), CliError>
         .into_inner();
     let views: Vec<AgentView> = list.agents.iter().map(AgentView::from_proto).collect();
     if flag.json {
-        return print_json(&views);
+        print_json(&views)?;
+        return unreachable(&views);
     }
     let mut t = Table::new(&[
         ("ID", Align::Right),
@@ -103,8 +104,29 @@ pub async fn run(clients: &mut Clients, flag: &JsonFlag) -> Result<(), CliError>
             a.error.clone().unwrap_or_default(),
         ]);
     }
-    print!("{}", t.render());
-    Ok(())
+    print!("{}", t.render_within(output_width()));
+    unreachable(&views)
+}
+
+/// An error naming the unreachable agents, if any.
+fn unreachable(views: &[AgentView]) -> Result<(), CliError> {
+    let down: Vec<String> = views
+        .iter()
+        .filter(|a| a.state == "unreachable")
+        .map(|a| {
+            format!(
+                "{} (exchange {}, {})",
+                a.exchange_name, a.exchange_id, a.endpoint
+            )
+        })
+        .collect();
+    if down.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::Failed(format!(
+        "unreachable agent(s): {}",
+        down.join(", ")
+    )))
 }
 
 #[cfg(test)]

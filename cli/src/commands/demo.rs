@@ -59,7 +59,7 @@ pub async fn run(args: &DemoArgs) -> Result<(), CliError> {
     let failed: Vec<&str> = reports
         .iter()
         .filter(|r| r.status != "completed")
-        .map(|r| r.wave_timestamp.as_str())
+        .map(|r| r.wave_id.as_str())
         .collect();
     if !failed.is_empty() {
         return Err(CliError::Failed(format!(

@@ -31,12 +31,12 @@ pub async fn run(args: &DevArgs) -> Result<(), CliError> {
         );
     }
     println!();
-    println!("try, in another shell:");
+    println!("try, in another shell (watch first: it shows the wave live once published):");
+    println!("  wavegate --coordinator {endpoint} watch 2026-11-24T12:00:00Z");
     println!(
         "  wavegate --coordinator {endpoint} publish examples/waves/worked-example.json --close"
     );
-    println!("  wavegate --coordinator {endpoint} watch 2026-11-24T12:00:00Z");
-    println!("  wavegate --coordinator {endpoint} waves list");
+    println!("  wavegate --coordinator {endpoint} waves show 2026-11-24T12:00:00Z");
     println!("Ctrl-C stops.");
     // Tests and scripts read the endpoint from stdout: make sure it is out.
     use std::io::Write;

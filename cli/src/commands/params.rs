@@ -1,4 +1,6 @@
-//! `wavegate params get [EXCHANGE]` and `params set EXCHANGE --max-trades N …`.
+//! `wavegate params get [EXCHANGE]` and `params set EXCHANGE --max-trades N …`. EXCHANGE is an
+//! id or the name of an exchange the coordinator has an agent for; `set` refuses an id it has
+//! none for (signals for it could only fail `agent_unavailable`) unless `--force`.
 
 use serde::Serialize;
 use wavegate_common::proto::v1 as pb;
@@ -9,7 +11,7 @@ use crate::client::Clients;
 use crate::commands::print_json;
 use crate::error::CliError;
 use crate::report::time_str;
-use crate::table::{Align, Table};
+use crate::table::{Align, Table, output_width};
 
 /// One exchange's params, for `--json`.
 #[derive(Debug, Serialize)]
@@ -84,7 +86,68 @@ fn table(params: &[ParamsView]) -> String {
             p.updated_at.clone().unwrap_or_default(),
         ]);
     }
-    t.render()
+    t.render_within(output_width())
+}
+
+/// The exchanges the coordinator has agents for: `(id, name)`.
+async fn configured(clients: &mut Clients) -> Result<Vec<(u32, String)>, CliError> {
+    let list = clients
+        .agents
+        .list(pb::ListAgentsRequest {})
+        .await
+        .map_err(|s| clients.status_error("Agents.List", &s))?
+        .into_inner();
+    Ok(list
+        .agents
+        .into_iter()
+        .map(|a| (a.exchange_id, a.exchange_name))
+        .collect())
+}
+
+/// Resolves EXCHANGE (an id or a configured name) against the configured exchanges. An id
+/// without an agent is refused unless `force`; a name must be configured.
+pub fn resolve_exchange(
+    arg: &str,
+    configured: &[(u32, String)],
+    force: bool,
+) -> Result<u32, CliError> {
+    let known = || {
+        let names: Vec<String> = configured
+            .iter()
+            .map(|(id, name)| format!("{id} {name}"))
+            .collect();
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
+        }
+    };
+    let arg = arg.trim();
+    if let Ok(id) = arg.parse::<u32>() {
+        if id == 0 {
+            return Err(CliError::Input(
+                "EXCHANGE: exchange ids start at 1, got 0".into(),
+            ));
+        }
+        if force || configured.iter().any(|(c, _)| *c == id) {
+            return Ok(id);
+        }
+        return Err(CliError::Input(format!(
+            "EXCHANGE: the coordinator has no agent for exchange {id} (configured: {}); \
+             pass --force to store params for it anyway",
+            known()
+        )));
+    }
+    configured
+        .iter()
+        .find(|(_, name)| name.eq_ignore_ascii_case(arg))
+        .map(|(id, _)| *id)
+        .ok_or_else(|| {
+            CliError::Input(format!(
+                "EXCHANGE {arg:?}: neither an id nor a configured exchange name (configured: {})",
+                known()
+            ))
+        })
 }
 
 /// Checks `params set` locally: the coordinator checks too, but a local error names the flag.
@@ -120,10 +183,11 @@ pub fn check_set(a: &ParamsSetArgs) -> Result<(), CliError> {
 /// Stores params through `Params.Set` and returns what the coordinator stored.
 pub async fn set(clients: &mut Clients, a: &ParamsSetArgs) -> Result<pb::ExchangeParams, CliError> {
     check_set(a)?;
+    let exchange_id = resolve_exchange(&a.exchange, &configured(clients).await?, a.force)?;
     clients
         .params
         .set(pb::SetParamsRequest {
-            exchange_id: a.exchange,
+            exchange_id,
             max_trades: a.max_trades,
             buffer_size: a.buffer_size,
             stop_loss_percent: a.stop_loss_percent,
@@ -140,11 +204,14 @@ pub async fn set(clients: &mut Clients, a: &ParamsSetArgs) -> Result<pb::Exchang
 pub async fn run(clients: &mut Clients, cmd: &ParamsCommand) -> Result<(), CliError> {
     let (views, json) = match cmd {
         ParamsCommand::Get { exchange, json } => {
+            let exchange_id = match exchange {
+                // Reading params of an id without an agent is harmless: no --force needed.
+                Some(e) => resolve_exchange(e, &configured(clients).await?, true)?,
+                None => 0,
+            };
             let list = clients
                 .params
-                .get(pb::GetParamsRequest {
-                    exchange_id: exchange.unwrap_or(0),
-                })
+                .get(pb::GetParamsRequest { exchange_id })
                 .await
                 .map_err(|s| clients.status_error("Params.Get", &s))?
                 .into_inner();
@@ -175,7 +242,8 @@ mod tests {
 
     fn args(max: u32, buffer: Option<u32>, sl: Option<f64>) -> ParamsSetArgs {
         ParamsSetArgs {
-            exchange: 1,
+            exchange: "1".into(),
+            force: false,
             max_trades: max,
             buffer_size: buffer,
             stop_loss_percent: sl,
@@ -199,5 +267,25 @@ mod tests {
                 .starts_with("--stop-loss-percent:")
         );
         assert!(check_set(&args(6, None, Some(100.0))).is_err());
+    }
+
+    #[test]
+    fn exchanges_resolve_by_id_or_name_and_unconfigured_ids_need_force() {
+        let configured = vec![(1, "binance".to_owned()), (2, "bybit".to_owned())];
+        assert_eq!(resolve_exchange("binance", &configured, false).unwrap(), 1);
+        assert_eq!(resolve_exchange("ByBit", &configured, false).unwrap(), 2);
+        assert_eq!(resolve_exchange("2", &configured, false).unwrap(), 2);
+        let e = resolve_exchange("9", &configured, false).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let msg = e.to_string();
+        assert!(msg.contains("no agent for exchange 9"), "{msg}");
+        assert!(
+            msg.contains("1 binance, 2 bybit") && msg.contains("--force"),
+            "{msg}"
+        );
+        assert_eq!(resolve_exchange("9", &configured, true).unwrap(), 9);
+        assert!(resolve_exchange("0", &configured, true).is_err());
+        let e = resolve_exchange("kraken", &configured, true).unwrap_err();
+        assert!(e.to_string().contains("\"kraken\""), "{e}");
     }
 }

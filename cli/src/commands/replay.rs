@@ -86,7 +86,7 @@ pub async fn run(args: &ReplayArgs) -> Result<(), CliError> {
     cluster.shutdown().await;
     let report = WaveReport::from_detail(&result?, false);
     if args.json {
-        print_json(&report)
+        print_json(&report.without_timing())
     } else {
         if let Some(d) = &scenario.description {
             println!("{d}");

@@ -4,6 +4,8 @@ use serde::Serialize;
 use wavegate_common::WaveTotals;
 use wavegate_common::proto::cancel_reason;
 use wavegate_common::proto::v1 as pb;
+use wavegate_common::time::from_proto;
+use wavegate_common::timing::millis_between;
 
 use crate::args::{StatusFilter, WavesCommand};
 use crate::client::Clients;
@@ -12,7 +14,7 @@ use crate::commands::watch::normalize_wave_id;
 use crate::error::CliError;
 use crate::follow::get_wave;
 use crate::report::{WaveReport, render_wave, status_name, time_str};
-use crate::table::{Align, Table};
+use crate::table::{Align, Table, output_width};
 
 /// One wave in `waves list --json`.
 #[derive(Debug, Serialize)]
@@ -29,9 +31,11 @@ pub struct WaveSummaryView {
     pub closed_at: Option<String>,
     /// Finished.
     pub completed_at: Option<String>,
+    /// From closed to completed, in milliseconds.
+    pub duration_ms: Option<u64>,
     /// Totals, once finished.
     pub totals: Option<WaveTotals>,
-    /// Why it failed (e.g. `cancelled: …`), when it did.
+    /// Why it failed or stopped early (e.g. `cancelled: …`), when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -45,6 +49,10 @@ impl WaveSummaryView {
             created_at: time_str(s.created_at.as_ref()),
             closed_at: time_str(s.closed_at.as_ref()),
             completed_at: time_str(s.completed_at.as_ref()),
+            duration_ms: millis_between(
+                s.closed_at.as_ref().and_then(from_proto),
+                s.completed_at.as_ref().and_then(from_proto),
+            ),
             totals: s.totals.as_ref().map(WaveTotals::from_proto),
             reason: (!s.reason.is_empty()).then(|| s.reason.clone()),
         }
@@ -131,9 +139,11 @@ fn list_table(waves: &[WaveSummaryView]) -> String {
         ("WAVE", Align::Left),
         ("STATUS", Align::Left),
         ("SIGNALS", Align::Right),
-        ("EXECUTED", Align::Right),
-        ("FAILED", Align::Right),
+        ("OPENED", Align::Right),
+        ("EXEC_FAILED", Align::Right),
         ("COMPLETED_AT", Align::Left),
+        ("DURATION_MS", Align::Right),
+        ("REASON", Align::Left),
     ]);
     for w in waves {
         let (executed, failed) = w.totals.map_or((String::new(), String::new()), |t| {
@@ -146,9 +156,11 @@ fn list_table(waves: &[WaveSummaryView]) -> String {
             executed,
             failed,
             w.completed_at.clone().unwrap_or_default(),
+            w.duration_ms.map(|d| d.to_string()).unwrap_or_default(),
+            w.reason.clone().unwrap_or_default(),
         ]);
     }
-    t.render()
+    t.render_within(output_width())
 }
 
 /// Runs `waves list`, `waves show` or `waves cancel`.

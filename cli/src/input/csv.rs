@@ -1,6 +1,6 @@
 //! CSV signals: a header row naming the fields, then one signal per row.
 //!
-//! Columns are the JSON field names (DESIGN §4); params go flat (`max_trades`, or
+//! Columns are the JSON field names (docs/design.md §4); params go flat (`max_trades`, or
 //! `params.max_trades`), and the reference bot's names (`pair_symbol`, `recommended_action`,
 //! `timestamp` = the candle's open time, `*_filter`) are accepted as aliases, so the CSV export
 //! of its signal database (15 columns, `trading_pair_id` and the score filters read and not

@@ -90,8 +90,14 @@ pub fn build_with(
     // The log filter applies to log lines only: a quiet RUST_LOG must not drop the spans.
     let filter = env_filter(default_filter)?;
     let fmt_layer: BoxedLayer = match cfg.log_format {
+        // Colour only on a terminal: a log file or a pipe gets plain text. NO_COLOR (any
+        // value) turns it off on a terminal too.
         LogFormat::Human => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            .with_ansi(
+                std::io::IsTerminal::is_terminal(&std::io::stderr())
+                    && std::env::var_os("NO_COLOR").is_none(),
+            )
             .with_filter(filter)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()

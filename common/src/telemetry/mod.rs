@@ -1,4 +1,4 @@
-//! Logs, distributed traces and Prometheus metrics for every wavegate process (DESIGN §3:
+//! Logs, distributed traces and Prometheus metrics for every wavegate process (docs/design.md §3:
 //! "every wave is one distributed trace … exported by OTLP … Prometheus metrics too").
 //!
 //! - [`init`] installs the process-wide `tracing` subscriber: an env filter (`RUST_LOG`,
@@ -19,3 +19,11 @@ pub use config::{LogFormat, SERVICE_AGENT, SERVICE_CLI, SERVICE_COORDINATOR, Tel
 pub use error::TelemetryError;
 pub use init::{DEFAULT_FILTER, TelemetryGuard, build, build_with, init, init_with};
 pub use metrics::{Metrics, MetricsServer, serve_metrics};
+
+/// A count or id as a span field that exports as an OTLP integer. tracing-opentelemetry
+/// records `i64`, `f64`, `bool` and `&str` fields with their type but has no `u64` visitor, so
+/// an unsigned field (`u32`, `u64`, `usize`) would reach the collector as a string; every
+/// numeric span field goes through this. Values past `i64::MAX` (none in practice) saturate.
+pub fn int<T: TryInto<i64>>(value: T) -> i64 {
+    value.try_into().unwrap_or(i64::MAX)
+}

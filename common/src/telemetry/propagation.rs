@@ -6,7 +6,7 @@
 //! Server side: create the handler's span, then [`set_parent`] with the request metadata
 //! *before* entering it (an OpenTelemetry span's parent is fixed once it starts).
 //!
-//! The W3C format is the wire contract (DESIGN §3), so these functions use the TraceContext
+//! The W3C format is the wire contract (docs/design.md §3), so these functions use the TraceContext
 //! propagator directly rather than whatever global propagator is installed.
 
 use opentelemetry::Context;
@@ -66,6 +66,21 @@ pub fn trace_id(span: &tracing::Span) -> Option<String> {
 }
 
 /// Writes propagation fields as ASCII metadata entries.
+/// The OpenTelemetry identity of a span (trace and span id), to link another span to it.
+pub use opentelemetry::trace::SpanContext;
+
+/// `span`'s context, when it is exported (valid); `None` without an OpenTelemetry layer.
+pub fn span_context(span: &tracing::Span) -> Option<SpanContext> {
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    sc.is_valid().then_some(sc)
+}
+
+/// Links `span` to the span `to` (another trace, e.g. the call that closed a wave).
+pub fn add_link(span: &tracing::Span, to: SpanContext) {
+    span.add_link(to);
+}
+
 struct MetadataInjector<'a>(&'a mut MetadataMap);
 
 impl Injector for MetadataInjector<'_> {

@@ -1,5 +1,5 @@
 //! Property tests over thousands of random waves: the pure pieces, driven as an agent drives
-//! them, agree with a naive reading of DESIGN §1, never exceed the target, and both execution
+//! them, agree with a naive reading of docs/design.md §1, never exceed the target, and both execution
 //! modes execute the same set.
 
 use crate::support::{Setup, Sim, drive, reference};

@@ -1,4 +1,4 @@
-//! DESIGN §1's worked example, which must come out exactly: every field of both exchanges'
+//! docs/design.md §1's worked example, which must come out exactly: every field of both exchanges'
 //! statistics, the wave totals and the `WAVE_COMPLETED` payload.
 
 use crate::support::{Setup, Sim, drive};

@@ -15,7 +15,7 @@ impl Agents for Api {
     ) -> Result<Response<pb::AgentList>, Status> {
         let span = spans::api("Agents.List", request.metadata());
         spans::traced(span, async {
-            let agents = self.core.agents.list().await;
+            let agents = self.core.agents.probe(&self.core.metrics).await;
             Ok(Response::new(pb::AgentList { agents }))
         })
         .await

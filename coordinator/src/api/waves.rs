@@ -43,6 +43,7 @@ impl Waves for Api {
                     )))
                 })?;
             let exchanges = store.exchange_results(&id).await.map_err(|e| status(&e))?;
+            let timings = store.exchange_timings(&id).await.map_err(|e| status(&e))?;
             let outcomes = store.outcomes(&id).await.map_err(|e| status(&e))?;
             let completed_event = store
                 .completed_event(&id)
@@ -60,6 +61,7 @@ impl Waves for Api {
                     })
                     .collect(),
                 completed_event,
+                timings: timings.iter().map(|t| t.to_proto()).collect(),
             }))
         })
         .await

@@ -1,4 +1,4 @@
-//! TLS settings (DESIGN §3): `[tls]` puts the public API behind TLS (mutual TLS with
+//! TLS settings (docs/design.md §3): `[tls]` puts the public API behind TLS (mutual TLS with
 //! `client_ca`); `[agent_tls]` is the CA (and client identity, for agents that require mutual
 //! TLS) used on every `https://` agent endpoint.
 //!

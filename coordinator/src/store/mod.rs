@@ -2,7 +2,7 @@
 //! so that one set of queries serves both. Queries use `$N` placeholders, which both backends
 //! accept; instants are epoch milliseconds; flags are integers (portable decoding).
 //!
-//! Tables are those of DESIGN §4; migrations live per backend in `migrations/{sqlite,postgres}`.
+//! Tables are those of docs/design.md §4; migrations live per backend in `migrations/{sqlite,postgres}`.
 
 mod cancels;
 mod params;
@@ -76,6 +76,13 @@ pub fn from_ms(v: i64) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
+/// The file a `sqlite:` URL names (without the scheme and the query), for error messages.
+fn sqlite_path(url: &str) -> String {
+    let path = url.trim_start_matches("sqlite:");
+    let path = path.strip_prefix("//").unwrap_or(path);
+    path.split('?').next().unwrap_or(path).to_owned()
+}
+
 impl Store {
     /// Connects (creating a SQLite file when missing) and runs the backend's migrations, with
     /// [`SqliteSync::Full`].
@@ -118,7 +125,11 @@ impl Store {
                         })
                     })
                     .connect_with(opts)
-                    .await?
+                    .await
+                    .map_err(|e| CoordinatorError::OpenDatabase {
+                        path: sqlite_path(&url),
+                        reason: e.to_string(),
+                    })?
             }
             Backend::Postgres => {
                 AnyPoolOptions::new()
@@ -159,7 +170,7 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Stores an event (DESIGN §4 `events`). With a `dedup_key`, a second event with the same
+    /// Stores an event (docs/design.md §4 `events`). With a `dedup_key`, a second event with the same
     /// key is ignored; returns whether it was stored.
     pub async fn event(&self, ev: &NewEvent<'_>) -> Result<bool, CoordinatorError> {
         let mut conn = self.pool.acquire().await?;

@@ -1,4 +1,4 @@
-//! `exchange_params`: stored per-exchange params (DESIGN §1 step 1).
+//! `exchange_params`: stored per-exchange params (docs/design.md §1 step 1).
 
 use chrono::{DateTime, Utc};
 use wavegate_common::SignalParams;
@@ -103,7 +103,7 @@ impl Store {
         upsert_params(&mut conn, p).await
     }
 
-    /// Updates an exchange's params from a wave's signal params (DESIGN §1 step 1): the fields
+    /// Updates an exchange's params from a wave's signal params (docs/design.md §1 step 1): the fields
     /// the signal carries replace the stored ones (see [`merge_wave_params`]). Without
     /// stored params and without `max_trades` in the signal nothing is written; returns
     /// whether params were written.
@@ -123,7 +123,7 @@ impl Store {
     }
 }
 
-/// DESIGN §1 step 1 as a pure step: the stored params after a wave's signal params are applied
+/// docs/design.md §1 step 1 as a pure step: the stored params after a wave's signal params are applied
 /// to `current`. The fields the signal carries replace the stored ones; a stored buffer size
 /// is dropped when `max_trades` changes (the default `max_trades + buffer_fixed` applies). Without stored params and without `max_trades` there is nothing to store (`None`).
 /// Used by the store's write and by dispatch's in-memory view, so both agree.
@@ -137,7 +137,7 @@ pub fn merge_wave_params(
     match current {
         Some(mut c) => {
             // An explicit buffer size was set for the old target: a new target gets
-            // DESIGN's `max_trades + buffer_fixed`.
+            // docs/design.md's `max_trades + buffer_fixed`.
             if let Some(m) = p.max_trades
                 && m != c.max_trades
             {

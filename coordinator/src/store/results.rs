@@ -2,9 +2,11 @@
 //! `WAVE_COMPLETED` in one transaction, the event at most once per wave).
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use sqlx::Acquire;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::stats::{ExchangeStats, WaveCompleted, WaveTotals};
+use wavegate_common::timing::ExchangeTiming;
 
 use super::waves::WaveStatus;
 use super::{NewEvent, Store, insert_event, ms};
@@ -112,6 +114,25 @@ pub struct Completion<'a> {
     pub now: DateTime<Utc>,
     /// Why the wave ended early (an operator's cancel), stored as its `reason`.
     pub reason: Option<&'a str>,
+    /// When each exchange ran (stored with its statistics; one may be missing).
+    pub timings: &'a [ExchangeTiming],
+}
+
+/// The `stats` column: the statistics with the exchange's timing beside them (a row written
+/// before timings were recorded has none and reads as empty).
+#[derive(Serialize)]
+struct StoredStats<'a> {
+    #[serde(flatten)]
+    stats: &'a ExchangeStats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timing: Option<&'a ExchangeTiming>,
+}
+
+/// The timing part of a `stats` column.
+#[derive(Deserialize)]
+struct StoredTiming {
+    #[serde(default)]
+    timing: Option<ExchangeTiming>,
 }
 
 impl Store {
@@ -159,7 +180,11 @@ impl Store {
             return Ok(false);
         }
         for e in c.exchanges {
-            let stats = serde_json::to_string(e)
+            let stored = StoredStats {
+                stats: e,
+                timing: c.timings.iter().find(|t| t.exchange_id == e.exchange_id),
+            };
+            let stats = serde_json::to_string(&stored)
                 .map_err(|err| CoordinatorError::Corrupt(format!("stats: {err}")))?;
             sqlx::query(
                 "INSERT INTO wave_exchange_results (wave_id, exchange_id, exchange_name, \
@@ -227,6 +252,27 @@ impl Store {
                     .map_err(|e| CoordinatorError::Corrupt(format!("stats of {wave_id}: {e}")))
             })
             .collect()
+    }
+
+    /// When each exchange of a wave ran, by exchange id (none for a wave completed before
+    /// timings were recorded).
+    pub async fn exchange_timings(
+        &self,
+        wave_id: &str,
+    ) -> Result<Vec<ExchangeTiming>, CoordinatorError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT stats FROM wave_exchange_results WHERE wave_id = $1 ORDER BY exchange_id",
+        )
+        .bind(wave_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let t: StoredTiming = serde_json::from_str(&r.0)
+                .map_err(|e| CoordinatorError::Corrupt(format!("stats of {wave_id}: {e}")))?;
+            out.extend(t.timing);
+        }
+        Ok(out)
     }
 
     /// Stored outcomes of a wave, per exchange in rank order (validation before execution).

@@ -1,4 +1,4 @@
-//! The params a wave is dispatched with (DESIGN §1 step 1), fixed once per wave.
+//! The params a wave is dispatched with (docs/design.md §1 step 1), fixed once per wave.
 //!
 //! Why: the params a wave's agents were sent must be the params the wave keeps. They are
 //! written in one transaction with the wave's update of `exchange_params`, before the first
@@ -121,7 +121,7 @@ impl Store {
         row.and_then(|(p,)| p).as_deref().map(decode).transpose()
     }
 
-    /// DESIGN §1 step 1 for a wave `owner` dispatches, in one transaction: each update is
+    /// docs/design.md §1 step 1 for a wave `owner` dispatches, in one transaction: each update is
     /// merged into the exchange's stored row and written as of `as_of` (the wave's claim), then
     /// `choose` picks the wave's params, and they are recorded on the wave. A row written after
     /// `as_of` (a later wave, a `Params.Set`) is newer and stands. A failed write is rolled

@@ -187,40 +187,67 @@ async fn health_and_reflection_are_served() {
         r.status,
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
-    // Reflection (what grpcurl uses) lists the public services, not the agent protocol.
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    let list = tonic_reflection::pb::v1::ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let answer = ServerReflectionClient::new(ch)
-        .server_reflection_info(tokio_stream::iter(vec![list]))
-        .await
-        .unwrap()
-        .into_inner()
-        .message()
-        .await
-        .unwrap()
-        .unwrap()
-        .message_response;
-    let Some(MessageResponse::ListServicesResponse(l)) = answer else {
-        panic!("expected a service list, got {answer:?}");
-    };
-    let mut names: Vec<String> = l.service.into_iter().map(|s| s.name).collect();
-    names.sort();
-    assert_eq!(
-        names,
-        [
-            "grpc.health.v1.Health",
-            "grpc.reflection.v1.ServerReflection",
-            "wavegate.v1.Agents",
-            "wavegate.v1.Params",
-            "wavegate.v1.SignalIngest",
-            "wavegate.v1.Waves",
-        ]
-    );
+    // Reflection (what grpcurl uses) lists the public services, not the agent protocol, over
+    // v1 and over v1alpha (grpcurl before 1.9 and many clients speak only v1alpha).
+    let want = [
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "wavegate.v1.Agents",
+        "wavegate.v1.Params",
+        "wavegate.v1.SignalIngest",
+        "wavegate.v1.Waves",
+    ];
+    {
+        use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+        let list = tonic_reflection::pb::v1::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let answer = ServerReflectionClient::new(ch.clone())
+            .server_reflection_info(tokio_stream::iter(vec![list]))
+            .await
+            .unwrap()
+            .into_inner()
+            .message()
+            .await
+            .unwrap()
+            .unwrap()
+            .message_response;
+        let Some(MessageResponse::ListServicesResponse(l)) = answer else {
+            panic!("expected a service list, got {answer:?}");
+        };
+        let mut names: Vec<String> = l.service.into_iter().map(|s| s.name).collect();
+        names.sort();
+        assert_eq!(names, want, "v1");
+    }
+    {
+        use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+        let list = tonic_reflection::pb::v1alpha::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let answer = ServerReflectionClient::new(ch)
+            .server_reflection_info(tokio_stream::iter(vec![list]))
+            .await
+            .unwrap()
+            .into_inner()
+            .message()
+            .await
+            .unwrap()
+            .unwrap()
+            .message_response;
+        let Some(MessageResponse::ListServicesResponse(l)) = answer else {
+            panic!("expected a service list over v1alpha, got {answer:?}");
+        };
+        let mut names: Vec<String> = l.service.into_iter().map(|s| s.name).collect();
+        names.sort();
+        assert_eq!(names, want, "v1alpha");
+    }
     h.shutdown().await;
     db.cleanup().await;
 }

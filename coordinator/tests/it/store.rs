@@ -7,6 +7,7 @@ use wavegate_common::Signal;
 use wavegate_common::SignalParams;
 use wavegate_common::stats::{ExchangeStats, WaveCompleted, WaveTotals};
 use wavegate_common::time::wave_id;
+use wavegate_common::timing::ExchangeTiming;
 use wavegate_coordinator::store::{Completion, Store, WaveStatus};
 
 fn checked(p: &wavegate_common::proto::v1::Signal) -> Signal {
@@ -139,6 +140,12 @@ async fn lease_takeover_and_completion_are_exclusive_and_recorded_once() {
         let exchanges = vec![stats];
         let totals = WaveTotals::from_exchanges(1, &exchanges);
         let event = WaveCompleted::new(&id, &totals, &exchanges, Utc::now());
+        let timings = [ExchangeTiming {
+            exchange_id: 1,
+            started_at: Some(Utc::now()),
+            first_order_at: None,
+            finished_at: Some(Utc::now()),
+        }];
         let completion = |owner| Completion {
             wave_id: &id,
             owner,
@@ -149,6 +156,7 @@ async fn lease_takeover_and_completion_are_exclusive_and_recorded_once() {
             event: &event,
             now: Utc::now(),
             reason: None,
+            timings: &timings,
         };
         assert!(
             !store.complete_wave(&completion("a")).await.unwrap(),
@@ -168,6 +176,7 @@ async fn lease_takeover_and_completion_are_exclusive_and_recorded_once() {
             serde_json::from_str(&store.completed_event(&id).await.unwrap().unwrap()).unwrap();
         assert_eq!(payload, event);
         assert_eq!(store.exchange_results(&id).await.unwrap(), exchanges);
+        assert_eq!(store.exchange_timings(&id).await.unwrap(), timings);
         store.close().await;
         db.cleanup().await;
     }
@@ -314,4 +323,17 @@ async fn a_cancel_is_recorded_once_and_only_while_its_coordinator_dispatches_the
         store.close().await;
         db.cleanup().await;
     }
+}
+
+#[tokio::test]
+async fn an_sqlite_file_that_cannot_be_opened_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing-dir").join("wavegate.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let Err(err) = Store::connect(&url).await else {
+        panic!("opened {url} although its directory does not exist");
+    };
+    let msg = err.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("directory must exist"), "{msg}");
 }

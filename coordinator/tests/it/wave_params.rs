@@ -1,5 +1,5 @@
 //! The params a wave is dispatched with, on BOTH backends: written with the wave's params
-//! update in one transaction, a failed update leaves the stored params (DESIGN §1 step 1), the
+//! update in one transaction, a failed update leaves the stored params (docs/design.md §1 step 1), the
 //! record is only written by the wave's owner, and a takeover keeps the claimed deadline.
 
 use std::collections::BTreeMap;

@@ -48,7 +48,7 @@ fn toml_list(v: &[String]) -> String {
 }
 
 fn agent_toml(dir: &Path, a: &AgentSpec) -> String {
-    // The rate limiter is opened wide: DESIGN §5's lower bound counts exchange latency only.
+    // The rate limiter is opened wide: docs/design.md §5's lower bound counts exchange latency only.
     format!(
         "listen = \"127.0.0.1:{port}\"\nexchange_id = {id}\nexchange_name = \"ex{id}\"\n\
          region = \"bench\"\njournal = \"{journal}\"\nexecution_mode = \"sequential\"\n\

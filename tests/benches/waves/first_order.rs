@@ -1,4 +1,4 @@
-//! DESIGN §5 target 1: from wave close to the first order reaching the exchange, p99 < 1 ms,
+//! docs/design.md §5 target 1: from wave close to the first order reaching the exchange, p99 < 1 ms,
 //! with 8 exchanges × 100 signals on paper exchanges with zero latency.
 //!
 //! Two measurements per wave:

@@ -1,4 +1,4 @@
-//! DESIGN §5 target 3: ingest above 100 000 signals/s with large streamed batches on SQLite.
+//! docs/design.md §5 target 3: ingest above 100 000 signals/s with large streamed batches on SQLite.
 //!
 //! Signals go to a coordinator whose exchanges have no agent and whose waves never close
 //! during the run (quiet period of an hour), so only ingest is measured. Rates count signals

@@ -1,4 +1,4 @@
-//! Benchmarks of DESIGN §5's performance targets against the real release binaries.
+//! Benchmarks of docs/design.md §5's performance targets against the real release binaries.
 //!
 //! ```text
 //! cargo build --release --bins                               # the binaries under test

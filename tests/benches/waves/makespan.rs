@@ -1,10 +1,10 @@
-//! DESIGN §5 target 2: wave makespan within 5% of its lower bound, `max over exchanges of
+//! docs/design.md §5 target 2: wave makespan within 5% of its lower bound, `max over exchanges of
 //! (orders in the walk × exchange latency)` plus one coordinator↔agent round trip.
 //!
 //! Eight paper exchanges with `latency_ms` = [`LATENCY_MS`] and different walk lengths
 //! (targets 2, 4, … 16; 0–2 rejected entries each), sequential execution. The paper exchange
 //! spends the latency on every call: an opened position is two calls (market entry, then the
-//! protective stop, which needs the fill price, DESIGN §3), a rejected entry one. So the bound
+//! protective stop, which needs the fill price, docs/design.md §3), a rejected entry one. So the bound
 //! is computed twice: per exchange call (the physical bound) and per walked signal (the
 //! formula read literally). Calls are counted from the paper exchanges' own order records.
 

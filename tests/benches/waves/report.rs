@@ -116,7 +116,7 @@ pub fn markdown(r: &Results) -> String {
          in a temp dir, paper agents (sequential execution, rate limiter opened wide), one \
          bench client on the same 2 cores\n\n",
     );
-    s.push_str("| DESIGN §5 target | goal | measured | met |\n|---|---|---|---|\n");
+    s.push_str("| docs/design.md §5 target | goal | measured | met |\n|---|---|---|---|\n");
     let _ = writeln!(
         s,
         "| wave close → first order at the exchange (8 exchanges × 100 signals, max_trades {}, latency 0) | p99 < 1 ms | p50 / p99 / max = {} ms over {} waves | {} |",
@@ -242,7 +242,7 @@ pub fn write(path: &Path, section: &str) -> std::io::Result<()> {
     let block = format!("{BEGIN}\n{section}{END}");
     let new = match (old.find(BEGIN), old.find(END)) {
         (Some(a), Some(b)) if a < b => format!("{}{block}{}", &old[..a], &old[b + END.len()..]),
-        _ => format!("# Benchmarks (DESIGN §5)\n\n{block}\n{old}"),
+        _ => format!("# Benchmarks (docs/design.md §5)\n\n{block}\n{old}"),
     };
     std::fs::write(path, new)
 }

@@ -23,11 +23,18 @@ fn example(rel: &str) -> String {
 }
 
 async fn wavegate(coordinator: &str, args: &[&str]) -> Output {
+    wavegate_env(coordinator, args, &[]).await
+}
+
+/// `wavegate` with extra environment variables (`COLUMNS` is unset unless given).
+async fn wavegate_env(coordinator: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     let run = Command::new(binary("wavegate"))
         .arg("--coordinator")
         .arg(coordinator)
         .args(args)
         .env_remove("WAVEGATE_TOKEN")
+        .env_remove("COLUMNS")
+        .envs(env.iter().copied())
         .kill_on_drop(true)
         .output();
     tokio::time::timeout(GUARD, run)
@@ -119,7 +126,11 @@ async fn dev_with_processes_serves_publish_and_stops_its_children_on_sigterm() {
         "{}",
         out(&o)
     );
-    assert!(stdout.contains("bybit 4/4"), "{}", out(&o));
+    assert!(
+        stdout.contains("bybit 4/4 (buffer saved us)"),
+        "{}",
+        out(&o)
+    );
     // The agents are separate processes with their generated configs and logs.
     for f in [
         "coordinator.toml",
@@ -179,7 +190,11 @@ async fn publish_then_waves_show_against_dev() {
         "{}",
         out(&o)
     );
-    assert!(stdout.contains("bybit 4/4"), "{}", out(&o));
+    assert!(
+        stdout.contains("bybit 4/4 (buffer saved us)"),
+        "{}",
+        out(&o)
+    );
 
     let o = wavegate(e, &["waves", "show", "2026-11-24T12:00:00Z", "--json"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
@@ -211,7 +226,7 @@ async fn publish_then_waves_show_against_dev() {
     );
     assert_eq!(w["exchanges"]["2"]["executed"], 4);
     assert_eq!(w["totals"]["total_executed"], 10);
-    // The stored WAVE_COMPLETED event (DESIGN §1 step 7), as JSON.
+    // The stored WAVE_COMPLETED event (docs/design.md §1 step 7), as JSON.
     let ev = &w["completed_event"];
     assert_eq!(ev["wave_timestamp"], "2026-11-24T12:00:00Z", "{w}");
     assert_eq!(ev["positions_opened"], 10, "{w}");
@@ -256,8 +271,30 @@ async fn publish_then_waves_show_against_dev() {
         out(&o)
     );
 
-    let o = wavegate(e, &["params", "set", "2", "--max-trades", "5", "--json"]).await;
+    // By name; an id without an agent is refused (exit 2, nothing stored) unless --force.
+    let o = wavegate(
+        e,
+        &["params", "set", "bybit", "--max-trades", "5", "--json"],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    let o = wavegate(e, &["params", "set", "9", "--max-trades", "3"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no agent for exchange 9"),
+        "{}",
+        out(&o)
+    );
+    let o = wavegate(e, &["params", "get", "--json"]).await;
+    let all: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|err| panic!("{err}: {}", out(&o)));
+    assert!(
+        all.as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["exchange_id"] != 9),
+        "{all}"
+    );
     let o = wavegate(e, &["params", "get", "2", "--json"]).await;
     let p: Value =
         serde_json::from_slice(&o.stdout).unwrap_or_else(|err| panic!("{err}: {}", out(&o)));
@@ -309,11 +346,16 @@ async fn unreachable_coordinator_exits_3_and_usage_errors_exit_2() {
     let nowhere = format!("http://127.0.0.1:{}", free_port());
     let o = wavegate(&nowhere, &["waves", "list"]).await;
     assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("coordinator unreachable"), "{}", out(&o));
+    // One line, each cause once, no colour codes (stderr is not a terminal here).
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{}", out(&o));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("coordinator unreachable"),
+        !stderr.contains("tcp connect error: tcp connect error"),
         "{}",
         out(&o)
     );
+    assert!(!stderr.contains('\x1b'), "{}", out(&o));
 
     let o = wavegate(&nowhere, &["params", "set", "1"]).await;
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));
@@ -351,13 +393,43 @@ async fn waves_cancel_stops_a_running_wave_and_exits_as_documented() {
     let o = wavegate(e, &["watch", w]).await;
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(stdout.matches("cancelled:").count(), 2, "{}", out(&o));
+    assert!(
+        stdout.contains("  reason: cancelled: cli drill\n"),
+        "{}",
+        out(&o)
+    );
+    assert!(
+        stdout.contains("exchanges: 0 of 2 processed fully (binance: cancelled, bybit: cancelled)"),
+        "{}",
+        out(&o)
+    );
     let o = wavegate(e, &["waves", "show", w, "--json"]).await;
     let shown: Value =
         serde_json::from_slice(&o.stdout).unwrap_or_else(|err| panic!("{err}: {}", out(&o)));
     assert_eq!(shown["status"], "partial", "{shown}");
+    assert_eq!(shown["reason"], "cancelled: cli drill", "{shown}");
     let opened = shown["totals"]["total_executed"].as_u64().unwrap();
     assert!(opened < 10, "{shown}");
+    // Timing: closed before completed, and each exchange started and finished in between.
+    let closed = shown["timing"]["closed_at"].as_str().unwrap();
+    let completed = shown["timing"]["completed_at"].as_str().unwrap();
+    assert!(closed <= completed, "{shown}");
+    assert!(shown["timing"]["duration_ms"].is_u64(), "{shown}");
+    for ex in ["1", "2"] {
+        let t = &shown["exchanges"][ex]["timing"];
+        let (started, finished) = (t["started_at"].as_str(), t["finished_at"].as_str());
+        assert!(started.is_some_and(|s| s >= closed), "{shown}");
+        assert!(finished.is_some_and(|f| f <= completed), "{shown}");
+    }
+    // The text form says the same, within 80 columns.
+    let o = wavegate_env(e, &["waves", "show", w], &[("COLUMNS", "80")]).await;
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("reason: cancelled: cli drill"), "{}", out(&o));
+    assert!(text.contains(&format!("closed {closed}")), "{}", out(&o));
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "{}", out(&o));
+    let o = wavegate_env(e, &["waves", "list"], &[("COLUMNS", "80")]).await;
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("cancelled: cli drill"), "{}", out(&o));
 
     // Finished (1), unknown (1), malformed id or reason (2).
     let o = wavegate(e, &["waves", "cancel", w]).await;

@@ -1,5 +1,5 @@
 //! End-to-end: the real coordinator and two real paper agents run the worked example of
-//! DESIGN §1 through the public API, on SQLite and on PostgreSQL; every field of both
+//! docs/design.md §1 through the public API, on SQLite and on PostgreSQL; every field of both
 //! exchange results and the WAVE_COMPLETED event is read back.
 
 use crate::coordinator_support::*;

@@ -1,4 +1,4 @@
-//! End-to-end over TLS (DESIGN §3): a real coordinator serving its public API over TLS and two
+//! End-to-end over TLS (docs/design.md §3): a real coordinator serving its public API over TLS and two
 //! real paper agents requiring mutual TLS, with certificates made here. The real `wavegate`
 //! CLI publishes the worked example with `--ca-cert` and the wave completes exactly as over
 //! plaintext; the CLI without the CA, or in plaintext, is refused.
@@ -139,7 +139,7 @@ fn out(o: &Output) -> String {
     )
 }
 
-/// The worked example of DESIGN §1 at wave `ts` as the CLI's JSON input: Binance 9 signals
+/// The worked example of docs/design.md §1 at wave `ts` as the CLI's JSON input: Binance 9 signals
 /// (max_trades 6), Bybit 7 (max_trades 4).
 fn worked_example(ts: DateTime<Utc>) -> Value {
     let binance = [
@@ -312,7 +312,13 @@ async fn coordinator_without_a_client_cert_cannot_reach_mutual_tls_agents() {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         let o = wavegate(&url, &[], &["agents", "--json"]).await;
-        if o.status.success() {
+        // Exit 3 while the coordinator is not up; then 1, as an agent is unreachable.
+        if o.status.code() == Some(1) {
+            assert!(
+                String::from_utf8_lossy(&o.stderr).contains("unreachable agent(s): binance"),
+                "{}",
+                out(&o)
+            );
             // Agents.List calls Describe: the agent refuses the handshake, so it is unreachable.
             let v: Value =
                 serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", out(&o)));

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use tokio::process::Command;
 use wavegate_tests::binary;
-use wavegate_tests::otlp::{Collector, ExportedSpan as Got};
+use wavegate_tests::otlp::{Collector, ExportedSpan as Got, KIND_CLIENT, KIND_SERVER};
+
+/// The agent's SERVER span of an `ExecuteWave` call.
+const EXECUTE_WAVE: &str = "wavegate.v1.ExchangeAgent/ExecuteWave";
 
 /// Failure guard only; a healthy run takes a few seconds.
 const GUARD: Duration = Duration::from_secs(180);
@@ -45,7 +48,7 @@ async fn demo_processes_exports_the_worked_example_as_one_trace_of_three_service
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(stdout.contains("binance 6/6 (buffer saved us)"), "{stdout}");
-    assert!(stdout.contains("bybit 4/4\n"), "{stdout}");
+    assert!(stdout.contains("bybit 4/4 (buffer saved us)\n"), "{stdout}");
     assert!(
         stdout.contains("demo finished: 2 waves completed"),
         "{stdout}"
@@ -63,6 +66,35 @@ async fn demo_processes_exports_the_worked_example_as_one_trace_of_three_service
     assert_eq!(wave.len(), 1, "one wave span: {spans:#?}");
     let wave = wave[0];
     assert_eq!(wave.service, "wavegate-coordinator");
+
+    // The CLI exports its own span; the coordinator's span of the publish call is its child,
+    // and the wave's trace links back to that call.
+    let command = spans
+        .iter()
+        .find(|g| g.service == "wavegate" && g.name == "wavegate demo")
+        .unwrap_or_else(|| panic!("no span of the CLI command: {spans:#?}"));
+    let publish: Vec<&Got> = spans
+        .iter()
+        .filter(|g| {
+            g.service == "wavegate-coordinator"
+                && g.name.starts_with("wavegate.v1.SignalIngest/")
+                && g.trace_id == command.trace_id
+        })
+        .collect();
+    assert!(
+        !publish.is_empty(),
+        "publish calls in the CLI's trace: {spans:#?}"
+    );
+    assert!(
+        publish.iter().all(|p| p.kind == KIND_SERVER),
+        "{publish:#?}"
+    );
+    assert!(
+        wave.links
+            .iter()
+            .any(|(t, s)| *t == command.trace_id && publish.iter().any(|p| p.span_id == *s)),
+        "the wave links to the call that closed it: {wave:?}"
+    );
     let in_trace: Vec<&Got> = spans
         .iter()
         .filter(|g| g.trace_id == wave.trace_id)
@@ -96,7 +128,7 @@ async fn demo_processes_exports_the_worked_example_as_one_trace_of_three_service
     }
     let executes: Vec<&&Got> = in_trace
         .iter()
-        .filter(|g| g.name == "execute_wave")
+        .filter(|g| g.name == EXECUTE_WAVE && g.service == "wavegate-agent")
         .collect();
     assert_eq!(
         executes.len(),
@@ -106,15 +138,21 @@ async fn demo_processes_exports_the_worked_example_as_one_trace_of_three_service
     let mut seen = HashSet::new();
     for e in executes {
         assert_eq!(e.service, "wavegate-agent");
+        assert_eq!(e.kind, KIND_SERVER, "{e:?}");
+        // Under the coordinator's CLIENT span of the call, itself under the exchange span.
+        let call = in_trace
+            .iter()
+            .find(|g| g.span_id == e.parent && g.kind == KIND_CLIENT)
+            .unwrap_or_else(|| panic!("{e:?} not under an ExecuteWave call"));
         let parent = exchanges
-            .get(e.parent.as_str())
-            .unwrap_or_else(|| panic!("{e:?} not under an exchange span"));
+            .get(call.parent.as_str())
+            .unwrap_or_else(|| panic!("{call:?} not under an exchange span"));
         let agent_exchange = e
             .exchange
             .as_deref()
             .expect("agent resource names its exchange");
         assert_eq!(
-            parent.attrs.get("name").map(String::as_str),
+            parent.attrs.get("exchange.name").map(String::as_str),
             Some(agent_exchange),
             "{e:?} under {parent:?}"
         );

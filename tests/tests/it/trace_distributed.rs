@@ -10,12 +10,15 @@ use crate::coordinator_support::*;
 use crate::trace_support::*;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::time::{to_proto, wave_id};
-use wavegate_tests::otlp::{Collector, ExportedSpan as Got};
+use wavegate_tests::otlp::{Collector, ExportedSpan as Got, KIND_CLIENT, KIND_SERVER};
 
 /// A producer's W3C trace context (version 00, sampled).
 const CALLER_TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
 const CALLER_TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+/// The gRPC spans of an `ExecuteWave` call (`package.Service/Method`): CLIENT in the
+/// coordinator, SERVER in the agent.
+const EXECUTE_WAVE: &str = "wavegate.v1.ExchangeAgent/ExecuteWave";
 
 #[tokio::test]
 async fn a_wave_is_one_trace_across_coordinator_and_agents() {
@@ -70,11 +73,23 @@ async fn a_wave_is_one_trace_across_coordinator_and_agents() {
         "the publish call in the caller's trace: {spans:#?}"
     );
     assert_eq!(api[0].service, "wavegate-coordinator");
-    assert_eq!(api[0].name, "SignalIngest.PublishWave");
+    assert_eq!(api[0].name, "wavegate.v1.SignalIngest/PublishWave");
     assert_eq!(
         api[0].parent, CALLER_SPAN_ID,
         "a child of the caller's span"
     );
+    // OpenTelemetry RPC conventions: SERVER kind, rpc.* keys, the status code an integer.
+    assert_eq!(api[0].kind, KIND_SERVER, "{:?}", api[0]);
+    assert_eq!(
+        (
+            api[0].attr("rpc.system"),
+            api[0].attr("rpc.service"),
+            api[0].attr("rpc.method"),
+            api[0].attr("rpc.grpc.status_code"),
+        ),
+        ("grpc", "wavegate.v1.SignalIngest", "PublishWave", "0")
+    );
+    assert_eq!(api[0].types["rpc.grpc.status_code"], "int", "{:?}", api[0]);
 
     let wave: Vec<&Got> = spans
         .iter()
@@ -83,6 +98,12 @@ async fn a_wave_is_one_trace_across_coordinator_and_agents() {
     assert_eq!(wave.len(), 1, "one wave span: {spans:#?}");
     let wave = wave[0];
     assert_eq!(wave.service, "wavegate-coordinator");
+    // Its own trace, linked to the publish call that closed it.
+    assert_eq!(
+        wave.links,
+        vec![(CALLER_TRACE_ID.to_owned(), api[0].span_id.clone())],
+        "{wave:?}"
+    );
     let trace = &wave.trace_id;
     let in_trace: Vec<&Got> = spans.iter().filter(|g| &g.trace_id == trace).collect();
     let services: HashSet<&str> = in_trace.iter().map(|g| g.service.as_str()).collect();
@@ -99,23 +120,45 @@ async fn a_wave_is_one_trace_across_coordinator_and_agents() {
     }
     let executes: Vec<&&Got> = in_trace
         .iter()
-        .filter(|g| g.name == "execute_wave")
+        .filter(|g| g.name == EXECUTE_WAVE && g.service == "wavegate-agent")
         .collect();
     assert_eq!(
         executes.len(),
         2,
         "one execute_wave per agent: {in_trace:#?}"
     );
+    // Agent SERVER span → coordinator CLIENT span of the call → exchange span.
     let exchange_ids: HashSet<&str> = exchanges.iter().map(|g| g.span_id.as_str()).collect();
     for e in &executes {
-        assert_eq!(e.service, "wavegate-agent");
+        assert_eq!(e.kind, KIND_SERVER, "{e:?}");
+        let call = in_trace
+            .iter()
+            .find(|g| g.span_id == e.parent)
+            .unwrap_or_else(|| panic!("{e:?} has no parent in the trace"));
+        assert_eq!(
+            (call.name.as_str(), call.service.as_str(), call.kind),
+            (EXECUTE_WAVE, "wavegate-coordinator", KIND_CLIENT),
+            "{call:?}"
+        );
+        assert_eq!(call.attr("server.address"), "127.0.0.1", "{call:?}");
+        assert_eq!(call.types["server.port"], "int", "{call:?}");
+        assert_eq!(call.attr("rpc.grpc.status_code"), "0", "{call:?}");
         assert!(
-            exchange_ids.contains(e.parent.as_str()),
-            "{e:?} not under an exchange span"
+            exchange_ids.contains(call.parent.as_str()),
+            "{call:?} not under an exchange span"
         );
     }
     let parents: HashSet<&str> = executes.iter().map(|g| g.parent.as_str()).collect();
-    assert_eq!(parents.len(), 2, "each agent under its own exchange span");
+    assert_eq!(parents.len(), 2, "each agent under its own call");
+    // One key per fact: the exchange span names its exchange once, numbers typed.
+    for ex in &exchanges {
+        assert!(ex.attrs.contains_key("exchange.name"), "{ex:?}");
+        assert_eq!(ex.types["exchange.id"], "int", "{ex:?}");
+        assert_eq!(ex.types["attempts"], "int", "{ex:?}");
+        for old in ["name", "exchange", "exchange_id", "buffer"] {
+            assert!(!ex.attrs.contains_key(old), "{old} in {ex:?}");
+        }
+    }
 
     // Every executed signal has a place_order span with its outcome.
     let orders: Vec<&&Got> = in_trace

@@ -44,6 +44,16 @@ pub enum IngestResult {
 }
 
 impl IngestResult {
+    /// Every result, for series created at 0.
+    pub const ALL: [IngestResult; 6] = [
+        IngestResult::Accepted,
+        IngestResult::Invalid,
+        IngestResult::Late,
+        IngestResult::Duplicate,
+        IngestResult::Unauthenticated,
+        IngestResult::Error,
+    ];
+
     /// Label value.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -2,11 +2,13 @@
 //! `/metrics` HTTP endpoint ([`serve_metrics`]).
 //!
 //! Each process owns one [`Metrics`] (its own registry, not the crate-global one, so tests
-//! and in-process clusters do not mix their counts) shared as `Arc<Metrics>`. Recording is a
-//! label lookup plus an atomic add; on the per-order path, resolve an [`ExchangeMetrics`]
-//! once per exchange and wave and record through it.
+//! and in-process clusters do not mix their counts) shared as `Arc<Metrics>`, and exports only
+//! its own families ([`Process`]) plus the standard `process_*` families and
+//! `wavegate_build_info`. Recording is a label lookup plus an atomic add; on the per-order
+//! path, resolve an [`ExchangeMetrics`] once per exchange and wave and record through it.
 
 mod labels;
+mod process;
 mod server;
 
 use std::time::Duration;
@@ -17,6 +19,7 @@ use prometheus::{
 };
 
 pub use labels::{IngestResult, WaveStatus};
+pub use process::ProcessCollector;
 pub use server::{MetricsServer, serve_metrics};
 
 use super::TelemetryError;
@@ -33,6 +36,30 @@ const WAVE_BUCKETS: &[f64] = &[
 const ORDER_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+
+/// Which process a [`Metrics`] is for: each exports only the families it records, so a
+/// dashboard summing over jobs never counts a fact twice and an agent never shows the
+/// coordinator's (always empty) wave histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Process {
+    /// Waves, per-exchange results, agent connectivity, ingest.
+    Coordinator,
+    /// Validation verdicts, order latency and throttling.
+    Agent,
+    /// `wavegate bridge`: none of the above; it registers its own families.
+    Bridge,
+}
+
+impl Process {
+    /// `coordinator` or `agent` (the `process` label of `wavegate_build_info`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Process::Coordinator => "coordinator",
+            Process::Agent => "agent",
+            Process::Bridge => "bridge",
+        }
+    }
+}
 
 /// The metric families of one process.
 #[derive(Clone)]
@@ -57,27 +84,30 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    /// Creates and registers every family in a fresh registry. Fails only on an invalid
-    /// metric definition, i.e. a bug here.
-    pub fn new() -> Result<Self, TelemetryError> {
+    /// Creates every family and registers those of `process` (plus `process_*` and
+    /// `wavegate_build_info`) in a fresh registry. The coordinator's unlabelled and
+    /// status/result series start at 0, so alerts and rates work from start-up. Fails only on
+    /// an invalid metric definition, i.e. a bug here.
+    pub fn new(process: Process) -> Result<Self, TelemetryError> {
         let registry = Registry::new();
-        let counter = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(c.clone()))?;
-            Ok::<_, prometheus::Error>(c)
+        let coordinator = process == Process::Coordinator;
+        let agent = process == Process::Agent;
+        let register = |c: Box<dyn prometheus::core::Collector>, mine: bool| {
+            if mine {
+                registry.register(c)?;
+            }
+            Ok::<_, prometheus::Error>(())
         };
-        let histogram = |name: &str, help: &str, labels: &[&str], buckets: &[f64]| {
-            let h = HistogramVec::new(
-                HistogramOpts::new(name, help).buckets(buckets.to_vec()),
-                labels,
-            )?;
-            registry.register(Box::new(h.clone()))?;
-            Ok::<_, prometheus::Error>(h)
+        let counter = |name: &str, help: &str, labels: &[&str], mine: bool| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+            register(Box::new(c.clone()), mine)?;
+            Ok::<_, prometheus::Error>(c)
         };
         let waves = counter(
             "wavegate_waves_total",
             "Waves finished, by final status.",
             &["status"],
+            coordinator,
         )?;
         let wave_duration = Histogram::with_opts(
             HistogramOpts::new(
@@ -86,33 +116,40 @@ impl Metrics {
             )
             .buckets(WAVE_BUCKETS.to_vec()),
         )?;
-        registry.register(Box::new(wave_duration.clone()))?;
+        register(Box::new(wave_duration.clone()), coordinator)?;
         let executed = counter(
             "wavegate_exchange_executed_total",
             "Positions opened, by exchange.",
             &["exchange"],
+            coordinator,
         )?;
         let target_reached = counter(
             "wavegate_exchange_target_reached_total",
             "Exchange results of a wave that reached max_trades.",
             &["exchange"],
+            coordinator,
         )?;
         let topups = counter(
             "wavegate_topups_total",
             "Top-up rounds requested, by exchange.",
             &["exchange"],
+            coordinator,
         )?;
         let verdicts = counter(
             "wavegate_validation_verdicts_total",
             "Validation verdicts, by exchange, verdict and reason.",
             &["exchange", "verdict", "reason"],
+            agent,
         )?;
-        let order_latency = histogram(
-            "wavegate_order_latency_seconds",
-            "Time to open one position on the exchange (entry and stop), by exchange.",
+        let order_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "wavegate_order_latency_seconds",
+                "Time to open one position on the exchange (entry and stop), by exchange.",
+            )
+            .buckets(ORDER_BUCKETS.to_vec()),
             &["exchange"],
-            ORDER_BUCKETS,
         )?;
+        register(Box::new(order_latency.clone()), agent)?;
         let agent_connected = IntGaugeVec::new(
             Opts::new(
                 "wavegate_agent_connected",
@@ -120,18 +157,34 @@ impl Metrics {
             ),
             &["exchange"],
         )?;
-        registry.register(Box::new(agent_connected.clone()))?;
+        register(Box::new(agent_connected.clone()), coordinator)?;
         let ingest = counter(
             "wavegate_ingest_signals_total",
             "Signals received by ingest, by result.",
             &["result"],
+            coordinator,
         )?;
         let throttled = counter(
             "wavegate_exchange_throttled_total",
             "Exchange calls held back by the venue's rate limit or ban, by exchange and call \
              (entry, stop, close, read).",
             &["exchange", "call"],
+            agent,
         )?;
+        registry.register(Box::new(process::ProcessCollector::new()?))?;
+        registry.register(Box::new(process::build_info(process.as_str())?))?;
+        // Every status and result at 0 from start-up: `increase()` and alerts need a series
+        // before the first event.
+        for status in [
+            WaveStatus::Completed,
+            WaveStatus::Partial,
+            WaveStatus::Failed,
+        ] {
+            waves.with_label_values(&[status.as_str()]);
+        }
+        for result in IngestResult::ALL {
+            ingest.with_label_values(&[result.as_str()]);
+        }
         Ok(Self {
             throttled,
             registry,
@@ -172,11 +225,13 @@ impl Metrics {
     }
 
     /// Creates `exchange`'s per-exchange series at 0, so a configured exchange is scraped
-    /// (and alerts on it work) before its first wave.
+    /// (and alerts on it work) before its first wave; its agent counts as not connected until
+    /// a probe or a call reaches it.
     pub fn register_exchange(&self, exchange: &str) {
         for family in [&self.executed, &self.target_reached, &self.topups] {
             family.with_label_values(&[exchange]);
         }
+        self.agent_connected.with_label_values(&[exchange]);
     }
 
     /// `n` positions opened on `exchange`.
@@ -310,7 +365,8 @@ mod tests {
 
     #[test]
     fn every_family_is_exposed_with_its_labels() {
-        let m = Metrics::new().unwrap();
+        let m = Metrics::new(Process::Coordinator).unwrap();
+        let a = Metrics::new(Process::Agent).unwrap();
         m.wave_finished(WaveStatus::Completed, Duration::from_millis(1500));
         m.wave_finished(WaveStatus::Partial, Duration::from_millis(20));
         let stats = ExchangeStats {
@@ -322,15 +378,15 @@ mod tests {
             ..ExchangeStats::default()
         };
         m.exchange_finished(&stats);
-        m.validation_verdict("binance", &Verdict::Failed("symbol_not_tradable".into()));
-        m.validation_verdict("binance", &Verdict::Skipped(Duplicate::OpenPosition));
-        m.order_latency("bybit", Duration::from_millis(3));
+        a.validation_verdict("binance", &Verdict::Failed("symbol_not_tradable".into()));
+        a.validation_verdict("binance", &Verdict::Skipped(Duplicate::OpenPosition));
+        a.order_latency("bybit", Duration::from_millis(3));
         m.agent_connected("bybit", true);
         m.agent_connected("binance", false);
         m.ingest_signals(IngestResult::Accepted, 100);
         m.ingest_signals(IngestResult::Late, 2);
 
-        let text = m.encode().unwrap();
+        let text = m.encode().unwrap() + &a.encode().unwrap();
         for line in [
             r#"wavegate_waves_total{status="completed"} 1"#,
             r#"wavegate_waves_total{status="partial"} 1"#,
@@ -358,17 +414,80 @@ mod tests {
     }
 
     #[test]
+    fn each_process_exports_only_its_families_and_starts_at_zero() {
+        let c = Metrics::new(Process::Coordinator).unwrap();
+        c.register_exchange("binance");
+        let text = c.encode().unwrap();
+        for line in [
+            r#"wavegate_waves_total{status="failed"} 0"#,
+            r#"wavegate_ingest_signals_total{result="accepted"} 0"#,
+            r#"wavegate_agent_connected{exchange="binance"} 0"#,
+            "wavegate_wave_duration_seconds_count 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        let a = Metrics::new(Process::Agent).unwrap();
+        a.order_latency("binance", Duration::from_millis(3));
+        let text = a.encode().unwrap();
+        for family in [
+            "wavegate_wave_duration_seconds",
+            "wavegate_waves_total",
+            "wavegate_agent_connected",
+        ] {
+            assert!(!text.contains(family), "{family} in the agent's\n{text}");
+        }
+        assert!(
+            text.contains("wavegate_order_latency_seconds_count"),
+            "{text}"
+        );
+        for (m, process) in [(&c, "coordinator"), (&a, "agent")] {
+            let text = m.encode().unwrap();
+            let info = format!(
+                r#"wavegate_build_info{{process="{process}",version="{}"}} 1"#,
+                crate::VERSION
+            );
+            assert!(
+                text.lines().any(|l| l == info),
+                "missing {info:?} in\n{text}"
+            );
+            if cfg!(target_os = "linux") {
+                for family in [
+                    "# TYPE process_cpu_seconds_total counter",
+                    "# TYPE process_resident_memory_bytes gauge",
+                    "# TYPE process_start_time_seconds gauge",
+                    "# TYPE process_open_fds gauge",
+                ] {
+                    assert!(
+                        text.lines().any(|l| l == family),
+                        "missing {family:?} in\n{text}"
+                    );
+                }
+                let rss = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
+                    .and_then(|v| v.parse::<f64>().ok());
+                assert!(rss.is_some_and(|v| v > 0.0), "{text}");
+            }
+        }
+    }
+
+    #[test]
     fn resolved_handles_count_into_the_same_series() {
-        let m = Metrics::new().unwrap();
+        let m = Metrics::new(Process::Coordinator).unwrap();
+        let a = Metrics::new(Process::Agent).unwrap();
         let ex = m.exchange("bybit");
         ex.executed();
         ex.executed();
         m.exchange_executed("bybit", 1);
         ex.topup();
-        ex.validation_verdict(&Verdict::Successful);
-        ex.order_latency(Duration::from_secs(2));
         ex.connected(true);
-        let text = m.encode().unwrap();
+        let ax = a.exchange("bybit");
+        ax.validation_verdict(&Verdict::Successful);
+        ax.order_latency(Duration::from_secs(2));
+        let text = m.encode().unwrap() + &a.encode().unwrap();
         assert!(text.contains(r#"wavegate_exchange_executed_total{exchange="bybit"} 3"#));
         assert!(text.contains(r#"wavegate_topups_total{exchange="bybit"} 1"#));
         assert!(text.contains(
@@ -384,7 +503,7 @@ mod tests {
 
     #[test]
     fn a_missed_or_not_yet_run_exchange_has_its_series_at_zero() {
-        let m = Metrics::new().unwrap();
+        let m = Metrics::new(Process::Coordinator).unwrap();
         m.register_exchange("okx");
         let missed = ExchangeStats {
             exchange_name: "bybit".into(),
@@ -410,9 +529,13 @@ mod tests {
 
     #[test]
     fn registries_are_independent() {
-        let a = Metrics::new().unwrap();
-        let b = Metrics::new().unwrap();
+        let a = Metrics::new(Process::Coordinator).unwrap();
+        let b = Metrics::new(Process::Coordinator).unwrap();
         a.ingest_signals(IngestResult::Accepted, 5);
-        assert!(!b.encode().unwrap().contains("accepted"));
+        assert!(
+            b.encode()
+                .unwrap()
+                .contains(r#"wavegate_ingest_signals_total{result="accepted"} 0"#)
+        );
     }
 }

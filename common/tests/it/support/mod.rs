@@ -1,5 +1,5 @@
 //! A synchronous driver of the pure pieces (planner, verdict filter, walk, tally) the way an
-//! agent drives them, and a naive reference written straight from DESIGN §1, for the tests.
+//! agent drives them, and a naive reference written straight from docs/design.md §1, for the tests.
 
 #![allow(dead_code)]
 
@@ -137,7 +137,7 @@ pub fn drive(sigs: &[Sim], setup: &Setup, mode: Mode, settle_order: &[usize]) ->
     }
 }
 
-/// DESIGN §1 steps 2–6 as plain loops (one top-up round per `max_rounds`).
+/// docs/design.md §1 steps 2–6 as plain loops (one top-up round per `max_rounds`).
 pub fn reference(sigs: &[Sim], setup: &Setup) -> Run {
     let max = setup.max_trades as usize;
     let open: HashSet<&str> = setup.open.iter().map(String::as_str).collect();

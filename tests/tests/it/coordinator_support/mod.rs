@@ -1,5 +1,5 @@
 //! Shared plumbing of the coordinator end-to-end tests: configs for the real coordinator and
-//! paper agents, gRPC clients, the worked example of DESIGN §1, fresh PostgreSQL databases.
+//! paper agents, gRPC clients, the worked example of docs/design.md §1, fresh PostgreSQL databases.
 #![allow(dead_code)]
 
 use std::path::Path;

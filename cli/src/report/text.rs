@@ -1,0 +1,352 @@
+//! The text form of a wave's report: header with status, reason and timing, one line per
+//! exchange, the per-exchange table (fitted to the terminal), and totals that agree with the
+//! lines above them for completed, partial, failed and cancelled waves alike.
+
+use wavegate_common::WaveTotals;
+use wavegate_common::stats::ExchangeStats;
+
+use super::{ExchangeReport, WaveReport};
+use crate::table::{Align, Table, output_width};
+
+/// `1 signal`, `2 signals`.
+pub fn plural(n: u32, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+fn name_of(s: &ExchangeStats) -> String {
+    if s.exchange_name.is_empty() {
+        format!("exchange {}", s.exchange_id)
+    } else {
+        s.exchange_name.clone()
+    }
+}
+
+/// True when the exchange's agent reported anything before it stopped.
+fn ran(s: &ExchangeStats) -> bool {
+    s.validated_successful
+        + s.topped_up
+        + s.validation_failed
+        + s.duplicates
+        + s.executed
+        + s.execution_failed
+        > 0
+}
+
+/// `binance 6/6 (buffer saved us)`: the line a person reads first. Its notes follow the
+/// statistics' own fields (`buffer_saved_us`, `target_reached`, `error`), so the line and the
+/// table never disagree.
+pub fn summary_line(s: &ExchangeStats) -> String {
+    let mut notes = Vec::new();
+    match &s.error {
+        Some(err) if ran(s) => {
+            notes.push(format!("stopped: {err}"));
+            if s.skipped > 0 {
+                notes.push(format!("{} not processed", plural(s.skipped, "signal")));
+            }
+        }
+        Some(err) => notes.push(format!(
+            "not processed: {err}, {} skipped",
+            plural(s.skipped, "signal")
+        )),
+        None => {
+            if s.buffer_saved_us {
+                notes.push("buffer saved us".to_owned());
+            }
+            if s.topped_up > 0 {
+                notes.push(format!("topped up {}", s.topped_up));
+            }
+            if !s.target_reached {
+                notes.push("target missed".to_owned());
+            }
+        }
+    }
+    let notes = if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", notes.join(", "))
+    };
+    format!("{} {}/{}{notes}", name_of(s), s.executed, s.target)
+}
+
+fn ms(v: Option<u64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// The per-exchange table, fitted to the output's width (see [`Table::render_within`]).
+pub fn exchange_table<'a, I: IntoIterator<Item = &'a ExchangeReport>>(exchanges: I) -> String {
+    let mut t = Table::new(&[
+        ("ID", Align::Right),
+        ("EXCHANGE", Align::Left),
+        ("OPENED", Align::Right),
+        ("SIGNALS", Align::Right),
+        ("VALIDATED", Align::Right),
+        ("TOPPED_UP", Align::Right),
+        ("EXEC_FAILED", Align::Right),
+        ("VAL_FAILED", Align::Right),
+        ("DUPLICATES", Align::Right),
+        ("BUFFER", Align::Right),
+        ("PARAMS", Align::Left),
+        ("SAVED", Align::Left),
+        ("FIRST_ORDER_MS", Align::Right),
+        ("DURATION_MS", Align::Right),
+        ("ERROR", Align::Left),
+    ]);
+    for e in exchanges {
+        let s = &e.stats;
+        t.row([
+            s.exchange_id.to_string(),
+            name_of(s),
+            format!("{}/{}", s.executed, s.target),
+            s.total_signals.to_string(),
+            s.validated_successful.to_string(),
+            s.topped_up.to_string(),
+            s.execution_failed.to_string(),
+            s.validation_failed.to_string(),
+            s.duplicates.to_string(),
+            s.buffer_size.to_string(),
+            s.params_source.as_str().to_owned(),
+            if s.buffer_saved_us { "yes" } else { "no" }.to_owned(),
+            ms(e.timing.first_order_ms),
+            ms(e.timing.duration_ms),
+            s.error.clone().unwrap_or_default(),
+        ]);
+    }
+    t.render_within(output_width())
+}
+
+/// Wave totals in one line, then (when exchanges ran) a line saying how many were processed
+/// fully and why the others were not (so `0 of 2 processed` never stands next to positions
+/// opened unexplained).
+pub fn totals_line(t: &WaveTotals, exchanges: &[&ExchangeStats]) -> String {
+    let mut line = format!(
+        "totals: {}, {} opened, {}, {} validated, {}, {}",
+        plural(t.total_signals, "signal"),
+        plural(t.total_executed, "position"),
+        plural(t.total_failed, "execution failure"),
+        t.total_validated,
+        plural(t.validation_errors, "validation failure"),
+        plural(t.duplicates, "duplicate"),
+    );
+    if !exchanges.is_empty() {
+        let n = u32::try_from(exchanges.len()).unwrap_or(u32::MAX);
+        line.push_str(&format!(
+            "\nexchanges: {} of {n} processed fully",
+            t.exchanges_processed
+        ));
+        let why: Vec<String> = exchanges
+            .iter()
+            .filter_map(|s| s.error.as_ref().map(|e| format!("{}: {e}", name_of(s))))
+            .collect();
+        if !why.is_empty() {
+            line.push_str(&format!(" ({})", why.join(", ")));
+        }
+    }
+    line
+}
+
+/// `text` broken after its commas so that no line is wider than `width` (continuation lines
+/// indented by two spaces); as it is without a width or when it fits.
+pub fn wrap_at_commas(text: &str, width: Option<usize>) -> String {
+    let Some(width) = width else {
+        return text.to_owned();
+    };
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.chars().count() <= width {
+            out.push(line.to_owned());
+            continue;
+        }
+        let mut current = String::new();
+        for part in line.split_inclusive(", ") {
+            let len = current.chars().count() + part.trim_end().chars().count();
+            if !current.is_empty() && len > width {
+                out.push(current.trim_end().to_owned());
+                current = "  ".to_owned();
+            }
+            current.push_str(part);
+        }
+        out.push(current.trim_end().to_owned());
+    }
+    out.join("\n")
+}
+
+/// The wave's timing in words: collecting since …, or closed … completed … (N ms).
+fn timing_line(r: &WaveReport) -> Option<String> {
+    let t = &r.timing;
+    match (&t.closed_at, &t.completed_at) {
+        (None, _) => t
+            .created_at
+            .as_ref()
+            .map(|c| format!("collecting since {c}")),
+        (Some(closed), None) => Some(format!("closed {closed}, not finished yet")),
+        (Some(closed), Some(done)) => Some(match t.duration_ms {
+            Some(d) => format!("closed {closed}, finished {done} ({d} ms)"),
+            None => format!("closed {closed}, finished {done}"),
+        }),
+    }
+}
+
+/// The whole human-readable report of a wave: header, reason, timing, summaries, table,
+/// totals.
+pub fn render_wave(r: &WaveReport) -> String {
+    let mut out = format!(
+        "wave {}  {}  {}\n",
+        r.wave_id,
+        r.status,
+        plural(r.signal_count, "signal")
+    );
+    if let Some(reason) = &r.reason {
+        out.push_str(&format!("  reason: {reason}\n"));
+    }
+    if let Some(line) = timing_line(r) {
+        out.push_str(&wrap_at_commas(&format!("  {line}"), output_width()));
+        out.push('\n');
+    }
+    for e in r.exchanges.values() {
+        out.push_str("  ");
+        out.push_str(&summary_line(&e.stats));
+        out.push('\n');
+    }
+    if !r.exchanges.is_empty() {
+        out.push('\n');
+        out.push_str(&exchange_table(r.exchanges.values()));
+    }
+    match (&r.totals, r.status) {
+        (Some(t), _) => {
+            let stats: Vec<&ExchangeStats> = r.exchanges.values().map(|e| &e.stats).collect();
+            out.push_str(&wrap_at_commas(&totals_line(t, &stats), output_width()));
+        }
+        (None, "failed") => out.push_str(&format!(
+            "nothing executed: the wave failed before dispatch ({} not sent to any exchange)",
+            plural(r.signal_count, "signal")
+        )),
+        (None, _) => out.push_str("totals: once the wave finishes"),
+    }
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{ExchangeTimingView, WaveTimingView};
+    use std::collections::BTreeMap;
+
+    fn stats(executed: u32, target: u32, tfe: u32, failed: u32) -> ExchangeStats {
+        let mut s = ExchangeStats {
+            exchange_id: 1,
+            exchange_name: "binance".into(),
+            executed,
+            target,
+            validated_successful: tfe,
+            execution_failed: failed,
+            ..ExchangeStats::default()
+        };
+        s.derive();
+        s
+    }
+
+    fn report(status: &'static str, exchanges: Vec<ExchangeStats>, totals: bool) -> WaveReport {
+        let t = WaveTotals::from_exchanges(17, &exchanges);
+        WaveReport {
+            wave_id: "2026-11-24T12:00:00Z".into(),
+            status,
+            reason: Some("cancelled: venue halted".into()),
+            signal_count: 17,
+            timing: WaveTimingView {
+                created_at: Some("2026-11-24T12:14:00.000Z".into()),
+                closed_at: Some("2026-11-24T12:15:00.000Z".into()),
+                completed_at: Some("2026-11-24T12:15:00.750Z".into()),
+                duration_ms: Some(750),
+            },
+            totals: totals.then_some(t),
+            exchanges: exchanges
+                .into_iter()
+                .map(|s| {
+                    (
+                        s.exchange_id.to_string(),
+                        ExchangeReport {
+                            stats: s,
+                            executed_symbols: vec![],
+                            timing: ExchangeTimingView::default(),
+                            outcomes: None,
+                        },
+                    )
+                })
+                .collect::<BTreeMap<_, _>>(),
+            completed_event: None,
+        }
+    }
+
+    #[test]
+    fn summary_lines_follow_the_fields() {
+        assert_eq!(
+            summary_line(&stats(6, 6, 7, 1)),
+            "binance 6/6 (buffer saved us)"
+        );
+        // The formula's flag shows in the line whenever the table says SAVED yes.
+        let mut bybit = stats(4, 4, 6, 0);
+        bybit.exchange_name = "bybit".into();
+        assert!(bybit.buffer_saved_us);
+        assert_eq!(summary_line(&bybit), "bybit 4/4 (buffer saved us)");
+        assert_eq!(
+            summary_line(&stats(3, 5, 3, 0)),
+            "binance 3/5 (target missed)"
+        );
+        let skipped = ExchangeStats::skipped(3, "kraken", 4, "no_params");
+        assert_eq!(
+            summary_line(&skipped),
+            "kraken 0/0 (not processed: no_params, 4 signals skipped)"
+        );
+        let mut cancelled = stats(2, 4, 4, 0);
+        cancelled.error = Some("cancelled".into());
+        assert_eq!(summary_line(&cancelled), "binance 2/4 (stopped: cancelled)");
+    }
+
+    #[test]
+    fn a_cancelled_wave_reads_coherently() {
+        let mut binance = stats(2, 4, 4, 0);
+        binance.error = Some("cancelled".into());
+        let mut bybit = stats(4, 4, 4, 0);
+        bybit.exchange_id = 2;
+        bybit.exchange_name = "bybit".into();
+        let text = render_wave(&report("partial", vec![binance, bybit], true));
+        assert!(
+            text.contains("  reason: cancelled: venue halted\n"),
+            "{text}"
+        );
+        assert!(text.contains("(750 ms)"), "{text}");
+        assert!(
+            text.contains("6 positions opened")
+                && text.contains("\nexchanges: 1 of 2 processed fully (binance: cancelled)\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn long_lines_break_after_commas_to_fit() {
+        let line = "totals: 16 signals, 2 positions opened, 0 execution failures, 13 validated";
+        assert_eq!(wrap_at_commas(line, None), line);
+        let wrapped = wrap_at_commas(line, Some(40));
+        assert!(
+            wrapped.lines().all(|l| l.chars().count() <= 40),
+            "{wrapped}"
+        );
+        assert_eq!(wrapped.replace("\n  ", " "), line);
+    }
+
+    #[test]
+    fn a_wave_failed_before_dispatch_shows_no_zero_totals() {
+        let text = render_wave(&report("failed", vec![], false));
+        assert!(
+            text.contains("wave 2026-11-24T12:00:00Z  failed  17 signals"),
+            "{text}"
+        );
+        assert!(text.contains("nothing executed"), "{text}");
+        assert!(!text.contains("totals: 0"), "{text}");
+    }
+}
