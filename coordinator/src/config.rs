@@ -163,6 +163,10 @@ pub struct ExchangeConfig {
     /// Deployment region of the agent, for display.
     #[serde(default)]
     pub region: Option<String>,
+    /// File holding the token sent to this exchange's agent on every call (the agent's
+    /// `auth.token_file` holds the same); read at start-up, never logged.
+    #[serde(default)]
+    pub agent_token_file: Option<PathBuf>,
 }
 
 /// Bearer-token authentication of the public API.
@@ -396,6 +400,12 @@ impl CoordinatorConfig {
             }
             if e.name.trim().is_empty() {
                 return Err(invalid(key("name"), "must not be empty"));
+            }
+            if e.agent_token_file
+                .as_ref()
+                .is_some_and(|p| p.as_os_str().is_empty())
+            {
+                return Err(invalid(key("agent_token_file"), "must not be empty"));
             }
             if e.default_max_trades == Some(0) {
                 return Err(invalid(key("default_max_trades"), "must be at least 1"));
