@@ -26,6 +26,7 @@ use crate::agents::Agent;
 use crate::cancel::CancelWatch;
 use crate::hub::Hub;
 use crate::spans;
+use crate::verify::{Mismatch, Sent};
 
 /// Where outcomes go as they arrive: the Watch hub at once, the store in batches.
 #[derive(Debug, Clone)]
@@ -158,6 +159,10 @@ pub enum AttemptError {
     /// The agent refused the wave (protocol or params): retrying cannot help.
     #[error("agent refused the wave: {0}")]
     Refused(String),
+    /// The agent reported something the coordinator did not send (see `verify`): its report
+    /// is refused, and a re-send would only replay it.
+    #[error("agent result refused: {0}")]
+    Mismatch(#[from] Mismatch),
 }
 
 fn from_status(s: &tonic::Status) -> AttemptError {
@@ -209,6 +214,7 @@ pub async fn attempt(
     let total = run.signals.len();
     let ex = run.params.exchange_id;
     let name = run.params.exchange_name.as_str();
+    let sent_list = Sent::new(run.wave_id, run.params.max_trades, run.signals);
     let (tx, rx) = mpsc::channel::<pb::CoordinatorMsg>(16);
     let start = pb::CoordinatorMsg {
         msg: Some(CoordMsg::Start(pb::Start {
@@ -272,6 +278,8 @@ pub async fn attempt(
         };
         match msg.msg {
             Some(AgentMsg::Outcome(o)) => {
+                // Checked before it is shown or stored anywhere.
+                sent_list.outcome(&o)?;
                 known.outcome(&o);
                 sink.outcome(ex, name, o);
             }
@@ -313,6 +321,7 @@ pub async fn attempt(
                 }
             }
             Some(AgentMsg::Result(r)) => {
+                sent_list.result(&r)?;
                 agent.mark_ok();
                 return Ok(r);
             }

@@ -48,6 +48,7 @@ pub struct Metrics {
     agent_connected: IntGaugeVec,
     ingest: IntCounterVec,
     throttled: IntCounterVec,
+    results_rejected: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -132,6 +133,12 @@ impl Metrics {
              (entry, stop, close, read).",
             &["exchange", "call"],
         )?;
+        let results_rejected = counter(
+            "wavegate_agent_results_rejected_total",
+            "Agent results the coordinator refused because they do not match what it sent, \
+             by exchange.",
+            &["exchange"],
+        )?;
         Ok(Self {
             throttled,
             registry,
@@ -144,6 +151,7 @@ impl Metrics {
             order_latency,
             agent_connected,
             ingest,
+            results_rejected,
         })
     }
 
@@ -220,6 +228,12 @@ impl Metrics {
         self.agent_connected
             .with_label_values(&[exchange])
             .set(i64::from(connected));
+    }
+
+    /// The coordinator refused a result (or outcome) from the agent of `exchange` that does
+    /// not match what it sent.
+    pub fn agent_result_rejected(&self, exchange: &str) {
+        self.results_rejected.with_label_values(&[exchange]).inc();
     }
 
     /// `n` signals ended in `result` at ingest.
