@@ -123,7 +123,11 @@ pub struct SendToken(Option<MetadataValue<Ascii>>);
 
 impl std::fmt::Debug for SendToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shown = if self.0.is_some() { "<redacted>" } else { "none" };
+        let shown = if self.0.is_some() {
+            "<redacted>"
+        } else {
+            "none"
+        };
         f.debug_tuple("SendToken").field(&shown).finish()
     }
 }
@@ -200,7 +204,10 @@ mod tests {
         assert_eq!(call(&mut req, Some(&format!("Bearer {GOOD}"))), Ok(()));
         let wrong = Some("Bearer 0123456789abcdef-secreT");
         assert_eq!(call(&mut req, wrong), Err(tonic::Code::Unauthenticated));
-        assert_eq!(call(&mut req, Some(GOOD)), Err(tonic::Code::Unauthenticated));
+        assert_eq!(
+            call(&mut req, Some(GOOD)),
+            Err(tonic::Code::Unauthenticated)
+        );
         assert_eq!(call(&mut req, None), Err(tonic::Code::Unauthenticated));
         assert_eq!(call(&mut RequireToken::default(), None), Ok(()));
 
@@ -213,7 +220,13 @@ mod tests {
 
     #[test]
     fn weak_or_malformed_tokens_are_refused_without_echo() {
-        for bad in ["", "   ", "short", "has a space in it 0123456789", "tab\tinside0123456789"] {
+        for bad in [
+            "",
+            "   ",
+            "short",
+            "has a space in it 0123456789",
+            "tab\tinside0123456789",
+        ] {
             let e = Token::new(bad).unwrap_err().to_string();
             if !bad.trim().is_empty() {
                 assert!(!e.contains(bad.trim()), "{e}");
@@ -223,7 +236,10 @@ mod tests {
         let p = dir.join("token");
         std::fs::write(&p, "tiny").unwrap();
         let e = Token::read_file(&p).unwrap_err().to_string();
-        assert!(e.contains(&p.display().to_string()) && !e.contains("tiny"), "{e}");
+        assert!(
+            e.contains(&p.display().to_string()) && !e.contains("tiny"),
+            "{e}"
+        );
         std::fs::write(&p, format!("{GOOD}\n")).unwrap();
         assert!(Token::read_file(&p).unwrap().matches(GOOD));
         let _ = std::fs::remove_dir_all(dir);
