@@ -20,6 +20,8 @@ COORDINATOR_KEYS = {
     "dispatch.lease_secs": int, "dispatch.topup_after_failures": bool,
     "exchanges[].id": int, "exchanges[].name": str, "exchanges[].agent": str,
     "exchanges[].default_max_trades": int, "exchanges[].region": str,
+    "exchanges[].agent_token_file": str, "max_request_bytes": int,
+    "params.max_trades_ceiling": int,
     "auth.tokens_file": str,
     "telemetry.log_format": str, "telemetry.otlp_endpoint": str,
     "tls.cert": str, "tls.key": str, "tls.client_ca": str,
@@ -38,6 +40,7 @@ AGENT_KEYS = {
     "adapter.paper.exec_fail": list, "adapter.paper.stop_fail": list,
     "telemetry.log_format": str, "telemetry.otlp_endpoint": str,
     "tls.cert": str, "tls.key": str, "tls.client_ca": str,
+    "auth.token_file": str, "auth.insecure": bool,
     **{f"adapter.{live}.{k}": t for live in ("binance", "bybit") for k, t in {
         "base_url": str, "recv_window_ms": int, "notional": NUM, "request_timeout_ms": int,
         "connect_timeout_ms": int, "rules_refresh_secs": int, "api_key": str,
@@ -108,6 +111,12 @@ def check_config(report, repo, where, text, kind):
     for path in required:
         if path not in flat:
             report.fail(where, f"missing required key {path!r}")
+    if kind == "agent" and not is_loopback(doc.get("listen", "")) and not (
+        "auth.token_file" in flat or "tls.client_ca" in flat or flat.get("auth.insecure") is True
+    ):
+        # The agent itself refuses this at start-up (docs/operator-guide.md, "Security").
+        report.fail(where, "an agent reachable from other hosts needs auth.token_file or "
+                           "tls.client_ca (or auth.insecure = true)")
     if kind == "coordinator":
         ids = flat.get("exchanges[].id", [])
         if len(ids) != len(set(ids)):
@@ -161,6 +170,11 @@ def is_setting(line):
         return True
     except tomllib.TOMLDecodeError:
         return False
+
+
+def is_loopback(listen):
+    host = listen.rpartition(":")[0].strip("[]")
+    return host == "localhost" or host == "::1" or host.startswith("127.")
 
 
 def listen_port(doc):
