@@ -14,7 +14,7 @@ COORDINATOR_KEYS = {
     "listen": str, "database_url": str, "max_batch_signals": int, "metrics_listen": str,
     "node_id": str,
     "waves.interval_secs": int, "waves.grace_secs": int, "waves.quiet_secs": int,
-    "waves.max_wave_age_secs": int, "waves.deadline_secs": int,
+    "waves.max_wave_age_secs": int, "waves.deadline_secs": int, "waves.signal_delay_secs": int,
     "dispatch.buffer_fixed": int, "dispatch.max_topup_rounds": int,
     "dispatch.execution_mode": str, "dispatch.connect_timeout_ms": int, "dispatch.retries": int,
     "dispatch.lease_secs": int, "dispatch.topup_after_failures": bool,
