@@ -12,12 +12,14 @@ use wavegate_common::walk::Mode;
 
 use crate::journal::JournalSync;
 
+mod auth;
 mod env;
 mod live;
 mod network;
 mod telemetry;
 mod tls;
 
+pub use auth::AgentAuth;
 pub use env::ENV_PREFIX;
 pub use live::{BINANCE_BASE_URL, BYBIT_BASE_URL, Credentials, LiveConfig, Secret};
 pub use telemetry::{AgentTelemetry, DEFAULT_METRICS_LISTEN, METRICS_OFF, parse_metrics_listen};
@@ -294,6 +296,8 @@ pub struct AgentConfig {
     pub telemetry: AgentTelemetry,
     /// `[tls]`: serve over TLS (mutual TLS with `client_ca`); `None` serves plaintext.
     pub tls: Option<AgentTls>,
+    /// `[auth]`: the coordinator's token; a non-loopback `listen` needs it or mutual TLS.
+    pub auth: AgentAuth,
 }
 
 impl Default for AgentConfig {
@@ -317,6 +321,7 @@ impl Default for AgentConfig {
             metrics_listen: Some(DEFAULT_METRICS_LISTEN),
             telemetry: AgentTelemetry::default(),
             tls: None,
+            auth: AgentAuth::default(),
         }
     }
 }
@@ -477,7 +482,19 @@ impl AgentConfig {
         if let Some(tls) = &self.tls {
             tls.validate()?;
         }
+        self.auth.validate()?;
         self.validate_telemetry()
+    }
+
+    /// Refuses to serve `listen` to unauthenticated callers from other hosts (see
+    /// [`AgentAuth::check_exposure`]); checked when the agent starts, after every override.
+    pub fn check_exposure(&self) -> Result<(), ConfigError> {
+        self.auth.check_exposure(self.listen, self.tls.as_ref())
+    }
+
+    /// How callers are authenticated: `token`, `mtls`, `token+mtls` or `none`.
+    pub fn auth_mode(&self) -> &'static str {
+        auth::mode(&self.auth, self.tls.as_ref())
     }
 }
 

@@ -34,9 +34,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::server::NamedService;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tracing::{error, info, warn};
+use wavegate_common::auth::RequireToken;
 use wavegate_common::proto::v1::exchange_agent_server::ExchangeAgentServer;
 use wavegate_common::telemetry::metrics::Process;
 use wavegate_common::telemetry::{Metrics, MetricsServer, serve_metrics};
@@ -51,6 +53,11 @@ use crate::exchange::paper::PaperExchange;
 use crate::journal::{Journal, JournalError};
 use crate::ratelimit::OrderLimiter;
 use crate::service::{AgentService, Sessions};
+
+/// Largest message accepted from a coordinator: a batch is at most `buffer_size` signals
+/// (a few hundred bytes each), so 4 MiB (tonic's default, said here) is ample; a larger length
+/// prefix is refused before the message is buffered.
+const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// How long a shutdown waits for open streams to close after every session ended.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
@@ -118,6 +125,10 @@ impl AgentHandle {
 /// `config.metrics_listen` when set) and serves in the background.
 pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     config.validate()?;
+    // After every override, with the address actually served: an agent reachable from other
+    // hosts places orders only for callers that prove they are its coordinator.
+    config.check_exposure()?;
+    let require_token = RequireToken::new(config.auth.token()?);
     // Certificates are read before anything is opened, so a bad path fails start-up cleanly.
     // Server-side HTTP/2 pings: a coordinator that vanished without closing its connection
     // (host down, network cut) is noticed, so its sessions stop waiting on it and finish.
@@ -177,7 +188,12 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
         &[tonic_health::pb::FILE_DESCRIPTOR_SET],
     )
     .map_err(|e| AgentError::Reflection(e.to_string()))?;
-    let service = ExchangeAgentServer::new(AgentService::new(ctx.clone(), sessions.clone()));
+    // The token is checked on the headers, before a message of the call is read.
+    let service = InterceptedService::new(
+        ExchangeAgentServer::new(AgentService::new(ctx.clone(), sessions.clone()))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        require_token,
+    );
     let mut stop = shutdown_rx;
     let server = tokio::spawn(
         builder
@@ -194,7 +210,11 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
         .tls
         .as_ref()
         .map_or("off", |t| if t.mutual() { "mutual" } else { "on" });
-    info!(addr = %local_addr, tls, exchange_id = ctx.config.exchange_id,
+    let auth = ctx.config.auth_mode();
+    if auth == "none" && !local_addr.ip().is_loopback() {
+        warn!(addr = %local_addr, "auth.insecure: anyone who reaches this port can place orders");
+    }
+    info!(addr = %local_addr, tls, auth, exchange_id = ctx.config.exchange_id,
           exchange = %ctx.config.exchange_name, adapter = ctx.exchange.kind(), "agent listening");
     Ok(AgentHandle {
         local_addr,

@@ -77,3 +77,31 @@ fn a_ca_cert_that_is_not_pem_exits_2_naming_the_option() {
     );
     assert!(!stderr.contains("secret-looking-bytes"), "{stderr}");
 }
+
+/// Issue 12, item 7: a file with a 20 MB bad CSV header is refused with a short message.
+#[test]
+fn a_huge_bad_csv_header_is_not_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("signals.csv");
+    let header = "h".repeat(20 * 1024 * 1024);
+    std::fs::write(&file, format!("{header}\n1\n")).unwrap();
+    let out = wavegate()
+        .args([
+            "--coordinator",
+            "http://127.0.0.1:1",
+            "publish",
+            "--format",
+            "csv",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr.len());
+    assert!(
+        stderr.contains("unknown column"),
+        "{}",
+        &stderr[..stderr.len().min(500)]
+    );
+    assert!(stderr.len() < 2000, "stderr is {} bytes", stderr.len());
+}

@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod error;
 pub mod order_id;
 pub mod plan;

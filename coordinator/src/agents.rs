@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
+use wavegate_common::auth::{SendToken, Token};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::exchange_agent_client::ExchangeAgentClient;
 
@@ -42,14 +44,19 @@ pub struct Agent {
     /// Configured region.
     pub region: Option<String>,
     channel: Option<Channel>,
+    /// Adds the agent's token (`agent_token_file`) to every call.
+    token: SendToken,
     seen: Mutex<Seen>,
 }
 
+/// A client of one agent, sending its token.
+pub type AgentClient = ExchangeAgentClient<InterceptedService<Channel, SendToken>>;
+
 impl Agent {
     /// A client on the shared channel; `None` without a configured endpoint.
-    pub fn client(&self) -> Option<ExchangeAgentClient<Channel>> {
+    pub fn client(&self) -> Option<AgentClient> {
         self.channel.clone().map(|c| {
-            ExchangeAgentClient::new(c)
+            ExchangeAgentClient::with_interceptor(c, self.token.clone())
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES)
         })
@@ -156,6 +163,17 @@ impl Agents {
                         .connect_lazy(),
                 ),
             };
+            let token = e
+                .agent_token_file
+                .as_deref()
+                .map(Token::read_file)
+                .transpose()
+                .map_err(|err| {
+                    CoordinatorError::bad(
+                        format!("exchanges[{i}].agent_token_file"),
+                        err.to_string(),
+                    )
+                })?;
             by_id.insert(
                 e.id,
                 Arc::new(Agent {
@@ -164,6 +182,7 @@ impl Agents {
                     endpoint: e.agent.clone(),
                     region: e.region.clone(),
                     channel,
+                    token: SendToken::new(token.as_ref()),
                     seen: Mutex::new(Seen {
                         state: pb::AgentState::Unknown,
                         last_contact: None,

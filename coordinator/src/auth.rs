@@ -1,19 +1,101 @@
-//! Optional bearer-token authentication of the public API (`[auth] tokens_file`): every call
-//! needs `authorization: Bearer <token>` with a listed token, else UNAUTHENTICATED. Tokens are
-//! never logged nor printed (`Debug` shows only how many there are).
+//! Bearer tokens of the public API, each with the scopes it grants (`[auth] tokens_file`).
+//!
+//! One token per line, then optionally its scopes (comma- or space-separated):
+//!
+//! ```text
+//! # producers
+//! prod-9f2c…  publish
+//! # dashboards
+//! dash-41aa…  read
+//! # the operators' CLI
+//! ops-77b0…   read,operate
+//! ```
+//!
+//! A line with only a token grants every scope, as every token did before scopes existed.
+//! Scopes: `publish` (SignalIngest), `read` (Waves.Get/List/Watch, Params.Get, Agents.List),
+//! `operate` (Params.Set, Waves.Cancel), `admin` (everything). [`Guarded`] checks each call's
+//! method against the token's scopes from the request headers, before the body is read: a
+//! missing or unknown token is UNAUTHENTICATED, a token without the scope PERMISSION_DENIED.
+//! Tokens are never logged nor printed (`Debug` shows only how many there are).
 
+use std::convert::Infallible;
 use std::path::Path;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use tonic::service::Interceptor;
-use tonic::{Request, Status};
+use tonic::Status;
+use tonic::codegen::{BoxFuture, Service, http};
+use tonic::server::NamedService;
+use wavegate_common::auth::{bearer, constant_time_eq};
 
 use crate::config::ConfigError;
 
-/// The accepted tokens; empty means authentication is off.
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Publish signals (SignalIngest).
+    Publish,
+    /// Read waves, params and agents.
+    Read,
+    /// Change params, cancel waves.
+    Operate,
+    /// Everything, including calls no other scope names.
+    Admin,
+}
+
+impl Scope {
+    const ALL: [Scope; 4] = [Scope::Publish, Scope::Read, Scope::Operate, Scope::Admin];
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+
+    /// Its name in the tokens file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Publish => "publish",
+            Scope::Read => "read",
+            Scope::Operate => "operate",
+            Scope::Admin => "admin",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// The scope a public API method needs (`/package.Service/Method`); anything not listed
+    /// needs `admin`.
+    pub fn of_method(path: &str) -> Self {
+        match path {
+            "/wavegate.v1.SignalIngest/Publish" | "/wavegate.v1.SignalIngest/PublishWave" => {
+                Scope::Publish
+            }
+            "/wavegate.v1.Waves/Get"
+            | "/wavegate.v1.Waves/List"
+            | "/wavegate.v1.Waves/Watch"
+            | "/wavegate.v1.Params/Get"
+            | "/wavegate.v1.Agents/List" => Scope::Read,
+            "/wavegate.v1.Waves/Cancel" | "/wavegate.v1.Params/Set" => Scope::Operate,
+            _ => Scope::Admin,
+        }
+    }
+}
+
+/// The scopes one token grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Grant(u8);
+
+impl Grant {
+    fn allows(self, scope: Scope) -> bool {
+        self.0 & (scope.bit() | Scope::Admin.bit()) != 0
+    }
+}
+
+/// The accepted tokens and their scopes; empty means authentication is off.
 #[derive(Clone, Default)]
 pub struct Auth {
-    tokens: Arc<Vec<Vec<u8>>>,
+    tokens: Arc<Vec<(Vec<u8>, Grant)>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -30,21 +112,43 @@ impl Auth {
         Self::default()
     }
 
-    /// Reads one token per line (blank lines and `#` comments ignored).
+    /// Reads the tokens file (format in the module doc); errors name the key and the line,
+    /// never a token.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let key = "auth.tokens_file";
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
-            key: "auth.tokens_file".into(),
+            key: key.into(),
             reason: format!("cannot read {}: {e}", path.display()),
         })?;
-        let tokens: Vec<Vec<u8>> = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(|l| l.as_bytes().to_vec())
-            .collect();
+        let mut tokens = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut fields = line.split(|c: char| c.is_whitespace() || c == ',');
+            let token = fields.next().unwrap_or_default();
+            let mut grant = 0u8;
+            let mut scoped = false;
+            for f in fields.filter(|f| !f.is_empty()) {
+                let scope = Scope::parse(f).ok_or_else(|| ConfigError::Invalid {
+                    key: key.into(),
+                    reason: format!(
+                        "{} line {}: unknown scope (expected publish, read, operate or admin)",
+                        path.display(),
+                        n + 1
+                    ),
+                })?;
+                grant |= scope.bit();
+                scoped = true;
+            }
+            // A bare token (the format before scopes) keeps every right it had.
+            let grant = if scoped { grant } else { Scope::Admin.bit() };
+            tokens.push((token.as_bytes().to_vec(), Grant(grant)));
+        }
         if tokens.is_empty() {
             return Err(ConfigError::Invalid {
-                key: "auth.tokens_file".into(),
+                key: key.into(),
                 reason: format!("{} lists no token", path.display()),
             });
         }
@@ -58,41 +162,76 @@ impl Auth {
         !self.tokens.is_empty()
     }
 
-    fn accepts(&self, presented: &[u8]) -> bool {
-        // Compare against every token without early exit, so timing says little.
-        let mut ok = false;
-        for t in self.tokens.iter() {
-            ok |= constant_time_eq(t, presented);
+    /// The scopes of `presented`, comparing against every token without early exit.
+    fn grant(&self, presented: &[u8]) -> Option<Grant> {
+        let mut found = None;
+        for (t, g) in self.tokens.iter() {
+            if constant_time_eq(t, presented) {
+                found = Some(*g);
+            }
         }
-        ok
+        found
     }
-}
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-impl Interceptor for Auth {
-    fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
+    /// Whether a call of `path` with these `authorization` header bytes may proceed.
+    pub fn check(&self, path: &str, authorization: Option<&[u8]>) -> Result<(), Status> {
         if !self.enabled() {
-            return Ok(req);
+            return Ok(());
         }
-        let header = req
-            .metadata()
-            .get("authorization")
-            .ok_or_else(|| Status::unauthenticated("authorization: missing bearer token"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| Status::unauthenticated("authorization: expected `Bearer <token>`"))?;
-        if self.accepts(token.trim().as_bytes()) {
-            Ok(req)
+        let token = bearer(authorization)?;
+        let grant = self
+            .grant(token.as_bytes())
+            .ok_or_else(|| Status::unauthenticated("authorization: token not accepted"))?;
+        let scope = Scope::of_method(path);
+        if grant.allows(scope) {
+            Ok(())
         } else {
-            Err(Status::unauthenticated("authorization: token not accepted"))
+            Err(Status::permission_denied(format!(
+                "authorization: this token lacks the `{}` scope this call needs",
+                scope.as_str()
+            )))
+        }
+    }
+}
+
+/// A public API service behind [`Auth`]: each call is checked from its path and headers before
+/// the inner service reads a byte of its body.
+#[derive(Debug, Clone)]
+pub struct Guarded<S> {
+    inner: S,
+    auth: Auth,
+}
+
+impl<S> Guarded<S> {
+    /// Guards `inner` with `auth`.
+    pub fn new(inner: S, auth: Auth) -> Self {
+        Self { inner, auth }
+    }
+}
+
+impl<S: NamedService> NamedService for Guarded<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, B, RB> Service<http::Request<B>> for Guarded<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>, Error = Infallible>,
+    S::Future: Send + 'static,
+    RB: Default + Send + 'static,
+{
+    type Response = http::Response<RB>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Infallible>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let header = req.headers().get("authorization").map(|v| v.as_bytes());
+        match self.auth.check(req.uri().path(), header) {
+            Ok(()) => Box::pin(self.inner.call(req)),
+            Err(status) => Box::pin(async move { Ok(status.into_http()) }),
         }
     }
 }
@@ -101,12 +240,9 @@ impl Interceptor for Auth {
 mod tests {
     use super::*;
 
-    fn call(auth: &mut Auth, header: Option<&str>) -> Result<(), tonic::Code> {
-        let mut r = Request::new(());
-        if let Some(h) = header {
-            r.metadata_mut().insert("authorization", h.parse().unwrap());
-        }
-        auth.call(r).map(|_| ()).map_err(|s| s.code())
+    fn check(a: &Auth, path: &str, header: Option<&str>) -> Result<(), tonic::Code> {
+        a.check(path, header.map(str::as_bytes))
+            .map_err(|s| s.code())
     }
 
     #[test]
@@ -114,25 +250,76 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("tokens");
         std::fs::write(&p, "# producers\ns3cret-one\n\ns3cret-two\n").unwrap();
-        let mut a = Auth::from_file(&p).unwrap();
-        assert_eq!(call(&mut a, Some("Bearer s3cret-two")), Ok(()));
+        let a = Auth::from_file(&p).unwrap();
+        let get = "/wavegate.v1.Waves/Get";
+        assert_eq!(check(&a, get, Some("Bearer s3cret-two")), Ok(()));
         assert_eq!(
-            call(&mut a, Some("Bearer nope")),
+            check(&a, get, Some("Bearer nope")),
             Err(tonic::Code::Unauthenticated)
         );
         assert_eq!(
-            call(&mut a, Some("s3cret-one")),
+            check(&a, get, Some("s3cret-one")),
             Err(tonic::Code::Unauthenticated)
         );
-        assert_eq!(call(&mut a, None), Err(tonic::Code::Unauthenticated));
+        assert_eq!(check(&a, get, None), Err(tonic::Code::Unauthenticated));
         assert!(!format!("{a:?}").contains("s3cret"));
-        assert_eq!(call(&mut Auth::off(), None), Ok(()));
+        assert_eq!(check(&Auth::off(), get, None), Ok(()));
         std::fs::write(&p, "\n# none\n").unwrap();
         assert!(
             Auth::from_file(&p)
                 .unwrap_err()
                 .to_string()
                 .contains("auth.tokens_file")
+        );
+    }
+
+    #[test]
+    fn each_method_needs_its_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("tokens");
+        std::fs::write(
+            &p,
+            "dash-token read\nprod-token publish\nops-token read, operate\nroot-token admin\nold-token\n",
+        )
+        .unwrap();
+        let a = Auth::from_file(&p).unwrap();
+        let denied = Err(tonic::Code::PermissionDenied);
+        let publish = "/wavegate.v1.SignalIngest/PublishWave";
+        let cancel = "/wavegate.v1.Waves/Cancel";
+        let set = "/wavegate.v1.Params/Set";
+        let watch = "/wavegate.v1.Waves/Watch";
+        assert_eq!(check(&a, publish, Some("Bearer dash-token")), denied);
+        assert_eq!(check(&a, cancel, Some("Bearer dash-token")), denied);
+        assert_eq!(check(&a, watch, Some("Bearer dash-token")), Ok(()));
+        assert_eq!(check(&a, publish, Some("Bearer prod-token")), Ok(()));
+        assert_eq!(
+            check(
+                &a,
+                "/wavegate.v1.SignalIngest/Publish",
+                Some("Bearer prod-token")
+            ),
+            Ok(())
+        );
+        assert_eq!(check(&a, watch, Some("Bearer prod-token")), denied);
+        assert_eq!(check(&a, set, Some("Bearer prod-token")), denied);
+        assert_eq!(check(&a, set, Some("Bearer ops-token")), Ok(()));
+        assert_eq!(check(&a, cancel, Some("Bearer ops-token")), Ok(()));
+        assert_eq!(check(&a, publish, Some("Bearer ops-token")), denied);
+        for t in ["Bearer root-token", "Bearer old-token"] {
+            for m in [publish, cancel, set, watch, "/wavegate.v1.Future/Thing"] {
+                assert_eq!(check(&a, m, Some(t)), Ok(()), "{t} {m}");
+            }
+        }
+        assert_eq!(
+            check(&a, "/wavegate.v1.Future/Thing", Some("Bearer ops-token")),
+            denied
+        );
+
+        std::fs::write(&p, "tok-en publsh\n").unwrap();
+        let e = Auth::from_file(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("line 1") && e.contains("unknown scope") && !e.contains("tok-en"),
+            "{e}"
         );
     }
 }

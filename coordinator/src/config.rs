@@ -46,6 +46,13 @@ pub enum ConfigError {
     },
 }
 
+/// Default `max_request_bytes`: 4 MiB, some 20 000 signals in one `PublishWave`.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+/// Bounds of `max_request_bytes`: a few KiB would refuse ordinary calls; above 64 MiB one call
+/// could hold a large share of a small coordinator's memory.
+const MIN_REQUEST_BYTES: usize = 64 * 1024;
+const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+
 fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
@@ -163,6 +170,27 @@ pub struct ExchangeConfig {
     /// Deployment region of the agent, for display.
     #[serde(default)]
     pub region: Option<String>,
+    /// File holding the token sent to this exchange's agent on every call (the agent's
+    /// `auth.token_file` holds the same); read at start-up, never logged.
+    #[serde(default)]
+    pub agent_token_file: Option<PathBuf>,
+}
+
+/// `[params]`: bounds of the params producers and operators may set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ParamsConfig {
+    /// Highest `max_trades` accepted from `Params.Set` or a signal's params (a wave never
+    /// opens more positions per exchange than this).
+    pub max_trades_ceiling: u32,
+}
+
+impl Default for ParamsConfig {
+    fn default() -> Self {
+        Self {
+            max_trades_ceiling: 100,
+        }
+    }
 }
 
 /// Bearer-token authentication of the public API.
@@ -225,6 +253,10 @@ pub struct CoordinatorConfig {
     pub sqlite_sync: SqliteSync,
     /// Most signals accepted in one `PublishWave` call or one `Publish` stream.
     pub max_batch_signals: usize,
+    /// Largest single message of a public API call, in bytes; a larger one is refused
+    /// (OUT_OF_RANGE) from its length prefix, before it is read. Larger loads stream
+    /// (`Publish`, one signal per message).
+    pub max_request_bytes: usize,
     /// Identity of this coordinator in dispatch leases; default: unique per process.
     pub node_id: Option<String>,
     /// Region this coordinator runs in: the `deployment.region` of its traces.
@@ -235,6 +267,8 @@ pub struct CoordinatorConfig {
     pub dispatch: DispatchConfig,
     /// Exchanges and their agents.
     pub exchanges: Vec<ExchangeConfig>,
+    /// Bounds of params.
+    pub params: ParamsConfig,
     /// Optional bearer-token auth of the public API.
     pub auth: Option<AuthConfig>,
     /// Prometheus `/metrics` address; none (the library default) serves no endpoint.
@@ -255,11 +289,13 @@ impl Default for CoordinatorConfig {
             database_url: "sqlite://wavegate.db?mode=rwc".to_owned(),
             sqlite_sync: SqliteSync::Full,
             max_batch_signals: 100_000,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             node_id: None,
             region: None,
             waves: WaveTiming::default(),
             dispatch: DispatchConfig::default(),
             exchanges: Vec::new(),
+            params: ParamsConfig::default(),
             auth: None,
             metrics_listen: None,
             telemetry: CoordinatorTelemetry::default(),
@@ -316,6 +352,11 @@ impl CoordinatorConfig {
                 .parse()
                 .map_err(|e| invalid("WAVEGATE_MAX_BATCH_SIGNALS", format!("{v:?}: {e}")))?;
         }
+        if let Ok(v) = std::env::var("WAVEGATE_MAX_REQUEST_BYTES") {
+            self.max_request_bytes = v
+                .parse()
+                .map_err(|e| invalid("WAVEGATE_MAX_REQUEST_BYTES", format!("{v:?}: {e}")))?;
+        }
         if let Ok(v) = std::env::var("WAVEGATE_METRICS_LISTEN") {
             self.metrics_listen =
                 parse_metrics_listen(&v).map_err(|e| invalid("WAVEGATE_METRICS_LISTEN", e))?;
@@ -354,6 +395,15 @@ impl CoordinatorConfig {
         if self.max_batch_signals == 0 {
             return Err(invalid("max_batch_signals", "must be at least 1"));
         }
+        if !(MIN_REQUEST_BYTES..=MAX_REQUEST_BYTES).contains(&self.max_request_bytes) {
+            return Err(invalid(
+                "max_request_bytes",
+                format!(
+                    "must be in [{MIN_REQUEST_BYTES}, {MAX_REQUEST_BYTES}], got {}",
+                    self.max_request_bytes
+                ),
+            ));
+        }
         if let Some(n) = &self.node_id
             && n.trim().is_empty()
         {
@@ -382,6 +432,9 @@ impl CoordinatorConfig {
         if d.lease_secs < 3 {
             return Err(invalid("dispatch.lease_secs", "must be at least 3"));
         }
+        if self.params.max_trades_ceiling == 0 {
+            return Err(invalid("params.max_trades_ceiling", "must be at least 1"));
+        }
         let mut ids = HashSet::new();
         for (i, e) in self.exchanges.iter().enumerate() {
             let key = |k: &str| format!("exchanges[{i}].{k}");
@@ -397,8 +450,25 @@ impl CoordinatorConfig {
             if e.name.trim().is_empty() {
                 return Err(invalid(key("name"), "must not be empty"));
             }
+            if e.agent_token_file
+                .as_ref()
+                .is_some_and(|p| p.as_os_str().is_empty())
+            {
+                return Err(invalid(key("agent_token_file"), "must not be empty"));
+            }
             if e.default_max_trades == Some(0) {
                 return Err(invalid(key("default_max_trades"), "must be at least 1"));
+            }
+            if let Some(m) = e.default_max_trades
+                && m > self.params.max_trades_ceiling
+            {
+                return Err(invalid(
+                    key("default_max_trades"),
+                    format!(
+                        "{m} is above params.max_trades_ceiling ({})",
+                        self.params.max_trades_ceiling
+                    ),
+                ));
             }
             if let Some(a) = &e.agent {
                 let ok = (a.starts_with("http://") || a.starts_with("https://"))

@@ -29,6 +29,7 @@ use crate::state::{Core, secs};
 use crate::store::{
     ParamsUpdate, Store, StoredParams, WaveParams, WaveRow, WaveStatus, from_ms, ms,
 };
+use crate::verify::RESULT_MISMATCH;
 
 /// Time allowed past the wave deadline for an agent to report its result.
 const RESULT_SLACK: Duration = Duration::from_secs(15);
@@ -428,15 +429,17 @@ async fn drive(
                 stats.buffer_size = p.buffer_size;
                 stats.params_source = ParamsSource::from_proto(p.source);
                 stats.derive();
-                if stats.executed > p.max_trades {
-                    tracing::error!(
-                        exchange_id = p.exchange_id,
-                        executed = stats.executed,
-                        max_trades = p.max_trades,
-                        "agent reports more positions than the wave's target"
-                    );
-                }
                 return (stats, r.outcomes);
+            }
+            Ok(Err(AttemptError::Mismatch(why))) => {
+                // Loud: a mismatch means a buggy or hostile agent, or someone else drove it.
+                tracing::error!(exchange_id = p.exchange_id, wave_id = run.wave_id, reason = %why,
+                                "agent result does not match what was sent: refused");
+                core.metrics.agent_result_rejected(&p.exchange_name);
+                if let Some(a) = core.agents.get(p.exchange_id) {
+                    a.mark_err(&format!("{RESULT_MISMATCH}: {why}"));
+                }
+                return fail(known, RESULT_MISMATCH);
             }
             Ok(Err(AttemptError::Refused(_, msg))) => {
                 tracing::error!(exchange_id = p.exchange_id, %msg, "agent refused the wave");

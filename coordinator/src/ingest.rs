@@ -13,6 +13,7 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::time::wave_id;
 
 use crate::error::CoordinatorError;
+use crate::params::check_bounds;
 use crate::state::Core;
 use crate::timing;
 use crate::wave::{Closed, close_wave};
@@ -137,6 +138,30 @@ impl Ingest {
         if let Err(r) = timing::check(&cfg.waves, ts, now) {
             let reason = r.reason().to_owned();
             self.reject(position, s.id(), "wave_timestamp", reason, r.code());
+            return Ok(());
+        }
+        // A producer's params become the exchange's stored params: bounded like `Params.Set`.
+        if let Some(sp) = s.params()
+            && let Err(e) = check_bounds(
+                cfg,
+                "params.",
+                sp.max_trades,
+                sp.stop_loss_percent,
+                sp.trailing_activation_percent,
+                sp.trailing_distance_percent,
+            )
+        {
+            let (field, reason) = match e {
+                CoordinatorError::BadRequest { field, reason } => (field, reason),
+                other => (String::new(), other.to_string()),
+            };
+            self.reject(
+                position,
+                s.id(),
+                &field,
+                reason,
+                tonic::Code::InvalidArgument,
+            );
             return Ok(());
         }
         if !self.core.is_known_exchange(s.exchange_id()).await? {

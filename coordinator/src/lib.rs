@@ -28,6 +28,7 @@ pub mod spans;
 pub mod state;
 pub mod store;
 pub mod timing;
+pub mod verify;
 pub mod wave;
 pub mod wave_cache;
 

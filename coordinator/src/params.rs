@@ -78,14 +78,92 @@ pub fn all_effective(cfg: &CoordinatorConfig, stored: &[StoredParams]) -> Vec<pb
         .collect()
 }
 
-/// Checks a `Params.Set` request; the error names the field.
-pub fn check_set(req: &pb::SetParamsRequest) -> Result<(), CoordinatorError> {
+/// Highest stop-loss and trailing-activation distance accepted, in percent: a stop further
+/// than half the entry price protects nothing (issue 12: a 99.99 % stop was accepted).
+pub const MAX_STOP_PERCENT: f64 = 50.0;
+/// Trailing distance bounds, in percent: Binance USDⓈ-M `TRAILING_STOP_MARKET` accepts a
+/// `callbackRate` in [0.1, 10] (developers.binance.com, derivatives / usds-margined-futures /
+/// trade / New Order), the narrowest of the venues wavegate trades.
+pub const TRAILING_DISTANCE_PERCENT: (f64, f64) = (0.1, 10.0);
+
+/// Checks params anyone sets (a `Params.Set`, a signal's params) against the bounds:
+/// `max_trades` in [1, `params.max_trades_ceiling`], stop-loss and trailing activation in
+/// (0, [`MAX_STOP_PERCENT`]], trailing distance within [`TRAILING_DISTANCE_PERCENT`]. Field
+/// names get `prefix` (`params.` for a signal's).
+pub fn check_bounds(
+    cfg: &CoordinatorConfig,
+    prefix: &str,
+    max_trades: Option<u32>,
+    stop_loss: Option<f64>,
+    trailing_activation: Option<f64>,
+    trailing_distance: Option<f64>,
+) -> Result<(), CoordinatorError> {
+    let ceiling = cfg.params.max_trades_ceiling;
+    if let Some(m) = max_trades
+        && !(1..=ceiling).contains(&m)
+    {
+        return Err(CoordinatorError::bad(
+            format!("{prefix}max_trades"),
+            format!("must be in [1, {ceiling}] (params.max_trades_ceiling), got {m}"),
+        ));
+    }
+    let (lo, hi) = TRAILING_DISTANCE_PERCENT;
+    let ranges = [
+        ("stop_loss_percent", stop_loss, None, MAX_STOP_PERCENT),
+        (
+            "trailing_activation_percent",
+            trailing_activation,
+            None,
+            MAX_STOP_PERCENT,
+        ),
+        ("trailing_distance_percent", trailing_distance, Some(lo), hi),
+    ];
+    for (field, v, min, max) in ranges {
+        let Some(v) = v else { continue };
+        let ok = v.is_finite() && v <= max && min.map_or(v > 0.0, |m| v >= m);
+        if !ok {
+            let range = match min {
+                Some(m) => format!("[{m}, {max}]"),
+                None => format!("(0, {max}]"),
+            };
+            return Err(CoordinatorError::bad(
+                format!("{prefix}{field}"),
+                format!("must be a percentage in {range}, got {v}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a `Params.Set` request: a configured exchange, `buffer_size >= max_trades`, and
+/// the bounds of [`check_bounds`]. Each error names the field.
+pub fn check_set(
+    cfg: &CoordinatorConfig,
+    req: &pb::SetParamsRequest,
+) -> Result<(), CoordinatorError> {
     if req.exchange_id == 0 {
         return Err(CoordinatorError::bad("exchange_id", "must be at least 1"));
+    }
+    if cfg.exchange(req.exchange_id).is_none() {
+        return Err(CoordinatorError::bad(
+            "exchange_id",
+            format!(
+                "exchange {} is not configured (the coordinator's [[exchanges]])",
+                req.exchange_id
+            ),
+        ));
     }
     if req.max_trades == 0 {
         return Err(CoordinatorError::bad("max_trades", "must be at least 1"));
     }
+    check_bounds(
+        cfg,
+        "",
+        Some(req.max_trades),
+        req.stop_loss_percent,
+        req.trailing_activation_percent,
+        req.trailing_distance_percent,
+    )?;
     if let Some(b) = req.buffer_size
         && b < req.max_trades
     {
@@ -93,24 +171,6 @@ pub fn check_set(req: &pb::SetParamsRequest) -> Result<(), CoordinatorError> {
             "buffer_size",
             format!("must be >= max_trades ({}), got {b}", req.max_trades),
         ));
-    }
-    let percents = [
-        ("stop_loss_percent", req.stop_loss_percent),
-        (
-            "trailing_activation_percent",
-            req.trailing_activation_percent,
-        ),
-        ("trailing_distance_percent", req.trailing_distance_percent),
-    ];
-    for (field, v) in percents {
-        if let Some(v) = v
-            && !(v.is_finite() && v > 0.0 && v < 100.0)
-        {
-            return Err(CoordinatorError::bad(
-                field,
-                format!("must be a percentage in (0, 100), got {v}"),
-            ));
-        }
     }
     Ok(())
 }

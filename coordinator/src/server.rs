@@ -9,7 +9,6 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use wavegate_common::proto::v1::agents_server::AgentsServer;
 use wavegate_common::proto::v1::params_server::ParamsServer;
@@ -17,15 +16,12 @@ use wavegate_common::proto::v1::signal_ingest_server::SignalIngestServer;
 use wavegate_common::proto::v1::waves_server::WavesServer;
 
 use crate::api::Api;
-use crate::auth::Auth;
+use crate::auth::{Auth, Guarded};
 use crate::config::CoordinatorConfig;
 use crate::error::CoordinatorError;
 use crate::state::Core;
 use crate::store::Store;
 use crate::wave::run_clock;
-
-/// Largest request accepted (a `PublishWave` of `max_batch_signals` signals).
-const MAX_REQUEST_BYTES: usize = 256 * 1024 * 1024;
 
 /// How long shutdown waits for calls in flight.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -137,26 +133,23 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
     )
     .map_err(|e| CoordinatorError::Corrupt(format!("reflection: {e}")))?;
     let api = Api::new(core.clone());
-    let ingest = SignalIngestServer::new(api.clone()).max_decoding_message_size(MAX_REQUEST_BYTES);
+    // Every message of a call is refused above `max_request_bytes` from its length prefix,
+    // before it is buffered or decoded, with or without auth (large loads stream: `Publish`).
+    let max = core.cfg.max_request_bytes;
+    let ingest = SignalIngestServer::new(api.clone()).max_decoding_message_size(max);
+    let waves = WavesServer::new(api.clone()).max_decoding_message_size(max);
+    let params = ParamsServer::new(api.clone()).max_decoding_message_size(max);
+    let agents = AgentsServer::new(api).max_decoding_message_size(max);
     let mut rx_server = rx;
     let server = tokio::spawn(
         builder
             .add_service(health_service)
             .add_service(reflection)
             .add_service(reflection_alpha)
-            .add_service(InterceptedService::new(ingest, auth.clone()))
-            .add_service(InterceptedService::new(
-                WavesServer::new(api.clone()),
-                auth.clone(),
-            ))
-            .add_service(InterceptedService::new(
-                ParamsServer::new(api.clone()),
-                auth.clone(),
-            ))
-            .add_service(InterceptedService::new(
-                AgentsServer::new(api),
-                auth.clone(),
-            ))
+            .add_service(Guarded::new(ingest, auth.clone()))
+            .add_service(Guarded::new(waves, auth.clone()))
+            .add_service(Guarded::new(params, auth.clone()))
+            .add_service(Guarded::new(agents, auth.clone()))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
                 let _ = rx_server.wait_for(|stop| *stop).await;
             }),

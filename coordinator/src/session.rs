@@ -26,6 +26,7 @@ use crate::agents::Agent;
 use crate::cancel::CancelWatch;
 use crate::hub::Hub;
 use crate::spans;
+use crate::verify::{Mismatch, Sent};
 
 /// Where outcomes go as they arrive: the Watch hub at once, the store in batches.
 #[derive(Debug, Clone)]
@@ -171,13 +172,19 @@ pub enum AttemptError {
     /// The agent refused the wave (protocol or params): retrying cannot help.
     #[error("agent refused the wave: {1}")]
     Refused(tonic::Code, String),
+    /// The agent reported something the coordinator did not send (see `verify`): its report
+    /// is refused, and a re-send would only replay it.
+    #[error("agent result refused: {0}")]
+    Mismatch(#[from] Mismatch),
 }
 
 impl AttemptError {
-    /// The gRPC code the call ended with (`Unavailable` when the stream broke off).
+    /// The gRPC code the call ended with (`Unavailable` when the stream broke off; `Ok` for a
+    /// stream that ended normally with a result this coordinator refused).
     pub fn code(&self) -> tonic::Code {
         match self {
             AttemptError::Unavailable(c, _) | AttemptError::Refused(c, _) => *c,
+            AttemptError::Mismatch(_) => tonic::Code::Ok,
         }
     }
 
@@ -233,6 +240,7 @@ pub async fn attempt(
     let total = run.signals.len();
     let ex = run.params.exchange_id;
     let name = run.params.exchange_name.as_str();
+    let sent_list = Sent::new(run.wave_id, run.params.max_trades, run.signals);
     let (tx, rx) = mpsc::channel::<pb::CoordinatorMsg>(16);
     let start = pb::CoordinatorMsg {
         msg: Some(CoordMsg::Start(pb::Start {
@@ -294,6 +302,8 @@ pub async fn attempt(
         };
         match msg.msg {
             Some(AgentMsg::Outcome(o)) => {
+                // Checked before it is shown or stored anywhere.
+                sent_list.outcome(&o)?;
                 known.outcome(&o);
                 sink.outcome(ex, name, o);
             }
@@ -335,6 +345,7 @@ pub async fn attempt(
                 }
             }
             Some(AgentMsg::Result(r)) => {
+                sent_list.result(&r)?;
                 agent.mark_ok();
                 return Ok(r);
             }

@@ -92,6 +92,7 @@ impl AgentConfig {
                 self.telemetry.otlp_endpoint = (!v.is_empty()).then(|| v.to_owned());
             }
             k if k.starts_with("tls.") => AgentTls::set(&mut self.tls, &k["tls.".len()..], v)?,
+            k if k.starts_with("auth.") => self.auth.set(&k["auth.".len()..], v)?,
             other => return Err(format!("unknown key {other:?}")),
         }
         Ok(())
@@ -183,6 +184,8 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TLS_CERT", "tls.cert"),
     ("TLS_KEY", "tls.key"),
     ("TLS_CLIENT_CA", "tls.client_ca"),
+    ("AUTH_TOKEN_FILE", "auth.token_file"),
+    ("AUTH_INSECURE", "auth.insecure"),
 ];
 
 /// Parses one value's text form; the error quotes it.

@@ -4,6 +4,7 @@ mod recovery_support;
 mod support;
 
 mod binary_and_config;
+mod caller_auth;
 mod exchange_binance;
 mod exchange_bybit;
 mod foreign_positions;

@@ -46,6 +46,7 @@ pub(super) fn coordinator_config(
             agent: Some(format!("http://{addr}")),
             default_max_trades: x.default_max_trades,
             region: Some("loopback".into()),
+            agent_token_file: None,
         })
         .collect();
     exchanges.extend(spec.bare_exchanges.iter().map(|(id, name)| ExchangeConfig {
@@ -54,6 +55,7 @@ pub(super) fn coordinator_config(
         agent: None,
         default_max_trades: None,
         region: None,
+        agent_token_file: None,
     }));
     let mut config = CoordinatorConfig {
         listen: spec.listen,

@@ -15,7 +15,28 @@ use super::Record;
 /// Keys only the reference bot's form has; their presence selects it in auto mode.
 const TRADINGBOT_KEYS: [&str; 3] = ["pair_symbol", "recommended_action", "max_trades_filter"];
 
-/// 1-based line of byte offset `at` in `text`.
+/// Where each line of a document starts, so the line of any offset is a binary search (one
+/// scan per document, not per record: a record-by-record rescan made large files quadratic).
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn new(text: &str) -> Self {
+        Self(
+            text.bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        )
+    }
+
+    /// 1-based line of byte offset `at`.
+    fn of(&self, at: usize) -> usize {
+        self.0.partition_point(|&nl| nl < at) + 1
+    }
+}
+
+/// 1-based line of byte offset `at` in `text` (within one record).
 fn line_of(text: &str, at: usize) -> usize {
     text[..at.min(text.len())]
         .bytes()
@@ -54,9 +75,15 @@ pub(crate) fn draft(
     }
 }
 
-/// A record spanning `text[start..]` whose first line is `line`.
-fn record(text: &str, start: usize, end: usize, value: Value, tradingbot: Option<bool>) -> Record {
-    let line = line_of(text, start);
+/// A record spanning `text[start..end]`.
+fn record(
+    text: &str,
+    lines: &Lines,
+    (start, end): (usize, usize),
+    value: Value,
+    tradingbot: Option<bool>,
+) -> Record {
+    let line = lines.of(start);
     let body = text[start..end].to_owned();
     Record {
         line,
@@ -84,10 +111,11 @@ pub(super) fn array(text: &str, tradingbot: Option<bool>) -> Result<Vec<Record>,
         // Cannot happen for valid JSON; refuse rather than mislabel lines.
         return Err((1, "could not locate the array's elements".into()));
     }
+    let lines = Lines::new(text);
     Ok(values
         .into_iter()
         .zip(spans)
-        .map(|(v, (s, e))| record(text, s, e, v, tradingbot))
+        .map(|(v, span)| record(text, &lines, span, v, tradingbot))
         .collect())
 }
 
@@ -98,7 +126,14 @@ pub(super) fn single(text: &str, tradingbot: Option<bool>) -> Result<Vec<Record>
         return envelope(text, v, tradingbot);
     }
     let start = text.len() - text.trim_start().len();
-    Ok(vec![record(text, start, text.len(), v, tradingbot)])
+    let lines = Lines::new(text);
+    Ok(vec![record(
+        text,
+        &lines,
+        (start, text.len()),
+        v,
+        tradingbot,
+    )])
 }
 
 /// The signal server's `signals` message (issue 10: `{"type":"signals","timestamp":<naive
@@ -139,10 +174,11 @@ fn envelope(
         return Err((1, "could not locate the data array's elements".into()));
     }
     let tradingbot = tradingbot.or(Some(true));
+    let lines = Lines::new(text);
     Ok(data
         .iter()
         .zip(spans)
-        .map(|(v, (s, e))| record(text, base + s, base + e, v.clone(), tradingbot))
+        .map(|(v, (s, e))| record(text, &lines, (base + s, base + e), v.clone(), tradingbot))
         .collect())
 }
 
@@ -150,6 +186,7 @@ fn envelope(
 pub(super) fn ndjson(text: &str, tradingbot: Option<bool>) -> Result<Vec<Record>, (usize, String)> {
     let mut out = Vec::new();
     let mut offset = 0;
+    let lines = Lines::new(text);
     for (i, raw) in text.split_inclusive('\n').enumerate() {
         let start = offset;
         offset += raw.len();
@@ -158,7 +195,7 @@ pub(super) fn ndjson(text: &str, tradingbot: Option<bool>) -> Result<Vec<Record>
         }
         let v: Value =
             serde_json::from_str(raw).map_err(|e| (i + 1, format!("invalid JSON: {e}")))?;
-        out.push(record(text, start, offset, v, tradingbot));
+        out.push(record(text, &lines, (start, offset), v, tradingbot));
     }
     Ok(out)
 }
@@ -224,6 +261,15 @@ mod tests {
         let spans = element_spans(t);
         let parts: Vec<&str> = spans.iter().map(|&(s, e)| t[s..e].trim()).collect();
         assert_eq!(parts, vec![r#"{"a": [1, {"b": "x],}"}]}"#, "3", r#""s,]""#]);
+    }
+
+    #[test]
+    fn line_index_matches_a_scan() {
+        let t = "a\nbb\n\nccc\n";
+        let lines = Lines::new(t);
+        for at in 0..=t.len() {
+            assert_eq!(lines.of(at), line_of(t, at), "offset {at}");
+        }
     }
 
     #[test]

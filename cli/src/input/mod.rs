@@ -22,6 +22,19 @@ use crate::args::Format;
 /// At most this many errors are reported for one file; the rest are counted.
 pub const MAX_REPORTED_ERRORS: usize = 20;
 
+/// Longest reason quoted in an error, in characters; the rest is cut with `…`.
+pub const MAX_REASON_CHARS: usize = 200;
+/// Longest field name quoted in an error.
+const MAX_FIELD_CHARS: usize = 64;
+
+/// `s` cut to `max` characters, with `… (N bytes)` saying how long it was.
+fn excerpt(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_owned(),
+        Some((cut, _)) => format!("{}… ({} bytes)", &s[..cut], s.len()),
+    }
+}
+
 /// One bad record: where and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputError {
@@ -100,11 +113,12 @@ pub fn parse_signals(
     interval_secs: i64,
     now: DateTime<Utc>,
 ) -> Result<Vec<ParsedSignal>, Vec<InputError>> {
+    // Every message is capped: a 50 MB header cell or JSON string must not come back whole.
     let err = |line: usize, field: Option<String>, reason: String| InputError {
         source: source.to_owned(),
         line,
-        field,
-        reason,
+        field: field.map(|f| excerpt(&f, MAX_FIELD_CHARS)),
+        reason: excerpt(&reason, MAX_REASON_CHARS),
     };
     let tradingbot = match format {
         Format::Tradingbot => Some(true),

@@ -301,3 +301,53 @@ fn tradingbot_format_takes_the_csv_export_too() {
              3561244,SKLUSDT,BUY,92.9,69.7,2025-10-28 18:15:00+00,2025-10-28 18:34:01.517343+00,1187,1,60,,3,4,2,0.5\n";
     assert_eq!(ok(t, Format::Tradingbot), ok(t, Format::Csv));
 }
+
+/// Issue 12, item 7: checking a large file is linear. 50 000 records took minutes when every
+/// record rescanned the file for its line; the guard only catches that (never a speed claim).
+#[test]
+fn a_large_file_is_checked_in_one_pass() {
+    const N: i64 = 50_000;
+    let rec = |i: i64| {
+        format!(
+            r#"{{"id": {i}, "symbol": "BTCUSDT", "exchange_id": 1, "action": "BUY", "score_week": 1, "score_month": 2, "wave_timestamp": "2026-11-24T12:00:00Z"}}"#
+        )
+    };
+    let ndjson: String = (1..=N).map(|i| rec(i) + "\n").collect();
+    let array = format!("[\n{}\n]", (1..=N).map(rec).collect::<Vec<_>>().join(",\n"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let a = ok(&ndjson, Format::Auto);
+        let b = ok(&array, Format::Json);
+        let _ = tx.send((a.len(), a[a.len() - 1].line, b.len(), b[b.len() - 1].line));
+    });
+    let got = rx
+        .recv_timeout(std::time::Duration::from_secs(180))
+        .expect("checking 50 000 records did not finish within the guard: not linear");
+    assert_eq!(got, (N as usize, N as usize, N as usize, N as usize + 1));
+}
+
+/// Issue 12, item 7: a huge bad value is never echoed whole.
+#[test]
+fn errors_quote_only_an_excerpt_of_huge_input() {
+    let huge = "x".repeat(2_000_000);
+    let csv = format!("{huge},symbol\n1,BTCUSDT\n");
+    let e = errs(&csv, Format::Csv);
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].contains("unknown column") && e[0].len() < 400,
+        "{}",
+        e[0].len()
+    );
+    let json = format!(
+        r#"[{{"id": 1, "symbol": "BTCUSDT", "exchange_id": 1, "action": "BUY", "score_week": "{huge}", "score_month": 2}}]"#
+    );
+    let e = errs(&json, Format::Json);
+    assert!(
+        e[0].contains("score_week") && e[0].len() < 400,
+        "{}",
+        e[0].len()
+    );
+    let key = format!(r#"[{{"{huge}": 1}}]"#);
+    let e = errs(&key, Format::Json);
+    assert!(e.iter().all(|m| m.len() < 400));
+}

@@ -48,7 +48,7 @@ impl Params for Api {
         let span = spans::api("Params.Set", request.metadata());
         spans::traced(span, async move {
             let req = request.into_inner();
-            check_set(&req).map_err(|e| status(&e))?;
+            check_set(&self.core.cfg, &req).map_err(|e| status(&e))?;
             let cfg = &self.core.cfg;
             // Fields left out keep their stored values, so raising a target does not drop the
             // stop-loss a wave stored; an explicit buffer size stays only with its target. The

@@ -107,14 +107,10 @@ async fn params_set_validates_and_get_lists_every_known_exchange() {
         (7, 10, Some(3.0)),
         "a new target gets max_trades + buffer_fixed; the stop-loss stays"
     );
-    // A new exchange becomes known through its stored params; its signals are then accepted.
+    // Params for an exchange that is not configured are refused (issue 12): it stays unknown
+    // and its signals are rejected.
     let e = c
         .params
-        .get(pb::GetParamsRequest { exchange_id: 9 })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::NotFound);
-    c.params
         .set(pb::SetParamsRequest {
             exchange_id: 9,
             max_trades: 2,
@@ -123,15 +119,15 @@ async fn params_set_validates_and_get_lists_every_known_exchange() {
             ..Default::default()
         })
         .await
-        .unwrap();
-    let nine = c
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().starts_with("exchange_id"), "{}", e.message());
+    let e = c
         .params
         .get(pb::GetParamsRequest { exchange_id: 9 })
         .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(nine.params[0].exchange_name, "okx");
-    assert_eq!(nine.params[0].buffer_size, 2);
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
     let ts = current_wave();
     let s = c
         .ingest
@@ -139,7 +135,8 @@ async fn params_set_validates_and_get_lists_every_known_exchange() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(s.accepted, 1, "{s:?}");
+    assert_eq!((s.accepted, s.rejected), (0, 1), "{s:?}");
+    assert_eq!(s.rejections[0].field, "exchange_id");
     h.shutdown().await;
     db.cleanup().await;
 }

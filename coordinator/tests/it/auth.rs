@@ -26,6 +26,7 @@ async fn bearer_tokens_guard_the_api_when_configured() {
             agent: None,
             default_max_trades: Some(4),
             region: None,
+            agent_token_file: None,
         }],
         ..Default::default()
     };

@@ -6,6 +6,7 @@ mod api_cancel;
 mod api_ingest;
 mod api_waves;
 mod auth;
+mod hostile_clients;
 mod ingest_speed;
 mod store;
 mod telemetry_lost_agent;

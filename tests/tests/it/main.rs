@@ -12,6 +12,7 @@ mod coordinator_topup_failures;
 mod coordinator_worked_example;
 mod fake_exchange_binance;
 mod fake_exchange_bybit;
+mod hostile_agent_callers;
 mod metrics_scrape;
 mod tls_cluster;
 mod trace_demo;

@@ -75,6 +75,7 @@ pub struct Metrics {
     agent_connected: IntGaugeVec,
     ingest: IntCounterVec,
     throttled: IntCounterVec,
+    results_rejected: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -171,6 +172,13 @@ impl Metrics {
             &["exchange", "call"],
             agent,
         )?;
+        let results_rejected = counter(
+            "wavegate_agent_results_rejected_total",
+            "Agent results the coordinator refused because they do not match what it sent, \
+             by exchange.",
+            &["exchange"],
+            coordinator,
+        )?;
         registry.register(Box::new(process::ProcessCollector::new()?))?;
         registry.register(Box::new(process::build_info(process.as_str())?))?;
         // Every status and result at 0 from start-up: `increase()` and alerts need a series
@@ -197,6 +205,7 @@ impl Metrics {
             order_latency,
             agent_connected,
             ingest,
+            results_rejected,
         })
     }
 
@@ -228,7 +237,12 @@ impl Metrics {
     /// (and alerts on it work) before its first wave; its agent counts as not connected until
     /// a probe or a call reaches it.
     pub fn register_exchange(&self, exchange: &str) {
-        for family in [&self.executed, &self.target_reached, &self.topups] {
+        for family in [
+            &self.executed,
+            &self.target_reached,
+            &self.topups,
+            &self.results_rejected,
+        ] {
             family.with_label_values(&[exchange]);
         }
         self.agent_connected.with_label_values(&[exchange]);
@@ -275,6 +289,12 @@ impl Metrics {
         self.agent_connected
             .with_label_values(&[exchange])
             .set(i64::from(connected));
+    }
+
+    /// The coordinator refused a result (or outcome) from the agent of `exchange` that does
+    /// not match what it sent.
+    pub fn agent_result_rejected(&self, exchange: &str) {
+        self.results_rejected.with_label_values(&[exchange]).inc();
     }
 
     /// `n` signals ended in `result` at ingest.

@@ -47,6 +47,7 @@ pub fn config(db: &TestDb) -> CoordinatorConfig {
             agent: None,
             default_max_trades: None,
             region: None,
+            agent_token_file: None,
         },
         ExchangeConfig {
             id: 2,
@@ -54,6 +55,7 @@ pub fn config(db: &TestDb) -> CoordinatorConfig {
             agent: Some(format!("http://127.0.0.1:{}", dead_port())),
             default_max_trades: Some(4),
             region: Some("ap-southeast-1".into()),
+            agent_token_file: None,
         },
     ];
     c

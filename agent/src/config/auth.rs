@@ -1,0 +1,157 @@
+//! `[auth]`: who may call the agent's `ExchangeAgent` service (issue 12: an agent places orders
+//! for whoever reaches its port, so it must trust only its coordinator(s)).
+//!
+//! Two ways, either or both: a shared bearer token (`token_file`, the coordinator sends it on
+//! every call) or mutual TLS (`[tls] client_ca`). Safe by default: an agent listening on a
+//! non-loopback address with neither refuses to start unless `insecure = true` says the
+//! operator accepts an open agent (a private network they trust entirely). Health and
+//! reflection stay open so probes work; `ExecuteWave` and `Describe` are checked.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use wavegate_common::auth::Token;
+
+use super::{AgentTls, ConfigError};
+
+/// `[auth]` of the agent.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentAuth {
+    /// File holding the token the coordinator must present (`authorization: Bearer …`),
+    /// e.g. a mounted secret. Read at start-up; never logged.
+    pub token_file: Option<PathBuf>,
+    /// Serve a non-loopback address without token or mutual TLS. Off by default.
+    pub insecure: bool,
+}
+
+/// How calls to the agent are authenticated, for its start-up log line.
+pub fn mode(auth: &AgentAuth, tls: Option<&AgentTls>) -> &'static str {
+    let mtls = tls.is_some_and(AgentTls::mutual);
+    match (auth.token_file.is_some(), mtls) {
+        (true, true) => "token+mtls",
+        (true, false) => "token",
+        (false, true) => "mtls",
+        (false, false) => "none",
+    }
+}
+
+impl AgentAuth {
+    /// Checks the keys (the file is read by [`AgentAuth::token`]).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self
+            .token_file
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(ConfigError::invalid("auth.token_file", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// Refuses to serve `listen` unauthenticated: a non-loopback address needs a token or
+    /// mutual TLS, or `insecure = true`.
+    pub fn check_exposure(
+        &self,
+        listen: SocketAddr,
+        tls: Option<&AgentTls>,
+    ) -> Result<(), ConfigError> {
+        let authenticated = self.token_file.is_some() || tls.is_some_and(AgentTls::mutual);
+        if authenticated || self.insecure || listen.ip().is_loopback() {
+            return Ok(());
+        }
+        Err(ConfigError::invalid(
+            "auth",
+            format!(
+                "listen {listen} is reachable from other hosts but no caller is authenticated: \
+                 set auth.token_file (and the coordinator's agent_token_file) or mutual TLS \
+                 (tls.client_ca), or auth.insecure = true to serve anyone who can connect"
+            ),
+        ))
+    }
+
+    /// Reads the token file (`None` without one); the error names the key and the path.
+    pub fn token(&self) -> Result<Option<Token>, ConfigError> {
+        self.token_file
+            .as_deref()
+            .map(|p| {
+                Token::read_file(p)
+                    .map_err(|e| ConfigError::invalid("auth.token_file", e.to_string()))
+            })
+            .transpose()
+    }
+
+    /// Sets one `auth.*` key from its text form (environment overrides).
+    pub(super) fn set(&mut self, key: &str, v: &str) -> Result<(), String> {
+        match key {
+            "token_file" => self.token_file = (!v.is_empty()).then(|| PathBuf::from(v)),
+            "insecure" => {
+                self.insecure = v
+                    .parse()
+                    .map_err(|_| format!("{v:?}: expected true or false"))?;
+            }
+            other => return Err(format!("unknown key \"auth.{other}\"")),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_open_agent_on_a_public_address_is_refused_unless_insecure() {
+        let open = AgentAuth::default();
+        let e = open
+            .check_exposure(addr("0.0.0.0:7101"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`auth`") && e.contains("insecure"), "{e}");
+        open.check_exposure(addr("127.0.0.1:7101"), None).unwrap();
+        open.check_exposure(addr("[::1]:7101"), None).unwrap();
+        let insecure = AgentAuth {
+            insecure: true,
+            ..AgentAuth::default()
+        };
+        insecure.check_exposure(addr("0.0.0.0:7101"), None).unwrap();
+        let token = AgentAuth {
+            token_file: Some("/run/secrets/t".into()),
+            ..AgentAuth::default()
+        };
+        token.check_exposure(addr("10.0.0.5:7101"), None).unwrap();
+        let tls_only = AgentTls {
+            cert: "a.pem".into(),
+            key: "a.key".into(),
+            client_ca: None,
+        };
+        assert!(
+            open.check_exposure(addr("0.0.0.0:7101"), Some(&tls_only))
+                .is_err()
+        );
+        let mtls = AgentTls {
+            client_ca: Some("ca.pem".into()),
+            ..tls_only
+        };
+        open.check_exposure(addr("0.0.0.0:7101"), Some(&mtls))
+            .unwrap();
+        assert_eq!(mode(&token, Some(&mtls)), "token+mtls");
+    }
+
+    #[test]
+    fn set_parses_and_names_bad_values() {
+        let mut a = AgentAuth::default();
+        a.set("token_file", "/t").unwrap();
+        a.set("insecure", "true").unwrap();
+        assert!(a.insecure && a.token_file.is_some());
+        assert!(a.set("insecure", "yes").is_err());
+        assert!(a.set("token", "x").is_err());
+        a.set("token_file", "").unwrap();
+        assert!(a.token_file.is_none());
+    }
+}

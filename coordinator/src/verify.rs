@@ -1,0 +1,202 @@
+//! Checks what an agent reports against what the coordinator sent it (issue 12: a result that
+//! does not match — say a wave id pre-run on the agent by someone else with a junk symbol —
+//! must never be stored as the wave's outcome).
+//!
+//! Every outcome must name a signal of the exchange's list for this wave, with that signal's
+//! symbol; the `Result` must be for the stream's wave, its positions-opened counter must equal
+//! the outcomes that say a position was opened, and it must not exceed the wave's target. A
+//! re-sent wave is answered from the agent's journal, with signals an earlier attempt streamed
+//! (top-ups included), so membership is checked against the exchange's whole list for the
+//! wave, which every attempt streams from in the same rank order.
+
+use std::collections::HashSet;
+
+use wavegate_common::Signal;
+use wavegate_common::proto::v1 as pb;
+
+/// `ExchangeStats.error` of an exchange whose agent reported something the coordinator did
+/// not send; the precise reason is logged and shown by `Agents.List`.
+pub const RESULT_MISMATCH: &str = "result_mismatch";
+
+/// Why a report was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Mismatch(pub String);
+
+/// The signals of one exchange's part of a wave, as sent.
+#[derive(Debug)]
+pub struct Sent<'a> {
+    wave_id: &'a str,
+    target: u32,
+    signals: HashSet<(i64, &'a str)>,
+}
+
+impl<'a> Sent<'a> {
+    /// The exchange's list for `wave_id` and the wave's `max_trades`.
+    pub fn new(wave_id: &'a str, target: u32, signals: &'a [Signal]) -> Self {
+        Self {
+            wave_id,
+            target,
+            signals: signals.iter().map(|s| (s.id(), s.symbol())).collect(),
+        }
+    }
+
+    /// One outcome: its signal id and symbol must be one of the signals sent.
+    pub fn outcome(&self, o: &pb::SignalOutcome) -> Result<(), Mismatch> {
+        if self.signals.contains(&(o.signal_id, o.symbol.as_str())) {
+            return Ok(());
+        }
+        Err(Mismatch(format!(
+            "outcome for signal {} ({}) which was not sent for wave {}",
+            o.signal_id,
+            excerpt(&o.symbol),
+            self.wave_id
+        )))
+    }
+
+    /// The `Result`: its wave, every outcome, and that its totals add up.
+    pub fn result(&self, r: &pb::Result) -> Result<(), Mismatch> {
+        if r.wave_id != self.wave_id {
+            return Err(Mismatch(format!(
+                "result for wave {} on the stream of wave {}",
+                excerpt(&r.wave_id),
+                self.wave_id
+            )));
+        }
+        for o in &r.outcomes {
+            self.outcome(o)?;
+        }
+        let Some(stats) = &r.stats else {
+            return Ok(()); // reported as agent_error by the caller
+        };
+        let opened = r.outcomes.iter().filter(|o| o.executed).count();
+        if usize::try_from(stats.executed).ok() != Some(opened) {
+            return Err(Mismatch(format!(
+                "result counts {} positions opened but {opened} outcomes say so",
+                stats.executed
+            )));
+        }
+        if stats.executed > self.target {
+            return Err(Mismatch(format!(
+                "result counts {} positions opened, above the wave's target {}",
+                stats.executed, self.target
+            )));
+        }
+        let settled = u64::from(stats.executed) + u64::from(stats.execution_failed);
+        if settled > r.outcomes.len() as u64 {
+            return Err(Mismatch(format!(
+                "result counts {settled} executions for {} outcomes",
+                r.outcomes.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// At most 40 characters of a peer's text, so a hostile value cannot flood the log.
+fn excerpt(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{:?}…", &s[..i]),
+        None => format!("{s:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn signals() -> Vec<Signal> {
+        let ts = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 24, 12, 0, 0)
+            .unwrap();
+        ["BTCUSDT", "ETHUSDT"]
+            .iter()
+            .enumerate()
+            .map(|(i, sym)| {
+                let p = pb::Signal {
+                    id: i as i64 + 1,
+                    symbol: (*sym).into(),
+                    exchange_id: 1,
+                    action: pb::Action::Buy as i32,
+                    score_week: 1.0,
+                    score_month: 1.0,
+                    wave_timestamp: Some(wavegate_common::time::to_proto(ts)),
+                    created_at: Some(wavegate_common::time::to_proto(ts)),
+                    params: None,
+                };
+                Signal::from_proto(&p, 900, ts).unwrap()
+            })
+            .collect()
+    }
+
+    fn outcome(id: i64, symbol: &str, executed: bool) -> pb::SignalOutcome {
+        pb::SignalOutcome {
+            signal_id: id,
+            symbol: symbol.into(),
+            executed,
+            stage: pb::Stage::Execution as i32,
+            ..Default::default()
+        }
+    }
+
+    fn result(outcomes: Vec<pb::SignalOutcome>, executed: u32, failed: u32) -> pb::Result {
+        pb::Result {
+            wave_id: "W".into(),
+            stats: Some(pb::ExchangeStats {
+                executed,
+                execution_failed: failed,
+                ..Default::default()
+            }),
+            outcomes,
+            from_journal: true,
+        }
+    }
+
+    #[test]
+    fn a_matching_result_passes_and_every_mismatch_is_named() {
+        let s = signals();
+        let sent = Sent::new("W", 1, &s);
+        let ok = result(
+            vec![outcome(1, "BTCUSDT", true), outcome(2, "ETHUSDT", false)],
+            1,
+            1,
+        );
+        sent.result(&ok).unwrap();
+
+        let junk = result(vec![outcome(9, "JUNKAUSDT", true)], 1, 0);
+        let e = sent.result(&junk).unwrap_err().0;
+        assert!(e.contains("signal 9") && e.contains("JUNKAUSDT"), "{e}");
+        // A sent id with another symbol is not what was sent either.
+        assert!(sent.outcome(&outcome(1, "ETHUSDT", true)).is_err());
+
+        let mut other_wave = ok.clone();
+        other_wave.wave_id = "X".into();
+        assert!(sent.result(&other_wave).unwrap_err().0.contains("wave"));
+
+        let overcount = result(vec![outcome(1, "BTCUSDT", true)], 2, 0);
+        assert!(
+            sent.result(&overcount)
+                .unwrap_err()
+                .0
+                .contains("2 positions")
+        );
+        let above = result(
+            vec![outcome(1, "BTCUSDT", true), outcome(2, "ETHUSDT", true)],
+            2,
+            0,
+        );
+        assert!(sent.result(&above).unwrap_err().0.contains("target 1"));
+        let too_many_failed = result(vec![outcome(1, "BTCUSDT", true)], 1, 5);
+        assert!(sent.result(&too_many_failed).is_err());
+    }
+
+    #[test]
+    fn a_hostile_symbol_is_cut_short_in_the_reason() {
+        let s = signals();
+        let sent = Sent::new("W", 1, &s);
+        let long = "X".repeat(10_000);
+        let e = sent.outcome(&outcome(1, &long, true)).unwrap_err().0;
+        assert!(e.len() < 200, "{}", e.len());
+    }
+}
