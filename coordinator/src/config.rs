@@ -133,8 +133,18 @@ pub struct DispatchConfig {
     pub execution_mode: ExecutionMode,
     /// Connect timeout to an agent.
     pub connect_timeout_ms: u64,
-    /// Attempts per exchange before `agent_unavailable`.
+    /// Attempts to reach an agent that has not taken the wave yet before the exchange is
+    /// `agent_unavailable`. Once an agent has taken the wave (its stream opened), it is sent the
+    /// wave again with backoff until its `Result` arrives or `result_wait_secs` past the
+    /// deadline, however many attempts that takes: it may hold fills only its journal knows.
     pub retries: u32,
+    /// How long past the wave's deadline the coordinator keeps re-sending the wave to an agent
+    /// that took it, for its journaled `Result` (the agent sends no new order after the
+    /// deadline; it settles and reports what its journal holds).
+    pub result_wait_secs: u64,
+    /// An open stream on which the agent sent nothing for this long is taken as hung: logged,
+    /// counted (`wavegate_agent_stalls_total`), shown in `Agents.List`, and the wave re-sent.
+    pub progress_timeout_secs: u64,
     /// Dispatch lease: another coordinator may take over a wave whose lease expired.
     pub lease_secs: u64,
 }
@@ -148,6 +158,8 @@ impl Default for DispatchConfig {
             execution_mode: ExecutionMode::Sequential,
             connect_timeout_ms: 2000,
             retries: 3,
+            result_wait_secs: 120,
+            progress_timeout_secs: 30,
             lease_secs: 15,
         }
     }
@@ -425,6 +437,12 @@ impl CoordinatorConfig {
         let d = &self.dispatch;
         if d.retries == 0 {
             return Err(invalid("dispatch.retries", "must be at least 1"));
+        }
+        if d.progress_timeout_secs == 0 {
+            return Err(invalid(
+                "dispatch.progress_timeout_secs",
+                "must be at least 1",
+            ));
         }
         if d.connect_timeout_ms == 0 {
             return Err(invalid("dispatch.connect_timeout_ms", "must be at least 1"));

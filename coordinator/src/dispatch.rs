@@ -31,8 +31,6 @@ use crate::store::{
 };
 use crate::verify::RESULT_MISMATCH;
 
-/// Time allowed past the wave deadline for an agent to report its result.
-const RESULT_SLACK: Duration = Duration::from_secs(15);
 /// First retry delay; doubles per attempt up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -321,6 +319,7 @@ async fn run_exchange(
                 mode: core.cfg.dispatch.execution_mode.to_proto(),
                 max_topup_rounds: core.cfg.dispatch.max_topup_rounds,
                 topup_after_failures: core.cfg.dispatch.topup_after_failures,
+                progress_timeout: Duration::from_secs(core.cfg.dispatch.progress_timeout_secs),
             };
             // One per exchange, held while it runs: a cancel counts the exchanges it stops.
             let mut cancel = core.running.watch(&row.id);
@@ -347,11 +346,16 @@ async fn run_exchange(
     (result.0, result.1, timing)
 }
 
-/// Runs the exchange's stream with bounded retries and the wave deadline. When no attempt
-/// reaches the agent's `Result`, the exchange is reported with the outcomes that did arrive
-/// (positions opened count) and the error; the wave ends `partial`. A cancel does not end the
-/// retries: every attempt sends it right after the buffer, and the agent's `Result` (from its
-/// journal if it stopped before) still says what was opened.
+/// Runs the exchange's stream until the agent's `Result`. An agent that never took the wave
+/// gets `retries` attempts with backoff, then the exchange is `agent_unavailable`. One that
+/// took it (a stream opened) may hold fills only its journal knows: it is sent the wave again
+/// with backoff, however often, until its `Result` or `result_wait_secs` past the deadline —
+/// after the deadline it only settles and reports its journal, so asking is safe. When no
+/// attempt reaches the `Result`, the exchange is reported with the outcomes that did arrive
+/// (positions opened count) and the error (`deadline` once the wave's deadline passed); the
+/// wave ends `partial`. A cancel does not end the attempts: every attempt sends it right after
+/// the buffer, and the agent's `Result` (from its journal if it stopped before) still says
+/// what was opened.
 async fn drive(
     core: &Core,
     run: &ExchangeRun<'_>,
@@ -387,13 +391,22 @@ async fn drive(
         tracing::warn!(exchange_id = p.exchange_id, "no agent configured");
         return fail(known, "agent_unavailable");
     };
-    let give_up_at = tokio::time::Instant::now()
-        + (run.deadline - Utc::now())
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-        + RESULT_SLACK;
+    let until_deadline = (run.deadline - Utc::now())
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    let deadline_at = tokio::time::Instant::now() + until_deadline;
+    let give_up_at = deadline_at + Duration::from_secs(core.cfg.dispatch.result_wait_secs);
+    let ended = || {
+        if tokio::time::Instant::now() >= deadline_at {
+            "deadline"
+        } else {
+            "agent_unavailable"
+        }
+    };
     let mut backoff = FIRST_BACKOFF;
-    for n in 1..=core.cfg.dispatch.retries {
+    let mut n = 0u32;
+    loop {
+        n += 1;
         *attempts = n;
         let call = spans::execute_wave_call(span, agent.endpoint.as_deref().unwrap_or(""), n);
         let outcome =
@@ -408,29 +421,17 @@ async fn drive(
             Ok(Ok(_)) => spans::execute_wave_call_finished(&call, tonic::Code::Ok, None),
             Ok(Err(e)) => spans::execute_wave_call_finished(&call, e.code(), Some(&e.to_string())),
         }
-        match outcome {
+        let msg = match outcome {
             Err(_) => {
+                tracing::warn!(
+                    exchange_id = p.exchange_id,
+                    wave_id = run.wave_id,
+                    "no result from the agent by the deadline and result wait"
+                );
                 down("no result before the wave deadline");
                 return fail(known, "deadline");
             }
-            Ok(Ok(r)) => {
-                let mut stats = match r.stats {
-                    Some(s) => ExchangeStats::from_proto(&s),
-                    None => return fail(known, "agent_error"),
-                };
-                // What the coordinator sent is authoritative for the wave's parameters; the
-                // agent's counters are kept and the docs/design.md §1 flags recomputed from them.
-                stats.exchange_id = p.exchange_id;
-                if stats.exchange_name.is_empty() {
-                    stats.exchange_name = p.exchange_name.clone();
-                }
-                stats.total_signals = total;
-                stats.target = p.max_trades;
-                stats.buffer_size = p.buffer_size;
-                stats.params_source = ParamsSource::from_proto(p.source);
-                stats.derive();
-                return (stats, r.outcomes);
-            }
+            Ok(Ok(r)) => return accepted(p, total, r),
             Ok(Err(AttemptError::Mismatch(why))) => {
                 // Loud: a mismatch means a buggy or hostile agent, or someone else drove it.
                 tracing::error!(exchange_id = p.exchange_id, wave_id = run.wave_id, reason = %why,
@@ -446,18 +447,76 @@ async fn drive(
                 down(&msg);
                 return fail(known, "agent_error");
             }
+            Ok(Err(AttemptError::Stalled(after))) => {
+                let msg = format!(
+                    "hung: sent nothing for {}s in wave {}",
+                    after.as_secs(),
+                    run.wave_id
+                );
+                tracing::warn!(exchange_id = p.exchange_id, attempt = n, %msg,
+                               "agent stalled; sending the wave again");
+                core.metrics.agent_stalled(&p.exchange_name);
+                msg
+            }
             Ok(Err(AttemptError::Unavailable(_, msg))) => {
                 tracing::warn!(exchange_id = p.exchange_id, attempt = n, %msg, "agent attempt failed");
-                down(&msg);
-                if n < core.cfg.dispatch.retries {
-                    if tokio::time::Instant::now() + backoff >= give_up_at {
-                        break;
-                    }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
+                msg
             }
+        };
+        down(&msg);
+        // An agent that never took the wave holds nothing of it: `retries` attempts. One that
+        // did is asked until it answers or the wait ends.
+        let (limit, tries_left) = if known.taken() {
+            (give_up_at, true)
+        } else {
+            (deadline_at, n < core.cfg.dispatch.retries)
+        };
+        let now = tokio::time::Instant::now();
+        if !tries_left || now >= limit {
+            return fail(known, ended());
         }
+        tokio::time::sleep(backoff.min(limit - now)).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
-    fail(known, "agent_unavailable")
+}
+
+/// The exchange's result from the agent's `Result`: what the coordinator sent is authoritative
+/// for the wave's parameters; the agent's counters are kept and the docs/design.md §1 flags
+/// recomputed from them.
+fn accepted(
+    p: &pb::ExchangeParams,
+    total: u32,
+    r: pb::Result,
+) -> (ExchangeStats, Vec<pb::SignalOutcome>) {
+    let Some(s) = r.stats else {
+        return (
+            failed_stats(
+                p.exchange_id,
+                &p.exchange_name,
+                total,
+                Some(p),
+                "agent_error",
+            ),
+            vec![],
+        );
+    };
+    let mut stats = ExchangeStats::from_proto(&s);
+    stats.exchange_id = p.exchange_id;
+    if stats.exchange_name.is_empty() {
+        stats.exchange_name = p.exchange_name.clone();
+    }
+    stats.total_signals = total;
+    stats.target = p.max_trades;
+    stats.buffer_size = p.buffer_size;
+    stats.params_source = ParamsSource::from_proto(p.source);
+    stats.derive();
+    if stats.executed > p.max_trades {
+        tracing::error!(
+            exchange_id = p.exchange_id,
+            executed = stats.executed,
+            max_trades = p.max_trades,
+            "agent reports more positions than the wave's target"
+        );
+    }
+    (stats, r.outcomes)
 }

@@ -64,9 +64,16 @@ pub struct Known {
     outcomes: BTreeMap<(i32, i64), pb::SignalOutcome>,
     topup_rounds: BTreeSet<u32>,
     first_order_at: Option<DateTime<Utc>>,
+    taken: bool,
 }
 
 impl Known {
+    /// True once an attempt's stream opened: the agent has (had) the wave and may hold
+    /// orders of it that only its journal knows, so it is asked again until its `Result`.
+    pub fn taken(&self) -> bool {
+        self.taken
+    }
+
     fn outcome(&mut self, o: &pb::SignalOutcome) {
         let order = matches!(
             pb::OutcomeKind::try_from(o.kind),
@@ -161,6 +168,8 @@ pub struct ExchangeRun<'a> {
     pub max_topup_rounds: u32,
     /// Whether agents may also top up after execution failures (same rounds budget).
     pub topup_after_failures: bool,
+    /// An open stream with no message from the agent for this long is given up as hung.
+    pub progress_timeout: std::time::Duration,
 }
 
 /// Why an attempt failed.
@@ -176,6 +185,10 @@ pub enum AttemptError {
     /// is refused, and a re-send would only replay it.
     #[error("agent result refused: {0}")]
     Mismatch(#[from] Mismatch),
+    /// The stream stayed open but the agent sent nothing for the progress timeout (a hung or
+    /// stopped process): retry.
+    #[error("agent sent nothing for {0:?}")]
+    Stalled(std::time::Duration),
 }
 
 impl AttemptError {
@@ -185,6 +198,7 @@ impl AttemptError {
         match self {
             AttemptError::Unavailable(c, _) | AttemptError::Refused(c, _) => *c,
             AttemptError::Mismatch(_) => tonic::Code::Ok,
+            AttemptError::Stalled(_) => tonic::Code::DeadlineExceeded,
         }
     }
 
@@ -275,16 +289,21 @@ pub async fn attempt(
         let _entered = span.enter();
         propagation::inject(&mut request);
     }
-    let resp = client
-        .execute_wave(request)
+    // A stopped process may accept the connection and never answer: bounded like a message.
+    let resp = tokio::time::timeout(run.progress_timeout, client.execute_wave(request))
         .await
+        .map_err(|_| AttemptError::Stalled(run.progress_timeout))?
         .map_err(|s| from_status(&s))?;
     agent.mark_ok();
+    known.taken = true;
     sink.metrics.agent_connected(name, true);
     let mut inbound = resp.into_inner();
     loop {
         let next = tokio::select! {
-            m = inbound.message() => m,
+            m = tokio::time::timeout(run.progress_timeout, inbound.message()) => match m {
+                Ok(m) => m,
+                Err(_) => return Err(AttemptError::Stalled(run.progress_timeout)),
+            },
             reason = cancel.cancelled(), if !cancelled => {
                 cancelled = true;
                 tracing::info!(parent: span, exchange_id = ex, %reason, "cancel sent to the agent");

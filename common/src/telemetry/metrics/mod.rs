@@ -73,6 +73,7 @@ pub struct Metrics {
     verdicts: IntCounterVec,
     order_latency: HistogramVec,
     agent_connected: IntGaugeVec,
+    agent_stalls: IntCounterVec,
     ingest: IntCounterVec,
     throttled: IntCounterVec,
     results_rejected: IntCounterVec,
@@ -159,6 +160,12 @@ impl Metrics {
             &["exchange"],
         )?;
         register(Box::new(agent_connected.clone()), coordinator)?;
+        let agent_stalls = counter(
+            "wavegate_agent_stalls_total",
+            "Wave streams on which the exchange's agent sent nothing for progress_timeout_secs.",
+            &["exchange"],
+            coordinator,
+        )?;
         let ingest = counter(
             "wavegate_ingest_signals_total",
             "Signals received by ingest, by result.",
@@ -204,6 +211,7 @@ impl Metrics {
             verdicts,
             order_latency,
             agent_connected,
+            agent_stalls,
             ingest,
             results_rejected,
         })
@@ -242,6 +250,7 @@ impl Metrics {
             &self.target_reached,
             &self.topups,
             &self.results_rejected,
+            &self.agent_stalls,
         ] {
             family.with_label_values(&[exchange]);
         }
@@ -295,6 +304,11 @@ impl Metrics {
     /// not match what it sent.
     pub fn agent_result_rejected(&self, exchange: &str) {
         self.results_rejected.with_label_values(&[exchange]).inc();
+    }
+
+    /// The agent of `exchange` sent nothing on a wave's stream for the progress timeout.
+    pub fn agent_stalled(&self, exchange: &str) {
+        self.agent_stalls.with_label_values(&[exchange]).inc();
     }
 
     /// `n` signals ended in `result` at ingest.
