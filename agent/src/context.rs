@@ -36,6 +36,15 @@ impl KeyedLocks {
         };
         m.lock_owned().await
     }
+
+    /// Takes the lock of `key` if nobody holds it.
+    pub fn try_lock(&self, key: &str) -> Option<OwnedMutexGuard<()>> {
+        let m = {
+            let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(key.to_owned()).or_default().clone()
+        };
+        m.try_lock_owned().ok()
+    }
 }
 
 /// Shared state of the agent's sessions.
@@ -59,6 +68,9 @@ pub struct AgentCtx {
     /// coordinator's series (`wavegate_agent_connected` at 0 would fire the "agent down"
     /// alert, executed/top-ups would be counted twice across jobs).
     pub metrics: Arc<Metrics>,
+    /// Settles journaled orders left unknown or without a stop, at start-up and before the
+    /// next wave after a run that left one.
+    pub reprotect: crate::reprotect::Reprotect,
 }
 
 impl AgentCtx {

@@ -398,6 +398,18 @@ impl Journal {
         rows.iter().map(JournalOrder::from_row).collect()
     }
 
+    /// Every journaled order, of any wave, whose outcome is unknown or whose position has no
+    /// stop yet (see [`crate::reprotect`]), oldest first.
+    pub async fn open_orders(&self) -> Result<Vec<JournalOrder>, JournalError> {
+        let rows = sqlx::query(order_row::SELECT_OPEN)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(JournalOrder::from_row)
+            .filter(|r| r.as_ref().map_or(true, crate::execute::needs_side))
+            .collect()
+    }
+
     /// Orders that left (or may have left) for the exchange: everything past `pending`.
     pub async fn orders_sent(&self) -> Result<u64, JournalError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE state <> 'pending'")

@@ -23,6 +23,7 @@ pub mod journal;
 pub mod preflight;
 pub mod protocol;
 pub mod ratelimit;
+pub mod reprotect;
 pub mod service;
 pub mod session;
 pub mod spans;
@@ -174,7 +175,21 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
         wave_locks: KeyedLocks::default(),
         shutdown: shutdown_rx.clone(),
         metrics: metrics.clone(),
+        reprotect: reprotect::Reprotect::default(),
     });
+    // Before anything is served: every position an earlier run left without its stop is
+    // protected (or closed), every unknown entry looked up, whatever the coordinator does.
+    match ctx.reprotect.sweep(&ctx).await {
+        Ok(s) if s.found > 0 => {
+            info!(
+                found = s.found,
+                still_open = s.still_open,
+                "journal settled at start-up"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => return Err(e.into()),
+    }
     let sessions = Arc::new(Sessions::default());
 
     let (health, health_service) = tonic_health::server::health_reporter();

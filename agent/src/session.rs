@@ -89,6 +89,8 @@ where
         Err(e) => return out.fail(&e),
     };
     Span::current().record("wave_id", start.wave_id.as_str());
+    // An earlier run left an order unknown or a position without its stop: settle it first.
+    ctx.reprotect.sweep_if_needed(&ctx).await;
     // A re-sent wave waits for a run still in progress, then replays its journaled result.
     let _wave_lock = ctx.wave_locks.lock(&start.wave_id).await;
     // Both reads at once: they sit between the wave's close and its first order. A wave
@@ -557,6 +559,7 @@ impl Session {
             if let Err(e) = self.ctx.journal.flush().await {
                 error!(wave_id = %self.start.wave_id, error = %e, "journal updates not committed");
             }
+            self.ctx.reprotect.mark_needed();
             info!(wave_id = %self.start.wave_id, ?ending, "wave ended without result");
             return;
         }
@@ -575,6 +578,7 @@ impl Session {
             // up again (nor given its stop if it filled): store none, so a re-send settles it.
             warn!(wave_id = %self.start.wave_id, unresolved,
                   "orders still unresolved or unprotected; result not journaled");
+            self.ctx.reprotect.mark_needed();
             if let Err(e) = self.ctx.journal.flush().await {
                 error!(wave_id = %self.start.wave_id, error = %e, "journal updates not committed");
             }

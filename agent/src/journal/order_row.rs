@@ -75,6 +75,15 @@ pub(super) const SELECT_BY_WAVE: &str = "SELECT client_order_id, wave_id, signal
     state, exchange_order_id, executed, error, fill_price, quantity, stop_state, stop_attempt, \
     stops_sent, side, wave_target, rank_index, round FROM orders WHERE wave_id = ? ORDER BY signal_id";
 
+/// Rows that may need settling, across waves ([`JournalOrder::from_row`] columns): outcome not
+/// final, or a position whose stop step has not finished (the caller applies `needs_side`).
+pub(super) const SELECT_OPEN: &str = "SELECT client_order_id, wave_id, signal_id, symbol, \
+    state, exchange_order_id, executed, error, fill_price, quantity, stop_state, stop_attempt, \
+    stops_sent, side, wave_target, rank_index, round FROM orders \
+    WHERE state IN ('pending', 'sent', 'unknown') \
+       OR (executed = 1 AND stop_state NOT IN ('placed', 'closed', 'gone')) \
+    ORDER BY rowid";
+
 impl JournalOrder {
     /// Reads a row selected by [`SELECT_BY_WAVE`]; a value that cannot be read back is
     /// [`JournalError::Corrupt`].
