@@ -187,6 +187,21 @@ impl Proc {
         }
     }
 
+    /// Sends `signal` (a `kill -s` name: `STOP`, `CONT`, …) to the running process.
+    pub async fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let pid = self
+            .child
+            .as_ref()
+            .and_then(Child::id)
+            .context("process is not running")?;
+        let status = Command::new("kill")
+            .args(["-s", signal, &pid.to_string()])
+            .status()
+            .await?;
+        anyhow::ensure!(status.success(), "kill -s {signal} {pid} failed");
+        Ok(())
+    }
+
     /// Asks the process to stop (SIGTERM) and waits for it.
     pub async fn terminate(&mut self) -> anyhow::Result<()> {
         if let Some(mut c) = self.child.take() {

@@ -1,8 +1,10 @@
 //! The integration tests of this crate as one test binary (one link, one process).
 mod coordinator_support;
 mod fake_exchange_support;
+mod fault_support;
 mod trace_support;
 
+mod agent_restarts;
 mod bridge_e2e;
 mod cli_demo_replay;
 mod cli_dev_publish;

@@ -66,10 +66,23 @@ pub async fn start_coordinator(
     node_id: &str,
     exchanges: &[Exchange<'_>],
 ) -> Proc {
+    start_coordinator_tuned(dir, database_url, node_id, exchanges, "", "").await
+}
+
+/// [`start_coordinator`] with extra `[waves]` and `[dispatch]` lines (e.g. a short deadline).
+pub async fn start_coordinator_tuned(
+    dir: &Path,
+    database_url: &str,
+    node_id: &str,
+    exchanges: &[Exchange<'_>],
+    waves_extra: &str,
+    dispatch_extra: &str,
+) -> Proc {
     let port = free_port();
     let mut toml = format!(
         "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"{database_url}\"\nnode_id = \"{node_id}\"\n\
-         [waves]\nquiet_secs = 3\n[dispatch]\nretries = 2\nconnect_timeout_ms = 500\nlease_secs = 6\n"
+         [waves]\nquiet_secs = 3\n{waves_extra}\n[dispatch]\nretries = 2\nconnect_timeout_ms = 500\n\
+         lease_secs = 6\n{dispatch_extra}\n"
     );
     for e in exchanges {
         toml.push_str(&format!(
