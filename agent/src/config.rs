@@ -298,6 +298,10 @@ pub struct AgentConfig {
     pub tls: Option<AgentTls>,
     /// `[auth]`: the coordinator's token; a non-loopback `listen` needs it or mutual TLS.
     pub auth: AgentAuth,
+    /// The operator confirms a new journal on a live account that already holds open
+    /// positions (a lost or replaced journal is refused at start-up otherwise). Also the
+    /// `--confirm-new-journal` flag; once the journal is stamped it is no longer needed.
+    pub confirm_new_journal: bool,
 }
 
 impl Default for AgentConfig {
@@ -322,6 +326,7 @@ impl Default for AgentConfig {
             telemetry: AgentTelemetry::default(),
             tls: None,
             auth: AgentAuth::default(),
+            confirm_new_journal: false,
         }
     }
 }

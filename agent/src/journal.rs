@@ -15,6 +15,7 @@
 //! crash, not against power loss, and stays off the fsync path. `journal_sync = "full"`
 //! ([`JournalSync::Full`]) makes every commit survive power loss too, for one fsync per order.
 
+pub mod identity;
 mod known_waves;
 mod migrate;
 mod order_row;
@@ -34,6 +35,7 @@ use sqlx::sqlite::{
 };
 use wavegate_common::proto::v1 as pb;
 
+pub use identity::{Identity, Standing};
 pub use order_row::{JournalOrder, NewOrder};
 pub use order_state::{OrderEvent, OrderState, TransitionError};
 pub use stop_state::{StopEvent, StopState, StopTransitionError};
@@ -65,9 +67,22 @@ pub enum JournalError {
     /// The journal's writer failed or stopped.
     #[error("journal write: {0}")]
     Write(String),
-    /// A stored value cannot be read back.
+    /// A stored value cannot be read back, or `PRAGMA quick_check` found damage.
     #[error("corrupt journal: {0}")]
     Corrupt(String),
+    /// The journal belongs to another agent (another exchange, name or adapter).
+    #[error(
+        "journal belongs to another agent: its {key} is {journal:?}, this agent's is {config:?}; \
+         point `journal` at this agent's own file"
+    )]
+    Foreign {
+        /// The identity key that differs.
+        key: &'static str,
+        /// The journal's value.
+        journal: String,
+        /// This agent's value.
+        config: String,
+    },
 }
 
 /// Fields set along with a state change.
@@ -174,7 +189,9 @@ impl Journal {
             .max_connections(4)
             .connect_with(opts)
             .await?;
-        for stmt in SCHEMA {
+        // Damage anywhere in the file refuses the start, before anything is read from it.
+        identity::quick_check(&pool).await?;
+        for stmt in SCHEMA.iter().chain([&identity::SCHEMA]) {
             sqlx::query(*stmt).execute(&pool).await?;
         }
         migrate::add_missing_columns(&pool).await?;
@@ -185,6 +202,17 @@ impl Journal {
             writer,
             waves,
         })
+    }
+
+    /// Compares the journal's identity with `me`: [`JournalError::Foreign`] when it is another
+    /// agent's, [`Standing::New`] when it has neither identity nor history. Writes nothing.
+    pub async fn check_identity(&self, me: &Identity) -> Result<Standing, JournalError> {
+        identity::check(&self.pool, me).await
+    }
+
+    /// Records `me` as the journal's agent (kept once written).
+    pub async fn stamp_identity(&self, me: &Identity) -> Result<(), JournalError> {
+        identity::stamp(&self.pool, me).await
     }
 
     /// The connection pool (the paper exchange keeps its tables in the same file and reads

@@ -150,6 +150,7 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
         ),
         AdapterKind::Binance | AdapterKind::Bybit => exchange::live(&config.adapter)?,
     };
+    check_journal(&config, &journal, exchange.as_ref()).await?;
     let bind_err = |source| AgentError::Bind {
         addr: config.listen,
         source,
@@ -241,4 +242,52 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
         metrics,
         metrics_server,
     })
+}
+
+/// The journal's start-up checks (issue 12, item 6; `PRAGMA quick_check` ran at open): it
+/// must be this agent's; a new one on a live account that already holds open positions is
+/// refused until the operator confirms (a paper exchange lives in the journal file itself, so
+/// a new journal there is a new exchange). Then the journal is stamped with the identity.
+async fn check_journal(
+    config: &AgentConfig,
+    journal: &Journal,
+    exchange: &dyn Exchange,
+) -> Result<(), AgentError> {
+    let me = journal::Identity {
+        exchange_id: config.exchange_id,
+        exchange_name: config.exchange_name.clone(),
+        adapter: exchange.kind().to_owned(),
+    };
+    let standing = journal.check_identity(&me).await?;
+    if standing == journal::Standing::New
+        && config.adapter.kind != AdapterKind::Paper
+        && !config.confirm_new_journal
+    {
+        let path = config.journal.display().to_string();
+        let open =
+            exchange
+                .open_positions()
+                .await
+                .map_err(|e| AgentError::NewJournalUnchecked {
+                    journal: path.clone(),
+                    reason: e.to_string(),
+                })?;
+        if !open.is_empty() {
+            let mut symbols: Vec<&str> = open.iter().take(5).map(String::as_str).collect();
+            if open.len() > symbols.len() {
+                symbols.push("…");
+            }
+            return Err(AgentError::NewJournal {
+                journal: path,
+                exchange: config.exchange_name.clone(),
+                count: open.len(),
+                symbols: symbols.join(", "),
+            });
+        }
+    }
+    if standing == journal::Standing::New {
+        info!(journal = %config.journal.display(), "new journal stamped with this agent's identity");
+    }
+    journal.stamp_identity(&me).await?;
+    Ok(())
 }

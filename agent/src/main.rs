@@ -29,6 +29,10 @@ struct Args {
     /// shipped config).
     #[arg(long)]
     check_config: bool,
+    /// Confirms a new journal on an account that already holds open positions (checked
+    /// first: a lost or replaced journal must be restored, not confirmed).
+    #[arg(long)]
+    confirm_new_journal: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -56,6 +60,9 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     }
     if let Some(journal) = args.journal {
         config.journal = journal;
+    }
+    if args.confirm_new_journal {
+        config.confirm_new_journal = true;
     }
     config.validate()?;
     if args.check_config {

@@ -32,6 +32,9 @@ pub fn live_config(
     live.base_url = base_url.to_owned();
     live.api_key = Some(Secret::new(KEY));
     live.api_secret = Some(Secret::new(secret));
+    // The fakes start with scripted (foreign) positions and every test with a fresh journal:
+    // the operator's confirmation of a new journal on a trading account.
+    cfg.confirm_new_journal = true;
     cfg
 }
 

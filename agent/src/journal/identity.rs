@@ -1,0 +1,120 @@
+//! Whose journal this is, and whether it is whole: checked at start-up, before anything is
+//! served (issue 12, item 6).
+//!
+//! The journal is the agent's memory of what it sent (DESIGN §3): a journal that is damaged,
+//! belongs to another agent, or is new where the account already trades would let waves run
+//! again. So at open the file gets `PRAGMA quick_check`, and a `journal_meta` table records
+//! the agent it belongs to (exchange id, name, adapter). The record of waves done is the
+//! `wave_results` table (a completed wave is replayed from it, never run again).
+
+use chrono::Utc;
+use sqlx::SqlitePool;
+
+use super::JournalError;
+
+/// The agent a journal belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// `exchange_id` of the agent's config.
+    pub exchange_id: u32,
+    /// `exchange_name` of the agent's config.
+    pub exchange_name: String,
+    /// Adapter kind (`paper`, `binance`, `bybit`).
+    pub adapter: String,
+}
+
+/// What the journal said about itself at open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// It carries this agent's identity (or is an older journal with history, now stamped).
+    Known,
+    /// No identity and no history: a first start, or a lost or replaced journal.
+    New,
+}
+
+pub(super) const SCHEMA: &str =
+    "CREATE TABLE IF NOT EXISTS journal_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)";
+
+/// `PRAGMA quick_check`: damage anywhere in the file refuses the start.
+pub(super) async fn quick_check(pool: &SqlitePool) -> Result<(), JournalError> {
+    let rows: Vec<String> = sqlx::query_scalar("PRAGMA quick_check")
+        .fetch_all(pool)
+        .await?;
+    if rows.len() == 1 && rows[0] == "ok" {
+        return Ok(());
+    }
+    let mut found = rows.join("; ");
+    // The report can be long: an excerpt is enough to act on.
+    if found.len() > 300 {
+        let mut end = 300;
+        while !found.is_char_boundary(end) {
+            end -= 1;
+        }
+        found.truncate(end);
+        found.push('…');
+    }
+    Err(JournalError::Corrupt(format!("quick_check: {found}")))
+}
+
+/// Reads the journal's identity and compares it with `me`. A foreign journal is refused
+/// (the error names the key and both values); nothing is written here.
+pub(super) async fn check(pool: &SqlitePool, me: &Identity) -> Result<Standing, JournalError> {
+    let stored: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM journal_meta")
+        .fetch_all(pool)
+        .await?;
+    let get = |k: &str| stored.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+    if let Some(id) = get("exchange_id") {
+        let mine = me.exchange_id.to_string();
+        for (key, ours) in [
+            ("exchange_id", &mine),
+            ("exchange_name", &me.exchange_name),
+            ("adapter", &me.adapter),
+        ] {
+            let theirs = if key == "exchange_id" {
+                Some(id)
+            } else {
+                get(key)
+            };
+            if let Some(theirs) = theirs
+                && theirs != ours
+            {
+                return Err(JournalError::Foreign {
+                    key,
+                    journal: theirs.clone(),
+                    config: ours.clone(),
+                });
+            }
+        }
+        return Ok(Standing::Known);
+    }
+    let history: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM orders) OR EXISTS (SELECT 1 FROM wave_results)",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(if history {
+        Standing::Known
+    } else {
+        Standing::New
+    })
+}
+
+/// Stamps the journal with `me` (after the start-up checks passed).
+pub(super) async fn stamp(pool: &SqlitePool, me: &Identity) -> Result<(), JournalError> {
+    let now = Utc::now().to_rfc3339();
+    let mut tx = pool.begin().await?;
+    for (k, v) in [
+        ("exchange_id", me.exchange_id.to_string()),
+        ("exchange_name", me.exchange_name.clone()),
+        ("adapter", me.adapter.clone()),
+        ("created_at", now),
+    ] {
+        sqlx::query("INSERT INTO journal_meta (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            .bind(k)
+            .bind(v)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

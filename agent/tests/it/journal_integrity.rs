@@ -1,0 +1,138 @@
+//! The journal's start-up checks (issue 12, item 6): another agent's journal, a damaged one
+//! and a new one on a live account that already trades are refused before anything is served;
+//! the operator's confirmation stamps a new journal once.
+
+use std::io::{Seek, SeekFrom, Write};
+
+use wavegate_agent::AgentError;
+use wavegate_agent::config::AdapterKind;
+use wavegate_agent::journal::JournalError;
+use wavegate_tests::fake_exchange::{FakeBinance, World};
+
+use crate::live_support::{KEY, SECRET, instruments, live_config};
+use crate::support::config;
+
+#[tokio::test]
+async fn another_agents_journal_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 1, "binance");
+    wavegate_agent::spawn(cfg.clone())
+        .await
+        .expect("first start")
+        .shutdown()
+        .await;
+    let mut other = config(dir.path(), 2, "bybit");
+    other.journal = cfg.journal.clone();
+    let err = match wavegate_agent::spawn(other).await {
+        Ok(_) => panic!("another agent's journal was accepted"),
+        Err(e) => e,
+    };
+    match &err {
+        AgentError::Journal(JournalError::Foreign {
+            key,
+            journal,
+            config,
+        }) => assert_eq!(
+            (*key, journal.as_str(), config.as_str()),
+            ("exchange_id", "1", "2")
+        ),
+        e => panic!("unexpected error: {e}"),
+    }
+    // The same agent still starts on it.
+    wavegate_agent::spawn(cfg)
+        .await
+        .expect("own journal")
+        .shutdown()
+        .await;
+}
+
+#[tokio::test]
+async fn a_journal_damaged_in_the_middle_is_refused_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 1, "binance");
+    wavegate_agent::spawn(cfg.clone())
+        .await
+        .expect("first start")
+        .shutdown()
+        .await;
+    // Fold the WAL into the file, then overwrite the b-tree header of page 3 (past the
+    // schema page that opening reads anyway).
+    {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", cfg.journal.display()))
+            .await
+            .unwrap();
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let page_size = 4096;
+    let len = std::fs::metadata(&cfg.journal).unwrap().len();
+    assert!(len >= 4 * page_size, "journal has {len} bytes");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&cfg.journal)
+        .unwrap();
+    f.seek(SeekFrom::Start(2 * page_size)).unwrap();
+    f.write_all(&[
+        0x0d, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    ])
+    .unwrap();
+    drop(f);
+    let err = match wavegate_agent::spawn(cfg).await {
+        Ok(_) => panic!("a damaged journal was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("malformed") || err.contains("quick_check"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_new_journal_on_a_trading_account_waits_for_the_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = instruments(World::new(KEY, SECRET)).position("SOLUSDT", "0.5", "150");
+    let fake = FakeBinance::start(world).await.unwrap();
+    let mut cfg = live_config(
+        dir.path(),
+        1,
+        "binance",
+        AdapterKind::Binance,
+        &fake.base_url(),
+        SECRET,
+    );
+    cfg.confirm_new_journal = false;
+    let err = match wavegate_agent::spawn(cfg.clone()).await {
+        Ok(_) => panic!("a new journal on a trading account was accepted"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(&err, AgentError::NewJournal { count: 1, symbols, .. } if symbols == "SOLUSDT"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--confirm-new-journal"), "{err}");
+    // Confirmed once, the journal is stamped: later starts need no confirmation.
+    let mut confirmed = cfg.clone();
+    confirmed.confirm_new_journal = true;
+    wavegate_agent::spawn(confirmed)
+        .await
+        .expect("confirmed")
+        .shutdown()
+        .await;
+    wavegate_agent::spawn(cfg.clone())
+        .await
+        .expect("stamped journal")
+        .shutdown()
+        .await;
+    // The journal lost: refused again.
+    std::fs::remove_file(&cfg.journal).unwrap();
+    for ext in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", cfg.journal.display()));
+    }
+    assert!(matches!(
+        wavegate_agent::spawn(cfg).await,
+        Err(AgentError::NewJournal { .. })
+    ));
+}
