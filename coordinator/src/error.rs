@@ -55,6 +55,18 @@ pub enum CoordinatorError {
         /// What SQLite said.
         reason: String,
     },
+    /// The storage refuses writes (disk full, I/O errors): nothing new is taken until it
+    /// recovers; retry later.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl CoordinatorError {
+    /// True when this is a fault of the storage (disk full, I/O error, lost connection), not
+    /// of the request.
+    pub fn is_storage_fault(&self) -> bool {
+        matches!(self, CoordinatorError::Database(e) if crate::store::fault::is_storage_fault(e))
+    }
 }
 
 impl CoordinatorError {
@@ -76,6 +88,8 @@ impl ServiceError for CoordinatorError {
             CoordinatorError::NotFound(_) => ErrorCode::NotFound,
             CoordinatorError::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
             CoordinatorError::TooLarge(_) => ErrorCode::ResourceExhausted,
+            CoordinatorError::Unavailable(_) => ErrorCode::Unavailable,
+            e if e.is_storage_fault() => ErrorCode::Unavailable,
             CoordinatorError::Database(_)
             | CoordinatorError::Migrate(_)
             | CoordinatorError::Bind { .. }
@@ -89,6 +103,13 @@ impl ServiceError for CoordinatorError {
 pub fn status(e: &CoordinatorError) -> tonic::Status {
     if e.code() == ErrorCode::Internal {
         tracing::error!(error = %e, "internal error");
+    }
+    if e.is_storage_fault() {
+        // Details logged (by the storage monitor too); the caller learns only to retry.
+        tracing::error!(error = %e, "storage fault");
+        return tonic::Status::unavailable(
+            "storage unavailable (disk full or I/O error): nothing was stored; retry later",
+        );
     }
     wavegate_common::error::to_status(e)
 }

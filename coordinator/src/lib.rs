@@ -26,6 +26,7 @@ pub mod server;
 pub mod session;
 pub mod spans;
 pub mod state;
+pub mod storage_health;
 pub mod store;
 pub mod timing;
 pub mod verify;

@@ -116,10 +116,13 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
     let prober = tokio::spawn(crate::agents::probe_loop(core.clone(), rx.clone()));
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<SignalIngestServer<Api>>().await;
-    health.set_serving::<WavesServer<Api>>().await;
-    health.set_serving::<ParamsServer<Api>>().await;
-    health.set_serving::<AgentsServer<Api>>().await;
+    set_health(&health, true).await;
+    core.storage.set_reporter(health.clone());
+    {
+        let c = core.clone();
+        let rx = rx.clone();
+        core.spawn_task(async move { c.storage.run_probe(c.store.clone(), rx).await });
+    }
     // Advertise what this process serves (the descriptor set also holds the agent protocol),
     // over reflection v1 and v1alpha.
     let (reflection, reflection_alpha) = wavegate_common::reflection::services(
@@ -163,4 +166,23 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
         clock,
         prober,
     })
+}
+
+/// Publishes the public services' gRPC health (and the server's overall `""` status):
+/// `NOT_SERVING` while the storage fails.
+pub async fn set_health(health: &tonic_health::server::HealthReporter, serving: bool) {
+    let status = if serving {
+        tonic_health::ServingStatus::Serving
+    } else {
+        tonic_health::ServingStatus::NotServing
+    };
+    for name in [
+        "",
+        <SignalIngestServer<Api> as NamedService>::NAME,
+        <WavesServer<Api> as NamedService>::NAME,
+        <ParamsServer<Api> as NamedService>::NAME,
+        <AgentsServer<Api> as NamedService>::NAME,
+    ] {
+        health.set_service_status(name, status).await;
+    }
 }

@@ -45,6 +45,8 @@ pub struct Core {
     pub retries: Retries,
     /// The waves this process dispatches, each with the cancel signal its exchange runs watch.
     pub running: Running,
+    /// Whether the storage takes writes; out of service after a storage fault.
+    pub storage: crate::storage_health::StorageHealth,
     known_exchanges: RwLock<HashSet<u32>>,
     tasks: Mutex<JoinSet<()>>,
 }
@@ -75,6 +77,7 @@ impl Core {
             params: Arc::new(ParamsCache::default()),
             retries: Retries::default(),
             running: Running::default(),
+            storage: Default::default(),
             known_exchanges: RwLock::new(known),
             tasks: Mutex::new(JoinSet::new()),
         })

@@ -34,7 +34,11 @@ pub enum Closed {
 /// Runs the clock until `shutdown` turns true.
 pub async fn run_clock(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     loop {
-        if let Err(e) = tick(&core).await {
+        // A failed storage claims no wave (the probe brings it back); running dispatches go on.
+        if !core.storage.is_down()
+            && let Err(e) = tick(&core).await
+        {
+            core.storage.observe(&core.store, &e);
             tracing::warn!(error = %e, "wave clock tick failed");
         }
         tokio::select! {
@@ -51,6 +55,7 @@ async fn tick(core: &Arc<Core>) -> Result<(), CoordinatorError> {
     // One wave's error must not hold up the others (nor the params refresh below).
     for id in core.store.due_waves(now, quiet_before).await? {
         if let Err(e) = close_wave(core, &id, false).await {
+            core.storage.observe(&core.store, &e);
             tracing::warn!(wave_id = %id, error = %e, "closing the wave failed; retried next tick");
         }
     }
@@ -170,6 +175,7 @@ fn start(
         match dispatch::run_wave(&c, &id, claimed, closed_by).await {
             Ok(()) => c.retries.succeeded(&id),
             Err(e) => {
+                c.storage.observe(&c.store, &e);
                 // Resumed later (by this node after a backoff, or by another once the lease
                 // expires); the wave's deadline stays as claimed.
                 let after = c.retries.failed(&id);

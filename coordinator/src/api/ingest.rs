@@ -64,6 +64,8 @@ impl SignalIngest for Api {
         let span = spans::api("SignalIngest.Publish", request.metadata());
         let mut signals = 0_usize;
         let r = spans::traced(span, async {
+            // A failed storage takes nothing new: refused before a signal is read.
+            self.core.storage.check().map_err(|e| status(&e))?;
             let mut stream = request.into_inner();
             let mut ingest = Ingest::new(self.core.clone());
             loop {
@@ -73,7 +75,7 @@ impl SignalIngest for Api {
                         // Cancel-safe: `Streaming::message` keeps its state in the stream.
                         m = stream.message() => m?,
                         _ = tokio::time::sleep_until(due.into()) => {
-                            ingest.flush().await.map_err(|e| status(&e))?;
+                            ingest.flush().await.map_err(|e| self.fail(&e))?;
                             continue;
                         }
                     },
@@ -82,19 +84,19 @@ impl SignalIngest for Api {
                 match item.item {
                     Some(Item::Signal(s)) => {
                         signals += 1;
-                        ingest.signal(s, None).await.map_err(|e| status(&e))?
+                        ingest.signal(s, None).await.map_err(|e| self.fail(&e))?
                     }
                     Some(Item::Close(c)) => {
                         let ts = close_ts(c.wave_timestamp.as_ref(), "close.wave_timestamp")
-                            .map_err(|e| status(&e))?;
-                        ingest.close(ts).await.map_err(|e| status(&e))?;
+                            .map_err(|e| self.fail(&e))?;
+                        ingest.close(ts).await.map_err(|e| self.fail(&e))?;
                     }
                     None => {
                         ingest.malformed("item", "empty PublishRequest: neither signal nor close")
                     }
                 }
             }
-            ingest.flush().await.map_err(|e| status(&e))?;
+            ingest.flush().await.map_err(|e| self.fail(&e))?;
             Ok(Response::new(ingest.finish()))
         })
         .await;
@@ -116,10 +118,18 @@ impl SignalIngest for Api {
 }
 
 impl Api {
+    /// The status of a failed call; a storage fault also takes the coordinator out of service
+    /// until the storage recovers.
+    fn fail(&self, e: &CoordinatorError) -> Status {
+        self.core.storage.observe(&self.core.store, e);
+        status(e)
+    }
+
     async fn publish_wave_inner(
         &self,
         wave: pb::Wave,
     ) -> Result<Response<pb::PublishSummary>, Status> {
+        self.core.storage.check().map_err(|e| status(&e))?;
         let max = self.core.cfg.max_batch_signals;
         if wave.signals.len() > max {
             return Err(status(&CoordinatorError::TooLarge(format!(
@@ -130,7 +140,7 @@ impl Api {
         let default_ts = match &wave.wave_timestamp {
             None => None,
             Some(t) => {
-                close_ts(Some(t), "wave_timestamp").map_err(|e| status(&e))?;
+                close_ts(Some(t), "wave_timestamp").map_err(|e| self.fail(&e))?;
                 Some(*t)
             }
         };
@@ -142,9 +152,12 @@ impl Api {
         }
         let mut ingest = Ingest::new(self.core.clone());
         for s in wave.signals {
-            ingest.signal(s, default_ts).await.map_err(|e| status(&e))?;
+            ingest
+                .signal(s, default_ts)
+                .await
+                .map_err(|e| self.fail(&e))?;
         }
-        ingest.flush().await.map_err(|e| status(&e))?;
+        ingest.flush().await.map_err(|e| self.fail(&e))?;
         if wave.close {
             let mut to_close: Vec<_> = ingest
                 .wave_ids()
@@ -164,7 +177,7 @@ impl Api {
                     Err(
                         CoordinatorError::NotFound(_) | CoordinatorError::FailedPrecondition(_),
                     ) if !ingest.wave_ids().is_empty() => {}
-                    Err(e) => return Err(status(&e)),
+                    Err(e) => return Err(self.fail(&e)),
                 }
             }
         }

@@ -5,6 +5,7 @@
 //! Tables are those of docs/design.md §4; migrations live per backend in `migrations/{sqlite,postgres}`.
 
 mod cancels;
+pub mod fault;
 mod params;
 mod results;
 mod signals;
@@ -53,6 +54,7 @@ pub enum SqliteSync {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    faults: std::sync::Arc<fault::Faults>,
 }
 
 impl std::fmt::Debug for Store {
@@ -110,9 +112,22 @@ impl Store {
             (Backend::Postgres, url.to_owned())
         };
         let opts = AnyConnectOptions::from_str(&url)?;
+        let faults = std::sync::Arc::new(fault::Faults::default());
+        // A connection opened before the latest storage fault may hold a transaction its
+        // failed COMMIT left open (see `fault`): closed instead of reused.
+        let (f1, f2) = (faults.clone(), faults.clone());
+        let pool_options = AnyPoolOptions::new()
+            .before_acquire(move |_, meta| {
+                let fresh = !f1.stale(meta.age);
+                Box::pin(async move { Ok(fresh) })
+            })
+            .after_release(move |_, meta| {
+                let fresh = !f2.stale(meta.age);
+                Box::pin(async move { Ok(fresh) })
+            });
         let pool = match backend {
             Backend::Sqlite => {
-                AnyPoolOptions::new()
+                pool_options
                     .max_connections(4)
                     .after_connect(move |conn, _| {
                         Box::pin(async move {
@@ -131,14 +146,13 @@ impl Store {
                         reason: e.to_string(),
                     })?
             }
-            Backend::Postgres => {
-                AnyPoolOptions::new()
-                    .max_connections(10)
-                    .connect_with(opts)
-                    .await?
-            }
+            Backend::Postgres => pool_options.max_connections(10).connect_with(opts).await?,
         };
-        let store = Self { pool, backend };
+        let store = Self {
+            pool,
+            backend,
+            faults,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -163,6 +177,27 @@ impl Store {
     /// The pool, for tests and maintenance.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// A storage fault was seen: the connections open now are not used again.
+    pub fn note_fault(&self) {
+        self.faults.note();
+    }
+
+    /// A write that succeeds only when the storage takes writes again: records a
+    /// `STORAGE_RECOVERED` event for the outage `outage` (once).
+    pub async fn probe(&self, outage: &str, reason: &str) -> Result<(), CoordinatorError> {
+        self.event(&NewEvent {
+            event_type: "STORAGE_RECOVERED",
+            event_data: serde_json::json!({ "outage": outage, "fault": reason }).to_string(),
+            correlation_id: outage,
+            symbol: None,
+            exchange: None,
+            severity: "warning",
+            dedup_key: Some(format!("storage-recovered-{outage}")),
+        })
+        .await?;
+        Ok(())
     }
 
     /// Closes every connection.

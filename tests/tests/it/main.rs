@@ -16,6 +16,7 @@ mod fake_exchange_binance;
 mod fake_exchange_bybit;
 mod hostile_agent_callers;
 mod metrics_scrape;
+mod storage_faults;
 mod tls_cluster;
 mod trace_demo;
 mod trace_distributed;

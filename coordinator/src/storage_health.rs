@@ -1,0 +1,111 @@
+//! The storage's health as the coordinator acts on it (issue 12, item 3): after a storage
+//! fault (disk full, I/O errors) the coordinator takes no new work — ingest answers
+//! `UNAVAILABLE`, gRPC health says `NOT_SERVING`, the clock claims no wave — and a probe
+//! write every [`PROBE_EVERY`] brings it back by itself once the storage takes writes again.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::watch;
+use tonic_health::server::HealthReporter;
+
+use crate::error::CoordinatorError;
+use crate::store::Store;
+
+/// How often a failed storage is probed.
+pub const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// Whether the storage takes writes, as last seen.
+#[derive(Debug, Default)]
+pub struct StorageHealth {
+    down: AtomicBool,
+    /// The outage's id (its start) and the fault that began it.
+    outage: Mutex<Option<(String, String)>>,
+    /// The gRPC health of the public services, set once the server is built.
+    reporter: OnceLock<HealthReporter>,
+}
+
+impl StorageHealth {
+    /// Hands over the gRPC health reporter the storage's state is published on.
+    pub fn set_reporter(&self, reporter: HealthReporter) {
+        let _ = self.reporter.set(reporter);
+    }
+
+    /// True while the storage is known to fail.
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+
+    /// `Err(UNAVAILABLE)` while the storage is down: new work is refused before it starts.
+    pub fn check(&self) -> Result<(), CoordinatorError> {
+        if !self.is_down() {
+            return Ok(());
+        }
+        Err(CoordinatorError::Unavailable(
+            "storage unavailable (disk full or I/O error): new signals are refused until it \
+             recovers; retry later"
+                .into(),
+        ))
+    }
+
+    /// Looks at an error; a storage fault takes the coordinator out of service until the
+    /// probe succeeds.
+    pub fn observe(&self, store: &Store, e: &CoordinatorError) {
+        if !e.is_storage_fault() {
+            return;
+        }
+        store.note_fault();
+        if self.down.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let outage = format!("storage-{}", Utc::now().timestamp_millis());
+        tracing::error!(error = %e, %outage,
+            "storage fault: refusing new work until the storage takes writes again");
+        *self.lock() = Some((outage, e.to_string()));
+        self.publish(false);
+    }
+
+    /// Probes the storage every [`PROBE_EVERY`] while it is down, until `shutdown`.
+    pub async fn run_probe(&self, store: Store, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(PROBE_EVERY) => {}
+                r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { return },
+            }
+            if !self.is_down() {
+                continue;
+            }
+            let Some((outage, reason)) = self.lock().clone() else {
+                continue;
+            };
+            match store.probe(&outage, &reason).await {
+                Ok(()) => {
+                    tracing::info!(%outage, "storage takes writes again: serving");
+                    *self.lock() = None;
+                    self.down.store(false, Ordering::Release);
+                    self.publish(true);
+                }
+                Err(e) => {
+                    // Connections that saw this failure are not reused either.
+                    store.note_fault();
+                    tracing::debug!(error = %e, "storage still failing");
+                }
+            }
+        }
+    }
+
+    fn publish(&self, serving: bool) {
+        let Some(reporter) = self.reporter.get().cloned() else {
+            return;
+        };
+        tokio::spawn(async move {
+            crate::server::set_health(&reporter, serving).await;
+        });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(String, String)>> {
+        self.outage.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
