@@ -135,6 +135,10 @@ pub enum SessionError {
     /// The exchange could not be reached for a call the session cannot do without.
     #[error("exchange unavailable: {0}")]
     Exchange(String),
+    /// The journal's storage fails (disk full, I/O error): no order can be journaled before it
+    /// is sent, so none is sent; the wave may be sent again once the journal takes writes.
+    #[error("journal cannot be written (disk full or I/O error): {0}; no order was sent")]
+    JournalUnwritable(String),
     /// The coordinator sent `Start` but not the buffer (batch round 0) in time: nothing was
     /// validated or sent, no result is journaled, and the wave may be sent again.
     #[error(
@@ -151,7 +155,9 @@ impl ServiceError for SessionError {
     fn code(&self) -> ErrorCode {
         match self {
             SessionError::Journal(_) => ErrorCode::Internal,
-            SessionError::Exchange(_) => ErrorCode::Unavailable,
+            SessionError::Exchange(_) | SessionError::JournalUnwritable(_) => {
+                ErrorCode::Unavailable
+            }
             SessionError::NoBuffer { .. } => ErrorCode::Timeout,
         }
     }

@@ -33,6 +33,7 @@ use prost::Message;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use wavegate_common::fault_clock::FaultClock;
 use wavegate_common::proto::v1 as pb;
 
 pub use identity::{Identity, Standing};
@@ -185,8 +186,20 @@ impl Journal {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(10));
+        // A connection that saw a storage fault may hold a transaction its failed COMMIT left
+        // open (`wavegate_common::fault_clock`): closed instead of reused.
+        let clock = std::sync::Arc::new(FaultClock::default());
+        let (c1, c2) = (clock.clone(), clock.clone());
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .before_acquire(move |_, meta| {
+                let fresh = !c1.stale(meta.age);
+                Box::pin(async move { Ok(fresh) })
+            })
+            .after_release(move |_, meta| {
+                let fresh = !c2.stale(meta.age);
+                Box::pin(async move { Ok(fresh) })
+            })
             .connect_with(opts)
             .await?;
         // Damage anywhere in the file refuses the start, before anything is read from it.
@@ -196,12 +209,32 @@ impl Journal {
         }
         migrate::add_missing_columns(&pool).await?;
         let waves = KnownWaves::load(&pool).await?;
-        let writer = Writer::spawn(pool.clone());
+        let writer = Writer::spawn_with(pool.clone(), clock);
         Ok(Self {
             pool,
             writer,
             waves,
         })
+    }
+
+    /// True while the journal's storage fails (disk full, I/O error): no new order may be
+    /// sent, since it could not be journaled first.
+    pub fn faulted(&self) -> bool {
+        self.writer.faulted()
+    }
+
+    /// A write that commits only if the storage takes writes again; clears
+    /// [`Journal::faulted`] when it does.
+    pub async fn probe(&self) -> Result<(), JournalError> {
+        let stmt = Stmt::new(
+            "INSERT INTO journal_meta (key, value) VALUES ('probed_at', ?)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            vec![Utc::now().to_rfc3339().into()],
+        );
+        self.writer
+            .write(vec![stmt])
+            .await
+            .map_err(JournalError::from_write)
     }
 
     /// Compares the journal's identity with `me`: [`JournalError::Foreign`] when it is another

@@ -90,6 +90,14 @@ where
     };
     Span::current().record("wave_id", start.wave_id.as_str());
     // An earlier run left an order unknown or a position without its stop: settle it first.
+    // No trading on a journal that cannot be written (disk full, I/O error) until a write
+    // commits again.
+    if ctx.journal.faulted()
+        && let Err(e) = ctx.journal.probe().await
+    {
+        error!(wave_id = %start.wave_id, error = %e, "journal cannot be written; wave refused");
+        return out.fail(&SessionError::JournalUnwritable(e.to_string()));
+    }
     ctx.reprotect.sweep_if_needed(&ctx).await;
     // A re-sent wave waits for a run still in progress, then replays its journaled result.
     let _wave_lock = ctx.wave_locks.lock(&start.wave_id).await;
@@ -367,6 +375,10 @@ impl Session {
         loop {
             if self.stopped.is_none() && self.start.deadline.is_some_and(|d| Utc::now() >= d) {
                 self.stop("deadline");
+            }
+            // An order must be journaled before it is sent: a failing journal stops the walk.
+            if self.stopped.is_none() && self.ctx.journal.faulted() {
+                self.stop("journal_unwritable");
             }
             match self.walk.next_action() {
                 Next::Launch(c) => self.launch_one(c),

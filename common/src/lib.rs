@@ -16,6 +16,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod fault_clock;
 pub mod order_id;
 pub mod plan;
 pub mod proto;

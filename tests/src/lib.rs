@@ -20,6 +20,7 @@
 pub mod fake_exchange;
 pub mod otlp;
 pub mod signal_server;
+pub mod small_disk;
 pub mod tls;
 pub mod worked_example;
 

@@ -15,9 +15,13 @@
 //! same file (`PaperExchange::open(cfg, &journal)`), so SQLite's file lock is never contended
 //! between them and no write sleeps in a busy handler.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
+use wavegate_common::fault_clock::FaultClock;
 
 /// Most writes committed in one transaction (bounds how long one commit holds the file).
 const MAX_BATCH: usize = 512;
@@ -127,6 +131,9 @@ struct Write {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::UnboundedSender<Write>,
+    /// Set when a write failed for the storage's sake (disk full, I/O error), cleared by the
+    /// next batch that commits: the agent sends no new order meanwhile.
+    faulted: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -142,9 +149,22 @@ impl Writer {
     /// tokio runtime). It ends when its last handle is dropped; whoever else writes the file
     /// must be handed a clone of this one, never start a second.
     pub fn spawn(pool: SqlitePool) -> Self {
+        Self::spawn_with(pool, Arc::default())
+    }
+
+    /// [`Writer::spawn`], noting every storage fault in `clock` (the pool's hooks then stop
+    /// reusing the connections that saw it).
+    pub fn spawn_with(pool: SqlitePool, clock: Arc<FaultClock>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool, rx));
-        Self { tx }
+        let faulted = Arc::default();
+        tokio::spawn(run(pool, rx, Arc::clone(&faulted), clock));
+        Self { tx, faulted }
+    }
+
+    /// True after a write failed for the storage's sake (disk full, I/O error), until a
+    /// batch commits again.
+    pub fn faulted(&self) -> bool {
+        self.faulted.load(Ordering::Acquire)
     }
 
     /// Queues a write and waits until it is committed (or failed).
@@ -179,7 +199,12 @@ impl Writer {
     }
 }
 
-async fn run(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Write>) {
+async fn run(
+    pool: SqlitePool,
+    mut rx: mpsc::UnboundedReceiver<Write>,
+    faulted: Arc<AtomicBool>,
+    clock: Arc<FaultClock>,
+) {
     let mut batch = Vec::new();
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -189,17 +214,54 @@ async fn run(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Write>) {
                 Err(_) => break,
             }
         }
-        commit(&pool, &mut batch).await;
+        commit(&pool, &mut batch, &faulted, &clock).await;
     }
 }
 
-/// Commits `batch` in one transaction and reports each write's outcome.
-async fn commit(pool: &SqlitePool, batch: &mut Vec<Write>) {
-    let outcomes = if batch.iter().all(|w| w.stmts.is_empty()) {
-        Ok(batch.iter().map(|_| Ok(())).collect())
-    } else {
+/// SQLite primary result codes of a failing storage (`sqlite3.h`): `SQLITE_IOERR` (10),
+/// `SQLITE_CORRUPT` (11), `SQLITE_FULL` (13), `SQLITE_CANTOPEN` (14); extended codes carry
+/// the primary one in their low byte.
+fn storage_fault(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|c| c.parse::<i64>().ok())
+            .is_some_and(|c| [10, 11, 13, 14].contains(&(c & 0xff))),
+        _ => false,
+    }
+}
+
+/// Commits `batch` in one transaction and reports each write's outcome; a storage fault sets
+/// `faulted`, a committed batch of writes clears it.
+async fn commit(
+    pool: &SqlitePool,
+    batch: &mut Vec<Write>,
+    faulted: &AtomicBool,
+    clock: &FaultClock,
+) {
+    let writes = batch.iter().any(|w| !w.stmts.is_empty());
+    let outcomes = if writes {
         run_all(pool, batch).await
+    } else {
+        Ok(batch.iter().map(|_| Ok(())).collect())
     };
+    if writes {
+        let fault = match &outcomes {
+            Err(e) => storage_fault(e),
+            Ok(o) => o
+                .iter()
+                .any(|r| matches!(r, Err(WriteError::Statement(e)) if storage_fault(e))),
+        };
+        if fault {
+            clock.note();
+            if !faulted.swap(true, Ordering::AcqRel) {
+                error!("journal storage failing (disk full or I/O error): no new order is sent");
+            }
+        } else if outcomes.is_ok() && faulted.swap(false, Ordering::AcqRel) {
+            warn!("journal writes commit again: trading resumes");
+        }
+    }
     match outcomes {
         Ok(outcomes) => {
             for (w, outcome) in batch.drain(..).zip(outcomes) {

@@ -9,6 +9,7 @@ mod exchange_binance;
 mod exchange_bybit;
 mod foreign_positions;
 mod guarantees;
+mod journal_disk_full;
 mod journal_integrity;
 mod journal_replay;
 mod preflight_check;

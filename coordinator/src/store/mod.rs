@@ -54,7 +54,7 @@ pub enum SqliteSync {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    faults: std::sync::Arc<fault::Faults>,
+    faults: std::sync::Arc<wavegate_common::fault_clock::FaultClock>,
 }
 
 impl std::fmt::Debug for Store {
@@ -112,7 +112,7 @@ impl Store {
             (Backend::Postgres, url.to_owned())
         };
         let opts = AnyConnectOptions::from_str(&url)?;
-        let faults = std::sync::Arc::new(fault::Faults::default());
+        let faults = std::sync::Arc::new(wavegate_common::fault_clock::FaultClock::default());
         // A connection opened before the latest storage fault may hold a transaction its
         // failed COMMIT left open (see `fault`): closed instead of reused.
         let (f1, f2) = (faults.clone(), faults.clone());

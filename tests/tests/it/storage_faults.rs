@@ -11,7 +11,7 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::time::{to_proto, wave_id};
 
 use crate::coordinator_support::*;
-use crate::fault_support::SmallDisk;
+use wavegate_tests::small_disk::SmallDisk;
 
 async fn health(coord: &wavegate_tests::Proc) -> i32 {
     HealthClient::new(channel(&coord.endpoint()).await)
