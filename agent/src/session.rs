@@ -272,8 +272,11 @@ impl Session {
             start.params_source,
         );
         prior::count_settled(&mut tally, &priors);
+        // The full target: journaled orders count as the successes they were when their
+        // signals come again, so a resumed run asks the top-up its first run asked and walks
+        // on to the target (DESIGN §1 step 4).
         let planner = TopUpPlanner::new(
-            walk_target,
+            target,
             start.buffer_size,
             start.total_signals,
             start.max_topup_rounds,
@@ -435,7 +438,10 @@ impl Session {
         {
             return false;
         }
-        match self.planner.ask(self.walk.potential()) {
+        match self
+            .planner
+            .ask(self.walk.potential().saturating_add(self.priors.held()))
+        {
             Some(ask) => {
                 self.walk.reopen();
                 self.ask_topup(ask, out);
@@ -556,7 +562,9 @@ impl Session {
             self.walk.close();
             return;
         }
-        let have = u32::try_from(self.candidates.len()).unwrap_or(u32::MAX);
+        let have = u32::try_from(self.candidates.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(self.priors.placed_held());
         match self.planner.ask(have) {
             Some(ask) => self.ask_topup(ask, out),
             None => self.walk.close(),

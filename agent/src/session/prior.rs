@@ -105,6 +105,17 @@ impl Priors {
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 
+    /// Slots held by journaled orders whose signals came in this run's batches: successes of
+    /// the batches they came in, as they were in the first run.
+    pub(super) fn placed_held(&self) -> u32 {
+        let n = self
+            .by_coid
+            .values()
+            .filter(|p| p.placed && p.exec.as_ref().is_none_or(Execution::executed))
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
     /// `max_trades` of the wave's first run, if journaled.
     pub(super) fn first_target(&self) -> Option<u32> {
         self.by_coid.values().filter_map(|p| p.row.target).min()

@@ -16,6 +16,7 @@ mod preflight_check;
 mod protocol_errors;
 mod reflection;
 mod resent_waves;
+mod resume_after_topup;
 mod stalls;
 mod stop_recovery;
 mod telemetry;
