@@ -159,7 +159,7 @@ impl Default for DispatchConfig {
             connect_timeout_ms: 2000,
             retries: 3,
             result_wait_secs: 120,
-            progress_timeout_secs: 30,
+            progress_timeout_secs: 60,
             lease_secs: 15,
         }
     }
@@ -623,6 +623,10 @@ mod tests {
         let cases = [
             ("[waves]\nquiet_secs = 0\n", "waves.quiet_secs"),
             ("[dispatch]\nretries = 0\n", "dispatch.retries"),
+            (
+                "[dispatch]\nprogress_timeout_secs = 0\n",
+                "dispatch.progress_timeout_secs",
+            ),
             (
                 "[[exchanges]]\nid = 1\nname = \"a\"\nagent = \"tcp://x\"\n",
                 "exchanges[0].agent",
