@@ -456,6 +456,24 @@ async fn drive(
                 tracing::warn!(exchange_id = p.exchange_id, attempt = n, %msg,
                                "agent stalled; sending the wave again");
                 core.metrics.agent_stalled(&p.exchange_name);
+                // On the wave's record too (events), not only in the log.
+                let ev = crate::store::NewEvent {
+                    event_type: "AGENT_STALLED",
+                    event_data: serde_json::json!({
+                        "exchange_id": p.exchange_id,
+                        "silent_secs": after.as_secs(),
+                        "attempt": n,
+                    })
+                    .to_string(),
+                    correlation_id: run.wave_id,
+                    symbol: None,
+                    exchange: Some(&p.exchange_name),
+                    severity: "warning",
+                    dedup_key: None,
+                };
+                if let Err(e) = core.store.event(&ev).await {
+                    tracing::warn!(error = %e, "AGENT_STALLED event not stored");
+                }
                 msg
             }
             Ok(Err(AttemptError::Unavailable(_, msg))) => {

@@ -117,6 +117,7 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
 
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, true).await;
+    // From here on the storage's state decides (published in order).
     core.storage.set_reporter(health.clone());
     {
         let c = core.clone();

@@ -18,19 +18,45 @@ use crate::store::Store;
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 /// Whether the storage takes writes, as last seen.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StorageHealth {
     down: AtomicBool,
     /// The outage's id (its start) and the fault that began it.
     outage: Mutex<Option<(String, String)>>,
-    /// The gRPC health of the public services, set once the server is built.
-    reporter: OnceLock<HealthReporter>,
+    /// Serving or not, as last decided; one task applies it to the gRPC health in order.
+    serving: watch::Sender<bool>,
+    /// Set once the health task runs.
+    reporting: OnceLock<()>,
+}
+
+impl Default for StorageHealth {
+    fn default() -> Self {
+        Self {
+            down: AtomicBool::new(false),
+            outage: Mutex::new(None),
+            serving: watch::channel(true).0,
+            reporting: OnceLock::new(),
+        }
+    }
 }
 
 impl StorageHealth {
-    /// Hands over the gRPC health reporter the storage's state is published on.
+    /// Publishes the storage's state on `reporter` (the public services' gRPC health) from now
+    /// on, latest state last, until the process ends.
     pub fn set_reporter(&self, reporter: HealthReporter) {
-        let _ = self.reporter.set(reporter);
+        if self.reporting.set(()).is_err() {
+            return;
+        }
+        let mut rx = self.serving.subscribe();
+        tokio::spawn(async move {
+            loop {
+                let serving = *rx.borrow_and_update();
+                crate::server::set_health(&reporter, serving).await;
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
     }
 
     /// True while the storage is known to fail.
@@ -97,12 +123,7 @@ impl StorageHealth {
     }
 
     fn publish(&self, serving: bool) {
-        let Some(reporter) = self.reporter.get().cloned() else {
-            return;
-        };
-        tokio::spawn(async move {
-            crate::server::set_health(&reporter, serving).await;
-        });
+        self.serving.send_replace(serving);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(String, String)>> {

@@ -143,4 +143,17 @@ async fn an_agent_stopped_past_the_deadline_is_noticed_and_its_fills_are_counted
         "{}",
         coord.log_text()
     );
+    // Shown on the wave's record too.
+    let pool = sqlx::SqlitePool::connect(&sqlite_url(dir.path()))
+        .await
+        .unwrap();
+    let stalls: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM events WHERE event_type = 'AGENT_STALLED' AND correlation_id = ?",
+    )
+    .bind(wave_id(ts))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert!(stalls >= 1, "no AGENT_STALLED event");
 }
