@@ -37,9 +37,11 @@ pub(super) const SCHEMA: &str =
 
 /// `PRAGMA quick_check`: damage anywhere in the file refuses the start.
 pub(super) async fn quick_check(pool: &SqlitePool) -> Result<(), JournalError> {
+    // Damage bad enough may fail the check itself: that is its verdict too.
     let rows: Vec<String> = sqlx::query_scalar("PRAGMA quick_check")
         .fetch_all(pool)
-        .await?;
+        .await
+        .map_err(|e| JournalError::Corrupt(format!("quick_check: {e}")))?;
     if rows.len() == 1 && rows[0] == "ok" {
         return Ok(());
     }
