@@ -25,11 +25,11 @@ async fn agents(dir: &std::path::Path, latency_ms: u64) -> (Proc, Proc, Book) {
 /// Kills binance's agent between an entry's fill and its stop, restarts it after `down`, and
 /// checks the wave completes with every order once, every position protected and the report
 /// equal to what the exchange holds.
-async fn killed_between_fill_and_stop(offset_secs: i64, down: Duration) {
+async fn killed_between_fill_and_stop(down: Duration) {
     let dir = tempfile::tempdir().unwrap();
     let (mut binance, bybit, book) = agents(dir.path(), 300).await;
     let coord = start_pair_coordinator(dir.path(), &sqlite_url(dir.path()), &binance, &bybit).await;
-    let ts = wave_ts(offset_secs);
+    let ts = wave_ts();
     let _watch = publish_and_wait_for_execution(&coord, ts, 1).await;
     book.wait_for_unprotected_fill().await;
     binance.kill().await;
@@ -57,12 +57,12 @@ async fn killed_between_fill_and_stop(offset_secs: i64, down: Duration) {
 
 #[tokio::test]
 async fn an_agent_killed_between_fill_and_stop_and_back_after_3s_gets_the_wave_again() {
-    killed_between_fill_and_stop(31, Duration::from_secs(3)).await;
+    killed_between_fill_and_stop(Duration::from_secs(3)).await;
 }
 
 #[tokio::test]
 async fn an_agent_killed_between_fill_and_stop_and_back_after_10s_gets_the_wave_again() {
-    killed_between_fill_and_stop(32, Duration::from_secs(10)).await;
+    killed_between_fill_and_stop(Duration::from_secs(10)).await;
 }
 
 /// The coordinator dies too, so nobody re-sends the wave: the agent protects the filled
@@ -73,7 +73,7 @@ async fn a_restarted_agent_protects_a_filled_entry_before_serving_whatever_the_c
     let (mut binance, bybit, book) = agents(dir.path(), 800).await;
     let mut coord =
         start_pair_coordinator(dir.path(), &sqlite_url(dir.path()), &binance, &bybit).await;
-    let ts = wave_ts(33);
+    let ts = wave_ts();
     let _watch = publish_and_wait_for_execution(&coord, ts, 1).await;
     book.wait_for_unprotected_fill().await;
     binance.kill().await;
@@ -121,7 +121,7 @@ async fn an_agent_stopped_past_the_deadline_is_noticed_and_its_fills_are_counted
         "result_wait_secs = 60\nprogress_timeout_secs = 2",
     )
     .await;
-    let ts = wave_ts(34);
+    let ts = wave_ts();
     let _watch = publish_and_wait_for_execution(&coord, ts, 1).await;
     book.wait_for_unprotected_fill().await;
     binance.signal("STOP").await.unwrap();

@@ -61,9 +61,14 @@ async fn a_full_disk_refuses_new_work_and_the_coordinator_recovers_by_itself() {
             agent: None,
         },
     ];
-    let coord = start_coordinator(dir.path(), &db, "e2e", &exchanges).await;
+    // Four waves in one test: the current candle and the three before it (a long grace keeps
+    // them open for signals).
+    let coord =
+        start_coordinator_tuned(dir.path(), &db, "e2e", &exchanges, "grace_secs = 7200", "").await;
+    let current = wave_ts();
+    let candle = |k: i64| current - chrono::Duration::seconds(900 * k);
 
-    let before = wave_ts(41);
+    let before = candle(3);
     let s = ingest(&coord)
         .await
         .publish_wave(closed_wave(before, 1, ["BTCUSDT", "SOLUSDT"]))
@@ -76,7 +81,7 @@ async fn a_full_disk_refuses_new_work_and_the_coordinator_recovers_by_itself() {
 
     disk.fill();
     // The WAL may still have room: write until the storage fails, as a real disk fills.
-    let filler_ts = wave_ts(42);
+    let filler_ts = candle(2);
     let mut refused = None;
     for round in 0..200_i64 {
         let signals = (0..200)
@@ -104,7 +109,7 @@ async fn a_full_disk_refuses_new_work_and_the_coordinator_recovers_by_itself() {
     assert_eq!(health(&coord).await, ServingStatus::NotServing as i32);
 
     // New work is refused clearly while the disk is full, and never executed later.
-    let during = wave_ts(43);
+    let during = candle(1);
     let e = ingest(&coord)
         .await
         .publish_wave(closed_wave(during, 101, ["XRPUSDT", "ADAUSDT"]))
@@ -121,7 +126,7 @@ async fn a_full_disk_refuses_new_work_and_the_coordinator_recovers_by_itself() {
     .await
     .expect("the coordinator did not recover by itself");
 
-    let after = wave_ts(44);
+    let after = candle(0);
     let s = ingest(&coord)
         .await
         .publish_wave(closed_wave(after, 201, ["DOGEUSDT", "AVAXUSDT"]))
