@@ -290,6 +290,17 @@ async fn credentials_never_reach_the_log_or_describe() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("binary starts");
+    // Drained while the agent runs: a debug log larger than the pipe's buffer would otherwise
+    // block the agent mid-wave.
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
     let mut client = connect(addr.parse().unwrap()).await;
     let d = describe(&mut client).await;
     assert_eq!(d.adapter, "binance");
@@ -320,13 +331,8 @@ async fn credentials_never_reach_the_log_or_describe() {
     if exited.is_err() {
         let _ = child.kill();
     }
-    let mut out = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        e.read_to_string(&mut out).unwrap();
-    }
-    if let Some(mut o) = child.stdout.take() {
-        o.read_to_string(&mut out).unwrap();
-    }
+    let mut out = stderr.join().expect("stderr reader");
+    out.push_str(&stdout.join().expect("stdout reader"));
     assert!(
         out.contains("-1007"),
         "the unknown outcome is logged with its detail: {out}"
