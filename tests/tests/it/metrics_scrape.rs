@@ -37,12 +37,10 @@ async fn counters_match_the_wave_report() {
         pb::WaveStatus::Completed as i32
     );
 
-    let c = scrape(coord.metrics_port).await;
-    assert_eq!(
-        sample(&c, r#"wavegate_waves_total{status="completed"}"#),
-        1.0,
-        "{c}"
-    );
+    // The wave is stored as completed before its metrics are counted: wait for the count.
+    let completed = r#"wavegate_waves_total{status="completed"}"#;
+    let c = scrape_until(coord.metrics_port, completed, 1.0).await;
+    assert_eq!(sample(&c, completed), 1.0, "{c}");
     assert_eq!(sample(&c, "wavegate_wave_duration_seconds_count"), 1.0);
     assert_eq!(
         sample(&c, r#"wavegate_ingest_signals_total{result="accepted"}"#),

@@ -95,6 +95,19 @@ pub async fn scrape(port: u16) -> String {
     .expect("metrics endpoint did not answer")
 }
 
+/// Scrapes `port` until `series` reads `value` (metrics counted just after the state a test
+/// waited for), within the test guard; returns that scrape.
+pub async fn scrape_until(port: u16, series: &str, value: f64) -> String {
+    let deadline = tokio::time::Instant::now() + GUARD;
+    loop {
+        let text = scrape(port).await;
+        if sample(&text, series) == value || tokio::time::Instant::now() >= deadline {
+            return text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// The value of the sample `line_prefix` (full name with labels), 0 when absent.
 pub fn sample(text: &str, series: &str) -> f64 {
     text.lines()
