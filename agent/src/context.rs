@@ -59,6 +59,8 @@ pub struct AgentCtx {
     /// coordinator's series (`wavegate_agent_connected` at 0 would fire the "agent down"
     /// alert, executed/top-ups would be counted twice across jobs).
     pub metrics: Arc<Metrics>,
+    /// Leverage and margin mode known to be in place per symbol.
+    pub leverage: crate::execute::LeverageCache,
 }
 
 impl AgentCtx {

@@ -16,6 +16,7 @@
 //! ([`JournalSync::Full`]) makes every commit survive power loss too, for one fsync per order.
 
 mod known_waves;
+mod leverage;
 mod migrate;
 mod order_row;
 pub mod order_state;
@@ -174,7 +175,7 @@ impl Journal {
             .max_connections(4)
             .connect_with(opts)
             .await?;
-        for stmt in SCHEMA {
+        for stmt in SCHEMA.iter().chain([&leverage::SCHEMA]) {
             sqlx::query(*stmt).execute(&pool).await?;
         }
         migrate::add_missing_columns(&pool).await?;

@@ -49,11 +49,13 @@ use wavegate_common::walk::{Next, Walk};
 
 use crate::context::AgentCtx;
 use crate::error::{ProtocolError, SessionError};
-use crate::exchange::ExchangeError;
+use crate::exchange::{AccountState, ExchangeError, LeverageSetting};
 use crate::execute::{ExecStatus, Execution, OrderJob, execute};
 use crate::protocol::{self, WaveStart};
 use crate::spans::{self, BatchSpan, TopupSpan};
+use crate::validate::limits::AccountLimits;
 
+mod account;
 mod inbound;
 mod outbound;
 mod prior;
@@ -135,8 +137,18 @@ where
             return out.fail(&SessionError::Exchange(e.to_string()));
         }
     };
+    let account = match account::read_account(&ctx).await {
+        Ok(a) => a,
+        Err(e) => {
+            if let Err(je) = ctx.journal.flush().await {
+                error!(wave_id = %start.wave_id, error = %je, "journal updates not committed");
+            }
+            error!(wave_id = %start.wave_id, error = %e, "account unavailable; wave refused");
+            return out.fail(&SessionError::Exchange(e.to_string()));
+        }
+    };
     info!(wave_id = %start.wave_id, max_trades = start.max_trades, resumed, "wave started");
-    Session::new(ctx, start, priors, open)
+    Session::new(ctx, start, priors, open, account)
         .drive(&mut inbound, &mut out)
         .await;
 }
@@ -179,7 +191,8 @@ struct Entry {
     outcome: Option<pb::SignalOutcome>,
 }
 
-type CheckFuture = BoxFuture<'static, (usize, Result<(), ExchangeError>)>;
+/// A rule check's result: the symbol's bracket cap when it passed (`None`: no cap known).
+type CheckFuture = BoxFuture<'static, (usize, Result<Option<f64>, ExchangeError>)>;
 type OrderFuture = BoxFuture<'static, (usize, Execution)>;
 /// A journaled order settled once its signal came: `(entry index, execution)`.
 type PriorFuture = BoxFuture<'static, (usize, Execution)>;
@@ -204,6 +217,8 @@ struct Session {
     planner: TopUpPlanner,
     tally: Tally,
     filter: VerdictFilter,
+    /// The account's limits, taken by each validated signal in rank order.
+    limits: AccountLimits,
     /// Orders journaled by an earlier run of the wave, settled before the walk started.
     priors: Priors,
     /// `max_trades` of the wave's first run, journaled with every order.
@@ -240,7 +255,19 @@ struct Session {
 }
 
 impl Session {
-    fn new(ctx: Arc<AgentCtx>, start: WaveStart, priors: Priors, open: Vec<String>) -> Self {
+    fn new(
+        ctx: Arc<AgentCtx>,
+        start: WaveStart,
+        priors: Priors,
+        open: Vec<String>,
+        account: AccountState,
+    ) -> Self {
+        let limits = AccountLimits::new(
+            &ctx.config.limits,
+            ctx.config.positions.leverage,
+            open.len(),
+            account,
+        );
         // A re-sent wave never goes past its first run's target, and the slots its journaled
         // orders hold are taken before anything new is launched.
         let wave_target = priors.first_target().unwrap_or(start.max_trades);
@@ -269,6 +296,7 @@ impl Session {
             start.max_topup_rounds,
         );
         Self {
+            limits,
             walk: Walk::new(walk_target, start.mode),
             priors,
             wave_target,
@@ -397,6 +425,11 @@ impl Session {
             deadline: self.start.deadline,
             stop_loss_percent: self.start.stop_loss_percent,
             cancel: self.cancel.subscribe(),
+            trailing: self.start.trailing,
+            leverage: LeverageSetting {
+                leverage: self.ctx.config.positions.leverage,
+                margin_mode: self.ctx.config.positions.margin_mode,
+            },
         };
         let ctx = self.ctx.clone();
         let span = spans::place_order(&self.wave_span, &job);
@@ -454,6 +487,9 @@ impl Session {
             return;
         }
         let round = self.candidates.get(c).map_or(0, |&i| self.entries[i].round);
+        if matches!(exec.status, ExecStatus::Failed | ExecStatus::Duplicate) {
+            self.give_back();
+        }
         match exec.status {
             // Opened by another wave since validation: skipped like a duplicate found then.
             // Its success is recounted as a duplicate, so `total_for_execution` (and the flags
@@ -471,7 +507,7 @@ impl Session {
         }
     }
 
-    fn verdict(&mut self, i: usize, check: Result<(), ExchangeError>, out: &mut Outbound) {
+    fn verdict(&mut self, i: usize, check: Result<Option<f64>, ExchangeError>, out: &mut Outbound) {
         if self.priors.contains(self.entries[i].signal.id()) {
             self.prior_verdict(i, out);
         } else {
@@ -505,8 +541,12 @@ impl Session {
         }
     }
 
-    fn rule_verdict(&mut self, i: usize, check: Result<(), ExchangeError>, out: &mut Outbound) {
-        let e = &self.entries[i];
+    fn rule_verdict(
+        &mut self,
+        i: usize,
+        check: Result<Option<f64>, ExchangeError>,
+        out: &mut Outbound,
+    ) {
         let check = check.map_err(|e| match e {
             ExchangeError::Rejected(reason) => reason,
             ExchangeError::Throttled { .. } => crate::execute::THROTTLED.to_owned(),
@@ -514,6 +554,9 @@ impl Session {
             | ExchangeError::DuplicateId(_)
             | ExchangeError::Unavailable(_) => "exchange_unreachable".to_owned(),
         });
+        let symbol = self.entries[i].signal.symbol().to_owned();
+        let check = self.limits_check(&symbol, check);
+        let e = &self.entries[i];
         let v = self.filter.verdict(e.signal.symbol(), check);
         self.tally.verdict(e.round, &v);
         self.ctx
