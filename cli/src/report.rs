@@ -56,6 +56,9 @@ pub struct OutcomeView {
     pub error: Option<String>,
     /// Top-up round that brought the signal (0 = buffer).
     pub round: u32,
+    /// Trailing stop of an executed signal: `placed`, `failed(<reason>)` or `off`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trailing: Option<String>,
 }
 
 impl OutcomeView {
@@ -74,6 +77,7 @@ impl OutcomeView {
             executed: o.executed,
             error: (!o.error.is_empty()).then(|| o.error.clone()),
             round: o.round,
+            trailing: (!o.trailing.is_empty()).then(|| o.trailing.clone()),
         }
     }
 }

@@ -10,6 +10,7 @@ mod foreign_positions;
 mod guarantees;
 mod journal_replay;
 mod preflight_check;
+mod positions;
 mod protocol_errors;
 mod reflection;
 mod resent_waves;
