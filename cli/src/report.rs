@@ -102,6 +102,10 @@ pub struct ExchangeReport {
     pub stats: ExchangeStats,
     /// Symbols of the positions opened, in rank order.
     pub executed_symbols: Vec<String>,
+    /// Validation failures by reason (`symbol_not_tradable`, `insufficient_balance`,
+    /// `symbol_filtered`, …); absent when none.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub validation_failures: BTreeMap<String, u32>,
     /// Per-signal outcomes (only in `waves show --json`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcomes: Option<Vec<OutcomeView>>,
@@ -145,11 +149,18 @@ impl WaveReport {
                 .filter(|o| o.executed && o.stage == pb::Stage::Execution as i32)
                 .map(|o| o.symbol.clone())
                 .collect();
+            let mut validation_failures = BTreeMap::new();
+            for o in &outs {
+                if o.kind == pb::OutcomeKind::ValidationFailed as i32 {
+                    *validation_failures.entry(o.error.clone()).or_insert(0) += 1;
+                }
+            }
             exchanges.insert(
                 e.exchange_id.to_string(),
                 ExchangeReport {
                     stats: ExchangeStats::from_proto(e),
                     executed_symbols,
+                    validation_failures,
                     outcomes: full
                         .then(|| outs.iter().map(|o| OutcomeView::from_proto(o)).collect()),
                 },

@@ -290,6 +290,28 @@ async fn credentials_never_reach_the_log_or_describe() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("binary starts");
+    // Drained while the agent runs: a full pipe would block its logging (and so the agent).
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_string(&mut s);
+            }
+            s
+        })
+    };
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
     let mut client = connect(addr.parse().unwrap()).await;
     let d = describe(&mut client).await;
     assert_eq!(d.adapter, "binance");
@@ -320,13 +342,8 @@ async fn credentials_never_reach_the_log_or_describe() {
     if exited.is_err() {
         let _ = child.kill();
     }
-    let mut out = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        e.read_to_string(&mut out).unwrap();
-    }
-    if let Some(mut o) = child.stdout.take() {
-        o.read_to_string(&mut out).unwrap();
-    }
+    let mut out = stderr.join().unwrap_or_default();
+    out.push_str(&stdout.join().unwrap_or_default());
     assert!(
         out.contains("-1007"),
         "the unknown outcome is logged with its detail: {out}"

@@ -7,7 +7,8 @@
 //!   Bybit `110007 Available balance is insufficient`); a close gives the margin back;
 //! - a position may not exceed its bracket's notional cap at the leverage in use (Binance
 //!   `GET /fapi/v1/leverageBracket` `notionalCap`: higher leverage, lower cap);
-//! - setting the leverage or margin mode a symbol already has is success (Binance `-4046 No
+//! - a symbol starts at leverage 1, cross margin; setting the leverage or margin mode a symbol
+//!   already has is success (Binance `-4046 No
 //!   need to change margin type`, Bybit `110043 Set leverage has not been modified` are treated
 //!   as success by the agent);
 //! - a trailing stop's `callbackRate` must lie in [0.1, 10] (1 = 1 %), and its activation
@@ -26,6 +27,13 @@ use crate::exchange::{
     AccountState, ExchangeError, LeverageSetting, OrderReport, Side, TrailingStopOrder,
 };
 use crate::journal::Stmt;
+
+/// The setting of a symbol nobody set: leverage 1, cross (the agent's defaults, so an agent
+/// left at them never changes anything).
+const PAPER_DEFAULT: LeverageSetting = LeverageSetting {
+    leverage: 1,
+    margin_mode: crate::exchange::MarginMode::Cross,
+};
 
 /// Smallest and largest trailing callback, in percent (Binance `callbackRate` bounds).
 pub const CALLBACK_RANGE: (f64, f64) = (0.1, 10.0);
@@ -169,11 +177,13 @@ impl PaperExchange {
         }
         let changed = {
             let mut w = self.world.lock().map_err(|_| poisoned())?;
-            w.leverage.insert(symbol.clone(), s) != Some(s)
+            let now = w.leverage.get(&symbol).copied().unwrap_or(PAPER_DEFAULT);
+            w.leverage.insert(symbol.clone(), s);
+            now != s
         };
         if !changed {
-            // "Not modified": nothing to store.
-            self.latency().await;
+            // "Not modified": nothing to store, and answered at once (a simplification: a real
+            // exchange takes its usual latency), so the default setting costs a wave nothing.
             return Ok(());
         }
         let stmt = Stmt::new(
