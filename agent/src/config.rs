@@ -21,7 +21,7 @@ mod tls;
 
 pub use env::ENV_PREFIX;
 pub use live::{BINANCE_BASE_URL, BYBIT_BASE_URL, Credentials, LiveConfig, Secret};
-pub use positions::{LimitsConfig, MarginMode, PositionsConfig, SymbolsConfig};
+pub use positions::{LimitsConfig, MarginMode, PositionsConfig, SizingConfig, SymbolsConfig};
 pub use telemetry::{AgentTelemetry, DEFAULT_METRICS_LISTEN, METRICS_OFF, parse_metrics_listen};
 pub use tls::AgentTls;
 
@@ -318,6 +318,8 @@ pub struct AgentConfig {
     pub limits: LimitsConfig,
     /// `[symbols]`: allow-list, deny-list and patterns.
     pub symbols: SymbolsConfig,
+    /// `[sizing]`: bounds of the order size and the tolerance raise.
+    pub sizing: SizingConfig,
 }
 
 impl Default for AgentConfig {
@@ -344,6 +346,7 @@ impl Default for AgentConfig {
             positions: PositionsConfig::default(),
             limits: LimitsConfig::default(),
             symbols: SymbolsConfig::default(),
+            sizing: SizingConfig::default(),
         }
     }
 }
@@ -522,6 +525,12 @@ impl AgentConfig {
         self.positions.validate()?;
         self.limits.validate()?;
         self.symbols.validate()?;
+        let notional_key = match self.adapter.live() {
+            Some((table, _)) => format!("{table}.notional"),
+            None => "adapter.paper.notional".to_owned(),
+        };
+        self.sizing
+            .validate(self.adapter.notional(), &notional_key)?;
         self.validate_telemetry()
     }
 }

@@ -107,6 +107,8 @@ pub struct OrderJob {
     /// not sent yet (waiting for the symbol's lock, the positions read or the rate limiter)
     /// then ends unsent, unjournaled, failed with that reason.
     pub cancel: watch::Receiver<Option<&'static str>>,
+    /// Order size in USD, settled at validation.
+    pub notional: f64,
     /// Trailing stop after the protective stop (`None`: off).
     pub trailing: Option<crate::protocol::Trailing>,
     /// Leverage and margin mode the symbol must trade at before the entry.
@@ -353,7 +355,7 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
         client_order_id: coid.clone(),
         symbol: symbol.clone(),
         side,
-        notional: ctx.order_notional(),
+        notional: job.notional,
     };
     let started = Instant::now();
     let timeout = Duration::from_millis(ctx.config.order_timeout_ms);

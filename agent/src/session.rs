@@ -54,6 +54,7 @@ use crate::execute::{ExecStatus, Execution, OrderJob, execute};
 use crate::protocol::{self, WaveStart};
 use crate::spans::{self, BatchSpan, TopupSpan};
 use crate::validate::limits::AccountLimits;
+use crate::validate::sizing::Sized;
 
 mod account;
 mod inbound;
@@ -189,10 +190,12 @@ struct Entry {
     signal: Signal,
     round: u32,
     outcome: Option<pb::SignalOutcome>,
+    /// Order size in USD, settled at validation.
+    notional: f64,
 }
 
-/// A rule check's result: the symbol's bracket cap when it passed (`None`: no cap known).
-type CheckFuture = BoxFuture<'static, (usize, Result<Option<f64>, ExchangeError>)>;
+/// A rule check's result: the order's size and the symbol's bracket cap when it passed.
+type CheckFuture = BoxFuture<'static, (usize, Result<Sized, ExchangeError>)>;
 type OrderFuture = BoxFuture<'static, (usize, Execution)>;
 /// A journaled order settled once its signal came: `(entry index, execution)`.
 type PriorFuture = BoxFuture<'static, (usize, Execution)>;
@@ -425,6 +428,7 @@ impl Session {
             deadline: self.start.deadline,
             stop_loss_percent: self.start.stop_loss_percent,
             cancel: self.cancel.subscribe(),
+            notional: e.notional,
             trailing: self.start.trailing,
             leverage: LeverageSetting {
                 leverage: self.ctx.config.positions.leverage,
@@ -488,7 +492,8 @@ impl Session {
         }
         let round = self.candidates.get(c).map_or(0, |&i| self.entries[i].round);
         if matches!(exec.status, ExecStatus::Failed | ExecStatus::Duplicate) {
-            self.give_back();
+            let notional = self.candidates.get(c).map(|&i| self.entries[i].notional);
+            self.give_back(notional.unwrap_or_else(|| self.ctx.order_notional()));
         }
         match exec.status {
             // Opened by another wave since validation: skipped like a duplicate found then.
@@ -507,7 +512,7 @@ impl Session {
         }
     }
 
-    fn verdict(&mut self, i: usize, check: Result<Option<f64>, ExchangeError>, out: &mut Outbound) {
+    fn verdict(&mut self, i: usize, check: Result<Sized, ExchangeError>, out: &mut Outbound) {
         if self.priors.contains(self.entries[i].signal.id()) {
             self.prior_verdict(i, out);
         } else {
@@ -541,12 +546,7 @@ impl Session {
         }
     }
 
-    fn rule_verdict(
-        &mut self,
-        i: usize,
-        check: Result<Option<f64>, ExchangeError>,
-        out: &mut Outbound,
-    ) {
+    fn rule_verdict(&mut self, i: usize, check: Result<Sized, ExchangeError>, out: &mut Outbound) {
         let check = check.map_err(|e| match e {
             ExchangeError::Rejected(reason) => reason,
             ExchangeError::Throttled { .. } => crate::execute::THROTTLED.to_owned(),
@@ -554,6 +554,9 @@ impl Session {
             | ExchangeError::DuplicateId(_)
             | ExchangeError::Unavailable(_) => "exchange_unreachable".to_owned(),
         });
+        if let Ok(sized) = &check {
+            self.entries[i].notional = sized.notional;
+        }
         let symbol = self.entries[i].signal.symbol().to_owned();
         let check = self.limits_check(&symbol, check);
         let e = &self.entries[i];

@@ -69,6 +69,67 @@ impl Default for PositionsConfig {
     }
 }
 
+/// `[sizing]`: the order size in USD (the adapter's `notional`) and its bounds.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SizingConfig {
+    /// Smallest size allowed, in USD (the adapter's `notional` may not be below it).
+    pub min_usd: f64,
+    /// Largest size, in USD: neither the adapter's `notional` nor a raised size goes above it.
+    pub max_usd: f64,
+    /// A size below the symbol's minimum order is raised to it when that costs at most this
+    /// much more, in percent; else the signal fails validation (`below_min_notional: …`).
+    pub tolerance_percent: f64,
+}
+
+impl Default for SizingConfig {
+    fn default() -> Self {
+        Self {
+            min_usd: 5.0,
+            max_usd: 10_000.0,
+            tolerance_percent: 10.0,
+        }
+    }
+}
+
+impl SizingConfig {
+    /// Checks the bounds and that `notional` (the adapter's size) lies within them.
+    pub fn validate(&self, notional: f64, notional_key: &str) -> Result<(), ConfigError> {
+        if !(self.min_usd.is_finite() && self.min_usd > 0.0) {
+            return Err(ConfigError::invalid(
+                "sizing.min_usd",
+                format!("must be positive, got {}", self.min_usd),
+            ));
+        }
+        if !(self.max_usd.is_finite() && self.max_usd >= self.min_usd) {
+            return Err(ConfigError::invalid(
+                "sizing.max_usd",
+                format!(
+                    "must be >= sizing.min_usd ({}), got {}",
+                    self.min_usd, self.max_usd
+                ),
+            ));
+        }
+        if !(self.tolerance_percent.is_finite() && (0.0..=100.0).contains(&self.tolerance_percent))
+        {
+            return Err(ConfigError::invalid(
+                "sizing.tolerance_percent",
+                format!("must be in [0, 100], got {}", self.tolerance_percent),
+            ));
+        }
+        if notional < self.min_usd || notional > self.max_usd {
+            return Err(ConfigError::invalid(
+                notional_key,
+                format!(
+                    "must be within sizing.min_usd..=sizing.max_usd ({}..={}), got {notional}",
+                    self.min_usd, self.max_usd
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// `[limits]`: account limits checked at validation.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -494,6 +494,13 @@ impl Exchange for BybitLinear {
         self.lookup(symbol, client_order_id).boxed()
     }
 
+    fn min_order_notional(
+        &self,
+        symbol: String,
+    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>> {
+        self.min_order(symbol).boxed()
+    }
+
     fn account(&self) -> BoxFuture<'_, Result<AccountState, ExchangeError>> {
         self.account_state().boxed()
     }

@@ -198,6 +198,13 @@ pub trait Exchange: Send + Sync + 'static {
             ))
         })
     }
+    /// The smallest order value `symbol` accepts now, in USD (its minimum quantity and minimum
+    /// notional, in whole lot steps, at the current price); `None` when unknown.
+    fn min_order_notional(
+        &self,
+        symbol: String,
+    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>>;
+
     /// The account's free balance and open notional, read once per wave.
     fn account(&self) -> BoxFuture<'_, Result<AccountState, ExchangeError>>;
 

@@ -587,6 +587,14 @@ impl Exchange for PaperExchange {
         .boxed()
     }
 
+    fn min_order_notional(
+        &self,
+        _symbol: String,
+    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>> {
+        // No lot steps: the minimum notional is the smallest order.
+        futures::future::ready(Ok(Some(self.cfg.min_notional))).boxed()
+    }
+
     fn account(&self) -> BoxFuture<'_, Result<AccountState, ExchangeError>> {
         self.account_now()
     }

@@ -5,6 +5,7 @@
 pub use crate::config::MarginMode;
 
 use super::Side;
+use super::lots::Rules;
 
 /// The account as read once at the start of a wave.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -48,4 +49,17 @@ impl TrailingStopOrder {
     pub fn callback_distance(&self) -> f64 {
         self.activation_price * self.callback_percent / 100.0
     }
+}
+
+/// The smallest order value `rules` accept at `price`: the larger of the minimum quantity and
+/// the minimum notional, each in whole lot steps (rounded up), times the price.
+pub fn min_order_value(rules: &Rules, price: f64) -> f64 {
+    let step = rules.qty_step;
+    let by_qty = step.ceil_steps(rules.min_qty).max(1);
+    let by_notional = if price > 0.0 {
+        step.ceil_steps(rules.min_notional / price)
+    } else {
+        0
+    };
+    by_qty.max(by_notional) as f64 * step.value() * price
 }

@@ -14,6 +14,7 @@ use super::Session;
 use crate::context::AgentCtx;
 use crate::exchange::{AccountState, ExchangeError};
 use crate::validate::limits::INSUFFICIENT_BALANCE;
+use crate::validate::sizing::Sized;
 
 /// Reads of the account at a wave's start before the wave is refused.
 const ACCOUNT_ATTEMPTS: u32 = 4;
@@ -48,14 +49,13 @@ impl Session {
     pub(super) fn limits_check(
         &mut self,
         symbol: &str,
-        check: Result<Option<f64>, String>,
+        check: Result<Sized, String>,
     ) -> Result<(), String> {
-        let bracket = check?;
+        let sized = check?;
         if self.filter.duplicate(symbol).is_some() {
             return Ok(());
         }
-        let notional = self.ctx.order_notional();
-        match self.limits.admit(notional, bracket) {
+        match self.limits.admit(sized.notional, sized.bracket) {
             Ok(()) => Ok(()),
             Err(reason) => {
                 if reason == INSUFFICIENT_BALANCE && !self.no_topups {
@@ -69,7 +69,7 @@ impl Session {
     }
 
     /// A launched order opened nothing: its share of the account is free again.
-    pub(super) fn give_back(&mut self) {
-        self.limits.release(self.ctx.order_notional());
+    pub(super) fn give_back(&mut self, notional: f64) {
+        self.limits.release(notional);
     }
 }

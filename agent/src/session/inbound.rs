@@ -12,11 +12,11 @@ use wavegate_common::proto::v1::coordinator_msg::Msg as In;
 use super::{Ending, Entry, Outbound, Session};
 use crate::error::{ProtocolError, SessionError};
 use crate::exchange::ExchangeError;
-use crate::exchange::throttle::{MAX_PACE, through_cool_downs};
 use crate::execute::side_of;
 use crate::protocol::{self, BatchExpect};
 use crate::spans::{BatchSpan, TopupAnswer};
 use crate::validate::filters::SymbolFilter;
+use crate::validate::sizing::{Sized, size};
 
 impl Session {
     pub(super) fn on_message(
@@ -91,8 +91,12 @@ impl Session {
             let i = self.entries.len();
             if self.priors.contains(s.id()) {
                 // Journaled by an earlier run: never validated again (its verdict stands).
+                let sized = Sized {
+                    notional,
+                    bracket: None,
+                };
                 self.checks
-                    .push_back(futures::future::ready((i, Ok(None))).boxed());
+                    .push_back(futures::future::ready((i, Ok(sized))).boxed());
             } else if let Err(reason) = symbols.check(s.symbol()) {
                 // Refused by the agent's own filter: the exchange is not asked.
                 let refused = Err(ExchangeError::Rejected(reason.to_owned()));
@@ -102,17 +106,11 @@ impl Session {
                 let exchange = self.ctx.exchange.clone();
                 let side = side_of(&s);
                 let symbol = s.symbol().to_owned();
+                let sizing = self.ctx.config.sizing.clone();
                 self.checks.push_back(
                     async move {
-                        // A venue cool-down delays validation; it is not a verdict.
-                        let check = match through_cool_downs(MAX_PACE, || {
-                            exchange.check_rules(symbol.clone(), side, notional)
-                        })
-                        .await
-                        {
-                            Ok(()) => exchange.bracket_max_notional(symbol, leverage).await,
-                            Err(e) => Err(e),
-                        };
+                        let check =
+                            size(&*exchange, &symbol, side, notional, &sizing, leverage).await;
                         (i, check)
                     }
                     .instrument(batch.span().clone())
@@ -123,6 +121,7 @@ impl Session {
                 signal: s,
                 round: b.round,
                 outcome: None,
+                notional,
             });
         }
         self.batch_span = Some(batch);

@@ -290,3 +290,45 @@ async fn bad_trailing_params_are_refused_naming_the_field() {
         "{status}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_size_below_the_minimum_is_raised_within_the_tolerance_else_refused_with_numbers() {
+    // The paper's minimum order is 105 USD: 100 is raised (within 10 %); with 5 % it is not.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 1, "binance");
+    cfg.adapter.paper.min_notional = 105.0;
+    let journal = cfg.journal.clone();
+    let (agent, mut client) = start(cfg).await;
+    let run = drive(
+        &mut client,
+        start_msg("W", 1, 1, 1, 1),
+        &signals(1, 1, &["AAAUSDT"]),
+        Drive::default(),
+    )
+    .await;
+    agent.shutdown().await;
+    assert_eq!(run.executed_ids(), vec![1]);
+    let o = &run.result().outcomes[0];
+    assert!((o.quantity * o.fill_price - 105.0).abs() < 1e-6, "{o:?}");
+    assert_eq!(paper_orders(&journal).await.len(), 2, "entry and stop");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 1, "binance");
+    cfg.adapter.paper.min_notional = 105.0;
+    cfg.sizing.tolerance_percent = 4.0;
+    let (agent, mut client) = start(cfg).await;
+    let run = drive(
+        &mut client,
+        start_msg("W", 1, 1, 1, 1),
+        &signals(1, 1, &["AAAUSDT"]),
+        Drive::default(),
+    )
+    .await;
+    agent.shutdown().await;
+    assert_eq!(
+        run.result().outcomes[0].error,
+        "below_min_notional: size 100.00 USD, the symbol's minimum is 105.00 USD, above the 4% \
+         tolerance (104.00 USD)"
+    );
+    assert_eq!(run.stats().validation_failed, 1);
+}

@@ -213,3 +213,43 @@ async fn binance_bracket_below_the_size_fails_validation() {
     assert_eq!(run.result().outcomes[0].error, "above_bracket_max_notional");
     assert!(fake.orders().is_empty());
 }
+
+/// 100 USDT buys 0.6 SOL (90 USDT), under the 105 USDT minimum; the smallest valid order,
+/// 0.7 SOL = 105 USDT, is within the 10 % tolerance: the entry is raised to it.
+async fn raised_size(kind: AdapterKind) {
+    use wavegate_tests::fake_exchange::Instrument;
+    let world = World::new(KEY, SECRET).instrument(
+        Instrument::new("SOLUSDT", "150")
+            .step("0.1")
+            .min_qty("0.1")
+            .tick("0.01")
+            .min_notional("105"),
+    );
+    let fake = start_fake(kind, world).await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path(), kind, &fake);
+    let id = c.exchange_id;
+    let (agent, mut client) = start(c).await;
+    let run = drive(
+        &mut client,
+        start_msg("W", id, 1, 1, 1),
+        &signals(id, 1, &["SOLUSDT"]),
+        Drive::default(),
+    )
+    .await;
+    agent.shutdown().await;
+    assert_eq!(run.executed_ids(), vec![1], "{:?}", kinds(run.result()));
+    let orders = fake.orders();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0].orig_qty, dec("0.7"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binance_raises_a_size_to_the_minimum_within_the_tolerance() {
+    raised_size(AdapterKind::Binance).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bybit_raises_a_size_to_the_minimum_within_the_tolerance() {
+    raised_size(AdapterKind::Bybit).await;
+}

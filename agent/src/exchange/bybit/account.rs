@@ -69,6 +69,14 @@ impl BybitLinear {
         })
     }
 
+    pub(super) async fn min_order(&self, symbol: String) -> Result<Option<f64>, ExchangeError> {
+        let rules = lots::tradable(self.rules_of(&symbol).await?)?;
+        let price = self.price(&symbol).await?;
+        Ok(Some(crate::exchange::positions::min_order_value(
+            &rules, price,
+        )))
+    }
+
     pub(super) async fn bracket_cap(
         &self,
         symbol: String,
