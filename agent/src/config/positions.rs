@@ -156,7 +156,7 @@ impl Default for LimitsConfig {
 }
 
 /// `[symbols]`: which symbols the agent trades.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SymbolsConfig {
     /// When not empty, only these symbols are traded.
@@ -170,18 +170,6 @@ pub struct SymbolsConfig {
     /// Trade leveraged tokens (`…UP`, `…DOWN`, `…BULL`, `…BEAR`, `…2L`, `…3L`, `…2S`, `…3S`
     /// before the quote); refused by default.
     pub allow_leveraged_tokens: bool,
-}
-
-impl Default for SymbolsConfig {
-    fn default() -> Self {
-        Self {
-            allow: Vec::new(),
-            deny: Vec::new(),
-            deny_patterns: Vec::new(),
-            allow_stablecoin_pairs: false,
-            allow_leveraged_tokens: false,
-        }
-    }
 }
 
 /// A percentage in (0, 100), or the error naming `key`.

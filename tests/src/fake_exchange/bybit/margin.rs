@@ -56,7 +56,7 @@ pub fn risk_limit(shared: &Shared, req: &Req) -> Outcome {
             None => st.instruments.keys().cloned().collect(),
         };
         let mut tiers = st.margin.brackets.clone();
-        tiers.sort_by(|a, b| b.max_leverage.cmp(&a.max_leverage));
+        tiers.sort_by_key(|b| std::cmp::Reverse(b.max_leverage));
         let mut list = Vec::new();
         for s in &symbols {
             for (i, t) in tiers.iter().enumerate() {
