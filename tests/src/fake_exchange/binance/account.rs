@@ -93,7 +93,7 @@ pub fn leverage_bracket(shared: &Shared, req: &Req) -> Outcome {
             }
             None => st.instruments.keys().cloned().collect(),
         };
-        let mut sorted = st.account.brackets.clone();
+        let mut sorted = st.margin.brackets.clone();
         sorted.sort_by_key(|b| std::cmp::Reverse(b.max_leverage));
         let mut floor = Dec::ZERO;
         let brackets: Vec<Value> = sorted
