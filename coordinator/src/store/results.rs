@@ -34,14 +34,14 @@ async fn upsert_outcome(
     sqlx::query(
         "INSERT INTO signal_outcomes (wave_id, exchange_id, signal_id, stage, idx, symbol, kind, \
          executed, error, client_order_id, exchange_order_id, fill_price, quantity, latency_us, \
-         round, trailing) \
+         round, trailing_stop) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
          ON CONFLICT (wave_id, exchange_id, signal_id, stage) DO UPDATE SET idx = excluded.idx, \
          symbol = excluded.symbol, kind = excluded.kind, executed = excluded.executed, \
          error = excluded.error, client_order_id = excluded.client_order_id, \
          exchange_order_id = excluded.exchange_order_id, fill_price = excluded.fill_price, \
          quantity = excluded.quantity, latency_us = excluded.latency_us, round = excluded.round, \
-         trailing = excluded.trailing",
+         trailing_stop = excluded.trailing_stop",
     )
     .bind(wave_id)
     .bind(i64::from(exchange_id))
@@ -254,7 +254,7 @@ impl Store {
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT exchange_id, signal_id, stage, idx, symbol, kind, executed, error, \
              client_order_id, exchange_order_id, fill_price, quantity, latency_us, round, \
-             trailing \
+             trailing_stop \
              FROM signal_outcomes WHERE wave_id = $1 ORDER BY exchange_id, idx, stage",
         )
         .bind(wave_id)
