@@ -16,12 +16,14 @@ mod auth;
 mod env;
 mod live;
 mod network;
+mod positions;
 mod telemetry;
 mod tls;
 
 pub use auth::AgentAuth;
 pub use env::ENV_PREFIX;
 pub use live::{BINANCE_BASE_URL, BYBIT_BASE_URL, Credentials, LiveConfig, Secret};
+pub use positions::{LimitsConfig, MarginMode, PositionsConfig, SizingConfig, SymbolsConfig};
 pub use telemetry::{AgentTelemetry, DEFAULT_METRICS_LISTEN, METRICS_OFF, parse_metrics_listen};
 pub use tls::AgentTls;
 
@@ -167,6 +169,18 @@ pub struct PaperConfig {
     /// Reads of the open positions that fail (exchange unreachable) after start-up before
     /// reads succeed again.
     pub positions_fail: u32,
+    /// Free balance of the account, in USD; each entry takes its margin (notional / leverage)
+    /// from it and an entry whose margin exceeds it is refused (`insufficient_balance`).
+    /// `None`: unlimited (the balance is not modelled).
+    pub balance: Option<f64>,
+    /// Largest position notional, in USD, a symbol may hold at leverage 1; at leverage `L`
+    /// the bracket allows `max_notional / L` (higher leverage, lower bracket, as Binance's
+    /// leverage brackets). `None`: no bracket.
+    pub max_notional: Option<f64>,
+    /// Symbols whose trailing stop is rejected (`trailing_rejected`); the protective stop stays.
+    pub trailing_fail: Vec<String>,
+    /// Symbols whose leverage change is rejected (`leverage_rejected`): their entry is not sent.
+    pub leverage_fail: Vec<String>,
 }
 
 impl Default for PaperConfig {
@@ -186,6 +200,10 @@ impl Default for PaperConfig {
             duplicate_entry: Vec::new(),
             duplicate_entry_gone: Vec::new(),
             positions_fail: 0,
+            balance: None,
+            max_notional: None,
+            trailing_fail: Vec::new(),
+            leverage_fail: Vec::new(),
         }
     }
 }
@@ -302,6 +320,14 @@ pub struct AgentConfig {
     /// positions (a lost or replaced journal is refused at start-up otherwise). Also the
     /// `--confirm-new-journal` flag; once the journal is stamped it is no longer needed.
     pub confirm_new_journal: bool,
+    /// `[positions]`: leverage, margin mode, trailing-stop defaults.
+    pub positions: PositionsConfig,
+    /// `[limits]`: account limits checked at validation.
+    pub limits: LimitsConfig,
+    /// `[symbols]`: allow-list, deny-list and patterns.
+    pub symbols: SymbolsConfig,
+    /// `[sizing]`: bounds of the order size and the tolerance raise.
+    pub sizing: SizingConfig,
 }
 
 impl Default for AgentConfig {
@@ -327,6 +353,10 @@ impl Default for AgentConfig {
             tls: None,
             auth: AgentAuth::default(),
             confirm_new_journal: false,
+            positions: PositionsConfig::default(),
+            limits: LimitsConfig::default(),
+            symbols: SymbolsConfig::default(),
+            sizing: SizingConfig::default(),
         }
     }
 }
@@ -462,6 +492,19 @@ impl AgentConfig {
                 format!("must be zero or positive, got {}", p.min_notional),
             ));
         }
+        for (key, v) in [
+            ("adapter.paper.balance", p.balance),
+            ("adapter.paper.max_notional", p.max_notional),
+        ] {
+            if let Some(x) = v
+                && !(x.is_finite() && x >= 0.0)
+            {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("must be zero or positive, got {x}"),
+                ));
+            }
+        }
         let lists = [
             ("adapter.paper.open_positions", &p.open_positions),
             ("adapter.paper.invalid_symbols", &p.invalid_symbols),
@@ -474,6 +517,8 @@ impl AgentConfig {
                 "adapter.paper.duplicate_entry_gone",
                 &p.duplicate_entry_gone,
             ),
+            ("adapter.paper.trailing_fail", &p.trailing_fail),
+            ("adapter.paper.leverage_fail", &p.leverage_fail),
         ];
         for (key, symbols) in lists {
             for s in symbols {
@@ -488,6 +533,15 @@ impl AgentConfig {
             tls.validate()?;
         }
         self.auth.validate()?;
+        self.positions.validate()?;
+        self.limits.validate()?;
+        self.symbols.validate()?;
+        let notional_key = match self.adapter.live() {
+            Some((table, _)) => format!("{table}.notional"),
+            None => "adapter.paper.notional".to_owned(),
+        };
+        self.sizing
+            .validate(self.adapter.notional(), &notional_key)?;
         self.validate_telemetry()
     }
 

@@ -71,6 +71,8 @@ pub struct AgentCtx {
     /// Settles journaled orders left unknown or without a stop, at start-up and before the
     /// next wave after a run that left one.
     pub reprotect: crate::reprotect::Reprotect,
+    /// Leverage and margin mode known to be in place per symbol.
+    pub leverage: crate::execute::LeverageCache,
 }
 
 impl AgentCtx {

@@ -33,9 +33,11 @@
 //!
 //! [`Journal::apply_later`]: crate::journal::Journal::apply_later
 
+mod leverage;
 mod lifecycle;
 mod recover;
 mod stop;
+pub mod trailing;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,9 +52,10 @@ use wavegate_common::validate::Duplicate;
 
 use crate::context::AgentCtx;
 use crate::exchange::throttle::{MAX_PACE, through_cool_downs};
-use crate::exchange::{EntryOrder, ExchangeError, Fill, Side};
+use crate::exchange::{EntryOrder, ExchangeError, Fill, LeverageSetting, Side};
 use crate::journal::{NewOrder, OrderEvent, OrderState, OrderUpdate};
 
+pub use leverage::{LEVERAGE_NOT_SET, LeverageCache};
 use lifecycle::{Lookup, Sender};
 use recover::lost_then_resolve;
 pub use recover::{needs_side, needs_stop, settle_prior, unsettled};
@@ -104,6 +107,12 @@ pub struct OrderJob {
     /// not sent yet (waiting for the symbol's lock, the positions read or the rate limiter)
     /// then ends unsent, unjournaled, failed with that reason.
     pub cancel: watch::Receiver<Option<&'static str>>,
+    /// Order size in USD, settled at validation.
+    pub notional: f64,
+    /// Trailing stop after the protective stop (`None`: off).
+    pub trailing: Option<crate::protocol::Trailing>,
+    /// Leverage and margin mode the symbol must trade at before the entry.
+    pub leverage: LeverageSetting,
 }
 
 /// How an order ended, as the walk and the statistics count it.
@@ -305,6 +314,9 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
                 return Err(r.failed("exchange_unreachable"));
             }
         }
+        if let Err(reason) = leverage::ensure(&ctx, &symbol, job.leverage).await {
+            return Err(r.failed(&reason));
+        }
         ctx.limiter.acquire().await;
         Ok(symbol_lock)
     };
@@ -343,7 +355,7 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
         client_order_id: coid.clone(),
         symbol: symbol.clone(),
         side,
-        notional: ctx.order_notional(),
+        notional: job.notional,
     };
     let started = Instant::now();
     let timeout = Duration::from_millis(ctx.config.order_timeout_ms);
@@ -375,7 +387,14 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
                 OrderEvent::Fill,
                 filled(&fill),
             );
-            protect(&ctx, &r, fill, StopStart::FIRST).await
+            let mut exec = protect(&ctx, &r, fill.clone(), StopStart::FIRST).await;
+            // Only behind a protective stop in place; its failure changes nothing else.
+            let protected = exec.status == ExecStatus::Executed && exec.outcome.error.is_empty();
+            exec.outcome.trailing = match job.trailing {
+                Some(t) if protected => trailing::place(&ctx, &r, &fill, t).await,
+                _ => trailing::OFF.to_owned(),
+            };
+            exec
         }
         Ok(Err(ExchangeError::Rejected(reason) | ExchangeError::Unavailable(reason))) => {
             let up = OrderUpdate {

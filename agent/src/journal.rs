@@ -17,6 +17,7 @@
 
 pub mod identity;
 mod known_waves;
+mod leverage;
 mod migrate;
 mod order_row;
 pub mod order_state;
@@ -204,7 +205,7 @@ impl Journal {
             .await?;
         // Damage anywhere in the file refuses the start, before anything is read from it.
         identity::quick_check(&pool).await?;
-        for stmt in SCHEMA.iter().chain([&identity::SCHEMA]) {
+        for stmt in SCHEMA.iter().chain([&identity::SCHEMA, &leverage::SCHEMA]) {
             sqlx::query(*stmt).execute(&pool).await?;
         }
         migrate::add_missing_columns(&pool).await?;

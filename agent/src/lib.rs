@@ -27,6 +27,7 @@ pub mod reprotect;
 pub mod service;
 pub mod session;
 pub mod spans;
+pub mod validate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -166,8 +167,10 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
         None => None,
     };
 
+    let leverage = crate::execute::LeverageCache::with(journal.leverage_settings().await?);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let ctx = Arc::new(AgentCtx {
+        leverage,
         limiter: OrderLimiter::new(&config.rate_limit),
         config,
         journal: journal.clone(),

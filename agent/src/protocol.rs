@@ -44,6 +44,35 @@ pub struct WaveStart {
     pub stop_loss_percent: f64,
     /// Where the params came from.
     pub params_source: ParamsSource,
+    /// Trailing stop placed after the protective stop: the wave's params, each value else the
+    /// agent's `[positions]` default; `None` (off) unless both activation and distance are
+    /// given.
+    pub trailing: Option<Trailing>,
+}
+
+/// Trailing-stop distances of a wave, in percent of the fill price.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trailing {
+    /// Activation distance from the fill, on the profit side.
+    pub activation_percent: f64,
+    /// Callback distance from the best price after activation.
+    pub distance_percent: f64,
+}
+
+/// A param percentage in (0, 100), else the config's; the error names the field.
+fn percent_param(
+    field: &str,
+    v: Option<f64>,
+    fallback: Option<f64>,
+) -> Result<Option<f64>, ProtocolError> {
+    match v {
+        None => Ok(fallback),
+        Some(p) if p.is_finite() && p > 0.0 && p < 100.0 => Ok(Some(p)),
+        Some(p) => Err(ProtocolError::field(
+            field,
+            format!("must be a finite percentage in (0, 100), got {p}"),
+        )),
+    }
 }
 
 /// Checks a `Start` against the agent's config.
@@ -95,6 +124,20 @@ pub fn check_start(s: &pb::Start, cfg: &AgentConfig) -> Result<WaveStart, Protoc
             ));
         }
     };
+    let activation = percent_param(
+        "params.trailing_activation_percent",
+        p.trailing_activation_percent,
+        cfg.positions.trailing_activation_percent,
+    )?;
+    let distance = percent_param(
+        "params.trailing_distance_percent",
+        p.trailing_distance_percent,
+        cfg.positions.trailing_distance_percent,
+    )?;
+    let trailing = activation.zip(distance).map(|(a, d)| Trailing {
+        activation_percent: a,
+        distance_percent: d,
+    });
     let mode = match pb::ExecutionMode::try_from(s.mode) {
         Ok(pb::ExecutionMode::Unspecified) => cfg.execution_mode,
         Ok(pb::ExecutionMode::Sequential) => Mode::Sequential,
@@ -139,6 +182,7 @@ pub fn check_start(s: &pb::Start, cfg: &AgentConfig) -> Result<WaveStart, Protoc
         deadline,
         stop_loss_percent,
         params_source: ParamsSource::from_proto(p.source),
+        trailing,
     })
 }
 

@@ -1,4 +1,4 @@
-//! Re-protection of the journal's open ends, whatever the coordinator does (DESIGN §3: a
+//! Re-protection of the journal's open ends, whatever the coordinator does (docs/design.md §3: a
 //! position that opened gets its stop).
 //!
 //! A run of a wave can end before every order it sent is settled: the agent was killed between

@@ -49,11 +49,14 @@ use wavegate_common::walk::{Next, Walk};
 
 use crate::context::AgentCtx;
 use crate::error::{ProtocolError, SessionError};
-use crate::exchange::ExchangeError;
+use crate::exchange::{AccountState, ExchangeError, LeverageSetting};
 use crate::execute::{ExecStatus, Execution, OrderJob, execute};
 use crate::protocol::{self, WaveStart};
 use crate::spans::{self, BatchSpan, TopupSpan};
+use crate::validate::limits::AccountLimits;
+use crate::validate::sizing::Sized;
 
+mod account;
 mod inbound;
 mod outbound;
 mod prior;
@@ -145,8 +148,18 @@ where
             return out.fail(&SessionError::Exchange(e.to_string()));
         }
     };
+    let account = match account::read_account(&ctx).await {
+        Ok(a) => a,
+        Err(e) => {
+            if let Err(je) = ctx.journal.flush().await {
+                error!(wave_id = %start.wave_id, error = %je, "journal updates not committed");
+            }
+            error!(wave_id = %start.wave_id, error = %e, "account unavailable; wave refused");
+            return out.fail(&SessionError::Exchange(e.to_string()));
+        }
+    };
     info!(wave_id = %start.wave_id, max_trades = start.max_trades, resumed, "wave started");
-    Session::new(ctx, start, priors, open)
+    Session::new(ctx, start, priors, open, account)
         .drive(&mut inbound, &mut out)
         .await;
 }
@@ -187,9 +200,12 @@ struct Entry {
     signal: Signal,
     round: u32,
     outcome: Option<pb::SignalOutcome>,
+    /// Order size in USD, settled at validation.
+    notional: f64,
 }
 
-type CheckFuture = BoxFuture<'static, (usize, Result<(), ExchangeError>)>;
+/// A rule check's result: the order's size and the symbol's bracket cap when it passed.
+type CheckFuture = BoxFuture<'static, (usize, Result<Sized, ExchangeError>)>;
 type OrderFuture = BoxFuture<'static, (usize, Execution)>;
 /// A journaled order settled once its signal came: `(entry index, execution)`.
 type PriorFuture = BoxFuture<'static, (usize, Execution)>;
@@ -214,6 +230,8 @@ struct Session {
     planner: TopUpPlanner,
     tally: Tally,
     filter: VerdictFilter,
+    /// The account's limits, taken by each validated signal in rank order.
+    limits: AccountLimits,
     /// Orders journaled by an earlier run of the wave, settled before the walk started.
     priors: Priors,
     /// `max_trades` of the wave's first run, journaled with every order.
@@ -250,7 +268,19 @@ struct Session {
 }
 
 impl Session {
-    fn new(ctx: Arc<AgentCtx>, start: WaveStart, priors: Priors, open: Vec<String>) -> Self {
+    fn new(
+        ctx: Arc<AgentCtx>,
+        start: WaveStart,
+        priors: Priors,
+        open: Vec<String>,
+        account: AccountState,
+    ) -> Self {
+        let limits = AccountLimits::new(
+            &ctx.config.limits,
+            ctx.config.positions.leverage,
+            open.len(),
+            account,
+        );
         // A re-sent wave never goes past its first run's target, and the slots its journaled
         // orders hold are taken before anything new is launched.
         let wave_target = priors.first_target().unwrap_or(start.max_trades);
@@ -274,7 +304,7 @@ impl Session {
         prior::count_settled(&mut tally, &priors);
         // The full target: journaled orders count as the successes they were when their
         // signals come again, so a resumed run asks the top-up its first run asked and walks
-        // on to the target (DESIGN §1 step 4).
+        // on to the target (docs/design.md §1 step 4).
         let planner = TopUpPlanner::new(
             target,
             start.buffer_size,
@@ -282,6 +312,7 @@ impl Session {
             start.max_topup_rounds,
         );
         Self {
+            limits,
             walk: Walk::new(walk_target, start.mode),
             priors,
             wave_target,
@@ -414,6 +445,12 @@ impl Session {
             deadline: self.start.deadline,
             stop_loss_percent: self.start.stop_loss_percent,
             cancel: self.cancel.subscribe(),
+            notional: e.notional,
+            trailing: self.start.trailing,
+            leverage: LeverageSetting {
+                leverage: self.ctx.config.positions.leverage,
+                margin_mode: self.ctx.config.positions.margin_mode,
+            },
         };
         let ctx = self.ctx.clone();
         let span = spans::place_order(&self.wave_span, &job);
@@ -474,6 +511,10 @@ impl Session {
             return;
         }
         let round = self.candidates.get(c).map_or(0, |&i| self.entries[i].round);
+        if matches!(exec.status, ExecStatus::Failed | ExecStatus::Duplicate) {
+            let notional = self.candidates.get(c).map(|&i| self.entries[i].notional);
+            self.give_back(notional.unwrap_or_else(|| self.ctx.order_notional()));
+        }
         match exec.status {
             // Opened by another wave since validation: skipped like a duplicate found then.
             // Its success is recounted as a duplicate, so `total_for_execution` (and the flags
@@ -491,7 +532,7 @@ impl Session {
         }
     }
 
-    fn verdict(&mut self, i: usize, check: Result<(), ExchangeError>, out: &mut Outbound) {
+    fn verdict(&mut self, i: usize, check: Result<Sized, ExchangeError>, out: &mut Outbound) {
         if self.priors.contains(self.entries[i].signal.id()) {
             self.prior_verdict(i, out);
         } else {
@@ -525,8 +566,7 @@ impl Session {
         }
     }
 
-    fn rule_verdict(&mut self, i: usize, check: Result<(), ExchangeError>, out: &mut Outbound) {
-        let e = &self.entries[i];
+    fn rule_verdict(&mut self, i: usize, check: Result<Sized, ExchangeError>, out: &mut Outbound) {
         let check = check.map_err(|e| match e {
             ExchangeError::Rejected(reason) => reason,
             ExchangeError::Throttled { .. } => crate::execute::THROTTLED.to_owned(),
@@ -534,6 +574,12 @@ impl Session {
             | ExchangeError::DuplicateId(_)
             | ExchangeError::Unavailable(_) => "exchange_unreachable".to_owned(),
         });
+        if let Ok(sized) = &check {
+            self.entries[i].notional = sized.notional;
+        }
+        let symbol = self.entries[i].signal.symbol().to_owned();
+        let check = self.limits_check(&symbol, check);
+        let e = &self.entries[i];
         let v = self.filter.verdict(e.signal.symbol(), check);
         self.tally.verdict(e.round, &v);
         self.ctx

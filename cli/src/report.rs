@@ -106,6 +106,9 @@ pub struct OutcomeView {
     pub error: Option<String>,
     /// Top-up round that brought the signal (0 = buffer).
     pub round: u32,
+    /// Trailing stop of an executed signal: `placed`, `failed(<reason>)` or `off`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trailing: Option<String>,
 }
 
 impl OutcomeView {
@@ -124,6 +127,7 @@ impl OutcomeView {
             executed: o.executed,
             error: (!o.error.is_empty()).then(|| o.error.clone()),
             round: o.round,
+            trailing: (!o.trailing.is_empty()).then(|| o.trailing.clone()),
         }
     }
 }
@@ -152,6 +156,10 @@ pub struct ExchangeReport {
     /// When the exchange ran (left out when unknown, e.g. in `replay --json`).
     #[serde(skip_serializing_if = "is_default")]
     pub timing: ExchangeTimingView,
+    /// Validation failures by reason (`symbol_not_tradable`, `insufficient_balance`,
+    /// `symbol_filtered`, …); absent when none.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub validation_failures: BTreeMap<String, u32>,
     /// Per-signal outcomes (only in `waves show --json`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcomes: Option<Vec<OutcomeView>>,
@@ -213,12 +221,19 @@ impl WaveReport {
                 .find(|t| t.exchange_id == e.exchange_id)
                 .map(ExchangeTiming::from_proto)
                 .unwrap_or_default();
+            let mut validation_failures = BTreeMap::new();
+            for o in &outs {
+                if o.kind == pb::OutcomeKind::ValidationFailed as i32 {
+                    *validation_failures.entry(o.error.clone()).or_insert(0) += 1;
+                }
+            }
             exchanges.insert(
                 e.exchange_id.to_string(),
                 ExchangeReport {
                     stats: ExchangeStats::from_proto(e),
                     executed_symbols,
                     timing: ExchangeTimingView::new(&timing, closed_at),
+                    validation_failures,
                     outcomes: full
                         .then(|| outs.iter().map(|o| OutcomeView::from_proto(o)).collect()),
                 },

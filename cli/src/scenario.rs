@@ -28,7 +28,7 @@ pub struct ScenarioParams {
 }
 
 /// The scripted paper exchange of one exchange (`world.<id>`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct World {
     /// Symbols with an open position: their signals are duplicates.
     pub open_positions: Vec<String>,
@@ -38,6 +38,21 @@ pub struct World {
     pub exec_fail: Vec<String>,
     /// Symbols whose protective stop cannot be placed.
     pub stop_fail: Vec<String>,
+    /// Symbols whose trailing stop is rejected (the protective stop stays).
+    pub trailing_fail: Vec<String>,
+    /// Free balance of the account in USD (`None`: unlimited).
+    pub balance: Option<f64>,
+    /// Balance kept free, in USD (the agent's `limits.balance_reserve_usd`, default 10).
+    pub balance_reserve_usd: Option<f64>,
+    /// Most positions open at once (the agent's `limits.max_positions`).
+    pub max_positions: Option<u32>,
+    /// Most notional open at once, in USD (the agent's `limits.max_exposure_usd`).
+    pub max_exposure_usd: Option<f64>,
+    /// A symbol's largest notional at leverage 1 (its bracket; `max_notional / leverage` at a
+    /// higher leverage).
+    pub max_notional: Option<f64>,
+    /// Leverage the agent sets before entries (the agent's `positions.leverage`).
+    pub leverage: Option<u32>,
 }
 
 /// A checked scenario: one wave.
@@ -234,14 +249,62 @@ fn world_entry(v: &Value, path: &str) -> Result<World, ScenarioError> {
             "invalid_symbols",
             "exec_fail",
             "stop_fail",
+            "trailing_fail",
+            "balance",
+            "balance_reserve_usd",
+            "max_positions",
+            "max_exposure_usd",
+            "max_notional",
+            "leverage",
         ],
     )?;
+    let leverage = match m.get("leverage") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_u64() {
+            Some(l @ 1..=125) => Some(l as u32),
+            _ => {
+                return fail(
+                    join(path, "leverage"),
+                    format!("must be an integer in 1..=125, got {v}"),
+                );
+            }
+        },
+    };
     Ok(World {
         open_positions: symbols(m, path, "open_positions")?,
         invalid_symbols: symbols(m, path, "invalid_symbols")?,
         exec_fail: symbols(m, path, "exec_fail")?,
         stop_fail: symbols(m, path, "stop_fail")?,
+        trailing_fail: symbols(m, path, "trailing_fail")?,
+        balance: amount(m, path, "balance", true)?,
+        balance_reserve_usd: amount(m, path, "balance_reserve_usd", true)?,
+        max_positions: match m.get("max_positions") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(positive_u32(v, &join(path, "max_positions"))?),
+        },
+        max_exposure_usd: amount(m, path, "max_exposure_usd", false)?,
+        max_notional: amount(m, path, "max_notional", false)?,
+        leverage,
     })
+}
+
+/// An optional USD amount: finite and >= 0 (`zero_ok`) or > 0.
+fn amount(
+    m: &Map<String, Value>,
+    path: &str,
+    key: &str,
+    zero_ok: bool,
+) -> Result<Option<f64>, ScenarioError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_f64() {
+            Some(x) if x.is_finite() && (x > 0.0 || (zero_ok && x == 0.0)) => Ok(Some(x)),
+            _ => {
+                let want = if zero_ok { ">= 0" } else { "> 0" };
+                fail(join(path, key), format!("must be a number {want}, got {v}"))
+            }
+        },
+    }
 }
 
 fn signals(v: &Value, now: DateTime<Utc>) -> Result<Vec<Signal>, ScenarioError> {

@@ -60,13 +60,21 @@ impl VerdictFilter {
         }
     }
 
+    /// The duplicate verdict `symbol` would get now, without taking it.
+    pub fn duplicate(&self, symbol: &str) -> Option<Duplicate> {
+        if self.open.contains(symbol) {
+            Some(Duplicate::OpenPosition)
+        } else if self.taken.contains(symbol) {
+            Some(Duplicate::InWave)
+        } else {
+            None
+        }
+    }
+
     /// The verdict on the next signal in rank order, given its rule check.
     pub fn verdict(&mut self, symbol: &str, check: Result<(), String>) -> Verdict {
-        if self.open.contains(symbol) {
-            return Verdict::Skipped(Duplicate::OpenPosition);
-        }
-        if self.taken.contains(symbol) {
-            return Verdict::Skipped(Duplicate::InWave);
+        if let Some(d) = self.duplicate(symbol) {
+            return Verdict::Skipped(d);
         }
         match check {
             Err(reason) => Verdict::Failed(reason),

@@ -8,7 +8,9 @@ use wavegate_common::walk::Mode;
 
 use crate::journal::JournalSync;
 
-use super::{AdapterKind, AgentConfig, AgentTls, ConfigError, parse_metrics_listen, telemetry};
+use super::{
+    AdapterKind, AgentConfig, AgentTls, ConfigError, MarginMode, parse_metrics_listen, telemetry,
+};
 
 /// Prefix of every environment override.
 pub const ENV_PREFIX: &str = "WAVEGATE_AGENT_";
@@ -86,6 +88,35 @@ impl AgentConfig {
             "adapter.paper.duplicate_entry" => p.duplicate_entry = list(v),
             "adapter.paper.duplicate_entry_gone" => p.duplicate_entry_gone = list(v),
             "adapter.paper.positions_fail" => p.positions_fail = parse(v)?,
+            "adapter.paper.balance" => p.balance = Some(parse(v)?),
+            "adapter.paper.max_notional" => p.max_notional = Some(parse(v)?),
+            "adapter.paper.trailing_fail" => p.trailing_fail = list(v),
+            "adapter.paper.leverage_fail" => p.leverage_fail = list(v),
+            "positions.leverage" => self.positions.leverage = parse(v)?,
+            "positions.margin_mode" => {
+                self.positions.margin_mode = MarginMode::parse(v).ok_or_else(|| {
+                    format!("unknown margin mode {v:?}, expected \"cross\" or \"isolated\"")
+                })?;
+            }
+            "positions.set_leverage" => self.positions.set_leverage = parse(v)?,
+            "positions.trailing_activation_percent" => {
+                self.positions.trailing_activation_percent = Some(parse(v)?);
+            }
+            "positions.trailing_distance_percent" => {
+                self.positions.trailing_distance_percent = Some(parse(v)?);
+            }
+            "limits.max_positions" => self.limits.max_positions = parse(v)?,
+            "limits.max_exposure_usd" => self.limits.max_exposure_usd = Some(parse(v)?),
+            "limits.balance_reserve_usd" => self.limits.balance_reserve_usd = parse(v)?,
+            "limits.check_balance" => self.limits.check_balance = parse(v)?,
+            "sizing.min_usd" => self.sizing.min_usd = parse(v)?,
+            "sizing.max_usd" => self.sizing.max_usd = parse(v)?,
+            "sizing.tolerance_percent" => self.sizing.tolerance_percent = parse(v)?,
+            "symbols.allow" => self.symbols.allow = list(v),
+            "symbols.deny" => self.symbols.deny = list(v),
+            "symbols.deny_patterns" => self.symbols.deny_patterns = list(v),
+            "symbols.allow_stablecoin_pairs" => self.symbols.allow_stablecoin_pairs = parse(v)?,
+            "symbols.allow_leveraged_tokens" => self.symbols.allow_leveraged_tokens = parse(v)?,
             "metrics_listen" => self.metrics_listen = parse_metrics_listen(v)?,
             "telemetry.log_format" => self.telemetry.log_format = telemetry::parse_log_format(v)?,
             "telemetry.otlp_endpoint" => {
@@ -137,6 +168,39 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "adapter.paper.duplicate_entry_gone",
     ),
     ("PAPER_POSITIONS_FAIL", "adapter.paper.positions_fail"),
+    ("PAPER_BALANCE", "adapter.paper.balance"),
+    ("PAPER_MAX_NOTIONAL", "adapter.paper.max_notional"),
+    ("PAPER_TRAILING_FAIL", "adapter.paper.trailing_fail"),
+    ("PAPER_LEVERAGE_FAIL", "adapter.paper.leverage_fail"),
+    ("POSITIONS_LEVERAGE", "positions.leverage"),
+    ("POSITIONS_MARGIN_MODE", "positions.margin_mode"),
+    ("POSITIONS_SET_LEVERAGE", "positions.set_leverage"),
+    (
+        "POSITIONS_TRAILING_ACTIVATION_PERCENT",
+        "positions.trailing_activation_percent",
+    ),
+    (
+        "POSITIONS_TRAILING_DISTANCE_PERCENT",
+        "positions.trailing_distance_percent",
+    ),
+    ("LIMITS_MAX_POSITIONS", "limits.max_positions"),
+    ("LIMITS_MAX_EXPOSURE_USD", "limits.max_exposure_usd"),
+    ("LIMITS_BALANCE_RESERVE_USD", "limits.balance_reserve_usd"),
+    ("LIMITS_CHECK_BALANCE", "limits.check_balance"),
+    ("SIZING_MIN_USD", "sizing.min_usd"),
+    ("SIZING_MAX_USD", "sizing.max_usd"),
+    ("SIZING_TOLERANCE_PERCENT", "sizing.tolerance_percent"),
+    ("SYMBOLS_ALLOW", "symbols.allow"),
+    ("SYMBOLS_DENY", "symbols.deny"),
+    ("SYMBOLS_DENY_PATTERNS", "symbols.deny_patterns"),
+    (
+        "SYMBOLS_ALLOW_STABLECOIN_PAIRS",
+        "symbols.allow_stablecoin_pairs",
+    ),
+    (
+        "SYMBOLS_ALLOW_LEVERAGED_TOKENS",
+        "symbols.allow_leveraged_tokens",
+    ),
     ("BINANCE_BASE_URL", "adapter.binance.base_url"),
     ("BINANCE_NETWORK", "adapter.binance.network"),
     ("BINANCE_RECV_WINDOW_MS", "adapter.binance.recv_window_ms"),

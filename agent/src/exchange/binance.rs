@@ -40,7 +40,12 @@ use super::position_mode::ModeCache;
 use super::rest::{Call, Failure, Reply, RestClient, ServerClock, number, query_string, text};
 use super::signing::hmac_sha256_hex;
 use super::throttle::{Throttle, retry_after};
-use super::{EntryOrder, Exchange, ExchangeError, Fill, OrderReport, Position, Side, StopOrder};
+use super::{
+    AccountState, EntryOrder, Exchange, ExchangeError, Fill, LeverageSetting, OrderReport,
+    Position, Side, StopOrder, TrailingStopOrder,
+};
+
+mod account;
 use crate::config::{Credentials, LiveConfig};
 use parse::{algo_report, filled_or_unknown, order_report, order_side, parse_exchange_info};
 
@@ -551,5 +556,47 @@ impl Exchange for BinanceFutures {
         client_order_id: String,
     ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>> {
         self.lookup(symbol, client_order_id).boxed()
+    }
+
+    fn min_order_notional(
+        &self,
+        symbol: String,
+    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>> {
+        self.min_order(symbol).boxed()
+    }
+
+    fn account(&self) -> BoxFuture<'_, Result<AccountState, ExchangeError>> {
+        self.account_state().boxed()
+    }
+
+    fn bracket_max_notional(
+        &self,
+        symbol: String,
+        leverage: u32,
+    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>> {
+        self.bracket_cap(symbol, leverage).boxed()
+    }
+
+    fn set_leverage(
+        &self,
+        symbol: String,
+        setting: LeverageSetting,
+    ) -> BoxFuture<'_, Result<(), ExchangeError>> {
+        self.apply_leverage(symbol, setting).boxed()
+    }
+
+    fn place_trailing_stop(
+        &self,
+        order: TrailingStopOrder,
+    ) -> BoxFuture<'_, Result<String, ExchangeError>> {
+        self.trailing(order).boxed()
+    }
+
+    fn lookup_trailing_stop(
+        &self,
+        symbol: String,
+        client_order_id: String,
+    ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>> {
+        self.lookup_trailing(symbol, client_order_id).boxed()
     }
 }

@@ -40,7 +40,12 @@ use super::rest::{
 };
 use super::signing::hmac_sha256_hex;
 use super::throttle::Throttle;
-use super::{EntryOrder, Exchange, ExchangeError, Fill, OrderReport, Position, Side, StopOrder};
+use super::{
+    AccountState, EntryOrder, Exchange, ExchangeError, Fill, LeverageSetting, MarginMode,
+    OrderReport, Position, Side, StopOrder, TrailingStopOrder,
+};
+
+mod account;
 use crate::config::{Credentials, LiveConfig};
 use parse::{first, list, order_report, order_side, parse_instruments};
 
@@ -74,6 +79,8 @@ pub struct BybitLinear {
     ban_cooldown: Duration,
     /// `X-Bapi-Limit-Status` and `X-Bapi-Limit` of the last answer that had them.
     last_limit: std::sync::Mutex<Option<(i64, i64)>>,
+    /// The account-wide margin mode once set by this process (`bybit/account.rs`).
+    margin_mode_set: tokio::sync::Mutex<Option<MarginMode>>,
 }
 
 impl BybitLinear {
@@ -95,6 +102,7 @@ impl BybitLinear {
             throttle: Throttle::new(NAME),
             ban_cooldown: Duration::from_secs(cfg.ban_cooldown_secs),
             last_limit: std::sync::Mutex::new(None),
+            margin_mode_set: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -484,5 +492,47 @@ impl Exchange for BybitLinear {
         client_order_id: String,
     ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>> {
         self.lookup(symbol, client_order_id).boxed()
+    }
+
+    fn min_order_notional(
+        &self,
+        symbol: String,
+    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>> {
+        self.min_order(symbol).boxed()
+    }
+
+    fn account(&self) -> BoxFuture<'_, Result<AccountState, ExchangeError>> {
+        self.account_state().boxed()
+    }
+
+    fn bracket_max_notional(
+        &self,
+        symbol: String,
+        leverage: u32,
+    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>> {
+        self.bracket_cap(symbol, leverage).boxed()
+    }
+
+    fn set_leverage(
+        &self,
+        symbol: String,
+        setting: LeverageSetting,
+    ) -> BoxFuture<'_, Result<(), ExchangeError>> {
+        self.apply_leverage(symbol, setting).boxed()
+    }
+
+    fn place_trailing_stop(
+        &self,
+        order: TrailingStopOrder,
+    ) -> BoxFuture<'_, Result<String, ExchangeError>> {
+        self.trailing(order).boxed()
+    }
+
+    fn lookup_trailing_stop(
+        &self,
+        symbol: String,
+        _client_order_id: String,
+    ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>> {
+        self.lookup_trailing(symbol).boxed()
     }
 }

@@ -12,11 +12,14 @@ pub mod bybit;
 pub mod lots;
 pub mod paper;
 pub mod position_mode;
+pub mod positions;
 pub mod rest;
 pub mod signing;
 pub mod throttle;
 
 use futures::future::BoxFuture;
+
+pub use positions::{AccountState, LeverageSetting, MarginMode, TrailingStopOrder};
 
 /// Direction of a position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,6 +198,45 @@ pub trait Exchange: Send + Sync + 'static {
             ))
         })
     }
+    /// The smallest order value `symbol` accepts now, in USD (its minimum quantity and minimum
+    /// notional, in whole lot steps, at the current price); `None` when unknown.
+    fn min_order_notional(
+        &self,
+        symbol: String,
+    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>>;
+
+    /// The account's free balance and open notional, read once per wave.
+    fn account(&self) -> BoxFuture<'_, Result<AccountState, ExchangeError>>;
+
+    /// The largest position notional `symbol` may hold at `leverage` (its leverage bracket);
+    /// `None` when the exchange sets none.
+    fn bracket_max_notional(
+        &self,
+        symbol: String,
+        leverage: u32,
+    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>>;
+
+    /// Sets `symbol`'s leverage and margin mode. Idempotent: an exchange's "not modified"
+    /// answer is success.
+    fn set_leverage(
+        &self,
+        symbol: String,
+        setting: LeverageSetting,
+    ) -> BoxFuture<'_, Result<(), ExchangeError>>;
+
+    /// Places a trailing stop for an open position; returns the exchange's id for it.
+    fn place_trailing_stop(
+        &self,
+        order: TrailingStopOrder,
+    ) -> BoxFuture<'_, Result<String, ExchangeError>>;
+
+    /// Whether the trailing stop placed under `client_order_id` is in place: `Some(Open)` (or
+    /// `Filled` once it fired), `None` when the exchange never received it.
+    fn lookup_trailing_stop(
+        &self,
+        symbol: String,
+        client_order_id: String,
+    ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>>;
 }
 
 /// Builds the live adapter `[adapter] kind` selects (`binance` or `bybit`), reading its

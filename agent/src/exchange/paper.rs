@@ -25,7 +25,12 @@ use rand::{Rng, SeedableRng};
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
 
-use super::{EntryOrder, Exchange, ExchangeError, Fill, OrderReport, Side, StopOrder};
+use super::{
+    AccountState, EntryOrder, Exchange, ExchangeError, Fill, LeverageSetting, OrderReport, Side,
+    StopOrder, TrailingStopOrder,
+};
+
+mod account;
 
 /// The paper exchange's answer to a reused client order id.
 const DUPLICATE: &str = "paper: duplicate_client_order_id";
@@ -51,6 +56,10 @@ struct PaperOrder {
 struct World {
     positions: BTreeMap<String, Position>,
     orders: HashMap<String, PaperOrder>,
+    /// Free balance (`None`: not modelled); see `paper/account.rs`.
+    balance: Option<f64>,
+    /// Leverage and margin mode set per symbol.
+    leverage: HashMap<String, LeverageSetting>,
 }
 
 /// The simulated exchange.
@@ -64,6 +73,8 @@ pub struct PaperExchange {
     lookup_fail: HashSet<String>,
     duplicate_entry: HashSet<String>,
     duplicate_entry_gone: HashSet<String>,
+    trailing_fail: HashSet<String>,
+    leverage_fail: HashSet<String>,
     /// Open-positions reads still to fail (`positions_fail`).
     positions_fail: AtomicU32,
     writer: Writer,
@@ -112,7 +123,7 @@ impl PaperExchange {
     /// writer; the configured `open_positions` are seeded once, when the database is new.
     pub async fn open(cfg: PaperConfig, journal: &Journal) -> Result<Self, sqlx::Error> {
         let pool = journal.pool();
-        for stmt in SCHEMA {
+        for stmt in SCHEMA.iter().chain(account::SCHEMA) {
             sqlx::query(*stmt).execute(pool).await?;
         }
         let seeded = sqlx::query(
@@ -138,7 +149,24 @@ impl PaperExchange {
                 .await?;
             }
         }
-        let mut world = World::default();
+        let mut world = World {
+            balance: cfg.balance,
+            ..World::default()
+        };
+        for r in sqlx::query("SELECT symbol, leverage, margin_mode FROM paper_leverage")
+            .fetch_all(pool)
+            .await?
+        {
+            let leverage: i64 = r.try_get("leverage")?;
+            let mode: String = r.try_get("margin_mode")?;
+            world.leverage.insert(
+                r.try_get("symbol")?,
+                LeverageSetting {
+                    leverage: u32::try_from(leverage).unwrap_or(1),
+                    margin_mode: super::MarginMode::parse(&mode).unwrap_or_default(),
+                },
+            );
+        }
         for r in sqlx::query("SELECT symbol, side, quantity, entry_price FROM paper_positions")
             .fetch_all(pool)
             .await?
@@ -192,6 +220,8 @@ impl PaperExchange {
             lookup_fail: set(&cfg.lookup_fail),
             duplicate_entry: set(&cfg.duplicate_entry),
             duplicate_entry_gone: set(&cfg.duplicate_entry_gone),
+            trailing_fail: set(&cfg.trailing_fail),
+            leverage_fail: set(&cfg.leverage_fail),
             positions_fail: AtomicU32::new(cfg.positions_fail),
             rng: Mutex::new(StdRng::seed_from_u64(cfg.seed)),
             next_id: AtomicU64::new(world.orders.len() as u64 + 1),
@@ -289,7 +319,7 @@ impl PaperExchange {
         } else if o.notional < self.cfg.min_notional {
             Some("below_min_notional")
         } else {
-            None
+            self.take_margin(&o.symbol, o.notional)?
         };
         if let Some(reason) = rejection {
             let (_, stmt) = self.record(
@@ -377,7 +407,13 @@ impl PaperExchange {
             None => OrderReport::Open,
         };
         let (id, stmt) = self.record(&o.client_order_id, &o.symbol, "stop", report, &arrived)?;
-        self.persist_during_latency(vec![stmt]).await?;
+        let mut stmts = vec![stmt];
+        if rejection.is_none() {
+            let trigger =
+                Self::trigger_stmt(&o.client_order_id, &o.symbol, "stop", o.stop_price, None);
+            stmts.push(trigger);
+        }
+        self.persist_during_latency(stmts).await?;
         match rejection {
             Some(r) => Err(ExchangeError::Rejected(r.into())),
             None => Ok(id),
@@ -405,6 +441,7 @@ impl PaperExchange {
             self.latency().await;
             return Err(ExchangeError::Rejected("no_position".into()));
         };
+        self.give_margin(&symbol, &position)?;
         let mut fill = Fill {
             exchange_order_id: String::new(),
             price: price_of(&symbol),
@@ -548,6 +585,49 @@ impl Exchange for PaperExchange {
             Ok(w.orders.get(&client_order_id).map(|o| o.report.clone()))
         }
         .boxed()
+    }
+
+    fn min_order_notional(
+        &self,
+        _symbol: String,
+    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>> {
+        // No lot steps: the minimum notional is the smallest order.
+        futures::future::ready(Ok(Some(self.cfg.min_notional))).boxed()
+    }
+
+    fn account(&self) -> BoxFuture<'_, Result<AccountState, ExchangeError>> {
+        self.account_now()
+    }
+
+    fn bracket_max_notional(
+        &self,
+        _symbol: String,
+        leverage: u32,
+    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>> {
+        self.bracket(leverage)
+    }
+
+    fn set_leverage(
+        &self,
+        symbol: String,
+        setting: LeverageSetting,
+    ) -> BoxFuture<'_, Result<(), ExchangeError>> {
+        self.set_leverage_now(symbol, setting)
+    }
+
+    fn place_trailing_stop(
+        &self,
+        order: TrailingStopOrder,
+    ) -> BoxFuture<'_, Result<String, ExchangeError>> {
+        self.trailing_now(order)
+    }
+
+    fn lookup_trailing_stop(
+        &self,
+        symbol: String,
+        client_order_id: String,
+    ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>> {
+        self.lookup_order(symbol, client_order_id)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Whose journal this is, and whether it is whole: checked at start-up, before anything is
 //! served (issue 12, item 6).
 //!
-//! The journal is the agent's memory of what it sent (DESIGN §3): a journal that is damaged,
+//! The journal is the agent's memory of what it sent (docs/design.md §3): a journal that is damaged,
 //! belongs to another agent, or is new where the account already trades would let waves run
 //! again. So at open the file gets `PRAGMA quick_check`, and a `journal_meta` table records
 //! the agent it belongs to (exchange id, name, adapter). The record of waves done is the

@@ -11,10 +11,12 @@ use wavegate_common::proto::v1::coordinator_msg::Msg as In;
 
 use super::{Ending, Entry, Outbound, Session};
 use crate::error::{ProtocolError, SessionError};
-use crate::exchange::throttle::{MAX_PACE, through_cool_downs};
+use crate::exchange::ExchangeError;
 use crate::execute::side_of;
 use crate::protocol::{self, BatchExpect};
 use crate::spans::{BatchSpan, TopupAnswer};
+use crate::validate::filters::SymbolFilter;
+use crate::validate::sizing::{Sized, size};
 
 impl Session {
     pub(super) fn on_message(
@@ -82,24 +84,33 @@ impl Session {
         }
         let batch = BatchSpan::start(&self.wave_span, b.round, signals.len());
         let notional = self.ctx.order_notional();
+        let leverage = self.ctx.config.positions.leverage;
+        let symbols = SymbolFilter::new(&self.ctx.config.symbols);
         for s in signals {
             self.seen_ids.insert(s.id());
             let i = self.entries.len();
             if self.priors.contains(s.id()) {
                 // Journaled by an earlier run: never validated again (its verdict stands).
+                let sized = Sized {
+                    notional,
+                    bracket: None,
+                };
                 self.checks
-                    .push_back(futures::future::ready((i, Ok(()))).boxed());
+                    .push_back(futures::future::ready((i, Ok(sized))).boxed());
+            } else if let Err(reason) = symbols.check(s.symbol()) {
+                // Refused by the agent's own filter: the exchange is not asked.
+                let refused = Err(ExchangeError::Rejected(reason.to_owned()));
+                self.checks
+                    .push_back(futures::future::ready((i, refused)).boxed());
             } else {
                 let exchange = self.ctx.exchange.clone();
                 let side = side_of(&s);
                 let symbol = s.symbol().to_owned();
+                let sizing = self.ctx.config.sizing.clone();
                 self.checks.push_back(
                     async move {
-                        // A venue cool-down delays validation; it is not a verdict.
-                        let check = through_cool_downs(MAX_PACE, || {
-                            exchange.check_rules(symbol.clone(), side, notional)
-                        })
-                        .await;
+                        let check =
+                            size(&*exchange, &symbol, side, notional, &sizing, leverage).await;
                         (i, check)
                     }
                     .instrument(batch.span().clone())
@@ -110,6 +121,7 @@ impl Session {
                 signal: s,
                 round: b.round,
                 outcome: None,
+                notional,
             });
         }
         self.batch_span = Some(batch);

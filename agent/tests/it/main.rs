@@ -12,6 +12,8 @@ mod guarantees;
 mod journal_disk_full;
 mod journal_integrity;
 mod journal_replay;
+mod positions;
+mod positions_live;
 mod preflight_check;
 mod protocol_errors;
 mod reflection;

@@ -93,8 +93,10 @@ async fn run_wave(kind: AdapterKind, world: World) {
         } else {
             trigger - ideal
         };
+        // Within one price tick of the ideal: 0.1 % of the price, or the 0.01 tick of the
+        // cheap symbols (DOTUSDT short: 7.592 rounds up to 7.60, 0.008 away).
         assert!(
-            (0.0..entry * 0.001).contains(&tick),
+            (0.0..entry * 0.001 + 0.01).contains(&tick),
             "{name} {}: trigger {trigger}, ideal {ideal}",
             p.symbol
         );

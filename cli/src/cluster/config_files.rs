@@ -30,7 +30,9 @@ pub(super) fn agent_toml(cfg: &AgentConfig) -> Result<String, CliError> {
          [rate_limit]\norders_per_second = {}\nburst = {}\n\n\
          [adapter]\nkind = \"paper\"\n\n\
          [adapter.paper]\nlatency_ms = {}\nopen_positions = {}\ninvalid_symbols = {}\n\
-         exec_fail = {}\nstop_fail = {}\n",
+         exec_fail = {}\nstop_fail = {}\ntrailing_fail = {}\n{}\n\
+         [limits]\nmax_positions = {}\nbalance_reserve_usd = {}\n{}\n\
+         [positions]\nleverage = {}\n",
         quote(&cfg.listen.to_string())?,
         cfg.exchange_id,
         quote(&cfg.exchange_name)?,
@@ -43,7 +45,18 @@ pub(super) fn agent_toml(cfg: &AgentConfig) -> Result<String, CliError> {
         quote(&p.invalid_symbols)?,
         quote(&p.exec_fail)?,
         quote(&p.stop_fail)?,
+        quote(&p.trailing_fail)?,
+        optional("balance", p.balance) + &optional("max_notional", p.max_notional),
+        cfg.limits.max_positions,
+        cfg.limits.balance_reserve_usd,
+        optional("max_exposure_usd", cfg.limits.max_exposure_usd),
+        cfg.positions.leverage,
     ))
+}
+
+/// `key = value` for a number that is set, else nothing.
+fn optional(key: &str, v: Option<f64>) -> String {
+    v.map(|x| format!("{key} = {x:?}\n")).unwrap_or_default()
 }
 
 /// `wavegate-coordinator` config (metrics off, the wave timing and exchanges of `cfg`).

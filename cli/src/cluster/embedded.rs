@@ -27,6 +27,19 @@ pub(super) fn paper_config(x: &PaperExchange, dir: &Path) -> AgentConfig {
     paper.invalid_symbols = x.world.invalid_symbols.clone();
     paper.exec_fail = x.world.exec_fail.clone();
     paper.stop_fail = x.world.stop_fail.clone();
+    paper.trailing_fail = x.world.trailing_fail.clone();
+    paper.balance = x.world.balance;
+    paper.max_notional = x.world.max_notional;
+    if let Some(r) = x.world.balance_reserve_usd {
+        cfg.limits.balance_reserve_usd = r;
+    }
+    if let Some(n) = x.world.max_positions {
+        cfg.limits.max_positions = n;
+    }
+    cfg.limits.max_exposure_usd = x.world.max_exposure_usd;
+    if let Some(l) = x.world.leverage {
+        cfg.positions.leverage = l;
+    }
     cfg
 }
 

@@ -273,6 +273,7 @@ mod tests {
                             stats: s,
                             executed_symbols: vec![],
                             timing: ExchangeTimingView::default(),
+                            validation_failures: BTreeMap::new(),
                             outcomes: None,
                         },
                     )

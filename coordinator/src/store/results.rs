@@ -36,12 +36,14 @@ async fn upsert_outcome(
     sqlx::query(
         "INSERT INTO signal_outcomes (wave_id, exchange_id, signal_id, stage, idx, symbol, kind, \
          executed, error, client_order_id, exchange_order_id, fill_price, quantity, latency_us, \
-         round) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         round, trailing_stop) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
          ON CONFLICT (wave_id, exchange_id, signal_id, stage) DO UPDATE SET idx = excluded.idx, \
          symbol = excluded.symbol, kind = excluded.kind, executed = excluded.executed, \
          error = excluded.error, client_order_id = excluded.client_order_id, \
          exchange_order_id = excluded.exchange_order_id, fill_price = excluded.fill_price, \
-         quantity = excluded.quantity, latency_us = excluded.latency_us, round = excluded.round",
+         quantity = excluded.quantity, latency_us = excluded.latency_us, round = excluded.round, \
+         trailing_stop = excluded.trailing_stop",
     )
     .bind(wave_id)
     .bind(i64::from(exchange_id))
@@ -58,6 +60,7 @@ async fn upsert_outcome(
     .bind(o.quantity)
     .bind(i64::try_from(o.exchange_latency_us).unwrap_or(i64::MAX))
     .bind(i64::from(o.round))
+    .bind(o.trailing.as_str())
     .execute(&mut *conn)
     .await?;
     if let Some((event_type, severity)) = outcome_event(o) {
@@ -292,10 +295,12 @@ impl Store {
             f64,
             i64,
             i64,
+            String,
         );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT exchange_id, signal_id, stage, idx, symbol, kind, executed, error, \
-             client_order_id, exchange_order_id, fill_price, quantity, latency_us, round \
+             client_order_id, exchange_order_id, fill_price, quantity, latency_us, round, \
+             trailing_stop \
              FROM signal_outcomes WHERE wave_id = $1 ORDER BY exchange_id, idx, stage",
         )
         .bind(wave_id)
@@ -321,6 +326,7 @@ impl Store {
                         quantity: r.11,
                         exchange_latency_us: u64::try_from(r.12).unwrap_or_default(),
                         round: u32_of(r.13),
+                        trailing: r.14,
                     },
                 )
             })

@@ -158,6 +158,11 @@ impl FakeServer {
         self.shared.lock().stops.clone()
     }
 
+    /// Leverage and margin settings, brackets, trailing stops.
+    pub fn margin(&self) -> super::margin::Margin {
+        self.shared.lock().margin.clone()
+    }
+
     /// Every request received, oldest first.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.shared.lock().requests.clone()

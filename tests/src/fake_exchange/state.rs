@@ -7,6 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::decimal::Dec;
+use super::margin::MarginRefusal;
 use super::world::{Credentials, Fault, FaultKind, FaultScope, Instrument, World};
 
 /// Order side.
@@ -151,6 +152,8 @@ pub enum QtyIssue {
 pub enum FillRefusal {
     /// Reduce-only, but there is no position on the other side to reduce.
     ReduceOnlyRejected,
+    /// The account refuses the opening fill (balance or bracket; `account.rs`).
+    Margin(MarginRefusal),
 }
 
 /// The mutable part of a fake exchange.
@@ -192,6 +195,8 @@ pub struct State {
     pub account: super::account::Account,
     /// Pending faults of protective-stop requests.
     pub stop_faults: Vec<Fault>,
+    /// Leverage, margin mode, brackets, trailing stops (`margin.rs`).
+    pub margin: super::margin::Margin,
     next_id: u64,
 }
 
@@ -235,6 +240,7 @@ impl State {
             budget: super::limits::Budget::default(),
             account: world.account.clone(),
             stop_faults: world.stop_faults.clone(),
+            margin: super::margin::Margin::new(world.brackets.clone()),
             // Ids start from the clock so two fakes in one test do not hand out equal ids.
             next_id: u64::try_from(now % 1_000_000_000).unwrap_or(0) * 1000,
         };
@@ -339,6 +345,22 @@ impl State {
             qty
         };
         let new_qty = current.plus(executed.times(delta_sign));
+        if new_qty.abs() > current.abs() {
+            let added = executed.times(price);
+            let total = new_qty.abs().times(price);
+            self.margin
+                .open(&mut self.account.available, symbol, added, total)
+                .map_err(FillRefusal::Margin)?;
+        } else {
+            let entry = self.positions.get(symbol).map_or(price, |p| p.entry_price);
+            let reduced = current.abs().minus(new_qty.abs()).times(entry);
+            self.margin.reduce(
+                &mut self.account.available,
+                symbol,
+                reduced,
+                new_qty.is_zero(),
+            );
+        }
         self.update_position(symbol, current, new_qty, price);
         let rec = OrderRecord {
             order_id,

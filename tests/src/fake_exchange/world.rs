@@ -19,6 +19,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::decimal::Dec;
+use super::margin::Bracket;
 
 /// API key and secret the fake accepts. `Debug` never shows the secret.
 #[derive(Clone)]
@@ -226,6 +227,8 @@ pub struct World {
     /// Faults of protective-stop requests (Bybit `trading-stop`): the stop is set, its answer
     /// is lost.
     pub stop_faults: Vec<Fault>,
+    /// Leverage brackets (risk-limit tiers), the same for every symbol; none: no cap.
+    pub brackets: Vec<Bracket>,
 }
 
 impl World {
@@ -249,7 +252,24 @@ impl World {
             rate_limit: None,
             account: super::account::Account::default(),
             stop_faults: Vec::new(),
+            brackets: Vec::new(),
         }
+    }
+
+    /// Starts the account with `balance` USDT available (fills take their margin from it).
+    /// Panics on a malformed literal.
+    pub fn balance(mut self, balance: &str) -> Self {
+        self.account.available = lit(balance);
+        self
+    }
+
+    /// Adds a bracket: up to `max_leverage`, a position may reach `notional_cap` USDT.
+    pub fn bracket(mut self, max_leverage: u32, notional_cap: &str) -> Self {
+        self.brackets.push(Bracket {
+            max_leverage,
+            notional_cap: lit(notional_cap),
+        });
+        self
     }
 
     /// Puts the account in hedge (dual-side) position mode.

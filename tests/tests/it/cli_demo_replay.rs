@@ -219,6 +219,7 @@ async fn replay_of_the_topup_case_validates_floor_of_one_and_a_half_times_needed
         &["LTCUSDT", "TRXUSDT", "ATOMUSDT", "FILUSDT"],
     );
     want["topup_rounds"] = json!(1);
+    want["validation_failures"] = json!({"symbol_not_tradable": 5});
     assert_eq!(r["exchanges"]["1"], want);
     assert_eq!(r["exchanges"]["2"]["executed"], 3);
     assert_eq!(r["exchanges"]["2"]["validation_failed"], 1);
@@ -242,8 +243,27 @@ async fn replay_of_an_exchange_without_params_skips_it_with_no_params() {
 }
 
 #[tokio::test]
+async fn replay_with_a_balance_for_two_opens_two_and_refuses_the_rest_for_funds() {
+    let r = replay_json("replay/insufficient-balance.json").await;
+    let x = &r["exchanges"]["1"];
+    assert_eq!(x["target"], 6);
+    assert_eq!(x["executed"], 2);
+    assert_eq!(x["executed_symbols"], json!(["BTCUSDT", "ETHUSDT"]));
+    // The rest never reached the exchange: refused at validation, no top-up asked.
+    assert_eq!(x["validation_failed"], 7);
+    assert_eq!(x["validation_failures"], json!({"insufficient_balance": 7}));
+    assert_eq!(x["execution_failed"], 0);
+    assert_eq!(x["topup_rounds"], 0);
+    assert_eq!(x["target_reached"], false);
+}
+
+#[tokio::test]
 async fn replay_with_processes_gives_the_same_report() {
-    for scenario in ["replay/worked-example.json", "replay/no-params.json"] {
+    for scenario in [
+        "replay/worked-example.json",
+        "replay/no-params.json",
+        "replay/insufficient-balance.json",
+    ] {
         // The report carries no wall-clock field: the two runs must agree to the field.
         let inproc = replay_json(scenario).await;
         let procs = replay_json_with(scenario, &["--processes"]).await;

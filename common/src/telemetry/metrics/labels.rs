@@ -100,6 +100,8 @@ pub(crate) fn verdict_labels(verdict: &Verdict) -> (&'static str, &str) {
 }
 
 fn bounded_reason(reason: &str) -> &str {
+    // `identifier: detail` (e.g. a size refused with its numbers) is labelled by the identifier.
+    let reason = reason.split_once(": ").map_or(reason, |(id, _)| id);
     let ok = !reason.is_empty()
         && reason.len() <= MAX_REASON_LEN
         && reason
@@ -123,6 +125,12 @@ mod tests {
         assert_eq!(
             verdict_labels(&Verdict::Failed("HTTP 502 from api.binance.com".into())),
             ("failed", "other")
+        );
+        assert_eq!(
+            verdict_labels(&Verdict::Failed(
+                "below_min_notional: size 100.00 USD, the symbol's minimum is 120.00 USD".into()
+            )),
+            ("failed", "below_min_notional")
         );
         assert_eq!(
             verdict_labels(&Verdict::Failed(String::new())),

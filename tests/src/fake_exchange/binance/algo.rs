@@ -67,16 +67,25 @@ fn place(shared: &Shared, req: &Req) -> Result<Outcome, Outcome> {
     let side =
         parse_side(params.required("side")?).ok_or_else(|| reject(-1117, "Invalid side."))?;
     let kind = params.required("type")?;
-    if !matches!(kind, "STOP_MARKET" | "TAKE_PROFIT_MARKET") {
+    if !matches!(
+        kind,
+        "STOP_MARKET" | "TAKE_PROFIT_MARKET" | "TRAILING_STOP_MARKET"
+    ) {
         return Err(reject(
             -1116,
-            "Invalid orderType. (the fake supports STOP_MARKET and TAKE_PROFIT_MARKET)",
+            "Invalid orderType. (the fake supports STOP_MARKET, TAKE_PROFIT_MARKET and \
+             TRAILING_STOP_MARKET)",
         ));
     }
     check_position_side(shared, &params)?;
     match params.get("workingType") {
         None | Some("MARK_PRICE" | "CONTRACT_PRICE") => {}
         Some(_) => return Err(invalid("workingType")),
+    }
+    if kind == "TRAILING_STOP_MARKET" {
+        let mut st = shared.lock();
+        let client_id = algo_client_id(&mut st, &params)?;
+        return super::account::new_trailing(&mut st, &params, symbol, side, client_id);
     }
     let close_position = params.flag("closePosition")?;
     let reduce_only = params.flag("reduceOnly")?;
@@ -97,17 +106,7 @@ fn place(shared: &Shared, req: &Req) -> Result<Outcome, Outcome> {
 
     let mut st = shared.lock();
     let inst = instrument(&st, symbol)?.clone();
-    let client_id = match params.get("clientAlgoId") {
-        Some(id) if !valid_client_id(id) => {
-            return Err(reject(-4015, "Client order id is not valid."));
-        }
-        Some(id) => id.to_owned(),
-        None => format!("autoalgoid{}", st.next_id()),
-    };
-    if st.stops.iter().any(|s| s.client_id == client_id) {
-        st.counters.duplicate_rejections += 1;
-        return Err(reject(-4116, "clientOrderId is duplicated"));
-    }
+    let client_id = algo_client_id(&mut st, &params)?;
     if !inst.tradable {
         return Err(reject(-1122, "Invalid symbol status."));
     }
@@ -157,6 +156,23 @@ fn place(shared: &Shared, req: &Req) -> Result<Outcome, Outcome> {
     st.stops.push(rec.clone());
     st.counters.stops_placed += 1;
     Ok(ok(algo_json(&rec, &inst)))
+}
+
+/// The order's `clientAlgoId` (or a generated one); `-4015` when malformed, `-4116` when an
+/// algo order already carries it.
+fn algo_client_id(st: &mut State, params: &Params) -> Result<String, Outcome> {
+    let client_id = match params.get("clientAlgoId") {
+        Some(id) if !valid_client_id(id) => {
+            return Err(reject(-4015, "Client order id is not valid."));
+        }
+        Some(id) => id.to_owned(),
+        None => format!("autoalgoid{}", st.next_id()),
+    };
+    if st.stops.iter().any(|s| s.client_id == client_id) {
+        st.counters.duplicate_rejections += 1;
+        return Err(reject(-4116, "clientOrderId is duplicated"));
+    }
+    Ok(client_id)
 }
 
 /// Binance's trigger rule: STOP_MARKET BUY fires at price ≥ trigger, SELL at ≤; TAKE_PROFIT_MARKET

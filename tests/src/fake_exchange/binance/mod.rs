@@ -4,9 +4,12 @@
 //! Endpoints: `GET /fapi/v1/ping`, `GET /fapi/v1/time`, `GET /fapi/v1/exchangeInfo`,
 //! `GET /fapi/v1/ticker/price` (and `/fapi/v2/ticker/price`), `GET /fapi/v2/positionRisk`,
 //! `GET /fapi/v3/positionRisk`, `GET /fapi/v1/positionSide/dual`, `GET /fapi/v2/account`, `POST /fapi/v1/order` (MARKET), `GET /fapi/v1/order`,
-//! `POST|GET|DELETE /fapi/v1/algoOrder`, `GET /fapi/v1/openAlgoOrders`. Since 2025-12-09 Binance
+//! `POST|GET|DELETE /fapi/v1/algoOrder`, `GET /fapi/v1/openAlgoOrders`; issue 11's account side
+//! (`account.rs`): `GET /fapi/v2/balance`, `GET /fapi/v1/leverageBracket`,
+//! `POST /fapi/v1/marginType`, `POST /fapi/v1/leverage`, and `TRAILING_STOP_MARKET` algo orders. Since 2025-12-09 Binance
 //! refuses conditional types on `/fapi/v1/order` with `-4120`; so does the fake.
 
+mod account;
 mod algo;
 mod auth;
 mod market;
@@ -62,6 +65,10 @@ fn route(shared: &Shared, req: &Req) -> Outcome {
         "/fapi/v1/algoOrder" if m == Method::GET => algo::query_algo_order(shared, req),
         "/fapi/v1/algoOrder" if m == Method::DELETE => algo::cancel_algo_order(shared, req),
         "/fapi/v1/openAlgoOrders" if m == Method::GET => algo::open_algo_orders(shared, req),
+        "/fapi/v2/balance" if m == Method::GET => account::balance(shared, req),
+        "/fapi/v1/leverageBracket" if m == Method::GET => account::leverage_bracket(shared, req),
+        "/fapi/v1/marginType" if m == Method::POST => account::margin_type(shared, req),
+        "/fapi/v1/leverage" if m == Method::POST => account::leverage(shared, req),
         path => error(
             StatusCode::NOT_FOUND,
             -1000,

@@ -144,8 +144,9 @@ fn place(shared: &Shared, req: &Req) -> Result<Outcome, Outcome> {
     let order_id = st.next_id().to_string();
     let rec = st
         .fill_market(symbol, side, qty, reduce_only, client_id, order_id)
-        .map_err(|FillRefusal::ReduceOnlyRejected| {
-            reject(-2022, "ReduceOnly Order is rejected.")
+        .map_err(|r| match r {
+            FillRefusal::ReduceOnlyRejected => reject(-2022, "ReduceOnly Order is rejected."),
+            FillRefusal::Margin(m) => super::account::margin_refusal(m),
         })?;
     let fault = st.take_fault(symbol);
     let body = if result_resp {

@@ -6,9 +6,13 @@
 //! `GET /v5/position/list`, `POST /v5/order/create` (Market), `GET /v5/order/realtime`,
 //! `GET /v5/order/history`, `POST /v5/position/trading-stop` (stop loss, `tpslMode=Full`),
 //! `GET /v5/user/query-api`, `GET /v5/account/wallet-balance`.
+//! Issue 11's margin side (`margin.rs`): `GET /v5/market/risk-limit`,
+//! `POST /v5/position/set-leverage`, `POST /v5/account/set-margin-mode`, and `trailingStop` /
+//! `activePrice` on `POST /v5/position/trading-stop`.
 
 mod account;
 mod auth;
+mod margin;
 mod market;
 mod position;
 mod trade;
@@ -72,6 +76,11 @@ fn route(shared: &Shared, req: &Req) -> Outcome {
             }
             "/v5/order/realtime" if m == Method::GET => trade::list_orders(shared, req, false),
             "/v5/order/history" if m == Method::GET => trade::list_orders(shared, req, true),
+            "/v5/market/risk-limit" if m == Method::GET => margin::risk_limit(shared, req),
+            "/v5/position/set-leverage" if m == Method::POST => margin::set_leverage(shared, req),
+            "/v5/account/set-margin-mode" if m == Method::POST => {
+                margin::set_margin_mode(shared, req)
+            }
             _ => error_status(StatusCode::NOT_FOUND, now, 10017, "Route not found."),
         }
     }

@@ -122,7 +122,10 @@ fn row(st: &State, i: &Instrument) -> Value {
         "tpslMode": "Full",
         "takeProfit": "",
         "stopLoss": stop,
-        "trailingStop": "0",
+        "trailingStop": st
+            .margin
+            .trailing_of(&i.symbol)
+            .map_or_else(|| "0".to_owned(), |t| t.callback.to_string()),
         "unrealisedPnl": qty.times(i.price.minus(entry)).to_string(),
         "curRealisedPnl": "0",
         "cumRealisedPnl": "0",
@@ -155,13 +158,20 @@ fn set_stop(shared: &Shared, req: &Req) -> Result<Outcome, Outcome> {
         _ => return Err(params_error(now, "tpslMode invalid")),
     }
     check_position_idx(shared, opt_int(&b, "positionIdx", now)?, true, now)?;
-    for unsupported in ["takeProfit", "trailingStop"] {
-        if opt_str(&b, unsupported, now)?.is_some_and(|v| v != "0") {
+    if opt_str(&b, "takeProfit", now)?.is_some_and(|v| v != "0") {
+        return Err(params_error(
+            now,
+            "the fake supports stopLoss and trailingStop, not takeProfit",
+        ));
+    }
+    if opt_str(&b, "trailingStop", now)?.is_some() {
+        if opt_str(&b, "stopLoss", now)?.is_some() {
             return Err(params_error(
                 now,
-                &format!("the fake supports stopLoss only, not {unsupported}"),
+                "the fake sets stopLoss and trailingStop in separate requests",
             ));
         }
+        return super::margin::set_trailing(shared, &b, symbol, now);
     }
     match opt_str(&b, "slTriggerBy", now)? {
         None | Some("LastPrice" | "MarkPrice" | "IndexPrice") => {}

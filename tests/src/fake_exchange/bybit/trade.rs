@@ -119,8 +119,9 @@ fn place(shared: &Shared, req: &Req) -> Result<Outcome, Outcome> {
     let order_id = uuid_like(st.next_id());
     let rec = st
         .fill_market(symbol, side, qty, reduce_only, client_id, order_id)
-        .map_err(|FillRefusal::ReduceOnlyRejected| {
-            error(now, 110017, "Reduce-only rule not satisfied")
+        .map_err(|r| match r {
+            FillRefusal::ReduceOnlyRejected => error(now, 110017, "Reduce-only rule not satisfied"),
+            FillRefusal::Margin(m) => super::margin::margin_refusal(m, now),
         })?;
     let fault = st.take_fault(symbol);
     drop(st);

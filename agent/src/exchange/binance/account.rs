@@ -1,0 +1,182 @@
+//! Binance USDⓈ-M futures: the account, leverage brackets, leverage and margin type, and the
+//! trailing stop (issue 11). Endpoints and answer shapes follow `binance/binance-connector-rust`
+//! (`src/derivatives_trading_usds_futures/rest_api/apis/{account_api,trade_api}.rs` and their
+//! models):
+//! - Balance: `GET /fapi/v2/balance` → `[{asset, balance, availableBalance, …}]`
+//!   (`FuturesAccountBalanceV2ResponseInner`); the free balance is USDT's `availableBalance`.
+//! - Exposure: `GET /fapi/v3/positionRisk` rows' `notional` (absolute).
+//! - Brackets: `GET /fapi/v1/leverageBracket?symbol=` → `[{symbol, brackets: [{bracket,
+//!   initialLeverage, notionalCap, notionalFloor, …}]}]` (`NotionalAndLeverageBracketsResponse`);
+//!   at leverage `L` a position may reach the largest `notionalCap` among brackets whose
+//!   `initialLeverage >= L`.
+//! - Margin type: `POST /fapi/v1/marginType` `symbol`, `marginType=ISOLATED|CROSSED` →
+//!   `{code: 200, msg: "success"}`; `-4046 No need to change margin type.` is success.
+//! - Leverage: `POST /fapi/v1/leverage` `symbol`, `leverage` → `{leverage, maxNotionalValue,
+//!   symbol}` (`ChangeInitialLeverageResponse`); setting the leverage it has is a plain success.
+//! - Trailing stop: `POST /fapi/v1/algoOrder` `algoType=CONDITIONAL`,
+//!   `type=TRAILING_STOP_MARKET`, `quantity`, `reduceOnly=true`, `activatePrice`, `callbackRate`
+//!   (`NewAlgoOrderParams`; "callbackRate … range [0.1, 10], where 1 for 1%" — Binance New Order
+//!   docs), `clientAlgoId`; looked up with `GET /fapi/v1/algoOrder?clientAlgoId=`.
+
+use http::Method;
+use serde_json::Value;
+
+use super::{BinanceFutures, NAME, order_side};
+use crate::exchange::lots;
+use crate::exchange::rest::{Call, Failure, number, text};
+use crate::exchange::{
+    AccountState, ExchangeError, LeverageSetting, MarginMode, OrderReport, Side, TrailingStopOrder,
+};
+
+/// `marginType` already as asked.
+const MARGIN_NOT_MODIFIED: i64 = -4046;
+/// Bounds of `callbackRate`, in percent.
+pub const CALLBACK_RANGE: (f64, f64) = (0.1, 10.0);
+/// The quote asset whose balance funds positions.
+const QUOTE: &str = "USDT";
+
+impl BinanceFutures {
+    pub(super) async fn account_state(&self) -> Result<AccountState, ExchangeError> {
+        let v = self
+            .signed(Method::GET, "/fapi/v2/balance", Vec::new(), Call::Read)
+            .await
+            .map_err(Failure::into_error)?;
+        let rows = v
+            .as_array()
+            .ok_or_else(|| ExchangeError::Unavailable(format!("{NAME}: balance is not a list")))?;
+        let free = rows
+            .iter()
+            .find(|r| text(r, "asset").as_deref() == Some(QUOTE))
+            .and_then(|r| number(r, "availableBalance"))
+            .unwrap_or(0.0);
+        let exposure = self
+            .positions(None)
+            .await?
+            .iter()
+            .filter_map(|r| number(r, "notional"))
+            .map(f64::abs)
+            .sum();
+        Ok(AccountState {
+            free_balance: Some(free),
+            exposure,
+        })
+    }
+
+    pub(super) async fn min_order(&self, symbol: String) -> Result<Option<f64>, ExchangeError> {
+        let rules = lots::tradable(self.rules_of(&symbol).await?)?;
+        let price = self.price(&symbol).await?;
+        Ok(Some(crate::exchange::positions::min_order_value(
+            &rules, price,
+        )))
+    }
+
+    pub(super) async fn bracket_cap(
+        &self,
+        symbol: String,
+        leverage: u32,
+    ) -> Result<Option<f64>, ExchangeError> {
+        let params = vec![("symbol", symbol.clone())];
+        let v = self
+            .signed(Method::GET, "/fapi/v1/leverageBracket", params, Call::Read)
+            .await
+            .map_err(Failure::into_error)?;
+        // A list of symbols (`NotionalAndLeverageBracketsResponse1`) or, for one symbol on
+        // some deployments, the object itself (`…Response2`).
+        let entry = match &v {
+            Value::Array(rows) => rows
+                .iter()
+                .find(|r| text(r, "symbol").as_deref() == Some(symbol.as_str())),
+            obj @ Value::Object(_) => Some(obj),
+            _ => None,
+        };
+        let Some(brackets) = entry
+            .and_then(|e| e.get("brackets"))
+            .and_then(Value::as_array)
+        else {
+            return Ok(None);
+        };
+        Ok(brackets
+            .iter()
+            .filter(|b| number(b, "initialLeverage").is_some_and(|l| l >= f64::from(leverage)))
+            .filter_map(|b| number(b, "notionalCap"))
+            .reduce(f64::max))
+    }
+
+    pub(super) async fn apply_leverage(
+        &self,
+        symbol: String,
+        s: LeverageSetting,
+    ) -> Result<(), ExchangeError> {
+        let margin_type = match s.margin_mode {
+            MarginMode::Cross => "CROSSED",
+            MarginMode::Isolated => "ISOLATED",
+        };
+        let params = vec![
+            ("symbol", symbol.clone()),
+            ("marginType", margin_type.to_owned()),
+        ];
+        match self
+            .signed(Method::POST, "/fapi/v1/marginType", params, Call::Read)
+            .await
+        {
+            Ok(_)
+            | Err(Failure::Refused {
+                code: MARGIN_NOT_MODIFIED,
+                ..
+            }) => {}
+            Err(f) => return Err(f.into_error()),
+        }
+        let params = vec![("symbol", symbol), ("leverage", s.leverage.to_string())];
+        self.signed(Method::POST, "/fapi/v1/leverage", params, Call::Read)
+            .await
+            .map_err(Failure::into_error)?;
+        Ok(())
+    }
+
+    pub(super) async fn trailing(&self, o: TrailingStopOrder) -> Result<String, ExchangeError> {
+        let (lo, hi) = CALLBACK_RANGE;
+        // One decimal, as the documented range is stepped (0.1 … 10).
+        let callback = (o.callback_percent * 10.0).round() / 10.0;
+        if !(lo..=hi).contains(&callback) {
+            return Err(ExchangeError::Rejected("callback_rate_out_of_range".into()));
+        }
+        let rules = lots::tradable(self.rules_of(&o.symbol).await?)?;
+        let steps = rules.qty_step.floor_steps(o.quantity);
+        if steps == 0 {
+            return Err(ExchangeError::Rejected("below_min_quantity".into()));
+        }
+        // On the tick, away from the market: up for a long's activation above the price, down
+        // for a short's below it (`stop_trigger` of the opposite side).
+        let away = match o.side {
+            Side::Long => Side::Short,
+            Side::Short => Side::Long,
+        };
+        let params = vec![
+            ("algoType", "CONDITIONAL".to_owned()),
+            ("symbol", o.symbol.clone()),
+            ("side", order_side(o.side, true).to_owned()),
+            ("type", "TRAILING_STOP_MARKET".to_owned()),
+            ("quantity", rules.qty_step.format(steps)),
+            ("reduceOnly", "true".to_owned()),
+            (
+                "activatePrice",
+                rules.stop_trigger(away, o.activation_price),
+            ),
+            ("callbackRate", format!("{callback:.1}")),
+            ("clientAlgoId", o.client_order_id.clone()),
+        ];
+        let v = self
+            .signed(Method::POST, "/fapi/v1/algoOrder", params, Call::Order)
+            .await
+            .map_err(Failure::into_error)?;
+        Ok(text(&v, "algoId").unwrap_or(o.client_order_id))
+    }
+
+    pub(super) async fn lookup_trailing(
+        &self,
+        symbol: String,
+        client_order_id: String,
+    ) -> Result<Option<OrderReport>, ExchangeError> {
+        self.lookup(symbol, client_order_id).await
+    }
+}

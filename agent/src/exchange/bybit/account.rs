@@ -1,0 +1,180 @@
+//! Bybit v5 linear: the account, risk-limit tiers, leverage and margin mode, and the trailing
+//! stop (issue 11). Endpoints and answer shapes follow `bybit-exchange/docs` (`docs/v5/…`):
+//! - Balance: `GET /v5/account/wallet-balance?accountType=UNIFIED` → `result.list[0]
+//!   .totalAvailableBalance` (USD; `account/wallet-balance.mdx`).
+//! - Exposure: `GET /v5/position/list` rows' `positionValue` (`position/position.mdx`).
+//! - Brackets: `GET /v5/market/risk-limit?category=linear&symbol=` → `result.list[]
+//!   {riskLimitValue, maxLeverage}` (`market/risk-limit.mdx`); at leverage `L` a position may
+//!   reach the largest `riskLimitValue` among tiers whose `maxLeverage >= L`.
+//! - Leverage: `POST /v5/position/set-leverage` `buyLeverage` = `sellLeverage` (one-way mode;
+//!   `position/leverage.mdx`); `110043 Set leverage has not been modified` is success.
+//! - Margin mode: on a unified account it is account-wide, set with `POST
+//!   /v5/account/set-margin-mode` `setMarginMode=ISOLATED_MARGIN|REGULAR_MARGIN`
+//!   (`account/set-margin-mode.mdx`); the per-symbol `/v5/position/switch-isolated` is
+//!   abandoned ("The margin mode has become the account dimension, and this interface is no
+//!   longer applicable", `acct-mode.mdx`, `abandon/cross-isolate.mdx`). It is set once per
+//!   process; `110026 Cross/isolated margin mode has not been modified` is success.
+//! - Trailing stop: `POST /v5/position/trading-stop` `tpslMode=Full`, `positionIdx=0`,
+//!   `trailingStop` (a price distance, "0 means cancel") and `activePrice`
+//!   (`position/trading-stop.mdx`): a position attribute with no order id, looked up as the
+//!   position's `trailingStop`; `34040 not modified` = in place.
+
+use serde_json::json;
+
+use super::{BybitLinear, NOT_MODIFIED, list};
+use crate::exchange::lots;
+use crate::exchange::rest::{Call, Failure, number, text};
+use crate::exchange::{
+    AccountState, ExchangeError, LeverageSetting, MarginMode, OrderReport, Side, TrailingStopOrder,
+};
+
+/// `set-leverage`: the leverage already is as asked.
+const LEVERAGE_NOT_MODIFIED: i64 = 110043;
+/// `set-margin-mode`: the margin mode already is as asked.
+const MARGIN_NOT_MODIFIED: i64 = 110026;
+
+impl BybitLinear {
+    /// A private POST that changes a setting, not an order (no client order id to collide).
+    async fn post_setting(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, Failure> {
+        self.private(http::Method::POST, path, &[], Some(body), Call::Read)
+            .await
+    }
+
+    pub(super) async fn account_state(&self) -> Result<AccountState, ExchangeError> {
+        let v = self
+            .get(
+                "/v5/account/wallet-balance",
+                &[("accountType", "UNIFIED".to_owned())],
+            )
+            .await
+            .map_err(Failure::into_error)?;
+        let free = list(&v)
+            .first()
+            .and_then(|a| number(a, "totalAvailableBalance"))
+            .unwrap_or(0.0);
+        let exposure = self
+            .positions(None)
+            .await?
+            .iter()
+            .filter_map(|r| number(r, "positionValue"))
+            .map(f64::abs)
+            .sum();
+        Ok(AccountState {
+            free_balance: Some(free),
+            exposure,
+        })
+    }
+
+    pub(super) async fn min_order(&self, symbol: String) -> Result<Option<f64>, ExchangeError> {
+        let rules = lots::tradable(self.rules_of(&symbol).await?)?;
+        let price = self.price(&symbol).await?;
+        Ok(Some(crate::exchange::positions::min_order_value(
+            &rules, price,
+        )))
+    }
+
+    pub(super) async fn bracket_cap(
+        &self,
+        symbol: String,
+        leverage: u32,
+    ) -> Result<Option<f64>, ExchangeError> {
+        let params = [("category", "linear".to_owned()), ("symbol", symbol)];
+        let v = self
+            .public("/v5/market/risk-limit", &params)
+            .await
+            .map_err(Failure::into_error)?;
+        Ok(list(&v)
+            .iter()
+            .filter(|t| number(t, "maxLeverage").is_some_and(|l| l >= f64::from(leverage)))
+            .filter_map(|t| number(t, "riskLimitValue"))
+            .reduce(f64::max))
+    }
+
+    pub(super) async fn apply_leverage(
+        &self,
+        symbol: String,
+        s: LeverageSetting,
+    ) -> Result<(), ExchangeError> {
+        let set = *self.margin_mode_set.lock().await;
+        if set != Some(s.margin_mode) {
+            let mode = match s.margin_mode {
+                MarginMode::Cross => "REGULAR_MARGIN",
+                MarginMode::Isolated => "ISOLATED_MARGIN",
+            };
+            match self
+                .post_setting(
+                    "/v5/account/set-margin-mode",
+                    json!({ "setMarginMode": mode }),
+                )
+                .await
+            {
+                Ok(_)
+                | Err(Failure::Refused {
+                    code: MARGIN_NOT_MODIFIED,
+                    ..
+                }) => *self.margin_mode_set.lock().await = Some(s.margin_mode),
+                Err(f) => return Err(f.into_error()),
+            }
+        }
+        let lev = s.leverage.to_string();
+        let body = json!({
+            "category": "linear",
+            "symbol": symbol,
+            "buyLeverage": lev,
+            "sellLeverage": lev,
+        });
+        match self.post_setting("/v5/position/set-leverage", body).await {
+            Ok(_)
+            | Err(Failure::Refused {
+                code: LEVERAGE_NOT_MODIFIED,
+                ..
+            }) => Ok(()),
+            Err(f) => Err(f.into_error()),
+        }
+    }
+
+    pub(super) async fn trailing(&self, o: TrailingStopOrder) -> Result<String, ExchangeError> {
+        if !(o.callback_percent > 0.0 && o.callback_percent < 100.0) {
+            return Err(ExchangeError::Rejected("callback_rate_out_of_range".into()));
+        }
+        let rules = lots::tradable(self.rules_of(&o.symbol).await?)?;
+        let away = match o.side {
+            Side::Long => Side::Short,
+            Side::Short => Side::Long,
+        };
+        // The distance on the tick, at least one tick.
+        let ticks = rules.tick.floor_steps(o.callback_distance()).max(1);
+        let body = json!({
+            "category": "linear",
+            "symbol": o.symbol,
+            "tpslMode": "Full",
+            "positionIdx": 0,
+            "trailingStop": rules.tick.format(ticks),
+            "activePrice": rules.stop_trigger(away, o.activation_price),
+        });
+        match self.post("/v5/position/trading-stop", body).await {
+            Ok(_)
+            | Err(Failure::Refused {
+                code: NOT_MODIFIED, ..
+            }) => Ok(o.client_order_id),
+            Err(f) => Err(f.into_error()),
+        }
+    }
+
+    /// In place when the position carries a trailing stop; `None` when flat or without one.
+    pub(super) async fn lookup_trailing(
+        &self,
+        symbol: String,
+    ) -> Result<Option<OrderReport>, ExchangeError> {
+        let rows = self.positions(Some(&symbol)).await?;
+        let in_place = rows.iter().any(|r| {
+            text(r, "symbol").as_deref() == Some(symbol.as_str())
+                && number(r, "trailingStop").is_some_and(|t| t > 0.0)
+        });
+        Ok(in_place.then_some(OrderReport::Open))
+    }
+}

@@ -1,0 +1,243 @@
+//! The paper exchange's account (issue 11): free balance, leverage and margin mode per symbol,
+//! leverage brackets, trailing stops, and the trigger prices of resting stops.
+//!
+//! Modelled after Binance USDⓈ-M futures, the stricter of the two venues:
+//! - an entry takes its initial margin (notional / leverage) from the free balance and is
+//!   refused when the balance does not cover it (Binance `-2019 Margin is insufficient`,
+//!   Bybit `110007 Available balance is insufficient`); a close gives the margin back;
+//! - a position may not exceed its bracket's notional cap at the leverage in use (Binance
+//!   `GET /fapi/v1/leverageBracket` `notionalCap`: higher leverage, lower cap);
+//! - a symbol starts at leverage 1, cross margin; setting the leverage or margin mode a symbol
+//!   already has is success (Binance `-4046 No
+//!   need to change margin type`, Bybit `110043 Set leverage has not been modified` are treated
+//!   as success by the agent);
+//! - a trailing stop's `callbackRate` must lie in [0.1, 10] (1 = 1 %), and its activation
+//!   price must be on the profit side of the current price, else it would trigger at once
+//!   (`-2021`) — as Binance's `TRAILING_STOP_MARKET` (developers.binance.com, derivatives, New
+//!   Order: "callbackRate … range [0.1, 10]").
+//!
+//! The balance lives in memory (seeded from `adapter.paper.balance` at start-up); leverage
+//! settings and trigger prices are stored beside the paper orders, so tests read them.
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::{DUPLICATE, PaperExchange, Position, poisoned, price_of};
+use crate::exchange::{
+    AccountState, ExchangeError, LeverageSetting, OrderReport, Side, TrailingStopOrder,
+};
+use crate::journal::Stmt;
+
+/// The setting of a symbol nobody set: leverage 1, cross (the agent's defaults, so an agent
+/// left at them never changes anything).
+const PAPER_DEFAULT: LeverageSetting = LeverageSetting {
+    leverage: 1,
+    margin_mode: crate::exchange::MarginMode::Cross,
+};
+
+/// Smallest and largest trailing callback, in percent (Binance `callbackRate` bounds).
+pub const CALLBACK_RANGE: (f64, f64) = (0.1, 10.0);
+
+/// Tables of the paper account (created with the paper orders').
+pub(super) const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS paper_leverage (
+        symbol TEXT PRIMARY KEY,
+        leverage INTEGER NOT NULL,
+        margin_mode TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS paper_triggers (
+        client_order_id TEXT PRIMARY KEY,
+        symbol TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        trigger_price REAL NOT NULL,
+        callback_percent REAL NOT NULL
+    )",
+];
+
+impl PaperExchange {
+    /// Leverage in use for `symbol` (1 until set).
+    pub(super) fn leverage_of(&self, symbol: &str) -> Result<u32, ExchangeError> {
+        let w = self.world.lock().map_err(|_| poisoned())?;
+        Ok(w.leverage.get(symbol).map_or(1, |s| s.leverage))
+    }
+
+    /// Takes the margin of an entry of `notional` in `symbol` from the free balance, or names
+    /// the rule it breaks (`insufficient_balance`, `above_bracket_max_notional`).
+    pub(super) fn take_margin(
+        &self,
+        symbol: &str,
+        notional: f64,
+    ) -> Result<Option<&'static str>, ExchangeError> {
+        let leverage = f64::from(self.leverage_of(symbol)?);
+        let mut w = self.world.lock().map_err(|_| poisoned())?;
+        let held = w
+            .positions
+            .get(symbol)
+            .map_or(0.0, |p| p.quantity * p.entry_price);
+        if let Some(cap) = self.cfg.max_notional
+            && held + notional > cap / leverage + 1e-9
+        {
+            return Ok(Some("above_bracket_max_notional"));
+        }
+        let margin = notional / leverage;
+        if let Some(balance) = &mut w.balance {
+            if *balance + 1e-9 < margin {
+                return Ok(Some("insufficient_balance"));
+            }
+            *balance -= margin;
+        }
+        Ok(None)
+    }
+
+    /// Gives back the margin of a closed position.
+    pub(super) fn give_margin(&self, symbol: &str, p: &Position) -> Result<(), ExchangeError> {
+        let leverage = f64::from(self.leverage_of(symbol)?);
+        let mut w = self.world.lock().map_err(|_| poisoned())?;
+        if let Some(balance) = &mut w.balance {
+            *balance += p.quantity * p.entry_price / leverage;
+        }
+        Ok(())
+    }
+
+    /// The statement storing a resting order's trigger price (and callback, for a trailing
+    /// stop).
+    pub(super) fn trigger_stmt(
+        client_order_id: &str,
+        symbol: &str,
+        kind: &str,
+        trigger_price: f64,
+        callback_percent: Option<f64>,
+    ) -> Stmt {
+        Stmt::new(
+            "INSERT INTO paper_triggers (client_order_id, symbol, kind, trigger_price,
+                 callback_percent) VALUES (?, ?, ?, ?, ?)",
+            vec![
+                client_order_id.into(),
+                symbol.into(),
+                kind.into(),
+                trigger_price.into(),
+                callback_percent.unwrap_or(0.0).into(),
+            ],
+        )
+    }
+
+    async fn trailing(&self, o: TrailingStopOrder) -> Result<String, ExchangeError> {
+        let arrived = chrono::Utc::now().to_rfc3339();
+        if self.duplicate(&o.client_order_id)? {
+            return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
+        }
+        let price = price_of(&o.symbol);
+        let has_position = {
+            let w = self.world.lock().map_err(|_| poisoned())?;
+            w.positions.contains_key(&o.symbol)
+        };
+        let (lo, hi) = CALLBACK_RANGE;
+        let wrong_side = match o.side {
+            Side::Long => o.activation_price <= price,
+            Side::Short => o.activation_price >= price,
+        };
+        let rejection = if !has_position {
+            Some("no_position")
+        } else if !(lo..=hi).contains(&o.callback_percent) {
+            Some("callback_rate_out_of_range")
+        } else if wrong_side {
+            Some("would_immediately_trigger")
+        } else if self.trailing_fail.contains(&o.symbol) {
+            Some("trailing_rejected")
+        } else {
+            None
+        };
+        let report = match rejection {
+            Some(r) => OrderReport::Rejected(r.into()),
+            None => OrderReport::Open,
+        };
+        let (id, stmt) =
+            self.record(&o.client_order_id, &o.symbol, "trailing", report, &arrived)?;
+        let mut stmts = vec![stmt];
+        if rejection.is_none() {
+            stmts.push(Self::trigger_stmt(
+                &o.client_order_id,
+                &o.symbol,
+                "trailing",
+                o.activation_price,
+                Some(o.callback_percent),
+            ));
+        }
+        self.persist_during_latency(stmts).await?;
+        match rejection {
+            Some(r) => Err(ExchangeError::Rejected(r.into())),
+            None => Ok(id),
+        }
+    }
+
+    async fn leverage(&self, symbol: String, s: LeverageSetting) -> Result<(), ExchangeError> {
+        if self.leverage_fail.contains(&symbol) {
+            self.latency().await;
+            return Err(ExchangeError::Rejected("leverage_rejected".into()));
+        }
+        let changed = {
+            let mut w = self.world.lock().map_err(|_| poisoned())?;
+            let now = w.leverage.get(&symbol).copied().unwrap_or(PAPER_DEFAULT);
+            w.leverage.insert(symbol.clone(), s);
+            now != s
+        };
+        if !changed {
+            // "Not modified": nothing to store, and answered at once (a simplification: a real
+            // exchange takes its usual latency), so the default setting costs a wave nothing.
+            return Ok(());
+        }
+        let stmt = Stmt::new(
+            "INSERT INTO paper_leverage (symbol, leverage, margin_mode) VALUES (?, ?, ?)
+             ON CONFLICT (symbol) DO UPDATE SET leverage = excluded.leverage,
+                margin_mode = excluded.margin_mode",
+            vec![
+                symbol.as_str().into(),
+                i64::from(s.leverage).into(),
+                s.margin_mode.as_str().into(),
+            ],
+        );
+        self.persist_during_latency(vec![stmt]).await
+    }
+
+    pub(super) fn account_now(&self) -> BoxFuture<'_, Result<AccountState, ExchangeError>> {
+        let r = self
+            .world
+            .lock()
+            .map(|w| AccountState {
+                free_balance: w.balance,
+                exposure: w
+                    .positions
+                    .values()
+                    .map(|p| p.quantity * p.entry_price)
+                    .sum(),
+            })
+            .map_err(|_| poisoned());
+        futures::future::ready(r).boxed()
+    }
+
+    pub(super) fn bracket(
+        &self,
+        leverage: u32,
+    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>> {
+        let cap = self
+            .cfg
+            .max_notional
+            .map(|m| m / f64::from(leverage.max(1)));
+        futures::future::ready(Ok(cap)).boxed()
+    }
+
+    pub(super) fn set_leverage_now(
+        &self,
+        symbol: String,
+        s: LeverageSetting,
+    ) -> BoxFuture<'_, Result<(), ExchangeError>> {
+        self.leverage(symbol, s).boxed()
+    }
+
+    pub(super) fn trailing_now(
+        &self,
+        o: TrailingStopOrder,
+    ) -> BoxFuture<'_, Result<String, ExchangeError>> {
+        self.trailing(o).boxed()
+    }
+}

@@ -1,0 +1,65 @@
+//! What the adapters offer beyond entry, stop and close (issue 11): the account's free
+//! balance and exposure, a symbol's leverage bracket, its leverage and margin mode, and the
+//! trailing stop placed after the protective stop.
+
+pub use crate::config::MarginMode;
+
+use super::Side;
+use super::lots::Rules;
+
+/// The account as read once at the start of a wave.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct AccountState {
+    /// Balance available for new margin, in USD; `None` when the adapter does not model it.
+    pub free_balance: Option<f64>,
+    /// Notional of the open positions, in USD.
+    pub exposure: f64,
+}
+
+/// Leverage and margin mode of a symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LeverageSetting {
+    /// Leverage (1..=125).
+    pub leverage: u32,
+    /// Margin mode.
+    pub margin_mode: MarginMode,
+}
+
+/// A trailing stop for an open position: it activates when the price reaches
+/// `activation_price`, then closes the position once the price moves back `callback_percent`
+/// from its best since activation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrailingStopOrder {
+    /// Client order id (derived from the entry's, tag `t`).
+    pub client_order_id: String,
+    /// Instrument.
+    pub symbol: String,
+    /// Direction of the position it protects.
+    pub side: Side,
+    /// Quantity to close when triggered.
+    pub quantity: f64,
+    /// Activation price (above the fill for a long, below for a short).
+    pub activation_price: f64,
+    /// Callback distance in percent of the price (Binance `callbackRate`, where 1 = 1 %).
+    pub callback_percent: f64,
+}
+
+impl TrailingStopOrder {
+    /// The callback as a price distance from the activation price (Bybit's `trailingStop`).
+    pub fn callback_distance(&self) -> f64 {
+        self.activation_price * self.callback_percent / 100.0
+    }
+}
+
+/// The smallest order value `rules` accept at `price`: the larger of the minimum quantity and
+/// the minimum notional, each in whole lot steps (rounded up), times the price.
+pub fn min_order_value(rules: &Rules, price: f64) -> f64 {
+    let step = rules.qty_step;
+    let by_qty = step.ceil_steps(rules.min_qty).max(1);
+    let by_notional = if price > 0.0 {
+        step.ceil_steps(rules.min_notional / price)
+    } else {
+        0
+    };
+    by_qty.max(by_notional) as f64 * step.value() * price
+}

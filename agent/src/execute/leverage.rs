@@ -1,0 +1,74 @@
+//! Leverage and margin mode, set on a symbol before its first entry (issue 11).
+//!
+//! Cached per agent: a symbol set once (by this process, or by an earlier one — the setting
+//! is journaled and loaded at start-up) is not set again while the setting is unchanged. The
+//! exchanges' "not modified" answers are success (the adapters map them). An entry whose
+//! leverage could not be set is not sent: money-moving code errs on the side of not sending.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tracing::warn;
+
+use crate::context::AgentCtx;
+use crate::exchange::{ExchangeError, LeverageSetting};
+
+/// Outcome error of an entry not sent because its leverage could not be set.
+pub const LEVERAGE_NOT_SET: &str = "leverage_not_set";
+
+/// The settings known to be in place, by symbol.
+#[derive(Debug, Default)]
+pub struct LeverageCache {
+    set: Mutex<HashMap<String, LeverageSetting>>,
+}
+
+impl LeverageCache {
+    /// A cache holding `known` (loaded from the journal).
+    pub fn with(known: HashMap<String, LeverageSetting>) -> Self {
+        Self {
+            set: Mutex::new(known),
+        }
+    }
+
+    fn is_set(&self, symbol: &str, s: LeverageSetting) -> bool {
+        let map = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(symbol) == Some(&s)
+    }
+
+    fn remember(&self, symbol: &str, s: LeverageSetting) {
+        let mut map = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(symbol.to_owned(), s);
+    }
+}
+
+/// Makes sure `symbol` trades at `s`; `Err(reason)` when it could not be set.
+pub(super) async fn ensure(ctx: &AgentCtx, symbol: &str, s: LeverageSetting) -> Result<(), String> {
+    if !ctx.config.positions.set_leverage || ctx.leverage.is_set(symbol, s) {
+        return Ok(());
+    }
+    let timeout = Duration::from_millis(ctx.config.order_timeout_ms);
+    let r = tokio::time::timeout(timeout, ctx.exchange.set_leverage(symbol.to_owned(), s)).await;
+    match r {
+        Ok(Ok(())) => {
+            ctx.leverage.remember(symbol, s);
+            if let Err(e) = ctx.journal.record_leverage(symbol, s).await {
+                // The exchange has it; only a restart would set it again (harmless).
+                warn!(%symbol, error = %e, "leverage setting not journaled");
+            }
+            Ok(())
+        }
+        Ok(Err(ExchangeError::Rejected(reason))) => {
+            warn!(%symbol, %reason, "leverage refused; entry not sent");
+            Err(format!("{LEVERAGE_NOT_SET}: {reason}"))
+        }
+        Ok(Err(e)) => {
+            warn!(%symbol, error = %e, "leverage not set; entry not sent");
+            Err(LEVERAGE_NOT_SET.to_owned())
+        }
+        Err(_) => {
+            warn!(%symbol, "leverage request timed out; entry not sent");
+            Err(LEVERAGE_NOT_SET.to_owned())
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The account side of a session (issue 11): the account read once at the wave's start, the
+//! symbol filter and the account limits applied to each verdict in rank order, and the margin
+//! given back when an order opened nothing.
+//!
+//! Insufficient funds stop the exchange's walk early: once a signal fails with
+//! `insufficient_balance`, no top-up is asked (later signals of the batches held still get
+//! their verdicts, the same reason unless an execution failure gave margin back).
+
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use super::Session;
+use crate::context::AgentCtx;
+use crate::exchange::{AccountState, ExchangeError};
+use crate::validate::limits::INSUFFICIENT_BALANCE;
+use crate::validate::sizing::Sized;
+
+/// Reads of the account at a wave's start before the wave is refused.
+const ACCOUNT_ATTEMPTS: u32 = 4;
+/// First pause between those reads (doubles each time).
+const ACCOUNT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The account at the wave's start, when a limit needs it (balance or exposure); read again
+/// after a short pause when the exchange fails to answer. Without it the wave is refused:
+/// validating against an unknown balance could send orders the account cannot carry.
+pub(super) async fn read_account(ctx: &AgentCtx) -> Result<AccountState, ExchangeError> {
+    let l = &ctx.config.limits;
+    if !l.check_balance && l.max_exposure_usd.is_none() {
+        return Ok(AccountState::default());
+    }
+    let mut pause = ACCOUNT_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        match ctx.exchange.account().await {
+            Ok(a) => return Ok(a),
+            Err(e) if attempt >= ACCOUNT_ATTEMPTS => return Err(e),
+            Err(e) => warn!(attempt, error = %e, "account unavailable; retrying"),
+        }
+        tokio::time::sleep(pause).await;
+        pause *= 2;
+        attempt += 1;
+    }
+}
+
+impl Session {
+    /// The check of a signal the rules passed, with the account limits applied when it is
+    /// neither a duplicate nor refused: takes its share of the account, or names the limit.
+    pub(super) fn limits_check(
+        &mut self,
+        symbol: &str,
+        check: Result<Sized, String>,
+    ) -> Result<(), String> {
+        let sized = check?;
+        if self.filter.duplicate(symbol).is_some() {
+            return Ok(());
+        }
+        match self.limits.admit(sized.notional, sized.bracket) {
+            Ok(()) => Ok(()),
+            Err(reason) => {
+                if reason == INSUFFICIENT_BALANCE && !self.no_topups {
+                    info!(wave_id = %self.start.wave_id, %symbol,
+                          "insufficient balance: no top-up, the walk ends with what passed");
+                    self.no_topups = true;
+                }
+                Err(reason.to_owned())
+            }
+        }
+    }
+
+    /// A launched order opened nothing: its share of the account is free again.
+    pub(super) fn give_back(&mut self, notional: f64) {
+        self.limits.release(notional);
+    }
+}

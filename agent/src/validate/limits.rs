@@ -1,0 +1,154 @@
+//! Account limits a new position must fit in, checked at validation in rank order (issue 11):
+//! open positions, exposure, free balance (with a reserve) and the symbol's leverage bracket.
+//!
+//! The account is read once per wave (its open positions, their notional, the free balance);
+//! every validated signal then takes its share ([`AccountLimits::admit`]) and gives it back if
+//! its execution opened nothing ([`AccountLimits::release`]) — no request per signal.
+
+use crate::config::LimitsConfig;
+pub use crate::exchange::AccountState;
+
+/// The account is at `limits.max_positions`.
+pub const MAX_POSITIONS: &str = "max_positions_reached";
+/// The position would take the account past `limits.max_exposure_usd`.
+pub const MAX_EXPOSURE: &str = "max_exposure_reached";
+/// The free balance, less the reserve, does not cover the position's margin.
+pub const INSUFFICIENT_BALANCE: &str = "insufficient_balance";
+/// The size is above the largest notional of the symbol's bracket at the leverage in use.
+pub const ABOVE_BRACKET: &str = "above_bracket_max_notional";
+
+/// One wave's running account limits.
+#[derive(Debug, Clone)]
+pub struct AccountLimits {
+    cfg: LimitsConfig,
+    leverage: f64,
+    positions: u32,
+    exposure: f64,
+    free: Option<f64>,
+}
+
+impl AccountLimits {
+    /// Limits for a wave starting with `open_positions` open and the account in `state`;
+    /// margin is notional / `leverage`.
+    pub fn new(
+        cfg: &LimitsConfig,
+        leverage: u32,
+        open_positions: usize,
+        state: AccountState,
+    ) -> Self {
+        Self {
+            cfg: cfg.clone(),
+            leverage: f64::from(leverage.max(1)),
+            positions: u32::try_from(open_positions).unwrap_or(u32::MAX),
+            exposure: state.exposure,
+            free: state.free_balance.filter(|_| cfg.check_balance),
+        }
+    }
+
+    /// Takes a position of `notional` (USD) into the account, or says which limit it breaks;
+    /// `bracket` is the symbol's largest notional at the leverage in use, when known.
+    pub fn admit(&mut self, notional: f64, bracket: Option<f64>) -> Result<(), &'static str> {
+        if self.positions >= self.cfg.max_positions {
+            return Err(MAX_POSITIONS);
+        }
+        if let Some(max) = self.cfg.max_exposure_usd
+            && self.exposure + notional > max
+        {
+            return Err(MAX_EXPOSURE);
+        }
+        if bracket.is_some_and(|max| notional > max) {
+            return Err(ABOVE_BRACKET);
+        }
+        let margin = self.margin(notional);
+        if let Some(free) = self.free {
+            if free - self.cfg.balance_reserve_usd < margin {
+                return Err(INSUFFICIENT_BALANCE);
+            }
+            self.free = Some(free - margin);
+        }
+        self.positions += 1;
+        self.exposure += notional;
+        Ok(())
+    }
+
+    /// Gives back what [`admit`](Self::admit) took for a position that did not open.
+    pub fn release(&mut self, notional: f64) {
+        self.positions = self.positions.saturating_sub(1);
+        self.exposure = (self.exposure - notional).max(0.0);
+        let margin = self.margin(notional);
+        if let Some(free) = &mut self.free {
+            *free += margin;
+        }
+    }
+
+    fn margin(&self, notional: f64) -> f64 {
+        notional / self.leverage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(
+        f: impl FnOnce(&mut LimitsConfig),
+        leverage: u32,
+        open: usize,
+        s: AccountState,
+    ) -> AccountLimits {
+        let mut c = LimitsConfig::default();
+        f(&mut c);
+        AccountLimits::new(&c, leverage, open, s)
+    }
+
+    #[test]
+    fn balance_with_reserve_is_decremented_and_given_back() {
+        let s = AccountState {
+            free_balance: Some(250.0),
+            exposure: 0.0,
+        };
+        let mut l = limits(|_| {}, 1, 0, s);
+        assert_eq!(l.admit(100.0, None), Ok(()));
+        assert_eq!(l.admit(100.0, None), Ok(()));
+        // 50 left, 10 reserved: 40 < 100.
+        assert_eq!(l.admit(100.0, None), Err(INSUFFICIENT_BALANCE));
+        l.release(100.0);
+        assert_eq!(l.admit(100.0, None), Ok(()));
+        // Leverage 5: a 100 position needs 20 of margin; 40 - 10 reserve covers one more.
+        let mut l = limits(
+            |_| {},
+            5,
+            0,
+            AccountState {
+                free_balance: Some(40.0),
+                exposure: 0.0,
+            },
+        );
+        assert_eq!(l.admit(100.0, None), Ok(()));
+        assert_eq!(l.admit(100.0, None), Err(INSUFFICIENT_BALANCE));
+    }
+
+    #[test]
+    fn positions_exposure_and_bracket() {
+        let s = AccountState {
+            free_balance: None,
+            exposure: 150.0,
+        };
+        let mut l = limits(|c| c.max_positions = 3, 1, 2, s);
+        assert_eq!(l.admit(100.0, None), Ok(()));
+        assert_eq!(l.admit(100.0, None), Err(MAX_POSITIONS));
+        let mut l = limits(|c| c.max_exposure_usd = Some(300.0), 1, 2, s);
+        assert_eq!(l.admit(100.0, None), Ok(()));
+        assert_eq!(l.admit(100.0, None), Err(MAX_EXPOSURE));
+        let mut l = limits(|_| {}, 1, 0, s);
+        assert_eq!(l.admit(100.0, Some(99.0)), Err(ABOVE_BRACKET));
+        assert_eq!(l.admit(100.0, Some(100.0)), Ok(()));
+        // Balance not checked when turned off.
+        let s = AccountState {
+            free_balance: Some(0.0),
+            exposure: 0.0,
+        };
+        let mut l = limits(|c| c.check_balance = false, 1, 0, s);
+        assert_eq!(l.admit(100.0, None), Ok(()));
+    }
+}

@@ -1,0 +1,97 @@
+//! Sizing in USD (issue 11): the configured size, raised to the symbol's minimum when that
+//! stays within `sizing.tolerance_percent` (and `sizing.max_usd`), else a validation failure
+//! that names the numbers. Quantities are rounded down to the lot step by the adapters
+//! (`exchange/lots.rs`), which also refuse what still falls short.
+//!
+//! The reference bot's rule (`POSITION_SIZE_TOLERANCE_PERCENT`, default 10): a 100 USD size on a
+//! symbol whose smallest order is 104 USD opens at 104; on one whose smallest is 120 it is
+//! refused.
+
+use crate::config::SizingConfig;
+use crate::exchange::throttle::{MAX_PACE, through_cool_downs};
+use crate::exchange::{Exchange, ExchangeError, Side};
+
+/// What validation settled for a signal: the order's size and its symbol's bracket cap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sized {
+    /// Order size in USD (the configured one, or raised to the symbol's minimum).
+    pub notional: f64,
+    /// The symbol's largest notional at the leverage in use, when known.
+    pub bracket: Option<f64>,
+}
+
+/// The size to open `symbol` at, checked against the exchange's rules; `Rejected` with the
+/// rule's reason (for a size below the minimum, with the numbers).
+pub async fn size(
+    exchange: &dyn Exchange,
+    symbol: &str,
+    side: Side,
+    notional: f64,
+    cfg: &SizingConfig,
+    leverage: u32,
+) -> Result<Sized, ExchangeError> {
+    // A venue cool-down delays validation; it is not a verdict.
+    let check = |n: f64| {
+        through_cool_downs(MAX_PACE, move || {
+            exchange.check_rules(symbol.to_owned(), side, n)
+        })
+    };
+    let notional = match check(notional).await {
+        Ok(()) => notional,
+        Err(ExchangeError::Rejected(r)) if r == "below_min_notional" => {
+            let minimum = exchange
+                .min_order_notional(symbol.to_owned())
+                .await?
+                .ok_or(ExchangeError::Rejected(r))?;
+            let raised = raise(notional, minimum, cfg)?;
+            check(raised).await?;
+            raised
+        }
+        Err(e) => return Err(e),
+    };
+    let bracket = exchange
+        .bracket_max_notional(symbol.to_owned(), leverage)
+        .await?;
+    Ok(Sized { notional, bracket })
+}
+
+/// `minimum` when it is within the tolerance above `notional` and within `max_usd`; else the
+/// refusal with the numbers.
+pub fn raise(notional: f64, minimum: f64, cfg: &SizingConfig) -> Result<f64, ExchangeError> {
+    let allowed = (notional * (1.0 + cfg.tolerance_percent / 100.0)).min(cfg.max_usd);
+    if minimum <= allowed + 1e-9 {
+        Ok(minimum.max(notional))
+    } else {
+        Err(ExchangeError::Rejected(format!(
+            "below_min_notional: size {notional:.2} USD, the symbol's minimum is {minimum:.2} \
+             USD, above the {:.0}% tolerance ({allowed:.2} USD)",
+            cfg.tolerance_percent
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raised_within_the_tolerance_refused_beyond_with_the_numbers() {
+        let cfg = SizingConfig::default();
+        assert_eq!(raise(100.0, 104.0, &cfg), Ok(104.0));
+        assert_eq!(raise(100.0, 110.0, &cfg), Ok(110.0));
+        let Err(ExchangeError::Rejected(r)) = raise(100.0, 120.0, &cfg) else {
+            panic!("refused");
+        };
+        assert_eq!(
+            r,
+            "below_min_notional: size 100.00 USD, the symbol's minimum is 120.00 USD, above the \
+             10% tolerance (110.00 USD)"
+        );
+        // Never past max_usd.
+        let cfg = SizingConfig {
+            max_usd: 105.0,
+            ..SizingConfig::default()
+        };
+        assert!(raise(100.0, 108.0, &cfg).is_err());
+    }
+}
