@@ -211,6 +211,10 @@ impl Default for ParamsConfig {
 pub struct AuthConfig {
     /// File with one accepted bearer token per line.
     pub tokens_file: Option<PathBuf>,
+    /// Serve a non-loopback `listen` without tokens or mutual TLS. Off by default: the API
+    /// publishes signals that become orders, so an open one is an explicit choice.
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -218,6 +222,7 @@ impl std::fmt::Debug for AuthConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthConfig")
             .field("tokens_file", &self.tokens_file)
+            .field("insecure", &self.insecure)
             .finish()
     }
 }
@@ -522,7 +527,28 @@ impl CoordinatorConfig {
             TelemetryError::Config { key, reason } => invalid(format!("telemetry.{key}"), reason),
             other => invalid("telemetry", other.to_string()),
         })?;
+        self.validate_exposure()?;
         self.validate_tls()
+    }
+
+    /// Safe by default: the public API (whose signals become orders) is served to other hosts
+    /// only behind bearer tokens or mutual TLS, unless `auth.insecure = true` says otherwise.
+    fn validate_exposure(&self) -> Result<(), ConfigError> {
+        let tokens = self.auth.as_ref().is_some_and(|a| a.tokens_file.is_some());
+        let mtls = self.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+        let insecure = self.auth.as_ref().is_some_and(|a| a.insecure);
+        if tokens || mtls || insecure || self.listen.ip().is_loopback() {
+            return Ok(());
+        }
+        Err(invalid(
+            "auth",
+            format!(
+                "listen {} is reachable from other hosts without authentication: set \
+                 auth.tokens_file (or tls.client_ca for mutual TLS), or auth.insecure = true \
+                 to serve anyone who can connect",
+                self.listen
+            ),
+        ))
     }
 
     /// The telemetry settings: `[telemetry]` with service `wavegate-coordinator`.
@@ -651,6 +677,26 @@ mod tests {
         let c = CoordinatorConfig::default();
         assert_eq!(c.listen.port(), 7000);
         assert!(c.database_url.contains("wavegate.db"));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn an_open_api_on_a_public_address_is_refused_unless_insecure() {
+        let mut c = CoordinatorConfig {
+            listen: "0.0.0.0:7000".parse().unwrap(),
+            ..Default::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("auth") && e.contains("insecure"), "{e}");
+        c.auth = Some(AuthConfig {
+            tokens_file: Some("/etc/wavegate/tokens".into()),
+            insecure: false,
+        });
+        c.validate().unwrap();
+        c.auth = Some(AuthConfig {
+            tokens_file: None,
+            insecure: true,
+        });
         c.validate().unwrap();
     }
 }

@@ -34,6 +34,7 @@ async fn bearer_tokens_guard_the_api_when_configured() {
     cfg.waves.quiet_secs = 600;
     cfg.auth = Some(wavegate_coordinator::config::AuthConfig {
         tokens_file: Some(tokens),
+        insecure: false,
     });
     let h = wavegate_coordinator::spawn(cfg).await.unwrap();
     let ch = Channel::from_shared(format!("http://{}", h.local_addr()))

@@ -33,6 +33,7 @@ async fn each_token_does_only_what_its_scopes_allow() {
     cfg.waves.quiet_secs = 600; // the wave stays collecting
     cfg.auth = Some(AuthConfig {
         tokens_file: Some(tokens),
+        insecure: false,
     });
     let h = wavegate_coordinator::spawn(cfg).await.unwrap();
     let mut c = clients(&h).await;
@@ -274,6 +275,7 @@ async fn a_request_above_the_size_limit_is_refused_before_it_is_read() {
     std::fs::write(&tokens, "prod-token-1 publish\n").unwrap();
     cfg.auth = Some(AuthConfig {
         tokens_file: Some(tokens),
+        insecure: false,
     });
     let h = wavegate_coordinator::spawn(cfg).await.unwrap();
     let mut c = clients(&h).await;
