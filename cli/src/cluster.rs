@@ -14,9 +14,13 @@ mod processes;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use wavegate_coordinator::config::ExecutionMode;
 
 use crate::args::{ConnectArgs, DEFAULT_COORDINATOR};
 use crate::client::{Clients, connect};
+use crate::delay_proxy::DelayProxy;
 use crate::error::CliError;
 use crate::scenario::World;
 
@@ -53,6 +57,48 @@ pub struct ClusterSpec {
     pub bare_exchanges: Vec<(u32, String)>,
     /// In this process or as separate processes.
     pub mode: ClusterMode,
+    /// Execution mode and the network between coordinator and agents (`bench`).
+    pub tuning: Tuning,
+}
+
+/// What `wavegate bench` varies beyond the paper exchanges; the default is what `demo`, `dev`
+/// and `replay` run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tuning {
+    /// `[dispatch] execution_mode` of the coordinator.
+    pub execution_mode: ExecutionMode,
+    /// One-way delay between the coordinator and each agent; zero connects them directly,
+    /// otherwise through a [`DelayProxy`] per agent (a far-away region on loopback).
+    pub agent_one_way: Duration,
+}
+
+/// The delay proxies between the coordinator and its agents (none without a delay).
+#[derive(Debug, Default)]
+pub(crate) struct AgentLinks {
+    proxies: Vec<DelayProxy>,
+}
+
+impl AgentLinks {
+    /// The addresses the coordinator dials for agents listening at `agents`: the agents
+    /// themselves, or a delay proxy in front of each.
+    pub(crate) async fn front(
+        &mut self,
+        tuning: &Tuning,
+        agents: Vec<SocketAddr>,
+    ) -> Result<Vec<SocketAddr>, CliError> {
+        if tuning.agent_one_way.is_zero() {
+            return Ok(agents);
+        }
+        let mut out = Vec::with_capacity(agents.len());
+        for a in agents {
+            let p = DelayProxy::start(a, tuning.agent_one_way)
+                .await
+                .map_err(|e| CliError::Cluster(format!("delay proxy to agent {a}: {e}")))?;
+            out.push(p.addr());
+            self.proxies.push(p);
+        }
+        Ok(out)
+    }
 }
 
 /// Where the coordinator and agents run.
@@ -85,6 +131,8 @@ pub fn any_port() -> SocketAddr {
 pub struct Cluster {
     backend: Backend,
     data_dir: PathBuf,
+    // Dropped after the backend has shut down (declared after it).
+    _links: AgentLinks,
     // Removed on drop, after shutdown.
     _temp: Option<tempfile::TempDir>,
 }
@@ -128,17 +176,19 @@ impl Cluster {
     /// Starts the agents, then the coordinator pointing at them, as `spec.mode` says.
     pub async fn start(spec: ClusterSpec) -> Result<Self, CliError> {
         let (temp, dir) = data_dir(&spec)?;
+        let mut links = AgentLinks::default();
         let backend = match spec.mode {
             ClusterMode::InProcess => {
-                Backend::InProcess(embedded::Embedded::start(&spec, &dir).await?)
+                Backend::InProcess(embedded::Embedded::start(&spec, &dir, &mut links).await?)
             }
             ClusterMode::Processes => {
-                Backend::Processes(processes::Processes::start(&spec, &dir).await?)
+                Backend::Processes(processes::Processes::start(&spec, &dir, &mut links).await?)
             }
         };
         Ok(Self {
             backend,
             data_dir: dir,
+            _links: links,
             _temp: temp,
         })
     }

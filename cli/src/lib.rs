@@ -9,6 +9,7 @@ pub mod bridge;
 pub mod client;
 pub mod cluster;
 pub mod commands;
+pub mod delay_proxy;
 pub mod error;
 pub mod follow;
 pub mod input;

@@ -64,9 +64,11 @@ pub(super) fn coordinator_toml(cfg: &CoordinatorConfig) -> Result<String, CliErr
     let mut out = format!(
         "# Written by `wavegate --processes`.\n\
          listen = {}\ndatabase_url = {}\nmetrics_listen = \"off\"\n\n\
+         [dispatch]\nexecution_mode = {}\n\n\
          [waves]\ngrace_secs = {}\nmax_wave_age_secs = {}\n",
         quote(&cfg.listen.to_string())?,
         quote(&cfg.database_url)?,
+        quote(&cfg.dispatch.execution_mode)?,
         cfg.waves.grace_secs,
         cfg.waves.max_wave_age_secs,
     );
@@ -102,6 +104,11 @@ mod tests {
             agents: demo_exchanges(any_port(), any_port(), 150),
             bare_exchanges: vec![(3, "okx \"quoted\"".into())],
             mode: ClusterMode::Processes,
+            // Not the default, so the file is shown to carry it.
+            tuning: crate::cluster::Tuning {
+                execution_mode: wavegate_coordinator::config::ExecutionMode::Windowed,
+                agent_one_way: std::time::Duration::ZERO,
+            },
         }
     }
 
@@ -140,6 +147,7 @@ mod tests {
         assert_eq!(got.listen, want.listen);
         assert_eq!(got.database_url, want.database_url);
         assert_eq!(got.metrics_listen, None);
+        assert_eq!(got.dispatch.execution_mode, want.dispatch.execution_mode);
         assert_eq!(got.waves.grace_secs, want.waves.grace_secs);
         assert_eq!(got.waves.max_wave_age_secs, want.waves.max_wave_age_secs);
         assert_eq!(got.exchanges.len(), 3);

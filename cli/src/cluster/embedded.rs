@@ -7,7 +7,7 @@ use std::path::Path;
 use wavegate_agent::{AgentConfig, AgentHandle};
 use wavegate_coordinator::{CoordinatorConfig, CoordinatorHandle, ExchangeConfig};
 
-use super::{ClusterSpec, NEVER_SECS, PaperExchange};
+use super::{AgentLinks, ClusterSpec, NEVER_SECS, PaperExchange};
 use crate::error::CliError;
 
 /// Coordinator and agents running as tasks of this process.
@@ -76,6 +76,7 @@ pub(super) fn coordinator_config(
         exchanges,
         ..CoordinatorConfig::default()
     };
+    config.dispatch.execution_mode = spec.tuning.execution_mode;
     config.waves.grace_secs = NEVER_SECS;
     config.waves.max_wave_age_secs = NEVER_SECS;
     config
@@ -83,7 +84,11 @@ pub(super) fn coordinator_config(
 
 impl Embedded {
     /// Starts the agents, then the coordinator pointing at them.
-    pub(super) async fn start(spec: &ClusterSpec, dir: &Path) -> Result<Self, CliError> {
+    pub(super) async fn start(
+        spec: &ClusterSpec,
+        dir: &Path,
+        links: &mut AgentLinks,
+    ) -> Result<Self, CliError> {
         let mut agents: Vec<(u32, String, AgentHandle)> = Vec::new();
         for x in &spec.agents {
             let handle = match wavegate_agent::spawn(paper_config(x, dir)).await {
@@ -101,6 +106,15 @@ impl Embedded {
             agents.push((x.id, x.name.clone(), handle));
         }
         let addrs: Vec<SocketAddr> = agents.iter().map(|(_, _, h)| h.local_addr()).collect();
+        let addrs = match links.front(&spec.tuning, addrs).await {
+            Ok(a) => a,
+            Err(e) => {
+                for (_, _, a) in agents {
+                    a.shutdown().await;
+                }
+                return Err(e);
+            }
+        };
         let config = coordinator_config(spec, dir, &addrs);
         let coordinator = match wavegate_coordinator::spawn(config).await {
             Ok(c) => c,

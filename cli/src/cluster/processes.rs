@@ -7,10 +7,10 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use super::ClusterSpec;
 use super::child::{ChildProc, sibling_binary};
 use super::config_files::{agent_toml, coordinator_toml};
 use super::embedded::{coordinator_config, paper_config};
+use super::{AgentLinks, ClusterSpec};
 use crate::error::CliError;
 
 /// Binary of the coordinator.
@@ -32,7 +32,11 @@ fn write(path: &Path, text: &str) -> Result<(), CliError> {
 impl Processes {
     /// Starts the agents, then the coordinator pointing at them; config files and logs
     /// (`agent-<id>.toml`/`.log`, `coordinator.toml`/`.log`) go to `dir`.
-    pub(super) async fn start(spec: &ClusterSpec, dir: &Path) -> Result<Self, CliError> {
+    pub(super) async fn start(
+        spec: &ClusterSpec,
+        dir: &Path,
+        links: &mut AgentLinks,
+    ) -> Result<Self, CliError> {
         // Both looked up first, so a missing one fails before anything started.
         let coordinator_bin = sibling_binary(COORDINATOR_BIN)?;
         let agent_bin = sibling_binary(AGENT_BIN)?;
@@ -55,6 +59,13 @@ impl Processes {
             }
         }
         let addrs: Vec<SocketAddr> = agents.iter().map(|(_, _, c)| c.addr()).collect();
+        let addrs = match links.front(&spec.tuning, addrs).await {
+            Ok(a) => a,
+            Err(e) => {
+                stop_all(agents).await;
+                return Err(e);
+            }
+        };
         let config = dir.join("coordinator.toml");
         let started = async {
             write(

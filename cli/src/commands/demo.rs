@@ -46,6 +46,7 @@ pub async fn run(args: &DemoArgs) -> Result<(), CliError> {
         agents: demo_exchanges(any_port(), any_port(), args.latency_ms),
         bare_exchanges: Vec::new(),
         mode: ClusterMode::from_flag(args.processes),
+        tuning: Default::default(),
     })
     .await?;
     println!("wavegate demo: coordinator on {}", cluster.endpoint());

@@ -16,6 +16,7 @@ pub async fn run(args: &DevArgs) -> Result<(), CliError> {
         agents: demo_exchanges(args.binance, args.bybit, args.latency_ms),
         bare_exchanges: Vec::new(),
         mode: ClusterMode::from_flag(args.processes),
+        tuning: Default::default(),
     })
     .await?;
     let endpoint = cluster.endpoint();

@@ -41,6 +41,7 @@ pub fn spec(s: &Scenario, mode: ClusterMode) -> ClusterSpec {
         agents,
         bare_exchanges,
         mode,
+        tuning: Default::default(),
     }
 }
 

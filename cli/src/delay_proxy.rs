@@ -1,0 +1,192 @@
+//! A userspace TCP proxy on loopback that delays every byte by a fixed one-way time, in both
+//! directions: a stand-in for a long network path (e.g. 40 ms one way ≈ Frankfurt ↔ Tokyo's
+//! 80 ms round trip) on a machine without `netem`.
+//!
+//! Latency only, not bandwidth: each chunk read from one side is written to the other side at
+//! `read time + one_way`, in order, so a request/response exchange pays `2 × one_way` and a
+//! stream of messages is delayed without being slowed down. Each accepted connection gets its
+//! own upstream connection; closing one side closes the other once the delayed bytes are out.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Bytes read at once from one side.
+const CHUNK: usize = 64 * 1024;
+
+/// A running proxy; stops accepting (and drops its connections) when dropped.
+#[derive(Debug)]
+pub struct DelayProxy {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DelayProxy {
+    /// Listens on `127.0.0.1` (any free port) and forwards each connection to `upstream`,
+    /// delaying both directions by `one_way`. Only loopback upstreams are accepted: this is
+    /// a measuring tool, not a relay.
+    pub async fn start(upstream: SocketAddr, one_way: Duration) -> io::Result<Self> {
+        if !upstream.ip().is_loopback() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("delay proxy: upstream {upstream} is not a loopback address"),
+            ));
+        }
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                conns.spawn(async move {
+                    // A refused upstream closes the client's connection, as a dead path would.
+                    let Ok(server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    link(client, server, one_way).await;
+                });
+                // Finished connections are reaped so the set does not grow without bound.
+                while conns.try_join_next().is_some() {}
+            }
+        });
+        Ok(Self { addr, task })
+    }
+
+    /// The address to connect to instead of the upstream.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for DelayProxy {
+    fn drop(&mut self) {
+        // Aborting the accept task drops its JoinSet, which aborts every connection.
+        self.task.abort();
+    }
+}
+
+/// Both directions of one proxied connection, until both have ended.
+async fn link(client: TcpStream, server: TcpStream, one_way: Duration) {
+    // Small writes (gRPC frames) must leave at once, not wait for Nagle.
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let (cr, cw) = client.into_split();
+    let (sr, sw) = server.into_split();
+    tokio::join!(pump(cr, sw, one_way), pump(sr, cw, one_way));
+}
+
+/// Reads from `from` and writes each chunk to `to` `one_way` after it was read.
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, one_way: Duration) {
+    // Unbounded: the reader must never wait for the delayed writer, or the delay would turn
+    // into a bandwidth limit. Memory is bounded by what the peer sends in `one_way`.
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    let reader = async move {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            match from.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if tx
+                        .send((Instant::now() + one_way, buf[..n].to_vec()))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+        // `tx` dropped here: the writer ends after the last delayed chunk.
+    };
+    let writer = async move {
+        while let Some((at, bytes)) = rx.recv().await {
+            tokio::time::sleep_until(at).await;
+            if to.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+        let _ = to.shutdown().await;
+    };
+    tokio::join!(reader, writer);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Echoes every byte back until the peer closes.
+    async fn echo_server() -> SocketAddr {
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let (mut r, mut w) = s.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_round_trip_pays_the_delay_twice_and_bytes_arrive_in_order() {
+        let one_way = Duration::from_millis(30);
+        let proxy = DelayProxy::start(echo_server().await, one_way)
+            .await
+            .unwrap();
+        assert!(proxy.addr().ip().is_loopback());
+        let mut s = TcpStream::connect(proxy.addr()).await.unwrap();
+        let msg: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let started = std::time::Instant::now();
+        let (mut r, mut w) = s.split();
+        let send = async {
+            w.write_all(&msg).await.unwrap();
+            w.shutdown().await.unwrap();
+        };
+        let mut back = Vec::new();
+        let recv = async {
+            r.read_to_end(&mut back).await.unwrap();
+        };
+        tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(send, recv) })
+            .await
+            .unwrap();
+        // A lower bound only: the delay is the behaviour; speed is never asserted.
+        assert!(started.elapsed() >= 2 * one_way, "{:?}", started.elapsed());
+        assert_eq!(back, msg);
+    }
+
+    #[tokio::test]
+    async fn a_non_loopback_upstream_is_refused() {
+        let e = DelayProxy::start("192.0.2.1:80".parse().unwrap(), Duration::ZERO)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("192.0.2.1:80"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_dead_upstream_closes_the_client() {
+        // Bind then drop: the port is free and nothing listens there.
+        let dead = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let proxy = DelayProxy::start(dead, Duration::ZERO).await.unwrap();
+        let mut s = TcpStream::connect(proxy.addr()).await.unwrap();
+        let mut buf = [0u8; 1];
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap_or(0);
+        assert_eq!(n, 0);
+    }
+}
