@@ -95,6 +95,36 @@ pub enum Command {
     /// Relay the reference bot's signal server (websocket) to the coordinator; runs until
     /// stopped.
     Bridge(crate::bridge::BridgeArgs),
+    /// Measure waves on this machine: the real binaries as processes on loopback, sequential
+    /// and windowed at several exchange latencies, and agents far from their coordinator.
+    Bench(BenchArgs),
+}
+
+/// `bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// A short run (under a minute): latencies 0, 2 and 20 ms, two runs of each wave.
+    #[arg(long)]
+    pub quick: bool,
+    /// Print the results as JSON on standard output (progress stays on standard error).
+    #[arg(long)]
+    pub json: bool,
+    /// Paper exchange latencies per call to measure, in ms (comma-separated; default 0,1,2,5,20,
+    /// with --quick 0,2,20).
+    #[arg(long, value_delimiter = ',')]
+    pub latencies_ms: Option<Vec<u64>>,
+    /// Runs of each sample wave per setting (default 10, with --quick 2).
+    #[arg(long)]
+    pub waves: Option<usize>,
+    /// Coordinator ↔ agent round trip of the multi-region comparison, in ms.
+    #[arg(long, default_value_t = 80)]
+    pub region_rtt_ms: u64,
+    /// Agent ↔ exchange latency per call in the multi-region comparison, in ms.
+    #[arg(long, default_value_t = 2)]
+    pub region_exchange_ms: u64,
+    /// Skip the multi-region comparison.
+    #[arg(long)]
+    pub no_regions: bool,
 }
 
 impl Command {

@@ -5,6 +5,7 @@
 //! `bridge`, which relays the reference bot's signal server to the coordinator. The binary (`main.rs`) only parses arguments and calls [`commands::run`].
 
 pub mod args;
+pub mod bench;
 pub mod bridge;
 pub mod client;
 pub mod cluster;

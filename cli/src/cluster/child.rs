@@ -41,8 +41,8 @@ pub(super) fn sibling_binary(name: &str) -> Result<PathBuf, CliError> {
         Ok(path)
     } else {
         Err(CliError::Cluster(format!(
-            "--processes needs {name} next to wavegate, but {} does not exist; build all \
-             binaries with `cargo build --release --bins` (or `cargo build --bins` for debug)",
+            "--processes and bench need {name} next to wavegate, but {} does not exist; \
+             build all binaries with `cargo build --release --bins` (or `cargo build --bins` for debug)",
             path.display()
         )))
     }

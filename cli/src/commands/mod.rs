@@ -1,6 +1,7 @@
 //! One module per subcommand; [`run`] dispatches.
 
 pub mod agents;
+pub mod bench;
 pub mod demo;
 pub mod dev;
 pub mod params;
@@ -31,6 +32,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Replay(a) => return replay::run(a).await,
         Command::Publish(a) => return publish::run(&cli.connect, a).await,
         Command::Bridge(a) => return crate::bridge::run(&cli.connect, a).await,
+        Command::Bench(a) => return bench::run(a).await,
         _ => {}
     }
     let mut clients = connect(&cli.connect).await?;
@@ -44,6 +46,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         | Command::Dev(_)
         | Command::Replay(_)
         | Command::Publish(_)
-        | Command::Bridge(_) => Ok(()),
+        | Command::Bridge(_)
+        | Command::Bench(_) => Ok(()),
     }
 }

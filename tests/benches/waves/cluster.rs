@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use tonic::transport::Channel;
+use wavegate_cli::args::ConnectArgs;
 use wavegate_common::proto::v1::signal_ingest_client::SignalIngestClient;
 use wavegate_common::proto::v1::waves_client::WavesClient;
 use wavegate_tests::{Proc, free_port};
@@ -132,6 +133,19 @@ impl Cluster {
             .path()
             .join(format!("{bin}-{}.toml", p.addr().port()));
         pid_of_config(&config)
+    }
+
+    /// Clients of the coordinator's public API, as `wavegate` connects.
+    pub async fn clients(&self) -> anyhow::Result<wavegate_cli::client::Clients> {
+        Ok(wavegate_cli::client::connect(&ConnectArgs {
+            coordinator: self.coordinator.endpoint(),
+            token: None,
+            ca_cert: None,
+            client_cert: None,
+            client_key: None,
+            tls_domain: None,
+        })
+        .await?)
     }
 
     /// `Waves` client of the coordinator.

@@ -14,12 +14,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
+use wavegate_cli::bench::stats::Summary;
+use wavegate_cli::bench::wave_run::{self, Watcher};
 use wavegate_common::time::{floor_to_interval, from_proto};
 
 use crate::cluster::{AgentSpec, Cluster};
 use crate::journal::{closed_and_claimed, paper_orders};
-use crate::stats::Summary;
-use crate::wave::{self, Watcher, signals, wave_of_symbol};
+use crate::wave::{signals, wave_of_symbol};
 
 /// Exchanges of the grid.
 pub const EXCHANGES: u32 = 8;
@@ -70,9 +71,8 @@ fn ms_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
 
 /// Runs `waves` waves one after another on `cluster` (started with [`agents`]).
 pub async fn run(cluster: &Cluster, waves: usize) -> anyhow::Result<FirstOrder> {
-    let mut ingest = cluster.ingest().await?;
-    let mut client = cluster.waves().await?;
-    let mut watcher = Watcher::start(&mut client).await?;
+    let mut clients = cluster.clients().await?;
+    let mut watcher = Watcher::start(&mut clients).await?;
     let exchanges: Vec<(u32, u32)> = (1..=EXCHANGES).map(|e| (e, MAX_TRADES)).collect();
     // Distinct wave ids one second apart inside the current candle: none is late.
     let base = floor_to_interval(Utc::now(), 900);
@@ -80,7 +80,7 @@ pub async fn run(cluster: &Cluster, waves: usize) -> anyhow::Result<FirstOrder> 
     for w in 0..waves {
         let ts = base + chrono::Duration::seconds(w as i64);
         let sigs = signals(w, &exchanges, SIGNALS_PER_EXCHANGE, ts);
-        let r = wave::run(&mut ingest, &mut client, &mut watcher, ts, sigs).await?;
+        let r = wave_run::run(&mut clients, &mut watcher, ts, sigs).await?;
         let executed = r
             .detail
             .summary

@@ -17,7 +17,6 @@ mod ingest;
 mod journal;
 mod makespan;
 mod report;
-mod stats;
 mod wave;
 
 use std::path::PathBuf;

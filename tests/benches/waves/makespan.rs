@@ -11,16 +11,17 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use chrono::Utc;
+use wavegate_cli::bench::stats::Summary;
+use wavegate_cli::bench::wave_run::{self, Watcher};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::exchange_agent_client::ExchangeAgentClient;
-use wavegate_common::time::{floor_to_interval, from_proto};
+use wavegate_common::time::floor_to_interval;
 
 use crate::cluster::{AgentSpec, Cluster, connect};
 use crate::journal::paper_orders;
-use crate::stats::Summary;
-use crate::wave::{self, Watcher, signals, symbol, wave_of_symbol};
+use crate::wave::{signals, symbol, wave_of_symbol};
 
 /// Simulated latency of each paper exchange call.
 pub const LATENCY_MS: u64 = 20;
@@ -117,16 +118,15 @@ fn ms(d: Duration) -> f64 {
 /// Runs `waves` waves on `cluster` (started with [`agents`]`(waves)`).
 pub async fn run(cluster: &Cluster, waves: usize) -> anyhow::Result<Makespan> {
     let rtt_ms = round_trip_ms(&cluster.agents[0].endpoint()).await?;
-    let mut ingest = cluster.ingest().await?;
-    let mut client = cluster.waves().await?;
-    let mut watcher = Watcher::start(&mut client).await?;
+    let mut clients = cluster.clients().await?;
+    let mut watcher = Watcher::start(&mut clients).await?;
     let exchanges: Vec<(u32, u32)> = (1..=EXCHANGES).map(|e| (e, max_trades(e))).collect();
     let base = floor_to_interval(Utc::now(), 900);
     let mut runs = Vec::with_capacity(waves);
     for w in 0..waves {
         let ts = base + chrono::Duration::seconds(w as i64);
         let sigs = signals(w, &exchanges, SIGNALS_PER_EXCHANGE, ts);
-        runs.push(wave::run(&mut ingest, &mut client, &mut watcher, ts, sigs).await?);
+        runs.push(wave_run::run(&mut clients, &mut watcher, ts, sigs).await?);
     }
     // Exchange calls per (wave, exchange), from the paper exchanges' records.
     let mut calls: HashMap<(usize, u32), u32> = HashMap::new();
@@ -141,14 +141,7 @@ pub async fn run(cluster: &Cluster, waves: usize) -> anyhow::Result<Makespan> {
     let (mut spans, mut client_ms, mut r_calls, mut r_signals) = (vec![], vec![], vec![], vec![]);
     let (mut bound_calls_ms, mut bound_signals_ms, mut walks) = (0.0, 0.0, vec![]);
     for (w, r) in runs.iter().enumerate() {
-        let s = r.detail.summary.as_ref().context("no summary")?;
-        let (closed, done) = match (
-            s.closed_at.as_ref().and_then(from_proto),
-            s.completed_at.as_ref().and_then(from_proto),
-        ) {
-            (Some(a), Some(b)) => (a, b),
-            _ => bail!("wave {} lacks closed_at/completed_at", r.wave_id),
-        };
+        let span = r.makespan_ms()?;
         walks = Vec::with_capacity(r.detail.exchanges.len());
         for st in &r.detail.exchanges {
             let c = calls.get(&(w, st.exchange_id)).copied().unwrap_or(0);
@@ -179,7 +172,6 @@ pub async fn run(cluster: &Cluster, waves: usize) -> anyhow::Result<Makespan> {
             .map(|x| f64::from(x.executed + x.failed) * latency)
             .fold(0.0, f64::max)
             + rtt_ms;
-        let span = (done - closed).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e3;
         spans.push(span);
         client_ms.push(ms(r.completed - r.close_returned));
         r_calls.push(span / bound_calls_ms);

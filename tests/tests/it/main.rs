@@ -6,6 +6,7 @@ mod trace_support;
 
 mod agent_restarts;
 mod bridge_e2e;
+mod cli_bench;
 mod cli_demo_replay;
 mod cli_dev_publish;
 mod coordinator_cancel;

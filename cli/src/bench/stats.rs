@@ -1,7 +1,7 @@
 //! Percentiles of a sample (nearest rank: p99 of 100 samples is the 99th smallest).
 
 /// Summary of a sample of durations in milliseconds.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct Summary {
     /// Sample size.
     pub n: usize,

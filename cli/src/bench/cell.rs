@@ -1,0 +1,188 @@
+//! One cell of the bench: a fresh cluster of the real binaries (coordinator and one paper agent
+//! per exchange, as processes on loopback) at one paper latency, execution mode and
+//! coordinator↔agent delay, running every sample wave a number of times.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use indicatif::ProgressBar;
+use serde::Serialize;
+use wavegate_coordinator::config::ExecutionMode;
+
+use super::sample::{self, Sample};
+use super::stats::Summary;
+use super::wave_run::{self, Watcher, WaveRun};
+use crate::cluster::{Cluster, ClusterMode, ClusterSpec, PaperExchange, Tuning, any_port};
+use crate::error::CliError;
+use crate::scenario::conventional_name;
+
+/// What a cell runs.
+#[derive(Debug, Clone, Copy)]
+pub struct CellSpec {
+    /// Paper exchange latency per exchange call (entry, stop).
+    pub latency_ms: u64,
+    /// Execution mode the coordinator sends.
+    pub mode: ExecutionMode,
+    /// One-way delay coordinator ↔ agents (zero: direct).
+    pub agent_one_way: Duration,
+    /// Runs of each sample wave.
+    pub reps: usize,
+}
+
+/// One exchange of one wave, from the stored report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExchangeWalk {
+    /// Exchange id.
+    pub exchange_id: u32,
+    /// Positions opened.
+    pub executed: u32,
+    /// Rejected entries.
+    pub failed: u32,
+    /// Exchange calls: two per opened position (entry, then the stop that needs its fill
+    /// price), one per rejected entry.
+    pub calls: u32,
+    /// Top-up rounds the exchange asked for.
+    pub topup_rounds: u32,
+}
+
+/// The numbers of one sample wave in one cell, over its repetitions.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleResult {
+    /// Sample name.
+    pub sample: &'static str,
+    /// Coordinator `closed_at → completed_at`, ms.
+    pub makespan_ms: Summary,
+    /// Sequential lower bound: the slowest exchange's calls × latency, ms.
+    pub bound_ms: f64,
+    /// Makespan / bound per wave (absent at latency 0).
+    pub ratio: Option<Summary>,
+    /// wavegate's own cost per walked signal of the slowest exchange:
+    /// (makespan − its calls × latency) / its walked signals, ms.
+    pub own_cost_per_signal_ms: Summary,
+    /// Walked signals (executed + failed) of the slowest exchange.
+    pub walked: u32,
+    /// Each exchange's walk (the same in every repetition).
+    pub exchanges: Vec<ExchangeWalk>,
+}
+
+/// The walks of a completed wave; an exchange that missed its target is an error (the run
+/// would not measure what it says).
+fn walks(run: &WaveRun) -> Result<Vec<ExchangeWalk>, CliError> {
+    let mut v = Vec::new();
+    for x in &run.detail.exchanges {
+        if !x.target_reached || !x.error.is_empty() {
+            return Err(CliError::Failed(format!(
+                "wave {} exchange {}: target {} not reached ({} executed, error {:?})",
+                run.wave_id, x.exchange_id, x.target, x.executed, x.error
+            )));
+        }
+        v.push(ExchangeWalk {
+            exchange_id: x.exchange_id,
+            executed: x.executed,
+            failed: x.execution_failed,
+            calls: 2 * x.executed + x.execution_failed,
+            topup_rounds: x.topup_rounds,
+        });
+    }
+    Ok(v)
+}
+
+/// Starts the cluster of `spec` for `samples`.
+async fn start(samples: &[Sample], spec: &CellSpec) -> Result<Cluster, CliError> {
+    let agents = sample::exchange_ids(samples)
+        .into_iter()
+        .map(|id| PaperExchange {
+            id,
+            name: conventional_name(id),
+            listen: any_port(),
+            world: sample::world(samples, id, spec.reps),
+            latency_ms: spec.latency_ms,
+            // Every sample wave carries its params.
+            default_max_trades: None,
+        })
+        .collect();
+    Cluster::start(ClusterSpec {
+        listen: any_port(),
+        data_dir: None,
+        agents,
+        bare_exchanges: Vec::new(),
+        mode: ClusterMode::Processes,
+        tuning: Tuning {
+            execution_mode: spec.mode,
+            agent_one_way: spec.agent_one_way,
+        },
+    })
+    .await
+}
+
+/// Runs the cell; `progress` advances by one per wave.
+pub async fn run(
+    samples: &[Sample],
+    spec: &CellSpec,
+    progress: &ProgressBar,
+) -> Result<Vec<SampleResult>, CliError> {
+    let cluster = start(samples, spec).await?;
+    let result = waves(&cluster, samples, spec, progress).await;
+    cluster.shutdown().await;
+    result
+}
+
+async fn waves(
+    cluster: &Cluster,
+    samples: &[Sample],
+    spec: &CellSpec,
+    progress: &ProgressBar,
+) -> Result<Vec<SampleResult>, CliError> {
+    let mut clients = cluster.clients().await?;
+    let mut watcher = Watcher::start(&mut clients).await?;
+    let now = Utc::now();
+    let mut runs: Vec<Vec<WaveRun>> = samples.iter().map(|_| Vec::new()).collect();
+    for r in 0..spec.reps {
+        for (i, s) in samples.iter().enumerate() {
+            let rep = sample::repetition(i, r, samples.len());
+            let ts = sample::wave_timestamp(now, rep);
+            let run = wave_run::run(&mut clients, &mut watcher, ts, s.signals(rep, ts)).await?;
+            runs[i].push(run);
+            progress.inc(1);
+        }
+    }
+    samples
+        .iter()
+        .zip(runs)
+        .map(|(s, runs)| summarise(s.name, &runs, spec.latency_ms))
+        .collect()
+}
+
+fn summarise(
+    sample: &'static str,
+    runs: &[WaveRun],
+    latency_ms: u64,
+) -> Result<SampleResult, CliError> {
+    let latency = latency_ms as f64;
+    let (mut spans, mut ratios, mut own) = (vec![], vec![], vec![]);
+    let (mut bound_ms, mut walked, mut exchanges) = (0.0, 0, vec![]);
+    for run in runs {
+        exchanges = walks(run)?;
+        let slowest = exchanges
+            .iter()
+            .max_by_key(|x| x.calls)
+            .ok_or_else(|| CliError::Failed(format!("wave {} has no exchanges", run.wave_id)))?;
+        bound_ms = f64::from(slowest.calls) * latency;
+        walked = slowest.executed + slowest.failed;
+        let span = run.makespan_ms()?;
+        spans.push(span);
+        if bound_ms > 0.0 {
+            ratios.push(span / bound_ms);
+        }
+        own.push((span - bound_ms) / f64::from(walked.max(1)));
+    }
+    Ok(SampleResult {
+        sample,
+        makespan_ms: Summary::of(&spans),
+        bound_ms,
+        ratio: (!ratios.is_empty()).then(|| Summary::of(&ratios)),
+        own_cost_per_signal_ms: Summary::of(&own),
+        walked,
+        exchanges,
+    })
+}

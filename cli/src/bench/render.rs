@@ -1,0 +1,162 @@
+//! The text form of a bench [`Report`]: the latency grid with sequential and windowed side by
+//! side, then the multi-region comparison.
+
+use wavegate_coordinator::config::ExecutionMode;
+
+use super::cell::SampleResult;
+use super::{CellResult, Part, Report};
+use crate::table::{Align, Table};
+
+fn ms(v: f64) -> String {
+    format!("{v:.1}")
+}
+
+fn ratio(r: &SampleResult) -> String {
+    r.ratio
+        .map_or_else(|| "-".into(), |x| format!("{:.2}", x.p50))
+}
+
+fn find<'a>(
+    cells: &'a [CellResult],
+    part: Part,
+    latency_ms: Option<u64>,
+    mode: ExecutionMode,
+) -> Option<&'a CellResult> {
+    cells
+        .iter()
+        .find(|c| c.part == part && c.mode == mode && latency_ms.is_none_or(|l| c.latency_ms == l))
+}
+
+fn sample<'a>(c: Option<&'a CellResult>, name: &str) -> Option<&'a SampleResult> {
+    c?.samples.iter().find(|s| s.sample == name)
+}
+
+fn grid(report: &Report) -> String {
+    let mut t = Table::new(&[
+        ("WAVE", Align::Left),
+        ("LATENCY", Align::Right),
+        ("CALLS", Align::Right),
+        ("BOUND", Align::Right),
+        ("SEQUENTIAL", Align::Right),
+        ("×BOUND", Align::Right),
+        ("OWN/SIGNAL", Align::Right),
+        ("WINDOWED", Align::Right),
+        ("×BOUND", Align::Right),
+    ]);
+    let mut latencies: Vec<u64> = report
+        .cells
+        .iter()
+        .filter(|c| c.part == Part::Grid)
+        .map(|c| c.latency_ms)
+        .collect();
+    latencies.dedup();
+    for l in latencies {
+        let seq = find(
+            &report.cells,
+            Part::Grid,
+            Some(l),
+            ExecutionMode::Sequential,
+        );
+        let win = find(&report.cells, Part::Grid, Some(l), ExecutionMode::Windowed);
+        for s in seq.map_or(&[][..], |c| &c.samples[..]) {
+            let w = sample(win, s.sample);
+            let calls = s.exchanges.iter().map(|x| x.calls).max().unwrap_or(0);
+            t.row([
+                s.sample.to_owned(),
+                format!("{l} ms"),
+                calls.to_string(),
+                ms(s.bound_ms),
+                ms(s.makespan_ms.p50),
+                ratio(s),
+                format!("{:.3}", s.own_cost_per_signal_ms.p50),
+                w.map_or_else(|| "-".into(), |w| ms(w.makespan_ms.p50)),
+                w.map_or_else(|| "-".into(), ratio),
+            ]);
+        }
+    }
+    t.render()
+}
+
+fn regions(report: &Report) -> Option<String> {
+    let reference = find(
+        &report.cells,
+        Part::Reference,
+        None,
+        ExecutionMode::Sequential,
+    )?;
+    let seq = find(
+        &report.cells,
+        Part::AgentsNearExchange,
+        None,
+        ExecutionMode::Sequential,
+    );
+    let win = find(
+        &report.cells,
+        Part::AgentsNearExchange,
+        None,
+        ExecutionMode::Windowed,
+    );
+    let near = seq.or(win)?;
+    let mut t = Table::new(&[
+        ("WAVE", Align::Left),
+        ("TOP-UPS", Align::Right),
+        ("REFERENCE", Align::Right),
+        ("WAVEGATE SEQ", Align::Right),
+        ("SAVED", Align::Right),
+        ("WAVEGATE WIN", Align::Right),
+    ]);
+    for r in &reference.samples {
+        let s = sample(seq, r.sample);
+        let w = sample(win, r.sample);
+        let topups: u32 = r.exchanges.iter().map(|x| x.topup_rounds).sum();
+        t.row([
+            r.sample.to_owned(),
+            topups.to_string(),
+            ms(r.makespan_ms.p50),
+            s.map_or_else(|| "-".into(), |s| ms(s.makespan_ms.p50)),
+            s.map_or_else(
+                || "-".into(),
+                |s| {
+                    format!(
+                        "{:.0}%",
+                        100.0 * (1.0 - s.makespan_ms.p50 / r.makespan_ms.p50)
+                    )
+                },
+            ),
+            w.map_or_else(|| "-".into(), |w| ms(w.makespan_ms.p50)),
+        ]);
+    }
+    Some(format!(
+        "Multi-region (makespan p50, ms): wavegate = agents {} ms from their exchange, the \
+         coordinator {:.0} ms round trip away (delay proxy); reference = one process, every \
+         exchange call {} ms (the long round trip + the exchange).\n{}",
+        near.latency_ms,
+        near.agent_rtt_ms,
+        reference.latency_ms,
+        t.render()
+    ))
+}
+
+/// The report as text tables.
+pub fn text(report: &Report) -> String {
+    let load = report
+        .load_before
+        .map_or_else(|| "unknown".into(), |l| format!("{l:.2}"));
+    let mut out = format!(
+        "wavegate bench {}: {} CPUs, load {} at start, {} runs of each wave per setting, {:.0} s\n\n\
+         Grid (makespan = coordinator closed → completed, p50, ms; BOUND = the slowest \
+         exchange's calls × latency; OWN/SIGNAL = (makespan − BOUND) / walked signals, \
+         sequential):\n{}",
+        report.version,
+        report.cpus,
+        load,
+        report.reps,
+        report.elapsed_secs,
+        grid(report)
+    );
+    if let Some(r) = regions(report) {
+        out.push('\n');
+        out.push_str(&r);
+    }
+    out
+}

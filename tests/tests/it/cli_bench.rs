@@ -1,0 +1,124 @@
+//! End-to-end: `wavegate bench` runs the real binaries as processes (a coordinator and two
+//! paper agents per setting, and a delay proxy between them for the multi-region part) and
+//! reports each wave's walk, makespan and bound. Only what the run did is asserted, never
+//! how fast it was.
+
+use std::process::Output;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::process::Command;
+use wavegate_tests::binary;
+
+/// Failure guard only; this small run takes a few seconds.
+const GUARD: Duration = Duration::from_secs(180);
+
+async fn wavegate(args: &[&str]) -> Output {
+    let run = Command::new(binary("wavegate"))
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(GUARD, run)
+        .await
+        .expect("wavegate bench did not finish within the guard")
+        .expect("wavegate could not be started")
+}
+
+fn sample<'a>(cell: &'a Value, name: &str) -> &'a Value {
+    cell["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["sample"] == name)
+        .unwrap_or_else(|| panic!("no sample {name} in {cell}"))
+}
+
+fn exchange<'a>(s: &'a Value, id: u64) -> &'a Value {
+    s["exchanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["exchange_id"] == id)
+        .unwrap_or_else(|| panic!("no exchange {id} in {s}"))
+}
+
+#[tokio::test]
+async fn bench_json_reports_every_setting_with_the_walks_and_bounds() {
+    let out = wavegate(&[
+        "bench",
+        "--json",
+        "--latencies-ms",
+        "3",
+        "--waves",
+        "2",
+        "--region-rtt-ms",
+        "10",
+        "--region-exchange-ms",
+        "1",
+    ])
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let r: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(r["reps"], 2);
+    let cells = r["cells"].as_array().unwrap();
+    // Grid: sequential and windowed at 3 ms; regions: agents near (both modes) and reference.
+    let shape: Vec<(String, u64, String)> = cells
+        .iter()
+        .map(|c| {
+            (
+                c["part"].as_str().unwrap().to_owned(),
+                c["latency_ms"].as_u64().unwrap(),
+                c["mode"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want = [
+        ("grid", 3, "sequential"),
+        ("grid", 3, "windowed"),
+        ("agents_near_exchange", 1, "sequential"),
+        ("agents_near_exchange", 1, "windowed"),
+        // The reference pays the 10 ms round trip on every exchange call.
+        ("reference", 11, "sequential"),
+    ];
+    let want: Vec<(String, u64, String)> = want
+        .iter()
+        .map(|(p, l, m)| ((*p).to_owned(), *l, (*m).to_owned()))
+        .collect();
+    assert_eq!(shape, want);
+    assert_eq!(cells[2]["agent_rtt_ms"], 10.0);
+    assert_eq!(cells[4]["agent_rtt_ms"], 0.0);
+    for c in cells {
+        // DESIGN §1's worked example: binance 6 opened + 1 rejected = 13 calls, bybit 4 = 8.
+        let w = sample(c, "worked-example");
+        let b = exchange(w, 1);
+        assert_eq!(
+            (&b["executed"], &b["failed"], &b["calls"]),
+            (&6.into(), &1.into(), &13.into())
+        );
+        assert_eq!(exchange(w, 2)["calls"], 8);
+        assert_eq!(w["walked"], 7);
+        let latency = c["latency_ms"].as_f64().unwrap();
+        assert_eq!(w["bound_ms"].as_f64().unwrap(), 13.0 * latency);
+        assert_eq!(w["makespan_ms"]["n"], 2);
+        assert!(w["makespan_ms"]["min"].as_f64().unwrap() > 0.0, "{w}");
+        // The top-up wave: binance asks once and opens its 4.
+        let t = sample(c, "topup");
+        assert_eq!(exchange(t, 1)["topup_rounds"], 1);
+        assert_eq!(exchange(t, 1)["executed"], 4);
+        assert_eq!(t["makespan_ms"]["n"], 2);
+    }
+}
+
+#[tokio::test]
+async fn bench_refuses_bad_arguments_before_starting_anything() {
+    let out = wavegate(&["bench", "--waves", "0"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--waves: must be between 1 and"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
