@@ -125,6 +125,10 @@ pub struct BenchArgs {
     /// Skip the multi-region comparison.
     #[arg(long)]
     pub no_regions: bool,
+    /// Keep every setting's configs, process logs and databases in a subdirectory of DIR (for
+    /// profiling; `RUST_LOG` reaches the processes). Default: temp dirs, removed.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Command {

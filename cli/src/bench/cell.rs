@@ -2,6 +2,7 @@
 //! per exchange, as processes on loopback) at one paper latency, execution mode and
 //! coordinator↔agent delay, running every sample wave a number of times.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -17,7 +18,7 @@ use crate::error::CliError;
 use crate::scenario::conventional_name;
 
 /// What a cell runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CellSpec {
     /// Paper exchange latency per exchange call (entry, stop).
     pub latency_ms: u64,
@@ -27,6 +28,8 @@ pub struct CellSpec {
     pub agent_one_way: Duration,
     /// Runs of each sample wave.
     pub reps: usize,
+    /// Where configs, logs and databases go (kept); `None`: a temp dir, removed.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// One exchange of one wave, from the stored report.
@@ -103,7 +106,7 @@ async fn start(samples: &[Sample], spec: &CellSpec) -> Result<Cluster, CliError>
         .collect();
     Cluster::start(ClusterSpec {
         listen: any_port(),
-        data_dir: None,
+        data_dir: spec.data_dir.clone(),
         agents,
         bare_exchanges: Vec::new(),
         mode: ClusterMode::Processes,

@@ -16,6 +16,7 @@ pub mod sample;
 pub mod stats;
 pub mod wave_run;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
@@ -37,6 +38,8 @@ pub struct Plan {
     pub region_rtt_ms: Option<u64>,
     /// Agent ↔ exchange latency per call in the regions part, ms.
     pub region_exchange_ms: u64,
+    /// Keep each cell's configs, process logs and databases in a subdirectory of this.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Plan {
@@ -47,6 +50,7 @@ impl Plan {
             reps: 2,
             region_rtt_ms: Some(80),
             region_exchange_ms: 2,
+            data_dir: None,
         }
     }
 
@@ -57,6 +61,7 @@ impl Plan {
             reps: 10,
             region_rtt_ms: Some(80),
             region_exchange_ms: 2,
+            data_dir: None,
         }
     }
 
@@ -70,6 +75,7 @@ impl Plan {
                     mode,
                     agent_one_way: Duration::ZERO,
                     reps: self.reps,
+                    data_dir: None,
                 };
                 v.push((Part::Grid, spec));
             }
@@ -81,6 +87,7 @@ impl Plan {
                 // Half the round trip each way.
                 agent_one_way: Duration::from_micros(rtt * 500),
                 reps: self.reps,
+                data_dir: None,
             };
             v.push((Part::AgentsNearExchange, near(ExecutionMode::Sequential)));
             v.push((Part::AgentsNearExchange, near(ExecutionMode::Windowed)));
@@ -91,8 +98,20 @@ impl Plan {
                     mode: ExecutionMode::Sequential,
                     agent_one_way: Duration::ZERO,
                     reps: self.reps,
+                    data_dir: None,
                 },
             ));
+        }
+        if let Some(dir) = &self.data_dir {
+            for (i, (part, spec)) in v.iter_mut().enumerate() {
+                let name = format!(
+                    "{i:02}-{}-{}ms-{}",
+                    part.slug(),
+                    spec.latency_ms,
+                    spec.mode.slug()
+                );
+                spec.data_dir = Some(dir.join(name));
+            }
         }
         v
     }
@@ -108,6 +127,31 @@ pub enum Part {
     AgentsNearExchange,
     /// Regions: the reference's layout, every exchange call paying the long round trip.
     Reference,
+}
+
+impl Part {
+    /// Directory-name form.
+    fn slug(self) -> &'static str {
+        match self {
+            Part::Grid => "grid",
+            Part::AgentsNearExchange => "near",
+            Part::Reference => "reference",
+        }
+    }
+}
+
+/// Directory-name form of an execution mode.
+trait Slug {
+    fn slug(self) -> &'static str;
+}
+
+impl Slug for ExecutionMode {
+    fn slug(self) -> &'static str {
+        match self {
+            ExecutionMode::Sequential => "sequential",
+            ExecutionMode::Windowed => "windowed",
+        }
+    }
 }
 
 /// One cell's results.

@@ -51,6 +51,17 @@ pub fn plan(args: &BenchArgs) -> Result<Plan, CliError> {
     }
     plan.region_rtt_ms = (!args.no_regions).then_some(args.region_rtt_ms);
     plan.region_exchange_ms = args.region_exchange_ms;
+    if let Some(dir) = &args.data_dir {
+        // An earlier run's databases would hold the same waves: start empty.
+        let used = std::fs::read_dir(dir).map(|mut d| d.next().is_some());
+        if matches!(used, Ok(true)) {
+            return Err(CliError::Input(format!(
+                "--data-dir {}: not empty (an earlier run's databases would be reused)",
+                dir.display()
+            )));
+        }
+    }
+    plan.data_dir = args.data_dir.clone();
     Ok(plan)
 }
 
@@ -116,5 +127,16 @@ mod tests {
         assert!(e.to_string().starts_with("--waves"), "{e}");
         let e = parse(&["wavegate", "bench", "--latencies-ms", "99999"]).unwrap_err();
         assert!(e.to_string().starts_with("--latencies-ms"), "{e}");
+        let used = tempfile::tempdir().unwrap();
+        std::fs::write(used.path().join("coordinator.db"), b"").unwrap();
+        let e = parse(&[
+            "wavegate",
+            "bench",
+            "--data-dir",
+            used.path().to_str().unwrap(),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("not empty"), "{e}");
+        assert_eq!(e.exit_code(), 2);
     }
 }
