@@ -10,6 +10,7 @@ use indicatif::ProgressBar;
 use serde::Serialize;
 use wavegate_coordinator::config::ExecutionMode;
 
+use super::breakdown::{self, Breakdown};
 use super::sample::{self, Sample};
 use super::stats::Summary;
 use super::wave_run::{self, Watcher, WaveRun};
@@ -66,6 +67,9 @@ pub struct SampleResult {
     pub walked: u32,
     /// Each exchange's walk (the same in every repetition).
     pub exchanges: Vec<ExchangeWalk>,
+    /// Where the slowest exchange's time per walked signal went (sequential, with the
+    /// agents' timing lines kept: `--data-dir` and `RUST_LOG=wavegate_agent::timing=debug`).
+    pub breakdown: Option<Breakdown>,
 }
 
 /// The walks of a completed wave; an exchange that missed its target is an error (the run
@@ -126,8 +130,27 @@ pub async fn run(
 ) -> Result<Vec<SampleResult>, CliError> {
     let cluster = start(samples, spec).await?;
     let result = waves(&cluster, samples, spec, progress).await;
+    // After shutdown: every log line is written.
     cluster.shutdown().await;
-    result
+    let mut results = result?;
+    if let (Some(dir), ExecutionMode::Sequential) = (&spec.data_dir, spec.mode) {
+        for r in &mut results {
+            r.result.breakdown = r.slowest.and_then(|id| {
+                let orders = breakdown::read_log(&dir.join(format!("agent-{id}.log")));
+                breakdown::of_walks(&r.windows, &orders)
+            });
+        }
+    }
+    Ok(results.into_iter().map(|r| r.result).collect())
+}
+
+/// A sample's result with what its breakdown needs.
+struct Measured {
+    result: SampleResult,
+    /// The slowest exchange.
+    slowest: Option<u32>,
+    /// Each wave's coordinator `(closed_at, completed_at)`, µs since the epoch.
+    windows: Vec<(i64, i64)>,
 }
 
 async fn waves(
@@ -135,7 +158,7 @@ async fn waves(
     samples: &[Sample],
     spec: &CellSpec,
     progress: &ProgressBar,
-) -> Result<Vec<SampleResult>, CliError> {
+) -> Result<Vec<Measured>, CliError> {
     let mut clients = cluster.clients().await?;
     let mut watcher = Watcher::start(&mut clients).await?;
     let now = Utc::now();
@@ -160,16 +183,21 @@ fn summarise(
     sample: &'static str,
     runs: &[WaveRun],
     latency_ms: u64,
-) -> Result<SampleResult, CliError> {
+) -> Result<Measured, CliError> {
     let latency = latency_ms as f64;
     let (mut spans, mut ratios, mut own) = (vec![], vec![], vec![]);
     let (mut bound_ms, mut walked, mut exchanges) = (0.0, 0, vec![]);
+    let (mut slowest_id, mut windows) = (None, vec![]);
     for run in runs {
         exchanges = walks(run)?;
         let slowest = exchanges
             .iter()
             .max_by_key(|x| x.calls)
             .ok_or_else(|| CliError::Failed(format!("wave {} has no exchanges", run.wave_id)))?;
+        slowest_id = Some(slowest.exchange_id);
+        if let Some(w) = window(run) {
+            windows.push(w);
+        }
         bound_ms = f64::from(slowest.calls) * latency;
         walked = slowest.executed + slowest.failed;
         let span = run.makespan_ms()?;
@@ -179,13 +207,29 @@ fn summarise(
         }
         own.push((span - bound_ms) / f64::from(walked.max(1)));
     }
-    Ok(SampleResult {
-        sample,
-        makespan_ms: Summary::of(&spans),
-        bound_ms,
-        ratio: (!ratios.is_empty()).then(|| Summary::of(&ratios)),
-        own_cost_per_signal_ms: Summary::of(&own),
-        walked,
-        exchanges,
+    Ok(Measured {
+        result: SampleResult {
+            sample,
+            makespan_ms: Summary::of(&spans),
+            bound_ms,
+            ratio: (!ratios.is_empty()).then(|| Summary::of(&ratios)),
+            own_cost_per_signal_ms: Summary::of(&own),
+            walked,
+            exchanges,
+            breakdown: None,
+        },
+        slowest: slowest_id,
+        windows,
     })
+}
+
+/// The coordinator's `(closed_at, completed_at)` of a wave, µs since the epoch.
+fn window(run: &WaveRun) -> Option<(i64, i64)> {
+    let s = run.detail.summary.as_ref()?;
+    let at = |t: &Option<prost_types::Timestamp>| {
+        t.as_ref()
+            .and_then(wavegate_common::time::from_proto)
+            .map(|t| t.timestamp_micros())
+    };
+    Some((at(&s.closed_at)?, at(&s.completed_at)?))
 }

@@ -10,6 +10,7 @@
 //!
 //! The harness pieces ([`stats`], [`wave_run`]) are shared with the repository's `waves` bench.
 
+pub mod breakdown;
 pub mod cell;
 pub mod render;
 pub mod sample;

@@ -3,6 +3,7 @@
 
 use wavegate_coordinator::config::ExecutionMode;
 
+use super::breakdown::Breakdown;
 use super::cell::SampleResult;
 use super::{CellResult, Part, Report};
 use crate::table::{Align, Table};
@@ -137,6 +138,55 @@ fn regions(report: &Report) -> Option<String> {
     ))
 }
 
+fn breakdown(report: &Report) -> Option<String> {
+    let cols: Vec<(String, &Breakdown)> = report
+        .cells
+        .iter()
+        .filter(|c| c.mode == ExecutionMode::Sequential)
+        .filter_map(|c| {
+            let s = c.samples.iter().find(|s| s.sample == "worked-example")?;
+            let label = match c.part {
+                Part::Grid => format!("{} ms", c.latency_ms),
+                Part::AgentsNearExchange => format!("near {} ms", c.latency_ms),
+                Part::Reference => format!("reference {} ms", c.latency_ms),
+            };
+            Some((label, s.breakdown.as_ref()?))
+        })
+        .collect();
+    if cols.is_empty() {
+        return None;
+    }
+    let mut columns = vec![("PART (ms per walked signal)".to_owned(), Align::Left)];
+    columns.extend(cols.iter().map(|(l, _)| (l.clone(), Align::Right)));
+    let refs: Vec<(&str, Align)> = columns.iter().map(|(h, a)| (h.as_str(), *a)).collect();
+    let mut t = Table::new(&refs);
+    let rows: [(&str, fn(&Breakdown) -> f64); 9] = [
+        ("symbol lock", |b| b.symbol_lock_ms),
+        ("positions read", |b| b.positions_read_ms),
+        ("rate limiter", |b| b.limiter_ms),
+        ("journal commits", |b| b.journal_ms),
+        ("paper exchange calls", |b| b.paper_exchange_ms),
+        ("rest of the order", |b| b.order_other_ms),
+        ("session loop (outcome send, next launch)", |b| {
+            b.session_loop_ms
+        }),
+        ("outside the walk (dispatch, validation, result)", |b| {
+            b.outside_walk_ms
+        }),
+        ("total (makespan / walked)", |b| b.total_ms),
+    ];
+    for (name, f) in rows {
+        let mut row = vec![name.to_owned()];
+        row.extend(cols.iter().map(|(_, b)| format!("{:.3}", f(b))));
+        t.row(row);
+    }
+    Some(format!(
+        "Breakdown of the worked example's binance walk, sequential (from the agents' timing \
+         lines):\n{}",
+        t.render()
+    ))
+}
+
 /// The report as text tables.
 pub fn text(report: &Report) -> String {
     let load = report
@@ -154,9 +204,9 @@ pub fn text(report: &Report) -> String {
         report.elapsed_secs,
         grid(report)
     );
-    if let Some(r) = regions(report) {
+    for part in [regions(report), breakdown(report)].into_iter().flatten() {
         out.push('\n');
-        out.push_str(&r);
+        out.push_str(&part);
     }
     out
 }
