@@ -144,6 +144,7 @@ impl Command {
             Command::Dev(_) => "dev",
             Command::Replay(_) => "replay",
             Command::Bridge(_) => "bridge",
+            Command::Bench(_) => "bench",
         }
     }
 }

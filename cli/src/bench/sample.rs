@@ -1,4 +1,4 @@
-//! The waves `wavegate bench` runs: the shipped sample waves (DESIGN §1's worked example, and a
+//! The waves `wavegate bench` runs: the shipped sample waves (docs/design.md §1's worked example, and a
 //! wave in which binance needs a top-up) with the paper worlds their replay scenarios script.
 //!
 //! A paper exchange keeps the positions a wave opened, so the same wave published twice would

@@ -90,7 +90,7 @@ async fn bench_json_reports_every_setting_with_the_walks_and_bounds() {
     assert_eq!(cells[2]["agent_rtt_ms"], 10.0);
     assert_eq!(cells[4]["agent_rtt_ms"], 0.0);
     for c in cells {
-        // DESIGN §1's worked example: binance 6 opened + 1 rejected = 13 calls, bybit 4 = 8.
+        // docs/design.md §1's worked example: binance 6 opened + 1 rejected = 13 calls, bybit 4 = 8.
         let w = sample(c, "worked-example");
         let b = exchange(w, 1);
         assert_eq!(
