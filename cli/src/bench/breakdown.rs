@@ -146,9 +146,10 @@ pub fn of_walks(windows: &[(i64, i64)], orders: &[OrderTiming]) -> Option<Breakd
             .map(|p| (p[1].start_us - p[0].end_us).max(0) as f64)
             .sum::<f64>()
             / 1e3;
-        let first = walk.first().map_or(closed, |o| o.start_us);
-        let last = walk.last().map_or(completed, |o| o.end_us);
-        let outside = ((first - closed).max(0) + (completed - last).max(0)) as f64 / 1e3;
+        let span = (completed - closed) as f64 / 1e3;
+        // Before the first order and after the last: the rest of the makespan (so the parts
+        // add up to it even where the coordinator's ms stamps cut into the walk's µs).
+        let outside = span - own - gaps;
         b.waves += 1;
         b.walked += n;
         b.symbol_lock_ms += sum(0);
@@ -159,7 +160,7 @@ pub fn of_walks(windows: &[(i64, i64)], orders: &[OrderTiming]) -> Option<Breakd
         b.order_other_ms += (own - steps) / n;
         b.session_loop_ms += gaps / n;
         b.outside_walk_ms += outside / n;
-        b.total_ms += (completed - closed) as f64 / 1e3 / n;
+        b.total_ms += span / n;
     }
     if b.waves == 0 {
         return None;
