@@ -37,6 +37,7 @@ mod leverage;
 mod lifecycle;
 mod recover;
 mod stop;
+pub mod timing;
 pub mod trailing;
 
 use std::sync::Arc;
@@ -60,6 +61,7 @@ use lifecycle::{Lookup, Sender};
 use recover::lost_then_resolve;
 pub use recover::{needs_side, needs_stop, settle_prior, unsettled};
 use stop::{StopStart, protect};
+use timing::{Step, StepTimes};
 
 /// Lookups tried before an unknown outcome is given up on for this run.
 const LOOKUP_ATTEMPTS: u32 = 5;
@@ -196,6 +198,8 @@ struct Report {
     client_order_id: String,
     side: Side,
     stop_loss_percent: f64,
+    /// Per-step time of this order, for the debug timing line.
+    times: Arc<StepTimes>,
 }
 
 impl Report {
@@ -284,6 +288,7 @@ impl Report {
 /// Executes one launched candidate. Never panics and never returns an error: every problem
 /// is a failed execution (or, when a position may exist, an execution that holds its slot).
 pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
+    let started_at = Utc::now();
     let coid = client_order_id(&job.wave_id, job.exchange_id, job.signal.id());
     let symbol = job.signal.symbol().to_owned();
     let side = side_of(&job.signal);
@@ -295,12 +300,16 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
         client_order_id: coid.clone(),
         side,
         stop_loss_percent: job.stop_loss_percent,
+        times: Arc::default(),
     };
     // Everything before the journal write may wait (another wave holds the symbol, the rate
     // limiter): a stop of the wave meanwhile ends the order unsent.
     let before_send = async {
+        let t = Instant::now();
         let symbol_lock = ctx.symbol_locks.lock(&symbol).await;
+        let t = r.times.add(Step::Lock, t);
         let open = through_cool_downs(MAX_PACE, || ctx.exchange.open_positions()).await;
+        r.times.add(Step::Positions, t);
         match open {
             Ok(open) if open.contains(&symbol) => return Err(r.duplicate()),
             Ok(_) => {}
@@ -317,7 +326,9 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
         if let Err(reason) = leverage::ensure(&ctx, &symbol, job.leverage).await {
             return Err(r.failed(&reason));
         }
+        let t = Instant::now();
         ctx.limiter.acquire().await;
+        r.times.add(Step::Limiter, t);
         Ok(symbol_lock)
     };
     let mut cancel = job.cancel.clone();
@@ -347,10 +358,12 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
         index: job.index,
         round: job.round,
     };
+    let t = Instant::now();
     if let Err(e) = ctx.journal.insert_sent(&row).await {
         error!(%coid, error = %e, "journal refused the order; not sent");
         return r.failed("journal_unavailable");
     }
+    r.times.add(Step::Journal, t);
     let order = EntryOrder {
         client_order_id: coid.clone(),
         symbol: symbol.clone(),
@@ -378,6 +391,7 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
         tokio::time::sleep(wait).await;
     };
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    r.times.add(Step::Entry, started);
     let mut exec = match placed {
         Ok(Ok(fill)) => {
             record(
@@ -457,6 +471,7 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
     // Only orders this run sent count: entry, then stop (or close) as the metric documents.
     ctx.metrics
         .order_latency(&ctx.config.exchange_name, started.elapsed());
+    r.times.log(&coid, started_at);
     exec
 }
 

@@ -62,6 +62,7 @@ pub async fn settle_prior(
         client_order_id: journaled_id(exchange_id, &prior),
         side,
         stop_loss_percent,
+        times: Default::default(),
     };
     match plan(&row_of(&prior), DUPLICATE_ID) {
         Next::LookUp {
@@ -490,6 +491,7 @@ pub fn unsettled(exchange_id: u32, prior: &JournalOrder) -> Execution {
         client_order_id: journaled_id(exchange_id, prior),
         side: Side::Long,
         stop_loss_percent: 0.0,
+        times: Default::default(),
     }
     .unresolved()
 }

@@ -1,10 +1,11 @@
 //! The protective stop of a filled entry (docs/design.md §3): placed with bounded retries, each
 //! attempt journaled before it leaves; if it cannot be placed, the position is closed at market.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::{error, warn};
 
+use super::timing::Step;
 use super::{Execution, Report, STOP_FAILED_CLOSE_FAILED, STOP_FAILED_CLOSED, derived_id};
 use crate::context::AgentCtx;
 use crate::exchange::{ExchangeError, Fill, Side, StopOrder};
@@ -68,8 +69,11 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
         let mut attempt = start.attempt;
         let end = start.attempt.saturating_add(retries);
         while attempt < end {
+            let t = Instant::now();
             ctx.limiter.acquire().await;
+            let t = r.times.add(Step::Limiter, t);
             state = step_before_send(ctx, coid, state, StopEvent::Send, attempt).await;
+            let t = r.times.add(Step::Journal, t);
             let stop_id = derived_id(coid, 's', attempt);
             let stop = StopOrder {
                 client_order_id: stop_id.clone(),
@@ -78,7 +82,9 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
                 quantity: fill.quantity,
                 stop_price,
             };
-            match tokio::time::timeout(timeout, ctx.exchange.place_stop(stop)).await {
+            let placed_stop = tokio::time::timeout(timeout, ctx.exchange.place_stop(stop)).await;
+            r.times.add(Step::Stop, t);
+            match placed_stop {
                 Ok(Ok(_)) => {
                     stop_done(ctx, r, state, StopEvent::Place, placed);
                     return ok("", true);

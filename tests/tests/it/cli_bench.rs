@@ -122,3 +122,53 @@ async fn bench_refuses_bad_arguments_before_starting_anything() {
     );
     assert!(out.stdout.is_empty());
 }
+
+#[tokio::test]
+async fn with_the_agents_timing_lines_kept_the_walk_is_broken_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("bench");
+    let run = Command::new(binary("wavegate"))
+        .args(["bench", "--json", "--latencies-ms", "0", "--waves", "2"])
+        .args(["--no-regions", "--data-dir", data.to_str().unwrap()])
+        .env("RUST_LOG", "warn,wavegate_agent::timing=debug")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(GUARD, run)
+        .await
+        .expect("wavegate bench did not finish within the guard")
+        .expect("wavegate could not be started");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    let cells = r["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2, "{r}");
+    // Sequential: binance's walk of the worked example, 7 signals in each of the 2 waves.
+    let b = &sample(&cells[0], "worked-example")["breakdown"];
+    assert_eq!(b["waves"], 2, "{b}");
+    assert_eq!(b["walked"], 7.0, "{b}");
+    // The breakdown covers the measured waves: its total is their makespan per walked signal.
+    let m = &sample(&cells[0], "worked-example")["makespan_ms"];
+    let per_wave = b["total_ms"].as_f64().unwrap() * 7.0;
+    let (lo, hi) = (m["min"].as_f64().unwrap(), m["max"].as_f64().unwrap());
+    assert!(
+        lo - 1e-6 <= per_wave && per_wave <= hi + 1e-6,
+        "{per_wave} not in [{lo}, {hi}]: {b}"
+    );
+    // The agent timed its steps: journal commits precede every request, the paper exchange
+    // answered every call.
+    assert!(b["journal_ms"].as_f64().unwrap() > 0.0, "{b}");
+    assert!(b["paper_exchange_ms"].as_f64().unwrap() > 0.0, "{b}");
+    // Windowed walks overlap: no per-signal breakdown.
+    assert!(sample(&cells[1], "worked-example")["breakdown"].is_null());
+    // The kept directory holds each setting's logs.
+    assert!(
+        data.join("00-grid-0ms-sequential")
+            .join("agent-1.log")
+            .is_file()
+    );
+}
