@@ -17,12 +17,12 @@ fn ratio(r: &SampleResult) -> String {
         .map_or_else(|| "-".into(), |x| format!("{:.2}", x.p50))
 }
 
-fn find<'a>(
-    cells: &'a [CellResult],
+fn find(
+    cells: &[CellResult],
     part: Part,
     latency_ms: Option<u64>,
     mode: ExecutionMode,
-) -> Option<&'a CellResult> {
+) -> Option<&CellResult> {
     cells
         .iter()
         .find(|c| c.part == part && c.mode == mode && latency_ms.is_none_or(|l| c.latency_ms == l))
@@ -138,6 +138,9 @@ fn regions(report: &Report) -> Option<String> {
     ))
 }
 
+/// One breakdown part's value.
+type PartOf = fn(&Breakdown) -> f64;
+
 fn breakdown(report: &Report) -> Option<String> {
     let cols: Vec<(String, &Breakdown)> = report
         .cells
@@ -160,7 +163,7 @@ fn breakdown(report: &Report) -> Option<String> {
     columns.extend(cols.iter().map(|(l, _)| (l.clone(), Align::Right)));
     let refs: Vec<(&str, Align)> = columns.iter().map(|(h, a)| (h.as_str(), *a)).collect();
     let mut t = Table::new(&refs);
-    let rows: [(&str, fn(&Breakdown) -> f64); 9] = [
+    let rows: [(&str, PartOf); 9] = [
         ("symbol lock", |b| b.symbol_lock_ms),
         ("positions read", |b| b.positions_read_ms),
         ("rate limiter", |b| b.limiter_ms),

@@ -33,7 +33,7 @@ fn sample<'a>(cell: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no sample {name} in {cell}"))
 }
 
-fn exchange<'a>(s: &'a Value, id: u64) -> &'a Value {
+fn exchange(s: &Value, id: u64) -> &Value {
     s["exchanges"]
         .as_array()
         .unwrap()
