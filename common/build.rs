@@ -1,4 +1,4 @@
-//! Generates the gRPC code from `proto/wavegate/v1/*.proto` with a protoc from the crate
+//! Generates the gRPC services from `proto/wavegate/v1/*.proto` with a protoc from the crate
 //! registry, so a fresh machine needs no system `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -11,7 +11,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }
+    // Messages come from wavegate-core (which has no tonic); only the services are generated
+    // here, referring to them.
     tonic_prost_build::configure()
+        .extern_path(".wavegate.v1", "::wavegate_core::pb")
         .file_descriptor_set_path(
             std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("wavegate_descriptor.bin"),
         )

@@ -5,9 +5,10 @@ mod generated {
     tonic::include_proto!("wavegate.v1");
 }
 
-/// Messages and services of `proto/wavegate/v1` (package `wavegate.v1`).
+/// Messages (from `wavegate-core`) and services of `proto/wavegate/v1` (package `wavegate.v1`).
 pub mod v1 {
     pub use super::generated::*;
+    pub use wavegate_core::pb::*;
 }
 
 /// Encoded `FileDescriptorSet` of the contract, for gRPC server reflection.

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::proto::v1 as pb;
+use crate::pb;
 use crate::time::{floor_to_interval, from_proto, to_proto};
 
 /// Exchange identifier (1 = Binance, 2 = Bybit by convention; any configured id works).

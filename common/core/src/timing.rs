@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::proto::v1 as pb;
+use crate::pb;
 use crate::signal::ExchangeId;
 use crate::time::{from_proto, to_proto};
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::proto::v1 as pb;
+use crate::pb;
 use crate::signal::ExchangeId;
 use crate::validate::Verdict;
 
