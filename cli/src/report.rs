@@ -13,27 +13,18 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::stats::ExchangeStats;
 use wavegate_common::time::{from_proto, wave_id};
 use wavegate_common::timing::{ExchangeTiming, millis_between};
+use wavegate_common::wave_status::WaveStatus;
 
 pub use text::{exchange_table, render_wave, summary_line, totals_line};
 
 /// Lower-case name of a wave status.
 pub fn status_name(status: i32) -> &'static str {
-    match pb::WaveStatus::try_from(status) {
-        Ok(pb::WaveStatus::Collecting) => "collecting",
-        Ok(pb::WaveStatus::Dispatching) => "dispatching",
-        Ok(pb::WaveStatus::Completed) => "completed",
-        Ok(pb::WaveStatus::Partial) => "partial",
-        Ok(pb::WaveStatus::Failed) => "failed",
-        _ => "unknown",
-    }
+    WaveStatus::from_proto(status).map_or("unknown", WaveStatus::as_str)
 }
 
 /// True once a wave will not change any more.
 pub fn is_terminal(status: i32) -> bool {
-    matches!(
-        pb::WaveStatus::try_from(status),
-        Ok(pb::WaveStatus::Completed | pb::WaveStatus::Partial | pb::WaveStatus::Failed)
-    )
+    WaveStatus::from_proto(status).is_some_and(WaveStatus::is_final)
 }
 
 /// RFC 3339 form of an optional protobuf timestamp.

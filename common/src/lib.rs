@@ -20,7 +20,9 @@ pub mod reflection;
 pub mod shutdown;
 pub mod telemetry;
 
-pub use wavegate_core::{order_id, plan, rank, signal, stats, time, timing, validate, walk};
+pub use wavegate_core::{
+    order_id, plan, rank, signal, stats, time, timing, validate, walk, wave_status,
+};
 
 pub use signal::{Action, ExchangeId, Signal, SignalError, SignalParams};
 pub use stats::{ExchangeStats, WaveTotals};

@@ -90,8 +90,7 @@ pub async fn run_wave(
     match &result {
         Ok(Some(done)) => {
             spans::wave_finished(&span, done.status.as_str(), done.positions_opened);
-            core.metrics
-                .wave_finished(report::metrics_status(done.status), started.elapsed());
+            core.metrics.wave_finished(done.status, started.elapsed());
         }
         Ok(None) => {}
         Err(e) => spans::record_error(&span, &e.to_string()),

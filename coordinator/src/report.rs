@@ -6,7 +6,6 @@ use std::sync::Arc;
 use chrono::Utc;
 use wavegate_common::proto::v1::wave_event::Event;
 use wavegate_common::stats::{ExchangeStats, WaveCompleted, WaveTotals};
-use wavegate_common::telemetry::metrics::WaveStatus as MetricsStatus;
 
 use crate::dispatch::ExchangeResult;
 use crate::error::CoordinatorError;
@@ -19,16 +18,6 @@ pub fn final_status(exchanges: &[ExchangeStats]) -> WaveStatus {
         WaveStatus::Partial
     } else {
         WaveStatus::Completed
-    }
-}
-
-/// The `wavegate_waves_total{status}` label of a final status.
-pub fn metrics_status(status: WaveStatus) -> MetricsStatus {
-    match status {
-        WaveStatus::Completed => MetricsStatus::Completed,
-        WaveStatus::Failed => MetricsStatus::Failed,
-        // Only final statuses reach the metrics; anything else would be a partial result.
-        _ => MetricsStatus::Partial,
     }
 }
 

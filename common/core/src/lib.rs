@@ -9,7 +9,8 @@
 //!   (buffer and top-up sizing), [`walk`] (the execution walk as a state machine), [`validate`]
 //!   (ordering of verdicts and duplicates), [`stats`] (per-exchange statistics and wave
 //!   totals), [`timing`] (per-exchange timing);
-//! - [`order_id`]: deterministic client order ids; [`time`]: wave timestamps and conversions.
+//! - [`wave_status`]: a wave's status; [`order_id`]: deterministic client order ids; [`time`]:
+//!   wave timestamps and conversions.
 //!
 //! `wavegate-common` re-exports every module here under the same name.
 
@@ -24,6 +25,7 @@ pub mod time;
 pub mod timing;
 pub mod validate;
 pub mod walk;
+pub mod wave_status;
 
 /// Messages of `proto/wavegate/v1` (package `wavegate.v1`); the services that carry them are
 /// generated in `wavegate-common`.
@@ -34,3 +36,4 @@ pub mod pb {
 
 pub use signal::{Action, ExchangeId, Signal, SignalError, SignalParams};
 pub use stats::{ExchangeStats, WaveTotals};
+pub use wave_status::WaveStatus;

@@ -7,68 +7,7 @@ use wavegate_common::stats::WaveTotals;
 use super::{Store, from_ms, ms};
 use crate::error::CoordinatorError;
 
-/// Lifecycle of a wave: `collecting → dispatching → completed | partial | failed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WaveStatus {
-    /// Accepting signals.
-    Collecting,
-    /// Claimed; agents are executing.
-    Dispatching,
-    /// Every exchange finished.
-    Completed,
-    /// At least one exchange could not be processed.
-    Partial,
-    /// Nothing was processed (e.g. too old).
-    Failed,
-}
-
-impl WaveStatus {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WaveStatus::Collecting => "collecting",
-            WaveStatus::Dispatching => "dispatching",
-            WaveStatus::Completed => "completed",
-            WaveStatus::Partial => "partial",
-            WaveStatus::Failed => "failed",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "collecting" => WaveStatus::Collecting,
-            "dispatching" => WaveStatus::Dispatching,
-            "completed" => WaveStatus::Completed,
-            "partial" => WaveStatus::Partial,
-            "failed" => WaveStatus::Failed,
-            _ => return None,
-        })
-    }
-
-    /// Wire form.
-    pub fn to_proto(self) -> pb::WaveStatus {
-        match self {
-            WaveStatus::Collecting => pb::WaveStatus::Collecting,
-            WaveStatus::Dispatching => pb::WaveStatus::Dispatching,
-            WaveStatus::Completed => pb::WaveStatus::Completed,
-            WaveStatus::Partial => pb::WaveStatus::Partial,
-            WaveStatus::Failed => pb::WaveStatus::Failed,
-        }
-    }
-
-    /// From the wire; unspecified is `None`.
-    pub fn from_proto(v: i32) -> Option<Self> {
-        match pb::WaveStatus::try_from(v).ok()? {
-            pb::WaveStatus::Unspecified => None,
-            pb::WaveStatus::Collecting => Some(WaveStatus::Collecting),
-            pb::WaveStatus::Dispatching => Some(WaveStatus::Dispatching),
-            pb::WaveStatus::Completed => Some(WaveStatus::Completed),
-            pb::WaveStatus::Partial => Some(WaveStatus::Partial),
-            pb::WaveStatus::Failed => Some(WaveStatus::Failed),
-        }
-    }
-}
+pub use wavegate_common::wave_status::WaveStatus;
 
 /// One stored wave.
 #[derive(Debug, Clone, PartialEq)]

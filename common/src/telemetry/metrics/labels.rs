@@ -4,28 +4,6 @@
 use crate::error::ErrorCode;
 use crate::validate::Verdict;
 
-/// How a wave ended (`wavegate_waves_total{status}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WaveStatus {
-    /// Every exchange finished.
-    Completed,
-    /// At least one exchange could not be processed.
-    Partial,
-    /// Nothing could be processed.
-    Failed,
-}
-
-impl WaveStatus {
-    /// Label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WaveStatus::Completed => "completed",
-            WaveStatus::Partial => "partial",
-            WaveStatus::Failed => "failed",
-        }
-    }
-}
-
 /// What became of an ingested signal (`wavegate_ingest_signals_total{result}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IngestResult {

@@ -18,7 +18,8 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-pub use labels::{IngestResult, WaveStatus};
+pub use crate::wave_status::WaveStatus;
+pub use labels::IngestResult;
 pub use process::ProcessCollector;
 pub use server::{MetricsServer, serve_metrics};
 
@@ -190,11 +191,7 @@ impl Metrics {
         registry.register(Box::new(process::build_info(process.as_str())?))?;
         // Every status and result at 0 from start-up: `increase()` and alerts need a series
         // before the first event.
-        for status in [
-            WaveStatus::Completed,
-            WaveStatus::Partial,
-            WaveStatus::Failed,
-        ] {
+        for status in WaveStatus::FINAL {
             waves.with_label_values(&[status.as_str()]);
         }
         for result in IngestResult::ALL {
@@ -218,7 +215,13 @@ impl Metrics {
     }
 
     /// A wave ended with `status` after `duration` (dispatch to completion).
+    /// Only final statuses are labels; anything else would be a partial result.
     pub fn wave_finished(&self, status: WaveStatus, duration: Duration) {
+        let status = if status.is_final() {
+            status
+        } else {
+            WaveStatus::Partial
+        };
         self.waves.with_label_values(&[status.as_str()]).inc();
         self.wave_duration.observe(duration.as_secs_f64());
     }
