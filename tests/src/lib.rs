@@ -17,6 +17,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod db;
 pub mod fake_exchange;
 pub mod otlp;
 pub mod signal_server;

@@ -127,14 +127,12 @@ async fn collecting_wave_is_failed_and_nothing_executes(db: &TestDb) {
 async fn cancelling_a_collecting_wave_fails_it_with_nothing_executed_sqlite() {
     let db = TestDb::sqlite().await;
     collecting_wave_is_failed_and_nothing_executes(&db).await;
-    db.cleanup().await;
 }
 
 #[tokio::test]
 async fn cancelling_a_collecting_wave_fails_it_with_nothing_executed_postgres() {
     let db = TestDb::postgres().await;
     collecting_wave_is_failed_and_nothing_executes(&db).await;
-    db.cleanup().await;
 }
 
 #[tokio::test]
@@ -217,5 +215,4 @@ async fn bad_unknown_finished_and_foreign_waves_are_refused_and_change_nothing()
     assert_eq!(stored.status.as_str(), "dispatching");
     assert_eq!(stored.owner.as_deref(), Some("coord-elsewhere"));
     h.shutdown().await;
-    db.cleanup().await;
 }

@@ -99,7 +99,6 @@ async fn bad_input_is_rejected_precisely_and_changes_nothing() {
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("wave_timestamp"));
     h.shutdown().await;
-    db.cleanup().await;
 }
 
 #[tokio::test]
@@ -164,7 +163,6 @@ async fn a_stream_reports_positions_and_a_quiet_wave_closes_by_itself() {
     let d = finished(&mut c, &wave_id(ts2)).await;
     assert_eq!(d.exchanges[0].error, "no_params");
     h.shutdown().await;
-    db.cleanup().await;
 }
 
 #[tokio::test]
@@ -249,7 +247,6 @@ async fn health_and_reflection_are_served() {
         assert_eq!(names, want, "v1alpha");
     }
     h.shutdown().await;
-    db.cleanup().await;
 }
 
 #[tokio::test]
@@ -288,7 +285,6 @@ async fn streamed_ingest_of_many_signals_is_committed_in_batches() {
     let w = h.store().wave(&wave_id(ts)).await.unwrap().unwrap();
     assert_eq!(i64::from(w.signal_count), n);
     h.shutdown().await;
-    db.cleanup().await;
 }
 
 #[tokio::test]
@@ -340,5 +336,4 @@ async fn a_streamed_signal_is_stored_while_the_producer_pauses_and_an_empty_item
     );
     assert_eq!(s.rejections[0].code, Code::InvalidArgument as i32);
     h.shutdown().await;
-    db.cleanup().await;
 }

@@ -138,7 +138,6 @@ async fn params_set_validates_and_get_lists_every_known_exchange() {
     assert_eq!((s.accepted, s.rejected), (0, 1), "{s:?}");
     assert_eq!(s.rejections[0].field, "exchange_id");
     h.shutdown().await;
-    db.cleanup().await;
 }
 
 /// Exchange 1 has no params (skipped, `no_params`); exchange 2 has params but its agent is
@@ -326,14 +325,12 @@ async fn skip_and_unavailable_scenario(db: &TestDb) {
 async fn skipped_and_unavailable_exchanges_make_a_partial_wave_sqlite() {
     let db = TestDb::sqlite().await;
     skip_and_unavailable_scenario(&db).await;
-    db.cleanup().await;
 }
 
 #[tokio::test]
 async fn skipped_and_unavailable_exchanges_make_a_partial_wave_postgres() {
     let db = TestDb::postgres().await;
     skip_and_unavailable_scenario(&db).await;
-    db.cleanup().await;
 }
 
 #[tokio::test]
@@ -359,5 +356,4 @@ async fn a_wave_older_than_max_age_fails_instead_of_executing() {
     let w = h.store().wave(&wave_id(ts)).await.unwrap().unwrap();
     assert!(w.reason.unwrap().contains("max_wave_age"));
     h.shutdown().await;
-    db.cleanup().await;
 }

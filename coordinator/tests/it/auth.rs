@@ -116,5 +116,4 @@ async fn bearer_tokens_guard_the_api_when_configured() {
         "with the token the wave is cancelled"
     );
     h.shutdown().await;
-    db.cleanup().await;
 }

@@ -141,7 +141,6 @@ async fn each_token_does_only_what_its_scopes_allow() {
         pb::WaveStatus::Failed as i32
     );
     h.shutdown().await;
-    db.cleanup().await;
 }
 
 #[tokio::test]
@@ -237,7 +236,6 @@ async fn params_out_of_bounds_are_refused_naming_the_field() {
     assert_eq!(s.rejections[0].code, Code::InvalidArgument as i32);
     assert_eq!(h.store().params(2).await.unwrap().unwrap().max_trades, 20);
     h.shutdown().await;
-    db.cleanup().await;
 }
 
 /// A `PublishWave` of 50 000 signals: well over 1 MiB encoded (each signal carries two
@@ -288,5 +286,4 @@ async fn a_request_above_the_size_limit_is_refused_before_it_is_read() {
         .unwrap_err();
     assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
     h.shutdown().await;
-    db.cleanup().await;
 }

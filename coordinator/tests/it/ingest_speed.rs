@@ -29,5 +29,4 @@ async fn store_batches_print_their_rate() {
     let rate = n as f64 / started.elapsed().as_secs_f64();
     eprintln!("store: {n} signals at {rate:.0}/s");
     store.close().await;
-    db.cleanup().await;
 }

@@ -67,7 +67,6 @@ async fn signals_are_stored_once_and_refused_after_the_claim() {
         assert_eq!(out.closed.len(), 1);
         assert_eq!(out.closed[0].2, "dispatching");
         store.close().await;
-        db.cleanup().await;
     }
 }
 
@@ -178,7 +177,6 @@ async fn lease_takeover_and_completion_are_exclusive_and_recorded_once() {
         assert_eq!(store.exchange_results(&id).await.unwrap(), exchanges);
         assert_eq!(store.exchange_timings(&id).await.unwrap(), timings);
         store.close().await;
-        db.cleanup().await;
     }
 }
 
@@ -247,7 +245,6 @@ async fn params_update_from_wave_and_failures_of_old_waves() {
             0
         );
         store.close().await;
-        db.cleanup().await;
     }
 }
 
@@ -263,7 +260,6 @@ async fn sqlite_commits_are_fsynced_unless_configured_otherwise() {
             .unwrap();
         assert_eq!(got, want, "{sync:?}");
         store.close().await;
-        db.cleanup().await;
     }
 }
 
@@ -321,7 +317,6 @@ async fn a_cancel_is_recorded_once_and_only_while_its_coordinator_dispatches_the
         let events = store.events_of(&id).await.unwrap();
         assert_eq!(events.iter().filter(|e| e.0 == "WAVE_CANCELLED").count(), 1);
         store.close().await;
-        db.cleanup().await;
     }
 }
 

@@ -188,5 +188,4 @@ async fn lost_agent_reports_the_known_outcomes_and_leaves_the_wave_partial() {
 
     coord.shutdown().await;
     server.abort();
-    db.cleanup().await;
 }

@@ -198,6 +198,5 @@ async fn a_waves_params_are_recorded_once_by_its_owner_and_a_failed_update_leave
         assert_eq!(w.owner.as_deref(), Some("b"));
         assert_eq!(w.deadline_at, Some(deadline));
         store.close().await;
-        db.cleanup().await;
     }
 }

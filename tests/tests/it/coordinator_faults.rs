@@ -262,14 +262,12 @@ async fn a_coordinator_killed_mid_dispatch_resumes_and_no_order_is_placed_twice(
 
 #[tokio::test]
 async fn a_coordinator_killed_mid_dispatch_on_postgres_resumes_and_no_order_is_placed_twice() {
-    let db = PgDb::create().await;
+    let db = TestDb::postgres().await;
     killed_mid_dispatch(&db.url, Survivor::Restarted).await;
-    db.drop_db().await;
 }
 
 #[tokio::test]
 async fn a_second_coordinator_on_the_same_postgres_takes_over_when_the_lease_expires() {
-    let db = PgDb::create().await;
+    let db = TestDb::postgres().await;
     killed_mid_dispatch(&db.url, Survivor::Other).await;
-    db.drop_db().await;
 }

@@ -147,7 +147,6 @@ async fn worked_example_on_sqlite() {
 
 #[tokio::test]
 async fn worked_example_on_postgres() {
-    let db = PgDb::create().await;
+    let db = TestDb::postgres().await;
     run_worked_example(&db.url).await;
-    db.drop_db().await;
 }
