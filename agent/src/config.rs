@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use rust_decimal::Decimal;
 use serde::Deserialize;
 use wavegate_common::walk::Mode;
 
@@ -140,10 +141,10 @@ pub struct PaperConfig {
     /// Probability in `[0, 1]` that an entry order is rejected at random.
     pub fail_rate: f64,
     /// Order size in quote currency.
-    pub notional: f64,
+    pub notional: Decimal,
     /// Smallest order size the exchange accepts; below it validation fails
     /// with `below_min_notional`.
-    pub min_notional: f64,
+    pub min_notional: Decimal,
     /// Symbols with an open position when the journal is first created.
     pub open_positions: Vec<String>,
     /// Symbols that fail validation with `symbol_not_tradable`.
@@ -172,11 +173,11 @@ pub struct PaperConfig {
     /// Free balance of the account, in USD; each entry takes its margin (notional / leverage)
     /// from it and an entry whose margin exceeds it is refused (`insufficient_balance`).
     /// `None`: unlimited (the balance is not modelled).
-    pub balance: Option<f64>,
+    pub balance: Option<Decimal>,
     /// Largest position notional, in USD, a symbol may hold at leverage 1; at leverage `L`
     /// the bracket allows `max_notional / L` (higher leverage, lower bracket, as Binance's
     /// leverage brackets). `None`: no bracket.
-    pub max_notional: Option<f64>,
+    pub max_notional: Option<Decimal>,
     /// Symbols whose trailing stop is rejected (`trailing_rejected`); the protective stop stays.
     pub trailing_fail: Vec<String>,
     /// Symbols whose leverage change is rejected (`leverage_rejected`): their entry is not sent.
@@ -189,8 +190,8 @@ impl Default for PaperConfig {
             latency_ms: 0,
             seed: 42,
             fail_rate: 0.0,
-            notional: 100.0,
-            min_notional: 5.0,
+            notional: Decimal::ONE_HUNDRED,
+            min_notional: Decimal::from(5),
             open_positions: Vec::new(),
             invalid_symbols: Vec::new(),
             exec_fail: Vec::new(),
@@ -237,7 +238,7 @@ impl Default for AdapterConfig {
 
 impl AdapterConfig {
     /// Order size in quote currency of the selected adapter.
-    pub fn notional(&self) -> f64 {
+    pub fn notional(&self) -> Decimal {
         match self.kind {
             AdapterKind::Paper => self.paper.notional,
             AdapterKind::Binance => self.binance.notional,
@@ -480,13 +481,13 @@ impl AgentConfig {
                 format!("must be in [0, 1], got {}", p.fail_rate),
             ));
         }
-        if !(p.notional.is_finite() && p.notional > 0.0) {
+        if p.notional <= Decimal::ZERO {
             return Err(ConfigError::invalid(
                 "adapter.paper.notional",
                 format!("must be positive, got {}", p.notional),
             ));
         }
-        if !(p.min_notional.is_finite() && p.min_notional >= 0.0) {
+        if p.min_notional < Decimal::ZERO {
             return Err(ConfigError::invalid(
                 "adapter.paper.min_notional",
                 format!("must be zero or positive, got {}", p.min_notional),
@@ -497,7 +498,7 @@ impl AgentConfig {
             ("adapter.paper.max_notional", p.max_notional),
         ] {
             if let Some(x) = v
-                && !(x.is_finite() && x >= 0.0)
+                && x < Decimal::ZERO
             {
                 return Err(ConfigError::invalid(
                     key,

@@ -77,7 +77,7 @@ pub struct AgentCtx {
 
 impl AgentCtx {
     /// Order size in quote currency.
-    pub fn order_notional(&self) -> f64 {
+    pub fn order_notional(&self) -> crate::exchange::Decimal {
         self.config.adapter.notional()
     }
 }

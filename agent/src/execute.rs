@@ -52,8 +52,9 @@ use wavegate_common::signal::Signal;
 use wavegate_common::validate::Duplicate;
 
 use crate::context::AgentCtx;
+use crate::exchange::money::to_f64;
 use crate::exchange::throttle::{MAX_PACE, through_cool_downs};
-use crate::exchange::{EntryOrder, ExchangeError, Fill, LeverageSetting, Side};
+use crate::exchange::{Decimal, EntryOrder, ExchangeError, Fill, LeverageSetting, Side};
 use crate::journal::{NewOrder, OrderEvent, OrderState, OrderUpdate};
 
 pub use leverage::{LEVERAGE_NOT_SET, LeverageCache};
@@ -110,7 +111,7 @@ pub struct OrderJob {
     /// then ends unsent, unjournaled, failed with that reason.
     pub cancel: watch::Receiver<Option<&'static str>>,
     /// Order size in USD, settled at validation.
-    pub notional: f64,
+    pub notional: Decimal,
     /// Trailing stop after the protective stop (`None`: off).
     pub trailing: Option<crate::protocol::Trailing>,
     /// Leverage and margin mode the symbol must trade at before the entry.
@@ -269,8 +270,8 @@ impl Report {
         executed: bool,
         error: &str,
         exchange_order_id: &str,
-        price: f64,
-        quantity: f64,
+        price: Decimal,
+        quantity: Decimal,
     ) -> Execution {
         let (status, kind) = if executed {
             (ExecStatus::Executed, pb::OutcomeKind::Executed)
@@ -279,8 +280,9 @@ impl Report {
         };
         let mut outcome = self.outcome(kind, executed, error);
         outcome.exchange_order_id = exchange_order_id.to_owned();
-        outcome.fill_price = price;
-        outcome.quantity = quantity;
+        // The wire keeps floats; the agent's numbers stay decimals up to here.
+        outcome.fill_price = to_f64(price);
+        outcome.quantity = to_f64(quantity);
         Execution { status, outcome }
     }
 }

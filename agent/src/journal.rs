@@ -97,9 +97,9 @@ pub struct OrderUpdate {
     /// Failure reason.
     pub error: Option<String>,
     /// Fill price.
-    pub fill_price: f64,
+    pub fill_price: crate::exchange::Decimal,
     /// Filled quantity.
-    pub quantity: f64,
+    pub quantity: crate::exchange::Decimal,
 }
 
 /// The journal database (shared with the paper exchange's tables).

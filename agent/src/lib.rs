@@ -162,6 +162,7 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     let local_addr = incoming.local_addr().map_err(bind_err)?;
     // One registry per agent, so in-process clusters and tests never mix their counts.
     let metrics = Arc::new(Metrics::new(Process::Agent)?);
+    exchange.attach_metrics(metrics.clone(), &config.exchange_name);
     let metrics_server = match config.metrics_listen {
         Some(addr) => Some(serve_metrics(addr, metrics.clone()).await?),
         None => None,

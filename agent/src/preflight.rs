@@ -114,7 +114,7 @@ pub async fn run(config: &AgentConfig, opts: &Options) -> Result<Report, ConfigE
         key: format!("{table}.base_url"),
         reason,
     };
-    let need = live.notional * f64::from(opts.max_trades);
+    let need = live.notional * crate::exchange::Decimal::from(opts.max_trades);
     let mut lines = vec![Line::new(
         "endpoint",
         Status::Ok,
@@ -157,7 +157,10 @@ pub fn clock_line(offset_ms: Option<i64>, recv_window_ms: u64) -> Line {
 }
 
 /// The balance line: `available` against what `max_trades` positions of `notional` need.
-pub fn balance_line(available: Option<f64>, need: f64) -> Line {
+pub fn balance_line(
+    available: Option<crate::exchange::Decimal>,
+    need: crate::exchange::Decimal,
+) -> Line {
     match available {
         None => Line::new("balance", Status::Fail, "not readable"),
         Some(a) if a < need => Line::new(
@@ -182,7 +185,7 @@ mod tests {
         let r = Report {
             lines: vec![
                 clock_line(Some(12), 5000),
-                balance_line(Some(50.0), 100.0),
+                balance_line(Some(50.into()), 100.into()),
                 Line::new("withdrawals", Status::Warn, "enabled"),
             ],
         };
@@ -194,6 +197,9 @@ mod tests {
             "{t}"
         );
         assert_eq!(clock_line(Some(3000), 5000).status, Status::Fail);
-        assert_eq!(balance_line(Some(100.0), 100.0).status, Status::Ok);
+        assert_eq!(
+            balance_line(Some(100.into()), 100.into()).status,
+            Status::Ok
+        );
     }
 }

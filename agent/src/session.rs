@@ -201,7 +201,7 @@ struct Entry {
     round: u32,
     outcome: Option<pb::SignalOutcome>,
     /// Order size in USD, settled at validation.
-    notional: f64,
+    notional: crate::exchange::Decimal,
 }
 
 /// A rule check's result: the order's size and the symbol's bracket cap when it passed.

@@ -218,6 +218,10 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "adapter.binance.ban_cooldown_secs",
     ),
     (
+        "BINANCE_MAX_FILL_DEVIATION_PERCENT",
+        "adapter.binance.max_fill_deviation_percent",
+    ),
+    (
         "BINANCE_REQUEST_TIMEOUT_MS",
         "adapter.binance.request_timeout_ms",
     ),
@@ -234,6 +238,10 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "adapter.bybit.rules_refresh_secs",
     ),
     ("BYBIT_BAN_COOLDOWN_SECS", "adapter.bybit.ban_cooldown_secs"),
+    (
+        "BYBIT_MAX_FILL_DEVIATION_PERCENT",
+        "adapter.bybit.max_fill_deviation_percent",
+    ),
     (
         "BYBIT_REQUEST_TIMEOUT_MS",
         "adapter.bybit.request_timeout_ms",

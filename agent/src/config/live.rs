@@ -9,6 +9,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use super::ConfigError;
@@ -73,7 +74,7 @@ pub struct LiveConfig {
     /// How long a signed request stays valid at the exchange (`recvWindow`), in ms.
     pub recv_window_ms: u64,
     /// Order size in quote currency (USDT).
-    pub notional: f64,
+    pub notional: Decimal,
     /// Time allowed for one REST call; an order call that runs out has an unknown outcome.
     pub request_timeout_ms: u64,
     /// Time allowed to open a TCP/TLS connection; a failure here means nothing was sent.
@@ -86,6 +87,11 @@ pub struct LiveConfig {
     /// limits that say when they end (`Retry-After`, Bybit's reset timestamp) are honoured
     /// as said.
     pub ban_cooldown_secs: u64,
+    /// Farthest an entry's fill price may lie from the venue's last price, in percent, before
+    /// it is distrusted: the adapter reads the order back for its average price and, if that
+    /// is no better, prices the fill at the last price (logged at error level and counted) —
+    /// a stop is never computed from a price that far off. Default 10.
+    pub max_fill_deviation_percent: Decimal,
     /// API key (`WAVEGATE_AGENT_API_KEY` overrides it).
     pub api_key: Option<Secret>,
     /// File holding the API secret (e.g. a mounted Kubernetes Secret); used when
@@ -133,11 +139,12 @@ impl LiveConfig {
             base_url: base_url.to_owned(),
             network: super::network::Network::Mainnet,
             recv_window_ms: 5000,
-            notional: 100.0,
+            notional: Decimal::ONE_HUNDRED,
             request_timeout_ms: 5000,
             connect_timeout_ms: 3000,
             rules_refresh_secs: 300,
             ban_cooldown_secs: 600,
+            max_fill_deviation_percent: Decimal::TEN,
             api_key: None,
             api_secret_file: None,
             api_secret: None,
@@ -171,6 +178,7 @@ impl LiveConfig {
             "connect_timeout_ms" => self.connect_timeout_ms = super::env::parse(v)?,
             "rules_refresh_secs" => self.rules_refresh_secs = super::env::parse(v)?,
             "ban_cooldown_secs" => self.ban_cooldown_secs = super::env::parse(v)?,
+            "max_fill_deviation_percent" => self.max_fill_deviation_percent = super::env::parse(v)?,
             "api_key" => self.api_key = (!v.is_empty()).then(|| Secret::new(v)),
             "api_secret_file" => self.api_secret_file = (!v.is_empty()).then(|| PathBuf::from(v)),
             // Never echo the value: it is a secret.
@@ -212,7 +220,15 @@ impl LiveConfig {
                 format!("must be in 1..=60000, got {}", self.recv_window_ms),
             ));
         }
-        if !(self.notional.is_finite() && self.notional > 0.0) {
+        let hundred = Decimal::ONE_HUNDRED;
+        let deviation = self.max_fill_deviation_percent;
+        if !(deviation > Decimal::ZERO && deviation < hundred) {
+            return Err(bad(
+                "max_fill_deviation_percent",
+                format!("must be in (0, 100), got {deviation}"),
+            ));
+        }
+        if self.notional <= Decimal::ZERO {
             return Err(bad(
                 "notional",
                 format!("must be positive, got {}", self.notional),

@@ -6,6 +6,7 @@
 //! leveraged tokens refused); the trailing stop is off unless the wave's params or this config
 //! give both its activation and its distance.
 
+use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use super::ConfigError;
@@ -74,34 +75,34 @@ impl Default for PositionsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct SizingConfig {
     /// Smallest size allowed, in USD (the adapter's `notional` may not be below it).
-    pub min_usd: f64,
+    pub min_usd: Decimal,
     /// Largest size, in USD: neither the adapter's `notional` nor a raised size goes above it.
-    pub max_usd: f64,
+    pub max_usd: Decimal,
     /// A size below the symbol's minimum order is raised to it when that costs at most this
     /// much more, in percent; else the signal fails validation (`below_min_notional: …`).
-    pub tolerance_percent: f64,
+    pub tolerance_percent: Decimal,
 }
 
 impl Default for SizingConfig {
     fn default() -> Self {
         Self {
-            min_usd: 5.0,
-            max_usd: 10_000.0,
-            tolerance_percent: 10.0,
+            min_usd: Decimal::from(5),
+            max_usd: Decimal::from(10_000),
+            tolerance_percent: Decimal::TEN,
         }
     }
 }
 
 impl SizingConfig {
     /// Checks the bounds and that `notional` (the adapter's size) lies within them.
-    pub fn validate(&self, notional: f64, notional_key: &str) -> Result<(), ConfigError> {
-        if !(self.min_usd.is_finite() && self.min_usd > 0.0) {
+    pub fn validate(&self, notional: Decimal, notional_key: &str) -> Result<(), ConfigError> {
+        if self.min_usd <= Decimal::ZERO {
             return Err(ConfigError::invalid(
                 "sizing.min_usd",
                 format!("must be positive, got {}", self.min_usd),
             ));
         }
-        if !(self.max_usd.is_finite() && self.max_usd >= self.min_usd) {
+        if self.max_usd < self.min_usd {
             return Err(ConfigError::invalid(
                 "sizing.max_usd",
                 format!(
@@ -110,8 +111,7 @@ impl SizingConfig {
                 ),
             ));
         }
-        if !(self.tolerance_percent.is_finite() && (0.0..=100.0).contains(&self.tolerance_percent))
-        {
+        if !(Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&self.tolerance_percent) {
             return Err(ConfigError::invalid(
                 "sizing.tolerance_percent",
                 format!("must be in [0, 100], got {}", self.tolerance_percent),
@@ -137,9 +137,9 @@ pub struct LimitsConfig {
     /// Most positions open on the account at once (those open before the wave included).
     pub max_positions: u32,
     /// Most notional, in USD, open on the account at once; `None`: no limit.
-    pub max_exposure_usd: Option<f64>,
+    pub max_exposure_usd: Option<Decimal>,
     /// Free balance, in USD, never spent on margin: an entry needs its margin plus this.
-    pub balance_reserve_usd: f64,
+    pub balance_reserve_usd: Decimal,
     /// Check the free balance at validation (read once per wave).
     pub check_balance: bool,
 }
@@ -149,7 +149,7 @@ impl Default for LimitsConfig {
         Self {
             max_positions: 150,
             max_exposure_usd: None,
-            balance_reserve_usd: 10.0,
+            balance_reserve_usd: Decimal::TEN,
             check_balance: true,
         }
     }
@@ -220,14 +220,14 @@ impl LimitsConfig {
             ));
         }
         if let Some(x) = self.max_exposure_usd
-            && !(x.is_finite() && x > 0.0)
+            && x <= Decimal::ZERO
         {
             return Err(ConfigError::invalid(
                 "limits.max_exposure_usd",
                 format!("must be positive, got {x}"),
             ));
         }
-        if !(self.balance_reserve_usd.is_finite() && self.balance_reserve_usd >= 0.0) {
+        if self.balance_reserve_usd < Decimal::ZERO {
             return Err(ConfigError::invalid(
                 "limits.balance_reserve_usd",
                 format!("must be zero or positive, got {}", self.balance_reserve_usd),

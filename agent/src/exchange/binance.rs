@@ -35,7 +35,9 @@ use futures::future::BoxFuture;
 use http::Method;
 use serde_json::Value;
 
+use super::fill_check::FillCheck;
 use super::lots::{self, Rules, RulesCache, num};
+use super::money::Decimal;
 use super::position_mode::ModeCache;
 use super::rest::{Call, Failure, Reply, RestClient, ServerClock, number, query_string, text};
 use super::signing::hmac_sha256_hex;
@@ -80,6 +82,7 @@ pub struct BinanceFutures {
     throttle: Throttle,
     limits: limits::UsageLimits,
     ban_cooldown: Duration,
+    fills: FillCheck,
 }
 
 impl BinanceFutures {
@@ -101,6 +104,7 @@ impl BinanceFutures {
             throttle: Throttle::new(NAME),
             limits: limits::UsageLimits::default(),
             ban_cooldown: Duration::from_secs(cfg.ban_cooldown_secs),
+            fills: FillCheck::new(NAME, cfg.max_fill_deviation_percent),
         })
     }
 
@@ -227,14 +231,14 @@ impl BinanceFutures {
             .await
     }
 
-    async fn price(&self, symbol: &str) -> Result<f64, ExchangeError> {
+    async fn price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
         let pq = format!(
             "/fapi/v2/ticker/price?{}",
             query_string(&[("symbol", symbol.to_owned())])
         );
         match self.public(&pq).await {
             Ok(v) => match number(&v, "price") {
-                Some(p) if p > 0.0 => Ok(p),
+                Some(p) if p > Decimal::ZERO => Ok(p),
                 _ => Err(ExchangeError::Rejected("no_price".into())),
             },
             Err(Failure::Refused {
@@ -248,7 +252,7 @@ impl BinanceFutures {
     async fn sized(
         &self,
         symbol: &str,
-        notional: f64,
+        notional: Decimal,
     ) -> Result<super::lots::Quantity, ExchangeError> {
         let rules = lots::tradable(self.rules_of(symbol).await?)?;
         self.one_way().await?;
@@ -298,35 +302,34 @@ impl BinanceFutures {
         }
     }
 
-    /// The fill of a filled order answer. `POST /fapi/v1/order` no longer carries `avgPrice`
-    /// (binance-connector-rust CHANGELOG 62.0.0: "`avgPrice` deleted" from `new_order()`), so
-    /// the price is read back with `GET /fapi/v1/order` by `orderId`; a fill is never returned
-    /// with a price ≤ 0 — if it cannot be read, the outcome is unknown and the agent looks the
-    /// order up again.
+    /// The fill of a filled order answer, its price checked ([`FillCheck`]).
+    /// `POST /fapi/v1/order` no longer carries `avgPrice` (binance-connector-rust CHANGELOG
+    /// 62.0.0: "`avgPrice` deleted" from `new_order()`), so a missing price is read back with
+    /// `GET /fapi/v1/order` by `orderId` (`query_order_response.rs` has `avgPrice`), and one
+    /// still missing or far from the last price is replaced by the last price. Without a last
+    /// price a positive fill price is kept; none at all leaves the outcome unknown (the agent
+    /// looks the order up again). A fill is never returned with a price ≤ 0.
     async fn priced(&self, symbol: &str, answer: &Value) -> Result<Fill, ExchangeError> {
         let fill = filled_or_unknown(answer)?;
-        if fill.price > 0.0 {
-            return Ok(fill);
-        }
-        let read = self
-            .query_order(symbol, ("orderId", fill.exchange_order_id.clone()))
-            .await;
-        match read {
-            Ok(Some(v)) => match order_report(&v) {
-                OrderReport::Filled(f) if f.price > 0.0 => Ok(f),
-                other => Err(ExchangeError::Unknown(format!(
-                    "{NAME}: filled order {} has no readable price: {other:?}",
-                    fill.exchange_order_id
+        let id = fill.exchange_order_id.clone();
+        let read_back = || async {
+            match self.query_order(symbol, ("orderId", id.clone())).await {
+                Ok(Some(v)) => match order_report(&v) {
+                    OrderReport::Filled(f) => Some(f),
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        match self.price(symbol).await {
+            Ok(last) => Ok(self.fills.checked(fill, last, read_back).await),
+            Err(_) if fill.price > Decimal::ZERO => Ok(fill),
+            Err(e) => match read_back().await {
+                Some(f) if f.price > Decimal::ZERO => Ok(f),
+                _ => Err(ExchangeError::Unknown(format!(
+                    "{NAME}: filled order {id} has no readable price (last price: {e})"
                 ))),
             },
-            Ok(None) => Err(ExchangeError::Unknown(format!(
-                "{NAME}: filled order {} not found by id",
-                fill.exchange_order_id
-            ))),
-            Err(e) => Err(ExchangeError::Unknown(format!(
-                "{NAME}: fill price of {} not readable: {e}",
-                fill.exchange_order_id
-            ))),
         }
     }
 
@@ -367,9 +370,6 @@ impl BinanceFutures {
             .rules_of(&o.symbol)
             .await?
             .ok_or_else(|| ExchangeError::Rejected("symbol_not_tradable".into()))?;
-        if !(o.stop_price.is_finite() && o.stop_price > 0.0) {
-            return Err(ExchangeError::Rejected("stop_price_not_positive".into()));
-        }
         lots::check_stop_price(o.side, o.stop_price, self.price(&o.symbol).await?)?;
         let params = vec![
             ("algoType", "CONDITIONAL".to_owned()),
@@ -420,7 +420,7 @@ impl BinanceFutures {
         })?;
         Ok(rows
             .iter()
-            .filter(|r| number(r, "positionAmt").is_some_and(|a| a != 0.0))
+            .filter(|r| number(r, "positionAmt").is_some_and(|a| !a.is_zero()))
             .cloned()
             .collect())
     }
@@ -434,7 +434,7 @@ impl BinanceFutures {
             return Err(ExchangeError::Rejected("no_position".into()));
         };
         let amount = text(row, "positionAmt").unwrap_or_default();
-        let long = num(&amount).is_some_and(|a| a > 0.0);
+        let long = num(&amount).is_some_and(|a| a > Decimal::ZERO);
         let params = vec![
             ("symbol", symbol.clone()),
             ("side", if long { "SELL" } else { "BUY" }.to_owned()),
@@ -501,7 +501,7 @@ impl Exchange for BinanceFutures {
         &self,
         symbol: String,
         _side: Side,
-        notional: f64,
+        notional: Decimal,
     ) -> BoxFuture<'_, Result<(), ExchangeError>> {
         async move { self.sized(&symbol, notional).await.map(|_| ()) }.boxed()
     }
@@ -523,7 +523,7 @@ impl Exchange for BinanceFutures {
                 .filter(|r| text(r, "symbol").as_deref() == Some(symbol.as_str()))
                 .find_map(|r| number(r, "positionAmt"))
                 .map(|amount| Position {
-                    side: if amount > 0.0 {
+                    side: if amount > Decimal::ZERO {
                         Side::Long
                     } else {
                         Side::Short
@@ -532,6 +532,14 @@ impl Exchange for BinanceFutures {
                 }))
         }
         .boxed()
+    }
+
+    fn attach_metrics(
+        &self,
+        metrics: std::sync::Arc<wavegate_common::telemetry::Metrics>,
+        exchange: &str,
+    ) {
+        self.fills.attach(metrics, exchange);
     }
 
     fn place_entry(&self, order: EntryOrder) -> BoxFuture<'_, Result<Fill, ExchangeError>> {
@@ -561,7 +569,7 @@ impl Exchange for BinanceFutures {
     fn min_order_notional(
         &self,
         symbol: String,
-    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>> {
+    ) -> BoxFuture<'_, Result<Option<Decimal>, ExchangeError>> {
         self.min_order(symbol).boxed()
     }
 
@@ -573,7 +581,7 @@ impl Exchange for BinanceFutures {
         &self,
         symbol: String,
         leverage: u32,
-    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>> {
+    ) -> BoxFuture<'_, Result<Option<Decimal>, ExchangeError>> {
         self.bracket_cap(symbol, leverage).boxed()
     }
 

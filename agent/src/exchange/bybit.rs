@@ -33,7 +33,9 @@ use futures::future::BoxFuture;
 use http::Method;
 use serde_json::{Value, json};
 
+use super::fill_check::FillCheck;
 use super::lots::{self, Quantity, Rules, RulesCache};
+use super::money::Decimal;
 use super::position_mode::ModeCache;
 use super::rest::{
     Call, Failure, Reply, RestClient, ServerClock, Transport, number, query_string, text,
@@ -81,6 +83,7 @@ pub struct BybitLinear {
     last_limit: std::sync::Mutex<Option<(i64, i64)>>,
     /// The account-wide margin mode once set by this process (`bybit/account.rs`).
     margin_mode_set: tokio::sync::Mutex<Option<MarginMode>>,
+    fills: FillCheck,
 }
 
 impl BybitLinear {
@@ -103,6 +106,7 @@ impl BybitLinear {
             ban_cooldown: Duration::from_secs(cfg.ban_cooldown_secs),
             last_limit: std::sync::Mutex::new(None),
             margin_mode_set: tokio::sync::Mutex::new(None),
+            fills: FillCheck::new(NAME, cfg.max_fill_deviation_percent),
         })
     }
 
@@ -252,14 +256,14 @@ impl BybitLinear {
         self.rules.get(symbol, || self.load_rules()).await
     }
 
-    async fn price(&self, symbol: &str) -> Result<f64, ExchangeError> {
+    async fn price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
         let params = [
             ("category", "linear".to_owned()),
             ("symbol", symbol.to_owned()),
         ];
         match self.public("/v5/market/tickers", &params).await {
             Ok(v) => match first(&v).and_then(|t| number(t, "lastPrice")) {
-                Some(p) if p > 0.0 => Ok(p),
+                Some(p) if p > Decimal::ZERO => Ok(p),
                 _ => Err(ExchangeError::Rejected("no_price".into())),
             },
             // 10001 "Not supported symbols".
@@ -270,7 +274,7 @@ impl BybitLinear {
         }
     }
 
-    async fn sized(&self, symbol: &str, notional: f64) -> Result<Quantity, ExchangeError> {
+    async fn sized(&self, symbol: &str, notional: Decimal) -> Result<Quantity, ExchangeError> {
         let rules = lots::tradable(self.rules_of(symbol).await?)?;
         self.one_way(symbol).await?;
         rules.quantity(notional, self.price(symbol).await?)
@@ -308,15 +312,34 @@ impl BybitLinear {
 
     async fn entry(&self, o: EntryOrder) -> Result<Fill, ExchangeError> {
         let qty = self.sized(&o.symbol, o.notional).await?;
-        self.market(
-            &o.symbol,
-            order_side(o.side, false),
-            qty.text,
-            false,
-            &o.client_order_id,
-        )
-        .await
-        .map_err(Failure::into_error)
+        let fill = self
+            .market(
+                &o.symbol,
+                order_side(o.side, false),
+                qty.text,
+                false,
+                &o.client_order_id,
+            )
+            .await
+            .map_err(Failure::into_error)?;
+        Ok(self.checked(&o.symbol, &o.client_order_id, fill).await)
+    }
+
+    /// `fill` with its price checked against the last price ([`FillCheck`]): read back from
+    /// `/v5/order/realtime` (its `avgPrice`) when off, replaced by the last price when still
+    /// off. Without a last price the fill is kept (its price is positive: see
+    /// [`Self::fill_after_ack`]).
+    async fn checked(&self, symbol: &str, link_id: &str, fill: Fill) -> Fill {
+        let Ok(last) = self.price(symbol).await else {
+            return fill;
+        };
+        let read_back = || async {
+            match self.lookup(symbol.to_owned(), link_id.to_owned()).await {
+                Ok(Some(OrderReport::Filled(f))) => Some(f),
+                _ => None,
+            }
+        };
+        self.fills.checked(fill, last, read_back).await
     }
 
     async fn stop(&self, o: StopOrder) -> Result<String, ExchangeError> {
@@ -324,9 +347,6 @@ impl BybitLinear {
             .rules_of(&o.symbol)
             .await?
             .ok_or_else(|| ExchangeError::Rejected("symbol_not_tradable".into()))?;
-        if !(o.stop_price.is_finite() && o.stop_price > 0.0) {
-            return Err(ExchangeError::Rejected("stop_price_not_positive".into()));
-        }
         lots::check_stop_price(o.side, o.stop_price, self.price(&o.symbol).await?)?;
         let body = json!({
             "category": "linear",
@@ -365,7 +385,7 @@ impl BybitLinear {
             rows.extend(
                 list(&v)
                     .iter()
-                    .filter(|r| number(r, "size").is_some_and(|s| s > 0.0))
+                    .filter(|r| number(r, "size").is_some_and(|s| s > Decimal::ZERO))
                     .cloned(),
             );
             cursor = text(&v, "nextPageCursor").unwrap_or_default();
@@ -431,7 +451,7 @@ impl Exchange for BybitLinear {
         &self,
         symbol: String,
         _side: Side,
-        notional: f64,
+        notional: Decimal,
     ) -> BoxFuture<'_, Result<(), ExchangeError>> {
         async move { self.sized(&symbol, notional).await.map(|_| ()) }.boxed()
     }
@@ -470,6 +490,14 @@ impl Exchange for BybitLinear {
         async move { self.stop_loss_set(&symbol).await }.boxed()
     }
 
+    fn attach_metrics(
+        &self,
+        metrics: std::sync::Arc<wavegate_common::telemetry::Metrics>,
+        exchange: &str,
+    ) {
+        self.fills.attach(metrics, exchange);
+    }
+
     fn place_entry(&self, order: EntryOrder) -> BoxFuture<'_, Result<Fill, ExchangeError>> {
         self.entry(order).boxed()
     }
@@ -497,7 +525,7 @@ impl Exchange for BybitLinear {
     fn min_order_notional(
         &self,
         symbol: String,
-    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>> {
+    ) -> BoxFuture<'_, Result<Option<Decimal>, ExchangeError>> {
         self.min_order(symbol).boxed()
     }
 
@@ -509,7 +537,7 @@ impl Exchange for BybitLinear {
         &self,
         symbol: String,
         leverage: u32,
-    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>> {
+    ) -> BoxFuture<'_, Result<Option<Decimal>, ExchangeError>> {
         self.bracket_cap(symbol, leverage).boxed()
     }
 

@@ -3,72 +3,60 @@
 //! prices; and a cache of the rules that is refreshed periodically.
 //!
 //! Exchanges refuse a quantity that is not a multiple of the step or a price off the tick, so
-//! both are computed as whole numbers of steps and printed exactly from the step's own decimal
-//! form (never `format!("{f64}")`).
+//! both are computed as whole numbers of steps in exact decimals ([`super::money`]) and printed
+//! with the step's own decimals (never through a float).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::money::Decimal;
 use super::{ExchangeError, Side};
 
-/// A decimal increment (`stepSize`, `tickSize`) kept exactly: `mantissa × 10^-scale`.
+/// A decimal increment (`stepSize`, `tickSize`), positive, kept exactly (trailing zeros
+/// dropped: `"0.00100"` is `0.001`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Step {
-    mantissa: u64,
-    scale: u32,
-}
+pub struct Step(Decimal);
 
 impl Step {
     /// Parses `"0.001"`, `"0.50"`, `"1"`, `"10"`; `None` for zero, negative or malformed.
     pub fn parse(s: &str) -> Option<Step> {
-        let s = s.trim();
-        let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-        let frac = frac.trim_end_matches('0');
-        if int.is_empty() && frac.is_empty() {
-            return None;
-        }
-        if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let scale = u32::try_from(frac.len()).ok().filter(|s| *s <= 18)?;
-        let mantissa: u64 = format!("{int}{frac}").parse().ok()?;
-        (mantissa > 0).then_some(Step { mantissa, scale })
+        let d = super::money::parse(s)?;
+        (d > Decimal::ZERO).then(|| Step(d.normalize()))
     }
 
-    /// The step as a float.
-    pub fn value(self) -> f64 {
-        self.mantissa as f64 / 10f64.powi(self.scale as i32)
+    /// The step.
+    pub fn value(self) -> Decimal {
+        self.0
     }
 
-    /// Whole steps in `x`, rounded down (a hair of tolerance absorbs float noise such as
-    /// `2.9999999999` steps that are really 3).
-    pub fn floor_steps(self, x: f64) -> u64 {
-        let n = x / self.value();
-        if !n.is_finite() || n <= 0.0 {
+    /// Whole steps in `x`, rounded down (exact: no tolerance needed).
+    pub fn floor_steps(self, x: Decimal) -> u64 {
+        self.steps(x, Decimal::floor)
+    }
+
+    /// Whole steps in `x`, rounded up.
+    pub fn ceil_steps(self, x: Decimal) -> u64 {
+        self.steps(x, Decimal::ceil)
+    }
+
+    fn steps(self, x: Decimal, round: fn(&Decimal) -> Decimal) -> u64 {
+        if x <= Decimal::ZERO {
             return 0;
         }
-        (n + 1e-9).floor() as u64
+        x.checked_div(self.0)
+            .map(|n| round(&n))
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(u64::MAX)
     }
 
-    /// Whole steps in `x`, rounded up (same tolerance the other way).
-    pub fn ceil_steps(self, x: f64) -> u64 {
-        let n = x / self.value();
-        if !n.is_finite() || n <= 0.0 {
-            return 0;
-        }
-        (n - 1e-9).ceil() as u64
+    /// `n` steps as a decimal (`3` steps of `0.001` → `0.003`).
+    pub fn times(self, n: u64) -> Decimal {
+        Decimal::from(n) * self.0
     }
 
     /// `n` steps, printed exactly with the step's decimals (`3` steps of `0.001` → `"0.003"`).
     pub fn format(self, n: u64) -> String {
-        let digits = (u128::from(n) * u128::from(self.mantissa)).to_string();
-        let scale = self.scale as usize;
-        if scale == 0 {
-            return digits;
-        }
-        let padded = format!("{digits:0>width$}", width = scale + 1);
-        let (int, frac) = padded.split_at(padded.len() - scale);
-        format!("{int}.{frac}")
+        self.times(n).to_string()
     }
 }
 
@@ -80,11 +68,11 @@ pub struct Rules {
     /// Quantity step for market orders.
     pub qty_step: Step,
     /// Smallest market order quantity.
-    pub min_qty: f64,
-    /// Largest market order quantity.
-    pub max_qty: f64,
+    pub min_qty: Decimal,
+    /// Largest market order quantity (zero: no limit listed).
+    pub max_qty: Decimal,
     /// Smallest order value in quote currency.
-    pub min_notional: f64,
+    pub min_notional: Decimal,
     /// Price tick.
     pub tick: Step,
 }
@@ -95,7 +83,7 @@ pub struct Quantity {
     /// Exactly as sent.
     pub text: String,
     /// The same, as a number.
-    pub value: f64,
+    pub value: Decimal,
 }
 
 /// The rules of a symbol that can be traded now; an unlisted or halted symbol is refused
@@ -110,20 +98,18 @@ pub fn tradable(rules: Option<Rules>) -> Result<Rules, ExchangeError> {
 impl Rules {
     /// The quantity for an order of `notional` at `price`: rounded DOWN to the step (never
     /// more than asked), then checked against min/max quantity and the minimum notional.
-    pub fn quantity(&self, notional: f64, price: f64) -> Result<Quantity, ExchangeError> {
-        if !(price.is_finite() && price > 0.0) {
+    pub fn quantity(&self, notional: Decimal, price: Decimal) -> Result<Quantity, ExchangeError> {
+        if price <= Decimal::ZERO {
             return Err(ExchangeError::Rejected("no_price".into()));
         }
-        let steps = self.qty_step.floor_steps(notional / price);
-        let value = steps as f64 * self.qty_step.value();
-        // Tolerances: the bounds are decimals printed by the exchange, `value` is steps×step.
-        if steps == 0 || value < self.min_qty * (1.0 - 1e-9) {
+        let steps = notional
+            .checked_div(price)
+            .map_or(0, |q| self.qty_step.floor_steps(q));
+        let value = self.qty_step.times(steps);
+        if steps == 0 || value < self.min_qty || value * price < self.min_notional {
             return Err(ExchangeError::Rejected("below_min_notional".into()));
         }
-        if value * price < self.min_notional * (1.0 - 1e-9) {
-            return Err(ExchangeError::Rejected("below_min_notional".into()));
-        }
-        if self.max_qty > 0.0 && value > self.max_qty * (1.0 + 1e-9) {
+        if self.max_qty > Decimal::ZERO && value > self.max_qty {
             return Err(ExchangeError::Rejected("above_max_quantity".into()));
         }
         Ok(Quantity {
@@ -135,7 +121,7 @@ impl Rules {
     /// The stop trigger price for a position of `side`, on the tick. Rounded AWAY from the
     /// market (down for a long's stop below the price, up for a short's above it), so
     /// rounding can never move a stop onto or across the current price.
-    pub fn stop_trigger(&self, side: Side, stop_price: f64) -> String {
+    pub fn stop_trigger(&self, side: Side, stop_price: Decimal) -> String {
         let steps = match side {
             Side::Long => self.tick.floor_steps(stop_price),
             Side::Short => self.tick.ceil_steps(stop_price),
@@ -144,16 +130,20 @@ impl Rules {
     }
 }
 
-/// Farthest a stop may sit from the venue's last price, as a share of it. A protective stop
-/// sits `stop_loss_percent` (a few percent) from the fill, which is near the last price; one
-/// farther away was computed from a wrong price and would protect nothing.
-pub const MAX_STOP_DISTANCE: f64 = 0.5;
+/// Farthest a stop may sit from the venue's last price, as a share of it (one half). A
+/// protective stop sits `stop_loss_percent` (a few percent) from the fill, which is near the
+/// last price; one farther away was computed from a wrong price and would protect nothing.
+pub const MAX_STOP_DISTANCE: Decimal = Decimal::from_parts(5, 0, 0, false, 1);
 
 /// `Ok` when a stop at `stop_price` for a position of `side` is positive, on the protective
 /// side of the venue's `last` price (below it for a long, above for a short) and within
 /// [`MAX_STOP_DISTANCE`] of it; `Rejected` naming the reason otherwise (nothing is sent).
-pub fn check_stop_price(side: Side, stop_price: f64, last: f64) -> Result<(), ExchangeError> {
-    if !(stop_price.is_finite() && stop_price > 0.0) {
+pub fn check_stop_price(
+    side: Side,
+    stop_price: Decimal,
+    last: Decimal,
+) -> Result<(), ExchangeError> {
+    if stop_price <= Decimal::ZERO {
         return Err(ExchangeError::Rejected("stop_price_not_positive".into()));
     }
     let protective = match side {
@@ -169,8 +159,8 @@ pub fn check_stop_price(side: Side, stop_price: f64, last: f64) -> Result<(), Ex
 }
 
 /// Parses a decimal the exchange sent as a string; `None` when malformed.
-pub fn num(s: &str) -> Option<f64> {
-    s.trim().parse::<f64>().ok().filter(|f| f.is_finite())
+pub fn num(s: &str) -> Option<Decimal> {
+    super::money::parse(s)
 }
 
 /// Instrument rules by symbol, loaded all at once and reloaded when older than the refresh
@@ -226,13 +216,17 @@ impl RulesCache {
 mod tests {
     use super::*;
 
-    fn rules(step: &str, min_qty: f64, min_notional: f64) -> Rules {
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn rules(step: &str, min_qty: &str, min_notional: &str) -> Rules {
         Rules {
             tradable: true,
             qty_step: Step::parse(step).unwrap(),
-            min_qty,
-            max_qty: 1000.0,
-            min_notional,
+            min_qty: d(min_qty),
+            max_qty: d("1000"),
+            min_notional: d(min_notional),
             tick: Step::parse("0.1").unwrap(),
         }
     }
@@ -251,52 +245,67 @@ mod tests {
     }
 
     #[test]
+    fn whole_steps_are_exact_where_floats_are_not() {
+        // 0.3 / 0.1 is 2.9999999999999996 in f64: floored, a float loses a whole step.
+        let s = Step::parse("0.1").unwrap();
+        assert_eq!(s.floor_steps(d("0.3")), 3);
+        assert_eq!(s.ceil_steps(d("0.3")), 3);
+        assert_eq!(s.ceil_steps(d("0.30001")), 4);
+        assert_eq!(s.floor_steps(d("-1")), 0);
+    }
+
+    #[test]
     fn quantity_rounds_down_to_the_step() {
-        let r = rules("0.001", 0.001, 5.0);
+        let r = rules("0.001", "0.001", "5");
         // 100 / 60000 = 0.0016666… → 0.001 (never 0.002: that would exceed the notional).
-        assert_eq!(r.quantity(100.0, 60_000.0).unwrap().text, "0.001");
-        assert_eq!(r.quantity(300.0, 3000.0).unwrap().text, "0.100");
-        let r = rules("0.001", 0.001, 100.0);
+        assert_eq!(r.quantity(d("100"), d("60000")).unwrap().text, "0.001");
+        assert_eq!(r.quantity(d("300"), d("3000")).unwrap().text, "0.100");
+        assert_eq!(r.quantity(d("300"), d("3000")).unwrap().value, d("0.1"));
+        let r = rules("0.001", "0.001", "100");
         assert_eq!(
-            r.quantity(100.0, 60_000.0),
+            r.quantity(d("100"), d("60000")),
             Err(ExchangeError::Rejected("below_min_notional".into()))
         );
-        let r = rules("1", 1.0, 5.0);
+        // Exactly the minimum notional is enough (no tolerance fudging either way).
+        let r = rules("0.1", "0.1", "30");
+        assert_eq!(r.quantity(d("30"), d("100")).unwrap().text, "0.3");
+        let r = rules("1", "1", "5");
         assert_eq!(
-            r.quantity(100.0, 250.0),
+            r.quantity(d("100"), d("250")),
             Err(ExchangeError::Rejected("below_min_notional".into()))
         );
         assert_eq!(
-            r.quantity(100.0, 0.0),
+            r.quantity(d("100"), Decimal::ZERO),
             Err(ExchangeError::Rejected("no_price".into()))
         );
         assert_eq!(
-            r.quantity(1e7, 1.0),
+            r.quantity(d("10000000"), d("1")),
             Err(ExchangeError::Rejected("above_max_quantity".into()))
         );
     }
 
     #[test]
     fn stops_far_from_the_last_price_or_on_its_wrong_side_are_refused() {
-        assert_eq!(check_stop_price(Side::Long, 57_600.0, 60_000.0), Ok(()));
-        assert_eq!(check_stop_price(Side::Short, 62_400.0, 60_000.0), Ok(()));
+        let ok = |side, stop: &str| check_stop_price(side, d(stop), d("60000"));
+        assert_eq!(ok(Side::Long, "57600"), Ok(()));
+        assert_eq!(ok(Side::Short, "62400"), Ok(()));
         let far = Err(ExchangeError::Rejected(
             "stop_price_far_from_last_price".into(),
         ));
-        assert_eq!(check_stop_price(Side::Long, 0.1, 60_000.0), far);
-        assert_eq!(check_stop_price(Side::Long, 61_000.0, 60_000.0), far);
-        assert_eq!(check_stop_price(Side::Short, 200_000.0, 60_000.0), far);
+        assert_eq!(ok(Side::Long, "0.1"), far);
+        assert_eq!(ok(Side::Long, "61000"), far);
+        assert_eq!(ok(Side::Short, "200000"), far);
         assert_eq!(
-            check_stop_price(Side::Long, 0.0, 60_000.0),
+            ok(Side::Long, "0"),
             Err(ExchangeError::Rejected("stop_price_not_positive".into()))
         );
     }
 
     #[test]
     fn stops_round_away_from_the_market() {
-        let r = rules("0.001", 0.001, 5.0);
-        assert_eq!(r.stop_trigger(Side::Long, 57_600.07), "57600.0");
-        assert_eq!(r.stop_trigger(Side::Short, 62_399.91), "62400.0");
-        assert_eq!(r.stop_trigger(Side::Long, 2880.0), "2880.0");
+        let r = rules("0.001", "0.001", "5");
+        assert_eq!(r.stop_trigger(Side::Long, d("57600.07")), "57600.0");
+        assert_eq!(r.stop_trigger(Side::Short, d("62399.91")), "62400.0");
+        assert_eq!(r.stop_trigger(Side::Long, d("2880")), "2880.0");
     }
 }

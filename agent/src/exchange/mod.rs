@@ -9,7 +9,9 @@
 
 pub mod binance;
 pub mod bybit;
+pub mod fill_check;
 pub mod lots;
+pub mod money;
 pub mod paper;
 pub mod position_mode;
 pub mod positions;
@@ -18,6 +20,8 @@ pub mod signing;
 pub mod throttle;
 
 use futures::future::BoxFuture;
+
+pub use money::Decimal;
 
 pub use positions::{AccountState, LeverageSetting, MarginMode, TrailingStopOrder};
 
@@ -59,7 +63,7 @@ pub struct EntryOrder {
     /// Direction.
     pub side: Side,
     /// Size in quote currency.
-    pub notional: f64,
+    pub notional: Decimal,
 }
 
 /// A protective stop for an open position.
@@ -72,9 +76,9 @@ pub struct StopOrder {
     /// Direction of the position it protects.
     pub side: Side,
     /// Quantity to close when triggered.
-    pub quantity: f64,
+    pub quantity: Decimal,
     /// Trigger price.
-    pub stop_price: f64,
+    pub stop_price: Decimal,
 }
 
 /// An open position as the exchange reports it.
@@ -83,7 +87,7 @@ pub struct Position {
     /// Direction.
     pub side: Side,
     /// Size (positive), in base units.
-    pub quantity: f64,
+    pub quantity: Decimal,
 }
 
 /// A filled order.
@@ -92,9 +96,9 @@ pub struct Fill {
     /// Exchange's order id.
     pub exchange_order_id: String,
     /// Average fill price.
-    pub price: f64,
+    pub price: Decimal,
     /// Filled quantity.
-    pub quantity: f64,
+    pub quantity: Decimal,
 }
 
 /// What the exchange knows about an order looked up by client order id.
@@ -151,7 +155,7 @@ pub trait Exchange: Send + Sync + 'static {
         &self,
         symbol: String,
         side: Side,
-        notional: f64,
+        notional: Decimal,
     ) -> BoxFuture<'_, Result<(), ExchangeError>>;
 
     /// Symbols with an open position on the account.
@@ -161,7 +165,18 @@ pub trait Exchange: Send + Sync + 'static {
     /// of an order journaled by an earlier run: it must still be that order's position.
     fn position(&self, symbol: String) -> BoxFuture<'_, Result<Option<Position>, ExchangeError>>;
 
-    /// Places a market entry.
+    /// Counts what the adapter must report as metrics (a fill priced at the last price) in
+    /// `metrics` under `exchange`; adapters without such events ignore it.
+    fn attach_metrics(
+        &self,
+        metrics: std::sync::Arc<wavegate_common::telemetry::Metrics>,
+        exchange: &str,
+    ) {
+        let _ = (metrics, exchange);
+    }
+
+    /// Places a market entry. A live adapter's fill price is within
+    /// `max_fill_deviation_percent` of the venue's last price ([`fill_check`]).
     fn place_entry(&self, order: EntryOrder) -> BoxFuture<'_, Result<Fill, ExchangeError>>;
 
     /// Places a protective stop; returns the exchange's order id.
@@ -203,7 +218,7 @@ pub trait Exchange: Send + Sync + 'static {
     fn min_order_notional(
         &self,
         symbol: String,
-    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>>;
+    ) -> BoxFuture<'_, Result<Option<Decimal>, ExchangeError>>;
 
     /// The account's free balance and open notional, read once per wave.
     fn account(&self) -> BoxFuture<'_, Result<AccountState, ExchangeError>>;
@@ -214,7 +229,7 @@ pub trait Exchange: Send + Sync + 'static {
         &self,
         symbol: String,
         leverage: u32,
-    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>>;
+    ) -> BoxFuture<'_, Result<Option<Decimal>, ExchangeError>>;
 
     /// Sets `symbol`'s leverage and margin mode. Idempotent: an exchange's "not modified"
     /// answer is success.

@@ -25,6 +25,7 @@ use rand::{Rng, SeedableRng};
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
 
+use super::money::{Decimal, decimal, to_f64};
 use super::{
     AccountState, EntryOrder, Exchange, ExchangeError, Fill, LeverageSetting, OrderReport, Side,
     StopOrder, TrailingStopOrder,
@@ -41,8 +42,26 @@ use crate::journal::{Journal, Stmt, Writer};
 #[derive(Debug, Clone, PartialEq)]
 struct Position {
     side: Side,
-    quantity: f64,
-    entry_price: f64,
+    quantity: Decimal,
+    entry_price: Decimal,
+}
+
+impl Position {
+    /// Decimals of a paper quantity: notional / price rounded down to a lot step of 1e-8, as a
+    /// venue rounds to its step (and so it survives the REAL columns of the store exactly).
+    const QTY_DP: u32 = 8;
+
+    /// The quantity an order of `notional` buys at `price`.
+    fn quantity(notional: Decimal, price: Decimal) -> Decimal {
+        (notional / price)
+            .round_dp_with_strategy(Self::QTY_DP, rust_decimal::RoundingStrategy::ToZero)
+    }
+
+    /// What the position is worth at its entry price, in USD, to the cent: the rounding of
+    /// its quantity costs less than 1e-5 USD, so the value of a position is what was paid.
+    fn value(&self) -> Decimal {
+        (self.quantity * self.entry_price).round_dp(2)
+    }
 }
 
 /// An order the simulated exchange received.
@@ -57,7 +76,7 @@ struct World {
     positions: BTreeMap<String, Position>,
     orders: HashMap<String, PaperOrder>,
     /// Free balance (`None`: not modelled); see `paper/account.rs`.
-    balance: Option<f64>,
+    balance: Option<Decimal>,
     /// Leverage and margin mode set per symbol.
     leverage: HashMap<String, LeverageSetting>,
 }
@@ -106,12 +125,19 @@ const SCHEMA: &[&str] = &[
 ];
 
 /// Deterministic simulated price of a symbol (no market data in paper mode).
-pub fn price_of(symbol: &str) -> f64 {
+pub fn price_of(symbol: &str) -> Decimal {
     // FNV-1a: stable across runs and platforms.
     let h = symbol.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
-    1.0 + (h % 100_000) as f64 / 100.0
+    // 1.00 ..= 1000.99, in cents.
+    Decimal::ONE + Decimal::new((h % 100_000) as i64, 2)
+}
+
+/// A stored paper number (REAL column) back as a decimal.
+fn stored(r: &sqlx::sqlite::SqliteRow, column: &'static str) -> Result<Decimal, sqlx::Error> {
+    let x: f64 = r.try_get(column)?;
+    decimal(x, column).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
 fn poisoned() -> ExchangeError {
@@ -142,7 +168,7 @@ impl PaperExchange {
                     symbol,
                     &Position {
                         side: Side::Long,
-                        quantity: cfg.notional / price,
+                        quantity: Position::quantity(cfg.notional, price),
                         entry_price: price,
                     },
                 )
@@ -176,8 +202,8 @@ impl PaperExchange {
                 r.try_get("symbol")?,
                 Position {
                     side: Side::parse(&side).unwrap_or(Side::Long),
-                    quantity: r.try_get("quantity")?,
-                    entry_price: r.try_get("entry_price")?,
+                    quantity: stored(&r, "quantity")?,
+                    entry_price: stored(&r, "entry_price")?,
                 },
             );
         }
@@ -193,8 +219,8 @@ impl PaperExchange {
             let report = if status == "filled" {
                 OrderReport::Filled(Fill {
                     exchange_order_id: exchange_order_id.clone(),
-                    price: r.try_get("price")?,
-                    quantity: r.try_get("quantity")?,
+                    price: stored(&r, "price")?,
+                    quantity: stored(&r, "quantity")?,
                 })
             } else if status == "open" {
                 // A resting stop: a restarted exchange still holds it.
@@ -268,8 +294,10 @@ impl PaperExchange {
         };
         let (status, price, quantity, reason) = match &report {
             OrderReport::Filled(f) => ("filled", f.price, f.quantity, None),
-            OrderReport::Rejected(r) => ("rejected", 0.0, 0.0, Some(r.as_str())),
-            OrderReport::Open => ("open", 0.0, 0.0, None),
+            OrderReport::Rejected(r) => {
+                ("rejected", Decimal::ZERO, Decimal::ZERO, Some(r.as_str()))
+            }
+            OrderReport::Open => ("open", Decimal::ZERO, Decimal::ZERO, None),
         };
         let stmt = Stmt::new(
             "INSERT INTO paper_orders (client_order_id, exchange_order_id, symbol, kind, status,
@@ -280,8 +308,8 @@ impl PaperExchange {
                 symbol.into(),
                 kind.into(),
                 status.into(),
-                price.into(),
-                quantity.into(),
+                to_f64(price).into(),
+                to_f64(quantity).into(),
                 reason.into(),
                 arrived.into(),
             ],
@@ -333,7 +361,7 @@ impl PaperExchange {
             return Err(ExchangeError::Rejected(reason.into()));
         }
         let price = price_of(&o.symbol);
-        let quantity = o.notional / price;
+        let quantity = Position::quantity(o.notional, price);
         if self.duplicate_entry_gone.contains(&o.symbol) {
             // Scripted: an earlier send under this id filled, and its position was closed
             // since (say, its stop fired); this send is refused as its duplicate. The fill is
@@ -357,7 +385,7 @@ impl PaperExchange {
             let mut w = self.world.lock().map_err(|_| poisoned())?;
             let p = w.positions.entry(o.symbol.clone()).or_insert(Position {
                 side: o.side,
-                quantity: 0.0,
+                quantity: Decimal::ZERO,
                 entry_price: price,
             });
             p.quantity += quantity;
@@ -473,8 +501,8 @@ fn position_stmt(symbol: &str, p: Option<&Position>) -> Stmt {
             vec![
                 symbol.into(),
                 p.side.as_str().into(),
-                p.quantity.into(),
-                p.entry_price.into(),
+                to_f64(p.quantity).into(),
+                to_f64(p.entry_price).into(),
                 Utc::now().to_rfc3339().into(),
             ],
         ),
@@ -493,8 +521,8 @@ async fn seed_position(pool: &SqlitePool, symbol: &str, p: &Position) -> Result<
     )
     .bind(symbol)
     .bind(p.side.as_str())
-    .bind(p.quantity)
-    .bind(p.entry_price)
+    .bind(to_f64(p.quantity))
+    .bind(to_f64(p.entry_price))
     .bind(Utc::now().to_rfc3339())
     .execute(pool)
     .await?;
@@ -510,7 +538,7 @@ impl Exchange for PaperExchange {
         &self,
         symbol: String,
         _side: Side,
-        notional: f64,
+        notional: Decimal,
     ) -> BoxFuture<'_, Result<(), ExchangeError>> {
         let r = if self.invalid.contains(&symbol) {
             Err(ExchangeError::Rejected("symbol_not_tradable".into()))
@@ -590,7 +618,7 @@ impl Exchange for PaperExchange {
     fn min_order_notional(
         &self,
         _symbol: String,
-    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>> {
+    ) -> BoxFuture<'_, Result<Option<Decimal>, ExchangeError>> {
         // No lot steps: the minimum notional is the smallest order.
         futures::future::ready(Ok(Some(self.cfg.min_notional))).boxed()
     }
@@ -603,7 +631,7 @@ impl Exchange for PaperExchange {
         &self,
         _symbol: String,
         leverage: u32,
-    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>> {
+    ) -> BoxFuture<'_, Result<Option<Decimal>, ExchangeError>> {
         self.bracket(leverage)
     }
 

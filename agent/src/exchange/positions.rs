@@ -6,14 +6,15 @@ pub use crate::config::MarginMode;
 
 use super::Side;
 use super::lots::Rules;
+use super::money::{Decimal, percent_of};
 
 /// The account as read once at the start of a wave.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct AccountState {
     /// Balance available for new margin, in USD; `None` when the adapter does not model it.
-    pub free_balance: Option<f64>,
+    pub free_balance: Option<Decimal>,
     /// Notional of the open positions, in USD.
-    pub exposure: f64,
+    pub exposure: Decimal,
 }
 
 /// Leverage and margin mode of a symbol.
@@ -37,29 +38,29 @@ pub struct TrailingStopOrder {
     /// Direction of the position it protects.
     pub side: Side,
     /// Quantity to close when triggered.
-    pub quantity: f64,
+    pub quantity: Decimal,
     /// Activation price (above the fill for a long, below for a short).
-    pub activation_price: f64,
+    pub activation_price: Decimal,
     /// Callback distance in percent of the price (Binance `callbackRate`, where 1 = 1 %).
-    pub callback_percent: f64,
+    pub callback_percent: Decimal,
 }
 
 impl TrailingStopOrder {
     /// The callback as a price distance from the activation price (Bybit's `trailingStop`).
-    pub fn callback_distance(&self) -> f64 {
-        self.activation_price * self.callback_percent / 100.0
+    pub fn callback_distance(&self) -> Decimal {
+        percent_of(self.activation_price, self.callback_percent)
     }
 }
 
 /// The smallest order value `rules` accept at `price`: the larger of the minimum quantity and
 /// the minimum notional, each in whole lot steps (rounded up), times the price.
-pub fn min_order_value(rules: &Rules, price: f64) -> f64 {
+pub fn min_order_value(rules: &Rules, price: Decimal) -> Decimal {
     let step = rules.qty_step;
     let by_qty = step.ceil_steps(rules.min_qty).max(1);
-    let by_notional = if price > 0.0 {
-        step.ceil_steps(rules.min_notional / price)
-    } else {
-        0
-    };
-    by_qty.max(by_notional) as f64 * step.value() * price
+    let by_notional = rules
+        .min_notional
+        .checked_div(price)
+        .filter(|_| price > Decimal::ZERO)
+        .map_or(0, |q| step.ceil_steps(q));
+    step.times(by_qty.max(by_notional)) * price
 }

@@ -321,8 +321,8 @@ pub fn text(v: &serde_json::Value, key: &str) -> Option<String> {
     }
 }
 
-/// A JSON field as a finite number (decimals arrive as strings); `None` when absent/malformed.
-pub fn number(v: &serde_json::Value, key: &str) -> Option<f64> {
+/// A JSON field as an exact decimal (venues send decimals as strings); `None` when absent/malformed.
+pub fn number(v: &serde_json::Value, key: &str) -> Option<super::money::Decimal> {
     text(v, key).and_then(|t| super::lots::num(&t))
 }
 

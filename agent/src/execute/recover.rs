@@ -29,7 +29,7 @@ use super::{
     STOP_FAILED_CLOSED, derived_id, filled, record,
 };
 use crate::context::AgentCtx;
-use crate::exchange::{ExchangeError, Fill, OrderReport, Side};
+use crate::exchange::{Decimal, ExchangeError, Fill, OrderReport, Side};
 use crate::journal::{JournalOrder, OrderEvent, OrderState, OrderUpdate, StopEvent, StopState};
 
 /// Longest wait for a venue cool-down between two lookups.
@@ -333,7 +333,7 @@ async fn holder(ctx: &AgentCtx, r: &Report, fill: &Fill) -> Holder {
     }
     match ctx.exchange.position(r.symbol.clone()).await {
         Ok(Some(p)) if p.side == r.side && same_size(p.quantity, fill.quantity) => Holder::This,
-        Ok(Some(_)) if fill.quantity <= 0.0 => {
+        Ok(Some(_)) if fill.quantity <= Decimal::ZERO => {
             warn!(%coid, "fill size not journaled; cannot tell whose position it is");
             Holder::Unknown
         }
@@ -476,8 +476,8 @@ async fn earlier_close_filled(ctx: &AgentCtx, r: &Report, n: u32) -> bool {
     false
 }
 
-fn same_size(held: f64, filled: f64) -> bool {
-    filled > 0.0 && (held - filled).abs() <= filled * 1e-9
+fn same_size(held: Decimal, filled: Decimal) -> bool {
+    filled > Decimal::ZERO && held == filled
 }
 
 /// The outcome of a journaled order this run could not settle (its side is not journaled

@@ -8,7 +8,8 @@ use tracing::{error, warn};
 use super::timing::Step;
 use super::{Execution, Report, STOP_FAILED_CLOSE_FAILED, STOP_FAILED_CLOSED, derived_id};
 use crate::context::AgentCtx;
-use crate::exchange::{ExchangeError, Fill, Side, StopOrder};
+use crate::exchange::money::{decimal, percent_of};
+use crate::exchange::{Decimal, ExchangeError, Fill, Side, StopOrder};
 use crate::journal::{StopEvent, StopState};
 
 /// Where [`protect`] starts.
@@ -45,10 +46,14 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
     let coid = &r.client_order_id;
     let symbol = r.symbol.clone();
     let side = r.side;
-    let pct = r.stop_loss_percent / 100.0;
+    // The percent arrives as a float (wire, config): one that is no decimal gives no stop.
+    let pct = decimal(r.stop_loss_percent, "stop_loss_percent")
+        .inspect_err(|e| error!(%coid, error = %e, "no stop distance"))
+        .unwrap_or_default();
+    let distance = percent_of(fill.price, pct);
     let stop_price = match side {
-        Side::Long => fill.price * (1.0 - pct),
-        Side::Short => fill.price * (1.0 + pct),
+        Side::Long => fill.price - distance,
+        Side::Short => fill.price + distance,
     };
     let timeout = Duration::from_millis(ctx.config.order_timeout_ms);
     let ok = |error: &str, executed: bool| r.filled(&fill, executed, error);
@@ -56,9 +61,9 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
     // A stop is never computed from a price that is not a real fill price (a venue answer
     // without one, read as 0): such a stop would sit a tick above zero — refused, or
     // accepted and protecting nothing. Without a price the position is closed instead.
-    let priced = fill.price.is_finite() && fill.price > 0.0;
+    let priced = fill.price > Decimal::ZERO && pct > Decimal::ZERO;
     if !priced {
-        error!(%coid, %symbol, price = fill.price,
+        error!(%coid, %symbol, price = %fill.price,
                "fill has no usable price; no stop computed from it, closing the position");
     }
     // A stop placed for a position left unprotected by an earlier run clears its error.
@@ -147,7 +152,7 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
     }
     // The position is still open: it counts, so the walk cannot overshoot the target; and it
     // has no stop, so the wave stays open for a re-send to try again.
-    error!(%coid, %symbol, side = side.as_str(), quantity = fill.quantity,
+    error!(%coid, %symbol, side = side.as_str(), quantity = %fill.quantity,
            "position open WITHOUT a protective stop: the stop and the market close both \
             failed; the wave's result is not journaled, so a re-sent wave retries protection");
     let done = Some((true, STOP_FAILED_CLOSE_FAILED));

@@ -14,6 +14,7 @@ use tracing::warn;
 
 use super::{Report, derived_id};
 use crate::context::AgentCtx;
+use crate::exchange::money::{NotMoney, decimal, percent_of};
 use crate::exchange::{ExchangeError, Fill, OrderReport, Side, TrailingStopOrder};
 use crate::protocol::Trailing;
 
@@ -22,7 +23,8 @@ pub const PLACED: &str = "placed";
 /// The `trailing` of an outcome without one asked for (or without a protective stop).
 pub const OFF: &str = "off";
 
-/// The trailing stop for a position filled at `fill`.
+/// The trailing stop for a position filled at `fill`; an error when the wire's percents
+/// are not decimal numbers.
 pub fn order(
     coid: &str,
     symbol: &str,
@@ -30,20 +32,23 @@ pub fn order(
     fill: &Fill,
     t: Trailing,
     attempt: u32,
-) -> TrailingStopOrder {
-    let a = t.activation_percent / 100.0;
+) -> Result<TrailingStopOrder, NotMoney> {
+    let away = percent_of(
+        fill.price,
+        decimal(t.activation_percent, "activation_percent")?,
+    );
     let activation_price = match side {
-        Side::Long => fill.price * (1.0 + a),
-        Side::Short => fill.price * (1.0 - a),
+        Side::Long => fill.price + away,
+        Side::Short => fill.price - away,
     };
-    TrailingStopOrder {
+    Ok(TrailingStopOrder {
         client_order_id: derived_id(coid, 't', attempt),
         symbol: symbol.to_owned(),
         side,
         quantity: fill.quantity,
         activation_price,
-        callback_percent: t.distance_percent,
-    }
+        callback_percent: decimal(t.distance_percent, "distance_percent")?,
+    })
 }
 
 /// Places the trailing stop with the stop's retry budget; returns the outcome's `trailing`.
@@ -54,7 +59,13 @@ pub(super) async fn place(ctx: &AgentCtx, r: &Report, fill: &Fill, t: Trailing) 
     let mut last = String::from("not_placed");
     for attempt in 0..retries {
         ctx.limiter.acquire().await;
-        let o = order(coid, &r.symbol, r.side, fill, t, attempt);
+        let o = match order(coid, &r.symbol, r.side, fill, t, attempt) {
+            Ok(o) => o,
+            Err(e) => {
+                warn!(%coid, error = %e, "trailing stop not computed");
+                return format!("failed({e})");
+            }
+        };
         let id = o.client_order_id.clone();
         match tokio::time::timeout(timeout, ctx.exchange.place_trailing_stop(o)).await {
             Ok(Ok(_)) => return PLACED.to_owned(),
@@ -110,21 +121,22 @@ mod tests {
 
     #[test]
     fn activation_on_the_profit_side() {
+        let d = |s: &str| s.parse::<crate::exchange::Decimal>().unwrap();
         let fill = Fill {
             exchange_order_id: String::new(),
-            price: 100.0,
-            quantity: 2.0,
+            price: d("100"),
+            quantity: d("2"),
         };
         let t = Trailing {
             activation_percent: 2.0,
             distance_percent: 0.5,
         };
-        let long = order("wg-abc", "BTCUSDT", Side::Long, &fill, t, 0);
-        assert!((long.activation_price - 102.0).abs() < 1e-9);
-        assert!((long.callback_percent - 0.5).abs() < 1e-12);
-        assert!((long.quantity - 2.0).abs() < 1e-12);
-        let short = order("wg-abc", "BTCUSDT", Side::Short, &fill, t, 1);
-        assert!((short.activation_price - 98.0).abs() < 1e-9);
+        let long = order("wg-abc", "BTCUSDT", Side::Long, &fill, t, 0).unwrap();
+        assert_eq!(long.activation_price, d("102"));
+        assert_eq!(long.callback_percent, d("0.5"));
+        assert_eq!(long.quantity, d("2"));
+        let short = order("wg-abc", "BTCUSDT", Side::Short, &fill, t, 1).unwrap();
+        assert_eq!(short.activation_price, d("98"));
         assert_ne!(long.client_order_id, short.client_order_id);
     }
 }

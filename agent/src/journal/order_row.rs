@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::{JournalError, OrderState, StopState};
-use crate::exchange::Side;
+use crate::exchange::{Decimal, Side};
 
 /// An order about to be journaled: everything a later run of the wave needs to settle it
 /// without the signal (a re-sent wave may not bring the signal again).
@@ -49,9 +49,9 @@ pub struct JournalOrder {
     /// Reason of a failure (or of an error after the position opened).
     pub error: Option<String>,
     /// Average fill price of the entry.
-    pub fill_price: f64,
+    pub fill_price: Decimal,
     /// Filled quantity.
-    pub quantity: f64,
+    pub quantity: Decimal,
     /// Where the entry's protective stop stands.
     pub stop: StopState,
     /// Highest stop attempt that may have been sent (its derived client order id), or the
@@ -107,8 +107,8 @@ impl JournalOrder {
             exchange_order_id: r.try_get("exchange_order_id")?,
             executed: r.try_get("executed")?,
             error: r.try_get("error")?,
-            fill_price: r.try_get("fill_price")?,
-            quantity: r.try_get("quantity")?,
+            fill_price: stored_decimal(r, "fill_price")?,
+            quantity: stored_decimal(r, "quantity")?,
             stop: StopState::parse(&stop)
                 .ok_or_else(|| JournalError::Corrupt(format!("stop state {stop:?}")))?,
             stop_attempt: small(r, "stop_attempt")?.unwrap_or(0),
@@ -126,4 +126,12 @@ fn small(r: &SqliteRow, col: &str) -> Result<Option<u32>, JournalError> {
     let v: Option<i64> = r.try_get(col)?;
     v.map(|v| u32::try_from(v).map_err(|_| JournalError::Corrupt(format!("{col} {v}"))))
         .transpose()
+}
+
+/// A REAL column back as the decimal it was written from: prices and quantities are venue
+/// decimals of far fewer than 15 significant digits, which a float keeps exactly and prints
+/// back as the same decimal ([`crate::exchange::money::decimal`]).
+fn stored_decimal(r: &SqliteRow, column: &'static str) -> Result<Decimal, JournalError> {
+    let x: f64 = r.try_get(column)?;
+    crate::exchange::money::decimal(x, column).map_err(|e| JournalError::Corrupt(e.to_string()))
 }

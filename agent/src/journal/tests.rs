@@ -58,8 +58,8 @@ async fn orders_move_only_forward_and_results_round_trip() {
     let up = OrderUpdate {
         exchange_order_id: Some("X1".into()),
         executed: true,
-        fill_price: 2.5,
-        quantity: 4.0,
+        fill_price: "2.5".parse().unwrap(),
+        quantity: 4.into(),
         ..OrderUpdate::default()
     };
     j.apply("wg-1", OrderState::Sent, OrderEvent::Fill, &up)
@@ -106,8 +106,8 @@ async fn one_write_before_sending_and_queued_updates_commit_before_the_result() 
     let up = OrderUpdate {
         exchange_order_id: Some("X2".into()),
         executed: true,
-        fill_price: 3.0,
-        quantity: 1.0,
+        fill_price: 3.into(),
+        quantity: 1.into(),
         ..OrderUpdate::default()
     };
     let to = j

@@ -77,6 +77,14 @@ impl From<f64> for Value {
     }
 }
 
+/// Money is stored in REAL columns: a venue decimal (far fewer than 15 significant digits)
+/// reads back exactly ([`crate::exchange::money::decimal`]).
+impl From<crate::exchange::Decimal> for Value {
+    fn from(v: crate::exchange::Decimal) -> Self {
+        Value::Real(crate::exchange::money::to_f64(v))
+    }
+}
+
 /// One statement of a write.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stmt {

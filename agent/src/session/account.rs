@@ -69,7 +69,7 @@ impl Session {
     }
 
     /// A launched order opened nothing: its share of the account is free again.
-    pub(super) fn give_back(&mut self, notional: f64) {
+    pub(super) fn give_back(&mut self, notional: crate::exchange::Decimal) {
         self.limits.release(notional);
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::config::LimitsConfig;
 pub use crate::exchange::AccountState;
+use crate::exchange::Decimal;
 
 /// The account is at `limits.max_positions`.
 pub const MAX_POSITIONS: &str = "max_positions_reached";
@@ -21,10 +22,10 @@ pub const ABOVE_BRACKET: &str = "above_bracket_max_notional";
 #[derive(Debug, Clone)]
 pub struct AccountLimits {
     cfg: LimitsConfig,
-    leverage: f64,
+    leverage: Decimal,
     positions: u32,
-    exposure: f64,
-    free: Option<f64>,
+    exposure: Decimal,
+    free: Option<Decimal>,
 }
 
 impl AccountLimits {
@@ -38,7 +39,7 @@ impl AccountLimits {
     ) -> Self {
         Self {
             cfg: cfg.clone(),
-            leverage: f64::from(leverage.max(1)),
+            leverage: Decimal::from(leverage.max(1)),
             positions: u32::try_from(open_positions).unwrap_or(u32::MAX),
             exposure: state.exposure,
             free: state.free_balance.filter(|_| cfg.check_balance),
@@ -47,7 +48,11 @@ impl AccountLimits {
 
     /// Takes a position of `notional` (USD) into the account, or says which limit it breaks;
     /// `bracket` is the symbol's largest notional at the leverage in use, when known.
-    pub fn admit(&mut self, notional: f64, bracket: Option<f64>) -> Result<(), &'static str> {
+    pub fn admit(
+        &mut self,
+        notional: Decimal,
+        bracket: Option<Decimal>,
+    ) -> Result<(), &'static str> {
         if self.positions >= self.cfg.max_positions {
             return Err(MAX_POSITIONS);
         }
@@ -72,16 +77,16 @@ impl AccountLimits {
     }
 
     /// Gives back what [`admit`](Self::admit) took for a position that did not open.
-    pub fn release(&mut self, notional: f64) {
+    pub fn release(&mut self, notional: Decimal) {
         self.positions = self.positions.saturating_sub(1);
-        self.exposure = (self.exposure - notional).max(0.0);
+        self.exposure = (self.exposure - notional).max(Decimal::ZERO);
         let margin = self.margin(notional);
         if let Some(free) = &mut self.free {
             *free += margin;
         }
     }
 
-    fn margin(&self, notional: f64) -> f64 {
+    fn margin(&self, notional: Decimal) -> Decimal {
         notional / self.leverage
     }
 }
@@ -89,6 +94,10 @@ impl AccountLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn d(x: i64) -> Decimal {
+        Decimal::from(x)
+    }
 
     fn limits(
         f: impl FnOnce(&mut LimitsConfig),
@@ -104,51 +113,51 @@ mod tests {
     #[test]
     fn balance_with_reserve_is_decremented_and_given_back() {
         let s = AccountState {
-            free_balance: Some(250.0),
-            exposure: 0.0,
+            free_balance: Some(d(250)),
+            exposure: d(0),
         };
         let mut l = limits(|_| {}, 1, 0, s);
-        assert_eq!(l.admit(100.0, None), Ok(()));
-        assert_eq!(l.admit(100.0, None), Ok(()));
+        assert_eq!(l.admit(d(100), None), Ok(()));
+        assert_eq!(l.admit(d(100), None), Ok(()));
         // 50 left, 10 reserved: 40 < 100.
-        assert_eq!(l.admit(100.0, None), Err(INSUFFICIENT_BALANCE));
-        l.release(100.0);
-        assert_eq!(l.admit(100.0, None), Ok(()));
+        assert_eq!(l.admit(d(100), None), Err(INSUFFICIENT_BALANCE));
+        l.release(d(100));
+        assert_eq!(l.admit(d(100), None), Ok(()));
         // Leverage 5: a 100 position needs 20 of margin; 40 - 10 reserve covers one more.
         let mut l = limits(
             |_| {},
             5,
             0,
             AccountState {
-                free_balance: Some(40.0),
-                exposure: 0.0,
+                free_balance: Some(d(40)),
+                exposure: d(0),
             },
         );
-        assert_eq!(l.admit(100.0, None), Ok(()));
-        assert_eq!(l.admit(100.0, None), Err(INSUFFICIENT_BALANCE));
+        assert_eq!(l.admit(d(100), None), Ok(()));
+        assert_eq!(l.admit(d(100), None), Err(INSUFFICIENT_BALANCE));
     }
 
     #[test]
     fn positions_exposure_and_bracket() {
         let s = AccountState {
             free_balance: None,
-            exposure: 150.0,
+            exposure: d(150),
         };
         let mut l = limits(|c| c.max_positions = 3, 1, 2, s);
-        assert_eq!(l.admit(100.0, None), Ok(()));
-        assert_eq!(l.admit(100.0, None), Err(MAX_POSITIONS));
-        let mut l = limits(|c| c.max_exposure_usd = Some(300.0), 1, 2, s);
-        assert_eq!(l.admit(100.0, None), Ok(()));
-        assert_eq!(l.admit(100.0, None), Err(MAX_EXPOSURE));
+        assert_eq!(l.admit(d(100), None), Ok(()));
+        assert_eq!(l.admit(d(100), None), Err(MAX_POSITIONS));
+        let mut l = limits(|c| c.max_exposure_usd = Some(d(300)), 1, 2, s);
+        assert_eq!(l.admit(d(100), None), Ok(()));
+        assert_eq!(l.admit(d(100), None), Err(MAX_EXPOSURE));
         let mut l = limits(|_| {}, 1, 0, s);
-        assert_eq!(l.admit(100.0, Some(99.0)), Err(ABOVE_BRACKET));
-        assert_eq!(l.admit(100.0, Some(100.0)), Ok(()));
+        assert_eq!(l.admit(d(100), Some(d(99))), Err(ABOVE_BRACKET));
+        assert_eq!(l.admit(d(100), Some(d(100))), Ok(()));
         // Balance not checked when turned off.
         let s = AccountState {
-            free_balance: Some(0.0),
-            exposure: 0.0,
+            free_balance: Some(d(0)),
+            exposure: d(0),
         };
         let mut l = limits(|c| c.check_balance = false, 1, 0, s);
-        assert_eq!(l.admit(100.0, None), Ok(()));
+        assert_eq!(l.admit(d(100), None), Ok(()));
     }
 }

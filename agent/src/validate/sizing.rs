@@ -8,16 +8,17 @@
 //! refused.
 
 use crate::config::SizingConfig;
+use crate::exchange::money::percent_of;
 use crate::exchange::throttle::{MAX_PACE, through_cool_downs};
-use crate::exchange::{Exchange, ExchangeError, Side};
+use crate::exchange::{Decimal, Exchange, ExchangeError, Side};
 
 /// What validation settled for a signal: the order's size and its symbol's bracket cap.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sized {
     /// Order size in USD (the configured one, or raised to the symbol's minimum).
-    pub notional: f64,
+    pub notional: Decimal,
     /// The symbol's largest notional at the leverage in use, when known.
-    pub bracket: Option<f64>,
+    pub bracket: Option<Decimal>,
 }
 
 /// The size to open `symbol` at, checked against the exchange's rules; `Rejected` with the
@@ -26,12 +27,12 @@ pub async fn size(
     exchange: &dyn Exchange,
     symbol: &str,
     side: Side,
-    notional: f64,
+    notional: Decimal,
     cfg: &SizingConfig,
     leverage: u32,
 ) -> Result<Sized, ExchangeError> {
     // A venue cool-down delays validation; it is not a verdict.
-    let check = |n: f64| {
+    let check = |n: Decimal| {
         through_cool_downs(MAX_PACE, move || {
             exchange.check_rules(symbol.to_owned(), side, n)
         })
@@ -57,9 +58,13 @@ pub async fn size(
 
 /// `minimum` when it is within the tolerance above `notional` and within `max_usd`; else the
 /// refusal with the numbers.
-pub fn raise(notional: f64, minimum: f64, cfg: &SizingConfig) -> Result<f64, ExchangeError> {
-    let allowed = (notional * (1.0 + cfg.tolerance_percent / 100.0)).min(cfg.max_usd);
-    if minimum <= allowed + 1e-9 {
+pub fn raise(
+    notional: Decimal,
+    minimum: Decimal,
+    cfg: &SizingConfig,
+) -> Result<Decimal, ExchangeError> {
+    let allowed = (notional + percent_of(notional, cfg.tolerance_percent)).min(cfg.max_usd);
+    if minimum <= allowed {
         Ok(minimum.max(notional))
     } else {
         Err(ExchangeError::Rejected(format!(
@@ -77,9 +82,15 @@ mod tests {
     #[test]
     fn raised_within_the_tolerance_refused_beyond_with_the_numbers() {
         let cfg = SizingConfig::default();
-        assert_eq!(raise(100.0, 104.0, &cfg), Ok(104.0));
-        assert_eq!(raise(100.0, 110.0, &cfg), Ok(110.0));
-        let Err(ExchangeError::Rejected(r)) = raise(100.0, 120.0, &cfg) else {
+        let d = Decimal::from;
+        assert_eq!(raise(d(100), d(104), &cfg), Ok(d(104)));
+        // Exactly at the tolerance is within it (no float epsilon either way).
+        assert_eq!(raise(d(100), d(110), &cfg), Ok(d(110)));
+        assert_eq!(
+            raise("33.3".parse().unwrap(), "36.63".parse().unwrap(), &cfg),
+            Ok("36.63".parse().unwrap())
+        );
+        let Err(ExchangeError::Rejected(r)) = raise(d(100), d(120), &cfg) else {
             panic!("refused");
         };
         assert_eq!(
@@ -89,9 +100,9 @@ mod tests {
         );
         // Never past max_usd.
         let cfg = SizingConfig {
-            max_usd: 105.0,
+            max_usd: d(105),
             ..SizingConfig::default()
         };
-        assert!(raise(100.0, 108.0, &cfg).is_err());
+        assert!(raise(d(100), d(108), &cfg).is_err());
     }
 }

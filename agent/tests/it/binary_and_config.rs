@@ -35,7 +35,7 @@ fn example_config_loads_with_every_agreed_key() {
     );
     let p = &c.adapter.paper;
     assert_eq!((p.latency_ms, p.seed, p.fail_rate), (0, 42, 0.0));
-    assert_eq!((p.notional, p.min_notional), (100.0, 5.0));
+    assert_eq!((p.notional, p.min_notional), (100.into(), 5.into()));
     assert!(p.open_positions.is_empty() && p.stop_fail.is_empty());
     assert_eq!(c.metrics_listen, Some("0.0.0.0:9101".parse().unwrap()));
     assert_eq!(c.telemetry.log_format, LogFormat::Human);

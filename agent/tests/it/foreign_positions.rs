@@ -52,7 +52,7 @@ async fn crash_then_closed_elsewhere(cfg: &AgentConfig, journaled: Journaled) ->
 async fn other_wave_opens_then_resend(
     cfg: &AgentConfig,
     stop_fail: bool,
-    w2_notional: f64,
+    w2_notional: wavegate_agent::exchange::Decimal,
 ) -> (WaveRun, Vec<String>) {
     let mut w2_cfg = cfg.clone();
     w2_cfg.adapter.paper.notional = w2_notional;
@@ -97,7 +97,7 @@ async fn another_waves_position_is_left_alone(
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), 1, "binance");
     let coid = crash_then_closed_elsewhere(&cfg, journaled).await;
-    let w2_notional = if same_size { 100.0 } else { 200.0 };
+    let w2_notional = if same_size { 100 } else { 200 }.into();
     let (run, open) = other_wave_opens_then_resend(&cfg, stop_fail, w2_notional).await;
     assert_eq!(
         derived_orders(&cfg.journal, &coid).await,

@@ -136,7 +136,7 @@ async fn crash_after_sending_is_resolved_by_lookup_not_resent() {
                 client_order_id: coid.clone(),
                 symbol: "BTCUSDT".into(),
                 side: Side::Long,
-                notional: 100.0,
+                notional: 100.into(),
             })
             .await
             .unwrap();

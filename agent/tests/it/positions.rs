@@ -5,6 +5,8 @@
 use std::path::Path;
 
 use crate::support::*;
+use wavegate_agent::exchange::Decimal;
+use wavegate_agent::exchange::money::decimal;
 use wavegate_agent::exchange::paper::price_of as paper_price;
 use wavegate_agent::journal::Journal;
 
@@ -50,7 +52,7 @@ async fn a_balance_for_two_opens_two_and_sends_nothing_for_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
     // 100 per position, 10 kept in reserve: 250 carries two (the third would leave 40 < 100).
-    cfg.adapter.paper.balance = Some(250.0);
+    cfg.adapter.paper.balance = Some(250.into());
     let journal = cfg.journal.clone();
     let (agent, mut client) = start(cfg).await;
     let all = signals(1, 1, &SYMBOLS);
@@ -137,8 +139,8 @@ async fn max_positions_brackets_and_symbol_filters_fail_validation_with_their_re
     // A bracket of 1000 at leverage 1 allows 100 at leverage 10: a 150 order is above it.
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
-    cfg.adapter.paper.max_notional = Some(1000.0);
-    cfg.adapter.paper.notional = 150.0;
+    cfg.adapter.paper.max_notional = Some(1000.into());
+    cfg.adapter.paper.notional = 150.into();
     cfg.positions.leverage = 10;
     let (agent, mut client) = start(cfg).await;
     let all = signals(1, 1, &["AAAUSDT"]);
@@ -191,10 +193,11 @@ async fn trailing_params_leave_every_position_with_a_stop_and_a_trailing_stop() 
             .iter()
             .find(|r| r.0 == symbol && r.1 == "stop")
             .unwrap_or_else(|| panic!("{symbol} has a stop"));
-        assert!(
-            (stop.2 - fill * 0.96).abs() < 1e-6,
-            "{symbol} stop {}",
-            stop.2
+        // Exact: 4 % below the fill, stored as the decimal it is.
+        assert_eq!(
+            decimal(stop.2, "stop").unwrap(),
+            fill * Decimal::new(96, 2),
+            "{symbol} stop"
         );
         let trail = t.iter().find(|r| r.0 == symbol && r.1 == "trailing");
         if symbol == "CCCUSDT" {
@@ -202,10 +205,10 @@ async fn trailing_params_leave_every_position_with_a_stop_and_a_trailing_stop() 
             continue;
         }
         let trail = trail.unwrap_or_else(|| panic!("{symbol} has a trailing stop"));
-        assert!(
-            (trail.2 - fill * 1.02).abs() < 1e-6,
-            "{symbol} activation {}",
-            trail.2
+        assert_eq!(
+            decimal(trail.2, "activation").unwrap(),
+            fill * Decimal::new(102, 2),
+            "{symbol} activation"
         );
         assert!((trail.3 - 0.5).abs() < 1e-12);
     }
@@ -296,7 +299,7 @@ async fn a_size_below_the_minimum_is_raised_within_the_tolerance_else_refused_wi
     // The paper's minimum order is 105 USD: 100 is raised (within 10 %); with 5 % it is not.
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
-    cfg.adapter.paper.min_notional = 105.0;
+    cfg.adapter.paper.min_notional = 105.into();
     let journal = cfg.journal.clone();
     let (agent, mut client) = start(cfg).await;
     let run = drive(
@@ -314,8 +317,8 @@ async fn a_size_below_the_minimum_is_raised_within_the_tolerance_else_refused_wi
 
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
-    cfg.adapter.paper.min_notional = 105.0;
-    cfg.sizing.tolerance_percent = 4.0;
+    cfg.adapter.paper.min_notional = 105.into();
+    cfg.sizing.tolerance_percent = 4.into();
     let (agent, mut client) = start(cfg).await;
     let run = drive(
         &mut client,

@@ -38,7 +38,7 @@ pub async fn filled_entry(
             client_order_id: coid.clone(),
             symbol: "BTCUSDT".into(),
             side: Side::Long,
-            notional: 100.0,
+            notional: 100.into(),
         })
         .await
         .unwrap();
@@ -73,7 +73,7 @@ pub async fn crash_after_fill(cfg: &AgentConfig, stop_sent: bool) -> String {
                 symbol: "BTCUSDT".into(),
                 side: Side::Long,
                 quantity: fill.quantity,
-                stop_price: fill.price * 0.9,
+                stop_price: fill.price * wavegate_agent::exchange::Decimal::new(9, 1),
             })
             .await
             .unwrap();

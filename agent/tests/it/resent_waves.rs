@@ -36,7 +36,7 @@ async fn crash_after_entry(
             client_order_id: coid.clone(),
             symbol: symbol.into(),
             side: Side::Long,
-            notional: 100.0,
+            notional: 100.into(),
         })
         .await
         .unwrap();

@@ -37,7 +37,7 @@ async fn a_run_resumed_after_a_topup_started_walks_on_to_the_target() {
                     client_order_id: coid.clone(),
                     symbol: symbol.into(),
                     side: Side::Long,
-                    notional: 100.0,
+                    notional: 100.into(),
                 })
                 .await
                 .unwrap();

@@ -126,7 +126,7 @@ async fn open_positions_down_refuses_the_wave_after_settling_its_journaled_order
                 client_order_id: coid.clone(),
                 symbol: "BTCUSDT".into(),
                 side: Side::Long,
-                notional: 100.0,
+                notional: 100.into(),
             })
             .await
             .unwrap();

@@ -198,7 +198,7 @@ async fn interrupted_close_leaves_a_position_of_another_size_alone() {
     let mut cfg = config(dir.path(), 1, "binance");
     let coid = crash_while_closing(&cfg, AfterCrash::ClosedElsewhere).await;
     // W2 opens BTCUSDT with twice W's size.
-    cfg.adapter.paper.notional = 200.0;
+    cfg.adapter.paper.notional = 200.into();
     let (btc, open) = reopen_then_resend(&cfg).await;
     assert_eq!(btc.client_order_id, coid);
     assert_eq!(
@@ -284,7 +284,7 @@ async fn sent_and_filled(cfg: &AgentConfig, target: u32, rows: &[(&str, i64, &st
                 client_order_id: (*coid).to_owned(),
                 symbol: (*symbol).to_owned(),
                 side: Side::Long,
-                notional: 100.0,
+                notional: 100.into(),
             })
             .await
             .unwrap();

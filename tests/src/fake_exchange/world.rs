@@ -58,6 +58,13 @@ pub struct Instrument {
     pub tick_size: Dec,
     /// False: listed but not trading (Binance status `SETTLING`, Bybit status `Closed`).
     pub tradable: bool,
+    /// What order answers for this symbol say the average price was, instead of the fill
+    /// price. `""`: none — Binance leaves `avgPrice` out (binance-connector-rust
+    /// `query_order_response.rs`: `avg_price: Option<String>`), Bybit sends `""` ("returns
+    /// `""` for those orders without avg price", bybit-exchange/docs
+    /// `docs/v5/order/open-order.mdx`). Any other value is a fault: a wrong price (say, a
+    /// mis-scaled one). Positions still carry the real entry price.
+    pub reported_avg_price: Option<String>,
 }
 
 /// Parses a literal the test wrote; a typo in a test fixture is a bug in the test.
@@ -79,6 +86,7 @@ impl Instrument {
             min_notional: lit("5"),
             tick_size: lit("0.01"),
             tradable: true,
+            reported_avg_price: None,
         }
     }
 
@@ -109,6 +117,13 @@ impl Instrument {
     /// Sets the price tick.
     pub fn tick(mut self, t: &str) -> Self {
         self.tick_size = lit(t);
+        self
+    }
+
+    /// Answers this symbol's orders with `avg_price` as their average price (`""`: none;
+    /// [`Self::reported_avg_price`]).
+    pub fn reported_avg_price(mut self, avg_price: &str) -> Self {
+        self.reported_avg_price = Some(avg_price.to_owned());
         self
     }
 

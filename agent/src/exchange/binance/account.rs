@@ -23,6 +23,7 @@ use serde_json::Value;
 
 use super::{BinanceFutures, NAME, order_side};
 use crate::exchange::lots;
+use crate::exchange::money::Decimal;
 use crate::exchange::rest::{Call, Failure, number, text};
 use crate::exchange::{
     AccountState, ExchangeError, LeverageSetting, MarginMode, OrderReport, Side, TrailingStopOrder,
@@ -31,7 +32,8 @@ use crate::exchange::{
 /// `marginType` already as asked.
 const MARGIN_NOT_MODIFIED: i64 = -4046;
 /// Bounds of `callbackRate`, in percent.
-pub const CALLBACK_RANGE: (f64, f64) = (0.1, 10.0);
+pub const CALLBACK_RANGE: (Decimal, Decimal) =
+    (Decimal::from_parts(1, 0, 0, false, 1), Decimal::TEN);
 /// The quote asset whose balance funds positions.
 const QUOTE: &str = "USDT";
 
@@ -48,13 +50,13 @@ impl BinanceFutures {
             .iter()
             .find(|r| text(r, "asset").as_deref() == Some(QUOTE))
             .and_then(|r| number(r, "availableBalance"))
-            .unwrap_or(0.0);
+            .unwrap_or_default();
         let exposure = self
             .positions(None)
             .await?
             .iter()
             .filter_map(|r| number(r, "notional"))
-            .map(f64::abs)
+            .map(|n| n.abs())
             .sum();
         Ok(AccountState {
             free_balance: Some(free),
@@ -62,7 +64,7 @@ impl BinanceFutures {
         })
     }
 
-    pub(super) async fn min_order(&self, symbol: String) -> Result<Option<f64>, ExchangeError> {
+    pub(super) async fn min_order(&self, symbol: String) -> Result<Option<Decimal>, ExchangeError> {
         let rules = lots::tradable(self.rules_of(&symbol).await?)?;
         let price = self.price(&symbol).await?;
         Ok(Some(crate::exchange::positions::min_order_value(
@@ -74,7 +76,7 @@ impl BinanceFutures {
         &self,
         symbol: String,
         leverage: u32,
-    ) -> Result<Option<f64>, ExchangeError> {
+    ) -> Result<Option<Decimal>, ExchangeError> {
         let params = vec![("symbol", symbol.clone())];
         let v = self
             .signed(Method::GET, "/fapi/v1/leverageBracket", params, Call::Read)
@@ -97,9 +99,9 @@ impl BinanceFutures {
         };
         Ok(brackets
             .iter()
-            .filter(|b| number(b, "initialLeverage").is_some_and(|l| l >= f64::from(leverage)))
+            .filter(|b| number(b, "initialLeverage").is_some_and(|l| l >= Decimal::from(leverage)))
             .filter_map(|b| number(b, "notionalCap"))
-            .reduce(f64::max))
+            .max())
     }
 
     pub(super) async fn apply_leverage(
@@ -136,7 +138,7 @@ impl BinanceFutures {
     pub(super) async fn trailing(&self, o: TrailingStopOrder) -> Result<String, ExchangeError> {
         let (lo, hi) = CALLBACK_RANGE;
         // One decimal, as the documented range is stepped (0.1 … 10).
-        let callback = (o.callback_percent * 10.0).round() / 10.0;
+        let callback = o.callback_percent.round_dp(1);
         if !(lo..=hi).contains(&callback) {
             return Err(ExchangeError::Rejected("callback_rate_out_of_range".into()));
         }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::super::lots::{Rules, Step};
+use super::super::money::Decimal;
 use super::super::rest::{number, text};
 use super::super::{ExchangeError, Fill, OrderReport, Side};
 use super::NAME;
@@ -62,23 +63,25 @@ pub(super) fn parse_exchange_info(info: &Value) -> HashMap<String, Rules> {
                 .into_iter()
                 .flatten()
                 .filter_map(|f| number(f, key))
-                .collect::<Vec<f64>>()
+                .collect::<Vec<Decimal>>()
         };
-        let min_qty = bound("minQty").into_iter().fold(0.0, f64::max);
+        let min_qty = bound("minQty")
+            .into_iter()
+            .fold(Decimal::ZERO, Decimal::max);
         let max_qty = bound("maxQty")
             .into_iter()
-            .filter(|m| *m > 0.0)
-            .fold(f64::INFINITY, f64::min);
+            .filter(|m| *m > Decimal::ZERO)
+            .min();
         let min_notional = filter("MIN_NOTIONAL")
             .and_then(|f| number(f, "notional"))
-            .unwrap_or(0.0);
+            .unwrap_or_default();
         out.insert(
             symbol,
             Rules {
                 tradable: text(s, "status").as_deref() == Some("TRADING"),
                 qty_step,
                 min_qty,
-                max_qty: if max_qty.is_finite() { max_qty } else { 0.0 },
+                max_qty: max_qty.unwrap_or_default(),
                 min_notional,
                 tick,
             },
@@ -89,17 +92,19 @@ pub(super) fn parse_exchange_info(info: &Value) -> HashMap<String, Rules> {
 
 /// What an order object says.
 pub(super) fn order_report(v: &Value) -> OrderReport {
-    let executed = number(v, "executedQty").unwrap_or(0.0);
+    let executed = number(v, "executedQty").unwrap_or_default();
+    // No `avgPrice` (the POST answer since connector v62.0.0) reads as zero: "no price",
+    // which the adapter reads back by order id — never a price to compute a stop from.
     let fill = || Fill {
         exchange_order_id: text(v, "orderId").unwrap_or_default(),
-        price: number(v, "avgPrice").unwrap_or(0.0),
+        price: number(v, "avgPrice").unwrap_or_default(),
         quantity: executed,
     };
     match text(v, "status").as_deref() {
         Some("FILLED") => OrderReport::Filled(fill()),
         Some("NEW" | "PARTIALLY_FILLED") => OrderReport::Open,
         // Ended: a partial fill still opened a position, so it counts as filled.
-        _ if executed > 0.0 => OrderReport::Filled(fill()),
+        _ if executed > Decimal::ZERO => OrderReport::Filled(fill()),
         status => OrderReport::Rejected(status.unwrap_or("unknown").to_ascii_lowercase()),
     }
 }
@@ -110,8 +115,8 @@ pub(super) fn algo_report(v: &Value) -> OrderReport {
         Some("NEW" | "TRIGGERING") => OrderReport::Open,
         Some("TRIGGERED" | "FINISHED") => OrderReport::Filled(Fill {
             exchange_order_id: text(v, "actualOrderId").unwrap_or_default(),
-            price: number(v, "actualPrice").unwrap_or(0.0),
-            quantity: number(v, "quantity").unwrap_or(0.0),
+            price: number(v, "actualPrice").unwrap_or_default(),
+            quantity: number(v, "quantity").unwrap_or_default(),
         }),
         status => OrderReport::Rejected(status.unwrap_or("unknown").to_ascii_lowercase()),
     }
@@ -151,9 +156,10 @@ mod tests {
         let m = parse_exchange_info(&info);
         let b = &m["BTCUSDT"];
         assert!(b.tradable);
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
         assert_eq!(
             (b.min_qty, b.max_qty, b.min_notional),
-            (0.002, 120.0, 100.0)
+            (d("0.002"), d("120"), d("100"))
         );
         assert_eq!(b.tick.format(1), "0.1");
         assert!(!m["OLDUSDT"].tradable);
@@ -166,8 +172,8 @@ mod tests {
             filled_or_unknown(&f),
             Ok(Fill {
                 exchange_order_id: "7".into(),
-                price: 60000.0,
-                quantity: 0.002
+                price: "60000.0".parse().unwrap(),
+                quantity: "0.002".parse().unwrap()
             })
         );
         let n = json!({"orderId": 7, "status": "NEW", "executedQty": "0"});

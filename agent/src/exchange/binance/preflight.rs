@@ -17,7 +17,7 @@ use crate::preflight::{Line, Status, balance_line, clock_line};
 
 impl BinanceFutures {
     /// The preflight lines; `need` is `notional × max_trades` in USDT.
-    pub async fn preflight(&self, need: f64, _symbol: &str) -> Vec<Line> {
+    pub async fn preflight(&self, need: crate::exchange::Decimal, _symbol: &str) -> Vec<Line> {
         let sent = local_now_ms();
         let time = self.public("/fapi/v1/time").await;
         let mid = sent + (local_now_ms() - sent) / 2;

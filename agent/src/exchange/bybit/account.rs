@@ -23,6 +23,7 @@ use serde_json::json;
 
 use super::{BybitLinear, NOT_MODIFIED, list};
 use crate::exchange::lots;
+use crate::exchange::money::Decimal;
 use crate::exchange::rest::{Call, Failure, number, text};
 use crate::exchange::{
     AccountState, ExchangeError, LeverageSetting, MarginMode, OrderReport, Side, TrailingStopOrder,
@@ -55,13 +56,13 @@ impl BybitLinear {
         let free = list(&v)
             .first()
             .and_then(|a| number(a, "totalAvailableBalance"))
-            .unwrap_or(0.0);
+            .unwrap_or_default();
         let exposure = self
             .positions(None)
             .await?
             .iter()
             .filter_map(|r| number(r, "positionValue"))
-            .map(f64::abs)
+            .map(|n| n.abs())
             .sum();
         Ok(AccountState {
             free_balance: Some(free),
@@ -69,7 +70,7 @@ impl BybitLinear {
         })
     }
 
-    pub(super) async fn min_order(&self, symbol: String) -> Result<Option<f64>, ExchangeError> {
+    pub(super) async fn min_order(&self, symbol: String) -> Result<Option<Decimal>, ExchangeError> {
         let rules = lots::tradable(self.rules_of(&symbol).await?)?;
         let price = self.price(&symbol).await?;
         Ok(Some(crate::exchange::positions::min_order_value(
@@ -81,7 +82,7 @@ impl BybitLinear {
         &self,
         symbol: String,
         leverage: u32,
-    ) -> Result<Option<f64>, ExchangeError> {
+    ) -> Result<Option<Decimal>, ExchangeError> {
         let params = [("category", "linear".to_owned()), ("symbol", symbol)];
         let v = self
             .public("/v5/market/risk-limit", &params)
@@ -89,9 +90,9 @@ impl BybitLinear {
             .map_err(Failure::into_error)?;
         Ok(list(&v)
             .iter()
-            .filter(|t| number(t, "maxLeverage").is_some_and(|l| l >= f64::from(leverage)))
+            .filter(|t| number(t, "maxLeverage").is_some_and(|l| l >= Decimal::from(leverage)))
             .filter_map(|t| number(t, "riskLimitValue"))
-            .reduce(f64::max))
+            .max())
     }
 
     pub(super) async fn apply_leverage(
@@ -138,7 +139,7 @@ impl BybitLinear {
     }
 
     pub(super) async fn trailing(&self, o: TrailingStopOrder) -> Result<String, ExchangeError> {
-        if !(o.callback_percent > 0.0 && o.callback_percent < 100.0) {
+        if !(o.callback_percent > Decimal::ZERO && o.callback_percent < Decimal::ONE_HUNDRED) {
             return Err(ExchangeError::Rejected("callback_rate_out_of_range".into()));
         }
         let rules = lots::tradable(self.rules_of(&o.symbol).await?)?;
@@ -173,7 +174,7 @@ impl BybitLinear {
         let rows = self.positions(Some(&symbol)).await?;
         let in_place = rows.iter().any(|r| {
             text(r, "symbol").as_deref() == Some(symbol.as_str())
-                && number(r, "trailingStop").is_some_and(|t| t > 0.0)
+                && number(r, "trailingStop").is_some_and(|t| t > Decimal::ZERO)
         });
         Ok(in_place.then_some(OrderReport::Open))
     }

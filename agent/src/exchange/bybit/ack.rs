@@ -17,6 +17,7 @@ use serde_json::Value;
 use tracing::warn;
 
 use super::super::lots::num;
+use super::super::money::Decimal;
 use super::super::rest::{Failure, number, text};
 use super::super::{ExchangeError, Fill, OrderReport};
 use super::parse::list;
@@ -48,7 +49,7 @@ impl BybitLinear {
         let mut pause = FIRST_POLL;
         loop {
             match self.lookup(symbol.to_owned(), link_id.to_owned()).await {
-                Ok(Some(OrderReport::Filled(f))) if f.price > 0.0 => return Ok(f),
+                Ok(Some(OrderReport::Filled(f))) if f.price > Decimal::ZERO => return Ok(f),
                 Ok(Some(OrderReport::Rejected(r))) => {
                     return Err(ExchangeError::Rejected(format!("{NAME} order {r}")));
                 }
@@ -85,9 +86,8 @@ impl BybitLinear {
         let row = rows.first()?;
         let size = number(row, "size")?;
         let price = number(row, "avgPrice")?;
-        let same = text(row, "side").as_deref() == Some(side)
-            && num(qty).is_some_and(|q| (q - size).abs() <= q * 1e-9);
-        (same && price > 0.0).then(|| Fill {
+        let same = text(row, "side").as_deref() == Some(side) && num(qty) == Some(size);
+        (same && price > Decimal::ZERO).then(|| Fill {
             exchange_order_id: order_id.to_owned(),
             price,
             quantity: size,
@@ -100,7 +100,7 @@ impl BybitLinear {
         Ok(rows.iter().any(|r| {
             text(r, "stopLoss")
                 .and_then(|s| num(&s))
-                .is_some_and(|p| p > 0.0)
+                .is_some_and(|p| p > Decimal::ZERO)
         }))
     }
 

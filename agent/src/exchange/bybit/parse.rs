@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::super::lots::{Rules, Step};
+use super::super::money::Decimal;
 use super::super::rest::{number, text};
 use super::super::{Fill, OrderReport, Side};
 
@@ -50,11 +51,11 @@ pub(super) fn parse_instruments(v: &Value) -> HashMap<String, Rules> {
             Rules {
                 tradable: text(i, "status").as_deref() == Some("Trading"),
                 qty_step,
-                min_qty: number(&lot, "minOrderQty").unwrap_or(0.0),
+                min_qty: number(&lot, "minOrderQty").unwrap_or_default(),
                 max_qty: number(&lot, "maxMktOrderQty")
                     .or_else(|| number(&lot, "maxOrderQty"))
-                    .unwrap_or(0.0),
-                min_notional: number(&lot, "minNotionalValue").unwrap_or(0.0),
+                    .unwrap_or_default(),
+                min_notional: number(&lot, "minNotionalValue").unwrap_or_default(),
                 tick,
             },
         );
@@ -64,10 +65,10 @@ pub(super) fn parse_instruments(v: &Value) -> HashMap<String, Rules> {
 
 /// What an order row says.
 pub(super) fn order_report(o: &Value) -> OrderReport {
-    let executed = number(o, "cumExecQty").unwrap_or(0.0);
+    let executed = number(o, "cumExecQty").unwrap_or_default();
     let fill = || Fill {
         exchange_order_id: text(o, "orderId").unwrap_or_default(),
-        price: number(o, "avgPrice").unwrap_or(0.0),
+        price: number(o, "avgPrice").unwrap_or_default(),
         quantity: executed,
     };
     match text(o, "orderStatus").as_deref() {
@@ -76,7 +77,7 @@ pub(super) fn order_report(o: &Value) -> OrderReport {
             OrderReport::Open
         }
         // Ended: a partial fill still opened a position, so it counts as filled.
-        _ if executed > 0.0 => OrderReport::Filled(fill()),
+        _ if executed > Decimal::ZERO => OrderReport::Filled(fill()),
         status => {
             let reason = text(o, "rejectReason")
                 .filter(|r| !r.is_empty() && r != "EC_NoError")
@@ -100,15 +101,19 @@ mod tests {
                               "maxMktOrderQty": "500", "minNotionalValue": "5"}}]});
         let r = &parse_instruments(&page)["ETHUSDT"];
         assert!(r.tradable);
-        assert_eq!((r.min_qty, r.max_qty, r.min_notional), (0.01, 500.0, 5.0));
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert_eq!(
+            (r.min_qty, r.max_qty, r.min_notional),
+            (d("0.01"), d("500"), d("5"))
+        );
         let filled = json!({"orderId": "u-1", "orderStatus": "Filled", "avgPrice": "3000.00",
                             "cumExecQty": "0.03"});
         assert_eq!(
             order_report(&filled),
             OrderReport::Filled(Fill {
                 exchange_order_id: "u-1".into(),
-                price: 3000.0,
-                quantity: 0.03
+                price: d("3000.00"),
+                quantity: d("0.03")
             })
         );
         let rejected = json!({"orderStatus": "Rejected", "cumExecQty": "0",

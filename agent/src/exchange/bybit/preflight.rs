@@ -16,7 +16,7 @@ use crate::preflight::{Line, Status, balance_line, clock_line};
 impl BybitLinear {
     /// The preflight lines; `need` is `notional × max_trades` in USDT; `symbol` is where the
     /// position mode is read (it can differ per symbol).
-    pub async fn preflight(&self, need: f64, symbol: &str) -> Vec<Line> {
+    pub async fn preflight(&self, need: crate::exchange::Decimal, symbol: &str) -> Vec<Line> {
         let sent = local_now_ms();
         let time = self.public("/v5/market/time", &[]).await;
         let mid = sent + (local_now_ms() - sent) / 2;

@@ -23,6 +23,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use super::{DUPLICATE, PaperExchange, Position, poisoned, price_of};
+use crate::exchange::money::{Decimal, to_f64};
 use crate::exchange::{
     AccountState, ExchangeError, LeverageSetting, OrderReport, Side, TrailingStopOrder,
 };
@@ -36,7 +37,8 @@ const PAPER_DEFAULT: LeverageSetting = LeverageSetting {
 };
 
 /// Smallest and largest trailing callback, in percent (Binance `callbackRate` bounds).
-pub const CALLBACK_RANGE: (f64, f64) = (0.1, 10.0);
+pub const CALLBACK_RANGE: (Decimal, Decimal) =
+    (Decimal::from_parts(1, 0, 0, false, 1), Decimal::TEN);
 
 /// Tables of the paper account (created with the paper orders').
 pub(super) const SCHEMA: &[&str] = &[
@@ -66,22 +68,22 @@ impl PaperExchange {
     pub(super) fn take_margin(
         &self,
         symbol: &str,
-        notional: f64,
+        notional: Decimal,
     ) -> Result<Option<&'static str>, ExchangeError> {
-        let leverage = f64::from(self.leverage_of(symbol)?);
+        let leverage = Decimal::from(self.leverage_of(symbol)?);
         let mut w = self.world.lock().map_err(|_| poisoned())?;
         let held = w
             .positions
             .get(symbol)
-            .map_or(0.0, |p| p.quantity * p.entry_price);
+            .map_or(Decimal::ZERO, Position::value);
         if let Some(cap) = self.cfg.max_notional
-            && held + notional > cap / leverage + 1e-9
+            && held + notional > cap / leverage
         {
             return Ok(Some("above_bracket_max_notional"));
         }
         let margin = notional / leverage;
         if let Some(balance) = &mut w.balance {
-            if *balance + 1e-9 < margin {
+            if *balance < margin {
                 return Ok(Some("insufficient_balance"));
             }
             *balance -= margin;
@@ -91,10 +93,10 @@ impl PaperExchange {
 
     /// Gives back the margin of a closed position.
     pub(super) fn give_margin(&self, symbol: &str, p: &Position) -> Result<(), ExchangeError> {
-        let leverage = f64::from(self.leverage_of(symbol)?);
+        let leverage = Decimal::from(self.leverage_of(symbol)?);
         let mut w = self.world.lock().map_err(|_| poisoned())?;
         if let Some(balance) = &mut w.balance {
-            *balance += p.quantity * p.entry_price / leverage;
+            *balance += p.value() / leverage;
         }
         Ok(())
     }
@@ -105,8 +107,8 @@ impl PaperExchange {
         client_order_id: &str,
         symbol: &str,
         kind: &str,
-        trigger_price: f64,
-        callback_percent: Option<f64>,
+        trigger_price: Decimal,
+        callback_percent: Option<Decimal>,
     ) -> Stmt {
         Stmt::new(
             "INSERT INTO paper_triggers (client_order_id, symbol, kind, trigger_price,
@@ -115,8 +117,8 @@ impl PaperExchange {
                 client_order_id.into(),
                 symbol.into(),
                 kind.into(),
-                trigger_price.into(),
-                callback_percent.unwrap_or(0.0).into(),
+                to_f64(trigger_price).into(),
+                to_f64(callback_percent.unwrap_or_default()).into(),
             ],
         )
     }
@@ -205,11 +207,7 @@ impl PaperExchange {
             .lock()
             .map(|w| AccountState {
                 free_balance: w.balance,
-                exposure: w
-                    .positions
-                    .values()
-                    .map(|p| p.quantity * p.entry_price)
-                    .sum(),
+                exposure: w.positions.values().map(Position::value).sum(),
             })
             .map_err(|_| poisoned());
         futures::future::ready(r).boxed()
@@ -218,11 +216,11 @@ impl PaperExchange {
     pub(super) fn bracket(
         &self,
         leverage: u32,
-    ) -> BoxFuture<'_, Result<Option<f64>, ExchangeError>> {
+    ) -> BoxFuture<'_, Result<Option<Decimal>, ExchangeError>> {
         let cap = self
             .cfg
             .max_notional
-            .map(|m| m / f64::from(leverage.max(1)));
+            .map(|m| m / Decimal::from(leverage.max(1)));
         futures::future::ready(Ok(cap)).boxed()
     }
 

@@ -1,13 +1,14 @@
 //! Unit tests of the paper exchange: scripted fills, failures and its persisted positions.
 
 use super::*;
+use crate::exchange::Decimal;
 
 fn entry(id: &str, symbol: &str) -> EntryOrder {
     EntryOrder {
         client_order_id: id.into(),
         symbol: symbol.into(),
         side: Side::Long,
-        notional: 100.0,
+        notional: Decimal::ONE_HUNDRED,
     }
 }
 
@@ -47,11 +48,13 @@ async fn scripted_world_persists_across_reopen() {
         let p = PaperExchange::open(cfg.clone(), &j).await.unwrap();
         assert_eq!(p.open_positions().await.unwrap(), vec!["ETHUSDT"]);
         assert_eq!(
-            p.check_rules("BADUSDT".into(), Side::Long, 100.0).await,
+            p.check_rules("BADUSDT".into(), Side::Long, Decimal::ONE_HUNDRED)
+                .await,
             Err(ExchangeError::Rejected("symbol_not_tradable".into()))
         );
         assert_eq!(
-            p.check_rules("BTCUSDT".into(), Side::Long, 1.0).await,
+            p.check_rules("BTCUSDT".into(), Side::Long, Decimal::ONE)
+                .await,
             Err(ExchangeError::Rejected("below_min_notional".into()))
         );
         let f = p.place_entry(entry("c1", "BTCUSDT")).await.unwrap();

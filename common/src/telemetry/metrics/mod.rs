@@ -77,6 +77,7 @@ pub struct Metrics {
     agent_stalls: IntCounterVec,
     ingest: IntCounterVec,
     throttled: IntCounterVec,
+    fill_price_replaced: IntCounterVec,
     results_rejected: IntCounterVec,
 }
 
@@ -180,6 +181,14 @@ impl Metrics {
             &["exchange", "call"],
             agent,
         )?;
+        let fill_price_replaced = counter(
+            "wavegate_fill_price_replaced_total",
+            "Entry fills whose reported average price was missing or too far from the venue's \
+             last price even when read back, so their stop was computed from the last price, \
+             by exchange.",
+            &["exchange"],
+            agent,
+        )?;
         let results_rejected = counter(
             "wavegate_agent_results_rejected_total",
             "Agent results the coordinator refused because they do not match what it sent, \
@@ -199,6 +208,7 @@ impl Metrics {
         }
         Ok(Self {
             throttled,
+            fill_price_replaced,
             registry,
             waves,
             wave_duration,
@@ -294,6 +304,14 @@ impl Metrics {
     /// rate limit or ban.
     pub fn throttled(&self, exchange: &str, call: &str) {
         self.throttled.with_label_values(&[exchange, call]).inc();
+    }
+
+    /// An entry on `exchange` was priced at the venue's last price: its reported fill price was
+    /// missing or not believable, also when read back.
+    pub fn fill_price_replaced(&self, exchange: &str) {
+        self.fill_price_replaced
+            .with_label_values(&[exchange])
+            .inc();
     }
 
     /// Whether the coordinator currently reaches the agent of `exchange`.

@@ -205,7 +205,7 @@ pub fn query_order(shared: &Shared, req: &Req) -> Outcome {
 fn order_json(o: &OrderRecord, inst: &Instrument) -> Value {
     let qp = inst.qty_step.decimals();
     let pp = inst.tick_size.decimals();
-    json!({
+    let mut v = json!({
         "orderId": o.order_id.parse::<u64>().unwrap_or(0),
         "symbol": o.symbol,
         "status": "FILLED",
@@ -231,7 +231,16 @@ fn order_json(o: &OrderRecord, inst: &Instrument) -> Value {
         "goodTillDate": 0,
         "time": o.time_ms,
         "updateTime": o.time_ms,
-    })
+    });
+    // `avg_price: Option<String>` (query_order_response.rs): absent when there is none.
+    if let (Some(reported), Some(obj)) = (&inst.reported_avg_price, v.as_object_mut()) {
+        if reported.is_empty() {
+            obj.remove("avgPrice");
+        } else {
+            obj.insert("avgPrice".into(), Value::String(reported.clone()));
+        }
+    }
+    v
 }
 
 /// The `POST /fapi/v1/order` answer (`RESULT`): the order object without `avgPrice` and

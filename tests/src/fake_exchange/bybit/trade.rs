@@ -241,7 +241,10 @@ fn order_json(o: &OrderRecord, inst: &Instrument) -> Value {
         "createType": "CreateByUser",
         "cancelType": "UNKNOWN",
         "rejectReason": "EC_NoError",
-        "avgPrice": o.avg_price.to_fixed(pp),
+        "avgPrice": inst
+            .reported_avg_price
+            .clone()
+            .unwrap_or_else(|| o.avg_price.to_fixed(pp)),
         "leavesQty": "0",
         "leavesValue": "0",
         "cumExecQty": o.executed_qty.to_fixed(qp),

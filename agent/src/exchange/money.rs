@@ -1,0 +1,90 @@
+//! Money as exact decimals: prices, quantities, steps, ticks, notional and balances.
+//!
+//! Venues send every such number as a decimal string (`"0.001"`, `"60000.10"`) and refuse a
+//! quantity or price that is off its step by a hair, so the agent keeps them as [`Decimal`]s
+//! parsed straight from those strings and prints them back exactly. `f64` remains only where a
+//! number is a score or a percent on the wire (proto, TOML); those enter through [`decimal`],
+//! which refuses what is not a finite number instead of guessing.
+
+pub use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+/// A float that cannot be money.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what}: {value} is not a finite decimal number")]
+pub struct NotMoney {
+    /// What the number was meant to be (`notional`, `stop_loss_percent`, …).
+    pub what: &'static str,
+    /// The float as printed.
+    pub value: String,
+}
+
+/// `x` as the decimal it prints as: Rust prints the shortest string that reads back as the
+/// same float, so `0.1` becomes exactly `0.1`, not `0.1000000000000000055…`. NaN, infinities
+/// and magnitudes beyond `Decimal`'s range are refused.
+pub fn decimal(x: f64, what: &'static str) -> Result<Decimal, NotMoney> {
+    let bad = || NotMoney {
+        what,
+        value: x.to_string(),
+    };
+    if !x.is_finite() {
+        return Err(bad());
+    }
+    x.to_string().parse::<Decimal>().map_err(|_| bad())
+}
+
+/// A decimal as a float, for the places the wire or the journal keeps floats (a fill price
+/// on an outcome); never used for a number that is sent to a venue.
+pub fn to_f64(d: Decimal) -> f64 {
+    d.to_f64().unwrap_or(f64::NAN)
+}
+
+/// Parses a decimal the venue sent as a string (`"0.00100"`, `"-0.002"`, `"1e-5"`); `None`
+/// when malformed.
+pub fn parse(s: &str) -> Option<Decimal> {
+    let s = s.trim();
+    s.parse::<Decimal>()
+        .ok()
+        .or_else(|| Decimal::from_scientific(s).ok())
+}
+
+/// `percent` of `x` (`percent(60000, 4) = 2400`), exact.
+pub fn percent_of(x: Decimal, percent: Decimal) -> Decimal {
+    x * percent / Decimal::ONE_HUNDRED
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn floats_enter_as_the_decimal_they_print_as() {
+        assert_eq!(decimal(0.1, "x").unwrap(), d("0.1"));
+        assert_eq!(decimal(100.0, "x").unwrap(), d("100"));
+        assert_eq!(decimal(57_600.07, "x").unwrap(), d("57600.07"));
+        assert_eq!(decimal(1e-7, "x").unwrap(), d("0.0000001"));
+        let nan = decimal(f64::NAN, "notional").unwrap_err();
+        assert_eq!(
+            nan.to_string(),
+            "notional: NaN is not a finite decimal number"
+        );
+        assert!(decimal(f64::INFINITY, "x").is_err());
+        assert!(decimal(1e300, "x").is_err());
+    }
+
+    #[test]
+    fn venue_strings_parse_exactly() {
+        assert_eq!(parse(" 0.00100 "), Some(d("0.001")));
+        assert_eq!(parse("-0.002"), Some(d("-0.002")));
+        assert_eq!(parse("1e-5"), Some(d("0.00001")));
+        assert_eq!(parse("abc"), None);
+        assert_eq!(parse(""), None);
+        // 0.1 + 0.2 is 0.3 here, which it is not in f64.
+        assert_eq!(parse("0.1").unwrap() + parse("0.2").unwrap(), d("0.3"));
+        assert_eq!(percent_of(d("60000"), d("4")), d("2400"));
+    }
+}
