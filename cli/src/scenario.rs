@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+use wavegate_agent::exchange::Decimal;
+use wavegate_agent::exchange::money::decimal;
 use wavegate_common::Signal;
 use wavegate_common::signal::check_symbol;
 use wavegate_common::time::{DEFAULT_INTERVAL_SECS, wave_id};
@@ -41,16 +43,16 @@ pub struct World {
     /// Symbols whose trailing stop is rejected (the protective stop stays).
     pub trailing_fail: Vec<String>,
     /// Free balance of the account in USD (`None`: unlimited).
-    pub balance: Option<f64>,
+    pub balance: Option<Decimal>,
     /// Balance kept free, in USD (the agent's `limits.balance_reserve_usd`, default 10).
-    pub balance_reserve_usd: Option<f64>,
+    pub balance_reserve_usd: Option<Decimal>,
     /// Most positions open at once (the agent's `limits.max_positions`).
     pub max_positions: Option<u32>,
     /// Most notional open at once, in USD (the agent's `limits.max_exposure_usd`).
-    pub max_exposure_usd: Option<f64>,
+    pub max_exposure_usd: Option<Decimal>,
     /// A symbol's largest notional at leverage 1 (its bracket; `max_notional / leverage` at a
     /// higher leverage).
-    pub max_notional: Option<f64>,
+    pub max_notional: Option<Decimal>,
     /// Leverage the agent sets before entries (the agent's `positions.leverage`).
     pub leverage: Option<u32>,
 }
@@ -294,11 +296,12 @@ fn amount(
     path: &str,
     key: &str,
     zero_ok: bool,
-) -> Result<Option<f64>, ScenarioError> {
+) -> Result<Option<Decimal>, ScenarioError> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => match v.as_f64() {
-            Some(x) if x.is_finite() && (x > 0.0 || (zero_ok && x == 0.0)) => Ok(Some(x)),
+        // Money: the decimal the scenario wrote (a JSON number prints as written).
+        Some(v) => match v.as_f64().and_then(|x| decimal(x, "amount").ok()) {
+            Some(x) if x > Decimal::ZERO || (zero_ok && x.is_zero()) => Ok(Some(x)),
             _ => {
                 let want = if zero_ok { ">= 0" } else { "> 0" };
                 fail(join(path, key), format!("must be a number {want}, got {v}"))

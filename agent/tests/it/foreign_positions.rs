@@ -334,7 +334,7 @@ async fn position_left_without_a_stop_then_replaced_by_another_waves_is_left_alo
     }
     let before = derived_orders(&cfg.journal, &coid).await;
     // W2 opens BTCUSDT with W's size; then W is re-sent.
-    let (run, open) = other_wave_opens_then_resend(&cfg, false, 100.0).await;
+    let (run, open) = other_wave_opens_then_resend(&cfg, false, 100.into()).await;
     assert_eq!(
         derived_orders(&cfg.journal, &coid).await,
         before,

@@ -5,8 +5,6 @@ mod support;
 
 mod binary_and_config;
 mod caller_auth;
-mod exchange_binance;
-mod exchange_bybit;
 mod foreign_positions;
 mod guarantees;
 mod journal_disk_full;

@@ -55,8 +55,8 @@ pub(super) fn agent_toml(cfg: &AgentConfig) -> Result<String, CliError> {
 }
 
 /// `key = value` for a number that is set, else nothing.
-fn optional(key: &str, v: Option<f64>) -> String {
-    v.map(|x| format!("{key} = {x:?}\n")).unwrap_or_default()
+fn optional(key: &str, v: Option<wavegate_agent::exchange::Decimal>) -> String {
+    v.map(|x| format!("{key} = {x}\n")).unwrap_or_default()
 }
 
 /// `wavegate-coordinator` config (metrics off, the wave timing and exchanges of `cfg`).

@@ -293,8 +293,9 @@ impl World {
         self
     }
 
-    /// Adds a fault to protective-stop requests (Bybit `trading-stop`): the stop is set, then
-    /// its answer is replaced, delayed or dropped.
+    /// Adds a fault to protective-stop requests (Bybit `trading-stop`, Binance
+    /// `POST /fapi/v1/algoOrder`): the stop is set, then its answer is replaced, delayed or
+    /// dropped.
     pub fn stop_fault(mut self, f: Fault) -> Self {
         self.stop_faults.push(f);
         self

@@ -155,7 +155,12 @@ fn place(shared: &Shared, req: &Req) -> Result<Outcome, Outcome> {
     };
     st.stops.push(rec.clone());
     st.counters.stops_placed += 1;
-    Ok(ok(algo_json(&rec, &inst)))
+    // A stop fault loses the answer of a stop that was placed (as an order fault does).
+    let fault = st.take_stop_fault(symbol);
+    let mut out = ok(algo_json(&rec, &inst));
+    out.fault = fault;
+    out.stop_fault = true;
+    Ok(out)
 }
 
 /// The order's `clientAlgoId` (or a generated one); `-4015` when malformed, `-4116` when an
