@@ -267,10 +267,12 @@ impl Journal {
         self.writer.flush().await.map_err(JournalError::from_write)
     }
 
-    /// Commits everything queued (updates, the paper exchange's records), then closes the
-    /// pool. Writes queued after this fail with [`WriteError::Stopped`] or a closed pool.
+    /// Commits everything queued (updates, the paper exchange's records), stops the writer
+    /// (which gives its held connection back) and closes the pool. Writes queued after this
+    /// fail with [`WriteError::Stopped`].
     pub async fn close(&self) -> Result<(), JournalError> {
         let flushed = self.flush().await;
+        self.writer.close().await;
         self.pool.close().await;
         flushed
     }

@@ -14,11 +14,22 @@
 //! owns the one writer of its file and hands it to the paper exchange, whose tables live in the
 //! same file (`PaperExchange::open(cfg, &journal)`), so SQLite's file lock is never contended
 //! between them and no write sleeps in a busy handler.
+//!
+//! Held connection (issue 14): the task keeps one connection of the pool for itself instead of
+//! acquiring one per batch (its prepared statements stay cached, no pool round trip per
+//! order), and a batch of a single one-statement write runs without `BEGIN`/`COMMIT` (SQLite
+//! commits a lone statement by itself, all or nothing). The connection is closed when
+//! [`Writer::close`] is called — after every write queued before it committed — so the
+//! pool's `close` does not wait on it forever (an earlier trial without this hung shutdown), and
+//! after a storage fault it is closed rather than reused (an open transaction on it would keep
+//! the write lock; see `coordinator/src/store/fault.rs`), a fresh one being taken for the next
+//! batch.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
 use wavegate_common::fault_clock::FaultClock;
@@ -128,6 +139,13 @@ pub enum WriteError {
     Stopped,
 }
 
+enum Msg {
+    /// A write to commit.
+    Write(Write),
+    /// Commit everything before, give the connection back and stop.
+    Close(oneshot::Sender<()>),
+}
+
 struct Write {
     stmts: Vec<Stmt>,
     /// What the write is, for the log when nobody waits for its outcome.
@@ -138,7 +156,7 @@ struct Write {
 /// Handle to the writer of one database file (cheap to clone).
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::UnboundedSender<Write>,
+    tx: mpsc::UnboundedSender<Msg>,
     /// Set when a write failed for the storage's sake (disk full, I/O error), cleared by the
     /// next batch that commits: the agent sends no new order meanwhile.
     faulted: Arc<AtomicBool>,
@@ -179,11 +197,11 @@ impl Writer {
     pub async fn write(&self, stmts: Vec<Stmt>) -> Result<(), WriteError> {
         let (ack, done) = oneshot::channel();
         self.tx
-            .send(Write {
+            .send(Msg::Write(Write {
                 stmts,
                 what: String::new(),
                 ack: Some(ack),
-            })
+            }))
             .map_err(|_| WriteError::Stopped)?;
         done.await.unwrap_or(Err(WriteError::Stopped))
     }
@@ -196,8 +214,19 @@ impl Writer {
             what,
             ack: None,
         };
-        if let Err(mpsc::error::SendError(w)) = self.tx.send(w) {
+        if let Err(mpsc::error::SendError(Msg::Write(w))) = self.tx.send(Msg::Write(w)) {
             error!(what = %w.what, "journal writer stopped; write lost");
+        }
+    }
+
+    /// Commits every write queued before this call, closes the writer's connection and
+    /// stops the writer (of every handle): later writes fail with
+    /// [`WriteError::Stopped`]. Returns at once when it stopped already.
+    pub async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        if self.tx.send(Msg::Close(done)).is_ok() {
+            // An error means the task ended anyway (its runtime is shutting down).
+            let _ = closed.await;
         }
     }
 
@@ -209,20 +238,47 @@ impl Writer {
 
 async fn run(
     pool: SqlitePool,
-    mut rx: mpsc::UnboundedReceiver<Write>,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
     faulted: Arc<AtomicBool>,
     clock: Arc<FaultClock>,
 ) {
+    let mut conn: Option<PoolConnection<Sqlite>> = None;
     let mut batch = Vec::new();
+    let mut closing = None;
     while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
+        match first {
+            Msg::Write(w) => batch.push(w),
+            Msg::Close(done) => closing = Some(done),
+        }
+        while closing.is_none() && batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(w) => batch.push(w),
+                Ok(Msg::Write(w)) => batch.push(w),
+                Ok(Msg::Close(done)) => closing = Some(done),
                 Err(_) => break,
             }
         }
-        commit(&pool, &mut batch, &faulted, &clock).await;
+        if !batch.is_empty() {
+            commit(&pool, &mut conn, &mut batch, &faulted, &clock).await;
+        }
+        if let Some(done) = closing {
+            // Closed here, before the caller hears back (a dropped one would be handed back
+            // to the pool by a spawned task, later): `pool.close()` then waits on nothing.
+            if let Some(c) = conn.take() {
+                let _ = c.close().await;
+            }
+            rx.close();
+            // Writes that raced the close: refused, not left waiting.
+            while let Ok(m) = rx.try_recv() {
+                match m {
+                    Msg::Write(w) => report(w, Err(WriteError::Stopped)),
+                    Msg::Close(also) => {
+                        let _ = also.send(());
+                    }
+                }
+            }
+            let _ = done.send(());
+            return;
+        }
     }
 }
 
@@ -240,17 +296,22 @@ fn storage_fault(e: &sqlx::Error) -> bool {
     }
 }
 
-/// Commits `batch` in one transaction and reports each write's outcome; a storage fault sets
-/// `faulted`, a committed batch of writes clears it.
+/// Commits `batch` in one transaction on the held connection (acquired when there is none)
+/// and reports each write's outcome; a storage fault sets `faulted` and closes the
+/// connection, a committed batch of writes clears it.
 async fn commit(
     pool: &SqlitePool,
+    conn: &mut Option<PoolConnection<Sqlite>>,
     batch: &mut Vec<Write>,
     faulted: &AtomicBool,
     clock: &FaultClock,
 ) {
     let writes = batch.iter().any(|w| !w.stmts.is_empty());
     let outcomes = if writes {
-        run_all(pool, batch).await
+        match held(pool, conn).await {
+            Ok(c) => run_all(c, batch).await,
+            Err(e) => Err(e),
+        }
     } else {
         Ok(batch.iter().map(|_| Ok(())).collect())
     };
@@ -261,6 +322,13 @@ async fn commit(
                 .iter()
                 .any(|r| matches!(r, Err(WriteError::Statement(e)) if storage_fault(e))),
         };
+        if fault || outcomes.is_err() {
+            // A failed BEGIN/COMMIT may leave its transaction open on the connection: closing
+            // it rolls that back; the next batch takes a fresh one.
+            if let Some(c) = conn.take() {
+                let _ = c.close().await;
+            }
+        }
         if fault {
             clock.note();
             if !faulted.swap(true, Ordering::AcqRel) {
@@ -285,6 +353,20 @@ async fn commit(
     }
 }
 
+/// The writer's connection, acquired from the pool when it holds none.
+async fn held<'c>(
+    pool: &SqlitePool,
+    conn: &'c mut Option<PoolConnection<Sqlite>>,
+) -> Result<&'c mut SqliteConnection, sqlx::Error> {
+    if conn.is_none() {
+        *conn = Some(pool.acquire().await?);
+    }
+    match conn.as_mut() {
+        Some(c) => Ok(&mut **c),
+        None => Err(sqlx::Error::PoolClosed),
+    }
+}
+
 fn report(w: Write, outcome: Result<(), WriteError>) {
     match w.ack {
         // The caller may have gone (e.g. its wave was cancelled): nothing to tell.
@@ -300,10 +382,19 @@ fn report(w: Write, outcome: Result<(), WriteError>) {
 }
 
 async fn run_all(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     batch: &[Write],
 ) -> Result<Vec<Result<(), WriteError>>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    // One write of one statement: SQLite's autocommit makes it its own transaction (all or
+    // nothing), two round trips fewer than BEGIN … COMMIT. A storage fault of it is a
+    // statement error, which `commit` sees as well.
+    if let [w] = batch
+        && w.stmts.len() == 1
+    {
+        return Ok(vec![run_one(conn, &w.stmts).await]);
+    }
+    use sqlx::Connection as _;
+    let mut tx = conn.begin().await?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for w in batch {
         outcomes.push(run_one(&mut tx, &w.stmts).await);
@@ -392,5 +483,39 @@ mod tests {
             (100, "z"),
             "all queued writes, in order"
         );
+    }
+
+    #[tokio::test]
+    async fn close_commits_what_was_queued_and_gives_the_connection_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pool(&dir.path().join("w.db")).await;
+        let w = Writer::spawn(p.clone());
+        w.write(vec![Stmt::new("CREATE TABLE t (k INTEGER PRIMARY KEY)", vec![])])
+            .await
+            .unwrap();
+        for k in 0..10_i64 {
+            w.queue(
+                format!("row {k}"),
+                vec![Stmt::new("INSERT INTO t (k) VALUES (?)", vec![k.into()])],
+            );
+        }
+        let other = w.clone();
+        w.close().await;
+        let late = other
+            .write(vec![Stmt::new("INSERT INTO t (k) VALUES (99)", vec![])])
+            .await;
+        assert!(matches!(late, Err(WriteError::Stopped)), "{late:?}");
+        // The held connection is closed: none is out of the pool.
+        assert_eq!(p.size(), p.num_idle() as u32, "every connection idle");
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&p)
+            .await
+            .unwrap();
+        assert_eq!(n, 10, "writes queued before the close are committed");
+        // A handle still alive (as the paper exchange's) does not keep the pool open.
+        tokio::time::timeout(std::time::Duration::from_secs(10), p.close())
+            .await
+            .expect("the pool closes: the writer gave its connection back");
+        other.close().await;
     }
 }

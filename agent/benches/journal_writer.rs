@@ -1,0 +1,64 @@
+//! The journal writer's cost per acknowledged write: the one commit an order waits for before
+//! it leaves (`Journal::insert_sent`), issued one after another as a sequential walk does, and
+//! a stop step on each (`Journal::stop_step`). Prints ns per write (median of the rounds).
+//!
+//! `cargo bench -p wavegate-agent --bench journal_writer -- [orders] [rounds]` (issue 14: the
+//! journal commits before a request leaves were the largest part of wavegate's own cost).
+//! `--profile dev` is enough to compare before/after on a loaded machine; with
+//! `valgrind --tool=callgrind` the instruction count is the steadier measure.
+
+use std::time::Instant;
+
+use wavegate_agent::exchange::Side;
+use wavegate_agent::journal::{Journal, NewOrder, StopEvent, StopState};
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
+    let orders: u32 = args.next().map_or(Ok(500), |a| a.parse())?;
+    let rounds: u32 = args.next().map_or(Ok(5), |a| a.parse())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let mut per_write = Vec::new();
+        for round in 0..rounds {
+            let dir = tempfile::tempdir()?;
+            let journal = Journal::open(&dir.path().join("journal.db")).await?;
+            let wave = format!("bench-{round}");
+            let start = Instant::now();
+            for i in 0..orders {
+                let coid = format!("wg-bench-{round}-{i}");
+                let symbol = format!("S{i}USDT");
+                journal
+                    .insert_sent(&NewOrder {
+                        client_order_id: &coid,
+                        wave_id: &wave,
+                        signal_id: i64::from(i),
+                        symbol: &symbol,
+                        side: Side::Long,
+                        wave_target: orders,
+                        index: i,
+                        round: 0,
+                    })
+                    .await?;
+                journal
+                    .stop_step(&coid, StopState::None, StopEvent::Send, 1)
+                    .await?;
+            }
+            let elapsed = start.elapsed();
+            per_write.push(elapsed.as_nanos() / u128::from(2 * orders));
+            // Closing must return (the held connection included): a hang here is a failure.
+            tokio::time::timeout(std::time::Duration::from_secs(10), journal.close())
+                .await
+                .map_err(|_| anyhow::anyhow!("journal close hung"))??;
+        }
+        per_write.sort_unstable();
+        let median = per_write[per_write.len() / 2];
+        println!(
+            "journal writer: {orders} orders × 2 acknowledged writes, {rounds} rounds: \
+             median {median} ns per write (all: {per_write:?})"
+        );
+        anyhow::Ok(())
+    })
+}
