@@ -245,7 +245,26 @@ async fn run(
     let mut conn: Option<PoolConnection<Sqlite>> = None;
     let mut batch = Vec::new();
     let mut closing = None;
-    while let Some(first) = rx.recv().await {
+    // Whoever closes the pool directly (not through `Writer::close`) must not wait forever
+    // on the held connection: it is closed as soon as the pool starts closing.
+    let mut pool_closed = std::pin::pin!(pool.close_event());
+    let mut pool_open = true;
+    loop {
+        let first = if pool_open {
+            tokio::select! {
+                m = rx.recv() => m,
+                () = &mut pool_closed => {
+                    pool_open = false;
+                    if let Some(c) = conn.take() {
+                        let _ = c.close().await;
+                    }
+                    continue;
+                }
+            }
+        } else {
+            rx.recv().await
+        };
+        let Some(first) = first else { break };
         match first {
             Msg::Write(w) => batch.push(w),
             Msg::Close(done) => closing = Some(done),
