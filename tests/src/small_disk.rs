@@ -45,6 +45,11 @@ impl SmallDisk {
     pub fn free(&self) {
         std::fs::remove_file(self.path.join("ballast")).unwrap();
     }
+
+    /// [`SmallDisk::free`] when filled, nothing otherwise (for clean-ups).
+    pub fn free_if_filled(&self) {
+        let _ = std::fs::remove_file(self.path.join("ballast"));
+    }
 }
 
 impl Drop for SmallDisk {

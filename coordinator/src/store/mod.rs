@@ -185,8 +185,12 @@ impl Store {
     }
 
     /// A write that succeeds only when the storage takes writes again: records a
-    /// `STORAGE_RECOVERED` event for the outage `outage` (once).
+    /// `STORAGE_RECOVERED` event for the outage `outage` (once). On PostgreSQL it first
+    /// writes a page that must be newly allocated ([`Store::probe_new_page`]).
     pub async fn probe(&self, outage: &str, reason: &str) -> Result<(), CoordinatorError> {
+        if self.backend == Backend::Postgres {
+            self.probe_new_page().await?;
+        }
         self.event(&NewEvent {
             event_type: "STORAGE_RECOVERED",
             event_data: serde_json::json!({ "outage": outage, "fault": reason }).to_string(),
@@ -197,6 +201,25 @@ impl Store {
             dedup_key: Some(format!("storage-recovered-{outage}")),
         })
         .await?;
+        Ok(())
+    }
+
+    /// PostgreSQL: a row in a new temporary table, whose first page the server must allocate
+    /// on disk right away (it writes every new page of a relation when it extends it; with
+    /// `temp_tablespaces` empty, in the database's default tablespace). Why not the events
+    /// row alone: on a full disk PostgreSQL still stores a row that fits in a page a table
+    /// already has (its WAL is elsewhere), so that probe would report a recovery while the
+    /// disk is full and the next publish fails again — the flip-flop of issue 12, item 3.
+    /// Disk full is `53100` (`is_storage_fault`).
+    async fn probe_new_page(&self) -> Result<(), CoordinatorError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("CREATE TEMPORARY TABLE wavegate_space_probe (pad TEXT) ON COMMIT DROP")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO wavegate_space_probe (pad) VALUES (repeat('x', 64))")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
