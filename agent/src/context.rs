@@ -73,6 +73,8 @@ pub struct AgentCtx {
     pub reprotect: crate::reprotect::Reprotect,
     /// Leverage and margin mode known to be in place per symbol.
     pub leverage: crate::execute::LeverageCache,
+    /// Whether the journal accounts for the venue's positions (no trading until it does).
+    pub venue_check: crate::venue_check::VenueCheck,
 }
 
 impl AgentCtx {

@@ -16,32 +16,6 @@ pub enum AgentError {
     /// The journal could not be opened.
     #[error("journal: {0}")]
     Journal(#[from] JournalError),
-    /// The journal is new but the account already holds open positions: a lost or replaced
-    /// journal would let waves run again, so trading waits for the operator.
-    #[error(
-        "journal {journal} is new but the {exchange} account holds {count} open position(s) \
-         ({symbols}); if the journal was lost or replaced, restore it; if this is the agent's \
-         first start on this account, confirm with --confirm-new-journal \
-         (or confirm_new_journal = true)"
-    )]
-    NewJournal {
-        /// Journal path.
-        journal: String,
-        /// Exchange name.
-        exchange: String,
-        /// Open positions found.
-        count: usize,
-        /// The first few symbols.
-        symbols: String,
-    },
-    /// The exchange could not be asked for its open positions while checking a new journal.
-    #[error("journal {journal} is new and the exchange's open positions are unavailable: {reason}")]
-    NewJournalUnchecked {
-        /// Journal path.
-        journal: String,
-        /// Why.
-        reason: String,
-    },
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -63,10 +37,7 @@ impl ServiceError for AgentError {
     fn code(&self) -> ErrorCode {
         match self {
             AgentError::Config(_) => ErrorCode::BadRequest,
-            AgentError::Bind { .. } | AgentError::NewJournalUnchecked { .. } => {
-                ErrorCode::Unavailable
-            }
-            AgentError::NewJournal { .. } => ErrorCode::FailedPrecondition,
+            AgentError::Bind { .. } => ErrorCode::Unavailable,
             AgentError::Metrics(TelemetryError::Bind { .. }) => ErrorCode::Unavailable,
             AgentError::Metrics(_) => ErrorCode::Internal,
             AgentError::Journal(_) | AgentError::Reflection(_) => ErrorCode::Internal,

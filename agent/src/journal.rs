@@ -23,6 +23,7 @@ mod order_row;
 pub mod order_state;
 mod stop_sql;
 pub mod stop_state;
+mod venue_ack;
 pub mod writer;
 
 use std::path::Path;
@@ -205,7 +206,10 @@ impl Journal {
             .await?;
         // Damage anywhere in the file refuses the start, before anything is read from it.
         identity::quick_check(&pool).await?;
-        for stmt in SCHEMA.iter().chain([&identity::SCHEMA, &leverage::SCHEMA]) {
+        for stmt in SCHEMA
+            .iter()
+            .chain([&identity::SCHEMA, &leverage::SCHEMA, &venue_ack::SCHEMA])
+        {
             sqlx::query(*stmt).execute(&pool).await?;
         }
         migrate::add_missing_columns(&pool).await?;
@@ -247,6 +251,18 @@ impl Journal {
     /// Records `me` as the journal's agent (kept once written).
     pub async fn stamp_identity(&self, me: &Identity) -> Result<(), JournalError> {
         identity::stamp(&self.pool, me).await
+    }
+
+    /// Symbols the journal accounts for at the venue: those of its orders that may have
+    /// opened a position, and the positions an operator acknowledged.
+    pub async fn known_position_symbols(&self) -> Result<Vec<String>, JournalError> {
+        venue_ack::known_symbols(&self.pool).await
+    }
+
+    /// Records `symbols` as positions the operator confirmed (`--confirm-new-journal`): later
+    /// start-up checks take them as known.
+    pub async fn acknowledge_positions(&self, symbols: &[String]) -> Result<(), JournalError> {
+        venue_ack::acknowledge(&self.pool, symbols).await
     }
 
     /// The connection pool (the paper exchange keeps its tables in the same file and reads

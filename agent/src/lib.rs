@@ -28,6 +28,7 @@ pub mod service;
 pub mod session;
 pub mod spans;
 pub mod validate;
+pub mod venue_check;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -170,6 +171,14 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
 
     let leverage = crate::execute::LeverageCache::with(journal.leverage_settings().await?);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let venue_check = venue_check::VenueCheck::new(
+        config.adapter.kind != AdapterKind::Paper,
+        config.confirm_new_journal,
+        venue_check::Names {
+            journal: config.journal.display().to_string(),
+            exchange: config.exchange_name.clone(),
+        },
+    );
     let ctx = Arc::new(AgentCtx {
         leverage,
         limiter: OrderLimiter::new(&config.rate_limit),
@@ -181,6 +190,7 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
         shutdown: shutdown_rx.clone(),
         metrics: metrics.clone(),
         reprotect: reprotect::Reprotect::default(),
+        venue_check,
     });
     // Before anything is served: every position an earlier run left without its stop is
     // protected (or closed), every unknown entry looked up, whatever the coordinator does.
@@ -195,12 +205,15 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
         Ok(_) => {}
         Err(e) => return Err(e.into()),
     }
+    // A journal behind the venue (empty, replaced, an older copy) refuses trading, not the
+    // start: the agent serves health and says why (venue_check).
+    ctx.venue_check
+        .at_start(&ctx.journal, ctx.exchange.as_ref())
+        .await;
     let sessions = Arc::new(Sessions::default());
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<ExchangeAgentServer<AgentService>>()
-        .await;
+    ctx.venue_check.set_reporter(health.clone()).await;
     // Advertise what this process serves (the descriptor set also holds the public API), over
     // reflection v1 and v1alpha.
     let (reflection, reflection_alpha) = wavegate_common::reflection::services(
@@ -249,9 +262,9 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
 }
 
 /// The journal's start-up checks (issue 12, item 6; `PRAGMA quick_check` ran at open): it
-/// must be this agent's; a new one on a live account that already holds open positions is
-/// refused until the operator confirms (a paper exchange lives in the journal file itself, so
-/// a new journal there is a new exchange). Then the journal is stamped with the identity.
+/// must be this agent's; then it is stamped with the identity. Whether it is behind the
+/// venue (new, replaced, an older copy) is [`venue_check`]'s, which refuses trading rather
+/// than the start.
 async fn check_journal(
     config: &AgentConfig,
     journal: &Journal,
@@ -263,32 +276,6 @@ async fn check_journal(
         adapter: exchange.kind().to_owned(),
     };
     let standing = journal.check_identity(&me).await?;
-    if standing == journal::Standing::New
-        && config.adapter.kind != AdapterKind::Paper
-        && !config.confirm_new_journal
-    {
-        let path = config.journal.display().to_string();
-        let open =
-            exchange
-                .open_positions()
-                .await
-                .map_err(|e| AgentError::NewJournalUnchecked {
-                    journal: path.clone(),
-                    reason: e.to_string(),
-                })?;
-        if !open.is_empty() {
-            let mut symbols: Vec<&str> = open.iter().take(5).map(String::as_str).collect();
-            if open.len() > symbols.len() {
-                symbols.push("…");
-            }
-            return Err(AgentError::NewJournal {
-                journal: path,
-                exchange: config.exchange_name.clone(),
-                count: open.len(),
-                symbols: symbols.join(", "),
-            });
-        }
-    }
     if standing == journal::Standing::New {
         info!(journal = %config.journal.display(), "new journal stamped with this agent's identity");
     }

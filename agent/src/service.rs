@@ -101,6 +101,15 @@ impl ExchangeAgent for AgentService {
             "exchange.id" = wavegate_common::telemetry::int(c.exchange_id),
             "exchange.name" = c.exchange_name.as_str(),
         );
+        // A journal behind the venue trades nothing, and says why (venue_check).
+        if let Err(reason) = self
+            .ctx
+            .venue_check
+            .before_wave(&self.ctx.journal, self.ctx.exchange.as_ref())
+            .await
+        {
+            return Err(Status::failed_precondition(reason));
+        }
         // Before the span is entered: an OpenTelemetry span's parent is fixed when it starts.
         propagation::set_parent(&span, request.metadata());
         let inbound = request.into_inner();

@@ -1,12 +1,13 @@
-//! The journal's start-up checks (issue 12, item 6): another agent's journal, a damaged one
-//! and a new one on a live account that already trades are refused before anything is served;
-//! the operator's confirmation stamps a new journal once.
+//! The journal's start-up checks (issue 12, item 6): another agent's journal and a damaged one
+//! are refused before anything is served; a new one on a live account that already trades
+//! refuses every wave (`FAILED_PRECONDITION`) until the operator confirms once.
 
 use std::io::{Seek, SeekFrom, Write};
 
 use wavegate_agent::AgentError;
 use wavegate_agent::config::AdapterKind;
 use wavegate_agent::journal::JournalError;
+use wavegate_common::proto::v1 as pb;
 use wavegate_tests::fake_exchange::{FakeBinance, World};
 
 use crate::live_support::{KEY, SECRET, instruments, live_config};
@@ -88,6 +89,20 @@ async fn a_journal_damaged_in_the_middle_is_refused_at_start_up() {
     }
 }
 
+/// An `ExecuteWave` with nothing but `Start`: the status when the agent refuses the call.
+async fn refused_call(addr: std::net::SocketAddr) -> Option<tonic::Status> {
+    let mut client = crate::support::connect(addr).await;
+    let start = pb::CoordinatorMsg {
+        msg: Some(pb::coordinator_msg::Msg::Start(crate::support::start_msg(
+            "W", 1, 1, 1, 1,
+        ))),
+    };
+    client
+        .execute_wave(tokio_stream::iter(vec![start]))
+        .await
+        .err()
+}
+
 #[tokio::test]
 async fn a_new_journal_on_a_trading_account_waits_for_the_operator() {
     let dir = tempfile::tempdir().unwrap();
@@ -102,35 +117,32 @@ async fn a_new_journal_on_a_trading_account_waits_for_the_operator() {
         SECRET,
     );
     cfg.confirm_new_journal = false;
-    let err = match wavegate_agent::spawn(cfg.clone()).await {
-        Ok(_) => panic!("a new journal on a trading account was accepted"),
-        Err(e) => e,
-    };
-    assert!(
-        matches!(&err, AgentError::NewJournal { count: 1, symbols, .. } if symbols == "SOLUSDT"),
-        "{err}"
-    );
-    assert!(err.to_string().contains("--confirm-new-journal"), "{err}");
-    // Confirmed once, the journal is stamped: later starts need no confirmation.
+    // Served (health says why not), but no wave trades.
+    let agent = wavegate_agent::spawn(cfg.clone()).await.expect("starts");
+    let refused = refused_call(agent.local_addr())
+        .await
+        .expect("a wave on a journal behind the venue was accepted");
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}");
+    assert!(refused.message().contains("SOLUSDT"), "{refused:?}");
+    assert!(refused.message().contains("--confirm-new-journal"), "{refused:?}");
+    agent.shutdown().await;
+    assert!(fake.orders().is_empty(), "nothing was sent");
+    // Confirmed once, the position is recorded as known: later starts need no confirmation.
     let mut confirmed = cfg.clone();
     confirmed.confirm_new_journal = true;
-    wavegate_agent::spawn(confirmed)
-        .await
-        .expect("confirmed")
-        .shutdown()
-        .await;
-    wavegate_agent::spawn(cfg.clone())
-        .await
-        .expect("stamped journal")
-        .shutdown()
-        .await;
+    let agent = wavegate_agent::spawn(confirmed).await.expect("confirmed");
+    assert!(refused_call(agent.local_addr()).await.is_none(), "trades once confirmed");
+    agent.shutdown().await;
+    let agent = wavegate_agent::spawn(cfg.clone()).await.expect("stamped journal");
+    assert!(refused_call(agent.local_addr()).await.is_none(), "no confirmation needed again");
+    agent.shutdown().await;
     // The journal lost: refused again.
     std::fs::remove_file(&cfg.journal).unwrap();
     for ext in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{ext}", cfg.journal.display()));
     }
-    assert!(matches!(
-        wavegate_agent::spawn(cfg).await,
-        Err(AgentError::NewJournal { .. })
-    ));
+    let agent = wavegate_agent::spawn(cfg).await.expect("starts");
+    let refused = refused_call(agent.local_addr()).await.expect("refused again");
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}");
+    agent.shutdown().await;
 }

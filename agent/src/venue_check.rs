@@ -1,0 +1,201 @@
+//! The journal checked against the venue (issue 12, journal integrity): a journal that is
+//! behind the account — empty, replaced, or an older copy restored — would let waves run
+//! again and leave positions it does not know unprotected, so trading waits until the journal
+//! accounts for what the venue holds.
+//!
+//! At start-up and again before the first wave the agent lists the venue's open positions;
+//! each must be in a symbol the journal holds an order of that may have opened it, or one an
+//! operator acknowledged. Anything else refuses trading: gRPC health `NOT_SERVING`,
+//! `ExecuteWave` `FAILED_PRECONDITION` with the reason. Each refused wave checks again, so
+//! the agent trades again by itself once the journal accounts for the venue (the positions
+//! closed, or the right journal back in place after a restart); `--confirm-new-journal`
+//! (`confirm_new_journal = true`) takes what the venue holds at the first comparison as known
+//! and records it in the journal, so later starts need no confirmation.
+//!
+//! A paper exchange keeps its book in the journal's own file: a journal replaced or restored
+//! brings its exchange along, so there is nothing to compare and the check is clear.
+
+use tokio::sync::Mutex;
+use tonic_health::server::HealthReporter;
+use tracing::{error, info, warn};
+use wavegate_common::proto::v1::exchange_agent_server::ExchangeAgentServer;
+
+use crate::exchange::Exchange;
+use crate::journal::Journal;
+use crate::service::AgentService;
+
+/// Most symbols named in a refusal.
+const NAMED: usize = 5;
+
+/// Where the comparison stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    /// Not compared yet, or compared at start-up only (compared again before the first wave).
+    Due { at_start: bool },
+    /// The journal accounts for the venue: trading goes on.
+    Clear,
+    /// Trading refused for this reason; compared again before the next wave.
+    Blocked(String),
+}
+
+/// The comparison's state, shared by the agent's sessions.
+#[derive(Debug)]
+pub struct VenueCheck {
+    /// The state, and whether the operator's confirmation is still to be used.
+    state: Mutex<(State, bool)>,
+    names: Names,
+    health: std::sync::OnceLock<HealthReporter>,
+}
+
+impl VenueCheck {
+    /// A check for a live account (`live`), or a clear one (paper). `confirm`: the operator's
+    /// `--confirm-new-journal`, used by the first comparison that reads the venue.
+    pub fn new(live: bool, confirm: bool, names: Names) -> Self {
+        let state = if live {
+            State::Due { at_start: false }
+        } else {
+            State::Clear
+        };
+        Self {
+            state: Mutex::new((state, confirm)),
+            names,
+            health: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Publishes the verdict on `reporter` (the `ExchangeAgent` service's gRPC health) from
+    /// now on, starting with the current one.
+    pub async fn set_reporter(&self, reporter: HealthReporter) {
+        let serving = matches!(
+            self.state.lock().await.0,
+            State::Clear | State::Due { at_start: true }
+        );
+        publish(&reporter, serving).await;
+        let _ = self.health.set(reporter);
+    }
+
+    /// The start-up comparison; its refusal is logged and kept, never fatal (the agent serves
+    /// health and `Describe` and says why it does not trade).
+    pub async fn at_start(&self, journal: &Journal, exchange: &dyn Exchange) {
+        let mut st = self.state.lock().await;
+        if st.0 == State::Clear {
+            return;
+        }
+        let verdict = compare(journal, exchange, &self.names, &mut st.1).await;
+        st.0 = match verdict {
+            Ok(()) => State::Due { at_start: true },
+            Err(reason) => {
+                error!(%reason, "trading refused until the journal accounts for the venue");
+                State::Blocked(reason)
+            }
+        };
+    }
+
+    /// Before a wave: `Ok` when trading may go on, else the reason it is refused. Compares
+    /// again unless the journal was found to account for the venue since start-up.
+    pub async fn before_wave(&self, journal: &Journal, exchange: &dyn Exchange) -> Result<(), String> {
+        let mut st = self.state.lock().await;
+        if st.0 == State::Clear {
+            return Ok(());
+        }
+        let was_blocked = matches!(st.0, State::Blocked(_));
+        let verdict = compare(journal, exchange, &self.names, &mut st.1).await;
+        match &verdict {
+            Ok(()) => {
+                st.0 = State::Clear;
+                if was_blocked {
+                    info!("the journal accounts for the venue now: trading resumes");
+                }
+            }
+            Err(reason) => {
+                if !was_blocked {
+                    error!(%reason, "trading refused until the journal accounts for the venue");
+                }
+                st.0 = State::Blocked(reason.clone());
+            }
+        }
+        if let Some(h) = self.health.get() {
+            publish(h, verdict.is_ok()).await;
+        }
+        verdict
+    }
+}
+
+/// What a refusal names.
+#[derive(Debug, Clone)]
+pub struct Names {
+    /// The journal's path.
+    pub journal: String,
+    /// The exchange's name.
+    pub exchange: String,
+}
+
+async fn publish(reporter: &HealthReporter, serving: bool) {
+    if serving {
+        reporter
+            .set_serving::<ExchangeAgentServer<AgentService>>()
+            .await;
+    } else {
+        reporter
+            .set_not_serving::<ExchangeAgentServer<AgentService>>()
+            .await;
+    }
+}
+
+/// One comparison: `Ok` when every open position is accounted for (after acknowledging them
+/// all when `confirm` is still pending, which this consumes).
+async fn compare(
+    journal: &Journal,
+    exchange: &dyn Exchange,
+    what: &Names,
+    confirm: &mut bool,
+) -> Result<(), String> {
+    let open = exchange.open_positions().await.map_err(|e| {
+        format!(
+            "journal {} not yet checked against the {} account: its open positions are \
+             unavailable ({e}); no order is sent until they can be read",
+            what.journal, what.exchange
+        )
+    })?;
+    let known = journal.known_position_symbols().await.map_err(|e| {
+        format!(
+            "journal {} cannot be read to check it against the venue: {e}",
+            what.journal
+        )
+    })?;
+    let unknown: Vec<String> = open.into_iter().filter(|s| !known.contains(s)).collect();
+    if unknown.is_empty() {
+        *confirm = false;
+        return Ok(());
+    }
+    if *confirm {
+        journal.acknowledge_positions(&unknown).await.map_err(|e| {
+            format!(
+                "journal {}: the confirmed positions could not be recorded: {e}",
+                what.journal
+            )
+        })?;
+        *confirm = false;
+        warn!(positions = unknown.len(), symbols = %named(&unknown),
+              "confirmed by the operator: open positions the journal did not know are taken as known");
+        return Ok(());
+    }
+    Err(format!(
+        "journal {} is behind the {} account: it does not know {} open position(s) ({}); it \
+         may be empty, replaced, or an older copy restored. Put the agent's latest journal back \
+         (or close those positions), or confirm with --confirm-new-journal \
+         (confirm_new_journal = true) to take them as known",
+        what.journal,
+        what.exchange,
+        unknown.len(),
+        named(&unknown)
+    ))
+}
+
+fn named(symbols: &[String]) -> String {
+    let mut v: Vec<&str> = symbols.iter().take(NAMED).map(String::as_str).collect();
+    if symbols.len() > NAMED {
+        v.push("…");
+    }
+    v.join(", ")
+}
