@@ -93,7 +93,11 @@ impl VenueCheck {
 
     /// Before a wave: `Ok` when trading may go on, else the reason it is refused. Compares
     /// again unless the journal was found to account for the venue since start-up.
-    pub async fn before_wave(&self, journal: &Journal, exchange: &dyn Exchange) -> Result<(), String> {
+    pub async fn before_wave(
+        &self,
+        journal: &Journal,
+        exchange: &dyn Exchange,
+    ) -> Result<(), String> {
         let mut st = self.state.lock().await;
         if st.0 == State::Clear {
             return Ok(());

@@ -20,8 +20,8 @@
 pub mod db;
 pub mod fake_exchange;
 pub mod otlp;
-pub mod signal_server;
 pub mod pg_small_disk;
+pub mod signal_server;
 pub mod small_disk;
 pub mod tls;
 pub mod worked_example;

@@ -60,7 +60,11 @@ impl PgSmallDisk {
             admin,
             &format!("CREATE TABLESPACE {tag} LOCATION '{}'", space.display()),
         )
-        .map_err(|e| Skip(format!("the server cannot use the tmpfs (not on this machine?): {e}")))?;
+        .map_err(|e| {
+            Skip(format!(
+                "the server cannot use the tmpfs (not on this machine?): {e}"
+            ))
+        })?;
         psql(admin, &format!("CREATE DATABASE {tag} TABLESPACE {tag}")).map_err(Skip)?;
         let base = admin
             .rsplit_once('/')

@@ -509,9 +509,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = pool(&dir.path().join("w.db")).await;
         let w = Writer::spawn(p.clone());
-        w.write(vec![Stmt::new("CREATE TABLE t (k INTEGER PRIMARY KEY)", vec![])])
-            .await
-            .unwrap();
+        w.write(vec![Stmt::new(
+            "CREATE TABLE t (k INTEGER PRIMARY KEY)",
+            vec![],
+        )])
+        .await
+        .unwrap();
         for k in 0..10_i64 {
             w.queue(
                 format!("row {k}"),

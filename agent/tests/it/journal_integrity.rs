@@ -122,19 +122,34 @@ async fn a_new_journal_on_a_trading_account_waits_for_the_operator() {
     let refused = refused_call(agent.local_addr())
         .await
         .expect("a wave on a journal behind the venue was accepted");
-    assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}");
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
     assert!(refused.message().contains("SOLUSDT"), "{refused:?}");
-    assert!(refused.message().contains("--confirm-new-journal"), "{refused:?}");
+    assert!(
+        refused.message().contains("--confirm-new-journal"),
+        "{refused:?}"
+    );
     agent.shutdown().await;
     assert!(fake.orders().is_empty(), "nothing was sent");
     // Confirmed once, the position is recorded as known: later starts need no confirmation.
     let mut confirmed = cfg.clone();
     confirmed.confirm_new_journal = true;
     let agent = wavegate_agent::spawn(confirmed).await.expect("confirmed");
-    assert!(refused_call(agent.local_addr()).await.is_none(), "trades once confirmed");
+    assert!(
+        refused_call(agent.local_addr()).await.is_none(),
+        "trades once confirmed"
+    );
     agent.shutdown().await;
-    let agent = wavegate_agent::spawn(cfg.clone()).await.expect("stamped journal");
-    assert!(refused_call(agent.local_addr()).await.is_none(), "no confirmation needed again");
+    let agent = wavegate_agent::spawn(cfg.clone())
+        .await
+        .expect("stamped journal");
+    assert!(
+        refused_call(agent.local_addr()).await.is_none(),
+        "no confirmation needed again"
+    );
     agent.shutdown().await;
     // The journal lost: refused again.
     std::fs::remove_file(&cfg.journal).unwrap();
@@ -142,7 +157,13 @@ async fn a_new_journal_on_a_trading_account_waits_for_the_operator() {
         let _ = std::fs::remove_file(format!("{}{ext}", cfg.journal.display()));
     }
     let agent = wavegate_agent::spawn(cfg).await.expect("starts");
-    let refused = refused_call(agent.local_addr()).await.expect("refused again");
-    assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}");
+    let refused = refused_call(agent.local_addr())
+        .await
+        .expect("refused again");
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
     agent.shutdown().await;
 }

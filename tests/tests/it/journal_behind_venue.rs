@@ -115,7 +115,16 @@ async fn wave(
     let signals: Vec<pb::Signal> = symbols
         .iter()
         .enumerate()
-        .map(|(k, s)| signal(first_signal + k as i64, s, exchange_id, 90.0 - k as f64, ts, None))
+        .map(|(k, s)| {
+            signal(
+                first_signal + k as i64,
+                s,
+                exchange_id,
+                90.0 - k as f64,
+                ts,
+                None,
+            )
+        })
         .collect();
     let n = signals.len() as u32;
     let (tx, rx) = mpsc::channel(4);
@@ -212,7 +221,11 @@ async fn assert_refused(agent: &Proc, fake: &FakeServer, venue: Venue, symbols: 
         assert!(e.message().contains(s), "{s} not named: {e:?}");
     }
     assert!(e.message().contains("--confirm-new-journal"), "{e:?}");
-    assert_eq!(fake.orders().len(), orders_before, "nothing sent to the venue");
+    assert_eq!(
+        fake.orders().len(),
+        orders_before,
+        "nothing sent to the venue"
+    );
     assert!(
         !fake.positions().iter().any(|p| p.symbol == "DOGEUSDT"),
         "no position opened"
@@ -224,7 +237,9 @@ async fn restored_older_journal_is_detected(venue: Venue) {
     let fake = venue.start(world()).await;
     let journal: PathBuf = dir.path().join(format!("{}.db", venue.name()));
     let toml = live_toml(dir.path(), venue, &fake.base_url(), &journal);
-    let mut agent = Proc::spawn("wavegate-agent", &toml, dir.path()).await.unwrap();
+    let mut agent = Proc::spawn("wavegate-agent", &toml, dir.path())
+        .await
+        .unwrap();
     let id = venue.id();
 
     let w1 = wave(&agent, id, "W1", 1, &SYMBOLS[..2]).await.unwrap();
@@ -260,7 +275,9 @@ async fn restored_older_journal_is_detected(venue: Venue) {
     let w3 = wave(&confirmed, id, "W3", 21, &SYMBOLS[4..]).await.unwrap();
     assert_eq!(executed(&w3), 2, "{w3:?}");
     drop(confirmed);
-    let mut again = Proc::spawn("wavegate-agent", &toml, dir.path()).await.unwrap();
+    let mut again = Proc::spawn("wavegate-agent", &toml, dir.path())
+        .await
+        .unwrap();
     assert_eq!(agent_health(&again).await, ServingStatus::Serving as i32);
     again.terminate().await.unwrap();
     // Each symbol entered once over the whole run, nothing but entries sent.
@@ -279,11 +296,17 @@ async fn restored_older_journal_is_detected(venue: Venue) {
 async fn empty_journal_with_open_positions_is_detected(venue: Venue) {
     let dir = tempfile::tempdir().unwrap();
     let fake = venue
-        .start(world().position("SOLUSDT", "0.5", "150").position("XRPUSDT", "200", "0.6"))
+        .start(
+            world()
+                .position("SOLUSDT", "0.5", "150")
+                .position("XRPUSDT", "200", "0.6"),
+        )
         .await;
     let journal = dir.path().join(format!("{}.db", venue.name()));
     let toml = live_toml(dir.path(), venue, &fake.base_url(), &journal);
-    let agent = Proc::spawn("wavegate-agent", &toml, dir.path()).await.unwrap();
+    let agent = Proc::spawn("wavegate-agent", &toml, dir.path())
+        .await
+        .unwrap();
     assert_refused(&agent, &fake, venue, &["SOLUSDT", "XRPUSDT"]).await;
 }
 
