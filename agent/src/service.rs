@@ -102,13 +102,13 @@ impl ExchangeAgent for AgentService {
             "exchange.name" = c.exchange_name.as_str(),
         );
         // A journal behind the venue trades nothing, and says why (venue_check).
-        if let Err(reason) = self
+        if let Err(refusal) = self
             .ctx
             .venue_check
             .before_wave(&self.ctx.journal, self.ctx.exchange.as_ref())
             .await
         {
-            return Err(Status::failed_precondition(reason));
+            return Err(refusal.status());
         }
         // Before the span is entered: an OpenTelemetry span's parent is fixed when it starts.
         propagation::set_parent(&span, request.metadata());

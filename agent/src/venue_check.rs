@@ -24,6 +24,34 @@ use crate::exchange::Exchange;
 use crate::journal::Journal;
 use crate::service::AgentService;
 
+/// Why trading is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The venue's positions (or the journal) could not be read: nothing compared yet, try
+    /// again later (`UNAVAILABLE`).
+    Unchecked(String),
+    /// The journal does not know what the venue holds (`FAILED_PRECONDITION`).
+    Behind(String),
+}
+
+impl Refusal {
+    /// The gRPC status of a wave refused for this.
+    pub fn status(&self) -> tonic::Status {
+        match self {
+            Refusal::Unchecked(r) => tonic::Status::unavailable(r.clone()),
+            Refusal::Behind(r) => tonic::Status::failed_precondition(r.clone()),
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Unchecked(r) | Refusal::Behind(r) => f.write_str(r),
+        }
+    }
+}
+
 /// Most symbols named in a refusal.
 const NAMED: usize = 5;
 
@@ -35,7 +63,7 @@ enum State {
     /// The journal accounts for the venue: trading goes on.
     Clear,
     /// Trading refused for this reason; compared again before the next wave.
-    Blocked(String),
+    Blocked(Refusal),
 }
 
 /// The comparison's state, shared by the agent's sessions.
@@ -97,7 +125,7 @@ impl VenueCheck {
         &self,
         journal: &Journal,
         exchange: &dyn Exchange,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refusal> {
         let mut st = self.state.lock().await;
         if st.0 == State::Clear {
             return Ok(());
@@ -153,19 +181,19 @@ async fn compare(
     exchange: &dyn Exchange,
     what: &Names,
     confirm: &mut bool,
-) -> Result<(), String> {
+) -> Result<(), Refusal> {
     let open = exchange.open_positions().await.map_err(|e| {
-        format!(
+        Refusal::Unchecked(format!(
             "journal {} not yet checked against the {} account: its open positions are \
              unavailable ({e}); no order is sent until they can be read",
             what.journal, what.exchange
-        )
+        ))
     })?;
     let known = journal.known_position_symbols().await.map_err(|e| {
-        format!(
+        Refusal::Unchecked(format!(
             "journal {} cannot be read to check it against the venue: {e}",
             what.journal
-        )
+        ))
     })?;
     let unknown: Vec<String> = open.into_iter().filter(|s| !known.contains(s)).collect();
     if unknown.is_empty() {
@@ -174,17 +202,17 @@ async fn compare(
     }
     if *confirm {
         journal.acknowledge_positions(&unknown).await.map_err(|e| {
-            format!(
+            Refusal::Unchecked(format!(
                 "journal {}: the confirmed positions could not be recorded: {e}",
                 what.journal
-            )
+            ))
         })?;
         *confirm = false;
         warn!(positions = unknown.len(), symbols = %named(&unknown),
               "confirmed by the operator: open positions the journal did not know are taken as known");
         return Ok(());
     }
-    Err(format!(
+    Err(Refusal::Behind(format!(
         "journal {} is behind the {} account: it does not know {} open position(s) ({}); it \
          may be empty, replaced, or an older copy restored. Put the agent's latest journal back \
          (or close those positions), or confirm with --confirm-new-journal \
@@ -193,7 +221,7 @@ async fn compare(
         what.exchange,
         unknown.len(),
         named(&unknown)
-    ))
+    )))
 }
 
 fn named(symbols: &[String]) -> String {
