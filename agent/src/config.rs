@@ -317,9 +317,10 @@ pub struct AgentConfig {
     pub tls: Option<AgentTls>,
     /// `[auth]`: the coordinator's token; a non-loopback `listen` needs it or mutual TLS.
     pub auth: AgentAuth,
-    /// The operator confirms a new journal on a live account that already holds open
-    /// positions (a lost or replaced journal is refused at start-up otherwise). Also the
-    /// `--confirm-new-journal` flag; once the journal is stamped it is no longer needed.
+    /// The operator confirms that the live account's open positions the journal does not know
+    /// are to be taken as known (otherwise a new, replaced or older journal refuses every
+    /// wave: `crate::venue_check`). Also the `--confirm-new-journal` flag; the positions are
+    /// recorded in the journal, so it is needed once.
     pub confirm_new_journal: bool,
     /// `[positions]`: leverage, margin mode, trailing-stop defaults.
     pub positions: PositionsConfig,

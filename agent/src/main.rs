@@ -29,8 +29,9 @@ struct Args {
     /// shipped config).
     #[arg(long)]
     check_config: bool,
-    /// Confirms a new journal on an account that already holds open positions (checked
-    /// first: a lost or replaced journal must be restored, not confirmed).
+    /// Takes the account's open positions the journal does not know as known (recorded in
+    /// the journal); without it such a journal refuses every wave. A lost or replaced journal
+    /// should be restored, not confirmed.
     #[arg(long)]
     confirm_new_journal: bool,
     #[command(subcommand)]
