@@ -41,3 +41,41 @@ pub(super) async fn acknowledge(pool: &SqlitePool, symbols: &[String]) -> Result
     tx.commit().await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::journal::tests::order;
+    use crate::journal::{Journal, OrderEvent, OrderState, OrderUpdate};
+
+    #[tokio::test]
+    async fn a_failed_order_accounts_for_no_position_and_acknowledged_ones_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.db");
+        let j = Journal::open(&path).await.unwrap();
+        assert!(j.known_position_symbols().await.unwrap().is_empty());
+        // Sent (may have filled), filled, and refused by the venue.
+        for (coid, symbol) in [
+            ("wg-a", "BTCUSDT"),
+            ("wg-b", "ETHUSDT"),
+            ("wg-c", "SOLUSDT"),
+        ] {
+            j.insert_sent(&order(coid, "W", 1, symbol)).await.unwrap();
+        }
+        let up = OrderUpdate::default();
+        j.apply("wg-b", OrderState::Sent, OrderEvent::Fill, &up)
+            .await
+            .unwrap();
+        j.apply("wg-c", OrderState::Sent, OrderEvent::Reject, &up)
+            .await
+            .unwrap();
+        j.acknowledge_positions(&["XRPUSDT".to_owned()])
+            .await
+            .unwrap();
+        j.close().await.unwrap();
+
+        let j = Journal::open(&path).await.unwrap();
+        let mut known = j.known_position_symbols().await.unwrap();
+        known.sort();
+        assert_eq!(known, ["BTCUSDT", "ETHUSDT", "XRPUSDT"]);
+    }
+}

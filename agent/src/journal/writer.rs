@@ -540,4 +540,21 @@ mod tests {
             .expect("the pool closes: the writer gave its connection back");
         other.close().await;
     }
+
+    #[tokio::test]
+    async fn closing_the_pool_directly_does_not_wait_on_the_held_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pool(&dir.path().join("w.db")).await;
+        let w = Writer::spawn(p.clone());
+        w.write(vec![Stmt::new("CREATE TABLE t (k INTEGER)", vec![])])
+            .await
+            .unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(10), p.close())
+            .await
+            .expect("the pool closes though the writer is alive");
+        let late = w
+            .write(vec![Stmt::new("INSERT INTO t (k) VALUES (1)", vec![])])
+            .await;
+        assert!(matches!(late, Err(WriteError::Batch(_))), "{late:?}");
+    }
 }
