@@ -111,15 +111,16 @@ impl TopupSpan {
     }
 }
 
-/// Opens `place_order` under `parent` for a launched signal.
+/// Opens `place_order` under `parent` for a launched signal. The client order id (a SHA-256
+/// and its hex) is derived only when the span is recorded: the field values are evaluated
+/// inside the macro, after the subscriber said it wants the span.
 pub fn place_order(parent: &Span, job: &OrderJob) -> Span {
-    let coid = client_order_id(&job.wave_id, job.exchange_id, job.signal.id());
     tracing::info_span!(
         parent: parent,
         "place_order",
         symbol = job.signal.symbol(),
         signal_id = job.signal.id(),
-        client_order_id = %coid,
+        client_order_id = %client_order_id(&job.wave_id, job.exchange_id, job.signal.id()),
         outcome = Empty,
         exchange_latency_us = Empty,
         error = Empty,

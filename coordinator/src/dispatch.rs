@@ -26,16 +26,16 @@ use crate::report;
 use crate::session::{AttemptError, ExchangeRun, Known, OutcomeSink, attempt};
 use crate::spans;
 use crate::state::{Core, secs};
-use crate::store::{
-    ParamsUpdate, Store, StoredParams, WaveParams, WaveRow, WaveStatus, from_ms, ms,
-};
+use crate::store::{ParamsUpdate, StoredParams, WaveParams, WaveRow, WaveStatus, from_ms, ms};
 use crate::verify::RESULT_MISMATCH;
+
+mod outcome_writer;
+
+pub use outcome_writer::Written;
 
 /// First retry delay; doubles per attempt up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// Outcomes written per transaction at most.
-const OUTCOMES_PER_WRITE: usize = 512;
 
 /// One exchange's result: statistics and final outcomes.
 pub type ExchangeResult = (ExchangeStats, Vec<pb::SignalOutcome>, ExchangeTiming);
@@ -119,11 +119,13 @@ async fn dispatch_groups(
     // Ends when another coordinator took the wave over; aborted with this dispatch.
     let mut renewer = AbortOnDrop(tokio::spawn(renew_lease(core.clone(), wave_id.to_owned())));
     let (tx, rx) = mpsc::unbounded_channel();
+    let finish = outcome_writer::Finish::default();
     // Aborted if this dispatch ends early (lease lost): the new owner writes the outcomes.
-    let mut writer = AbortOnDrop(tokio::spawn(write_outcomes(
+    let mut writer = AbortOnDrop(tokio::spawn(outcome_writer::run(
         core.store.clone(),
         wave_id.to_owned(),
         rx,
+        finish.clone(),
     )));
     let sink = OutcomeSink {
         wave_id: wave_id.to_owned(),
@@ -150,11 +152,22 @@ async fn dispatch_groups(
             return Ok(None);
         }
     };
+    // The writer ends the transaction it has in flight (so none of its writes can follow the
+    // completion's) and hands back the rest; the completion stores those with the final
+    // outcomes in its one transaction.
+    finish.now();
     drop(sink);
-    // Streamed outcomes are flushed before the completion rewrites the final ones.
-    let _ = (&mut writer.0).await;
+    let written = match (&mut writer.0).await {
+        Ok(w) => w,
+        Err(e) => {
+            // Only a panic gets here (the writer is aborted only when this dispatch is dropped):
+            // with nothing known committed, the completion writes every final outcome.
+            tracing::error!(wave_id, error = %e, "outcome writer failed");
+            Written::default()
+        }
+    };
     drop(renewer);
-    report::complete(core, row, total_signals, results).await
+    report::complete(core, row, total_signals, results, written).await
 }
 
 /// docs/design.md §1 step 1: the params each exchange of the wave is dispatched with. A resumed wave
@@ -216,9 +229,9 @@ async fn wave_params(
 }
 
 /// Aborts its task when dropped (on every exit of a dispatch, also when it is aborted).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
@@ -249,21 +262,6 @@ async fn renew_lease(core: Arc<Core>, wave_id: String) {
             }
             Err(e) => tracing::warn!(wave_id, error = %e, "lease renewal failed"),
         }
-    }
-}
-
-async fn write_outcomes(
-    store: Store,
-    wave_id: String,
-    mut rx: mpsc::UnboundedReceiver<(u32, String, pb::SignalOutcome)>,
-) {
-    let mut buf = Vec::with_capacity(OUTCOMES_PER_WRITE);
-    while rx.recv_many(&mut buf, OUTCOMES_PER_WRITE).await > 0 {
-        if let Err(e) = store.record_outcomes(&wave_id, &buf).await {
-            // The completion writes every final outcome again.
-            tracing::warn!(wave_id, error = %e, "storing outcomes failed");
-        }
-        buf.clear();
     }
 }
 

@@ -7,7 +7,7 @@ use chrono::Utc;
 use wavegate_common::proto::v1::wave_event::Event;
 use wavegate_common::stats::{ExchangeStats, WaveCompleted, WaveTotals};
 
-use crate::dispatch::ExchangeResult;
+use crate::dispatch::{ExchangeResult, Written};
 use crate::error::CoordinatorError;
 use crate::state::Core;
 use crate::store::{Completion, WaveRow, WaveStatus};
@@ -32,12 +32,14 @@ pub struct Done {
 
 /// Stores and announces the completion of a dispatched wave, and counts it in the metrics
 /// (once per exchange, only when this coordinator's completion was the one stored). `None`
-/// when another coordinator took the wave over first.
+/// when another coordinator took the wave over first. `written`: what the dispatch's outcome
+/// writer committed (not written again) and left over (written with the final outcomes).
 pub async fn complete(
     core: &Arc<Core>,
     row: &WaveRow,
     total_signals: u32,
     results: Vec<ExchangeResult>,
+    written: Written,
 ) -> Result<Option<Done>, CoordinatorError> {
     let mut exchanges = Vec::with_capacity(results.len());
     let mut outcomes = Vec::new();
@@ -48,6 +50,7 @@ pub async fn complete(
         timings.push(timing);
     }
     exchanges.sort_by_key(|e| e.exchange_id);
+    let outcomes = written.still_to_store(outcomes);
     let totals = WaveTotals::from_exchanges(total_signals, &exchanges);
     let now = Utc::now();
     let event = WaveCompleted::new(&row.id, &totals, &exchanges, now);

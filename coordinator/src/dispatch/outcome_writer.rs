@@ -1,0 +1,217 @@
+//! The outcome writer of a dispatch: stores the outcomes the agents stream, in batches (one
+//! transaction per batch), off the order path, and remembers what it committed.
+//!
+//! Once the exchanges are done the dispatch asks it to finish ([`Finish`]): it ends its
+//! transaction in flight, hands back whatever it was not able to write yet, and the
+//! completion writes those in its own transaction, skipping every outcome this writer already
+//! committed with the same content. Before, the dispatch waited for the writer to commit the
+//! last outcomes (a commit — an fsync with `synchronous = FULL` — between the agents' last
+//! `Result` and `completed_at`) and the completion then wrote every final outcome a second time.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::mpsc;
+use wavegate_common::proto::v1 as pb;
+
+use crate::store::{Store, StoredOutcome};
+
+/// Outcomes written per transaction at most.
+const OUTCOMES_PER_WRITE: usize = 512;
+
+/// A stored outcome's row: exchange, signal, stage.
+type OutcomeKey = (u32, i64, i32);
+
+/// The row an outcome of `exchange_id` is stored in.
+fn key(exchange_id: u32, o: &pb::SignalOutcome) -> OutcomeKey {
+    (exchange_id, o.signal_id, o.stage)
+}
+
+/// What the writer did with the outcomes it was handed.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// The content each row holds after the writer's committed transactions (only rows whose
+    /// last write committed: a failed batch rolls back and moves its rows to `left`).
+    pub committed: HashMap<OutcomeKey, pb::SignalOutcome>,
+    /// The latest outcome of each row not stored yet (exchange name, outcome): taken
+    /// after the finish, or in a batch whose transaction failed.
+    pub left: HashMap<OutcomeKey, (String, pb::SignalOutcome)>,
+}
+
+impl Written {
+    /// What the completion stores: each final outcome (they win over anything streamed)
+    /// unless its row already holds it, then each row left over that no final outcome covers.
+    pub fn still_to_store(mut self, finals: Vec<StoredOutcome>) -> Vec<StoredOutcome> {
+        let mut out = Vec::with_capacity(finals.len() + self.left.len());
+        for (ex, o) in finals {
+            let k = key(ex, &o);
+            self.left.remove(&k);
+            if self.committed.get(&k) != Some(&o) {
+                out.push((ex, o));
+            }
+        }
+        let mut left: Vec<_> = self.left.into_iter().collect();
+        left.sort_by_key(|(k, _)| *k);
+        out.extend(left.into_iter().map(|((ex, _, _), (_, o))| (ex, o)));
+        out
+    }
+
+    fn committed(&mut self, batch: &mut Vec<(u32, String, pb::SignalOutcome)>) {
+        for (ex, _, o) in batch.drain(..) {
+            let k = key(ex, &o);
+            // A newer write of the row committed: an older one left over must not follow it.
+            self.left.remove(&k);
+            self.committed.insert(k, o);
+        }
+    }
+
+    fn leave(&mut self, batch: &mut Vec<(u32, String, pb::SignalOutcome)>) {
+        for (ex, name, o) in batch.drain(..) {
+            self.left.insert(key(ex, &o), (name, o));
+        }
+    }
+}
+
+/// The dispatch's side of the finish: set once the exchanges are done, before the outcome
+/// channel is closed.
+#[derive(Debug, Clone, Default)]
+pub struct Finish(Arc<AtomicBool>);
+
+impl Finish {
+    /// From now on the writer commits nothing new; it returns what it still holds.
+    pub fn now(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Stores the outcomes arriving on `rx` until the channel closes. Batches taken after
+/// `finish` are handed back unwritten in [`Written::left`].
+pub async fn run(
+    store: Store,
+    wave_id: String,
+    mut rx: mpsc::UnboundedReceiver<(u32, String, pb::SignalOutcome)>,
+    finish: Finish,
+) -> Written {
+    let mut written = Written::default();
+    let mut buf = Vec::with_capacity(OUTCOMES_PER_WRITE);
+    while rx.recv_many(&mut buf, OUTCOMES_PER_WRITE).await > 0 {
+        if finish.is_set() {
+            written.leave(&mut buf);
+            continue;
+        }
+        match store.record_outcomes(&wave_id, &buf).await {
+            Ok(()) => written.committed(&mut buf),
+            Err(e) => {
+                // The completion writes them (with every final outcome) in its transaction.
+                tracing::warn!(wave_id, error = %e, "storing outcomes failed");
+                written.leave(&mut buf);
+            }
+        }
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(id: i64, stage: pb::Stage, error: &str) -> pb::SignalOutcome {
+        pb::SignalOutcome {
+            signal_id: id,
+            stage: stage as i32,
+            error: error.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_row_committed_after_it_failed_is_not_left_with_its_older_content() {
+        let mut w = Written::default();
+        let mut failed = vec![(
+            1,
+            "binance".to_owned(),
+            outcome(7, pb::Stage::Execution, "a"),
+        )];
+        w.leave(&mut failed);
+        let mut later = vec![(
+            1,
+            "binance".to_owned(),
+            outcome(7, pb::Stage::Execution, "b"),
+        )];
+        w.committed(&mut later);
+        assert!(
+            w.left.is_empty(),
+            "the older content would overwrite the newer"
+        );
+        assert_eq!(
+            w.committed
+                .get(&(1, 7, pb::Stage::Execution as i32))
+                .map(|o| o.error.as_str()),
+            Some("b")
+        );
+    }
+
+    #[test]
+    fn rows_are_told_apart_by_exchange_and_stage() {
+        let mut w = Written::default();
+        let mut batch = vec![
+            (
+                1,
+                "binance".to_owned(),
+                outcome(7, pb::Stage::Validation, ""),
+            ),
+            (
+                1,
+                "binance".to_owned(),
+                outcome(7, pb::Stage::Execution, ""),
+            ),
+            (2, "bybit".to_owned(), outcome(7, pb::Stage::Execution, "")),
+        ];
+        w.leave(&mut batch);
+        assert_eq!(w.left.len(), 3);
+    }
+
+    #[test]
+    fn the_completion_stores_what_no_commit_holds_and_final_outcomes_win() {
+        use pb::Stage::{Execution, Validation};
+        let mut w = Written::default();
+        // Committed as streamed: signal 1 validated and executed, signal 2 validated.
+        let mut batch = vec![
+            (1, "binance".to_owned(), outcome(1, Validation, "")),
+            (1, "binance".to_owned(), outcome(1, Execution, "")),
+            (1, "binance".to_owned(), outcome(2, Validation, "")),
+        ];
+        w.committed(&mut batch);
+        // Left over at the finish: signal 2's execution (failed) and signal 3's validation.
+        let mut late = vec![
+            (1, "binance".to_owned(), outcome(2, Execution, "rejected")),
+            (1, "binance".to_owned(), outcome(3, Validation, "")),
+        ];
+        w.leave(&mut late);
+        let finals = vec![
+            (1, outcome(1, Validation, "")),
+            // The agent's Result says otherwise than the stream did: the Result wins.
+            (1, outcome(1, Execution, "outcome unknown")),
+            (1, outcome(2, Validation, "")),
+            (1, outcome(2, Execution, "rejected, finally")),
+        ];
+        let stored: Vec<(i64, i32, String)> = w
+            .still_to_store(finals)
+            .into_iter()
+            .map(|(_, o)| (o.signal_id, o.stage, o.error))
+            .collect();
+        assert_eq!(
+            stored,
+            vec![
+                (1, Execution as i32, "outcome unknown".to_owned()),
+                (2, Execution as i32, "rejected, finally".to_owned()),
+                (3, Validation as i32, String::new()),
+            ]
+        );
+    }
+}
