@@ -115,6 +115,8 @@ pub enum Event {
         /// and the walk ended short of its target.
         short: Option<u32>,
     },
+    /// A signal failed for want of funds: no top-up is asked, the walk ends with what passed.
+    OutOfFunds,
     /// The coordinator sent `Cancel`.
     Cancel,
     /// The wave's deadline passed.
@@ -284,6 +286,11 @@ impl SessionProtocol {
                 checks_pending,
                 short,
             } => self.walk_done(checks_pending, short, &mut out),
+            Event::OutOfFunds => {
+                if self.phase == Phase::Walking {
+                    self.phase = Phase::NoTopUps;
+                }
+            }
             Event::Cancel => self.stop(StopReason::Cancelled, &mut out),
             Event::Deadline => self.stop(StopReason::Deadline, &mut out),
             Event::JournalFaulted => self.stop(StopReason::JournalUnwritable, &mut out),

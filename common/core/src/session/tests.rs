@@ -84,6 +84,7 @@ fn events() -> Vec<Event> {
         ProtocolError,
         BufferTimeout,
         TopUpTimeout,
+        OutOfFunds,
     ]
 }
 
@@ -132,7 +133,12 @@ fn table() -> Vec<(From, Event, Phase, Vec<Action>)> {
         (From::Buffer, WAIT_DONE, BUFFER, vec![]),
         (From::Buffer, Cancel, NO_TOPUPS, stop(R::Cancelled)),
         (From::Buffer, Deadline, NO_TOPUPS, stop(R::Deadline)),
-        (From::Buffer, JournalFaulted, NO_TOPUPS, stop(R::JournalUnwritable)),
+        (
+            From::Buffer,
+            JournalFaulted,
+            NO_TOPUPS,
+            stop(R::JournalUnwritable),
+        ),
         (
             From::Buffer,
             Shutdown,
@@ -158,20 +164,32 @@ fn table() -> Vec<(From, Event, Phase, Vec<Action>)> {
             vec![FailNoBuffer, CancelWalk, Finish(Ending::Abandoned)],
         ),
         (From::Buffer, TopUpTimeout, BUFFER, vec![]),
+        (From::Buffer, OutOfFunds, BUFFER, vec![]),
         // Walking, no request outstanding.
         (From::Walking, b0, WALKING, vec![]),
         (From::Walking, b1, WALKING, vec![]),
         (From::Walking, ExhaustedAccepted, WALKING, vec![]),
         (From::Walking, have1, TOPUP, vec![RequestTopUp(ASK1)]),
-        (From::Walking, WAIT_DONE, COMPLETE, vec![Finish(Ending::Complete)]),
+        (
+            From::Walking,
+            WAIT_DONE,
+            COMPLETE,
+            vec![Finish(Ending::Complete)],
+        ),
         (From::Walking, Cancel, NO_TOPUPS, stop(R::Cancelled)),
         (From::Walking, Deadline, NO_TOPUPS, stop(R::Deadline)),
-        (From::Walking, JournalFaulted, NO_TOPUPS, stop(R::JournalUnwritable)),
+        (
+            From::Walking,
+            JournalFaulted,
+            NO_TOPUPS,
+            stop(R::JournalUnwritable),
+        ),
         (From::Walking, Shutdown, NO_TOPUPS, stop(R::Shutdown)),
         (From::Walking, StreamEnded, NO_TOPUPS, vec![]),
         (From::Walking, ProtocolError, REFUSED, REFUSE.to_vec()),
         (From::Walking, BufferTimeout, WALKING, vec![]),
         (From::Walking, TopUpTimeout, WALKING, vec![]),
+        (From::Walking, OutOfFunds, NO_TOPUPS, vec![]),
         // A top-up request (round 1, count 3) outstanding.
         (From::TopUp, b0, TOPUP, vec![]),
         (From::TopUp, b1, WALKING, vec![end_topup(A::Batch, 3)]),
@@ -182,10 +200,20 @@ fn table() -> Vec<(From, Event, Phase, Vec<Action>)> {
             vec![end_topup(A::Exhausted, 0), CloseWalk],
         ),
         (From::TopUp, have1, TOPUP, vec![CloseWalk]),
-        (From::TopUp, WAIT_DONE, COMPLETE, vec![Finish(Ending::Complete)]),
+        (
+            From::TopUp,
+            WAIT_DONE,
+            COMPLETE,
+            vec![Finish(Ending::Complete)],
+        ),
         (From::TopUp, Cancel, NO_TOPUPS, stop_topup(R::Cancelled)),
         (From::TopUp, Deadline, NO_TOPUPS, stop_topup(R::Deadline)),
-        (From::TopUp, JournalFaulted, NO_TOPUPS, stop_topup(R::JournalUnwritable)),
+        (
+            From::TopUp,
+            JournalFaulted,
+            NO_TOPUPS,
+            stop_topup(R::JournalUnwritable),
+        ),
         (
             From::TopUp,
             Shutdown,
@@ -216,20 +244,32 @@ fn table() -> Vec<(From, Event, Phase, Vec<Action>)> {
             NO_TOPUPS,
             vec![end_topup(A::TimedOut, 0), CloseWalk],
         ),
+        (From::TopUp, OutOfFunds, TOPUP, vec![]),
         // No more top-ups (the request timed out; the stream is still read).
         (From::NoTopUps, b0, NO_TOPUPS, vec![]),
         (From::NoTopUps, b1, NO_TOPUPS, vec![]),
         (From::NoTopUps, ExhaustedAccepted, NO_TOPUPS, vec![]),
         (From::NoTopUps, have1, NO_TOPUPS, vec![CloseWalk]),
-        (From::NoTopUps, WAIT_DONE, COMPLETE, vec![Finish(Ending::Complete)]),
+        (
+            From::NoTopUps,
+            WAIT_DONE,
+            COMPLETE,
+            vec![Finish(Ending::Complete)],
+        ),
         (From::NoTopUps, Cancel, NO_TOPUPS, stop(R::Cancelled)),
         (From::NoTopUps, Deadline, NO_TOPUPS, stop(R::Deadline)),
-        (From::NoTopUps, JournalFaulted, NO_TOPUPS, stop(R::JournalUnwritable)),
+        (
+            From::NoTopUps,
+            JournalFaulted,
+            NO_TOPUPS,
+            stop(R::JournalUnwritable),
+        ),
         (From::NoTopUps, Shutdown, NO_TOPUPS, stop(R::Shutdown)),
         (From::NoTopUps, StreamEnded, NO_TOPUPS, vec![]),
         (From::NoTopUps, ProtocolError, REFUSED, REFUSE.to_vec()),
         (From::NoTopUps, BufferTimeout, NO_TOPUPS, vec![]),
         (From::NoTopUps, TopUpTimeout, NO_TOPUPS, vec![]),
+        (From::NoTopUps, OutOfFunds, NO_TOPUPS, vec![]),
         // Ended: orders in flight settle; a stop still cancels those not sent yet.
         (From::Complete, b0, COMPLETE, vec![]),
         (From::Complete, b1, COMPLETE, vec![]),
@@ -238,12 +278,18 @@ fn table() -> Vec<(From, Event, Phase, Vec<Action>)> {
         (From::Complete, WAIT_DONE, COMPLETE, vec![]),
         (From::Complete, Cancel, COMPLETE, stop(R::Cancelled)),
         (From::Complete, Deadline, COMPLETE, stop(R::Deadline)),
-        (From::Complete, JournalFaulted, COMPLETE, stop(R::JournalUnwritable)),
+        (
+            From::Complete,
+            JournalFaulted,
+            COMPLETE,
+            stop(R::JournalUnwritable),
+        ),
         (From::Complete, Shutdown, COMPLETE, stop(R::Shutdown)),
         (From::Complete, StreamEnded, COMPLETE, vec![]),
         (From::Complete, ProtocolError, REFUSED, REFUSE.to_vec()),
         (From::Complete, BufferTimeout, COMPLETE, vec![]),
         (From::Complete, TopUpTimeout, COMPLETE, vec![]),
+        (From::Complete, OutOfFunds, COMPLETE, vec![]),
     ]
 }
 
@@ -257,17 +303,16 @@ fn every_phase_and_event() {
     }
     for from in ALL {
         for event in events() {
-            assert!(seen.contains(&(from, event)), "{from:?} × {event:?} missing");
+            assert!(
+                seen.contains(&(from, event)),
+                "{from:?} × {event:?} missing"
+            );
         }
     }
     for (from, event, phase, actions) in table {
         let mut p = at(from);
         let got = p.on(event);
-        assert_eq!(
-            (p.phase(), &got),
-            (phase, &actions),
-            "{from:?} × {event:?}"
-        );
+        assert_eq!((p.phase(), &got), (phase, &actions), "{from:?} × {event:?}");
     }
 }
 
@@ -286,13 +331,14 @@ fn kind(e: Event) -> usize {
         ProtocolError => 9,
         BufferTimeout => 10,
         TopUpTimeout => 11,
+        OutOfFunds => 12,
     }
 }
 
 #[test]
 fn every_event_kind_is_in_the_table() {
     let kinds: HashSet<usize> = events().into_iter().map(kind).collect();
-    assert_eq!(kinds, (0..12).collect());
+    assert_eq!(kinds, (0..13).collect());
 }
 
 #[test]
