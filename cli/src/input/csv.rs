@@ -222,7 +222,9 @@ pub(super) fn records(text: &str) -> Result<Vec<Record>, (usize, String)> {
 mod tests {
     use super::*;
 
-    fn drafts(text: &str) -> Vec<(usize, Result<SignalDraft, (Option<String>, String)>)> {
+    type Draft = Result<SignalDraft, (Option<String>, String)>;
+
+    fn drafts(text: &str) -> Vec<(usize, Draft)> {
         records(text)
             .unwrap()
             .into_iter()
