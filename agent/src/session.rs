@@ -24,8 +24,11 @@
 //! a protective stop), its `Result` is sent but not journaled, so a re-sent wave runs again and
 //! settles it (looks it up, or tries again to protect the position).
 //!
-//! Here: the start of a stream, the session's event loop, validation and execution; the
-//! reactions to the coordinator's messages (and to losing it) are in `session/inbound.rs`.
+//! The protocol with the coordinator (buffer, top-ups, cancel, deadline, a lost or silent
+//! coordinator) is the pure [`SessionProtocol`]: this task does the I/O, feeds it what
+//! happened and carries out the [`Action`]s it returns. Here: the event loop, validation and
+//! execution; the start of a stream is in `session/start.rs`, reading the coordinator's
+//! messages in `session/inbound.rs`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -38,20 +41,20 @@ use futures::{FutureExt, Stream, StreamExt};
 use tokio::sync::watch;
 use tonic::Status;
 use tracing::{Instrument as _, Span, debug, error, info, warn};
-use wavegate_common::plan::TopUpPlanner;
+use wavegate_common::plan::{TopUpAsk, TopUpPlanner};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::agent_msg::Msg as Out;
-use wavegate_common::proto::v1::coordinator_msg::Msg as In;
+use wavegate_common::session::{Action, Ending, Event, SessionProtocol};
 use wavegate_common::signal::Signal;
 use wavegate_common::stats::Tally;
 use wavegate_common::validate::{Verdict, VerdictFilter};
 use wavegate_common::walk::{Next, Walk};
 
 use crate::context::AgentCtx;
-use crate::error::{ProtocolError, SessionError};
+use crate::error::SessionError;
 use crate::exchange::{AccountState, ExchangeError, LeverageSetting};
 use crate::execute::{ExecStatus, Execution, OrderJob, execute};
-use crate::protocol::{self, WaveStart};
+use crate::protocol::WaveStart;
 use crate::spans::{self, BatchSpan, TopupSpan};
 use crate::validate::limits::AccountLimits;
 use crate::validate::sizing::Sized;
@@ -60,140 +63,11 @@ mod account;
 mod inbound;
 mod outbound;
 mod prior;
+mod start;
 
 pub use outbound::Outbound;
 use prior::Priors;
-
-/// Runs one stream to its end.
-pub async fn run<S>(ctx: Arc<AgentCtx>, mut inbound: S, mut out: Outbound)
-where
-    S: Stream<Item = Result<pb::CoordinatorMsg, Status>> + Unpin + Send,
-{
-    let mut shutdown = ctx.shutdown.clone();
-    let first = tokio::select! {
-        m = inbound.next() => m,
-        // An agent shutting down does not wait for a Start that may never come.
-        _ = shutdown.wait_for(|s| *s) => return,
-    };
-    let first = match first {
-        Some(Ok(m)) => m,
-        Some(Err(status)) => {
-            debug!(%status, "stream failed before Start");
-            return;
-        }
-        None => return,
-    };
-    let start = match first.msg {
-        Some(In::Start(s)) => s,
-        _ => return out.fail(&ProtocolError::FirstNotStart),
-    };
-    let start = match protocol::check_start(&start, &ctx.config) {
-        Ok(s) => s,
-        Err(e) => return out.fail(&e),
-    };
-    Span::current().record("wave_id", start.wave_id.as_str());
-    // An earlier run left an order unknown or a position without its stop: settle it first.
-    // No trading on a journal that cannot be written (disk full, I/O error) until a write
-    // commits again.
-    if ctx.journal.faulted()
-        && let Err(e) = ctx.journal.probe().await
-    {
-        error!(wave_id = %start.wave_id, error = %e, "journal cannot be written; wave refused");
-        return out.fail(&SessionError::JournalUnwritable(e.to_string()));
-    }
-    ctx.reprotect.sweep_if_needed(&ctx).await;
-    // A re-sent wave waits for a run still in progress, then replays its journaled result.
-    let _wave_lock = ctx.wave_locks.lock(&start.wave_id).await;
-    // Both reads at once: they sit between the wave's close and its first order. A wave
-    // the journal has never seen (the common case) skips them.
-    let (stored, prior) = if ctx.journal.knows_wave(&start.wave_id) {
-        tokio::join!(
-            ctx.journal.load_result(&start.wave_id),
-            ctx.journal.wave_orders(&start.wave_id)
-        )
-    } else {
-        (Ok(None), Ok(Vec::new()))
-    };
-    match stored {
-        Ok(Some(result)) => return replay(&mut out, result),
-        Ok(None) => {}
-        Err(e) => {
-            error!(wave_id = %start.wave_id, error = %e, "journal unavailable");
-            return out.fail(&SessionError::Journal(e));
-        }
-    }
-    let prior = match prior {
-        Ok(rows) => rows,
-        Err(e) => {
-            error!(wave_id = %start.wave_id, error = %e, "journal unavailable");
-            return out.fail(&SessionError::Journal(e));
-        }
-    };
-    let resumed = prior.len();
-    // Before anything new is launched (and before the positions are read: settling may close
-    // one whose stop cannot be placed).
-    let priors = if prior.is_empty() {
-        Priors::default()
-    } else {
-        Priors::settle(&ctx, &start, prior).await
-    };
-    let open = match open_positions(&ctx).await {
-        Ok(p) => p,
-        Err(e) => {
-            // The journaled rows are settled (above); commit what that queued before refusing.
-            if let Err(je) = ctx.journal.flush().await {
-                error!(wave_id = %start.wave_id, error = %je, "journal updates not committed");
-            }
-            error!(wave_id = %start.wave_id, error = %e, "open positions unavailable; wave refused");
-            return out.fail(&SessionError::Exchange(e.to_string()));
-        }
-    };
-    let account = match account::read_account(&ctx).await {
-        Ok(a) => a,
-        Err(e) => {
-            if let Err(je) = ctx.journal.flush().await {
-                error!(wave_id = %start.wave_id, error = %je, "journal updates not committed");
-            }
-            error!(wave_id = %start.wave_id, error = %e, "account unavailable; wave refused");
-            return out.fail(&SessionError::Exchange(e.to_string()));
-        }
-    };
-    info!(wave_id = %start.wave_id, max_trades = start.max_trades, resumed, "wave started");
-    Session::new(ctx, start, priors, open, account)
-        .drive(&mut inbound, &mut out)
-        .await;
-}
-
-/// Reads of the open positions at a wave's start before it is refused.
-const POSITIONS_ATTEMPTS: u32 = 4;
-/// First pause between those reads (doubles each time: 0.1 + 0.2 + 0.4 s).
-const POSITIONS_BACKOFF: Duration = Duration::from_millis(100);
-
-/// The account's open positions, read again after a short pause when the exchange fails to
-/// answer: one blip must not cost the whole wave.
-async fn open_positions(ctx: &AgentCtx) -> Result<Vec<String>, ExchangeError> {
-    let mut pause = POSITIONS_BACKOFF;
-    let mut attempt = 1;
-    loop {
-        match ctx.exchange.open_positions().await {
-            Ok(p) => return Ok(p),
-            Err(e) if attempt >= POSITIONS_ATTEMPTS => return Err(e),
-            Err(e) => warn!(attempt, error = %e, "open positions unavailable; retrying"),
-        }
-        tokio::time::sleep(pause).await;
-        pause *= 2;
-        attempt += 1;
-    }
-}
-
-/// Sends a journaled result again: its outcomes, then the result with `from_journal`.
-fn replay(out: &mut Outbound, mut result: pb::Result) {
-    for o in &result.outcomes {
-        out.send(Out::Outcome(o.clone()));
-    }
-    result.from_journal = true;
-    out.send(Out::Result(result));
-}
+pub use start::run;
 
 /// One signal of the wave.
 struct Entry {
@@ -210,24 +84,14 @@ type OrderFuture = BoxFuture<'static, (usize, Execution)>;
 /// A journaled order settled once its signal came: `(entry index, execution)`.
 type PriorFuture = BoxFuture<'static, (usize, Execution)>;
 
-/// How a session ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ending {
-    /// Normally (possibly after a lost coordinator, deadline or cancel): journal the result.
-    Complete,
-    /// The stream broke the protocol: no result is journaled; a re-send runs again.
-    Refused,
-    /// Nothing to do (no buffer ever came: the stream ended, or `topup_timeout_ms` passed).
-    Abandoned,
-}
-
 struct Session {
     ctx: Arc<AgentCtx>,
     start: WaveStart,
     entries: Vec<Entry>,
     candidates: Vec<usize>,
     walk: Walk,
-    planner: TopUpPlanner,
+    /// Where the protocol with the coordinator stands; plans the top-ups.
+    proto: SessionProtocol,
     tally: Tally,
     filter: VerdictFilter,
     /// The account's limits, taken by each validated signal in rank order.
@@ -240,25 +104,15 @@ struct Session {
     /// stop (they hold their slot and keep the `Result` out of the journal).
     unresolved: u32,
     seen_ids: HashSet<i64>,
-    /// The round the agent waits for (0 = the buffer).
-    awaiting: Option<u32>,
-    /// Most signals the awaited batch may hold: the buffer, or the top-up's `count`.
-    requested: u32,
     checks: FuturesOrdered<CheckFuture>,
     orders: FuturesUnordered<OrderFuture>,
     prior_jobs: FuturesUnordered<PriorFuture>,
-    inbound_open: bool,
-    /// No more top-ups can be asked (coordinator lost, shutdown, cancel, deadline).
-    no_topups: bool,
-    /// When the awaited top-up answer is given up on (`topup_timeout_ms`).
+    /// When the outstanding top-up request is given up on (`topup_timeout_ms`); runs while
+    /// [`SessionProtocol::topup_timer_armed`].
     topup_deadline: Option<tokio::time::Instant>,
-    /// A top-up answer timed out: a late one is ignored.
-    topup_timed_out: bool,
-    stopped: Option<&'static str>,
     /// Set when the wave stops (cancel, deadline, shutdown): launched orders not sent yet are
     /// dropped unsent ([`OrderJob::cancel`]).
     cancel: watch::Sender<Option<&'static str>>,
-    ending: Option<Ending>,
     /// The stream's `execute_wave` span, parent of the spans below.
     wave_span: Span,
     /// `validate_batch` of the batch whose verdicts are awaited.
@@ -317,26 +171,19 @@ impl Session {
             priors,
             wave_target,
             unresolved: 0,
-            requested: start.buffer_size.min(start.total_signals),
+            proto: SessionProtocol::new(start.buffer_size.min(start.total_signals), planner),
             prior_jobs: FuturesUnordered::new(),
             ctx,
             start,
             entries: Vec::new(),
             candidates: Vec::new(),
-            planner,
             tally,
             filter,
             seen_ids: HashSet::new(),
-            awaiting: Some(0),
             checks: FuturesOrdered::new(),
             orders: FuturesUnordered::new(),
-            inbound_open: true,
-            no_topups: false,
             topup_deadline: None,
-            topup_timed_out: false,
-            stopped: None,
             cancel: watch::Sender::new(None),
-            ending: None,
             wave_span: Span::current(),
             batch_span: None,
             topup_span: None,
@@ -350,8 +197,7 @@ impl Session {
         let mut shutdown = self.ctx.shutdown.clone();
         let mut shutdown_seen = *shutdown.borrow();
         if shutdown_seen {
-            self.lose_coordinator();
-            self.stop("shutdown");
+            self.on(Event::Shutdown, out);
         }
         let deadline = self.start.deadline.map(|d| {
             let left = (d - Utc::now()).to_std().unwrap_or_default();
@@ -364,29 +210,29 @@ impl Session {
         );
         loop {
             self.launch(out);
-            if self.ending.is_some() && self.orders.is_empty() && self.prior_jobs.is_empty() {
+            if self.proto.ending().is_some() && self.orders.is_empty() && self.prior_jobs.is_empty()
+            {
                 break;
             }
-            let deadline_armed = deadline.is_some() && self.stopped.is_none();
-            let buffer_armed =
-                self.awaiting == Some(0) && self.inbound_open && self.ending.is_none();
-            let topup_armed = self.awaiting.is_some_and(|r| r > 0) && self.inbound_open;
+            let inbound_open = self.proto.inbound_open();
+            let deadline_armed = deadline.is_some() && self.proto.deadline_armed();
+            let buffer_armed = self.proto.buffer_timer_armed();
+            let topup_armed = self.proto.topup_timer_armed();
             tokio::select! {
                 // Stops first: a Cancel, the deadline or a shutdown that is already there takes
                 // effect before a settlement ready at the same moment lets another order launch.
                 biased;
-                msg = inbound.next(), if self.inbound_open => self.on_message(msg, out),
-                () = sleep_until(deadline), if deadline_armed => self.stop("deadline"),
+                msg = inbound.next(), if inbound_open => self.on_message(msg, out),
+                () = sleep_until(deadline), if deadline_armed => self.on(Event::Deadline, out),
                 changed = shutdown.changed(), if !shutdown_seen => {
                     shutdown_seen = true;
                     if changed.is_ok() {
                         // Orders in flight settle; nothing more is sent.
-                        self.lose_coordinator();
-                        self.stop("shutdown");
+                        self.on(Event::Shutdown, out);
                     }
                 }
                 () = sleep_until(buffer_deadline), if buffer_armed => self.buffer_timeout(out),
-                () = sleep_until(self.topup_deadline), if topup_armed => self.topup_timeout(),
+                () = sleep_until(self.topup_deadline), if topup_armed => self.topup_timeout(out),
                 Some((c, exec)) = self.orders.next(), if !self.orders.is_empty() => {
                     self.settled(c, exec, out);
                 }
@@ -401,33 +247,74 @@ impl Session {
         self.finish(out).await;
     }
 
-    /// Launches what the walk allows; decides when the session is over.
+    /// Feeds one event to the protocol and carries out its actions.
+    fn on(&mut self, event: Event, out: &mut Outbound) {
+        let actions = self.proto.on(event);
+        self.apply(actions, out);
+    }
+
+    fn apply(&mut self, actions: Vec<Action>, out: &mut Outbound) {
+        for action in actions {
+            match action {
+                Action::RequestTopUp(ask) => self.ask_topup(ask, out),
+                Action::EndTopUp { answer, received } => {
+                    if let Some(t) = self.topup_span.take() {
+                        t.finish(answer, received as usize);
+                    }
+                }
+                Action::CloseWalk => self.walk.close(),
+                Action::ReopenWalk => self.walk.reopen(),
+                Action::CancelWalk => self.walk.cancel(),
+                Action::Stop(reason) => {
+                    self.cancel.send_replace(Some(reason.as_str()));
+                    self.tally.error(reason.as_str());
+                }
+                Action::DropChecks => {
+                    self.checks = FuturesOrdered::new();
+                    self.batch_span = None;
+                }
+                Action::FailNoBuffer => out.fail(&SessionError::NoBuffer {
+                    timeout_ms: self.ctx.config.topup_timeout_ms,
+                }),
+                Action::Finish(ending) => {
+                    debug!(wave_id = %self.start.wave_id, ?ending, "session ending");
+                }
+            }
+        }
+    }
+
+    /// Launches what the walk allows; tells the protocol when the walk is done.
     fn launch(&mut self, out: &mut Outbound) {
-        if self.ending.is_some() {
+        if self.proto.ending().is_some() {
             return;
         }
         loop {
-            if self.stopped.is_none() && self.start.deadline.is_some_and(|d| Utc::now() >= d) {
-                self.stop("deadline");
+            if self.proto.stopped().is_none()
+                && self.start.deadline.is_some_and(|d| Utc::now() >= d)
+            {
+                self.on(Event::Deadline, out);
             }
             // An order must be journaled before it is sent: a failing journal stops the walk.
-            if self.stopped.is_none() && self.ctx.journal.faulted() {
-                self.stop("journal_unwritable");
+            if self.proto.stopped().is_none() && self.ctx.journal.faulted() {
+                self.on(Event::JournalFaulted, out);
             }
             match self.walk.next_action() {
                 Next::Launch(c) => self.launch_one(c),
                 Next::Wait => return,
                 Next::Done => {
-                    // Journaled orders may hold every slot before the buffer came: still
-                    // wait for it, so the journaled signals get their places and verdicts.
-                    if !self.checks.is_empty() || self.awaiting == Some(0) {
+                    // Opt-in (Start.topup_after_failures): the walk ran out short of the target.
+                    let short = (self.start.topup_after_failures
+                        && self.walk.executed() < self.walk.target())
+                    .then(|| self.walk.potential().saturating_add(self.priors.held()));
+                    let actions = self.proto.on(Event::WalkDone {
+                        checks_pending: !self.checks.is_empty(),
+                        short,
+                    });
+                    let asked = actions.iter().any(|a| matches!(a, Action::RequestTopUp(_)));
+                    self.apply(actions, out);
+                    if !asked {
                         return;
                     }
-                    if self.topup_after_failures(out) {
-                        continue;
-                    }
-                    self.ending = Some(Ending::Complete);
-                    return;
                 }
             }
         }
@@ -466,33 +353,10 @@ impl Session {
         );
     }
 
-    /// Opt-in (Start.topup_after_failures): the walk ran out short of the target.
-    fn topup_after_failures(&mut self, out: &mut Outbound) -> bool {
-        if !self.start.topup_after_failures
-            || self.no_topups
-            || self.awaiting.is_some()
-            || self.walk.executed() >= self.walk.target()
-        {
-            return false;
-        }
-        match self
-            .planner
-            .ask(self.walk.potential().saturating_add(self.priors.held()))
-        {
-            Some(ask) => {
-                self.walk.reopen();
-                self.ask_topup(ask, out);
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn ask_topup(&mut self, ask: wavegate_common::plan::TopUpAsk, out: &mut Outbound) {
+    /// Sends a top-up request and arms its timer.
+    fn ask_topup(&mut self, ask: TopUpAsk, out: &mut Outbound) {
         debug!(wave_id = %self.start.wave_id, needed = ask.needed, round = ask.round, "top-up");
         self.tally.topup_round();
-        self.awaiting = Some(ask.round);
-        self.requested = ask.count;
         self.topup_deadline = Some(
             tokio::time::Instant::now() + Duration::from_millis(self.ctx.config.topup_timeout_ms),
         );
@@ -602,23 +466,16 @@ impl Session {
         }
     }
 
-    /// All verdicts of a batch are in: ask for a top-up or close the walk.
+    /// All verdicts of a batch are in: the protocol asks for a top-up or closes the walk.
     fn batch_done(&mut self, out: &mut Outbound) {
-        if self.stopped.is_some() || self.no_topups {
-            self.walk.close();
-            return;
-        }
         let have = u32::try_from(self.candidates.len())
             .unwrap_or(u32::MAX)
             .saturating_add(self.priors.placed_held());
-        match self.planner.ask(have) {
-            Some(ask) => self.ask_topup(ask, out),
-            None => self.walk.close(),
-        }
+        self.on(Event::BatchValidated { have }, out);
     }
 
     async fn finish(mut self, out: &mut Outbound) {
-        let ending = self.ending.unwrap_or(Ending::Complete);
+        let ending = self.proto.ending().unwrap_or(Ending::Complete);
         if ending != Ending::Complete {
             // No result to store behind the orders' queued updates: commit them now, so a
             // shutdown (which closes the journal after the sessions) loses none.

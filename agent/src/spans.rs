@@ -10,6 +10,7 @@ use tracing::Span;
 use tracing::field::Empty;
 use wavegate_common::order_id::client_order_id;
 use wavegate_common::plan::TopUpAsk;
+use wavegate_common::session::TopUpAnswer;
 use wavegate_common::telemetry::int;
 use wavegate_common::validate::Verdict;
 
@@ -62,33 +63,6 @@ pub struct TopupSpan {
     span: Span,
 }
 
-/// How a top-up wait ended (`answer` field of the `topup` span).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TopupAnswer {
-    /// A batch of signals arrived.
-    Batch,
-    /// The coordinator has no more signals.
-    Exhausted,
-    /// The coordinator went away or the agent shuts down.
-    Lost,
-    /// No answer within `topup_timeout_ms`: the wave goes on as if the coordinator were lost.
-    TimedOut,
-    /// The wave stopped (deadline, cancel, protocol error) before an answer.
-    Stopped,
-}
-
-impl TopupAnswer {
-    fn as_str(self) -> &'static str {
-        match self {
-            TopupAnswer::Batch => "batch",
-            TopupAnswer::Exhausted => "exhausted",
-            TopupAnswer::Lost => "lost",
-            TopupAnswer::TimedOut => "timed_out",
-            TopupAnswer::Stopped => "stopped",
-        }
-    }
-}
-
 impl TopupSpan {
     /// Opens `topup` under `parent` for a request.
     pub fn start(parent: &Span, ask: &TopUpAsk) -> Self {
@@ -105,7 +79,7 @@ impl TopupSpan {
     }
 
     /// The answer came (or never will): records it and closes the span.
-    pub fn finish(self, answer: TopupAnswer, received: usize) {
+    pub fn finish(self, answer: TopUpAnswer, received: usize) {
         self.span.record("received", int(received));
         self.span.record("answer", answer.as_str());
     }

@@ -1,7 +1,10 @@
-//! A minimal text table: headers, rows, columns padded to their widest cell; one too wide for
-//! the output is turned on its side (one column per row) or printed as records.
+//! Text tables, laid out by `comfy-table` (no borders, two spaces between columns, no ANSI
+//! codes: its terminal and styling features are off); one too wide for the output is turned
+//! on its side (one column per row) or printed as records.
 
 use std::io::IsTerminal;
+
+use comfy_table::{CellAlignment, ContentArrangement, presets};
 
 /// The width tables must fit: `COLUMNS` when set (also for pipes, so scripts and tests can ask
 /// for it), else the terminal's width when standard output is one, else none (no limit: a
@@ -107,36 +110,20 @@ impl Table {
 
     /// Renders with two spaces between columns and no trailing spaces.
     pub fn render(&self) -> String {
-        let width = |s: &str| s.chars().count();
-        let mut widths: Vec<usize> = self.headers.iter().map(|h| width(h)).collect();
-        for r in &self.rows {
-            for (w, c) in widths.iter_mut().zip(r) {
-                *w = (*w).max(width(c));
-            }
+        let mut t = comfy_table::Table::new();
+        t.load_style(presets::NOTHING)
+            .set_content_arrangement(ContentArrangement::Disabled)
+            .set_header(self.headers.clone())
+            .add_rows(self.rows.clone());
+        let last = self.headers.len().saturating_sub(1);
+        for (i, (col, align)) in t.column_iter_mut().zip(&self.align).enumerate() {
+            col.set_padding((0, if i < last { 2 } else { 0 }));
+            col.set_cell_alignment(match align {
+                Align::Left => CellAlignment::Left,
+                Align::Right => CellAlignment::Right,
+            });
         }
-        let mut out = String::new();
-        for r in std::iter::once(&self.headers).chain(&self.rows) {
-            let mut line = String::new();
-            for (i, c) in r.iter().enumerate() {
-                if i > 0 {
-                    line.push_str("  ");
-                }
-                let pad = " ".repeat(widths[i] - width(c));
-                match self.align[i] {
-                    Align::Left => {
-                        line.push_str(c);
-                        line.push_str(&pad);
-                    }
-                    Align::Right => {
-                        line.push_str(&pad);
-                        line.push_str(c);
-                    }
-                }
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
-        out
+        t.lines().map(|l| l.trim_end().to_owned() + "\n").collect()
     }
 }
 

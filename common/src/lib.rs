@@ -3,7 +3,8 @@
 //! Everything the coordinator and the agents share:
 //!
 //! - the pure core, re-exported from `wavegate-core` under the same module names: [`signal`],
-//!   [`rank`], [`plan`], [`walk`], [`validate`], [`stats`], [`timing`], [`order_id`], [`time`];
+//!   [`rank`], [`plan`], [`walk`], [`validate`], [`stats`], [`timing`], [`order_id`], [`time`],
+//!   [`session`];
 //! - [`proto`]: the gRPC contract of `proto/wavegate/v1` (the only contract between processes):
 //!   core's messages, the services, and the file descriptor set for reflection;
 //! - [`error`]: the one map from errors to gRPC statuses; [`auth`]: bearer tokens and scopes;
@@ -21,7 +22,7 @@ pub mod shutdown;
 pub mod telemetry;
 
 pub use wavegate_core::{
-    order_id, plan, rank, signal, stats, time, timing, validate, walk, wave_status,
+    order_id, plan, rank, session, signal, stats, time, timing, validate, walk, wave_status,
 };
 
 pub use signal::{Action, ExchangeId, Signal, SignalError, SignalParams};

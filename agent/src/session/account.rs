@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use tracing::{info, warn};
+use wavegate_common::session::{Event, Phase};
 
 use super::Session;
 use crate::context::AgentCtx;
@@ -58,10 +59,11 @@ impl Session {
         match self.limits.admit(sized.notional, sized.bracket) {
             Ok(()) => Ok(()),
             Err(reason) => {
-                if reason == INSUFFICIENT_BALANCE && !self.no_topups {
+                if reason == INSUFFICIENT_BALANCE && self.proto.phase() == Phase::Walking {
                     info!(wave_id = %self.start.wave_id, %symbol,
                           "insufficient balance: no top-up, the walk ends with what passed");
-                    self.no_topups = true;
+                    // No actions follow: the walk closes once the batch's verdicts are in.
+                    self.proto.on(Event::OutOfFunds);
                 }
                 Err(reason.to_owned())
             }

@@ -1,264 +1,301 @@
-//! CSV signals: a header row naming the fields, then one signal per row.
+//! CSV signals: a header row naming the fields, then one signal per row, read with the `csv`
+//! crate into a serde struct.
 //!
 //! Columns are the JSON field names (docs/design.md §4); params go flat (`max_trades`, or
 //! `params.max_trades`), and the reference bot's names (`pair_symbol`, `recommended_action`,
 //! `timestamp` = the candle's open time, `*_filter`) are accepted as aliases, so the CSV export
 //! of its signal database (15 columns, `trading_pair_id` and the score filters read and not
 //! used) publishes as is. Times may be RFC 3339, `2025-10-28 18:15:00+00` as PostgreSQL
-//! exports them, or naive (read as UTC). Quoting follows RFC 4180 (`"a,b"`, `""` for a quote).
-//! An empty cell means "absent".
+//! exports them, or naive (read as UTC). Header names are case-insensitive. An empty cell
+//! means "absent".
 
-use std::str::FromStr;
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
+use csv::{DeserializeErrorKind, ReaderBuilder, StringRecord, Trim};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use wavegate_common::Action;
 use wavegate_common::signal::{SignalDraft, SignalParams};
-use wavegate_common::time::parse_timestamp;
+use wavegate_common::time::lenient;
 
-use super::Record;
+use super::{Lines, Record};
 
-/// The field a column fills.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Column {
-    Id,
-    Symbol,
-    ExchangeId,
-    Action,
-    ScoreWeek,
-    ScoreMonth,
-    WaveTimestamp,
-    CreatedAt,
-    MaxTrades,
-    StopLoss,
-    TrailingActivation,
-    TrailingDistance,
-    /// A column of the reference's export that wavegate reads and does not use.
-    Unused(&'static str),
+/// One row. The aliases are the reference bot's column names.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Row {
+    id: Option<i64>,
+    #[serde(alias = "pair_symbol")]
+    symbol: Option<String>,
+    exchange_id: Option<u32>,
+    #[serde(alias = "recommended_action")]
+    action: Option<String>,
+    score_week: Option<f64>,
+    score_month: Option<f64>,
+    /// The reference's `timestamp` is the open time of the signal's candle.
+    #[serde(default, alias = "timestamp", deserialize_with = "lenient::option")]
+    wave_timestamp: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "lenient::option")]
+    created_at: Option<DateTime<Utc>>,
+    #[serde(alias = "max_trades_filter")]
+    max_trades: Option<u32>,
+    #[serde(alias = "stop_loss_filter")]
+    stop_loss_percent: Option<f64>,
+    #[serde(alias = "trailing_activation_filter")]
+    trailing_activation_percent: Option<f64>,
+    #[serde(alias = "trailing_distance_filter")]
+    trailing_distance_percent: Option<f64>,
+    // Columns of the reference's export that wavegate reads and does not use.
+    #[allow(dead_code)]
+    trading_pair_id: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    score_week_filter: Option<IgnoredAny>,
+    #[allow(dead_code)]
+    score_month_filter: Option<IgnoredAny>,
 }
 
-impl Column {
-    fn parse(name: &str) -> Option<Self> {
-        let n = name.trim().to_ascii_lowercase();
-        let n = n.strip_prefix("params.").unwrap_or(&n);
-        Some(match n {
-            "id" => Column::Id,
-            "symbol" | "pair_symbol" => Column::Symbol,
-            "exchange_id" => Column::ExchangeId,
-            "action" | "recommended_action" => Column::Action,
-            "score_week" => Column::ScoreWeek,
-            "score_month" => Column::ScoreMonth,
-            // The reference's `timestamp` is the open time of the signal's candle.
-            "wave_timestamp" | "timestamp" => Column::WaveTimestamp,
-            "created_at" => Column::CreatedAt,
-            "trading_pair_id" => Column::Unused("trading_pair_id"),
-            "score_week_filter" => Column::Unused("score_week_filter"),
-            "score_month_filter" => Column::Unused("score_month_filter"),
-            "max_trades" | "max_trades_filter" => Column::MaxTrades,
-            "stop_loss_percent" | "stop_loss_filter" => Column::StopLoss,
-            "trailing_activation_percent" | "trailing_activation_filter" => {
-                Column::TrailingActivation
-            }
-            "trailing_distance_percent" | "trailing_distance_filter" => Column::TrailingDistance,
-            _ => return None,
+impl Row {
+    fn into_draft(self) -> Result<SignalDraft, (Option<String>, String)> {
+        let action = match self.action {
+            None => None,
+            Some(a) => Some(Action::parse(&a).ok_or_else(|| {
+                (
+                    Some("action".to_owned()),
+                    format!("unknown action {a:?} (BUY, SELL, LONG or SHORT)"),
+                )
+            })?),
+        };
+        let params = SignalParams {
+            max_trades: self.max_trades,
+            stop_loss_percent: self.stop_loss_percent,
+            trailing_activation_percent: self.trailing_activation_percent,
+            trailing_distance_percent: self.trailing_distance_percent,
+        };
+        Ok(SignalDraft {
+            id: self.id,
+            symbol: self.symbol,
+            exchange_id: self.exchange_id,
+            action,
+            score_week: self.score_week,
+            score_month: self.score_month,
+            wave_timestamp: self.wave_timestamp,
+            created_at: self.created_at,
+            params: (!params.is_empty()).then_some(params),
         })
     }
+}
 
-    /// The field name used in errors (the JSON form's).
-    fn field(self) -> &'static str {
-        match self {
-            Column::Id => "id",
-            Column::Symbol => "symbol",
-            Column::ExchangeId => "exchange_id",
-            Column::Action => "action",
-            Column::ScoreWeek => "score_week",
-            Column::ScoreMonth => "score_month",
-            Column::WaveTimestamp => "wave_timestamp",
-            Column::CreatedAt => "created_at",
-            Column::MaxTrades => "params.max_trades",
-            Column::StopLoss => "params.stop_loss_percent",
-            Column::TrailingActivation => "params.trailing_activation_percent",
-            Column::TrailingDistance => "params.trailing_distance_percent",
-            Column::Unused(name) => name,
+/// A header name as [`Row`] knows it: trimmed, lower case, without `params.`.
+fn column(name: &str) -> String {
+    let n = name.trim().to_ascii_lowercase();
+    n.strip_prefix("params.").map(str::to_owned).unwrap_or(n)
+}
+
+/// Refuses a header with an unknown column, or a field named twice (also under an alias).
+fn check_header(header: &StringRecord) -> Result<(), String> {
+    let mut seen = HashSet::new();
+    for name in header {
+        // A lone empty cell is absent: only an unknown name fails.
+        let one = StringRecord::from(vec![name]);
+        if StringRecord::from(vec![""])
+            .deserialize::<Row>(Some(&one))
+            .is_err()
+        {
+            return Err(format!("unknown column {name:?} in the header"));
         }
+        if !seen.insert(name) {
+            return Err(format!("column {name:?} appears twice"));
+        }
+    }
+    let empty = StringRecord::from(vec![""; header.len()]);
+    match empty.deserialize::<Row>(Some(header)) {
+        Ok(_) => Ok(()),
+        // Two names of one field (`symbol` and `pair_symbol`).
+        Err(e) => Err(match e.kind() {
+            csv::ErrorKind::Deserialize { err, .. } => format!("{} in the header", err.kind()),
+            _ => e.to_string(),
+        }),
     }
 }
 
-/// One CSV row: the 1-based line where it starts and its cells.
-type Row = (usize, Vec<String>);
-
-/// Splits CSV text into rows of cells.
-fn rows(text: &str) -> Result<Vec<Row>, (usize, String)> {
-    let mut out = Vec::new();
-    let mut row: Vec<String> = Vec::new();
-    let mut cell = String::new();
-    let mut line = 1;
-    let mut row_line = 1;
-    let mut in_quotes = false;
-    let mut quoted_cell = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if in_quotes {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    cell.push('"');
-                }
-                '"' => in_quotes = false,
-                c => {
-                    if c == '\n' {
-                        line += 1;
-                    }
-                    cell.push(c);
-                }
-            }
-            continue;
+/// A cell that did not deserialize: its column and why.
+fn cell_error(
+    header: &StringRecord,
+    cells: &StringRecord,
+    e: &csv::Error,
+) -> (Option<String>, String) {
+    let csv::ErrorKind::Deserialize { err, .. } = e.kind() else {
+        return (None, e.to_string());
+    };
+    // A custom error (a bad time) carries no column: find it cell by cell.
+    let at = err
+        .field()
+        .and_then(|i| usize::try_from(i).ok())
+        .or_else(|| {
+            header.iter().zip(cells).position(|(name, cell)| {
+                StringRecord::from(vec![cell])
+                    .deserialize::<Row>(Some(&StringRecord::from(vec![name])))
+                    .is_err()
+            })
+        });
+    let name = at.and_then(|i| header.get(i)).map(str::to_owned);
+    let value = at.and_then(|i| cells.get(i)).unwrap_or_default();
+    let reason = match err.kind() {
+        DeserializeErrorKind::ParseInt(_) if value.parse::<i128>().is_ok() => {
+            format!("{value:?} is out of range")
         }
-        match c {
-            '"' if cell.trim().is_empty() && !quoted_cell => {
-                cell.clear();
-                in_quotes = true;
-                quoted_cell = true;
-            }
-            '"' => return Err((line, "stray quote inside an unquoted cell".into())),
-            ',' => {
-                row.push(std::mem::take(&mut cell));
-                quoted_cell = false;
-            }
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' => {
-                row.push(std::mem::take(&mut cell));
-                quoted_cell = false;
-                if !(row.len() == 1 && row[0].trim().is_empty()) {
-                    out.push((row_line, std::mem::take(&mut row)));
-                }
-                row.clear();
-                line += 1;
-                row_line = line;
-            }
-            c if quoted_cell && !c.is_whitespace() => {
-                return Err((line, "text after a closing quote".into()));
-            }
-            c => cell.push(c),
-        }
-    }
-    if in_quotes {
-        return Err((row_line, "unterminated quoted cell".into()));
-    }
-    row.push(cell);
-    if !(row.len() == 1 && row[0].trim().is_empty()) {
-        out.push((row_line, row));
-    }
-    Ok(out)
-}
-
-fn num<T: FromStr>(col: Column, v: &str, what: &str) -> Result<T, (Option<String>, String)> {
-    v.parse()
-        .map_err(|_| (Some(col.field().into()), format!("{v:?} is not {what}")))
-}
-
-fn time(col: Column, v: &str) -> Result<DateTime<Utc>, (Option<String>, String)> {
-    parse_timestamp(v).ok_or_else(|| {
-        (
-            Some(col.field().into()),
-            format!("{v:?} is not a time (RFC 3339, `YYYY-MM-DD HH:MM:SS+00`, or naive UTC)"),
-        )
-    })
-}
-
-fn draft(header: &[Column], cells: &[String]) -> Result<SignalDraft, (Option<String>, String)> {
-    if cells.len() != header.len() {
-        return Err((
-            None,
-            format!(
-                "expected {} cells as in the header, got {}",
-                header.len(),
-                cells.len()
-            ),
-        ));
-    }
-    let mut d = SignalDraft::default();
-    let mut p = SignalParams::default();
-    for (&col, raw) in header.iter().zip(cells) {
-        let v = raw.trim();
-        if v.is_empty() {
-            continue;
-        }
-        match col {
-            Column::Id => d.id = Some(num(col, v, "an integer")?),
-            Column::Symbol => d.symbol = Some(v.to_owned()),
-            Column::ExchangeId => d.exchange_id = Some(num(col, v, "a positive integer")?),
-            Column::Action => {
-                d.action = Some(Action::parse(v).ok_or_else(|| {
-                    (
-                        Some("action".to_owned()),
-                        format!("unknown action {v:?} (BUY, SELL, LONG or SHORT)"),
-                    )
-                })?);
-            }
-            Column::ScoreWeek => d.score_week = Some(num(col, v, "a number")?),
-            Column::ScoreMonth => d.score_month = Some(num(col, v, "a number")?),
-            Column::WaveTimestamp => d.wave_timestamp = Some(time(col, v)?),
-            Column::CreatedAt => d.created_at = Some(time(col, v)?),
-            Column::MaxTrades => p.max_trades = Some(num(col, v, "a positive integer")?),
-            Column::StopLoss => p.stop_loss_percent = Some(num(col, v, "a number")?),
-            Column::TrailingActivation => {
-                p.trailing_activation_percent = Some(num(col, v, "a number")?);
-            }
-            Column::TrailingDistance => {
-                p.trailing_distance_percent = Some(num(col, v, "a number")?)
-            }
-            Column::Unused(_) => {}
-        }
-    }
-    d.params = (!p.is_empty()).then_some(p);
-    Ok(d)
+        DeserializeErrorKind::ParseInt(_) => format!("{value:?} is not an integer"),
+        DeserializeErrorKind::ParseFloat(_) => format!("{value:?} is not a number"),
+        DeserializeErrorKind::Message(m) => m.clone(),
+        other => other.to_string(),
+    };
+    (name, reason)
 }
 
 /// Parses CSV text into records. A bad header refuses the whole file.
 pub(super) fn records(text: &str) -> Result<Vec<Record>, (usize, String)> {
-    let mut rows = rows(text)?.into_iter();
-    let Some((hline, names)) = rows.next() else {
-        return Ok(Vec::new());
+    let mut reader = ReaderBuilder::new()
+        .trim(Trim::All)
+        // A row with the wrong number of cells is an error of that row, not of the file.
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let header: StringRecord = match reader.headers() {
+        Ok(h) => h.iter().map(column).collect(),
+        Err(e) => return Err((1, e.to_string())),
     };
-    let mut header = Vec::with_capacity(names.len());
-    for name in &names {
-        let col = Column::parse(name).ok_or_else(|| {
-            (
-                hline,
-                format!("unknown column {:?} in the header", name.trim()),
-            )
-        })?;
-        if header.contains(&col) {
-            return Err((hline, format!("column {:?} appears twice", col.field())));
-        }
-        header.push(col);
+    // Lines from byte offsets: the reader's own line count skips blank lines and the line
+    // breaks inside quoted cells.
+    let lines = Lines::new(text);
+    // A record's offset may point at the line break before it (CRLF, blank lines).
+    let line_of = |p: Option<&csv::Position>| {
+        p.and_then(|p| usize::try_from(p.byte()).ok())
+            .map_or(1, |b| {
+                let breaks = text.as_bytes().get(b..).unwrap_or_default();
+                lines.of(b + breaks
+                    .iter()
+                    .take_while(|c| matches!(c, b'\r' | b'\n'))
+                    .count())
+            })
+    };
+    let hline = line_of(reader.headers().ok().and_then(|h| h.position()));
+    if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
+        return Ok(Vec::new());
     }
-    Ok(rows
-        .map(|(line, cells)| Record {
+    check_header(&header).map_err(|reason| (hline, reason))?;
+    let mut out = Vec::new();
+    for cells in reader.records() {
+        let cells = cells.map_err(|e| {
+            let line = line_of(e.position());
+            (line, e.to_string())
+        })?;
+        // A line of blanks is no row.
+        if cells.len() == 1 && cells[0].is_empty() {
+            continue;
+        }
+        let line = line_of(cells.position());
+        let draft = if cells.len() != header.len() {
+            Err((
+                None,
+                format!(
+                    "expected {} cells as in the header, got {}",
+                    header.len(),
+                    cells.len()
+                ),
+            ))
+        } else {
+            cells
+                .deserialize::<Row>(Some(&header))
+                .map_err(|e| cell_error(&header, &cells, &e))
+                .and_then(Row::into_draft)
+        };
+        out.push(Record {
             line,
             field_line: Box::new(move |_| line),
-            draft: draft(&header, &cells),
-        })
-        .collect())
+            draft,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn quoting_crlf_and_blank_lines() {
-        let r = rows("a,b\r\n\"x,\"\"y\"\"\",2\r\n\r\n3,\"multi\nline\"\n4,5").unwrap();
-        assert_eq!(r[0], (1, vec!["a".into(), "b".into()]));
-        assert_eq!(r[1], (2, vec!["x,\"y\"".into(), "2".into()]));
-        assert_eq!(r[2], (4, vec!["3".into(), "multi\nline".into()]));
-        assert_eq!(r[3], (6, vec!["4".into(), "5".into()]));
+    type Draft = Result<SignalDraft, (Option<String>, String)>;
+
+    fn drafts(text: &str) -> Vec<(usize, Draft)> {
+        records(text)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.line, r.draft))
+            .collect()
     }
 
     #[test]
-    fn bad_quoting_names_the_line() {
-        assert_eq!(rows("a\n\"open").unwrap_err().0, 2);
-        assert_eq!(rows("a\nx\"y").unwrap_err().0, 2);
-        assert_eq!(rows("a\n\"x\"y").unwrap_err().0, 2);
+    fn quoting_crlf_blank_lines_and_lines_of_rows() {
+        let r = drafts("id,symbol\r\n\"1\",\"A,\"\"B\"\"\"\r\n\r\n2,\"multi\nline\"\n  \n3,C");
+        let got: Vec<_> = r
+            .into_iter()
+            .map(|(line, d)| (line, d.unwrap().symbol.unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (2, "A,\"B\"".to_owned()),
+                (4, "multi\nline".to_owned()),
+                (7, "C".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn header_names_are_case_insensitive_and_take_params_prefixes() {
+        let r = drafts(" ID ,Params.Max_Trades,Stop_Loss_Filter\n1,6,2.5\n");
+        let d = r[0].1.as_ref().unwrap();
+        let p = d.params.as_ref().unwrap();
+        assert_eq!(
+            (d.id, p.max_trades, p.stop_loss_percent),
+            (Some(1), Some(6), Some(2.5))
+        );
+    }
+
+    #[test]
+    fn a_field_under_two_names_is_refused() {
+        let e = records("id,symbol,pair_symbol\n1,A,B\n").err().unwrap();
+        assert_eq!(e.0, 1);
+        assert!(e.1.contains("duplicate field `symbol`"), "{}", e.1);
+        let e = records("id,ID\n1,1\n").err().unwrap();
+        assert_eq!(e, (1, "column \"id\" appears twice".to_owned()));
+    }
+
+    #[test]
+    fn bad_cells_name_their_column() {
+        let r = drafts(
+            "id,exchange_id,score_week,action,created_at\n1,-1,x,HOLD,\n1,99999999999,1,buy,yesterday\n",
+        );
+        assert_eq!(
+            r[0].1.as_ref().unwrap_err(),
+            &(
+                Some("exchange_id".to_owned()),
+                "\"-1\" is out of range".to_owned()
+            )
+        );
+        let (field, reason) = r[1].1.as_ref().unwrap_err();
+        assert_eq!(field.as_deref(), Some("exchange_id"), "{reason}");
+        let r = drafts("score_week\nx\n");
+        assert_eq!(
+            r[0].1.as_ref().unwrap_err(),
+            &(
+                Some("score_week".to_owned()),
+                "\"x\" is not a number".to_owned()
+            )
+        );
+        let r = drafts("action\nHOLD\n");
+        assert_eq!(r[0].1.as_ref().unwrap_err().0.as_deref(), Some("action"));
+        let r = drafts("created_at\nyesterday\n");
+        let (field, reason) = r[0].1.as_ref().unwrap_err();
+        assert_eq!(field.as_deref(), Some("created_at"));
+        assert!(reason.contains("is not a timestamp"), "{reason}");
     }
 }

@@ -10,31 +10,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use wavegate_common::signal::{SignalDraft, TradingbotSignal};
 
-use super::Record;
+use super::{Lines, Record};
 
 /// Keys only the reference bot's form has; their presence selects it in auto mode.
 const TRADINGBOT_KEYS: [&str; 3] = ["pair_symbol", "recommended_action", "max_trades_filter"];
-
-/// Where each line of a document starts, so the line of any offset is a binary search (one
-/// scan per document, not per record: a record-by-record rescan made large files quadratic).
-struct Lines(Vec<usize>);
-
-impl Lines {
-    fn new(text: &str) -> Self {
-        Self(
-            text.bytes()
-                .enumerate()
-                .filter(|&(_, b)| b == b'\n')
-                .map(|(i, _)| i)
-                .collect(),
-        )
-    }
-
-    /// 1-based line of byte offset `at`.
-    fn of(&self, at: usize) -> usize {
-        self.0.partition_point(|&nl| nl < at) + 1
-    }
-}
 
 /// 1-based line of byte offset `at` in `text` (within one record).
 fn line_of(text: &str, at: usize) -> usize {

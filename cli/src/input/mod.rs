@@ -35,6 +35,27 @@ fn excerpt(s: &str, max: usize) -> String {
     }
 }
 
+/// Where each line of a document starts, so the line of any offset is a binary search (one
+/// scan per document, not per record: a record-by-record rescan made large files quadratic).
+pub(super) struct Lines(Vec<usize>);
+
+impl Lines {
+    pub(super) fn new(text: &str) -> Self {
+        Self(
+            text.bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        )
+    }
+
+    /// 1-based line of byte offset `at`.
+    pub(super) fn of(&self, at: usize) -> usize {
+        self.0.partition_point(|&nl| nl < at) + 1
+    }
+}
+
 /// One bad record: where and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputError {

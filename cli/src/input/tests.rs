@@ -314,16 +314,24 @@ fn a_large_file_is_checked_in_one_pass() {
     };
     let ndjson: String = (1..=N).map(|i| rec(i) + "\n").collect();
     let array = format!("[\n{}\n]", (1..=N).map(rec).collect::<Vec<_>>().join(",\n"));
+    let csv: String = std::iter::once(
+        "id,symbol,exchange_id,action,score_week,score_month,wave_timestamp\n".to_owned(),
+    )
+    .chain((1..=N).map(|i| format!("{i},BTCUSDT,1,BUY,1,2,2026-11-24T12:00:00Z\n")))
+    .collect();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let a = ok(&ndjson, Format::Auto);
         let b = ok(&array, Format::Json);
-        let _ = tx.send((a.len(), a[a.len() - 1].line, b.len(), b[b.len() - 1].line));
+        let c = ok(&csv, Format::Csv);
+        let last = |s: &[ParsedSignal]| (s.len(), s[s.len() - 1].line);
+        let _ = tx.send((last(&a), last(&b), last(&c)));
     });
     let got = rx
         .recv_timeout(std::time::Duration::from_secs(180))
         .expect("checking 50 000 records did not finish within the guard: not linear");
-    assert_eq!(got, (N as usize, N as usize, N as usize, N as usize + 1));
+    let n = N as usize;
+    assert_eq!(got, ((n, n), (n, n + 1), (n, n + 1)));
 }
 
 /// Issue 12, item 7: a huge bad value is never echoed whole.

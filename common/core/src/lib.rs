@@ -8,7 +8,8 @@
 //! - the wave algorithm of docs/design.md §1: [`rank`] (ranking and grouping), [`plan`]
 //!   (buffer and top-up sizing), [`walk`] (the execution walk as a state machine), [`validate`]
 //!   (ordering of verdicts and duplicates), [`stats`] (per-exchange statistics and wave
-//!   totals), [`timing`] (per-exchange timing);
+//!   totals), [`timing`] (per-exchange timing), [`session`] (the agent session's protocol
+//!   with the coordinator: buffer, top-ups, cancel, deadline, a lost coordinator);
 //! - [`wave_status`]: a wave's status; [`order_id`]: deterministic client order ids; [`time`]:
 //!   wave timestamps and conversions.
 //!
@@ -19,6 +20,7 @@
 pub mod order_id;
 pub mod plan;
 pub mod rank;
+pub mod session;
 pub mod signal;
 pub mod stats;
 pub mod time;

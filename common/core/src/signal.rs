@@ -36,8 +36,20 @@ impl SignalError {
 }
 
 /// Direction of a signal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "UPPERCASE")]
+#[strum(serialize_all = "UPPERCASE", ascii_case_insensitive)]
 pub enum Action {
     /// Open long.
     Buy,
@@ -57,23 +69,12 @@ impl Action {
 
     /// Upper-case name, as in the JSON form.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Buy => "BUY",
-            Action::Sell => "SELL",
-            Action::Long => "LONG",
-            Action::Short => "SHORT",
-        }
+        self.into()
     }
 
-    /// Parses a case-insensitive action name.
+    /// Parses a case-insensitive action name (surrounding blanks ignored).
     pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_uppercase().as_str() {
-            "BUY" => Some(Action::Buy),
-            "SELL" => Some(Action::Sell),
-            "LONG" => Some(Action::Long),
-            "SHORT" => Some(Action::Short),
-            _ => None,
-        }
+        s.trim().parse().ok()
     }
 
     fn from_proto(v: i32) -> Option<Self> {

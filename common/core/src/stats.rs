@@ -10,8 +10,20 @@ use crate::signal::ExchangeId;
 use crate::validate::Verdict;
 
 /// Where an exchange's params came from for a wave.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ParamsSource {
     /// Updated from this wave's signals.
     Wave,
@@ -27,22 +39,11 @@ pub enum ParamsSource {
 impl ParamsSource {
     /// `wave`, `db`, `default` or `none`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ParamsSource::Wave => "wave",
-            ParamsSource::Db => "db",
-            ParamsSource::Default => "default",
-            ParamsSource::None => "none",
-        }
+        self.into()
     }
     /// Parses `wave`, `db`, `default` or `none`.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "wave" => Some(ParamsSource::Wave),
-            "db" => Some(ParamsSource::Db),
-            "default" => Some(ParamsSource::Default),
-            "none" => Some(ParamsSource::None),
-            _ => None,
-        }
+        s.parse().ok()
     }
     /// Wire form.
     pub fn to_proto(self) -> pb::ParamsSource {

@@ -8,21 +8,20 @@
 use std::collections::HashSet;
 
 /// Why a signal was skipped as a duplicate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Duplicate {
     /// The exchange account already holds a position in the symbol.
     OpenPosition,
     /// An earlier signal of this wave for the same symbol passed validation.
+    #[strum(serialize = "duplicate_in_wave")]
     InWave,
 }
 
 impl Duplicate {
     /// Machine-readable reason.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Duplicate::OpenPosition => "open_position",
-            Duplicate::InWave => "duplicate_in_wave",
-        }
+        self.into()
     }
 }
 

@@ -3,7 +3,8 @@
 use crate::pb;
 
 /// Lifecycle of a wave: `collecting → dispatching → completed | partial | failed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "lowercase")]
 pub enum WaveStatus {
     /// Accepting signals.
     Collecting,
@@ -36,18 +37,12 @@ impl WaveStatus {
 
     /// Stored name, also the label value and the CLI's word.
     pub fn as_str(self) -> &'static str {
-        match self {
-            WaveStatus::Collecting => "collecting",
-            WaveStatus::Dispatching => "dispatching",
-            WaveStatus::Completed => "completed",
-            WaveStatus::Partial => "partial",
-            WaveStatus::Failed => "failed",
-        }
+        self.into()
     }
 
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|st| st.as_str() == s)
+        s.parse().ok()
     }
 
     /// True once the wave will not change any more.
@@ -89,7 +84,19 @@ mod tests {
             assert_eq!(WaveStatus::parse(s.as_str()), Some(s));
             assert_eq!(WaveStatus::from_proto(s.to_proto() as i32), Some(s));
         }
+        // The stored names (the coordinator's database and the metric labels).
+        assert_eq!(
+            WaveStatus::ALL.map(WaveStatus::as_str),
+            [
+                "collecting",
+                "dispatching",
+                "completed",
+                "partial",
+                "failed"
+            ]
+        );
         assert_eq!(WaveStatus::parse("done"), None);
+        assert_eq!(WaveStatus::parse("Completed"), None);
         assert_eq!(WaveStatus::from_proto(0), None);
         assert_eq!(WaveStatus::from_proto(99), None);
         let finals: Vec<_> = WaveStatus::ALL

@@ -195,3 +195,21 @@ fn tradingbot_naive_timestamps_are_utc() {
     );
     assert_eq!(crate::time::wave_id(s.created_at()), "2025-10-27T14:33:10Z");
 }
+
+#[test]
+fn action_names_round_trip_case_insensitively() {
+    for a in [Action::Buy, Action::Sell, Action::Long, Action::Short] {
+        assert_eq!(Action::parse(a.as_str()), Some(a));
+        assert_eq!(
+            Action::parse(&format!(" {} ", a.as_str().to_lowercase())),
+            Some(a)
+        );
+        // The name is the JSON form's.
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            format!("\"{}\"", a.as_str())
+        );
+    }
+    assert_eq!(Action::parse("HOLD"), None);
+    assert_eq!(Action::parse(""), None);
+}

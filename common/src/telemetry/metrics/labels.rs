@@ -5,7 +5,8 @@ use crate::error::ErrorCode;
 use crate::validate::Verdict;
 
 /// What became of an ingested signal (`wavegate_ingest_signals_total{result}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum IngestResult {
     /// Stored for its wave.
     Accepted,
@@ -34,14 +35,7 @@ impl IngestResult {
 
     /// Label value.
     pub fn as_str(self) -> &'static str {
-        match self {
-            IngestResult::Accepted => "accepted",
-            IngestResult::Invalid => "invalid",
-            IngestResult::Late => "late",
-            IngestResult::Duplicate => "duplicate",
-            IngestResult::Unauthenticated => "unauthenticated",
-            IngestResult::Error => "error",
-        }
+        self.into()
     }
 
     /// The result for a signal rejected with `code` (the ingest error's

@@ -41,7 +41,8 @@ const ORDER_BUCKETS: &[f64] = &[
 /// Which process a [`Metrics`] is for: each exports only the families it records, so a
 /// dashboard summing over jobs never counts a fact twice and an agent never shows the
 /// coordinator's (always empty) wave histogram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Process {
     /// Waves, per-exchange results, agent connectivity, ingest.
     Coordinator,
@@ -54,11 +55,7 @@ pub enum Process {
 impl Process {
     /// `coordinator` or `agent` (the `process` label of `wavegate_build_info`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Process::Coordinator => "coordinator",
-            Process::Agent => "agent",
-            Process::Bridge => "bridge",
-        }
+        self.into()
     }
 }
 

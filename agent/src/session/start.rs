@@ -1,0 +1,150 @@
+//! The start of a stream: the `Start` message checked, a journaled result replayed, orders of
+//! an earlier run settled, the open positions and the account read; then the session runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use tonic::Status;
+use tracing::{Span, debug, error, info, warn};
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::proto::v1::agent_msg::Msg as Out;
+use wavegate_common::proto::v1::coordinator_msg::Msg as In;
+
+use super::prior::Priors;
+use super::{Outbound, Session, account};
+use crate::context::AgentCtx;
+use crate::error::{ProtocolError, SessionError};
+use crate::exchange::ExchangeError;
+use crate::protocol;
+
+/// Runs one stream to its end.
+pub async fn run<S>(ctx: Arc<AgentCtx>, mut inbound: S, mut out: Outbound)
+where
+    S: Stream<Item = Result<pb::CoordinatorMsg, Status>> + Unpin + Send,
+{
+    let mut shutdown = ctx.shutdown.clone();
+    let first = tokio::select! {
+        m = inbound.next() => m,
+        // An agent shutting down does not wait for a Start that may never come.
+        _ = shutdown.wait_for(|s| *s) => return,
+    };
+    let first = match first {
+        Some(Ok(m)) => m,
+        Some(Err(status)) => {
+            debug!(%status, "stream failed before Start");
+            return;
+        }
+        None => return,
+    };
+    let start = match first.msg {
+        Some(In::Start(s)) => s,
+        _ => return out.fail(&ProtocolError::FirstNotStart),
+    };
+    let start = match protocol::check_start(&start, &ctx.config) {
+        Ok(s) => s,
+        Err(e) => return out.fail(&e),
+    };
+    Span::current().record("wave_id", start.wave_id.as_str());
+    // An earlier run left an order unknown or a position without its stop: settle it first.
+    // No trading on a journal that cannot be written (disk full, I/O error) until a write
+    // commits again.
+    if ctx.journal.faulted()
+        && let Err(e) = ctx.journal.probe().await
+    {
+        error!(wave_id = %start.wave_id, error = %e, "journal cannot be written; wave refused");
+        return out.fail(&SessionError::JournalUnwritable(e.to_string()));
+    }
+    ctx.reprotect.sweep_if_needed(&ctx).await;
+    // A re-sent wave waits for a run still in progress, then replays its journaled result.
+    let _wave_lock = ctx.wave_locks.lock(&start.wave_id).await;
+    // Both reads at once: they sit between the wave's close and its first order. A wave
+    // the journal has never seen (the common case) skips them.
+    let (stored, prior) = if ctx.journal.knows_wave(&start.wave_id) {
+        tokio::join!(
+            ctx.journal.load_result(&start.wave_id),
+            ctx.journal.wave_orders(&start.wave_id)
+        )
+    } else {
+        (Ok(None), Ok(Vec::new()))
+    };
+    match stored {
+        Ok(Some(result)) => return replay(&mut out, result),
+        Ok(None) => {}
+        Err(e) => {
+            error!(wave_id = %start.wave_id, error = %e, "journal unavailable");
+            return out.fail(&SessionError::Journal(e));
+        }
+    }
+    let prior = match prior {
+        Ok(rows) => rows,
+        Err(e) => {
+            error!(wave_id = %start.wave_id, error = %e, "journal unavailable");
+            return out.fail(&SessionError::Journal(e));
+        }
+    };
+    let resumed = prior.len();
+    // Before anything new is launched (and before the positions are read: settling may close
+    // one whose stop cannot be placed).
+    let priors = if prior.is_empty() {
+        Priors::default()
+    } else {
+        Priors::settle(&ctx, &start, prior).await
+    };
+    let open = match open_positions(&ctx).await {
+        Ok(p) => p,
+        Err(e) => {
+            // The journaled rows are settled (above); commit what that queued before refusing.
+            if let Err(je) = ctx.journal.flush().await {
+                error!(wave_id = %start.wave_id, error = %je, "journal updates not committed");
+            }
+            error!(wave_id = %start.wave_id, error = %e, "open positions unavailable; wave refused");
+            return out.fail(&SessionError::Exchange(e.to_string()));
+        }
+    };
+    let account = match account::read_account(&ctx).await {
+        Ok(a) => a,
+        Err(e) => {
+            if let Err(je) = ctx.journal.flush().await {
+                error!(wave_id = %start.wave_id, error = %je, "journal updates not committed");
+            }
+            error!(wave_id = %start.wave_id, error = %e, "account unavailable; wave refused");
+            return out.fail(&SessionError::Exchange(e.to_string()));
+        }
+    };
+    info!(wave_id = %start.wave_id, max_trades = start.max_trades, resumed, "wave started");
+    Session::new(ctx, start, priors, open, account)
+        .drive(&mut inbound, &mut out)
+        .await;
+}
+
+/// Reads of the open positions at a wave's start before it is refused.
+const POSITIONS_ATTEMPTS: u32 = 4;
+/// First pause between those reads (doubles each time: 0.1 + 0.2 + 0.4 s).
+const POSITIONS_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The account's open positions, read again after a short pause when the exchange fails to
+/// answer: one blip must not cost the whole wave.
+async fn open_positions(ctx: &AgentCtx) -> Result<Vec<String>, ExchangeError> {
+    let mut pause = POSITIONS_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        match ctx.exchange.open_positions().await {
+            Ok(p) => return Ok(p),
+            Err(e) if attempt >= POSITIONS_ATTEMPTS => return Err(e),
+            Err(e) => warn!(attempt, error = %e, "open positions unavailable; retrying"),
+        }
+        tokio::time::sleep(pause).await;
+        pause *= 2;
+        attempt += 1;
+    }
+}
+
+/// Sends a journaled result again: its outcomes, then the result with `from_journal`.
+fn replay(out: &mut Outbound, mut result: pb::Result) {
+    for o in &result.outcomes {
+        out.send(Out::Outcome(o.clone()));
+    }
+    result.from_journal = true;
+    out.send(Out::Result(result));
+}
