@@ -55,7 +55,7 @@ use crate::context::AgentCtx;
 use crate::exchange::money::to_f64;
 use crate::exchange::throttle::{MAX_PACE, through_cool_downs};
 use crate::exchange::{Decimal, EntryOrder, ExchangeError, Fill, LeverageSetting, Side};
-use crate::journal::{NewOrder, OrderEvent, OrderState, OrderUpdate};
+use crate::journal::{NewOrder, OrderEvent, OrderState, OrderUpdate, TrailingState};
 
 pub use leverage::{LEVERAGE_NOT_SET, LeverageCache};
 use lifecycle::{Lookup, Sender};
@@ -199,6 +199,9 @@ struct Report {
     client_order_id: String,
     side: Side,
     stop_loss_percent: f64,
+    /// The trailing stop to place once the protective stop is in place (`None`: off, or
+    /// settled already).
+    trailing: Option<crate::protocol::Trailing>,
     /// Per-step time of this order, for the debug timing line.
     times: Arc<StepTimes>,
 }
@@ -302,6 +305,7 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
         client_order_id: coid.clone(),
         side,
         stop_loss_percent: job.stop_loss_percent,
+        trailing: job.trailing,
         times: Arc::default(),
     };
     // Everything before the journal write may wait (another wave holds the symbol, the rate
@@ -359,6 +363,7 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
         wave_target: job.wave_target,
         index: job.index,
         round: job.round,
+        trailing: job.trailing,
     };
     let t = Instant::now();
     if let Err(e) = ctx.journal.insert_sent(&row).await {
@@ -404,12 +409,7 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
                 filled(&fill),
             );
             let mut exec = protect(&ctx, &r, fill.clone(), StopStart::FIRST).await;
-            // Only behind a protective stop in place; its failure changes nothing else.
-            let protected = exec.status == ExecStatus::Executed && exec.outcome.error.is_empty();
-            exec.outcome.trailing = match job.trailing {
-                Some(t) if protected => trailing::place(&ctx, &r, &fill, t).await,
-                _ => trailing::OFF.to_owned(),
-            };
+            trailing::after_stop(&ctx, &r, &fill, &mut exec, TrailingState::Pending, 0).await;
             exec
         }
         Ok(Err(ExchangeError::Rejected(reason) | ExchangeError::Unavailable(reason))) => {

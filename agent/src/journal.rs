@@ -23,6 +23,7 @@ mod order_row;
 pub mod order_state;
 mod stop_sql;
 pub mod stop_state;
+pub mod trailing;
 mod venue_ack;
 pub mod writer;
 
@@ -42,6 +43,7 @@ pub use identity::{Identity, Standing};
 pub use order_row::{JournalOrder, NewOrder};
 pub use order_state::{OrderEvent, OrderState, TransitionError};
 pub use stop_state::{StopEvent, StopState, StopTransitionError};
+pub use trailing::{TrailingEvent, TrailingState, TrailingTransitionError};
 pub use writer::{Stmt, Value, WriteError, Writer};
 
 use known_waves::KnownWaves;
@@ -59,6 +61,9 @@ pub enum JournalError {
     /// A refused stop-step change.
     #[error(transparent)]
     StopTransition(#[from] StopTransitionError),
+    /// A refused trailing-step change.
+    #[error(transparent)]
+    TrailingTransition(#[from] TrailingTransitionError),
     /// The row was not in the state the caller expected (changed concurrently or missing).
     #[error("order {client_order_id}: not in state {expected}")]
     Stale {
@@ -134,7 +139,12 @@ const SCHEMA: &[&str] = &[
         side TEXT,
         wave_target INTEGER,
         rank_index INTEGER,
-        round INTEGER
+        round INTEGER,
+        trailing_state TEXT NOT NULL DEFAULT 'off',
+        trailing_attempt INTEGER NOT NULL DEFAULT 0,
+        trailing_activation REAL,
+        trailing_distance REAL,
+        trailing_error TEXT
     )",
     "CREATE INDEX IF NOT EXISTS orders_by_wave ON orders (wave_id, signal_id)",
     "CREATE TABLE IF NOT EXISTS wave_results (
@@ -320,8 +330,9 @@ impl Journal {
         self.waves.note(o.wave_id);
         let stmt = Stmt::new(
             "INSERT INTO orders (client_order_id, wave_id, signal_id, symbol, state, updated_at,
-                 side, wave_target, rank_index, round)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 side, wave_target, rank_index, round, trailing_state, trailing_activation,
+                 trailing_distance)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             vec![
                 o.client_order_id.into(),
                 o.wave_id.into(),
@@ -333,6 +344,16 @@ impl Journal {
                 i64::from(o.wave_target).into(),
                 i64::from(o.index).into(),
                 i64::from(o.round).into(),
+                // The trailing stop's distances are journaled with the order, so a later run
+                // (a restart's sweep has no wave params) can place it.
+                match o.trailing {
+                    Some(_) => TrailingState::Pending,
+                    None => TrailingState::Off,
+                }
+                .as_str()
+                .into(),
+                o.trailing.map(|t| t.activation_percent).into(),
+                o.trailing.map(|t| t.distance_percent).into(),
             ],
         );
         self.writer
@@ -537,7 +558,7 @@ impl Journal {
 }
 
 impl JournalError {
-    fn from_write(e: WriteError) -> Self {
+    pub(crate) fn from_write(e: WriteError) -> Self {
         match e {
             WriteError::Statement(e) => JournalError::Db(e),
             e => JournalError::Write(e.to_string()),

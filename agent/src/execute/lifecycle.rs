@@ -3,14 +3,14 @@
 //! venue said, with no I/O. The async recovery code (`recover.rs`) only carries the steps out.
 //!
 //! - [`plan`]: a journaled row → its next step (look up, finish a close, re-protect, protect,
-//!   report as journaled);
+//!   give a protected position its trailing stop, report as journaled);
 //! - [`after_lookup`]: one lookup of an unsettled entry → protect it, fail it, look again,
 //!   check the position, or hold its slot;
 //! - [`after_position_check`]: "not found" everywhere → not received only on a symbol flat on
 //!   the order's side;
 //! - [`after_holder`]: whose the symbol's position is → protect it, leave it (gone), or hold.
 
-use crate::journal::{OrderState, StopState};
+use crate::journal::{OrderState, StopState, TrailingState};
 
 /// Why an order is looked up, which decides what "not found" means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,8 @@ pub struct Row<'a> {
     pub executed: bool,
     /// Stop step.
     pub stop: StopState,
+    /// Trailing-stop step.
+    pub trailing: TrailingState,
     /// Journaled error, if any.
     pub error: Option<&'a str>,
 }
@@ -62,6 +64,9 @@ pub enum Next {
     Reprotect,
     /// A filled entry whose stop step did not finish: give it its stop, on its own position.
     ProtectOwn,
+    /// A protected position whose trailing stop was asked for and not settled: look up what
+    /// an earlier run may have sent, else place it, on the entry's own position.
+    Trail,
     /// Settled: report it as journaled.
     Report,
 }
@@ -72,6 +77,12 @@ pub enum Next {
 pub fn needs_stop(row: &Row) -> bool {
     row.executed
         && (row.stop == StopState::CloseFailed || (row.error.is_none() && !row.stop.is_final()))
+}
+
+/// True when a journaled entry's position is protected and its trailing stop was asked for
+/// but is neither placed nor settled otherwise.
+pub fn needs_trailing(row: &Row) -> bool {
+    row.executed && row.stop == StopState::Placed && row.error.is_none() && !row.trailing.is_final()
 }
 
 /// The next step for a journaled row; `duplicate_marker` is the journaled error of an entry
@@ -96,6 +107,7 @@ pub fn plan(row: &Row, duplicate_marker: &str) -> Next {
             StopState::CloseFailed => Next::Reprotect,
             _ => Next::ProtectOwn,
         },
+        OrderState::Filled | OrderState::Resolved if needs_trailing(row) => Next::Trail,
         OrderState::Filled | OrderState::Failed | OrderState::Resolved => Next::Report,
     }
 }
@@ -193,6 +205,7 @@ mod tests {
     use super::*;
     use OrderState as O;
     use StopState as S;
+    use TrailingState as T;
 
     const DUP: &str = "duplicate_client_order_id";
 
@@ -201,8 +214,13 @@ mod tests {
             state,
             executed,
             stop,
+            trailing: T::Off,
             error,
         }
+    }
+
+    fn trailing(r: Row<'_>, trailing: T) -> Row<'_> {
+        Row { trailing, ..r }
     }
 
     #[test]
@@ -262,6 +280,43 @@ mod tests {
             ),
             (
                 row(O::Resolved, false, S::None, Some("not_received")),
+                Next::Report,
+            ),
+            // The trailing stop follows the protective stop, never precedes it.
+            (
+                trailing(row(O::Filled, true, S::Placed, None), T::Pending),
+                Next::Trail,
+            ),
+            (
+                trailing(row(O::Resolved, true, S::Placed, None), T::Sending),
+                Next::Trail,
+            ),
+            (
+                trailing(row(O::Filled, true, S::Sending, None), T::Pending),
+                Next::ProtectOwn,
+            ),
+            (
+                trailing(row(O::Filled, true, S::CloseFailed, Some("x")), T::Pending),
+                Next::Reprotect,
+            ),
+            (
+                trailing(row(O::Filled, false, S::Closed, Some("c")), T::Pending),
+                Next::Report,
+            ),
+            (
+                trailing(row(O::Filled, true, S::Gone, Some("g")), T::Pending),
+                Next::Report,
+            ),
+            (
+                trailing(row(O::Filled, true, S::Placed, None), T::Placed),
+                Next::Report,
+            ),
+            (
+                trailing(row(O::Filled, true, S::Placed, None), T::Failed),
+                Next::Report,
+            ),
+            (
+                trailing(row(O::Filled, true, S::Placed, None), T::Dropped),
                 Next::Report,
             ),
         ];

@@ -24,13 +24,16 @@ use super::lifecycle::{
     after_position_check, plan,
 };
 use super::stop::{StopStart, protect, stop_done};
+use super::trailing;
 use super::{
     CLOSED_ELSEWHERE, DUPLICATE_ID, Execution, LOOKUP_ATTEMPTS, LOOKUP_BACKOFF, Report,
     STOP_FAILED_CLOSED, derived_id, filled, record,
 };
 use crate::context::AgentCtx;
 use crate::exchange::{Decimal, ExchangeError, Fill, OrderReport, Side};
-use crate::journal::{JournalOrder, OrderEvent, OrderState, OrderUpdate, StopEvent, StopState};
+use crate::journal::{
+    JournalOrder, OrderEvent, OrderState, OrderUpdate, StopEvent, StopState, TrailingState,
+};
 
 /// Longest wait for a venue cool-down between two lookups.
 const MAX_LOOKUP_WAIT: Duration = Duration::from_secs(10);
@@ -62,6 +65,8 @@ pub async fn settle_prior(
         client_order_id: journaled_id(exchange_id, &prior),
         side,
         stop_loss_percent,
+        // Its distances as journaled, while its step is not settled.
+        trailing: prior.trailing_params.filter(|_| !prior.trailing.is_final()),
         times: Default::default(),
     };
     match plan(&row_of(&prior), DUPLICATE_ID) {
@@ -71,15 +76,45 @@ pub async fn settle_prior(
         } => lost_then_resolve(ctx, &r, prior.state, lookup, Sender::EarlierRun).await,
         Next::LookUp { lookup, .. } => resolve(ctx, &r, lookup, Sender::EarlierRun).await,
         Next::FinishClose | Next::Reprotect | Next::ProtectOwn => {
-            recover_stop(ctx, &r, prior).await
+            let (state, attempt) = (prior.trailing, prior.trailing_attempt);
+            let fill = fill_of(&prior);
+            let mut exec = recover_stop(ctx, &r, prior).await;
+            trailing::after_recovered_stop(ctx, &r, &fill, &mut exec, state, attempt).await;
+            exec
         }
-        Next::Report => r.with_fill(
-            prior.executed,
-            prior.error.as_deref().unwrap_or(""),
-            prior.exchange_order_id.as_deref().unwrap_or(""),
-            prior.fill_price,
-            prior.quantity,
-        ),
+        Next::Trail => {
+            let mut exec = journaled(&r, &prior);
+            let fill = fill_of(&prior);
+            exec.outcome.trailing =
+                trailing::recover(ctx, &r, &fill, prior.trailing, prior.trailing_attempt).await;
+            exec
+        }
+        Next::Report => {
+            let mut exec = journaled(&r, &prior);
+            exec.outcome.trailing =
+                trailing::reported(prior.trailing, prior.trailing_error.as_deref());
+            exec
+        }
+    }
+}
+
+/// The outcome of a row as journaled.
+fn journaled(r: &Report, prior: &JournalOrder) -> Execution {
+    r.with_fill(
+        prior.executed,
+        prior.error.as_deref().unwrap_or(""),
+        prior.exchange_order_id.as_deref().unwrap_or(""),
+        prior.fill_price,
+        prior.quantity,
+    )
+}
+
+/// The entry's fill as journaled.
+fn fill_of(prior: &JournalOrder) -> Fill {
+    Fill {
+        exchange_order_id: prior.exchange_order_id.clone().unwrap_or_default(),
+        price: prior.fill_price,
+        quantity: prior.quantity,
     }
 }
 
@@ -89,6 +124,7 @@ fn row_of(prior: &JournalOrder) -> lifecycle::Row<'_> {
         state: prior.state,
         executed: prior.executed,
         stop: prior.stop,
+        trailing: prior.trailing,
         error: prior.error.as_deref(),
     }
 }
@@ -107,7 +143,7 @@ fn journaled_id(exchange_id: u32, prior: &JournalOrder) -> String {
 
 /// True when settling `prior` may send a stop or close, so it needs the entry's side.
 pub fn needs_side(prior: &JournalOrder) -> bool {
-    !prior.state.is_final() || needs_stop(prior)
+    !prior.state.is_final() || needs_stop(prior) || lifecycle::needs_trailing(&row_of(prior))
 }
 
 /// True when a journaled entry holds a position whose stop step has not finished, or that was
@@ -190,11 +226,15 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> 
                     OrderEvent::Resolve,
                     filled(&fill),
                 );
-                return if next == AfterLookup::Protect {
-                    protect(ctx, r, fill, StopStart::FIRST).await
+                let mut exec = if next == AfterLookup::Protect {
+                    protect(ctx, r, fill.clone(), StopStart::FIRST).await
                 } else {
-                    protect_own(ctx, r, fill, StopState::None, 0).await
+                    protect_own(ctx, r, fill.clone(), StopState::None, 0).await
                 };
+                // An entry settled by lookup never had its trailing stop sent.
+                let pending = TrailingState::Pending;
+                trailing::after_recovered_stop(ctx, r, &fill, &mut exec, pending, 0).await;
+                return exec;
             }
             (AfterLookup::Failed, _) => {
                 let reason = reason.unwrap_or_else(|| "rejected".to_owned());
@@ -240,11 +280,7 @@ async fn flat_on_side(ctx: &AgentCtx, r: &Report) -> Option<bool> {
 /// by [`finish_close`], a position left without a stop by [`reprotect`], a stop step that had
 /// not finished by [`protect_own`].
 async fn recover_stop(ctx: &AgentCtx, r: &Report, prior: JournalOrder) -> Execution {
-    let fill = Fill {
-        exchange_order_id: prior.exchange_order_id.clone().unwrap_or_default(),
-        price: prior.fill_price,
-        quantity: prior.quantity,
-    };
+    let fill = fill_of(&prior);
     match prior.stop {
         StopState::Closing => finish_close(ctx, r, prior.stop_attempt, fill).await,
         StopState::CloseFailed => reprotect(ctx, r, fill, &prior).await,
@@ -317,7 +353,7 @@ async fn protect_own(
 /// position is read and compared with the entry's fill (a position opened outside the agent
 /// of the same side and size cannot be told apart). Called under the symbol's lock, so no
 /// other wave of this agent opens or closes it meanwhile.
-async fn holder(ctx: &AgentCtx, r: &Report, fill: &Fill) -> Holder {
+pub(super) async fn holder(ctx: &AgentCtx, r: &Report, fill: &Fill) -> Holder {
     let coid = &r.client_order_id;
     match ctx.journal.journaled_after(coid, &r.symbol).await {
         Ok(true) => {
@@ -491,6 +527,7 @@ pub fn unsettled(exchange_id: u32, prior: &JournalOrder) -> Execution {
         client_order_id: journaled_id(exchange_id, prior),
         side: Side::Long,
         stop_loss_percent: 0.0,
+        trailing: None,
         times: Default::default(),
     }
     .unresolved()

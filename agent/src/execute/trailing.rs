@@ -2,20 +2,26 @@
 //! params (or the agent's `[positions]`) give its activation and distance.
 //!
 //! Activation at `activation_percent` from the fill on the profit side (above it for a long,
-//! below for a short), callback `distance_percent`. The id is derived from the entry's (tag
-//! `t`), so a retry never creates a second one: an unanswered request is looked up by that id
-//! before another attempt. A trailing stop that cannot be placed is reported
+//! below for a short), callback `distance_percent`. It is placed, looked up and recovered with
+//! the same care as the protective stop: its distances are journaled with the order, each
+//! attempt's step (`journal/trailing.rs`) is committed before the request leaves under an id
+//! derived from the entry's (tag `t`, numbered by attempt), an unanswered request is looked up
+//! by that id before another attempt, and a later run (a re-sent wave, or the restart's
+//! sweep) looks up every id an earlier run may have sent before it places one on the entry's
+//! own position ([`recover`]). A trailing stop that cannot be placed is reported
 //! (`failed(<reason>)`) and nothing else changes — the protective stop stays, the position
 //! counts as executed.
 
 use std::time::Duration;
 
-use tracing::warn;
+use tracing::{error, warn};
 
-use super::{Report, derived_id};
+use super::lifecycle::{OwnStep, after_holder};
+use super::{ExecStatus, Execution, Report, derived_id};
 use crate::context::AgentCtx;
 use crate::exchange::money::{NotMoney, decimal, percent_of};
 use crate::exchange::{ExchangeError, Fill, OrderReport, Side, TrailingStopOrder};
+use crate::journal::{TrailingEvent, TrailingState};
 use crate::protocol::Trailing;
 
 /// The `trailing` of an outcome whose trailing stop is in place.
@@ -51,28 +57,91 @@ pub fn order(
     })
 }
 
-/// Places the trailing stop with the stop's retry budget; returns the outcome's `trailing`.
-pub(super) async fn place(ctx: &AgentCtx, r: &Report, fill: &Fill, t: Trailing) -> String {
+/// The outcome's `trailing` for a journaled step.
+pub fn reported(state: TrailingState, error: Option<&str>) -> String {
+    match state {
+        TrailingState::Placed => PLACED.to_owned(),
+        TrailingState::Failed => format!("failed({})", error.unwrap_or("not_placed")),
+        _ => OFF.to_owned(),
+    }
+}
+
+/// Sets `exec`'s `trailing`: placed (from `state`, `attempt` on) when `r` asks for one and
+/// `exec` left the position behind its protective stop, else `off`.
+pub(super) async fn after_stop(
+    ctx: &AgentCtx,
+    r: &Report,
+    fill: &Fill,
+    exec: &mut Execution,
+    state: TrailingState,
+    attempt: u32,
+) {
+    // Only behind a protective stop in place; its failure changes nothing else.
+    let protected = exec.status == ExecStatus::Executed && exec.outcome.error.is_empty();
+    exec.outcome.trailing = match r.trailing {
+        Some(t) if protected && !state.is_final() => place(ctx, r, fill, t, state, attempt).await,
+        _ => OFF.to_owned(),
+    };
+}
+
+/// As [`after_stop`] for a stop a lookup or a later run settled (the entry filled as `fill`): the trailing stop is placed
+/// only through [`recover`] (earlier attempts looked up, the position checked to be the
+/// entry's), from the journaled step `state` and `attempt`.
+pub(super) async fn after_recovered_stop(
+    ctx: &AgentCtx,
+    r: &Report,
+    fill: &Fill,
+    exec: &mut Execution,
+    state: TrailingState,
+    attempt: u32,
+) {
+    let protected = exec.status == ExecStatus::Executed && exec.outcome.error.is_empty();
+    exec.outcome.trailing = if protected && r.trailing.is_some() && !state.is_final() {
+        recover(ctx, r, fill, state, attempt).await
+    } else {
+        OFF.to_owned()
+    };
+}
+
+/// Places the trailing stop with the stop's retry budget, attempts `attempt..`, from journal
+/// step `state` (`pending` or `sending`); returns the outcome's `trailing`.
+async fn place(
+    ctx: &AgentCtx,
+    r: &Report,
+    fill: &Fill,
+    t: Trailing,
+    mut state: TrailingState,
+    first: u32,
+) -> String {
     let coid = &r.client_order_id;
     let timeout = Duration::from_millis(ctx.config.order_timeout_ms);
     let retries = ctx.config.stop_retries.max(1);
     let mut last = String::from("not_placed");
-    for attempt in 0..retries {
+    let end = first.saturating_add(retries).min(MAX_DERIVED_IDS);
+    for attempt in first..end {
         ctx.limiter.acquire().await;
         let o = match order(coid, &r.symbol, r.side, fill, t, attempt) {
             Ok(o) => o,
             Err(e) => {
                 warn!(%coid, error = %e, "trailing stop not computed");
-                return format!("failed({e})");
+                return done(ctx, r, state, TrailingEvent::Fail, Some(&e.to_string()));
+            }
+        };
+        // Never sent unjournaled: a later run must know every id it may have to look up.
+        state = match ctx.journal.trailing_step(coid, state, attempt).await {
+            Ok(to) => to,
+            Err(e) => {
+                error!(%coid, attempt, error = %e, "trailing step not journaled; not sent");
+                return "failed(journal_unavailable)".to_owned();
             }
         };
         let id = o.client_order_id.clone();
         match tokio::time::timeout(timeout, ctx.exchange.place_trailing_stop(o)).await {
-            Ok(Ok(_)) => return PLACED.to_owned(),
+            Ok(Ok(_)) => return done(ctx, r, state, TrailingEvent::Place, None),
             Ok(Err(ExchangeError::Rejected(e))) => {
                 // The same request would be refused the same way: a rule, not a blip.
                 warn!(%coid, attempt, error = %e, "trailing stop rejected");
-                return format!("failed({e})");
+                return done(ctx, r, state, TrailingEvent::Fail, Some(&e));
             }
             Ok(Err(ExchangeError::Throttled {
                 retry_in_ms,
@@ -90,29 +159,93 @@ pub(super) async fn place(ctx: &AgentCtx, r: &Report, fill: &Fill, t: Trailing) 
             }
             Ok(Err(ExchangeError::Unknown(e) | ExchangeError::DuplicateId(e))) => {
                 last = e;
-                if in_place(ctx, &r.symbol, &id).await {
-                    return PLACED.to_owned();
+                if in_place(ctx, &r.symbol, &id).await == Some(true) {
+                    return done(ctx, r, state, TrailingEvent::Place, None);
                 }
             }
             Err(_) => {
                 last = "timeout".into();
-                if in_place(ctx, &r.symbol, &id).await {
-                    return PLACED.to_owned();
+                if in_place(ctx, &r.symbol, &id).await == Some(true) {
+                    return done(ctx, r, state, TrailingEvent::Place, None);
                 }
             }
         }
     }
-    format!("failed({last})")
+    done(ctx, r, state, TrailingEvent::Fail, Some(&last))
 }
 
-/// Whether a trailing stop sent under `id` is in place (lookup after an unknown outcome).
-async fn in_place(ctx: &AgentCtx, symbol: &str, id: &str) -> bool {
-    matches!(
-        ctx.exchange
-            .lookup_trailing_stop(symbol.to_owned(), id.to_owned())
-            .await,
-        Ok(Some(OrderReport::Open | OrderReport::Filled(_)))
-    )
+/// Most trailing ids an order uses ([`derived_id`] numbers attempts modulo 100).
+const MAX_DERIVED_IDS: u32 = 100;
+
+/// Queues the step's outcome and returns the outcome's `trailing`.
+fn done(
+    ctx: &AgentCtx,
+    r: &Report,
+    from: TrailingState,
+    event: TrailingEvent,
+    error: Option<&str>,
+) -> String {
+    let coid = &r.client_order_id;
+    let to = match ctx.journal.trailing_step_later(coid, from, event, error) {
+        Ok(to) => to,
+        Err(e) => {
+            error!(%coid, error = %e, "trailing outcome refused");
+            from.transition(event).unwrap_or(from)
+        }
+    };
+    reported(to, error)
+}
+
+/// Whether a trailing stop sent under `id` is in place; `None` when the venue cannot say.
+async fn in_place(ctx: &AgentCtx, symbol: &str, id: &str) -> Option<bool> {
+    match ctx
+        .exchange
+        .lookup_trailing_stop(symbol.to_owned(), id.to_owned())
+        .await
+    {
+        Ok(Some(OrderReport::Open | OrderReport::Filled(_))) => Some(true),
+        Ok(_) => Some(false),
+        Err(e) => {
+            warn!(%id, error = %e, "trailing stop lookup failed");
+            None
+        }
+    }
+}
+
+/// Finishes the trailing step of a protected position an earlier run journaled (`pending` or
+/// `sending`, attempt `attempt`): every id an earlier run may have sent is looked up first, and
+/// one in place settles it `placed`, nothing sent. Otherwise it is placed (under the next ids)
+/// only while the position is still the entry's (`holder`, read under the symbol's lock held
+/// by the caller; [`super::recover::holder`]); a position gone or not the entry's settles it `dropped`. If the venue
+/// cannot say, nothing is sent and the step stays for a later run.
+pub(super) async fn recover(
+    ctx: &AgentCtx,
+    r: &Report,
+    fill: &Fill,
+    state: TrailingState,
+    attempt: u32,
+) -> String {
+    let Some(t) = r.trailing else {
+        return OFF.to_owned();
+    };
+    let coid = &r.client_order_id;
+    let sent = match state {
+        TrailingState::Sending => attempt.saturating_add(1).min(MAX_DERIVED_IDS),
+        _ => 0,
+    };
+    for a in 0..sent {
+        match in_place(ctx, &r.symbol, &derived_id(coid, 't', a)).await {
+            Some(true) => return done(ctx, r, state, TrailingEvent::Place, None),
+            Some(false) => {}
+            // Unknown: placing another could double it; left for a later run.
+            None => return "failed(lookup_unavailable)".to_owned(),
+        }
+    }
+    match after_holder(super::recover::holder(ctx, r, fill).await) {
+        OwnStep::Protect => place(ctx, r, fill, t, state, sent).await,
+        OwnStep::LeaveAlone => done(ctx, r, state, TrailingEvent::Drop, None),
+        OwnStep::HoldSlot => "failed(position_unavailable)".to_owned(),
+    }
 }
 
 #[cfg(test)]

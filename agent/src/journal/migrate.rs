@@ -34,6 +34,28 @@ const ADDED: &[(&str, &str)] = &[
         "stops_sent",
         "ALTER TABLE orders ADD COLUMN stops_sent INTEGER NOT NULL DEFAULT 0",
     ),
+    // The trailing stop's step (`journal/trailing.rs`). Rows from before it read `off`: their
+    // trailing stop, if any, was placed unjournaled and is not recovered.
+    (
+        "trailing_state",
+        "ALTER TABLE orders ADD COLUMN trailing_state TEXT NOT NULL DEFAULT 'off'",
+    ),
+    (
+        "trailing_attempt",
+        "ALTER TABLE orders ADD COLUMN trailing_attempt INTEGER NOT NULL DEFAULT 0",
+    ),
+    (
+        "trailing_activation",
+        "ALTER TABLE orders ADD COLUMN trailing_activation REAL",
+    ),
+    (
+        "trailing_distance",
+        "ALTER TABLE orders ADD COLUMN trailing_distance REAL",
+    ),
+    (
+        "trailing_error",
+        "ALTER TABLE orders ADD COLUMN trailing_error TEXT",
+    ),
 ];
 
 /// Adds the columns a journal created by an earlier version lacks.
@@ -93,6 +115,8 @@ mod tests {
         );
         assert_eq!(r.stop, crate::journal::StopState::None);
         assert_eq!((r.stop_attempt, r.stops_sent), (0, 0));
+        assert_eq!(r.trailing, crate::journal::TrailingState::Off);
+        assert_eq!(r.trailing_params, None);
         j.close().await.unwrap();
     }
 }

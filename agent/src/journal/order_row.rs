@@ -4,8 +4,9 @@
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::{JournalError, OrderState, StopState};
+use super::{JournalError, OrderState, StopState, TrailingState};
 use crate::exchange::{Decimal, Side};
+use crate::protocol::Trailing;
 
 /// An order about to be journaled: everything a later run of the wave needs to settle it
 /// without the signal (a re-sent wave may not bring the signal again).
@@ -27,6 +28,8 @@ pub struct NewOrder<'a> {
     pub index: u32,
     /// Round that brought the signal.
     pub round: u32,
+    /// The trailing stop to place after the protective stop, if any.
+    pub trailing: Option<Trailing>,
 }
 
 /// One journaled order.
@@ -68,20 +71,31 @@ pub struct JournalOrder {
     pub index: Option<u32>,
     /// Round that brought the signal (0 when not stored).
     pub round: u32,
+    /// Where the trailing stop stands (`off` when none was asked for).
+    pub trailing: TrailingState,
+    /// Highest trailing attempt that may have been sent (its derived client order id).
+    pub trailing_attempt: u32,
+    /// The trailing stop's distances, when one was asked for.
+    pub trailing_params: Option<Trailing>,
+    /// Why the trailing stop failed, when it did.
+    pub trailing_error: Option<String>,
 }
 
 /// A wave's rows, by signal id, with the columns [`JournalOrder::from_row`] reads.
 pub(super) const SELECT_BY_WAVE: &str = "SELECT client_order_id, wave_id, signal_id, symbol, \
     state, exchange_order_id, executed, error, fill_price, quantity, stop_state, stop_attempt, \
-    stops_sent, side, wave_target, rank_index, round FROM orders WHERE wave_id = ? ORDER BY signal_id";
+    stops_sent, side, wave_target, rank_index, round, trailing_state, trailing_attempt, \
+    trailing_activation, trailing_distance, trailing_error FROM orders WHERE wave_id = ? ORDER BY signal_id";
 
 /// Rows that may need settling, across waves ([`JournalOrder::from_row`] columns): outcome not
 /// final, or a position whose stop step has not finished (the caller applies `needs_side`).
 pub(super) const SELECT_OPEN: &str = "SELECT client_order_id, wave_id, signal_id, symbol, \
     state, exchange_order_id, executed, error, fill_price, quantity, stop_state, stop_attempt, \
-    stops_sent, side, wave_target, rank_index, round FROM orders \
+    stops_sent, side, wave_target, rank_index, round, trailing_state, trailing_attempt, \
+    trailing_activation, trailing_distance, trailing_error FROM orders \
     WHERE state IN ('pending', 'sent', 'unknown') \
        OR (executed = 1 AND stop_state NOT IN ('placed', 'closed', 'gone')) \
+       OR (executed = 1 AND stop_state = 'placed' AND trailing_state IN ('pending', 'sending')) \
     ORDER BY rowid";
 
 impl JournalOrder {
@@ -91,6 +105,9 @@ impl JournalOrder {
         let state: String = r.try_get("state")?;
         let stop: String = r.try_get("stop_state")?;
         let side: Option<String> = r.try_get("side")?;
+        let trailing: String = r.try_get("trailing_state")?;
+        let activation: Option<f64> = r.try_get("trailing_activation")?;
+        let distance: Option<f64> = r.try_get("trailing_distance")?;
         let side = match side {
             None => None,
             Some(s) => {
@@ -117,6 +134,14 @@ impl JournalOrder {
             target: small(r, "wave_target")?,
             index: small(r, "rank_index")?,
             round: small(r, "round")?.unwrap_or(0),
+            trailing: TrailingState::parse(&trailing)
+                .ok_or_else(|| JournalError::Corrupt(format!("trailing state {trailing:?}")))?,
+            trailing_attempt: small(r, "trailing_attempt")?.unwrap_or(0),
+            trailing_params: activation.zip(distance).map(|(a, d)| Trailing {
+                activation_percent: a,
+                distance_percent: d,
+            }),
+            trailing_error: r.try_get("trailing_error")?,
         })
     }
 }

@@ -20,6 +20,7 @@ pub(super) fn order<'a>(
         wave_target: 3,
         index: 4,
         round: 1,
+        trailing: None,
     }
 }
 

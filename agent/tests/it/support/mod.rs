@@ -335,6 +335,7 @@ pub fn new_order<'a>(
         wave_target,
         index: u32::try_from(signal_id - 1).unwrap_or(0),
         round: 0,
+        trailing: None,
     }
 }
 
