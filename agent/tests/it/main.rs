@@ -21,6 +21,7 @@ mod stalls;
 mod stop_recovery;
 mod telemetry;
 mod tls;
+mod trailing_recovery;
 mod topup_after_failures;
 mod venue_contract;
 mod venue_waves;

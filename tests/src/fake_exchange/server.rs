@@ -195,6 +195,18 @@ impl FakeServer {
         }
     }
 
+    /// Removes every trailing stop of `symbol` as if its request had never arrived (what a
+    /// client killed before the request left leaves behind). Returns how many were removed.
+    pub fn forget_trailing(&self, symbol: &str) -> usize {
+        let mut st = self.shared.lock();
+        let before = st.margin.trailing.len();
+        st.margin.trailing.retain(|t| t.symbol != symbol);
+        let removed = before - st.margin.trailing.len();
+        st.stops
+            .retain(|s| !(s.symbol == symbol && s.order_type == "TRAILING_STOP_MARKET"));
+        removed
+    }
+
     /// Adds a fault while the server runs.
     pub fn add_fault(&self, fault: Fault) {
         self.shared.lock().faults.push(fault);

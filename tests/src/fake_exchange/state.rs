@@ -195,6 +195,8 @@ pub struct State {
     pub account: super::account::Account,
     /// Pending faults of protective-stop requests.
     pub stop_faults: Vec<Fault>,
+    /// Pending faults of trailing-stop requests.
+    pub trailing_faults: Vec<Fault>,
     /// Leverage, margin mode, brackets, trailing stops (`margin.rs`).
     pub margin: super::margin::Margin,
     next_id: u64,
@@ -240,6 +242,7 @@ impl State {
             budget: super::limits::Budget::default(),
             account: world.account.clone(),
             stop_faults: world.stop_faults.clone(),
+            trailing_faults: world.trailing_faults.clone(),
             margin: super::margin::Margin::new(world.brackets.clone()),
             // Ids start from the clock so two fakes in one test do not hand out equal ids.
             next_id: u64::try_from(now % 1_000_000_000).unwrap_or(0) * 1000,
@@ -434,17 +437,14 @@ impl State {
 
     /// Takes the fault that applies to a protective stop on `symbol`, if any.
     pub fn take_stop_fault(&mut self, symbol: &str) -> Option<FaultKind> {
-        let idx = self.stop_faults.iter().position(|f| match &f.scope {
-            FaultScope::Symbol(s) => s == symbol,
-            FaultScope::NextOrders(n) => *n > 0,
-        })?;
-        let kind = self.stop_faults[idx].kind.clone();
-        if let FaultScope::NextOrders(n) = &mut self.stop_faults[idx].scope {
-            *n -= 1;
-            if *n == 0 {
-                self.stop_faults.remove(idx);
-            }
-        }
+        let kind = take_scoped(&mut self.stop_faults, symbol)?;
+        self.counters.faults_fired += 1;
+        Some(kind)
+    }
+
+    /// Takes the fault that applies to a trailing stop on `symbol`, if any.
+    pub fn take_trailing_fault(&mut self, symbol: &str) -> Option<FaultKind> {
+        let kind = take_scoped(&mut self.trailing_faults, symbol)?;
         self.counters.faults_fired += 1;
         Some(kind)
     }
@@ -455,6 +455,23 @@ impl State {
             o.fault = Some(kind.clone());
         }
     }
+}
+
+/// Takes the first fault of `faults` whose scope covers `symbol` (a `NextOrders` scope is
+/// used up one request at a time).
+fn take_scoped(faults: &mut Vec<Fault>, symbol: &str) -> Option<FaultKind> {
+    let idx = faults.iter().position(|f| match &f.scope {
+        FaultScope::Symbol(s) => s == symbol,
+        FaultScope::NextOrders(n) => *n > 0,
+    })?;
+    let kind = faults[idx].kind.clone();
+    if let FaultScope::NextOrders(n) = &mut faults[idx].scope {
+        *n -= 1;
+        if *n == 0 {
+            faults.remove(idx);
+        }
+    }
+    Some(kind)
 }
 
 /// The real clock, ms since the epoch.

@@ -242,6 +242,9 @@ pub struct World {
     /// Faults of protective-stop requests (Bybit `trading-stop`): the stop is set, its answer
     /// is lost.
     pub stop_faults: Vec<Fault>,
+    /// Faults of trailing-stop requests (Binance `TRAILING_STOP_MARKET` algo orders, Bybit
+    /// `trading-stop` with `trailingStop`): the trailing stop is set, its answer is lost.
+    pub trailing_faults: Vec<Fault>,
     /// Leverage brackets (risk-limit tiers), the same for every symbol; none: no cap.
     pub brackets: Vec<Bracket>,
 }
@@ -267,6 +270,7 @@ impl World {
             rate_limit: None,
             account: super::account::Account::default(),
             stop_faults: Vec::new(),
+            trailing_faults: Vec::new(),
             brackets: Vec::new(),
         }
     }
@@ -298,6 +302,13 @@ impl World {
     /// dropped.
     pub fn stop_fault(mut self, f: Fault) -> Self {
         self.stop_faults.push(f);
+        self
+    }
+
+    /// Adds a fault to trailing-stop requests: the trailing stop is set, then its answer is
+    /// replaced, delayed or dropped (a request whose outcome the client cannot know).
+    pub fn trailing_fault(mut self, f: Fault) -> Self {
+        self.trailing_faults.push(f);
         self
     }
 

@@ -248,7 +248,8 @@ pub fn new_trailing(
         active: true,
     });
     let pp = inst.tick_size.decimals();
-    Ok(ok(json!({
+    let fault = st.take_trailing_fault(symbol);
+    let mut out = ok(json!({
         "algoId": id.parse::<u64>().unwrap_or(0),
         "clientAlgoId": client_id,
         "algoType": "CONDITIONAL",
@@ -272,5 +273,8 @@ pub fn new_trailing(
         "updateTime": time_ms,
         "triggerTime": 0,
         "goodTillDate": 0,
-    })))
+    }));
+    out.fault = fault;
+    out.stop_fault = true;
+    Ok(out)
 }

@@ -228,5 +228,10 @@ pub fn set_trailing(
         callback: distance,
         active: true,
     });
-    Ok(ok(now, json!({})))
+    let fault = st.take_trailing_fault(symbol);
+    drop(st);
+    let mut out = ok(now, json!({}));
+    out.fault = fault;
+    out.stop_fault = true;
+    Ok(out)
 }
