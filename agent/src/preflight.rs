@@ -1,12 +1,13 @@
 //! `wavegate-agent check`: a read-only preflight of a live adapter's account before the first
-//! wave — the venue's clock, the API key and its permissions, the position mode, the balance
-//! against `notional × max_trades`, the symbol rules and the rate-limit headroom — printed as
-//! a table. Any line that would make trading fail is `FAIL` (the command exits non-zero);
+//! wave — the venue's clock, the API key and its permissions, the position mode, the margin
+//! mode and leverage of the checked symbols, the balance against `notional × max_trades`, the
+//! symbol rules and the rate-limit headroom — printed as a table. Any line that would make trading fail is `FAIL` (the command exits non-zero);
 //! risks that do not stop trading (a key that may withdraw) are `WARN`.
 
 use std::fmt::Write as _;
 
-use crate::config::{AdapterKind, AgentConfig, ConfigError};
+use crate::config::{AdapterKind, AgentConfig, ConfigError, MarginMode};
+use crate::exchange::ExchangeError;
 use crate::exchange::binance::BinanceFutures;
 use crate::exchange::bybit::BybitLinear;
 
@@ -98,6 +99,69 @@ pub struct Options {
     pub symbol: String,
 }
 
+/// The margin mode and leverage a symbol trades at, as the venue reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarginSettings {
+    /// Margin mode (Bybit: the unified account's, the same for every symbol).
+    pub margin: MarginMode,
+    /// Leverage.
+    pub leverage: u32,
+}
+
+/// The symbols whose margin mode and leverage are read: `--symbol`, then the configured
+/// allow-list (`[symbols] allow`), each once.
+fn checked_symbols(config: &AgentConfig, opts: &Options) -> Vec<String> {
+    let mut out = vec![opts.symbol.clone()];
+    for s in &config.symbols.allow {
+        if !out.contains(s) {
+            out.push(s.clone());
+        }
+    }
+    out
+}
+
+/// The line of one symbol's margin settings against the configured `[positions]`: `FAIL`
+/// when unreadable (the agent could not tell what an entry would trade at). Settings other
+/// than the configured ones are `OK` when the agent sets them before the first entry
+/// (`set_leverage`), else `WARN`.
+pub fn margin_line(
+    symbol: &str,
+    read: Result<MarginSettings, ExchangeError>,
+    config: &AgentConfig,
+) -> Line {
+    const CHECK: &str = "margin and leverage";
+    let p = &config.positions;
+    match read {
+        Err(e) => Line::new(CHECK, Status::Fail, format!("{symbol}: not readable: {e}")),
+        Ok(m) if m.margin == p.margin_mode && m.leverage == p.leverage => Line::new(
+            CHECK,
+            Status::Ok,
+            format!("{symbol}: {} ×{}", m.margin.as_str(), m.leverage),
+        ),
+        Ok(m) => {
+            let (status, then) = if p.set_leverage {
+                (Status::Ok, "set before the first entry")
+            } else {
+                (
+                    Status::Warn,
+                    "positions.set_leverage is off: traded as it is",
+                )
+            };
+            Line::new(
+                CHECK,
+                status,
+                format!(
+                    "{symbol}: {} ×{}, configured {} ×{}: {then}",
+                    m.margin.as_str(),
+                    m.leverage,
+                    p.margin_mode.as_str(),
+                    p.leverage
+                ),
+            )
+        }
+    }
+}
+
 /// Runs the preflight for the adapter `config` selects. Reads only.
 pub async fn run(config: &AgentConfig, opts: &Options) -> Result<Report, ConfigError> {
     let Some((table, live)) = config.adapter.live() else {
@@ -120,16 +184,23 @@ pub async fn run(config: &AgentConfig, opts: &Options) -> Result<Report, ConfigE
         Status::Ok,
         format!("{} ({:?})", live.base_url, live.network),
     )];
-    lines.extend(match config.adapter.kind {
+    let symbols = checked_symbols(config, opts);
+    match config.adapter.kind {
         AdapterKind::Bybit => {
             let a = BybitLinear::new(live, creds).map_err(bad_url)?;
-            a.preflight(need, &opts.symbol).await
+            lines.extend(a.preflight(need, &opts.symbol).await);
+            for s in &symbols {
+                lines.push(margin_line(s, a.margin_settings(s).await, config));
+            }
         }
         _ => {
             let a = BinanceFutures::new(live, creds).map_err(bad_url)?;
-            a.preflight(need, &opts.symbol).await
+            lines.extend(a.preflight(need, &opts.symbol).await);
+            for s in &symbols {
+                lines.push(margin_line(s, a.margin_settings(s).await, config));
+            }
         }
-    });
+    }
     Ok(Report { lines })
 }
 
@@ -201,5 +272,30 @@ mod tests {
             balance_line(Some(100.into()), 100.into()).status,
             Status::Ok
         );
+    }
+
+    #[test]
+    fn margin_lines_fail_unreadable_and_warn_only_when_not_set_before_entry() {
+        let mut cfg = AgentConfig::paper(1, "binance", "/tmp/unused.db".into());
+        cfg.positions.leverage = 5;
+        cfg.positions.margin_mode = MarginMode::Isolated;
+        let read = |margin, leverage| Ok(MarginSettings { margin, leverage });
+        let same = margin_line("BTCUSDT", read(MarginMode::Isolated, 5), &cfg);
+        assert_eq!(same.status, Status::Ok);
+        assert_eq!(same.detail, "BTCUSDT: isolated ×5");
+        let other = margin_line("BTCUSDT", read(MarginMode::Cross, 20), &cfg);
+        assert_eq!(other.status, Status::Ok);
+        assert!(other.detail.contains("configured isolated ×5"), "{other:?}");
+        cfg.positions.set_leverage = false;
+        let other = margin_line("BTCUSDT", read(MarginMode::Cross, 20), &cfg);
+        assert_eq!(other.status, Status::Warn);
+        let err = ExchangeError::Unavailable("binance: -1121 Invalid symbol.".into());
+        let bad = margin_line("NOPEUSDT", Err(err), &cfg);
+        assert_eq!(bad.status, Status::Fail);
+        assert!(bad.detail.contains("-1121"), "{bad:?}");
+        let r = Report {
+            lines: vec![same, bad],
+        };
+        assert!(r.failed());
     }
 }

@@ -23,6 +23,7 @@
 mod limits;
 mod parse;
 mod preflight;
+mod settings;
 mod stale_stops;
 
 pub(crate) use preflight::mode_line as preflight_mode_line;

@@ -24,6 +24,7 @@ mod ack;
 mod limits;
 mod parse;
 mod preflight;
+mod settings;
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;

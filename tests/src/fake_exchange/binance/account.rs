@@ -12,6 +12,10 @@
 //!   ccxt maps them: `NO_NEED_TO_CHANGE_MARGIN_TYPE`);
 //! - `POST /fapi/v1/leverage` `symbol`, `leverage` (1..=max) → `{leverage, maxNotionalValue,
 //!   symbol}` (`ChangeInitialLeverageResponse`); out of range → `-4028 Leverage N is not valid`;
+//! - `GET /fapi/v1/symbolConfig[?symbol]` → `[{symbol, marginType: "CROSSED"|"ISOLATED",
+//!   isAutoAddMargin, leverage (a number), maxNotionalValue (a string)}]`
+//!   (`symbol_configuration`, `SymbolConfigurationResponseInner`); an unlisted symbol →
+//!   `-1121 Invalid symbol.`;
 //! - `POST /fapi/v1/algoOrder` `type=TRAILING_STOP_MARKET` with `quantity` or `reduceOnly`,
 //!   `activatePrice`, `callbackRate` in [0.1, 10] (Binance New Order docs: "callbackRate …
 //!   range [0.1, 10], where 1 for 1%"; out of range `-2007 INVALID_CALLBACK_RATE`), an
@@ -45,6 +49,41 @@ fn run(f: impl FnOnce() -> Result<Outcome, Outcome>) -> Outcome {
     match f() {
         Ok(o) | Err(o) => o,
     }
+}
+
+/// `GET /fapi/v1/symbolConfig`: every listed symbol, or the one asked for.
+pub fn symbol_config(shared: &Shared, req: &Req) -> Outcome {
+    run(|| {
+        let params = authenticate(shared, req)?;
+        params.only(&["symbol", "recvWindow", "timestamp", "signature"])?;
+        let st = shared.lock();
+        let symbols: Vec<String> = match params.get("symbol") {
+            Some(s) => vec![instrument(&st, s)?.symbol.clone()],
+            None => st.instruments.keys().cloned().collect(),
+        };
+        let rows: Vec<Value> = symbols
+            .iter()
+            .map(|s| {
+                let leverage = st.margin.leverage_of(s);
+                let margin = match st.margin.margin.get(s) {
+                    Some(MarginKind::Isolated) => "ISOLATED",
+                    _ => "CROSSED",
+                };
+                let cap = st
+                    .margin
+                    .cap_at(leverage)
+                    .map_or_else(|| "9223372036854775807".to_owned(), |c| c.to_string());
+                json!({
+                    "symbol": s,
+                    "marginType": margin,
+                    "isAutoAddMargin": false,
+                    "leverage": leverage,
+                    "maxNotionalValue": cap,
+                })
+            })
+            .collect();
+        Ok(ok(Value::Array(rows)))
+    })
 }
 
 /// `GET /fapi/v2/balance`.

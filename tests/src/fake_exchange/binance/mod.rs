@@ -69,6 +69,7 @@ fn route(shared: &Shared, req: &Req) -> Outcome {
         "/fapi/v1/leverageBracket" if m == Method::GET => account::leverage_bracket(shared, req),
         "/fapi/v1/marginType" if m == Method::POST => account::margin_type(shared, req),
         "/fapi/v1/leverage" if m == Method::POST => account::leverage(shared, req),
+        "/fapi/v1/symbolConfig" if m == Method::GET => account::symbol_config(shared, req),
         path => error(
             StatusCode::NOT_FOUND,
             -1000,

@@ -1,13 +1,42 @@
-//! Bybit `GET /v5/user/query-api` (the API key's permissions, docs/v5/user/apikey-info.mdx)
-//! and `GET /v5/account/wallet-balance?accountType=UNIFIED` (docs/v5/account/
-//! wallet-balance.mdx: `totalAvailableBalance`), the fields a preflight reads.
+//! Bybit `GET /v5/user/query-api` (the API key's permissions, docs/v5/user/apikey-info.mdx),
+//! `GET /v5/account/wallet-balance?accountType=UNIFIED` (docs/v5/account/
+//! wallet-balance.mdx: `totalAvailableBalance`) and `GET /v5/account/info` (docs/v5/account/
+//! account-info.mdx: `marginMode` `ISOLATED_MARGIN` | `REGULAR_MARGIN` | `PORTFOLIO_MARGIN`,
+//! one mode for the whole unified account), the fields a preflight reads.
 
 use serde_json::json;
 
+use super::super::margin::MarginKind;
 use super::super::server::{Outcome, Req};
 use super::super::state::Shared;
 use super::auth::{authenticate, params_error, query};
 use super::ok;
+
+/// `GET /v5/account/info`.
+pub fn account_info(shared: &Shared, req: &Req) -> Outcome {
+    if let Err(e) = authenticate(shared, req) {
+        return e;
+    }
+    let st = shared.lock();
+    let now = st.now_ms();
+    let mode = match st.margin.account_margin {
+        MarginKind::Isolated => "ISOLATED_MARGIN",
+        MarginKind::Cross => "REGULAR_MARGIN",
+    };
+    ok(
+        now,
+        json!({
+            "unifiedMarginStatus": 5,
+            "marginMode": mode,
+            "isMasterTrader": false,
+            "spotHedgingStatus": "OFF",
+            "updatedTime": now.to_string(),
+            "dcpStatus": "OFF",
+            "timeWindow": 0,
+            "smpGroup": 0
+        }),
+    )
+}
 
 /// `GET /v5/user/query-api`.
 pub fn query_api(shared: &Shared, req: &Req) -> Outcome {

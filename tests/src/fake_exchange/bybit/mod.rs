@@ -71,6 +71,7 @@ fn route(shared: &Shared, req: &Req) -> Outcome {
             "/v5/position/trading-stop" if m == Method::POST => position::trading_stop(shared, req),
             "/v5/order/create" if m == Method::POST => trade::create(shared, req),
             "/v5/user/query-api" if m == Method::GET => account::query_api(shared, req),
+            "/v5/account/info" if m == Method::GET => account::account_info(shared, req),
             "/v5/account/wallet-balance" if m == Method::GET => {
                 account::wallet_balance(shared, req)
             }

@@ -112,7 +112,8 @@ fn row(st: &State, i: &Instrument) -> Value {
         "positionStatus": "Normal",
         "autoAddMargin": 0,
         "adlRankIndicator": if qty.is_zero() { 0 } else { 2 },
-        "leverage": "10",
+        // The symbol's leverage as set (`/v5/position/set-leverage`), a string.
+        "leverage": st.margin.leverage_of(&i.symbol).to_string(),
         "positionBalance": value.percent(Dec::from_int(10)).to_string(),
         "markPrice": i.price.to_fixed(pp),
         "liqPrice": "",

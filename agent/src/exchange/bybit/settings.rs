@@ -1,0 +1,52 @@
+//! The margin mode and leverage a Bybit symbol trades at, read-only, for
+//! `wavegate-agent check`: the account's margin mode from `GET /v5/account/info`
+//! (`marginMode`: `ISOLATED_MARGIN`, `REGULAR_MARGIN` (cross), `PORTFOLIO_MARGIN`;
+//! docs/v5/account/account-info.mdx — a unified account has one mode for every symbol, and
+//! `tradeMode` of the position rows is deprecated, always 0), and the symbol's leverage from
+//! `GET /v5/position/list?category=linear&symbol=` (`leverage`, a string; "" under portfolio
+//! margin; docs/v5/position/position.mdx).
+
+use rust_decimal::prelude::ToPrimitive;
+
+use super::super::rest::{Failure, number, text};
+use super::super::{Decimal, ExchangeError};
+use super::parse::first;
+use super::{BybitLinear, NAME};
+use crate::config::MarginMode;
+use crate::preflight::MarginSettings;
+
+impl BybitLinear {
+    /// `symbol`'s margin mode (the account's) and leverage.
+    pub async fn margin_settings(&self, symbol: &str) -> Result<MarginSettings, ExchangeError> {
+        let info = self
+            .get("/v5/account/info", &[])
+            .await
+            .map_err(Failure::into_error)?;
+        let margin = match text(&info, "marginMode").as_deref() {
+            Some("REGULAR_MARGIN") => MarginMode::Cross,
+            Some("ISOLATED_MARGIN") => MarginMode::Isolated,
+            other => {
+                return Err(ExchangeError::Unavailable(format!(
+                    "{NAME}: account marginMode {other:?} (the agent trades cross or isolated)"
+                )));
+            }
+        };
+        let params = [
+            ("category", "linear".to_owned()),
+            ("symbol", symbol.to_owned()),
+        ];
+        let rows = self
+            .get("/v5/position/list", &params)
+            .await
+            .map_err(Failure::into_error)?;
+        let leverage = first(&rows)
+            .and_then(|r| number(r, "leverage"))
+            .filter(|l| *l >= Decimal::ONE)
+            // Bybit allows fractional leverage ("12.5"): shown rounded down.
+            .and_then(|l| l.trunc().to_u32())
+            .ok_or_else(|| {
+                ExchangeError::Unavailable(format!("{NAME}: no leverage for {symbol}"))
+            })?;
+        Ok(MarginSettings { margin, leverage })
+    }
+}
