@@ -68,9 +68,6 @@ use timing::{Step, StepTimes};
 const LOOKUP_ATTEMPTS: u32 = 5;
 /// First pause between lookups (doubles each time: about 3 s over all attempts).
 const LOOKUP_BACKOFF: Duration = Duration::from_millis(200);
-/// Journaled error of an entry the exchange refused as a duplicate client order id: the row
-/// stays `unknown`, and a later run keeps looking it up (its "not found" is not believed).
-pub const DUPLICATE_ID: &str = "duplicate_client_order_id";
 /// Validation or execution error of a signal the venue's rate limit held back (nothing was
 /// sent; not a refusal of the order).
 pub const THROTTLED: &str = "exchange_throttled";
@@ -411,6 +408,15 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
             let mut exec = protect(&ctx, &r, fill.clone(), StopStart::FIRST).await;
             trailing::after_stop(&ctx, &r, &fill, &mut exec, TrailingState::Pending, 0).await;
             exec
+        }
+        // Not an answer an entry gets (only closes); refused all the same.
+        Ok(Err(ExchangeError::NoPosition)) => {
+            let up = OrderUpdate {
+                error: Some("no_position".into()),
+                ..OrderUpdate::default()
+            };
+            record(&ctx, &coid, OrderState::Sent, OrderEvent::Reject, up);
+            r.failed("no_position")
         }
         Ok(Err(ExchangeError::Rejected(reason) | ExchangeError::Unavailable(reason))) => {
             let up = OrderUpdate {

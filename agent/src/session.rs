@@ -433,6 +433,7 @@ impl Session {
     fn rule_verdict(&mut self, i: usize, check: Result<Sized, ExchangeError>, out: &mut Outbound) {
         let check = check.map_err(|e| match e {
             ExchangeError::Rejected(reason) => reason,
+            ExchangeError::NoPosition => "no_position".to_owned(),
             ExchangeError::Throttled { .. } => crate::execute::THROTTLED.to_owned(),
             ExchangeError::Unknown(_)
             | ExchangeError::DuplicateId(_)

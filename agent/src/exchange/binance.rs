@@ -432,7 +432,7 @@ impl BinanceFutures {
             .iter()
             .find(|r| text(r, "symbol").as_deref() == Some(symbol.as_str()))
         else {
-            return Err(ExchangeError::Rejected("no_position".into()));
+            return Err(ExchangeError::NoPosition);
         };
         let amount = text(row, "positionAmt").unwrap_or_default();
         let long = num(&amount).is_some_and(|a| a > Decimal::ZERO);
@@ -454,7 +454,7 @@ impl BinanceFutures {
             Err(Failure::Refused {
                 code: REDUCE_ONLY_REJECTED,
                 ..
-            }) => Err(ExchangeError::Rejected("no_position".into())),
+            }) => Err(ExchangeError::NoPosition),
             Err(f) => Err(f.into_error()),
         }
     }

@@ -400,7 +400,7 @@ impl BybitLinear {
     async fn close(&self, symbol: String, client_order_id: String) -> Result<Fill, ExchangeError> {
         let rows = self.positions(Some(&symbol)).await?;
         let Some(row) = rows.first() else {
-            return Err(ExchangeError::Rejected("no_position".into()));
+            return Err(ExchangeError::NoPosition);
         };
         let long = text(row, "side").as_deref() == Some("Buy");
         let size = text(row, "size").unwrap_or_default();
@@ -418,7 +418,7 @@ impl BybitLinear {
             Err(Failure::Refused {
                 code: REDUCE_ONLY_REJECTED,
                 ..
-            }) => Err(ExchangeError::Rejected("no_position".into())),
+            }) => Err(ExchangeError::NoPosition),
             Err(f) => Err(f.into_error()),
         }
     }

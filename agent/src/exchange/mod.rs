@@ -131,6 +131,10 @@ pub enum ExchangeError {
     /// The exchange could not be reached; nothing was sent.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// A close found no position to close (already gone: closed, stopped out, liquidated).
+    /// Nothing happened; for the close's caller the position is closed.
+    #[error("rejected: no_position")]
+    NoPosition,
     /// The venue's rate limit or ban (Binance 429/418, Bybit 10006/429/403): refused or held
     /// back before it could do anything — not a refusal of the order itself. Nothing is sent
     /// to the venue until `retry_in_ms` has passed; callers that must not give up (stops,

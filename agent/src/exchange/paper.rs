@@ -467,7 +467,7 @@ impl PaperExchange {
         };
         let Some(position) = removed else {
             self.latency().await;
-            return Err(ExchangeError::Rejected("no_position".into()));
+            return Err(ExchangeError::NoPosition);
         };
         self.give_margin(&symbol, &position)?;
         let mut fill = Fill {

@@ -85,20 +85,19 @@ pub fn needs_trailing(row: &Row) -> bool {
     row.executed && row.stop == StopState::Placed && row.error.is_none() && !row.trailing.is_final()
 }
 
-/// The next step for a journaled row; `duplicate_marker` is the journaled error of an entry
-/// the exchange refused as a duplicate id.
-pub fn plan(row: &Row, duplicate_marker: &str) -> Next {
+/// The next step for a journaled row.
+pub fn plan(row: &Row) -> Next {
     match row.state {
         OrderState::Pending | OrderState::Sent => Next::LookUp {
             lookup: Lookup::Unanswered,
             mark_lost: true,
         },
         OrderState::Unknown => Next::LookUp {
-            lookup: if row.error == Some(duplicate_marker) {
-                Lookup::Exists
-            } else {
-                Lookup::Unanswered
-            },
+            lookup: Lookup::Unanswered,
+            mark_lost: false,
+        },
+        OrderState::Exists => Next::LookUp {
+            lookup: Lookup::Exists,
             mark_lost: false,
         },
         // Never report a fill executed before its stop is known to exist (docs/design.md §3).
@@ -207,8 +206,6 @@ mod tests {
     use StopState as S;
     use TrailingState as T;
 
-    const DUP: &str = "duplicate_client_order_id";
-
     fn row(state: O, executed: bool, stop: S, error: Option<&str>) -> Row<'_> {
         Row {
             state,
@@ -240,7 +237,7 @@ mod tests {
                 look(Lookup::Unanswered, false),
             ),
             (
-                row(O::Unknown, false, S::None, Some(DUP)),
+                row(O::Exists, false, S::None, None),
                 look(Lookup::Exists, false),
             ),
             (row(O::Filled, true, S::None, None), Next::ProtectOwn),
@@ -321,7 +318,7 @@ mod tests {
             ),
         ];
         for (r, want) in table {
-            assert_eq!(plan(&r, DUP), want, "{r:?}");
+            assert_eq!(plan(&r), want, "{r:?}");
         }
     }
 

@@ -26,8 +26,8 @@ use super::lifecycle::{
 use super::stop::{StopStart, protect, stop_done};
 use super::trailing;
 use super::{
-    CLOSED_ELSEWHERE, DUPLICATE_ID, Execution, LOOKUP_ATTEMPTS, LOOKUP_BACKOFF, Report,
-    STOP_FAILED_CLOSED, derived_id, filled, record,
+    CLOSED_ELSEWHERE, Execution, LOOKUP_ATTEMPTS, LOOKUP_BACKOFF, Report, STOP_FAILED_CLOSED,
+    derived_id, filled, record,
 };
 use crate::context::AgentCtx;
 use crate::exchange::{Decimal, ExchangeError, Fill, OrderReport, Side};
@@ -69,7 +69,7 @@ pub async fn settle_prior(
         trailing: prior.trailing_params.filter(|_| !prior.trailing.is_final()),
         times: Default::default(),
     };
-    match plan(&row_of(&prior), DUPLICATE_ID) {
+    match plan(&row_of(&prior)) {
         Next::LookUp {
             lookup,
             mark_lost: true,
@@ -154,8 +154,8 @@ pub fn needs_stop(prior: &JournalOrder) -> bool {
     lifecycle::needs_stop(&row_of(prior))
 }
 
-/// Marks the order `unknown` (queued; a duplicate id is journaled as its error, so a later
-/// run keeps believing the order exists), then looks it up.
+/// Marks the order `unknown` — or `exists` after a duplicate-id refusal, so a later run keeps
+/// believing the order exists (queued) — then looks it up.
 pub(super) async fn lost_then_resolve(
     ctx: &AgentCtx,
     r: &Report,
@@ -163,11 +163,11 @@ pub(super) async fn lost_then_resolve(
     lookup: Lookup,
     sender: Sender,
 ) -> Execution {
-    let up = OrderUpdate {
-        error: (lookup == Lookup::Exists).then(|| DUPLICATE_ID.to_owned()),
-        ..OrderUpdate::default()
+    let event = match lookup {
+        Lookup::Unanswered => OrderEvent::Lost,
+        Lookup::Exists => OrderEvent::Duplicate,
     };
-    record(ctx, &r.client_order_id, from, OrderEvent::Lost, up);
+    record(ctx, &r.client_order_id, from, event, OrderUpdate::default());
     resolve(ctx, r, lookup, sender).await
 }
 
@@ -182,6 +182,11 @@ pub(super) async fn lost_then_resolve(
 /// [`ExecStatus::Unresolved`]: super::ExecStatus::Unresolved
 async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> Execution {
     let coid = r.client_order_id.clone();
+    // The journaled state the lookup settles.
+    let from = match lookup {
+        Lookup::Unanswered => OrderState::Unknown,
+        Lookup::Exists => OrderState::Exists,
+    };
     let mut pause = LOOKUP_BACKOFF;
     for attempt in 0..LOOKUP_ATTEMPTS {
         if attempt > 0 {
@@ -219,13 +224,7 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> 
         }
         match (next, fill) {
             (AfterLookup::Protect | AfterLookup::ProtectOwn, Some(fill)) => {
-                record(
-                    ctx,
-                    &coid,
-                    OrderState::Unknown,
-                    OrderEvent::Resolve,
-                    filled(&fill),
-                );
+                record(ctx, &coid, from, OrderEvent::Resolve, filled(&fill));
                 let mut exec = if next == AfterLookup::Protect {
                     protect(ctx, r, fill.clone(), StopStart::FIRST).await
                 } else {
@@ -242,7 +241,7 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> 
                     error: Some(reason.clone()),
                     ..OrderUpdate::default()
                 };
-                record(ctx, &coid, OrderState::Unknown, OrderEvent::Resolve, up);
+                record(ctx, &coid, from, OrderEvent::Resolve, up);
                 return r.failed(&reason);
             }
             (AfterLookup::NotReceived, _) => {
@@ -250,7 +249,7 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> 
                     error: Some("not_received".into()),
                     ..OrderUpdate::default()
                 };
-                record(ctx, &coid, OrderState::Unknown, OrderEvent::Resolve, up);
+                record(ctx, &coid, from, OrderEvent::Resolve, up);
                 return r.failed("not_received");
             }
             (AfterLookup::HoldSlot, _) if found == Found::Missing => {

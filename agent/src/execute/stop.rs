@@ -97,6 +97,8 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
                 Ok(Err(ExchangeError::Rejected(e) | ExchangeError::Unavailable(e))) => {
                     warn!(%coid, attempt, error = %e, "stop rejected");
                 }
+                // The position is gone: no stop to place; the close step settles it.
+                Ok(Err(ExchangeError::NoPosition)) => break,
                 // Nothing was sent: the same attempt goes again after the cool-down.
                 Ok(Err(ExchangeError::Throttled { retry_in_ms, .. })) => {
                     if wait_throttled(ctx, coid, "stop", retry_in_ms, &mut waits).await {
@@ -134,7 +136,7 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
                 stop_done(ctx, r, state, StopEvent::Closed, done);
                 return ok(STOP_FAILED_CLOSED, false);
             }
-            Ok(Err(ExchangeError::Rejected(reason))) if reason == "no_position" => {
+            Ok(Err(ExchangeError::NoPosition)) => {
                 let done = Some((false, STOP_FAILED_CLOSED));
                 stop_done(ctx, r, state, StopEvent::Closed, done);
                 return ok(STOP_FAILED_CLOSED, false);

@@ -143,6 +143,9 @@ async fn place(
                 warn!(%coid, attempt, error = %e, "trailing stop rejected");
                 return done(ctx, r, state, TrailingEvent::Fail, Some(&e));
             }
+            Ok(Err(ExchangeError::NoPosition)) => {
+                return done(ctx, r, state, TrailingEvent::Fail, Some("no_position"));
+            }
             Ok(Err(ExchangeError::Throttled {
                 retry_in_ms,
                 detail,

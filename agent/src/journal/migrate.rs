@@ -58,7 +58,16 @@ const ADDED: &[(&str, &str)] = &[
     ),
 ];
 
-/// Adds the columns a journal created by an earlier version lacks.
+/// Rewrites of rows an earlier version stored differently, each idempotent (run at every open).
+const REWRITES: &[&str] = &[
+    // An entry refused as a duplicate id was `unknown` with this marker as its error; it is
+    // the `exists` state now (the error column is for reasons, not states).
+    "UPDATE orders SET state = 'exists', error = NULL
+     WHERE state = 'unknown' AND error = 'duplicate_client_order_id'",
+];
+
+/// Adds the columns a journal created by an earlier version lacks, and rewrites rows stored
+/// in an earlier representation.
 pub(super) async fn add_missing_columns(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     let cols: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info('orders')")
         .fetch_all(pool)
@@ -67,6 +76,9 @@ pub(super) async fn add_missing_columns(pool: &SqlitePool) -> Result<(), sqlx::E
         if !cols.iter().any(|c| c == name) {
             sqlx::query(*add).execute(pool).await?;
         }
+    }
+    for rewrite in REWRITES {
+        sqlx::query(*rewrite).execute(pool).await?;
     }
     Ok(())
 }
@@ -103,11 +115,25 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
+            sqlx::query(
+                "INSERT INTO orders (client_order_id, wave_id, signal_id, symbol, state, error,
+                 updated_at) VALUES ('wg-dup', 'W', 8, 'ETHUSDT', 'unknown',
+                 'duplicate_client_order_id', 'x')",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
             pool.close().await;
         }
         let j = crate::journal::Journal::open(&path).await.unwrap();
         let rows = j.wave_orders("W").await.unwrap();
-        assert_eq!(rows.len(), 1);
+        assert_eq!(rows.len(), 2);
+        let dup = &rows[1];
+        assert_eq!(
+            (dup.state, dup.error.as_deref()),
+            (crate::journal::OrderState::Exists, None),
+            "the duplicate-id marker became a state"
+        );
         let r = &rows[0];
         assert_eq!(
             (r.signal_id, r.side, r.target, r.index, r.round),

@@ -93,7 +93,7 @@ pub(super) const SELECT_OPEN: &str = "SELECT client_order_id, wave_id, signal_id
     state, exchange_order_id, executed, error, fill_price, quantity, stop_state, stop_attempt, \
     stops_sent, side, wave_target, rank_index, round, trailing_state, trailing_attempt, \
     trailing_activation, trailing_distance, trailing_error FROM orders \
-    WHERE state IN ('pending', 'sent', 'unknown') \
+    WHERE state IN ('pending', 'sent', 'unknown', 'exists') \
        OR (executed = 1 AND stop_state NOT IN ('placed', 'closed', 'gone')) \
        OR (executed = 1 AND stop_state = 'placed' AND trailing_state IN ('pending', 'sending')) \
     ORDER BY rowid";

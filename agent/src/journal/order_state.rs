@@ -1,6 +1,6 @@
 //! The journal's order states as an explicit state machine.
 //!
-//! `pending → sent → filled | failed | unknown → resolved`. Every change goes through
+//! `pending → sent → filled | failed | unknown | exists → resolved`. Every change goes through
 //! [`OrderState::transition`], one exhaustive `match` that refuses any pair it does not list
 //! (as NautilusTrader's `OrderStatus::transition` does), so a bug or a replayed message can
 //! never move an order backwards, e.g. from `filled` to `sent`.
@@ -20,6 +20,12 @@ pub enum OrderState {
     Failed,
     /// Outcome unknown (timeout, dropped connection, crash): must be looked up, never re-sent.
     Unknown,
+    /// Outcome unknown, and the exchange refused the send as a duplicate client order id: an
+    /// order under the id exists (a send whose journal row was lost, or an earlier attempt).
+    /// Looked up until found — "not found" is not believed. (Journals written before this
+    /// state kept it as `unknown` with error `duplicate_client_order_id`; opening migrates
+    /// them.)
+    Exists,
     /// An unknown outcome settled by looking the order up by its client order id.
     Resolved,
 }
@@ -35,6 +41,8 @@ pub enum OrderEvent {
     Reject,
     /// No answer: timeout, connection lost, or a crash found it `pending`/`sent`.
     Lost,
+    /// The exchange refused it as a duplicate client order id: an order under the id exists.
+    Duplicate,
     /// A lookup by client order id settled an unknown outcome.
     Resolve,
 }
@@ -61,7 +69,8 @@ impl OrderState {
             (S::Sent, E::Fill) => Ok(S::Filled),
             (S::Sent, E::Reject) => Ok(S::Failed),
             (S::Sent, E::Lost) => Ok(S::Unknown),
-            (S::Unknown, E::Resolve) => Ok(S::Resolved),
+            (S::Sent, E::Duplicate) => Ok(S::Exists),
+            (S::Unknown | S::Exists, E::Resolve) => Ok(S::Resolved),
             (from, event) => Err(TransitionError { from, event }),
         }
     }
@@ -82,6 +91,7 @@ impl OrderState {
             OrderState::Filled => "filled",
             OrderState::Failed => "failed",
             OrderState::Unknown => "unknown",
+            OrderState::Exists => "exists",
             OrderState::Resolved => "resolved",
         }
     }
@@ -94,6 +104,7 @@ impl OrderState {
             "filled" => OrderState::Filled,
             "failed" => OrderState::Failed,
             "unknown" => OrderState::Unknown,
+            "exists" => OrderState::Exists,
             "resolved" => OrderState::Resolved,
             _ => return None,
         })
@@ -112,15 +123,23 @@ mod tests {
     use OrderEvent as E;
     use OrderState as S;
 
-    const ALL_S: [S; 6] = [
+    const ALL_S: [S; 7] = [
         S::Pending,
         S::Sent,
         S::Filled,
         S::Failed,
         S::Unknown,
+        S::Exists,
         S::Resolved,
     ];
-    const ALL_E: [E; 5] = [E::Submit, E::Fill, E::Reject, E::Lost, E::Resolve];
+    const ALL_E: [E; 6] = [
+        E::Submit,
+        E::Fill,
+        E::Reject,
+        E::Lost,
+        E::Duplicate,
+        E::Resolve,
+    ];
 
     #[test]
     fn exactly_the_listed_transitions_are_allowed() {
@@ -130,7 +149,9 @@ mod tests {
             (S::Sent, E::Fill, S::Filled),
             (S::Sent, E::Reject, S::Failed),
             (S::Sent, E::Lost, S::Unknown),
+            (S::Sent, E::Duplicate, S::Exists),
             (S::Unknown, E::Resolve, S::Resolved),
+            (S::Exists, E::Resolve, S::Resolved),
         ];
         for s in ALL_S {
             for e in ALL_E {
