@@ -35,6 +35,7 @@
 
 mod leverage;
 mod lifecycle;
+pub mod phase;
 mod recover;
 mod stop;
 pub mod timing;
@@ -60,7 +61,7 @@ use crate::journal::{NewOrder, OrderEvent, OrderState, OrderUpdate, TrailingStat
 pub use leverage::{LEVERAGE_NOT_SET, LeverageCache};
 use lifecycle::{Lookup, Sender};
 use recover::lost_then_resolve;
-pub use recover::{needs_side, needs_stop, settle_prior, unsettled};
+pub use recover::{needs_side, settle_prior, unsettled};
 use stop::{StopStart, protect};
 use timing::{Step, StepTimes};
 

@@ -10,6 +10,7 @@
 //!   the order's side;
 //! - [`after_holder`]: whose the symbol's position is → protect it, leave it (gone), or hold.
 
+use super::phase::Phase;
 use crate::journal::{OrderState, StopState, TrailingState};
 
 /// Why an order is looked up, which decides what "not found" means.
@@ -71,43 +72,39 @@ pub enum Next {
     Report,
 }
 
-/// True when a journaled entry holds a position whose stop step has not finished, or that was
-/// left open without a stop (`close_failed`). Other rows with an error were settled by an
-/// earlier version's bookkeeping.
-pub fn needs_stop(row: &Row) -> bool {
-    row.executed
-        && (row.stop == StopState::CloseFailed || (row.error.is_none() && !row.stop.is_final()))
+/// The row's phase in the one position lifecycle ([`Phase`]).
+pub fn phase(row: &Row) -> Phase {
+    Phase::of(
+        row.state,
+        row.stop,
+        row.trailing,
+        row.executed,
+        row.error.is_some(),
+    )
 }
 
-/// True when a journaled entry's position is protected and its trailing stop was asked for
-/// but is neither placed nor settled otherwise.
-pub fn needs_trailing(row: &Row) -> bool {
-    row.executed && row.stop == StopState::Placed && row.error.is_none() && !row.trailing.is_final()
-}
-
-/// The next step for a journaled row.
+/// The next step for a journaled row, by its phase.
 pub fn plan(row: &Row) -> Next {
-    match row.state {
-        OrderState::Pending | OrderState::Sent => Next::LookUp {
+    use Phase as P;
+    match phase(row) {
+        P::EntryPending | P::EntrySent => Next::LookUp {
             lookup: Lookup::Unanswered,
             mark_lost: true,
         },
-        OrderState::Unknown => Next::LookUp {
+        P::EntryUnknown => Next::LookUp {
             lookup: Lookup::Unanswered,
             mark_lost: false,
         },
-        OrderState::Exists => Next::LookUp {
+        P::EntryExists => Next::LookUp {
             lookup: Lookup::Exists,
             mark_lost: false,
         },
         // Never report a fill executed before its stop is known to exist (docs/design.md §3).
-        OrderState::Filled | OrderState::Resolved if needs_stop(row) => match row.stop {
-            StopState::Closing => Next::FinishClose,
-            StopState::CloseFailed => Next::Reprotect,
-            _ => Next::ProtectOwn,
-        },
-        OrderState::Filled | OrderState::Resolved if needs_trailing(row) => Next::Trail,
-        OrderState::Filled | OrderState::Failed | OrderState::Resolved => Next::Report,
+        P::Filled | P::Protecting => Next::ProtectOwn,
+        P::Closing => Next::FinishClose,
+        P::Unprotected => Next::Reprotect,
+        P::Protected(TrailingState::Pending | TrailingState::Sending) => Next::Trail,
+        P::Protected(_) | P::EntryFailed | P::Closed | P::Gone | P::Settled => Next::Report,
     }
 }
 

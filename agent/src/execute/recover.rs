@@ -75,10 +75,10 @@ pub async fn settle_prior(
             mark_lost: true,
         } => lost_then_resolve(ctx, &r, prior.state, lookup, Sender::EarlierRun).await,
         Next::LookUp { lookup, .. } => resolve(ctx, &r, lookup, Sender::EarlierRun).await,
-        Next::FinishClose | Next::Reprotect | Next::ProtectOwn => {
+        next @ (Next::FinishClose | Next::Reprotect | Next::ProtectOwn) => {
             let (state, attempt) = (prior.trailing, prior.trailing_attempt);
             let fill = fill_of(&prior);
-            let mut exec = recover_stop(ctx, &r, prior).await;
+            let mut exec = recover_stop(ctx, &r, prior, next).await;
             trailing::after_recovered_stop(ctx, &r, &fill, &mut exec, state, attempt).await;
             exec
         }
@@ -141,17 +141,10 @@ fn journaled_id(exchange_id: u32, prior: &JournalOrder) -> String {
     prior.client_order_id.clone()
 }
 
-/// True when settling `prior` may send a stop or close, so it needs the entry's side.
+/// True when settling `prior` may look its entry up or send a stop, close or trailing stop (its
+/// plan is not just "report"), so it needs the entry's side and the symbol's lock.
 pub fn needs_side(prior: &JournalOrder) -> bool {
-    !prior.state.is_final() || needs_stop(prior) || lifecycle::needs_trailing(&row_of(prior))
-}
-
-/// True when a journaled entry holds a position whose stop step has not finished, or that was
-/// left open without a stop (`close_failed`: protection is tried again). Other rows with an
-/// error were settled by an earlier version's bookkeeping (closed, or close failed before the
-/// stop step was journaled).
-pub fn needs_stop(prior: &JournalOrder) -> bool {
-    lifecycle::needs_stop(&row_of(prior))
+    plan(&row_of(prior)) != Next::Report
 }
 
 /// Marks the order `unknown` — or `exists` after a duplicate-id refusal, so a later run keeps
@@ -275,15 +268,15 @@ async fn flat_on_side(ctx: &AgentCtx, r: &Report) -> Option<bool> {
     }
 }
 
-/// Finishes the stop step of a filled entry journaled by an earlier run: an interrupted close
-/// by [`finish_close`], a position left without a stop by [`reprotect`], a stop step that had
-/// not finished by [`protect_own`].
-async fn recover_stop(ctx: &AgentCtx, r: &Report, prior: JournalOrder) -> Execution {
+/// Finishes the stop step of a filled entry journaled by an earlier run, as the lifecycle
+/// planned it (`next`): an interrupted close by [`finish_close`], a position left without a
+/// stop by [`reprotect`], a stop step that had not finished by [`protect_own`].
+async fn recover_stop(ctx: &AgentCtx, r: &Report, prior: JournalOrder, next: Next) -> Execution {
     let fill = fill_of(&prior);
-    match prior.stop {
-        StopState::Closing => finish_close(ctx, r, prior.stop_attempt, fill).await,
-        StopState::CloseFailed => reprotect(ctx, r, fill, &prior).await,
-        state => protect_own(ctx, r, fill, state, prior.stop_attempt).await,
+    match next {
+        Next::FinishClose => finish_close(ctx, r, prior.stop_attempt, fill).await,
+        Next::Reprotect => reprotect(ctx, r, fill, &prior).await,
+        _ => protect_own(ctx, r, fill, prior.stop, prior.stop_attempt).await,
     }
 }
 

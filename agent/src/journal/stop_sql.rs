@@ -20,10 +20,20 @@ pub(super) fn stop_stmt(
     } else {
         0
     };
-    let stmt = Stmt::new(
+    // A stop sent again for a position left unprotected (`close_failed`) clears its error, so
+    // a crash now leaves an unfinished step (`sending`) that a later run finishes, not a row
+    // that reads as settled by an earlier version.
+    let sql = if from == StopState::CloseFailed {
+        "UPDATE orders SET stop_state = ?, stop_attempt = ?, stops_sent = MAX(stops_sent, ?),
+             updated_at = ?, error = NULL
+         WHERE client_order_id = ? AND stop_state = ?"
+    } else {
         "UPDATE orders SET stop_state = ?, stop_attempt = ?, stops_sent = MAX(stops_sent, ?),
              updated_at = ?
-         WHERE client_order_id = ? AND stop_state = ?",
+         WHERE client_order_id = ? AND stop_state = ?"
+    };
+    let stmt = Stmt::new(
+        sql,
         vec![
             to.as_str().into(),
             i64::from(attempt).into(),

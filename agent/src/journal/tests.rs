@@ -208,8 +208,11 @@ async fn stop_attempts_sent_survive_the_close_step_and_placing_clears_the_error(
         ),
         "the close's attempt number does not hide the stops sent"
     );
-    // A later run retries: fresh stop ids from 3; the one placed clears the error.
+    // A later run retries: fresh stop ids from 3. Sending clears the error, so a crash now
+    // leaves an unfinished step a run after it finishes (not a row that reads as settled).
     s = j.stop_step("wg-1", s, StopEvent::Send, 3).await.unwrap();
+    let r = &j.wave_orders("W").await.unwrap()[0];
+    assert_eq!((r.stop, r.error.as_deref()), (StopState::Sending, None));
     j.stop_step_later("wg-1", s, StopEvent::Place, Some((true, "")))
         .unwrap();
     j.flush().await.unwrap();
