@@ -196,6 +196,67 @@ pub fn after_holder(holder: Holder) -> OwnStep {
     }
 }
 
+/// Which protective order an attempt sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protective {
+    /// The protective stop: the position is unprotected until it is in place.
+    Stop,
+    /// The trailing stop, behind a protective stop already in place.
+    Trailing,
+}
+
+/// The venue's answer to one stop or trailing-stop attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// In place.
+    Placed,
+    /// Refused by the venue's rules.
+    Refused,
+    /// Not sent (unreachable).
+    NotSent,
+    /// No position to protect.
+    NoPosition,
+    /// Held back by the venue's rate limit (nothing sent).
+    Throttled,
+    /// No answer, or "duplicate id": it may be in place.
+    Unanswered,
+}
+
+/// What to do after one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterSend {
+    /// In place: record it.
+    Done,
+    /// Send the next attempt (a fresh derived id).
+    NextAttempt,
+    /// Wait out the cool-down, then send this attempt again (nothing was sent).
+    CoolDownThenSame,
+    /// Wait out the cool-down, then send the next attempt.
+    CoolDownThenNext,
+    /// Look the attempt up: in place is [`AfterSend::Done`], else the next attempt.
+    LookUp,
+    /// Stop trying (the stop: go on to close; the trailing stop: it failed).
+    GiveUp,
+}
+
+/// The decision after one attempt of `kind` answered `answer`. The stop retries a refusal (the
+/// price may have moved past its trigger) and waits through throttling on the same attempt: an
+/// open position must not be left unprotected for a rate limit. The trailing stop gives up on a
+/// refusal (the same request would be refused the same way) — the protective stop stays.
+pub fn after_send(kind: Protective, answer: Answer) -> AfterSend {
+    use AfterSend as A;
+    match (kind, answer) {
+        (_, Answer::Placed) => A::Done,
+        (_, Answer::Unanswered) => A::LookUp,
+        (_, Answer::NotSent) => A::NextAttempt,
+        (_, Answer::NoPosition) => A::GiveUp,
+        (Protective::Stop, Answer::Refused) => A::NextAttempt,
+        (Protective::Trailing, Answer::Refused) => A::GiveUp,
+        (Protective::Stop, Answer::Throttled) => A::CoolDownThenSame,
+        (Protective::Trailing, Answer::Throttled) => A::CoolDownThenNext,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,6 +377,30 @@ mod tests {
         ];
         for (r, want) in table {
             assert_eq!(plan(&r), want, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn decision_after_every_protective_answer() {
+        use AfterSend as A;
+        use Answer as N;
+        use Protective::{Stop, Trailing};
+        let table = [
+            (Stop, N::Placed, A::Done),
+            (Stop, N::Refused, A::NextAttempt),
+            (Stop, N::NotSent, A::NextAttempt),
+            (Stop, N::NoPosition, A::GiveUp),
+            (Stop, N::Throttled, A::CoolDownThenSame),
+            (Stop, N::Unanswered, A::LookUp),
+            (Trailing, N::Placed, A::Done),
+            (Trailing, N::Refused, A::GiveUp),
+            (Trailing, N::NotSent, A::NextAttempt),
+            (Trailing, N::NoPosition, A::GiveUp),
+            (Trailing, N::Throttled, A::CoolDownThenNext),
+            (Trailing, N::Unanswered, A::LookUp),
+        ];
+        for (kind, answer, want) in table {
+            assert_eq!(after_send(kind, answer), want, "{kind:?} {answer:?}");
         }
     }
 

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{error, warn};
 
+use super::lifecycle::{AfterSend, Answer, Protective, after_send};
 use super::timing::Step;
 use super::{Execution, Report, STOP_FAILED_CLOSE_FAILED, STOP_FAILED_CLOSED, derived_id};
 use crate::context::AgentCtx;
@@ -89,24 +90,25 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
             };
             let placed_stop = tokio::time::timeout(timeout, ctx.exchange.place_stop(stop)).await;
             r.times.add(Step::Stop, t);
-            match placed_stop {
-                Ok(Ok(_)) => {
+            let (answer, detail, retry_in_ms) = answer_of(&placed_stop);
+            match after_send(Protective::Stop, answer) {
+                AfterSend::Done => {
                     stop_done(ctx, r, state, StopEvent::Place, placed);
                     return ok("", true);
                 }
-                Ok(Err(ExchangeError::Rejected(e) | ExchangeError::Unavailable(e))) => {
-                    warn!(%coid, attempt, error = %e, "stop rejected");
-                }
+                AfterSend::NextAttempt => warn!(%coid, attempt, error = %detail, "stop rejected"),
                 // The position is gone: no stop to place; the close step settles it.
-                Ok(Err(ExchangeError::NoPosition)) => break,
+                AfterSend::GiveUp => break,
                 // Nothing was sent: the same attempt goes again after the cool-down.
-                Ok(Err(ExchangeError::Throttled { retry_in_ms, .. })) => {
-                    if wait_throttled(ctx, coid, "stop", retry_in_ms, &mut waits).await {
+                d @ (AfterSend::CoolDownThenSame | AfterSend::CoolDownThenNext) => {
+                    if !wait_throttled(ctx, coid, "stop", retry_in_ms, &mut waits).await {
+                        break;
+                    }
+                    if d == AfterSend::CoolDownThenSame {
                         continue;
                     }
-                    break;
                 }
-                Ok(Err(ExchangeError::Unknown(_) | ExchangeError::DuplicateId(_))) | Err(_) => {
+                AfterSend::LookUp => {
                     // The stop may be in place (a duplicate id says a stop under it exists):
                     // ask before trying another.
                     if let Ok(true) = ctx.exchange.stop_in_place(symbol.clone(), stop_id).await {
@@ -160,6 +162,27 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
     let done = Some((true, STOP_FAILED_CLOSE_FAILED));
     stop_done(ctx, r, state, StopEvent::CloseFailed, done);
     r.unprotected(&fill)
+}
+
+/// The lifecycle's reading of one stop or trailing-stop attempt's result: the answer, its
+/// detail (the venue's reason, `timeout`, `no_position`) and the cool-down it asks for.
+pub(super) fn answer_of<T>(
+    sent: &Result<Result<T, ExchangeError>, tokio::time::error::Elapsed>,
+) -> (Answer, String, u64) {
+    match sent {
+        Ok(Ok(_)) => (Answer::Placed, String::new(), 0),
+        Ok(Err(ExchangeError::Rejected(e))) => (Answer::Refused, e.clone(), 0),
+        Ok(Err(ExchangeError::Unavailable(e))) => (Answer::NotSent, e.clone(), 0),
+        Ok(Err(ExchangeError::NoPosition)) => (Answer::NoPosition, "no_position".into(), 0),
+        Ok(Err(ExchangeError::Throttled {
+            retry_in_ms,
+            detail,
+        })) => (Answer::Throttled, detail.clone(), *retry_in_ms),
+        Ok(Err(ExchangeError::Unknown(e) | ExchangeError::DuplicateId(e))) => {
+            (Answer::Unanswered, e.clone(), 0)
+        }
+        Err(_) => (Answer::Unanswered, "timeout".into(), 0),
+    }
 }
 
 /// Most cool-downs one order's stop step waits through before it gives up.

@@ -16,11 +16,12 @@ use std::time::Duration;
 
 use tracing::{error, warn};
 
-use super::lifecycle::{OwnStep, after_holder};
+use super::lifecycle::{AfterSend, OwnStep, Protective, after_holder, after_send};
+use super::stop::answer_of;
 use super::{ExecStatus, Execution, Report, derived_id};
 use crate::context::AgentCtx;
 use crate::exchange::money::{NotMoney, decimal, percent_of};
-use crate::exchange::{ExchangeError, Fill, OrderReport, Side, TrailingStopOrder};
+use crate::exchange::{Fill, OrderReport, Side, TrailingStopOrder};
 use crate::journal::{TrailingEvent, TrailingState};
 use crate::protocol::Trailing;
 
@@ -136,43 +137,30 @@ async fn place(
             }
         };
         let id = o.client_order_id.clone();
-        match tokio::time::timeout(timeout, ctx.exchange.place_trailing_stop(o)).await {
-            Ok(Ok(_)) => return done(ctx, r, state, TrailingEvent::Place, None),
-            Ok(Err(ExchangeError::Rejected(e))) => {
-                // The same request would be refused the same way: a rule, not a blip.
-                warn!(%coid, attempt, error = %e, "trailing stop rejected");
-                return done(ctx, r, state, TrailingEvent::Fail, Some(&e));
+        let sent = tokio::time::timeout(timeout, ctx.exchange.place_trailing_stop(o)).await;
+        let (answer, detail, retry_in_ms) = answer_of(&sent);
+        match after_send(Protective::Trailing, answer) {
+            AfterSend::Done => return done(ctx, r, state, TrailingEvent::Place, None),
+            // The same request would be refused the same way: a rule, not a blip.
+            AfterSend::GiveUp => {
+                warn!(%coid, attempt, error = %detail, "trailing stop rejected");
+                return done(ctx, r, state, TrailingEvent::Fail, Some(&detail));
             }
-            Ok(Err(ExchangeError::NoPosition)) => {
-                return done(ctx, r, state, TrailingEvent::Fail, Some("no_position"));
-            }
-            Ok(Err(ExchangeError::Throttled {
-                retry_in_ms,
-                detail,
-            })) => {
-                // Nothing was sent: wait out the venue's cool-down, then try again.
+            // Nothing was sent: wait out the venue's cool-down, then try again.
+            AfterSend::CoolDownThenNext | AfterSend::CoolDownThenSame => {
                 warn!(%coid, attempt, retry_in_ms, "trailing stop throttled");
                 tokio::time::sleep(Duration::from_millis(retry_in_ms)).await;
-                last = detail;
             }
-            Ok(Err(ExchangeError::Unavailable(e))) => {
-                // Nothing was sent: try again.
-                warn!(%coid, attempt, error = %e, "trailing stop not sent");
-                last = e;
+            AfterSend::NextAttempt => {
+                warn!(%coid, attempt, error = %detail, "trailing stop not sent")
             }
-            Ok(Err(ExchangeError::Unknown(e) | ExchangeError::DuplicateId(e))) => {
-                last = e;
-                if in_place(ctx, &r.symbol, &id).await == Some(true) {
-                    return done(ctx, r, state, TrailingEvent::Place, None);
-                }
-            }
-            Err(_) => {
-                last = "timeout".into();
+            AfterSend::LookUp => {
                 if in_place(ctx, &r.symbol, &id).await == Some(true) {
                     return done(ctx, r, state, TrailingEvent::Place, None);
                 }
             }
         }
+        last = detail;
     }
     done(ctx, r, state, TrailingEvent::Fail, Some(&last))
 }

@@ -130,8 +130,9 @@ async fn killed_between_stop_and_trailing(venue: &str, lost: bool) {
     // outcome the client cannot know (Binance error -1007 "Send status unknown; execution
     // status unknown", https://developers.binance.com/docs/derivatives/usds-margined-futures/error-code,
     // modelled in `fake_exchange/binance/mod.rs`; the fakes' faults, `fake_exchange/mod.rs`).
+    // Only the first run's request: the restart's answers come at once.
     let world = instruments(World::new(KEY, SECRET))
-        .trailing_fault(Fault::symbol("ETHUSDT").delay(Duration::from_secs(600)));
+        .trailing_fault(Fault::next_orders(1).delay(Duration::from_secs(600)));
     let fake = match venue {
         "bybit" => FakeBybit::start(world).await,
         _ => FakeBinance::start(world).await,
@@ -163,9 +164,11 @@ async fn killed_between_stop_and_trailing(venue: &str, lost: bool) {
         assert_eq!(protection(&fake, "ETHUSDT"), (1, 0));
     }
 
-    // The restart's sweep settles the journaled trailing step before the agent serves.
+    // The restart's sweep settles the journaled trailing step before the agent serves (its
+    // port may take connections earlier: an RPC answered says it serves).
     let agent = AgentProc::spawn(dir.path(), venue, &fake);
     let mut client = connect(agent.addr).await;
+    describe(&mut client).await;
     let log = || std::fs::read_to_string(dir.path().join("agent.log")).unwrap_or_default();
     assert_eq!(
         protection(&fake, "ETHUSDT"),
