@@ -40,6 +40,7 @@ fn main() -> anyhow::Result<()> {
                         wave_target: orders,
                         index: i,
                         round: 0,
+                        trailing: None,
                     })
                     .await?;
                 journal
