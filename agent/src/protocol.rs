@@ -16,6 +16,11 @@ use wavegate_common::walk::Mode;
 
 use crate::config::AgentConfig;
 use crate::error::ProtocolError;
+use crate::exchange::LeverageSetting;
+
+mod position;
+
+pub use position::MAX_LEVERAGE;
 
 /// A checked `Start`: what the session needs to run the wave.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +53,12 @@ pub struct WaveStart {
     /// agent's `[positions]` default; `None` (off) unless both activation and distance are
     /// given.
     pub trailing: Option<Trailing>,
+    /// Leverage and margin mode set on each symbol before its entry: the wave's params, each
+    /// value else the agent's `[positions]`.
+    pub leverage: LeverageSetting,
+    /// Entry size in USD before lot rounding and the tolerance raise: the wave's
+    /// `position_size_usd`, else the adapter's `notional`.
+    pub notional: f64,
 }
 
 /// Trailing-stop distances of a wave, in percent of the fill price.
@@ -138,6 +149,7 @@ pub fn check_start(s: &pb::Start, cfg: &AgentConfig) -> Result<WaveStart, Protoc
         activation_percent: a,
         distance_percent: d,
     });
+    let (leverage, notional) = position::resolve(p, cfg)?;
     let mode = match pb::ExecutionMode::try_from(s.mode) {
         Ok(pb::ExecutionMode::Unspecified) => cfg.execution_mode,
         Ok(pb::ExecutionMode::Sequential) => Mode::Sequential,
@@ -183,6 +195,8 @@ pub fn check_start(s: &pb::Start, cfg: &AgentConfig) -> Result<WaveStart, Protoc
         stop_loss_percent,
         params_source: ParamsSource::from_proto(p.source),
         trailing,
+        leverage,
+        notional,
     })
 }
 

@@ -52,7 +52,7 @@ use wavegate_common::walk::{Next, Walk};
 
 use crate::context::AgentCtx;
 use crate::error::SessionError;
-use crate::exchange::{AccountState, ExchangeError, LeverageSetting};
+use crate::exchange::{AccountState, ExchangeError};
 use crate::execute::{ExecStatus, Execution, OrderJob, execute};
 use crate::protocol::WaveStart;
 use crate::spans::{self, BatchSpan, TopupSpan};
@@ -131,7 +131,7 @@ impl Session {
     ) -> Self {
         let limits = AccountLimits::new(
             &ctx.config.limits,
-            ctx.config.positions.leverage,
+            start.leverage.leverage,
             open.len(),
             account,
         );
@@ -334,10 +334,7 @@ impl Session {
             cancel: self.cancel.subscribe(),
             notional: e.notional,
             trailing: self.start.trailing,
-            leverage: LeverageSetting {
-                leverage: self.ctx.config.positions.leverage,
-                margin_mode: self.ctx.config.positions.margin_mode,
-            },
+            leverage: self.start.leverage,
         };
         let ctx = self.ctx.clone();
         let span = spans::place_order(&self.wave_span, &job);
@@ -377,7 +374,7 @@ impl Session {
         let round = self.candidates.get(c).map_or(0, |&i| self.entries[i].round);
         if matches!(exec.status, ExecStatus::Failed | ExecStatus::Duplicate) {
             let notional = self.candidates.get(c).map(|&i| self.entries[i].notional);
-            self.give_back(notional.unwrap_or_else(|| self.ctx.order_notional()));
+            self.give_back(notional.unwrap_or(self.start.notional));
         }
         match exec.status {
             // Opened by another wave since validation: skipped like a duplicate found then.

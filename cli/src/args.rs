@@ -274,9 +274,10 @@ pub struct ParamsSetArgs {
     /// Store params for an exchange id the coordinator has no agent for.
     #[arg(long)]
     pub force: bool,
-    /// Target positions per wave (>= 1).
+    /// Target positions per wave (>= 1). Left out: the exchange's current one (params stored
+    /// or configured).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_trades: u32,
+    pub max_trades: Option<u32>,
     /// Signals in the first validation round (>= max-trades). Left out: the stored one while
     /// max-trades is unchanged, else max-trades + 3. Other options left out keep their stored
     /// values.
@@ -291,6 +292,18 @@ pub struct ParamsSetArgs {
     /// Trailing stop distance in percent.
     #[arg(long)]
     pub trailing_distance_percent: Option<f64>,
+    /// Leverage the agent sets per symbol before each entry (1..=the coordinator's
+    /// `[params] max_leverage`); never set: the agent's `[positions] leverage`.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=125))]
+    pub leverage: Option<u32>,
+    /// Margin mode the agent sets per symbol before each entry; never set: the agent's
+    /// `[positions] margin_mode`.
+    #[arg(long, value_parser = ["cross", "isolated"])]
+    pub margin_mode: Option<String>,
+    /// Size of each entry in USD (within the exchange's configured min/max size); never set:
+    /// the agent's adapter `notional`.
+    #[arg(long)]
+    pub size_usd: Option<f64>,
     /// Name to store (default: the configured name of the exchange).
     #[arg(long)]
     pub name: Option<String>,

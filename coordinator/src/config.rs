@@ -60,6 +60,24 @@ fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     }
 }
 
+/// Checks a `(min, max)` size range in USD: both finite, `0 < min <= max`.
+fn check_size_range(
+    min_key: &str,
+    max_key: &str,
+    (min, max): (f64, f64),
+) -> Result<(), ConfigError> {
+    if !(min.is_finite() && min > 0.0) {
+        return Err(invalid(min_key, format!("must be positive, got {min}")));
+    }
+    if !(max.is_finite() && max >= min) {
+        return Err(invalid(
+            max_key,
+            format!("must be >= the minimum size ({min}), got {max}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Wave timing (docs/design.md §4 "Wave timing").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -186,6 +204,24 @@ pub struct ExchangeConfig {
     /// `auth.token_file` holds the same); read at start-up, never logged.
     #[serde(default)]
     pub agent_token_file: Option<PathBuf>,
+    /// Smallest `position_size_usd` params may set for this exchange; none: `[params]
+    /// min_size_usd`.
+    #[serde(default)]
+    pub min_size_usd: Option<f64>,
+    /// Largest `position_size_usd` params may set for this exchange; none: `[params]
+    /// max_size_usd`.
+    #[serde(default)]
+    pub max_size_usd: Option<f64>,
+}
+
+impl ExchangeConfig {
+    /// The `position_size_usd` range params may set: this exchange's bounds, else `[params]`'s.
+    pub fn size_range(&self, params: &ParamsConfig) -> (f64, f64) {
+        (
+            self.min_size_usd.unwrap_or(params.min_size_usd),
+            self.max_size_usd.unwrap_or(params.max_size_usd),
+        )
+    }
 }
 
 /// `[params]`: bounds of the params producers and operators may set.
@@ -195,12 +231,23 @@ pub struct ParamsConfig {
     /// Highest `max_trades` accepted from `Params.Set` or a signal's params (a wave never
     /// opens more positions per exchange than this).
     pub max_trades_ceiling: u32,
+    /// Highest `leverage` accepted from `Params.Set` (1..=this; the venues allow up to 125).
+    pub max_leverage: u32,
+    /// Default smallest `position_size_usd` accepted, in USD (the reference's 5); an
+    /// exchange's `min_size_usd` replaces it.
+    pub min_size_usd: f64,
+    /// Default largest `position_size_usd` accepted, in USD (the reference's 10 000); an
+    /// exchange's `max_size_usd` replaces it.
+    pub max_size_usd: f64,
 }
 
 impl Default for ParamsConfig {
     fn default() -> Self {
         Self {
             max_trades_ceiling: 100,
+            max_leverage: 20,
+            min_size_usd: 5.0,
+            max_size_usd: 10_000.0,
         }
     }
 }
@@ -458,6 +505,17 @@ impl CoordinatorConfig {
         if self.params.max_trades_ceiling == 0 {
             return Err(invalid("params.max_trades_ceiling", "must be at least 1"));
         }
+        if !(1..=125).contains(&self.params.max_leverage) {
+            return Err(invalid(
+                "params.max_leverage",
+                format!("must be in 1..=125, got {}", self.params.max_leverage),
+            ));
+        }
+        check_size_range(
+            "params.min_size_usd",
+            "params.max_size_usd",
+            (self.params.min_size_usd, self.params.max_size_usd),
+        )?;
         let mut ids = HashSet::new();
         for (i, e) in self.exchanges.iter().enumerate() {
             let key = |k: &str| format!("exchanges[{i}].{k}");
@@ -479,6 +537,11 @@ impl CoordinatorConfig {
             {
                 return Err(invalid(key("agent_token_file"), "must not be empty"));
             }
+            check_size_range(
+                &key("min_size_usd"),
+                &key("max_size_usd"),
+                e.size_range(&self.params),
+            )?;
             if e.default_max_trades == Some(0) {
                 return Err(invalid(key("default_max_trades"), "must be at least 1"));
             }

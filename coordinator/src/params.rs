@@ -47,6 +47,12 @@ pub fn effective(
             trailing_activation_percent: s.trailing_activation_percent,
             trailing_distance_percent: s.trailing_distance_percent,
             updated_at: Some(to_proto(s.updated_at)),
+            leverage: s.position.leverage,
+            margin_mode: s
+                .position
+                .margin_mode
+                .unwrap_or(pb::MarginMode::Unspecified) as i32,
+            position_size_usd: s.position.position_size_usd,
         });
     }
     let max_trades = cfg.exchange(id)?.default_max_trades?;
@@ -60,6 +66,9 @@ pub fn effective(
         trailing_activation_percent: None,
         trailing_distance_percent: None,
         updated_at: None,
+        leverage: None,
+        margin_mode: pb::MarginMode::Unspecified as i32,
+        position_size_usd: None,
     })
 }
 
@@ -171,6 +180,95 @@ pub fn check_set(
             "buffer_size",
             format!("must be >= max_trades ({}), got {b}", req.max_trades),
         ));
+    }
+    check_position(cfg, req)?;
+    Ok(())
+}
+
+/// Leverage, margin mode and entry size of a wave's positions (issue 11), as `Params.Set`
+/// stored them; `None` fields leave the agent's configured value.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PositionParams {
+    /// Leverage set per symbol before its entry.
+    pub leverage: Option<u32>,
+    /// Margin mode set per symbol before its entry (never `Unspecified`).
+    pub margin_mode: Option<pb::MarginMode>,
+    /// Entry size in USD.
+    pub position_size_usd: Option<f64>,
+}
+
+impl PositionParams {
+    /// The request's values, each absent one kept from `kept`.
+    pub fn merged(req: &pb::SetParamsRequest, kept: Option<&PositionParams>) -> PositionParams {
+        let mode = match pb::MarginMode::try_from(req.margin_mode) {
+            Ok(pb::MarginMode::Unspecified) | Err(_) => None,
+            Ok(m) => Some(m),
+        };
+        PositionParams {
+            leverage: req.leverage.or_else(|| kept.and_then(|k| k.leverage)),
+            margin_mode: mode.or_else(|| kept.and_then(|k| k.margin_mode)),
+            position_size_usd: req
+                .position_size_usd
+                .or_else(|| kept.and_then(|k| k.position_size_usd)),
+        }
+    }
+}
+
+/// `cross` or `isolated`, as stored; `None` for `Unspecified`.
+pub fn margin_mode_str(m: pb::MarginMode) -> Option<&'static str> {
+    match m {
+        pb::MarginMode::Unspecified => None,
+        pb::MarginMode::Cross => Some("cross"),
+        pb::MarginMode::Isolated => Some("isolated"),
+    }
+}
+
+/// Parses a stored margin mode (`cross` or `isolated`).
+pub fn margin_mode_from_str(s: &str) -> Option<pb::MarginMode> {
+    match s {
+        "cross" => Some(pb::MarginMode::Cross),
+        "isolated" => Some(pb::MarginMode::Isolated),
+        _ => None,
+    }
+}
+
+/// Checks the position params of a `Params.Set` (issue 12's bounds): `leverage` in
+/// 1..=`params.max_leverage`, a known `margin_mode`, `position_size_usd` within the exchange's
+/// configured size range. The request's exchange is configured (checked before).
+fn check_position(
+    cfg: &CoordinatorConfig,
+    req: &pb::SetParamsRequest,
+) -> Result<(), CoordinatorError> {
+    let max = cfg.params.max_leverage;
+    if let Some(l) = req.leverage
+        && !(1..=max).contains(&l)
+    {
+        return Err(CoordinatorError::bad(
+            "leverage",
+            format!("must be in [1, {max}] (params.max_leverage), got {l}"),
+        ));
+    }
+    if pb::MarginMode::try_from(req.margin_mode).is_err() {
+        return Err(CoordinatorError::bad(
+            "margin_mode",
+            format!("unknown margin mode {}", req.margin_mode),
+        ));
+    }
+    if let Some(size) = req.position_size_usd {
+        let (lo, hi) = cfg
+            .exchange(req.exchange_id)
+            .map_or((cfg.params.min_size_usd, cfg.params.max_size_usd), |e| {
+                e.size_range(&cfg.params)
+            });
+        if !(size.is_finite() && size >= lo && size <= hi) {
+            return Err(CoordinatorError::bad(
+                "position_size_usd",
+                format!(
+                    "must be within the exchange's size range [{lo}, {hi}] USD \
+                     (min_size_usd/max_size_usd), got {size}"
+                ),
+            ));
+        }
     }
     Ok(())
 }

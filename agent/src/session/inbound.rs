@@ -85,8 +85,9 @@ impl Session {
             return Ok(());
         }
         let batch = BatchSpan::start(&self.wave_span, b.round, signals.len());
-        let notional = self.ctx.order_notional();
-        let leverage = self.ctx.config.positions.leverage;
+        // The wave's params, else the agent's config (protocol::check_start).
+        let notional = self.start.notional;
+        let leverage = self.start.leverage.leverage;
         let symbols = SymbolFilter::new(&self.ctx.config.symbols);
         for s in signals {
             self.seen_ids.insert(s.id());

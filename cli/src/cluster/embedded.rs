@@ -60,6 +60,8 @@ pub(super) fn coordinator_config(
             default_max_trades: x.default_max_trades,
             region: Some("loopback".into()),
             agent_token_file: None,
+            min_size_usd: None,
+            max_size_usd: None,
         })
         .collect();
     exchanges.extend(spec.bare_exchanges.iter().map(|(id, name)| ExchangeConfig {
@@ -69,6 +71,8 @@ pub(super) fn coordinator_config(
         default_max_trades: None,
         region: None,
         agent_token_file: None,
+        min_size_usd: None,
+        max_size_usd: None,
     }));
     let mut config = CoordinatorConfig {
         listen: spec.listen,

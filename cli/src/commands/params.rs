@@ -35,6 +35,15 @@ pub struct ParamsView {
     /// Trailing distance in percent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trailing_distance_percent: Option<f64>,
+    /// Leverage set per symbol before entries (absent: the agent's own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leverage: Option<u32>,
+    /// `cross` or `isolated` (absent: the agent's own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub margin_mode: Option<&'static str>,
+    /// Entry size in USD (absent: the agent's own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position_size_usd: Option<f64>,
     /// Last written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
@@ -52,6 +61,13 @@ impl ParamsView {
             stop_loss_percent: p.stop_loss_percent,
             trailing_activation_percent: p.trailing_activation_percent,
             trailing_distance_percent: p.trailing_distance_percent,
+            leverage: p.leverage,
+            margin_mode: match pb::MarginMode::try_from(p.margin_mode) {
+                Ok(pb::MarginMode::Cross) => Some("cross"),
+                Ok(pb::MarginMode::Isolated) => Some("isolated"),
+                _ => None,
+            },
+            position_size_usd: p.position_size_usd,
             updated_at: time_str(p.updated_at.as_ref()),
         }
     }
@@ -71,6 +87,9 @@ fn table(params: &[ParamsView]) -> String {
         ("STOP_LOSS_%", Align::Right),
         ("TRAIL_ACT_%", Align::Right),
         ("TRAIL_DIST_%", Align::Right),
+        ("LEVERAGE", Align::Right),
+        ("MARGIN", Align::Left),
+        ("SIZE_USD", Align::Right),
         ("UPDATED_AT", Align::Left),
     ]);
     for p in params {
@@ -83,6 +102,9 @@ fn table(params: &[ParamsView]) -> String {
             opt(p.stop_loss_percent),
             opt(p.trailing_activation_percent),
             opt(p.trailing_distance_percent),
+            p.leverage.map(|l| l.to_string()).unwrap_or_default(),
+            p.margin_mode.unwrap_or_default().to_owned(),
+            opt(p.position_size_usd),
             p.updated_at.clone().unwrap_or_default(),
         ]);
     }
@@ -152,12 +174,18 @@ pub fn resolve_exchange(
 
 /// Checks `params set` locally: the coordinator checks too, but a local error names the flag.
 pub fn check_set(a: &ParamsSetArgs) -> Result<(), CliError> {
-    if let Some(b) = a.buffer_size
-        && b < a.max_trades
+    if let (Some(b), Some(m)) = (a.buffer_size, a.max_trades)
+        && b < m
     {
         return Err(CliError::Input(format!(
-            "--buffer-size: must be >= --max-trades ({}), got {b}",
-            a.max_trades
+            "--buffer-size: must be >= --max-trades ({m}), got {b}"
+        )));
+    }
+    if let Some(usd) = a.size_usd
+        && !(usd.is_finite() && usd > 0.0)
+    {
+        return Err(CliError::Input(format!(
+            "--size-usd: must be a positive number of USD, got {usd}"
         )));
     }
     let percents = [
@@ -184,11 +212,28 @@ pub fn check_set(a: &ParamsSetArgs) -> Result<(), CliError> {
 pub async fn set(clients: &mut Clients, a: &ParamsSetArgs) -> Result<pb::ExchangeParams, CliError> {
     check_set(a)?;
     let exchange_id = resolve_exchange(&a.exchange, &configured(clients).await?, a.force)?;
+    let max_trades = match a.max_trades {
+        Some(m) => m,
+        None => current_max_trades(clients, exchange_id).await?,
+    };
+    let margin_mode = match a.margin_mode.as_deref() {
+        None => pb::MarginMode::Unspecified,
+        Some("cross") => pb::MarginMode::Cross,
+        Some("isolated") => pb::MarginMode::Isolated,
+        Some(other) => {
+            return Err(CliError::Input(format!(
+                "--margin-mode: cross or isolated, got {other:?}"
+            )));
+        }
+    };
     clients
         .params
         .set(pb::SetParamsRequest {
             exchange_id,
-            max_trades: a.max_trades,
+            max_trades,
+            leverage: a.leverage,
+            margin_mode: margin_mode as i32,
+            position_size_usd: a.size_usd,
             buffer_size: a.buffer_size,
             stop_loss_percent: a.stop_loss_percent,
             trailing_activation_percent: a.trailing_activation_percent,
@@ -198,6 +243,27 @@ pub async fn set(clients: &mut Clients, a: &ParamsSetArgs) -> Result<pb::Exchang
         .await
         .map(tonic::Response::into_inner)
         .map_err(|s| clients.status_error("Params.Set", &s))
+}
+
+/// The exchange's current target, for a `params set` without `--max-trades` (the request
+/// replaces the target, so it is carried over).
+async fn current_max_trades(clients: &mut Clients, exchange_id: u32) -> Result<u32, CliError> {
+    let list = clients
+        .params
+        .get(pb::GetParamsRequest { exchange_id })
+        .await
+        .map_err(|s| clients.status_error("Params.Get", &s))?
+        .into_inner();
+    list.params
+        .first()
+        .map(|p| p.max_trades)
+        .filter(|&m| m > 0)
+        .ok_or_else(|| {
+            CliError::Input(format!(
+                "--max-trades: required, exchange {exchange_id} has no params stored or \
+                 configured to keep"
+            ))
+        })
 }
 
 /// Runs `params get` or `params set`.
@@ -244,11 +310,14 @@ mod tests {
         ParamsSetArgs {
             exchange: "1".into(),
             force: false,
-            max_trades: max,
+            max_trades: Some(max),
             buffer_size: buffer,
             stop_loss_percent: sl,
             trailing_activation_percent: None,
             trailing_distance_percent: None,
+            leverage: None,
+            margin_mode: None,
+            size_usd: None,
             name: None,
             json: false,
         }
@@ -267,6 +336,14 @@ mod tests {
                 .starts_with("--stop-loss-percent:")
         );
         assert!(check_set(&args(6, None, Some(100.0))).is_err());
+        for usd in [0.0, -5.0, f64::INFINITY] {
+            let a = ParamsSetArgs {
+                size_usd: Some(usd),
+                ..args(6, None, None)
+            };
+            let e = check_set(&a).unwrap_err().to_string();
+            assert!(e.starts_with("--size-usd:"), "{e}");
+        }
     }
 
     #[test]

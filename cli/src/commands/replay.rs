@@ -62,6 +62,7 @@ async fn replay(
                 trailing_activation_percent: None,
                 trailing_distance_percent: None,
                 exchange_name: p.exchange_name.clone(),
+                ..Default::default()
             })
             .await
             .map_err(|st| clients.status_error("Params.Set", &st))?;

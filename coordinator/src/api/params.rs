@@ -7,7 +7,7 @@ use wavegate_common::proto::v1::params_server::Params;
 
 use super::Api;
 use crate::error::{CoordinatorError, status};
-use crate::params::{all_effective, check_set, effective, exchange_name};
+use crate::params::{PositionParams, all_effective, check_set, effective, exchange_name};
 use crate::spans;
 use crate::store::StoredParams;
 
@@ -76,6 +76,7 @@ impl Params for Api {
                     trailing_distance_percent: req
                         .trailing_distance_percent
                         .or_else(|| kept.and_then(|k| k.trailing_distance_percent)),
+                    position: PositionParams::merged(&req, kept.map(|k| &k.position)),
                     updated_at: now,
                 }
             };

@@ -5,6 +5,7 @@ use wavegate_common::SignalParams;
 
 use super::{Store, from_ms, ms};
 use crate::error::CoordinatorError;
+use crate::params::{PositionParams, margin_mode_from_str, margin_mode_str};
 
 /// Params stored for one exchange.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +24,8 @@ pub struct StoredParams {
     pub trailing_activation_percent: Option<f64>,
     /// Trailing distance percent.
     pub trailing_distance_percent: Option<f64>,
+    /// Position params (leverage, margin mode, size) set by `Params.Set`.
+    pub position: PositionParams,
     /// Last write.
     pub updated_at: DateTime<Utc>,
 }
@@ -36,6 +39,9 @@ type Row = (
     Option<f64>,
     Option<f64>,
     i64,
+    Option<i64>,
+    Option<String>,
+    Option<f64>,
 );
 
 fn from_row(r: Row) -> Result<StoredParams, CoordinatorError> {
@@ -51,13 +57,26 @@ fn from_row(r: Row) -> Result<StoredParams, CoordinatorError> {
         trailing_activation_percent: r.5,
         trailing_distance_percent: r.6,
         updated_at: from_ms(r.7),
+        position: PositionParams {
+            leverage: r.8.map(|v| u32_of(v, "leverage")).transpose()?,
+            margin_mode: r
+                .9
+                .map(|m| {
+                    margin_mode_from_str(&m).ok_or_else(|| {
+                        CoordinatorError::Corrupt("exchange_params.margin_mode".into())
+                    })
+                })
+                .transpose()?,
+            position_size_usd: r.10,
+        },
     })
 }
 
 macro_rules! params_columns {
     () => {
         "exchange_id, exchange_name, max_trades, buffer_size, stop_loss_percent, \
-                       trailing_activation_percent, trailing_distance_percent, updated_at"
+                       trailing_activation_percent, trailing_distance_percent, updated_at, \
+                       leverage, margin_mode, position_size_usd"
     };
 }
 
@@ -161,6 +180,7 @@ pub fn merge_wave_params(
             stop_loss_percent: p.stop_loss_percent,
             trailing_activation_percent: p.trailing_activation_percent,
             trailing_distance_percent: p.trailing_distance_percent,
+            position: PositionParams::default(),
             updated_at: now,
         }),
     }
@@ -204,13 +224,14 @@ pub(super) async fn upsert_params(
     sqlx::query(concat!(
         "INSERT INTO exchange_params (",
         params_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          ON CONFLICT (exchange_id) DO UPDATE SET exchange_name = excluded.exchange_name, \
          max_trades = excluded.max_trades, buffer_size = excluded.buffer_size, \
          stop_loss_percent = excluded.stop_loss_percent, \
          trailing_activation_percent = excluded.trailing_activation_percent, \
          trailing_distance_percent = excluded.trailing_distance_percent, \
-         updated_at = excluded.updated_at"
+         updated_at = excluded.updated_at, leverage = excluded.leverage, \
+         margin_mode = excluded.margin_mode, position_size_usd = excluded.position_size_usd"
     ))
     .bind(i64::from(p.exchange_id))
     .bind(&p.exchange_name)
@@ -220,6 +241,9 @@ pub(super) async fn upsert_params(
     .bind(p.trailing_activation_percent)
     .bind(p.trailing_distance_percent)
     .bind(ms(p.updated_at))
+    .bind(p.position.leverage.map(i64::from))
+    .bind(p.position.margin_mode.map(margin_mode_str))
+    .bind(p.position.position_size_usd)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -238,6 +262,7 @@ mod tests {
             stop_loss_percent: Some(4.0),
             trailing_activation_percent: None,
             trailing_distance_percent: None,
+            position: PositionParams::default(),
             updated_at: DateTime::<Utc>::UNIX_EPOCH,
         }
     }

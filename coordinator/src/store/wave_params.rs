@@ -19,6 +19,7 @@ use super::params::{lock_params_row, read_params, upsert_params};
 use super::waves::hold_dispatching;
 use super::{Store, StoredParams, from_ms, merge_wave_params, ms};
 use crate::error::CoordinatorError;
+use crate::params::{margin_mode_from_str, margin_mode_str};
 
 /// Params of each exchange of a wave, by exchange id; `None` is `no_params`.
 pub type WaveParams = BTreeMap<u32, Option<pb::ExchangeParams>>;
@@ -58,6 +59,13 @@ struct Sent {
     trailing_distance_percent: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     updated_at_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    leverage: Option<u32>,
+    /// `cross` or `isolated`; absent: the agent's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    margin_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    position_size_usd: Option<f64>,
 }
 
 fn encode(params: &WaveParams) -> Result<String, CoordinatorError> {
@@ -77,6 +85,12 @@ fn encode(params: &WaveParams) -> Result<String, CoordinatorError> {
                     .as_ref()
                     .and_then(from_proto)
                     .map(|t: DateTime<Utc>| ms(t)),
+                leverage: p.leverage,
+                margin_mode: pb::MarginMode::try_from(p.margin_mode)
+                    .ok()
+                    .and_then(margin_mode_str)
+                    .map(str::to_owned),
+                position_size_usd: p.position_size_usd,
             });
             (id.to_string(), sent)
         })
@@ -94,6 +108,12 @@ fn decode(json: &str) -> Result<WaveParams, CoordinatorError> {
             let id: u32 = id
                 .parse()
                 .map_err(|_| corrupt(format!("exchange id {id:?}")))?;
+            let mode = match sent.as_ref().and_then(|s| s.margin_mode.as_deref()) {
+                None => pb::MarginMode::Unspecified,
+                Some(m) => {
+                    margin_mode_from_str(m).ok_or_else(|| corrupt(format!("margin mode {m:?}")))?
+                }
+            };
             let p = sent.map(|s| pb::ExchangeParams {
                 exchange_id: id,
                 exchange_name: s.exchange_name,
@@ -104,6 +124,9 @@ fn decode(json: &str) -> Result<WaveParams, CoordinatorError> {
                 trailing_activation_percent: s.trailing_activation_percent,
                 trailing_distance_percent: s.trailing_distance_percent,
                 updated_at: s.updated_at_ms.map(|v| to_proto(from_ms(v))),
+                leverage: s.leverage,
+                margin_mode: mode as i32,
+                position_size_usd: s.position_size_usd,
             });
             Ok((id, p))
         })

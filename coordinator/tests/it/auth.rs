@@ -27,6 +27,8 @@ async fn bearer_tokens_guard_the_api_when_configured() {
             default_max_trades: Some(4),
             region: None,
             agent_token_file: None,
+            min_size_usd: None,
+            max_size_usd: None,
         }],
         ..Default::default()
     };

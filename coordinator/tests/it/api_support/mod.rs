@@ -48,6 +48,8 @@ pub fn config(db: &TestDb) -> CoordinatorConfig {
             default_max_trades: None,
             region: None,
             agent_token_file: None,
+            min_size_usd: None,
+            max_size_usd: None,
         },
         ExchangeConfig {
             id: 2,
@@ -56,6 +58,8 @@ pub fn config(db: &TestDb) -> CoordinatorConfig {
             default_max_trades: Some(4),
             region: Some("ap-southeast-1".into()),
             agent_token_file: None,
+            min_size_usd: None,
+            max_size_usd: None,
         },
     ];
     c

@@ -1,0 +1,140 @@
+//! A wave's position params (issue 11): leverage, margin mode and entry size from the wave's
+//! params, each else the agent's config, checked against the agent's own bounds so that a
+//! coordinator with looser (or no) bounds cannot size or lever positions beyond them.
+
+use wavegate_common::proto::v1 as pb;
+
+use crate::config::{AgentConfig, MarginMode};
+use crate::error::ProtocolError;
+use crate::exchange::LeverageSetting;
+
+/// Highest leverage either venue accepts on USDⓈ-M perpetuals (Binance's `POST
+/// /fapi/v1/leverage` "target initial leverage: int from 1 to 125"), the agent's own bound.
+pub const MAX_LEVERAGE: u32 = 125;
+
+/// The wave's leverage setting and entry size in USD.
+pub(super) fn resolve(
+    p: &pb::ExchangeParams,
+    cfg: &AgentConfig,
+) -> Result<(LeverageSetting, f64), ProtocolError> {
+    let leverage = match p.leverage {
+        None => cfg.positions.leverage,
+        Some(l) if (1..=MAX_LEVERAGE).contains(&l) => l,
+        Some(l) => {
+            return Err(ProtocolError::field(
+                "params.leverage",
+                format!("must be in 1..={MAX_LEVERAGE}, got {l}"),
+            ));
+        }
+    };
+    let margin_mode = match pb::MarginMode::try_from(p.margin_mode) {
+        Ok(pb::MarginMode::Unspecified) => cfg.positions.margin_mode,
+        Ok(pb::MarginMode::Cross) => MarginMode::Cross,
+        Ok(pb::MarginMode::Isolated) => MarginMode::Isolated,
+        Err(_) => {
+            return Err(ProtocolError::field(
+                "params.margin_mode",
+                format!("unknown margin mode {}", p.margin_mode),
+            ));
+        }
+    };
+    let notional = match p.position_size_usd {
+        None => cfg.adapter.notional(),
+        Some(usd) => {
+            let (lo, hi) = (cfg.sizing.min_usd, cfg.sizing.max_usd);
+            if !(usd.is_finite() && usd >= lo && usd <= hi) {
+                return Err(ProtocolError::field(
+                    "params.position_size_usd",
+                    format!(
+                        "must be within the agent's sizing.min_usd..=sizing.max_usd \
+                         ({lo}..={hi}), got {usd}"
+                    ),
+                ));
+            }
+            usd
+        }
+    };
+    Ok((
+        LeverageSetting {
+            leverage,
+            margin_mode,
+        },
+        notional,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> AgentConfig {
+        let mut c = AgentConfig::paper(1, "binance", "j.db".into());
+        c.positions.leverage = 2;
+        c.positions.margin_mode = MarginMode::Cross;
+        c
+    }
+
+    fn params() -> pb::ExchangeParams {
+        pb::ExchangeParams {
+            exchange_id: 1,
+            max_trades: 3,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn absent_params_leave_the_agents_config() {
+        let c = cfg();
+        let (lev, size) = resolve(&params(), &c).unwrap();
+        assert_eq!(lev.leverage, 2);
+        assert_eq!(lev.margin_mode, MarginMode::Cross);
+        assert_eq!(size, c.adapter.notional());
+    }
+
+    #[test]
+    fn the_waves_params_replace_the_config_for_the_wave() {
+        let p = pb::ExchangeParams {
+            leverage: Some(3),
+            margin_mode: pb::MarginMode::Isolated as i32,
+            position_size_usd: Some(50.0),
+            ..params()
+        };
+        let (lev, size) = resolve(&p, &cfg()).unwrap();
+        assert_eq!(
+            lev,
+            LeverageSetting {
+                leverage: 3,
+                margin_mode: MarginMode::Isolated
+            }
+        );
+        assert_eq!(size, 50.0);
+    }
+
+    #[test]
+    fn out_of_bounds_values_are_refused_naming_the_field() {
+        let field = |p: pb::ExchangeParams| match resolve(&p, &cfg()) {
+            Err(ProtocolError::Field { field, .. }) => field,
+            other => panic!("expected a field error, got {other:?}"),
+        };
+        for l in [0, 126] {
+            let p = pb::ExchangeParams {
+                leverage: Some(l),
+                ..params()
+            };
+            assert_eq!(field(p), "params.leverage");
+        }
+        let p = pb::ExchangeParams {
+            margin_mode: 7,
+            ..params()
+        };
+        assert_eq!(field(p), "params.margin_mode");
+        // [sizing] defaults: 5..=10 000 USD.
+        for usd in [4.99, 10_000.01, f64::NAN, -50.0] {
+            let p = pb::ExchangeParams {
+                position_size_usd: Some(usd),
+                ..params()
+            };
+            assert_eq!(field(p), "params.position_size_usd", "{usd}");
+        }
+    }
+}
