@@ -8,6 +8,7 @@ mod api_waves;
 mod auth;
 mod hostile_clients;
 mod ingest_speed;
+mod params_positions;
 mod store;
 mod telemetry_lost_agent;
 mod wave_params;
