@@ -164,6 +164,7 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     // One registry per agent, so in-process clusters and tests never mix their counts.
     let metrics = Arc::new(Metrics::new(Process::Agent)?);
     exchange.attach_metrics(metrics.clone(), &config.exchange_name);
+    metrics.register_agent_exchange(&config.exchange_name);
     let metrics_server = match config.metrics_listen {
         Some(addr) => Some(serve_metrics(addr, metrics.clone()).await?),
         None => None,

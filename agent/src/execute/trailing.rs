@@ -83,6 +83,16 @@ pub(super) async fn after_stop(
         Some(t) if protected && !state.is_final() => place(ctx, r, fill, t, state, attempt).await,
         _ => OFF.to_owned(),
     };
+    count(ctx, &exec.outcome.trailing);
+}
+
+/// Counts a trailing stop placed or failed in `wavegate_agent_trailing_stops_total` (`off`:
+/// none was due).
+fn count(ctx: &AgentCtx, trailing: &str) {
+    if trailing != OFF {
+        ctx.metrics
+            .trailing_stop(&ctx.config.exchange_name, trailing == PLACED);
+    }
 }
 
 /// As [`after_stop`] for a stop a lookup or a later run settled (the entry filled as `fill`): the trailing stop is placed
@@ -102,6 +112,7 @@ pub(super) async fn after_recovered_stop(
     } else {
         OFF.to_owned()
     };
+    count(ctx, &exec.outcome.trailing);
 }
 
 /// Places the trailing stop with the stop's retry budget, attempts `attempt..`, from journal

@@ -436,3 +436,52 @@ async fn the_binary_logs_json_and_serves_metrics() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trailing_stops_are_counted_placed_and_failed_from_zero() {
+    const TRAILING: &str = "wavegate_agent_trailing_stops_total";
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 1, "binance");
+    cfg.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    // The paper exchange refuses this symbol's trailing stop (its protective stop stays).
+    cfg.adapter.paper.trailing_fail = vec!["CCCUSDT".into()];
+    let (agent, mut client) = start(cfg).await;
+    let addr = agent.metrics_addr().unwrap();
+    let count = |m: &Scrape, result: &str| {
+        m.value(TRAILING, &[("exchange", "binance"), ("result", result)])
+    };
+    let before = scrape(addr).await;
+    assert_eq!(
+        (count(&before, "placed"), count(&before, "failed")),
+        (0.0, 0.0)
+    );
+
+    let mut start_m = start_msg("W-trail", 1, 3, 3, 3);
+    let p = start_m.params.as_mut().unwrap();
+    p.trailing_activation_percent = Some(2.0);
+    p.trailing_distance_percent = Some(0.5);
+    let all = signals(1, 1, &["AAAUSDT", "BBBUSDT", "CCCUSDT"]);
+    let run = drive(&mut client, start_m, &all, Drive::default()).await;
+    assert_eq!(run.executed_ids(), vec![1, 2, 3]);
+    let m = scrape(addr).await;
+    assert_eq!(
+        (count(&m, "placed"), count(&m, "failed")),
+        (2.0, 1.0),
+        "{}",
+        m.text
+    );
+
+    // A wave without trailing params places none: the counters stay.
+    let all = signals(1, 11, &["DDDUSDT"]);
+    let run = drive(
+        &mut client,
+        start_msg("W-plain", 1, 1, 1, 1),
+        &all,
+        Drive::default(),
+    )
+    .await;
+    assert_eq!(run.executed_ids(), vec![11]);
+    let m = scrape(addr).await;
+    assert_eq!((count(&m, "placed"), count(&m, "failed")), (2.0, 1.0));
+    agent.shutdown().await;
+}

@@ -2,6 +2,8 @@
 //! exchange, the per-exchange table (fitted to the terminal), and totals that agree with the
 //! lines above them for completed, partial, failed and cancelled waves alike.
 
+use std::collections::BTreeMap;
+
 use wavegate_common::WaveTotals;
 use wavegate_common::stats::ExchangeStats;
 
@@ -70,6 +72,27 @@ pub fn summary_line(s: &ExchangeStats) -> String {
         format!(" ({})", notes.join(", "))
     };
     format!("{} {}/{}{notes}", name_of(s), s.executed, s.target)
+}
+
+/// `validation failures: insufficient_balance 4, symbol_filtered 1`: the exchange's
+/// validation failures counted by reason code (the part of each reason before `:`, so
+/// `below_min_notional: size …` of different symbols count together), most frequent first;
+/// `None` when there were none.
+pub fn failures_line(failures: &BTreeMap<String, u32>) -> Option<String> {
+    let mut by_code: BTreeMap<&str, u32> = BTreeMap::new();
+    for (reason, n) in failures {
+        let code = reason.split(':').next().unwrap_or(reason).trim();
+        let code = if code.is_empty() { "unknown" } else { code };
+        *by_code.entry(code).or_insert(0) += n;
+    }
+    if by_code.is_empty() {
+        return None;
+    }
+    let mut codes: Vec<(&str, u32)> = by_code.into_iter().collect();
+    // Most frequent first; ties in name order (the map's), so the line is stable.
+    codes.sort_by(|a, b| b.1.cmp(&a.1));
+    let parts: Vec<String> = codes.iter().map(|(c, n)| format!("{c} {n}")).collect();
+    Some(format!("validation failures: {}", parts.join(", ")))
 }
 
 fn ms(v: Option<u64>) -> String {
@@ -210,6 +233,10 @@ pub fn render_wave(r: &WaveReport) -> String {
         out.push_str("  ");
         out.push_str(&summary_line(&e.stats));
         out.push('\n');
+        if let Some(line) = failures_line(&e.validation_failures) {
+            out.push_str(&wrap_at_commas(&format!("    {line}"), output_width()));
+            out.push('\n');
+        }
     }
     if !r.exchanges.is_empty() {
         out.push('\n');
@@ -234,7 +261,6 @@ pub fn render_wave(r: &WaveReport) -> String {
 mod tests {
     use super::*;
     use crate::report::{ExchangeTimingView, WaveTimingView};
-    use std::collections::BTreeMap;
 
     fn stats(executed: u32, target: u32, tfe: u32, failed: u32) -> ExchangeStats {
         let mut s = ExchangeStats {
@@ -281,6 +307,37 @@ mod tests {
                 .collect::<BTreeMap<_, _>>(),
             completed_event: None,
         }
+    }
+
+    #[test]
+    fn validation_failures_show_per_reason_under_their_exchange() {
+        let mut r = report("completed", vec![stats(2, 6, 2, 0)], true);
+        let failures: BTreeMap<String, u32> = [
+            ("symbol_filtered".to_owned(), 1),
+            ("insufficient_balance".to_owned(), 4),
+            (
+                "below_min_notional: size 100.00 USD, the symbol's minimum is 120.00 USD".into(),
+                1,
+            ),
+            (
+                "below_min_notional: size 100.00 USD, the symbol's minimum is 130.00 USD".into(),
+                1,
+            ),
+        ]
+        .into_iter()
+        .collect();
+        r.exchanges.get_mut("1").unwrap().validation_failures = failures;
+        let text = render_wave(&r);
+        assert!(
+            text.contains(
+                "  binance 2/6 (target missed)\n    validation failures: insufficient_balance 4, \
+                 below_min_notional 2, symbol_filtered 1\n"
+            ),
+            "{text}"
+        );
+        // None: no line.
+        let text = render_wave(&report("completed", vec![stats(6, 6, 6, 0)], true));
+        assert!(!text.contains("validation failures:"), "{text}");
     }
 
     #[test]

@@ -258,6 +258,21 @@ async fn replay_with_a_balance_for_two_opens_two_and_refuses_the_rest_for_funds(
 }
 
 #[tokio::test]
+async fn replay_text_report_counts_validation_failures_per_reason() {
+    // The table form (`replay`, like `waves show`) says why signals failed, not only how many.
+    let path = example("replay/insufficient-balance.json");
+    let out = wavegate(&["replay", path.to_str().unwrap()]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{stderr}");
+    assert!(
+        stdout.contains(
+            "  binance 2/6 (target missed)\n    validation failures: insufficient_balance 7\n"
+        ),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
 async fn replay_with_processes_gives_the_same_report() {
     for scenario in [
         "replay/worked-example.json",

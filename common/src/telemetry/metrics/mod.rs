@@ -76,7 +76,11 @@ pub struct Metrics {
     throttled: IntCounterVec,
     fill_price_replaced: IntCounterVec,
     results_rejected: IntCounterVec,
+    trailing_stops: IntCounterVec,
 }
+
+/// `result` label values of `wavegate_agent_trailing_stops_total`.
+const TRAILING_RESULTS: [&str; 2] = ["placed", "failed"];
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -193,6 +197,12 @@ impl Metrics {
             &["exchange"],
             coordinator,
         )?;
+        let trailing_stops = counter(
+            "wavegate_agent_trailing_stops_total",
+            "Trailing stops after a protective stop, by exchange and result (placed, failed).",
+            &["exchange", "result"],
+            agent,
+        )?;
         registry.register(Box::new(process::ProcessCollector::new()?))?;
         registry.register(Box::new(process::build_info(process.as_str())?))?;
         // Every status and result at 0 from start-up: `increase()` and alerts need a series
@@ -218,7 +228,25 @@ impl Metrics {
             agent_stalls,
             ingest,
             results_rejected,
+            trailing_stops,
         })
+    }
+
+    /// Creates the agent's per-exchange series at 0 (trailing stops placed and failed), so
+    /// `increase()` and alerts on them work before the first trailing stop.
+    pub fn register_agent_exchange(&self, exchange: &str) {
+        for result in TRAILING_RESULTS {
+            self.trailing_stops.with_label_values(&[exchange, result]);
+        }
+    }
+
+    /// A trailing stop on `exchange` was placed (`true`) or failed (`false`; the protective
+    /// stop stays).
+    pub fn trailing_stop(&self, exchange: &str, placed: bool) {
+        let result = TRAILING_RESULTS[usize::from(!placed)];
+        self.trailing_stops
+            .with_label_values(&[exchange, result])
+            .inc();
     }
 
     /// A wave ended with `status` after `duration` (dispatch to completion).
@@ -577,6 +605,43 @@ mod tests {
                 "missing {line:?} in\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn trailing_stops_start_at_zero_and_count_by_result_on_the_agent_only() {
+        let a = Metrics::new(Process::Agent).unwrap();
+        a.register_agent_exchange("binance");
+        let text = a.encode().unwrap();
+        for line in [
+            r#"wavegate_agent_trailing_stops_total{exchange="binance",result="placed"} 0"#,
+            r#"wavegate_agent_trailing_stops_total{exchange="binance",result="failed"} 0"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        a.trailing_stop("binance", true);
+        a.trailing_stop("binance", true);
+        a.trailing_stop("binance", false);
+        let text = a.encode().unwrap();
+        for line in [
+            r#"wavegate_agent_trailing_stops_total{exchange="binance",result="placed"} 2"#,
+            r#"wavegate_agent_trailing_stops_total{exchange="binance",result="failed"} 1"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        let c = Metrics::new(Process::Coordinator).unwrap();
+        c.trailing_stop("binance", true);
+        assert!(
+            !c.encode()
+                .unwrap()
+                .contains("wavegate_agent_trailing_stops_total"),
+            "an agent family"
+        );
     }
 
     #[test]
