@@ -32,6 +32,7 @@ use super::{
 };
 
 mod account;
+mod balance;
 
 /// The paper exchange's answer to a reused client order id.
 const DUPLICATE: &str = "paper: duplicate_client_order_id";
@@ -149,7 +150,7 @@ impl PaperExchange {
     /// writer; the configured `open_positions` are seeded once, when the database is new.
     pub async fn open(cfg: PaperConfig, journal: &Journal) -> Result<Self, sqlx::Error> {
         let pool = journal.pool();
-        for stmt in SCHEMA.iter().chain(account::SCHEMA) {
+        for stmt in SCHEMA.iter().chain(account::SCHEMA).chain(balance::SCHEMA) {
             sqlx::query(*stmt).execute(pool).await?;
         }
         let seeded = sqlx::query(
@@ -176,7 +177,7 @@ impl PaperExchange {
             }
         }
         let mut world = World {
-            balance: cfg.balance,
+            balance: balance::load(pool, cfg.balance).await?,
             ..World::default()
         };
         for r in sqlx::query("SELECT symbol, leverage, margin_mode FROM paper_leverage")
@@ -340,6 +341,8 @@ impl PaperExchange {
             let mut rng = self.rng.lock().map_err(|_| poisoned())?;
             rng.random::<f64>() < self.cfg.fail_rate
         };
+        // The balance change an accepted entry stores with its order.
+        let mut margin_taken = None;
         let rejection = if self.exec_fail.contains(&o.symbol) {
             Some("order_rejected")
         } else if random_fail {
@@ -347,7 +350,14 @@ impl PaperExchange {
         } else if o.notional < self.cfg.min_notional {
             Some("below_min_notional")
         } else {
-            self.take_margin(&o.symbol, o.notional)?
+            match self.take_margin(&o.symbol, o.notional)? {
+                Ok(margin) => {
+                    margin_taken =
+                        margin.map(|m| balance::move_stmt(&o.client_order_id, -m));
+                    None
+                }
+                Err(rule) => Some(rule),
+            }
         };
         if let Some(reason) = rejection {
             let (_, stmt) = self.record(
@@ -378,7 +388,8 @@ impl PaperExchange {
                 OrderReport::Filled(fill),
                 &arrived,
             )?;
-            self.persist_during_latency(vec![order]).await?;
+            self.persist_during_latency(std::iter::once(order).chain(margin_taken).collect())
+                .await?;
             return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
         }
         let position = {
@@ -404,7 +415,8 @@ impl PaperExchange {
             &arrived,
         )?;
         fill.exchange_order_id = id;
-        self.persist_during_latency(vec![position_stmt(&o.symbol, Some(&position)), order])
+        let stmts = [position_stmt(&o.symbol, Some(&position)), order];
+        self.persist_during_latency(stmts.into_iter().chain(margin_taken).collect())
             .await?;
         if self.duplicate_entry.contains(&o.symbol) {
             // Scripted: as if an earlier send under this id had filled and this one were
@@ -469,7 +481,9 @@ impl PaperExchange {
             self.latency().await;
             return Err(ExchangeError::NoPosition);
         };
-        self.give_margin(&symbol, &position)?;
+        let margin_back = self
+            .give_margin(&symbol, &position)?
+            .map(|m| balance::move_stmt(&client_order_id, m));
         let mut fill = Fill {
             exchange_order_id: String::new(),
             price: price_of(&symbol),
@@ -483,7 +497,8 @@ impl PaperExchange {
             &arrived,
         )?;
         fill.exchange_order_id = id;
-        self.persist_during_latency(vec![position_stmt(&symbol, None), order])
+        let stmts = [position_stmt(&symbol, None), order];
+        self.persist_during_latency(stmts.into_iter().chain(margin_back).collect())
             .await?;
         Ok(fill)
     }

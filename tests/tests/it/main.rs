@@ -18,6 +18,7 @@ mod fake_exchange_bybit;
 mod hostile_agent_callers;
 mod journal_behind_venue;
 mod metrics_scrape;
+mod paper_balance_restart;
 mod params_positions_e2e;
 mod storage_faults;
 mod storage_faults_pg;

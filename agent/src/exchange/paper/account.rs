@@ -16,8 +16,9 @@
 //!   (`-2021`) — as Binance's `TRAILING_STOP_MARKET` (developers.binance.com, derivatives, New
 //!   Order: "callbackRate … range [0.1, 10]").
 //!
-//! The balance lives in memory (seeded from `adapter.paper.balance` at start-up); leverage
-//! settings and trigger prices are stored beside the paper orders, so tests read them.
+//! The balance is kept in memory and stored beside the paper orders, so a restarted agent
+//! goes on with what its positions left (`paper/balance.rs`); leverage settings and trigger
+//! prices are stored there too, so tests read them.
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -63,13 +64,14 @@ impl PaperExchange {
         Ok(w.leverage.get(symbol).map_or(1, |s| s.leverage))
     }
 
-    /// Takes the margin of an entry of `notional` in `symbol` from the free balance, or names
-    /// the rule it breaks (`insufficient_balance`, `above_bracket_max_notional`).
+    /// Takes the margin of an entry of `notional` in `symbol` from the free balance, returning
+    /// the margin taken (`None`: balance not modelled) for the caller to store with the order,
+    /// or names the rule it breaks (`insufficient_balance`, `above_bracket_max_notional`).
     pub(super) fn take_margin(
         &self,
         symbol: &str,
         notional: Decimal,
-    ) -> Result<Option<&'static str>, ExchangeError> {
+    ) -> Result<Result<Option<Decimal>, &'static str>, ExchangeError> {
         let leverage = Decimal::from(self.leverage_of(symbol)?);
         let mut w = self.world.lock().map_err(|_| poisoned())?;
         let held = w
@@ -79,26 +81,34 @@ impl PaperExchange {
         if let Some(cap) = self.cfg.max_notional
             && held + notional > cap / leverage
         {
-            return Ok(Some("above_bracket_max_notional"));
+            return Ok(Err("above_bracket_max_notional"));
         }
         let margin = notional / leverage;
-        if let Some(balance) = &mut w.balance {
-            if *balance < margin {
-                return Ok(Some("insufficient_balance"));
-            }
-            *balance -= margin;
+        let Some(balance) = &mut w.balance else {
+            return Ok(Ok(None));
+        };
+        if *balance < margin {
+            return Ok(Err("insufficient_balance"));
         }
-        Ok(None)
+        *balance -= margin;
+        Ok(Ok(Some(margin)))
     }
 
-    /// Gives back the margin of a closed position.
-    pub(super) fn give_margin(&self, symbol: &str, p: &Position) -> Result<(), ExchangeError> {
+    /// Gives back the margin of a closed position; returns the amount given back (`None`:
+    /// balance not modelled), for the caller to store with the close.
+    pub(super) fn give_margin(
+        &self,
+        symbol: &str,
+        p: &Position,
+    ) -> Result<Option<Decimal>, ExchangeError> {
         let leverage = Decimal::from(self.leverage_of(symbol)?);
         let mut w = self.world.lock().map_err(|_| poisoned())?;
-        if let Some(balance) = &mut w.balance {
-            *balance += p.value() / leverage;
-        }
-        Ok(())
+        let Some(balance) = &mut w.balance else {
+            return Ok(None);
+        };
+        let margin = p.value() / leverage;
+        *balance += margin;
+        Ok(Some(margin))
     }
 
     /// The statement storing a resting order's trigger price (and callback, for a trailing

@@ -1,0 +1,91 @@
+//! The paper account's free balance, kept across agent restarts (issue 11).
+//!
+//! Why: positions and orders of the paper exchange live in the journal database, so a
+//! restarted agent still holds them; a balance seeded afresh from `adapter.paper.balance`
+//! at every start would pay for them a second time, and a replay or demo with a balance for
+//! two positions would open two more after each restart.
+//!
+//! Each entry and close stores its balance change (one row per order, exact decimal text) in
+//! the same journal write as the order and position it goes with, so concurrent orders
+//! (windowed mode) commit in any order and the sum still holds; at start-up the balance is the
+//! configured one plus those changes. The configured balance they started from is stored too:
+//! a different `adapter.paper.balance` starts over from the new one (the operator changed
+//! the scenario).
+
+use rust_decimal::Decimal;
+use sqlx::Row;
+use sqlx::sqlite::SqlitePool;
+use tracing::{info, warn};
+
+use crate::journal::Stmt;
+
+/// The balance tables (created with the paper orders').
+pub(super) const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS paper_balance (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        configured TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS paper_balance_moves (
+        client_order_id TEXT PRIMARY KEY,
+        delta TEXT NOT NULL
+    )",
+];
+
+/// The free balance to start with: `configured` plus the stored changes when they were made
+/// from `configured`, else `configured` (stored as the new start, earlier changes dropped).
+/// `None` (balance not modelled) stores nothing.
+pub(super) async fn load(
+    pool: &SqlitePool,
+    configured: Option<Decimal>,
+) -> Result<Option<Decimal>, sqlx::Error> {
+    let Some(configured) = configured else {
+        return Ok(None);
+    };
+    let from: Option<String> = sqlx::query("SELECT configured FROM paper_balance WHERE id = 1")
+        .fetch_optional(pool)
+        .await?
+        .map(|r| r.try_get("configured"))
+        .transpose()?;
+    if from.as_deref().and_then(|f| f.parse::<Decimal>().ok()) == Some(configured) {
+        let mut balance = configured;
+        for r in sqlx::query("SELECT client_order_id, delta FROM paper_balance_moves")
+            .fetch_all(pool)
+            .await?
+        {
+            let delta: String = r.try_get("delta")?;
+            match delta.parse::<Decimal>() {
+                Ok(d) => balance += d,
+                Err(_) => {
+                    let id: String = r.try_get("client_order_id")?;
+                    warn!(%id, %delta, "paper balance change unreadable; ignored");
+                }
+            }
+        }
+        return Ok(Some(balance));
+    }
+    if let Some(from) = from {
+        info!(%from, %configured, "adapter.paper.balance changed: the paper balance starts over");
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM paper_balance_moves")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO paper_balance (id, configured) VALUES (1, ?)
+         ON CONFLICT (id) DO UPDATE SET configured = excluded.configured",
+    )
+    .bind(configured.to_string())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(configured))
+}
+
+/// The statement storing the balance change `delta` (negative: margin taken) made by the
+/// order `client_order_id`.
+pub(super) fn move_stmt(client_order_id: &str, delta: Decimal) -> Stmt {
+    Stmt::new(
+        "INSERT INTO paper_balance_moves (client_order_id, delta) VALUES (?, ?)",
+        vec![client_order_id.into(), delta.to_string().into()],
+    )
+}
