@@ -270,6 +270,65 @@ async fn leverage_is_set_once_before_the_first_entry_and_a_refusal_sends_nothing
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waves_position_params_replace_the_config_for_that_wave_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 1, "binance");
+    cfg.positions.leverage = 5;
+    let journal = cfg.journal.clone();
+    let (agent, mut client) = start(cfg).await;
+    let mut with_params = start_msg("W1", 1, 2, 2, 2);
+    let p = with_params.params.as_mut().unwrap();
+    p.leverage = Some(3);
+    p.margin_mode = pb::MarginMode::Isolated as i32;
+    p.position_size_usd = Some(50.0);
+    let run = drive(
+        &mut client,
+        with_params,
+        &signals(1, 1, &["AAAUSDT", "BBBUSDT"]),
+        Drive::default(),
+    )
+    .await;
+    assert_eq!(run.executed_ids(), vec![1, 2]);
+    // The next wave carries none: the agent's own leverage, margin mode and size again.
+    let run = drive(
+        &mut client,
+        start_msg("W2", 1, 1, 1, 1),
+        &signals(1, 11, &["CCCUSDT"]),
+        Drive::default(),
+    )
+    .await;
+    assert_eq!(run.executed_ids(), vec![11]);
+    agent.shutdown().await;
+    let j = Journal::open(&journal).await.unwrap();
+    let settings: Vec<(String, i64, String)> =
+        sqlx::query_as("SELECT symbol, leverage, margin_mode FROM paper_leverage ORDER BY symbol")
+            .fetch_all(j.pool())
+            .await
+            .unwrap();
+    let sizes: Vec<(String, f64)> = sqlx::query_as(
+        "SELECT symbol, price * quantity FROM paper_orders WHERE kind = 'entry' ORDER BY rowid",
+    )
+    .fetch_all(j.pool())
+    .await
+    .unwrap();
+    j.close().await.unwrap();
+    assert_eq!(
+        settings,
+        vec![
+            ("AAAUSDT".into(), 3, "isolated".into()),
+            ("BBBUSDT".into(), 3, "isolated".into()),
+            ("CCCUSDT".into(), 5, "cross".into()),
+        ]
+    );
+    let want = [("AAAUSDT", 50.0), ("BBBUSDT", 50.0), ("CCCUSDT", 100.0)];
+    assert_eq!(sizes.len(), want.len(), "{sizes:?}");
+    for ((symbol, usd), (want_symbol, want_usd)) in sizes.iter().zip(want) {
+        assert_eq!(symbol, want_symbol);
+        assert!((usd - want_usd).abs() < 1e-6, "{symbol}: {usd}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_trailing_params_are_refused_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), 1, "binance");
