@@ -650,6 +650,29 @@ mod tests {
     }
 
     #[test]
+    fn position_param_bounds_are_checked_naming_the_key() {
+        let bad = |toml: &str, key: &str| {
+            let c = CoordinatorConfig::from_toml(toml).unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(key), "{toml}: {e}");
+        };
+        bad("[params]\nmax_leverage = 0\n", "params.max_leverage");
+        bad("[params]\nmax_leverage = 126\n", "params.max_leverage");
+        bad("[params]\nmin_size_usd = 0.0\n", "params.min_size_usd");
+        bad("[params]\nmax_size_usd = 4.0\n", "params.max_size_usd");
+        bad(
+            "[[exchanges]]\nid = 1\nname = \"binance\"\nmax_size_usd = 1.0\n",
+            "exchanges[0].max_size_usd",
+        );
+        let c = CoordinatorConfig::from_toml(
+            "[[exchanges]]\nid = 1\nname = \"binance\"\nmin_size_usd = 20.0\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.exchanges[0].size_range(&c.params), (20.0, 10_000.0));
+    }
+
+    #[test]
     fn sqlite_sync_is_full_unless_set_and_a_bad_value_names_the_key() {
         assert_eq!(CoordinatorConfig::default().sqlite_sync, SqliteSync::Full);
         let c = CoordinatorConfig::from_toml("sqlite_sync = \"normal\"\n").unwrap();
