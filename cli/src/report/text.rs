@@ -90,7 +90,7 @@ pub fn failures_line(failures: &BTreeMap<String, u32>) -> Option<String> {
     }
     let mut codes: Vec<(&str, u32)> = by_code.into_iter().collect();
     // Most frequent first; ties in name order (the map's), so the line is stable.
-    codes.sort_by(|a, b| b.1.cmp(&a.1));
+    codes.sort_by_key(|c| std::cmp::Reverse(c.1));
     let parts: Vec<String> = codes.iter().map(|(c, n)| format!("{c} {n}")).collect();
     Some(format!("validation failures: {}", parts.join(", ")))
 }
