@@ -266,8 +266,24 @@ pub enum ParamsCommand {
     Set(ParamsSetArgs),
 }
 
-/// `params set`.
+/// `params set`: at least one value to store.
 #[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("change")
+        .required(true)
+        .multiple(true)
+        .args([
+            "max_trades",
+            "buffer_size",
+            "stop_loss_percent",
+            "trailing_activation_percent",
+            "trailing_distance_percent",
+            "leverage",
+            "margin_mode",
+            "size_usd",
+            "name",
+        ])
+))]
 pub struct ParamsSetArgs {
     /// Exchange id or configured name (e.g. `1` or `binance`).
     pub exchange: String,
@@ -435,12 +451,35 @@ mod tests {
     }
 
     #[test]
-    fn params_set_requires_max_trades_and_takes_an_id_or_a_name() {
+    fn params_set_requires_a_value_and_takes_an_id_or_a_name() {
         assert!(Cli::try_parse_from(["wavegate", "params", "set", "1"]).is_err());
         for exchange in ["1", "binance"] {
             let ok =
                 Cli::try_parse_from(["wavegate", "params", "set", exchange, "--max-trades", "3"]);
             assert!(ok.is_ok(), "{exchange}");
+        }
+        // Position params alone keep the target (read back before the set).
+        let ok = Cli::try_parse_from([
+            "wavegate",
+            "params",
+            "set",
+            "binance",
+            "--leverage",
+            "3",
+            "--margin-mode",
+            "isolated",
+            "--size-usd",
+            "50",
+        ]);
+        assert!(ok.is_ok(), "{ok:?}");
+        for bad in [
+            &["--leverage", "0"][..],
+            &["--leverage", "126"],
+            &["--margin-mode", "portfolio"],
+        ] {
+            let mut args = vec!["wavegate", "params", "set", "1"];
+            args.extend_from_slice(bad);
+            assert!(Cli::try_parse_from(args).is_err(), "{bad:?}");
         }
     }
 }

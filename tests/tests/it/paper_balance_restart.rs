@@ -89,14 +89,14 @@ async fn a_restarted_paper_agent_keeps_the_balance_its_positions_took() {
     .await;
     let now = wave_ts();
     let first = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"];
-    let (s, errors) = run_wave(&coord, now - Duration::minutes(15), 1, &first).await;
+    let (s, errors) = run_wave(&coord, now, 1, &first).await;
     assert_eq!(s.executed, 2, "{s:?}");
     assert_eq!(errors, vec!["insufficient_balance"; 2]);
 
     agent.restart().await.unwrap();
 
     let second = ["ADAUSDT", "DOGEUSDT", "DOTUSDT", "LINKUSDT"];
-    let (s, errors) = run_wave(&coord, now, 11, &second).await;
+    let (s, errors) = run_wave(&coord, now + Duration::minutes(15), 11, &second).await;
     assert_eq!(
         s.executed, 0,
         "the restarted agent spent the balance again: {s:?}"

@@ -63,20 +63,23 @@ async fn start_live_agent(dir: &Path, id: u32, kind: &str, fake: &FakeServer) ->
     Proc::spawn("wavegate-agent", &toml, dir).await.unwrap()
 }
 
-/// `wavegate --coordinator … params set EXCHANGE …`, which must succeed.
-async fn params_set(coordinator: &Proc, exchange: &str) {
+/// The options that set the wave's position params.
+const POSITION: [&str; 6] = [
+    "--leverage",
+    "3",
+    "--margin-mode",
+    "isolated",
+    "--size-usd",
+    "50",
+];
+
+/// `wavegate --coordinator … params set EXCHANGE ARGS…`, which must succeed.
+async fn params_set(coordinator: &Proc, exchange: &str, args: &[&str]) {
     let run = Command::new(binary("wavegate"))
         .arg("--coordinator")
         .arg(coordinator.endpoint())
-        .args(["params", "set", exchange, "--max-trades", "3"])
-        .args([
-            "--leverage",
-            "3",
-            "--margin-mode",
-            "isolated",
-            "--size-usd",
-            "50",
-        ])
+        .args(["params", "set", exchange])
+        .args(args)
         .env_remove("WAVEGATE_TOKEN")
         .stdin(Stdio::null())
         .kill_on_drop(true)
@@ -139,8 +142,12 @@ async fn params_leverage_margin_and_size_reach_both_venues() {
         ],
     )
     .await;
-    params_set(&coord, "binance").await;
-    params_set(&coord, "2").await;
+    // Binance: the target first, then the position params alone (the target stays).
+    params_set(&coord, "binance", &["--max-trades", "3"]).await;
+    params_set(&coord, "binance", &POSITION).await;
+    let mut bybit_args = vec!["--max-trades", "3"];
+    bybit_args.extend(POSITION);
+    params_set(&coord, "2", &bybit_args).await;
 
     let ts = crate::coordinator_support::wave_ts();
     let mut signals = Vec::new();
