@@ -144,6 +144,5 @@ async fn position_params_are_bounded_stored_kept_and_sent_with_the_wave() {
             (Some(3), pb::MarginMode::Isolated as i32, Some(50.0))
         );
         h.shutdown().await;
-        db.cleanup().await;
     }
 }
