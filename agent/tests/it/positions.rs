@@ -9,6 +9,7 @@ use wavegate_agent::exchange::Decimal;
 use wavegate_agent::exchange::money::decimal;
 use wavegate_agent::exchange::paper::price_of as paper_price;
 use wavegate_agent::journal::Journal;
+use wavegate_common::proto::v1 as pb;
 
 const SYMBOLS: [&str; 9] = [
     "AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT", "EEEUSDT", "FFFUSDT", "GGGUSDT", "HHHUSDT",
