@@ -58,7 +58,7 @@ pub struct WaveStart {
     pub leverage: LeverageSetting,
     /// Entry size in USD before lot rounding and the tolerance raise: the wave's
     /// `position_size_usd`, else the adapter's `notional`.
-    pub notional: f64,
+    pub notional: crate::exchange::Decimal,
 }
 
 /// Trailing-stop distances of a wave, in percent of the fill price.

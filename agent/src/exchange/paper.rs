@@ -352,8 +352,7 @@ impl PaperExchange {
         } else {
             match self.take_margin(&o.symbol, o.notional)? {
                 Ok(margin) => {
-                    margin_taken =
-                        margin.map(|m| balance::move_stmt(&o.client_order_id, -m));
+                    margin_taken = margin.map(|m| balance::move_stmt(&o.client_order_id, -m));
                     None
                 }
                 Err(rule) => Some(rule),

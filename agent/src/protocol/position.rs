@@ -7,6 +7,7 @@ use wavegate_common::proto::v1 as pb;
 use crate::config::{AgentConfig, MarginMode};
 use crate::error::ProtocolError;
 use crate::exchange::LeverageSetting;
+use crate::exchange::money::{Decimal, decimal};
 
 /// Highest leverage either venue accepts on USDⓈ-M perpetuals (Binance's `POST
 /// /fapi/v1/leverage` "target initial leverage: int from 1 to 125"), the agent's own bound.
@@ -16,7 +17,7 @@ pub const MAX_LEVERAGE: u32 = 125;
 pub(super) fn resolve(
     p: &pb::ExchangeParams,
     cfg: &AgentConfig,
-) -> Result<(LeverageSetting, f64), ProtocolError> {
+) -> Result<(LeverageSetting, Decimal), ProtocolError> {
     let leverage = match p.leverage {
         None => cfg.positions.leverage,
         Some(l) if (1..=MAX_LEVERAGE).contains(&l) => l,
@@ -42,16 +43,19 @@ pub(super) fn resolve(
         None => cfg.adapter.notional(),
         Some(usd) => {
             let (lo, hi) = (cfg.sizing.min_usd, cfg.sizing.max_usd);
-            if !(usd.is_finite() && usd >= lo && usd <= hi) {
-                return Err(ProtocolError::field(
-                    "params.position_size_usd",
-                    format!(
-                        "must be within the agent's sizing.min_usd..=sizing.max_usd \
-                         ({lo}..={hi}), got {usd}"
-                    ),
-                ));
+            // The wire carries a float; as the decimal it prints as (`money::decimal`).
+            match decimal(usd, "params.position_size_usd") {
+                Ok(d) if d >= lo && d <= hi => d,
+                _ => {
+                    return Err(ProtocolError::field(
+                        "params.position_size_usd",
+                        format!(
+                            "must be within the agent's sizing.min_usd..=sizing.max_usd \
+                             ({lo}..={hi}), got {usd}"
+                        ),
+                    ));
+                }
             }
-            usd
         }
     };
     Ok((
@@ -107,7 +111,7 @@ mod tests {
                 margin_mode: MarginMode::Isolated
             }
         );
-        assert_eq!(size, 50.0);
+        assert_eq!(size, Decimal::from(50));
     }
 
     #[test]
