@@ -21,7 +21,6 @@ mod metrics_scrape;
 mod paper_balance_restart;
 mod params_positions_e2e;
 mod storage_faults;
-mod storage_faults_pg;
 mod tls_cluster;
 mod trace_demo;
 mod trace_distributed;

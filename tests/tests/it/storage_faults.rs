@@ -1,7 +1,9 @@
-//! A full disk under the real coordinator's SQLite database (a small tmpfs; issue 12,
-//! item 3): it refuses new work clearly (ingest `UNAVAILABLE`, gRPC health `NOT_SERVING`),
-//! comes back by itself once space returns — no restart, no `database is locked` — and a
-//! publish it answered with a failure is never executed.
+//! A full disk under the real coordinator's database, on either backend (issue 12, item 3):
+//! SQLite on a small tmpfs, or PostgreSQL with the database in a tablespace on a small tmpfs of
+//! the machine's server (`wavegate_tests::pg_small_disk`), filled for real. The coordinator
+//! refuses new work clearly (ingest `UNAVAILABLE`, gRPC health `NOT_SERVING`, and stays so
+//! while the disk is full — no flip-flop), never executes or reports a wave it answered with a
+//! failure, and comes back by itself once space returns — no restart, no `database is locked`.
 
 use std::time::Duration;
 
@@ -11,7 +13,55 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::time::{to_proto, wave_id};
 
 use crate::coordinator_support::*;
+use wavegate_tests::pg_small_disk::PgSmallDisk;
 use wavegate_tests::small_disk::SmallDisk;
+
+/// A database on a disk the test can fill: dropped last, so the mount goes even on a panic.
+enum FullDisk {
+    Sqlite(SmallDisk, String),
+    Postgres(PgSmallDisk),
+}
+
+impl FullDisk {
+    /// `None` (with the reason printed) when this machine cannot mount a small disk.
+    fn sqlite(dir: &std::path::Path) -> Option<Self> {
+        let Some(disk) = SmallDisk::mount(&dir.join("db"), "2m") else {
+            eprintln!("SKIPPED: mounting a tmpfs needs root (CAP_SYS_ADMIN)");
+            return None;
+        };
+        let url = format!(
+            "sqlite://{}/coordinator.db?mode=rwc",
+            dir.join("db").display()
+        );
+        Some(FullDisk::Sqlite(disk, url))
+    }
+
+    fn postgres() -> Option<Self> {
+        let admin = std::env::var("WAVEGATE_PG_URL")
+            .unwrap_or_else(|_| wavegate_tests::db::DEFAULT_PG_URL.into());
+        match PgSmallDisk::create(&admin, "48m") {
+            Ok(pg) => Some(FullDisk::Postgres(pg)),
+            Err(e) => {
+                eprintln!("SKIPPED: {e}");
+                None
+            }
+        }
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            FullDisk::Sqlite(_, url) => url,
+            FullDisk::Postgres(pg) => &pg.url,
+        }
+    }
+
+    fn disk(&self) -> &SmallDisk {
+        match self {
+            FullDisk::Sqlite(disk, _) => disk,
+            FullDisk::Postgres(pg) => pg.disk(),
+        }
+    }
+}
 
 async fn health(coord: &wavegate_tests::Proc) -> i32 {
     HealthClient::new(channel(&coord.endpoint()).await)
@@ -37,17 +87,23 @@ fn closed_wave(ts: chrono::DateTime<chrono::Utc>, first_id: i64, symbols: [&str;
 }
 
 #[tokio::test]
-async fn a_full_disk_refuses_new_work_and_the_coordinator_recovers_by_itself() {
+async fn a_full_sqlite_disk_refuses_new_work_and_the_coordinator_recovers_by_itself() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(disk) = SmallDisk::mount(&dir.path().join("db"), "2m") else {
-        eprintln!("SKIPPED: mounting a tmpfs needs root (CAP_SYS_ADMIN)");
-        return;
-    };
-    let binance = start_agent(dir.path(), &binance_agent()).await;
-    let db = format!(
-        "sqlite://{}/coordinator.db?mode=rwc",
-        dir.path().join("db").display()
-    );
+    if let Some(disk) = FullDisk::sqlite(dir.path()) {
+        full_disk_scenario(&disk, dir.path()).await;
+    }
+}
+
+#[tokio::test]
+async fn a_full_postgresql_disk_refuses_new_work_and_the_coordinator_recovers_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    if let Some(disk) = FullDisk::postgres() {
+        full_disk_scenario(&disk, dir.path()).await;
+    }
+}
+
+async fn full_disk_scenario(full: &FullDisk, dir: &std::path::Path) {
+    let binance = start_agent(dir, &binance_agent()).await;
     let exchanges = [
         Exchange {
             id: 1,
@@ -64,7 +120,7 @@ async fn a_full_disk_refuses_new_work_and_the_coordinator_recovers_by_itself() {
     // Four waves in one test: the current candle and the three before it (a long grace keeps
     // them open for signals).
     let coord =
-        start_coordinator_tuned(dir.path(), &db, "e2e", &exchanges, "grace_secs = 7200", "").await;
+        start_coordinator_tuned(dir, full.url(), "e2e", &exchanges, "grace_secs = 7200", "").await;
     let current = wave_ts();
     let candle = |k: i64| current - chrono::Duration::seconds(900 * k);
 
@@ -79,14 +135,15 @@ async fn a_full_disk_refuses_new_work_and_the_coordinator_recovers_by_itself() {
     let d = finished(&mut waves(&coord).await, &wave_id(before)).await;
     assert_eq!(d.exchanges[0].executed, 2);
 
-    disk.fill();
-    // The WAL may still have room: write until the storage fails, as a real disk fills.
+    full.disk().fill();
+    // Free space in the WAL or in pages the tables already have still takes rows: publish
+    // until the storage fails, as a real disk fills.
     let filler_ts = candle(2);
     let mut refused = None;
-    for round in 0..200_i64 {
+    for round in 0..400_i64 {
         let signals = (0..200)
             .map(|i| {
-                let id = round * 1000 + i;
+                let id = 10_000 + round * 1000 + i;
                 signal(id, &format!("F{id}USDT"), 9, 50.0, filler_ts, Some(1))
             })
             .collect();
@@ -108,16 +165,26 @@ async fn a_full_disk_refuses_new_work_and_the_coordinator_recovers_by_itself() {
     assert!(refused.message().contains("retry later"), "{refused:?}");
     assert_eq!(health(&coord).await, ServingStatus::NotServing as i32);
 
-    // New work is refused clearly while the disk is full, and never executed later.
+    // While the disk stays full: still refused after several probes (PROBE_EVERY is 1 s), and
+    // health does not flip back to SERVING on a write that happened to fit in an old page.
     let during = candle(1);
-    let e = ingest(&coord)
-        .await
-        .publish_wave(closed_wave(during, 101, ["XRPUSDT", "ADAUSDT"]))
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(
+            health(&coord).await,
+            ServingStatus::NotServing as i32,
+            "serving again while the disk is still full: {}",
+            coord.log_text()
+        );
+        let e = ingest(&coord)
+            .await
+            .publish_wave(closed_wave(during, 101, ["XRPUSDT", "ADAUSDT"]))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+    }
 
-    disk.free();
+    full.disk().free();
     tokio::time::timeout(GUARD, async {
         while health(&coord).await != ServingStatus::Serving as i32 {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -157,6 +224,4 @@ async fn a_full_disk_refuses_new_work_and_the_coordinator_recovers_by_itself() {
         "{}",
         coord.log_text()
     );
-    drop(coord);
-    drop(disk);
 }
