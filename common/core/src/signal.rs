@@ -98,8 +98,10 @@ impl Action {
     }
 }
 
-/// Exchange params a signal may carry (docs/design.md §4).
+/// Exchange params a signal may carry (docs/design.md §4). An unknown key is refused: a
+/// misspelt `leverage` must not be dropped silently.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignalParams {
     /// Target positions per wave; >= 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]

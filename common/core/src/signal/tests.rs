@@ -249,6 +249,9 @@ fn position_params_json_form_parses_checks_and_round_trips() {
     let bad = EXAMPLE.replace(r#""max_trades": 6,"#, r#""margin_mode": "portfolio","#);
     let e = serde_json::from_str::<SignalDraft>(&bad).unwrap_err();
     assert!(e.to_string().contains("portfolio"), "{e}");
+    let typo = EXAMPLE.replace(r#""max_trades": 6,"#, r#""levrage": 4,"#);
+    let e = serde_json::from_str::<SignalDraft>(&typo).unwrap_err();
+    assert!(e.to_string().contains("levrage"), "{e}");
     for (params, field) in [
         (
             SignalParams {
