@@ -7,6 +7,7 @@
 //! without them gets the stored ones.
 
 use tonic::Code;
+use wavegate_common::MarginMode;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::time::wave_id;
 
@@ -268,6 +269,19 @@ async fn a_waves_signal_params_carry_position_params_bounded_then_stored_for_lat
         assert_eq!(
             positions(p),
             (Some(5), pb::MarginMode::Isolated as i32, Some(40.0)),
+            "{}",
+            db.url
+        );
+        // Stored with the signal, so a resumed wave reloads them.
+        let loaded = h.store().wave_signals(&id, ts).await.unwrap();
+        let first = loaded
+            .iter()
+            .find(|s| s.id() == 4)
+            .expect("signal 4 stored");
+        let sp = first.params().expect("its params");
+        assert_eq!(
+            (sp.leverage, sp.margin_mode, sp.position_size_usd),
+            (Some(5), Some(MarginMode::Isolated), Some(40.0)),
             "{}",
             db.url
         );
