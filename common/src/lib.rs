@@ -22,9 +22,10 @@ pub mod shutdown;
 pub mod telemetry;
 
 pub use wavegate_core::{
-    order_id, plan, rank, session, signal, stats, time, timing, validate, walk, wave_status,
+    margin, order_id, plan, rank, session, signal, stats, time, timing, validate, walk, wave_status,
 };
 
+pub use margin::MarginMode;
 pub use signal::{Action, ExchangeId, Signal, SignalError, SignalParams};
 pub use stats::{ExchangeStats, WaveTotals};
 

@@ -13,7 +13,7 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::time::wave_id;
 
 use crate::error::CoordinatorError;
-use crate::params::check_bounds;
+use crate::params::{check_bounds, check_position_bounds};
 use crate::state::Core;
 use crate::timing;
 use crate::wave::{Closed, close_wave};
@@ -150,6 +150,15 @@ impl Ingest {
                 sp.trailing_activation_percent,
                 sp.trailing_distance_percent,
             )
+            .and_then(|()| {
+                check_position_bounds(
+                    cfg,
+                    "params.",
+                    s.exchange_id(),
+                    sp.leverage,
+                    sp.position_size_usd,
+                )
+            })
         {
             let (field, reason) = match e {
                 CoordinatorError::BadRequest { field, reason } => (field, reason),

@@ -232,37 +232,57 @@ pub fn margin_mode_from_str(s: &str) -> Option<pb::MarginMode> {
     }
 }
 
-/// Checks the position params of a `Params.Set` (issue 12's bounds): `leverage` in
-/// 1..=`params.max_leverage`, a known `margin_mode`, `position_size_usd` within the exchange's
-/// configured size range. The request's exchange is configured (checked before).
+/// Checks the position params of a `Params.Set` (issue 12's bounds): a known `margin_mode`,
+/// and the bounds of [`check_position_bounds`]. The request's exchange is configured (checked
+/// before).
 fn check_position(
     cfg: &CoordinatorConfig,
     req: &pb::SetParamsRequest,
 ) -> Result<(), CoordinatorError> {
-    let max = cfg.params.max_leverage;
-    if let Some(l) = req.leverage
-        && !(1..=max).contains(&l)
-    {
-        return Err(CoordinatorError::bad(
-            "leverage",
-            format!("must be in [1, {max}] (params.max_leverage), got {l}"),
-        ));
-    }
     if pb::MarginMode::try_from(req.margin_mode).is_err() {
         return Err(CoordinatorError::bad(
             "margin_mode",
             format!("unknown margin mode {}", req.margin_mode),
         ));
     }
-    if let Some(size) = req.position_size_usd {
+    check_position_bounds(
+        cfg,
+        "",
+        req.exchange_id,
+        req.leverage,
+        req.position_size_usd,
+    )
+}
+
+/// Checks position params anyone sets (a `Params.Set`, a signal's params, issue 11):
+/// `leverage` in 1..=`params.max_leverage`, `position_size_usd` within exchange
+/// `exchange_id`'s configured size range (the `[params]` range for an exchange not
+/// configured). Field names get `prefix` (`params.` for a signal's).
+pub fn check_position_bounds(
+    cfg: &CoordinatorConfig,
+    prefix: &str,
+    exchange_id: u32,
+    leverage: Option<u32>,
+    position_size_usd: Option<f64>,
+) -> Result<(), CoordinatorError> {
+    let max = cfg.params.max_leverage;
+    if let Some(l) = leverage
+        && !(1..=max).contains(&l)
+    {
+        return Err(CoordinatorError::bad(
+            format!("{prefix}leverage"),
+            format!("must be in [1, {max}] (params.max_leverage), got {l}"),
+        ));
+    }
+    if let Some(size) = position_size_usd {
         let (lo, hi) = cfg
-            .exchange(req.exchange_id)
+            .exchange(exchange_id)
             .map_or((cfg.params.min_size_usd, cfg.params.max_size_usd), |e| {
                 e.size_range(&cfg.params)
             });
         if !(size.is_finite() && size >= lo && size <= hi) {
             return Err(CoordinatorError::bad(
-                "position_size_usd",
+                format!("{prefix}position_size_usd"),
                 format!(
                     "must be within the exchange's size range [{lo}, {hi}] USD \
                      (min_size_usd/max_size_usd), got {size}"

@@ -71,6 +71,8 @@ impl Row {
             stop_loss_percent: self.stop_loss_percent,
             trailing_activation_percent: self.trailing_activation_percent,
             trailing_distance_percent: self.trailing_distance_percent,
+            // The reference's CSV has no position columns (issue 11): JSON carries them.
+            ..SignalParams::default()
         };
         Ok(SignalDraft {
             id: self.id,

@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod margin;
 pub mod order_id;
 pub mod plan;
 pub mod rank;
@@ -36,6 +37,7 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/wavegate.v1.rs"));
 }
 
+pub use margin::MarginMode;
 pub use signal::{Action, ExchangeId, Signal, SignalError, SignalParams};
 pub use stats::{ExchangeStats, WaveTotals};
 pub use wave_status::WaveStatus;

@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::margin::MarginMode;
 use crate::pb;
 use crate::time::{floor_to_interval, from_proto, to_proto};
 
@@ -97,8 +98,10 @@ impl Action {
     }
 }
 
-/// Exchange params a signal may carry (docs/design.md §4).
+/// Exchange params a signal may carry (docs/design.md §4). An unknown key is refused: a
+/// misspelt `leverage` must not be dropped silently.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignalParams {
     /// Target positions per wave; >= 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,6 +115,15 @@ pub struct SignalParams {
     /// Trailing stop distance in percent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trailing_distance_percent: Option<f64>,
+    /// Leverage set per symbol before its entry; >= 1 (the coordinator bounds it further).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leverage: Option<u32>,
+    /// Margin mode set per symbol before its entry: `"cross"` or `"isolated"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin_mode: Option<MarginMode>,
+    /// Entry size in USD; finite and > 0 (the coordinator bounds it per exchange).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position_size_usd: Option<f64>,
 }
 
 impl SignalParams {
@@ -119,6 +131,17 @@ impl SignalParams {
     pub fn check(&self) -> Result<(), SignalError> {
         if self.max_trades == Some(0) {
             return Err(SignalError::new("params.max_trades", "must be at least 1"));
+        }
+        if self.leverage == Some(0) {
+            return Err(SignalError::new("params.leverage", "must be at least 1"));
+        }
+        if let Some(v) = self.position_size_usd
+            && !(v.is_finite() && v > 0.0)
+        {
+            return Err(SignalError::new(
+                "params.position_size_usd",
+                format!("must be a finite amount of USD above 0, got {v}"),
+            ));
         }
         let percents = [
             ("params.stop_loss_percent", self.stop_loss_percent),
@@ -156,17 +179,30 @@ impl SignalParams {
             stop_loss_percent: self.stop_loss_percent,
             trailing_activation_percent: self.trailing_activation_percent,
             trailing_distance_percent: self.trailing_distance_percent,
+            leverage: self.leverage,
+            margin_mode: self
+                .margin_mode
+                .map_or(pb::MarginMode::Unspecified, MarginMode::to_proto)
+                as i32,
+            position_size_usd: self.position_size_usd,
         }
     }
 
-    /// From the wire (unchecked; [`SignalDraft::check`] checks).
-    pub fn from_proto(p: &pb::SignalParams) -> Self {
-        Self {
+    /// From the wire (ranges unchecked; [`SignalDraft::check`] checks them). An unknown
+    /// margin mode value is refused here: it has no JSON form to carry on.
+    pub fn from_proto(p: &pb::SignalParams) -> Result<Self, SignalError> {
+        let margin_mode = MarginMode::from_proto(p.margin_mode).map_err(|v| {
+            SignalError::new("params.margin_mode", format!("unknown margin mode {v}"))
+        })?;
+        Ok(Self {
             max_trades: p.max_trades,
             stop_loss_percent: p.stop_loss_percent,
             trailing_activation_percent: p.trailing_activation_percent,
             trailing_distance_percent: p.trailing_distance_percent,
-        }
+            leverage: p.leverage,
+            margin_mode,
+            position_size_usd: p.position_size_usd,
+        })
     }
 }
 
@@ -271,7 +307,11 @@ impl Signal {
             score_month: Some(p.score_month),
             wave_timestamp: ts("wave_timestamp", &p.wave_timestamp)?,
             created_at: ts("created_at", &p.created_at)?,
-            params: p.params.as_ref().map(SignalParams::from_proto),
+            params: p
+                .params
+                .as_ref()
+                .map(SignalParams::from_proto)
+                .transpose()?,
         }
         .check(interval_secs, received_at)
     }
@@ -492,6 +532,7 @@ impl TradingbotSignal {
             stop_loss_percent: self.stop_loss_filter,
             trailing_activation_percent: self.trailing_activation_filter,
             trailing_distance_percent: self.trailing_distance_filter,
+            ..SignalParams::default()
         };
         Ok(SignalDraft {
             id: self.id,

@@ -1,7 +1,7 @@
 //! `exchange_params`: stored per-exchange params (docs/design.md §1 step 1).
 
 use chrono::{DateTime, Utc};
-use wavegate_common::SignalParams;
+use wavegate_common::{MarginMode, SignalParams};
 
 use super::{Store, from_ms, ms};
 use crate::error::CoordinatorError;
@@ -169,6 +169,7 @@ pub fn merge_wave_params(
                 .or(c.trailing_activation_percent);
             c.trailing_distance_percent =
                 p.trailing_distance_percent.or(c.trailing_distance_percent);
+            c.position = position_of(p, Some(&c.position));
             c.updated_at = now;
             Some(c)
         }
@@ -180,9 +181,24 @@ pub fn merge_wave_params(
             stop_loss_percent: p.stop_loss_percent,
             trailing_activation_percent: p.trailing_activation_percent,
             trailing_distance_percent: p.trailing_distance_percent,
-            position: PositionParams::default(),
+            position: position_of(p, None),
             updated_at: now,
         }),
+    }
+}
+
+/// The position params after a signal's are applied to `kept`: each one the signal carries
+/// replaces the kept one (issue 11).
+fn position_of(p: &SignalParams, kept: Option<&PositionParams>) -> PositionParams {
+    PositionParams {
+        leverage: p.leverage.or_else(|| kept.and_then(|k| k.leverage)),
+        margin_mode: p
+            .margin_mode
+            .map(MarginMode::to_proto)
+            .or_else(|| kept.and_then(|k| k.margin_mode)),
+        position_size_usd: p
+            .position_size_usd
+            .or_else(|| kept.and_then(|k| k.position_size_usd)),
     }
 }
 
@@ -292,5 +308,41 @@ mod tests {
         assert_eq!(m.updated_at, now);
         // Nothing stored and no target: nothing to store.
         assert_eq!(merge_wave_params(None, 1, "b", &wave(None), now), None);
+    }
+
+    #[test]
+    fn a_signals_position_params_replace_the_stored_ones_it_carries() {
+        use wavegate_common::proto::v1 as pb;
+        let now = Utc::now();
+        let mut cur = stored(6, None);
+        cur.position = PositionParams {
+            leverage: Some(2),
+            margin_mode: Some(pb::MarginMode::Cross),
+            position_size_usd: Some(20.0),
+        };
+        let p = SignalParams {
+            leverage: Some(5),
+            margin_mode: Some(MarginMode::Isolated),
+            ..Default::default()
+        };
+        let m = merge_wave_params(Some(cur), 1, "binance", &p, now).unwrap();
+        assert_eq!(
+            m.position,
+            PositionParams {
+                leverage: Some(5),
+                margin_mode: Some(pb::MarginMode::Isolated),
+                position_size_usd: Some(20.0),
+            },
+            "carried fields replace, the size it lacks stays"
+        );
+        // Nothing stored: a signal with a target stores its position params too.
+        let p = SignalParams {
+            max_trades: Some(3),
+            position_size_usd: Some(40.0),
+            ..Default::default()
+        };
+        let m = merge_wave_params(None, 1, "binance", &p, now).unwrap();
+        assert_eq!(m.position.position_size_usd, Some(40.0));
+        assert_eq!(m.position.leverage, None);
     }
 }

@@ -6,13 +6,13 @@ use chrono::{DateTime, Utc};
 use sqlx::Acquire;
 use wavegate_common::signal::{SignalDraft, SignalParams};
 use wavegate_common::time::wave_id;
-use wavegate_common::{Action, Signal};
+use wavegate_common::{Action, MarginMode, Signal};
 
 use super::waves::{ensure_wave, lock_collecting, status_in, touch_collecting};
 use super::{Backend, NewEvent, Store, from_ms, insert_event, ms};
 use crate::error::CoordinatorError;
 
-/// Rows per multi-row INSERT on SQLite (1 200 parameters, far under SQLite's 32 766). With
+/// Rows per multi-row INSERT on SQLite (1 500 parameters, far under SQLite's 32 766). With
 /// anonymous `?` parameters binding is linear in a statement's parameters; measured (release,
 /// `tests/it/ingest_speed.rs`, store only): 10 rows ≈ 225k rows/s, 50 ≈ 245k, 100 ≈ 265k,
 /// 400–2 700 ≈ 190–230k. Numbered `?N` made it quadratic (10 rows ≈ 140k/s, 100 ≈ 30k/s,
@@ -139,22 +139,35 @@ impl Store {
             Option<f64>,
             Option<f64>,
             Option<f64>,
+            Option<i64>,
+            Option<String>,
+            Option<f64>,
         );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT signal_id, exchange_id, symbol, action, score_week, score_month, created_at, \
              max_trades, stop_loss_percent, trailing_activation_percent, \
-             trailing_distance_percent FROM signals WHERE wave_id = $1",
+             trailing_distance_percent, leverage, margin_mode, position_size_usd \
+             FROM signals WHERE wave_id = $1",
         )
         .bind(wave_id)
         .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
+            let margin_mode = match r.12.as_deref() {
+                None => None,
+                Some(m) => Some(MarginMode::parse(m).ok_or_else(|| {
+                    CoordinatorError::Corrupt(format!("signal {}: margin mode {m:?}", r.0))
+                })?),
+            };
             let params = SignalParams {
                 max_trades: r.7.and_then(|m| u32::try_from(m).ok()),
                 stop_loss_percent: r.8,
                 trailing_activation_percent: r.9,
                 trailing_distance_percent: r.10,
+                leverage: r.11.and_then(|l| u32::try_from(l).ok()),
+                margin_mode,
+                position_size_usd: r.13,
             };
             let created_at = from_ms(r.6);
             let draft = SignalDraft {
@@ -196,12 +209,12 @@ async fn insert_chunk(
     batch: &[Signal],
     chunk: &[usize],
 ) -> Result<Vec<i64>, sqlx::Error> {
-    const COLS: usize = 12;
+    const COLS: usize = 15;
     let mut sql = String::with_capacity(64 + chunk.len() * 80);
     sql.push_str(
         "INSERT INTO signals (wave_id, signal_id, exchange_id, symbol, action, score_week, \
          score_month, created_at, max_trades, stop_loss_percent, trailing_activation_percent, \
-         trailing_distance_percent) VALUES ",
+         trailing_distance_percent, leverage, margin_mode, position_size_usd) VALUES ",
     );
     for i in 0..chunk.len() {
         if i > 0 {
@@ -211,7 +224,7 @@ async fn insert_chunk(
             // Anonymous `?`: every row binds the wave id again. sqlx asks SQLite for each
             // parameter's name, and for `?N`/`$N` SQLite finds it by a linear search (binding
             // quadratic in the statement's parameters); an anonymous parameter has no name.
-            Backend::Sqlite => sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?)"),
+            Backend::Sqlite => sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
             // $1 is the wave id, shared by every row.
             Backend::Postgres => {
                 let base = 2 + i * (COLS - 1);
@@ -245,7 +258,10 @@ async fn insert_chunk(
             .bind(params.max_trades.map(i64::from))
             .bind(params.stop_loss_percent)
             .bind(params.trailing_activation_percent)
-            .bind(params.trailing_distance_percent);
+            .bind(params.trailing_distance_percent)
+            .bind(params.leverage.map(i64::from))
+            .bind(params.margin_mode.map(MarginMode::as_str))
+            .bind(params.position_size_usd);
     }
     let rows = q.fetch_all(&mut *conn).await?;
     Ok(rows.into_iter().map(|r| r.0).collect())

@@ -118,6 +118,7 @@ fn wave_of(ts: DateTime<Utc>, rng: &mut Rng) -> pb::Wave {
                     stop_loss_percent: Some(4.0),
                     trailing_activation_percent: None,
                     trailing_distance_percent: None,
+                    ..Default::default()
                 }),
             });
         }

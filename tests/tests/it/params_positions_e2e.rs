@@ -3,6 +3,8 @@
 //! dispatched to agent processes whose live adapters trade the fake Binance and Bybit. Every
 //! entered symbol ends at leverage 3 in isolated margin on the venue, each entry sized from the
 //! params (50 USD), not from the agents' configured leverage 1, cross margin and 100 USD.
+//! And a wave published with `wavegate publish` whose first signal's params carry leverage 4
+//! (the JSON form of `SignalParams`) leaves the venue at leverage 4 on every entered symbol.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -75,10 +77,16 @@ const POSITION: [&str; 6] = [
 
 /// `wavegate --coordinator … params set EXCHANGE ARGS…`, which must succeed.
 async fn params_set(coordinator: &Proc, exchange: &str, args: &[&str]) {
+    let mut all = vec!["params", "set", exchange];
+    all.extend(args);
+    cli(coordinator, &all).await;
+}
+
+/// `wavegate --coordinator … ARGS…`, which must succeed.
+async fn cli(coordinator: &Proc, args: &[&str]) {
     let run = Command::new(binary("wavegate"))
         .arg("--coordinator")
         .arg(coordinator.endpoint())
-        .args(["params", "set", exchange])
         .args(args)
         .env_remove("WAVEGATE_TOKEN")
         .stdin(Stdio::null())
@@ -87,7 +95,7 @@ async fn params_set(coordinator: &Proc, exchange: &str, args: &[&str]) {
     let out = tokio::time::timeout(GUARD, run).await.unwrap().unwrap();
     assert!(
         out.status.success(),
-        "params set {exchange}: {}",
+        "wavegate {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
@@ -196,5 +204,55 @@ async fn params_leverage_margin_and_size_reach_both_venues() {
             // Bybit unified account: margin mode is account-wide.
             _ => assert_eq!(margin.account_margin, MarginKind::Isolated),
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signal_params_leverage_published_as_json_reaches_the_venue() {
+    let dir = tempfile::tempdir().unwrap();
+    let binance = FakeBinance::start(world()).await.unwrap();
+    let a1 = start_live_agent(dir.path(), 1, "binance", &binance).await;
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+    let coord = start_coordinator(
+        dir.path(),
+        &db,
+        "e2e",
+        &[Exchange {
+            id: 1,
+            name: "binance",
+            agent: Some(a1.endpoint()),
+        }],
+    )
+    .await;
+    // Stored: the target only (leverage left to the agent's configured 1).
+    params_set(&coord, "binance", &["--max-trades", "3"]).await;
+
+    // The first signal in rank order carries the params (docs/design.md §1 step 1).
+    let ts = crate::coordinator_support::wave_ts();
+    let signals: Vec<serde_json::Value> = SYMBOLS
+        .iter()
+        .enumerate()
+        .map(|(i, (symbol, ..))| {
+            let mut s = serde_json::json!({
+                "id": 300 + i, "symbol": symbol, "exchange_id": 1, "action": "BUY",
+                "score_week": 90.0 - i as f64, "score_month": 90.0 - i as f64,
+                "wave_timestamp": ts.to_rfc3339(),
+            });
+            if i == 0 {
+                s["params"] = serde_json::json!({ "leverage": 4 });
+            }
+            s
+        })
+        .collect();
+    let file = dir.path().join("wave.json");
+    std::fs::write(&file, serde_json::to_string(&signals).unwrap()).unwrap();
+    cli(&coord, &["publish", file.to_str().unwrap(), "--close"]).await;
+
+    let detail = finished(&mut waves(&coord).await, &wave_id(ts)).await;
+    let s = &detail.exchanges[0];
+    assert_eq!(s.executed, 3, "{s:?}");
+    let margin = binance.margin();
+    for (symbol, ..) in SYMBOLS {
+        assert_eq!(margin.leverage_of(symbol), 4, "{symbol} leverage");
     }
 }

@@ -213,3 +213,80 @@ fn action_names_round_trip_case_insensitively() {
     assert_eq!(Action::parse("HOLD"), None);
     assert_eq!(Action::parse(""), None);
 }
+
+#[test]
+fn position_params_json_form_parses_checks_and_round_trips() {
+    // Issue 11: a signal's params may carry leverage, margin mode and entry size.
+    let json = EXAMPLE.replace(
+        r#""max_trades": 6,"#,
+        r#""max_trades": 6, "leverage": 5, "margin_mode": "isolated", "position_size_usd": 40.0,"#,
+    );
+    let s = serde_json::from_str::<SignalDraft>(&json)
+        .unwrap()
+        .check(900, now())
+        .unwrap();
+    let p = s.params().unwrap();
+    assert_eq!(
+        (p.leverage, p.margin_mode, p.position_size_usd),
+        (Some(5), Some(MarginMode::Isolated), Some(40.0))
+    );
+    let wire = s.to_proto();
+    let wp = wire.params.as_ref().unwrap();
+    assert_eq!(wp.margin_mode, pb::MarginMode::Isolated as i32);
+    assert_eq!(Signal::from_proto(&wire, 900, now()).unwrap(), s);
+    // The JSON written back names the mode in lower case, and leaves out what is not carried.
+    let out = serde_json::to_value(SignalDraft::from(&s)).unwrap();
+    assert_eq!(out["params"]["margin_mode"], "isolated");
+    assert_eq!(out["params"]["leverage"], 5);
+    let cross = serde_json::to_value(SignalParams {
+        margin_mode: Some(MarginMode::Cross),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(cross, serde_json::json!({ "margin_mode": "cross" }));
+
+    // An unknown mode is a parse error naming the value; bad ranges name the field.
+    let bad = EXAMPLE.replace(r#""max_trades": 6,"#, r#""margin_mode": "portfolio","#);
+    let e = serde_json::from_str::<SignalDraft>(&bad).unwrap_err();
+    assert!(e.to_string().contains("portfolio"), "{e}");
+    let typo = EXAMPLE.replace(r#""max_trades": 6,"#, r#""levrage": 4,"#);
+    let e = serde_json::from_str::<SignalDraft>(&typo).unwrap_err();
+    assert!(e.to_string().contains("levrage"), "{e}");
+    for (params, field) in [
+        (
+            SignalParams {
+                leverage: Some(0),
+                ..Default::default()
+            },
+            "params.leverage",
+        ),
+        (
+            SignalParams {
+                position_size_usd: Some(0.0),
+                ..Default::default()
+            },
+            "params.position_size_usd",
+        ),
+        (
+            SignalParams {
+                position_size_usd: Some(f64::INFINITY),
+                ..Default::default()
+            },
+            "params.position_size_usd",
+        ),
+    ] {
+        let d = SignalDraft {
+            params: Some(params),
+            ..draft()
+        };
+        assert_eq!(d.check(900, now()).unwrap_err().field, field);
+    }
+    // On the wire, an unknown margin mode value is refused, naming the field.
+    let mut p = wire.clone();
+    p.params.as_mut().unwrap().margin_mode = 7;
+    let e = Signal::from_proto(&p, 900, now()).unwrap_err();
+    assert_eq!(
+        (e.field, e.reason.as_str()),
+        ("params.margin_mode", "unknown margin mode 7")
+    );
+}

@@ -42,6 +42,7 @@ pub fn sig_with_params(
         stop_loss_percent: Some(4.0),
         trailing_activation_percent: None,
         trailing_distance_percent: None,
+        ..Default::default()
     });
     s
 }

@@ -231,6 +231,7 @@ pub fn signal(
             stop_loss_percent: Some(4.0),
             trailing_activation_percent: None,
             trailing_distance_percent: None,
+            ..Default::default()
         }),
     }
 }
