@@ -50,13 +50,15 @@ fn toml_list(v: &[String]) -> String {
 
 fn agent_toml(dir: &Path, a: &AgentSpec) -> String {
     // The rate limiter is opened wide: docs/design.md §5's lower bound counts exchange latency only.
+    // Positions stay open across the bench's hundreds of waves: no cap on their number (the
+    // paper account has no balance unless one is configured).
     format!(
         "listen = \"127.0.0.1:{port}\"\nexchange_id = {id}\nexchange_name = \"ex{id}\"\n\
          region = \"bench\"\njournal = \"{journal}\"\nexecution_mode = \"sequential\"\n\
          metrics_listen = \"off\"\n\
          [rate_limit]\norders_per_second = 100000\nburst = 100000\n\
          [adapter]\nkind = \"paper\"\n[adapter.paper]\nlatency_ms = {lat}\nseed = 7\n\
-         exec_fail = {fail}\n",
+         exec_fail = {fail}\n[limits]\nmax_positions = 1000000\n",
         port = free_port(),
         id = a.exchange_id,
         journal = journal_path(dir, a.exchange_id).display(),
@@ -89,10 +91,12 @@ impl Cluster {
                 .map(|t| Proc::spawn("wavegate-agent", t, dir.path())),
         )
         .await?;
-        // quiet_secs is long: every bench wave is closed explicitly (or never, for ingest).
+        // quiet_secs and grace_secs are long: every bench wave is closed explicitly (or never,
+        // for ingest), also those of past candles.
         let mut toml = format!(
             "listen = \"127.0.0.1:{}\"\ndatabase_url = \"sqlite://{}/coordinator.db?mode=rwc\"\n\
-             node_id = \"bench\"\nmax_batch_signals = {}\n[waves]\nquiet_secs = 3600\n",
+             node_id = \"bench\"\nmax_batch_signals = {}\n[waves]\nquiet_secs = 3600\n\
+             max_wave_age_secs = 864000\ngrace_secs = 1000000\n",
             free_port(),
             dir.path().display(),
             c.max_batch_signals,
@@ -210,4 +214,14 @@ pub fn vm_hwm_kib(pid: u32) -> anyhow::Result<u64> {
         .trim()
         .parse()
         .with_context(|| format!("bad VmHWM line {line:?}"))
+}
+
+/// The `w`-th bench wave's timestamp: distinct past candles before `current` (the candle now
+/// open). Wave timestamps must be candle open times; the bench's coordinator accepts any age
+/// up to ten days (`max_wave_age_secs`), and each wave is closed by its publish.
+pub fn past_candle(
+    current: chrono::DateTime<chrono::Utc>,
+    w: usize,
+) -> chrono::DateTime<chrono::Utc> {
+    current - chrono::Duration::seconds(900 * (w as i64 + 1))
 }

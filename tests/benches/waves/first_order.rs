@@ -18,7 +18,7 @@ use wavegate_cli::bench::stats::Summary;
 use wavegate_cli::bench::wave_run::{self, Watcher};
 use wavegate_common::time::{floor_to_interval, from_proto};
 
-use crate::cluster::{AgentSpec, Cluster};
+use crate::cluster::{AgentSpec, Cluster, past_candle};
 use crate::journal::{closed_and_claimed, paper_orders};
 use crate::wave::{signals, wave_of_symbol};
 
@@ -74,11 +74,10 @@ pub async fn run(cluster: &Cluster, waves: usize) -> anyhow::Result<FirstOrder> 
     let mut clients = cluster.clients().await?;
     let mut watcher = Watcher::start(&mut clients).await?;
     let exchanges: Vec<(u32, u32)> = (1..=EXCHANGES).map(|e| (e, MAX_TRADES)).collect();
-    // Distinct wave ids one second apart inside the current candle: none is late.
     let base = floor_to_interval(Utc::now(), 900);
     let mut runs = Vec::with_capacity(waves);
     for w in 0..waves {
-        let ts = base + chrono::Duration::seconds(w as i64);
+        let ts = past_candle(base, w);
         let sigs = signals(w, &exchanges, SIGNALS_PER_EXCHANGE, ts);
         let r = wave_run::run(&mut clients, &mut watcher, ts, sigs).await?;
         let executed = r

@@ -115,7 +115,8 @@ pub async fn run(
         bail!("stream: {n} signals stored, {stream_signals} acknowledged");
     }
 
-    let batch_ts = base + chrono::Duration::seconds(1);
+    // The next candle: a wave id of its own, aligned and not in the future beyond one interval.
+    let batch_ts = base + chrono::Duration::seconds(900);
     let mut batch_secs = 0.0;
     for b in 0..batches {
         let wave = pb::Wave {

@@ -62,8 +62,10 @@ impl Plan {
                 first_order_waves: 200,
                 makespan_waves: 10,
                 stream_signals: 1_000_000,
-                batches: 5,
-                batch_signals: 100_000,
+                // 50 000 signals (~3 MB) per call: a PublishWave must fit the coordinator's
+                // request limit (max_request_bytes, 4 MiB); larger loads stream.
+                batches: 10,
+                batch_signals: 50_000,
                 guard: Duration::from_secs(290),
             }
         }

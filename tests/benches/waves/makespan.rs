@@ -124,7 +124,7 @@ pub async fn run(cluster: &Cluster, waves: usize) -> anyhow::Result<Makespan> {
     let base = floor_to_interval(Utc::now(), 900);
     let mut runs = Vec::with_capacity(waves);
     for w in 0..waves {
-        let ts = base + chrono::Duration::seconds(w as i64);
+        let ts = crate::cluster::past_candle(base, w);
         let sigs = signals(w, &exchanges, SIGNALS_PER_EXCHANGE, ts);
         runs.push(wave_run::run(&mut clients, &mut watcher, ts, sigs).await?);
     }
