@@ -17,6 +17,18 @@ pub struct AccountState {
     pub exposure: Decimal,
 }
 
+impl AccountState {
+    /// A live venue's account: `free` is its quote asset's available balance (0 when the venue
+    /// lists none, so nothing is spent from a balance it did not report) and the exposure is the
+    /// sum of the open positions' absolute values.
+    pub fn live(free: Option<Decimal>, position_values: impl IntoIterator<Item = Decimal>) -> Self {
+        Self {
+            free_balance: Some(free.unwrap_or_default()),
+            exposure: position_values.into_iter().map(|v| v.abs()).sum(),
+        }
+    }
+}
+
 /// Leverage and margin mode of a symbol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LeverageSetting {
@@ -63,4 +75,22 @@ pub fn min_order_value(rules: &Rules, price: Decimal) -> Decimal {
         .filter(|_| price > Decimal::ZERO)
         .map_or(0, |q| step.ceil_steps(q));
     step.times(by_qty.max(by_notional)) * price
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_account_sums_short_and_long_values_and_reads_an_unreported_balance_as_zero() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let a = AccountState::live(Some(d("250.5")), [d("100.25"), d("-40.75")]);
+        assert_eq!(a.free_balance, Some(d("250.5")));
+        assert_eq!(a.exposure, d("141"));
+        // No quote-asset row: nothing is spent from a balance the venue did not report.
+        assert_eq!(
+            AccountState::live(None, []).free_balance,
+            Some(Decimal::ZERO)
+        );
+    }
 }

@@ -49,19 +49,12 @@ impl BinanceFutures {
         let free = rows
             .iter()
             .find(|r| text(r, "asset").as_deref() == Some(QUOTE))
-            .and_then(|r| number(r, "availableBalance"))
-            .unwrap_or_default();
-        let exposure = self
-            .positions(None)
-            .await?
-            .iter()
-            .filter_map(|r| number(r, "notional"))
-            .map(|n| n.abs())
-            .sum();
-        Ok(AccountState {
-            free_balance: Some(free),
-            exposure,
-        })
+            .and_then(|r| number(r, "availableBalance"));
+        let positions = self.positions(None).await?;
+        Ok(AccountState::live(
+            free,
+            positions.iter().filter_map(|r| number(r, "notional")),
+        ))
     }
 
     pub(super) async fn min_order(&self, symbol: String) -> Result<Option<Decimal>, ExchangeError> {

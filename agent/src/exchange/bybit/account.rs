@@ -55,19 +55,12 @@ impl BybitLinear {
             .map_err(Failure::into_error)?;
         let free = list(&v)
             .first()
-            .and_then(|a| number(a, "totalAvailableBalance"))
-            .unwrap_or_default();
-        let exposure = self
-            .positions(None)
-            .await?
-            .iter()
-            .filter_map(|r| number(r, "positionValue"))
-            .map(|n| n.abs())
-            .sum();
-        Ok(AccountState {
-            free_balance: Some(free),
-            exposure,
-        })
+            .and_then(|a| number(a, "totalAvailableBalance"));
+        let positions = self.positions(None).await?;
+        Ok(AccountState::live(
+            free,
+            positions.iter().filter_map(|r| number(r, "positionValue")),
+        ))
     }
 
     pub(super) async fn min_order(&self, symbol: String) -> Result<Option<Decimal>, ExchangeError> {
