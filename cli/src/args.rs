@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use wavegate_common::proto::v1 as pb;
 
 /// Default public endpoint of a coordinator (also what `wavegate dev` listens on).
 pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:7000";
@@ -21,9 +22,8 @@ pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:7000";
                   their own coordinator and take none."
 )]
 pub struct Cli {
-    /// Connection to the coordinator (publish, watch, waves, params, agents; not `demo`,
-    /// `dev` and `replay`, which start their own). Not global, so a command's `--help` lists
-    /// only its own options.
+    /// Connection to the coordinator; not global, so a command's `--help` lists only its own
+    /// options.
     #[command(flatten)]
     pub connect: ConnectArgs,
     /// What to do.
@@ -55,6 +55,20 @@ pub struct ConnectArgs {
     pub tls_domain: Option<String>,
 }
 
+impl ConnectArgs {
+    /// Plaintext, no token: the loopback clusters of `demo`, `dev`, `replay` and `bench`.
+    pub fn plain(coordinator: String) -> Self {
+        Self {
+            coordinator,
+            token: None,
+            ca_cert: None,
+            client_cert: None,
+            client_key: None,
+            tls_domain: None,
+        }
+    }
+}
+
 impl std::fmt::Debug for ConnectArgs {
     // Hand-written so the token can never reach a log or an error message.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -70,7 +84,8 @@ impl std::fmt::Debug for ConnectArgs {
 }
 
 /// The subcommands.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Subcommand, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Command {
     /// Publish signals from a file (JSON array, NDJSON, CSV or the reference bot's form).
     Publish(PublishArgs),
@@ -125,8 +140,8 @@ pub struct BenchArgs {
     /// Skip the multi-region comparison.
     #[arg(long)]
     pub no_regions: bool,
-    /// Keep every setting's configs, process logs and databases in a subdirectory of DIR (for
-    /// profiling; `RUST_LOG` reaches the processes). Default: temp dirs, removed.
+    /// Keep every setting's configs, process logs and databases under DIR (for profiling).
+    /// Default: temp dirs, removed.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 }
@@ -134,18 +149,7 @@ pub struct BenchArgs {
 impl Command {
     /// The command's name as typed (`publish`, `waves`, …), e.g. for its span.
     pub fn name(&self) -> &'static str {
-        match self {
-            Command::Publish(_) => "publish",
-            Command::Watch(_) => "watch",
-            Command::Waves(_) => "waves",
-            Command::Params(_) => "params",
-            Command::Agents(_) => "agents",
-            Command::Demo(_) => "demo",
-            Command::Dev(_) => "dev",
-            Command::Replay(_) => "replay",
-            Command::Bridge(_) => "bridge",
-            Command::Bench(_) => "bench",
-        }
+        self.into()
     }
 }
 
@@ -160,8 +164,8 @@ pub enum Format {
     Ndjson,
     /// CSV with a header row naming the fields.
     Csv,
-    /// The reference bot's forms: its records (`pair_symbol`, `recommended_action`, …) as JSON
-    /// or NDJSON, its signal server's `signals` message, or its database's CSV export.
+    /// The reference bot's records (JSON or NDJSON), its server's `signals` message, or its
+    /// database's CSV export.
     Tradingbot,
 }
 
@@ -198,19 +202,48 @@ pub struct JsonFlag {
     pub json: bool,
 }
 
-/// Wave status filter of `waves list`.
+/// Wave status filter of `waves list`; the values are the wire's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatusFilter {
     /// Accepting signals.
-    Collecting,
+    Collecting = pb::WaveStatus::Collecting as isize,
     /// Being executed.
-    Dispatching,
+    Dispatching = pb::WaveStatus::Dispatching as isize,
     /// Done.
-    Completed,
+    Completed = pb::WaveStatus::Completed as isize,
     /// Done, some exchange not processed.
-    Partial,
+    Partial = pb::WaveStatus::Partial as isize,
     /// Nothing processed.
-    Failed,
+    Failed = pb::WaveStatus::Failed as isize,
+}
+
+/// `params set --margin-mode`; the values are the wire's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MarginMode {
+    /// Cross margin.
+    Cross = pb::MarginMode::Cross as isize,
+    /// Isolated margin.
+    Isolated = pb::MarginMode::Isolated as isize,
+}
+
+/// A percentage strictly between 0 and 100.
+fn percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() && v > 0.0 && v < 100.0 {
+        Ok(v)
+    } else {
+        Err("must be a finite percentage in (0, 100)".into())
+    }
+}
+
+/// A positive number of USD.
+fn usd(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err("must be a positive number of USD".into())
+    }
 }
 
 /// `waves …`.
@@ -236,9 +269,8 @@ pub enum WavesCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Stop a wave: a collecting one is closed and marked failed (nothing executed); a
-    /// dispatching one launches no new order, lets those in flight finish, and completes with
-    /// what was opened.
+    /// Stop a wave: a collecting one fails (nothing executed); a dispatching one sends no new
+    /// order and completes with what was opened.
     Cancel {
         /// Wave id (RFC 3339 timestamp).
         wave: String,
@@ -295,18 +327,17 @@ pub struct ParamsSetArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_trades: Option<u32>,
     /// Signals in the first validation round (>= max-trades). Left out: the stored one while
-    /// max-trades is unchanged, else max-trades + 3. Other options left out keep their stored
-    /// values.
+    /// max-trades is unchanged, else max-trades + 3.
     #[arg(long)]
     pub buffer_size: Option<u32>,
     /// Protective stop distance in percent (0 < P < 100).
-    #[arg(long)]
+    #[arg(long, value_parser = percent)]
     pub stop_loss_percent: Option<f64>,
     /// Trailing stop activation in percent.
-    #[arg(long)]
+    #[arg(long, value_parser = percent)]
     pub trailing_activation_percent: Option<f64>,
     /// Trailing stop distance in percent.
-    #[arg(long)]
+    #[arg(long, value_parser = percent)]
     pub trailing_distance_percent: Option<f64>,
     /// Leverage the agent sets per symbol before each entry (1..=the coordinator's
     /// `[params] max_leverage`); never set: the agent's `[positions] leverage`.
@@ -314,11 +345,11 @@ pub struct ParamsSetArgs {
     pub leverage: Option<u32>,
     /// Margin mode the agent sets per symbol before each entry; never set: the agent's
     /// `[positions] margin_mode`.
-    #[arg(long, value_parser = ["cross", "isolated"])]
-    pub margin_mode: Option<String>,
+    #[arg(long, value_enum)]
+    pub margin_mode: Option<MarginMode>,
     /// Size of each entry in USD (within the exchange's configured min/max size); never set:
     /// the agent's adapter `notional`.
-    #[arg(long)]
+    #[arg(long, value_parser = usd)]
     pub size_usd: Option<f64>,
     /// Name to store (default: the configured name of the exchange).
     #[arg(long)]
@@ -334,9 +365,8 @@ pub struct DemoArgs {
     /// Paper exchange latency per order, in milliseconds (makes the progress visible).
     #[arg(long, default_value_t = 150)]
     pub latency_ms: u64,
-    /// Run the coordinator and agents as separate processes (the `wavegate-coordinator` and
-    /// `wavegate-agent` binaries next to `wavegate`; `cargo build --release --bins`), so each
-    /// exports its traces as its own service to `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    /// Run the coordinator and agents as the `wavegate-coordinator` and `wavegate-agent`
+    /// binaries next to `wavegate`, each exporting its traces as its own service.
     #[arg(long)]
     pub processes: bool,
 }
@@ -359,9 +389,8 @@ pub struct DevArgs {
     /// Paper exchange latency per order, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
-    /// Run the coordinator and agents as separate processes (the `wavegate-coordinator` and
-    /// `wavegate-agent` binaries next to `wavegate`; `cargo build --release --bins`), so each
-    /// exports its traces as its own service to `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    /// Run the coordinator and agents as the `wavegate-coordinator` and `wavegate-agent`
+    /// binaries next to `wavegate`, each exporting its traces as its own service.
     #[arg(long)]
     pub processes: bool,
 }
@@ -374,9 +403,8 @@ pub struct ReplayArgs {
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
-    /// Run the coordinator and agents as separate processes (the `wavegate-coordinator` and
-    /// `wavegate-agent` binaries next to `wavegate`; `cargo build --release --bins`), so each
-    /// exports its traces as its own service to `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    /// Run the coordinator and agents as the `wavegate-coordinator` and `wavegate-agent`
+    /// binaries next to `wavegate`, each exporting its traces as its own service.
     #[arg(long)]
     pub processes: bool,
 }
@@ -476,10 +504,19 @@ mod tests {
             &["--leverage", "0"][..],
             &["--leverage", "126"],
             &["--margin-mode", "portfolio"],
+            &["--stop-loss-percent", "NaN"],
+            &["--stop-loss-percent", "100"],
+            &["--trailing-distance-percent", "0"],
+            &["--size-usd", "0"],
+            &["--size-usd=-5"],
+            &["--size-usd", "inf"],
         ] {
             let mut args = vec!["wavegate", "params", "set", "1"];
             args.extend_from_slice(bad);
-            assert!(Cli::try_parse_from(args).is_err(), "{bad:?}");
+            let e = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+            let flag = bad[0].split('=').next().unwrap_or_default();
+            assert!(e.to_string().contains(flag), "{bad:?}: {e}");
         }
     }
 }

@@ -1,37 +1,27 @@
 //! Text tables, laid out by `comfy-table` (no borders, two spaces between columns, no ANSI
-//! codes: its terminal and styling features are off); one too wide for the output is turned
-//! on its side (one column per row) or printed as records.
+//! codes); one too wide for the output is turned on its side or printed as records.
 
-use std::io::IsTerminal;
-
-use comfy_table::{CellAlignment, ContentArrangement, presets};
+pub use comfy_table::CellAlignment as Align;
+use comfy_table::{ContentArrangement, presets};
 
 /// The width tables must fit: `COLUMNS` when set (also for pipes, so scripts and tests can ask
-/// for it), else the terminal's width when standard output is one, else none (no limit: a
-/// pipe gets whole rows).
+/// for it), else the terminal's, else none (a pipe gets whole rows).
 pub fn output_width() -> Option<usize> {
-    if let Some(n) = std::env::var("COLUMNS")
+    std::env::var("COLUMNS")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|n| *n > 0)
-    {
-        return Some(n);
-    }
-    if !std::io::stdout().is_terminal() {
-        return None;
-    }
-    console::Term::stdout()
-        .size_checked()
-        .map(|(_, cols)| usize::from(cols))
+        .or_else(|| {
+            // `None` when standard output is not a terminal.
+            console::Term::stdout()
+                .size_checked()
+                .map(|(_, cols)| usize::from(cols))
+        })
 }
 
-/// Column alignment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Align {
-    /// Text.
-    Left,
-    /// Numbers.
-    Right,
+/// A cell of an optional value: blank when absent.
+pub fn cell<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
 }
 
 /// A table being built.
@@ -118,10 +108,7 @@ impl Table {
         let last = self.headers.len().saturating_sub(1);
         for (i, (col, align)) in t.column_iter_mut().zip(&self.align).enumerate() {
             col.set_padding((0, if i < last { 2 } else { 0 }));
-            col.set_cell_alignment(match align {
-                Align::Left => CellAlignment::Left,
-                Align::Right => CellAlignment::Right,
-            });
+            col.set_cell_alignment(*align);
         }
         t.lines().map(|l| l.trim_end().to_owned() + "\n").collect()
     }

@@ -6,7 +6,7 @@ use wavegate_common::proto::v1 as pb;
 
 use crate::args::JsonFlag;
 use crate::client::Clients;
-use crate::commands::print_json;
+use crate::commands::print_as;
 use crate::error::CliError;
 use crate::report::time_str;
 use crate::table::{Align, Table, output_width};
@@ -14,28 +14,23 @@ use crate::table::{Align, Table, output_width};
 /// One agent, for `--json`.
 #[derive(Debug, Serialize)]
 pub struct AgentView {
-    /// Exchange id.
-    pub exchange_id: u32,
-    /// Exchange name.
-    pub exchange_name: String,
-    /// Configured endpoint.
-    pub endpoint: String,
+    exchange_id: u32,
+    exchange_name: String,
+    endpoint: String,
     /// `ready`, `unreachable` or `unknown`.
-    pub state: &'static str,
+    state: &'static str,
     /// Deployment region (configured, else reported by the agent).
-    pub region: String,
+    region: String,
     /// Region the agent reports, when it differs from the configured one (misplaced agent).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reported_region: Option<String>,
-    /// Last successful contact.
-    pub last_contact: Option<String>,
+    reported_region: Option<String>,
+    last_contact: Option<String>,
     /// Adapter (`paper`, `binance`, `bybit`).
-    pub adapter: String,
-    /// Agent version.
-    pub version: String,
+    adapter: String,
+    version: String,
     /// Last error, when unreachable.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    error: Option<String>,
 }
 
 fn state_name(s: i32) -> &'static str {
@@ -64,19 +59,25 @@ impl AgentView {
     }
 }
 
-/// Runs `agents`.
-pub async fn run(clients: &mut Clients, flag: &JsonFlag) -> Result<(), CliError> {
-    let list = clients
+/// `Agents.List`.
+pub async fn list_agents(clients: &mut Clients) -> Result<Vec<pb::AgentInfo>, CliError> {
+    clients
         .agents
         .list(pb::ListAgentsRequest {})
         .await
-        .map_err(|s| clients.status_error("Agents.List", &s))?
-        .into_inner();
-    let views: Vec<AgentView> = list.agents.iter().map(AgentView::from_proto).collect();
-    if flag.json {
-        print_json(&views)?;
-        return unreachable(&views);
-    }
+        .map(|r| r.into_inner().agents)
+        .map_err(|s| clients.status_error("Agents.List", &s))
+}
+
+/// Runs `agents`.
+pub async fn run(clients: &mut Clients, flag: &JsonFlag) -> Result<(), CliError> {
+    let agents = list_agents(clients).await?;
+    let views: Vec<AgentView> = agents.iter().map(AgentView::from_proto).collect();
+    print_as(flag.json, &views, |v| table(v))?;
+    unreachable(&views)
+}
+
+fn table(views: &[AgentView]) -> String {
     let mut t = Table::new(&[
         ("ID", Align::Right),
         ("EXCHANGE", Align::Left),
@@ -88,7 +89,7 @@ pub async fn run(clients: &mut Clients, flag: &JsonFlag) -> Result<(), CliError>
         ("VERSION", Align::Left),
         ("ERROR", Align::Left),
     ]);
-    for a in &views {
+    for a in views {
         t.row([
             a.exchange_id.to_string(),
             a.exchange_name.clone(),
@@ -104,8 +105,7 @@ pub async fn run(clients: &mut Clients, flag: &JsonFlag) -> Result<(), CliError>
             a.error.clone().unwrap_or_default(),
         ]);
     }
-    print!("{}", t.render_within(output_width()));
-    unreachable(&views)
+    t.render_within(output_width())
 }
 
 /// An error naming the unreachable agents, if any.

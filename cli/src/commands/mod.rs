@@ -24,6 +24,20 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Prints `value` as JSON when `json`, else as `text` renders it.
+pub fn print_as<T: Serialize + ?Sized>(
+    json: bool,
+    value: &T,
+    text: impl FnOnce(&T) -> String,
+) -> Result<(), CliError> {
+    if json {
+        print_json(value)
+    } else {
+        print!("{}", text(value));
+        Ok(())
+    }
+}
+
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match &cli.command {
@@ -41,7 +55,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Waves(c) => waves::run(&mut clients, c).await,
         Command::Params(c) => params::run(&mut clients, c).await,
         Command::Agents(f) => agents::run(&mut clients, f).await,
-        // Handled above: they do not connect to an existing coordinator first.
+        // Handled above: they do not connect first.
         Command::Demo(_)
         | Command::Dev(_)
         | Command::Replay(_)

@@ -110,8 +110,8 @@ pub fn print_summary(source: &str, signals: &[ParsedSignal], s: &pb::PublishSumm
     }
 }
 
-/// True when some signals were rejected and every rejection is `ALREADY_EXISTS` (all are
-/// listed): a retry of signals the coordinator holds, which the protocol counts as success.
+/// True when every rejection (some, all listed) is `ALREADY_EXISTS`: a retry of stored
+/// signals, which the protocol counts as success.
 pub fn only_already_stored(s: &pb::PublishSummary) -> bool {
     s.rejected > 0
         && s.rejections.len() == s.rejected as usize
@@ -120,8 +120,8 @@ pub fn only_already_stored(s: &pb::PublishSummary) -> bool {
             .all(|r| r.code == tonic::Code::AlreadyExists as i32)
 }
 
-/// Runs `publish`. The file is checked before connecting, so a bad file is an input error
-/// (exit 2) even when the coordinator is down.
+/// Runs `publish`. The file is checked before connecting: a bad file exits 2 even when the
+/// coordinator is down.
 pub async fn run(connect_args: &ConnectArgs, args: &PublishArgs) -> Result<(), CliError> {
     let (source, signals) = load(args)?;
     let clients = &mut connect(connect_args).await?;
@@ -132,7 +132,6 @@ pub async fn run(connect_args: &ConnectArgs, args: &PublishArgs) -> Result<(), C
     .await?;
     print_summary(&source, &signals, &summary);
     if only_already_stored(&summary) {
-        // The protocol's idempotent retry: every copy is stored already, nothing changed.
         println!(
             "{} signal(s) were stored already (an identical earlier publish); nothing changed",
             summary.rejected

@@ -7,37 +7,31 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::time::from_proto;
 use wavegate_common::timing::millis_between;
 
-use crate::args::{StatusFilter, WavesCommand};
+use crate::args::WavesCommand;
 use crate::client::Clients;
-use crate::commands::print_json;
+use crate::commands::print_as;
 use crate::commands::watch::normalize_wave_id;
 use crate::error::CliError;
 use crate::follow::get_wave;
 use crate::report::{WaveReport, render_wave, status_name, time_str};
-use crate::table::{Align, Table, output_width};
+use crate::table::{Align, Table, cell, output_width};
 
 /// One wave in `waves list --json`.
 #[derive(Debug, Serialize)]
 pub struct WaveSummaryView {
-    /// Wave id.
-    pub wave_id: String,
-    /// Status name.
-    pub status: &'static str,
-    /// Signals in the wave.
-    pub signal_count: u32,
-    /// First signal stored.
-    pub created_at: Option<String>,
-    /// Closed for dispatch.
-    pub closed_at: Option<String>,
-    /// Finished.
-    pub completed_at: Option<String>,
+    wave_id: String,
+    status: &'static str,
+    signal_count: u32,
+    created_at: Option<String>,
+    closed_at: Option<String>,
+    completed_at: Option<String>,
     /// From closed to completed, in milliseconds.
-    pub duration_ms: Option<u64>,
+    duration_ms: Option<u64>,
     /// Totals, once finished.
-    pub totals: Option<WaveTotals>,
+    totals: Option<WaveTotals>,
     /// Why it failed or stopped early (e.g. `cancelled: …`), when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    reason: Option<String>,
 }
 
 impl WaveSummaryView {
@@ -62,14 +56,12 @@ impl WaveSummaryView {
 /// What `waves cancel --json` prints.
 #[derive(Debug, Serialize)]
 pub struct CancelView {
-    /// Wave id.
-    pub wave_id: String,
+    wave_id: String,
     /// Status right after the cancel: `failed` (it was collecting) or `dispatching` (stopping).
-    pub status: &'static str,
+    status: &'static str,
     /// Exchanges told to stop (0 for a collecting wave).
-    pub exchanges_stopping: u32,
-    /// The reason sent.
-    pub reason: String,
+    exchanges_stopping: u32,
+    reason: String,
 }
 
 /// The line `waves cancel` prints.
@@ -116,22 +108,7 @@ async fn cancel(
         exchanges_stopping: resp.exchanges_stopping,
         reason,
     };
-    if json {
-        print_json(&view)
-    } else {
-        println!("{}", cancel_text(&view));
-        Ok(())
-    }
-}
-
-fn status_proto(s: StatusFilter) -> pb::WaveStatus {
-    match s {
-        StatusFilter::Collecting => pb::WaveStatus::Collecting,
-        StatusFilter::Dispatching => pb::WaveStatus::Dispatching,
-        StatusFilter::Completed => pb::WaveStatus::Completed,
-        StatusFilter::Partial => pb::WaveStatus::Partial,
-        StatusFilter::Failed => pb::WaveStatus::Failed,
-    }
+    print_as(json, &view, |v| cancel_text(v) + "\n")
 }
 
 fn list_table(waves: &[WaveSummaryView]) -> String {
@@ -156,7 +133,7 @@ fn list_table(waves: &[WaveSummaryView]) -> String {
             executed,
             failed,
             w.completed_at.clone().unwrap_or_default(),
-            w.duration_ms.map(|d| d.to_string()).unwrap_or_default(),
+            cell(w.duration_ms),
             w.reason.clone().unwrap_or_default(),
         ]);
     }
@@ -175,32 +152,21 @@ pub async fn run(clients: &mut Clients, cmd: &WavesCommand) -> Result<(), CliErr
                 .waves
                 .list(pb::ListWavesRequest {
                     limit: *limit,
-                    status: status.map_or(pb::WaveStatus::Unspecified, status_proto) as i32,
+                    status: status.map_or(0, |s| s as i32),
                 })
                 .await
                 .map_err(|s| clients.status_error("Waves.List", &s))?
                 .into_inner();
             let views: Vec<WaveSummaryView> =
                 resp.waves.iter().map(WaveSummaryView::from_proto).collect();
-            if *json {
-                print_json(&views)
-            } else {
-                print!("{}", list_table(&views));
-                Ok(())
-            }
+            print_as(*json, &views, |v| list_table(v))
         }
         WavesCommand::Show { wave, json } => {
             let id = normalize_wave_id(wave)?;
             let detail = get_wave(clients, &id)
                 .await?
                 .ok_or_else(|| CliError::Failed(format!("wave {id} not found")))?;
-            let report = WaveReport::from_detail(&detail, *json);
-            if *json {
-                print_json(&report)
-            } else {
-                print!("{}", render_wave(&report));
-                Ok(())
-            }
+            print_as(*json, &WaveReport::from_detail(&detail, *json), render_wave)
         }
         WavesCommand::Cancel { wave, reason, json } => {
             cancel(clients, wave, reason.as_deref(), *json).await

@@ -1,6 +1,5 @@
-//! The text form of a wave's report: header with status, reason and timing, one line per
-//! exchange, the per-exchange table (fitted to the terminal), and totals that agree with the
-//! lines above them for completed, partial, failed and cancelled waves alike.
+//! The text form of a wave's report: header, one line per exchange, the per-exchange table
+//! (fitted to the terminal), and totals that agree with the lines above them.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +7,7 @@ use wavegate_common::WaveTotals;
 use wavegate_common::stats::ExchangeStats;
 
 use super::{ExchangeReport, WaveReport};
-use crate::table::{Align, Table, output_width};
+use crate::table::{Align, Table, cell, output_width};
 
 /// `1 signal`, `2 signals`.
 pub fn plural(n: u32, noun: &str) -> String {
@@ -38,9 +37,8 @@ fn ran(s: &ExchangeStats) -> bool {
         > 0
 }
 
-/// `binance 6/6 (buffer saved us)`: the line a person reads first. Its notes follow the
-/// statistics' own fields (`buffer_saved_us`, `target_reached`, `error`), so the line and the
-/// table never disagree.
+/// `binance 6/6 (buffer saved us)`: the line a person reads first, from the same fields as
+/// the table so the two never disagree.
 pub fn summary_line(s: &ExchangeStats) -> String {
     let mut notes = Vec::new();
     match &s.error {
@@ -74,10 +72,8 @@ pub fn summary_line(s: &ExchangeStats) -> String {
     format!("{} {}/{}{notes}", name_of(s), s.executed, s.target)
 }
 
-/// `validation failures: insufficient_balance 4, symbol_filtered 1`: the exchange's
-/// validation failures counted by reason code (the part of each reason before `:`, so
-/// `below_min_notional: size …` of different symbols count together), most frequent first;
-/// `None` when there were none.
+/// `validation failures: insufficient_balance 4, symbol_filtered 1`: counts by reason code (the
+/// part before `:`), most frequent first; `None` when there were none.
 pub fn failures_line(failures: &BTreeMap<String, u32>) -> Option<String> {
     let mut by_code: BTreeMap<&str, u32> = BTreeMap::new();
     for (reason, n) in failures {
@@ -93,10 +89,6 @@ pub fn failures_line(failures: &BTreeMap<String, u32>) -> Option<String> {
     codes.sort_by_key(|c| std::cmp::Reverse(c.1));
     let parts: Vec<String> = codes.iter().map(|(c, n)| format!("{c} {n}")).collect();
     Some(format!("validation failures: {}", parts.join(", ")))
-}
-
-fn ms(v: Option<u64>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_default()
 }
 
 /// The per-exchange table, fitted to the output's width (see [`Table::render_within`]).
@@ -133,17 +125,16 @@ pub fn exchange_table<'a, I: IntoIterator<Item = &'a ExchangeReport>>(exchanges:
             s.buffer_size.to_string(),
             s.params_source.as_str().to_owned(),
             if s.buffer_saved_us { "yes" } else { "no" }.to_owned(),
-            ms(e.timing.first_order_ms),
-            ms(e.timing.duration_ms),
+            cell(e.timing.first_order_ms),
+            cell(e.timing.duration_ms),
             s.error.clone().unwrap_or_default(),
         ]);
     }
     t.render_within(output_width())
 }
 
-/// Wave totals in one line, then (when exchanges ran) a line saying how many were processed
-/// fully and why the others were not (so `0 of 2 processed` never stands next to positions
-/// opened unexplained).
+/// Wave totals in one line, then (when exchanges ran) how many were processed fully and why
+/// the others were not.
 pub fn totals_line(t: &WaveTotals, exchanges: &[&ExchangeStats]) -> String {
     let mut line = format!(
         "totals: {}, {} opened, {}, {} validated, {}, {}",
@@ -171,8 +162,7 @@ pub fn totals_line(t: &WaveTotals, exchanges: &[&ExchangeStats]) -> String {
     line
 }
 
-/// `text` broken after its commas so that no line is wider than `width` (continuation lines
-/// indented by two spaces); as it is without a width or when it fits.
+/// `text` broken after its commas to fit `width`, continuation lines indented by two spaces.
 pub fn wrap_at_commas(text: &str, width: Option<usize>) -> String {
     let Some(width) = width else {
         return text.to_owned();
@@ -213,8 +203,7 @@ fn timing_line(r: &WaveReport) -> Option<String> {
     }
 }
 
-/// The whole human-readable report of a wave: header, reason, timing, summaries, table,
-/// totals.
+/// The whole human-readable report of a wave.
 pub fn render_wave(r: &WaveReport) -> String {
     let mut out = format!(
         "wave {}  {}  {}\n",
@@ -260,21 +249,8 @@ pub fn render_wave(r: &WaveReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::tests::stats;
     use crate::report::{ExchangeTimingView, WaveTimingView};
-
-    fn stats(executed: u32, target: u32, tfe: u32, failed: u32) -> ExchangeStats {
-        let mut s = ExchangeStats {
-            exchange_id: 1,
-            exchange_name: "binance".into(),
-            executed,
-            target,
-            validated_successful: tfe,
-            execution_failed: failed,
-            ..ExchangeStats::default()
-        };
-        s.derive();
-        s
-    }
 
     fn report(status: &'static str, exchanges: Vec<ExchangeStats>, totals: bool) -> WaveReport {
         let t = WaveTotals::from_exchanges(17, &exchanges);
