@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use rustls::pki_types::pem::{self, PemObject as _};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -19,23 +21,15 @@ use crate::error::CliError;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Adds `authorization: Bearer <token>` to every call.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct BearerAuth {
+    /// Marked sensitive, so `Debug` shows no token.
     header: Option<MetadataValue<Ascii>>,
 }
 
-impl std::fmt::Debug for BearerAuth {
-    // The token must never be printed.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BearerAuth")
-            .field("token", &self.header.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
-}
-
 impl BearerAuth {
-    /// An interceptor sending `token`, or nothing when `None`. A token that is not a valid
-    /// header value is an input error (its content is not echoed).
+    /// An interceptor sending `token` (nothing when `None`); an invalid token is an input
+    /// error that does not echo it.
     pub fn new(token: Option<&str>) -> Result<Self, CliError> {
         let header = match token.map(str::trim).filter(|t| !t.is_empty()) {
             None => None,
@@ -56,8 +50,7 @@ impl Interceptor for BearerAuth {
         if let Some(h) = &self.header {
             req.metadata_mut().insert("authorization", h.clone());
         }
-        // The command's span (exported with OTEL_EXPORTER_OTLP_ENDPOINT) becomes the parent of
-        // the coordinator's span of this call; without an exporter nothing is added.
+        // The command's span becomes the parent of the coordinator's span of this call.
         wavegate_common::telemetry::propagation::inject(&mut req);
         Ok(req)
     }
@@ -91,14 +84,14 @@ impl Clients {
 /// What the PEM file of a TLS option must hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PemKind {
-    /// At least one `CERTIFICATE` block (`--ca-cert`, `--client-cert`).
+    /// A `CERTIFICATE` block (`--ca-cert`, `--client-cert`).
     Certificates,
-    /// A `PRIVATE KEY`, `RSA PRIVATE KEY` or `EC PRIVATE KEY` block (`--client-key`).
+    /// A PKCS#8, RSA or EC private key block (`--client-key`).
     PrivateKey,
 }
 
-/// Reads the PEM file of `flag`. A missing file, or one that is not PEM or lacks the expected
-/// block, is an input error naming the option and the path (never the file's contents).
+/// Reads the PEM file of `flag`; a missing or malformed file is an input error naming the
+/// option and the path (never the file's contents).
 fn read_pem(flag: &str, path: &Path, kind: PemKind) -> Result<Vec<u8>, CliError> {
     let bytes = std::fs::read(path)
         .map_err(|e| CliError::Input(format!("{flag} {}: {e}", path.display())))?;
@@ -107,60 +100,29 @@ fn read_pem(flag: &str, path: &Path, kind: PemKind) -> Result<Vec<u8>, CliError>
     Ok(bytes)
 }
 
-/// Checks the PEM structure: balanced `-----BEGIN X-----`/`-----END X-----` lines with base64
-/// between them, and a block of the expected `kind`. The reason never quotes the file.
+/// Checks that `bytes` hold a PEM block of `kind`. The reason is fixed text: pki-types' own
+/// errors may quote the file.
 fn check_pem(bytes: &[u8], kind: PemKind) -> Result<(), &'static str> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "not a PEM file (not text)")?;
-    let mut labels: Vec<&str> = Vec::new();
-    let mut open: Option<&str> = None;
-    for line in text.lines().map(str::trim) {
-        let begin = line
-            .strip_prefix("-----BEGIN ")
-            .and_then(|l| l.strip_suffix("-----"));
-        let end = line
-            .strip_prefix("-----END ")
-            .and_then(|l| l.strip_suffix("-----"));
-        match (begin, end, open) {
-            (Some(_), _, Some(_)) => return Err("not a PEM file (a BEGIN line inside a block)"),
-            (Some(l), _, None) => open = Some(l),
-            (_, Some(l), Some(o)) if l == o => {
-                labels.push(l);
-                open = None;
-            }
-            (_, Some(_), _) => return Err("not a PEM file (an END line without its BEGIN)"),
-            (None, None, Some(_))
-                if !line
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')) =>
-            {
-                return Err("not a PEM file (a block holds text that is not base64)");
-            }
-            _ => {}
+    let found = match kind {
+        PemKind::Certificates => CertificateDer::from_pem_slice(bytes).map(drop),
+        PemKind::PrivateKey => PrivateKeyDer::from_pem_slice(bytes).map(drop),
+    };
+    found.map_err(|e| match (e, kind) {
+        (pem::Error::NoItemsFound, PemKind::Certificates) => {
+            "not a PEM file with a certificate (expected a BEGIN CERTIFICATE block)"
         }
-    }
-    if open.is_some() {
-        return Err("not a PEM file (a block is not closed)");
-    }
-    if labels.is_empty() {
-        return Err("not a PEM file (no -----BEGIN ...----- block)");
-    }
-    match kind {
-        PemKind::Certificates if !labels.contains(&"CERTIFICATE") => {
-            Err("no certificate in the PEM file (expected a BEGIN CERTIFICATE block)")
+        (pem::Error::NoItemsFound, PemKind::PrivateKey) => {
+            "not a PEM file with an unencrypted private key (expected a BEGIN PRIVATE KEY block)"
         }
-        PemKind::PrivateKey
-            if !labels
-                .iter()
-                .any(|l| matches!(*l, "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY")) =>
-        {
-            Err("no unencrypted private key in the PEM file (expected a BEGIN PRIVATE KEY block)")
+        (pem::Error::MissingSectionEnd { .. }, _) => "not a PEM file (a block is not closed)",
+        (pem::Error::Base64Decode(_), _) => {
+            "not a PEM file (a block holds text that is not base64)"
         }
-        _ => Ok(()),
-    }
+        _ => "not a PEM file",
+    })
 }
 
-/// Builds the TLS config from the flags, or `None` when no TLS flag is given and the URL is
-/// plain `http://`.
+/// The TLS config from the flags; `None` for a plain `http://` URL without TLS flags.
 fn tls_config(args: &ConnectArgs) -> Result<Option<ClientTlsConfig>, CliError> {
     let https = args.coordinator.starts_with("https://");
     if !https && args.ca_cert.is_none() && args.client_cert.is_none() {
@@ -240,9 +202,8 @@ pub async fn connect(args: &ConnectArgs) -> Result<Clients, CliError> {
     })
 }
 
-/// What to check when a connection failed in its TLS handshake: the usual cause is a TLS
-/// client against a plaintext server (or the wrong CA), which the transport error only names
-/// cryptically (e.g. `InvalidContentType`).
+/// What to check after a failed TLS handshake, which the transport error names only cryptically
+/// (e.g. `InvalidContentType`): usually a plaintext server or the wrong CA.
 fn tls_hint(url: &str, chain: &str) -> Option<&'static str> {
     let lower = chain.to_ascii_lowercase();
     let tls_failed = [
@@ -260,9 +221,8 @@ fn tls_hint(url: &str, chain: &str) -> Option<&'static str> {
     )
 }
 
-/// `e: cause: cause…` — transport errors hide the useful part in their sources. A cause whose
-/// text is already in the line (hyper and tonic repeat `tcp connect error`) is left out, so
-/// the line says each thing once.
+/// `e: cause: cause…`, since transport errors hide the useful part in their sources; a cause
+/// already in the line (hyper and tonic repeat `tcp connect error`) is left out.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
@@ -282,14 +242,7 @@ mod tests {
     use super::*;
 
     fn args(url: &str) -> ConnectArgs {
-        ConnectArgs {
-            coordinator: url.into(),
-            token: None,
-            ca_cert: None,
-            client_cert: None,
-            client_key: None,
-            tls_domain: None,
-        }
+        ConnectArgs::plain(url.into())
     }
 
     #[test]
@@ -427,47 +380,22 @@ mod tests {
         let key = dir.path().join("key.pem");
         std::fs::write(&key, KEY).unwrap();
 
-        let mut a = args("https://h:1");
-        a.ca_cert = Some(junk.clone());
+        // (flag at fault, --ca-cert, --client-cert, --client-key, --tls-domain)
         let cases = [
-            ("--ca-cert", a.clone()),
-            (
-                "--client-cert",
-                ConnectArgs {
-                    ca_cert: Some(cert.clone()),
-                    client_cert: Some(junk.clone()),
-                    client_key: Some(key.clone()),
-                    ..a.clone()
-                },
-            ),
-            (
-                "--client-key",
-                ConnectArgs {
-                    ca_cert: Some(cert.clone()),
-                    client_cert: Some(cert.clone()),
-                    client_key: Some(junk.clone()),
-                    ..a.clone()
-                },
-            ),
-            (
-                "--client-key",
-                ConnectArgs {
-                    ca_cert: Some(cert.clone()),
-                    client_cert: Some(cert.clone()),
-                    client_key: Some(cert.clone()),
-                    ..a.clone()
-                },
-            ),
-            (
-                "--tls-domain",
-                ConnectArgs {
-                    ca_cert: Some(cert.clone()),
-                    tls_domain: Some(" ".into()),
-                    ..a.clone()
-                },
-            ),
+            ("--ca-cert", &junk, None, None, None),
+            ("--client-cert", &cert, Some(&junk), Some(&key), None),
+            ("--client-key", &cert, Some(&cert), Some(&junk), None),
+            ("--client-key", &cert, Some(&cert), Some(&cert), None),
+            ("--tls-domain", &cert, None, None, Some(" ")),
         ];
-        for (flag, args) in cases {
+        for (flag, ca, client_cert, client_key, domain) in cases {
+            let args = ConnectArgs {
+                ca_cert: Some(ca.clone()),
+                client_cert: client_cert.cloned(),
+                client_key: client_key.cloned(),
+                tls_domain: domain.map(str::to_owned),
+                ..args("https://h:1")
+            };
             let e = tls_config(&args).unwrap_err();
             let msg = e.to_string();
             assert_eq!(e.exit_code(), 2, "{flag}: {msg}");
