@@ -1,22 +1,22 @@
-//! The cluster of `demo`, `dev` and `replay`: one coordinator (SQLite) and paper agents talking
-//! real gRPC over loopback sockets, either all in this process ([`ClusterMode::InProcess`]) or
-//! as the real `wavegate-coordinator` and `wavegate-agent` binaries ([`ClusterMode::Processes`],
-//! `--processes`). Commands see one [`Cluster`] whatever the backend.
+//! The cluster of `demo`, `dev`, `replay` and `bench`: a coordinator (SQLite) and paper agents
+//! on loopback gRPC, as tasks of this process or as the real binaries (`--processes`).
 //!
-//! Wave timing is relaxed here on purpose: the sample waves and replay scenarios carry fixed
-//! timestamps (docs/design.md's worked example is dated), so the coordinator accepts waves of any age
-//! and never closes one by the clock; the CLI closes each wave explicitly.
+//! The sample waves carry fixed, past timestamps, so the coordinator accepts waves of any age
+//! and never closes one by the clock; the CLI closes each wave itself.
 
 mod child;
 mod config_files;
-mod embedded;
-mod processes;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use wavegate_agent::AgentHandle;
 use wavegate_coordinator::config::ExecutionMode;
+use wavegate_coordinator::{CoordinatorConfig, CoordinatorHandle};
+
+use self::child::{ChildProc, sibling_binary};
+use self::config_files::{agent_toml, coordinator_config, coordinator_toml, paper_config};
 
 use crate::args::{ConnectArgs, DEFAULT_COORDINATOR};
 use crate::client::{Clients, connect};
@@ -61,8 +61,8 @@ pub struct ClusterSpec {
     pub tuning: Tuning,
 }
 
-/// What `wavegate bench` varies beyond the paper exchanges; the default is what `demo`, `dev`
-/// and `replay` run.
+/// What `bench` varies beyond the paper exchanges; the default is what `demo`, `dev` and
+/// `replay` run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tuning {
     /// `[dispatch] execution_mode` of the coordinator.
@@ -79,8 +79,8 @@ pub(crate) struct AgentLinks {
 }
 
 impl AgentLinks {
-    /// The addresses the coordinator dials for agents listening at `agents`: the agents
-    /// themselves, or a delay proxy in front of each.
+    /// The addresses the coordinator dials: `agents` themselves, or a delay proxy in front of
+    /// each.
     pub(crate) async fn front(
         &mut self,
         tuning: &Tuning,
@@ -127,27 +127,99 @@ pub fn any_port() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-/// A running cluster.
-pub struct Cluster {
-    backend: Backend,
-    data_dir: PathBuf,
-    // Dropped after the backend has shut down (declared after it).
-    _links: AgentLinks,
-    // Removed on drop, after shutdown.
-    _temp: Option<tempfile::TempDir>,
+/// A running coordinator or agent, in this process or as a child process.
+enum Node {
+    Agent(AgentHandle),
+    Coordinator(CoordinatorHandle),
+    Child(ChildProc),
 }
 
-/// The running coordinator and agents.
-enum Backend {
-    InProcess(embedded::Embedded),
-    Processes(processes::Processes),
+impl Node {
+    fn addr(&self) -> SocketAddr {
+        match self {
+            Node::Agent(h) => h.local_addr(),
+            Node::Coordinator(h) => h.local_addr(),
+            Node::Child(c) => c.addr(),
+        }
+    }
+
+    /// A graceful stop, waited for, so a child exports its spans before `wavegate` exits.
+    async fn stop(self) {
+        match self {
+            Node::Agent(h) => h.shutdown().await,
+            Node::Coordinator(h) => h.shutdown().await,
+            Node::Child(c) => c.terminate().await,
+        }
+    }
+}
+
+async fn stop_all(agents: Vec<(u32, String, Node)>) {
+    futures::future::join_all(agents.into_iter().map(|(_, _, n)| n.stop())).await;
+}
+
+/// The binaries of [`ClusterMode::Processes`]: coordinator, agent.
+type Binaries = Option<(PathBuf, PathBuf)>;
+
+fn write(path: &Path, text: &str) -> Result<(), CliError> {
+    std::fs::write(path, text)
+        .map_err(|e| CliError::Cluster(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Starts one paper agent; a child gets `agent-<id>.toml` and `agent-<id>.log` in `dir`.
+async fn start_agent(x: &PaperExchange, dir: &Path, bins: &Binaries) -> Result<Node, CliError> {
+    let cfg = paper_config(x, dir);
+    let what = format!("{} agent on {}", x.name, x.listen);
+    let Some((_, bin)) = bins else {
+        return wavegate_agent::spawn(cfg)
+            .await
+            .map(Node::Agent)
+            .map_err(|e| CliError::Cluster(format!("{what}: {e}")));
+    };
+    let config = dir.join(format!("agent-{}.toml", x.id));
+    write(&config, &agent_toml(&cfg)?)?;
+    let log = dir.join(format!("agent-{}.log", x.id));
+    ChildProc::start(bin, &what, &config, &log)
+        .await
+        .map(Node::Child)
+}
+
+/// Starts the coordinator; a child gets `coordinator.toml` and `coordinator.log` in `dir`.
+async fn start_coordinator(
+    cfg: CoordinatorConfig,
+    dir: &Path,
+    bins: &Binaries,
+) -> Result<Node, CliError> {
+    let what = format!("coordinator on {}", cfg.listen);
+    let Some((bin, _)) = bins else {
+        return wavegate_coordinator::spawn(cfg)
+            .await
+            .map(Node::Coordinator)
+            .map_err(|e| CliError::Cluster(format!("{what}: {e}")));
+    };
+    let config = dir.join("coordinator.toml");
+    write(&config, &coordinator_toml(&cfg)?)?;
+    let log = dir.join("coordinator.log");
+    ChildProc::start(bin, &what, &config, &log)
+        .await
+        .map(Node::Child)
+}
+
+/// A running cluster.
+pub struct Cluster {
+    mode: ClusterMode,
+    coordinator: Node,
+    agents: Vec<(u32, String, Node)>,
+    data_dir: PathBuf,
+    // Dropped after the nodes (declared after them).
+    _links: AgentLinks,
+    _temp: Option<tempfile::TempDir>,
 }
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cluster")
-            .field("coordinator", &self.coordinator_addr())
-            .field("agents", &self.agents().len())
+            .field("coordinator", &self.coordinator.addr())
+            .field("agents", &self.agents.len())
             .field("data_dir", &self.data_dir)
             .finish()
     }
@@ -176,41 +248,61 @@ impl Cluster {
     /// Starts the agents, then the coordinator pointing at them, as `spec.mode` says.
     pub async fn start(spec: ClusterSpec) -> Result<Self, CliError> {
         let (temp, dir) = data_dir(&spec)?;
-        let mut links = AgentLinks::default();
-        let backend = match spec.mode {
-            ClusterMode::InProcess => {
-                Backend::InProcess(embedded::Embedded::start(&spec, &dir, &mut links).await?)
+        // Both looked up first, so a missing one fails before anything started.
+        let bins = match spec.mode {
+            ClusterMode::InProcess => None,
+            ClusterMode::Processes => Some((
+                sibling_binary("wavegate-coordinator")?,
+                sibling_binary("wavegate-agent")?,
+            )),
+        };
+        let mut agents = Vec::new();
+        for x in &spec.agents {
+            match start_agent(x, &dir, &bins).await {
+                Ok(node) => agents.push((x.id, x.name.clone(), node)),
+                Err(e) => {
+                    stop_all(agents).await;
+                    return Err(e);
+                }
             }
-            ClusterMode::Processes => {
-                Backend::Processes(processes::Processes::start(&spec, &dir, &mut links).await?)
+        }
+        let mut links = AgentLinks::default();
+        let addrs = agents.iter().map(|(_, _, n)| n.addr()).collect();
+        let coordinator = match links.front(&spec.tuning, addrs).await {
+            Ok(addrs) => {
+                let cfg = coordinator_config(&spec, &dir, &addrs);
+                start_coordinator(cfg, &dir, &bins).await
+            }
+            Err(e) => Err(e),
+        };
+        let coordinator = match coordinator {
+            Ok(c) => c,
+            Err(e) => {
+                stop_all(agents).await;
+                return Err(e);
             }
         };
         Ok(Self {
-            backend,
+            mode: spec.mode,
+            coordinator,
+            agents,
             data_dir: dir,
             _links: links,
             _temp: temp,
         })
     }
 
-    fn coordinator_addr(&self) -> SocketAddr {
-        match &self.backend {
-            Backend::InProcess(b) => b.coordinator_addr(),
-            Backend::Processes(b) => b.coordinator_addr(),
-        }
-    }
-
     /// The coordinator's public endpoint, e.g. `http://127.0.0.1:7000`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.coordinator_addr())
+        format!("http://{}", self.coordinator.addr())
     }
 
     /// `(exchange id, name, agent address)` of every agent.
     pub fn agents(&self) -> Vec<(u32, String, SocketAddr)> {
-        match &self.backend {
-            Backend::InProcess(b) => b.agents(),
-            Backend::Processes(b) => b.agents(),
-        }
+        self.agents
+            .iter()
+            .map(|(id, name, n)| (*id, name.clone(), n.addr()))
+            .collect()
     }
 
     /// Where the database and journals (and, with processes, their configs and logs) are.
@@ -220,41 +312,27 @@ impl Cluster {
 
     /// Whether the coordinator and agents are separate processes.
     pub fn mode(&self) -> ClusterMode {
-        match &self.backend {
-            Backend::InProcess(_) => ClusterMode::InProcess,
-            Backend::Processes(_) => ClusterMode::Processes,
-        }
+        self.mode
     }
 
     /// Clients of the coordinator's public API.
     pub async fn clients(&self) -> Result<Clients, CliError> {
-        connect(&ConnectArgs {
-            coordinator: self.endpoint(),
-            token: None,
-            ca_cert: None,
-            client_cert: None,
-            client_key: None,
-            tls_domain: None,
-        })
-        .await
+        connect(&ConnectArgs::plain(self.endpoint())).await
     }
 
     /// Stops the coordinator first (no new dispatch), then the agents.
     pub async fn shutdown(self) {
-        match self.backend {
-            Backend::InProcess(b) => b.shutdown().await,
-            Backend::Processes(b) => b.shutdown().await,
-        }
+        self.coordinator.stop().await;
+        stop_all(self.agents).await;
     }
 }
 
-/// The paper world of `demo` and `dev`: the union of the shipped scenarios' worlds, so every
+/// The paper world of `demo` and `dev`: the union of the shipped scenarios' worlds, so each
 /// sample wave comes out as its scenario says.
 pub fn demo_world(exchange_id: u32) -> World {
     let mut w = World::default();
     for (_, text) in crate::samples::SCENARIOS {
-        // The shipped scenarios are checked by a unit test; one that failed to parse would add
-        // nothing here rather than stop the demo.
+        // A unit test checks the shipped scenarios; a bad one adds nothing rather than fail.
         let Ok(s) = crate::scenario::parse_str(text, chrono::Utc::now()) else {
             continue;
         };
@@ -303,8 +381,7 @@ pub fn demo_exchanges(
     ]
 }
 
-/// The endpoint `wavegate dev` prints for other shells (same as the CLI default when the
-/// default port is used).
+/// The endpoint `wavegate dev` prints for other shells.
 pub fn shown_endpoint(endpoint: &str) -> String {
     if endpoint == DEFAULT_COORDINATOR {
         format!("{endpoint} (the default of --coordinator)")

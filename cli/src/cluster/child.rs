@@ -1,6 +1,6 @@
-//! One child process of the process backend: a `wavegate-coordinator` or `wavegate-agent`
-//! started with `--config FILE`, its address read from its "listening on" line, ready once its
-//! gRPC health service says `SERVING`; SIGTERM to stop, SIGKILL when dropped.
+//! One child process of the process backend: `wavegate-coordinator` or `wavegate-agent
+//! --config FILE`, its address read from its "listening on" line, ready once its gRPC health
+//! says `SERVING`; SIGTERM to stop, SIGKILL when dropped.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::error::CliError;
 
-/// Failure guard for start-up (a loaded 2-core machine may take a while), never a goal.
+/// Failure guard for start-up (a loaded machine may take a while).
 const START_GUARD: Duration = Duration::from_secs(60);
 /// How long a child may take to stop after SIGTERM before it is killed.
 const STOP_GUARD: Duration = Duration::from_secs(30);
@@ -70,10 +70,8 @@ fn log_tail(log: &Path) -> String {
 
 impl ChildProc {
     /// Starts `bin --config config`, stderr (and stdout after the address) appended to `log`.
-    ///
-    /// The child inherits this process's environment (so `OTEL_EXPORTER_OTLP_ENDPOINT` and
-    /// `RUST_LOG` reach it) except `WAVEGATE_*`: those override config keys (`WAVEGATE_LISTEN`,
-    /// `WAVEGATE_AGENT_*`, …) and the generated file must be what runs.
+    /// The child inherits the environment (`OTEL_*`, `RUST_LOG`) except `WAVEGATE_*`, which
+    /// would override the generated file's keys.
     pub(super) async fn start(
         bin: &Path,
         what: &str,
@@ -97,10 +95,9 @@ impl ChildProc {
             .stderr(stderr)
             .kill_on_drop(true);
         #[cfg(target_os = "linux")]
-        // SAFETY: the closure runs in the child between fork and exec and makes one raw prctl
-        // system call (async-signal-safe: no allocation, no lock). It makes the kernel send the
-        // child SIGTERM if this process dies without stopping it (e.g. SIGKILL), so a killed
-        // `wavegate dev` does not leave agents holding its ports.
+        // SAFETY: runs between fork and exec and makes one prctl system call (async-signal-safe).
+        // The kernel then sends the child SIGTERM if this process dies without stopping it, so
+        // a killed `wavegate dev` does not leave agents holding its ports.
         unsafe {
             cmd.pre_exec(|| {
                 rustix::process::set_parent_process_death_signal(Some(
@@ -158,8 +155,8 @@ impl ChildProc {
         self.addr
     }
 
-    /// SIGTERM (a graceful stop: the child flushes its spans and closes its database), then
-    /// waits; kills it if it does not stop within [`STOP_GUARD`].
+    /// SIGTERM (the child flushes its spans and closes its database), then waits; kills it
+    /// after [`STOP_GUARD`].
     pub(super) async fn terminate(mut self) {
         let pid = self
             .child

@@ -1,100 +1,149 @@
-//! TOML config files for the process backend, written from the same typed configs the
-//! in-process backend uses, so both backends run the same cluster.
-//!
-//! Strings and lists are quoted with `serde_json`: a JSON string or array of strings is also a
-//! valid TOML basic string or inline array (same escapes), so paths and symbols cannot break
-//! the file.
+//! The configs of the cluster's coordinator and agents: typed for the in-process backend, and
+//! the same values as TOML files for the process backend, so both run the same cluster.
 
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde_json::{Value, json};
 use wavegate_agent::AgentConfig;
-use wavegate_coordinator::CoordinatorConfig;
+use wavegate_coordinator::{CoordinatorConfig, ExchangeConfig};
 
+use super::{ClusterSpec, NEVER_SECS, PaperExchange};
 use crate::error::CliError;
 
-fn quote<T: serde::Serialize + ?Sized>(v: &T) -> Result<String, CliError> {
-    serde_json::to_string(v).map_err(|e| CliError::Cluster(format!("cannot write config: {e}")))
+/// The agent config of one paper exchange.
+pub(super) fn paper_config(x: &PaperExchange, dir: &Path) -> AgentConfig {
+    let mut cfg = AgentConfig::paper(x.id, &x.name, dir.join(format!("agent-{}.db", x.id)));
+    cfg.listen = x.listen;
+    cfg.region = "loopback".into();
+    let paper = &mut cfg.adapter.paper;
+    paper.latency_ms = x.latency_ms;
+    paper.open_positions = x.world.open_positions.clone();
+    paper.invalid_symbols = x.world.invalid_symbols.clone();
+    paper.exec_fail = x.world.exec_fail.clone();
+    paper.stop_fail = x.world.stop_fail.clone();
+    paper.trailing_fail = x.world.trailing_fail.clone();
+    paper.balance = x.world.balance;
+    paper.max_notional = x.world.max_notional;
+    if let Some(r) = x.world.balance_reserve_usd {
+        cfg.limits.balance_reserve_usd = r;
+    }
+    if let Some(n) = x.world.max_positions {
+        cfg.limits.max_positions = n;
+    }
+    cfg.limits.max_exposure_usd = x.world.max_exposure_usd;
+    if let Some(l) = x.world.leverage {
+        cfg.positions.leverage = l;
+    }
+    cfg
 }
 
-/// `wavegate-agent` config of a paper agent (metrics off, the relaxed paper settings of `cfg`).
+/// The coordinator config for `spec` once its agents listen at `agent_addrs` (in spec order).
+pub(super) fn coordinator_config(
+    spec: &ClusterSpec,
+    dir: &Path,
+    agent_addrs: &[SocketAddr],
+) -> CoordinatorConfig {
+    let mut exchanges: Vec<ExchangeConfig> = spec
+        .agents
+        .iter()
+        .zip(agent_addrs)
+        .map(|(x, addr)| ExchangeConfig {
+            id: x.id,
+            name: x.name.clone(),
+            agent: Some(format!("http://{addr}")),
+            default_max_trades: x.default_max_trades,
+            region: Some("loopback".into()),
+            agent_token_file: None,
+            min_size_usd: None,
+            max_size_usd: None,
+        })
+        .collect();
+    exchanges.extend(spec.bare_exchanges.iter().map(|(id, name)| ExchangeConfig {
+        id: *id,
+        name: name.clone(),
+        agent: None,
+        default_max_trades: None,
+        region: None,
+        agent_token_file: None,
+        min_size_usd: None,
+        max_size_usd: None,
+    }));
+    let mut config = CoordinatorConfig {
+        listen: spec.listen,
+        database_url: format!("sqlite://{}?mode=rwc", dir.join("coordinator.db").display()),
+        exchanges,
+        ..CoordinatorConfig::default()
+    };
+    config.dispatch.execution_mode = spec.tuning.execution_mode;
+    config.waves.grace_secs = NEVER_SECS;
+    config.waves.max_wave_age_secs = NEVER_SECS;
+    config
+}
+
+const HEADER: &str = "# Written by `wavegate --processes`.\n";
+
+fn to_toml<T: serde::Serialize>(v: &T) -> Result<String, CliError> {
+    toml::to_string(v)
+        .map(|t| format!("{HEADER}{t}"))
+        .map_err(|e| CliError::Cluster(format!("cannot write config: {e}")))
+}
+
+/// Drops the `null`s of optional settings: TOML has no null.
+fn without_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// `wavegate-agent` config of a paper agent (metrics off, the paper settings of `cfg`).
+/// `AgentConfig` is not `Serialize`, so the keys the cluster sets are listed here.
 pub(super) fn agent_toml(cfg: &AgentConfig) -> Result<String, CliError> {
     let p = &cfg.adapter.paper;
-    let journal = cfg.journal.to_str().ok_or_else(|| {
-        CliError::Cluster(format!(
-            "journal path is not UTF-8: {}",
-            cfg.journal.display()
-        ))
-    })?;
-    Ok(format!(
-        "# Written by `wavegate --processes`.\n\
-         listen = {}\nexchange_id = {}\nexchange_name = {}\nregion = {}\njournal = {}\n\
-         metrics_listen = \"off\"\n\n\
-         [rate_limit]\norders_per_second = {}\nburst = {}\n\n\
-         [adapter]\nkind = \"paper\"\n\n\
-         [adapter.paper]\nlatency_ms = {}\nopen_positions = {}\ninvalid_symbols = {}\n\
-         exec_fail = {}\nstop_fail = {}\ntrailing_fail = {}\n{}\n\
-         [limits]\nmax_positions = {}\nbalance_reserve_usd = {}\n{}\n\
-         [positions]\nleverage = {}\n",
-        quote(&cfg.listen.to_string())?,
-        cfg.exchange_id,
-        quote(&cfg.exchange_name)?,
-        quote(&cfg.region)?,
-        quote(journal)?,
-        cfg.rate_limit.orders_per_second,
-        cfg.rate_limit.burst,
-        p.latency_ms,
-        quote(&p.open_positions)?,
-        quote(&p.invalid_symbols)?,
-        quote(&p.exec_fail)?,
-        quote(&p.stop_fail)?,
-        quote(&p.trailing_fail)?,
-        optional("balance", p.balance) + &optional("max_notional", p.max_notional),
-        cfg.limits.max_positions,
-        cfg.limits.balance_reserve_usd,
-        optional("max_exposure_usd", cfg.limits.max_exposure_usd),
-        cfg.positions.leverage,
-    ))
+    to_toml(&without_nulls(json!({
+        "listen": cfg.listen,
+        "exchange_id": cfg.exchange_id,
+        "exchange_name": cfg.exchange_name,
+        "region": cfg.region,
+        "journal": cfg.journal,
+        "metrics_listen": "off",
+        "rate_limit": {
+            "orders_per_second": cfg.rate_limit.orders_per_second,
+            "burst": cfg.rate_limit.burst,
+        },
+        "adapter": {"kind": "paper", "paper": {
+            "latency_ms": p.latency_ms,
+            "open_positions": p.open_positions,
+            "invalid_symbols": p.invalid_symbols,
+            "exec_fail": p.exec_fail,
+            "stop_fail": p.stop_fail,
+            "trailing_fail": p.trailing_fail,
+            "balance": p.balance,
+            "max_notional": p.max_notional,
+        }},
+        "limits": {
+            "max_positions": cfg.limits.max_positions,
+            "balance_reserve_usd": cfg.limits.balance_reserve_usd,
+            "max_exposure_usd": cfg.limits.max_exposure_usd,
+        },
+        "positions": {"leverage": cfg.positions.leverage},
+    })))
 }
 
-/// `key = value` for a number that is set, else nothing.
-fn optional(key: &str, v: Option<wavegate_agent::exchange::Decimal>) -> String {
-    v.map(|x| format!("{key} = {x}\n")).unwrap_or_default()
-}
-
-/// `wavegate-coordinator` config (metrics off, the wave timing and exchanges of `cfg`).
+/// `wavegate-coordinator` config: `cfg` as it is (its metrics are off by default).
 pub(super) fn coordinator_toml(cfg: &CoordinatorConfig) -> Result<String, CliError> {
-    let mut out = format!(
-        "# Written by `wavegate --processes`.\n\
-         listen = {}\ndatabase_url = {}\nmetrics_listen = \"off\"\n\n\
-         [dispatch]\nexecution_mode = {}\n\n\
-         [waves]\ngrace_secs = {}\nmax_wave_age_secs = {}\n",
-        quote(&cfg.listen.to_string())?,
-        quote(&cfg.database_url)?,
-        quote(&cfg.dispatch.execution_mode)?,
-        cfg.waves.grace_secs,
-        cfg.waves.max_wave_age_secs,
-    );
-    for x in &cfg.exchanges {
-        out.push_str(&format!(
-            "\n[[exchanges]]\nid = {}\nname = {}\n",
-            x.id,
-            quote(&x.name)?
-        ));
-        if let Some(a) = &x.agent {
-            out.push_str(&format!("agent = {}\n", quote(a)?));
-        }
-        if let Some(m) = x.default_max_trades {
-            out.push_str(&format!("default_max_trades = {m}\n"));
-        }
-        if let Some(r) = &x.region {
-            out.push_str(&format!("region = {}\n", quote(r)?));
-        }
-    }
-    Ok(out)
+    to_toml(cfg)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::embedded::{coordinator_config, paper_config};
     use crate::cluster::{ClusterMode, ClusterSpec, any_port, demo_exchanges};
 
     fn spec() -> ClusterSpec {
@@ -132,6 +181,9 @@ mod tests {
             assert_eq!(g.invalid_symbols, w.invalid_symbols);
             assert_eq!(g.exec_fail, w.exec_fail);
             assert_eq!(g.stop_fail, w.stop_fail);
+            assert_eq!(g.balance, w.balance);
+            assert_eq!(got.limits, want.limits);
+            assert_eq!(got.positions.leverage, want.positions.leverage);
             assert!(!g.open_positions.is_empty(), "the demo world is scripted");
         }
     }
