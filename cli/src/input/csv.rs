@@ -1,13 +1,10 @@
 //! CSV signals: a header row naming the fields, then one signal per row, read with the `csv`
 //! crate into a serde struct.
 //!
-//! Columns are the JSON field names (docs/design.md §4); params go flat (`max_trades`, or
-//! `params.max_trades`), and the reference bot's names (`pair_symbol`, `recommended_action`,
-//! `timestamp` = the candle's open time, `*_filter`) are accepted as aliases, so the CSV export
-//! of its signal database (15 columns, `trading_pair_id` and the score filters read and not
-//! used) publishes as is. Times may be RFC 3339, `2025-10-28 18:15:00+00` as PostgreSQL
-//! exports them, or naive (read as UTC). Header names are case-insensitive. An empty cell
-//! means "absent".
+//! Columns are the JSON field names, params flat (`max_trades` or `params.max_trades`), case
+//! insensitive; the reference bot's names are aliases, so its database's CSV export publishes
+//! as is. Times may be RFC 3339, PostgreSQL's `2025-10-28 18:15:00+00`, or naive (UTC). An
+//! empty cell is absent.
 
 use std::collections::HashSet;
 
@@ -71,7 +68,7 @@ impl Row {
             stop_loss_percent: self.stop_loss_percent,
             trailing_activation_percent: self.trailing_activation_percent,
             trailing_distance_percent: self.trailing_distance_percent,
-            // The reference's CSV has no position columns (issue 11): JSON carries them.
+            // The reference's CSV has no position columns: JSON carries them.
             ..SignalParams::default()
         };
         Ok(SignalDraft {
@@ -166,8 +163,7 @@ pub(super) fn records(text: &str) -> Result<Vec<Record>, (usize, String)> {
         Ok(h) => h.iter().map(column).collect(),
         Err(e) => return Err((1, e.to_string())),
     };
-    // Lines from byte offsets: the reader's own line count skips blank lines and the line
-    // breaks inside quoted cells.
+    // Lines from byte offsets: the reader's line count skips blank lines and quoted breaks.
     let lines = Lines::new(text);
     // A record's offset may point at the line break before it (CRLF, blank lines).
     let line_of = |p: Option<&csv::Position>| {

@@ -1,9 +1,8 @@
 //! Reading signal files for `publish`: JSON array, NDJSON, CSV and the reference bot's forms
 //! (its records, its signal server's `signals` message, its database's CSV export).
 //!
-//! Every record becomes a [`SignalDraft`] and is checked locally with [`SignalDraft::check`]
-//! before anything is sent, so a bad file is refused as a whole with one precise error per bad
-//! record (`signals.json:4: score_week: must be finite, got NaN`) and changes nothing.
+//! Every record is checked locally before anything is sent, so a bad file is refused as a
+//! whole with one error per bad record (`signals.json:4: score_week: must be finite, got NaN`).
 
 mod csv;
 mod json;
@@ -35,8 +34,8 @@ fn excerpt(s: &str, max: usize) -> String {
     }
 }
 
-/// Where each line of a document starts, so the line of any offset is a binary search (one
-/// scan per document, not per record: a record-by-record rescan made large files quadratic).
+/// Where each line of a document ends, so the line of an offset is a binary search (one scan
+/// per document: a scan per record would make large files quadratic).
 pub(super) struct Lines(Vec<usize>);
 
 impl Lines {
@@ -134,7 +133,7 @@ pub fn parse_signals(
     interval_secs: i64,
     now: DateTime<Utc>,
 ) -> Result<Vec<ParsedSignal>, Vec<InputError>> {
-    // Every message is capped: a 50 MB header cell or JSON string must not come back whole.
+    // A 50 MB header cell or JSON string must not come back whole.
     let err = |line: usize, field: Option<String>, reason: String| InputError {
         source: source.to_owned(),
         line,

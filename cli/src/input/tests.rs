@@ -195,8 +195,8 @@ fn syntax_errors_carry_the_line() {
     );
 }
 
-/// Two records as the reference's signal server sends them (issue 10: 15 fields, `timestamp`
-/// the candle's open time, `created_at` with microseconds, filters may be null).
+/// Two records as the reference's signal server sends them (15 fields, `timestamp` the
+/// candle's open time, `created_at` with microseconds, filters may be null).
 const RECORDS: &str = r#"[
     {"id": 3561244, "pair_symbol": "SKLUSDT", "recommended_action": "BUY", "score_week": 92.9,
      "score_month": 69.7, "timestamp": "2025-10-28T18:15:00+00:00",
@@ -302,8 +302,8 @@ fn tradingbot_format_takes_the_csv_export_too() {
     assert_eq!(ok(t, Format::Tradingbot), ok(t, Format::Csv));
 }
 
-/// Issue 12, item 7: checking a large file is linear. 50 000 records took minutes when every
-/// record rescanned the file for its line; the guard only catches that (never a speed claim).
+/// Checking a large file is linear: the guard catches a rescan per record (minutes for 50 000
+/// records), never a speed claim.
 #[test]
 fn a_large_file_is_checked_in_one_pass() {
     const N: i64 = 50_000;
@@ -334,7 +334,7 @@ fn a_large_file_is_checked_in_one_pass() {
     assert_eq!(got, ((n, n), (n, n + 1), (n, n + 1)));
 }
 
-/// Issue 12, item 7: a huge bad value is never echoed whole.
+/// A huge bad value is never echoed whole.
 #[test]
 fn errors_quote_only_an_excerpt_of_huge_input() {
     let huge = "x".repeat(2_000_000);
