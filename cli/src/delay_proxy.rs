@@ -1,11 +1,8 @@
-//! A userspace TCP proxy on loopback that delays every byte by a fixed one-way time, in both
-//! directions: a stand-in for a long network path (e.g. 40 ms one way ≈ Frankfurt ↔ Tokyo's
-//! 80 ms round trip) on a machine without `netem`.
+//! A TCP proxy on loopback that delays every byte by a fixed one-way time in both directions:
+//! a long network path (40 ms one way ≈ Frankfurt ↔ Tokyo) on a machine without `netem`.
 //!
-//! Latency only, not bandwidth: each chunk read from one side is written to the other side at
-//! `read time + one_way`, in order, so a request/response exchange pays `2 × one_way` and a
-//! stream of messages is delayed without being slowed down. Each accepted connection gets its
-//! own upstream connection; closing one side closes the other once the delayed bytes are out.
+//! Latency only, not bandwidth: each chunk is written to the other side at `read time +
+//! one_way`, in order. Closing one side closes the other once the delayed bytes are out.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -28,9 +25,8 @@ pub struct DelayProxy {
 }
 
 impl DelayProxy {
-    /// Listens on `127.0.0.1` (any free port) and forwards each connection to `upstream`,
-    /// delaying both directions by `one_way`. Only loopback upstreams are accepted: this is
-    /// a measuring tool, not a relay.
+    /// Listens on `127.0.0.1` (any free port) and forwards each connection to `upstream`, a
+    /// loopback address (a measuring tool, not a relay), delaying both directions by `one_way`.
     pub async fn start(upstream: SocketAddr, one_way: Duration) -> io::Result<Self> {
         if !upstream.ip().is_loopback() {
             return Err(io::Error::new(
@@ -85,8 +81,8 @@ async fn link(client: TcpStream, server: TcpStream, one_way: Duration) {
 
 /// Reads from `from` and writes each chunk to `to` `one_way` after it was read.
 async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, one_way: Duration) {
-    // Unbounded: the reader must never wait for the delayed writer, or the delay would turn
-    // into a bandwidth limit. Memory is bounded by what the peer sends in `one_way`.
+    // Unbounded: a reader waiting for the delayed writer would turn the delay into a bandwidth
+    // limit. Memory is bounded by what the peer sends in `one_way`.
     let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
     let reader = async move {
         let mut buf = vec![0u8; CHUNK];

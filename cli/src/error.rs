@@ -1,7 +1,5 @@
-//! Errors of the CLI and the exit code each one maps to.
-//!
-//! Exit codes: 0 ok, 1 a rejected or failed operation, 2 a usage or input error (clap uses 2 for
-//! usage errors too), 3 the coordinator could not be reached.
+//! Errors of the CLI and their exit codes: 1 a rejected or failed operation, 2 a usage or
+//! input error (as clap's), 3 the coordinator unreachable.
 
 /// Why a command did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -30,8 +28,7 @@ pub enum CliError {
     /// The operation ran but did not succeed (rejected signals, failed wave, …).
     #[error("{0}")]
     Failed(String),
-    /// The cluster of demo, dev or replay (in this process or, with `--processes`, as child
-    /// processes) could not start or stop.
+    /// The cluster of demo, dev, replay or bench could not start or stop.
     #[error("cluster: {0}")]
     Cluster(String),
     /// Local I/O (terminal, standard streams).

@@ -1,6 +1,5 @@
 //! Following a wave until it completes: `Waves.Watch` events drive the progress display, and a
-//! slow `Waves.Get` poll guards against a missed event (the watch stream starts "now", so a wave
-//! that completes between two calls would otherwise be waited on forever).
+//! slow `Waves.Get` poll catches a completion the stream missed (it starts "now").
 
 use std::time::Duration;
 
@@ -47,8 +46,7 @@ fn terminal_detail(d: &Option<pb::WaveDetail>) -> bool {
         .is_some_and(|s| is_terminal(s.status))
 }
 
-/// A subscription to a wave's events, opened before the wave is published so no event is
-/// missed.
+/// A subscription to a wave's events, opened before the wave is published.
 pub struct Follower {
     clients: Clients,
     wave: Option<String>,
@@ -141,9 +139,8 @@ impl Follower {
     }
 }
 
-/// Publishes one wave's signals, closes the wave and follows it to the end: the subscription
-/// is opened first so the progress display sees every event. Returns the publish summary and
-/// the final detail; any rejected signal is an error (after the caller printed nothing yet).
+/// Publishes one wave's signals, closes it and follows it to the end (subscribed first, so no
+/// event is missed). Any rejected signal is an error.
 pub async fn publish_and_follow(
     clients: &mut Clients,
     signals: &[Signal],

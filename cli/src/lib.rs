@@ -2,7 +2,8 @@
 //!
 //! The `wavegate` command line: a gRPC client of the coordinator's public API (`publish`,
 //! `watch`, `waves`, `params`, `agents`), a cluster on loopback (`demo`, `dev`, `replay`), and
-//! `bridge`, which relays the reference bot's signal server to the coordinator. The binary (`main.rs`) only parses arguments and calls [`commands::run`].
+//! `bridge`, which relays the reference bot's signal server to the coordinator. The binary
+//! only parses arguments and calls [`commands::run`].
 
 pub mod args;
 pub mod bench;

@@ -24,11 +24,8 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
-        // Logs on stderr, quiet unless RUST_LOG asks for more; with OTEL_EXPORTER_OTLP_ENDPOINT
-        // set, the command's own span and the spans of `demo`/`dev`/`replay` (coordinator and
-        // agents in this process) are exported as service `wavegate`. With `--processes` the children inherit the variable
-        // and export as `wavegate-coordinator` and `wavegate-agent` themselves.
-        // The long-running bridge reports its state at info level.
+        // Logs on stderr, quiet unless RUST_LOG asks for more; the long-running bridge reports
+        // its state at info level. Spans go to OTEL_EXPORTER_OTLP_ENDPOINT as service `wavegate`.
         let level = if matches!(cli.command, wavegate_cli::args::Command::Bridge(_)) {
             "info"
         } else {
@@ -41,8 +38,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        // One span per command (`wavegate publish`, …): the coordinator's spans of its calls
-        // become its children, and a wave closed by it links back to it.
+        // One span per command: the coordinator's spans of its calls become its children.
         let span = tracing::info_span!(
             "command",
             "otel.name" = format!("wavegate {}", cli.command.name()).as_str(),

@@ -59,25 +59,15 @@ impl ExchangeProgress {
     }
 }
 
-/// Whether a finished exchange reached its target (a skipped exchange never did).
-fn reached_target(s: &pb::ExchangeStats) -> bool {
-    s.error.is_empty() && s.target_reached
-}
+/// A bar's layout; a bad one would be a bug caught by the unit test.
+const BAR_TEMPLATE: &str = "{prefix:>10} [{bar:30}] {pos}/{len}  {msg}";
 
 /// The progress display of one wave.
+#[derive(Debug)]
 pub struct WaveProgress {
     mode: ProgressMode,
     multi: MultiProgress,
     exchanges: BTreeMap<u32, ExchangeProgress>,
-}
-
-impl std::fmt::Debug for WaveProgress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WaveProgress")
-            .field("mode", &self.mode)
-            .field("exchanges", &self.exchanges.len())
-            .finish()
-    }
 }
 
 impl WaveProgress {
@@ -109,15 +99,13 @@ impl WaveProgress {
         let multi = &self.multi;
         self.exchanges.entry(id).or_insert_with(|| {
             let bar = (mode == ProgressMode::Bars).then(|| {
-                let b = multi.add(ProgressBar::new(1));
-                // The template is a constant; a bad one would be a bug caught by the unit test.
-                let style =
-                    ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len}  {msg}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar())
-                        .progress_chars("=> ");
-                b.set_style(style);
-                b.set_prefix(format!("exchange {id}"));
-                b
+                let style = ProgressStyle::with_template(BAR_TEMPLATE)
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> ");
+                multi
+                    .add(ProgressBar::new(1))
+                    .with_style(style)
+                    .with_prefix(format!("exchange {id}"))
             });
             ExchangeProgress {
                 name: format!("exchange {id}"),
@@ -180,11 +168,10 @@ impl WaveProgress {
                 e.redraw();
                 if let Some(b) = &e.bar {
                     let line = crate::report::summary_line(&stats);
-                    if reached_target(s) {
+                    if s.error.is_empty() && s.target_reached {
                         b.finish_with_message(line);
                     } else {
-                        // `finish_*` would fill the bar; a missed target (or a skipped
-                        // exchange) keeps the bar at what was executed.
+                        // `finish_*` would fill the bar: a missed or skipped one stays as is.
                         b.abandon_with_message(line);
                     }
                 }
@@ -291,6 +278,6 @@ mod tests {
 
     #[test]
     fn bar_template_is_valid() {
-        assert!(ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len}  {msg}").is_ok());
+        assert!(ProgressStyle::with_template(BAR_TEMPLATE).is_ok());
     }
 }

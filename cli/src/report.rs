@@ -1,6 +1,5 @@
 //! What the CLI reports about a wave: the JSON report (`waves show --json`, `replay --json`)
-//! built on `common::stats` serde names, with the wave's reason and timing; the text form is in
-//! [`text`].
+//! with `common::stats`' serde names; the text form is in [`text`].
 
 pub mod text;
 
@@ -80,26 +79,22 @@ impl ExchangeTimingView {
 /// One signal's outcome, for `waves show --json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct OutcomeView {
-    /// 0-based rank within the exchange.
-    pub index: u32,
-    /// Producer's id.
-    pub signal_id: i64,
-    /// Instrument.
-    pub symbol: String,
+    index: u32,
+    signal_id: i64,
+    symbol: String,
     /// `validation` or `execution`.
-    pub stage: &'static str,
+    stage: &'static str,
     /// `validated`, `validation_failed`, `duplicate`, `executed`, `execution_failed`.
-    pub result: &'static str,
-    /// Whether a position was opened.
-    pub executed: bool,
+    result: &'static str,
+    executed: bool,
     /// Reason of a failure or skip.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    error: Option<String>,
     /// Top-up round that brought the signal (0 = buffer).
-    pub round: u32,
+    round: u32,
     /// Trailing stop of an executed signal: `placed`, `failed(<reason>)` or `off`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub trailing: Option<String>,
+    trailing: Option<String>,
 }
 
 impl OutcomeView {
@@ -135,8 +130,7 @@ pub fn kind_name(kind: i32) -> &'static str {
     }
 }
 
-/// One exchange in a [`WaveReport`]: every statistic of docs/design.md ("Results") plus the
-/// executed symbols and the exchange's timing.
+/// One exchange in a [`WaveReport`]: its statistics, executed symbols and timing.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExchangeReport {
     /// The statistics, with `common::stats` serde names.
@@ -168,25 +162,22 @@ pub struct WaveReport {
     pub reason: Option<String>,
     /// Signals in the wave.
     pub signal_count: u32,
-    /// When the wave was created, closed and completed (left out when unknown, e.g. in
-    /// `replay --json`).
+    /// When the wave was created, closed and completed (left out when unknown).
     #[serde(skip_serializing_if = "is_default")]
     pub timing: WaveTimingView,
-    /// Totals over the exchanges that ran; absent while the wave runs and for a wave that
-    /// failed before any exchange ran.
+    /// Totals over the exchanges that ran; absent until the wave finishes and when none ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub totals: Option<WaveTotals>,
     /// By exchange id.
     pub exchanges: BTreeMap<String, ExchangeReport>,
-    /// The stored `WAVE_COMPLETED` event's payload, parsed (only in `waves show --json`, and
-    /// only once the event is recorded). A payload that is not JSON is kept as a string.
+    /// The stored `WAVE_COMPLETED` payload (`waves show --json`, once recorded); a string when
+    /// it is not JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completed_event: Option<serde_json::Value>,
 }
 
 impl WaveReport {
-    /// Builds the report of a wave; `full` adds each exchange's per-signal list and the
-    /// stored `WAVE_COMPLETED` event (`waves show --json`).
+    /// The report of a wave; `full` adds the per-signal outcomes and the `WAVE_COMPLETED` event.
     pub fn from_detail(d: &pb::WaveDetail, full: bool) -> Self {
         let summary = d.summary.clone().unwrap_or_default();
         let at = |t: &Option<prost_types::Timestamp>| t.as_ref().and_then(from_proto);
@@ -246,9 +237,7 @@ impl WaveReport {
             completed_event: full.then(|| completed_event(&d.completed_event)).flatten(),
         }
     }
-}
 
-impl WaveReport {
     /// The report without wall-clock instants: `replay --json` promises the same report for
     /// the same scenario, run after run.
     pub fn without_timing(mut self) -> Self {
@@ -264,8 +253,7 @@ fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }
 
-/// The `WAVE_COMPLETED` payload of a `WaveDetail`: `None` while not recorded (empty), parsed
-/// JSON, else the raw text as a JSON string.
+/// The `WAVE_COMPLETED` payload: `None` while not recorded, else parsed (a string if not JSON).
 fn completed_event(raw: &str) -> Option<serde_json::Value> {
     if raw.trim().is_empty() {
         return None;
@@ -279,7 +267,8 @@ mod tests {
     use chrono::TimeZone;
     use wavegate_common::time::to_proto;
 
-    fn stats(executed: u32, target: u32, tfe: u32, failed: u32) -> ExchangeStats {
+    /// Binance's statistics with these counts, derived fields filled in.
+    pub(super) fn stats(executed: u32, target: u32, tfe: u32, failed: u32) -> ExchangeStats {
         let mut s = ExchangeStats {
             exchange_id: 1,
             exchange_name: "binance".into(),

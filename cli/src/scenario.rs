@@ -150,9 +150,22 @@ fn exchange_key(k: &str, path: &str) -> Result<u32, ScenarioError> {
 }
 
 fn positive_u32(v: &Value, path: &str) -> Result<u32, ScenarioError> {
-    match v.as_u64() {
-        Some(n) if n >= 1 && n <= u64::from(u32::MAX) => Ok(n as u32),
+    match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+        Some(n) if n >= 1 => Ok(n),
         _ => fail(path, format!("must be an integer >= 1, got {v}")),
+    }
+}
+
+/// `m[key]` through `check`, `None` when absent or null.
+fn optional<T>(
+    m: &Map<String, Value>,
+    path: &str,
+    key: &str,
+    check: impl FnOnce(&Value, &str) -> Result<T, ScenarioError>,
+) -> Result<Option<T>, ScenarioError> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => check(v, &join(path, key)).map(Some),
     }
 }
 
@@ -183,36 +196,19 @@ fn params_entry(v: &Value, path: &str) -> Result<ScenarioParams, ScenarioError> 
         None => return fail(join(path, "max_trades"), "missing"),
         Some(v) => positive_u32(v, &join(path, "max_trades"))?,
     };
-    let buffer_size = match m.get("buffer_size") {
-        None | Some(Value::Null) => None,
-        Some(v) => {
-            let b = positive_u32(v, &join(path, "buffer_size"))?;
-            if b < max_trades {
-                return fail(
-                    join(path, "buffer_size"),
-                    format!("must be >= max_trades ({max_trades}), got {b}"),
-                );
-            }
-            Some(b)
-        }
-    };
-    let stop_loss_percent = match m.get("stop_loss_percent") {
-        None | Some(Value::Null) => None,
-        Some(v) => match v.as_f64() {
-            Some(p) if p > 0.0 && p < 100.0 => Some(p),
-            _ => {
-                return fail(
-                    join(path, "stop_loss_percent"),
-                    format!("must be in (0, 100), got {v}"),
-                );
-            }
-        },
-    };
     Ok(ScenarioParams {
         exchange_name,
         max_trades,
-        buffer_size,
-        stop_loss_percent,
+        buffer_size: optional(m, path, "buffer_size", |v, at| match positive_u32(v, at)? {
+            b if b < max_trades => {
+                fail(at, format!("must be >= max_trades ({max_trades}), got {b}"))
+            }
+            b => Ok(b),
+        })?,
+        stop_loss_percent: optional(m, path, "stop_loss_percent", |v, at| match v.as_f64() {
+            Some(p) if p > 0.0 && p < 100.0 => Ok(p),
+            _ => fail(at, format!("must be in (0, 100), got {v}")),
+        })?,
     })
 }
 
@@ -260,18 +256,6 @@ fn world_entry(v: &Value, path: &str) -> Result<World, ScenarioError> {
             "leverage",
         ],
     )?;
-    let leverage = match m.get("leverage") {
-        None | Some(Value::Null) => None,
-        Some(v) => match v.as_u64() {
-            Some(l @ 1..=125) => Some(l as u32),
-            _ => {
-                return fail(
-                    join(path, "leverage"),
-                    format!("must be an integer in 1..=125, got {v}"),
-                );
-            }
-        },
-    };
     Ok(World {
         open_positions: symbols(m, path, "open_positions")?,
         invalid_symbols: symbols(m, path, "invalid_symbols")?,
@@ -280,13 +264,13 @@ fn world_entry(v: &Value, path: &str) -> Result<World, ScenarioError> {
         trailing_fail: symbols(m, path, "trailing_fail")?,
         balance: amount(m, path, "balance", true)?,
         balance_reserve_usd: amount(m, path, "balance_reserve_usd", true)?,
-        max_positions: match m.get("max_positions") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(positive_u32(v, &join(path, "max_positions"))?),
-        },
+        max_positions: optional(m, path, "max_positions", positive_u32)?,
         max_exposure_usd: amount(m, path, "max_exposure_usd", false)?,
         max_notional: amount(m, path, "max_notional", false)?,
-        leverage,
+        leverage: optional(m, path, "leverage", |v, at| match v.as_u64() {
+            Some(l @ 1..=125) => Ok(l as u32),
+            _ => fail(at, format!("must be an integer in 1..=125, got {v}")),
+        })?,
     })
 }
 
@@ -297,17 +281,16 @@ fn amount(
     key: &str,
     zero_ok: bool,
 ) -> Result<Option<Decimal>, ScenarioError> {
-    match m.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        // Money: the decimal the scenario wrote (a JSON number prints as written).
-        Some(v) => match v.as_f64().and_then(|x| decimal(x, "amount").ok()) {
-            Some(x) if x > Decimal::ZERO || (zero_ok && x.is_zero()) => Ok(Some(x)),
+    // Money: the decimal the scenario wrote (a JSON number prints as written).
+    optional(m, path, key, |v, at| {
+        match v.as_f64().and_then(|x| decimal(x, "amount").ok()) {
+            Some(x) if x > Decimal::ZERO || (zero_ok && x.is_zero()) => Ok(x),
             _ => {
                 let want = if zero_ok { ">= 0" } else { "> 0" };
-                fail(join(path, key), format!("must be a number {want}, got {v}"))
+                fail(at, format!("must be a number {want}, got {v}"))
             }
-        },
-    }
+        }
+    })
 }
 
 fn signals(v: &Value, now: DateTime<Utc>) -> Result<Vec<Signal>, ScenarioError> {
@@ -357,11 +340,10 @@ fn signals(v: &Value, now: DateTime<Utc>) -> Result<Vec<Signal>, ScenarioError> 
 pub fn parse_value(doc: &Value, now: DateTime<Utc>) -> Result<Scenario, ScenarioError> {
     let top = object(doc, "$")?;
     only_keys(top, "$", &["description", "params", "signals", "world"])?;
-    let description = match top.get("description") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => return fail("description", format!("must be a string, got {other}")),
-    };
+    let description = optional(top, "$", "description", |v, at| match v {
+        Value::String(s) => Ok(s.clone()),
+        other => fail(at, format!("must be a string, got {other}")),
+    })?;
     let mut params = BTreeMap::new();
     if let Some(p) = top.get("params") {
         for (k, v) in object(p, "params")? {

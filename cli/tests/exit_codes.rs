@@ -1,7 +1,5 @@
-//! The `wavegate` binary's exit codes and messages, from the outside.
-//!
-//! (Being an integration test of this package also makes `cargo test --workspace` build the
-//! `wavegate` binary that the end-to-end tests in `tests/` start.)
+//! The `wavegate` binary's exit codes and messages, from the outside. (Being an integration
+//! test here also makes `cargo test --workspace` build the binary `tests/` starts.)
 
 use std::process::Command;
 
@@ -78,7 +76,7 @@ fn a_ca_cert_that_is_not_pem_exits_2_naming_the_option() {
     assert!(!stderr.contains("secret-looking-bytes"), "{stderr}");
 }
 
-/// Issue 12, item 7: a file with a 20 MB bad CSV header is refused with a short message.
+/// A file with a 20 MB bad CSV header is refused with a short message.
 #[test]
 fn a_huge_bad_csv_header_is_not_echoed() {
     let dir = tempfile::tempdir().unwrap();
