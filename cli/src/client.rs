@@ -134,19 +134,13 @@ fn tls_config(args: &ConnectArgs) -> Result<Option<ClientTlsConfig>, CliError> {
             args.coordinator
         )));
     }
-    let mut tls = ClientTlsConfig::new();
-    match &args.ca_cert {
-        Some(p) => {
-            let ca = read_pem("--ca-cert", p, PemKind::Certificates)?;
-            tls = tls.ca_certificate(Certificate::from_pem(ca));
-        }
-        None => {
-            return Err(CliError::Input(
-                "--ca-cert: required for an https:// coordinator (no system roots are built in)"
-                    .into(),
-            ));
-        }
-    }
+    let ca = args.ca_cert.as_ref().ok_or_else(|| {
+        CliError::Input(
+            "--ca-cert: required for an https:// coordinator (no system roots are built in)".into(),
+        )
+    })?;
+    let ca = read_pem("--ca-cert", ca, PemKind::Certificates)?;
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
     if let (Some(c), Some(k)) = (&args.client_cert, &args.client_key) {
         tls = tls.identity(Identity::from_pem(
             read_pem("--client-cert", c, PemKind::Certificates)?,

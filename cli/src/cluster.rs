@@ -72,33 +72,25 @@ pub struct Tuning {
     pub agent_one_way: Duration,
 }
 
-/// The delay proxies between the coordinator and its agents (none without a delay).
-#[derive(Debug, Default)]
-pub(crate) struct AgentLinks {
-    proxies: Vec<DelayProxy>,
-}
-
-impl AgentLinks {
-    /// The addresses the coordinator dials: `agents` themselves, or a delay proxy in front of
-    /// each.
-    pub(crate) async fn front(
-        &mut self,
-        tuning: &Tuning,
-        agents: Vec<SocketAddr>,
-    ) -> Result<Vec<SocketAddr>, CliError> {
-        if tuning.agent_one_way.is_zero() {
-            return Ok(agents);
-        }
-        let mut out = Vec::with_capacity(agents.len());
-        for a in agents {
-            let p = DelayProxy::start(a, tuning.agent_one_way)
-                .await
-                .map_err(|e| CliError::Cluster(format!("delay proxy to agent {a}: {e}")))?;
-            out.push(p.addr());
-            self.proxies.push(p);
-        }
-        Ok(out)
+/// The addresses the coordinator dials: `agents` themselves, or a delay proxy in front of each
+/// (kept in `proxies`).
+async fn front(
+    one_way: Duration,
+    agents: Vec<SocketAddr>,
+    proxies: &mut Vec<DelayProxy>,
+) -> Result<Vec<SocketAddr>, CliError> {
+    if one_way.is_zero() {
+        return Ok(agents);
     }
+    let mut out = Vec::with_capacity(agents.len());
+    for a in agents {
+        let p = DelayProxy::start(a, one_way)
+            .await
+            .map_err(|e| CliError::Cluster(format!("delay proxy to agent {a}: {e}")))?;
+        out.push(p.addr());
+        proxies.push(p);
+    }
+    Ok(out)
 }
 
 /// Where the coordinator and agents run.
@@ -211,7 +203,7 @@ pub struct Cluster {
     agents: Vec<(u32, String, Node)>,
     data_dir: PathBuf,
     // Dropped after the nodes (declared after them).
-    _links: AgentLinks,
+    _proxies: Vec<DelayProxy>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -266,9 +258,9 @@ impl Cluster {
                 }
             }
         }
-        let mut links = AgentLinks::default();
+        let mut proxies = Vec::new();
         let addrs = agents.iter().map(|(_, _, n)| n.addr()).collect();
-        let coordinator = match links.front(&spec.tuning, addrs).await {
+        let coordinator = match front(spec.tuning.agent_one_way, addrs, &mut proxies).await {
             Ok(addrs) => {
                 let cfg = coordinator_config(&spec, &dir, &addrs);
                 start_coordinator(cfg, &dir, &bins).await
@@ -287,7 +279,7 @@ impl Cluster {
             coordinator,
             agents,
             data_dir: dir,
-            _links: links,
+            _proxies: proxies,
             _temp: temp,
         })
     }
@@ -361,24 +353,17 @@ pub fn demo_exchanges(
     bybit: SocketAddr,
     latency_ms: u64,
 ) -> Vec<PaperExchange> {
-    vec![
-        PaperExchange {
-            id: 1,
-            name: "binance".into(),
-            listen: binance,
-            world: demo_world(1),
+    [(1, "binance", binance, 6), (2, "bybit", bybit, 4)]
+        .into_iter()
+        .map(|(id, name, listen, target)| PaperExchange {
+            id,
+            name: name.into(),
+            listen,
+            world: demo_world(id),
             latency_ms,
-            default_max_trades: Some(6),
-        },
-        PaperExchange {
-            id: 2,
-            name: "bybit".into(),
-            listen: bybit,
-            world: demo_world(2),
-            latency_ms,
-            default_max_trades: Some(4),
-        },
-    ]
+            default_max_trades: Some(target),
+        })
+        .collect()
 }
 
 /// The endpoint `wavegate dev` prints for other shells.

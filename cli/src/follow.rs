@@ -47,18 +47,11 @@ fn terminal_detail(d: &Option<pb::WaveDetail>) -> bool {
 }
 
 /// A subscription to a wave's events, opened before the wave is published.
+#[derive(Debug)]
 pub struct Follower {
     clients: Clients,
     wave: Option<String>,
     stream: tonic::Streaming<pb::WaveEvent>,
-}
-
-impl std::fmt::Debug for Follower {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Follower")
-            .field("wave", &self.wave)
-            .finish()
-    }
 }
 
 impl Follower {

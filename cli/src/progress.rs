@@ -30,16 +30,15 @@ impl ProgressMode {
     }
 }
 
-/// Counters of one exchange.
-#[derive(Debug, Default)]
+/// One exchange: its bar (hidden unless bars are drawn), named by its prefix, and counters.
+#[derive(Debug)]
 struct ExchangeProgress {
-    name: String,
+    bar: ProgressBar,
     target: u32,
     executed: u32,
     validated: u32,
     topups: u32,
     failures: u32,
-    bar: Option<ProgressBar>,
 }
 
 impl ExchangeProgress {
@@ -51,11 +50,9 @@ impl ExchangeProgress {
     }
 
     fn redraw(&self) {
-        if let Some(b) = &self.bar {
-            b.set_length(u64::from(self.target.max(1)));
-            b.set_position(u64::from(self.executed));
-            b.set_message(self.message());
-        }
+        self.bar.set_length(u64::from(self.target.max(1)));
+        self.bar.set_position(u64::from(self.executed));
+        self.bar.set_message(self.message());
     }
 }
 
@@ -95,22 +92,21 @@ impl WaveProgress {
     }
 
     fn exchange(&mut self, id: u32) -> &mut ExchangeProgress {
-        let mode = self.mode;
         let multi = &self.multi;
         self.exchanges.entry(id).or_insert_with(|| {
-            let bar = (mode == ProgressMode::Bars).then(|| {
-                let style = ProgressStyle::with_template(BAR_TEMPLATE)
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> ");
-                multi
-                    .add(ProgressBar::new(1))
-                    .with_style(style)
-                    .with_prefix(format!("exchange {id}"))
-            });
+            let style = ProgressStyle::with_template(BAR_TEMPLATE)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            let bar = ProgressBar::new(1)
+                .with_style(style)
+                .with_prefix(format!("exchange {id}"));
             ExchangeProgress {
-                name: format!("exchange {id}"),
-                bar,
-                ..ExchangeProgress::default()
+                bar: multi.add(bar),
+                target: 0,
+                executed: 0,
+                validated: 0,
+                topups: 0,
+                failures: 0,
             }
         })
     }
@@ -121,11 +117,8 @@ impl WaveProgress {
         match event {
             Event::ExchangeStarted(p) => {
                 let e = self.exchange(p.exchange_id);
-                e.name = p.exchange_name.clone();
                 e.target = p.max_trades;
-                if let Some(b) = &e.bar {
-                    b.set_prefix(p.exchange_name.clone());
-                }
+                e.bar.set_prefix(p.exchange_name.clone());
                 e.redraw();
                 let text = format!(
                     "{}: started, target {}, buffer {}",
@@ -150,7 +143,10 @@ impl WaveProgress {
                 e.redraw();
                 let text = format!(
                     "{}: top-up round {}: needed {}, sent {}",
-                    e.name, t.round, t.needed, t.sent
+                    e.bar.prefix(),
+                    t.round,
+                    t.needed,
+                    t.sent
                 );
                 self.line(text);
             }
@@ -158,7 +154,7 @@ impl WaveProgress {
                 let stats = wavegate_common::ExchangeStats::from_proto(s);
                 let e = self.exchange(s.exchange_id);
                 if !s.exchange_name.is_empty() {
-                    e.name = s.exchange_name.clone();
+                    e.bar.set_prefix(s.exchange_name.clone());
                 }
                 e.target = s.target;
                 e.executed = s.executed;
@@ -166,16 +162,14 @@ impl WaveProgress {
                 e.failures = s.execution_failed;
                 e.topups = s.topup_rounds;
                 e.redraw();
-                if let Some(b) = &e.bar {
-                    let line = crate::report::summary_line(&stats);
-                    if s.error.is_empty() && s.target_reached {
-                        b.finish_with_message(line);
-                    } else {
-                        // `finish_*` would fill the bar: a missed or skipped one stays as is.
-                        b.abandon_with_message(line);
-                    }
+                let line = crate::report::summary_line(&stats);
+                if s.error.is_empty() && s.target_reached {
+                    e.bar.finish_with_message(line.clone());
+                } else {
+                    // `finish_*` would fill the bar: a missed or skipped one stays as is.
+                    e.bar.abandon_with_message(line.clone());
                 }
-                self.line(format!("finished: {}", crate::report::summary_line(&stats)));
+                self.line(format!("finished: {line}"));
             }
             Event::Status(st) => {
                 self.line(format!(
@@ -190,12 +184,8 @@ impl WaveProgress {
 
     /// Stops drawing (bars stay on screen as last drawn).
     pub fn finish(&self) {
-        for e in self.exchanges.values() {
-            if let Some(b) = &e.bar
-                && !b.is_finished()
-            {
-                b.abandon();
-            }
+        for e in self.exchanges.values().filter(|e| !e.bar.is_finished()) {
+            e.bar.abandon();
         }
     }
 }
@@ -267,7 +257,7 @@ mod tests {
         p.apply(&finished(1, 6, 6, ""));
         p.apply(&finished(2, 5, 3, ""));
         p.apply(&finished(3, 0, 0, "no_params"));
-        let bar = |id: u32| p.exchanges[&id].bar.clone().expect("bars mode has bars");
+        let bar = |id: u32| p.exchanges[&id].bar.clone();
         let (reached, missed, skipped) = (bar(1), bar(2), bar(3));
         assert!(reached.is_finished() && missed.is_finished() && skipped.is_finished());
         assert_eq!((reached.position(), reached.length()), (6, Some(6)));

@@ -93,18 +93,13 @@ pub fn conventional_name(id: u32) -> String {
 }
 
 /// A refusal at a JSON path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {reason}")]
 pub struct ScenarioError {
     /// Path, e.g. `params.1.max_trades` or `signals[3].score_week` (`$` for the document).
     pub path: String,
     /// Why.
     pub reason: String,
-}
-
-impl std::fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.path, self.reason)
-    }
 }
 
 fn fail<T>(path: impl Into<String>, reason: impl Into<String>) -> Result<T, ScenarioError> {

@@ -5,7 +5,6 @@ use chrono::Utc;
 use wavegate_common::proto::v1 as pb;
 
 use crate::args::ReplayArgs;
-use crate::client::Clients;
 use crate::cluster::{Cluster, ClusterMode, ClusterSpec, PaperExchange, any_port};
 use crate::commands::print_json;
 use crate::error::CliError;
@@ -14,7 +13,7 @@ use crate::progress::{ProgressMode, WaveProgress};
 use crate::report::{WaveReport, render_wave};
 use crate::scenario::{Scenario, conventional_name, load};
 
-/// The cluster for a scenario (in `mode`): an agent per exchange with params (no default params, so the
+/// The cluster for a scenario: an agent per exchange with params (no default params, so the
 /// stored ones are used), and a bare entry for every exchange with signals only.
 pub fn spec(s: &Scenario, mode: ClusterMode) -> ClusterSpec {
     let agents = s
@@ -47,10 +46,11 @@ pub fn spec(s: &Scenario, mode: ClusterMode) -> ClusterSpec {
 
 /// Stores the scenario's params, publishes its wave and waits for the result.
 async fn replay(
-    clients: &mut Clients,
+    cluster: &Cluster,
     s: &Scenario,
     progress: &mut WaveProgress,
 ) -> Result<pb::WaveDetail, CliError> {
+    let clients = &mut cluster.clients().await?;
     for (id, p) in &s.params {
         clients
             .params
@@ -59,8 +59,6 @@ async fn replay(
                 max_trades: p.max_trades,
                 buffer_size: p.buffer_size,
                 stop_loss_percent: p.stop_loss_percent,
-                trailing_activation_percent: None,
-                trailing_distance_percent: None,
                 exchange_name: p.exchange_name.clone(),
                 ..Default::default()
             })
@@ -81,19 +79,15 @@ pub async fn run(args: &ReplayArgs) -> Result<(), CliError> {
         ProgressMode::auto()
     };
     let mut progress = WaveProgress::new(mode);
-    let result = match cluster.clients().await {
-        Ok(mut clients) => replay(&mut clients, &scenario, &mut progress).await,
-        Err(e) => Err(e),
-    };
+    let result = replay(&cluster, &scenario, &mut progress).await;
     cluster.shutdown().await;
     let report = WaveReport::from_detail(&result?, false);
     if args.json {
-        print_json(&report.without_timing())
-    } else {
-        if let Some(d) = &scenario.description {
-            println!("{d}");
-        }
-        print!("{}", render_wave(&report));
-        Ok(())
+        return print_json(&report.without_timing());
     }
+    if let Some(d) = &scenario.description {
+        println!("{d}");
+    }
+    print!("{}", render_wave(&report));
+    Ok(())
 }
