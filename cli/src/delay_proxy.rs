@@ -86,20 +86,15 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, one_way: Duration
     let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
     let reader = async move {
         let mut buf = vec![0u8; CHUNK];
-        loop {
-            match from.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    if tx
-                        .send((Instant::now() + one_way, buf[..n].to_vec()))
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
+        // Ends at EOF or an error, dropping `tx`: the writer ends after the last delayed chunk.
+        while let Ok(n @ 1..) = from.read(&mut buf).await {
+            if tx
+                .send((Instant::now() + one_way, buf[..n].to_vec()))
+                .is_err()
+            {
+                return;
             }
         }
-        // `tx` dropped here: the writer ends after the last delayed chunk.
     };
     let writer = async move {
         while let Some((at, bytes)) = rx.recv().await {

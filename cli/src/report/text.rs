@@ -205,45 +205,31 @@ fn timing_line(r: &WaveReport) -> Option<String> {
 
 /// The whole human-readable report of a wave.
 pub fn render_wave(r: &WaveReport) -> String {
-    let mut out = format!(
-        "wave {}  {}  {}\n",
-        r.wave_id,
-        r.status,
-        plural(r.signal_count, "signal")
-    );
-    if let Some(reason) = &r.reason {
-        out.push_str(&format!("  reason: {reason}\n"));
-    }
-    if let Some(line) = timing_line(r) {
-        out.push_str(&wrap_at_commas(&format!("  {line}"), output_width()));
-        out.push('\n');
-    }
+    let width = output_width();
+    let (n, status) = (plural(r.signal_count, "signal"), r.status);
+    let mut lines = vec![format!("wave {}  {status}  {n}", r.wave_id)];
+    lines.extend(r.reason.iter().map(|reason| format!("  reason: {reason}")));
+    lines.extend(timing_line(r).map(|l| wrap_at_commas(&format!("  {l}"), width)));
     for e in r.exchanges.values() {
-        out.push_str("  ");
-        out.push_str(&summary_line(&e.stats));
-        out.push('\n');
-        if let Some(line) = failures_line(&e.validation_failures) {
-            out.push_str(&wrap_at_commas(&format!("    {line}"), output_width()));
-            out.push('\n');
-        }
+        lines.push(format!("  {}", summary_line(&e.stats)));
+        let failures = failures_line(&e.validation_failures);
+        lines.extend(failures.map(|l| wrap_at_commas(&format!("    {l}"), width)));
     }
     if !r.exchanges.is_empty() {
-        out.push('\n');
-        out.push_str(&exchange_table(r.exchanges.values()));
+        lines.push(String::new());
+        lines.push(exchange_table(r.exchanges.values()).trim_end().to_owned());
     }
-    match (&r.totals, r.status) {
+    lines.push(match (&r.totals, status) {
         (Some(t), _) => {
             let stats: Vec<&ExchangeStats> = r.exchanges.values().map(|e| &e.stats).collect();
-            out.push_str(&wrap_at_commas(&totals_line(t, &stats), output_width()));
+            wrap_at_commas(&totals_line(t, &stats), width)
         }
-        (None, "failed") => out.push_str(&format!(
-            "nothing executed: the wave failed before dispatch ({} not sent to any exchange)",
-            plural(r.signal_count, "signal")
-        )),
-        (None, _) => out.push_str("totals: once the wave finishes"),
-    }
-    out.push('\n');
-    out
+        (None, "failed") => format!(
+            "nothing executed: the wave failed before dispatch ({n} not sent to any exchange)"
+        ),
+        (None, _) => "totals: once the wave finishes".to_owned(),
+    });
+    lines.join("\n") + "\n"
 }
 
 #[cfg(test)]
