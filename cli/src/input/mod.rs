@@ -96,31 +96,26 @@ pub(crate) struct Record {
     pub draft: Result<SignalDraft, (Option<String>, String)>,
 }
 
-/// The container format actually used after detection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Container {
-    JsonArray,
-    JsonObject,
-    Ndjson,
-    Csv,
-}
-
-fn detect(text: &str, format: Format) -> Container {
-    let first = text.trim_start().chars().next();
-    match format {
-        Format::Csv => Container::Csv,
-        Format::Ndjson => Container::Ndjson,
-        Format::Json | Format::Tradingbot | Format::Auto => match first {
-            Some('[') => Container::JsonArray,
-            Some('{') if serde_json::from_str::<serde_json::Value>(text).is_ok() => {
-                Container::JsonObject
-            }
-            Some('{') => Container::Ndjson,
-            // The reference's database export is CSV.
-            _ if matches!(format, Format::Auto | Format::Tradingbot) => Container::Csv,
-            // Explicit JSON that does not look like JSON: let the JSON parser say why.
-            _ => Container::JsonArray,
-        },
+/// Reads the records of `text` in the container `format` names or, for the JSON-ish formats,
+/// its first character shows.
+fn records(text: &str, format: Format) -> Result<Vec<Record>, (usize, String)> {
+    let tradingbot = match format {
+        Format::Tradingbot => Some(true),
+        Format::Auto => None,
+        _ => Some(false),
+    };
+    match (format, text.trim_start().chars().next()) {
+        (Format::Csv, _) => csv::records(text),
+        (Format::Ndjson, _) => json::ndjson(text, tradingbot),
+        (_, Some('[')) => json::array(text, tradingbot),
+        (_, Some('{')) if serde_json::from_str::<serde_json::Value>(text).is_ok() => {
+            json::single(text, tradingbot)
+        }
+        (_, Some('{')) => json::ndjson(text, tradingbot),
+        // The reference's database export is CSV.
+        (Format::Auto | Format::Tradingbot, _) => csv::records(text),
+        // Explicit JSON that does not look like JSON: let the JSON parser say why.
+        _ => json::array(text, tradingbot),
     }
 }
 
@@ -140,18 +135,7 @@ pub fn parse_signals(
         field: field.map(|f| excerpt(&f, MAX_FIELD_CHARS)),
         reason: excerpt(&reason, MAX_REASON_CHARS),
     };
-    let tradingbot = match format {
-        Format::Tradingbot => Some(true),
-        Format::Auto => None,
-        _ => Some(false),
-    };
-    let records = match detect(text, format) {
-        Container::JsonArray => json::array(text, tradingbot),
-        Container::JsonObject => json::single(text, tradingbot),
-        Container::Ndjson => json::ndjson(text, tradingbot),
-        Container::Csv => csv::records(text),
-    }
-    .map_err(|(line, reason)| vec![err(line, None, reason)])?;
+    let records = records(text, format).map_err(|(line, reason)| vec![err(line, None, reason)])?;
     if records.is_empty() {
         return Err(vec![err(1, None, "no signals in the input".into())]);
     }
