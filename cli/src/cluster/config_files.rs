@@ -44,31 +44,27 @@ pub(super) fn coordinator_config(
     dir: &Path,
     agent_addrs: &[SocketAddr],
 ) -> CoordinatorConfig {
-    let mut exchanges: Vec<ExchangeConfig> = spec
-        .agents
-        .iter()
-        .zip(agent_addrs)
-        .map(|(x, addr)| ExchangeConfig {
-            id: x.id,
-            name: x.name.clone(),
-            agent: Some(format!("http://{addr}")),
-            default_max_trades: x.default_max_trades,
-            region: Some("loopback".into()),
-            agent_token_file: None,
-            min_size_usd: None,
-            max_size_usd: None,
-        })
-        .collect();
-    exchanges.extend(spec.bare_exchanges.iter().map(|(id, name)| ExchangeConfig {
-        id: *id,
-        name: name.clone(),
+    // An exchange without agent or params; those with an agent get them below.
+    let bare = |id: u32, name: &str| ExchangeConfig {
+        id,
+        name: name.to_owned(),
         agent: None,
         default_max_trades: None,
         region: None,
         agent_token_file: None,
         min_size_usd: None,
         max_size_usd: None,
-    }));
+    };
+    let agents = spec.agents.iter().zip(agent_addrs);
+    let exchanges = agents
+        .map(|(x, addr)| ExchangeConfig {
+            agent: Some(format!("http://{addr}")),
+            default_max_trades: x.default_max_trades,
+            region: Some("loopback".into()),
+            ..bare(x.id, &x.name)
+        })
+        .chain(spec.bare_exchanges.iter().map(|(id, name)| bare(*id, name)))
+        .collect();
     let mut config = CoordinatorConfig {
         listen: spec.listen,
         database_url: format!("sqlite://{}?mode=rwc", dir.join("coordinator.db").display()),
