@@ -102,12 +102,19 @@ fn without_nulls(v: Value) -> Value {
 /// `AgentConfig` is not `Serialize`, so the keys the cluster sets are listed here.
 pub(super) fn agent_toml(cfg: &AgentConfig) -> Result<String, CliError> {
     let p = &cfg.adapter.paper;
+    // Checked here: `json!` would panic on a path that is not UTF-8.
+    let journal = cfg.journal.to_str().ok_or_else(|| {
+        CliError::Cluster(format!(
+            "journal path is not UTF-8: {}",
+            cfg.journal.display()
+        ))
+    })?;
     to_toml(&without_nulls(json!({
         "listen": cfg.listen,
         "exchange_id": cfg.exchange_id,
         "exchange_name": cfg.exchange_name,
         "region": cfg.region,
-        "journal": cfg.journal,
+        "journal": journal,
         "metrics_listen": "off",
         "rate_limit": {
             "orders_per_second": cfg.rate_limit.orders_per_second,
