@@ -294,7 +294,7 @@ pub enum ParamsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Store params for an exchange.
+    /// Store params for an exchange; options left out keep their stored values.
     Set(ParamsSetArgs),
 }
 
