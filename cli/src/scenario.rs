@@ -134,14 +134,25 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-fn exchange_key(k: &str, path: &str) -> Result<u32, ScenarioError> {
-    match k.parse::<u32>() {
-        Ok(id) if id >= 1 => Ok(id),
-        _ => fail(
-            join(path, k),
-            "key must be an exchange id (an integer >= 1)",
-        ),
-    }
+/// `top[key]`: an object by exchange id, each entry checked by `entry(id, value, path)`.
+fn by_exchange<T>(
+    top: &Map<String, Value>,
+    key: &str,
+    entry: impl Fn(u32, &Value, &str) -> Result<T, ScenarioError>,
+) -> Result<BTreeMap<u32, T>, ScenarioError> {
+    let Some(v) = top.get(key) else {
+        return Ok(BTreeMap::new());
+    };
+    object(v, key)?
+        .iter()
+        .map(|(k, v)| {
+            let at = join(key, k);
+            match k.parse::<u32>() {
+                Ok(id) if id >= 1 => Ok((id, entry(id, v, &at)?)),
+                _ => fail(at, "key must be an exchange id (an integer >= 1)"),
+            }
+        })
+        .collect()
 }
 
 fn positive_u32(v: &Value, path: &str) -> Result<u32, ScenarioError> {
@@ -339,30 +350,20 @@ pub fn parse_value(doc: &Value, now: DateTime<Utc>) -> Result<Scenario, Scenario
         Value::String(s) => Ok(s.clone()),
         other => fail(at, format!("must be a string, got {other}")),
     })?;
-    let mut params = BTreeMap::new();
-    if let Some(p) = top.get("params") {
-        for (k, v) in object(p, "params")? {
-            let id = exchange_key(k, "params")?;
-            params.insert(id, params_entry(v, &format!("params.{k}"))?);
-        }
-    }
+    let params = by_exchange(top, "params", |_, v, at| params_entry(v, at))?;
     let signals = match top.get("signals") {
         None => return fail("signals", "missing"),
         Some(v) => signals(v, now)?,
     };
-    let mut world = BTreeMap::new();
-    if let Some(w) = top.get("world") {
-        for (k, v) in object(w, "world")? {
-            let id = exchange_key(k, "world")?;
-            if !params.contains_key(&id) {
-                return fail(
-                    format!("world.{k}"),
-                    format!("exchange {id} has no params, so no paper agent runs for it"),
-                );
-            }
-            world.insert(id, world_entry(v, &format!("world.{k}"))?);
+    let world = by_exchange(top, "world", |id, v, at| {
+        if !params.contains_key(&id) {
+            return fail(
+                at,
+                format!("exchange {id} has no params, so no paper agent runs for it"),
+            );
         }
-    }
+        world_entry(v, at)
+    })?;
     let wave_timestamp = signals[0].wave_timestamp();
     Ok(Scenario {
         description,
