@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use wavegate_common::proto::v1 as pb;
+use wavegate_common::time::parse_wave_id;
 
 /// Default public endpoint of a coordinator (also what `wavegate dev` listens on).
 pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:7000";
@@ -191,6 +192,7 @@ pub struct PublishArgs {
 pub struct WatchArgs {
     /// Wave id (RFC 3339 timestamp, e.g. 2026-11-24T12:00:00Z); default: the next wave that
     /// shows activity.
+    #[arg(value_parser = wave_id)]
     pub wave: Option<String>,
 }
 
@@ -224,6 +226,13 @@ pub enum MarginMode {
     Cross = pb::MarginMode::Cross as isize,
     /// Isolated margin.
     Isolated = pb::MarginMode::Isolated as isize,
+}
+
+/// A wave id in any RFC 3339 form of its timestamp, normalized (`2026-11-24T12:00:00Z`).
+fn wave_id(arg: &str) -> Result<String, String> {
+    parse_wave_id(arg.trim())
+        .map(wavegate_common::time::wave_id)
+        .ok_or_else(|| "not an RFC 3339 timestamp (e.g. 2026-11-24T12:00:00Z)".into())
 }
 
 /// A percentage strictly between 0 and 100.
@@ -264,6 +273,7 @@ pub enum WavesCommand {
     /// One wave with its per-exchange results.
     Show {
         /// Wave id (RFC 3339 timestamp).
+        #[arg(value_parser = wave_id)]
         wave: String,
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -273,6 +283,7 @@ pub enum WavesCommand {
     /// order and completes with what was opened.
     Cancel {
         /// Wave id (RFC 3339 timestamp).
+        #[arg(value_parser = wave_id)]
         wave: String,
         /// Why (at most 512 characters): stored with the wave and sent to the agents' logs.
         #[arg(long, value_name = "TEXT")]
@@ -454,6 +465,25 @@ mod tests {
         let shown = format!("{cli:?}");
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn wave_ids_are_normalized_or_refused() {
+        let cli = Cli::try_parse_from(["wavegate", "watch", "2026-11-24T13:00:00+01:00"]).unwrap();
+        match cli.command {
+            Command::Watch(w) => assert_eq!(w.wave.as_deref(), Some("2026-11-24T12:00:00Z")),
+            other => panic!("parsed as {other:?}"),
+        }
+        for cmd in ["watch", "show", "cancel"] {
+            let mut args = vec!["wavegate"];
+            if cmd != "watch" {
+                args.push("waves");
+            }
+            args.extend([cmd, "yesterday"]);
+            let e = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{cmd}");
+            assert!(e.to_string().contains("'yesterday'"), "{cmd}: {e}");
+        }
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! `wavegate watch [WAVE]`: live per-exchange progress, then the result table.
 
 use wavegate_common::proto::v1 as pb;
-use wavegate_common::time::{parse_wave_id, wave_id};
 
 use crate::args::WatchArgs;
 use crate::client::Clients;
@@ -10,15 +9,6 @@ use crate::follow::{Follower, get_wave};
 use crate::progress::{ProgressMode, WaveProgress};
 use crate::report::text::plural;
 use crate::report::{WaveReport, render_wave, status_name};
-
-/// Normalizes a wave id given on the command line (any RFC 3339 form of the timestamp).
-pub fn normalize_wave_id(arg: &str) -> Result<String, CliError> {
-    parse_wave_id(arg.trim()).map(wave_id).ok_or_else(|| {
-        CliError::Input(format!(
-            "WAVE {arg:?}: not an RFC 3339 timestamp (e.g. 2026-11-24T12:00:00Z)"
-        ))
-    })
-}
 
 /// What `watch` says about a wave before following it: unknown, collecting (with its signal
 /// count), dispatching, or already finished.
@@ -40,7 +30,7 @@ pub fn state_line(id: &str, detail: Option<&pb::WaveDetail>) -> String {
 
 /// Runs `watch`. Exits 0 when the wave completes (also partially), 1 when it failed.
 pub async fn run(clients: &mut Clients, args: &WatchArgs) -> Result<(), CliError> {
-    let wave = args.wave.as_deref().map(normalize_wave_id).transpose()?;
+    let wave = args.wave.clone();
     // Subscribed before the wave is read, so nothing between the two is missed.
     let follower = Follower::subscribe(clients, wave.clone()).await?;
     match &wave {
@@ -67,17 +57,6 @@ pub async fn run(clients: &mut Clients, args: &WatchArgs) -> Result<(), CliError
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wave_ids_are_normalized_or_refused() {
-        assert_eq!(
-            normalize_wave_id("2026-11-24T13:00:00+01:00").unwrap(),
-            "2026-11-24T12:00:00Z"
-        );
-        let e = normalize_wave_id("yesterday").unwrap_err();
-        assert_eq!(e.exit_code(), 2);
-        assert!(e.to_string().contains("\"yesterday\""));
-    }
 
     #[test]
     fn the_state_line_names_the_wave_and_says_where_it_is() {

@@ -10,7 +10,6 @@ use wavegate_common::timing::millis_between;
 use crate::args::WavesCommand;
 use crate::client::Clients;
 use crate::commands::print_as;
-use crate::commands::watch::normalize_wave_id;
 use crate::error::CliError;
 use crate::follow::get_wave;
 use crate::report::{WaveReport, render_wave, status_name, time_str};
@@ -89,7 +88,7 @@ async fn cancel(
     reason: Option<&str>,
     json: bool,
 ) -> Result<(), CliError> {
-    let id = normalize_wave_id(wave)?;
+    let id = wave.to_owned();
     // Checked here too, so a bad reason is bad input (exit 2) rather than a refusal.
     let reason = cancel_reason(reason.unwrap_or_default())
         .map_err(|why| CliError::Input(format!("--reason: {why}")))?;
@@ -162,10 +161,9 @@ pub async fn run(clients: &mut Clients, cmd: &WavesCommand) -> Result<(), CliErr
             print_as(*json, &views, |v| list_table(v))
         }
         WavesCommand::Show { wave, json } => {
-            let id = normalize_wave_id(wave)?;
-            let detail = get_wave(clients, &id)
+            let detail = get_wave(clients, wave)
                 .await?
-                .ok_or_else(|| CliError::Failed(format!("wave {id} not found")))?;
+                .ok_or_else(|| CliError::Failed(format!("wave {wave} not found")))?;
             print_as(*json, &WaveReport::from_detail(&detail, *json), render_wave)
         }
         WavesCommand::Cancel { wave, reason, json } => {
