@@ -235,24 +235,27 @@ fn wave_id(arg: &str) -> Result<String, String> {
         .ok_or_else(|| "not an RFC 3339 timestamp (e.g. 2026-11-24T12:00:00Z)".into())
 }
 
+/// A finite number for which `ok` holds, else `why`.
+fn number(s: &str, ok: fn(f64) -> bool, why: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && ok(v) => Ok(v),
+        Ok(_) => Err(why.to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// A percentage strictly between 0 and 100.
 fn percent(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
-    if v.is_finite() && v > 0.0 && v < 100.0 {
-        Ok(v)
-    } else {
-        Err("must be a finite percentage in (0, 100)".into())
-    }
+    number(
+        s,
+        |v| v > 0.0 && v < 100.0,
+        "must be a finite percentage in (0, 100)",
+    )
 }
 
 /// A positive number of USD.
 fn usd(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
-    if v.is_finite() && v > 0.0 {
-        Ok(v)
-    } else {
-        Err("must be a positive number of USD".into())
-    }
+    number(s, |v| v > 0.0, "must be a positive number of USD")
 }
 
 /// `waves …`.
