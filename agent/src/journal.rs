@@ -1,31 +1,52 @@
 //! The agent's journal: a SQLite file recording every order before it is sent, and the final
-//! `Result` of every completed wave.
+//! `Result` of every completed wave (docs/design.md §3).
 //!
-//! It is what makes re-sent waves and restarts safe (docs/design.md §3): an order is written with its
-//! deterministic client order id before it reaches the exchange — ONE committed write, straight
-//! in state `sent` ([`Journal::insert_sent`]: the `pending → sent` step applied in the same
-//! write); a filled order is reported from here and never placed again; an order in `pending`,
-//! `sent` or `unknown` is looked up at the exchange, never re-sent. What happens after the
-//! exchange answered (fill, rejection, stop outcome) is queued to the file's single
-//! [`writer`] and committed in batches off the order path ([`Journal::apply_later`]); losing
-//! it in a crash is safe because the row stays `sent` and is looked up. A wave's `Result` is
-//! committed after everything queued before it, so a stored result implies its orders' rows.
-//!
-//! WAL mode with `synchronous = NORMAL` by default: a commit is durable against a process
-//! crash, not against power loss, and stays off the fsync path. `journal_sync = "full"`
-//! ([`JournalSync::Full`]) makes every commit survive power loss too, for one fsync per order.
+//! An order is committed in state `sent` before it reaches the exchange
+//! ([`Journal::insert_sent`]), so it is never placed twice: a later run reports a filled order
+//! and looks up a `pending`, `sent` or `unknown` one. What follows the exchange's answer is
+//! queued to the file's single [`Writer`] ([`Journal::apply_later`]); a wave's `Result` commits
+//! after everything queued before it. WAL with `synchronous = NORMAL` survives a process crash;
+//! [`JournalSync::Full`] survives power loss too, for one fsync per order.
 
-pub mod identity;
+/// `as_str`, `parse` and `Display` of a state stored in a text column.
+macro_rules! column_enum {
+    ($ty:ident { $($v:ident => $s:literal,)* }) => {
+        impl $ty {
+            /// Column value.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$v => $s,)*
+                }
+            }
+
+            /// Parses a column value.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($s => Some(Self::$v),)*
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+mod identity;
 mod known_waves;
 mod leverage;
 mod migrate;
 mod order_row;
-pub mod order_state;
+mod order_state;
 mod stop_sql;
-pub mod stop_state;
-pub mod trailing;
+mod stop_state;
+mod trailing;
 mod venue_ack;
-pub mod writer;
+mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -40,7 +61,7 @@ use wavegate_common::fault_clock::FaultClock;
 use wavegate_common::proto::v1 as pb;
 
 pub use identity::{Identity, Standing};
-pub use order_row::{JournalOrder, NewOrder};
+pub use order_row::{JournalOrder, NewOrder, Trailing};
 pub use order_state::{OrderEvent, OrderState, TransitionError};
 pub use stop_state::{StopEvent, StopState, StopTransitionError};
 pub use trailing::{TrailingEvent, TrailingState, TrailingTransitionError};
@@ -55,6 +76,9 @@ pub enum JournalError {
     /// The database failed.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("journal schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
     /// A refused state change.
     #[error(transparent)]
     Transition(#[from] TransitionError),
@@ -113,58 +137,19 @@ pub struct OrderUpdate {
 pub struct Journal {
     pool: SqlitePool,
     writer: Writer,
-    /// Every wave id with a row in `orders` or `wave_results`: loaded at open, added on every
-    /// insert (before its write, so it can only over-approximate). A wave not in it has
-    /// nothing journaled, so its session start skips both reads (docs/design.md §5: they sit between
-    /// the wave's close and its first order).
+    /// Waves that may have rows: a wave not in it skips both reads at its session's start.
     waves: KnownWaves,
 }
-
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS orders (
-        client_order_id TEXT PRIMARY KEY,
-        wave_id TEXT NOT NULL,
-        signal_id INTEGER NOT NULL,
-        symbol TEXT NOT NULL,
-        state TEXT NOT NULL,
-        exchange_order_id TEXT,
-        executed INTEGER NOT NULL DEFAULT 0,
-        error TEXT,
-        fill_price REAL NOT NULL DEFAULT 0,
-        quantity REAL NOT NULL DEFAULT 0,
-        updated_at TEXT NOT NULL,
-        stop_state TEXT NOT NULL DEFAULT 'none',
-        stop_attempt INTEGER NOT NULL DEFAULT 0,
-        stops_sent INTEGER NOT NULL DEFAULT 0,
-        side TEXT,
-        wave_target INTEGER,
-        rank_index INTEGER,
-        round INTEGER,
-        trailing_state TEXT NOT NULL DEFAULT 'off',
-        trailing_attempt INTEGER NOT NULL DEFAULT 0,
-        trailing_activation REAL,
-        trailing_distance REAL,
-        trailing_error TEXT
-    )",
-    "CREATE INDEX IF NOT EXISTS orders_by_wave ON orders (wave_id, signal_id)",
-    "CREATE TABLE IF NOT EXISTS wave_results (
-        wave_id TEXT PRIMARY KEY,
-        result BLOB NOT NULL,
-        completed_at TEXT NOT NULL
-    )",
-];
 
 /// How durable a journal commit is before the order it records is sent (`journal_sync`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JournalSync {
-    /// SQLite `synchronous = NORMAL` in WAL mode: a commit survives a crash of the agent
-    /// process, not of its host (power loss, kernel panic); no fsync on the order path.
+    /// `synchronous = NORMAL`: a commit survives a process crash, not power loss; no fsync.
     #[default]
     Normal,
-    /// `synchronous = FULL`: every commit is on disk before the order leaves, so the record
-    /// survives power loss too (a lost record could let an order be sent again on an exchange
-    /// that accepts a reused client order id once the first one filled); one fsync per order.
+    /// `synchronous = FULL`: a commit survives power loss too (a lost record could let an order
+    /// be sent again); one fsync per order.
     Full,
 }
 
@@ -180,8 +165,7 @@ impl JournalSync {
 }
 
 impl Journal {
-    /// Opens (creating if missing) the journal at `path` and its tables, with
-    /// [`JournalSync::Normal`].
+    /// Opens (creating if missing) the journal at `path`, with [`JournalSync::Normal`].
     pub async fn open(path: &Path) -> Result<Self, JournalError> {
         Self::open_with(path, JournalSync::Normal).await
     }
@@ -199,7 +183,7 @@ impl Journal {
             .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(10));
         // A connection that saw a storage fault may hold a transaction its failed COMMIT left
-        // open (`wavegate_common::fault_clock`): closed instead of reused.
+        // open: closed instead of reused.
         let clock = std::sync::Arc::new(FaultClock::default());
         let (c1, c2) = (clock.clone(), clock.clone());
         let pool = SqlitePoolOptions::new()
@@ -216,13 +200,7 @@ impl Journal {
             .await?;
         // Damage anywhere in the file refuses the start, before anything is read from it.
         identity::quick_check(&pool).await?;
-        for stmt in SCHEMA
-            .iter()
-            .chain([&identity::SCHEMA, &leverage::SCHEMA, &venue_ack::SCHEMA])
-        {
-            sqlx::query(*stmt).execute(&pool).await?;
-        }
-        migrate::add_missing_columns(&pool).await?;
+        migrate::run(&pool).await?;
         let waves = KnownWaves::load(&pool).await?;
         let writer = Writer::spawn_with(pool.clone(), clock);
         Ok(Self {
@@ -232,14 +210,12 @@ impl Journal {
         })
     }
 
-    /// True while the journal's storage fails (disk full, I/O error): no new order may be
-    /// sent, since it could not be journaled first.
+    /// True while the storage fails (disk full, I/O error): no order may be sent unjournaled.
     pub fn faulted(&self) -> bool {
         self.writer.faulted()
     }
 
-    /// A write that commits only if the storage takes writes again; clears
-    /// [`Journal::faulted`] when it does.
+    /// A write that clears [`Journal::faulted`] once the storage takes writes again.
     pub async fn probe(&self) -> Result<(), JournalError> {
         let stmt = Stmt::new(
             "INSERT INTO journal_meta (key, value) VALUES ('probed_at', ?)
@@ -263,39 +239,33 @@ impl Journal {
         identity::stamp(&self.pool, me).await
     }
 
-    /// Symbols the journal accounts for at the venue: those of its orders that may have
-    /// opened a position, and the positions an operator acknowledged.
+    /// Symbols of orders that may have opened a position, and of acknowledged positions.
     pub async fn known_position_symbols(&self) -> Result<Vec<String>, JournalError> {
         venue_ack::known_symbols(&self.pool).await
     }
 
-    /// Records `symbols` as positions the operator confirmed (`--confirm-new-journal`): later
-    /// start-up checks take them as known.
+    /// Records `symbols` as positions the operator confirmed (`--confirm-new-journal`).
     pub async fn acknowledge_positions(&self, symbols: &[String]) -> Result<(), JournalError> {
         venue_ack::acknowledge(&self.pool, symbols).await
     }
 
-    /// The connection pool (the paper exchange keeps its tables in the same file and reads
-    /// them through it).
+    /// The connection pool (the paper exchange's tables live in the same file).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
-    /// The file's single writer: the paper exchange writes its tables through it, so the two
-    /// never contend for SQLite's file lock.
+    /// The file's single writer, shared with the paper exchange so they never contend.
     pub fn writer(&self) -> &Writer {
         &self.writer
     }
 
-    /// Waits until every queued update is committed. Called when a wave session ends, so a
-    /// shutdown (which closes the pool after the sessions) loses nothing.
+    /// Waits until every queued update is committed.
     pub async fn flush(&self) -> Result<(), JournalError> {
         self.writer.flush().await.map_err(JournalError::from_write)
     }
 
-    /// Commits everything queued (updates, the paper exchange's records), stops the writer
-    /// (which gives its held connection back) and closes the pool. Writes queued after this
-    /// fail with [`WriteError::Stopped`].
+    /// Commits everything queued, stops the writer and closes the pool; later writes fail
+    /// with [`WriteError::Stopped`].
     pub async fn close(&self) -> Result<(), JournalError> {
         let flushed = self.flush().await;
         self.writer.close().await;
@@ -303,23 +273,18 @@ impl Journal {
         flushed
     }
 
-    /// True when `wave_id` may have something journaled (an order or a result); false means
-    /// certainly nothing, so [`Journal::load_result`] and [`Journal::wave_orders`] can be
-    /// skipped.
+    /// False when `wave_id` certainly has nothing journaled (its reads can be skipped).
     pub fn knows_wave(&self, wave_id: &str) -> bool {
         self.waves.contains(wave_id)
     }
 
-    /// Records an order as `pending` (journaled, not yet handed to the exchange). Fails if the
-    /// id is journaled already, so an order can never be recorded (and thus sent) twice.
+    /// Records an order as `pending`; fails if the id is journaled already.
     pub async fn insert_pending(&self, order: &NewOrder<'_>) -> Result<(), JournalError> {
         self.insert(order, OrderState::Pending).await
     }
 
-    /// Records an order in state `sent` — `pending` and its `Submit` in one committed write —
-    /// right before it goes on the wire; returns once committed. Fails if the id is journaled
-    /// already, so an order can never be recorded (and thus sent) twice. A crash after this
-    /// leaves the order `sent`, which a later run looks up instead of sending.
+    /// Records an order as `sent` (`pending` + `Submit` in one commit) before it goes on the
+    /// wire; fails if the id is journaled already, so no order is ever sent twice.
     pub async fn insert_sent(&self, order: &NewOrder<'_>) -> Result<OrderState, JournalError> {
         let state = OrderState::Pending.transition(OrderEvent::Submit)?;
         self.insert(order, state).await?;
@@ -344,8 +309,7 @@ impl Journal {
                 i64::from(o.wave_target).into(),
                 i64::from(o.index).into(),
                 i64::from(o.round).into(),
-                // The trailing stop's distances are journaled with the order, so a later run
-                // (a restart's sweep has no wave params) can place it.
+                // A restart's sweep has no wave params: it places the trailing stop from here.
                 match o.trailing {
                     Some(_) => TrailingState::Pending,
                     None => TrailingState::Off,
@@ -362,9 +326,8 @@ impl Journal {
             .map_err(JournalError::from_write)
     }
 
-    /// Moves an order from `from` by `event`, storing `update`, and waits for the commit. The
-    /// update only applies if the row is still in `from` (compare-and-set), so two writers
-    /// cannot both win.
+    /// Moves an order from `from` by `event`, storing `update`, and waits for the commit;
+    /// compare-and-set on `from`, so two writers cannot both win.
     pub async fn apply(
         &self,
         client_order_id: &str,
@@ -383,9 +346,8 @@ impl Journal {
         Ok(to)
     }
 
-    /// As [`Journal::apply`], but queued: committed with the next batch, off the caller's
-    /// path (a lost compare-and-set or a failure is logged). For bookkeeping after the
-    /// exchange answered, where a crash before the commit only means a lookup later.
+    /// As [`Journal::apply`], but queued (a failure is logged): for bookkeeping after the
+    /// exchange answered, where a lost commit only means a lookup later.
     pub fn apply_later(
         &self,
         client_order_id: &str,
@@ -401,8 +363,8 @@ impl Journal {
         Ok(to)
     }
 
-    /// Records what became of a filled order's position after the entry (stop failed and
-    /// closed → not executed; close failed too → executed with an error). No state change.
+    /// Records whether a filled order's position still counts (e.g. closed after its stop
+    /// failed), without a state change.
     pub async fn set_execution(
         &self,
         client_order_id: &str,
@@ -423,9 +385,8 @@ impl Journal {
         );
     }
 
-    /// Records a stop-step change that sends something (`Send`, `Close`) and returns once it
-    /// is committed, so the request never leaves before the journal knows it may have: a
-    /// later run looks up the stop attempts up to `attempt` instead of sending blindly.
+    /// Records a stop step that sends something (`Send`, `Close`), committed before the request
+    /// leaves, so a later run looks up attempts up to `attempt` instead of sending blindly.
     pub async fn stop_step(
         &self,
         client_order_id: &str,
@@ -443,9 +404,8 @@ impl Journal {
         Ok(to)
     }
 
-    /// As [`Journal::stop_step`], but queued (see [`Journal::apply_later`]): for an outcome
-    /// the exchange answered (stop placed, position closed). With `execution`, the order's
-    /// `executed`/`error` are set in the same write (an empty error clears it).
+    /// As [`Journal::stop_step`], but queued, for an answered outcome; `execution` sets the
+    /// order's `executed`/`error` in the same write (an empty error clears it).
     pub fn stop_step_later(
         &self,
         client_order_id: &str,
@@ -456,7 +416,6 @@ impl Journal {
         let (to, stmt) = stop_outcome_stmt(client_order_id, from, event)?;
         let mut stmts = vec![stmt];
         if let Some((executed, error)) = execution {
-            // An empty error clears it (a stop placed after all for an unprotected position).
             let error = (!error.is_empty()).then_some(error);
             stmts.push(execution_stmt(client_order_id, executed, error));
         }
@@ -467,17 +426,14 @@ impl Journal {
         Ok(to)
     }
 
-    /// True when an order of `symbol` was journaled after `client_order_id`'s. Every order is
-    /// journaled under its symbol's lock after the exchange listed no open position in the
-    /// symbol, so a later one means the earlier order's position had been closed by then:
-    /// the symbol's position now, if any, is not the earlier order's (whatever its size).
+    /// True when an order of `symbol` was journaled after `client_order_id`'s: orders are
+    /// journaled only when the symbol had no position, so the earlier one's was closed by then.
     pub async fn journaled_after(
         &self,
         client_order_id: &str,
         symbol: &str,
     ) -> Result<bool, JournalError> {
-        // A range scan of the rowids after the order's (rows are never deleted, so rowids
-        // grow with every insert); no index on the order path for this rare read.
+        // Rowids grow with every insert (no deletes): a range scan, no index for a rare read.
         let later: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM orders
                  WHERE rowid > (SELECT rowid FROM orders WHERE client_order_id = ?)
@@ -499,16 +455,13 @@ impl Journal {
         rows.iter().map(JournalOrder::from_row).collect()
     }
 
-    /// Every journaled order, of any wave, whose outcome is unknown or whose position has no
-    /// stop yet (see [`crate::reprotect`]), oldest first.
+    /// Orders of any wave whose outcome is not final or whose stop or trailing step is
+    /// unfinished, oldest first (the caller narrows them to those with work left).
     pub async fn open_orders(&self) -> Result<Vec<JournalOrder>, JournalError> {
         let rows = sqlx::query(order_row::SELECT_OPEN)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(JournalOrder::from_row)
-            .filter(|r| r.as_ref().map_or(true, crate::execute::needs_side))
-            .collect()
+        rows.iter().map(JournalOrder::from_row).collect()
     }
 
     /// Orders that left (or may have left) for the exchange: everything past `pending`.
@@ -519,8 +472,8 @@ impl Journal {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Stores the final `Result` of a wave (replayed when the wave is sent again), after every
-    /// update queued before it (one FIFO writer), so the orders' rows are committed with it.
+    /// Stores a wave's final `Result` (replayed on a re-send), committed after every update
+    /// queued before it.
     pub async fn save_result(
         &self,
         wave_id: &str,

@@ -20,7 +20,7 @@ use crate::exchange::LeverageSetting;
 
 mod position;
 
-pub use position::MAX_LEVERAGE;
+pub use crate::journal::Trailing;
 
 /// A checked `Start`: what the session needs to run the wave.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,25 +49,13 @@ pub struct WaveStart {
     pub stop_loss_percent: f64,
     /// Where the params came from.
     pub params_source: ParamsSource,
-    /// Trailing stop placed after the protective stop: the wave's params, each value else the
-    /// agent's `[positions]` default; `None` (off) unless both activation and distance are
-    /// given.
+    /// Trailing stop after the protective stop (wave params, else `[positions]`); `None`
+    /// unless both distances are given.
     pub trailing: Option<Trailing>,
-    /// Leverage and margin mode set on each symbol before its entry: the wave's params, each
-    /// value else the agent's `[positions]`.
+    /// Leverage and margin mode set before each entry (wave params, else `[positions]`).
     pub leverage: LeverageSetting,
-    /// Entry size in USD before lot rounding and the tolerance raise: the wave's
-    /// `position_size_usd`, else the adapter's `notional`.
+    /// Entry size in USD before lot rounding (`position_size_usd`, else the adapter's).
     pub notional: crate::exchange::Decimal,
-}
-
-/// Trailing-stop distances of a wave, in percent of the fill price.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Trailing {
-    /// Activation distance from the fill, on the profit side.
-    pub activation_percent: f64,
-    /// Callback distance from the best price after activation.
-    pub distance_percent: f64,
 }
 
 /// A param percentage in (0, 100), else the config's; the error names the field.
@@ -125,16 +113,8 @@ pub fn check_start(s: &pb::Start, cfg: &AgentConfig) -> Result<WaveStart, Protoc
     if s.total_signals == 0 {
         return Err(ProtocolError::field("total_signals", "must be at least 1"));
     }
-    let stop_loss_percent = match p.stop_loss_percent {
-        None => cfg.stop_loss_percent,
-        Some(v) if v.is_finite() && v > 0.0 && v < 100.0 => v,
-        Some(v) => {
-            return Err(ProtocolError::field(
-                "params.stop_loss_percent",
-                format!("must be a finite percentage in (0, 100), got {v}"),
-            ));
-        }
-    };
+    let stop_loss_percent = percent_param("params.stop_loss_percent", p.stop_loss_percent, None)?
+        .unwrap_or(cfg.stop_loss_percent);
     let activation = percent_param(
         "params.trailing_activation_percent",
         p.trailing_activation_percent,
@@ -200,8 +180,7 @@ pub fn check_start(s: &pb::Start, cfg: &AgentConfig) -> Result<WaveStart, Protoc
     })
 }
 
-/// Checks that a message's `wave_id` is the stream's (an empty one is refused too: the
-/// coordinator always names the wave, so a message without it cannot be trusted to be ours).
+/// Checks that a message's `wave_id` is the stream's (an empty one cannot be trusted).
 pub fn check_wave_id(field: &str, got: &str, want: &str) -> Result<(), ProtocolError> {
     if got.is_empty() {
         return Err(ProtocolError::field(field, "missing"));
@@ -243,8 +222,7 @@ pub struct BatchExpect<'a> {
     pub received: u32,
     /// Signals the exchange has in the wave.
     pub total_signals: u32,
-    /// Most signals the batch may hold: `min(buffer_size, total_signals)` for the buffer,
-    /// the request's `count` for a top-up.
+    /// Most signals the batch may hold (the buffer, or the top-up request's `count`).
     pub max_signals: u32,
 }
 
@@ -350,26 +328,19 @@ mod tests {
             check_start(&s, &cfg()),
             Err(ProtocolError::Version { got: 2, .. })
         ));
+        let err = |s: &pb::Start| check_start(s, &cfg()).unwrap_err().to_string();
         let mut s = start();
         s.params = None;
-        assert_eq!(
-            check_start(&s, &cfg()).unwrap_err().to_string(),
-            "params: missing"
-        );
+        assert_eq!(err(&s), "params: missing");
         let mut s = start();
         s.params.as_mut().unwrap().exchange_id = 2;
         assert_eq!(
-            check_start(&s, &cfg()).unwrap_err().to_string(),
+            err(&s),
             "params.exchange_id: agent serves exchange 1, got 2"
         );
         let mut s = start();
         s.params.as_mut().unwrap().max_trades = 0;
-        assert!(
-            check_start(&s, &cfg())
-                .unwrap_err()
-                .to_string()
-                .starts_with("params.max_trades:")
-        );
+        assert!(err(&s).starts_with("params.max_trades:"));
     }
 
     #[test]
@@ -397,60 +368,36 @@ mod tests {
             signals: vec![sig(1, "BTCUSDT", 1), sig(2, "ETHUSDT", 1)],
             wave_id: String::new(),
         };
-        assert_eq!(
-            check_batch(&b, want, &HashSet::new())
+        let err = |b: &pb::SignalBatch| {
+            check_batch(b, want, &HashSet::new())
                 .unwrap_err()
-                .to_string(),
-            "batch.wave_id: missing"
-        );
+                .to_string()
+        };
+        assert_eq!(err(&b), "batch.wave_id: missing");
         b.wave_id = "W".into();
         assert_eq!(check_batch(&b, want, &HashSet::new()).unwrap().len(), 2);
         let mut big = b.clone();
         big.signals
             .extend([sig(3, "SOLUSDT", 1), sig(4, "XRPUSDT", 1)]);
         assert_eq!(
-            check_batch(&big, want, &HashSet::new())
-                .unwrap_err()
-                .to_string(),
+            err(&big),
             "batch.signals: 4 signals in round 0 exceed the buffer, \
              min(buffer_size, total_signals), of 3"
         );
         b.wave_id = "V".into();
-        assert!(
-            check_batch(&b, want, &HashSet::new())
-                .unwrap_err()
-                .to_string()
-                .starts_with("batch.wave_id:")
-        );
+        assert!(err(&b).starts_with("batch.wave_id:"));
         b.wave_id = "W".into();
         b.round = 1;
-        assert!(
-            check_batch(&b, want, &HashSet::new())
-                .unwrap_err()
-                .to_string()
-                .starts_with("batch.round:")
-        );
+        assert!(err(&b).starts_with("batch.round:"));
         b.round = 0;
         b.signals.push(sig(3, "bad", 1));
-        assert!(
-            check_batch(&b, want, &HashSet::new())
-                .unwrap_err()
-                .to_string()
-                .starts_with("signals[2].symbol:")
-        );
+        assert!(err(&b).starts_with("signals[2].symbol:"));
         b.signals[2] = sig(3, "XRPUSDT", 2);
         assert_eq!(
-            check_batch(&b, want, &HashSet::new())
-                .unwrap_err()
-                .to_string(),
+            err(&b),
             "signals[2].exchange_id: agent serves exchange 1, got 2"
         );
         b.signals[2] = sig(1, "XRPUSDT", 1);
-        assert!(
-            check_batch(&b, want, &HashSet::new())
-                .unwrap_err()
-                .to_string()
-                .starts_with("signals[2].id:")
-        );
+        assert!(err(&b).starts_with("signals[2].id:"));
     }
 }

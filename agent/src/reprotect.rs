@@ -1,16 +1,9 @@
-//! Re-protection of the journal's open ends, whatever the coordinator does (docs/design.md §3: a
-//! position that opened gets its stop).
+//! Re-protection of the journal's open ends, whatever the coordinator does (docs/design.md §3).
 //!
-//! A run of a wave can end before every order it sent is settled: the agent was killed between
-//! an entry's fill and its stop, the exchange did not answer a lookup, a stop and its close
-//! both failed. Such a wave keeps no `Result` in the journal, so a re-sent wave settles it —
-//! but the coordinator may never re-send it (it gave up, the wave is past its deadline, the
-//! operator cancelled it). So the agent settles every such order itself: at start-up, before
-//! it serves anything, and before the next wave whenever a run ended with something open
-//! ([`Reprotect::mark_needed`]). Settling is the recovery the session uses for a re-sent wave
-//! ([`settle_prior`]): an unknown entry is looked up (never sent again), a filled one without a
-//! stop gets its stop (or is closed), under the wave's and the symbol's locks. No entry order
-//! is ever sent from here.
+//! A run can end with an entry unknown or a position without its stop, and the coordinator may
+//! never re-send the wave. So the agent settles such orders itself, at start-up and before the
+//! next wave after such a run ([`Reprotect::mark_needed`]), with a re-sent wave's recovery
+//! ([`settle_prior`]): lookups, stops or closes, never an entry.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -44,14 +37,12 @@ pub struct Swept {
     pub found: usize,
     /// Of those, still unknown or unprotected afterwards (tried again before the next wave).
     pub still_open: usize,
-    /// Rows journaled without their side: nothing can be sent for them until their wave is
-    /// re-sent with the signal.
+    /// Rows journaled without their side: settled only when their wave is re-sent.
     pub without_side: usize,
 }
 
 impl Reprotect {
-    /// A run ended with an order unknown or a position without its stop: sweep before the
-    /// next wave.
+    /// A run left an order unknown or unprotected: sweep before the next wave.
     pub fn mark_needed(&self) {
         self.needed.store(true, Ordering::Release);
     }
@@ -66,14 +57,14 @@ impl Reprotect {
         }
     }
 
-    /// Settles every journaled order that is not settled (outcome unknown) or whose position
-    /// has no stop yet, each under its wave's lock; a wave whose session is running is left to
-    /// it (never waited for: a new wave does not wait on another wave's run).
+    /// Settles every journaled order whose outcome is unknown or whose position has no stop,
+    /// under its wave's lock; a wave whose session is running is left to it.
     pub async fn sweep(&self, ctx: &AgentCtx) -> Result<Swept, JournalError> {
         let _one = self.running.lock().await;
         // Cleared first: a run ending during the sweep sets it again.
         self.needed.store(false, Ordering::Release);
-        let rows = ctx.journal.open_orders().await?;
+        let mut rows = ctx.journal.open_orders().await?;
+        rows.retain(needs_side);
         let mut swept = Swept {
             found: rows.len(),
             ..Swept::default()
@@ -106,10 +97,8 @@ impl Reprotect {
     }
 }
 
-/// Settles one row under its wave's lock: `Some(true)` when settled, `Some(false)` when it is
-/// still unknown or unprotected (or its wave is running: its session owns its rows, some of
-/// them in flight; the row is tried again at the next sweep), `None` when it has no side to
-/// send a stop with.
+/// Settles one row: `Some(true)` when settled, `Some(false)` when still open (or its wave is
+/// running), `None` when it has no side to send a stop with.
 async fn settle_one(ctx: &AgentCtx, row: JournalOrder) -> Option<bool> {
     let Some(_wave) = ctx.wave_locks.try_lock(&row.wave_id) else {
         return Some(false);

@@ -1,11 +1,5 @@
-//! Whose journal this is, and whether it is whole: checked at start-up, before anything is
-//! served (issue 12, item 6).
-//!
-//! The journal is the agent's memory of what it sent (docs/design.md §3): a journal that is damaged,
-//! belongs to another agent, or is new where the account already trades would let waves run
-//! again. So at open the file gets `PRAGMA quick_check`, and a `journal_meta` table records
-//! the agent it belongs to (exchange id, name, adapter). The record of waves done is the
-//! `wave_results` table (a completed wave is replayed from it, never run again).
+//! Whose journal this is, and whether it is whole, checked at start-up: a damaged or foreign
+//! journal would let waves run again. `journal_meta` records the owning agent.
 
 use chrono::Utc;
 use sqlx::SqlitePool;
@@ -26,14 +20,11 @@ pub struct Identity {
 /// What the journal said about itself at open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {
-    /// It carries this agent's identity (or is an older journal with history, now stamped).
+    /// It carries this agent's identity, or has history.
     Known,
     /// No identity and no history: a first start, or a lost or replaced journal.
     New,
 }
-
-pub(super) const SCHEMA: &str =
-    "CREATE TABLE IF NOT EXISTS journal_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)";
 
 /// `PRAGMA quick_check`: damage anywhere in the file refuses the start.
 pub(super) async fn quick_check(pool: &SqlitePool) -> Result<(), JournalError> {
@@ -46,7 +37,6 @@ pub(super) async fn quick_check(pool: &SqlitePool) -> Result<(), JournalError> {
         return Ok(());
     }
     let mut found = rows.join("; ");
-    // The report can be long: an excerpt is enough to act on.
     if found.len() > 300 {
         let mut end = 300;
         while !found.is_char_boundary(end) {
@@ -58,8 +48,7 @@ pub(super) async fn quick_check(pool: &SqlitePool) -> Result<(), JournalError> {
     Err(JournalError::Corrupt(format!("quick_check: {found}")))
 }
 
-/// Reads the journal's identity and compares it with `me`. A foreign journal is refused
-/// (the error names the key and both values); nothing is written here.
+/// Compares the journal's identity with `me`; a foreign journal is refused. Writes nothing.
 pub(super) async fn check(pool: &SqlitePool, me: &Identity) -> Result<Standing, JournalError> {
     let stored: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM journal_meta")
         .fetch_all(pool)

@@ -1,9 +1,6 @@
-//! The wave ids the journal holds anything for, kept in memory.
-//!
-//! Why: a session start used to read `wave_results` and `orders` for its wave before the first
-//! order, though almost every wave is new. The set is loaded when the journal opens and a wave
-//! is added before its first write (an order row or a result), so it can only
-//! over-approximate: a wave not in it certainly has nothing journaled.
+//! The wave ids the journal holds anything for, in memory, so a new wave's session skips two
+//! reads before its first order. A wave is added before its first write, so the set can only
+//! over-approximate.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -1,5 +1,4 @@
-//! The leverage and margin mode the agent set per symbol (issue 11), so a restarted agent
-//! knows what is in place and does not set it again before every entry.
+//! The leverage and margin mode set per symbol, so a restarted agent does not set them again.
 
 use std::collections::HashMap;
 
@@ -7,14 +6,6 @@ use sqlx::Row;
 
 use super::{Journal, JournalError};
 use crate::exchange::{LeverageSetting, MarginMode};
-
-/// The table, created with the journal's.
-pub(super) const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS leverage_settings (
-    symbol TEXT PRIMARY KEY,
-    leverage INTEGER NOT NULL,
-    margin_mode TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-)";
 
 impl Journal {
     /// Records that `symbol` now trades at `s` (committed when this returns).
@@ -38,8 +29,7 @@ impl Journal {
         Ok(())
     }
 
-    /// Every recorded setting, by symbol (rows that cannot be read are skipped: the setting
-    /// is then simply made again).
+    /// Every recorded setting, by symbol (an unreadable row is skipped: set again later).
     pub async fn leverage_settings(
         &self,
     ) -> Result<HashMap<String, LeverageSetting>, JournalError> {

@@ -1,137 +1,130 @@
-//! Columns added to `orders` after its first release, and the migration that adds them to a
-//! journal file created before they existed. Rows from before a column existed read it as its
-//! default (stop columns) or NULL (the order's side, wave target, rank index and round), and
-//! the code reading them treats NULL as "not known" (see [`JournalOrder`](super::JournalOrder)).
+//! The journal's schema: `agent/migrations`, applied by sqlx at open. A journal created before
+//! sqlx managed it has no `_sqlx_migrations` table; its columns say which migrations it holds.
 
+use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::SqlitePool;
 
-/// `(column, statement adding it)` of every column added by a later version, in the order
-/// they came.
-const ADDED: &[(&str, &str)] = &[
-    (
-        "stop_state",
-        "ALTER TABLE orders ADD COLUMN stop_state TEXT NOT NULL DEFAULT 'none'",
-    ),
-    (
-        "stop_attempt",
-        "ALTER TABLE orders ADD COLUMN stop_attempt INTEGER NOT NULL DEFAULT 0",
-    ),
-    // What a re-sent wave needs to settle an order without its signal (the new walk may not
-    // reach it) and to keep the first run's target.
-    ("side", "ALTER TABLE orders ADD COLUMN side TEXT"),
-    (
-        "wave_target",
-        "ALTER TABLE orders ADD COLUMN wave_target INTEGER",
-    ),
-    (
-        "rank_index",
-        "ALTER TABLE orders ADD COLUMN rank_index INTEGER",
-    ),
-    ("round", "ALTER TABLE orders ADD COLUMN round INTEGER"),
-    // The stop ids a run that retries protection of an unprotected (`close_failed`) position
-    // looks up first; the close step overwrites `stop_attempt`.
-    (
-        "stops_sent",
-        "ALTER TABLE orders ADD COLUMN stops_sent INTEGER NOT NULL DEFAULT 0",
-    ),
-    // The trailing stop's step (`journal/trailing.rs`). Rows from before it read `off`: their
-    // trailing stop, if any, was placed unjournaled and is not recovered.
-    (
-        "trailing_state",
-        "ALTER TABLE orders ADD COLUMN trailing_state TEXT NOT NULL DEFAULT 'off'",
-    ),
-    (
-        "trailing_attempt",
-        "ALTER TABLE orders ADD COLUMN trailing_attempt INTEGER NOT NULL DEFAULT 0",
-    ),
-    (
-        "trailing_activation",
-        "ALTER TABLE orders ADD COLUMN trailing_activation REAL",
-    ),
-    (
-        "trailing_distance",
-        "ALTER TABLE orders ADD COLUMN trailing_distance REAL",
-    ),
-    (
-        "trailing_error",
-        "ALTER TABLE orders ADD COLUMN trailing_error TEXT",
-    ),
+static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// The last column each column-adding migration adds, by version. The hand-written migration
+/// added them in this order, so a journal that has one has every column up to it.
+const MARKERS: &[(i64, &str)] = &[
+    (2, "stop_attempt"),
+    (3, "round"),
+    (4, "stops_sent"),
+    (5, "trailing_error"),
 ];
 
-/// Rewrites of rows an earlier version stored differently, each idempotent (run at every open).
-const REWRITES: &[&str] = &[
-    // An entry refused as a duplicate id was `unknown` with this marker as its error; it is
-    // the `exists` state now (the error column is for reasons, not states).
-    "UPDATE orders SET state = 'exists', error = NULL
-     WHERE state = 'unknown' AND error = 'duplicate_client_order_id'",
-];
+/// Brings the journal to the latest schema, first recording as applied (with sqlx's own
+/// checksums) the migrations a journal from before sqlx already holds. The first one only
+/// creates what is missing, so it runs on every journal.
+pub(super) async fn run(pool: &SqlitePool) -> Result<(), MigrateError> {
+    if let Some(version) = adopted(pool).await? {
+        MIGRATOR.run_to(1, pool).await?;
+        MIGRATOR.skip(pool, Some(version)).await?;
+    }
+    MIGRATOR.run(pool).await
+}
 
-/// Adds the columns a journal created by an earlier version lacks, and rewrites rows stored
-/// in an earlier representation.
-pub(super) async fn add_missing_columns(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+/// The last migration a journal from before sqlx holds; `None` for a new or sqlx-managed one.
+async fn adopted(pool: &SqlitePool) -> Result<Option<i64>, sqlx::Error> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table'
+         AND name IN ('_sqlx_migrations', 'orders')",
+    )
+    .fetch_all(pool)
+    .await?;
+    if tables.iter().any(|t| t == "_sqlx_migrations") || !tables.iter().any(|t| t == "orders") {
+        return Ok(None);
+    }
     let cols: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info('orders')")
         .fetch_all(pool)
         .await?;
-    for (name, add) in ADDED {
-        if !cols.iter().any(|c| c == name) {
-            sqlx::query(*add).execute(pool).await?;
-        }
-    }
-    for rewrite in REWRITES {
-        sqlx::query(*rewrite).execute(pool).await?;
-    }
-    Ok(())
+    Ok(MARKERS
+        .iter()
+        .rev()
+        .find(|(_, col)| cols.iter().any(|c| c == col))
+        .map(|(version, _)| *version))
 }
 
 #[cfg(test)]
 mod tests {
-    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    use std::path::Path;
     use std::str::FromStr;
+
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+    use super::MIGRATOR;
+    use crate::journal::{Journal, OrderState, StopState, TrailingState};
+
+    /// The first release's `orders` columns.
+    const FIRST: &str = "client_order_id TEXT PRIMARY KEY, wave_id TEXT NOT NULL,
+        signal_id INTEGER NOT NULL, symbol TEXT NOT NULL, state TEXT NOT NULL,
+        exchange_order_id TEXT, executed INTEGER NOT NULL DEFAULT 0, error TEXT,
+        fill_price REAL NOT NULL DEFAULT 0, quantity REAL NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL";
+
+    /// Writes a journal as the code before sqlx left it, with raw SQL.
+    async fn old_journal(path: &Path, stmts: &[&str]) {
+        let opts = SqliteConnectOptions::from_str("sqlite://")
+            .unwrap()
+            .filename(path)
+            .create_if_missing(true);
+        let pool = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
+        for s in stmts {
+            let s = sqlx::AssertSqlSafe(s.to_string());
+            sqlx::query(s).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }
+
+    /// `(version, execution_time)` of every recorded migration: -1 marks one adopted, not run.
+    async fn recorded(j: &Journal) -> Vec<(i64, i64)> {
+        let rows: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT version, execution_time, checksum FROM _sqlx_migrations ORDER BY version",
+        )
+        .fetch_all(j.pool())
+        .await
+        .unwrap();
+        for (v, _, sum) in &rows {
+            let m = MIGRATOR.iter().find(|m| m.version == *v).unwrap();
+            assert_eq!(&*m.checksum, sum.as_slice(), "checksum of {v}");
+        }
+        rows.into_iter().map(|(v, t, _)| (v, t.min(0))).collect()
+    }
+
+    /// What [`recorded`] holds after adopting `adopted` and running the rest.
+    fn expect(adopted: std::ops::RangeInclusive<i64>) -> Vec<(i64, i64)> {
+        let n = i64::try_from(MIGRATOR.iter().count()).unwrap();
+        (1..=n)
+            .map(|v| (v, if adopted.contains(&v) { -1 } else { 0 }))
+            .collect()
+    }
 
     #[tokio::test]
     async fn a_journal_of_the_first_release_gains_every_column_and_keeps_its_rows() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
-        {
-            let opts = SqliteConnectOptions::from_str("sqlite://")
-                .unwrap()
-                .filename(&path)
-                .create_if_missing(true);
-            let pool = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
-            sqlx::query(
-                "CREATE TABLE orders (client_order_id TEXT PRIMARY KEY, wave_id TEXT NOT NULL,
-                 signal_id INTEGER NOT NULL, symbol TEXT NOT NULL, state TEXT NOT NULL,
-                 exchange_order_id TEXT, executed INTEGER NOT NULL DEFAULT 0, error TEXT,
-                 fill_price REAL NOT NULL DEFAULT 0, quantity REAL NOT NULL DEFAULT 0,
-                 updated_at TEXT NOT NULL)",
-            )
-            .execute(&pool)
-            .await
-            .unwrap();
-            sqlx::query(
+        let create = format!("CREATE TABLE orders ({FIRST})");
+        old_journal(
+            &path,
+            &[
+                &create,
                 "INSERT INTO orders (client_order_id, wave_id, signal_id, symbol, state,
                  updated_at) VALUES ('wg-old', 'W', 7, 'BTCUSDT', 'sent', 'x')",
-            )
-            .execute(&pool)
-            .await
-            .unwrap();
-            sqlx::query(
                 "INSERT INTO orders (client_order_id, wave_id, signal_id, symbol, state, error,
                  updated_at) VALUES ('wg-dup', 'W', 8, 'ETHUSDT', 'unknown',
                  'duplicate_client_order_id', 'x')",
-            )
-            .execute(&pool)
-            .await
-            .unwrap();
-            pool.close().await;
-        }
-        let j = crate::journal::Journal::open(&path).await.unwrap();
+            ],
+        )
+        .await;
+        let j = Journal::open(&path).await.unwrap();
         let rows = j.wave_orders("W").await.unwrap();
         assert_eq!(rows.len(), 2);
         let dup = &rows[1];
         assert_eq!(
             (dup.state, dup.error.as_deref()),
-            (crate::journal::OrderState::Exists, None),
+            (OrderState::Exists, None),
             "the duplicate-id marker became a state"
         );
         let r = &rows[0];
@@ -139,10 +132,104 @@ mod tests {
             (r.signal_id, r.side, r.target, r.index, r.round),
             (7, None, None, None, 0)
         );
-        assert_eq!(r.stop, crate::journal::StopState::None);
+        assert_eq!(r.stop, StopState::None);
         assert_eq!((r.stop_attempt, r.stops_sent), (0, 0));
-        assert_eq!(r.trailing, crate::journal::TrailingState::Off);
+        assert_eq!(r.trailing, TrailingState::Off);
         assert_eq!(r.trailing_params, None);
+        assert_eq!(recorded(&j).await, expect(0..=0), "nothing adopted");
+        j.close().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_journal_of_the_hand_written_migration_is_adopted_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        // As the last code before sqlx created it, with a row of each kind.
+        let create = format!(
+            "CREATE TABLE orders ({FIRST}, stop_state TEXT NOT NULL DEFAULT 'none',
+             stop_attempt INTEGER NOT NULL DEFAULT 0, stops_sent INTEGER NOT NULL DEFAULT 0,
+             side TEXT, wave_target INTEGER, rank_index INTEGER, round INTEGER,
+             trailing_state TEXT NOT NULL DEFAULT 'off', trailing_attempt INTEGER NOT NULL
+             DEFAULT 0, trailing_activation REAL, trailing_distance REAL, trailing_error TEXT)"
+        );
+        old_journal(
+            &path,
+            &[
+                &create,
+                "CREATE INDEX orders_by_wave ON orders (wave_id, signal_id)",
+                "CREATE TABLE wave_results (wave_id TEXT PRIMARY KEY, result BLOB NOT NULL,
+                 completed_at TEXT NOT NULL)",
+                "CREATE TABLE journal_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+                "CREATE TABLE leverage_settings (symbol TEXT PRIMARY KEY, leverage INTEGER
+                 NOT NULL, margin_mode TEXT NOT NULL, updated_at TEXT NOT NULL)",
+                "CREATE TABLE acknowledged_positions (symbol TEXT PRIMARY KEY,
+                 acknowledged_at TEXT NOT NULL)",
+                "INSERT INTO orders (client_order_id, wave_id, signal_id, symbol, state,
+                 executed, fill_price, quantity, updated_at, stop_state, stop_attempt, side,
+                 wave_target, rank_index, round, trailing_state, trailing_activation,
+                 trailing_distance) VALUES ('wg-a', 'W', 3, 'BTCUSDT', 'filled', 1, 100.5,
+                 0.25, 'x', 'placed', 1, 'short', 5, 2, 1, 'placed', 1.5, 0.5)",
+                "INSERT INTO wave_results (wave_id, result, completed_at) VALUES ('W', x'', 'x')",
+                "INSERT INTO journal_meta (key, value) VALUES ('exchange_id', '1')",
+                "INSERT INTO leverage_settings VALUES ('BTCUSDT', 5, 'isolated', 'x')",
+                "INSERT INTO acknowledged_positions VALUES ('XRPUSDT', 'x')",
+            ],
+        )
+        .await;
+        for _ in 0..2 {
+            let j = Journal::open(&path).await.unwrap();
+            let rows = j.wave_orders("W").await.unwrap();
+            assert_eq!(rows.len(), 1);
+            let r = &rows[0];
+            assert_eq!(
+                (r.state, r.executed, r.stop),
+                (OrderState::Filled, true, StopState::Placed)
+            );
+            assert_eq!((r.target, r.index, r.round), (Some(5), Some(2), 1));
+            assert_eq!(r.trailing, TrailingState::Placed);
+            assert!(j.load_result("W").await.unwrap().is_some());
+            assert_eq!(j.leverage_settings().await.unwrap().len(), 1);
+            let mut known = j.known_position_symbols().await.unwrap();
+            known.sort();
+            assert_eq!(known, ["BTCUSDT", "XRPUSDT"]);
+            assert_eq!(recorded(&j).await, expect(2..=5), "the rest run once");
+            j.close().await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_journal_between_releases_gets_the_columns_it_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let create = format!(
+            "CREATE TABLE orders ({FIRST}, stop_state TEXT NOT NULL DEFAULT 'none',
+             stop_attempt INTEGER NOT NULL DEFAULT 0, side TEXT, wave_target INTEGER,
+             rank_index INTEGER, round INTEGER)"
+        );
+        old_journal(
+            &path,
+            &[
+                &create,
+                "INSERT INTO orders (client_order_id, wave_id, signal_id, symbol, state,
+                 updated_at, stop_state, side, round) VALUES ('wg-a', 'W', 3, 'BTCUSDT',
+                 'sent', 'x', 'sending', 'long', 2)",
+            ],
+        )
+        .await;
+        let j = Journal::open(&path).await.unwrap();
+        let rows = j.wave_orders("W").await.unwrap();
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!(
+            (r.state, r.stop, r.round),
+            (OrderState::Sent, StopState::Sending, 2)
+        );
+        assert_eq!(
+            (r.stops_sent, r.trailing),
+            (0, TrailingState::Off),
+            "new columns"
+        );
+        assert_eq!(recorded(&j).await, expect(2..=3));
         j.close().await.unwrap();
     }
 }

@@ -6,7 +6,15 @@ use sqlx::sqlite::SqliteRow;
 
 use super::{JournalError, OrderState, StopState, TrailingState};
 use crate::exchange::{Decimal, Side};
-use crate::protocol::Trailing;
+
+/// Trailing-stop distances, in percent of the fill price (journaled with the order).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trailing {
+    /// Activation distance from the fill, on the profit side.
+    pub activation_percent: f64,
+    /// Callback distance from the best price after activation.
+    pub distance_percent: f64,
+}
 
 /// An order about to be journaled: everything a later run of the wave needs to settle it
 /// without the signal (a re-sent wave may not bring the signal again).
@@ -57,9 +65,8 @@ pub struct JournalOrder {
     pub quantity: Decimal,
     /// Where the entry's protective stop stands.
     pub stop: StopState,
-    /// Highest stop attempt that may have been sent (its derived client order id), or the
-    /// first close attempt (of the last run that closed) when `stop` is `closing` or
-    /// `close_failed`.
+    /// Highest stop attempt that may have been sent, or the first close attempt when `stop`
+    /// is `closing` or `close_failed`.
     pub stop_attempt: u32,
     /// Stop attempts numbered below this may have been sent (0 when not stored).
     pub stops_sent: u32,
@@ -81,26 +88,34 @@ pub struct JournalOrder {
     pub trailing_error: Option<String>,
 }
 
-/// A wave's rows, by signal id, with the columns [`JournalOrder::from_row`] reads.
-pub(super) const SELECT_BY_WAVE: &str = "SELECT client_order_id, wave_id, signal_id, symbol, \
-    state, exchange_order_id, executed, error, fill_price, quantity, stop_state, stop_attempt, \
-    stops_sent, side, wave_target, rank_index, round, trailing_state, trailing_attempt, \
-    trailing_activation, trailing_distance, trailing_error FROM orders WHERE wave_id = ? ORDER BY signal_id";
+/// The columns [`JournalOrder::from_row`] reads, named: a `SELECT *` prepared before another
+/// connection added columns would not match the rows SQLite returns.
+macro_rules! select_orders {
+    ($rest:literal) => {
+        concat!(
+            "SELECT client_order_id, wave_id, signal_id, symbol, state, exchange_order_id, \
+             executed, error, fill_price, quantity, stop_state, stop_attempt, stops_sent, side, \
+             wave_target, rank_index, round, trailing_state, trailing_attempt, \
+             trailing_activation, trailing_distance, trailing_error FROM orders ",
+            $rest
+        )
+    };
+}
 
-/// Rows that may need settling, across waves ([`JournalOrder::from_row`] columns): outcome not
-/// final, or a position whose stop step has not finished (the caller applies `needs_side`).
-pub(super) const SELECT_OPEN: &str = "SELECT client_order_id, wave_id, signal_id, symbol, \
-    state, exchange_order_id, executed, error, fill_price, quantity, stop_state, stop_attempt, \
-    stops_sent, side, wave_target, rank_index, round, trailing_state, trailing_attempt, \
-    trailing_activation, trailing_distance, trailing_error FROM orders \
-    WHERE state IN ('pending', 'sent', 'unknown', 'exists') \
+/// A wave's rows, by signal id.
+pub(super) const SELECT_BY_WAVE: &str = select_orders!("WHERE wave_id = ? ORDER BY signal_id");
+
+/// Rows that may need settling, across waves: outcome not final, or a position whose stop or
+/// trailing step has not finished.
+pub(super) const SELECT_OPEN: &str = select_orders!(
+    "WHERE state IN ('pending', 'sent', 'unknown', 'exists') \
        OR (executed = 1 AND stop_state NOT IN ('placed', 'closed', 'gone')) \
        OR (executed = 1 AND stop_state = 'placed' AND trailing_state IN ('pending', 'sending')) \
-    ORDER BY rowid";
+     ORDER BY rowid"
+);
 
 impl JournalOrder {
-    /// Reads a row selected by [`SELECT_BY_WAVE`]; a value that cannot be read back is
-    /// [`JournalError::Corrupt`].
+    /// Reads a row; a value that cannot be read back is [`JournalError::Corrupt`].
     pub(super) fn from_row(r: &SqliteRow) -> Result<Self, JournalError> {
         let state: String = r.try_get("state")?;
         let stop: String = r.try_get("stop_state")?;
@@ -153,9 +168,7 @@ fn small(r: &SqliteRow, col: &str) -> Result<Option<u32>, JournalError> {
         .transpose()
 }
 
-/// A REAL column back as the decimal it was written from: prices and quantities are venue
-/// decimals of far fewer than 15 significant digits, which a float keeps exactly and prints
-/// back as the same decimal ([`crate::exchange::money::decimal`]).
+/// A REAL column back as the venue decimal it was written from (exact below 15 digits).
 fn stored_decimal(r: &SqliteRow, column: &'static str) -> Result<Decimal, JournalError> {
     let x: f64 = r.try_get(column)?;
     crate::exchange::money::decimal(x, column).map_err(|e| JournalError::Corrupt(e.to_string()))

@@ -1,11 +1,7 @@
 //! The journal's order states as an explicit state machine.
 //!
-//! `pending → sent → filled | failed | unknown | exists → resolved`. Every change goes through
-//! [`OrderState::transition`], one exhaustive `match` that refuses any pair it does not list
-//! (as NautilusTrader's `OrderStatus::transition` does), so a bug or a replayed message can
-//! never move an order backwards, e.g. from `filled` to `sent`.
-
-use std::fmt;
+//! `pending → sent → filled | failed | unknown | exists → resolved`. [`OrderState::transition`]
+//! is one exhaustive `match` refusing every unlisted pair, so no order ever moves backwards.
 
 /// State of one journaled order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -21,10 +17,7 @@ pub enum OrderState {
     /// Outcome unknown (timeout, dropped connection, crash): must be looked up, never re-sent.
     Unknown,
     /// Outcome unknown, and the exchange refused the send as a duplicate client order id: an
-    /// order under the id exists (a send whose journal row was lost, or an earlier attempt).
-    /// Looked up until found — "not found" is not believed. (Journals written before this
-    /// state kept it as `unknown` with error `duplicate_client_order_id`; opening migrates
-    /// them.)
+    /// order under the id exists, so it is looked up until found ("not found" is not believed).
     Exists,
     /// An unknown outcome settled by looking the order up by its client order id.
     Resolved,
@@ -82,40 +75,17 @@ impl OrderState {
             OrderState::Filled | OrderState::Failed | OrderState::Resolved
         )
     }
-
-    /// Column value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderState::Pending => "pending",
-            OrderState::Sent => "sent",
-            OrderState::Filled => "filled",
-            OrderState::Failed => "failed",
-            OrderState::Unknown => "unknown",
-            OrderState::Exists => "exists",
-            OrderState::Resolved => "resolved",
-        }
-    }
-
-    /// Parses a column value.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "pending" => OrderState::Pending,
-            "sent" => OrderState::Sent,
-            "filled" => OrderState::Filled,
-            "failed" => OrderState::Failed,
-            "unknown" => OrderState::Unknown,
-            "exists" => OrderState::Exists,
-            "resolved" => OrderState::Resolved,
-            _ => return None,
-        })
-    }
 }
 
-impl fmt::Display for OrderState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+column_enum!(OrderState {
+    Pending => "pending",
+    Sent => "sent",
+    Filled => "filled",
+    Failed => "failed",
+    Unknown => "unknown",
+    Exists => "exists",
+    Resolved => "resolved",
+});
 
 #[cfg(test)]
 mod tests {

@@ -5,9 +5,8 @@ use chrono::Utc;
 use super::stop_state::{StopEvent, StopState, StopTransitionError};
 use super::writer::Stmt;
 
-/// The compare-and-set statement of a stop step that sends attempt `attempt`. A stop attempt
-/// (`Send`) also raises `stops_sent` past it, which the close step's attempt number does not
-/// overwrite: a run retrying protection of a `close_failed` position looks those stops up.
+/// The compare-and-set statement of a step sending attempt `attempt`. `Send` also raises
+/// `stops_sent`, which a close's attempt does not overwrite, so those stops are looked up.
 pub(super) fn stop_stmt(
     client_order_id: &str,
     from: StopState,
@@ -20,25 +19,18 @@ pub(super) fn stop_stmt(
     } else {
         0
     };
-    // A stop sent again for a position left unprotected (`close_failed`) clears its error, so
-    // a crash now leaves an unfinished step (`sending`) that a later run finishes, not a row
-    // that reads as settled by an earlier version.
-    let sql = if from == StopState::CloseFailed {
-        "UPDATE orders SET stop_state = ?, stop_attempt = ?, stops_sent = MAX(stops_sent, ?),
-             updated_at = ?, error = NULL
-         WHERE client_order_id = ? AND stop_state = ?"
-    } else {
-        "UPDATE orders SET stop_state = ?, stop_attempt = ?, stops_sent = MAX(stops_sent, ?),
-             updated_at = ?
-         WHERE client_order_id = ? AND stop_state = ?"
-    };
+    // Protecting a `close_failed` position again clears its error: a crash now leaves an
+    // unfinished `sending` step, not a row that reads as settled.
     let stmt = Stmt::new(
-        sql,
+        "UPDATE orders SET stop_state = ?, stop_attempt = ?, stops_sent = MAX(stops_sent, ?),
+             updated_at = ?, error = CASE WHEN ? THEN NULL ELSE error END
+         WHERE client_order_id = ? AND stop_state = ?",
         vec![
             to.as_str().into(),
             i64::from(attempt).into(),
             stops_sent.into(),
             Utc::now().to_rfc3339().into(),
+            (from == StopState::CloseFailed).into(),
             client_order_id.into(),
             from.as_str().into(),
         ],

@@ -1,20 +1,10 @@
 //! The protective stop's step, journaled on the entry's row (docs/design.md §3).
 //!
 //! `none → sending → placed`, or `none | sending → closing → closed | close_failed`. `sending`
-//! and `closing` are committed before the request leaves, so a run that finds a filled entry
-//! whose stop step is not final knows exactly what may have reached the exchange: stops with
-//! derived ids up to `stop_attempt` are looked up, never blindly sent again. A later run that
-//! finds the entry's position gone (or someone else's) settles the step `none | sending →
-//! gone` without sending anything; one that finds a stop by lookup whose sending the journal
-//! never recorded (it refused the step, and the stop was sent anyway) goes `none → placed`.
-//! `close_failed` (a position left open without a stop) is not final: a later run of the wave
-//! tries again to protect it — `close_failed → placed | closed | gone` when an earlier stop or
-//! close is found by lookup or the position is gone or not the entry's, else
-//! `close_failed → sending` and on as above. Like
-//! [`OrderState::transition`](super::OrderState::transition), one exhaustive `match` lists
-//! the allowed changes and refuses everything else.
-
-use std::fmt;
+//! and `closing` commit before the request leaves, so a later run looks up the stops up to
+//! `stop_attempt` instead of sending blindly; it settles `→ gone` when the position is gone or
+//! not the entry's, and `none → placed` for a stop found by lookup. `close_failed` is not
+//! final: a later run protects it again. One exhaustive `match` refuses unlisted changes.
 
 /// Where the protective stop of a filled entry stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,12 +19,9 @@ pub enum StopState {
     Closing,
     /// The position was closed at market (a failed execution).
     Closed,
-    /// Neither stop nor close succeeded: the position is open, unprotected, and counts; a
-    /// later run of the wave tries again to protect it.
+    /// Neither stop nor close succeeded: open, unprotected, counted; protected again later.
     CloseFailed,
-    /// A later run found no stop of this entry and its position gone, or not this entry's
-    /// (closed outside the agent, e.g. liquidated or stopped out, and maybe opened again by
-    /// another wave): nothing was sent, the other position is left alone; the entry counts.
+    /// A later run found the position gone or not this entry's: nothing sent; the entry counts.
     Gone,
 }
 
@@ -94,40 +81,17 @@ impl StopState {
             StopState::Placed | StopState::Closed | StopState::Gone
         )
     }
-
-    /// Column value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StopState::None => "none",
-            StopState::Sending => "sending",
-            StopState::Placed => "placed",
-            StopState::Closing => "closing",
-            StopState::Closed => "closed",
-            StopState::CloseFailed => "close_failed",
-            StopState::Gone => "gone",
-        }
-    }
-
-    /// Parses a column value.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "none" => StopState::None,
-            "sending" => StopState::Sending,
-            "placed" => StopState::Placed,
-            "closing" => StopState::Closing,
-            "closed" => StopState::Closed,
-            "close_failed" => StopState::CloseFailed,
-            "gone" => StopState::Gone,
-            _ => return None,
-        })
-    }
 }
 
-impl fmt::Display for StopState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+column_enum!(StopState {
+    None => "none",
+    Sending => "sending",
+    Placed => "placed",
+    Closing => "closing",
+    Closed => "closed",
+    CloseFailed => "close_failed",
+    Gone => "gone",
+});
 
 #[cfg(test)]
 mod tests {

@@ -1,17 +1,10 @@
-//! The trailing stop's step, journaled on the entry's row next to the protective stop's
-//! (issue 11: placed, looked up and recovered with the same care as the stop).
+//! The trailing stop's step, journaled on the entry's row next to the protective stop's.
 //!
-//! `off` (none asked) is final from the start. Otherwise `pending → sending → placed |
-//! failed`, or `pending | sending → dropped` when a later run finds the entry's position gone
-//! or not its own (nothing sent). `sending` is committed before each attempt leaves, with the
-//! attempt number: a run that finds it looks up the derived ids up to that attempt before it
-//! sends another, so a trailing stop is never placed twice. A trailing stop is sent only
-//! after its journal step committed (unlike the protective stop, whose absence is the worse
-//! risk): `pending` therefore means none ever left. Like
-//! [`OrderState::transition`](super::OrderState::transition), one exhaustive `match` lists
-//! the allowed changes and refuses everything else.
-
-use std::fmt;
+//! `off` (none asked) is final. Otherwise `pending → sending → placed | failed`, or
+//! `pending | sending → dropped` when the position is gone or not the entry's. `sending`
+//! commits before each attempt leaves, so a later run looks up the derived ids up to it and a
+//! trailing stop is never placed twice; `pending` means none ever left. One exhaustive `match`
+//! refuses unlisted changes.
 
 use chrono::Utc;
 
@@ -21,7 +14,7 @@ use super::{Journal, JournalError};
 /// Where the trailing stop of a filled entry stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TrailingState {
-    /// No trailing stop asked for (or a row journaled before trailing stops were).
+    /// No trailing stop asked for.
     Off,
     /// Asked for; nothing sent yet (waits for the protective stop).
     Pending,
@@ -66,8 +59,7 @@ impl TrailingState {
         match (self, event) {
             // A retry is another `Send` with the next attempt number.
             (S::Pending | S::Sending, E::Send) => Ok(S::Sending),
-            // `Pending → Placed` only by lookup of an attempt whose step was journaled by an
-            // earlier version; kept so such a find is recorded.
+            // `Pending → Placed`: found by lookup, so the find is recorded.
             (S::Pending | S::Sending, E::Place) => Ok(S::Placed),
             (S::Pending | S::Sending, E::Fail) => Ok(S::Failed),
             (S::Pending | S::Sending, E::Drop) => Ok(S::Dropped),
@@ -79,38 +71,16 @@ impl TrailingState {
     pub fn is_final(self) -> bool {
         !matches!(self, TrailingState::Pending | TrailingState::Sending)
     }
-
-    /// Column value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TrailingState::Off => "off",
-            TrailingState::Pending => "pending",
-            TrailingState::Sending => "sending",
-            TrailingState::Placed => "placed",
-            TrailingState::Failed => "failed",
-            TrailingState::Dropped => "dropped",
-        }
-    }
-
-    /// Parses a column value.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "off" => TrailingState::Off,
-            "pending" => TrailingState::Pending,
-            "sending" => TrailingState::Sending,
-            "placed" => TrailingState::Placed,
-            "failed" => TrailingState::Failed,
-            "dropped" => TrailingState::Dropped,
-            _ => return None,
-        })
-    }
 }
 
-impl fmt::Display for TrailingState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+column_enum!(TrailingState {
+    Off => "off",
+    Pending => "pending",
+    Sending => "sending",
+    Placed => "placed",
+    Failed => "failed",
+    Dropped => "dropped",
+});
 
 /// The compare-and-set statement of a trailing step (`attempt` and `error` stored when given).
 fn trailing_stmt(

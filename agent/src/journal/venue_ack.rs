@@ -1,19 +1,12 @@
-//! What the journal knows of the venue's positions, for the start-up comparison with the
-//! venue (`crate::venue_check`): the symbols its orders may have opened a position in, and
-//! the positions an operator acknowledged (`--confirm-new-journal`) as known.
+//! The venue positions the journal accounts for (`crate::venue_check`): its orders' symbols
+//! and positions an operator acknowledged (`--confirm-new-journal`).
 
 use chrono::Utc;
 use sqlx::SqlitePool;
 
 use super::JournalError;
 
-pub(super) const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS acknowledged_positions (
-    symbol TEXT PRIMARY KEY,
-    acknowledged_at TEXT NOT NULL
-)";
-
-/// Symbols the journal can account for: every symbol of an order that may have opened a
-/// position (any state but `failed`: a `sent` or `unknown` one may have filled), and every
+/// Symbols of orders in any state but `failed` (a `sent` one may have filled), and every
 /// acknowledged position.
 pub(super) async fn known_symbols(pool: &SqlitePool) -> Result<Vec<String>, JournalError> {
     Ok(sqlx::query_scalar(
