@@ -15,20 +15,20 @@
 #![warn(missing_docs)]
 
 pub mod config;
-pub mod context;
-pub mod error;
+pub(crate) mod context;
+pub(crate) mod error;
 pub mod exchange;
 pub mod execute;
 pub mod journal;
 pub mod preflight;
-pub mod protocol;
-pub mod ratelimit;
-pub mod reprotect;
-pub mod service;
-pub mod session;
-pub mod spans;
-pub mod validate;
-pub mod venue_check;
+pub(crate) mod protocol;
+pub(crate) mod ratelimit;
+pub(crate) mod reprotect;
+pub(crate) mod service;
+pub(crate) mod session;
+pub(crate) mod spans;
+pub(crate) mod validate;
+pub(crate) mod venue_check;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,9 +57,7 @@ use crate::journal::{Journal, JournalError};
 use crate::ratelimit::OrderLimiter;
 use crate::service::{AgentService, Sessions};
 
-/// Largest message accepted from a coordinator: a batch is at most `buffer_size` signals
-/// (a few hundred bytes each), so 4 MiB (tonic's default, said here) is ample; a larger length
-/// prefix is refused before the message is buffered.
+/// Largest message accepted from a coordinator (a batch is at most `buffer_size` signals).
 const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// How long a shutdown waits for open streams to close after every session ended.
@@ -93,9 +91,8 @@ impl AgentHandle {
         &self.metrics
     }
 
-    /// Graceful shutdown: stop accepting; running waves send nothing more (orders already sent
-    /// settle, launched ones not sent yet end `shutdown`, unsent) and journal their results, then stop the metrics endpoint (still scrapeable while
-    /// waves drain), commit every queued journal write and close the journal.
+    /// Graceful shutdown: stop accepting; running waves send nothing more and journal their
+    /// results; then the metrics endpoint stops and the journal commits and closes.
     pub async fn shutdown(self) {
         self.health
             .set_not_serving::<ExchangeAgentServer<AgentService>>()
@@ -132,9 +129,7 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     // hosts places orders only for callers that prove they are its coordinator.
     config.check_exposure()?;
     let require_token = RequireToken::new(config.auth.token()?);
-    // Certificates are read before anything is opened, so a bad path fails start-up cleanly.
-    // Server-side HTTP/2 pings: a coordinator that vanished without closing its connection
-    // (host down, network cut) is noticed, so its sessions stop waiting on it and finish.
+    // HTTP/2 pings notice a coordinator that vanished without closing, so its sessions finish.
     let keepalive = (config.keepalive_interval_ms > 0)
         .then(|| Duration::from_millis(config.keepalive_interval_ms));
     let mut builder = Server::builder()
@@ -193,8 +188,8 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
         reprotect: reprotect::Reprotect::default(),
         venue_check,
     });
-    // Before anything is served: every position an earlier run left without its stop is
-    // protected (or closed), every unknown entry looked up, whatever the coordinator does.
+    // Before anything is served: positions an earlier run left without a stop are protected,
+    // unknown entries looked up.
     match ctx.reprotect.sweep(&ctx).await {
         Ok(s) if s.found > 0 => {
             info!(
@@ -206,8 +201,6 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
         Ok(_) => {}
         Err(e) => return Err(e.into()),
     }
-    // A journal behind the venue (empty, replaced, an older copy) refuses trading, not the
-    // start: the agent serves health and says why (venue_check).
     ctx.venue_check
         .at_start(&ctx.journal, ctx.exchange.as_ref())
         .await;
@@ -215,8 +208,6 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
 
     let (health, health_service) = tonic_health::server::health_reporter();
     ctx.venue_check.set_reporter(health.clone()).await;
-    // Advertise what this process serves (the descriptor set also holds the public API), over
-    // reflection v1 and v1alpha.
     let (reflection, reflection_alpha) = wavegate_common::reflection::services(
         &[<ExchangeAgentServer<AgentService> as NamedService>::NAME],
         &[tonic_health::pb::FILE_DESCRIPTOR_SET],
@@ -262,10 +253,8 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     })
 }
 
-/// The journal's start-up checks (issue 12, item 6; `PRAGMA quick_check` ran at open): it
-/// must be this agent's; then it is stamped with the identity. Whether it is behind the
-/// venue (new, replaced, an older copy) is [`venue_check`]'s, which refuses trading rather
-/// than the start.
+/// Refuses another agent's journal, then stamps it with this agent's identity (whether it is
+/// behind the venue is [`venue_check`]'s, which refuses trading, not the start).
 async fn check_journal(
     config: &AgentConfig,
     journal: &Journal,
