@@ -25,8 +25,7 @@ impl KeyedLocks {
     /// Waits for and takes the lock of `key`.
     pub async fn lock(&self, key: &str) -> OwnedMutexGuard<()> {
         let m = {
-            // A poisoned map only means another thread panicked while inserting; the map
-            // itself is still consistent, so keep using it.
+            // Poisoned only by a panic while inserting: the map is still consistent.
             let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
             if map.len() > KEEP_LOCKS {
                 // Only the map holds these: nobody waits on or holds them.
@@ -63,13 +62,10 @@ pub struct AgentCtx {
     pub wave_locks: KeyedLocks,
     /// Turns true when the agent shuts down: sessions stop waiting for the coordinator.
     pub shutdown: watch::Receiver<bool>,
-    /// The agent's metric families (its own registry, served on `metrics_listen`). Recorded
-    /// by exchange name, not through `Metrics::exchange`: that would also create the
-    /// coordinator's series (`wavegate_agent_connected` at 0 would fire the "agent down"
-    /// alert, executed/top-ups would be counted twice across jobs).
+    /// The agent's own registry. Recorded by exchange name, not `Metrics::exchange`, which would
+    /// also create the coordinator's series (a false "agent down" alert, double counts).
     pub metrics: Arc<Metrics>,
-    /// Settles journaled orders left unknown or without a stop, at start-up and before the
-    /// next wave after a run that left one.
+    /// Settles journaled orders left unknown or without a stop.
     pub reprotect: crate::reprotect::Reprotect,
     /// Leverage and margin mode known to be in place per symbol.
     pub leverage: crate::execute::LeverageCache,

@@ -24,14 +24,11 @@ struct Args {
     #[arg(long, env = "WAVEGATE_AGENT_JOURNAL")]
     journal: Option<PathBuf>,
     /// Read and validate the config (file, environment, flags) and exit: 0 when the agent would
-    /// start with it, 1 with the reason otherwise. Opens no journal, socket or exchange
-    /// connection, unlike `check`, which asks the exchange (deploy/check.sh runs it on every
-    /// shipped config).
+    /// start with it, 1 with the reason otherwise. Opens nothing, unlike `check`.
     #[arg(long)]
     check_config: bool,
-    /// Takes the account's open positions the journal does not know as known (recorded in
-    /// the journal); without it such a journal refuses every wave. A lost or replaced journal
-    /// should be restored, not confirmed.
+    /// Takes the account's open positions the journal does not know as known (recorded);
+    /// without it such a journal refuses every wave. Restore a lost journal; don't confirm it.
     #[arg(long)]
     confirm_new_journal: bool,
     #[command(subcommand)]
@@ -87,7 +84,6 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     }
     // Before anything is announced, so an early SIGTERM still shuts down gracefully.
     let mut shutdown = ShutdownSignal::install().context("installing signal handlers")?;
-    // Logs (and OTLP export) named wavegate-agent with this agent's region and exchange.
     let telemetry = telemetry::init(&config.telemetry_config()).context("starting telemetry")?;
     let agent = wavegate_agent::spawn(config).await?;
     println!("wavegate-agent listening on {}", agent.local_addr());

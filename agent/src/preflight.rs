@@ -1,8 +1,7 @@
-//! `wavegate-agent check`: a read-only preflight of a live adapter's account before the first
-//! wave — the venue's clock, the API key and its permissions, the position mode, the margin
-//! mode and leverage of the checked symbols, the balance against `notional × max_trades`, the
-//! symbol rules and the rate-limit headroom — printed as a table. Any line that would make trading fail is `FAIL` (the command exits non-zero);
-//! risks that do not stop trading (a key that may withdraw) are `WARN`.
+//! `wavegate-agent check`: a read-only preflight of a live account before the first wave (clock,
+//! key permissions, position and margin modes, leverage, balance, symbol rules, rate limits),
+//! printed as a table. A line that would make trading fail is `FAIL` (non-zero exit); a risk
+//! that does not stop trading (a key that may withdraw) is `WARN`.
 
 use std::fmt::Write as _;
 
@@ -108,8 +107,7 @@ pub struct MarginSettings {
     pub leverage: u32,
 }
 
-/// The symbols whose margin mode and leverage are read: `--symbol`, then the configured
-/// allow-list (`[symbols] allow`), each once.
+/// `--symbol`, then `[symbols] allow`, each once: the symbols whose margin settings are read.
 fn checked_symbols(config: &AgentConfig, opts: &Options) -> Vec<String> {
     let mut out = vec![opts.symbol.clone()];
     for s in &config.symbols.allow {
@@ -120,10 +118,8 @@ fn checked_symbols(config: &AgentConfig, opts: &Options) -> Vec<String> {
     out
 }
 
-/// The line of one symbol's margin settings against the configured `[positions]`: `FAIL`
-/// when unreadable (the agent could not tell what an entry would trade at). Settings other
-/// than the configured ones are `OK` when the agent sets them before the first entry
-/// (`set_leverage`), else `WARN`.
+/// One symbol's margin settings against `[positions]`: `FAIL` when unreadable; other settings
+/// are `OK` when `set_leverage` sets them before the first entry, else `WARN`.
 pub fn margin_line(
     symbol: &str,
     read: Result<MarginSettings, ExchangeError>,

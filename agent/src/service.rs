@@ -1,12 +1,8 @@
 //! The `ExchangeAgent` gRPC service: stream plumbing and `Describe`.
 //!
-//! `ExecuteWave` returns its response stream at once and runs the session as its own task, so a
-//! coordinator may send `Start` before or after the call returns, and the session survives the
-//! stream (docs/design.md §3: it finishes with what it holds if the coordinator goes away).
-//!
-//! Each stream is one `execute_wave` span, made a child of the coordinator's span from the
-//! request's W3C trace context, so a wave is one trace across processes. The session task is
-//! instrumented with it: spawned tasks do not inherit the caller's span.
+//! `ExecuteWave` returns its stream at once and runs the session as its own task, which
+//! survives the stream (docs/design.md §3). Each stream is one `execute_wave` span, a child of
+//! the coordinator's from the request's W3C trace context.
 
 use std::sync::{Arc, Mutex};
 
@@ -87,9 +83,7 @@ impl ExchangeAgent for AgentService {
         request: Request<Streaming<pb::CoordinatorMsg>>,
     ) -> Result<Response<Self::ExecuteWaveStream>, Status> {
         let c = &self.ctx.config;
-        // `wave_id` is known once Start arrives; the session records it.
-        // A SERVER span by the OpenTelemetry RPC conventions (v1.37 attributes), keyed by
-        // `exchange.id`/`exchange.name` like the coordinator's spans.
+        // A SERVER span by the OpenTelemetry RPC conventions; the session records `wave_id`.
         let span = tracing::info_span!(
             "execute_wave",
             "otel.name" = "wavegate.v1.ExchangeAgent/ExecuteWave",
@@ -101,7 +95,6 @@ impl ExchangeAgent for AgentService {
             "exchange.id" = wavegate_common::telemetry::int(c.exchange_id),
             "exchange.name" = c.exchange_name.as_str(),
         );
-        // A journal behind the venue trades nothing, and says why (venue_check).
         if let Err(refusal) = self
             .ctx
             .venue_check
@@ -113,8 +106,7 @@ impl ExchangeAgent for AgentService {
         // Before the span is entered: an OpenTelemetry span's parent is fixed when it starts.
         propagation::set_parent(&span, request.metadata());
         let inbound = request.into_inner();
-        // Unbounded: at most a few messages per signal, and a slow reader must never stall
-        // the walk while orders are in flight.
+        // Unbounded: a few messages per signal, and a slow reader must never stall the walk.
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let ctx = self.ctx.clone();
         self.sessions

@@ -1,10 +1,6 @@
-//! The tracing spans of a wave session, under its `execute_wave` span (opened by the service):
-//! `validate_batch` per batch, `topup` per top-up round (spanning the wait for the
-//! coordinator's answer) and `place_order` per launched signal.
-//!
-//! Span and field names are a contract (dashboards, the trace tests): change them only
-//! together with those. Fields set later are declared `Empty` up front, because `tracing` only
-//! records fields a span was created with.
+//! A wave session's spans under `execute_wave`: `validate_batch` per batch, `topup` per round
+//! and `place_order` per launched signal. Names are a contract (dashboards, trace tests);
+//! fields set later are declared `Empty`, as `tracing` records only fields declared up front.
 
 use tracing::Span;
 use tracing::field::Empty;
@@ -85,9 +81,8 @@ impl TopupSpan {
     }
 }
 
-/// Opens `place_order` under `parent` for a launched signal. The client order id (a SHA-256
-/// and its hex) is derived only when the span is recorded: the field values are evaluated
-/// inside the macro, after the subscriber said it wants the span.
+/// Opens `place_order` under `parent` for a launched signal (the client order id is derived
+/// only when the span is recorded).
 pub fn place_order(parent: &Span, job: &OrderJob) -> Span {
     tracing::info_span!(
         parent: parent,
@@ -104,10 +99,8 @@ pub fn place_order(parent: &Span, job: &OrderJob) -> Span {
     )
 }
 
-/// Records how an order ended on its `place_order` span (`executed`, `failed` or
-/// `duplicate`). An execution failure, or a position that counts but with a problem
-/// (`outcome_unknown`, a stop that could not be placed), marks the span as an error with the
-/// reason; a duplicate found under the symbol lock is not an error (nothing was sent).
+/// Records how an order ended on its `place_order` span; a failure or a counted position with
+/// a problem marks it an error, a duplicate does not (nothing was sent).
 pub fn record_execution(span: &Span, exec: &Execution) {
     let o = &exec.outcome;
     let outcome = match exec.status {

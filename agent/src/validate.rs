@@ -1,6 +1,5 @@
-//! The agent's own validation rules, applied beside the exchange's instrument rules: which
-//! symbols it trades ([`filters`]) and the account limits a new position must fit in
-//! ([`limits`]), and the order's size in USD ([`sizing`]). The session feeds them in rank order.
+//! The agent's own validation rules beside the exchange's: symbol [`filters`], account
+//! [`limits`] and the order's size in USD ([`sizing`]), fed in rank order by the session.
 
 pub mod filters;
 pub mod limits;

@@ -1,19 +1,11 @@
-//! The journal checked against the venue (issue 12, journal integrity): a journal that is
-//! behind the account — empty, replaced, or an older copy restored — would let waves run
-//! again and leave positions it does not know unprotected, so trading waits until the journal
-//! accounts for what the venue holds.
+//! The journal checked against the venue: a journal behind the account (empty, replaced, an
+//! older copy) would let waves run again, so trading waits until it accounts for every open
+//! position (a symbol it has an order of, or one an operator acknowledged).
 //!
-//! At start-up and again before the first wave the agent lists the venue's open positions;
-//! each must be in a symbol the journal holds an order of that may have opened it, or one an
-//! operator acknowledged. Anything else refuses trading: gRPC health `NOT_SERVING`,
-//! `ExecuteWave` `FAILED_PRECONDITION` with the reason. Each refused wave checks again, so
-//! the agent trades again by itself once the journal accounts for the venue (the positions
-//! closed, or the right journal back in place after a restart); `--confirm-new-journal`
-//! (`confirm_new_journal = true`) takes what the venue holds at the first comparison as known
-//! and records it in the journal, so later starts need no confirmation.
-//!
-//! A paper exchange keeps its book in the journal's own file: a journal replaced or restored
-//! brings its exchange along, so there is nothing to compare and the check is clear.
+//! Compared at start-up and before each wave until clear; a refusal sets gRPC health
+//! `NOT_SERVING` and fails `ExecuteWave` with the reason. `--confirm-new-journal` takes what
+//! the venue holds at the first comparison as known and records it. A paper exchange lives in
+//! the journal's own file, so there is nothing to compare.
 
 use tokio::sync::Mutex;
 use tonic_health::server::HealthReporter;
@@ -27,8 +19,7 @@ use crate::service::AgentService;
 /// Why trading is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// The venue's positions (or the journal) could not be read: nothing compared yet, try
-    /// again later (`UNAVAILABLE`).
+    /// The venue's positions or the journal could not be read (`UNAVAILABLE`).
     Unchecked(String),
     /// The journal does not know what the venue holds (`FAILED_PRECONDITION`).
     Behind(String),
@@ -91,8 +82,7 @@ impl VenueCheck {
         }
     }
 
-    /// Publishes the verdict on `reporter` (the `ExchangeAgent` service's gRPC health) from
-    /// now on, starting with the current one.
+    /// Publishes the verdict on `reporter` (gRPC health) from now on.
     pub async fn set_reporter(&self, reporter: HealthReporter) {
         let serving = matches!(
             self.state.lock().await.0,
@@ -102,8 +92,7 @@ impl VenueCheck {
         let _ = self.health.set(reporter);
     }
 
-    /// The start-up comparison; its refusal is logged and kept, never fatal (the agent serves
-    /// health and `Describe` and says why it does not trade).
+    /// The start-up comparison; a refusal is logged and kept, never fatal.
     pub async fn at_start(&self, journal: &Journal, exchange: &dyn Exchange) {
         let mut st = self.state.lock().await;
         if st.0 == State::Clear {
@@ -119,8 +108,7 @@ impl VenueCheck {
         };
     }
 
-    /// Before a wave: `Ok` when trading may go on, else the reason it is refused. Compares
-    /// again unless the journal was found to account for the venue since start-up.
+    /// Before a wave: `Ok` when trading may go on, else why not. Compares until clear once.
     pub async fn before_wave(
         &self,
         journal: &Journal,
@@ -174,8 +162,8 @@ async fn publish(reporter: &HealthReporter, serving: bool) {
     }
 }
 
-/// One comparison: `Ok` when every open position is accounted for (after acknowledging them
-/// all when `confirm` is still pending, which this consumes).
+/// One comparison: `Ok` when every open position is accounted for, or acknowledged by a
+/// pending `confirm` (which this consumes).
 async fn compare(
     journal: &Journal,
     exchange: &dyn Exchange,

@@ -1,6 +1,5 @@
-//! A wave's position params (issue 11): leverage, margin mode and entry size from the wave's
-//! params, each else the agent's config, checked against the agent's own bounds so that a
-//! coordinator with looser (or no) bounds cannot size or lever positions beyond them.
+//! A wave's leverage, margin mode and entry size (its params, else the agent's config), checked
+//! against the agent's own bounds whatever the coordinator's.
 
 use wavegate_common::proto::v1 as pb;
 

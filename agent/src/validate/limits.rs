@@ -1,9 +1,7 @@
-//! Account limits a new position must fit in, checked at validation in rank order (issue 11):
-//! open positions, exposure, free balance (with a reserve) and the symbol's leverage bracket.
-//!
-//! The account is read once per wave (its open positions, their notional, the free balance);
-//! every validated signal then takes its share ([`AccountLimits::admit`]) and gives it back if
-//! its execution opened nothing ([`AccountLimits::release`]) — no request per signal.
+//! Account limits a new position must fit in, checked in rank order: open positions, exposure,
+//! free balance (with a reserve) and the symbol's leverage bracket. The account is read once
+//! per wave; each signal takes its share ([`AccountLimits::admit`]) and gives it back if
+//! nothing opened ([`AccountLimits::release`]).
 
 use crate::config::LimitsConfig;
 pub use crate::exchange::AccountState;

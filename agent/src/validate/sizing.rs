@@ -1,11 +1,7 @@
-//! Sizing in USD (issue 11): the configured size, raised to the symbol's minimum when that
-//! stays within `sizing.tolerance_percent` (and `sizing.max_usd`), else a validation failure
-//! that names the numbers. Quantities are rounded down to the lot step by the adapters
-//! (`exchange/lots.rs`), which also refuse what still falls short.
-//!
-//! The reference bot's rule (`POSITION_SIZE_TOLERANCE_PERCENT`, default 10): a 100 USD size on a
-//! symbol whose smallest order is 104 USD opens at 104; on one whose smallest is 120 it is
-//! refused.
+//! Sizing in USD: the configured size, raised to the symbol's minimum when that stays within
+//! `sizing.tolerance_percent` and `sizing.max_usd`, else refused with the numbers (the
+//! reference bot's rule: 100 USD opens at a 104 minimum, not at 120). The adapters round down
+//! to the lot step (`exchange/lots.rs`).
 
 use crate::config::SizingConfig;
 use crate::exchange::money::percent_of;
