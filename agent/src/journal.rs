@@ -222,10 +222,7 @@ impl Journal {
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             vec![Utc::now().to_rfc3339().into()],
         );
-        self.writer
-            .write(vec![stmt])
-            .await
-            .map_err(JournalError::from_write)
+        self.commit(stmt, None).await
     }
 
     /// Compares the journal's identity with `me`: [`JournalError::Foreign`] when it is another
@@ -320,10 +317,7 @@ impl Journal {
                 o.trailing.map(|t| t.distance_percent).into(),
             ],
         );
-        self.writer
-            .write(vec![stmt])
-            .await
-            .map_err(JournalError::from_write)
+        self.commit(stmt, None).await
     }
 
     /// Moves an order from `from` by `event`, storing `update`, and waits for the commit;
@@ -336,13 +330,11 @@ impl Journal {
         update: &OrderUpdate,
     ) -> Result<OrderState, JournalError> {
         let (to, stmt) = transition_stmt(client_order_id, from, event, update)?;
-        self.writer.write(vec![stmt]).await.map_err(|e| match e {
-            WriteError::NoRow => JournalError::Stale {
-                client_order_id: client_order_id.to_owned(),
-                expected: from,
-            },
-            e => JournalError::from_write(e),
-        })?;
+        let stale = JournalError::Stale {
+            client_order_id: client_order_id.to_owned(),
+            expected: from,
+        };
+        self.commit(stmt, Some(stale)).await?;
         Ok(to)
     }
 
@@ -363,21 +355,8 @@ impl Journal {
         Ok(to)
     }
 
-    /// Records whether a filled order's position still counts (e.g. closed after its stop
-    /// failed), without a state change.
-    pub async fn set_execution(
-        &self,
-        client_order_id: &str,
-        executed: bool,
-        error: Option<&str>,
-    ) -> Result<(), JournalError> {
-        self.writer
-            .write(vec![execution_stmt(client_order_id, executed, error)])
-            .await
-            .map_err(JournalError::from_write)
-    }
-
-    /// As [`Journal::set_execution`], but queued (see [`Journal::apply_later`]).
+    /// Queues whether a filled order's position still counts (e.g. closed after its stop
+    /// failed), without a state change (see [`Journal::apply_later`]).
     pub fn set_execution_later(&self, client_order_id: &str, executed: bool, error: Option<&str>) {
         self.writer.queue(
             format!("order {client_order_id} execution"),
@@ -395,12 +374,8 @@ impl Journal {
         attempt: u32,
     ) -> Result<StopState, JournalError> {
         let (to, stmt) = stop_stmt(client_order_id, from, event, attempt)?;
-        self.writer.write(vec![stmt]).await.map_err(|e| match e {
-            WriteError::NoRow => {
-                JournalError::Write(format!("order {client_order_id}: stop not in state {from}"))
-            }
-            e => JournalError::from_write(e),
-        })?;
+        let stale = format!("order {client_order_id}: stop not in state {from}");
+        self.commit(stmt, Some(JournalError::Write(stale))).await?;
         Ok(to)
     }
 
@@ -489,10 +464,7 @@ impl Journal {
                 Utc::now().to_rfc3339().into(),
             ],
         );
-        self.writer
-            .write(vec![stmt])
-            .await
-            .map_err(JournalError::from_write)
+        self.commit(stmt, None).await
     }
 
     /// The stored final `Result` of a wave, if it completed.
@@ -510,8 +482,22 @@ impl Journal {
     }
 }
 
+impl Journal {
+    /// Queues `stmt` and waits for its commit; `stale` is the error when a compare-and-set
+    /// statement matched no row.
+    async fn commit(&self, stmt: Stmt, stale: Option<JournalError>) -> Result<(), JournalError> {
+        self.writer
+            .write(vec![stmt])
+            .await
+            .map_err(|e| match (e, stale) {
+                (WriteError::NoRow, Some(stale)) => stale,
+                (e, _) => JournalError::from_write(e),
+            })
+    }
+}
+
 impl JournalError {
-    pub(crate) fn from_write(e: WriteError) -> Self {
+    fn from_write(e: WriteError) -> Self {
         match e {
             WriteError::Statement(e) => JournalError::Db(e),
             e => JournalError::Write(e.to_string()),

@@ -8,7 +8,7 @@
 
 use chrono::Utc;
 
-use super::writer::{Stmt, WriteError};
+use super::writer::Stmt;
 use super::{Journal, JournalError};
 
 /// Where the trailing stop of a filled entry stands.
@@ -125,12 +125,8 @@ impl Journal {
             Some(attempt),
             None,
         )?;
-        self.writer().write(vec![stmt]).await.map_err(|e| match e {
-            WriteError::NoRow => JournalError::Write(format!(
-                "order {client_order_id}: trailing stop not in state {from}"
-            )),
-            e => JournalError::from_write(e),
-        })?;
+        let stale = format!("order {client_order_id}: trailing stop not in state {from}");
+        self.commit(stmt, Some(JournalError::Write(stale))).await?;
         Ok(to)
     }
 
