@@ -26,7 +26,8 @@ pub(super) async fn run(pool: &SqlitePool) -> Result<(), MigrateError> {
     MIGRATOR.run(pool).await
 }
 
-/// The last migration a journal from before sqlx holds; `None` for a new or sqlx-managed one.
+/// The last migration a journal from before sqlx holds; `None` when there is none to adopt
+/// (a new journal, one sqlx manages, or one of the first release).
 async fn adopted(pool: &SqlitePool) -> Result<Option<i64>, sqlx::Error> {
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table'
