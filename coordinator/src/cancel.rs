@@ -1,20 +1,16 @@
 //! The operator's kill switch for a wave (`Waves.Cancel`).
 //!
 //! A collecting wave is failed before anything of it runs (the same conditional write as the
-//! clock's claim, so exactly one of them wins). A wave this process dispatches is told to stop
-//! through [`Running`], the registry of the dispatches in flight: each exchange run holds a
-//! [`CancelWatch`] of its wave, and its session turns the signal into `CoordinatorMsg::Cancel`
-//! and answers later top-ups with `Exhausted`. The agents let the orders in flight settle and
-//! report, so the wave then completes as usual, with what was opened.
-//!
-//! The cancel of a dispatching wave is also recorded (`WAVE_CANCELLED`) before it is signalled:
-//! a dispatch resumed after a restart, or taken over by another coordinator, reads it and stops
-//! its exchanges again instead of finishing the wave.
+//! claim, so exactly one wins). A dispatching wave is told to stop through [`Running`]: each
+//! exchange run holds a [`CancelWatch`], which its session turns into `CoordinatorMsg::Cancel`;
+//! the agents settle the orders in flight and the wave completes with what was opened. The
+//! cancel is recorded (`WAVE_CANCELLED`) first, so a resumed or taken-over dispatch stops too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use backon::{ConstantBuilder, Retryable};
 use chrono::Utc;
 use tokio::sync::watch;
 use wavegate_common::proto::v1 as pb;
@@ -24,10 +20,10 @@ use crate::error::CoordinatorError;
 use crate::state::Core;
 use crate::store::{CancelRecord, WaveRow, WaveStatus, from_ms, ms};
 
-/// How long a cancel waits for the dispatch of a wave this process has just claimed to
-/// register (the claim is committed a moment before the dispatch starts).
-const REGISTER_WAIT: Duration = Duration::from_secs(1);
+/// How often, and how many times, a cancel looks for the dispatch of a wave just claimed
+/// (committed a moment before its dispatch registers): about a second.
 const REGISTER_POLL: Duration = Duration::from_millis(10);
+const REGISTER_POLLS: usize = 100;
 
 /// The dispatches this process runs, by wave id, each with its cancel signal (the reason,
 /// once cancelled).
@@ -147,9 +143,8 @@ pub async fn cancel_wave(
     })?;
     let reason = wavegate_common::proto::cancel_reason(reason)
         .map_err(|why| CoordinatorError::bad("reason", why))?;
-    // A collecting wave can be claimed between the read and the conditional write; it is then
-    // read again and stopped as a dispatching wave. Status only moves forward, so this loop
-    // runs at most twice.
+    // A wave claimed between the read and the write is read again and stopped as dispatching;
+    // status only moves forward, so this runs at most twice.
     loop {
         let row = core
             .store
@@ -179,7 +174,7 @@ async fn fail_collecting(
     row: &WaveRow,
     reason: &str,
 ) -> Result<Option<Cancelled>, CoordinatorError> {
-    // Millisecond precision, as stored: the row returned equals the one read back later.
+    // Millisecond precision, as stored.
     let now = from_ms(ms(Utc::now()));
     let record = CancelRecord {
         wave_id: &row.id,
@@ -220,8 +215,7 @@ async fn stop_dispatch(
     reason: &str,
 ) -> Result<Cancelled, CoordinatorError> {
     if row.owner.as_deref() != Some(core.owner.as_str()) {
-        // Only the owner holds the agent streams; telling it is the operator's job (or wait
-        // for a takeover once its lease expires, then cancel on the new owner).
+        // Only the owner holds the agent streams.
         return Err(CoordinatorError::FailedPrecondition(format!(
             "wave {} is dispatched by coordinator {:?}, not this one ({:?}): cancel it there",
             row.id,
@@ -264,24 +258,22 @@ async fn stop_dispatch(
     })
 }
 
-/// Signals the wave's registered dispatch. One claimed a moment ago may not be registered yet,
-/// so it is waited for briefly; one that is not running here now (waiting for a retry, or
-/// about to be resumed) reads the recorded cancel when it starts.
+/// Signals the wave's registered dispatch, waiting briefly for one claimed a moment ago. One
+/// not running here now (awaiting a retry or a resume) reads the recorded cancel when it starts.
 async fn signal(core: &Core, wave_id: &str, reason: &str) -> usize {
-    let until = tokio::time::Instant::now() + REGISTER_WAIT;
-    loop {
-        if let Some(n) = core.running.cancel(wave_id, reason) {
-            return n;
-        }
-        if tokio::time::Instant::now() >= until {
+    let polls = ConstantBuilder::new()
+        .with_delay(REGISTER_POLL)
+        .with_max_times(REGISTER_POLLS);
+    (|| async { core.running.cancel(wave_id, reason).ok_or(()) })
+        .retry(polls)
+        .await
+        .unwrap_or_else(|()| {
             tracing::info!(
                 wave_id,
                 "no dispatch of the wave runs here now; it stops when resumed"
             );
-            return 0;
-        }
-        tokio::time::sleep(REGISTER_POLL).await;
-    }
+            0
+        })
 }
 
 #[cfg(test)]

@@ -4,19 +4,19 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use std::time::Instant;
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
 /// Delay after the first failure.
 pub const FIRST_DELAY: Duration = Duration::from_secs(1);
 /// Longest delay between two attempts.
 pub const MAX_DELAY: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Pending {
     not_before: Instant,
-    delay: Duration,
+    delays: ExponentialBackoff,
 }
 
 /// Per-wave retry times (in memory: a restarted coordinator tries each wave once at once).
@@ -42,16 +42,16 @@ impl Retries {
 
     fn failed_at(&self, wave_id: &str, now: Instant) -> Duration {
         let mut map = self.map();
-        let delay = map
-            .get(wave_id)
-            .map_or(FIRST_DELAY, |p| (p.delay * 2).min(MAX_DELAY));
-        map.insert(
-            wave_id.to_owned(),
-            Pending {
-                not_before: now + delay,
-                delay,
-            },
-        );
+        let p = map.entry(wave_id.to_owned()).or_insert_with(|| Pending {
+            not_before: now,
+            delays: ExponentialBuilder::new()
+                .with_min_delay(FIRST_DELAY)
+                .with_max_delay(MAX_DELAY)
+                .without_max_times()
+                .build(),
+        });
+        let delay = p.delays.next().unwrap_or(MAX_DELAY);
+        p.not_before = now + delay;
         delay
     }
 

@@ -16,8 +16,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use clap::Args;
-use rand::Rng as _;
 
 use crate::args::ConnectArgs;
 use crate::client::{Clients, connect};
@@ -132,39 +132,33 @@ fn check(args: &BridgeArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Exponential backoff with jitter: attempt `n` (from 0) waits a random time in
-/// `[d/2, d]` where `d = min(max, min · 2ⁿ)`.
-pub fn backoff(min: Duration, max: Duration, attempt: u32) -> Duration {
-    let d = min
-        .saturating_mul(2u32.saturating_pow(attempt.min(16)))
-        .min(max);
-    let half = d / 2;
-    half + rand::rng().random_range(Duration::ZERO..=d - half)
+/// Reconnect delays: attempt `n` (from 0) waits a random time in `[d/2, d)` where
+/// `d = min(max, min · 2ⁿ)`. backon's jitter adds up to the delay itself, hence the halves.
+pub fn backoff(min: Duration, max: Duration) -> ExponentialBuilder {
+    ExponentialBuilder::new()
+        .with_min_delay(min / 2)
+        .with_max_delay(max / 2)
+        .with_jitter()
+        .without_max_times()
 }
 
-/// Connects to the coordinator, retrying with backoff until it answers.
-async fn coordinator(connect_args: &ConnectArgs, args: &BridgeArgs) -> Result<Clients, CliError> {
-    let (min, max) = delays(args);
-    let mut attempt = 0;
-    loop {
-        match connect(connect_args).await {
-            Ok(c) => return Ok(c),
-            Err(e @ CliError::Unreachable { .. }) => {
-                let wait = backoff(min, max, attempt);
-                attempt += 1;
-                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "coordinator not reachable yet");
-                tokio::time::sleep(wait).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-fn delays(args: &BridgeArgs) -> (Duration, Duration) {
-    (
+fn delays(args: &BridgeArgs) -> ExponentialBuilder {
+    backoff(
         Duration::from_millis(args.backoff_min_ms),
         Duration::from_millis(args.backoff_max_ms),
     )
+}
+
+/// Connects to the coordinator, retrying with backoff while it is unreachable.
+async fn coordinator(connect_args: &ConnectArgs, args: &BridgeArgs) -> Result<Clients, CliError> {
+    (|| connect(connect_args))
+        .retry(delays(args))
+        .when(|e| matches!(e, CliError::Unreachable { .. }))
+        .notify(|e, wait| {
+            tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64,
+                "coordinator not reachable yet");
+        })
+        .await
 }
 
 /// Runs the bridge until SIGINT or SIGTERM.
@@ -191,8 +185,8 @@ pub async fn run(connect_args: &ConnectArgs, args: &BridgeArgs) -> Result<(), Cl
         let clients = coordinator(connect_args, args).await?;
         tracing::info!(url = %args.url, coordinator = %clients.endpoint, "bridge started");
         let mut relay = Relay::new(clients, stats.clone(), args.interval_secs);
-        let (min, max) = delays(args);
-        let mut attempt = 0u32;
+        let builder = delays(args);
+        let mut waits = builder.build();
         loop {
             let end = session::run(
                 args,
@@ -200,12 +194,13 @@ pub async fn run(connect_args: &ConnectArgs, args: &BridgeArgs) -> Result<(), Cl
                 &token,
                 &mut relay,
                 &stats,
-                &mut || attempt = 0,
+                &mut || waits = builder.build(),
             )
             .await;
             stats.connection(end.label());
-            let wait = backoff(min, max, attempt);
-            attempt = attempt.saturating_add(1);
+            let wait = waits
+                .next()
+                .unwrap_or(Duration::from_millis(args.backoff_max_ms));
             // Never fatal: an auth failure is an operator's problem to fix while it retries.
             if matches!(end, session::SessionEnd::AuthFailed(_)) {
                 tracing::error!(reason = %end, retry_in_ms = wait.as_millis() as u64,
@@ -235,18 +230,19 @@ mod tests {
     #[test]
     fn backoff_doubles_within_bounds_with_jitter() {
         let (min, max) = (Duration::from_secs(5), Duration::from_secs(60));
-        for attempt in 0..40 {
+        let mut waits = backoff(min, max).build();
+        for attempt in 0..40u32 {
             let d = min
                 .saturating_mul(2u32.saturating_pow(attempt.min(16)))
                 .min(max);
-            let w = backoff(min, max, attempt);
+            let w = waits.next().expect("never runs out");
             assert!(
                 w >= d / 2 && w <= d,
                 "attempt {attempt}: {w:?} not in [{:?}, {d:?}]",
                 d / 2
             );
         }
-        assert!(backoff(min, max, 30) <= max);
+        assert!(waits.next().is_some_and(|w| w <= max));
     }
 
     #[test]
