@@ -1,27 +1,24 @@
-//! The exchange agents the coordinator dispatches to: one long-lived, lazily connected
-//! `tonic` channel per exchange (it reconnects on its own; dispatch retries with backoff) and
-//! the state `Agents.List` reports.
+//! The exchange agents: one lazily connected `tonic` channel per exchange (it reconnects on
+//! its own) and the state `Agents.List` reports.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use wavegate_common::auth::{SendToken, Token};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::exchange_agent_client::ExchangeAgentClient;
-
-use tokio::sync::watch;
 use wavegate_common::telemetry::Metrics;
 
 use crate::config::{CoordinatorConfig, tls_refused};
 use crate::error::CoordinatorError;
-use crate::state::Core;
 
-/// Largest message accepted from or sent to an agent (results list every outcome).
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Largest message to or from an agent (results list every outcome).
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// What the coordinator last saw of an agent.
 #[derive(Debug, Clone)]
@@ -35,22 +32,19 @@ struct Seen {
 /// One exchange's agent.
 #[derive(Debug)]
 pub struct Agent {
-    /// Exchange id.
-    pub exchange_id: u32,
-    /// Configured exchange name.
-    pub name: String,
+    exchange_id: u32,
+    name: String,
     /// Configured endpoint.
     pub endpoint: Option<String>,
-    /// Configured region.
-    pub region: Option<String>,
+    region: Option<String>,
     channel: Option<Channel>,
-    /// Adds the agent's token (`agent_token_file`) to every call.
+    /// The agent's token (`agent_token_file`), added to every call.
     token: SendToken,
     seen: Mutex<Seen>,
 }
 
 /// A client of one agent, sending its token.
-pub type AgentClient = ExchangeAgentClient<InterceptedService<Channel, SendToken>>;
+type AgentClient = ExchangeAgentClient<InterceptedService<Channel, SendToken>>;
 
 impl Agent {
     /// A client on the shared channel; `None` without a configured endpoint.
@@ -86,7 +80,7 @@ impl Agent {
     }
 
     /// Calls `Describe` (bounded by `timeout`) and records the answer.
-    pub async fn refresh(&self, timeout: Duration) {
+    async fn refresh(&self, timeout: Duration) {
         let Some(mut c) = self.client() else {
             return;
         };
@@ -102,7 +96,7 @@ impl Agent {
     }
 
     /// The `Agents.List` entry.
-    pub fn info(&self) -> pb::AgentInfo {
+    fn info(&self) -> pb::AgentInfo {
         let s = self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let d = s.describe.unwrap_or_default();
         pb::AgentInfo {
@@ -135,7 +129,7 @@ impl Agents {
     /// Builds the (lazy) channels of the configured exchanges; nothing is contacted yet.
     pub fn new(cfg: &CoordinatorConfig) -> Result<Self, CoordinatorError> {
         let connect_timeout = Duration::from_millis(cfg.dispatch.connect_timeout_ms);
-        // Read once; every https:// agent channel shares it (validate() refused https without it).
+        // Read once, shared by every https:// agent channel.
         let tls = cfg
             .agent_tls
             .as_ref()
@@ -203,17 +197,12 @@ impl Agents {
         self.by_id.get(&exchange_id).cloned()
     }
 
-    /// Refreshes every agent with `Describe` (concurrently, bounded) and lists them.
-    pub async fn list(&self) -> Vec<pb::AgentInfo> {
+    /// Refreshes every agent with `Describe` (concurrently, bounded), lists them, and sets
+    /// `wavegate_agent_connected` from the answers (no endpoint counts as not connected).
+    pub async fn probe(&self, metrics: &Metrics) -> Vec<pb::AgentInfo> {
         let timeout = self.connect_timeout.max(Duration::from_millis(500));
         futures::future::join_all(self.by_id.values().map(|a| a.refresh(timeout))).await;
-        self.by_id.values().map(|a| a.info()).collect()
-    }
-
-    /// [`Agents::list`], also setting `wavegate_agent_connected` of each exchange from the
-    /// answers (an exchange without an agent endpoint counts as not connected).
-    pub async fn probe(&self, metrics: &Metrics) -> Vec<pb::AgentInfo> {
-        let infos = self.list().await;
+        let infos: Vec<_> = self.by_id.values().map(|a| a.info()).collect();
         for i in &infos {
             metrics.agent_connected(&i.exchange_name, i.state == pb::AgentState::Ready as i32);
         }
@@ -223,13 +212,17 @@ impl Agents {
 
 /// How often agents are probed besides the waves' own calls, so `wavegate_agent_connected`
 /// follows an agent that goes away (or comes back) between waves.
-pub const PROBE_EVERY: Duration = Duration::from_secs(15);
+const PROBE_EVERY: Duration = Duration::from_secs(15);
 
-/// Probes every agent at start-up and then every [`PROBE_EVERY`] until `stop`: an agent that
-/// is down from the start shows as `wavegate_agent_connected == 0` at once, before any wave.
-pub async fn probe_loop(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
+/// Probes every agent at start-up (a down agent shows before any wave) and then every
+/// [`PROBE_EVERY`] until `stop`.
+pub async fn probe_loop(
+    agents: Arc<Agents>,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
-        let infos = core.agents.probe(&core.metrics).await;
+        let infos = agents.probe(&metrics).await;
         for i in infos
             .iter()
             .filter(|i| i.state == pb::AgentState::Unreachable as i32)

@@ -1,8 +1,6 @@
-//! Signal ingest (docs/design.md §3 bad input): each signal is checked (`Signal::from_proto`, its
-//! wave timestamp by [`crate::timing::check`], known exchange), then stored in batched
-//! transactions; a summary lists every rejection
-//! with its position, field, reason and gRPC code. Accepted signals are committed before the
-//! summary acknowledges them.
+//! Signal ingest (docs/design.md §3 bad input): each signal is checked (`Signal::from_proto`,
+//! [`crate::timing::check`], known exchange), then stored in batched transactions, committed
+//! before the summary (every rejection with its position, field, reason and code) is sent.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -19,12 +17,12 @@ use crate::timing;
 use crate::wave::{Closed, close_wave};
 
 /// Signals stored per transaction while a stream is read.
-pub const FLUSH_SIGNALS: usize = 20_000;
-/// Queued signals are flushed at least this often, so a wave being streamed keeps its
-/// `last_signal_at` fresh and is not closed by the quiet period mid-stream.
-pub const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+const FLUSH_SIGNALS: usize = 20_000;
+/// Queued signals are flushed at least this often, so a streamed wave's `last_signal_at` stays
+/// fresh and the quiet period does not close it mid-stream.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 /// Rejections listed in one summary at most (all are counted).
-pub const MAX_REJECTIONS_LISTED: usize = 10_000;
+const MAX_REJECTIONS_LISTED: usize = 10_000;
 
 /// One call's ingest: collects checked signals, flushes them in batches, builds the summary.
 #[derive(Debug)]
@@ -79,14 +77,12 @@ impl Ingest {
     }
 
     /// When the queued signals must be flushed even if no other signal arrives (`None`: none
-    /// queued). A producer that streams a signal and then pauses must not leave it unstored
-    /// while the wave's quiet period runs out.
+    /// queued), so a pausing producer's signals are stored before the quiet period runs out.
     pub fn flush_due(&self) -> Option<std::time::Instant> {
         (!self.batch.is_empty()).then(|| self.last_flush + FLUSH_EVERY)
     }
 
-    /// Records a malformed stream item (no signal, no close) as a rejection at its position,
-    /// so the call goes on and changes nothing for it.
+    /// Records a malformed stream item (no signal, no close) as a rejection at its position.
     pub fn malformed(&mut self, field: &str, reason: &str) {
         let position = u32::try_from(self.seen).unwrap_or(u32::MAX);
         self.seen += 1;
@@ -204,7 +200,11 @@ impl Ingest {
         let core = self.core.clone();
         let out = core
             .store
-            .insert_signals(&self.batch, |ts| core.close_by(ts), Utc::now())
+            .insert_signals(
+                &self.batch,
+                |ts| timing::close_by(&core.cfg.waves, ts),
+                Utc::now(),
+            )
             .await?;
         let batch = std::mem::take(&mut self.batch);
         let positions = std::mem::take(&mut self.positions);
@@ -249,9 +249,8 @@ impl Ingest {
         Ok(())
     }
 
-    /// Flushes, then closes the wave with this timestamp (dispatch starts at once). Closing a
-    /// wave that is closed already changes nothing. A wave that does not exist is refused as
-    /// [`timing::check`] refuses its timestamp (misaligned, future, late), else NOT_FOUND.
+    /// Flushes, then closes the wave with this timestamp (a closed one stays as it is). A wave
+    /// that does not exist is refused as [`timing::check`] refuses its timestamp, else NOT_FOUND.
     pub async fn close(&mut self, ts: DateTime<Utc>) -> Result<(), CoordinatorError> {
         self.flush().await?;
         let id = wave_id(ts);
@@ -276,7 +275,7 @@ impl Ingest {
             Closed::Dispatching | Closed::Failed => {
                 self.closed.insert(id);
             }
-            Closed::AlreadyClosed => {}
+            Closed::NotClaimed => {}
         }
         Ok(())
     }

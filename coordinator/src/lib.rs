@@ -9,30 +9,30 @@
 //! (completion), [`store`] (SQLite/PostgreSQL), [`api`] (the public gRPC API), [`server`]
 //! (start and stop), [`spans`] (the tracing spans of a wave and of API calls).
 
-pub mod agents;
-pub mod api;
-pub mod auth;
-pub mod cancel;
+pub(crate) mod agents;
+pub(crate) mod api;
+pub(crate) mod auth;
+pub(crate) mod cancel;
 pub mod config;
-pub mod dispatch;
-pub mod error;
-pub mod hub;
-pub mod ingest;
-pub mod params;
-pub mod params_cache;
-pub mod report;
-pub mod retry;
-pub mod server;
-pub mod session;
-pub mod spans;
-pub mod state;
-pub mod storage_health;
+pub(crate) mod dispatch;
+pub(crate) mod error;
+pub(crate) mod hub;
+pub(crate) mod ingest;
+pub(crate) mod params;
+pub(crate) mod params_cache;
+pub(crate) mod report;
+pub(crate) mod retry;
+pub(crate) mod server;
+pub(crate) mod session;
+pub(crate) mod spans;
+pub(crate) mod state;
+pub(crate) mod storage_health;
 pub mod store;
-pub mod timing;
-pub mod verify;
-pub mod wave;
-pub mod wave_cache;
+pub(crate) mod timing;
+pub(crate) mod verify;
+pub(crate) mod wave;
+pub(crate) mod wave_cache;
 
-pub use config::{ConfigError, CoordinatorConfig, DispatchConfig, ExchangeConfig, WaveTiming};
+pub use config::{CoordinatorConfig, ExchangeConfig};
 pub use error::CoordinatorError;
 pub use server::{CoordinatorHandle, spawn};

@@ -43,7 +43,7 @@ impl CoordinatorHandle {
         self.addr
     }
 
-    /// The store (for tests and tools in this process).
+    /// The store (for tests and in-process tools).
     pub fn store(&self) -> &Store {
         &self.core.store
     }
@@ -113,19 +113,19 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
 
     let (shutdown, rx) = watch::channel(false);
     let clock = tokio::spawn(run_clock(core.clone(), rx.clone()));
-    let prober = tokio::spawn(crate::agents::probe_loop(core.clone(), rx.clone()));
+    let prober = tokio::spawn(crate::agents::probe_loop(
+        core.agents.clone(),
+        core.metrics.clone(),
+        rx.clone(),
+    ));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, true).await;
     // From here on the storage's state decides (published in order).
     core.storage.set_reporter(health.clone());
-    {
-        let c = core.clone();
-        let rx = rx.clone();
-        core.spawn_task(async move { c.storage.run_probe(c.store.clone(), rx).await });
-    }
-    // Advertise what this process serves (the descriptor set also holds the agent protocol),
-    // over reflection v1 and v1alpha.
+    let (storage, store, probe_rx) = (core.storage.clone(), core.store.clone(), rx.clone());
+    core.spawn_task(async move { storage.run_probe(store, probe_rx).await });
+    // Reflection v1 and v1alpha of what this process serves.
     let (reflection, reflection_alpha) = wavegate_common::reflection::services(
         &[
             <SignalIngestServer<Api> as NamedService>::NAME,
@@ -137,8 +137,7 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
     )
     .map_err(|e| CoordinatorError::Corrupt(format!("reflection: {e}")))?;
     let api = Api::new(core.clone());
-    // Every message of a call is refused above `max_request_bytes` from its length prefix,
-    // before it is buffered or decoded, with or without auth (large loads stream: `Publish`).
+    // Messages above `max_request_bytes` are refused from their length prefix, before decoding.
     let max = core.cfg.max_request_bytes;
     let ingest = SignalIngestServer::new(api.clone()).max_decoding_message_size(max);
     let waves = WavesServer::new(api.clone()).max_decoding_message_size(max);
@@ -169,8 +168,7 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
     })
 }
 
-/// Publishes the public services' gRPC health (and the server's overall `""` status):
-/// `NOT_SERVING` while the storage fails.
+/// Publishes the public services' (and the server's `""`) gRPC health.
 pub async fn set_health(health: &tonic_health::server::HealthReporter, serving: bool) {
     let status = if serving {
         tonic_health::ServingStatus::Serving

@@ -9,10 +9,8 @@
 //! client spans. Each fact has one key: `exchange.id` and `exchange.name` everywhere (as in the
 //! agents' resource), numbers as numbers.
 //!
-//! Span and field names are a contract (dashboards, the trace tests): change them only together
-//! with those. Fields set later are declared `Empty` up front, because `tracing` only records
-//! fields a span was created with; each is recorded once (a second record would export the key
-//! twice).
+//! Span and field names are a contract (dashboards, trace tests). Fields set later are declared
+//! `Empty` up front (`tracing` records only declared fields) and recorded once.
 
 use tracing::Span;
 use tracing::field::Empty;
@@ -157,19 +155,6 @@ pub fn api(method: &'static str, metadata: &tonic::metadata::MetadataMap) -> Spa
     span
 }
 
-/// Records an API call's outcome: its gRPC code, and an error status for a failed call.
-pub fn api_finished<T>(span: &Span, result: &Result<T, tonic::Status>) {
-    match result {
-        Ok(_) => {
-            span.record("rpc.grpc.status_code", 0_i64);
-        }
-        Err(s) => {
-            span.record("rpc.grpc.status_code", s.code() as i64);
-            record_error(span, s.message());
-        }
-    }
-}
-
 /// Marks `span` as failed with `message`.
 pub fn record_error(span: &Span, message: &str) {
     span.record("error", true);
@@ -178,13 +163,21 @@ pub fn record_error(span: &Span, message: &str) {
     span.record("otel.status_description", message);
 }
 
-/// Runs an API call's future in `span` and records its outcome on the span.
+/// Runs an API call's future in `span` and records its gRPC code (and error) on the span.
 pub async fn traced<T, F>(span: Span, call: F) -> Result<T, tonic::Status>
 where
     F: std::future::Future<Output = Result<T, tonic::Status>>,
 {
     use tracing::Instrument as _;
     let result = call.instrument(span.clone()).await;
-    api_finished(&span, &result);
+    match &result {
+        Ok(_) => {
+            span.record("rpc.grpc.status_code", 0_i64);
+        }
+        Err(s) => {
+            span.record("rpc.grpc.status_code", s.code() as i64);
+            record_error(&span, s.message());
+        }
+    }
     result
 }

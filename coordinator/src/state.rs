@@ -1,11 +1,11 @@
-//! The coordinator's shared state: config, store, agents, event hub, and the waves this
-//! process is dispatching (with their cancel signals, see `cancel`).
+//! The coordinator's composition root: config, store, agents, event hub, caches, and the
+//! waves this process is dispatching (with their cancel signals, see `cancel`).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Duration, Utc};
-use tokio::sync::{Notify, RwLock};
+use chrono::{Duration, Utc};
+use tokio::sync::RwLock;
 use tokio::task::JoinSet;
 use wavegate_common::telemetry::Metrics;
 use wavegate_common::telemetry::metrics::Process;
@@ -17,6 +17,7 @@ use crate::error::CoordinatorError;
 use crate::hub::Hub;
 use crate::params_cache::ParamsCache;
 use crate::retry::Retries;
+use crate::storage_health::StorageHealth;
 use crate::store::Store;
 use crate::wave_cache::WaveCache;
 
@@ -28,15 +29,13 @@ pub struct Core {
     /// Database.
     pub store: Store,
     /// Agents by exchange.
-    pub agents: Agents,
+    pub agents: Arc<Agents>,
     /// Live events.
     pub hub: Hub,
     /// This process' Prometheus metrics (its own registry, so in-process clusters do not mix).
     pub metrics: Arc<Metrics>,
     /// This coordinator's identity in dispatch leases.
     pub owner: String,
-    /// Wakes the wave clock early (e.g. after a producer closed a wave).
-    pub wake: Notify,
     /// Accepted signals of collecting waves, so dispatch need not read them back.
     pub signals: WaveCache,
     /// Stored params held in memory, so dispatch need not read them.
@@ -46,7 +45,7 @@ pub struct Core {
     /// The waves this process dispatches, each with the cancel signal its exchange runs watch.
     pub running: Running,
     /// Whether the storage takes writes; out of service after a storage fault.
-    pub storage: crate::storage_health::StorageHealth,
+    pub storage: Arc<StorageHealth>,
     known_exchanges: RwLock<HashSet<u32>>,
     tasks: Mutex<JoinSet<()>>,
 }
@@ -68,11 +67,10 @@ impl Core {
         Ok(Self {
             cfg,
             store,
-            agents,
+            agents: Arc::new(agents),
             hub: Hub::new(),
             metrics: Arc::new(metrics),
             owner,
-            wake: Notify::new(),
             signals: WaveCache::default(),
             params: Arc::new(ParamsCache::default()),
             retries: Retries::default(),
@@ -101,35 +99,9 @@ impl Core {
         self.known_exchanges.write().await.insert(id);
     }
 
-    /// `wave_timestamp + interval + signal_delay + grace`: the end of a wave's acceptance
-    /// window and its latest closing instant ([`crate::timing::close_by`]).
-    pub fn close_by(&self, ts: DateTime<Utc>) -> DateTime<Utc> {
-        crate::timing::close_by(&self.cfg.waves, ts)
-    }
-
-    /// The instant after which a wave is too old to execute.
-    pub fn too_old_after(&self, ts: DateTime<Utc>) -> DateTime<Utc> {
-        crate::timing::too_old_after(&self.cfg.waves, ts)
-    }
-
     /// Lease length.
     pub fn lease(&self) -> Duration {
         secs(self.cfg.dispatch.lease_secs)
-    }
-
-    /// Marks a wave as dispatched by this process; false if it already is.
-    pub fn start_running(&self, wave_id: &str) -> bool {
-        self.running.start(wave_id)
-    }
-
-    /// Unmarks a wave.
-    pub fn stop_running(&self, wave_id: &str) {
-        self.running.stop(wave_id);
-    }
-
-    /// True while this process dispatches the wave.
-    pub fn is_running(&self, wave_id: &str) -> bool {
-        self.running.contains(wave_id)
     }
 
     /// Runs a background task owned by the coordinator (aborted at shutdown).

@@ -4,19 +4,18 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use wavegate_common::telemetry::propagation::{self, SpanContext};
 
 use chrono::Utc;
-
-use crate::store::{WaveStatus, from_ms, ms};
 use tokio::sync::watch;
 use wavegate_common::proto::v1 as pb;
+use wavegate_common::telemetry::propagation::{self, SpanContext};
 
-use crate::dispatch;
 use crate::error::CoordinatorError;
 use crate::state::{Core, secs};
+use crate::store::{WaveRow, WaveStatus, from_ms, ms};
+use crate::{dispatch, timing};
 
-/// How often the clock looks for due waves when nothing wakes it.
+/// How often the clock looks for due waves.
 const TICK: Duration = Duration::from_millis(200);
 
 /// What closing a wave did.
@@ -26,9 +25,8 @@ pub enum Closed {
     Dispatching,
     /// Too old to execute: marked failed.
     Failed,
-    /// Not claimed: not collecting any more (closed before, or claimed by another
-    /// coordinator), or no longer due (a signal arrived meanwhile).
-    AlreadyClosed,
+    /// Not claimed: closed before (maybe by another coordinator), or no longer due.
+    NotClaimed,
 }
 
 /// Runs the clock until `shutdown` turns true.
@@ -43,7 +41,6 @@ pub async fn run_clock(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
-            _ = core.wake.notified() => {}
             r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { return },
         }
     }
@@ -63,7 +60,7 @@ async fn tick(core: &Arc<Core>) -> Result<(), CoordinatorError> {
     // A wave finished elsewhere (e.g. by the coordinator that took it over) needs no backoff.
     core.retries.retain(|id| resumable.iter().any(|r| r == id));
     for id in resumable {
-        if core.is_running(&id) || !core.retries.due(&id) {
+        if core.running.contains(&id) || !core.retries.due(&id) {
             continue;
         }
         if let Err(e) = resume(core, &id).await {
@@ -77,9 +74,8 @@ async fn tick(core: &Arc<Core>) -> Result<(), CoordinatorError> {
     Ok(())
 }
 
-/// Closes a collecting wave: fails it when it is older than `max_wave_age`, else claims it
-/// (one conditional write) and starts its dispatch. `forced` is the producer's close; else the
-/// claim re-checks that the wave is due (quiet period or `close_by`).
+/// Closes a collecting wave: fails it when older than `max_wave_age`, else claims it and
+/// starts its dispatch. Unless `forced` (the producer's close) the claim re-checks it is due.
 pub async fn close_wave(
     core: &Arc<Core>,
     wave_id: &str,
@@ -90,9 +86,9 @@ pub async fn close_wave(
             "wave {wave_id} not found"
         )));
     };
-    // Millisecond precision, as stored: the row dispatch builds in memory equals the stored one.
+    // Millisecond precision, as stored.
     let now = from_ms(ms(Utc::now()));
-    if now > core.too_old_after(row.wave_timestamp) {
+    if now > timing::too_old_after(&core.cfg.waves, row.wave_timestamp) {
         core.signals.forget(wave_id);
         let reason = format!(
             "older than max_wave_age_secs ({}) when it closed",
@@ -103,7 +99,7 @@ pub async fn close_wave(
             core.hub.status(wave_id, pb::WaveStatus::Failed);
             return Ok(Closed::Failed);
         }
-        return Ok(Closed::AlreadyClosed);
+        return Ok(Closed::NotClaimed);
     }
     let deadline = now + secs(core.cfg.waves.deadline_secs);
     let due = (!forced).then(|| now - secs(core.cfg.waves.quiet_secs));
@@ -116,11 +112,11 @@ pub async fn close_wave(
             // Closed before, or by another coordinator: nothing here will dispatch it.
             core.signals.forget(wave_id);
         }
-        return Ok(Closed::AlreadyClosed);
+        return Ok(Closed::NotClaimed);
     };
     tracing::info!(wave_id, signals = count, "wave closed and claimed");
     // The row as the claim left it, so dispatch does not read it back.
-    let claimed = crate::store::WaveRow {
+    let claimed = WaveRow {
         status: WaveStatus::Dispatching,
         signal_count: count,
         closed_at: Some(now),
@@ -156,18 +152,17 @@ async fn resume(core: &Arc<Core>, wave_id: &str) -> Result<(), CoordinatorError>
 fn start(
     core: &Arc<Core>,
     wave_id: &str,
-    claimed: Option<crate::store::WaveRow>,
+    claimed: Option<WaveRow>,
     closed_by: Option<SpanContext>,
 ) {
-    if !core.start_running(wave_id) {
+    if !core.running.start(wave_id) {
         return;
     }
     core.hub.status(wave_id, pb::WaveStatus::Dispatching);
     let c = core.clone();
     let id = wave_id.to_owned();
     core.spawn_task(async move {
-        // Unmarked however the task ends (also by a panic or an abort), so a later tick can
-        // resume the wave.
+        // Unmarked however the task ends (panic and abort included), so a tick can resume it.
         let _running = Running {
             core: c.clone(),
             wave_id: id.clone(),
@@ -176,8 +171,7 @@ fn start(
             Ok(()) => c.retries.succeeded(&id),
             Err(e) => {
                 c.storage.observe(&c.store, &e);
-                // Resumed later (by this node after a backoff, or by another once the lease
-                // expires); the wave's deadline stays as claimed.
+                // Resumed later, here after a backoff or elsewhere once the lease expires.
                 let after = c.retries.failed(&id);
                 tracing::error!(wave_id = %id, error = %e, retry_in_ms = after.as_millis() as u64,
                     "wave dispatch failed; it will be resumed");
@@ -194,6 +188,6 @@ struct Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.core.stop_running(&self.wave_id);
+        self.core.running.stop(&self.wave_id);
     }
 }

@@ -1,10 +1,7 @@
-//! The accepted signals of collecting waves, kept in memory as their ingest commits, so that
-//! dispatch after the claim does not read them back from the database (docs/design.md §5: close →
-//! first order). Bounded in waves and in signals; a wave that does not fit, was evicted, or was
-//! collected partly by another process or before a restart is read from the database instead:
-//! dispatch only uses a wave's entry when its count equals the count the claim returned (the
-//! entry only ever holds committed, accepted — hence distinct — signals of that wave, so equal
-//! counts mean equal sets).
+//! The accepted signals of collecting waves, kept as their ingest commits, so dispatch need not
+//! read them back (docs/design.md §5: close → first order). Bounded; dispatch uses an entry only
+//! when its count equals the claim's (entries hold only committed, distinct signals, so equal
+//! counts mean equal sets), else reads the database.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -12,9 +9,9 @@ use std::sync::Mutex;
 use wavegate_common::Signal;
 
 /// Signals kept over all waves at most (~150 bytes each: a few MB).
-pub const MAX_CACHED_SIGNALS: usize = 50_000;
+const MAX_CACHED_SIGNALS: usize = 50_000;
 /// Waves kept at most; the oldest (by id, i.e. by timestamp) goes first.
-pub const MAX_CACHED_WAVES: usize = 32;
+const MAX_CACHED_WAVES: usize = 32;
 
 #[derive(Debug, Default)]
 struct Entry {
@@ -100,12 +97,14 @@ impl WaveCache {
     }
 
     /// Signals held over all waves.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.lock().total
     }
 
     /// True when nothing is held.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
