@@ -11,12 +11,10 @@
 //! ops-77b0…   read,operate
 //! ```
 //!
-//! A line with only a token grants every scope, as every token did before scopes existed.
-//! Scopes: `publish` (SignalIngest), `read` (Waves.Get/List/Watch, Params.Get, Agents.List),
-//! `operate` (Params.Set, Waves.Cancel), `admin` (everything). [`Guarded`] checks each call's
-//! method against the token's scopes from the request headers, before the body is read: a
-//! missing or unknown token is UNAUTHENTICATED, a token without the scope PERMISSION_DENIED.
-//! Tokens are never logged nor printed (`Debug` shows only how many there are).
+//! A bare token grants every scope. Scopes: `publish` (SignalIngest), `read` (Waves.Get/List/
+//! Watch, Params.Get, Agents.List), `operate` (Params.Set, Waves.Cancel), `admin` (everything).
+//! [`Guarded`] checks each call from its headers before the body is read: a missing or unknown
+//! token is UNAUTHENTICATED, one without the scope PERMISSION_DENIED. Tokens are never logged.
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -51,7 +49,7 @@ impl Scope {
     }
 
     /// Its name in the tokens file.
-    pub fn as_str(self) -> &'static str {
+    fn as_str(self) -> &'static str {
         match self {
             Scope::Publish => "publish",
             Scope::Read => "read",
@@ -64,9 +62,8 @@ impl Scope {
         Self::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
-    /// The scope a public API method needs (`/package.Service/Method`); anything not listed
-    /// needs `admin`.
-    pub fn of_method(path: &str) -> Self {
+    /// The scope a method (`/package.Service/Method`) needs; unlisted ones need `admin`.
+    fn of_method(path: &str) -> Self {
         match path {
             "/wavegate.v1.SignalIngest/Publish" | "/wavegate.v1.SignalIngest/PublishWave" => {
                 Scope::Publish
@@ -112,8 +109,7 @@ impl Auth {
         Self::default()
     }
 
-    /// Reads the tokens file (format in the module doc); errors name the key and the line,
-    /// never a token.
+    /// Reads the tokens file (module doc); errors name the key and line, never a token.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let key = "auth.tokens_file";
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
@@ -142,7 +138,7 @@ impl Auth {
                 grant |= scope.bit();
                 scoped = true;
             }
-            // A bare token (the format before scopes) keeps every right it had.
+            // A bare token grants everything.
             let grant = if scoped { grant } else { Scope::Admin.bit() };
             tokens.push((token.as_bytes().to_vec(), Grant(grant)));
         }

@@ -55,21 +55,17 @@ pub enum CoordinatorError {
         /// What SQLite said.
         reason: String,
     },
-    /// The storage refuses writes (disk full, I/O errors): nothing new is taken until it
-    /// recovers; retry later.
+    /// The storage refuses writes (disk full, I/O errors); retry later.
     #[error("{0}")]
     Unavailable(String),
 }
 
 impl CoordinatorError {
-    /// True when this is a fault of the storage (disk full, I/O error, lost connection), not
-    /// of the request.
+    /// True when this is a fault of the storage (disk full, I/O error, lost connection).
     pub fn is_storage_fault(&self) -> bool {
         matches!(self, CoordinatorError::Database(e) if crate::store::fault::is_storage_fault(e))
     }
-}
 
-impl CoordinatorError {
     /// A bad request naming the field.
     pub fn bad(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::BadRequest {
@@ -105,7 +101,7 @@ pub fn status(e: &CoordinatorError) -> tonic::Status {
         tracing::error!(error = %e, "internal error");
     }
     if e.is_storage_fault() {
-        // Details logged (by the storage monitor too); the caller learns only to retry.
+        // Details are logged; the caller learns only to retry.
         tracing::error!(error = %e, "storage fault");
         return tonic::Status::unavailable(
             "storage unavailable (disk full or I/O error): nothing was stored; retry later",

@@ -1,6 +1,5 @@
-//! Live wave events for `Waves.Watch` subscribers (a tokio broadcast channel).
-//!
-//! Sending never blocks dispatch: a subscriber that falls behind loses the oldest events.
+//! Live wave events for `Waves.Watch` (a broadcast channel: sending never blocks dispatch, a
+//! subscriber that falls behind loses the oldest events).
 
 use tokio::sync::broadcast;
 use wavegate_common::proto::v1 as pb;

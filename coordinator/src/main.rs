@@ -23,25 +23,22 @@ struct Args {
     /// sqlite://file or postgres://user@host/db (overrides the config).
     #[arg(long, env = "WAVEGATE_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
-    /// Read and validate the config (file, environment, flags) and exit: 0 when the coordinator
-    /// would start with it, 1 with the reason otherwise. Opens no database, socket or file
-    /// besides the config (deploy/check.sh runs it on every shipped config).
+    /// Read and validate the config (file, environment, flags) and exit: 0 when valid, 1 with
+    /// the reason otherwise. Opens nothing else (deploy/check.sh runs it on shipped configs).
     #[arg(long)]
     check_config: bool,
 }
 
-/// glibc malloc arenas at most. By default glibc gives threads that meet on the allocator lock
-/// arenas of their own (up to 8 per core), each keeping the memory freed into it: on the
-/// ingest run that was about a quarter of the coordinator's peak RSS (docs/benchmarks.md). Two
-/// arenas keep the tokio workers from queueing on one lock on a small machine.
+/// glibc malloc arenas at most: glibc's default (up to 8 per core, each keeping the memory
+/// freed into it) cost about a quarter of peak RSS on the ingest run (docs/benchmarks.md); two
+/// keep the tokio workers from queueing on one lock.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MALLOC_ARENAS: libc::c_int = 2;
 
 fn main() -> anyhow::Result<()> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a glibc malloc tunable; it runs before any thread exists (the
-    // runtime is built below), so nothing allocates concurrently. A refusal (0) keeps glibc's
-    // default, which is only more memory.
+    // SAFETY: mallopt only sets a glibc tunable, before any thread exists (the runtime is built
+    // below). A refusal keeps glibc's default.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
     }

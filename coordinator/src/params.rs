@@ -87,18 +87,16 @@ pub fn all_effective(cfg: &CoordinatorConfig, stored: &[StoredParams]) -> Vec<pb
         .collect()
 }
 
-/// Highest stop-loss and trailing-activation distance accepted, in percent: a stop further
-/// than half the entry price protects nothing (issue 12: a 99.99 % stop was accepted).
-pub const MAX_STOP_PERCENT: f64 = 50.0;
-/// Trailing distance bounds, in percent: Binance USDⓈ-M `TRAILING_STOP_MARKET` accepts a
-/// `callbackRate` in [0.1, 10] (developers.binance.com, derivatives / usds-margined-futures /
-/// trade / New Order), the narrowest of the venues wavegate trades.
-pub const TRAILING_DISTANCE_PERCENT: (f64, f64) = (0.1, 10.0);
+/// Highest stop-loss and trailing-activation distance, in percent: a stop further than half
+/// the entry price protects nothing.
+const MAX_STOP_PERCENT: f64 = 50.0;
+/// Trailing distance bounds, in percent: Binance USDⓈ-M `TRAILING_STOP_MARKET`'s
+/// `callbackRate` range, the narrowest of the venues.
+const TRAILING_DISTANCE_PERCENT: (f64, f64) = (0.1, 10.0);
 
-/// Checks params anyone sets (a `Params.Set`, a signal's params) against the bounds:
-/// `max_trades` in [1, `params.max_trades_ceiling`], stop-loss and trailing activation in
-/// (0, [`MAX_STOP_PERCENT`]], trailing distance within [`TRAILING_DISTANCE_PERCENT`]. Field
-/// names get `prefix` (`params.` for a signal's).
+/// Checks params anyone sets (a `Params.Set`, a signal's): `max_trades` in
+/// [1, `params.max_trades_ceiling`], the percentages within their bounds. Field names get
+/// `prefix` (`params.` for a signal's).
 pub fn check_bounds(
     cfg: &CoordinatorConfig,
     prefix: &str,
@@ -185,8 +183,7 @@ pub fn check_set(
     Ok(())
 }
 
-/// Leverage, margin mode and entry size of a wave's positions (issue 11), as `Params.Set`
-/// stored them; `None` fields leave the agent's configured value.
+/// Leverage, margin mode and entry size of a wave's positions; `None` keeps the agent's own.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct PositionParams {
     /// Leverage set per symbol before its entry.
@@ -214,27 +211,8 @@ impl PositionParams {
     }
 }
 
-/// `cross` or `isolated`, as stored; `None` for `Unspecified`.
-pub fn margin_mode_str(m: pb::MarginMode) -> Option<&'static str> {
-    match m {
-        pb::MarginMode::Unspecified => None,
-        pb::MarginMode::Cross => Some("cross"),
-        pb::MarginMode::Isolated => Some("isolated"),
-    }
-}
-
-/// Parses a stored margin mode (`cross` or `isolated`).
-pub fn margin_mode_from_str(s: &str) -> Option<pb::MarginMode> {
-    match s {
-        "cross" => Some(pb::MarginMode::Cross),
-        "isolated" => Some(pb::MarginMode::Isolated),
-        _ => None,
-    }
-}
-
-/// Checks the position params of a `Params.Set` (issue 12's bounds): a known `margin_mode`,
-/// and the bounds of [`check_position_bounds`]. The request's exchange is configured (checked
-/// before).
+/// Checks a `Params.Set`'s position params: a known `margin_mode`, and
+/// [`check_position_bounds`].
 fn check_position(
     cfg: &CoordinatorConfig,
     req: &pb::SetParamsRequest,
@@ -254,10 +232,9 @@ fn check_position(
     )
 }
 
-/// Checks position params anyone sets (a `Params.Set`, a signal's params, issue 11):
-/// `leverage` in 1..=`params.max_leverage`, `position_size_usd` within exchange
-/// `exchange_id`'s configured size range (the `[params]` range for an exchange not
-/// configured). Field names get `prefix` (`params.` for a signal's).
+/// Checks position params anyone sets: `leverage` in 1..=`params.max_leverage`,
+/// `position_size_usd` within the exchange's size range (`[params]`'s for an unconfigured
+/// one). Field names get `prefix`.
 pub fn check_position_bounds(
     cfg: &CoordinatorConfig,
     prefix: &str,

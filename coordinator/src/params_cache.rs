@@ -1,8 +1,6 @@
-//! Stored exchange params held in memory (docs/design.md §1 step 1, §5), so that dispatch computes a
-//! wave's effective params without a database round trip. Loaded from the database at first
-//! use (after a start or restart the database is the source), then updated by `Params.Set`,
-//! by each wave's params once written (`store::ParamsUpdate`), and by the clock's refresh (a
-//! row newer than the one held — e.g. written by another coordinator — replaces it).
+//! Stored exchange params held in memory (docs/design.md §1 step 1, §5), so dispatch needs no
+//! database round trip. Loaded at first use, then updated by `Params.Set`, each wave's params,
+//! and the clock's refresh (a newer row, e.g. another coordinator's, replaces the one held).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -30,10 +30,8 @@ pub struct Done {
     pub positions_opened: u32,
 }
 
-/// Stores and announces the completion of a dispatched wave, and counts it in the metrics
-/// (once per exchange, only when this coordinator's completion was the one stored). `None`
-/// when another coordinator took the wave over first. `written`: what the dispatch's outcome
-/// writer committed (not written again) and left over (written with the final outcomes).
+/// Stores, announces and counts (if stored here) the completion of a dispatched wave; `None`
+/// when another coordinator took it over first. `written`: what the outcome writer committed.
 pub async fn complete(
     core: &Arc<Core>,
     row: &WaveRow,
@@ -55,7 +53,7 @@ pub async fn complete(
     let now = Utc::now();
     let event = WaveCompleted::new(&row.id, &totals, &exchanges, now);
     let status = final_status(&exchanges);
-    // An operator's cancel shows as the wave's reason (off the order path: the wave is done).
+    // An operator's cancel shows as the wave's reason.
     let reason = core
         .store
         .cancel_reason(&row.id)
@@ -91,7 +89,7 @@ pub async fn complete(
         "wave completed"
     );
     core.hub.status(&row.id, status.to_proto());
-    // The completion is stored; the live event is best effort (watchers also poll the wave).
+    // Stored; the live event is best effort (watchers also poll the wave).
     match core.store.wave(&row.id).await {
         Ok(Some(done)) => core.hub.send(&row.id, Event::Completed(done.to_summary())),
         Ok(None) => {}

@@ -1,7 +1,6 @@
-//! The storage's health as the coordinator acts on it (issue 12, item 3): after a storage
-//! fault (disk full, I/O errors) the coordinator takes no new work — ingest answers
-//! `UNAVAILABLE`, gRPC health says `NOT_SERVING`, the clock claims no wave — and a probe
-//! write every [`PROBE_EVERY`] brings it back by itself once the storage takes writes again.
+//! The storage's health: after a storage fault (disk full, I/O errors) the coordinator takes
+//! no new work (ingest answers `UNAVAILABLE`, gRPC health `NOT_SERVING`, the clock claims no
+//! wave) until a probe write every [`PROBE_EVERY`] succeeds again.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -15,7 +14,7 @@ use crate::error::CoordinatorError;
 use crate::store::Store;
 
 /// How often a failed storage is probed.
-pub const PROBE_EVERY: Duration = Duration::from_secs(1);
+const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 /// Whether the storage takes writes, as last seen.
 #[derive(Debug)]

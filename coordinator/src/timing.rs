@@ -1,11 +1,7 @@
-//! Wave timing that needs no store (docs/design.md §4 "Wave timing"): a wave's acceptance window, its
-//! age limit, and the sanity of a wave timestamp a producer sends.
-//!
-//! A wave accepts signals until `wave_timestamp + interval + signal_delay + grace`: producers
-//! compute a candle's signals after it closes (the reference's signal server 18–19 minutes
-//! after its open time), and `signal_delay` is that allowance. A wave timestamp must be the
-//! open time of a candle (aligned to `interval`), at most one interval ahead of now and not
-//! older than `max_wave_age`; anything else is refused with the reason.
+//! Wave timing (docs/design.md §4 "Wave timing"): a wave accepts signals until
+//! `wave_timestamp + interval + signal_delay + grace` (`signal_delay`: producers compute a
+//! candle's signals after it closes). A wave timestamp must be a candle's open time, at most one
+//! interval ahead of now and not older than `max_wave_age`.
 
 use chrono::{DateTime, Utc};
 use wavegate_common::time::{floor_to_interval, is_aligned, wave_id};

@@ -1,21 +1,18 @@
-//! Checks what an agent reports against what the coordinator sent it (issue 12: a result that
-//! does not match — say a wave id pre-run on the agent by someone else with a junk symbol —
-//! must never be stored as the wave's outcome).
+//! Checks what an agent reports against what the coordinator sent it, so a result that does
+//! not match (say a wave id pre-run on the agent with a junk symbol) is never stored.
 //!
-//! Every outcome must name a signal of the exchange's list for this wave, with that signal's
-//! symbol; the `Result` must be for the stream's wave, its positions-opened counter must equal
-//! the outcomes that say a position was opened, and it must not exceed the wave's target. A
-//! re-sent wave is answered from the agent's journal, with signals an earlier attempt streamed
-//! (top-ups included), so membership is checked against the exchange's whole list for the
-//! wave, which every attempt streams from in the same rank order.
+//! Every outcome must name a signal of the exchange's list for this wave, with its symbol; the
+//! `Result` must be for the stream's wave, count as opened exactly the outcomes that say so,
+//! and stay within the target. Membership is checked against the exchange's whole list, since
+//! a re-sent wave is answered from the journal with signals earlier attempts streamed.
 
 use std::collections::HashSet;
 
 use wavegate_common::Signal;
 use wavegate_common::proto::v1 as pb;
 
-/// `ExchangeStats.error` of an exchange whose agent reported something the coordinator did
-/// not send; the precise reason is logged and shown by `Agents.List`.
+/// `ExchangeStats.error` when an agent reported something not sent (details in the log and
+/// `Agents.List`).
 pub const RESULT_MISMATCH: &str = "result_mismatch";
 
 /// Why a report was refused.
@@ -32,7 +29,7 @@ pub struct Sent<'a> {
 }
 
 impl<'a> Sent<'a> {
-    /// The exchange's list for `wave_id` and the wave's `max_trades`.
+    /// The exchange's list for `wave_id` and its `max_trades`.
     pub fn new(wave_id: &'a str, target: u32, signals: &'a [Signal]) -> Self {
         Self {
             wave_id,

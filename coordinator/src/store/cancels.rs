@@ -1,6 +1,5 @@
-//! `WAVE_CANCELLED` (`Waves.Cancel`): a collecting wave failed together with its event in one
-//! transaction, and the recorded cancel of a dispatching wave, which a resumed dispatch reads
-//! back so that a restart or a takeover does not undo the operator's cancel.
+//! `WAVE_CANCELLED` (`Waves.Cancel`): a collecting wave failed with its event in one
+//! transaction, and the recorded cancel of a dispatching wave, read back by a resumed dispatch.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::Acquire;
@@ -49,9 +48,8 @@ fn event<'a>(c: &CancelRecord<'a>) -> NewEvent<'a> {
 }
 
 impl Store {
-    /// Fails a collecting wave with `failed_reason` and records its `WAVE_CANCELLED` event, in
-    /// one transaction. False, and nothing written, when the wave is not collecting (any more):
-    /// the conditional write is the same as the clock's, so a claim and a cancel never both win.
+    /// Fails a collecting wave and records its `WAVE_CANCELLED`, in one transaction; false
+    /// (nothing written) when it is not collecting, so a claim and a cancel never both win.
     pub async fn cancel_collecting(
         &self,
         c: &CancelRecord<'_>,
@@ -68,10 +66,8 @@ impl Store {
         Ok(true)
     }
 
-    /// Records the cancel of a wave `c.coordinator` is dispatching, in one transaction with a
-    /// check (and, on PostgreSQL, a row lock) that it still is: `None` when the wave completed
-    /// or was taken over meanwhile (nothing written), else whether this was the first cancel
-    /// recorded (the first reason stands).
+    /// Records the cancel of a wave `c.coordinator` still dispatches (checked and held in the
+    /// same transaction): `None` when it no longer does, else whether this cancel was first.
     pub async fn record_cancel(
         &self,
         c: &CancelRecord<'_>,

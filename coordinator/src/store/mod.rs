@@ -2,7 +2,7 @@
 //! so that one set of queries serves both. Queries use `$N` placeholders, which both backends
 //! accept; instants are epoch milliseconds; flags are integers (portable decoding).
 //!
-//! Tables are those of docs/design.md §4; migrations live per backend in `migrations/{sqlite,postgres}`.
+//! Tables: docs/design.md §4; migrations per backend in `migrations/{sqlite,postgres}`.
 
 mod cancels;
 pub mod fault;
@@ -113,8 +113,7 @@ impl Store {
         };
         let opts = AnyConnectOptions::from_str(&url)?;
         let faults = std::sync::Arc::new(wavegate_common::fault_clock::FaultClock::default());
-        // A connection opened before the latest storage fault may hold a transaction its
-        // failed COMMIT left open (see `fault`): closed instead of reused.
+        // Connections opened before the latest storage fault are closed, not reused (`fault`).
         let (f1, f2) = (faults.clone(), faults.clone());
         let pool_options = AnyPoolOptions::new()
             .before_acquire(move |_, meta| {
@@ -184,9 +183,8 @@ impl Store {
         self.faults.note();
     }
 
-    /// A write that succeeds only when the storage takes writes again: records a
-    /// `STORAGE_RECOVERED` event for the outage `outage` (once). On PostgreSQL it first
-    /// writes a page that must be newly allocated ([`Store::probe_new_page`]).
+    /// A write that succeeds only once the storage takes writes again: records the outage's
+    /// `STORAGE_RECOVERED` event (once).
     pub async fn probe(&self, outage: &str, reason: &str) -> Result<(), CoordinatorError> {
         if self.backend == Backend::Postgres {
             self.probe_new_page().await?;
@@ -204,13 +202,9 @@ impl Store {
         Ok(())
     }
 
-    /// PostgreSQL: a row in a new temporary table, whose first page the server must allocate
-    /// on disk right away (it writes every new page of a relation when it extends it; with
-    /// `temp_tablespaces` empty, in the database's default tablespace). Why not the events
-    /// row alone: on a full disk PostgreSQL still stores a row that fits in a page a table
-    /// already has (its WAL is elsewhere), so that probe would report a recovery while the
-    /// disk is full and the next publish fails again — the flip-flop of issue 12, item 3.
-    /// Disk full is `53100` (`is_storage_fault`).
+    /// PostgreSQL: a row in a new temporary table, whose first page must be allocated on disk
+    /// at once. A row in an existing table may still fit a page it has on a full disk, which
+    /// would report a recovery too early.
     async fn probe_new_page(&self) -> Result<(), CoordinatorError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("CREATE TEMPORARY TABLE wavegate_space_probe (pad TEXT) ON COMMIT DROP")
@@ -228,8 +222,8 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Stores an event (docs/design.md §4 `events`). With a `dedup_key`, a second event with the same
-    /// key is ignored; returns whether it was stored.
+    /// Stores an event (docs/design.md §4 `events`); one whose `dedup_key` is stored already
+    /// is ignored. Returns whether it was stored.
     pub async fn event(&self, ev: &NewEvent<'_>) -> Result<bool, CoordinatorError> {
         let mut conn = self.pool.acquire().await?;
         Ok(insert_event(&mut conn, ev).await?)

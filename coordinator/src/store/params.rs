@@ -5,7 +5,7 @@ use wavegate_common::{MarginMode, SignalParams};
 
 use super::{Store, from_ms, ms};
 use crate::error::CoordinatorError;
-use crate::params::{PositionParams, margin_mode_from_str, margin_mode_str};
+use crate::params::PositionParams;
 
 /// Params stored for one exchange.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,9 +62,11 @@ fn from_row(r: Row) -> Result<StoredParams, CoordinatorError> {
             margin_mode: r
                 .9
                 .map(|m| {
-                    margin_mode_from_str(&m).ok_or_else(|| {
-                        CoordinatorError::Corrupt("exchange_params.margin_mode".into())
-                    })
+                    MarginMode::parse(&m)
+                        .map(MarginMode::to_proto)
+                        .ok_or_else(|| {
+                            CoordinatorError::Corrupt("exchange_params.margin_mode".into())
+                        })
                 })
                 .transpose()?,
             position_size_usd: r.10,
@@ -142,10 +144,8 @@ impl Store {
     }
 }
 
-/// docs/design.md §1 step 1 as a pure step: the stored params after a wave's signal params are applied
-/// to `current`. The fields the signal carries replace the stored ones; a stored buffer size
-/// is dropped when `max_trades` changes (the default `max_trades + buffer_fixed` applies). Without stored params and without `max_trades` there is nothing to store (`None`).
-/// Used by the store's write and by dispatch's in-memory view, so both agree.
+/// docs/design.md §1 step 1: `current` after a wave's signal params. Carried fields replace
+/// stored ones; a new `max_trades` drops an explicit buffer size. `None`: nothing to store.
 pub fn merge_wave_params(
     current: Option<StoredParams>,
     exchange_id: u32,
@@ -155,8 +155,7 @@ pub fn merge_wave_params(
 ) -> Option<StoredParams> {
     match current {
         Some(mut c) => {
-            // An explicit buffer size was set for the old target: a new target gets
-            // docs/design.md's `max_trades + buffer_fixed`.
+            // A buffer size set for the old target does not carry over.
             if let Some(m) = p.max_trades
                 && m != c.max_trades
             {
@@ -188,7 +187,7 @@ pub fn merge_wave_params(
 }
 
 /// The position params after a signal's are applied to `kept`: each one the signal carries
-/// replaces the kept one (issue 11).
+/// replaces the kept one.
 fn position_of(p: &SignalParams, kept: Option<&PositionParams>) -> PositionParams {
     PositionParams {
         leverage: p.leverage.or_else(|| kept.and_then(|k| k.leverage)),
@@ -258,7 +257,12 @@ pub(super) async fn upsert_params(
     .bind(p.trailing_distance_percent)
     .bind(ms(p.updated_at))
     .bind(p.position.leverage.map(i64::from))
-    .bind(p.position.margin_mode.map(margin_mode_str))
+    .bind(
+        p.position
+            .margin_mode
+            .and_then(|m| MarginMode::from_proto(m as i32).ok().flatten())
+            .map(MarginMode::as_str),
+    )
     .bind(p.position.position_size_usd)
     .execute(&mut *conn)
     .await?;

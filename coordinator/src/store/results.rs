@@ -2,6 +2,7 @@
 //! `WAVE_COMPLETED` in one transaction, the event at most once per wave).
 
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sqlx::Acquire;
 use wavegate_common::proto::v1 as pb;
@@ -121,8 +122,7 @@ pub struct Completion<'a> {
     pub timings: &'a [ExchangeTiming],
 }
 
-/// The `stats` column: the statistics with the exchange's timing beside them (a row written
-/// before timings were recorded has none and reads as empty).
+/// The `stats` column: the statistics with the exchange's timing (optional) beside them.
 #[derive(Serialize)]
 struct StoredStats<'a> {
     #[serde(flatten)]
@@ -243,6 +243,23 @@ impl Store {
         &self,
         wave_id: &str,
     ) -> Result<Vec<ExchangeStats>, CoordinatorError> {
+        self.stats_column(wave_id).await
+    }
+
+    /// When each exchange of a wave ran, by exchange id.
+    pub async fn exchange_timings(
+        &self,
+        wave_id: &str,
+    ) -> Result<Vec<ExchangeTiming>, CoordinatorError> {
+        let rows: Vec<StoredTiming> = self.stats_column(wave_id).await?;
+        Ok(rows.into_iter().filter_map(|t| t.timing).collect())
+    }
+
+    /// The `stats` column of a wave's exchanges, by exchange id.
+    async fn stats_column<T: DeserializeOwned>(
+        &self,
+        wave_id: &str,
+    ) -> Result<Vec<T>, CoordinatorError> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT stats FROM wave_exchange_results WHERE wave_id = $1 ORDER BY exchange_id",
         )
@@ -255,27 +272,6 @@ impl Store {
                     .map_err(|e| CoordinatorError::Corrupt(format!("stats of {wave_id}: {e}")))
             })
             .collect()
-    }
-
-    /// When each exchange of a wave ran, by exchange id (none for a wave completed before
-    /// timings were recorded).
-    pub async fn exchange_timings(
-        &self,
-        wave_id: &str,
-    ) -> Result<Vec<ExchangeTiming>, CoordinatorError> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT stats FROM wave_exchange_results WHERE wave_id = $1 ORDER BY exchange_id",
-        )
-        .bind(wave_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::new();
-        for r in rows {
-            let t: StoredTiming = serde_json::from_str(&r.0)
-                .map_err(|e| CoordinatorError::Corrupt(format!("stats of {wave_id}: {e}")))?;
-            out.extend(t.timing);
-        }
-        Ok(out)
     }
 
     /// Stored outcomes of a wave, per exchange in rank order (validation before execution).

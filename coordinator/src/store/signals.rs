@@ -12,12 +12,8 @@ use super::waves::{ensure_wave, lock_collecting, status_in, touch_collecting};
 use super::{Backend, NewEvent, Store, from_ms, insert_event, ms};
 use crate::error::CoordinatorError;
 
-/// Rows per multi-row INSERT on SQLite (1 500 parameters, far under SQLite's 32 766). With
-/// anonymous `?` parameters binding is linear in a statement's parameters; measured (release,
-/// `tests/it/ingest_speed.rs`, store only): 10 rows ≈ 225k rows/s, 50 ≈ 245k, 100 ≈ 265k,
-/// 400–2 700 ≈ 190–230k. Numbered `?N` made it quadratic (10 rows ≈ 140k/s, 100 ≈ 30k/s,
-/// 1 000 ≈ 6k/s): sqlx asks SQLite every parameter's name, found by a linear search. Full-size
-/// chunks share one SQL text, so sqlx prepares that statement once per connection.
+/// Rows per multi-row INSERT on SQLite: the fastest measured (`tests/it/ingest_speed.rs`);
+/// full-size chunks share one SQL text, prepared once per connection.
 const SQLITE_ROWS_PER_STATEMENT: usize = 100;
 /// Rows per multi-row INSERT on PostgreSQL, where each statement is a round trip.
 const POSTGRES_ROWS_PER_STATEMENT: usize = 200;
@@ -108,8 +104,7 @@ impl Store {
                     out.duplicates.push(p);
                 }
             }
-            // Only new signals extend the quiet period (a producer that re-sends its window must
-            // not keep the wave open); the commit's time, not the batch's start, counts.
+            // Only new signals extend the quiet period, from the commit's time.
             if added > 0 {
                 touch_collecting(&mut tx, wid, Utc::now(), added).await?;
                 out.waves.push(wid.clone());
@@ -221,9 +216,8 @@ async fn insert_chunk(
             sql.push(',');
         }
         match backend {
-            // Anonymous `?`: every row binds the wave id again. sqlx asks SQLite for each
-            // parameter's name, and for `?N`/`$N` SQLite finds it by a linear search (binding
-            // quadratic in the statement's parameters); an anonymous parameter has no name.
+            // Anonymous `?` (each row binds the wave id again): named parameters are looked
+            // up by a linear search, making binding quadratic.
             Backend::Sqlite => sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
             // $1 is the wave id, shared by every row.
             Backend::Postgres => {

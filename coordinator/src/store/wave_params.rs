@@ -1,25 +1,21 @@
-//! The params a wave is dispatched with (docs/design.md §1 step 1), fixed once per wave.
-//!
-//! Why: the params a wave's agents were sent must be the params the wave keeps. They are
-//! written in one transaction with the wave's update of `exchange_params`, before the first
-//! `Start`; a resumed wave reads them back instead of recomputing, so a `Params.Set` or a later
-//! wave in between cannot raise a target the agents already work towards.
+//! The params a wave is dispatched with (docs/design.md §1 step 1), fixed once per wave:
+//! written with the wave's `exchange_params` update before the first `Start`, and read back
+//! by a resumed wave, so a later `Params.Set` cannot change a target agents work towards.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Connection as _;
-use wavegate_common::SignalParams;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::stats::ParamsSource;
 use wavegate_common::time::{from_proto, to_proto};
+use wavegate_common::{MarginMode, SignalParams};
 
 use super::params::{lock_params_row, read_params, upsert_params};
 use super::waves::hold_dispatching;
 use super::{Store, StoredParams, from_ms, merge_wave_params, ms};
 use crate::error::CoordinatorError;
-use crate::params::{margin_mode_from_str, margin_mode_str};
 
 /// Params of each exchange of a wave, by exchange id; `None` is `no_params`.
 pub type WaveParams = BTreeMap<u32, Option<pb::ExchangeParams>>;
@@ -61,9 +57,9 @@ struct Sent {
     updated_at_ms: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     leverage: Option<u32>,
-    /// `cross` or `isolated`; absent: the agent's own.
+    /// Absent: the agent's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    margin_mode: Option<String>,
+    margin_mode: Option<MarginMode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     position_size_usd: Option<f64>,
 }
@@ -80,16 +76,9 @@ fn encode(params: &WaveParams) -> Result<String, CoordinatorError> {
                 stop_loss_percent: p.stop_loss_percent,
                 trailing_activation_percent: p.trailing_activation_percent,
                 trailing_distance_percent: p.trailing_distance_percent,
-                updated_at_ms: p
-                    .updated_at
-                    .as_ref()
-                    .and_then(from_proto)
-                    .map(|t: DateTime<Utc>| ms(t)),
+                updated_at_ms: p.updated_at.as_ref().and_then(from_proto).map(ms),
                 leverage: p.leverage,
-                margin_mode: pb::MarginMode::try_from(p.margin_mode)
-                    .ok()
-                    .and_then(margin_mode_str)
-                    .map(str::to_owned),
+                margin_mode: MarginMode::from_proto(p.margin_mode).ok().flatten(),
                 position_size_usd: p.position_size_usd,
             });
             (id.to_string(), sent)
@@ -108,12 +97,6 @@ fn decode(json: &str) -> Result<WaveParams, CoordinatorError> {
             let id: u32 = id
                 .parse()
                 .map_err(|_| corrupt(format!("exchange id {id:?}")))?;
-            let mode = match sent.as_ref().and_then(|s| s.margin_mode.as_deref()) {
-                None => pb::MarginMode::Unspecified,
-                Some(m) => {
-                    margin_mode_from_str(m).ok_or_else(|| corrupt(format!("margin mode {m:?}")))?
-                }
-            };
             let p = sent.map(|s| pb::ExchangeParams {
                 exchange_id: id,
                 exchange_name: s.exchange_name,
@@ -125,7 +108,10 @@ fn decode(json: &str) -> Result<WaveParams, CoordinatorError> {
                 trailing_distance_percent: s.trailing_distance_percent,
                 updated_at: s.updated_at_ms.map(|v| to_proto(from_ms(v))),
                 leverage: s.leverage,
-                margin_mode: mode as i32,
+                margin_mode: s
+                    .margin_mode
+                    .map_or(pb::MarginMode::Unspecified, MarginMode::to_proto)
+                    as i32,
                 position_size_usd: s.position_size_usd,
             });
             Ok((id, p))
@@ -144,13 +130,10 @@ impl Store {
         row.and_then(|(p,)| p).as_deref().map(decode).transpose()
     }
 
-    /// docs/design.md §1 step 1 for a wave `owner` dispatches, in one transaction: each update is
-    /// merged into the exchange's stored row and written as of `as_of` (the wave's claim), then
-    /// `choose` picks the wave's params, and they are recorded on the wave. A row written after
-    /// `as_of` (a later wave, a `Params.Set`) is newer and stands. A failed write is rolled
-    /// back to its savepoint and logged: the stored params stand. `choose` gets the rows
-    /// written and the stored rows that stood. Returns the wave's params and the rows written,
-    /// or `None` when the wave is no longer this owner's to dispatch.
+    /// docs/design.md §1 step 1 in one transaction: each update is merged into the stored row
+    /// as of `as_of` (a newer row stands; a failed write is rolled back and logged), then
+    /// `choose` (rows written, rows that stood) picks the wave's params, recorded on the wave.
+    /// `None` when the wave is no longer `owner`'s.
     pub async fn commit_wave_params(
         &self,
         wave_id: &str,

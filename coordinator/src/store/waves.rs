@@ -129,10 +129,9 @@ pub(crate) async fn ensure_wave(
     Ok(r.rows_affected() == 1)
 }
 
-/// True while the wave is collecting. A write that changes nothing: on PostgreSQL the row stays
-/// locked until the transaction ends, so a concurrent claim waits and then sees the signals.
-/// It does not move `last_signal_at`: a call whose signals are all repeats must not extend
-/// the wave's quiet period (issue 10).
+/// True while the wave is collecting. A no-op write: on PostgreSQL the row stays locked until
+/// the transaction ends, so a concurrent claim waits and then sees the signals. It leaves
+/// `last_signal_at` alone: repeats must not extend the quiet period.
 pub(crate) async fn lock_collecting(
     conn: &mut sqlx::AnyConnection,
     id: &str,
@@ -166,10 +165,8 @@ pub(crate) async fn touch_collecting(
     Ok(())
 }
 
-/// In a transaction on `conn`: true while `owner` dispatches the wave, which is then held for
-/// the rest of the transaction. A write (a no-op one): it row-locks the wave on PostgreSQL and
-/// takes SQLite's write lock, so no completion, takeover or other write commits between this
-/// check and what the transaction does next.
+/// In a transaction: true while `owner` dispatches the wave, then held until it ends. A no-op
+/// write, so it takes the row lock (PostgreSQL) or the write lock (SQLite).
 pub(crate) async fn hold_dispatching(
     conn: &mut sqlx::AnyConnection,
     id: &str,
@@ -217,29 +214,24 @@ impl Store {
         limit: u32,
         status: Option<WaveStatus>,
     ) -> Result<Vec<WaveRow>, CoordinatorError> {
-        let rows: Vec<Row> = match status {
-            None => {
-                sqlx::query_as(concat!(
-                    "SELECT ",
-                    wave_columns!(),
-                    " FROM waves ORDER BY wave_ts DESC LIMIT $1"
-                ))
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?
-            }
-            Some(s) => {
-                sqlx::query_as(concat!(
-                    "SELECT ",
-                    wave_columns!(),
-                    " FROM waves WHERE status = $1 ORDER BY wave_ts DESC LIMIT $2"
-                ))
-                .bind(s.as_str())
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?
-            }
+        let filter = if status.is_some() {
+            "WHERE status = $2 "
+        } else {
+            ""
         };
+        let sql = format!(
+            concat!(
+                "SELECT ",
+                wave_columns!(),
+                " FROM waves {}ORDER BY wave_ts DESC LIMIT $1"
+            ),
+            filter
+        );
+        let mut q = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql)).bind(i64::from(limit));
+        if let Some(s) = status {
+            q = q.bind(s.as_str());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
         rows.into_iter().map(from_row).collect()
     }
 
@@ -277,9 +269,8 @@ impl Store {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
-    /// THE claim: one conditional write that succeeds for exactly one coordinator. Unless
-    /// `forced` (the producer closed the wave), the write also re-checks that the wave is due
-    /// (quiet since `quiet_before`, or past `close_by`), so an ingest transaction that commits
+    /// THE claim: one conditional write that succeeds for exactly one coordinator. With `due`
+    /// (not the producer's close) it re-checks that the wave is due, so an ingest that commits
     /// while the claim waits for the row keeps the wave open.
     pub async fn claim(
         &self,
@@ -296,9 +287,8 @@ impl Store {
             .is_some())
     }
 
-    /// [`Store::claim`], returning the wave's final signal count when the claim succeeded (read
-    /// in the same statement: once claimed, a wave takes no more signals). Dispatch compares it
-    /// with the signals it kept in memory.
+    /// [`Store::claim`], returning the wave's final signal count when it succeeded (dispatch
+    /// compares it with the signals kept in memory).
     pub async fn claim_counted(
         &self,
         id: &str,
@@ -308,44 +298,31 @@ impl Store {
         now: DateTime<Utc>,
         due: Option<DateTime<Utc>>,
     ) -> Result<Option<u32>, CoordinatorError> {
-        let row: Option<(i64,)> = match due {
-            None => {
-                sqlx::query_as(
-                    "UPDATE waves SET status = 'dispatching', owner = $1, lease_until = $2, \
-                     deadline_at = $3, closed_at = $4 WHERE id = $5 AND status = 'collecting' \
-                     RETURNING signal_count",
-                )
-                .bind(owner)
-                .bind(ms(lease_until))
-                .bind(ms(deadline))
-                .bind(ms(now))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?
-            }
-            Some(quiet_before) => {
-                sqlx::query_as(
-                    "UPDATE waves SET status = 'dispatching', owner = $1, lease_until = $2, \
-                     deadline_at = $3, closed_at = $4 WHERE id = $5 AND status = 'collecting' \
-                     AND (last_signal_at <= $6 OR close_by <= $4) RETURNING signal_count",
-                )
-                .bind(owner)
-                .bind(ms(lease_until))
-                .bind(ms(deadline))
-                .bind(ms(now))
-                .bind(id)
-                .bind(ms(quiet_before))
-                .fetch_optional(&self.pool)
-                .await?
-            }
+        let due_clause = match due {
+            None => "",
+            Some(_) => " AND (last_signal_at <= $6 OR close_by <= $4)",
         };
+        let sql = format!(
+            "UPDATE waves SET status = 'dispatching', owner = $1, lease_until = $2, \
+             deadline_at = $3, closed_at = $4 WHERE id = $5 AND status = 'collecting'\
+             {due_clause} RETURNING signal_count"
+        );
+        let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(ms(lease_until))
+            .bind(ms(deadline))
+            .bind(ms(now))
+            .bind(id);
+        if let Some(quiet_before) = due {
+            q = q.bind(ms(quiet_before));
+        }
+        let row = q.fetch_optional(&self.pool).await?;
         Ok(row.map(|(n,)| u32::try_from(n).unwrap_or(u32::MAX)))
     }
 
     /// Takes over a dispatching wave whose lease expired (or that `owner` held before a
-    /// restart); one conditional write, like [`Store::claim`]. The deadline set at the claim
-    /// stands (`deadline` only fills a missing one): a wave resumed late lets agents report
-    /// what they did, never place orders past its original deadline.
+    /// restart); one conditional write. The claim's deadline stands (`deadline` only fills a
+    /// missing one), so a resumed wave never places orders past it.
     pub async fn take_over(
         &self,
         id: &str,
@@ -399,8 +376,8 @@ impl Store {
     }
 }
 
-/// [`Store::fail_collecting`] on a connection (or inside a transaction): the one conditional
-/// write that ends a collecting wave without dispatch, so it races safely with the claim.
+/// [`Store::fail_collecting`] on a connection: the conditional write that races safely with
+/// the claim.
 pub(crate) async fn fail_collecting_in(
     conn: &mut sqlx::AnyConnection,
     id: &str,
