@@ -95,6 +95,12 @@ impl ServiceError for CoordinatorError {
     }
 }
 
+impl From<CoordinatorError> for tonic::Status {
+    fn from(e: CoordinatorError) -> Self {
+        status(&e)
+    }
+}
+
 /// Converts to a gRPC status, logging internal details (which the status does not carry).
 pub fn status(e: &CoordinatorError) -> tonic::Status {
     if e.code() == ErrorCode::Internal {

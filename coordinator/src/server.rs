@@ -123,8 +123,8 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
     set_health(&health, true).await;
     // From here on the storage's state decides (published in order).
     core.storage.set_reporter(health.clone());
-    let (storage, store, probe_rx) = (core.storage.clone(), core.store.clone(), rx.clone());
-    core.spawn_task(async move { storage.run_probe(store, probe_rx).await });
+    let (storage, probe_rx) = (core.storage.clone(), rx.clone());
+    core.spawn_task(async move { storage.run_probe(probe_rx).await });
     // Reflection v1 and v1alpha of what this process serves.
     let (reflection, reflection_alpha) = wavegate_common::reflection::services(
         &[

@@ -65,6 +65,7 @@ impl Core {
             metrics.register_exchange(&e.name);
         }
         Ok(Self {
+            storage: Arc::new(StorageHealth::new(store.clone())),
             cfg,
             store,
             agents: Arc::new(agents),
@@ -75,7 +76,6 @@ impl Core {
             params: Arc::new(ParamsCache::default()),
             retries: Retries::default(),
             running: Running::default(),
-            storage: Default::default(),
             known_exchanges: RwLock::new(known),
             tasks: Mutex::new(JoinSet::new()),
         })

@@ -2,8 +2,8 @@
 //! no new work (ingest answers `UNAVAILABLE`, gRPC health `NOT_SERVING`, the clock claims no
 //! wave) until a probe write every [`PROBE_EVERY`] succeeds again.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -19,33 +19,28 @@ const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// Whether the storage takes writes, as last seen.
 #[derive(Debug)]
 pub struct StorageHealth {
+    store: Store,
     down: AtomicBool,
     /// The outage's id (its start) and the fault that began it.
     outage: Mutex<Option<(String, String)>>,
     /// Serving or not, as last decided; one task applies it to the gRPC health in order.
     serving: watch::Sender<bool>,
-    /// Set once the health task runs.
-    reporting: OnceLock<()>,
-}
-
-impl Default for StorageHealth {
-    fn default() -> Self {
-        Self {
-            down: AtomicBool::new(false),
-            outage: Mutex::new(None),
-            serving: watch::channel(true).0,
-            reporting: OnceLock::new(),
-        }
-    }
 }
 
 impl StorageHealth {
-    /// Publishes the storage's state on `reporter` (the public services' gRPC health) from now
-    /// on, latest state last, until the process ends.
-    pub fn set_reporter(&self, reporter: HealthReporter) {
-        if self.reporting.set(()).is_err() {
-            return;
+    /// Healthy until a fault of `store` is observed.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            down: AtomicBool::new(false),
+            outage: Mutex::new(None),
+            serving: watch::channel(true).0,
         }
+    }
+
+    /// Publishes the storage's state on `reporter` (the public services' gRPC health) from now
+    /// on, in order, until the process ends. Called once.
+    pub fn set_reporter(&self, reporter: HealthReporter) {
         let mut rx = self.serving.subscribe();
         tokio::spawn(async move {
             loop {
@@ -77,11 +72,11 @@ impl StorageHealth {
 
     /// Looks at an error; a storage fault takes the coordinator out of service until the
     /// probe succeeds.
-    pub fn observe(&self, store: &Store, e: &CoordinatorError) {
+    pub fn observe(&self, e: &CoordinatorError) {
         if !e.is_storage_fault() {
             return;
         }
-        store.note_fault();
+        self.store.note_fault();
         if self.down.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -89,11 +84,11 @@ impl StorageHealth {
         tracing::error!(error = %e, %outage,
             "storage fault: refusing new work until the storage takes writes again");
         *self.lock() = Some((outage, e.to_string()));
-        self.publish(false);
+        self.serving.send_replace(false);
     }
 
     /// Probes the storage every [`PROBE_EVERY`] while it is down, until `shutdown`.
-    pub async fn run_probe(&self, store: Store, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run_probe(&self, mut shutdown: watch::Receiver<bool>) {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(PROBE_EVERY) => {}
@@ -105,24 +100,20 @@ impl StorageHealth {
             let Some((outage, reason)) = self.lock().clone() else {
                 continue;
             };
-            match store.probe(&outage, &reason).await {
+            match self.store.probe(&outage, &reason).await {
                 Ok(()) => {
                     tracing::info!(%outage, "storage takes writes again: serving");
                     *self.lock() = None;
                     self.down.store(false, Ordering::Release);
-                    self.publish(true);
+                    self.serving.send_replace(true);
                 }
                 Err(e) => {
                     // Connections that saw this failure are not reused either.
-                    store.note_fault();
+                    self.store.note_fault();
                     tracing::debug!(error = %e, "storage still failing");
                 }
             }
         }
-    }
-
-    fn publish(&self, serving: bool) {
-        self.serving.send_replace(serving);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(String, String)>> {

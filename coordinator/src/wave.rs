@@ -36,7 +36,7 @@ pub async fn run_clock(core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
         if !core.storage.is_down()
             && let Err(e) = tick(&core).await
         {
-            core.storage.observe(&core.store, &e);
+            core.storage.observe(&e);
             tracing::warn!(error = %e, "wave clock tick failed");
         }
         tokio::select! {
@@ -52,7 +52,7 @@ async fn tick(core: &Arc<Core>) -> Result<(), CoordinatorError> {
     // One wave's error must not hold up the others (nor the params refresh below).
     for id in core.store.due_waves(now, quiet_before).await? {
         if let Err(e) = close_wave(core, &id, false).await {
-            core.storage.observe(&core.store, &e);
+            core.storage.observe(&e);
             tracing::warn!(wave_id = %id, error = %e, "closing the wave failed; retried next tick");
         }
     }
@@ -170,7 +170,7 @@ fn start(
         match dispatch::run_wave(&c, &id, claimed, closed_by).await {
             Ok(()) => c.retries.succeeded(&id),
             Err(e) => {
-                c.storage.observe(&c.store, &e);
+                c.storage.observe(&e);
                 // Resumed later, here after a backoff or elsewhere once the lease expires.
                 let after = c.retries.failed(&id);
                 tracing::error!(wave_id = %id, error = %e, retry_in_ms = after.as_millis() as u64,

@@ -65,7 +65,7 @@ impl SignalIngest for Api {
         let mut signals = 0_usize;
         let r = spans::traced(span, async {
             // A failed storage takes nothing new: refused before a signal is read.
-            self.core.storage.check().map_err(|e| status(&e))?;
+            self.core.storage.check()?;
             let mut stream = request.into_inner();
             let mut ingest = Ingest::new(self.core.clone());
             loop {
@@ -121,7 +121,7 @@ impl Api {
     /// The status of a failed call; a storage fault also takes the coordinator out of service
     /// until the storage recovers.
     fn fail(&self, e: &CoordinatorError) -> Status {
-        self.core.storage.observe(&self.core.store, e);
+        self.core.storage.observe(e);
         status(e)
     }
 
@@ -129,13 +129,14 @@ impl Api {
         &self,
         wave: pb::Wave,
     ) -> Result<Response<pb::PublishSummary>, Status> {
-        self.core.storage.check().map_err(|e| status(&e))?;
+        self.core.storage.check()?;
         let max = self.core.cfg.max_batch_signals;
         if wave.signals.len() > max {
-            return Err(status(&CoordinatorError::TooLarge(format!(
+            let e = format!(
                 "signals: {} signals exceed max_batch_signals ({max})",
                 wave.signals.len()
-            ))));
+            );
+            return Err(CoordinatorError::TooLarge(e).into());
         }
         let default_ts = match &wave.wave_timestamp {
             None => None,
@@ -145,10 +146,11 @@ impl Api {
             }
         };
         if wave.close && default_ts.is_none() && wave.signals.is_empty() {
-            return Err(status(&CoordinatorError::bad(
+            let e = CoordinatorError::bad(
                 "wave_timestamp",
                 "missing: nothing says which wave to close",
-            )));
+            );
+            return Err(e.into());
         }
         let mut ingest = Ingest::new(self.core.clone());
         for s in wave.signals {

@@ -6,7 +6,7 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::params_server::Params;
 
 use super::Api;
-use crate::error::{CoordinatorError, status};
+use crate::error::CoordinatorError;
 use crate::params::{PositionParams, all_effective, check_set, effective, exchange_name};
 use crate::spans;
 use crate::store::StoredParams;
@@ -22,16 +22,15 @@ impl Params for Api {
             let id = request.into_inner().exchange_id;
             let cfg = &self.core.cfg;
             let params = if id == 0 {
-                let stored = self.core.store.all_params().await.map_err(|e| status(&e))?;
+                let stored = self.core.store.all_params().await?;
                 all_effective(cfg, &stored)
             } else {
-                let stored = self.core.store.params(id).await.map_err(|e| status(&e))?;
+                let stored = self.core.store.params(id).await?;
                 match effective(cfg, id, stored.as_ref(), false) {
                     Some(p) => vec![p],
                     None if stored.is_none() && cfg.exchange(id).is_none() => {
-                        return Err(status(&CoordinatorError::NotFound(format!(
-                            "exchange_id: unknown exchange {id}"
-                        ))));
+                        let e = format!("exchange_id: unknown exchange {id}");
+                        return Err(CoordinatorError::NotFound(e).into());
                     }
                     None => vec![],
                 }
@@ -48,7 +47,7 @@ impl Params for Api {
         let span = spans::api("Params.Set", request.metadata());
         spans::traced(span, async move {
             let req = request.into_inner();
-            check_set(&self.core.cfg, &req).map_err(|e| status(&e))?;
+            check_set(&self.core.cfg, &req)?;
             let cfg = &self.core.cfg;
             // Fields left out keep their stored values, so raising a target does not drop the
             // stop-loss a wave stored; an explicit buffer size stays only with its target. The
@@ -84,8 +83,7 @@ impl Params for Api {
                 .core
                 .store
                 .set_params_with(req.exchange_id, merge)
-                .await
-                .map_err(|e| status(&e))?;
+                .await?;
             self.core.learn_exchange(req.exchange_id).await;
             self.core.params.put(p.clone());
             let mut out = effective(cfg, req.exchange_id, Some(&p), false)

@@ -10,7 +10,7 @@ use wavegate_common::proto::v1::waves_server::Waves;
 
 use super::Api;
 use crate::cancel::cancel_wave;
-use crate::error::{CoordinatorError, status};
+use crate::error::CoordinatorError;
 use crate::spans;
 use crate::store::WaveStatus;
 
@@ -30,26 +30,17 @@ impl Waves for Api {
         spans::traced(span, async move {
             let id = request.into_inner().wave_id;
             if id.is_empty() {
-                return Err(status(&CoordinatorError::bad("wave_id", "missing")));
+                return Err(CoordinatorError::bad("wave_id", "missing").into());
             }
             let store = &self.core.store;
             let row = store
                 .wave(&id)
-                .await
-                .map_err(|e| status(&e))?
-                .ok_or_else(|| {
-                    status(&CoordinatorError::NotFound(format!(
-                        "wave_id: no wave {id:?}"
-                    )))
-                })?;
-            let exchanges = store.exchange_results(&id).await.map_err(|e| status(&e))?;
-            let timings = store.exchange_timings(&id).await.map_err(|e| status(&e))?;
-            let outcomes = store.outcomes(&id).await.map_err(|e| status(&e))?;
-            let completed_event = store
-                .completed_event(&id)
-                .await
-                .map_err(|e| status(&e))?
-                .unwrap_or_default();
+                .await?
+                .ok_or_else(|| CoordinatorError::NotFound(format!("wave_id: no wave {id:?}")))?;
+            let exchanges = store.exchange_results(&id).await?;
+            let timings = store.exchange_timings(&id).await?;
+            let outcomes = store.outcomes(&id).await?;
+            let completed_event = store.completed_event(&id).await?.unwrap_or_default();
             Ok(Response::new(pb::WaveDetail {
                 summary: Some(row.to_summary()),
                 exchanges: exchanges.iter().map(|e| e.to_proto()).collect(),
@@ -81,18 +72,10 @@ impl Waves for Api {
             let filter = match req.status {
                 0 => None,
                 v => Some(WaveStatus::from_proto(v).ok_or_else(|| {
-                    status(&CoordinatorError::bad(
-                        "status",
-                        format!("unknown wave status {v}"),
-                    ))
+                    CoordinatorError::bad("status", format!("unknown wave status {v}"))
                 })?),
             };
-            let rows = self
-                .core
-                .store
-                .list_waves(limit, filter)
-                .await
-                .map_err(|e| status(&e))?;
+            let rows = self.core.store.list_waves(limit, filter).await?;
             Ok(Response::new(pb::ListWavesResponse {
                 waves: rows.iter().map(|r| r.to_summary()).collect(),
             }))
@@ -111,7 +94,7 @@ impl Waves for Api {
             let wanted = request.into_inner().wave_id;
             // Subscribe first, then read the wave: no event falls between the two.
             let rx = self.core.hub.subscribe();
-            let (first, finished) = self.current(&wanted).await.map_err(|e| status(&e))?;
+            let (first, finished) = self.current(&wanted).await?;
             if finished {
                 // Nothing more will happen to it: its final state, then the end.
                 let stream: EventStream =
@@ -141,9 +124,7 @@ impl Waves for Api {
         let span = spans::api("Waves.Cancel", request.metadata());
         spans::traced(span, async move {
             let req = request.into_inner();
-            let done = cancel_wave(&self.core, &req.wave_id, &req.reason)
-                .await
-                .map_err(|e| status(&e))?;
+            let done = cancel_wave(&self.core, &req.wave_id, &req.reason).await?;
             Ok(Response::new(pb::CancelWaveResponse {
                 wave: Some(done.wave.to_summary()),
                 exchanges_stopping: done.exchanges_stopping,
