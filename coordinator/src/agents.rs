@@ -2,10 +2,11 @@
 //! its own) and the state `Agents.List` reports.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
 use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
@@ -56,27 +57,19 @@ impl Agent {
         })
     }
 
-    fn with_seen(&self, f: impl FnOnce(&mut Seen)) {
-        // A poisoned lock only means a panic elsewhere mid-update; the data is still usable.
-        let mut g = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut g);
-    }
-
     /// Records a successful exchange of messages.
     pub fn mark_ok(&self) {
-        self.with_seen(|s| {
-            s.state = pb::AgentState::Ready;
-            s.last_contact = Some(Utc::now());
-            s.error.clear();
-        });
+        let mut s = self.seen.lock();
+        s.state = pb::AgentState::Ready;
+        s.last_contact = Some(Utc::now());
+        s.error.clear();
     }
 
     /// Records a failed call.
     pub fn mark_err(&self, error: &str) {
-        self.with_seen(|s| {
-            s.state = pb::AgentState::Unreachable;
-            s.error = error.to_owned();
-        });
+        let mut s = self.seen.lock();
+        s.state = pb::AgentState::Unreachable;
+        s.error = error.to_owned();
     }
 
     /// Calls `Describe` (bounded by `timeout`) and records the answer.
@@ -88,7 +81,7 @@ impl Agent {
             Ok(Ok(r)) => {
                 let d = r.into_inner();
                 self.mark_ok();
-                self.with_seen(|s| s.describe = Some(d));
+                self.seen.lock().describe = Some(d);
             }
             Ok(Err(status)) => self.mark_err(&format!("{}: {}", status.code(), status.message())),
             Err(_) => self.mark_err("describe timed out"),
@@ -97,7 +90,7 @@ impl Agent {
 
     /// The `Agents.List` entry.
     fn info(&self) -> pb::AgentInfo {
-        let s = self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let s = self.seen.lock().clone();
         let d = s.describe.unwrap_or_default();
         pb::AgentInfo {
             exchange_id: self.exchange_id,

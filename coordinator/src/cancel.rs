@@ -7,11 +7,12 @@
 //! cancel is recorded (`WAVE_CANCELLED`) first, so a resumed or taken-over dispatch stops too.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ConstantBuilder, Retryable};
 use chrono::Utc;
+use parking_lot::Mutex;
 use tokio::sync::watch;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::time::{parse_wave_id, wave_id as wave_id_of};
@@ -33,14 +34,9 @@ pub struct Running {
 }
 
 impl Running {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, watch::Sender<Option<Arc<str>>>>> {
-        // Poisoning only follows a panic elsewhere; the map itself stays consistent.
-        self.waves.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Registers a dispatch of the wave; false if one is registered already.
     pub fn start(&self, wave_id: &str) -> bool {
-        let mut waves = self.lock();
+        let mut waves = self.waves.lock();
         if waves.contains_key(wave_id) {
             return false;
         }
@@ -50,18 +46,18 @@ impl Running {
 
     /// Unregisters the wave's dispatch; its watches then never fire.
     pub fn stop(&self, wave_id: &str) {
-        self.lock().remove(wave_id);
+        self.waves.lock().remove(wave_id);
     }
 
     /// True while a dispatch of the wave is registered.
     pub fn contains(&self, wave_id: &str) -> bool {
-        self.lock().contains_key(wave_id)
+        self.waves.lock().contains_key(wave_id)
     }
 
     /// A watch of the wave's cancel signal, for one exchange run (held for as long as the run
     /// lasts: [`Running::cancel`] counts them). Never fires for a wave not registered.
     pub fn watch(&self, wave_id: &str) -> CancelWatch {
-        match self.lock().get(wave_id) {
+        match self.waves.lock().get(wave_id) {
             Some(tx) => CancelWatch { rx: tx.subscribe() },
             None => CancelWatch::never(),
         }
@@ -71,7 +67,7 @@ impl Running {
     /// registered here, else how many exchange runs are watching. The first reason stands
     /// (the agents of a later exchange run get the same one).
     pub fn cancel(&self, wave_id: &str, reason: &str) -> Option<usize> {
-        let waves = self.lock();
+        let waves = self.waves.lock();
         let tx = waves.get(wave_id)?;
         tx.send_if_modified(|current| {
             if current.is_some() {

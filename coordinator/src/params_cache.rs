@@ -3,7 +3,8 @@
 //! and the clock's refresh (a newer row, e.g. another coordinator's, replaces the one held).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+
+use parking_lot::Mutex;
 
 use crate::error::CoordinatorError;
 use crate::store::{Store, StoredParams};
@@ -22,18 +23,13 @@ pub struct ParamsCache {
 }
 
 impl ParamsCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // Poisoning only follows a panic elsewhere; every update replaces whole rows.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Every stored params row: from memory, loaded from the store on first use.
     pub async fn snapshot(
         &self,
         store: &Store,
     ) -> Result<BTreeMap<u32, StoredParams>, CoordinatorError> {
         {
-            let g = self.lock();
+            let g = self.inner.lock();
             if g.loaded {
                 return Ok(g.rows.clone());
             }
@@ -48,7 +44,7 @@ impl ParamsCache {
         store: &Store,
     ) -> Result<BTreeMap<u32, StoredParams>, CoordinatorError> {
         let rows = store.all_params().await?;
-        let mut g = self.lock();
+        let mut g = self.inner.lock();
         for r in rows {
             match g.rows.get(&r.exchange_id) {
                 Some(held) if held.updated_at >= r.updated_at => {}
@@ -63,6 +59,6 @@ impl ParamsCache {
 
     /// Replaces one exchange's row (a `Params.Set` or a wave's params, already merged).
     pub fn put(&self, p: StoredParams) {
-        self.lock().rows.insert(p.exchange_id, p);
+        self.inner.lock().rows.insert(p.exchange_id, p);
     }
 }

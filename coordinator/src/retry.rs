@@ -3,10 +3,10 @@
 //! row) does not drive every agent again on every tick.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use parking_lot::Mutex;
 
 /// Delay after the first failure.
 pub const FIRST_DELAY: Duration = Duration::from_secs(1);
@@ -32,7 +32,10 @@ impl Retries {
     }
 
     fn due_at(&self, wave_id: &str, now: Instant) -> bool {
-        self.map().get(wave_id).is_none_or(|p| now >= p.not_before)
+        self.waves
+            .lock()
+            .get(wave_id)
+            .is_none_or(|p| now >= p.not_before)
     }
 
     /// Records a failed attempt; returns the delay before the next one.
@@ -41,7 +44,7 @@ impl Retries {
     }
 
     fn failed_at(&self, wave_id: &str, now: Instant) -> Duration {
-        let mut map = self.map();
+        let mut map = self.waves.lock();
         let p = map.entry(wave_id.to_owned()).or_insert_with(|| Pending {
             not_before: now,
             delays: ExponentialBuilder::new()
@@ -57,17 +60,12 @@ impl Retries {
 
     /// Forgets the wave (its dispatch finished).
     pub fn succeeded(&self, wave_id: &str) {
-        self.map().remove(wave_id);
+        self.waves.lock().remove(wave_id);
     }
 
     /// Keeps only the waves for which `keep` is true (the others finished elsewhere).
     pub fn retain(&self, keep: impl Fn(&str) -> bool) {
-        self.map().retain(|id, _| keep(id));
-    }
-
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pending>> {
-        // Poisoning only follows a panic elsewhere; the map stays consistent.
-        self.waves.lock().unwrap_or_else(|p| p.into_inner())
+        self.waves.lock().retain(|id, _| keep(id));
     }
 }
 

@@ -2,9 +2,10 @@
 //! waves this process is dispatching (with their cancel signals, see `cancel`).
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::{Duration, Utc};
+use parking_lot::Mutex;
 use tokio::sync::RwLock;
 use tokio::task::JoinSet;
 use wavegate_common::telemetry::Metrics;
@@ -106,7 +107,7 @@ impl Core {
 
     /// Runs a background task owned by the coordinator (aborted at shutdown).
     pub fn spawn_task(&self, f: impl std::future::Future<Output = ()> + Send + 'static) {
-        let mut t = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut t = self.tasks.lock();
         // Reap finished tasks so the set does not grow without bound.
         while t.try_join_next().is_some() {}
         t.spawn(f);
@@ -114,10 +115,7 @@ impl Core {
 
     /// Aborts every background task.
     pub fn abort_tasks(&self) {
-        self.tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .abort_all();
+        self.tasks.lock().abort_all();
     }
 }
 

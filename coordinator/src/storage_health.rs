@@ -2,11 +2,11 @@
 //! no new work (ingest answers `UNAVAILABLE`, gRPC health `NOT_SERVING`, the clock claims no
 //! wave) until a probe write every [`PROBE_EVERY`] succeeds again.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
+use parking_lot::Mutex;
 use tokio::sync::watch;
 use tonic_health::server::HealthReporter;
 
@@ -83,7 +83,7 @@ impl StorageHealth {
         let outage = format!("storage-{}", Utc::now().timestamp_millis());
         tracing::error!(error = %e, %outage,
             "storage fault: refusing new work until the storage takes writes again");
-        *self.lock() = Some((outage, e.to_string()));
+        *self.outage.lock() = Some((outage, e.to_string()));
         self.serving.send_replace(false);
     }
 
@@ -97,13 +97,13 @@ impl StorageHealth {
             if !self.is_down() {
                 continue;
             }
-            let Some((outage, reason)) = self.lock().clone() else {
+            let Some((outage, reason)) = self.outage.lock().clone() else {
                 continue;
             };
             match self.store.probe(&outage, &reason).await {
                 Ok(()) => {
                     tracing::info!(%outage, "storage takes writes again: serving");
-                    *self.lock() = None;
+                    *self.outage.lock() = None;
                     self.down.store(false, Ordering::Release);
                     self.serving.send_replace(true);
                 }
@@ -114,9 +114,5 @@ impl StorageHealth {
                 }
             }
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(String, String)>> {
-        self.outage.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

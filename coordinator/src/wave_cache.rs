@@ -4,8 +4,8 @@
 //! counts mean equal sets), else reads the database.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
+use parking_lot::Mutex;
 use wavegate_common::Signal;
 
 /// Signals kept over all waves at most (~150 bytes each: a few MB).
@@ -34,17 +34,12 @@ pub struct WaveCache {
 }
 
 impl WaveCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // Poisoning only follows a panic elsewhere; a wrong entry is caught by the count check.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Records signals of `wave_id` whose storage has committed.
     pub fn add(&self, wave_id: &str, signals: Vec<Signal>) {
         if signals.is_empty() {
             return;
         }
-        let mut g = self.lock();
+        let mut g = self.inner.lock();
         let n = signals.len();
         let held = match g.waves.get(wave_id) {
             Some(e) if e.overflowed => return,
@@ -81,7 +76,7 @@ impl WaveCache {
     /// Removes the wave's entry and returns its signals when they are exactly the `expected`
     /// number the wave holds in the database; `None` means: read them from the database.
     pub fn take(&self, wave_id: &str, expected: u32) -> Option<Vec<Signal>> {
-        let mut g = self.lock();
+        let mut g = self.inner.lock();
         let e = g.waves.remove(wave_id)?;
         g.total -= e.signals.len();
         let complete = !e.overflowed && u32::try_from(e.signals.len()).ok() == Some(expected);
@@ -90,7 +85,7 @@ impl WaveCache {
 
     /// Drops the wave's entry (it closed elsewhere, or failed).
     pub fn forget(&self, wave_id: &str) {
-        let mut g = self.lock();
+        let mut g = self.inner.lock();
         if let Some(e) = g.waves.remove(wave_id) {
             g.total -= e.signals.len();
         }
@@ -99,7 +94,7 @@ impl WaveCache {
     /// Signals held over all waves.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.lock().total
+        self.inner.lock().total
     }
 
     /// True when nothing is held.
