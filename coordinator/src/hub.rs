@@ -14,12 +14,6 @@ pub struct Hub {
     tx: broadcast::Sender<pb::WaveEvent>,
 }
 
-impl Default for Hub {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Hub {
     /// An empty hub.
     pub fn new() -> Self {

@@ -62,13 +62,7 @@ pub fn effective(
         max_trades,
         buffer_size: wavegate_common::plan::buffer_size(max_trades, fixed),
         source: ParamsSource::Default.to_proto() as i32,
-        stop_loss_percent: None,
-        trailing_activation_percent: None,
-        trailing_distance_percent: None,
-        updated_at: None,
-        leverage: None,
-        margin_mode: pb::MarginMode::Unspecified as i32,
-        position_size_usd: None,
+        ..Default::default()
     })
 }
 
@@ -142,8 +136,8 @@ pub fn check_bounds(
     Ok(())
 }
 
-/// Checks a `Params.Set` request: a configured exchange, `buffer_size >= max_trades`, and
-/// the bounds of [`check_bounds`]. Each error names the field.
+/// Checks a `Params.Set` request: a configured exchange, `buffer_size >= max_trades`, a known
+/// margin mode, and the bounds. Each error names the field.
 pub fn check_set(
     cfg: &CoordinatorConfig,
     req: &pb::SetParamsRequest,
@@ -179,8 +173,19 @@ pub fn check_set(
             format!("must be >= max_trades ({}), got {b}", req.max_trades),
         ));
     }
-    check_position(cfg, req)?;
-    Ok(())
+    if pb::MarginMode::try_from(req.margin_mode).is_err() {
+        return Err(CoordinatorError::bad(
+            "margin_mode",
+            format!("unknown margin mode {}", req.margin_mode),
+        ));
+    }
+    check_position_bounds(
+        cfg,
+        "",
+        req.exchange_id,
+        req.leverage,
+        req.position_size_usd,
+    )
 }
 
 /// Leverage, margin mode and entry size of a wave's positions; `None` keeps the agent's own.
@@ -209,27 +214,6 @@ impl PositionParams {
                 .or_else(|| kept.and_then(|k| k.position_size_usd)),
         }
     }
-}
-
-/// Checks a `Params.Set`'s position params: a known `margin_mode`, and
-/// [`check_position_bounds`].
-fn check_position(
-    cfg: &CoordinatorConfig,
-    req: &pb::SetParamsRequest,
-) -> Result<(), CoordinatorError> {
-    if pb::MarginMode::try_from(req.margin_mode).is_err() {
-        return Err(CoordinatorError::bad(
-            "margin_mode",
-            format!("unknown margin mode {}", req.margin_mode),
-        ));
-    }
-    check_position_bounds(
-        cfg,
-        "",
-        req.exchange_id,
-        req.leverage,
-        req.position_size_usd,
-    )
 }
 
 /// Checks position params anyone sets: `leverage` in 1..=`params.max_leverage`,

@@ -23,6 +23,14 @@ use crate::state::Core;
 use crate::store::Store;
 use crate::wave::run_clock;
 
+/// The public services.
+const SERVICES: [&str; 4] = [
+    <SignalIngestServer<Api> as NamedService>::NAME,
+    <WavesServer<Api> as NamedService>::NAME,
+    <ParamsServer<Api> as NamedService>::NAME,
+    <AgentsServer<Api> as NamedService>::NAME,
+];
+
 /// How long shutdown waits for calls in flight.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -126,16 +134,9 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
     let (storage, probe_rx) = (core.storage.clone(), rx.clone());
     core.spawn_task(async move { storage.run_probe(probe_rx).await });
     // Reflection v1 and v1alpha of what this process serves.
-    let (reflection, reflection_alpha) = wavegate_common::reflection::services(
-        &[
-            <SignalIngestServer<Api> as NamedService>::NAME,
-            <WavesServer<Api> as NamedService>::NAME,
-            <ParamsServer<Api> as NamedService>::NAME,
-            <AgentsServer<Api> as NamedService>::NAME,
-        ],
-        &[tonic_health::pb::FILE_DESCRIPTOR_SET],
-    )
-    .map_err(|e| CoordinatorError::Corrupt(format!("reflection: {e}")))?;
+    let (reflection, reflection_alpha) =
+        wavegate_common::reflection::services(&SERVICES, &[tonic_health::pb::FILE_DESCRIPTOR_SET])
+            .map_err(|e| CoordinatorError::Corrupt(format!("reflection: {e}")))?;
     let api = Api::new(core.clone());
     // Messages above `max_request_bytes` are refused from their length prefix, before decoding.
     let max = core.cfg.max_request_bytes;
@@ -175,13 +176,7 @@ pub async fn set_health(health: &tonic_health::server::HealthReporter, serving: 
     } else {
         tonic_health::ServingStatus::NotServing
     };
-    for name in [
-        "",
-        <SignalIngestServer<Api> as NamedService>::NAME,
-        <WavesServer<Api> as NamedService>::NAME,
-        <ParamsServer<Api> as NamedService>::NAME,
-        <AgentsServer<Api> as NamedService>::NAME,
-    ] {
+    for name in std::iter::once("").chain(SERVICES) {
         health.set_service_status(name, status).await;
     }
 }

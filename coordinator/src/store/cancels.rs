@@ -50,7 +50,7 @@ fn event<'a>(c: &CancelRecord<'a>) -> NewEvent<'a> {
 impl Store {
     /// Fails a collecting wave and records its `WAVE_CANCELLED`, in one transaction; false
     /// (nothing written) when it is not collecting, so a claim and a cancel never both win.
-    pub async fn cancel_collecting(
+    pub(crate) async fn cancel_collecting(
         &self,
         c: &CancelRecord<'_>,
         failed_reason: &str,

@@ -5,7 +5,7 @@
 //! Tables: docs/design.md §4; migrations per backend in `migrations/{sqlite,postgres}`.
 
 mod cancels;
-pub mod fault;
+pub(crate) mod fault;
 mod params;
 mod results;
 mod signals;
@@ -13,7 +13,8 @@ mod wave_params;
 mod waves;
 
 pub use cancels::CancelRecord;
-pub use params::{StoredParams, merge_wave_params};
+pub use params::StoredParams;
+pub(crate) use params::merge_wave_params;
 pub use results::{Completion, StoredOutcome};
 pub use signals::InsertOutcome;
 pub use wave_params::{ParamsUpdate, WaveParams};
@@ -179,13 +180,13 @@ impl Store {
     }
 
     /// A storage fault was seen: the connections open now are not used again.
-    pub fn note_fault(&self) {
+    pub(crate) fn note_fault(&self) {
         self.faults.note();
     }
 
     /// A write that succeeds only once the storage takes writes again: records the outage's
     /// `STORAGE_RECOVERED` event (once).
-    pub async fn probe(&self, outage: &str, reason: &str) -> Result<(), CoordinatorError> {
+    pub(crate) async fn probe(&self, outage: &str, reason: &str) -> Result<(), CoordinatorError> {
         if self.backend == Backend::Postgres {
             self.probe_new_page().await?;
         }
@@ -224,7 +225,7 @@ impl Store {
 
     /// Stores an event (docs/design.md §4 `events`); one whose `dedup_key` is stored already
     /// is ignored. Returns whether it was stored.
-    pub async fn event(&self, ev: &NewEvent<'_>) -> Result<bool, CoordinatorError> {
+    pub(crate) async fn event(&self, ev: &NewEvent<'_>) -> Result<bool, CoordinatorError> {
         let mut conn = self.pool.acquire().await?;
         Ok(insert_event(&mut conn, ev).await?)
     }
@@ -246,7 +247,7 @@ impl Store {
 
 /// One row of `events`.
 #[derive(Debug, Clone)]
-pub struct NewEvent<'a> {
+pub(crate) struct NewEvent<'a> {
     /// `WAVE_DETECTED`, `WAVE_COMPLETED`, `WAVE_CANCELLED`, `SIGNAL_EXECUTED`, ….
     pub event_type: &'a str,
     /// JSON payload.

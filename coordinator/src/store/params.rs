@@ -104,7 +104,7 @@ impl Store {
     /// `Params.Set`: builds the exchange's new row with `f` from the stored one and writes it,
     /// in one transaction with the row locked, so a concurrent wave's params update is
     /// neither lost nor lost to.
-    pub async fn set_params_with(
+    pub(crate) async fn set_params_with(
         &self,
         exchange_id: u32,
         f: impl FnOnce(Option<&StoredParams>) -> StoredParams,
@@ -116,12 +116,6 @@ impl Store {
         upsert_params(&mut tx, &next).await?;
         tx.commit().await?;
         Ok(next)
-    }
-
-    /// Writes one exchange's params row as given, replacing what was stored.
-    pub async fn put_params(&self, p: &StoredParams) -> Result<(), CoordinatorError> {
-        let mut conn = self.pool.acquire().await?;
-        upsert_params(&mut conn, p).await
     }
 
     /// Updates an exchange's params from a wave's signal params (docs/design.md §1 step 1): the fields
@@ -139,7 +133,7 @@ impl Store {
         let Some(next) = merge_wave_params(current, exchange_id, exchange_name, p, now) else {
             return Ok(false);
         };
-        self.put_params(&next).await?;
+        upsert_params(&mut *self.pool.acquire().await?, &next).await?;
         Ok(true)
     }
 }

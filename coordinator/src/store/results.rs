@@ -140,7 +140,7 @@ struct StoredTiming {
 
 impl Store {
     /// Stores outcomes (and their events) in one transaction; re-sent outcomes overwrite.
-    pub async fn record_outcomes(
+    pub(crate) async fn record_outcomes(
         &self,
         wave_id: &str,
         outcomes: &[(u32, String, pb::SignalOutcome)],

@@ -236,7 +236,7 @@ impl Store {
     }
 
     /// Collecting waves due to close: quiet since `quiet_before`, or past their `close_by`.
-    pub async fn due_waves(
+    pub(crate) async fn due_waves(
         &self,
         now: DateTime<Utc>,
         quiet_before: DateTime<Utc>,
