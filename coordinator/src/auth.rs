@@ -44,10 +44,6 @@ pub enum Scope {
 impl Scope {
     const ALL: [Scope; 4] = [Scope::Publish, Scope::Read, Scope::Operate, Scope::Admin];
 
-    fn bit(self) -> u8 {
-        1 << self as u8
-    }
-
     /// Its name in the tokens file.
     fn as_str(self) -> &'static str {
         match self {
@@ -79,20 +75,10 @@ impl Scope {
     }
 }
 
-/// The scopes one token grants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Grant(u8);
-
-impl Grant {
-    fn allows(self, scope: Scope) -> bool {
-        self.0 & (scope.bit() | Scope::Admin.bit()) != 0
-    }
-}
-
 /// The accepted tokens and their scopes; empty means authentication is off.
 #[derive(Clone, Default)]
 pub struct Auth {
-    tokens: Arc<Vec<(Vec<u8>, Grant)>>,
+    tokens: Arc<Vec<(Vec<u8>, Vec<Scope>)>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -124,8 +110,7 @@ impl Auth {
             }
             let mut fields = line.split(|c: char| c.is_whitespace() || c == ',');
             let token = fields.next().unwrap_or_default();
-            let mut grant = 0u8;
-            let mut scoped = false;
+            let mut scopes = Vec::new();
             for f in fields.filter(|f| !f.is_empty()) {
                 let scope = Scope::parse(f).ok_or_else(|| ConfigError::Invalid {
                     key: key.into(),
@@ -135,12 +120,12 @@ impl Auth {
                         n + 1
                     ),
                 })?;
-                grant |= scope.bit();
-                scoped = true;
+                scopes.push(scope);
             }
-            // A bare token grants everything.
-            let grant = if scoped { grant } else { Scope::Admin.bit() };
-            tokens.push((token.as_bytes().to_vec(), Grant(grant)));
+            if scopes.is_empty() {
+                scopes.push(Scope::Admin); // a bare token grants everything
+            }
+            tokens.push((token.as_bytes().to_vec(), scopes));
         }
         if tokens.is_empty() {
             return Err(ConfigError::Invalid {
@@ -159,11 +144,11 @@ impl Auth {
     }
 
     /// The scopes of `presented`, comparing against every token without early exit.
-    fn grant(&self, presented: &[u8]) -> Option<Grant> {
+    fn scopes(&self, presented: &[u8]) -> Option<&[Scope]> {
         let mut found = None;
-        for (t, g) in self.tokens.iter() {
+        for (t, scopes) in self.tokens.iter() {
             if constant_time_eq(t, presented) {
-                found = Some(*g);
+                found = Some(scopes.as_slice());
             }
         }
         found
@@ -175,11 +160,11 @@ impl Auth {
             return Ok(());
         }
         let token = bearer(authorization)?;
-        let grant = self
-            .grant(token.as_bytes())
+        let granted = self
+            .scopes(token.as_bytes())
             .ok_or_else(|| Status::unauthenticated("authorization: token not accepted"))?;
         let scope = Scope::of_method(path);
-        if grant.allows(scope) {
+        if granted.iter().any(|g| *g == scope || *g == Scope::Admin) {
             Ok(())
         } else {
             Err(Status::permission_denied(format!(

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use tonic::Code;
 use wavegate_common::Signal;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::time::wave_id;
@@ -56,14 +57,7 @@ impl Ingest {
         }
     }
 
-    fn reject(
-        &mut self,
-        position: u32,
-        signal_id: i64,
-        field: &str,
-        reason: String,
-        code: tonic::Code,
-    ) {
+    fn reject(&mut self, position: u32, signal_id: i64, field: &str, reason: String, code: Code) {
         self.rejected += 1;
         if self.rejections.len() < MAX_REJECTIONS_LISTED {
             self.rejections.push(pb::Rejection {
@@ -86,13 +80,7 @@ impl Ingest {
     pub fn malformed(&mut self, field: &str, reason: &str) {
         let position = u32::try_from(self.seen).unwrap_or(u32::MAX);
         self.seen += 1;
-        self.reject(
-            position,
-            0,
-            field,
-            reason.to_owned(),
-            tonic::Code::InvalidArgument,
-        );
+        self.reject(position, 0, field, reason.to_owned(), Code::InvalidArgument);
     }
 
     /// Checks one signal and queues it; `default_ts` stands in for a missing wave timestamp.
@@ -109,7 +97,7 @@ impl Ingest {
                 "more than max_batch_signals ({}) in one call",
                 cfg.max_batch_signals
             );
-            self.reject(position, p.id, "", reason, tonic::Code::ResourceExhausted);
+            self.reject(position, p.id, "", reason, Code::ResourceExhausted);
             return Ok(());
         }
         if p.wave_timestamp.is_none() {
@@ -120,13 +108,7 @@ impl Ingest {
         let s = match Signal::from_proto(&p, interval, now) {
             Ok(s) => s,
             Err(e) => {
-                self.reject(
-                    position,
-                    p.id,
-                    e.field,
-                    e.reason,
-                    tonic::Code::InvalidArgument,
-                );
+                self.reject(position, p.id, e.field, e.reason, Code::InvalidArgument);
                 return Ok(());
             }
         };
@@ -160,13 +142,7 @@ impl Ingest {
                 CoordinatorError::BadRequest { field, reason } => (field, reason),
                 other => (String::new(), other.to_string()),
             };
-            self.reject(
-                position,
-                s.id(),
-                &field,
-                reason,
-                tonic::Code::InvalidArgument,
-            );
+            self.reject(position, s.id(), &field, reason, Code::InvalidArgument);
             return Ok(());
         }
         if !self.core.is_known_exchange(s.exchange_id()).await? {
@@ -174,13 +150,7 @@ impl Ingest {
                 "unknown exchange {} (not configured, no stored params)",
                 s.exchange_id()
             );
-            self.reject(
-                position,
-                s.id(),
-                "exchange_id",
-                reason,
-                tonic::Code::NotFound,
-            );
+            self.reject(position, s.id(), "exchange_id", reason, Code::NotFound);
             return Ok(());
         }
         self.batch.push(s);
@@ -216,7 +186,7 @@ impl Ingest {
                 batch[i].id(),
                 "wave_timestamp",
                 reason,
-                tonic::Code::FailedPrecondition,
+                Code::FailedPrecondition,
             );
         }
         for i in out.duplicates {
@@ -226,13 +196,7 @@ impl Ingest {
                 s.id(),
                 wave_id(s.wave_timestamp())
             );
-            self.reject(
-                positions[i],
-                s.id(),
-                "id",
-                reason,
-                tonic::Code::AlreadyExists,
-            );
+            self.reject(positions[i], s.id(), "id", reason, Code::AlreadyExists);
         }
         self.wave_ids.extend(out.waves);
         // Committed: dispatch may take the accepted signals from memory (`wave_cache`).
@@ -257,7 +221,7 @@ impl Ingest {
         let closed = match close_wave(&self.core, &id, true).await {
             Err(CoordinatorError::NotFound(m)) => {
                 return Err(match timing::check(&self.core.cfg.waves, ts, Utc::now()) {
-                    Err(r) if r.code() == tonic::Code::InvalidArgument => {
+                    Err(r) if r.code() == Code::InvalidArgument => {
                         CoordinatorError::bad("close.wave_timestamp", r.reason())
                     }
                     Err(r) => CoordinatorError::FailedPrecondition(format!(
