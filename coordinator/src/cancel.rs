@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ConstantBuilder, Retryable};
-use chrono::Utc;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 use wavegate_common::proto::v1 as pb;
@@ -19,7 +18,7 @@ use wavegate_common::time::{parse_wave_id, wave_id as wave_id_of};
 
 use crate::error::CoordinatorError;
 use crate::state::Core;
-use crate::store::{CancelRecord, WaveRow, WaveStatus, from_ms, ms};
+use crate::store::{CancelRecord, WaveRow, WaveStatus, now_ms};
 
 /// How often, and how many times, a cancel looks for the dispatch of a wave just claimed
 /// (committed a moment before its dispatch registers): about a second.
@@ -170,8 +169,7 @@ async fn fail_collecting(
     row: &WaveRow,
     reason: &str,
 ) -> Result<Option<Cancelled>, CoordinatorError> {
-    // Millisecond precision, as stored.
-    let now = from_ms(ms(Utc::now()));
+    let now = now_ms();
     let record = CancelRecord {
         wave_id: &row.id,
         reason,
@@ -219,7 +217,7 @@ async fn stop_dispatch(
             core.owner
         )));
     }
-    let now = from_ms(ms(Utc::now()));
+    let now = now_ms();
     // Recorded first: if this process dies before its agents stop, the next owner reads it.
     let Some(first) = core
         .store

@@ -1,8 +1,6 @@
 //! Completion of a wave (docs/design.md §1 steps 6–7): per-exchange results, wave totals and the
 //! `WAVE_COMPLETED` payload, stored once together with the status change, then announced.
 
-use std::sync::Arc;
-
 use chrono::Utc;
 use wavegate_common::proto::v1::wave_event::Event;
 use wavegate_common::stats::{ExchangeStats, WaveCompleted, WaveTotals};
@@ -33,7 +31,7 @@ pub struct Done {
 /// Stores, announces and counts (if stored here) the completion of a dispatched wave; `None`
 /// when another coordinator took it over first. `written`: what the outcome writer committed.
 pub async fn complete(
-    core: &Arc<Core>,
+    core: &Core,
     row: &WaveRow,
     total_signals: u32,
     results: Vec<ExchangeResult>,

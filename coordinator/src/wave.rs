@@ -12,7 +12,7 @@ use wavegate_common::telemetry::propagation::{self, SpanContext};
 
 use crate::error::CoordinatorError;
 use crate::state::{Core, secs};
-use crate::store::{WaveRow, WaveStatus, from_ms, ms};
+use crate::store::{WaveRow, WaveStatus, now_ms};
 use crate::{dispatch, timing};
 
 /// How often the clock looks for due waves.
@@ -86,8 +86,7 @@ pub async fn close_wave(
             "wave {wave_id} not found"
         )));
     };
-    // Millisecond precision, as stored.
-    let now = from_ms(ms(Utc::now()));
+    let now = now_ms();
     if now > timing::too_old_after(&core.cfg.waves, row.wave_timestamp) {
         core.signals.forget(wave_id);
         let reason = format!(

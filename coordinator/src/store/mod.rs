@@ -79,6 +79,11 @@ pub fn from_ms(v: i64) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
+/// Now, at the stored (millisecond) precision, so a row built in memory equals the one read.
+pub(crate) fn now_ms() -> DateTime<Utc> {
+    from_ms(ms(Utc::now()))
+}
+
 /// The file a `sqlite:` URL names (without the scheme and the query), for error messages.
 fn sqlite_path(url: &str) -> String {
     let path = url.trim_start_matches("sqlite:");
