@@ -62,9 +62,8 @@ impl Running {
         }
     }
 
-    /// Tells the wave's exchange runs to stop: `None` when no dispatch of the wave is
-    /// registered here, else how many exchange runs are watching. The first reason stands
-    /// (the agents of a later exchange run get the same one).
+    /// Tells the wave's exchange runs to stop (the first reason stands): how many watch, or
+    /// `None` when no dispatch of the wave is registered here.
     pub fn cancel(&self, wave_id: &str, reason: &str) -> Option<usize> {
         let waves = self.waves.lock();
         let tx = waves.get(wave_id)?;
@@ -118,9 +117,8 @@ pub struct Cancelled {
     pub exchanges_stopping: u32,
 }
 
-/// `Waves.Cancel`: checks the request, then fails a collecting wave or stops the dispatch of
-/// a dispatching one this process owns. A finished wave, or one dispatched by another
-/// coordinator, is `FailedPrecondition` and nothing changes.
+/// `Waves.Cancel`: fails a collecting wave, or stops the dispatch of one this process owns;
+/// a finished or foreign wave is `FailedPrecondition`.
 pub async fn cancel_wave(
     core: &Core,
     wave_id: &str,

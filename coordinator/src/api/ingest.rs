@@ -27,9 +27,8 @@ fn result_of(code: i32) -> IngestResult {
     }
 }
 
-/// Counts a call's signals: the summary's when it succeeded (rejections by their code; those
-/// beyond the listed ones were over `max_batch_signals`), else every signal of the call with
-/// the call's error.
+/// Counts a call's signals: by the summary when it succeeded (unlisted rejections were over
+/// `max_batch_signals`), else all with the call's error.
 fn count(metrics: &Metrics, signals: usize, r: &Result<Response<pb::PublishSummary>, Status>) {
     match r {
         Ok(resp) => {

@@ -101,9 +101,8 @@ impl Store {
         read_params(&mut conn, exchange_id).await
     }
 
-    /// `Params.Set`: builds the exchange's new row with `f` from the stored one and writes it,
-    /// in one transaction with the row locked, so a concurrent wave's params update is
-    /// neither lost nor lost to.
+    /// `Params.Set`: writes the row `f` builds from the stored one, with the row locked, so a
+    /// concurrent wave's params update is not lost.
     pub(crate) async fn set_params_with(
         &self,
         exchange_id: u32,
@@ -118,10 +117,8 @@ impl Store {
         Ok(next)
     }
 
-    /// Updates an exchange's params from a wave's signal params (docs/design.md §1 step 1): the fields
-    /// the signal carries replace the stored ones (see [`merge_wave_params`]). Without
-    /// stored params and without `max_trades` in the signal nothing is written; returns
-    /// whether params were written.
+    /// Applies a wave's signal params to the stored ones ([`merge_wave_params`]); returns
+    /// whether anything was written.
     pub async fn update_params_from_wave(
         &self,
         exchange_id: u32,
@@ -195,9 +192,8 @@ fn position_of(p: &SignalParams, kept: Option<&PositionParams>) -> PositionParam
     }
 }
 
-/// Locks one exchange's params row for the rest of the transaction on `conn` (a no-op write:
-/// a row lock on PostgreSQL when the row exists, the database's write lock on SQLite), so a
-/// read-merge-write of the row is not interleaved with another.
+/// Locks one exchange's params row for the rest of the transaction (a no-op write), so
+/// read-merge-writes of the row do not interleave.
 pub(super) async fn lock_params_row(
     conn: &mut sqlx::AnyConnection,
     exchange_id: u32,

@@ -157,9 +157,8 @@ impl Store {
         Ok(())
     }
 
-    /// Completes a wave: results, final outcomes, `WAVE_COMPLETED` (once, by its unique key)
-    /// and the status change, in one transaction, only while `owner` holds the wave. Returns
-    /// false (and writes nothing) when the wave is not ours or not dispatching any more.
+    /// Completes a wave (results, final outcomes, `WAVE_COMPLETED` once, status) in one
+    /// transaction while `owner` holds it; false, writing nothing, otherwise.
     pub async fn complete_wave(&self, c: &Completion<'_>) -> Result<bool, CoordinatorError> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
