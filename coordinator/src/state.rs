@@ -40,7 +40,7 @@ pub struct Core {
     /// Accepted signals of collecting waves, so dispatch need not read them back.
     pub signals: WaveCache,
     /// Stored params held in memory, so dispatch need not read them.
-    pub params: Arc<ParamsCache>,
+    pub params: ParamsCache,
     /// Backoff of waves whose dispatch failed.
     pub retries: Retries,
     /// The waves this process dispatches, each with the cancel signal its exchange runs watch.
@@ -74,7 +74,7 @@ impl Core {
             metrics: Arc::new(metrics),
             owner,
             signals: WaveCache::default(),
-            params: Arc::new(ParamsCache::default()),
+            params: ParamsCache::default(),
             retries: Retries::default(),
             running: Running::default(),
             known_exchanges: RwLock::new(known),

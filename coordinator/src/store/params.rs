@@ -117,7 +117,7 @@ impl Store {
         Ok(next)
     }
 
-    /// Applies a wave's signal params to the stored ones ([`merge_wave_params`]); returns
+    /// Applies a wave's signal params to the stored ones (`merge_wave_params`); returns
     /// whether anything was written.
     pub async fn update_params_from_wave(
         &self,
