@@ -222,7 +222,6 @@ async fn wave_params(
         return Ok(None);
     };
     for p in written {
-        core.learn_exchange(p.exchange_id).await;
         core.params.put(p);
     }
     Ok(Some(params))

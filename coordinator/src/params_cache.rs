@@ -57,6 +57,19 @@ impl ParamsCache {
         Ok(g.rows.clone())
     }
 
+    /// True when the exchange has stored params: held, else read from the store (then held).
+    pub async fn contains(&self, store: &Store, id: u32) -> Result<bool, CoordinatorError> {
+        if self.inner.lock().rows.contains_key(&id) {
+            return Ok(true);
+        }
+        let Some(p) = store.params(id).await? else {
+            return Ok(false);
+        };
+        // A row put meanwhile (e.g. by `Params.Set`) is at least as new.
+        self.inner.lock().rows.entry(id).or_insert(p);
+        Ok(true)
+    }
+
     /// Replaces one exchange's row (a `Params.Set` or a wave's params, already merged).
     pub fn put(&self, p: StoredParams) {
         self.inner.lock().rows.insert(p.exchange_id, p);

@@ -1,12 +1,10 @@
 //! The coordinator's composition root: config, store, agents, event hub, caches, and the
 //! waves this process is dispatching (with their cancel signals, see `cancel`).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use parking_lot::Mutex;
-use tokio::sync::RwLock;
 use tokio::task::JoinSet;
 use wavegate_common::telemetry::Metrics;
 use wavegate_common::telemetry::metrics::Process;
@@ -47,7 +45,6 @@ pub struct Core {
     pub running: Running,
     /// Whether the storage takes writes; out of service after a storage fault.
     pub storage: Arc<StorageHealth>,
-    known_exchanges: RwLock<HashSet<u32>>,
     tasks: Mutex<JoinSet<()>>,
 }
 
@@ -59,7 +56,6 @@ impl Core {
             let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
             format!("coordinator-{}-{nanos:x}", std::process::id())
         });
-        let known = cfg.exchanges.iter().map(|e| e.id).collect();
         let metrics = Metrics::new(Process::Coordinator)
             .map_err(|e| CoordinatorError::Corrupt(format!("metrics: {e}")))?;
         for e in &cfg.exchanges {
@@ -77,27 +73,13 @@ impl Core {
             params: ParamsCache::default(),
             retries: Retries::default(),
             running: Running::default(),
-            known_exchanges: RwLock::new(known),
             tasks: Mutex::new(JoinSet::new()),
         })
     }
 
-    /// True when the exchange is configured or has stored params (checked in the store on a
-    /// miss, so params written by another coordinator count).
+    /// True when the exchange is configured or has stored params (another coordinator's too).
     pub async fn is_known_exchange(&self, id: u32) -> Result<bool, CoordinatorError> {
-        if self.known_exchanges.read().await.contains(&id) {
-            return Ok(true);
-        }
-        if self.store.params(id).await?.is_some() {
-            self.known_exchanges.write().await.insert(id);
-            return Ok(true);
-        }
-        Ok(false)
-    }
-
-    /// Remembers an exchange that now has stored params.
-    pub async fn learn_exchange(&self, id: u32) {
-        self.known_exchanges.write().await.insert(id);
+        Ok(self.cfg.exchange(id).is_some() || self.params.contains(&self.store, id).await?)
     }
 
     /// Lease length.

@@ -84,7 +84,6 @@ impl Params for Api {
                 .store
                 .set_params_with(req.exchange_id, merge)
                 .await?;
-            self.core.learn_exchange(req.exchange_id).await;
             self.core.params.put(p.clone());
             let mut out = effective(cfg, req.exchange_id, Some(&p), false)
                 .ok_or_else(|| Status::internal("stored params have no effective form"))?;
