@@ -33,19 +33,18 @@ pub struct Running {
 }
 
 impl Running {
-    /// Registers a dispatch of the wave; false if one is registered already.
-    pub fn start(&self, wave_id: &str) -> bool {
+    /// Registers a dispatch of the wave until the guard drops (its watches then never fire);
+    /// `None` if one is registered already.
+    pub fn start(self: &Arc<Self>, wave_id: &str) -> Option<Registered> {
         let mut waves = self.waves.lock();
         if waves.contains_key(wave_id) {
-            return false;
+            return None;
         }
         waves.insert(wave_id.to_owned(), watch::Sender::new(None));
-        true
-    }
-
-    /// Unregisters the wave's dispatch; its watches then never fire.
-    pub fn stop(&self, wave_id: &str) {
-        self.waves.lock().remove(wave_id);
+        Some(Registered {
+            running: self.clone(),
+            wave_id: wave_id.to_owned(),
+        })
     }
 
     /// True while a dispatch of the wave is registered.
@@ -75,6 +74,19 @@ impl Running {
             true
         });
         Some(tx.receiver_count())
+    }
+}
+
+/// A wave's registration in [`Running`], removed on drop (also by a panic or an abort).
+#[derive(Debug)]
+pub struct Registered {
+    running: Arc<Running>,
+    wave_id: String,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.running.waves.lock().remove(&self.wave_id);
     }
 }
 
@@ -274,10 +286,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_cancel_reaches_every_watch_of_a_registered_wave_once() {
-        let r = Running::default();
+        let r = Arc::new(Running::default());
         assert_eq!(r.cancel("w", "x"), None, "not registered");
-        assert!(r.start("w"));
-        assert!(!r.start("w"), "registered once");
+        let registered = r.start("w");
+        assert!(registered.is_some());
+        assert!(r.start("w").is_none(), "registered once");
         let mut a = r.watch("w");
         let b = r.watch("w");
         assert_eq!(a.reason(), None);
@@ -288,7 +301,7 @@ mod tests {
         assert_eq!(b.reason().as_deref(), Some("drill"));
         // A run that starts after the cancel sees it at once.
         assert_eq!(r.watch("w").reason().as_deref(), Some("drill"));
-        r.stop("w");
+        drop(registered);
         assert!(!r.contains("w"));
         let mut never = r.watch("w");
         let waited = tokio::time::timeout(Duration::from_millis(20), never.cancelled()).await;

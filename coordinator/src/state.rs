@@ -42,7 +42,7 @@ pub struct Core {
     /// Backoff of waves whose dispatch failed.
     pub retries: Retries,
     /// The waves this process dispatches, each with the cancel signal its exchange runs watch.
-    pub running: Running,
+    pub running: Arc<Running>,
     /// Whether the storage takes writes; out of service after a storage fault.
     pub storage: Arc<StorageHealth>,
     tasks: Mutex<JoinSet<()>>,
@@ -72,7 +72,7 @@ impl Core {
             signals: WaveCache::default(),
             params: ParamsCache::default(),
             retries: Retries::default(),
-            running: Running::default(),
+            running: Arc::default(),
             tasks: Mutex::new(JoinSet::new()),
         })
     }

@@ -154,18 +154,15 @@ fn start(
     claimed: Option<WaveRow>,
     closed_by: Option<SpanContext>,
 ) {
-    if !core.running.start(wave_id) {
+    let Some(registered) = core.running.start(wave_id) else {
         return;
-    }
+    };
     core.hub.status(wave_id, pb::WaveStatus::Dispatching);
     let c = core.clone();
     let id = wave_id.to_owned();
     core.spawn_task(async move {
-        // Unmarked however the task ends (panic and abort included), so a tick can resume it.
-        let _running = Running {
-            core: c.clone(),
-            wave_id: id.clone(),
-        };
+        // Unregistered however the task ends, so a tick can resume it.
+        let _registered = registered;
         match dispatch::run_wave(&c, &id, claimed, closed_by).await {
             Ok(()) => c.retries.succeeded(&id),
             Err(e) => {
@@ -177,16 +174,4 @@ fn start(
             }
         }
     });
-}
-
-/// Marks a wave as dispatched by this process until dropped.
-struct Running {
-    core: Arc<Core>,
-    wave_id: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.core.running.stop(&self.wave_id);
-    }
 }
