@@ -136,10 +136,6 @@ impl AdapterKind {
 pub struct PaperConfig {
     /// Simulated exchange latency per order call, in milliseconds.
     pub latency_ms: u64,
-    /// Seed of the random failure generator.
-    pub seed: u64,
-    /// Probability in `[0, 1]` that an entry order is rejected at random.
-    pub fail_rate: f64,
     /// Order size in quote currency.
     pub notional: Decimal,
     /// Smallest order size the exchange accepts; below it validation fails
@@ -147,29 +143,6 @@ pub struct PaperConfig {
     pub min_notional: Decimal,
     /// Symbols with an open position when the journal is first created.
     pub open_positions: Vec<String>,
-    /// Symbols that fail validation with `symbol_not_tradable`.
-    pub invalid_symbols: Vec<String>,
-    /// Symbols whose entry order is rejected.
-    pub exec_fail: Vec<String>,
-    /// Symbols whose entry fills but whose protective stop is rejected.
-    pub stop_fail: Vec<String>,
-    /// Symbols whose market close is rejected (`close_rejected`). With `stop_fail`, a filled
-    /// entry is left open without a stop (stop step `close_failed`).
-    pub close_fail: Vec<String>,
-    /// Symbols whose order lookups fail (the exchange cannot say what became of an order, as
-    /// in an outage): an entry that got no answer stays unresolved.
-    pub lookup_fail: Vec<String>,
-    /// Symbols whose entry fills but is answered "duplicate client order id", as when an
-    /// earlier send under the same id (say, by a run whose journal was lost) already filled:
-    /// the agent must find the fill by lookup, not count the order failed.
-    pub duplicate_entry: Vec<String>,
-    /// Symbols whose entry is answered "duplicate client order id" for an earlier order under
-    /// the same id that filled and whose position is gone since (stopped out, closed by hand):
-    /// the fill is on record for a lookup, but no position is open.
-    pub duplicate_entry_gone: Vec<String>,
-    /// Reads of the open positions that fail (exchange unreachable) after start-up before
-    /// reads succeed again.
-    pub positions_fail: u32,
     /// Free balance of the account, in USD; each entry takes its margin (notional / leverage)
     /// from it and an entry whose margin exceeds it is refused (`insufficient_balance`).
     /// `None`: unlimited (the balance is not modelled).
@@ -178,33 +151,17 @@ pub struct PaperConfig {
     /// the bracket allows `max_notional / L` (higher leverage, lower bracket, as Binance's
     /// leverage brackets). `None`: no bracket.
     pub max_notional: Option<Decimal>,
-    /// Symbols whose trailing stop is rejected (`trailing_rejected`); the protective stop stays.
-    pub trailing_fail: Vec<String>,
-    /// Symbols whose leverage change is rejected (`leverage_rejected`): their entry is not sent.
-    pub leverage_fail: Vec<String>,
 }
 
 impl Default for PaperConfig {
     fn default() -> Self {
         Self {
             latency_ms: 0,
-            seed: 42,
-            fail_rate: 0.0,
             notional: Decimal::ONE_HUNDRED,
             min_notional: Decimal::from(5),
             open_positions: Vec::new(),
-            invalid_symbols: Vec::new(),
-            exec_fail: Vec::new(),
-            stop_fail: Vec::new(),
-            close_fail: Vec::new(),
-            lookup_fail: Vec::new(),
-            duplicate_entry: Vec::new(),
-            duplicate_entry_gone: Vec::new(),
-            positions_fail: 0,
             balance: None,
             max_notional: None,
-            trailing_fail: Vec::new(),
-            leverage_fail: Vec::new(),
         }
     }
 }
@@ -308,6 +265,8 @@ pub struct AgentConfig {
     pub rate_limit: RateLimitConfig,
     /// Exchange adapter.
     pub adapter: AdapterConfig,
+    /// `[faults]`: scripted failures in front of the adapter (tests, demos).
+    pub faults: crate::exchange::faults::FaultsConfig,
     /// Prometheus `/metrics` address; `None` (`"off"` in the file) serves none.
     #[serde(deserialize_with = "telemetry::deserialize_metrics_listen")]
     pub metrics_listen: Option<SocketAddr>,
@@ -350,6 +309,7 @@ impl Default for AgentConfig {
             keepalive_timeout_ms: 20_000,
             rate_limit: RateLimitConfig::default(),
             adapter: AdapterConfig::default(),
+            faults: Default::default(),
             metrics_listen: Some(DEFAULT_METRICS_LISTEN),
             telemetry: AgentTelemetry::default(),
             tls: None,
@@ -476,12 +436,6 @@ impl AgentConfig {
             ));
         }
         let p = &self.adapter.paper;
-        if !(p.fail_rate.is_finite() && (0.0..=1.0).contains(&p.fail_rate)) {
-            return Err(ConfigError::invalid(
-                "adapter.paper.fail_rate",
-                format!("must be in [0, 1], got {}", p.fail_rate),
-            ));
-        }
         if p.notional <= Decimal::ZERO {
             return Err(ConfigError::invalid(
                 "adapter.paper.notional",
@@ -507,27 +461,11 @@ impl AgentConfig {
                 ));
             }
         }
-        let lists = [
-            ("adapter.paper.open_positions", &p.open_positions),
-            ("adapter.paper.invalid_symbols", &p.invalid_symbols),
-            ("adapter.paper.exec_fail", &p.exec_fail),
-            ("adapter.paper.stop_fail", &p.stop_fail),
-            ("adapter.paper.close_fail", &p.close_fail),
-            ("adapter.paper.lookup_fail", &p.lookup_fail),
-            ("adapter.paper.duplicate_entry", &p.duplicate_entry),
-            (
-                "adapter.paper.duplicate_entry_gone",
-                &p.duplicate_entry_gone,
-            ),
-            ("adapter.paper.trailing_fail", &p.trailing_fail),
-            ("adapter.paper.leverage_fail", &p.leverage_fail),
-        ];
-        for (key, symbols) in lists {
-            for s in symbols {
-                wavegate_common::signal::check_symbol(s)
-                    .map_err(|e| ConfigError::invalid(key, e.reason))?;
-            }
+        for s in &p.open_positions {
+            wavegate_common::signal::check_symbol(s)
+                .map_err(|e| ConfigError::invalid("adapter.paper.open_positions", e.reason))?;
         }
+        self.faults.validate(&self.adapter)?;
         if let Some((table, live)) = self.adapter.live() {
             live.validate(table)?;
         }

@@ -147,6 +147,7 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
         ),
         AdapterKind::Binance | AdapterKind::Bybit => exchange::live(&config.adapter)?,
     };
+    let exchange = exchange::faults::wrap(exchange, &config.faults);
     check_journal(&config, &journal, exchange.as_ref()).await?;
     let bind_err = |source| AgentError::Bind {
         addr: config.listen,

@@ -31,8 +31,8 @@ async fn a_wave_is_one_trace_under_the_callers_span() {
     let mut cfg = config(dir.path(), 1, "binance");
     cfg.region = "ap-northeast-1".into();
     cfg.telemetry.otlp_endpoint = Some(otlp);
-    cfg.adapter.paper.invalid_symbols = vec!["ADAUSDT".into()];
-    cfg.adapter.paper.exec_fail = vec!["XRPUSDT".into()];
+    cfg.faults.invalid_symbols = vec!["ADAUSDT".into()];
+    cfg.faults.exec_fail = vec!["XRPUSDT".into()];
     // What the binary does: the agent's own telemetry identity from its config.
     let guard = telemetry::init(&cfg.telemetry_config()).expect("telemetry starts");
     assert!(guard.is_exporting());

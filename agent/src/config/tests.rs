@@ -50,19 +50,19 @@ fn topup_timeout_and_keepalive_have_defaults_overrides_and_bounds() {
     );
     let c = AgentConfig::from_toml(
         "exchange_id = 1\ntopup_timeout_ms = 500\nkeepalive_interval_ms = 0\n\
-         [adapter.paper]\npositions_fail = 2\nduplicate_entry = [\"BTCUSDT\"]\n",
+         [faults]\npositions_fail = 2\nduplicate_entry = [\"BTCUSDT\"]\n",
     )
     .unwrap();
     assert_eq!((c.topup_timeout_ms, c.keepalive_interval_ms), (500, 0));
-    assert_eq!(c.adapter.paper.positions_fail, 2);
-    assert_eq!(c.adapter.paper.duplicate_entry, vec!["BTCUSDT"]);
+    assert_eq!(c.faults.positions_fail, 2);
+    assert_eq!(c.faults.duplicate_entry, vec!["BTCUSDT"]);
     let mut c = AgentConfig::paper(1, "binance", "j.db".into());
     c.apply_env(|k| match k {
         "WAVEGATE_AGENT_TOPUP_TIMEOUT_MS" => Some("750".into()),
         "WAVEGATE_AGENT_KEEPALIVE_INTERVAL_MS" => Some("5000".into()),
         "WAVEGATE_AGENT_KEEPALIVE_TIMEOUT_MS" => Some("3000".into()),
-        "WAVEGATE_AGENT_PAPER_POSITIONS_FAIL" => Some("1".into()),
-        "WAVEGATE_AGENT_PAPER_DUPLICATE_ENTRY" => Some("ETHUSDT".into()),
+        "WAVEGATE_AGENT_FAULTS_POSITIONS_FAIL" => Some("1".into()),
+        "WAVEGATE_AGENT_FAULTS_DUPLICATE_ENTRY" => Some("ETHUSDT".into()),
         _ => None,
     })
     .unwrap();
@@ -74,8 +74,8 @@ fn topup_timeout_and_keepalive_have_defaults_overrides_and_bounds() {
         ),
         (750, 5_000, 3_000)
     );
-    assert_eq!(c.adapter.paper.positions_fail, 1);
-    assert_eq!(c.adapter.paper.duplicate_entry, vec!["ETHUSDT"]);
+    assert_eq!(c.faults.positions_fail, 1);
+    assert_eq!(c.faults.duplicate_entry, vec!["ETHUSDT"]);
     c.validate().unwrap();
     for key in ["topup_timeout_ms", "keepalive_timeout_ms"] {
         let mut bad = c.clone();
@@ -89,12 +89,12 @@ fn topup_timeout_and_keepalive_have_defaults_overrides_and_bounds() {
 fn env_overrides_and_validation() {
     let mut c = AgentConfig::paper(1, "binance", "j.db".into());
     c.apply_env(|k| match k {
-        "WAVEGATE_AGENT_PAPER_EXEC_FAIL" => Some("BTCUSDT, ETHUSDT".into()),
+        "WAVEGATE_AGENT_FAULTS_EXEC_FAIL" => Some("BTCUSDT, ETHUSDT".into()),
         "WAVEGATE_AGENT_EXECUTION_MODE" => Some("windowed".into()),
         _ => None,
     })
     .unwrap();
-    assert_eq!(c.adapter.paper.exec_fail, vec!["BTCUSDT", "ETHUSDT"]);
+    assert_eq!(c.faults.exec_fail, vec!["BTCUSDT", "ETHUSDT"]);
     assert_eq!(c.execution_mode, Mode::Windowed);
     let err = c
         .apply_env(|k| (k == "WAVEGATE_AGENT_EXECUTION_MODE").then(|| "fast".into()))
@@ -108,9 +108,9 @@ fn env_overrides_and_validation() {
             .contains("rate_limit.burst")
     );
     let mut c = AgentConfig::paper(1, "binance", "j.db".into());
-    c.adapter.paper.exec_fail = vec!["btc".into()];
+    c.faults.exec_fail = vec!["btc".into()];
     let e = c.validate().unwrap_err().to_string();
-    assert!(e.contains("adapter.paper.exec_fail"), "{e}");
+    assert!(e.contains("faults.exec_fail"), "{e}");
 }
 
 #[test]

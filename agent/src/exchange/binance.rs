@@ -28,11 +28,8 @@ mod stale_stops;
 
 pub(crate) use preflight::mode_line as preflight_mode_line;
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use http::Method;
 use serde_json::Value;
 
@@ -40,7 +37,9 @@ use super::fill_check::FillCheck;
 use super::lots::{self, Rules, RulesCache, num};
 use super::money::Decimal;
 use super::position_mode::ModeCache;
-use super::rest::{Call, Failure, Reply, RestClient, ServerClock, number, query_string, text};
+use super::rest::{
+    Call, Failure, Reply, RestClient, ServerClock, number, query_string, symbols, text,
+};
 use super::signing::hmac_sha256_hex;
 use super::throttle::{Throttle, retry_after};
 use super::{
@@ -334,7 +333,70 @@ impl BinanceFutures {
         }
     }
 
-    async fn entry(&self, o: EntryOrder) -> Result<Fill, ExchangeError> {
+    /// Signed position rows with a non-zero amount (optionally for one symbol).
+    async fn positions(&self, symbol: Option<&str>) -> Result<Vec<Value>, ExchangeError> {
+        let params = symbol
+            .map(|s| vec![("symbol", s.to_owned())])
+            .unwrap_or_default();
+        let v = self
+            .signed(Method::GET, "/fapi/v3/positionRisk", params, Call::Read)
+            .await
+            .map_err(Failure::into_error)?;
+        let rows = v.as_array().ok_or_else(|| {
+            ExchangeError::Unavailable(format!("{NAME}: positionRisk is not a list"))
+        })?;
+        Ok(rows
+            .iter()
+            .filter(|r| number(r, "positionAmt").is_some_and(|a| !a.is_zero()))
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl Exchange for BinanceFutures {
+    fn kind(&self) -> &'static str {
+        NAME
+    }
+
+    async fn check_rules(
+        &self,
+        symbol: String,
+        _side: Side,
+        notional: Decimal,
+    ) -> Result<(), ExchangeError> {
+        self.sized(&symbol, notional).await.map(|_| ())
+    }
+
+    async fn open_positions(&self) -> Result<Vec<String>, ExchangeError> {
+        Ok(symbols(&self.positions(None).await?))
+    }
+
+    async fn position(&self, symbol: String) -> Result<Option<Position>, ExchangeError> {
+        let rows = self.positions(Some(&symbol)).await?;
+        Ok(rows
+            .iter()
+            .filter(|r| text(r, "symbol").as_deref() == Some(symbol.as_str()))
+            .find_map(|r| number(r, "positionAmt"))
+            .map(|amount| Position {
+                side: if amount > Decimal::ZERO {
+                    Side::Long
+                } else {
+                    Side::Short
+                },
+                quantity: amount.abs(),
+            }))
+    }
+
+    fn attach_metrics(
+        &self,
+        metrics: std::sync::Arc<wavegate_common::telemetry::Metrics>,
+        exchange: &str,
+    ) {
+        self.fills.attach(metrics, exchange);
+    }
+
+    async fn place_entry(&self, o: EntryOrder) -> Result<Fill, ExchangeError> {
         // Everything before the POST is a read: a failure there means nothing was sent.
         let qty = self.sized(&o.symbol, o.notional).await?;
         // Binance keeps client order ids unique among OPEN orders only ("A unique id among
@@ -366,7 +428,7 @@ impl BinanceFutures {
         self.priced(&o.symbol, &v).await
     }
 
-    async fn stop(&self, o: StopOrder) -> Result<String, ExchangeError> {
+    async fn place_stop(&self, o: StopOrder) -> Result<String, ExchangeError> {
         let rules = self
             .rules_of(&o.symbol)
             .await?
@@ -407,26 +469,11 @@ impl BinanceFutures {
         Ok(text(&v, "algoId").unwrap_or(o.client_order_id))
     }
 
-    /// Signed position rows with a non-zero amount (optionally for one symbol).
-    async fn positions(&self, symbol: Option<&str>) -> Result<Vec<Value>, ExchangeError> {
-        let params = symbol
-            .map(|s| vec![("symbol", s.to_owned())])
-            .unwrap_or_default();
-        let v = self
-            .signed(Method::GET, "/fapi/v3/positionRisk", params, Call::Read)
-            .await
-            .map_err(Failure::into_error)?;
-        let rows = v.as_array().ok_or_else(|| {
-            ExchangeError::Unavailable(format!("{NAME}: positionRisk is not a list"))
-        })?;
-        Ok(rows
-            .iter()
-            .filter(|r| number(r, "positionAmt").is_some_and(|a| !a.is_zero()))
-            .cloned()
-            .collect())
-    }
-
-    async fn close(&self, symbol: String, client_order_id: String) -> Result<Fill, ExchangeError> {
+    async fn close_position(
+        &self,
+        symbol: String,
+        client_order_id: String,
+    ) -> Result<Fill, ExchangeError> {
         let rows = self.positions(Some(&symbol)).await?;
         let Some(row) = rows
             .iter()
@@ -459,7 +506,7 @@ impl BinanceFutures {
         }
     }
 
-    async fn lookup(
+    async fn lookup_order(
         &self,
         symbol: String,
         client_order_id: String,
@@ -491,121 +538,40 @@ impl BinanceFutures {
             Err(f) => Err(f.into_error()),
         }
     }
-}
 
-impl Exchange for BinanceFutures {
-    fn kind(&self) -> &'static str {
-        NAME
+    async fn min_order_notional(&self, symbol: String) -> Result<Option<Decimal>, ExchangeError> {
+        lots::min_order(self.rules_of(&symbol), self.price(&symbol)).await
     }
 
-    fn check_rules(
-        &self,
-        symbol: String,
-        _side: Side,
-        notional: Decimal,
-    ) -> BoxFuture<'_, Result<(), ExchangeError>> {
-        async move { self.sized(&symbol, notional).await.map(|_| ()) }.boxed()
+    async fn account(&self) -> Result<AccountState, ExchangeError> {
+        self.account_state().await
     }
 
-    fn open_positions(&self) -> BoxFuture<'_, Result<Vec<String>, ExchangeError>> {
-        async move {
-            let rows = self.positions(None).await?;
-            let set: BTreeSet<String> = rows.iter().filter_map(|r| text(r, "symbol")).collect();
-            Ok(set.into_iter().collect())
-        }
-        .boxed()
-    }
-
-    fn position(&self, symbol: String) -> BoxFuture<'_, Result<Option<Position>, ExchangeError>> {
-        async move {
-            let rows = self.positions(Some(&symbol)).await?;
-            Ok(rows
-                .iter()
-                .filter(|r| text(r, "symbol").as_deref() == Some(symbol.as_str()))
-                .find_map(|r| number(r, "positionAmt"))
-                .map(|amount| Position {
-                    side: if amount > Decimal::ZERO {
-                        Side::Long
-                    } else {
-                        Side::Short
-                    },
-                    quantity: amount.abs(),
-                }))
-        }
-        .boxed()
-    }
-
-    fn attach_metrics(
-        &self,
-        metrics: std::sync::Arc<wavegate_common::telemetry::Metrics>,
-        exchange: &str,
-    ) {
-        self.fills.attach(metrics, exchange);
-    }
-
-    fn place_entry(&self, order: EntryOrder) -> BoxFuture<'_, Result<Fill, ExchangeError>> {
-        self.entry(order).boxed()
-    }
-
-    fn place_stop(&self, order: StopOrder) -> BoxFuture<'_, Result<String, ExchangeError>> {
-        self.stop(order).boxed()
-    }
-
-    fn close_position(
-        &self,
-        symbol: String,
-        client_order_id: String,
-    ) -> BoxFuture<'_, Result<Fill, ExchangeError>> {
-        self.close(symbol, client_order_id).boxed()
-    }
-
-    fn lookup_order(
-        &self,
-        symbol: String,
-        client_order_id: String,
-    ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>> {
-        self.lookup(symbol, client_order_id).boxed()
-    }
-
-    fn min_order_notional(
-        &self,
-        symbol: String,
-    ) -> BoxFuture<'_, Result<Option<Decimal>, ExchangeError>> {
-        self.min_order(symbol).boxed()
-    }
-
-    fn account(&self) -> BoxFuture<'_, Result<AccountState, ExchangeError>> {
-        self.account_state().boxed()
-    }
-
-    fn bracket_max_notional(
+    async fn bracket_max_notional(
         &self,
         symbol: String,
         leverage: u32,
-    ) -> BoxFuture<'_, Result<Option<Decimal>, ExchangeError>> {
-        self.bracket_cap(symbol, leverage).boxed()
+    ) -> Result<Option<Decimal>, ExchangeError> {
+        self.bracket_cap(symbol, leverage).await
     }
 
-    fn set_leverage(
+    async fn set_leverage(
         &self,
         symbol: String,
         setting: LeverageSetting,
-    ) -> BoxFuture<'_, Result<(), ExchangeError>> {
-        self.apply_leverage(symbol, setting).boxed()
+    ) -> Result<(), ExchangeError> {
+        self.apply_leverage(symbol, setting).await
     }
 
-    fn place_trailing_stop(
-        &self,
-        order: TrailingStopOrder,
-    ) -> BoxFuture<'_, Result<String, ExchangeError>> {
-        self.trailing(order).boxed()
+    async fn place_trailing_stop(&self, order: TrailingStopOrder) -> Result<String, ExchangeError> {
+        self.trailing(order).await
     }
 
-    fn lookup_trailing_stop(
+    async fn lookup_trailing_stop(
         &self,
         symbol: String,
         client_order_id: String,
-    ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>> {
-        self.lookup_trailing(symbol, client_order_id).boxed()
+    ) -> Result<Option<OrderReport>, ExchangeError> {
+        self.lookup_order(symbol, client_order_id).await
     }
 }

@@ -26,11 +26,9 @@ mod parse;
 mod preflight;
 mod settings;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use http::Method;
 use serde_json::{Value, json};
 
@@ -39,7 +37,7 @@ use super::lots::{self, Quantity, Rules, RulesCache};
 use super::money::Decimal;
 use super::position_mode::ModeCache;
 use super::rest::{
-    Call, Failure, Reply, RestClient, ServerClock, Transport, number, query_string, text,
+    Call, Failure, Reply, RestClient, ServerClock, Transport, number, query_string, symbols, text,
 };
 use super::signing::hmac_sha256_hex;
 use super::throttle::Throttle;
@@ -311,21 +309,6 @@ impl BybitLinear {
             .map_err(Failure::Other)
     }
 
-    async fn entry(&self, o: EntryOrder) -> Result<Fill, ExchangeError> {
-        let qty = self.sized(&o.symbol, o.notional).await?;
-        let fill = self
-            .market(
-                &o.symbol,
-                order_side(o.side, false),
-                qty.text,
-                false,
-                &o.client_order_id,
-            )
-            .await
-            .map_err(Failure::into_error)?;
-        Ok(self.checked(&o.symbol, &o.client_order_id, fill).await)
-    }
-
     /// `fill` with its price checked against the last price ([`FillCheck`]): read back from
     /// `/v5/order/realtime` (its `avgPrice`) when off, replaced by the last price when still
     /// off. Without a last price the fill is kept (its price is positive: see
@@ -335,34 +318,15 @@ impl BybitLinear {
             return fill;
         };
         let read_back = || async {
-            match self.lookup(symbol.to_owned(), link_id.to_owned()).await {
+            match self
+                .lookup_order(symbol.to_owned(), link_id.to_owned())
+                .await
+            {
                 Ok(Some(OrderReport::Filled(f))) => Some(f),
                 _ => None,
             }
         };
         self.fills.checked(fill, last, read_back).await
-    }
-
-    async fn stop(&self, o: StopOrder) -> Result<String, ExchangeError> {
-        let rules = self
-            .rules_of(&o.symbol)
-            .await?
-            .ok_or_else(|| ExchangeError::Rejected("symbol_not_tradable".into()))?;
-        lots::check_stop_price(o.side, o.stop_price, self.price(&o.symbol).await?)?;
-        let body = json!({
-            "category": "linear",
-            "symbol": o.symbol,
-            "tpslMode": "Full",
-            "positionIdx": 0,
-            "stopLoss": rules.stop_trigger(o.side, o.stop_price),
-        });
-        match self.post("/v5/position/trading-stop", body).await {
-            Ok(_)
-            | Err(Failure::Refused {
-                code: NOT_MODIFIED, ..
-            }) => Ok(o.client_order_id),
-            Err(f) => Err(f.into_error()),
-        }
     }
 
     /// Position rows with a non-zero size: one symbol, or every USDT position (paged).
@@ -396,8 +360,99 @@ impl BybitLinear {
         }
         Ok(rows)
     }
+}
 
-    async fn close(&self, symbol: String, client_order_id: String) -> Result<Fill, ExchangeError> {
+#[async_trait::async_trait]
+impl Exchange for BybitLinear {
+    fn kind(&self) -> &'static str {
+        NAME
+    }
+
+    async fn check_rules(
+        &self,
+        symbol: String,
+        _side: Side,
+        notional: Decimal,
+    ) -> Result<(), ExchangeError> {
+        self.sized(&symbol, notional).await.map(|_| ())
+    }
+
+    async fn open_positions(&self) -> Result<Vec<String>, ExchangeError> {
+        Ok(symbols(&self.positions(None).await?))
+    }
+
+    async fn position(&self, symbol: String) -> Result<Option<Position>, ExchangeError> {
+        let rows = self.positions(Some(&symbol)).await?;
+        Ok(rows.first().and_then(|r| {
+            Some(Position {
+                side: if text(r, "side").as_deref() == Some("Buy") {
+                    Side::Long
+                } else {
+                    Side::Short
+                },
+                quantity: number(r, "size")?,
+            })
+        }))
+    }
+
+    async fn stop_in_place(
+        &self,
+        symbol: String,
+        _client_order_id: String,
+    ) -> Result<bool, ExchangeError> {
+        self.stop_loss_set(&symbol).await
+    }
+
+    fn attach_metrics(
+        &self,
+        metrics: std::sync::Arc<wavegate_common::telemetry::Metrics>,
+        exchange: &str,
+    ) {
+        self.fills.attach(metrics, exchange);
+    }
+
+    async fn place_entry(&self, o: EntryOrder) -> Result<Fill, ExchangeError> {
+        let qty = self.sized(&o.symbol, o.notional).await?;
+        let fill = self
+            .market(
+                &o.symbol,
+                order_side(o.side, false),
+                qty.text,
+                false,
+                &o.client_order_id,
+            )
+            .await
+            .map_err(Failure::into_error)?;
+        Ok(self.checked(&o.symbol, &o.client_order_id, fill).await)
+    }
+
+    async fn place_stop(&self, o: StopOrder) -> Result<String, ExchangeError> {
+        let rules = self
+            .rules_of(&o.symbol)
+            .await?
+            .ok_or_else(|| ExchangeError::Rejected("symbol_not_tradable".into()))?;
+        lots::check_stop_price(o.side, o.stop_price, self.price(&o.symbol).await?)?;
+        let body = json!({
+            "category": "linear",
+            "symbol": o.symbol,
+            "tpslMode": "Full",
+            "positionIdx": 0,
+            "stopLoss": rules.stop_trigger(o.side, o.stop_price),
+        });
+        match self.post("/v5/position/trading-stop", body).await {
+            Ok(_)
+            | Err(Failure::Refused {
+                code: NOT_MODIFIED, ..
+            }) => Ok(o.client_order_id),
+            Err(f) => Err(f.into_error()),
+        }
+    }
+
+    async fn close_position(
+        &self,
+        symbol: String,
+        client_order_id: String,
+    ) -> Result<Fill, ExchangeError> {
         let rows = self.positions(Some(&symbol)).await?;
         let Some(row) = rows.first() else {
             return Err(ExchangeError::NoPosition);
@@ -423,7 +478,7 @@ impl BybitLinear {
         }
     }
 
-    async fn lookup(
+    async fn lookup_order(
         &self,
         symbol: String,
         client_order_id: String,
@@ -441,127 +496,40 @@ impl BybitLinear {
         }
         Ok(None)
     }
-}
 
-impl Exchange for BybitLinear {
-    fn kind(&self) -> &'static str {
-        NAME
+    async fn min_order_notional(&self, symbol: String) -> Result<Option<Decimal>, ExchangeError> {
+        lots::min_order(self.rules_of(&symbol), self.price(&symbol)).await
     }
 
-    fn check_rules(
-        &self,
-        symbol: String,
-        _side: Side,
-        notional: Decimal,
-    ) -> BoxFuture<'_, Result<(), ExchangeError>> {
-        async move { self.sized(&symbol, notional).await.map(|_| ()) }.boxed()
+    async fn account(&self) -> Result<AccountState, ExchangeError> {
+        self.account_state().await
     }
 
-    fn open_positions(&self) -> BoxFuture<'_, Result<Vec<String>, ExchangeError>> {
-        async move {
-            let rows = self.positions(None).await?;
-            let set: BTreeSet<String> = rows.iter().filter_map(|r| text(r, "symbol")).collect();
-            Ok(set.into_iter().collect())
-        }
-        .boxed()
-    }
-
-    fn position(&self, symbol: String) -> BoxFuture<'_, Result<Option<Position>, ExchangeError>> {
-        async move {
-            let rows = self.positions(Some(&symbol)).await?;
-            Ok(rows.first().and_then(|r| {
-                Some(Position {
-                    side: if text(r, "side").as_deref() == Some("Buy") {
-                        Side::Long
-                    } else {
-                        Side::Short
-                    },
-                    quantity: number(r, "size")?,
-                })
-            }))
-        }
-        .boxed()
-    }
-
-    fn stop_in_place(
-        &self,
-        symbol: String,
-        _client_order_id: String,
-    ) -> BoxFuture<'_, Result<bool, ExchangeError>> {
-        async move { self.stop_loss_set(&symbol).await }.boxed()
-    }
-
-    fn attach_metrics(
-        &self,
-        metrics: std::sync::Arc<wavegate_common::telemetry::Metrics>,
-        exchange: &str,
-    ) {
-        self.fills.attach(metrics, exchange);
-    }
-
-    fn place_entry(&self, order: EntryOrder) -> BoxFuture<'_, Result<Fill, ExchangeError>> {
-        self.entry(order).boxed()
-    }
-
-    fn place_stop(&self, order: StopOrder) -> BoxFuture<'_, Result<String, ExchangeError>> {
-        self.stop(order).boxed()
-    }
-
-    fn close_position(
-        &self,
-        symbol: String,
-        client_order_id: String,
-    ) -> BoxFuture<'_, Result<Fill, ExchangeError>> {
-        self.close(symbol, client_order_id).boxed()
-    }
-
-    fn lookup_order(
-        &self,
-        symbol: String,
-        client_order_id: String,
-    ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>> {
-        self.lookup(symbol, client_order_id).boxed()
-    }
-
-    fn min_order_notional(
-        &self,
-        symbol: String,
-    ) -> BoxFuture<'_, Result<Option<Decimal>, ExchangeError>> {
-        self.min_order(symbol).boxed()
-    }
-
-    fn account(&self) -> BoxFuture<'_, Result<AccountState, ExchangeError>> {
-        self.account_state().boxed()
-    }
-
-    fn bracket_max_notional(
+    async fn bracket_max_notional(
         &self,
         symbol: String,
         leverage: u32,
-    ) -> BoxFuture<'_, Result<Option<Decimal>, ExchangeError>> {
-        self.bracket_cap(symbol, leverage).boxed()
+    ) -> Result<Option<Decimal>, ExchangeError> {
+        self.bracket_cap(symbol, leverage).await
     }
 
-    fn set_leverage(
+    async fn set_leverage(
         &self,
         symbol: String,
         setting: LeverageSetting,
-    ) -> BoxFuture<'_, Result<(), ExchangeError>> {
-        self.apply_leverage(symbol, setting).boxed()
+    ) -> Result<(), ExchangeError> {
+        self.apply_leverage(symbol, setting).await
     }
 
-    fn place_trailing_stop(
-        &self,
-        order: TrailingStopOrder,
-    ) -> BoxFuture<'_, Result<String, ExchangeError>> {
-        self.trailing(order).boxed()
+    async fn place_trailing_stop(&self, order: TrailingStopOrder) -> Result<String, ExchangeError> {
+        self.trailing(order).await
     }
 
-    fn lookup_trailing_stop(
+    async fn lookup_trailing_stop(
         &self,
         symbol: String,
         _client_order_id: String,
-    ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>> {
-        self.lookup_trailing(symbol).boxed()
+    ) -> Result<Option<OrderReport>, ExchangeError> {
+        self.lookup_trailing(symbol).await
     }
 }

@@ -158,6 +158,29 @@ pub fn check_stop_price(
     Ok(())
 }
 
+/// The smallest order value `symbol` accepts now (`Exchange::min_order_notional`) from its
+/// rules and, when it is tradable, its last price.
+pub async fn min_order(
+    rules: impl Future<Output = Result<Option<Rules>, ExchangeError>>,
+    price: impl Future<Output = Result<Decimal, ExchangeError>>,
+) -> Result<Option<Decimal>, ExchangeError> {
+    let rules = tradable(rules.await?)?;
+    Ok(Some(min_order_value(&rules, price.await?)))
+}
+
+/// The smallest order value `rules` accept at `price`: the larger of the minimum quantity and
+/// the minimum notional, each in whole lot steps (rounded up), times the price.
+fn min_order_value(rules: &Rules, price: Decimal) -> Decimal {
+    let step = rules.qty_step;
+    let by_qty = step.ceil_steps(rules.min_qty).max(1);
+    let by_notional = rules
+        .min_notional
+        .checked_div(price)
+        .filter(|_| price > Decimal::ZERO)
+        .map_or(0, |q| step.ceil_steps(q));
+    step.times(by_qty.max(by_notional)) * price
+}
+
 /// Parses a decimal the exchange sent as a string; `None` when malformed.
 pub fn num(s: &str) -> Option<Decimal> {
     super::money::parse(s)

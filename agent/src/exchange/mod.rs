@@ -1,7 +1,7 @@
 //! The exchange adapter trait: everything the agent asks of an exchange account.
 //!
 //! Adapters are chosen at start-up from config (`paper`, `binance`, `bybit`), so the
-//! trait is object-safe and returns boxed futures. Errors keep apart what the agent must treat
+//! trait is object-safe (`async_trait` boxes its futures). Errors keep apart what the agent must treat
 //! differently: [`ExchangeError::Rejected`] (definitely not done), [`ExchangeError::Unknown`]
 //! (may have been done: look it up by client order id, never send again),
 //! [`ExchangeError::DuplicateId`] (an order under this client order id already exists: look it
@@ -9,6 +9,7 @@
 
 pub mod binance;
 pub mod bybit;
+pub mod faults;
 pub mod fill_check;
 pub mod lots;
 pub mod money;
@@ -18,8 +19,6 @@ pub mod positions;
 pub mod rest;
 pub mod signing;
 pub mod throttle;
-
-use futures::future::BoxFuture;
 
 pub use money::Decimal;
 
@@ -149,25 +148,26 @@ pub enum ExchangeError {
 }
 
 /// One exchange account.
+#[async_trait::async_trait]
 pub trait Exchange: Send + Sync + 'static {
     /// Adapter kind reported by `Describe` (`paper`, `binance`, …).
     fn kind(&self) -> &'static str;
 
     /// Instrument rules for an order of `notional` in `symbol`: `Ok` when tradable,
     /// `Rejected(reason)` (e.g. `symbol_not_tradable`, `below_min_notional`) when not.
-    fn check_rules(
+    async fn check_rules(
         &self,
         symbol: String,
         side: Side,
         notional: Decimal,
-    ) -> BoxFuture<'_, Result<(), ExchangeError>>;
+    ) -> Result<(), ExchangeError>;
 
     /// Symbols with an open position on the account.
-    fn open_positions(&self) -> BoxFuture<'_, Result<Vec<String>, ExchangeError>>;
+    async fn open_positions(&self) -> Result<Vec<String>, ExchangeError>;
 
     /// The position in `symbol`, `None` when flat. Used before closing a position on behalf
     /// of an order journaled by an earlier run: it must still be that order's position.
-    fn position(&self, symbol: String) -> BoxFuture<'_, Result<Option<Position>, ExchangeError>>;
+    async fn position(&self, symbol: String) -> Result<Option<Position>, ExchangeError>;
 
     /// Counts what the adapter must report as metrics (a fill priced at the last price) in
     /// `metrics` under `exchange`; adapters without such events ignore it.
@@ -181,81 +181,88 @@ pub trait Exchange: Send + Sync + 'static {
 
     /// Places a market entry. A live adapter's fill price is within
     /// `max_fill_deviation_percent` of the venue's last price ([`fill_check`]).
-    fn place_entry(&self, order: EntryOrder) -> BoxFuture<'_, Result<Fill, ExchangeError>>;
+    async fn place_entry(&self, order: EntryOrder) -> Result<Fill, ExchangeError>;
+
+    /// The answer to an order of `kind` (`entry`, `stop`, `close`, `trailing`) that
+    /// [`faults`] refuses with `reason` in front of the adapter. By default the refusal; the
+    /// paper exchange records it as its own (a lookup finds it, a re-send is a duplicate).
+    async fn refused(
+        &self,
+        kind: &'static str,
+        symbol: String,
+        client_order_id: String,
+        reason: &'static str,
+    ) -> ExchangeError {
+        let _ = (kind, symbol, client_order_id);
+        ExchangeError::Rejected(reason.into())
+    }
 
     /// Places a protective stop; returns the exchange's order id.
-    fn place_stop(&self, order: StopOrder) -> BoxFuture<'_, Result<String, ExchangeError>>;
+    async fn place_stop(&self, order: StopOrder) -> Result<String, ExchangeError>;
 
     /// Closes the position in `symbol` at market.
-    fn close_position(
+    async fn close_position(
         &self,
         symbol: String,
         client_order_id: String,
-    ) -> BoxFuture<'_, Result<Fill, ExchangeError>>;
+    ) -> Result<Fill, ExchangeError>;
 
     /// Looks an order of `symbol` up by client order id; `None` when the exchange never
     /// received it. The symbol is needed because some exchanges (Binance) index orders by it.
-    fn lookup_order(
+    async fn lookup_order(
         &self,
         symbol: String,
         client_order_id: String,
-    ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>>;
+    ) -> Result<Option<OrderReport>, ExchangeError>;
 
     /// True when the protective stop placed (or maybe placed) under `client_order_id` for
     /// `symbol` is in place or fired. By default the stop is an order looked up by its id
     /// (resting or filled = in place); an exchange whose stop is a position attribute (Bybit
     /// `trading-stop` creates no order under our id) reads the position instead.
-    fn stop_in_place(
+    async fn stop_in_place(
         &self,
         symbol: String,
         client_order_id: String,
-    ) -> BoxFuture<'_, Result<bool, ExchangeError>> {
-        Box::pin(async move {
-            Ok(matches!(
-                self.lookup_order(symbol, client_order_id).await?,
-                Some(OrderReport::Open | OrderReport::Filled(_))
-            ))
-        })
+    ) -> Result<bool, ExchangeError> {
+        Ok(matches!(
+            self.lookup_order(symbol, client_order_id).await?,
+            Some(OrderReport::Open | OrderReport::Filled(_))
+        ))
     }
+
     /// The smallest order value `symbol` accepts now, in USD (its minimum quantity and minimum
     /// notional, in whole lot steps, at the current price); `None` when unknown.
-    fn min_order_notional(
-        &self,
-        symbol: String,
-    ) -> BoxFuture<'_, Result<Option<Decimal>, ExchangeError>>;
+    async fn min_order_notional(&self, symbol: String) -> Result<Option<Decimal>, ExchangeError>;
 
     /// The account's free balance and open notional, read once per wave.
-    fn account(&self) -> BoxFuture<'_, Result<AccountState, ExchangeError>>;
+    async fn account(&self) -> Result<AccountState, ExchangeError>;
 
     /// The largest position notional `symbol` may hold at `leverage` (its leverage bracket);
     /// `None` when the exchange sets none.
-    fn bracket_max_notional(
+    async fn bracket_max_notional(
         &self,
         symbol: String,
         leverage: u32,
-    ) -> BoxFuture<'_, Result<Option<Decimal>, ExchangeError>>;
+    ) -> Result<Option<Decimal>, ExchangeError>;
 
     /// Sets `symbol`'s leverage and margin mode. Idempotent: an exchange's "not modified"
     /// answer is success.
-    fn set_leverage(
+    async fn set_leverage(
         &self,
         symbol: String,
         setting: LeverageSetting,
-    ) -> BoxFuture<'_, Result<(), ExchangeError>>;
+    ) -> Result<(), ExchangeError>;
 
     /// Places a trailing stop for an open position; returns the exchange's id for it.
-    fn place_trailing_stop(
-        &self,
-        order: TrailingStopOrder,
-    ) -> BoxFuture<'_, Result<String, ExchangeError>>;
+    async fn place_trailing_stop(&self, order: TrailingStopOrder) -> Result<String, ExchangeError>;
 
     /// Whether the trailing stop placed under `client_order_id` is in place: `Some(Open)` (or
     /// `Filled` once it fired), `None` when the exchange never received it.
-    fn lookup_trailing_stop(
+    async fn lookup_trailing_stop(
         &self,
         symbol: String,
         client_order_id: String,
-    ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>>;
+    ) -> Result<Option<OrderReport>, ExchangeError>;
 }
 
 /// Builds the live adapter `[adapter] kind` selects (`binance` or `bybit`), reading its

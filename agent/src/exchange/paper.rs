@@ -1,27 +1,22 @@
 //! The `paper` exchange: simulated fills with a scriptable world, for the demo and tests.
 //!
-//! Scripted per symbol from [`PaperConfig`]: positions open at the start, symbols that are not
-//! tradable, entries that are rejected, entries answered as duplicates, stops that are
-//! rejected, market closes that are rejected, lookups that fail; plus failing position reads, a minimum notional and a seeded
-//! random failure rate. A client order id is accepted once, as on Binance and Bybit. Like a real exchange, an order is recorded (and a position
-//! opened) as soon as it arrives, *then* the simulated latency passes; so a caller that times
-//! out during the latency sees an unknown outcome that a lookup by client order id resolves.
-//! Positions and orders live in the journal database, so a restarted agent sees them: each
-//! call's records (the order, and the position it changed) are one write through the journal's
-//! [`Writer`] (handed over at [`PaperExchange::open`]), committed while the simulated latency passes — so persistence adds no serial
-//! time to a call with latency, and a call that returned is on disk. An order's `created_at`
-//! is the instant it arrived, before anything is written.
+//! Scripted from [`PaperConfig`]: positions open at the start, a minimum notional, a balance
+//! and leverage brackets (scripted failures are [`super::faults`], in front of any adapter).
+//! A client order id is accepted once, as on Binance and Bybit. Like a real exchange, an order
+//! is recorded (and a position opened) as soon as it arrives, *then* the simulated latency
+//! passes; so a caller that times out during the latency sees an unknown outcome that a lookup
+//! by client order id resolves. Positions and orders live in the journal database, so a
+//! restarted agent sees them: each call's records are one write through the journal's
+//! [`Writer`], committed while the simulated latency passes — so persistence adds no serial
+//! time, and a call that returned is on disk. An order's `created_at` is the instant it
+//! arrived.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use futures::FutureExt;
-use futures::future::BoxFuture;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
 
@@ -86,20 +81,8 @@ struct World {
 #[derive(Debug)]
 pub struct PaperExchange {
     cfg: PaperConfig,
-    invalid: HashSet<String>,
-    exec_fail: HashSet<String>,
-    stop_fail: HashSet<String>,
-    close_fail: HashSet<String>,
-    lookup_fail: HashSet<String>,
-    duplicate_entry: HashSet<String>,
-    duplicate_entry_gone: HashSet<String>,
-    trailing_fail: HashSet<String>,
-    leverage_fail: HashSet<String>,
-    /// Open-positions reads still to fail (`positions_fail`).
-    positions_fail: AtomicU32,
     writer: Writer,
     world: Mutex<World>,
-    rng: Mutex<StdRng>,
     next_id: AtomicU64,
 }
 
@@ -238,19 +221,7 @@ impl PaperExchange {
                 },
             );
         }
-        let set = |v: &[String]| v.iter().cloned().collect::<HashSet<_>>();
         Ok(Self {
-            invalid: set(&cfg.invalid_symbols),
-            exec_fail: set(&cfg.exec_fail),
-            stop_fail: set(&cfg.stop_fail),
-            close_fail: set(&cfg.close_fail),
-            lookup_fail: set(&cfg.lookup_fail),
-            duplicate_entry: set(&cfg.duplicate_entry),
-            duplicate_entry_gone: set(&cfg.duplicate_entry_gone),
-            trailing_fail: set(&cfg.trailing_fail),
-            leverage_fail: set(&cfg.leverage_fail),
-            positions_fail: AtomicU32::new(cfg.positions_fail),
-            rng: Mutex::new(StdRng::seed_from_u64(cfg.seed)),
             next_id: AtomicU64::new(world.orders.len() as u64 + 1),
             world: Mutex::new(world),
             cfg,
@@ -330,177 +301,6 @@ impl PaperExchange {
         let w = self.world.lock().map_err(|_| poisoned())?;
         Ok(w.orders.contains_key(client_order_id))
     }
-
-    async fn entry(&self, o: EntryOrder) -> Result<Fill, ExchangeError> {
-        let arrived = Utc::now().to_rfc3339();
-        if self.duplicate(&o.client_order_id)? {
-            // As Binance's -4116: a client order id is accepted once.
-            return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
-        }
-        let random_fail = self.cfg.fail_rate > 0.0 && {
-            let mut rng = self.rng.lock().map_err(|_| poisoned())?;
-            rng.random::<f64>() < self.cfg.fail_rate
-        };
-        // The balance change an accepted entry stores with its order.
-        let mut margin_taken = None;
-        let rejection = if self.exec_fail.contains(&o.symbol) {
-            Some("order_rejected")
-        } else if random_fail {
-            Some("random_failure")
-        } else if o.notional < self.cfg.min_notional {
-            Some("below_min_notional")
-        } else {
-            match self.take_margin(&o.symbol, o.notional)? {
-                Ok(margin) => {
-                    margin_taken = margin.map(|m| balance::move_stmt(&o.client_order_id, -m));
-                    None
-                }
-                Err(rule) => Some(rule),
-            }
-        };
-        if let Some(reason) = rejection {
-            let (_, stmt) = self.record(
-                &o.client_order_id,
-                &o.symbol,
-                "entry",
-                OrderReport::Rejected(reason.into()),
-                &arrived,
-            )?;
-            self.persist_during_latency(vec![stmt]).await?;
-            return Err(ExchangeError::Rejected(reason.into()));
-        }
-        let price = price_of(&o.symbol);
-        let quantity = Position::quantity(o.notional, price);
-        if self.duplicate_entry_gone.contains(&o.symbol) {
-            // Scripted: an earlier send under this id filled, and its position was closed
-            // since (say, its stop fired); this send is refused as its duplicate. The fill is
-            // on record for a lookup to find; no position is open.
-            let fill = Fill {
-                exchange_order_id: String::new(),
-                price,
-                quantity,
-            };
-            let (_, order) = self.record(
-                &o.client_order_id,
-                &o.symbol,
-                "entry",
-                OrderReport::Filled(fill),
-                &arrived,
-            )?;
-            self.persist_during_latency(std::iter::once(order).chain(margin_taken).collect())
-                .await?;
-            return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
-        }
-        let position = {
-            let mut w = self.world.lock().map_err(|_| poisoned())?;
-            let p = w.positions.entry(o.symbol.clone()).or_insert(Position {
-                side: o.side,
-                quantity: Decimal::ZERO,
-                entry_price: price,
-            });
-            p.quantity += quantity;
-            p.clone()
-        };
-        let mut fill = Fill {
-            exchange_order_id: String::new(),
-            price,
-            quantity,
-        };
-        let (id, order) = self.record(
-            &o.client_order_id,
-            &o.symbol,
-            "entry",
-            OrderReport::Filled(fill.clone()),
-            &arrived,
-        )?;
-        fill.exchange_order_id = id;
-        let stmts = [position_stmt(&o.symbol, Some(&position)), order];
-        self.persist_during_latency(stmts.into_iter().chain(margin_taken).collect())
-            .await?;
-        if self.duplicate_entry.contains(&o.symbol) {
-            // Scripted: as if an earlier send under this id had filled and this one were
-            // refused as its duplicate. The fill is on record for a lookup to find.
-            return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
-        }
-        Ok(fill)
-    }
-
-    async fn stop(&self, o: StopOrder) -> Result<String, ExchangeError> {
-        let arrived = Utc::now().to_rfc3339();
-        if self.duplicate(&o.client_order_id)? {
-            return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
-        }
-        let has_position = {
-            let w = self.world.lock().map_err(|_| poisoned())?;
-            w.positions.contains_key(&o.symbol)
-        };
-        let rejection = if !has_position {
-            Some("no_position")
-        } else if self.stop_fail.contains(&o.symbol) {
-            Some("stop_rejected")
-        } else {
-            None
-        };
-        let report = match rejection {
-            Some(r) => OrderReport::Rejected(r.into()),
-            None => OrderReport::Open,
-        };
-        let (id, stmt) = self.record(&o.client_order_id, &o.symbol, "stop", report, &arrived)?;
-        let mut stmts = vec![stmt];
-        if rejection.is_none() {
-            let trigger =
-                Self::trigger_stmt(&o.client_order_id, &o.symbol, "stop", o.stop_price, None);
-            stmts.push(trigger);
-        }
-        self.persist_during_latency(stmts).await?;
-        match rejection {
-            Some(r) => Err(ExchangeError::Rejected(r.into())),
-            None => Ok(id),
-        }
-    }
-
-    async fn close(&self, symbol: String, client_order_id: String) -> Result<Fill, ExchangeError> {
-        let arrived = Utc::now().to_rfc3339();
-        if self.duplicate(&client_order_id)? {
-            return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
-        }
-        if self.close_fail.contains(&symbol) {
-            // Scripted: the close is refused and the position stays open.
-            let reason = "close_rejected";
-            let report = OrderReport::Rejected(reason.into());
-            let (_, stmt) = self.record(&client_order_id, &symbol, "close", report, &arrived)?;
-            self.persist_during_latency(vec![stmt]).await?;
-            return Err(ExchangeError::Rejected(reason.into()));
-        }
-        let removed = {
-            let mut w = self.world.lock().map_err(|_| poisoned())?;
-            w.positions.remove(&symbol)
-        };
-        let Some(position) = removed else {
-            self.latency().await;
-            return Err(ExchangeError::NoPosition);
-        };
-        let margin_back = self
-            .give_margin(&symbol, &position)?
-            .map(|m| balance::move_stmt(&client_order_id, m));
-        let mut fill = Fill {
-            exchange_order_id: String::new(),
-            price: price_of(&symbol),
-            quantity: position.quantity,
-        };
-        let (id, order) = self.record(
-            &client_order_id,
-            &symbol,
-            "close",
-            OrderReport::Filled(fill.clone()),
-            &arrived,
-        )?;
-        fill.exchange_order_id = id;
-        let stmts = [position_stmt(&symbol, None), order];
-        self.persist_during_latency(stmts.into_iter().chain(margin_back).collect())
-            .await?;
-        Ok(fill)
-    }
 }
 
 /// The statement that stores a symbol's position (`None`: closed).
@@ -543,133 +343,219 @@ async fn seed_position(pool: &SqlitePool, symbol: &str, p: &Position) -> Result<
     Ok(())
 }
 
+#[async_trait::async_trait]
 impl Exchange for PaperExchange {
     fn kind(&self) -> &'static str {
         "paper"
     }
 
-    fn check_rules(
-        &self,
-        symbol: String,
-        _side: Side,
-        notional: Decimal,
-    ) -> BoxFuture<'_, Result<(), ExchangeError>> {
-        let r = if self.invalid.contains(&symbol) {
-            Err(ExchangeError::Rejected("symbol_not_tradable".into()))
-        } else if notional < self.cfg.min_notional {
-            Err(ExchangeError::Rejected("below_min_notional".into()))
-        } else {
-            Ok(())
-        };
-        futures::future::ready(r).boxed()
-    }
-
-    fn open_positions(&self) -> BoxFuture<'_, Result<Vec<String>, ExchangeError>> {
-        let scripted_failure = self
-            .positions_fail
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-            .is_ok();
-        let r = if scripted_failure {
-            Err(ExchangeError::Unavailable("paper: positions_fail".into()))
-        } else {
-            self.world
-                .lock()
-                .map(|w| w.positions.keys().cloned().collect())
-                .map_err(|_| poisoned())
-        };
-        futures::future::ready(r).boxed()
-    }
-
-    fn position(
-        &self,
-        symbol: String,
-    ) -> BoxFuture<'_, Result<Option<super::Position>, ExchangeError>> {
-        let r = self
-            .world
-            .lock()
-            .map(|w| {
-                w.positions.get(&symbol).map(|p| super::Position {
-                    side: p.side,
-                    quantity: p.quantity,
-                })
-            })
-            .map_err(|_| poisoned());
-        futures::future::ready(r).boxed()
-    }
-
-    fn place_entry(&self, order: EntryOrder) -> BoxFuture<'_, Result<Fill, ExchangeError>> {
-        self.entry(order).boxed()
-    }
-
-    fn place_stop(&self, order: StopOrder) -> BoxFuture<'_, Result<String, ExchangeError>> {
-        self.stop(order).boxed()
-    }
-
-    fn close_position(
-        &self,
-        symbol: String,
-        client_order_id: String,
-    ) -> BoxFuture<'_, Result<Fill, ExchangeError>> {
-        self.close(symbol, client_order_id).boxed()
-    }
-
-    fn lookup_order(
-        &self,
-        symbol: String,
-        client_order_id: String,
-    ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>> {
-        async move {
-            if self.lookup_fail.contains(&symbol) {
-                return Err(ExchangeError::Unavailable("paper: lookup_fail".into()));
-            }
-            self.latency().await;
-            let w = self.world.lock().map_err(|_| poisoned())?;
-            Ok(w.orders.get(&client_order_id).map(|o| o.report.clone()))
-        }
-        .boxed()
-    }
-
-    fn min_order_notional(
+    async fn check_rules(
         &self,
         _symbol: String,
-    ) -> BoxFuture<'_, Result<Option<Decimal>, ExchangeError>> {
+        _side: Side,
+        notional: Decimal,
+    ) -> Result<(), ExchangeError> {
+        if notional < self.cfg.min_notional {
+            return Err(ExchangeError::Rejected("below_min_notional".into()));
+        }
+        Ok(())
+    }
+
+    async fn open_positions(&self) -> Result<Vec<String>, ExchangeError> {
+        let w = self.world.lock().map_err(|_| poisoned())?;
+        Ok(w.positions.keys().cloned().collect())
+    }
+
+    async fn position(&self, symbol: String) -> Result<Option<super::Position>, ExchangeError> {
+        let w = self.world.lock().map_err(|_| poisoned())?;
+        Ok(w.positions.get(&symbol).map(|p| super::Position {
+            side: p.side,
+            quantity: p.quantity,
+        }))
+    }
+
+    async fn place_entry(&self, o: EntryOrder) -> Result<Fill, ExchangeError> {
+        let arrived = Utc::now().to_rfc3339();
+        if self.duplicate(&o.client_order_id)? {
+            // As Binance's -4116: a client order id is accepted once.
+            return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
+        }
+        // The balance change an accepted entry stores with its order.
+        let mut margin_taken = None;
+        let rejection = if o.notional < self.cfg.min_notional {
+            Some("below_min_notional")
+        } else {
+            match self.take_margin(&o.symbol, o.notional)? {
+                Ok(margin) => {
+                    margin_taken = margin.map(|m| balance::move_stmt(&o.client_order_id, -m));
+                    None
+                }
+                Err(rule) => Some(rule),
+            }
+        };
+        if let Some(reason) = rejection {
+            let report = OrderReport::Rejected(reason.into());
+            let (_, stmt) =
+                self.record(&o.client_order_id, &o.symbol, "entry", report, &arrived)?;
+            self.persist_during_latency(vec![stmt]).await?;
+            return Err(ExchangeError::Rejected(reason.into()));
+        }
+        let price = price_of(&o.symbol);
+        let quantity = Position::quantity(o.notional, price);
+        let position = {
+            let mut w = self.world.lock().map_err(|_| poisoned())?;
+            let p = w.positions.entry(o.symbol.clone()).or_insert(Position {
+                side: o.side,
+                quantity: Decimal::ZERO,
+                entry_price: price,
+            });
+            p.quantity += quantity;
+            p.clone()
+        };
+        let mut fill = Fill {
+            exchange_order_id: String::new(),
+            price,
+            quantity,
+        };
+        let report = OrderReport::Filled(fill.clone());
+        let (id, order) = self.record(&o.client_order_id, &o.symbol, "entry", report, &arrived)?;
+        fill.exchange_order_id = id;
+        let stmts = [position_stmt(&o.symbol, Some(&position)), order];
+        self.persist_during_latency(stmts.into_iter().chain(margin_taken).collect())
+            .await?;
+        Ok(fill)
+    }
+
+    async fn refused(
+        &self,
+        kind: &'static str,
+        symbol: String,
+        client_order_id: String,
+        reason: &'static str,
+    ) -> ExchangeError {
+        let arrived = Utc::now().to_rfc3339();
+        let recorded = async {
+            if self.duplicate(&client_order_id)? {
+                return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
+            }
+            let report = OrderReport::Rejected(reason.into());
+            let (_, stmt) = self.record(&client_order_id, &symbol, kind, report, &arrived)?;
+            self.persist_during_latency(vec![stmt]).await
+        };
+        recorded
+            .await
+            .err()
+            .unwrap_or_else(|| ExchangeError::Rejected(reason.into()))
+    }
+
+    async fn place_stop(&self, o: StopOrder) -> Result<String, ExchangeError> {
+        let arrived = Utc::now().to_rfc3339();
+        if self.duplicate(&o.client_order_id)? {
+            return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
+        }
+        let has_position = {
+            let w = self.world.lock().map_err(|_| poisoned())?;
+            w.positions.contains_key(&o.symbol)
+        };
+        if !has_position {
+            let report = OrderReport::Rejected("no_position".into());
+            let (_, stmt) = self.record(&o.client_order_id, &o.symbol, "stop", report, &arrived)?;
+            self.persist_during_latency(vec![stmt]).await?;
+            return Err(ExchangeError::Rejected("no_position".into()));
+        }
+        let report = OrderReport::Open;
+        let (id, stmt) = self.record(&o.client_order_id, &o.symbol, "stop", report, &arrived)?;
+        let trigger = Self::trigger_stmt(&o.client_order_id, &o.symbol, "stop", o.stop_price, None);
+        self.persist_during_latency(vec![stmt, trigger]).await?;
+        Ok(id)
+    }
+
+    async fn close_position(
+        &self,
+        symbol: String,
+        client_order_id: String,
+    ) -> Result<Fill, ExchangeError> {
+        let arrived = Utc::now().to_rfc3339();
+        if self.duplicate(&client_order_id)? {
+            return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
+        }
+        let removed = {
+            let mut w = self.world.lock().map_err(|_| poisoned())?;
+            w.positions.remove(&symbol)
+        };
+        let Some(position) = removed else {
+            self.latency().await;
+            return Err(ExchangeError::NoPosition);
+        };
+        let margin_back = self
+            .give_margin(&symbol, &position)?
+            .map(|m| balance::move_stmt(&client_order_id, m));
+        let mut fill = Fill {
+            exchange_order_id: String::new(),
+            price: price_of(&symbol),
+            quantity: position.quantity,
+        };
+        let report = OrderReport::Filled(fill.clone());
+        let (id, order) = self.record(&client_order_id, &symbol, "close", report, &arrived)?;
+        fill.exchange_order_id = id;
+        let stmts = [position_stmt(&symbol, None), order];
+        self.persist_during_latency(stmts.into_iter().chain(margin_back).collect())
+            .await?;
+        Ok(fill)
+    }
+
+    async fn lookup_order(
+        &self,
+        _symbol: String,
+        client_order_id: String,
+    ) -> Result<Option<OrderReport>, ExchangeError> {
+        self.latency().await;
+        let w = self.world.lock().map_err(|_| poisoned())?;
+        Ok(w.orders.get(&client_order_id).map(|o| o.report.clone()))
+    }
+
+    async fn min_order_notional(&self, _symbol: String) -> Result<Option<Decimal>, ExchangeError> {
         // No lot steps: the minimum notional is the smallest order.
-        futures::future::ready(Ok(Some(self.cfg.min_notional))).boxed()
+        Ok(Some(self.cfg.min_notional))
     }
 
-    fn account(&self) -> BoxFuture<'_, Result<AccountState, ExchangeError>> {
-        self.account_now()
+    async fn account(&self) -> Result<AccountState, ExchangeError> {
+        let w = self.world.lock().map_err(|_| poisoned())?;
+        Ok(AccountState {
+            free_balance: w.balance,
+            exposure: w.positions.values().map(Position::value).sum(),
+        })
     }
 
-    fn bracket_max_notional(
+    async fn bracket_max_notional(
         &self,
         _symbol: String,
         leverage: u32,
-    ) -> BoxFuture<'_, Result<Option<Decimal>, ExchangeError>> {
-        self.bracket(leverage)
+    ) -> Result<Option<Decimal>, ExchangeError> {
+        Ok(self
+            .cfg
+            .max_notional
+            .map(|m| m / Decimal::from(leverage.max(1))))
     }
 
-    fn set_leverage(
+    async fn set_leverage(
         &self,
         symbol: String,
         setting: LeverageSetting,
-    ) -> BoxFuture<'_, Result<(), ExchangeError>> {
-        self.set_leverage_now(symbol, setting)
+    ) -> Result<(), ExchangeError> {
+        self.leverage(symbol, setting).await
     }
 
-    fn place_trailing_stop(
-        &self,
-        order: TrailingStopOrder,
-    ) -> BoxFuture<'_, Result<String, ExchangeError>> {
-        self.trailing_now(order)
+    async fn place_trailing_stop(&self, order: TrailingStopOrder) -> Result<String, ExchangeError> {
+        self.trailing(order).await
     }
 
-    fn lookup_trailing_stop(
+    async fn lookup_trailing_stop(
         &self,
         symbol: String,
         client_order_id: String,
-    ) -> BoxFuture<'_, Result<Option<OrderReport>, ExchangeError>> {
-        self.lookup_order(symbol, client_order_id)
+    ) -> Result<Option<OrderReport>, ExchangeError> {
+        self.lookup_order(symbol, client_order_id).await
     }
 }
 

@@ -1,11 +1,10 @@
-//! What the adapters offer beyond entry, stop and close (issue 11): the account's free
+//! What the adapters offer beyond entry, stop and close: the account's free
 //! balance and exposure, a symbol's leverage bracket, its leverage and margin mode, and the
 //! trailing stop placed after the protective stop.
 
 pub use crate::config::MarginMode;
 
 use super::Side;
-use super::lots::Rules;
 use super::money::{Decimal, percent_of};
 
 /// The account as read once at the start of a wave.
@@ -62,19 +61,6 @@ impl TrailingStopOrder {
     pub fn callback_distance(&self) -> Decimal {
         percent_of(self.activation_price, self.callback_percent)
     }
-}
-
-/// The smallest order value `rules` accept at `price`: the larger of the minimum quantity and
-/// the minimum notional, each in whole lot steps (rounded up), times the price.
-pub fn min_order_value(rules: &Rules, price: Decimal) -> Decimal {
-    let step = rules.qty_step;
-    let by_qty = step.ceil_steps(rules.min_qty).max(1);
-    let by_notional = rules
-        .min_notional
-        .checked_div(price)
-        .filter(|_| price > Decimal::ZERO)
-        .map_or(0, |q| step.ceil_steps(q));
-    step.times(by_qty.max(by_notional)) * price
 }
 
 #[cfg(test)]

@@ -326,6 +326,13 @@ pub fn number(v: &serde_json::Value, key: &str) -> Option<super::money::Decimal>
     text(v, key).and_then(|t| super::lots::num(&t))
 }
 
+/// The distinct `symbol`s of position rows, sorted.
+pub fn symbols(rows: &[serde_json::Value]) -> Vec<String> {
+    let set: std::collections::BTreeSet<String> =
+        rows.iter().filter_map(|r| text(r, "symbol")).collect();
+    set.into_iter().collect()
+}
+
 /// `k=v&k=v`, form-encoded, in the given order (the order is part of what gets signed).
 pub fn query_string(params: &[(&str, String)]) -> String {
     let mut s = form_urlencoded::Serializer::new(String::new());

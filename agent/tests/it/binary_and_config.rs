@@ -34,9 +34,12 @@ fn example_config_loads_with_every_agreed_key() {
         (10, 10)
     );
     let p = &c.adapter.paper;
-    assert_eq!((p.latency_ms, p.seed, p.fail_rate), (0, 42, 0.0));
+    assert_eq!(
+        (p.latency_ms, c.faults.seed, c.faults.fail_rate),
+        (0, 42, 0.0)
+    );
     assert_eq!((p.notional, p.min_notional), (100.into(), 5.into()));
-    assert!(p.open_positions.is_empty() && p.stop_fail.is_empty());
+    assert!(p.open_positions.is_empty() && c.faults.stop_fail.is_empty());
     assert_eq!(c.metrics_listen, Some("0.0.0.0:9101".parse().unwrap()));
     assert_eq!(c.telemetry.log_format, LogFormat::Human);
     assert_eq!(
@@ -76,7 +79,8 @@ fn bad_config_names_the_key() {
     ))
     .to_string();
     assert!(e.contains("execution_mode"), "{e}");
-    let e = load_text(&base.replace("seed = 42", "seed = 42\nsede = 1")).to_string();
+    let e =
+        load_text(&base.replace("min_notional = 5.0", "min_notional = 5.0\nsede = 1")).to_string();
     assert!(e.contains("adapter.paper.sede"), "{e}");
     let e = load_text(&base.replace("burst = 10", "burst = 0")).to_string();
     assert!(e.contains("rate_limit.burst"), "{e}");

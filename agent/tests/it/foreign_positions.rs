@@ -69,7 +69,7 @@ async fn other_wave_opens_then_resend(
 
     let mut w_cfg = cfg.clone();
     if stop_fail {
-        w_cfg.adapter.paper.stop_fail = vec!["BTCUSDT".into()];
+        w_cfg.faults.stop_fail = vec!["BTCUSDT".into()];
     }
     let (agent, mut client) = start(w_cfg).await;
     let run = drive(
@@ -193,8 +193,8 @@ async fn fill_whose_position_is_gone_keeps_its_slot() {
 /// its `Result` was sent but not journaled; returns the entry's client order id.
 async fn first_run_leaves_btc_unprotected(cfg: &AgentConfig) -> String {
     let mut failing = cfg.clone();
-    failing.adapter.paper.stop_fail = vec!["BTCUSDT".into()];
-    failing.adapter.paper.close_fail = vec!["BTCUSDT".into()];
+    failing.faults.stop_fail = vec!["BTCUSDT".into()];
+    failing.faults.close_fail = vec!["BTCUSDT".into()];
     let (agent, mut client) = start(failing).await;
     let run = drive(
         &mut client,

@@ -177,7 +177,7 @@ async fn duplicate_client_order_id_is_looked_up_never_counted_failed() {
     let mut cfg = config(dir.path(), 1, "binance");
     // BTCUSDT's entry fills, but the answer is "duplicate client order id" (as when an earlier
     // send under the same id filled): the exchange holds a position for it.
-    cfg.adapter.paper.duplicate_entry = vec!["BTCUSDT".into()];
+    cfg.faults.duplicate_entry = vec!["BTCUSDT".into()];
     let (agent, mut client) = start(cfg).await;
     let all = signals(1, 1, &["BTCUSDT", "ETHUSDT"]);
     let run = drive(
@@ -217,7 +217,7 @@ async fn duplicate_id_of_an_earlier_fill_whose_position_is_gone_places_no_stop()
     // The journal row of an earlier send was lost; that send filled and its position was
     // stopped out since. The re-send is answered "duplicate client order id" and the lookup
     // finds the old fill: BTCUSDT is flat.
-    cfg.adapter.paper.duplicate_entry_gone = vec!["BTCUSDT".into()];
+    cfg.faults.duplicate_entry_gone = vec!["BTCUSDT".into()];
     let path = cfg.journal.clone();
     let (agent, mut client) = start(cfg).await;
     let all = signals(1, 1, &["BTCUSDT", "ETHUSDT"]);
@@ -247,7 +247,10 @@ async fn duplicate_id_of_an_earlier_fill_whose_position_is_gone_places_no_stop()
     assert_eq!(stops, 0, "no stop sent on a flat symbol");
     assert_eq!(state, "gone");
     let (closes, _) = crate::recovery_support::records(&path, "close", "BTCUSDT").await;
-    assert_eq!(closes, 0);
+    assert_eq!(
+        closes, 1,
+        "only the scripted close that left it flat; none by the agent"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

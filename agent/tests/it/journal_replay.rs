@@ -12,7 +12,7 @@ use wavegate_common::proto::v1::agent_msg::Msg as Out;
 async fn completed_wave_resent_after_restart_is_replayed_from_the_journal() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
-    cfg.adapter.paper.exec_fail = vec!["XRPUSDT".into()];
+    cfg.faults.exec_fail = vec!["XRPUSDT".into()];
     let all = signals(1, 1, &["BTCUSDT", "XRPUSDT", "ETHUSDT", "SOLUSDT"]);
 
     let (agent, mut client) = start(cfg.clone()).await;
@@ -201,7 +201,7 @@ async fn order_timeout_is_an_unknown_outcome_resolved_by_lookup() {
 async fn coordinator_lost_while_waiting_for_a_topup_finishes_with_what_it_holds() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
-    cfg.adapter.paper.invalid_symbols = vec!["BADUSDT".into()];
+    cfg.faults.invalid_symbols = vec!["BADUSDT".into()];
     let (agent, mut client) = start(cfg).await;
     let all = signals(1, 1, &["BTCUSDT", "BADUSDT", "ETHUSDT", "SOLUSDT"]);
     let (tx, mut stream) =

@@ -160,7 +160,7 @@ async fn max_positions_brackets_and_symbol_filters_fail_validation_with_their_re
 async fn trailing_params_leave_every_position_with_a_stop_and_a_trailing_stop() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
-    cfg.adapter.paper.trailing_fail = vec!["CCCUSDT".into()];
+    cfg.faults.trailing_fail = vec!["CCCUSDT".into()];
     let journal = cfg.journal.clone();
     let (agent, mut client) = start(cfg).await;
     let mut start = start_msg("W", 1, 3, 3, 3);
@@ -238,7 +238,7 @@ async fn leverage_is_set_once_before_the_first_entry_and_a_refusal_sends_nothing
     let mut cfg = config(dir.path(), 1, "binance");
     cfg.positions.leverage = 5;
     cfg.positions.margin_mode = wavegate_agent::config::MarginMode::Isolated;
-    cfg.adapter.paper.leverage_fail = vec!["BBBUSDT".into()];
+    cfg.faults.leverage_fail = vec!["BBBUSDT".into()];
     let journal = cfg.journal.clone();
     let (agent, mut client) = start(cfg).await;
     let all = signals(1, 1, &["AAAUSDT", "BBBUSDT"]);

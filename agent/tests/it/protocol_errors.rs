@@ -166,7 +166,7 @@ async fn bad_signal_in_a_batch_refuses_the_whole_batch() {
 async fn topup_answers_for_another_wave_or_round_are_refused_without_orders() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
-    cfg.adapter.paper.invalid_symbols = vec!["BADUSDT".into()];
+    cfg.faults.invalid_symbols = vec!["BADUSDT".into()];
     let (agent, mut client) = start(cfg).await;
     // Buffer: one success, one rule failure → top-up round 1 for 3 (needed 2).
     let buffer = signals(1, 1, &["BTCUSDT", "BADUSDT"]);
@@ -228,7 +228,7 @@ async fn topup_answers_for_another_wave_or_round_are_refused_without_orders() {
 async fn oversize_batches_and_missing_wave_ids_are_refused_without_orders() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
-    cfg.adapter.paper.invalid_symbols = vec!["BADUSDT".into(), "BAD2USDT".into()];
+    cfg.faults.invalid_symbols = vec!["BADUSDT".into(), "BAD2USDT".into()];
     let (agent, mut client) = start(cfg).await;
     let all = signals(
         1,

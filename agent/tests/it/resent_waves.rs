@@ -92,7 +92,7 @@ async fn journaled_position_the_new_walk_never_reaches_still_counts_toward_max_t
     // target with BTCUSDT and ETHUSDT before it, so only settling it first keeps the count.
     let coid = crash_after_entry(&cfg, 3, "SOLUSDT", 2, true).await;
     // Its rules changed since: a journaled signal is never validated into another verdict.
-    cfg.adapter.paper.invalid_symbols = vec!["SOLUSDT".into()];
+    cfg.faults.invalid_symbols = vec!["SOLUSDT".into()];
     let (agent, mut client) = start(cfg.clone()).await;
     let all = signals(1, 1, &["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]);
     let run = drive(
@@ -202,7 +202,7 @@ async fn unresolved_order_keeps_the_result_out_of_the_journal_until_a_resend_set
     // The entry fills but its answer is late, and the exchange cannot be asked about it.
     cfg.adapter.paper.latency_ms = 300;
     cfg.order_timeout_ms = 50;
-    cfg.adapter.paper.lookup_fail = vec!["BTCUSDT".into()];
+    cfg.faults.lookup_fail = vec!["BTCUSDT".into()];
     let all = signals(1, 1, &["BTCUSDT", "ETHUSDT"]);
     let start_w = || start_msg("W", 1, 1, 2, 2);
 
@@ -223,7 +223,7 @@ async fn unresolved_order_keeps_the_result_out_of_the_journal_until_a_resend_set
 
     // The exchange answers again.
     let mut cfg = config(dir.path(), 1, "binance");
-    cfg.adapter.paper.lookup_fail.clear();
+    cfg.faults.lookup_fail.clear();
     let (agent, mut client) = start(cfg.clone()).await;
     let again = drive(&mut client, start_w(), &all, Drive::default()).await;
     assert!(!again.result().from_journal, "re-run, not replayed");

@@ -13,7 +13,7 @@ use wavegate_common::order_id::client_order_id;
 async fn a_run_resumed_after_a_topup_started_walks_on_to_the_target() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
-    cfg.adapter.paper.invalid_symbols = vec!["BADAUSDT".into(), "BADBUSDT".into()];
+    cfg.faults.invalid_symbols = vec!["BADAUSDT".into(), "BADBUSDT".into()];
     // Target 3, buffer 3: A passes, the two BAD fail; the top-up (needed 2, count 3) brings
     // D, E, F. The first run opened A and D (D: the top-up's first) and died before E.
     let all = signals(

@@ -17,7 +17,7 @@ async fn unanswered_topup_request_times_out_and_the_wave_finishes_with_what_it_h
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
     cfg.topup_timeout_ms = 300;
-    cfg.adapter.paper.invalid_symbols = vec!["BADUSDT".into()];
+    cfg.faults.invalid_symbols = vec!["BADUSDT".into()];
     let (agent, mut client) = start(cfg).await;
     // Target 2, buffer 2 of 4 signals, one of them invalid: the agent asks for a top-up.
     let all = signals(1, 1, &["BTCUSDT", "BADUSDT", "ETHUSDT", "SOLUSDT"]);
@@ -54,7 +54,7 @@ async fn top_up_answer_after_the_timeout_is_ignored_not_a_protocol_error() {
     // BTCUSDT's entry and stop take 2 s each: the session is still running when the late
     // answer comes.
     cfg.adapter.paper.latency_ms = 2_000;
-    cfg.adapter.paper.invalid_symbols = vec!["BADUSDT".into()];
+    cfg.faults.invalid_symbols = vec!["BADUSDT".into()];
     let (agent, mut client) = start(cfg).await;
     let all = signals(1, 1, &["BTCUSDT", "BADUSDT", "ETHUSDT", "SOLUSDT"]);
     let (tx, mut stream) =
@@ -90,7 +90,7 @@ async fn top_up_answer_after_the_timeout_is_ignored_not_a_protocol_error() {
 async fn open_positions_failing_briefly_at_the_start_is_retried() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
-    cfg.adapter.paper.positions_fail = 2;
+    cfg.faults.positions_fail = 2;
     let (agent, mut client) = start(cfg).await;
     let all = signals(1, 1, &["BTCUSDT", "ETHUSDT"]);
     let run = drive(
@@ -109,7 +109,7 @@ async fn open_positions_failing_briefly_at_the_start_is_retried() {
 async fn open_positions_down_refuses_the_wave_after_settling_its_journaled_orders() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
-    cfg.adapter.paper.positions_fail = 1_000;
+    cfg.faults.positions_fail = 1_000;
     // An earlier run journaled BTCUSDT as sent and crashed; the entry had filled.
     let coid = client_order_id("W", 1, 1);
     {

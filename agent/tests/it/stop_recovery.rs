@@ -69,7 +69,7 @@ async fn stop_that_reached_the_exchange_is_looked_up_not_placed_again() {
 async fn filled_entry_whose_stop_cannot_be_placed_is_closed_and_failed() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
-    cfg.adapter.paper.stop_fail = vec!["BTCUSDT".into()];
+    cfg.faults.stop_fail = vec!["BTCUSDT".into()];
     let coid = crash_after_fill(&cfg, false).await;
 
     let (agent, mut client) = start(cfg.clone()).await;

@@ -63,7 +63,7 @@ async fn worked_example_metrics_match_the_wave_result() {
     let mut binance = config(dir.path(), 1, "binance");
     binance.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     binance.adapter.paper.open_positions = vec!["SOLUSDT".into()];
-    binance.adapter.paper.exec_fail = vec!["XRPUSDT".into()];
+    binance.faults.exec_fail = vec!["XRPUSDT".into()];
     let mut bybit = config(dir.path(), 2, "bybit");
     bybit.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     let (b_agent, mut b_client) = start(binance).await;
@@ -210,7 +210,7 @@ async fn rule_failures_and_topped_up_signals_are_counted_with_their_reason() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
     cfg.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
-    cfg.adapter.paper.invalid_symbols = vec!["ADAUSDT".into()];
+    cfg.faults.invalid_symbols = vec!["ADAUSDT".into()];
     let (agent, mut client) = start(cfg).await;
     // Target 3, buffer 4: ADAUSDT fails a rule and ETHUSDT repeats, so 2 pass and the agent
     // asks for floor(1 * 1.5) = 1 more, which passes.
@@ -444,7 +444,7 @@ async fn trailing_stops_are_counted_placed_and_failed_from_zero() {
     let mut cfg = config(dir.path(), 1, "binance");
     cfg.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     // The paper exchange refuses this symbol's trailing stop (its protective stop stays).
-    cfg.adapter.paper.trailing_fail = vec!["CCCUSDT".into()];
+    cfg.faults.trailing_fail = vec!["CCCUSDT".into()];
     let (agent, mut client) = start(cfg).await;
     let addr = agent.metrics_addr().unwrap();
     let count = |m: &Scrape, result: &str| {

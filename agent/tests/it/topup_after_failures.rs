@@ -15,7 +15,7 @@ fn symbols(n: usize) -> Vec<String> {
 async fn run_wave(fail: &[&str], flag: bool, max_topup_rounds: u32) -> (WaveRun, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
-    cfg.adapter.paper.exec_fail = fail.iter().map(|s| (*s).to_owned()).collect();
+    cfg.faults.exec_fail = fail.iter().map(|s| (*s).to_owned()).collect();
     let (agent, mut client) = start(cfg).await;
     let names = symbols(8);
     let names: Vec<&str> = names.iter().map(String::as_str).collect();

@@ -11,8 +11,7 @@ fn symbols(n: usize) -> Vec<String> {
 async fn topup_is_requested_served_and_pipelined() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
-    cfg.adapter.paper.invalid_symbols =
-        vec!["SYM1USDT".into(), "SYM2USDT".into(), "SYM3USDT".into()];
+    cfg.faults.invalid_symbols = vec!["SYM1USDT".into(), "SYM2USDT".into(), "SYM3USDT".into()];
     let (agent, mut client) = start(cfg).await;
     let names = symbols(10);
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -99,7 +98,7 @@ async fn topup_answered_with_exhausted() {
 async fn run_mode(mode: pb::ExecutionMode) -> (Vec<i64>, pb::ExchangeStats) {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
-    cfg.adapter.paper.exec_fail = vec!["SYM1USDT".into(), "SYM4USDT".into(), "SYM5USDT".into()];
+    cfg.faults.exec_fail = vec!["SYM1USDT".into(), "SYM4USDT".into(), "SYM5USDT".into()];
     cfg.adapter.paper.latency_ms = 20;
     let (agent, mut client) = start(cfg).await;
     let names = symbols(9);
@@ -129,7 +128,7 @@ async fn failures_continue_the_walk_and_windowed_yields_the_sequential_set() {
 async fn stop_failure_closes_the_position_and_counts_as_failed() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
-    cfg.adapter.paper.stop_fail = vec!["SYM0USDT".into()];
+    cfg.faults.stop_fail = vec!["SYM0USDT".into()];
     let (agent, mut client) = start(cfg).await;
     let all = signals(1, 1, &["SYM0USDT", "SYM1USDT", "SYM2USDT"]);
     let mut st = start_msg("W", 1, 2, 3, 3);

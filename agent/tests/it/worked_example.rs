@@ -11,7 +11,7 @@ async fn binance_target_6_buffer_9_two_duplicates_third_validated_fails() {
     let mut cfg = config(dir.path(), 1, "binance");
     cfg.adapter.paper.open_positions = vec!["SOLUSDT".into()];
     // The third validated signal (XRPUSDT) fails at execution.
-    cfg.adapter.paper.exec_fail = vec!["XRPUSDT".into()];
+    cfg.faults.exec_fail = vec!["XRPUSDT".into()];
     let (agent, mut client) = start(cfg).await;
     let all = signals(
         1,

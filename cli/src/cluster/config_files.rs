@@ -19,12 +19,13 @@ pub(super) fn paper_config(x: &PaperExchange, dir: &Path) -> AgentConfig {
     let paper = &mut cfg.adapter.paper;
     paper.latency_ms = x.latency_ms;
     paper.open_positions = x.world.open_positions.clone();
-    paper.invalid_symbols = x.world.invalid_symbols.clone();
-    paper.exec_fail = x.world.exec_fail.clone();
-    paper.stop_fail = x.world.stop_fail.clone();
-    paper.trailing_fail = x.world.trailing_fail.clone();
     paper.balance = x.world.balance;
     paper.max_notional = x.world.max_notional;
+    let faults = &mut cfg.faults;
+    faults.invalid_symbols = x.world.invalid_symbols.clone();
+    faults.exec_fail = x.world.exec_fail.clone();
+    faults.stop_fail = x.world.stop_fail.clone();
+    faults.trailing_fail = x.world.trailing_fail.clone();
     if let Some(r) = x.world.balance_reserve_usd {
         cfg.limits.balance_reserve_usd = r;
     }
@@ -101,7 +102,7 @@ fn without_nulls(v: Value) -> Value {
 /// `wavegate-agent` config of a paper agent (metrics off, the paper settings of `cfg`).
 /// `AgentConfig` is not `Serialize`, so the keys the cluster sets are listed here.
 pub(super) fn agent_toml(cfg: &AgentConfig) -> Result<String, CliError> {
-    let p = &cfg.adapter.paper;
+    let (p, f) = (&cfg.adapter.paper, &cfg.faults);
     // Checked here: `json!` would panic on a path that is not UTF-8.
     let journal = cfg.journal.to_str().ok_or_else(|| {
         CliError::Cluster(format!(
@@ -123,13 +124,15 @@ pub(super) fn agent_toml(cfg: &AgentConfig) -> Result<String, CliError> {
         "adapter": {"kind": "paper", "paper": {
             "latency_ms": p.latency_ms,
             "open_positions": p.open_positions,
-            "invalid_symbols": p.invalid_symbols,
-            "exec_fail": p.exec_fail,
-            "stop_fail": p.stop_fail,
-            "trailing_fail": p.trailing_fail,
             "balance": p.balance,
             "max_notional": p.max_notional,
         }},
+        "faults": {
+            "invalid_symbols": f.invalid_symbols,
+            "exec_fail": f.exec_fail,
+            "stop_fail": f.stop_fail,
+            "trailing_fail": f.trailing_fail,
+        },
         "limits": {
             "max_positions": cfg.limits.max_positions,
             "balance_reserve_usd": cfg.limits.balance_reserve_usd,
@@ -181,9 +184,10 @@ mod tests {
             let (g, w) = (&got.adapter.paper, &want.adapter.paper);
             assert_eq!(g.latency_ms, 150);
             assert_eq!(g.open_positions, w.open_positions);
-            assert_eq!(g.invalid_symbols, w.invalid_symbols);
-            assert_eq!(g.exec_fail, w.exec_fail);
-            assert_eq!(g.stop_fail, w.stop_fail);
+            let (gf, wf) = (&got.faults, &want.faults);
+            assert_eq!(gf.invalid_symbols, wf.invalid_symbols);
+            assert_eq!(gf.exec_fail, wf.exec_fail);
+            assert_eq!(gf.stop_fail, wf.stop_fail);
             assert_eq!(g.balance, w.balance);
             assert_eq!(got.limits, want.limits);
             assert_eq!(got.positions.leverage, want.positions.leverage);

@@ -70,7 +70,7 @@ fn agent_toml(dir: &std::path::Path, id: u32) -> String {
         "listen = \"127.0.0.1:{}\"\nexchange_id = {id}\nexchange_name = \"ex{id}\"\n\
          journal = \"{}\"\nmetrics_listen = \"off\"\n\
          [rate_limit]\norders_per_second = 100000\nburst = 100000\n\
-         [adapter]\nkind = \"paper\"\n[adapter.paper]\nlatency_ms = 5\nseed = {id}\n",
+         [adapter]\nkind = \"paper\"\n[adapter.paper]\nlatency_ms = 5\n",
         free_port(),
         check::journal(dir, id).display(),
     )

@@ -19,7 +19,7 @@ pub struct AgentSpec {
     pub exchange_id: u32,
     /// `[adapter.paper] latency_ms`: time each exchange call (entry, stop) takes.
     pub latency_ms: u64,
-    /// `[adapter.paper] exec_fail`: entries rejected by the exchange.
+    /// `[faults] exec_fail`: entries rejected by the exchange.
     pub exec_fail: Vec<String>,
 }
 
@@ -57,8 +57,8 @@ fn agent_toml(dir: &Path, a: &AgentSpec) -> String {
          region = \"bench\"\njournal = \"{journal}\"\nexecution_mode = \"sequential\"\n\
          metrics_listen = \"off\"\n\
          [rate_limit]\norders_per_second = 100000\nburst = 100000\n\
-         [adapter]\nkind = \"paper\"\n[adapter.paper]\nlatency_ms = {lat}\nseed = 7\n\
-         exec_fail = {fail}\n[limits]\nmax_positions = 1000000\n",
+         [adapter]\nkind = \"paper\"\n[adapter.paper]\nlatency_ms = {lat}\n\
+         [faults]\nexec_fail = {fail}\n[limits]\nmax_positions = 1000000\n",
         port = free_port(),
         id = a.exchange_id,
         journal = journal_path(dir, a.exchange_id).display(),

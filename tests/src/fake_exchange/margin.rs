@@ -1,4 +1,4 @@
-//! The margin side of a fake exchange (issue 11): leverage and margin mode per symbol (Binance)
+//! The margin side of a fake exchange: leverage and margin mode per symbol (Binance)
 //! or per account (Bybit unified accounts), leverage brackets / risk-limit tiers, trailing
 //! stops, and the initial margin fills take from (and give back to) the account's available
 //! balance (`account.rs`). Shared by both venues; each venue's module speaks its own endpoints

@@ -102,7 +102,7 @@ async fn start_agent(
          region = \"test\"\njournal = \"{journal}\"\nmetrics_listen = \"off\"\n\
          [rate_limit]\norders_per_second = 1000\nburst = 1000\n\
          [adapter]\nkind = \"paper\"\n[adapter.paper]\nopen_positions = [{open}]\n\
-         exec_fail = [{fail}]\n\
+         [faults]\nexec_fail = [{fail}]\n\
          [tls]\ncert = \"{cert}\"\nkey = \"{key}\"\nclient_ca = \"{ca}\"\n",
         journal = dir.join(format!("agent-{id}.db")).display(),
         cert = cert.display(),

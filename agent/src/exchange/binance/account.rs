@@ -1,5 +1,5 @@
 //! Binance USDⓈ-M futures: the account, leverage brackets, leverage and margin type, and the
-//! trailing stop (issue 11). Endpoints and answer shapes follow `binance/binance-connector-rust`
+//! trailing stop. Endpoints and answer shapes follow `binance/binance-connector-rust`
 //! (`src/derivatives_trading_usds_futures/rest_api/apis/{account_api,trade_api}.rs` and their
 //! models):
 //! - Balance: `GET /fapi/v2/balance` → `[{asset, balance, availableBalance, …}]`
@@ -26,7 +26,7 @@ use crate::exchange::lots;
 use crate::exchange::money::Decimal;
 use crate::exchange::rest::{Call, Failure, number, text};
 use crate::exchange::{
-    AccountState, ExchangeError, LeverageSetting, MarginMode, OrderReport, Side, TrailingStopOrder,
+    AccountState, ExchangeError, LeverageSetting, MarginMode, Side, TrailingStopOrder,
 };
 
 /// `marginType` already as asked.
@@ -55,14 +55,6 @@ impl BinanceFutures {
             free,
             positions.iter().filter_map(|r| number(r, "notional")),
         ))
-    }
-
-    pub(super) async fn min_order(&self, symbol: String) -> Result<Option<Decimal>, ExchangeError> {
-        let rules = lots::tradable(self.rules_of(&symbol).await?)?;
-        let price = self.price(&symbol).await?;
-        Ok(Some(crate::exchange::positions::min_order_value(
-            &rules, price,
-        )))
     }
 
     pub(super) async fn bracket_cap(
@@ -165,13 +157,5 @@ impl BinanceFutures {
             .await
             .map_err(Failure::into_error)?;
         Ok(text(&v, "algoId").unwrap_or(o.client_order_id))
-    }
-
-    pub(super) async fn lookup_trailing(
-        &self,
-        symbol: String,
-        client_order_id: String,
-    ) -> Result<Option<OrderReport>, ExchangeError> {
-        self.lookup(symbol, client_order_id).await
     }
 }

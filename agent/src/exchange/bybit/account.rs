@@ -1,5 +1,5 @@
 //! Bybit v5 linear: the account, risk-limit tiers, leverage and margin mode, and the trailing
-//! stop (issue 11). Endpoints and answer shapes follow `bybit-exchange/docs` (`docs/v5/…`):
+//! stop. Endpoints and answer shapes follow `bybit-exchange/docs` (`docs/v5/…`):
 //! - Balance: `GET /v5/account/wallet-balance?accountType=UNIFIED` → `result.list[0]
 //!   .totalAvailableBalance` (USD; `account/wallet-balance.mdx`).
 //! - Exposure: `GET /v5/position/list` rows' `positionValue` (`position/position.mdx`).
@@ -61,14 +61,6 @@ impl BybitLinear {
             free,
             positions.iter().filter_map(|r| number(r, "positionValue")),
         ))
-    }
-
-    pub(super) async fn min_order(&self, symbol: String) -> Result<Option<Decimal>, ExchangeError> {
-        let rules = lots::tradable(self.rules_of(&symbol).await?)?;
-        let price = self.price(&symbol).await?;
-        Ok(Some(crate::exchange::positions::min_order_value(
-            &rules, price,
-        )))
     }
 
     pub(super) async fn bracket_cap(

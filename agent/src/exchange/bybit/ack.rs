@@ -19,7 +19,7 @@ use tracing::warn;
 use super::super::lots::num;
 use super::super::money::Decimal;
 use super::super::rest::{Failure, number, text};
-use super::super::{ExchangeError, Fill, OrderReport};
+use super::super::{Exchange, ExchangeError, Fill, OrderReport};
 use super::parse::list;
 use super::{BybitLinear, NAME};
 
@@ -48,7 +48,10 @@ impl BybitLinear {
         let started = Instant::now();
         let mut pause = FIRST_POLL;
         loop {
-            match self.lookup(symbol.to_owned(), link_id.to_owned()).await {
+            match self
+                .lookup_order(symbol.to_owned(), link_id.to_owned())
+                .await
+            {
                 Ok(Some(OrderReport::Filled(f))) if f.price > Decimal::ZERO => return Ok(f),
                 Ok(Some(OrderReport::Rejected(r))) => {
                     return Err(ExchangeError::Rejected(format!("{NAME} order {r}")));

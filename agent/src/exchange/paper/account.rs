@@ -1,4 +1,4 @@
-//! The paper exchange's account (issue 11): free balance, leverage and margin mode per symbol,
+//! The paper exchange's account: free balance, leverage and margin mode per symbol,
 //! leverage brackets, trailing stops, and the trigger prices of resting stops.
 //!
 //! Modelled after Binance USDⓈ-M futures, the stricter of the two venues:
@@ -20,14 +20,9 @@
 //! goes on with what its positions left (`paper/balance.rs`); leverage settings and trigger
 //! prices are stored there too, so tests read them.
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
-
 use super::{DUPLICATE, PaperExchange, Position, poisoned, price_of};
 use crate::exchange::money::{Decimal, to_f64};
-use crate::exchange::{
-    AccountState, ExchangeError, LeverageSetting, OrderReport, Side, TrailingStopOrder,
-};
+use crate::exchange::{ExchangeError, LeverageSetting, OrderReport, Side, TrailingStopOrder};
 use crate::journal::Stmt;
 
 /// The setting of a symbol nobody set: leverage 1, cross (the agent's defaults, so an agent
@@ -133,7 +128,7 @@ impl PaperExchange {
         )
     }
 
-    async fn trailing(&self, o: TrailingStopOrder) -> Result<String, ExchangeError> {
+    pub(super) async fn trailing(&self, o: TrailingStopOrder) -> Result<String, ExchangeError> {
         let arrived = chrono::Utc::now().to_rfc3339();
         if self.duplicate(&o.client_order_id)? {
             return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
@@ -154,8 +149,6 @@ impl PaperExchange {
             Some("callback_rate_out_of_range")
         } else if wrong_side {
             Some("would_immediately_trigger")
-        } else if self.trailing_fail.contains(&o.symbol) {
-            Some("trailing_rejected")
         } else {
             None
         };
@@ -182,11 +175,11 @@ impl PaperExchange {
         }
     }
 
-    async fn leverage(&self, symbol: String, s: LeverageSetting) -> Result<(), ExchangeError> {
-        if self.leverage_fail.contains(&symbol) {
-            self.latency().await;
-            return Err(ExchangeError::Rejected("leverage_rejected".into()));
-        }
+    pub(super) async fn leverage(
+        &self,
+        symbol: String,
+        s: LeverageSetting,
+    ) -> Result<(), ExchangeError> {
         let changed = {
             let mut w = self.world.lock().map_err(|_| poisoned())?;
             let now = w.leverage.get(&symbol).copied().unwrap_or(PAPER_DEFAULT);
@@ -209,43 +202,5 @@ impl PaperExchange {
             ],
         );
         self.persist_during_latency(vec![stmt]).await
-    }
-
-    pub(super) fn account_now(&self) -> BoxFuture<'_, Result<AccountState, ExchangeError>> {
-        let r = self
-            .world
-            .lock()
-            .map(|w| AccountState {
-                free_balance: w.balance,
-                exposure: w.positions.values().map(Position::value).sum(),
-            })
-            .map_err(|_| poisoned());
-        futures::future::ready(r).boxed()
-    }
-
-    pub(super) fn bracket(
-        &self,
-        leverage: u32,
-    ) -> BoxFuture<'_, Result<Option<Decimal>, ExchangeError>> {
-        let cap = self
-            .cfg
-            .max_notional
-            .map(|m| m / Decimal::from(leverage.max(1)));
-        futures::future::ready(Ok(cap)).boxed()
-    }
-
-    pub(super) fn set_leverage_now(
-        &self,
-        symbol: String,
-        s: LeverageSetting,
-    ) -> BoxFuture<'_, Result<(), ExchangeError>> {
-        self.leverage(symbol, s).boxed()
-    }
-
-    pub(super) fn trailing_now(
-        &self,
-        o: TrailingStopOrder,
-    ) -> BoxFuture<'_, Result<String, ExchangeError>> {
-        self.trailing(o).boxed()
     }
 }

@@ -1,4 +1,4 @@
-//! The paper account's free balance, kept across agent restarts (issue 11).
+//! The paper account's free balance, kept across agent restarts.
 //!
 //! Why: positions and orders of the paper exchange live in the journal database, so a
 //! restarted agent still holds them; a balance seeded afresh from `adapter.paper.balance`

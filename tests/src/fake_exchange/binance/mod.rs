@@ -4,7 +4,7 @@
 //! Endpoints: `GET /fapi/v1/ping`, `GET /fapi/v1/time`, `GET /fapi/v1/exchangeInfo`,
 //! `GET /fapi/v1/ticker/price` (and `/fapi/v2/ticker/price`), `GET /fapi/v2/positionRisk`,
 //! `GET /fapi/v3/positionRisk`, `GET /fapi/v1/positionSide/dual`, `GET /fapi/v2/account`, `POST /fapi/v1/order` (MARKET), `GET /fapi/v1/order`,
-//! `POST|GET|DELETE /fapi/v1/algoOrder`, `GET /fapi/v1/openAlgoOrders`; issue 11's account side
+//! `POST|GET|DELETE /fapi/v1/algoOrder`, `GET /fapi/v1/openAlgoOrders`; the account side
 //! (`account.rs`): `GET /fapi/v2/balance`, `GET /fapi/v1/leverageBracket`,
 //! `POST /fapi/v1/marginType`, `POST /fapi/v1/leverage`, and `TRAILING_STOP_MARKET` algo orders. Since 2025-12-09 Binance
 //! refuses conditional types on `/fapi/v1/order` with `-4120`; so does the fake.

@@ -6,7 +6,7 @@
 //! `GET /v5/position/list`, `POST /v5/order/create` (Market), `GET /v5/order/realtime`,
 //! `GET /v5/order/history`, `POST /v5/position/trading-stop` (stop loss, `tpslMode=Full`),
 //! `GET /v5/user/query-api`, `GET /v5/account/wallet-balance`.
-//! Issue 11's margin side (`margin.rs`): `GET /v5/market/risk-limit`,
+//! The margin side (`margin.rs`): `GET /v5/market/risk-limit`,
 //! `POST /v5/position/set-leverage`, `POST /v5/account/set-margin-mode`, and `trailingStop` /
 //! `activePrice` on `POST /v5/position/trading-stop`.
 

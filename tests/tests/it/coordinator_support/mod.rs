@@ -40,8 +40,8 @@ pub async fn start_agent(dir: &Path, a: &PaperAgent) -> Proc {
          region = \"test\"\njournal = \"{}\"\nexecution_mode = \"sequential\"\n\
          metrics_listen = \"off\"\n\
          [rate_limit]\norders_per_second = 1000\nburst = 1000\n\
-         [adapter]\nkind = \"paper\"\n[adapter.paper]\nlatency_ms = {}\nseed = 7\n\
-         open_positions = {}\nexec_fail = {}\n",
+         [adapter]\nkind = \"paper\"\n[adapter.paper]\nlatency_ms = {}\n\
+         open_positions = {}\n[faults]\nexec_fail = {}\n",
         a.exchange_id,
         a.name,
         dir.join(format!("agent-{}.db", a.exchange_id)).display(),

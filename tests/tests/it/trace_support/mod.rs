@@ -36,8 +36,8 @@ pub async fn agent(dir: &Path, a: &PaperAgent, otlp: Option<&str>) -> Observed {
          region = \"test\"\njournal = \"{}\"\nexecution_mode = \"sequential\"\n\
          metrics_listen = \"127.0.0.1:{metrics_port}\"\n\
          [rate_limit]\norders_per_second = 1000\nburst = 1000\n\
-         [adapter]\nkind = \"paper\"\n[adapter.paper]\nlatency_ms = 0\nseed = 7\n\
-         open_positions = {}\nexec_fail = {}\n{}",
+         [adapter]\nkind = \"paper\"\n[adapter.paper]\nlatency_ms = 0\n\
+         open_positions = {}\n[faults]\nexec_fail = {}\n{}",
         a.exchange_id,
         a.name,
         dir.join(format!("agent-{}.db", a.exchange_id)).display(),
