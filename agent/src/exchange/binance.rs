@@ -20,6 +20,7 @@
 //! `-4116` on an order → [`ExchangeError::DuplicateId`] (an order under that id exists: the
 //! agent looks it up).
 
+use crate::exchange::Result;
 mod limits;
 mod parse;
 mod preflight;
@@ -38,7 +39,7 @@ use super::lots::{self, Rules, RulesCache, num};
 use super::money::Decimal;
 use super::position_mode::ModeCache;
 use super::rest::{
-    Call, Failure, Reply, RestClient, ServerClock, number, query_string, symbols, text,
+    Call, Failure, Reply, RestClient, ServerClock, number, query_string, symbols, text, typed,
 };
 use super::signing::hmac_sha256_hex;
 use super::throttle::{Throttle, retry_after};
@@ -68,6 +69,13 @@ const BAD_SYMBOL: i64 = -1121;
 const DUPLICATE_ID: i64 = -4116;
 /// A close-all stop (or take-profit) already rests for this symbol and direction.
 const CLOSE_ALL_EXISTS: i64 = -4130;
+
+/// `GET /fapi/v1/positionSide/dual` (binance-connector-rust `GetCurrentPositionModeResponse`).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PositionMode {
+    dual_side_position: bool,
+}
 
 /// The Binance USDⓈ-M futures adapter.
 #[derive(Debug)]
@@ -218,7 +226,7 @@ impl BinanceFutures {
         self.answer(reply, call)
     }
 
-    async fn rules_of(&self, symbol: &str) -> Result<Option<Rules>, ExchangeError> {
+    async fn rules_of(&self, symbol: &str) -> Result<Option<Rules>> {
         self.rules
             .get(symbol, || async {
                 let info = self
@@ -231,7 +239,7 @@ impl BinanceFutures {
             .await
     }
 
-    async fn price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
+    async fn price(&self, symbol: &str) -> Result<Decimal> {
         let pq = format!(
             "/fapi/v2/ticker/price?{}",
             query_string(&[("symbol", symbol.to_owned())])
@@ -249,20 +257,14 @@ impl BinanceFutures {
     }
 
     /// Rules and quantity for an order of `notional` now; `Rejected` with the rule's reason.
-    async fn sized(
-        &self,
-        symbol: &str,
-        notional: Decimal,
-    ) -> Result<super::lots::Quantity, ExchangeError> {
+    async fn sized(&self, symbol: &str, notional: Decimal) -> Result<super::lots::Quantity> {
         let rules = lots::tradable(self.rules_of(symbol).await?)?;
         self.one_way().await?;
         rules.quantity(notional, self.price(symbol).await?)
     }
 
     /// `Ok` in one-way position mode; hedge mode is refused ([`super::position_mode`]).
-    /// `GET /fapi/v1/positionSide/dual` answers `{"dualSidePosition": bool}`
-    /// (binance-connector-rust `get_current_position_mode_response.rs`).
-    async fn one_way(&self) -> Result<(), ExchangeError> {
+    async fn one_way(&self) -> Result<()> {
         self.mode
             .one_way("", || async {
                 let v = self
@@ -274,11 +276,8 @@ impl BinanceFutures {
                     )
                     .await
                     .map_err(Failure::into_error)?;
-                v.get("dualSidePosition")
-                    .and_then(Value::as_bool)
-                    .ok_or_else(|| {
-                        ExchangeError::Unavailable(format!("{NAME}: unreadable position mode"))
-                    })
+                let mode: PositionMode = typed(NAME, "position mode", v)?;
+                Ok(mode.dual_side_position)
             })
             .await
     }
@@ -288,7 +287,7 @@ impl BinanceFutures {
         &self,
         symbol: &str,
         key: (&'static str, String),
-    ) -> Result<Option<Value>, ExchangeError> {
+    ) -> Result<Option<Value>> {
         let params = vec![("symbol", symbol.to_owned()), key];
         match self
             .signed(Method::GET, "/fapi/v1/order", params, Call::Read)
@@ -309,7 +308,7 @@ impl BinanceFutures {
     /// still missing or far from the last price is replaced by the last price. Without a last
     /// price a positive fill price is kept; none at all leaves the outcome unknown (the agent
     /// looks the order up again). A fill is never returned with a price ≤ 0.
-    async fn priced(&self, symbol: &str, answer: &Value) -> Result<Fill, ExchangeError> {
+    async fn priced(&self, symbol: &str, answer: &Value) -> Result<Fill> {
         let fill = filled_or_unknown(answer)?;
         let id = fill.exchange_order_id.clone();
         let read_back = || async {
@@ -334,7 +333,7 @@ impl BinanceFutures {
     }
 
     /// Signed position rows with a non-zero amount (optionally for one symbol).
-    async fn positions(&self, symbol: Option<&str>) -> Result<Vec<Value>, ExchangeError> {
+    async fn positions(&self, symbol: Option<&str>) -> Result<Vec<Value>> {
         let params = symbol
             .map(|s| vec![("symbol", s.to_owned())])
             .unwrap_or_default();
@@ -359,20 +358,15 @@ impl Exchange for BinanceFutures {
         NAME
     }
 
-    async fn check_rules(
-        &self,
-        symbol: String,
-        _side: Side,
-        notional: Decimal,
-    ) -> Result<(), ExchangeError> {
+    async fn check_rules(&self, symbol: String, _side: Side, notional: Decimal) -> Result<()> {
         self.sized(&symbol, notional).await.map(|_| ())
     }
 
-    async fn open_positions(&self) -> Result<Vec<String>, ExchangeError> {
+    async fn open_positions(&self) -> Result<Vec<String>> {
         Ok(symbols(&self.positions(None).await?))
     }
 
-    async fn position(&self, symbol: String) -> Result<Option<Position>, ExchangeError> {
+    async fn position(&self, symbol: String) -> Result<Option<Position>> {
         let rows = self.positions(Some(&symbol)).await?;
         Ok(rows
             .iter()
@@ -396,7 +390,7 @@ impl Exchange for BinanceFutures {
         self.fills.attach(metrics, exchange);
     }
 
-    async fn place_entry(&self, o: EntryOrder) -> Result<Fill, ExchangeError> {
+    async fn place_entry(&self, o: EntryOrder) -> Result<Fill> {
         // Everything before the POST is a read: a failure there means nothing was sent.
         let qty = self.sized(&o.symbol, o.notional).await?;
         // Binance keeps client order ids unique among OPEN orders only ("A unique id among
@@ -428,7 +422,7 @@ impl Exchange for BinanceFutures {
         self.priced(&o.symbol, &v).await
     }
 
-    async fn place_stop(&self, o: StopOrder) -> Result<String, ExchangeError> {
+    async fn place_stop(&self, o: StopOrder) -> Result<String> {
         let rules = self
             .rules_of(&o.symbol)
             .await?
@@ -469,11 +463,7 @@ impl Exchange for BinanceFutures {
         Ok(text(&v, "algoId").unwrap_or(o.client_order_id))
     }
 
-    async fn close_position(
-        &self,
-        symbol: String,
-        client_order_id: String,
-    ) -> Result<Fill, ExchangeError> {
+    async fn close_position(&self, symbol: String, id: String) -> Result<Fill> {
         let rows = self.positions(Some(&symbol)).await?;
         let Some(row) = rows
             .iter()
@@ -490,7 +480,7 @@ impl Exchange for BinanceFutures {
             // The exchange printed the size on its own step: send it back as printed.
             ("quantity", amount.trim_start_matches('-').to_owned()),
             ("reduceOnly", "true".to_owned()),
-            ("newClientOrderId", client_order_id),
+            ("newClientOrderId", id),
             ("newOrderRespType", "RESULT".to_owned()),
         ];
         match self
@@ -506,14 +496,10 @@ impl Exchange for BinanceFutures {
         }
     }
 
-    async fn lookup_order(
-        &self,
-        symbol: String,
-        client_order_id: String,
-    ) -> Result<Option<OrderReport>, ExchangeError> {
+    async fn lookup_order(&self, symbol: String, id: String) -> Result<Option<OrderReport>> {
         let params = vec![
             ("symbol", symbol.clone()),
-            ("origClientOrderId", client_order_id.clone()),
+            ("origClientOrderId", id.clone()),
         ];
         match self
             .signed(Method::GET, "/fapi/v1/order", params, Call::Read)
@@ -526,7 +512,7 @@ impl Exchange for BinanceFutures {
             Err(f) => return Err(f.into_error()),
         }
         // Not a regular order: maybe a conditional (stop) order under that id.
-        let params = vec![("clientAlgoId", client_order_id)];
+        let params = vec![("clientAlgoId", id)];
         match self
             .signed(Method::GET, "/fapi/v1/algoOrder", params, Call::Read)
             .await
@@ -539,39 +525,31 @@ impl Exchange for BinanceFutures {
         }
     }
 
-    async fn min_order_notional(&self, symbol: String) -> Result<Option<Decimal>, ExchangeError> {
+    async fn min_order_notional(&self, symbol: String) -> Result<Option<Decimal>> {
         lots::min_order(self.rules_of(&symbol), self.price(&symbol)).await
     }
 
-    async fn account(&self) -> Result<AccountState, ExchangeError> {
+    async fn account(&self) -> Result<AccountState> {
         self.account_state().await
     }
 
-    async fn bracket_max_notional(
-        &self,
-        symbol: String,
-        leverage: u32,
-    ) -> Result<Option<Decimal>, ExchangeError> {
+    async fn bracket_max_notional(&self, symbol: String, leverage: u32) -> Result<Option<Decimal>> {
         self.bracket_cap(symbol, leverage).await
     }
 
-    async fn set_leverage(
-        &self,
-        symbol: String,
-        setting: LeverageSetting,
-    ) -> Result<(), ExchangeError> {
+    async fn set_leverage(&self, symbol: String, setting: LeverageSetting) -> Result<()> {
         self.apply_leverage(symbol, setting).await
     }
 
-    async fn place_trailing_stop(&self, order: TrailingStopOrder) -> Result<String, ExchangeError> {
+    async fn place_trailing_stop(&self, order: TrailingStopOrder) -> Result<String> {
         self.trailing(order).await
     }
 
     async fn lookup_trailing_stop(
         &self,
         symbol: String,
-        client_order_id: String,
-    ) -> Result<Option<OrderReport>, ExchangeError> {
-        self.lookup_order(symbol, client_order_id).await
+        id: String,
+    ) -> Result<Option<OrderReport>> {
+        self.lookup_order(symbol, id).await
     }
 }

@@ -20,6 +20,7 @@
 //! `110072` on an order → [`ExchangeError::DuplicateId`] (an order under that `orderLinkId`
 //! exists: the agent looks it up).
 
+use crate::exchange::Result;
 mod ack;
 mod limits;
 mod parse;
@@ -226,7 +227,7 @@ impl BybitLinear {
             .await
     }
 
-    async fn load_rules(&self) -> Result<HashMap<String, Rules>, ExchangeError> {
+    async fn load_rules(&self) -> Result<HashMap<String, Rules>> {
         let mut out = HashMap::new();
         let mut cursor = String::new();
         // Bounded: a misbehaving cursor cannot loop forever.
@@ -251,11 +252,11 @@ impl BybitLinear {
         Ok(out)
     }
 
-    async fn rules_of(&self, symbol: &str) -> Result<Option<Rules>, ExchangeError> {
+    async fn rules_of(&self, symbol: &str) -> Result<Option<Rules>> {
         self.rules.get(symbol, || self.load_rules()).await
     }
 
-    async fn price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
+    async fn price(&self, symbol: &str) -> Result<Decimal> {
         let params = [
             ("category", "linear".to_owned()),
             ("symbol", symbol.to_owned()),
@@ -273,7 +274,7 @@ impl BybitLinear {
         }
     }
 
-    async fn sized(&self, symbol: &str, notional: Decimal) -> Result<Quantity, ExchangeError> {
+    async fn sized(&self, symbol: &str, notional: Decimal) -> Result<Quantity> {
         let rules = lots::tradable(self.rules_of(symbol).await?)?;
         self.one_way(symbol).await?;
         rules.quantity(notional, self.price(symbol).await?)
@@ -330,7 +331,7 @@ impl BybitLinear {
     }
 
     /// Position rows with a non-zero size: one symbol, or every USDT position (paged).
-    async fn positions(&self, symbol: Option<&str>) -> Result<Vec<Value>, ExchangeError> {
+    async fn positions(&self, symbol: Option<&str>) -> Result<Vec<Value>> {
         let mut rows = Vec::new();
         let mut cursor = String::new();
         for _ in 0..50 {
@@ -368,20 +369,15 @@ impl Exchange for BybitLinear {
         NAME
     }
 
-    async fn check_rules(
-        &self,
-        symbol: String,
-        _side: Side,
-        notional: Decimal,
-    ) -> Result<(), ExchangeError> {
+    async fn check_rules(&self, symbol: String, _side: Side, notional: Decimal) -> Result<()> {
         self.sized(&symbol, notional).await.map(|_| ())
     }
 
-    async fn open_positions(&self) -> Result<Vec<String>, ExchangeError> {
+    async fn open_positions(&self) -> Result<Vec<String>> {
         Ok(symbols(&self.positions(None).await?))
     }
 
-    async fn position(&self, symbol: String) -> Result<Option<Position>, ExchangeError> {
+    async fn position(&self, symbol: String) -> Result<Option<Position>> {
         let rows = self.positions(Some(&symbol)).await?;
         Ok(rows.first().and_then(|r| {
             Some(Position {
@@ -395,11 +391,7 @@ impl Exchange for BybitLinear {
         }))
     }
 
-    async fn stop_in_place(
-        &self,
-        symbol: String,
-        _client_order_id: String,
-    ) -> Result<bool, ExchangeError> {
+    async fn stop_in_place(&self, symbol: String, _id: String) -> Result<bool> {
         self.stop_loss_set(&symbol).await
     }
 
@@ -411,7 +403,7 @@ impl Exchange for BybitLinear {
         self.fills.attach(metrics, exchange);
     }
 
-    async fn place_entry(&self, o: EntryOrder) -> Result<Fill, ExchangeError> {
+    async fn place_entry(&self, o: EntryOrder) -> Result<Fill> {
         let qty = self.sized(&o.symbol, o.notional).await?;
         let fill = self
             .market(
@@ -426,7 +418,7 @@ impl Exchange for BybitLinear {
         Ok(self.checked(&o.symbol, &o.client_order_id, fill).await)
     }
 
-    async fn place_stop(&self, o: StopOrder) -> Result<String, ExchangeError> {
+    async fn place_stop(&self, o: StopOrder) -> Result<String> {
         let rules = self
             .rules_of(&o.symbol)
             .await?
@@ -448,11 +440,7 @@ impl Exchange for BybitLinear {
         }
     }
 
-    async fn close_position(
-        &self,
-        symbol: String,
-        client_order_id: String,
-    ) -> Result<Fill, ExchangeError> {
+    async fn close_position(&self, symbol: String, id: String) -> Result<Fill> {
         let rows = self.positions(Some(&symbol)).await?;
         let Some(row) = rows.first() else {
             return Err(ExchangeError::NoPosition);
@@ -460,13 +448,7 @@ impl Exchange for BybitLinear {
         let long = text(row, "side").as_deref() == Some("Buy");
         let size = text(row, "size").unwrap_or_default();
         match self
-            .market(
-                &symbol,
-                if long { "Sell" } else { "Buy" },
-                size,
-                true,
-                &client_order_id,
-            )
+            .market(&symbol, if long { "Sell" } else { "Buy" }, size, true, &id)
             .await
         {
             Ok(f) => Ok(f),
@@ -478,15 +460,11 @@ impl Exchange for BybitLinear {
         }
     }
 
-    async fn lookup_order(
-        &self,
-        symbol: String,
-        client_order_id: String,
-    ) -> Result<Option<OrderReport>, ExchangeError> {
+    async fn lookup_order(&self, symbol: String, id: String) -> Result<Option<OrderReport>> {
         let params = [
             ("category", "linear".to_owned()),
             ("symbol", symbol),
-            ("orderLinkId", client_order_id),
+            ("orderLinkId", id),
         ];
         for path in ["/v5/order/realtime", "/v5/order/history"] {
             let v = self.get(path, &params).await.map_err(Failure::into_error)?;
@@ -497,39 +475,31 @@ impl Exchange for BybitLinear {
         Ok(None)
     }
 
-    async fn min_order_notional(&self, symbol: String) -> Result<Option<Decimal>, ExchangeError> {
+    async fn min_order_notional(&self, symbol: String) -> Result<Option<Decimal>> {
         lots::min_order(self.rules_of(&symbol), self.price(&symbol)).await
     }
 
-    async fn account(&self) -> Result<AccountState, ExchangeError> {
+    async fn account(&self) -> Result<AccountState> {
         self.account_state().await
     }
 
-    async fn bracket_max_notional(
-        &self,
-        symbol: String,
-        leverage: u32,
-    ) -> Result<Option<Decimal>, ExchangeError> {
+    async fn bracket_max_notional(&self, symbol: String, leverage: u32) -> Result<Option<Decimal>> {
         self.bracket_cap(symbol, leverage).await
     }
 
-    async fn set_leverage(
-        &self,
-        symbol: String,
-        setting: LeverageSetting,
-    ) -> Result<(), ExchangeError> {
+    async fn set_leverage(&self, symbol: String, setting: LeverageSetting) -> Result<()> {
         self.apply_leverage(symbol, setting).await
     }
 
-    async fn place_trailing_stop(&self, order: TrailingStopOrder) -> Result<String, ExchangeError> {
+    async fn place_trailing_stop(&self, order: TrailingStopOrder) -> Result<String> {
         self.trailing(order).await
     }
 
     async fn lookup_trailing_stop(
         &self,
         symbol: String,
-        _client_order_id: String,
-    ) -> Result<Option<OrderReport>, ExchangeError> {
+        _id: String,
+    ) -> Result<Option<OrderReport>> {
         self.lookup_trailing(symbol).await
     }
 }

@@ -6,6 +6,7 @@
 //! exchange records it as its own refusal). Faults never touch a real venue: with a live
 //! adapter whose base URL is not loopback, a non-empty `[faults]` fails validation.
 
+use crate::exchange::Result;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -185,7 +186,7 @@ impl<E: Exchange + ?Sized> Faulty<E> {
     }
 
     /// `Unavailable` when `symbol`'s lookups are scripted to fail.
-    fn lookup_fails(&self, symbol: &str) -> Result<(), ExchangeError> {
+    fn lookup_fails(&self, symbol: &str) -> Result<()> {
         match has(&self.cfg.lookup_fail, symbol) {
             true => Err(ExchangeError::Unavailable("faults: lookup_fail".into())),
             false => Ok(()),
@@ -198,7 +199,7 @@ fn has(list: &[String], symbol: &str) -> bool {
 }
 
 /// `Rejected(reason)` when `symbol` is in `list`.
-fn refuse(list: &[String], symbol: &str, reason: &str) -> Result<(), ExchangeError> {
+fn refuse(list: &[String], symbol: &str, reason: &str) -> Result<()> {
     match has(list, symbol) {
         true => Err(ExchangeError::Rejected(reason.into())),
         false => Ok(()),
@@ -211,17 +212,12 @@ impl<E: Exchange + ?Sized> Exchange for Faulty<E> {
         self.inner.kind()
     }
 
-    async fn check_rules(
-        &self,
-        symbol: String,
-        side: Side,
-        notional: Decimal,
-    ) -> Result<(), ExchangeError> {
+    async fn check_rules(&self, symbol: String, side: Side, notional: Decimal) -> Result<()> {
         refuse(&self.cfg.invalid_symbols, &symbol, "symbol_not_tradable")?;
         self.inner.check_rules(symbol, side, notional).await
     }
 
-    async fn open_positions(&self) -> Result<Vec<String>, ExchangeError> {
+    async fn open_positions(&self) -> Result<Vec<String>> {
         let fail = self
             .positions_fail
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
@@ -232,7 +228,7 @@ impl<E: Exchange + ?Sized> Exchange for Faulty<E> {
         self.inner.open_positions().await
     }
 
-    async fn position(&self, symbol: String) -> Result<Option<Position>, ExchangeError> {
+    async fn position(&self, symbol: String) -> Result<Option<Position>> {
         self.inner.position(symbol).await
     }
 
@@ -240,7 +236,7 @@ impl<E: Exchange + ?Sized> Exchange for Faulty<E> {
         self.inner.attach_metrics(metrics, exchange);
     }
 
-    async fn place_entry(&self, order: EntryOrder) -> Result<Fill, ExchangeError> {
+    async fn place_entry(&self, order: EntryOrder) -> Result<Fill> {
         let random_fail = self.cfg.fail_rate > 0.0 && {
             let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
             rng.random::<f64>() < self.cfg.fail_rate
@@ -268,7 +264,7 @@ impl<E: Exchange + ?Sized> Exchange for Faulty<E> {
         Ok(fill)
     }
 
-    async fn place_stop(&self, order: StopOrder) -> Result<String, ExchangeError> {
+    async fn place_stop(&self, order: StopOrder) -> Result<String> {
         if has(&self.cfg.stop_fail, &order.symbol) {
             let (symbol, id) = (order.symbol, order.client_order_id);
             return Err(self
@@ -279,76 +275,52 @@ impl<E: Exchange + ?Sized> Exchange for Faulty<E> {
         self.inner.place_stop(order).await
     }
 
-    async fn close_position(
-        &self,
-        symbol: String,
-        client_order_id: String,
-    ) -> Result<Fill, ExchangeError> {
+    async fn close_position(&self, symbol: String, id: String) -> Result<Fill> {
         if has(&self.cfg.close_fail, &symbol) {
-            let refused = self
-                .inner
-                .refused("close", symbol, client_order_id, "close_rejected");
+            let refused = self.inner.refused("close", symbol, id, "close_rejected");
             return Err(refused.await);
         }
-        self.inner.close_position(symbol, client_order_id).await
+        self.inner.close_position(symbol, id).await
     }
 
-    async fn lookup_order(
-        &self,
-        symbol: String,
-        client_order_id: String,
-    ) -> Result<Option<OrderReport>, ExchangeError> {
+    async fn lookup_order(&self, symbol: String, id: String) -> Result<Option<OrderReport>> {
         self.lookup_fails(&symbol)?;
-        self.inner.lookup_order(symbol, client_order_id).await
+        self.inner.lookup_order(symbol, id).await
     }
 
     async fn refused(
         &self,
         kind: &'static str,
         symbol: String,
-        client_order_id: String,
+        id: String,
         reason: &'static str,
     ) -> ExchangeError {
-        self.inner
-            .refused(kind, symbol, client_order_id, reason)
-            .await
+        self.inner.refused(kind, symbol, id, reason).await
     }
 
-    async fn stop_in_place(
-        &self,
-        symbol: String,
-        client_order_id: String,
-    ) -> Result<bool, ExchangeError> {
+    async fn stop_in_place(&self, symbol: String, id: String) -> Result<bool> {
         self.lookup_fails(&symbol)?;
-        self.inner.stop_in_place(symbol, client_order_id).await
+        self.inner.stop_in_place(symbol, id).await
     }
 
-    async fn min_order_notional(&self, symbol: String) -> Result<Option<Decimal>, ExchangeError> {
+    async fn min_order_notional(&self, symbol: String) -> Result<Option<Decimal>> {
         self.inner.min_order_notional(symbol).await
     }
 
-    async fn account(&self) -> Result<AccountState, ExchangeError> {
+    async fn account(&self) -> Result<AccountState> {
         self.inner.account().await
     }
 
-    async fn bracket_max_notional(
-        &self,
-        symbol: String,
-        leverage: u32,
-    ) -> Result<Option<Decimal>, ExchangeError> {
+    async fn bracket_max_notional(&self, symbol: String, leverage: u32) -> Result<Option<Decimal>> {
         self.inner.bracket_max_notional(symbol, leverage).await
     }
 
-    async fn set_leverage(
-        &self,
-        symbol: String,
-        setting: LeverageSetting,
-    ) -> Result<(), ExchangeError> {
+    async fn set_leverage(&self, symbol: String, setting: LeverageSetting) -> Result<()> {
         refuse(&self.cfg.leverage_fail, &symbol, "leverage_rejected")?;
         self.inner.set_leverage(symbol, setting).await
     }
 
-    async fn place_trailing_stop(&self, order: TrailingStopOrder) -> Result<String, ExchangeError> {
+    async fn place_trailing_stop(&self, order: TrailingStopOrder) -> Result<String> {
         if has(&self.cfg.trailing_fail, &order.symbol) {
             let (symbol, id) = (order.symbol, order.client_order_id);
             return Err(self
@@ -362,12 +334,10 @@ impl<E: Exchange + ?Sized> Exchange for Faulty<E> {
     async fn lookup_trailing_stop(
         &self,
         symbol: String,
-        client_order_id: String,
-    ) -> Result<Option<OrderReport>, ExchangeError> {
+        id: String,
+    ) -> Result<Option<OrderReport>> {
         self.lookup_fails(&symbol)?;
-        self.inner
-            .lookup_trailing_stop(symbol, client_order_id)
-            .await
+        self.inner.lookup_trailing_stop(symbol, id).await
     }
 }
 

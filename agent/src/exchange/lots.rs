@@ -6,6 +6,7 @@
 //! both are computed as whole numbers of steps in exact decimals ([`super::money`]) and printed
 //! with the step's own decimals (never through a float).
 
+use crate::exchange::Result;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -88,7 +89,7 @@ pub struct Quantity {
 
 /// The rules of a symbol that can be traded now; an unlisted or halted symbol is refused
 /// (`symbol_not_tradable`) before any price is read.
-pub fn tradable(rules: Option<Rules>) -> Result<Rules, ExchangeError> {
+pub fn tradable(rules: Option<Rules>) -> Result<Rules> {
     match rules {
         Some(r) if r.tradable => Ok(r),
         _ => Err(ExchangeError::Rejected("symbol_not_tradable".into())),
@@ -98,7 +99,7 @@ pub fn tradable(rules: Option<Rules>) -> Result<Rules, ExchangeError> {
 impl Rules {
     /// The quantity for an order of `notional` at `price`: rounded DOWN to the step (never
     /// more than asked), then checked against min/max quantity and the minimum notional.
-    pub fn quantity(&self, notional: Decimal, price: Decimal) -> Result<Quantity, ExchangeError> {
+    pub fn quantity(&self, notional: Decimal, price: Decimal) -> Result<Quantity> {
         if price <= Decimal::ZERO {
             return Err(ExchangeError::Rejected("no_price".into()));
         }
@@ -138,11 +139,7 @@ pub const MAX_STOP_DISTANCE: Decimal = Decimal::from_parts(5, 0, 0, false, 1);
 /// `Ok` when a stop at `stop_price` for a position of `side` is positive, on the protective
 /// side of the venue's `last` price (below it for a long, above for a short) and within
 /// [`MAX_STOP_DISTANCE`] of it; `Rejected` naming the reason otherwise (nothing is sent).
-pub fn check_stop_price(
-    side: Side,
-    stop_price: Decimal,
-    last: Decimal,
-) -> Result<(), ExchangeError> {
+pub fn check_stop_price(side: Side, stop_price: Decimal, last: Decimal) -> Result<()> {
     if stop_price <= Decimal::ZERO {
         return Err(ExchangeError::Rejected("stop_price_not_positive".into()));
     }
@@ -161,9 +158,9 @@ pub fn check_stop_price(
 /// The smallest order value `symbol` accepts now (`Exchange::min_order_notional`) from its
 /// rules and, when it is tradable, its last price.
 pub async fn min_order(
-    rules: impl Future<Output = Result<Option<Rules>, ExchangeError>>,
-    price: impl Future<Output = Result<Decimal, ExchangeError>>,
-) -> Result<Option<Decimal>, ExchangeError> {
+    rules: impl Future<Output = Result<Option<Rules>>>,
+    price: impl Future<Output = Result<Decimal>>,
+) -> Result<Option<Decimal>> {
     let rules = tradable(rules.await?)?;
     Ok(Some(min_order_value(&rules, price.await?)))
 }
@@ -208,10 +205,10 @@ impl RulesCache {
 
     /// The rules of `symbol` (`None` when not listed), loading them with `load` when stale.
     /// The lock is held while loading so concurrent validations share one request.
-    pub async fn get<F, Fut>(&self, symbol: &str, load: F) -> Result<Option<Rules>, ExchangeError>
+    pub async fn get<F, Fut>(&self, symbol: &str, load: F) -> Result<Option<Rules>>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<HashMap<String, Rules>, ExchangeError>>,
+        Fut: std::future::Future<Output = Result<HashMap<String, Rules>>>,
     {
         let mut st = self.state.lock().await;
         let reload = match &*st {

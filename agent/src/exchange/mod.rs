@@ -24,6 +24,9 @@ pub use money::Decimal;
 
 pub use positions::{AccountState, LeverageSetting, MarginMode, TrailingStopOrder};
 
+/// The result of an exchange call.
+pub type Result<T, E = ExchangeError> = std::result::Result<T, E>;
+
 /// Direction of a position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -155,19 +158,14 @@ pub trait Exchange: Send + Sync + 'static {
 
     /// Instrument rules for an order of `notional` in `symbol`: `Ok` when tradable,
     /// `Rejected(reason)` (e.g. `symbol_not_tradable`, `below_min_notional`) when not.
-    async fn check_rules(
-        &self,
-        symbol: String,
-        side: Side,
-        notional: Decimal,
-    ) -> Result<(), ExchangeError>;
+    async fn check_rules(&self, symbol: String, side: Side, notional: Decimal) -> Result<()>;
 
     /// Symbols with an open position on the account.
-    async fn open_positions(&self) -> Result<Vec<String>, ExchangeError>;
+    async fn open_positions(&self) -> Result<Vec<String>>;
 
     /// The position in `symbol`, `None` when flat. Used before closing a position on behalf
     /// of an order journaled by an earlier run: it must still be that order's position.
-    async fn position(&self, symbol: String) -> Result<Option<Position>, ExchangeError>;
+    async fn position(&self, symbol: String) -> Result<Option<Position>>;
 
     /// Counts what the adapter must report as metrics (a fill priced at the last price) in
     /// `metrics` under `exchange`; adapters without such events ignore it.
@@ -181,7 +179,7 @@ pub trait Exchange: Send + Sync + 'static {
 
     /// Places a market entry. A live adapter's fill price is within
     /// `max_fill_deviation_percent` of the venue's last price ([`fill_check`]).
-    async fn place_entry(&self, order: EntryOrder) -> Result<Fill, ExchangeError>;
+    async fn place_entry(&self, order: EntryOrder) -> Result<Fill>;
 
     /// The answer to an order of `kind` (`entry`, `stop`, `close`, `trailing`) that
     /// [`faults`] refuses with `reason` in front of the adapter. By default the refusal; the
@@ -190,79 +188,56 @@ pub trait Exchange: Send + Sync + 'static {
         &self,
         kind: &'static str,
         symbol: String,
-        client_order_id: String,
+        id: String,
         reason: &'static str,
     ) -> ExchangeError {
-        let _ = (kind, symbol, client_order_id);
+        let _ = (kind, symbol, id);
         ExchangeError::Rejected(reason.into())
     }
 
     /// Places a protective stop; returns the exchange's order id.
-    async fn place_stop(&self, order: StopOrder) -> Result<String, ExchangeError>;
+    async fn place_stop(&self, order: StopOrder) -> Result<String>;
 
-    /// Closes the position in `symbol` at market.
-    async fn close_position(
-        &self,
-        symbol: String,
-        client_order_id: String,
-    ) -> Result<Fill, ExchangeError>;
+    /// Closes the position in `symbol` at market (client order id `id`).
+    async fn close_position(&self, symbol: String, id: String) -> Result<Fill>;
 
     /// Looks an order of `symbol` up by client order id; `None` when the exchange never
     /// received it. The symbol is needed because some exchanges (Binance) index orders by it.
-    async fn lookup_order(
-        &self,
-        symbol: String,
-        client_order_id: String,
-    ) -> Result<Option<OrderReport>, ExchangeError>;
+    async fn lookup_order(&self, symbol: String, id: String) -> Result<Option<OrderReport>>;
 
-    /// True when the protective stop placed (or maybe placed) under `client_order_id` for
+    /// True when the protective stop placed (or maybe placed) under client order id `id` for
     /// `symbol` is in place or fired. By default the stop is an order looked up by its id
     /// (resting or filled = in place); an exchange whose stop is a position attribute (Bybit
     /// `trading-stop` creates no order under our id) reads the position instead.
-    async fn stop_in_place(
-        &self,
-        symbol: String,
-        client_order_id: String,
-    ) -> Result<bool, ExchangeError> {
+    async fn stop_in_place(&self, symbol: String, id: String) -> Result<bool> {
         Ok(matches!(
-            self.lookup_order(symbol, client_order_id).await?,
+            self.lookup_order(symbol, id).await?,
             Some(OrderReport::Open | OrderReport::Filled(_))
         ))
     }
 
     /// The smallest order value `symbol` accepts now, in USD (its minimum quantity and minimum
     /// notional, in whole lot steps, at the current price); `None` when unknown.
-    async fn min_order_notional(&self, symbol: String) -> Result<Option<Decimal>, ExchangeError>;
+    async fn min_order_notional(&self, symbol: String) -> Result<Option<Decimal>>;
 
     /// The account's free balance and open notional, read once per wave.
-    async fn account(&self) -> Result<AccountState, ExchangeError>;
+    async fn account(&self) -> Result<AccountState>;
 
     /// The largest position notional `symbol` may hold at `leverage` (its leverage bracket);
     /// `None` when the exchange sets none.
-    async fn bracket_max_notional(
-        &self,
-        symbol: String,
-        leverage: u32,
-    ) -> Result<Option<Decimal>, ExchangeError>;
+    async fn bracket_max_notional(&self, symbol: String, leverage: u32) -> Result<Option<Decimal>>;
 
     /// Sets `symbol`'s leverage and margin mode. Idempotent: an exchange's "not modified"
     /// answer is success.
-    async fn set_leverage(
-        &self,
-        symbol: String,
-        setting: LeverageSetting,
-    ) -> Result<(), ExchangeError>;
+    async fn set_leverage(&self, symbol: String, setting: LeverageSetting) -> Result<()>;
 
     /// Places a trailing stop for an open position; returns the exchange's id for it.
-    async fn place_trailing_stop(&self, order: TrailingStopOrder) -> Result<String, ExchangeError>;
+    async fn place_trailing_stop(&self, order: TrailingStopOrder) -> Result<String>;
 
-    /// Whether the trailing stop placed under `client_order_id` is in place: `Some(Open)` (or
+    /// Whether the trailing stop placed under client order id `id` is in place: `Some(Open)` (or
     /// `Filled` once it fired), `None` when the exchange never received it.
-    async fn lookup_trailing_stop(
-        &self,
-        symbol: String,
-        client_order_id: String,
-    ) -> Result<Option<OrderReport>, ExchangeError>;
+    async fn lookup_trailing_stop(&self, symbol: String, id: String)
+    -> Result<Option<OrderReport>>;
 }
 
 /// Builds the live adapter `[adapter] kind` selects (`binance` or `bybit`), reading its

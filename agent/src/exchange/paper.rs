@@ -11,6 +11,7 @@
 //! time, and a call that returned is on disk. An order's `created_at` is the instant it
 //! arrived.
 
+use crate::exchange::Result;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -236,7 +237,7 @@ impl PaperExchange {
     }
 
     /// Commits `stmts` while the simulated latency passes; returns when both are done.
-    async fn persist_during_latency(&self, stmts: Vec<Stmt>) -> Result<(), ExchangeError> {
+    async fn persist_during_latency(&self, stmts: Vec<Stmt>) -> Result<()> {
         let (stored, ()) = futures::join!(self.writer.write(stmts), self.latency());
         stored.map_err(|e| ExchangeError::Unknown(format!("paper store: {e}")))
     }
@@ -297,7 +298,7 @@ impl PaperExchange {
         Ok((exchange_order_id, stmt))
     }
 
-    fn duplicate(&self, client_order_id: &str) -> Result<bool, ExchangeError> {
+    fn duplicate(&self, client_order_id: &str) -> Result<bool> {
         let w = self.world.lock().map_err(|_| poisoned())?;
         Ok(w.orders.contains_key(client_order_id))
     }
@@ -349,24 +350,19 @@ impl Exchange for PaperExchange {
         "paper"
     }
 
-    async fn check_rules(
-        &self,
-        _symbol: String,
-        _side: Side,
-        notional: Decimal,
-    ) -> Result<(), ExchangeError> {
+    async fn check_rules(&self, _symbol: String, _side: Side, notional: Decimal) -> Result<()> {
         if notional < self.cfg.min_notional {
             return Err(ExchangeError::Rejected("below_min_notional".into()));
         }
         Ok(())
     }
 
-    async fn open_positions(&self) -> Result<Vec<String>, ExchangeError> {
+    async fn open_positions(&self) -> Result<Vec<String>> {
         let w = self.world.lock().map_err(|_| poisoned())?;
         Ok(w.positions.keys().cloned().collect())
     }
 
-    async fn position(&self, symbol: String) -> Result<Option<super::Position>, ExchangeError> {
+    async fn position(&self, symbol: String) -> Result<Option<super::Position>> {
         let w = self.world.lock().map_err(|_| poisoned())?;
         Ok(w.positions.get(&symbol).map(|p| super::Position {
             side: p.side,
@@ -374,7 +370,7 @@ impl Exchange for PaperExchange {
         }))
     }
 
-    async fn place_entry(&self, o: EntryOrder) -> Result<Fill, ExchangeError> {
+    async fn place_entry(&self, o: EntryOrder) -> Result<Fill> {
         let arrived = Utc::now().to_rfc3339();
         if self.duplicate(&o.client_order_id)? {
             // As Binance's -4116: a client order id is accepted once.
@@ -430,16 +426,16 @@ impl Exchange for PaperExchange {
         &self,
         kind: &'static str,
         symbol: String,
-        client_order_id: String,
+        id: String,
         reason: &'static str,
     ) -> ExchangeError {
         let arrived = Utc::now().to_rfc3339();
         let recorded = async {
-            if self.duplicate(&client_order_id)? {
+            if self.duplicate(&id)? {
                 return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
             }
             let report = OrderReport::Rejected(reason.into());
-            let (_, stmt) = self.record(&client_order_id, &symbol, kind, report, &arrived)?;
+            let (_, stmt) = self.record(&id, &symbol, kind, report, &arrived)?;
             self.persist_during_latency(vec![stmt]).await
         };
         recorded
@@ -448,7 +444,7 @@ impl Exchange for PaperExchange {
             .unwrap_or_else(|| ExchangeError::Rejected(reason.into()))
     }
 
-    async fn place_stop(&self, o: StopOrder) -> Result<String, ExchangeError> {
+    async fn place_stop(&self, o: StopOrder) -> Result<String> {
         let arrived = Utc::now().to_rfc3339();
         if self.duplicate(&o.client_order_id)? {
             return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
@@ -470,13 +466,9 @@ impl Exchange for PaperExchange {
         Ok(id)
     }
 
-    async fn close_position(
-        &self,
-        symbol: String,
-        client_order_id: String,
-    ) -> Result<Fill, ExchangeError> {
+    async fn close_position(&self, symbol: String, id: String) -> Result<Fill> {
         let arrived = Utc::now().to_rfc3339();
-        if self.duplicate(&client_order_id)? {
+        if self.duplicate(&id)? {
             return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
         }
         let removed = {
@@ -489,14 +481,14 @@ impl Exchange for PaperExchange {
         };
         let margin_back = self
             .give_margin(&symbol, &position)?
-            .map(|m| balance::move_stmt(&client_order_id, m));
+            .map(|m| balance::move_stmt(&id, m));
         let mut fill = Fill {
             exchange_order_id: String::new(),
             price: price_of(&symbol),
             quantity: position.quantity,
         };
         let report = OrderReport::Filled(fill.clone());
-        let (id, order) = self.record(&client_order_id, &symbol, "close", report, &arrived)?;
+        let (id, order) = self.record(&id, &symbol, "close", report, &arrived)?;
         fill.exchange_order_id = id;
         let stmts = [position_stmt(&symbol, None), order];
         self.persist_during_latency(stmts.into_iter().chain(margin_back).collect())
@@ -504,22 +496,18 @@ impl Exchange for PaperExchange {
         Ok(fill)
     }
 
-    async fn lookup_order(
-        &self,
-        _symbol: String,
-        client_order_id: String,
-    ) -> Result<Option<OrderReport>, ExchangeError> {
+    async fn lookup_order(&self, _symbol: String, id: String) -> Result<Option<OrderReport>> {
         self.latency().await;
         let w = self.world.lock().map_err(|_| poisoned())?;
-        Ok(w.orders.get(&client_order_id).map(|o| o.report.clone()))
+        Ok(w.orders.get(&id).map(|o| o.report.clone()))
     }
 
-    async fn min_order_notional(&self, _symbol: String) -> Result<Option<Decimal>, ExchangeError> {
+    async fn min_order_notional(&self, _symbol: String) -> Result<Option<Decimal>> {
         // No lot steps: the minimum notional is the smallest order.
         Ok(Some(self.cfg.min_notional))
     }
 
-    async fn account(&self) -> Result<AccountState, ExchangeError> {
+    async fn account(&self) -> Result<AccountState> {
         let w = self.world.lock().map_err(|_| poisoned())?;
         Ok(AccountState {
             free_balance: w.balance,
@@ -531,31 +519,27 @@ impl Exchange for PaperExchange {
         &self,
         _symbol: String,
         leverage: u32,
-    ) -> Result<Option<Decimal>, ExchangeError> {
+    ) -> Result<Option<Decimal>> {
         Ok(self
             .cfg
             .max_notional
             .map(|m| m / Decimal::from(leverage.max(1))))
     }
 
-    async fn set_leverage(
-        &self,
-        symbol: String,
-        setting: LeverageSetting,
-    ) -> Result<(), ExchangeError> {
+    async fn set_leverage(&self, symbol: String, setting: LeverageSetting) -> Result<()> {
         self.leverage(symbol, setting).await
     }
 
-    async fn place_trailing_stop(&self, order: TrailingStopOrder) -> Result<String, ExchangeError> {
+    async fn place_trailing_stop(&self, order: TrailingStopOrder) -> Result<String> {
         self.trailing(order).await
     }
 
     async fn lookup_trailing_stop(
         &self,
         symbol: String,
-        client_order_id: String,
-    ) -> Result<Option<OrderReport>, ExchangeError> {
-        self.lookup_order(symbol, client_order_id).await
+        id: String,
+    ) -> Result<Option<OrderReport>> {
+        self.lookup_order(symbol, id).await
     }
 }
 

@@ -4,6 +4,7 @@
 //! `GET /fapi/v1/positionSide/dual`, Bybit `positionIdx` of `/v5/position/list`) and refuse
 //! the signal at validation with [`HEDGE_MODE`] instead.
 
+use crate::exchange::Result;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -32,10 +33,10 @@ impl ModeCache {
     /// `Ok` when `key` is in one-way mode, `Rejected(HEDGE_MODE)` when in hedge mode; `read`
     /// (true = hedge) is called when the reading is missing or stale. A failed read is the
     /// read's error: nothing is sent on a mode that is not known.
-    pub async fn one_way<F, Fut>(&self, key: &str, read: F) -> Result<(), ExchangeError>
+    pub async fn one_way<F, Fut>(&self, key: &str, read: F) -> Result<()>
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<bool, ExchangeError>>,
+        Fut: std::future::Future<Output = Result<bool>>,
     {
         let mut seen = self.seen.lock().await;
         let hedge = match seen.get(key) {

@@ -12,6 +12,7 @@
 //! The client never retries a request that may have been written: hyper only retries a pooled
 //! connection that closed *before* the request went out.
 
+use crate::exchange::Result;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -268,7 +269,7 @@ impl ServerClock {
     pub async fn sync_if_stale<F, Fut>(&self, max_age: Duration, fetch: F)
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<i64, ExchangeError>>,
+        Fut: std::future::Future<Output = Result<i64>>,
     {
         if !self.stale(max_age) {
             return;
@@ -324,6 +325,16 @@ pub fn text(v: &serde_json::Value, key: &str) -> Option<String> {
 /// A JSON field as an exact decimal (venues send decimals as strings); `None` when absent/malformed.
 pub fn number(v: &serde_json::Value, key: &str) -> Option<super::money::Decimal> {
     text(v, key).and_then(|t| super::lots::num(&t))
+}
+
+/// `v` read as `T`, the venue's model of that answer; `Unavailable` naming `what` when it is not.
+pub fn typed<T: serde::de::DeserializeOwned>(
+    exchange: &str,
+    what: &str,
+    v: serde_json::Value,
+) -> Result<T> {
+    serde_json::from_value(v)
+        .map_err(|e| ExchangeError::Unavailable(format!("{exchange}: unreadable {what}: {e}")))
 }
 
 /// The distinct `symbol`s of position rows, sorted.

@@ -7,6 +7,7 @@
 //! Binance 429 into a 418 IP ban ("from 2 minutes to 3 days") and a Bybit limit into a 403
 //! IP ban of at least 10 minutes, so every request of the adapter passes [`Throttle::admit`].
 
+use crate::exchange::Result;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -47,7 +48,7 @@ impl Throttle {
 
     /// Called before every request: `Throttled` while a cool-down runs (nothing is sent);
     /// otherwise waits out any pacing window (at most [`MAX_PACE`]) and lets it go.
-    pub async fn admit(&self) -> Result<(), ExchangeError> {
+    pub async fn admit(&self) -> Result<()> {
         let now = Instant::now();
         let slow = {
             let st = self.lock();
@@ -104,13 +105,10 @@ impl Throttle {
 /// Runs `call` again after each venue cool-down it meets — a throttled call sent nothing, so
 /// running it again is safe — while the waits add up to at most `max_wait`; then the last
 /// answer (still `Throttled` when the venue keeps refusing).
-pub async fn through_cool_downs<T, F, Fut>(
-    max_wait: Duration,
-    mut call: F,
-) -> Result<T, ExchangeError>
+pub async fn through_cool_downs<T, F, Fut>(max_wait: Duration, mut call: F) -> Result<T>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, ExchangeError>>,
+    Fut: std::future::Future<Output = Result<T>>,
 {
     let mut waited = Duration::ZERO;
     loop {

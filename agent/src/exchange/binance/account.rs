@@ -18,13 +18,14 @@
 //!   (`NewAlgoOrderParams`; "callbackRate … range [0.1, 10], where 1 for 1%" — Binance New Order
 //!   docs), `clientAlgoId`; looked up with `GET /fapi/v1/algoOrder?clientAlgoId=`.
 
+use crate::exchange::Result;
 use http::Method;
 use serde_json::Value;
 
 use super::{BinanceFutures, NAME, order_side};
 use crate::exchange::lots;
 use crate::exchange::money::Decimal;
-use crate::exchange::rest::{Call, Failure, number, text};
+use crate::exchange::rest::{Call, Failure, number, text, typed};
 use crate::exchange::{
     AccountState, ExchangeError, LeverageSetting, MarginMode, Side, TrailingStopOrder,
 };
@@ -37,19 +38,23 @@ pub const CALLBACK_RANGE: (Decimal, Decimal) =
 /// The quote asset whose balance funds positions.
 const QUOTE: &str = "USDT";
 
+/// A row of `GET /fapi/v2/balance` (binance-connector-rust `FuturesAccountBalanceV2ResponseInner`).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FuturesAccountBalance {
+    asset: String,
+    available_balance: String,
+}
+
 impl BinanceFutures {
-    pub(super) async fn account_state(&self) -> Result<AccountState, ExchangeError> {
+    pub(super) async fn account_state(&self) -> Result<AccountState> {
         let v = self
             .signed(Method::GET, "/fapi/v2/balance", Vec::new(), Call::Read)
             .await
             .map_err(Failure::into_error)?;
-        let rows = v
-            .as_array()
-            .ok_or_else(|| ExchangeError::Unavailable(format!("{NAME}: balance is not a list")))?;
-        let free = rows
-            .iter()
-            .find(|r| text(r, "asset").as_deref() == Some(QUOTE))
-            .and_then(|r| number(r, "availableBalance"));
+        let rows: Vec<FuturesAccountBalance> = typed(NAME, "balance", v)?;
+        let free = rows.iter().find(|r| r.asset == QUOTE);
+        let free = free.and_then(|r| lots::num(&r.available_balance));
         let positions = self.positions(None).await?;
         Ok(AccountState::live(
             free,
@@ -61,7 +66,7 @@ impl BinanceFutures {
         &self,
         symbol: String,
         leverage: u32,
-    ) -> Result<Option<Decimal>, ExchangeError> {
+    ) -> Result<Option<Decimal>> {
         let params = vec![("symbol", symbol.clone())];
         let v = self
             .signed(Method::GET, "/fapi/v1/leverageBracket", params, Call::Read)
@@ -89,11 +94,7 @@ impl BinanceFutures {
             .max())
     }
 
-    pub(super) async fn apply_leverage(
-        &self,
-        symbol: String,
-        s: LeverageSetting,
-    ) -> Result<(), ExchangeError> {
+    pub(super) async fn apply_leverage(&self, symbol: String, s: LeverageSetting) -> Result<()> {
         let margin_type = match s.margin_mode {
             MarginMode::Cross => "CROSSED",
             MarginMode::Isolated => "ISOLATED",
@@ -120,7 +121,7 @@ impl BinanceFutures {
         Ok(())
     }
 
-    pub(super) async fn trailing(&self, o: TrailingStopOrder) -> Result<String, ExchangeError> {
+    pub(super) async fn trailing(&self, o: TrailingStopOrder) -> Result<String> {
         let (lo, hi) = CALLBACK_RANGE;
         // One decimal, as the documented range is stepped (0.1 … 10).
         let callback = o.callback_percent.round_dp(1);

@@ -1,5 +1,6 @@
 //! Reading Binance answers: `exchangeInfo` rules, order and algo-order objects.
 
+use crate::exchange::Result;
 use std::collections::HashMap;
 
 use serde_json::Value;
@@ -124,7 +125,7 @@ pub(super) fn algo_report(v: &Value) -> OrderReport {
 
 /// The answer to a placed market order: its fill; still open → unknown (look it up);
 /// ended without a fill → rejected.
-pub(super) fn filled_or_unknown(v: &Value) -> Result<Fill, ExchangeError> {
+pub(super) fn filled_or_unknown(v: &Value) -> Result<Fill> {
     match order_report(v) {
         OrderReport::Filled(f) => Ok(f),
         OrderReport::Open => Err(ExchangeError::Unknown(format!(

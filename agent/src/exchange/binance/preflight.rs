@@ -4,6 +4,7 @@
 //! `account_information_v2_response.rs`), `GET /fapi/v1/positionSide/dual`, and the usage
 //! headers of those answers.
 
+use crate::exchange::Result;
 use http::Method;
 use serde_json::Value;
 
@@ -96,7 +97,7 @@ impl BinanceFutures {
 }
 
 /// The position-mode line from a one-way check.
-pub(crate) fn mode_line(mode: Result<(), ExchangeError>) -> Line {
+pub(crate) fn mode_line(mode: Result<()>) -> Line {
     match mode {
         Ok(()) => Line::new("position mode", Status::Ok, "one-way"),
         Err(ExchangeError::Rejected(r)) if r == HEDGE_MODE => Line::new(

@@ -4,53 +4,49 @@
 //! (binance-connector-rust `derivatives_trading_usds_futures/rest_api/apis/account_api.rs`
 //! `symbol_configuration`, `models/symbol_configuration_response_inner.rs`).
 
+use crate::exchange::Result;
 use http::Method;
-use serde_json::Value;
+use serde::Deserialize;
 
 use super::super::ExchangeError;
-use super::super::rest::{Call, Failure, text};
+use super::super::rest::{Call, Failure, typed};
 use super::{BinanceFutures, NAME};
 use crate::config::MarginMode;
 use crate::preflight::MarginSettings;
 
+/// A row of `GET /fapi/v1/symbolConfig` (binance-connector-rust
+/// `SymbolConfigurationResponseInner`), the fields read.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SymbolConfiguration {
+    symbol: String,
+    margin_type: String,
+    leverage: u32,
+}
+
 impl BinanceFutures {
     /// `symbol`'s margin mode and leverage as the account holds them.
-    pub async fn margin_settings(&self, symbol: &str) -> Result<MarginSettings, ExchangeError> {
+    pub async fn margin_settings(&self, symbol: &str) -> Result<MarginSettings> {
+        let params = vec![("symbol", symbol.to_owned())];
         let v = self
-            .signed(
-                Method::GET,
-                "/fapi/v1/symbolConfig",
-                vec![("symbol", symbol.to_owned())],
-                Call::Read,
-            )
+            .signed(Method::GET, "/fapi/v1/symbolConfig", params, Call::Read)
             .await
             .map_err(Failure::into_error)?;
-        let row = v
-            .as_array()
-            .and_then(|rows| {
-                rows.iter()
-                    .find(|r| r.get("symbol").and_then(Value::as_str) == Some(symbol))
-            })
-            .ok_or_else(|| {
-                ExchangeError::Unavailable(format!("{NAME}: symbolConfig has no row for {symbol}"))
-            })?;
-        let margin = match text(row, "marginType").as_deref() {
-            Some("CROSSED") => MarginMode::Cross,
-            Some("ISOLATED") => MarginMode::Isolated,
-            other => {
-                return Err(ExchangeError::Unavailable(format!(
-                    "{NAME}: marginType {other:?} of {symbol}"
-                )));
-            }
+        let rows: Vec<SymbolConfiguration> = typed(NAME, "symbolConfig", v)?;
+        let unreadable =
+            |what: &str| ExchangeError::Unavailable(format!("{NAME}: {what} of {symbol}"));
+        let row = rows
+            .into_iter()
+            .find(|r| r.symbol == symbol)
+            .ok_or_else(|| unreadable("no symbolConfig row"))?;
+        let margin = match row.margin_type.as_str() {
+            "CROSSED" => MarginMode::Cross,
+            "ISOLATED" => MarginMode::Isolated,
+            other => return Err(unreadable(&format!("marginType {other:?}"))),
         };
-        let leverage = row
-            .get("leverage")
-            .and_then(Value::as_u64)
-            .and_then(|l| u32::try_from(l).ok())
-            .filter(|l| *l > 0)
-            .ok_or_else(|| {
-                ExchangeError::Unavailable(format!("{NAME}: no leverage for {symbol}"))
-            })?;
-        Ok(MarginSettings { margin, leverage })
+        match row.leverage {
+            0 => Err(unreadable("leverage 0")),
+            leverage => Ok(MarginSettings { margin, leverage }),
+        }
     }
 }

@@ -8,11 +8,11 @@
 //! cancels one (binance-connector-rust `trade_api.rs`: `current_all_algo_open_orders`,
 //! `cancel_algo_order`; answers `current_all_algo_open_orders_response_inner.rs`).
 
+use crate::exchange::Result;
 use http::Method;
 use serde_json::Value;
 use tracing::warn;
 
-use super::super::ExchangeError;
 use super::super::rest::{Call, Failure, text};
 use super::{BinanceFutures, NAME};
 
@@ -20,11 +20,7 @@ impl BinanceFutures {
     /// Cancels every resting close-all stop of `symbol` whose closing order is `side`
     /// (`BUY`/`SELL`). Nothing is cancelled when the list cannot be read (the error is
     /// returned: the stop then fails like any other refusal).
-    pub(super) async fn cancel_stale_close_stops(
-        &self,
-        symbol: &str,
-        side: &str,
-    ) -> Result<(), ExchangeError> {
+    pub(super) async fn cancel_stale_close_stops(&self, symbol: &str, side: &str) -> Result<()> {
         let params = vec![
             ("algoType", "CONDITIONAL".to_owned()),
             ("symbol", symbol.to_owned()),

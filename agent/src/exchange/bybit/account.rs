@@ -19,6 +19,7 @@
 //!   (`position/trading-stop.mdx`): a position attribute with no order id, looked up as the
 //!   position's `trailingStop`; `34040 not modified` = in place.
 
+use crate::exchange::Result;
 use serde_json::json;
 
 use super::{BybitLinear, NOT_MODIFIED, list};
@@ -45,7 +46,7 @@ impl BybitLinear {
             .await
     }
 
-    pub(super) async fn account_state(&self) -> Result<AccountState, ExchangeError> {
+    pub(super) async fn account_state(&self) -> Result<AccountState> {
         let v = self
             .get(
                 "/v5/account/wallet-balance",
@@ -67,7 +68,7 @@ impl BybitLinear {
         &self,
         symbol: String,
         leverage: u32,
-    ) -> Result<Option<Decimal>, ExchangeError> {
+    ) -> Result<Option<Decimal>> {
         let params = [("category", "linear".to_owned()), ("symbol", symbol)];
         let v = self
             .public("/v5/market/risk-limit", &params)
@@ -80,11 +81,7 @@ impl BybitLinear {
             .max())
     }
 
-    pub(super) async fn apply_leverage(
-        &self,
-        symbol: String,
-        s: LeverageSetting,
-    ) -> Result<(), ExchangeError> {
+    pub(super) async fn apply_leverage(&self, symbol: String, s: LeverageSetting) -> Result<()> {
         let set = *self.margin_mode_set.lock().await;
         if set != Some(s.margin_mode) {
             let mode = match s.margin_mode {
@@ -123,7 +120,7 @@ impl BybitLinear {
         }
     }
 
-    pub(super) async fn trailing(&self, o: TrailingStopOrder) -> Result<String, ExchangeError> {
+    pub(super) async fn trailing(&self, o: TrailingStopOrder) -> Result<String> {
         if !(o.callback_percent > Decimal::ZERO && o.callback_percent < Decimal::ONE_HUNDRED) {
             return Err(ExchangeError::Rejected("callback_rate_out_of_range".into()));
         }
@@ -152,10 +149,7 @@ impl BybitLinear {
     }
 
     /// In place when the position carries a trailing stop; `None` when flat or without one.
-    pub(super) async fn lookup_trailing(
-        &self,
-        symbol: String,
-    ) -> Result<Option<OrderReport>, ExchangeError> {
+    pub(super) async fn lookup_trailing(&self, symbol: String) -> Result<Option<OrderReport>> {
         let rows = self.positions(Some(&symbol)).await?;
         let in_place = rows.iter().any(|r| {
             text(r, "symbol").as_deref() == Some(symbol.as_str())

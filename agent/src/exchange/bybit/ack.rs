@@ -11,6 +11,7 @@
 //!   our id: it is confirmed by `stopLoss` of `/v5/position/list` (docs/v5/position/position.mdx).
 //! - `positionIdx` of the position rows tells the mode: `0` one-way, `1`/`2` hedge mode.
 
+use crate::exchange::Result;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -44,7 +45,7 @@ impl BybitLinear {
         qty: &str,
         side: &str,
         reduce_only: bool,
-    ) -> Result<Fill, ExchangeError> {
+    ) -> Result<Fill> {
         let started = Instant::now();
         let mut pause = FIRST_POLL;
         loop {
@@ -98,7 +99,7 @@ impl BybitLinear {
     }
 
     /// True when `symbol`'s open position has a stop loss set (`stopLoss` > 0).
-    pub(super) async fn stop_loss_set(&self, symbol: &str) -> Result<bool, ExchangeError> {
+    pub(super) async fn stop_loss_set(&self, symbol: &str) -> Result<bool> {
         let rows = self.positions(Some(symbol)).await?;
         Ok(rows.iter().any(|r| {
             text(r, "stopLoss")
@@ -109,7 +110,7 @@ impl BybitLinear {
 
     /// `Ok` when `symbol` is in one-way mode; hedge mode is refused
     /// ([`super::super::position_mode`]).
-    pub(super) async fn one_way(&self, symbol: &str) -> Result<(), ExchangeError> {
+    pub(super) async fn one_way(&self, symbol: &str) -> Result<()> {
         self.mode
             .one_way(symbol, || async {
                 let params = [

@@ -6,6 +6,7 @@
 //! `GET /v5/position/list?category=linear&symbol=` (`leverage`, a string; "" under portfolio
 //! margin; docs/v5/position/position.mdx).
 
+use crate::exchange::Result;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::super::rest::{Failure, number, text};
@@ -17,7 +18,7 @@ use crate::preflight::MarginSettings;
 
 impl BybitLinear {
     /// `symbol`'s margin mode (the account's) and leverage.
-    pub async fn margin_settings(&self, symbol: &str) -> Result<MarginSettings, ExchangeError> {
+    pub async fn margin_settings(&self, symbol: &str) -> Result<MarginSettings> {
         let info = self
             .get("/v5/account/info", &[])
             .await

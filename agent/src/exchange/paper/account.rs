@@ -21,6 +21,7 @@
 //! prices are stored there too, so tests read them.
 
 use super::{DUPLICATE, PaperExchange, Position, poisoned, price_of};
+use crate::exchange::Result;
 use crate::exchange::money::{Decimal, to_f64};
 use crate::exchange::{ExchangeError, LeverageSetting, OrderReport, Side, TrailingStopOrder};
 use crate::journal::Stmt;
@@ -54,7 +55,7 @@ pub(super) const SCHEMA: &[&str] = &[
 
 impl PaperExchange {
     /// Leverage in use for `symbol` (1 until set).
-    pub(super) fn leverage_of(&self, symbol: &str) -> Result<u32, ExchangeError> {
+    pub(super) fn leverage_of(&self, symbol: &str) -> Result<u32> {
         let w = self.world.lock().map_err(|_| poisoned())?;
         Ok(w.leverage.get(symbol).map_or(1, |s| s.leverage))
     }
@@ -66,7 +67,7 @@ impl PaperExchange {
         &self,
         symbol: &str,
         notional: Decimal,
-    ) -> Result<Result<Option<Decimal>, &'static str>, ExchangeError> {
+    ) -> Result<Result<Option<Decimal>, &'static str>> {
         let leverage = Decimal::from(self.leverage_of(symbol)?);
         let mut w = self.world.lock().map_err(|_| poisoned())?;
         let held = w
@@ -91,11 +92,7 @@ impl PaperExchange {
 
     /// Gives back the margin of a closed position; returns the amount given back (`None`:
     /// balance not modelled), for the caller to store with the close.
-    pub(super) fn give_margin(
-        &self,
-        symbol: &str,
-        p: &Position,
-    ) -> Result<Option<Decimal>, ExchangeError> {
+    pub(super) fn give_margin(&self, symbol: &str, p: &Position) -> Result<Option<Decimal>> {
         let leverage = Decimal::from(self.leverage_of(symbol)?);
         let mut w = self.world.lock().map_err(|_| poisoned())?;
         let Some(balance) = &mut w.balance else {
@@ -128,7 +125,7 @@ impl PaperExchange {
         )
     }
 
-    pub(super) async fn trailing(&self, o: TrailingStopOrder) -> Result<String, ExchangeError> {
+    pub(super) async fn trailing(&self, o: TrailingStopOrder) -> Result<String> {
         let arrived = chrono::Utc::now().to_rfc3339();
         if self.duplicate(&o.client_order_id)? {
             return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
@@ -175,11 +172,7 @@ impl PaperExchange {
         }
     }
 
-    pub(super) async fn leverage(
-        &self,
-        symbol: String,
-        s: LeverageSetting,
-    ) -> Result<(), ExchangeError> {
+    pub(super) async fn leverage(&self, symbol: String, s: LeverageSetting) -> Result<()> {
         let changed = {
             let mut w = self.world.lock().map_err(|_| poisoned())?;
             let now = w.leverage.get(&symbol).copied().unwrap_or(PAPER_DEFAULT);
