@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
 
 use super::money::{Decimal, decimal, to_f64};
@@ -119,9 +118,8 @@ pub fn price_of(symbol: &str) -> Decimal {
     Decimal::ONE + Decimal::new((h % 100_000) as i64, 2)
 }
 
-/// A stored paper number (REAL column) back as a decimal.
-fn stored(r: &sqlx::sqlite::SqliteRow, column: &'static str) -> Result<Decimal, sqlx::Error> {
-    let x: f64 = r.try_get(column)?;
+/// A stored paper number (REAL `column`) back as a decimal.
+fn stored(x: f64, column: &'static str) -> Result<Decimal, sqlx::Error> {
     decimal(x, column).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
@@ -164,63 +162,52 @@ impl PaperExchange {
             balance: balance::load(pool, cfg.balance).await?,
             ..World::default()
         };
-        for r in sqlx::query("SELECT symbol, leverage, margin_mode FROM paper_leverage")
-            .fetch_all(pool)
-            .await?
-        {
-            let leverage: i64 = r.try_get("leverage")?;
-            let mode: String = r.try_get("margin_mode")?;
-            world.leverage.insert(
-                r.try_get("symbol")?,
-                LeverageSetting {
-                    leverage: u32::try_from(leverage).unwrap_or(1),
-                    margin_mode: super::MarginMode::parse(&mode).unwrap_or_default(),
-                },
-            );
+        let leverage: Vec<(String, i64, String)> =
+            sqlx::query_as("SELECT symbol, leverage, margin_mode FROM paper_leverage")
+                .fetch_all(pool)
+                .await?;
+        for (symbol, leverage, mode) in leverage {
+            let setting = LeverageSetting {
+                leverage: u32::try_from(leverage).unwrap_or(1),
+                margin_mode: super::MarginMode::parse(&mode).unwrap_or_default(),
+            };
+            world.leverage.insert(symbol, setting);
         }
-        for r in sqlx::query("SELECT symbol, side, quantity, entry_price FROM paper_positions")
-            .fetch_all(pool)
-            .await?
-        {
-            let side: String = r.try_get("side")?;
-            world.positions.insert(
-                r.try_get("symbol")?,
-                Position {
-                    side: Side::parse(&side).unwrap_or(Side::Long),
-                    quantity: stored(&r, "quantity")?,
-                    entry_price: stored(&r, "entry_price")?,
-                },
-            );
+        let positions: Vec<(String, String, f64, f64)> =
+            sqlx::query_as("SELECT symbol, side, quantity, entry_price FROM paper_positions")
+                .fetch_all(pool)
+                .await?;
+        for (symbol, side, quantity, entry_price) in positions {
+            let position = Position {
+                side: Side::parse(&side).unwrap_or(Side::Long),
+                quantity: stored(quantity, "quantity")?,
+                entry_price: stored(entry_price, "entry_price")?,
+            };
+            world.positions.insert(symbol, position);
         }
-        for r in sqlx::query(
+        type OrderRow = (String, String, String, f64, f64, Option<String>);
+        let orders: Vec<OrderRow> = sqlx::query_as(
             "SELECT client_order_id, exchange_order_id, status, price, quantity, reason
              FROM paper_orders",
         )
         .fetch_all(pool)
-        .await?
-        {
-            let status: String = r.try_get("status")?;
-            let exchange_order_id: String = r.try_get("exchange_order_id")?;
-            let report = if status == "filled" {
-                OrderReport::Filled(Fill {
+        .await?;
+        for (client_order_id, exchange_order_id, status, price, quantity, reason) in orders {
+            let report = match status.as_str() {
+                "filled" => OrderReport::Filled(Fill {
                     exchange_order_id: exchange_order_id.clone(),
-                    price: stored(&r, "price")?,
-                    quantity: stored(&r, "quantity")?,
-                })
-            } else if status == "open" {
+                    price: stored(price, "price")?,
+                    quantity: stored(quantity, "quantity")?,
+                }),
                 // A resting stop: a restarted exchange still holds it.
-                OrderReport::Open
-            } else {
-                let reason: Option<String> = r.try_get("reason")?;
-                OrderReport::Rejected(reason.unwrap_or_default())
+                "open" => OrderReport::Open,
+                _ => OrderReport::Rejected(reason.unwrap_or_default()),
             };
-            world.orders.insert(
-                r.try_get("client_order_id")?,
-                PaperOrder {
-                    exchange_order_id,
-                    report,
-                },
-            );
+            let order = PaperOrder {
+                exchange_order_id,
+                report,
+            };
+            world.orders.insert(client_order_id, order);
         }
         Ok(Self {
             next_id: AtomicU64::new(world.orders.len() as u64 + 1),
