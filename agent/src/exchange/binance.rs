@@ -20,7 +20,6 @@
 //! `-4116` on an order → [`ExchangeError::DuplicateId`] (an order under that id exists: the
 //! agent looks it up).
 
-use crate::exchange::Result;
 mod limits;
 mod parse;
 mod preflight;
@@ -47,6 +46,7 @@ use super::{
     AccountState, EntryOrder, Exchange, ExchangeError, Fill, LeverageSetting, OrderReport,
     Position, Side, StopOrder, TrailingStopOrder,
 };
+use crate::exchange::Result;
 
 mod account;
 use crate::config::{Credentials, LiveConfig};

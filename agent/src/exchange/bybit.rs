@@ -20,7 +20,6 @@
 //! `110072` on an order → [`ExchangeError::DuplicateId`] (an order under that `orderLinkId`
 //! exists: the agent looks it up).
 
-use crate::exchange::Result;
 mod ack;
 mod limits;
 mod parse;
@@ -46,6 +45,7 @@ use super::{
     AccountState, EntryOrder, Exchange, ExchangeError, Fill, LeverageSetting, MarginMode,
     OrderReport, Position, Side, StopOrder, TrailingStopOrder,
 };
+use crate::exchange::Result;
 
 mod account;
 use crate::config::{Credentials, LiveConfig};

@@ -6,7 +6,6 @@
 //! exchange records it as its own refusal). Faults never touch a real venue: with a live
 //! adapter whose base URL is not loopback, a non-empty `[faults]` fails validation.
 
-use crate::exchange::Result;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -21,6 +20,7 @@ use super::{
     Position, Side, StopOrder, TrailingStopOrder,
 };
 use crate::config::{AdapterConfig, ConfigError};
+use crate::exchange::Result;
 
 /// The answer to an entry scripted as a duplicate (`duplicate_entry`, `duplicate_entry_gone`).
 const DUPLICATE: &str = "faults: duplicate_client_order_id";
@@ -158,8 +158,7 @@ pub fn wrap(exchange: Arc<dyn Exchange>, faults: &FaultsConfig) -> Arc<dyn Excha
     tracing::warn!(
         adapter = exchange.kind(),
         ?faults,
-        "fault injection is on: [faults] \
-                   refuses or alters calls to the exchange"
+        "fault injection is on: [faults] refuses or alters calls to the exchange"
     );
     Arc::new(Faulty::new(exchange, faults.clone()))
 }

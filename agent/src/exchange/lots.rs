@@ -6,12 +6,12 @@
 //! both are computed as whole numbers of steps in exact decimals ([`super::money`]) and printed
 //! with the step's own decimals (never through a float).
 
-use crate::exchange::Result;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::money::Decimal;
 use super::{ExchangeError, Side};
+use crate::exchange::Result;
 
 /// A decimal increment (`stepSize`, `tickSize`), positive, kept exactly (trailing zeros
 /// dropped: `"0.00100"` is `0.001`).

@@ -11,7 +11,6 @@
 //! time, and a call that returned is on disk. An order's `created_at` is the instant it
 //! arrived.
 
-use crate::exchange::Result;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +24,7 @@ use super::{
     AccountState, EntryOrder, Exchange, ExchangeError, Fill, LeverageSetting, OrderReport, Side,
     StopOrder, TrailingStopOrder,
 };
+use crate::exchange::Result;
 
 mod account;
 mod balance;

@@ -4,11 +4,11 @@
 //! `GET /fapi/v1/positionSide/dual`, Bybit `positionIdx` of `/v5/position/list`) and refuse
 //! the signal at validation with [`HEDGE_MODE`] instead.
 
-use crate::exchange::Result;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::ExchangeError;
+use crate::exchange::Result;
 
 /// Validation reason of a signal on a hedge-mode account (or symbol).
 pub const HEDGE_MODE: &str = "hedge_mode_unsupported";

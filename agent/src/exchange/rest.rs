@@ -12,7 +12,6 @@
 //! The client never retries a request that may have been written: hyper only retries a pooled
 //! connection that closed *before* the request went out.
 
-use crate::exchange::Result;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -26,6 +25,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use super::ExchangeError;
+use crate::exchange::Result;
 
 /// Whether a call can change anything at the exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,11 +7,11 @@
 //! Binance 429 into a 418 IP ban ("from 2 minutes to 3 days") and a Bybit limit into a 403
 //! IP ban of at least 10 minutes, so every request of the adapter passes [`Throttle::admit`].
 
-use crate::exchange::Result;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::ExchangeError;
+use crate::exchange::Result;
 
 /// Longest a request is held back by pacing; longer waits are a cool-down instead.
 pub const MAX_PACE: Duration = Duration::from_secs(60);

@@ -18,11 +18,11 @@
 //!   (`NewAlgoOrderParams`; "callbackRate … range [0.1, 10], where 1 for 1%" — Binance New Order
 //!   docs), `clientAlgoId`; looked up with `GET /fapi/v1/algoOrder?clientAlgoId=`.
 
-use crate::exchange::Result;
 use http::Method;
 use serde_json::Value;
 
 use super::{BinanceFutures, NAME, order_side};
+use crate::exchange::Result;
 use crate::exchange::lots;
 use crate::exchange::money::Decimal;
 use crate::exchange::rest::{Call, Failure, number, text, typed};

@@ -1,6 +1,5 @@
 //! Reading Binance answers: `exchangeInfo` rules, order and algo-order objects.
 
-use crate::exchange::Result;
 use std::collections::HashMap;
 
 use serde_json::Value;
@@ -10,6 +9,7 @@ use super::super::money::Decimal;
 use super::super::rest::{number, text};
 use super::super::{ExchangeError, Fill, OrderReport, Side};
 use super::NAME;
+use crate::exchange::Result;
 
 /// BUY/SELL of an order for a position of `side`: opening, or (`closing`) against it.
 pub(super) fn order_side(side: Side, closing: bool) -> &'static str {

@@ -4,7 +4,6 @@
 //! `account_information_v2_response.rs`), `GET /fapi/v1/positionSide/dual`, and the usage
 //! headers of those answers.
 
-use crate::exchange::Result;
 use http::Method;
 use serde_json::Value;
 
@@ -14,6 +13,7 @@ use super::super::rest::{Call, local_now_ms, number};
 use super::BinanceFutures;
 use super::limits::SLOW_AT;
 use super::parse::parse_exchange_info;
+use crate::exchange::Result;
 use crate::preflight::{Line, Status, balance_line, clock_line};
 
 impl BinanceFutures {

@@ -4,7 +4,6 @@
 //! (binance-connector-rust `derivatives_trading_usds_futures/rest_api/apis/account_api.rs`
 //! `symbol_configuration`, `models/symbol_configuration_response_inner.rs`).
 
-use crate::exchange::Result;
 use http::Method;
 use serde::Deserialize;
 
@@ -12,6 +11,7 @@ use super::super::ExchangeError;
 use super::super::rest::{Call, Failure, typed};
 use super::{BinanceFutures, NAME};
 use crate::config::MarginMode;
+use crate::exchange::Result;
 use crate::preflight::MarginSettings;
 
 /// A row of `GET /fapi/v1/symbolConfig` (binance-connector-rust

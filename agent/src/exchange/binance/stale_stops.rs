@@ -8,13 +8,13 @@
 //! cancels one (binance-connector-rust `trade_api.rs`: `current_all_algo_open_orders`,
 //! `cancel_algo_order`; answers `current_all_algo_open_orders_response_inner.rs`).
 
-use crate::exchange::Result;
 use http::Method;
 use serde_json::Value;
 use tracing::warn;
 
 use super::super::rest::{Call, Failure, text};
 use super::{BinanceFutures, NAME};
+use crate::exchange::Result;
 
 impl BinanceFutures {
     /// Cancels every resting close-all stop of `symbol` whose closing order is `side`

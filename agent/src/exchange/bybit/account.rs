@@ -19,10 +19,10 @@
 //!   (`position/trading-stop.mdx`): a position attribute with no order id, looked up as the
 //!   position's `trailingStop`; `34040 not modified` = in place.
 
-use crate::exchange::Result;
 use serde_json::json;
 
 use super::{BybitLinear, NOT_MODIFIED, list};
+use crate::exchange::Result;
 use crate::exchange::lots;
 use crate::exchange::money::Decimal;
 use crate::exchange::rest::{Call, Failure, number, text};

@@ -11,7 +11,6 @@
 //!   our id: it is confirmed by `stopLoss` of `/v5/position/list` (docs/v5/position/position.mdx).
 //! - `positionIdx` of the position rows tells the mode: `0` one-way, `1`/`2` hedge mode.
 
-use crate::exchange::Result;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -23,6 +22,7 @@ use super::super::rest::{Failure, number, text};
 use super::super::{Exchange, ExchangeError, Fill, OrderReport};
 use super::parse::list;
 use super::{BybitLinear, NAME};
+use crate::exchange::Result;
 
 /// How long an acknowledged order is polled for before its position is read instead.
 pub(super) const ACK_VISIBILITY: Duration = Duration::from_secs(5);

@@ -6,7 +6,6 @@
 //! `GET /v5/position/list?category=linear&symbol=` (`leverage`, a string; "" under portfolio
 //! margin; docs/v5/position/position.mdx).
 
-use crate::exchange::Result;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::super::rest::{Failure, number, text};
@@ -14,6 +13,7 @@ use super::super::{Decimal, ExchangeError};
 use super::parse::first;
 use super::{BybitLinear, NAME};
 use crate::config::MarginMode;
+use crate::exchange::Result;
 use crate::preflight::MarginSettings;
 
 impl BybitLinear {
