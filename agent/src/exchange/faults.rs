@@ -253,8 +253,10 @@ impl<E: Exchange + ?Sized> Exchange for Faulty<E> {
         let gone_id = format!("{}-gone", order.client_order_id);
         let fill = self.inner.place_entry(order).await?;
         if has(&self.cfg.duplicate_entry_gone, &symbol) {
-            // Closed elsewhere since the fill; the close's outcome is the venue's business.
-            let _ = self.inner.close_position(symbol, gone_id).await;
+            // Closed elsewhere since the fill.
+            if let Err(e) = self.inner.close_position(symbol, gone_id).await {
+                tracing::warn!(error = %e, "faults: duplicate_entry_gone left its position open");
+            }
             return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
         }
         if has(&self.cfg.duplicate_entry, &symbol) {
