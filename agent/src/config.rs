@@ -1,20 +1,21 @@
 //! The agent's configuration: a TOML file (see `agent.example.toml`), then environment
-//! overrides (`WAVEGATE_AGENT_<KEY>`), then command-line flags (in `main.rs`).
+//! overrides (`WAVEGATE_AGENT_<KEY>`, [`ENV`]), then command-line flags (in `main.rs`).
 //!
 //! Every refusal is a [`ConfigError`] naming the key, so a bad deployment fails at start-up
 //! with a message an operator can act on, never with a panic.
 
 use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroU64};
 use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use wavegate_common::config_load::{self, EnvSpec, nonzero};
 use wavegate_common::walk::Mode;
 
 use crate::journal::JournalSync;
 
 mod auth;
-mod env;
 mod live;
 mod network;
 mod positions;
@@ -22,47 +23,38 @@ mod telemetry;
 mod tls;
 
 pub use auth::AgentAuth;
-pub use env::ENV_PREFIX;
 pub use live::{BINANCE_BASE_URL, BYBIT_BASE_URL, Credentials, LiveConfig, Secret};
 pub use positions::{LimitsConfig, MarginMode, PositionsConfig, SizingConfig, SymbolsConfig};
 pub use telemetry::{AgentTelemetry, DEFAULT_METRICS_LISTEN, METRICS_OFF, parse_metrics_listen};
 pub use tls::AgentTls;
 
+/// Prefix of every environment override.
+pub const ENV_PREFIX: &str = "WAVEGATE_AGENT_";
+
+/// Environment names: every key as `WAVEGATE_AGENT_` + its path in upper case with `.` as `_`
+/// (or `__`); `[adapter.paper]`, `[adapter.binance]` and `[adapter.bybit]` keys also as
+/// `PAPER_…`, `BINANCE_…`, `BYBIT_…`. The credentials variables are read by
+/// [`AgentConfig::load_with_env`].
+pub const ENV: EnvSpec = EnvSpec {
+    prefix: ENV_PREFIX,
+    aliases: &[
+        ("adapter.paper", "PAPER"),
+        ("adapter.binance", "BINANCE"),
+        ("adapter.bybit", "BYBIT"),
+    ],
+    exclude: &[],
+};
+
 /// A refused configuration, naming the offending key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("config file {path}: {source}")]
-    Read {
-        /// File that was read.
-        path: PathBuf,
-        /// Underlying error.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML or a value has the wrong type; `key` is the offending key.
-    #[error("config file {path}: key `{key}`: {message}")]
-    Parse {
-        /// File that was parsed.
-        path: PathBuf,
-        /// Dotted key the error is about (best effort from the error position).
-        key: String,
-        /// The parser's message.
-        message: String,
-    },
+    /// The file or an environment variable could not be read or does not fit its key.
+    #[error(transparent)]
+    Load(#[from] config_load::Error),
     /// A value is out of range or inconsistent.
     #[error("config key `{key}`: {reason}")]
     Invalid {
         /// Dotted key, e.g. `rate_limit.burst`.
-        key: String,
-        /// Why it was refused.
-        reason: String,
-    },
-    /// An environment override could not be parsed.
-    #[error("environment variable {var} (config key `{key}`): {reason}")]
-    Env {
-        /// Variable name.
-        var: String,
-        /// Key it overrides.
         key: String,
         /// Why it was refused.
         reason: String,
@@ -83,8 +75,10 @@ impl ConfigError {
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     /// Sustained orders per second.
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub orders_per_second: u32,
     /// Orders that may go out back to back.
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub burst: u32,
 }
 
@@ -117,15 +111,6 @@ impl AdapterKind {
             AdapterKind::Paper => "paper",
             AdapterKind::Binance => "binance",
             AdapterKind::Bybit => "bybit",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "paper" => Some(AdapterKind::Paper),
-            "binance" => Some(AdapterKind::Binance),
-            "bybit" => Some(AdapterKind::Bybit),
-            _ => None,
         }
     }
 }
@@ -271,7 +256,7 @@ impl AdapterConfig {
 pub struct AgentConfig {
     /// gRPC listen address; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// Exchange this agent serves (must be >= 1).
+    /// Exchange this agent serves (required, >= 1).
     pub exchange_id: u32,
     /// Exchange name, e.g. `binance`.
     pub exchange_name: String,
@@ -284,10 +269,12 @@ pub struct AgentConfig {
     /// Default execution mode when `Start.mode` is unspecified.
     pub execution_mode: Mode,
     /// Time allowed for one order call before its outcome counts as unknown.
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub order_timeout_ms: u64,
     /// Stop-loss distance when the wave's params carry none.
     pub stop_loss_percent: f64,
     /// Attempts to place a protective stop (and to close after it failed).
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub stop_retries: u32,
     /// Longest wait for the coordinator's answer to a top-up request, in milliseconds. When it
     /// passes, the session goes on as if it had lost its coordinator: no more top-ups, it
@@ -295,6 +282,7 @@ pub struct AgentConfig {
     /// longest wait for the buffer (batch round 0) after `Start`: when it passes, the session
     /// ends with `DEADLINE_EXCEEDED` and no journaled result, so the wave can be sent again.
     /// Default 30 s.
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub topup_timeout_ms: u64,
     /// Interval of the HTTP/2 keepalive pings the gRPC server sends on each connection, in
     /// milliseconds; `0` sends none. With it, a coordinator that vanished without closing its
@@ -302,7 +290,8 @@ pub struct AgentConfig {
     /// hold. Default 10 s.
     pub keepalive_interval_ms: u64,
     /// How long a keepalive ping may go unanswered before the connection is closed, in
-    /// milliseconds (at least 1). Default 20 s.
+    /// milliseconds. Default 20 s.
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub keepalive_timeout_ms: u64,
     /// Order rate limits.
     pub rate_limit: RateLimitConfig,
@@ -392,31 +381,28 @@ impl AgentConfig {
         path: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let mut cfg = match path {
-            None => Self::default(),
-            Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                    path: p.to_owned(),
-                    source,
-                })?;
-                Self::from_toml(&text).map_err(|(key, message)| ConfigError::Parse {
-                    path: p.to_owned(),
-                    key,
-                    message,
-                })?
+        let mut cfg: Self = config_load::load(path, &ENV, &env)?;
+        // The account's credentials go to the adapter `kind` selects (paper has none); the
+        // secret never comes from the file.
+        if let Some(live) = cfg.adapter.live_mut() {
+            let var = |name: &str| env(&format!("{ENV_PREFIX}{name}")).map(|v| v.trim().to_owned());
+            if let Some(v) = var("API_KEY") {
+                live.api_key = (!v.is_empty()).then(|| Secret::new(v));
             }
-        };
-        cfg.apply_env(env)?;
+            if let Some(v) = var("API_SECRET_FILE") {
+                live.api_secret_file = (!v.is_empty()).then(|| PathBuf::from(v));
+            }
+            if let Some(v) = var("API_SECRET") {
+                live.api_secret = (!v.is_empty()).then(|| Secret::new(v));
+            }
+        }
         cfg.validate()?;
         Ok(cfg)
     }
 
-    /// Parses TOML text; the error is `(dotted key, message)`.
-    pub fn from_toml(text: &str) -> Result<Self, (String, String)> {
-        toml::from_str(text).map_err(|e: toml::de::Error| {
-            let key = e.span().map(|s| key_at(text, s.start)).unwrap_or_default();
-            (key, e.message().trim().to_owned())
-        })
+    /// Parses TOML text alone (no environment, no validation).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        Ok(config_load::from_toml("agent config", text)?)
     }
 
     /// Checks ranges and consistency; the error names the bad key.
@@ -424,7 +410,7 @@ impl AgentConfig {
         if self.exchange_id == 0 {
             return Err(ConfigError::invalid(
                 "exchange_id",
-                "must be at least 1 (is it missing?)",
+                "required: the exchange this agent serves (1 or more)",
             ));
         }
         if self.exchange_name.trim().is_empty() {
@@ -433,12 +419,6 @@ impl AgentConfig {
         if self.journal.as_os_str().is_empty() {
             return Err(ConfigError::invalid("journal", "must not be empty"));
         }
-        if self.order_timeout_ms == 0 {
-            return Err(ConfigError::invalid(
-                "order_timeout_ms",
-                "must be at least 1",
-            ));
-        }
         if !(self.stop_loss_percent.is_finite()
             && self.stop_loss_percent > 0.0
             && self.stop_loss_percent < 100.0)
@@ -446,33 +426,6 @@ impl AgentConfig {
             return Err(ConfigError::invalid(
                 "stop_loss_percent",
                 format!("must be in (0, 100), got {}", self.stop_loss_percent),
-            ));
-        }
-        if self.stop_retries == 0 {
-            return Err(ConfigError::invalid("stop_retries", "must be at least 1"));
-        }
-        if self.topup_timeout_ms == 0 {
-            return Err(ConfigError::invalid(
-                "topup_timeout_ms",
-                "must be at least 1",
-            ));
-        }
-        if self.keepalive_timeout_ms == 0 {
-            return Err(ConfigError::invalid(
-                "keepalive_timeout_ms",
-                "must be at least 1",
-            ));
-        }
-        if self.rate_limit.orders_per_second == 0 {
-            return Err(ConfigError::invalid(
-                "rate_limit.orders_per_second",
-                "must be at least 1",
-            ));
-        }
-        if self.rate_limit.burst == 0 {
-            return Err(ConfigError::invalid(
-                "rate_limit.burst",
-                "must be at least 1",
             ));
         }
         let p = &self.adapter.paper;
@@ -556,33 +509,6 @@ impl AgentConfig {
     /// How callers are authenticated: `token`, `mtls`, `token+mtls` or `none`.
     pub fn auth_mode(&self) -> &'static str {
         auth::mode(&self.auth, self.tls.as_ref())
-    }
-}
-
-/// The dotted key of the `key = value` line containing byte `pos` (prefixed by the nearest
-/// `[table]` header above it), so parse errors can name the key.
-fn key_at(text: &str, pos: usize) -> String {
-    let pos = pos.min(text.len());
-    let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
-    let line = text[line_start..line_end].trim();
-    let table = text[..line_start]
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('[') && !l.starts_with("[["))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
-    if line.starts_with('[') {
-        return line
-            .trim_matches(|c| c == '[' || c == ']')
-            .trim()
-            .to_owned();
-    }
-    let key = line.split('=').next().unwrap_or("").trim();
-    match table {
-        Some(t) if !key.is_empty() => format!("{t}.{key}"),
-        Some(t) => t,
-        None => key.to_owned(),
     }
 }
 

@@ -1,11 +1,14 @@
 //! Coordinator configuration: a TOML file (`coordinator.example.toml` documents every key),
-//! then environment overrides, then [`CoordinatorConfig::validate`], which names the bad key.
+//! then environment overrides ([`ENV`]), then [`CoordinatorConfig::validate`], which names the
+//! bad key.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use wavegate_common::config_load::{self, EnvSpec, nonzero, nonzero_opt};
 use wavegate_common::plan::{DEFAULT_BUFFER_FIXED, DEFAULT_MAX_TOPUP_ROUNDS};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::telemetry::{LogFormat, SERVICE_COORDINATOR, TelemetryConfig, TelemetryError};
@@ -17,25 +20,21 @@ mod tls;
 pub(crate) use tls::refused as tls_refused;
 pub use tls::{AgentTls, ServerTls};
 
+/// Environment names: every key as `WAVEGATE_` + its path in upper case with `.` as `_` (or
+/// `__`), e.g. `WAVEGATE_DATABASE_URL`, `WAVEGATE_WAVES_QUIET_SECS`. `[agent_tls]` has none:
+/// `WAVEGATE_AGENT_*` names are the agent's.
+pub const ENV: EnvSpec = EnvSpec {
+    prefix: "WAVEGATE_",
+    aliases: &[],
+    exclude: &["agent_tls"],
+};
+
 /// A configuration that cannot be used, naming the key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML for this schema (unknown keys included).
-    #[error("invalid config file {path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message, which names the key.
-        message: String,
-    },
+    /// The file or an environment variable could not be read or does not fit its key.
+    #[error(transparent)]
+    Load(#[from] config_load::Error),
     /// A key has an unusable value.
     #[error("config key `{key}`: {reason}")]
     Invalid {
@@ -83,6 +82,7 @@ fn check_size_range(
 #[serde(deny_unknown_fields, default)]
 pub struct WaveTiming {
     /// Candle length; a signal without a wave timestamp belongs to `created_at` rounded down.
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub interval_secs: u64,
     /// How long after its candle closes a producer may still send a wave's signals: a wave
     /// accepts signals until `wave_timestamp + interval + signal_delay + grace` (its latest
@@ -95,10 +95,13 @@ pub struct WaveTiming {
     /// `wave_timestamp + interval + signal_delay + grace`.
     pub grace_secs: u64,
     /// A wave closes after this long without a new signal.
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub quiet_secs: u64,
     /// A wave older than this is never executed (it becomes `failed`).
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub max_wave_age_secs: u64,
     /// Per-wave dispatch deadline: nothing is sent to an exchange after it.
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub deadline_secs: u64,
 }
 
@@ -150,11 +153,13 @@ pub struct DispatchConfig {
     /// Execution mode sent to agents.
     pub execution_mode: ExecutionMode,
     /// Connect timeout to an agent.
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub connect_timeout_ms: u64,
     /// Attempts to reach an agent that has not taken the wave yet before the exchange is
     /// `agent_unavailable`. Once an agent has taken the wave (its stream opened), it is sent the
     /// wave again with backoff until its `Result` arrives or `result_wait_secs` past the
     /// deadline, however many attempts that takes: it may hold fills only its journal knows.
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub retries: u32,
     /// How long past the wave's deadline the coordinator keeps re-sending the wave to an agent
     /// that took it, for its journaled `Result` (the agent sends no new order after the
@@ -162,6 +167,7 @@ pub struct DispatchConfig {
     pub result_wait_secs: u64,
     /// An open stream on which the agent sent nothing for this long is taken as hung: logged,
     /// counted (`wavegate_agent_stalls_total`), shown in `Agents.List`, and the wave re-sent.
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub progress_timeout_secs: u64,
     /// Dispatch lease: another coordinator may take over a wave whose lease expired.
     pub lease_secs: u64,
@@ -188,6 +194,7 @@ impl Default for DispatchConfig {
 #[serde(deny_unknown_fields)]
 pub struct ExchangeConfig {
     /// Exchange id used by signals (1 = Binance, 2 = Bybit by convention).
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub id: u32,
     /// Human name, e.g. `binance`.
     pub name: String,
@@ -195,7 +202,7 @@ pub struct ExchangeConfig {
     #[serde(default)]
     pub agent: Option<String>,
     /// `max_trades` used when no params are stored (params source `default`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nonzero_opt::<_, NonZeroU32, _>")]
     pub default_max_trades: Option<u32>,
     /// Deployment region of the agent, for display.
     #[serde(default)]
@@ -230,6 +237,7 @@ impl ExchangeConfig {
 pub struct ParamsConfig {
     /// Highest `max_trades` accepted from `Params.Set` or a signal's params (a wave never
     /// opens more positions per exchange than this).
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub max_trades_ceiling: u32,
     /// Highest `leverage` accepted from `Params.Set` (1..=this; the venues allow up to 125).
     pub max_leverage: u32,
@@ -316,6 +324,7 @@ pub struct CoordinatorConfig {
     /// loss) or `normal` (process crashes only, no fsync per commit).
     pub sqlite_sync: SqliteSync,
     /// Most signals accepted in one `PublishWave` call or one `Publish` stream.
+    #[serde(deserialize_with = "nonzero::<_, NonZeroUsize, _>")]
     pub max_batch_signals: usize,
     /// Largest single message of a public API call, in bytes; a larger one is refused
     /// (OUT_OF_RANGE) from its length prefix, before it is read. Larger loads stream
@@ -370,78 +379,25 @@ impl Default for CoordinatorConfig {
 }
 
 impl CoordinatorConfig {
-    /// Reads the TOML file (defaults when `None`), then applies `WAVEGATE_LISTEN`,
-    /// `WAVEGATE_DATABASE_URL` and `WAVEGATE_MAX_BATCH_SIGNALS`, then validates.
+    /// Reads the TOML file (defaults when `None`), then applies `WAVEGATE_<KEY>` environment
+    /// overrides, then validates.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut cfg = match path {
-            None => Self::default(),
-            Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                    path: p.to_owned(),
-                    source,
-                })?;
-                Self::from_toml(&text).map_err(|e| match e {
-                    ConfigError::Parse { message, .. } => ConfigError::Parse {
-                        path: p.to_owned(),
-                        message,
-                    },
-                    other => other,
-                })?
-            }
-        };
-        cfg.apply_env()?;
+        Self::load_with_env(path, |k| std::env::var(k).ok())
+    }
+
+    /// [`CoordinatorConfig::load`] with an explicit environment, for tests.
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let cfg: Self = config_load::load(path, &ENV, &env)?;
         cfg.validate()?;
         Ok(cfg)
     }
 
     /// Parses TOML text (no environment, no validation).
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::from("<text>"),
-            message: e.to_string(),
-        })
-    }
-
-    fn apply_env(&mut self) -> Result<(), ConfigError> {
-        if let Ok(v) = std::env::var("WAVEGATE_LISTEN") {
-            self.listen = v
-                .parse()
-                .map_err(|e| invalid("WAVEGATE_LISTEN", format!("{v:?}: {e}")))?;
-        }
-        if let Ok(v) = std::env::var("WAVEGATE_DATABASE_URL") {
-            self.database_url = v;
-        }
-        if let Ok(v) = std::env::var("WAVEGATE_MAX_BATCH_SIGNALS") {
-            self.max_batch_signals = v
-                .parse()
-                .map_err(|e| invalid("WAVEGATE_MAX_BATCH_SIGNALS", format!("{v:?}: {e}")))?;
-        }
-        if let Ok(v) = std::env::var("WAVEGATE_MAX_REQUEST_BYTES") {
-            self.max_request_bytes = v
-                .parse()
-                .map_err(|e| invalid("WAVEGATE_MAX_REQUEST_BYTES", format!("{v:?}: {e}")))?;
-        }
-        if let Ok(v) = std::env::var("WAVEGATE_METRICS_LISTEN") {
-            self.metrics_listen =
-                parse_metrics_listen(&v).map_err(|e| invalid("WAVEGATE_METRICS_LISTEN", e))?;
-        }
-        if let Ok(v) = std::env::var("WAVEGATE_TELEMETRY_LOG_FORMAT") {
-            self.telemetry.log_format = match v.trim() {
-                "human" => LogFormat::Human,
-                "json" => LogFormat::Json,
-                _ => {
-                    return Err(invalid(
-                        "WAVEGATE_TELEMETRY_LOG_FORMAT",
-                        format!("{v:?}: expected human or json"),
-                    ));
-                }
-            };
-        }
-        if let Ok(v) = std::env::var("WAVEGATE_TELEMETRY_OTLP_ENDPOINT") {
-            // Empty clears a configured endpoint.
-            self.telemetry.otlp_endpoint = (!v.trim().is_empty()).then(|| v.trim().to_owned());
-        }
-        Ok(())
+        Ok(config_load::from_toml("coordinator config", text)?)
     }
 
     /// Checks every value; the error names the bad key.
@@ -455,9 +411,6 @@ impl CoordinatorConfig {
                 "database_url",
                 "must start with sqlite:, postgres:// or postgresql://",
             ));
-        }
-        if self.max_batch_signals == 0 {
-            return Err(invalid("max_batch_signals", "must be at least 1"));
         }
         if !(MIN_REQUEST_BYTES..=MAX_REQUEST_BYTES).contains(&self.max_request_bytes) {
             return Err(invalid(
@@ -473,37 +426,8 @@ impl CoordinatorConfig {
         {
             return Err(invalid("node_id", "must not be empty"));
         }
-        let w = &self.waves;
-        if w.interval_secs == 0 {
-            return Err(invalid("waves.interval_secs", "must be at least 1"));
-        }
-        if w.quiet_secs == 0 {
-            return Err(invalid("waves.quiet_secs", "must be at least 1"));
-        }
-        if w.deadline_secs == 0 {
-            return Err(invalid("waves.deadline_secs", "must be at least 1"));
-        }
-        if w.max_wave_age_secs == 0 {
-            return Err(invalid("waves.max_wave_age_secs", "must be at least 1"));
-        }
-        let d = &self.dispatch;
-        if d.retries == 0 {
-            return Err(invalid("dispatch.retries", "must be at least 1"));
-        }
-        if d.progress_timeout_secs == 0 {
-            return Err(invalid(
-                "dispatch.progress_timeout_secs",
-                "must be at least 1",
-            ));
-        }
-        if d.connect_timeout_ms == 0 {
-            return Err(invalid("dispatch.connect_timeout_ms", "must be at least 1"));
-        }
-        if d.lease_secs < 3 {
+        if self.dispatch.lease_secs < 3 {
             return Err(invalid("dispatch.lease_secs", "must be at least 3"));
-        }
-        if self.params.max_trades_ceiling == 0 {
-            return Err(invalid("params.max_trades_ceiling", "must be at least 1"));
         }
         if !(1..=125).contains(&self.params.max_leverage) {
             return Err(invalid(
@@ -519,9 +443,6 @@ impl CoordinatorConfig {
         let mut ids = HashSet::new();
         for (i, e) in self.exchanges.iter().enumerate() {
             let key = |k: &str| format!("exchanges[{i}].{k}");
-            if e.id == 0 {
-                return Err(invalid(key("id"), "must be at least 1"));
-            }
             if !ids.insert(e.id) {
                 return Err(invalid(
                     key("id"),
@@ -542,9 +463,6 @@ impl CoordinatorConfig {
                 &key("max_size_usd"),
                 e.size_range(&self.params),
             )?;
-            if e.default_max_trades == Some(0) {
-                return Err(invalid(key("default_max_trades"), "must be at least 1"));
-            }
             if let Some(m) = e.default_max_trades
                 && m > self.params.max_trades_ceiling
             {
@@ -751,10 +669,85 @@ mod tests {
         ];
         for (text, key) in cases {
             let e = CoordinatorConfig::from_toml(text)
-                .unwrap()
-                .validate()
+                .and_then(|c| c.validate())
                 .unwrap_err();
             assert!(e.to_string().contains(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_name_the_variable_and_leave_other_names_alone() {
+        let load = |vars: &[(&str, &str)]| {
+            let vars: std::collections::HashMap<_, _> = vars.iter().copied().collect();
+            CoordinatorConfig::load_with_env(None, |k| vars.get(k).map(|v| (*v).to_owned()))
+        };
+        let c = load(&[
+            ("WAVEGATE_LISTEN", "127.0.0.1:7009"),
+            ("WAVEGATE_DATABASE_URL", "postgres://u@h/db"),
+            ("WAVEGATE_MAX_BATCH_SIGNALS", "5"),
+            ("WAVEGATE_MAX_REQUEST_BYTES", "65536"),
+            ("WAVEGATE_METRICS_LISTEN", "127.0.0.1:0"),
+            ("WAVEGATE_TELEMETRY_LOG_FORMAT", "json"),
+            ("WAVEGATE_TELEMETRY_OTLP_ENDPOINT", ""),
+            ("WAVEGATE_WAVES__QUIET_SECS", "9"),
+            ("WAVEGATE_NODE_ID", "7"),
+            ("WAVEGATE_TOKEN", "not a key"),
+            ("WAVEGATE_AGENT_TLS_CA", "the agent's"),
+        ])
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:7009".parse().unwrap());
+        assert_eq!(c.database_url, "postgres://u@h/db");
+        assert_eq!((c.max_batch_signals, c.max_request_bytes), (5, 65536));
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(c.telemetry.log_format, LogFormat::Json);
+        assert_eq!(c.telemetry.otlp_endpoint, None);
+        assert_eq!(c.waves.quiet_secs, 9);
+        assert_eq!(
+            c.node_id.as_deref(),
+            Some("7"),
+            "a string key keeps digits as text"
+        );
+        assert_eq!(c.agent_tls, None);
+        let e = load(&[("WAVEGATE_MAX_BATCH_SIGNALS", "0")])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "environment variable WAVEGATE_MAX_BATCH_SIGNALS: max_batch_signals: \
+             invalid value unsigned int `0`, expected a nonzero usize"
+        );
+        let e = load(&[("WAVEGATE_LISTEN", "nowhere")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("WAVEGATE_LISTEN") && e.contains("listen"), "{e}");
+    }
+
+    #[test]
+    fn zero_counts_are_refused_naming_the_key() {
+        for (text, key) in [
+            ("max_batch_signals = 0\n", "max_batch_signals"),
+            ("[waves]\ninterval_secs = 0\n", "waves.interval_secs"),
+            ("[waves]\ndeadline_secs = 0\n", "waves.deadline_secs"),
+            (
+                "[waves]\nmax_wave_age_secs = 0\n",
+                "waves.max_wave_age_secs",
+            ),
+            (
+                "[dispatch]\nconnect_timeout_ms = 0\n",
+                "dispatch.connect_timeout_ms",
+            ),
+            (
+                "[params]\nmax_trades_ceiling = 0\n",
+                "params.max_trades_ceiling",
+            ),
+            ("[[exchanges]]\nid = 0\nname = \"a\"\n", "exchanges.0.id"),
+            (
+                "[[exchanges]]\nid = 1\nname = \"a\"\ndefault_max_trades = 0\n",
+                "exchanges.0.default_max_trades",
+            ),
+        ] {
+            let e = CoordinatorConfig::from_toml(text).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains("nonzero"), "{text}: {e}");
         }
     }
 

@@ -81,20 +81,6 @@ impl AgentAuth {
             })
             .transpose()
     }
-
-    /// Sets one `auth.*` key from its text form (environment overrides).
-    pub(super) fn set(&mut self, key: &str, v: &str) -> Result<(), String> {
-        match key {
-            "token_file" => self.token_file = (!v.is_empty()).then(|| PathBuf::from(v)),
-            "insecure" => {
-                self.insecure = v
-                    .parse()
-                    .map_err(|_| format!("{v:?}: expected true or false"))?;
-            }
-            other => return Err(format!("unknown key \"auth.{other}\"")),
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -141,17 +127,5 @@ mod tests {
         open.check_exposure(addr("0.0.0.0:7101"), Some(&mtls))
             .unwrap();
         assert_eq!(mode(&token, Some(&mtls)), "token+mtls");
-    }
-
-    #[test]
-    fn set_parses_and_names_bad_values() {
-        let mut a = AgentAuth::default();
-        a.set("token_file", "/t").unwrap();
-        a.set("insecure", "true").unwrap();
-        assert!(a.insecure && a.token_file.is_some());
-        assert!(a.set("insecure", "yes").is_err());
-        assert!(a.set("token", "x").is_err());
-        a.set("token_file", "").unwrap();
-        assert!(a.token_file.is_none());
     }
 }

@@ -7,10 +7,12 @@
 //! never leak them.
 
 use std::fmt;
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use wavegate_common::config_load::nonzero;
 
 use super::ConfigError;
 
@@ -76,16 +78,20 @@ pub struct LiveConfig {
     /// Order size in quote currency (USDT).
     pub notional: Decimal,
     /// Time allowed for one REST call; an order call that runs out has an unknown outcome.
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub request_timeout_ms: u64,
     /// Time allowed to open a TCP/TLS connection; a failure here means nothing was sent.
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub connect_timeout_ms: u64,
     /// How often instrument rules (lot sizes, ticks, minimums) and the server clock are
     /// refreshed, in seconds.
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub rules_refresh_secs: u64,
     /// How long nothing is sent after an IP ban the venue gives no end for (Bybit's
     /// `403 access too frequent`: "wait for at least 10 minutes"), in seconds. Bans and
     /// limits that say when they end (`Retry-After`, Bybit's reset timestamp) are honoured
     /// as said.
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub ban_cooldown_secs: u64,
     /// Farthest an entry's fill price may lie from the venue's last price, in percent, before
     /// it is distrusted: the adapter reads the order back for its average price and, if that
@@ -161,33 +167,6 @@ impl LiveConfig {
         Self::with_base_url(BYBIT_BASE_URL)
     }
 
-    /// Sets one key of this table from its text form; `name` is the key without the table.
-    pub(super) fn set(&mut self, name: &str, v: &str) -> Result<(), String> {
-        match name {
-            "base_url" => self.base_url = v.to_owned(),
-            "network" => {
-                self.network = super::network::Network::parse(v)?;
-                // A URL that is still the production default follows the network.
-                if super::network::is_production(&self.base_url) {
-                    self.base_url = self.network.base_url(&self.base_url).to_owned();
-                }
-            }
-            "recv_window_ms" => self.recv_window_ms = super::env::parse(v)?,
-            "notional" => self.notional = super::env::parse(v)?,
-            "request_timeout_ms" => self.request_timeout_ms = super::env::parse(v)?,
-            "connect_timeout_ms" => self.connect_timeout_ms = super::env::parse(v)?,
-            "rules_refresh_secs" => self.rules_refresh_secs = super::env::parse(v)?,
-            "ban_cooldown_secs" => self.ban_cooldown_secs = super::env::parse(v)?,
-            "max_fill_deviation_percent" => self.max_fill_deviation_percent = super::env::parse(v)?,
-            "api_key" => self.api_key = (!v.is_empty()).then(|| Secret::new(v)),
-            "api_secret_file" => self.api_secret_file = (!v.is_empty()).then(|| PathBuf::from(v)),
-            // Never echo the value: it is a secret.
-            "api_secret" => self.api_secret = (!v.is_empty()).then(|| Secret::new(v)),
-            other => return Err(format!("unknown key {other:?}")),
-        }
-        Ok(())
-    }
-
     /// Checks ranges and that credentials are configured; `table` is `adapter.binance` or
     /// `adapter.bybit`, used to name the bad key.
     pub(super) fn validate(&self, table: &str) -> Result<(), ConfigError> {
@@ -233,16 +212,6 @@ impl LiveConfig {
                 "notional",
                 format!("must be positive, got {}", self.notional),
             ));
-        }
-        for (k, v) in [
-            ("request_timeout_ms", self.request_timeout_ms),
-            ("connect_timeout_ms", self.connect_timeout_ms),
-            ("rules_refresh_secs", self.rules_refresh_secs),
-            ("ban_cooldown_secs", self.ban_cooldown_secs),
-        ] {
-            if v == 0 {
-                return Err(bad(k, "must be at least 1".into()));
-            }
         }
         if self.api_key.as_ref().is_none_or(Secret::is_empty) {
             return Err(bad(

@@ -6,8 +6,11 @@
 //! leveraged tokens refused); the trailing stop is off unless the wave's params or this config
 //! give both its activation and its distance.
 
+use std::num::NonZeroU32;
+
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use wavegate_common::config_load::nonzero;
 
 use super::ConfigError;
 
@@ -135,6 +138,7 @@ impl SizingConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Most positions open on the account at once (those open before the wave included).
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub max_positions: u32,
     /// Most notional, in USD, open on the account at once; `None`: no limit.
     pub max_exposure_usd: Option<Decimal>,
@@ -213,12 +217,6 @@ impl PositionsConfig {
 impl LimitsConfig {
     /// Checks ranges; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_positions == 0 {
-            return Err(ConfigError::invalid(
-                "limits.max_positions",
-                "must be at least 1",
-            ));
-        }
         if let Some(x) = self.max_exposure_usd
             && x <= Decimal::ZERO
         {

@@ -82,17 +82,6 @@ pub fn parse_metrics_listen(v: &str) -> Result<Option<SocketAddr>, String> {
         .map_err(|e| format!("{v:?}: {e} (expected HOST:PORT or \"{METRICS_OFF}\")"))
 }
 
-/// Parses a `telemetry.log_format` value.
-pub(super) fn parse_log_format(v: &str) -> Result<LogFormat, String> {
-    match v {
-        "human" => Ok(LogFormat::Human),
-        "json" => Ok(LogFormat::Json),
-        _ => Err(format!(
-            "unknown log format {v:?}, expected \"human\" or \"json\""
-        )),
-    }
-}
-
 /// Serde adapter for `metrics_listen` (a TOML string; `off` disables the endpoint).
 pub(super) fn deserialize_metrics_listen<'de, D>(d: D) -> Result<Option<SocketAddr>, D::Error>
 where
@@ -147,11 +136,12 @@ mod tests {
 
     #[test]
     fn bad_telemetry_values_name_the_key() {
-        let (k, m) = AgentConfig::from_toml("[telemetry]\nlog_format = \"xml\"\n").unwrap_err();
+        use crate::config::tests::parse_err;
+        let (k, m) = parse_err("[telemetry]\nlog_format = \"xml\"\n");
         assert_eq!(k, "telemetry.log_format", "{m}");
-        let (k, m) = AgentConfig::from_toml("[telemetry]\nservice_name = \"x\"\n").unwrap_err();
+        let (k, m) = parse_err("[telemetry]\nservice_name = \"x\"\n");
         assert_eq!(k, "telemetry.service_name", "{m}");
-        let (k, m) = AgentConfig::from_toml("metrics_listen = \"9101\"\n").unwrap_err();
+        let (k, m) = parse_err("metrics_listen = \"9101\"\n");
         assert_eq!(k, "metrics_listen", "{m}");
 
         let mut c = AgentConfig::paper(1, "binance", "j.db".into());
@@ -164,28 +154,5 @@ mod tests {
         c.metrics_listen = Some("127.0.0.1:7101".parse().unwrap());
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("`metrics_listen`"), "{e}");
-    }
-
-    #[test]
-    fn environment_overrides() {
-        let mut c = AgentConfig::paper(1, "binance", "j.db".into());
-        c.apply_env(|k| match k {
-            "WAVEGATE_AGENT_METRICS_LISTEN" => Some("127.0.0.1:0".into()),
-            "WAVEGATE_AGENT_TELEMETRY_LOG_FORMAT" => Some("json".into()),
-            "WAVEGATE_AGENT_TELEMETRY_OTLP_ENDPOINT" => Some("http://c:4317".into()),
-            _ => None,
-        })
-        .unwrap();
-        assert_eq!(c.metrics_listen, Some("127.0.0.1:0".parse().unwrap()));
-        assert_eq!(c.telemetry.log_format, LogFormat::Json);
-        assert_eq!(c.telemetry.otlp_endpoint.as_deref(), Some("http://c:4317"));
-        c.apply_env(|k| (k == "WAVEGATE_AGENT_TELEMETRY_OTLP_ENDPOINT").then(String::new))
-            .unwrap();
-        assert_eq!(c.telemetry.otlp_endpoint, None, "empty clears it");
-        let e = c
-            .apply_env(|k| (k == "WAVEGATE_AGENT_TELEMETRY_LOG_FORMAT").then(|| "xml".into()))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("WAVEGATE_AGENT_TELEMETRY_LOG_FORMAT"), "{e}");
     }
 }

@@ -94,19 +94,6 @@ impl AgentTls {
             ConfigError::invalid("tls", format!("certificate or key refused: {reason}"))
         })
     }
-
-    /// Sets one `tls.*` key from its text form (environment overrides); an empty value for
-    /// `client_ca` turns mutual TLS off.
-    pub(super) fn set(slot: &mut Option<AgentTls>, key: &str, v: &str) -> Result<(), String> {
-        let tls = slot.get_or_insert_with(AgentTls::default);
-        match key {
-            "cert" => tls.cert = PathBuf::from(v),
-            "key" => tls.key = PathBuf::from(v),
-            "client_ca" => tls.client_ca = (!v.is_empty()).then(|| PathBuf::from(v)),
-            other => return Err(format!("unknown key \"tls.{other}\"")),
-        }
-        Ok(())
-    }
 }
 
 /// Reads a PEM file; the error names the config key and the path, never the contents. A file
@@ -154,19 +141,5 @@ mod tests {
         let e = tls.server_config().unwrap_err().to_string();
         assert!(e.contains("tls.key"), "{e}");
         assert!(!e.contains("secret-key-material"), "{e}");
-    }
-
-    #[test]
-    fn set_and_validate() {
-        let mut slot = None;
-        AgentTls::set(&mut slot, "cert", "a.pem").unwrap();
-        let e = slot.as_ref().unwrap().validate().unwrap_err().to_string();
-        assert!(e.contains("tls.key"), "{e}");
-        AgentTls::set(&mut slot, "key", "a.key").unwrap();
-        AgentTls::set(&mut slot, "client_ca", "ca.pem").unwrap();
-        let tls = slot.unwrap();
-        tls.validate().unwrap();
-        assert!(tls.mutual());
-        assert!(AgentTls::set(&mut None, "ca", "x").is_err());
     }
 }
