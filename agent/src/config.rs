@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use wavegate_common::config_load::{self, EnvSpec, nonzero};
+use wavegate_common::config_load::{self, EnvSpec, ensure, nonzero};
 use wavegate_common::walk::Mode;
 
 use crate::journal::JournalSync;
@@ -20,13 +20,16 @@ mod live;
 mod network;
 mod positions;
 mod telemetry;
-mod tls;
 
 pub use auth::AgentAuth;
 pub use live::{BINANCE_BASE_URL, BYBIT_BASE_URL, Credentials, LiveConfig, Secret};
 pub use positions::{LimitsConfig, MarginMode, PositionsConfig, SizingConfig, SymbolsConfig};
-pub use telemetry::{AgentTelemetry, DEFAULT_METRICS_LISTEN, METRICS_OFF, parse_metrics_listen};
-pub use tls::AgentTls;
+pub use telemetry::{AgentTelemetry, DEFAULT_METRICS_LISTEN};
+/// A refused configuration, naming the offending key (and its source when loading).
+pub use wavegate_common::config_load::Error as ConfigError;
+/// `[tls]`: serve over TLS, mutual TLS with `client_ca`.
+pub use wavegate_common::config_load::ServerTls as AgentTls;
+pub use wavegate_common::config_load::{METRICS_OFF, parse_metrics_listen};
 
 /// Prefix of every environment override.
 pub const ENV_PREFIX: &str = "WAVEGATE_AGENT_";
@@ -44,31 +47,6 @@ pub const ENV: EnvSpec = EnvSpec {
     ],
     exclude: &[],
 };
-
-/// A refused configuration, naming the offending key.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file or an environment variable could not be read or does not fit its key.
-    #[error(transparent)]
-    Load(#[from] config_load::Error),
-    /// A value is out of range or inconsistent.
-    #[error("config key `{key}`: {reason}")]
-    Invalid {
-        /// Dotted key, e.g. `rate_limit.burst`.
-        key: String,
-        /// Why it was refused.
-        reason: String,
-    },
-}
-
-impl ConfigError {
-    fn invalid(key: &str, reason: impl Into<String>) -> Self {
-        ConfigError::Invalid {
-            key: key.to_owned(),
-            reason: reason.into(),
-        }
-    }
-}
 
 /// Token-bucket limits for orders sent to the exchange.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -298,7 +276,7 @@ pub struct AgentConfig {
     /// Exchange adapter.
     pub adapter: AdapterConfig,
     /// Prometheus `/metrics` address; `None` (`"off"` in the file) serves none.
-    #[serde(deserialize_with = "telemetry::deserialize_metrics_listen")]
+    #[serde(deserialize_with = "config_load::metrics_listen")]
     pub metrics_listen: Option<SocketAddr>,
     /// `[telemetry]`: log format and OTLP endpoint.
     pub telemetry: AgentTelemetry,
@@ -407,27 +385,23 @@ impl AgentConfig {
 
     /// Checks ranges and consistency; the error names the bad key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.exchange_id == 0 {
-            return Err(ConfigError::invalid(
-                "exchange_id",
-                "required: the exchange this agent serves (1 or more)",
-            ));
-        }
-        if self.exchange_name.trim().is_empty() {
-            return Err(ConfigError::invalid("exchange_name", "must not be empty"));
-        }
-        if self.journal.as_os_str().is_empty() {
-            return Err(ConfigError::invalid("journal", "must not be empty"));
-        }
-        if !(self.stop_loss_percent.is_finite()
-            && self.stop_loss_percent > 0.0
-            && self.stop_loss_percent < 100.0)
-        {
-            return Err(ConfigError::invalid(
-                "stop_loss_percent",
-                format!("must be in (0, 100), got {}", self.stop_loss_percent),
-            ));
-        }
+        ensure(self.exchange_id != 0, "exchange_id", || {
+            "required: the exchange this agent serves (1 or more)".into()
+        })?;
+        ensure(
+            !self.exchange_name.trim().is_empty(),
+            "exchange_name",
+            || "must not be empty".into(),
+        )?;
+        ensure(!self.journal.as_os_str().is_empty(), "journal", || {
+            "must not be empty".into()
+        })?;
+        let stop = self.stop_loss_percent;
+        ensure(
+            stop.is_finite() && stop > 0.0 && stop < 100.0,
+            "stop_loss_percent",
+            || format!("must be in (0, 100), got {stop}"),
+        )?;
         let p = &self.adapter.paper;
         if !(p.fail_rate.is_finite() && (0.0..=1.0).contains(&p.fail_rate)) {
             return Err(ConfigError::invalid(

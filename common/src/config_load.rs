@@ -6,6 +6,7 @@
 //! no table of variables to keep in step with the keys: every key `a.b_c` can be set as
 //! `PREFIX` + `A_B_C` or `A__B_C`.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::value::{Dict, Empty, Map, Value};
@@ -13,7 +14,11 @@ use figment::{Figment, Metadata, Profile, Provider};
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, Deserializer, IntoDeserializer, MapAccess, Visitor};
 
-/// A configuration that could not be loaded.
+mod tls;
+
+pub use tls::{ServerTls, read_pem, refused};
+
+/// A configuration that could not be loaded or is not usable.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The file could not be read.
@@ -42,6 +47,71 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// A value is out of range or inconsistent with another.
+    #[error("config key `{key}`: {reason}")]
+    Invalid {
+        /// Dotted key, e.g. `rate_limit.burst` or `exchanges[1].agent`.
+        key: String,
+        /// Why it was refused.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// An [`Error::Invalid`].
+    pub fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Invalid {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `Err(Error::Invalid)` naming `key` unless `ok`; the reason is built only then.
+pub fn ensure(
+    ok: bool,
+    key: impl Into<String>,
+    reason: impl FnOnce() -> String,
+) -> Result<(), Error> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(key, reason()))
+    }
+}
+
+/// The `metrics_listen` value that turns the endpoint off.
+pub const METRICS_OFF: &str = "off";
+
+/// Parses a `metrics_listen` value: `HOST:PORT`, or `off` for no endpoint.
+pub fn parse_metrics_listen(v: &str) -> Result<Option<SocketAddr>, String> {
+    let v = v.trim();
+    if v.eq_ignore_ascii_case(METRICS_OFF) {
+        return Ok(None);
+    }
+    v.parse::<SocketAddr>()
+        .map(Some)
+        .map_err(|e| format!("{v:?}: {e} (expected HOST:PORT or \"{METRICS_OFF}\")"))
+}
+
+/// Serde `deserialize_with` for `metrics_listen` (a string; `off` for none).
+pub fn metrics_listen<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    parse_metrics_listen(&String::deserialize(d)?).map_err(de::Error::custom)
+}
+
+/// Refuses a `metrics_listen` that takes the gRPC `listen` port.
+pub fn check_metrics_listen(listen: SocketAddr, metrics: Option<SocketAddr>) -> Result<(), Error> {
+    let collides = metrics.is_some_and(|m| {
+        m.port() != 0
+            && m.port() == listen.port()
+            && (m.ip() == listen.ip() || m.ip().is_unspecified() || listen.ip().is_unspecified())
+    });
+    ensure(!collides, "metrics_listen", || {
+        format!(
+            "{} collides with listen {listen}",
+            metrics.map(|m| m.to_string()).unwrap_or_default()
+        )
+    })
 }
 
 /// How a binary's keys map to environment variables.
@@ -523,5 +593,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("a.toml: TOML parse error"), "{e}");
+    }
+
+    #[test]
+    fn metrics_listen_parses_an_address_or_off() {
+        assert_eq!(
+            parse_metrics_listen("127.0.0.1:9101").unwrap(),
+            Some("127.0.0.1:9101".parse().unwrap())
+        );
+        assert_eq!(parse_metrics_listen(" OFF ").unwrap(), None);
+        assert!(
+            parse_metrics_listen("9101")
+                .unwrap_err()
+                .contains("HOST:PORT")
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use wavegate_common::config_load::{self, EnvSpec, nonzero, nonzero_opt};
+use wavegate_common::config_load::{self, EnvSpec, ensure, nonzero, nonzero_opt};
 use wavegate_common::plan::{DEFAULT_BUFFER_FIXED, DEFAULT_MAX_TOPUP_ROUNDS};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::telemetry::{LogFormat, SERVICE_COORDINATOR, TelemetryConfig, TelemetryError};
@@ -17,8 +17,12 @@ use crate::store::SqliteSync;
 
 mod tls;
 
-pub(crate) use tls::refused as tls_refused;
-pub use tls::{AgentTls, ServerTls};
+pub use tls::AgentTls;
+/// A configuration that cannot be used, naming the key at fault (and its source when loading).
+pub use wavegate_common::config_load::Error as ConfigError;
+/// `[tls]`: serve the public API over TLS, mutual TLS with `client_ca`.
+pub use wavegate_common::config_load::ServerTls;
+pub(crate) use wavegate_common::config_load::refused as tls_refused;
 
 /// Environment names: every key as `WAVEGATE_` + its path in upper case with `.` as `_` (or
 /// `__`), e.g. `WAVEGATE_DATABASE_URL`, `WAVEGATE_WAVES_QUIET_SECS`. `[agent_tls]` has none:
@@ -29,22 +33,6 @@ pub const ENV: EnvSpec = EnvSpec {
     exclude: &["agent_tls"],
 };
 
-/// A configuration that cannot be used, naming the key at fault.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file or an environment variable could not be read or does not fit its key.
-    #[error(transparent)]
-    Load(#[from] config_load::Error),
-    /// A key has an unusable value.
-    #[error("config key `{key}`: {reason}")]
-    Invalid {
-        /// Dotted key, e.g. `waves.quiet_secs` or `exchanges[1].agent`.
-        key: String,
-        /// Why.
-        reason: String,
-    },
-}
-
 /// Default `max_request_bytes`: 4 MiB, some 20 000 signals in one `PublishWave`.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 /// Bounds of `max_request_bytes`: a few KiB would refuse ordinary calls; above 64 MiB one call
@@ -52,29 +40,18 @@ pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 const MIN_REQUEST_BYTES: usize = 64 * 1024;
 const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
 
-fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.into(),
-        reason: reason.into(),
-    }
-}
-
 /// Checks a `(min, max)` size range in USD: both finite, `0 < min <= max`.
 fn check_size_range(
     min_key: &str,
     max_key: &str,
     (min, max): (f64, f64),
 ) -> Result<(), ConfigError> {
-    if !(min.is_finite() && min > 0.0) {
-        return Err(invalid(min_key, format!("must be positive, got {min}")));
-    }
-    if !(max.is_finite() && max >= min) {
-        return Err(invalid(
-            max_key,
-            format!("must be >= the minimum size ({min}), got {max}"),
-        ));
-    }
-    Ok(())
+    ensure(min.is_finite() && min > 0.0, min_key, || {
+        format!("must be positive, got {min}")
+    })?;
+    ensure(max.is_finite() && max >= min, max_key, || {
+        format!("must be >= the minimum size ({min}), got {max}")
+    })
 }
 
 /// Wave timing (docs/design.md §4 "Wave timing").
@@ -293,25 +270,6 @@ pub struct CoordinatorTelemetry {
     pub otlp_endpoint: Option<String>,
 }
 
-/// Parses a `metrics_listen` value: `HOST:PORT`, or `off` for no endpoint.
-pub fn parse_metrics_listen(v: &str) -> Result<Option<SocketAddr>, String> {
-    let v = v.trim();
-    if v.eq_ignore_ascii_case("off") {
-        return Ok(None);
-    }
-    v.parse::<SocketAddr>()
-        .map(Some)
-        .map_err(|e| format!("{v:?}: {e} (expected HOST:PORT or \"off\")"))
-}
-
-/// `metrics_listen` in TOML: a string, `off` for none.
-fn de_metrics_listen<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<SocketAddr>, D::Error> {
-    let text = String::deserialize(d)?;
-    parse_metrics_listen(&text).map_err(serde::de::Error::custom)
-}
-
 /// The whole coordinator configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -345,7 +303,7 @@ pub struct CoordinatorConfig {
     /// Optional bearer-token auth of the public API.
     pub auth: Option<AuthConfig>,
     /// Prometheus `/metrics` address; none (the library default) serves no endpoint.
-    #[serde(deserialize_with = "de_metrics_listen")]
+    #[serde(deserialize_with = "config_load::metrics_listen")]
     pub metrics_listen: Option<SocketAddr>,
     /// Logs and trace export.
     pub telemetry: CoordinatorTelemetry,
@@ -403,110 +361,76 @@ impl CoordinatorConfig {
     /// Checks every value; the error names the bad key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let url = self.database_url.as_str();
-        if !(url.starts_with("sqlite:")
-            || url.starts_with("postgres://")
-            || url.starts_with("postgresql://"))
-        {
-            return Err(invalid(
-                "database_url",
-                "must start with sqlite:, postgres:// or postgresql://",
-            ));
-        }
-        if !(MIN_REQUEST_BYTES..=MAX_REQUEST_BYTES).contains(&self.max_request_bytes) {
-            return Err(invalid(
-                "max_request_bytes",
-                format!(
-                    "must be in [{MIN_REQUEST_BYTES}, {MAX_REQUEST_BYTES}], got {}",
-                    self.max_request_bytes
-                ),
-            ));
-        }
-        if let Some(n) = &self.node_id
-            && n.trim().is_empty()
-        {
-            return Err(invalid("node_id", "must not be empty"));
-        }
-        if self.dispatch.lease_secs < 3 {
-            return Err(invalid("dispatch.lease_secs", "must be at least 3"));
-        }
-        if !(1..=125).contains(&self.params.max_leverage) {
-            return Err(invalid(
-                "params.max_leverage",
-                format!("must be in 1..=125, got {}", self.params.max_leverage),
-            ));
-        }
+        let db = ["sqlite:", "postgres://", "postgresql://"];
+        ensure(
+            db.iter().any(|p| url.starts_with(p)),
+            "database_url",
+            || "must start with sqlite:, postgres:// or postgresql://".into(),
+        )?;
+        let bytes = self.max_request_bytes;
+        ensure(
+            (MIN_REQUEST_BYTES..=MAX_REQUEST_BYTES).contains(&bytes),
+            "max_request_bytes",
+            || format!("must be in [{MIN_REQUEST_BYTES}, {MAX_REQUEST_BYTES}], got {bytes}"),
+        )?;
+        let blank = |s: &str| s.trim().is_empty();
+        let empty_path = |p: &Option<PathBuf>| p.as_ref().is_some_and(|p| p.as_os_str().is_empty());
+        ensure(
+            !self.node_id.as_deref().is_some_and(blank),
+            "node_id",
+            || "must not be empty".into(),
+        )?;
+        ensure(self.dispatch.lease_secs >= 3, "dispatch.lease_secs", || {
+            "must be at least 3".into()
+        })?;
+        let leverage = self.params.max_leverage;
+        ensure((1..=125).contains(&leverage), "params.max_leverage", || {
+            format!("must be in 1..=125, got {leverage}")
+        })?;
         check_size_range(
             "params.min_size_usd",
             "params.max_size_usd",
             (self.params.min_size_usd, self.params.max_size_usd),
         )?;
+        let ceiling = self.params.max_trades_ceiling;
         let mut ids = HashSet::new();
         for (i, e) in self.exchanges.iter().enumerate() {
             let key = |k: &str| format!("exchanges[{i}].{k}");
-            if !ids.insert(e.id) {
-                return Err(invalid(
-                    key("id"),
-                    format!("duplicate exchange id {}", e.id),
-                ));
-            }
-            if e.name.trim().is_empty() {
-                return Err(invalid(key("name"), "must not be empty"));
-            }
-            if e.agent_token_file
-                .as_ref()
-                .is_some_and(|p| p.as_os_str().is_empty())
-            {
-                return Err(invalid(key("agent_token_file"), "must not be empty"));
-            }
+            ensure(ids.insert(e.id), key("id"), || {
+                format!("duplicate exchange id {}", e.id)
+            })?;
+            ensure(!blank(&e.name), key("name"), || "must not be empty".into())?;
+            ensure(
+                !empty_path(&e.agent_token_file),
+                key("agent_token_file"),
+                || "must not be empty".into(),
+            )?;
             check_size_range(
                 &key("min_size_usd"),
                 &key("max_size_usd"),
                 e.size_range(&self.params),
             )?;
-            if let Some(m) = e.default_max_trades
-                && m > self.params.max_trades_ceiling
-            {
-                return Err(invalid(
-                    key("default_max_trades"),
-                    format!(
-                        "{m} is above params.max_trades_ceiling ({})",
-                        self.params.max_trades_ceiling
-                    ),
-                ));
-            }
-            if let Some(a) = &e.agent {
-                let ok = (a.starts_with("http://") || a.starts_with("https://"))
-                    && a.parse::<tonic::transport::Uri>().is_ok();
-                if !ok {
-                    return Err(invalid(
-                        key("agent"),
-                        format!("{a:?} is not an http:// or https:// endpoint"),
-                    ));
-                }
-            }
+            let m = e.default_max_trades.unwrap_or(0);
+            ensure(m <= ceiling, key("default_max_trades"), || {
+                format!("{m} is above params.max_trades_ceiling ({ceiling})")
+            })?;
+            let a = e.agent.as_deref().unwrap_or("http://ok");
+            let ok = (a.starts_with("http://") || a.starts_with("https://"))
+                && a.parse::<tonic::transport::Uri>().is_ok();
+            ensure(ok, key("agent"), || {
+                format!("{a:?} is not an http:// or https:// endpoint")
+            })?;
         }
-        if let Some(a) = &self.auth
-            && a.tokens_file
-                .as_ref()
-                .is_some_and(|p| p.as_os_str().is_empty())
-        {
-            return Err(invalid("auth.tokens_file", "must not be empty"));
-        }
-        if let Some(m) = self.metrics_listen
-            && m.port() != 0
-            && m.port() == self.listen.port()
-            && (m.ip() == self.listen.ip()
-                || m.ip().is_unspecified()
-                || self.listen.ip().is_unspecified())
-        {
-            return Err(invalid(
-                "metrics_listen",
-                format!("{m} collides with listen {}", self.listen),
-            ));
-        }
+        let tokens_file = self.auth.as_ref().and_then(|a| a.tokens_file.clone());
+        ensure(!empty_path(&tokens_file), "auth.tokens_file", || {
+            "must not be empty".into()
+        })?;
+        config_load::check_metrics_listen(self.listen, self.metrics_listen)?;
         self.telemetry_config().validate().map_err(|e| match e {
-            TelemetryError::Config { key, reason } => invalid(format!("telemetry.{key}"), reason),
-            other => invalid("telemetry", other.to_string()),
+            TelemetryError::Config { key, reason } => {
+                ConfigError::invalid(format!("telemetry.{key}"), reason)
+            }
+            other => ConfigError::invalid("telemetry", other.to_string()),
         })?;
         self.validate_exposure()?;
         self.validate_tls()
@@ -518,18 +442,15 @@ impl CoordinatorConfig {
         let tokens = self.auth.as_ref().is_some_and(|a| a.tokens_file.is_some());
         let mtls = self.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
         let insecure = self.auth.as_ref().is_some_and(|a| a.insecure);
-        if tokens || mtls || insecure || self.listen.ip().is_loopback() {
-            return Ok(());
-        }
-        Err(invalid(
-            "auth",
+        let ok = tokens || mtls || insecure || self.listen.ip().is_loopback();
+        ensure(ok, "auth", || {
             format!(
                 "listen {} is reachable from other hosts without authentication: set \
                  auth.tokens_file (or tls.client_ca for mutual TLS), or auth.insecure = true \
                  to serve anyone who can connect",
                 self.listen
-            ),
-        ))
+            )
+        })
     }
 
     /// The telemetry settings: `[telemetry]` with service `wavegate-coordinator`.

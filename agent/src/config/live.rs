@@ -12,9 +12,10 @@ use std::path::PathBuf;
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use wavegate_common::config_load::nonzero;
+use wavegate_common::config_load::{ensure, nonzero};
 
 use super::ConfigError;
+use super::network::Network;
 
 /// A credential that must never be printed. `Debug` shows `<redacted>`; the value is reachable
 /// only through [`Secret::expose`], at the one place that signs requests.
@@ -72,7 +73,7 @@ pub struct LiveConfig {
     pub base_url: String,
     /// `mainnet` (default), `testnet` or `demo`: the venue environment whose official URL is
     /// the default `base_url` ([`super::network`]).
-    pub network: super::network::Network,
+    pub network: Network,
     /// How long a signed request stays valid at the exchange (`recvWindow`), in ms.
     pub recv_window_ms: u64,
     /// Order size in quote currency (USDT).
@@ -143,7 +144,7 @@ impl LiveConfig {
     pub fn with_base_url(base_url: &str) -> Self {
         Self {
             base_url: base_url.to_owned(),
-            network: super::network::Network::Mainnet,
+            network: Network::Mainnet,
             recv_window_ms: 5000,
             notional: Decimal::ONE_HUNDRED,
             request_timeout_ms: 5000,
@@ -171,73 +172,61 @@ impl LiveConfig {
     /// `adapter.bybit`, used to name the bad key.
     pub(super) fn validate(&self, table: &str) -> Result<(), ConfigError> {
         let key = |k: &str| format!("{table}.{k}");
-        let bad = |k: &str, reason: String| ConfigError::Invalid {
-            key: key(k),
-            reason,
-        };
-        if !(self.base_url.starts_with("https://") || self.base_url.starts_with("http://")) {
-            return Err(bad(
-                "base_url",
-                format!("must be an http(s) URL, got {:?}", self.base_url),
-            ));
-        }
-        if self.network != super::network::Network::Mainnet
-            && super::network::is_production(&self.base_url)
-        {
-            return Err(bad(
-                "base_url",
+        let url = &self.base_url;
+        ensure(
+            url.starts_with("https://") || url.starts_with("http://"),
+            key("base_url"),
+            || format!("must be an http(s) URL, got {url:?}"),
+        )?;
+        let network = self.network;
+        ensure(
+            network == Network::Mainnet || !super::network::is_production(url),
+            key("base_url"),
+            || {
                 format!(
-                    "is a production URL ({}) but network is {:?}: remove base_url or set \
-                     the environment's own",
-                    self.base_url, self.network
-                ),
-            ));
-        }
-        if !(1..=60_000).contains(&self.recv_window_ms) {
-            return Err(bad(
-                "recv_window_ms",
-                format!("must be in 1..=60000, got {}", self.recv_window_ms),
-            ));
-        }
-        let hundred = Decimal::ONE_HUNDRED;
+                    "is a production URL ({url}) but network is {network:?}: remove base_url or \
+                     set the environment's own"
+                )
+            },
+        )?;
+        let recv = self.recv_window_ms;
+        ensure((1..=60_000).contains(&recv), key("recv_window_ms"), || {
+            format!("must be in 1..=60000, got {recv}")
+        })?;
         let deviation = self.max_fill_deviation_percent;
-        if !(deviation > Decimal::ZERO && deviation < hundred) {
-            return Err(bad(
-                "max_fill_deviation_percent",
-                format!("must be in (0, 100), got {deviation}"),
-            ));
-        }
-        if self.notional <= Decimal::ZERO {
-            return Err(bad(
-                "notional",
-                format!("must be positive, got {}", self.notional),
-            ));
-        }
-        if self.api_key.as_ref().is_none_or(Secret::is_empty) {
-            return Err(bad(
-                "api_key",
+        ensure(
+            deviation > Decimal::ZERO && deviation < Decimal::ONE_HUNDRED,
+            key("max_fill_deviation_percent"),
+            || format!("must be in (0, 100), got {deviation}"),
+        )?;
+        let notional = self.notional;
+        ensure(notional > Decimal::ZERO, key("notional"), || {
+            format!("must be positive, got {notional}")
+        })?;
+        ensure(
+            !self.api_key.as_ref().is_none_or(Secret::is_empty),
+            key("api_key"),
+            || {
                 "missing: the live adapter needs an API key (set WAVEGATE_AGENT_API_KEY or this key)"
-                    .into(),
-            ));
-        }
-        if self.api_secret.as_ref().is_none_or(Secret::is_empty) && self.api_secret_file.is_none() {
-            return Err(bad(
-                "api_secret_file",
+                .into()
+            },
+        )?;
+        let secret = !self.api_secret.as_ref().is_none_or(Secret::is_empty);
+        ensure(
+            secret || self.api_secret_file.is_some(),
+            key("api_secret_file"),
+            || {
                 "missing: the live adapter needs an API secret (set WAVEGATE_AGENT_API_SECRET or \
-                 this key to a file holding it)"
-                    .into(),
-            ));
-        }
-        Ok(())
+             this key to a file holding it)"
+                    .into()
+            },
+        )
     }
 
     /// The credentials, reading `api_secret_file` when the secret was not given directly.
     /// Errors name the key, never the secret.
     pub fn credentials(&self, table: &str) -> Result<Credentials, ConfigError> {
-        let bad = |k: &str, reason: String| ConfigError::Invalid {
-            key: format!("{table}.{k}"),
-            reason,
-        };
+        let bad = |k: &str, reason: String| ConfigError::invalid(format!("{table}.{k}"), reason);
         let api_key = self
             .api_key
             .clone()

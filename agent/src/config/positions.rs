@@ -1,4 +1,4 @@
-//! How the agent opens positions beyond entry and stop (issue 11): leverage and margin mode,
+//! How the agent opens positions beyond entry and stop: leverage and margin mode,
 //! the trailing stop, the account limits checked at validation and the symbol filters.
 //!
 //! `[positions]`, `[limits]` and `[symbols]` of the agent's TOML file. The defaults follow the
@@ -10,7 +10,7 @@ use std::num::NonZeroU32;
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use wavegate_common::config_load::nonzero;
+use wavegate_common::config_load::{ensure, nonzero};
 
 use super::ConfigError;
 
@@ -99,37 +99,23 @@ impl Default for SizingConfig {
 impl SizingConfig {
     /// Checks the bounds and that `notional` (the adapter's size) lies within them.
     pub fn validate(&self, notional: Decimal, notional_key: &str) -> Result<(), ConfigError> {
-        if self.min_usd <= Decimal::ZERO {
-            return Err(ConfigError::invalid(
-                "sizing.min_usd",
-                format!("must be positive, got {}", self.min_usd),
-            ));
-        }
-        if self.max_usd < self.min_usd {
-            return Err(ConfigError::invalid(
-                "sizing.max_usd",
-                format!(
-                    "must be >= sizing.min_usd ({}), got {}",
-                    self.min_usd, self.max_usd
-                ),
-            ));
-        }
-        if !(Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&self.tolerance_percent) {
-            return Err(ConfigError::invalid(
-                "sizing.tolerance_percent",
-                format!("must be in [0, 100], got {}", self.tolerance_percent),
-            ));
-        }
-        if notional < self.min_usd || notional > self.max_usd {
-            return Err(ConfigError::invalid(
-                notional_key,
-                format!(
-                    "must be within sizing.min_usd..=sizing.max_usd ({}..={}), got {notional}",
-                    self.min_usd, self.max_usd
-                ),
-            ));
-        }
-        Ok(())
+        let (min, max, tolerance) = (self.min_usd, self.max_usd, self.tolerance_percent);
+        ensure(min > Decimal::ZERO, "sizing.min_usd", || {
+            format!("must be positive, got {min}")
+        })?;
+        ensure(max >= min, "sizing.max_usd", || {
+            format!("must be >= sizing.min_usd ({min}), got {max}")
+        })?;
+        ensure(
+            (Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&tolerance),
+            "sizing.tolerance_percent",
+            || format!("must be in [0, 100], got {tolerance}"),
+        )?;
+        ensure((min..=max).contains(&notional), notional_key, || {
+            format!(
+                "must be within sizing.min_usd..=sizing.max_usd ({min}..={max}), got {notional}"
+            )
+        })
     }
 }
 
@@ -177,61 +163,49 @@ pub struct SymbolsConfig {
 }
 
 /// A percentage in (0, 100), or the error naming `key`.
-pub(super) fn check_percent(key: &str, v: Option<f64>) -> Result<(), ConfigError> {
-    match v {
-        Some(p) if !(p.is_finite() && p > 0.0 && p < 100.0) => Err(ConfigError::invalid(
-            key,
-            format!("must be in (0, 100), got {p}"),
-        )),
-        _ => Ok(()),
-    }
+fn check_percent(key: &str, v: Option<f64>) -> Result<(), ConfigError> {
+    let ok = v.is_none_or(|p| p.is_finite() && p > 0.0 && p < 100.0);
+    ensure(ok, key, || {
+        format!("must be in (0, 100), got {}", v.unwrap_or_default())
+    })
 }
 
 impl PositionsConfig {
     /// Checks ranges; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(1..=125).contains(&self.leverage) {
-            return Err(ConfigError::invalid(
-                "positions.leverage",
-                format!("must be in 1..=125, got {}", self.leverage),
-            ));
-        }
-        check_percent(
-            "positions.trailing_activation_percent",
+        let leverage = self.leverage;
+        ensure((1..=125).contains(&leverage), "positions.leverage", || {
+            format!("must be in 1..=125, got {leverage}")
+        })?;
+        let (activation, distance) = (
             self.trailing_activation_percent,
-        )?;
-        check_percent(
-            "positions.trailing_distance_percent",
             self.trailing_distance_percent,
-        )?;
-        if self.trailing_activation_percent.is_some() != self.trailing_distance_percent.is_some() {
-            return Err(ConfigError::invalid(
-                "positions.trailing_distance_percent",
-                "trailing_activation_percent and trailing_distance_percent go together",
-            ));
-        }
-        Ok(())
+        );
+        check_percent("positions.trailing_activation_percent", activation)?;
+        check_percent("positions.trailing_distance_percent", distance)?;
+        ensure(
+            activation.is_some() == distance.is_some(),
+            "positions.trailing_distance_percent",
+            || "trailing_activation_percent and trailing_distance_percent go together".into(),
+        )
     }
 }
 
 impl LimitsConfig {
     /// Checks ranges; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(x) = self.max_exposure_usd
-            && x <= Decimal::ZERO
-        {
-            return Err(ConfigError::invalid(
-                "limits.max_exposure_usd",
-                format!("must be positive, got {x}"),
-            ));
-        }
-        if self.balance_reserve_usd < Decimal::ZERO {
-            return Err(ConfigError::invalid(
-                "limits.balance_reserve_usd",
-                format!("must be zero or positive, got {}", self.balance_reserve_usd),
-            ));
-        }
-        Ok(())
+        let exposure = self.max_exposure_usd;
+        ensure(
+            exposure.is_none_or(|x| x > Decimal::ZERO),
+            "limits.max_exposure_usd",
+            || format!("must be positive, got {}", exposure.unwrap_or_default()),
+        )?;
+        let reserve = self.balance_reserve_usd;
+        ensure(
+            reserve >= Decimal::ZERO,
+            "limits.balance_reserve_usd",
+            || format!("must be zero or positive, got {reserve}"),
+        )
     }
 }
 
@@ -248,12 +222,9 @@ impl SymbolsConfig {
             let ok = !p.is_empty()
                 && p.chars()
                     .all(|c| c == '*' || c.is_ascii_uppercase() || c.is_ascii_digit());
-            if !ok {
-                return Err(ConfigError::invalid(
-                    "symbols.deny_patterns",
-                    format!("{p:?}: upper-case letters, digits and `*` only"),
-                ));
-            }
+            ensure(ok, "symbols.deny_patterns", || {
+                format!("{p:?}: upper-case letters, digits and `*` only")
+            })?;
         }
         Ok(())
     }

@@ -6,7 +6,8 @@
 
 use std::net::SocketAddr;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
+use wavegate_common::config_load::check_metrics_listen;
 use wavegate_common::telemetry::{LogFormat, SERVICE_AGENT, TelemetryConfig, TelemetryError};
 
 use super::{AgentConfig, ConfigError};
@@ -14,9 +15,6 @@ use super::{AgentConfig, ConfigError};
 /// Default `metrics_listen` of a deployed agent (the port the deployment files scrape).
 pub const DEFAULT_METRICS_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 9101);
-
-/// The `metrics_listen` value that turns the endpoint off.
-pub const METRICS_OFF: &str = "off";
 
 /// `[telemetry]`: how the agent logs and where it sends its spans.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
@@ -45,18 +43,7 @@ impl AgentConfig {
 
     /// Checks `metrics_listen` and `[telemetry]`; the error names the agent's key.
     pub(super) fn validate_telemetry(&self) -> Result<(), ConfigError> {
-        if let Some(m) = self.metrics_listen
-            && m.port() != 0
-            && m.port() == self.listen.port()
-            && (m.ip() == self.listen.ip()
-                || m.ip().is_unspecified()
-                || self.listen.ip().is_unspecified())
-        {
-            return Err(ConfigError::invalid(
-                "metrics_listen",
-                format!("{m} collides with listen {}", self.listen),
-            ));
-        }
+        check_metrics_listen(self.listen, self.metrics_listen)?;
         self.telemetry_config().validate().map_err(|e| match e {
             TelemetryError::Config { key, reason } => {
                 // Region and exchange name are the agent's top-level keys.
@@ -71,43 +58,9 @@ impl AgentConfig {
     }
 }
 
-/// Parses a `metrics_listen` value: `HOST:PORT`, or `off` for no endpoint.
-pub fn parse_metrics_listen(v: &str) -> Result<Option<SocketAddr>, String> {
-    let v = v.trim();
-    if v.eq_ignore_ascii_case(METRICS_OFF) {
-        return Ok(None);
-    }
-    v.parse::<SocketAddr>()
-        .map(Some)
-        .map_err(|e| format!("{v:?}: {e} (expected HOST:PORT or \"{METRICS_OFF}\")"))
-}
-
-/// Serde adapter for `metrics_listen` (a TOML string; `off` disables the endpoint).
-pub(super) fn deserialize_metrics_listen<'de, D>(d: D) -> Result<Option<SocketAddr>, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    let text = String::deserialize(d)?;
-    parse_metrics_listen(&text).map_err(serde::de::Error::custom)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn metrics_listen_parses_an_address_or_off() {
-        assert_eq!(
-            parse_metrics_listen("127.0.0.1:9101").unwrap(),
-            Some("127.0.0.1:9101".parse().unwrap())
-        );
-        assert_eq!(parse_metrics_listen(" OFF ").unwrap(), None);
-        assert!(
-            parse_metrics_listen("9101")
-                .unwrap_err()
-                .contains("HOST:PORT")
-        );
-    }
 
     #[test]
     fn telemetry_table_and_defaults() {

@@ -7,7 +7,7 @@ use super::*;
 /// The key and reason of the error parsing `text`.
 pub(super) fn parse_err(text: &str) -> (String, String) {
     match AgentConfig::from_toml(text) {
-        Err(ConfigError::Load(config_load::Error::Value { key, reason, .. })) => (key, reason),
+        Err(ConfigError::Value { key, reason, .. }) => (key, reason),
         other => panic!("{other:?}"),
     }
 }
