@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use smart_default::SmartDefault;
 use wavegate_common::config_load::{self, EnvSpec, ensure, nonzero};
 use wavegate_common::walk::Mode;
 
@@ -34,10 +35,8 @@ pub use wavegate_common::config_load::{METRICS_OFF, parse_metrics_listen};
 /// Prefix of every environment override.
 pub const ENV_PREFIX: &str = "WAVEGATE_AGENT_";
 
-/// Environment names: every key as `WAVEGATE_AGENT_` + its path in upper case with `.` as `_`
-/// (or `__`); `[adapter.paper]`, `[adapter.binance]` and `[adapter.bybit]` keys also as
-/// `PAPER_…`, `BINANCE_…`, `BYBIT_…`. The credentials variables are read by
-/// [`AgentConfig::load_with_env`].
+/// Environment names: `WAVEGATE_AGENT_` + the key path in upper case, `.` as `_` (or `__`);
+/// `[adapter.paper|binance|bybit]` keys also as `PAPER_…`, `BINANCE_…`, `BYBIT_…`.
 pub const ENV: EnvSpec = EnvSpec {
     prefix: ENV_PREFIX,
     aliases: &[
@@ -49,24 +48,17 @@ pub const ENV: EnvSpec = EnvSpec {
 };
 
 /// Token-bucket limits for orders sent to the exchange.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     /// Sustained orders per second.
+    #[default = 10]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub orders_per_second: u32,
     /// Orders that may go out back to back.
+    #[default = 10]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub burst: u32,
-}
-
-impl Default for RateLimitConfig {
-    fn default() -> Self {
-        Self {
-            orders_per_second: 10,
-            burst: 10,
-        }
-    }
 }
 
 /// Which exchange adapter the agent drives.
@@ -173,7 +165,7 @@ impl Default for PaperConfig {
 }
 
 /// `[adapter]`: the adapter kind and its settings.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdapterConfig {
     /// Adapter kind.
@@ -181,22 +173,13 @@ pub struct AdapterConfig {
     /// Paper exchange settings (used when `kind = "paper"`).
     pub paper: PaperConfig,
     /// Binance settings (used when `kind = "binance"`).
+    #[default(LiveConfig::binance())]
     #[serde(deserialize_with = "live::de_binance")]
     pub binance: LiveConfig,
     /// Bybit settings (used when `kind = "bybit"`).
+    #[default(LiveConfig::bybit())]
     #[serde(deserialize_with = "live::de_bybit")]
     pub bybit: LiveConfig,
-}
-
-impl Default for AdapterConfig {
-    fn default() -> Self {
-        Self {
-            kind: AdapterKind::Paper,
-            paper: PaperConfig::default(),
-            binance: LiveConfig::binance(),
-            bybit: LiveConfig::bybit(),
-        }
-    }
 }
 
 impl AdapterConfig {
@@ -229,46 +212,50 @@ impl AdapterConfig {
 
 /// Complete agent configuration. Exchange credentials inside it are [`Secret`]s, so its
 /// `Debug` output never shows them.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentConfig {
     /// gRPC listen address; port 0 picks a free port.
+    #[default(SocketAddr::from(([0, 0, 0, 0], 7101)))]
     pub listen: SocketAddr,
     /// Exchange this agent serves (required, >= 1).
     pub exchange_id: u32,
     /// Exchange name, e.g. `binance`.
     pub exchange_name: String,
     /// Deployment region, reported by `Describe`.
+    #[default = "local"]
     pub region: String,
     /// SQLite journal file, created if missing.
+    #[default(PathBuf::from("wavegate-agent.db"))]
     pub journal: PathBuf,
     /// Durability of a journal commit before its order is sent.
+    #[default(JournalSync::Normal)]
     pub journal_sync: JournalSync,
     /// Default execution mode when `Start.mode` is unspecified.
+    #[default(Mode::Sequential)]
     pub execution_mode: Mode,
     /// Time allowed for one order call before its outcome counts as unknown.
+    #[default = 10_000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub order_timeout_ms: u64,
     /// Stop-loss distance when the wave's params carry none.
+    #[default = 4.0]
     pub stop_loss_percent: f64,
     /// Attempts to place a protective stop (and to close after it failed).
+    #[default = 3]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub stop_retries: u32,
-    /// Longest wait for the coordinator's answer to a top-up request, in milliseconds. When it
-    /// passes, the session goes on as if it had lost its coordinator: no more top-ups, it
-    /// finishes the wave with the signals it holds (a late answer is ignored). Also the
-    /// longest wait for the buffer (batch round 0) after `Start`: when it passes, the session
-    /// ends with `DEADLINE_EXCEEDED` and no journaled result, so the wave can be sent again.
-    /// Default 30 s.
+    /// Longest wait for a top-up answer (then the wave finishes with the signals held) and for
+    /// the first batch after `Start` (then `DEADLINE_EXCEEDED`, nothing journaled), in ms.
+    #[default = 30_000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub topup_timeout_ms: u64,
-    /// Interval of the HTTP/2 keepalive pings the gRPC server sends on each connection, in
-    /// milliseconds; `0` sends none. With it, a coordinator that vanished without closing its
-    /// connection (host down, network cut) is noticed and its sessions finish with what they
-    /// hold. Default 10 s.
+    /// Interval of HTTP/2 keepalive pings on each connection, in ms (`0`: none), so a vanished
+    /// coordinator is noticed and its sessions finish with what they hold.
+    #[default = 10_000]
     pub keepalive_interval_ms: u64,
-    /// How long a keepalive ping may go unanswered before the connection is closed, in
-    /// milliseconds. Default 20 s.
+    /// How long a keepalive ping may go unanswered before the connection is closed, in ms.
+    #[default = 20_000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub keepalive_timeout_ms: u64,
     /// Order rate limits.
@@ -276,6 +263,7 @@ pub struct AgentConfig {
     /// Exchange adapter.
     pub adapter: AdapterConfig,
     /// Prometheus `/metrics` address; `None` (`"off"` in the file) serves none.
+    #[default(Some(DEFAULT_METRICS_LISTEN))]
     #[serde(deserialize_with = "config_load::metrics_listen")]
     pub metrics_listen: Option<SocketAddr>,
     /// `[telemetry]`: log format and OTLP endpoint.
@@ -284,10 +272,8 @@ pub struct AgentConfig {
     pub tls: Option<AgentTls>,
     /// `[auth]`: the coordinator's token; a non-loopback `listen` needs it or mutual TLS.
     pub auth: AgentAuth,
-    /// The operator confirms that the live account's open positions the journal does not know
-    /// are to be taken as known (otherwise a new, replaced or older journal refuses every
-    /// wave: `crate::venue_check`). Also the `--confirm-new-journal` flag; the positions are
-    /// recorded in the journal, so it is needed once.
+    /// Take the account's open positions the journal does not know as known (else such a
+    /// journal refuses every wave: `crate::venue_check`); also `--confirm-new-journal`.
     pub confirm_new_journal: bool,
     /// `[positions]`: leverage, margin mode, trailing-stop defaults.
     pub positions: PositionsConfig,
@@ -297,37 +283,6 @@ pub struct AgentConfig {
     pub symbols: SymbolsConfig,
     /// `[sizing]`: bounds of the order size and the tolerance raise.
     pub sizing: SizingConfig,
-}
-
-impl Default for AgentConfig {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([0, 0, 0, 0], 7101)),
-            exchange_id: 0,
-            exchange_name: String::new(),
-            region: "local".to_owned(),
-            journal: PathBuf::from("wavegate-agent.db"),
-            journal_sync: JournalSync::Normal,
-            execution_mode: Mode::Sequential,
-            order_timeout_ms: 10_000,
-            stop_loss_percent: 4.0,
-            stop_retries: 3,
-            topup_timeout_ms: 30_000,
-            keepalive_interval_ms: 10_000,
-            keepalive_timeout_ms: 20_000,
-            rate_limit: RateLimitConfig::default(),
-            adapter: AdapterConfig::default(),
-            metrics_listen: Some(DEFAULT_METRICS_LISTEN),
-            telemetry: AgentTelemetry::default(),
-            tls: None,
-            auth: AgentAuth::default(),
-            confirm_new_journal: false,
-            positions: PositionsConfig::default(),
-            limits: LimitsConfig::default(),
-            symbols: SymbolsConfig::default(),
-            sizing: SizingConfig::default(),
-        }
-    }
 }
 
 impl AgentConfig {

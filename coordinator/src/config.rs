@@ -8,6 +8,7 @@ use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 use wavegate_common::config_load::{self, EnvSpec, ensure, nonzero, nonzero_opt};
 use wavegate_common::plan::{DEFAULT_BUFFER_FIXED, DEFAULT_MAX_TOPUP_ROUNDS};
 use wavegate_common::proto::v1 as pb;
@@ -24,9 +25,8 @@ pub use wavegate_common::config_load::Error as ConfigError;
 pub use wavegate_common::config_load::ServerTls;
 pub(crate) use wavegate_common::config_load::refused as tls_refused;
 
-/// Environment names: every key as `WAVEGATE_` + its path in upper case with `.` as `_` (or
-/// `__`), e.g. `WAVEGATE_DATABASE_URL`, `WAVEGATE_WAVES_QUIET_SECS`. `[agent_tls]` has none:
-/// `WAVEGATE_AGENT_*` names are the agent's.
+/// Environment names: `WAVEGATE_` + the key path in upper case, `.` as `_` (or `__`), e.g.
+/// `WAVEGATE_WAVES_QUIET_SECS`; none for `[agent_tls]` (`WAVEGATE_AGENT_*` is the agent's).
 pub const ENV: EnvSpec = EnvSpec {
     prefix: "WAVEGATE_",
     aliases: &[],
@@ -55,44 +55,33 @@ fn check_size_range(
 }
 
 /// Wave timing (docs/design.md §4 "Wave timing").
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct WaveTiming {
     /// Candle length; a signal without a wave timestamp belongs to `created_at` rounded down.
+    #[default = 900]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub interval_secs: u64,
-    /// How long after its candle closes a producer may still send a wave's signals: a wave
-    /// accepts signals until `wave_timestamp + interval + signal_delay + grace` (its latest
-    /// close). The reference's signal server computes a candle's signals 18–19 minutes after
-    /// its open time; the default (600) accepts them through minute 27. A wave still closes
-    /// `quiet_secs` after its last new signal; this bounds how long a trickling producer can
-    /// hold it open.
+    /// How long after its candle closes a producer may still send a wave's signals (the
+    /// reference computes them 18–19 minutes after the open; 600 accepts them to minute 27).
+    #[default = 600]
     pub signal_delay_secs: u64,
     /// Extra margin after `signal_delay`: the latest close is
     /// `wave_timestamp + interval + signal_delay + grace`.
+    #[default = 120]
     pub grace_secs: u64,
     /// A wave closes after this long without a new signal.
+    #[default = 3]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub quiet_secs: u64,
     /// A wave older than this is never executed (it becomes `failed`).
+    #[default = 7200]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub max_wave_age_secs: u64,
     /// Per-wave dispatch deadline: nothing is sent to an exchange after it.
+    #[default = 300]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub deadline_secs: u64,
-}
-
-impl Default for WaveTiming {
-    fn default() -> Self {
-        Self {
-            interval_secs: 900,
-            signal_delay_secs: 600,
-            grace_secs: 120,
-            quiet_secs: 3,
-            max_wave_age_secs: 7200,
-            deadline_secs: 300,
-        }
-    }
 }
 
 /// How agents walk the validated list.
@@ -117,12 +106,14 @@ impl ExecutionMode {
 }
 
 /// Dispatch to agents.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct DispatchConfig {
     /// `buffer_size = max_trades + buffer_fixed` when no buffer size is stored.
+    #[default(DEFAULT_BUFFER_FIXED)]
     pub buffer_fixed: u32,
     /// Top-up rounds per exchange per wave.
+    #[default(DEFAULT_MAX_TOPUP_ROUNDS)]
     pub max_topup_rounds: u32,
     /// Opt-in (docs/design.md §1): agents also ask for more when execution failures leave the target
     /// missed and signals remain, within the same `max_topup_rounds`.
@@ -130,40 +121,27 @@ pub struct DispatchConfig {
     /// Execution mode sent to agents.
     pub execution_mode: ExecutionMode,
     /// Connect timeout to an agent.
+    #[default = 2000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub connect_timeout_ms: u64,
-    /// Attempts to reach an agent that has not taken the wave yet before the exchange is
-    /// `agent_unavailable`. Once an agent has taken the wave (its stream opened), it is sent the
-    /// wave again with backoff until its `Result` arrives or `result_wait_secs` past the
-    /// deadline, however many attempts that takes: it may hold fills only its journal knows.
+    /// Attempts to reach an agent that has not taken the wave before the exchange is
+    /// `agent_unavailable` (one that took it is re-sent it until `result_wait_secs`).
+    #[default = 3]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub retries: u32,
     /// How long past the wave's deadline the coordinator keeps re-sending the wave to an agent
     /// that took it, for its journaled `Result` (the agent sends no new order after the
     /// deadline; it settles and reports what its journal holds).
+    #[default = 120]
     pub result_wait_secs: u64,
     /// An open stream on which the agent sent nothing for this long is taken as hung: logged,
     /// counted (`wavegate_agent_stalls_total`), shown in `Agents.List`, and the wave re-sent.
+    #[default = 60]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub progress_timeout_secs: u64,
     /// Dispatch lease: another coordinator may take over a wave whose lease expired.
+    #[default = 15]
     pub lease_secs: u64,
-}
-
-impl Default for DispatchConfig {
-    fn default() -> Self {
-        Self {
-            buffer_fixed: DEFAULT_BUFFER_FIXED,
-            max_topup_rounds: DEFAULT_MAX_TOPUP_ROUNDS,
-            topup_after_failures: false,
-            execution_mode: ExecutionMode::Sequential,
-            connect_timeout_ms: 2000,
-            retries: 3,
-            result_wait_secs: 120,
-            progress_timeout_secs: 60,
-            lease_secs: 15,
-        }
-    }
 }
 
 /// One exchange the coordinator dispatches to.
@@ -209,36 +187,29 @@ impl ExchangeConfig {
 }
 
 /// `[params]`: bounds of the params producers and operators may set.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct ParamsConfig {
     /// Highest `max_trades` accepted from `Params.Set` or a signal's params (a wave never
     /// opens more positions per exchange than this).
+    #[default = 100]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub max_trades_ceiling: u32,
     /// Highest `leverage` accepted from `Params.Set` (1..=this; the venues allow up to 125).
+    #[default = 20]
     pub max_leverage: u32,
     /// Default smallest `position_size_usd` accepted, in USD (the reference's 5); an
     /// exchange's `min_size_usd` replaces it.
+    #[default = 5.0]
     pub min_size_usd: f64,
     /// Default largest `position_size_usd` accepted, in USD (the reference's 10 000); an
     /// exchange's `max_size_usd` replaces it.
+    #[default = 10_000.0]
     pub max_size_usd: f64,
 }
 
-impl Default for ParamsConfig {
-    fn default() -> Self {
-        Self {
-            max_trades_ceiling: 100,
-            max_leverage: 20,
-            min_size_usd: 5.0,
-            max_size_usd: 10_000.0,
-        }
-    }
-}
-
-/// Bearer-token authentication of the public API.
-#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+/// Bearer-token authentication of the public API (paths only: tokens never enter the config).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// File with one accepted bearer token per line.
@@ -247,16 +218,6 @@ pub struct AuthConfig {
     /// publishes signals that become orders, so an open one is an explicit choice.
     #[serde(default)]
     pub insecure: bool,
-}
-
-impl std::fmt::Debug for AuthConfig {
-    // Only the path: the tokens themselves are never part of the config value.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthConfig")
-            .field("tokens_file", &self.tokens_file)
-            .field("insecure", &self.insecure)
-            .finish()
-    }
 }
 
 /// `[telemetry]`: log format and where spans go (service name is always the coordinator's).
@@ -271,22 +232,27 @@ pub struct CoordinatorTelemetry {
 }
 
 /// The whole coordinator configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct CoordinatorConfig {
     /// gRPC listen address (port 0 picks a free port).
+    #[default(SocketAddr::from(([127, 0, 0, 1], 7000)))]
     pub listen: SocketAddr,
     /// `sqlite://file?mode=rwc` or `postgres://user@host/db`.
+    #[default = "sqlite://wavegate.db?mode=rwc"]
     pub database_url: String,
     /// Durability of a SQLite commit: `full` (the default: accepted signals survive power
     /// loss) or `normal` (process crashes only, no fsync per commit).
+    #[default(SqliteSync::Full)]
     pub sqlite_sync: SqliteSync,
     /// Most signals accepted in one `PublishWave` call or one `Publish` stream.
+    #[default = 100_000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroUsize, _>")]
     pub max_batch_signals: usize,
     /// Largest single message of a public API call, in bytes; a larger one is refused
     /// (OUT_OF_RANGE) from its length prefix, before it is read. Larger loads stream
     /// (`Publish`, one signal per message).
+    #[default(DEFAULT_MAX_REQUEST_BYTES)]
     pub max_request_bytes: usize,
     /// Identity of this coordinator in dispatch leases; default: unique per process.
     pub node_id: Option<String>,
@@ -311,29 +277,6 @@ pub struct CoordinatorConfig {
     pub tls: Option<ServerTls>,
     /// `[agent_tls]`: CA and client identity for `https://` agent endpoints.
     pub agent_tls: Option<AgentTls>,
-}
-
-impl Default for CoordinatorConfig {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 7000)),
-            database_url: "sqlite://wavegate.db?mode=rwc".to_owned(),
-            sqlite_sync: SqliteSync::Full,
-            max_batch_signals: 100_000,
-            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
-            node_id: None,
-            region: None,
-            waves: WaveTiming::default(),
-            dispatch: DispatchConfig::default(),
-            exchanges: Vec::new(),
-            params: ParamsConfig::default(),
-            auth: None,
-            metrics_listen: None,
-            telemetry: CoordinatorTelemetry::default(),
-            tls: None,
-            agent_tls: None,
-        }
-    }
 }
 
 impl CoordinatorConfig {

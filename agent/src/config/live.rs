@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use smart_default::SmartDefault;
 use wavegate_common::config_load::{ensure, nonzero};
 
 use super::ConfigError;
@@ -65,7 +66,7 @@ pub struct Credentials {
 }
 
 /// `[adapter.binance]` / `[adapter.bybit]`: one live REST adapter.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct LiveConfig {
     /// REST base URL, e.g. `https://fapi.binance.com` (tests point it at a local fake). When
@@ -75,29 +76,32 @@ pub struct LiveConfig {
     /// the default `base_url` ([`super::network`]).
     pub network: Network,
     /// How long a signed request stays valid at the exchange (`recvWindow`), in ms.
+    #[default = 5000]
     pub recv_window_ms: u64,
     /// Order size in quote currency (USDT).
+    #[default(Decimal::ONE_HUNDRED)]
     pub notional: Decimal,
     /// Time allowed for one REST call; an order call that runs out has an unknown outcome.
+    #[default = 5000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub request_timeout_ms: u64,
     /// Time allowed to open a TCP/TLS connection; a failure here means nothing was sent.
+    #[default = 3000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub connect_timeout_ms: u64,
     /// How often instrument rules (lot sizes, ticks, minimums) and the server clock are
     /// refreshed, in seconds.
+    #[default = 300]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub rules_refresh_secs: u64,
-    /// How long nothing is sent after an IP ban the venue gives no end for (Bybit's
-    /// `403 access too frequent`: "wait for at least 10 minutes"), in seconds. Bans and
-    /// limits that say when they end (`Retry-After`, Bybit's reset timestamp) are honoured
-    /// as said.
+    /// How long nothing is sent after an IP ban the venue gives no end for (Bybit's `403 access
+    /// too frequent`), in seconds; bans that say when they end are honoured as said.
+    #[default = 600]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub ban_cooldown_secs: u64,
     /// Farthest an entry's fill price may lie from the venue's last price, in percent, before
-    /// it is distrusted: the adapter reads the order back for its average price and, if that
-    /// is no better, prices the fill at the last price (logged at error level and counted) —
-    /// a stop is never computed from a price that far off. Default 10.
+    /// it is read back and, still that far, replaced by the last price for the stop.
+    #[default(Decimal::TEN)]
     pub max_fill_deviation_percent: Decimal,
     /// API key (`WAVEGATE_AGENT_API_KEY` overrides it).
     pub api_key: Option<Secret>,
@@ -108,13 +112,6 @@ pub struct LiveConfig {
     /// by a program embedding the agent.
     #[serde(skip)]
     pub api_secret: Option<Secret>,
-}
-
-impl Default for LiveConfig {
-    /// Defaults with no base URL: the `[adapter.*]` tables fill in their exchange's URL.
-    fn default() -> Self {
-        Self::with_base_url("")
-    }
 }
 
 /// Production REST base URL of Binance USDⓈ-M futures.
@@ -144,17 +141,7 @@ impl LiveConfig {
     pub fn with_base_url(base_url: &str) -> Self {
         Self {
             base_url: base_url.to_owned(),
-            network: Network::Mainnet,
-            recv_window_ms: 5000,
-            notional: Decimal::ONE_HUNDRED,
-            request_timeout_ms: 5000,
-            connect_timeout_ms: 3000,
-            rules_refresh_secs: 300,
-            ban_cooldown_secs: 600,
-            max_fill_deviation_percent: Decimal::TEN,
-            api_key: None,
-            api_secret_file: None,
-            api_secret: None,
+            ..Self::default()
         }
     }
 

@@ -10,6 +10,7 @@ use std::num::NonZeroU32;
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use smart_default::SmartDefault;
 use wavegate_common::config_load::{ensure, nonzero};
 
 use super::ConfigError;
@@ -45,14 +46,16 @@ impl MarginMode {
 }
 
 /// `[positions]`: leverage, margin mode and trailing-stop defaults.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct PositionsConfig {
     /// Leverage set on a symbol before its first entry (1..=125).
+    #[default = 1]
     pub leverage: u32,
     /// Margin mode set on a symbol before its first entry.
     pub margin_mode: MarginMode,
     /// Set leverage and margin mode before entries (the reference's `AUTO_SET_LEVERAGE`).
+    #[default = true]
     pub set_leverage: bool,
     /// Trailing-stop activation distance from the fill, in percent, when the wave's params
     /// carry none. With `trailing_distance_percent`, turns the trailing stop on.
@@ -61,39 +64,20 @@ pub struct PositionsConfig {
     pub trailing_distance_percent: Option<f64>,
 }
 
-impl Default for PositionsConfig {
-    fn default() -> Self {
-        Self {
-            leverage: 1,
-            margin_mode: MarginMode::Cross,
-            set_leverage: true,
-            trailing_activation_percent: None,
-            trailing_distance_percent: None,
-        }
-    }
-}
-
 /// `[sizing]`: the order size in USD (the adapter's `notional`) and its bounds.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct SizingConfig {
     /// Smallest size allowed, in USD (the adapter's `notional` may not be below it).
+    #[default(Decimal::from(5))]
     pub min_usd: Decimal,
     /// Largest size, in USD: neither the adapter's `notional` nor a raised size goes above it.
+    #[default(Decimal::from(10_000))]
     pub max_usd: Decimal,
     /// A size below the symbol's minimum order is raised to it when that costs at most this
     /// much more, in percent; else the signal fails validation (`below_min_notional: …`).
+    #[default(Decimal::TEN)]
     pub tolerance_percent: Decimal,
-}
-
-impl Default for SizingConfig {
-    fn default() -> Self {
-        Self {
-            min_usd: Decimal::from(5),
-            max_usd: Decimal::from(10_000),
-            tolerance_percent: Decimal::TEN,
-        }
-    }
 }
 
 impl SizingConfig {
@@ -120,29 +104,21 @@ impl SizingConfig {
 }
 
 /// `[limits]`: account limits checked at validation.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Most positions open on the account at once (those open before the wave included).
+    #[default = 150]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub max_positions: u32,
     /// Most notional, in USD, open on the account at once; `None`: no limit.
     pub max_exposure_usd: Option<Decimal>,
     /// Free balance, in USD, never spent on margin: an entry needs its margin plus this.
+    #[default(Decimal::TEN)]
     pub balance_reserve_usd: Decimal,
     /// Check the free balance at validation (read once per wave).
+    #[default = true]
     pub check_balance: bool,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        Self {
-            max_positions: 150,
-            max_exposure_usd: None,
-            balance_reserve_usd: Decimal::TEN,
-            check_balance: true,
-        }
-    }
 }
 
 /// `[symbols]`: which symbols the agent trades.
