@@ -335,7 +335,7 @@ impl AgentConfig {
 
     /// Parses TOML text alone (no environment, no validation).
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        Ok(config_load::from_toml("agent config", text)?)
+        config_load::from_toml("agent config", text)
     }
 
     /// Checks ranges and consistency; the error names the bad key.

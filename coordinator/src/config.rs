@@ -298,7 +298,7 @@ impl CoordinatorConfig {
 
     /// Parses TOML text (no environment, no validation).
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        Ok(config_load::from_toml("coordinator config", text)?)
+        config_load::from_toml("coordinator config", text)
     }
 
     /// Checks every value; the error names the bad key.
