@@ -25,11 +25,13 @@ mod telemetry;
 pub use auth::AgentAuth;
 pub use live::{BINANCE_BASE_URL, BYBIT_BASE_URL, Credentials, LiveConfig, Secret};
 pub use positions::{LimitsConfig, MarginMode, PositionsConfig, SizingConfig, SymbolsConfig};
-pub use telemetry::{AgentTelemetry, DEFAULT_METRICS_LISTEN};
+pub use telemetry::DEFAULT_METRICS_LISTEN;
 /// A refused configuration, naming the offending key (and its source when loading).
 pub use wavegate_common::config_load::Error as ConfigError;
 /// `[tls]`: serve over TLS, mutual TLS with `client_ca`.
 pub use wavegate_common::config_load::ServerTls as AgentTls;
+/// `[telemetry]`: log format and OTLP endpoint.
+pub use wavegate_common::config_load::TelemetryTable as AgentTelemetry;
 pub use wavegate_common::config_load::{METRICS_OFF, parse_metrics_listen};
 
 /// Prefix of every environment override.

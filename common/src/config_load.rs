@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 
 use figment::value::{Dict, Empty, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
-use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, Deserializer, IntoDeserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+use crate::telemetry::LogFormat;
 
 mod tls;
 
@@ -112,6 +114,18 @@ pub fn check_metrics_listen(listen: SocketAddr, metrics: Option<SocketAddr>) -> 
             metrics.map(|m| m.to_string()).unwrap_or_default()
         )
     })
+}
+
+/// `[telemetry]` of either binary: log format and OTLP endpoint (service name, region and
+/// exchange come from the binary's own keys, so they cannot disagree).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryTable {
+    /// `human` (default) or `json` log lines on stderr.
+    pub log_format: LogFormat,
+    /// OTLP/gRPC endpoint, e.g. `http://collector:4317`; when absent,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` applies, and without it nothing is exported.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// How a binary's keys map to environment variables.

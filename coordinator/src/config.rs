@@ -12,7 +12,7 @@ use smart_default::SmartDefault;
 use wavegate_common::config_load::{self, EnvSpec, ensure, nonzero, nonzero_opt};
 use wavegate_common::plan::{DEFAULT_BUFFER_FIXED, DEFAULT_MAX_TOPUP_ROUNDS};
 use wavegate_common::proto::v1 as pb;
-use wavegate_common::telemetry::{LogFormat, SERVICE_COORDINATOR, TelemetryConfig, TelemetryError};
+use wavegate_common::telemetry::{SERVICE_COORDINATOR, TelemetryConfig, TelemetryError};
 
 use crate::store::SqliteSync;
 
@@ -23,6 +23,8 @@ pub use tls::AgentTls;
 pub use wavegate_common::config_load::Error as ConfigError;
 /// `[tls]`: serve the public API over TLS, mutual TLS with `client_ca`.
 pub use wavegate_common::config_load::ServerTls;
+/// `[telemetry]`: log format and OTLP endpoint (the service name is the coordinator's).
+pub use wavegate_common::config_load::TelemetryTable as CoordinatorTelemetry;
 pub(crate) use wavegate_common::config_load::refused as tls_refused;
 
 /// Environment names: `WAVEGATE_` + the key path in upper case, `.` as `_` (or `__`), e.g.
@@ -220,17 +222,6 @@ pub struct AuthConfig {
     pub insecure: bool,
 }
 
-/// `[telemetry]`: log format and where spans go (service name is always the coordinator's).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CoordinatorTelemetry {
-    /// `human` (default) or `json` log lines on stderr.
-    pub log_format: LogFormat,
-    /// OTLP/gRPC endpoint, e.g. `http://collector:4317`; when absent,
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT` applies, and without it nothing is exported.
-    pub otlp_endpoint: Option<String>,
-}
-
 /// The whole coordinator configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
@@ -415,6 +406,7 @@ impl CoordinatorConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wavegate_common::telemetry::LogFormat;
 
     #[test]
     fn example_file_loads_and_validates() {

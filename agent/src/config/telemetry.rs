@@ -1,31 +1,16 @@
 //! The agent's observability keys: `metrics_listen` (the Prometheus `/metrics` address) and the
-//! `[telemetry]` table (log format, OTLP endpoint).
-//!
-//! Only the keys that make sense in a file live here; the service name, region and exchange of
-//! the [`TelemetryConfig`] come from the agent's own keys so they can never disagree.
+//! `[telemetry]` table, with the agent's region and exchange name as its traces' attributes.
 
 use std::net::SocketAddr;
 
-use serde::Deserialize;
 use wavegate_common::config_load::check_metrics_listen;
-use wavegate_common::telemetry::{LogFormat, SERVICE_AGENT, TelemetryConfig, TelemetryError};
+use wavegate_common::telemetry::{SERVICE_AGENT, TelemetryConfig, TelemetryError};
 
 use super::{AgentConfig, ConfigError};
 
 /// Default `metrics_listen` of a deployed agent (the port the deployment files scrape).
 pub const DEFAULT_METRICS_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 9101);
-
-/// `[telemetry]`: how the agent logs and where it sends its spans.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AgentTelemetry {
-    /// `human` (default) or `json` log lines on stderr.
-    pub log_format: LogFormat,
-    /// OTLP/gRPC endpoint, e.g. `http://collector:4317`; when absent,
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT` applies, and without it nothing is exported.
-    pub otlp_endpoint: Option<String>,
-}
 
 impl AgentConfig {
     /// The telemetry settings of this agent: `[telemetry]` plus service `wavegate-agent`, the
@@ -61,6 +46,7 @@ impl AgentConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wavegate_common::telemetry::LogFormat;
 
     #[test]
     fn telemetry_table_and_defaults() {
@@ -80,7 +66,7 @@ mod tests {
 
         let d = AgentConfig::from_toml("exchange_id = 1\n").unwrap();
         assert_eq!(d.metrics_listen, Some(DEFAULT_METRICS_LISTEN));
-        assert_eq!(d.telemetry, AgentTelemetry::default());
+        assert_eq!(d.telemetry, crate::config::AgentTelemetry::default());
         assert_eq!(
             AgentConfig::paper(1, "binance", "j.db".into()).metrics_listen,
             None
