@@ -1,100 +1,66 @@
 //! The agent's configuration: a TOML file (see `agent.example.toml`), then environment
-//! overrides (`WAVEGATE_AGENT_<KEY>`), then command-line flags (in `main.rs`).
+//! overrides (`WAVEGATE_AGENT_<KEY>`, [`ENV`]), then command-line flags (in `main.rs`).
 //!
 //! Every refusal is a [`ConfigError`] naming the key, so a bad deployment fails at start-up
 //! with a message an operator can act on, never with a panic.
 
 use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroU64};
 use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use smart_default::SmartDefault;
+use wavegate_common::config_load::{self, EnvSpec, ensure, nonzero};
 use wavegate_common::walk::Mode;
 
 use crate::journal::JournalSync;
 
 mod auth;
-mod env;
 mod live;
 mod network;
 mod positions;
 mod telemetry;
-mod tls;
 
 pub use auth::AgentAuth;
-pub use env::ENV_PREFIX;
 pub use live::{BINANCE_BASE_URL, BYBIT_BASE_URL, Credentials, LiveConfig, Secret};
 pub use positions::{LimitsConfig, MarginMode, PositionsConfig, SizingConfig, SymbolsConfig};
-pub use telemetry::{AgentTelemetry, DEFAULT_METRICS_LISTEN, METRICS_OFF, parse_metrics_listen};
-pub use tls::AgentTls;
+pub use telemetry::DEFAULT_METRICS_LISTEN;
+/// A refused configuration, naming the offending key (and its source when loading).
+pub use wavegate_common::config_load::Error as ConfigError;
+/// `[tls]`: serve over TLS, mutual TLS with `client_ca`.
+pub use wavegate_common::config_load::ServerTls as AgentTls;
+/// `[telemetry]`: log format and OTLP endpoint.
+pub use wavegate_common::config_load::TelemetryTable as AgentTelemetry;
+pub use wavegate_common::config_load::{METRICS_OFF, parse_metrics_listen};
 
-/// A refused configuration, naming the offending key.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("config file {path}: {source}")]
-    Read {
-        /// File that was read.
-        path: PathBuf,
-        /// Underlying error.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML or a value has the wrong type; `key` is the offending key.
-    #[error("config file {path}: key `{key}`: {message}")]
-    Parse {
-        /// File that was parsed.
-        path: PathBuf,
-        /// Dotted key the error is about (best effort from the error position).
-        key: String,
-        /// The parser's message.
-        message: String,
-    },
-    /// A value is out of range or inconsistent.
-    #[error("config key `{key}`: {reason}")]
-    Invalid {
-        /// Dotted key, e.g. `rate_limit.burst`.
-        key: String,
-        /// Why it was refused.
-        reason: String,
-    },
-    /// An environment override could not be parsed.
-    #[error("environment variable {var} (config key `{key}`): {reason}")]
-    Env {
-        /// Variable name.
-        var: String,
-        /// Key it overrides.
-        key: String,
-        /// Why it was refused.
-        reason: String,
-    },
-}
+/// Prefix of every environment override.
+pub const ENV_PREFIX: &str = "WAVEGATE_AGENT_";
 
-impl ConfigError {
-    fn invalid(key: &str, reason: impl Into<String>) -> Self {
-        ConfigError::Invalid {
-            key: key.to_owned(),
-            reason: reason.into(),
-        }
-    }
-}
+/// Environment names: `WAVEGATE_AGENT_` + the key path in upper case, `.` as `_` (or `__`);
+/// `[adapter.paper|binance|bybit]` keys also as `PAPER_…`, `BINANCE_…`, `BYBIT_…`.
+pub const ENV: EnvSpec = EnvSpec {
+    prefix: ENV_PREFIX,
+    aliases: &[
+        ("adapter.paper", "PAPER"),
+        ("adapter.binance", "BINANCE"),
+        ("adapter.bybit", "BYBIT"),
+    ],
+    exclude: &[],
+};
 
 /// Token-bucket limits for orders sent to the exchange.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     /// Sustained orders per second.
+    #[default = 10]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub orders_per_second: u32,
     /// Orders that may go out back to back.
+    #[default = 10]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub burst: u32,
-}
-
-impl Default for RateLimitConfig {
-    fn default() -> Self {
-        Self {
-            orders_per_second: 10,
-            burst: 10,
-        }
-    }
 }
 
 /// Which exchange adapter the agent drives.
@@ -117,15 +83,6 @@ impl AdapterKind {
             AdapterKind::Paper => "paper",
             AdapterKind::Binance => "binance",
             AdapterKind::Bybit => "bybit",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "paper" => Some(AdapterKind::Paper),
-            "binance" => Some(AdapterKind::Binance),
-            "bybit" => Some(AdapterKind::Bybit),
-            _ => None,
         }
     }
 }
@@ -167,7 +124,7 @@ impl Default for PaperConfig {
 }
 
 /// `[adapter]`: the adapter kind and its settings.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdapterConfig {
     /// Adapter kind.
@@ -175,22 +132,13 @@ pub struct AdapterConfig {
     /// Paper exchange settings (used when `kind = "paper"`).
     pub paper: PaperConfig,
     /// Binance settings (used when `kind = "binance"`).
+    #[default(LiveConfig::binance())]
     #[serde(deserialize_with = "live::de_binance")]
     pub binance: LiveConfig,
     /// Bybit settings (used when `kind = "bybit"`).
+    #[default(LiveConfig::bybit())]
     #[serde(deserialize_with = "live::de_bybit")]
     pub bybit: LiveConfig,
-}
-
-impl Default for AdapterConfig {
-    fn default() -> Self {
-        Self {
-            kind: AdapterKind::Paper,
-            paper: PaperConfig::default(),
-            binance: LiveConfig::binance(),
-            bybit: LiveConfig::bybit(),
-        }
-    }
 }
 
 impl AdapterConfig {
@@ -223,43 +171,51 @@ impl AdapterConfig {
 
 /// Complete agent configuration. Exchange credentials inside it are [`Secret`]s, so its
 /// `Debug` output never shows them.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentConfig {
     /// gRPC listen address; port 0 picks a free port.
+    #[default(SocketAddr::from(([0, 0, 0, 0], 7101)))]
     pub listen: SocketAddr,
-    /// Exchange this agent serves (must be >= 1).
+    /// Exchange this agent serves (required, >= 1).
     pub exchange_id: u32,
     /// Exchange name, e.g. `binance`.
     pub exchange_name: String,
     /// Deployment region, reported by `Describe`.
+    #[default = "local"]
     pub region: String,
     /// SQLite journal file, created if missing.
+    #[default(PathBuf::from("wavegate-agent.db"))]
     pub journal: PathBuf,
     /// Durability of a journal commit before its order is sent.
+    #[default(JournalSync::Normal)]
     pub journal_sync: JournalSync,
     /// Default execution mode when `Start.mode` is unspecified.
+    #[default(Mode::Sequential)]
     pub execution_mode: Mode,
     /// Time allowed for one order call before its outcome counts as unknown.
+    #[default = 10_000]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub order_timeout_ms: u64,
     /// Stop-loss distance when the wave's params carry none.
+    #[default = 4.0]
     pub stop_loss_percent: f64,
     /// Attempts to place a protective stop (and to close after it failed).
+    #[default = 3]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub stop_retries: u32,
-    /// Longest wait for the coordinator's answer to a top-up request, in milliseconds. When it
-    /// passes, the session goes on as if it had lost its coordinator: no more top-ups, it
-    /// finishes the wave with the signals it holds (a late answer is ignored). Also the
-    /// longest wait for the buffer (batch round 0) after `Start`: when it passes, the session
-    /// ends with `DEADLINE_EXCEEDED` and no journaled result, so the wave can be sent again.
-    /// Default 30 s.
+    /// Longest wait for a top-up answer (then the wave finishes with the signals held) and for
+    /// the first batch after `Start` (then `DEADLINE_EXCEEDED`, nothing journaled), in ms.
+    #[default = 30_000]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub topup_timeout_ms: u64,
-    /// Interval of the HTTP/2 keepalive pings the gRPC server sends on each connection, in
-    /// milliseconds; `0` sends none. With it, a coordinator that vanished without closing its
-    /// connection (host down, network cut) is noticed and its sessions finish with what they
-    /// hold. Default 10 s.
+    /// Interval of HTTP/2 keepalive pings on each connection, in ms (`0`: none), so a vanished
+    /// coordinator is noticed and its sessions finish with what they hold.
+    #[default = 10_000]
     pub keepalive_interval_ms: u64,
-    /// How long a keepalive ping may go unanswered before the connection is closed, in
-    /// milliseconds (at least 1). Default 20 s.
+    /// How long a keepalive ping may go unanswered before the connection is closed, in ms.
+    #[default = 20_000]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub keepalive_timeout_ms: u64,
     /// Order rate limits.
     pub rate_limit: RateLimitConfig,
@@ -268,7 +224,8 @@ pub struct AgentConfig {
     /// `[faults]`: scripted failures in front of the adapter (tests, demos).
     pub faults: crate::exchange::faults::FaultsConfig,
     /// Prometheus `/metrics` address; `None` (`"off"` in the file) serves none.
-    #[serde(deserialize_with = "telemetry::deserialize_metrics_listen")]
+    #[default(Some(DEFAULT_METRICS_LISTEN))]
+    #[serde(deserialize_with = "config_load::metrics_listen")]
     pub metrics_listen: Option<SocketAddr>,
     /// `[telemetry]`: log format and OTLP endpoint.
     pub telemetry: AgentTelemetry,
@@ -276,10 +233,8 @@ pub struct AgentConfig {
     pub tls: Option<AgentTls>,
     /// `[auth]`: the coordinator's token; a non-loopback `listen` needs it or mutual TLS.
     pub auth: AgentAuth,
-    /// The operator confirms that the live account's open positions the journal does not know
-    /// are to be taken as known (otherwise a new, replaced or older journal refuses every
-    /// wave: `crate::venue_check`). Also the `--confirm-new-journal` flag; the positions are
-    /// recorded in the journal, so it is needed once.
+    /// Take the account's open positions the journal does not know as known (else such a
+    /// journal refuses every wave: `crate::venue_check`); also `--confirm-new-journal`.
     pub confirm_new_journal: bool,
     /// `[positions]`: leverage, margin mode, trailing-stop defaults.
     pub positions: PositionsConfig,
@@ -289,38 +244,6 @@ pub struct AgentConfig {
     pub symbols: SymbolsConfig,
     /// `[sizing]`: bounds of the order size and the tolerance raise.
     pub sizing: SizingConfig,
-}
-
-impl Default for AgentConfig {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([0, 0, 0, 0], 7101)),
-            exchange_id: 0,
-            exchange_name: String::new(),
-            region: "local".to_owned(),
-            journal: PathBuf::from("wavegate-agent.db"),
-            journal_sync: JournalSync::Normal,
-            execution_mode: Mode::Sequential,
-            order_timeout_ms: 10_000,
-            stop_loss_percent: 4.0,
-            stop_retries: 3,
-            topup_timeout_ms: 30_000,
-            keepalive_interval_ms: 10_000,
-            keepalive_timeout_ms: 20_000,
-            rate_limit: RateLimitConfig::default(),
-            adapter: AdapterConfig::default(),
-            faults: Default::default(),
-            metrics_listen: Some(DEFAULT_METRICS_LISTEN),
-            telemetry: AgentTelemetry::default(),
-            tls: None,
-            auth: AgentAuth::default(),
-            confirm_new_journal: false,
-            positions: PositionsConfig::default(),
-            limits: LimitsConfig::default(),
-            symbols: SymbolsConfig::default(),
-            sizing: SizingConfig::default(),
-        }
-    }
 }
 
 impl AgentConfig {
@@ -352,89 +275,49 @@ impl AgentConfig {
         path: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let mut cfg = match path {
-            None => Self::default(),
-            Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                    path: p.to_owned(),
-                    source,
-                })?;
-                Self::from_toml(&text).map_err(|(key, message)| ConfigError::Parse {
-                    path: p.to_owned(),
-                    key,
-                    message,
-                })?
+        let mut cfg: Self = config_load::load(path, &ENV, &env)?;
+        // The account's credentials go to the adapter `kind` selects (paper has none); the
+        // secret never comes from the file.
+        if let Some(live) = cfg.adapter.live_mut() {
+            let var = |name: &str| env(&format!("{ENV_PREFIX}{name}")).map(|v| v.trim().to_owned());
+            if let Some(v) = var("API_KEY") {
+                live.api_key = (!v.is_empty()).then(|| Secret::new(v));
             }
-        };
-        cfg.apply_env(env)?;
+            if let Some(v) = var("API_SECRET_FILE") {
+                live.api_secret_file = (!v.is_empty()).then(|| PathBuf::from(v));
+            }
+            if let Some(v) = var("API_SECRET") {
+                live.api_secret = (!v.is_empty()).then(|| Secret::new(v));
+            }
+        }
         cfg.validate()?;
         Ok(cfg)
     }
 
-    /// Parses TOML text; the error is `(dotted key, message)`.
-    pub fn from_toml(text: &str) -> Result<Self, (String, String)> {
-        toml::from_str(text).map_err(|e: toml::de::Error| {
-            let key = e.span().map(|s| key_at(text, s.start)).unwrap_or_default();
-            (key, e.message().trim().to_owned())
-        })
+    /// Parses TOML text alone (no environment, no validation).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        config_load::from_toml("agent config", text)
     }
 
     /// Checks ranges and consistency; the error names the bad key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.exchange_id == 0 {
-            return Err(ConfigError::invalid(
-                "exchange_id",
-                "must be at least 1 (is it missing?)",
-            ));
-        }
-        if self.exchange_name.trim().is_empty() {
-            return Err(ConfigError::invalid("exchange_name", "must not be empty"));
-        }
-        if self.journal.as_os_str().is_empty() {
-            return Err(ConfigError::invalid("journal", "must not be empty"));
-        }
-        if self.order_timeout_ms == 0 {
-            return Err(ConfigError::invalid(
-                "order_timeout_ms",
-                "must be at least 1",
-            ));
-        }
-        if !(self.stop_loss_percent.is_finite()
-            && self.stop_loss_percent > 0.0
-            && self.stop_loss_percent < 100.0)
-        {
-            return Err(ConfigError::invalid(
-                "stop_loss_percent",
-                format!("must be in (0, 100), got {}", self.stop_loss_percent),
-            ));
-        }
-        if self.stop_retries == 0 {
-            return Err(ConfigError::invalid("stop_retries", "must be at least 1"));
-        }
-        if self.topup_timeout_ms == 0 {
-            return Err(ConfigError::invalid(
-                "topup_timeout_ms",
-                "must be at least 1",
-            ));
-        }
-        if self.keepalive_timeout_ms == 0 {
-            return Err(ConfigError::invalid(
-                "keepalive_timeout_ms",
-                "must be at least 1",
-            ));
-        }
-        if self.rate_limit.orders_per_second == 0 {
-            return Err(ConfigError::invalid(
-                "rate_limit.orders_per_second",
-                "must be at least 1",
-            ));
-        }
-        if self.rate_limit.burst == 0 {
-            return Err(ConfigError::invalid(
-                "rate_limit.burst",
-                "must be at least 1",
-            ));
-        }
+        ensure(self.exchange_id != 0, "exchange_id", || {
+            "required: the exchange this agent serves (1 or more)".into()
+        })?;
+        ensure(
+            !self.exchange_name.trim().is_empty(),
+            "exchange_name",
+            || "must not be empty".into(),
+        )?;
+        ensure(!self.journal.as_os_str().is_empty(), "journal", || {
+            "must not be empty".into()
+        })?;
+        let stop = self.stop_loss_percent;
+        ensure(
+            stop.is_finite() && stop > 0.0 && stop < 100.0,
+            "stop_loss_percent",
+            || format!("must be in (0, 100), got {stop}"),
+        )?;
         let p = &self.adapter.paper;
         if p.notional <= Decimal::ZERO {
             return Err(ConfigError::invalid(
@@ -494,33 +377,6 @@ impl AgentConfig {
     /// How callers are authenticated: `token`, `mtls`, `token+mtls` or `none`.
     pub fn auth_mode(&self) -> &'static str {
         auth::mode(&self.auth, self.tls.as_ref())
-    }
-}
-
-/// The dotted key of the `key = value` line containing byte `pos` (prefixed by the nearest
-/// `[table]` header above it), so parse errors can name the key.
-fn key_at(text: &str, pos: usize) -> String {
-    let pos = pos.min(text.len());
-    let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
-    let line = text[line_start..line_end].trim();
-    let table = text[..line_start]
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('[') && !l.starts_with("[["))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
-    if line.starts_with('[') {
-        return line
-            .trim_matches(|c| c == '[' || c == ']')
-            .trim()
-            .to_owned();
-    }
-    let key = line.split('=').next().unwrap_or("").trim();
-    match table {
-        Some(t) if !key.is_empty() => format!("{t}.{key}"),
-        Some(t) => t,
-        None => key.to_owned(),
     }
 }
 

@@ -8,12 +8,13 @@
 //! - [`proto`]: the gRPC contract of `proto/wavegate/v1` (the only contract between processes):
 //!   core's messages, the services, and the file descriptor set for reflection;
 //! - [`error`]: the one map from errors to gRPC statuses; [`auth`]: bearer tokens and scopes;
-//! - [`telemetry`], [`reflection`], [`shutdown`], [`fault_clock`]: process plumbing shared by
-//!   the binaries.
+//! - [`telemetry`], [`reflection`], [`shutdown`], [`fault_clock`], [`config_load`]: process
+//!   plumbing shared by the binaries.
 
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod config_load;
 pub mod error;
 pub mod fault_clock;
 pub mod proto;

@@ -1,50 +1,39 @@
 //! Coordinator configuration: a TOML file (`coordinator.example.toml` documents every key),
-//! then environment overrides, then [`CoordinatorConfig::validate`], which names the bad key.
+//! then environment overrides ([`ENV`]), then [`CoordinatorConfig::validate`], which names the
+//! bad key.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
+use wavegate_common::config_load::{self, EnvSpec, ensure, nonzero, nonzero_opt};
 use wavegate_common::plan::{DEFAULT_BUFFER_FIXED, DEFAULT_MAX_TOPUP_ROUNDS};
 use wavegate_common::proto::v1 as pb;
-use wavegate_common::telemetry::{LogFormat, SERVICE_COORDINATOR, TelemetryConfig, TelemetryError};
+use wavegate_common::telemetry::{SERVICE_COORDINATOR, TelemetryConfig, TelemetryError};
 
 use crate::store::SqliteSync;
 
 mod tls;
 
-pub(crate) use tls::refused as tls_refused;
-pub use tls::{AgentTls, ServerTls};
+pub use tls::AgentTls;
+/// A configuration that cannot be used, naming the key at fault (and its source when loading).
+pub use wavegate_common::config_load::Error as ConfigError;
+/// `[tls]`: serve the public API over TLS, mutual TLS with `client_ca`.
+pub use wavegate_common::config_load::ServerTls;
+/// `[telemetry]`: log format and OTLP endpoint (the service name is the coordinator's).
+pub use wavegate_common::config_load::TelemetryTable as CoordinatorTelemetry;
+pub(crate) use wavegate_common::config_load::refused as tls_refused;
 
-/// A configuration that cannot be used, naming the key at fault.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML for this schema (unknown keys included).
-    #[error("invalid config file {path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message, which names the key.
-        message: String,
-    },
-    /// A key has an unusable value.
-    #[error("config key `{key}`: {reason}")]
-    Invalid {
-        /// Dotted key, e.g. `waves.quiet_secs` or `exchanges[1].agent`.
-        key: String,
-        /// Why.
-        reason: String,
-    },
-}
+/// Environment names: `WAVEGATE_` + the key path in upper case, `.` as `_` (or `__`), e.g.
+/// `WAVEGATE_WAVES_QUIET_SECS`; none for `[agent_tls]` (`WAVEGATE_AGENT_*` is the agent's).
+pub const ENV: EnvSpec = EnvSpec {
+    prefix: "WAVEGATE_",
+    aliases: &[],
+    exclude: &["agent_tls"],
+};
 
 /// Default `max_request_bytes`: 4 MiB, some 20 000 signals in one `PublishWave`.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
@@ -53,66 +42,48 @@ pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 const MIN_REQUEST_BYTES: usize = 64 * 1024;
 const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
 
-fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.into(),
-        reason: reason.into(),
-    }
-}
-
 /// Checks a `(min, max)` size range in USD: both finite, `0 < min <= max`.
 fn check_size_range(
     min_key: &str,
     max_key: &str,
     (min, max): (f64, f64),
 ) -> Result<(), ConfigError> {
-    if !(min.is_finite() && min > 0.0) {
-        return Err(invalid(min_key, format!("must be positive, got {min}")));
-    }
-    if !(max.is_finite() && max >= min) {
-        return Err(invalid(
-            max_key,
-            format!("must be >= the minimum size ({min}), got {max}"),
-        ));
-    }
-    Ok(())
+    ensure(min.is_finite() && min > 0.0, min_key, || {
+        format!("must be positive, got {min}")
+    })?;
+    ensure(max.is_finite() && max >= min, max_key, || {
+        format!("must be >= the minimum size ({min}), got {max}")
+    })
 }
 
 /// Wave timing (docs/design.md §4 "Wave timing").
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct WaveTiming {
     /// Candle length; a signal without a wave timestamp belongs to `created_at` rounded down.
+    #[default = 900]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub interval_secs: u64,
-    /// How long after its candle closes a producer may still send a wave's signals: a wave
-    /// accepts signals until `wave_timestamp + interval + signal_delay + grace` (its latest
-    /// close). The reference's signal server computes a candle's signals 18–19 minutes after
-    /// its open time; the default (600) accepts them through minute 27. A wave still closes
-    /// `quiet_secs` after its last new signal; this bounds how long a trickling producer can
-    /// hold it open.
+    /// How long after its candle closes a producer may still send a wave's signals (the
+    /// reference computes them 18–19 minutes after the open; 600 accepts them to minute 27).
+    #[default = 600]
     pub signal_delay_secs: u64,
     /// Extra margin after `signal_delay`: the latest close is
     /// `wave_timestamp + interval + signal_delay + grace`.
+    #[default = 120]
     pub grace_secs: u64,
     /// A wave closes after this long without a new signal.
+    #[default = 3]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub quiet_secs: u64,
     /// A wave older than this is never executed (it becomes `failed`).
+    #[default = 7200]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub max_wave_age_secs: u64,
     /// Per-wave dispatch deadline: nothing is sent to an exchange after it.
+    #[default = 300]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub deadline_secs: u64,
-}
-
-impl Default for WaveTiming {
-    fn default() -> Self {
-        Self {
-            interval_secs: 900,
-            signal_delay_secs: 600,
-            grace_secs: 120,
-            quiet_secs: 3,
-            max_wave_age_secs: 7200,
-            deadline_secs: 300,
-        }
-    }
 }
 
 /// How agents walk the validated list.
@@ -137,12 +108,14 @@ impl ExecutionMode {
 }
 
 /// Dispatch to agents.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct DispatchConfig {
     /// `buffer_size = max_trades + buffer_fixed` when no buffer size is stored.
+    #[default(DEFAULT_BUFFER_FIXED)]
     pub buffer_fixed: u32,
     /// Top-up rounds per exchange per wave.
+    #[default(DEFAULT_MAX_TOPUP_ROUNDS)]
     pub max_topup_rounds: u32,
     /// Opt-in (docs/design.md §1): agents also ask for more when execution failures leave the target
     /// missed and signals remain, within the same `max_topup_rounds`.
@@ -150,37 +123,27 @@ pub struct DispatchConfig {
     /// Execution mode sent to agents.
     pub execution_mode: ExecutionMode,
     /// Connect timeout to an agent.
+    #[default = 2000]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub connect_timeout_ms: u64,
-    /// Attempts to reach an agent that has not taken the wave yet before the exchange is
-    /// `agent_unavailable`. Once an agent has taken the wave (its stream opened), it is sent the
-    /// wave again with backoff until its `Result` arrives or `result_wait_secs` past the
-    /// deadline, however many attempts that takes: it may hold fills only its journal knows.
+    /// Attempts to reach an agent that has not taken the wave before the exchange is
+    /// `agent_unavailable` (one that took it is re-sent it until `result_wait_secs`).
+    #[default = 3]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub retries: u32,
     /// How long past the wave's deadline the coordinator keeps re-sending the wave to an agent
     /// that took it, for its journaled `Result` (the agent sends no new order after the
     /// deadline; it settles and reports what its journal holds).
+    #[default = 120]
     pub result_wait_secs: u64,
     /// An open stream on which the agent sent nothing for this long is taken as hung: logged,
     /// counted (`wavegate_agent_stalls_total`), shown in `Agents.List`, and the wave re-sent.
+    #[default = 60]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub progress_timeout_secs: u64,
     /// Dispatch lease: another coordinator may take over a wave whose lease expired.
+    #[default = 15]
     pub lease_secs: u64,
-}
-
-impl Default for DispatchConfig {
-    fn default() -> Self {
-        Self {
-            buffer_fixed: DEFAULT_BUFFER_FIXED,
-            max_topup_rounds: DEFAULT_MAX_TOPUP_ROUNDS,
-            topup_after_failures: false,
-            execution_mode: ExecutionMode::Sequential,
-            connect_timeout_ms: 2000,
-            retries: 3,
-            result_wait_secs: 120,
-            progress_timeout_secs: 60,
-            lease_secs: 15,
-        }
-    }
 }
 
 /// One exchange the coordinator dispatches to.
@@ -188,6 +151,7 @@ impl Default for DispatchConfig {
 #[serde(deny_unknown_fields)]
 pub struct ExchangeConfig {
     /// Exchange id used by signals (1 = Binance, 2 = Bybit by convention).
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub id: u32,
     /// Human name, e.g. `binance`.
     pub name: String,
@@ -195,7 +159,7 @@ pub struct ExchangeConfig {
     #[serde(default)]
     pub agent: Option<String>,
     /// `max_trades` used when no params are stored (params source `default`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nonzero_opt::<_, NonZeroU32, _>")]
     pub default_max_trades: Option<u32>,
     /// Deployment region of the agent, for display.
     #[serde(default)]
@@ -225,35 +189,29 @@ impl ExchangeConfig {
 }
 
 /// `[params]`: bounds of the params producers and operators may set.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct ParamsConfig {
     /// Highest `max_trades` accepted from `Params.Set` or a signal's params (a wave never
     /// opens more positions per exchange than this).
+    #[default = 100]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub max_trades_ceiling: u32,
     /// Highest `leverage` accepted from `Params.Set` (1..=this; the venues allow up to 125).
+    #[default = 20]
     pub max_leverage: u32,
     /// Default smallest `position_size_usd` accepted, in USD (the reference's 5); an
     /// exchange's `min_size_usd` replaces it.
+    #[default = 5.0]
     pub min_size_usd: f64,
     /// Default largest `position_size_usd` accepted, in USD (the reference's 10 000); an
     /// exchange's `max_size_usd` replaces it.
+    #[default = 10_000.0]
     pub max_size_usd: f64,
 }
 
-impl Default for ParamsConfig {
-    fn default() -> Self {
-        Self {
-            max_trades_ceiling: 100,
-            max_leverage: 20,
-            min_size_usd: 5.0,
-            max_size_usd: 10_000.0,
-        }
-    }
-}
-
-/// Bearer-token authentication of the public API.
-#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+/// Bearer-token authentication of the public API (paths only: tokens never enter the config).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// File with one accepted bearer token per line.
@@ -264,62 +222,28 @@ pub struct AuthConfig {
     pub insecure: bool,
 }
 
-impl std::fmt::Debug for AuthConfig {
-    // Only the path: the tokens themselves are never part of the config value.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthConfig")
-            .field("tokens_file", &self.tokens_file)
-            .field("insecure", &self.insecure)
-            .finish()
-    }
-}
-
-/// `[telemetry]`: log format and where spans go (service name is always the coordinator's).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CoordinatorTelemetry {
-    /// `human` (default) or `json` log lines on stderr.
-    pub log_format: LogFormat,
-    /// OTLP/gRPC endpoint, e.g. `http://collector:4317`; when absent,
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT` applies, and without it nothing is exported.
-    pub otlp_endpoint: Option<String>,
-}
-
-/// Parses a `metrics_listen` value: `HOST:PORT`, or `off` for no endpoint.
-pub fn parse_metrics_listen(v: &str) -> Result<Option<SocketAddr>, String> {
-    let v = v.trim();
-    if v.eq_ignore_ascii_case("off") {
-        return Ok(None);
-    }
-    v.parse::<SocketAddr>()
-        .map(Some)
-        .map_err(|e| format!("{v:?}: {e} (expected HOST:PORT or \"off\")"))
-}
-
-/// `metrics_listen` in TOML: a string, `off` for none.
-fn de_metrics_listen<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<SocketAddr>, D::Error> {
-    let text = String::deserialize(d)?;
-    parse_metrics_listen(&text).map_err(serde::de::Error::custom)
-}
-
 /// The whole coordinator configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct CoordinatorConfig {
     /// gRPC listen address (port 0 picks a free port).
+    #[default(SocketAddr::from(([127, 0, 0, 1], 7000)))]
     pub listen: SocketAddr,
     /// `sqlite://file?mode=rwc` or `postgres://user@host/db`.
+    #[default = "sqlite://wavegate.db?mode=rwc"]
     pub database_url: String,
     /// Durability of a SQLite commit: `full` (the default: accepted signals survive power
     /// loss) or `normal` (process crashes only, no fsync per commit).
+    #[default(SqliteSync::Full)]
     pub sqlite_sync: SqliteSync,
     /// Most signals accepted in one `PublishWave` call or one `Publish` stream.
+    #[default = 100_000]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroUsize, _>")]
     pub max_batch_signals: usize,
     /// Largest single message of a public API call, in bytes; a larger one is refused
     /// (OUT_OF_RANGE) from its length prefix, before it is read. Larger loads stream
     /// (`Publish`, one signal per message).
+    #[default(DEFAULT_MAX_REQUEST_BYTES)]
     pub max_request_bytes: usize,
     /// Identity of this coordinator in dispatch leases; default: unique per process.
     pub node_id: Option<String>,
@@ -336,7 +260,7 @@ pub struct CoordinatorConfig {
     /// Optional bearer-token auth of the public API.
     pub auth: Option<AuthConfig>,
     /// Prometheus `/metrics` address; none (the library default) serves no endpoint.
-    #[serde(deserialize_with = "de_metrics_listen")]
+    #[serde(deserialize_with = "config_load::metrics_listen")]
     pub metrics_listen: Option<SocketAddr>,
     /// Logs and trace export.
     pub telemetry: CoordinatorTelemetry,
@@ -346,249 +270,101 @@ pub struct CoordinatorConfig {
     pub agent_tls: Option<AgentTls>,
 }
 
-impl Default for CoordinatorConfig {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 7000)),
-            database_url: "sqlite://wavegate.db?mode=rwc".to_owned(),
-            sqlite_sync: SqliteSync::Full,
-            max_batch_signals: 100_000,
-            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
-            node_id: None,
-            region: None,
-            waves: WaveTiming::default(),
-            dispatch: DispatchConfig::default(),
-            exchanges: Vec::new(),
-            params: ParamsConfig::default(),
-            auth: None,
-            metrics_listen: None,
-            telemetry: CoordinatorTelemetry::default(),
-            tls: None,
-            agent_tls: None,
-        }
-    }
-}
-
 impl CoordinatorConfig {
-    /// Reads the TOML file (defaults when `None`), then applies `WAVEGATE_LISTEN`,
-    /// `WAVEGATE_DATABASE_URL` and `WAVEGATE_MAX_BATCH_SIGNALS`, then validates.
+    /// Reads the TOML file (defaults when `None`), then applies `WAVEGATE_<KEY>` environment
+    /// overrides, then validates.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut cfg = match path {
-            None => Self::default(),
-            Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                    path: p.to_owned(),
-                    source,
-                })?;
-                Self::from_toml(&text).map_err(|e| match e {
-                    ConfigError::Parse { message, .. } => ConfigError::Parse {
-                        path: p.to_owned(),
-                        message,
-                    },
-                    other => other,
-                })?
-            }
-        };
-        cfg.apply_env()?;
+        Self::load_with_env(path, |k| std::env::var(k).ok())
+    }
+
+    /// [`CoordinatorConfig::load`] with an explicit environment, for tests.
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let cfg: Self = config_load::load(path, &ENV, &env)?;
         cfg.validate()?;
         Ok(cfg)
     }
 
     /// Parses TOML text (no environment, no validation).
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::from("<text>"),
-            message: e.to_string(),
-        })
-    }
-
-    fn apply_env(&mut self) -> Result<(), ConfigError> {
-        if let Ok(v) = std::env::var("WAVEGATE_LISTEN") {
-            self.listen = v
-                .parse()
-                .map_err(|e| invalid("WAVEGATE_LISTEN", format!("{v:?}: {e}")))?;
-        }
-        if let Ok(v) = std::env::var("WAVEGATE_DATABASE_URL") {
-            self.database_url = v;
-        }
-        if let Ok(v) = std::env::var("WAVEGATE_MAX_BATCH_SIGNALS") {
-            self.max_batch_signals = v
-                .parse()
-                .map_err(|e| invalid("WAVEGATE_MAX_BATCH_SIGNALS", format!("{v:?}: {e}")))?;
-        }
-        if let Ok(v) = std::env::var("WAVEGATE_MAX_REQUEST_BYTES") {
-            self.max_request_bytes = v
-                .parse()
-                .map_err(|e| invalid("WAVEGATE_MAX_REQUEST_BYTES", format!("{v:?}: {e}")))?;
-        }
-        if let Ok(v) = std::env::var("WAVEGATE_METRICS_LISTEN") {
-            self.metrics_listen =
-                parse_metrics_listen(&v).map_err(|e| invalid("WAVEGATE_METRICS_LISTEN", e))?;
-        }
-        if let Ok(v) = std::env::var("WAVEGATE_TELEMETRY_LOG_FORMAT") {
-            self.telemetry.log_format = match v.trim() {
-                "human" => LogFormat::Human,
-                "json" => LogFormat::Json,
-                _ => {
-                    return Err(invalid(
-                        "WAVEGATE_TELEMETRY_LOG_FORMAT",
-                        format!("{v:?}: expected human or json"),
-                    ));
-                }
-            };
-        }
-        if let Ok(v) = std::env::var("WAVEGATE_TELEMETRY_OTLP_ENDPOINT") {
-            // Empty clears a configured endpoint.
-            self.telemetry.otlp_endpoint = (!v.trim().is_empty()).then(|| v.trim().to_owned());
-        }
-        Ok(())
+        config_load::from_toml("coordinator config", text)
     }
 
     /// Checks every value; the error names the bad key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let url = self.database_url.as_str();
-        if !(url.starts_with("sqlite:")
-            || url.starts_with("postgres://")
-            || url.starts_with("postgresql://"))
-        {
-            return Err(invalid(
-                "database_url",
-                "must start with sqlite:, postgres:// or postgresql://",
-            ));
-        }
-        if self.max_batch_signals == 0 {
-            return Err(invalid("max_batch_signals", "must be at least 1"));
-        }
-        if !(MIN_REQUEST_BYTES..=MAX_REQUEST_BYTES).contains(&self.max_request_bytes) {
-            return Err(invalid(
-                "max_request_bytes",
-                format!(
-                    "must be in [{MIN_REQUEST_BYTES}, {MAX_REQUEST_BYTES}], got {}",
-                    self.max_request_bytes
-                ),
-            ));
-        }
-        if let Some(n) = &self.node_id
-            && n.trim().is_empty()
-        {
-            return Err(invalid("node_id", "must not be empty"));
-        }
-        let w = &self.waves;
-        if w.interval_secs == 0 {
-            return Err(invalid("waves.interval_secs", "must be at least 1"));
-        }
-        if w.quiet_secs == 0 {
-            return Err(invalid("waves.quiet_secs", "must be at least 1"));
-        }
-        if w.deadline_secs == 0 {
-            return Err(invalid("waves.deadline_secs", "must be at least 1"));
-        }
-        if w.max_wave_age_secs == 0 {
-            return Err(invalid("waves.max_wave_age_secs", "must be at least 1"));
-        }
-        let d = &self.dispatch;
-        if d.retries == 0 {
-            return Err(invalid("dispatch.retries", "must be at least 1"));
-        }
-        if d.progress_timeout_secs == 0 {
-            return Err(invalid(
-                "dispatch.progress_timeout_secs",
-                "must be at least 1",
-            ));
-        }
-        if d.connect_timeout_ms == 0 {
-            return Err(invalid("dispatch.connect_timeout_ms", "must be at least 1"));
-        }
-        if d.lease_secs < 3 {
-            return Err(invalid("dispatch.lease_secs", "must be at least 3"));
-        }
-        if self.params.max_trades_ceiling == 0 {
-            return Err(invalid("params.max_trades_ceiling", "must be at least 1"));
-        }
-        if !(1..=125).contains(&self.params.max_leverage) {
-            return Err(invalid(
-                "params.max_leverage",
-                format!("must be in 1..=125, got {}", self.params.max_leverage),
-            ));
-        }
+        let db = ["sqlite:", "postgres://", "postgresql://"];
+        ensure(
+            db.iter().any(|p| url.starts_with(p)),
+            "database_url",
+            || "must start with sqlite:, postgres:// or postgresql://".into(),
+        )?;
+        let bytes = self.max_request_bytes;
+        ensure(
+            (MIN_REQUEST_BYTES..=MAX_REQUEST_BYTES).contains(&bytes),
+            "max_request_bytes",
+            || format!("must be in [{MIN_REQUEST_BYTES}, {MAX_REQUEST_BYTES}], got {bytes}"),
+        )?;
+        let blank = |s: &str| s.trim().is_empty();
+        let empty_path = |p: &Option<PathBuf>| p.as_ref().is_some_and(|p| p.as_os_str().is_empty());
+        ensure(
+            !self.node_id.as_deref().is_some_and(blank),
+            "node_id",
+            || "must not be empty".into(),
+        )?;
+        ensure(self.dispatch.lease_secs >= 3, "dispatch.lease_secs", || {
+            "must be at least 3".into()
+        })?;
+        let leverage = self.params.max_leverage;
+        ensure((1..=125).contains(&leverage), "params.max_leverage", || {
+            format!("must be in 1..=125, got {leverage}")
+        })?;
         check_size_range(
             "params.min_size_usd",
             "params.max_size_usd",
             (self.params.min_size_usd, self.params.max_size_usd),
         )?;
+        let ceiling = self.params.max_trades_ceiling;
         let mut ids = HashSet::new();
         for (i, e) in self.exchanges.iter().enumerate() {
             let key = |k: &str| format!("exchanges[{i}].{k}");
-            if e.id == 0 {
-                return Err(invalid(key("id"), "must be at least 1"));
-            }
-            if !ids.insert(e.id) {
-                return Err(invalid(
-                    key("id"),
-                    format!("duplicate exchange id {}", e.id),
-                ));
-            }
-            if e.name.trim().is_empty() {
-                return Err(invalid(key("name"), "must not be empty"));
-            }
-            if e.agent_token_file
-                .as_ref()
-                .is_some_and(|p| p.as_os_str().is_empty())
-            {
-                return Err(invalid(key("agent_token_file"), "must not be empty"));
-            }
+            ensure(ids.insert(e.id), key("id"), || {
+                format!("duplicate exchange id {}", e.id)
+            })?;
+            ensure(!blank(&e.name), key("name"), || "must not be empty".into())?;
+            ensure(
+                !empty_path(&e.agent_token_file),
+                key("agent_token_file"),
+                || "must not be empty".into(),
+            )?;
             check_size_range(
                 &key("min_size_usd"),
                 &key("max_size_usd"),
                 e.size_range(&self.params),
             )?;
-            if e.default_max_trades == Some(0) {
-                return Err(invalid(key("default_max_trades"), "must be at least 1"));
-            }
-            if let Some(m) = e.default_max_trades
-                && m > self.params.max_trades_ceiling
-            {
-                return Err(invalid(
-                    key("default_max_trades"),
-                    format!(
-                        "{m} is above params.max_trades_ceiling ({})",
-                        self.params.max_trades_ceiling
-                    ),
-                ));
-            }
-            if let Some(a) = &e.agent {
-                let ok = (a.starts_with("http://") || a.starts_with("https://"))
-                    && a.parse::<tonic::transport::Uri>().is_ok();
-                if !ok {
-                    return Err(invalid(
-                        key("agent"),
-                        format!("{a:?} is not an http:// or https:// endpoint"),
-                    ));
-                }
-            }
+            let m = e.default_max_trades.unwrap_or(0);
+            ensure(m <= ceiling, key("default_max_trades"), || {
+                format!("{m} is above params.max_trades_ceiling ({ceiling})")
+            })?;
+            let a = e.agent.as_deref().unwrap_or("http://ok");
+            let ok = (a.starts_with("http://") || a.starts_with("https://"))
+                && a.parse::<tonic::transport::Uri>().is_ok();
+            ensure(ok, key("agent"), || {
+                format!("{a:?} is not an http:// or https:// endpoint")
+            })?;
         }
-        if let Some(a) = &self.auth
-            && a.tokens_file
-                .as_ref()
-                .is_some_and(|p| p.as_os_str().is_empty())
-        {
-            return Err(invalid("auth.tokens_file", "must not be empty"));
-        }
-        if let Some(m) = self.metrics_listen
-            && m.port() != 0
-            && m.port() == self.listen.port()
-            && (m.ip() == self.listen.ip()
-                || m.ip().is_unspecified()
-                || self.listen.ip().is_unspecified())
-        {
-            return Err(invalid(
-                "metrics_listen",
-                format!("{m} collides with listen {}", self.listen),
-            ));
-        }
+        let tokens_file = self.auth.as_ref().and_then(|a| a.tokens_file.clone());
+        ensure(!empty_path(&tokens_file), "auth.tokens_file", || {
+            "must not be empty".into()
+        })?;
+        config_load::check_metrics_listen(self.listen, self.metrics_listen)?;
         self.telemetry_config().validate().map_err(|e| match e {
-            TelemetryError::Config { key, reason } => invalid(format!("telemetry.{key}"), reason),
-            other => invalid("telemetry", other.to_string()),
+            TelemetryError::Config { key, reason } => {
+                ConfigError::invalid(format!("telemetry.{key}"), reason)
+            }
+            other => ConfigError::invalid("telemetry", other.to_string()),
         })?;
         self.validate_exposure()?;
         self.validate_tls()
@@ -600,18 +376,15 @@ impl CoordinatorConfig {
         let tokens = self.auth.as_ref().is_some_and(|a| a.tokens_file.is_some());
         let mtls = self.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
         let insecure = self.auth.as_ref().is_some_and(|a| a.insecure);
-        if tokens || mtls || insecure || self.listen.ip().is_loopback() {
-            return Ok(());
-        }
-        Err(invalid(
-            "auth",
+        let ok = tokens || mtls || insecure || self.listen.ip().is_loopback();
+        ensure(ok, "auth", || {
             format!(
                 "listen {} is reachable from other hosts without authentication: set \
                  auth.tokens_file (or tls.client_ca for mutual TLS), or auth.insecure = true \
                  to serve anyone who can connect",
                 self.listen
-            ),
-        ))
+            )
+        })
     }
 
     /// The telemetry settings: `[telemetry]` with service `wavegate-coordinator`.
@@ -633,6 +406,7 @@ impl CoordinatorConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wavegate_common::telemetry::LogFormat;
 
     #[test]
     fn example_file_loads_and_validates() {
@@ -751,10 +525,85 @@ mod tests {
         ];
         for (text, key) in cases {
             let e = CoordinatorConfig::from_toml(text)
-                .unwrap()
-                .validate()
+                .and_then(|c| c.validate())
                 .unwrap_err();
             assert!(e.to_string().contains(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_name_the_variable_and_leave_other_names_alone() {
+        let load = |vars: &[(&str, &str)]| {
+            let vars: std::collections::HashMap<_, _> = vars.iter().copied().collect();
+            CoordinatorConfig::load_with_env(None, |k| vars.get(k).map(|v| (*v).to_owned()))
+        };
+        let c = load(&[
+            ("WAVEGATE_LISTEN", "127.0.0.1:7009"),
+            ("WAVEGATE_DATABASE_URL", "postgres://u@h/db"),
+            ("WAVEGATE_MAX_BATCH_SIGNALS", "5"),
+            ("WAVEGATE_MAX_REQUEST_BYTES", "65536"),
+            ("WAVEGATE_METRICS_LISTEN", "127.0.0.1:0"),
+            ("WAVEGATE_TELEMETRY_LOG_FORMAT", "json"),
+            ("WAVEGATE_TELEMETRY_OTLP_ENDPOINT", ""),
+            ("WAVEGATE_WAVES__QUIET_SECS", "9"),
+            ("WAVEGATE_NODE_ID", "7"),
+            ("WAVEGATE_TOKEN", "not a key"),
+            ("WAVEGATE_AGENT_TLS_CA", "the agent's"),
+        ])
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:7009".parse().unwrap());
+        assert_eq!(c.database_url, "postgres://u@h/db");
+        assert_eq!((c.max_batch_signals, c.max_request_bytes), (5, 65536));
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(c.telemetry.log_format, LogFormat::Json);
+        assert_eq!(c.telemetry.otlp_endpoint, None);
+        assert_eq!(c.waves.quiet_secs, 9);
+        assert_eq!(
+            c.node_id.as_deref(),
+            Some("7"),
+            "a string key keeps digits as text"
+        );
+        assert_eq!(c.agent_tls, None);
+        let e = load(&[("WAVEGATE_MAX_BATCH_SIGNALS", "0")])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "environment variable WAVEGATE_MAX_BATCH_SIGNALS: max_batch_signals: \
+             invalid value unsigned int `0`, expected a nonzero usize"
+        );
+        let e = load(&[("WAVEGATE_LISTEN", "nowhere")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("WAVEGATE_LISTEN") && e.contains("listen"), "{e}");
+    }
+
+    #[test]
+    fn zero_counts_are_refused_naming_the_key() {
+        for (text, key) in [
+            ("max_batch_signals = 0\n", "max_batch_signals"),
+            ("[waves]\ninterval_secs = 0\n", "waves.interval_secs"),
+            ("[waves]\ndeadline_secs = 0\n", "waves.deadline_secs"),
+            (
+                "[waves]\nmax_wave_age_secs = 0\n",
+                "waves.max_wave_age_secs",
+            ),
+            (
+                "[dispatch]\nconnect_timeout_ms = 0\n",
+                "dispatch.connect_timeout_ms",
+            ),
+            (
+                "[params]\nmax_trades_ceiling = 0\n",
+                "params.max_trades_ceiling",
+            ),
+            ("[[exchanges]]\nid = 0\nname = \"a\"\n", "exchanges.0.id"),
+            (
+                "[[exchanges]]\nid = 1\nname = \"a\"\ndefault_max_trades = 0\n",
+                "exchanges.0.default_max_trades",
+            ),
+        ] {
+            let e = CoordinatorConfig::from_toml(text).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains("nonzero"), "{text}: {e}");
         }
     }
 

@@ -1,5 +1,5 @@
-//! `[auth]`: who may call the agent's `ExchangeAgent` service (issue 12: an agent places orders
-//! for whoever reaches its port, so it must trust only its coordinator(s)).
+//! `[auth]`: who may call the agent's `ExchangeAgent` service. An agent places orders for
+//! whoever reaches its port, so it must trust only its coordinator(s).
 //!
 //! Two ways, either or both: a shared bearer token (`token_file`, the coordinator sends it on
 //! every call) or mutual TLS (`[tls] client_ca`). Safe by default: an agent listening on a
@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 use wavegate_common::auth::Token;
+use wavegate_common::config_load::ensure;
 
 use super::{AgentTls, ConfigError};
 
@@ -40,14 +41,11 @@ pub fn mode(auth: &AgentAuth, tls: Option<&AgentTls>) -> &'static str {
 impl AgentAuth {
     /// Checks the keys (the file is read by [`AgentAuth::token`]).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self
+        let empty = self
             .token_file
             .as_ref()
-            .is_some_and(|p| p.as_os_str().is_empty())
-        {
-            return Err(ConfigError::invalid("auth.token_file", "must not be empty"));
-        }
-        Ok(())
+            .is_some_and(|p| p.as_os_str().is_empty());
+        ensure(!empty, "auth.token_file", || "must not be empty".into())
     }
 
     /// Refuses to serve `listen` unauthenticated: a non-loopback address needs a token or
@@ -58,17 +56,14 @@ impl AgentAuth {
         tls: Option<&AgentTls>,
     ) -> Result<(), ConfigError> {
         let authenticated = self.token_file.is_some() || tls.is_some_and(AgentTls::mutual);
-        if authenticated || self.insecure || listen.ip().is_loopback() {
-            return Ok(());
-        }
-        Err(ConfigError::invalid(
-            "auth",
+        let ok = authenticated || self.insecure || listen.ip().is_loopback();
+        ensure(ok, "auth", || {
             format!(
                 "listen {listen} is reachable from other hosts but no caller is authenticated: \
                  set auth.token_file (and the coordinator's agent_token_file) or mutual TLS \
                  (tls.client_ca), or auth.insecure = true to serve anyone who can connect"
-            ),
-        ))
+            )
+        })
     }
 
     /// Reads the token file (`None` without one); the error names the key and the path.
@@ -80,20 +75,6 @@ impl AgentAuth {
                     .map_err(|e| ConfigError::invalid("auth.token_file", e.to_string()))
             })
             .transpose()
-    }
-
-    /// Sets one `auth.*` key from its text form (environment overrides).
-    pub(super) fn set(&mut self, key: &str, v: &str) -> Result<(), String> {
-        match key {
-            "token_file" => self.token_file = (!v.is_empty()).then(|| PathBuf::from(v)),
-            "insecure" => {
-                self.insecure = v
-                    .parse()
-                    .map_err(|_| format!("{v:?}: expected true or false"))?;
-            }
-            other => return Err(format!("unknown key \"auth.{other}\"")),
-        }
-        Ok(())
     }
 }
 
@@ -141,17 +122,5 @@ mod tests {
         open.check_exposure(addr("0.0.0.0:7101"), Some(&mtls))
             .unwrap();
         assert_eq!(mode(&token, Some(&mtls)), "token+mtls");
-    }
-
-    #[test]
-    fn set_parses_and_names_bad_values() {
-        let mut a = AgentAuth::default();
-        a.set("token_file", "/t").unwrap();
-        a.set("insecure", "true").unwrap();
-        assert!(a.insecure && a.token_file.is_some());
-        assert!(a.set("insecure", "yes").is_err());
-        assert!(a.set("token", "x").is_err());
-        a.set("token_file", "").unwrap();
-        assert!(a.token_file.is_none());
     }
 }

@@ -7,12 +7,16 @@
 //! never leak them.
 
 use std::fmt;
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use smart_default::SmartDefault;
+use wavegate_common::config_load::{ensure, nonzero};
 
 use super::ConfigError;
+use super::network::Network;
 
 /// A credential that must never be printed. `Debug` shows `<redacted>`; the value is reachable
 /// only through [`Secret::expose`], at the one place that signs requests.
@@ -62,7 +66,7 @@ pub struct Credentials {
 }
 
 /// `[adapter.binance]` / `[adapter.bybit]`: one live REST adapter.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct LiveConfig {
     /// REST base URL, e.g. `https://fapi.binance.com` (tests point it at a local fake). When
@@ -70,27 +74,34 @@ pub struct LiveConfig {
     pub base_url: String,
     /// `mainnet` (default), `testnet` or `demo`: the venue environment whose official URL is
     /// the default `base_url` ([`super::network`]).
-    pub network: super::network::Network,
+    pub network: Network,
     /// How long a signed request stays valid at the exchange (`recvWindow`), in ms.
+    #[default = 5000]
     pub recv_window_ms: u64,
     /// Order size in quote currency (USDT).
+    #[default(Decimal::ONE_HUNDRED)]
     pub notional: Decimal,
     /// Time allowed for one REST call; an order call that runs out has an unknown outcome.
+    #[default = 5000]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub request_timeout_ms: u64,
     /// Time allowed to open a TCP/TLS connection; a failure here means nothing was sent.
+    #[default = 3000]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub connect_timeout_ms: u64,
     /// How often instrument rules (lot sizes, ticks, minimums) and the server clock are
     /// refreshed, in seconds.
+    #[default = 300]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub rules_refresh_secs: u64,
-    /// How long nothing is sent after an IP ban the venue gives no end for (Bybit's
-    /// `403 access too frequent`: "wait for at least 10 minutes"), in seconds. Bans and
-    /// limits that say when they end (`Retry-After`, Bybit's reset timestamp) are honoured
-    /// as said.
+    /// How long nothing is sent after an IP ban the venue gives no end for (Bybit's `403 access
+    /// too frequent`), in seconds; bans that say when they end are honoured as said.
+    #[default = 600]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub ban_cooldown_secs: u64,
     /// Farthest an entry's fill price may lie from the venue's last price, in percent, before
-    /// it is distrusted: the adapter reads the order back for its average price and, if that
-    /// is no better, prices the fill at the last price (logged at error level and counted) —
-    /// a stop is never computed from a price that far off. Default 10.
+    /// it is read back and, still that far, replaced by the last price for the stop.
+    #[default(Decimal::TEN)]
     pub max_fill_deviation_percent: Decimal,
     /// API key (`WAVEGATE_AGENT_API_KEY` overrides it).
     pub api_key: Option<Secret>,
@@ -101,13 +112,6 @@ pub struct LiveConfig {
     /// by a program embedding the agent.
     #[serde(skip)]
     pub api_secret: Option<Secret>,
-}
-
-impl Default for LiveConfig {
-    /// Defaults with no base URL: the `[adapter.*]` tables fill in their exchange's URL.
-    fn default() -> Self {
-        Self::with_base_url("")
-    }
 }
 
 /// Production REST base URL of Binance USDⓈ-M futures.
@@ -137,17 +141,7 @@ impl LiveConfig {
     pub fn with_base_url(base_url: &str) -> Self {
         Self {
             base_url: base_url.to_owned(),
-            network: super::network::Network::Mainnet,
-            recv_window_ms: 5000,
-            notional: Decimal::ONE_HUNDRED,
-            request_timeout_ms: 5000,
-            connect_timeout_ms: 3000,
-            rules_refresh_secs: 300,
-            ban_cooldown_secs: 600,
-            max_fill_deviation_percent: Decimal::TEN,
-            api_key: None,
-            api_secret_file: None,
-            api_secret: None,
+            ..Self::default()
         }
     }
 
@@ -161,114 +155,65 @@ impl LiveConfig {
         Self::with_base_url(BYBIT_BASE_URL)
     }
 
-    /// Sets one key of this table from its text form; `name` is the key without the table.
-    pub(super) fn set(&mut self, name: &str, v: &str) -> Result<(), String> {
-        match name {
-            "base_url" => self.base_url = v.to_owned(),
-            "network" => {
-                self.network = super::network::Network::parse(v)?;
-                // A URL that is still the production default follows the network.
-                if super::network::is_production(&self.base_url) {
-                    self.base_url = self.network.base_url(&self.base_url).to_owned();
-                }
-            }
-            "recv_window_ms" => self.recv_window_ms = super::env::parse(v)?,
-            "notional" => self.notional = super::env::parse(v)?,
-            "request_timeout_ms" => self.request_timeout_ms = super::env::parse(v)?,
-            "connect_timeout_ms" => self.connect_timeout_ms = super::env::parse(v)?,
-            "rules_refresh_secs" => self.rules_refresh_secs = super::env::parse(v)?,
-            "ban_cooldown_secs" => self.ban_cooldown_secs = super::env::parse(v)?,
-            "max_fill_deviation_percent" => self.max_fill_deviation_percent = super::env::parse(v)?,
-            "api_key" => self.api_key = (!v.is_empty()).then(|| Secret::new(v)),
-            "api_secret_file" => self.api_secret_file = (!v.is_empty()).then(|| PathBuf::from(v)),
-            // Never echo the value: it is a secret.
-            "api_secret" => self.api_secret = (!v.is_empty()).then(|| Secret::new(v)),
-            other => return Err(format!("unknown key {other:?}")),
-        }
-        Ok(())
-    }
-
     /// Checks ranges and that credentials are configured; `table` is `adapter.binance` or
     /// `adapter.bybit`, used to name the bad key.
     pub(super) fn validate(&self, table: &str) -> Result<(), ConfigError> {
         let key = |k: &str| format!("{table}.{k}");
-        let bad = |k: &str, reason: String| ConfigError::Invalid {
-            key: key(k),
-            reason,
-        };
-        if !(self.base_url.starts_with("https://") || self.base_url.starts_with("http://")) {
-            return Err(bad(
-                "base_url",
-                format!("must be an http(s) URL, got {:?}", self.base_url),
-            ));
-        }
-        if self.network != super::network::Network::Mainnet
-            && super::network::is_production(&self.base_url)
-        {
-            return Err(bad(
-                "base_url",
+        let url = &self.base_url;
+        ensure(
+            url.starts_with("https://") || url.starts_with("http://"),
+            key("base_url"),
+            || format!("must be an http(s) URL, got {url:?}"),
+        )?;
+        let network = self.network;
+        ensure(
+            network == Network::Mainnet || !super::network::is_production(url),
+            key("base_url"),
+            || {
                 format!(
-                    "is a production URL ({}) but network is {:?}: remove base_url or set \
-                     the environment's own",
-                    self.base_url, self.network
-                ),
-            ));
-        }
-        if !(1..=60_000).contains(&self.recv_window_ms) {
-            return Err(bad(
-                "recv_window_ms",
-                format!("must be in 1..=60000, got {}", self.recv_window_ms),
-            ));
-        }
-        let hundred = Decimal::ONE_HUNDRED;
+                    "is a production URL ({url}) but network is {network:?}: remove base_url or \
+                     set the environment's own"
+                )
+            },
+        )?;
+        let recv = self.recv_window_ms;
+        ensure((1..=60_000).contains(&recv), key("recv_window_ms"), || {
+            format!("must be in 1..=60000, got {recv}")
+        })?;
         let deviation = self.max_fill_deviation_percent;
-        if !(deviation > Decimal::ZERO && deviation < hundred) {
-            return Err(bad(
-                "max_fill_deviation_percent",
-                format!("must be in (0, 100), got {deviation}"),
-            ));
-        }
-        if self.notional <= Decimal::ZERO {
-            return Err(bad(
-                "notional",
-                format!("must be positive, got {}", self.notional),
-            ));
-        }
-        for (k, v) in [
-            ("request_timeout_ms", self.request_timeout_ms),
-            ("connect_timeout_ms", self.connect_timeout_ms),
-            ("rules_refresh_secs", self.rules_refresh_secs),
-            ("ban_cooldown_secs", self.ban_cooldown_secs),
-        ] {
-            if v == 0 {
-                return Err(bad(k, "must be at least 1".into()));
-            }
-        }
-        if self.api_key.as_ref().is_none_or(Secret::is_empty) {
-            return Err(bad(
-                "api_key",
+        ensure(
+            deviation > Decimal::ZERO && deviation < Decimal::ONE_HUNDRED,
+            key("max_fill_deviation_percent"),
+            || format!("must be in (0, 100), got {deviation}"),
+        )?;
+        let notional = self.notional;
+        ensure(notional > Decimal::ZERO, key("notional"), || {
+            format!("must be positive, got {notional}")
+        })?;
+        ensure(
+            !self.api_key.as_ref().is_none_or(Secret::is_empty),
+            key("api_key"),
+            || {
                 "missing: the live adapter needs an API key (set WAVEGATE_AGENT_API_KEY or this key)"
-                    .into(),
-            ));
-        }
-        if self.api_secret.as_ref().is_none_or(Secret::is_empty) && self.api_secret_file.is_none() {
-            return Err(bad(
-                "api_secret_file",
+                .into()
+            },
+        )?;
+        let secret = !self.api_secret.as_ref().is_none_or(Secret::is_empty);
+        ensure(
+            secret || self.api_secret_file.is_some(),
+            key("api_secret_file"),
+            || {
                 "missing: the live adapter needs an API secret (set WAVEGATE_AGENT_API_SECRET or \
-                 this key to a file holding it)"
-                    .into(),
-            ));
-        }
-        Ok(())
+             this key to a file holding it)"
+                    .into()
+            },
+        )
     }
 
     /// The credentials, reading `api_secret_file` when the secret was not given directly.
     /// Errors name the key, never the secret.
     pub fn credentials(&self, table: &str) -> Result<Credentials, ConfigError> {
-        let bad = |k: &str, reason: String| ConfigError::Invalid {
-            key: format!("{table}.{k}"),
-            reason,
-        };
+        let bad = |k: &str, reason: String| ConfigError::invalid(format!("{table}.{k}"), reason);
         let api_key = self
             .api_key
             .clone()

@@ -23,16 +23,6 @@ pub enum Network {
 }
 
 impl Network {
-    /// Parses `mainnet`, `testnet` or `demo`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        match s {
-            "mainnet" => Ok(Network::Mainnet),
-            "testnet" => Ok(Network::Testnet),
-            "demo" => Ok(Network::Demo),
-            other => Err(format!("must be mainnet, testnet or demo, got {other:?}")),
-        }
-    }
-
     /// The REST base URL of this environment for the venue whose production URL is
     /// `production` (Binance's or Bybit's).
     pub fn base_url(self, production: &str) -> &'static str {
@@ -69,7 +59,7 @@ mod tests {
             "https://api-demo.bybit.com"
         );
         assert_eq!(Network::Mainnet.base_url(BYBIT_BASE_URL), BYBIT_BASE_URL);
-        assert!(Network::parse("live").is_err());
+        assert!(serde_json::from_str::<Network>("\"live\"").is_err());
         assert!(is_production("https://fapi.binance.com/"));
         assert!(!is_production("http://127.0.0.1:1234"));
     }

@@ -1,4 +1,4 @@
-//! How the agent opens positions beyond entry and stop (issue 11): leverage and margin mode,
+//! How the agent opens positions beyond entry and stop: leverage and margin mode,
 //! the trailing stop, the account limits checked at validation and the symbol filters.
 //!
 //! `[positions]`, `[limits]` and `[symbols]` of the agent's TOML file. The defaults follow the
@@ -6,8 +6,12 @@
 //! leveraged tokens refused); the trailing stop is off unless the wave's params or this config
 //! give both its activation and its distance.
 
+use std::num::NonZeroU32;
+
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use smart_default::SmartDefault;
+use wavegate_common::config_load::{ensure, nonzero};
 
 use super::ConfigError;
 
@@ -42,14 +46,16 @@ impl MarginMode {
 }
 
 /// `[positions]`: leverage, margin mode and trailing-stop defaults.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct PositionsConfig {
     /// Leverage set on a symbol before its first entry (1..=125).
+    #[default = 1]
     pub leverage: u32,
     /// Margin mode set on a symbol before its first entry.
     pub margin_mode: MarginMode,
     /// Set leverage and margin mode before entries (the reference's `AUTO_SET_LEVERAGE`).
+    #[default = true]
     pub set_leverage: bool,
     /// Trailing-stop activation distance from the fill, in percent, when the wave's params
     /// carry none. With `trailing_distance_percent`, turns the trailing stop on.
@@ -58,101 +64,61 @@ pub struct PositionsConfig {
     pub trailing_distance_percent: Option<f64>,
 }
 
-impl Default for PositionsConfig {
-    fn default() -> Self {
-        Self {
-            leverage: 1,
-            margin_mode: MarginMode::Cross,
-            set_leverage: true,
-            trailing_activation_percent: None,
-            trailing_distance_percent: None,
-        }
-    }
-}
-
 /// `[sizing]`: the order size in USD (the adapter's `notional`) and its bounds.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct SizingConfig {
     /// Smallest size allowed, in USD (the adapter's `notional` may not be below it).
+    #[default(Decimal::from(5))]
     pub min_usd: Decimal,
     /// Largest size, in USD: neither the adapter's `notional` nor a raised size goes above it.
+    #[default(Decimal::from(10_000))]
     pub max_usd: Decimal,
     /// A size below the symbol's minimum order is raised to it when that costs at most this
     /// much more, in percent; else the signal fails validation (`below_min_notional: …`).
+    #[default(Decimal::TEN)]
     pub tolerance_percent: Decimal,
-}
-
-impl Default for SizingConfig {
-    fn default() -> Self {
-        Self {
-            min_usd: Decimal::from(5),
-            max_usd: Decimal::from(10_000),
-            tolerance_percent: Decimal::TEN,
-        }
-    }
 }
 
 impl SizingConfig {
     /// Checks the bounds and that `notional` (the adapter's size) lies within them.
     pub fn validate(&self, notional: Decimal, notional_key: &str) -> Result<(), ConfigError> {
-        if self.min_usd <= Decimal::ZERO {
-            return Err(ConfigError::invalid(
-                "sizing.min_usd",
-                format!("must be positive, got {}", self.min_usd),
-            ));
-        }
-        if self.max_usd < self.min_usd {
-            return Err(ConfigError::invalid(
-                "sizing.max_usd",
-                format!(
-                    "must be >= sizing.min_usd ({}), got {}",
-                    self.min_usd, self.max_usd
-                ),
-            ));
-        }
-        if !(Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&self.tolerance_percent) {
-            return Err(ConfigError::invalid(
-                "sizing.tolerance_percent",
-                format!("must be in [0, 100], got {}", self.tolerance_percent),
-            ));
-        }
-        if notional < self.min_usd || notional > self.max_usd {
-            return Err(ConfigError::invalid(
-                notional_key,
-                format!(
-                    "must be within sizing.min_usd..=sizing.max_usd ({}..={}), got {notional}",
-                    self.min_usd, self.max_usd
-                ),
-            ));
-        }
-        Ok(())
+        let (min, max, tolerance) = (self.min_usd, self.max_usd, self.tolerance_percent);
+        ensure(min > Decimal::ZERO, "sizing.min_usd", || {
+            format!("must be positive, got {min}")
+        })?;
+        ensure(max >= min, "sizing.max_usd", || {
+            format!("must be >= sizing.min_usd ({min}), got {max}")
+        })?;
+        ensure(
+            (Decimal::ZERO..=Decimal::ONE_HUNDRED).contains(&tolerance),
+            "sizing.tolerance_percent",
+            || format!("must be in [0, 100], got {tolerance}"),
+        )?;
+        ensure((min..=max).contains(&notional), notional_key, || {
+            format!(
+                "must be within sizing.min_usd..=sizing.max_usd ({min}..={max}), got {notional}"
+            )
+        })
     }
 }
 
 /// `[limits]`: account limits checked at validation.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Most positions open on the account at once (those open before the wave included).
+    #[default = 150]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub max_positions: u32,
     /// Most notional, in USD, open on the account at once; `None`: no limit.
     pub max_exposure_usd: Option<Decimal>,
     /// Free balance, in USD, never spent on margin: an entry needs its margin plus this.
+    #[default(Decimal::TEN)]
     pub balance_reserve_usd: Decimal,
     /// Check the free balance at validation (read once per wave).
+    #[default = true]
     pub check_balance: bool,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        Self {
-            max_positions: 150,
-            max_exposure_usd: None,
-            balance_reserve_usd: Decimal::TEN,
-            check_balance: true,
-        }
-    }
 }
 
 /// `[symbols]`: which symbols the agent trades.
@@ -173,67 +139,49 @@ pub struct SymbolsConfig {
 }
 
 /// A percentage in (0, 100), or the error naming `key`.
-pub(super) fn check_percent(key: &str, v: Option<f64>) -> Result<(), ConfigError> {
-    match v {
-        Some(p) if !(p.is_finite() && p > 0.0 && p < 100.0) => Err(ConfigError::invalid(
-            key,
-            format!("must be in (0, 100), got {p}"),
-        )),
-        _ => Ok(()),
-    }
+fn check_percent(key: &str, v: Option<f64>) -> Result<(), ConfigError> {
+    let ok = v.is_none_or(|p| p.is_finite() && p > 0.0 && p < 100.0);
+    ensure(ok, key, || {
+        format!("must be in (0, 100), got {}", v.unwrap_or_default())
+    })
 }
 
 impl PositionsConfig {
     /// Checks ranges; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(1..=125).contains(&self.leverage) {
-            return Err(ConfigError::invalid(
-                "positions.leverage",
-                format!("must be in 1..=125, got {}", self.leverage),
-            ));
-        }
-        check_percent(
-            "positions.trailing_activation_percent",
+        let leverage = self.leverage;
+        ensure((1..=125).contains(&leverage), "positions.leverage", || {
+            format!("must be in 1..=125, got {leverage}")
+        })?;
+        let (activation, distance) = (
             self.trailing_activation_percent,
-        )?;
-        check_percent(
-            "positions.trailing_distance_percent",
             self.trailing_distance_percent,
-        )?;
-        if self.trailing_activation_percent.is_some() != self.trailing_distance_percent.is_some() {
-            return Err(ConfigError::invalid(
-                "positions.trailing_distance_percent",
-                "trailing_activation_percent and trailing_distance_percent go together",
-            ));
-        }
-        Ok(())
+        );
+        check_percent("positions.trailing_activation_percent", activation)?;
+        check_percent("positions.trailing_distance_percent", distance)?;
+        ensure(
+            activation.is_some() == distance.is_some(),
+            "positions.trailing_distance_percent",
+            || "trailing_activation_percent and trailing_distance_percent go together".into(),
+        )
     }
 }
 
 impl LimitsConfig {
     /// Checks ranges; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_positions == 0 {
-            return Err(ConfigError::invalid(
-                "limits.max_positions",
-                "must be at least 1",
-            ));
-        }
-        if let Some(x) = self.max_exposure_usd
-            && x <= Decimal::ZERO
-        {
-            return Err(ConfigError::invalid(
-                "limits.max_exposure_usd",
-                format!("must be positive, got {x}"),
-            ));
-        }
-        if self.balance_reserve_usd < Decimal::ZERO {
-            return Err(ConfigError::invalid(
-                "limits.balance_reserve_usd",
-                format!("must be zero or positive, got {}", self.balance_reserve_usd),
-            ));
-        }
-        Ok(())
+        let exposure = self.max_exposure_usd;
+        ensure(
+            exposure.is_none_or(|x| x > Decimal::ZERO),
+            "limits.max_exposure_usd",
+            || format!("must be positive, got {}", exposure.unwrap_or_default()),
+        )?;
+        let reserve = self.balance_reserve_usd;
+        ensure(
+            reserve >= Decimal::ZERO,
+            "limits.balance_reserve_usd",
+            || format!("must be zero or positive, got {reserve}"),
+        )
     }
 }
 
@@ -250,12 +198,9 @@ impl SymbolsConfig {
             let ok = !p.is_empty()
                 && p.chars()
                     .all(|c| c == '*' || c.is_ascii_uppercase() || c.is_ascii_digit());
-            if !ok {
-                return Err(ConfigError::invalid(
-                    "symbols.deny_patterns",
-                    format!("{p:?}: upper-case letters, digits and `*` only"),
-                ));
-            }
+            ensure(ok, "symbols.deny_patterns", || {
+                format!("{p:?}: upper-case letters, digits and `*` only")
+            })?;
         }
         Ok(())
     }

@@ -1,33 +1,16 @@
 //! The agent's observability keys: `metrics_listen` (the Prometheus `/metrics` address) and the
-//! `[telemetry]` table (log format, OTLP endpoint).
-//!
-//! Only the keys that make sense in a file live here; the service name, region and exchange of
-//! the [`TelemetryConfig`] come from the agent's own keys so they can never disagree.
+//! `[telemetry]` table, with the agent's region and exchange name as its traces' attributes.
 
 use std::net::SocketAddr;
 
-use serde::{Deserialize, Deserializer};
-use wavegate_common::telemetry::{LogFormat, SERVICE_AGENT, TelemetryConfig, TelemetryError};
+use wavegate_common::config_load::check_metrics_listen;
+use wavegate_common::telemetry::{SERVICE_AGENT, TelemetryConfig, TelemetryError};
 
 use super::{AgentConfig, ConfigError};
 
 /// Default `metrics_listen` of a deployed agent (the port the deployment files scrape).
 pub const DEFAULT_METRICS_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 9101);
-
-/// The `metrics_listen` value that turns the endpoint off.
-pub const METRICS_OFF: &str = "off";
-
-/// `[telemetry]`: how the agent logs and where it sends its spans.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AgentTelemetry {
-    /// `human` (default) or `json` log lines on stderr.
-    pub log_format: LogFormat,
-    /// OTLP/gRPC endpoint, e.g. `http://collector:4317`; when absent,
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT` applies, and without it nothing is exported.
-    pub otlp_endpoint: Option<String>,
-}
 
 impl AgentConfig {
     /// The telemetry settings of this agent: `[telemetry]` plus service `wavegate-agent`, the
@@ -45,18 +28,7 @@ impl AgentConfig {
 
     /// Checks `metrics_listen` and `[telemetry]`; the error names the agent's key.
     pub(super) fn validate_telemetry(&self) -> Result<(), ConfigError> {
-        if let Some(m) = self.metrics_listen
-            && m.port() != 0
-            && m.port() == self.listen.port()
-            && (m.ip() == self.listen.ip()
-                || m.ip().is_unspecified()
-                || self.listen.ip().is_unspecified())
-        {
-            return Err(ConfigError::invalid(
-                "metrics_listen",
-                format!("{m} collides with listen {}", self.listen),
-            ));
-        }
+        check_metrics_listen(self.listen, self.metrics_listen)?;
         self.telemetry_config().validate().map_err(|e| match e {
             TelemetryError::Config { key, reason } => {
                 // Region and exchange name are the agent's top-level keys.
@@ -71,54 +43,10 @@ impl AgentConfig {
     }
 }
 
-/// Parses a `metrics_listen` value: `HOST:PORT`, or `off` for no endpoint.
-pub fn parse_metrics_listen(v: &str) -> Result<Option<SocketAddr>, String> {
-    let v = v.trim();
-    if v.eq_ignore_ascii_case(METRICS_OFF) {
-        return Ok(None);
-    }
-    v.parse::<SocketAddr>()
-        .map(Some)
-        .map_err(|e| format!("{v:?}: {e} (expected HOST:PORT or \"{METRICS_OFF}\")"))
-}
-
-/// Parses a `telemetry.log_format` value.
-pub(super) fn parse_log_format(v: &str) -> Result<LogFormat, String> {
-    match v {
-        "human" => Ok(LogFormat::Human),
-        "json" => Ok(LogFormat::Json),
-        _ => Err(format!(
-            "unknown log format {v:?}, expected \"human\" or \"json\""
-        )),
-    }
-}
-
-/// Serde adapter for `metrics_listen` (a TOML string; `off` disables the endpoint).
-pub(super) fn deserialize_metrics_listen<'de, D>(d: D) -> Result<Option<SocketAddr>, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    let text = String::deserialize(d)?;
-    parse_metrics_listen(&text).map_err(serde::de::Error::custom)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn metrics_listen_parses_an_address_or_off() {
-        assert_eq!(
-            parse_metrics_listen("127.0.0.1:9101").unwrap(),
-            Some("127.0.0.1:9101".parse().unwrap())
-        );
-        assert_eq!(parse_metrics_listen(" OFF ").unwrap(), None);
-        assert!(
-            parse_metrics_listen("9101")
-                .unwrap_err()
-                .contains("HOST:PORT")
-        );
-    }
+    use wavegate_common::telemetry::LogFormat;
 
     #[test]
     fn telemetry_table_and_defaults() {
@@ -138,7 +66,7 @@ mod tests {
 
         let d = AgentConfig::from_toml("exchange_id = 1\n").unwrap();
         assert_eq!(d.metrics_listen, Some(DEFAULT_METRICS_LISTEN));
-        assert_eq!(d.telemetry, AgentTelemetry::default());
+        assert_eq!(d.telemetry, crate::config::AgentTelemetry::default());
         assert_eq!(
             AgentConfig::paper(1, "binance", "j.db".into()).metrics_listen,
             None
@@ -147,11 +75,12 @@ mod tests {
 
     #[test]
     fn bad_telemetry_values_name_the_key() {
-        let (k, m) = AgentConfig::from_toml("[telemetry]\nlog_format = \"xml\"\n").unwrap_err();
+        use crate::config::tests::parse_err;
+        let (k, m) = parse_err("[telemetry]\nlog_format = \"xml\"\n");
         assert_eq!(k, "telemetry.log_format", "{m}");
-        let (k, m) = AgentConfig::from_toml("[telemetry]\nservice_name = \"x\"\n").unwrap_err();
+        let (k, m) = parse_err("[telemetry]\nservice_name = \"x\"\n");
         assert_eq!(k, "telemetry.service_name", "{m}");
-        let (k, m) = AgentConfig::from_toml("metrics_listen = \"9101\"\n").unwrap_err();
+        let (k, m) = parse_err("metrics_listen = \"9101\"\n");
         assert_eq!(k, "metrics_listen", "{m}");
 
         let mut c = AgentConfig::paper(1, "binance", "j.db".into());
@@ -164,28 +93,5 @@ mod tests {
         c.metrics_listen = Some("127.0.0.1:7101".parse().unwrap());
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("`metrics_listen`"), "{e}");
-    }
-
-    #[test]
-    fn environment_overrides() {
-        let mut c = AgentConfig::paper(1, "binance", "j.db".into());
-        c.apply_env(|k| match k {
-            "WAVEGATE_AGENT_METRICS_LISTEN" => Some("127.0.0.1:0".into()),
-            "WAVEGATE_AGENT_TELEMETRY_LOG_FORMAT" => Some("json".into()),
-            "WAVEGATE_AGENT_TELEMETRY_OTLP_ENDPOINT" => Some("http://c:4317".into()),
-            _ => None,
-        })
-        .unwrap();
-        assert_eq!(c.metrics_listen, Some("127.0.0.1:0".parse().unwrap()));
-        assert_eq!(c.telemetry.log_format, LogFormat::Json);
-        assert_eq!(c.telemetry.otlp_endpoint.as_deref(), Some("http://c:4317"));
-        c.apply_env(|k| (k == "WAVEGATE_AGENT_TELEMETRY_OTLP_ENDPOINT").then(String::new))
-            .unwrap();
-        assert_eq!(c.telemetry.otlp_endpoint, None, "empty clears it");
-        let e = c
-            .apply_env(|k| (k == "WAVEGATE_AGENT_TELEMETRY_LOG_FORMAT").then(|| "xml".into()))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("WAVEGATE_AGENT_TELEMETRY_LOG_FORMAT"), "{e}");
     }
 }

@@ -246,22 +246,23 @@ fn example_tls_table_and_env_overrides_load() {
     );
     assert!(tls.mutual());
 
-    let mut cfg = wavegate_agent::AgentConfig::paper(1, "binance", "j.db".into());
-    cfg.apply_env(|k| match k {
-        "WAVEGATE_AGENT_TLS_CERT" => Some("a.pem".into()),
-        "WAVEGATE_AGENT_TLS_KEY" => Some("a.key".into()),
-        _ => None,
-    })
-    .unwrap();
-    cfg.validate().unwrap();
+    let env = |cert: bool, key: bool| {
+        move |k: &str| match k {
+            "WAVEGATE_AGENT_EXCHANGE_ID" => Some("1".into()),
+            "WAVEGATE_AGENT_EXCHANGE_NAME" => Some("binance".into()),
+            "WAVEGATE_AGENT_TLS_CERT" if cert => Some("a.pem".into()),
+            "WAVEGATE_AGENT_TLS_KEY" if key => Some("a.key".into()),
+            _ => None,
+        }
+    };
+    let cfg = wavegate_agent::AgentConfig::load_with_env(None, env(true, true)).unwrap();
     let tls = cfg.tls.expect("env turns TLS on");
     assert!(!tls.mutual());
     assert_eq!((tls.cert, tls.key), ("a.pem".into(), "a.key".into()));
 
     // Only a cert: validation names the missing key.
-    let mut cfg = wavegate_agent::AgentConfig::paper(1, "binance", "j.db".into());
-    cfg.apply_env(|k| (k == "WAVEGATE_AGENT_TLS_CERT").then(|| "a.pem".into()))
-        .unwrap();
-    let e = cfg.validate().unwrap_err().to_string();
+    let e = wavegate_agent::AgentConfig::load_with_env(None, env(true, false))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("tls.key"), "{e}");
 }
