@@ -8,34 +8,6 @@
 //! after everything queued before it. WAL with `synchronous = NORMAL` survives a process crash;
 //! [`JournalSync::Full`] survives power loss too, for one fsync per order.
 
-/// `as_str`, `parse` and `Display` of a state stored in a text column.
-macro_rules! column_enum {
-    ($ty:ident { $($v:ident => $s:literal,)* }) => {
-        impl $ty {
-            /// Column value.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Self::$v => $s,)*
-                }
-            }
-
-            /// Parses a column value.
-            pub fn parse(s: &str) -> Option<Self> {
-                match s {
-                    $($s => Some(Self::$v),)*
-                    _ => None,
-                }
-            }
-        }
-
-        impl std::fmt::Display for $ty {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
 mod identity;
 mod known_waves;
 mod leverage;
@@ -300,7 +272,7 @@ impl Journal {
                 o.wave_id.into(),
                 o.signal_id.into(),
                 o.symbol.into(),
-                state.as_str().into(),
+                state.to_string().into(),
                 Utc::now().to_rfc3339().into(),
                 o.side.as_str().into(),
                 i64::from(o.wave_target).into(),
@@ -311,7 +283,7 @@ impl Journal {
                     Some(_) => TrailingState::Pending,
                     None => TrailingState::Off,
                 }
-                .as_str()
+                .to_string()
                 .into(),
                 o.trailing.map(|t| t.activation_percent).into(),
                 o.trailing.map(|t| t.distance_percent).into(),
@@ -518,7 +490,7 @@ fn transition_stmt(
             executed = ?, error = ?, fill_price = ?, quantity = ?, updated_at = ?
          WHERE client_order_id = ? AND state = ?",
         vec![
-            to.as_str().into(),
+            to.to_string().into(),
             update.exchange_order_id.as_deref().into(),
             update.executed.into(),
             update.error.as_deref().into(),
@@ -526,7 +498,7 @@ fn transition_stmt(
             update.quantity.into(),
             Utc::now().to_rfc3339().into(),
             client_order_id.into(),
-            from.as_str().into(),
+            from.to_string().into(),
         ],
     )
     .expecting_a_row();

@@ -134,23 +134,26 @@ impl JournalOrder {
             wave_id: r.try_get("wave_id")?,
             signal_id: r.try_get("signal_id")?,
             symbol: r.try_get("symbol")?,
-            state: OrderState::parse(&state)
-                .ok_or_else(|| JournalError::Corrupt(format!("order state {state:?}")))?,
+            state: state
+                .parse()
+                .map_err(|_| JournalError::Corrupt(format!("order state {state:?}")))?,
             exchange_order_id: r.try_get("exchange_order_id")?,
             executed: r.try_get("executed")?,
             error: r.try_get("error")?,
             fill_price: stored_decimal(r, "fill_price")?,
             quantity: stored_decimal(r, "quantity")?,
-            stop: StopState::parse(&stop)
-                .ok_or_else(|| JournalError::Corrupt(format!("stop state {stop:?}")))?,
+            stop: stop
+                .parse()
+                .map_err(|_| JournalError::Corrupt(format!("stop state {stop:?}")))?,
             stop_attempt: small(r, "stop_attempt")?.unwrap_or(0),
             stops_sent: small(r, "stops_sent")?.unwrap_or(0),
             side,
             target: small(r, "wave_target")?,
             index: small(r, "rank_index")?,
             round: small(r, "round")?.unwrap_or(0),
-            trailing: TrailingState::parse(&trailing)
-                .ok_or_else(|| JournalError::Corrupt(format!("trailing state {trailing:?}")))?,
+            trailing: trailing
+                .parse()
+                .map_err(|_| JournalError::Corrupt(format!("trailing state {trailing:?}")))?,
             trailing_attempt: small(r, "trailing_attempt")?.unwrap_or(0),
             trailing_params: activation.zip(distance).map(|(a, d)| Trailing {
                 activation_percent: a,

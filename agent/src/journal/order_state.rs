@@ -3,8 +3,11 @@
 //! `pending → sent → filled | failed | unknown | exists → resolved`. [`OrderState::transition`]
 //! is one exhaustive `match` refusing every unlisted pair, so no order ever moves backwards.
 
-/// State of one journaled order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+use strum::{Display, EnumIter, EnumString};
+
+/// State of one journaled order, stored as its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Display, EnumString, EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum OrderState {
     /// Recorded with its client order id; not (known to be) on the wire yet.
     Pending,
@@ -24,7 +27,7 @@ pub enum OrderState {
 }
 
 /// What happened to an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter)]
 pub enum OrderEvent {
     /// The request goes on the wire.
     Submit,
@@ -77,39 +80,11 @@ impl OrderState {
     }
 }
 
-column_enum!(OrderState {
-    Pending => "pending",
-    Sent => "sent",
-    Filled => "filled",
-    Failed => "failed",
-    Unknown => "unknown",
-    Exists => "exists",
-    Resolved => "resolved",
-});
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use OrderEvent as E;
     use OrderState as S;
-
-    const ALL_S: [S; 7] = [
-        S::Pending,
-        S::Sent,
-        S::Filled,
-        S::Failed,
-        S::Unknown,
-        S::Exists,
-        S::Resolved,
-    ];
-    const ALL_E: [E; 6] = [
-        E::Submit,
-        E::Fill,
-        E::Reject,
-        E::Lost,
-        E::Duplicate,
-        E::Resolve,
-    ];
 
     #[test]
     fn exactly_the_listed_transitions_are_allowed() {
@@ -123,19 +98,9 @@ mod tests {
             (S::Unknown, E::Resolve, S::Resolved),
             (S::Exists, E::Resolve, S::Resolved),
         ];
-        for s in ALL_S {
-            for e in ALL_E {
-                let want = allowed
-                    .iter()
-                    .find(|(a, b, _)| *a == s && *b == e)
-                    .map(|t| t.2);
-                match want {
-                    Some(to) => assert_eq!(s.transition(e), Ok(to)),
-                    None => assert_eq!(s.transition(e), Err(TransitionError { from: s, event: e })),
-                }
-            }
-            assert_eq!(S::parse(s.as_str()), Some(s));
-        }
+        crate::journal::tests::assert_transitions(&allowed, S::transition, |from, event| {
+            TransitionError { from, event }
+        });
         assert!(S::Filled.transition(E::Submit).is_err(), "never re-sent");
     }
 }

@@ -26,13 +26,13 @@ pub(super) fn stop_stmt(
              updated_at = ?, error = CASE WHEN ? THEN NULL ELSE error END
          WHERE client_order_id = ? AND stop_state = ?",
         vec![
-            to.as_str().into(),
+            to.to_string().into(),
             i64::from(attempt).into(),
             stops_sent.into(),
             Utc::now().to_rfc3339().into(),
             (from == StopState::CloseFailed).into(),
             client_order_id.into(),
-            from.as_str().into(),
+            from.to_string().into(),
         ],
     )
     .expecting_a_row();
@@ -50,10 +50,10 @@ pub(super) fn stop_outcome_stmt(
         "UPDATE orders SET stop_state = ?, updated_at = ?
          WHERE client_order_id = ? AND stop_state = ?",
         vec![
-            to.as_str().into(),
+            to.to_string().into(),
             Utc::now().to_rfc3339().into(),
             client_order_id.into(),
-            from.as_str().into(),
+            from.to_string().into(),
         ],
     )
     .expecting_a_row();

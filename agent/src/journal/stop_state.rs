@@ -6,8 +6,11 @@
 //! not the entry's, and `none → placed` for a stop found by lookup. `close_failed` is not
 //! final: a later run protects it again. One exhaustive `match` refuses unlisted changes.
 
-/// Where the protective stop of a filled entry stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+use strum::{Display, EnumIter, EnumString};
+
+/// Where the protective stop of a filled entry stands, stored as its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Display, EnumString, EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum StopState {
     /// No stop request has left yet.
     None,
@@ -26,7 +29,7 @@ pub enum StopState {
 }
 
 /// What happened in the stop step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter)]
 pub enum StopEvent {
     /// A stop attempt goes on the wire.
     Send,
@@ -83,41 +86,16 @@ impl StopState {
     }
 }
 
-column_enum!(StopState {
-    None => "none",
-    Sending => "sending",
-    Placed => "placed",
-    Closing => "closing",
-    Closed => "closed",
-    CloseFailed => "close_failed",
-    Gone => "gone",
-});
-
 #[cfg(test)]
 mod tests {
+    use strum::IntoEnumIterator;
+
     use super::*;
     use StopEvent as E;
     use StopState as S;
 
     #[test]
     fn exactly_the_listed_transitions_are_allowed() {
-        let all_s = [
-            S::None,
-            S::Sending,
-            S::Placed,
-            S::Closing,
-            S::Closed,
-            S::CloseFailed,
-            S::Gone,
-        ];
-        let all_e = [
-            E::Send,
-            E::Place,
-            E::Close,
-            E::Closed,
-            E::CloseFailed,
-            E::Gone,
-        ];
         let allowed = [
             (S::None, E::Send, S::Sending),
             (S::Sending, E::Send, S::Sending),
@@ -135,25 +113,12 @@ mod tests {
             (S::CloseFailed, E::Closed, S::Closed),
             (S::CloseFailed, E::Gone, S::Gone),
         ];
-        for s in all_s {
-            for e in all_e {
-                let want = allowed
-                    .iter()
-                    .find(|(a, b, _)| *a == s && *b == e)
-                    .map(|t| t.2);
-                match want {
-                    Some(to) => assert_eq!(s.transition(e), Ok(to)),
-                    None => assert_eq!(
-                        s.transition(e),
-                        Err(StopTransitionError { from: s, event: e })
-                    ),
-                }
-            }
-            assert_eq!(S::parse(s.as_str()), Some(s));
-            assert_eq!(
-                s.is_final(),
-                s.transition(E::Send).is_err() && s.transition(E::Close).is_err()
-            );
+        crate::journal::tests::assert_transitions(&allowed, S::transition, |from, event| {
+            StopTransitionError { from, event }
+        });
+        for s in S::iter() {
+            let sends = s.transition(E::Send).is_ok() || s.transition(E::Close).is_ok();
+            assert_eq!(s.is_final(), !sends, "{s}");
         }
     }
 }

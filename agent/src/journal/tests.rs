@@ -1,8 +1,34 @@
 //! Journal unit tests on a temp SQLite file: order states only move forward, results
 //! round-trip, and queued writes commit before the result.
 
+use std::fmt::{Debug, Display};
+use std::str::FromStr;
+
+use strum::IntoEnumIterator;
+
 use super::*;
 use crate::exchange::Side;
+
+/// Checks every (state, event) pair: those in `allowed` lead to their state, any other is
+/// refused as `refused(state, event)`; and every state reads back from its column value.
+pub(super) fn assert_transitions<S, E, R>(
+    allowed: &[(S, E, S)],
+    transition: fn(S, E) -> Result<S, R>,
+    refused: fn(S, E) -> R,
+) where
+    S: IntoEnumIterator + Copy + PartialEq + Debug + Display + FromStr,
+    E: IntoEnumIterator + Copy + PartialEq + Debug,
+    R: PartialEq + Debug,
+{
+    for s in S::iter() {
+        for e in E::iter() {
+            let want = allowed.iter().find(|(a, b, _)| *a == s && *b == e);
+            let want = want.map(|t| t.2).ok_or_else(|| refused(s, e));
+            assert_eq!(transition(s, e), want, "{s:?} {e:?}");
+        }
+        assert_eq!(s.to_string().parse::<S>().ok(), Some(s));
+    }
+}
 
 /// A new order row of wave `W`.
 pub(super) fn order<'a>(

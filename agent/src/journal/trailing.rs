@@ -7,12 +7,14 @@
 //! refuses unlisted changes.
 
 use chrono::Utc;
+use strum::{Display, EnumIter, EnumString};
 
 use super::writer::Stmt;
 use super::{Journal, JournalError};
 
-/// Where the trailing stop of a filled entry stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Where the trailing stop of a filled entry stands, stored as its snake_case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Display, EnumString, EnumIter)]
+#[strum(serialize_all = "snake_case")]
 pub enum TrailingState {
     /// No trailing stop asked for.
     Off,
@@ -29,7 +31,7 @@ pub enum TrailingState {
 }
 
 /// What happened in the trailing step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter)]
 pub enum TrailingEvent {
     /// An attempt goes on the wire.
     Send,
@@ -73,15 +75,6 @@ impl TrailingState {
     }
 }
 
-column_enum!(TrailingState {
-    Off => "off",
-    Pending => "pending",
-    Sending => "sending",
-    Placed => "placed",
-    Failed => "failed",
-    Dropped => "dropped",
-});
-
 /// The compare-and-set statement of a trailing step (`attempt` and `error` stored when given).
 fn trailing_stmt(
     client_order_id: &str,
@@ -97,12 +90,12 @@ fn trailing_stmt(
              trailing_error = COALESCE(?, trailing_error), updated_at = ?
          WHERE client_order_id = ? AND trailing_state = ?",
         vec![
-            to.as_str().into(),
+            to.to_string().into(),
             attempt.map(i64::from).into(),
             error.into(),
             Utc::now().to_rfc3339().into(),
             client_order_id.into(),
-            from.as_str().into(),
+            from.to_string().into(),
         ],
     )
     .expecting_a_row();
@@ -149,21 +142,14 @@ impl Journal {
 
 #[cfg(test)]
 mod tests {
+    use strum::IntoEnumIterator;
+
     use super::*;
     use TrailingEvent as E;
     use TrailingState as S;
 
     #[test]
     fn exactly_the_listed_transitions_are_allowed() {
-        let all_s = [
-            S::Off,
-            S::Pending,
-            S::Sending,
-            S::Placed,
-            S::Failed,
-            S::Dropped,
-        ];
-        let all_e = [E::Send, E::Place, E::Fail, E::Drop];
         let allowed = [
             (S::Pending, E::Send, S::Sending),
             (S::Sending, E::Send, S::Sending),
@@ -174,24 +160,12 @@ mod tests {
             (S::Pending, E::Drop, S::Dropped),
             (S::Sending, E::Drop, S::Dropped),
         ];
-        for s in all_s {
-            for e in all_e {
-                let want = allowed
-                    .iter()
-                    .find(|(a, b, _)| *a == s && *b == e)
-                    .map(|t| t.2);
-                match want {
-                    Some(to) => assert_eq!(s.transition(e), Ok(to), "{s} {e:?}"),
-                    None => assert_eq!(
-                        s.transition(e),
-                        Err(TrailingTransitionError { from: s, event: e }),
-                        "{s} {e:?}"
-                    ),
-                }
-            }
-            assert_eq!(S::parse(s.as_str()), Some(s));
-            assert_eq!(s.is_final(), s.transition(E::Send).is_err());
+        crate::journal::tests::assert_transitions(&allowed, S::transition, |from, event| {
+            TrailingTransitionError { from, event }
+        });
+        for s in S::iter() {
+            assert_eq!(s.is_final(), s.transition(E::Send).is_err(), "{s}");
         }
-        assert_eq!(S::parse("placed "), None);
+        assert!("placed ".parse::<S>().is_err());
     }
 }
