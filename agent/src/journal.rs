@@ -197,27 +197,6 @@ impl Journal {
         self.commit(stmt, None).await
     }
 
-    /// Compares the journal's identity with `me`: [`JournalError::Foreign`] when it is another
-    /// agent's, [`Standing::New`] when it has neither identity nor history. Writes nothing.
-    pub async fn check_identity(&self, me: &Identity) -> Result<Standing, JournalError> {
-        identity::check(&self.pool, me).await
-    }
-
-    /// Records `me` as the journal's agent (kept once written).
-    pub async fn stamp_identity(&self, me: &Identity) -> Result<(), JournalError> {
-        identity::stamp(&self.pool, me).await
-    }
-
-    /// Symbols of orders that may have opened a position, and of acknowledged positions.
-    pub async fn known_position_symbols(&self) -> Result<Vec<String>, JournalError> {
-        venue_ack::known_symbols(&self.pool).await
-    }
-
-    /// Records `symbols` as positions the operator confirmed (`--confirm-new-journal`).
-    pub async fn acknowledge_positions(&self, symbols: &[String]) -> Result<(), JournalError> {
-        venue_ack::acknowledge(&self.pool, symbols).await
-    }
-
     /// The connection pool (the paper exchange's tables live in the same file).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -452,9 +431,7 @@ impl Journal {
         })
         .transpose()
     }
-}
 
-impl Journal {
     /// Queues `stmt` and waits for its commit; `stale` is the error when a compare-and-set
     /// statement matched no row.
     async fn commit(&self, stmt: Stmt, stale: Option<JournalError>) -> Result<(), JournalError> {

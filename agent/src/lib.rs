@@ -191,16 +191,13 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     });
     // Before anything is served: positions an earlier run left without a stop are protected,
     // unknown entries looked up.
-    match ctx.reprotect.sweep(&ctx).await {
-        Ok(s) if s.found > 0 => {
-            info!(
-                found = s.found,
-                still_open = s.still_open,
-                "journal settled at start-up"
-            )
-        }
-        Ok(_) => {}
-        Err(e) => return Err(e.into()),
+    let swept = ctx.reprotect.sweep(&ctx).await?;
+    if swept.found > 0 {
+        info!(
+            found = swept.found,
+            still_open = swept.still_open,
+            "journal settled at start-up"
+        );
     }
     ctx.venue_check
         .at_start(&ctx.journal, ctx.exchange.as_ref())

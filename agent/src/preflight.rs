@@ -11,7 +11,8 @@ use crate::exchange::binance::BinanceFutures;
 use crate::exchange::bybit::BybitLinear;
 
 /// The verdict of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::Display)]
+#[strum(serialize_all = "UPPERCASE")]
 pub enum Status {
     /// Fine.
     Ok,
@@ -19,16 +20,6 @@ pub enum Status {
     Warn,
     /// Trading would fail.
     Fail,
-}
-
-impl Status {
-    fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "OK",
-            Status::Warn => "WARN",
-            Status::Fail => "FAIL",
-        }
-    }
 }
 
 /// One line of the table.
@@ -77,13 +68,8 @@ impl Report {
             .max(5);
         let mut out = format!("{:<width$}  {:<6}DETAIL\n", "CHECK", "STATUS");
         for l in &self.lines {
-            let _ = writeln!(
-                out,
-                "{:<width$}  {:<6}{}",
-                l.check,
-                l.status.as_str(),
-                l.detail
-            );
+            let status = l.status.to_string();
+            let _ = writeln!(out, "{:<width$}  {status:<6}{}", l.check, l.detail);
         }
         out
     }
@@ -202,25 +188,17 @@ pub async fn run(config: &AgentConfig, opts: &Options) -> Result<Report, ConfigE
 
 /// The clock line: the offset from the venue's clock against the receive window.
 pub fn clock_line(offset_ms: Option<i64>, recv_window_ms: u64) -> Line {
-    match offset_ms {
-        None => Line::new(
-            "server time",
-            Status::Fail,
-            "the venue's clock is not readable",
-        ),
-        Some(o) if o.unsigned_abs() * 2 >= recv_window_ms => Line::new(
-            "server time",
+    let (status, detail) = match offset_ms {
+        None => (Status::Fail, "the venue's clock is not readable".to_owned()),
+        Some(o) if o.unsigned_abs() * 2 >= recv_window_ms => (
             Status::Fail,
             format!(
                 "offset {o} ms: signed requests would fall outside recvWindow {recv_window_ms} ms; fix the host clock (NTP)"
             ),
         ),
-        Some(o) => Line::new(
-            "server time",
-            Status::Ok,
-            format!("offset {o} ms (synced per request)"),
-        ),
-    }
+        Some(o) => (Status::Ok, format!("offset {o} ms (synced per request)")),
+    };
+    Line::new("server time", status, detail)
 }
 
 /// The balance line: `available` against what `max_trades` positions of `notional` need.
@@ -228,19 +206,13 @@ pub fn balance_line(
     available: Option<crate::exchange::Decimal>,
     need: crate::exchange::Decimal,
 ) -> Line {
-    match available {
-        None => Line::new("balance", Status::Fail, "not readable"),
-        Some(a) if a < need => Line::new(
-            "balance",
-            Status::Fail,
-            format!("{a} USDT available < {need} USDT (notional × max_trades)"),
-        ),
-        Some(a) => Line::new(
-            "balance",
-            Status::Ok,
-            format!("{a} USDT available ≥ {need} USDT (notional × max_trades)"),
-        ),
-    }
+    let (status, a, cmp) = match available {
+        None => return Line::new("balance", Status::Fail, "not readable"),
+        Some(a) if a < need => (Status::Fail, a, "<"),
+        Some(a) => (Status::Ok, a, "≥"),
+    };
+    let detail = format!("{a} USDT available {cmp} {need} USDT (notional × max_trades)");
+    Line::new("balance", status, detail)
 }
 
 #[cfg(test)]

@@ -95,23 +95,19 @@ pub fn check_start(s: &pb::Start, cfg: &AgentConfig) -> Result<WaveStart, Protoc
             ),
         ));
     }
-    if p.max_trades == 0 {
-        return Err(ProtocolError::field(
-            "params.max_trades",
-            "must be at least 1",
-        ));
-    }
-    if s.wave_id.is_empty() {
-        return Err(ProtocolError::field("wave_id", "missing"));
-    }
-    if s.wave_id.len() > 128 {
-        return Err(ProtocolError::field(
+    for (bad, field, reason) in [
+        (p.max_trades == 0, "params.max_trades", "must be at least 1"),
+        (s.wave_id.is_empty(), "wave_id", "missing"),
+        (
+            s.wave_id.len() > 128,
             "wave_id",
             "longer than 128 characters",
-        ));
-    }
-    if s.total_signals == 0 {
-        return Err(ProtocolError::field("total_signals", "must be at least 1"));
+        ),
+        (s.total_signals == 0, "total_signals", "must be at least 1"),
+    ] {
+        if bad {
+            return Err(ProtocolError::field(field, reason));
+        }
     }
     let stop_loss_percent = percent_param("params.stop_loss_percent", p.stop_loss_percent, None)?
         .unwrap_or(cfg.stop_loss_percent);

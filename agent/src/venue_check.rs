@@ -8,6 +8,8 @@
 //! the journal's own file, so there is nothing to compare.
 
 use tokio::sync::Mutex;
+use tonic::server::NamedService;
+use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tracing::{error, info, warn};
 use wavegate_common::proto::v1::exchange_agent_server::ExchangeAgentServer;
@@ -17,11 +19,13 @@ use crate::journal::Journal;
 use crate::service::AgentService;
 
 /// Why trading is refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// The venue's positions or the journal could not be read (`UNAVAILABLE`).
+    #[error("{0}")]
     Unchecked(String),
     /// The journal does not know what the venue holds (`FAILED_PRECONDITION`).
+    #[error("{0}")]
     Behind(String),
 }
 
@@ -31,14 +35,6 @@ impl Refusal {
         match self {
             Refusal::Unchecked(r) => tonic::Status::unavailable(r.clone()),
             Refusal::Behind(r) => tonic::Status::failed_precondition(r.clone()),
-        }
-    }
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Refusal::Unchecked(r) | Refusal::Behind(r) => f.write_str(r),
         }
     }
 }
@@ -151,15 +147,13 @@ pub struct Names {
 }
 
 async fn publish(reporter: &HealthReporter, serving: bool) {
-    if serving {
-        reporter
-            .set_serving::<ExchangeAgentServer<AgentService>>()
-            .await;
+    let status = if serving {
+        ServingStatus::Serving
     } else {
-        reporter
-            .set_not_serving::<ExchangeAgentServer<AgentService>>()
-            .await;
-    }
+        ServingStatus::NotServing
+    };
+    let name = <ExchangeAgentServer<AgentService> as NamedService>::NAME;
+    reporter.set_service_status(name, status).await;
 }
 
 /// One comparison: `Ok` when every open position is accounted for, or acknowledged by a

@@ -4,7 +4,7 @@
 use chrono::Utc;
 use sqlx::SqlitePool;
 
-use super::JournalError;
+use super::{Journal, JournalError};
 
 /// The agent a journal belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,74 +38,70 @@ pub(super) async fn quick_check(pool: &SqlitePool) -> Result<(), JournalError> {
     }
     let mut found = rows.join("; ");
     if found.len() > 300 {
-        let mut end = 300;
-        while !found.is_char_boundary(end) {
-            end -= 1;
-        }
-        found.truncate(end);
+        found.truncate(found.floor_char_boundary(300));
         found.push('…');
     }
     Err(JournalError::Corrupt(format!("quick_check: {found}")))
 }
 
-/// Compares the journal's identity with `me`; a foreign journal is refused. Writes nothing.
-pub(super) async fn check(pool: &SqlitePool, me: &Identity) -> Result<Standing, JournalError> {
-    let stored: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM journal_meta")
-        .fetch_all(pool)
-        .await?;
-    let get = |k: &str| stored.iter().find(|(key, _)| key == k).map(|(_, v)| v);
-    if let Some(id) = get("exchange_id") {
-        let mine = me.exchange_id.to_string();
-        for (key, ours) in [
-            ("exchange_id", &mine),
-            ("exchange_name", &me.exchange_name),
-            ("adapter", &me.adapter),
-        ] {
-            let theirs = if key == "exchange_id" {
-                Some(id)
-            } else {
-                get(key)
-            };
-            if let Some(theirs) = theirs
-                && theirs != ours
-            {
-                return Err(JournalError::Foreign {
-                    key,
-                    journal: theirs.clone(),
-                    config: ours.clone(),
-                });
+impl Journal {
+    /// Compares the journal's identity with `me`: [`JournalError::Foreign`] when it is another
+    /// agent's, [`Standing::New`] when it has neither identity nor history. Writes nothing.
+    pub async fn check_identity(&self, me: &Identity) -> Result<Standing, JournalError> {
+        let stored: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM journal_meta")
+            .fetch_all(self.pool())
+            .await?;
+        let get = |k: &str| stored.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+        if get("exchange_id").is_some() {
+            let mine = me.exchange_id.to_string();
+            for (key, ours) in [
+                ("exchange_id", &mine),
+                ("exchange_name", &me.exchange_name),
+                ("adapter", &me.adapter),
+            ] {
+                if let Some(theirs) = get(key)
+                    && theirs != ours
+                {
+                    return Err(JournalError::Foreign {
+                        key,
+                        journal: theirs.clone(),
+                        config: ours.clone(),
+                    });
+                }
             }
+            return Ok(Standing::Known);
         }
-        return Ok(Standing::Known);
+        let history: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM orders) OR EXISTS (SELECT 1 FROM wave_results)",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(if history {
+            Standing::Known
+        } else {
+            Standing::New
+        })
     }
-    let history: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM orders) OR EXISTS (SELECT 1 FROM wave_results)",
-    )
-    .fetch_one(pool)
-    .await?;
-    Ok(if history {
-        Standing::Known
-    } else {
-        Standing::New
-    })
-}
 
-/// Stamps the journal with `me` (after the start-up checks passed).
-pub(super) async fn stamp(pool: &SqlitePool, me: &Identity) -> Result<(), JournalError> {
-    let now = Utc::now().to_rfc3339();
-    let mut tx = pool.begin().await?;
-    for (k, v) in [
-        ("exchange_id", me.exchange_id.to_string()),
-        ("exchange_name", me.exchange_name.clone()),
-        ("adapter", me.adapter.clone()),
-        ("created_at", now),
-    ] {
-        sqlx::query("INSERT INTO journal_meta (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING")
+    /// Records `me` as the journal's agent (kept once written), after the start-up checks.
+    pub async fn stamp_identity(&self, me: &Identity) -> Result<(), JournalError> {
+        let now = Utc::now().to_rfc3339();
+        let mut tx = self.pool().begin().await?;
+        for (k, v) in [
+            ("exchange_id", me.exchange_id.to_string()),
+            ("exchange_name", me.exchange_name.clone()),
+            ("adapter", me.adapter.clone()),
+            ("created_at", now),
+        ] {
+            sqlx::query(
+                "INSERT INTO journal_meta (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            )
             .bind(k)
             .bind(v)
             .execute(&mut *tx)
             .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
-    tx.commit().await?;
-    Ok(())
 }

@@ -1,38 +1,38 @@
 //! The venue positions the journal accounts for (`crate::venue_check`): its orders' symbols
 //! and positions an operator acknowledged (`--confirm-new-journal`).
 
+use super::{Journal, JournalError};
 use chrono::Utc;
-use sqlx::SqlitePool;
 
-use super::JournalError;
-
-/// Symbols of orders in any state but `failed` (a `sent` one may have filled), and every
-/// acknowledged position.
-pub(super) async fn known_symbols(pool: &SqlitePool) -> Result<Vec<String>, JournalError> {
-    Ok(sqlx::query_scalar(
-        "SELECT symbol FROM orders WHERE state <> 'failed'
-         UNION SELECT symbol FROM acknowledged_positions",
-    )
-    .fetch_all(pool)
-    .await?)
-}
-
-/// Records `symbols` as positions the operator vouched for.
-pub(super) async fn acknowledge(pool: &SqlitePool, symbols: &[String]) -> Result<(), JournalError> {
-    let now = Utc::now().to_rfc3339();
-    let mut tx = pool.begin().await?;
-    for s in symbols {
-        sqlx::query(
-            "INSERT INTO acknowledged_positions (symbol, acknowledged_at) VALUES (?, ?)
-             ON CONFLICT (symbol) DO UPDATE SET acknowledged_at = excluded.acknowledged_at",
+impl Journal {
+    /// Symbols of orders in any state but `failed` (a `sent` one may have filled), and every
+    /// acknowledged position.
+    pub async fn known_position_symbols(&self) -> Result<Vec<String>, JournalError> {
+        Ok(sqlx::query_scalar(
+            "SELECT symbol FROM orders WHERE state <> 'failed'
+             UNION SELECT symbol FROM acknowledged_positions",
         )
-        .bind(s)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?;
+        .fetch_all(self.pool())
+        .await?)
     }
-    tx.commit().await?;
-    Ok(())
+
+    /// Records `symbols` as positions the operator vouched for (`--confirm-new-journal`).
+    pub async fn acknowledge_positions(&self, symbols: &[String]) -> Result<(), JournalError> {
+        let now = Utc::now().to_rfc3339();
+        let mut tx = self.pool().begin().await?;
+        for s in symbols {
+            sqlx::query(
+                "INSERT INTO acknowledged_positions (symbol, acknowledged_at) VALUES (?, ?)
+                 ON CONFLICT (symbol) DO UPDATE SET acknowledged_at = excluded.acknowledged_at",
+            )
+            .bind(s)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
