@@ -24,25 +24,22 @@ const KEEP_LOCKS: usize = 1024;
 impl KeyedLocks {
     /// Waits for and takes the lock of `key`.
     pub async fn lock(&self, key: &str) -> OwnedMutexGuard<()> {
-        let m = {
-            // Poisoned only by a panic while inserting: the map is still consistent.
-            let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-            if map.len() > KEEP_LOCKS {
-                // Only the map holds these: nobody waits on or holds them.
-                map.retain(|_, l| Arc::strong_count(l) > 1);
-            }
-            map.entry(key.to_owned()).or_default().clone()
-        };
-        m.lock_owned().await
+        self.get(key).lock_owned().await
     }
 
     /// Takes the lock of `key` if nobody holds it.
     pub fn try_lock(&self, key: &str) -> Option<OwnedMutexGuard<()>> {
-        let m = {
-            let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-            map.entry(key.to_owned()).or_default().clone()
-        };
-        m.try_lock_owned().ok()
+        self.get(key).try_lock_owned().ok()
+    }
+
+    fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        // Poisoned only by a panic while inserting: the map is still consistent.
+        let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > KEEP_LOCKS {
+            // Only the map holds these: nobody waits on or holds them.
+            map.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        map.entry(key.to_owned()).or_default().clone()
     }
 }
 
@@ -71,11 +68,4 @@ pub struct AgentCtx {
     pub leverage: crate::execute::LeverageCache,
     /// Whether the journal accounts for the venue's positions (no trading until it does).
     pub venue_check: crate::venue_check::VenueCheck,
-}
-
-impl AgentCtx {
-    /// Order size in quote currency.
-    pub fn order_notional(&self) -> crate::exchange::Decimal {
-        self.config.adapter.notional()
-    }
 }

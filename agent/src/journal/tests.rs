@@ -54,34 +54,14 @@ pub(super) fn order<'a>(
 async fn orders_move_only_forward_and_results_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let j = Journal::open(&dir.path().join("j.db")).await.unwrap();
-    j.insert_pending(&order("wg-1", "W", 1, "BTCUSDT"))
-        .await
-        .unwrap();
-    assert!(
-        j.insert_pending(&order("wg-1", "W", 1, "BTCUSDT"))
-            .await
-            .is_err()
-    );
+    let o = order("wg-1", "W", 1, "BTCUSDT");
+    j.insert_pending(&o).await.unwrap();
+    assert!(j.insert_pending(&o).await.is_err());
     assert_eq!(j.orders_sent().await.unwrap(), 0);
-    let s = j
-        .apply(
-            "wg-1",
-            OrderState::Pending,
-            OrderEvent::Submit,
-            &OrderUpdate::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(s, OrderState::Sent);
-    let stale = j
-        .apply(
-            "wg-1",
-            OrderState::Pending,
-            OrderEvent::Submit,
-            &OrderUpdate::default(),
-        )
-        .await;
-    assert!(matches!(stale, Err(JournalError::Stale { .. })));
+    let none = OrderUpdate::default();
+    let submit = || j.apply("wg-1", OrderState::Pending, OrderEvent::Submit, &none);
+    assert_eq!(submit().await.unwrap(), OrderState::Sent);
+    assert!(matches!(submit().await, Err(JournalError::Stale { .. })));
     let up = OrderUpdate {
         exchange_order_id: Some("X1".into()),
         executed: true,
@@ -117,18 +97,10 @@ async fn orders_move_only_forward_and_results_round_trip() {
 async fn one_write_before_sending_and_queued_updates_commit_before_the_result() {
     let dir = tempfile::tempdir().unwrap();
     let j = Journal::open(&dir.path().join("j.db")).await.unwrap();
-    assert_eq!(
-        j.insert_sent(&order("wg-2", "W", 2, "ETHUSDT"))
-            .await
-            .unwrap(),
-        OrderState::Sent
-    );
-    assert!(
-        j.insert_sent(&order("wg-2", "W", 2, "ETHUSDT"))
-            .await
-            .is_err(),
-        "never journaled (so never sent) twice"
-    );
+    let o = order("wg-2", "W", 2, "ETHUSDT");
+    assert_eq!(j.insert_sent(&o).await.unwrap(), OrderState::Sent);
+    let again = j.insert_sent(&o).await;
+    assert!(again.is_err(), "never journaled (so never sent) twice");
     assert_eq!(j.orders_sent().await.unwrap(), 1);
     let up = OrderUpdate {
         exchange_order_id: Some("X2".into()),
@@ -195,9 +167,8 @@ async fn an_order_journaled_later_for_the_symbol_is_found_across_waves_and_reope
     j.close().await.unwrap();
 
     let j = Journal::open(&path).await.unwrap();
-    j.insert_sent(&order("wg-d", "W3", 1, "BTCUSDT"))
-        .await
-        .unwrap();
+    let o = order("wg-d", "W3", 1, "BTCUSDT");
+    j.insert_sent(&o).await.unwrap();
     assert!(j.journaled_after("wg-a", "BTCUSDT").await.unwrap());
     assert!(!j.journaled_after("wg-d", "BTCUSDT").await.unwrap());
     j.close().await.unwrap();

@@ -97,24 +97,26 @@ mod tests {
         Decimal::from(x)
     }
 
+    /// Limits at `leverage` with `open` positions, `free` balance and `exposure` (USD).
     fn limits(
         f: impl FnOnce(&mut LimitsConfig),
         leverage: u32,
         open: usize,
-        s: AccountState,
+        free: Option<i64>,
+        exposure: i64,
     ) -> AccountLimits {
         let mut c = LimitsConfig::default();
         f(&mut c);
+        let s = AccountState {
+            free_balance: free.map(d),
+            exposure: d(exposure),
+        };
         AccountLimits::new(&c, leverage, open, s)
     }
 
     #[test]
     fn balance_with_reserve_is_decremented_and_given_back() {
-        let s = AccountState {
-            free_balance: Some(d(250)),
-            exposure: d(0),
-        };
-        let mut l = limits(|_| {}, 1, 0, s);
+        let mut l = limits(|_| {}, 1, 0, Some(250), 0);
         assert_eq!(l.admit(d(100), None), Ok(()));
         assert_eq!(l.admit(d(100), None), Ok(()));
         // 50 left, 10 reserved: 40 < 100.
@@ -122,40 +124,24 @@ mod tests {
         l.release(d(100));
         assert_eq!(l.admit(d(100), None), Ok(()));
         // Leverage 5: a 100 position needs 20 of margin; 40 - 10 reserve covers one more.
-        let mut l = limits(
-            |_| {},
-            5,
-            0,
-            AccountState {
-                free_balance: Some(d(40)),
-                exposure: d(0),
-            },
-        );
+        let mut l = limits(|_| {}, 5, 0, Some(40), 0);
         assert_eq!(l.admit(d(100), None), Ok(()));
         assert_eq!(l.admit(d(100), None), Err(INSUFFICIENT_BALANCE));
     }
 
     #[test]
     fn positions_exposure_and_bracket() {
-        let s = AccountState {
-            free_balance: None,
-            exposure: d(150),
-        };
-        let mut l = limits(|c| c.max_positions = 3, 1, 2, s);
+        let mut l = limits(|c| c.max_positions = 3, 1, 2, None, 150);
         assert_eq!(l.admit(d(100), None), Ok(()));
         assert_eq!(l.admit(d(100), None), Err(MAX_POSITIONS));
-        let mut l = limits(|c| c.max_exposure_usd = Some(d(300)), 1, 2, s);
+        let mut l = limits(|c| c.max_exposure_usd = Some(d(300)), 1, 2, None, 150);
         assert_eq!(l.admit(d(100), None), Ok(()));
         assert_eq!(l.admit(d(100), None), Err(MAX_EXPOSURE));
-        let mut l = limits(|_| {}, 1, 0, s);
+        let mut l = limits(|_| {}, 1, 0, None, 150);
         assert_eq!(l.admit(d(100), Some(d(99))), Err(ABOVE_BRACKET));
         assert_eq!(l.admit(d(100), Some(d(100))), Ok(()));
         // Balance not checked when turned off.
-        let s = AccountState {
-            free_balance: Some(d(0)),
-            exposure: d(0),
-        };
-        let mut l = limits(|c| c.check_balance = false, 1, 0, s);
+        let mut l = limits(|c| c.check_balance = false, 1, 0, Some(0), 0);
         assert_eq!(l.admit(d(100), None), Ok(()));
     }
 }
