@@ -53,15 +53,11 @@ enum Command {
 async fn main() -> anyhow::Result<std::process::ExitCode> {
     let args = Args::parse();
     let mut config = AgentConfig::load(args.config.as_deref())?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
+    config.listen = args.listen.unwrap_or(config.listen);
     if let Some(journal) = args.journal {
         config.journal = journal;
     }
-    if args.confirm_new_journal {
-        config.confirm_new_journal = true;
-    }
+    config.confirm_new_journal |= args.confirm_new_journal;
     config.validate()?;
     if args.check_config {
         let source = args

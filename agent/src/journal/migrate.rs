@@ -50,7 +50,7 @@ async fn adopted(pool: &SqlitePool) -> Result<Option<i64>, sqlx::Error> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
+    use std::path::PathBuf;
     use std::str::FromStr;
 
     use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
@@ -65,11 +65,13 @@ mod tests {
         fill_price REAL NOT NULL DEFAULT 0, quantity REAL NOT NULL DEFAULT 0,
         updated_at TEXT NOT NULL";
 
-    /// Writes a journal as the code before sqlx left it, with raw SQL.
-    async fn old_journal(path: &Path, stmts: &[&str]) {
+    /// Writes a journal as the code before sqlx left it, with raw SQL, in a new temp dir.
+    async fn old_journal(stmts: &[&str]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
         let opts = SqliteConnectOptions::from_str("sqlite://")
             .unwrap()
-            .filename(path)
+            .filename(&path)
             .create_if_missing(true);
         let pool = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
         for s in stmts {
@@ -77,6 +79,7 @@ mod tests {
             sqlx::query(s).execute(&pool).await.unwrap();
         }
         pool.close().await;
+        (dir, path)
     }
 
     /// `(version, execution_time)` of every recorded migration: -1 marks one adopted, not run.
@@ -104,20 +107,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_journal_of_the_first_release_gains_every_column_and_keeps_its_rows() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
         let create = format!("CREATE TABLE orders ({FIRST})");
-        old_journal(
-            &path,
-            &[
-                &create,
-                "INSERT INTO orders (client_order_id, wave_id, signal_id, symbol, state,
+        let (_dir, path) = old_journal(&[
+            &create,
+            "INSERT INTO orders (client_order_id, wave_id, signal_id, symbol, state,
                  updated_at) VALUES ('wg-old', 'W', 7, 'BTCUSDT', 'sent', 'x')",
-                "INSERT INTO orders (client_order_id, wave_id, signal_id, symbol, state, error,
+            "INSERT INTO orders (client_order_id, wave_id, signal_id, symbol, state, error,
                  updated_at) VALUES ('wg-dup', 'W', 8, 'ETHUSDT', 'unknown',
                  'duplicate_client_order_id', 'x')",
-            ],
-        )
+        ])
         .await;
         let j = Journal::open(&path).await.unwrap();
         let rows = j.wave_orders("W").await.unwrap();
@@ -143,8 +141,6 @@ mod tests {
 
     #[tokio::test]
     async fn a_journal_of_the_hand_written_migration_is_adopted_and_keeps_its_rows() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
         // As the last code before sqlx created it, with a row of each kind.
         let create = format!(
             "CREATE TABLE orders ({FIRST}, stop_state TEXT NOT NULL DEFAULT 'none',
@@ -153,29 +149,26 @@ mod tests {
              trailing_state TEXT NOT NULL DEFAULT 'off', trailing_attempt INTEGER NOT NULL
              DEFAULT 0, trailing_activation REAL, trailing_distance REAL, trailing_error TEXT)"
         );
-        old_journal(
-            &path,
-            &[
-                &create,
-                "CREATE INDEX orders_by_wave ON orders (wave_id, signal_id)",
-                "CREATE TABLE wave_results (wave_id TEXT PRIMARY KEY, result BLOB NOT NULL,
+        let (_dir, path) = old_journal(&[
+            &create,
+            "CREATE INDEX orders_by_wave ON orders (wave_id, signal_id)",
+            "CREATE TABLE wave_results (wave_id TEXT PRIMARY KEY, result BLOB NOT NULL,
                  completed_at TEXT NOT NULL)",
-                "CREATE TABLE journal_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-                "CREATE TABLE leverage_settings (symbol TEXT PRIMARY KEY, leverage INTEGER
+            "CREATE TABLE journal_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            "CREATE TABLE leverage_settings (symbol TEXT PRIMARY KEY, leverage INTEGER
                  NOT NULL, margin_mode TEXT NOT NULL, updated_at TEXT NOT NULL)",
-                "CREATE TABLE acknowledged_positions (symbol TEXT PRIMARY KEY,
+            "CREATE TABLE acknowledged_positions (symbol TEXT PRIMARY KEY,
                  acknowledged_at TEXT NOT NULL)",
-                "INSERT INTO orders (client_order_id, wave_id, signal_id, symbol, state,
+            "INSERT INTO orders (client_order_id, wave_id, signal_id, symbol, state,
                  executed, fill_price, quantity, updated_at, stop_state, stop_attempt, side,
                  wave_target, rank_index, round, trailing_state, trailing_activation,
                  trailing_distance) VALUES ('wg-a', 'W', 3, 'BTCUSDT', 'filled', 1, 100.5,
                  0.25, 'x', 'placed', 1, 'short', 5, 2, 1, 'placed', 1.5, 0.5)",
-                "INSERT INTO wave_results (wave_id, result, completed_at) VALUES ('W', x'', 'x')",
-                "INSERT INTO journal_meta (key, value) VALUES ('exchange_id', '1')",
-                "INSERT INTO leverage_settings VALUES ('BTCUSDT', 5, 'isolated', 'x')",
-                "INSERT INTO acknowledged_positions VALUES ('XRPUSDT', 'x')",
-            ],
-        )
+            "INSERT INTO wave_results (wave_id, result, completed_at) VALUES ('W', x'', 'x')",
+            "INSERT INTO journal_meta (key, value) VALUES ('exchange_id', '1')",
+            "INSERT INTO leverage_settings VALUES ('BTCUSDT', 5, 'isolated', 'x')",
+            "INSERT INTO acknowledged_positions VALUES ('XRPUSDT', 'x')",
+        ])
         .await;
         for _ in 0..2 {
             let j = Journal::open(&path).await.unwrap();
@@ -200,22 +193,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_journal_between_releases_gets_the_columns_it_lacks() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
         let create = format!(
             "CREATE TABLE orders ({FIRST}, stop_state TEXT NOT NULL DEFAULT 'none',
              stop_attempt INTEGER NOT NULL DEFAULT 0, side TEXT, wave_target INTEGER,
              rank_index INTEGER, round INTEGER)"
         );
-        old_journal(
-            &path,
-            &[
-                &create,
-                "INSERT INTO orders (client_order_id, wave_id, signal_id, symbol, state,
+        let (_dir, path) = old_journal(&[
+            &create,
+            "INSERT INTO orders (client_order_id, wave_id, signal_id, symbol, state,
                  updated_at, stop_state, side, round) VALUES ('wg-a', 'W', 3, 'BTCUSDT',
                  'sent', 'x', 'sending', 'long', 2)",
-            ],
-        )
+        ])
         .await;
         let j = Journal::open(&path).await.unwrap();
         let rows = j.wave_orders("W").await.unwrap();

@@ -123,12 +123,10 @@ impl JournalOrder {
         let trailing: String = r.try_get("trailing_state")?;
         let activation: Option<f64> = r.try_get("trailing_activation")?;
         let distance: Option<f64> = r.try_get("trailing_distance")?;
-        let side = match side {
-            None => None,
-            Some(s) => {
-                Some(Side::parse(&s).ok_or_else(|| JournalError::Corrupt(format!("side {s:?}")))?)
-            }
-        };
+        let side = side
+            .as_deref()
+            .map(|s| Side::parse(s).ok_or_else(|| JournalError::Corrupt(format!("side {s:?}"))))
+            .transpose()?;
         Ok(JournalOrder {
             client_order_id: r.try_get("client_order_id")?,
             wave_id: r.try_get("wave_id")?,

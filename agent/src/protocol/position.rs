@@ -115,29 +115,23 @@ mod tests {
 
     #[test]
     fn out_of_bounds_values_are_refused_naming_the_field() {
-        let field = |p: pb::ExchangeParams| match resolve(&p, &cfg()) {
-            Err(ProtocolError::Field { field, .. }) => field,
-            other => panic!("expected a field error, got {other:?}"),
+        // The field a refusal of `params()` changed by `change` names.
+        let field = |change: &dyn Fn(&mut pb::ExchangeParams)| {
+            let mut p = params();
+            change(&mut p);
+            match resolve(&p, &cfg()) {
+                Err(ProtocolError::Field { field, .. }) => field,
+                other => panic!("expected a field error, got {other:?}"),
+            }
         };
         for l in [0, 126] {
-            let p = pb::ExchangeParams {
-                leverage: Some(l),
-                ..params()
-            };
-            assert_eq!(field(p), "params.leverage");
+            assert_eq!(field(&|p| p.leverage = Some(l)), "params.leverage");
         }
-        let p = pb::ExchangeParams {
-            margin_mode: 7,
-            ..params()
-        };
-        assert_eq!(field(p), "params.margin_mode");
+        assert_eq!(field(&|p| p.margin_mode = 7), "params.margin_mode");
         // [sizing] defaults: 5..=10 000 USD.
         for usd in [4.99, 10_000.01, f64::NAN, -50.0] {
-            let p = pb::ExchangeParams {
-                position_size_usd: Some(usd),
-                ..params()
-            };
-            assert_eq!(field(p), "params.position_size_usd", "{usd}");
+            let got = field(&|p| p.position_size_usd = Some(usd));
+            assert_eq!(got, "params.position_size_usd", "{usd}");
         }
     }
 }
