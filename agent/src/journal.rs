@@ -20,6 +20,7 @@ mod trailing;
 mod venue_ack;
 mod writer;
 
+use std::future::ready;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -160,14 +161,8 @@ impl Journal {
         let (c1, c2) = (clock.clone(), clock.clone());
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .before_acquire(move |_, meta| {
-                let fresh = !c1.stale(meta.age);
-                Box::pin(async move { Ok(fresh) })
-            })
-            .after_release(move |_, meta| {
-                let fresh = !c2.stale(meta.age);
-                Box::pin(async move { Ok(fresh) })
-            })
+            .before_acquire(move |_, meta| Box::pin(ready(Ok(!c1.stale(meta.age)))))
+            .after_release(move |_, meta| Box::pin(ready(Ok(!c2.stale(meta.age)))))
             .connect_with(opts)
             .await?;
         // Damage anywhere in the file refuses the start, before anything is read from it.

@@ -318,25 +318,19 @@ mod tests {
         assert_eq!(ok.max_topup_rounds, 1);
         assert_eq!(ok.exchange_name, "binance");
         assert_eq!(ok.stop_loss_percent, 4.0);
-        let mut s = start();
-        s.protocol_version = 2;
-        assert!(matches!(
-            check_start(&s, &cfg()),
-            Err(ProtocolError::Version { got: 2, .. })
-        ));
-        let err = |s: &pb::Start| check_start(s, &cfg()).unwrap_err().to_string();
-        let mut s = start();
-        s.params = None;
-        assert_eq!(err(&s), "params: missing");
-        let mut s = start();
-        s.params.as_mut().unwrap().exchange_id = 2;
-        assert_eq!(
-            err(&s),
-            "params.exchange_id: agent serves exchange 1, got 2"
-        );
-        let mut s = start();
-        s.params.as_mut().unwrap().max_trades = 0;
-        assert!(err(&s).starts_with("params.max_trades:"));
+        // The refusal of `start()` changed by `change`.
+        let err = |change: &dyn Fn(&mut pb::Start)| {
+            let mut s = start();
+            change(&mut s);
+            check_start(&s, &cfg()).unwrap_err()
+        };
+        let version = err(&|s| s.protocol_version = 2);
+        assert!(matches!(version, ProtocolError::Version { got: 2, .. }));
+        assert_eq!(err(&|s| s.params = None).to_string(), "params: missing");
+        let e = err(&|s| s.params.as_mut().unwrap().exchange_id = 2).to_string();
+        assert_eq!(e, "params.exchange_id: agent serves exchange 1, got 2");
+        let e = err(&|s| s.params.as_mut().unwrap().max_trades = 0).to_string();
+        assert!(e.starts_with("params.max_trades:"), "{e}");
     }
 
     #[test]
