@@ -115,8 +115,9 @@ pub struct Journal {
 }
 
 /// How durable a journal commit is before the order it records is sent (`journal_sync`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, strum::EnumString)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum JournalSync {
     /// `synchronous = NORMAL`: a commit survives a process crash, not power loss; no fsync.
     #[default]
@@ -129,11 +130,7 @@ pub enum JournalSync {
 impl JournalSync {
     /// Parses `normal` or `full`.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "normal" => Some(Self::Normal),
-            "full" => Some(Self::Full),
-            _ => None,
-        }
+        s.parse().ok()
     }
 }
 

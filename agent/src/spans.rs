@@ -42,9 +42,7 @@ impl BatchSpan {
 
     /// Counts one verdict of the batch.
     pub fn verdict(&mut self, verdict: &Verdict) {
-        if verdict.is_successful() {
-            self.successful += 1;
-        }
+        self.successful += u32::from(verdict.is_successful());
     }
 
     /// Every verdict is in: records `successful` and closes the span.
