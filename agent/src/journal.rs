@@ -115,9 +115,8 @@ pub struct Journal {
 }
 
 /// How durable a journal commit is before the order it records is sent (`journal_sync`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, strum::EnumString)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
 pub enum JournalSync {
     /// `synchronous = NORMAL`: a commit survives a process crash, not power loss; no fsync.
     #[default]
@@ -125,13 +124,6 @@ pub enum JournalSync {
     /// `synchronous = FULL`: a commit survives power loss too (a lost record could let an order
     /// be sent again); one fsync per order.
     Full,
-}
-
-impl JournalSync {
-    /// Parses `normal` or `full`.
-    pub fn parse(s: &str) -> Option<Self> {
-        s.parse().ok()
-    }
 }
 
 impl Journal {
