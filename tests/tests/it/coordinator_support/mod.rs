@@ -12,7 +12,7 @@ use wavegate_common::proto::v1::exchange_agent_client::ExchangeAgentClient;
 use wavegate_common::proto::v1::signal_ingest_client::SignalIngestClient;
 use wavegate_common::proto::v1::waves_client::WavesClient;
 use wavegate_common::time::{floor_to_interval, to_proto};
-use wavegate_tests::{Proc, free_port};
+use wavegate_tests::Proc;
 
 /// Failure guard only.
 pub const GUARD: Duration = Duration::from_secs(90);
@@ -34,7 +34,8 @@ fn list(v: &[&str]) -> String {
 
 /// Starts a paper agent process.
 pub async fn start_agent(dir: &Path, a: &PaperAgent) -> Proc {
-    let port = free_port();
+    // Any free port: the process announces the one it bound.
+    let port = 0;
     let toml = format!(
         "listen = \"127.0.0.1:{port}\"\nexchange_id = {}\nexchange_name = \"{}\"\n\
          region = \"test\"\njournal = \"{}\"\nexecution_mode = \"sequential\"\n\
@@ -78,7 +79,8 @@ pub async fn start_coordinator_tuned(
     waves_extra: &str,
     dispatch_extra: &str,
 ) -> Proc {
-    let port = free_port();
+    // Any free port: the process announces the one it bound.
+    let port = 0;
     let mut toml = format!(
         "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"{database_url}\"\nnode_id = \"{node_id}\"\n\
          [waves]\nquiet_secs = 3\n{waves_extra}\n[dispatch]\nretries = 2\nconnect_timeout_ms = 500\n\
