@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use tokio::process::Command;
 use wavegate_common::time::floor_to_interval;
 use wavegate_tests::tls::TestCa;
+use wavegate_tests::worked_example as we;
 use wavegate_tests::{Proc, binary};
 
 /// Failure guard only.
@@ -72,19 +73,13 @@ fn out(o: &Output) -> String {
 /// The worked example of docs/design.md §1 at wave `ts` as the CLI's JSON input: Binance 9 signals
 /// (max_trades 6), Bybit 7 (max_trades 4).
 fn worked_example(ts: DateTime<Utc>) -> Value {
-    let binance = [
-        "BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "BTCUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT",
-        "AVAXUSDT",
-    ];
-    let bybit = [
-        "BTCUSDT", "ETHUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT",
-    ];
     let wave = ts.to_rfc3339_opts(SecondsFormat::Secs, true);
     let created = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
     let mut v = Vec::new();
-    for (exchange, base_id, max_trades, symbols) in
-        [(1, 101, 6, &binance[..]), (2, 201, 4, &bybit[..])]
-    {
+    for (exchange, base_id, max_trades, symbols) in [
+        (1, 101, we::BINANCE_MAX_TRADES, &we::BINANCE_SYMBOLS[..]),
+        (2, 201, we::BYBIT_MAX_TRADES, &we::BYBIT_SYMBOLS[..]),
+    ] {
         for (i, s) in symbols.iter().enumerate() {
             let mut sig = json!({
                 "id": base_id + i as i64, "symbol": s, "exchange_id": exchange, "action": "BUY",
@@ -104,7 +99,9 @@ fn worked_example(ts: DateTime<Utc>) -> Value {
 async fn cli_publishes_over_tls_and_the_wave_completes_over_mutual_tls() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new(dir.path(), "wavegate");
-    let binance = start_agent(dir.path(), &ca, 1, "binance", "\"ETHUSDT\"", "\"BNBUSDT\"").await;
+    let open = format!("\"{}\"", we::BINANCE_OPEN_POSITION);
+    let fail = format!("\"{}\"", we::BINANCE_EXEC_FAIL);
+    let binance = start_agent(dir.path(), &ca, 1, "binance", &open, &fail).await;
     let bybit = start_agent(dir.path(), &ca, 2, "bybit", "", "").await;
 
     let (cert, key) = ca.issue("coordinator", true);

@@ -12,7 +12,7 @@ use wavegate_common::proto::v1::exchange_agent_client::ExchangeAgentClient;
 use wavegate_common::proto::v1::signal_ingest_client::SignalIngestClient;
 use wavegate_common::proto::v1::waves_client::WavesClient;
 use wavegate_common::time::{floor_to_interval, to_proto};
-use wavegate_tests::Proc;
+use wavegate_tests::{Proc, worked_example};
 
 /// Failure guard only.
 pub const GUARD: Duration = Duration::from_secs(90);
@@ -244,8 +244,8 @@ pub fn binance_agent() -> PaperAgent {
     PaperAgent {
         exchange_id: 1,
         name: "binance",
-        open_positions: vec!["ETHUSDT"],
-        exec_fail: vec!["BNBUSDT"],
+        open_positions: vec![worked_example::BINANCE_OPEN_POSITION],
+        exec_fail: vec![worked_example::BINANCE_EXEC_FAIL],
         latency_ms: 0,
     }
 }
@@ -259,13 +259,7 @@ pub fn bybit_agent() -> PaperAgent {
     }
 }
 
-pub const BINANCE_SYMBOLS: [&str; 9] = [
-    "BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "BTCUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT",
-    "AVAXUSDT",
-];
-pub const BYBIT_SYMBOLS: [&str; 7] = [
-    "BTCUSDT", "ETHUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT",
-];
+pub use wavegate_tests::worked_example::{BINANCE_SYMBOLS, BYBIT_SYMBOLS};
 
 /// The worked example's 16 signals, ranked by descending score within each exchange; the
 /// first of each exchange carries its max_trades.
@@ -279,7 +273,7 @@ pub fn worked_example(ts: DateTime<Utc>) -> Vec<pb::Signal> {
             1,
             90.0 - i as f64,
             ts,
-            (i == 0).then_some(6),
+            (i == 0).then_some(worked_example::BINANCE_MAX_TRADES),
         ));
     }
     for (i, s) in BYBIT_SYMBOLS.iter().enumerate() {
@@ -290,7 +284,7 @@ pub fn worked_example(ts: DateTime<Utc>) -> Vec<pb::Signal> {
             2,
             80.0 - i as f64,
             ts,
-            (i == 0).then_some(4),
+            (i == 0).then_some(worked_example::BYBIT_MAX_TRADES),
         ));
     }
     v
