@@ -99,7 +99,11 @@ impl ProcBuilder {
     pub async fn spawn(self) -> anyhow::Result<Proc> {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        let stem = format!("{}-{}-{n}", self.bin, std::process::id());
+        let stem = match self.config.as_deref().and_then(listen_port) {
+            // A fixed port names the files as before: the benches find a process by its config.
+            Some(port) if port != 0 => format!("{}-{port}", self.bin),
+            _ => format!("{}-{}-{n}", self.bin, std::process::id()),
+        };
         let config = match &self.config {
             Some(toml) => {
                 let path = self.dir.join(format!("{stem}.toml"));
@@ -382,6 +386,16 @@ impl Drop for Proc {
     }
 }
 
+/// The port of a config's `listen = "ip:port"` line.
+fn listen_port(toml: &str) -> Option<u16> {
+    toml.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        let addr: SocketAddr =
+            (k.trim() == "listen").then(|| v.trim().trim_matches('"').parse().ok())??;
+        Some(addr.port())
+    })
+}
+
 /// The address on the first line of `text` starting with `prefix` (`<bin> listening on `).
 fn announced(text: &str, prefix: &str) -> Option<SocketAddr> {
     text.lines()
@@ -402,5 +416,15 @@ mod tests {
             Some("127.0.0.1:7101".parse().unwrap())
         );
         assert_eq!(announced(log, "wavegate-coordinator listening on "), None);
+    }
+
+    #[test]
+    fn reads_the_listen_port() {
+        assert_eq!(
+            listen_port("a = 1\nlisten = \"127.0.0.1:7101\"\n"),
+            Some(7101)
+        );
+        assert_eq!(listen_port("listen = \"127.0.0.1:0\""), Some(0));
+        assert_eq!(listen_port("nolisten = 1"), None);
     }
 }
