@@ -121,6 +121,11 @@ fn metric(text: &str, prefix: &str) -> f64 {
 /// Paper agents for Binance (1) and Bybit (2) and a coordinator dispatching to them. The quiet
 /// period (8 s) covers a bridge restart or reconnect between two pushes of one candle.
 async fn cluster(dir: &Path) -> (Proc, Proc, Proc) {
+    cluster_quiet(dir, 8).await
+}
+
+/// [`cluster`] with a quiet period of `quiet_secs`.
+async fn cluster_quiet(dir: &Path, quiet_secs: u32) -> (Proc, Proc, Proc) {
     let binance = start_agent(
         dir,
         &PaperAgent {
@@ -144,7 +149,7 @@ async fn cluster(dir: &Path) -> (Proc, Proc, Proc) {
     let db = dir.join("coordinator.db");
     let toml = format!(
         "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"sqlite://{}?mode=rwc\"\nnode_id = \"bridge-e2e\"\n\
-         metrics_listen = \"off\"\n[waves]\nquiet_secs = 8\n\
+         metrics_listen = \"off\"\n[waves]\nquiet_secs = {quiet_secs}\n\
          [[exchanges]]\nid = 1\nname = \"binance\"\nagent = \"{}\"\n\
          [[exchanges]]\nid = 2\nname = \"bybit\"\nagent = \"{}\"\n",
         db.display(),
@@ -395,7 +400,8 @@ async fn bridge_rides_out_refused_tokens_silence_and_dropped_connections() {
 #[tokio::test]
 async fn bridge_relays_over_wss_trusting_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
-    let (coord, binance, _bybit) = cluster(dir.path()).await;
+    // The whole window comes in one push and the bridge never reconnects: a short quiet period.
+    let (coord, binance, _bybit) = cluster_quiet(dir.path(), 2).await;
     let ca = TestCa::new(dir.path(), "feed");
     let (cert, key) = ca.issue("signals", true);
     let server = SignalServer::start_tls(TOKEN, Duration::from_millis(200), &cert, &key)
