@@ -1,7 +1,26 @@
-//! The statistics docs/design.md §1's worked example must come out with, to the field, for the tests
-//! that run it through an agent, a coordinator or the CLI.
+//! docs/design.md §1's worked example for the tests that run it through real processes (its
+//! signals, ranked, and the paper agents' script), and the statistics it must come out with, to
+//! the field, through an agent, a coordinator or the CLI.
 
 use wavegate_common::stats::{ExchangeStats, ParamsSource};
+
+/// Binance's 9 signals in rank order: ETHUSDT holds an open position, BTCUSDT comes twice.
+pub const BINANCE_SYMBOLS: [&str; 9] = [
+    "BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "BTCUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT",
+    "AVAXUSDT",
+];
+/// Bybit's 7 signals in rank order: ETHUSDT comes twice.
+pub const BYBIT_SYMBOLS: [&str; 7] = [
+    "BTCUSDT", "ETHUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT",
+];
+/// Binance's target (the first signal's `max_trades`).
+pub const BINANCE_MAX_TRADES: u32 = 6;
+/// Bybit's target.
+pub const BYBIT_MAX_TRADES: u32 = 4;
+/// The symbol the Binance paper agent holds a position in before the wave.
+pub const BINANCE_OPEN_POSITION: &str = "ETHUSDT";
+/// The symbol the Binance paper agent fails to execute (the third validated signal).
+pub const BINANCE_EXEC_FAIL: &str = "BNBUSDT";
 
 /// Binance: target 6, buffer 9; 9 selected, 7 validated (2 duplicates), no top-up; execution
 /// 1 ok, 2 ok, 3 fails, 4–7 ok → 6/6, buffer saved us.

@@ -1,8 +1,6 @@
 //! The real `wavegate-agent` binary with the example config, and config loading errors.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use crate::support::*;
 use tonic_health::pb::HealthCheckRequest;
@@ -12,6 +10,7 @@ use wavegate_agent::{AgentConfig, ConfigError};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::telemetry::{LogFormat, SERVICE_AGENT};
 use wavegate_common::walk::Mode;
+use wavegate_tests::Proc;
 
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("agent.example.toml")
@@ -91,30 +90,23 @@ fn bad_config_names_the_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_binary_serves_describe_and_health() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wavegate-agent"))
-        .arg("--config")
-        .arg(example())
-        .arg("--listen")
-        .arg(&addr)
-        .arg("--journal")
-        .arg(dir.path().join("agent.db"))
+    let mut agent = Proc::builder("wavegate-agent", dir.path())
+        .program(env!("CARGO_BIN_EXE_wavegate-agent"))
+        .args(["--config"])
+        .args([example()])
+        .args(["--listen", "127.0.0.1:0", "--journal"])
+        .args([dir.path().join("agent.db")])
         .env_remove("WAVEGATE_AGENT_CONFIG")
         .env_remove("WAVEGATE_AGENT_LISTEN")
         .env_remove("WAVEGATE_AGENT_JOURNAL")
         // Not the example's fixed 9101: parallel test runs must not collide.
         .env("WAVEGATE_AGENT_METRICS_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
+        .await
         .expect("binary starts");
+    let addr = agent.addr();
 
-    let mut client = connect(addr.parse().unwrap()).await;
+    let mut client = connect(addr).await;
     let d = describe(&mut client).await;
     assert_eq!(d.exchange_id, 1);
     assert_eq!(d.exchange_name, "binance");
@@ -140,26 +132,10 @@ async fn real_binary_serves_describe_and_health() {
     assert_eq!(h.status, ServingStatus::Serving as i32);
 
     // SIGTERM → graceful exit with success.
-    let killed = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::time::timeout(GUARD, async {
-        loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                return s;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
-    match status {
-        Ok(s) => assert!(s.success(), "{s}"),
-        Err(_) => {
-            let _ = child.kill();
-            panic!("agent did not stop on SIGTERM");
-        }
-    }
+    let status = agent.terminate().await.expect("stops on SIGTERM");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}\n{}",
+        agent.log_text()
+    );
 }

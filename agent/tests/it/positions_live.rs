@@ -6,17 +6,7 @@ use crate::live_support::*;
 use crate::support::*;
 use wavegate_agent::config::{AdapterKind, MarginMode};
 use wavegate_common::proto::v1 as pb;
-use wavegate_tests::fake_exchange::{
-    FakeBinance, FakeBybit, FakeServer, MarginKind, Side as FakeSide, World,
-};
-
-async fn start_fake(kind: AdapterKind, world: World) -> FakeServer {
-    match kind {
-        AdapterKind::Bybit => FakeBybit::start(world).await,
-        _ => FakeBinance::start(world).await,
-    }
-    .expect("fake starts")
-}
+use wavegate_tests::fake_exchange::{FakeServer, MarginKind, Side as FakeSide, World};
 
 fn cfg(dir: &std::path::Path, kind: AdapterKind, fake: &FakeServer) -> wavegate_agent::AgentConfig {
     let (id, name) = match kind {

@@ -1,5 +1,6 @@
-//! Crash set-ups shared by the recovery tests (`stop_recovery`, `foreign_positions`): what a
-//! first run of wave `W` left in the journal and at the paper exchange, and readers of both.
+//! Crash set-ups shared by the recovery tests (`stop_recovery`, `foreign_positions`,
+//! `resent_waves`, `resume_after_topup`): what a first run of wave `W` left in the journal and
+//! at the paper exchange, and readers of both.
 
 use std::path::Path;
 
@@ -8,7 +9,9 @@ use wavegate_agent::AgentConfig;
 use wavegate_agent::exchange::paper::PaperExchange;
 use wavegate_agent::exchange::{EntryOrder, Exchange, Fill, Side, StopOrder};
 use wavegate_agent::execute::derived_id;
-use wavegate_agent::journal::{Journal, OrderEvent, OrderState, OrderUpdate, StopEvent, StopState};
+use wavegate_agent::journal::{
+    Journal, NewOrder, OrderEvent, OrderState, OrderUpdate, StopEvent, StopState,
+};
 use wavegate_common::order_id::client_order_id;
 
 /// Wave `W`'s BTCUSDT entry journaled, filled at the paper exchange, and its fill journaled
@@ -29,33 +32,43 @@ pub async fn filled_entry(
     let paper = PaperExchange::open(cfg.adapter.paper.clone(), &journal)
         .await
         .unwrap();
-    journal
-        .insert_sent(&new_order(&coid, "W", 1, "BTCUSDT", 2))
-        .await
-        .unwrap();
+    let row = new_order(&coid, "W", 1, "BTCUSDT", 2);
+    let fill = sent_and_filled(&journal, &paper, &row, journal_fill).await;
+    (journal, paper, coid, fill)
+}
+
+/// Journals `row` (a long entry) as sent and has `paper` fill it, as a run does before it
+/// crashes; with `journal_fill`, the fill reached the journal too. The fill.
+pub async fn sent_and_filled(
+    journal: &Journal,
+    paper: &PaperExchange,
+    row: &NewOrder<'_>,
+    journal_fill: bool,
+) -> Fill {
+    journal.insert_sent(row).await.unwrap();
     let fill = paper
         .place_entry(EntryOrder {
-            client_order_id: coid.clone(),
-            symbol: "BTCUSDT".into(),
+            client_order_id: row.client_order_id.to_owned(),
+            symbol: row.symbol.into(),
             side: Side::Long,
             notional: 100.into(),
         })
         .await
         .unwrap();
-    let up = OrderUpdate {
-        exchange_order_id: Some(fill.exchange_order_id.clone()),
-        executed: true,
-        error: None,
-        fill_price: fill.price,
-        quantity: fill.quantity,
-    };
     if journal_fill {
+        let up = OrderUpdate {
+            exchange_order_id: Some(fill.exchange_order_id.clone()),
+            executed: true,
+            error: None,
+            fill_price: fill.price,
+            quantity: fill.quantity,
+        };
         journal
-            .apply(&coid, OrderState::Sent, OrderEvent::Fill, &up)
+            .apply(row.client_order_id, OrderState::Sent, OrderEvent::Fill, &up)
             .await
             .unwrap();
     }
-    (journal, paper, coid, fill)
+    fill
 }
 
 /// Simulates a crash right after BTCUSDT's entry filled and its fill was journaled; with

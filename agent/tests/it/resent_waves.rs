@@ -4,11 +4,11 @@
 
 use std::path::Path;
 
+use crate::recovery_support::sent_and_filled;
 use crate::support::*;
 use wavegate_agent::AgentConfig;
 use wavegate_agent::exchange::paper::PaperExchange;
-use wavegate_agent::exchange::{EntryOrder, Exchange, Side};
-use wavegate_agent::journal::{Journal, OrderEvent, OrderState, OrderUpdate};
+use wavegate_agent::journal::Journal;
 use wavegate_common::order_id::client_order_id;
 use wavegate_common::proto::v1 as pb;
 
@@ -27,32 +27,8 @@ async fn crash_after_entry(
     let paper = PaperExchange::open(cfg.adapter.paper.clone(), &journal)
         .await
         .unwrap();
-    journal
-        .insert_sent(&new_order(&coid, "W", signal_id, symbol, wave_target))
-        .await
-        .unwrap();
-    let fill = paper
-        .place_entry(EntryOrder {
-            client_order_id: coid.clone(),
-            symbol: symbol.into(),
-            side: Side::Long,
-            notional: 100.into(),
-        })
-        .await
-        .unwrap();
-    if fill_journaled {
-        let up = OrderUpdate {
-            exchange_order_id: Some(fill.exchange_order_id),
-            executed: true,
-            error: None,
-            fill_price: fill.price,
-            quantity: fill.quantity,
-        };
-        journal
-            .apply(&coid, OrderState::Sent, OrderEvent::Fill, &up)
-            .await
-            .unwrap();
-    }
+    let row = new_order(&coid, "W", signal_id, symbol, wave_target);
+    sent_and_filled(&journal, &paper, &row, fill_journaled).await;
     journal.close().await.unwrap();
     coid
 }

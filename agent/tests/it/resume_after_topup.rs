@@ -3,10 +3,10 @@
 //! successes they were — so the walk goes on to the target instead of stopping short with a
 //! validated signal unused.
 
+use crate::recovery_support::sent_and_filled;
 use crate::support::*;
 use wavegate_agent::exchange::paper::PaperExchange;
-use wavegate_agent::exchange::{EntryOrder, Exchange, Side};
-use wavegate_agent::journal::{Journal, OrderEvent, OrderState, OrderUpdate};
+use wavegate_agent::journal::Journal;
 use wavegate_common::order_id::client_order_id;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,27 +31,7 @@ async fn a_run_resumed_after_a_topup_started_walks_on_to_the_target() {
             let mut row = new_order(&coid, "W", signal_id, symbol, 3);
             row.index = index;
             row.round = round;
-            journal.insert_sent(&row).await.unwrap();
-            let fill = paper
-                .place_entry(EntryOrder {
-                    client_order_id: coid.clone(),
-                    symbol: symbol.into(),
-                    side: Side::Long,
-                    notional: 100.into(),
-                })
-                .await
-                .unwrap();
-            let up = OrderUpdate {
-                exchange_order_id: Some(fill.exchange_order_id),
-                executed: true,
-                error: None,
-                fill_price: fill.price,
-                quantity: fill.quantity,
-            };
-            journal
-                .apply(&coid, OrderState::Sent, OrderEvent::Fill, &up)
-                .await
-                .unwrap();
+            sent_and_filled(&journal, &paper, &row, true).await;
         }
         journal.close().await.unwrap();
     }

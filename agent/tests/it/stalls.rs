@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use crate::recovery_support::sent_and_filled;
 use crate::support::*;
 use wavegate_agent::exchange::paper::PaperExchange;
-use wavegate_agent::exchange::{EntryOrder, Exchange, Side};
 use wavegate_agent::journal::Journal;
 use wavegate_common::order_id::client_order_id;
 use wavegate_common::proto::v1 as pb;
@@ -117,19 +117,8 @@ async fn open_positions_down_refuses_the_wave_after_settling_its_journaled_order
         let paper = PaperExchange::open(cfg.adapter.paper.clone(), &journal)
             .await
             .unwrap();
-        journal
-            .insert_sent(&new_order(&coid, "W", 1, "BTCUSDT", 2))
-            .await
-            .unwrap();
-        paper
-            .place_entry(EntryOrder {
-                client_order_id: coid.clone(),
-                symbol: "BTCUSDT".into(),
-                side: Side::Long,
-                notional: 100.into(),
-            })
-            .await
-            .unwrap();
+        let row = new_order(&coid, "W", 1, "BTCUSDT", 2);
+        sent_and_filled(&journal, &paper, &row, false).await;
         journal.close().await.unwrap();
     }
     let (agent, mut client) = start(cfg.clone()).await;

@@ -266,28 +266,16 @@ async fn interrupted_close_leaves_a_same_size_position_of_another_wave_alone() {
 
 /// Journals each `(client order id, signal id, symbol)` of wave `W` as `sent` (target `target`)
 /// and fills it at the paper exchange: a crash right after the sends.
-async fn sent_and_filled(cfg: &AgentConfig, target: u32, rows: &[(&str, i64, &str)]) {
+async fn crash_after_sends(cfg: &AgentConfig, target: u32, rows: &[(&str, i64, &str)]) {
     use wavegate_agent::exchange::paper::PaperExchange;
-    use wavegate_agent::exchange::{EntryOrder, Side};
     use wavegate_agent::journal::Journal;
     let journal = Journal::open(&cfg.journal).await.unwrap();
     let paper = PaperExchange::open(cfg.adapter.paper.clone(), &journal)
         .await
         .unwrap();
     for (coid, signal_id, symbol) in rows {
-        journal
-            .insert_sent(&new_order(coid, "W", *signal_id, symbol, target))
-            .await
-            .unwrap();
-        paper
-            .place_entry(EntryOrder {
-                client_order_id: (*coid).to_owned(),
-                symbol: (*symbol).to_owned(),
-                side: Side::Long,
-                notional: 100.into(),
-            })
-            .await
-            .unwrap();
+        let row = new_order(coid, "W", *signal_id, symbol, target);
+        sent_and_filled(&journal, &paper, &row, false).await;
     }
     journal.close().await.unwrap();
 }
@@ -299,7 +287,7 @@ async fn a_journaled_order_is_settled_under_its_journaled_id() {
     // Sent while the agent ran as exchange 7: the id the exchange knows is not the one this
     // agent (exchange 1) would derive now.
     let coid = wavegate_common::order_id::client_order_id("W", 7, 1);
-    sent_and_filled(&cfg, 1, &[(&coid, 1, "BTCUSDT")]).await;
+    crash_after_sends(&cfg, 1, &[(&coid, 1, "BTCUSDT")]).await;
 
     let (agent, mut client) = start(cfg.clone()).await;
     let all = signals(1, 1, &["BTCUSDT", "ETHUSDT"]);
@@ -335,7 +323,7 @@ async fn two_journaled_orders_of_one_signal_each_hold_a_slot() {
     // two orders, two positions' worth of fills.
     let a = wavegate_common::order_id::client_order_id("W", 1, 1);
     let b = wavegate_common::order_id::client_order_id("W", 7, 1);
-    sent_and_filled(&cfg, 2, &[(&a, 1, "BTCUSDT"), (&b, 1, "BTCUSDT")]).await;
+    crash_after_sends(&cfg, 2, &[(&a, 1, "BTCUSDT"), (&b, 1, "BTCUSDT")]).await;
 
     let (agent, mut client) = start(cfg.clone()).await;
     let all = signals(1, 1, &["BTCUSDT", "ETHUSDT", "SOLUSDT"]);

@@ -95,6 +95,7 @@ async fn worked_example_metrics_match_the_wave_result() {
             "BTCUSDT", "ETHUSDT", "BTCUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT",
         ],
     );
+    let waves_started = std::time::Instant::now();
     let (b_run, y_run) = tokio::join!(
         drive(
             &mut b_client,
@@ -109,6 +110,7 @@ async fn worked_example_metrics_match_the_wave_result() {
             Drive::default()
         ),
     );
+    let waves_took = waves_started.elapsed().as_secs_f64();
     let b_stats = b_run.stats();
     let y_stats = y_run.stats();
 
@@ -146,7 +148,11 @@ async fn worked_example_metrics_match_the_wave_result() {
     );
     assert_eq!((count, inf), (orders, orders), "{}", b.text);
     assert_eq!(count, 7.0);
-    assert!(sum >= 0.0);
+    // Every order took some time, and none longer than the waves themselves.
+    assert!(
+        sum > 0.0 && sum <= count * waves_took,
+        "{sum} s of {count} orders in {waves_took} s"
+    );
     // Each agent counts only its own exchange.
     assert_eq!(b.matching(VERDICTS, &[("exchange", "bybit")]).count(), 0);
 

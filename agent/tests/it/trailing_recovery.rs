@@ -5,87 +5,40 @@
 //! placed again when it had not.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::live_support::*;
 use crate::support::*;
 use wavegate_common::proto::v1 as pb;
+use wavegate_tests::Proc;
 use wavegate_tests::fake_exchange::{FakeBinance, FakeBybit, FakeServer, Fault, World};
 
-/// The real agent binary on a free loopback port, killed when dropped.
-struct AgentProc {
-    child: Child,
-    addr: std::net::SocketAddr,
-}
-
-impl AgentProc {
-    /// Starts `wavegate-agent` for `venue` against `fake`, its journal and log in `dir`. Its
-    /// order timeout is longer than the test waits, so a request whose answer the fake holds
-    /// back is still out when the agent is killed.
-    fn spawn(dir: &Path, venue: &str, fake: &FakeServer) -> Self {
-        let toml = dir.join("agent.toml");
-        let id = if venue == "bybit" { 2 } else { 1 };
-        std::fs::write(
-            &toml,
-            format!(
-                "exchange_id = {id}\nexchange_name = \"{venue}\"\nmetrics_listen = \"off\"\n\
-                 confirm_new_journal = true\norder_timeout_ms = 120000\n\
-                 [rate_limit]\norders_per_second = 1000\nburst = 100\n\
-                 [adapter]\nkind = \"{venue}\"\n[adapter.{venue}]\nbase_url = \"{}\"\n",
-                fake.base_url()
-            ),
-        )
-        .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("agent.log"))
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_wavegate-agent"))
-            .arg("--config")
-            .arg(&toml)
-            .arg("--listen")
-            .arg(addr.to_string())
-            .arg("--journal")
-            .arg(dir.join("agent.db"))
-            .env_remove("WAVEGATE_AGENT_CONFIG")
-            .env_remove("WAVEGATE_AGENT_LISTEN")
-            .env_remove("WAVEGATE_AGENT_JOURNAL")
-            .env("WAVEGATE_AGENT_API_KEY", KEY)
-            .env("WAVEGATE_AGENT_API_SECRET", SECRET)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("binary starts");
-        AgentProc { child, addr }
-    }
-
-    /// SIGKILL, as a crash would, and waits for the process to be gone.
-    fn kill9(&mut self) {
-        let killed = Command::new("kill")
-            .arg("-9")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for AgentProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts the real `wavegate-agent` for `venue` against `fake` on a port it announces, its
+/// journal and log in `dir`. Its order timeout is longer than the test waits, so a request
+/// whose answer the fake holds back is still out when the agent is killed.
+async fn spawn_agent(dir: &Path, venue: &str, fake: &FakeServer) -> Proc {
+    let id = if venue == "bybit" { 2 } else { 1 };
+    let toml = format!(
+        "exchange_id = {id}\nexchange_name = \"{venue}\"\nmetrics_listen = \"off\"\n\
+         confirm_new_journal = true\norder_timeout_ms = 120000\n\
+         [rate_limit]\norders_per_second = 1000\nburst = 100\n\
+         [adapter]\nkind = \"{venue}\"\n[adapter.{venue}]\nbase_url = \"{}\"\n",
+        fake.base_url()
+    );
+    Proc::builder("wavegate-agent", dir)
+        .program(env!("CARGO_BIN_EXE_wavegate-agent"))
+        .config(&toml)
+        .args(["--listen", "127.0.0.1:0", "--journal"])
+        .args([dir.join("agent.db")])
+        .env_remove("WAVEGATE_AGENT_CONFIG")
+        .env_remove("WAVEGATE_AGENT_LISTEN")
+        .env_remove("WAVEGATE_AGENT_JOURNAL")
+        .env("WAVEGATE_AGENT_API_KEY", KEY)
+        .env("WAVEGATE_AGENT_API_SECRET", SECRET)
+        .env("RUST_LOG", "info")
+        .spawn()
+        .await
+        .expect("agent starts")
 }
 
 /// One long ETHUSDT signal with a 4 % stop and a 2 % / 0.5 % trailing stop.
@@ -139,10 +92,10 @@ async fn killed_between_stop_and_trailing(venue: &str, lost: bool) {
     }
     .expect("fake starts");
     let dir = tempfile::tempdir().unwrap();
-    let mut agent = AgentProc::spawn(dir.path(), venue, &fake);
+    let mut agent = spawn_agent(dir.path(), venue, &fake).await;
     let id = if venue == "bybit" { 2 } else { 1 };
     let (start, all) = wave(id);
-    let mut client = connect(agent.addr).await;
+    let mut client = connect(agent.addr()).await;
     let first = {
         let (start, all) = (start.clone(), all.clone());
         tokio::spawn(async move {
@@ -157,7 +110,7 @@ async fn killed_between_stop_and_trailing(venue: &str, lost: bool) {
     .await
     .expect("the trailing stop's request reaches the fake");
     assert_eq!(protection(&fake, "ETHUSDT"), (1, 1), "stop, then trailing");
-    agent.kill9();
+    agent.kill().await;
     first.abort();
     if lost {
         assert_eq!(fake.forget_trailing("ETHUSDT"), 1);
@@ -166,10 +119,11 @@ async fn killed_between_stop_and_trailing(venue: &str, lost: bool) {
 
     // The restart's sweep settles the journaled trailing step before the agent serves (its
     // port may take connections earlier: an RPC answered says it serves).
-    let agent = AgentProc::spawn(dir.path(), venue, &fake);
-    let mut client = connect(agent.addr).await;
+    let agent = spawn_agent(dir.path(), venue, &fake).await;
+    let mut client = connect(agent.addr()).await;
     describe(&mut client).await;
-    let log = || std::fs::read_to_string(dir.path().join("agent.log")).unwrap_or_default();
+    let log_path = agent.log_path().to_owned();
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     assert_eq!(
         protection(&fake, "ETHUSDT"),
         (1, 1),

@@ -11,9 +11,7 @@ use std::time::Duration;
 use crate::live_support::*;
 use crate::support::*;
 use wavegate_agent::config::AdapterKind;
-use wavegate_tests::fake_exchange::{
-    FakeBinance, FakeBybit, FakeServer, RateLimit, Side as FakeSide, World,
-};
+use wavegate_tests::fake_exchange::{RateLimit, Side as FakeSide, World};
 
 /// The agent's default `stop_loss_percent`.
 const STOP_PCT: f64 = 4.0;
@@ -131,14 +129,6 @@ fn venues() -> [(AdapterKind, u32, &'static str, &'static str, &'static str); 2]
         (AdapterKind::Binance, 1, "binance", "-1022", "Signature"),
         (AdapterKind::Bybit, 2, "bybit", "10004", "sign"),
     ]
-}
-
-async fn start_fake(kind: AdapterKind, world: World) -> FakeServer {
-    match kind {
-        AdapterKind::Bybit => FakeBybit::start(world).await,
-        _ => FakeBinance::start(world).await,
-    }
-    .expect("fake starts")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

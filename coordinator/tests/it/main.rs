@@ -7,7 +7,7 @@ mod api_ingest;
 mod api_waves;
 mod auth;
 mod hostile_clients;
-mod ingest_speed;
+mod large_batches;
 mod params_positions;
 mod store;
 mod telemetry_lost_agent;

@@ -93,9 +93,9 @@ async fn a_restarted_agent_protects_a_filled_entry_before_serving_whatever_the_c
     );
 }
 
-/// SIGSTOP of binance's agent mid-entry, past the deadline and well past what the
-/// coordinator used to wait: the stalled stream is noticed, the wave re-sent, and once the
-/// agent runs again its journaled result is what the wave reports.
+/// SIGSTOP of binance's agent mid-entry, until the coordinator noticed the stalled stream
+/// (and re-sent the wave) and the wave's deadline passed: once the agent runs again its
+/// journaled result is what the wave reports.
 #[tokio::test]
 async fn an_agent_stopped_past_the_deadline_is_noticed_and_its_fills_are_counted() {
     let dir = tempfile::tempdir().unwrap();
@@ -123,10 +123,19 @@ async fn an_agent_stopped_past_the_deadline_is_noticed_and_its_fills_are_counted
     .await;
     let ts = wave_ts();
     let _watch = publish_and_wait_for_execution(&coord, ts, 1).await;
+    // The wave was claimed before its first execution, so its deadline (4 s after the claim)
+    // is at most 4 s from here; the margin covers the agent reading its clock late.
+    let past_deadline = tokio::time::Instant::now() + Duration::from_secs(4 + 2);
     book.wait_for_unprotected_fill().await;
     binance.signal("STOP").await.unwrap();
-    // Past the deadline (4 s) plus the 15 s the coordinator used to wait for a result.
-    tokio::time::sleep(Duration::from_secs(22)).await;
+    tokio::time::timeout(GUARD, async {
+        while !coord.log_text().contains("agent stalled") {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the coordinator did not notice the stalled agent");
+    tokio::time::sleep_until(past_deadline).await;
     binance.signal("CONT").await.unwrap();
 
     let d = finished(&mut waves(&coord).await, &wave_id(ts)).await;

@@ -5,18 +5,16 @@
 //! malformed and oversize messages and bad records, and the wave completes.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::process::{Child, Command};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::time::wave_id;
 use wavegate_tests::signal_server::{SignalServer, record};
 use wavegate_tests::tls::TestCa;
-use wavegate_tests::{Proc, binary, free_port};
+use wavegate_tests::{Proc, free_port};
 
 use crate::coordinator_support::{GUARD, PaperAgent, describe, start_agent, wave_ts, waves};
 
@@ -24,19 +22,23 @@ const TOKEN: &str = "feed-token-7f3a";
 
 /// A `wavegate bridge` process, killed when dropped; its log goes to a file.
 struct Bridge {
-    child: Option<Child>,
-    args: Vec<String>,
-    log: std::path::PathBuf,
+    proc: Proc,
+    /// The bridge does not announce its metrics address: it is told a free port.
     metrics: u16,
 }
 
 impl Bridge {
-    fn start(dir: &Path, server: &SignalServer, coordinator: &Proc) -> Self {
-        Self::start_with(dir, server, coordinator, &[])
+    async fn start(dir: &Path, server: &SignalServer, coordinator: &Proc) -> Self {
+        Self::start_with(dir, server, coordinator, &[]).await
     }
 
     /// [`Bridge::start`] with `extra` bridge arguments.
-    fn start_with(dir: &Path, server: &SignalServer, coordinator: &Proc, extra: &[&str]) -> Self {
+    async fn start_with(
+        dir: &Path,
+        server: &SignalServer,
+        coordinator: &Proc,
+        extra: &[&str],
+    ) -> Self {
         let token_file = dir.join("signal-token");
         std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
         let metrics = free_port();
@@ -65,50 +67,33 @@ impl Bridge {
         .chain(extra)
         .map(|s| s.to_string())
         .collect();
-        let mut b = Bridge {
-            child: None,
-            args,
-            log: dir.join("bridge.log"),
-            metrics,
-        };
-        b.spawn();
-        b
-    }
-
-    fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = Command::new(binary("wavegate"))
-            .args(&self.args)
+        let proc = Proc::builder("wavegate", dir)
+            .args(args)
             .env("RUST_LOG", "info")
             .env_remove("WAVEGATE_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .kill_on_drop(true)
+            .no_wait()
             .spawn()
+            .await
             .unwrap();
-        self.child = Some(child);
+        Bridge { proc, metrics }
+    }
+
+    /// Starts the bridge again with the same arguments.
+    async fn restart(&mut self) {
+        self.proc.restart().await.unwrap();
     }
 
     /// SIGKILL, as a crash would.
     async fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().await.unwrap();
-        }
+        self.proc.kill().await;
     }
 
     fn alive(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| c.try_wait().unwrap().is_none())
+        self.proc.alive()
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.proc.log_text()
     }
 
     /// The `/metrics` text (HTTP/1.0 over a plain socket).
@@ -136,6 +121,11 @@ fn metric(text: &str, prefix: &str) -> f64 {
 /// Paper agents for Binance (1) and Bybit (2) and a coordinator dispatching to them. The quiet
 /// period (8 s) covers a bridge restart or reconnect between two pushes of one candle.
 async fn cluster(dir: &Path) -> (Proc, Proc, Proc) {
+    cluster_quiet(dir, 8).await
+}
+
+/// [`cluster`] with a quiet period of `quiet_secs`.
+async fn cluster_quiet(dir: &Path, quiet_secs: u32) -> (Proc, Proc, Proc) {
     let binance = start_agent(
         dir,
         &PaperAgent {
@@ -154,11 +144,12 @@ async fn cluster(dir: &Path) -> (Proc, Proc, Proc) {
         },
     )
     .await;
-    let port = free_port();
+    // Any free port: the coordinator announces the one it bound.
+    let port = 0;
     let db = dir.join("coordinator.db");
     let toml = format!(
         "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"sqlite://{}?mode=rwc\"\nnode_id = \"bridge-e2e\"\n\
-         metrics_listen = \"off\"\n[waves]\nquiet_secs = 8\n\
+         metrics_listen = \"off\"\n[waves]\nquiet_secs = {quiet_secs}\n\
          [[exchanges]]\nid = 1\nname = \"binance\"\nagent = \"{}\"\n\
          [[exchanges]]\nid = 2\nname = \"bybit\"\nagent = \"{}\"\n",
         db.display(),
@@ -255,7 +246,7 @@ async fn bridge_relays_the_feed_and_a_wave_executes_despite_bad_messages() {
     bad["recommended_action"] = Value::from("HOLD");
     window.push(bad);
     server.set_window(window);
-    let mut bridge = Bridge::start(dir.path(), &server, &coord);
+    let mut bridge = Bridge::start(dir.path(), &server, &coord).await;
     wait_wave(&coord, ts, "6 signals stored", |d| count(d) == 6).await;
     // Malformed and oversize messages mid-stream: counted, never fatal (an oversize message
     // costs the connection, which is opened again).
@@ -332,13 +323,13 @@ async fn bridge_killed_and_restarted_mid_wave_loses_and_duplicates_nothing() {
         .unwrap();
     let ts = wave_ts();
     server.set_window(records(ts, 1..4));
-    let mut bridge = Bridge::start(dir.path(), &server, &coord);
+    let mut bridge = Bridge::start(dir.path(), &server, &coord).await;
     wait_wave(&coord, ts, "the first 3 signals stored", |d| count(d) == 3).await;
     bridge.kill().await;
     // The server computes more signals of the candle while the bridge is down; its next
     // pushes carry the whole window, the first three again.
     server.set_window(records(ts, 1..8));
-    bridge.spawn();
+    bridge.restart().await;
     assert_executed_once(&coord, &binance, ts, 7).await;
     // The restarted bridge re-sent the first three (it had forgotten them); the coordinator
     // answered "stored already" and stored only the four new ones.
@@ -375,7 +366,7 @@ async fn bridge_rides_out_refused_tokens_silence_and_dropped_connections() {
         .await
         .unwrap();
     server.refuse_auth(true);
-    let mut bridge = Bridge::start(dir.path(), &server, &coord);
+    let mut bridge = Bridge::start(dir.path(), &server, &coord).await;
     until("two refused tokens", || server.auth_failures() >= 2).await;
     server.refuse_auth(false);
     until("authentication", || server.authenticated() >= 1).await;
@@ -409,7 +400,8 @@ async fn bridge_rides_out_refused_tokens_silence_and_dropped_connections() {
 #[tokio::test]
 async fn bridge_relays_over_wss_trusting_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
-    let (coord, binance, _bybit) = cluster(dir.path()).await;
+    // The whole window comes in one push and the bridge never reconnects: a short quiet period.
+    let (coord, binance, _bybit) = cluster_quiet(dir.path(), 2).await;
     let ca = TestCa::new(dir.path(), "feed");
     let (cert, key) = ca.issue("signals", true);
     let server = SignalServer::start_tls(TOKEN, Duration::from_millis(200), &cert, &key)
@@ -424,7 +416,8 @@ async fn bridge_relays_over_wss_trusting_a_private_ca() {
         &server,
         &coord,
         &["--server-ca", ca_path.to_str().unwrap()],
-    );
+    )
+    .await;
     assert_executed_once(&coord, &binance, ts, 4).await;
     assert!(!bridge.log().contains(TOKEN));
 }

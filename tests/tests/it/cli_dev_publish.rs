@@ -1,15 +1,15 @@
-//! End-to-end: `wavegate dev` as a process on free ports, then `publish`, `waves show --json`,
+//! End-to-end: `wavegate dev` as a process on ports it picks and prints, then `publish`, `waves show --json`,
 //! `watch`, `params`, `agents` from the real binary against it; and the exit codes of bad input
 //! and of an unreachable coordinator.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-use wavegate_tests::{binary, free_port};
+use tokio::process::Command;
+use wavegate_tests::{Proc, binary, free_port};
 
 /// Failure guard only.
 const GUARD: Duration = Duration::from_secs(120);
@@ -52,12 +52,13 @@ fn out(o: &Output) -> String {
     )
 }
 
-/// `wavegate dev` on free ports, killed on drop. Ready once it printed "Ctrl-C stops.".
+/// `wavegate dev` on ports it picks and prints, killed on drop. Ready once it printed
+/// "Ctrl-C stops.".
 struct Dev {
     endpoint: String,
     /// The agents' ports.
     agent_ports: [u16; 2],
-    child: Child,
+    proc: Proc,
     dir: tempfile::TempDir,
 }
 
@@ -68,42 +69,48 @@ async fn start_dev() -> Dev {
 /// `wavegate dev` with `extra` arguments (e.g. `--processes`).
 async fn start_dev_with(extra: &[&str]) -> Dev {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let agent_ports = [free_port(), free_port()];
-    let mut child = Command::new(binary("wavegate"))
-        .args(["dev", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--binance", &format!("127.0.0.1:{}", agent_ports[0])])
-        .args(["--bybit", &format!("127.0.0.1:{}", agent_ports[1])])
-        .arg("--data-dir")
-        .arg(dir.path())
+    let any = "127.0.0.1:0";
+    let mut proc = Proc::builder("wavegate", dir.path())
+        .args(["dev", "--listen", any, "--binance", any, "--bybit", any])
+        .args(["--data-dir"])
+        .args([dir.path()])
         .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
+        .no_wait()
         .spawn()
-        .expect("wavegate dev could not be started");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = Vec::new();
+        .await
+        .unwrap();
     let ready = tokio::time::timeout(GUARD, async {
-        while let Some(l) = lines.next_line().await.unwrap() {
-            let done = l.contains("Ctrl-C stops.");
-            seen.push(l);
-            if done {
+        while proc.alive() {
+            if proc.log_text().contains("Ctrl-C stops.") {
                 return true;
             }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         false
     })
     .await;
-    assert_eq!(ready, Ok(true), "dev did not come up; printed: {seen:#?}");
-    let endpoint = format!("http://127.0.0.1:{port}");
-    assert!(seen[0].contains(&endpoint), "{seen:#?}");
-    // Keep draining stdout so the process never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let seen = proc.log_text();
+    assert_eq!(ready, Ok(true), "dev did not come up; printed:\n{seen}");
+    // "wavegate dev: coordinator on http://ADDR (use --coordinator …)".
+    let endpoint = seen
+        .lines()
+        .find_map(|l| l.strip_prefix("wavegate dev: coordinator on "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no coordinator endpoint printed:\n{seen}"))
+        .to_owned();
+    // "  paper agent NAME (exchange ID) on ADDR", Binance first.
+    let agent_port = |name: &str| -> u16 {
+        seen.lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("paper agent {name} ")))
+            .and_then(|rest| rest.rsplit(' ').next()?.parse::<SocketAddr>().ok())
+            .unwrap_or_else(|| panic!("no address of agent {name} printed:\n{seen}"))
+            .port()
+    };
+    let agent_ports = [agent_port("binance"), agent_port("bybit")];
     Dev {
         endpoint,
         agent_ports,
-        child,
+        proc,
         dir,
     }
 }
@@ -141,14 +148,12 @@ async fn dev_with_processes_serves_publish_and_stops_its_children_on_sigterm() {
         assert!(dev.dir.path().join(f).is_file(), "{f} missing");
     }
 
-    let pid = dev.child.id().unwrap().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().await;
-    assert!(killed.unwrap().success());
-    let status = tokio::time::timeout(GUARD, dev.child.wait())
+    let status = dev
+        .proc
+        .terminate()
         .await
-        .expect("dev did not stop after SIGTERM")
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
+        .expect("dev did not stop after SIGTERM");
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
     // Its children stopped before it exited: their ports are free again.
     for port in dev.agent_ports {
         assert!(

@@ -7,12 +7,13 @@ use crate::coordinator_support::*;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::stats::ExchangeStats;
 use wavegate_common::time::wave_id;
-use wavegate_tests::{Proc, free_port};
+use wavegate_tests::Proc;
 
 /// The coordinator with one exchange (binance, id 1) and `topup_after_failures = flag`;
 /// `buffer_fixed = 1` so target 3 gets a buffer of 4.
 async fn coordinator(dir: &std::path::Path, agent: String, flag: bool) -> Proc {
-    let port = free_port();
+    // Any free port: the process announces the one it bound.
+    let port = 0;
     let url = format!("sqlite://{}/coordinator.db?mode=rwc", dir.display());
     let toml = format!(
         "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"{url}\"\nnode_id = \"topup\"\n\

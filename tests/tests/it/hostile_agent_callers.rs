@@ -15,7 +15,7 @@ use wavegate_common::proto::v1::agent_msg::Msg as Out;
 use wavegate_common::proto::v1::coordinator_msg::Msg as In;
 use wavegate_common::proto::v1::exchange_agent_client::ExchangeAgentClient;
 use wavegate_common::time::{to_proto, wave_id};
-use wavegate_tests::{Proc, free_port};
+use wavegate_tests::Proc;
 
 use crate::coordinator_support::*;
 
@@ -102,7 +102,7 @@ async fn a_token_agent_refuses_a_raw_caller_and_serves_its_coordinator() {
     let auth = format!("[auth]\ntoken_file = \"{}\"\n", token_file.display());
     let agent = Proc::spawn(
         "wavegate-agent",
-        &agent_toml(dir.path(), free_port(), &auth),
+        &agent_toml(dir.path(), 0, &auth),
         dir.path(),
     )
     .await
@@ -123,7 +123,7 @@ async fn a_token_agent_refuses_a_raw_caller_and_serves_its_coordinator() {
     let token_line = format!("agent_token_file = \"{}\"\n", token_file.display());
     let coord = Proc::spawn(
         "wavegate-coordinator",
-        &coordinator_toml(dir.path(), free_port(), &agent.endpoint(), &token_line),
+        &coordinator_toml(dir.path(), 0, &agent.endpoint(), &token_line),
         dir.path(),
     )
     .await
@@ -212,13 +212,9 @@ async fn the_agent_binary_refuses_a_public_address_without_auth() {
 async fn a_pre_run_wave_with_a_junk_symbol_is_not_stored_as_completed() {
     let dir = tempfile::tempdir().unwrap();
     // An open agent (loopback, no auth): anyone on the host can drive it.
-    let agent = Proc::spawn(
-        "wavegate-agent",
-        &agent_toml(dir.path(), free_port(), ""),
-        dir.path(),
-    )
-    .await
-    .unwrap();
+    let agent = Proc::spawn("wavegate-agent", &agent_toml(dir.path(), 0, ""), dir.path())
+        .await
+        .unwrap();
     let ts = wave_ts();
     let id = wave_id(ts);
     let junk = vec![signal(999, "JUNKAUSDT", 2, 1.0, ts, None)];
@@ -231,7 +227,7 @@ async fn a_pre_run_wave_with_a_junk_symbol_is_not_stored_as_completed() {
 
     let coord = Proc::spawn(
         "wavegate-coordinator",
-        &coordinator_toml(dir.path(), free_port(), &agent.endpoint(), ""),
+        &coordinator_toml(dir.path(), 0, &agent.endpoint(), ""),
         dir.path(),
     )
     .await

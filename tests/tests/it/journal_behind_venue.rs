@@ -19,8 +19,8 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::agent_msg::Msg as Out;
 use wavegate_common::proto::v1::coordinator_msg::Msg as In;
 use wavegate_common::proto::v1::exchange_agent_client::ExchangeAgentClient;
+use wavegate_tests::Proc;
 use wavegate_tests::fake_exchange::{FakeBinance, FakeBybit, FakeServer, Instrument, World};
-use wavegate_tests::{Proc, free_port};
 
 use crate::coordinator_support::*;
 
@@ -88,7 +88,7 @@ fn live_toml(dir: &Path, venue: Venue, base_url: &str, journal: &Path) -> String
          [rate_limit]\norders_per_second = 1000\nburst = 1000\n\
          [adapter]\nkind = \"{}\"\n[adapter.{}]\nbase_url = \"{base_url}\"\n\
          api_key = \"{KEY}\"\napi_secret_file = \"{}\"\n",
-        free_port(),
+        0, // any free port: the agent announces it
         venue.id(),
         venue.name(),
         journal.display(),

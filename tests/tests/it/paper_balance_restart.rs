@@ -9,7 +9,7 @@ use std::path::Path;
 use chrono::Duration;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::time::{to_proto, wave_id};
-use wavegate_tests::{Proc, free_port};
+use wavegate_tests::Proc;
 
 use crate::coordinator_support::{
     Exchange, finished, ingest, signal, start_coordinator, wave_ts, waves,
@@ -21,7 +21,7 @@ async fn start_paper_agent(dir: &Path) -> Proc {
          journal = \"{}\"\nexecution_mode = \"sequential\"\nmetrics_listen = \"off\"\n\
          [rate_limit]\norders_per_second = 1000\nburst = 1000\n\
          [adapter]\nkind = \"paper\"\n[adapter.paper]\nnotional = 100.0\nbalance = 250.0\n",
-        free_port(),
+        0, // any free port: the agent announces it
         dir.join("agent.db").display(),
     );
     Proc::spawn("wavegate-agent", &toml, dir).await.unwrap()

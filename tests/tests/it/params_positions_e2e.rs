@@ -15,7 +15,7 @@ use wavegate_common::time::{to_proto, wave_id};
 use wavegate_tests::fake_exchange::{
     Dec, FakeBinance, FakeBybit, FakeServer, Instrument, MarginKind, World,
 };
-use wavegate_tests::{Proc, binary, free_port};
+use wavegate_tests::{Proc, binary};
 
 use crate::coordinator_support::{Exchange, GUARD, finished, ingest, start_coordinator, waves};
 
@@ -57,7 +57,7 @@ async fn start_live_agent(dir: &Path, id: u32, kind: &str, fake: &FakeServer) ->
          [rate_limit]\norders_per_second = 1000\nburst = 1000\n\
          [adapter]\nkind = \"{kind}\"\n[adapter.{kind}]\nbase_url = \"{url}\"\nnotional = 100.0\n\
          api_key = \"{KEY}\"\napi_secret_file = \"{secret}\"\n",
-        port = free_port(),
+        port = 0, // any free port: the agent announces it
         journal = dir.join(format!("agent-{kind}.db")).display(),
         url = fake.base_url(),
         secret = secret.display(),

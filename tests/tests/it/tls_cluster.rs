@@ -3,99 +3,25 @@
 //! CLI publishes the worked example with `--ca-cert` and the wave completes exactly as over
 //! plaintext; the CLI without the CA, or in plaintext, is refused.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
-use tonic::transport::{ClientTlsConfig, Endpoint};
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+use tokio::process::Command;
 use wavegate_common::time::floor_to_interval;
 use wavegate_tests::tls::TestCa;
-use wavegate_tests::{START_TIMEOUT, binary, free_port};
+use wavegate_tests::worked_example as we;
+use wavegate_tests::{Proc, binary};
 
 /// Failure guard only.
 const GUARD: Duration = Duration::from_secs(120);
 
-/// A wavegate process serving gRPC over TLS, killed when dropped.
-struct TlsProc {
-    addr: SocketAddr,
-    log: PathBuf,
-    _child: Child,
-}
-
-impl TlsProc {
-    /// Starts `bin --config <toml>` and waits until its health service answers `SERVING`
-    /// over TLS with `tls` (a process that exits first fails the test with its log).
-    async fn spawn(bin: &str, dir: &Path, port: u16, toml: &str, tls: ClientTlsConfig) -> Self {
-        let config = dir.join(format!("{bin}-{port}.toml"));
-        std::fs::write(&config, toml).unwrap();
-        let log = dir.join(format!("{bin}-{port}.log"));
-        let out = std::fs::File::create(&log).unwrap();
-        let mut child = Command::new(binary(bin))
-            .arg("--config")
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let endpoint = Endpoint::from_shared(format!("https://{addr}"))
-            .unwrap()
-            .tls_config(tls)
-            .unwrap();
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!(
-                    "{bin} exited with {status}:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            if let Ok(ch) = endpoint.connect().await
-                && let Ok(r) = HealthClient::new(ch)
-                    .check(HealthCheckRequest::default())
-                    .await
-                && r.get_ref().status == ServingStatus::Serving as i32
-            {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{bin} not healthy over TLS:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        TlsProc {
-            addr,
-            log,
-            _child: child,
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
 /// A paper agent requiring mutual TLS with certificates from `ca`.
-async fn start_agent(
-    dir: &Path,
-    ca: &TestCa,
-    id: u32,
-    name: &str,
-    open: &str,
-    fail: &str,
-) -> TlsProc {
-    let port = free_port();
+async fn start_agent(dir: &Path, ca: &TestCa, id: u32, name: &str, open: &str, fail: &str) -> Proc {
+    // Any free port: the agent announces the one it bound.
+    let port = 0;
     let (cert, key) = ca.issue(&format!("agent-{name}"), true);
     let toml = format!(
         "listen = \"127.0.0.1:{port}\"\nexchange_id = {id}\nexchange_name = \"{name}\"\n\
@@ -111,7 +37,12 @@ async fn start_agent(
     );
     // The health check itself needs a client certificate: the port is mutual TLS only.
     let probe = ca.issue(&format!("probe-{name}"), false);
-    TlsProc::spawn("wavegate-agent", dir, port, &toml, ca.client(Some(&probe))).await
+    Proc::builder("wavegate-agent", dir)
+        .config(&toml)
+        .tls(ca.client(Some(&probe)))
+        .spawn()
+        .await
+        .unwrap()
 }
 
 /// Runs the real CLI against `coordinator` with extra global flags.
@@ -142,19 +73,13 @@ fn out(o: &Output) -> String {
 /// The worked example of docs/design.md §1 at wave `ts` as the CLI's JSON input: Binance 9 signals
 /// (max_trades 6), Bybit 7 (max_trades 4).
 fn worked_example(ts: DateTime<Utc>) -> Value {
-    let binance = [
-        "BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "BTCUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT",
-        "AVAXUSDT",
-    ];
-    let bybit = [
-        "BTCUSDT", "ETHUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT",
-    ];
     let wave = ts.to_rfc3339_opts(SecondsFormat::Secs, true);
     let created = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
     let mut v = Vec::new();
-    for (exchange, base_id, max_trades, symbols) in
-        [(1, 101, 6, &binance[..]), (2, 201, 4, &bybit[..])]
-    {
+    for (exchange, base_id, max_trades, symbols) in [
+        (1, 101, we::BINANCE_MAX_TRADES, &we::BINANCE_SYMBOLS[..]),
+        (2, 201, we::BYBIT_MAX_TRADES, &we::BYBIT_SYMBOLS[..]),
+    ] {
         for (i, s) in symbols.iter().enumerate() {
             let mut sig = json!({
                 "id": base_id + i as i64, "symbol": s, "exchange_id": exchange, "action": "BUY",
@@ -174,12 +99,14 @@ fn worked_example(ts: DateTime<Utc>) -> Value {
 async fn cli_publishes_over_tls_and_the_wave_completes_over_mutual_tls() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new(dir.path(), "wavegate");
-    let binance = start_agent(dir.path(), &ca, 1, "binance", "\"ETHUSDT\"", "\"BNBUSDT\"").await;
+    let open = format!("\"{}\"", we::BINANCE_OPEN_POSITION);
+    let fail = format!("\"{}\"", we::BINANCE_EXEC_FAIL);
+    let binance = start_agent(dir.path(), &ca, 1, "binance", &open, &fail).await;
     let bybit = start_agent(dir.path(), &ca, 2, "bybit", "", "").await;
 
     let (cert, key) = ca.issue("coordinator", true);
     let (client_cert, client_key) = ca.issue("coordinator-client", false);
-    let port = free_port();
+    let port = 0;
     let toml = format!(
         "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"sqlite://{db}?mode=rwc\"\n\
          [waves]\nquiet_secs = 3\n[dispatch]\nretries = 2\nconnect_timeout_ms = 2000\n\
@@ -193,18 +120,16 @@ async fn cli_publishes_over_tls_and_the_wave_completes_over_mutual_tls() {
         ca = ca.path().display(),
         client_cert = client_cert.display(),
         client_key = client_key.display(),
-        a1 = binance.addr,
-        a2 = bybit.addr,
+        a1 = binance.addr(),
+        a2 = bybit.addr(),
     );
-    let coordinator = TlsProc::spawn(
-        "wavegate-coordinator",
-        dir.path(),
-        port,
-        &toml,
-        ca.client(None),
-    )
-    .await;
-    let url = format!("https://{}", coordinator.addr);
+    let coordinator = Proc::builder("wavegate-coordinator", dir.path())
+        .config(&toml)
+        .tls(ca.client(None))
+        .spawn()
+        .await
+        .unwrap();
+    let url = coordinator.endpoint();
     let ca_flag = ca.path().display().to_string();
     let with_ca = ["--ca-cert", ca_flag.as_str()];
 
@@ -224,7 +149,7 @@ async fn cli_publishes_over_tls_and_the_wave_completes_over_mutual_tls() {
         "{}",
         out(&o)
     );
-    let plain = format!("http://{}", coordinator.addr);
+    let plain = format!("http://{}", coordinator.addr());
     let o = wavegate(&plain, &[], &["publish", &file]).await;
     assert_ne!(o.status.code(), Some(0), "{}", out(&o));
 
@@ -283,7 +208,7 @@ async fn coordinator_without_a_client_cert_cannot_reach_mutual_tls_agents() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new(dir.path(), "wavegate");
     let agent = start_agent(dir.path(), &ca, 1, "binance", "", "").await;
-    let port = free_port();
+    let port = 0;
     // [agent_tls] trusts the agents' CA but has no identity to present: every call is refused.
     let toml = format!(
         "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"sqlite://{db}?mode=rwc\"\n\
@@ -293,42 +218,32 @@ async fn coordinator_without_a_client_cert_cannot_reach_mutual_tls_agents() {
          default_max_trades = 2\n",
         db = dir.path().join("coordinator.db").display(),
         ca = ca.path().display(),
-        a1 = agent.addr,
+        a1 = agent.addr(),
     );
-    // This coordinator serves plaintext (no [tls]); wait for it with the plain CLI instead.
-    let config = dir.path().join("coordinator.toml");
-    std::fs::write(&config, toml).unwrap();
-    let log = std::fs::File::create(dir.path().join("coordinator.log")).unwrap();
-    let _child = Command::new(binary("wavegate-coordinator"))
-        .arg("--config")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
+    // This coordinator serves plaintext (no [tls]).
+    let coordinator = Proc::spawn("wavegate-coordinator", &toml, dir.path())
+        .await
         .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
+    let url = coordinator.endpoint();
+    let deadline = tokio::time::Instant::now() + GUARD;
+    let o = loop {
         let o = wavegate(&url, &[], &["agents", "--json"]).await;
-        // Exit 3 while the coordinator is not up; then 1, as an agent is unreachable.
-        if o.status.code() == Some(1) {
-            assert!(
-                String::from_utf8_lossy(&o.stderr).contains("unreachable agent(s): binance"),
-                "{}",
-                out(&o)
-            );
-            // Agents.List calls Describe: the agent refuses the handshake, so it is unreachable.
-            let v: Value =
-                serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", out(&o)));
-            assert_eq!(v[0]["state"], "unreachable", "{v}");
-            assert!(v[0]["error"].is_string(), "{v}");
-            break;
+        // Exit 1 once the agent's probe failed: an agent is unreachable.
+        if o.status.code() == Some(1) || tokio::time::Instant::now() > deadline {
+            break o;
         }
-        assert!(Instant::now() < deadline, "coordinator not up: {}", out(&o));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("unreachable agent(s): binance"),
+        "{}",
+        out(&o)
+    );
+    // Agents.List calls Describe: the agent refuses the handshake, so it is unreachable.
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", out(&o)));
+    assert_eq!(v[0]["state"], "unreachable", "{v}");
+    assert!(v[0]["error"].is_string(), "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -336,7 +251,7 @@ async fn public_api_with_client_ca_needs_the_clis_client_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let ca = TestCa::new(dir.path(), "wavegate");
     let (cert, key) = ca.issue("coordinator", true);
-    let port = free_port();
+    let port = 0;
     let toml = format!(
         "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"sqlite://{db}?mode=rwc\"\n\
          [tls]\ncert = \"{cert}\"\nkey = \"{key}\"\nclient_ca = \"{ca}\"\n\
@@ -347,15 +262,13 @@ async fn public_api_with_client_ca_needs_the_clis_client_certificate() {
         ca = ca.path().display(),
     );
     let producer = ca.issue("producer", false);
-    let coordinator = TlsProc::spawn(
-        "wavegate-coordinator",
-        dir.path(),
-        port,
-        &toml,
-        ca.client(Some(&producer)),
-    )
-    .await;
-    let url = format!("https://{}", coordinator.addr);
+    let coordinator = Proc::builder("wavegate-coordinator", dir.path())
+        .config(&toml)
+        .tls(ca.client(Some(&producer)))
+        .spawn()
+        .await
+        .unwrap();
+    let url = coordinator.endpoint();
     let ca_path = ca.path().display().to_string();
     let (c, k) = (
         producer.0.display().to_string(),

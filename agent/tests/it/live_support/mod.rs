@@ -7,12 +7,21 @@ use std::path::Path;
 use wavegate_agent::AgentConfig;
 use wavegate_agent::config::{AdapterKind, Secret};
 use wavegate_common::proto::v1 as pb;
-use wavegate_tests::fake_exchange::{Dec, Instrument, World};
+use wavegate_tests::fake_exchange::{Dec, FakeBinance, FakeBybit, FakeServer, Instrument, World};
 
 /// The API key the fakes accept.
 pub const KEY: &str = "wg-test-api-key-7c1d";
 /// The API secret the fakes accept (must never show up in logs or Debug output).
 pub const SECRET: &str = "wg-test-secret-4f9a0e6b2d";
+
+/// The fake of `kind`'s venue (Binance for any kind but Bybit), serving `world`.
+pub async fn start_fake(kind: AdapterKind, world: World) -> FakeServer {
+    match kind {
+        AdapterKind::Bybit => FakeBybit::start(world).await,
+        _ => FakeBinance::start(world).await,
+    }
+    .expect("fake starts")
+}
 
 /// A config for an agent on loopback driving `kind` at `base_url` with `secret`.
 pub fn live_config(

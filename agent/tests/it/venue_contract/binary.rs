@@ -1,13 +1,10 @@
 //! The real `wavegate-agent` binary with a live adapter, and the live adapters' config.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
 use super::{Venue, contract};
 use crate::live_support::*;
 use crate::support::*;
 use wavegate_agent::config::AdapterKind;
+use wavegate_tests::Proc;
 use wavegate_tests::fake_exchange::{Fault, World};
 
 contract!(
@@ -35,54 +32,29 @@ async fn credentials_never_reach_the_log_or_describe(venue: Venue) {
         .fault(Fault::symbol("BTCUSDT").server_error());
     let fake = venue.fake(world).await;
     let dir = tempfile::tempdir().unwrap();
-    let toml = dir.path().join("agent.toml");
     let name = venue.name();
-    std::fs::write(
-        &toml,
-        format!(
-            "exchange_id = {}\nexchange_name = \"{name}\"\nmetrics_listen = \"off\"\n\
-             [rate_limit]\norders_per_second = 1000\nburst = 100\n\
-             [adapter]\nkind = \"{name}\"\n[adapter.{name}]\nbase_url = \"{}\"\n",
-            venue.exchange_id(),
-            fake.base_url()
-        ),
-    )
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wavegate-agent"))
-        .arg("--config")
-        .arg(&toml)
-        .arg("--listen")
-        .arg(&addr)
-        .arg("--journal")
-        .arg(dir.path().join("agent.db"))
+    let toml = format!(
+        "exchange_id = {}\nexchange_name = \"{name}\"\nmetrics_listen = \"off\"\n\
+         [rate_limit]\norders_per_second = 1000\nburst = 100\n\
+         [adapter]\nkind = \"{name}\"\n[adapter.{name}]\nbase_url = \"{}\"\n",
+        venue.exchange_id(),
+        fake.base_url()
+    );
+    let mut agent = Proc::builder("wavegate-agent", dir.path())
+        .program(env!("CARGO_BIN_EXE_wavegate-agent"))
+        .config(&toml)
+        .args(["--listen", "127.0.0.1:0", "--journal"])
+        .args([dir.path().join("agent.db")])
         .env_remove("WAVEGATE_AGENT_CONFIG")
         .env_remove("WAVEGATE_AGENT_LISTEN")
         .env_remove("WAVEGATE_AGENT_JOURNAL")
         .env("WAVEGATE_AGENT_API_KEY", KEY)
         .env("WAVEGATE_AGENT_API_SECRET", SECRET)
         .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
+        .await
         .expect("binary starts");
-    // Drained while the agent runs: a debug log larger than the pipe's buffer would otherwise
-    // block the agent mid-wave.
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
-    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
-    let mut client = connect(addr.parse().unwrap()).await;
+    let mut client = connect(agent.addr()).await;
     let d = describe(&mut client).await;
     assert_eq!(d.adapter, name);
     let described = format!("{d:?}");
@@ -100,24 +72,9 @@ async fn credentials_never_reach_the_log_or_describe(venue: Venue) {
     .await;
     assert!(run.status.is_none(), "{:?}", run.status);
     assert_eq!(run.stats().executed, 2, "{:?}", kinds(run.result()));
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let exited = tokio::time::timeout(GUARD, async {
-        loop {
-            if let Ok(Some(s)) = child.try_wait() {
-                return s;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
-    if exited.is_err() {
-        let _ = child.kill();
-    }
-    let mut out = stderr.join().expect("stderr reader");
-    out.push_str(&stdout.join().expect("stdout reader"));
+    // Everything it printed, to its exit (killed if SIGTERM is not enough).
+    let _ = agent.terminate().await;
+    let out = agent.log_text();
     assert!(
         out.contains(venue.server_error_code()),
         "the unknown outcome is logged with its detail: {out}"

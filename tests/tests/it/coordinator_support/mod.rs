@@ -12,7 +12,7 @@ use wavegate_common::proto::v1::exchange_agent_client::ExchangeAgentClient;
 use wavegate_common::proto::v1::signal_ingest_client::SignalIngestClient;
 use wavegate_common::proto::v1::waves_client::WavesClient;
 use wavegate_common::time::{floor_to_interval, to_proto};
-use wavegate_tests::{Proc, free_port};
+use wavegate_tests::{Proc, worked_example};
 
 /// Failure guard only.
 pub const GUARD: Duration = Duration::from_secs(90);
@@ -34,7 +34,8 @@ fn list(v: &[&str]) -> String {
 
 /// Starts a paper agent process.
 pub async fn start_agent(dir: &Path, a: &PaperAgent) -> Proc {
-    let port = free_port();
+    // Any free port: the process announces the one it bound.
+    let port = 0;
     let toml = format!(
         "listen = \"127.0.0.1:{port}\"\nexchange_id = {}\nexchange_name = \"{}\"\n\
          region = \"test\"\njournal = \"{}\"\nexecution_mode = \"sequential\"\n\
@@ -78,7 +79,8 @@ pub async fn start_coordinator_tuned(
     waves_extra: &str,
     dispatch_extra: &str,
 ) -> Proc {
-    let port = free_port();
+    // Any free port: the process announces the one it bound.
+    let port = 0;
     let mut toml = format!(
         "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"{database_url}\"\nnode_id = \"{node_id}\"\n\
          [waves]\nquiet_secs = 3\n{waves_extra}\n[dispatch]\nretries = 2\nconnect_timeout_ms = 500\n\
@@ -242,8 +244,8 @@ pub fn binance_agent() -> PaperAgent {
     PaperAgent {
         exchange_id: 1,
         name: "binance",
-        open_positions: vec!["ETHUSDT"],
-        exec_fail: vec!["BNBUSDT"],
+        open_positions: vec![worked_example::BINANCE_OPEN_POSITION],
+        exec_fail: vec![worked_example::BINANCE_EXEC_FAIL],
         latency_ms: 0,
     }
 }
@@ -257,13 +259,7 @@ pub fn bybit_agent() -> PaperAgent {
     }
 }
 
-pub const BINANCE_SYMBOLS: [&str; 9] = [
-    "BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "BTCUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT",
-    "AVAXUSDT",
-];
-pub const BYBIT_SYMBOLS: [&str; 7] = [
-    "BTCUSDT", "ETHUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT",
-];
+pub use wavegate_tests::worked_example::{BINANCE_SYMBOLS, BYBIT_SYMBOLS};
 
 /// The worked example's 16 signals, ranked by descending score within each exchange; the
 /// first of each exchange carries its max_trades.
@@ -277,7 +273,7 @@ pub fn worked_example(ts: DateTime<Utc>) -> Vec<pb::Signal> {
             1,
             90.0 - i as f64,
             ts,
-            (i == 0).then_some(6),
+            (i == 0).then_some(worked_example::BINANCE_MAX_TRADES),
         ));
     }
     for (i, s) in BYBIT_SYMBOLS.iter().enumerate() {
@@ -288,7 +284,7 @@ pub fn worked_example(ts: DateTime<Utc>) -> Vec<pb::Signal> {
             2,
             80.0 - i as f64,
             ts,
-            (i == 0).then_some(4),
+            (i == 0).then_some(worked_example::BYBIT_MAX_TRADES),
         ));
     }
     v

@@ -1,11 +1,11 @@
 //! Shared plumbing of the telemetry end-to-end tests: the worked example's coordinator and
-//! paper agents with `[telemetry] otlp_endpoint` and `/metrics` on free ports, and a scrape.
+//! paper agents with `[telemetry] otlp_endpoint` and `/metrics` on announced ports, and a scrape.
 #![allow(dead_code)]
 
 use std::path::Path;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use wavegate_tests::{Proc, free_port};
+use wavegate_tests::Proc;
 
 use crate::coordinator_support::{GUARD, PaperAgent};
 
@@ -13,6 +13,26 @@ use crate::coordinator_support::{GUARD, PaperAgent};
 pub struct Observed {
     pub proc: Proc,
     pub metrics_port: u16,
+}
+
+impl Observed {
+    /// `proc` with the metrics port it announced (printed just after its gRPC address).
+    async fn new(proc: Proc) -> Self {
+        let addr = tokio::time::timeout(GUARD, async {
+            loop {
+                if let Some(a) = proc.metrics_addr() {
+                    return a;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("no \"metrics on\" line");
+        Self {
+            metrics_port: addr.port(),
+            proc,
+        }
+    }
 }
 
 fn list(v: &[&str]) -> String {
@@ -29,8 +49,9 @@ fn telemetry(otlp: Option<&str>) -> String {
 
 /// A paper agent exporting to `otlp` and serving `/metrics`.
 pub async fn agent(dir: &Path, a: &PaperAgent, otlp: Option<&str>) -> Observed {
-    let port = free_port();
-    let metrics_port = free_port();
+    // Any free port: the process announces the one it bound.
+    let port = 0;
+    let metrics_port = 0;
     let toml = format!(
         "listen = \"127.0.0.1:{port}\"\nexchange_id = {}\nexchange_name = \"{}\"\n\
          region = \"test\"\njournal = \"{}\"\nexecution_mode = \"sequential\"\n\
@@ -46,7 +67,7 @@ pub async fn agent(dir: &Path, a: &PaperAgent, otlp: Option<&str>) -> Observed {
         telemetry(otlp),
     );
     let proc = Proc::spawn("wavegate-agent", &toml, dir).await.unwrap();
-    Observed { proc, metrics_port }
+    Observed::new(proc).await
 }
 
 /// The coordinator of the worked example (binance and bybit agents) exporting to `otlp`.
@@ -55,8 +76,9 @@ pub async fn coordinator(
     agents: &[(u32, &str, String)],
     otlp: Option<&str>,
 ) -> Observed {
-    let port = free_port();
-    let metrics_port = free_port();
+    // Any free port: the process announces the one it bound.
+    let port = 0;
+    let metrics_port = 0;
     let mut toml = format!(
         "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"sqlite://{}/c.db?mode=rwc\"\n\
          node_id = \"telemetry\"\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n\
@@ -72,7 +94,7 @@ pub async fn coordinator(
     let proc = Proc::spawn("wavegate-coordinator", &toml, dir)
         .await
         .unwrap();
-    Observed { proc, metrics_port }
+    Observed::new(proc).await
 }
 
 /// `GET /metrics` (retried until the endpoint answers: it starts after gRPC health).
