@@ -246,6 +246,22 @@ mod tests {
     }
 
     #[test]
+    fn metric_labels_are_snake_case() {
+        use session::SessionEnd as E;
+        let ends = [
+            E::Connection(String::new()),
+            E::AuthFailed(String::new()),
+            E::Protocol(String::new()),
+            E::Silent(Duration::ZERO),
+            E::Closed,
+        ];
+        let ends: Vec<&str> = ends.iter().map(E::label).collect();
+        let want = "connection_error auth_failed protocol_error silent closed";
+        assert_eq!(ends.join(" "), want);
+        assert_eq!(protocol::BadMessage::NoType.label(), "no_type");
+    }
+
+    #[test]
     fn token_debug_is_redacted() {
         assert_eq!(format!("{:?}", Token("s3cret".into())), "Token(<redacted>)");
     }

@@ -1,4 +1,4 @@
-//! The reference bot's signal-server protocol (issue 10, from the bot and its public server):
+//! The reference bot's signal-server protocol (from the bot and its public server):
 //! the server opens with `{"type":"auth_required"}`; the client answers
 //! `{"type":"auth","token":T}`; the server says `{"type":"auth_success","query_interval":S,
 //! "signal_window":M}`, `{"type":"auth_failed"}` or `{"type":"error","message":…}`. The client
@@ -32,8 +32,9 @@ pub enum ServerMsg {
     Other(String),
 }
 
-/// Why a text frame is not a usable message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a text frame is not a usable message; its metric label is snake case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum BadMessage {
     /// Not JSON, or not a JSON object.
     #[error("not a JSON object: {0}")]
@@ -55,13 +56,7 @@ pub enum BadMessage {
 impl BadMessage {
     /// A short label for metrics.
     pub fn label(&self) -> &'static str {
-        match self {
-            BadMessage::NotJson(_) => "not_json",
-            BadMessage::NoType => "no_type",
-            BadMessage::NoData => "no_data",
-            BadMessage::Binary => "binary",
-            BadMessage::Oversize => "oversize",
-        }
+        self.into()
     }
 }
 

@@ -21,17 +21,20 @@ type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 /// How long the server may take to ask for and to confirm authentication.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How a session ended.
-#[derive(Debug, thiserror::Error)]
+/// How a session ended; its metric label is snake case.
+#[derive(Debug, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum SessionEnd {
     /// TCP, TLS or websocket failure (connecting or later).
     #[error("connection: {0}")]
+    #[strum(serialize = "connection_error")]
     Connection(String),
     /// The server refused the token.
     #[error("authentication failed: {0}")]
     AuthFailed(String),
     /// The server broke the protocol during the handshake.
     #[error("protocol: {0}")]
+    #[strum(serialize = "protocol_error")]
     Protocol(String),
     /// Nothing came back within the pong timeout.
     #[error("no answer to ping within {0:?}")]
@@ -44,13 +47,7 @@ pub enum SessionEnd {
 impl SessionEnd {
     /// Label of `wavegate_bridge_connections_total{outcome}` for a session that ended so.
     pub fn label(&self) -> &'static str {
-        match self {
-            SessionEnd::Connection(_) => "connection_error",
-            SessionEnd::AuthFailed(_) => "auth_failed",
-            SessionEnd::Protocol(_) => "protocol_error",
-            SessionEnd::Silent(_) => "silent",
-            SessionEnd::Closed => "closed",
-        }
+        self.into()
     }
 }
 

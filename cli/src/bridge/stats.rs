@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts};
+use strum::EnumCount as _;
 use wavegate_common::telemetry::Metrics;
 use wavegate_common::telemetry::metrics::Process;
 
-/// What happened to one record of a `signals` message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What happened to one record of a `signals` message; its metric label is snake case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumCount)]
+#[strum(serialize_all = "snake_case")]
 pub enum Fate {
     /// New and accepted by the coordinator.
     Relayed,
@@ -23,33 +25,6 @@ pub enum Fate {
     Rejected,
 }
 
-impl Fate {
-    const ALL: [Fate; 5] = [
-        Fate::Relayed,
-        Fate::Repeat,
-        Fate::AlreadyStored,
-        Fate::Invalid,
-        Fate::Rejected,
-    ];
-
-    fn index(self) -> usize {
-        Fate::ALL
-            .iter()
-            .position(|f| *f == self)
-            .unwrap_or_default()
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Fate::Relayed => "relayed",
-            Fate::Repeat => "repeat",
-            Fate::AlreadyStored => "already_stored",
-            Fate::Invalid => "invalid",
-            Fate::Rejected => "rejected",
-        }
-    }
-}
-
 /// Counters shared by the bridge's tasks, registered in a process's [`Metrics`] registry.
 #[derive(Debug, Clone)]
 pub struct BridgeStats {
@@ -61,7 +36,7 @@ pub struct BridgeStats {
     connections: IntCounterVec,
     forward_errors: IntCounter,
     /// Totals per fate for the log (the metric keeps them per reason too).
-    totals: Arc<[AtomicU64; 5]>,
+    totals: Arc<[AtomicU64; Fate::COUNT]>,
 }
 
 impl BridgeStats {
@@ -142,9 +117,9 @@ impl BridgeStats {
     pub fn signals(&self, fate: Fate, reason: &str, n: u64) {
         if n > 0 {
             self.signals
-                .with_label_values(&[fate.label(), reason])
+                .with_label_values(&[fate.into(), reason])
                 .inc_by(n);
-            self.totals[fate.index()].fetch_add(n, Ordering::Relaxed);
+            self.totals[fate as usize].fetch_add(n, Ordering::Relaxed);
         }
     }
 
@@ -165,6 +140,6 @@ impl BridgeStats {
 
     /// Total records with this fate (all reasons), for the log.
     pub fn total(&self, fate: Fate) -> u64 {
-        self.totals[fate.index()].load(Ordering::Relaxed)
+        self.totals[fate as usize].load(Ordering::Relaxed)
     }
 }
