@@ -33,7 +33,7 @@ pub struct Cli {
 }
 
 /// How to reach the coordinator's public API.
-#[derive(Args, Clone)]
+#[derive(Args, Clone, Default)]
 #[command(next_help_heading = "Connection (publish, watch, waves, params, agents)")]
 pub struct ConnectArgs {
     /// Coordinator endpoint (`http://` or `https://`).
@@ -61,11 +61,7 @@ impl ConnectArgs {
     pub fn plain(coordinator: String) -> Self {
         Self {
             coordinator,
-            token: None,
-            ca_cert: None,
-            client_cert: None,
-            client_key: None,
-            tls_domain: None,
+            ..Self::default()
         }
     }
 }

@@ -38,29 +38,20 @@ pub fn print_as<T: Serialize + ?Sized>(
     }
 }
 
-/// Runs the parsed command line.
+/// Runs the parsed command line. Commands that do not call the public API, and `publish`,
+/// which checks its file first, connect (or not) themselves.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let connect = || connect(&cli.connect);
     match &cli.command {
-        Command::Demo(a) => return demo::run(a).await,
-        Command::Dev(a) => return dev::run(a).await,
-        Command::Replay(a) => return replay::run(a).await,
-        Command::Publish(a) => return publish::run(&cli.connect, a).await,
-        Command::Bridge(a) => return crate::bridge::run(&cli.connect, a).await,
-        Command::Bench(a) => return bench::run(a).await,
-        _ => {}
-    }
-    let mut clients = connect(&cli.connect).await?;
-    match &cli.command {
-        Command::Watch(a) => watch::run(&mut clients, a).await,
-        Command::Waves(c) => waves::run(&mut clients, c).await,
-        Command::Params(c) => params::run(&mut clients, c).await,
-        Command::Agents(f) => agents::run(&mut clients, f).await,
-        // Handled above: they do not connect first.
-        Command::Demo(_)
-        | Command::Dev(_)
-        | Command::Replay(_)
-        | Command::Publish(_)
-        | Command::Bridge(_)
-        | Command::Bench(_) => Ok(()),
+        Command::Demo(a) => demo::run(a).await,
+        Command::Dev(a) => dev::run(a).await,
+        Command::Replay(a) => replay::run(a).await,
+        Command::Bench(a) => bench::run(a).await,
+        Command::Publish(a) => publish::run(&cli.connect, a).await,
+        Command::Bridge(a) => crate::bridge::run(&cli.connect, a).await,
+        Command::Watch(a) => watch::run(&mut connect().await?, a).await,
+        Command::Waves(c) => waves::run(&mut connect().await?, c).await,
+        Command::Params(c) => params::run(&mut connect().await?, c).await,
+        Command::Agents(f) => agents::run(&mut connect().await?, f).await,
     }
 }
