@@ -24,6 +24,9 @@ pub fn cell<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 
+/// A column of [`Table::of`]: header, alignment, and the cell of a row.
+pub type Column<T> = (&'static str, Align, fn(&T) -> String);
+
 /// A table being built.
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -42,6 +45,16 @@ impl Table {
         }
     }
 
+    /// A table with a row per item of `rows`, its cells as `columns` say.
+    pub fn of<'a, T: 'a>(columns: &[Column<T>], rows: impl IntoIterator<Item = &'a T>) -> Self {
+        let headers: Vec<(&str, Align)> = columns.iter().map(|(h, a, _)| (*h, *a)).collect();
+        let mut t = Table::new(&headers);
+        for r in rows {
+            t.row(columns.iter().map(|(_, _, cell)| cell(r)));
+        }
+        t
+    }
+
     /// Appends a row; missing cells are blank and extra cells are dropped.
     pub fn row<I, S>(&mut self, cells: I)
     where
@@ -51,11 +64,6 @@ impl Table {
         let mut r: Vec<String> = cells.into_iter().map(Into::into).collect();
         r.resize(self.headers.len(), String::new());
         self.rows.push(r);
-    }
-
-    /// True when no row was added.
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
     }
 
     /// Renders to fit `width` columns: as [`Table::render`] when it fits (or with no limit);

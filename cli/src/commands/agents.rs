@@ -9,7 +9,10 @@ use crate::client::Clients;
 use crate::commands::print_as;
 use crate::error::CliError;
 use crate::report::time_str;
-use crate::table::{Align, Table, output_width};
+use crate::table::{
+    Align::{Left, Right},
+    Column, Table, output_width,
+};
 
 /// One agent, for `--json`.
 #[derive(Debug, Serialize)]
@@ -78,34 +81,23 @@ pub async fn run(clients: &mut Clients, flag: &JsonFlag) -> Result<(), CliError>
 }
 
 fn table(views: &[AgentView]) -> String {
-    let mut t = Table::new(&[
-        ("ID", Align::Right),
-        ("EXCHANGE", Align::Left),
-        ("STATE", Align::Left),
-        ("REGION", Align::Left),
-        ("LAST_CONTACT", Align::Left),
-        ("ENDPOINT", Align::Left),
-        ("ADAPTER", Align::Left),
-        ("VERSION", Align::Left),
-        ("ERROR", Align::Left),
-    ]);
-    for a in views {
-        t.row([
-            a.exchange_id.to_string(),
-            a.exchange_name.clone(),
-            a.state.to_owned(),
-            match &a.reported_region {
-                Some(r) => format!("{} (agent says {r})", a.region),
-                None => a.region.clone(),
-            },
-            a.last_contact.clone().unwrap_or_else(|| "never".into()),
-            a.endpoint.clone(),
-            a.adapter.clone(),
-            a.version.clone(),
-            a.error.clone().unwrap_or_default(),
-        ]);
-    }
-    t.render_within(output_width())
+    let columns: &[Column<AgentView>] = &[
+        ("ID", Right, |a| a.exchange_id.to_string()),
+        ("EXCHANGE", Left, |a| a.exchange_name.clone()),
+        ("STATE", Left, |a| a.state.to_owned()),
+        ("REGION", Left, |a| match &a.reported_region {
+            Some(r) => format!("{} (agent says {r})", a.region),
+            None => a.region.clone(),
+        }),
+        ("LAST_CONTACT", Left, |a| {
+            a.last_contact.clone().unwrap_or_else(|| "never".into())
+        }),
+        ("ENDPOINT", Left, |a| a.endpoint.clone()),
+        ("ADAPTER", Left, |a| a.adapter.clone()),
+        ("VERSION", Left, |a| a.version.clone()),
+        ("ERROR", Left, |a| a.error.clone().unwrap_or_default()),
+    ];
+    Table::of(columns, views).render_within(output_width())
 }
 
 /// An error naming the unreachable agents, if any.

@@ -3,6 +3,7 @@
 //! none for (signals for it could only fail `agent_unavailable`) unless `--force`.
 
 use serde::Serialize;
+use wavegate_common::MarginMode;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::stats::ParamsSource;
 
@@ -12,7 +13,10 @@ use crate::commands::agents::list_agents;
 use crate::commands::print_as;
 use crate::error::CliError;
 use crate::report::time_str;
-use crate::table::{Align, Table, cell, output_width};
+use crate::table::{
+    Align::{Left, Right},
+    Column, Table, cell, output_width,
+};
 
 /// One exchange's params, for `--json`.
 #[derive(Debug, Serialize)]
@@ -56,11 +60,10 @@ impl ParamsView {
             trailing_activation_percent: p.trailing_activation_percent,
             trailing_distance_percent: p.trailing_distance_percent,
             leverage: p.leverage,
-            margin_mode: match pb::MarginMode::try_from(p.margin_mode) {
-                Ok(pb::MarginMode::Cross) => Some("cross"),
-                Ok(pb::MarginMode::Isolated) => Some("isolated"),
-                _ => None,
-            },
+            margin_mode: MarginMode::from_proto(p.margin_mode)
+                .ok()
+                .flatten()
+                .map(MarginMode::as_str),
             position_size_usd: p.position_size_usd,
             updated_at: time_str(p.updated_at.as_ref()),
         }
@@ -68,37 +71,25 @@ impl ParamsView {
 }
 
 fn table(params: &[ParamsView]) -> String {
-    let mut t = Table::new(&[
-        ("ID", Align::Right),
-        ("EXCHANGE", Align::Left),
-        ("MAX_TRADES", Align::Right),
-        ("BUFFER", Align::Right),
-        ("SOURCE", Align::Left),
-        ("STOP_LOSS_%", Align::Right),
-        ("TRAIL_ACT_%", Align::Right),
-        ("TRAIL_DIST_%", Align::Right),
-        ("LEVERAGE", Align::Right),
-        ("MARGIN", Align::Left),
-        ("SIZE_USD", Align::Right),
-        ("UPDATED_AT", Align::Left),
-    ]);
-    for p in params {
-        t.row([
-            p.exchange_id.to_string(),
-            p.exchange_name.clone(),
-            p.max_trades.to_string(),
-            p.buffer_size.to_string(),
-            p.source.to_owned(),
-            cell(p.stop_loss_percent),
-            cell(p.trailing_activation_percent),
-            cell(p.trailing_distance_percent),
-            cell(p.leverage),
-            cell(p.margin_mode),
-            cell(p.position_size_usd),
-            p.updated_at.clone().unwrap_or_default(),
-        ]);
-    }
-    t.render_within(output_width())
+    let columns: &[Column<ParamsView>] = &[
+        ("ID", Right, |p| p.exchange_id.to_string()),
+        ("EXCHANGE", Left, |p| p.exchange_name.clone()),
+        ("MAX_TRADES", Right, |p| p.max_trades.to_string()),
+        ("BUFFER", Right, |p| p.buffer_size.to_string()),
+        ("SOURCE", Left, |p| p.source.to_owned()),
+        ("STOP_LOSS_%", Right, |p| cell(p.stop_loss_percent)),
+        ("TRAIL_ACT_%", Right, |p| {
+            cell(p.trailing_activation_percent)
+        }),
+        ("TRAIL_DIST_%", Right, |p| cell(p.trailing_distance_percent)),
+        ("LEVERAGE", Right, |p| cell(p.leverage)),
+        ("MARGIN", Left, |p| cell(p.margin_mode)),
+        ("SIZE_USD", Right, |p| cell(p.position_size_usd)),
+        ("UPDATED_AT", Left, |p| {
+            p.updated_at.clone().unwrap_or_default()
+        }),
+    ];
+    Table::of(columns, params).render_within(output_width())
 }
 
 /// The exchanges the coordinator has agents for: `(id, name)`.

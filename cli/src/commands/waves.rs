@@ -13,7 +13,10 @@ use crate::commands::print_as;
 use crate::error::CliError;
 use crate::follow::get_wave;
 use crate::report::{WaveReport, render_wave, status_name, time_str};
-use crate::table::{Align, Table, cell, output_width};
+use crate::table::{
+    Align::{Left, Right},
+    Column, Table, cell, output_width,
+};
 
 /// One wave in `waves list --json`.
 #[derive(Debug, Serialize)]
@@ -111,32 +114,23 @@ async fn cancel(
 }
 
 fn list_table(waves: &[WaveSummaryView]) -> String {
-    let mut t = Table::new(&[
-        ("WAVE", Align::Left),
-        ("STATUS", Align::Left),
-        ("SIGNALS", Align::Right),
-        ("OPENED", Align::Right),
-        ("EXEC_FAILED", Align::Right),
-        ("COMPLETED_AT", Align::Left),
-        ("DURATION_MS", Align::Right),
-        ("REASON", Align::Left),
-    ]);
-    for w in waves {
-        let (executed, failed) = w.totals.map_or((String::new(), String::new()), |t| {
-            (t.total_executed.to_string(), t.total_failed.to_string())
-        });
-        t.row([
-            w.wave_id.clone(),
-            w.status.to_owned(),
-            w.signal_count.to_string(),
-            executed,
-            failed,
-            w.completed_at.clone().unwrap_or_default(),
-            cell(w.duration_ms),
-            w.reason.clone().unwrap_or_default(),
-        ]);
-    }
-    t.render_within(output_width())
+    let columns: &[Column<WaveSummaryView>] = &[
+        ("WAVE", Left, |w| w.wave_id.clone()),
+        ("STATUS", Left, |w| w.status.to_owned()),
+        ("SIGNALS", Right, |w| w.signal_count.to_string()),
+        ("OPENED", Right, |w| {
+            cell(w.totals.map(|t| t.total_executed))
+        }),
+        ("EXEC_FAILED", Right, |w| {
+            cell(w.totals.map(|t| t.total_failed))
+        }),
+        ("COMPLETED_AT", Left, |w| {
+            w.completed_at.clone().unwrap_or_default()
+        }),
+        ("DURATION_MS", Right, |w| cell(w.duration_ms)),
+        ("REASON", Left, |w| w.reason.clone().unwrap_or_default()),
+    ];
+    Table::of(columns, waves).render_within(output_width())
 }
 
 /// Runs `waves list`, `waves show` or `waves cancel`.

@@ -7,7 +7,10 @@ use wavegate_common::WaveTotals;
 use wavegate_common::stats::ExchangeStats;
 
 use super::{ExchangeReport, WaveReport};
-use crate::table::{Align, Table, cell, output_width};
+use crate::table::{
+    Align::{Left, Right},
+    Column, Table, cell, output_width,
+};
 
 /// `1 signal`, `2 signals`.
 pub fn plural(n: u32, noun: &str) -> String {
@@ -92,45 +95,37 @@ pub fn failures_line(failures: &BTreeMap<String, u32>) -> Option<String> {
 }
 
 /// The per-exchange table, fitted to the output's width (see [`Table::render_within`]).
-pub fn exchange_table<'a, I: IntoIterator<Item = &'a ExchangeReport>>(exchanges: I) -> String {
-    let mut t = Table::new(&[
-        ("ID", Align::Right),
-        ("EXCHANGE", Align::Left),
-        ("OPENED", Align::Right),
-        ("SIGNALS", Align::Right),
-        ("VALIDATED", Align::Right),
-        ("TOPPED_UP", Align::Right),
-        ("EXEC_FAILED", Align::Right),
-        ("VAL_FAILED", Align::Right),
-        ("DUPLICATES", Align::Right),
-        ("BUFFER", Align::Right),
-        ("PARAMS", Align::Left),
-        ("SAVED", Align::Left),
-        ("FIRST_ORDER_MS", Align::Right),
-        ("DURATION_MS", Align::Right),
-        ("ERROR", Align::Left),
-    ]);
-    for e in exchanges {
-        let s = &e.stats;
-        t.row([
-            s.exchange_id.to_string(),
-            name_of(s),
-            format!("{}/{}", s.executed, s.target),
-            s.total_signals.to_string(),
-            s.validated_successful.to_string(),
-            s.topped_up.to_string(),
-            s.execution_failed.to_string(),
-            s.validation_failed.to_string(),
-            s.duplicates.to_string(),
-            s.buffer_size.to_string(),
-            s.params_source.as_str().to_owned(),
-            if s.buffer_saved_us { "yes" } else { "no" }.to_owned(),
-            cell(e.timing.first_order_ms),
-            cell(e.timing.duration_ms),
-            s.error.clone().unwrap_or_default(),
-        ]);
-    }
-    t.render_within(output_width())
+pub fn exchange_table<'a>(exchanges: impl IntoIterator<Item = &'a ExchangeReport>) -> String {
+    let columns: &[Column<ExchangeReport>] = &[
+        ("ID", Right, |e| e.stats.exchange_id.to_string()),
+        ("EXCHANGE", Left, |e| name_of(&e.stats)),
+        ("OPENED", Right, |e| {
+            format!("{}/{}", e.stats.executed, e.stats.target)
+        }),
+        ("SIGNALS", Right, |e| e.stats.total_signals.to_string()),
+        ("VALIDATED", Right, |e| {
+            e.stats.validated_successful.to_string()
+        }),
+        ("TOPPED_UP", Right, |e| e.stats.topped_up.to_string()),
+        ("EXEC_FAILED", Right, |e| {
+            e.stats.execution_failed.to_string()
+        }),
+        ("VAL_FAILED", Right, |e| {
+            e.stats.validation_failed.to_string()
+        }),
+        ("DUPLICATES", Right, |e| e.stats.duplicates.to_string()),
+        ("BUFFER", Right, |e| e.stats.buffer_size.to_string()),
+        ("PARAMS", Left, |e| {
+            e.stats.params_source.as_str().to_owned()
+        }),
+        ("SAVED", Left, |e| {
+            if e.stats.buffer_saved_us { "yes" } else { "no" }.into()
+        }),
+        ("FIRST_ORDER_MS", Right, |e| cell(e.timing.first_order_ms)),
+        ("DURATION_MS", Right, |e| cell(e.timing.duration_ms)),
+        ("ERROR", Left, |e| e.stats.error.clone().unwrap_or_default()),
+    ];
+    Table::of(columns, exchanges).render_within(output_width())
 }
 
 /// Wave totals in one line, then (when exchanges ran) how many were processed fully and why
