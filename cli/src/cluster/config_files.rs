@@ -174,24 +174,20 @@ mod tests {
             let want = paper_config(x, dir);
             let text = agent_toml(&want).unwrap();
             let got = AgentConfig::from_toml(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
-            assert_eq!(got.listen, want.listen);
-            assert_eq!(got.exchange_id, want.exchange_id);
-            assert_eq!(got.exchange_name, want.exchange_name);
-            assert_eq!(got.region, want.region);
-            assert_eq!(got.journal, want.journal);
+            // The file leaves metrics off; every other setting is the in-process one.
             assert_eq!(got.metrics_listen, None);
-            assert_eq!(got.rate_limit.burst, want.rate_limit.burst);
-            let (g, w) = (&got.adapter.paper, &want.adapter.paper);
-            assert_eq!(g.latency_ms, 150);
-            assert_eq!(g.open_positions, w.open_positions);
-            let (gf, wf) = (&got.faults, &want.faults);
-            assert_eq!(gf.invalid_symbols, wf.invalid_symbols);
-            assert_eq!(gf.exec_fail, wf.exec_fail);
-            assert_eq!(gf.stop_fail, wf.stop_fail);
-            assert_eq!(g.balance, w.balance);
-            assert_eq!(got.limits, want.limits);
-            assert_eq!(got.positions.leverage, want.positions.leverage);
-            assert!(!g.open_positions.is_empty(), "the demo world is scripted");
+            assert_eq!(
+                got,
+                AgentConfig {
+                    metrics_listen: None,
+                    ..want
+                }
+            );
+            assert_eq!(got.adapter.paper.latency_ms, 150);
+            assert!(
+                !got.adapter.paper.open_positions.is_empty(),
+                "the demo world is scripted"
+            );
         }
     }
 
@@ -203,19 +199,8 @@ mod tests {
         let want = coordinator_config(&s, dir, &addrs);
         let text = coordinator_toml(&want).unwrap();
         let got = CoordinatorConfig::from_toml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-        assert_eq!(got.listen, want.listen);
-        assert_eq!(got.database_url, want.database_url);
         assert_eq!(got.metrics_listen, None);
-        assert_eq!(got.dispatch.execution_mode, want.dispatch.execution_mode);
-        assert_eq!(got.waves.grace_secs, want.waves.grace_secs);
-        assert_eq!(got.waves.max_wave_age_secs, want.waves.max_wave_age_secs);
         assert_eq!(got.exchanges.len(), 3);
-        for (g, w) in got.exchanges.iter().zip(&want.exchanges) {
-            assert_eq!(g.id, w.id);
-            assert_eq!(g.name, w.name);
-            assert_eq!(g.agent, w.agent);
-            assert_eq!(g.default_max_trades, w.default_max_trades);
-            assert_eq!(g.region, w.region);
-        }
+        assert_eq!(got, want);
     }
 }
