@@ -309,7 +309,7 @@ pub enum ParamsCommand {
 }
 
 /// `params set`: at least one value to store.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 #[command(group(
     clap::ArgGroup::new("change")
         .required(true)

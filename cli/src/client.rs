@@ -400,23 +400,22 @@ mod tests {
 
     #[test]
     fn tls_needs_https_and_a_ca() {
-        let mut a = args("http://h:1");
-        a.ca_cert = Some("/nonexistent.pem".into());
-        assert_eq!(tls_config(&a).unwrap_err().exit_code(), 2);
-        let b = args("https://h:1");
-        assert!(
-            tls_config(&b)
-                .unwrap_err()
-                .to_string()
-                .contains("--ca-cert")
-        );
-        let mut c = args("https://h:1");
-        c.ca_cert = Some("/nonexistent.pem".into());
-        assert!(
-            tls_config(&c)
-                .unwrap_err()
-                .to_string()
-                .contains("/nonexistent.pem")
-        );
+        for (url, ca, want) in [
+            (
+                "http://h:1",
+                Some("/nonexistent.pem"),
+                "need an https:// URL",
+            ),
+            ("https://h:1", None, "--ca-cert"),
+            ("https://h:1", Some("/nonexistent.pem"), "/nonexistent.pem"),
+        ] {
+            let e = tls_config(&ConnectArgs {
+                ca_cert: ca.map(Into::into),
+                ..args(url)
+            })
+            .unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{url} {ca:?}: {e}");
+            assert!(e.to_string().contains(want), "{url} {ca:?}: {e}");
+        }
     }
 }

@@ -323,26 +323,22 @@ impl Cluster {
 /// sample wave comes out as its scenario says.
 pub fn demo_world(exchange_id: u32) -> World {
     let mut w = World::default();
-    for (_, text) in crate::samples::SCENARIOS {
+    let worlds = crate::samples::SCENARIOS
+        .iter()
         // A unit test checks the shipped scenarios; a bad one adds nothing rather than fail.
-        let Ok(s) = crate::scenario::parse_str(text, chrono::Utc::now()) else {
-            continue;
-        };
-        if let Some(x) = s.world.get(&exchange_id) {
-            w.open_positions.extend(x.open_positions.iter().cloned());
-            w.invalid_symbols.extend(x.invalid_symbols.iter().cloned());
-            w.exec_fail.extend(x.exec_fail.iter().cloned());
-            w.stop_fail.extend(x.stop_fail.iter().cloned());
+        .filter_map(|(_, text)| crate::scenario::parse_str(text, chrono::Utc::now()).ok())
+        .filter_map(|mut s| s.world.remove(&exchange_id));
+    for x in worlds {
+        for (all, more) in [
+            (&mut w.open_positions, x.open_positions),
+            (&mut w.invalid_symbols, x.invalid_symbols),
+            (&mut w.exec_fail, x.exec_fail),
+            (&mut w.stop_fail, x.stop_fail),
+        ] {
+            all.extend(more);
+            all.sort();
+            all.dedup();
         }
-    }
-    for v in [
-        &mut w.open_positions,
-        &mut w.invalid_symbols,
-        &mut w.exec_fail,
-        &mut w.stop_fail,
-    ] {
-        v.sort();
-        v.dedup();
     }
     w
 }

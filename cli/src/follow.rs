@@ -133,12 +133,12 @@ impl Follower {
 }
 
 /// Publishes one wave's signals, closes it and follows it to the end (subscribed first, so no
-/// event is missed). Any rejected signal is an error.
+/// event is missed) to its final detail. Any rejected signal is an error.
 pub async fn publish_and_follow(
     clients: &mut Clients,
     signals: &[Signal],
     progress: &mut WaveProgress,
-) -> Result<(pb::PublishSummary, pb::WaveDetail), CliError> {
+) -> Result<pb::WaveDetail, CliError> {
     let Some(first) = signals.first() else {
         return Err(CliError::Input("no signals to publish".into()));
     };
@@ -157,6 +157,5 @@ pub async fn publish_and_follow(
             reasons.join("; ")
         )));
     }
-    let detail = follower.wait(progress).await?;
-    Ok((summary, detail))
+    follower.wait(progress).await
 }

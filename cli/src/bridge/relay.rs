@@ -46,8 +46,7 @@ impl Seen {
 
     /// Forgets waves older than `now - REMEMBER`.
     pub fn prune(&mut self, now: DateTime<Utc>) {
-        let keep = self.waves.split_off(&(now - REMEMBER));
-        self.waves = keep;
+        self.waves = self.waves.split_off(&(now - REMEMBER));
     }
 }
 

@@ -30,7 +30,7 @@ async fn run_waves(cluster: &Cluster) -> Result<Vec<WaveReport>, CliError> {
             signals.len()
         );
         let mut progress = WaveProgress::new(ProgressMode::auto());
-        let (_, detail) = publish_and_follow(&mut clients, &signals, &mut progress).await?;
+        let detail = publish_and_follow(&mut clients, &signals, &mut progress).await?;
         let report = WaveReport::from_detail(&detail, false);
         println!("{}", render_wave(&report));
         reports.push(report);

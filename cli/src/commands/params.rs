@@ -238,17 +238,10 @@ mod tests {
     fn args(max: u32, buffer: Option<u32>, sl: Option<f64>) -> ParamsSetArgs {
         ParamsSetArgs {
             exchange: "1".into(),
-            force: false,
             max_trades: Some(max),
             buffer_size: buffer,
             stop_loss_percent: sl,
-            trailing_activation_percent: None,
-            trailing_distance_percent: None,
-            leverage: None,
-            margin_mode: None,
-            size_usd: None,
-            name: None,
-            json: false,
+            ..ParamsSetArgs::default()
         }
     }
 

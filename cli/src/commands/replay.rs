@@ -65,8 +65,7 @@ async fn replay(
             .await
             .map_err(|st| clients.status_error("Params.Set", &st))?;
     }
-    let (_, detail) = publish_and_follow(clients, &s.signals, progress).await?;
-    Ok(detail)
+    publish_and_follow(clients, &s.signals, progress).await
 }
 
 /// Runs `replay`.

@@ -204,12 +204,9 @@ fn envelope(count: usize) -> String {
     )
 }
 
-#[test]
-fn server_envelope_publishes_its_records_with_their_lines() {
-    let s = ok(&envelope(2), Format::Auto);
-    assert_eq!(ok(&envelope(2), Format::Tradingbot), s);
+/// The two records of [`RECORDS`], from any of the reference's forms.
+fn assert_reference_records(s: &[ParsedSignal]) {
     assert_eq!(s.len(), 2);
-    assert_eq!((s[0].line, s[1].line), (3, 8));
     assert_eq!(s[0].signal.symbol(), "SKLUSDT");
     assert_eq!(
         wave_id(s[0].signal.wave_timestamp()),
@@ -219,8 +216,18 @@ fn server_envelope_publishes_its_records_with_their_lines() {
         s[0].signal.created_at().to_rfc3339(),
         "2025-10-28T18:34:01.517343+00:00"
     );
-    assert_eq!(s[0].signal.params().unwrap().max_trades, Some(3));
+    let p = s[0].signal.params().unwrap();
+    assert_eq!((p.max_trades, p.stop_loss_percent), (Some(3), Some(4.0)));
+    assert_eq!(s[1].signal.exchange_id(), 2);
     assert!(s[1].signal.params().is_none());
+}
+
+#[test]
+fn server_envelope_publishes_its_records_with_their_lines() {
+    let s = ok(&envelope(2), Format::Auto);
+    assert_eq!(ok(&envelope(2), Format::Tradingbot), s);
+    assert_eq!((s[0].line, s[1].line), (3, 8));
+    assert_reference_records(&s);
 }
 
 #[test]
@@ -244,19 +251,9 @@ fn reference_csv_export_publishes_as_is() {
              3561245,ONDOUSDT,SELL,0,0,2025-10-28 18:15:00+00,2025-10-28 18:34:02.004001+00,977,2,,,,,,\n";
     let s = ok(t, Format::Auto);
     assert_eq!(ok(t, Format::Csv), s);
-    assert_eq!(s.len(), 2);
-    assert_eq!(
-        wave_id(s[0].signal.wave_timestamp()),
-        "2025-10-28T18:15:00Z"
-    );
-    assert_eq!(
-        s[0].signal.created_at().to_rfc3339(),
-        "2025-10-28T18:34:01.517343+00:00"
-    );
-    let p = s[0].signal.params().unwrap();
-    assert_eq!((p.max_trades, p.stop_loss_percent), (Some(3), Some(4.0)));
-    assert_eq!(s[1].signal.exchange_id(), 2);
-    assert!(s[1].signal.params().is_none());
+    // `--format tradingbot` takes the export too.
+    assert_eq!(ok(t, Format::Tradingbot), s);
+    assert_reference_records(&s);
 }
 
 #[test]
@@ -281,13 +278,6 @@ fn naive_timestamps_are_utc_in_every_form() {
         );
         assert_eq!(wave_id(s[0].signal.created_at()), "2025-10-27T14:33:00Z");
     }
-}
-
-#[test]
-fn tradingbot_format_takes_the_csv_export_too() {
-    let t = "id,pair_symbol,recommended_action,score_week,score_month,timestamp,created_at,trading_pair_id,exchange_id,score_week_filter,score_month_filter,max_trades_filter,stop_loss_filter,trailing_activation_filter,trailing_distance_filter\n\
-             3561244,SKLUSDT,BUY,92.9,69.7,2025-10-28 18:15:00+00,2025-10-28 18:34:01.517343+00,1187,1,60,,3,4,2,0.5\n";
-    assert_eq!(ok(t, Format::Tradingbot), ok(t, Format::Csv));
 }
 
 /// Checking a large file is linear: the guard catches a rescan per record (minutes for 50 000

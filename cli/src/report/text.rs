@@ -299,27 +299,25 @@ mod tests {
 
     #[test]
     fn summary_lines_follow_the_fields() {
-        assert_eq!(
-            summary_line(&stats(6, 6, 7, 1)),
-            "binance 6/6 (buffer saved us)"
-        );
         // The formula's flag shows in the line whenever the table says SAVED yes.
         let mut bybit = stats(4, 4, 6, 0);
         bybit.exchange_name = "bybit".into();
         assert!(bybit.buffer_saved_us);
-        assert_eq!(summary_line(&bybit), "bybit 4/4 (buffer saved us)");
-        assert_eq!(
-            summary_line(&stats(3, 5, 3, 0)),
-            "binance 3/5 (target missed)"
-        );
-        let skipped = ExchangeStats::skipped(3, "kraken", 4, "no_params");
-        assert_eq!(
-            summary_line(&skipped),
-            "kraken 0/0 (not processed: no_params, 4 signals skipped)"
-        );
         let mut cancelled = stats(2, 4, 4, 0);
         cancelled.error = Some("cancelled".into());
-        assert_eq!(summary_line(&cancelled), "binance 2/4 (stopped: cancelled)");
+        let skipped = ExchangeStats::skipped(3, "kraken", 4, "no_params");
+        for (s, want) in [
+            (stats(6, 6, 7, 1), "binance 6/6 (buffer saved us)"),
+            (bybit, "bybit 4/4 (buffer saved us)"),
+            (stats(3, 5, 3, 0), "binance 3/5 (target missed)"),
+            (
+                skipped,
+                "kraken 0/0 (not processed: no_params, 4 signals skipped)",
+            ),
+            (cancelled, "binance 2/4 (stopped: cancelled)"),
+        ] {
+            assert_eq!(summary_line(&s), want);
+        }
     }
 
     #[test]
