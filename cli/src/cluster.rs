@@ -260,14 +260,11 @@ impl Cluster {
         }
         let mut proxies = Vec::new();
         let addrs = agents.iter().map(|(_, _, n)| n.addr()).collect();
-        let coordinator = match front(spec.tuning.agent_one_way, addrs, &mut proxies).await {
-            Ok(addrs) => {
-                let cfg = coordinator_config(&spec, &dir, &addrs);
-                start_coordinator(cfg, &dir, &bins).await
-            }
-            Err(e) => Err(e),
+        let coordinator = async {
+            let addrs = front(spec.tuning.agent_one_way, addrs, &mut proxies).await?;
+            start_coordinator(coordinator_config(&spec, &dir, &addrs), &dir, &bins).await
         };
-        let coordinator = match coordinator {
+        let coordinator = match coordinator.await {
             Ok(c) => c,
             Err(e) => {
                 stop_all(agents).await;

@@ -175,6 +175,18 @@ fn optional<T>(
     }
 }
 
+/// `m[key]` through `check`; absent is `missing`.
+fn required<T>(
+    m: &Map<String, Value>,
+    path: &str,
+    key: &str,
+    check: impl FnOnce(&Value, &str) -> Result<T, ScenarioError>,
+) -> Result<T, ScenarioError> {
+    let at = join(path, key);
+    m.get(key)
+        .map_or_else(|| fail(&at, "missing"), |v| check(v, &at))
+}
+
 fn params_entry(v: &Value, path: &str) -> Result<ScenarioParams, ScenarioError> {
     let m = object(v, path)?;
     only_keys(
@@ -187,21 +199,11 @@ fn params_entry(v: &Value, path: &str) -> Result<ScenarioParams, ScenarioError> 
             "stop_loss_percent",
         ],
     )?;
-    let name_path = join(path, "exchange_name");
-    let exchange_name = match m.get("exchange_name") {
-        None => return fail(name_path, "missing"),
-        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
-        Some(other) => {
-            return fail(
-                name_path,
-                format!("must be a non-empty string, got {other}"),
-            );
-        }
-    };
-    let max_trades = match m.get("max_trades") {
-        None => return fail(join(path, "max_trades"), "missing"),
-        Some(v) => positive_u32(v, &join(path, "max_trades"))?,
-    };
+    let exchange_name = required(m, path, "exchange_name", |v, at| match v {
+        Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+        other => fail(at, format!("must be a non-empty string, got {other}")),
+    })?;
+    let max_trades = required(m, path, "max_trades", positive_u32)?;
     Ok(ScenarioParams {
         exchange_name,
         max_trades,
@@ -351,10 +353,7 @@ pub fn parse_value(doc: &Value, now: DateTime<Utc>) -> Result<Scenario, Scenario
         other => fail(at, format!("must be a string, got {other}")),
     })?;
     let params = by_exchange(top, "params", |_, v, at| params_entry(v, at))?;
-    let signals = match top.get("signals") {
-        None => return fail("signals", "missing"),
-        Some(v) => signals(v, now)?,
-    };
+    let signals = required(top, "$", "signals", |v, _| signals(v, now))?;
     let world = by_exchange(top, "world", |id, v, at| {
         if !params.contains_key(&id) {
             return fail(

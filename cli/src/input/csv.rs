@@ -269,31 +269,29 @@ mod tests {
 
     #[test]
     fn bad_cells_name_their_column() {
-        let r = drafts(
-            "id,exchange_id,score_week,action,created_at\n1,-1,x,HOLD,\n1,99999999999,1,buy,yesterday\n",
-        );
-        assert_eq!(
-            r[0].1.as_ref().unwrap_err(),
-            &(
-                Some("exchange_id".to_owned()),
-                "\"-1\" is out of range".to_owned()
-            )
-        );
-        let (field, reason) = r[1].1.as_ref().unwrap_err();
-        assert_eq!(field.as_deref(), Some("exchange_id"), "{reason}");
-        let r = drafts("score_week\nx\n");
-        assert_eq!(
-            r[0].1.as_ref().unwrap_err(),
-            &(
-                Some("score_week".to_owned()),
-                "\"x\" is not a number".to_owned()
-            )
-        );
-        let r = drafts("action\nHOLD\n");
-        assert_eq!(r[0].1.as_ref().unwrap_err().0.as_deref(), Some("action"));
-        let r = drafts("created_at\nyesterday\n");
-        let (field, reason) = r[0].1.as_ref().unwrap_err();
-        assert_eq!(field.as_deref(), Some("created_at"));
-        assert!(reason.contains("is not a timestamp"), "{reason}");
+        let two = "id,exchange_id,score_week,action,created_at\n1,-1,x,HOLD,\n\
+                   1,99999999999,1,buy,yesterday\n";
+        let time =
+            "\"yesterday\" is not a timestamp (RFC 3339, `YYYY-MM-DD HH:MM:SS+00`, or naive UTC)";
+        for (text, row, field, reason) in [
+            (two, 0, "exchange_id", "\"-1\" is out of range"),
+            (two, 1, "exchange_id", "\"99999999999\" is out of range"),
+            ("score_week\nx\n", 0, "score_week", "\"x\" is not a number"),
+            (
+                "action\nHOLD\n",
+                0,
+                "action",
+                "unknown action \"HOLD\" (BUY, SELL, LONG or SHORT)",
+            ),
+            ("created_at\nyesterday\n", 0, "created_at", time),
+        ] {
+            let (got_field, got) = drafts(text).swap_remove(row).1.unwrap_err();
+            assert_eq!(
+                got_field.as_deref(),
+                Some(field),
+                "{text:?} row {row}: {got}"
+            );
+            assert_eq!(got, reason, "{text:?} row {row}");
+        }
     }
 }

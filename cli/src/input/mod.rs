@@ -40,13 +40,7 @@ pub(super) struct Lines(Vec<usize>);
 
 impl Lines {
     pub(super) fn new(text: &str) -> Self {
-        Self(
-            text.bytes()
-                .enumerate()
-                .filter(|&(_, b)| b == b'\n')
-                .map(|(i, _)| i)
-                .collect(),
-        )
+        Self(text.match_indices('\n').map(|(i, _)| i).collect())
     }
 
     /// 1-based line of byte offset `at`.
