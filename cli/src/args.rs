@@ -473,15 +473,11 @@ mod tests {
             Command::Watch(w) => assert_eq!(w.wave.as_deref(), Some("2026-11-24T12:00:00Z")),
             other => panic!("parsed as {other:?}"),
         }
-        for cmd in ["watch", "show", "cancel"] {
-            let mut args = vec!["wavegate"];
-            if cmd != "watch" {
-                args.push("waves");
-            }
-            args.extend([cmd, "yesterday"]);
+        for cmd in [&["watch"][..], &["waves", "show"], &["waves", "cancel"]] {
+            let args = [&["wavegate"][..], cmd, &["yesterday"]].concat();
             let e = Cli::try_parse_from(args).unwrap_err();
-            assert_eq!(e.exit_code(), 2, "{cmd}");
-            assert!(e.to_string().contains("'yesterday'"), "{cmd}: {e}");
+            assert_eq!(e.exit_code(), 2, "{cmd:?}");
+            assert!(e.to_string().contains("'yesterday'"), "{cmd:?}: {e}");
         }
     }
 

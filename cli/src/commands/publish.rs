@@ -55,21 +55,17 @@ pub fn requests<'a>(
     close: bool,
 ) -> Vec<pb::PublishRequest> {
     let signals: Vec<&Signal> = signals.into_iter().collect();
-    let mut reqs: Vec<pb::PublishRequest> = signals
-        .iter()
-        .map(|s| pb::PublishRequest {
-            item: Some(Item::Signal(s.to_proto())),
+    let waves: BTreeSet<_> = signals.iter().map(|s| s.wave_timestamp()).collect();
+    let closes = waves.into_iter().filter(|_| close).map(|w| {
+        Item::Close(pb::CloseWave {
+            wave_timestamp: Some(to_proto(w)),
         })
-        .collect();
-    if close {
-        let waves: BTreeSet<_> = signals.iter().map(|s| s.wave_timestamp()).collect();
-        reqs.extend(waves.into_iter().map(|w| pb::PublishRequest {
-            item: Some(Item::Close(pb::CloseWave {
-                wave_timestamp: Some(to_proto(w)),
-            })),
-        }));
-    }
-    reqs
+    });
+    let items = signals.iter().map(|s| Item::Signal(s.to_proto()));
+    items
+        .chain(closes)
+        .map(|item| pb::PublishRequest { item: Some(item) })
+        .collect()
 }
 
 /// Streams the requests and returns the coordinator's summary.
