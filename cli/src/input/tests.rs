@@ -280,11 +280,11 @@ fn naive_timestamps_are_utc_in_every_form() {
     }
 }
 
-/// Checking a large file is linear: the guard catches a rescan per record (minutes for 50 000
+/// Checking a large file is linear: the guard catches a rescan per record (minutes for 20 000
 /// records), never a speed claim.
 #[test]
 fn a_large_file_is_checked_in_one_pass() {
-    const N: i64 = 50_000;
+    const N: i64 = 20_000;
     let rec = |i: i64| {
         format!(
             r#"{{"id": {i}, "symbol": "BTCUSDT", "exchange_id": 1, "action": "BUY", "score_week": 1, "score_month": 2, "wave_timestamp": "2026-11-24T12:00:00Z"}}"#
@@ -307,7 +307,7 @@ fn a_large_file_is_checked_in_one_pass() {
     });
     let got = rx
         .recv_timeout(std::time::Duration::from_secs(180))
-        .expect("checking 50 000 records did not finish within the guard: not linear");
+        .expect("checking 20 000 records did not finish within the guard: not linear");
     let n = N as usize;
     assert_eq!(got, ((n, n), (n, n + 1), (n, n + 1)));
 }
