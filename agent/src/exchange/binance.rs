@@ -39,6 +39,7 @@ use super::money::Decimal;
 use super::position_mode::ModeCache;
 use super::rest::{
     Call, Failure, Reply, RestClient, ServerClock, number, query_string, symbols, text, typed,
+    unless_refused,
 };
 use super::signing::hmac_sha256_hex;
 use super::throttle::{Throttle, retry_after};
@@ -244,15 +245,12 @@ impl BinanceFutures {
             "/fapi/v2/ticker/price?{}",
             query_string(&[("symbol", symbol.to_owned())])
         );
-        match self.public(&pq).await {
-            Ok(v) => match number(&v, "price") {
-                Some(p) if p > Decimal::ZERO => Ok(p),
-                _ => Err(ExchangeError::Rejected("no_price".into())),
-            },
-            Err(Failure::Refused {
-                code: BAD_SYMBOL, ..
-            }) => Err(ExchangeError::Rejected("symbol_not_tradable".into())),
-            Err(f) => Err(f.into_error()),
+        let Some(v) = unless_refused(self.public(&pq).await, BAD_SYMBOL)? else {
+            return Err(ExchangeError::Rejected("symbol_not_tradable".into()));
+        };
+        match number(&v, "price") {
+            Some(p) if p > Decimal::ZERO => Ok(p),
+            _ => Err(ExchangeError::Rejected("no_price".into())),
         }
     }
 
@@ -289,16 +287,8 @@ impl BinanceFutures {
         key: (&'static str, String),
     ) -> Result<Option<Value>> {
         let params = vec![("symbol", symbol.to_owned()), key];
-        match self
-            .signed(Method::GET, "/fapi/v1/order", params, Call::Read)
-            .await
-        {
-            Ok(v) => Ok(Some(v)),
-            Err(Failure::Refused {
-                code: NOT_FOUND, ..
-            }) => Ok(None),
-            Err(f) => Err(f.into_error()),
-        }
+        let sent = self.signed(Method::GET, "/fapi/v1/order", params, Call::Read);
+        unless_refused(sent.await, NOT_FOUND)
     }
 
     /// The fill of a filled order answer, its price checked ([`FillCheck`]).
@@ -483,16 +473,10 @@ impl Exchange for BinanceFutures {
             ("newClientOrderId", id),
             ("newOrderRespType", "RESULT".to_owned()),
         ];
-        match self
-            .signed(Method::POST, "/fapi/v1/order", params, Call::Order)
-            .await
-        {
-            Ok(v) => self.priced(&symbol, &v).await,
-            Err(Failure::Refused {
-                code: REDUCE_ONLY_REJECTED,
-                ..
-            }) => Err(ExchangeError::NoPosition),
-            Err(f) => Err(f.into_error()),
+        let sent = self.signed(Method::POST, "/fapi/v1/order", params, Call::Order);
+        match unless_refused(sent.await, REDUCE_ONLY_REJECTED)? {
+            Some(v) => self.priced(&symbol, &v).await,
+            None => Err(ExchangeError::NoPosition),
         }
     }
 
@@ -501,28 +485,14 @@ impl Exchange for BinanceFutures {
             ("symbol", symbol.clone()),
             ("origClientOrderId", id.clone()),
         ];
-        match self
-            .signed(Method::GET, "/fapi/v1/order", params, Call::Read)
-            .await
-        {
-            Ok(v) => return Ok(Some(order_report(&v))),
-            Err(Failure::Refused {
-                code: NOT_FOUND, ..
-            }) => {}
-            Err(f) => return Err(f.into_error()),
+        let sent = self.signed(Method::GET, "/fapi/v1/order", params, Call::Read);
+        if let Some(v) = unless_refused(sent.await, NOT_FOUND)? {
+            return Ok(Some(order_report(&v)));
         }
         // Not a regular order: maybe a conditional (stop) order under that id.
         let params = vec![("clientAlgoId", id)];
-        match self
-            .signed(Method::GET, "/fapi/v1/algoOrder", params, Call::Read)
-            .await
-        {
-            Ok(v) => Ok(Some(algo_report(&v))),
-            Err(Failure::Refused {
-                code: NOT_FOUND, ..
-            }) => Ok(None),
-            Err(f) => Err(f.into_error()),
-        }
+        let sent = self.signed(Method::GET, "/fapi/v1/algoOrder", params, Call::Read);
+        Ok(unless_refused(sent.await, NOT_FOUND)?.map(|v| algo_report(&v)))
     }
 
     async fn min_order_notional(&self, symbol: String) -> Result<Option<Decimal>> {

@@ -38,6 +38,7 @@ use super::money::Decimal;
 use super::position_mode::ModeCache;
 use super::rest::{
     Call, Failure, Reply, RestClient, ServerClock, Transport, number, query_string, symbols, text,
+    unless_refused,
 };
 use super::signing::hmac_sha256_hex;
 use super::throttle::Throttle;
@@ -261,16 +262,14 @@ impl BybitLinear {
             ("category", "linear".to_owned()),
             ("symbol", symbol.to_owned()),
         ];
-        match self.public("/v5/market/tickers", &params).await {
-            Ok(v) => match first(&v).and_then(|t| number(t, "lastPrice")) {
-                Some(p) if p > Decimal::ZERO => Ok(p),
-                _ => Err(ExchangeError::Rejected("no_price".into())),
-            },
-            // 10001 "Not supported symbols".
-            Err(Failure::Refused { code: 10001, .. }) => {
-                Err(ExchangeError::Rejected("symbol_not_tradable".into()))
-            }
-            Err(f) => Err(f.into_error()),
+        // 10001 "Not supported symbols".
+        let sent = self.public("/v5/market/tickers", &params).await;
+        let Some(v) = unless_refused(sent, 10001)? else {
+            return Err(ExchangeError::Rejected("symbol_not_tradable".into()));
+        };
+        match first(&v).and_then(|t| number(t, "lastPrice")) {
+            Some(p) if p > Decimal::ZERO => Ok(p),
+            _ => Err(ExchangeError::Rejected("no_price".into())),
         }
     }
 
@@ -431,13 +430,11 @@ impl Exchange for BybitLinear {
             "positionIdx": 0,
             "stopLoss": rules.stop_trigger(o.side, o.stop_price),
         });
-        match self.post("/v5/position/trading-stop", body).await {
-            Ok(_)
-            | Err(Failure::Refused {
-                code: NOT_MODIFIED, ..
-            }) => Ok(o.client_order_id),
-            Err(f) => Err(f.into_error()),
-        }
+        unless_refused(
+            self.post("/v5/position/trading-stop", body).await,
+            NOT_MODIFIED,
+        )?;
+        Ok(o.client_order_id)
     }
 
     async fn close_position(&self, symbol: String, id: String) -> Result<Fill> {
@@ -447,17 +444,8 @@ impl Exchange for BybitLinear {
         };
         let long = text(row, "side").as_deref() == Some("Buy");
         let size = text(row, "size").unwrap_or_default();
-        match self
-            .market(&symbol, if long { "Sell" } else { "Buy" }, size, true, &id)
-            .await
-        {
-            Ok(f) => Ok(f),
-            Err(Failure::Refused {
-                code: REDUCE_ONLY_REJECTED,
-                ..
-            }) => Err(ExchangeError::NoPosition),
-            Err(f) => Err(f.into_error()),
-        }
+        let sent = self.market(&symbol, if long { "Sell" } else { "Buy" }, size, true, &id);
+        unless_refused(sent.await, REDUCE_ONLY_REJECTED)?.ok_or(ExchangeError::NoPosition)
     }
 
     async fn lookup_order(&self, symbol: String, id: String) -> Result<Option<OrderReport>> {

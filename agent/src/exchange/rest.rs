@@ -79,6 +79,16 @@ impl Failure {
     }
 }
 
+/// `Ok(None)` when `r` is a refusal with `code` (an answer the caller expects, such as "not
+/// found" or "not modified"), the answer otherwise; any other failure as the adapter error.
+pub fn unless_refused<T>(r: Result<T, Failure>, code: i64) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(Failure::Refused { code: c, .. }) if c == code => Ok(None),
+        Err(f) => Err(f.into_error()),
+    }
+}
+
 impl From<ExchangeError> for Failure {
     fn from(e: ExchangeError) -> Self {
         Failure::Other(e)

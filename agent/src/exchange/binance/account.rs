@@ -25,7 +25,7 @@ use super::{BinanceFutures, NAME, order_side};
 use crate::exchange::Result;
 use crate::exchange::lots;
 use crate::exchange::money::Decimal;
-use crate::exchange::rest::{Call, Failure, number, text, typed};
+use crate::exchange::rest::{Call, Failure, number, text, typed, unless_refused};
 use crate::exchange::{
     AccountState, ExchangeError, LeverageSetting, MarginMode, Side, TrailingStopOrder,
 };
@@ -103,17 +103,8 @@ impl BinanceFutures {
             ("symbol", symbol.clone()),
             ("marginType", margin_type.to_owned()),
         ];
-        match self
-            .signed(Method::POST, "/fapi/v1/marginType", params, Call::Read)
-            .await
-        {
-            Ok(_)
-            | Err(Failure::Refused {
-                code: MARGIN_NOT_MODIFIED,
-                ..
-            }) => {}
-            Err(f) => return Err(f.into_error()),
-        }
+        let sent = self.signed(Method::POST, "/fapi/v1/marginType", params, Call::Read);
+        unless_refused(sent.await, MARGIN_NOT_MODIFIED)?;
         let params = vec![("symbol", symbol), ("leverage", s.leverage.to_string())];
         self.signed(Method::POST, "/fapi/v1/leverage", params, Call::Read)
             .await
