@@ -198,10 +198,7 @@ impl BinanceFutures {
     ) -> Result<Value, Failure> {
         self.clock
             .sync_if_stale(self.refresh, || async {
-                let v = self
-                    .public("/fapi/v1/time")
-                    .await
-                    .map_err(Failure::into_error)?;
+                let v = self.public("/fapi/v1/time").await?;
                 v.get("serverTime")
                     .and_then(Value::as_i64)
                     .ok_or_else(|| ExchangeError::Unavailable(format!("{NAME}: bad server time")))
@@ -230,10 +227,7 @@ impl BinanceFutures {
     async fn rules_of(&self, symbol: &str) -> Result<Option<Rules>> {
         self.rules
             .get(symbol, || async {
-                let info = self
-                    .public("/fapi/v1/exchangeInfo")
-                    .await
-                    .map_err(Failure::into_error)?;
+                let info = self.public("/fapi/v1/exchangeInfo").await?;
                 self.limits.read(&info);
                 Ok(parse_exchange_info(&info))
             })
@@ -272,8 +266,7 @@ impl BinanceFutures {
                         vec![],
                         Call::Read,
                     )
-                    .await
-                    .map_err(Failure::into_error)?;
+                    .await?;
                 let mode: PositionMode = typed(NAME, "position mode", v)?;
                 Ok(mode.dual_side_position)
             })
@@ -329,8 +322,7 @@ impl BinanceFutures {
             .unwrap_or_default();
         let v = self
             .signed(Method::GET, "/fapi/v3/positionRisk", params, Call::Read)
-            .await
-            .map_err(Failure::into_error)?;
+            .await?;
         let rows = v.as_array().ok_or_else(|| {
             ExchangeError::Unavailable(format!("{NAME}: positionRisk is not a list"))
         })?;
@@ -407,8 +399,7 @@ impl Exchange for BinanceFutures {
         ];
         let v = self
             .signed(Method::POST, "/fapi/v1/order", params, Call::Order)
-            .await
-            .map_err(Failure::into_error)?;
+            .await?;
         self.priced(&o.symbol, &v).await
     }
 
@@ -449,7 +440,7 @@ impl Exchange for BinanceFutures {
                 .signed(Method::POST, "/fapi/v1/algoOrder", params, Call::Order)
                 .await;
         }
-        let v = sent.map_err(Failure::into_error)?;
+        let v = sent?;
         Ok(text(&v, "algoId").unwrap_or(o.client_order_id))
     }
 

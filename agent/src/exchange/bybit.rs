@@ -183,10 +183,7 @@ impl BybitLinear {
     ) -> Result<Value, Failure> {
         self.clock
             .sync_if_stale(self.refresh, || async {
-                let v = self
-                    .public("/v5/market/time", &[])
-                    .await
-                    .map_err(Failure::into_error)?;
+                let v = self.public("/v5/market/time", &[]).await?;
                 text(&v, "timeNano")
                     .and_then(|n| n.parse::<i128>().ok())
                     .and_then(|n| i64::try_from(n / 1_000_000).ok())
@@ -240,10 +237,7 @@ impl BybitLinear {
             if !cursor.is_empty() {
                 params.push(("cursor", cursor.clone()));
             }
-            let v = self
-                .public("/v5/market/instruments-info", &params)
-                .await
-                .map_err(Failure::into_error)?;
+            let v = self.public("/v5/market/instruments-info", &params).await?;
             out.extend(parse_instruments(&v));
             cursor = text(&v, "nextPageCursor").unwrap_or_default();
             if cursor.is_empty() {
@@ -343,10 +337,7 @@ impl BybitLinear {
             if !cursor.is_empty() {
                 params.push(("cursor", cursor.clone()));
             }
-            let v = self
-                .get("/v5/position/list", &params)
-                .await
-                .map_err(Failure::into_error)?;
+            let v = self.get("/v5/position/list", &params).await?;
             rows.extend(
                 list(&v)
                     .iter()
@@ -412,8 +403,7 @@ impl Exchange for BybitLinear {
                 false,
                 &o.client_order_id,
             )
-            .await
-            .map_err(Failure::into_error)?;
+            .await?;
         Ok(self.checked(&o.symbol, &o.client_order_id, fill).await)
     }
 
@@ -455,7 +445,7 @@ impl Exchange for BybitLinear {
             ("orderLinkId", id),
         ];
         for path in ["/v5/order/realtime", "/v5/order/history"] {
-            let v = self.get(path, &params).await.map_err(Failure::into_error)?;
+            let v = self.get(path, &params).await?;
             if let Some(o) = first(&v) {
                 return Ok(Some(order_report(o)));
             }

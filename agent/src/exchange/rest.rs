@@ -65,10 +65,10 @@ pub enum Failure {
     Other(ExchangeError),
 }
 
-impl Failure {
-    /// The adapter error: a refusal becomes `Rejected` naming the exchange and its code.
-    pub fn into_error(self) -> ExchangeError {
-        match self {
+/// The adapter error: a refusal becomes `Rejected` naming the exchange and its code.
+impl From<Failure> for ExchangeError {
+    fn from(f: Failure) -> Self {
+        match f {
             Failure::Refused {
                 exchange,
                 code,
@@ -85,7 +85,7 @@ pub fn unless_refused<T>(r: Result<T, Failure>, code: i64) -> Result<Option<T>> 
     match r {
         Ok(v) => Ok(Some(v)),
         Err(Failure::Refused { code: c, .. }) if c == code => Ok(None),
-        Err(f) => Err(f.into_error()),
+        Err(f) => Err(f.into()),
     }
 }
 

@@ -52,8 +52,7 @@ impl BybitLinear {
                 "/v5/account/wallet-balance",
                 &[("accountType", "UNIFIED".to_owned())],
             )
-            .await
-            .map_err(Failure::into_error)?;
+            .await?;
         let free = list(&v)
             .first()
             .and_then(|a| number(a, "totalAvailableBalance"));
@@ -70,10 +69,7 @@ impl BybitLinear {
         leverage: u32,
     ) -> Result<Option<Decimal>> {
         let params = [("category", "linear".to_owned()), ("symbol", symbol)];
-        let v = self
-            .public("/v5/market/risk-limit", &params)
-            .await
-            .map_err(Failure::into_error)?;
+        let v = self.public("/v5/market/risk-limit", &params).await?;
         Ok(list(&v)
             .iter()
             .filter(|t| number(t, "maxLeverage").is_some_and(|l| l >= Decimal::from(leverage)))

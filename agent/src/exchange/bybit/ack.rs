@@ -18,7 +18,7 @@ use tracing::warn;
 
 use super::super::lots::num;
 use super::super::money::Decimal;
-use super::super::rest::{Failure, number, text};
+use super::super::rest::{number, text};
 use super::super::{Exchange, ExchangeError, Fill, OrderReport};
 use super::parse::list;
 use super::{BybitLinear, NAME};
@@ -117,10 +117,7 @@ impl BybitLinear {
                     ("category", "linear".to_owned()),
                     ("symbol", symbol.to_owned()),
                 ];
-                let v = self
-                    .get("/v5/position/list", &params)
-                    .await
-                    .map_err(Failure::into_error)?;
+                let v = self.get("/v5/position/list", &params).await?;
                 Ok(list(&v)
                     .iter()
                     .any(|r| r.get("positionIdx").and_then(Value::as_i64).unwrap_or(0) != 0))

@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 
+use super::super::ExchangeError;
 use super::super::binance::preflight_mode_line as mode_line;
 use super::super::rest::{local_now_ms, number, text};
 use super::BybitLinear;
@@ -84,7 +85,7 @@ impl BybitLinear {
             Err(f) => lines.push(Line::new(
                 "credentials",
                 Status::Fail,
-                f.into_error().to_string(),
+                ExchangeError::from(f).to_string(),
             )),
         }
         let wallet = self
