@@ -34,8 +34,8 @@ use http::Method;
 use serde_json::Value;
 
 use super::fill_check::FillCheck;
-use super::lots::{self, Rules, RulesCache, num};
-use super::money::Decimal;
+use super::lots::{self, Rules, RulesCache};
+use super::money::{self, Decimal};
 use super::position_mode::ModeCache;
 use super::rest::{
     Call, Failure, Reply, RestClient, ServerClock, number, query_string, symbols, text, typed,
@@ -453,7 +453,7 @@ impl Exchange for BinanceFutures {
             return Err(ExchangeError::NoPosition);
         };
         let amount = text(row, "positionAmt").unwrap_or_default();
-        let long = num(&amount).is_some_and(|a| a > Decimal::ZERO);
+        let long = money::parse(&amount).is_some_and(|a| a > Decimal::ZERO);
         let params = vec![
             ("symbol", symbol.clone()),
             ("side", if long { "SELL" } else { "BUY" }.to_owned()),

@@ -178,11 +178,6 @@ fn min_order_value(rules: &Rules, price: Decimal) -> Decimal {
     step.times(by_qty.max(by_notional)) * price
 }
 
-/// Parses a decimal the exchange sent as a string; `None` when malformed.
-pub fn num(s: &str) -> Option<Decimal> {
-    super::money::parse(s)
-}
-
 /// Instrument rules by symbol, loaded all at once and reloaded when older than the refresh
 /// period (or, at most once a minute, when a symbol is missing: a new listing).
 #[derive(Debug)]

@@ -334,7 +334,7 @@ pub fn text(v: &serde_json::Value, key: &str) -> Option<String> {
 
 /// A JSON field as an exact decimal (venues send decimals as strings); `None` when absent/malformed.
 pub fn number(v: &serde_json::Value, key: &str) -> Option<super::money::Decimal> {
-    text(v, key).and_then(|t| super::lots::num(&t))
+    text(v, key).and_then(|t| super::money::parse(&t))
 }
 
 /// `v` read as `T`, the venue's model of that answer; `Unavailable` naming `what` when it is not.

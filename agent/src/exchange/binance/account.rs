@@ -24,7 +24,7 @@ use serde_json::Value;
 use super::{BinanceFutures, NAME, order_side};
 use crate::exchange::Result;
 use crate::exchange::lots;
-use crate::exchange::money::Decimal;
+use crate::exchange::money::{Decimal, parse};
 use crate::exchange::rest::{Call, number, text, typed, unless_refused};
 use crate::exchange::{
     AccountState, ExchangeError, LeverageSetting, MarginMode, Side, TrailingStopOrder,
@@ -53,7 +53,7 @@ impl BinanceFutures {
             .await?;
         let rows: Vec<FuturesAccountBalance> = typed(NAME, "balance", v)?;
         let free = rows.iter().find(|r| r.asset == QUOTE);
-        let free = free.and_then(|r| lots::num(&r.available_balance));
+        let free = free.and_then(|r| parse(&r.available_balance));
         let positions = self.positions(None).await?;
         Ok(AccountState::live(
             free,
