@@ -34,11 +34,12 @@ use http::Method;
 use serde_json::Value;
 
 use super::fill_check::FillCheck;
-use super::lots::{self, Rules, RulesCache, num};
-use super::money::Decimal;
+use super::lots::{self, Rules, RulesCache};
+use super::money::{self, Decimal};
 use super::position_mode::ModeCache;
 use super::rest::{
     Call, Failure, Reply, RestClient, ServerClock, number, query_string, symbols, text, typed,
+    unless_refused,
 };
 use super::signing::hmac_sha256_hex;
 use super::throttle::{Throttle, retry_after};
@@ -197,10 +198,7 @@ impl BinanceFutures {
     ) -> Result<Value, Failure> {
         self.clock
             .sync_if_stale(self.refresh, || async {
-                let v = self
-                    .public("/fapi/v1/time")
-                    .await
-                    .map_err(Failure::into_error)?;
+                let v = self.public("/fapi/v1/time").await?;
                 v.get("serverTime")
                     .and_then(Value::as_i64)
                     .ok_or_else(|| ExchangeError::Unavailable(format!("{NAME}: bad server time")))
@@ -229,10 +227,7 @@ impl BinanceFutures {
     async fn rules_of(&self, symbol: &str) -> Result<Option<Rules>> {
         self.rules
             .get(symbol, || async {
-                let info = self
-                    .public("/fapi/v1/exchangeInfo")
-                    .await
-                    .map_err(Failure::into_error)?;
+                let info = self.public("/fapi/v1/exchangeInfo").await?;
                 self.limits.read(&info);
                 Ok(parse_exchange_info(&info))
             })
@@ -244,15 +239,12 @@ impl BinanceFutures {
             "/fapi/v2/ticker/price?{}",
             query_string(&[("symbol", symbol.to_owned())])
         );
-        match self.public(&pq).await {
-            Ok(v) => match number(&v, "price") {
-                Some(p) if p > Decimal::ZERO => Ok(p),
-                _ => Err(ExchangeError::Rejected("no_price".into())),
-            },
-            Err(Failure::Refused {
-                code: BAD_SYMBOL, ..
-            }) => Err(ExchangeError::Rejected("symbol_not_tradable".into())),
-            Err(f) => Err(f.into_error()),
+        let Some(v) = unless_refused(self.public(&pq).await, BAD_SYMBOL)? else {
+            return Err(ExchangeError::Rejected("symbol_not_tradable".into()));
+        };
+        match number(&v, "price") {
+            Some(p) if p > Decimal::ZERO => Ok(p),
+            _ => Err(ExchangeError::Rejected("no_price".into())),
         }
     }
 
@@ -274,8 +266,7 @@ impl BinanceFutures {
                         vec![],
                         Call::Read,
                     )
-                    .await
-                    .map_err(Failure::into_error)?;
+                    .await?;
                 let mode: PositionMode = typed(NAME, "position mode", v)?;
                 Ok(mode.dual_side_position)
             })
@@ -289,16 +280,8 @@ impl BinanceFutures {
         key: (&'static str, String),
     ) -> Result<Option<Value>> {
         let params = vec![("symbol", symbol.to_owned()), key];
-        match self
-            .signed(Method::GET, "/fapi/v1/order", params, Call::Read)
-            .await
-        {
-            Ok(v) => Ok(Some(v)),
-            Err(Failure::Refused {
-                code: NOT_FOUND, ..
-            }) => Ok(None),
-            Err(f) => Err(f.into_error()),
-        }
+        let sent = self.signed(Method::GET, "/fapi/v1/order", params, Call::Read);
+        unless_refused(sent.await, NOT_FOUND)
     }
 
     /// The fill of a filled order answer, its price checked ([`FillCheck`]).
@@ -339,8 +322,7 @@ impl BinanceFutures {
             .unwrap_or_default();
         let v = self
             .signed(Method::GET, "/fapi/v3/positionRisk", params, Call::Read)
-            .await
-            .map_err(Failure::into_error)?;
+            .await?;
         let rows = v.as_array().ok_or_else(|| {
             ExchangeError::Unavailable(format!("{NAME}: positionRisk is not a list"))
         })?;
@@ -417,8 +399,7 @@ impl Exchange for BinanceFutures {
         ];
         let v = self
             .signed(Method::POST, "/fapi/v1/order", params, Call::Order)
-            .await
-            .map_err(Failure::into_error)?;
+            .await?;
         self.priced(&o.symbol, &v).await
     }
 
@@ -459,7 +440,7 @@ impl Exchange for BinanceFutures {
                 .signed(Method::POST, "/fapi/v1/algoOrder", params, Call::Order)
                 .await;
         }
-        let v = sent.map_err(Failure::into_error)?;
+        let v = sent?;
         Ok(text(&v, "algoId").unwrap_or(o.client_order_id))
     }
 
@@ -472,7 +453,7 @@ impl Exchange for BinanceFutures {
             return Err(ExchangeError::NoPosition);
         };
         let amount = text(row, "positionAmt").unwrap_or_default();
-        let long = num(&amount).is_some_and(|a| a > Decimal::ZERO);
+        let long = money::parse(&amount).is_some_and(|a| a > Decimal::ZERO);
         let params = vec![
             ("symbol", symbol.clone()),
             ("side", if long { "SELL" } else { "BUY" }.to_owned()),
@@ -483,16 +464,10 @@ impl Exchange for BinanceFutures {
             ("newClientOrderId", id),
             ("newOrderRespType", "RESULT".to_owned()),
         ];
-        match self
-            .signed(Method::POST, "/fapi/v1/order", params, Call::Order)
-            .await
-        {
-            Ok(v) => self.priced(&symbol, &v).await,
-            Err(Failure::Refused {
-                code: REDUCE_ONLY_REJECTED,
-                ..
-            }) => Err(ExchangeError::NoPosition),
-            Err(f) => Err(f.into_error()),
+        let sent = self.signed(Method::POST, "/fapi/v1/order", params, Call::Order);
+        match unless_refused(sent.await, REDUCE_ONLY_REJECTED)? {
+            Some(v) => self.priced(&symbol, &v).await,
+            None => Err(ExchangeError::NoPosition),
         }
     }
 
@@ -501,28 +476,14 @@ impl Exchange for BinanceFutures {
             ("symbol", symbol.clone()),
             ("origClientOrderId", id.clone()),
         ];
-        match self
-            .signed(Method::GET, "/fapi/v1/order", params, Call::Read)
-            .await
-        {
-            Ok(v) => return Ok(Some(order_report(&v))),
-            Err(Failure::Refused {
-                code: NOT_FOUND, ..
-            }) => {}
-            Err(f) => return Err(f.into_error()),
+        let sent = self.signed(Method::GET, "/fapi/v1/order", params, Call::Read);
+        if let Some(v) = unless_refused(sent.await, NOT_FOUND)? {
+            return Ok(Some(order_report(&v)));
         }
         // Not a regular order: maybe a conditional (stop) order under that id.
         let params = vec![("clientAlgoId", id)];
-        match self
-            .signed(Method::GET, "/fapi/v1/algoOrder", params, Call::Read)
-            .await
-        {
-            Ok(v) => Ok(Some(algo_report(&v))),
-            Err(Failure::Refused {
-                code: NOT_FOUND, ..
-            }) => Ok(None),
-            Err(f) => Err(f.into_error()),
-        }
+        let sent = self.signed(Method::GET, "/fapi/v1/algoOrder", params, Call::Read);
+        Ok(unless_refused(sent.await, NOT_FOUND)?.map(|v| algo_report(&v)))
     }
 
     async fn min_order_notional(&self, symbol: String) -> Result<Option<Decimal>> {

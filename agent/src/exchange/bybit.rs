@@ -38,6 +38,7 @@ use super::money::Decimal;
 use super::position_mode::ModeCache;
 use super::rest::{
     Call, Failure, Reply, RestClient, ServerClock, Transport, number, query_string, symbols, text,
+    unless_refused,
 };
 use super::signing::hmac_sha256_hex;
 use super::throttle::Throttle;
@@ -182,10 +183,7 @@ impl BybitLinear {
     ) -> Result<Value, Failure> {
         self.clock
             .sync_if_stale(self.refresh, || async {
-                let v = self
-                    .public("/v5/market/time", &[])
-                    .await
-                    .map_err(Failure::into_error)?;
+                let v = self.public("/v5/market/time", &[]).await?;
                 text(&v, "timeNano")
                     .and_then(|n| n.parse::<i128>().ok())
                     .and_then(|n| i64::try_from(n / 1_000_000).ok())
@@ -239,10 +237,7 @@ impl BybitLinear {
             if !cursor.is_empty() {
                 params.push(("cursor", cursor.clone()));
             }
-            let v = self
-                .public("/v5/market/instruments-info", &params)
-                .await
-                .map_err(Failure::into_error)?;
+            let v = self.public("/v5/market/instruments-info", &params).await?;
             out.extend(parse_instruments(&v));
             cursor = text(&v, "nextPageCursor").unwrap_or_default();
             if cursor.is_empty() {
@@ -261,16 +256,14 @@ impl BybitLinear {
             ("category", "linear".to_owned()),
             ("symbol", symbol.to_owned()),
         ];
-        match self.public("/v5/market/tickers", &params).await {
-            Ok(v) => match first(&v).and_then(|t| number(t, "lastPrice")) {
-                Some(p) if p > Decimal::ZERO => Ok(p),
-                _ => Err(ExchangeError::Rejected("no_price".into())),
-            },
-            // 10001 "Not supported symbols".
-            Err(Failure::Refused { code: 10001, .. }) => {
-                Err(ExchangeError::Rejected("symbol_not_tradable".into()))
-            }
-            Err(f) => Err(f.into_error()),
+        // 10001 "Not supported symbols".
+        let sent = self.public("/v5/market/tickers", &params).await;
+        let Some(v) = unless_refused(sent, 10001)? else {
+            return Err(ExchangeError::Rejected("symbol_not_tradable".into()));
+        };
+        match first(&v).and_then(|t| number(t, "lastPrice")) {
+            Some(p) if p > Decimal::ZERO => Ok(p),
+            _ => Err(ExchangeError::Rejected("no_price".into())),
         }
     }
 
@@ -344,10 +337,7 @@ impl BybitLinear {
             if !cursor.is_empty() {
                 params.push(("cursor", cursor.clone()));
             }
-            let v = self
-                .get("/v5/position/list", &params)
-                .await
-                .map_err(Failure::into_error)?;
+            let v = self.get("/v5/position/list", &params).await?;
             rows.extend(
                 list(&v)
                     .iter()
@@ -413,8 +403,7 @@ impl Exchange for BybitLinear {
                 false,
                 &o.client_order_id,
             )
-            .await
-            .map_err(Failure::into_error)?;
+            .await?;
         Ok(self.checked(&o.symbol, &o.client_order_id, fill).await)
     }
 
@@ -431,13 +420,11 @@ impl Exchange for BybitLinear {
             "positionIdx": 0,
             "stopLoss": rules.stop_trigger(o.side, o.stop_price),
         });
-        match self.post("/v5/position/trading-stop", body).await {
-            Ok(_)
-            | Err(Failure::Refused {
-                code: NOT_MODIFIED, ..
-            }) => Ok(o.client_order_id),
-            Err(f) => Err(f.into_error()),
-        }
+        unless_refused(
+            self.post("/v5/position/trading-stop", body).await,
+            NOT_MODIFIED,
+        )?;
+        Ok(o.client_order_id)
     }
 
     async fn close_position(&self, symbol: String, id: String) -> Result<Fill> {
@@ -447,17 +434,8 @@ impl Exchange for BybitLinear {
         };
         let long = text(row, "side").as_deref() == Some("Buy");
         let size = text(row, "size").unwrap_or_default();
-        match self
-            .market(&symbol, if long { "Sell" } else { "Buy" }, size, true, &id)
-            .await
-        {
-            Ok(f) => Ok(f),
-            Err(Failure::Refused {
-                code: REDUCE_ONLY_REJECTED,
-                ..
-            }) => Err(ExchangeError::NoPosition),
-            Err(f) => Err(f.into_error()),
-        }
+        let sent = self.market(&symbol, if long { "Sell" } else { "Buy" }, size, true, &id);
+        unless_refused(sent.await, REDUCE_ONLY_REJECTED)?.ok_or(ExchangeError::NoPosition)
     }
 
     async fn lookup_order(&self, symbol: String, id: String) -> Result<Option<OrderReport>> {
@@ -467,7 +445,7 @@ impl Exchange for BybitLinear {
             ("orderLinkId", id),
         ];
         for path in ["/v5/order/realtime", "/v5/order/history"] {
-            let v = self.get(path, &params).await.map_err(Failure::into_error)?;
+            let v = self.get(path, &params).await?;
             if let Some(o) = first(&v) {
                 return Ok(Some(order_report(o)));
             }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
+use smart_default::SmartDefault;
 
 use super::money::Decimal;
 use super::{
@@ -26,7 +27,7 @@ use crate::exchange::Result;
 const DUPLICATE: &str = "faults: duplicate_client_order_id";
 
 /// `[faults]`: scripted failures per symbol, injected in front of the adapter. Empty by default.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct FaultsConfig {
     /// Symbols that fail validation with `symbol_not_tradable`.
@@ -56,26 +57,8 @@ pub struct FaultsConfig {
     /// Probability in `[0, 1]` that an entry order is rejected at random (`random_failure`).
     pub fail_rate: f64,
     /// Seed of the random failures.
+    #[default = 42]
     pub seed: u64,
-}
-
-impl Default for FaultsConfig {
-    fn default() -> Self {
-        Self {
-            invalid_symbols: Vec::new(),
-            exec_fail: Vec::new(),
-            stop_fail: Vec::new(),
-            close_fail: Vec::new(),
-            lookup_fail: Vec::new(),
-            duplicate_entry: Vec::new(),
-            duplicate_entry_gone: Vec::new(),
-            positions_fail: 0,
-            trailing_fail: Vec::new(),
-            leverage_fail: Vec::new(),
-            fail_rate: 0.0,
-            seed: 42,
-        }
-    }
 }
 
 impl FaultsConfig {

@@ -178,11 +178,6 @@ fn min_order_value(rules: &Rules, price: Decimal) -> Decimal {
     step.times(by_qty.max(by_notional)) * price
 }
 
-/// Parses a decimal the exchange sent as a string; `None` when malformed.
-pub fn num(s: &str) -> Option<Decimal> {
-    super::money::parse(s)
-}
-
 /// Instrument rules by symbol, loaded all at once and reloaded when older than the refresh
 /// period (or, at most once a minute, when a symbol is missing: a new listing).
 #[derive(Debug)]
@@ -276,32 +271,27 @@ mod tests {
 
     #[test]
     fn quantity_rounds_down_to_the_step() {
+        // 100 / 60000 = 0.0016666… → 0.001 (never 0.002: that would exceed the notional);
+        // exactly the minimum notional is enough (no tolerance fudging either way).
+        // (lot step = min quantity, min notional, notional, price, quantity or refusal)
+        for (step, min_notional, notional, price, expected) in [
+            ("0.001", "5", "100", "60000", Ok("0.001")),
+            ("0.001", "5", "300", "3000", Ok("0.100")),
+            ("0.001", "100", "100", "60000", Err("below_min_notional")),
+            ("0.1", "30", "30", "100", Ok("0.3")),
+            ("1", "5", "100", "250", Err("below_min_notional")),
+            ("1", "5", "100", "0", Err("no_price")),
+            ("1", "5", "10000000", "1", Err("above_max_quantity")),
+        ] {
+            let got = rules(step, step, min_notional).quantity(d(notional), d(price));
+            let want = expected
+                .map(String::from)
+                .map_err(|r| ExchangeError::Rejected(r.into()));
+            let case = format!("{notional} at {price}, step {step}, min {min_notional}");
+            assert_eq!(got.map(|q| q.text), want, "{case}");
+        }
         let r = rules("0.001", "0.001", "5");
-        // 100 / 60000 = 0.0016666… → 0.001 (never 0.002: that would exceed the notional).
-        assert_eq!(r.quantity(d("100"), d("60000")).unwrap().text, "0.001");
-        assert_eq!(r.quantity(d("300"), d("3000")).unwrap().text, "0.100");
         assert_eq!(r.quantity(d("300"), d("3000")).unwrap().value, d("0.1"));
-        let r = rules("0.001", "0.001", "100");
-        assert_eq!(
-            r.quantity(d("100"), d("60000")),
-            Err(ExchangeError::Rejected("below_min_notional".into()))
-        );
-        // Exactly the minimum notional is enough (no tolerance fudging either way).
-        let r = rules("0.1", "0.1", "30");
-        assert_eq!(r.quantity(d("30"), d("100")).unwrap().text, "0.3");
-        let r = rules("1", "1", "5");
-        assert_eq!(
-            r.quantity(d("100"), d("250")),
-            Err(ExchangeError::Rejected("below_min_notional".into()))
-        );
-        assert_eq!(
-            r.quantity(d("100"), Decimal::ZERO),
-            Err(ExchangeError::Rejected("no_price".into()))
-        );
-        assert_eq!(
-            r.quantity(d("10000000"), d("1")),
-            Err(ExchangeError::Rejected("above_max_quantity".into()))
-        );
     }
 
     #[test]

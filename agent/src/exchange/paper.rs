@@ -12,8 +12,8 @@
 //! arrived.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -123,10 +123,6 @@ fn stored(x: f64, column: &'static str) -> Result<Decimal, sqlx::Error> {
     decimal(x, column).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
-fn poisoned() -> ExchangeError {
-    ExchangeError::Unavailable("paper exchange state poisoned".into())
-}
-
 impl PaperExchange {
     /// Opens the paper exchange on the journal database, writing through the journal's
     /// writer; the configured `open_positions` are seeded once, when the database is new.
@@ -217,6 +213,14 @@ impl PaperExchange {
         })
     }
 
+    /// The simulated world, locked.
+    fn world(&self) -> Result<MutexGuard<'_, World>> {
+        let poisoned = "paper exchange state poisoned";
+        self.world
+            .lock()
+            .map_err(|_| ExchangeError::Unavailable(poisoned.into()))
+    }
+
     async fn latency(&self) {
         if self.cfg.latency_ms > 0 {
             tokio::time::sleep(Duration::from_millis(self.cfg.latency_ms)).await;
@@ -274,7 +278,7 @@ impl PaperExchange {
                 arrived.into(),
             ],
         );
-        let mut w = self.world.lock().map_err(|_| poisoned())?;
+        let mut w = self.world()?;
         w.orders.insert(
             client_order_id.to_owned(),
             PaperOrder {
@@ -286,8 +290,7 @@ impl PaperExchange {
     }
 
     fn duplicate(&self, client_order_id: &str) -> Result<bool> {
-        let w = self.world.lock().map_err(|_| poisoned())?;
-        Ok(w.orders.contains_key(client_order_id))
+        Ok(self.world()?.orders.contains_key(client_order_id))
     }
 }
 
@@ -345,12 +348,11 @@ impl Exchange for PaperExchange {
     }
 
     async fn open_positions(&self) -> Result<Vec<String>> {
-        let w = self.world.lock().map_err(|_| poisoned())?;
-        Ok(w.positions.keys().cloned().collect())
+        Ok(self.world()?.positions.keys().cloned().collect())
     }
 
     async fn position(&self, symbol: String) -> Result<Option<super::Position>> {
-        let w = self.world.lock().map_err(|_| poisoned())?;
+        let w = self.world()?;
         Ok(w.positions.get(&symbol).map(|p| super::Position {
             side: p.side,
             quantity: p.quantity,
@@ -386,7 +388,7 @@ impl Exchange for PaperExchange {
         let price = price_of(&o.symbol);
         let quantity = Position::quantity(o.notional, price);
         let position = {
-            let mut w = self.world.lock().map_err(|_| poisoned())?;
+            let mut w = self.world()?;
             let p = w.positions.entry(o.symbol.clone()).or_insert(Position {
                 side: o.side,
                 quantity: Decimal::ZERO,
@@ -436,10 +438,7 @@ impl Exchange for PaperExchange {
         if self.duplicate(&o.client_order_id)? {
             return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
         }
-        let has_position = {
-            let w = self.world.lock().map_err(|_| poisoned())?;
-            w.positions.contains_key(&o.symbol)
-        };
+        let has_position = self.world()?.positions.contains_key(&o.symbol);
         if !has_position {
             let report = OrderReport::Rejected("no_position".into());
             let (_, stmt) = self.record(&o.client_order_id, &o.symbol, "stop", report, &arrived)?;
@@ -458,10 +457,7 @@ impl Exchange for PaperExchange {
         if self.duplicate(&id)? {
             return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
         }
-        let removed = {
-            let mut w = self.world.lock().map_err(|_| poisoned())?;
-            w.positions.remove(&symbol)
-        };
+        let removed = self.world()?.positions.remove(&symbol);
         let Some(position) = removed else {
             self.latency().await;
             return Err(ExchangeError::NoPosition);
@@ -485,8 +481,7 @@ impl Exchange for PaperExchange {
 
     async fn lookup_order(&self, _symbol: String, id: String) -> Result<Option<OrderReport>> {
         self.latency().await;
-        let w = self.world.lock().map_err(|_| poisoned())?;
-        Ok(w.orders.get(&id).map(|o| o.report.clone()))
+        Ok(self.world()?.orders.get(&id).map(|o| o.report.clone()))
     }
 
     async fn min_order_notional(&self, _symbol: String) -> Result<Option<Decimal>> {
@@ -495,7 +490,7 @@ impl Exchange for PaperExchange {
     }
 
     async fn account(&self) -> Result<AccountState> {
-        let w = self.world.lock().map_err(|_| poisoned())?;
+        let w = self.world()?;
         Ok(AccountState {
             free_balance: w.balance,
             exposure: w.positions.values().map(Position::value).sum(),

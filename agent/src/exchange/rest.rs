@@ -65,10 +65,10 @@ pub enum Failure {
     Other(ExchangeError),
 }
 
-impl Failure {
-    /// The adapter error: a refusal becomes `Rejected` naming the exchange and its code.
-    pub fn into_error(self) -> ExchangeError {
-        match self {
+/// The adapter error: a refusal becomes `Rejected` naming the exchange and its code.
+impl From<Failure> for ExchangeError {
+    fn from(f: Failure) -> Self {
+        match f {
             Failure::Refused {
                 exchange,
                 code,
@@ -76,6 +76,16 @@ impl Failure {
             } => ExchangeError::Rejected(format!("{exchange} {code}: {msg}")),
             Failure::Other(e) => e,
         }
+    }
+}
+
+/// `Ok(None)` when `r` is a refusal with `code` (an answer the caller expects, such as "not
+/// found" or "not modified"), the answer otherwise; any other failure as the adapter error.
+pub fn unless_refused<T>(r: Result<T, Failure>, code: i64) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(Failure::Refused { code: c, .. }) if c == code => Ok(None),
+        Err(f) => Err(f.into()),
     }
 }
 
@@ -324,7 +334,7 @@ pub fn text(v: &serde_json::Value, key: &str) -> Option<String> {
 
 /// A JSON field as an exact decimal (venues send decimals as strings); `None` when absent/malformed.
 pub fn number(v: &serde_json::Value, key: &str) -> Option<super::money::Decimal> {
-    text(v, key).and_then(|t| super::lots::num(&t))
+    text(v, key).and_then(|t| super::money::parse(&t))
 }
 
 /// `v` read as `T`, the venue's model of that answer; `Unavailable` naming `what` when it is not.

@@ -94,12 +94,6 @@ impl Throttle {
             st.slow_until = Some(until);
         }
     }
-
-    /// The cool-down still to run, if any.
-    pub fn cooling(&self) -> Option<Duration> {
-        let now = Instant::now();
-        self.lock().cool_until.filter(|u| *u > now).map(|u| u - now)
-    }
 }
 
 /// Runs `call` again after each venue cool-down it meets — a throttled call sent nothing, so
@@ -162,8 +156,8 @@ mod tests {
             Err(ExchangeError::Throttled { .. })
         ));
         // A shorter cool-down does not shorten a running one.
-        t.cool_down(Duration::from_millis(1), "again".into());
-        assert!(t.cooling().is_some_and(|d| d > Duration::from_secs(29)));
+        let e = t.cool_down(Duration::from_millis(1), "again".into());
+        assert!(matches!(e, ExchangeError::Throttled { retry_in_ms, .. } if retry_in_ms > 29_000));
     }
 
     #[tokio::test]

@@ -24,8 +24,8 @@ use serde_json::Value;
 use super::{BinanceFutures, NAME, order_side};
 use crate::exchange::Result;
 use crate::exchange::lots;
-use crate::exchange::money::Decimal;
-use crate::exchange::rest::{Call, Failure, number, text, typed};
+use crate::exchange::money::{Decimal, parse};
+use crate::exchange::rest::{Call, number, text, typed, unless_refused};
 use crate::exchange::{
     AccountState, ExchangeError, LeverageSetting, MarginMode, Side, TrailingStopOrder,
 };
@@ -50,11 +50,10 @@ impl BinanceFutures {
     pub(super) async fn account_state(&self) -> Result<AccountState> {
         let v = self
             .signed(Method::GET, "/fapi/v2/balance", Vec::new(), Call::Read)
-            .await
-            .map_err(Failure::into_error)?;
+            .await?;
         let rows: Vec<FuturesAccountBalance> = typed(NAME, "balance", v)?;
         let free = rows.iter().find(|r| r.asset == QUOTE);
-        let free = free.and_then(|r| lots::num(&r.available_balance));
+        let free = free.and_then(|r| parse(&r.available_balance));
         let positions = self.positions(None).await?;
         Ok(AccountState::live(
             free,
@@ -70,8 +69,7 @@ impl BinanceFutures {
         let params = vec![("symbol", symbol.clone())];
         let v = self
             .signed(Method::GET, "/fapi/v1/leverageBracket", params, Call::Read)
-            .await
-            .map_err(Failure::into_error)?;
+            .await?;
         // A list of symbols (`NotionalAndLeverageBracketsResponse1`) or, for one symbol on
         // some deployments, the object itself (`…Response2`).
         let entry = match &v {
@@ -103,21 +101,11 @@ impl BinanceFutures {
             ("symbol", symbol.clone()),
             ("marginType", margin_type.to_owned()),
         ];
-        match self
-            .signed(Method::POST, "/fapi/v1/marginType", params, Call::Read)
-            .await
-        {
-            Ok(_)
-            | Err(Failure::Refused {
-                code: MARGIN_NOT_MODIFIED,
-                ..
-            }) => {}
-            Err(f) => return Err(f.into_error()),
-        }
+        let sent = self.signed(Method::POST, "/fapi/v1/marginType", params, Call::Read);
+        unless_refused(sent.await, MARGIN_NOT_MODIFIED)?;
         let params = vec![("symbol", symbol), ("leverage", s.leverage.to_string())];
         self.signed(Method::POST, "/fapi/v1/leverage", params, Call::Read)
-            .await
-            .map_err(Failure::into_error)?;
+            .await?;
         Ok(())
     }
 
@@ -155,8 +143,7 @@ impl BinanceFutures {
         ];
         let v = self
             .signed(Method::POST, "/fapi/v1/algoOrder", params, Call::Order)
-            .await
-            .map_err(Failure::into_error)?;
+            .await?;
         Ok(text(&v, "algoId").unwrap_or(o.client_order_id))
     }
 }

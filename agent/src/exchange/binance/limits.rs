@@ -99,9 +99,7 @@ impl UsageLimits {
             })
             .max()
     }
-}
 
-impl UsageLimits {
     /// The fullest usage the last answer reported: header, used, limit.
     pub fn last(&self) -> Option<(String, i64, i64)> {
         self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()

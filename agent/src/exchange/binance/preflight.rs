@@ -39,7 +39,11 @@ impl BinanceFutures {
                     format!("{n} tradable symbols loaded"),
                 )
             }
-            Err(f) => Line::new("symbol rules", Status::Fail, f.into_error().to_string()),
+            Err(f) => Line::new(
+                "symbol rules",
+                Status::Fail,
+                ExchangeError::from(f).to_string(),
+            ),
         });
         match self
             .signed(Method::GET, "/fapi/v2/account", vec![], Call::Read)
@@ -71,7 +75,7 @@ impl BinanceFutures {
                 lines.push(balance_line(number(&a, "availableBalance"), need));
             }
             Err(f) => {
-                let e = f.into_error().to_string();
+                let e = ExchangeError::from(f).to_string();
                 lines.push(Line::new("credentials", Status::Fail, e));
                 lines.push(Line::new("balance", Status::Fail, "not readable"));
             }

@@ -8,7 +8,7 @@ use http::Method;
 use serde::Deserialize;
 
 use super::super::ExchangeError;
-use super::super::rest::{Call, Failure, typed};
+use super::super::rest::{Call, typed};
 use super::{BinanceFutures, NAME};
 use crate::config::MarginMode;
 use crate::exchange::Result;
@@ -30,8 +30,7 @@ impl BinanceFutures {
         let params = vec![("symbol", symbol.to_owned())];
         let v = self
             .signed(Method::GET, "/fapi/v1/symbolConfig", params, Call::Read)
-            .await
-            .map_err(Failure::into_error)?;
+            .await?;
         let rows: Vec<SymbolConfiguration> = typed(NAME, "symbolConfig", v)?;
         let unreadable =
             |what: &str| ExchangeError::Unavailable(format!("{NAME}: {what} of {symbol}"));

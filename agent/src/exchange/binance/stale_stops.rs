@@ -12,7 +12,8 @@ use http::Method;
 use serde_json::Value;
 use tracing::warn;
 
-use super::super::rest::{Call, Failure, text};
+use super::super::ExchangeError;
+use super::super::rest::{Call, text};
 use super::{BinanceFutures, NAME};
 use crate::exchange::Result;
 
@@ -27,8 +28,7 @@ impl BinanceFutures {
         ];
         let open = self
             .signed(Method::GET, "/fapi/v1/openAlgoOrders", params, Call::Read)
-            .await
-            .map_err(Failure::into_error)?;
+            .await?;
         let stale: Vec<String> = open
             .as_array()
             .into_iter()
@@ -45,7 +45,7 @@ impl BinanceFutures {
                 .signed(Method::DELETE, "/fapi/v1/algoOrder", params, Call::Read)
                 .await
             {
-                warn!(%symbol, error = %f.into_error(), "{NAME}: stale stop not cancelled");
+                warn!(%symbol, error = %ExchangeError::from(f), "{NAME}: stale stop not cancelled");
             }
         }
         Ok(())

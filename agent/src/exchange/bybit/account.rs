@@ -25,7 +25,7 @@ use super::{BybitLinear, NOT_MODIFIED, list};
 use crate::exchange::Result;
 use crate::exchange::lots;
 use crate::exchange::money::Decimal;
-use crate::exchange::rest::{Call, Failure, number, text};
+use crate::exchange::rest::{Call, Failure, number, text, unless_refused};
 use crate::exchange::{
     AccountState, ExchangeError, LeverageSetting, MarginMode, OrderReport, Side, TrailingStopOrder,
 };
@@ -52,8 +52,7 @@ impl BybitLinear {
                 "/v5/account/wallet-balance",
                 &[("accountType", "UNIFIED".to_owned())],
             )
-            .await
-            .map_err(Failure::into_error)?;
+            .await?;
         let free = list(&v)
             .first()
             .and_then(|a| number(a, "totalAvailableBalance"));
@@ -70,10 +69,7 @@ impl BybitLinear {
         leverage: u32,
     ) -> Result<Option<Decimal>> {
         let params = [("category", "linear".to_owned()), ("symbol", symbol)];
-        let v = self
-            .public("/v5/market/risk-limit", &params)
-            .await
-            .map_err(Failure::into_error)?;
+        let v = self.public("/v5/market/risk-limit", &params).await?;
         Ok(list(&v)
             .iter()
             .filter(|t| number(t, "maxLeverage").is_some_and(|l| l >= Decimal::from(leverage)))
@@ -88,20 +84,10 @@ impl BybitLinear {
                 MarginMode::Cross => "REGULAR_MARGIN",
                 MarginMode::Isolated => "ISOLATED_MARGIN",
             };
-            match self
-                .post_setting(
-                    "/v5/account/set-margin-mode",
-                    json!({ "setMarginMode": mode }),
-                )
-                .await
-            {
-                Ok(_)
-                | Err(Failure::Refused {
-                    code: MARGIN_NOT_MODIFIED,
-                    ..
-                }) => *self.margin_mode_set.lock().await = Some(s.margin_mode),
-                Err(f) => return Err(f.into_error()),
-            }
+            let body = json!({ "setMarginMode": mode });
+            let sent = self.post_setting("/v5/account/set-margin-mode", body);
+            unless_refused(sent.await, MARGIN_NOT_MODIFIED)?;
+            *self.margin_mode_set.lock().await = Some(s.margin_mode);
         }
         let lev = s.leverage.to_string();
         let body = json!({
@@ -110,14 +96,9 @@ impl BybitLinear {
             "buyLeverage": lev,
             "sellLeverage": lev,
         });
-        match self.post_setting("/v5/position/set-leverage", body).await {
-            Ok(_)
-            | Err(Failure::Refused {
-                code: LEVERAGE_NOT_MODIFIED,
-                ..
-            }) => Ok(()),
-            Err(f) => Err(f.into_error()),
-        }
+        let sent = self.post_setting("/v5/position/set-leverage", body);
+        unless_refused(sent.await, LEVERAGE_NOT_MODIFIED)?;
+        Ok(())
     }
 
     pub(super) async fn trailing(&self, o: TrailingStopOrder) -> Result<String> {
@@ -139,13 +120,11 @@ impl BybitLinear {
             "trailingStop": rules.tick.format(ticks),
             "activePrice": rules.stop_trigger(away, o.activation_price),
         });
-        match self.post("/v5/position/trading-stop", body).await {
-            Ok(_)
-            | Err(Failure::Refused {
-                code: NOT_MODIFIED, ..
-            }) => Ok(o.client_order_id),
-            Err(f) => Err(f.into_error()),
-        }
+        unless_refused(
+            self.post("/v5/position/trading-stop", body).await,
+            NOT_MODIFIED,
+        )?;
+        Ok(o.client_order_id)
     }
 
     /// In place when the position carries a trailing stop; `None` when flat or without one.

@@ -16,9 +16,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tracing::warn;
 
-use super::super::lots::num;
-use super::super::money::Decimal;
-use super::super::rest::{Failure, number, text};
+use super::super::money::{Decimal, parse};
+use super::super::rest::{number, text};
 use super::super::{Exchange, ExchangeError, Fill, OrderReport};
 use super::parse::list;
 use super::{BybitLinear, NAME};
@@ -90,7 +89,7 @@ impl BybitLinear {
         let row = rows.first()?;
         let size = number(row, "size")?;
         let price = number(row, "avgPrice")?;
-        let same = text(row, "side").as_deref() == Some(side) && num(qty) == Some(size);
+        let same = text(row, "side").as_deref() == Some(side) && parse(qty) == Some(size);
         (same && price > Decimal::ZERO).then(|| Fill {
             exchange_order_id: order_id.to_owned(),
             price,
@@ -101,11 +100,9 @@ impl BybitLinear {
     /// True when `symbol`'s open position has a stop loss set (`stopLoss` > 0).
     pub(super) async fn stop_loss_set(&self, symbol: &str) -> Result<bool> {
         let rows = self.positions(Some(symbol)).await?;
-        Ok(rows.iter().any(|r| {
-            text(r, "stopLoss")
-                .and_then(|s| num(&s))
-                .is_some_and(|p| p > Decimal::ZERO)
-        }))
+        Ok(rows
+            .iter()
+            .any(|r| number(r, "stopLoss").is_some_and(|p| p > Decimal::ZERO)))
     }
 
     /// `Ok` when `symbol` is in one-way mode; hedge mode is refused
@@ -117,10 +114,7 @@ impl BybitLinear {
                     ("category", "linear".to_owned()),
                     ("symbol", symbol.to_owned()),
                 ];
-                let v = self
-                    .get("/v5/position/list", &params)
-                    .await
-                    .map_err(Failure::into_error)?;
+                let v = self.get("/v5/position/list", &params).await?;
                 Ok(list(&v)
                     .iter()
                     .any(|r| r.get("positionIdx").and_then(Value::as_i64).unwrap_or(0) != 0))

@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 
+use super::super::ExchangeError;
 use super::super::binance::preflight_mode_line as mode_line;
 use super::super::rest::{local_now_ms, number, text};
 use super::BybitLinear;
@@ -84,7 +85,7 @@ impl BybitLinear {
             Err(f) => lines.push(Line::new(
                 "credentials",
                 Status::Fail,
-                f.into_error().to_string(),
+                ExchangeError::from(f).to_string(),
             )),
         }
         let wallet = self
@@ -102,16 +103,11 @@ impl BybitLinear {
         lines.push(mode_line(self.one_way(symbol).await));
         let last = *self.last_limit.lock().unwrap_or_else(|e| e.into_inner());
         lines.push(match last {
-            Some((left, limit)) if left > 0 => Line::new(
-                "rate limit",
-                Status::Ok,
-                format!("{left} of {limit} requests left on the last endpoint"),
-            ),
-            Some((left, limit)) => Line::new(
-                "rate limit",
-                Status::Warn,
-                format!("{left} of {limit} requests left on the last endpoint"),
-            ),
+            Some((left, limit)) => {
+                let status = if left > 0 { Status::Ok } else { Status::Warn };
+                let detail = format!("{left} of {limit} requests left on the last endpoint");
+                Line::new("rate limit", status, detail)
+            }
             None => Line::new(
                 "rate limit",
                 Status::Warn,

@@ -8,7 +8,7 @@
 
 use rust_decimal::prelude::ToPrimitive;
 
-use super::super::rest::{Failure, number, text};
+use super::super::rest::{number, text};
 use super::super::{Decimal, ExchangeError};
 use super::parse::first;
 use super::{BybitLinear, NAME};
@@ -19,10 +19,7 @@ use crate::preflight::MarginSettings;
 impl BybitLinear {
     /// `symbol`'s margin mode (the account's) and leverage.
     pub async fn margin_settings(&self, symbol: &str) -> Result<MarginSettings> {
-        let info = self
-            .get("/v5/account/info", &[])
-            .await
-            .map_err(Failure::into_error)?;
+        let info = self.get("/v5/account/info", &[]).await?;
         let margin = match text(&info, "marginMode").as_deref() {
             Some("REGULAR_MARGIN") => MarginMode::Cross,
             Some("ISOLATED_MARGIN") => MarginMode::Isolated,
@@ -36,10 +33,7 @@ impl BybitLinear {
             ("category", "linear".to_owned()),
             ("symbol", symbol.to_owned()),
         ];
-        let rows = self
-            .get("/v5/position/list", &params)
-            .await
-            .map_err(Failure::into_error)?;
+        let rows = self.get("/v5/position/list", &params).await?;
         let leverage = first(&rows)
             .and_then(|r| number(r, "leverage"))
             .filter(|l| *l >= Decimal::ONE)

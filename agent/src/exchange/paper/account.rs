@@ -20,7 +20,7 @@
 //! goes on with what its positions left (`paper/balance.rs`); leverage settings and trigger
 //! prices are stored there too, so tests read them.
 
-use super::{DUPLICATE, PaperExchange, Position, poisoned, price_of};
+use super::{DUPLICATE, PaperExchange, Position, price_of};
 use crate::exchange::Result;
 use crate::exchange::money::{Decimal, to_f64};
 use crate::exchange::{ExchangeError, LeverageSetting, OrderReport, Side, TrailingStopOrder};
@@ -56,7 +56,7 @@ pub(super) const SCHEMA: &[&str] = &[
 impl PaperExchange {
     /// Leverage in use for `symbol` (1 until set).
     pub(super) fn leverage_of(&self, symbol: &str) -> Result<u32> {
-        let w = self.world.lock().map_err(|_| poisoned())?;
+        let w = self.world()?;
         Ok(w.leverage.get(symbol).map_or(1, |s| s.leverage))
     }
 
@@ -69,7 +69,7 @@ impl PaperExchange {
         notional: Decimal,
     ) -> Result<Result<Option<Decimal>, &'static str>> {
         let leverage = Decimal::from(self.leverage_of(symbol)?);
-        let mut w = self.world.lock().map_err(|_| poisoned())?;
+        let mut w = self.world()?;
         let held = w
             .positions
             .get(symbol)
@@ -94,7 +94,7 @@ impl PaperExchange {
     /// balance not modelled), for the caller to store with the close.
     pub(super) fn give_margin(&self, symbol: &str, p: &Position) -> Result<Option<Decimal>> {
         let leverage = Decimal::from(self.leverage_of(symbol)?);
-        let mut w = self.world.lock().map_err(|_| poisoned())?;
+        let mut w = self.world()?;
         let Some(balance) = &mut w.balance else {
             return Ok(None);
         };
@@ -131,10 +131,7 @@ impl PaperExchange {
             return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
         }
         let price = price_of(&o.symbol);
-        let has_position = {
-            let w = self.world.lock().map_err(|_| poisoned())?;
-            w.positions.contains_key(&o.symbol)
-        };
+        let has_position = self.world()?.positions.contains_key(&o.symbol);
         let (lo, hi) = CALLBACK_RANGE;
         let wrong_side = match o.side {
             Side::Long => o.activation_price <= price,
@@ -174,7 +171,7 @@ impl PaperExchange {
 
     pub(super) async fn leverage(&self, symbol: String, s: LeverageSetting) -> Result<()> {
         let changed = {
-            let mut w = self.world.lock().map_err(|_| poisoned())?;
+            let mut w = self.world()?;
             let now = w.leverage.get(&symbol).copied().unwrap_or(PAPER_DEFAULT);
             w.leverage.insert(symbol.clone(), s);
             now != s
