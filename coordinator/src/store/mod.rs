@@ -84,6 +84,14 @@ pub(crate) fn now_ms() -> DateTime<Utc> {
     from_ms(ms(Utc::now()))
 }
 
+/// Runs a conditional write: true when it changed exactly one row.
+async fn one_row<'c>(
+    q: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    conn: impl Executor<'c, Database = sqlx::Any>,
+) -> Result<bool, sqlx::Error> {
+    Ok(q.execute(conn).await?.rows_affected() == 1)
+}
+
 /// The file a `sqlite:` URL names (without the scheme and the query), for error messages.
 fn sqlite_path(url: &str) -> String {
     let path = url.trim_start_matches("sqlite:");
@@ -273,7 +281,7 @@ pub(crate) async fn insert_event(
     conn: &mut sqlx::AnyConnection,
     ev: &NewEvent<'_>,
 ) -> Result<bool, sqlx::Error> {
-    let r = sqlx::query(
+    let q = sqlx::query(
         "INSERT INTO events (event_type, event_data, correlation_id, symbol, exchange, severity, \
          created_at, dedup_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (dedup_key) DO NOTHING",
@@ -285,8 +293,6 @@ pub(crate) async fn insert_event(
     .bind(ev.exchange)
     .bind(ev.severity)
     .bind(ms(Utc::now()))
-    .bind(ev.dedup_key.as_deref())
-    .execute(&mut *conn)
-    .await?;
-    Ok(r.rows_affected() == 1)
+    .bind(ev.dedup_key.as_deref());
+    one_row(q, conn).await
 }
