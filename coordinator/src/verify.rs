@@ -101,30 +101,12 @@ fn excerpt(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     fn signals() -> Vec<Signal> {
-        let ts = chrono::Utc
-            .with_ymd_and_hms(2026, 11, 24, 12, 0, 0)
-            .unwrap();
-        ["BTCUSDT", "ETHUSDT"]
-            .iter()
-            .enumerate()
-            .map(|(i, sym)| {
-                let p = pb::Signal {
-                    id: i as i64 + 1,
-                    symbol: (*sym).into(),
-                    exchange_id: 1,
-                    action: pb::Action::Buy as i32,
-                    score_week: 1.0,
-                    score_month: 1.0,
-                    wave_timestamp: Some(wavegate_common::time::to_proto(ts)),
-                    created_at: Some(wavegate_common::time::to_proto(ts)),
-                    params: None,
-                };
-                Signal::from_proto(&p, 900, ts).unwrap()
-            })
-            .collect()
+        vec![
+            crate::test_signal(1, "BTCUSDT"),
+            crate::test_signal(2, "ETHUSDT"),
+        ]
     }
 
     fn outcome(id: i64, symbol: &str, executed: bool) -> pb::SignalOutcome {
