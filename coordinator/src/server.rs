@@ -106,18 +106,12 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
     let store = Store::connect_with(&config.database_url, config.sqlite_sync).await?;
     let listen = config.listen;
     let core = Arc::new(Core::new(config, store)?);
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|source| CoordinatorError::Bind {
-            addr: listen,
-            source,
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| CoordinatorError::Bind {
-            addr: listen,
-            source,
-        })?;
+    let bind = |source| CoordinatorError::Bind {
+        addr: listen,
+        source,
+    };
+    let listener = TcpListener::bind(listen).await.map_err(bind)?;
+    let addr = listener.local_addr().map_err(bind)?;
 
     let (shutdown, rx) = watch::channel(false);
     let clock = tokio::spawn(run_clock(core.clone(), rx.clone()));

@@ -151,10 +151,7 @@ impl Api {
         let mut first = vec![event(pb::wave_event::Event::Status(
             row.status.to_proto() as i32
         ))];
-        let finished = matches!(
-            row.status,
-            WaveStatus::Completed | WaveStatus::Partial | WaveStatus::Failed
-        );
+        let finished = row.status.is_final();
         if matches!(row.status, WaveStatus::Completed | WaveStatus::Partial) {
             first.push(event(pb::wave_event::Event::Completed(row.to_summary())));
         }
