@@ -22,7 +22,7 @@ use crate::error::CoordinatorError;
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// What the coordinator last saw of an agent.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Seen {
     state: pb::AgentState,
     last_contact: Option<DateTime<Utc>>,
@@ -172,9 +172,7 @@ impl Agents {
                     token: SendToken::new(token.as_ref()),
                     seen: Mutex::new(Seen {
                         state: pb::AgentState::Unknown,
-                        last_contact: None,
-                        error: String::new(),
-                        describe: None,
+                        ..Seen::default()
                     }),
                 }),
             );

@@ -137,13 +137,10 @@ impl Api {
             );
             return Err(CoordinatorError::TooLarge(e).into());
         }
-        let default_ts = match &wave.wave_timestamp {
-            None => None,
-            Some(t) => {
-                close_ts(Some(t), "wave_timestamp").map_err(|e| self.fail(&e))?;
-                Some(*t)
-            }
-        };
+        let default_ts = wave.wave_timestamp;
+        if let Some(t) = &default_ts {
+            close_ts(Some(t), "wave_timestamp").map_err(|e| self.fail(&e))?;
+        }
         if wave.close && default_ts.is_none() && wave.signals.is_empty() {
             let e = CoordinatorError::bad(
                 "wave_timestamp",

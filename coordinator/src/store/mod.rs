@@ -171,15 +171,11 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<(), CoordinatorError> {
-        match self.backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => {
-                sqlx::migrate!("migrations/postgres")
-                    .run(&self.pool)
-                    .await?
-            }
-        }
-        Ok(())
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+        };
+        Ok(migrator.run(&self.pool).await?)
     }
 
     /// The backend.
@@ -207,10 +203,9 @@ impl Store {
             event_type: "STORAGE_RECOVERED",
             event_data: serde_json::json!({ "outage": outage, "fault": reason }).to_string(),
             correlation_id: outage,
-            symbol: None,
-            exchange: None,
             severity: "warning",
             dedup_key: Some(format!("storage-recovered-{outage}")),
+            ..NewEvent::default()
         })
         .await?;
         Ok(())
@@ -259,7 +254,7 @@ impl Store {
 }
 
 /// One row of `events`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct NewEvent<'a> {
     /// `WAVE_DETECTED`, `WAVE_COMPLETED`, `WAVE_CANCELLED`, `SIGNAL_EXECUTED`, ….
     pub event_type: &'a str,

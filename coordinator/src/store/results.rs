@@ -221,14 +221,13 @@ impl Store {
                 event_type: "WAVE_COMPLETED",
                 event_data: payload,
                 correlation_id: c.wave_id,
-                symbol: None,
-                exchange: None,
                 severity: if c.status == WaveStatus::Completed {
                     "info"
                 } else {
                     "warning"
                 },
                 dedup_key: Some(format!("wave_completed:{}", c.wave_id)),
+                ..NewEvent::default()
             },
         )
         .await?;

@@ -64,10 +64,9 @@ impl Store {
                         event_type: "WAVE_DETECTED",
                         event_data: serde_json::json!({ "wave_timestamp": wid }).to_string(),
                         correlation_id: wid,
-                        symbol: None,
-                        exchange: None,
                         severity: "info",
                         dedup_key: Some(format!("wave_detected:{wid}")),
+                        ..NewEvent::default()
                     },
                 )
                 .await?;
