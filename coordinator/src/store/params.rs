@@ -275,19 +275,19 @@ mod tests {
     #[test]
     fn a_new_target_drops_an_explicit_buffer_and_other_fields_stay() {
         let now = Utc::now();
-        let merged = |cur, p| merge_wave_params(Some(cur), 1, "binance", &p, now).unwrap();
-        // A different target: the buffer set for the old one goes (max_trades + buffer_fixed).
-        let m = merged(stored(6, Some(9)), wave(Some(4)));
-        assert_eq!((m.max_trades, m.buffer_size), (4, None));
-        // The same target, or none: the explicit buffer stays.
-        assert_eq!(
-            merged(stored(6, Some(9)), wave(Some(6))).buffer_size,
-            Some(9)
-        );
-        let m = merged(stored(6, Some(9)), wave(None));
-        assert_eq!((m.max_trades, m.buffer_size), (6, Some(9)));
-        assert_eq!(m.stop_loss_percent, Some(4.0), "fields the wave lacks stay");
-        assert_eq!(m.updated_at, now);
+        // A different target drops the buffer set for the old one (max_trades + buffer_fixed);
+        // the same target, or none, keeps it.
+        for (target, want) in [
+            (Some(4), (4, None)),
+            (Some(6), (6, Some(9))),
+            (None, (6, Some(9))),
+        ] {
+            let m = merge_wave_params(Some(stored(6, Some(9))), 1, "binance", &wave(target), now)
+                .unwrap();
+            assert_eq!((m.max_trades, m.buffer_size), want, "target {target:?}");
+            assert_eq!(m.stop_loss_percent, Some(4.0), "fields the wave lacks stay");
+            assert_eq!(m.updated_at, now);
+        }
         // Nothing stored and no target: nothing to store.
         assert_eq!(merge_wave_params(None, 1, "b", &wave(None), now), None);
     }
