@@ -96,13 +96,11 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
     if let Some(tls) = &config.tls {
         builder = tls.apply(builder)?;
     }
-    let tls = config.tls.as_ref().map_or("off", |t| {
-        if t.client_ca.is_some() {
-            "mutual"
-        } else {
-            "on"
-        }
-    });
+    let tls = match &config.tls {
+        None => "off",
+        Some(t) if t.client_ca.is_some() => "mutual",
+        Some(_) => "on",
+    };
     let store = Store::connect_with(&config.database_url, config.sqlite_sync).await?;
     let listen = config.listen;
     let core = Arc::new(Core::new(config, store)?);

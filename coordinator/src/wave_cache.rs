@@ -48,8 +48,7 @@ impl WaveCache {
         };
         if held + n > MAX_CACHED_SIGNALS {
             let e = g.waves.entry(wave_id.to_owned()).or_default();
-            let dropped = e.signals.len();
-            e.signals = Vec::new();
+            let dropped = std::mem::take(&mut e.signals).len();
             e.overflowed = true;
             g.total -= dropped;
             return;

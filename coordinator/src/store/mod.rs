@@ -113,31 +113,19 @@ impl Store {
             SqliteSync::Normal => "PRAGMA synchronous = NORMAL",
         };
         sqlx::any::install_default_drivers();
-        let (backend, url) = if url.starts_with("sqlite:") {
-            let url = if url.contains("mode=") {
-                url.to_owned()
-            } else if url.contains('?') {
-                format!("{url}&mode=rwc")
-            } else {
-                format!("{url}?mode=rwc")
-            };
-            (Backend::Sqlite, url)
-        } else {
-            (Backend::Postgres, url.to_owned())
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let (backend, url) = match url.starts_with("sqlite:") {
+            true if !url.contains("mode=") => (Backend::Sqlite, format!("{url}{sep}mode=rwc")),
+            true => (Backend::Sqlite, url.to_owned()),
+            false => (Backend::Postgres, url.to_owned()),
         };
         let opts = AnyConnectOptions::from_str(&url)?;
         let faults = std::sync::Arc::new(wavegate_common::fault_clock::FaultClock::default());
         // Connections opened before the latest storage fault are closed, not reused (`fault`).
         let (f1, f2) = (faults.clone(), faults.clone());
         let pool_options = AnyPoolOptions::new()
-            .before_acquire(move |_, meta| {
-                let fresh = !f1.stale(meta.age);
-                Box::pin(async move { Ok(fresh) })
-            })
-            .after_release(move |_, meta| {
-                let fresh = !f2.stale(meta.age);
-                Box::pin(async move { Ok(fresh) })
-            });
+            .before_acquire(move |_, meta| Box::pin(std::future::ready(Ok(!f1.stale(meta.age)))))
+            .after_release(move |_, meta| Box::pin(std::future::ready(Ok(!f2.stale(meta.age)))));
         let pool = match backend {
             Backend::Sqlite => {
                 pool_options
