@@ -79,9 +79,8 @@ impl Agent {
         };
         match tokio::time::timeout(timeout, c.describe(pb::DescribeRequest {})).await {
             Ok(Ok(r)) => {
-                let d = r.into_inner();
                 self.mark_ok();
-                self.seen.lock().describe = Some(d);
+                self.seen.lock().describe = Some(r.into_inner());
             }
             Ok(Err(status)) => self.mark_err(&format!("{}: {}", status.code(), status.message())),
             Err(_) => self.mark_err("describe timed out"),

@@ -162,23 +162,20 @@ impl Ingest {
         let positions = std::mem::take(&mut self.positions);
         self.summary.accepted += u32::try_from(out.accepted.len()).unwrap_or(u32::MAX);
         for (i, wid, status) in out.closed {
+            let (position, id) = (positions[i], batch[i].id());
             let reason = format!("late: wave {wid} is closed ({status})");
             self.reject(
-                positions[i],
-                batch[i].id(),
+                position,
+                id,
                 "wave_timestamp",
                 reason,
                 Code::FailedPrecondition,
             );
         }
         for i in out.duplicates {
-            let s = &batch[i];
-            let reason = format!(
-                "duplicate signal id {} in wave {}",
-                s.id(),
-                wave_id(s.wave_timestamp())
-            );
-            self.reject(positions[i], s.id(), "id", reason, Code::AlreadyExists);
+            let (id, wid) = (batch[i].id(), wave_id(batch[i].wave_timestamp()));
+            let reason = format!("duplicate signal id {id} in wave {wid}");
+            self.reject(positions[i], id, "id", reason, Code::AlreadyExists);
         }
         self.wave_ids.extend(out.waves);
         // Committed: dispatch may take the accepted signals from memory (`wave_cache`).

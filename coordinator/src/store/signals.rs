@@ -8,7 +8,7 @@ use wavegate_common::signal::{SignalDraft, SignalParams};
 use wavegate_common::time::wave_id;
 use wavegate_common::{Action, MarginMode, Signal};
 
-use super::waves::{ensure_wave, lock_collecting, status_in, touch_collecting};
+use super::waves::{ensure_wave, lock_collecting, touch_collecting};
 use super::{Backend, NewEvent, Store, from_ms, insert_event, ms};
 use crate::error::CoordinatorError;
 
@@ -73,8 +73,18 @@ impl Store {
             }
             // Locks the row (PostgreSQL) and checks the status in the same write.
             if !lock_collecting(&mut tx, wid).await? {
-                let status = status_in(&mut tx, wid).await?.unwrap_or_default();
-                let stored = stored_ids(&mut tx, wid).await?;
+                let status: String = sqlx::query_scalar("SELECT status FROM waves WHERE id = $1")
+                    .bind(wid)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .unwrap_or_default();
+                let stored: HashSet<i64> =
+                    sqlx::query_scalar("SELECT signal_id FROM signals WHERE wave_id = $1")
+                        .bind(wid)
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .into_iter()
+                        .collect();
                 for &p in positions {
                     if stored.contains(&batch[p].id()) {
                         out.duplicates.push(p);
@@ -171,18 +181,6 @@ impl Store {
         }
         Ok(out)
     }
-}
-
-/// The signal ids a wave holds.
-async fn stored_ids(
-    conn: &mut sqlx::AnyConnection,
-    wid: &str,
-) -> Result<HashSet<i64>, sqlx::Error> {
-    let rows: Vec<(i64,)> = sqlx::query_as("SELECT signal_id FROM signals WHERE wave_id = $1")
-        .bind(wid)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
 async fn insert_chunk(

@@ -163,18 +163,6 @@ pub(crate) async fn hold_dispatching(
     one_row(q, conn).await
 }
 
-/// The status of a wave, inside a transaction.
-pub(crate) async fn status_in(
-    conn: &mut sqlx::AnyConnection,
-    id: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    let r: Option<(String,)> = sqlx::query_as("SELECT status FROM waves WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(r.map(|r| r.0))
-}
-
 impl Store {
     /// One wave.
     pub async fn wave(&self, id: &str) -> Result<Option<WaveRow>, CoordinatorError> {
