@@ -183,11 +183,7 @@ impl Store {
         limit: u32,
         status: Option<WaveStatus>,
     ) -> Result<Vec<WaveRow>, CoordinatorError> {
-        let filter = if status.is_some() {
-            "WHERE status = $2 "
-        } else {
-            ""
-        };
+        let filter = status.map_or("", |_| "WHERE status = $2 ");
         let sql = format!(
             concat!(
                 "SELECT ",
@@ -267,10 +263,7 @@ impl Store {
         now: DateTime<Utc>,
         due: Option<DateTime<Utc>>,
     ) -> Result<Option<u32>, CoordinatorError> {
-        let due_clause = match due {
-            None => "",
-            Some(_) => " AND (last_signal_at <= $6 OR close_by <= $4)",
-        };
+        let due_clause = due.map_or("", |_| " AND (last_signal_at <= $6 OR close_by <= $4)");
         let sql = format!(
             "UPDATE waves SET status = 'dispatching', owner = $1, lease_until = $2, \
              deadline_at = $3, closed_at = $4 WHERE id = $5 AND status = 'collecting'\
