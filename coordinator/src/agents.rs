@@ -22,7 +22,7 @@ use crate::error::CoordinatorError;
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// What the coordinator last saw of an agent.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Seen {
     state: pb::AgentState,
     last_contact: Option<DateTime<Utc>>,
@@ -79,9 +79,8 @@ impl Agent {
         };
         match tokio::time::timeout(timeout, c.describe(pb::DescribeRequest {})).await {
             Ok(Ok(r)) => {
-                let d = r.into_inner();
                 self.mark_ok();
-                self.seen.lock().describe = Some(d);
+                self.seen.lock().describe = Some(r.into_inner());
             }
             Ok(Err(status)) => self.mark_err(&format!("{}: {}", status.code(), status.message())),
             Err(_) => self.mark_err("describe timed out"),
@@ -172,9 +171,7 @@ impl Agents {
                     token: SendToken::new(token.as_ref()),
                     seen: Mutex::new(Seen {
                         state: pb::AgentState::Unknown,
-                        last_contact: None,
-                        error: String::new(),
-                        describe: None,
+                        ..Seen::default()
                     }),
                 }),
             );

@@ -28,8 +28,9 @@ use wavegate_common::auth::{bearer, constant_time_eq};
 
 use crate::config::ConfigError;
 
-/// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a token may do; its name in the tokens file is the lowercase variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Scope {
     /// Publish signals (SignalIngest).
     Publish,
@@ -42,22 +43,6 @@ pub enum Scope {
 }
 
 impl Scope {
-    const ALL: [Scope; 4] = [Scope::Publish, Scope::Read, Scope::Operate, Scope::Admin];
-
-    /// Its name in the tokens file.
-    fn as_str(self) -> &'static str {
-        match self {
-            Scope::Publish => "publish",
-            Scope::Read => "read",
-            Scope::Operate => "operate",
-            Scope::Admin => "admin",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
     /// The scope a method (`/package.Service/Method`) needs; unlisted ones need `admin`.
     fn of_method(path: &str) -> Self {
         match path {
@@ -112,7 +97,7 @@ impl Auth {
             let token = fields.next().unwrap_or_default();
             let mut scopes = Vec::new();
             for f in fields.filter(|f| !f.is_empty()) {
-                let scope = Scope::parse(f).ok_or_else(|| ConfigError::Invalid {
+                let scope = f.parse::<Scope>().map_err(|_| ConfigError::Invalid {
                     key: key.into(),
                     reason: format!(
                         "{} line {}: unknown scope (expected publish, read, operate or admin)",
@@ -169,7 +154,7 @@ impl Auth {
         } else {
             Err(Status::permission_denied(format!(
                 "authorization: this token lacks the `{}` scope this call needs",
-                scope.as_str()
+                <&str>::from(scope)
             )))
         }
     }
@@ -226,78 +211,66 @@ mod tests {
             .map_err(|s| s.code())
     }
 
-    #[test]
-    fn tokens_are_checked_and_never_printed() {
+    /// The auth of a tokens file holding `text`.
+    fn from_text(text: &str) -> Result<Auth, ConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("tokens");
-        std::fs::write(&p, "# producers\ns3cret-one\n\ns3cret-two\n").unwrap();
-        let a = Auth::from_file(&p).unwrap();
+        std::fs::write(&p, text).unwrap();
+        Auth::from_file(&p)
+    }
+
+    #[test]
+    fn tokens_are_checked_and_never_printed() {
+        let a = from_text("# producers\ns3cret-one\n\ns3cret-two\n").unwrap();
         let get = "/wavegate.v1.Waves/Get";
-        assert_eq!(check(&a, get, Some("Bearer s3cret-two")), Ok(()));
-        assert_eq!(
-            check(&a, get, Some("Bearer nope")),
-            Err(tonic::Code::Unauthenticated)
-        );
-        assert_eq!(
-            check(&a, get, Some("s3cret-one")),
-            Err(tonic::Code::Unauthenticated)
-        );
-        assert_eq!(check(&a, get, None), Err(tonic::Code::Unauthenticated));
+        let unauthenticated = Err(tonic::Code::Unauthenticated);
+        for (header, want) in [
+            (Some("Bearer s3cret-two"), Ok(())),
+            (Some("Bearer nope"), unauthenticated),
+            (Some("s3cret-one"), unauthenticated),
+            (None, unauthenticated),
+        ] {
+            assert_eq!(check(&a, get, header), want, "{header:?}");
+        }
         assert!(!format!("{a:?}").contains("s3cret"));
         assert_eq!(check(&Auth::off(), get, None), Ok(()));
-        std::fs::write(&p, "\n# none\n").unwrap();
-        assert!(
-            Auth::from_file(&p)
-                .unwrap_err()
-                .to_string()
-                .contains("auth.tokens_file")
-        );
+        let e = from_text("\n# none\n").unwrap_err().to_string();
+        assert!(e.contains("auth.tokens_file"), "{e}");
     }
 
     #[test]
     fn each_method_needs_its_scope() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("tokens");
-        std::fs::write(
-            &p,
+        let a = from_text(
             "dash-token read\nprod-token publish\nops-token read, operate\nroot-token admin\nold-token\n",
         )
         .unwrap();
-        let a = Auth::from_file(&p).unwrap();
         let denied = Err(tonic::Code::PermissionDenied);
         let publish = "/wavegate.v1.SignalIngest/PublishWave";
         let cancel = "/wavegate.v1.Waves/Cancel";
         let set = "/wavegate.v1.Params/Set";
         let watch = "/wavegate.v1.Waves/Watch";
-        assert_eq!(check(&a, publish, Some("Bearer dash-token")), denied);
-        assert_eq!(check(&a, cancel, Some("Bearer dash-token")), denied);
-        assert_eq!(check(&a, watch, Some("Bearer dash-token")), Ok(()));
-        assert_eq!(check(&a, publish, Some("Bearer prod-token")), Ok(()));
-        assert_eq!(
-            check(
-                &a,
-                "/wavegate.v1.SignalIngest/Publish",
-                Some("Bearer prod-token")
-            ),
-            Ok(())
-        );
-        assert_eq!(check(&a, watch, Some("Bearer prod-token")), denied);
-        assert_eq!(check(&a, set, Some("Bearer prod-token")), denied);
-        assert_eq!(check(&a, set, Some("Bearer ops-token")), Ok(()));
-        assert_eq!(check(&a, cancel, Some("Bearer ops-token")), Ok(()));
-        assert_eq!(check(&a, publish, Some("Bearer ops-token")), denied);
-        for t in ["Bearer root-token", "Bearer old-token"] {
-            for m in [publish, cancel, set, watch, "/wavegate.v1.Future/Thing"] {
-                assert_eq!(check(&a, m, Some(t)), Ok(()), "{t} {m}");
-            }
+        let future = "/wavegate.v1.Future/Thing";
+        let mut cases = vec![
+            ("dash-token", publish, denied),
+            ("dash-token", cancel, denied),
+            ("dash-token", watch, Ok(())),
+            ("prod-token", publish, Ok(())),
+            ("prod-token", "/wavegate.v1.SignalIngest/Publish", Ok(())),
+            ("prod-token", watch, denied),
+            ("prod-token", set, denied),
+            ("ops-token", set, Ok(())),
+            ("ops-token", cancel, Ok(())),
+            ("ops-token", publish, denied),
+            ("ops-token", future, denied),
+        ];
+        for t in ["root-token", "old-token"] {
+            cases.extend([publish, cancel, set, watch, future].map(|m| (t, m, Ok(()))));
         }
-        assert_eq!(
-            check(&a, "/wavegate.v1.Future/Thing", Some("Bearer ops-token")),
-            denied
-        );
-
-        std::fs::write(&p, "tok-en publsh\n").unwrap();
-        let e = Auth::from_file(&p).unwrap_err().to_string();
+        for (token, method, want) in cases {
+            let header = format!("Bearer {token}");
+            assert_eq!(check(&a, method, Some(&header)), want, "{token} {method}");
+        }
+        let e = from_text("tok-en publsh\n").unwrap_err().to_string();
         assert!(
             e.contains("line 1") && e.contains("unknown scope") && !e.contains("tok-en"),
             "{e}"

@@ -156,13 +156,20 @@ pub async fn cancel_wave(
             .wave(&id)
             .await?
             .ok_or_else(|| CoordinatorError::NotFound(format!("wave_id: no wave {id:?}")))?;
+        let record = CancelRecord {
+            wave_id: &id,
+            reason: &reason,
+            status: row.status,
+            coordinator: &core.owner,
+            now: now_ms(),
+        };
         match row.status {
             WaveStatus::Collecting => {
-                if let Some(done) = fail_collecting(core, &row, &reason).await? {
+                if let Some(done) = fail_collecting(core, &row, &record).await? {
                     return Ok(done);
                 }
             }
-            WaveStatus::Dispatching => return stop_dispatch(core, row, &reason).await,
+            WaveStatus::Dispatching => return stop_dispatch(core, row, &record).await,
             WaveStatus::Completed | WaveStatus::Partial | WaveStatus::Failed => {
                 return Err(CoordinatorError::FailedPrecondition(format!(
                     "wave {id} already finished ({}): nothing to cancel",
@@ -177,22 +184,11 @@ pub async fn cancel_wave(
 async fn fail_collecting(
     core: &Core,
     row: &WaveRow,
-    reason: &str,
+    record: &CancelRecord<'_>,
 ) -> Result<Option<Cancelled>, CoordinatorError> {
-    let now = now_ms();
-    let record = CancelRecord {
-        wave_id: &row.id,
-        reason,
-        status: WaveStatus::Collecting,
-        coordinator: &core.owner,
-        now,
-    };
+    let (reason, now) = (record.reason, record.now);
     let failed_reason = format!("cancelled: {reason}");
-    if !core
-        .store
-        .cancel_collecting(&record, &failed_reason)
-        .await?
-    {
+    if !core.store.cancel_collecting(record, &failed_reason).await? {
         return Ok(None);
     }
     // Its signals will never be dispatched from memory.
@@ -216,7 +212,7 @@ async fn fail_collecting(
 async fn stop_dispatch(
     core: &Core,
     row: WaveRow,
-    reason: &str,
+    record: &CancelRecord<'_>,
 ) -> Result<Cancelled, CoordinatorError> {
     if row.owner.as_deref() != Some(core.owner.as_str()) {
         // Only the owner holds the agent streams.
@@ -227,19 +223,8 @@ async fn stop_dispatch(
             core.owner
         )));
     }
-    let now = now_ms();
     // Recorded first: if this process dies before its agents stop, the next owner reads it.
-    let Some(first) = core
-        .store
-        .record_cancel(&CancelRecord {
-            wave_id: &row.id,
-            reason,
-            status: WaveStatus::Dispatching,
-            coordinator: &core.owner,
-            now,
-        })
-        .await?
-    else {
+    let Some(first) = core.store.record_cancel(record).await? else {
         // Completed, or taken over by another coordinator, since it was read.
         let now_row = core.store.wave(&row.id).await?.unwrap_or(row);
         return Err(CoordinatorError::FailedPrecondition(format!(
@@ -249,6 +234,7 @@ async fn stop_dispatch(
             now_row.owner.as_deref().unwrap_or("none")
         )));
     };
+    let reason = record.reason;
     let stopping = signal(core, &row.id, reason).await;
     if first {
         tracing::warn!(wave_id = %row.id, %reason, exchanges_stopping = stopping,

@@ -33,9 +33,8 @@ pub struct Ingest {
     positions: Vec<u32>,
     last_flush: std::time::Instant,
     seen: usize,
-    accepted: u32,
-    rejected: u32,
-    rejections: Vec<pb::Rejection>,
+    /// Counts and rejections so far (wave ids are filled in by `finish`).
+    summary: pb::PublishSummary,
     wave_ids: BTreeSet<String>,
     closed: BTreeSet<String>,
 }
@@ -49,18 +48,16 @@ impl Ingest {
             positions: Vec::new(),
             last_flush: std::time::Instant::now(),
             seen: 0,
-            accepted: 0,
-            rejected: 0,
-            rejections: Vec::new(),
+            summary: pb::PublishSummary::default(),
             wave_ids: BTreeSet::new(),
             closed: BTreeSet::new(),
         }
     }
 
     fn reject(&mut self, position: u32, signal_id: i64, field: &str, reason: String, code: Code) {
-        self.rejected += 1;
-        if self.rejections.len() < MAX_REJECTIONS_LISTED {
-            self.rejections.push(pb::Rejection {
+        self.summary.rejected += 1;
+        if self.summary.rejections.len() < MAX_REJECTIONS_LISTED {
+            self.summary.rejections.push(pb::Rejection {
                 position,
                 signal_id,
                 field: field.to_owned(),
@@ -120,23 +117,8 @@ impl Ingest {
         }
         // A producer's params become the exchange's stored params: bounded like `Params.Set`.
         if let Some(sp) = s.params()
-            && let Err(e) = check_bounds(
-                cfg,
-                "params.",
-                sp.max_trades,
-                sp.stop_loss_percent,
-                sp.trailing_activation_percent,
-                sp.trailing_distance_percent,
-            )
-            .and_then(|()| {
-                check_position_bounds(
-                    cfg,
-                    "params.",
-                    s.exchange_id(),
-                    sp.leverage,
-                    sp.position_size_usd,
-                )
-            })
+            && let Err(e) = check_bounds(cfg, "params.", sp)
+                .and_then(|()| check_position_bounds(cfg, "params.", s.exchange_id(), sp))
         {
             let (field, reason) = match e {
                 CoordinatorError::BadRequest { field, reason } => (field, reason),
@@ -178,25 +160,22 @@ impl Ingest {
             .await?;
         let batch = std::mem::take(&mut self.batch);
         let positions = std::mem::take(&mut self.positions);
-        self.accepted += u32::try_from(out.accepted.len()).unwrap_or(u32::MAX);
+        self.summary.accepted += u32::try_from(out.accepted.len()).unwrap_or(u32::MAX);
         for (i, wid, status) in out.closed {
+            let (position, id) = (positions[i], batch[i].id());
             let reason = format!("late: wave {wid} is closed ({status})");
             self.reject(
-                positions[i],
-                batch[i].id(),
+                position,
+                id,
                 "wave_timestamp",
                 reason,
                 Code::FailedPrecondition,
             );
         }
         for i in out.duplicates {
-            let s = &batch[i];
-            let reason = format!(
-                "duplicate signal id {} in wave {}",
-                s.id(),
-                wave_id(s.wave_timestamp())
-            );
-            self.reject(positions[i], s.id(), "id", reason, Code::AlreadyExists);
+            let (id, wid) = (batch[i].id(), wave_id(batch[i].wave_timestamp()));
+            let reason = format!("duplicate signal id {id} in wave {wid}");
+            self.reject(positions[i], id, "id", reason, Code::AlreadyExists);
         }
         self.wave_ids.extend(out.waves);
         // Committed: dispatch may take the accepted signals from memory (`wave_cache`).
@@ -250,14 +229,11 @@ impl Ingest {
     }
 
     /// The summary (rejections by position).
-    pub fn finish(mut self) -> pb::PublishSummary {
-        self.rejections.sort_by_key(|r| r.position);
-        pb::PublishSummary {
-            accepted: self.accepted,
-            rejected: self.rejected,
-            rejections: self.rejections,
-            wave_ids: self.wave_ids.into_iter().collect(),
-            closed_wave_ids: self.closed.into_iter().collect(),
-        }
+    pub fn finish(self) -> pb::PublishSummary {
+        let mut s = self.summary;
+        s.rejections.sort_by_key(|r| r.position);
+        s.wave_ids = self.wave_ids.into_iter().collect();
+        s.closed_wave_ids = self.closed.into_iter().collect();
+        s
     }
 }

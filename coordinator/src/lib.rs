@@ -37,3 +37,24 @@ pub(crate) mod wave_cache;
 pub use config::{CoordinatorConfig, ExchangeConfig};
 pub use error::CoordinatorError;
 pub use server::{CoordinatorHandle, spawn};
+
+/// A checked signal of exchange 1 in the wave of 2026-11-24T12:00:00Z, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_signal(id: i64, symbol: &str) -> wavegate_common::Signal {
+    use chrono::TimeZone;
+    let ts = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 24, 12, 0, 0)
+        .unwrap();
+    let draft = wavegate_common::signal::SignalDraft {
+        id: Some(id),
+        symbol: Some(symbol.into()),
+        exchange_id: Some(1),
+        action: wavegate_common::Action::parse("BUY"),
+        score_week: Some(50.0),
+        score_month: Some(50.0),
+        wave_timestamp: Some(ts),
+        created_at: Some(ts),
+        params: None,
+    };
+    draft.check(900, ts).unwrap()
+}

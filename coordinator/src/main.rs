@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
+use futures::future::OptionFuture;
 use wavegate_common::shutdown::ShutdownSignal;
 use wavegate_common::telemetry;
 use wavegate_coordinator::CoordinatorConfig;
@@ -74,14 +75,10 @@ async fn run() -> anyhow::Result<()> {
     let handle = wavegate_coordinator::spawn(cfg)
         .await
         .context("starting coordinator")?;
-    let metrics = match metrics_listen {
-        Some(addr) => Some(
-            telemetry::serve_metrics(addr, handle.metrics())
-                .await
-                .context("serving metrics")?,
-        ),
-        None => None,
-    };
+    let serving = metrics_listen.map(|addr| telemetry::serve_metrics(addr, handle.metrics()));
+    let metrics = (OptionFuture::from(serving).await)
+        .transpose()
+        .context("serving metrics")?;
     println!("wavegate-coordinator listening on {}", handle.local_addr());
     if let Some(m) = &metrics {
         println!(

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use wavegate_common::SignalParams;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::stats::ParamsSource;
 use wavegate_common::time::to_proto;
@@ -94,13 +95,10 @@ const TRAILING_DISTANCE_PERCENT: (f64, f64) = (0.1, 10.0);
 pub fn check_bounds(
     cfg: &CoordinatorConfig,
     prefix: &str,
-    max_trades: Option<u32>,
-    stop_loss: Option<f64>,
-    trailing_activation: Option<f64>,
-    trailing_distance: Option<f64>,
+    p: &SignalParams,
 ) -> Result<(), CoordinatorError> {
     let ceiling = cfg.params.max_trades_ceiling;
-    if let Some(m) = max_trades
+    if let Some(m) = p.max_trades
         && !(1..=ceiling).contains(&m)
     {
         return Err(CoordinatorError::bad(
@@ -110,14 +108,24 @@ pub fn check_bounds(
     }
     let (lo, hi) = TRAILING_DISTANCE_PERCENT;
     let ranges = [
-        ("stop_loss_percent", stop_loss, None, MAX_STOP_PERCENT),
         (
-            "trailing_activation_percent",
-            trailing_activation,
+            "stop_loss_percent",
+            p.stop_loss_percent,
             None,
             MAX_STOP_PERCENT,
         ),
-        ("trailing_distance_percent", trailing_distance, Some(lo), hi),
+        (
+            "trailing_activation_percent",
+            p.trailing_activation_percent,
+            None,
+            MAX_STOP_PERCENT,
+        ),
+        (
+            "trailing_distance_percent",
+            p.trailing_distance_percent,
+            Some(lo),
+            hi,
+        ),
     ];
     for (field, v, min, max) in ranges {
         let Some(v) = v else { continue };
@@ -157,14 +165,16 @@ pub fn check_set(
     if req.max_trades == 0 {
         return Err(CoordinatorError::bad("max_trades", "must be at least 1"));
     }
-    check_bounds(
-        cfg,
-        "",
-        Some(req.max_trades),
-        req.stop_loss_percent,
-        req.trailing_activation_percent,
-        req.trailing_distance_percent,
-    )?;
+    let p = SignalParams {
+        max_trades: Some(req.max_trades),
+        stop_loss_percent: req.stop_loss_percent,
+        trailing_activation_percent: req.trailing_activation_percent,
+        trailing_distance_percent: req.trailing_distance_percent,
+        leverage: req.leverage,
+        position_size_usd: req.position_size_usd,
+        margin_mode: None,
+    };
+    check_bounds(cfg, "", &p)?;
     if let Some(b) = req.buffer_size
         && b < req.max_trades
     {
@@ -179,13 +189,7 @@ pub fn check_set(
             format!("unknown margin mode {}", req.margin_mode),
         ));
     }
-    check_position_bounds(
-        cfg,
-        "",
-        req.exchange_id,
-        req.leverage,
-        req.position_size_usd,
-    )
+    check_position_bounds(cfg, "", req.exchange_id, &p)
 }
 
 /// Leverage, margin mode and entry size of a wave's positions; `None` keeps the agent's own.
@@ -223,11 +227,10 @@ pub fn check_position_bounds(
     cfg: &CoordinatorConfig,
     prefix: &str,
     exchange_id: u32,
-    leverage: Option<u32>,
-    position_size_usd: Option<f64>,
+    p: &SignalParams,
 ) -> Result<(), CoordinatorError> {
     let max = cfg.params.max_leverage;
-    if let Some(l) = leverage
+    if let Some(l) = p.leverage
         && !(1..=max).contains(&l)
     {
         return Err(CoordinatorError::bad(
@@ -235,7 +238,7 @@ pub fn check_position_bounds(
             format!("must be in [1, {max}] (params.max_leverage), got {l}"),
         ));
     }
-    if let Some(size) = position_size_usd {
+    if let Some(size) = p.position_size_usd {
         let (lo, hi) = cfg
             .exchange(exchange_id)
             .map_or((cfg.params.min_size_usd, cfg.params.max_size_usd), |e| {

@@ -46,11 +46,9 @@ impl ParamsCache {
         let rows = store.all_params().await?;
         let mut g = self.inner.lock();
         for r in rows {
-            match g.rows.get(&r.exchange_id) {
-                Some(held) if held.updated_at >= r.updated_at => {}
-                _ => {
-                    g.rows.insert(r.exchange_id, r);
-                }
+            let held = g.rows.get(&r.exchange_id);
+            if held.is_none_or(|held| held.updated_at < r.updated_at) {
+                g.rows.insert(r.exchange_id, r);
             }
         }
         g.loaded = true;

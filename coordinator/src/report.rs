@@ -3,21 +3,12 @@
 
 use chrono::Utc;
 use wavegate_common::proto::v1::wave_event::Event;
-use wavegate_common::stats::{ExchangeStats, WaveCompleted, WaveTotals};
+use wavegate_common::stats::{WaveCompleted, WaveTotals};
 
 use crate::dispatch::{ExchangeResult, Written};
 use crate::error::CoordinatorError;
 use crate::state::Core;
 use crate::store::{Completion, WaveRow, WaveStatus};
-
-/// The status a wave ends in: `partial` when any exchange has an error, else `completed`.
-pub fn final_status(exchanges: &[ExchangeStats]) -> WaveStatus {
-    if exchanges.iter().any(|e| e.error.is_some()) {
-        WaveStatus::Partial
-    } else {
-        WaveStatus::Completed
-    }
-}
 
 /// What a completion recorded.
 #[derive(Debug, Clone, Copy)]
@@ -50,7 +41,12 @@ pub async fn complete(
     let totals = WaveTotals::from_exchanges(total_signals, &exchanges);
     let now = Utc::now();
     let event = WaveCompleted::new(&row.id, &totals, &exchanges, now);
-    let status = final_status(&exchanges);
+    // `partial` when any exchange has an error.
+    let status = if exchanges.iter().any(|e| e.error.is_some()) {
+        WaveStatus::Partial
+    } else {
+        WaveStatus::Completed
+    };
     // An operator's cancel shows as the wave's reason.
     let reason = core
         .store

@@ -96,28 +96,20 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
     if let Some(tls) = &config.tls {
         builder = tls.apply(builder)?;
     }
-    let tls = config.tls.as_ref().map_or("off", |t| {
-        if t.client_ca.is_some() {
-            "mutual"
-        } else {
-            "on"
-        }
-    });
+    let tls = match &config.tls {
+        None => "off",
+        Some(t) if t.client_ca.is_some() => "mutual",
+        Some(_) => "on",
+    };
     let store = Store::connect_with(&config.database_url, config.sqlite_sync).await?;
     let listen = config.listen;
     let core = Arc::new(Core::new(config, store)?);
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|source| CoordinatorError::Bind {
-            addr: listen,
-            source,
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| CoordinatorError::Bind {
-            addr: listen,
-            source,
-        })?;
+    let bind = |source| CoordinatorError::Bind {
+        addr: listen,
+        source,
+    };
+    let listener = TcpListener::bind(listen).await.map_err(bind)?;
+    let addr = listener.local_addr().map_err(bind)?;
 
     let (shutdown, rx) = watch::channel(false);
     let clock = tokio::spawn(run_clock(core.clone(), rx.clone()));

@@ -133,9 +133,26 @@ pub fn topup(exchange: &Span, needed: u32, round: u32, sent: usize) -> Span {
     )
 }
 
-/// Opens the SERVER span of a public API call (`method` such as `Waves.Get`, exported as
-/// `wavegate.v1.Waves/Get`) as a child of the caller's span found in `metadata`, if any.
-pub fn api(method: &'static str, metadata: &tonic::metadata::MetadataMap) -> Span {
+/// Marks `span` as failed with `message`.
+pub fn record_error(span: &Span, message: &str) {
+    span.record("error", true);
+    // Code first, then the description: the description carries the message.
+    span.record("otel.status_code", "ERROR");
+    span.record("otel.status_description", message);
+}
+
+/// Serves a public API call on the request's body in its SERVER span (`method` such as
+/// `Waves.Get`, exported as `wavegate.v1.Waves/Get`), a child of the caller's span found in the
+/// request's metadata, if any; records the call's gRPC code (and error) on the span.
+pub async fn serve<Q, T, F>(
+    method: &'static str,
+    request: tonic::Request<Q>,
+    call: impl FnOnce(Q) -> F,
+) -> Result<tonic::Response<T>, tonic::Status>
+where
+    F: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    use tracing::Instrument as _;
     let (service, rpc) = method.split_once('.').unwrap_or(("", method));
     let service = format!("{PACKAGE}.{service}");
     let name = format!("{service}/{rpc}");
@@ -151,25 +168,8 @@ pub fn api(method: &'static str, metadata: &tonic::metadata::MetadataMap) -> Spa
         "otel.status_code" = Empty,
         "otel.status_description" = Empty,
     );
-    propagation::set_parent(&span, metadata);
-    span
-}
-
-/// Marks `span` as failed with `message`.
-pub fn record_error(span: &Span, message: &str) {
-    span.record("error", true);
-    // Code first, then the description: the description carries the message.
-    span.record("otel.status_code", "ERROR");
-    span.record("otel.status_description", message);
-}
-
-/// Runs an API call's future in `span` and records its gRPC code (and error) on the span.
-pub async fn traced<T, F>(span: Span, call: F) -> Result<T, tonic::Status>
-where
-    F: std::future::Future<Output = Result<T, tonic::Status>>,
-{
-    use tracing::Instrument as _;
-    let result = call.instrument(span.clone()).await;
+    propagation::set_parent(&span, request.metadata());
+    let result = call(request.into_inner()).instrument(span.clone()).await;
     match &result {
         Ok(_) => {
             span.record("rpc.grpc.status_code", 0_i64);
@@ -179,5 +179,5 @@ where
             record_error(&span, s.message());
         }
     }
-    result
+    result.map(tonic::Response::new)
 }

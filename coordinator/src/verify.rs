@@ -101,30 +101,12 @@ fn excerpt(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     fn signals() -> Vec<Signal> {
-        let ts = chrono::Utc
-            .with_ymd_and_hms(2026, 11, 24, 12, 0, 0)
-            .unwrap();
-        ["BTCUSDT", "ETHUSDT"]
-            .iter()
-            .enumerate()
-            .map(|(i, sym)| {
-                let p = pb::Signal {
-                    id: i as i64 + 1,
-                    symbol: (*sym).into(),
-                    exchange_id: 1,
-                    action: pb::Action::Buy as i32,
-                    score_week: 1.0,
-                    score_month: 1.0,
-                    wave_timestamp: Some(wavegate_common::time::to_proto(ts)),
-                    created_at: Some(wavegate_common::time::to_proto(ts)),
-                    params: None,
-                };
-                Signal::from_proto(&p, 900, ts).unwrap()
-            })
-            .collect()
+        vec![
+            crate::test_signal(1, "BTCUSDT"),
+            crate::test_signal(2, "ETHUSDT"),
+        ]
     }
 
     fn outcome(id: i64, symbol: &str, executed: bool) -> pb::SignalOutcome {
@@ -154,38 +136,25 @@ mod tests {
     fn a_matching_result_passes_and_every_mismatch_is_named() {
         let s = signals();
         let sent = Sent::new("W", 1, &s);
-        let ok = result(
-            vec![outcome(1, "BTCUSDT", true), outcome(2, "ETHUSDT", false)],
-            1,
-            1,
-        );
+        let btc = |executed| outcome(1, "BTCUSDT", executed);
+        let eth = |executed| outcome(2, "ETHUSDT", executed);
+        let ok = result(vec![btc(true), eth(false)], 1, 1);
         sent.result(&ok).unwrap();
-
-        let junk = result(vec![outcome(9, "JUNKAUSDT", true)], 1, 0);
-        let e = sent.result(&junk).unwrap_err().0;
-        assert!(e.contains("signal 9") && e.contains("JUNKAUSDT"), "{e}");
-        // A sent id with another symbol is not what was sent either.
-        assert!(sent.outcome(&outcome(1, "ETHUSDT", true)).is_err());
-
         let mut other_wave = ok.clone();
         other_wave.wave_id = "X".into();
-        assert!(sent.result(&other_wave).unwrap_err().0.contains("wave"));
-
-        let overcount = result(vec![outcome(1, "BTCUSDT", true)], 2, 0);
-        assert!(
-            sent.result(&overcount)
-                .unwrap_err()
-                .0
-                .contains("2 positions")
-        );
-        let above = result(
-            vec![outcome(1, "BTCUSDT", true), outcome(2, "ETHUSDT", true)],
-            2,
-            0,
-        );
-        assert!(sent.result(&above).unwrap_err().0.contains("target 1"));
-        let too_many_failed = result(vec![outcome(1, "BTCUSDT", true)], 1, 5);
-        assert!(sent.result(&too_many_failed).is_err());
+        let junk = result(vec![outcome(9, "JUNKAUSDT", true)], 1, 0);
+        for (bad, named) in [
+            (junk, &["signal 9", "JUNKAUSDT"][..]),
+            (other_wave, &["wave"]),
+            (result(vec![btc(true)], 2, 0), &["2 positions"]),
+            (result(vec![btc(true), eth(true)], 2, 0), &["target 1"]),
+            (result(vec![btc(true)], 1, 5), &["6 executions"]),
+        ] {
+            let e = sent.result(&bad).unwrap_err().0;
+            assert!(named.iter().all(|n| e.contains(n)), "{e:?} names {named:?}");
+        }
+        // A sent id with another symbol is not what was sent either.
+        assert!(sent.outcome(&outcome(1, "ETHUSDT", true)).is_err());
     }
 
     #[test]

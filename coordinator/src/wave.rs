@@ -81,11 +81,8 @@ pub async fn close_wave(
     wave_id: &str,
     forced: bool,
 ) -> Result<Closed, CoordinatorError> {
-    let Some(row) = core.store.wave(wave_id).await? else {
-        return Err(CoordinatorError::NotFound(format!(
-            "wave {wave_id} not found"
-        )));
-    };
+    let row = (core.store.wave(wave_id).await?)
+        .ok_or_else(|| CoordinatorError::NotFound(format!("wave {wave_id} not found")))?;
     let now = now_ms();
     if now > timing::too_old_after(&core.cfg.waves, row.wave_timestamp) {
         core.signals.forget(wave_id);

@@ -48,8 +48,7 @@ impl WaveCache {
         };
         if held + n > MAX_CACHED_SIGNALS {
             let e = g.waves.entry(wave_id.to_owned()).or_default();
-            let dropped = e.signals.len();
-            e.signals = Vec::new();
+            let dropped = std::mem::take(&mut e.signals).len();
             e.overflowed = true;
             g.total -= dropped;
             return;
@@ -96,39 +95,15 @@ impl WaveCache {
     fn len(&self) -> usize {
         self.inner.lock().total
     }
-
-    /// True when nothing is held.
-    #[cfg(test)]
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{TimeZone, Utc};
-    use wavegate_common::Action;
-    use wavegate_common::signal::SignalDraft;
 
     fn sigs(from: i64, n: usize) -> Vec<Signal> {
-        let ts = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
         (from..from + n as i64)
-            .map(|id| {
-                SignalDraft {
-                    id: Some(id),
-                    symbol: Some(format!("S{id}USDT")),
-                    exchange_id: Some(1),
-                    action: Action::parse("BUY"),
-                    score_week: Some(50.0),
-                    score_month: Some(50.0),
-                    wave_timestamp: Some(ts),
-                    created_at: Some(ts),
-                    params: None,
-                }
-                .check(900, ts)
-                .unwrap()
-            })
+            .map(|id| crate::test_signal(id, &format!("S{id}USDT")))
             .collect()
     }
 
@@ -142,7 +117,7 @@ mod tests {
             got.iter().map(Signal::id).collect::<Vec<_>>(),
             [1, 2, 3, 4, 5]
         );
-        assert!(c.is_empty());
+        assert_eq!(c.len(), 0);
         // A batch committed but not yet recorded: the count differs, the database is read.
         c.add("w2", sigs(1, 3));
         assert!(c.take("w2", 4).is_none());
@@ -161,7 +136,7 @@ mod tests {
         );
         assert!(c.take("w-a", 10).is_none());
         c.add("w-big", sigs(100_000, 10));
-        assert!(c.is_empty(), "the wave outgrew the bound and was dropped");
+        assert_eq!(c.len(), 0, "the wave outgrew the bound and was dropped");
         c.add("w-big", sigs(200_000, 1));
         assert!(
             c.take("w-big", 1).is_none(),

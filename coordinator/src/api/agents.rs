@@ -13,10 +13,9 @@ impl Agents for Api {
         &self,
         request: Request<pb::ListAgentsRequest>,
     ) -> Result<Response<pb::AgentList>, Status> {
-        let span = spans::api("Agents.List", request.metadata());
-        spans::traced(span, async {
+        spans::serve("Agents.List", request, |_| async {
             let agents = self.core.agents.probe(&self.core.metrics).await;
-            Ok(Response::new(pb::AgentList { agents }))
+            Ok(pb::AgentList { agents })
         })
         .await
     }

@@ -60,12 +60,11 @@ impl SignalIngest for Api {
         &self,
         request: Request<Streaming<pb::PublishRequest>>,
     ) -> Result<Response<pb::PublishSummary>, Status> {
-        let span = spans::api("SignalIngest.Publish", request.metadata());
         let mut signals = 0_usize;
-        let r = spans::traced(span, async {
+        let counted = &mut signals;
+        let r = spans::serve("SignalIngest.Publish", request, |mut stream| async move {
             // A failed storage takes nothing new: refused before a signal is read.
             self.core.storage.check()?;
-            let mut stream = request.into_inner();
             let mut ingest = Ingest::new(self.core.clone());
             loop {
                 let next = match ingest.flush_due() {
@@ -82,7 +81,7 @@ impl SignalIngest for Api {
                 let Some(item) = next else { break };
                 match item.item {
                     Some(Item::Signal(s)) => {
-                        signals += 1;
+                        *counted += 1;
                         ingest.signal(s, None).await.map_err(|e| self.fail(&e))?
                     }
                     Some(Item::Close(c)) => {
@@ -96,7 +95,7 @@ impl SignalIngest for Api {
                 }
             }
             ingest.flush().await.map_err(|e| self.fail(&e))?;
-            Ok(Response::new(ingest.finish()))
+            Ok(ingest.finish())
         })
         .await;
         count(&self.core.metrics, signals, &r);
@@ -107,10 +106,8 @@ impl SignalIngest for Api {
         &self,
         request: Request<pb::Wave>,
     ) -> Result<Response<pb::PublishSummary>, Status> {
-        let span = spans::api("SignalIngest.PublishWave", request.metadata());
-        let wave = request.into_inner();
-        let signals = wave.signals.len();
-        let r = spans::traced(span, self.publish_wave_inner(wave)).await;
+        let signals = request.get_ref().signals.len();
+        let r = spans::serve("SignalIngest.PublishWave", request, |w| self.ingest_wave(w)).await;
         count(&self.core.metrics, signals, &r);
         r
     }
@@ -124,10 +121,7 @@ impl Api {
         status(e)
     }
 
-    async fn publish_wave_inner(
-        &self,
-        wave: pb::Wave,
-    ) -> Result<Response<pb::PublishSummary>, Status> {
+    async fn ingest_wave(&self, wave: pb::Wave) -> Result<pb::PublishSummary, Status> {
         self.core.storage.check()?;
         let max = self.core.cfg.max_batch_signals;
         if wave.signals.len() > max {
@@ -137,13 +131,10 @@ impl Api {
             );
             return Err(CoordinatorError::TooLarge(e).into());
         }
-        let default_ts = match &wave.wave_timestamp {
-            None => None,
-            Some(t) => {
-                close_ts(Some(t), "wave_timestamp").map_err(|e| self.fail(&e))?;
-                Some(*t)
-            }
-        };
+        let default_ts = wave.wave_timestamp;
+        if let Some(t) = &default_ts {
+            close_ts(Some(t), "wave_timestamp").map_err(|e| self.fail(&e))?;
+        }
         if wave.close && default_ts.is_none() && wave.signals.is_empty() {
             let e = CoordinatorError::bad(
                 "wave_timestamp",
@@ -182,6 +173,6 @@ impl Api {
                 }
             }
         }
-        Ok(Response::new(ingest.finish()))
+        Ok(ingest.finish())
     }
 }

@@ -17,9 +17,8 @@ impl Params for Api {
         &self,
         request: Request<pb::GetParamsRequest>,
     ) -> Result<Response<pb::ParamsList>, Status> {
-        let span = spans::api("Params.Get", request.metadata());
-        spans::traced(span, async move {
-            let id = request.into_inner().exchange_id;
+        spans::serve("Params.Get", request, |req| async move {
+            let id = req.exchange_id;
             let cfg = &self.core.cfg;
             let params = if id == 0 {
                 let stored = self.core.store.all_params().await?;
@@ -35,7 +34,7 @@ impl Params for Api {
                     None => vec![],
                 }
             };
-            Ok(Response::new(pb::ParamsList { params }))
+            Ok(pb::ParamsList { params })
         })
         .await
     }
@@ -44,9 +43,7 @@ impl Params for Api {
         &self,
         request: Request<pb::SetParamsRequest>,
     ) -> Result<Response<pb::ExchangeParams>, Status> {
-        let span = spans::api("Params.Set", request.metadata());
-        spans::traced(span, async move {
-            let req = request.into_inner();
+        spans::serve("Params.Set", request, |req| async move {
             check_set(&self.core.cfg, &req)?;
             let cfg = &self.core.cfg;
             // Fields left out keep their stored values, so raising a target does not drop the
@@ -89,7 +86,7 @@ impl Params for Api {
                 .ok_or_else(|| Status::internal("stored params have no effective form"))?;
             // A stored name wins over the configured one when the caller set it explicitly.
             out.exchange_name = p.exchange_name;
-            Ok(Response::new(out))
+            Ok(out)
         })
         .await
     }

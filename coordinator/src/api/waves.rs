@@ -26,9 +26,8 @@ impl Waves for Api {
         &self,
         request: Request<pb::GetWaveRequest>,
     ) -> Result<Response<pb::WaveDetail>, Status> {
-        let span = spans::api("Waves.Get", request.metadata());
-        spans::traced(span, async move {
-            let id = request.into_inner().wave_id;
+        spans::serve("Waves.Get", request, |req| async move {
+            let id = req.wave_id;
             if id.is_empty() {
                 return Err(CoordinatorError::bad("wave_id", "missing").into());
             }
@@ -41,7 +40,7 @@ impl Waves for Api {
             let timings = store.exchange_timings(&id).await?;
             let outcomes = store.outcomes(&id).await?;
             let completed_event = store.completed_event(&id).await?.unwrap_or_default();
-            Ok(Response::new(pb::WaveDetail {
+            Ok(pb::WaveDetail {
                 summary: Some(row.to_summary()),
                 exchanges: exchanges.iter().map(|e| e.to_proto()).collect(),
                 outcomes: outcomes
@@ -53,7 +52,7 @@ impl Waves for Api {
                     .collect(),
                 completed_event,
                 timings: timings.iter().map(|t| t.to_proto()).collect(),
-            }))
+            })
         })
         .await
     }
@@ -62,9 +61,7 @@ impl Waves for Api {
         &self,
         request: Request<pb::ListWavesRequest>,
     ) -> Result<Response<pb::ListWavesResponse>, Status> {
-        let span = spans::api("Waves.List", request.metadata());
-        spans::traced(span, async move {
-            let req = request.into_inner();
+        spans::serve("Waves.List", request, |req| async move {
             let limit = match req.limit {
                 0 => DEFAULT_LIMIT,
                 n => n.min(MAX_LIMIT),
@@ -76,9 +73,9 @@ impl Waves for Api {
                 })?),
             };
             let rows = self.core.store.list_waves(limit, filter).await?;
-            Ok(Response::new(pb::ListWavesResponse {
+            Ok(pb::ListWavesResponse {
                 waves: rows.iter().map(|r| r.to_summary()).collect(),
-            }))
+            })
         })
         .await
     }
@@ -89,17 +86,15 @@ impl Waves for Api {
         &self,
         request: Request<pb::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        let span = spans::api("Waves.Watch", request.metadata());
-        spans::traced(span, async move {
-            let wanted = request.into_inner().wave_id;
+        spans::serve("Waves.Watch", request, |req| async move {
+            let wanted = req.wave_id;
             // Subscribe first, then read the wave: no event falls between the two.
             let rx = self.core.hub.subscribe();
             let (first, finished) = self.current(&wanted).await?;
+            let first = futures::stream::iter(first.into_iter().map(Ok));
             if finished {
                 // Nothing more will happen to it: its final state, then the end.
-                let stream: EventStream =
-                    Box::pin(futures::stream::iter(first.into_iter().map(Ok)));
-                return Ok(Response::new(stream));
+                return Ok(Box::pin(first) as EventStream);
             }
             let live = BroadcastStream::new(rx).filter_map(move |item| {
                 let out = match item {
@@ -110,9 +105,7 @@ impl Waves for Api {
                 };
                 std::future::ready(out)
             });
-            let stream: EventStream =
-                Box::pin(futures::stream::iter(first.into_iter().map(Ok)).chain(live));
-            Ok(Response::new(stream))
+            Ok(Box::pin(first.chain(live)) as EventStream)
         })
         .await
     }
@@ -121,14 +114,12 @@ impl Waves for Api {
         &self,
         request: Request<pb::CancelWaveRequest>,
     ) -> Result<Response<pb::CancelWaveResponse>, Status> {
-        let span = spans::api("Waves.Cancel", request.metadata());
-        spans::traced(span, async move {
-            let req = request.into_inner();
+        spans::serve("Waves.Cancel", request, |req| async move {
             let done = cancel_wave(&self.core, &req.wave_id, &req.reason).await?;
-            Ok(Response::new(pb::CancelWaveResponse {
+            Ok(pb::CancelWaveResponse {
                 wave: Some(done.wave.to_summary()),
                 exchanges_stopping: done.exchanges_stopping,
-            }))
+            })
         })
         .await
     }
@@ -151,10 +142,7 @@ impl Api {
         let mut first = vec![event(pb::wave_event::Event::Status(
             row.status.to_proto() as i32
         ))];
-        let finished = matches!(
-            row.status,
-            WaveStatus::Completed | WaveStatus::Partial | WaveStatus::Failed
-        );
+        let finished = row.status.is_final();
         if matches!(row.status, WaveStatus::Completed | WaveStatus::Partial) {
             first.push(event(pb::wave_event::Event::Completed(row.to_summary())));
         }

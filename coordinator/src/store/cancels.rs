@@ -40,10 +40,9 @@ fn event<'a>(c: &CancelRecord<'a>) -> NewEvent<'a> {
         event_type: "WAVE_CANCELLED",
         event_data: data.to_string(),
         correlation_id: c.wave_id,
-        symbol: None,
-        exchange: None,
         severity: "warning",
         dedup_key: Some(dedup_key(c.wave_id)),
+        ..NewEvent::default()
     }
 }
 

@@ -84,6 +84,14 @@ pub(crate) fn now_ms() -> DateTime<Utc> {
     from_ms(ms(Utc::now()))
 }
 
+/// Runs a conditional write: true when it changed exactly one row.
+async fn one_row<'c>(
+    q: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    conn: impl Executor<'c, Database = sqlx::Any>,
+) -> Result<bool, sqlx::Error> {
+    Ok(q.execute(conn).await?.rows_affected() == 1)
+}
+
 /// The file a `sqlite:` URL names (without the scheme and the query), for error messages.
 fn sqlite_path(url: &str) -> String {
     let path = url.trim_start_matches("sqlite:");
@@ -105,31 +113,19 @@ impl Store {
             SqliteSync::Normal => "PRAGMA synchronous = NORMAL",
         };
         sqlx::any::install_default_drivers();
-        let (backend, url) = if url.starts_with("sqlite:") {
-            let url = if url.contains("mode=") {
-                url.to_owned()
-            } else if url.contains('?') {
-                format!("{url}&mode=rwc")
-            } else {
-                format!("{url}?mode=rwc")
-            };
-            (Backend::Sqlite, url)
-        } else {
-            (Backend::Postgres, url.to_owned())
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let (backend, url) = match url.starts_with("sqlite:") {
+            true if !url.contains("mode=") => (Backend::Sqlite, format!("{url}{sep}mode=rwc")),
+            true => (Backend::Sqlite, url.to_owned()),
+            false => (Backend::Postgres, url.to_owned()),
         };
         let opts = AnyConnectOptions::from_str(&url)?;
         let faults = std::sync::Arc::new(wavegate_common::fault_clock::FaultClock::default());
         // Connections opened before the latest storage fault are closed, not reused (`fault`).
         let (f1, f2) = (faults.clone(), faults.clone());
         let pool_options = AnyPoolOptions::new()
-            .before_acquire(move |_, meta| {
-                let fresh = !f1.stale(meta.age);
-                Box::pin(async move { Ok(fresh) })
-            })
-            .after_release(move |_, meta| {
-                let fresh = !f2.stale(meta.age);
-                Box::pin(async move { Ok(fresh) })
-            });
+            .before_acquire(move |_, meta| Box::pin(std::future::ready(Ok(!f1.stale(meta.age)))))
+            .after_release(move |_, meta| Box::pin(std::future::ready(Ok(!f2.stale(meta.age)))));
         let pool = match backend {
             Backend::Sqlite => {
                 pool_options
@@ -163,15 +159,11 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<(), CoordinatorError> {
-        match self.backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => {
-                sqlx::migrate!("migrations/postgres")
-                    .run(&self.pool)
-                    .await?
-            }
-        }
-        Ok(())
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+        };
+        Ok(migrator.run(&self.pool).await?)
     }
 
     /// The backend.
@@ -199,10 +191,9 @@ impl Store {
             event_type: "STORAGE_RECOVERED",
             event_data: serde_json::json!({ "outage": outage, "fault": reason }).to_string(),
             correlation_id: outage,
-            symbol: None,
-            exchange: None,
             severity: "warning",
             dedup_key: Some(format!("storage-recovered-{outage}")),
+            ..NewEvent::default()
         })
         .await?;
         Ok(())
@@ -251,7 +242,7 @@ impl Store {
 }
 
 /// One row of `events`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct NewEvent<'a> {
     /// `WAVE_DETECTED`, `WAVE_COMPLETED`, `WAVE_CANCELLED`, `SIGNAL_EXECUTED`, ….
     pub event_type: &'a str,
@@ -273,7 +264,7 @@ pub(crate) async fn insert_event(
     conn: &mut sqlx::AnyConnection,
     ev: &NewEvent<'_>,
 ) -> Result<bool, sqlx::Error> {
-    let r = sqlx::query(
+    let q = sqlx::query(
         "INSERT INTO events (event_type, event_data, correlation_id, symbol, exchange, severity, \
          created_at, dedup_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (dedup_key) DO NOTHING",
@@ -285,8 +276,6 @@ pub(crate) async fn insert_event(
     .bind(ev.exchange)
     .bind(ev.severity)
     .bind(ms(Utc::now()))
-    .bind(ev.dedup_key.as_deref())
-    .execute(&mut *conn)
-    .await?;
-    Ok(r.rows_affected() == 1)
+    .bind(ev.dedup_key.as_deref());
+    one_row(q, conn).await
 }

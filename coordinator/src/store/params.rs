@@ -1,6 +1,8 @@
 //! `exchange_params`: stored per-exchange params (docs/design.md §1 step 1).
 
 use chrono::{DateTime, Utc};
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
 use wavegate_common::{MarginMode, SignalParams};
 
 use super::{Store, from_ms, ms};
@@ -30,46 +32,32 @@ pub struct StoredParams {
     pub updated_at: DateTime<Utc>,
 }
 
-type Row = (
-    i64,
-    String,
-    i64,
-    Option<i64>,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    i64,
-    Option<i64>,
-    Option<String>,
-    Option<f64>,
-);
-
-fn from_row(r: Row) -> Result<StoredParams, CoordinatorError> {
-    let u32_of = |v: i64, what: &str| {
-        u32::try_from(v).map_err(|_| CoordinatorError::Corrupt(format!("exchange_params.{what}")))
+fn from_row(r: AnyRow) -> Result<StoredParams, CoordinatorError> {
+    let corrupt = |col: &str| CoordinatorError::Corrupt(format!("exchange_params.{col}"));
+    let u32_of = |col: &str, v: i64| u32::try_from(v).map_err(|_| corrupt(col));
+    let opt_u32 = |col: &str| -> Result<Option<u32>, CoordinatorError> {
+        (r.try_get::<Option<i64>, _>(col)?)
+            .map(|v| u32_of(col, v))
+            .transpose()
     };
     Ok(StoredParams {
-        exchange_id: u32_of(r.0, "exchange_id")?,
-        exchange_name: r.1,
-        max_trades: u32_of(r.2, "max_trades")?,
-        buffer_size: r.3.map(|b| u32_of(b, "buffer_size")).transpose()?,
-        stop_loss_percent: r.4,
-        trailing_activation_percent: r.5,
-        trailing_distance_percent: r.6,
-        updated_at: from_ms(r.7),
+        exchange_id: u32_of("exchange_id", r.try_get("exchange_id")?)?,
+        exchange_name: r.try_get("exchange_name")?,
+        max_trades: u32_of("max_trades", r.try_get("max_trades")?)?,
+        buffer_size: opt_u32("buffer_size")?,
+        stop_loss_percent: r.try_get("stop_loss_percent")?,
+        trailing_activation_percent: r.try_get("trailing_activation_percent")?,
+        trailing_distance_percent: r.try_get("trailing_distance_percent")?,
+        updated_at: from_ms(r.try_get("updated_at")?),
         position: PositionParams {
-            leverage: r.8.map(|v| u32_of(v, "leverage")).transpose()?,
-            margin_mode: r
-                .9
+            leverage: opt_u32("leverage")?,
+            margin_mode: (r.try_get::<Option<String>, _>("margin_mode")?)
                 .map(|m| {
-                    MarginMode::parse(&m)
-                        .map(MarginMode::to_proto)
-                        .ok_or_else(|| {
-                            CoordinatorError::Corrupt("exchange_params.margin_mode".into())
-                        })
+                    let mode = MarginMode::parse(&m).map(MarginMode::to_proto);
+                    mode.ok_or_else(|| corrupt("margin_mode"))
                 })
                 .transpose()?,
-            position_size_usd: r.10,
+            position_size_usd: r.try_get("position_size_usd")?,
         },
     })
 }
@@ -85,7 +73,7 @@ macro_rules! params_columns {
 impl Store {
     /// All stored params, by exchange id.
     pub async fn all_params(&self) -> Result<Vec<StoredParams>, CoordinatorError> {
-        let rows: Vec<Row> = sqlx::query_as(concat!(
+        let rows = sqlx::query(concat!(
             "SELECT ",
             params_columns!(),
             " FROM exchange_params ORDER BY exchange_id"
@@ -210,7 +198,7 @@ pub(super) async fn read_params(
     conn: &mut sqlx::AnyConnection,
     exchange_id: u32,
 ) -> Result<Option<StoredParams>, CoordinatorError> {
-    let row: Option<Row> = sqlx::query_as(concat!(
+    let row = sqlx::query(concat!(
         "SELECT ",
         params_columns!(),
         " FROM exchange_params WHERE exchange_id = $1"
@@ -287,19 +275,19 @@ mod tests {
     #[test]
     fn a_new_target_drops_an_explicit_buffer_and_other_fields_stay() {
         let now = Utc::now();
-        let merged = |cur, p| merge_wave_params(Some(cur), 1, "binance", &p, now).unwrap();
-        // A different target: the buffer set for the old one goes (max_trades + buffer_fixed).
-        let m = merged(stored(6, Some(9)), wave(Some(4)));
-        assert_eq!((m.max_trades, m.buffer_size), (4, None));
-        // The same target, or none: the explicit buffer stays.
-        assert_eq!(
-            merged(stored(6, Some(9)), wave(Some(6))).buffer_size,
-            Some(9)
-        );
-        let m = merged(stored(6, Some(9)), wave(None));
-        assert_eq!((m.max_trades, m.buffer_size), (6, Some(9)));
-        assert_eq!(m.stop_loss_percent, Some(4.0), "fields the wave lacks stay");
-        assert_eq!(m.updated_at, now);
+        // A different target drops the buffer set for the old one (max_trades + buffer_fixed);
+        // the same target, or none, keeps it.
+        for (target, want) in [
+            (Some(4), (4, None)),
+            (Some(6), (6, Some(9))),
+            (None, (6, Some(9))),
+        ] {
+            let m = merge_wave_params(Some(stored(6, Some(9))), 1, "binance", &wave(target), now)
+                .unwrap();
+            assert_eq!((m.max_trades, m.buffer_size), want, "target {target:?}");
+            assert_eq!(m.stop_loss_percent, Some(4.0), "fields the wave lacks stay");
+            assert_eq!(m.updated_at, now);
+        }
         // Nothing stored and no target: nothing to store.
         assert_eq!(merge_wave_params(None, 1, "b", &wave(None), now), None);
     }

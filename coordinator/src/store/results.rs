@@ -4,13 +4,14 @@
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sqlx::Acquire;
+use sqlx::any::AnyRow;
+use sqlx::{Acquire, Row as _};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::stats::{ExchangeStats, WaveCompleted, WaveTotals};
 use wavegate_common::timing::ExchangeTiming;
 
 use super::waves::WaveStatus;
-use super::{NewEvent, Store, insert_event, ms};
+use super::{NewEvent, Store, insert_event, ms, one_row};
 use crate::error::CoordinatorError;
 
 /// A signal outcome with its exchange.
@@ -164,7 +165,7 @@ impl Store {
         let mut tx = conn.begin().await?;
         let totals = serde_json::to_string(&c.totals)
             .map_err(|e| CoordinatorError::Corrupt(format!("totals: {e}")))?;
-        let r = sqlx::query(
+        let q = sqlx::query(
             "UPDATE waves SET status = $1, completed_at = $2, totals = $3, lease_until = NULL, \
              reason = COALESCE($6, reason) \
              WHERE id = $4 AND owner = $5 AND status = 'dispatching'",
@@ -174,10 +175,8 @@ impl Store {
         .bind(totals)
         .bind(c.wave_id)
         .bind(c.owner)
-        .bind(c.reason)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() != 1 {
+        .bind(c.reason);
+        if !one_row(q, &mut *tx).await? {
             tx.rollback().await?;
             return Ok(false);
         }
@@ -222,14 +221,13 @@ impl Store {
                 event_type: "WAVE_COMPLETED",
                 event_data: payload,
                 correlation_id: c.wave_id,
-                symbol: None,
-                exchange: None,
                 severity: if c.status == WaveStatus::Completed {
                     "info"
                 } else {
                     "warning"
                 },
                 dedup_key: Some(format!("wave_completed:{}", c.wave_id)),
+                ..NewEvent::default()
             },
         )
         .await?;
@@ -275,24 +273,7 @@ impl Store {
 
     /// Stored outcomes of a wave, per exchange in rank order (validation before execution).
     pub async fn outcomes(&self, wave_id: &str) -> Result<Vec<StoredOutcome>, CoordinatorError> {
-        type Row = (
-            i64,
-            i64,
-            i64,
-            i64,
-            String,
-            i64,
-            i64,
-            String,
-            String,
-            String,
-            f64,
-            f64,
-            i64,
-            i64,
-            String,
-        );
-        let rows: Vec<Row> = sqlx::query_as(
+        let rows = sqlx::query(
             "SELECT exchange_id, signal_id, stage, idx, symbol, kind, executed, error, \
              client_order_id, exchange_order_id, fill_price, quantity, latency_us, round, \
              trailing_stop \
@@ -301,31 +282,29 @@ impl Store {
         .bind(wave_id)
         .fetch_all(&self.pool)
         .await?;
-        let u32_of = |v: i64| u32::try_from(v).unwrap_or_default();
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                (
-                    u32_of(r.0),
-                    pb::SignalOutcome {
-                        signal_id: r.1,
-                        stage: i32::try_from(r.2).unwrap_or_default(),
-                        index: u32_of(r.3),
-                        symbol: r.4,
-                        kind: i32::try_from(r.5).unwrap_or_default(),
-                        executed: r.6 != 0,
-                        error: r.7,
-                        client_order_id: r.8,
-                        exchange_order_id: r.9,
-                        fill_price: r.10,
-                        quantity: r.11,
-                        exchange_latency_us: u64::try_from(r.12).unwrap_or_default(),
-                        round: u32_of(r.13),
-                        trailing: r.14,
-                    },
-                )
-            })
-            .collect())
+        let int = |r: &AnyRow, col| r.try_get::<i64, _>(col);
+        let u32_of =
+            |r: &AnyRow, col| Ok::<_, sqlx::Error>(u32::try_from(int(r, col)?).unwrap_or_default());
+        let outcome = |r: AnyRow| {
+            let o = pb::SignalOutcome {
+                signal_id: int(&r, "signal_id")?,
+                stage: i32::try_from(int(&r, "stage")?).unwrap_or_default(),
+                index: u32_of(&r, "idx")?,
+                symbol: r.try_get("symbol")?,
+                kind: i32::try_from(int(&r, "kind")?).unwrap_or_default(),
+                executed: int(&r, "executed")? != 0,
+                error: r.try_get("error")?,
+                client_order_id: r.try_get("client_order_id")?,
+                exchange_order_id: r.try_get("exchange_order_id")?,
+                fill_price: r.try_get("fill_price")?,
+                quantity: r.try_get("quantity")?,
+                exchange_latency_us: u64::try_from(int(&r, "latency_us")?).unwrap_or_default(),
+                round: u32_of(&r, "round")?,
+                trailing: r.try_get("trailing_stop")?,
+            };
+            Ok((u32_of(&r, "exchange_id")?, o))
+        };
+        rows.into_iter().map(outcome).collect()
     }
 
     /// The `WAVE_COMPLETED` payload of a wave, once recorded.

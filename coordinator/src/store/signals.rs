@@ -3,12 +3,12 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sqlx::Acquire;
+use sqlx::{Acquire, Row as _};
 use wavegate_common::signal::{SignalDraft, SignalParams};
 use wavegate_common::time::wave_id;
 use wavegate_common::{Action, MarginMode, Signal};
 
-use super::waves::{ensure_wave, lock_collecting, status_in, touch_collecting};
+use super::waves::{ensure_wave, lock_collecting, touch_collecting};
 use super::{Backend, NewEvent, Store, from_ms, insert_event, ms};
 use crate::error::CoordinatorError;
 
@@ -64,18 +64,27 @@ impl Store {
                         event_type: "WAVE_DETECTED",
                         event_data: serde_json::json!({ "wave_timestamp": wid }).to_string(),
                         correlation_id: wid,
-                        symbol: None,
-                        exchange: None,
                         severity: "info",
                         dedup_key: Some(format!("wave_detected:{wid}")),
+                        ..NewEvent::default()
                     },
                 )
                 .await?;
             }
             // Locks the row (PostgreSQL) and checks the status in the same write.
             if !lock_collecting(&mut tx, wid).await? {
-                let status = status_in(&mut tx, wid).await?.unwrap_or_default();
-                let stored = stored_ids(&mut tx, wid).await?;
+                let status: String = sqlx::query_scalar("SELECT status FROM waves WHERE id = $1")
+                    .bind(wid)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .unwrap_or_default();
+                let stored: HashSet<i64> =
+                    sqlx::query_scalar("SELECT signal_id FROM signals WHERE wave_id = $1")
+                        .bind(wid)
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .into_iter()
+                        .collect();
                 for &p in positions {
                     if stored.contains(&batch[p].id()) {
                         out.duplicates.push(p);
@@ -122,23 +131,7 @@ impl Store {
         wave_id: &str,
         wave_ts: DateTime<Utc>,
     ) -> Result<Vec<Signal>, CoordinatorError> {
-        type Row = (
-            i64,
-            i64,
-            String,
-            String,
-            f64,
-            f64,
-            i64,
-            Option<i64>,
-            Option<f64>,
-            Option<f64>,
-            Option<f64>,
-            Option<i64>,
-            Option<String>,
-            Option<f64>,
-        );
-        let rows: Vec<Row> = sqlx::query_as(
+        let rows = sqlx::query(
             "SELECT signal_id, exchange_id, symbol, action, score_week, score_month, created_at, \
              max_trades, stop_loss_percent, trailing_activation_percent, \
              trailing_distance_percent, leverage, margin_mode, position_size_usd \
@@ -149,52 +142,45 @@ impl Store {
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let margin_mode = match r.12.as_deref() {
-                None => None,
-                Some(m) => Some(MarginMode::parse(m).ok_or_else(|| {
-                    CoordinatorError::Corrupt(format!("signal {}: margin mode {m:?}", r.0))
-                })?),
+            let id: i64 = r.try_get("signal_id")?;
+            let corrupt = |what: String| CoordinatorError::Corrupt(format!("signal {id}: {what}"));
+            let margin_mode = (r.try_get::<Option<String>, _>("margin_mode")?)
+                .map(|m| MarginMode::parse(&m).ok_or_else(|| corrupt(format!("margin mode {m:?}"))))
+                .transpose()?;
+            let opt_u32 = |col| {
+                Ok::<_, sqlx::Error>(
+                    r.try_get::<Option<i64>, _>(col)?
+                        .and_then(|v| u32::try_from(v).ok()),
+                )
             };
             let params = SignalParams {
-                max_trades: r.7.and_then(|m| u32::try_from(m).ok()),
-                stop_loss_percent: r.8,
-                trailing_activation_percent: r.9,
-                trailing_distance_percent: r.10,
-                leverage: r.11.and_then(|l| u32::try_from(l).ok()),
+                max_trades: opt_u32("max_trades")?,
+                stop_loss_percent: r.try_get("stop_loss_percent")?,
+                trailing_activation_percent: r.try_get("trailing_activation_percent")?,
+                trailing_distance_percent: r.try_get("trailing_distance_percent")?,
+                leverage: opt_u32("leverage")?,
                 margin_mode,
-                position_size_usd: r.13,
+                position_size_usd: r.try_get("position_size_usd")?,
             };
-            let created_at = from_ms(r.6);
+            let created_at = from_ms(r.try_get("created_at")?);
             let draft = SignalDraft {
-                id: Some(r.0),
-                symbol: Some(r.2),
-                exchange_id: u32::try_from(r.1).ok(),
-                action: Action::parse(&r.3),
-                score_week: Some(r.4),
-                score_month: Some(r.5),
+                id: Some(id),
+                symbol: Some(r.try_get("symbol")?),
+                exchange_id: u32::try_from(r.try_get::<i64, _>("exchange_id")?).ok(),
+                action: Action::parse(&r.try_get::<String, _>("action")?),
+                score_week: Some(r.try_get("score_week")?),
+                score_month: Some(r.try_get("score_month")?),
                 wave_timestamp: Some(wave_ts),
                 created_at: Some(created_at),
                 params: Some(params),
             };
             let s = draft
                 .check(1, created_at)
-                .map_err(|e| CoordinatorError::Corrupt(format!("signal {}: {e}", r.0)))?;
+                .map_err(|e| corrupt(e.to_string()))?;
             out.push(s);
         }
         Ok(out)
     }
-}
-
-/// The signal ids a wave holds.
-async fn stored_ids(
-    conn: &mut sqlx::AnyConnection,
-    wid: &str,
-) -> Result<HashSet<i64>, sqlx::Error> {
-    let rows: Vec<(i64,)> = sqlx::query_as("SELECT signal_id FROM signals WHERE wave_id = $1")
-        .bind(wid)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
 async fn insert_chunk(

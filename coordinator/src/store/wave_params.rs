@@ -14,7 +14,7 @@ use wavegate_common::{MarginMode, SignalParams};
 
 use super::params::{lock_params_row, read_params, upsert_params};
 use super::waves::hold_dispatching;
-use super::{Store, StoredParams, from_ms, merge_wave_params, ms};
+use super::{Store, StoredParams, from_ms, merge_wave_params, ms, one_row};
 use crate::error::CoordinatorError;
 
 /// Params of each exchange of a wave, by exchange id; `None` is `no_params`.
@@ -197,16 +197,14 @@ impl Store {
             }
         }
         let params = choose(&written, &stood);
-        let r = sqlx::query(
+        let q = sqlx::query(
             "UPDATE waves SET params = $1 WHERE id = $2 AND owner = $3 \
              AND status = 'dispatching'",
         )
         .bind(encode(&params)?)
         .bind(wave_id)
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() != 1 {
+        .bind(owner);
+        if !one_row(q, &mut *tx).await? {
             tx.rollback().await?;
             return Ok(None);
         }

@@ -1,10 +1,12 @@
 //! `waves`: lifecycle rows, the one-write dispatch claim and the dispatch lease.
 
 use chrono::{DateTime, Utc};
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::stats::WaveTotals;
 
-use super::{Store, from_ms, ms};
+use super::{Store, from_ms, ms, one_row};
 use crate::error::CoordinatorError;
 
 pub use wavegate_common::wave_status::WaveStatus;
@@ -58,22 +60,6 @@ impl WaveRow {
     }
 }
 
-type Row = (
-    String,
-    i64,
-    String,
-    i64,
-    i64,
-    i64,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-);
-
 macro_rules! wave_columns {
     () => {
         "id, wave_ts, status, signal_count, created_at, last_signal_at, close_by, \
@@ -81,30 +67,31 @@ macro_rules! wave_columns {
     };
 }
 
-fn from_row(r: Row) -> Result<WaveRow, CoordinatorError> {
-    let status = WaveStatus::parse(&r.2)
-        .ok_or_else(|| CoordinatorError::Corrupt(format!("wave {} status {:?}", r.0, r.2)))?;
-    let totals = match r.12 {
-        None => None,
-        Some(t) => Some(
-            serde_json::from_str(&t)
-                .map_err(|e| CoordinatorError::Corrupt(format!("wave {} totals: {e}", r.0)))?,
-        ),
-    };
+fn from_row(r: AnyRow) -> Result<WaveRow, CoordinatorError> {
+    let id: String = r.try_get("id")?;
+    let status: String = r.try_get("status")?;
+    let status = WaveStatus::parse(&status)
+        .ok_or_else(|| CoordinatorError::Corrupt(format!("wave {id} status {status:?}")))?;
+    let totals = (r.try_get::<Option<String>, _>("totals")?)
+        .map(|t| serde_json::from_str(&t))
+        .transpose()
+        .map_err(|e| CoordinatorError::Corrupt(format!("wave {id} totals: {e}")))?;
+    let at = |col| r.try_get::<i64, _>(col).map(from_ms);
+    let at_opt = |col| r.try_get::<Option<i64>, _>(col).map(|v| v.map(from_ms));
     Ok(WaveRow {
-        wave_timestamp: from_ms(r.1),
+        wave_timestamp: at("wave_ts")?,
         status,
-        signal_count: u32::try_from(r.3).unwrap_or(u32::MAX),
-        created_at: from_ms(r.4),
-        last_signal_at: from_ms(r.5),
-        close_by: from_ms(r.6),
-        closed_at: r.7.map(from_ms),
-        completed_at: r.8.map(from_ms),
-        owner: r.9,
-        deadline_at: r.10.map(from_ms),
-        reason: r.11,
+        signal_count: u32::try_from(r.try_get::<i64, _>("signal_count")?).unwrap_or(u32::MAX),
+        created_at: at("created_at")?,
+        last_signal_at: at("last_signal_at")?,
+        close_by: at("close_by")?,
+        closed_at: at_opt("closed_at")?,
+        completed_at: at_opt("completed_at")?,
+        owner: r.try_get("owner")?,
+        deadline_at: at_opt("deadline_at")?,
+        reason: r.try_get("reason")?,
         totals,
-        id: r.0,
+        id,
     })
 }
 
@@ -116,17 +103,15 @@ pub(crate) async fn ensure_wave(
     close_by: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let r = sqlx::query(
+    let q = sqlx::query(
         "INSERT INTO waves (id, wave_ts, status, signal_count, created_at, last_signal_at, \
          close_by) VALUES ($1, $2, 'collecting', 0, $3, $3, $4) ON CONFLICT (id) DO NOTHING",
     )
     .bind(id)
     .bind(ms(ts))
     .bind(ms(now))
-    .bind(ms(close_by))
-    .execute(&mut *conn)
-    .await?;
-    Ok(r.rows_affected() == 1)
+    .bind(ms(close_by));
+    one_row(q, conn).await
 }
 
 /// True while the wave is collecting. A no-op write: on PostgreSQL the row stays locked until
@@ -136,13 +121,11 @@ pub(crate) async fn lock_collecting(
     conn: &mut sqlx::AnyConnection,
     id: &str,
 ) -> Result<bool, sqlx::Error> {
-    let r = sqlx::query(
+    let q = sqlx::query(
         "UPDATE waves SET signal_count = signal_count WHERE id = $1 AND status = 'collecting'",
     )
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(r.rows_affected() == 1)
+    .bind(id);
+    one_row(q, conn).await
 }
 
 /// Records `added` new signals on a collecting wave (locked by [`lock_collecting`]): the quiet
@@ -172,32 +155,18 @@ pub(crate) async fn hold_dispatching(
     id: &str,
     owner: &str,
 ) -> Result<bool, sqlx::Error> {
-    let r = sqlx::query(
+    let q = sqlx::query(
         "UPDATE waves SET owner = owner WHERE id = $1 AND owner = $2 AND status = 'dispatching'",
     )
     .bind(id)
-    .bind(owner)
-    .execute(&mut *conn)
-    .await?;
-    Ok(r.rows_affected() == 1)
-}
-
-/// The status of a wave, inside a transaction.
-pub(crate) async fn status_in(
-    conn: &mut sqlx::AnyConnection,
-    id: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    let r: Option<(String,)> = sqlx::query_as("SELECT status FROM waves WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(r.map(|r| r.0))
+    .bind(owner);
+    one_row(q, conn).await
 }
 
 impl Store {
     /// One wave.
     pub async fn wave(&self, id: &str) -> Result<Option<WaveRow>, CoordinatorError> {
-        let row: Option<Row> = sqlx::query_as(concat!(
+        let row = sqlx::query(concat!(
             "SELECT ",
             wave_columns!(),
             " FROM waves WHERE id = $1"
@@ -214,11 +183,7 @@ impl Store {
         limit: u32,
         status: Option<WaveStatus>,
     ) -> Result<Vec<WaveRow>, CoordinatorError> {
-        let filter = if status.is_some() {
-            "WHERE status = $2 "
-        } else {
-            ""
-        };
+        let filter = status.map_or("", |_| "WHERE status = $2 ");
         let sql = format!(
             concat!(
                 "SELECT ",
@@ -227,7 +192,7 @@ impl Store {
             ),
             filter
         );
-        let mut q = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql)).bind(i64::from(limit));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(i64::from(limit));
         if let Some(s) = status {
             q = q.bind(s.as_str());
         }
@@ -298,10 +263,7 @@ impl Store {
         now: DateTime<Utc>,
         due: Option<DateTime<Utc>>,
     ) -> Result<Option<u32>, CoordinatorError> {
-        let due_clause = match due {
-            None => "",
-            Some(_) => " AND (last_signal_at <= $6 OR close_by <= $4)",
-        };
+        let due_clause = due.map_or("", |_| " AND (last_signal_at <= $6 OR close_by <= $4)");
         let sql = format!(
             "UPDATE waves SET status = 'dispatching', owner = $1, lease_until = $2, \
              deadline_at = $3, closed_at = $4 WHERE id = $5 AND status = 'collecting'\
@@ -331,7 +293,7 @@ impl Store {
         deadline: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, CoordinatorError> {
-        let r = sqlx::query(
+        let q = sqlx::query(
             "UPDATE waves SET owner = $1, lease_until = $2, \
              deadline_at = COALESCE(deadline_at, $3) WHERE id = $4 AND status = 'dispatching' AND (lease_until < $5 OR owner = $1)",
         )
@@ -339,10 +301,8 @@ impl Store {
         .bind(ms(lease_until))
         .bind(ms(deadline))
         .bind(id)
-        .bind(ms(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        .bind(ms(now));
+        Ok(one_row(q, &self.pool).await?)
     }
 
     /// Renews the lease; false when another coordinator took the wave over.
@@ -352,16 +312,14 @@ impl Store {
         owner: &str,
         lease_until: DateTime<Utc>,
     ) -> Result<bool, CoordinatorError> {
-        let r = sqlx::query(
+        let q = sqlx::query(
             "UPDATE waves SET lease_until = $1 WHERE id = $2 AND owner = $3 \
              AND status = 'dispatching'",
         )
         .bind(ms(lease_until))
         .bind(id)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        .bind(owner);
+        Ok(one_row(q, &self.pool).await?)
     }
 
     /// Marks a collecting wave failed (e.g. too old to execute); false if it was not collecting.
@@ -384,14 +342,12 @@ pub(crate) async fn fail_collecting_in(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let r = sqlx::query(
+    let q = sqlx::query(
         "UPDATE waves SET status = 'failed', reason = $1, closed_at = $2, completed_at = $2 \
          WHERE id = $3 AND status = 'collecting'",
     )
     .bind(reason)
     .bind(ms(now))
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(r.rows_affected() == 1)
+    .bind(id);
+    one_row(q, conn).await
 }
