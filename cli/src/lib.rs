@@ -7,16 +7,16 @@
 
 pub mod args;
 pub mod bench;
-pub mod bridge;
+pub(crate) mod bridge;
 pub mod client;
-pub mod cluster;
+pub(crate) mod cluster;
 pub mod commands;
-pub mod delay_proxy;
-pub mod error;
-pub mod follow;
-pub mod input;
-pub mod progress;
-pub mod report;
-pub mod samples;
-pub mod scenario;
-pub mod table;
+pub(crate) mod delay_proxy;
+pub(crate) mod error;
+pub(crate) mod follow;
+pub(crate) mod input;
+pub(crate) mod progress;
+pub(crate) mod report;
+pub(crate) mod samples;
+pub(crate) mod scenario;
+pub(crate) mod table;

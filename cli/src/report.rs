@@ -14,7 +14,7 @@ use wavegate_common::time::{from_proto, wave_id};
 use wavegate_common::timing::{ExchangeTiming, millis_between};
 use wavegate_common::wave_status::WaveStatus;
 
-pub use text::{exchange_table, render_wave, summary_line, totals_line};
+pub use text::{render_wave, summary_line};
 
 /// Lower-case name of a wave status.
 pub fn status_name(status: i32) -> &'static str {
