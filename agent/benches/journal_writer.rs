@@ -1,16 +1,17 @@
-//! The journal writer's cost per acknowledged write: the one commit an order waits for before
-//! it leaves (`Journal::insert_sent`), issued one after another as a sequential walk does, and
-//! a stop step on each (`Journal::stop_step`). Prints ns per write (median of the rounds).
+//! The journal writer's cost per acknowledged write, as a sequential walk issues them: the
+//! order's row before it leaves (`Journal::insert_sent`), its fill queued, the stop step
+//! (`Journal::stop_step`), its outcome queued. Prints ns per acknowledged write (median).
 //!
-//! `cargo bench -p wavegate-agent --bench journal_writer -- [orders] [rounds]` (issue 14: the
-//! journal commits before a request leaves were the largest part of wavegate's own cost).
+//! `cargo bench -p wavegate-agent --bench journal_writer -- [orders] [rounds]`.
 //! `--profile dev` is enough to compare before/after on a loaded machine; with
 //! `valgrind --tool=callgrind` the instruction count is the steadier measure.
 
 use std::time::Instant;
 
 use wavegate_agent::exchange::Side;
-use wavegate_agent::journal::{Journal, NewOrder, StopEvent, StopState};
+use wavegate_agent::journal::{
+    Journal, NewOrder, OrderEvent, OrderState, OrderUpdate, StopEvent, StopState,
+};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
@@ -43,9 +44,15 @@ fn main() -> anyhow::Result<()> {
                         trailing: None,
                     })
                     .await?;
+                let fill = OrderUpdate {
+                    executed: true,
+                    ..OrderUpdate::default()
+                };
+                journal.apply_later(&coid, OrderState::Sent, OrderEvent::Fill, &fill)?;
                 journal
                     .stop_step(&coid, StopState::None, StopEvent::Send, 1)
                     .await?;
+                journal.stop_step_later(&coid, StopState::Sending, StopEvent::Place, None)?;
             }
             let elapsed = start.elapsed();
             per_write.push(elapsed.as_nanos() / u128::from(2 * orders));

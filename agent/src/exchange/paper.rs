@@ -223,7 +223,10 @@ impl PaperExchange {
 
     async fn latency(&self) {
         if self.cfg.latency_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(self.cfg.latency_ms)).await;
+            // Slept on a blocking-pool thread: tokio's timer rounds up to the next whole ms
+            // (about +1 ms per call), a thread's sleep is exact to tens of µs.
+            let d = Duration::from_millis(self.cfg.latency_ms);
+            let _ = tokio::task::spawn_blocking(move || std::thread::sleep(d)).await;
         }
     }
 

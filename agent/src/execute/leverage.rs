@@ -1,4 +1,4 @@
-//! Leverage and margin mode, set on a symbol before its first entry (issue 11).
+//! Leverage and margin mode, set on a symbol before its first entry.
 //!
 //! Cached per agent: a symbol set once (by this process, or by an earlier one — the setting
 //! is journaled and loaded at start-up) is not set again while the setting is unchanged. The
@@ -52,10 +52,8 @@ pub(super) async fn ensure(ctx: &AgentCtx, symbol: &str, s: LeverageSetting) -> 
     match r {
         Ok(Ok(())) => {
             ctx.leverage.remember(symbol, s);
-            if let Err(e) = ctx.journal.record_leverage(symbol, s).await {
-                // The exchange has it; only a restart would set it again (harmless).
-                warn!(%symbol, error = %e, "leverage setting not journaled");
-            }
+            // Queued, off the order's path: lost in a crash, a restart sets it again (harmless).
+            ctx.journal.record_leverage(symbol, s);
             Ok(())
         }
         Ok(Err(ExchangeError::Rejected(reason))) => {

@@ -4,29 +4,27 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::{Journal, JournalError};
+use super::{Journal, JournalError, Stmt};
 use crate::exchange::{LeverageSetting, MarginMode};
 
 impl Journal {
-    /// Records that `symbol` now trades at `s` (committed when this returns).
-    pub async fn record_leverage(
-        &self,
-        symbol: &str,
-        s: LeverageSetting,
-    ) -> Result<(), JournalError> {
-        sqlx::query(
+    /// Queues the record that `symbol` now trades at `s` to the file's writer (no second
+    /// connection contends for the write lock); the entry's own journal write commits it.
+    pub fn record_leverage(&self, symbol: &str, s: LeverageSetting) {
+        let stmt = Stmt::new(
             "INSERT INTO leverage_settings (symbol, leverage, margin_mode, updated_at)
              VALUES (?, ?, ?, ?) ON CONFLICT (symbol) DO UPDATE SET
              leverage = excluded.leverage, margin_mode = excluded.margin_mode,
              updated_at = excluded.updated_at",
-        )
-        .bind(symbol)
-        .bind(i64::from(s.leverage))
-        .bind(s.margin_mode.as_str())
-        .bind(chrono::Utc::now().to_rfc3339())
-        .execute(self.pool())
-        .await?;
-        Ok(())
+            vec![
+                symbol.into(),
+                i64::from(s.leverage).into(),
+                s.margin_mode.as_str().into(),
+                chrono::Utc::now().to_rfc3339().into(),
+            ],
+        );
+        self.writer()
+            .queue(format!("leverage of {symbol}"), vec![stmt]);
     }
 
     /// Every recorded setting, by symbol (an unreadable row is skipped: set again later).

@@ -1,12 +1,10 @@
 //! The journal file's single writer: a task that takes writes from a FIFO queue and commits
 //! whatever has queued up in one transaction.
 //!
-//! Why: every write to the agent's SQLite file used to be its own transaction, about eight in
-//! series per opened position, each a round trip to sqlx's worker thread and a WAL commit
-//! (docs/design.md §5). Now only the writes a caller must see committed before it goes on wait for an
-//! acknowledgement (the order's journal row before it is sent, the paper exchange's record of
-//! an order, a wave's `Result`); bookkeeping after an answer (fill, stop, execution) is queued
-//! and committed with whatever comes next, off the order path.
+//! Only the writes a caller must see committed before it goes on wait for an acknowledgement
+//! (the order's journal row before it is sent, the paper exchange's record of an order, a
+//! wave's `Result`); bookkeeping after an answer (fill, stop, execution) is queued and
+//! committed with whatever comes next, off the order path.
 //!
 //! Guarantees: writes commit in the order they were queued (one queue, one task), so a later
 //! acknowledged write — a wave's `Result`, or [`Writer::flush`] — implies every write queued
@@ -15,15 +13,13 @@
 //! same file (`PaperExchange::open(cfg, &journal)`), so SQLite's file lock is never contended
 //! between them and no write sleeps in a busy handler.
 //!
-//! Held connection (issue 14): the task keeps one connection of the pool for itself instead of
-//! acquiring one per batch (its prepared statements stay cached, no pool round trip per
-//! order), and a batch of a single one-statement write runs without `BEGIN`/`COMMIT` (SQLite
-//! commits a lone statement by itself, all or nothing). The connection is closed when
-//! [`Writer::close`] is called — after every write queued before it committed — so the
-//! pool's `close` does not wait on it forever (an earlier trial without this hung shutdown), and
-//! after a storage fault it is closed rather than reused (an open transaction on it would keep
-//! the write lock; see `coordinator/src/store/fault.rs`), a fresh one being taken for the next
-//! batch.
+//! Cost: every statement sent to sqlx's SQLite connection is a round trip to its worker
+//! thread, which is what a write costs (not SQLite's work). So the task keeps one connection
+//! (its statements stay prepared), a lone one-statement write runs without `BEGIN`/`COMMIT`,
+//! and a small batch goes as one multi-statement query, `BEGIN` to `COMMIT` in one round trip
+//! ([`one_trip`]). The connection is closed by [`Writer::close`] (after every write queued
+//! before it committed), when the pool starts closing, and after a storage fault (an open
+//! transaction on it would keep the write lock), a fresh one being taken for the next batch.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -424,6 +420,9 @@ async fn run_all(
     {
         return Ok(vec![run_one(conn, &w.stmts).await]);
     }
+    if let Some(outcomes) = one_trip(conn, batch).await? {
+        return Ok(outcomes);
+    }
     use sqlx::Connection as _;
     let mut tx = conn.begin().await?;
     let mut outcomes = Vec::with_capacity(batch.len());
@@ -434,19 +433,111 @@ async fn run_all(
     Ok(outcomes)
 }
 
+/// Most statements a batch may have to go as one query (each distinct shape of batch is one
+/// more statement in sqlx's cache).
+const ONE_TRIP_STATEMENTS: usize = 8;
+
+/// Runs a small batch as one query, `BEGIN; …; COMMIT`, in one round trip to the connection's
+/// worker thread. `None` when the batch does not qualify or a statement failed (then rolled
+/// back, nothing of it stored): the caller runs it statement by statement, as before. Only
+/// anonymous `?` parameters bind across statements in order, and a compare-and-set must end
+/// its write (a lost one skips the write's later statements otherwise).
+async fn one_trip(
+    conn: &mut SqliteConnection,
+    batch: &[Write],
+) -> Result<Option<Vec<Result<(), WriteError>>>, sqlx::Error> {
+    let stmts: Vec<&Stmt> = batch.iter().flat_map(|w| &w.stmts).collect();
+    let numbered = |sql: &str| {
+        sql.contains('$')
+            || sql
+                .as_bytes()
+                .windows(2)
+                .any(|p| p[0] == b'?' && p[1].is_ascii_digit())
+    };
+    let eligible = stmts.len() <= ONE_TRIP_STATEMENTS
+        && stmts.iter().all(|s| !numbered(s.sql))
+        && batch
+            .iter()
+            .all(|w| w.stmts.iter().rev().skip(1).all(|s| !s.expect_row));
+    if !eligible {
+        return Ok(None);
+    }
+    let mut sql = String::from("BEGIN;");
+    for s in &stmts {
+        sql.push_str(s.sql.trim_end().trim_end_matches(';'));
+        sql.push(';');
+    }
+    sql.push_str("COMMIT");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for a in stmts.iter().flat_map(|s| &s.args) {
+        q = bind(q, a);
+    }
+    // The changes of BEGIN, each statement, COMMIT, in order.
+    let mut changes = Vec::with_capacity(stmts.len() + 2);
+    let mut failed = None;
+    {
+        use futures::TryStreamExt as _;
+        // Deprecated by sqlx (launchbadge/sqlx#3108) but the one way to read each statement's
+        // changes; should it stop working, the error below sends every batch the long way.
+        #[allow(deprecated)]
+        let mut results = q.fetch_many(&mut *conn);
+        loop {
+            match results.try_next().await {
+                Ok(Some(sqlx::Either::Left(done))) => changes.push(done.rows_affected()),
+                Ok(Some(sqlx::Either::Right(_))) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(e) = failed {
+        if changes.len() == stmts.len() + 1 {
+            // COMMIT itself failed: the batch is not stored (the connection is then closed).
+            return Err(e);
+        }
+        // Failing here (no transaction open) is fine: a transaction left open makes the
+        // long way's BEGIN fail, which closes the connection (and rolls it back).
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        return Ok(None);
+    }
+    let mut each = changes.into_iter().skip(1);
+    let outcomes = batch
+        .iter()
+        .map(|w| {
+            let mut lost = false;
+            for s in &w.stmts {
+                let n = each.next().unwrap_or(0);
+                lost |= s.expect_row && n == 0;
+            }
+            if lost { Err(WriteError::NoRow) } else { Ok(()) }
+        })
+        .collect();
+    Ok(Some(outcomes))
+}
+
+fn bind<'q>(
+    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
+    a: &Value,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+    match a {
+        Value::Text(v) => q.bind(v.clone()),
+        Value::Int(v) => q.bind(*v),
+        Value::Real(v) => q.bind(*v),
+        Value::Blob(v) => q.bind(v.clone()),
+        Value::Null => q.bind(None::<String>),
+    }
+}
+
 /// Runs one write's statements. A failed statement leaves the transaction usable (SQLite
 /// undoes only that statement), so one bad write does not sink its batch.
 async fn run_one(conn: &mut SqliteConnection, stmts: &[Stmt]) -> Result<(), WriteError> {
     for s in stmts {
         let mut q = sqlx::query(s.sql);
         for a in &s.args {
-            q = match a {
-                Value::Text(v) => q.bind(v.clone()),
-                Value::Int(v) => q.bind(*v),
-                Value::Real(v) => q.bind(*v),
-                Value::Blob(v) => q.bind(v.clone()),
-                Value::Null => q.bind(None::<String>),
-            };
+            q = bind(q, a);
         }
         let done = q.execute(&mut *conn).await?;
         if s.expect_row && done.rows_affected() == 0 {
@@ -514,6 +605,49 @@ mod tests {
             (100, "z"),
             "all queued writes, in order"
         );
+    }
+
+    #[tokio::test]
+    async fn a_small_batch_in_one_query_reports_each_write_and_falls_back_on_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pool(&dir.path().join("w.db")).await;
+        let w = Writer::spawn(p.clone());
+        let sql = |q: &'static str, args: Vec<Value>| Stmt::new(q, args);
+        w.write(vec![sql(
+            "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)",
+            vec![],
+        )])
+        .await
+        .unwrap();
+        let insert = |k: i64, v: &str| {
+            sql(
+                "INSERT INTO t (k, v) VALUES (?, ?)",
+                vec![k.into(), v.into()],
+            )
+        };
+        let set = |k: i64, v: &str| {
+            sql("UPDATE t SET v = ? WHERE k = ?", vec![v.into(), k.into()]).expecting_a_row()
+        };
+        // Queued before the writer runs: one batch of five statements, one query.
+        w.queue("one".into(), vec![insert(1, "a")]);
+        w.queue("two".into(), vec![insert(2, "a"), set(2, "b")]);
+        let (lost, won) = tokio::join!(w.write(vec![set(99, "x")]), w.write(vec![set(1, "c")]));
+        assert!(matches!(lost, Err(WriteError::NoRow)), "{lost:?}");
+        assert!(won.is_ok(), "{won:?}");
+        // A failing statement rolls the query back; the batch then runs statement by statement.
+        w.queue("three".into(), vec![insert(3, "a")]);
+        let (dup, four) = tokio::join!(
+            w.write(vec![insert(1, "dup")]),
+            w.write(vec![insert(4, "a")])
+        );
+        assert!(matches!(dup, Err(WriteError::Statement(_))), "{dup:?}");
+        assert!(four.is_ok(), "{four:?}");
+        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT k, v FROM t ORDER BY k")
+            .fetch_all(&p)
+            .await
+            .unwrap();
+        let want = [(1, "c"), (2, "b"), (3, "a"), (4, "a")].map(|(k, v)| (k, v.to_owned()));
+        assert_eq!(rows, want.to_vec());
     }
 
     #[tokio::test]

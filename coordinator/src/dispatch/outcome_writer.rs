@@ -1,16 +1,17 @@
 //! The outcome writer of a dispatch: stores the outcomes the agents stream, in batches (one
 //! transaction per batch), off the order path, and remembers what it committed.
 //!
-//! Once the exchanges are done the dispatch asks it to finish ([`Finish`]): it ends its
-//! transaction in flight, hands back whatever it was not able to write yet, and the
-//! completion writes those in its own transaction, skipping every outcome this writer already
-//! committed with the same content. Before, the dispatch waited for the writer to commit the
-//! last outcomes (a commit — an fsync with `synchronous = FULL` — between the agents' last
-//! `Result` and `completed_at`) and the completion then wrote every final outcome a second time.
+//! A batch gathers for [`GATHER`] before it commits: fewer commits (each an fsync with
+//! `synchronous = FULL`), and a wave's last outcomes are usually still gathering when its
+//! exchanges are done, so no commit is in flight for the completion to wait on. Once the
+//! exchanges are done the dispatch asks it to finish ([`Finish`]): it ends its transaction in
+//! flight, hands back whatever it was not able to write yet, and the completion writes those
+//! in its own transaction, skipping every outcome this writer already committed unchanged.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use wavegate_common::proto::v1 as pb;
@@ -19,6 +20,8 @@ use crate::store::{Store, StoredOutcome};
 
 /// Outcomes written per transaction at most.
 const OUTCOMES_PER_WRITE: usize = 512;
+/// How long a batch gathers outcomes before its commit (the Watch hub has them at once).
+const GATHER: Duration = Duration::from_millis(25);
 
 /// A stored outcome's row: exchange, signal, stage.
 type OutcomeKey = (u32, i64, i32);
@@ -100,6 +103,15 @@ pub async fn run(
     let mut written = Written::default();
     let mut buf = Vec::with_capacity(OUTCOMES_PER_WRITE);
     while rx.recv_many(&mut buf, OUTCOMES_PER_WRITE).await > 0 {
+        let until = tokio::time::Instant::now() + GATHER;
+        while buf.len() < OUTCOMES_PER_WRITE && !finish.is_set() {
+            let room = OUTCOMES_PER_WRITE - buf.len();
+            match tokio::time::timeout_at(until, rx.recv_many(&mut buf, room)).await {
+                // Closed (the exchanges are done), or gathered long enough.
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
         if finish.is_set() {
             written.leave(&mut buf);
             continue;
