@@ -75,14 +75,6 @@ mod tests {
 
     #[test]
     fn bad_telemetry_values_name_the_key() {
-        use crate::config::tests::parse_err;
-        let (k, m) = parse_err("[telemetry]\nlog_format = \"xml\"\n");
-        assert_eq!(k, "telemetry.log_format", "{m}");
-        let (k, m) = parse_err("[telemetry]\nservice_name = \"x\"\n");
-        assert_eq!(k, "telemetry.service_name", "{m}");
-        let (k, m) = parse_err("metrics_listen = \"9101\"\n");
-        assert_eq!(k, "metrics_listen", "{m}");
-
         let mut c = AgentConfig::paper(1, "binance", "j.db".into());
         c.telemetry.otlp_endpoint = Some("collector:4317".into());
         let e = c.validate().unwrap_err().to_string();
