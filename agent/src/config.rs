@@ -76,27 +76,18 @@ pub enum AdapterKind {
     Bybit,
 }
 
-impl AdapterKind {
-    /// Name reported by `Describe`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AdapterKind::Paper => "paper",
-            AdapterKind::Binance => "binance",
-            AdapterKind::Bybit => "bybit",
-        }
-    }
-}
-
 /// Settings of the paper exchange (`[adapter.paper]`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct PaperConfig {
     /// Simulated exchange latency per order call, in milliseconds.
     pub latency_ms: u64,
     /// Order size in quote currency.
+    #[default(Decimal::ONE_HUNDRED)]
     pub notional: Decimal,
     /// Smallest order size the exchange accepts; below it validation fails
     /// with `below_min_notional`.
+    #[default(Decimal::from(5))]
     pub min_notional: Decimal,
     /// Symbols with an open position when the journal is first created.
     pub open_positions: Vec<String>,
@@ -108,19 +99,6 @@ pub struct PaperConfig {
     /// the bracket allows `max_notional / L` (higher leverage, lower bracket, as Binance's
     /// leverage brackets). `None`: no bracket.
     pub max_notional: Option<Decimal>,
-}
-
-impl Default for PaperConfig {
-    fn default() -> Self {
-        Self {
-            latency_ms: 0,
-            notional: Decimal::ONE_HUNDRED,
-            min_notional: Decimal::from(5),
-            open_positions: Vec::new(),
-            balance: None,
-            max_notional: None,
-        }
-    }
 }
 
 /// `[adapter]`: the adapter kind and its settings.
@@ -144,11 +122,7 @@ pub struct AdapterConfig {
 impl AdapterConfig {
     /// Order size in quote currency of the selected adapter.
     pub fn notional(&self) -> Decimal {
-        match self.kind {
-            AdapterKind::Paper => self.paper.notional,
-            AdapterKind::Binance => self.binance.notional,
-            AdapterKind::Bybit => self.bybit.notional,
-        }
+        self.live().map_or(self.paper.notional, |(_, l)| l.notional)
     }
 
     /// The selected live adapter's table name and settings (`None` for paper).
@@ -319,30 +293,18 @@ impl AgentConfig {
             || format!("must be in (0, 100), got {stop}"),
         )?;
         let p = &self.adapter.paper;
-        if p.notional <= Decimal::ZERO {
-            return Err(ConfigError::invalid(
-                "adapter.paper.notional",
-                format!("must be positive, got {}", p.notional),
-            ));
-        }
-        if p.min_notional < Decimal::ZERO {
-            return Err(ConfigError::invalid(
-                "adapter.paper.min_notional",
-                format!("must be zero or positive, got {}", p.min_notional),
-            ));
-        }
+        ensure(p.notional > Decimal::ZERO, "adapter.paper.notional", || {
+            format!("must be positive, got {}", p.notional)
+        })?;
         for (key, v) in [
+            ("adapter.paper.min_notional", Some(p.min_notional)),
             ("adapter.paper.balance", p.balance),
             ("adapter.paper.max_notional", p.max_notional),
         ] {
-            if let Some(x) = v
-                && x < Decimal::ZERO
-            {
-                return Err(ConfigError::invalid(
-                    key,
-                    format!("must be zero or positive, got {x}"),
-                ));
-            }
+            let x = v.unwrap_or_default();
+            ensure(x >= Decimal::ZERO, key, || {
+                format!("must be zero or positive, got {x}")
+            })?;
         }
         for s in &p.open_positions {
             wavegate_common::signal::check_symbol(s)
@@ -359,12 +321,9 @@ impl AgentConfig {
         self.positions.validate()?;
         self.limits.validate()?;
         self.symbols.validate()?;
-        let notional_key = match self.adapter.live() {
-            Some((table, _)) => format!("{table}.notional"),
-            None => "adapter.paper.notional".to_owned(),
-        };
+        let table = self.adapter.live().map_or("adapter.paper", |(t, _)| t);
         self.sizing
-            .validate(self.adapter.notional(), &notional_key)?;
+            .validate(self.adapter.notional(), &format!("{table}.notional"))?;
         self.validate_telemetry()
     }
 

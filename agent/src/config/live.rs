@@ -121,38 +121,31 @@ pub const BYBIT_BASE_URL: &str = "https://api.bybit.com";
 
 /// Deserializes `[adapter.binance]`, defaulting `base_url` to Binance's.
 pub(super) fn de_binance<'de, D: serde::Deserializer<'de>>(d: D) -> Result<LiveConfig, D::Error> {
-    with_url(LiveConfig::deserialize(d)?, BINANCE_BASE_URL)
+    Ok(LiveConfig::deserialize(d)?.with_url(BINANCE_BASE_URL))
 }
 
 /// Deserializes `[adapter.bybit]`, defaulting `base_url` to Bybit's.
 pub(super) fn de_bybit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<LiveConfig, D::Error> {
-    with_url(LiveConfig::deserialize(d)?, BYBIT_BASE_URL)
-}
-
-fn with_url<E>(mut c: LiveConfig, url: &str) -> Result<LiveConfig, E> {
-    if c.base_url.is_empty() {
-        c.base_url = c.network.base_url(url).to_owned();
-    }
-    Ok(c)
+    Ok(LiveConfig::deserialize(d)?.with_url(BYBIT_BASE_URL))
 }
 
 impl LiveConfig {
-    /// Defaults for an exchange whose REST API lives at `base_url`.
-    pub fn with_base_url(base_url: &str) -> Self {
-        Self {
-            base_url: base_url.to_owned(),
-            ..Self::default()
-        }
-    }
-
     /// Default `[adapter.binance]` (USDⓈ-M futures production).
     pub fn binance() -> Self {
-        Self::with_base_url(BINANCE_BASE_URL)
+        Self::default().with_url(BINANCE_BASE_URL)
     }
 
     /// Default `[adapter.bybit]` (v5 production).
     pub fn bybit() -> Self {
-        Self::with_base_url(BYBIT_BASE_URL)
+        Self::default().with_url(BYBIT_BASE_URL)
+    }
+
+    /// Sets an unset `base_url` to `production`'s URL on the configured network.
+    fn with_url(mut self, production: &str) -> Self {
+        if self.base_url.is_empty() {
+            self.base_url = self.network.base_url(production).to_owned();
+        }
+        self
     }
 
     /// Checks ranges and that credentials are configured; `table` is `adapter.binance` or
