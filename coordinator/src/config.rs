@@ -424,110 +424,126 @@ mod tests {
     }
 
     #[test]
-    fn position_param_bounds_are_checked_naming_the_key() {
-        let bad = |toml: &str, key: &str| {
-            let c = CoordinatorConfig::from_toml(toml).unwrap();
-            let e = c.validate().unwrap_err().to_string();
-            assert!(e.contains(key), "{toml}: {e}");
-        };
-        bad("[params]\nmax_leverage = 0\n", "params.max_leverage");
-        bad("[params]\nmax_leverage = 126\n", "params.max_leverage");
-        bad("[params]\nmin_size_usd = 0.0\n", "params.min_size_usd");
-        bad("[params]\nmax_size_usd = 4.0\n", "params.max_size_usd");
-        bad(
-            "[[exchanges]]\nid = 1\nname = \"binance\"\nmax_size_usd = 1.0\n",
-            "exchanges[0].max_size_usd",
-        );
+    fn defaults_are_loopback_sqlite_and_valid() {
+        let c = CoordinatorConfig::default();
+        assert_eq!(c.listen.port(), 7000);
+        assert!(c.database_url.contains("wavegate.db"));
+        assert_eq!(c.sqlite_sync, SqliteSync::Full);
+        assert_eq!(c.telemetry_config().region, None);
+        assert!(!c.dispatch.topup_after_failures);
+        assert_eq!(c.metrics_listen, None);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn file_values_parse_and_validate() {
         let c = CoordinatorConfig::from_toml(
-            "[[exchanges]]\nid = 1\nname = \"binance\"\nmin_size_usd = 20.0\n",
+            "sqlite_sync = \"normal\"\nregion = \"eu-central-1\"\nmetrics_listen = \"off\"\n\
+             [dispatch]\ntopup_after_failures = true\n\
+             [telemetry]\nlog_format = \"json\"\notlp_endpoint = \"http://c:4317\"\n\
+             [[exchanges]]\nid = 1\nname = \"binance\"\nmin_size_usd = 20.0\n",
         )
         .unwrap();
         c.validate().unwrap();
+        assert_eq!(c.sqlite_sync, SqliteSync::Normal);
+        assert_eq!(c.telemetry_config().region.as_deref(), Some("eu-central-1"));
+        assert!(c.dispatch.topup_after_failures);
+        assert_eq!(c.metrics_listen, None);
+        assert_eq!(c.telemetry.log_format, LogFormat::Json);
         assert_eq!(c.exchanges[0].size_range(&c.params), (20.0, 10_000.0));
     }
 
     #[test]
-    fn sqlite_sync_is_full_unless_set_and_a_bad_value_names_the_key() {
-        assert_eq!(CoordinatorConfig::default().sqlite_sync, SqliteSync::Full);
-        let c = CoordinatorConfig::from_toml("sqlite_sync = \"normal\"\n").unwrap();
-        assert_eq!(c.sqlite_sync, SqliteSync::Normal);
-        let e = CoordinatorConfig::from_toml("sqlite_sync = \"off\"\n").unwrap_err();
-        assert!(e.to_string().contains("sqlite_sync"), "{e}");
-    }
-
-    #[test]
-    fn region_becomes_the_traces_deployment_region() {
-        assert_eq!(CoordinatorConfig::default().telemetry_config().region, None);
-        let c = CoordinatorConfig::from_toml("region = \"eu-central-1\"\n").unwrap();
-        assert_eq!(c.telemetry_config().region.as_deref(), Some("eu-central-1"));
-    }
-
-    #[test]
-    fn topup_after_failures_is_opt_in_and_typed() {
-        assert!(!CoordinatorConfig::default().dispatch.topup_after_failures);
-        let c = CoordinatorConfig::from_toml("[dispatch]\ntopup_after_failures = true\n").unwrap();
-        assert!(c.dispatch.topup_after_failures);
-        c.validate().unwrap();
-        let e = CoordinatorConfig::from_toml("[dispatch]\ntopup_after_failures = 1\n").unwrap_err();
-        assert!(e.to_string().contains("topup_after_failures"), "{e}");
-    }
-
-    #[test]
-    fn telemetry_keys_parse_and_name_bad_values() {
-        let c = CoordinatorConfig::from_toml(
-            "metrics_listen = \"off\"\n[telemetry]\nlog_format = \"json\"\notlp_endpoint = \"http://c:4317\"\n",
-        )
-        .unwrap();
-        assert_eq!(c.metrics_listen, None);
-        assert_eq!(c.telemetry.log_format, LogFormat::Json);
-        c.validate().unwrap();
-        assert_eq!(CoordinatorConfig::default().metrics_listen, None);
-        let e = CoordinatorConfig::from_toml("metrics_listen = \"9100\"\n").unwrap_err();
-        assert!(e.to_string().contains("HOST:PORT"), "{e}");
-        let e = CoordinatorConfig::from_toml("[telemetry]\nlog_format = \"xml\"\n").unwrap_err();
-        assert!(e.to_string().contains("xml"), "{e}");
-        let mut c = CoordinatorConfig::default();
-        c.telemetry.otlp_endpoint = Some("collector:4317".into());
-        let e = c.validate().unwrap_err().to_string();
-        assert!(e.contains("`telemetry.otlp_endpoint`"), "{e}");
-        let c = CoordinatorConfig {
-            metrics_listen: Some("0.0.0.0:7000".parse().unwrap()),
-            ..CoordinatorConfig::default()
-        };
-        let e = c.validate().unwrap_err().to_string();
-        assert!(e.contains("`metrics_listen`"), "{e}");
-    }
-
-    #[test]
-    fn unknown_key_is_named() {
-        let e = CoordinatorConfig::from_toml("[waves]\nquiet_sec = 3\n").unwrap_err();
-        assert!(e.to_string().contains("quiet_sec"), "{e}");
-    }
-
-    #[test]
-    fn bad_values_name_the_key() {
-        let cases = [
-            ("[waves]\nquiet_secs = 0\n", "waves.quiet_secs"),
-            ("[dispatch]\nretries = 0\n", "dispatch.retries"),
+    fn unparsable_values_and_unknown_keys_are_named() {
+        for (text, needle) in [
+            ("sqlite_sync = \"off\"\n", "sqlite_sync"),
             (
-                "[dispatch]\nprogress_timeout_secs = 0\n",
-                "dispatch.progress_timeout_secs",
+                "[dispatch]\ntopup_after_failures = 1\n",
+                "topup_after_failures",
             ),
-            (
-                "[[exchanges]]\nid = 1\nname = \"a\"\nagent = \"tcp://x\"\n",
-                "exchanges[0].agent",
-            ),
-            (
-                "[[exchanges]]\nid = 1\nname = \"a\"\n[[exchanges]]\nid = 1\nname = \"b\"\n",
-                "exchanges[1].id",
-            ),
-            ("database_url = \"mysql://x\"\n", "database_url"),
+            ("[waves]\nquiet_sec = 3\n", "quiet_sec"),
+            ("metrics_listen = \"9100\"\n", "HOST:PORT"),
+            ("[telemetry]\nlog_format = \"xml\"\n", "xml"),
+        ] {
+            let e = CoordinatorConfig::from_toml(text).unwrap_err().to_string();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn zero_counts_are_refused_naming_the_key() {
+        let keys = [
+            "max_batch_signals",
+            "waves.interval_secs",
+            "waves.deadline_secs",
+            "waves.max_wave_age_secs",
+            "waves.quiet_secs",
+            "dispatch.retries",
+            "dispatch.connect_timeout_ms",
+            "dispatch.progress_timeout_secs",
+            "params.max_trades_ceiling",
         ];
-        for (text, key) in cases {
-            let e = CoordinatorConfig::from_toml(text)
-                .and_then(|c| c.validate())
-                .unwrap_err();
-            assert!(e.to_string().contains(key), "{text}: {e}");
+        let tables = keys.map(|key| match key.split_once('.') {
+            Some((table, k)) => (format!("[{table}]\n{k} = 0\n"), key),
+            None => (format!("{key} = 0\n"), key),
+        });
+        let ex = "[[exchanges]]\nname = \"a\"\nid = ";
+        let exchanges = [
+            (format!("{ex}0\n"), "exchanges.0.id"),
+            (
+                format!("{ex}1\ndefault_max_trades = 0\n"),
+                "exchanges.0.default_max_trades",
+            ),
+        ];
+        for (text, key) in tables.into_iter().chain(exchanges) {
+            let e = CoordinatorConfig::from_toml(&text).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains("nonzero"), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        const EX: &str = "[[exchanges]]\nid = 1\nname = \"a\"\n";
+        for (text, key) in [
+            ("database_url = \"mysql://x\"\n", "database_url"),
+            ("[params]\nmax_leverage = 0\n", "params.max_leverage"),
+            ("[params]\nmax_leverage = 126\n", "params.max_leverage"),
+            ("[params]\nmin_size_usd = 0.0\n", "params.min_size_usd"),
+            ("[params]\nmax_size_usd = 4.0\n", "params.max_size_usd"),
+            (
+                &format!("{EX}max_size_usd = 1.0\n"),
+                "exchanges[0].max_size_usd",
+            ),
+            (&format!("{EX}agent = \"tcp://x\"\n"), "exchanges[0].agent"),
+            (&format!("{EX}{EX}"), "exchanges[1].id"),
+            (
+                "[telemetry]\notlp_endpoint = \"collector:4317\"\n",
+                "`telemetry.otlp_endpoint`",
+            ),
+            ("metrics_listen = \"0.0.0.0:7000\"\n", "`metrics_listen`"),
+            // An open API on a public address.
+            ("listen = \"0.0.0.0:7000\"\n", "auth"),
+            ("listen = \"0.0.0.0:7000\"\n", "insecure"),
+        ] {
+            let c = CoordinatorConfig::from_toml(text).unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_public_address_is_served_with_tokens_or_insecure() {
+        let mut c = CoordinatorConfig {
+            listen: "0.0.0.0:7000".parse().unwrap(),
+            ..Default::default()
+        };
+        for (tokens_file, insecure) in [(Some("/etc/wavegate/tokens".into()), false), (None, true)]
+        {
+            c.auth = Some(AuthConfig {
+                tokens_file,
+                insecure,
+            });
+            c.validate().unwrap();
         }
     }
 
@@ -558,17 +574,12 @@ mod tests {
         assert_eq!(c.telemetry.log_format, LogFormat::Json);
         assert_eq!(c.telemetry.otlp_endpoint, None);
         assert_eq!(c.waves.quiet_secs, 9);
-        assert_eq!(
-            c.node_id.as_deref(),
-            Some("7"),
-            "a string key keeps digits as text"
-        );
+        let node_id = c.node_id.as_deref();
+        assert_eq!(node_id, Some("7"), "a string key keeps digits as text");
         assert_eq!(c.agent_tls, None);
-        let e = load(&[("WAVEGATE_MAX_BATCH_SIGNALS", "0")])
-            .unwrap_err()
-            .to_string();
+        let e = load(&[("WAVEGATE_MAX_BATCH_SIGNALS", "0")]).unwrap_err();
         assert_eq!(
-            e,
+            e.to_string(),
             "environment variable WAVEGATE_MAX_BATCH_SIGNALS: max_batch_signals: \
              invalid value unsigned int `0`, expected a nonzero usize"
         );
@@ -576,62 +587,5 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("WAVEGATE_LISTEN") && e.contains("listen"), "{e}");
-    }
-
-    #[test]
-    fn zero_counts_are_refused_naming_the_key() {
-        for (text, key) in [
-            ("max_batch_signals = 0\n", "max_batch_signals"),
-            ("[waves]\ninterval_secs = 0\n", "waves.interval_secs"),
-            ("[waves]\ndeadline_secs = 0\n", "waves.deadline_secs"),
-            (
-                "[waves]\nmax_wave_age_secs = 0\n",
-                "waves.max_wave_age_secs",
-            ),
-            (
-                "[dispatch]\nconnect_timeout_ms = 0\n",
-                "dispatch.connect_timeout_ms",
-            ),
-            (
-                "[params]\nmax_trades_ceiling = 0\n",
-                "params.max_trades_ceiling",
-            ),
-            ("[[exchanges]]\nid = 0\nname = \"a\"\n", "exchanges.0.id"),
-            (
-                "[[exchanges]]\nid = 1\nname = \"a\"\ndefault_max_trades = 0\n",
-                "exchanges.0.default_max_trades",
-            ),
-        ] {
-            let e = CoordinatorConfig::from_toml(text).unwrap_err().to_string();
-            assert!(e.contains(key) && e.contains("nonzero"), "{text}: {e}");
-        }
-    }
-
-    #[test]
-    fn default_is_loopback_sqlite() {
-        let c = CoordinatorConfig::default();
-        assert_eq!(c.listen.port(), 7000);
-        assert!(c.database_url.contains("wavegate.db"));
-        c.validate().unwrap();
-    }
-
-    #[test]
-    fn an_open_api_on_a_public_address_is_refused_unless_insecure() {
-        let mut c = CoordinatorConfig {
-            listen: "0.0.0.0:7000".parse().unwrap(),
-            ..Default::default()
-        };
-        let e = c.validate().unwrap_err().to_string();
-        assert!(e.contains("auth") && e.contains("insecure"), "{e}");
-        c.auth = Some(AuthConfig {
-            tokens_file: Some("/etc/wavegate/tokens".into()),
-            insecure: false,
-        });
-        c.validate().unwrap();
-        c.auth = Some(AuthConfig {
-            tokens_file: None,
-            insecure: true,
-        });
-        c.validate().unwrap();
     }
 }
