@@ -156,25 +156,20 @@ pub struct ExchangeConfig {
     /// Human name, e.g. `binance`.
     pub name: String,
     /// Agent endpoint, `http://host:port`; none means the exchange is `agent_unavailable`.
-    #[serde(default)]
     pub agent: Option<String>,
     /// `max_trades` used when no params are stored (params source `default`).
     #[serde(default, deserialize_with = "nonzero_opt::<_, NonZeroU32, _>")]
     pub default_max_trades: Option<u32>,
     /// Deployment region of the agent, for display.
-    #[serde(default)]
     pub region: Option<String>,
     /// File holding the token sent to this exchange's agent on every call (the agent's
     /// `auth.token_file` holds the same); read at start-up, never logged.
-    #[serde(default)]
     pub agent_token_file: Option<PathBuf>,
     /// Smallest `position_size_usd` params may set for this exchange; none: `[params]
     /// min_size_usd`.
-    #[serde(default)]
     pub min_size_usd: Option<f64>,
     /// Largest `position_size_usd` params may set for this exchange; none: `[params]
     /// max_size_usd`.
-    #[serde(default)]
     pub max_size_usd: Option<f64>,
 }
 
