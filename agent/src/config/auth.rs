@@ -82,45 +82,41 @@ impl AgentAuth {
 mod tests {
     use super::*;
 
-    fn addr(s: &str) -> SocketAddr {
-        s.parse().unwrap()
-    }
-
     #[test]
     fn an_open_agent_on_a_public_address_is_refused_unless_insecure() {
         let open = AgentAuth::default();
-        let e = open
-            .check_exposure(addr("0.0.0.0:7101"), None)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("`auth`") && e.contains("insecure"), "{e}");
-        open.check_exposure(addr("127.0.0.1:7101"), None).unwrap();
-        open.check_exposure(addr("[::1]:7101"), None).unwrap();
         let insecure = AgentAuth {
             insecure: true,
             ..AgentAuth::default()
         };
-        insecure.check_exposure(addr("0.0.0.0:7101"), None).unwrap();
         let token = AgentAuth {
             token_file: Some("/run/secrets/t".into()),
             ..AgentAuth::default()
         };
-        token.check_exposure(addr("10.0.0.5:7101"), None).unwrap();
         let tls_only = AgentTls {
             cert: "a.pem".into(),
             key: "a.key".into(),
             client_ca: None,
         };
-        assert!(
-            open.check_exposure(addr("0.0.0.0:7101"), Some(&tls_only))
-                .is_err()
-        );
         let mtls = AgentTls {
             client_ca: Some("ca.pem".into()),
-            ..tls_only
+            ..tls_only.clone()
         };
-        open.check_exposure(addr("0.0.0.0:7101"), Some(&mtls))
-            .unwrap();
+        for (auth, listen, tls, ok) in [
+            (&open, "0.0.0.0:7101", None, false),
+            (&open, "127.0.0.1:7101", None, true),
+            (&open, "[::1]:7101", None, true),
+            (&insecure, "0.0.0.0:7101", None, true),
+            (&token, "10.0.0.5:7101", None, true),
+            (&open, "0.0.0.0:7101", Some(&tls_only), false),
+            (&open, "0.0.0.0:7101", Some(&mtls), true),
+        ] {
+            let r = auth.check_exposure(listen.parse().unwrap(), tls);
+            assert_eq!(r.is_ok(), ok, "{auth:?} {listen} {tls:?}: {r:?}");
+            if let Err(e) = r.map_err(|e| e.to_string()) {
+                assert!(e.contains("`auth`") && e.contains("insecure"), "{e}");
+            }
+        }
         assert_eq!(mode(&token, Some(&mtls)), "token+mtls");
     }
 }
