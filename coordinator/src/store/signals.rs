@@ -12,7 +12,7 @@ use super::waves::{ensure_wave, lock_collecting, touch_collecting};
 use super::{Backend, NewEvent, Store, from_ms, insert_event, ms};
 use crate::error::CoordinatorError;
 
-/// Rows per multi-row INSERT on SQLite: the fastest measured (`tests/it/ingest_speed.rs`);
+/// Rows per multi-row INSERT on SQLite: the fastest measured (docs/benchmarks.md, ingest);
 /// full-size chunks share one SQL text, prepared once per connection.
 const SQLITE_ROWS_PER_STATEMENT: usize = 100;
 /// Rows per multi-row INSERT on PostgreSQL, where each statement is a round trip.
