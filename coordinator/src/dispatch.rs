@@ -19,7 +19,6 @@ use wavegate_common::telemetry::propagation::SpanContext;
 use wavegate_common::timing::ExchangeTiming;
 use wavegate_common::{ExchangeId, Signal};
 
-use crate::cancel::CancelWatch;
 use crate::error::CoordinatorError;
 use crate::params::{effective, exchange_name};
 use crate::report;
@@ -50,17 +49,14 @@ pub async fn run_wave(
     closed_by: Option<SpanContext>,
 ) -> Result<(), CoordinatorError> {
     let fresh = claimed.is_some();
-    let (row, cached) = match claimed {
-        Some(row) => {
-            let cached = core.signals.take(wave_id, row.signal_count);
-            (row, cached)
-        }
+    let (cached, row) = match claimed {
+        Some(row) => (core.signals.take(wave_id, row.signal_count), row),
         None => {
             core.signals.forget(wave_id);
             let Some(row) = core.store.wave(wave_id).await? else {
                 return Err(CoordinatorError::NotFound(format!("wave {wave_id}")));
             };
-            (row, None)
+            (None, row)
         }
     };
     if row.status != WaveStatus::Dispatching || row.owner.as_deref() != Some(&core.owner) {
@@ -264,20 +260,17 @@ async fn renew_lease(core: Arc<Core>, wave_id: String) {
     }
 }
 
-fn failed_stats(
-    ex: ExchangeId,
-    name: &str,
+/// The stats of an exchange with nothing to report: every signal skipped, with `error`.
+fn failed(
+    p: &pb::ExchangeParams,
     total: u32,
-    params: Option<&pb::ExchangeParams>,
     error: &str,
-) -> ExchangeStats {
-    let mut s = ExchangeStats::skipped(ex, name, total, error);
-    if let Some(p) = params {
-        s.target = p.max_trades;
-        s.buffer_size = p.buffer_size;
-        s.params_source = ParamsSource::from_proto(p.source);
-    }
-    s
+) -> (ExchangeStats, Vec<pb::SignalOutcome>) {
+    let mut s = ExchangeStats::skipped(p.exchange_id, &p.exchange_name, total, error);
+    s.target = p.max_trades;
+    s.buffer_size = p.buffer_size;
+    s.params_source = ParamsSource::from_proto(p.source);
+    (s, vec![])
 }
 
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
@@ -317,18 +310,7 @@ async fn run_exchange(
                 topup_after_failures: core.cfg.dispatch.topup_after_failures,
                 progress_timeout: Duration::from_secs(core.cfg.dispatch.progress_timeout_secs),
             };
-            // One per exchange, held while it runs: a cancel counts the exchanges it stops.
-            let mut cancel = core.running.watch(&row.id);
-            drive(
-                core,
-                &run,
-                &mut cancel,
-                sink,
-                &mut known,
-                &mut attempts,
-                &span,
-            )
-            .await
+            drive(core, &run, sink, &mut known, &mut attempts, &span).await
         }
     };
     let timing = ExchangeTiming {
@@ -355,20 +337,18 @@ async fn run_exchange(
 async fn drive(
     core: &Core,
     run: &ExchangeRun<'_>,
-    cancel: &mut CancelWatch,
     sink: &OutcomeSink,
     known: &mut Known,
     attempts: &mut u32,
     span: &Span,
 ) -> (ExchangeStats, Vec<pb::SignalOutcome>) {
+    // One per exchange, held while it runs: a cancel counts the exchanges it stops.
+    let mut cancel = core.running.watch(run.wave_id);
     let p = run.params;
     let total = u32::try_from(run.signals.len()).unwrap_or(u32::MAX);
     let fail = |known: &Known, error: &str| {
         if known.is_empty() {
-            (
-                failed_stats(p.exchange_id, &p.exchange_name, total, Some(p), error),
-                vec![],
-            )
+            failed(p, total, error)
         } else {
             (known.stats(p, total, error), known.outcomes())
         }
@@ -405,9 +385,11 @@ async fn drive(
         n += 1;
         *attempts = n;
         let call = spans::execute_wave_call(span, agent.endpoint.as_deref().unwrap_or(""), n);
-        let outcome =
-            tokio::time::timeout_at(give_up_at, attempt(&agent, run, cancel, sink, known, &call))
-                .await;
+        let outcome = tokio::time::timeout_at(
+            give_up_at,
+            attempt(&agent, run, &mut cancel, sink, known, &call),
+        )
+        .await;
         match &outcome {
             Err(_) => spans::execute_wave_call_finished(
                 &call,
@@ -503,16 +485,7 @@ fn accepted(
     r: pb::Result,
 ) -> (ExchangeStats, Vec<pb::SignalOutcome>) {
     let Some(s) = r.stats else {
-        return (
-            failed_stats(
-                p.exchange_id,
-                &p.exchange_name,
-                total,
-                Some(p),
-                "agent_error",
-            ),
-            vec![],
-        );
+        return failed(p, total, "agent_error");
     };
     let mut stats = ExchangeStats::from_proto(&s);
     stats.exchange_id = p.exchange_id;
