@@ -25,7 +25,9 @@ use crate::report;
 use crate::session::{AttemptError, ExchangeRun, Known, OutcomeSink, attempt};
 use crate::spans;
 use crate::state::{Core, secs};
-use crate::store::{ParamsUpdate, StoredParams, WaveParams, WaveRow, WaveStatus, from_ms, ms};
+use crate::store::{
+    NewEvent, ParamsUpdate, StoredParams, WaveParams, WaveRow, WaveStatus, from_ms, ms,
+};
 use crate::verify::RESULT_MISMATCH;
 
 mod outcome_writer;
@@ -305,10 +307,7 @@ async fn run_exchange(
                 params: &params,
                 signals,
                 deadline,
-                mode: core.cfg.dispatch.execution_mode.to_proto(),
-                max_topup_rounds: core.cfg.dispatch.max_topup_rounds,
-                topup_after_failures: core.cfg.dispatch.topup_after_failures,
-                progress_timeout: Duration::from_secs(core.cfg.dispatch.progress_timeout_secs),
+                cfg: &core.cfg.dispatch,
             };
             drive(core, &run, sink, &mut known, &mut attempts, &span).await
         }
@@ -435,7 +434,7 @@ async fn drive(
                                "agent stalled; sending the wave again");
                 core.metrics.agent_stalled(&p.exchange_name);
                 // On the wave's record too (events), not only in the log.
-                let ev = crate::store::NewEvent {
+                let ev = NewEvent {
                     event_type: "AGENT_STALLED",
                     event_data: serde_json::json!({
                         "exchange_id": p.exchange_id,
@@ -444,10 +443,9 @@ async fn drive(
                     })
                     .to_string(),
                     correlation_id: run.wave_id,
-                    symbol: None,
                     exchange: Some(&p.exchange_name),
                     severity: "warning",
-                    dedup_key: None,
+                    ..NewEvent::default()
                 };
                 if let Err(e) = core.store.event(&ev).await {
                     tracing::warn!(error = %e, "AGENT_STALLED event not stored");

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
@@ -24,6 +25,7 @@ use wavegate_common::validate::{Duplicate, Verdict};
 
 use crate::agents::Agent;
 use crate::cancel::CancelWatch;
+use crate::config::DispatchConfig;
 use crate::hub::Hub;
 use crate::spans;
 use crate::verify::{Mismatch, Sent};
@@ -162,14 +164,8 @@ pub struct ExchangeRun<'a> {
     pub signals: &'a [Signal],
     /// Nothing is sent to the exchange after this.
     pub deadline: DateTime<Utc>,
-    /// Execution mode.
-    pub mode: pb::ExecutionMode,
-    /// Top-up rounds allowed.
-    pub max_topup_rounds: u32,
-    /// Whether agents may also top up after execution failures (same rounds budget).
-    pub topup_after_failures: bool,
-    /// An open stream with no message from the agent for this long is given up as hung.
-    pub progress_timeout: std::time::Duration,
+    /// Execution mode, top-up rounds and the progress timeout.
+    pub cfg: &'a DispatchConfig,
 }
 
 /// Why an attempt failed.
@@ -188,7 +184,7 @@ pub enum AttemptError {
     /// The stream stayed open but the agent sent nothing for the progress timeout (a hung or
     /// stopped process): retry.
     #[error("agent sent nothing for {0:?}")]
-    Stalled(std::time::Duration),
+    Stalled(Duration),
 }
 
 impl AttemptError {
@@ -252,6 +248,8 @@ pub async fn attempt(
         return Err(AttemptError::unavailable("no agent endpoint configured"));
     };
     let total = run.signals.len();
+    // An open stream with no message from the agent for this long is given up as hung.
+    let progress_timeout = Duration::from_secs(run.cfg.progress_timeout_secs);
     let ex = run.params.exchange_id;
     let name = run.params.exchange_name.as_str();
     let sent_list = Sent::new(run.wave_id, run.params.max_trades, run.signals);
@@ -262,11 +260,11 @@ pub async fn attempt(
             wave_id: run.wave_id.to_owned(),
             wave_timestamp: Some(to_proto(run.wave_timestamp)),
             params: Some(run.params.clone()),
-            mode: run.mode as i32,
+            mode: run.cfg.execution_mode.to_proto() as i32,
             deadline: Some(to_proto(run.deadline)),
             total_signals: u32::try_from(total).unwrap_or(u32::MAX),
-            max_topup_rounds: run.max_topup_rounds,
-            topup_after_failures: run.topup_after_failures,
+            max_topup_rounds: run.cfg.max_topup_rounds,
+            topup_after_failures: run.cfg.topup_after_failures,
         })),
     };
     let buffer = next_batch(0, run.params.buffer_size, total);
@@ -290,9 +288,9 @@ pub async fn attempt(
         propagation::inject(&mut request);
     }
     // A stopped process may accept the connection and never answer: bounded like a message.
-    let resp = tokio::time::timeout(run.progress_timeout, client.execute_wave(request))
+    let resp = tokio::time::timeout(progress_timeout, client.execute_wave(request))
         .await
-        .map_err(|_| AttemptError::Stalled(run.progress_timeout))?
+        .map_err(|_| AttemptError::Stalled(progress_timeout))?
         .map_err(|s| from_status(&s))?;
     agent.mark_ok();
     known.taken = true;
@@ -300,9 +298,9 @@ pub async fn attempt(
     let mut inbound = resp.into_inner();
     loop {
         let next = tokio::select! {
-            m = tokio::time::timeout(run.progress_timeout, inbound.message()) => match m {
+            m = tokio::time::timeout(progress_timeout, inbound.message()) => match m {
                 Ok(m) => m,
-                Err(_) => return Err(AttemptError::Stalled(run.progress_timeout)),
+                Err(_) => return Err(AttemptError::Stalled(progress_timeout)),
             },
             reason = cancel.cancelled(), if !cancelled => {
                 cancelled = true;
@@ -332,7 +330,7 @@ pub async fn attempt(
                 // the agent asked for, and answers `Exhausted` past the configured rounds and
                 // once the wave is cancelled (a request may cross the Cancel on the wire).
                 let needed = t.needed.min(run.params.max_trades);
-                let range = if cancelled || t.round == 0 || t.round > run.max_topup_rounds {
+                let range = if cancelled || t.round == 0 || t.round > run.cfg.max_topup_rounds {
                     sent..sent
                 } else {
                     next_batch(sent, topup_count(needed), total)
