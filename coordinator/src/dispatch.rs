@@ -291,13 +291,11 @@ async fn run_exchange(
     let mut known = Known::default();
     let mut attempts = 0;
     let started_at = Some(Utc::now());
-    let result = match params {
+    let (stats, outcomes) = match params {
         None => {
             let name = exchange_name(&core.cfg, ex, None);
-            (
-                ExchangeStats::skipped(ex, &name, total, "no_params"),
-                vec![],
-            )
+            let stats = ExchangeStats::skipped(ex, &name, total, "no_params");
+            (stats, vec![])
         }
         Some(params) => {
             hub.send(&row.id, Event::ExchangeStarted(params.clone()));
@@ -318,9 +316,9 @@ async fn run_exchange(
         first_order_at: known.first_order_at(),
         finished_at: Some(Utc::now()),
     };
-    spans::exchange_finished(&span, &result.0, attempts);
-    hub.send(&row.id, Event::ExchangeFinished(result.0.to_proto()));
-    (result.0, result.1, timing)
+    spans::exchange_finished(&span, &stats, attempts);
+    hub.send(&row.id, Event::ExchangeFinished(stats.to_proto()));
+    (stats, outcomes, timing)
 }
 
 /// Runs the exchange's stream until the agent's `Result`. An agent that never took the wave
@@ -371,13 +369,6 @@ async fn drive(
         .unwrap_or(Duration::ZERO);
     let deadline_at = tokio::time::Instant::now() + until_deadline;
     let give_up_at = deadline_at + Duration::from_secs(core.cfg.dispatch.result_wait_secs);
-    let ended = || {
-        if tokio::time::Instant::now() >= deadline_at {
-            "deadline"
-        } else {
-            "agent_unavailable"
-        }
-    };
     let mut backoff = FIRST_BACKOFF;
     let mut n = 0u32;
     loop {
@@ -467,7 +458,12 @@ async fn drive(
         };
         let now = tokio::time::Instant::now();
         if !tries_left || now >= limit {
-            return fail(known, ended());
+            let ended = if now >= deadline_at {
+                "deadline"
+            } else {
+                "agent_unavailable"
+            };
+            return fail(known, ended);
         }
         tokio::time::sleep(backoff.min(limit - now)).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
