@@ -155,15 +155,12 @@ async fn dispatch_groups(
     // outcomes in its one transaction.
     finish.now();
     drop(sink);
-    let written = match (&mut writer.0).await {
-        Ok(w) => w,
-        Err(e) => {
-            // Only a panic gets here (the writer is aborted only when this dispatch is dropped):
-            // with nothing known committed, the completion writes every final outcome.
-            tracing::error!(wave_id, error = %e, "outcome writer failed");
-            Written::default()
-        }
-    };
+    let written = (&mut writer.0).await.unwrap_or_else(|e| {
+        // Only a panic gets here (the writer is aborted only when this dispatch is dropped):
+        // with nothing known committed, the completion writes every final outcome.
+        tracing::error!(wave_id, error = %e, "outcome writer failed");
+        Written::default()
+    });
     drop(renewer);
     report::complete(core, row, total_signals, results, written).await
 }
@@ -313,7 +310,7 @@ async fn run_exchange(
     let timing = ExchangeTiming {
         exchange_id: ex,
         started_at,
-        first_order_at: known.first_order_at(),
+        first_order_at: known.first_order_at,
         finished_at: Some(Utc::now()),
     };
     spans::exchange_finished(&span, &stats, attempts);
@@ -375,11 +372,8 @@ async fn drive(
         n += 1;
         *attempts = n;
         let call = spans::execute_wave_call(span, agent.endpoint.as_deref().unwrap_or(""), n);
-        let outcome = tokio::time::timeout_at(
-            give_up_at,
-            attempt(&agent, run, &mut cancel, sink, known, &call),
-        )
-        .await;
+        let try_once = attempt(&agent, run, &mut cancel, sink, known, &call);
+        let outcome = tokio::time::timeout_at(give_up_at, try_once).await;
         match &outcome {
             Err(_) => spans::execute_wave_call_finished(
                 &call,
@@ -451,7 +445,7 @@ async fn drive(
         down(&msg);
         // An agent that never took the wave holds nothing of it: `retries` attempts. One that
         // did is asked until it answers or the wait ends.
-        let (limit, tries_left) = if known.taken() {
+        let (limit, tries_left) = if known.taken {
             (give_up_at, true)
         } else {
             (deadline_at, n < core.cfg.dispatch.retries)

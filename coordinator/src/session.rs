@@ -65,17 +65,14 @@ impl OutcomeSink {
 pub struct Known {
     outcomes: BTreeMap<(i32, i64), pb::SignalOutcome>,
     topup_rounds: BTreeSet<u32>,
-    first_order_at: Option<DateTime<Utc>>,
-    taken: bool,
+    /// When the first order result (an execution outcome) arrived, over every attempt.
+    pub first_order_at: Option<DateTime<Utc>>,
+    /// True once an attempt's stream opened: the agent has (had) the wave and may hold
+    /// orders of it that only its journal knows, so it is asked again until its `Result`.
+    pub taken: bool,
 }
 
 impl Known {
-    /// True once an attempt's stream opened: the agent has (had) the wave and may hold
-    /// orders of it that only its journal knows, so it is asked again until its `Result`.
-    pub fn taken(&self) -> bool {
-        self.taken
-    }
-
     fn outcome(&mut self, o: &pb::SignalOutcome) {
         let order = matches!(
             pb::OutcomeKind::try_from(o.kind),
@@ -85,11 +82,6 @@ impl Known {
             self.first_order_at = Some(Utc::now());
         }
         self.outcomes.insert((o.stage, o.signal_id), o.clone());
-    }
-
-    /// When the first order result (an execution outcome) arrived, over every attempt.
-    pub fn first_order_at(&self) -> Option<DateTime<Utc>> {
-        self.first_order_at
     }
 
     /// Nothing arrived.
@@ -120,13 +112,11 @@ impl Known {
                 pb::OutcomeKind::Duplicate if o.stage == pb::Stage::Execution as i32 => {
                     tally.success_turned_duplicate(o.round);
                 }
+                pb::OutcomeKind::Duplicate if o.error == Duplicate::InWave.as_str() => {
+                    tally.verdict(o.round, &Verdict::Skipped(Duplicate::InWave));
+                }
                 pb::OutcomeKind::Duplicate => {
-                    let d = if o.error == Duplicate::InWave.as_str() {
-                        Duplicate::InWave
-                    } else {
-                        Duplicate::OpenPosition
-                    };
-                    tally.verdict(o.round, &Verdict::Skipped(d));
+                    tally.verdict(o.round, &Verdict::Skipped(Duplicate::OpenPosition));
                 }
                 pb::OutcomeKind::Executed | pb::OutcomeKind::ExecutionFailed => {
                     tally.execution(o.executed);
