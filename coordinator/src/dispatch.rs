@@ -259,12 +259,17 @@ async fn renew_lease(core: Arc<Core>, wave_id: String) {
     }
 }
 
-/// The stats of an exchange with nothing to report: every signal skipped, with `error`.
+/// An exchange reported with `error` and the outcomes `known` (every signal skipped when
+/// nothing arrived).
 fn failed(
+    known: &Known,
     p: &pb::ExchangeParams,
     total: u32,
     error: &str,
 ) -> (ExchangeStats, Vec<pb::SignalOutcome>) {
+    if !known.is_empty() {
+        return (known.stats(p, total, error), known.outcomes());
+    }
     let mut s = ExchangeStats::skipped(p.exchange_id, &p.exchange_name, total, error);
     s.target = p.max_trades;
     s.buffer_size = p.buffer_size;
@@ -340,13 +345,7 @@ async fn drive(
     let mut cancel = core.running.watch(run.wave_id);
     let p = run.params;
     let total = u32::try_from(run.signals.len()).unwrap_or(u32::MAX);
-    let fail = |known: &Known, error: &str| {
-        if known.is_empty() {
-            failed(p, total, error)
-        } else {
-            (known.stats(p, total, error), known.outcomes())
-        }
-    };
+    let fail = |known: &Known, error: &str| failed(known, p, total, error);
     let down = |msg: &str| {
         if let Some(a) = core.agents.get(p.exchange_id) {
             a.mark_err(msg);
@@ -473,7 +472,7 @@ fn accepted(
     r: pb::Result,
 ) -> (ExchangeStats, Vec<pb::SignalOutcome>) {
     let Some(s) = r.stats else {
-        return failed(p, total, "agent_error");
+        return failed(&Known::default(), p, total, "agent_error");
     };
     let mut stats = ExchangeStats::from_proto(&s);
     stats.exchange_id = p.exchange_id;

@@ -205,23 +205,22 @@ fn from_status(s: &tonic::Status) -> AttemptError {
     }
 }
 
+fn to_agent(msg: CoordMsg) -> pb::CoordinatorMsg {
+    pb::CoordinatorMsg { msg: Some(msg) }
+}
+
 fn cancel_msg(reason: &str) -> pb::CoordinatorMsg {
-    pb::CoordinatorMsg {
-        msg: Some(CoordMsg::Cancel(pb::Cancel {
-            reason: reason.to_owned(),
-        })),
-    }
+    let reason = reason.to_owned();
+    to_agent(CoordMsg::Cancel(pb::Cancel { reason }))
 }
 
 fn batch(run: &ExchangeRun<'_>, round: u32, range: std::ops::Range<usize>) -> pb::CoordinatorMsg {
-    pb::CoordinatorMsg {
-        msg: Some(CoordMsg::Batch(pb::SignalBatch {
-            round,
-            first_index: u32::try_from(range.start).unwrap_or(u32::MAX),
-            signals: run.signals[range].iter().map(Signal::to_proto).collect(),
-            wave_id: run.wave_id.to_owned(),
-        })),
-    }
+    to_agent(CoordMsg::Batch(pb::SignalBatch {
+        round,
+        first_index: u32::try_from(range.start).unwrap_or(u32::MAX),
+        signals: run.signals[range].iter().map(Signal::to_proto).collect(),
+        wave_id: run.wave_id.to_owned(),
+    }))
 }
 
 /// Runs one attempt of the stream to its `Result`, under the exchange's `span`; every outcome
@@ -244,19 +243,17 @@ pub async fn attempt(
     let name = run.params.exchange_name.as_str();
     let sent_list = Sent::new(run.wave_id, run.params.max_trades, run.signals);
     let (tx, rx) = mpsc::channel::<pb::CoordinatorMsg>(16);
-    let start = pb::CoordinatorMsg {
-        msg: Some(CoordMsg::Start(pb::Start {
-            protocol_version: wavegate_common::proto::PROTOCOL_VERSION,
-            wave_id: run.wave_id.to_owned(),
-            wave_timestamp: Some(to_proto(run.wave_timestamp)),
-            params: Some(run.params.clone()),
-            mode: run.cfg.execution_mode.to_proto() as i32,
-            deadline: Some(to_proto(run.deadline)),
-            total_signals: u32::try_from(total).unwrap_or(u32::MAX),
-            max_topup_rounds: run.cfg.max_topup_rounds,
-            topup_after_failures: run.cfg.topup_after_failures,
-        })),
-    };
+    let start = to_agent(CoordMsg::Start(pb::Start {
+        protocol_version: wavegate_common::proto::PROTOCOL_VERSION,
+        wave_id: run.wave_id.to_owned(),
+        wave_timestamp: Some(to_proto(run.wave_timestamp)),
+        params: Some(run.params.clone()),
+        mode: run.cfg.execution_mode.to_proto() as i32,
+        deadline: Some(to_proto(run.deadline)),
+        total_signals: u32::try_from(total).unwrap_or(u32::MAX),
+        max_topup_rounds: run.cfg.max_topup_rounds,
+        topup_after_failures: run.cfg.topup_after_failures,
+    }));
     let buffer = next_batch(0, run.params.buffer_size, total);
     let mut sent = buffer.end;
     // All fit the channel's capacity: queued before the call so they leave with the headers.
@@ -328,12 +325,11 @@ pub async fn attempt(
                 let n = range.len();
                 let _topup = spans::topup(span, t.needed, t.round, n);
                 let reply = if range.is_empty() {
-                    pb::CoordinatorMsg {
-                        msg: Some(CoordMsg::Exhausted(pb::Exhausted {
-                            round: t.round,
-                            wave_id: run.wave_id.to_owned(),
-                        })),
-                    }
+                    let wave_id = run.wave_id.to_owned();
+                    to_agent(CoordMsg::Exhausted(pb::Exhausted {
+                        round: t.round,
+                        wave_id,
+                    }))
                 } else {
                     sent = range.end;
                     batch(run, t.round, range)
