@@ -37,6 +37,7 @@ pub use outcome_writer::Written;
 /// First retry delay; doubles per attempt up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const NO_RESULT: &str = "no result before the wave deadline";
 
 /// One exchange's result: statistics and final outcomes.
 pub type ExchangeResult = (ExchangeStats, Vec<pb::SignalOutcome>, ExchangeTiming);
@@ -197,16 +198,13 @@ async fn wave_params(
     // later wave, a `Params.Set` — is newer and stands, also when this wave is resumed late.
     let as_of = row.closed_at.unwrap_or_else(|| from_ms(ms(Utc::now())));
     let choose = |written: &BTreeMap<u32, StoredParams>, stood: &BTreeMap<u32, StoredParams>| {
+        let pick = |ex: &u32| match written.get(ex) {
+            Some(w) => effective(&core.cfg, *ex, Some(w), true),
+            None => effective(&core.cfg, *ex, stood.get(ex).or(stored.get(ex)), false),
+        };
         groups
             .keys()
-            .map(|ex| {
-                let p = match (written.get(ex), stood.get(ex)) {
-                    (Some(w), _) => effective(&core.cfg, *ex, Some(w), true),
-                    (None, Some(s)) => effective(&core.cfg, *ex, Some(s), false),
-                    (None, None) => effective(&core.cfg, *ex, stored.get(ex), false),
-                };
-                (*ex, p)
-            })
+            .map(|ex| (*ex, pick(ex)))
             .collect::<WaveParams>()
     };
     let Some((params, written)) = core
@@ -373,15 +371,12 @@ async fn drive(
         let call = spans::execute_wave_call(span, agent.endpoint.as_deref().unwrap_or(""), n);
         let try_once = attempt(&agent, run, &mut cancel, sink, known, &call);
         let outcome = tokio::time::timeout_at(give_up_at, try_once).await;
-        match &outcome {
-            Err(_) => spans::execute_wave_call_finished(
-                &call,
-                tonic::Code::DeadlineExceeded,
-                Some("no result before the wave deadline"),
-            ),
-            Ok(Ok(_)) => spans::execute_wave_call_finished(&call, tonic::Code::Ok, None),
-            Ok(Err(e)) => spans::execute_wave_call_finished(&call, e.code(), Some(&e.to_string())),
-        }
+        let (code, why) = match &outcome {
+            Err(_) => (tonic::Code::DeadlineExceeded, Some(NO_RESULT.to_owned())),
+            Ok(Ok(_)) => (tonic::Code::Ok, None),
+            Ok(Err(e)) => (e.code(), Some(e.to_string())),
+        };
+        spans::execute_wave_call_finished(&call, code, why.as_deref());
         let msg = match outcome {
             Err(_) => {
                 tracing::warn!(
@@ -389,7 +384,7 @@ async fn drive(
                     wave_id = run.wave_id,
                     "no result from the agent by the deadline and result wait"
                 );
-                down("no result before the wave deadline");
+                down(NO_RESULT);
                 return fail(known, "deadline");
             }
             Ok(Ok(r)) => return accepted(p, total, r),

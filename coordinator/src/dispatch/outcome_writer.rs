@@ -161,12 +161,8 @@ mod tests {
             w.left.is_empty(),
             "the older content would overwrite the newer"
         );
-        assert_eq!(
-            w.committed
-                .get(&(1, 7, pb::Stage::Execution as i32))
-                .map(|o| o.error.as_str()),
-            Some("b")
-        );
+        let row = w.committed.get(&(1, 7, pb::Stage::Execution as i32));
+        assert_eq!(row.map(|o| o.error.as_str()), Some("b"));
     }
 
     #[test]
