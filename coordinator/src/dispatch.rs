@@ -257,24 +257,6 @@ async fn renew_lease(core: Arc<Core>, wave_id: String) {
     }
 }
 
-/// An exchange reported with `error` and the outcomes `known` (every signal skipped when
-/// nothing arrived).
-fn failed(
-    known: &Known,
-    p: &pb::ExchangeParams,
-    total: u32,
-    error: &str,
-) -> (ExchangeStats, Vec<pb::SignalOutcome>) {
-    if !known.is_empty() {
-        return (known.stats(p, total, error), known.outcomes());
-    }
-    let mut s = ExchangeStats::skipped(p.exchange_id, &p.exchange_name, total, error);
-    s.target = p.max_trades;
-    s.buffer_size = p.buffer_size;
-    s.params_source = ParamsSource::from_proto(p.source);
-    (s, vec![])
-}
-
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
 async fn run_exchange(
     core: &Core,
@@ -343,7 +325,7 @@ async fn drive(
     let mut cancel = core.running.watch(run.wave_id);
     let p = run.params;
     let total = u32::try_from(run.signals.len()).unwrap_or(u32::MAX);
-    let fail = |known: &Known, error: &str| failed(known, p, total, error);
+    let fail = |known: &Known, error: &str| known.report(p, total, error);
     let down = |msg: &str| {
         if let Some(a) = core.agents.get(p.exchange_id) {
             a.mark_err(msg);
@@ -467,7 +449,7 @@ fn accepted(
     r: pb::Result,
 ) -> (ExchangeStats, Vec<pb::SignalOutcome>) {
     let Some(s) = r.stats else {
-        return failed(&Known::default(), p, total, "agent_error");
+        return Known::default().report(p, total, "agent_error");
     };
     let mut stats = ExchangeStats::from_proto(&s);
     stats.exchange_id = p.exchange_id;

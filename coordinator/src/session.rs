@@ -84,14 +84,28 @@ impl Known {
         self.outcomes.insert((o.stage, o.signal_id), o.clone());
     }
 
-    /// Nothing arrived.
-    pub fn is_empty(&self) -> bool {
-        self.outcomes.is_empty()
+    /// The exchange reported with `error` and the final outcome of every signal known
+    /// (execution over validation); every signal skipped when nothing arrived.
+    pub fn report(
+        &self,
+        p: &pb::ExchangeParams,
+        total: u32,
+        error: &str,
+    ) -> (ExchangeStats, Vec<pb::SignalOutcome>) {
+        if self.outcomes.is_empty() {
+            let mut s = ExchangeStats::skipped(p.exchange_id, &p.exchange_name, total, error);
+            s.target = p.max_trades;
+            s.buffer_size = p.buffer_size;
+            s.params_source = ParamsSource::from_proto(p.source);
+            return (s, vec![]);
+        }
+        let outcomes = self.outcomes.values().cloned().collect();
+        (self.stats(p, total, error), outcomes)
     }
 
     /// Statistics counted from the known outcomes, with `error`; the signals without any
     /// outcome count as `skipped`.
-    pub fn stats(&self, params: &pb::ExchangeParams, total: u32, error: &str) -> ExchangeStats {
+    fn stats(&self, params: &pb::ExchangeParams, total: u32, error: &str) -> ExchangeStats {
         let mut tally = Tally::new(
             params.exchange_id,
             &params.exchange_name,
@@ -133,11 +147,6 @@ impl Known {
         let seen = u32::try_from(seen.len()).unwrap_or(u32::MAX);
         stats.skipped = total.saturating_sub(seen);
         stats
-    }
-
-    /// The final outcome of every signal known (execution over validation).
-    pub fn outcomes(&self) -> Vec<pb::SignalOutcome> {
-        self.outcomes.values().cloned().collect()
     }
 }
 
