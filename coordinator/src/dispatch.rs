@@ -386,11 +386,8 @@ async fn drive(
                 return fail(known, "agent_error");
             }
             Ok(Err(AttemptError::Stalled(after))) => {
-                let msg = format!(
-                    "hung: sent nothing for {}s in wave {}",
-                    after.as_secs(),
-                    run.wave_id
-                );
+                let secs = after.as_secs();
+                let msg = format!("hung: sent nothing for {secs}s in wave {}", run.wave_id);
                 tracing::warn!(exchange_id = p.exchange_id, attempt = n, %msg,
                                "agent stalled; sending the wave again");
                 core.metrics.agent_stalled(&p.exchange_name);
@@ -399,7 +396,7 @@ async fn drive(
                     event_type: "AGENT_STALLED",
                     event_data: serde_json::json!({
                         "exchange_id": p.exchange_id,
-                        "silent_secs": after.as_secs(),
+                        "silent_secs": secs,
                         "attempt": n,
                     })
                     .to_string(),

@@ -278,11 +278,8 @@ pub async fn attempt(
         return Err(AttemptError::unavailable("request stream closed"));
     }
     let mut request = tonic::Request::new(ReceiverStream::new(rx));
-    {
-        // The call's CLIENT span becomes the remote parent of the agent's SERVER span.
-        let _entered = span.enter();
-        propagation::inject(&mut request);
-    }
+    // The call's CLIENT span becomes the remote parent of the agent's SERVER span.
+    span.in_scope(|| propagation::inject(&mut request));
     // A stopped process may accept the connection and never answer: bounded like a message.
     let resp = tokio::time::timeout(progress_timeout, client.execute_wave(request))
         .await
@@ -294,10 +291,9 @@ pub async fn attempt(
     let mut inbound = resp.into_inner();
     loop {
         let next = tokio::select! {
-            m = tokio::time::timeout(progress_timeout, inbound.message()) => match m {
-                Ok(m) => m,
-                Err(_) => return Err(AttemptError::Stalled(progress_timeout)),
-            },
+            m = tokio::time::timeout(progress_timeout, inbound.message()) => {
+                m.map_err(|_| AttemptError::Stalled(progress_timeout))?
+            }
             reason = cancel.cancelled(), if !cancelled => {
                 cancelled = true;
                 tracing::info!(parent: span, exchange_id = ex, %reason, "cancel sent to the agent");
