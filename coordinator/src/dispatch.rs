@@ -236,11 +236,8 @@ async fn renew_lease(core: Arc<Core>, wave_id: String) {
         .unwrap_or(Duration::from_secs(1));
     loop {
         tokio::time::sleep(every).await;
-        match core
-            .store
-            .renew_lease(&wave_id, &core.owner, Utc::now() + core.lease())
-            .await
-        {
+        let until = Utc::now() + core.lease();
+        match core.store.renew_lease(&wave_id, &core.owner, until).await {
             Ok(true) => {
                 // A cancel recorded by the coordinator this wave was taken over from, after
                 // this dispatch started, reaches its exchanges here.
