@@ -19,14 +19,15 @@ use wavegate_common::telemetry::propagation::SpanContext;
 use wavegate_common::timing::ExchangeTiming;
 use wavegate_common::{ExchangeId, Signal};
 
-use crate::cancel::CancelWatch;
 use crate::error::CoordinatorError;
 use crate::params::{effective, exchange_name};
 use crate::report;
 use crate::session::{AttemptError, ExchangeRun, Known, OutcomeSink, attempt};
 use crate::spans;
 use crate::state::{Core, secs};
-use crate::store::{ParamsUpdate, StoredParams, WaveParams, WaveRow, WaveStatus, from_ms, ms};
+use crate::store::{
+    NewEvent, ParamsUpdate, StoredParams, WaveParams, WaveRow, WaveStatus, from_ms, ms,
+};
 use crate::verify::RESULT_MISMATCH;
 
 mod outcome_writer;
@@ -36,6 +37,7 @@ pub use outcome_writer::Written;
 /// First retry delay; doubles per attempt up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const NO_RESULT: &str = "no result before the wave deadline";
 
 /// One exchange's result: statistics and final outcomes.
 pub type ExchangeResult = (ExchangeStats, Vec<pb::SignalOutcome>, ExchangeTiming);
@@ -50,17 +52,14 @@ pub async fn run_wave(
     closed_by: Option<SpanContext>,
 ) -> Result<(), CoordinatorError> {
     let fresh = claimed.is_some();
-    let (row, cached) = match claimed {
-        Some(row) => {
-            let cached = core.signals.take(wave_id, row.signal_count);
-            (row, cached)
-        }
+    let (cached, row) = match claimed {
+        Some(row) => (core.signals.take(wave_id, row.signal_count), row),
         None => {
             core.signals.forget(wave_id);
             let Some(row) = core.store.wave(wave_id).await? else {
                 return Err(CoordinatorError::NotFound(format!("wave {wave_id}")));
             };
-            (row, None)
+            (None, row)
         }
     };
     if row.status != WaveStatus::Dispatching || row.owner.as_deref() != Some(&core.owner) {
@@ -157,15 +156,12 @@ async fn dispatch_groups(
     // outcomes in its one transaction.
     finish.now();
     drop(sink);
-    let written = match (&mut writer.0).await {
-        Ok(w) => w,
-        Err(e) => {
-            // Only a panic gets here (the writer is aborted only when this dispatch is dropped):
-            // with nothing known committed, the completion writes every final outcome.
-            tracing::error!(wave_id, error = %e, "outcome writer failed");
-            Written::default()
-        }
-    };
+    let written = (&mut writer.0).await.unwrap_or_else(|e| {
+        // Only a panic gets here (the writer is aborted only when this dispatch is dropped):
+        // with nothing known committed, the completion writes every final outcome.
+        tracing::error!(wave_id, error = %e, "outcome writer failed");
+        Written::default()
+    });
     drop(renewer);
     report::complete(core, row, total_signals, results, written).await
 }
@@ -202,16 +198,13 @@ async fn wave_params(
     // later wave, a `Params.Set` — is newer and stands, also when this wave is resumed late.
     let as_of = row.closed_at.unwrap_or_else(|| from_ms(ms(Utc::now())));
     let choose = |written: &BTreeMap<u32, StoredParams>, stood: &BTreeMap<u32, StoredParams>| {
+        let pick = |ex: &u32| match written.get(ex) {
+            Some(w) => effective(&core.cfg, *ex, Some(w), true),
+            None => effective(&core.cfg, *ex, stood.get(ex).or(stored.get(ex)), false),
+        };
         groups
             .keys()
-            .map(|ex| {
-                let p = match (written.get(ex), stood.get(ex)) {
-                    (Some(w), _) => effective(&core.cfg, *ex, Some(w), true),
-                    (None, Some(s)) => effective(&core.cfg, *ex, Some(s), false),
-                    (None, None) => effective(&core.cfg, *ex, stored.get(ex), false),
-                };
-                (*ex, p)
-            })
+            .map(|ex| (*ex, pick(ex)))
             .collect::<WaveParams>()
     };
     let Some((params, written)) = core
@@ -243,11 +236,8 @@ async fn renew_lease(core: Arc<Core>, wave_id: String) {
         .unwrap_or(Duration::from_secs(1));
     loop {
         tokio::time::sleep(every).await;
-        match core
-            .store
-            .renew_lease(&wave_id, &core.owner, Utc::now() + core.lease())
-            .await
-        {
+        let until = Utc::now() + core.lease();
+        match core.store.renew_lease(&wave_id, &core.owner, until).await {
             Ok(true) => {
                 // A cancel recorded by the coordinator this wave was taken over from, after
                 // this dispatch started, reaches its exchanges here.
@@ -262,22 +252,6 @@ async fn renew_lease(core: Arc<Core>, wave_id: String) {
             Err(e) => tracing::warn!(wave_id, error = %e, "lease renewal failed"),
         }
     }
-}
-
-fn failed_stats(
-    ex: ExchangeId,
-    name: &str,
-    total: u32,
-    params: Option<&pb::ExchangeParams>,
-    error: &str,
-) -> ExchangeStats {
-    let mut s = ExchangeStats::skipped(ex, name, total, error);
-    if let Some(p) = params {
-        s.target = p.max_trades;
-        s.buffer_size = p.buffer_size;
-        s.params_source = ParamsSource::from_proto(p.source);
-    }
-    s
 }
 
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
@@ -296,13 +270,11 @@ async fn run_exchange(
     let mut known = Known::default();
     let mut attempts = 0;
     let started_at = Some(Utc::now());
-    let result = match params {
+    let (stats, outcomes) = match params {
         None => {
             let name = exchange_name(&core.cfg, ex, None);
-            (
-                ExchangeStats::skipped(ex, &name, total, "no_params"),
-                vec![],
-            )
+            let stats = ExchangeStats::skipped(ex, &name, total, "no_params");
+            (stats, vec![])
         }
         Some(params) => {
             hub.send(&row.id, Event::ExchangeStarted(params.clone()));
@@ -312,34 +284,20 @@ async fn run_exchange(
                 params: &params,
                 signals,
                 deadline,
-                mode: core.cfg.dispatch.execution_mode.to_proto(),
-                max_topup_rounds: core.cfg.dispatch.max_topup_rounds,
-                topup_after_failures: core.cfg.dispatch.topup_after_failures,
-                progress_timeout: Duration::from_secs(core.cfg.dispatch.progress_timeout_secs),
+                cfg: &core.cfg.dispatch,
             };
-            // One per exchange, held while it runs: a cancel counts the exchanges it stops.
-            let mut cancel = core.running.watch(&row.id);
-            drive(
-                core,
-                &run,
-                &mut cancel,
-                sink,
-                &mut known,
-                &mut attempts,
-                &span,
-            )
-            .await
+            drive(core, &run, sink, &mut known, &mut attempts, &span).await
         }
     };
     let timing = ExchangeTiming {
         exchange_id: ex,
         started_at,
-        first_order_at: known.first_order_at(),
+        first_order_at: known.first_order_at,
         finished_at: Some(Utc::now()),
     };
-    spans::exchange_finished(&span, &result.0, attempts);
-    hub.send(&row.id, Event::ExchangeFinished(result.0.to_proto()));
-    (result.0, result.1, timing)
+    spans::exchange_finished(&span, &stats, attempts);
+    hub.send(&row.id, Event::ExchangeFinished(stats.to_proto()));
+    (stats, outcomes, timing)
 }
 
 /// Runs the exchange's stream until the agent's `Result`. An agent that never took the wave
@@ -355,24 +313,16 @@ async fn run_exchange(
 async fn drive(
     core: &Core,
     run: &ExchangeRun<'_>,
-    cancel: &mut CancelWatch,
     sink: &OutcomeSink,
     known: &mut Known,
     attempts: &mut u32,
     span: &Span,
 ) -> (ExchangeStats, Vec<pb::SignalOutcome>) {
+    // One per exchange, held while it runs: a cancel counts the exchanges it stops.
+    let mut cancel = core.running.watch(run.wave_id);
     let p = run.params;
     let total = u32::try_from(run.signals.len()).unwrap_or(u32::MAX);
-    let fail = |known: &Known, error: &str| {
-        if known.is_empty() {
-            (
-                failed_stats(p.exchange_id, &p.exchange_name, total, Some(p), error),
-                vec![],
-            )
-        } else {
-            (known.stats(p, total, error), known.outcomes())
-        }
-    };
+    let fail = |known: &Known, error: &str| known.report(p, total, error);
     let down = |msg: &str| {
         if let Some(a) = core.agents.get(p.exchange_id) {
             a.mark_err(msg);
@@ -392,31 +342,20 @@ async fn drive(
         .unwrap_or(Duration::ZERO);
     let deadline_at = tokio::time::Instant::now() + until_deadline;
     let give_up_at = deadline_at + Duration::from_secs(core.cfg.dispatch.result_wait_secs);
-    let ended = || {
-        if tokio::time::Instant::now() >= deadline_at {
-            "deadline"
-        } else {
-            "agent_unavailable"
-        }
-    };
     let mut backoff = FIRST_BACKOFF;
     let mut n = 0u32;
     loop {
         n += 1;
         *attempts = n;
         let call = spans::execute_wave_call(span, agent.endpoint.as_deref().unwrap_or(""), n);
-        let outcome =
-            tokio::time::timeout_at(give_up_at, attempt(&agent, run, cancel, sink, known, &call))
-                .await;
-        match &outcome {
-            Err(_) => spans::execute_wave_call_finished(
-                &call,
-                tonic::Code::DeadlineExceeded,
-                Some("no result before the wave deadline"),
-            ),
-            Ok(Ok(_)) => spans::execute_wave_call_finished(&call, tonic::Code::Ok, None),
-            Ok(Err(e)) => spans::execute_wave_call_finished(&call, e.code(), Some(&e.to_string())),
-        }
+        let try_once = attempt(&agent, run, &mut cancel, sink, known, &call);
+        let outcome = tokio::time::timeout_at(give_up_at, try_once).await;
+        let (code, why) = match &outcome {
+            Err(_) => (tonic::Code::DeadlineExceeded, Some(NO_RESULT.to_owned())),
+            Ok(Ok(_)) => (tonic::Code::Ok, None),
+            Ok(Err(e)) => (e.code(), Some(e.to_string())),
+        };
+        spans::execute_wave_call_finished(&call, code, why.as_deref());
         let msg = match outcome {
             Err(_) => {
                 tracing::warn!(
@@ -424,7 +363,7 @@ async fn drive(
                     wave_id = run.wave_id,
                     "no result from the agent by the deadline and result wait"
                 );
-                down("no result before the wave deadline");
+                down(NO_RESULT);
                 return fail(known, "deadline");
             }
             Ok(Ok(r)) => return accepted(p, total, r),
@@ -444,28 +383,24 @@ async fn drive(
                 return fail(known, "agent_error");
             }
             Ok(Err(AttemptError::Stalled(after))) => {
-                let msg = format!(
-                    "hung: sent nothing for {}s in wave {}",
-                    after.as_secs(),
-                    run.wave_id
-                );
+                let secs = after.as_secs();
+                let msg = format!("hung: sent nothing for {secs}s in wave {}", run.wave_id);
                 tracing::warn!(exchange_id = p.exchange_id, attempt = n, %msg,
                                "agent stalled; sending the wave again");
                 core.metrics.agent_stalled(&p.exchange_name);
                 // On the wave's record too (events), not only in the log.
-                let ev = crate::store::NewEvent {
+                let ev = NewEvent {
                     event_type: "AGENT_STALLED",
                     event_data: serde_json::json!({
                         "exchange_id": p.exchange_id,
-                        "silent_secs": after.as_secs(),
+                        "silent_secs": secs,
                         "attempt": n,
                     })
                     .to_string(),
                     correlation_id: run.wave_id,
-                    symbol: None,
                     exchange: Some(&p.exchange_name),
                     severity: "warning",
-                    dedup_key: None,
+                    ..NewEvent::default()
                 };
                 if let Err(e) = core.store.event(&ev).await {
                     tracing::warn!(error = %e, "AGENT_STALLED event not stored");
@@ -480,14 +415,19 @@ async fn drive(
         down(&msg);
         // An agent that never took the wave holds nothing of it: `retries` attempts. One that
         // did is asked until it answers or the wait ends.
-        let (limit, tries_left) = if known.taken() {
+        let (limit, tries_left) = if known.taken {
             (give_up_at, true)
         } else {
             (deadline_at, n < core.cfg.dispatch.retries)
         };
         let now = tokio::time::Instant::now();
         if !tries_left || now >= limit {
-            return fail(known, ended());
+            let ended = if now >= deadline_at {
+                "deadline"
+            } else {
+                "agent_unavailable"
+            };
+            return fail(known, ended);
         }
         tokio::time::sleep(backoff.min(limit - now)).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -503,16 +443,7 @@ fn accepted(
     r: pb::Result,
 ) -> (ExchangeStats, Vec<pb::SignalOutcome>) {
     let Some(s) = r.stats else {
-        return (
-            failed_stats(
-                p.exchange_id,
-                &p.exchange_name,
-                total,
-                Some(p),
-                "agent_error",
-            ),
-            vec![],
-        );
+        return Known::default().report(p, total, "agent_error");
     };
     let mut stats = ExchangeStats::from_proto(&s);
     stats.exchange_id = p.exchange_id;

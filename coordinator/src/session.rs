@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
@@ -24,6 +25,7 @@ use wavegate_common::validate::{Duplicate, Verdict};
 
 use crate::agents::Agent;
 use crate::cancel::CancelWatch;
+use crate::config::DispatchConfig;
 use crate::hub::Hub;
 use crate::spans;
 use crate::verify::{Mismatch, Sent};
@@ -63,17 +65,14 @@ impl OutcomeSink {
 pub struct Known {
     outcomes: BTreeMap<(i32, i64), pb::SignalOutcome>,
     topup_rounds: BTreeSet<u32>,
-    first_order_at: Option<DateTime<Utc>>,
-    taken: bool,
+    /// When the first order result (an execution outcome) arrived, over every attempt.
+    pub first_order_at: Option<DateTime<Utc>>,
+    /// True once an attempt's stream opened: the agent has (had) the wave and may hold
+    /// orders of it that only its journal knows, so it is asked again until its `Result`.
+    pub taken: bool,
 }
 
 impl Known {
-    /// True once an attempt's stream opened: the agent has (had) the wave and may hold
-    /// orders of it that only its journal knows, so it is asked again until its `Result`.
-    pub fn taken(&self) -> bool {
-        self.taken
-    }
-
     fn outcome(&mut self, o: &pb::SignalOutcome) {
         let order = matches!(
             pb::OutcomeKind::try_from(o.kind),
@@ -85,19 +84,28 @@ impl Known {
         self.outcomes.insert((o.stage, o.signal_id), o.clone());
     }
 
-    /// When the first order result (an execution outcome) arrived, over every attempt.
-    pub fn first_order_at(&self) -> Option<DateTime<Utc>> {
-        self.first_order_at
-    }
-
-    /// Nothing arrived.
-    pub fn is_empty(&self) -> bool {
-        self.outcomes.is_empty()
+    /// The exchange reported with `error` and the final outcome of every signal known
+    /// (execution over validation); every signal skipped when nothing arrived.
+    pub fn report(
+        &self,
+        p: &pb::ExchangeParams,
+        total: u32,
+        error: &str,
+    ) -> (ExchangeStats, Vec<pb::SignalOutcome>) {
+        if self.outcomes.is_empty() {
+            let mut s = ExchangeStats::skipped(p.exchange_id, &p.exchange_name, total, error);
+            s.target = p.max_trades;
+            s.buffer_size = p.buffer_size;
+            s.params_source = ParamsSource::from_proto(p.source);
+            return (s, vec![]);
+        }
+        let outcomes = self.outcomes.values().cloned().collect();
+        (self.stats(p, total, error), outcomes)
     }
 
     /// Statistics counted from the known outcomes, with `error`; the signals without any
     /// outcome count as `skipped`.
-    pub fn stats(&self, params: &pb::ExchangeParams, total: u32, error: &str) -> ExchangeStats {
+    fn stats(&self, params: &pb::ExchangeParams, total: u32, error: &str) -> ExchangeStats {
         let mut tally = Tally::new(
             params.exchange_id,
             &params.exchange_name,
@@ -118,13 +126,11 @@ impl Known {
                 pb::OutcomeKind::Duplicate if o.stage == pb::Stage::Execution as i32 => {
                     tally.success_turned_duplicate(o.round);
                 }
+                pb::OutcomeKind::Duplicate if o.error == Duplicate::InWave.as_str() => {
+                    tally.verdict(o.round, &Verdict::Skipped(Duplicate::InWave));
+                }
                 pb::OutcomeKind::Duplicate => {
-                    let d = if o.error == Duplicate::InWave.as_str() {
-                        Duplicate::InWave
-                    } else {
-                        Duplicate::OpenPosition
-                    };
-                    tally.verdict(o.round, &Verdict::Skipped(d));
+                    tally.verdict(o.round, &Verdict::Skipped(Duplicate::OpenPosition));
                 }
                 pb::OutcomeKind::Executed | pb::OutcomeKind::ExecutionFailed => {
                     tally.execution(o.executed);
@@ -142,11 +148,6 @@ impl Known {
         stats.skipped = total.saturating_sub(seen);
         stats
     }
-
-    /// The final outcome of every signal known (execution over validation).
-    pub fn outcomes(&self) -> Vec<pb::SignalOutcome> {
-        self.outcomes.values().cloned().collect()
-    }
 }
 
 /// Everything one exchange's stream needs.
@@ -162,14 +163,8 @@ pub struct ExchangeRun<'a> {
     pub signals: &'a [Signal],
     /// Nothing is sent to the exchange after this.
     pub deadline: DateTime<Utc>,
-    /// Execution mode.
-    pub mode: pb::ExecutionMode,
-    /// Top-up rounds allowed.
-    pub max_topup_rounds: u32,
-    /// Whether agents may also top up after execution failures (same rounds budget).
-    pub topup_after_failures: bool,
-    /// An open stream with no message from the agent for this long is given up as hung.
-    pub progress_timeout: std::time::Duration,
+    /// Execution mode, top-up rounds and the progress timeout.
+    pub cfg: &'a DispatchConfig,
 }
 
 /// Why an attempt failed.
@@ -188,7 +183,7 @@ pub enum AttemptError {
     /// The stream stayed open but the agent sent nothing for the progress timeout (a hung or
     /// stopped process): retry.
     #[error("agent sent nothing for {0:?}")]
-    Stalled(std::time::Duration),
+    Stalled(Duration),
 }
 
 impl AttemptError {
@@ -219,23 +214,22 @@ fn from_status(s: &tonic::Status) -> AttemptError {
     }
 }
 
+fn to_agent(msg: CoordMsg) -> pb::CoordinatorMsg {
+    pb::CoordinatorMsg { msg: Some(msg) }
+}
+
 fn cancel_msg(reason: &str) -> pb::CoordinatorMsg {
-    pb::CoordinatorMsg {
-        msg: Some(CoordMsg::Cancel(pb::Cancel {
-            reason: reason.to_owned(),
-        })),
-    }
+    let reason = reason.to_owned();
+    to_agent(CoordMsg::Cancel(pb::Cancel { reason }))
 }
 
 fn batch(run: &ExchangeRun<'_>, round: u32, range: std::ops::Range<usize>) -> pb::CoordinatorMsg {
-    pb::CoordinatorMsg {
-        msg: Some(CoordMsg::Batch(pb::SignalBatch {
-            round,
-            first_index: u32::try_from(range.start).unwrap_or(u32::MAX),
-            signals: run.signals[range].iter().map(Signal::to_proto).collect(),
-            wave_id: run.wave_id.to_owned(),
-        })),
-    }
+    to_agent(CoordMsg::Batch(pb::SignalBatch {
+        round,
+        first_index: u32::try_from(range.start).unwrap_or(u32::MAX),
+        signals: run.signals[range].iter().map(Signal::to_proto).collect(),
+        wave_id: run.wave_id.to_owned(),
+    }))
 }
 
 /// Runs one attempt of the stream to its `Result`, under the exchange's `span`; every outcome
@@ -252,23 +246,23 @@ pub async fn attempt(
         return Err(AttemptError::unavailable("no agent endpoint configured"));
     };
     let total = run.signals.len();
+    // An open stream with no message from the agent for this long is given up as hung.
+    let progress_timeout = Duration::from_secs(run.cfg.progress_timeout_secs);
     let ex = run.params.exchange_id;
     let name = run.params.exchange_name.as_str();
     let sent_list = Sent::new(run.wave_id, run.params.max_trades, run.signals);
     let (tx, rx) = mpsc::channel::<pb::CoordinatorMsg>(16);
-    let start = pb::CoordinatorMsg {
-        msg: Some(CoordMsg::Start(pb::Start {
-            protocol_version: wavegate_common::proto::PROTOCOL_VERSION,
-            wave_id: run.wave_id.to_owned(),
-            wave_timestamp: Some(to_proto(run.wave_timestamp)),
-            params: Some(run.params.clone()),
-            mode: run.mode as i32,
-            deadline: Some(to_proto(run.deadline)),
-            total_signals: u32::try_from(total).unwrap_or(u32::MAX),
-            max_topup_rounds: run.max_topup_rounds,
-            topup_after_failures: run.topup_after_failures,
-        })),
-    };
+    let start = to_agent(CoordMsg::Start(pb::Start {
+        protocol_version: wavegate_common::proto::PROTOCOL_VERSION,
+        wave_id: run.wave_id.to_owned(),
+        wave_timestamp: Some(to_proto(run.wave_timestamp)),
+        params: Some(run.params.clone()),
+        mode: run.cfg.execution_mode.to_proto() as i32,
+        deadline: Some(to_proto(run.deadline)),
+        total_signals: u32::try_from(total).unwrap_or(u32::MAX),
+        max_topup_rounds: run.cfg.max_topup_rounds,
+        topup_after_failures: run.cfg.topup_after_failures,
+    }));
     let buffer = next_batch(0, run.params.buffer_size, total);
     let mut sent = buffer.end;
     // All fit the channel's capacity: queued before the call so they leave with the headers.
@@ -284,15 +278,12 @@ pub async fn attempt(
         return Err(AttemptError::unavailable("request stream closed"));
     }
     let mut request = tonic::Request::new(ReceiverStream::new(rx));
-    {
-        // The call's CLIENT span becomes the remote parent of the agent's SERVER span.
-        let _entered = span.enter();
-        propagation::inject(&mut request);
-    }
+    // The call's CLIENT span becomes the remote parent of the agent's SERVER span.
+    span.in_scope(|| propagation::inject(&mut request));
     // A stopped process may accept the connection and never answer: bounded like a message.
-    let resp = tokio::time::timeout(run.progress_timeout, client.execute_wave(request))
+    let resp = tokio::time::timeout(progress_timeout, client.execute_wave(request))
         .await
-        .map_err(|_| AttemptError::Stalled(run.progress_timeout))?
+        .map_err(|_| AttemptError::Stalled(progress_timeout))?
         .map_err(|s| from_status(&s))?;
     agent.mark_ok();
     known.taken = true;
@@ -300,10 +291,9 @@ pub async fn attempt(
     let mut inbound = resp.into_inner();
     loop {
         let next = tokio::select! {
-            m = tokio::time::timeout(run.progress_timeout, inbound.message()) => match m {
-                Ok(m) => m,
-                Err(_) => return Err(AttemptError::Stalled(run.progress_timeout)),
-            },
+            m = tokio::time::timeout(progress_timeout, inbound.message()) => {
+                m.map_err(|_| AttemptError::Stalled(progress_timeout))?
+            }
             reason = cancel.cancelled(), if !cancelled => {
                 cancelled = true;
                 tracing::info!(parent: span, exchange_id = ex, %reason, "cancel sent to the agent");
@@ -332,7 +322,7 @@ pub async fn attempt(
                 // the agent asked for, and answers `Exhausted` past the configured rounds and
                 // once the wave is cancelled (a request may cross the Cancel on the wire).
                 let needed = t.needed.min(run.params.max_trades);
-                let range = if cancelled || t.round == 0 || t.round > run.max_topup_rounds {
+                let range = if cancelled || t.round == 0 || t.round > run.cfg.max_topup_rounds {
                     sent..sent
                 } else {
                     next_batch(sent, topup_count(needed), total)
@@ -340,12 +330,11 @@ pub async fn attempt(
                 let n = range.len();
                 let _topup = spans::topup(span, t.needed, t.round, n);
                 let reply = if range.is_empty() {
-                    pb::CoordinatorMsg {
-                        msg: Some(CoordMsg::Exhausted(pb::Exhausted {
-                            round: t.round,
-                            wave_id: run.wave_id.to_owned(),
-                        })),
-                    }
+                    let wave_id = run.wave_id.to_owned();
+                    to_agent(CoordMsg::Exhausted(pb::Exhausted {
+                        round: t.round,
+                        wave_id,
+                    }))
                 } else {
                     sent = range.end;
                     batch(run, t.round, range)
@@ -377,17 +366,13 @@ pub async fn attempt(
 mod tests {
     use super::*;
 
-    fn outcome(
-        id: i64,
-        stage: pb::Stage,
-        kind: pb::OutcomeKind,
-        executed: bool,
-    ) -> pb::SignalOutcome {
+    /// `executed` is set for an `Executed` outcome.
+    fn outcome(id: i64, stage: pb::Stage, kind: pb::OutcomeKind) -> pb::SignalOutcome {
         pb::SignalOutcome {
             signal_id: id,
             stage: stage as i32,
             kind: kind as i32,
-            executed,
+            executed: kind == pb::OutcomeKind::Executed,
             ..Default::default()
         }
     }
@@ -398,11 +383,11 @@ mod tests {
         use pb::Stage::{Execution, Validation};
         let mut known = Known::default();
         for id in 1..=3 {
-            known.outcome(&outcome(id, Validation, Validated, false));
+            known.outcome(&outcome(id, Validation, Validated));
         }
-        known.outcome(&outcome(1, Execution, Duplicate, false));
-        known.outcome(&outcome(2, Execution, Executed, true));
-        known.outcome(&outcome(3, Execution, Executed, true));
+        known.outcome(&outcome(1, Execution, Duplicate));
+        known.outcome(&outcome(2, Execution, Executed));
+        known.outcome(&outcome(3, Execution, Executed));
         let params = pb::ExchangeParams {
             exchange_id: 1,
             exchange_name: "binance".into(),
@@ -411,15 +396,10 @@ mod tests {
             ..Default::default()
         };
         let s = known.stats(&params, 3, "agent_unavailable");
-        assert_eq!(
-            (
-                s.validated_successful,
-                s.duplicates,
-                s.total_for_execution,
-                s.executed
-            ),
-            (2, 1, 2, 2)
-        );
+        assert_eq!(s.validated_successful, 2);
+        assert_eq!(s.duplicates, 1);
+        assert_eq!(s.total_for_execution, 2);
+        assert_eq!(s.executed, 2);
         assert!(s.target_reached);
         assert!(!s.buffer_saved_us, "nothing validated was left over");
     }

@@ -141,48 +141,37 @@ mod tests {
         }
     }
 
+    /// A streamed outcome as the writer gets it: exchange, its name, outcome.
+    fn streamed(
+        ex: u32,
+        id: i64,
+        stage: pb::Stage,
+        error: &str,
+    ) -> (u32, String, pb::SignalOutcome) {
+        let name = if ex == 1 { "binance" } else { "bybit" };
+        (ex, name.to_owned(), outcome(id, stage, error))
+    }
+
     #[test]
     fn a_row_committed_after_it_failed_is_not_left_with_its_older_content() {
         let mut w = Written::default();
-        let mut failed = vec![(
-            1,
-            "binance".to_owned(),
-            outcome(7, pb::Stage::Execution, "a"),
-        )];
-        w.leave(&mut failed);
-        let mut later = vec![(
-            1,
-            "binance".to_owned(),
-            outcome(7, pb::Stage::Execution, "b"),
-        )];
-        w.committed(&mut later);
+        w.leave(&mut vec![streamed(1, 7, pb::Stage::Execution, "a")]);
+        w.committed(&mut vec![streamed(1, 7, pb::Stage::Execution, "b")]);
         assert!(
             w.left.is_empty(),
             "the older content would overwrite the newer"
         );
-        assert_eq!(
-            w.committed
-                .get(&(1, 7, pb::Stage::Execution as i32))
-                .map(|o| o.error.as_str()),
-            Some("b")
-        );
+        let row = w.committed.get(&(1, 7, pb::Stage::Execution as i32));
+        assert_eq!(row.map(|o| o.error.as_str()), Some("b"));
     }
 
     #[test]
     fn rows_are_told_apart_by_exchange_and_stage() {
         let mut w = Written::default();
         let mut batch = vec![
-            (
-                1,
-                "binance".to_owned(),
-                outcome(7, pb::Stage::Validation, ""),
-            ),
-            (
-                1,
-                "binance".to_owned(),
-                outcome(7, pb::Stage::Execution, ""),
-            ),
-            (2, "bybit".to_owned(), outcome(7, pb::Stage::Execution, "")),
+            streamed(1, 7, pb::Stage::Validation, ""),
+            streamed(1, 7, pb::Stage::Execution, ""),
+            streamed(2, 7, pb::Stage::Execution, ""),
         ];
         w.leave(&mut batch);
         assert_eq!(w.left.len(), 3);
@@ -194,15 +183,15 @@ mod tests {
         let mut w = Written::default();
         // Committed as streamed: signal 1 validated and executed, signal 2 validated.
         let mut batch = vec![
-            (1, "binance".to_owned(), outcome(1, Validation, "")),
-            (1, "binance".to_owned(), outcome(1, Execution, "")),
-            (1, "binance".to_owned(), outcome(2, Validation, "")),
+            streamed(1, 1, Validation, ""),
+            streamed(1, 1, Execution, ""),
+            streamed(1, 2, Validation, ""),
         ];
         w.committed(&mut batch);
         // Left over at the finish: signal 2's execution (failed) and signal 3's validation.
         let mut late = vec![
-            (1, "binance".to_owned(), outcome(2, Execution, "rejected")),
-            (1, "binance".to_owned(), outcome(3, Validation, "")),
+            streamed(1, 2, Execution, "rejected"),
+            streamed(1, 3, Validation, ""),
         ];
         w.leave(&mut late);
         let finals = vec![
