@@ -65,6 +65,8 @@ pub use recover::{needs_side, settle_prior, unsettled};
 use stop::{StopStart, protect};
 use timing::{Step, StepTimes};
 
+/// Most derived ids of one kind an order uses ([`derived_id`] numbers attempts modulo 100).
+const MAX_DERIVED_IDS: u32 = 100;
 /// Lookups tried before an unknown outcome is given up on for this run.
 const LOOKUP_ATTEMPTS: u32 = 5;
 /// First pause between lookups (doubles each time: about 3 s over all attempts).
@@ -411,32 +413,21 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
             exec
         }
         // Not an answer an entry gets (only closes); refused all the same.
-        Ok(Err(ExchangeError::NoPosition)) => {
-            let up = OrderUpdate {
-                error: Some("no_position".into()),
-                ..OrderUpdate::default()
-            };
-            record(&ctx, &coid, OrderState::Sent, OrderEvent::Reject, up);
-            r.failed("no_position")
-        }
+        Ok(Err(ExchangeError::NoPosition)) => settle_failed(
+            &ctx,
+            &r,
+            OrderState::Sent,
+            OrderEvent::Reject,
+            "no_position",
+        ),
         Ok(Err(ExchangeError::Rejected(reason) | ExchangeError::Unavailable(reason))) => {
-            let up = OrderUpdate {
-                error: Some(reason.clone()),
-                ..OrderUpdate::default()
-            };
-            record(&ctx, &coid, OrderState::Sent, OrderEvent::Reject, up);
-            r.failed(&reason)
+            settle_failed(&ctx, &r, OrderState::Sent, OrderEvent::Reject, &reason)
         }
         Ok(Err(ExchangeError::Throttled { detail, .. })) => {
             // The venue refused the request for its rate: nothing was sent.
             ctx.metrics.throttled(&ctx.config.exchange_name, "entry");
             warn!(%coid, %detail, "entry throttled by the venue; not sent");
-            let up = OrderUpdate {
-                error: Some(THROTTLED.to_owned()),
-                ..OrderUpdate::default()
-            };
-            record(&ctx, &coid, OrderState::Sent, OrderEvent::Reject, up);
-            r.failed(THROTTLED)
+            settle_failed(&ctx, &r, OrderState::Sent, OrderEvent::Reject, THROTTLED)
         }
         Ok(Err(ExchangeError::Unknown(detail))) => {
             warn!(%coid, %detail, "entry outcome unknown; looking it up");
@@ -501,6 +492,22 @@ fn filled(fill: &Fill) -> OrderUpdate {
         fill_price: fill.price,
         quantity: fill.quantity,
     }
+}
+
+/// Queues the entry's settlement as failed with `reason` and returns that outcome.
+fn settle_failed(
+    ctx: &AgentCtx,
+    r: &Report,
+    from: OrderState,
+    event: OrderEvent,
+    reason: &str,
+) -> Execution {
+    let up = OrderUpdate {
+        error: Some(reason.to_owned()),
+        ..OrderUpdate::default()
+    };
+    record(ctx, &r.client_order_id, from, event, up);
+    r.failed(reason)
 }
 
 /// Queues a state change; a failure is logged (the row stays in its earlier state, which a

@@ -26,8 +26,8 @@ use super::lifecycle::{
 use super::stop::{StopStart, protect, stop_done};
 use super::trailing;
 use super::{
-    CLOSED_ELSEWHERE, Execution, LOOKUP_ATTEMPTS, LOOKUP_BACKOFF, Report, STOP_FAILED_CLOSED,
-    derived_id, filled, record,
+    CLOSED_ELSEWHERE, Execution, LOOKUP_ATTEMPTS, LOOKUP_BACKOFF, MAX_DERIVED_IDS, Report,
+    STOP_FAILED_CLOSED, derived_id, filled, record, settle_failed,
 };
 use crate::context::AgentCtx;
 use crate::exchange::{Decimal, ExchangeError, Fill, OrderReport, Side};
@@ -57,18 +57,9 @@ pub async fn settle_prior(
     } else {
         None
     };
-    let r = Report {
-        signal_id: prior.signal_id,
-        symbol: prior.symbol.clone(),
-        index: prior.index.unwrap_or(u32::MAX),
-        round: prior.round,
-        client_order_id: journaled_id(exchange_id, &prior),
-        side,
-        stop_loss_percent,
-        // Its distances as journaled, while its step is not settled.
-        trailing: prior.trailing_params.filter(|_| !prior.trailing.is_final()),
-        times: Default::default(),
-    };
+    // Its trailing distances as journaled, while its step is not settled.
+    let trailing = prior.trailing_params.filter(|_| !prior.trailing.is_final());
+    let r = report_of(exchange_id, &prior, side, stop_loss_percent, trailing);
     match plan(&row_of(&prior)) {
         Next::LookUp {
             lookup,
@@ -95,6 +86,27 @@ pub async fn settle_prior(
                 trailing::reported(prior.trailing, prior.trailing_error.as_deref());
             exec
         }
+    }
+}
+
+/// The report of a journaled order, under its journaled client order id.
+fn report_of(
+    exchange_id: u32,
+    prior: &JournalOrder,
+    side: Side,
+    stop_loss_percent: f64,
+    trailing: Option<crate::protocol::Trailing>,
+) -> Report {
+    Report {
+        signal_id: prior.signal_id,
+        symbol: prior.symbol.clone(),
+        index: prior.index.unwrap_or(u32::MAX),
+        round: prior.round,
+        client_order_id: journaled_id(exchange_id, prior),
+        side,
+        stop_loss_percent,
+        trailing,
+        times: Default::default(),
     }
 }
 
@@ -230,20 +242,10 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> 
             }
             (AfterLookup::Failed, _) => {
                 let reason = reason.unwrap_or_else(|| "rejected".to_owned());
-                let up = OrderUpdate {
-                    error: Some(reason.clone()),
-                    ..OrderUpdate::default()
-                };
-                record(ctx, &coid, from, OrderEvent::Resolve, up);
-                return r.failed(&reason);
+                return settle_failed(ctx, r, from, OrderEvent::Resolve, &reason);
             }
             (AfterLookup::NotReceived, _) => {
-                let up = OrderUpdate {
-                    error: Some("not_received".into()),
-                    ..OrderUpdate::default()
-                };
-                record(ctx, &coid, from, OrderEvent::Resolve, up);
-                return r.failed("not_received");
+                return settle_failed(ctx, r, from, OrderEvent::Resolve, "not_received");
             }
             (AfterLookup::HoldSlot, _) if found == Found::Missing => {
                 error!(%coid, symbol = %r.symbol,
@@ -299,7 +301,6 @@ async fn protect_own(
     state: StopState,
     stop_attempt: u32,
 ) -> Execution {
-    let coid = &r.client_order_id;
     let with_fill = |error: &str| r.filled(&fill, true, error);
     let retries = ctx.config.stop_retries.max(1);
     let used = match state {
@@ -307,17 +308,9 @@ async fn protect_own(
         _ => retries,
     }
     .min(MAX_DERIVED_IDS);
-    for attempt in 0..used {
-        let stop_id = derived_id(coid, 's', attempt);
-        match ctx.exchange.stop_in_place(r.symbol.clone(), stop_id).await {
-            Ok(true) => {
-                stop_done(ctx, r, state, StopEvent::Place, None);
-                return with_fill("");
-            }
-            Ok(false) => {}
-            // The position check below still keeps another wave's position safe.
-            Err(e) => warn!(%coid, attempt, error = %e, "stop lookup failed"),
-        }
+    if earlier_stop_in_place(ctx, r, used).await {
+        stop_done(ctx, r, state, StopEvent::Place, None);
+        return with_fill("");
     }
     match after_holder(holder(ctx, r, &fill).await) {
         OwnStep::Protect => {
@@ -379,9 +372,6 @@ pub(super) async fn holder(ctx: &AgentCtx, r: &Report, fill: &Fill) -> Holder {
         }
     }
 }
-
-/// Most stop or close ids looked up ([`derived_id`] numbers attempts modulo 100).
-const MAX_DERIVED_IDS: u32 = 100;
 
 /// Finishes a close an earlier run journaled (`closing`: its stop could not be placed) and may
 /// have sent. The symbol's position now is not necessarily this order's: if that close filled
@@ -449,17 +439,10 @@ async fn reprotect(ctx: &AgentCtx, r: &Report, fill: Fill, prior: &JournalOrder)
         stop_done(ctx, r, StopState::CloseFailed, StopEvent::Closed, done);
         return with_fill(false, STOP_FAILED_CLOSED);
     }
-    for attempt in 0..stops {
-        let stop_id = derived_id(coid, 's', attempt);
-        match ctx.exchange.stop_in_place(r.symbol.clone(), stop_id).await {
-            Ok(true) => {
-                let done = Some((true, ""));
-                stop_done(ctx, r, StopState::CloseFailed, StopEvent::Place, done);
-                return with_fill(true, "");
-            }
-            Ok(false) => {}
-            Err(e) => warn!(%coid, attempt, error = %e, "stop lookup failed"),
-        }
+    if earlier_stop_in_place(ctx, r, stops).await {
+        let done = Some((true, ""));
+        stop_done(ctx, r, StopState::CloseFailed, StopEvent::Place, done);
+        return with_fill(true, "");
     }
     match after_holder(holder(ctx, r, &fill).await) {
         OwnStep::Protect => {
@@ -486,8 +469,22 @@ async fn reprotect(ctx: &AgentCtx, r: &Report, fill: Fill, prior: &JournalOrder)
     }
 }
 
-/// True when a position of `held` is the one a fill of `filled` opened (sizes are the
-/// exchange's own decimals, so equal up to float parsing).
+/// True when one of the stops an earlier run may have sent for this order (ids `s0..s{n}`) is
+/// in place. A failed lookup counts as not in place: the position check that follows still
+/// keeps another wave's position safe.
+async fn earlier_stop_in_place(ctx: &AgentCtx, r: &Report, n: u32) -> bool {
+    let coid = &r.client_order_id;
+    for attempt in 0..n {
+        let stop_id = derived_id(coid, 's', attempt);
+        match ctx.exchange.stop_in_place(r.symbol.clone(), stop_id).await {
+            Ok(true) => return true,
+            Ok(false) => {}
+            Err(e) => warn!(%coid, attempt, error = %e, "stop lookup failed"),
+        }
+    }
+    false
+}
+
 /// True when one of the market closes an earlier run may have sent for this order (ids
 /// `c0..c{n}`) filled. A failed lookup counts as not filled: the position check that follows
 /// still keeps another wave's position safe.
@@ -504,6 +501,8 @@ async fn earlier_close_filled(ctx: &AgentCtx, r: &Report, n: u32) -> bool {
     false
 }
 
+/// True when a position of `held` is the one a fill of `filled` opened (sizes are the
+/// exchange's own decimals, so equal up to float parsing).
 fn same_size(held: Decimal, filled: Decimal) -> bool {
     filled > Decimal::ZERO && held == filled
 }
@@ -511,16 +510,5 @@ fn same_size(held: Decimal, filled: Decimal) -> bool {
 /// The outcome of a journaled order this run could not settle (its side is not journaled
 /// and its signal never came): it holds its slot, as an unknown outcome does.
 pub fn unsettled(exchange_id: u32, prior: &JournalOrder) -> Execution {
-    Report {
-        signal_id: prior.signal_id,
-        symbol: prior.symbol.clone(),
-        index: prior.index.unwrap_or(u32::MAX),
-        round: prior.round,
-        client_order_id: journaled_id(exchange_id, prior),
-        side: Side::Long,
-        stop_loss_percent: 0.0,
-        trailing: None,
-        times: Default::default(),
-    }
-    .unresolved()
+    report_of(exchange_id, prior, Side::Long, 0.0, None).unresolved()
 }

@@ -133,12 +133,8 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
         )
         .await
         {
-            Ok(Ok(_)) => {
-                let done = Some((false, STOP_FAILED_CLOSED));
-                stop_done(ctx, r, state, StopEvent::Closed, done);
-                return ok(STOP_FAILED_CLOSED, false);
-            }
-            Ok(Err(ExchangeError::NoPosition)) => {
+            // Closed, or already gone.
+            Ok(Ok(_) | Err(ExchangeError::NoPosition)) => {
                 let done = Some((false, STOP_FAILED_CLOSED));
                 stop_done(ctx, r, state, StopEvent::Closed, done);
                 return ok(STOP_FAILED_CLOSED, false);

@@ -18,7 +18,7 @@ use tracing::{error, warn};
 
 use super::lifecycle::{AfterSend, OwnStep, Protective, after_holder, after_send};
 use super::stop::answer_of;
-use super::{ExecStatus, Execution, Report, derived_id};
+use super::{ExecStatus, Execution, MAX_DERIVED_IDS, Report, derived_id};
 use crate::context::AgentCtx;
 use crate::exchange::money::{NotMoney, decimal, percent_of};
 use crate::exchange::{Fill, OrderReport, Side, TrailingStopOrder};
@@ -175,9 +175,6 @@ async fn place(
     }
     done(ctx, r, state, TrailingEvent::Fail, Some(&last))
 }
-
-/// Most trailing ids an order uses ([`derived_id`] numbers attempts modulo 100).
-const MAX_DERIVED_IDS: u32 = 100;
 
 /// Queues the step's outcome and returns the outcome's `trailing`.
 fn done(
