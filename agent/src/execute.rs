@@ -399,6 +399,7 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
     };
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     r.times.add(Step::Entry, started);
+    let look_up = |lookup, sender| lost_then_resolve(&ctx, &r, OrderState::Sent, lookup, sender);
     let mut exec = match placed {
         Ok(Ok(fill)) => {
             record(
@@ -431,14 +432,7 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
         }
         Ok(Err(ExchangeError::Unknown(detail))) => {
             warn!(%coid, %detail, "entry outcome unknown; looking it up");
-            lost_then_resolve(
-                &ctx,
-                &r,
-                OrderState::Sent,
-                Lookup::Unanswered,
-                Sender::ThisRun,
-            )
-            .await
+            look_up(Lookup::Unanswered, Sender::ThisRun).await
         }
         Ok(Err(ExchangeError::DuplicateId(detail))) => {
             // An order under this id already exists (a send whose journal row was lost, or
@@ -446,25 +440,11 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
             // earlier send's, not this run's: its position may have been closed since (or be
             // someone else's), so it gets a stop only after the ownership check.
             warn!(%coid, %detail, "exchange already holds this client order id; looking it up");
-            lost_then_resolve(
-                &ctx,
-                &r,
-                OrderState::Sent,
-                Lookup::Exists,
-                Sender::EarlierRun,
-            )
-            .await
+            look_up(Lookup::Exists, Sender::EarlierRun).await
         }
         Err(_) => {
             warn!(%coid, "entry timed out; looking it up");
-            lost_then_resolve(
-                &ctx,
-                &r,
-                OrderState::Sent,
-                Lookup::Unanswered,
-                Sender::ThisRun,
-            )
-            .await
+            look_up(Lookup::Unanswered, Sender::ThisRun).await
         }
     };
     exec.outcome.exchange_latency_us = latency_us;

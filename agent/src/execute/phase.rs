@@ -319,29 +319,19 @@ mod tests {
         (o, s, t, executed, error): (O, S, T, bool, bool),
         e: Event,
     ) -> Option<(O, S, T, bool, bool)> {
-        let order = |ev| o.transition(ev).ok().map(|o| (o, s, t, executed, error));
+        let settle =
+            |ev, executed, error| o.transition(ev).ok().map(|o| (o, s, t, executed, error));
+        let order = |ev| settle(ev, executed, error);
         let stop = |ev, executed, error| s.transition(ev).ok().map(|s| (o, s, t, executed, error));
         let trail = |ev| t.transition(ev).ok().map(|t| (o, s, t, executed, error));
         match e {
             E::Submit => order(OrderEvent::Submit),
-            E::Fill => o
-                .transition(OrderEvent::Fill)
-                .ok()
-                .map(|o| (o, s, t, true, false)),
-            E::Reject => o
-                .transition(OrderEvent::Reject)
-                .ok()
-                .map(|o| (o, s, t, false, true)),
+            E::Fill => settle(OrderEvent::Fill, true, false),
+            E::Reject => settle(OrderEvent::Reject, false, true),
             E::Lost => order(OrderEvent::Lost),
             E::Duplicate => order(OrderEvent::Duplicate),
-            E::FoundFilled => o
-                .transition(OrderEvent::Resolve)
-                .ok()
-                .map(|o| (o, s, t, true, false)),
-            E::FoundFailed => o
-                .transition(OrderEvent::Resolve)
-                .ok()
-                .map(|o| (o, s, t, false, true)),
+            E::FoundFilled => settle(OrderEvent::Resolve, true, false),
+            E::FoundFailed => settle(OrderEvent::Resolve, false, true),
             // Only a filled entry's stop columns move (the machines there know no entry).
             _ if !matches!(o, O::Filled | O::Resolved) => None,
             // Sending again for an unprotected position clears its `close_failed` error.
