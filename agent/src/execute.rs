@@ -410,7 +410,8 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
                 filled(&fill),
             );
             let mut exec = protect(&ctx, &r, fill.clone(), StopStart::FIRST).await;
-            trailing::after_stop(&ctx, &r, &fill, &mut exec, TrailingState::Pending, 0).await;
+            let pending = TrailingState::Pending;
+            trailing::after_stop(&ctx, &r, &fill, &mut exec, pending, 0, false).await;
             exec
         }
         // Not an answer an entry gets (only closes); refused all the same.

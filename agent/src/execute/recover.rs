@@ -70,7 +70,7 @@ pub async fn settle_prior(
             let (state, attempt) = (prior.trailing, prior.trailing_attempt);
             let fill = fill_of(&prior);
             let mut exec = recover_stop(ctx, &r, prior, next).await;
-            trailing::after_recovered_stop(ctx, &r, &fill, &mut exec, state, attempt).await;
+            trailing::after_stop(ctx, &r, &fill, &mut exec, state, attempt, true).await;
             exec
         }
         Next::Trail => {
@@ -237,7 +237,7 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> 
                 };
                 // An entry settled by lookup never had its trailing stop sent.
                 let pending = TrailingState::Pending;
-                trailing::after_recovered_stop(ctx, r, &fill, &mut exec, pending, 0).await;
+                trailing::after_stop(ctx, r, &fill, &mut exec, pending, 0, true).await;
                 return exec;
             }
             (AfterLookup::Failed, _) => {

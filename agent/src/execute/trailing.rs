@@ -67,8 +67,9 @@ pub fn reported(state: TrailingState, error: Option<&str>) -> String {
     }
 }
 
-/// Sets `exec`'s `trailing`: placed (from `state`, `attempt` on) when `r` asks for one and
-/// `exec` left the position behind its protective stop, else `off`.
+/// Sets `exec`'s `trailing` when `r` asks for one and `exec` left the position behind its
+/// protective stop (else `off`): placed from journal step `state`, attempt `attempt` on —
+/// for a stop a lookup or a later run settled (`recovered`), only through [`recover`].
 pub(super) async fn after_stop(
     ctx: &AgentCtx,
     r: &Report,
@@ -76,43 +77,22 @@ pub(super) async fn after_stop(
     exec: &mut Execution,
     state: TrailingState,
     attempt: u32,
+    recovered: bool,
 ) {
     // Only behind a protective stop in place; its failure changes nothing else.
     let protected = exec.status == ExecStatus::Executed && exec.outcome.error.is_empty();
     exec.outcome.trailing = match r.trailing {
+        Some(_) if recovered && protected && !state.is_final() => {
+            recover(ctx, r, fill, state, attempt).await
+        }
         Some(t) if protected && !state.is_final() => place(ctx, r, fill, t, state, attempt).await,
         _ => OFF.to_owned(),
     };
-    count(ctx, &exec.outcome.trailing);
-}
-
-/// Counts a trailing stop placed or failed in `wavegate_agent_trailing_stops_total` (`off`:
-/// none was due).
-fn count(ctx: &AgentCtx, trailing: &str) {
-    if trailing != OFF {
-        ctx.metrics
-            .trailing_stop(&ctx.config.exchange_name, trailing == PLACED);
+    // `wavegate_agent_trailing_stops_total` counts placed and failed ones (`off`: none due).
+    if exec.outcome.trailing != OFF {
+        let placed = exec.outcome.trailing == PLACED;
+        ctx.metrics.trailing_stop(&ctx.config.exchange_name, placed);
     }
-}
-
-/// As [`after_stop`] for a stop a lookup or a later run settled (the entry filled as `fill`): the trailing stop is placed
-/// only through [`recover`] (earlier attempts looked up, the position checked to be the
-/// entry's), from the journaled step `state` and `attempt`.
-pub(super) async fn after_recovered_stop(
-    ctx: &AgentCtx,
-    r: &Report,
-    fill: &Fill,
-    exec: &mut Execution,
-    state: TrailingState,
-    attempt: u32,
-) {
-    let protected = exec.status == ExecStatus::Executed && exec.outcome.error.is_empty();
-    exec.outcome.trailing = if protected && r.trailing.is_some() && !state.is_final() {
-        recover(ctx, r, fill, state, attempt).await
-    } else {
-        OFF.to_owned()
-    };
-    count(ctx, &exec.outcome.trailing);
 }
 
 /// Places the trailing stop with the stop's retry budget, attempts `attempt..`, from journal
