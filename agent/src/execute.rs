@@ -259,33 +259,16 @@ impl Report {
 
     /// The outcome of an entry that filled as `fill`: executed or not, with `error`.
     fn filled(&self, fill: &Fill, executed: bool, error: &str) -> Execution {
-        self.with_fill(
-            executed,
-            error,
-            &fill.exchange_order_id,
-            fill.price,
-            fill.quantity,
-        )
-    }
-
-    fn with_fill(
-        &self,
-        executed: bool,
-        error: &str,
-        exchange_order_id: &str,
-        price: Decimal,
-        quantity: Decimal,
-    ) -> Execution {
         let (status, kind) = if executed {
             (ExecStatus::Executed, pb::OutcomeKind::Executed)
         } else {
             (ExecStatus::Failed, pb::OutcomeKind::ExecutionFailed)
         };
         let mut outcome = self.outcome(kind, executed, error);
-        outcome.exchange_order_id = exchange_order_id.to_owned();
+        outcome.exchange_order_id = fill.exchange_order_id.clone();
         // The wire keeps floats; the agent's numbers stay decimals up to here.
-        outcome.fill_price = to_f64(price);
-        outcome.quantity = to_f64(quantity);
+        outcome.fill_price = to_f64(fill.price);
+        outcome.quantity = to_f64(fill.quantity);
         Execution { status, outcome }
     }
 }

@@ -112,13 +112,8 @@ fn report_of(
 
 /// The outcome of a row as journaled.
 fn journaled(r: &Report, prior: &JournalOrder) -> Execution {
-    r.with_fill(
-        prior.executed,
-        prior.error.as_deref().unwrap_or(""),
-        prior.exchange_order_id.as_deref().unwrap_or(""),
-        prior.fill_price,
-        prior.quantity,
-    )
+    let error = prior.error.as_deref().unwrap_or("");
+    r.filled(&fill_of(prior), prior.executed, error)
 }
 
 /// The entry's fill as journaled.
