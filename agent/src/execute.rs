@@ -20,11 +20,8 @@
 //!    is journaled as the row's stop step and committed before it leaves.
 //!
 //! Orders journaled by an earlier run of the wave are never launched by the walk: the session
-//! settles every one of them first with [`settle_prior`] (`execute/recover.rs`), which looks
-//! unsettled ones up and finishes an interrupted stop step — the same code as the live path
-//! (`execute/stop.rs`), but only on the entry's own position: one that is gone or someone
-//! else's (closed outside the agent, opened again by another wave) is left alone and the
-//! entry settled executed with [`CLOSED_ELSEWHERE`].
+//! settles them first with [`settle_prior`] (`execute/recover.rs`), by the live path's code,
+//! but only on the entry's own position.
 //!
 //! Every journal update after the exchange answered is queued ([`Journal::apply_later`]) and
 //! committed in batches off the walk's path; the session flushes the queue before it stores

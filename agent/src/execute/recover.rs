@@ -277,18 +277,12 @@ async fn recover_stop(ctx: &AgentCtx, r: &Report, prior: JournalOrder, next: Nex
     }
 }
 
-/// Gives a filled entry of an earlier run (stop step `state`: `none` or `sending`) its
-/// protective stop, by the live path's rules ([`protect`]), but only on its own position.
-///
-/// First every stop id an earlier run may have sent is looked up: up to `stop_attempt` when
-/// `sending`; when `none`, the first run's range (sent only if the journal refused the step,
-/// see `step_before_send`). One the exchange holds (or that fired) settles the order `placed`,
-/// nothing sent. Otherwise, under the symbol's lock (held by [`settle_prior`]), the position is
-/// read: if it is this entry's, the stop is placed (then closed at market if it cannot be);
-/// if it is gone or someone else's, this entry's position was closed outside the agent: the
-/// order is settled `gone`, executed (a position opened: it keeps its slot) with error
-/// [`CLOSED_ELSEWHERE`], and the other position is left alone. If whose it is cannot be told,
-/// nothing is sent and the order holds its slot, unresolved, for a later run.
+/// Gives a filled entry of an earlier run (stop step `state`: `none` or `sending`) its stop by
+/// the live path's rules ([`protect`]), only on its own position: the stop ids an earlier run
+/// may have sent (up to `stop_attempt` when `sending`, else the first run's range: sent only if
+/// the journal refused the step) are looked up first, and one in place settles it `placed`; a
+/// position gone or someone else's settles it `gone` (executed, [`CLOSED_ELSEWHERE`]) and is
+/// left alone; if whose it is cannot be told, nothing is sent and it holds its slot.
 async fn protect_own(
     ctx: &AgentCtx,
     r: &Report,
@@ -368,14 +362,10 @@ pub(super) async fn holder(ctx: &AgentCtx, r: &Report, fill: &Fill) -> Holder {
     }
 }
 
-/// Finishes a close an earlier run journaled (`closing`: its stop could not be placed) and may
-/// have sent. The symbol's position now is not necessarily this order's: if that close filled
-/// before the crash, another wave may have opened the symbol since. So nothing is closed
-/// blindly: every close id an earlier run may have used is looked up, and one that filled
-/// settles the order (`closed`, nothing sent); otherwise the position is closed only if it is
-/// still this order's ([`holder`]) under the symbol's lock (held by
-/// [`settle_prior`]). A position that is gone or someone else's means this order's position
-/// was closed (by its close or its stop): `closed`, and the other position is left alone.
+/// Finishes a close an earlier run journaled (`closing`) and may have sent, never blindly: a
+/// close id of an earlier run that filled settles it `closed`, nothing sent; otherwise the
+/// position is closed only if it is still this order's ([`holder`]). One gone or someone
+/// else's means this order's was closed (by its close or its stop): `closed`, left alone.
 async fn finish_close(ctx: &AgentCtx, r: &Report, stop_attempt: u32, fill: Fill) -> Execution {
     let closed = |executed: bool, error: &str| r.filled(&fill, executed, error);
     let retries = ctx.config.stop_retries.max(1);
@@ -408,18 +398,12 @@ async fn finish_close(ctx: &AgentCtx, r: &Report, stop_attempt: u32, fill: Fill)
     }
 }
 
-/// Tries again to protect a position an earlier run left open without a stop (`close_failed`:
-/// its stop and its market close both failed), by the rules of the other recovery paths.
-///
-/// First every close id an earlier run may have sent is looked up (`0..stop_attempt +
-/// retries`: the last closing run's range and those before it): one that filled after all
-/// means the position was closed — `closed`, a failed execution, nothing sent. Then every stop
-/// id (`0..stops_sent`, at least the first run's `retries`): one the exchange holds settles
-/// the order `placed`, nothing sent. Otherwise, under the symbol's lock (held by
-/// [`settle_prior`]), only if the position is still this entry's ([`holder`]) is a stop placed
-/// under fresh ids (then, if it cannot be, a close under fresh ids); a position gone or someone
-/// else's settles the order `gone` (executed, [`CLOSED_ELSEWHERE`]) and is left alone. If whose
-/// it is cannot be told, nothing is sent and the order stays unprotected for a later run.
+/// Tries again to protect a position an earlier run left without a stop (`close_failed`), by
+/// the other recovery paths' rules: a close an earlier run sent (`0..stop_attempt + retries`)
+/// that filled settles it `closed` (failed); a stop of theirs in place (`0..stops_sent`, at
+/// least `retries`) settles it `placed`; else, only on its own position ([`holder`]), a stop
+/// (then a close) goes under fresh ids; a position gone or someone else's settles it `gone`
+/// (executed, [`CLOSED_ELSEWHERE`]); if whose it is cannot be told, it stays unprotected.
 async fn reprotect(ctx: &AgentCtx, r: &Report, fill: Fill, prior: &JournalOrder) -> Execution {
     let coid = &r.client_order_id;
     let retries = ctx.config.stop_retries.max(1);

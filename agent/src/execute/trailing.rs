@@ -1,16 +1,13 @@
-//! The trailing stop placed after a position's protective stop (issue 11), when the wave's
-//! params (or the agent's `[positions]`) give its activation and distance.
+//! The trailing stop placed after a position's protective stop, when the wave's params (or the
+//! agent's `[positions]`) give its activation and distance: activation `activation_percent`
+//! from the fill on the profit side, callback `distance_percent`.
 //!
-//! Activation at `activation_percent` from the fill on the profit side (above it for a long,
-//! below for a short), callback `distance_percent`. It is placed, looked up and recovered with
-//! the same care as the protective stop: its distances are journaled with the order, each
-//! attempt's step (`journal/trailing.rs`) is committed before the request leaves under an id
-//! derived from the entry's (tag `t`, numbered by attempt), an unanswered request is looked up
-//! by that id before another attempt, and a later run (a re-sent wave, or the restart's
-//! sweep) looks up every id an earlier run may have sent before it places one on the entry's
-//! own position ([`recover`]). A trailing stop that cannot be placed is reported
-//! (`failed(<reason>)`) and nothing else changes — the protective stop stays, the position
-//! counts as executed.
+//! Placed, looked up and recovered with the protective stop's care: its distances are
+//! journaled with the order, each attempt's step (`journal/trailing.rs`) is committed before
+//! the request leaves under an id derived from the entry's (tag `t`), an unanswered request is
+//! looked up before another attempt, and a later run looks up every id an earlier run may have
+//! sent before it places one on the entry's own position ([`recover`]). One that cannot be
+//! placed is reported (`failed(<reason>)`): the protective stop stays, the position counts.
 
 use std::time::Duration;
 
