@@ -327,8 +327,7 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
         },
     };
     // A stop that came while the last step finished: still before anything is journaled.
-    let stop_reason = *job.cancel.borrow();
-    if let Some(reason) = stop_reason {
+    if let Some(reason) = *job.cancel.borrow() {
         return r.failed(reason);
     }
     if job.deadline.is_some_and(|d| Utc::now() >= d) {
@@ -382,13 +381,8 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
     let look_up = |lookup, sender| lost_then_resolve(&ctx, &r, OrderState::Sent, lookup, sender);
     let mut exec = match placed {
         Ok(Ok(fill)) => {
-            record(
-                &ctx,
-                &coid,
-                OrderState::Sent,
-                OrderEvent::Fill,
-                filled(&fill),
-            );
+            let up = filled(&fill);
+            record(&ctx, &coid, OrderState::Sent, OrderEvent::Fill, up);
             let mut exec = protect(&ctx, &r, fill.clone(), StopStart::FIRST).await;
             let pending = TrailingState::Pending;
             trailing::after_stop(&ctx, &r, &fill, &mut exec, pending, 0, false).await;

@@ -66,10 +66,15 @@ pub async fn settle_prior(
             mark_lost: true,
         } => lost_then_resolve(ctx, &r, prior.state, lookup, Sender::EarlierRun).await,
         Next::LookUp { lookup, .. } => resolve(ctx, &r, lookup, Sender::EarlierRun).await,
+        // The stop step as the lifecycle planned it, then the trailing stop.
         next @ (Next::FinishClose | Next::Reprotect | Next::ProtectOwn) => {
+            let (fill, attempt) = (fill_of(&prior), prior.stop_attempt);
+            let mut exec = match next {
+                Next::FinishClose => finish_close(ctx, &r, attempt, fill.clone()).await,
+                Next::Reprotect => reprotect(ctx, &r, fill.clone(), &prior).await,
+                _ => protect_own(ctx, &r, fill.clone(), prior.stop, attempt).await,
+            };
             let (state, attempt) = (prior.trailing, prior.trailing_attempt);
-            let fill = fill_of(&prior);
-            let mut exec = recover_stop(ctx, &r, prior, next).await;
             trailing::after_stop(ctx, &r, &fill, &mut exec, state, attempt, true).await;
             exec
         }
@@ -262,18 +267,6 @@ async fn flat_on_side(ctx: &AgentCtx, r: &Report) -> Option<bool> {
             warn!(coid = %r.client_order_id, error = %e, "position unavailable");
             None
         }
-    }
-}
-
-/// Finishes the stop step of a filled entry journaled by an earlier run, as the lifecycle
-/// planned it (`next`): an interrupted close by [`finish_close`], a position left without a
-/// stop by [`reprotect`], a stop step that had not finished by [`protect_own`].
-async fn recover_stop(ctx: &AgentCtx, r: &Report, prior: JournalOrder, next: Next) -> Execution {
-    let fill = fill_of(&prior);
-    match next {
-        Next::FinishClose => finish_close(ctx, r, prior.stop_attempt, fill).await,
-        Next::Reprotect => reprotect(ctx, r, fill, &prior).await,
-        _ => protect_own(ctx, r, fill, prior.stop, prior.stop_attempt).await,
     }
 }
 

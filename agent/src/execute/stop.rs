@@ -127,12 +127,8 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
     while attempt < end {
         ctx.limiter.acquire().await;
         let close_id = derived_id(coid, 'c', attempt);
-        match tokio::time::timeout(
-            timeout,
-            ctx.exchange.close_position(symbol.clone(), close_id),
-        )
-        .await
-        {
+        let closed = ctx.exchange.close_position(symbol.clone(), close_id);
+        match tokio::time::timeout(timeout, closed).await {
             // Closed, or already gone.
             Ok(Ok(_) | Err(ExchangeError::NoPosition)) => {
                 let done = Some((false, STOP_FAILED_CLOSED));
