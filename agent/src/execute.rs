@@ -20,11 +20,8 @@
 //!    is journaled as the row's stop step and committed before it leaves.
 //!
 //! Orders journaled by an earlier run of the wave are never launched by the walk: the session
-//! settles every one of them first with [`settle_prior`] (`execute/recover.rs`), which looks
-//! unsettled ones up and finishes an interrupted stop step — the same code as the live path
-//! (`execute/stop.rs`), but only on the entry's own position: one that is gone or someone
-//! else's (closed outside the agent, opened again by another wave) is left alone and the
-//! entry settled executed with [`CLOSED_ELSEWHERE`].
+//! settles them first with [`settle_prior`] (`execute/recover.rs`), by the live path's code,
+//! but only on the entry's own position.
 //!
 //! Every journal update after the exchange answered is queued ([`Journal::apply_later`]) and
 //! committed in batches off the walk's path; the session flushes the queue before it stores
@@ -65,6 +62,8 @@ pub use recover::{needs_side, settle_prior, unsettled};
 use stop::{StopStart, protect};
 use timing::{Step, StepTimes};
 
+/// Most derived ids of one kind an order uses ([`derived_id`] numbers attempts modulo 100).
+const MAX_DERIVED_IDS: u32 = 100;
 /// Lookups tried before an unknown outcome is given up on for this run.
 const LOOKUP_ATTEMPTS: u32 = 5;
 /// First pause between lookups (doubles each time: about 3 s over all attempts).
@@ -257,33 +256,16 @@ impl Report {
 
     /// The outcome of an entry that filled as `fill`: executed or not, with `error`.
     fn filled(&self, fill: &Fill, executed: bool, error: &str) -> Execution {
-        self.with_fill(
-            executed,
-            error,
-            &fill.exchange_order_id,
-            fill.price,
-            fill.quantity,
-        )
-    }
-
-    fn with_fill(
-        &self,
-        executed: bool,
-        error: &str,
-        exchange_order_id: &str,
-        price: Decimal,
-        quantity: Decimal,
-    ) -> Execution {
         let (status, kind) = if executed {
             (ExecStatus::Executed, pb::OutcomeKind::Executed)
         } else {
             (ExecStatus::Failed, pb::OutcomeKind::ExecutionFailed)
         };
         let mut outcome = self.outcome(kind, executed, error);
-        outcome.exchange_order_id = exchange_order_id.to_owned();
+        outcome.exchange_order_id = fill.exchange_order_id.clone();
         // The wire keeps floats; the agent's numbers stay decimals up to here.
-        outcome.fill_price = to_f64(price);
-        outcome.quantity = to_f64(quantity);
+        outcome.fill_price = to_f64(fill.price);
+        outcome.quantity = to_f64(fill.quantity);
         Execution { status, outcome }
     }
 }
@@ -345,8 +327,7 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
         },
     };
     // A stop that came while the last step finished: still before anything is journaled.
-    let stop_reason = *job.cancel.borrow();
-    if let Some(reason) = stop_reason {
+    if let Some(reason) = *job.cancel.borrow() {
         return r.failed(reason);
     }
     if job.deadline.is_some_and(|d| Utc::now() >= d) {
@@ -397,57 +378,36 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
     };
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     r.times.add(Step::Entry, started);
+    let look_up = |lookup, sender| lost_then_resolve(&ctx, &r, OrderState::Sent, lookup, sender);
     let mut exec = match placed {
         Ok(Ok(fill)) => {
-            record(
-                &ctx,
-                &coid,
-                OrderState::Sent,
-                OrderEvent::Fill,
-                filled(&fill),
-            );
+            let up = filled(&fill);
+            record(&ctx, &coid, OrderState::Sent, OrderEvent::Fill, up);
             let mut exec = protect(&ctx, &r, fill.clone(), StopStart::FIRST).await;
-            trailing::after_stop(&ctx, &r, &fill, &mut exec, TrailingState::Pending, 0).await;
+            let pending = TrailingState::Pending;
+            trailing::after_stop(&ctx, &r, &fill, &mut exec, pending, 0, false).await;
             exec
         }
         // Not an answer an entry gets (only closes); refused all the same.
-        Ok(Err(ExchangeError::NoPosition)) => {
-            let up = OrderUpdate {
-                error: Some("no_position".into()),
-                ..OrderUpdate::default()
-            };
-            record(&ctx, &coid, OrderState::Sent, OrderEvent::Reject, up);
-            r.failed("no_position")
-        }
+        Ok(Err(ExchangeError::NoPosition)) => settle_failed(
+            &ctx,
+            &r,
+            OrderState::Sent,
+            OrderEvent::Reject,
+            "no_position",
+        ),
         Ok(Err(ExchangeError::Rejected(reason) | ExchangeError::Unavailable(reason))) => {
-            let up = OrderUpdate {
-                error: Some(reason.clone()),
-                ..OrderUpdate::default()
-            };
-            record(&ctx, &coid, OrderState::Sent, OrderEvent::Reject, up);
-            r.failed(&reason)
+            settle_failed(&ctx, &r, OrderState::Sent, OrderEvent::Reject, &reason)
         }
         Ok(Err(ExchangeError::Throttled { detail, .. })) => {
             // The venue refused the request for its rate: nothing was sent.
             ctx.metrics.throttled(&ctx.config.exchange_name, "entry");
             warn!(%coid, %detail, "entry throttled by the venue; not sent");
-            let up = OrderUpdate {
-                error: Some(THROTTLED.to_owned()),
-                ..OrderUpdate::default()
-            };
-            record(&ctx, &coid, OrderState::Sent, OrderEvent::Reject, up);
-            r.failed(THROTTLED)
+            settle_failed(&ctx, &r, OrderState::Sent, OrderEvent::Reject, THROTTLED)
         }
         Ok(Err(ExchangeError::Unknown(detail))) => {
             warn!(%coid, %detail, "entry outcome unknown; looking it up");
-            lost_then_resolve(
-                &ctx,
-                &r,
-                OrderState::Sent,
-                Lookup::Unanswered,
-                Sender::ThisRun,
-            )
-            .await
+            look_up(Lookup::Unanswered, Sender::ThisRun).await
         }
         Ok(Err(ExchangeError::DuplicateId(detail))) => {
             // An order under this id already exists (a send whose journal row was lost, or
@@ -455,25 +415,11 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
             // earlier send's, not this run's: its position may have been closed since (or be
             // someone else's), so it gets a stop only after the ownership check.
             warn!(%coid, %detail, "exchange already holds this client order id; looking it up");
-            lost_then_resolve(
-                &ctx,
-                &r,
-                OrderState::Sent,
-                Lookup::Exists,
-                Sender::EarlierRun,
-            )
-            .await
+            look_up(Lookup::Exists, Sender::EarlierRun).await
         }
         Err(_) => {
             warn!(%coid, "entry timed out; looking it up");
-            lost_then_resolve(
-                &ctx,
-                &r,
-                OrderState::Sent,
-                Lookup::Unanswered,
-                Sender::ThisRun,
-            )
-            .await
+            look_up(Lookup::Unanswered, Sender::ThisRun).await
         }
     };
     exec.outcome.exchange_latency_us = latency_us;
@@ -501,6 +447,22 @@ fn filled(fill: &Fill) -> OrderUpdate {
         fill_price: fill.price,
         quantity: fill.quantity,
     }
+}
+
+/// Queues the entry's settlement as failed with `reason` and returns that outcome.
+fn settle_failed(
+    ctx: &AgentCtx,
+    r: &Report,
+    from: OrderState,
+    event: OrderEvent,
+    reason: &str,
+) -> Execution {
+    let up = OrderUpdate {
+        error: Some(reason.to_owned()),
+        ..OrderUpdate::default()
+    };
+    record(ctx, &r.client_order_id, from, event, up);
+    r.failed(reason)
 }
 
 /// Queues a state change; a failure is logged (the row stays in its earlier state, which a

@@ -31,27 +31,22 @@ impl LeverageCache {
         }
     }
 
-    fn is_set(&self, symbol: &str, s: LeverageSetting) -> bool {
-        let map = self.set.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(symbol) == Some(&s)
-    }
-
-    fn remember(&self, symbol: &str, s: LeverageSetting) {
-        let mut map = self.set.lock().unwrap_or_else(|e| e.into_inner());
-        map.insert(symbol.to_owned(), s);
+    /// The settings, through a poisoned lock too (a map of plain values stays consistent).
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, LeverageSetting>> {
+        self.set.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 /// Makes sure `symbol` trades at `s`; `Err(reason)` when it could not be set.
 pub(super) async fn ensure(ctx: &AgentCtx, symbol: &str, s: LeverageSetting) -> Result<(), String> {
-    if !ctx.config.positions.set_leverage || ctx.leverage.is_set(symbol, s) {
+    if !ctx.config.positions.set_leverage || ctx.leverage.map().get(symbol) == Some(&s) {
         return Ok(());
     }
     let timeout = Duration::from_millis(ctx.config.order_timeout_ms);
     let r = tokio::time::timeout(timeout, ctx.exchange.set_leverage(symbol.to_owned(), s)).await;
     match r {
         Ok(Ok(())) => {
-            ctx.leverage.remember(symbol, s);
+            ctx.leverage.map().insert(symbol.to_owned(), s);
             // Queued, off the order's path: lost in a crash, a restart sets it again (harmless).
             ctx.journal.record_leverage(symbol, s);
             Ok(())

@@ -274,106 +274,80 @@ mod tests {
         }
     }
 
-    fn trailing(r: Row<'_>, trailing: T) -> Row<'_> {
-        Row { trailing, ..r }
+    fn rt(trailing: T, state: O, executed: bool, stop: S, error: Option<&str>) -> Row<'_> {
+        Row {
+            trailing,
+            ..row(state, executed, stop, error)
+        }
     }
 
     #[test]
     fn plan_of_every_journal_row() {
+        use super::super::{CLOSED_ELSEWHERE, STOP_FAILED_CLOSE_FAILED, STOP_FAILED_CLOSED};
+        use Next::{FinishClose, ProtectOwn, Report, Reprotect, Trail};
         let look = |lookup, mark_lost| Next::LookUp { lookup, mark_lost };
+        let lost = look(Lookup::Unanswered, true);
+        let unknown = look(Lookup::Unanswered, false);
         let table: Vec<(Row, Next)> = vec![
-            (
-                row(O::Pending, false, S::None, None),
-                look(Lookup::Unanswered, true),
-            ),
-            (
-                row(O::Sent, false, S::None, None),
-                look(Lookup::Unanswered, true),
-            ),
-            (
-                row(O::Unknown, false, S::None, None),
-                look(Lookup::Unanswered, false),
-            ),
+            (row(O::Pending, false, S::None, None), lost),
+            (row(O::Sent, false, S::None, None), lost),
+            (row(O::Unknown, false, S::None, None), unknown),
             (
                 row(O::Exists, false, S::None, None),
                 look(Lookup::Exists, false),
             ),
-            (row(O::Filled, true, S::None, None), Next::ProtectOwn),
-            (row(O::Filled, true, S::Sending, None), Next::ProtectOwn),
-            (row(O::Resolved, true, S::Sending, None), Next::ProtectOwn),
-            (row(O::Filled, true, S::Closing, None), Next::FinishClose),
+            (row(O::Filled, true, S::None, None), ProtectOwn),
+            (row(O::Filled, true, S::Sending, None), ProtectOwn),
+            (row(O::Resolved, true, S::Sending, None), ProtectOwn),
+            (row(O::Filled, true, S::Closing, None), FinishClose),
             (
                 row(
                     O::Filled,
                     true,
                     S::CloseFailed,
-                    Some("stop_failed_close_failed"),
+                    Some(STOP_FAILED_CLOSE_FAILED),
                 ),
-                Next::Reprotect,
+                Reprotect,
+            ),
+            (row(O::Resolved, true, S::CloseFailed, Some("x")), Reprotect),
+            (row(O::Filled, true, S::Placed, None), Report),
+            (
+                row(O::Filled, false, S::Closed, Some(STOP_FAILED_CLOSED)),
+                Report,
             ),
             (
-                row(O::Resolved, true, S::CloseFailed, Some("x")),
-                Next::Reprotect,
-            ),
-            (row(O::Filled, true, S::Placed, None), Next::Report),
-            (
-                row(O::Filled, false, S::Closed, Some("stop_failed_closed")),
-                Next::Report,
-            ),
-            (
-                row(O::Filled, true, S::Gone, Some("position_closed_elsewhere")),
-                Next::Report,
+                row(O::Filled, true, S::Gone, Some(CLOSED_ELSEWHERE)),
+                Report,
             ),
             // An earlier version's bookkeeping settled it (error without a finished step).
             (
-                row(O::Filled, true, S::Sending, Some("stop_failed_closed")),
-                Next::Report,
+                row(O::Filled, true, S::Sending, Some(STOP_FAILED_CLOSED)),
+                Report,
             ),
-            (
-                row(O::Failed, false, S::None, Some("rejected")),
-                Next::Report,
-            ),
+            (row(O::Failed, false, S::None, Some("rejected")), Report),
             (
                 row(O::Resolved, false, S::None, Some("not_received")),
-                Next::Report,
+                Report,
             ),
             // The trailing stop follows the protective stop, never precedes it.
+            (rt(T::Pending, O::Filled, true, S::Placed, None), Trail),
+            (rt(T::Sending, O::Resolved, true, S::Placed, None), Trail),
             (
-                trailing(row(O::Filled, true, S::Placed, None), T::Pending),
-                Next::Trail,
+                rt(T::Pending, O::Filled, true, S::Sending, None),
+                ProtectOwn,
             ),
             (
-                trailing(row(O::Resolved, true, S::Placed, None), T::Sending),
-                Next::Trail,
+                rt(T::Pending, O::Filled, true, S::CloseFailed, Some("x")),
+                Reprotect,
             ),
             (
-                trailing(row(O::Filled, true, S::Sending, None), T::Pending),
-                Next::ProtectOwn,
+                rt(T::Pending, O::Filled, false, S::Closed, Some("c")),
+                Report,
             ),
-            (
-                trailing(row(O::Filled, true, S::CloseFailed, Some("x")), T::Pending),
-                Next::Reprotect,
-            ),
-            (
-                trailing(row(O::Filled, false, S::Closed, Some("c")), T::Pending),
-                Next::Report,
-            ),
-            (
-                trailing(row(O::Filled, true, S::Gone, Some("g")), T::Pending),
-                Next::Report,
-            ),
-            (
-                trailing(row(O::Filled, true, S::Placed, None), T::Placed),
-                Next::Report,
-            ),
-            (
-                trailing(row(O::Filled, true, S::Placed, None), T::Failed),
-                Next::Report,
-            ),
-            (
-                trailing(row(O::Filled, true, S::Placed, None), T::Dropped),
-                Next::Report,
-            ),
+            (rt(T::Pending, O::Filled, true, S::Gone, Some("g")), Report),
+            (rt(T::Placed, O::Filled, true, S::Placed, None), Report),
+            (rt(T::Failed, O::Filled, true, S::Placed, None), Report),
+            (rt(T::Dropped, O::Filled, true, S::Placed, None), Report),
         ];
         for (r, want) in table {
             assert_eq!(plan(&r), want, "{r:?}");

@@ -19,6 +19,7 @@ use crate::journal::{OrderState, StopState, TrailingState};
 
 /// Where one journaled order's position stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(test, derive(strum::EnumIter))]
 pub enum Phase {
     /// Journaled, not (known to be) sent.
     EntryPending,
@@ -35,6 +36,7 @@ pub enum Phase {
     /// A protective stop may be on the wire.
     Protecting,
     /// The protective stop is in place; the trailing stop's step as given.
+    #[cfg_attr(test, strum(disabled))]
     Protected(TrailingState),
     /// The stop could not be placed: a market close may be on the wire.
     Closing,
@@ -51,6 +53,7 @@ pub enum Phase {
 
 /// What happens to a position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(strum::EnumIter))]
 pub enum Event {
     /// The entry goes on the wire.
     Submit,
@@ -178,55 +181,19 @@ mod tests {
     use Phase as P;
     use StopState as S;
     use TrailingState as T;
+    use strum::IntoEnumIterator;
 
-    const TRAILING: [T; 6] = [
-        T::Off,
-        T::Pending,
-        T::Sending,
-        T::Placed,
-        T::Failed,
-        T::Dropped,
-    ];
-
+    /// Every phase, each trailing step of `Protected` included.
     fn all_phases() -> Vec<Phase> {
-        let mut v = vec![
-            P::EntryPending,
-            P::EntrySent,
-            P::EntryUnknown,
-            P::EntryExists,
-            P::EntryFailed,
-            P::Filled,
-            P::Protecting,
-            P::Closing,
-            P::Closed,
-            P::Unprotected,
-            P::Gone,
-            P::Settled,
-        ];
-        v.extend(TRAILING.map(P::Protected));
-        v
+        let protected = T::iter().map(P::Protected);
+        Phase::iter().chain(protected).collect()
     }
 
-    const ALL_EVENTS: [Event; 18] = [
-        E::Submit,
-        E::Fill,
-        E::Reject,
-        E::Lost,
-        E::Duplicate,
-        E::FoundFilled,
-        E::FoundFailed,
-        E::StopSend,
-        E::StopPlaced { trailing: false },
-        E::StopPlaced { trailing: true },
-        E::Close,
-        E::Closed,
-        E::CloseFailed,
-        E::PositionGone,
-        E::TrailSend,
-        E::TrailPlaced,
-        E::TrailFailed,
-        E::TrailDropped,
-    ];
+    /// Every event, `StopPlaced` with and without a trailing stop.
+    fn all_events() -> Vec<Event> {
+        let trailing = E::StopPlaced { trailing: true };
+        Event::iter().chain([trailing]).collect()
+    }
 
     /// Every allowed pair and where it leads; every other pair must be refused.
     fn allowed() -> Vec<(Phase, Event, Phase)> {
@@ -271,7 +238,7 @@ mod tests {
         let allowed = allowed();
         let mut n = 0;
         for p in all_phases() {
-            for e in ALL_EVENTS {
+            for e in all_events() {
                 n += 1;
                 let want = allowed
                     .iter()
@@ -319,29 +286,19 @@ mod tests {
         (o, s, t, executed, error): (O, S, T, bool, bool),
         e: Event,
     ) -> Option<(O, S, T, bool, bool)> {
-        let order = |ev| o.transition(ev).ok().map(|o| (o, s, t, executed, error));
+        let settle =
+            |ev, executed, error| o.transition(ev).ok().map(|o| (o, s, t, executed, error));
+        let order = |ev| settle(ev, executed, error);
         let stop = |ev, executed, error| s.transition(ev).ok().map(|s| (o, s, t, executed, error));
         let trail = |ev| t.transition(ev).ok().map(|t| (o, s, t, executed, error));
         match e {
             E::Submit => order(OrderEvent::Submit),
-            E::Fill => o
-                .transition(OrderEvent::Fill)
-                .ok()
-                .map(|o| (o, s, t, true, false)),
-            E::Reject => o
-                .transition(OrderEvent::Reject)
-                .ok()
-                .map(|o| (o, s, t, false, true)),
+            E::Fill => settle(OrderEvent::Fill, true, false),
+            E::Reject => settle(OrderEvent::Reject, false, true),
             E::Lost => order(OrderEvent::Lost),
             E::Duplicate => order(OrderEvent::Duplicate),
-            E::FoundFilled => o
-                .transition(OrderEvent::Resolve)
-                .ok()
-                .map(|o| (o, s, t, true, false)),
-            E::FoundFailed => o
-                .transition(OrderEvent::Resolve)
-                .ok()
-                .map(|o| (o, s, t, false, true)),
+            E::FoundFilled => settle(OrderEvent::Resolve, true, false),
+            E::FoundFailed => settle(OrderEvent::Resolve, false, true),
             // Only a filled entry's stop columns move (the machines there know no entry).
             _ if !matches!(o, O::Filled | O::Resolved) => None,
             // Sending again for an unprotected position clears its `close_failed` error.
@@ -369,7 +326,7 @@ mod tests {
             let Some(row) = row_of(p) else { continue };
             let (o, s, t, executed, error) = row;
             assert_eq!(Phase::of(o, s, t, executed, error), p, "{row:?}");
-            for e in ALL_EVENTS {
+            for e in all_events() {
                 let by_table = p.transition(e).ok();
                 let by_columns =
                     columns_after(row, e).map(|(o, s, t, x, err)| Phase::of(o, s, t, x, err));

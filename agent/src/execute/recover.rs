@@ -26,8 +26,8 @@ use super::lifecycle::{
 use super::stop::{StopStart, protect, stop_done};
 use super::trailing;
 use super::{
-    CLOSED_ELSEWHERE, Execution, LOOKUP_ATTEMPTS, LOOKUP_BACKOFF, Report, STOP_FAILED_CLOSED,
-    derived_id, filled, record,
+    CLOSED_ELSEWHERE, Execution, LOOKUP_ATTEMPTS, LOOKUP_BACKOFF, MAX_DERIVED_IDS, Report,
+    STOP_FAILED_CLOSED, derived_id, filled, record, settle_failed,
 };
 use crate::context::AgentCtx;
 use crate::exchange::{Decimal, ExchangeError, Fill, OrderReport, Side};
@@ -57,29 +57,25 @@ pub async fn settle_prior(
     } else {
         None
     };
-    let r = Report {
-        signal_id: prior.signal_id,
-        symbol: prior.symbol.clone(),
-        index: prior.index.unwrap_or(u32::MAX),
-        round: prior.round,
-        client_order_id: journaled_id(exchange_id, &prior),
-        side,
-        stop_loss_percent,
-        // Its distances as journaled, while its step is not settled.
-        trailing: prior.trailing_params.filter(|_| !prior.trailing.is_final()),
-        times: Default::default(),
-    };
+    // Its trailing distances as journaled, while its step is not settled.
+    let trailing = prior.trailing_params.filter(|_| !prior.trailing.is_final());
+    let r = report_of(exchange_id, &prior, side, stop_loss_percent, trailing);
     match plan(&row_of(&prior)) {
         Next::LookUp {
             lookup,
             mark_lost: true,
         } => lost_then_resolve(ctx, &r, prior.state, lookup, Sender::EarlierRun).await,
         Next::LookUp { lookup, .. } => resolve(ctx, &r, lookup, Sender::EarlierRun).await,
+        // The stop step as the lifecycle planned it, then the trailing stop.
         next @ (Next::FinishClose | Next::Reprotect | Next::ProtectOwn) => {
+            let (fill, attempt) = (fill_of(&prior), prior.stop_attempt);
+            let mut exec = match next {
+                Next::FinishClose => finish_close(ctx, &r, attempt, fill.clone()).await,
+                Next::Reprotect => reprotect(ctx, &r, fill.clone(), &prior).await,
+                _ => protect_own(ctx, &r, fill.clone(), prior.stop, attempt).await,
+            };
             let (state, attempt) = (prior.trailing, prior.trailing_attempt);
-            let fill = fill_of(&prior);
-            let mut exec = recover_stop(ctx, &r, prior, next).await;
-            trailing::after_recovered_stop(ctx, &r, &fill, &mut exec, state, attempt).await;
+            trailing::after_stop(ctx, &r, &fill, &mut exec, state, attempt, true).await;
             exec
         }
         Next::Trail => {
@@ -98,15 +94,31 @@ pub async fn settle_prior(
     }
 }
 
+/// The report of a journaled order, under its journaled client order id.
+fn report_of(
+    exchange_id: u32,
+    prior: &JournalOrder,
+    side: Side,
+    stop_loss_percent: f64,
+    trailing: Option<crate::protocol::Trailing>,
+) -> Report {
+    Report {
+        signal_id: prior.signal_id,
+        symbol: prior.symbol.clone(),
+        index: prior.index.unwrap_or(u32::MAX),
+        round: prior.round,
+        client_order_id: journaled_id(exchange_id, prior),
+        side,
+        stop_loss_percent,
+        trailing,
+        times: Default::default(),
+    }
+}
+
 /// The outcome of a row as journaled.
 fn journaled(r: &Report, prior: &JournalOrder) -> Execution {
-    r.with_fill(
-        prior.executed,
-        prior.error.as_deref().unwrap_or(""),
-        prior.exchange_order_id.as_deref().unwrap_or(""),
-        prior.fill_price,
-        prior.quantity,
-    )
+    let error = prior.error.as_deref().unwrap_or("");
+    r.filled(&fill_of(prior), prior.executed, error)
 }
 
 /// The entry's fill as journaled.
@@ -225,25 +237,15 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> 
                 };
                 // An entry settled by lookup never had its trailing stop sent.
                 let pending = TrailingState::Pending;
-                trailing::after_recovered_stop(ctx, r, &fill, &mut exec, pending, 0).await;
+                trailing::after_stop(ctx, r, &fill, &mut exec, pending, 0, true).await;
                 return exec;
             }
             (AfterLookup::Failed, _) => {
                 let reason = reason.unwrap_or_else(|| "rejected".to_owned());
-                let up = OrderUpdate {
-                    error: Some(reason.clone()),
-                    ..OrderUpdate::default()
-                };
-                record(ctx, &coid, from, OrderEvent::Resolve, up);
-                return r.failed(&reason);
+                return settle_failed(ctx, r, from, OrderEvent::Resolve, &reason);
             }
             (AfterLookup::NotReceived, _) => {
-                let up = OrderUpdate {
-                    error: Some("not_received".into()),
-                    ..OrderUpdate::default()
-                };
-                record(ctx, &coid, from, OrderEvent::Resolve, up);
-                return r.failed("not_received");
+                return settle_failed(ctx, r, from, OrderEvent::Resolve, "not_received");
             }
             (AfterLookup::HoldSlot, _) if found == Found::Missing => {
                 error!(%coid, symbol = %r.symbol,
@@ -268,30 +270,12 @@ async fn flat_on_side(ctx: &AgentCtx, r: &Report) -> Option<bool> {
     }
 }
 
-/// Finishes the stop step of a filled entry journaled by an earlier run, as the lifecycle
-/// planned it (`next`): an interrupted close by [`finish_close`], a position left without a
-/// stop by [`reprotect`], a stop step that had not finished by [`protect_own`].
-async fn recover_stop(ctx: &AgentCtx, r: &Report, prior: JournalOrder, next: Next) -> Execution {
-    let fill = fill_of(&prior);
-    match next {
-        Next::FinishClose => finish_close(ctx, r, prior.stop_attempt, fill).await,
-        Next::Reprotect => reprotect(ctx, r, fill, &prior).await,
-        _ => protect_own(ctx, r, fill, prior.stop, prior.stop_attempt).await,
-    }
-}
-
-/// Gives a filled entry of an earlier run (stop step `state`: `none` or `sending`) its
-/// protective stop, by the live path's rules ([`protect`]), but only on its own position.
-///
-/// First every stop id an earlier run may have sent is looked up: up to `stop_attempt` when
-/// `sending`; when `none`, the first run's range (sent only if the journal refused the step,
-/// see `step_before_send`). One the exchange holds (or that fired) settles the order `placed`,
-/// nothing sent. Otherwise, under the symbol's lock (held by [`settle_prior`]), the position is
-/// read: if it is this entry's, the stop is placed (then closed at market if it cannot be);
-/// if it is gone or someone else's, this entry's position was closed outside the agent: the
-/// order is settled `gone`, executed (a position opened: it keeps its slot) with error
-/// [`CLOSED_ELSEWHERE`], and the other position is left alone. If whose it is cannot be told,
-/// nothing is sent and the order holds its slot, unresolved, for a later run.
+/// Gives a filled entry of an earlier run (stop step `state`: `none` or `sending`) its stop by
+/// the live path's rules ([`protect`]), only on its own position: the stop ids an earlier run
+/// may have sent (up to `stop_attempt` when `sending`, else the first run's range: sent only if
+/// the journal refused the step) are looked up first, and one in place settles it `placed`; a
+/// position gone or someone else's settles it `gone` (executed, [`CLOSED_ELSEWHERE`]) and is
+/// left alone; if whose it is cannot be told, nothing is sent and it holds its slot.
 async fn protect_own(
     ctx: &AgentCtx,
     r: &Report,
@@ -299,7 +283,6 @@ async fn protect_own(
     state: StopState,
     stop_attempt: u32,
 ) -> Execution {
-    let coid = &r.client_order_id;
     let with_fill = |error: &str| r.filled(&fill, true, error);
     let retries = ctx.config.stop_retries.max(1);
     let used = match state {
@@ -307,17 +290,9 @@ async fn protect_own(
         _ => retries,
     }
     .min(MAX_DERIVED_IDS);
-    for attempt in 0..used {
-        let stop_id = derived_id(coid, 's', attempt);
-        match ctx.exchange.stop_in_place(r.symbol.clone(), stop_id).await {
-            Ok(true) => {
-                stop_done(ctx, r, state, StopEvent::Place, None);
-                return with_fill("");
-            }
-            Ok(false) => {}
-            // The position check below still keeps another wave's position safe.
-            Err(e) => warn!(%coid, attempt, error = %e, "stop lookup failed"),
-        }
+    if earlier_stop_in_place(ctx, r, used).await {
+        stop_done(ctx, r, state, StopEvent::Place, None);
+        return with_fill("");
     }
     match after_holder(holder(ctx, r, &fill).await) {
         OwnStep::Protect => {
@@ -380,17 +355,10 @@ pub(super) async fn holder(ctx: &AgentCtx, r: &Report, fill: &Fill) -> Holder {
     }
 }
 
-/// Most stop or close ids looked up ([`derived_id`] numbers attempts modulo 100).
-const MAX_DERIVED_IDS: u32 = 100;
-
-/// Finishes a close an earlier run journaled (`closing`: its stop could not be placed) and may
-/// have sent. The symbol's position now is not necessarily this order's: if that close filled
-/// before the crash, another wave may have opened the symbol since. So nothing is closed
-/// blindly: every close id an earlier run may have used is looked up, and one that filled
-/// settles the order (`closed`, nothing sent); otherwise the position is closed only if it is
-/// still this order's ([`holder`]) under the symbol's lock (held by
-/// [`settle_prior`]). A position that is gone or someone else's means this order's position
-/// was closed (by its close or its stop): `closed`, and the other position is left alone.
+/// Finishes a close an earlier run journaled (`closing`) and may have sent, never blindly: a
+/// close id of an earlier run that filled settles it `closed`, nothing sent; otherwise the
+/// position is closed only if it is still this order's ([`holder`]). One gone or someone
+/// else's means this order's was closed (by its close or its stop): `closed`, left alone.
 async fn finish_close(ctx: &AgentCtx, r: &Report, stop_attempt: u32, fill: Fill) -> Execution {
     let closed = |executed: bool, error: &str| r.filled(&fill, executed, error);
     let retries = ctx.config.stop_retries.max(1);
@@ -423,18 +391,12 @@ async fn finish_close(ctx: &AgentCtx, r: &Report, stop_attempt: u32, fill: Fill)
     }
 }
 
-/// Tries again to protect a position an earlier run left open without a stop (`close_failed`:
-/// its stop and its market close both failed), by the rules of the other recovery paths.
-///
-/// First every close id an earlier run may have sent is looked up (`0..stop_attempt +
-/// retries`: the last closing run's range and those before it): one that filled after all
-/// means the position was closed — `closed`, a failed execution, nothing sent. Then every stop
-/// id (`0..stops_sent`, at least the first run's `retries`): one the exchange holds settles
-/// the order `placed`, nothing sent. Otherwise, under the symbol's lock (held by
-/// [`settle_prior`]), only if the position is still this entry's ([`holder`]) is a stop placed
-/// under fresh ids (then, if it cannot be, a close under fresh ids); a position gone or someone
-/// else's settles the order `gone` (executed, [`CLOSED_ELSEWHERE`]) and is left alone. If whose
-/// it is cannot be told, nothing is sent and the order stays unprotected for a later run.
+/// Tries again to protect a position an earlier run left without a stop (`close_failed`), by
+/// the other recovery paths' rules: a close an earlier run sent (`0..stop_attempt + retries`)
+/// that filled settles it `closed` (failed); a stop of theirs in place (`0..stops_sent`, at
+/// least `retries`) settles it `placed`; else, only on its own position ([`holder`]), a stop
+/// (then a close) goes under fresh ids; a position gone or someone else's settles it `gone`
+/// (executed, [`CLOSED_ELSEWHERE`]); if whose it is cannot be told, it stays unprotected.
 async fn reprotect(ctx: &AgentCtx, r: &Report, fill: Fill, prior: &JournalOrder) -> Execution {
     let coid = &r.client_order_id;
     let retries = ctx.config.stop_retries.max(1);
@@ -449,17 +411,10 @@ async fn reprotect(ctx: &AgentCtx, r: &Report, fill: Fill, prior: &JournalOrder)
         stop_done(ctx, r, StopState::CloseFailed, StopEvent::Closed, done);
         return with_fill(false, STOP_FAILED_CLOSED);
     }
-    for attempt in 0..stops {
-        let stop_id = derived_id(coid, 's', attempt);
-        match ctx.exchange.stop_in_place(r.symbol.clone(), stop_id).await {
-            Ok(true) => {
-                let done = Some((true, ""));
-                stop_done(ctx, r, StopState::CloseFailed, StopEvent::Place, done);
-                return with_fill(true, "");
-            }
-            Ok(false) => {}
-            Err(e) => warn!(%coid, attempt, error = %e, "stop lookup failed"),
-        }
+    if earlier_stop_in_place(ctx, r, stops).await {
+        let done = Some((true, ""));
+        stop_done(ctx, r, StopState::CloseFailed, StopEvent::Place, done);
+        return with_fill(true, "");
     }
     match after_holder(holder(ctx, r, &fill).await) {
         OwnStep::Protect => {
@@ -486,8 +441,22 @@ async fn reprotect(ctx: &AgentCtx, r: &Report, fill: Fill, prior: &JournalOrder)
     }
 }
 
-/// True when a position of `held` is the one a fill of `filled` opened (sizes are the
-/// exchange's own decimals, so equal up to float parsing).
+/// True when one of the stops an earlier run may have sent for this order (ids `s0..s{n}`) is
+/// in place. A failed lookup counts as not in place: the position check that follows still
+/// keeps another wave's position safe.
+async fn earlier_stop_in_place(ctx: &AgentCtx, r: &Report, n: u32) -> bool {
+    let coid = &r.client_order_id;
+    for attempt in 0..n {
+        let stop_id = derived_id(coid, 's', attempt);
+        match ctx.exchange.stop_in_place(r.symbol.clone(), stop_id).await {
+            Ok(true) => return true,
+            Ok(false) => {}
+            Err(e) => warn!(%coid, attempt, error = %e, "stop lookup failed"),
+        }
+    }
+    false
+}
+
 /// True when one of the market closes an earlier run may have sent for this order (ids
 /// `c0..c{n}`) filled. A failed lookup counts as not filled: the position check that follows
 /// still keeps another wave's position safe.
@@ -504,6 +473,8 @@ async fn earlier_close_filled(ctx: &AgentCtx, r: &Report, n: u32) -> bool {
     false
 }
 
+/// True when a position of `held` is the one a fill of `filled` opened (sizes are the
+/// exchange's own decimals, so equal up to float parsing).
 fn same_size(held: Decimal, filled: Decimal) -> bool {
     filled > Decimal::ZERO && held == filled
 }
@@ -511,16 +482,5 @@ fn same_size(held: Decimal, filled: Decimal) -> bool {
 /// The outcome of a journaled order this run could not settle (its side is not journaled
 /// and its signal never came): it holds its slot, as an unknown outcome does.
 pub fn unsettled(exchange_id: u32, prior: &JournalOrder) -> Execution {
-    Report {
-        signal_id: prior.signal_id,
-        symbol: prior.symbol.clone(),
-        index: prior.index.unwrap_or(u32::MAX),
-        round: prior.round,
-        client_order_id: journaled_id(exchange_id, prior),
-        side: Side::Long,
-        stop_loss_percent: 0.0,
-        trailing: None,
-        times: Default::default(),
-    }
-    .unresolved()
+    report_of(exchange_id, prior, Side::Long, 0.0, None).unresolved()
 }

@@ -127,18 +127,10 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
     while attempt < end {
         ctx.limiter.acquire().await;
         let close_id = derived_id(coid, 'c', attempt);
-        match tokio::time::timeout(
-            timeout,
-            ctx.exchange.close_position(symbol.clone(), close_id),
-        )
-        .await
-        {
-            Ok(Ok(_)) => {
-                let done = Some((false, STOP_FAILED_CLOSED));
-                stop_done(ctx, r, state, StopEvent::Closed, done);
-                return ok(STOP_FAILED_CLOSED, false);
-            }
-            Ok(Err(ExchangeError::NoPosition)) => {
+        let closed = ctx.exchange.close_position(symbol.clone(), close_id);
+        match tokio::time::timeout(timeout, closed).await {
+            // Closed, or already gone.
+            Ok(Ok(_) | Err(ExchangeError::NoPosition)) => {
                 let done = Some((false, STOP_FAILED_CLOSED));
                 stop_done(ctx, r, state, StopEvent::Closed, done);
                 return ok(STOP_FAILED_CLOSED, false);

@@ -1,16 +1,13 @@
-//! The trailing stop placed after a position's protective stop (issue 11), when the wave's
-//! params (or the agent's `[positions]`) give its activation and distance.
+//! The trailing stop placed after a position's protective stop, when the wave's params (or the
+//! agent's `[positions]`) give its activation and distance: activation `activation_percent`
+//! from the fill on the profit side, callback `distance_percent`.
 //!
-//! Activation at `activation_percent` from the fill on the profit side (above it for a long,
-//! below for a short), callback `distance_percent`. It is placed, looked up and recovered with
-//! the same care as the protective stop: its distances are journaled with the order, each
-//! attempt's step (`journal/trailing.rs`) is committed before the request leaves under an id
-//! derived from the entry's (tag `t`, numbered by attempt), an unanswered request is looked up
-//! by that id before another attempt, and a later run (a re-sent wave, or the restart's
-//! sweep) looks up every id an earlier run may have sent before it places one on the entry's
-//! own position ([`recover`]). A trailing stop that cannot be placed is reported
-//! (`failed(<reason>)`) and nothing else changes — the protective stop stays, the position
-//! counts as executed.
+//! Placed, looked up and recovered with the protective stop's care: its distances are
+//! journaled with the order, each attempt's step (`journal/trailing.rs`) is committed before
+//! the request leaves under an id derived from the entry's (tag `t`), an unanswered request is
+//! looked up before another attempt, and a later run looks up every id an earlier run may have
+//! sent before it places one on the entry's own position ([`recover`]). One that cannot be
+//! placed is reported (`failed(<reason>)`): the protective stop stays, the position counts.
 
 use std::time::Duration;
 
@@ -18,7 +15,7 @@ use tracing::{error, warn};
 
 use super::lifecycle::{AfterSend, OwnStep, Protective, after_holder, after_send};
 use super::stop::answer_of;
-use super::{ExecStatus, Execution, Report, derived_id};
+use super::{ExecStatus, Execution, MAX_DERIVED_IDS, Report, derived_id};
 use crate::context::AgentCtx;
 use crate::exchange::money::{NotMoney, decimal, percent_of};
 use crate::exchange::{Fill, OrderReport, Side, TrailingStopOrder};
@@ -67,8 +64,9 @@ pub fn reported(state: TrailingState, error: Option<&str>) -> String {
     }
 }
 
-/// Sets `exec`'s `trailing`: placed (from `state`, `attempt` on) when `r` asks for one and
-/// `exec` left the position behind its protective stop, else `off`.
+/// Sets `exec`'s `trailing` when `r` asks for one and `exec` left the position behind its
+/// protective stop (else `off`): placed from journal step `state`, attempt `attempt` on —
+/// for a stop a lookup or a later run settled (`recovered`), only through [`recover`].
 pub(super) async fn after_stop(
     ctx: &AgentCtx,
     r: &Report,
@@ -76,43 +74,22 @@ pub(super) async fn after_stop(
     exec: &mut Execution,
     state: TrailingState,
     attempt: u32,
+    recovered: bool,
 ) {
     // Only behind a protective stop in place; its failure changes nothing else.
     let protected = exec.status == ExecStatus::Executed && exec.outcome.error.is_empty();
     exec.outcome.trailing = match r.trailing {
+        Some(_) if recovered && protected && !state.is_final() => {
+            recover(ctx, r, fill, state, attempt).await
+        }
         Some(t) if protected && !state.is_final() => place(ctx, r, fill, t, state, attempt).await,
         _ => OFF.to_owned(),
     };
-    count(ctx, &exec.outcome.trailing);
-}
-
-/// Counts a trailing stop placed or failed in `wavegate_agent_trailing_stops_total` (`off`:
-/// none was due).
-fn count(ctx: &AgentCtx, trailing: &str) {
-    if trailing != OFF {
-        ctx.metrics
-            .trailing_stop(&ctx.config.exchange_name, trailing == PLACED);
+    // `wavegate_agent_trailing_stops_total` counts placed and failed ones (`off`: none due).
+    if exec.outcome.trailing != OFF {
+        let placed = exec.outcome.trailing == PLACED;
+        ctx.metrics.trailing_stop(&ctx.config.exchange_name, placed);
     }
-}
-
-/// As [`after_stop`] for a stop a lookup or a later run settled (the entry filled as `fill`): the trailing stop is placed
-/// only through [`recover`] (earlier attempts looked up, the position checked to be the
-/// entry's), from the journaled step `state` and `attempt`.
-pub(super) async fn after_recovered_stop(
-    ctx: &AgentCtx,
-    r: &Report,
-    fill: &Fill,
-    exec: &mut Execution,
-    state: TrailingState,
-    attempt: u32,
-) {
-    let protected = exec.status == ExecStatus::Executed && exec.outcome.error.is_empty();
-    exec.outcome.trailing = if protected && r.trailing.is_some() && !state.is_final() {
-        recover(ctx, r, fill, state, attempt).await
-    } else {
-        OFF.to_owned()
-    };
-    count(ctx, &exec.outcome.trailing);
 }
 
 /// Places the trailing stop with the stop's retry budget, attempts `attempt..`, from journal
@@ -175,9 +152,6 @@ async fn place(
     }
     done(ctx, r, state, TrailingEvent::Fail, Some(&last))
 }
-
-/// Most trailing ids an order uses ([`derived_id`] numbers attempts modulo 100).
-const MAX_DERIVED_IDS: u32 = 100;
 
 /// Queues the step's outcome and returns the outcome's `trailing`.
 fn done(
