@@ -237,9 +237,7 @@ async fn run(
                 m = rx.recv() => m,
                 () = &mut pool_closed => {
                     pool_open = false;
-                    if let Some(c) = conn.take() {
-                        let _ = c.close().await;
-                    }
+                    close(&mut conn).await;
                     continue;
                 }
             }
@@ -264,9 +262,7 @@ async fn run(
         if let Some(done) = closing {
             // Closed here, before the caller hears back (a dropped one would be handed back
             // to the pool by a spawned task, later): `pool.close()` then waits on nothing.
-            if let Some(c) = conn.take() {
-                let _ = c.close().await;
-            }
+            close(&mut conn).await;
             rx.close();
             // Writes that raced the close: refused, not left waiting.
             while let Ok(m) = rx.try_recv() {
@@ -326,9 +322,7 @@ async fn commit(
         if fault || outcomes.is_err() {
             // A failed BEGIN/COMMIT may leave its transaction open on the connection: closing
             // it rolls that back; the next batch takes a fresh one.
-            if let Some(c) = conn.take() {
-                let _ = c.close().await;
-            }
+            close(conn).await;
         }
         if fault {
             clock.note();
@@ -362,9 +356,13 @@ async fn held<'c>(
     if conn.is_none() {
         *conn = Some(pool.acquire().await?);
     }
-    match conn.as_mut() {
-        Some(c) => Ok(&mut **c),
-        None => Err(sqlx::Error::PoolClosed),
+    conn.as_deref_mut().ok_or(sqlx::Error::PoolClosed)
+}
+
+/// Closes the writer's connection, if it holds one (a failure to close leaves nothing to do).
+async fn close(conn: &mut Option<PoolConnection<Sqlite>>) {
+    if let Some(c) = conn.take() {
+        let _ = c.close().await;
     }
 }
 
