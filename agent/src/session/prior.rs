@@ -146,18 +146,8 @@ impl Session {
     /// so it is `Successful` whatever the rules say now, and its execution outcome is the
     /// journaled one (settled at the start, or now if it waited for its side).
     pub(super) fn prior_verdict(&mut self, i: usize, out: &mut Outbound) {
-        let v = Verdict::Successful;
-        let (id, round) = (self.entries[i].signal.id(), self.entries[i].round);
-        self.tally.verdict(round, &v);
-        self.ctx
-            .metrics
-            .validation_verdict(&self.ctx.config.exchange_name, &v);
-        if let Some(b) = &mut self.batch_span {
-            b.verdict(&v);
-        }
-        let validated = self.validation_outcome(i, pb::OutcomeKind::Validated, String::new());
-        out.send(Out::Outcome(validated.clone()));
-        self.entries[i].outcome = Some(validated);
+        self.record_verdict(i, &Verdict::Successful, out);
+        let id = self.entries[i].signal.id();
         // The first of its journaled orders takes its place; any other (sent under another
         // id) is reported with the orders whose signals never came.
         let Some(p) = self
