@@ -154,7 +154,9 @@ impl Session {
             start.buffer_size,
             start.params_source,
         );
-        prior::count_settled(&mut tally, &priors);
+        for e in priors.settled() {
+            tally.execution(e.executed());
+        }
         // The full target: journaled orders count as the successes they were when their
         // signals come again, so a resumed run asks the top-up its first run asked and walks
         // on to the target (docs/design.md §1 step 4).

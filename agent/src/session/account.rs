@@ -1,4 +1,4 @@
-//! The account side of a session (issue 11): the account read once at the wave's start, the
+//! The account side of a session: the account read once at the wave's start, the
 //! symbol filter and the account limits applied to each verdict in rank order, and the margin
 //! given back when an order opened nothing.
 //!

@@ -73,12 +73,15 @@ impl Priors {
                     None
                 }
             };
-            let prior = Prior {
-                row,
-                exec,
-                placed: false,
-            };
-            (prior.row.client_order_id.clone(), prior)
+            let coid = row.client_order_id.clone();
+            (
+                coid,
+                Prior {
+                    row,
+                    exec,
+                    placed: false,
+                },
+            )
         });
         let by_coid: BTreeMap<String, Prior> = futures::future::join_all(settle)
             .await
@@ -97,23 +100,18 @@ impl Priors {
 
     /// Slots held: positions opened, and orders not known to have failed.
     pub(super) fn held(&self) -> u32 {
-        let n = self
-            .by_coid
-            .values()
-            .filter(|p| p.exec.as_ref().is_none_or(Execution::executed))
-            .count();
-        u32::try_from(n).unwrap_or(u32::MAX)
+        self.holding(|_| true)
     }
 
     /// Slots held by journaled orders whose signals came in this run's batches: successes of
     /// the batches they came in, as they were in the first run.
     pub(super) fn placed_held(&self) -> u32 {
-        let n = self
-            .by_coid
-            .values()
-            .filter(|p| p.placed && p.exec.as_ref().is_none_or(Execution::executed))
-            .count();
-        u32::try_from(n).unwrap_or(u32::MAX)
+        self.holding(|p| p.placed)
+    }
+
+    fn holding(&self, counted: impl Fn(&Prior) -> bool) -> u32 {
+        let held = |p: &&Prior| counted(p) && p.exec.as_ref().is_none_or(Execution::executed);
+        u32::try_from(self.by_coid.values().filter(held).count()).unwrap_or(u32::MAX)
     }
 
     /// `max_trades` of the wave's first run, if journaled.
@@ -214,12 +212,5 @@ impl Session {
             outcomes.push(exec.outcome);
         }
         outcomes
-    }
-}
-
-/// Counts the outcomes settled at the start into a fresh tally.
-pub(super) fn count_settled(tally: &mut wavegate_common::stats::Tally, priors: &Priors) {
-    for e in priors.settled() {
-        tally.execution(e.executed());
     }
 }
