@@ -404,7 +404,11 @@ impl Session {
             if let Some(b) = self.batch_span.take() {
                 b.finish();
             }
-            self.batch_done(out);
+            // All verdicts of the batch are in: the protocol asks for a top-up or closes the walk.
+            let have = u32::try_from(self.candidates.len())
+                .unwrap_or(u32::MAX)
+                .saturating_add(self.priors.placed_held());
+            self.on(Event::BatchValidated { have }, out);
         }
     }
 
@@ -458,14 +462,6 @@ impl Session {
             self.candidates.push(i);
             self.walk.push_candidates(1);
         }
-    }
-
-    /// All verdicts of a batch are in: the protocol asks for a top-up or closes the walk.
-    fn batch_done(&mut self, out: &mut Outbound) {
-        let have = u32::try_from(self.candidates.len())
-            .unwrap_or(u32::MAX)
-            .saturating_add(self.priors.placed_held());
-        self.on(Event::BatchValidated { have }, out);
     }
 
     async fn finish(mut self, out: &mut Outbound) {

@@ -446,8 +446,7 @@ async fn one_trip(
     }
     // The changes of BEGIN, each statement, COMMIT, in order.
     let mut changes = Vec::with_capacity(stmts.len() + 2);
-    let mut failed = None;
-    {
+    let failed = {
         use futures::TryStreamExt as _;
         // Deprecated by sqlx (launchbadge/sqlx#3108) but the one way to read each statement's
         // changes; should it stop working, the error below sends every batch the long way.
@@ -457,14 +456,11 @@ async fn one_trip(
             match results.try_next().await {
                 Ok(Some(sqlx::Either::Left(done))) => changes.push(done.rows_affected()),
                 Ok(Some(sqlx::Either::Right(_))) => {}
-                Ok(None) => break,
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
+                Ok(None) => break None,
+                Err(e) => break Some(e),
             }
         }
-    }
+    };
     if let Some(e) = failed {
         if changes.len() == stmts.len() + 1 {
             // COMMIT itself failed: the batch is not stored (the connection is then closed).

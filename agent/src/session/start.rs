@@ -37,9 +37,8 @@ where
         }
         None => return,
     };
-    let start = match first.msg {
-        Some(In::Start(s)) => s,
-        _ => return out.fail(&ProtocolError::FirstNotStart),
+    let Some(In::Start(start)) = first.msg else {
+        return out.fail(&ProtocolError::FirstNotStart);
     };
     let start = match protocol::check_start(&start, &ctx.config) {
         Ok(s) => s,
@@ -84,20 +83,18 @@ where
     } else {
         Priors::settle(&ctx, &start, prior).await
     };
-    let open = match retried("open positions", || ctx.exchange.open_positions()).await {
-        Ok(p) => p,
-        Err(e) => {
+    let read = match retried("open positions", || ctx.exchange.open_positions()).await {
+        Ok(open) => (account::read_account(&ctx).await)
+            .map(|a| (open, a))
+            .map_err(|e| ("account", e)),
+        Err(e) => Err(("open positions", e)),
+    };
+    let (open, account) = match read {
+        Ok(r) => r,
+        Err((what, e)) => {
             // The journaled rows are settled (above); commit what that queued before refusing.
             flush_journal(&ctx, &start.wave_id).await;
-            error!(wave_id = %start.wave_id, error = %e, "open positions unavailable; wave refused");
-            return out.fail(&SessionError::Exchange(e.to_string()));
-        }
-    };
-    let account = match account::read_account(&ctx).await {
-        Ok(a) => a,
-        Err(e) => {
-            flush_journal(&ctx, &start.wave_id).await;
-            error!(wave_id = %start.wave_id, error = %e, "account unavailable; wave refused");
+            error!(wave_id = %start.wave_id, error = %e, "{what} unavailable; wave refused");
             return out.fail(&SessionError::Exchange(e.to_string()));
         }
     };
