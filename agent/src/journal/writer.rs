@@ -534,22 +534,20 @@ mod tests {
         (dir, p, w)
     }
 
+    fn insert(k: i64, v: &str) -> Stmt {
+        Stmt::new(
+            "INSERT INTO t (k, v) VALUES (?, ?)",
+            vec![k.into(), v.into()],
+        )
+    }
+
     #[tokio::test]
     async fn queued_writes_commit_in_order_and_one_failure_spares_the_batch() {
         let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)").await;
         for k in 0..100_i64 {
-            w.queue(
-                format!("row {k}"),
-                vec![Stmt::new(
-                    "INSERT INTO t (k, v) VALUES (?, ?)",
-                    vec![k.into(), "a".into()],
-                )],
-            );
+            w.queue(format!("row {k}"), vec![insert(k, "a")]);
         }
-        let dup = w.write(vec![Stmt::new(
-            "INSERT INTO t (k, v) VALUES (?, ?)",
-            vec![5_i64.into(), "dup".into()],
-        )]);
+        let dup = w.write(vec![insert(5, "dup")]);
         let stale = w.write(vec![
             Stmt::new("UPDATE t SET v = 'b' WHERE k = ?", vec![1000_i64.into()]).expecting_a_row(),
         ]);
@@ -575,12 +573,6 @@ mod tests {
     #[tokio::test]
     async fn a_small_batch_in_one_query_reports_each_write_and_falls_back_on_a_failure() {
         let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)").await;
-        let insert = |k: i64, v: &str| {
-            Stmt::new(
-                "INSERT INTO t (k, v) VALUES (?, ?)",
-                vec![k.into(), v.into()],
-            )
-        };
         let set = |k: i64, v: &str| {
             Stmt::new("UPDATE t SET v = ? WHERE k = ?", vec![v.into(), k.into()]).expecting_a_row()
         };

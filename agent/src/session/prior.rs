@@ -50,12 +50,10 @@ impl Priors {
     /// Settles every row at once, before the walk may launch anything.
     pub(super) async fn settle(ctx: &AgentCtx, start: &WaveStart, rows: Vec<JournalOrder>) -> Self {
         let settle = rows.into_iter().map(|row| async move {
-            let side = match row.side {
-                Some(side) => Some(side),
-                // A settled row needs no side (nothing is sent for it): any will do.
-                None if !needs_side(&row) => Some(Side::Long),
-                None => None,
-            };
+            // A settled row needs no side (nothing is sent for it): any will do.
+            let side = row
+                .side
+                .or_else(|| (!needs_side(&row)).then_some(Side::Long));
             let exec = match side {
                 Some(side) => Some(
                     settle_prior(
@@ -157,11 +155,8 @@ impl Session {
             return;
         };
         p.placed = true;
-        match &p.exec {
-            Some(exec) => {
-                let exec = exec.clone();
-                self.place_prior_outcome(i, exec, out);
-            }
+        match p.exec.clone() {
+            Some(exec) => self.place_prior_outcome(i, exec, out),
             None => {
                 let ctx = self.ctx.clone();
                 let row = p.row.clone();
