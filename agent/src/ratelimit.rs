@@ -1,6 +1,5 @@
-//! Token-bucket limit on orders sent to the exchange (replaces the reference's fixed 1 s sleep
-//! between orders). One bucket per agent, shared by all waves, since the exchange's limit is
-//! per account.
+//! Token-bucket limit on orders sent to the exchange. One bucket per agent, shared by all
+//! waves, since the exchange's limit is per account.
 
 use std::num::NonZeroU32;
 

@@ -80,9 +80,8 @@ struct Entry {
 
 /// A rule check's result: the order's size and the symbol's bracket cap when it passed.
 type CheckFuture = BoxFuture<'static, (usize, Result<Sized, ExchangeError>)>;
+/// An order's (or a journaled order's, settled once its signal came) `(index, execution)`.
 type OrderFuture = BoxFuture<'static, (usize, Execution)>;
-/// A journaled order settled once its signal came: `(entry index, execution)`.
-type PriorFuture = BoxFuture<'static, (usize, Execution)>;
 
 struct Session {
     ctx: Arc<AgentCtx>,
@@ -106,7 +105,7 @@ struct Session {
     seen_ids: HashSet<i64>,
     checks: FuturesOrdered<CheckFuture>,
     orders: FuturesUnordered<OrderFuture>,
-    prior_jobs: FuturesUnordered<PriorFuture>,
+    prior_jobs: FuturesUnordered<OrderFuture>,
     /// When the outstanding top-up request is given up on (`topup_timeout_ms`); runs while
     /// [`SessionProtocol::topup_timer_armed`].
     topup_deadline: Option<tokio::time::Instant>,
@@ -155,7 +154,9 @@ impl Session {
             start.buffer_size,
             start.params_source,
         );
-        prior::count_settled(&mut tally, &priors);
+        for e in priors.settled() {
+            tally.execution(e.executed());
+        }
         // The full target: journaled orders count as the successes they were when their
         // signals come again, so a resumed run asks the top-up its first run asked and walks
         // on to the target (docs/design.md §1 step 4).
@@ -403,19 +404,31 @@ impl Session {
             if let Some(b) = self.batch_span.take() {
                 b.finish();
             }
-            self.batch_done(out);
+            // All verdicts of the batch are in: the protocol asks for a top-up or closes the walk.
+            let have = u32::try_from(self.candidates.len())
+                .unwrap_or(u32::MAX)
+                .saturating_add(self.priors.placed_held());
+            self.on(Event::BatchValidated { have }, out);
         }
     }
 
-    /// The validation-stage outcome of entry `i`.
-    fn validation_outcome(
-        &self,
-        i: usize,
-        kind: pb::OutcomeKind,
-        error: String,
-    ) -> pb::SignalOutcome {
+    /// Counts verdict `v` on entry `i` (tally, metrics, batch span) and streams its
+    /// validation-stage outcome.
+    fn record_verdict(&mut self, i: usize, v: &Verdict, out: &mut Outbound) {
+        self.tally.verdict(self.entries[i].round, v);
+        self.ctx
+            .metrics
+            .validation_verdict(&self.ctx.config.exchange_name, v);
+        if let Some(b) = &mut self.batch_span {
+            b.verdict(v);
+        }
+        let (kind, error) = match v {
+            Verdict::Successful => (pb::OutcomeKind::Validated, String::new()),
+            Verdict::Failed(r) => (pb::OutcomeKind::ValidationFailed, r.clone()),
+            Verdict::Skipped(d) => (pb::OutcomeKind::Duplicate, d.as_str().to_owned()),
+        };
         let e = &self.entries[i];
-        pb::SignalOutcome {
+        let outcome = pb::SignalOutcome {
             signal_id: e.signal.id(),
             index: u32::try_from(i).unwrap_or(u32::MAX),
             symbol: e.signal.symbol().to_owned(),
@@ -424,7 +437,9 @@ impl Session {
             error,
             round: e.round,
             ..Default::default()
-        }
+        };
+        out.send(Out::Outcome(outcome.clone()));
+        self.entries[i].outcome = Some(outcome);
     }
 
     fn rule_verdict(&mut self, i: usize, check: Result<Sized, ExchangeError>, out: &mut Outbound) {
@@ -441,35 +456,12 @@ impl Session {
         }
         let symbol = self.entries[i].signal.symbol().to_owned();
         let check = self.limits_check(&symbol, check);
-        let e = &self.entries[i];
-        let v = self.filter.verdict(e.signal.symbol(), check);
-        self.tally.verdict(e.round, &v);
-        self.ctx
-            .metrics
-            .validation_verdict(&self.ctx.config.exchange_name, &v);
-        if let Some(b) = &mut self.batch_span {
-            b.verdict(&v);
-        }
-        let (kind, error) = match &v {
-            Verdict::Successful => (pb::OutcomeKind::Validated, String::new()),
-            Verdict::Failed(r) => (pb::OutcomeKind::ValidationFailed, r.clone()),
-            Verdict::Skipped(d) => (pb::OutcomeKind::Duplicate, d.as_str().to_owned()),
-        };
-        let outcome = self.validation_outcome(i, kind, error);
-        out.send(Out::Outcome(outcome.clone()));
-        self.entries[i].outcome = Some(outcome);
+        let v = self.filter.verdict(&symbol, check);
+        self.record_verdict(i, &v, out);
         if v.is_successful() {
             self.candidates.push(i);
             self.walk.push_candidates(1);
         }
-    }
-
-    /// All verdicts of a batch are in: the protocol asks for a top-up or closes the walk.
-    fn batch_done(&mut self, out: &mut Outbound) {
-        let have = u32::try_from(self.candidates.len())
-            .unwrap_or(u32::MAX)
-            .saturating_add(self.priors.placed_held());
-        self.on(Event::BatchValidated { have }, out);
     }
 
     async fn finish(mut self, out: &mut Outbound) {
@@ -477,16 +469,17 @@ impl Session {
         if ending != Ending::Complete {
             // No result to store behind the orders' queued updates: commit them now, so a
             // shutdown (which closes the journal after the sessions) loses none.
-            if let Err(e) = self.ctx.journal.flush().await {
-                error!(wave_id = %self.start.wave_id, error = %e, "journal updates not committed");
-            }
+            flush_journal(&self.ctx, &self.start.wave_id).await;
             self.ctx.reprotect.mark_needed();
             info!(wave_id = %self.start.wave_id, ?ending, "wave ended without result");
             return;
         }
         let unplaced = self.unplaced_priors(out);
         let unresolved = self.priors.unresolved() + self.unresolved as usize;
-        let mut outcomes: Vec<_> = self.entries.into_iter().filter_map(|e| e.outcome).collect();
+        let mut outcomes: Vec<_> = std::mem::take(&mut self.entries)
+            .into_iter()
+            .filter_map(|e| e.outcome)
+            .collect();
         outcomes.extend(unplaced);
         let result = pb::Result {
             wave_id: self.start.wave_id.clone(),
@@ -500,9 +493,7 @@ impl Session {
             warn!(wave_id = %self.start.wave_id, unresolved,
                   "orders still unresolved or unprotected; result not journaled");
             self.ctx.reprotect.mark_needed();
-            if let Err(e) = self.ctx.journal.flush().await {
-                error!(wave_id = %self.start.wave_id, error = %e, "journal updates not committed");
-            }
+            flush_journal(&self.ctx, &self.start.wave_id).await;
         } else if let Err(e) = self
             .ctx
             .journal
@@ -523,5 +514,12 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => futures::future::pending().await,
+    }
+}
+
+/// Commits the orders' queued journal updates (no `Result` is stored behind them).
+async fn flush_journal(ctx: &AgentCtx, wave_id: &str) {
+    if let Err(e) = ctx.journal.flush().await {
+        error!(wave_id = %wave_id, error = %e, "journal updates not committed");
     }
 }

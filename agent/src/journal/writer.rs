@@ -48,52 +48,26 @@ pub enum Value {
     Null,
 }
 
-impl From<&str> for Value {
-    fn from(v: &str) -> Self {
-        Value::Text(v.to_owned())
-    }
+/// `From` impls for the plain types a statement binds.
+macro_rules! value_from {
+    ($($t:ty => $f:expr),* $(,)?) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self {
+                $f(v)
+            }
+        }
+    )*};
 }
 
-impl From<String> for Value {
-    fn from(v: String) -> Self {
-        Value::Text(v)
-    }
-}
-
-impl From<Option<&str>> for Value {
-    fn from(v: Option<&str>) -> Self {
-        v.map_or(Value::Null, Value::from)
-    }
-}
-
-impl From<Option<i64>> for Value {
-    fn from(v: Option<i64>) -> Self {
-        v.map_or(Value::Null, Value::Int)
-    }
-}
-
-impl From<Option<f64>> for Value {
-    fn from(v: Option<f64>) -> Self {
-        v.map_or(Value::Null, Value::Real)
-    }
-}
-
-impl From<i64> for Value {
-    fn from(v: i64) -> Self {
-        Value::Int(v)
-    }
-}
-
-impl From<bool> for Value {
-    fn from(v: bool) -> Self {
-        Value::Int(i64::from(v))
-    }
-}
-
-impl From<f64> for Value {
-    fn from(v: f64) -> Self {
-        Value::Real(v)
-    }
+value_from! {
+    &str => |v: &str| Value::Text(v.to_owned()),
+    String => Value::Text,
+    Option<&str> => |v: Option<&str>| v.map_or(Value::Null, Value::from),
+    Option<i64> => |v: Option<i64>| v.map_or(Value::Null, Value::Int),
+    Option<f64> => |v: Option<f64>| v.map_or(Value::Null, Value::Real),
+    i64 => Value::Int,
+    bool => |v| Value::Int(i64::from(v)),
+    f64 => Value::Real,
 }
 
 /// Money is stored in REAL columns: a venue decimal (far fewer than 15 significant digits)
@@ -263,9 +237,7 @@ async fn run(
                 m = rx.recv() => m,
                 () = &mut pool_closed => {
                     pool_open = false;
-                    if let Some(c) = conn.take() {
-                        let _ = c.close().await;
-                    }
+                    close(&mut conn).await;
                     continue;
                 }
             }
@@ -290,9 +262,7 @@ async fn run(
         if let Some(done) = closing {
             // Closed here, before the caller hears back (a dropped one would be handed back
             // to the pool by a spawned task, later): `pool.close()` then waits on nothing.
-            if let Some(c) = conn.take() {
-                let _ = c.close().await;
-            }
+            close(&mut conn).await;
             rx.close();
             // Writes that raced the close: refused, not left waiting.
             while let Ok(m) = rx.try_recv() {
@@ -352,9 +322,7 @@ async fn commit(
         if fault || outcomes.is_err() {
             // A failed BEGIN/COMMIT may leave its transaction open on the connection: closing
             // it rolls that back; the next batch takes a fresh one.
-            if let Some(c) = conn.take() {
-                let _ = c.close().await;
-            }
+            close(conn).await;
         }
         if fault {
             clock.note();
@@ -388,9 +356,13 @@ async fn held<'c>(
     if conn.is_none() {
         *conn = Some(pool.acquire().await?);
     }
-    match conn.as_mut() {
-        Some(c) => Ok(&mut **c),
-        None => Err(sqlx::Error::PoolClosed),
+    conn.as_deref_mut().ok_or(sqlx::Error::PoolClosed)
+}
+
+/// Closes the writer's connection, if it holds one (a failure to close leaves nothing to do).
+async fn close(conn: &mut Option<PoolConnection<Sqlite>>) {
+    if let Some(c) = conn.take() {
+        let _ = c.close().await;
     }
 }
 
@@ -474,8 +446,7 @@ async fn one_trip(
     }
     // The changes of BEGIN, each statement, COMMIT, in order.
     let mut changes = Vec::with_capacity(stmts.len() + 2);
-    let mut failed = None;
-    {
+    let failed = {
         use futures::TryStreamExt as _;
         // Deprecated by sqlx (launchbadge/sqlx#3108) but the one way to read each statement's
         // changes; should it stop working, the error below sends every batch the long way.
@@ -485,14 +456,11 @@ async fn one_trip(
             match results.try_next().await {
                 Ok(Some(sqlx::Either::Left(done))) => changes.push(done.rows_affected()),
                 Ok(Some(sqlx::Either::Right(_))) => {}
-                Ok(None) => break,
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
+                Ok(None) => break None,
+                Err(e) => break Some(e),
             }
         }
-    }
+    };
     if let Some(e) = failed {
         if changes.len() == stmts.len() + 1 {
             // COMMIT itself failed: the batch is not stored (the connection is then closed).
@@ -553,38 +521,33 @@ mod tests {
     use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
     use std::str::FromStr;
 
-    async fn pool(path: &std::path::Path) -> SqlitePool {
+    /// A fresh database file, its writer, and table `t` created by `create`.
+    async fn setup(create: &'static str) -> (tempfile::TempDir, SqlitePool, Writer) {
+        let dir = tempfile::tempdir().unwrap();
         let opts = SqliteConnectOptions::from_str("sqlite://")
             .unwrap()
-            .filename(path)
+            .filename(dir.path().join("w.db"))
             .create_if_missing(true);
-        SqlitePoolOptions::new().connect_with(opts).await.unwrap()
+        let p = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
+        let w = Writer::spawn(p.clone());
+        w.write(vec![Stmt::new(create, vec![])]).await.unwrap();
+        (dir, p, w)
+    }
+
+    fn insert(k: i64, v: &str) -> Stmt {
+        Stmt::new(
+            "INSERT INTO t (k, v) VALUES (?, ?)",
+            vec![k.into(), v.into()],
+        )
     }
 
     #[tokio::test]
     async fn queued_writes_commit_in_order_and_one_failure_spares_the_batch() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = pool(&dir.path().join("w.db")).await;
-        let w = Writer::spawn(p.clone());
-        w.write(vec![Stmt::new(
-            "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)",
-            vec![],
-        )])
-        .await
-        .unwrap();
+        let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)").await;
         for k in 0..100_i64 {
-            w.queue(
-                format!("row {k}"),
-                vec![Stmt::new(
-                    "INSERT INTO t (k, v) VALUES (?, ?)",
-                    vec![k.into(), "a".into()],
-                )],
-            );
+            w.queue(format!("row {k}"), vec![insert(k, "a")]);
         }
-        let dup = w.write(vec![Stmt::new(
-            "INSERT INTO t (k, v) VALUES (?, ?)",
-            vec![5_i64.into(), "dup".into()],
-        )]);
+        let dup = w.write(vec![insert(5, "dup")]);
         let stale = w.write(vec![
             Stmt::new("UPDATE t SET v = 'b' WHERE k = ?", vec![1000_i64.into()]).expecting_a_row(),
         ]);
@@ -609,24 +572,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_small_batch_in_one_query_reports_each_write_and_falls_back_on_a_failure() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = pool(&dir.path().join("w.db")).await;
-        let w = Writer::spawn(p.clone());
-        let sql = |q: &'static str, args: Vec<Value>| Stmt::new(q, args);
-        w.write(vec![sql(
-            "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)",
-            vec![],
-        )])
-        .await
-        .unwrap();
-        let insert = |k: i64, v: &str| {
-            sql(
-                "INSERT INTO t (k, v) VALUES (?, ?)",
-                vec![k.into(), v.into()],
-            )
-        };
+        let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)").await;
         let set = |k: i64, v: &str| {
-            sql("UPDATE t SET v = ? WHERE k = ?", vec![v.into(), k.into()]).expecting_a_row()
+            Stmt::new("UPDATE t SET v = ? WHERE k = ?", vec![v.into(), k.into()]).expecting_a_row()
         };
         // Queued before the writer runs: one batch of five statements, one query.
         w.queue("one".into(), vec![insert(1, "a")]);
@@ -652,15 +600,7 @@ mod tests {
 
     #[tokio::test]
     async fn close_commits_what_was_queued_and_gives_the_connection_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = pool(&dir.path().join("w.db")).await;
-        let w = Writer::spawn(p.clone());
-        w.write(vec![Stmt::new(
-            "CREATE TABLE t (k INTEGER PRIMARY KEY)",
-            vec![],
-        )])
-        .await
-        .unwrap();
+        let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY)").await;
         for k in 0..10_i64 {
             w.queue(
                 format!("row {k}"),
@@ -689,12 +629,7 @@ mod tests {
 
     #[tokio::test]
     async fn closing_the_pool_directly_does_not_wait_on_the_held_connection() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = pool(&dir.path().join("w.db")).await;
-        let w = Writer::spawn(p.clone());
-        w.write(vec![Stmt::new("CREATE TABLE t (k INTEGER)", vec![])])
-            .await
-            .unwrap();
+        let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER)").await;
         tokio::time::timeout(std::time::Duration::from_secs(10), p.close())
             .await
             .expect("the pool closes though the writer is alive");

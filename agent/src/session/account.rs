@@ -1,4 +1,4 @@
-//! The account side of a session (issue 11): the account read once at the wave's start, the
+//! The account side of a session: the account read once at the wave's start, the
 //! symbol filter and the account limits applied to each verdict in rank order, and the margin
 //! given back when an order opened nothing.
 //!
@@ -6,9 +6,7 @@
 //! `insufficient_balance`, no top-up is asked (later signals of the batches held still get
 //! their verdicts, the same reason unless an execution failure gave margin back).
 
-use std::time::Duration;
-
-use tracing::{info, warn};
+use tracing::info;
 use wavegate_common::session::{Event, Phase};
 
 use super::Session;
@@ -17,31 +15,15 @@ use crate::exchange::{AccountState, ExchangeError};
 use crate::validate::limits::INSUFFICIENT_BALANCE;
 use crate::validate::sizing::Sized;
 
-/// Reads of the account at a wave's start before the wave is refused.
-const ACCOUNT_ATTEMPTS: u32 = 4;
-/// First pause between those reads (doubles each time).
-const ACCOUNT_BACKOFF: Duration = Duration::from_millis(100);
-
 /// The account at the wave's start, when a limit needs it (balance or exposure); read again
-/// after a short pause when the exchange fails to answer. Without it the wave is refused:
+/// ([`retried`](super::start::retried)) when the exchange fails to answer. Without it the wave is refused:
 /// validating against an unknown balance could send orders the account cannot carry.
 pub(super) async fn read_account(ctx: &AgentCtx) -> Result<AccountState, ExchangeError> {
     let l = &ctx.config.limits;
     if !l.check_balance && l.max_exposure_usd.is_none() {
         return Ok(AccountState::default());
     }
-    let mut pause = ACCOUNT_BACKOFF;
-    let mut attempt = 1;
-    loop {
-        match ctx.exchange.account().await {
-            Ok(a) => return Ok(a),
-            Err(e) if attempt >= ACCOUNT_ATTEMPTS => return Err(e),
-            Err(e) => warn!(attempt, error = %e, "account unavailable; retrying"),
-        }
-        tokio::time::sleep(pause).await;
-        pause *= 2;
-        attempt += 1;
-    }
+    super::start::retried("account", || ctx.exchange.account()).await
 }
 
 impl Session {

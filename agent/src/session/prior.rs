@@ -50,12 +50,10 @@ impl Priors {
     /// Settles every row at once, before the walk may launch anything.
     pub(super) async fn settle(ctx: &AgentCtx, start: &WaveStart, rows: Vec<JournalOrder>) -> Self {
         let settle = rows.into_iter().map(|row| async move {
-            let side = match row.side {
-                Some(side) => Some(side),
-                // A settled row needs no side (nothing is sent for it): any will do.
-                None if !needs_side(&row) => Some(Side::Long),
-                None => None,
-            };
+            // A settled row needs no side (nothing is sent for it): any will do.
+            let side = row
+                .side
+                .or_else(|| (!needs_side(&row)).then_some(Side::Long));
             let exec = match side {
                 Some(side) => Some(
                     settle_prior(
@@ -73,12 +71,15 @@ impl Priors {
                     None
                 }
             };
-            let prior = Prior {
-                row,
-                exec,
-                placed: false,
-            };
-            (prior.row.client_order_id.clone(), prior)
+            let coid = row.client_order_id.clone();
+            (
+                coid,
+                Prior {
+                    row,
+                    exec,
+                    placed: false,
+                },
+            )
         });
         let by_coid: BTreeMap<String, Prior> = futures::future::join_all(settle)
             .await
@@ -97,23 +98,18 @@ impl Priors {
 
     /// Slots held: positions opened, and orders not known to have failed.
     pub(super) fn held(&self) -> u32 {
-        let n = self
-            .by_coid
-            .values()
-            .filter(|p| p.exec.as_ref().is_none_or(Execution::executed))
-            .count();
-        u32::try_from(n).unwrap_or(u32::MAX)
+        self.holding(|_| true)
     }
 
     /// Slots held by journaled orders whose signals came in this run's batches: successes of
     /// the batches they came in, as they were in the first run.
     pub(super) fn placed_held(&self) -> u32 {
-        let n = self
-            .by_coid
-            .values()
-            .filter(|p| p.placed && p.exec.as_ref().is_none_or(Execution::executed))
-            .count();
-        u32::try_from(n).unwrap_or(u32::MAX)
+        self.holding(|p| p.placed)
+    }
+
+    fn holding(&self, counted: impl Fn(&Prior) -> bool) -> u32 {
+        let held = |p: &&Prior| counted(p) && p.exec.as_ref().is_none_or(Execution::executed);
+        u32::try_from(self.by_coid.values().filter(held).count()).unwrap_or(u32::MAX)
     }
 
     /// `max_trades` of the wave's first run, if journaled.
@@ -146,18 +142,8 @@ impl Session {
     /// so it is `Successful` whatever the rules say now, and its execution outcome is the
     /// journaled one (settled at the start, or now if it waited for its side).
     pub(super) fn prior_verdict(&mut self, i: usize, out: &mut Outbound) {
-        let v = Verdict::Successful;
-        let (id, round) = (self.entries[i].signal.id(), self.entries[i].round);
-        self.tally.verdict(round, &v);
-        self.ctx
-            .metrics
-            .validation_verdict(&self.ctx.config.exchange_name, &v);
-        if let Some(b) = &mut self.batch_span {
-            b.verdict(&v);
-        }
-        let validated = self.validation_outcome(i, pb::OutcomeKind::Validated, String::new());
-        out.send(Out::Outcome(validated.clone()));
-        self.entries[i].outcome = Some(validated);
+        self.record_verdict(i, &Verdict::Successful, out);
+        let id = self.entries[i].signal.id();
         // The first of its journaled orders takes its place; any other (sent under another
         // id) is reported with the orders whose signals never came.
         let Some(p) = self
@@ -169,11 +155,8 @@ impl Session {
             return;
         };
         p.placed = true;
-        match &p.exec {
-            Some(exec) => {
-                let exec = exec.clone();
-                self.place_prior_outcome(i, exec, out);
-            }
+        match p.exec.clone() {
+            Some(exec) => self.place_prior_outcome(i, exec, out),
             None => {
                 let ctx = self.ctx.clone();
                 let row = p.row.clone();
@@ -224,12 +207,5 @@ impl Session {
             outcomes.push(exec.outcome);
         }
         outcomes
-    }
-}
-
-/// Counts the outcomes settled at the start into a fresh tally.
-pub(super) fn count_settled(tally: &mut wavegate_common::stats::Tally, priors: &Priors) {
-    for e in priors.settled() {
-        tally.execution(e.executed());
     }
 }

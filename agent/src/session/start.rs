@@ -12,7 +12,7 @@ use wavegate_common::proto::v1::agent_msg::Msg as Out;
 use wavegate_common::proto::v1::coordinator_msg::Msg as In;
 
 use super::prior::Priors;
-use super::{Outbound, Session, account};
+use super::{Outbound, Session, account, flush_journal};
 use crate::context::AgentCtx;
 use crate::error::{ProtocolError, SessionError};
 use crate::exchange::ExchangeError;
@@ -37,9 +37,8 @@ where
         }
         None => return,
     };
-    let start = match first.msg {
-        Some(In::Start(s)) => s,
-        _ => return out.fail(&ProtocolError::FirstNotStart),
+    let Some(In::Start(start)) = first.msg else {
+        return out.fail(&ProtocolError::FirstNotStart);
     };
     let start = match protocol::check_start(&start, &ctx.config) {
         Ok(s) => s,
@@ -68,17 +67,10 @@ where
     } else {
         (Ok(None), Ok(Vec::new()))
     };
-    match stored {
-        Ok(Some(result)) => return replay(&mut out, result),
-        Ok(None) => {}
-        Err(e) => {
-            error!(wave_id = %start.wave_id, error = %e, "journal unavailable");
-            return out.fail(&SessionError::Journal(e));
-        }
-    }
-    let prior = match prior {
-        Ok(rows) => rows,
-        Err(e) => {
+    let prior = match (stored, prior) {
+        (Ok(Some(result)), _) => return replay(&mut out, result),
+        (Ok(None), Ok(rows)) => rows,
+        (Err(e), _) | (_, Err(e)) => {
             error!(wave_id = %start.wave_id, error = %e, "journal unavailable");
             return out.fail(&SessionError::Journal(e));
         }
@@ -91,24 +83,18 @@ where
     } else {
         Priors::settle(&ctx, &start, prior).await
     };
-    let open = match open_positions(&ctx).await {
-        Ok(p) => p,
-        Err(e) => {
-            // The journaled rows are settled (above); commit what that queued before refusing.
-            if let Err(je) = ctx.journal.flush().await {
-                error!(wave_id = %start.wave_id, error = %je, "journal updates not committed");
-            }
-            error!(wave_id = %start.wave_id, error = %e, "open positions unavailable; wave refused");
-            return out.fail(&SessionError::Exchange(e.to_string()));
-        }
+    let read = match retried("open positions", || ctx.exchange.open_positions()).await {
+        Ok(open) => (account::read_account(&ctx).await)
+            .map(|a| (open, a))
+            .map_err(|e| ("account", e)),
+        Err(e) => Err(("open positions", e)),
     };
-    let account = match account::read_account(&ctx).await {
-        Ok(a) => a,
-        Err(e) => {
-            if let Err(je) = ctx.journal.flush().await {
-                error!(wave_id = %start.wave_id, error = %je, "journal updates not committed");
-            }
-            error!(wave_id = %start.wave_id, error = %e, "account unavailable; wave refused");
+    let (open, account) = match read {
+        Ok(r) => r,
+        Err((what, e)) => {
+            // The journaled rows are settled (above); commit what that queued before refusing.
+            flush_journal(&ctx, &start.wave_id).await;
+            error!(wave_id = %start.wave_id, error = %e, "{what} unavailable; wave refused");
             return out.fail(&SessionError::Exchange(e.to_string()));
         }
     };
@@ -118,21 +104,24 @@ where
         .await;
 }
 
-/// Reads of the open positions at a wave's start before it is refused.
-const POSITIONS_ATTEMPTS: u32 = 4;
+/// Reads at a wave's start (open positions, account) before it is refused.
+const READ_ATTEMPTS: u32 = 4;
 /// First pause between those reads (doubles each time: 0.1 + 0.2 + 0.4 s).
-const POSITIONS_BACKOFF: Duration = Duration::from_millis(100);
+const READ_BACKOFF: Duration = Duration::from_millis(100);
 
-/// The account's open positions, read again after a short pause when the exchange fails to
-/// answer: one blip must not cost the whole wave.
-async fn open_positions(ctx: &AgentCtx) -> Result<Vec<String>, ExchangeError> {
-    let mut pause = POSITIONS_BACKOFF;
+/// Reads `what` from the exchange, again after a short pause when it fails to answer: one
+/// blip must not cost the whole wave.
+pub(super) async fn retried<T, F>(what: &str, read: impl Fn() -> F) -> Result<T, ExchangeError>
+where
+    F: Future<Output = Result<T, ExchangeError>>,
+{
+    let mut pause = READ_BACKOFF;
     let mut attempt = 1;
     loop {
-        match ctx.exchange.open_positions().await {
-            Ok(p) => return Ok(p),
-            Err(e) if attempt >= POSITIONS_ATTEMPTS => return Err(e),
-            Err(e) => warn!(attempt, error = %e, "open positions unavailable; retrying"),
+        match read().await {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt >= READ_ATTEMPTS => return Err(e),
+            Err(e) => warn!(attempt, error = %e, "{what} unavailable; retrying"),
         }
         tokio::time::sleep(pause).await;
         pause *= 2;
