@@ -15,35 +15,8 @@ use wavegate_common::config_load::{ensure, nonzero};
 
 use super::ConfigError;
 
-/// Margin mode of a symbol's position.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MarginMode {
-    /// Cross margin (the exchanges' default for a new account).
-    #[default]
-    Cross,
-    /// Isolated margin.
-    Isolated,
-}
-
-impl MarginMode {
-    /// `cross` or `isolated`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MarginMode::Cross => "cross",
-            MarginMode::Isolated => "isolated",
-        }
-    }
-
-    /// Parses `cross` or `isolated`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "cross" => Some(MarginMode::Cross),
-            "isolated" => Some(MarginMode::Isolated),
-            _ => None,
-        }
-    }
-}
+/// Margin mode of a symbol's position (one definition, in the core).
+pub use wavegate_common::MarginMode;
 
 /// `[positions]`: leverage, margin mode and trailing-stop defaults.
 #[derive(Debug, Clone, PartialEq, Deserialize, SmartDefault)]

@@ -27,14 +27,12 @@ pub(super) fn resolve(
             ));
         }
     };
-    let margin_mode = match pb::MarginMode::try_from(p.margin_mode) {
-        Ok(pb::MarginMode::Unspecified) => cfg.positions.margin_mode,
-        Ok(pb::MarginMode::Cross) => MarginMode::Cross,
-        Ok(pb::MarginMode::Isolated) => MarginMode::Isolated,
-        Err(_) => {
+    let margin_mode = match MarginMode::from_proto(p.margin_mode) {
+        Ok(mode) => mode.unwrap_or(cfg.positions.margin_mode),
+        Err(v) => {
             return Err(ProtocolError::field(
                 "params.margin_mode",
-                format!("unknown margin mode {}", p.margin_mode),
+                format!("unknown margin mode {v}"),
             ));
         }
     };

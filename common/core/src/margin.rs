@@ -1,15 +1,16 @@
-//! Margin mode of the positions a wave opens (issue 11), in its JSON form (`cross`,
+//! Margin mode of the positions a wave opens, in its JSON form (`cross`,
 //! `isolated`) and its wire form ([`pb::MarginMode`]).
 
 use serde::{Deserialize, Serialize};
 
 use crate::pb;
 
-/// Cross or isolated margin, as a signal's params or the stored params carry it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Cross or isolated margin, as a signal's params, the stored params or an agent's config carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MarginMode {
-    /// Cross margin.
+    /// Cross margin (the exchanges' default for a new account).
+    #[default]
     Cross,
     /// Isolated margin.
     Isolated,
