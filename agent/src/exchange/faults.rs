@@ -88,18 +88,19 @@ impl FaultsConfig {
     pub fn validate(&self, adapter: &AdapterConfig) -> Result<(), ConfigError> {
         if !(self.fail_rate.is_finite() && (0.0..=1.0).contains(&self.fail_rate)) {
             let reason = format!("must be in [0, 1], got {}", self.fail_rate);
-            return Err(invalid("faults.fail_rate", reason));
+            return Err(ConfigError::invalid("faults.fail_rate", reason));
         }
         for (key, symbols) in self.lists() {
             for s in symbols {
-                wavegate_common::signal::check_symbol(s).map_err(|e| invalid(key, e.reason))?;
+                wavegate_common::signal::check_symbol(s)
+                    .map_err(|e| ConfigError::invalid(key, e.reason))?;
             }
         }
         if let Some((table, live)) = adapter.live()
             && self.active()
             && !is_loopback(&live.base_url)
         {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "faults",
                 format!(
                     "fault injection is refused with a real venue ({table}.base_url {:?} is \
@@ -109,13 +110,6 @@ impl FaultsConfig {
             ));
         }
         Ok(())
-    }
-}
-
-fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key: key.into(),
-        reason: reason.into(),
     }
 }
 
