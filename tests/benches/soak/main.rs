@@ -25,7 +25,7 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::signal_ingest_client::SignalIngestClient;
 use wavegate_common::proto::v1::waves_client::WavesClient;
 use wavegate_common::time::{to_proto, wave_id};
-use wavegate_tests::{Proc, free_port};
+use wavegate_tests::Proc;
 
 use crate::faults::{Fault, Rng};
 
@@ -67,11 +67,10 @@ fn args() -> anyhow::Result<Args> {
 
 fn agent_toml(dir: &std::path::Path, id: u32) -> String {
     format!(
-        "listen = \"127.0.0.1:{}\"\nexchange_id = {id}\nexchange_name = \"ex{id}\"\n\
+        "listen = \"127.0.0.1:0\"\nexchange_id = {id}\nexchange_name = \"ex{id}\"\n\
          journal = \"{}\"\nmetrics_listen = \"off\"\n\
          [rate_limit]\norders_per_second = 100000\nburst = 100000\n\
          [adapter]\nkind = \"paper\"\n[adapter.paper]\nlatency_ms = 5\n",
-        free_port(),
         check::journal(dir, id).display(),
     )
 }
@@ -79,11 +78,10 @@ fn agent_toml(dir: &std::path::Path, id: u32) -> String {
 /// One-second candles, so every wave is its own candle; waves close on the producer's word.
 fn coordinator_toml(dir: &std::path::Path, agents: &[Proc]) -> String {
     let mut t = format!(
-        "listen = \"127.0.0.1:{}\"\ndatabase_url = \"sqlite://{}/coordinator.db?mode=rwc\"\n\
+        "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{}/coordinator.db?mode=rwc\"\n\
          node_id = \"soak\"\n[waves]\ninterval_secs = 1\ngrace_secs = 7000\nquiet_secs = 3600\n\
          deadline_secs = 30\n[dispatch]\nconnect_timeout_ms = 500\nresult_wait_secs = 60\n\
          progress_timeout_secs = 3\nlease_secs = 6\n",
-        free_port(),
         dir.display()
     );
     for (id, a) in EXCHANGES.iter().zip(agents) {

@@ -10,7 +10,7 @@ use tonic::transport::Channel;
 use wavegate_cli::args::ConnectArgs;
 use wavegate_common::proto::v1::signal_ingest_client::SignalIngestClient;
 use wavegate_common::proto::v1::waves_client::WavesClient;
-use wavegate_tests::{Proc, free_port};
+use wavegate_tests::Proc;
 
 /// One paper agent: its exchange, simulated latency and the symbols whose entry is rejected.
 #[derive(Debug, Clone)]
@@ -53,13 +53,12 @@ fn agent_toml(dir: &Path, a: &AgentSpec) -> String {
     // Positions stay open across the bench's hundreds of waves: no cap on their number (the
     // paper account has no balance unless one is configured).
     format!(
-        "listen = \"127.0.0.1:{port}\"\nexchange_id = {id}\nexchange_name = \"ex{id}\"\n\
+        "listen = \"127.0.0.1:0\"\nexchange_id = {id}\nexchange_name = \"ex{id}\"\n\
          region = \"bench\"\njournal = \"{journal}\"\nexecution_mode = \"sequential\"\n\
          metrics_listen = \"off\"\n\
          [rate_limit]\norders_per_second = 100000\nburst = 100000\n\
          [adapter]\nkind = \"paper\"\n[adapter.paper]\nlatency_ms = {lat}\n\
          [faults]\nexec_fail = {fail}\n[limits]\nmax_positions = 1000000\n",
-        port = free_port(),
         id = a.exchange_id,
         journal = journal_path(dir, a.exchange_id).display(),
         lat = a.latency_ms,
@@ -94,10 +93,9 @@ impl Cluster {
         // quiet_secs and grace_secs are long: every bench wave is closed explicitly (or never,
         // for ingest), also those of past candles.
         let mut toml = format!(
-            "listen = \"127.0.0.1:{}\"\ndatabase_url = \"sqlite://{}/coordinator.db?mode=rwc\"\n\
+            "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{}/coordinator.db?mode=rwc\"\n\
              node_id = \"bench\"\nmax_batch_signals = {}\n[waves]\nquiet_secs = 3600\n\
              max_wave_age_secs = 864000\ngrace_secs = 1000000\n",
-            free_port(),
             dir.path().display(),
             c.max_batch_signals,
         );
