@@ -3,6 +3,12 @@
 //! on loopback. A wave executes; a bridge killed (SIGKILL) and restarted mid-wave loses and
 //! duplicates nothing; the bridge survives refused tokens, silence, dropped connections,
 //! malformed and oversize messages and bad records, and the wave completes.
+//!
+//! The bridge runs with short ping, pong and backoff timings, so a reconnect takes well under
+//! a second. Only the first test lets its wave close on its own after the quiet period, as in
+//! production; the others close the wave themselves once every signal is stored ([`close`]),
+//! with a quiet period ([`HELD`]) that never runs out within the test, so that a slow restart
+//! on a loaded machine cannot close the wave early and no test waits for the quiet period.
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,12 +17,14 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use wavegate_common::proto::v1 as pb;
-use wavegate_common::time::wave_id;
+use wavegate_common::time::{to_proto, wave_id};
 use wavegate_tests::signal_server::{SignalServer, record};
 use wavegate_tests::tls::TestCa;
 use wavegate_tests::{Proc, free_port};
 
-use crate::coordinator_support::{GUARD, PaperAgent, describe, start_agent, wave_ts, waves};
+use crate::coordinator_support::{
+    GUARD, PaperAgent, describe, ingest, start_agent, wave_ts, waves,
+};
 
 const TOKEN: &str = "feed-token-7f3a";
 
@@ -51,13 +59,13 @@ impl Bridge {
             "--token-file",
             token_file.to_str().unwrap(),
             "--ping-interval-ms",
-            "300",
+            "200",
             "--pong-timeout-ms",
-            "1000",
+            "600",
             "--backoff-min-ms",
-            "100",
+            "50",
             "--backoff-max-ms",
-            "400",
+            "200",
             "--max-message-bytes",
             "65536",
             "--metrics-listen",
@@ -118,32 +126,24 @@ fn metric(text: &str, prefix: &str) -> f64 {
         .sum()
 }
 
-/// Paper agents for Binance (1) and Bybit (2) and a coordinator dispatching to them. The quiet
-/// period (8 s) covers a bridge restart or reconnect between two pushes of one candle.
-async fn cluster(dir: &Path) -> (Proc, Proc, Proc) {
-    cluster_quiet(dir, 8).await
-}
+/// Quiet period of a wave whose whole window comes in one push: it closes on its own soon
+/// after, as behind a bridge in production.
+const ONE_PUSH: u32 = 2;
 
-/// [`cluster`] with a quiet period of `quiet_secs`.
-async fn cluster_quiet(dir: &Path, quiet_secs: u32) -> (Proc, Proc, Proc) {
-    let binance = start_agent(
-        dir,
-        &PaperAgent {
-            exchange_id: 1,
-            name: "binance",
-            ..Default::default()
-        },
-    )
-    .await;
-    let bybit = start_agent(
-        dir,
-        &PaperAgent {
-            exchange_id: 2,
-            name: "bybit",
-            ..Default::default()
-        },
-    )
-    .await;
+/// Quiet period of a wave the test closes itself ([`close`]): far beyond the test's guard, so
+/// the wave stays open however long a bridge restart or reconnect takes.
+const HELD: u32 = 600;
+
+/// Paper agents for Binance (1) and Bybit (2) and a coordinator dispatching to them, with a
+/// wave quiet period of `quiet_secs`.
+async fn cluster(dir: &Path, quiet_secs: u32) -> (Proc, Proc, Proc) {
+    let agent = |exchange_id, name| PaperAgent {
+        exchange_id,
+        name,
+        ..Default::default()
+    };
+    let (binance, bybit) = (agent(1, "binance"), agent(2, "bybit"));
+    let (binance, bybit) = tokio::join!(start_agent(dir, &binance), start_agent(dir, &bybit));
     // Any free port: the coordinator announces the one it bound.
     let port = 0;
     let db = dir.join("coordinator.db");
@@ -206,6 +206,21 @@ async fn wait_wave(
     .unwrap_or_else(|_| panic!("wave {}: {what} did not happen", wave_id(ts)))
 }
 
+/// Closes the wave, as a producer that has sent all of it would.
+async fn close(coord: &Proc, ts: DateTime<Utc>) {
+    let summary = ingest(coord)
+        .await
+        .publish_wave(pb::Wave {
+            wave_timestamp: Some(to_proto(ts)),
+            signals: Vec::new(),
+            close: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(summary.closed_wave_ids, [wave_id(ts)], "{summary:?}");
+}
+
 fn count(d: &pb::WaveDetail) -> u32 {
     d.summary.as_ref().map_or(0, |s| s.signal_count)
 }
@@ -235,7 +250,7 @@ async fn assert_executed_once(coord: &Proc, binance: &Proc, ts: DateTime<Utc>, s
 #[tokio::test]
 async fn bridge_relays_the_feed_and_a_wave_executes_despite_bad_messages() {
     let dir = tempfile::tempdir().unwrap();
-    let (coord, binance, _bybit) = cluster(dir.path()).await;
+    let (coord, binance, _bybit) = cluster(dir.path(), ONE_PUSH).await;
     let server = SignalServer::start(TOKEN, Duration::from_millis(200))
         .await
         .unwrap();
@@ -317,7 +332,7 @@ async fn bridge_relays_the_feed_and_a_wave_executes_despite_bad_messages() {
 #[tokio::test]
 async fn bridge_killed_and_restarted_mid_wave_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let (coord, binance, _bybit) = cluster(dir.path()).await;
+    let (coord, binance, _bybit) = cluster(dir.path(), HELD).await;
     let server = SignalServer::start(TOKEN, Duration::from_millis(200))
         .await
         .unwrap();
@@ -330,6 +345,8 @@ async fn bridge_killed_and_restarted_mid_wave_loses_and_duplicates_nothing() {
     // pushes carry the whole window, the first three again.
     server.set_window(records(ts, 1..8));
     bridge.restart().await;
+    wait_wave(&coord, ts, "all 7 signals stored", |d| count(d) == 7).await;
+    close(&coord, ts).await;
     assert_executed_once(&coord, &binance, ts, 7).await;
     // The restarted bridge re-sent the first three (it had forgotten them); the coordinator
     // answered "stored already" and stored only the four new ones.
@@ -361,7 +378,7 @@ async fn until(what: &str, f: impl Fn() -> bool) {
 #[tokio::test]
 async fn bridge_rides_out_refused_tokens_silence_and_dropped_connections() {
     let dir = tempfile::tempdir().unwrap();
-    let (coord, binance, _bybit) = cluster(dir.path()).await;
+    let (coord, binance, _bybit) = cluster(dir.path(), HELD).await;
     let server = SignalServer::start(TOKEN, Duration::from_millis(200))
         .await
         .unwrap();
@@ -389,6 +406,8 @@ async fn bridge_rides_out_refused_tokens_silence_and_dropped_connections() {
         server.authenticated() > before
     })
     .await;
+    wait_wave(&coord, ts, "all 7 signals stored", |d| count(d) == 7).await;
+    close(&coord, ts).await;
     assert_executed_once(&coord, &binance, ts, 7).await;
     assert!(bridge.alive(), "{}", bridge.log());
     let log = bridge.log();
@@ -400,8 +419,7 @@ async fn bridge_rides_out_refused_tokens_silence_and_dropped_connections() {
 #[tokio::test]
 async fn bridge_relays_over_wss_trusting_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
-    // The whole window comes in one push and the bridge never reconnects: a short quiet period.
-    let (coord, binance, _bybit) = cluster_quiet(dir.path(), 2).await;
+    let (coord, binance, _bybit) = cluster(dir.path(), HELD).await;
     let ca = TestCa::new(dir.path(), "feed");
     let (cert, key) = ca.issue("signals", true);
     let server = SignalServer::start_tls(TOKEN, Duration::from_millis(200), &cert, &key)
@@ -418,6 +436,8 @@ async fn bridge_relays_over_wss_trusting_a_private_ca() {
         &["--server-ca", ca_path.to_str().unwrap()],
     )
     .await;
+    wait_wave(&coord, ts, "all 4 signals stored", |d| count(d) == 4).await;
+    close(&coord, ts).await;
     assert_executed_once(&coord, &binance, ts, 4).await;
     assert!(!bridge.log().contains(TOKEN));
 }
