@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use tonic::transport::Channel;
 use wavegate_cli::args::ConnectArgs;
 use wavegate_common::proto::v1::signal_ingest_client::SignalIngestClient;
@@ -128,13 +128,10 @@ impl Cluster {
         journal_path(self.dir.path(), exchange_id)
     }
 
-    /// Pid of a process of this cluster.
+    /// Pid of a process of this cluster (`bin` names it in the error).
     pub fn pid(&self, p: &Proc, bin: &str) -> anyhow::Result<u32> {
-        let config = self
-            .dir
-            .path()
-            .join(format!("{bin}-{}.toml", p.addr().port()));
-        pid_of_config(&config)
+        p.id()
+            .with_context(|| format!("{bin} at {} is not running", p.endpoint()))
     }
 
     /// Clients of the coordinator's public API, as `wavegate` connects.
@@ -171,32 +168,6 @@ pub async fn connect(endpoint: &str) -> anyhow::Result<Channel> {
         .connect()
         .await
         .with_context(|| format!("connecting to {endpoint}"))
-}
-
-/// The pid of the process started with `--config <config>`, found in `/proc/*/cmdline`.
-///
-/// The harness's `Proc` does not expose its child's pid; its config file path is unique (temp
-/// dir and port), so the command line identifies the process exactly.
-fn pid_of_config(config: &Path) -> anyhow::Result<u32> {
-    let want = config.as_os_str().as_encoded_bytes();
-    for entry in std::fs::read_dir("/proc")? {
-        let entry = entry?;
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        // A process may exit while we look: unreadable entries are skipped.
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        if cmdline.split(|b| *b == 0).any(|arg| arg == want) {
-            return Ok(pid);
-        }
-    }
-    bail!("no process runs with --config {}", config.display())
 }
 
 /// Peak resident set size (`VmHWM`) of a process, in KiB.

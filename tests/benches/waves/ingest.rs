@@ -14,7 +14,7 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::publish_request::Item;
 use wavegate_common::time::{floor_to_interval, to_proto, wave_id};
 
-use crate::cluster::{Cluster, CoordinatorSpec};
+use crate::cluster::{Cluster, CoordinatorSpec, vm_hwm_kib};
 
 /// Exchanges the ingested signals are spread over.
 const EXCHANGES: u32 = 8;
@@ -40,6 +40,8 @@ pub struct Ingest {
     pub batch_signals: usize,
     /// Seconds spent inside the `PublishWave` calls (building the messages excluded).
     pub batch_secs: f64,
+    /// The coordinator's peak RSS (KiB) in the stream and in the batches, when asked for.
+    pub phase_peaks_kib: Option<(u64, u64)>,
 }
 
 impl Ingest {
@@ -82,12 +84,14 @@ async fn stored(cluster: &Cluster, ts: DateTime<Utc>) -> anyhow::Result<u32> {
 }
 
 /// Streams `stream_signals` through one `Publish` call, then `batches` × `batch_signals`
-/// through `PublishWave`.
+/// through `PublishWave`. With the coordinator's `pid`, its peak RSS is read after each phase
+/// and reset before the next (`/proc/<pid>/clear_refs`), so each phase has its own peak.
 pub async fn run(
     cluster: &Cluster,
     stream_signals: usize,
     batches: usize,
     batch_signals: usize,
+    pid: Option<u32>,
 ) -> anyhow::Result<Ingest> {
     let base = floor_to_interval(Utc::now(), 900);
     let created = to_proto(Utc::now());
@@ -114,6 +118,16 @@ pub async fn run(
     if n as usize != stream_signals {
         bail!("stream: {n} signals stored, {stream_signals} acknowledged");
     }
+    let stream_peak = match pid {
+        Some(pid) => {
+            let kib = vm_hwm_kib(pid)?;
+            // "5" resets the peak RSS to the current RSS (proc(5), /proc/pid/clear_refs).
+            std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+                .context("resetting the coordinator's peak RSS")?;
+            Some(kib)
+        }
+        None => None,
+    };
 
     // The next candle: a wave id of its own, aligned and not in the future beyond one interval.
     let batch_ts = base + chrono::Duration::seconds(900);
@@ -140,11 +154,16 @@ pub async fn run(
     if n as usize != batches * batch_signals {
         bail!("PublishWave: {n} signals stored");
     }
+    let phase_peaks_kib = match (stream_peak, pid) {
+        (Some(stream), Some(pid)) => Some((stream, vm_hwm_kib(pid)?)),
+        _ => None,
+    };
     Ok(Ingest {
         stream_signals,
         stream_secs,
         batches,
         batch_signals,
         batch_secs,
+        phase_peaks_kib,
     })
 }

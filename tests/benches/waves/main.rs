@@ -4,6 +4,8 @@
 //! cargo build --release --bins                               # the binaries under test
 //! cargo bench -p wavegate-tests --bench waves                # full run (< 5 min), writes docs/benchmarks.md
 //! cargo bench -p wavegate-tests --bench waves -- --quick     # short run (< 1 min), prints only
+//! cargo bench -p wavegate-tests --bench waves -- --ingest-only  # the ingest run alone, with the
+//!                                                            # coordinator's peak RSS per phase
 //! ```
 //!
 //! Each run starts its own processes on 127.0.0.1 (coordinator on SQLite in a temp dir, paper
@@ -144,9 +146,15 @@ async fn bench(plan: Plan) -> anyhow::Result<Results> {
         plan.stream_signals, plan.batches, plan.batch_signals
     );
     let sink = Cluster::start(&[], &ingest::coordinator(plan.stream_signals)).await?;
-    let ingest = ingest::run(&sink, plan.stream_signals, plan.batches, plan.batch_signals)
-        .await
-        .context("ingest")?;
+    let ingest = ingest::run(
+        &sink,
+        plan.stream_signals,
+        plan.batches,
+        plan.batch_signals,
+        None,
+    )
+    .await
+    .context("ingest")?;
     eprintln!("      done at {:.1} s", started.elapsed().as_secs_f64());
     rss_of(&sink, "ingest", &mut rss)?;
     drop(sink);
@@ -161,6 +169,38 @@ async fn bench(plan: Plan) -> anyhow::Result<Results> {
     })
 }
 
+/// The ingest run alone, printing its rates and the coordinator's peak RSS in each phase (the
+/// peak is reset between them), to find what the ingest's memory goes to.
+async fn ingest_only(plan: Plan) -> anyhow::Result<()> {
+    let sink = Cluster::start(&[], &ingest::coordinator(plan.stream_signals)).await?;
+    let pid = sink.pid(&sink.coordinator, "wavegate-coordinator")?;
+    let i = ingest::run(
+        &sink,
+        plan.stream_signals,
+        plan.batches,
+        plan.batch_signals,
+        Some(pid),
+    )
+    .await?;
+    let (stream_kib, batch_kib) = i.phase_peaks_kib.context("no peaks read")?;
+    let mb = |kib: u64| kib as f64 / 1024.0;
+    println!("| phase | signals/s | coordinator peak RSS (MB) |\n|---|---|---|");
+    println!(
+        "| one `Publish` stream of {} | {:.0} | {:.1} |",
+        i.stream_signals,
+        i.stream_rate(),
+        mb(stream_kib)
+    );
+    println!(
+        "| {} × {} `PublishWave` | {:.0} | {:.1} |",
+        i.batches,
+        i.batch_signals,
+        i.batch_rate(),
+        mb(batch_kib)
+    );
+    Ok(())
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -171,6 +211,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let plan = Plan::new(args.iter().any(|a| a == "--quick"));
     check_binaries()?;
+    if args.iter().any(|a| a == "--ingest-only") {
+        return tokio::time::timeout(plan.guard, ingest_only(plan))
+            .await
+            .with_context(|| format!("the bench did not finish within {:?}", plan.guard))?;
+    }
     let results = tokio::time::timeout(plan.guard, bench(plan))
         .await
         .with_context(|| format!("the bench did not finish within {:?}", plan.guard))??;
