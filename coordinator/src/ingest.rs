@@ -17,8 +17,10 @@ use crate::state::Core;
 use crate::timing;
 use crate::wave::{Closed, close_wave};
 
-/// Signals stored per transaction while a stream is read.
-const FLUSH_SIGNALS: usize = 20_000;
+/// Signals stored per transaction while a stream is read: large enough that the commit is a
+/// small part of the batch, small enough that the queued signals are not the ingest's peak
+/// memory (docs/benchmarks.md).
+const FLUSH_SIGNALS: usize = 5_000;
 /// Queued signals are flushed at least this often, so a streamed wave's `last_signal_at` stays
 /// fresh and the quiet period does not close it mid-stream.
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);

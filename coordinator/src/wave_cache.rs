@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 use parking_lot::Mutex;
 use wavegate_common::Signal;
 
-/// Signals kept over all waves at most (~150 bytes each: a few MB).
-const MAX_CACHED_SIGNALS: usize = 50_000;
+/// Signals kept over all waves at most (~200 bytes each: a few MB); far above what the
+/// reference feed sends per wave (8 exchanges × 100), low enough that a bulk ingest, whose
+/// waves outgrow it anyway, does not hold it as peak memory (docs/benchmarks.md).
+const MAX_CACHED_SIGNALS: usize = 20_000;
 /// Waves kept at most; the oldest (by id, i.e. by timestamp) goes first.
 const MAX_CACHED_WAVES: usize = 32;
 
