@@ -291,20 +291,17 @@ async fn a_placed_stop_is_confirmed_in_place(venue: Venue) {
     assert_eq!(in_place().await, Ok(true));
 }
 
-/// A budget of `limit` requests per window: Binance publishes its window in `exchangeInfo`;
-/// Bybit's limits are per second.
-fn budget(venue: Venue, limit: u32) -> RateLimit {
-    let window = match venue {
-        Venue::Binance => Duration::from_secs(2),
-        Venue::Bybit => Duration::from_secs(1),
-    };
-    RateLimit::new(limit, window)
+/// A budget of `limit` requests per second: Binance publishes its window in `exchangeInfo`
+/// as `intervalNum` × `interval`, whose shortest is 1 `SECOND`; Bybit's limits are per second
+/// (docs/v5/rate-limit/rate-limit.mdx).
+fn budget(limit: u32) -> RateLimit {
+    RateLimit::new(limit, Duration::from_secs(1))
 }
 
 /// Throttling is its own error, never a refusal; during the cool-down nothing reaches the
 /// venue (so no ban is earned); after it, calls go through again.
 async fn throttling_is_its_own_error_and_nothing_is_sent_during_the_cool_down(venue: Venue) {
-    let b = bench(venue, world().rate_limit(budget(venue, 3))).await;
+    let b = bench(venue, world().rate_limit(budget(3))).await;
     let reads = (0..6).map(|_| b.exchange.position("BTCUSDT".into()));
     let answers = futures::future::join_all(reads).await;
     assert!(
@@ -336,7 +333,7 @@ async fn throttling_is_its_own_error_and_nothing_is_sent_during_the_cool_down(ve
 /// The usage headers slow the adapter down before the venue throttles it: more sequential
 /// calls than one window allows all succeed, none answered 429 / 10006.
 async fn usage_headers_pace_requests_before_the_limit(venue: Venue) {
-    let b = bench(venue, world().rate_limit(budget(venue, 6))).await;
+    let b = bench(venue, world().rate_limit(budget(6))).await;
     // Validation reads the rules first (Binance publishes its limits there).
     b.exchange
         .check_rules("BTCUSDT".into(), Side::Long, d("200"))
