@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::{Venue, active_stops, contract};
 use crate::live_support::*;
+use wavegate_agent::config::LiveConfig;
 use wavegate_agent::exchange::position_mode::HEDGE_MODE;
 use wavegate_agent::exchange::{Decimal, EntryOrder, Exchange, ExchangeError, Side, StopOrder};
 use wavegate_common::telemetry::Metrics;
@@ -33,9 +34,15 @@ struct Bench {
 }
 
 async fn bench(venue: Venue, world: World) -> Bench {
+    bench_with(venue, world, |_| {}).await
+}
+
+/// As [`bench`], with the venue's `[adapter.*]` settings changed by `set`.
+async fn bench_with(venue: Venue, world: World, set: impl FnOnce(&mut LiveConfig)) -> Bench {
     let fake = venue.fake(world).await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let cfg = venue.config(dir.path(), &fake, SECRET);
+    let mut cfg = venue.config(dir.path(), &fake, SECRET);
+    set(venue.live(&mut cfg));
     let exchange = wavegate_agent::exchange::live(&cfg.adapter).expect("adapter builds");
     Bench {
         fake,
@@ -124,11 +131,12 @@ fn replaced_count(metrics: &Metrics, venue: Venue) -> u64 {
 /// Item 2: an entry answered without any average price (Binance leaves `avgPrice` out even
 /// when read back; Bybit answers `""`) is never protected from a price of 0: Binance reads the
 /// order back and, finding none, protects from the last price (logged, counted); Bybit reads
-/// the fill off its position (`avgPrice` of `/v5/position/list`). Either way the stop sits 4 %
-/// from the real price, never near zero.
+/// the fill off its position (`avgPrice` of `/v5/position/list`) once it has polled the order
+/// lists for `ack_visibility_ms`. Either way the stop sits 4 % from the real price, never near
+/// zero.
 async fn a_fill_without_a_usable_price_is_protected_from_a_real_one(venue: Venue) {
     let world = World::new(KEY, SECRET).instrument(btc().reported_avg_price(""));
-    let b = bench(venue, world).await;
+    let b = bench_with(venue, world, |live| live.ack_visibility_ms = 300).await;
     let metrics = Arc::new(Metrics::new(Process::Agent).expect("metrics"));
     b.exchange.attach_metrics(metrics.clone(), venue.name());
     let fill = b
@@ -374,7 +382,9 @@ async fn binance_stale_close_all_stop_is_cancelled_not_fatal() {
 /// reported filled at its real price, not "unknown".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bybit_acked_order_visible_later_is_filled() {
-    let world = world().ack_visibility_delay(Duration::from_millis(1500));
+    // Polled at 0, 50, 150 and 350 ms: visible at the fourth poll, well within the default
+    // 5 s `ack_visibility_ms`.
+    let world = world().ack_visibility_delay(Duration::from_millis(300));
     let b = bench(Venue::Bybit, world).await;
     let fill = b
         .exchange
@@ -384,12 +394,13 @@ async fn bybit_acked_order_visible_later_is_filled() {
     assert_eq!((fill.price, fill.quantity), (d("60000"), d("0.003")));
 }
 
-/// An acknowledged Bybit entry that stays invisible longer than the adapter polls is read off
-/// its position (the symbol was flat): filled at the position's price, never "not received".
+/// An acknowledged Bybit entry that stays invisible longer than the adapter polls
+/// (`ack_visibility_ms`) is read off its position (the symbol was flat): filled at the
+/// position's price, never "not received".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bybit_acked_order_never_visible_is_read_off_its_position() {
     let world = world().ack_visibility_delay(Duration::from_secs(60));
-    let b = bench(Venue::Bybit, world).await;
+    let b = bench_with(Venue::Bybit, world, |live| live.ack_visibility_ms = 300).await;
     let fill = b
         .exchange
         .place_entry(entry("wg-invisible-1", Side::Short))
