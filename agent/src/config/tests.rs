@@ -196,6 +196,15 @@ fn validation_names_the_key() {
     }
     live.ack_visibility_ms = 60_000;
     live.validate("adapter.bybit").unwrap();
+    let mut c = AgentConfig::paper(1, "binance", "j.db".into());
+    for bad in [0, 10_001] {
+        c.lookup_backoff_ms = bad;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("lookup_backoff_ms") && e.contains(&format!("1..=10000, got {bad}")),
+            "{e}"
+        );
+    }
 }
 
 #[test]
