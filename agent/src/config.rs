@@ -171,6 +171,10 @@ pub struct AgentConfig {
     #[default = 10_000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub order_timeout_ms: u64,
+    /// First pause between the lookups of an order whose outcome is unknown, in ms; it doubles
+    /// for each of the five lookups (15 times this over all of them).
+    #[default = 200]
+    pub lookup_backoff_ms: u64,
     /// Stop-loss distance when the wave's params carry none.
     #[default = 4.0]
     pub stop_loss_percent: f64,
@@ -285,6 +289,10 @@ impl AgentConfig {
         )?;
         ensure(!self.journal.as_os_str().is_empty(), "journal", || {
             "must not be empty".into()
+        })?;
+        let backoff = self.lookup_backoff_ms;
+        ensure((1..=10_000).contains(&backoff), "lookup_backoff_ms", || {
+            format!("must be in 1..=10000, got {backoff}")
         })?;
         let stop = self.stop_loss_percent;
         ensure(

@@ -30,6 +30,7 @@
 //!
 //! [`Journal::apply_later`]: crate::journal::Journal::apply_later
 
+mod backoff;
 mod leverage;
 mod lifecycle;
 pub mod phase;
@@ -64,10 +65,9 @@ use timing::{Step, StepTimes};
 
 /// Most derived ids of one kind an order uses ([`derived_id`] numbers attempts modulo 100).
 const MAX_DERIVED_IDS: u32 = 100;
-/// Lookups tried before an unknown outcome is given up on for this run.
+/// Lookups tried before an unknown outcome is given up on for this run (paced by
+/// `lookup_backoff_ms`, `execute/backoff.rs`).
 const LOOKUP_ATTEMPTS: u32 = 5;
-/// First pause between lookups (doubles each time: about 3 s over all attempts).
-const LOOKUP_BACKOFF: Duration = Duration::from_millis(200);
 /// Validation or execution error of a signal the venue's rate limit held back (nothing was
 /// sent; not a refusal of the order).
 pub const THROTTLED: &str = "exchange_throttled";

@@ -99,6 +99,11 @@ pub struct LiveConfig {
     #[default = 600]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub ban_cooldown_secs: u64,
+    /// Bybit only (its `order/create` is an asynchronous acknowledgement; Binance answers with
+    /// the filled order): how long an acknowledged order is polled for in the order lists
+    /// before its fill is read off its position, in ms.
+    #[default = 5000]
+    pub ack_visibility_ms: u64,
     /// Farthest an entry's fill price may lie from the venue's last price, in percent, before
     /// it is read back and, still that far, replaced by the last price for the stop.
     #[default(Decimal::TEN)]
@@ -173,6 +178,12 @@ impl LiveConfig {
         ensure((1..=60_000).contains(&recv), key("recv_window_ms"), || {
             format!("must be in 1..=60000, got {recv}")
         })?;
+        let ack = self.ack_visibility_ms;
+        ensure(
+            (1..=60_000).contains(&ack),
+            key("ack_visibility_ms"),
+            || format!("must be in 1..=60000, got {ack}"),
+        )?;
         let deviation = self.max_fill_deviation_percent;
         ensure(
             deviation > Decimal::ZERO && deviation < Decimal::ONE_HUNDRED,

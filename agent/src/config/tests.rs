@@ -182,6 +182,29 @@ fn validation_names_the_key() {
         Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "adapter.binance.base_url"),
         other => panic!("{other:?}"),
     }
+    let mut live = live::LiveConfig::bybit();
+    live.api_key = Some(Secret::new("k"));
+    live.api_secret = Some(Secret::new("s"));
+    for bad in [0, 60_001] {
+        live.ack_visibility_ms = bad;
+        let e = live.validate("adapter.bybit").unwrap_err().to_string();
+        assert!(
+            e.contains("adapter.bybit.ack_visibility_ms")
+                && e.contains(&format!("must be in 1..=60000, got {bad}")),
+            "{e}"
+        );
+    }
+    live.ack_visibility_ms = 60_000;
+    live.validate("adapter.bybit").unwrap();
+    let mut c = AgentConfig::paper(1, "binance", "j.db".into());
+    for bad in [0, 10_001] {
+        c.lookup_backoff_ms = bad;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("lookup_backoff_ms") && e.contains(&format!("1..=10000, got {bad}")),
+            "{e}"
+        );
+    }
 }
 
 #[test]

@@ -80,6 +80,8 @@ pub struct BybitLinear {
     mode: ModeCache,
     throttle: Throttle,
     ban_cooldown: Duration,
+    /// How long an acknowledged order is polled for before its position is read (`ack.rs`).
+    ack_visibility: Duration,
     /// `X-Bapi-Limit-Status` and `X-Bapi-Limit` of the last answer that had them.
     last_limit: std::sync::Mutex<Option<(i64, i64)>>,
     /// The account-wide margin mode once set by this process (`bybit/account.rs`).
@@ -105,6 +107,7 @@ impl BybitLinear {
             mode: ModeCache::new(refresh),
             throttle: Throttle::new(NAME),
             ban_cooldown: Duration::from_secs(cfg.ban_cooldown_secs),
+            ack_visibility: Duration::from_millis(cfg.ack_visibility_ms),
             last_limit: std::sync::Mutex::new(None),
             margin_mode_set: tokio::sync::Mutex::new(None),
             fills: FillCheck::new(NAME, cfg.max_fill_deviation_percent),

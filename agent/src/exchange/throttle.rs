@@ -8,7 +8,11 @@
 //! IP ban of at least 10 minutes, so every request of the adapter passes [`Throttle::admit`].
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock (the system's monotonic clock unless a test pauses it), so a paused test clock
+// drives cool-downs and pacing.
+use tokio::time::Instant;
 
 use super::ExchangeError;
 use crate::exchange::Result;
@@ -143,30 +147,113 @@ pub fn retry_after(secs: Option<i64>, default: Duration) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
     use super::*;
 
-    #[tokio::test]
-    async fn nothing_passes_during_a_cool_down() {
-        let t = Throttle::new("x");
-        assert_eq!(t.admit().await, Ok(()));
-        let e = t.cool_down(Duration::from_secs(30), "429".into());
-        assert!(matches!(e, ExchangeError::Throttled { retry_in_ms, .. } if retry_in_ms > 29_000));
-        assert!(matches!(
-            t.admit().await,
-            Err(ExchangeError::Throttled { .. })
-        ));
-        // A shorter cool-down does not shorten a running one.
-        let e = t.cool_down(Duration::from_millis(1), "again".into());
-        assert!(matches!(e, ExchangeError::Throttled { retry_in_ms, .. } if retry_in_ms > 29_000));
+    fn retry_in(e: &Result<()>) -> Option<u64> {
+        match e {
+            Err(ExchangeError::Throttled { retry_in_ms, .. }) => Some(*retry_in_ms),
+            _ => None,
+        }
     }
 
-    #[tokio::test]
-    async fn pacing_waits_then_lets_the_request_go() {
+    /// Sends one request through `t` as an adapter does: admitted, then counted as sent.
+    async fn send(t: &Throttle, sent: &AtomicU32) -> Result<()> {
+        t.admit().await?;
+        sent.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_is_sent_during_a_cool_down_and_requests_go_again_after_it() {
+        let (t, sent) = (Throttle::new("x"), AtomicU32::new(0));
+        assert_eq!(send(&t, &sent).await, Ok(()));
+        let e = t.cool_down(Duration::from_secs(30), "429".into());
+        assert_eq!(retry_in(&Err(e)), Some(30_000));
+        // Refused at once, without waiting, for as long as the cool-down runs.
+        let start = Instant::now();
+        assert_eq!(retry_in(&send(&t, &sent).await), Some(30_000));
+        tokio::time::advance(Duration::from_millis(29_999)).await;
+        assert_eq!(retry_in(&send(&t, &sent).await), Some(1));
+        assert_eq!(start.elapsed(), Duration::from_millis(29_999));
+        assert_eq!(
+            sent.load(Ordering::SeqCst),
+            1,
+            "nothing sent during the cool-down"
+        );
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(send(&t, &sent).await, Ok(()));
+        assert_eq!(start.elapsed(), Duration::from_secs(30), "no wait after it");
+        assert_eq!(sent.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shorter_cool_down_does_not_shorten_a_running_one() {
         let t = Throttle::new("x");
-        t.slow_for(Duration::from_millis(30));
-        let started = Instant::now();
-        assert_eq!(t.admit().await, Ok(()));
-        assert!(started.elapsed() >= Duration::from_millis(25));
+        t.cool_down(Duration::from_secs(30), "429".into());
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let e = t.cool_down(Duration::from_secs(1), "again".into());
+        assert!(
+            matches!(&e, ExchangeError::Throttled { detail, retry_in_ms: 20_000 } if detail == "429"),
+            "{e:?}"
+        );
+        // A longer one replaces it.
+        let e = t.cool_down(Duration::from_secs(60), "418".into());
+        assert_eq!(retry_in(&Err(e)), Some(60_000));
+        assert_eq!(retry_in(&t.admit().await), Some(60_000));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paced_requests_are_held_until_the_window_turns_then_go_together() {
+        let (t, sent) = (Throttle::new("x"), AtomicU32::new(0));
+        // The venue said usage is close to its limit: its window turns in 700 ms.
+        t.slow_for(Duration::from_millis(700));
+        let start = Instant::now();
+        let held = futures::future::join_all((0..3).map(|_| async {
+            send(&t, &sent).await.unwrap();
+            start.elapsed()
+        }))
+        .await;
+        assert_eq!(held, [Duration::from_millis(700); 3]);
+        assert_eq!(sent.load(Ordering::SeqCst), 3);
+        // The window has turned: the next request goes at once.
+        send(&t, &sent).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_millis(700));
+        // A shorter pacing does not cut a longer one; none holds longer than MAX_PACE.
+        t.slow_for(Duration::from_secs(2));
+        t.slow_for(Duration::from_millis(10));
+        send(&t, &sent).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_millis(2_700));
+        t.slow_for(Duration::from_secs(3_600));
+        send(&t, &sent).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_millis(2_700) + MAX_PACE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_is_run_again_after_each_cool_down_within_the_bound() {
+        let calls = AtomicU32::new(0);
+        let throttled_twice = || async {
+            match calls.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Err(ExchangeError::Throttled {
+                    detail: "429".into(),
+                    retry_in_ms: 1_000,
+                }),
+                _ => Ok("filled"),
+            }
+        };
+        let start = Instant::now();
+        let r = through_cool_downs(Duration::from_secs(5), throttled_twice).await;
+        assert_eq!(r, Ok("filled"));
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        assert_eq!(calls.swap(0, Ordering::SeqCst), 3);
+        // Waiting out the second cool-down would pass the bound: the call ends throttled
+        // after the first.
+        let start = Instant::now();
+        let r = through_cool_downs(Duration::from_millis(1_500), throttled_twice).await;
+        assert!(matches!(r, Err(ExchangeError::Throttled { .. })), "{r:?}");
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[test]

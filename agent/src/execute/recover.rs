@@ -19,6 +19,7 @@ use std::time::Duration;
 use tracing::{error, info, warn};
 use wavegate_common::order_id::client_order_id;
 
+use super::backoff::LookupBackoff;
 use super::lifecycle::{
     self, AfterLookup, Found, Holder, Lookup, Next, OwnStep, Sender, after_holder, after_lookup,
     after_position_check, plan,
@@ -26,17 +27,14 @@ use super::lifecycle::{
 use super::stop::{StopStart, protect, stop_done};
 use super::trailing;
 use super::{
-    CLOSED_ELSEWHERE, Execution, LOOKUP_ATTEMPTS, LOOKUP_BACKOFF, MAX_DERIVED_IDS, Report,
-    STOP_FAILED_CLOSED, derived_id, filled, record, settle_failed,
+    CLOSED_ELSEWHERE, Execution, LOOKUP_ATTEMPTS, MAX_DERIVED_IDS, Report, STOP_FAILED_CLOSED,
+    derived_id, filled, record, settle_failed,
 };
 use crate::context::AgentCtx;
 use crate::exchange::{Decimal, ExchangeError, Fill, OrderReport, Side};
 use crate::journal::{
     JournalOrder, OrderEvent, OrderState, OrderUpdate, StopEvent, StopState, TrailingState,
 };
-
-/// Longest wait for a venue cool-down between two lookups.
-const MAX_LOOKUP_WAIT: Duration = Duration::from_secs(10);
 
 /// Settles an order journaled by an earlier run of the wave and reports it: a settled row as
 /// journaled; an unsettled one (`pending`, `sent`, `unknown`) by lookup; a filled entry whose
@@ -192,12 +190,9 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> 
         Lookup::Unanswered => OrderState::Unknown,
         Lookup::Exists => OrderState::Exists,
     };
-    let mut pause = LOOKUP_BACKOFF;
+    let mut backoff = LookupBackoff::new(Duration::from_millis(ctx.config.lookup_backoff_ms));
     for attempt in 0..LOOKUP_ATTEMPTS {
-        if attempt > 0 {
-            tokio::time::sleep(pause).await;
-            pause *= 2;
-        }
+        backoff.before(attempt).await;
         let answer = ctx
             .exchange
             .lookup_order(r.symbol.clone(), coid.clone())
@@ -211,8 +206,7 @@ async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> 
             Err(ExchangeError::Throttled { retry_in_ms, .. }) => {
                 warn!(%coid, retry_in_ms, "lookup throttled by the venue");
                 ctx.metrics.throttled(&ctx.config.exchange_name, "read");
-                let wait = Duration::from_millis(retry_in_ms).min(MAX_LOOKUP_WAIT);
-                tokio::time::sleep(wait).await;
+                LookupBackoff::cool_down(retry_in_ms).await;
                 (Found::Unreadable, None, None)
             }
             Err(e) => {

@@ -28,6 +28,7 @@ fn example_config_loads_with_every_agreed_key() {
         (c.order_timeout_ms, c.stop_loss_percent, c.stop_retries),
         (10_000, 4.0, 3)
     );
+    assert_eq!(c.lookup_backoff_ms, 200);
     assert_eq!(
         (c.rate_limit.orders_per_second, c.rate_limit.burst),
         (10, 10)

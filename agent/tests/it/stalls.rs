@@ -50,10 +50,10 @@ async fn unanswered_topup_request_times_out_and_the_wave_finishes_with_what_it_h
 async fn top_up_answer_after_the_timeout_is_ignored_not_a_protocol_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 1, "binance");
-    cfg.topup_timeout_ms = 200;
-    // BTCUSDT's entry and stop take 2 s each: the session is still running when the late
-    // answer comes.
-    cfg.adapter.paper.latency_ms = 2_000;
+    cfg.topup_timeout_ms = 100;
+    // BTCUSDT's entry and stop take 700 ms each: the session is still running when the late
+    // answer comes, 400 ms after the request (300 ms past its timeout).
+    cfg.adapter.paper.latency_ms = 700;
     cfg.faults.invalid_symbols = vec!["BADUSDT".into()];
     let (agent, mut client) = start(cfg).await;
     let all = signals(1, 1, &["BTCUSDT", "BADUSDT", "ETHUSDT", "SOLUSDT"]);
@@ -64,7 +64,7 @@ async fn top_up_answer_after_the_timeout_is_ignored_not_a_protocol_error() {
             let m = stream.message().await.expect("no error status");
             match m.expect("result before end").msg {
                 Some(Out::Topup(t)) => {
-                    tokio::time::sleep(Duration::from_millis(700)).await;
+                    tokio::time::sleep(Duration::from_millis(400)).await;
                     let late = In::Batch(pb::SignalBatch {
                         round: t.round,
                         first_index: 2,

@@ -107,17 +107,26 @@ async fn run_wave(kind: AdapterKind, world: World) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binance_wave_with_throttling_and_a_stale_stop_protects_every_position() {
+    // Binance publishes each window as `intervalNum` × `interval` (`SECOND`, `MINUTE`, …) in
+    // `exchangeInfo.rateLimits` and `X-MBX-USED-WEIGHT-1S`, so 1 s is the shortest window it
+    // can have. The start-up reads and eight concurrent validations (~26 requests) overrun 20
+    // and are throttled (429, `Retry-After: 1`); then every two orders (~11 requests each)
+    // bring a window close to its limit, so the walk is paced.
     let world = instruments(World::new(KEY, SECRET))
-        .rate_limit(RateLimit::new(12, Duration::from_secs(2)))
+        .rate_limit(RateLimit::new(20, Duration::from_secs(1)))
         .resting_close_stop("ETHUSDT", FakeSide::Sell, "2500");
     run_wave(AdapterKind::Binance, world).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bybit_wave_with_throttling_and_delayed_acks_protects_every_position() {
+    // Bybit's limits are per endpoint per second (docs/v5/rate-limit/rate-limit.mdx): 8 a
+    // second runs the busiest endpoints out during validation and again every few orders, so
+    // the agent paces. `order/create` is acknowledged before the order is visible
+    // (docs/v5/order/create-order.mdx: "asynchronous"); 100 ms keeps the first polls blind.
     let world = instruments(World::new(KEY, SECRET))
-        .rate_limit(RateLimit::new(3, Duration::from_secs(1)))
-        .ack_visibility_delay(Duration::from_millis(400));
+        .rate_limit(RateLimit::new(8, Duration::from_secs(1)))
+        .ack_visibility_delay(Duration::from_millis(100));
     run_wave(AdapterKind::Bybit, world).await;
 }
 

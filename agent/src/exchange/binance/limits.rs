@@ -174,4 +174,34 @@ mod tests {
         );
         assert_eq!(l.pace(&reply(&[]), 0), None);
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_after_a_nearly_used_window_are_held_until_it_turns() {
+        use crate::exchange::throttle::Throttle;
+        use tokio::time::Instant;
+
+        let l = UsageLimits::default();
+        l.read(&json!({"rateLimits": [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "SECOND", "intervalNum": 1, "limit": 20}
+        ]}));
+        let t = Throttle::new("binance");
+        // 17 of 20 (85 %): nothing is held.
+        assert_eq!(
+            l.pace(&reply(&[("x-mbx-used-weight-1s", "17")]), 1_796_000_000_400),
+            None
+        );
+        // 18 of 20 at .400 on the venue's clock: held past the turn in 600 ms, plus 100 ms.
+        let wait = l.pace(&reply(&[("x-mbx-used-weight-1s", "18")]), 1_796_000_000_400);
+        assert_eq!(wait, Some(Duration::from_millis(700)));
+        t.slow_for(wait.unwrap());
+        let start = Instant::now();
+        assert_eq!(t.admit().await, Ok(()));
+        assert_eq!(start.elapsed(), Duration::from_millis(700));
+        assert_eq!(t.admit().await, Ok(()));
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(700),
+            "the next goes at once"
+        );
+    }
 }

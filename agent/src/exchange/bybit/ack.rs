@@ -4,14 +4,15 @@
 //! - `POST /v5/order/create` is an asynchronous acknowledgement (docs/v5/order/create-order.mdx
 //!   in bybit-exchange/docs: "This request is asynchronous so please use the websocket to
 //!   confirm the order status"): the order shows in `/v5/order/realtime` and
-//!   `/v5/order/history` a little later. The fill is polled for within [`ACK_VISIBILITY`];
+//!   `/v5/order/history` a little later. The fill is polled for within `ack_visibility_ms`;
 //!   an acknowledged order still not visible is read off the position before anything is
 //!   decided, and is never taken for "not received".
 //! - A stop set with `/v5/position/trading-stop` is a position attribute, not an order under
 //!   our id: it is confirmed by `stopLoss` of `/v5/position/list` (docs/v5/position/position.mdx).
 //! - `positionIdx` of the position rows tells the mode: `0` one-way, `1`/`2` hedge mode.
 
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::time::Duration;
 
 use serde_json::Value;
 use tracing::warn;
@@ -23,16 +24,53 @@ use super::parse::list;
 use super::{BybitLinear, NAME};
 use crate::exchange::Result;
 
-/// How long an acknowledged order is polled for before its position is read instead.
-pub(super) const ACK_VISIBILITY: Duration = Duration::from_secs(5);
 /// First pause between polls (doubling, at most [`MAX_POLL`]).
 const FIRST_POLL: Duration = Duration::from_millis(50);
 /// Longest pause between polls.
 const MAX_POLL: Duration = Duration::from_millis(800);
 
+/// What polling the order lists for an acknowledged order came to.
+#[derive(Debug, Clone, PartialEq)]
+enum Polled {
+    /// Visible and filled at a positive price.
+    Filled(Fill),
+    /// Visible and refused or cancelled.
+    Rejected(String),
+    /// Not visible with a usable fill within the window.
+    NotVisible,
+}
+
+/// Polls `lookup` (the order lists) until it shows a fill at a positive price or a rejection,
+/// pausing [`FIRST_POLL`], doubling up to [`MAX_POLL`], and stops polling once `window` has
+/// passed since the first poll. A failed poll is logged and polled again: the order exists.
+async fn poll_ack<F, Fut>(window: Duration, link_id: &str, mut lookup: F) -> Polled
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<OrderReport>>>,
+{
+    // tokio's clock, so a paused test clock drives the schedule (the same clock otherwise).
+    let started = tokio::time::Instant::now();
+    let mut pause = FIRST_POLL;
+    loop {
+        match lookup().await {
+            Ok(Some(OrderReport::Filled(f))) if f.price > Decimal::ZERO => {
+                return Polled::Filled(f);
+            }
+            Ok(Some(OrderReport::Rejected(r))) => return Polled::Rejected(r),
+            Ok(_) => {}
+            Err(e) => warn!(%link_id, error = %e, "order lookup after ack failed"),
+        }
+        if started.elapsed() >= window {
+            return Polled::NotVisible;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_POLL);
+    }
+}
+
 impl BybitLinear {
     /// The fill of the Market order acknowledged as `order_id` under `link_id`: polled from
-    /// the order lists until visible; if it stays invisible for [`ACK_VISIBILITY`], an entry
+    /// the order lists until visible; if it stays invisible for `ack_visibility_ms`, an entry
     /// (not `reduce_only`) whose position has exactly its side and size is filled at the
     /// position's average price — the agent sends an entry only on a flat symbol, under the
     /// symbol's lock, so that position is this order's. Anything else is `Unknown`.
@@ -45,25 +83,17 @@ impl BybitLinear {
         side: &str,
         reduce_only: bool,
     ) -> Result<Fill> {
-        let started = Instant::now();
-        let mut pause = FIRST_POLL;
-        loop {
-            match self
-                .lookup_order(symbol.to_owned(), link_id.to_owned())
-                .await
-            {
-                Ok(Some(OrderReport::Filled(f))) if f.price > Decimal::ZERO => return Ok(f),
-                Ok(Some(OrderReport::Rejected(r))) => {
-                    return Err(ExchangeError::Rejected(format!("{NAME} order {r}")));
-                }
-                Ok(_) => {}
-                Err(e) => warn!(%link_id, error = %e, "order lookup after ack failed"),
+        let window = self.ack_visibility;
+        let polled = poll_ack(window, link_id, || {
+            self.lookup_order(symbol.to_owned(), link_id.to_owned())
+        })
+        .await;
+        match polled {
+            Polled::Filled(f) => return Ok(f),
+            Polled::Rejected(r) => {
+                return Err(ExchangeError::Rejected(format!("{NAME} order {r}")));
             }
-            if started.elapsed() >= ACK_VISIBILITY {
-                break;
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(MAX_POLL);
+            Polled::NotVisible => {}
         }
         if !reduce_only
             && let Some(fill) = self.fill_from_position(symbol, order_id, qty, side).await
@@ -72,7 +102,7 @@ impl BybitLinear {
             return Ok(fill);
         }
         Err(ExchangeError::Unknown(format!(
-            "{NAME}: order {order_id} acknowledged, not visible after {ACK_VISIBILITY:?}"
+            "{NAME}: order {order_id} acknowledged, not visible after {window:?}"
         )))
     }
 
@@ -120,5 +150,90 @@ impl BybitLinear {
                     .any(|r| r.get("positionIdx").and_then(Value::as_i64).unwrap_or(0) != 0))
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    fn fill(price: i64) -> Fill {
+        Fill {
+            exchange_order_id: "1".into(),
+            price: Decimal::from(price),
+            quantity: Decimal::ONE,
+        }
+    }
+
+    /// Polls `poll_ack` against an order that `answer(ms since the start)` describes; what it
+    /// came to, when, and the times of the polls (ms since the start, on the paused clock).
+    async fn run(
+        window_ms: u64,
+        answer: impl Fn(u64) -> Result<Option<OrderReport>>,
+    ) -> (Polled, u64, Vec<u64>) {
+        let start = tokio::time::Instant::now();
+        let ms = move || u64::try_from(start.elapsed().as_millis()).unwrap();
+        let polls = Mutex::new(Vec::new());
+        let polled = poll_ack(Duration::from_millis(window_ms), "wg-x", || {
+            polls.lock().unwrap().push(ms());
+            let a = answer(ms());
+            async move { a }
+        })
+        .await;
+        (polled, ms(), polls.into_inner().unwrap())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_order_visible_later_is_polled_with_doubling_pauses_until_it_shows() {
+        let (polled, at, polls) = run(5_000, |ms| {
+            Ok((ms >= 400).then(|| OrderReport::Filled(fill(60_000))))
+        })
+        .await;
+        assert_eq!(polled, Polled::Filled(fill(60_000)));
+        assert_eq!(polls, [0, 50, 150, 350, 750]);
+        assert_eq!(at, 750);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_order_never_visible_is_given_up_once_the_window_has_passed() {
+        let (polled, _, polls) = run(5_000, |_| Ok(None)).await;
+        assert_eq!(polled, Polled::NotVisible);
+        // Pauses double to 800 ms and stay there; the first poll past 5 s is the last.
+        assert_eq!(
+            polls,
+            [
+                0, 50, 150, 350, 750, 1_550, 2_350, 3_150, 3_950, 4_750, 5_550
+            ]
+        );
+        let (polled, _, polls) = run(300, |_| Ok(None)).await;
+        assert_eq!((polled, polls), (Polled::NotVisible, vec![0, 50, 150, 350]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fill_without_a_price_or_a_failed_poll_is_polled_again() {
+        // Bybit lists a just-filled order with `avgPrice` "" for a moment; a lookup may fail.
+        let (polled, at, _) = run(5_000, |ms| match ms {
+            0 => Err(ExchangeError::Unavailable("reset".into())),
+            1..=100 => Ok(Some(OrderReport::Filled(fill(0)))),
+            _ => Ok(Some(OrderReport::Filled(fill(60_000)))),
+        })
+        .await;
+        assert_eq!((polled, at), (Polled::Filled(fill(60_000)), 150));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rejected_order_ends_the_polling_at_once() {
+        let (polled, at, polls) = run(5_000, |ms| {
+            Ok(Some(if ms < 100 {
+                OrderReport::Open
+            } else {
+                OrderReport::Rejected("Cancelled".into())
+            }))
+        })
+        .await;
+        assert_eq!(polled, Polled::Rejected("Cancelled".into()));
+        assert_eq!((at, polls.len()), (150, 3));
     }
 }

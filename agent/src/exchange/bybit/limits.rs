@@ -42,8 +42,8 @@ impl BybitLinear {
             let reason = format!("{NAME} HTTP {} {}: {msg}", reply.status, code.unwrap_or(0));
             return Some(self.throttle.cool_down(wait, reason));
         }
-        if reply.header_num("x-bapi-limit-status") == Some(0) {
-            self.throttle.slow_for(reset_in.unwrap_or(ONE_WINDOW));
+        if let Some(wait) = pace_after(reply.header_num("x-bapi-limit-status"), reset_in) {
+            self.throttle.slow_for(wait);
         }
         None
     }
@@ -53,5 +53,46 @@ impl BybitLinear {
         let reset = reply.header_num("x-bapi-limit-reset-timestamp")?;
         let left = reset - self.clock.now_ms();
         (left > 0).then(|| Duration::from_millis(left.unsigned_abs()).min(Duration::from_secs(60)))
+    }
+}
+
+/// How long requests wait after an answer that left `left` requests: not at all while some are
+/// left; with none left, until the limit resets, and at least [`ONE_WINDOW`]: below its limit
+/// Bybit's reset timestamp is "just the current timestamp", which an estimate of the venue's
+/// clock a few ms behind reads as a reset a few ms away (the next request then earns 10006).
+fn pace_after(left: Option<i64>, reset_in: Option<Duration>) -> Option<Duration> {
+    (left == Some(0)).then(|| reset_in.map_or(ONE_WINDOW, |r| r.max(ONE_WINDOW)))
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::exchange::throttle::Throttle;
+
+    #[test]
+    fn no_request_left_holds_requests_a_whole_window_at_least() {
+        assert_eq!(pace_after(Some(1), None), None);
+        assert_eq!(pace_after(None, Some(Duration::from_secs(5))), None);
+        assert_eq!(pace_after(Some(0), None), Some(ONE_WINDOW));
+        // "Now" on a venue clock 3 ms ahead of our estimate of it.
+        assert_eq!(
+            pace_after(Some(0), Some(Duration::from_millis(3))),
+            Some(ONE_WINDOW)
+        );
+        assert_eq!(
+            pace_after(Some(0), Some(Duration::from_millis(2_500))),
+            Some(Duration::from_millis(2_500))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_request_after_the_last_one_left_waits_for_the_next_second() {
+        let t = Throttle::new(NAME);
+        t.slow_for(pace_after(Some(0), Some(Duration::from_millis(3))).unwrap());
+        let start = Instant::now();
+        assert_eq!(t.admit().await, Ok(()));
+        assert_eq!(start.elapsed(), ONE_WINDOW);
     }
 }

@@ -1,0 +1,76 @@
+//! The waits between the lookups of one unknown outcome: none before the first, then
+//! `lookup_backoff_ms`, doubling (over [`LOOKUP_ATTEMPTS`] lookups: 15 × the first pause), so
+//! a venue that is briefly unreadable gets a few seconds before the order holds its slot
+//! unresolved; and a venue cool-down met by a lookup waited out, bounded.
+//!
+//! [`LOOKUP_ATTEMPTS`]: super::LOOKUP_ATTEMPTS
+
+use std::time::Duration;
+
+/// Longest wait for a venue cool-down between two lookups.
+const MAX_LOOKUP_WAIT: Duration = Duration::from_secs(10);
+
+/// The pause before the next lookup of one order.
+#[derive(Debug)]
+pub(super) struct LookupBackoff {
+    pause: Duration,
+}
+
+impl LookupBackoff {
+    /// Pauses starting at `first` (`lookup_backoff_ms`).
+    pub(super) fn new(first: Duration) -> Self {
+        Self { pause: first }
+    }
+
+    /// Waits before lookup `attempt` (0-based): not before the first; then the pause, which
+    /// doubles for the next one.
+    pub(super) async fn before(&mut self, attempt: u32) {
+        if attempt > 0 {
+            tokio::time::sleep(self.pause).await;
+            self.pause = self.pause.saturating_mul(2);
+        }
+    }
+
+    /// Waits out the venue's cool-down of `retry_in_ms` that a lookup met (nothing is sent
+    /// during one), at most [`MAX_LOOKUP_WAIT`].
+    pub(super) async fn cool_down(retry_in_ms: u64) {
+        tokio::time::sleep(Duration::from_millis(retry_in_ms).min(MAX_LOOKUP_WAIT)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::execute::LOOKUP_ATTEMPTS;
+
+    /// When each lookup of one order goes out with pauses from `first_ms`, in ms from the
+    /// start (the paused clock advances exactly by the sleeps).
+    async fn schedule(first_ms: u64) -> Vec<u128> {
+        let start = Instant::now();
+        let mut backoff = LookupBackoff::new(Duration::from_millis(first_ms));
+        let mut at = Vec::new();
+        for attempt in 0..LOOKUP_ATTEMPTS {
+            backoff.before(attempt).await;
+            at.push(start.elapsed().as_millis());
+        }
+        at
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lookups_are_spaced_by_doubling_pauses_from_the_configured_first() {
+        // The default 200 ms: five lookups over 3 s.
+        assert_eq!(schedule(200).await, [0, 200, 600, 1_400, 3_000]);
+        assert_eq!(schedule(10).await, [0, 10, 30, 70, 150]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cool_down_met_by_a_lookup_is_waited_out_at_most_ten_seconds() {
+        let start = Instant::now();
+        LookupBackoff::cool_down(1_500).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(1_500));
+        LookupBackoff::cool_down(600_000).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(11_500));
+    }
+}
