@@ -31,7 +31,11 @@ impl Backoff {
     pub(super) async fn wait(&mut self, limit: Instant) {
         // Without a limit on the count the schedule never ends; `max` is only a fallback.
         let delay = self.delays.next().unwrap_or(self.max);
-        tokio::time::sleep_until((Instant::now() + delay).min(limit)).await;
+        // A delay too long to add to the clock (a huge configured cap) waits for the limit.
+        let until = Instant::now()
+            .checked_add(delay)
+            .map_or(limit, |t| t.min(limit));
+        tokio::time::sleep_until(until).await;
     }
 }
 
@@ -78,6 +82,16 @@ mod tests {
         };
         // 50 + 100 + 150 + 150 = 450; the next 150 ends at the limit (500), then no wait.
         assert_waits(&cfg, 500, &[50, 100, 150, 150, 50, 0, 0]).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cap_beyond_the_clock_waits_until_the_limit() {
+        let cfg = DispatchConfig {
+            retry_backoff_min_ms: u64::MAX,
+            retry_backoff_max_ms: u64::MAX,
+            ..DispatchConfig::default()
+        };
+        assert_waits(&cfg, 700, &[700, 0]).await;
     }
 
     #[tokio::test(start_paused = true)]
