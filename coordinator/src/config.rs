@@ -10,14 +10,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use smart_default::SmartDefault;
 use wavegate_common::config_load::{self, EnvSpec, ensure, nonzero, nonzero_opt};
-use wavegate_common::plan::{DEFAULT_BUFFER_FIXED, DEFAULT_MAX_TOPUP_ROUNDS};
-use wavegate_common::proto::v1 as pb;
 use wavegate_common::telemetry::{SERVICE_COORDINATOR, TelemetryConfig, TelemetryError};
 
 use crate::store::SqliteSync;
 
+mod dispatch;
 mod tls;
 
+pub use dispatch::{DispatchConfig, ExecutionMode};
 pub use tls::AgentTls;
 /// A configuration that cannot be used, naming the key at fault (and its source when loading).
 pub use wavegate_common::config_load::Error as ConfigError;
@@ -84,66 +84,6 @@ pub struct WaveTiming {
     #[default = 300]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub deadline_secs: u64,
-}
-
-/// How agents walk the validated list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ExecutionMode {
-    /// One order at a time (the reference behaviour).
-    #[default]
-    Sequential,
-    /// Up to `max_trades - executed` orders in flight; same executed set.
-    Windowed,
-}
-
-impl ExecutionMode {
-    /// Wire form.
-    pub fn to_proto(self) -> pb::ExecutionMode {
-        match self {
-            ExecutionMode::Sequential => pb::ExecutionMode::Sequential,
-            ExecutionMode::Windowed => pb::ExecutionMode::Windowed,
-        }
-    }
-}
-
-/// Dispatch to agents.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, SmartDefault)]
-#[serde(deny_unknown_fields, default)]
-pub struct DispatchConfig {
-    /// `buffer_size = max_trades + buffer_fixed` when no buffer size is stored.
-    #[default(DEFAULT_BUFFER_FIXED)]
-    pub buffer_fixed: u32,
-    /// Top-up rounds per exchange per wave.
-    #[default(DEFAULT_MAX_TOPUP_ROUNDS)]
-    pub max_topup_rounds: u32,
-    /// Opt-in (docs/design.md §1): agents also ask for more when execution failures leave the target
-    /// missed and signals remain, within the same `max_topup_rounds`.
-    pub topup_after_failures: bool,
-    /// Execution mode sent to agents.
-    pub execution_mode: ExecutionMode,
-    /// Connect timeout to an agent.
-    #[default = 2000]
-    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
-    pub connect_timeout_ms: u64,
-    /// Attempts to reach an agent that has not taken the wave before the exchange is
-    /// `agent_unavailable` (one that took it is re-sent it until `result_wait_secs`).
-    #[default = 3]
-    #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
-    pub retries: u32,
-    /// How long past the wave's deadline the coordinator keeps re-sending the wave to an agent
-    /// that took it, for its journaled `Result` (the agent sends no new order after the
-    /// deadline; it settles and reports what its journal holds).
-    #[default = 120]
-    pub result_wait_secs: u64,
-    /// An open stream on which the agent sent nothing for this long is taken as hung: logged,
-    /// counted (`wavegate_agent_stalls_total`), shown in `Agents.List`, and the wave re-sent.
-    #[default = 60]
-    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
-    pub progress_timeout_secs: u64,
-    /// Dispatch lease: another coordinator may take over a wave whose lease expired.
-    #[default = 15]
-    pub lease_secs: u64,
 }
 
 /// One exchange the coordinator dispatches to.
@@ -231,6 +171,11 @@ pub struct CoordinatorConfig {
     /// loss) or `normal` (process crashes only, no fsync per commit).
     #[default(SqliteSync::Full)]
     pub sqlite_sync: SqliteSync,
+    /// After a storage fault (disk full, I/O errors), a write is tried this often until one
+    /// succeeds and the coordinator takes new work again.
+    #[default = 1000]
+    #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
+    pub storage_probe_interval_ms: u64,
     /// Most signals accepted in one `PublishWave` call or one `Publish` stream.
     #[default = 100_000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroUsize, _>")]
@@ -309,9 +254,7 @@ impl CoordinatorConfig {
             "node_id",
             || "must not be empty".into(),
         )?;
-        ensure(self.dispatch.lease_secs >= 3, "dispatch.lease_secs", || {
-            "must be at least 3".into()
-        })?;
+        self.dispatch.validate()?;
         let leverage = self.params.max_leverage;
         ensure((1..=125).contains(&leverage), "params.max_leverage", || {
             format!("must be in 1..=125, got {leverage}")

@@ -30,13 +30,12 @@ use crate::store::{
 };
 use crate::verify::RESULT_MISMATCH;
 
+mod backoff;
 mod outcome_writer;
 
+use backoff::Backoff;
 pub use outcome_writer::Written;
 
-/// First retry delay; doubles per attempt up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const NO_RESULT: &str = "no result before the wave deadline";
 
 /// One exchange's result: statistics and final outcomes.
@@ -342,7 +341,7 @@ async fn drive(
         .unwrap_or(Duration::ZERO);
     let deadline_at = tokio::time::Instant::now() + until_deadline;
     let give_up_at = deadline_at + Duration::from_secs(core.cfg.dispatch.result_wait_secs);
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::new(&core.cfg.dispatch);
     let mut n = 0u32;
     loop {
         n += 1;
@@ -429,8 +428,7 @@ async fn drive(
             };
             return fail(known, ended);
         }
-        tokio::time::sleep(backoff.min(limit - now)).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        backoff.wait(limit).await;
     }
 }
 

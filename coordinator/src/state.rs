@@ -62,7 +62,10 @@ impl Core {
             metrics.register_exchange(&e.name);
         }
         Ok(Self {
-            storage: Arc::new(StorageHealth::new(store.clone())),
+            storage: Arc::new(StorageHealth::new(
+                store.clone(),
+                std::time::Duration::from_millis(cfg.storage_probe_interval_ms),
+            )),
             cfg,
             store,
             agents: Arc::new(agents),

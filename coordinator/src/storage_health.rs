@@ -1,6 +1,6 @@
 //! The storage's health: after a storage fault (disk full, I/O errors) the coordinator takes
 //! no new work (ingest answers `UNAVAILABLE`, gRPC health `NOT_SERVING`, the clock claims no
-//! wave) until a probe write every [`PROBE_EVERY`] succeeds again.
+//! wave) until a probe write, tried every `storage_probe_interval_ms`, succeeds again.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -13,13 +13,12 @@ use tonic_health::server::HealthReporter;
 use crate::error::CoordinatorError;
 use crate::store::Store;
 
-/// How often a failed storage is probed.
-const PROBE_EVERY: Duration = Duration::from_secs(1);
-
 /// Whether the storage takes writes, as last seen.
 #[derive(Debug)]
 pub struct StorageHealth {
     store: Store,
+    /// How often a failed storage is probed.
+    probe_every: Duration,
     down: AtomicBool,
     /// The outage's id (its start) and the fault that began it.
     outage: Mutex<Option<(String, String)>>,
@@ -28,10 +27,11 @@ pub struct StorageHealth {
 }
 
 impl StorageHealth {
-    /// Healthy until a fault of `store` is observed.
-    pub fn new(store: Store) -> Self {
+    /// Healthy until a fault of `store` is observed; then probed every `probe_every`.
+    pub fn new(store: Store, probe_every: Duration) -> Self {
         Self {
             store,
+            probe_every,
             down: AtomicBool::new(false),
             outage: Mutex::new(None),
             serving: watch::channel(true).0,
@@ -87,11 +87,11 @@ impl StorageHealth {
         self.serving.send_replace(false);
     }
 
-    /// Probes the storage every [`PROBE_EVERY`] while it is down, until `shutdown`.
+    /// Probes the storage every `probe_every` while it is down, until `shutdown`.
     pub async fn run_probe(&self, mut shutdown: watch::Receiver<bool>) {
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(PROBE_EVERY) => {}
+                _ = tokio::time::sleep(self.probe_every) => {}
                 r = shutdown.changed() => if r.is_err() || *shutdown.borrow() { return },
             }
             if !self.is_down() {

@@ -81,10 +81,21 @@ impl Drop for TestDb {
         if let Some((admin, name)) = &self.pg {
             // Blocking on purpose: Drop cannot await, and the database must be gone before the
             // test process exits.
-            psql(
-                admin,
-                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            );
+            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            // DROP DATABASE waits for a checkpoint, which fails while a disk-full test
+            // (`pg_small_disk`) holds its tablespace full on the same server: tried again
+            // until that test frees its disk (seconds), then reported as usual.
+            let mut r = try_psql(admin, &sql);
+            for _ in 0..120 {
+                match &r {
+                    Err(e) if e.contains("checkpoint request failed") => {
+                        std::thread::sleep(std::time::Duration::from_millis(250));
+                        r = try_psql(admin, &sql);
+                    }
+                    _ => break,
+                }
+            }
+            check(&sql, r);
         }
     }
 }
@@ -95,13 +106,25 @@ pub fn sqlite_url(dir: &Path) -> String {
 }
 
 fn psql(url: &str, sql: &str) {
+    check(sql, try_psql(url, sql));
+}
+
+/// Fails the test with psql's error (unless it is failing already).
+fn check(sql: &str, r: Result<(), String>) {
+    if let Err(e) = r {
+        assert!(std::thread::panicking(), "{sql}: {e}");
+    }
+}
+
+/// Runs `sql` on `url`; psql's error output when it fails.
+fn try_psql(url: &str, sql: &str) -> Result<(), String> {
     let out = std::process::Command::new("psql")
         .args([url, "-v", "ON_ERROR_STOP=1", "-qc", sql])
         .output()
         .expect("psql is needed for the PostgreSQL tests");
-    assert!(
-        out.status.success() || std::thread::panicking(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
 }

@@ -2,6 +2,9 @@
 //! (SIGKILL) between an entry's fill and its stop, restarted 3 s or 10 s later, or stopped
 //! (SIGSTOP) past the wave's deadline. Every position that opened ends with its stop, the
 //! wave's report counts what the paper exchange did, and nothing is sent twice.
+//!
+//! The paper exchange takes [`LATENCY_MS`] per call: the window between an entry's fill and
+//! its stop that the kills aim at (each kill test checks it landed there).
 
 use std::time::Duration;
 
@@ -15,24 +18,42 @@ fn sqlite_url(dir: &std::path::Path) -> String {
     format!("sqlite://{}/coordinator.db?mode=rwc", dir.display())
 }
 
-/// Worked example agents with `latency_ms` per exchange call, and the binance agent's book.
-async fn agents(dir: &std::path::Path, latency_ms: u64) -> (Proc, Proc, Book) {
-    let (binance, bybit) = start_worked_example_agents(dir, latency_ms).await;
+/// Per call of the paper exchange, so a kill lands between a fill and its stop.
+const LATENCY_MS: u64 = 150;
+
+/// The coordinator re-dials an agent at most 250 ms apart: back from its restart, the agent is
+/// sent the wave again within that (the default backoff is at 5 s steps after seconds down).
+const FAST_RETRY: Tuning = Tuning {
+    top: "",
+    waves: "",
+    dispatch: "retry_backoff_min_ms = 100\nretry_backoff_max_ms = 250",
+};
+
+/// Worked example agents ([`LATENCY_MS`] per exchange call), and the binance agent's book.
+async fn agents(dir: &std::path::Path) -> (Proc, Proc, Book) {
+    let (binance, bybit) = start_worked_example_agents(dir, LATENCY_MS).await;
     let book = Book::of_agent(dir, 1);
     (binance, bybit, book)
 }
 
 /// Kills binance's agent between an entry's fill and its stop, restarts it after `down`, and
 /// checks the wave completes with every order once, every position protected and the report
-/// equal to what the exchange holds.
+/// equal to what the exchange holds. The coordinator keeps re-sending the wave through the
+/// whole downtime (it completes only if an attempt after the restart reaches the agent).
 async fn killed_between_fill_and_stop(down: Duration) {
     let dir = tempfile::tempdir().unwrap();
-    let (mut binance, bybit, book) = agents(dir.path(), 300).await;
-    let coord = start_pair_coordinator(dir.path(), &sqlite_url(dir.path()), &binance, &bybit).await;
+    let (mut binance, bybit, book) = agents(dir.path()).await;
+    let url = sqlite_url(dir.path());
+    let coord =
+        start_pair_coordinator_tuned(dir.path(), &url, "e2e", &binance, &bybit, FAST_RETRY).await;
     let ts = wave_ts();
     let _watch = publish_and_wait_for_execution(&coord, ts, 1).await;
     book.wait_for_unprotected_fill().await;
     binance.kill().await;
+    assert!(
+        !book.unprotected().await.is_empty(),
+        "the kill left no filled entry without its stop"
+    );
     tokio::time::sleep(down).await;
     binance.restart().await.unwrap();
 
@@ -70,7 +91,7 @@ async fn an_agent_killed_between_fill_and_stop_and_back_after_10s_gets_the_wave_
 #[tokio::test]
 async fn a_restarted_agent_protects_a_filled_entry_before_serving_whatever_the_coordinator_does() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut binance, bybit, book) = agents(dir.path(), 800).await;
+    let (mut binance, bybit, book) = agents(dir.path()).await;
     let mut coord =
         start_pair_coordinator(dir.path(), &sqlite_url(dir.path()), &binance, &bybit).await;
     let ts = wave_ts();
@@ -99,7 +120,7 @@ async fn a_restarted_agent_protects_a_filled_entry_before_serving_whatever_the_c
 #[tokio::test]
 async fn an_agent_stopped_past_the_deadline_is_noticed_and_its_fills_are_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let (binance, bybit, book) = agents(dir.path(), 300).await;
+    let (binance, bybit, book) = agents(dir.path()).await;
     let exchanges = [
         Exchange {
             id: 1,
@@ -112,20 +133,18 @@ async fn an_agent_stopped_past_the_deadline_is_noticed_and_its_fills_are_counted
             agent: Some(bybit.endpoint()),
         },
     ];
-    let coord = start_coordinator_tuned(
-        dir.path(),
-        &sqlite_url(dir.path()),
-        "e2e",
-        &exchanges,
-        "deadline_secs = 4",
-        "result_wait_secs = 60\nprogress_timeout_secs = 2",
-    )
-    .await;
+    let tuning = Tuning {
+        waves: "deadline_secs = 3",
+        dispatch: "result_wait_secs = 60\nprogress_timeout_secs = 2",
+        ..Tuning::default()
+    };
+    let url = sqlite_url(dir.path());
+    let coord = start_coordinator_tuned(dir.path(), &url, "e2e", &exchanges, tuning).await;
     let ts = wave_ts();
     let _watch = publish_and_wait_for_execution(&coord, ts, 1).await;
-    // The wave was claimed before its first execution, so its deadline (4 s after the claim)
-    // is at most 4 s from here; the margin covers the agent reading its clock late.
-    let past_deadline = tokio::time::Instant::now() + Duration::from_secs(4 + 2);
+    // The wave was claimed before its first execution, so its deadline (3 s after the claim)
+    // is at most 3 s from here; the margin covers the agent reading its clock late.
+    let past_deadline = tokio::time::Instant::now() + Duration::from_secs(3 + 1);
     book.wait_for_unprotected_fill().await;
     binance.signal("STOP").await.unwrap();
     tokio::time::timeout(GUARD, async {

@@ -181,13 +181,19 @@ enum Survivor {
 /// checks that `survivor` completes the wave with every order placed exactly once.
 async fn killed_mid_dispatch(database_url: &str, survivor: Survivor) {
     let dir = tempfile::tempdir().unwrap();
-    let (binance, bybit) = start_worked_example_agents(dir.path(), 300).await;
-    let mut coord = start_pair_coordinator(dir.path(), database_url, &binance, &bybit).await;
+    let (binance, bybit) = start_worked_example_agents(dir.path(), 150).await;
+    // The shortest lease the config allows (3 s; 6 s in the other tests): the second
+    // coordinator takes the wave over that long after the killed one's last renewal.
+    let tuning = Tuning {
+        dispatch: "lease_secs = 3",
+        ..Tuning::default()
+    };
+    let (url, path) = (database_url, dir.path());
+    let mut coord = start_pair_coordinator_tuned(path, url, "e2e", &binance, &bybit, tuning).await;
     let other = match survivor {
         Survivor::Restarted => None,
         Survivor::Other => Some(
-            start_pair_coordinator_as(dir.path(), database_url, "e2e-other", &binance, &bybit)
-                .await,
+            start_pair_coordinator_tuned(path, url, "e2e-other", &binance, &bybit, tuning).await,
         ),
     };
     let ts = wave_ts();

@@ -74,6 +74,9 @@ async fn health(coord: &wavegate_tests::Proc) -> i32 {
         .status
 }
 
+/// How often the coordinator probes a failed storage here.
+const PROBE_MS: u64 = 100;
+
 /// A closed wave of two binance signals (target 2).
 fn closed_wave(ts: chrono::DateTime<chrono::Utc>, first_id: i64, symbols: [&str; 2]) -> pb::Wave {
     pb::Wave {
@@ -118,9 +121,15 @@ async fn full_disk_scenario(full: &FullDisk, dir: &std::path::Path) {
         },
     ];
     // Four waves in one test: the current candle and the three before it (a long grace keeps
-    // them open for signals).
-    let coord =
-        start_coordinator_tuned(dir, full.url(), "e2e", &exchanges, "grace_secs = 7200", "").await;
+    // them open for signals). The storage is probed every PROBE_MS (1 s by default) and a wave
+    // closes after 1 s without a new signal (3 s), so waiting out several probes and the quiet
+    // period is short.
+    let tuning = Tuning {
+        top: &format!("storage_probe_interval_ms = {PROBE_MS}"),
+        waves: "grace_secs = 7200\nquiet_secs = 1",
+        ..Tuning::default()
+    };
+    let coord = start_coordinator_tuned(dir, full.url(), "e2e", &exchanges, tuning).await;
     let current = wave_ts();
     let candle = |k: i64| current - chrono::Duration::seconds(900 * k);
 
@@ -165,11 +174,11 @@ async fn full_disk_scenario(full: &FullDisk, dir: &std::path::Path) {
     assert!(refused.message().contains("retry later"), "{refused:?}");
     assert_eq!(health(&coord).await, ServingStatus::NotServing as i32);
 
-    // While the disk stays full: still refused after several probes (PROBE_EVERY is 1 s), and
-    // health does not flip back to SERVING on a write that happened to fit in an old page.
+    // While the disk stays full: still refused after several probes, and health does not flip
+    // back to SERVING on a write that happened to fit in an old page.
     let during = candle(1);
     for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tokio::time::sleep(Duration::from_millis(3 * PROBE_MS)).await;
         assert_eq!(
             health(&coord).await,
             ServingStatus::NotServing as i32,
@@ -213,7 +222,8 @@ async fn full_disk_scenario(full: &FullDisk, dir: &std::path::Path) {
         .await
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::NotFound);
-    tokio::time::sleep(Duration::from_secs(4)).await; // past the quiet period
+    // Past the quiet period (1 s), with time to close and dispatch a wave that had been stored.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         describe(&binance).await.orders_sent,
         4,

@@ -60,6 +60,30 @@ pub struct Exchange<'a> {
     pub agent: Option<String>,
 }
 
+/// Config lines a test adds to the coordinator's; a key set here replaces the helper's own
+/// line for it (e.g. a shorter `lease_secs`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tuning<'a> {
+    /// Top-level keys, e.g. `storage_probe_interval_ms = 100`.
+    pub top: &'a str,
+    /// `[waves]` keys, e.g. a short `deadline_secs`.
+    pub waves: &'a str,
+    /// `[dispatch]` keys, e.g. a short `retry_backoff_max_ms`.
+    pub dispatch: &'a str,
+}
+
+/// `defaults` without the lines whose key `extra` sets, then `extra`; one line per key.
+fn table(defaults: &str, extra: &str) -> String {
+    let key = |l: &str| l.split_once('=').map(|(k, _)| k.trim().to_owned());
+    let set: Vec<String> = extra.lines().filter_map(key).collect();
+    defaults
+        .lines()
+        .filter(|l| key(l).is_none_or(|k| !set.contains(&k)))
+        .chain(extra.lines())
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// Starts the coordinator process.
 pub async fn start_coordinator(
     dir: &Path,
@@ -67,24 +91,30 @@ pub async fn start_coordinator(
     node_id: &str,
     exchanges: &[Exchange<'_>],
 ) -> Proc {
-    start_coordinator_tuned(dir, database_url, node_id, exchanges, "", "").await
+    start_coordinator_tuned(dir, database_url, node_id, exchanges, Tuning::default()).await
 }
 
-/// [`start_coordinator`] with extra `[waves]` and `[dispatch]` lines (e.g. a short deadline).
+/// [`start_coordinator`] with `tuning`'s lines (e.g. a short deadline).
 pub async fn start_coordinator_tuned(
     dir: &Path,
     database_url: &str,
     node_id: &str,
     exchanges: &[Exchange<'_>],
-    waves_extra: &str,
-    dispatch_extra: &str,
+    tuning: Tuning<'_>,
 ) -> Proc {
     // Any free port: the process announces the one it bound.
     let port = 0;
+    let top = format!(
+        "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"{database_url}\"\nnode_id = \"{node_id}\""
+    );
     let mut toml = format!(
-        "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"{database_url}\"\nnode_id = \"{node_id}\"\n\
-         [waves]\nquiet_secs = 3\n{waves_extra}\n[dispatch]\nretries = 2\nconnect_timeout_ms = 500\n\
-         lease_secs = 6\n{dispatch_extra}\n"
+        "{}[waves]\n{}[dispatch]\n{}",
+        table(&top, tuning.top),
+        table("quiet_secs = 3", tuning.waves),
+        table(
+            "retries = 2\nconnect_timeout_ms = 500\nlease_secs = 6",
+            tuning.dispatch
+        ),
     );
     for e in exchanges {
         toml.push_str(&format!(
@@ -134,6 +164,19 @@ pub async fn start_pair_coordinator_as(
     binance: &Proc,
     bybit: &Proc,
 ) -> Proc {
+    let tuning = Tuning::default();
+    start_pair_coordinator_tuned(dir, database_url, node_id, binance, bybit, tuning).await
+}
+
+/// [`start_pair_coordinator_as`] with `tuning`'s lines.
+pub async fn start_pair_coordinator_tuned(
+    dir: &Path,
+    database_url: &str,
+    node_id: &str,
+    binance: &Proc,
+    bybit: &Proc,
+    tuning: Tuning<'_>,
+) -> Proc {
     let exchanges = [
         Exchange {
             id: 1,
@@ -146,7 +189,7 @@ pub async fn start_pair_coordinator_as(
             agent: Some(bybit.endpoint()),
         },
     ];
-    start_coordinator(dir, database_url, node_id, &exchanges).await
+    start_coordinator_tuned(dir, database_url, node_id, &exchanges, tuning).await
 }
 
 /// Publishes the worked example as the closed wave `ts`, returning the publish summary.
