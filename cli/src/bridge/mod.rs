@@ -175,11 +175,14 @@ pub async fn run(connect_args: &ConnectArgs, args: &BridgeArgs) -> Result<(), Cl
     let stats = BridgeStats::new().map_err(|e| CliError::Failed(format!("metrics: {e}")))?;
     let _metrics = match args.metrics_listen {
         None => None,
-        Some(addr) => Some(
-            wavegate_common::telemetry::serve_metrics(addr, stats.metrics())
+        Some(addr) => {
+            let server = wavegate_common::telemetry::serve_metrics(addr, stats.metrics())
                 .await
-                .map_err(|e| CliError::Input(format!("--metrics-listen: {e}")))?,
-        ),
+                .map_err(|e| CliError::Input(format!("--metrics-listen: {e}")))?;
+            // Announced like the servers' metrics, so port 0 is usable (and findable).
+            eprintln!("wavegate metrics on http://{}/metrics", server.local_addr());
+            Some(server)
+        }
     };
     let work = async {
         let clients = coordinator(connect_args, args).await?;

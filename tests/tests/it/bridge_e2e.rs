@@ -18,9 +18,9 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::time::{to_proto, wave_id};
+use wavegate_tests::Proc;
 use wavegate_tests::signal_server::{SignalServer, record};
 use wavegate_tests::tls::TestCa;
-use wavegate_tests::{Proc, free_port};
 
 use crate::coordinator_support::{
     GUARD, PaperAgent, describe, ingest, start_agent, wave_ts, waves,
@@ -31,8 +31,6 @@ const TOKEN: &str = "feed-token-7f3a";
 /// A `wavegate bridge` process, killed when dropped; its log goes to a file.
 struct Bridge {
     proc: Proc,
-    /// The bridge does not announce its metrics address: it is told a free port.
-    metrics: u16,
 }
 
 impl Bridge {
@@ -49,7 +47,6 @@ impl Bridge {
     ) -> Self {
         let token_file = dir.join("signal-token");
         std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
-        let metrics = free_port();
         let args: Vec<String> = [
             "--coordinator",
             &coordinator.endpoint(),
@@ -69,7 +66,7 @@ impl Bridge {
             "--max-message-bytes",
             "65536",
             "--metrics-listen",
-            &format!("127.0.0.1:{metrics}"),
+            "127.0.0.1:0",
         ]
         .iter()
         .chain(extra)
@@ -83,7 +80,7 @@ impl Bridge {
             .spawn()
             .await
             .unwrap();
-        Bridge { proc, metrics }
+        Bridge { proc }
     }
 
     /// Starts the bridge again with the same arguments.
@@ -104,11 +101,20 @@ impl Bridge {
         self.proc.log_text()
     }
 
-    /// The `/metrics` text (HTTP/1.0 over a plain socket).
+    /// The `/metrics` text (HTTP/1.0 over a plain socket) from the address the bridge
+    /// announced (it binds port 0).
     async fn metrics(&self) -> String {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics))
-            .await
-            .unwrap();
+        let addr = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                if let Some(a) = self.proc.metrics_addr() {
+                    return a;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the bridge announced no metrics address");
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
         s.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
             .await
             .unwrap();
