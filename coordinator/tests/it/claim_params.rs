@@ -14,7 +14,7 @@ use wavegate_common::rank::{group_by_exchange, wave_params};
 use wavegate_common::time::wave_id;
 use wavegate_common::{ExchangeId, Signal, SignalParams};
 use wavegate_coordinator::store::{
-    Claim, ClaimedWave, ParamsUpdate, Store, WaveParams, WaveStatus, from_ms, ms,
+    Claim, ClaimedWave, ParamsUpdate, Store, StoredParams, WaveParams, WaveStatus, from_ms, ms,
 };
 
 use crate::support::{TestDb, current_wave, sig, sig_with_params};
@@ -215,6 +215,49 @@ async fn a_claim_that_does_not_succeed_writes_nothing_and_of_two_racing_one_wins
             store.params(1).await.unwrap().map(|p| p.updated_at),
             Some(later)
         );
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_params_row_written_after_the_claims_instant_stands() {
+    for db in TestDb::both().await {
+        let store = Store::connect(&db.url).await.unwrap();
+        let ts = current_wave();
+        let id = wave_id(ts);
+        let now = from_ms(ms(Utc::now()));
+        stored_wave(&store, ts, now).await;
+        // E.g. a `Params.Set` by another coordinator whose clock is ahead, or a later wave's.
+        let newer = SignalParams {
+            max_trades: Some(3),
+            ..Default::default()
+        };
+        let after = now + Duration::seconds(10);
+        assert!(
+            store
+                .update_params_from_wave(1, "ex1", &newer, after)
+                .await
+                .unwrap()
+        );
+        let c = claim_with(&store, claim(&id, "a", now), None)
+            .await
+            .expect("the claim succeeds");
+        let ex = |p: &[StoredParams]| p.iter().map(|p| p.exchange_id).collect::<Vec<_>>();
+        assert_eq!(
+            ex(&c.written),
+            [2],
+            "{}: only exchange 2 is written",
+            db.url
+        );
+        let db_source = pb::ParamsSource::Db as i32;
+        assert_eq!(
+            max_trades(&c.params, 1),
+            Some((3, db_source)),
+            "the newer row"
+        );
+        let p1 = store.params(1).await.unwrap().unwrap();
+        assert_eq!((p1.max_trades, p1.updated_at), (3, after));
+        assert_eq!(store.wave_params(&id).await.unwrap(), Some(c.params));
         store.close().await;
     }
 }
