@@ -114,8 +114,10 @@ pub async fn close_wave(
     };
     let cfg = &core.cfg;
     // The claim and docs/design.md §1 step 1 commit together: one commit before any agent is
-    // contacted. The signals are ranked while the claim is held (microseconds), as the
-    // params updates need them.
+    // contacted. The signals come from memory when the claim's count matches (taken: should
+    // the transaction fail, the retry reads them), else from the database in the claim's
+    // transaction; they are ranked while the claim is held (microseconds), as the params
+    // updates need them.
     let claimed = core
         .store
         .claim_with_params(
