@@ -13,21 +13,19 @@ use tokio::sync::mpsc;
 use tracing::{Instrument as _, Span};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::wave_event::Event;
-use wavegate_common::rank::{group_by_exchange, wave_params as wave_params_of};
+use wavegate_common::rank::group_by_exchange;
 use wavegate_common::stats::{ExchangeStats, ParamsSource};
 use wavegate_common::telemetry::propagation::SpanContext;
 use wavegate_common::timing::ExchangeTiming;
 use wavegate_common::{ExchangeId, Signal};
 
 use crate::error::CoordinatorError;
-use crate::params::{effective, exchange_name};
+use crate::params::{dispatched_params, exchange_name, wave_updates};
 use crate::report;
 use crate::session::{AttemptError, ExchangeRun, Known, OutcomeSink, attempt};
 use crate::spans;
 use crate::state::{Core, secs};
-use crate::store::{
-    NewEvent, ParamsUpdate, StoredParams, WaveParams, WaveRow, WaveStatus, from_ms, ms,
-};
+use crate::store::{ByExchange, NewEvent, WaveParams, WaveRow, WaveStatus, from_ms, ms};
 use crate::verify::RESULT_MISMATCH;
 
 mod backoff;
@@ -41,48 +39,56 @@ const NO_RESULT: &str = "no result before the wave deadline";
 /// One exchange's result: statistics and final outcomes.
 pub type ExchangeResult = (ExchangeStats, Vec<pb::SignalOutcome>, ExchangeTiming);
 
-/// Dispatches a wave this coordinator has claimed, to completion. `claimed` is the row as this
-/// process' claim left it (the close → first order path: signals and params then come from
-/// memory when complete); `None` (a resumed wave) reads everything from the database.
+/// A wave this process just claimed, with what its claim's transaction settled
+/// ([`crate::store::Store::claim_with_params`]): the close → first order path.
+#[derive(Debug)]
+pub struct Claimed {
+    /// The row as the claim left it, so it is not read back.
+    pub row: WaveRow,
+    /// The wave's signals by exchange, in rank order.
+    pub groups: BTreeMap<ExchangeId, Vec<Signal>>,
+    /// The params each exchange is dispatched with, already recorded on the wave.
+    pub params: WaveParams,
+}
+
+/// Dispatches a wave this coordinator has claimed, to completion. `claimed`: the wave this
+/// process just claimed, its signals and params settled by the claim (nothing is read or written
+/// before the agents are contacted); `None` (a resumed wave) reads everything from the
+/// database.
 pub async fn run_wave(
     core: &Arc<Core>,
     wave_id: &str,
-    claimed: Option<WaveRow>,
+    claimed: Option<Claimed>,
     closed_by: Option<SpanContext>,
 ) -> Result<(), CoordinatorError> {
-    let fresh = claimed.is_some();
-    let (cached, row) = match claimed {
-        Some(row) => (core.signals.take(wave_id, row.signal_count), row),
+    let started = tokio::time::Instant::now();
+    let (row, groups, params) = match claimed {
+        Some(c) => (c.row, c.groups, Some(c.params)),
         None => {
             core.signals.forget(wave_id);
             let Some(row) = core.store.wave(wave_id).await? else {
                 return Err(CoordinatorError::NotFound(format!("wave {wave_id}")));
             };
-            (None, row)
-        }
-    };
-    if row.status != WaveStatus::Dispatching || row.owner.as_deref() != Some(&core.owner) {
-        return Ok(());
-    }
-    // A resumed wave may have been cancelled under its earlier dispatch (here before a
-    // restart, or by the coordinator it was taken over from): its exchanges stop again. A
-    // fresh dispatch skips the read; a cancel then reaches it through `core.running`.
-    if !fresh && let Some(reason) = core.store.cancel_reason(wave_id).await? {
-        tracing::info!(wave_id, %reason, "resumed wave was cancelled: its exchanges are stopped");
-        core.running.cancel(wave_id, &reason);
-    }
-    let started = tokio::time::Instant::now();
-    let signals = match cached {
-        Some(s) => s,
-        None => {
+            if row.status != WaveStatus::Dispatching || row.owner.as_deref() != Some(&core.owner) {
+                return Ok(());
+            }
+            // A resumed wave may have been cancelled under its earlier dispatch (here before a
+            // restart, or by the coordinator it was taken over from): its exchanges stop
+            // again. A fresh dispatch skips the read; a cancel then reaches it through
+            // `core.running`.
+            if let Some(reason) = core.store.cancel_reason(wave_id).await? {
+                tracing::info!(wave_id, %reason, "resumed wave was cancelled: its exchanges are stopped");
+                core.running.cancel(wave_id, &reason);
+            }
             tracing::debug!(wave_id, "wave signals read from the database");
-            core.store.wave_signals(wave_id, row.wave_timestamp).await?
+            let signals = core.store.wave_signals(wave_id, row.wave_timestamp).await?;
+            (row, group_by_exchange(signals), None)
         }
     };
-    let total_signals = u32::try_from(signals.len()).unwrap_or(u32::MAX);
-    let groups = group_by_exchange(signals);
+    let total: usize = groups.values().map(Vec::len).sum();
+    let total_signals = u32::try_from(total).unwrap_or(u32::MAX);
     let span = spans::wave(wave_id, total_signals, groups.len(), closed_by);
-    let result = dispatch_groups(core, &row, total_signals, groups, fresh, &span)
+    let result = dispatch_groups(core, &row, total_signals, groups, params, &span)
         .instrument(span.clone())
         .await;
     match &result {
@@ -97,18 +103,23 @@ pub async fn run_wave(
 }
 
 /// Params, the exchanges in parallel, the completion. `None` when another coordinator took the
-/// wave over before it completed here. `fresh`: params from memory (else re-read first).
+/// wave over before it completed here. `params`: as the claim recorded them (else a resumed
+/// wave's are read or settled first).
 async fn dispatch_groups(
     core: &Arc<Core>,
     row: &WaveRow,
     total_signals: u32,
     groups: BTreeMap<ExchangeId, Vec<Signal>>,
-    fresh: bool,
+    params: Option<WaveParams>,
     wave_span: &Span,
 ) -> Result<Option<report::Done>, CoordinatorError> {
     let wave_id = row.id.as_str();
-    let Some(params) = wave_params(core, row, &groups, fresh).await? else {
-        return Ok(None);
+    let params = match params {
+        Some(p) => p,
+        None => match resumed_params(core, row, &groups).await? {
+            Some(p) => p,
+            None => return Ok(None),
+        },
     };
     let deadline = row
         .deadline_at
@@ -165,46 +176,28 @@ async fn dispatch_groups(
     report::complete(core, row, total_signals, results, written).await
 }
 
-/// docs/design.md §1 step 1: the params each exchange of the wave is dispatched with. A resumed wave
-/// gets what its first dispatch recorded. Otherwise the first signal (in rank order) with
-/// params updates its exchange's stored params and the effective params are recorded, in one
-/// transaction before any agent is contacted (a failed update leaves the stored params, as
-/// docs/design.md says). `None` when another coordinator took the wave over meanwhile.
-async fn wave_params(
+/// docs/design.md §1 step 1 for a resumed wave: what its first dispatch recorded. A wave
+/// claimed without params (by [`crate::store::Store::claim`], e.g. a coordinator of an earlier
+/// version) gets them here as on a claim: the first signal (in rank order) with params updates
+/// its exchange's stored params and the effective params are recorded, in one transaction
+/// before any agent is contacted (a failed update leaves the stored params, as docs/design.md
+/// says). `None` when another coordinator took the wave over meanwhile.
+async fn resumed_params(
     core: &Core,
     row: &WaveRow,
     groups: &BTreeMap<ExchangeId, Vec<Signal>>,
-    fresh: bool,
 ) -> Result<Option<WaveParams>, CoordinatorError> {
-    if !fresh && let Some(p) = core.store.wave_params(&row.id).await? {
+    if let Some(p) = core.store.wave_params(&row.id).await? {
         tracing::debug!(wave_id = %row.id, "params as first dispatched");
         return Ok(Some(p));
     }
-    let stored = if fresh {
-        core.params.snapshot(&core.store).await?
-    } else {
-        core.params.refresh(&core.store).await?
-    };
-    let updates: Vec<ParamsUpdate> = wave_params_of(groups)
-        .into_iter()
-        .map(|(ex, p)| ParamsUpdate {
-            exchange_id: ex,
-            exchange_name: exchange_name(&core.cfg, ex, stored.get(&ex)),
-            params: p,
-        })
-        .collect();
+    let stored = core.params.refresh(&core.store).await?;
+    let updates = wave_updates(&core.cfg, &stored, groups);
     // As of the claim (millisecond precision, as stored): a params row written after it — a
     // later wave, a `Params.Set` — is newer and stands, also when this wave is resumed late.
     let as_of = row.closed_at.unwrap_or_else(|| from_ms(ms(Utc::now())));
-    let choose = |written: &BTreeMap<u32, StoredParams>, stood: &BTreeMap<u32, StoredParams>| {
-        let pick = |ex: &u32| match written.get(ex) {
-            Some(w) => effective(&core.cfg, *ex, Some(w), true),
-            None => effective(&core.cfg, *ex, stood.get(ex).or(stored.get(ex)), false),
-        };
-        groups
-            .keys()
-            .map(|ex| (*ex, pick(ex)))
-            .collect::<WaveParams>()
+    let choose = |written: &ByExchange, stood: &ByExchange| {
+        dispatched_params(&core.cfg, &stored, groups, written, stood)
     };
     let Some((params, written)) = core
         .store

@@ -2,14 +2,15 @@
 
 use std::collections::BTreeMap;
 
-use wavegate_common::SignalParams;
 use wavegate_common::proto::v1 as pb;
+use wavegate_common::rank::wave_params;
 use wavegate_common::stats::ParamsSource;
 use wavegate_common::time::to_proto;
+use wavegate_common::{ExchangeId, Signal, SignalParams};
 
 use crate::config::CoordinatorConfig;
 use crate::error::CoordinatorError;
-use crate::store::StoredParams;
+use crate::store::{ByExchange, ParamsUpdate, StoredParams, WaveParams};
 
 /// The name of an exchange: configured, else stored, else `exchange-<id>`.
 pub fn exchange_name(cfg: &CoordinatorConfig, id: u32, stored: Option<&StoredParams>) -> String {
@@ -65,6 +66,40 @@ pub fn effective(
         source: ParamsSource::Default.to_proto() as i32,
         ..Default::default()
     })
+}
+
+/// docs/design.md §1 step 1: the params update each exchange gets from the wave (its first
+/// signal with params; `groups` in rank order), named from `stored` when not configured.
+pub fn wave_updates(
+    cfg: &CoordinatorConfig,
+    stored: &ByExchange,
+    groups: &BTreeMap<ExchangeId, Vec<Signal>>,
+) -> Vec<ParamsUpdate> {
+    wave_params(groups)
+        .into_iter()
+        .map(|(ex, p)| ParamsUpdate {
+            exchange_id: ex,
+            exchange_name: exchange_name(cfg, ex, stored.get(&ex)),
+            params: p,
+        })
+        .collect()
+}
+
+/// The params each exchange of the wave is dispatched with: the row this wave `written`
+/// (source `wave`), else the row that `stood` against its update, else the one in `stored`
+/// (source `db`), else the configured default.
+pub fn dispatched_params(
+    cfg: &CoordinatorConfig,
+    stored: &ByExchange,
+    groups: &BTreeMap<ExchangeId, Vec<Signal>>,
+    written: &ByExchange,
+    stood: &ByExchange,
+) -> WaveParams {
+    let pick = |ex: &u32| match written.get(ex) {
+        Some(w) => effective(cfg, *ex, Some(w), true),
+        None => effective(cfg, *ex, stood.get(ex).or(stored.get(ex)), false),
+    };
+    groups.keys().map(|ex| (*ex, pick(ex))).collect()
 }
 
 /// Effective params of every exchange the coordinator knows (configured or stored).

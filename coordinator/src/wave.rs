@@ -1,6 +1,7 @@
 //! The wave clock: closes collecting waves (quiet period, `timestamp + interval + grace`, or
-//! the producer's word), claims them with one conditional write, fails waves too old to
-//! execute, and resumes dispatching waves whose lease expired (or that this node owned).
+//! the producer's word), claims them with one conditional write committed with the wave's
+//! params (docs/design.md §1 step 1), fails waves too old to execute, and resumes dispatching
+//! waves whose lease expired (or that this node owned).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,12 +9,14 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::watch;
 use wavegate_common::proto::v1 as pb;
+use wavegate_common::rank::group_by_exchange;
 use wavegate_common::telemetry::propagation::{self, SpanContext};
 
+use crate::dispatch::Claimed;
 use crate::error::CoordinatorError;
 use crate::state::{Core, secs};
-use crate::store::{WaveRow, WaveStatus, now_ms};
-use crate::{dispatch, timing};
+use crate::store::{Claim, WaveRow, WaveStatus, now_ms};
+use crate::{dispatch, params, timing};
 
 /// How often the clock looks for due waves.
 const TICK: Duration = Duration::from_millis(200);
@@ -99,26 +102,65 @@ pub async fn close_wave(
     }
     let deadline = now + secs(core.cfg.waves.deadline_secs);
     let due = (!forced).then(|| now - secs(core.cfg.waves.quiet_secs));
-    let Some(count) = core
+    // From memory (loaded at first use), before the claim's transaction: it waits on nothing.
+    let stored = core.params.snapshot(&core.store).await?;
+    let claim = Claim {
+        id: wave_id,
+        owner: &core.owner,
+        lease_until: now + core.lease(),
+        deadline,
+        now,
+        due,
+    };
+    let cfg = &core.cfg;
+    // The claim and docs/design.md §1 step 1 commit together: one commit before any agent is
+    // contacted. The signals come from memory when the claim's count matches (taken: should
+    // the transaction fail, the retry reads them), else from the database in the claim's
+    // transaction; they are ranked while the claim is held (microseconds), as the params
+    // updates need them.
+    let claimed = core
         .store
-        .claim_counted(wave_id, &core.owner, now + core.lease(), deadline, now, due)
-        .await?
-    else {
+        .claim_with_params(
+            claim,
+            |count| core.signals.take(wave_id, count),
+            |signals| {
+                let groups = group_by_exchange(signals);
+                let updates = params::wave_updates(cfg, &stored, &groups);
+                (groups, updates)
+            },
+            |groups, written, stood| {
+                params::dispatched_params(cfg, &stored, groups, written, stood)
+            },
+        )
+        .await?;
+    let Some(c) = claimed else {
         if forced {
             // Closed before, or by another coordinator: nothing here will dispatch it.
             core.signals.forget(wave_id);
         }
         return Ok(Closed::NotClaimed);
     };
+    let count = c.signal_count;
     tracing::info!(wave_id, signals = count, "wave closed and claimed");
+    if !c.from_memory {
+        tracing::debug!(wave_id, "wave signals read from the database");
+    }
+    for p in c.written {
+        core.params.put(p);
+    }
     // The row as the claim left it, so dispatch does not read it back.
-    let claimed = WaveRow {
+    let row = WaveRow {
         status: WaveStatus::Dispatching,
         signal_count: count,
         closed_at: Some(now),
         owner: Some(core.owner.clone()),
         deadline_at: Some(deadline),
         ..row
+    };
+    let claimed = Claimed {
+        row,
+        groups: c.signals,
+        params: c.params,
     };
     // A producer's (or the CLI's) close: the wave's trace links back to that call's span.
     let closed_by = forced
@@ -144,11 +186,11 @@ async fn resume(core: &Arc<Core>, wave_id: &str) -> Result<(), CoordinatorError>
     Ok(())
 }
 
-/// Starts dispatch; `claimed` is the row this process just claimed (else it is read back).
+/// Starts dispatch; `claimed` is the wave this process just claimed (else it is read back).
 fn start(
     core: &Arc<Core>,
     wave_id: &str,
-    claimed: Option<WaveRow>,
+    claimed: Option<Claimed>,
     closed_by: Option<SpanContext>,
 ) {
     let Some(registered) = core.running.start(wave_id) else {

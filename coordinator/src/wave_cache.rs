@@ -1,7 +1,7 @@
 //! The accepted signals of collecting waves, kept as their ingest commits, so dispatch need not
-//! read them back (docs/design.md §5: close → first order). Bounded; dispatch uses an entry only
-//! when its count equals the claim's (entries hold only committed, distinct signals, so equal
-//! counts mean equal sets), else reads the database.
+//! read them back (docs/design.md §5: close → first order). Bounded; the claim's transaction
+//! (`wave::close_wave`) uses an entry only when its count equals the claim's (entries hold only
+//! committed, distinct signals, so equal counts mean equal sets), else reads the database.
 
 use std::collections::BTreeMap;
 

@@ -17,8 +17,8 @@ pub use params::StoredParams;
 pub(crate) use params::merge_wave_params;
 pub use results::{Completion, StoredOutcome};
 pub use signals::InsertOutcome;
-pub use wave_params::{ParamsUpdate, WaveParams};
-pub use waves::{WaveRow, WaveStatus};
+pub use wave_params::{ByExchange, ClaimedWave, ParamsUpdate, WaveParams};
+pub use waves::{Claim, WaveRow, WaveStatus};
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

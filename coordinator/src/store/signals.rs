@@ -131,56 +131,66 @@ impl Store {
         wave_id: &str,
         wave_ts: DateTime<Utc>,
     ) -> Result<Vec<Signal>, CoordinatorError> {
-        let rows = sqlx::query(
-            "SELECT signal_id, exchange_id, symbol, action, score_week, score_month, created_at, \
-             max_trades, stop_loss_percent, trailing_activation_percent, \
-             trailing_distance_percent, leverage, margin_mode, position_size_usd \
-             FROM signals WHERE wave_id = $1",
-        )
-        .bind(wave_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let id: i64 = r.try_get("signal_id")?;
-            let corrupt = |what: String| CoordinatorError::Corrupt(format!("signal {id}: {what}"));
-            let margin_mode = (r.try_get::<Option<String>, _>("margin_mode")?)
-                .map(|m| MarginMode::parse(&m).ok_or_else(|| corrupt(format!("margin mode {m:?}"))))
-                .transpose()?;
-            let opt_u32 = |col| {
-                Ok::<_, sqlx::Error>(
-                    r.try_get::<Option<i64>, _>(col)?
-                        .and_then(|v| u32::try_from(v).ok()),
-                )
-            };
-            let params = SignalParams {
-                max_trades: opt_u32("max_trades")?,
-                stop_loss_percent: r.try_get("stop_loss_percent")?,
-                trailing_activation_percent: r.try_get("trailing_activation_percent")?,
-                trailing_distance_percent: r.try_get("trailing_distance_percent")?,
-                leverage: opt_u32("leverage")?,
-                margin_mode,
-                position_size_usd: r.try_get("position_size_usd")?,
-            };
-            let created_at = from_ms(r.try_get("created_at")?);
-            let draft = SignalDraft {
-                id: Some(id),
-                symbol: Some(r.try_get("symbol")?),
-                exchange_id: u32::try_from(r.try_get::<i64, _>("exchange_id")?).ok(),
-                action: Action::parse(&r.try_get::<String, _>("action")?),
-                score_week: Some(r.try_get("score_week")?),
-                score_month: Some(r.try_get("score_month")?),
-                wave_timestamp: Some(wave_ts),
-                created_at: Some(created_at),
-                params: Some(params),
-            };
-            let s = draft
-                .check(1, created_at)
-                .map_err(|e| corrupt(e.to_string()))?;
-            out.push(s);
-        }
-        Ok(out)
+        let mut conn = self.pool.acquire().await?;
+        wave_signals_in(&mut conn, wave_id, wave_ts).await
     }
+}
+
+/// [`Store::wave_signals`] on `conn` (inside the claim's transaction, when it is one).
+pub(super) async fn wave_signals_in(
+    conn: &mut sqlx::AnyConnection,
+    wave_id: &str,
+    wave_ts: DateTime<Utc>,
+) -> Result<Vec<Signal>, CoordinatorError> {
+    let rows = sqlx::query(
+        "SELECT signal_id, exchange_id, symbol, action, score_week, score_month, created_at, \
+         max_trades, stop_loss_percent, trailing_activation_percent, \
+         trailing_distance_percent, leverage, margin_mode, position_size_usd \
+         FROM signals WHERE wave_id = $1",
+    )
+    .bind(wave_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id: i64 = r.try_get("signal_id")?;
+        let corrupt = |what: String| CoordinatorError::Corrupt(format!("signal {id}: {what}"));
+        let margin_mode = (r.try_get::<Option<String>, _>("margin_mode")?)
+            .map(|m| MarginMode::parse(&m).ok_or_else(|| corrupt(format!("margin mode {m:?}"))))
+            .transpose()?;
+        let opt_u32 = |col| {
+            Ok::<_, sqlx::Error>(
+                r.try_get::<Option<i64>, _>(col)?
+                    .and_then(|v| u32::try_from(v).ok()),
+            )
+        };
+        let params = SignalParams {
+            max_trades: opt_u32("max_trades")?,
+            stop_loss_percent: r.try_get("stop_loss_percent")?,
+            trailing_activation_percent: r.try_get("trailing_activation_percent")?,
+            trailing_distance_percent: r.try_get("trailing_distance_percent")?,
+            leverage: opt_u32("leverage")?,
+            margin_mode,
+            position_size_usd: r.try_get("position_size_usd")?,
+        };
+        let created_at = from_ms(r.try_get("created_at")?);
+        let draft = SignalDraft {
+            id: Some(id),
+            symbol: Some(r.try_get("symbol")?),
+            exchange_id: u32::try_from(r.try_get::<i64, _>("exchange_id")?).ok(),
+            action: Action::parse(&r.try_get::<String, _>("action")?),
+            score_week: Some(r.try_get("score_week")?),
+            score_month: Some(r.try_get("score_month")?),
+            wave_timestamp: Some(wave_ts),
+            created_at: Some(created_at),
+            params: Some(params),
+        };
+        let s = draft
+            .check(1, created_at)
+            .map_err(|e| corrupt(e.to_string()))?;
+        out.push(s);
+    }
+    Ok(out)
 }
 
 async fn insert_chunk(

@@ -10,15 +10,19 @@ use sqlx::Connection as _;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::stats::ParamsSource;
 use wavegate_common::time::{from_proto, to_proto};
-use wavegate_common::{MarginMode, SignalParams};
+use wavegate_common::{MarginMode, Signal, SignalParams};
 
 use super::params::{lock_params_row, read_params, upsert_params};
-use super::waves::hold_dispatching;
+use super::signals::wave_signals_in;
+use super::waves::{Claim, claim_in, hold_dispatching};
 use super::{Store, StoredParams, from_ms, merge_wave_params, ms, one_row};
 use crate::error::CoordinatorError;
 
 /// Params of each exchange of a wave, by exchange id; `None` is `no_params`.
 pub type WaveParams = BTreeMap<u32, Option<pb::ExchangeParams>>;
+
+/// Stored params rows by exchange id.
+pub type ByExchange = BTreeMap<u32, StoredParams>;
 
 /// One exchange's params carried by a wave: those of its first signal (in rank order) that
 /// carries any.
@@ -133,14 +137,15 @@ impl Store {
     /// docs/design.md §1 step 1 in one transaction: each update is merged into the stored row
     /// as of `as_of` (a newer row stands; a failed write is rolled back and logged), then
     /// `choose` (rows written, rows that stood) picks the wave's params, recorded on the wave.
-    /// `None` when the wave is no longer `owner`'s.
+    /// `None` when the wave is no longer `owner`'s. A resumed wave's path; a wave this
+    /// coordinator closes commits its params with its claim ([`Store::claim_with_params`]).
     pub async fn commit_wave_params(
         &self,
         wave_id: &str,
         owner: &str,
         updates: &[ParamsUpdate],
         as_of: DateTime<Utc>,
-        choose: impl FnOnce(&BTreeMap<u32, StoredParams>, &BTreeMap<u32, StoredParams>) -> WaveParams,
+        choose: impl FnOnce(&ByExchange, &ByExchange) -> WaveParams,
     ) -> Result<Option<(WaveParams, Vec<StoredParams>)>, CoordinatorError> {
         let mut tx = self.pool.begin().await?;
         // Held first, so no other commit lands between the reads and writes below.
@@ -148,67 +153,153 @@ impl Store {
             tx.rollback().await?;
             return Ok(None);
         }
-        let mut written = BTreeMap::new();
-        let mut stood = BTreeMap::new();
-        for u in updates {
-            let mut sp = tx.begin().await?;
-            let step = async {
-                lock_params_row(&mut sp, u.exchange_id).await?;
-                let current = read_params(&mut sp, u.exchange_id).await?;
-                if current.as_ref().is_some_and(|c| c.updated_at > as_of) {
-                    return Ok::<_, CoordinatorError>(Step::Stood(current));
-                }
-                let merged = merge_wave_params(
-                    current.clone(),
-                    u.exchange_id,
-                    &u.exchange_name,
-                    &u.params,
-                    as_of,
-                );
-                match merged {
-                    Some(next) => {
-                        upsert_params(&mut sp, &next).await?;
-                        Ok(Step::Written(next))
-                    }
-                    None => Ok(Step::Stood(current)),
-                }
-            }
-            .await;
-            match step {
-                Ok(Step::Written(next)) => {
-                    sp.commit().await?;
-                    written.insert(u.exchange_id, next);
-                }
-                Ok(Step::Stood(kept)) => {
-                    sp.commit().await?;
-                    if let Some(kept) = kept {
-                        stood.insert(u.exchange_id, kept);
-                    }
-                }
-                Err(e) => {
-                    sp.rollback().await?;
-                    tracing::warn!(
-                        wave_id,
-                        exchange_id = u.exchange_id,
-                        error = %e,
-                        "params update from the wave failed; the stored params stand"
-                    );
-                }
-            }
-        }
-        let params = choose(&written, &stood);
-        let q = sqlx::query(
-            "UPDATE waves SET params = $1 WHERE id = $2 AND owner = $3 \
-             AND status = 'dispatching'",
-        )
-        .bind(encode(&params)?)
-        .bind(wave_id)
-        .bind(owner);
-        if !one_row(q, &mut *tx).await? {
+        let Some(done) = merge_and_record(&mut tx, wave_id, owner, updates, as_of, choose).await?
+        else {
             tx.rollback().await?;
             return Ok(None);
-        }
+        };
         tx.commit().await?;
-        Ok(Some((params, written.into_values().collect())))
+        Ok(Some(done))
     }
+
+    /// The claim (see [`Store::claim`]) and docs/design.md §1 step 1 in ONE transaction, so the
+    /// close → first order path pays one commit: the claim, the wave's signals (`cached` with
+    /// the count the claim returned, else read in this transaction), `plan` (the signals → what
+    /// dispatch keeps of them, and the params updates), each update merged as in
+    /// [`Store::commit_wave_params`] as of the claim's `now`, `choose`'s params recorded on the
+    /// wave, then one commit. `None`, with nothing written, when the claim does not succeed.
+    pub async fn claim_with_params<G>(
+        &self,
+        claim: Claim<'_>,
+        cached: impl FnOnce(u32) -> Option<Vec<Signal>>,
+        plan: impl FnOnce(Vec<Signal>) -> (G, Vec<ParamsUpdate>),
+        choose: impl FnOnce(&G, &ByExchange, &ByExchange) -> WaveParams,
+    ) -> Result<Option<ClaimedWave<G>>, CoordinatorError> {
+        let mut tx = self.pool.begin().await?;
+        // The claim's row lock (PostgreSQL) or write lock (SQLite) is held to the commit: no
+        // other claim, ingest or params write on this wave lands in between.
+        let Some((signal_count, wave_ts)) = claim_in(&mut tx, &claim).await? else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        // Memory holds only committed signals, so equal counts mean equal sets. On a mismatch
+        // (a batch committed but not yet cached, another coordinator's ingest, an evicted
+        // wave) they are read here rather than after a separate claim commit: the read sees
+        // exactly what the claim counted (no ingest can add to a wave it holds) and the path
+        // keeps its single commit.
+        let (signals, from_memory) = match cached(signal_count) {
+            Some(s) => (s, true),
+            None => (wave_signals_in(&mut tx, claim.id, wave_ts).await?, false),
+        };
+        let (kept, updates) = plan(signals);
+        let recorded = merge_and_record(
+            &mut tx,
+            claim.id,
+            claim.owner,
+            &updates,
+            claim.now,
+            |w, s| choose(&kept, w, s),
+        )
+        .await?;
+        let Some((params, written)) = recorded else {
+            // Unreachable while the claim's lock is held; never commit a claim without params.
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        tx.commit().await?;
+        Ok(Some(ClaimedWave {
+            signal_count,
+            signals: kept,
+            from_memory,
+            params,
+            written,
+        }))
+    }
+}
+
+/// What [`Store::claim_with_params`] committed.
+#[derive(Debug)]
+pub struct ClaimedWave<G> {
+    /// The wave's final signal count, as the claim returned it.
+    pub signal_count: u32,
+    /// What the caller's `plan` kept of the wave's signals.
+    pub signals: G,
+    /// The signals came from memory (`cached`), not from the database.
+    pub from_memory: bool,
+    /// The params each exchange is dispatched with, as recorded on the wave.
+    pub params: WaveParams,
+    /// The params rows this wave wrote (merged).
+    pub written: Vec<StoredParams>,
+}
+
+/// Inside a transaction holding the wave: each update merged into its exchange's stored row in
+/// a savepoint (a failure rolls back alone, is logged, and the stored row stands), then the
+/// params `choose` picks recorded on the wave. `None` when the wave is not `owner`'s.
+async fn merge_and_record(
+    tx: &mut sqlx::AnyConnection,
+    wave_id: &str,
+    owner: &str,
+    updates: &[ParamsUpdate],
+    as_of: DateTime<Utc>,
+    choose: impl FnOnce(&ByExchange, &ByExchange) -> WaveParams,
+) -> Result<Option<(WaveParams, Vec<StoredParams>)>, CoordinatorError> {
+    let mut written = BTreeMap::new();
+    let mut stood = BTreeMap::new();
+    for u in updates {
+        let mut sp = tx.begin().await?;
+        let step = async {
+            lock_params_row(&mut sp, u.exchange_id).await?;
+            let current = read_params(&mut sp, u.exchange_id).await?;
+            if current.as_ref().is_some_and(|c| c.updated_at > as_of) {
+                return Ok::<_, CoordinatorError>(Step::Stood(current));
+            }
+            let merged = merge_wave_params(
+                current.clone(),
+                u.exchange_id,
+                &u.exchange_name,
+                &u.params,
+                as_of,
+            );
+            match merged {
+                Some(next) => {
+                    upsert_params(&mut sp, &next).await?;
+                    Ok(Step::Written(next))
+                }
+                None => Ok(Step::Stood(current)),
+            }
+        }
+        .await;
+        match step {
+            Ok(Step::Written(next)) => {
+                sp.commit().await?;
+                written.insert(u.exchange_id, next);
+            }
+            Ok(Step::Stood(kept)) => {
+                sp.commit().await?;
+                if let Some(kept) = kept {
+                    stood.insert(u.exchange_id, kept);
+                }
+            }
+            Err(e) => {
+                sp.rollback().await?;
+                tracing::warn!(
+                    wave_id,
+                    exchange_id = u.exchange_id,
+                    error = %e,
+                    "params update from the wave failed; the stored params stand"
+                );
+            }
+        }
+    }
+    let params = choose(&written, &stood);
+    let q = sqlx::query(
+        "UPDATE waves SET params = $1 WHERE id = $2 AND owner = $3 AND status = 'dispatching'",
+    )
+    .bind(encode(&params)?)
+    .bind(wave_id)
+    .bind(owner);
+    if !one_row(q, &mut *tx).await? {
+        return Ok(None);
+    }
+    Ok(Some((params, written.into_values().collect())))
 }

@@ -163,6 +163,50 @@ pub(crate) async fn hold_dispatching(
     one_row(q, conn).await
 }
 
+/// A claim of a collecting wave by `owner` (see [`Store::claim`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    /// The wave.
+    pub id: &'a str,
+    /// The claiming coordinator.
+    pub owner: &'a str,
+    /// The dispatch lease's end.
+    pub lease_until: DateTime<Utc>,
+    /// The dispatch deadline sent to agents.
+    pub deadline: DateTime<Utc>,
+    /// The close time (`closed_at`).
+    pub now: DateTime<Utc>,
+    /// Unless the producer closed the wave: quiet since this instant (or past `close_by`), else
+    /// the claim fails.
+    pub due: Option<DateTime<Utc>>,
+}
+
+/// THE claim on `conn`: the wave's final signal count and its timestamp when it succeeded.
+pub(super) async fn claim_in(
+    conn: &mut sqlx::AnyConnection,
+    c: &Claim<'_>,
+) -> Result<Option<(u32, DateTime<Utc>)>, sqlx::Error> {
+    let due_clause = c
+        .due
+        .map_or("", |_| " AND (last_signal_at <= $6 OR close_by <= $4)");
+    let sql = format!(
+        "UPDATE waves SET status = 'dispatching', owner = $1, lease_until = $2, \
+         deadline_at = $3, closed_at = $4 WHERE id = $5 AND status = 'collecting'\
+         {due_clause} RETURNING signal_count, wave_ts"
+    );
+    let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql))
+        .bind(c.owner)
+        .bind(ms(c.lease_until))
+        .bind(ms(c.deadline))
+        .bind(ms(c.now))
+        .bind(c.id);
+    if let Some(quiet_before) = c.due {
+        q = q.bind(ms(quiet_before));
+    }
+    let row = q.fetch_optional(&mut *conn).await?;
+    Ok(row.map(|(n, ts)| (u32::try_from(n).unwrap_or(u32::MAX), from_ms(ts))))
+}
+
 impl Store {
     /// One wave.
     pub async fn wave(&self, id: &str) -> Result<Option<WaveRow>, CoordinatorError> {
@@ -263,23 +307,16 @@ impl Store {
         now: DateTime<Utc>,
         due: Option<DateTime<Utc>>,
     ) -> Result<Option<u32>, CoordinatorError> {
-        let due_clause = due.map_or("", |_| " AND (last_signal_at <= $6 OR close_by <= $4)");
-        let sql = format!(
-            "UPDATE waves SET status = 'dispatching', owner = $1, lease_until = $2, \
-             deadline_at = $3, closed_at = $4 WHERE id = $5 AND status = 'collecting'\
-             {due_clause} RETURNING signal_count"
-        );
-        let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql))
-            .bind(owner)
-            .bind(ms(lease_until))
-            .bind(ms(deadline))
-            .bind(ms(now))
-            .bind(id);
-        if let Some(quiet_before) = due {
-            q = q.bind(ms(quiet_before));
-        }
-        let row = q.fetch_optional(&self.pool).await?;
-        Ok(row.map(|(n,)| u32::try_from(n).unwrap_or(u32::MAX)))
+        let claim = Claim {
+            id,
+            owner,
+            lease_until,
+            deadline,
+            now,
+            due,
+        };
+        let mut conn = self.pool.acquire().await?;
+        Ok(claim_in(&mut conn, &claim).await?.map(|(n, _)| n))
     }
 
     /// Takes over a dispatching wave whose lease expired (or that `owner` held before a

@@ -6,6 +6,7 @@ mod api_cancel;
 mod api_ingest;
 mod api_waves;
 mod auth;
+mod claim_params;
 mod hostile_clients;
 mod large_batches;
 mod params_positions;

@@ -16,7 +16,7 @@ use wavegate_coordinator::store::{
 use crate::support::{TestDb, current_wave, sig};
 
 /// Makes every write of exchange 2's params fail, as a database error would.
-async fn refuse_exchange_2(store: &Store) {
+pub(crate) async fn refuse_exchange_2(store: &Store) {
     let stmts: &[&str] = match store.backend() {
         Backend::Sqlite => &[
             "CREATE TRIGGER refuse_2 BEFORE INSERT ON exchange_params WHEN NEW.exchange_id = 2 \
@@ -49,7 +49,7 @@ fn update(exchange_id: u32, max_trades: u32) -> ParamsUpdate {
 
 /// What dispatch does: the written row (source wave), else the stored row that stood (source
 /// db), else nothing (`no_params`).
-fn choose(
+pub(crate) fn choose(
     written: &BTreeMap<u32, StoredParams>,
     stood: &BTreeMap<u32, StoredParams>,
 ) -> WaveParams {
