@@ -84,6 +84,8 @@ pub async fn close_wave(
     wave_id: &str,
     forced: bool,
 ) -> Result<Closed, CoordinatorError> {
+    // From the decision to close: the claim's transaction is part of close → first order.
+    let begun = std::time::Instant::now();
     let row = (core.store.wave(wave_id).await?)
         .ok_or_else(|| CoordinatorError::NotFound(format!("wave {wave_id} not found")))?;
     let now = now_ms();
@@ -141,7 +143,13 @@ pub async fn close_wave(
         return Ok(Closed::NotClaimed);
     };
     let count = c.signal_count;
-    tracing::info!(wave_id, signals = count, "wave closed and claimed");
+    let claim_us = u64::try_from(begun.elapsed().as_micros()).unwrap_or(u64::MAX);
+    tracing::info!(
+        wave_id,
+        signals = count,
+        claim_us,
+        "wave closed and claimed"
+    );
     if !c.from_memory {
         tracing::debug!(wave_id, "wave signals read from the database");
     }

@@ -2,8 +2,8 @@
 //! with 8 exchanges × 100 signals on paper exchanges with zero latency.
 //!
 //! Two measurements per wave:
-//! - **exact**: the coordinator's `wave closed and claimed` log timestamp (µs; after the claim
-//!   committed) → the earliest entry order the paper exchanges recorded for the wave
+//! - **exact**: the coordinator's decision to close (its `wave closed and claimed` log
+//!   timestamp, µs, minus the `claim_us` the claim's transaction took) → the earliest entry order the paper exchanges recorded for the wave
 //!   (`paper_orders.created_at`, ns; the paper exchange stamps a fill after persisting the
 //!   position, so this is a slight over-estimate). Same host, same wall clock.
 //! - **client**: the close call's return → the first execution `SignalOutcome` on

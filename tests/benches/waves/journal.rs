@@ -1,6 +1,6 @@
 //! Exact points in time left by the processes themselves: the orders the paper exchange
 //! recorded (agent journal, nanosecond `created_at`) and the coordinator's log line for the
-//! moment a wave was closed and claimed (microsecond timestamp).
+//! moment the coordinator began closing a wave (microsecond timestamp).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -69,8 +69,9 @@ fn strip_ansi(s: &str) -> String {
     out
 }
 
-/// Wave id → timestamp of the coordinator's `wave closed and claimed` log line (logged after
-/// the claim committed, right before dispatch is spawned). Empty when the log level hides it.
+/// Wave id → when the coordinator began closing it: its `wave closed and claimed` log line
+/// (logged after the claim and params committed, right before dispatch is spawned) minus the
+/// line's `claim_us`. Empty when the log level hides it.
 pub fn closed_and_claimed(log: &str) -> HashMap<String, DateTime<Utc>> {
     let mut out = HashMap::new();
     for line in log
@@ -89,7 +90,15 @@ pub fn closed_and_claimed(log: &str) -> HashMap<String, DateTime<Utc>> {
             .chars()
             .take_while(|c| *c != '"' && !c.is_whitespace())
             .collect();
-        out.insert(id, at);
+        // The line is written after the claim committed; `claim_us` is how long closing took
+        // from the decision, so the close instant is before the claim's transaction.
+        let claim_us: i64 = line
+            .split("claim_us=")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        out.insert(id, at - chrono::Duration::microseconds(claim_us));
     }
     out
 }

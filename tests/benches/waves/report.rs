@@ -171,7 +171,7 @@ fn details(s: &mut String, r: &Results) {
     s.push_str("### 1. Wave close → first order\n\n| interval | p50 / p99 / max (ms) | min (ms) |\n|---|---|---|\n");
     let _ = writeln!(
         s,
-        "| close committed ({}) → first entry recorded by a paper exchange (`paper_orders.created_at`) | {} | {:.3} |",
+        "| close begun ({}) → first entry recorded by a paper exchange (`paper_orders.created_at`) | {} | {:.3} |",
         f.exact_source,
         f.exact.triple(),
         f.exact.min
