@@ -1,8 +1,5 @@
-//! The agent's configuration: a TOML file (see `agent.example.toml`), then environment
-//! overrides (`WAVEGATE_AGENT_<KEY>`, [`ENV`]), then command-line flags (in `main.rs`).
-//!
-//! Every refusal is a [`ConfigError`] naming the key, so a bad deployment fails at start-up
-//! with a message an operator can act on, never with a panic.
+//! The agent's configuration: TOML (`agent.example.toml`), then `WAVEGATE_AGENT_<KEY>` overrides
+//! ([`ENV`]), then flags (`main.rs`). Every refusal is a [`ConfigError`] naming the key.
 
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroU64};
@@ -91,13 +88,11 @@ pub struct PaperConfig {
     pub min_notional: Decimal,
     /// Symbols with an open position when the journal is first created.
     pub open_positions: Vec<String>,
-    /// Free balance of the account, in USD; each entry takes its margin (notional / leverage)
-    /// from it and an entry whose margin exceeds it is refused (`insufficient_balance`).
-    /// `None`: unlimited (the balance is not modelled).
+    /// Free balance in USD; each entry takes its margin (notional / leverage) from it, else
+    /// `insufficient_balance`. `None`: unlimited.
     pub balance: Option<Decimal>,
-    /// Largest position notional, in USD, a symbol may hold at leverage 1; at leverage `L`
-    /// the bracket allows `max_notional / L` (higher leverage, lower bracket, as Binance's
-    /// leverage brackets). `None`: no bracket.
+    /// Largest position notional in USD at leverage 1; `max_notional / L` at leverage `L` (as
+    /// Binance's leverage brackets). `None`: no bracket.
     pub max_notional: Option<Decimal>,
 }
 

@@ -1,16 +1,9 @@
 //! # wavegate-agent
 //!
-//! The exchange agent: one per exchange account, next to the exchange's API. It serves the
-//! `ExchangeAgent` gRPC service (plus health and reflection) and does the money-moving half of
-//! docs/design.md §1: validation, top-up requests, the execution walk, the order journal and the
-//! exchange adapter.
-//!
-//! Library users (the CLI's `demo`, tests) build an [`AgentConfig`] and call [`spawn`].
-//!
-//! Telemetry: every `ExecuteWave` stream is an `execute_wave` span, child of the coordinator's
-//! span carried in the request metadata, with `validate_batch`, `topup` and `place_order`
-//! spans under it; each agent owns a [`Metrics`] registry, served on `metrics_listen`. The
-//! process-wide subscriber is installed by the binary (`telemetry::init`), not here.
+//! The exchange agent: one per exchange account. It serves `ExchangeAgent` (plus health and
+//! reflection) and does the money-moving half of docs/design.md §1: validation, top-ups, the
+//! execution walk, the order journal and the exchange adapter. Library users build an
+//! [`AgentConfig`] and call [`spawn`]; the binary installs the tracing subscriber.
 
 #![warn(missing_docs)]
 

@@ -1,7 +1,5 @@
-//! `wavegate-agent check`: a read-only preflight of a live account before the first wave (clock,
-//! key permissions, position and margin modes, leverage, balance, symbol rules, rate limits),
-//! printed as a table. A line that would make trading fail is `FAIL` (non-zero exit); a risk
-//! that does not stop trading (a key that may withdraw) is `WARN`.
+//! `wavegate-agent check`: a read-only preflight of a live account, printed as a table; what
+//! would make trading fail is `FAIL` (non-zero exit), a risk (a key that may withdraw) `WARN`.
 
 use std::fmt::Write as _;
 

@@ -1,7 +1,5 @@
-//! Checks of the messages of an `ExecuteWave` stream (pure: no I/O).
-//!
-//! Every refusal is a [`ProtocolError`] naming the field; a batch is checked whole before any of
-//! its signals is validated or executed, so a bad message never causes an order.
+//! Checks of `ExecuteWave` messages (pure). A batch is checked whole before any signal of it is
+//! validated, so a bad message never causes an order.
 
 use std::collections::HashSet;
 

@@ -1,9 +1,7 @@
-//! Re-protection of the journal's open ends, whatever the coordinator does (docs/design.md §3).
-//!
-//! A run can end with an entry unknown or a position without its stop, and the coordinator may
-//! never re-send the wave. So the agent settles such orders itself, at start-up and before the
-//! next wave after such a run ([`Reprotect::mark_needed`]), with a re-sent wave's recovery
-//! ([`settle_prior`]): lookups, stops or closes, never an entry.
+//! Re-protection of the journal's open ends (docs/design.md §3): the coordinator may never
+//! re-send a wave that left an entry unknown or a position without its stop, so the agent settles
+//! them itself at start-up and before the next wave ([`Reprotect::mark_needed`], [`settle_prior`]):
+//! lookups, stops or closes, never an entry.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

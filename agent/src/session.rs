@@ -1,34 +1,16 @@
-//! One `ExecuteWave` run: reads the coordinator's messages, validates batches, asks for top-ups
-//! and drives the execution [`Walk`], streaming every outcome as it happens.
+//! One `ExecuteWave` run: validates batches, asks for top-ups and drives the [`Walk`], streaming
+//! every outcome. A single task; verdicts stay in rank order ([`VerdictFilter`]) while validated
+//! signals execute at once (pipelining, docs/design.md §1). It outlives its stream: without a
+//! coordinator it finishes with what it holds and journals the `Result` for a re-send.
 //!
-//! A session is a single task owning all its state; rule checks and orders run as futures it
-//! polls, so verdicts stay in rank order ([`VerdictFilter`]) while execution of validated
-//! signals starts at once, without waiting for a top-up (pipelining, docs/design.md §1). It outlives
-//! its stream: if the coordinator goes away, it finishes with the signals it holds and
-//! journals the `Result`, which a re-sent wave gets back (`from_journal = true`).
+//! An unanswered top-up (`topup_timeout_ms`) counts as a lost coordinator; a buffer that never
+//! comes ends the session with `DEADLINE_EXCEEDED` and no journaled `Result`, releasing the
+//! wave's lock. Orders journaled by an earlier run are settled first (`session/prior.rs`).
+//! While any order is unresolved (unknown, or a position without its stop) the `Result` is
+//! sent but not journaled, so a re-sent wave settles it.
 //!
-//! It runs inside the stream's `execute_wave` span and opens the [`spans`](crate::spans)
-//! under it; every verdict is counted in the agent's metrics.
-//!
-//! A top-up request unanswered for `topup_timeout_ms` is treated like a lost coordinator: no
-//! more top-ups, the wave finishes with what it holds (a late answer is ignored). A buffer
-//! (round 0) that does not come within `topup_timeout_ms` of the session's start ends the
-//! session with `DEADLINE_EXCEEDED` and no journaled `Result` (nothing was validated), which
-//! releases the wave's lock, so a re-send can run.
-//!
-//! A wave with orders journaled by an earlier run (and no stored `Result`) settles them all
-//! before the session starts and counts the slots they hold into the walk (`session/prior.rs`).
-//! Then the open positions are read (retried briefly); if the exchange cannot list them, the
-//! wave is refused, after the settled rows' journal updates are committed.
-//! While any order of the wave is unresolved (outcome unknown, or a position left open without
-//! a protective stop), its `Result` is sent but not journaled, so a re-sent wave runs again and
-//! settles it (looks it up, or tries again to protect the position).
-//!
-//! The protocol with the coordinator (buffer, top-ups, cancel, deadline, a lost or silent
-//! coordinator) is the pure [`SessionProtocol`]: this task does the I/O, feeds it what
-//! happened and carries out the [`Action`]s it returns. Here: the event loop, validation and
-//! execution; the start of a stream is in `session/start.rs`, reading the coordinator's
-//! messages in `session/inbound.rs`.
+//! The protocol is the pure [`SessionProtocol`]; this task does the I/O and carries out its
+//! [`Action`]s.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -157,9 +139,8 @@ impl Session {
         for e in priors.settled() {
             tally.execution(e.executed());
         }
-        // The full target: journaled orders count as the successes they were when their
-        // signals come again, so a resumed run asks the top-up its first run asked and walks
-        // on to the target (docs/design.md §1 step 4).
+        // Journaled orders count as successes when their signals come again, so a resumed run
+        // asks the first run's top-up and walks on to the target (docs/design.md §1 step 4).
         let planner = TopUpPlanner::new(
             target,
             start.buffer_size,
@@ -378,9 +359,8 @@ impl Session {
             self.give_back(notional.unwrap_or(self.start.notional));
         }
         match exec.status {
-            // Opened by another wave since validation: skipped like a duplicate found then.
-            // Its success is recounted as a duplicate, so `total_for_execution` (and the flags
-            // derived from it) leave it out, as if it had been found open at validation.
+            // Opened by another wave since validation: recounted as a duplicate, so
+            // `total_for_execution` and its flags leave it out.
             ExecStatus::Duplicate => self.tally.success_turned_duplicate(round),
             ExecStatus::Unresolved | ExecStatus::Unprotected => {
                 self.unresolved += 1;

@@ -1,6 +1,5 @@
-//! A wave session's spans under `execute_wave`: `validate_batch` per batch, `topup` per round
-//! and `place_order` per launched signal. Names are a contract (dashboards, trace tests);
-//! fields set later are declared `Empty`, as `tracing` records only fields declared up front.
+//! A session's spans under `execute_wave`: `validate_batch`, `topup`, `place_order`. Names are a
+//! contract; fields set later are declared `Empty` up front.
 
 use tracing::Span;
 use tracing::field::Empty;

@@ -1,11 +1,6 @@
-//! The journal checked against the venue: a journal behind the account (empty, replaced, an
-//! older copy) would let waves run again, so trading waits until it accounts for every open
-//! position (a symbol it has an order of, or one an operator acknowledged).
-//!
-//! Compared at start-up and before each wave until clear; a refusal sets gRPC health
-//! `NOT_SERVING` and fails `ExecuteWave` with the reason. `--confirm-new-journal` takes what
-//! the venue holds at the first comparison as known and records it. A paper exchange lives in
-//! the journal's own file, so there is nothing to compare.
+//! The journal checked against the venue: a journal behind the account would let waves run
+//! again, so trading waits (health `NOT_SERVING`) until it accounts for every open position,
+//! checked at start-up and before each wave. `--confirm-new-journal` accepts the venue's state.
 
 use tokio::sync::Mutex;
 use tonic::server::NamedService;

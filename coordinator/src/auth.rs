@@ -1,15 +1,5 @@
-//! Bearer tokens of the public API, each with the scopes it grants (`[auth] tokens_file`).
-//!
-//! One token per line, then optionally its scopes (comma- or space-separated):
-//!
-//! ```text
-//! # producers
-//! prod-9f2c…  publish
-//! # dashboards
-//! dash-41aa…  read
-//! # the operators' CLI
-//! ops-77b0…   read,operate
-//! ```
+//! Bearer tokens of the public API and their scopes (`[auth] tokens_file`): one token per line,
+//! then optionally its scopes (comma- or space-separated), e.g. `ops-77b0…  read,operate`.
 //!
 //! A bare token grants every scope. Scopes: `publish` (SignalIngest), `read` (Waves.Get/List/
 //! Watch, Params.Get, Agents.List), `operate` (Params.Set, Waves.Cancel), `admin` (everything).

@@ -1,10 +1,7 @@
-//! The operator's kill switch for a wave (`Waves.Cancel`).
-//!
-//! A collecting wave is failed before anything of it runs (the same conditional write as the
-//! claim, so exactly one wins). A dispatching wave is told to stop through [`Running`]: each
-//! exchange run holds a [`CancelWatch`], which its session turns into `CoordinatorMsg::Cancel`;
-//! the agents settle the orders in flight and the wave completes with what was opened. The
-//! cancel is recorded (`WAVE_CANCELLED`) first, so a resumed or taken-over dispatch stops too.
+//! The operator's kill switch (`Waves.Cancel`). A collecting wave is failed by the claim's
+//! conditional write (exactly one wins); a dispatching one is stopped through [`Running`]'s
+//! [`CancelWatch`]es, its agents settle what is in flight. `WAVE_CANCELLED` is recorded first,
+//! so a resumed or taken-over dispatch stops too.
 
 use std::collections::HashMap;
 use std::sync::Arc;

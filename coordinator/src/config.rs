@@ -1,6 +1,5 @@
-//! Coordinator configuration: a TOML file (`coordinator.example.toml` documents every key),
-//! then environment overrides ([`ENV`]), then [`CoordinatorConfig::validate`], which names the
-//! bad key.
+//! Coordinator configuration: TOML (`coordinator.example.toml` documents every key), then
+//! [`ENV`] overrides, then [`CoordinatorConfig::validate`], which names the bad key.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -180,9 +179,8 @@ pub struct CoordinatorConfig {
     #[default = 100_000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroUsize, _>")]
     pub max_batch_signals: usize,
-    /// Largest single message of a public API call, in bytes; a larger one is refused
-    /// (OUT_OF_RANGE) from its length prefix, before it is read. Larger loads stream
-    /// (`Publish`, one signal per message).
+    /// Largest message of a public API call, in bytes; a larger one is refused (OUT_OF_RANGE)
+    /// from its length prefix. Larger loads stream (`Publish`).
     #[default(DEFAULT_MAX_REQUEST_BYTES)]
     pub max_request_bytes: usize,
     /// Identity of this coordinator in dispatch leases; default: unique per process.

@@ -1,8 +1,6 @@
-//! Dispatch of one claimed wave: params from the wave (docs/design.md §1 step 1), then every exchange
-//! concurrently (a wave takes as long as its slowest exchange), each over its agent's
-//! `ExecuteWave` stream with bounded retries; outcomes stored in batches off the critical
-//! path; the lease renewed while it runs; then the completion (`report`). The wave runs in its
-//! `wave` span, each exchange in an `exchange` span under it (see `spans`).
+//! Dispatch of one claimed wave: params (docs/design.md §1 step 1), then every exchange
+//! concurrently over its agent's `ExecuteWave` stream with bounded retries; outcomes stored in
+//! batches off the critical path; the lease renewed meanwhile; then the completion (`report`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,10 +49,8 @@ pub struct Claimed {
     pub params: WaveParams,
 }
 
-/// Dispatches a wave this coordinator has claimed, to completion. `claimed`: the wave this
-/// process just claimed, its signals and params settled by the claim (nothing is read or written
-/// before the agents are contacted); `None` (a resumed wave) reads everything from the
-/// database.
+/// Dispatches a wave this coordinator has claimed, to completion. `claimed`: signals and params
+/// settled by the claim just made; `None` (a resumed wave) reads everything from the database.
 pub async fn run_wave(
     core: &Arc<Core>,
     wave_id: &str,
@@ -72,10 +68,8 @@ pub async fn run_wave(
             if row.status != WaveStatus::Dispatching || row.owner.as_deref() != Some(&core.owner) {
                 return Ok(());
             }
-            // A resumed wave may have been cancelled under its earlier dispatch (here before a
-            // restart, or by the coordinator it was taken over from): its exchanges stop
-            // again. A fresh dispatch skips the read; a cancel then reaches it through
-            // `core.running`.
+            // A resumed wave may have been cancelled under a previous dispatch: it stops
+            // again. A fresh one skips the read; a cancel reaches it through `core.running`.
             if let Some(reason) = core.store.cancel_reason(wave_id).await? {
                 tracing::info!(wave_id, %reason, "resumed wave was cancelled: its exchanges are stopped");
                 core.running.cancel(wave_id, &reason);
@@ -103,8 +97,7 @@ pub async fn run_wave(
 }
 
 /// Params, the exchanges in parallel, the completion. `None` when another coordinator took the
-/// wave over before it completed here. `params`: as the claim recorded them (else a resumed
-/// wave's are read or settled first).
+/// wave over. `params`: as the claim recorded them (else read or settled first).
 async fn dispatch_groups(
     core: &Arc<Core>,
     row: &WaveRow,
@@ -161,9 +154,8 @@ async fn dispatch_groups(
             return Ok(None);
         }
     };
-    // The writer ends the transaction it has in flight (so none of its writes can follow the
-    // completion's) and hands back the rest; the completion stores those with the final
-    // outcomes in its one transaction.
+    // The writer ends its transaction in flight (none of its writes can follow the
+    // completion's) and hands back the rest for the completion's one transaction.
     finish.now();
     drop(sink);
     let written = (&mut writer.0).await.unwrap_or_else(|e| {
@@ -176,12 +168,9 @@ async fn dispatch_groups(
     report::complete(core, row, total_signals, results, written).await
 }
 
-/// docs/design.md §1 step 1 for a resumed wave: what its first dispatch recorded. A wave
-/// claimed without params (by [`crate::store::Store::claim`], e.g. a coordinator of an earlier
-/// version) gets them here as on a claim: the first signal (in rank order) with params updates
-/// its exchange's stored params and the effective params are recorded, in one transaction
-/// before any agent is contacted (a failed update leaves the stored params, as docs/design.md
-/// says). `None` when another coordinator took the wave over meanwhile.
+/// docs/design.md §1 step 1 for a resumed wave: what its first dispatch recorded, or, for a
+/// wave claimed without params ([`crate::store::Store::claim`]), the same step as on a claim,
+/// in one transaction before any agent is contacted. `None` when the wave was taken over.
 async fn resumed_params(
     core: &Core,
     row: &WaveRow,
@@ -293,15 +282,11 @@ async fn run_exchange(
 }
 
 /// Runs the exchange's stream until the agent's `Result`. An agent that never took the wave
-/// gets `retries` attempts with backoff, then the exchange is `agent_unavailable`. One that
-/// took it (a stream opened) may hold fills only its journal knows: it is sent the wave again
-/// with backoff, however often, until its `Result` or `result_wait_secs` past the deadline —
-/// after the deadline it only settles and reports its journal, so asking is safe. When no
-/// attempt reaches the `Result`, the exchange is reported with the outcomes that did arrive
-/// (positions opened count) and the error (`deadline` once the wave's deadline passed); the
-/// wave ends `partial`. A cancel does not end the attempts: every attempt sends it right after
-/// the buffer, and the agent's `Result` (from its journal if it stopped before) still says
-/// what was opened.
+/// gets `retries` attempts with backoff, then is `agent_unavailable`. One that took it may hold
+/// fills only its journal knows: it is re-sent the wave until its `Result` or
+/// `result_wait_secs` past the deadline (it then only settles and reports, so asking is safe).
+/// Without a `Result` the exchange is reported with the outcomes that arrived and the error;
+/// the wave ends `partial`. Every attempt of a cancelled wave sends `Cancel` after the buffer.
 async fn drive(
     core: &Core,
     run: &ExchangeRun<'_>,
@@ -425,9 +410,8 @@ async fn drive(
     }
 }
 
-/// The exchange's result from the agent's `Result`: what the coordinator sent is authoritative
-/// for the wave's parameters; the agent's counters are kept and the docs/design.md §1 flags
-/// recomputed from them.
+/// The exchange's result from the agent's `Result`: the wave's parameters as sent, the agent's
+/// counters, the docs/design.md §1 flags recomputed from them.
 fn accepted(
     p: &pb::ExchangeParams,
     total: u32,

@@ -1,6 +1,5 @@
-//! Signal ingest (docs/design.md §3 bad input): each signal is checked (`Signal::from_proto`,
-//! [`crate::timing::check`], known exchange), then stored in batched transactions, committed
-//! before the summary (every rejection with its position, field, reason and code) is sent.
+//! Signal ingest (docs/design.md §3 bad input): each signal checked, stored in batched
+//! transactions committed before the summary (every rejection with position and reason).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -17,9 +16,8 @@ use crate::state::Core;
 use crate::timing;
 use crate::wave::{Closed, close_wave};
 
-/// Signals stored per transaction while a stream is read: large enough that the commit is a
-/// small part of the batch, small enough that the queued signals are not the ingest's peak
-/// memory (docs/benchmarks.md).
+/// Signals per transaction while a stream is read: the commit stays a small part of the batch
+/// and the queue stays below the ingest's peak memory (docs/benchmarks.md).
 const FLUSH_SIGNALS: usize = 5_000;
 /// Queued signals are flushed at least this often, so a streamed wave's `last_signal_at` stays
 /// fresh and the quiet period does not close it mid-stream.

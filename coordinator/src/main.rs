@@ -30,9 +30,8 @@ struct Args {
     check_config: bool,
 }
 
-/// glibc malloc arenas at most: glibc's default (up to 8 per core, each keeping the memory
-/// freed into it) cost about a quarter of peak RSS on the ingest run (docs/benchmarks.md); two
-/// keep the tokio workers from queueing on one lock.
+/// glibc malloc arenas at most: the default (8 per core) cost about a quarter of peak RSS on
+/// the ingest run (docs/benchmarks.md); two keep the workers from queueing on one lock.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MALLOC_ARENAS: libc::c_int = 2;
 

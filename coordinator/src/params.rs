@@ -20,9 +20,8 @@ pub fn exchange_name(cfg: &CoordinatorConfig, id: u32, stored: Option<&StoredPar
         .unwrap_or_else(|| format!("exchange-{id}"))
 }
 
-/// Effective params of exchange `id`: stored (source `wave` when this wave just wrote them,
-/// else `db`), else the configured default (source `default`), else `None` (`no_params`).
-/// `buffer_size` is the stored one, else `max_trades + buffer_fixed`.
+/// Effective params of exchange `id`: stored (source `wave` or `db`), else the configured
+/// default, else `None`. `buffer_size` is the stored one, else `max_trades + buffer_fixed`.
 pub fn effective(
     cfg: &CoordinatorConfig,
     id: u32,
@@ -85,9 +84,8 @@ pub fn wave_updates(
         .collect()
 }
 
-/// The params each exchange of the wave is dispatched with: the row this wave `written`
-/// (source `wave`), else the row that `stood` against its update, else the one in `stored`
-/// (source `db`), else the configured default.
+/// The params an exchange is dispatched with: the row this wave `written`, else the one that
+/// `stood` against it, else `stored`, else the configured default.
 pub fn dispatched_params(
     cfg: &CoordinatorConfig,
     stored: &ByExchange,
@@ -124,9 +122,8 @@ const MAX_STOP_PERCENT: f64 = 50.0;
 /// `callbackRate` range, the narrowest of the venues.
 const TRAILING_DISTANCE_PERCENT: (f64, f64) = (0.1, 10.0);
 
-/// Checks params anyone sets (a `Params.Set`, a signal's): `max_trades` in
-/// [1, `params.max_trades_ceiling`], the percentages within their bounds. Field names get
-/// `prefix` (`params.` for a signal's).
+/// Checks params anyone sets: `max_trades` in [1, `params.max_trades_ceiling`], percentages
+/// within bounds. Field names get `prefix` (`params.` for a signal's).
 pub fn check_bounds(
     cfg: &CoordinatorConfig,
     prefix: &str,
@@ -255,9 +252,8 @@ impl PositionParams {
     }
 }
 
-/// Checks position params anyone sets: `leverage` in 1..=`params.max_leverage`,
-/// `position_size_usd` within the exchange's size range (`[params]`'s for an unconfigured
-/// one). Field names get `prefix`.
+/// Checks position params anyone sets: `leverage` in 1..=`params.max_leverage`, the size in
+/// the exchange's range. Field names get `prefix`.
 pub fn check_position_bounds(
     cfg: &CoordinatorConfig,
     prefix: &str,

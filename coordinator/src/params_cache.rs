@@ -1,6 +1,5 @@
-//! Stored exchange params held in memory (docs/design.md §1 step 1, §5), so dispatch needs no
-//! database round trip. Loaded at first use, then updated by `Params.Set`, each wave's params,
-//! and the clock's refresh (a newer row, e.g. another coordinator's, replaces the one held).
+//! Stored exchange params in memory (docs/design.md §5), so dispatch needs no database round
+//! trip; a newer row (e.g. another coordinator's) replaces the one held.
 
 use std::collections::BTreeMap;
 

@@ -1,8 +1,6 @@
-//! One `ExchangeAgent.ExecuteWave` stream: `Start`, the buffer, top-up answers, outcomes in,
-//! `Result` out (docs/design.md §1 steps 2 and 4, coordinator side). The call carries the W3C context
-//! of the `exchange` span, so the agent's spans join the wave's trace. When the wave is
-//! cancelled (`cancel`), the stream sends `Cancel` and answers later top-ups with `Exhausted`,
-//! then reads on to the agent's `Result` as usual.
+//! One `ExecuteWave` stream (docs/design.md §1 steps 2 and 4, coordinator side), carrying the
+//! `exchange` span's W3C context. A cancelled wave sends `Cancel`, answers later top-ups with
+//! `Exhausted` and reads on to the agent's `Result`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -58,9 +56,8 @@ impl OutcomeSink {
     }
 }
 
-/// The outcomes an exchange's agent reported over every attempt (a re-sent wave replays them
-/// from the agent's journal, so the latest report of a signal at a stage wins). Used when no
-/// attempt reaches the `Result`: the exchange is then reported with what is known.
+/// The outcomes an agent reported over every attempt (the latest report of a signal at a stage
+/// wins), for an exchange whose attempts never reach the `Result`.
 #[derive(Debug, Default)]
 pub struct Known {
     outcomes: BTreeMap<(i32, i64), pb::SignalOutcome>,
@@ -318,9 +315,8 @@ pub async fn attempt(
             }
             Some(AgentMsg::Topup(t)) => {
                 known.topup_rounds.insert(t.round);
-                // The coordinator sizes the answer itself (docs/design.md §1 step 4), whatever count
-                // the agent asked for, and answers `Exhausted` past the configured rounds and
-                // once the wave is cancelled (a request may cross the Cancel on the wire).
+                // Sized here (docs/design.md §1 step 4), whatever the agent asked; `Exhausted`
+                // past the rounds or once cancelled (a request may cross the Cancel).
                 let needed = t.needed.min(run.params.max_trades);
                 let range = if cancelled || t.round == 0 || t.round > run.cfg.max_topup_rounds {
                     sent..sent

@@ -1,16 +1,8 @@
-//! The coordinator's tracing spans: `wave` per dispatch (linked to the call that closed it),
-//! `exchange` per exchange under it, one CLIENT span per `ExecuteWave` attempt (the agent's
-//! SERVER span becomes its child through the call's W3C context), `topup` per top-up served,
-//! and one SERVER span per public API call, parented on the caller's `traceparent`.
-//!
-//! gRPC spans follow the OpenTelemetry RPC semantic conventions (v1.37 attribute set): named
-//! `package.Service/Method`, kind SERVER or CLIENT, `rpc.system` = `grpc`, `rpc.service`,
-//! `rpc.method`, `rpc.grpc.status_code` (an integer), and `server.address`/`server.port` on
-//! client spans. Each fact has one key: `exchange.id` and `exchange.name` everywhere (as in the
-//! agents' resource), numbers as numbers.
-//!
-//! Span and field names are a contract (dashboards, trace tests). Fields set later are declared
-//! `Empty` up front (`tracing` records only declared fields) and recorded once.
+//! The coordinator's tracing spans: `wave` per dispatch, `exchange` under it, a CLIENT span
+//! per `ExecuteWave` attempt (parent of the agent's SERVER span), `topup`, and a SERVER span per
+//! public API call. gRPC spans follow the OpenTelemetry RPC semantic conventions (v1.37).
+//! Span and field names are a contract (dashboards, trace tests); fields set later are
+//! declared `Empty` up front (`tracing` records only declared fields).
 
 use tracing::Span;
 use tracing::field::Empty;
@@ -141,9 +133,8 @@ pub fn record_error(span: &Span, message: &str) {
     span.record("otel.status_description", message);
 }
 
-/// Serves a public API call on the request's body in its SERVER span (`method` such as
-/// `Waves.Get`, exported as `wavegate.v1.Waves/Get`), a child of the caller's span found in the
-/// request's metadata, if any; records the call's gRPC code (and error) on the span.
+/// Serves a public API call in its SERVER span (`wavegate.v1.Waves/Get` for `Waves.Get`), a
+/// child of the caller's `traceparent`; records the call's gRPC code (and error).
 pub async fn serve<Q, T, F>(
     method: &'static str,
     request: tonic::Request<Q>,

@@ -1,6 +1,5 @@
-//! The storage's health: after a storage fault (disk full, I/O errors) the coordinator takes
-//! no new work (ingest answers `UNAVAILABLE`, gRPC health `NOT_SERVING`, the clock claims no
-//! wave) until a probe write, tried every `storage_probe_interval_ms`, succeeds again.
+//! Storage health: after a storage fault the coordinator takes no new work until a probe write,
+//! tried every `storage_probe_interval_ms`, succeeds.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

@@ -1,7 +1,6 @@
-//! Wave timing (docs/design.md §4 "Wave timing"): a wave accepts signals until
-//! `wave_timestamp + interval + signal_delay + grace` (`signal_delay`: producers compute a
-//! candle's signals after it closes). A wave timestamp must be a candle's open time, at most one
-//! interval ahead of now and not older than `max_wave_age`.
+//! Wave timing (docs/design.md §4): a wave accepts signals until `wave_timestamp + interval +
+//! signal_delay + grace`; a timestamp is a candle open, at most one interval ahead, not older
+//! than `max_wave_age`.
 
 use chrono::{DateTime, Utc};
 use wavegate_common::time::{floor_to_interval, is_aligned, wave_id};

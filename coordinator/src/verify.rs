@@ -1,10 +1,6 @@
-//! Checks what an agent reports against what the coordinator sent it, so a result that does
-//! not match (say a wave id pre-run on the agent with a junk symbol) is never stored.
-//!
-//! Every outcome must name a signal of the exchange's list for this wave, with its symbol; the
-//! `Result` must be for the stream's wave, count as opened exactly the outcomes that say so,
-//! and stay within the target. Membership is checked against the exchange's whole list, since
-//! a re-sent wave is answered from the journal with signals earlier attempts streamed.
+//! Checks an agent's report against what it was sent, so a mismatched result is never stored:
+//! each outcome names a signal of the exchange's whole list (a re-sent wave replays earlier
+//! attempts' signals); the `Result` is for this wave, counts the opened outcomes, keeps target.
 
 use std::collections::HashSet;
 

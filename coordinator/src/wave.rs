@@ -1,7 +1,5 @@
-//! The wave clock: closes collecting waves (quiet period, `timestamp + interval + grace`, or
-//! the producer's word), claims them with one conditional write committed with the wave's
-//! params (docs/design.md §1 step 1), fails waves too old to execute, and resumes dispatching
-//! waves whose lease expired (or that this node owned).
+//! The wave clock: closes collecting waves (quiet period, deadline, or the producer's word),
+//! claims them with their params, fails waves too old, resumes waves whose lease expired.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -115,11 +113,8 @@ pub async fn close_wave(
         due,
     };
     let cfg = &core.cfg;
-    // The claim and docs/design.md §1 step 1 commit together: one commit before any agent is
-    // contacted. The signals come from memory when the claim's count matches (taken: should
-    // the transaction fail, the retry reads them), else from the database in the claim's
-    // transaction; they are ranked while the claim is held (microseconds), as the params
-    // updates need them.
+    // Claim and params in one commit before any agent is contacted; signals from memory when
+    // the count matches, else read in the claim's transaction (ranked while it is held).
     let claimed = core
         .store
         .claim_with_params(

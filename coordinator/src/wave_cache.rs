@@ -1,16 +1,14 @@
-//! The accepted signals of collecting waves, kept as their ingest commits, so dispatch need not
-//! read them back (docs/design.md §5: close → first order). Bounded; the claim's transaction
-//! (`wave::close_wave`) uses an entry only when its count equals the claim's (entries hold only
-//! committed, distinct signals, so equal counts mean equal sets), else reads the database.
+//! Accepted signals of collecting waves, kept as their ingest commits, so dispatch need not
+//! read them back (docs/design.md §5). Bounded. Entries hold only committed, distinct signals,
+//! so an entry whose count equals the claim's is the claim's set; else the database is read.
 
 use std::collections::BTreeMap;
 
 use parking_lot::Mutex;
 use wavegate_common::Signal;
 
-/// Signals kept over all waves at most (~200 bytes each: a few MB); far above what the
-/// reference feed sends per wave (8 exchanges × 100), low enough that a bulk ingest, whose
-/// waves outgrow it anyway, does not hold it as peak memory (docs/benchmarks.md).
+/// Signals kept over all waves (~200 bytes each): far above the reference feed's 8 × 100 per
+/// wave, low enough that a bulk ingest does not hold it as peak memory.
 const MAX_CACHED_SIGNALS: usize = 20_000;
 /// Waves kept at most; the oldest (by id, i.e. by timestamp) goes first.
 const MAX_CACHED_WAVES: usize = 32;

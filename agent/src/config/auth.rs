@@ -1,11 +1,6 @@
-//! `[auth]`: who may call the agent's `ExchangeAgent` service. An agent places orders for
-//! whoever reaches its port, so it must trust only its coordinator(s).
-//!
-//! Two ways, either or both: a shared bearer token (`token_file`, the coordinator sends it on
-//! every call) or mutual TLS (`[tls] client_ca`). Safe by default: an agent listening on a
-//! non-loopback address with neither refuses to start unless `insecure = true` says the
-//! operator accepts an open agent (a private network they trust entirely). Health and
-//! reflection stay open so probes work; `ExecuteWave` and `Describe` are checked.
+//! `[auth]`: who may call `ExchangeAgent` (an agent places orders for whoever reaches its port):
+//! a bearer token (`token_file`) and/or mutual TLS (`[tls] client_ca`). A non-loopback agent
+//! with neither refuses to start unless `insecure = true`. Health and reflection stay open.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,10 +1,6 @@
-//! Settings of the live exchange adapters (`[adapter.binance]`, `[adapter.bybit]`) and their
-//! credentials.
-//!
-//! The API secret never comes from the config file itself: it is read from
-//! `WAVEGATE_AGENT_API_SECRET` or from the file named by `api_secret_file` (a mounted secret).
-//! Both the key and the secret are redacted from every `Debug` output, so a logged config can
-//! never leak them.
+//! Settings of the live adapters (`[adapter.binance]`, `[adapter.bybit]`) and their credentials.
+//! The secret comes only from `WAVEGATE_AGENT_API_SECRET` or `api_secret_file`, never the config
+//! file; key and secret are redacted from every `Debug` output.
 
 use std::fmt;
 use std::num::NonZeroU64;
@@ -99,9 +95,8 @@ pub struct LiveConfig {
     #[default = 600]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub ban_cooldown_secs: u64,
-    /// Bybit only (its `order/create` is an asynchronous acknowledgement; Binance answers with
-    /// the filled order): how long an acknowledged order is polled for in the order lists
-    /// before its fill is read off its position, in ms.
+    /// Bybit only (`order/create` is an asynchronous acknowledgement): how long, in ms, an
+    /// acknowledged order is polled for before its fill is read off its position.
     #[default = 5000]
     pub ack_visibility_ms: u64,
     /// Farthest an entry's fill price may lie from the venue's last price, in percent, before

@@ -1,10 +1,7 @@
-//! How the agent opens positions beyond entry and stop: leverage and margin mode,
-//! the trailing stop, the account limits checked at validation and the symbol filters.
-//!
-//! `[positions]`, `[limits]` and `[symbols]` of the agent's TOML file. The defaults follow the
-//! reference bot (`LEVERAGE` 1, `MAX_POSITIONS` 150, a $10 balance reserve, stablecoin pairs and
-//! leveraged tokens refused); the trailing stop is off unless the wave's params or this config
-//! give both its activation and its distance.
+//! `[positions]`, `[limits]` and `[symbols]`: leverage and margin mode, the trailing stop, the
+//! account limits and the symbol filters. Defaults follow the reference bot (`LEVERAGE` 1,
+//! `MAX_POSITIONS` 150, a $10 reserve, stablecoin pairs and leveraged tokens refused); the
+//! trailing stop is off unless both its activation and distance are given.
 
 use std::num::NonZeroU32;
 

@@ -1,10 +1,6 @@
-//! Fault injection for tests and demos: [`Faulty`] wraps any adapter and, per the `[faults]`
-//! table, refuses or alters its calls — entries, stops, closes, trailing stops or leverage
-//! refused, lookups and position reads failing, entries answered "duplicate client order id".
-//!
-//! A refused order never reaches the venue; [`Exchange::refused`] answers it (the paper
-//! exchange records it as its own refusal). Faults never touch a real venue: with a live
-//! adapter whose base URL is not loopback, a non-empty `[faults]` fails validation.
+//! Fault injection for tests and demos: [`Faulty`] wraps any adapter and refuses or alters its
+//! calls per `[faults]`. A refused order never reaches the venue ([`Exchange::refused`]); a
+//! non-empty `[faults]` with a non-loopback live adapter fails validation.
 
 use std::sync::Arc;
 use std::sync::Mutex;

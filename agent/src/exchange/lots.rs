@@ -1,10 +1,6 @@
-//! Instrument rules shared by the live adapters: quantity steps, price ticks, minimum and
-//! maximum quantities and the minimum notional; exact decimal formatting of quantities and
-//! prices; and a cache of the rules that is refreshed periodically.
-//!
-//! Exchanges refuse a quantity that is not a multiple of the step or a price off the tick, so
-//! both are computed as whole numbers of steps in exact decimals ([`super::money`]) and printed
-//! with the step's own decimals (never through a float).
+//! Instrument rules of the live adapters (steps, ticks, limits, minimum notional), their
+//! periodically refreshed cache, and exact decimal formatting: venues refuse a quantity or price
+//! off its step, so both are whole numbers of steps printed with the step's decimals.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -119,9 +115,8 @@ impl Rules {
         })
     }
 
-    /// The stop trigger price for a position of `side`, on the tick. Rounded AWAY from the
-    /// market (down for a long's stop below the price, up for a short's above it), so
-    /// rounding can never move a stop onto or across the current price.
+    /// The stop trigger price on the tick, rounded AWAY from the market, so rounding never
+    /// moves a stop onto or across the current price.
     pub fn stop_trigger(&self, side: Side, stop_price: Decimal) -> String {
         let steps = match side {
             Side::Long => self.tick.floor_steps(stop_price),
@@ -131,14 +126,12 @@ impl Rules {
     }
 }
 
-/// Farthest a stop may sit from the venue's last price, as a share of it (one half). A
-/// protective stop sits `stop_loss_percent` (a few percent) from the fill, which is near the
-/// last price; one farther away was computed from a wrong price and would protect nothing.
+/// Farthest a stop may sit from the last price (one half): a stop farther away was computed
+/// from a wrong price and would protect nothing.
 pub const MAX_STOP_DISTANCE: Decimal = Decimal::from_parts(5, 0, 0, false, 1);
 
-/// `Ok` when a stop at `stop_price` for a position of `side` is positive, on the protective
-/// side of the venue's `last` price (below it for a long, above for a short) and within
-/// [`MAX_STOP_DISTANCE`] of it; `Rejected` naming the reason otherwise (nothing is sent).
+/// `Ok` when a stop is positive, on the protective side of `last` and within
+/// [`MAX_STOP_DISTANCE`] of it; else `Rejected` (nothing is sent).
 pub fn check_stop_price(side: Side, stop_price: Decimal, last: Decimal) -> Result<()> {
     if stop_price <= Decimal::ZERO {
         return Err(ExchangeError::Rejected("stop_price_not_positive".into()));

@@ -1,11 +1,7 @@
-//! The exchange adapter trait: everything the agent asks of an exchange account.
-//!
-//! Adapters are chosen at start-up from config (`paper`, `binance`, `bybit`), so the
-//! trait is object-safe (`async_trait` boxes its futures). Errors keep apart what the agent must treat
-//! differently: [`ExchangeError::Rejected`] (definitely not done), [`ExchangeError::Unknown`]
-//! (may have been done: look it up by client order id, never send again),
-//! [`ExchangeError::DuplicateId`] (an order under this client order id already exists: look it
-//! up, never count it failed) and [`ExchangeError::Unavailable`] (nothing was sent).
+//! The exchange adapter trait (object-safe: adapters are chosen from config). Errors keep apart
+//! [`ExchangeError::Rejected`] (not done), [`ExchangeError::Unknown`] (maybe done: look it up,
+//! never send again), [`ExchangeError::DuplicateId`] (exists: look it up) and
+//! [`ExchangeError::Unavailable`] (nothing was sent).
 
 pub mod binance;
 pub mod bybit;
@@ -123,11 +119,9 @@ pub enum ExchangeError {
     /// No answer (timeout, 5xx, connection dropped while sending): it may have happened.
     #[error("outcome unknown: {0}")]
     Unknown(String),
-    /// The exchange refused the order because an order with its client order id already
-    /// exists (Binance `-4116`, Bybit `110072`): an earlier send under that id reached it —
-    /// maybe filled, e.g. by a run whose journal was lost. Not a failure: an unknown outcome,
-    /// resolved by looking the order up; "not found" is not believed (the exchange just said
-    /// it exists), so the order holds its slot until a lookup finds it.
+    /// An order under this client order id already exists (Binance `-4116`, Bybit `110072`),
+    /// maybe filled by a run whose journal was lost: an unknown outcome, resolved by lookup;
+    /// "not found" is not believed, so the order holds its slot until a lookup finds it.
     #[error("duplicate client order id: {0}")]
     DuplicateId(String),
     /// The exchange could not be reached; nothing was sent.
@@ -137,10 +131,8 @@ pub enum ExchangeError {
     /// Nothing happened; for the close's caller the position is closed.
     #[error("rejected: no_position")]
     NoPosition,
-    /// The venue's rate limit or ban (Binance 429/418, Bybit 10006/429/403): refused or held
-    /// back before it could do anything — not a refusal of the order itself. Nothing is sent
-    /// to the venue until `retry_in_ms` has passed; callers that must not give up (stops,
-    /// closes) wait and try again.
+    /// The venue's rate limit or ban (Binance 429/418, Bybit 10006/429/403): not a refusal of
+    /// the order. Nothing is sent until `retry_in_ms`; stops and closes wait and retry.
     #[error("throttled for {retry_in_ms} ms: {detail}")]
     Throttled {
         /// What the venue said.
@@ -181,9 +173,8 @@ pub trait Exchange: Send + Sync + 'static {
     /// `max_fill_deviation_percent` of the venue's last price ([`fill_check`]).
     async fn place_entry(&self, order: EntryOrder) -> Result<Fill>;
 
-    /// The answer to an order of `kind` (`entry`, `stop`, `close`, `trailing`) that
-    /// [`faults`] refuses with `reason` in front of the adapter. By default the refusal; the
-    /// paper exchange records it as its own (a lookup finds it, a re-send is a duplicate).
+    /// The answer to an order of `kind` that [`faults`] refuses with `reason`; the paper
+    /// exchange records it as its own refusal.
     async fn refused(
         &self,
         kind: &'static str,
@@ -205,10 +196,8 @@ pub trait Exchange: Send + Sync + 'static {
     /// received it. The symbol is needed because some exchanges (Binance) index orders by it.
     async fn lookup_order(&self, symbol: String, id: String) -> Result<Option<OrderReport>>;
 
-    /// True when the protective stop placed (or maybe placed) under client order id `id` for
-    /// `symbol` is in place or fired. By default the stop is an order looked up by its id
-    /// (resting or filled = in place); an exchange whose stop is a position attribute (Bybit
-    /// `trading-stop` creates no order under our id) reads the position instead.
+    /// True when the stop under client order id `id` is in place or fired: by default a lookup
+    /// of that order; a venue whose stop is a position attribute (Bybit) reads the position.
     async fn stop_in_place(&self, symbol: String, id: String) -> Result<bool> {
         Ok(matches!(
             self.lookup_order(symbol, id).await?,

@@ -1,10 +1,6 @@
-//! Money as exact decimals: prices, quantities, steps, ticks, notional and balances.
-//!
-//! Venues send every such number as a decimal string (`"0.001"`, `"60000.10"`) and refuse a
-//! quantity or price that is off its step by a hair, so the agent keeps them as [`Decimal`]s
-//! parsed straight from those strings and prints them back exactly. `f64` remains only where a
-//! number is a score or a percent on the wire (proto, TOML); those enter through [`decimal`],
-//! which refuses what is not a finite number instead of guessing.
+//! Money as exact decimals, parsed from the venues' decimal strings and printed back exactly
+//! (venues refuse a hair off the step). `f64` remains only on the wire (proto, TOML), entering
+//! through [`decimal`], which refuses non-finite numbers.
 
 pub use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -19,9 +15,8 @@ pub struct NotMoney {
     pub value: String,
 }
 
-/// `x` as the decimal it prints as: Rust prints the shortest string that reads back as the
-/// same float, so `0.1` becomes exactly `0.1`, not `0.1000000000000000055…`. NaN, infinities
-/// and magnitudes beyond `Decimal`'s range are refused.
+/// `x` as the decimal it prints as (Rust prints the shortest round-tripping string, so `0.1`
+/// is exactly `0.1`). NaN, infinities and out-of-range magnitudes are refused.
 pub fn decimal(x: f64, what: &'static str) -> Result<Decimal, NotMoney> {
     let bad = || NotMoney {
         what,

@@ -1,16 +1,8 @@
-//! The HTTP side shared by the live adapters: one pooled hyper client over rustls, per-call
-//! timeouts, the exchange's clock, and the classification of transport failures that docs/design.md §3
-//! rests on.
-//!
-//! What a failure means depends on whether the request may have reached the exchange:
-//! - the connection could not be opened (refused, DNS, TLS, connect timeout) → nothing was sent
-//!   → [`ExchangeError::Unavailable`];
-//! - the request was (or may have been) written and no complete answer came back (connection
-//!   dropped, call timeout) → on an order placement [`ExchangeError::Unknown`] (the agent looks
-//!   the order up, never re-sends); on a read it changed nothing → `Unavailable`.
-//!
-//! The client never retries a request that may have been written: hyper only retries a pooled
-//! connection that closed *before* the request went out.
+//! The HTTP side of the live adapters: pooled hyper client over rustls, timeouts, the venue's
+//! clock, and what a transport failure means (docs/design.md §3): no connection → nothing sent,
+//! [`ExchangeError::Unavailable`]; written but no complete answer → [`ExchangeError::Unknown`]
+//! on an order (looked up, never re-sent), `Unavailable` on a read. Nothing that may have been
+//! written is retried (hyper retries only a pooled connection closed before the send).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -37,9 +29,8 @@ pub enum Call {
 }
 
 impl Call {
-    /// The error for this call when its outcome is not known (no or an unreadable answer, a
-    /// server error): an order may have been executed → `Unknown` (looked up, never re-sent);
-    /// a read changed nothing → `Unavailable`.
+    /// The error when the outcome is not known: an order may have executed → `Unknown`; a read
+    /// changed nothing → `Unavailable`.
     pub fn unknown_outcome(self, detail: String) -> ExchangeError {
         match self {
             Call::Order => ExchangeError::Unknown(detail),

@@ -1,6 +1,5 @@
-//! Request signatures of the live adapters: lower-case hex HMAC-SHA256, the primitive both
-//! Binance (over `query ‖ body`) and Bybit (over `timestamp ‖ key ‖ recvWindow ‖ payload`) use.
-//! What exactly is signed lives with each adapter; the MAC lives once, here.
+//! Lower-case hex HMAC-SHA256, the MAC both Binance and Bybit sign with; what is signed lives
+//! with each adapter.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;

@@ -1,11 +1,7 @@
 //! The venue-wide rate-limit state of one live adapter: a cool-down after the venue throttled
-//! or banned us, during which nothing is sent, and pacing when the venue's usage headers say a
-//! limit is close, so requests slow down before they are throttled.
-//!
-//! A throttled call is [`ExchangeError::Throttled`], never a refusal: the venue refused the
-//! request for its rate, not the order. Continuing to send during a cool-down is what turns a
-//! Binance 429 into a 418 IP ban ("from 2 minutes to 3 days") and a Bybit limit into a 403
-//! IP ban of at least 10 minutes, so every request of the adapter passes [`Throttle::admit`].
+//! us, during which nothing is sent (sending on turns a Binance 429 into a 418 ban, a Bybit
+//! limit into a 10-minute 403), and pacing near a limit. A throttled call is
+//! [`ExchangeError::Throttled`], never a refusal; every request passes [`Throttle::admit`].
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -100,9 +96,8 @@ impl Throttle {
     }
 }
 
-/// Runs `call` again after each venue cool-down it meets — a throttled call sent nothing, so
-/// running it again is safe — while the waits add up to at most `max_wait`; then the last
-/// answer (still `Throttled` when the venue keeps refusing).
+/// Runs `call` again after each cool-down it meets (a throttled call sent nothing) while the
+/// waits add up to at most `max_wait`; then the last answer.
 pub async fn through_cool_downs<T, F, Fut>(max_wait: Duration, mut call: F) -> Result<T>
 where
     F: FnMut() -> Fut,

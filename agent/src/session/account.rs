@@ -1,10 +1,6 @@
-//! The account side of a session: the account read once at the wave's start, the
-//! symbol filter and the account limits applied to each verdict in rank order, and the margin
-//! given back when an order opened nothing.
-//!
-//! Insufficient funds stop the exchange's walk early: once a signal fails with
-//! `insufficient_balance`, no top-up is asked (later signals of the batches held still get
-//! their verdicts, the same reason unless an execution failure gave margin back).
+//! The account side of a session: the account read at the wave's start, symbol filter and
+//! limits per verdict in rank order, margin given back when nothing opened. After an
+//! `insufficient_balance` no top-up is asked.
 
 use tracing::info;
 use wavegate_common::session::{Event, Phase};
@@ -15,9 +11,8 @@ use crate::exchange::{AccountState, ExchangeError};
 use crate::validate::limits::INSUFFICIENT_BALANCE;
 use crate::validate::sizing::Sized;
 
-/// The account at the wave's start, when a limit needs it (balance or exposure); read again
-/// ([`retried`](super::start::retried)) when the exchange fails to answer. Without it the wave is refused:
-/// validating against an unknown balance could send orders the account cannot carry.
+/// The account at the wave's start when a limit needs it, read again
+/// ([`retried`](super::start::retried)) on failure. Without it the wave is refused.
 pub(super) async fn read_account(ctx: &AgentCtx) -> Result<AccountState, ExchangeError> {
     let l = &ctx.config.limits;
     if !l.check_balance && l.max_exposure_usd.is_none() {

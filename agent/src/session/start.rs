@@ -45,9 +45,7 @@ where
         Err(e) => return out.fail(&e),
     };
     Span::current().record("wave_id", start.wave_id.as_str());
-    // An earlier run left an order unknown or a position without its stop: settle it first.
-    // No trading on a journal that cannot be written (disk full, I/O error) until a write
-    // commits again.
+    // Settle what an earlier run left open first; no trading on a journal that cannot be written.
     if ctx.journal.faulted()
         && let Err(e) = ctx.journal.probe().await
     {

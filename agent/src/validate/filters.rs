@@ -1,6 +1,5 @@
 //! Symbol filters (`[symbols]`): allow-list, deny-list, deny patterns, and the reference bot's
-//! default refusals — pairs of two stablecoins and leveraged tokens. A refused symbol fails
-//! validation with [`SYMBOL_FILTERED`].
+//! refusals (stablecoin pairs, leveraged tokens) → [`SYMBOL_FILTERED`].
 
 use crate::config::SymbolsConfig;
 
@@ -31,11 +30,8 @@ impl SymbolFilter {
         Self { cfg: cfg.clone() }
     }
 
-    /// `Ok` when the agent trades `symbol`, else `Err(`[`SYMBOL_FILTERED`]`)`.
-    ///
-    /// A non-empty allow-list admits only its symbols, and a symbol it names explicitly passes
-    /// the default refusals (a `SYRUPUSDT` looks like a leveraged token); the deny-list and
-    /// deny patterns always win.
+    /// `Ok` when the agent trades `symbol`. An allow-list admits only its symbols and lets them
+    /// past the default refusals (`SYRUPUSDT` looks leveraged); deny rules always win.
     pub fn check(&self, symbol: &str) -> Result<(), &'static str> {
         let c = &self.cfg;
         if c.deny.iter().any(|d| d == symbol) || c.deny_patterns.iter().any(|p| glob(p, symbol)) {

@@ -1,7 +1,6 @@
-//! Account limits a new position must fit in, checked in rank order: open positions, exposure,
-//! free balance (with a reserve) and the symbol's leverage bracket. The account is read once
-//! per wave; each signal takes its share ([`AccountLimits::admit`]) and gives it back if
-//! nothing opened ([`AccountLimits::release`]).
+//! Account limits in rank order: positions, exposure, balance (with a reserve), leverage
+//! bracket. Each signal takes its share ([`AccountLimits::admit`]) and gives it back
+//! ([`AccountLimits::release`]) if nothing opened.
 
 use crate::config::LimitsConfig;
 pub use crate::exchange::AccountState;

@@ -1,7 +1,6 @@
-//! Sizing in USD: the configured size, raised to the symbol's minimum when that stays within
-//! `sizing.tolerance_percent` and `sizing.max_usd`, else refused with the numbers (the
-//! reference bot's rule: 100 USD opens at a 104 minimum, not at 120). The adapters round down
-//! to the lot step (`exchange/lots.rs`).
+//! Sizing in USD: the configured size, raised to the symbol's minimum within
+//! `sizing.tolerance_percent` and `sizing.max_usd`, else refused (reference rule: 100 USD opens
+//! at a 104 minimum, not 120). Adapters round down to the lot step.
 
 use crate::config::SizingConfig;
 use crate::exchange::money::percent_of;

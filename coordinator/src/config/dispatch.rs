@@ -55,9 +55,8 @@ pub struct DispatchConfig {
     #[default = 3]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub retries: u32,
-    /// How long past the wave's deadline the coordinator keeps re-sending the wave to an agent
-    /// that took it, for its journaled `Result` (the agent sends no new order after the
-    /// deadline; it settles and reports what its journal holds).
+    /// How long past the deadline the wave is re-sent to an agent that took it, for its
+    /// journaled `Result` (after the deadline an agent only settles and reports).
     #[default = 120]
     pub result_wait_secs: u64,
     /// An open stream on which the agent sent nothing for this long is taken as hung: logged,

@@ -1,9 +1,5 @@
-//! `[agent_tls]`: the CA (and client identity, for agents that require mutual TLS) used on
-//! every `https://` agent endpoint; `[tls]` of the public API is the shared
-//! [`ServerTls`](wavegate_common::config_load::ServerTls).
-//!
-//! No system trust store is built in (tonic's `tls-ring` alone), so an `https://` agent without
-//! `[agent_tls]` is a configuration error rather than a connection that can never succeed.
+//! `[agent_tls]`: CA (and client identity for mutual TLS) of every `https://` agent endpoint.
+//! No system trust store is built in, so an `https://` agent without it is a config error.
 
 use std::path::{Path, PathBuf};
 

@@ -1,12 +1,7 @@
-//! The outcome writer of a dispatch: stores the outcomes the agents stream, in batches (one
-//! transaction per batch), off the order path, and remembers what it committed.
-//!
-//! A batch gathers for [`GATHER`] before it commits: fewer commits (each an fsync with
-//! `synchronous = FULL`), and a wave's last outcomes are usually still gathering when its
-//! exchanges are done, so no commit is in flight for the completion to wait on. Once the
-//! exchanges are done the dispatch asks it to finish ([`Finish`]): it ends its transaction in
-//! flight, hands back whatever it was not able to write yet, and the completion writes those
-//! in its own transaction, skipping every outcome this writer already committed unchanged.
+//! Stores the outcomes agents stream in batched transactions, off the order path. A batch
+//! gathers for [`GATHER`] (fewer fsyncs; a wave's last outcomes are usually still gathering when
+//! its exchanges end, so the completion waits on no commit). On [`Finish`] it ends its
+//! transaction in flight and hands back the rest for the completion's transaction.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,7 +1,5 @@
-//! Storage faults (disk full, I/O errors, a lost connection): errors of the storage, not of
-//! the request. After one, the pool closes every connection opened before it
-//! (`wavegate_common::fault_clock`): a failed SQLite `COMMIT` may leave its transaction open,
-//! holding the write lock and showing uncommitted rows to the connection's next user.
+//! Storage faults (disk full, I/O, lost connection). After one the pool closes every older
+//! connection: a failed SQLite `COMMIT` may leave its transaction open, holding the lock.
 
 /// SQLite primary codes of a failed storage: IOERR, CORRUPT, FULL, CANTOPEN, NOTADB
 /// (extended codes carry them in their low byte).

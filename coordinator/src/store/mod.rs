@@ -1,8 +1,5 @@
-//! Persistence with sqlx: SQLite (a file, the default) or PostgreSQL, through the `Any` driver
-//! so that one set of queries serves both. Queries use `$N` placeholders, which both backends
-//! accept; instants are epoch milliseconds; flags are integers (portable decoding).
-//!
-//! Tables: docs/design.md §4; migrations per backend in `migrations/{sqlite,postgres}`.
+//! Persistence with sqlx: SQLite (default) or PostgreSQL through the `Any` driver, one set of
+//! queries (`$N` placeholders, instants as epoch ms, flags as integers). Tables: design.md §4.
 
 mod cancels;
 pub(crate) mod fault;
@@ -199,9 +196,8 @@ impl Store {
         Ok(())
     }
 
-    /// PostgreSQL: a row in a new temporary table, whose first page must be allocated on disk
-    /// at once. A row in an existing table may still fit a page it has on a full disk, which
-    /// would report a recovery too early.
+    /// PostgreSQL: a row in a new temporary table, whose first page must be allocated at once
+    /// (an existing table's page may still have room on a full disk).
     async fn probe_new_page(&self) -> Result<(), CoordinatorError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("CREATE TEMPORARY TABLE wavegate_space_probe (pad TEXT) ON COMMIT DROP")

@@ -114,9 +114,8 @@ pub(crate) async fn ensure_wave(
     one_row(q, conn).await
 }
 
-/// True while the wave is collecting. A no-op write: on PostgreSQL the row stays locked until
-/// the transaction ends, so a concurrent claim waits and then sees the signals. It leaves
-/// `last_signal_at` alone: repeats must not extend the quiet period.
+/// True while the wave is collecting. A no-op write that locks the row on PostgreSQL (a
+/// concurrent claim waits); `last_signal_at` is untouched so repeats do not extend the quiet.
 pub(crate) async fn lock_collecting(
     conn: &mut sqlx::AnyConnection,
     id: &str,
@@ -279,8 +278,7 @@ impl Store {
     }
 
     /// THE claim: one conditional write that succeeds for exactly one coordinator. With `due`
-    /// (not the producer's close) it re-checks that the wave is due, so an ingest that commits
-    /// while the claim waits for the row keeps the wave open.
+    /// it re-checks the wave is due, so an ingest committed meanwhile keeps it open.
     pub async fn claim(
         &self,
         id: &str,
@@ -319,9 +317,8 @@ impl Store {
         Ok(claim_in(&mut conn, &claim).await?.map(|(n, _)| n))
     }
 
-    /// Takes over a dispatching wave whose lease expired (or that `owner` held before a
-    /// restart); one conditional write. The claim's deadline stands (`deadline` only fills a
-    /// missing one), so a resumed wave never places orders past it.
+    /// Takes over a dispatching wave whose lease expired (or `owner`'s before a restart). The
+    /// claim's deadline stands, so a resumed wave never places orders past it.
     pub async fn take_over(
         &self,
         id: &str,

@@ -1,21 +1,14 @@
-//! Binance USDⓈ-M futures: the account, leverage brackets, leverage and margin type, and the
-//! trailing stop. Endpoints and answer shapes follow `binance/binance-connector-rust`
-//! (`src/derivatives_trading_usds_futures/rest_api/apis/{account_api,trade_api}.rs` and their
-//! models):
-//! - Balance: `GET /fapi/v2/balance` → `[{asset, balance, availableBalance, …}]`
-//!   (`FuturesAccountBalanceV2ResponseInner`); the free balance is USDT's `availableBalance`.
-//! - Exposure: `GET /fapi/v3/positionRisk` rows' `notional` (absolute).
-//! - Brackets: `GET /fapi/v1/leverageBracket?symbol=` → `[{symbol, brackets: [{bracket,
-//!   initialLeverage, notionalCap, notionalFloor, …}]}]` (`NotionalAndLeverageBracketsResponse`);
-//!   at leverage `L` a position may reach the largest `notionalCap` among brackets whose
-//!   `initialLeverage >= L`.
-//! - Margin type: `POST /fapi/v1/marginType` `symbol`, `marginType=ISOLATED|CROSSED` →
-//!   `{code: 200, msg: "success"}`; `-4046 No need to change margin type.` is success.
-//! - Leverage: `POST /fapi/v1/leverage` `symbol`, `leverage` → `{leverage, maxNotionalValue,
-//!   symbol}` (`ChangeInitialLeverageResponse`); setting the leverage it has is a plain success.
-//! - Trailing stop: `POST /fapi/v1/algoOrder` `algoType=CONDITIONAL`,
-//!   `type=TRAILING_STOP_MARKET`, `quantity`, `reduceOnly=true`, `activatePrice`, `callbackRate`
-//!   (`NewAlgoOrderParams`; "callbackRate … range [0.1, 10], where 1 for 1%" — Binance New Order
+//! Binance USDⓈ-M: account, leverage brackets, leverage, margin type, trailing stop. Shapes
+//! follow binance-connector-rust `src/derivatives_trading_usds_futures/rest_api/apis/
+//! {account_api,trade_api}.rs` and their models:
+//! - Balance: `GET /fapi/v2/balance`, USDT's `availableBalance`. Exposure: `GET
+//!   /fapi/v3/positionRisk` `notional`.
+//! - Brackets: `GET /fapi/v1/leverageBracket?symbol=`; at leverage `L` the largest `notionalCap`
+//!   among brackets whose `initialLeverage >= L`.
+//! - `POST /fapi/v1/marginType` (`-4046 No need to change margin type.` is success), `POST
+//!   /fapi/v1/leverage`.
+//! - Trailing stop: `POST /fapi/v1/algoOrder` `type=TRAILING_STOP_MARKET`, `reduceOnly=true`,
+//!   `activatePrice`, `callbackRate` ("range [0.1, 10], where 1 for 1%" — Binance New Order
 //!   docs), `clientAlgoId`; looked up with `GET /fapi/v1/algoOrder?clientAlgoId=`.
 
 use http::Method;

@@ -1,9 +1,6 @@
-//! The Bybit side of `wavegate-agent check` ([`crate::preflight`]): reads only —
-//! `GET /v5/market/time`, `GET /v5/market/instruments-info`, `GET /v5/user/query-api`
-//! (`readOnly`, `permissions.ContractTrade`, `permissions.Wallet`; docs/v5/user/
-//! apikey-info.mdx), `GET /v5/account/wallet-balance?accountType=UNIFIED`
-//! (`totalAvailableBalance`; docs/v5/account/wallet-balance.mdx), the position mode of one
-//! symbol, and the `X-Bapi-Limit*` headers of those answers.
+//! The Bybit side of `wavegate-agent check`, reads only: `GET /v5/market/time`,
+//! `instruments-info`, `GET /v5/user/query-api` (docs/v5/user/apikey-info.mdx),
+//! `wallet-balance` (docs/v5/account/wallet-balance.mdx), the position mode, `X-Bapi-Limit*`.
 
 use serde_json::Value;
 
