@@ -82,8 +82,7 @@ pub struct PaperConfig {
     /// Order size in quote currency.
     #[default(Decimal::ONE_HUNDRED)]
     pub notional: Decimal,
-    /// Smallest order size the exchange accepts; below it validation fails
-    /// with `below_min_notional`.
+    /// Smallest order size the exchange accepts; below it: `below_min_notional`.
     #[default(Decimal::from(5))]
     pub min_notional: Decimal,
     /// Symbols with an open position when the journal is first created.
@@ -138,8 +137,7 @@ impl AdapterConfig {
     }
 }
 
-/// Complete agent configuration. Exchange credentials inside it are [`Secret`]s, so its
-/// `Debug` output never shows them.
+/// Complete agent configuration; credentials are [`Secret`]s, hidden from `Debug`.
 #[derive(Debug, Clone, PartialEq, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentConfig {
@@ -166,8 +164,7 @@ pub struct AgentConfig {
     #[default = 10_000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub order_timeout_ms: u64,
-    /// First pause between the lookups of an order whose outcome is unknown, in ms; it doubles
-    /// for each of the five lookups (15 times this over all of them).
+    /// First pause between lookups of an unknown order, in ms; doubles over the five lookups.
     #[default = 200]
     pub lookup_backoff_ms: u64,
     /// Stop-loss distance when the wave's params carry none.
@@ -182,8 +179,7 @@ pub struct AgentConfig {
     #[default = 30_000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub topup_timeout_ms: u64,
-    /// Interval of HTTP/2 keepalive pings on each connection, in ms (`0`: none), so a vanished
-    /// coordinator is noticed and its sessions finish with what they hold.
+    /// HTTP/2 keepalive interval in ms (`0`: none), so a vanished coordinator is noticed.
     #[default = 10_000]
     pub keepalive_interval_ms: u64,
     /// How long a keepalive ping may go unanswered before the connection is closed, in ms.
@@ -220,8 +216,7 @@ pub struct AgentConfig {
 }
 
 impl AgentConfig {
-    /// Defaults for a paper agent on loopback (demo, tests): a free port, zero latency, no
-    /// metrics endpoint and a rate limit high enough not to shape a demo.
+    /// Defaults for a paper agent on loopback (demo, tests): free port, no latency, no metrics.
     pub fn paper(exchange_id: u32, exchange_name: &str, journal: PathBuf) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -237,8 +232,7 @@ impl AgentConfig {
         }
     }
 
-    /// Reads the TOML file at `path` (defaults when `None`), applies `WAVEGATE_AGENT_<KEY>`
-    /// environment overrides and validates the result.
+    /// Reads the TOML file (defaults when `None`), applies `WAVEGATE_AGENT_<KEY>`, validates.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         Self::load_with_env(path, |k| std::env::var(k).ok())
     }
@@ -249,8 +243,7 @@ impl AgentConfig {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let mut cfg: Self = config_load::load(path, &ENV, &env)?;
-        // The account's credentials go to the adapter `kind` selects (paper has none); the
-        // secret never comes from the file.
+        // The credentials go to the adapter `kind` selects; the secret never from the file.
         if let Some(live) = cfg.adapter.live_mut() {
             let var = |name: &str| env(&format!("{ENV_PREFIX}{name}")).map(|v| v.trim().to_owned());
             if let Some(v) = var("API_KEY") {
@@ -330,8 +323,7 @@ impl AgentConfig {
         self.validate_telemetry()
     }
 
-    /// Refuses to serve `listen` to unauthenticated callers from other hosts (see
-    /// [`AgentAuth::check_exposure`]); checked when the agent starts, after every override.
+    /// Refuses to serve `listen` unauthenticated to other hosts ([`AgentAuth::check_exposure`]).
     pub fn check_exposure(&self) -> Result<(), ConfigError> {
         self.auth.check_exposure(self.listen, self.tls.as_ref())
     }

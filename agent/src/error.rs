@@ -27,8 +27,7 @@ pub enum AgentError {
     /// The reflection service could not be built from the descriptor set.
     #[error("reflection: {0}")]
     Reflection(String),
-    /// The metrics could not be created or their endpoint could not listen on
-    /// `metrics_listen`.
+    /// The metrics could not be created or could not listen on `metrics_listen`.
     #[error("metrics: {0}")]
     Metrics(#[from] TelemetryError),
 }
@@ -45,8 +44,7 @@ impl ServiceError for AgentError {
     }
 }
 
-/// A message on an `ExecuteWave` stream that breaks the protocol. Each names the field and
-/// the reason; none lets an order of the offending message reach the exchange.
+/// A message breaking the `ExecuteWave` protocol, naming field and reason; it causes no order.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ProtocolError {
     /// The stream did not open with `Start`.

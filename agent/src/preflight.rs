@@ -102,8 +102,7 @@ fn checked_symbols(config: &AgentConfig, opts: &Options) -> Vec<String> {
     out
 }
 
-/// One symbol's margin settings against `[positions]`: `FAIL` when unreadable; other settings
-/// are `OK` when `set_leverage` sets them before the first entry, else `WARN`.
+/// One symbol's margin settings: `FAIL` unreadable; `OK` if `set_leverage` sets them, else `WARN`.
 pub fn margin_line(
     symbol: &str,
     read: Result<MarginSettings, ExchangeError>,

@@ -47,8 +47,7 @@ pub struct WaveStart {
     pub stop_loss_percent: f64,
     /// Where the params came from.
     pub params_source: ParamsSource,
-    /// Trailing stop after the protective stop (wave params, else `[positions]`); `None`
-    /// unless both distances are given.
+    /// Trailing stop (params, else `[positions]`); `None` unless both distances are given.
     pub trailing: Option<Trailing>,
     /// Leverage and margin mode set before each entry (wave params, else `[positions]`).
     pub leverage: LeverageSetting,

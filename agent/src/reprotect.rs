@@ -55,8 +55,7 @@ impl Reprotect {
         }
     }
 
-    /// Settles every journaled order whose outcome is unknown or whose position has no stop,
-    /// under its wave's lock; a wave whose session is running is left to it.
+    /// Settles every unknown or unprotected journaled order under its wave's lock.
     pub async fn sweep(&self, ctx: &AgentCtx) -> Result<Swept, JournalError> {
         let _one = self.running.lock().await;
         // Cleared first: a run ending during the sweep sets it again.
@@ -95,8 +94,7 @@ impl Reprotect {
     }
 }
 
-/// Settles one row: `Some(true)` when settled, `Some(false)` when still open (or its wave is
-/// running), `None` when it has no side to send a stop with.
+/// Settles one row: `Some(true)` settled, `Some(false)` still open, `None` no side for a stop.
 async fn settle_one(ctx: &AgentCtx, row: JournalOrder) -> Option<bool> {
     let Some(_wave) = ctx.wave_locks.try_lock(&row.wave_id) else {
         return Some(false);

@@ -81,18 +81,15 @@ struct Session {
     priors: Priors,
     /// `max_trades` of the wave's first run, journaled with every order.
     wave_target: u32,
-    /// Orders of this run whose outcome stayed unknown, or whose position was left without a
-    /// stop (they hold their slot and keep the `Result` out of the journal).
+    /// Orders left unknown or without a stop: they hold their slot and keep the `Result` out.
     unresolved: u32,
     seen_ids: HashSet<i64>,
     checks: FuturesOrdered<CheckFuture>,
     orders: FuturesUnordered<OrderFuture>,
     prior_jobs: FuturesUnordered<OrderFuture>,
-    /// When the outstanding top-up request is given up on (`topup_timeout_ms`); runs while
-    /// [`SessionProtocol::topup_timer_armed`].
+    /// When the top-up request is given up on; runs while [`SessionProtocol::topup_timer_armed`].
     topup_deadline: Option<tokio::time::Instant>,
-    /// Set when the wave stops (cancel, deadline, shutdown): launched orders not sent yet are
-    /// dropped unsent ([`OrderJob::cancel`]).
+    /// Set when the wave stops: orders not sent yet are dropped ([`OrderJob::cancel`]).
     cancel: watch::Sender<Option<&'static str>>,
     /// The stream's `execute_wave` span, parent of the spans below.
     wave_span: Span,
@@ -116,13 +113,11 @@ impl Session {
             open.len(),
             account,
         );
-        // A re-sent wave never goes past its first run's target, and the slots its journaled
-        // orders hold are taken before anything new is launched.
+        // A re-sent wave keeps its first target; journaled orders' slots are taken first.
         let wave_target = priors.first_target().unwrap_or(start.max_trades);
         let target = start.max_trades.min(wave_target);
         let walk_target = target.saturating_sub(priors.held());
-        // Positions opened by this wave's own journaled orders are not duplicates on a re-run;
-        // their symbols are taken, so no later signal of the wave opens them again.
+        // This wave's journaled positions are not duplicates; their symbols are taken.
         let own: HashSet<&str> = priors.symbols().collect();
         let mut filter = VerdictFilter::new(open.into_iter().filter(|s| !own.contains(s.as_str())));
         for symbol in priors.symbols() {
@@ -185,8 +180,7 @@ impl Session {
             let left = (d - Utc::now()).to_std().unwrap_or_default();
             tokio::time::Instant::now() + left
         });
-        // The buffer (round 0) must come within `topup_timeout_ms`, or the session ends and
-        // releases the wave's lock for a re-send.
+        // The buffer must come within `topup_timeout_ms`, else the lock is released.
         let buffer_deadline = Some(
             tokio::time::Instant::now() + Duration::from_millis(self.ctx.config.topup_timeout_ms),
         );
@@ -201,8 +195,7 @@ impl Session {
             let buffer_armed = self.proto.buffer_timer_armed();
             let topup_armed = self.proto.topup_timer_armed();
             tokio::select! {
-                // Stops first: a Cancel, the deadline or a shutdown that is already there takes
-                // effect before a settlement ready at the same moment lets another order launch.
+                // Stops first, before a settlement at the same moment launches another order.
                 biased;
                 msg = inbound.next(), if inbound_open => self.on_message(msg, out),
                 () = sleep_until(deadline), if deadline_armed => self.on(Event::Deadline, out),
@@ -392,8 +385,7 @@ impl Session {
         }
     }
 
-    /// Counts verdict `v` on entry `i` (tally, metrics, batch span) and streams its
-    /// validation-stage outcome.
+    /// Counts verdict `v` on entry `i` and streams its validation-stage outcome.
     fn record_verdict(&mut self, i: usize, v: &Verdict, out: &mut Outbound) {
         self.tally.verdict(self.entries[i].round, v);
         self.ctx
@@ -447,8 +439,7 @@ impl Session {
     async fn finish(mut self, out: &mut Outbound) {
         let ending = self.proto.ending().unwrap_or(Ending::Complete);
         if ending != Ending::Complete {
-            // No result to store behind the orders' queued updates: commit them now, so a
-            // shutdown (which closes the journal after the sessions) loses none.
+            // No result behind the queued updates: commit them, so a shutdown loses none.
             flush_journal(&self.ctx, &self.start.wave_id).await;
             self.ctx.reprotect.mark_needed();
             info!(wave_id = %self.start.wave_id, ?ending, "wave ended without result");
@@ -468,8 +459,7 @@ impl Session {
             from_journal: false,
         };
         if unresolved > 0 {
-            // A stored result would be replayed to a re-sent wave, and the order never looked
-            // up again (nor given its stop if it filled): store none, so a re-send settles it.
+            // A stored result would be replayed and the order never settled: store none.
             warn!(wave_id = %self.start.wave_id, unresolved,
                   "orders still unresolved or unprotected; result not journaled");
             self.ctx.reprotect.mark_needed();

@@ -78,8 +78,7 @@ impl TopupSpan {
     }
 }
 
-/// Opens `place_order` under `parent` for a launched signal (the client order id is derived
-/// only when the span is recorded).
+/// Opens `place_order` for a launched signal (its client order id derived only if recorded).
 pub fn place_order(parent: &Span, job: &OrderJob) -> Span {
     tracing::info_span!(
         parent: parent,
@@ -96,8 +95,7 @@ pub fn place_order(parent: &Span, job: &OrderJob) -> Span {
     )
 }
 
-/// Records how an order ended on its `place_order` span; a failure or a counted position with
-/// a problem marks it an error, a duplicate does not (nothing was sent).
+/// Records how an order ended; a failure or a problem is an error, a duplicate is not.
 pub fn record_execution(span: &Span, exec: &Execution) {
     let o = &exec.outcome;
     let outcome = match exec.status {

@@ -58,8 +58,7 @@ pub struct VenueCheck {
 }
 
 impl VenueCheck {
-    /// A check for a live account (`live`), or a clear one (paper). `confirm`: the operator's
-    /// `--confirm-new-journal`, used by the first comparison that reads the venue.
+    /// A check for a live account (`live`; paper: clear). `confirm`: `--confirm-new-journal`.
     pub fn new(live: bool, confirm: bool, names: Names) -> Self {
         let state = if live {
             State::Due { at_start: false }
@@ -151,8 +150,7 @@ async fn publish(reporter: &HealthReporter, serving: bool) {
     reporter.set_service_status(name, status).await;
 }
 
-/// One comparison: `Ok` when every open position is accounted for, or acknowledged by a
-/// pending `confirm` (which this consumes).
+/// One comparison: `Ok` when every position is known or acknowledged by a pending `confirm`.
 async fn compare(
     journal: &Journal,
     exchange: &dyn Exchange,

@@ -1,8 +1,6 @@
-//! The cluster of `demo`, `dev`, `replay` and `bench`: a coordinator (SQLite) and paper agents
-//! on loopback gRPC, as tasks of this process or as the real binaries (`--processes`).
-//!
-//! The sample waves carry fixed, past timestamps, so the coordinator accepts waves of any age
-//! and never closes one by the clock; the CLI closes each wave itself.
+//! The cluster of `demo`, `dev`, `replay` and `bench`: a coordinator and paper agents on loopback,
+//! as tasks or as the real binaries (`--processes`). The sample waves carry past timestamps, so
+//! any age is accepted and the CLI closes each wave itself.
 
 mod child;
 mod config_files;

@@ -1,8 +1,6 @@
-//! A TCP proxy on loopback that delays every byte by a fixed one-way time in both directions:
-//! a long network path (40 ms one way ≈ Frankfurt ↔ Tokyo) on a machine without `netem`.
-//!
-//! Latency only, not bandwidth: each chunk is written to the other side at `read time +
-//! one_way`, in order. Closing one side closes the other once the delayed bytes are out.
+//! A loopback TCP proxy delaying every byte by a fixed one-way time both ways (40 ms ≈
+//! Frankfurt ↔ Tokyo) without `netem`: latency only, in order; one side closing closes the other
+//! once the delayed bytes are out.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};

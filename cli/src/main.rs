@@ -1,7 +1,5 @@
-//! The `wavegate` binary: parses the command line and runs [`wavegate_cli::commands::run`].
-//!
-//! Exit codes: 0 ok, 1 rejected or failed operation, 2 usage or input error, 3 coordinator
-//! unreachable.
+//! The `wavegate` binary. Exit codes: 0 ok, 1 rejected or failed operation, 2 usage or input
+//! error, 3 coordinator unreachable.
 
 use std::process::ExitCode;
 

@@ -1,7 +1,5 @@
-//! `wavegate replay` scenario files (format in `docs/replay.md`).
-//!
-//! A scenario is checked completely before anything starts; every refusal names the JSON path
-//! and the reason (`scenario.json: params.1.max_trades: must be at least 1`).
+//! `wavegate replay` scenario files (`docs/replay.md`), checked completely before anything
+//! starts; every refusal names the JSON path (`params.1.max_trades: must be at least 1`).
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -66,9 +66,8 @@ impl Table {
         self.rows.push(r);
     }
 
-    /// Renders to fit `width` columns: as [`Table::render`] when it fits (or with no limit);
-    /// else turned on its side (headers down the left, one column per row); else as records
-    /// (`HEADER: value` lines, a blank line between rows).
+    /// Renders within `width` columns: as [`Table::render`] when it fits, else on its side,
+    /// else as `HEADER: value` records.
     pub fn render_within(&self, width: Option<usize>) -> String {
         let plain = self.render();
         let Some(width) = width else { return plain };

@@ -150,8 +150,7 @@ impl Auth {
     }
 }
 
-/// A public API service behind [`Auth`]: each call is checked from its path and headers before
-/// the inner service reads a byte of its body.
+/// A public API service behind [`Auth`]: calls are checked from path and headers before the body.
 #[derive(Debug, Clone)]
 pub struct Guarded<S> {
     inner: S,

@@ -148,8 +148,7 @@ async fn dispatch_groups(
     let results: Vec<ExchangeResult> = tokio::select! {
         r = futures::future::join_all(runs) => r,
         _ = &mut renewer.0 => {
-            // The new owner re-sends the wave; agents answer it from their journals. Stop
-            // driving them (and serving top-ups) from here.
+            // The new owner re-sends the wave; stop driving the agents from here.
             tracing::warn!(wave_id, "dispatch lease lost: stopping this coordinator's dispatch");
             return Ok(None);
         }
@@ -159,8 +158,7 @@ async fn dispatch_groups(
     finish.now();
     drop(sink);
     let written = (&mut writer.0).await.unwrap_or_else(|e| {
-        // Only a panic gets here (the writer is aborted only when this dispatch is dropped):
-        // with nothing known committed, the completion writes every final outcome.
+        // Only a panic: with nothing known committed, the completion writes every final outcome.
         tracing::error!(wave_id, error = %e, "outcome writer failed");
         Written::default()
     });
@@ -220,8 +218,7 @@ async fn renew_lease(core: Arc<Core>, wave_id: String) {
         let until = Utc::now() + core.lease();
         match core.store.renew_lease(&wave_id, &core.owner, until).await {
             Ok(true) => {
-                // A cancel recorded by the coordinator this wave was taken over from, after
-                // this dispatch started, reaches its exchanges here.
+                // A cancel the previous owner recorded after this dispatch started.
                 if let Ok(Some(reason)) = core.store.cancel_reason(&wave_id).await {
                     core.running.cancel(&wave_id, &reason);
                 }
@@ -390,8 +387,7 @@ async fn drive(
             }
         };
         down(&msg);
-        // An agent that never took the wave holds nothing of it: `retries` attempts. One that
-        // did is asked until it answers or the wait ends.
+        // A wave never taken holds nothing: `retries`. One taken is asked until it answers.
         let (limit, tries_left) = if known.taken {
             (give_up_at, true)
         } else {

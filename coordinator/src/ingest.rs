@@ -19,8 +19,7 @@ use crate::wave::{Closed, close_wave};
 /// Signals per transaction while a stream is read: the commit stays a small part of the batch
 /// and the queue stays below the ingest's peak memory (docs/benchmarks.md).
 const FLUSH_SIGNALS: usize = 5_000;
-/// Queued signals are flushed at least this often, so a streamed wave's `last_signal_at` stays
-/// fresh and the quiet period does not close it mid-stream.
+/// Flush period, so a streamed wave's `last_signal_at` stays fresh and the quiet does not close it.
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 /// Rejections listed in one summary at most (all are counted).
 const MAX_REJECTIONS_LISTED: usize = 10_000;
@@ -67,8 +66,7 @@ impl Ingest {
         }
     }
 
-    /// When the queued signals must be flushed even if no other signal arrives (`None`: none
-    /// queued), so a pausing producer's signals are stored before the quiet period runs out.
+    /// When the queue must be flushed anyway, so a pausing producer's signals beat the quiet.
     pub fn flush_due(&self) -> Option<std::time::Instant> {
         (!self.batch.is_empty()).then(|| self.last_flush + FLUSH_EVERY)
     }

@@ -1,5 +1,4 @@
-//! `wavegate-coordinator`: parses the command line, starts the coordinator from the library,
-//! runs until SIGINT or SIGTERM.
+//! `wavegate-coordinator`: runs the coordinator until SIGINT or SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,8 +36,7 @@ const MALLOC_ARENAS: libc::c_int = 2;
 
 fn main() -> anyhow::Result<()> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a glibc tunable, before any thread exists (the runtime is built
-    // below). A refusal keeps glibc's default.
+    // SAFETY: mallopt only sets a glibc tunable, before any thread exists; a refusal is harmless.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
     }

@@ -67,8 +67,7 @@ pub fn effective(
     })
 }
 
-/// docs/design.md §1 step 1: the params update each exchange gets from the wave (its first
-/// signal with params; `groups` in rank order), named from `stored` when not configured.
+/// docs/design.md §1 step 1: each exchange's update from the wave's first signal with params.
 pub fn wave_updates(
     cfg: &CoordinatorConfig,
     stored: &ByExchange,
@@ -115,11 +114,9 @@ pub fn all_effective(cfg: &CoordinatorConfig, stored: &[StoredParams]) -> Vec<pb
         .collect()
 }
 
-/// Highest stop-loss and trailing-activation distance, in percent: a stop further than half
-/// the entry price protects nothing.
+/// Highest stop-loss and trailing activation, percent: a stop past half the price protects nothing.
 const MAX_STOP_PERCENT: f64 = 50.0;
-/// Trailing distance bounds, in percent: Binance USDⓈ-M `TRAILING_STOP_MARKET`'s
-/// `callbackRate` range, the narrowest of the venues.
+/// Trailing distance bounds, percent: Binance `TRAILING_STOP_MARKET` `callbackRate`, the narrowest.
 const TRAILING_DISTANCE_PERCENT: (f64, f64) = (0.1, 10.0);
 
 /// Checks params anyone sets: `max_trades` in [1, `params.max_trades_ceiling`], percentages
@@ -176,8 +173,7 @@ pub fn check_bounds(
     Ok(())
 }
 
-/// Checks a `Params.Set` request: a configured exchange, `buffer_size >= max_trades`, a known
-/// margin mode, and the bounds. Each error names the field.
+/// Checks a `Params.Set`: configured exchange, `buffer_size >= max_trades`, margin mode, bounds.
 pub fn check_set(
     cfg: &CoordinatorConfig,
     req: &pb::SetParamsRequest,

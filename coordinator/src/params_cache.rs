@@ -36,8 +36,7 @@ impl ParamsCache {
         self.refresh(store).await
     }
 
-    /// Reads every row from the store, keeps each one newer than the row held (rows put while
-    /// the read ran are never replaced by older ones), and returns the result.
+    /// Reads every row and keeps each newer than the one held; returns the result.
     pub async fn refresh(
         &self,
         store: &Store,

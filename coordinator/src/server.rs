@@ -1,5 +1,4 @@
-//! Starting and stopping a coordinator: migrate, bind, serve the API with gRPC health and
-//! reflection, run the wave clock (which also resumes waves left in `dispatching`).
+//! Starting and stopping a coordinator: migrate, bind, serve, run the wave clock.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,8 +60,7 @@ impl CoordinatorHandle {
         self.core.metrics.clone()
     }
 
-    /// Stops serving and the clock, aborts dispatches in flight (their waves stay
-    /// `dispatching` and are resumed by the next coordinator) and closes the database.
+    /// Stops serving and the clock, aborts dispatches (resumed by the next coordinator), closes.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.clock.await;
@@ -83,8 +81,7 @@ impl CoordinatorHandle {
     }
 }
 
-/// Starts a coordinator: validates the config, connects and migrates the database, binds
-/// `config.listen`, and serves in the background.
+/// Starts a coordinator: validates, connects and migrates, binds `config.listen`, serves.
 pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, CoordinatorError> {
     config.validate()?;
     let auth = match config.auth.as_ref().and_then(|a| a.tokens_file.as_deref()) {

@@ -14,8 +14,7 @@ use wavegate_common::telemetry::propagation::{self, SpanContext};
 /// The package of wavegate's gRPC services.
 const PACKAGE: &str = "wavegate.v1";
 
-/// Opens the `wave` span of one dispatch. A root span: a wave is one trace of its own, linked
-/// to the call that closed it (`closed_by`, when a producer or the CLI closed it).
+/// The `wave` span: a root (one trace per wave), linked to the call that closed it.
 pub fn wave(wave_id: &str, signals: u32, exchanges: usize, closed_by: Option<SpanContext>) -> Span {
     let span = tracing::info_span!(
         parent: None,
@@ -44,8 +43,7 @@ pub fn wave_finished(span: &Span, status: &str, positions_opened: u32) {
     }
 }
 
-/// Opens the `exchange` span of one exchange under `wave` (explicitly: the exchange's future
-/// may run on another task, and spawned tasks do not inherit spans).
+/// The `exchange` span under `wave`, set explicitly: spawned tasks do not inherit spans.
 pub fn exchange(
     wave: &Span,
     exchange_id: u32,
@@ -68,8 +66,7 @@ pub fn exchange(
     )
 }
 
-/// Opens the CLIENT span of one `ExecuteWave` call to the agent at `endpoint`, under the
-/// exchange span; its context travels with the call.
+/// The CLIENT span of one `ExecuteWave` call under the exchange span.
 pub fn execute_wave_call(exchange: &Span, endpoint: &str, attempt: u32) -> Span {
     let uri = endpoint.parse::<tonic::codegen::http::Uri>().ok();
     let host = uri.as_ref().and_then(|u| u.host()).unwrap_or_default();
@@ -94,8 +91,7 @@ pub fn execute_wave_call(exchange: &Span, endpoint: &str, attempt: u32) -> Span 
     )
 }
 
-/// Records how an `ExecuteWave` call ended: its gRPC code (0 when the agent's `Result` came),
-/// and an error status otherwise.
+/// Records how an `ExecuteWave` call ended: its gRPC code, an error status unless it is 0.
 pub fn execute_wave_call_finished(span: &Span, code: tonic::Code, error: Option<&str>) {
     span.record("rpc.grpc.status_code", code as i64);
     if let Some(e) = error {
@@ -103,8 +99,7 @@ pub fn execute_wave_call_finished(span: &Span, code: tonic::Code, error: Option<
     }
 }
 
-/// Records an exchange's result and its number of attempts; an exchange with an error marks
-/// its span as an error.
+/// Records an exchange's result and attempts; an error marks the span as one.
 pub fn exchange_finished(span: &Span, stats: &ExchangeStats, attempts: u32) {
     span.record("attempts", int(attempts));
     span.record("executed", int(stats.executed));

@@ -37,8 +37,7 @@ impl StorageHealth {
         }
     }
 
-    /// Publishes the storage's state on `reporter` (the public services' gRPC health) from now
-    /// on, in order, until the process ends. Called once.
+    /// Publishes the storage's state on `reporter` (gRPC health) from now on. Called once.
     pub fn set_reporter(&self, reporter: HealthReporter) {
         let mut rx = self.serving.subscribe();
         tokio::spawn(async move {
@@ -69,8 +68,7 @@ impl StorageHealth {
         ))
     }
 
-    /// Looks at an error; a storage fault takes the coordinator out of service until the
-    /// probe succeeds.
+    /// Looks at an error; a storage fault takes the coordinator out of service until a probe.
     pub fn observe(&self, e: &CoordinatorError) {
         if !e.is_storage_fault() {
             return;

@@ -15,8 +15,7 @@ use super::{AgentTls, ConfigError};
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentAuth {
-    /// File holding the token the coordinator must present (`authorization: Bearer …`),
-    /// e.g. a mounted secret. Read at start-up; never logged.
+    /// File with the token the coordinator must present (`Bearer`); never logged.
     pub token_file: Option<PathBuf>,
     /// Serve a non-loopback address without token or mutual TLS. Off by default.
     pub insecure: bool,
@@ -43,8 +42,7 @@ impl AgentAuth {
         ensure(!empty, "auth.token_file", || "must not be empty".into())
     }
 
-    /// Refuses to serve `listen` unauthenticated: a non-loopback address needs a token or
-    /// mutual TLS, or `insecure = true`.
+    /// Refuses a non-loopback `listen` without a token or mutual TLS, unless `insecure = true`.
     pub fn check_exposure(
         &self,
         listen: SocketAddr,

@@ -14,8 +14,7 @@ use wavegate_common::config_load::{ensure, nonzero};
 use super::ConfigError;
 use super::network::Network;
 
-/// A credential that must never be printed. `Debug` shows `<redacted>`; the value is reachable
-/// only through [`Secret::expose`], at the one place that signs requests.
+/// A credential: `Debug` shows `<redacted>`, the value only through [`Secret::expose`].
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
 
@@ -65,11 +64,9 @@ pub struct Credentials {
 #[derive(Clone, Debug, PartialEq, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct LiveConfig {
-    /// REST base URL, e.g. `https://fapi.binance.com` (tests point it at a local fake). When
-    /// not set, `network` chooses the venue's official URL.
+    /// REST base URL (tests point it at a local fake); unset: `network`'s official URL.
     pub base_url: String,
-    /// `mainnet` (default), `testnet` or `demo`: the venue environment whose official URL is
-    /// the default `base_url` ([`super::network`]).
+    /// `mainnet` (default), `testnet` or `demo`: the default `base_url` ([`super::network`]).
     pub network: Network,
     /// How long a signed request stays valid at the exchange (`recvWindow`), in ms.
     #[default = 5000]
@@ -85,13 +82,11 @@ pub struct LiveConfig {
     #[default = 3000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub connect_timeout_ms: u64,
-    /// How often instrument rules (lot sizes, ticks, minimums) and the server clock are
-    /// refreshed, in seconds.
+    /// Refresh period of instrument rules and the server clock, in seconds.
     #[default = 300]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub rules_refresh_secs: u64,
-    /// How long nothing is sent after an IP ban the venue gives no end for (Bybit's `403 access
-    /// too frequent`), in seconds; bans that say when they end are honoured as said.
+    /// Pause after an IP ban with no stated end (Bybit's `403`), in seconds.
     #[default = 600]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub ban_cooldown_secs: u64,
@@ -99,17 +94,14 @@ pub struct LiveConfig {
     /// acknowledged order is polled for before its fill is read off its position.
     #[default = 5000]
     pub ack_visibility_ms: u64,
-    /// Farthest an entry's fill price may lie from the venue's last price, in percent, before
-    /// it is read back and, still that far, replaced by the last price for the stop.
+    /// Farthest a fill price may lie from the last price, in percent, before it is read back.
     #[default(Decimal::TEN)]
     pub max_fill_deviation_percent: Decimal,
     /// API key (`WAVEGATE_AGENT_API_KEY` overrides it).
     pub api_key: Option<Secret>,
-    /// File holding the API secret (e.g. a mounted Kubernetes Secret); used when
-    /// `WAVEGATE_AGENT_API_SECRET` is not set.
+    /// File with the API secret; used when `WAVEGATE_AGENT_API_SECRET` is not set.
     pub api_secret_file: Option<PathBuf>,
-    /// The API secret itself: never from the file, only from `WAVEGATE_AGENT_API_SECRET` or set
-    /// by a program embedding the agent.
+    /// The API secret: from `WAVEGATE_AGENT_API_SECRET` or an embedding program, never the file.
     #[serde(skip)]
     pub api_secret: Option<Secret>,
 }
@@ -148,8 +140,7 @@ impl LiveConfig {
         self
     }
 
-    /// Checks ranges and that credentials are configured; `table` is `adapter.binance` or
-    /// `adapter.bybit`, used to name the bad key.
+    /// Checks ranges and credentials; `table` (`adapter.binance`, …) names the bad key.
     pub(super) fn validate(&self, table: &str) -> Result<(), ConfigError> {
         let key = |k: &str| format!("{table}.{k}");
         let url = &self.base_url;
@@ -209,8 +200,7 @@ impl LiveConfig {
         )
     }
 
-    /// The credentials, reading `api_secret_file` when the secret was not given directly.
-    /// Errors name the key, never the secret.
+    /// The credentials, reading `api_secret_file` if needed; errors never name the secret.
     pub fn credentials(&self, table: &str) -> Result<Credentials, ConfigError> {
         let bad = |k: &str, reason: String| ConfigError::invalid(format!("{table}.{k}"), reason);
         let api_key = self

@@ -21,8 +21,7 @@ pub enum Network {
 }
 
 impl Network {
-    /// The REST base URL of this environment for the venue whose production URL is
-    /// `production` (Binance's or Bybit's).
+    /// This environment's REST base URL for the venue whose production URL is `production`.
     pub fn base_url(self, production: &str) -> &'static str {
         let binance = production == BINANCE_BASE_URL;
         match (self, binance) {

@@ -27,8 +27,7 @@ pub struct PositionsConfig {
     /// Set leverage and margin mode before entries (the reference's `AUTO_SET_LEVERAGE`).
     #[default = true]
     pub set_leverage: bool,
-    /// Trailing-stop activation distance from the fill, in percent, when the wave's params
-    /// carry none. With `trailing_distance_percent`, turns the trailing stop on.
+    /// Trailing activation distance in percent when the params carry none.
     pub trailing_activation_percent: Option<f64>,
     /// Trailing-stop callback distance, in percent, when the wave's params carry none.
     pub trailing_distance_percent: Option<f64>,
@@ -44,8 +43,7 @@ pub struct SizingConfig {
     /// Largest size, in USD: neither the adapter's `notional` nor a raised size goes above it.
     #[default(Decimal::from(10_000))]
     pub max_usd: Decimal,
-    /// A size below the symbol's minimum order is raised to it when that costs at most this
-    /// much more, in percent; else the signal fails validation (`below_min_notional: …`).
+    /// Raise a size below the symbol's minimum by at most this percent, else refuse.
     #[default(Decimal::TEN)]
     pub tolerance_percent: Decimal,
 }
@@ -103,8 +101,7 @@ pub struct SymbolsConfig {
     pub deny_patterns: Vec<String>,
     /// Trade pairs of two stablecoins (`USDCUSDT`, `FDUSDUSDT`…); refused by default.
     pub allow_stablecoin_pairs: bool,
-    /// Trade leveraged tokens (`…UP`, `…DOWN`, `…BULL`, `…BEAR`, `…2L`, `…3L`, `…2S`, `…3S`
-    /// before the quote); refused by default.
+    /// Trade leveraged tokens (`…UP`, `…DOWN`, `…BULL`, `…3L`, …); refused by default.
     pub allow_leveraged_tokens: bool,
 }
 

@@ -291,8 +291,7 @@ impl BybitLinear {
             body["reduceOnly"] = Value::Bool(true);
         }
         let ack = self.post("/v5/order/create", body).await?;
-        // Accepted: from here on the order exists, so anything short of its fill is unknown
-        // (the agent looks it up), never a failure.
+        // Accepted: the order exists, so anything short of its fill is unknown, never failed.
         let order_id = text(&ack, "orderId").unwrap_or_default();
         self.fill_after_ack(symbol, link_id, &order_id, &qty, side, reduce_only)
             .await

@@ -9,8 +9,7 @@ use super::money::Decimal;
 use super::{ExchangeError, Side};
 use crate::exchange::Result;
 
-/// A decimal increment (`stepSize`, `tickSize`), positive, kept exactly (trailing zeros
-/// dropped: `"0.00100"` is `0.001`).
+/// A positive decimal increment (`stepSize`, `tickSize`), exact (`"0.00100"` is `0.001`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Step(Decimal);
 
@@ -83,8 +82,7 @@ pub struct Quantity {
     pub value: Decimal,
 }
 
-/// The rules of a symbol that can be traded now; an unlisted or halted symbol is refused
-/// (`symbol_not_tradable`) before any price is read.
+/// The rules of a tradable symbol; unlisted or halted: `symbol_not_tradable`, before any price.
 pub fn tradable(rules: Option<Rules>) -> Result<Rules> {
     match rules {
         Some(r) if r.tradable => Ok(r),
@@ -93,8 +91,7 @@ pub fn tradable(rules: Option<Rules>) -> Result<Rules> {
 }
 
 impl Rules {
-    /// The quantity for an order of `notional` at `price`: rounded DOWN to the step (never
-    /// more than asked), then checked against min/max quantity and the minimum notional.
+    /// Quantity for `notional` at `price`: DOWN to the step (never more), then checked.
     pub fn quantity(&self, notional: Decimal, price: Decimal) -> Result<Quantity> {
         if price <= Decimal::ZERO {
             return Err(ExchangeError::Rejected("no_price".into()));
@@ -148,8 +145,7 @@ pub fn check_stop_price(side: Side, stop_price: Decimal, last: Decimal) -> Resul
     Ok(())
 }
 
-/// The smallest order value `symbol` accepts now (`Exchange::min_order_notional`) from its
-/// rules and, when it is tradable, its last price.
+/// The smallest order value `symbol` accepts now (`Exchange::min_order_notional`).
 pub async fn min_order(
     rules: impl Future<Output = Result<Option<Rules>>>,
     price: impl Future<Output = Result<Decimal>>,
@@ -158,8 +154,7 @@ pub async fn min_order(
     Ok(Some(min_order_value(&rules, price.await?)))
 }
 
-/// The smallest order value `rules` accept at `price`: the larger of the minimum quantity and
-/// the minimum notional, each in whole lot steps (rounded up), times the price.
+/// Larger of min quantity and min notional, each in whole steps (up), times the price.
 fn min_order_value(rules: &Rules, price: Decimal) -> Decimal {
     let step = rules.qty_step;
     let by_qty = step.ceil_steps(rules.min_qty).max(1);
@@ -171,8 +166,7 @@ fn min_order_value(rules: &Rules, price: Decimal) -> Decimal {
     step.times(by_qty.max(by_notional)) * price
 }
 
-/// Instrument rules by symbol, loaded all at once and reloaded when older than the refresh
-/// period (or, at most once a minute, when a symbol is missing: a new listing).
+/// Rules by symbol, reloaded when stale (or, ≤ once a minute, for a missing symbol).
 #[derive(Debug)]
 pub struct RulesCache {
     refresh: Duration,
@@ -191,8 +185,7 @@ impl RulesCache {
         }
     }
 
-    /// The rules of `symbol` (`None` when not listed), loading them with `load` when stale.
-    /// The lock is held while loading so concurrent validations share one request.
+    /// The rules of `symbol`, loaded when stale under the lock (one request for all callers).
     pub async fn get<F, Fut>(&self, symbol: &str, load: F) -> Result<Option<Rules>>
     where
         F: FnOnce() -> Fut,

@@ -28,14 +28,12 @@ pub fn decimal(x: f64, what: &'static str) -> Result<Decimal, NotMoney> {
     x.to_string().parse::<Decimal>().map_err(|_| bad())
 }
 
-/// A decimal as a float, for the places the wire or the journal keeps floats (a fill price
-/// on an outcome); never used for a number that is sent to a venue.
+/// A decimal as a float, for wire and journal floats; never for a number sent to a venue.
 pub fn to_f64(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(f64::NAN)
 }
 
-/// Parses a decimal the venue sent as a string (`"0.00100"`, `"-0.002"`, `"1e-5"`); `None`
-/// when malformed.
+/// Parses a venue's decimal string (`"0.00100"`, `"-0.002"`, `"1e-5"`); `None` if malformed.
 pub fn parse(s: &str) -> Option<Decimal> {
     let s = s.trim();
     s.parse::<Decimal>()

@@ -11,8 +11,7 @@ use crate::exchange::Result;
 /// Validation reason of a signal on a hedge-mode account (or symbol).
 pub const HEDGE_MODE: &str = "hedge_mode_unsupported";
 
-/// Position mode readings by key (Binance: the account, `""`; Bybit: the symbol), each kept
-/// for the refresh period.
+/// Position mode readings by key (Binance: `""`; Bybit: the symbol), kept a refresh period.
 #[derive(Debug)]
 pub struct ModeCache {
     refresh: Duration,

@@ -39,8 +39,7 @@ impl Call {
     }
 }
 
-/// A failed call of a live adapter: a refusal with the exchange's own code (matched on by the
-/// adapters), or any other failure, already classified.
+/// A failed live call: a refusal with the venue's code, or any other failure, classified.
 #[derive(Debug)]
 pub enum Failure {
     /// The exchange answered and refused: nothing happened.
@@ -70,8 +69,7 @@ impl From<Failure> for ExchangeError {
     }
 }
 
-/// `Ok(None)` when `r` is a refusal with `code` (an answer the caller expects, such as "not
-/// found" or "not modified"), the answer otherwise; any other failure as the adapter error.
+/// `Ok(None)` for a refusal with `code` (an expected answer), else the answer or the error.
 pub fn unless_refused<T>(r: Result<T, Failure>, code: i64) -> Result<Option<T>> {
     match r {
         Ok(v) => Ok(Some(v)),
@@ -254,8 +252,7 @@ pub fn local_now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// The exchange's clock as an offset from ours, so signed requests carry a timestamp inside the
-/// exchange's window even when the host clock drifts.
+/// The venue's clock offset from ours, so signed timestamps stay in its window.
 #[derive(Debug, Default)]
 pub struct ServerClock {
     offset_ms: AtomicI64,
@@ -265,8 +262,7 @@ pub struct ServerClock {
 }
 
 impl ServerClock {
-    /// Syncs with `fetch` (the exchange's time, ms) when older than `max_age`. A failed sync is
-    /// logged and the previous offset kept: the request itself will say if it is refused.
+    /// Syncs with `fetch` when older than `max_age`; a failed sync keeps the old offset.
     pub async fn sync_if_stale<F, Fut>(&self, max_age: Duration, fetch: F)
     where
         F: FnOnce() -> Fut,
@@ -304,8 +300,7 @@ impl ServerClock {
         *self.synced_at.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
-    /// Records a server time read between `sent_ms` and `received_ms` (local clock): the
-    /// server's reading is taken to be from the middle of the round trip.
+    /// Records a server time read between `sent_ms` and `received_ms`, taken at the midpoint.
     pub fn record(&self, server_ms: i64, sent_ms: i64, received_ms: i64) {
         let mid = sent_ms + (received_ms - sent_ms) / 2;
         self.offset_ms.store(server_ms - mid, Ordering::Relaxed);

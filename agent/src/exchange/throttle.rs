@@ -6,8 +6,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-// tokio's clock (the system's monotonic clock unless a test pauses it), so a paused test clock
-// drives cool-downs and pacing.
+// tokio's clock, so a paused test clock drives cool-downs and pacing.
 use tokio::time::Instant;
 
 use super::ExchangeError;
@@ -46,8 +45,7 @@ impl Throttle {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Called before every request: `Throttled` while a cool-down runs (nothing is sent);
-    /// otherwise waits out any pacing window (at most [`MAX_PACE`]) and lets it go.
+    /// Before every request: `Throttled` in a cool-down, else waits out pacing (≤ [`MAX_PACE`]).
     pub async fn admit(&self) -> Result<()> {
         let now = Instant::now();
         let slow = {
@@ -69,8 +67,7 @@ impl Throttle {
         Ok(())
     }
 
-    /// The venue throttled or banned us: nothing is sent for `wait` (a running longer
-    /// cool-down is kept). Returns the error for the call that met it.
+    /// The venue throttled us: nothing is sent for `wait` (a longer cool-down stands).
     pub fn cool_down(&self, wait: Duration, reason: String) -> ExchangeError {
         let until = Instant::now() + wait;
         let mut st = self.lock();
@@ -242,8 +239,7 @@ mod tests {
         assert_eq!(r, Ok("filled"));
         assert_eq!(start.elapsed(), Duration::from_secs(2));
         assert_eq!(calls.swap(0, Ordering::SeqCst), 3);
-        // Waiting out the second cool-down would pass the bound: the call ends throttled
-        // after the first.
+        // A second cool-down would pass the bound: throttled after the first.
         let start = Instant::now();
         let r = through_cool_downs(Duration::from_millis(1_500), throttled_twice).await;
         assert!(matches!(r, Err(ExchangeError::Throttled { .. })), "{r:?}");

@@ -22,8 +22,7 @@ pub(super) async fn read_account(ctx: &AgentCtx) -> Result<AccountState, Exchang
 }
 
 impl Session {
-    /// The check of a signal the rules passed, with the account limits applied when it is
-    /// neither a duplicate nor refused: takes its share of the account, or names the limit.
+    /// A passed signal with the account limits applied: takes its share, or names the limit.
     pub(super) fn limits_check(
         &mut self,
         symbol: &str,

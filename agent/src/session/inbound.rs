@@ -56,8 +56,7 @@ impl Session {
             max_signals,
         } = self.proto.admit(b.round)
         else {
-            // A late answer to a top-up of a wave that stopped, or that was given up on:
-            // nothing to do with it.
+            // A late answer to a stopped or given-up top-up: ignored.
             return Ok(());
         };
         let signals = protocol::check_batch(

@@ -90,8 +90,7 @@ impl Priors {
         self.holding(|_| true)
     }
 
-    /// Slots held by journaled orders whose signals came in this run's batches: successes of
-    /// the batches they came in, as they were in the first run.
+    /// Slots of journaled orders whose signals came in this run: successes of their batches.
     pub(super) fn placed_held(&self) -> u32 {
         self.holding(|p| p.placed)
     }
@@ -116,8 +115,7 @@ impl Priors {
         self.by_coid.values().filter_map(|p| p.exec.as_ref())
     }
 
-    /// Orders whose outcome is still unknown, or whose position is still without a stop:
-    /// while any is, the wave's `Result` is not journaled, so a re-sent wave settles them.
+    /// Orders still unknown or without a stop: while any, the `Result` is not journaled.
     pub(super) fn unresolved(&self) -> usize {
         self.by_coid
             .values()
@@ -132,8 +130,7 @@ impl Session {
     pub(super) fn prior_verdict(&mut self, i: usize, out: &mut Outbound) {
         self.record_verdict(i, &Verdict::Successful, out);
         let id = self.entries[i].signal.id();
-        // The first of its journaled orders takes its place; any other (sent under another
-        // id) is reported with the orders whose signals never came.
+        // The first journaled order takes its place; others join the never-came orders.
         let Some(p) = self
             .priors
             .by_coid

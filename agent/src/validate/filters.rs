@@ -14,8 +14,7 @@ const STABLECOINS: &[&str] = &[
 ];
 /// Suffixes of leveraged tokens' base assets (`BTCUP`, `ETHBULL`, `XRP3L`…).
 const LEVERAGED_SUFFIXES: &[&str] = &["UP", "DOWN", "BULL", "BEAR", "2L", "3L", "2S", "3S"];
-/// Characters a base asset keeps before a leveraged suffix: `BTCUP` matches, `JUPUSDT` (base
-/// `JUP`) does not.
+/// Base characters before a leveraged suffix: `BTCUP` matches, `JUPUSDT` does not.
 const MIN_UNDERLYING: usize = 3;
 
 /// The compiled `[symbols]` filter.

@@ -26,8 +26,7 @@ pub struct AccountLimits {
 }
 
 impl AccountLimits {
-    /// Limits for a wave starting with `open_positions` open and the account in `state`;
-    /// margin is notional / `leverage`.
+    /// Limits for a wave starting at `open_positions` and `state`; margin: notional / `leverage`.
     pub fn new(
         cfg: &LimitsConfig,
         leverage: u32,
@@ -43,8 +42,7 @@ impl AccountLimits {
         }
     }
 
-    /// Takes a position of `notional` (USD) into the account, or says which limit it breaks;
-    /// `bracket` is the symbol's largest notional at the leverage in use, when known.
+    /// Takes a position of `notional` USD, or names the limit broken; `bracket`: the symbol's cap.
     pub fn admit(
         &mut self,
         notional: Decimal,

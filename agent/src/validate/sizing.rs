@@ -16,8 +16,7 @@ pub struct Sized {
     pub bracket: Option<Decimal>,
 }
 
-/// The size to open `symbol` at, checked against the exchange's rules; `Rejected` with the
-/// rule's reason (for a size below the minimum, with the numbers).
+/// The size to open `symbol` at under the exchange's rules; else `Rejected` with the numbers.
 pub async fn size(
     exchange: &dyn Exchange,
     symbol: &str,
@@ -51,8 +50,7 @@ pub async fn size(
     Ok(Sized { notional, bracket })
 }
 
-/// `minimum` when it is within the tolerance above `notional` and within `max_usd`; else the
-/// refusal with the numbers.
+/// `minimum` when within the tolerance and `max_usd`; else the refusal with the numbers.
 pub fn raise(
     notional: Decimal,
     minimum: Decimal,

@@ -1,15 +1,9 @@
-//! Where a walked signal's time goes, from the agents' own per-order timing lines
-//! (`wavegate_agent::timing`, logged at debug level when `RUST_LOG` asks for it and the bench
-//! keeps its logs with `--data-dir`).
-//!
-//! For each sequential wave, the slowest exchange's orders that ran between the coordinator's
-//! `closed_at` and `completed_at` are its walk. Per walked signal: the agent's timed steps
-//! (symbol lock, positions read, rate limiter, journal commits, entry and stop calls at the
-//! paper exchange), the rest of each order's own time, the session loop between one order's
-//! end and the next one's start (its outcome sent, the next order launched — there is no
-//! per-order task spawn: orders are futures the session task polls), and everything outside
-//! the walk: dispatch start (claim, params, stream, validation) before the first order and the
-//! result's way back after the last, spread over the walked signals.
+//! Where a walked signal's time goes, from the agents' per-order timing lines
+//! (`wavegate_agent::timing`, debug level; kept with `--data-dir`). Per sequential wave the
+//! slowest exchange's orders between `closed_at` and `completed_at` are its walk; per walked
+//! signal: the agent's timed steps, the rest of each order, the session loop between orders
+//! (orders are futures the session task polls, no spawn), and the dispatch start and result's
+//! way back, spread over the walked signals.
 
 use std::path::Path;
 

@@ -1,6 +1,5 @@
-//! One cell of the bench: a fresh cluster of the real binaries (coordinator and one paper agent
-//! per exchange, as processes on loopback) at one paper latency, execution mode and
-//! coordinator↔agent delay, running every sample wave a number of times.
+//! One bench cell: a fresh cluster of the real binaries on loopback at one paper latency,
+//! execution mode and coordinator↔agent delay, running every sample wave a number of times.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,10 +1,6 @@
-//! The waves `wavegate bench` runs: the shipped sample waves (docs/design.md §1's worked example, and a
-//! wave in which binance needs a top-up) with the paper worlds their replay scenarios script.
-//!
-//! A paper exchange keeps the positions a wave opened, so the same wave published twice would
-//! see its own positions as duplicates. Every repetition therefore renames its symbols with a
-//! prefix of its own (`R3BTCUSDT`), and each paper exchange is scripted up front with the
-//! renamed worlds of every repetition: each repetition walks exactly as the first.
+//! The waves `wavegate bench` runs: the shipped sample waves with their scenarios' paper worlds.
+//! A paper exchange keeps the positions a wave opened, so each repetition renames its symbols
+//! (`R3BTCUSDT`) and walks exactly as the first.
 
 use std::collections::BTreeMap;
 

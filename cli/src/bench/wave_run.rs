@@ -1,6 +1,5 @@
-//! One bench wave end to end, as a producer and a dashboard see it: publish the signals,
-//! close the wave, follow `Waves.Watch` until it completes, then read its report. Used by
-//! `wavegate bench` and by the repository's `waves` bench.
+//! One bench wave end to end as a producer and a dashboard see it: publish, close, follow
+//! `Waves.Watch` to completion, read the report.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

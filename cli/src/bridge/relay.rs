@@ -1,9 +1,7 @@
-//! From a `signals` message to the coordinator: each record is read in the reference form
-//! ([`TradingbotSignal`]: `timestamp` is the wave, naive times are UTC) and checked; a record
-//! already relayed (same id in the same wave) is dropped here, since every push carries the
-//! server's whole window; the new ones go to `SignalIngest.PublishWave` in one call, with the
-//! trace context of a `bridge.relay` span. A bad record is counted and logged with its reason
-//! and never stops the bridge.
+//! A `signals` message to the coordinator: records read in the reference form
+//! ([`TradingbotSignal`], naive times are UTC) and checked, repeats (same id and wave) dropped,
+//! the new ones sent in one `PublishWave` under a `bridge.relay` span. A bad record is counted
+//! and logged, never fatal.
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -1,6 +1,5 @@
-//! One connection to the signal server: connect (ws:// or wss://), authenticate, ask for the
-//! signals, then read messages while pinging every `ping_interval` and giving up when nothing
-//! answers within `pong_timeout` (the reference pinged every 20 s with a 10 s timeout).
+//! One connection to the signal server: connect, authenticate, ask for the signals, read while
+//! pinging every `ping_interval`, give up after `pong_timeout` (reference: 20 s / 10 s).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,5 @@
-//! One child process of the process backend: `wavegate-coordinator` or `wavegate-agent
-//! --config FILE`, its address read from its "listening on" line, ready once its gRPC health
-//! says `SERVING`; SIGTERM to stop, SIGKILL when dropped.
+//! A child process of the process backend: its address from its "listening on" line, ready on
+//! gRPC `SERVING`; SIGTERM to stop, SIGKILL when dropped.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -69,9 +68,8 @@ fn log_tail(log: &Path) -> String {
 }
 
 impl ChildProc {
-    /// Starts `bin --config config`, stderr (and stdout after the address) appended to `log`.
-    /// The child inherits the environment (`OTEL_*`, `RUST_LOG`) except `WAVEGATE_*`, which
-    /// would override the generated file's keys.
+    /// Starts `bin --config config`, output appended to `log`, with the environment minus
+    /// `WAVEGATE_*` (it would override the generated file's keys).
     pub(super) async fn start(
         bin: &Path,
         what: &str,
@@ -95,9 +93,8 @@ impl ChildProc {
             .stderr(stderr)
             .kill_on_drop(true);
         #[cfg(target_os = "linux")]
-        // SAFETY: runs between fork and exec and makes one prctl system call (async-signal-safe).
-        // The kernel then sends the child SIGTERM if this process dies without stopping it, so
-        // a killed `wavegate dev` does not leave agents holding its ports.
+        // SAFETY: between fork and exec, one async-signal-safe prctl call. The kernel then
+        // SIGTERMs the child if this process dies, so no agent keeps holding its ports.
         unsafe {
             cmd.pre_exec(|| {
                 rustix::process::set_parent_process_death_signal(Some(

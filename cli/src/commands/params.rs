@@ -1,6 +1,5 @@
-//! `wavegate params get [EXCHANGE]` and `params set EXCHANGE --max-trades N …`. EXCHANGE is an
-//! id or the name of an exchange the coordinator has an agent for; `set` refuses an id it has
-//! none for (signals for it could only fail `agent_unavailable`) unless `--force`.
+//! `wavegate params get [EXCHANGE]` and `params set EXCHANGE …` (EXCHANGE: id or name). `set`
+//! refuses an exchange without an agent (its signals could only fail) unless `--force`.
 
 use serde::Serialize;
 use wavegate_common::MarginMode;

@@ -1,9 +1,5 @@
-//! JSON containers: an array of signals, one signal object, NDJSON (one object per line), or
-//! the reference bot's signal-server message `{"type":"signals","timestamp":…,"count":N,
-//! "data":[record,…]}` (its records in the reference form).
-//!
-//! Records are parsed field by field so that a wrong type names its field, and each record
-//! keeps its place in the text so errors carry the line of the record or of the field.
+//! JSON containers: an array, one object, NDJSON, or the reference signal-server `signals`
+//! message. Parsed field by field, so an error names its field and line.
 
 use std::collections::HashMap;
 

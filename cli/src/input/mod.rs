@@ -1,8 +1,5 @@
-//! Reading signal files for `publish`: JSON array, NDJSON, CSV and the reference bot's forms
-//! (its records, its signal server's `signals` message, its database's CSV export).
-//!
-//! Every record is checked locally before anything is sent, so a bad file is refused as a
-//! whole with one error per bad record (`signals.json:4: score_week: must be finite, got NaN`).
+//! Signal files for `publish`: JSON, NDJSON, CSV and the reference bot's forms. Every record is
+//! checked before anything is sent; a bad file is refused whole, one error per bad record.
 
 mod csv;
 mod json;

@@ -67,13 +67,11 @@ pub struct DispatchConfig {
     /// Dispatch lease: another coordinator may take over a wave whose lease expired.
     #[default = 15]
     pub lease_secs: u64,
-    /// First delay before an exchange's next attempt; doubles per attempt up to
-    /// `retry_backoff_max_ms`.
+    /// First delay before an exchange's next attempt; doubles up to `retry_backoff_max_ms`.
     #[default = 200]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub retry_backoff_min_ms: u64,
-    /// Longest delay between two attempts: an agent back from a restart is re-sent the wave
-    /// within this.
+    /// Longest delay between attempts: an agent back from a restart gets the wave within it.
     #[default = 5000]
     pub retry_backoff_max_ms: u64,
 }

@@ -71,8 +71,7 @@ impl Written {
     }
 }
 
-/// The dispatch's side of the finish: set once the exchanges are done, before the outcome
-/// channel is closed.
+/// The dispatch's side of the finish, set before the outcome channel is closed.
 #[derive(Debug, Clone, Default)]
 pub struct Finish(Arc<AtomicBool>);
 
@@ -87,8 +86,7 @@ impl Finish {
     }
 }
 
-/// Stores the outcomes arriving on `rx` until the channel closes. Batches taken after
-/// `finish` are handed back unwritten in [`Written::left`].
+/// Stores the outcomes on `rx`; batches taken after `finish` come back in [`Written::left`].
 pub async fn run(
     store: Store,
     wave_id: String,

@@ -1,8 +1,7 @@
 //! Storage faults (disk full, I/O, lost connection). After one the pool closes every older
 //! connection: a failed SQLite `COMMIT` may leave its transaction open, holding the lock.
 
-/// SQLite primary codes of a failed storage: IOERR, CORRUPT, FULL, CANTOPEN, NOTADB
-/// (extended codes carry them in their low byte).
+/// SQLite primary codes (low byte) of a failed storage: IOERR, CORRUPT, FULL, CANTOPEN, NOTADB.
 const SQLITE_STORAGE: [i64; 5] = [10, 11, 13, 14, 26];
 
 /// True when `e` is a fault of the storage (the request may succeed once it recovers).
@@ -13,8 +12,7 @@ pub fn is_storage_fault(e: &sqlx::Error) -> bool {
             let Some(code) = db.code() else {
                 return false;
             };
-            // PostgreSQL's SQLSTATE has five characters (SQLite's at most four digits):
-            // classes 53 (insufficient resources), 58 (system error), 08 (connection).
+            // SQLSTATE classes 53 (resources), 58 (system), 08 (connection); 5 chars.
             if code.len() == 5 {
                 return ["53", "58", "08"]
                     .iter()

@@ -89,8 +89,7 @@ impl Store {
         read_params(&mut conn, exchange_id).await
     }
 
-    /// `Params.Set`: writes the row `f` builds from the stored one, with the row locked, so a
-    /// concurrent wave's params update is not lost.
+    /// `Params.Set`: writes what `f` builds from the stored row, locked (no lost update).
     pub(crate) async fn set_params_with(
         &self,
         exchange_id: u32,
@@ -105,8 +104,7 @@ impl Store {
         Ok(next)
     }
 
-    /// Applies a wave's signal params to the stored ones (`merge_wave_params`); returns
-    /// whether anything was written.
+    /// Applies a wave's signal params (`merge_wave_params`); whether anything was written.
     pub async fn update_params_from_wave(
         &self,
         exchange_id: u32,

@@ -63,8 +63,7 @@ impl BinanceFutures {
         let v = self
             .signed(Method::GET, "/fapi/v1/leverageBracket", params, Call::Read)
             .await?;
-        // A list of symbols (`NotionalAndLeverageBracketsResponse1`) or, for one symbol on
-        // some deployments, the object itself (`…Response2`).
+        // A list of symbols (`…Response1`) or, for one symbol, the object (`…Response2`).
         let entry = match &v {
             Value::Array(rows) => rows
                 .iter()

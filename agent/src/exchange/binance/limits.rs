@@ -26,8 +26,7 @@ struct Window {
     window_ms: i64,
 }
 
-/// The account's limits (Binance's published defaults until `exchangeInfo` is read:
-/// 2400 weight a minute, 300 orders per 10 s, 1200 orders a minute).
+/// The account's limits (Binance's defaults until `exchangeInfo`: 2400/min, 300/10 s, 1200/min).
 #[derive(Debug)]
 pub struct UsageLimits {
     windows: Mutex<Vec<Window>>,
@@ -54,8 +53,7 @@ impl Default for UsageLimits {
 }
 
 impl UsageLimits {
-    /// Takes the limits `exchangeInfo` lists in `rateLimits` (kept as they were when it
-    /// lists none).
+    /// Takes the limits `exchangeInfo.rateLimits` lists (none: unchanged).
     pub fn read(&self, info: &Value) {
         let read: Vec<Window> = info
             .get("rateLimits")

@@ -12,8 +12,7 @@ use crate::config::MarginMode;
 use crate::exchange::Result;
 use crate::preflight::MarginSettings;
 
-/// A row of `GET /fapi/v1/symbolConfig` (binance-connector-rust
-/// `SymbolConfigurationResponseInner`), the fields read.
+/// A `GET /fapi/v1/symbolConfig` row (`SymbolConfigurationResponseInner`), the fields read.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SymbolConfiguration {

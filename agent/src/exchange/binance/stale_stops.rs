@@ -34,8 +34,7 @@ impl BinanceFutures {
         for algo_id in stale {
             warn!(%symbol, side, %algo_id, "cancelling a stale close-all stop (-4130)");
             let params = vec![("algoId", algo_id)];
-            // A cancel that loses its answer changes nothing worse than a resting stale stop:
-            // the retried placement says whether room was made.
+            // A lost cancel answer is no worse than the stale stop: the retry tells.
             if let Err(f) = self
                 .signed(Method::DELETE, "/fapi/v1/algoOrder", params, Call::Read)
                 .await

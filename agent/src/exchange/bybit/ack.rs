@@ -97,8 +97,7 @@ impl BybitLinear {
         )))
     }
 
-    /// The fill an entry of `qty` on `side` (`Buy`/`Sell`) left on a flat symbol, read off the
-    /// one-way position row: same side, same size, a positive average price.
+    /// The fill an entry left on a flat symbol: the one-way position, same side and size.
     async fn fill_from_position(
         &self,
         symbol: &str,
@@ -126,8 +125,7 @@ impl BybitLinear {
             .any(|r| number(r, "stopLoss").is_some_and(|p| p > Decimal::ZERO)))
     }
 
-    /// `Ok` when `symbol` is in one-way mode; hedge mode is refused
-    /// ([`super::super::position_mode`]).
+    /// `Ok` in one-way mode; hedge mode is refused ([`super::super::position_mode`]).
     pub(super) async fn one_way(&self, symbol: &str) -> Result<()> {
         self.mode
             .one_way(symbol, || async {
@@ -158,8 +156,7 @@ mod tests {
         }
     }
 
-    /// Polls `poll_ack` against an order that `answer(ms since the start)` describes; what it
-    /// came to, when, and the times of the polls (ms since the start, on the paused clock).
+    /// Runs `poll_ack` against `answer(ms)`: the result, when, and the poll times (paused clock).
     async fn run(
         window_ms: u64,
         answer: impl Fn(u64) -> Result<Option<OrderReport>>,

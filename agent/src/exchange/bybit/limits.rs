@@ -15,8 +15,7 @@ const TOO_MANY_VISITS: i64 = 10006;
 const ONE_WINDOW: Duration = Duration::from_secs(1);
 
 impl BybitLinear {
-    /// The throttling error for a rate-limited answer (and the cool-down it starts), or
-    /// `None`; paces the next requests when the answer says no request is left.
+    /// The throttling error of a rate-limited answer, or `None`; paces when none are left.
     pub(super) fn rate_limited(
         &self,
         reply: &Reply,

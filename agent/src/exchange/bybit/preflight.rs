@@ -12,8 +12,7 @@ use super::parse::first;
 use crate::preflight::{Line, Status, balance_line, clock_line};
 
 impl BybitLinear {
-    /// The preflight lines; `need` is `notional × max_trades` in USDT; `symbol` is where the
-    /// position mode is read (it can differ per symbol).
+    /// The preflight lines; `need`: `notional × max_trades` USDT; `symbol`: its position mode.
     pub async fn preflight(&self, need: crate::exchange::Decimal, symbol: &str) -> Vec<Line> {
         let sent = local_now_ms();
         let time = self.public("/v5/market/time", &[]).await;
