@@ -59,19 +59,16 @@ pub struct ClusterSpec {
     pub tuning: Tuning,
 }
 
-/// What `bench` varies beyond the paper exchanges; the default is what `demo`, `dev` and
-/// `replay` run.
+/// What `bench` varies beyond the paper exchanges; the default is the other commands'.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tuning {
     /// `[dispatch] execution_mode` of the coordinator.
     pub execution_mode: ExecutionMode,
-    /// One-way delay between the coordinator and each agent; zero connects them directly,
-    /// otherwise through a [`DelayProxy`] per agent (a far-away region on loopback).
+    /// Coordinator ↔ agent one-way delay; non-zero goes through a [`DelayProxy`] per agent.
     pub agent_one_way: Duration,
 }
 
-/// The addresses the coordinator dials: `agents` themselves, or a delay proxy in front of each
-/// (kept in `proxies`).
+/// The addresses the coordinator dials: `agents`, or a delay proxy in front of each.
 async fn front(
     one_way: Duration,
     agents: Vec<SocketAddr>,
@@ -314,8 +311,7 @@ impl Cluster {
     }
 }
 
-/// The paper world of `demo` and `dev`: the union of the shipped scenarios' worlds, so each
-/// sample wave comes out as its scenario says.
+/// `demo`'s and `dev`'s paper world: all scenarios' worlds, so each sample wave runs as scripted.
 pub fn demo_world(exchange_id: u32) -> World {
     let mut w = World::default();
     let worlds = crate::samples::SCENARIOS

@@ -23,8 +23,7 @@ pub struct DelayProxy {
 }
 
 impl DelayProxy {
-    /// Listens on `127.0.0.1` (any free port) and forwards each connection to `upstream`, a
-    /// loopback address (a measuring tool, not a relay), delaying both directions by `one_way`.
+    /// Listens on `127.0.0.1` and forwards to loopback `upstream`, delaying both ways by `one_way`.
     pub async fn start(upstream: SocketAddr, one_way: Duration) -> io::Result<Self> {
         if !upstream.ip().is_loopback() {
             return Err(io::Error::new(
@@ -79,8 +78,7 @@ async fn link(client: TcpStream, server: TcpStream, one_way: Duration) {
 
 /// Reads from `from` and writes each chunk to `to` `one_way` after it was read.
 async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, one_way: Duration) {
-    // Unbounded: a reader waiting for the delayed writer would turn the delay into a bandwidth
-    // limit. Memory is bounded by what the peer sends in `one_way`.
+    // Unbounded, else the delay becomes a bandwidth limit; bounded by what `one_way` carries.
     let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
     let reader = async move {
         let mut buf = vec![0u8; CHUNK];

@@ -22,8 +22,7 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
-        // Logs on stderr, quiet unless RUST_LOG asks for more; the long-running bridge reports
-        // its state at info level. Spans go to OTEL_EXPORTER_OTLP_ENDPOINT as service `wavegate`.
+        // stderr, quiet unless RUST_LOG; spans to OTEL_EXPORTER_OTLP_ENDPOINT as `wavegate`.
         let level = if matches!(cli.command, wavegate_cli::args::Command::Bridge(_)) {
             "info"
         } else {

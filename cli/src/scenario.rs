@@ -48,8 +48,7 @@ pub struct World {
     pub max_positions: Option<u32>,
     /// Most notional open at once, in USD (the agent's `limits.max_exposure_usd`).
     pub max_exposure_usd: Option<Decimal>,
-    /// A symbol's largest notional at leverage 1 (its bracket; `max_notional / leverage` at a
-    /// higher leverage).
+    /// A symbol's largest notional at leverage 1 (`max_notional / leverage` above).
     pub max_notional: Option<Decimal>,
     /// Leverage the agent sets before entries (the agent's `positions.leverage`).
     pub leverage: Option<u32>,

@@ -1,11 +1,9 @@
-//! Text tables, laid out by `comfy-table` (no borders, two spaces between columns, no ANSI
-//! codes); one too wide for the output is turned on its side or printed as records.
+//! Text tables (`comfy-table`, no borders or ANSI); too wide ones go on their side or records.
 
 pub use comfy_table::CellAlignment as Align;
 use comfy_table::{ContentArrangement, presets};
 
-/// The width tables must fit: `COLUMNS` when set (also for pipes, so scripts and tests can ask
-/// for it), else the terminal's, else none (a pipe gets whole rows).
+/// The width to fit: `COLUMNS` (also for pipes), else the terminal's, else none.
 pub fn output_width() -> Option<usize> {
     std::env::var("COLUMNS")
         .ok()

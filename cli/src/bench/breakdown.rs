@@ -101,15 +101,13 @@ pub struct Breakdown {
     pub order_other_ms: f64,
     /// Between one order's end and the next one's start (outcome sent, next launch).
     pub session_loop_ms: f64,
-    /// Before the first order and after the last (dispatch, validation, result), spread
-    /// over the walked signals.
+    /// Before the first order and after the last, spread over the walked signals.
     pub outside_walk_ms: f64,
     /// The makespan per walked signal (the sum of the parts above).
     pub total_ms: f64,
 }
 
-/// The breakdown of walks: each wave's `(closed_at, completed_at)` in µs since the epoch and
-/// the timing lines of its slowest exchange's agent.
+/// The breakdown of walks: each wave's `(closed_at, completed_at)` (µs) and its timing lines.
 pub fn of_walks(windows: &[(i64, i64)], orders: &[OrderTiming]) -> Option<Breakdown> {
     let mut b = Breakdown::default();
     for &(closed, completed) in windows {
@@ -141,8 +139,7 @@ pub fn of_walks(windows: &[(i64, i64)], orders: &[OrderTiming]) -> Option<Breakd
             .sum::<f64>()
             / 1e3;
         let span = (completed - closed) as f64 / 1e3;
-        // Before the first order and after the last: the rest of the makespan (so the parts
-        // add up to it even where the coordinator's ms stamps cut into the walk's µs).
+        // The rest of the makespan, so the parts add up even where ms stamps cut into µs.
         let outside = span - own - gaps;
         b.waves += 1;
         b.walked += n;

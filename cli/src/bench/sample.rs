@@ -100,16 +100,14 @@ pub fn repetition(i: usize, r: usize, n_samples: usize) -> usize {
     r * n_samples + i
 }
 
-/// The wave's start of repetition `rep`: distinct candles, a day back (any age is accepted by
-/// the bench's coordinator; a past candle is never closed by the clock).
+/// Repetition `rep`'s wave start: distinct past candles (never closed by the clock).
 pub fn wave_timestamp(now: DateTime<Utc>, rep: usize) -> DateTime<Utc> {
     floor_to_interval(now, INTERVAL_SECS) - Duration::days(1)
         + Duration::seconds(INTERVAL_SECS * rep as i64)
 }
 
 impl Sample {
-    /// The signals of repetition `rep` at `ts`: symbols renamed, timestamps moved (each
-    /// `created_at` keeps its distance from the wave's start).
+    /// Repetition `rep`'s signals at `ts`: symbols renamed, times moved with the wave.
     pub fn signals(&self, rep: usize, ts: DateTime<Utc>) -> Vec<pb::Signal> {
         self.signals
             .iter()

@@ -128,8 +128,7 @@ fn check(args: &BridgeArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Reconnect delays: attempt `n` (from 0) waits a random time in `[d/2, d)` where
-/// `d = min(max, min · 2ⁿ)`. backon's jitter adds up to the delay itself, hence the halves.
+/// Reconnect delays: attempt `n` waits in `[d/2, d)`, `d = min(max, min · 2ⁿ)` (backon's jitter).
 pub fn backoff(min: Duration, max: Duration) -> ExponentialBuilder {
     ExponentialBuilder::new()
         .with_min_delay(min / 2)

@@ -16,8 +16,7 @@ use wavegate_common::time::wave_id;
 use super::stats::{BridgeStats, Fate};
 use crate::client::Clients;
 
-/// Waves older than this are forgotten by the repeat filter (the coordinator refuses them as
-/// late anyway: `max_wave_age` is 2 h by default).
+/// Waves older than this leave the repeat filter (the coordinator refuses them as late).
 const REMEMBER: Duration = Duration::hours(6);
 
 /// Remembers which (wave, id) pairs were relayed (or definitively refused).

@@ -152,8 +152,7 @@ impl ChildProc {
         self.addr
     }
 
-    /// SIGTERM (the child flushes its spans and closes its database), then waits; kills it
-    /// after [`STOP_GUARD`].
+    /// SIGTERM (the child flushes and closes its database), then waits; killed at [`STOP_GUARD`].
     pub(super) async fn terminate(mut self) {
         let pid = self
             .child
@@ -183,8 +182,7 @@ impl ChildProc {
     }
 }
 
-/// Reads stdout up to the "… listening on ADDR" line, then keeps copying the rest to `log` in
-/// the background (a closed pipe would make the child's next `println!` fail).
+/// Reads up to the "listening on ADDR" line, then copies the rest to `log` (keeps the pipe open).
 async fn read_listen_addr(stdout: ChildStdout, log: std::fs::File) -> Result<SocketAddr, String> {
     let mut lines = BufReader::new(stdout).lines();
     loop {

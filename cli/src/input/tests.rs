@@ -183,8 +183,7 @@ fn syntax_errors_carry_the_line() {
     }
 }
 
-/// Two records as the reference's signal server sends them (15 fields, `timestamp` the
-/// candle's open time, `created_at` with microseconds, filters may be null).
+/// Two records as the reference server sends them (µs `created_at`, null filters).
 const RECORDS: &str = r#"[
     {"id": 3561244, "pair_symbol": "SKLUSDT", "recommended_action": "BUY", "score_week": 92.9,
      "score_month": 69.7, "timestamp": "2025-10-28T18:15:00+00:00",
@@ -280,8 +279,7 @@ fn naive_timestamps_are_utc_in_every_form() {
     }
 }
 
-/// Checking a large file is linear: the guard catches a rescan per record (minutes for 20 000
-/// records), never a speed claim.
+/// Checking is linear: the guard catches a rescan per record (minutes), not a speed claim.
 #[test]
 fn a_large_file_is_checked_in_one_pass() {
     const N: i64 = 20_000;
