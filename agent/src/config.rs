@@ -1,5 +1,4 @@
-//! The agent's configuration: TOML (`agent.example.toml`), then `WAVEGATE_AGENT_<KEY>` overrides
-//! ([`ENV`]), then flags (`main.rs`). Every refusal is a [`ConfigError`] naming the key.
+//! The agent's configuration: TOML, then `WAVEGATE_AGENT_<KEY>` ([`ENV`]), then flags.
 
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroU64};
@@ -87,11 +86,9 @@ pub struct PaperConfig {
     pub min_notional: Decimal,
     /// Symbols with an open position when the journal is first created.
     pub open_positions: Vec<String>,
-    /// Free balance in USD; each entry takes its margin (notional / leverage) from it, else
-    /// `insufficient_balance`. `None`: unlimited.
+    /// Free balance in USD; entries take their margin from it. `None`: unlimited.
     pub balance: Option<Decimal>,
-    /// Largest position notional in USD at leverage 1; `max_notional / L` at leverage `L` (as
-    /// Binance's leverage brackets). `None`: no bracket.
+    /// Largest notional in USD at leverage 1, `/ L` at leverage `L` (as Binance's brackets).
     pub max_notional: Option<Decimal>,
 }
 
@@ -174,8 +171,7 @@ pub struct AgentConfig {
     #[default = 3]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub stop_retries: u32,
-    /// Longest wait for a top-up answer (then the wave finishes with the signals held) and for
-    /// the first batch after `Start` (then `DEADLINE_EXCEEDED`, nothing journaled), in ms.
+    /// Longest wait in ms for a top-up answer (then finish with what is held) and for the buffer.
     #[default = 30_000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub topup_timeout_ms: u64,
@@ -202,8 +198,7 @@ pub struct AgentConfig {
     pub tls: Option<AgentTls>,
     /// `[auth]`: the coordinator's token; a non-loopback `listen` needs it or mutual TLS.
     pub auth: AgentAuth,
-    /// Take the account's open positions the journal does not know as known (else such a
-    /// journal refuses every wave: `crate::venue_check`); also `--confirm-new-journal`.
+    /// Take unknown open positions as known (else every wave is refused: `crate::venue_check`).
     pub confirm_new_journal: bool,
     /// `[positions]`: leverage, margin mode, trailing-stop defaults.
     pub positions: PositionsConfig,

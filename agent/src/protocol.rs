@@ -1,5 +1,4 @@
-//! Checks of `ExecuteWave` messages (pure). A batch is checked whole before any signal of it is
-//! validated, so a bad message never causes an order.
+//! Checks of `ExecuteWave` messages (pure): a batch is checked whole before any order of it.
 
 use std::collections::HashSet;
 

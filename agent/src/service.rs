@@ -1,5 +1,4 @@
-//! The `ExchangeAgent` service: stream plumbing and `Describe`. `ExecuteWave` runs the session
-//! as its own task, which survives the stream (docs/design.md §3).
+//! The `ExchangeAgent` service; `ExecuteWave` runs the session as a task outliving the stream.
 
 use std::sync::{Arc, Mutex};
 

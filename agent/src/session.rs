@@ -352,8 +352,7 @@ impl Session {
             self.give_back(notional.unwrap_or(self.start.notional));
         }
         match exec.status {
-            // Opened by another wave since validation: recounted as a duplicate, so
-            // `total_for_execution` and its flags leave it out.
+            // Opened by another wave since validation: recounted as a duplicate.
             ExecStatus::Duplicate => self.tally.success_turned_duplicate(round),
             ExecStatus::Unresolved | ExecStatus::Unprotected => {
                 self.unresolved += 1;

@@ -1,5 +1,4 @@
-//! A session's spans under `execute_wave`: `validate_batch`, `topup`, `place_order`. Names are a
-//! contract; fields set later are declared `Empty` up front.
+//! Spans under `execute_wave`: `validate_batch`, `topup`, `place_order` (names are a contract).
 
 use tracing::Span;
 use tracing::field::Empty;

@@ -1,5 +1,4 @@
-//! `wavegate replay` scenario files (`docs/replay.md`), checked completely before anything
-//! starts; every refusal names the JSON path (`params.1.max_trades: must be at least 1`).
+//! `wavegate replay` scenario files (`docs/replay.md`), checked whole; refusals name the JSON path.
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -64,8 +64,7 @@ impl Table {
         self.rows.push(r);
     }
 
-    /// Renders within `width` columns: as [`Table::render`] when it fits, else on its side,
-    /// else as `HEADER: value` records.
+    /// Renders within `width`: as [`Table::render`], else on its side, else as records.
     pub fn render_within(&self, width: Option<usize>) -> String {
         let plain = self.render();
         let Some(width) = width else { return plain };

@@ -1,5 +1,4 @@
-//! Coordinator configuration: TOML (`coordinator.example.toml` documents every key), then
-//! [`ENV`] overrides, then [`CoordinatorConfig::validate`], which names the bad key.
+//! Coordinator configuration: TOML, then [`ENV`], then [`CoordinatorConfig::validate`].
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -99,8 +98,7 @@ pub struct ExchangeConfig {
     pub default_max_trades: Option<u32>,
     /// Deployment region of the agent, for display.
     pub region: Option<String>,
-    /// File holding the token sent to this exchange's agent on every call (the agent's
-    /// `auth.token_file` holds the same); read at start-up, never logged.
+    /// File with the token sent to this exchange's agent (its `auth.token_file`); never logged.
     pub agent_token_file: Option<PathBuf>,
     /// Smallest `position_size_usd` for this exchange; none: `[params] min_size_usd`.
     pub min_size_usd: Option<f64>,
@@ -143,8 +141,7 @@ pub struct ParamsConfig {
 pub struct AuthConfig {
     /// File with one accepted bearer token per line.
     pub tokens_file: Option<PathBuf>,
-    /// Serve a non-loopback `listen` without tokens or mutual TLS. Off by default: the API
-    /// publishes signals that become orders, so an open one is an explicit choice.
+    /// Serve a non-loopback `listen` without tokens or mutual TLS (signals become orders).
     #[serde(default)]
     pub insecure: bool,
 }
@@ -170,8 +167,7 @@ pub struct CoordinatorConfig {
     #[default = 100_000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroUsize, _>")]
     pub max_batch_signals: usize,
-    /// Largest message of a public API call, in bytes; a larger one is refused (OUT_OF_RANGE)
-    /// from its length prefix. Larger loads stream (`Publish`).
+    /// Largest public API message in bytes, refused from its length prefix; larger loads stream.
     #[default(DEFAULT_MAX_REQUEST_BYTES)]
     pub max_request_bytes: usize,
     /// Identity of this coordinator in dispatch leases; default: unique per process.

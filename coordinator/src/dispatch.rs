@@ -37,8 +37,7 @@ const NO_RESULT: &str = "no result before the wave deadline";
 /// One exchange's result: statistics and final outcomes.
 pub type ExchangeResult = (ExchangeStats, Vec<pb::SignalOutcome>, ExchangeTiming);
 
-/// A wave this process just claimed, with what its claim's transaction settled
-/// ([`crate::store::Store::claim_with_params`]): the close → first order path.
+/// A just-claimed wave with what its claim settled: the close → first order path.
 #[derive(Debug)]
 pub struct Claimed {
     /// The row as the claim left it, so it is not read back.
@@ -49,8 +48,7 @@ pub struct Claimed {
     pub params: WaveParams,
 }
 
-/// Dispatches a wave this coordinator has claimed, to completion. `claimed`: signals and params
-/// settled by the claim just made; `None` (a resumed wave) reads everything from the database.
+/// Dispatches a claimed wave to completion; `claimed` is `None` for a resumed wave.
 pub async fn run_wave(
     core: &Arc<Core>,
     wave_id: &str,
@@ -96,8 +94,7 @@ pub async fn run_wave(
     result.map(|_| ())
 }
 
-/// Params, the exchanges in parallel, the completion. `None` when another coordinator took the
-/// wave over. `params`: as the claim recorded them (else read or settled first).
+/// Params, the exchanges in parallel, the completion; `None` when taken over.
 async fn dispatch_groups(
     core: &Arc<Core>,
     row: &WaveRow,
@@ -406,8 +403,7 @@ async fn drive(
     }
 }
 
-/// The exchange's result from the agent's `Result`: the wave's parameters as sent, the agent's
-/// counters, the docs/design.md §1 flags recomputed from them.
+/// The exchange's result: parameters as sent, the agent's counters, flags recomputed.
 fn accepted(
     p: &pb::ExchangeParams,
     total: u32,

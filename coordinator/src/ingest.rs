@@ -1,5 +1,4 @@
-//! Signal ingest (docs/design.md §3 bad input): each signal checked, stored in batched
-//! transactions committed before the summary (every rejection with position and reason).
+//! Signal ingest (docs/design.md §3): checked, stored in batches, committed before the summary.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -190,8 +189,7 @@ impl Ingest {
         Ok(())
     }
 
-    /// Flushes, then closes the wave with this timestamp (a closed one stays as it is). A wave
-    /// that does not exist is refused as [`timing::check`] refuses its timestamp, else NOT_FOUND.
+    /// Flushes, then closes the wave at `ts`; an unknown wave is refused as `timing::check` does.
     pub async fn close(&mut self, ts: DateTime<Utc>) -> Result<(), CoordinatorError> {
         self.flush().await?;
         let id = wave_id(ts);

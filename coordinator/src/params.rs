@@ -83,8 +83,7 @@ pub fn wave_updates(
         .collect()
 }
 
-/// The params an exchange is dispatched with: the row this wave `written`, else the one that
-/// `stood` against it, else `stored`, else the configured default.
+/// The params an exchange is dispatched with: `written`, else `stood`, else `stored`, else default.
 pub fn dispatched_params(
     cfg: &CoordinatorConfig,
     stored: &ByExchange,
@@ -248,8 +247,7 @@ impl PositionParams {
     }
 }
 
-/// Checks position params anyone sets: `leverage` in 1..=`params.max_leverage`, the size in
-/// the exchange's range. Field names get `prefix`.
+/// Checks position params: `leverage` within `params.max_leverage`, the size in range.
 pub fn check_position_bounds(
     cfg: &CoordinatorConfig,
     prefix: &str,

@@ -1,5 +1,4 @@
-//! Stored exchange params in memory (docs/design.md §5), so dispatch needs no database round
-//! trip; a newer row (e.g. another coordinator's) replaces the one held.
+//! Stored exchange params in memory (docs/design.md §5); a newer row replaces the one held.
 
 use std::collections::BTreeMap;
 

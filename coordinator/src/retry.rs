@@ -1,5 +1,4 @@
-//! Backoff for waves whose dispatch failed, doubling per failure, so a wave that cannot
-//! complete does not drive every agent again on every tick.
+//! Backoff for waves whose dispatch failed, so one that cannot complete does not spin.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

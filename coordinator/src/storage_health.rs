@@ -1,5 +1,4 @@
-//! Storage health: after a storage fault the coordinator takes no new work until a probe write,
-//! tried every `storage_probe_interval_ms`, succeeds.
+//! Storage health: after a storage fault no new work until a probe write succeeds.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

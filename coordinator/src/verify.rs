@@ -7,8 +7,7 @@ use std::collections::HashSet;
 use wavegate_common::Signal;
 use wavegate_common::proto::v1 as pb;
 
-/// `ExchangeStats.error` when an agent reported something not sent (details in the log and
-/// `Agents.List`).
+/// `ExchangeStats.error` of an agent that reported something not sent (details logged).
 pub const RESULT_MISMATCH: &str = "result_mismatch";
 
 /// Why a report was refused.

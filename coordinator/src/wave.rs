@@ -1,5 +1,4 @@
-//! The wave clock: closes collecting waves (quiet period, deadline, or the producer's word),
-//! claims them with their params, fails waves too old, resumes waves whose lease expired.
+//! The wave clock: closes, claims, fails too-old and resumes expired waves.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,14 +68,12 @@ async fn tick(core: &Arc<Core>) -> Result<(), CoordinatorError> {
             core.retries.failed(&id);
         }
     }
-    // Dispatch reads params from memory; another coordinator's `Params.Set` on the same
-    // database reaches this one within a tick.
+    // Params are read from memory; another coordinator's `Params.Set` arrives within a tick.
     core.params.refresh(&core.store).await?;
     Ok(())
 }
 
-/// Closes a collecting wave: fails it when older than `max_wave_age`, else claims it and
-/// starts its dispatch. Unless `forced` (the producer's close) the claim re-checks it is due.
+/// Closes a collecting wave: fails it if too old, else claims (re-checking due unless `forced`).
 pub async fn close_wave(
     core: &Arc<Core>,
     wave_id: &str,
@@ -173,8 +170,7 @@ pub async fn close_wave(
     Ok(Closed::Dispatching)
 }
 
-/// Takes over a dispatching wave whose lease expired (or that this node owned) and dispatches
-/// it again; agents answer what they already did from their journals.
+/// Takes over an expired (or own) dispatching wave; agents answer from their journals.
 async fn resume(core: &Arc<Core>, wave_id: &str) -> Result<(), CoordinatorError> {
     let now = Utc::now();
     let deadline = now + secs(core.cfg.waves.deadline_secs);

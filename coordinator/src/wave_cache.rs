@@ -7,8 +7,7 @@ use std::collections::BTreeMap;
 use parking_lot::Mutex;
 use wavegate_common::Signal;
 
-/// Signals kept over all waves (~200 bytes each): far above the reference feed's 8 × 100 per
-/// wave, low enough that a bulk ingest does not hold it as peak memory.
+/// Signals kept over all waves (~200 B each): far above a reference wave, below ingest peaks.
 const MAX_CACHED_SIGNALS: usize = 20_000;
 /// Waves kept at most; the oldest (by id, i.e. by timestamp) goes first.
 const MAX_CACHED_WAVES: usize = 32;
@@ -72,8 +71,7 @@ impl WaveCache {
             .extend(signals);
     }
 
-    /// Removes the wave's entry and returns its signals when they are exactly the `expected`
-    /// number the wave holds in the database; `None` means: read them from the database.
+    /// Takes the wave's signals if exactly `expected`; `None`: read them from the database.
     pub fn take(&self, wave_id: &str, expected: u32) -> Option<Vec<Signal>> {
         let mut g = self.inner.lock();
         let e = g.waves.remove(wave_id)?;

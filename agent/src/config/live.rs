@@ -90,8 +90,7 @@ pub struct LiveConfig {
     #[default = 600]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub ban_cooldown_secs: u64,
-    /// Bybit only (`order/create` is an asynchronous acknowledgement): how long, in ms, an
-    /// acknowledged order is polled for before its fill is read off its position.
+    /// Bybit only (`order/create` is asynchronous): ms to poll an acked order, then its position.
     #[default = 5000]
     pub ack_visibility_ms: u64,
     /// Farthest a fill price may lie from the last price, in percent, before it is read back.

@@ -298,8 +298,7 @@ impl BybitLinear {
             .map_err(Failure::Other)
     }
 
-    /// `fill` checked against the last price ([`FillCheck`]): read back from
-    /// `/v5/order/realtime` `avgPrice` when off, else the last price.
+    /// `fill` checked ([`FillCheck`]): read back (`/v5/order/realtime` `avgPrice`), else last.
     async fn checked(&self, symbol: &str, link_id: &str, fill: Fill) -> Fill {
         let Ok(last) = self.price(symbol).await else {
             return fill;

@@ -32,8 +32,7 @@ pub struct FaultsConfig {
     pub exec_fail: Vec<String>,
     /// Symbols whose entry fills but whose protective stop is rejected (`stop_rejected`).
     pub stop_fail: Vec<String>,
-    /// Symbols whose market close is rejected (`close_rejected`). With `stop_fail`, a filled
-    /// entry is left open without a stop (stop step `close_failed`).
+    /// Symbols whose close is rejected; with `stop_fail`, a filled entry stays without a stop.
     pub close_fail: Vec<String>,
     /// Symbols whose order lookups fail: an unanswered entry stays unresolved.
     pub lookup_fail: Vec<String>,

@@ -112,8 +112,7 @@ impl Rules {
         })
     }
 
-    /// The stop trigger price on the tick, rounded AWAY from the market, so rounding never
-    /// moves a stop onto or across the current price.
+    /// The stop trigger on the tick, rounded AWAY from the market (never onto or across it).
     pub fn stop_trigger(&self, side: Side, stop_price: Decimal) -> String {
         let steps = match side {
             Side::Long => self.tick.floor_steps(stop_price),
@@ -123,12 +122,10 @@ impl Rules {
     }
 }
 
-/// Farthest a stop may sit from the last price (one half): a stop farther away was computed
-/// from a wrong price and would protect nothing.
+/// Farthest a stop may sit from the last price (half): farther, it came from a wrong price.
 pub const MAX_STOP_DISTANCE: Decimal = Decimal::from_parts(5, 0, 0, false, 1);
 
-/// `Ok` when a stop is positive, on the protective side of `last` and within
-/// [`MAX_STOP_DISTANCE`] of it; else `Rejected` (nothing is sent).
+/// `Ok` for a positive stop on the protective side of `last` within [`MAX_STOP_DISTANCE`].
 pub fn check_stop_price(side: Side, stop_price: Decimal, last: Decimal) -> Result<()> {
     if stop_price <= Decimal::ZERO {
         return Err(ExchangeError::Rejected("stop_price_not_positive".into()));

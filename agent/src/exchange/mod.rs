@@ -168,8 +168,7 @@ pub trait Exchange: Send + Sync + 'static {
     /// Places a market entry; a live fill price is checked ([`fill_check`]).
     async fn place_entry(&self, order: EntryOrder) -> Result<Fill>;
 
-    /// The answer to an order of `kind` that [`faults`] refuses with `reason`; the paper
-    /// exchange records it as its own refusal.
+    /// The answer to an order of `kind` that [`faults`] refuses (paper records it as its own).
     async fn refused(
         &self,
         kind: &'static str,

@@ -1,5 +1,4 @@
-//! What the adapters offer beyond entry, stop and close: balance and exposure, leverage
-//! brackets, leverage and margin mode, and the trailing stop.
+//! What adapters offer beyond entry, stop and close: account, brackets, leverage, trailing stop.
 
 pub use crate::config::MarginMode;
 
@@ -16,8 +15,7 @@ pub struct AccountState {
 }
 
 impl AccountState {
-    /// A live venue's account: `free` is the quote asset's available balance (0 when not
-    /// reported), exposure the sum of open positions' absolute values.
+    /// A live account: `free` the quote asset's balance (0 if unreported), exposure the sum.
     pub fn live(free: Option<Decimal>, position_values: impl IntoIterator<Item = Decimal>) -> Self {
         Self {
             free_balance: Some(free.unwrap_or_default()),
@@ -35,8 +33,7 @@ pub struct LeverageSetting {
     pub margin_mode: MarginMode,
 }
 
-/// A trailing stop: activates at `activation_price`, then closes the position once the price
-/// moves back `callback_percent` from its best since activation.
+/// A trailing stop: from `activation_price`, closes once the price falls back `callback_percent`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrailingStopOrder {
     /// Client order id (derived from the entry's, tag `t`).

@@ -29,8 +29,7 @@ pub enum Call {
 }
 
 impl Call {
-    /// The error when the outcome is not known: an order may have executed → `Unknown`; a read
-    /// changed nothing → `Unavailable`.
+    /// The error for an unknown outcome: `Unknown` for an order, `Unavailable` for a read.
     pub fn unknown_outcome(self, detail: String) -> ExchangeError {
         match self {
             Call::Order => ExchangeError::Unknown(detail),

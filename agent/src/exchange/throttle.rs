@@ -93,8 +93,7 @@ impl Throttle {
     }
 }
 
-/// Runs `call` again after each cool-down it meets (a throttled call sent nothing) while the
-/// waits add up to at most `max_wait`; then the last answer.
+/// Runs `call` again after each cool-down (nothing was sent) while waits total ≤ `max_wait`.
 pub async fn through_cool_downs<T, F, Fut>(max_wait: Duration, mut call: F) -> Result<T>
 where
     F: FnMut() -> Fut,

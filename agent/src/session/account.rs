@@ -11,8 +11,7 @@ use crate::exchange::{AccountState, ExchangeError};
 use crate::validate::limits::INSUFFICIENT_BALANCE;
 use crate::validate::sizing::Sized;
 
-/// The account at the wave's start when a limit needs it, read again
-/// ([`retried`](super::start::retried)) on failure. Without it the wave is refused.
+/// The account at the wave's start, read [`retried`](super::start::retried); else refused.
 pub(super) async fn read_account(ctx: &AgentCtx) -> Result<AccountState, ExchangeError> {
     let l = &ctx.config.limits;
     if !l.check_balance && l.max_exposure_usd.is_none() {

@@ -1,5 +1,4 @@
-//! Reading the coordinator (batches, `Exhausted`, `Cancel`, a lost stream, timeouts), fed to
-//! the [`SessionProtocol`](wavegate_common::session::SessionProtocol).
+//! Reading the coordinator, fed to [`SessionProtocol`](wavegate_common::session::SessionProtocol).
 
 use futures::FutureExt;
 use tonic::Status;
@@ -140,8 +139,7 @@ impl Session {
         Ok(())
     }
 
-    /// No top-up answer within `topup_timeout_ms`: as if the coordinator were lost, but the
-    /// stream is still read for a `Cancel`.
+    /// No top-up answer in time: as if the coordinator were lost, still reading for a `Cancel`.
     pub(super) fn topup_timeout(&mut self, out: &mut Outbound) {
         warn!(wave_id = %self.start.wave_id, phase = ?self.proto.phase(),
               timeout_ms = self.ctx.config.topup_timeout_ms,
@@ -149,8 +147,7 @@ impl Session {
         self.on(Event::TopUpTimeout, out);
     }
 
-    /// No buffer within `topup_timeout_ms`: end with `DEADLINE_EXCEEDED`, no result journaled
-    /// (nothing was sent), so the wave's lock is released for a re-send.
+    /// No buffer in time: `DEADLINE_EXCEEDED`, nothing journaled, the lock released.
     pub(super) fn buffer_timeout(&mut self, out: &mut Outbound) {
         warn!(wave_id = %self.start.wave_id, timeout_ms = self.ctx.config.topup_timeout_ms,
               "no buffer (batch round 0) after Start; session ended without a result");

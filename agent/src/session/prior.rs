@@ -125,8 +125,7 @@ impl Priors {
 }
 
 impl Session {
-    /// The verdict on a signal with a journaled order: `Successful` (it passed when sent), its
-    /// outcome the journaled one.
+    /// A signal with a journaled order: `Successful` (passed when sent), its journaled outcome.
     pub(super) fn prior_verdict(&mut self, i: usize, out: &mut Outbound) {
         self.record_verdict(i, &Verdict::Successful, out);
         let id = self.entries[i].signal.id();
@@ -173,8 +172,7 @@ impl Session {
         self.entries[i].outcome = Some(o);
     }
 
-    /// Outcomes of journaled orders whose signals never came in this run, counted as the first
-    /// run's successes; one still waiting for its side holds its slot.
+    /// Journaled orders whose signals never came: the first run's successes (or held slots).
     pub(super) fn unplaced_priors(&mut self, out: &mut Outbound) -> Vec<pb::SignalOutcome> {
         let mut outcomes = Vec::new();
         for p in self.priors.by_coid.values_mut().filter(|p| !p.placed) {

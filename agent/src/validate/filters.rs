@@ -1,5 +1,4 @@
-//! Symbol filters (`[symbols]`): allow-list, deny-list, deny patterns, and the reference bot's
-//! refusals (stablecoin pairs, leveraged tokens) → [`SYMBOL_FILTERED`].
+//! Symbol filters (`[symbols]`) and the reference bot's refusals → [`SYMBOL_FILTERED`].
 
 use crate::config::SymbolsConfig;
 

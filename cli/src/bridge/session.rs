@@ -1,5 +1,4 @@
-//! One connection to the signal server: connect, authenticate, ask for the signals, read while
-//! pinging every `ping_interval`, give up after `pong_timeout` (reference: 20 s / 10 s).
+//! One signal-server connection: authenticate, ask, read while pinging; give up on silence.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,4 @@
-//! A child process of the process backend: its address from its "listening on" line, ready on
-//! gRPC `SERVING`; SIGTERM to stop, SIGKILL when dropped.
+//! A child process: address from its "listening on" line, ready on `SERVING`, SIGKILL on drop.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -68,8 +67,7 @@ fn log_tail(log: &Path) -> String {
 }
 
 impl ChildProc {
-    /// Starts `bin --config config`, output appended to `log`, with the environment minus
-    /// `WAVEGATE_*` (it would override the generated file's keys).
+    /// Starts `bin --config config` logging to `log`, without `WAVEGATE_*` (it overrides the file).
     pub(super) async fn start(
         bin: &Path,
         what: &str,

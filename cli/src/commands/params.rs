@@ -1,5 +1,4 @@
-//! `wavegate params get [EXCHANGE]` and `params set EXCHANGE …` (EXCHANGE: id or name). `set`
-//! refuses an exchange without an agent (its signals could only fail) unless `--force`.
+//! `wavegate params get|set`; `set` refuses an exchange without an agent unless `--force`.
 
 use serde::Serialize;
 use wavegate_common::MarginMode;

@@ -1,5 +1,4 @@
-//! JSON containers: an array, one object, NDJSON, or the reference signal-server `signals`
-//! message. Parsed field by field, so an error names its field and line.
+//! JSON containers (array, object, NDJSON, `signals` message), parsed field by field for errors.
 
 use std::collections::HashMap;
 

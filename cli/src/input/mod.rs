@@ -1,5 +1,4 @@
-//! Signal files for `publish`: JSON, NDJSON, CSV and the reference bot's forms. Every record is
-//! checked before anything is sent; a bad file is refused whole, one error per bad record.
+//! Signal files for `publish`, checked whole before anything is sent (one error per bad record).
 
 mod csv;
 mod json;

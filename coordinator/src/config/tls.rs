@@ -1,5 +1,4 @@
-//! `[agent_tls]`: CA (and client identity for mutual TLS) of every `https://` agent endpoint.
-//! No system trust store is built in, so an `https://` agent without it is a config error.
+//! `[agent_tls]`: CA (and mTLS identity) for `https://` agents; no system roots are built in.
 
 use std::path::{Path, PathBuf};
 

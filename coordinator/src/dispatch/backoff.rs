@@ -1,5 +1,4 @@
-//! The wait between attempts of one exchange's dispatch: `retry_backoff_min_ms` doubling up to
-//! `retry_backoff_max_ms`, never past the attempts' limit.
+//! The wait between an exchange's attempts: doubling within the backoff bounds and the limit.
 
 use std::time::Duration;
 
@@ -42,8 +41,7 @@ impl Backoff {
 mod tests {
     use super::*;
 
-    /// Checks the waits of `expected.len()` attempts (ms) cut at `limit_ms`, on the paused
-    /// clock: to the timer's 1 ms resolution, and never past the limit.
+    /// Checks `expected` waits (ms) under `limit_ms` on the paused clock, to its 1 ms resolution.
     async fn assert_waits(cfg: &DispatchConfig, limit_ms: u64, expected: &[u64]) {
         let mut backoff = Backoff::new(cfg);
         let start = Instant::now();

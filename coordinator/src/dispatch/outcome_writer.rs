@@ -29,17 +29,14 @@ fn key(exchange_id: u32, o: &pb::SignalOutcome) -> OutcomeKey {
 /// What the writer did with the outcomes it was handed.
 #[derive(Debug, Default)]
 pub struct Written {
-    /// The content each row holds after the writer's committed transactions (only rows whose
-    /// last write committed: a failed batch rolls back and moves its rows to `left`).
+    /// Each row's content after the committed transactions (a failed batch's rows go to `left`).
     pub committed: HashMap<OutcomeKey, pb::SignalOutcome>,
-    /// The latest outcome of each row not stored yet (exchange name, outcome): taken
-    /// after the finish, or in a batch whose transaction failed.
+    /// The latest unstored outcome per row: taken after the finish, or from a failed batch.
     pub left: HashMap<OutcomeKey, (String, pb::SignalOutcome)>,
 }
 
 impl Written {
-    /// What the completion stores: each final outcome (they win over anything streamed)
-    /// unless its row already holds it, then each row left over that no final outcome covers.
+    /// What the completion stores: finals (they win) not already held, then uncovered leftovers.
     pub fn still_to_store(mut self, finals: Vec<StoredOutcome>) -> Vec<StoredOutcome> {
         let mut out = Vec::with_capacity(finals.len() + self.left.len());
         for (ex, o) in finals {

@@ -163,8 +163,7 @@ pub fn merge_wave_params(
     }
 }
 
-/// The position params after a signal's are applied to `kept`: each one the signal carries
-/// replaces the kept one.
+/// The position params after a signal's: each one it carries replaces the kept one.
 fn position_of(p: &SignalParams, kept: Option<&PositionParams>) -> PositionParams {
     PositionParams {
         leverage: p.leverage.or_else(|| kept.and_then(|k| k.leverage)),
@@ -178,8 +177,7 @@ fn position_of(p: &SignalParams, kept: Option<&PositionParams>) -> PositionParam
     }
 }
 
-/// Locks one exchange's params row for the rest of the transaction (a no-op write), so
-/// read-merge-writes of the row do not interleave.
+/// Locks an exchange's params row to the transaction's end, so read-merge-writes do not interleave.
 pub(super) async fn lock_params_row(
     conn: &mut sqlx::AnyConnection,
     exchange_id: u32,

@@ -1,5 +1,4 @@
-//! The params a wave is dispatched with (docs/design.md §1 step 1), fixed before the first
-//! `Start`, so a later `Params.Set` cannot change a target agents work towards.
+//! A wave's dispatched params (docs/design.md §1 step 1), fixed before the first `Start`.
 
 use std::collections::BTreeMap;
 
@@ -23,8 +22,7 @@ pub type WaveParams = BTreeMap<u32, Option<pb::ExchangeParams>>;
 /// Stored params rows by exchange id.
 pub type ByExchange = BTreeMap<u32, StoredParams>;
 
-/// One exchange's params carried by a wave: those of its first signal (in rank order) that
-/// carries any.
+/// One exchange's params from a wave: its first signal (rank order) that carries any.
 #[derive(Debug, Clone)]
 pub struct ParamsUpdate {
     /// Exchange id.

@@ -127,8 +127,7 @@ pub(crate) async fn lock_collecting(
     one_row(q, conn).await
 }
 
-/// Records `added` new signals on a collecting wave (locked by [`lock_collecting`]): the quiet
-/// period counts from `now`.
+/// Records `added` signals on a collecting wave (see [`lock_collecting`]); quiet counts from `now`.
 pub(crate) async fn touch_collecting(
     conn: &mut sqlx::AnyConnection,
     id: &str,
@@ -175,8 +174,7 @@ pub struct Claim<'a> {
     pub deadline: DateTime<Utc>,
     /// The close time (`closed_at`).
     pub now: DateTime<Utc>,
-    /// Unless the producer closed the wave: quiet since this instant (or past `close_by`), else
-    /// the claim fails.
+    /// Unless the producer closed the wave: quiet since this instant (or past `close_by`).
     pub due: Option<DateTime<Utc>>,
 }
 
@@ -294,8 +292,7 @@ impl Store {
             .is_some())
     }
 
-    /// [`Store::claim`], returning the wave's final signal count when it succeeded (dispatch
-    /// compares it with the signals kept in memory).
+    /// [`Store::claim`] returning the final signal count (compared with the cached signals).
     pub async fn claim_counted(
         &self,
         id: &str,
@@ -368,8 +365,7 @@ impl Store {
     }
 }
 
-/// [`Store::fail_collecting`] on a connection: the conditional write that races safely with
-/// the claim.
+/// [`Store::fail_collecting`] on a connection: races safely with the claim.
 pub(crate) async fn fail_collecting_in(
     conn: &mut sqlx::AnyConnection,
     id: &str,

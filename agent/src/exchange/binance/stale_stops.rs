@@ -14,8 +14,7 @@ use super::{BinanceFutures, NAME};
 use crate::exchange::Result;
 
 impl BinanceFutures {
-    /// Cancels every resting close-all stop of `symbol` whose closing side is `side`. An
-    /// unreadable list is the error (the stop then fails like any refusal).
+    /// Cancels `symbol`'s resting close-all stops closing on `side`; an unreadable list errs.
     pub(super) async fn cancel_stale_close_stops(&self, symbol: &str, side: &str) -> Result<()> {
         let params = vec![
             ("algoType", "CONDITIONAL".to_owned()),
