@@ -10,7 +10,6 @@ pub fn output_width() -> Option<usize> {
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|n| *n > 0)
         .or_else(|| {
-            // `None` when standard output is not a terminal.
             console::Term::stdout()
                 .size_checked()
                 .map(|(_, cols)| usize::from(cols))

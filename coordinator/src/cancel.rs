@@ -229,7 +229,6 @@ async fn stop_dispatch(
         tracing::warn!(wave_id = %row.id, %reason, exchanges_stopping = stopping,
             "dispatching wave cancelled: agents told to stop");
     }
-    // The wave as it is now (it may even have completed meanwhile).
     let wave = core.store.wave(&row.id).await?.unwrap_or(row);
     Ok(Cancelled {
         wave,

@@ -39,7 +39,6 @@ pub async fn complete(
     let totals = WaveTotals::from_exchanges(total_signals, &exchanges);
     let now = Utc::now();
     let event = WaveCompleted::new(&row.id, &totals, &exchanges, now);
-    // `partial` when any exchange has an error.
     let status = if exchanges.iter().any(|e| e.error.is_some()) {
         WaveStatus::Partial
     } else {

@@ -22,7 +22,6 @@ use crate::state::Core;
 use crate::store::Store;
 use crate::wave::run_clock;
 
-/// The public services.
 const SERVICES: [&str; 4] = [
     <SignalIngestServer<Api> as NamedService>::NAME,
     <WavesServer<Api> as NamedService>::NAME,
@@ -122,7 +121,6 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
     core.storage.set_reporter(health.clone());
     let (storage, probe_rx) = (core.storage.clone(), rx.clone());
     core.spawn_task(async move { storage.run_probe(probe_rx).await });
-    // Reflection v1 and v1alpha of what this process serves.
     let (reflection, reflection_alpha) =
         wavegate_common::reflection::services(&SERVICES, &[tonic_health::pb::FILE_DESCRIPTOR_SET])
             .map_err(|e| CoordinatorError::Corrupt(format!("reflection: {e}")))?;

@@ -11,7 +11,6 @@ use wavegate_common::stats::ExchangeStats;
 use wavegate_common::telemetry::int;
 use wavegate_common::telemetry::propagation::{self, SpanContext};
 
-/// The package of wavegate's gRPC services.
 const PACKAGE: &str = "wavegate.v1";
 
 /// The `wave` span: a root (one trace per wave), linked to the call that closed it.

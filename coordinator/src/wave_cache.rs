@@ -88,7 +88,6 @@ impl WaveCache {
         }
     }
 
-    /// Signals held over all waves.
     #[cfg(test)]
     fn len(&self) -> usize {
         self.inner.lock().total

@@ -158,7 +158,6 @@ impl ChildProc {
             .and_then(|id| i32::try_from(id).ok())
             .and_then(rustix::process::Pid::from_raw);
         let Some(pid) = pid else {
-            // Already reaped: nothing to stop.
             return;
         };
         if let Err(e) = rustix::process::kill_process(pid, rustix::process::Signal::TERM) {

@@ -18,7 +18,6 @@ pub fn is_storage_fault(e: &sqlx::Error) -> bool {
                     .iter()
                     .any(|class| code.starts_with(class));
             }
-            // SQLite: the (extended) result code as a number.
             code.parse::<i64>()
                 .is_ok_and(|c| SQLITE_STORAGE.contains(&(c & 0xff)))
         }
