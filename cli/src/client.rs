@@ -74,7 +74,7 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Maps a status of `call` to a [`CliError`] naming this endpoint.
+    /// Maps a status of `call` to a `CliError` naming this endpoint.
     pub fn status_error(&self, call: &'static str, status: &tonic::Status) -> CliError {
         CliError::from_status(call, &self.endpoint, status)
     }
@@ -153,7 +153,7 @@ fn tls_config(args: &ConnectArgs) -> Result<Option<ClientTlsConfig>, CliError> {
     Ok(Some(tls))
 }
 
-/// Connects: a bad URL or TLS file is an input error (2), no connection [`CliError::Unreachable`].
+/// Connects: a bad URL or TLS file is an input error (2), no connection `CliError::Unreachable`.
 pub async fn connect(args: &ConnectArgs) -> Result<Clients, CliError> {
     let url = args.coordinator.trim().to_owned();
     if !(url.starts_with("http://") || url.starts_with("https://")) {

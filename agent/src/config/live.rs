@@ -66,7 +66,7 @@ pub struct Credentials {
 pub struct LiveConfig {
     /// REST base URL (tests point it at a local fake); unset: `network`'s official URL.
     pub base_url: String,
-    /// `mainnet` (default), `testnet` or `demo`: the default `base_url` ([`super::network`]).
+    /// `mainnet` (default), `testnet` or `demo`: the default `base_url` (`super::network`).
     pub network: Network,
     /// How long a signed request stays valid at the exchange (`recvWindow`), in ms.
     #[default = 5000]

@@ -1,7 +1,7 @@
 //! `wavegate bench`: how long a wave takes with the real binaries on loopback, and how much is
 //! wavegate's own cost. **grid**: the sample waves at several paper latencies, sequential and
 //! windowed, against the sequential lower bound; **regions**: coordinator and agents far apart
-//! ([`crate::delay_proxy::DelayProxy`]), against the reference's one process far from every
+//! (`crate::delay_proxy::DelayProxy`), against the reference's one process far from every
 //! exchange. [`stats`] and [`wave_run`] are shared with the repository's `waves` bench.
 
 pub mod breakdown;
