@@ -1,6 +1,4 @@
-//! # wavegate-agent
-//!
-//! The exchange agent: one per exchange account. It serves `ExchangeAgent` (plus health and
+//! `wavegate-agent`, one per exchange account: serves `ExchangeAgent` (plus health and
 //! reflection) and does the money-moving half of docs/design.md §1: validation, top-ups, the
 //! execution walk, the order journal and the exchange adapter. Library users build an
 //! [`AgentConfig`] and call [`spawn`]; the binary installs the tracing subscriber.

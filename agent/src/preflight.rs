@@ -1,5 +1,4 @@
-//! `wavegate-agent check`: a read-only preflight of a live account, printed as a table; what
-//! would make trading fail is `FAIL` (non-zero exit), a risk (a key that may withdraw) `WARN`.
+//! `wavegate-agent check`: read-only preflight table; `FAIL` stops trading (exit 1), `WARN` a risk.
 
 use std::fmt::Write as _;
 

@@ -1,16 +1,12 @@
 //! One `ExecuteWave` run: validates batches, asks for top-ups and drives the [`Walk`], streaming
 //! every outcome. A single task; verdicts stay in rank order ([`VerdictFilter`]) while validated
 //! signals execute at once (pipelining, docs/design.md §1). It outlives its stream: without a
-//! coordinator it finishes with what it holds and journals the `Result` for a re-send.
-//!
-//! An unanswered top-up (`topup_timeout_ms`) counts as a lost coordinator; a buffer that never
-//! comes ends the session with `DEADLINE_EXCEEDED` and no journaled `Result`, releasing the
-//! wave's lock. Orders journaled by an earlier run are settled first (`session/prior.rs`).
-//! While any order is unresolved (unknown, or a position without its stop) the `Result` is
-//! sent but not journaled, so a re-sent wave settles it.
-//!
-//! The protocol is the pure [`SessionProtocol`]; this task does the I/O and carries out its
-//! [`Action`]s.
+//! coordinator it finishes with what it holds and journals the `Result` for a re-send. An
+//! unanswered top-up counts as a lost coordinator; a missing buffer ends the session with
+//! `DEADLINE_EXCEEDED`, nothing journaled, the wave's lock released. Orders of an earlier run
+//! are settled first (`session/prior.rs`); while any order is unresolved the `Result` is sent
+//! but not journaled, so a re-sent wave settles it. The protocol is the pure
+//! [`SessionProtocol`]; this task does the I/O and carries out its [`Action`]s.
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -1,5 +1,3 @@
-//! # wavegate-cli
-//!
 //! The `wavegate` command line: a client of the coordinator's public API, a loopback cluster
 //! (`demo`, `dev`, `replay`), and `bridge`. The binary only calls [`commands::run`].
 

@@ -1,8 +1,7 @@
 //! Bearer tokens of the public API and their scopes (`[auth] tokens_file`): one token per line,
-//! then optionally its scopes (comma- or space-separated), e.g. `ops-77b0…  read,operate`.
-//!
-//! A bare token grants every scope. Scopes: `publish` (SignalIngest), `read` (Waves.Get/List/
-//! Watch, Params.Get, Agents.List), `operate` (Params.Set, Waves.Cancel), `admin` (everything).
+//! then optionally its scopes (comma- or space-separated), e.g. `ops-77b0…  read,operate`. A bare
+//! token grants every scope. Scopes: `publish` (SignalIngest), `read` (Waves.Get/List/Watch,
+//! Params.Get, Agents.List), `operate` (Params.Set, Waves.Cancel), `admin` (everything).
 //! [`Guarded`] checks each call from its headers before the body is read: a missing or unknown
 //! token is UNAUTHENTICATED, one without the scope PERMISSION_DENIED. Tokens are never logged.
 

@@ -15,8 +15,7 @@ use crate::state::Core;
 use crate::timing;
 use crate::wave::{Closed, close_wave};
 
-/// Signals per transaction while a stream is read: the commit stays a small part of the batch
-/// and the queue stays below the ingest's peak memory (docs/benchmarks.md).
+/// Signals per transaction while streaming: commits stay cheap, the queue below peak memory.
 const FLUSH_SIGNALS: usize = 5_000;
 /// Flush period, so a streamed wave's `last_signal_at` stays fresh and the quiet does not close it.
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);

@@ -1,8 +1,6 @@
-//! # wavegate-coordinator
-//!
-//! Assembles waves of signals, keeps per-exchange params, dispatches every exchange's part of a
-//! wave to its agent concurrently and records the results (docs/design.md §1 steps 1, 2, 4, 7).
-//! Only [`config`], [`store`] and [`spawn`] are public.
+//! `wavegate-coordinator`: assembles waves of signals, keeps per-exchange params, dispatches
+//! every exchange's part of a wave to its agent concurrently and records the results
+//! (docs/design.md §1 steps 1, 2, 4, 7). Only [`config`], [`store`] and [`spawn`] are public.
 
 pub(crate) mod agents;
 pub(crate) mod api;

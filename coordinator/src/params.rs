@@ -118,8 +118,7 @@ const MAX_STOP_PERCENT: f64 = 50.0;
 /// Trailing distance bounds, percent: Binance `TRAILING_STOP_MARKET` `callbackRate`, the narrowest.
 const TRAILING_DISTANCE_PERCENT: (f64, f64) = (0.1, 10.0);
 
-/// Checks params anyone sets: `max_trades` in [1, `params.max_trades_ceiling`], percentages
-/// within bounds. Field names get `prefix` (`params.` for a signal's).
+/// Checks params anyone sets: `max_trades` in [1, ceiling], percentages in bounds; `prefix`ed.
 pub fn check_bounds(
     cfg: &CoordinatorConfig,
     prefix: &str,

@@ -55,8 +55,7 @@ impl OutcomeSink {
     }
 }
 
-/// The outcomes an agent reported over every attempt (the latest report of a signal at a stage
-/// wins), for an exchange whose attempts never reach the `Result`.
+/// Latest outcome per signal and stage over all attempts, for when no `Result` comes.
 #[derive(Debug, Default)]
 pub struct Known {
     outcomes: BTreeMap<(i32, i64), pb::SignalOutcome>,

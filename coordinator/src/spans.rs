@@ -127,8 +127,7 @@ pub fn record_error(span: &Span, message: &str) {
     span.record("otel.status_description", message);
 }
 
-/// Serves a public API call in its SERVER span (`wavegate.v1.Waves/Get` for `Waves.Get`), a
-/// child of the caller's `traceparent`; records the call's gRPC code (and error).
+/// Serves an API call in its SERVER span (child of the caller's `traceparent`), with its code.
 pub async fn serve<Q, T, F>(
     method: &'static str,
     request: tonic::Request<Q>,

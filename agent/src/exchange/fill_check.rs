@@ -41,8 +41,7 @@ impl FillCheck {
             && (price - last).abs() <= percent_of(last, self.max_deviation_percent)
     }
 
-    /// `fill` when sane against `last`; else what `read_back` finds when sane; else `fill` at
-    /// `last`, logged and counted. Quantity and order id are always the venue's.
+    /// `fill` if sane against `last`, else a sane `read_back`, else `fill` at `last` (counted).
     pub async fn checked<F, Fut>(&self, fill: Fill, last: Decimal, read_back: F) -> Fill
     where
         F: FnOnce() -> Fut,

@@ -189,8 +189,7 @@ pub trait Exchange: Send + Sync + 'static {
     /// Looks an order up by client order id (and `symbol`, Binance's index); `None`: never seen.
     async fn lookup_order(&self, symbol: String, id: String) -> Result<Option<OrderReport>>;
 
-    /// True when the stop under client order id `id` is in place or fired: by default a lookup
-    /// of that order; a venue whose stop is a position attribute (Bybit) reads the position.
+    /// Stop `id` in place or fired: a lookup by default; Bybit (an attribute) reads the position.
     async fn stop_in_place(&self, symbol: String, id: String) -> Result<bool> {
         Ok(matches!(
             self.lookup_order(symbol, id).await?,

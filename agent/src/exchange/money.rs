@@ -15,8 +15,7 @@ pub struct NotMoney {
     pub value: String,
 }
 
-/// `x` as the decimal it prints as (Rust prints the shortest round-tripping string, so `0.1`
-/// is exactly `0.1`). NaN, infinities and out-of-range magnitudes are refused.
+/// `x` as the decimal it prints as (`0.1` is exactly `0.1`); non-finite or huge `x` is refused.
 pub fn decimal(x: f64, what: &'static str) -> Result<Decimal, NotMoney> {
     let bad = || NotMoney {
         what,

@@ -317,7 +317,7 @@ pub fn text(v: &serde_json::Value, key: &str) -> Option<String> {
     }
 }
 
-/// A JSON field as an exact decimal (venues send decimals as strings); `None` when absent/malformed.
+/// A JSON field as an exact decimal (venues send strings); `None` when absent or malformed.
 pub fn number(v: &serde_json::Value, key: &str) -> Option<super::money::Decimal> {
     text(v, key).and_then(|t| super::money::parse(&t))
 }

@@ -28,8 +28,7 @@ struct Prior {
     placed: bool,
 }
 
-/// The wave's journaled orders by client order id: two rows of one signal (different ids) are
-/// two orders the exchange may hold, each with its slot.
+/// Journaled orders by client order id: two ids of one signal are two orders, two slots.
 #[derive(Debug, Default)]
 pub(super) struct Priors {
     by_coid: BTreeMap<String, Prior>,

@@ -271,8 +271,7 @@ mod tests {
     #[test]
     fn a_new_target_drops_an_explicit_buffer_and_other_fields_stay() {
         let now = Utc::now();
-        // A different target drops the buffer set for the old one (max_trades + buffer_fixed);
-        // the same target, or none, keeps it.
+        // A different target drops the old target's buffer; the same target, or none, keeps it.
         for (target, want) in [
             (Some(4), (4, None)),
             (Some(6), (6, Some(9))),

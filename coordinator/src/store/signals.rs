@@ -211,8 +211,7 @@ async fn insert_chunk(
             sql.push(',');
         }
         match backend {
-            // Anonymous `?` (each row binds the wave id again): named parameters are looked
-            // up by a linear search, making binding quadratic.
+            // Anonymous `?`: named parameters are looked up linearly, making binding quadratic.
             Backend::Sqlite => sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
             // $1 is the wave id, shared by every row.
             Backend::Postgres => {

@@ -173,8 +173,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(None);
         };
-        // On a count mismatch (see `wave_cache`) read here: the read sees exactly what the
-        // claim counted and the path keeps its single commit.
+        // On a mismatch read here: exactly what the claim counted, in the same single commit.
         let (signals, from_memory) = match cached(signal_count) {
             Some(s) => (s, true),
             None => (wave_signals_in(&mut tx, claim.id, wave_ts).await?, false),

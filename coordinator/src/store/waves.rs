@@ -146,8 +146,7 @@ pub(crate) async fn touch_collecting(
     Ok(())
 }
 
-/// In a transaction: true while `owner` dispatches the wave, then held until it ends. A no-op
-/// write, so it takes the row lock (PostgreSQL) or the write lock (SQLite).
+/// In a transaction: true while `owner` dispatches the wave, held (a no-op write) to its end.
 pub(crate) async fn hold_dispatching(
     conn: &mut sqlx::AnyConnection,
     id: &str,

@@ -113,8 +113,7 @@ impl BinanceFutures {
         if steps == 0 {
             return Err(ExchangeError::Rejected("below_min_quantity".into()));
         }
-        // On the tick, away from the market: up for a long's activation above the price, down
-        // for a short's below it (`stop_trigger` of the opposite side).
+        // On the tick, away from the market (`stop_trigger` of the opposite side).
         let away = match o.side {
             Side::Long => Side::Short,
             Side::Short => Side::Long,

@@ -67,8 +67,7 @@ impl UsageLimits {
         }
     }
 
-    /// How long requests should wait given `reply`'s usage at `server_ms` (venue clock): until
-    /// the fullest window near its limit turns; `None` below [`SLOW_AT`] percent.
+    /// The wait for `reply`'s usage at venue time `server_ms`: near a limit, until its window turns.
     pub fn pace(&self, reply: &Reply, server_ms: i64) -> Option<Duration> {
         let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         let fullest = windows
