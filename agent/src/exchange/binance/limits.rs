@@ -67,7 +67,7 @@ impl UsageLimits {
         }
     }
 
-    /// The wait for `reply`'s usage at venue time `server_ms`: near a limit, until its window turns.
+    /// The wait for `reply`'s usage at venue time `server_ms`: near a limit, until it turns.
     pub fn pace(&self, reply: &Reply, server_ms: i64) -> Option<Duration> {
         let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         let fullest = windows
