@@ -1,7 +1,6 @@
 //! Re-protection of the journal's open ends (docs/design.md §3): the coordinator may never
-//! re-send a wave that left an entry unknown or a position without its stop, so the agent settles
-//! them itself at start-up and before the next wave ([`Reprotect::mark_needed`], [`settle_prior`]):
-//! lookups, stops or closes, never an entry.
+//! re-send such a wave, so the agent settles unknown entries and unprotected positions itself
+//! ([`Reprotect::mark_needed`], [`settle_prior`]): lookups, stops or closes, never an entry.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

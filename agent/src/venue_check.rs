@@ -1,6 +1,5 @@
-//! The journal checked against the venue: a journal behind the account would let waves run
-//! again, so trading waits (health `NOT_SERVING`) until it accounts for every open position,
-//! checked at start-up and before each wave. `--confirm-new-journal` accepts the venue's state.
+//! The journal against the venue: trading waits (`NOT_SERVING`) until every open position is
+//! accounted for, else waves could run again. `--confirm-new-journal` accepts the venue's state.
 
 use tokio::sync::Mutex;
 use tonic::server::NamedService;

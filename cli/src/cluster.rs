@@ -1,6 +1,5 @@
-//! The cluster of `demo`, `dev`, `replay` and `bench`: a coordinator and paper agents on loopback,
-//! as tasks or as the real binaries (`--processes`). The sample waves carry past timestamps, so
-//! any age is accepted and the CLI closes each wave itself.
+//! The cluster of `demo`, `dev`, `replay`, `bench`: coordinator and paper agents on loopback, as
+//! tasks or binaries (`--processes`); waves of any age accepted, closed by the CLI.
 
 mod child;
 mod config_files;

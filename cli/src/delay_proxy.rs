@@ -1,6 +1,5 @@
 //! A loopback TCP proxy delaying every byte by a fixed one-way time both ways (40 ms ≈
-//! Frankfurt ↔ Tokyo) without `netem`: latency only, in order; one side closing closes the other
-//! once the delayed bytes are out.
+//! Frankfurt ↔ Tokyo) without `netem`: latency only, in order.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -1,7 +1,5 @@
-//! The operator's kill switch (`Waves.Cancel`). A collecting wave is failed by the claim's
-//! conditional write (exactly one wins); a dispatching one is stopped through [`Running`]'s
-//! [`CancelWatch`]es, its agents settle what is in flight. `WAVE_CANCELLED` is recorded first,
-//! so a resumed or taken-over dispatch stops too.
+//! `Waves.Cancel`: a collecting wave fails by the claim's conditional write (one wins); a
+//! dispatching one stops via [`Running`]'s [`CancelWatch`]es. Recorded first, for takeovers.
 
 use std::collections::HashMap;
 use std::sync::Arc;

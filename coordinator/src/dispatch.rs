@@ -1,6 +1,5 @@
-//! Dispatch of one claimed wave: params (docs/design.md §1 step 1), then every exchange
-//! concurrently over its agent's `ExecuteWave` stream with bounded retries; outcomes stored in
-//! batches off the critical path; the lease renewed meanwhile; then the completion (`report`).
+//! Dispatch of a claimed wave: params, every exchange concurrently with bounded retries,
+//! outcomes stored off the critical path, the lease renewed, then the completion.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,8 +1,6 @@
-//! The coordinator's tracing spans: `wave` per dispatch, `exchange` under it, a CLIENT span
-//! per `ExecuteWave` attempt (parent of the agent's SERVER span), `topup`, and a SERVER span per
-//! public API call. gRPC spans follow the OpenTelemetry RPC semantic conventions (v1.37).
-//! Span and field names are a contract (dashboards, trace tests); fields set later are
-//! declared `Empty` up front (`tracing` records only declared fields).
+//! The coordinator's spans: `wave`, `exchange`, a CLIENT span per `ExecuteWave` attempt, `topup`,
+//! and a SERVER span per API call (OpenTelemetry RPC conventions v1.37). Names are a contract;
+//! late fields are declared `Empty` up front (`tracing` records only declared fields).
 
 use tracing::Span;
 use tracing::field::Empty;

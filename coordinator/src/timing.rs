@@ -1,6 +1,5 @@
-//! Wave timing (docs/design.md §4): a wave accepts signals until `wave_timestamp + interval +
-//! signal_delay + grace`; a timestamp is a candle open, at most one interval ahead, not older
-//! than `max_wave_age`.
+//! Wave timing (docs/design.md §4): signals until `ts + interval + signal_delay + grace`; `ts`
+//! a candle open, at most one interval ahead, not older than `max_wave_age`.
 
 use chrono::{DateTime, Utc};
 use wavegate_common::time::{floor_to_interval, is_aligned, wave_id};

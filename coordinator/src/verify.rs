@@ -1,6 +1,5 @@
-//! Checks an agent's report against what it was sent, so a mismatched result is never stored:
-//! each outcome names a signal of the exchange's whole list (a re-sent wave replays earlier
-//! attempts' signals); the `Result` is for this wave, counts the opened outcomes, keeps target.
+//! An agent's report checked against what it was sent (outcomes of the exchange's whole list,
+//! a `Result` of this wave within target), so a mismatched result is never stored.
 
 use std::collections::HashSet;
 

@@ -1,6 +1,5 @@
-//! Accepted signals of collecting waves, kept as their ingest commits, so dispatch need not
-//! read them back (docs/design.md §5). Bounded. Entries hold only committed, distinct signals,
-//! so an entry whose count equals the claim's is the claim's set; else the database is read.
+//! Accepted signals of collecting waves, so dispatch need not read them back (design.md §5).
+//! Entries hold committed, distinct signals: a count equal to the claim's is the claim's set.
 
 use std::collections::BTreeMap;
 

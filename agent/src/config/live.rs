@@ -1,6 +1,5 @@
-//! Settings of the live adapters (`[adapter.binance]`, `[adapter.bybit]`) and their credentials.
-//! The secret comes only from `WAVEGATE_AGENT_API_SECRET` or `api_secret_file`, never the config
-//! file; key and secret are redacted from every `Debug` output.
+//! `[adapter.binance]`, `[adapter.bybit]` and credentials: the secret only from
+//! `WAVEGATE_AGENT_API_SECRET` or `api_secret_file`; key and secret redacted from `Debug`.
 
 use std::fmt;
 use std::num::NonZeroU64;

@@ -1,7 +1,5 @@
-//! `[positions]`, `[limits]` and `[symbols]`: leverage and margin mode, the trailing stop, the
-//! account limits and the symbol filters. Defaults follow the reference bot (`LEVERAGE` 1,
-//! `MAX_POSITIONS` 150, a $10 reserve, stablecoin pairs and leveraged tokens refused); the
-//! trailing stop is off unless both its activation and distance are given.
+//! `[positions]`, `[limits]`, `[symbols]`; defaults follow the reference bot (`LEVERAGE` 1,
+//! `MAX_POSITIONS` 150, $10 reserve, stablecoin pairs and leveraged tokens refused).
 
 use std::num::NonZeroU32;
 

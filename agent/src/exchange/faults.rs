@@ -1,6 +1,5 @@
-//! Fault injection for tests and demos: [`Faulty`] wraps any adapter and refuses or alters its
-//! calls per `[faults]`. A refused order never reaches the venue ([`Exchange::refused`]); a
-//! non-empty `[faults]` with a non-loopback live adapter fails validation.
+//! Fault injection for tests and demos: [`Faulty`] refuses or alters an adapter's calls per
+//! `[faults]` ([`Exchange::refused`]); refused in front of a non-loopback live venue.
 
 use std::sync::Arc;
 use std::sync::Mutex;

@@ -1,6 +1,5 @@
-//! Instrument rules of the live adapters (steps, ticks, limits, minimum notional), their
-//! periodically refreshed cache, and exact decimal formatting: venues refuse a quantity or price
-//! off its step, so both are whole numbers of steps printed with the step's decimals.
+//! Instrument rules of the live adapters, their cache, and exact formatting: venues refuse a
+//! quantity or price off its step, so both are whole steps printed with the step's decimals.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

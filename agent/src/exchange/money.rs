@@ -1,6 +1,5 @@
-//! Money as exact decimals, parsed from the venues' decimal strings and printed back exactly
-//! (venues refuse a hair off the step). `f64` remains only on the wire (proto, TOML), entering
-//! through [`decimal`], which refuses non-finite numbers.
+//! Money as exact decimals from and back to the venues' strings (they refuse a hair off the
+//! step); `f64` only on the wire, entering through [`decimal`].
 
 pub use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;

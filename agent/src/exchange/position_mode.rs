@@ -1,6 +1,5 @@
-//! The position mode: wavegate trades one-way mode only. A hedge-mode account would refuse every
-//! entry, so the adapters read the mode (Binance `GET /fapi/v1/positionSide/dual`, Bybit
-//! `positionIdx`) and refuse the signal at validation with [`HEDGE_MODE`].
+//! One-way position mode only: a hedge-mode account (Binance `positionSide/dual`, Bybit
+//! `positionIdx`) is refused at validation with [`HEDGE_MODE`] rather than on every entry.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

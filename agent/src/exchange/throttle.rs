@@ -1,7 +1,6 @@
-//! The venue-wide rate-limit state of one live adapter: a cool-down after the venue throttled
-//! us, during which nothing is sent (sending on turns a Binance 429 into a 418 ban, a Bybit
-//! limit into a 10-minute 403), and pacing near a limit. A throttled call is
-//! [`ExchangeError::Throttled`], never a refusal; every request passes [`Throttle::admit`].
+//! One live adapter's venue-wide rate-limit state: a cool-down after a throttle (sending on
+//! turns a Binance 429 into a 418 ban, a Bybit limit into a 403) and pacing near a limit. A
+//! throttled call is [`ExchangeError::Throttled`]; every request passes [`Throttle::admit`].
 
 use std::sync::Mutex;
 use std::time::Duration;

@@ -1,6 +1,5 @@
-//! The account side of a session: the account read at the wave's start, symbol filter and
-//! limits per verdict in rank order, margin given back when nothing opened. After an
-//! `insufficient_balance` no top-up is asked.
+//! A session's account side: read at the start, limits per verdict in rank order, margin given
+//! back when nothing opened; no top-up after `insufficient_balance`.
 
 use tracing::info;
 use wavegate_common::session::{Event, Phase};

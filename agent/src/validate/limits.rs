@@ -1,6 +1,5 @@
-//! Account limits in rank order: positions, exposure, balance (with a reserve), leverage
-//! bracket. Each signal takes its share ([`AccountLimits::admit`]) and gives it back
-//! ([`AccountLimits::release`]) if nothing opened.
+//! Account limits in rank order (positions, exposure, balance, bracket): each signal takes its
+//! share ([`AccountLimits::admit`]) and gives it back ([`AccountLimits::release`]).
 
 use crate::config::LimitsConfig;
 pub use crate::exchange::AccountState;

@@ -1,6 +1,5 @@
-//! Sizing in USD: the configured size, raised to the symbol's minimum within
-//! `sizing.tolerance_percent` and `sizing.max_usd`, else refused (reference rule: 100 USD opens
-//! at a 104 minimum, not 120). Adapters round down to the lot step.
+//! Sizing in USD: raised to the symbol's minimum within the tolerance and `max_usd`, else refused
+//! (reference: 100 USD opens at a 104 minimum, not 120). Adapters round down to the step.
 
 use crate::config::SizingConfig;
 use crate::exchange::money::percent_of;

@@ -1,6 +1,5 @@
-//! The waves `wavegate bench` runs: the shipped sample waves with their scenarios' paper worlds.
-//! A paper exchange keeps the positions a wave opened, so each repetition renames its symbols
-//! (`R3BTCUSDT`) and walks exactly as the first.
+//! The sample waves `wavegate bench` runs; each repetition renames its symbols (`R3BTCUSDT`)
+//! since a paper exchange keeps the positions a wave opened.
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,5 @@
-//! A `signals` message to the coordinator: records read in the reference form
-//! ([`TradingbotSignal`], naive times are UTC) and checked, repeats (same id and wave) dropped,
-//! the new ones sent in one `PublishWave` under a `bridge.relay` span. A bad record is counted
-//! and logged, never fatal.
+//! A `signals` message to the coordinator: reference-form records checked, repeats (id and
+//! wave) dropped, the rest in one `PublishWave` under `bridge.relay`; bad records never fatal.
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -1,6 +1,5 @@
-//! CSV signals: a header row, one signal per row. Columns are the JSON field names (params flat,
-//! case insensitive), the reference bot's names as aliases, so its database export publishes
-//! as is. Times: RFC 3339, PostgreSQL's `2025-10-28 18:15:00+00`, or naive UTC. Empty = absent.
+//! CSV signals: columns are the JSON field names (params flat, any case) or the reference bot's
+//! aliases; times RFC 3339, PostgreSQL's form or naive UTC; an empty cell is absent.
 
 use std::collections::HashSet;
 

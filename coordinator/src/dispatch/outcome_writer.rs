@@ -1,7 +1,5 @@
-//! Stores the outcomes agents stream in batched transactions, off the order path. A batch
-//! gathers for [`GATHER`] (fewer fsyncs; a wave's last outcomes are usually still gathering when
-//! its exchanges end, so the completion waits on no commit). On [`Finish`] it ends its
-//! transaction in flight and hands back the rest for the completion's transaction.
+//! Stores streamed outcomes in batches gathered for [`GATHER`] (fewer fsyncs; the last ones are
+//! still gathering when the exchanges end). On [`Finish`] the rest goes to the completion.
 
 use std::collections::HashMap;
 use std::sync::Arc;
