@@ -1,8 +1,4 @@
-//! The agent's configuration: a TOML file (see `agent.example.toml`), then environment
-//! overrides (`WAVEGATE_AGENT_<KEY>`, [`ENV`]), then command-line flags (in `main.rs`).
-//!
-//! Every refusal is a [`ConfigError`] naming the key, so a bad deployment fails at start-up
-//! with a message an operator can act on, never with a panic.
+//! The agent's configuration: TOML, then `WAVEGATE_AGENT_<KEY>` ([`ENV`]), then flags.
 
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroU64};
@@ -85,19 +81,14 @@ pub struct PaperConfig {
     /// Order size in quote currency.
     #[default(Decimal::ONE_HUNDRED)]
     pub notional: Decimal,
-    /// Smallest order size the exchange accepts; below it validation fails
-    /// with `below_min_notional`.
+    /// Smallest order size the exchange accepts; below it: `below_min_notional`.
     #[default(Decimal::from(5))]
     pub min_notional: Decimal,
     /// Symbols with an open position when the journal is first created.
     pub open_positions: Vec<String>,
-    /// Free balance of the account, in USD; each entry takes its margin (notional / leverage)
-    /// from it and an entry whose margin exceeds it is refused (`insufficient_balance`).
-    /// `None`: unlimited (the balance is not modelled).
+    /// Free balance in USD; entries take their margin from it. `None`: unlimited.
     pub balance: Option<Decimal>,
-    /// Largest position notional, in USD, a symbol may hold at leverage 1; at leverage `L`
-    /// the bracket allows `max_notional / L` (higher leverage, lower bracket, as Binance's
-    /// leverage brackets). `None`: no bracket.
+    /// Largest notional in USD at leverage 1, `/ L` at leverage `L` (as Binance's brackets).
     pub max_notional: Option<Decimal>,
 }
 
@@ -143,8 +134,7 @@ impl AdapterConfig {
     }
 }
 
-/// Complete agent configuration. Exchange credentials inside it are [`Secret`]s, so its
-/// `Debug` output never shows them.
+/// Complete agent configuration; credentials are [`Secret`]s, hidden from `Debug`.
 #[derive(Debug, Clone, PartialEq, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentConfig {
@@ -171,8 +161,7 @@ pub struct AgentConfig {
     #[default = 10_000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub order_timeout_ms: u64,
-    /// First pause between the lookups of an order whose outcome is unknown, in ms; it doubles
-    /// for each of the five lookups (15 times this over all of them).
+    /// First pause between lookups of an unknown order, in ms; doubles over the five lookups.
     #[default = 200]
     pub lookup_backoff_ms: u64,
     /// Stop-loss distance when the wave's params carry none.
@@ -182,13 +171,11 @@ pub struct AgentConfig {
     #[default = 3]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub stop_retries: u32,
-    /// Longest wait for a top-up answer (then the wave finishes with the signals held) and for
-    /// the first batch after `Start` (then `DEADLINE_EXCEEDED`, nothing journaled), in ms.
+    /// Longest wait in ms for a top-up answer (then finish with what is held) and for the buffer.
     #[default = 30_000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub topup_timeout_ms: u64,
-    /// Interval of HTTP/2 keepalive pings on each connection, in ms (`0`: none), so a vanished
-    /// coordinator is noticed and its sessions finish with what they hold.
+    /// HTTP/2 keepalive interval in ms (`0`: none), so a vanished coordinator is noticed.
     #[default = 10_000]
     pub keepalive_interval_ms: u64,
     /// How long a keepalive ping may go unanswered before the connection is closed, in ms.
@@ -211,8 +198,7 @@ pub struct AgentConfig {
     pub tls: Option<AgentTls>,
     /// `[auth]`: the coordinator's token; a non-loopback `listen` needs it or mutual TLS.
     pub auth: AgentAuth,
-    /// Take the account's open positions the journal does not know as known (else such a
-    /// journal refuses every wave: `crate::venue_check`); also `--confirm-new-journal`.
+    /// Take unknown open positions as known (else every wave is refused: `crate::venue_check`).
     pub confirm_new_journal: bool,
     /// `[positions]`: leverage, margin mode, trailing-stop defaults.
     pub positions: PositionsConfig,
@@ -225,8 +211,7 @@ pub struct AgentConfig {
 }
 
 impl AgentConfig {
-    /// Defaults for a paper agent on loopback (demo, tests): a free port, zero latency, no
-    /// metrics endpoint and a rate limit high enough not to shape a demo.
+    /// Defaults for a paper agent on loopback (demo, tests): free port, no latency, no metrics.
     pub fn paper(exchange_id: u32, exchange_name: &str, journal: PathBuf) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -242,8 +227,7 @@ impl AgentConfig {
         }
     }
 
-    /// Reads the TOML file at `path` (defaults when `None`), applies `WAVEGATE_AGENT_<KEY>`
-    /// environment overrides and validates the result.
+    /// Reads the TOML file (defaults when `None`), applies `WAVEGATE_AGENT_<KEY>`, validates.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         Self::load_with_env(path, |k| std::env::var(k).ok())
     }
@@ -254,8 +238,7 @@ impl AgentConfig {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let mut cfg: Self = config_load::load(path, &ENV, &env)?;
-        // The account's credentials go to the adapter `kind` selects (paper has none); the
-        // secret never comes from the file.
+        // The credentials go to the adapter `kind` selects; the secret never from the file.
         if let Some(live) = cfg.adapter.live_mut() {
             let var = |name: &str| env(&format!("{ENV_PREFIX}{name}")).map(|v| v.trim().to_owned());
             if let Some(v) = var("API_KEY") {
@@ -335,8 +318,7 @@ impl AgentConfig {
         self.validate_telemetry()
     }
 
-    /// Refuses to serve `listen` to unauthenticated callers from other hosts (see
-    /// [`AgentAuth::check_exposure`]); checked when the agent starts, after every override.
+    /// Refuses to serve `listen` unauthenticated to other hosts ([`AgentAuth::check_exposure`]).
     pub fn check_exposure(&self) -> Result<(), ConfigError> {
         self.auth.check_exposure(self.listen, self.tls.as_ref())
     }

@@ -1,5 +1,4 @@
-//! What every wave session of one agent shares: config, journal, exchange adapter, rate
-//! limiter, metrics, and the per-symbol and per-wave locks.
+//! What one agent's sessions share: config, journal, adapter, limiter, metrics, locks.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -27,8 +27,7 @@ pub enum AgentError {
     /// The reflection service could not be built from the descriptor set.
     #[error("reflection: {0}")]
     Reflection(String),
-    /// The metrics could not be created or their endpoint could not listen on
-    /// `metrics_listen`.
+    /// The metrics could not be created or could not listen on `metrics_listen`.
     #[error("metrics: {0}")]
     Metrics(#[from] TelemetryError),
 }
@@ -45,8 +44,7 @@ impl ServiceError for AgentError {
     }
 }
 
-/// A message on an `ExecuteWave` stream that breaks the protocol. Each names the field and
-/// the reason; none lets an order of the offending message reach the exchange.
+/// A message breaking the `ExecuteWave` protocol, naming field and reason; it causes no order.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ProtocolError {
     /// The stream did not open with `Start`.
@@ -106,12 +104,10 @@ pub enum SessionError {
     /// The exchange could not be reached for a call the session cannot do without.
     #[error("exchange unavailable: {0}")]
     Exchange(String),
-    /// The journal's storage fails (disk full, I/O error): no order can be journaled before it
-    /// is sent, so none is sent; the wave may be sent again once the journal takes writes.
+    /// The journal cannot be written (disk full, I/O): no order is sent unjournaled; retry later.
     #[error("journal cannot be written (disk full or I/O error): {0}; no order was sent")]
     JournalUnwritable(String),
-    /// The coordinator sent `Start` but not the buffer (batch round 0) in time: nothing was
-    /// validated or sent, no result is journaled, and the wave may be sent again.
+    /// `Start` came but not the buffer in time: nothing was sent or journaled; retry later.
     #[error(
         "no signal batch round 0 (the buffer) came within topup_timeout_ms = {timeout_ms} ms \
          after Start; nothing was executed, send the wave again"

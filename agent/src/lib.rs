@@ -1,16 +1,7 @@
-//! # wavegate-agent
-//!
-//! The exchange agent: one per exchange account, next to the exchange's API. It serves the
-//! `ExchangeAgent` gRPC service (plus health and reflection) and does the money-moving half of
-//! docs/design.md §1: validation, top-up requests, the execution walk, the order journal and the
-//! exchange adapter.
-//!
-//! Library users (the CLI's `demo`, tests) build an [`AgentConfig`] and call [`spawn`].
-//!
-//! Telemetry: every `ExecuteWave` stream is an `execute_wave` span, child of the coordinator's
-//! span carried in the request metadata, with `validate_batch`, `topup` and `place_order`
-//! spans under it; each agent owns a [`Metrics`] registry, served on `metrics_listen`. The
-//! process-wide subscriber is installed by the binary (`telemetry::init`), not here.
+//! `wavegate-agent`, one per exchange account: serves `ExchangeAgent` (plus health and
+//! reflection) and does the money-moving half of docs/design.md §1: validation, top-ups, the
+//! execution walk, the order journal and the exchange adapter. Library users build an
+//! [`AgentConfig`] and call [`spawn`]; the binary installs the tracing subscriber.
 
 #![warn(missing_docs)]
 
@@ -91,8 +82,7 @@ impl AgentHandle {
         &self.metrics
     }
 
-    /// Graceful shutdown: stop accepting; running waves send nothing more and journal their
-    /// results; then the metrics endpoint stops and the journal commits and closes.
+    /// Graceful shutdown: running waves send nothing more and journal; the journal then closes.
     pub async fn shutdown(self) {
         self.health
             .set_not_serving::<ExchangeAgentServer<AgentService>>()
@@ -112,8 +102,7 @@ impl AgentHandle {
         if let Some(metrics_server) = self.metrics_server {
             metrics_server.shutdown().await;
         }
-        // Sessions flush their own writes, but the writer is shared (paper exchange records,
-        // a session that failed to flush): commit whatever is still queued before closing.
+        // The writer is shared (paper records, a session that failed to flush): commit it.
         if let Err(e) = self.journal.close().await {
             error!(error = %e, "journal writes not committed at shutdown");
         }
@@ -121,12 +110,10 @@ impl AgentHandle {
     }
 }
 
-/// Validates `config`, opens the journal and the adapter, binds `config.listen` (and
-/// `config.metrics_listen` when set) and serves in the background.
+/// Validates `config`, opens journal and adapter, binds the listeners, serves in the background.
 pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     config.validate()?;
-    // After every override, with the address actually served: an agent reachable from other
-    // hosts places orders only for callers that prove they are its coordinator.
+    // With the address actually served: other hosts must prove they are the coordinator.
     config.check_exposure()?;
     let require_token = RequireToken::new(config.auth.token()?);
     // HTTP/2 pings notice a coordinator that vanished without closing, so its sessions finish.
@@ -189,8 +176,7 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
         reprotect: reprotect::Reprotect::default(),
         venue_check,
     });
-    // Before anything is served: positions an earlier run left without a stop are protected,
-    // unknown entries looked up.
+    // Before serving: protect positions left without a stop, look up unknown entries.
     let swept = ctx.reprotect.sweep(&ctx).await?;
     if swept.found > 0 {
         info!(
@@ -251,8 +237,7 @@ pub async fn spawn(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     })
 }
 
-/// Refuses another agent's journal, then stamps it with this agent's identity (whether it is
-/// behind the venue is [`venue_check`]'s, which refuses trading, not the start).
+/// Refuses another agent's journal, then stamps it (lag behind the venue: [`venue_check`]).
 async fn check_journal(
     config: &AgentConfig,
     journal: &Journal,

@@ -1,5 +1,4 @@
-//! `wavegate-agent`: runs one exchange agent until SIGINT or SIGTERM; `wavegate-agent check`
-//! runs the read-only preflight of its account instead.
+//! `wavegate-agent`: runs one exchange agent until SIGINT or SIGTERM; `check`: the preflight.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,7 +1,4 @@
-//! `wavegate-agent check`: a read-only preflight of a live account before the first wave (clock,
-//! key permissions, position and margin modes, leverage, balance, symbol rules, rate limits),
-//! printed as a table. A line that would make trading fail is `FAIL` (non-zero exit); a risk
-//! that does not stop trading (a key that may withdraw) is `WARN`.
+//! `wavegate-agent check`: read-only preflight table; `FAIL` stops trading (exit 1), `WARN` a risk.
 
 use std::fmt::Write as _;
 
@@ -104,8 +101,7 @@ fn checked_symbols(config: &AgentConfig, opts: &Options) -> Vec<String> {
     out
 }
 
-/// One symbol's margin settings against `[positions]`: `FAIL` when unreadable; other settings
-/// are `OK` when `set_leverage` sets them before the first entry, else `WARN`.
+/// One symbol's margin settings: `FAIL` unreadable; `OK` if `set_leverage` sets them, else `WARN`.
 pub fn margin_line(
     symbol: &str,
     read: Result<MarginSettings, ExchangeError>,

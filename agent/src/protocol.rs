@@ -1,7 +1,4 @@
-//! Checks of the messages of an `ExecuteWave` stream (pure: no I/O).
-//!
-//! Every refusal is a [`ProtocolError`] naming the field; a batch is checked whole before any of
-//! its signals is validated or executed, so a bad message never causes an order.
+//! Checks of `ExecuteWave` messages (pure): a batch is checked whole before any order of it.
 
 use std::collections::HashSet;
 
@@ -49,8 +46,7 @@ pub struct WaveStart {
     pub stop_loss_percent: f64,
     /// Where the params came from.
     pub params_source: ParamsSource,
-    /// Trailing stop after the protective stop (wave params, else `[positions]`); `None`
-    /// unless both distances are given.
+    /// Trailing stop (params, else `[positions]`); `None` unless both distances are given.
     pub trailing: Option<Trailing>,
     /// Leverage and margin mode set before each entry (wave params, else `[positions]`).
     pub leverage: LeverageSetting,

@@ -1,5 +1,4 @@
-//! Token-bucket limit on orders sent to the exchange. One bucket per agent, shared by all
-//! waves, since the exchange's limit is per account.
+//! Token-bucket limit on orders, one per agent: the exchange's limit is per account.
 
 use std::num::NonZeroU32;
 
@@ -14,8 +13,7 @@ pub struct OrderLimiter {
 }
 
 impl OrderLimiter {
-    /// A bucket refilled at `orders_per_second` holding up to `burst` orders. Zero values
-    /// (refused by config validation) are read as 1.
+    /// A bucket refilled at `orders_per_second`, up to `burst`; zeros read as 1.
     pub fn new(cfg: &RateLimitConfig) -> Self {
         let rate = NonZeroU32::new(cfg.orders_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(cfg.burst).unwrap_or(NonZeroU32::MIN);

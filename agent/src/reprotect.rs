@@ -1,9 +1,6 @@
-//! Re-protection of the journal's open ends, whatever the coordinator does (docs/design.md §3).
-//!
-//! A run can end with an entry unknown or a position without its stop, and the coordinator may
-//! never re-send the wave. So the agent settles such orders itself, at start-up and before the
-//! next wave after such a run ([`Reprotect::mark_needed`]), with a re-sent wave's recovery
-//! ([`settle_prior`]): lookups, stops or closes, never an entry.
+//! Re-protection of the journal's open ends (docs/design.md §3): the coordinator may never
+//! re-send such a wave, so the agent settles unknown entries and unprotected positions itself
+//! ([`Reprotect::mark_needed`], [`settle_prior`]): lookups, stops or closes, never an entry.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -57,8 +54,7 @@ impl Reprotect {
         }
     }
 
-    /// Settles every journaled order whose outcome is unknown or whose position has no stop,
-    /// under its wave's lock; a wave whose session is running is left to it.
+    /// Settles every unknown or unprotected journaled order under its wave's lock.
     pub async fn sweep(&self, ctx: &AgentCtx) -> Result<Swept, JournalError> {
         let _one = self.running.lock().await;
         // Cleared first: a run ending during the sweep sets it again.
@@ -97,8 +93,7 @@ impl Reprotect {
     }
 }
 
-/// Settles one row: `Some(true)` when settled, `Some(false)` when still open (or its wave is
-/// running), `None` when it has no side to send a stop with.
+/// Settles one row: `Some(true)` settled, `Some(false)` still open, `None` no side for a stop.
 async fn settle_one(ctx: &AgentCtx, row: JournalOrder) -> Option<bool> {
     let Some(_wave) = ctx.wave_locks.try_lock(&row.wave_id) else {
         return Some(false);

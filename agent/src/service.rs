@@ -1,8 +1,4 @@
-//! The `ExchangeAgent` gRPC service: stream plumbing and `Describe`.
-//!
-//! `ExecuteWave` returns its stream at once and runs the session as its own task, which
-//! survives the stream (docs/design.md §3). Each stream is one `execute_wave` span, a child of
-//! the coordinator's from the request's W3C trace context.
+//! The `ExchangeAgent` service; `ExecuteWave` runs the session as a task outliving the stream.
 
 use std::sync::{Arc, Mutex};
 

@@ -1,34 +1,12 @@
-//! One `ExecuteWave` run: reads the coordinator's messages, validates batches, asks for top-ups
-//! and drives the execution [`Walk`], streaming every outcome as it happens.
-//!
-//! A session is a single task owning all its state; rule checks and orders run as futures it
-//! polls, so verdicts stay in rank order ([`VerdictFilter`]) while execution of validated
-//! signals starts at once, without waiting for a top-up (pipelining, docs/design.md §1). It outlives
-//! its stream: if the coordinator goes away, it finishes with the signals it holds and
-//! journals the `Result`, which a re-sent wave gets back (`from_journal = true`).
-//!
-//! It runs inside the stream's `execute_wave` span and opens the [`spans`](crate::spans)
-//! under it; every verdict is counted in the agent's metrics.
-//!
-//! A top-up request unanswered for `topup_timeout_ms` is treated like a lost coordinator: no
-//! more top-ups, the wave finishes with what it holds (a late answer is ignored). A buffer
-//! (round 0) that does not come within `topup_timeout_ms` of the session's start ends the
-//! session with `DEADLINE_EXCEEDED` and no journaled `Result` (nothing was validated), which
-//! releases the wave's lock, so a re-send can run.
-//!
-//! A wave with orders journaled by an earlier run (and no stored `Result`) settles them all
-//! before the session starts and counts the slots they hold into the walk (`session/prior.rs`).
-//! Then the open positions are read (retried briefly); if the exchange cannot list them, the
-//! wave is refused, after the settled rows' journal updates are committed.
-//! While any order of the wave is unresolved (outcome unknown, or a position left open without
-//! a protective stop), its `Result` is sent but not journaled, so a re-sent wave runs again and
-//! settles it (looks it up, or tries again to protect the position).
-//!
-//! The protocol with the coordinator (buffer, top-ups, cancel, deadline, a lost or silent
-//! coordinator) is the pure [`SessionProtocol`]: this task does the I/O, feeds it what
-//! happened and carries out the [`Action`]s it returns. Here: the event loop, validation and
-//! execution; the start of a stream is in `session/start.rs`, reading the coordinator's
-//! messages in `session/inbound.rs`.
+//! One `ExecuteWave` run: validates batches, asks for top-ups and drives the [`Walk`], streaming
+//! every outcome. A single task; verdicts stay in rank order ([`VerdictFilter`]) while validated
+//! signals execute at once (pipelining, docs/design.md §1). It outlives its stream: without a
+//! coordinator it finishes with what it holds and journals the `Result` for a re-send. An
+//! unanswered top-up counts as a lost coordinator; a missing buffer ends the session with
+//! `DEADLINE_EXCEEDED`, nothing journaled, the wave's lock released. Orders of an earlier run
+//! are settled first (`session/prior.rs`); while any order is unresolved the `Result` is sent
+//! but not journaled, so a re-sent wave settles it. The protocol is the pure
+//! [`SessionProtocol`]; this task does the I/O and carries out its [`Action`]s.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -99,18 +77,15 @@ struct Session {
     priors: Priors,
     /// `max_trades` of the wave's first run, journaled with every order.
     wave_target: u32,
-    /// Orders of this run whose outcome stayed unknown, or whose position was left without a
-    /// stop (they hold their slot and keep the `Result` out of the journal).
+    /// Orders left unknown or without a stop: they hold their slot and keep the `Result` out.
     unresolved: u32,
     seen_ids: HashSet<i64>,
     checks: FuturesOrdered<CheckFuture>,
     orders: FuturesUnordered<OrderFuture>,
     prior_jobs: FuturesUnordered<OrderFuture>,
-    /// When the outstanding top-up request is given up on (`topup_timeout_ms`); runs while
-    /// [`SessionProtocol::topup_timer_armed`].
+    /// When the top-up request is given up on; runs while [`SessionProtocol::topup_timer_armed`].
     topup_deadline: Option<tokio::time::Instant>,
-    /// Set when the wave stops (cancel, deadline, shutdown): launched orders not sent yet are
-    /// dropped unsent ([`OrderJob::cancel`]).
+    /// Set when the wave stops: orders not sent yet are dropped ([`OrderJob::cancel`]).
     cancel: watch::Sender<Option<&'static str>>,
     /// The stream's `execute_wave` span, parent of the spans below.
     wave_span: Span,
@@ -134,13 +109,11 @@ impl Session {
             open.len(),
             account,
         );
-        // A re-sent wave never goes past its first run's target, and the slots its journaled
-        // orders hold are taken before anything new is launched.
+        // A re-sent wave keeps its first target; journaled orders' slots are taken first.
         let wave_target = priors.first_target().unwrap_or(start.max_trades);
         let target = start.max_trades.min(wave_target);
         let walk_target = target.saturating_sub(priors.held());
-        // Positions opened by this wave's own journaled orders are not duplicates on a re-run;
-        // their symbols are taken, so no later signal of the wave opens them again.
+        // This wave's journaled positions are not duplicates; their symbols are taken.
         let own: HashSet<&str> = priors.symbols().collect();
         let mut filter = VerdictFilter::new(open.into_iter().filter(|s| !own.contains(s.as_str())));
         for symbol in priors.symbols() {
@@ -157,9 +130,8 @@ impl Session {
         for e in priors.settled() {
             tally.execution(e.executed());
         }
-        // The full target: journaled orders count as the successes they were when their
-        // signals come again, so a resumed run asks the top-up its first run asked and walks
-        // on to the target (docs/design.md §1 step 4).
+        // Journaled orders count as successes when their signals come again, so a resumed run
+        // asks the first run's top-up and walks on to the target (docs/design.md §1 step 4).
         let planner = TopUpPlanner::new(
             target,
             start.buffer_size,
@@ -204,8 +176,7 @@ impl Session {
             let left = (d - Utc::now()).to_std().unwrap_or_default();
             tokio::time::Instant::now() + left
         });
-        // The buffer (round 0) must come within `topup_timeout_ms`, or the session ends and
-        // releases the wave's lock for a re-send.
+        // The buffer must come within `topup_timeout_ms`, else the lock is released.
         let buffer_deadline = Some(
             tokio::time::Instant::now() + Duration::from_millis(self.ctx.config.topup_timeout_ms),
         );
@@ -220,8 +191,7 @@ impl Session {
             let buffer_armed = self.proto.buffer_timer_armed();
             let topup_armed = self.proto.topup_timer_armed();
             tokio::select! {
-                // Stops first: a Cancel, the deadline or a shutdown that is already there takes
-                // effect before a settlement ready at the same moment lets another order launch.
+                // Stops first, before a settlement at the same moment launches another order.
                 biased;
                 msg = inbound.next(), if inbound_open => self.on_message(msg, out),
                 () = sleep_until(deadline), if deadline_armed => self.on(Event::Deadline, out),
@@ -378,9 +348,7 @@ impl Session {
             self.give_back(notional.unwrap_or(self.start.notional));
         }
         match exec.status {
-            // Opened by another wave since validation: skipped like a duplicate found then.
-            // Its success is recounted as a duplicate, so `total_for_execution` (and the flags
-            // derived from it) leave it out, as if it had been found open at validation.
+            // Opened by another wave since validation: recounted as a duplicate.
             ExecStatus::Duplicate => self.tally.success_turned_duplicate(round),
             ExecStatus::Unresolved | ExecStatus::Unprotected => {
                 self.unresolved += 1;
@@ -412,8 +380,7 @@ impl Session {
         }
     }
 
-    /// Counts verdict `v` on entry `i` (tally, metrics, batch span) and streams its
-    /// validation-stage outcome.
+    /// Counts verdict `v` on entry `i` and streams its validation-stage outcome.
     fn record_verdict(&mut self, i: usize, v: &Verdict, out: &mut Outbound) {
         self.tally.verdict(self.entries[i].round, v);
         self.ctx
@@ -467,8 +434,7 @@ impl Session {
     async fn finish(mut self, out: &mut Outbound) {
         let ending = self.proto.ending().unwrap_or(Ending::Complete);
         if ending != Ending::Complete {
-            // No result to store behind the orders' queued updates: commit them now, so a
-            // shutdown (which closes the journal after the sessions) loses none.
+            // No result behind the queued updates: commit them, so a shutdown loses none.
             flush_journal(&self.ctx, &self.start.wave_id).await;
             self.ctx.reprotect.mark_needed();
             info!(wave_id = %self.start.wave_id, ?ending, "wave ended without result");
@@ -488,8 +454,7 @@ impl Session {
             from_journal: false,
         };
         if unresolved > 0 {
-            // A stored result would be replayed to a re-sent wave, and the order never looked
-            // up again (nor given its stop if it filled): store none, so a re-send settles it.
+            // A stored result would be replayed and the order never settled: store none.
             warn!(wave_id = %self.start.wave_id, unresolved,
                   "orders still unresolved or unprotected; result not journaled");
             self.ctx.reprotect.mark_needed();

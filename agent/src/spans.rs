@@ -1,6 +1,4 @@
-//! A wave session's spans under `execute_wave`: `validate_batch` per batch, `topup` per round
-//! and `place_order` per launched signal. Names are a contract (dashboards, trace tests);
-//! fields set later are declared `Empty`, as `tracing` records only fields declared up front.
+//! Spans under `execute_wave`: `validate_batch`, `topup`, `place_order` (names are a contract).
 
 use tracing::Span;
 use tracing::field::Empty;
@@ -79,8 +77,7 @@ impl TopupSpan {
     }
 }
 
-/// Opens `place_order` under `parent` for a launched signal (the client order id is derived
-/// only when the span is recorded).
+/// Opens `place_order` for a launched signal (its client order id derived only if recorded).
 pub fn place_order(parent: &Span, job: &OrderJob) -> Span {
     tracing::info_span!(
         parent: parent,
@@ -97,8 +94,7 @@ pub fn place_order(parent: &Span, job: &OrderJob) -> Span {
     )
 }
 
-/// Records how an order ended on its `place_order` span; a failure or a counted position with
-/// a problem marks it an error, a duplicate does not (nothing was sent).
+/// Records how an order ended; a failure or a problem is an error, a duplicate is not.
 pub fn record_execution(span: &Span, exec: &Execution) {
     let o = &exec.outcome;
     let outcome = match exec.status {

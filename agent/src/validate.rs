@@ -1,5 +1,4 @@
-//! The agent's own validation rules beside the exchange's: symbol [`filters`], account
-//! [`limits`] and the order's size in USD ([`sizing`]), fed in rank order by the session.
+//! The agent's own rules: [`filters`], [`limits`] and [`sizing`], in rank order.
 
 pub mod filters;
 pub mod limits;

@@ -1,11 +1,5 @@
-//! The journal checked against the venue: a journal behind the account (empty, replaced, an
-//! older copy) would let waves run again, so trading waits until it accounts for every open
-//! position (a symbol it has an order of, or one an operator acknowledged).
-//!
-//! Compared at start-up and before each wave until clear; a refusal sets gRPC health
-//! `NOT_SERVING` and fails `ExecuteWave` with the reason. `--confirm-new-journal` takes what
-//! the venue holds at the first comparison as known and records it. A paper exchange lives in
-//! the journal's own file, so there is nothing to compare.
+//! The journal against the venue: trading waits (`NOT_SERVING`) until every open position is
+//! accounted for, else waves could run again. `--confirm-new-journal` accepts the venue's state.
 
 use tokio::sync::Mutex;
 use tonic::server::NamedService;
@@ -63,8 +57,7 @@ pub struct VenueCheck {
 }
 
 impl VenueCheck {
-    /// A check for a live account (`live`), or a clear one (paper). `confirm`: the operator's
-    /// `--confirm-new-journal`, used by the first comparison that reads the venue.
+    /// A check for a live account (`live`; paper: clear). `confirm`: `--confirm-new-journal`.
     pub fn new(live: bool, confirm: bool, names: Names) -> Self {
         let state = if live {
             State::Due { at_start: false }
@@ -156,8 +149,7 @@ async fn publish(reporter: &HealthReporter, serving: bool) {
     reporter.set_service_status(name, status).await;
 }
 
-/// One comparison: `Ok` when every open position is accounted for, or acknowledged by a
-/// pending `confirm` (which this consumes).
+/// One comparison: `Ok` when every position is known or acknowledged by a pending `confirm`.
 async fn compare(
     journal: &Journal,
     exchange: &dyn Exchange,

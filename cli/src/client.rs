@@ -28,8 +28,7 @@ pub struct BearerAuth {
 }
 
 impl BearerAuth {
-    /// An interceptor sending `token` (nothing when `None`); an invalid token is an input
-    /// error that does not echo it.
+    /// An interceptor sending `token`; an invalid token is an input error that hides it.
     pub fn new(token: Option<&str>) -> Result<Self, CliError> {
         let header = match token.map(str::trim).filter(|t| !t.is_empty()) {
             None => None,
@@ -75,7 +74,7 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Maps a status of `call` to a [`CliError`] naming this endpoint.
+    /// Maps a status of `call` to a `CliError` naming this endpoint.
     pub fn status_error(&self, call: &'static str, status: &tonic::Status) -> CliError {
         CliError::from_status(call, &self.endpoint, status)
     }
@@ -90,8 +89,7 @@ enum PemKind {
     PrivateKey,
 }
 
-/// Reads the PEM file of `flag`; a missing or malformed file is an input error naming the
-/// option and the path (never the file's contents).
+/// Reads the PEM file of `flag`; errors name the option and path, never the contents.
 fn read_pem(flag: &str, path: &Path, kind: PemKind) -> Result<Vec<u8>, CliError> {
     let bytes = std::fs::read(path)
         .map_err(|e| CliError::Input(format!("{flag} {}: {e}", path.display())))?;
@@ -100,8 +98,7 @@ fn read_pem(flag: &str, path: &Path, kind: PemKind) -> Result<Vec<u8>, CliError>
     Ok(bytes)
 }
 
-/// Checks that `bytes` hold a PEM block of `kind`. The reason is fixed text: pki-types' own
-/// errors may quote the file.
+/// Checks for a PEM block of `kind`, with a fixed reason (pki-types' errors may quote it).
 fn check_pem(bytes: &[u8], kind: PemKind) -> Result<(), &'static str> {
     let found = match kind {
         PemKind::Certificates => CertificateDer::from_pem_slice(bytes).map(drop),
@@ -156,8 +153,7 @@ fn tls_config(args: &ConnectArgs) -> Result<Option<ClientTlsConfig>, CliError> {
     Ok(Some(tls))
 }
 
-/// Connects to the coordinator. A malformed URL or TLS file is an input error (exit 2); a
-/// connection failure is [`CliError::Unreachable`] (exit 3).
+/// Connects: a bad URL or TLS file is an input error (2), no connection `CliError::Unreachable`.
 pub async fn connect(args: &ConnectArgs) -> Result<Clients, CliError> {
     let url = args.coordinator.trim().to_owned();
     if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -196,8 +192,7 @@ pub async fn connect(args: &ConnectArgs) -> Result<Clients, CliError> {
     })
 }
 
-/// What to check after a failed TLS handshake, which the transport error names only cryptically
-/// (e.g. `InvalidContentType`): usually a plaintext server or the wrong CA.
+/// Hints after a failed TLS handshake (cryptic errors): usually plaintext or the wrong CA.
 fn tls_hint(url: &str, chain: &str) -> Option<&'static str> {
     let lower = chain.to_ascii_lowercase();
     let tls_failed = [
@@ -215,8 +210,7 @@ fn tls_hint(url: &str, chain: &str) -> Option<&'static str> {
     )
 }
 
-/// `e: cause: cause…`, since transport errors hide the useful part in their sources; a cause
-/// already in the line (hyper and tonic repeat `tcp connect error`) is left out.
+/// `e: cause: cause…` (transport errors hide the useful part), repeated causes left out.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();

@@ -1,8 +1,5 @@
-//! The cluster of `demo`, `dev`, `replay` and `bench`: a coordinator (SQLite) and paper agents
-//! on loopback gRPC, as tasks of this process or as the real binaries (`--processes`).
-//!
-//! The sample waves carry fixed, past timestamps, so the coordinator accepts waves of any age
-//! and never closes one by the clock; the CLI closes each wave itself.
+//! The cluster of `demo`, `dev`, `replay`, `bench`: coordinator and paper agents on loopback, as
+//! tasks or binaries (`--processes`); waves of any age accepted, closed by the CLI.
 
 mod child;
 mod config_files;
@@ -61,19 +58,16 @@ pub struct ClusterSpec {
     pub tuning: Tuning,
 }
 
-/// What `bench` varies beyond the paper exchanges; the default is what `demo`, `dev` and
-/// `replay` run.
+/// What `bench` varies beyond the paper exchanges; the default is the other commands'.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tuning {
     /// `[dispatch] execution_mode` of the coordinator.
     pub execution_mode: ExecutionMode,
-    /// One-way delay between the coordinator and each agent; zero connects them directly,
-    /// otherwise through a [`DelayProxy`] per agent (a far-away region on loopback).
+    /// Coordinator ↔ agent one-way delay; non-zero goes through a [`DelayProxy`] per agent.
     pub agent_one_way: Duration,
 }
 
-/// The addresses the coordinator dials: `agents` themselves, or a delay proxy in front of each
-/// (kept in `proxies`).
+/// The addresses the coordinator dials: `agents`, or a delay proxy in front of each.
 async fn front(
     one_way: Duration,
     agents: Vec<SocketAddr>,
@@ -316,8 +310,7 @@ impl Cluster {
     }
 }
 
-/// The paper world of `demo` and `dev`: the union of the shipped scenarios' worlds, so each
-/// sample wave comes out as its scenario says.
+/// `demo`'s and `dev`'s paper world: all scenarios' worlds, so each sample wave runs as scripted.
 pub fn demo_world(exchange_id: u32) -> World {
     let mut w = World::default();
     let worlds = crate::samples::SCENARIOS

@@ -1,8 +1,5 @@
-//! A TCP proxy on loopback that delays every byte by a fixed one-way time in both directions:
-//! a long network path (40 ms one way ≈ Frankfurt ↔ Tokyo) on a machine without `netem`.
-//!
-//! Latency only, not bandwidth: each chunk is written to the other side at `read time +
-//! one_way`, in order. Closing one side closes the other once the delayed bytes are out.
+//! A loopback TCP proxy delaying every byte by a fixed one-way time both ways (40 ms ≈
+//! Frankfurt ↔ Tokyo) without `netem`: latency only, in order.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -25,8 +22,7 @@ pub struct DelayProxy {
 }
 
 impl DelayProxy {
-    /// Listens on `127.0.0.1` (any free port) and forwards each connection to `upstream`, a
-    /// loopback address (a measuring tool, not a relay), delaying both directions by `one_way`.
+    /// Listens on `127.0.0.1` and forwards to loopback `upstream`, delaying both ways by `one_way`.
     pub async fn start(upstream: SocketAddr, one_way: Duration) -> io::Result<Self> {
         if !upstream.ip().is_loopback() {
             return Err(io::Error::new(
@@ -81,8 +77,7 @@ async fn link(client: TcpStream, server: TcpStream, one_way: Duration) {
 
 /// Reads from `from` and writes each chunk to `to` `one_way` after it was read.
 async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, one_way: Duration) {
-    // Unbounded: a reader waiting for the delayed writer would turn the delay into a bandwidth
-    // limit. Memory is bounded by what the peer sends in `one_way`.
+    // Unbounded, else the delay becomes a bandwidth limit; bounded by what `one_way` carries.
     let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
     let reader = async move {
         let mut buf = vec![0u8; CHUNK];

@@ -1,5 +1,4 @@
-//! Errors of the CLI and their exit codes: 1 a rejected or failed operation, 2 a usage or
-//! input error (as clap's), 3 the coordinator unreachable.
+//! CLI errors and exit codes: 1 rejected or failed, 2 usage or input, 3 coordinator unreachable.
 
 /// Why a command did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -47,8 +46,7 @@ impl CliError {
         }
     }
 
-    /// Maps a gRPC status of `call`. `UNAVAILABLE` means the coordinator is not there (exit 3);
-    /// anything else is a refusal (exit 1).
+    /// Maps a gRPC status of `call`: `UNAVAILABLE` is unreachable (3), anything else refused (1).
     pub fn from_status(call: &'static str, endpoint: &str, status: &tonic::Status) -> Self {
         if status.code() == tonic::Code::Unavailable {
             return CliError::Unreachable {

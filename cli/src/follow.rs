@@ -1,5 +1,4 @@
-//! Following a wave until it completes: `Waves.Watch` events drive the progress display, and a
-//! slow `Waves.Get` poll catches a completion the stream missed (it starts "now").
+//! Following a wave: `Waves.Watch` drives progress; a slow `Waves.Get` poll catches a missed end.
 
 use std::time::Duration;
 
@@ -132,8 +131,7 @@ impl Follower {
     }
 }
 
-/// Publishes one wave's signals, closes it and follows it to the end (subscribed first, so no
-/// event is missed) to its final detail. Any rejected signal is an error.
+/// Publishes, closes and follows one wave (subscribed first) to its final detail.
 pub async fn publish_and_follow(
     clients: &mut Clients,
     signals: &[Signal],

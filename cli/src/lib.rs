@@ -1,9 +1,5 @@
-//! # wavegate-cli
-//!
-//! The `wavegate` command line: a gRPC client of the coordinator's public API (`publish`,
-//! `watch`, `waves`, `params`, `agents`), a cluster on loopback (`demo`, `dev`, `replay`), and
-//! `bridge`, which relays the reference bot's signal server to the coordinator. The binary
-//! only parses arguments and calls [`commands::run`].
+//! The `wavegate` command line: a client of the coordinator's public API, a loopback cluster
+//! (`demo`, `dev`, `replay`), and `bridge`. The binary only calls [`commands::run`].
 
 pub mod args;
 pub mod bench;

@@ -1,7 +1,5 @@
-//! The `wavegate` binary: parses the command line and runs [`wavegate_cli::commands::run`].
-//!
-//! Exit codes: 0 ok, 1 rejected or failed operation, 2 usage or input error, 3 coordinator
-//! unreachable.
+//! The `wavegate` binary. Exit codes: 0 ok, 1 rejected or failed operation, 2 usage or input
+//! error, 3 coordinator unreachable.
 
 use std::process::ExitCode;
 
@@ -24,8 +22,7 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
-        // Logs on stderr, quiet unless RUST_LOG asks for more; the long-running bridge reports
-        // its state at info level. Spans go to OTEL_EXPORTER_OTLP_ENDPOINT as service `wavegate`.
+        // stderr, quiet unless RUST_LOG; spans to OTEL_EXPORTER_OTLP_ENDPOINT as `wavegate`.
         let level = if matches!(cli.command, wavegate_cli::args::Command::Bridge(_)) {
             "info"
         } else {

@@ -1,5 +1,4 @@
-//! Live progress of a wave from its `Waves.Watch` events: one bar per exchange on a terminal
-//! (`indicatif`), one line per milestone otherwise, or nothing.
+//! Live wave progress from `Waves.Watch`: bars on a terminal, milestone lines otherwise.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;

@@ -1,5 +1,4 @@
-//! What the CLI reports about a wave: the JSON report (`waves show --json`, `replay --json`)
-//! with `common::stats`' serde names; the text form is in [`text`].
+//! The JSON wave report (`waves show --json`, `replay --json`); the text form is [`text`].
 
 pub mod text;
 
@@ -141,8 +140,7 @@ pub struct ExchangeReport {
     /// When the exchange ran (left out when unknown, e.g. in `replay --json`).
     #[serde(skip_serializing_if = "is_default")]
     pub timing: ExchangeTimingView,
-    /// Validation failures by reason (`symbol_not_tradable`, `insufficient_balance`,
-    /// `symbol_filtered`, …); absent when none.
+    /// Validation failures by reason (`symbol_not_tradable`, …); absent when none.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub validation_failures: BTreeMap<String, u32>,
     /// Per-signal outcomes (only in `waves show --json`).
@@ -170,8 +168,7 @@ pub struct WaveReport {
     pub totals: Option<WaveTotals>,
     /// By exchange id.
     pub exchanges: BTreeMap<String, ExchangeReport>,
-    /// The stored `WAVE_COMPLETED` payload (`waves show --json`, once recorded); a string when
-    /// it is not JSON.
+    /// The stored `WAVE_COMPLETED` payload, once recorded; a string when not JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completed_event: Option<serde_json::Value>,
 }
@@ -238,8 +235,7 @@ impl WaveReport {
         }
     }
 
-    /// The report without wall-clock instants: `replay --json` promises the same report for
-    /// the same scenario, run after run.
+    /// The report without wall-clock instants: `replay --json` is the same run after run.
     pub fn without_timing(mut self) -> Self {
         self.timing = WaveTimingView::default();
         for e in self.exchanges.values_mut() {

@@ -1,5 +1,4 @@
-//! The sample waves and replay scenarios of `examples/`, embedded so the binary works from any
-//! directory.
+//! The sample waves and scenarios of `examples/`, embedded to work from any directory.
 
 /// `examples/waves/worked-example.json`: docs/design.md §1's worked example as a publishable wave.
 pub const WAVE_WORKED_EXAMPLE: &str = include_str!("../../examples/waves/worked-example.json");

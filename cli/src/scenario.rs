@@ -1,7 +1,4 @@
-//! `wavegate replay` scenario files (format in `docs/replay.md`).
-//!
-//! A scenario is checked completely before anything starts; every refusal names the JSON path
-//! and the reason (`scenario.json: params.1.max_trades: must be at least 1`).
+//! `wavegate replay` scenario files (`docs/replay.md`), checked whole; refusals name the JSON path.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -50,8 +47,7 @@ pub struct World {
     pub max_positions: Option<u32>,
     /// Most notional open at once, in USD (the agent's `limits.max_exposure_usd`).
     pub max_exposure_usd: Option<Decimal>,
-    /// A symbol's largest notional at leverage 1 (its bracket; `max_notional / leverage` at a
-    /// higher leverage).
+    /// A symbol's largest notional at leverage 1 (`max_notional / leverage` above).
     pub max_notional: Option<Decimal>,
     /// Leverage the agent sets before entries (the agent's `positions.leverage`).
     pub leverage: Option<u32>,

@@ -1,18 +1,15 @@
-//! Text tables, laid out by `comfy-table` (no borders, two spaces between columns, no ANSI
-//! codes); one too wide for the output is turned on its side or printed as records.
+//! Text tables (`comfy-table`, no borders or ANSI); too wide ones go on their side or records.
 
 pub use comfy_table::CellAlignment as Align;
 use comfy_table::{ContentArrangement, presets};
 
-/// The width tables must fit: `COLUMNS` when set (also for pipes, so scripts and tests can ask
-/// for it), else the terminal's, else none (a pipe gets whole rows).
+/// The width to fit: `COLUMNS` (also for pipes), else the terminal's, else none.
 pub fn output_width() -> Option<usize> {
     std::env::var("COLUMNS")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|n| *n > 0)
         .or_else(|| {
-            // `None` when standard output is not a terminal.
             console::Term::stdout()
                 .size_checked()
                 .map(|(_, cols)| usize::from(cols))
@@ -66,9 +63,7 @@ impl Table {
         self.rows.push(r);
     }
 
-    /// Renders to fit `width` columns: as [`Table::render`] when it fits (or with no limit);
-    /// else turned on its side (headers down the left, one column per row); else as records
-    /// (`HEADER: value` lines, a blank line between rows).
+    /// Renders within `width`: as [`Table::render`], else on its side, else as records.
     pub fn render_within(&self, width: Option<usize>) -> String {
         let plain = self.render();
         let Some(width) = width else { return plain };

@@ -1,5 +1,4 @@
-//! The exchange agents: one lazily connected `tonic` channel per exchange (it reconnects on
-//! its own) and the state `Agents.List` reports.
+//! The exchange agents: a lazy, self-reconnecting channel each and their `Agents.List` state.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -187,8 +186,7 @@ impl Agents {
         self.by_id.get(&exchange_id).cloned()
     }
 
-    /// Refreshes every agent with `Describe` (concurrently, bounded), lists them, and sets
-    /// `wavegate_agent_connected` from the answers (no endpoint counts as not connected).
+    /// `Describe`s every agent (concurrently), lists them and sets `wavegate_agent_connected`.
     pub async fn probe(&self, metrics: &Metrics) -> Vec<pb::AgentInfo> {
         let timeout = self.connect_timeout.max(Duration::from_millis(500));
         futures::future::join_all(self.by_id.values().map(|a| a.refresh(timeout))).await;
@@ -200,12 +198,10 @@ impl Agents {
     }
 }
 
-/// How often agents are probed besides the waves' own calls, so `wavegate_agent_connected`
-/// follows an agent that goes away (or comes back) between waves.
+/// Probe period between waves, so `wavegate_agent_connected` follows an agent going away.
 const PROBE_EVERY: Duration = Duration::from_secs(15);
 
-/// Probes every agent at start-up (a down agent shows before any wave) and then every
-/// [`PROBE_EVERY`] until `stop`.
+/// Probes every agent at start-up (a down agent shows before any wave), then every [`PROBE_EVERY`].
 pub async fn probe_loop(
     agents: Arc<Agents>,
     metrics: Arc<Metrics>,

@@ -1,18 +1,7 @@
-//! Bearer tokens of the public API, each with the scopes it grants (`[auth] tokens_file`).
-//!
-//! One token per line, then optionally its scopes (comma- or space-separated):
-//!
-//! ```text
-//! # producers
-//! prod-9f2c…  publish
-//! # dashboards
-//! dash-41aa…  read
-//! # the operators' CLI
-//! ops-77b0…   read,operate
-//! ```
-//!
-//! A bare token grants every scope. Scopes: `publish` (SignalIngest), `read` (Waves.Get/List/
-//! Watch, Params.Get, Agents.List), `operate` (Params.Set, Waves.Cancel), `admin` (everything).
+//! Bearer tokens of the public API and their scopes (`[auth] tokens_file`): one token per line,
+//! then optionally its scopes (comma- or space-separated), e.g. `ops-77b0…  read,operate`. A bare
+//! token grants every scope. Scopes: `publish` (SignalIngest), `read` (Waves.Get/List/Watch,
+//! Params.Get, Agents.List), `operate` (Params.Set, Waves.Cancel), `admin` (everything).
 //! [`Guarded`] checks each call from its headers before the body is read: a missing or unknown
 //! token is UNAUTHENTICATED, one without the scope PERMISSION_DENIED. Tokens are never logged.
 
@@ -160,8 +149,7 @@ impl Auth {
     }
 }
 
-/// A public API service behind [`Auth`]: each call is checked from its path and headers before
-/// the inner service reads a byte of its body.
+/// A public API service behind [`Auth`]: calls are checked from path and headers before the body.
 #[derive(Debug, Clone)]
 pub struct Guarded<S> {
     inner: S,

@@ -1,10 +1,5 @@
-//! The operator's kill switch for a wave (`Waves.Cancel`).
-//!
-//! A collecting wave is failed before anything of it runs (the same conditional write as the
-//! claim, so exactly one wins). A dispatching wave is told to stop through [`Running`]: each
-//! exchange run holds a [`CancelWatch`], which its session turns into `CoordinatorMsg::Cancel`;
-//! the agents settle the orders in flight and the wave completes with what was opened. The
-//! cancel is recorded (`WAVE_CANCELLED`) first, so a resumed or taken-over dispatch stops too.
+//! `Waves.Cancel`: a collecting wave fails by the claim's conditional write (one wins); a
+//! dispatching one stops via [`Running`]'s [`CancelWatch`]es. Recorded first, for takeovers.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,21 +15,18 @@ use crate::error::CoordinatorError;
 use crate::state::Core;
 use crate::store::{CancelRecord, WaveRow, WaveStatus, now_ms};
 
-/// How often, and how many times, a cancel looks for the dispatch of a wave just claimed
-/// (committed a moment before its dispatch registers): about a second.
+/// How often, and how many times (~1 s), a cancel looks for a just-claimed wave's dispatch.
 const REGISTER_POLL: Duration = Duration::from_millis(10);
 const REGISTER_POLLS: usize = 100;
 
-/// The dispatches this process runs, by wave id, each with its cancel signal (the reason,
-/// once cancelled).
+/// The dispatches this process runs, by wave id, each with its cancel signal.
 #[derive(Debug, Default)]
 pub struct Running {
     waves: Mutex<HashMap<String, watch::Sender<Option<Arc<str>>>>>,
 }
 
 impl Running {
-    /// Registers a dispatch of the wave until the guard drops (its watches then never fire);
-    /// `None` if one is registered already.
+    /// Registers a dispatch of the wave until the guard drops; `None` if one is registered.
     pub fn start(self: &Arc<Self>, wave_id: &str) -> Option<Registered> {
         let mut waves = self.waves.lock();
         if waves.contains_key(wave_id) {
@@ -52,8 +44,7 @@ impl Running {
         self.waves.lock().contains_key(wave_id)
     }
 
-    /// A watch of the wave's cancel signal, for one exchange run (held for as long as the run
-    /// lasts: [`Running::cancel`] counts them). Never fires for a wave not registered.
+    /// A watch of the wave's cancel for one exchange run; never fires for an unregistered wave.
     pub fn watch(&self, wave_id: &str) -> CancelWatch {
         match self.waves.lock().get(wave_id) {
             Some(tx) => CancelWatch { rx: tx.subscribe() },
@@ -61,8 +52,7 @@ impl Running {
         }
     }
 
-    /// Tells the wave's exchange runs to stop (the first reason stands): how many watch, or
-    /// `None` when no dispatch of the wave is registered here.
+    /// Tells the wave's runs to stop (first reason stands): how many watch; `None` if not here.
     pub fn cancel(&self, wave_id: &str, reason: &str) -> Option<usize> {
         let waves = self.waves.lock();
         let tx = waves.get(wave_id)?;
@@ -108,8 +98,7 @@ impl CancelWatch {
         self.rx.borrow().clone()
     }
 
-    /// Waits until the wave is cancelled (at once if it is), returning the reason; never
-    /// returns when the dispatch ends first. Cancel-safe.
+    /// Waits until cancelled; never returns if the dispatch ends first. Cancel-safe.
     pub async fn cancelled(&mut self) -> Arc<str> {
         if let Ok(v) = self.rx.wait_for(Option::is_some).await
             && let Some(reason) = v.as_ref()
@@ -129,8 +118,7 @@ pub struct Cancelled {
     pub exchanges_stopping: u32,
 }
 
-/// `Waves.Cancel`: fails a collecting wave, or stops the dispatch of one this process owns;
-/// a finished or foreign wave is `FailedPrecondition`.
+/// `Waves.Cancel`; a finished or foreign wave is `FailedPrecondition`.
 pub async fn cancel_wave(
     core: &Core,
     wave_id: &str,
@@ -148,8 +136,7 @@ pub async fn cancel_wave(
     })?;
     let reason = wavegate_common::proto::cancel_reason(reason)
         .map_err(|why| CoordinatorError::bad("reason", why))?;
-    // A wave claimed between the read and the write is read again and stopped as dispatching;
-    // status only moves forward, so this runs at most twice.
+    // A wave claimed meanwhile is stopped as dispatching; status only moves forward: ≤ 2 rounds.
     loop {
         let row = core
             .store
@@ -240,7 +227,6 @@ async fn stop_dispatch(
         tracing::warn!(wave_id = %row.id, %reason, exchanges_stopping = stopping,
             "dispatching wave cancelled: agents told to stop");
     }
-    // The wave as it is now (it may even have completed meanwhile).
     let wave = core.store.wave(&row.id).await?.unwrap_or(row);
     Ok(Cancelled {
         wave,
@@ -248,8 +234,7 @@ async fn stop_dispatch(
     })
 }
 
-/// Signals the wave's registered dispatch, waiting briefly for one claimed a moment ago. One
-/// not running here now (awaiting a retry or a resume) reads the recorded cancel when it starts.
+/// Signals the wave's dispatch, waiting briefly for one just claimed; a later one reads the record.
 async fn signal(core: &Core, wave_id: &str, reason: &str) -> usize {
     let polls = ConstantBuilder::new()
         .with_delay(REGISTER_POLL)

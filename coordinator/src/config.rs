@@ -1,6 +1,4 @@
-//! Coordinator configuration: a TOML file (`coordinator.example.toml` documents every key),
-//! then environment overrides ([`ENV`]), then [`CoordinatorConfig::validate`], which names the
-//! bad key.
+//! Coordinator configuration: TOML, then [`ENV`], then [`CoordinatorConfig::validate`].
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -37,8 +35,7 @@ pub const ENV: EnvSpec = EnvSpec {
 
 /// Default `max_request_bytes`: 4 MiB, some 20 000 signals in one `PublishWave`.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
-/// Bounds of `max_request_bytes`: a few KiB would refuse ordinary calls; above 64 MiB one call
-/// could hold a large share of a small coordinator's memory.
+/// Bounds of `max_request_bytes`: below refuses ordinary calls, above lets one call hog memory.
 const MIN_REQUEST_BYTES: usize = 64 * 1024;
 const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
 
@@ -68,8 +65,7 @@ pub struct WaveTiming {
     /// reference computes them 18–19 minutes after the open; 600 accepts them to minute 27).
     #[default = 600]
     pub signal_delay_secs: u64,
-    /// Extra margin after `signal_delay`: the latest close is
-    /// `wave_timestamp + interval + signal_delay + grace`.
+    /// Margin after `signal_delay`: the latest close is `ts + interval + signal_delay + grace`.
     #[default = 120]
     pub grace_secs: u64,
     /// A wave closes after this long without a new signal.
@@ -102,14 +98,11 @@ pub struct ExchangeConfig {
     pub default_max_trades: Option<u32>,
     /// Deployment region of the agent, for display.
     pub region: Option<String>,
-    /// File holding the token sent to this exchange's agent on every call (the agent's
-    /// `auth.token_file` holds the same); read at start-up, never logged.
+    /// File with the token sent to this exchange's agent (its `auth.token_file`); never logged.
     pub agent_token_file: Option<PathBuf>,
-    /// Smallest `position_size_usd` params may set for this exchange; none: `[params]
-    /// min_size_usd`.
+    /// Smallest `position_size_usd` for this exchange; none: `[params] min_size_usd`.
     pub min_size_usd: Option<f64>,
-    /// Largest `position_size_usd` params may set for this exchange; none: `[params]
-    /// max_size_usd`.
+    /// Largest `position_size_usd` for this exchange; none: `[params] max_size_usd`.
     pub max_size_usd: Option<f64>,
 }
 
@@ -127,20 +120,17 @@ impl ExchangeConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct ParamsConfig {
-    /// Highest `max_trades` accepted from `Params.Set` or a signal's params (a wave never
-    /// opens more positions per exchange than this).
+    /// Highest `max_trades` accepted from `Params.Set` or a signal (positions per exchange).
     #[default = 100]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub max_trades_ceiling: u32,
     /// Highest `leverage` accepted from `Params.Set` (1..=this; the venues allow up to 125).
     #[default = 20]
     pub max_leverage: u32,
-    /// Default smallest `position_size_usd` accepted, in USD (the reference's 5); an
-    /// exchange's `min_size_usd` replaces it.
+    /// Default smallest `position_size_usd`, in USD (the reference's 5).
     #[default = 5.0]
     pub min_size_usd: f64,
-    /// Default largest `position_size_usd` accepted, in USD (the reference's 10 000); an
-    /// exchange's `max_size_usd` replaces it.
+    /// Default largest `position_size_usd`, in USD (the reference's 10 000).
     #[default = 10_000.0]
     pub max_size_usd: f64,
 }
@@ -151,8 +141,7 @@ pub struct ParamsConfig {
 pub struct AuthConfig {
     /// File with one accepted bearer token per line.
     pub tokens_file: Option<PathBuf>,
-    /// Serve a non-loopback `listen` without tokens or mutual TLS. Off by default: the API
-    /// publishes signals that become orders, so an open one is an explicit choice.
+    /// Serve a non-loopback `listen` without tokens or mutual TLS (signals become orders).
     #[serde(default)]
     pub insecure: bool,
 }
@@ -167,12 +156,10 @@ pub struct CoordinatorConfig {
     /// `sqlite://file?mode=rwc` or `postgres://user@host/db`.
     #[default = "sqlite://wavegate.db?mode=rwc"]
     pub database_url: String,
-    /// Durability of a SQLite commit: `full` (the default: accepted signals survive power
-    /// loss) or `normal` (process crashes only, no fsync per commit).
+    /// SQLite commit durability: `full` (survives power loss, the default) or `normal`.
     #[default(SqliteSync::Full)]
     pub sqlite_sync: SqliteSync,
-    /// After a storage fault (disk full, I/O errors), a write is tried this often until one
-    /// succeeds and the coordinator takes new work again.
+    /// After a storage fault, a write is tried this often until the storage takes writes again.
     #[default = 1000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub storage_probe_interval_ms: u64,
@@ -180,9 +167,7 @@ pub struct CoordinatorConfig {
     #[default = 100_000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroUsize, _>")]
     pub max_batch_signals: usize,
-    /// Largest single message of a public API call, in bytes; a larger one is refused
-    /// (OUT_OF_RANGE) from its length prefix, before it is read. Larger loads stream
-    /// (`Publish`, one signal per message).
+    /// Largest public API message in bytes, refused from its length prefix; larger loads stream.
     #[default(DEFAULT_MAX_REQUEST_BYTES)]
     pub max_request_bytes: usize,
     /// Identity of this coordinator in dispatch leases; default: unique per process.
@@ -211,8 +196,7 @@ pub struct CoordinatorConfig {
 }
 
 impl CoordinatorConfig {
-    /// Reads the TOML file (defaults when `None`), then applies `WAVEGATE_<KEY>` environment
-    /// overrides, then validates.
+    /// Reads the TOML file (defaults when `None`), applies `WAVEGATE_<KEY>` overrides, validates.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         Self::load_with_env(path, |k| std::env::var(k).ok())
     }
@@ -308,8 +292,7 @@ impl CoordinatorConfig {
         self.validate_tls()
     }
 
-    /// Safe by default: the public API (whose signals become orders) is served to other hosts
-    /// only behind bearer tokens or mutual TLS, unless `auth.insecure = true` says otherwise.
+    /// A non-loopback API (its signals become orders) needs tokens or mutual TLS, or `insecure`.
     fn validate_exposure(&self) -> Result<(), ConfigError> {
         let tokens = self.auth.as_ref().is_some_and(|a| a.tokens_file.is_some());
         let mtls = self.tls.as_ref().is_some_and(|t| t.client_ca.is_some());

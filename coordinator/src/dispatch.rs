@@ -1,8 +1,5 @@
-//! Dispatch of one claimed wave: params from the wave (docs/design.md §1 step 1), then every exchange
-//! concurrently (a wave takes as long as its slowest exchange), each over its agent's
-//! `ExecuteWave` stream with bounded retries; outcomes stored in batches off the critical
-//! path; the lease renewed while it runs; then the completion (`report`). The wave runs in its
-//! `wave` span, each exchange in an `exchange` span under it (see `spans`).
+//! Dispatch of a claimed wave: params, every exchange concurrently with bounded retries,
+//! outcomes stored off the critical path, the lease renewed, then the completion.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,8 +36,7 @@ const NO_RESULT: &str = "no result before the wave deadline";
 /// One exchange's result: statistics and final outcomes.
 pub type ExchangeResult = (ExchangeStats, Vec<pb::SignalOutcome>, ExchangeTiming);
 
-/// A wave this process just claimed, with what its claim's transaction settled
-/// ([`crate::store::Store::claim_with_params`]): the close → first order path.
+/// A just-claimed wave with what its claim settled: the close → first order path.
 #[derive(Debug)]
 pub struct Claimed {
     /// The row as the claim left it, so it is not read back.
@@ -51,10 +47,7 @@ pub struct Claimed {
     pub params: WaveParams,
 }
 
-/// Dispatches a wave this coordinator has claimed, to completion. `claimed`: the wave this
-/// process just claimed, its signals and params settled by the claim (nothing is read or written
-/// before the agents are contacted); `None` (a resumed wave) reads everything from the
-/// database.
+/// Dispatches a claimed wave to completion; `claimed` is `None` for a resumed wave.
 pub async fn run_wave(
     core: &Arc<Core>,
     wave_id: &str,
@@ -72,10 +65,8 @@ pub async fn run_wave(
             if row.status != WaveStatus::Dispatching || row.owner.as_deref() != Some(&core.owner) {
                 return Ok(());
             }
-            // A resumed wave may have been cancelled under its earlier dispatch (here before a
-            // restart, or by the coordinator it was taken over from): its exchanges stop
-            // again. A fresh dispatch skips the read; a cancel then reaches it through
-            // `core.running`.
+            // A resumed wave may have been cancelled under a previous dispatch: it stops
+            // again. A fresh one skips the read; a cancel reaches it through `core.running`.
             if let Some(reason) = core.store.cancel_reason(wave_id).await? {
                 tracing::info!(wave_id, %reason, "resumed wave was cancelled: its exchanges are stopped");
                 core.running.cancel(wave_id, &reason);
@@ -102,9 +93,7 @@ pub async fn run_wave(
     result.map(|_| ())
 }
 
-/// Params, the exchanges in parallel, the completion. `None` when another coordinator took the
-/// wave over before it completed here. `params`: as the claim recorded them (else a resumed
-/// wave's are read or settled first).
+/// Params, the exchanges in parallel, the completion; `None` when taken over.
 async fn dispatch_groups(
     core: &Arc<Core>,
     row: &WaveRow,
@@ -155,20 +144,17 @@ async fn dispatch_groups(
     let results: Vec<ExchangeResult> = tokio::select! {
         r = futures::future::join_all(runs) => r,
         _ = &mut renewer.0 => {
-            // The new owner re-sends the wave; agents answer it from their journals. Stop
-            // driving them (and serving top-ups) from here.
+            // The new owner re-sends the wave; stop driving the agents from here.
             tracing::warn!(wave_id, "dispatch lease lost: stopping this coordinator's dispatch");
             return Ok(None);
         }
     };
-    // The writer ends the transaction it has in flight (so none of its writes can follow the
-    // completion's) and hands back the rest; the completion stores those with the final
-    // outcomes in its one transaction.
+    // The writer ends its transaction in flight (none of its writes can follow the
+    // completion's) and hands back the rest for the completion's one transaction.
     finish.now();
     drop(sink);
     let written = (&mut writer.0).await.unwrap_or_else(|e| {
-        // Only a panic gets here (the writer is aborted only when this dispatch is dropped):
-        // with nothing known committed, the completion writes every final outcome.
+        // Only a panic: with nothing known committed, the completion writes every final outcome.
         tracing::error!(wave_id, error = %e, "outcome writer failed");
         Written::default()
     });
@@ -176,12 +162,9 @@ async fn dispatch_groups(
     report::complete(core, row, total_signals, results, written).await
 }
 
-/// docs/design.md §1 step 1 for a resumed wave: what its first dispatch recorded. A wave
-/// claimed without params (by [`crate::store::Store::claim`], e.g. a coordinator of an earlier
-/// version) gets them here as on a claim: the first signal (in rank order) with params updates
-/// its exchange's stored params and the effective params are recorded, in one transaction
-/// before any agent is contacted (a failed update leaves the stored params, as docs/design.md
-/// says). `None` when another coordinator took the wave over meanwhile.
+/// docs/design.md §1 step 1 for a resumed wave: what its first dispatch recorded, or, for a
+/// wave claimed without params ([`crate::store::Store::claim`]), the same step as on a claim,
+/// in one transaction before any agent is contacted. `None` when the wave was taken over.
 async fn resumed_params(
     core: &Core,
     row: &WaveRow,
@@ -231,8 +214,7 @@ async fn renew_lease(core: Arc<Core>, wave_id: String) {
         let until = Utc::now() + core.lease();
         match core.store.renew_lease(&wave_id, &core.owner, until).await {
             Ok(true) => {
-                // A cancel recorded by the coordinator this wave was taken over from, after
-                // this dispatch started, reaches its exchanges here.
+                // A cancel the previous owner recorded after this dispatch started.
                 if let Ok(Some(reason)) = core.store.cancel_reason(&wave_id).await {
                     core.running.cancel(&wave_id, &reason);
                 }
@@ -293,15 +275,11 @@ async fn run_exchange(
 }
 
 /// Runs the exchange's stream until the agent's `Result`. An agent that never took the wave
-/// gets `retries` attempts with backoff, then the exchange is `agent_unavailable`. One that
-/// took it (a stream opened) may hold fills only its journal knows: it is sent the wave again
-/// with backoff, however often, until its `Result` or `result_wait_secs` past the deadline —
-/// after the deadline it only settles and reports its journal, so asking is safe. When no
-/// attempt reaches the `Result`, the exchange is reported with the outcomes that did arrive
-/// (positions opened count) and the error (`deadline` once the wave's deadline passed); the
-/// wave ends `partial`. A cancel does not end the attempts: every attempt sends it right after
-/// the buffer, and the agent's `Result` (from its journal if it stopped before) still says
-/// what was opened.
+/// gets `retries` attempts with backoff, then is `agent_unavailable`. One that took it may hold
+/// fills only its journal knows: it is re-sent the wave until its `Result` or
+/// `result_wait_secs` past the deadline (it then only settles and reports, so asking is safe).
+/// Without a `Result` the exchange is reported with the outcomes that arrived and the error;
+/// the wave ends `partial`. Every attempt of a cancelled wave sends `Cancel` after the buffer.
 async fn drive(
     core: &Core,
     run: &ExchangeRun<'_>,
@@ -405,8 +383,7 @@ async fn drive(
             }
         };
         down(&msg);
-        // An agent that never took the wave holds nothing of it: `retries` attempts. One that
-        // did is asked until it answers or the wait ends.
+        // A wave never taken holds nothing: `retries`. One taken is asked until it answers.
         let (limit, tries_left) = if known.taken {
             (give_up_at, true)
         } else {
@@ -425,9 +402,7 @@ async fn drive(
     }
 }
 
-/// The exchange's result from the agent's `Result`: what the coordinator sent is authoritative
-/// for the wave's parameters; the agent's counters are kept and the docs/design.md §1 flags
-/// recomputed from them.
+/// The exchange's result: parameters as sent, the agent's counters, flags recomputed.
 fn accepted(
     p: &pb::ExchangeParams,
     total: u32,

@@ -1,5 +1,4 @@
-//! Live wave events for `Waves.Watch` (a broadcast channel: sending never blocks dispatch, a
-//! subscriber that falls behind loses the oldest events).
+//! Live wave events for `Waves.Watch`: never blocks dispatch; a slow subscriber loses the oldest.
 
 use tokio::sync::broadcast;
 use wavegate_common::proto::v1 as pb;

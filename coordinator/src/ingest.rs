@@ -1,6 +1,4 @@
-//! Signal ingest (docs/design.md §3 bad input): each signal is checked (`Signal::from_proto`,
-//! [`crate::timing::check`], known exchange), then stored in batched transactions, committed
-//! before the summary (every rejection with its position, field, reason and code) is sent.
+//! Signal ingest (docs/design.md §3): checked, stored in batches, committed before the summary.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -17,12 +15,9 @@ use crate::state::Core;
 use crate::timing;
 use crate::wave::{Closed, close_wave};
 
-/// Signals stored per transaction while a stream is read: large enough that the commit is a
-/// small part of the batch, small enough that the queued signals are not the ingest's peak
-/// memory (docs/benchmarks.md).
+/// Signals per transaction while streaming: commits stay cheap, the queue below peak memory.
 const FLUSH_SIGNALS: usize = 5_000;
-/// Queued signals are flushed at least this often, so a streamed wave's `last_signal_at` stays
-/// fresh and the quiet period does not close it mid-stream.
+/// Flush period, so a streamed wave's `last_signal_at` stays fresh and the quiet does not close it.
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 /// Rejections listed in one summary at most (all are counted).
 const MAX_REJECTIONS_LISTED: usize = 10_000;
@@ -69,8 +64,7 @@ impl Ingest {
         }
     }
 
-    /// When the queued signals must be flushed even if no other signal arrives (`None`: none
-    /// queued), so a pausing producer's signals are stored before the quiet period runs out.
+    /// When the queue must be flushed anyway, so a pausing producer's signals beat the quiet.
     pub fn flush_due(&self) -> Option<std::time::Instant> {
         (!self.batch.is_empty()).then(|| self.last_flush + FLUSH_EVERY)
     }
@@ -194,8 +188,7 @@ impl Ingest {
         Ok(())
     }
 
-    /// Flushes, then closes the wave with this timestamp (a closed one stays as it is). A wave
-    /// that does not exist is refused as [`timing::check`] refuses its timestamp, else NOT_FOUND.
+    /// Flushes, then closes the wave at `ts`; an unknown wave is refused as `timing::check` does.
     pub async fn close(&mut self, ts: DateTime<Utc>) -> Result<(), CoordinatorError> {
         self.flush().await?;
         let id = wave_id(ts);

@@ -1,14 +1,6 @@
-//! # wavegate-coordinator
-//!
-//! Assembles waves of signals, keeps per-exchange params, dispatches every exchange's part of a
-//! wave to its agent concurrently and records the results (docs/design.md §1 steps 1, 2, 4 and 7).
-//!
-//! Modules by concern: `ingest` (checked, batched signal storage), `wave` (the wave clock and
-//! the dispatch claim), `params` (effective params), `dispatch` and `session` (driving agents),
-//! `cancel` (the operator's kill switch for a wave), `report` (completion), [`store`]
-//! (SQLite/PostgreSQL), `api` (the public gRPC API), `server` (start and stop), `spans` (the
-//! tracing spans of a wave and of API calls). Only [`config`], [`store`] and [`spawn`] are
-//! public; the rest is the crate's own.
+//! `wavegate-coordinator`: assembles waves of signals, keeps per-exchange params, dispatches
+//! every exchange's part of a wave to its agent concurrently and records the results
+//! (docs/design.md §1 steps 1, 2, 4, 7). Only [`config`], [`store`] and [`spawn`] are public.
 
 pub(crate) mod agents;
 pub(crate) mod api;

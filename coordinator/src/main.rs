@@ -1,5 +1,4 @@
-//! `wavegate-coordinator`: parses the command line, starts the coordinator from the library,
-//! runs until SIGINT or SIGTERM.
+//! `wavegate-coordinator`: runs the coordinator until SIGINT or SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,16 +29,14 @@ struct Args {
     check_config: bool,
 }
 
-/// glibc malloc arenas at most: glibc's default (up to 8 per core, each keeping the memory
-/// freed into it) cost about a quarter of peak RSS on the ingest run (docs/benchmarks.md); two
-/// keep the tokio workers from queueing on one lock.
+/// glibc malloc arenas at most: the default (8 per core) cost about a quarter of peak RSS on
+/// the ingest run (docs/benchmarks.md); two keep the workers from queueing on one lock.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MALLOC_ARENAS: libc::c_int = 2;
 
 fn main() -> anyhow::Result<()> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a glibc tunable, before any thread exists (the runtime is built
-    // below). A refusal keeps glibc's default.
+    // SAFETY: mallopt only sets a glibc tunable, before any thread exists; a refusal is harmless.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
     }

@@ -20,9 +20,8 @@ pub fn exchange_name(cfg: &CoordinatorConfig, id: u32, stored: Option<&StoredPar
         .unwrap_or_else(|| format!("exchange-{id}"))
 }
 
-/// Effective params of exchange `id`: stored (source `wave` when this wave just wrote them,
-/// else `db`), else the configured default (source `default`), else `None` (`no_params`).
-/// `buffer_size` is the stored one, else `max_trades + buffer_fixed`.
+/// Effective params of exchange `id`: stored (source `wave` or `db`), else the configured
+/// default, else `None`. `buffer_size` is the stored one, else `max_trades + buffer_fixed`.
 pub fn effective(
     cfg: &CoordinatorConfig,
     id: u32,
@@ -68,8 +67,7 @@ pub fn effective(
     })
 }
 
-/// docs/design.md §1 step 1: the params update each exchange gets from the wave (its first
-/// signal with params; `groups` in rank order), named from `stored` when not configured.
+/// docs/design.md §1 step 1: each exchange's update from the wave's first signal with params.
 pub fn wave_updates(
     cfg: &CoordinatorConfig,
     stored: &ByExchange,
@@ -85,9 +83,7 @@ pub fn wave_updates(
         .collect()
 }
 
-/// The params each exchange of the wave is dispatched with: the row this wave `written`
-/// (source `wave`), else the row that `stood` against its update, else the one in `stored`
-/// (source `db`), else the configured default.
+/// The params an exchange is dispatched with: `written`, else `stood`, else `stored`, else default.
 pub fn dispatched_params(
     cfg: &CoordinatorConfig,
     stored: &ByExchange,
@@ -117,16 +113,12 @@ pub fn all_effective(cfg: &CoordinatorConfig, stored: &[StoredParams]) -> Vec<pb
         .collect()
 }
 
-/// Highest stop-loss and trailing-activation distance, in percent: a stop further than half
-/// the entry price protects nothing.
+/// Highest stop-loss and trailing activation, percent: a stop past half the price protects nothing.
 const MAX_STOP_PERCENT: f64 = 50.0;
-/// Trailing distance bounds, in percent: Binance USDⓈ-M `TRAILING_STOP_MARKET`'s
-/// `callbackRate` range, the narrowest of the venues.
+/// Trailing distance bounds, percent: Binance `TRAILING_STOP_MARKET` `callbackRate`, the narrowest.
 const TRAILING_DISTANCE_PERCENT: (f64, f64) = (0.1, 10.0);
 
-/// Checks params anyone sets (a `Params.Set`, a signal's): `max_trades` in
-/// [1, `params.max_trades_ceiling`], the percentages within their bounds. Field names get
-/// `prefix` (`params.` for a signal's).
+/// Checks params anyone sets: `max_trades` in [1, ceiling], percentages in bounds; `prefix`ed.
 pub fn check_bounds(
     cfg: &CoordinatorConfig,
     prefix: &str,
@@ -179,8 +171,7 @@ pub fn check_bounds(
     Ok(())
 }
 
-/// Checks a `Params.Set` request: a configured exchange, `buffer_size >= max_trades`, a known
-/// margin mode, and the bounds. Each error names the field.
+/// Checks a `Params.Set`: configured exchange, `buffer_size >= max_trades`, margin mode, bounds.
 pub fn check_set(
     cfg: &CoordinatorConfig,
     req: &pb::SetParamsRequest,
@@ -255,9 +246,7 @@ impl PositionParams {
     }
 }
 
-/// Checks position params anyone sets: `leverage` in 1..=`params.max_leverage`,
-/// `position_size_usd` within the exchange's size range (`[params]`'s for an unconfigured
-/// one). Field names get `prefix`.
+/// Checks position params: `leverage` within `params.max_leverage`, the size in range.
 pub fn check_position_bounds(
     cfg: &CoordinatorConfig,
     prefix: &str,

@@ -1,6 +1,4 @@
-//! Stored exchange params held in memory (docs/design.md §1 step 1, §5), so dispatch needs no
-//! database round trip. Loaded at first use, then updated by `Params.Set`, each wave's params,
-//! and the clock's refresh (a newer row, e.g. another coordinator's, replaces the one held).
+//! Stored exchange params in memory (docs/design.md §5); a newer row replaces the one held.
 
 use std::collections::BTreeMap;
 
@@ -37,8 +35,7 @@ impl ParamsCache {
         self.refresh(store).await
     }
 
-    /// Reads every row from the store, keeps each one newer than the row held (rows put while
-    /// the read ran are never replaced by older ones), and returns the result.
+    /// Reads every row and keeps each newer than the one held; returns the result.
     pub async fn refresh(
         &self,
         store: &Store,

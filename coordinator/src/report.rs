@@ -1,5 +1,4 @@
-//! Completion of a wave (docs/design.md §1 steps 6–7): per-exchange results, wave totals and the
-//! `WAVE_COMPLETED` payload, stored once together with the status change, then announced.
+//! Completion (docs/design.md §1 steps 6–7): results, totals, `WAVE_COMPLETED`, stored once.
 
 use chrono::Utc;
 use wavegate_common::proto::v1::wave_event::Event;
@@ -19,8 +18,7 @@ pub struct Done {
     pub positions_opened: u32,
 }
 
-/// Stores, announces and counts (if stored here) the completion of a dispatched wave; `None`
-/// when another coordinator took it over first. `written`: what the outcome writer committed.
+/// Stores and announces a wave's completion; `None` when taken over. `written`: committed outcomes.
 pub async fn complete(
     core: &Core,
     row: &WaveRow,
@@ -41,7 +39,6 @@ pub async fn complete(
     let totals = WaveTotals::from_exchanges(total_signals, &exchanges);
     let now = Utc::now();
     let event = WaveCompleted::new(&row.id, &totals, &exchanges, now);
-    // `partial` when any exchange has an error.
     let status = if exchanges.iter().any(|e| e.error.is_some()) {
         WaveStatus::Partial
     } else {

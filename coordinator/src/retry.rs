@@ -1,6 +1,4 @@
-//! Backoff for waves whose dispatch failed: the clock resumes such a wave only once its delay
-//! has passed, doubling per failure, so a wave that cannot complete (database down, a corrupt
-//! row) does not drive every agent again on every tick.
+//! Backoff for waves whose dispatch failed, so one that cannot complete does not spin.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

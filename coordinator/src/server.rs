@@ -1,5 +1,4 @@
-//! Starting and stopping a coordinator: migrate, bind, serve the API with gRPC health and
-//! reflection, run the wave clock (which also resumes waves left in `dispatching`).
+//! Starting and stopping a coordinator: migrate, bind, serve, run the wave clock.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,7 +22,6 @@ use crate::state::Core;
 use crate::store::Store;
 use crate::wave::run_clock;
 
-/// The public services.
 const SERVICES: [&str; 4] = [
     <SignalIngestServer<Api> as NamedService>::NAME,
     <WavesServer<Api> as NamedService>::NAME,
@@ -61,8 +59,7 @@ impl CoordinatorHandle {
         self.core.metrics.clone()
     }
 
-    /// Stops serving and the clock, aborts dispatches in flight (their waves stay
-    /// `dispatching` and are resumed by the next coordinator) and closes the database.
+    /// Stops serving and the clock, aborts dispatches (resumed by the next coordinator), closes.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.clock.await;
@@ -83,8 +80,7 @@ impl CoordinatorHandle {
     }
 }
 
-/// Starts a coordinator: validates the config, connects and migrates the database, binds
-/// `config.listen`, and serves in the background.
+/// Starts a coordinator: validates, connects and migrates, binds `config.listen`, serves.
 pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, CoordinatorError> {
     config.validate()?;
     let auth = match config.auth.as_ref().and_then(|a| a.tokens_file.as_deref()) {
@@ -125,7 +121,6 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
     core.storage.set_reporter(health.clone());
     let (storage, probe_rx) = (core.storage.clone(), rx.clone());
     core.spawn_task(async move { storage.run_probe(probe_rx).await });
-    // Reflection v1 and v1alpha of what this process serves.
     let (reflection, reflection_alpha) =
         wavegate_common::reflection::services(&SERVICES, &[tonic_health::pb::FILE_DESCRIPTOR_SET])
             .map_err(|e| CoordinatorError::Corrupt(format!("reflection: {e}")))?;

@@ -1,8 +1,6 @@
-//! One `ExchangeAgent.ExecuteWave` stream: `Start`, the buffer, top-up answers, outcomes in,
-//! `Result` out (docs/design.md §1 steps 2 and 4, coordinator side). The call carries the W3C context
-//! of the `exchange` span, so the agent's spans join the wave's trace. When the wave is
-//! cancelled (`cancel`), the stream sends `Cancel` and answers later top-ups with `Exhausted`,
-//! then reads on to the agent's `Result` as usual.
+//! One `ExecuteWave` stream (docs/design.md §1 steps 2 and 4, coordinator side), carrying the
+//! `exchange` span's W3C context. A cancelled wave sends `Cancel`, answers later top-ups with
+//! `Exhausted` and reads on to the agent's `Result`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -52,23 +50,19 @@ impl OutcomeSink {
                 outcome: Some(o.clone()),
             }),
         );
-        // The writer only stops after dispatch ends; a send error cannot lose anything that
-        // the completion (which writes every final outcome) would not write anyway.
+        // The completion writes every final outcome anyway: a send error loses nothing.
         let _ = self.tx.send((exchange_id, exchange_name.to_owned(), o));
     }
 }
 
-/// The outcomes an exchange's agent reported over every attempt (a re-sent wave replays them
-/// from the agent's journal, so the latest report of a signal at a stage wins). Used when no
-/// attempt reaches the `Result`: the exchange is then reported with what is known.
+/// Latest outcome per signal and stage over all attempts, for when no `Result` comes.
 #[derive(Debug, Default)]
 pub struct Known {
     outcomes: BTreeMap<(i32, i64), pb::SignalOutcome>,
     topup_rounds: BTreeSet<u32>,
     /// When the first order result (an execution outcome) arrived, over every attempt.
     pub first_order_at: Option<DateTime<Utc>>,
-    /// True once an attempt's stream opened: the agent has (had) the wave and may hold
-    /// orders of it that only its journal knows, so it is asked again until its `Result`.
+    /// An attempt's stream opened: the agent may hold orders only its journal knows.
     pub taken: bool,
 }
 
@@ -84,8 +78,7 @@ impl Known {
         self.outcomes.insert((o.stage, o.signal_id), o.clone());
     }
 
-    /// The exchange reported with `error` and the final outcome of every signal known
-    /// (execution over validation); every signal skipped when nothing arrived.
+    /// The exchange reported with `error` and each signal's latest outcome (else skipped).
     pub fn report(
         &self,
         p: &pb::ExchangeParams,
@@ -103,8 +96,7 @@ impl Known {
         (self.stats(p, total, error), outcomes)
     }
 
-    /// Statistics counted from the known outcomes, with `error`; the signals without any
-    /// outcome count as `skipped`.
+    /// Statistics of the known outcomes, with `error`; signals without one are `skipped`.
     fn stats(&self, params: &pb::ExchangeParams, total: u32, error: &str) -> ExchangeStats {
         let mut tally = Tally::new(
             params.exchange_id,
@@ -121,8 +113,7 @@ impl Known {
                 pb::OutcomeKind::ValidationFailed => {
                     tally.verdict(o.round, &Verdict::Failed(o.error.clone()));
                 }
-                // Found open when it came to execution: a validated signal that the agent
-                // recounted as a duplicate, so it leaves the successes too.
+                // Found open at execution: recounted by the agent as a duplicate, not a success.
                 pb::OutcomeKind::Duplicate if o.stage == pb::Stage::Execution as i32 => {
                     tally.success_turned_duplicate(o.round);
                 }
@@ -176,19 +167,16 @@ pub enum AttemptError {
     /// The agent refused the wave (protocol or params): retrying cannot help.
     #[error("agent refused the wave: {1}")]
     Refused(tonic::Code, String),
-    /// The agent reported something the coordinator did not send (see `verify`): its report
-    /// is refused, and a re-send would only replay it.
+    /// The agent reported something not sent (see `verify`): refused, a re-send would replay it.
     #[error("agent result refused: {0}")]
     Mismatch(#[from] Mismatch),
-    /// The stream stayed open but the agent sent nothing for the progress timeout (a hung or
-    /// stopped process): retry.
+    /// The stream stayed open but the agent sent nothing for the progress timeout: retry.
     #[error("agent sent nothing for {0:?}")]
     Stalled(Duration),
 }
 
 impl AttemptError {
-    /// The gRPC code the call ended with (`Unavailable` when the stream broke off; `Ok` for a
-    /// stream that ended normally with a result this coordinator refused).
+    /// The call's gRPC code (`Unavailable` when the stream broke off).
     pub fn code(&self) -> tonic::Code {
         match self {
             AttemptError::Unavailable(c, _) | AttemptError::Refused(c, _) => *c,
@@ -232,8 +220,7 @@ fn batch(run: &ExchangeRun<'_>, round: u32, range: std::ops::Range<usize>) -> pb
     }))
 }
 
-/// Runs one attempt of the stream to its `Result`, under the exchange's `span`; every outcome
-/// is also kept in `known`. Once `cancel` fires (or if it has), the agent is sent `Cancel`.
+/// One attempt of the stream to its `Result`; outcomes also go to `known`; `Cancel` once fired.
 pub async fn attempt(
     agent: &Agent,
     run: &ExchangeRun<'_>,
@@ -267,8 +254,7 @@ pub async fn attempt(
     let mut sent = buffer.end;
     // All fit the channel's capacity: queued before the call so they leave with the headers.
     let mut queued = tx.send(start).await.is_ok() && tx.send(batch(run, 0, buffer)).await.is_ok();
-    // Cancelled before this attempt: the agent still gets the buffer (so it can answer a
-    // re-sent wave from its journal and report its verdicts), then the Cancel straight away.
+    // Cancelled already: the buffer still goes (answered from the journal), then Cancel.
     let early = cancel.reason();
     let mut cancelled = early.is_some();
     if let Some(reason) = early {
@@ -318,9 +304,8 @@ pub async fn attempt(
             }
             Some(AgentMsg::Topup(t)) => {
                 known.topup_rounds.insert(t.round);
-                // The coordinator sizes the answer itself (docs/design.md §1 step 4), whatever count
-                // the agent asked for, and answers `Exhausted` past the configured rounds and
-                // once the wave is cancelled (a request may cross the Cancel on the wire).
+                // Sized here (docs/design.md §1 step 4), whatever the agent asked; `Exhausted`
+                // past the rounds or once cancelled (a request may cross the Cancel).
                 let needed = t.needed.min(run.params.max_trades);
                 let range = if cancelled || t.round == 0 || t.round > run.cfg.max_topup_rounds {
                     sent..sent

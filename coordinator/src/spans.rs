@@ -1,16 +1,6 @@
-//! The coordinator's tracing spans: `wave` per dispatch (linked to the call that closed it),
-//! `exchange` per exchange under it, one CLIENT span per `ExecuteWave` attempt (the agent's
-//! SERVER span becomes its child through the call's W3C context), `topup` per top-up served,
-//! and one SERVER span per public API call, parented on the caller's `traceparent`.
-//!
-//! gRPC spans follow the OpenTelemetry RPC semantic conventions (v1.37 attribute set): named
-//! `package.Service/Method`, kind SERVER or CLIENT, `rpc.system` = `grpc`, `rpc.service`,
-//! `rpc.method`, `rpc.grpc.status_code` (an integer), and `server.address`/`server.port` on
-//! client spans. Each fact has one key: `exchange.id` and `exchange.name` everywhere (as in the
-//! agents' resource), numbers as numbers.
-//!
-//! Span and field names are a contract (dashboards, trace tests). Fields set later are declared
-//! `Empty` up front (`tracing` records only declared fields) and recorded once.
+//! The coordinator's spans: `wave`, `exchange`, a CLIENT span per `ExecuteWave` attempt, `topup`,
+//! and a SERVER span per API call (OpenTelemetry RPC conventions v1.37). Names are a contract;
+//! late fields are declared `Empty` up front (`tracing` records only declared fields).
 
 use tracing::Span;
 use tracing::field::Empty;
@@ -19,11 +9,9 @@ use wavegate_common::stats::ExchangeStats;
 use wavegate_common::telemetry::int;
 use wavegate_common::telemetry::propagation::{self, SpanContext};
 
-/// The package of wavegate's gRPC services.
 const PACKAGE: &str = "wavegate.v1";
 
-/// Opens the `wave` span of one dispatch. A root span: a wave is one trace of its own, linked
-/// to the call that closed it (`closed_by`, when a producer or the CLI closed it).
+/// The `wave` span: a root (one trace per wave), linked to the call that closed it.
 pub fn wave(wave_id: &str, signals: u32, exchanges: usize, closed_by: Option<SpanContext>) -> Span {
     let span = tracing::info_span!(
         parent: None,
@@ -52,8 +40,7 @@ pub fn wave_finished(span: &Span, status: &str, positions_opened: u32) {
     }
 }
 
-/// Opens the `exchange` span of one exchange under `wave` (explicitly: the exchange's future
-/// may run on another task, and spawned tasks do not inherit spans).
+/// The `exchange` span under `wave`, set explicitly: spawned tasks do not inherit spans.
 pub fn exchange(
     wave: &Span,
     exchange_id: u32,
@@ -76,8 +63,7 @@ pub fn exchange(
     )
 }
 
-/// Opens the CLIENT span of one `ExecuteWave` call to the agent at `endpoint`, under the
-/// exchange span; its context travels with the call.
+/// The CLIENT span of one `ExecuteWave` call under the exchange span.
 pub fn execute_wave_call(exchange: &Span, endpoint: &str, attempt: u32) -> Span {
     let uri = endpoint.parse::<tonic::codegen::http::Uri>().ok();
     let host = uri.as_ref().and_then(|u| u.host()).unwrap_or_default();
@@ -102,8 +88,7 @@ pub fn execute_wave_call(exchange: &Span, endpoint: &str, attempt: u32) -> Span 
     )
 }
 
-/// Records how an `ExecuteWave` call ended: its gRPC code (0 when the agent's `Result` came),
-/// and an error status otherwise.
+/// Records how an `ExecuteWave` call ended: its gRPC code, an error status unless it is 0.
 pub fn execute_wave_call_finished(span: &Span, code: tonic::Code, error: Option<&str>) {
     span.record("rpc.grpc.status_code", code as i64);
     if let Some(e) = error {
@@ -111,8 +96,7 @@ pub fn execute_wave_call_finished(span: &Span, code: tonic::Code, error: Option<
     }
 }
 
-/// Records an exchange's result and its number of attempts; an exchange with an error marks
-/// its span as an error.
+/// Records an exchange's result and attempts; an error marks the span as one.
 pub fn exchange_finished(span: &Span, stats: &ExchangeStats, attempts: u32) {
     span.record("attempts", int(attempts));
     span.record("executed", int(stats.executed));
@@ -141,9 +125,7 @@ pub fn record_error(span: &Span, message: &str) {
     span.record("otel.status_description", message);
 }
 
-/// Serves a public API call on the request's body in its SERVER span (`method` such as
-/// `Waves.Get`, exported as `wavegate.v1.Waves/Get`), a child of the caller's span found in the
-/// request's metadata, if any; records the call's gRPC code (and error) on the span.
+/// Serves an API call in its SERVER span (child of the caller's `traceparent`), with its code.
 pub async fn serve<Q, T, F>(
     method: &'static str,
     request: tonic::Request<Q>,

@@ -1,5 +1,4 @@
-//! The coordinator's composition root: config, store, agents, event hub, caches, and the
-//! waves this process is dispatching (with their cancel signals, see `cancel`).
+//! The composition root: config, store, agents, hub, caches, and the running dispatches.
 
 use std::sync::Arc;
 

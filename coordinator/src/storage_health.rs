@@ -1,6 +1,4 @@
-//! The storage's health: after a storage fault (disk full, I/O errors) the coordinator takes
-//! no new work (ingest answers `UNAVAILABLE`, gRPC health `NOT_SERVING`, the clock claims no
-//! wave) until a probe write, tried every `storage_probe_interval_ms`, succeeds again.
+//! Storage health: after a storage fault no new work until a probe write succeeds.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -38,8 +36,7 @@ impl StorageHealth {
         }
     }
 
-    /// Publishes the storage's state on `reporter` (the public services' gRPC health) from now
-    /// on, in order, until the process ends. Called once.
+    /// Publishes the storage's state on `reporter` (gRPC health) from now on. Called once.
     pub fn set_reporter(&self, reporter: HealthReporter) {
         let mut rx = self.serving.subscribe();
         tokio::spawn(async move {
@@ -70,8 +67,7 @@ impl StorageHealth {
         ))
     }
 
-    /// Looks at an error; a storage fault takes the coordinator out of service until the
-    /// probe succeeds.
+    /// Looks at an error; a storage fault takes the coordinator out of service until a probe.
     pub fn observe(&self, e: &CoordinatorError) {
         if !e.is_storage_fault() {
             return;

@@ -1,7 +1,5 @@
-//! Wave timing (docs/design.md §4 "Wave timing"): a wave accepts signals until
-//! `wave_timestamp + interval + signal_delay + grace` (`signal_delay`: producers compute a
-//! candle's signals after it closes). A wave timestamp must be a candle's open time, at most one
-//! interval ahead of now and not older than `max_wave_age`.
+//! Wave timing (docs/design.md §4): signals until `ts + interval + signal_delay + grace`; `ts`
+//! a candle open, at most one interval ahead, not older than `max_wave_age`.
 
 use chrono::{DateTime, Utc};
 use wavegate_common::time::{floor_to_interval, is_aligned, wave_id};
@@ -16,8 +14,7 @@ pub enum Refusal {
     Misaligned(String),
     /// More than one interval ahead of now: a bad request (INVALID_ARGUMENT).
     Future(String),
-    /// The wave's acceptance window has ended, or it is older than `max_wave_age`: late
-    /// (FAILED_PRECONDITION).
+    /// Acceptance window over, or older than `max_wave_age` (FAILED_PRECONDITION).
     Late(String),
 }
 
@@ -38,8 +35,7 @@ impl Refusal {
     }
 }
 
-/// `wave_timestamp + interval + signal_delay + grace`: the end of a wave's acceptance window
-/// and its latest closing instant.
+/// `wave_timestamp + interval + signal_delay + grace`: a wave's latest closing instant.
 pub fn close_by(w: &WaveTiming, ts: DateTime<Utc>) -> DateTime<Utc> {
     ts + secs(w.interval_secs) + secs(w.signal_delay_secs) + secs(w.grace_secs)
 }
@@ -49,8 +45,7 @@ pub fn too_old_after(w: &WaveTiming, ts: DateTime<Utc>) -> DateTime<Utc> {
     ts + secs(w.max_wave_age_secs)
 }
 
-/// Checks a wave timestamp at `now`: aligned to the interval, within
-/// `[now − max_wave_age, now + interval]`, and its acceptance window still open.
+/// Checks a wave timestamp: aligned, within `[now − max_wave_age, now + interval]`, still open.
 pub fn check(w: &WaveTiming, ts: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Refusal> {
     let interval = i64::try_from(w.interval_secs).unwrap_or(i64::MAX);
     if !is_aligned(ts, interval) {

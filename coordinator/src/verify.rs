@@ -1,18 +1,12 @@
-//! Checks what an agent reports against what the coordinator sent it, so a result that does
-//! not match (say a wave id pre-run on the agent with a junk symbol) is never stored.
-//!
-//! Every outcome must name a signal of the exchange's list for this wave, with its symbol; the
-//! `Result` must be for the stream's wave, count as opened exactly the outcomes that say so,
-//! and stay within the target. Membership is checked against the exchange's whole list, since
-//! a re-sent wave is answered from the journal with signals earlier attempts streamed.
+//! An agent's report checked against what it was sent (outcomes of the exchange's whole list,
+//! a `Result` of this wave within target), so a mismatched result is never stored.
 
 use std::collections::HashSet;
 
 use wavegate_common::Signal;
 use wavegate_common::proto::v1 as pb;
 
-/// `ExchangeStats.error` when an agent reported something not sent (details in the log and
-/// `Agents.List`).
+/// `ExchangeStats.error` of an agent that reported something not sent (details logged).
 pub const RESULT_MISMATCH: &str = "result_mismatch";
 
 /// Why a report was refused.

@@ -1,7 +1,4 @@
-//! The wave clock: closes collecting waves (quiet period, `timestamp + interval + grace`, or
-//! the producer's word), claims them with one conditional write committed with the wave's
-//! params (docs/design.md §1 step 1), fails waves too old to execute, and resumes dispatching
-//! waves whose lease expired (or that this node owned).
+//! The wave clock: closes, claims, fails too-old and resumes expired waves.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,14 +68,12 @@ async fn tick(core: &Arc<Core>) -> Result<(), CoordinatorError> {
             core.retries.failed(&id);
         }
     }
-    // Dispatch reads params from memory; another coordinator's `Params.Set` on the same
-    // database reaches this one within a tick.
+    // Params are read from memory; another coordinator's `Params.Set` arrives within a tick.
     core.params.refresh(&core.store).await?;
     Ok(())
 }
 
-/// Closes a collecting wave: fails it when older than `max_wave_age`, else claims it and
-/// starts its dispatch. Unless `forced` (the producer's close) the claim re-checks it is due.
+/// Closes a collecting wave: fails it if too old, else claims (re-checking due unless `forced`).
 pub async fn close_wave(
     core: &Arc<Core>,
     wave_id: &str,
@@ -115,11 +110,8 @@ pub async fn close_wave(
         due,
     };
     let cfg = &core.cfg;
-    // The claim and docs/design.md §1 step 1 commit together: one commit before any agent is
-    // contacted. The signals come from memory when the claim's count matches (taken: should
-    // the transaction fail, the retry reads them), else from the database in the claim's
-    // transaction; they are ranked while the claim is held (microseconds), as the params
-    // updates need them.
+    // Claim and params in one commit before any agent is contacted; signals from memory when
+    // the count matches, else read in the claim's transaction (ranked while it is held).
     let claimed = core
         .store
         .claim_with_params(
@@ -178,8 +170,7 @@ pub async fn close_wave(
     Ok(Closed::Dispatching)
 }
 
-/// Takes over a dispatching wave whose lease expired (or that this node owned) and dispatches
-/// it again; agents answer what they already did from their journals.
+/// Takes over an expired (or own) dispatching wave; agents answer from their journals.
 async fn resume(core: &Arc<Core>, wave_id: &str) -> Result<(), CoordinatorError> {
     let now = Utc::now();
     let deadline = now + secs(core.cfg.waves.deadline_secs);

@@ -1,16 +1,12 @@
-//! The accepted signals of collecting waves, kept as their ingest commits, so dispatch need not
-//! read them back (docs/design.md §5: close → first order). Bounded; the claim's transaction
-//! (`wave::close_wave`) uses an entry only when its count equals the claim's (entries hold only
-//! committed, distinct signals, so equal counts mean equal sets), else reads the database.
+//! Accepted signals of collecting waves, so dispatch need not read them back (design.md §5).
+//! Entries hold committed, distinct signals: a count equal to the claim's is the claim's set.
 
 use std::collections::BTreeMap;
 
 use parking_lot::Mutex;
 use wavegate_common::Signal;
 
-/// Signals kept over all waves at most (~200 bytes each: a few MB); far above what the
-/// reference feed sends per wave (8 exchanges × 100), low enough that a bulk ingest, whose
-/// waves outgrow it anyway, does not hold it as peak memory (docs/benchmarks.md).
+/// Signals kept over all waves (~200 B each): far above a reference wave, below ingest peaks.
 const MAX_CACHED_SIGNALS: usize = 20_000;
 /// Waves kept at most; the oldest (by id, i.e. by timestamp) goes first.
 const MAX_CACHED_WAVES: usize = 32;
@@ -74,8 +70,7 @@ impl WaveCache {
             .extend(signals);
     }
 
-    /// Removes the wave's entry and returns its signals when they are exactly the `expected`
-    /// number the wave holds in the database; `None` means: read them from the database.
+    /// Takes the wave's signals if exactly `expected`; `None`: read them from the database.
     pub fn take(&self, wave_id: &str, expected: u32) -> Option<Vec<Signal>> {
         let mut g = self.inner.lock();
         let e = g.waves.remove(wave_id)?;
@@ -92,7 +87,6 @@ impl WaveCache {
         }
     }
 
-    /// Signals held over all waves.
     #[cfg(test)]
     fn len(&self) -> usize {
         self.inner.lock().total

@@ -1,11 +1,6 @@
-//! `[auth]`: who may call the agent's `ExchangeAgent` service. An agent places orders for
-//! whoever reaches its port, so it must trust only its coordinator(s).
-//!
-//! Two ways, either or both: a shared bearer token (`token_file`, the coordinator sends it on
-//! every call) or mutual TLS (`[tls] client_ca`). Safe by default: an agent listening on a
-//! non-loopback address with neither refuses to start unless `insecure = true` says the
-//! operator accepts an open agent (a private network they trust entirely). Health and
-//! reflection stay open so probes work; `ExecuteWave` and `Describe` are checked.
+//! `[auth]`: who may call `ExchangeAgent` (an agent places orders for whoever reaches its port):
+//! a bearer token (`token_file`) and/or mutual TLS (`[tls] client_ca`). A non-loopback agent
+//! with neither refuses to start unless `insecure = true`. Health and reflection stay open.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,8 +15,7 @@ use super::{AgentTls, ConfigError};
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentAuth {
-    /// File holding the token the coordinator must present (`authorization: Bearer …`),
-    /// e.g. a mounted secret. Read at start-up; never logged.
+    /// File with the token the coordinator must present (`Bearer`); never logged.
     pub token_file: Option<PathBuf>,
     /// Serve a non-loopback address without token or mutual TLS. Off by default.
     pub insecure: bool,
@@ -48,8 +42,7 @@ impl AgentAuth {
         ensure(!empty, "auth.token_file", || "must not be empty".into())
     }
 
-    /// Refuses to serve `listen` unauthenticated: a non-loopback address needs a token or
-    /// mutual TLS, or `insecure = true`.
+    /// Refuses a non-loopback `listen` without a token or mutual TLS, unless `insecure = true`.
     pub fn check_exposure(
         &self,
         listen: SocketAddr,

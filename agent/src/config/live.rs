@@ -1,10 +1,5 @@
-//! Settings of the live exchange adapters (`[adapter.binance]`, `[adapter.bybit]`) and their
-//! credentials.
-//!
-//! The API secret never comes from the config file itself: it is read from
-//! `WAVEGATE_AGENT_API_SECRET` or from the file named by `api_secret_file` (a mounted secret).
-//! Both the key and the secret are redacted from every `Debug` output, so a logged config can
-//! never leak them.
+//! `[adapter.binance]`, `[adapter.bybit]` and credentials: the secret only from
+//! `WAVEGATE_AGENT_API_SECRET` or `api_secret_file`; key and secret redacted from `Debug`.
 
 use std::fmt;
 use std::num::NonZeroU64;
@@ -18,8 +13,7 @@ use wavegate_common::config_load::{ensure, nonzero};
 use super::ConfigError;
 use super::network::Network;
 
-/// A credential that must never be printed. `Debug` shows `<redacted>`; the value is reachable
-/// only through [`Secret::expose`], at the one place that signs requests.
+/// A credential: `Debug` shows `<redacted>`, the value only through [`Secret::expose`].
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
 
@@ -69,11 +63,9 @@ pub struct Credentials {
 #[derive(Clone, Debug, PartialEq, Deserialize, SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct LiveConfig {
-    /// REST base URL, e.g. `https://fapi.binance.com` (tests point it at a local fake). When
-    /// not set, `network` chooses the venue's official URL.
+    /// REST base URL (tests point it at a local fake); unset: `network`'s official URL.
     pub base_url: String,
-    /// `mainnet` (default), `testnet` or `demo`: the venue environment whose official URL is
-    /// the default `base_url` ([`super::network`]).
+    /// `mainnet` (default), `testnet` or `demo`: the default `base_url` (`super::network`).
     pub network: Network,
     /// How long a signed request stays valid at the exchange (`recvWindow`), in ms.
     #[default = 5000]
@@ -89,32 +81,25 @@ pub struct LiveConfig {
     #[default = 3000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub connect_timeout_ms: u64,
-    /// How often instrument rules (lot sizes, ticks, minimums) and the server clock are
-    /// refreshed, in seconds.
+    /// Refresh period of instrument rules and the server clock, in seconds.
     #[default = 300]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub rules_refresh_secs: u64,
-    /// How long nothing is sent after an IP ban the venue gives no end for (Bybit's `403 access
-    /// too frequent`), in seconds; bans that say when they end are honoured as said.
+    /// Pause after an IP ban with no stated end (Bybit's `403`), in seconds.
     #[default = 600]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub ban_cooldown_secs: u64,
-    /// Bybit only (its `order/create` is an asynchronous acknowledgement; Binance answers with
-    /// the filled order): how long an acknowledged order is polled for in the order lists
-    /// before its fill is read off its position, in ms.
+    /// Bybit only (`order/create` is asynchronous): ms to poll an acked order, then its position.
     #[default = 5000]
     pub ack_visibility_ms: u64,
-    /// Farthest an entry's fill price may lie from the venue's last price, in percent, before
-    /// it is read back and, still that far, replaced by the last price for the stop.
+    /// Farthest a fill price may lie from the last price, in percent, before it is read back.
     #[default(Decimal::TEN)]
     pub max_fill_deviation_percent: Decimal,
     /// API key (`WAVEGATE_AGENT_API_KEY` overrides it).
     pub api_key: Option<Secret>,
-    /// File holding the API secret (e.g. a mounted Kubernetes Secret); used when
-    /// `WAVEGATE_AGENT_API_SECRET` is not set.
+    /// File with the API secret; used when `WAVEGATE_AGENT_API_SECRET` is not set.
     pub api_secret_file: Option<PathBuf>,
-    /// The API secret itself: never from the file, only from `WAVEGATE_AGENT_API_SECRET` or set
-    /// by a program embedding the agent.
+    /// The API secret: from `WAVEGATE_AGENT_API_SECRET` or an embedding program, never the file.
     #[serde(skip)]
     pub api_secret: Option<Secret>,
 }
@@ -153,8 +138,7 @@ impl LiveConfig {
         self
     }
 
-    /// Checks ranges and that credentials are configured; `table` is `adapter.binance` or
-    /// `adapter.bybit`, used to name the bad key.
+    /// Checks ranges and credentials; `table` (`adapter.binance`, …) names the bad key.
     pub(super) fn validate(&self, table: &str) -> Result<(), ConfigError> {
         let key = |k: &str| format!("{table}.{k}");
         let url = &self.base_url;
@@ -214,8 +198,7 @@ impl LiveConfig {
         )
     }
 
-    /// The credentials, reading `api_secret_file` when the secret was not given directly.
-    /// Errors name the key, never the secret.
+    /// The credentials, reading `api_secret_file` if needed; errors never name the secret.
     pub fn credentials(&self, table: &str) -> Result<Credentials, ConfigError> {
         let bad = |k: &str, reason: String| ConfigError::invalid(format!("{table}.{k}"), reason);
         let api_key = self

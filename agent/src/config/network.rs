@@ -1,8 +1,6 @@
-//! `network`: which of a venue's environments a live adapter trades on — production, or the
-//! official test environments: Binance USDⓈ-M futures testnet and demo
-//! (binance-connector-rust src/common/constants.rs: `https://testnet.binancefuture.com`,
-//! `https://demo-fapi.binance.com`), Bybit testnet and demo trading (bybit-exchange/docs
-//! docs/v5/guide.mdx `https://api-testnet.bybit.com`, docs/v5/demo.mdx
+//! `network`: production or a venue's official test environment (binance-connector-rust
+//! src/common/constants.rs: `https://testnet.binancefuture.com`, `https://demo-fapi.binance.com`;
+//! bybit-exchange/docs docs/v5/guide.mdx `https://api-testnet.bybit.com`, docs/v5/demo.mdx
 //! `https://api-demo.bybit.com`).
 
 use serde::Deserialize;
@@ -23,8 +21,7 @@ pub enum Network {
 }
 
 impl Network {
-    /// The REST base URL of this environment for the venue whose production URL is
-    /// `production` (Binance's or Bybit's).
+    /// This environment's REST base URL for the venue whose production URL is `production`.
     pub fn base_url(self, production: &str) -> &'static str {
         let binance = production == BINANCE_BASE_URL;
         match (self, binance) {

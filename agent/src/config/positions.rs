@@ -1,10 +1,5 @@
-//! How the agent opens positions beyond entry and stop: leverage and margin mode,
-//! the trailing stop, the account limits checked at validation and the symbol filters.
-//!
-//! `[positions]`, `[limits]` and `[symbols]` of the agent's TOML file. The defaults follow the
-//! reference bot (`LEVERAGE` 1, `MAX_POSITIONS` 150, a $10 balance reserve, stablecoin pairs and
-//! leveraged tokens refused); the trailing stop is off unless the wave's params or this config
-//! give both its activation and its distance.
+//! `[positions]`, `[limits]`, `[symbols]`; defaults follow the reference bot (`LEVERAGE` 1,
+//! `MAX_POSITIONS` 150, $10 reserve, stablecoin pairs and leveraged tokens refused).
 
 use std::num::NonZeroU32;
 
@@ -30,8 +25,7 @@ pub struct PositionsConfig {
     /// Set leverage and margin mode before entries (the reference's `AUTO_SET_LEVERAGE`).
     #[default = true]
     pub set_leverage: bool,
-    /// Trailing-stop activation distance from the fill, in percent, when the wave's params
-    /// carry none. With `trailing_distance_percent`, turns the trailing stop on.
+    /// Trailing activation distance in percent when the params carry none.
     pub trailing_activation_percent: Option<f64>,
     /// Trailing-stop callback distance, in percent, when the wave's params carry none.
     pub trailing_distance_percent: Option<f64>,
@@ -47,8 +41,7 @@ pub struct SizingConfig {
     /// Largest size, in USD: neither the adapter's `notional` nor a raised size goes above it.
     #[default(Decimal::from(10_000))]
     pub max_usd: Decimal,
-    /// A size below the symbol's minimum order is raised to it when that costs at most this
-    /// much more, in percent; else the signal fails validation (`below_min_notional: …`).
+    /// Raise a size below the symbol's minimum by at most this percent, else refuse.
     #[default(Decimal::TEN)]
     pub tolerance_percent: Decimal,
 }
@@ -106,8 +99,7 @@ pub struct SymbolsConfig {
     pub deny_patterns: Vec<String>,
     /// Trade pairs of two stablecoins (`USDCUSDT`, `FDUSDUSDT`…); refused by default.
     pub allow_stablecoin_pairs: bool,
-    /// Trade leveraged tokens (`…UP`, `…DOWN`, `…BULL`, `…BEAR`, `…2L`, `…3L`, `…2S`, `…3S`
-    /// before the quote); refused by default.
+    /// Trade leveraged tokens (`…UP`, `…DOWN`, `…BULL`, `…3L`, …); refused by default.
     pub allow_leveraged_tokens: bool,
 }
 

@@ -1,5 +1,4 @@
-//! The agent's observability keys: `metrics_listen` (the Prometheus `/metrics` address) and the
-//! `[telemetry]` table, with the agent's region and exchange name as its traces' attributes.
+//! The agent's observability keys: `metrics_listen` and `[telemetry]`.
 
 use std::net::SocketAddr;
 
@@ -13,8 +12,7 @@ pub const DEFAULT_METRICS_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 9101);
 
 impl AgentConfig {
-    /// The telemetry settings of this agent: `[telemetry]` plus service `wavegate-agent`, the
-    /// agent's region and exchange name.
+    /// `[telemetry]` plus service `wavegate-agent`, the agent's region and exchange name.
     pub fn telemetry_config(&self) -> TelemetryConfig {
         let non_empty = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
         TelemetryConfig {

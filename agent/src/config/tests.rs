@@ -4,8 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::*;
 
-/// Defaults plus these environment variables (exchange 1 `binance` unless they say otherwise),
-/// over the TOML `file` when not empty.
+/// Defaults plus these variables (exchange 1 `binance` by default), over `file` if not empty.
 fn load(file: &str, vars: &[(&str, &str)]) -> Result<AgentConfig, ConfigError> {
     let mut env: HashMap<String, String> = [("EXCHANGE_ID", "1"), ("EXCHANGE_NAME", "binance")]
         .iter()

@@ -1,24 +1,18 @@
 //! `binance`: Binance USDⓈ-M futures over REST (one-way position mode).
 //!
-//! - Rules: `GET /fapi/v1/exchangeInfo` (cached, refreshed every `rules_refresh_secs`): status,
-//!   `PRICE_FILTER.tickSize`, `LOT_SIZE`/`MARKET_LOT_SIZE` step/min/max, `MIN_NOTIONAL.notional`.
-//! - Price: `GET /fapi/v2/ticker/price`. Quantity = notional / price rounded down to the step.
+//! - Rules: `GET /fapi/v1/exchangeInfo` (cached): status, `PRICE_FILTER.tickSize`,
+//!   `LOT_SIZE`/`MARKET_LOT_SIZE`, `MIN_NOTIONAL.notional`. Price: `GET /fapi/v2/ticker/price`.
 //! - Entry: `POST /fapi/v1/order` `type=MARKET`, `newClientOrderId`, `newOrderRespType=RESULT`.
 //! - Stop: `POST /fapi/v1/algoOrder` `algoType=CONDITIONAL`, `type=STOP_MARKET`,
-//!   `closePosition=true`, `triggerPrice` on the tick, `clientAlgoId` (conditional orders left
-//!   `/fapi/v1/order` on 2025-12-09; that endpoint now answers `-4120`).
-//! - Close: reduce-only `MARKET` for the position's size from `GET /fapi/v3/positionRisk`.
-//! - Lookup: `GET /fapi/v1/order?symbol&origClientOrderId`, then `GET /fapi/v1/algoOrder`
-//!   (stops); `-2013` on both → never received.
+//!   `closePosition=true`, `clientAlgoId` (conditional orders left `/fapi/v1/order` on
+//!   2025-12-09: `-4120`). Close: reduce-only `MARKET` sized from `GET /fapi/v3/positionRisk`.
+//! - Lookup: `GET /fapi/v1/order?origClientOrderId`, then `GET /fapi/v1/algoOrder`; `-2013` on
+//!   both → never received.
 //!
-//! SIGNED requests: `timestamp` (the exchange's clock, synced from `GET /fapi/v1/time`) and
-//! `recvWindow`, then `signature` = hex HMAC-SHA256 over exactly the string sent, appended last;
-//! the key in `X-MBX-APIKEY`. GET carries it in the query, POST in a form body.
-//!
-//! Answers: 2xx → done; 4xx with a code → refused (nothing happened), except `-1000`, `-1006`,
-//! `-1007` and 408 ("execution status unknown"); 5xx or those codes on an order → unknown;
-//! `-4116` on an order → [`ExchangeError::DuplicateId`] (an order under that id exists: the
-//! agent looks it up).
+//! SIGNED: `timestamp` (venue clock, `GET /fapi/v1/time`), `recvWindow`, then `signature` = hex
+//! HMAC-SHA256 of exactly the string sent; key in `X-MBX-APIKEY`. 4xx with a code → refused,
+//! except `-1000`, `-1006`, `-1007` and 408 ("execution status unknown") and 5xx → unknown on an
+//! order; `-4116` → [`ExchangeError::DuplicateId`].
 
 mod limits;
 mod parse;
@@ -137,9 +131,8 @@ impl BinanceFutures {
             .and_then(|j| text(j, "msg"))
             .unwrap_or_default();
         let status = reply.status;
-        // 429: a limit was hit (-1003/-1015), the request refused; 418: the IP is banned for
-        // continuing after 429s ("from 2 minutes to 3 days"). Both send Retry-After. Neither
-        // did anything: nothing is sent until it has passed.
+        // 429: a limit was hit (-1003/-1015); 418: IP banned for continuing after 429s ("from
+        // 2 minutes to 3 days"). Neither did anything; nothing is sent until Retry-After.
         if status == 429 || status == 418 {
             let default = if status == 418 {
                 self.ban_cooldown
@@ -284,13 +277,10 @@ impl BinanceFutures {
         unless_refused(sent.await, NOT_FOUND)
     }
 
-    /// The fill of a filled order answer, its price checked ([`FillCheck`]).
-    /// `POST /fapi/v1/order` no longer carries `avgPrice` (binance-connector-rust CHANGELOG
-    /// 62.0.0: "`avgPrice` deleted" from `new_order()`), so a missing price is read back with
-    /// `GET /fapi/v1/order` by `orderId` (`query_order_response.rs` has `avgPrice`), and one
-    /// still missing or far from the last price is replaced by the last price. Without a last
-    /// price a positive fill price is kept; none at all leaves the outcome unknown (the agent
-    /// looks the order up again). A fill is never returned with a price ≤ 0.
+    /// The fill of a filled order answer, its price checked ([`FillCheck`]). `POST
+    /// /fapi/v1/order` no longer carries `avgPrice` (binance-connector-rust CHANGELOG 62.0.0), so
+    /// it is read back by `orderId` (`query_order_response.rs`). No price at all leaves the
+    /// outcome unknown; a fill is never returned with a price ≤ 0.
     async fn priced(&self, symbol: &str, answer: &Value) -> Result<Fill> {
         let fill = filled_or_unknown(answer)?;
         let id = fill.exchange_order_id.clone();
@@ -375,10 +365,9 @@ impl Exchange for BinanceFutures {
     async fn place_entry(&self, o: EntryOrder) -> Result<Fill> {
         // Everything before the POST is a read: a failure there means nothing was sent.
         let qty = self.sized(&o.symbol, o.notional).await?;
-        // Binance keeps client order ids unique among OPEN orders only ("A unique id among
-        // open orders", binance-connector-rust trade_api.rs `new_client_order_id`): a filled
-        // MARKET order's id is accepted again and would open a second position. So the id is
-        // looked up first; an order under it is an earlier send (-4116 cannot be relied on).
+        // Client order ids are unique among OPEN orders only (binance-connector-rust
+        // trade_api.rs `new_client_order_id`): a filled MARKET id is accepted again and would
+        // open a second position, so it is looked up first (-4116 cannot be relied on).
         if self
             .query_order(&o.symbol, ("origClientOrderId", o.client_order_id.clone()))
             .await?
@@ -431,9 +420,8 @@ impl Exchange for BinanceFutures {
             ..
         }) = sent
         {
-            // A close-all stop of an earlier position rests on this side (Binance does not
-            // cancel them when their position closes): it is stale — the symbol was flat when
-            // this entry was sent under the symbol's lock. Cancel it, then place ours once more.
+            // A close-all stop of a closed position (Binance leaves them) is stale: the symbol
+            // was flat when this entry was sent under its lock. Cancel it, then place ours.
             self.cancel_stale_close_stops(&o.symbol, order_side(o.side, true))
                 .await?;
             sent = self

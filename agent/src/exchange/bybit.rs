@@ -1,24 +1,17 @@
 //! `bybit`: Bybit v5 linear (USDT) perpetuals over REST (one-way position mode).
 //!
-//! - Rules: `GET /v5/market/instruments-info?category=linear` (paged, cached, refreshed every
-//!   `rules_refresh_secs`): `lotSizeFilter.qtyStep/minOrderQty/maxMktOrderQty/minNotionalValue`,
-//!   `priceFilter.tickSize`; only `Trading` symbols are listed.
-//! - Price: `GET /v5/market/tickers` `lastPrice`. Quantity = notional / price rounded down.
-//! - Entry: `POST /v5/order/create` `orderType=Market`, `qty` as a string, `orderLinkId`; the
-//!   answer carries no fill, so the fill is read back from `GET /v5/order/realtime`.
-//! - Stop: `POST /v5/position/trading-stop` `tpslMode=Full`, `positionIdx=0`, `stopLoss` on the
-//!   tick (a position attribute: setting it again is harmless; `34040 not modified` = in place).
-//! - Close: reduce-only Market for the size from `GET /v5/position/list`.
-//! - Lookup: `GET /v5/order/realtime` (with `symbol`), then `GET /v5/order/history`.
+//! - Rules: `GET /v5/market/instruments-info?category=linear` (paged, cached): `lotSizeFilter`,
+//!   `priceFilter.tickSize`, `Trading` symbols only. Price: `GET /v5/market/tickers` `lastPrice`.
+//! - Entry: `POST /v5/order/create` `orderType=Market`, `orderLinkId`; no fill in the answer,
+//!   it is read from `GET /v5/order/realtime`.
+//! - Stop: `POST /v5/position/trading-stop` `tpslMode=Full`, `positionIdx=0`, `stopLoss` (a
+//!   position attribute; `34040 not modified` = in place). Close: reduce-only Market.
+//! - Lookup: `GET /v5/order/realtime`, then `GET /v5/order/history`.
 //!
-//! Private requests: `X-BAPI-API-KEY`, `X-BAPI-TIMESTAMP` (the exchange's clock, synced from
-//! `GET /v5/market/time`), `X-BAPI-RECV-WINDOW`, and `X-BAPI-SIGN` = hex HMAC-SHA256 of
-//! `timestamp + apiKey + recvWindow + payload` (the query string as sent, or the raw JSON body).
-//!
-//! Answers: `retCode 0` → done; any other code on an answered request → refused, except
-//! `10000`/`10016` (server timeout/error) and HTTP 5xx, which on an order mean unknown, and
-//! `110072` on an order → [`ExchangeError::DuplicateId`] (an order under that `orderLinkId`
-//! exists: the agent looks it up).
+//! Private requests: `X-BAPI-API-KEY`, `X-BAPI-TIMESTAMP` (venue clock, `GET /v5/market/time`),
+//! `X-BAPI-RECV-WINDOW`, `X-BAPI-SIGN` = hex HMAC-SHA256 of `timestamp + apiKey + recvWindow +
+//! payload`. `retCode` ≠ 0 → refused, except `10000`/`10016` and HTTP 5xx (unknown on an order)
+//! and `110072` → [`ExchangeError::DuplicateId`].
 
 mod ack;
 mod limits;
@@ -298,18 +291,14 @@ impl BybitLinear {
             body["reduceOnly"] = Value::Bool(true);
         }
         let ack = self.post("/v5/order/create", body).await?;
-        // Accepted: from here on the order exists, so anything short of its fill is unknown
-        // (the agent looks it up), never a failure.
+        // Accepted: the order exists, so anything short of its fill is unknown, never failed.
         let order_id = text(&ack, "orderId").unwrap_or_default();
         self.fill_after_ack(symbol, link_id, &order_id, &qty, side, reduce_only)
             .await
             .map_err(Failure::Other)
     }
 
-    /// `fill` with its price checked against the last price ([`FillCheck`]): read back from
-    /// `/v5/order/realtime` (its `avgPrice`) when off, replaced by the last price when still
-    /// off. Without a last price the fill is kept (its price is positive: see
-    /// [`Self::fill_after_ack`]).
+    /// `fill` checked ([`FillCheck`]): read back (`/v5/order/realtime` `avgPrice`), else last.
     async fn checked(&self, symbol: &str, link_id: &str, fill: Fill) -> Fill {
         let Ok(last) = self.price(symbol).await else {
             return fill;

@@ -1,10 +1,5 @@
-//! Fault injection for tests and demos: [`Faulty`] wraps any adapter and, per the `[faults]`
-//! table, refuses or alters its calls — entries, stops, closes, trailing stops or leverage
-//! refused, lookups and position reads failing, entries answered "duplicate client order id".
-//!
-//! A refused order never reaches the venue; [`Exchange::refused`] answers it (the paper
-//! exchange records it as its own refusal). Faults never touch a real venue: with a live
-//! adapter whose base URL is not loopback, a non-empty `[faults]` fails validation.
+//! Fault injection for tests and demos: [`Faulty`] refuses or alters an adapter's calls per
+//! `[faults]` ([`Exchange::refused`]); refused in front of a non-loopback live venue.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -36,17 +31,13 @@ pub struct FaultsConfig {
     pub exec_fail: Vec<String>,
     /// Symbols whose entry fills but whose protective stop is rejected (`stop_rejected`).
     pub stop_fail: Vec<String>,
-    /// Symbols whose market close is rejected (`close_rejected`). With `stop_fail`, a filled
-    /// entry is left open without a stop (stop step `close_failed`).
+    /// Symbols whose close is rejected; with `stop_fail`, a filled entry stays without a stop.
     pub close_fail: Vec<String>,
-    /// Symbols whose order lookups fail (as in an outage): an entry that got no answer stays
-    /// unresolved.
+    /// Symbols whose order lookups fail: an unanswered entry stays unresolved.
     pub lookup_fail: Vec<String>,
-    /// Symbols whose entry fills but is answered "duplicate client order id", as when an
-    /// earlier send under the same id already filled: the agent must find the fill by lookup.
+    /// Entry fills but is answered "duplicate client order id": found by lookup.
     pub duplicate_entry: Vec<String>,
-    /// As `duplicate_entry`, and the position is closed at once (stopped out, closed by hand):
-    /// the fill is on record for a lookup, but no position is open.
+    /// As `duplicate_entry`, with the position closed at once (the fill is on record).
     pub duplicate_entry_gone: Vec<String>,
     /// Reads of the open positions that fail (exchange unreachable) after start-up.
     pub positions_fail: u32,
@@ -83,8 +74,7 @@ impl FaultsConfig {
             || self.lists().iter().any(|(_, l)| !l.is_empty())
     }
 
-    /// Checks the knobs, and refuses faults in front of a venue that is not on loopback:
-    /// scripted answers must never stand in for a real account's.
+    /// Checks the knobs; refuses faults in front of a non-loopback venue.
     pub fn validate(&self, adapter: &AdapterConfig) -> Result<(), ConfigError> {
         if !(self.fail_rate.is_finite() && (0.0..=1.0).contains(&self.fail_rate)) {
             let reason = format!("must be in [0, 1], got {}", self.fail_rate);

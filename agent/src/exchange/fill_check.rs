@@ -1,11 +1,7 @@
-//! Is a fill price believable? A protective stop is computed from the entry's fill price, so
-//! a price that is missing (read as 0), ≤ 0, or far from the venue's last price would put the
-//! stop near zero or on the wrong side of the market — refused, or accepted and protecting
-//! nothing. The live adapters check every entry fill against the last price: one that is off
-//! by more than `max_fill_deviation_percent` is read back from the venue (Binance
-//! `GET /fapi/v1/order` `avgPrice`, Bybit `/v5/order/realtime` `avgPrice`), and one that is
-//! still off is replaced by the last price — logged at error level and counted in
-//! `wavegate_fill_price_replaced_total` — so the stop lands near the market, never near zero.
+//! Is a fill price believable? The stop is computed from it, so a missing, ≤ 0 or far-off price
+//! would protect nothing. A fill off the last price by more than `max_fill_deviation_percent` is
+//! read back (Binance `GET /fapi/v1/order`, Bybit `/v5/order/realtime` `avgPrice`), and one
+//! still off is replaced by the last price (logged, `wavegate_fill_price_replaced_total`).
 
 use std::sync::{Arc, OnceLock};
 
@@ -45,9 +41,7 @@ impl FillCheck {
             && (price - last).abs() <= percent_of(last, self.max_deviation_percent)
     }
 
-    /// `fill` when its price is sane against `last`; else the fill `read_back` finds when
-    /// that one's is; else `fill` priced at `last`, logged and counted. The quantity and order
-    /// id are always the venue's.
+    /// `fill` if sane against `last`, else a sane `read_back`, else `fill` at `last` (counted).
     pub async fn checked<F, Fut>(&self, fill: Fill, last: Decimal, read_back: F) -> Fill
     where
         F: FnOnce() -> Fut,

@@ -1,10 +1,5 @@
-//! Instrument rules shared by the live adapters: quantity steps, price ticks, minimum and
-//! maximum quantities and the minimum notional; exact decimal formatting of quantities and
-//! prices; and a cache of the rules that is refreshed periodically.
-//!
-//! Exchanges refuse a quantity that is not a multiple of the step or a price off the tick, so
-//! both are computed as whole numbers of steps in exact decimals ([`super::money`]) and printed
-//! with the step's own decimals (never through a float).
+//! Instrument rules of the live adapters, their cache, and exact formatting: venues refuse a
+//! quantity or price off its step, so both are whole steps printed with the step's decimals.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -13,8 +8,7 @@ use super::money::Decimal;
 use super::{ExchangeError, Side};
 use crate::exchange::Result;
 
-/// A decimal increment (`stepSize`, `tickSize`), positive, kept exactly (trailing zeros
-/// dropped: `"0.00100"` is `0.001`).
+/// A positive decimal increment (`stepSize`, `tickSize`), exact (`"0.00100"` is `0.001`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Step(Decimal);
 
@@ -87,8 +81,7 @@ pub struct Quantity {
     pub value: Decimal,
 }
 
-/// The rules of a symbol that can be traded now; an unlisted or halted symbol is refused
-/// (`symbol_not_tradable`) before any price is read.
+/// The rules of a tradable symbol; unlisted or halted: `symbol_not_tradable`, before any price.
 pub fn tradable(rules: Option<Rules>) -> Result<Rules> {
     match rules {
         Some(r) if r.tradable => Ok(r),
@@ -97,8 +90,7 @@ pub fn tradable(rules: Option<Rules>) -> Result<Rules> {
 }
 
 impl Rules {
-    /// The quantity for an order of `notional` at `price`: rounded DOWN to the step (never
-    /// more than asked), then checked against min/max quantity and the minimum notional.
+    /// Quantity for `notional` at `price`: DOWN to the step (never more), then checked.
     pub fn quantity(&self, notional: Decimal, price: Decimal) -> Result<Quantity> {
         if price <= Decimal::ZERO {
             return Err(ExchangeError::Rejected("no_price".into()));
@@ -119,9 +111,7 @@ impl Rules {
         })
     }
 
-    /// The stop trigger price for a position of `side`, on the tick. Rounded AWAY from the
-    /// market (down for a long's stop below the price, up for a short's above it), so
-    /// rounding can never move a stop onto or across the current price.
+    /// The stop trigger on the tick, rounded AWAY from the market (never onto or across it).
     pub fn stop_trigger(&self, side: Side, stop_price: Decimal) -> String {
         let steps = match side {
             Side::Long => self.tick.floor_steps(stop_price),
@@ -131,14 +121,10 @@ impl Rules {
     }
 }
 
-/// Farthest a stop may sit from the venue's last price, as a share of it (one half). A
-/// protective stop sits `stop_loss_percent` (a few percent) from the fill, which is near the
-/// last price; one farther away was computed from a wrong price and would protect nothing.
+/// Farthest a stop may sit from the last price (half): farther, it came from a wrong price.
 pub const MAX_STOP_DISTANCE: Decimal = Decimal::from_parts(5, 0, 0, false, 1);
 
-/// `Ok` when a stop at `stop_price` for a position of `side` is positive, on the protective
-/// side of the venue's `last` price (below it for a long, above for a short) and within
-/// [`MAX_STOP_DISTANCE`] of it; `Rejected` naming the reason otherwise (nothing is sent).
+/// `Ok` for a positive stop on the protective side of `last` within [`MAX_STOP_DISTANCE`].
 pub fn check_stop_price(side: Side, stop_price: Decimal, last: Decimal) -> Result<()> {
     if stop_price <= Decimal::ZERO {
         return Err(ExchangeError::Rejected("stop_price_not_positive".into()));
@@ -155,8 +141,7 @@ pub fn check_stop_price(side: Side, stop_price: Decimal, last: Decimal) -> Resul
     Ok(())
 }
 
-/// The smallest order value `symbol` accepts now (`Exchange::min_order_notional`) from its
-/// rules and, when it is tradable, its last price.
+/// The smallest order value `symbol` accepts now (`Exchange::min_order_notional`).
 pub async fn min_order(
     rules: impl Future<Output = Result<Option<Rules>>>,
     price: impl Future<Output = Result<Decimal>>,
@@ -165,8 +150,7 @@ pub async fn min_order(
     Ok(Some(min_order_value(&rules, price.await?)))
 }
 
-/// The smallest order value `rules` accept at `price`: the larger of the minimum quantity and
-/// the minimum notional, each in whole lot steps (rounded up), times the price.
+/// Larger of min quantity and min notional, each in whole steps (up), times the price.
 fn min_order_value(rules: &Rules, price: Decimal) -> Decimal {
     let step = rules.qty_step;
     let by_qty = step.ceil_steps(rules.min_qty).max(1);
@@ -178,8 +162,7 @@ fn min_order_value(rules: &Rules, price: Decimal) -> Decimal {
     step.times(by_qty.max(by_notional)) * price
 }
 
-/// Instrument rules by symbol, loaded all at once and reloaded when older than the refresh
-/// period (or, at most once a minute, when a symbol is missing: a new listing).
+/// Rules by symbol, reloaded when stale (or, ≤ once a minute, for a missing symbol).
 #[derive(Debug)]
 pub struct RulesCache {
     refresh: Duration,
@@ -198,8 +181,7 @@ impl RulesCache {
         }
     }
 
-    /// The rules of `symbol` (`None` when not listed), loading them with `load` when stale.
-    /// The lock is held while loading so concurrent validations share one request.
+    /// The rules of `symbol`, loaded when stale under the lock (one request for all callers).
     pub async fn get<F, Fut>(&self, symbol: &str, load: F) -> Result<Option<Rules>>
     where
         F: FnOnce() -> Fut,

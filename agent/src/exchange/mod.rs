@@ -1,11 +1,7 @@
-//! The exchange adapter trait: everything the agent asks of an exchange account.
-//!
-//! Adapters are chosen at start-up from config (`paper`, `binance`, `bybit`), so the
-//! trait is object-safe (`async_trait` boxes its futures). Errors keep apart what the agent must treat
-//! differently: [`ExchangeError::Rejected`] (definitely not done), [`ExchangeError::Unknown`]
-//! (may have been done: look it up by client order id, never send again),
-//! [`ExchangeError::DuplicateId`] (an order under this client order id already exists: look it
-//! up, never count it failed) and [`ExchangeError::Unavailable`] (nothing was sent).
+//! The exchange adapter trait (object-safe: adapters are chosen from config). Errors keep apart
+//! [`ExchangeError::Rejected`] (not done), [`ExchangeError::Unknown`] (maybe done: look it up,
+//! never send again), [`ExchangeError::DuplicateId`] (exists: look it up) and
+//! [`ExchangeError::Unavailable`] (nothing was sent).
 
 pub mod binance;
 pub mod bybit;
@@ -123,24 +119,19 @@ pub enum ExchangeError {
     /// No answer (timeout, 5xx, connection dropped while sending): it may have happened.
     #[error("outcome unknown: {0}")]
     Unknown(String),
-    /// The exchange refused the order because an order with its client order id already
-    /// exists (Binance `-4116`, Bybit `110072`): an earlier send under that id reached it —
-    /// maybe filled, e.g. by a run whose journal was lost. Not a failure: an unknown outcome,
-    /// resolved by looking the order up; "not found" is not believed (the exchange just said
-    /// it exists), so the order holds its slot until a lookup finds it.
+    /// An order under this client order id already exists (Binance `-4116`, Bybit `110072`),
+    /// maybe filled by a run whose journal was lost: an unknown outcome, resolved by lookup;
+    /// "not found" is not believed, so the order holds its slot until a lookup finds it.
     #[error("duplicate client order id: {0}")]
     DuplicateId(String),
     /// The exchange could not be reached; nothing was sent.
     #[error("unavailable: {0}")]
     Unavailable(String),
-    /// A close found no position to close (already gone: closed, stopped out, liquidated).
-    /// Nothing happened; for the close's caller the position is closed.
+    /// A close found no position (already gone): for the caller the position is closed.
     #[error("rejected: no_position")]
     NoPosition,
-    /// The venue's rate limit or ban (Binance 429/418, Bybit 10006/429/403): refused or held
-    /// back before it could do anything — not a refusal of the order itself. Nothing is sent
-    /// to the venue until `retry_in_ms` has passed; callers that must not give up (stops,
-    /// closes) wait and try again.
+    /// The venue's rate limit or ban (Binance 429/418, Bybit 10006/429/403): not a refusal of
+    /// the order. Nothing is sent until `retry_in_ms`; stops and closes wait and retry.
     #[error("throttled for {retry_in_ms} ms: {detail}")]
     Throttled {
         /// What the venue said.
@@ -156,19 +147,16 @@ pub trait Exchange: Send + Sync + 'static {
     /// Adapter kind reported by `Describe` (`paper`, `binance`, …).
     fn kind(&self) -> &'static str;
 
-    /// Instrument rules for an order of `notional` in `symbol`: `Ok` when tradable,
-    /// `Rejected(reason)` (e.g. `symbol_not_tradable`, `below_min_notional`) when not.
+    /// Instrument rules for an order: `Ok` when tradable, else `Rejected(reason)`.
     async fn check_rules(&self, symbol: String, side: Side, notional: Decimal) -> Result<()>;
 
     /// Symbols with an open position on the account.
     async fn open_positions(&self) -> Result<Vec<String>>;
 
-    /// The position in `symbol`, `None` when flat. Used before closing a position on behalf
-    /// of an order journaled by an earlier run: it must still be that order's position.
+    /// The position in `symbol` (`None`: flat), checked before closing for a journaled order.
     async fn position(&self, symbol: String) -> Result<Option<Position>>;
 
-    /// Counts what the adapter must report as metrics (a fill priced at the last price) in
-    /// `metrics` under `exchange`; adapters without such events ignore it.
+    /// Counts the adapter's own metrics (fills priced at the last price) under `exchange`.
     fn attach_metrics(
         &self,
         metrics: std::sync::Arc<wavegate_common::telemetry::Metrics>,
@@ -177,13 +165,10 @@ pub trait Exchange: Send + Sync + 'static {
         let _ = (metrics, exchange);
     }
 
-    /// Places a market entry. A live adapter's fill price is within
-    /// `max_fill_deviation_percent` of the venue's last price ([`fill_check`]).
+    /// Places a market entry; a live fill price is checked ([`fill_check`]).
     async fn place_entry(&self, order: EntryOrder) -> Result<Fill>;
 
-    /// The answer to an order of `kind` (`entry`, `stop`, `close`, `trailing`) that
-    /// [`faults`] refuses with `reason` in front of the adapter. By default the refusal; the
-    /// paper exchange records it as its own (a lookup finds it, a re-send is a duplicate).
+    /// The answer to an order of `kind` that [`faults`] refuses (paper records it as its own).
     async fn refused(
         &self,
         kind: &'static str,
@@ -201,14 +186,10 @@ pub trait Exchange: Send + Sync + 'static {
     /// Closes the position in `symbol` at market (client order id `id`).
     async fn close_position(&self, symbol: String, id: String) -> Result<Fill>;
 
-    /// Looks an order of `symbol` up by client order id; `None` when the exchange never
-    /// received it. The symbol is needed because some exchanges (Binance) index orders by it.
+    /// Looks an order up by client order id (and `symbol`, Binance's index); `None`: never seen.
     async fn lookup_order(&self, symbol: String, id: String) -> Result<Option<OrderReport>>;
 
-    /// True when the protective stop placed (or maybe placed) under client order id `id` for
-    /// `symbol` is in place or fired. By default the stop is an order looked up by its id
-    /// (resting or filled = in place); an exchange whose stop is a position attribute (Bybit
-    /// `trading-stop` creates no order under our id) reads the position instead.
+    /// Stop `id` in place or fired: a lookup by default; Bybit (an attribute) reads the position.
     async fn stop_in_place(&self, symbol: String, id: String) -> Result<bool> {
         Ok(matches!(
             self.lookup_order(symbol, id).await?,
@@ -216,32 +197,27 @@ pub trait Exchange: Send + Sync + 'static {
         ))
     }
 
-    /// The smallest order value `symbol` accepts now, in USD (its minimum quantity and minimum
-    /// notional, in whole lot steps, at the current price); `None` when unknown.
+    /// The smallest order value `symbol` accepts now, in USD; `None` when unknown.
     async fn min_order_notional(&self, symbol: String) -> Result<Option<Decimal>>;
 
     /// The account's free balance and open notional, read once per wave.
     async fn account(&self) -> Result<AccountState>;
 
-    /// The largest position notional `symbol` may hold at `leverage` (its leverage bracket);
-    /// `None` when the exchange sets none.
+    /// The largest notional `symbol` may hold at `leverage`; `None`: no bracket.
     async fn bracket_max_notional(&self, symbol: String, leverage: u32) -> Result<Option<Decimal>>;
 
-    /// Sets `symbol`'s leverage and margin mode. Idempotent: an exchange's "not modified"
-    /// answer is success.
+    /// Sets leverage and margin mode; idempotent ("not modified" is success).
     async fn set_leverage(&self, symbol: String, setting: LeverageSetting) -> Result<()>;
 
     /// Places a trailing stop for an open position; returns the exchange's id for it.
     async fn place_trailing_stop(&self, order: TrailingStopOrder) -> Result<String>;
 
-    /// Whether the trailing stop placed under client order id `id` is in place: `Some(Open)` (or
-    /// `Filled` once it fired), `None` when the exchange never received it.
+    /// The trailing stop under `id`: `Some(Open)`, `Some(Filled)` once fired, `None`: never seen.
     async fn lookup_trailing_stop(&self, symbol: String, id: String)
     -> Result<Option<OrderReport>>;
 }
 
-/// Builds the live adapter `[adapter] kind` selects (`binance` or `bybit`), reading its
-/// credentials. Errors name the config key (never a credential).
+/// Builds the live adapter `[adapter] kind` selects; errors name the key, never a credential.
 pub fn live(
     adapter: &crate::config::AdapterConfig,
 ) -> Result<std::sync::Arc<dyn Exchange>, crate::config::ConfigError> {

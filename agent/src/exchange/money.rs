@@ -1,10 +1,5 @@
-//! Money as exact decimals: prices, quantities, steps, ticks, notional and balances.
-//!
-//! Venues send every such number as a decimal string (`"0.001"`, `"60000.10"`) and refuse a
-//! quantity or price that is off its step by a hair, so the agent keeps them as [`Decimal`]s
-//! parsed straight from those strings and prints them back exactly. `f64` remains only where a
-//! number is a score or a percent on the wire (proto, TOML); those enter through [`decimal`],
-//! which refuses what is not a finite number instead of guessing.
+//! Money as exact decimals from and back to the venues' strings (they refuse a hair off the
+//! step); `f64` only on the wire, entering through [`decimal`].
 
 pub use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -19,9 +14,7 @@ pub struct NotMoney {
     pub value: String,
 }
 
-/// `x` as the decimal it prints as: Rust prints the shortest string that reads back as the
-/// same float, so `0.1` becomes exactly `0.1`, not `0.1000000000000000055…`. NaN, infinities
-/// and magnitudes beyond `Decimal`'s range are refused.
+/// `x` as the decimal it prints as (`0.1` is exactly `0.1`); non-finite or huge `x` is refused.
 pub fn decimal(x: f64, what: &'static str) -> Result<Decimal, NotMoney> {
     let bad = || NotMoney {
         what,
@@ -33,14 +26,12 @@ pub fn decimal(x: f64, what: &'static str) -> Result<Decimal, NotMoney> {
     x.to_string().parse::<Decimal>().map_err(|_| bad())
 }
 
-/// A decimal as a float, for the places the wire or the journal keeps floats (a fill price
-/// on an outcome); never used for a number that is sent to a venue.
+/// A decimal as a float, for wire and journal floats; never for a number sent to a venue.
 pub fn to_f64(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(f64::NAN)
 }
 
-/// Parses a decimal the venue sent as a string (`"0.00100"`, `"-0.002"`, `"1e-5"`); `None`
-/// when malformed.
+/// Parses a venue's decimal string (`"0.00100"`, `"-0.002"`, `"1e-5"`); `None` if malformed.
 pub fn parse(s: &str) -> Option<Decimal> {
     let s = s.trim();
     s.parse::<Decimal>()

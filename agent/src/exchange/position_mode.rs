@@ -1,8 +1,5 @@
-//! The account's position mode as the live adapters need it: wavegate trades one-way mode
-//! only (one position per symbol, `positionSide=BOTH` / `positionIdx=0`). A hedge-mode
-//! (dual-side) account would refuse every entry; the adapters read the mode (Binance
-//! `GET /fapi/v1/positionSide/dual`, Bybit `positionIdx` of `/v5/position/list`) and refuse
-//! the signal at validation with [`HEDGE_MODE`] instead.
+//! One-way position mode only: a hedge-mode account (Binance `positionSide/dual`, Bybit
+//! `positionIdx`) is refused at validation with [`HEDGE_MODE`] rather than on every entry.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -13,8 +10,7 @@ use crate::exchange::Result;
 /// Validation reason of a signal on a hedge-mode account (or symbol).
 pub const HEDGE_MODE: &str = "hedge_mode_unsupported";
 
-/// Position mode readings by key (Binance: the account, `""`; Bybit: the symbol), each kept
-/// for the refresh period.
+/// Position mode readings by key (Binance: `""`; Bybit: the symbol), kept a refresh period.
 #[derive(Debug)]
 pub struct ModeCache {
     refresh: Duration,
@@ -30,9 +26,8 @@ impl ModeCache {
         }
     }
 
-    /// `Ok` when `key` is in one-way mode, `Rejected(HEDGE_MODE)` when in hedge mode; `read`
-    /// (true = hedge) is called when the reading is missing or stale. A failed read is the
-    /// read's error: nothing is sent on a mode that is not known.
+    /// `Ok` in one-way mode, `Rejected(HEDGE_MODE)` in hedge mode; `read` (true = hedge) runs
+    /// when the reading is missing or stale, and its error is returned (mode unknown: no send).
     pub async fn one_way<F, Fut>(&self, key: &str, read: F) -> Result<()>
     where
         F: FnOnce() -> Fut,

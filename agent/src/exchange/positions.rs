@@ -1,6 +1,4 @@
-//! What the adapters offer beyond entry, stop and close: the account's free
-//! balance and exposure, a symbol's leverage bracket, its leverage and margin mode, and the
-//! trailing stop placed after the protective stop.
+//! What adapters offer beyond entry, stop and close: account, brackets, leverage, trailing stop.
 
 pub use crate::config::MarginMode;
 
@@ -17,9 +15,7 @@ pub struct AccountState {
 }
 
 impl AccountState {
-    /// A live venue's account: `free` is its quote asset's available balance (0 when the venue
-    /// lists none, so nothing is spent from a balance it did not report) and the exposure is the
-    /// sum of the open positions' absolute values.
+    /// A live account: `free` the quote asset's balance (0 if unreported), exposure the sum.
     pub fn live(free: Option<Decimal>, position_values: impl IntoIterator<Item = Decimal>) -> Self {
         Self {
             free_balance: Some(free.unwrap_or_default()),
@@ -37,9 +33,7 @@ pub struct LeverageSetting {
     pub margin_mode: MarginMode,
 }
 
-/// A trailing stop for an open position: it activates when the price reaches
-/// `activation_price`, then closes the position once the price moves back `callback_percent`
-/// from its best since activation.
+/// A trailing stop: from `activation_price`, closes once the price falls back `callback_percent`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrailingStopOrder {
     /// Client order id (derived from the entry's, tag `t`).

@@ -1,16 +1,8 @@
-//! The HTTP side shared by the live adapters: one pooled hyper client over rustls, per-call
-//! timeouts, the exchange's clock, and the classification of transport failures that docs/design.md §3
-//! rests on.
-//!
-//! What a failure means depends on whether the request may have reached the exchange:
-//! - the connection could not be opened (refused, DNS, TLS, connect timeout) → nothing was sent
-//!   → [`ExchangeError::Unavailable`];
-//! - the request was (or may have been) written and no complete answer came back (connection
-//!   dropped, call timeout) → on an order placement [`ExchangeError::Unknown`] (the agent looks
-//!   the order up, never re-sends); on a read it changed nothing → `Unavailable`.
-//!
-//! The client never retries a request that may have been written: hyper only retries a pooled
-//! connection that closed *before* the request went out.
+//! The HTTP side of the live adapters: pooled hyper client over rustls, timeouts, the venue's
+//! clock, and what a transport failure means (docs/design.md §3): no connection → nothing sent,
+//! [`ExchangeError::Unavailable`]; written but no complete answer → [`ExchangeError::Unknown`]
+//! on an order (looked up, never re-sent), `Unavailable` on a read. Nothing that may have been
+//! written is retried (hyper retries only a pooled connection closed before the send).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -37,9 +29,7 @@ pub enum Call {
 }
 
 impl Call {
-    /// The error for this call when its outcome is not known (no or an unreadable answer, a
-    /// server error): an order may have been executed → `Unknown` (looked up, never re-sent);
-    /// a read changed nothing → `Unavailable`.
+    /// The error for an unknown outcome: `Unknown` for an order, `Unavailable` for a read.
     pub fn unknown_outcome(self, detail: String) -> ExchangeError {
         match self {
             Call::Order => ExchangeError::Unknown(detail),
@@ -48,8 +38,7 @@ impl Call {
     }
 }
 
-/// A failed call of a live adapter: a refusal with the exchange's own code (matched on by the
-/// adapters), or any other failure, already classified.
+/// A failed live call: a refusal with the venue's code, or any other failure, classified.
 #[derive(Debug)]
 pub enum Failure {
     /// The exchange answered and refused: nothing happened.
@@ -79,8 +68,7 @@ impl From<Failure> for ExchangeError {
     }
 }
 
-/// `Ok(None)` when `r` is a refusal with `code` (an answer the caller expects, such as "not
-/// found" or "not modified"), the answer otherwise; any other failure as the adapter error.
+/// `Ok(None)` for a refusal with `code` (an expected answer), else the answer or the error.
 pub fn unless_refused<T>(r: Result<T, Failure>, code: i64) -> Result<Option<T>> {
     match r {
         Ok(v) => Ok(Some(v)),
@@ -263,8 +251,7 @@ pub fn local_now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// The exchange's clock as an offset from ours, so signed requests carry a timestamp inside the
-/// exchange's window even when the host clock drifts.
+/// The venue's clock offset from ours, so signed timestamps stay in its window.
 #[derive(Debug, Default)]
 pub struct ServerClock {
     offset_ms: AtomicI64,
@@ -274,8 +261,7 @@ pub struct ServerClock {
 }
 
 impl ServerClock {
-    /// Syncs with `fetch` (the exchange's time, ms) when older than `max_age`. A failed sync is
-    /// logged and the previous offset kept: the request itself will say if it is refused.
+    /// Syncs with `fetch` when older than `max_age`; a failed sync keeps the old offset.
     pub async fn sync_if_stale<F, Fut>(&self, max_age: Duration, fetch: F)
     where
         F: FnOnce() -> Fut,
@@ -313,8 +299,7 @@ impl ServerClock {
         *self.synced_at.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
-    /// Records a server time read between `sent_ms` and `received_ms` (local clock): the
-    /// server's reading is taken to be from the middle of the round trip.
+    /// Records a server time read between `sent_ms` and `received_ms`, taken at the midpoint.
     pub fn record(&self, server_ms: i64, sent_ms: i64, received_ms: i64) {
         let mid = sent_ms + (received_ms - sent_ms) / 2;
         self.offset_ms.store(server_ms - mid, Ordering::Relaxed);
@@ -332,7 +317,7 @@ pub fn text(v: &serde_json::Value, key: &str) -> Option<String> {
     }
 }
 
-/// A JSON field as an exact decimal (venues send decimals as strings); `None` when absent/malformed.
+/// A JSON field as an exact decimal (venues send strings); `None` when absent or malformed.
 pub fn number(v: &serde_json::Value, key: &str) -> Option<super::money::Decimal> {
     text(v, key).and_then(|t| super::money::parse(&t))
 }

@@ -1,6 +1,4 @@
-//! Request signatures of the live adapters: lower-case hex HMAC-SHA256, the primitive both
-//! Binance (over `query ‖ body`) and Bybit (over `timestamp ‖ key ‖ recvWindow ‖ payload`) use.
-//! What exactly is signed lives with each adapter; the MAC lives once, here.
+//! Lower-case hex HMAC-SHA256 of the live adapters; what is signed lives with each adapter.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -9,8 +7,7 @@ use crate::config::Secret;
 
 /// Lower-case hex HMAC-SHA256 of `payload` keyed by `secret`.
 pub fn hmac_sha256_hex(secret: &Secret, payload: &str) -> String {
-    // HMAC accepts keys of any length, so `new_from_slice` cannot fail; the fallback branch is
-    // unreachable but keeps this free of panics.
+    // HMAC takes any key length; the fallback is unreachable but keeps this panic-free.
     match Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()) {
         Ok(mut m) => {
             m.update(payload.as_bytes());

@@ -1,17 +1,11 @@
-//! The venue-wide rate-limit state of one live adapter: a cool-down after the venue throttled
-//! or banned us, during which nothing is sent, and pacing when the venue's usage headers say a
-//! limit is close, so requests slow down before they are throttled.
-//!
-//! A throttled call is [`ExchangeError::Throttled`], never a refusal: the venue refused the
-//! request for its rate, not the order. Continuing to send during a cool-down is what turns a
-//! Binance 429 into a 418 IP ban ("from 2 minutes to 3 days") and a Bybit limit into a 403
-//! IP ban of at least 10 minutes, so every request of the adapter passes [`Throttle::admit`].
+//! One live adapter's venue-wide rate-limit state: a cool-down after a throttle (sending on
+//! turns a Binance 429 into a 418 ban, a Bybit limit into a 403) and pacing near a limit. A
+//! throttled call is [`ExchangeError::Throttled`]; every request passes [`Throttle::admit`].
 
 use std::sync::Mutex;
 use std::time::Duration;
 
-// tokio's clock (the system's monotonic clock unless a test pauses it), so a paused test clock
-// drives cool-downs and pacing.
+// tokio's clock, so a paused test clock drives cool-downs and pacing.
 use tokio::time::Instant;
 
 use super::ExchangeError;
@@ -50,8 +44,7 @@ impl Throttle {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Called before every request: `Throttled` while a cool-down runs (nothing is sent);
-    /// otherwise waits out any pacing window (at most [`MAX_PACE`]) and lets it go.
+    /// Before every request: `Throttled` in a cool-down, else waits out pacing (≤ [`MAX_PACE`]).
     pub async fn admit(&self) -> Result<()> {
         let now = Instant::now();
         let slow = {
@@ -73,8 +66,7 @@ impl Throttle {
         Ok(())
     }
 
-    /// The venue throttled or banned us: nothing is sent for `wait` (a running longer
-    /// cool-down is kept). Returns the error for the call that met it.
+    /// The venue throttled us: nothing is sent for `wait` (a longer cool-down stands).
     pub fn cool_down(&self, wait: Duration, reason: String) -> ExchangeError {
         let until = Instant::now() + wait;
         let mut st = self.lock();
@@ -100,9 +92,7 @@ impl Throttle {
     }
 }
 
-/// Runs `call` again after each venue cool-down it meets — a throttled call sent nothing, so
-/// running it again is safe — while the waits add up to at most `max_wait`; then the last
-/// answer (still `Throttled` when the venue keeps refusing).
+/// Runs `call` again after each cool-down (nothing was sent) while waits total ≤ `max_wait`.
 pub async fn through_cool_downs<T, F, Fut>(max_wait: Duration, mut call: F) -> Result<T>
 where
     F: FnMut() -> Fut,
@@ -247,8 +237,7 @@ mod tests {
         assert_eq!(r, Ok("filled"));
         assert_eq!(start.elapsed(), Duration::from_secs(2));
         assert_eq!(calls.swap(0, Ordering::SeqCst), 3);
-        // Waiting out the second cool-down would pass the bound: the call ends throttled
-        // after the first.
+        // A second cool-down would pass the bound: throttled after the first.
         let start = Instant::now();
         let r = through_cool_downs(Duration::from_millis(1_500), throttled_twice).await;
         assert!(matches!(r, Err(ExchangeError::Throttled { .. })), "{r:?}");

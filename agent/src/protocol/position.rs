@@ -1,5 +1,4 @@
-//! A wave's leverage, margin mode and entry size (its params, else the agent's config), checked
-//! against the agent's own bounds whatever the coordinator's.
+//! A wave's leverage, margin mode and size, checked against the agent's own bounds.
 
 use wavegate_common::proto::v1 as pb;
 
@@ -8,8 +7,7 @@ use crate::error::ProtocolError;
 use crate::exchange::LeverageSetting;
 use crate::exchange::money::{Decimal, decimal};
 
-/// Highest leverage either venue accepts on USDⓈ-M perpetuals (Binance's `POST
-/// /fapi/v1/leverage` "target initial leverage: int from 1 to 125"), the agent's own bound.
+/// Highest leverage (Binance `POST /fapi/v1/leverage`: "int from 1 to 125"), the agent's bound.
 pub const MAX_LEVERAGE: u32 = 125;
 
 /// The wave's leverage setting and entry size in USD.

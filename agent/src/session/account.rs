@@ -1,10 +1,5 @@
-//! The account side of a session: the account read once at the wave's start, the
-//! symbol filter and the account limits applied to each verdict in rank order, and the margin
-//! given back when an order opened nothing.
-//!
-//! Insufficient funds stop the exchange's walk early: once a signal fails with
-//! `insufficient_balance`, no top-up is asked (later signals of the batches held still get
-//! their verdicts, the same reason unless an execution failure gave margin back).
+//! A session's account side: read at the start, limits per verdict in rank order, margin given
+//! back when nothing opened; no top-up after `insufficient_balance`.
 
 use tracing::info;
 use wavegate_common::session::{Event, Phase};
@@ -15,9 +10,7 @@ use crate::exchange::{AccountState, ExchangeError};
 use crate::validate::limits::INSUFFICIENT_BALANCE;
 use crate::validate::sizing::Sized;
 
-/// The account at the wave's start, when a limit needs it (balance or exposure); read again
-/// ([`retried`](super::start::retried)) when the exchange fails to answer. Without it the wave is refused:
-/// validating against an unknown balance could send orders the account cannot carry.
+/// The account at the wave's start, read [`retried`](super::start::retried); else refused.
 pub(super) async fn read_account(ctx: &AgentCtx) -> Result<AccountState, ExchangeError> {
     let l = &ctx.config.limits;
     if !l.check_balance && l.max_exposure_usd.is_none() {
@@ -27,8 +20,7 @@ pub(super) async fn read_account(ctx: &AgentCtx) -> Result<AccountState, Exchang
 }
 
 impl Session {
-    /// The check of a signal the rules passed, with the account limits applied when it is
-    /// neither a duplicate nor refused: takes its share of the account, or names the limit.
+    /// A passed signal with the account limits applied: takes its share, or names the limit.
     pub(super) fn limits_check(
         &mut self,
         symbol: &str,

@@ -1,6 +1,4 @@
-//! Reading the coordinator: its messages (batches, `Exhausted`, `Cancel`), a lost stream, an
-//! unanswered top-up or buffer. Each is checked here and fed to the session's
-//! [`SessionProtocol`](wavegate_common::session::SessionProtocol), which decides what follows.
+//! Reading the coordinator, fed to [`SessionProtocol`](wavegate_common::session::SessionProtocol).
 
 use futures::FutureExt;
 use tonic::Status;
@@ -57,8 +55,7 @@ impl Session {
             max_signals,
         } = self.proto.admit(b.round)
         else {
-            // A late answer to a top-up of a wave that stopped, or that was given up on:
-            // nothing to do with it.
+            // A late answer to a stopped or given-up top-up: ignored.
             return Ok(());
         };
         let signals = protocol::check_batch(
@@ -142,9 +139,7 @@ impl Session {
         Ok(())
     }
 
-    /// The coordinator did not answer a top-up within `topup_timeout_ms`: as if it were lost
-    /// (no more top-ups, finish with what is held), but its stream is still read, for a
-    /// `Cancel`; the late answer is ignored.
+    /// No top-up answer in time: as if the coordinator were lost, still reading for a `Cancel`.
     pub(super) fn topup_timeout(&mut self, out: &mut Outbound) {
         warn!(wave_id = %self.start.wave_id, phase = ?self.proto.phase(),
               timeout_ms = self.ctx.config.topup_timeout_ms,
@@ -152,10 +147,7 @@ impl Session {
         self.on(Event::TopUpTimeout, out);
     }
 
-    /// The buffer (round 0) did not come within `topup_timeout_ms` of the session's start, on
-    /// a stream that stays open: end the session with `DEADLINE_EXCEEDED`. Nothing was
-    /// validated or sent, so no result is journaled, and the wave's lock is released for a
-    /// re-send (orders of an earlier run were settled at the start and are committed).
+    /// No buffer in time: `DEADLINE_EXCEEDED`, nothing journaled, the lock released.
     pub(super) fn buffer_timeout(&mut self, out: &mut Outbound) {
         warn!(wave_id = %self.start.wave_id, timeout_ms = self.ctx.config.topup_timeout_ms,
               "no buffer (batch round 0) after Start; session ended without a result");

@@ -1,17 +1,7 @@
-//! Orders journaled by an earlier run of the wave (an agent crash, a lost coordinator, or a
-//! wave re-sent with no stored `Result` because an order was still unresolved or a position
-//! was left without a protective stop, which settling tries again to protect).
-//!
-//! Why this is separate from the walk: the re-sent wave's verdicts, ranks, buffer or deadline
-//! may differ from the first run's, so the new walk may never reach a journaled signal. So
-//! every journaled order is settled before the session starts ([`Priors::settle`]: looked up
-//! if its outcome is unknown, its protective stop finished), whatever the deadline — it sends
-//! no new entry. The slots they hold (positions opened, and orders still unresolved) are
-//! taken off the walk's target before it launches anything; their signals are never validated
-//! again nor sent again: a journaled signal's outcome is the journaled one.
-//!
-//! A row journaled before the agent stored an order's side cannot get a stop without its
-//! signal: it holds its slot, and is settled when its signal arrives in a batch.
+//! Orders journaled by an earlier run of the wave. A re-sent wave's ranking, buffer or deadline
+//! may differ, so its walk may never reach them: every journaled order is settled before the
+//! session starts ([`Priors::settle`]; no new entry), its slot taken off the target, its signal
+//! never validated nor sent again. A row without a stored side waits for its signal's batch.
 
 use std::collections::BTreeMap;
 
@@ -38,9 +28,7 @@ struct Prior {
     placed: bool,
 }
 
-/// The wave's journaled orders, by client order id: each is an order the exchange may hold,
-/// so two rows of one signal (sent under different ids, say before the agent's exchange id
-/// changed) are two orders, each holding its slot.
+/// Journaled orders by client order id: two ids of one signal are two orders, two slots.
 #[derive(Debug, Default)]
 pub(super) struct Priors {
     by_coid: BTreeMap<String, Prior>,
@@ -101,8 +89,7 @@ impl Priors {
         self.holding(|_| true)
     }
 
-    /// Slots held by journaled orders whose signals came in this run's batches: successes of
-    /// the batches they came in, as they were in the first run.
+    /// Slots of journaled orders whose signals came in this run: successes of their batches.
     pub(super) fn placed_held(&self) -> u32 {
         self.holding(|p| p.placed)
     }
@@ -127,8 +114,7 @@ impl Priors {
         self.by_coid.values().filter_map(|p| p.exec.as_ref())
     }
 
-    /// Orders whose outcome is still unknown, or whose position is still without a stop:
-    /// while any is, the wave's `Result` is not journaled, so a re-sent wave settles them.
+    /// Orders still unknown or without a stop: while any, the `Result` is not journaled.
     pub(super) fn unresolved(&self) -> usize {
         self.by_coid
             .values()
@@ -138,14 +124,11 @@ impl Priors {
 }
 
 impl Session {
-    /// The verdict on a signal with a journaled order: it passed the rules when it was sent,
-    /// so it is `Successful` whatever the rules say now, and its execution outcome is the
-    /// journaled one (settled at the start, or now if it waited for its side).
+    /// A signal with a journaled order: `Successful` (passed when sent), its journaled outcome.
     pub(super) fn prior_verdict(&mut self, i: usize, out: &mut Outbound) {
         self.record_verdict(i, &Verdict::Successful, out);
         let id = self.entries[i].signal.id();
-        // The first of its journaled orders takes its place; any other (sent under another
-        // id) is reported with the orders whose signals never came.
+        // The first journaled order takes its place; others join the never-came orders.
         let Some(p) = self
             .priors
             .by_coid
@@ -188,9 +171,7 @@ impl Session {
         self.entries[i].outcome = Some(o);
     }
 
-    /// Outcomes of journaled orders whose signals never came in this run (the new ranking or
-    /// buffer left them out), streamed and counted as the first run's validated successes.
-    /// One that still waits for its side is reported holding its slot.
+    /// Journaled orders whose signals never came: the first run's successes (or held slots).
     pub(super) fn unplaced_priors(&mut self, out: &mut Outbound) -> Vec<pb::SignalOutcome> {
         let mut outcomes = Vec::new();
         for p in self.priors.by_coid.values_mut().filter(|p| !p.placed) {

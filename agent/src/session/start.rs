@@ -1,5 +1,4 @@
-//! The start of a stream: the `Start` message checked, a journaled result replayed, orders of
-//! an earlier run settled, the open positions and the account read; then the session runs.
+//! A stream's start: `Start` checked, a journaled result replayed, priors settled, reads.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,9 +44,7 @@ where
         Err(e) => return out.fail(&e),
     };
     Span::current().record("wave_id", start.wave_id.as_str());
-    // An earlier run left an order unknown or a position without its stop: settle it first.
-    // No trading on a journal that cannot be written (disk full, I/O error) until a write
-    // commits again.
+    // Settle what an earlier run left open first; no trading on a journal that cannot be written.
     if ctx.journal.faulted()
         && let Err(e) = ctx.journal.probe().await
     {
@@ -57,8 +54,7 @@ where
     ctx.reprotect.sweep_if_needed(&ctx).await;
     // A re-sent wave waits for a run still in progress, then replays its journaled result.
     let _wave_lock = ctx.wave_locks.lock(&start.wave_id).await;
-    // Both reads at once: they sit between the wave's close and its first order. A wave
-    // the journal has never seen (the common case) skips them.
+    // Both reads at once (they delay the first order); a wave new to the journal skips them.
     let (stored, prior) = if ctx.journal.knows_wave(&start.wave_id) {
         tokio::join!(
             ctx.journal.load_result(&start.wave_id),
@@ -76,8 +72,7 @@ where
         }
     };
     let resumed = prior.len();
-    // Before anything new is launched (and before the positions are read: settling may close
-    // one whose stop cannot be placed).
+    // Before launching or reading positions: settling may close one it cannot protect.
     let priors = if prior.is_empty() {
         Priors::default()
     } else {
@@ -109,8 +104,7 @@ const READ_ATTEMPTS: u32 = 4;
 /// First pause between those reads (doubles each time: 0.1 + 0.2 + 0.4 s).
 const READ_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Reads `what` from the exchange, again after a short pause when it fails to answer: one
-/// blip must not cost the whole wave.
+/// Reads `what`, once more after a short pause on failure: one blip must not cost the wave.
 pub(super) async fn retried<T, F>(what: &str, read: impl Fn() -> F) -> Result<T, ExchangeError>
 where
     F: Future<Output = Result<T, ExchangeError>>,

@@ -1,6 +1,4 @@
-//! Symbol filters (`[symbols]`): allow-list, deny-list, deny patterns, and the reference bot's
-//! default refusals — pairs of two stablecoins and leveraged tokens. A refused symbol fails
-//! validation with [`SYMBOL_FILTERED`].
+//! Symbol filters (`[symbols]`) and the reference bot's refusals → [`SYMBOL_FILTERED`].
 
 use crate::config::SymbolsConfig;
 
@@ -15,8 +13,7 @@ const STABLECOINS: &[&str] = &[
 ];
 /// Suffixes of leveraged tokens' base assets (`BTCUP`, `ETHBULL`, `XRP3L`…).
 const LEVERAGED_SUFFIXES: &[&str] = &["UP", "DOWN", "BULL", "BEAR", "2L", "3L", "2S", "3S"];
-/// Characters a base asset keeps before a leveraged suffix: `BTCUP` matches, `JUPUSDT` (base
-/// `JUP`) does not.
+/// Base characters before a leveraged suffix: `BTCUP` matches, `JUPUSDT` does not.
 const MIN_UNDERLYING: usize = 3;
 
 /// The compiled `[symbols]` filter.
@@ -31,11 +28,8 @@ impl SymbolFilter {
         Self { cfg: cfg.clone() }
     }
 
-    /// `Ok` when the agent trades `symbol`, else `Err(`[`SYMBOL_FILTERED`]`)`.
-    ///
-    /// A non-empty allow-list admits only its symbols, and a symbol it names explicitly passes
-    /// the default refusals (a `SYRUPUSDT` looks like a leveraged token); the deny-list and
-    /// deny patterns always win.
+    /// `Ok` when the agent trades `symbol`. An allow-list admits only its symbols and lets them
+    /// past the default refusals (`SYRUPUSDT` looks leveraged); deny rules always win.
     pub fn check(&self, symbol: &str) -> Result<(), &'static str> {
         let c = &self.cfg;
         if c.deny.iter().any(|d| d == symbol) || c.deny_patterns.iter().any(|p| glob(p, symbol)) {

@@ -1,7 +1,5 @@
-//! Account limits a new position must fit in, checked in rank order: open positions, exposure,
-//! free balance (with a reserve) and the symbol's leverage bracket. The account is read once
-//! per wave; each signal takes its share ([`AccountLimits::admit`]) and gives it back if
-//! nothing opened ([`AccountLimits::release`]).
+//! Account limits in rank order (positions, exposure, balance, bracket): each signal takes its
+//! share ([`AccountLimits::admit`]) and gives it back ([`AccountLimits::release`]).
 
 use crate::config::LimitsConfig;
 pub use crate::exchange::AccountState;
@@ -27,8 +25,7 @@ pub struct AccountLimits {
 }
 
 impl AccountLimits {
-    /// Limits for a wave starting with `open_positions` open and the account in `state`;
-    /// margin is notional / `leverage`.
+    /// Limits for a wave starting at `open_positions` and `state`; margin: notional / `leverage`.
     pub fn new(
         cfg: &LimitsConfig,
         leverage: u32,
@@ -44,8 +41,7 @@ impl AccountLimits {
         }
     }
 
-    /// Takes a position of `notional` (USD) into the account, or says which limit it breaks;
-    /// `bracket` is the symbol's largest notional at the leverage in use, when known.
+    /// Takes a position of `notional` USD, or names the limit broken; `bracket`: the symbol's cap.
     pub fn admit(
         &mut self,
         notional: Decimal,

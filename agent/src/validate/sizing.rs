@@ -1,7 +1,5 @@
-//! Sizing in USD: the configured size, raised to the symbol's minimum when that stays within
-//! `sizing.tolerance_percent` and `sizing.max_usd`, else refused with the numbers (the
-//! reference bot's rule: 100 USD opens at a 104 minimum, not at 120). The adapters round down
-//! to the lot step (`exchange/lots.rs`).
+//! Sizing in USD: raised to the symbol's minimum within the tolerance and `max_usd`, else refused
+//! (reference: 100 USD opens at a 104 minimum, not 120). Adapters round down to the step.
 
 use crate::config::SizingConfig;
 use crate::exchange::money::percent_of;
@@ -17,8 +15,7 @@ pub struct Sized {
     pub bracket: Option<Decimal>,
 }
 
-/// The size to open `symbol` at, checked against the exchange's rules; `Rejected` with the
-/// rule's reason (for a size below the minimum, with the numbers).
+/// The size to open `symbol` at under the exchange's rules; else `Rejected` with the numbers.
 pub async fn size(
     exchange: &dyn Exchange,
     symbol: &str,
@@ -52,8 +49,7 @@ pub async fn size(
     Ok(Sized { notional, bracket })
 }
 
-/// `minimum` when it is within the tolerance above `notional` and within `max_usd`; else the
-/// refusal with the numbers.
+/// `minimum` when within the tolerance and `max_usd`; else the refusal with the numbers.
 pub fn raise(
     notional: Decimal,
     minimum: Decimal,

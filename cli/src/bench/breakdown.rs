@@ -1,15 +1,9 @@
-//! Where a walked signal's time goes, from the agents' own per-order timing lines
-//! (`wavegate_agent::timing`, logged at debug level when `RUST_LOG` asks for it and the bench
-//! keeps its logs with `--data-dir`).
-//!
-//! For each sequential wave, the slowest exchange's orders that ran between the coordinator's
-//! `closed_at` and `completed_at` are its walk. Per walked signal: the agent's timed steps
-//! (symbol lock, positions read, rate limiter, journal commits, entry and stop calls at the
-//! paper exchange), the rest of each order's own time, the session loop between one order's
-//! end and the next one's start (its outcome sent, the next order launched — there is no
-//! per-order task spawn: orders are futures the session task polls), and everything outside
-//! the walk: dispatch start (claim, params, stream, validation) before the first order and the
-//! result's way back after the last, spread over the walked signals.
+//! Where a walked signal's time goes, from the agents' per-order timing lines
+//! (`wavegate_agent::timing`, debug level; kept with `--data-dir`). Per sequential wave the
+//! slowest exchange's orders between `closed_at` and `completed_at` are its walk; per walked
+//! signal: the agent's timed steps, the rest of each order, the session loop between orders
+//! (orders are futures the session task polls, no spawn), and the dispatch start and result's
+//! way back, spread over the walked signals.
 
 use std::path::Path;
 
@@ -107,15 +101,13 @@ pub struct Breakdown {
     pub order_other_ms: f64,
     /// Between one order's end and the next one's start (outcome sent, next launch).
     pub session_loop_ms: f64,
-    /// Before the first order and after the last (dispatch, validation, result), spread
-    /// over the walked signals.
+    /// Before the first order and after the last, spread over the walked signals.
     pub outside_walk_ms: f64,
     /// The makespan per walked signal (the sum of the parts above).
     pub total_ms: f64,
 }
 
-/// The breakdown of walks: each wave's `(closed_at, completed_at)` in µs since the epoch and
-/// the timing lines of its slowest exchange's agent.
+/// The breakdown of walks: each wave's `(closed_at, completed_at)` (µs) and its timing lines.
 pub fn of_walks(windows: &[(i64, i64)], orders: &[OrderTiming]) -> Option<Breakdown> {
     let mut b = Breakdown::default();
     for &(closed, completed) in windows {
@@ -147,8 +139,7 @@ pub fn of_walks(windows: &[(i64, i64)], orders: &[OrderTiming]) -> Option<Breakd
             .sum::<f64>()
             / 1e3;
         let span = (completed - closed) as f64 / 1e3;
-        // Before the first order and after the last: the rest of the makespan (so the parts
-        // add up to it even where the coordinator's ms stamps cut into the walk's µs).
+        // The rest of the makespan, so the parts add up even where ms stamps cut into µs.
         let outside = span - own - gaps;
         b.waves += 1;
         b.walked += n;

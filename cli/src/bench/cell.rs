@@ -1,6 +1,4 @@
-//! One cell of the bench: a fresh cluster of the real binaries (coordinator and one paper agent
-//! per exchange, as processes on loopback) at one paper latency, execution mode and
-//! coordinator↔agent delay, running every sample wave a number of times.
+//! One bench cell: a fresh cluster at one latency, mode and delay, running every sample wave.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -42,8 +40,7 @@ pub struct ExchangeWalk {
     pub executed: u32,
     /// Rejected entries.
     pub failed: u32,
-    /// Exchange calls: two per opened position (entry, then the stop that needs its fill
-    /// price), one per rejected entry.
+    /// Exchange calls: two per opened position (entry, stop), one per rejected entry.
     pub calls: u32,
     /// Top-up rounds the exchange asked for.
     pub topup_rounds: u32,
@@ -60,20 +57,17 @@ pub struct SampleResult {
     pub bound_ms: f64,
     /// Makespan / bound per wave (absent at latency 0).
     pub ratio: Option<Summary>,
-    /// wavegate's own cost per walked signal of the slowest exchange:
-    /// (makespan − its calls × latency) / its walked signals, ms.
+    /// wavegate's own cost per walked signal: (makespan − calls × latency) / walked, ms.
     pub own_cost_per_signal_ms: Summary,
     /// Walked signals (executed + failed) of the slowest exchange.
     pub walked: u32,
     /// Each exchange's walk (the same in every repetition).
     pub exchanges: Vec<ExchangeWalk>,
-    /// Where the slowest exchange's time per walked signal went (sequential, with the
-    /// agents' timing lines kept: `--data-dir` and `RUST_LOG=wavegate_agent::timing=debug`).
+    /// Where the slowest exchange's time per walked signal went (needs the timing lines).
     pub breakdown: Option<Breakdown>,
 }
 
-/// The walks of a completed wave; an exchange that missed its target is an error (the run
-/// would not measure what it says).
+/// The walks of a completed wave; a missed target is an error (it would measure otherwise).
 fn walks(run: &WaveRun) -> Result<Vec<ExchangeWalk>, CliError> {
     let mut v = Vec::new();
     for x in &run.detail.exchanges {

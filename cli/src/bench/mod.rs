@@ -1,14 +1,8 @@
-//! `wavegate bench`: how long a wave takes on this machine, with the real binaries as
-//! processes on loopback, and how much of it is wavegate's own cost.
-//!
-//! Two parts, each a set of [`cell`]s (a fresh cluster each):
-//! - **grid**: the sample waves at several paper latencies, sequential and windowed side by
-//!   side, each against its sequential lower bound (the slowest exchange's calls × latency);
-//! - **regions**: coordinator and agents far apart (a [`crate::delay_proxy::DelayProxy`] with a
-//!   long round trip) and each agent next to its exchange, against the reference's layout —
-//!   one process far from the exchange, every exchange call paying the long round trip.
-//!
-//! The harness pieces ([`stats`], [`wave_run`]) are shared with the repository's `waves` bench.
+//! `wavegate bench`: how long a wave takes with the real binaries on loopback, and how much is
+//! wavegate's own cost. **grid**: the sample waves at several paper latencies, sequential and
+//! windowed, against the sequential lower bound; **regions**: coordinator and agents far apart
+//! (`crate::delay_proxy::DelayProxy`), against the reference's one process far from every
+//! exchange. [`stats`] and [`wave_run`] are shared with the repository's `waves` bench.
 
 pub mod breakdown;
 pub mod cell;

@@ -1,5 +1,4 @@
-//! The text form of a bench [`Report`]: the latency grid with sequential and windowed side by
-//! side, then the multi-region comparison.
+//! The text form of a bench [`Report`]: the latency grid, then the multi-region comparison.
 
 use wavegate_coordinator::config::ExecutionMode;
 

@@ -1,10 +1,5 @@
-//! The waves `wavegate bench` runs: the shipped sample waves (docs/design.md §1's worked example, and a
-//! wave in which binance needs a top-up) with the paper worlds their replay scenarios script.
-//!
-//! A paper exchange keeps the positions a wave opened, so the same wave published twice would
-//! see its own positions as duplicates. Every repetition therefore renames its symbols with a
-//! prefix of its own (`R3BTCUSDT`), and each paper exchange is scripted up front with the
-//! renamed worlds of every repetition: each repetition walks exactly as the first.
+//! The sample waves `wavegate bench` runs; each repetition renames its symbols (`R3BTCUSDT`)
+//! since a paper exchange keeps the positions a wave opened.
 
 use std::collections::BTreeMap;
 
@@ -104,16 +99,14 @@ pub fn repetition(i: usize, r: usize, n_samples: usize) -> usize {
     r * n_samples + i
 }
 
-/// The wave's start of repetition `rep`: distinct candles, a day back (any age is accepted by
-/// the bench's coordinator; a past candle is never closed by the clock).
+/// Repetition `rep`'s wave start: distinct past candles (never closed by the clock).
 pub fn wave_timestamp(now: DateTime<Utc>, rep: usize) -> DateTime<Utc> {
     floor_to_interval(now, INTERVAL_SECS) - Duration::days(1)
         + Duration::seconds(INTERVAL_SECS * rep as i64)
 }
 
 impl Sample {
-    /// The signals of repetition `rep` at `ts`: symbols renamed, timestamps moved (each
-    /// `created_at` keeps its distance from the wave's start).
+    /// Repetition `rep`'s signals at `ts`: symbols renamed, times moved with the wave.
     pub fn signals(&self, rep: usize, ts: DateTime<Utc>) -> Vec<pb::Signal> {
         self.signals
             .iter()

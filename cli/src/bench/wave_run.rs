@@ -1,6 +1,4 @@
-//! One bench wave end to end, as a producer and a dashboard see it: publish the signals,
-//! close the wave, follow `Waves.Watch` until it completes, then read its report. Used by
-//! `wavegate bench` and by the repository's `waves` bench.
+//! One bench wave as a producer and a dashboard see it: publish, close, watch, report.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -97,8 +95,7 @@ impl WaveRun {
     }
 }
 
-/// Publishes `signals` into the wave at `ts` (open), closes it, follows it to completion.
-/// A wave that is not accepted whole, not closed by the call or not `completed` is an error.
+/// Publishes, closes and follows a wave; not accepted whole or not `completed` is an error.
 pub async fn run(
     clients: &mut Clients,
     watcher: &mut Watcher,

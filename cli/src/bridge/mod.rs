@@ -1,11 +1,7 @@
-//! `wavegate bridge`: relays the reference bot's signal server (its websocket feed, see
-//! [`protocol`]) to the coordinator's `SignalIngest`, long-running.
-//!
-//! It authenticates with a token from a file or the environment (never logged), asks for the
-//! signals and reads every push, drops the repeats of the server's window itself (id + wave),
-//! forwards new signals ([`relay`]), pings, and reconnects with exponential backoff and jitter
-//! (5 s to 60 s by default, as the reference) whatever ended the connection. Its state is in
-//! its log and, with `--metrics-listen`, in Prometheus metrics ([`stats`]).
+//! `wavegate bridge`: relays the reference bot's signal server ([`protocol`]) to `SignalIngest`,
+//! long-running: authenticates (token never logged), drops the repeats of the server's window,
+//! forwards new signals ([`relay`]), pings, and reconnects with backoff and jitter (5–60 s, as
+//! the reference). State in its log and, with `--metrics-listen`, in [`stats`].
 
 pub mod protocol;
 pub mod relay;
@@ -132,8 +128,7 @@ fn check(args: &BridgeArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Reconnect delays: attempt `n` (from 0) waits a random time in `[d/2, d)` where
-/// `d = min(max, min · 2ⁿ)`. backon's jitter adds up to the delay itself, hence the halves.
+/// Reconnect delays: attempt `n` waits in `[d/2, d)`, `d = min(max, min · 2ⁿ)` (backon's jitter).
 pub fn backoff(min: Duration, max: Duration) -> ExponentialBuilder {
     ExponentialBuilder::new()
         .with_min_delay(min / 2)

@@ -1,10 +1,8 @@
 //! The reference bot's signal-server protocol (from the bot and its public server):
-//! the server opens with `{"type":"auth_required"}`; the client answers
-//! `{"type":"auth","token":T}`; the server says `{"type":"auth_success","query_interval":S,
-//! "signal_window":M}`, `{"type":"auth_failed"}` or `{"type":"error","message":…}`. The client
-//! may send `{"type":"get_signals"}`, `{"type":"get_stats"}` and `{"type":"ping"}` (answered
-//! `{"type":"pong"}`). Signals come as `{"type":"signals","timestamp":<naive local time>,
-//! "count":N,"data":[record,…]}`, pushed every `query_interval` and in answer to `get_signals`.
+//! `auth_required` → `{"type":"auth","token":T}` → `auth_success` (`query_interval`,
+//! `signal_window`), `auth_failed` or `error`. The client may send `get_signals`, `get_stats`,
+//! `ping` (→ `pong`). `{"type":"signals","timestamp":<naive local time>,"count":N,"data":[…]}`
+//! is pushed every `query_interval` and answers `get_signals`.
 
 use serde_json::Value;
 

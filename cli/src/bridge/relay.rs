@@ -1,9 +1,5 @@
-//! From a `signals` message to the coordinator: each record is read in the reference form
-//! ([`TradingbotSignal`]: `timestamp` is the wave, naive times are UTC) and checked; a record
-//! already relayed (same id in the same wave) is dropped here, since every push carries the
-//! server's whole window; the new ones go to `SignalIngest.PublishWave` in one call, with the
-//! trace context of a `bridge.relay` span. A bad record is counted and logged with its reason
-//! and never stops the bridge.
+//! A `signals` message to the coordinator: reference-form records checked, repeats (id and
+//! wave) dropped, the rest in one `PublishWave` under `bridge.relay`; bad records never fatal.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -18,8 +14,7 @@ use wavegate_common::time::wave_id;
 use super::stats::{BridgeStats, Fate};
 use crate::client::Clients;
 
-/// Waves older than this are forgotten by the repeat filter (the coordinator refuses them as
-/// late anyway: `max_wave_age` is 2 h by default).
+/// Waves older than this leave the repeat filter (the coordinator refuses them as late).
 const REMEMBER: Duration = Duration::hours(6);
 
 /// Remembers which (wave, id) pairs were relayed (or definitively refused).

@@ -1,6 +1,4 @@
-//! One connection to the signal server: connect (ws:// or wss://), authenticate, ask for the
-//! signals, then read messages while pinging every `ping_interval` and giving up when nothing
-//! answers within `pong_timeout` (the reference pinged every 20 s with a 10 s timeout).
+//! One signal-server connection: authenticate, ask, read while pinging; give up on silence.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,8 +53,7 @@ fn ws_error(e: &WsError) -> SessionEnd {
     SessionEnd::Connection(e.to_string())
 }
 
-/// The TLS client config for wss://: ring provider, Mozilla's roots (webpki-roots) and the
-/// certificates of `server_ca`, if given.
+/// The TLS client for wss://: ring, Mozilla's roots and `server_ca`'s certificates.
 pub fn tls_connector(server_ca: Option<&std::path::Path>) -> Result<Connector, String> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject as _;
@@ -105,8 +102,7 @@ async fn next_text(ws: &mut Ws, timeout: Duration) -> Result<String, SessionEnd>
     }
 }
 
-/// Connects and authenticates; then relays until the connection ends (always an error: the
-/// bridge runs until it is stopped). `connector` is the TLS client for `wss://`.
+/// Connects, authenticates and relays until the connection ends (always an error).
 pub async fn run(
     args: &BridgeArgs,
     connector: Option<&Connector>,

@@ -1,5 +1,4 @@
-//! The bridge's state for its log and Prometheus metrics: connected or not, when the last
-//! message came, signals relayed, repeats dropped, and rejections by reason.
+//! The bridge's state for its log and metrics: connection, last message, counts by outcome.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

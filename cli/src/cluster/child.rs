@@ -1,6 +1,4 @@
-//! One child process of the process backend: `wavegate-coordinator` or `wavegate-agent
-//! --config FILE`, its address read from its "listening on" line, ready once its gRPC health
-//! says `SERVING`; SIGTERM to stop, SIGKILL when dropped.
+//! A child process: address from its "listening on" line, ready on `SERVING`, SIGKILL on drop.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -69,9 +67,7 @@ fn log_tail(log: &Path) -> String {
 }
 
 impl ChildProc {
-    /// Starts `bin --config config`, stderr (and stdout after the address) appended to `log`.
-    /// The child inherits the environment (`OTEL_*`, `RUST_LOG`) except `WAVEGATE_*`, which
-    /// would override the generated file's keys.
+    /// Starts `bin --config config` logging to `log`, without `WAVEGATE_*` (it overrides the file).
     pub(super) async fn start(
         bin: &Path,
         what: &str,
@@ -95,9 +91,8 @@ impl ChildProc {
             .stderr(stderr)
             .kill_on_drop(true);
         #[cfg(target_os = "linux")]
-        // SAFETY: runs between fork and exec and makes one prctl system call (async-signal-safe).
-        // The kernel then sends the child SIGTERM if this process dies without stopping it, so
-        // a killed `wavegate dev` does not leave agents holding its ports.
+        // SAFETY: between fork and exec, one async-signal-safe prctl call. The kernel then
+        // SIGTERMs the child if this process dies, so no agent keeps holding its ports.
         unsafe {
             cmd.pre_exec(|| {
                 rustix::process::set_parent_process_death_signal(Some(
@@ -155,8 +150,7 @@ impl ChildProc {
         self.addr
     }
 
-    /// SIGTERM (the child flushes its spans and closes its database), then waits; kills it
-    /// after [`STOP_GUARD`].
+    /// SIGTERM (the child flushes and closes its database), then waits; killed at [`STOP_GUARD`].
     pub(super) async fn terminate(mut self) {
         let pid = self
             .child
@@ -164,7 +158,6 @@ impl ChildProc {
             .and_then(|id| i32::try_from(id).ok())
             .and_then(rustix::process::Pid::from_raw);
         let Some(pid) = pid else {
-            // Already reaped: nothing to stop.
             return;
         };
         if let Err(e) = rustix::process::kill_process(pid, rustix::process::Signal::TERM) {
@@ -186,8 +179,7 @@ impl ChildProc {
     }
 }
 
-/// Reads stdout up to the "… listening on ADDR" line, then keeps copying the rest to `log` in
-/// the background (a closed pipe would make the child's next `println!` fail).
+/// Reads up to the "listening on ADDR" line, then copies the rest to `log` (keeps the pipe open).
 async fn read_listen_addr(stdout: ChildStdout, log: std::fs::File) -> Result<SocketAddr, String> {
     let mut lines = BufReader::new(stdout).lines();
     loop {

@@ -1,5 +1,4 @@
-//! The configs of the cluster's coordinator and agents: typed for the in-process backend, and
-//! the same values as TOML files for the process backend, so both run the same cluster.
+//! The cluster's configs: typed in-process, the same values as TOML for the process backend.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -99,8 +98,7 @@ fn without_nulls(v: Value) -> Value {
     }
 }
 
-/// `wavegate-agent` config of a paper agent (metrics off, the paper settings of `cfg`).
-/// `AgentConfig` is not `Serialize`, so the keys the cluster sets are listed here.
+/// A paper agent's config file; `AgentConfig` is not `Serialize`, so the keys are listed here.
 pub(super) fn agent_toml(cfg: &AgentConfig) -> Result<String, CliError> {
     let (p, f) = (&cfg.adapter.paper, &cfg.faults);
     // Checked here: `json!` would panic on a path that is not UTF-8.

@@ -1,5 +1,4 @@
-//! `wavegate agents`: the agents the coordinator dispatches to, with health, region and last
-//! contact. Exits 1 when any agent is unreachable, so a script or a probe can rely on it.
+//! `wavegate agents`: the agents with health, region and last contact; exit 1 if any is down.
 
 use serde::Serialize;
 use wavegate_common::proto::v1 as pb;

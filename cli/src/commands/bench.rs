@@ -1,5 +1,4 @@
-//! `wavegate bench`: runs [`crate::bench`] with a progress bar, then prints its tables (or
-//! JSON). Checks its arguments before anything starts.
+//! `wavegate bench`: [`crate::bench`] with a progress bar, then its tables or JSON.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 

@@ -1,5 +1,4 @@
-//! `wavegate demo`: a coordinator and two paper agents in this process, the sample waves of
-//! `examples/waves/` published one after the other with live progress, then their results.
+//! `wavegate demo`: an in-process cluster running the sample waves with progress and results.
 
 use chrono::Utc;
 use wavegate_common::time::wave_id;

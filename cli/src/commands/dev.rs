@@ -1,5 +1,4 @@
-//! `wavegate dev`: the demo cluster on fixed ports, kept up until Ctrl-C (or SIGTERM), for
-//! `publish` and `watch` from another shell.
+//! `wavegate dev`: the demo cluster on fixed ports until Ctrl-C, for `publish` and `watch`.
 
 use crate::args::DevArgs;
 use crate::cluster::{Cluster, ClusterMode, ClusterSpec, demo_exchanges, shown_endpoint};

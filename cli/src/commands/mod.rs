@@ -38,8 +38,7 @@ pub fn print_as<T: Serialize + ?Sized>(
     }
 }
 
-/// Runs the parsed command line. Commands that do not call the public API, and `publish`,
-/// which checks its file first, connect (or not) themselves.
+/// Runs the parsed command line; commands not on the API, and `publish`, connect themselves.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let connect = || connect(&cli.connect);
     match &cli.command {

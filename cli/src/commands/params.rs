@@ -1,6 +1,4 @@
-//! `wavegate params get [EXCHANGE]` and `params set EXCHANGE --max-trades N …`. EXCHANGE is an
-//! id or the name of an exchange the coordinator has an agent for; `set` refuses an id it has
-//! none for (signals for it could only fail `agent_unavailable`) unless `--force`.
+//! `wavegate params get|set`; `set` refuses an exchange without an agent unless `--force`.
 
 use serde::Serialize;
 use wavegate_common::MarginMode;
@@ -111,8 +109,7 @@ async fn get(clients: &mut Clients, exchange_id: u32) -> Result<Vec<pb::Exchange
         .map_err(|s| clients.status_error("Params.Get", &s))
 }
 
-/// Resolves EXCHANGE (an id or a configured name) against the configured exchanges. An id
-/// without an agent is refused unless `force`; a name must be configured.
+/// Resolves EXCHANGE (id or configured name); an id without an agent needs `force`.
 pub fn resolve_exchange(
     arg: &str,
     configured: &[(u32, String)],
@@ -157,8 +154,7 @@ pub fn resolve_exchange(
         })
 }
 
-/// Checks what clap cannot (`--buffer-size` against `--max-trades`): the coordinator checks
-/// too, but a local error names the flag.
+/// Checks what clap cannot (`--buffer-size` vs `--max-trades`), so the error names the flag.
 pub fn check_set(a: &ParamsSetArgs) -> Result<(), CliError> {
     match (a.buffer_size, a.max_trades) {
         (Some(b), Some(m)) if b < m => Err(CliError::Input(format!(
@@ -195,8 +191,7 @@ pub async fn set(clients: &mut Clients, a: &ParamsSetArgs) -> Result<pb::Exchang
         .map_err(|s| clients.status_error("Params.Set", &s))
 }
 
-/// The exchange's current target, for a `params set` without `--max-trades` (the request
-/// replaces the target, so it is carried over).
+/// The current target, carried over by a `params set` without `--max-trades`.
 async fn current_max_trades(clients: &mut Clients, exchange_id: u32) -> Result<u32, CliError> {
     get(clients, exchange_id)
         .await?

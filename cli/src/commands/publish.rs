@@ -1,5 +1,4 @@
-//! `wavegate publish FILE|-`: parse and check signals locally, stream them with
-//! `SignalIngest.Publish`, optionally close their waves, and report every rejection.
+//! `wavegate publish FILE|-`: check locally, stream with `Publish`, optionally close, report.
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -106,8 +105,7 @@ pub fn print_summary(source: &str, signals: &[ParsedSignal], s: &pb::PublishSumm
     }
 }
 
-/// True when every rejection (some, all listed) is `ALREADY_EXISTS`: a retry of stored
-/// signals, which the protocol counts as success.
+/// Every rejection (all listed) is `ALREADY_EXISTS`: a retry, which counts as success.
 pub fn only_already_stored(s: &pb::PublishSummary) -> bool {
     s.rejected > 0
         && s.rejections.len() == s.rejected as usize
@@ -116,8 +114,7 @@ pub fn only_already_stored(s: &pb::PublishSummary) -> bool {
             .all(|r| r.code == tonic::Code::AlreadyExists as i32)
 }
 
-/// Runs `publish`. The file is checked before connecting: a bad file exits 2 even when the
-/// coordinator is down.
+/// Runs `publish`; the file is checked before connecting (a bad file exits 2 regardless).
 pub async fn run(connect_args: &ConnectArgs, args: &PublishArgs) -> Result<(), CliError> {
     let (source, signals) = load(args)?;
     let clients = &mut connect(connect_args).await?;

@@ -1,5 +1,4 @@
-//! `wavegate replay SCENARIO.json [--json]`: one wave against scripted paper exchanges, in an
-//! embedded cluster, with the report as tables or as one JSON object.
+//! `wavegate replay SCENARIO.json [--json]`: one wave against scripted paper exchanges.
 
 use chrono::Utc;
 use wavegate_common::proto::v1 as pb;
@@ -13,8 +12,7 @@ use crate::progress::{ProgressMode, WaveProgress};
 use crate::report::{WaveReport, render_wave};
 use crate::scenario::{Scenario, conventional_name, load};
 
-/// The cluster for a scenario: an agent per exchange with params (no default params, so the
-/// stored ones are used), and a bare entry for every exchange with signals only.
+/// A scenario's cluster: agents with params (no defaults: stored ones are used), bare others.
 pub fn spec(s: &Scenario, mode: ClusterMode) -> ClusterSpec {
     let agents = s
         .params

@@ -10,8 +10,7 @@ use crate::progress::{ProgressMode, WaveProgress};
 use crate::report::text::plural;
 use crate::report::{WaveReport, render_wave, status_name};
 
-/// What `watch` says about a wave before following it: unknown, collecting (with its signal
-/// count), dispatching, or already finished.
+/// A wave's state before following it: unknown, collecting (count), dispatching, or finished.
 pub fn state_line(id: &str, detail: Option<&pb::WaveDetail>) -> String {
     let Some(summary) = detail.and_then(|d| d.summary.as_ref()) else {
         return format!(

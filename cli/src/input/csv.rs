@@ -1,10 +1,5 @@
-//! CSV signals: a header row naming the fields, then one signal per row, read with the `csv`
-//! crate into a serde struct.
-//!
-//! Columns are the JSON field names, params flat (`max_trades` or `params.max_trades`), case
-//! insensitive; the reference bot's names are aliases, so its database's CSV export publishes
-//! as is. Times may be RFC 3339, PostgreSQL's `2025-10-28 18:15:00+00`, or naive (UTC). An
-//! empty cell is absent.
+//! CSV signals: columns are the JSON field names (params flat, any case) or the reference bot's
+//! aliases; times RFC 3339, PostgreSQL's form or naive UTC; an empty cell is absent.
 
 use std::collections::HashSet;
 

@@ -1,9 +1,4 @@
-//! JSON containers: an array of signals, one signal object, NDJSON (one object per line), or
-//! the reference bot's signal-server message `{"type":"signals","timestamp":…,"count":N,
-//! "data":[record,…]}` (its records in the reference form).
-//!
-//! Records are parsed field by field so that a wrong type names its field, and each record
-//! keeps its place in the text so errors carry the line of the record or of the field.
+//! JSON containers (array, object, NDJSON, `signals` message), parsed field by field for errors.
 
 use std::collections::HashMap;
 
@@ -58,8 +53,7 @@ fn record(text: &str, lines: &Lines, raw: &RawValue, tradingbot: Option<bool>) -
     let body = body.to_owned();
     Record {
         line,
-        // `params.max_trades` is found as `"max_trades"`; the first occurrence is good enough
-        // for a line number.
+        // `params.max_trades` is found as `"max_trades"`: good enough for a line number.
         field_line: Box::new(move |field: &str| {
             let key = field.rsplit('.').next().unwrap_or(field);
             body.find(&format!("\"{key}\""))
@@ -83,8 +77,7 @@ pub(super) fn array(text: &str, tradingbot: Option<bool>) -> Result<Vec<Record>,
         .collect())
 }
 
-/// A single signal object, or the signal server's `signals` message: its `data` records, in
-/// the reference form unless the format says otherwise. Any other message type is refused.
+/// One signal object, or a `signals` message's records; other message types are refused.
 pub(super) fn single(text: &str, tradingbot: Option<bool>) -> Result<Vec<Record>, (usize, String)> {
     let v: Value = serde_json::from_str(text).map_err(|e| syntax(&e))?;
     let lines = Lines::new(text);

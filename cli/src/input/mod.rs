@@ -1,8 +1,4 @@
-//! Reading signal files for `publish`: JSON array, NDJSON, CSV and the reference bot's forms
-//! (its records, its signal server's `signals` message, its database's CSV export).
-//!
-//! Every record is checked locally before anything is sent, so a bad file is refused as a
-//! whole with one error per bad record (`signals.json:4: score_week: must be finite, got NaN`).
+//! Signal files for `publish`, checked whole before anything is sent (one error per bad record).
 
 mod csv;
 mod json;
@@ -34,8 +30,7 @@ fn excerpt(s: &str, max: usize) -> String {
     }
 }
 
-/// Where each line of a document ends, so the line of an offset is a binary search (one scan
-/// per document: a scan per record would make large files quadratic).
+/// Line ends of a document, so a line lookup is a binary search (a rescan is quadratic).
 pub(super) struct Lines(Vec<usize>);
 
 impl Lines {
@@ -90,8 +85,7 @@ pub(crate) struct Record {
     pub draft: Result<SignalDraft, (Option<String>, String)>,
 }
 
-/// Reads the records of `text` in the container `format` names or, for the JSON-ish formats,
-/// its first character shows.
+/// The records of `text` in `format`'s container, or the one its first character shows.
 fn records(text: &str, format: Format) -> Result<Vec<Record>, (usize, String)> {
     let tradingbot = match format {
         Format::Tradingbot => Some(true),
@@ -113,8 +107,7 @@ fn records(text: &str, format: Format) -> Result<Vec<Record>, (usize, String)> {
     }
 }
 
-/// Parses and checks every signal of `text`. `source` names the input in errors; `now`
-/// stands in for a missing `created_at`.
+/// Parses and checks every signal; `source` names the input, `now` fills `created_at`.
 pub fn parse_signals(
     source: &str,
     text: &str,

@@ -112,27 +112,17 @@ fn csv_non_finite_score() {
 
 #[test]
 fn every_error_is_reported_with_line_and_field() {
-    let t = concat!(
-        r#"{"id":1,"symbol":"btc","exchange_id":1,"action":"BUY","score_week":1,"score_month":1}"#,
-        "\n",
-        r#"{"id":2,"symbol":"B","exchange_id":1,"action":"HOLD","score_week":1,"score_month":1}"#,
-        "\n",
-        r#"{"id":3,"symbol":"C","exchange_id":1,"action":"BUY","score_week":"high","score_month":1}"#,
-        "\n",
-        r#"{"id":4,"symbol":"D","exchange_id":1,"action":"BUY","score_week":1}"#,
-        "\n",
-        r#"{"id":5,"sybmol":"E","exchange_id":1,"action":"BUY","score_week":1,"score_month":1}"#,
-        "\n",
-        r#"{"id":6,"symbol":"F","action":"BUY","score_week":1,"score_month":1}"#,
-        "\n",
-        r#"{"id":7,"symbol":"G","exchange_id":1,"action":"BUY","score_week":1,"score_month":1,"params":{"max_trades":0}}"#,
-        "\n",
-        r#"{"id":8,"symbol":"H","exchange_id":1,"action":"BUY","score_week":1,"score_month":1}"#,
-        "\n",
-        r#"{"id":8,"symbol":"I","exchange_id":1,"action":"BUY","score_week":1,"score_month":1}"#,
-        "\n",
-        "[1]\n",
-    );
+    let t = r#"{"id":1,"symbol":"btc","exchange_id":1,"action":"BUY","score_week":1,"score_month":1}
+{"id":2,"symbol":"B","exchange_id":1,"action":"HOLD","score_week":1,"score_month":1}
+{"id":3,"symbol":"C","exchange_id":1,"action":"BUY","score_week":"high","score_month":1}
+{"id":4,"symbol":"D","exchange_id":1,"action":"BUY","score_week":1}
+{"id":5,"sybmol":"E","exchange_id":1,"action":"BUY","score_week":1,"score_month":1}
+{"id":6,"symbol":"F","action":"BUY","score_week":1,"score_month":1}
+{"id":7,"symbol":"G","exchange_id":1,"action":"BUY","score_week":1,"score_month":1,"params":{"max_trades":0}}
+{"id":8,"symbol":"H","exchange_id":1,"action":"BUY","score_week":1,"score_month":1}
+{"id":8,"symbol":"I","exchange_id":1,"action":"BUY","score_week":1,"score_month":1}
+[1]
+"#;
     let e = errs(t, Format::Ndjson);
     assert_eq!(e.len(), 9, "{e:#?}");
     // Prefixes; the messages of index 3 and 8 are whole.
@@ -183,8 +173,7 @@ fn syntax_errors_carry_the_line() {
     }
 }
 
-/// Two records as the reference's signal server sends them (15 fields, `timestamp` the
-/// candle's open time, `created_at` with microseconds, filters may be null).
+/// Two records as the reference server sends them (µs `created_at`, null filters).
 const RECORDS: &str = r#"[
     {"id": 3561244, "pair_symbol": "SKLUSDT", "recommended_action": "BUY", "score_week": 92.9,
      "score_month": 69.7, "timestamp": "2025-10-28T18:15:00+00:00",
@@ -280,8 +269,7 @@ fn naive_timestamps_are_utc_in_every_form() {
     }
 }
 
-/// Checking a large file is linear: the guard catches a rescan per record (minutes for 20 000
-/// records), never a speed claim.
+/// Checking is linear: the guard catches a rescan per record (minutes), not a speed claim.
 #[test]
 fn a_large_file_is_checked_in_one_pass() {
     const N: i64 = 20_000;

@@ -1,5 +1,4 @@
-//! The text form of a wave's report: header, one line per exchange, the per-exchange table
-//! (fitted to the terminal), and totals that agree with the lines above them.
+//! A wave report as text: header, a line per exchange, the fitted table, agreeing totals.
 
 use std::collections::BTreeMap;
 
@@ -40,8 +39,7 @@ fn ran(s: &ExchangeStats) -> bool {
         > 0
 }
 
-/// `binance 6/6 (buffer saved us)`: the line a person reads first, from the same fields as
-/// the table so the two never disagree.
+/// `binance 6/6 (buffer saved us)`, from the table's own fields so the two agree.
 pub fn summary_line(s: &ExchangeStats) -> String {
     let mut notes = Vec::new();
     match &s.error {
@@ -75,8 +73,7 @@ pub fn summary_line(s: &ExchangeStats) -> String {
     format!("{} {}/{}{notes}", name_of(s), s.executed, s.target)
 }
 
-/// `validation failures: insufficient_balance 4, symbol_filtered 1`: counts by reason code (the
-/// part before `:`), most frequent first; `None` when there were none.
+/// `validation failures: insufficient_balance 4, …` by reason code; `None` when none.
 pub fn failures_line(failures: &BTreeMap<String, u32>) -> Option<String> {
     let mut by_code: BTreeMap<&str, u32> = BTreeMap::new();
     for (reason, n) in failures {
@@ -128,8 +125,7 @@ pub fn exchange_table<'a>(exchanges: impl IntoIterator<Item = &'a ExchangeReport
     Table::of(columns, exchanges).render_within(output_width())
 }
 
-/// Wave totals in one line, then (when exchanges ran) how many were processed fully and why
-/// the others were not.
+/// Wave totals in one line, then how many exchanges completed fully and why not the rest.
 pub fn totals_line(t: &WaveTotals, exchanges: &[&ExchangeStats]) -> String {
     let mut line = format!(
         "totals: {}, {} opened, {}, {} validated, {}, {}",

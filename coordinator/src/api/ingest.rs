@@ -1,5 +1,4 @@
-//! `SignalIngest`: streamed and whole-wave publishing, each signal counted in
-//! `wavegate_ingest_signals_total{result}`.
+//! `SignalIngest`: streamed and whole-wave publishing, counted in `wavegate_ingest_signals_total`.
 
 use tonic::{Request, Response, Status, Streaming};
 use wavegate_common::proto::v1 as pb;
@@ -27,8 +26,7 @@ fn result_of(code: i32) -> IngestResult {
     }
 }
 
-/// Counts a call's signals: by the summary when it succeeded (unlisted rejections were over
-/// `max_batch_signals`), else all with the call's error.
+/// Counts a call's signals: by its summary when it succeeded, else all with the call's error.
 fn count(metrics: &Metrics, signals: usize, r: &Result<Response<pb::PublishSummary>, Status>) {
     match r {
         Ok(resp) => {
@@ -114,8 +112,7 @@ impl SignalIngest for Api {
 }
 
 impl Api {
-    /// The status of a failed call; a storage fault also takes the coordinator out of service
-    /// until the storage recovers.
+    /// The status of a failed call; a storage fault also takes the coordinator out of service.
     fn fail(&self, e: &CoordinatorError) -> Status {
         self.core.storage.observe(e);
         status(e)
@@ -164,8 +161,7 @@ impl Api {
             for ts in to_close {
                 match ingest.close(ts).await {
                     Ok(()) => {}
-                    // Closing an empty (or late) default wave is not an error when signals were
-                    // accepted.
+                    // Closing an empty (or late) default wave is fine when signals were accepted.
                     Err(
                         CoordinatorError::NotFound(_) | CoordinatorError::FailedPrecondition(_),
                     ) if !ingest.wave_ids().is_empty() => {}

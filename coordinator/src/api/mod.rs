@@ -1,5 +1,4 @@
-//! The public gRPC API (`api.proto`): one handle on the shared state implements every
-//! service; each service lives in its own module.
+//! The public gRPC API (`api.proto`): one handle on the shared state, a module per service.
 
 mod agents;
 mod ingest;

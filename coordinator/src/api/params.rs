@@ -46,9 +46,8 @@ impl Params for Api {
         spans::serve("Params.Set", request, |req| async move {
             check_set(&self.core.cfg, &req)?;
             let cfg = &self.core.cfg;
-            // Fields left out keep their stored values, so raising a target does not drop the
-            // stop-loss a wave stored; an explicit buffer size stays only with its target. The
-            // merge runs with the row locked, so a wave's params update is not lost.
+            // Left-out fields keep their stored values (a raised target keeps the wave's
+            // stop-loss); the merge holds the row lock so a wave's update is not lost.
             let now = Utc::now();
             let merge = |kept: Option<&StoredParams>| {
                 let same_target = kept.is_some_and(|k| k.max_trades == req.max_trades);

@@ -126,8 +126,7 @@ impl Waves for Api {
 }
 
 impl Api {
-    /// A watched wave's state now: its status (and, once dispatched to the end, its
-    /// completion), and whether it is final. Nothing for all waves or an unknown one.
+    /// A watched wave's status (and completion) now and whether it is final; nothing if unknown.
     async fn current(&self, wave_id: &str) -> Result<(Vec<pb::WaveEvent>, bool), CoordinatorError> {
         if wave_id.is_empty() {
             return Ok((vec![], false));

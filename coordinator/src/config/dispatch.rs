@@ -41,8 +41,7 @@ pub struct DispatchConfig {
     /// Top-up rounds per exchange per wave.
     #[default(DEFAULT_MAX_TOPUP_ROUNDS)]
     pub max_topup_rounds: u32,
-    /// Opt-in (docs/design.md §1): agents also ask for more when execution failures leave the target
-    /// missed and signals remain, within the same `max_topup_rounds`.
+    /// Opt-in (docs/design.md §1): top-ups after execution failures too, within `max_topup_rounds`.
     pub topup_after_failures: bool,
     /// Execution mode sent to agents.
     pub execution_mode: ExecutionMode,
@@ -50,31 +49,25 @@ pub struct DispatchConfig {
     #[default = 2000]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub connect_timeout_ms: u64,
-    /// Attempts to reach an agent that has not taken the wave before the exchange is
-    /// `agent_unavailable` (one that took it is re-sent it until `result_wait_secs`).
+    /// Attempts to reach an agent that has not taken the wave, then `agent_unavailable`.
     #[default = 3]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU32, _>")]
     pub retries: u32,
-    /// How long past the wave's deadline the coordinator keeps re-sending the wave to an agent
-    /// that took it, for its journaled `Result` (the agent sends no new order after the
-    /// deadline; it settles and reports what its journal holds).
+    /// Seconds past the deadline the wave is re-sent to an agent that took it, for its `Result`.
     #[default = 120]
     pub result_wait_secs: u64,
-    /// An open stream on which the agent sent nothing for this long is taken as hung: logged,
-    /// counted (`wavegate_agent_stalls_total`), shown in `Agents.List`, and the wave re-sent.
+    /// Silence on an open stream taken as hung: logged, counted, shown, and the wave re-sent.
     #[default = 60]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub progress_timeout_secs: u64,
     /// Dispatch lease: another coordinator may take over a wave whose lease expired.
     #[default = 15]
     pub lease_secs: u64,
-    /// First delay before an exchange's next attempt; doubles per attempt up to
-    /// `retry_backoff_max_ms`.
+    /// First delay before an exchange's next attempt; doubles up to `retry_backoff_max_ms`.
     #[default = 200]
     #[serde(deserialize_with = "nonzero::<_, NonZeroU64, _>")]
     pub retry_backoff_min_ms: u64,
-    /// Longest delay between two attempts: an agent back from a restart is re-sent the wave
-    /// within this.
+    /// Longest delay between attempts: an agent back from a restart gets the wave within it.
     #[default = 5000]
     pub retry_backoff_max_ms: u64,
 }

@@ -1,9 +1,4 @@
-//! `[agent_tls]`: the CA (and client identity, for agents that require mutual TLS) used on
-//! every `https://` agent endpoint; `[tls]` of the public API is the shared
-//! [`ServerTls`](wavegate_common::config_load::ServerTls).
-//!
-//! No system trust store is built in (tonic's `tls-ring` alone), so an `https://` agent without
-//! `[agent_tls]` is a configuration error rather than a connection that can never succeed.
+//! `[agent_tls]`: CA (and mTLS identity) for `https://` agents; no system roots are built in.
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,4 @@
-//! The wait between two attempts of one exchange's dispatch: `[dispatch] retry_backoff_min_ms`
-//! doubling per attempt up to `retry_backoff_max_ms`, never past the attempts' limit (the
-//! deadline, or the result wait after it).
+//! The wait between an exchange's attempts: doubling within the backoff bounds and the limit.
 
 use std::time::Duration;
 
@@ -43,9 +41,7 @@ impl Backoff {
 mod tests {
     use super::*;
 
-    /// Checks the waits of `expected.len()` attempts (in ms) under `cfg`, each cut at
-    /// `limit_ms` after the start, on the paused clock: to the timer's resolution (1 ms, which
-    /// may round a wake up), and never past the limit.
+    /// Checks `expected` waits (ms) under `limit_ms` on the paused clock, to its 1 ms resolution.
     async fn assert_waits(cfg: &DispatchConfig, limit_ms: u64, expected: &[u64]) {
         let mut backoff = Backoff::new(cfg);
         let start = Instant::now();

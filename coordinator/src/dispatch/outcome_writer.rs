@@ -1,12 +1,5 @@
-//! The outcome writer of a dispatch: stores the outcomes the agents stream, in batches (one
-//! transaction per batch), off the order path, and remembers what it committed.
-//!
-//! A batch gathers for [`GATHER`] before it commits: fewer commits (each an fsync with
-//! `synchronous = FULL`), and a wave's last outcomes are usually still gathering when its
-//! exchanges are done, so no commit is in flight for the completion to wait on. Once the
-//! exchanges are done the dispatch asks it to finish ([`Finish`]): it ends its transaction in
-//! flight, hands back whatever it was not able to write yet, and the completion writes those
-//! in its own transaction, skipping every outcome this writer already committed unchanged.
+//! Stores streamed outcomes in batches gathered for [`GATHER`] (fewer fsyncs; the last ones are
+//! still gathering when the exchanges end). On [`Finish`] the rest goes to the completion.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,17 +27,14 @@ fn key(exchange_id: u32, o: &pb::SignalOutcome) -> OutcomeKey {
 /// What the writer did with the outcomes it was handed.
 #[derive(Debug, Default)]
 pub struct Written {
-    /// The content each row holds after the writer's committed transactions (only rows whose
-    /// last write committed: a failed batch rolls back and moves its rows to `left`).
+    /// Each row's content after the committed transactions (a failed batch's rows go to `left`).
     pub committed: HashMap<OutcomeKey, pb::SignalOutcome>,
-    /// The latest outcome of each row not stored yet (exchange name, outcome): taken
-    /// after the finish, or in a batch whose transaction failed.
+    /// The latest unstored outcome per row: taken after the finish, or from a failed batch.
     pub left: HashMap<OutcomeKey, (String, pb::SignalOutcome)>,
 }
 
 impl Written {
-    /// What the completion stores: each final outcome (they win over anything streamed)
-    /// unless its row already holds it, then each row left over that no final outcome covers.
+    /// What the completion stores: finals (they win) not already held, then uncovered leftovers.
     pub fn still_to_store(mut self, finals: Vec<StoredOutcome>) -> Vec<StoredOutcome> {
         let mut out = Vec::with_capacity(finals.len() + self.left.len());
         for (ex, o) in finals {
@@ -76,8 +66,7 @@ impl Written {
     }
 }
 
-/// The dispatch's side of the finish: set once the exchanges are done, before the outcome
-/// channel is closed.
+/// The dispatch's side of the finish, set before the outcome channel is closed.
 #[derive(Debug, Clone, Default)]
 pub struct Finish(Arc<AtomicBool>);
 
@@ -92,8 +81,7 @@ impl Finish {
     }
 }
 
-/// Stores the outcomes arriving on `rx` until the channel closes. Batches taken after
-/// `finish` are handed back unwritten in [`Written::left`].
+/// Stores the outcomes on `rx`; batches taken after `finish` come back in [`Written::left`].
 pub async fn run(
     store: Store,
     wave_id: String,

@@ -1,5 +1,4 @@
-//! `WAVE_CANCELLED` (`Waves.Cancel`): a collecting wave failed with its event in one
-//! transaction, and the recorded cancel of a dispatching wave, read back by a resumed dispatch.
+//! `WAVE_CANCELLED`: failing a collecting wave, recording a dispatching wave's cancel.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::Acquire;
@@ -47,8 +46,7 @@ fn event<'a>(c: &CancelRecord<'a>) -> NewEvent<'a> {
 }
 
 impl Store {
-    /// Fails a collecting wave and records its `WAVE_CANCELLED`, in one transaction; false
-    /// (nothing written) when it is not collecting, so a claim and a cancel never both win.
+    /// Fails a collecting wave with its event in one transaction; false when not collecting.
     pub(crate) async fn cancel_collecting(
         &self,
         c: &CancelRecord<'_>,
@@ -65,8 +63,7 @@ impl Store {
         Ok(true)
     }
 
-    /// Records the cancel of a wave `c.coordinator` still dispatches (checked and held in the
-    /// same transaction): `None` when it no longer does, else whether this cancel was first.
+    /// Records a cancel while `c.coordinator` dispatches the wave: `None` if not, else if first.
     pub async fn record_cancel(
         &self,
         c: &CancelRecord<'_>,

@@ -1,10 +1,7 @@
-//! Storage faults (disk full, I/O errors, a lost connection): errors of the storage, not of
-//! the request. After one, the pool closes every connection opened before it
-//! (`wavegate_common::fault_clock`): a failed SQLite `COMMIT` may leave its transaction open,
-//! holding the write lock and showing uncommitted rows to the connection's next user.
+//! Storage faults (disk full, I/O, lost connection). After one the pool closes every older
+//! connection: a failed SQLite `COMMIT` may leave its transaction open, holding the lock.
 
-/// SQLite primary codes of a failed storage: IOERR, CORRUPT, FULL, CANTOPEN, NOTADB
-/// (extended codes carry them in their low byte).
+/// SQLite primary codes (low byte) of a failed storage: IOERR, CORRUPT, FULL, CANTOPEN, NOTADB.
 const SQLITE_STORAGE: [i64; 5] = [10, 11, 13, 14, 26];
 
 /// True when `e` is a fault of the storage (the request may succeed once it recovers).
@@ -15,14 +12,12 @@ pub fn is_storage_fault(e: &sqlx::Error) -> bool {
             let Some(code) = db.code() else {
                 return false;
             };
-            // PostgreSQL's SQLSTATE has five characters (SQLite's at most four digits):
-            // classes 53 (insufficient resources), 58 (system error), 08 (connection).
+            // SQLSTATE classes 53 (resources), 58 (system), 08 (connection); 5 chars.
             if code.len() == 5 {
                 return ["53", "58", "08"]
                     .iter()
                     .any(|class| code.starts_with(class));
             }
-            // SQLite: the (extended) result code as a number.
             code.parse::<i64>()
                 .is_ok_and(|c| SQLITE_STORAGE.contains(&(c & 0xff)))
         }

@@ -1,8 +1,5 @@
-//! Persistence with sqlx: SQLite (a file, the default) or PostgreSQL, through the `Any` driver
-//! so that one set of queries serves both. Queries use `$N` placeholders, which both backends
-//! accept; instants are epoch milliseconds; flags are integers (portable decoding).
-//!
-//! Tables: docs/design.md §4; migrations per backend in `migrations/{sqlite,postgres}`.
+//! Persistence with sqlx: SQLite (default) or PostgreSQL through the `Any` driver, one set of
+//! queries (`$N` placeholders, instants as epoch ms, flags as integers). Tables: design.md §4.
 
 mod cancels;
 pub(crate) mod fault;
@@ -36,17 +33,14 @@ pub enum Backend {
     Postgres,
 }
 
-/// Durability of a SQLite commit (`sqlite_sync`); PostgreSQL follows its own
-/// `synchronous_commit`.
+/// Durability of a SQLite commit (`sqlite_sync`); PostgreSQL has `synchronous_commit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SqliteSync {
-    /// `synchronous = FULL`: every commit is on disk before it is acknowledged, so an accepted
-    /// signal survives power loss too.
+    /// `synchronous = FULL`: every commit on disk before its ack (survives power loss).
     #[default]
     Full,
-    /// `synchronous = NORMAL` (WAL): a commit survives a crash of the process, not of the
-    /// host; no fsync per commit.
+    /// `synchronous = NORMAL` (WAL): survives a process crash, not a host's; no fsync per commit.
     Normal,
 }
 
@@ -100,8 +94,7 @@ fn sqlite_path(url: &str) -> String {
 }
 
 impl Store {
-    /// Connects (creating a SQLite file when missing) and runs the backend's migrations, with
-    /// [`SqliteSync::Full`].
+    /// Connects (creating a SQLite file) and migrates, with [`SqliteSync::Full`].
     pub async fn connect(url: &str) -> Result<Self, CoordinatorError> {
         Self::connect_with(url, SqliteSync::Full).await
     }
@@ -132,8 +125,7 @@ impl Store {
                     .max_connections(4)
                     .after_connect(move |conn, _| {
                         Box::pin(async move {
-                            // WAL lets readers run beside the ingest writer; the busy timeout
-                            // makes concurrent writers wait instead of failing.
+                            // WAL: readers beside the writer; busy timeout: writers wait.
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute(synchronous).await?;
                             conn.execute("PRAGMA busy_timeout = 30000").await?;
@@ -181,8 +173,7 @@ impl Store {
         self.faults.note();
     }
 
-    /// A write that succeeds only once the storage takes writes again: records the outage's
-    /// `STORAGE_RECOVERED` event (once).
+    /// A write that succeeds once writes do again; records `STORAGE_RECOVERED` once.
     pub(crate) async fn probe(&self, outage: &str, reason: &str) -> Result<(), CoordinatorError> {
         if self.backend == Backend::Postgres {
             self.probe_new_page().await?;
@@ -199,9 +190,8 @@ impl Store {
         Ok(())
     }
 
-    /// PostgreSQL: a row in a new temporary table, whose first page must be allocated on disk
-    /// at once. A row in an existing table may still fit a page it has on a full disk, which
-    /// would report a recovery too early.
+    /// PostgreSQL: a row in a new temporary table, whose first page must be allocated at once
+    /// (an existing table's page may still have room on a full disk).
     async fn probe_new_page(&self) -> Result<(), CoordinatorError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("CREATE TEMPORARY TABLE wavegate_space_probe (pad TEXT) ON COMMIT DROP")
@@ -219,8 +209,7 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Stores an event (docs/design.md §4 `events`); one whose `dedup_key` is stored already
-    /// is ignored. Returns whether it was stored.
+    /// Stores an event unless its `dedup_key` is stored; returns whether it was stored.
     pub(crate) async fn event(&self, ev: &NewEvent<'_>) -> Result<bool, CoordinatorError> {
         let mut conn = self.pool.acquire().await?;
         Ok(insert_event(&mut conn, ev).await?)

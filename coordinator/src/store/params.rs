@@ -89,8 +89,7 @@ impl Store {
         read_params(&mut conn, exchange_id).await
     }
 
-    /// `Params.Set`: writes the row `f` builds from the stored one, with the row locked, so a
-    /// concurrent wave's params update is not lost.
+    /// `Params.Set`: writes what `f` builds from the stored row, locked (no lost update).
     pub(crate) async fn set_params_with(
         &self,
         exchange_id: u32,
@@ -105,8 +104,7 @@ impl Store {
         Ok(next)
     }
 
-    /// Applies a wave's signal params to the stored ones (`merge_wave_params`); returns
-    /// whether anything was written.
+    /// Applies a wave's signal params (`merge_wave_params`); whether anything was written.
     pub async fn update_params_from_wave(
         &self,
         exchange_id: u32,
@@ -165,8 +163,7 @@ pub fn merge_wave_params(
     }
 }
 
-/// The position params after a signal's are applied to `kept`: each one the signal carries
-/// replaces the kept one.
+/// The position params after a signal's: each one it carries replaces the kept one.
 fn position_of(p: &SignalParams, kept: Option<&PositionParams>) -> PositionParams {
     PositionParams {
         leverage: p.leverage.or_else(|| kept.and_then(|k| k.leverage)),
@@ -180,8 +177,7 @@ fn position_of(p: &SignalParams, kept: Option<&PositionParams>) -> PositionParam
     }
 }
 
-/// Locks one exchange's params row for the rest of the transaction (a no-op write), so
-/// read-merge-writes of the row do not interleave.
+/// Locks an exchange's params row to the transaction's end, so read-merge-writes do not interleave.
 pub(super) async fn lock_params_row(
     conn: &mut sqlx::AnyConnection,
     exchange_id: u32,
@@ -275,8 +271,7 @@ mod tests {
     #[test]
     fn a_new_target_drops_an_explicit_buffer_and_other_fields_stay() {
         let now = Utc::now();
-        // A different target drops the buffer set for the old one (max_trades + buffer_fixed);
-        // the same target, or none, keeps it.
+        // A different target drops the old target's buffer; the same target, or none, keeps it.
         for (target, want) in [
             (Some(4), (4, None)),
             (Some(6), (6, Some(9))),

@@ -1,5 +1,4 @@
-//! `signal_outcomes`, `wave_exchange_results` and the completion of a wave (status change and
-//! `WAVE_COMPLETED` in one transaction, the event at most once per wave).
+//! Outcomes, results and a wave's completion (status and `WAVE_COMPLETED` once, one transaction).
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -158,8 +157,7 @@ impl Store {
         Ok(())
     }
 
-    /// Completes a wave (results, final outcomes, `WAVE_COMPLETED` once, status) in one
-    /// transaction while `owner` holds it; false, writing nothing, otherwise.
+    /// Completes a wave in one transaction while `owner` holds it; false, writing nothing, else.
     pub async fn complete_wave(&self, c: &Completion<'_>) -> Result<bool, CoordinatorError> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;

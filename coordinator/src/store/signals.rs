@@ -33,9 +33,8 @@ pub struct InsertOutcome {
 }
 
 impl Store {
-    /// Stores a batch of checked signals in ONE transaction: creates their waves (with a
-    /// `WAVE_DETECTED` event), refuses signals for waves that stopped collecting and ids a wave
-    /// already holds. `close_by` gives a new wave's latest closing instant.
+    /// Stores checked signals in ONE transaction: creates their waves, refuses signals for waves
+    /// no longer collecting and duplicate ids. `close_by`: a new wave's latest closing instant.
     pub async fn insert_signals(
         &self,
         batch: &[Signal],
@@ -212,8 +211,7 @@ async fn insert_chunk(
             sql.push(',');
         }
         match backend {
-            // Anonymous `?` (each row binds the wave id again): named parameters are looked
-            // up by a linear search, making binding quadratic.
+            // Anonymous `?`: named parameters are looked up linearly, making binding quadratic.
             Backend::Sqlite => sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
             // $1 is the wave id, shared by every row.
             Backend::Postgres => {

@@ -1,6 +1,4 @@
-//! The params a wave is dispatched with (docs/design.md §1 step 1), fixed once per wave:
-//! written with the wave's `exchange_params` update before the first `Start`, and read back
-//! by a resumed wave, so a later `Params.Set` cannot change a target agents work towards.
+//! A wave's dispatched params (docs/design.md §1 step 1), fixed before the first `Start`.
 
 use std::collections::BTreeMap;
 
@@ -24,8 +22,7 @@ pub type WaveParams = BTreeMap<u32, Option<pb::ExchangeParams>>;
 /// Stored params rows by exchange id.
 pub type ByExchange = BTreeMap<u32, StoredParams>;
 
-/// One exchange's params carried by a wave: those of its first signal (in rank order) that
-/// carries any.
+/// One exchange's params from a wave: its first signal (rank order) that carries any.
 #[derive(Debug, Clone)]
 pub struct ParamsUpdate {
     /// Exchange id.
@@ -134,11 +131,8 @@ impl Store {
         row.and_then(|(p,)| p).as_deref().map(decode).transpose()
     }
 
-    /// docs/design.md §1 step 1 in one transaction: each update is merged into the stored row
-    /// as of `as_of` (a newer row stands; a failed write is rolled back and logged), then
-    /// `choose` (rows written, rows that stood) picks the wave's params, recorded on the wave.
-    /// `None` when the wave is no longer `owner`'s. A resumed wave's path; a wave this
-    /// coordinator closes commits its params with its claim ([`Store::claim_with_params`]).
+    /// docs/design.md §1 step 1 in one transaction for a resumed wave: updates merged as of
+    /// `as_of` (see `merge_and_record`), `choose`'s params recorded. `None` when not `owner`'s.
     pub async fn commit_wave_params(
         &self,
         wave_id: &str,
@@ -162,12 +156,9 @@ impl Store {
         Ok(Some(done))
     }
 
-    /// The claim (see [`Store::claim`]) and docs/design.md §1 step 1 in ONE transaction, so the
-    /// close → first order path pays one commit: the claim, the wave's signals (`cached` with
-    /// the count the claim returned, else read in this transaction), `plan` (the signals → what
-    /// dispatch keeps of them, and the params updates), each update merged as in
-    /// [`Store::commit_wave_params`] as of the claim's `now`, `choose`'s params recorded on the
-    /// wave, then one commit. `None`, with nothing written, when the claim does not succeed.
+    /// The claim ([`Store::claim`]) and docs/design.md §1 step 1 in ONE commit: the wave's
+    /// signals (`cached` when its count matches, else read here), `plan`, updates merged as of
+    /// the claim's `now`, `choose`'s params recorded. `None`, nothing written, when not claimed.
     pub async fn claim_with_params<G>(
         &self,
         claim: Claim<'_>,
@@ -182,11 +173,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(None);
         };
-        // Memory holds only committed signals, so equal counts mean equal sets. On a mismatch
-        // (a batch committed but not yet cached, another coordinator's ingest, an evicted
-        // wave) they are read here rather than after a separate claim commit: the read sees
-        // exactly what the claim counted (no ingest can add to a wave it holds) and the path
-        // keeps its single commit.
+        // On a mismatch read here: exactly what the claim counted, in the same single commit.
         let (signals, from_memory) = match cached(signal_count) {
             Some(s) => (s, true),
             None => (wave_signals_in(&mut tx, claim.id, wave_ts).await?, false),
@@ -232,9 +219,8 @@ pub struct ClaimedWave<G> {
     pub written: Vec<StoredParams>,
 }
 
-/// Inside a transaction holding the wave: each update merged into its exchange's stored row in
-/// a savepoint (a failure rolls back alone, is logged, and the stored row stands), then the
-/// params `choose` picks recorded on the wave. `None` when the wave is not `owner`'s.
+/// In a transaction holding the wave: each update merged in a savepoint (a failure rolls back
+/// alone and is logged), then `choose`'s params recorded. `None` when not `owner`'s.
 async fn merge_and_record(
     tx: &mut sqlx::AnyConnection,
     wave_id: &str,

@@ -114,9 +114,8 @@ pub(crate) async fn ensure_wave(
     one_row(q, conn).await
 }
 
-/// True while the wave is collecting. A no-op write: on PostgreSQL the row stays locked until
-/// the transaction ends, so a concurrent claim waits and then sees the signals. It leaves
-/// `last_signal_at` alone: repeats must not extend the quiet period.
+/// True while the wave is collecting. A no-op write that locks the row on PostgreSQL (a
+/// concurrent claim waits); `last_signal_at` is untouched so repeats do not extend the quiet.
 pub(crate) async fn lock_collecting(
     conn: &mut sqlx::AnyConnection,
     id: &str,
@@ -128,8 +127,7 @@ pub(crate) async fn lock_collecting(
     one_row(q, conn).await
 }
 
-/// Records `added` new signals on a collecting wave (locked by [`lock_collecting`]): the quiet
-/// period counts from `now`.
+/// Records `added` signals on a collecting wave (see [`lock_collecting`]); quiet counts from `now`.
 pub(crate) async fn touch_collecting(
     conn: &mut sqlx::AnyConnection,
     id: &str,
@@ -148,8 +146,7 @@ pub(crate) async fn touch_collecting(
     Ok(())
 }
 
-/// In a transaction: true while `owner` dispatches the wave, then held until it ends. A no-op
-/// write, so it takes the row lock (PostgreSQL) or the write lock (SQLite).
+/// In a transaction: true while `owner` dispatches the wave, held (a no-op write) to its end.
 pub(crate) async fn hold_dispatching(
     conn: &mut sqlx::AnyConnection,
     id: &str,
@@ -176,8 +173,7 @@ pub struct Claim<'a> {
     pub deadline: DateTime<Utc>,
     /// The close time (`closed_at`).
     pub now: DateTime<Utc>,
-    /// Unless the producer closed the wave: quiet since this instant (or past `close_by`), else
-    /// the claim fails.
+    /// Unless the producer closed the wave: quiet since this instant (or past `close_by`).
     pub due: Option<DateTime<Utc>>,
 }
 
@@ -279,8 +275,7 @@ impl Store {
     }
 
     /// THE claim: one conditional write that succeeds for exactly one coordinator. With `due`
-    /// (not the producer's close) it re-checks that the wave is due, so an ingest that commits
-    /// while the claim waits for the row keeps the wave open.
+    /// it re-checks the wave is due, so an ingest committed meanwhile keeps it open.
     pub async fn claim(
         &self,
         id: &str,
@@ -296,8 +291,7 @@ impl Store {
             .is_some())
     }
 
-    /// [`Store::claim`], returning the wave's final signal count when it succeeded (dispatch
-    /// compares it with the signals kept in memory).
+    /// [`Store::claim`] returning the final signal count (compared with the cached signals).
     pub async fn claim_counted(
         &self,
         id: &str,
@@ -319,9 +313,8 @@ impl Store {
         Ok(claim_in(&mut conn, &claim).await?.map(|(n, _)| n))
     }
 
-    /// Takes over a dispatching wave whose lease expired (or that `owner` held before a
-    /// restart); one conditional write. The claim's deadline stands (`deadline` only fills a
-    /// missing one), so a resumed wave never places orders past it.
+    /// Takes over a dispatching wave whose lease expired (or `owner`'s before a restart). The
+    /// claim's deadline stands, so a resumed wave never places orders past it.
     pub async fn take_over(
         &self,
         id: &str,
@@ -371,8 +364,7 @@ impl Store {
     }
 }
 
-/// [`Store::fail_collecting`] on a connection: the conditional write that races safely with
-/// the claim.
+/// [`Store::fail_collecting`] on a connection: races safely with the claim.
 pub(crate) async fn fail_collecting_in(
     conn: &mut sqlx::AnyConnection,
     id: &str,

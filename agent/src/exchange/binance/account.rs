@@ -1,21 +1,14 @@
-//! Binance USDⓈ-M futures: the account, leverage brackets, leverage and margin type, and the
-//! trailing stop. Endpoints and answer shapes follow `binance/binance-connector-rust`
-//! (`src/derivatives_trading_usds_futures/rest_api/apis/{account_api,trade_api}.rs` and their
-//! models):
-//! - Balance: `GET /fapi/v2/balance` → `[{asset, balance, availableBalance, …}]`
-//!   (`FuturesAccountBalanceV2ResponseInner`); the free balance is USDT's `availableBalance`.
-//! - Exposure: `GET /fapi/v3/positionRisk` rows' `notional` (absolute).
-//! - Brackets: `GET /fapi/v1/leverageBracket?symbol=` → `[{symbol, brackets: [{bracket,
-//!   initialLeverage, notionalCap, notionalFloor, …}]}]` (`NotionalAndLeverageBracketsResponse`);
-//!   at leverage `L` a position may reach the largest `notionalCap` among brackets whose
-//!   `initialLeverage >= L`.
-//! - Margin type: `POST /fapi/v1/marginType` `symbol`, `marginType=ISOLATED|CROSSED` →
-//!   `{code: 200, msg: "success"}`; `-4046 No need to change margin type.` is success.
-//! - Leverage: `POST /fapi/v1/leverage` `symbol`, `leverage` → `{leverage, maxNotionalValue,
-//!   symbol}` (`ChangeInitialLeverageResponse`); setting the leverage it has is a plain success.
-//! - Trailing stop: `POST /fapi/v1/algoOrder` `algoType=CONDITIONAL`,
-//!   `type=TRAILING_STOP_MARKET`, `quantity`, `reduceOnly=true`, `activatePrice`, `callbackRate`
-//!   (`NewAlgoOrderParams`; "callbackRate … range [0.1, 10], where 1 for 1%" — Binance New Order
+//! Binance USDⓈ-M: account, leverage brackets, leverage, margin type, trailing stop. Shapes
+//! follow binance-connector-rust `src/derivatives_trading_usds_futures/rest_api/apis/
+//! {account_api,trade_api}.rs` and their models:
+//! - Balance: `GET /fapi/v2/balance`, USDT's `availableBalance`. Exposure: `GET
+//!   /fapi/v3/positionRisk` `notional`.
+//! - Brackets: `GET /fapi/v1/leverageBracket?symbol=`; at leverage `L` the largest `notionalCap`
+//!   among brackets whose `initialLeverage >= L`.
+//! - `POST /fapi/v1/marginType` (`-4046 No need to change margin type.` is success), `POST
+//!   /fapi/v1/leverage`.
+//! - Trailing stop: `POST /fapi/v1/algoOrder` `type=TRAILING_STOP_MARKET`, `reduceOnly=true`,
+//!   `activatePrice`, `callbackRate` ("range [0.1, 10], where 1 for 1%" — Binance New Order
 //!   docs), `clientAlgoId`; looked up with `GET /fapi/v1/algoOrder?clientAlgoId=`.
 
 use http::Method;
@@ -70,8 +63,7 @@ impl BinanceFutures {
         let v = self
             .signed(Method::GET, "/fapi/v1/leverageBracket", params, Call::Read)
             .await?;
-        // A list of symbols (`NotionalAndLeverageBracketsResponse1`) or, for one symbol on
-        // some deployments, the object itself (`…Response2`).
+        // A list of symbols (`…Response1`) or, for one symbol, the object (`…Response2`).
         let entry = match &v {
             Value::Array(rows) => rows
                 .iter()
@@ -121,8 +113,7 @@ impl BinanceFutures {
         if steps == 0 {
             return Err(ExchangeError::Rejected("below_min_quantity".into()));
         }
-        // On the tick, away from the market: up for a long's activation above the price, down
-        // for a short's below it (`stop_trigger` of the opposite side).
+        // On the tick, away from the market (`stop_trigger` of the opposite side).
         let away = match o.side {
             Side::Long => Side::Short,
             Side::Short => Side::Long,

@@ -1,11 +1,7 @@
-//! Binance's rate limits as the adapter reads them: the limits from `exchangeInfo.rateLimits`
-//! (`REQUEST_WEIGHT` and `ORDERS`, each with its `interval` and `intervalNum`) and the usage
-//! every answer reports in `X-MBX-USED-WEIGHT-(intervalNum)(intervalLetter)` and
-//! `X-MBX-ORDER-COUNT-(intervalNum)(intervalLetter)`, e.g. `X-MBX-USED-WEIGHT-1M`,
-//! `X-MBX-ORDER-COUNT-10S` (binance-connector-rust src/common/utils.rs reads any
-//! `x-mbx-used-weight-*` / `x-mbx-order-count-*` header and `retry-after`; 418 is its
-//! `RateLimitBanError`, 429 its `TooManyRequestsError`). When usage reaches [`SLOW_AT`] percent
-//! of a limit, requests wait for that window to turn instead of earning a 429.
+//! Binance's rate limits: `exchangeInfo.rateLimits` and the usage headers
+//! `X-MBX-USED-WEIGHT-1M`, `X-MBX-ORDER-COUNT-10S`, … (binance-connector-rust
+//! src/common/utils.rs; 418 `RateLimitBanError`, 429 `TooManyRequestsError`). At [`SLOW_AT`]
+//! percent of a limit requests wait for the window to turn instead of earning a 429.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -17,10 +13,8 @@ use super::super::rest::{Reply, text};
 /// Share of a limit at which requests start waiting for the next window (percent).
 pub const SLOW_AT: i64 = 90;
 
-/// Extra wait past the window's turn, as a share of the window (percent), at least
-/// [`MIN_MARGIN_MS`]: the turn is computed on our estimate of the exchange's clock, which is off
-/// by up to half the round trip of the time sync, and arriving early earns the 429 pacing exists
-/// to avoid.
+/// Extra wait past the window's turn (percent of the window, at least [`MIN_MARGIN_MS`]): our
+/// estimate of the venue clock is off by up to half the sync round trip, and early earns a 429.
 const MARGIN_PERCENT: i64 = 10;
 const MIN_MARGIN_MS: i64 = 50;
 
@@ -32,8 +26,7 @@ struct Window {
     window_ms: i64,
 }
 
-/// The account's limits (Binance's published defaults until `exchangeInfo` is read:
-/// 2400 weight a minute, 300 orders per 10 s, 1200 orders a minute).
+/// The account's limits (Binance's defaults until `exchangeInfo`: 2400/min, 300/10 s, 1200/min).
 #[derive(Debug)]
 pub struct UsageLimits {
     windows: Mutex<Vec<Window>>,
@@ -60,8 +53,7 @@ impl Default for UsageLimits {
 }
 
 impl UsageLimits {
-    /// Takes the limits `exchangeInfo` lists in `rateLimits` (kept as they were when it
-    /// lists none).
+    /// Takes the limits `exchangeInfo.rateLimits` lists (none: unchanged).
     pub fn read(&self, info: &Value) {
         let read: Vec<Window> = info
             .get("rateLimits")
@@ -75,9 +67,7 @@ impl UsageLimits {
         }
     }
 
-    /// How long requests should wait given the usage `reply` reports at `server_ms` (the
-    /// exchange's clock): until the fullest window near its limit turns; `None` when every
-    /// usage is below [`SLOW_AT`] percent.
+    /// The wait for `reply`'s usage at venue time `server_ms`: near a limit, until it turns.
     pub fn pace(&self, reply: &Reply, server_ms: i64) -> Option<Duration> {
         let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         let fullest = windows

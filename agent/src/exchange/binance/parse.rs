@@ -123,8 +123,7 @@ pub(super) fn algo_report(v: &Value) -> OrderReport {
     }
 }
 
-/// The answer to a placed market order: its fill; still open → unknown (look it up);
-/// ended without a fill → rejected.
+/// A placed market order's fill; open → unknown (look it up); ended unfilled → rejected.
 pub(super) fn filled_or_unknown(v: &Value) -> Result<Fill> {
     match order_report(v) {
         OrderReport::Filled(f) => Ok(f),

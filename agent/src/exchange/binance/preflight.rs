@@ -1,8 +1,6 @@
-//! The Binance side of `wavegate-agent check` ([`crate::preflight`]): reads only —
-//! `GET /fapi/v1/time`, `GET /fapi/v1/exchangeInfo`, `GET /fapi/v2/account` (`canTrade`,
-//! `canWithdraw`, `availableBalance`; binance-connector-rust
-//! `account_information_v2_response.rs`), `GET /fapi/v1/positionSide/dual`, and the usage
-//! headers of those answers.
+//! The Binance side of `wavegate-agent check`, reads only: `GET /fapi/v1/time`, `exchangeInfo`,
+//! `GET /fapi/v2/account` (`canTrade`, `canWithdraw`, `availableBalance`;
+//! `account_information_v2_response.rs`), `positionSide/dual`, and the usage headers.
 
 use http::Method;
 use serde_json::Value;

@@ -1,7 +1,5 @@
-//! The margin mode and leverage a Binance symbol trades at, read-only, for
-//! `wavegate-agent check`: `GET /fapi/v1/symbolConfig?symbol=` (USER_DATA, weight 5) →
-//! `[{symbol, marginType: "CROSSED"|"ISOLATED", isAutoAddMargin, leverage, maxNotionalValue}]`
-//! (binance-connector-rust `derivatives_trading_usds_futures/rest_api/apis/account_api.rs`
+//! A Binance symbol's margin mode and leverage, read-only, for `wavegate-agent check`:
+//! `GET /fapi/v1/symbolConfig?symbol=` (binance-connector-rust `account_api.rs`
 //! `symbol_configuration`, `models/symbol_configuration_response_inner.rs`).
 
 use http::Method;
@@ -14,8 +12,7 @@ use crate::config::MarginMode;
 use crate::exchange::Result;
 use crate::preflight::MarginSettings;
 
-/// A row of `GET /fapi/v1/symbolConfig` (binance-connector-rust
-/// `SymbolConfigurationResponseInner`), the fields read.
+/// A `GET /fapi/v1/symbolConfig` row (`SymbolConfigurationResponseInner`), the fields read.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SymbolConfiguration {

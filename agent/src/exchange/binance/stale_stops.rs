@@ -1,12 +1,8 @@
-//! Stale close-all stops. Binance holds one `closePosition` STOP_MARKET per symbol and
-//! direction and refuses another with `-4130`; close-all stops stay open after their position
-//! is gone. A stop the agent finds resting when it protects a fresh entry (the symbol was flat
-//! when the entry was sent, under the symbol's lock) belongs to a position that no longer
-//! exists, so it is cancelled to make room for the new one.
-//!
-//! `GET /fapi/v1/openAlgoOrders?symbol=` lists them and `DELETE /fapi/v1/algoOrder?algoId=`
-//! cancels one (binance-connector-rust `trade_api.rs`: `current_all_algo_open_orders`,
-//! `cancel_algo_order`; answers `current_all_algo_open_orders_response_inner.rs`).
+//! Stale close-all stops: Binance holds one `closePosition` STOP_MARKET per symbol and side,
+//! refuses another with `-4130`, and leaves it open after its position is gone. One found when
+//! protecting a fresh entry (the symbol was flat, under its lock) is cancelled. `GET
+//! /fapi/v1/openAlgoOrders`, `DELETE /fapi/v1/algoOrder?algoId=` (binance-connector-rust
+//! `trade_api.rs`: `current_all_algo_open_orders`, `cancel_algo_order`).
 
 use http::Method;
 use serde_json::Value;
@@ -18,9 +14,7 @@ use super::{BinanceFutures, NAME};
 use crate::exchange::Result;
 
 impl BinanceFutures {
-    /// Cancels every resting close-all stop of `symbol` whose closing order is `side`
-    /// (`BUY`/`SELL`). Nothing is cancelled when the list cannot be read (the error is
-    /// returned: the stop then fails like any other refusal).
+    /// Cancels `symbol`'s resting close-all stops closing on `side`; an unreadable list errs.
     pub(super) async fn cancel_stale_close_stops(&self, symbol: &str, side: &str) -> Result<()> {
         let params = vec![
             ("algoType", "CONDITIONAL".to_owned()),
@@ -39,8 +33,7 @@ impl BinanceFutures {
         for algo_id in stale {
             warn!(%symbol, side, %algo_id, "cancelling a stale close-all stop (-4130)");
             let params = vec![("algoId", algo_id)];
-            // A cancel that loses its answer changes nothing worse than a resting stale stop:
-            // the retried placement says whether room was made.
+            // A lost cancel answer is no worse than the stale stop: the retry tells.
             if let Err(f) = self
                 .signed(Method::DELETE, "/fapi/v1/algoOrder", params, Call::Read)
                 .await

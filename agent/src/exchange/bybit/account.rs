@@ -1,23 +1,15 @@
-//! Bybit v5 linear: the account, risk-limit tiers, leverage and margin mode, and the trailing
-//! stop. Endpoints and answer shapes follow `bybit-exchange/docs` (`docs/v5/…`):
-//! - Balance: `GET /v5/account/wallet-balance?accountType=UNIFIED` → `result.list[0]
-//!   .totalAvailableBalance` (USD; `account/wallet-balance.mdx`).
-//! - Exposure: `GET /v5/position/list` rows' `positionValue` (`position/position.mdx`).
-//! - Brackets: `GET /v5/market/risk-limit?category=linear&symbol=` → `result.list[]
-//!   {riskLimitValue, maxLeverage}` (`market/risk-limit.mdx`); at leverage `L` a position may
-//!   reach the largest `riskLimitValue` among tiers whose `maxLeverage >= L`.
-//! - Leverage: `POST /v5/position/set-leverage` `buyLeverage` = `sellLeverage` (one-way mode;
-//!   `position/leverage.mdx`); `110043 Set leverage has not been modified` is success.
-//! - Margin mode: on a unified account it is account-wide, set with `POST
-//!   /v5/account/set-margin-mode` `setMarginMode=ISOLATED_MARGIN|REGULAR_MARGIN`
-//!   (`account/set-margin-mode.mdx`); the per-symbol `/v5/position/switch-isolated` is
-//!   abandoned ("The margin mode has become the account dimension, and this interface is no
-//!   longer applicable", `acct-mode.mdx`, `abandon/cross-isolate.mdx`). It is set once per
-//!   process; `110026 Cross/isolated margin mode has not been modified` is success.
-//! - Trailing stop: `POST /v5/position/trading-stop` `tpslMode=Full`, `positionIdx=0`,
-//!   `trailingStop` (a price distance, "0 means cancel") and `activePrice`
-//!   (`position/trading-stop.mdx`): a position attribute with no order id, looked up as the
-//!   position's `trailingStop`; `34040 not modified` = in place.
+//! Bybit v5 linear: account, risk-limit tiers, leverage, margin mode, trailing stop, per
+//! `bybit-exchange/docs` (`docs/v5/…`):
+//! - Balance: `wallet-balance?accountType=UNIFIED` `totalAvailableBalance`
+//!   (`account/wallet-balance.mdx`); exposure: `/v5/position/list` `positionValue`.
+//! - Brackets: `GET /v5/market/risk-limit` (`market/risk-limit.mdx`): at leverage `L` the largest
+//!   `riskLimitValue` among tiers whose `maxLeverage >= L`.
+//! - Leverage: `POST /v5/position/set-leverage` (`position/leverage.mdx`); `110043` is success.
+//! - Margin mode: account-wide on a unified account, `POST /v5/account/set-margin-mode`
+//!   (`account/set-margin-mode.mdx`; `switch-isolated` is abandoned, `abandon/cross-isolate.mdx`),
+//!   set once per process; `110026` is success.
+//! - Trailing stop: `trading-stop` `trailingStop` + `activePrice` (`position/trading-stop.mdx`),
+//!   a position attribute read back from the position; `34040 not modified` = in place.
 
 use serde_json::json;
 

@@ -1,15 +1,8 @@
-//! What Bybit's answers do not say at once: the fill of an acknowledged order, whether a
-//! position's stop is set, and the position mode.
-//!
-//! - `POST /v5/order/create` is an asynchronous acknowledgement (docs/v5/order/create-order.mdx
-//!   in bybit-exchange/docs: "This request is asynchronous so please use the websocket to
-//!   confirm the order status"): the order shows in `/v5/order/realtime` and
-//!   `/v5/order/history` a little later. The fill is polled for within `ack_visibility_ms`;
-//!   an acknowledged order still not visible is read off the position before anything is
-//!   decided, and is never taken for "not received".
-//! - A stop set with `/v5/position/trading-stop` is a position attribute, not an order under
-//!   our id: it is confirmed by `stopLoss` of `/v5/position/list` (docs/v5/position/position.mdx).
-//! - `positionIdx` of the position rows tells the mode: `0` one-way, `1`/`2` hedge mode.
+//! What Bybit's answers do not say at once. `POST /v5/order/create` is asynchronous
+//! (docs/v5/order/create-order.mdx: "please use the websocket to confirm the order status"):
+//! the fill is polled for within `ack_visibility_ms`, then read off the position; never taken
+//! for "not received". A `trading-stop` stop is confirmed by `stopLoss` of `/v5/position/list`
+//! (docs/v5/position/position.mdx). `positionIdx` `0` is one-way, `1`/`2` hedge mode.
 
 use std::future::Future;
 use std::time::Duration;
@@ -40,9 +33,8 @@ enum Polled {
     NotVisible,
 }
 
-/// Polls `lookup` (the order lists) until it shows a fill at a positive price or a rejection,
-/// pausing [`FIRST_POLL`], doubling up to [`MAX_POLL`], and stops polling once `window` has
-/// passed since the first poll. A failed poll is logged and polled again: the order exists.
+/// Polls `lookup` until a fill at a positive price or a rejection, from [`FIRST_POLL`] doubling
+/// to [`MAX_POLL`], for `window`. A failed poll is logged and retried: the order exists.
 async fn poll_ack<F, Fut>(window: Duration, link_id: &str, mut lookup: F) -> Polled
 where
     F: FnMut() -> Fut,
@@ -69,11 +61,10 @@ where
 }
 
 impl BybitLinear {
-    /// The fill of the Market order acknowledged as `order_id` under `link_id`: polled from
-    /// the order lists until visible; if it stays invisible for `ack_visibility_ms`, an entry
-    /// (not `reduce_only`) whose position has exactly its side and size is filled at the
-    /// position's average price — the agent sends an entry only on a flat symbol, under the
-    /// symbol's lock, so that position is this order's. Anything else is `Unknown`.
+    /// The fill of the Market order acknowledged as `order_id`: polled until visible; past
+    /// `ack_visibility_ms` an entry whose position has exactly its side and size takes the
+    /// position's average price (entries go only to flat symbols, under the symbol's lock, so
+    /// that position is this order's). Anything else is `Unknown`.
     pub(super) async fn fill_after_ack(
         &self,
         symbol: &str,
@@ -106,8 +97,7 @@ impl BybitLinear {
         )))
     }
 
-    /// The fill an entry of `qty` on `side` (`Buy`/`Sell`) left on a flat symbol, read off the
-    /// one-way position row: same side, same size, a positive average price.
+    /// The fill an entry left on a flat symbol: the one-way position, same side and size.
     async fn fill_from_position(
         &self,
         symbol: &str,
@@ -135,8 +125,7 @@ impl BybitLinear {
             .any(|r| number(r, "stopLoss").is_some_and(|p| p > Decimal::ZERO)))
     }
 
-    /// `Ok` when `symbol` is in one-way mode; hedge mode is refused
-    /// ([`super::super::position_mode`]).
+    /// `Ok` in one-way mode; hedge mode is refused ([`super::super::position_mode`]).
     pub(super) async fn one_way(&self, symbol: &str) -> Result<()> {
         self.mode
             .one_way(symbol, || async {
@@ -167,8 +156,7 @@ mod tests {
         }
     }
 
-    /// Polls `poll_ack` against an order that `answer(ms since the start)` describes; what it
-    /// came to, when, and the times of the polls (ms since the start, on the paused clock).
+    /// Runs `poll_ack` against `answer(ms)`: the result, when, and the poll times (paused clock).
     async fn run(
         window_ms: u64,
         answer: impl Fn(u64) -> Result<Option<OrderReport>>,

@@ -1,9 +1,6 @@
-//! Bybit's rate limits as the adapter reads them (docs/v5/rate-limit/rate-limit.mdx in
-//! bybit-exchange/docs): `retCode 10006 "Too many visits!"` when the per-second, per-UID limit
-//! of an endpoint is hit; every answer's `X-Bapi-Limit` (the limit), `X-Bapi-Limit-Status`
-//! (requests left) and `X-Bapi-Limit-Reset-Timestamp` (when an exceeded limit resets, else
-//! now); `403 access too frequent` for an IP over its limit: "terminate all HTTP sessions and
-//! wait for at least 10 minutes"; HTTP 429 likewise throttled.
+//! Bybit's rate limits (docs/v5/rate-limit/rate-limit.mdx): `retCode 10006` per UID and
+//! endpoint; `X-Bapi-Limit`, `X-Bapi-Limit-Status`, `X-Bapi-Limit-Reset-Timestamp` on every
+//! answer; `403` for an IP over its limit ("wait for at least 10 minutes"); 429 likewise.
 
 use std::time::Duration;
 
@@ -18,8 +15,7 @@ const TOO_MANY_VISITS: i64 = 10006;
 const ONE_WINDOW: Duration = Duration::from_secs(1);
 
 impl BybitLinear {
-    /// The throttling error for a rate-limited answer (and the cool-down it starts), or
-    /// `None`; paces the next requests when the answer says no request is left.
+    /// The throttling error of a rate-limited answer, or `None`; paces when none are left.
     pub(super) fn rate_limited(
         &self,
         reply: &Reply,
@@ -56,10 +52,9 @@ impl BybitLinear {
     }
 }
 
-/// How long requests wait after an answer that left `left` requests: not at all while some are
-/// left; with none left, until the limit resets, and at least [`ONE_WINDOW`]: below its limit
-/// Bybit's reset timestamp is "just the current timestamp", which an estimate of the venue's
-/// clock a few ms behind reads as a reset a few ms away (the next request then earns 10006).
+/// How long requests wait after an answer that left `left`: not at all while some are left,
+/// else until the reset and at least [`ONE_WINDOW`] (below its limit the reset timestamp is
+/// "just the current timestamp", which a clock a few ms behind reads as a reset ahead).
 fn pace_after(left: Option<i64>, reset_in: Option<Duration>) -> Option<Duration> {
     (left == Some(0)).then(|| reset_in.map_or(ONE_WINDOW, |r| r.max(ONE_WINDOW)))
 }

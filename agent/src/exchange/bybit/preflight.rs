@@ -1,9 +1,6 @@
-//! The Bybit side of `wavegate-agent check` ([`crate::preflight`]): reads only —
-//! `GET /v5/market/time`, `GET /v5/market/instruments-info`, `GET /v5/user/query-api`
-//! (`readOnly`, `permissions.ContractTrade`, `permissions.Wallet`; docs/v5/user/
-//! apikey-info.mdx), `GET /v5/account/wallet-balance?accountType=UNIFIED`
-//! (`totalAvailableBalance`; docs/v5/account/wallet-balance.mdx), the position mode of one
-//! symbol, and the `X-Bapi-Limit*` headers of those answers.
+//! The Bybit side of `wavegate-agent check`, reads only: `GET /v5/market/time`,
+//! `instruments-info`, `GET /v5/user/query-api` (docs/v5/user/apikey-info.mdx),
+//! `wallet-balance` (docs/v5/account/wallet-balance.mdx), the position mode, `X-Bapi-Limit*`.
 
 use serde_json::Value;
 
@@ -15,8 +12,7 @@ use super::parse::first;
 use crate::preflight::{Line, Status, balance_line, clock_line};
 
 impl BybitLinear {
-    /// The preflight lines; `need` is `notional × max_trades` in USDT; `symbol` is where the
-    /// position mode is read (it can differ per symbol).
+    /// The preflight lines; `need`: `notional × max_trades` USDT; `symbol`: its position mode.
     pub async fn preflight(&self, need: crate::exchange::Decimal, symbol: &str) -> Vec<Line> {
         let sent = local_now_ms();
         let time = self.public("/v5/market/time", &[]).await;

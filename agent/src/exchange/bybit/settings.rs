@@ -1,10 +1,6 @@
-//! The margin mode and leverage a Bybit symbol trades at, read-only, for
-//! `wavegate-agent check`: the account's margin mode from `GET /v5/account/info`
-//! (`marginMode`: `ISOLATED_MARGIN`, `REGULAR_MARGIN` (cross), `PORTFOLIO_MARGIN`;
-//! docs/v5/account/account-info.mdx — a unified account has one mode for every symbol, and
-//! `tradeMode` of the position rows is deprecated, always 0), and the symbol's leverage from
-//! `GET /v5/position/list?category=linear&symbol=` (`leverage`, a string; "" under portfolio
-//! margin; docs/v5/position/position.mdx).
+//! A Bybit symbol's margin mode and leverage, read-only, for `wavegate-agent check`:
+//! `marginMode` of `GET /v5/account/info` (docs/v5/account/account-info.mdx; account-wide on
+//! a unified account) and `leverage` of `GET /v5/position/list` (docs/v5/position/position.mdx).
 
 use rust_decimal::prelude::ToPrimitive;
 
