@@ -38,7 +38,7 @@ pub use order_row::{JournalOrder, NewOrder, Trailing};
 pub use order_state::{OrderEvent, OrderState, TransitionError};
 pub use stop_state::{StopEvent, StopState, StopTransitionError};
 pub use trailing::{TrailingEvent, TrailingState, TrailingTransitionError};
-pub use writer::{Stmt, Value, WriteError, Writer};
+pub use writer::{Stmt, TIMING_TARGET, Value, WriteError, Writer};
 
 use known_waves::KnownWaves;
 use stop_sql::{stop_outcome_stmt, stop_stmt};

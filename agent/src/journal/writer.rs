@@ -23,15 +23,22 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{error, warn};
+use tracing::{debug, error, warn};
 use wavegate_common::fault_clock::FaultClock;
 
 /// Most writes committed in one transaction (bounds how long one commit holds the file).
 const MAX_BATCH: usize = 512;
+
+/// The log target of the per-write timing line of an acknowledged write
+/// (`RUST_LOG=wavegate_agent::journal_timing=debug`): where its time went — waiting in the
+/// queue (behind a commit in flight), the commit's round trip to sqlx's SQLite worker thread,
+/// and the way back to the caller (issue 14).
+pub const TIMING_TARGET: &str = "wavegate_agent::journal_timing";
 
 /// A bound value.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,7 +139,19 @@ struct Write {
     stmts: Vec<Stmt>,
     /// What the write is, for the log when nobody waits for its outcome.
     what: String,
-    ack: Option<oneshot::Sender<Result<(), WriteError>>>,
+    ack: Option<oneshot::Sender<Done>>,
+}
+
+/// A write's outcome, with when its batch was taken up and when it committed (for the
+/// timing line of [`TIMING_TARGET`]).
+struct Done {
+    outcome: Result<(), WriteError>,
+    /// The batch's writes: (acknowledged, queued).
+    batch: (usize, usize),
+    /// When the writer took the batch's first write from the queue.
+    picked: Instant,
+    /// When the batch's commit returned.
+    committed: Instant,
 }
 
 /// Handle to the writer of one database file (cheap to clone).
@@ -177,6 +196,7 @@ impl Writer {
 
     /// Queues a write and waits until it is committed (or failed).
     pub async fn write(&self, stmts: Vec<Stmt>) -> Result<(), WriteError> {
+        let queued = Instant::now();
         let (ack, done) = oneshot::channel();
         self.tx
             .send(Msg::Write(Write {
@@ -185,7 +205,23 @@ impl Writer {
                 ack: Some(ack),
             }))
             .map_err(|_| WriteError::Stopped)?;
-        done.await.unwrap_or(Err(WriteError::Stopped))
+        let Ok(done) = done.await else {
+            return Err(WriteError::Stopped);
+        };
+        if tracing::enabled!(target: TIMING_TARGET, tracing::Level::DEBUG) {
+            let us = |a: Instant, b: Instant| (b.saturating_duration_since(a)).as_micros();
+            debug!(
+                target: TIMING_TARGET,
+                total_us = us(queued, Instant::now()),
+                queue_us = us(queued, done.picked),
+                commit_us = us(done.picked, done.committed),
+                back_us = us(done.committed, Instant::now()),
+                acked = done.batch.0,
+                queued_writes = done.batch.1,
+                "journal write timing"
+            );
+        }
+        done.outcome
     }
 
     /// Queues a write without waiting; a failure is logged with `what`. It commits before any
@@ -245,6 +281,7 @@ async fn run(
             rx.recv().await
         };
         let Some(first) = first else { break };
+        let picked = Instant::now();
         match first {
             Msg::Write(w) => batch.push(w),
             Msg::Close(done) => closing = Some(done),
@@ -257,7 +294,7 @@ async fn run(
             }
         }
         if !batch.is_empty() {
-            commit(&pool, &mut conn, &mut batch, &faulted, &clock).await;
+            commit(&pool, &mut conn, &mut batch, &faulted, &clock, picked).await;
         }
         if let Some(done) = closing {
             // Closed here, before the caller hears back (a dropped one would be handed back
@@ -267,7 +304,10 @@ async fn run(
             // Writes that raced the close: refused, not left waiting.
             while let Ok(m) = rx.try_recv() {
                 match m {
-                    Msg::Write(w) => report(w, Err(WriteError::Stopped)),
+                    Msg::Write(w) => {
+                        let now = Instant::now();
+                        report(w, Err(WriteError::Stopped), (now, now, (0, 0)));
+                    }
                     Msg::Close(also) => {
                         let _ = also.send(());
                     }
@@ -302,6 +342,7 @@ async fn commit(
     batch: &mut Vec<Write>,
     faulted: &AtomicBool,
     clock: &FaultClock,
+    picked: Instant,
 ) {
     let writes = batch.iter().any(|w| !w.stmts.is_empty());
     let outcomes = if writes {
@@ -333,16 +374,18 @@ async fn commit(
             warn!("journal writes commit again: trading resumes");
         }
     }
+    let acked = batch.iter().filter(|w| w.ack.is_some()).count();
+    let at = (picked, Instant::now(), (acked, batch.len() - acked));
     match outcomes {
         Ok(outcomes) => {
             for (w, outcome) in batch.drain(..).zip(outcomes) {
-                report(w, outcome);
+                report(w, outcome, at);
             }
         }
         Err(e) => {
             let reason = e.to_string();
             for w in batch.drain(..) {
-                report(w, Err(WriteError::Batch(reason.clone())));
+                report(w, Err(WriteError::Batch(reason.clone())), at);
             }
         }
     }
@@ -366,11 +409,19 @@ async fn close(conn: &mut Option<PoolConnection<Sqlite>>) {
     }
 }
 
-fn report(w: Write, outcome: Result<(), WriteError>) {
+/// Tells `w`'s caller its outcome; `at`: when its batch was taken up, when it committed, and
+/// its (acknowledged, queued) writes.
+fn report(w: Write, outcome: Result<(), WriteError>, at: (Instant, Instant, (usize, usize))) {
     match w.ack {
         // The caller may have gone (e.g. its wave was cancelled): nothing to tell.
         Some(ack) => {
-            let _ = ack.send(outcome);
+            let (picked, committed, batch) = at;
+            let _ = ack.send(Done {
+                outcome,
+                batch,
+                picked,
+                committed,
+            });
         }
         None => match outcome {
             Ok(()) => {}
