@@ -13,31 +13,43 @@
 //! same file (`PaperExchange::open(cfg, &journal)`), so SQLite's file lock is never contended
 //! between them and no write sleeps in a busy handler.
 //!
-//! Cost: every statement sent to sqlx's SQLite connection is a round trip to its worker
-//! thread, which is what a write costs (not SQLite's work). So the task keeps one connection
-//! (its statements stay prepared), a lone one-statement write runs without `BEGIN`/`COMMIT`,
-//! and a small batch goes as one multi-statement query, `BEGIN` to `COMMIT` in one round trip
-//! ([`one_trip`]). The connection is closed by [`Writer::close`] (after every write queued
-//! before it committed), when the pool starts closing, and after a storage fault (an open
-//! transaction on it would keep the write lock), a fresh one being taken for the next batch.
+//! Cost (issue 14, docs/benchmarks.md): SQLite's own work for a write is ~20 µs, but a round
+//! trip to a sqlx connection's worker thread is two thread wake-ups, 70–130 µs more per
+//! acknowledged write on the loaded 2-core machine. So the writer has a SQLite connection of
+//! its own (rusqlite, on the same bundled SQLite as sqlx's pool, which keeps the reads) and
+//! runs each batch on the task's own thread: a lone one-statement write in autocommit, a batch
+//! between `BEGIN` and `COMMIT`, statements prepared once. With `journal_sync = "full"` a
+//! commit is an fsync, so the batch runs on the blocking pool instead of holding a runtime
+//! worker. The connection is opened for the first batch and dropped by [`Writer::close`] (after
+//! every write queued before it committed), when the pool starts closing (writes then fail),
+//! and after a storage fault (an open transaction on it would keep the write lock), a fresh one
+//! being opened for the next batch.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{Sqlite, SqliteConnection, SqlitePool};
+use rusqlite::{Connection, OpenFlags};
+use sqlx::sqlite::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, warn};
 use wavegate_common::fault_clock::FaultClock;
 
+use super::JournalSync;
+
 /// Most writes committed in one transaction (bounds how long one commit holds the file).
 const MAX_BATCH: usize = 512;
 
+/// Prepared statements the writer's connection keeps (as many as sqlx's connections keep).
+const STATEMENT_CACHE: usize = 100;
+
+/// How long a write waits for SQLite's file lock (as long as the journal's pool waits).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The log target of the per-write timing line of an acknowledged write
 /// (`RUST_LOG=wavegate_agent::journal_timing=debug`): where its time went — waiting in the
-/// queue (behind a commit in flight), the commit's round trip to sqlx's SQLite worker thread,
-/// and the way back to the caller (issue 14).
+/// queue (behind a commit in flight), the commit, and the way back to the caller (issue 14).
 pub const TIMING_TARGET: &str = "wavegate_agent::journal_timing";
 
 /// A bound value.
@@ -111,12 +123,25 @@ impl Stmt {
     }
 }
 
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Text(v) => ValueRef::Text(v.as_bytes()),
+            Value::Int(v) => ValueRef::Integer(*v),
+            Value::Real(v) => ValueRef::Real(*v),
+            Value::Blob(v) => ValueRef::Blob(v),
+            Value::Null => ValueRef::Null,
+        }))
+    }
+}
+
 /// Why a write did not commit.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// A statement of this write failed (e.g. a duplicate key); the others of its batch commit.
     #[error("statement failed: {0}")]
-    Statement(#[from] sqlx::Error),
+    Statement(#[from] rusqlite::Error),
     /// A compare-and-set statement changed no row.
     #[error("no row matched")]
     NoRow,
@@ -176,15 +201,21 @@ impl Writer {
     /// tokio runtime). It ends when its last handle is dropped; whoever else writes the file
     /// must be handed a clone of this one, never start a second.
     pub fn spawn(pool: SqlitePool) -> Self {
-        Self::spawn_with(pool, Arc::default())
+        Self::spawn_with(pool, Arc::default(), JournalSync::Normal)
     }
 
-    /// [`Writer::spawn`], noting every storage fault in `clock` (the pool's hooks then stop
-    /// reusing the connections that saw it).
-    pub fn spawn_with(pool: SqlitePool, clock: Arc<FaultClock>) -> Self {
+    /// [`Writer::spawn`] with the journal's commit durability, noting every storage fault in
+    /// `clock` (the pool's hooks then stop reusing the connections that saw it).
+    pub fn spawn_with(pool: SqlitePool, clock: Arc<FaultClock>, sync: JournalSync) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let faulted = Arc::default();
-        tokio::spawn(run(pool, rx, Arc::clone(&faulted), clock));
+        let store = Store {
+            path: pool.connect_options().get_filename().to_owned(),
+            full: sync == JournalSync::Full,
+            conn: None,
+            pool_open: true,
+        };
+        tokio::spawn(run(store, pool, rx, Arc::clone(&faulted), clock));
         Self { tx, faulted }
     }
 
@@ -254,28 +285,122 @@ impl Writer {
     }
 }
 
+/// The writer's connection and how to open it.
+struct Store {
+    path: PathBuf,
+    /// `synchronous = FULL`: every commit is an fsync (run on the blocking pool).
+    full: bool,
+    conn: Option<Connection>,
+    /// False once the journal's pool started closing: no write commits after that.
+    pool_open: bool,
+}
+
+/// Why a batch did not commit: nothing of it is stored.
+struct BatchFailed {
+    reason: String,
+    /// The storage failed (disk full, I/O error, corruption), not the batch.
+    fault: bool,
+}
+
+impl From<rusqlite::Error> for BatchFailed {
+    fn from(e: rusqlite::Error) -> Self {
+        Self {
+            fault: storage_fault(&e),
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// The outcome of each write of a batch, or why the batch failed.
+type Outcomes = Result<Vec<Result<(), WriteError>>, BatchFailed>;
+
+impl Store {
+    /// Commits `batch` on the connection (opened when there is none); the connection is
+    /// dropped (rolling back what a failed `COMMIT` left open) when the batch failed or saw a
+    /// storage fault. Empties `batch` only when its outcomes are lost with a failed thread.
+    async fn commit(&mut self, batch: &mut Vec<Write>) -> Outcomes {
+        if !self.pool_open {
+            return Err(BatchFailed {
+                reason: "the journal's pool is closed".into(),
+                fault: false,
+            });
+        }
+        let mut conn = match self.conn.take() {
+            Some(c) => c,
+            None => open(&self.path, self.full)?,
+        };
+        let outcomes = if self.full {
+            let writes = std::mem::take(batch);
+            let ran = tokio::task::spawn_blocking(move || {
+                let outcomes = run_all(&mut conn, &writes);
+                (conn, writes, outcomes)
+            })
+            .await;
+            match ran {
+                Ok((c, writes, outcomes)) => {
+                    conn = c;
+                    *batch = writes;
+                    outcomes
+                }
+                // Its writes' callers hear `Stopped` (their acknowledgements are dropped).
+                Err(e) => {
+                    return Err(BatchFailed {
+                        reason: format!("journal commit thread failed: {e}"),
+                        fault: false,
+                    });
+                }
+            }
+        } else {
+            run_all(&mut conn, batch)
+        };
+        let keep = match &outcomes {
+            Ok(o) => !o
+                .iter()
+                .any(|r| matches!(r, Err(WriteError::Statement(e)) if storage_fault(e))),
+            Err(_) => false,
+        };
+        if keep {
+            self.conn = Some(conn);
+        }
+        outcomes.map_err(BatchFailed::from)
+    }
+}
+
+/// Opens the writer's connection to the journal file (created by the pool already).
+fn open(path: &std::path::Path, full: bool) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // As sqlx's connections of the pool: foreign keys enforced, the journal's durability.
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
 async fn run(
+    mut store: Store,
     pool: SqlitePool,
     mut rx: mpsc::UnboundedReceiver<Msg>,
     faulted: Arc<AtomicBool>,
     clock: Arc<FaultClock>,
 ) {
-    let mut conn: Option<PoolConnection<Sqlite>> = None;
     let mut batch = Vec::new();
     let mut closing = None;
-    // Whoever closes the pool directly (not through `Writer::close`) must not wait forever
-    // on the held connection: it is closed as soon as the pool starts closing.
+    // Once the pool closes, the file is being let go: the connection is dropped and later
+    // writes fail.
     let mut pool_closed = std::pin::pin!(pool.close_event());
-    let mut pool_open = true;
     loop {
-        let first = if pool_open {
+        let first = if store.pool_open {
             tokio::select! {
-                m = rx.recv() => m,
+                // The pool's close first: a write sent after `pool.close()` returned fails.
+                biased;
                 () = &mut pool_closed => {
-                    pool_open = false;
-                    close(&mut conn).await;
+                    store.pool_open = false;
+                    store.conn = None;
                     continue;
                 }
+                m = rx.recv() => m,
             }
         } else {
             rx.recv().await
@@ -294,12 +419,11 @@ async fn run(
             }
         }
         if !batch.is_empty() {
-            commit(&pool, &mut conn, &mut batch, &faulted, &clock, picked).await;
+            commit(&mut store, &mut batch, &faulted, &clock, picked).await;
         }
         if let Some(done) = closing {
-            // Closed here, before the caller hears back (a dropped one would be handed back
-            // to the pool by a spawned task, later): `pool.close()` then waits on nothing.
-            close(&mut conn).await;
+            // Closed before the caller hears back: the file is let go when `close` returns.
+            store.conn = None;
             rx.close();
             // Writes that raced the close: refused, not left waiting.
             while let Ok(m) = rx.try_recv() {
@@ -322,23 +446,15 @@ async fn run(
 /// SQLite primary result codes of a failing storage (`sqlite3.h`): `SQLITE_IOERR` (10),
 /// `SQLITE_CORRUPT` (11), `SQLITE_FULL` (13), `SQLITE_CANTOPEN` (14); extended codes carry
 /// the primary one in their low byte.
-fn storage_fault(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_) => true,
-        sqlx::Error::Database(db) => db
-            .code()
-            .and_then(|c| c.parse::<i64>().ok())
-            .is_some_and(|c| [10, 11, 13, 14].contains(&(c & 0xff))),
-        _ => false,
-    }
+fn storage_fault(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if [10, 11, 13, 14].contains(&(f.extended_code & 0xff)))
 }
 
-/// Commits `batch` in one transaction on the held connection (acquired when there is none)
-/// and reports each write's outcome; a storage fault sets `faulted` and closes the
-/// connection, a committed batch of writes clears it.
+/// Commits `batch` in one transaction and reports each write's outcome; a storage fault sets
+/// `faulted` (and drops the connection), a committed batch of writes clears it.
 async fn commit(
-    pool: &SqlitePool,
-    conn: &mut Option<PoolConnection<Sqlite>>,
+    store: &mut Store,
     batch: &mut Vec<Write>,
     faulted: &AtomicBool,
     clock: &FaultClock,
@@ -346,25 +462,17 @@ async fn commit(
 ) {
     let writes = batch.iter().any(|w| !w.stmts.is_empty());
     let outcomes = if writes {
-        match held(pool, conn).await {
-            Ok(c) => run_all(c, batch).await,
-            Err(e) => Err(e),
-        }
+        store.commit(batch).await
     } else {
         Ok(batch.iter().map(|_| Ok(())).collect())
     };
     if writes {
         let fault = match &outcomes {
-            Err(e) => storage_fault(e),
+            Err(e) => e.fault,
             Ok(o) => o
                 .iter()
                 .any(|r| matches!(r, Err(WriteError::Statement(e)) if storage_fault(e))),
         };
-        if fault || outcomes.is_err() {
-            // A failed BEGIN/COMMIT may leave its transaction open on the connection: closing
-            // it rolls that back; the next batch takes a fresh one.
-            close(conn).await;
-        }
         if fault {
             clock.note();
             if !faulted.swap(true, Ordering::AcqRel) {
@@ -383,29 +491,10 @@ async fn commit(
             }
         }
         Err(e) => {
-            let reason = e.to_string();
             for w in batch.drain(..) {
-                report(w, Err(WriteError::Batch(reason.clone())), at);
+                report(w, Err(WriteError::Batch(e.reason.clone())), at);
             }
         }
-    }
-}
-
-/// The writer's connection, acquired from the pool when it holds none.
-async fn held<'c>(
-    pool: &SqlitePool,
-    conn: &'c mut Option<PoolConnection<Sqlite>>,
-) -> Result<&'c mut SqliteConnection, sqlx::Error> {
-    if conn.is_none() {
-        *conn = Some(pool.acquire().await?);
-    }
-    conn.as_deref_mut().ok_or(sqlx::Error::PoolClosed)
-}
-
-/// Closes the writer's connection, if it holds one (a failure to close leaves nothing to do).
-async fn close(conn: &mut Option<PoolConnection<Sqlite>>) {
-    if let Some(c) = conn.take() {
-        let _ = c.close().await;
     }
 }
 
@@ -431,135 +520,32 @@ fn report(w: Write, outcome: Result<(), WriteError>, at: (Instant, Instant, (usi
     }
 }
 
-async fn run_all(
-    conn: &mut SqliteConnection,
+/// Runs a batch: a lone one-statement write in autocommit (its own transaction, all or
+/// nothing), anything else between `BEGIN` and `COMMIT`. Err: `BEGIN` or `COMMIT` failed, so
+/// nothing of the batch is stored once the connection is dropped.
+fn run_all(
+    conn: &mut Connection,
     batch: &[Write],
-) -> Result<Vec<Result<(), WriteError>>, sqlx::Error> {
-    // One write of one statement: SQLite's autocommit makes it its own transaction (all or
-    // nothing), two round trips fewer than BEGIN … COMMIT. A storage fault of it is a
-    // statement error, which `commit` sees as well.
+) -> Result<Vec<Result<(), WriteError>>, rusqlite::Error> {
     if let [w] = batch
         && w.stmts.len() == 1
     {
-        return Ok(vec![run_one(conn, &w.stmts).await]);
+        return Ok(vec![run_one(conn, &w.stmts)]);
     }
-    if let Some(outcomes) = one_trip(conn, batch).await? {
-        return Ok(outcomes);
-    }
-    use sqlx::Connection as _;
-    let mut tx = conn.begin().await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for w in batch {
-        outcomes.push(run_one(&mut tx, &w.stmts).await);
-    }
-    tx.commit().await?;
+    conn.execute_batch("BEGIN")?;
+    let outcomes = batch.iter().map(|w| run_one(conn, &w.stmts)).collect();
+    conn.execute_batch("COMMIT")?;
     Ok(outcomes)
-}
-
-/// Most statements a batch may have to go as one query (each distinct shape of batch is one
-/// more statement in sqlx's cache).
-const ONE_TRIP_STATEMENTS: usize = 8;
-
-/// Runs a small batch as one query, `BEGIN; …; COMMIT`, in one round trip to the connection's
-/// worker thread. `None` when the batch does not qualify or a statement failed (then rolled
-/// back, nothing of it stored): the caller runs it statement by statement, as before. Only
-/// anonymous `?` parameters bind across statements in order, and a compare-and-set must end
-/// its write (a lost one skips the write's later statements otherwise).
-async fn one_trip(
-    conn: &mut SqliteConnection,
-    batch: &[Write],
-) -> Result<Option<Vec<Result<(), WriteError>>>, sqlx::Error> {
-    let stmts: Vec<&Stmt> = batch.iter().flat_map(|w| &w.stmts).collect();
-    let numbered = |sql: &str| {
-        sql.contains('$')
-            || sql
-                .as_bytes()
-                .windows(2)
-                .any(|p| p[0] == b'?' && p[1].is_ascii_digit())
-    };
-    let eligible = stmts.len() <= ONE_TRIP_STATEMENTS
-        && stmts.iter().all(|s| !numbered(s.sql))
-        && batch
-            .iter()
-            .all(|w| w.stmts.iter().rev().skip(1).all(|s| !s.expect_row));
-    if !eligible {
-        return Ok(None);
-    }
-    let mut sql = String::from("BEGIN;");
-    for s in &stmts {
-        sql.push_str(s.sql.trim_end().trim_end_matches(';'));
-        sql.push(';');
-    }
-    sql.push_str("COMMIT");
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for a in stmts.iter().flat_map(|s| &s.args) {
-        q = bind(q, a);
-    }
-    // The changes of BEGIN, each statement, COMMIT, in order.
-    let mut changes = Vec::with_capacity(stmts.len() + 2);
-    let failed = {
-        use futures::TryStreamExt as _;
-        // Deprecated by sqlx (launchbadge/sqlx#3108) but the one way to read each statement's
-        // changes; should it stop working, the error below sends every batch the long way.
-        #[allow(deprecated)]
-        let mut results = q.fetch_many(&mut *conn);
-        loop {
-            match results.try_next().await {
-                Ok(Some(sqlx::Either::Left(done))) => changes.push(done.rows_affected()),
-                Ok(Some(sqlx::Either::Right(_))) => {}
-                Ok(None) => break None,
-                Err(e) => break Some(e),
-            }
-        }
-    };
-    if let Some(e) = failed {
-        if changes.len() == stmts.len() + 1 {
-            // COMMIT itself failed: the batch is not stored (the connection is then closed).
-            return Err(e);
-        }
-        // Failing here (no transaction open) is fine: a transaction left open makes the
-        // long way's BEGIN fail, which closes the connection (and rolls it back).
-        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-        return Ok(None);
-    }
-    let mut each = changes.into_iter().skip(1);
-    let outcomes = batch
-        .iter()
-        .map(|w| {
-            let mut lost = false;
-            for s in &w.stmts {
-                let n = each.next().unwrap_or(0);
-                lost |= s.expect_row && n == 0;
-            }
-            if lost { Err(WriteError::NoRow) } else { Ok(()) }
-        })
-        .collect();
-    Ok(Some(outcomes))
-}
-
-fn bind<'q>(
-    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
-    a: &Value,
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
-    match a {
-        Value::Text(v) => q.bind(v.clone()),
-        Value::Int(v) => q.bind(*v),
-        Value::Real(v) => q.bind(*v),
-        Value::Blob(v) => q.bind(v.clone()),
-        Value::Null => q.bind(None::<String>),
-    }
 }
 
 /// Runs one write's statements. A failed statement leaves the transaction usable (SQLite
 /// undoes only that statement), so one bad write does not sink its batch.
-async fn run_one(conn: &mut SqliteConnection, stmts: &[Stmt]) -> Result<(), WriteError> {
+fn run_one(conn: &Connection, stmts: &[Stmt]) -> Result<(), WriteError> {
     for s in stmts {
-        let mut q = sqlx::query(s.sql);
-        for a in &s.args {
-            q = bind(q, a);
-        }
-        let done = q.execute(&mut *conn).await?;
-        if s.expect_row && done.rows_affected() == 0 {
+        // One statement per `Stmt`; a trailing `;` would read as a second, empty one.
+        let mut stmt = conn.prepare_cached(s.sql.trim_end().trim_end_matches(';'))?;
+        let changed = stmt.execute(rusqlite::params_from_iter(&s.args))?;
+        if s.expect_row && changed == 0 {
             return Err(WriteError::NoRow);
         }
     }
@@ -622,18 +608,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_small_batch_in_one_query_reports_each_write_and_falls_back_on_a_failure() {
+    async fn a_batch_reports_each_write_and_a_failed_statement_spares_the_others() {
         let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)").await;
         let set = |k: i64, v: &str| {
             Stmt::new("UPDATE t SET v = ? WHERE k = ?", vec![v.into(), k.into()]).expecting_a_row()
         };
-        // Queued before the writer runs: one batch of five statements, one query.
+        // Queued before the writer runs: one batch of five statements, one transaction.
         w.queue("one".into(), vec![insert(1, "a")]);
         w.queue("two".into(), vec![insert(2, "a"), set(2, "b")]);
         let (lost, won) = tokio::join!(w.write(vec![set(99, "x")]), w.write(vec![set(1, "c")]));
         assert!(matches!(lost, Err(WriteError::NoRow)), "{lost:?}");
         assert!(won.is_ok(), "{won:?}");
-        // A failing statement rolls the query back; the batch then runs statement by statement.
+        // A failing statement is undone alone; the rest of its batch commits.
         w.queue("three".into(), vec![insert(3, "a")]);
         let (dup, four) = tokio::join!(
             w.write(vec![insert(1, "dup")]),
