@@ -17,13 +17,13 @@
 //! trip to a sqlx connection's worker thread is two thread wake-ups, 70–130 µs more per
 //! acknowledged write on the loaded 2-core machine. So the writer has a SQLite connection of
 //! its own (rusqlite, on the same bundled SQLite as sqlx's pool, which keeps the reads) and
-//! runs each batch on the task's own thread: a lone one-statement write in autocommit, a batch
-//! between `BEGIN` and `COMMIT`, statements prepared once. With `journal_sync = "full"` a
-//! commit is an fsync, so the batch runs on the blocking pool instead of holding a runtime
-//! worker. The connection is opened for the first batch and dropped by [`Writer::close`] (after
-//! every write queued before it committed), when the pool starts closing (writes then fail),
-//! and after a storage fault (an open transaction on it would keep the write lock), a fresh one
-//! being opened for the next batch.
+//! runs each batch on the task's own thread, between `BEGIN IMMEDIATE` and `COMMIT`,
+//! statements prepared once. A batch that would wait — `journal_sync = "full"` (an fsync), or
+//! a file whose write lock another connection holds — runs on the blocking pool instead of
+//! holding a runtime worker. The connection is opened for the first batch and dropped by
+//! [`Writer::close`] (after every write queued before it committed), when the pool starts
+//! closing (writes then fail), and after a storage fault (an open transaction on it would keep
+//! the write lock), a fresh one being opened for the next batch.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -329,29 +329,37 @@ impl Store {
             Some(c) => c,
             None => open(&self.path, self.full)?,
         };
-        let outcomes = if self.full {
-            let writes = std::mem::take(batch);
-            let ran = tokio::task::spawn_blocking(move || {
-                let outcomes = run_all(&mut conn, &writes);
-                (conn, writes, outcomes)
-            })
-            .await;
-            match ran {
-                Ok((c, writes, outcomes)) => {
-                    conn = c;
-                    *batch = writes;
-                    outcomes
-                }
-                // Its writes' callers hear `Stopped` (their acknowledgements are dropped).
-                Err(e) => {
-                    return Err(BatchFailed {
-                        reason: format!("journal commit thread failed: {e}"),
-                        fault: false,
-                    });
+        let inline = (!self.full).then(|| run_all(&mut conn, batch));
+        let outcomes = match inline {
+            Some(ran) if !ran.as_ref().err().is_some_and(busy) => ran,
+            // `journal_sync = "full"` (a commit is an fsync), or another connection holds the
+            // file's write lock: on the blocking pool, waiting for the lock as the pool would.
+            _ => {
+                let writes = std::mem::take(batch);
+                let ran = tokio::task::spawn_blocking(move || {
+                    let ran = conn
+                        .busy_timeout(BUSY_TIMEOUT)
+                        .and_then(|()| run_all(&mut conn, &writes));
+                    // Not waiting again: the next batch runs inline.
+                    let reset = conn.busy_timeout(Duration::ZERO);
+                    (conn, writes, ran.and_then(|o| reset.map(|()| o)))
+                })
+                .await;
+                match ran {
+                    Ok((c, writes, outcomes)) => {
+                        conn = c;
+                        *batch = writes;
+                        outcomes
+                    }
+                    // Its writes' callers hear `Stopped` (their acknowledgements are dropped).
+                    Err(e) => {
+                        return Err(BatchFailed {
+                            reason: format!("journal commit thread failed: {e}"),
+                            fault: false,
+                        });
+                    }
                 }
             }
-        } else {
-            run_all(&mut conn, batch)
         };
         let keep = match &outcomes {
             Ok(o) => !o
@@ -370,7 +378,9 @@ impl Store {
 fn open(path: &std::path::Path, full: bool) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // A batch run inline never waits for the file's lock (it would hold a runtime worker):
+    // a busy file sends the batch to the blocking pool, which waits (`Store::commit`).
+    conn.busy_timeout(Duration::ZERO)?;
     // As sqlx's connections of the pool: foreign keys enforced, the journal's durability.
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })?;
@@ -520,22 +530,27 @@ fn report(w: Write, outcome: Result<(), WriteError>, at: (Instant, Instant, (usi
     }
 }
 
-/// Runs a batch: a lone one-statement write in autocommit (its own transaction, all or
-/// nothing), anything else between `BEGIN` and `COMMIT`. Err: `BEGIN` or `COMMIT` failed, so
-/// nothing of the batch is stored once the connection is dropped.
+/// Runs a batch between `BEGIN IMMEDIATE` and `COMMIT` (taking the write lock first, so a
+/// busy file fails before anything ran). Err: the batch is not stored — the lock was busy,
+/// or `BEGIN` or `COMMIT` failed (a failed `COMMIT` is rolled back, so the batch can run
+/// again).
 fn run_all(
     conn: &mut Connection,
     batch: &[Write],
 ) -> Result<Vec<Result<(), WriteError>>, rusqlite::Error> {
-    if let [w] = batch
-        && w.stmts.len() == 1
-    {
-        return Ok(vec![run_one(conn, &w.stmts)]);
-    }
-    conn.execute_batch("BEGIN")?;
+    conn.execute_batch("BEGIN IMMEDIATE")?;
     let outcomes = batch.iter().map(|w| run_one(conn, &w.stmts)).collect();
-    conn.execute_batch("COMMIT")?;
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        // Failing here (e.g. no transaction left open) leaves nothing to undo.
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e);
+    }
     Ok(outcomes)
+}
+
+/// SQLite's `SQLITE_BUSY`: another connection holds the lock.
+fn busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy)
 }
 
 /// Runs one write's statements. A failed statement leaves the transaction usable (SQLite
@@ -633,6 +648,35 @@ mod tests {
             .unwrap();
         let want = [(1, "c"), (2, "b"), (3, "a"), (4, "a")].map(|(k, v)| (k, v.to_owned()));
         assert_eq!(rows, want.to_vec());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_waits_on_the_blocking_pool_while_another_connection_holds_the_lock() {
+        let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)").await;
+        w.write(vec![insert(1, "a")]).await.unwrap();
+        // Another connection takes the file's write lock and keeps it for a while.
+        let mut other = p.acquire().await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        let waiting = tokio::spawn({
+            let w = w.clone();
+            async move { w.write(vec![insert(2, "b")]).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!waiting.is_finished(), "the write waits for the lock");
+        sqlx::query("COMMIT").execute(&mut *other).await.unwrap();
+        drop(other);
+        let written = waiting.await.unwrap();
+        assert!(written.is_ok(), "{written:?}");
+        // The connection runs inline again afterwards.
+        w.write(vec![insert(3, "c")]).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&p)
+            .await
+            .unwrap();
+        assert_eq!(n, 3);
     }
 
     #[tokio::test]
