@@ -227,9 +227,13 @@ impl PaperExchange {
             // (about +1 ms per call), a thread's sleep is exact to tens of µs.
             let d = Duration::from_millis(self.cfg.latency_ms);
             let spawned = std::time::Instant::now();
+            // The latency runs from the request's arrival, not from when the blocking thread
+            // gets a CPU: on a busy machine that thread starts tens of µs late (while the
+            // journal's writer commits this call's records), which is no venue's latency.
+            let deadline = spawned + d;
             let slept = tokio::task::spawn_blocking(move || {
                 let started = std::time::Instant::now();
-                std::thread::sleep(d);
+                std::thread::sleep(deadline.saturating_duration_since(started));
                 (started, std::time::Instant::now())
             })
             .await;
