@@ -38,7 +38,7 @@ pub use order_row::{JournalOrder, NewOrder, Trailing};
 pub use order_state::{OrderEvent, OrderState, TransitionError};
 pub use stop_state::{StopEvent, StopState, StopTransitionError};
 pub use trailing::{TrailingEvent, TrailingState, TrailingTransitionError};
-pub use writer::{Stmt, Value, WriteError, Writer};
+pub use writer::{Stmt, TIMING_TARGET, Value, WriteError, Writer};
 
 use known_waves::KnownWaves;
 use stop_sql::{stop_outcome_stmt, stop_stmt};
@@ -69,6 +69,9 @@ pub enum JournalError {
         /// State the caller expected.
         expected: OrderState,
     },
+    /// A statement of a write failed (e.g. a duplicate key).
+    #[error("journal statement: {0}")]
+    Statement(rusqlite::Error),
     /// The journal's writer failed or stopped.
     #[error("journal write: {0}")]
     Write(String),
@@ -158,7 +161,7 @@ impl Journal {
         identity::quick_check(&pool).await?;
         migrate::run(&pool).await?;
         let waves = KnownWaves::load(&pool).await?;
-        let writer = Writer::spawn_with(pool.clone(), clock);
+        let writer = Writer::spawn_with(pool.clone(), clock, sync);
         Ok(Self {
             pool,
             writer,
@@ -432,7 +435,7 @@ impl Journal {
 impl JournalError {
     fn from_write(e: WriteError) -> Self {
         match e {
-            WriteError::Statement(e) => JournalError::Db(e),
+            WriteError::Statement(e) => JournalError::Statement(e),
             e => JournalError::Write(e.to_string()),
         }
     }

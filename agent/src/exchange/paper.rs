@@ -32,7 +32,7 @@ mod balance;
 /// The paper exchange's answer to a reused client order id.
 const DUPLICATE: &str = "paper: duplicate_client_order_id";
 use crate::config::PaperConfig;
-use crate::journal::{Journal, Stmt, Writer};
+use crate::journal::{Journal, Stmt, TIMING_TARGET, Writer};
 
 /// An open simulated position.
 #[derive(Debug, Clone, PartialEq)]
@@ -226,7 +226,31 @@ impl PaperExchange {
             // Slept on a blocking-pool thread: tokio's timer rounds up to the next whole ms
             // (about +1 ms per call), a thread's sleep is exact to tens of µs.
             let d = Duration::from_millis(self.cfg.latency_ms);
-            let _ = tokio::task::spawn_blocking(move || std::thread::sleep(d)).await;
+            let spawned = std::time::Instant::now();
+            // The latency runs from the request's arrival, not from when the blocking thread
+            // gets a CPU: on a busy machine that thread starts tens of µs late (while the
+            // journal's writer commits this call's records), which is no venue's latency.
+            let deadline = spawned + d;
+            let slept = tokio::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
+                std::thread::sleep(deadline.saturating_duration_since(started));
+                (started, std::time::Instant::now())
+            })
+            .await;
+            if let Ok((started, ended)) = slept
+                && tracing::enabled!(target: TIMING_TARGET, tracing::Level::DEBUG)
+            {
+                let us = |a: std::time::Instant, b: std::time::Instant| {
+                    b.saturating_duration_since(a).as_micros()
+                };
+                tracing::debug!(
+                    target: TIMING_TARGET,
+                    start_us = us(spawned, started),
+                    sleep_us = us(started, ended),
+                    wake_us = us(ended, std::time::Instant::now()),
+                    "paper latency timing"
+                );
+            }
         }
     }
 

@@ -144,6 +144,19 @@ async fn journal_sync_sets_sqlites_synchronous_mode() {
             .await
             .unwrap();
         assert_eq!(got, want, "{sync:?}");
+        // The writer's own connection too (with `Full`, its batches run on the blocking pool).
+        let stmt = Stmt::new(
+            "INSERT INTO journal_meta (key, value)
+             SELECT 'writer_synchronous', synchronous FROM pragma_synchronous",
+            vec![],
+        );
+        j.writer().write(vec![stmt]).await.unwrap();
+        let got: String =
+            sqlx::query_scalar("SELECT value FROM journal_meta WHERE key = 'writer_synchronous'")
+                .fetch_one(j.pool())
+                .await
+                .unwrap();
+        assert_eq!(got, want.to_string(), "{sync:?}: the writer's connection");
         j.close().await.unwrap();
     }
 }

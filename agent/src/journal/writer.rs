@@ -13,25 +13,44 @@
 //! same file (`PaperExchange::open(cfg, &journal)`), so SQLite's file lock is never contended
 //! between them and no write sleeps in a busy handler.
 //!
-//! Cost: every statement sent to sqlx's SQLite connection is a round trip to its worker
-//! thread, which is what a write costs (not SQLite's work). So the task keeps one connection
-//! (its statements stay prepared), a lone one-statement write runs without `BEGIN`/`COMMIT`,
-//! and a small batch goes as one multi-statement query, `BEGIN` to `COMMIT` in one round trip
-//! ([`one_trip`]). The connection is closed by [`Writer::close`] (after every write queued
-//! before it committed), when the pool starts closing, and after a storage fault (an open
-//! transaction on it would keep the write lock), a fresh one being taken for the next batch.
+//! Cost (issue 14, docs/benchmarks.md): SQLite's own work for a write is ~20 µs, but a round
+//! trip to a sqlx connection's worker thread is two thread wake-ups, 70–130 µs more per
+//! acknowledged write on the loaded 2-core machine. So the writer has a SQLite connection of
+//! its own (rusqlite, on the same bundled SQLite as sqlx's pool, which keeps the reads) and
+//! runs each batch on the task's own thread, between `BEGIN IMMEDIATE` and `COMMIT`,
+//! statements prepared once. A batch that would wait — `journal_sync = "full"` (an fsync), or
+//! a file whose write lock another connection holds — runs on the blocking pool instead of
+//! holding a runtime worker. The connection is opened for the first batch and dropped by
+//! [`Writer::close`] (after every write queued before it committed), when the pool starts
+//! closing (writes then fail), and after a storage fault (an open transaction on it would keep
+//! the write lock), a fresh one being opened for the next batch.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{Sqlite, SqliteConnection, SqlitePool};
+use rusqlite::{Connection, OpenFlags};
+use sqlx::sqlite::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{error, warn};
+use tracing::{debug, error, warn};
 use wavegate_common::fault_clock::FaultClock;
+
+use super::JournalSync;
 
 /// Most writes committed in one transaction (bounds how long one commit holds the file).
 const MAX_BATCH: usize = 512;
+
+/// Prepared statements the writer's connection keeps (as many as sqlx's connections keep).
+const STATEMENT_CACHE: usize = 100;
+
+/// How long a write waits for SQLite's file lock (as long as the journal's pool waits).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The log target of the per-write timing line of an acknowledged write
+/// (`RUST_LOG=wavegate_agent::journal_timing=debug`): where its time went — waiting in the
+/// queue (behind a commit in flight), the commit, and the way back to the caller (issue 14).
+pub const TIMING_TARGET: &str = "wavegate_agent::journal_timing";
 
 /// A bound value.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,12 +123,25 @@ impl Stmt {
     }
 }
 
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Text(v) => ValueRef::Text(v.as_bytes()),
+            Value::Int(v) => ValueRef::Integer(*v),
+            Value::Real(v) => ValueRef::Real(*v),
+            Value::Blob(v) => ValueRef::Blob(v),
+            Value::Null => ValueRef::Null,
+        }))
+    }
+}
+
 /// Why a write did not commit.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// A statement of this write failed (e.g. a duplicate key); the others of its batch commit.
     #[error("statement failed: {0}")]
-    Statement(#[from] sqlx::Error),
+    Statement(#[from] rusqlite::Error),
     /// A compare-and-set statement changed no row.
     #[error("no row matched")]
     NoRow,
@@ -132,7 +164,19 @@ struct Write {
     stmts: Vec<Stmt>,
     /// What the write is, for the log when nobody waits for its outcome.
     what: String,
-    ack: Option<oneshot::Sender<Result<(), WriteError>>>,
+    ack: Option<oneshot::Sender<Done>>,
+}
+
+/// A write's outcome, with when its batch was taken up and when it committed (for the
+/// timing line of [`TIMING_TARGET`]).
+struct Done {
+    outcome: Result<(), WriteError>,
+    /// The batch's writes: (acknowledged, queued).
+    batch: (usize, usize),
+    /// When the writer took the batch's first write from the queue.
+    picked: Instant,
+    /// When the batch's commit returned.
+    committed: Instant,
 }
 
 /// Handle to the writer of one database file (cheap to clone).
@@ -157,15 +201,21 @@ impl Writer {
     /// tokio runtime). It ends when its last handle is dropped; whoever else writes the file
     /// must be handed a clone of this one, never start a second.
     pub fn spawn(pool: SqlitePool) -> Self {
-        Self::spawn_with(pool, Arc::default())
+        Self::spawn_with(pool, Arc::default(), JournalSync::Normal)
     }
 
-    /// [`Writer::spawn`], noting every storage fault in `clock` (the pool's hooks then stop
-    /// reusing the connections that saw it).
-    pub fn spawn_with(pool: SqlitePool, clock: Arc<FaultClock>) -> Self {
+    /// [`Writer::spawn`] with the journal's commit durability, noting every storage fault in
+    /// `clock` (the pool's hooks then stop reusing the connections that saw it).
+    pub fn spawn_with(pool: SqlitePool, clock: Arc<FaultClock>, sync: JournalSync) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let faulted = Arc::default();
-        tokio::spawn(run(pool, rx, Arc::clone(&faulted), clock));
+        let store = Store {
+            path: pool.connect_options().get_filename().to_owned(),
+            full: sync == JournalSync::Full,
+            conn: None,
+            pool_open: true,
+        };
+        tokio::spawn(run(store, pool, rx, Arc::clone(&faulted), clock));
         Self { tx, faulted }
     }
 
@@ -177,6 +227,7 @@ impl Writer {
 
     /// Queues a write and waits until it is committed (or failed).
     pub async fn write(&self, stmts: Vec<Stmt>) -> Result<(), WriteError> {
+        let queued = Instant::now();
         let (ack, done) = oneshot::channel();
         self.tx
             .send(Msg::Write(Write {
@@ -185,7 +236,23 @@ impl Writer {
                 ack: Some(ack),
             }))
             .map_err(|_| WriteError::Stopped)?;
-        done.await.unwrap_or(Err(WriteError::Stopped))
+        let Ok(done) = done.await else {
+            return Err(WriteError::Stopped);
+        };
+        if tracing::enabled!(target: TIMING_TARGET, tracing::Level::DEBUG) {
+            let us = |a: Instant, b: Instant| (b.saturating_duration_since(a)).as_micros();
+            debug!(
+                target: TIMING_TARGET,
+                total_us = us(queued, Instant::now()),
+                queue_us = us(queued, done.picked),
+                commit_us = us(done.picked, done.committed),
+                back_us = us(done.committed, Instant::now()),
+                acked = done.batch.0,
+                queued_writes = done.batch.1,
+                "journal write timing"
+            );
+        }
+        done.outcome
     }
 
     /// Queues a write without waiting; a failure is logged with `what`. It commits before any
@@ -218,33 +285,138 @@ impl Writer {
     }
 }
 
+/// The writer's connection and how to open it.
+struct Store {
+    path: PathBuf,
+    /// `synchronous = FULL`: every commit is an fsync (run on the blocking pool).
+    full: bool,
+    conn: Option<Connection>,
+    /// False once the journal's pool started closing: no write commits after that.
+    pool_open: bool,
+}
+
+/// Why a batch did not commit: nothing of it is stored.
+struct BatchFailed {
+    reason: String,
+    /// The storage failed (disk full, I/O error, corruption), not the batch.
+    fault: bool,
+}
+
+impl From<rusqlite::Error> for BatchFailed {
+    fn from(e: rusqlite::Error) -> Self {
+        Self {
+            fault: storage_fault(&e),
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// The outcome of each write of a batch, or why the batch failed.
+type Outcomes = Result<Vec<Result<(), WriteError>>, BatchFailed>;
+
+impl Store {
+    /// Commits `batch` on the connection (opened when there is none); the connection is
+    /// dropped (rolling back what a failed `COMMIT` left open) when the batch failed or saw a
+    /// storage fault. Empties `batch` only when its outcomes are lost with a failed thread.
+    async fn commit(&mut self, batch: &mut Vec<Write>) -> Outcomes {
+        if !self.pool_open {
+            return Err(BatchFailed {
+                reason: "the journal's pool is closed".into(),
+                fault: false,
+            });
+        }
+        let mut conn = match self.conn.take() {
+            Some(c) => c,
+            None => open(&self.path, self.full)?,
+        };
+        let inline = (!self.full).then(|| run_all(&mut conn, batch));
+        let outcomes = match inline {
+            Some(ran) if !ran.as_ref().err().is_some_and(busy) => ran,
+            // `journal_sync = "full"` (a commit is an fsync), or another connection holds the
+            // file's write lock: on the blocking pool, waiting for the lock as the pool would.
+            _ => {
+                let writes = std::mem::take(batch);
+                let ran = tokio::task::spawn_blocking(move || {
+                    let ran = conn
+                        .busy_timeout(BUSY_TIMEOUT)
+                        .and_then(|()| run_all(&mut conn, &writes));
+                    // Not waiting again: the next batch runs inline.
+                    let reset = conn.busy_timeout(Duration::ZERO);
+                    (conn, writes, ran.and_then(|o| reset.map(|()| o)))
+                })
+                .await;
+                match ran {
+                    Ok((c, writes, outcomes)) => {
+                        conn = c;
+                        *batch = writes;
+                        outcomes
+                    }
+                    // Its writes' callers hear `Stopped` (their acknowledgements are dropped).
+                    Err(e) => {
+                        return Err(BatchFailed {
+                            reason: format!("journal commit thread failed: {e}"),
+                            fault: false,
+                        });
+                    }
+                }
+            }
+        };
+        let keep = match &outcomes {
+            Ok(o) => !o
+                .iter()
+                .any(|r| matches!(r, Err(WriteError::Statement(e)) if storage_fault(e))),
+            Err(_) => false,
+        };
+        if keep {
+            self.conn = Some(conn);
+        }
+        outcomes.map_err(BatchFailed::from)
+    }
+}
+
+/// Opens the writer's connection to the journal file (created by the pool already).
+fn open(path: &std::path::Path, full: bool) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    // A batch run inline never waits for the file's lock (it would hold a runtime worker):
+    // a busy file sends the batch to the blocking pool, which waits (`Store::commit`).
+    conn.busy_timeout(Duration::ZERO)?;
+    // As sqlx's connections of the pool: foreign keys enforced, the journal's durability.
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
 async fn run(
+    mut store: Store,
     pool: SqlitePool,
     mut rx: mpsc::UnboundedReceiver<Msg>,
     faulted: Arc<AtomicBool>,
     clock: Arc<FaultClock>,
 ) {
-    let mut conn: Option<PoolConnection<Sqlite>> = None;
     let mut batch = Vec::new();
     let mut closing = None;
-    // Whoever closes the pool directly (not through `Writer::close`) must not wait forever
-    // on the held connection: it is closed as soon as the pool starts closing.
+    // Once the pool closes, the file is being let go: the connection is dropped and later
+    // writes fail.
     let mut pool_closed = std::pin::pin!(pool.close_event());
-    let mut pool_open = true;
     loop {
-        let first = if pool_open {
+        let first = if store.pool_open {
             tokio::select! {
-                m = rx.recv() => m,
+                // The pool's close first: a write sent after `pool.close()` returned fails.
+                biased;
                 () = &mut pool_closed => {
-                    pool_open = false;
-                    close(&mut conn).await;
+                    store.pool_open = false;
+                    store.conn = None;
                     continue;
                 }
+                m = rx.recv() => m,
             }
         } else {
             rx.recv().await
         };
         let Some(first) = first else { break };
+        let picked = Instant::now();
         match first {
             Msg::Write(w) => batch.push(w),
             Msg::Close(done) => closing = Some(done),
@@ -257,17 +429,19 @@ async fn run(
             }
         }
         if !batch.is_empty() {
-            commit(&pool, &mut conn, &mut batch, &faulted, &clock).await;
+            commit(&mut store, &mut batch, &faulted, &clock, picked).await;
         }
         if let Some(done) = closing {
-            // Closed here, before the caller hears back (a dropped one would be handed back
-            // to the pool by a spawned task, later): `pool.close()` then waits on nothing.
-            close(&mut conn).await;
+            // Closed before the caller hears back: the file is let go when `close` returns.
+            store.conn = None;
             rx.close();
             // Writes that raced the close: refused, not left waiting.
             while let Ok(m) = rx.try_recv() {
                 match m {
-                    Msg::Write(w) => report(w, Err(WriteError::Stopped)),
+                    Msg::Write(w) => {
+                        let now = Instant::now();
+                        report(w, Err(WriteError::Stopped), (now, now, (0, 0)));
+                    }
                     Msg::Close(also) => {
                         let _ = also.send(());
                     }
@@ -282,48 +456,33 @@ async fn run(
 /// SQLite primary result codes of a failing storage (`sqlite3.h`): `SQLITE_IOERR` (10),
 /// `SQLITE_CORRUPT` (11), `SQLITE_FULL` (13), `SQLITE_CANTOPEN` (14); extended codes carry
 /// the primary one in their low byte.
-fn storage_fault(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_) => true,
-        sqlx::Error::Database(db) => db
-            .code()
-            .and_then(|c| c.parse::<i64>().ok())
-            .is_some_and(|c| [10, 11, 13, 14].contains(&(c & 0xff))),
-        _ => false,
-    }
+fn storage_fault(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if [10, 11, 13, 14].contains(&(f.extended_code & 0xff)))
 }
 
-/// Commits `batch` in one transaction on the held connection (acquired when there is none)
-/// and reports each write's outcome; a storage fault sets `faulted` and closes the
-/// connection, a committed batch of writes clears it.
+/// Commits `batch` in one transaction and reports each write's outcome; a storage fault sets
+/// `faulted` (and drops the connection), a committed batch of writes clears it.
 async fn commit(
-    pool: &SqlitePool,
-    conn: &mut Option<PoolConnection<Sqlite>>,
+    store: &mut Store,
     batch: &mut Vec<Write>,
     faulted: &AtomicBool,
     clock: &FaultClock,
+    picked: Instant,
 ) {
     let writes = batch.iter().any(|w| !w.stmts.is_empty());
     let outcomes = if writes {
-        match held(pool, conn).await {
-            Ok(c) => run_all(c, batch).await,
-            Err(e) => Err(e),
-        }
+        store.commit(batch).await
     } else {
         Ok(batch.iter().map(|_| Ok(())).collect())
     };
     if writes {
         let fault = match &outcomes {
-            Err(e) => storage_fault(e),
+            Err(e) => e.fault,
             Ok(o) => o
                 .iter()
                 .any(|r| matches!(r, Err(WriteError::Statement(e)) if storage_fault(e))),
         };
-        if fault || outcomes.is_err() {
-            // A failed BEGIN/COMMIT may leave its transaction open on the connection: closing
-            // it rolls that back; the next batch takes a fresh one.
-            close(conn).await;
-        }
         if fault {
             clock.note();
             if !faulted.swap(true, Ordering::AcqRel) {
@@ -333,44 +492,35 @@ async fn commit(
             warn!("journal writes commit again: trading resumes");
         }
     }
+    let acked = batch.iter().filter(|w| w.ack.is_some()).count();
+    let at = (picked, Instant::now(), (acked, batch.len() - acked));
     match outcomes {
         Ok(outcomes) => {
             for (w, outcome) in batch.drain(..).zip(outcomes) {
-                report(w, outcome);
+                report(w, outcome, at);
             }
         }
         Err(e) => {
-            let reason = e.to_string();
             for w in batch.drain(..) {
-                report(w, Err(WriteError::Batch(reason.clone())));
+                report(w, Err(WriteError::Batch(e.reason.clone())), at);
             }
         }
     }
 }
 
-/// The writer's connection, acquired from the pool when it holds none.
-async fn held<'c>(
-    pool: &SqlitePool,
-    conn: &'c mut Option<PoolConnection<Sqlite>>,
-) -> Result<&'c mut SqliteConnection, sqlx::Error> {
-    if conn.is_none() {
-        *conn = Some(pool.acquire().await?);
-    }
-    conn.as_deref_mut().ok_or(sqlx::Error::PoolClosed)
-}
-
-/// Closes the writer's connection, if it holds one (a failure to close leaves nothing to do).
-async fn close(conn: &mut Option<PoolConnection<Sqlite>>) {
-    if let Some(c) = conn.take() {
-        let _ = c.close().await;
-    }
-}
-
-fn report(w: Write, outcome: Result<(), WriteError>) {
+/// Tells `w`'s caller its outcome; `at`: when its batch was taken up, when it committed, and
+/// its (acknowledged, queued) writes.
+fn report(w: Write, outcome: Result<(), WriteError>, at: (Instant, Instant, (usize, usize))) {
     match w.ack {
         // The caller may have gone (e.g. its wave was cancelled): nothing to tell.
         Some(ack) => {
-            let _ = ack.send(outcome);
+            let (picked, committed, batch) = at;
+            let _ = ack.send(Done {
+                outcome,
+                batch,
+                picked,
+                committed,
+            });
         }
         None => match outcome {
             Ok(()) => {}
@@ -380,135 +530,37 @@ fn report(w: Write, outcome: Result<(), WriteError>) {
     }
 }
 
-async fn run_all(
-    conn: &mut SqliteConnection,
+/// Runs a batch between `BEGIN IMMEDIATE` and `COMMIT` (taking the write lock first, so a
+/// busy file fails before anything ran). Err: the batch is not stored — the lock was busy,
+/// or `BEGIN` or `COMMIT` failed (a failed `COMMIT` is rolled back, so the batch can run
+/// again).
+fn run_all(
+    conn: &mut Connection,
     batch: &[Write],
-) -> Result<Vec<Result<(), WriteError>>, sqlx::Error> {
-    // One write of one statement: SQLite's autocommit makes it its own transaction (all or
-    // nothing), two round trips fewer than BEGIN … COMMIT. A storage fault of it is a
-    // statement error, which `commit` sees as well.
-    if let [w] = batch
-        && w.stmts.len() == 1
-    {
-        return Ok(vec![run_one(conn, &w.stmts).await]);
+) -> Result<Vec<Result<(), WriteError>>, rusqlite::Error> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let outcomes = batch.iter().map(|w| run_one(conn, &w.stmts)).collect();
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        // Failing here (e.g. no transaction left open) leaves nothing to undo.
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e);
     }
-    if let Some(outcomes) = one_trip(conn, batch).await? {
-        return Ok(outcomes);
-    }
-    use sqlx::Connection as _;
-    let mut tx = conn.begin().await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for w in batch {
-        outcomes.push(run_one(&mut tx, &w.stmts).await);
-    }
-    tx.commit().await?;
     Ok(outcomes)
 }
 
-/// Most statements a batch may have to go as one query (each distinct shape of batch is one
-/// more statement in sqlx's cache).
-const ONE_TRIP_STATEMENTS: usize = 8;
-
-/// Runs a small batch as one query, `BEGIN; …; COMMIT`, in one round trip to the connection's
-/// worker thread. `None` when the batch does not qualify or a statement failed (then rolled
-/// back, nothing of it stored): the caller runs it statement by statement, as before. Only
-/// anonymous `?` parameters bind across statements in order, and a compare-and-set must end
-/// its write (a lost one skips the write's later statements otherwise).
-async fn one_trip(
-    conn: &mut SqliteConnection,
-    batch: &[Write],
-) -> Result<Option<Vec<Result<(), WriteError>>>, sqlx::Error> {
-    let stmts: Vec<&Stmt> = batch.iter().flat_map(|w| &w.stmts).collect();
-    let numbered = |sql: &str| {
-        sql.contains('$')
-            || sql
-                .as_bytes()
-                .windows(2)
-                .any(|p| p[0] == b'?' && p[1].is_ascii_digit())
-    };
-    let eligible = stmts.len() <= ONE_TRIP_STATEMENTS
-        && stmts.iter().all(|s| !numbered(s.sql))
-        && batch
-            .iter()
-            .all(|w| w.stmts.iter().rev().skip(1).all(|s| !s.expect_row));
-    if !eligible {
-        return Ok(None);
-    }
-    let mut sql = String::from("BEGIN;");
-    for s in &stmts {
-        sql.push_str(s.sql.trim_end().trim_end_matches(';'));
-        sql.push(';');
-    }
-    sql.push_str("COMMIT");
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for a in stmts.iter().flat_map(|s| &s.args) {
-        q = bind(q, a);
-    }
-    // The changes of BEGIN, each statement, COMMIT, in order.
-    let mut changes = Vec::with_capacity(stmts.len() + 2);
-    let failed = {
-        use futures::TryStreamExt as _;
-        // Deprecated by sqlx (launchbadge/sqlx#3108) but the one way to read each statement's
-        // changes; should it stop working, the error below sends every batch the long way.
-        #[allow(deprecated)]
-        let mut results = q.fetch_many(&mut *conn);
-        loop {
-            match results.try_next().await {
-                Ok(Some(sqlx::Either::Left(done))) => changes.push(done.rows_affected()),
-                Ok(Some(sqlx::Either::Right(_))) => {}
-                Ok(None) => break None,
-                Err(e) => break Some(e),
-            }
-        }
-    };
-    if let Some(e) = failed {
-        if changes.len() == stmts.len() + 1 {
-            // COMMIT itself failed: the batch is not stored (the connection is then closed).
-            return Err(e);
-        }
-        // Failing here (no transaction open) is fine: a transaction left open makes the
-        // long way's BEGIN fail, which closes the connection (and rolls it back).
-        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-        return Ok(None);
-    }
-    let mut each = changes.into_iter().skip(1);
-    let outcomes = batch
-        .iter()
-        .map(|w| {
-            let mut lost = false;
-            for s in &w.stmts {
-                let n = each.next().unwrap_or(0);
-                lost |= s.expect_row && n == 0;
-            }
-            if lost { Err(WriteError::NoRow) } else { Ok(()) }
-        })
-        .collect();
-    Ok(Some(outcomes))
-}
-
-fn bind<'q>(
-    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
-    a: &Value,
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
-    match a {
-        Value::Text(v) => q.bind(v.clone()),
-        Value::Int(v) => q.bind(*v),
-        Value::Real(v) => q.bind(*v),
-        Value::Blob(v) => q.bind(v.clone()),
-        Value::Null => q.bind(None::<String>),
-    }
+/// SQLite's `SQLITE_BUSY`: another connection holds the lock.
+fn busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy)
 }
 
 /// Runs one write's statements. A failed statement leaves the transaction usable (SQLite
 /// undoes only that statement), so one bad write does not sink its batch.
-async fn run_one(conn: &mut SqliteConnection, stmts: &[Stmt]) -> Result<(), WriteError> {
+fn run_one(conn: &Connection, stmts: &[Stmt]) -> Result<(), WriteError> {
     for s in stmts {
-        let mut q = sqlx::query(s.sql);
-        for a in &s.args {
-            q = bind(q, a);
-        }
-        let done = q.execute(&mut *conn).await?;
-        if s.expect_row && done.rows_affected() == 0 {
+        // One statement per `Stmt`; a trailing `;` would read as a second, empty one.
+        let mut stmt = conn.prepare_cached(s.sql.trim_end().trim_end_matches(';'))?;
+        let changed = stmt.execute(rusqlite::params_from_iter(&s.args))?;
+        if s.expect_row && changed == 0 {
             return Err(WriteError::NoRow);
         }
     }
@@ -516,126 +568,4 @@ async fn run_one(conn: &mut SqliteConnection, stmts: &[Stmt]) -> Result<(), Writ
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-    use std::str::FromStr;
-
-    /// A fresh database file, its writer, and table `t` created by `create`.
-    async fn setup(create: &'static str) -> (tempfile::TempDir, SqlitePool, Writer) {
-        let dir = tempfile::tempdir().unwrap();
-        let opts = SqliteConnectOptions::from_str("sqlite://")
-            .unwrap()
-            .filename(dir.path().join("w.db"))
-            .create_if_missing(true);
-        let p = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
-        let w = Writer::spawn(p.clone());
-        w.write(vec![Stmt::new(create, vec![])]).await.unwrap();
-        (dir, p, w)
-    }
-
-    fn insert(k: i64, v: &str) -> Stmt {
-        Stmt::new(
-            "INSERT INTO t (k, v) VALUES (?, ?)",
-            vec![k.into(), v.into()],
-        )
-    }
-
-    #[tokio::test]
-    async fn queued_writes_commit_in_order_and_one_failure_spares_the_batch() {
-        let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)").await;
-        for k in 0..100_i64 {
-            w.queue(format!("row {k}"), vec![insert(k, "a")]);
-        }
-        let dup = w.write(vec![insert(5, "dup")]);
-        let stale = w.write(vec![
-            Stmt::new("UPDATE t SET v = 'b' WHERE k = ?", vec![1000_i64.into()]).expecting_a_row(),
-        ]);
-        let (dup, stale) = tokio::join!(dup, stale);
-        assert!(matches!(dup, Err(WriteError::Statement(_))), "{dup:?}");
-        assert!(matches!(stale, Err(WriteError::NoRow)), "{stale:?}");
-        w.queue(
-            "update".into(),
-            vec![Stmt::new("UPDATE t SET v = 'z' WHERE k = 99", vec![])],
-        );
-        w.flush().await.unwrap();
-        let (n, last): (i64, String) = sqlx::query_as("SELECT COUNT(*), MAX(v) FROM t")
-            .fetch_one(&p)
-            .await
-            .unwrap();
-        assert_eq!(
-            (n, last.as_str()),
-            (100, "z"),
-            "all queued writes, in order"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_small_batch_in_one_query_reports_each_write_and_falls_back_on_a_failure() {
-        let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)").await;
-        let set = |k: i64, v: &str| {
-            Stmt::new("UPDATE t SET v = ? WHERE k = ?", vec![v.into(), k.into()]).expecting_a_row()
-        };
-        // Queued before the writer runs: one batch of five statements, one query.
-        w.queue("one".into(), vec![insert(1, "a")]);
-        w.queue("two".into(), vec![insert(2, "a"), set(2, "b")]);
-        let (lost, won) = tokio::join!(w.write(vec![set(99, "x")]), w.write(vec![set(1, "c")]));
-        assert!(matches!(lost, Err(WriteError::NoRow)), "{lost:?}");
-        assert!(won.is_ok(), "{won:?}");
-        // A failing statement rolls the query back; the batch then runs statement by statement.
-        w.queue("three".into(), vec![insert(3, "a")]);
-        let (dup, four) = tokio::join!(
-            w.write(vec![insert(1, "dup")]),
-            w.write(vec![insert(4, "a")])
-        );
-        assert!(matches!(dup, Err(WriteError::Statement(_))), "{dup:?}");
-        assert!(four.is_ok(), "{four:?}");
-        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT k, v FROM t ORDER BY k")
-            .fetch_all(&p)
-            .await
-            .unwrap();
-        let want = [(1, "c"), (2, "b"), (3, "a"), (4, "a")].map(|(k, v)| (k, v.to_owned()));
-        assert_eq!(rows, want.to_vec());
-    }
-
-    #[tokio::test]
-    async fn close_commits_what_was_queued_and_gives_the_connection_back() {
-        let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY)").await;
-        for k in 0..10_i64 {
-            w.queue(
-                format!("row {k}"),
-                vec![Stmt::new("INSERT INTO t (k) VALUES (?)", vec![k.into()])],
-            );
-        }
-        let other = w.clone();
-        w.close().await;
-        let late = other
-            .write(vec![Stmt::new("INSERT INTO t (k) VALUES (99)", vec![])])
-            .await;
-        assert!(matches!(late, Err(WriteError::Stopped)), "{late:?}");
-        // The held connection is closed: none is out of the pool.
-        assert_eq!(p.size(), p.num_idle() as u32, "every connection idle");
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
-            .fetch_one(&p)
-            .await
-            .unwrap();
-        assert_eq!(n, 10, "writes queued before the close are committed");
-        // A handle still alive (as the paper exchange's) does not keep the pool open.
-        tokio::time::timeout(std::time::Duration::from_secs(10), p.close())
-            .await
-            .expect("the pool closes: the writer gave its connection back");
-        other.close().await;
-    }
-
-    #[tokio::test]
-    async fn closing_the_pool_directly_does_not_wait_on_the_held_connection() {
-        let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER)").await;
-        tokio::time::timeout(std::time::Duration::from_secs(10), p.close())
-            .await
-            .expect("the pool closes though the writer is alive");
-        let late = w
-            .write(vec![Stmt::new("INSERT INTO t (k) VALUES (1)", vec![])])
-            .await;
-        assert!(matches!(late, Err(WriteError::Batch(_))), "{late:?}");
-    }
-}
+mod tests;

@@ -1,0 +1,152 @@
+//! The writer's unit tests on a temp SQLite file.
+
+use super::*;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use std::str::FromStr;
+
+/// A fresh database file, its writer, and table `t` created by `create`.
+async fn setup(create: &'static str) -> (tempfile::TempDir, SqlitePool, Writer) {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = SqliteConnectOptions::from_str("sqlite://")
+        .unwrap()
+        .filename(dir.path().join("w.db"))
+        .create_if_missing(true);
+    let p = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
+    let w = Writer::spawn(p.clone());
+    w.write(vec![Stmt::new(create, vec![])]).await.unwrap();
+    (dir, p, w)
+}
+
+fn insert(k: i64, v: &str) -> Stmt {
+    Stmt::new(
+        "INSERT INTO t (k, v) VALUES (?, ?)",
+        vec![k.into(), v.into()],
+    )
+}
+
+#[tokio::test]
+async fn queued_writes_commit_in_order_and_one_failure_spares_the_batch() {
+    let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)").await;
+    for k in 0..100_i64 {
+        w.queue(format!("row {k}"), vec![insert(k, "a")]);
+    }
+    let dup = w.write(vec![insert(5, "dup")]);
+    let stale = w.write(vec![
+        Stmt::new("UPDATE t SET v = 'b' WHERE k = ?", vec![1000_i64.into()]).expecting_a_row(),
+    ]);
+    let (dup, stale) = tokio::join!(dup, stale);
+    assert!(matches!(dup, Err(WriteError::Statement(_))), "{dup:?}");
+    assert!(matches!(stale, Err(WriteError::NoRow)), "{stale:?}");
+    w.queue(
+        "update".into(),
+        vec![Stmt::new("UPDATE t SET v = 'z' WHERE k = 99", vec![])],
+    );
+    w.flush().await.unwrap();
+    let (n, last): (i64, String) = sqlx::query_as("SELECT COUNT(*), MAX(v) FROM t")
+        .fetch_one(&p)
+        .await
+        .unwrap();
+    assert_eq!(
+        (n, last.as_str()),
+        (100, "z"),
+        "all queued writes, in order"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_reports_each_write_and_a_failed_statement_spares_the_others() {
+    let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)").await;
+    let set = |k: i64, v: &str| {
+        Stmt::new("UPDATE t SET v = ? WHERE k = ?", vec![v.into(), k.into()]).expecting_a_row()
+    };
+    // Queued before the writer runs: one batch of five statements, one transaction.
+    w.queue("one".into(), vec![insert(1, "a")]);
+    w.queue("two".into(), vec![insert(2, "a"), set(2, "b")]);
+    let (lost, won) = tokio::join!(w.write(vec![set(99, "x")]), w.write(vec![set(1, "c")]));
+    assert!(matches!(lost, Err(WriteError::NoRow)), "{lost:?}");
+    assert!(won.is_ok(), "{won:?}");
+    // A failing statement is undone alone; the rest of its batch commits.
+    w.queue("three".into(), vec![insert(3, "a")]);
+    let (dup, four) = tokio::join!(
+        w.write(vec![insert(1, "dup")]),
+        w.write(vec![insert(4, "a")])
+    );
+    assert!(matches!(dup, Err(WriteError::Statement(_))), "{dup:?}");
+    assert!(four.is_ok(), "{four:?}");
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT k, v FROM t ORDER BY k")
+        .fetch_all(&p)
+        .await
+        .unwrap();
+    let want = [(1, "c"), (2, "b"), (3, "a"), (4, "a")].map(|(k, v)| (k, v.to_owned()));
+    assert_eq!(rows, want.to_vec());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_waits_on_the_blocking_pool_while_another_connection_holds_the_lock() {
+    let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)").await;
+    w.write(vec![insert(1, "a")]).await.unwrap();
+    // Another connection takes the file's write lock and keeps it for a while.
+    let mut other = p.acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let waiting = tokio::spawn({
+        let w = w.clone();
+        async move { w.write(vec![insert(2, "b")]).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished(), "the write waits for the lock");
+    sqlx::query("COMMIT").execute(&mut *other).await.unwrap();
+    drop(other);
+    let written = waiting.await.unwrap();
+    assert!(written.is_ok(), "{written:?}");
+    // The connection runs inline again afterwards.
+    w.write(vec![insert(3, "c")]).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+        .fetch_one(&p)
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+}
+
+#[tokio::test]
+async fn close_commits_what_was_queued_and_gives_the_connection_back() {
+    let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY)").await;
+    for k in 0..10_i64 {
+        w.queue(
+            format!("row {k}"),
+            vec![Stmt::new("INSERT INTO t (k) VALUES (?)", vec![k.into()])],
+        );
+    }
+    let other = w.clone();
+    w.close().await;
+    let late = other
+        .write(vec![Stmt::new("INSERT INTO t (k) VALUES (99)", vec![])])
+        .await;
+    assert!(matches!(late, Err(WriteError::Stopped)), "{late:?}");
+    // The held connection is closed: none is out of the pool.
+    assert_eq!(p.size(), p.num_idle() as u32, "every connection idle");
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+        .fetch_one(&p)
+        .await
+        .unwrap();
+    assert_eq!(n, 10, "writes queued before the close are committed");
+    // A handle still alive (as the paper exchange's) does not keep the pool open.
+    tokio::time::timeout(std::time::Duration::from_secs(10), p.close())
+        .await
+        .expect("the pool closes: the writer gave its connection back");
+    other.close().await;
+}
+
+#[tokio::test]
+async fn closing_the_pool_directly_does_not_wait_on_the_held_connection() {
+    let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER)").await;
+    tokio::time::timeout(std::time::Duration::from_secs(10), p.close())
+        .await
+        .expect("the pool closes though the writer is alive");
+    let late = w
+        .write(vec![Stmt::new("INSERT INTO t (k) VALUES (1)", vec![])])
+        .await;
+    assert!(matches!(late, Err(WriteError::Batch(_))), "{late:?}");
+}
