@@ -1,16 +1,10 @@
 //! The paper account's free balance, kept across agent restarts.
 //!
-//! Why: positions and orders of the paper exchange live in the journal database, so a
-//! restarted agent still holds them; a balance seeded afresh from `adapter.paper.balance`
-//! at every start would pay for them a second time, and a replay or demo with a balance for
-//! two positions would open two more after each restart.
-//!
-//! Each entry and close stores its balance change (one row per order, exact decimal text) in
-//! the same journal write as the order and position it goes with, so concurrent orders
-//! (windowed mode) commit in any order and the sum still holds; at start-up the balance is the
-//! configured one plus those changes. The configured balance they started from is stored too:
-//! a different `adapter.paper.balance` starts over from the new one (the operator changed
-//! the scenario).
+//! The positions live on across restarts, so a balance seeded afresh would pay for them twice.
+//! Each entry and close stores its balance change (exact decimal text) in the same write as its
+//! order, so concurrent orders commit in any order and the sum holds; at start-up the balance
+//! is the configured one plus the changes, unless `adapter.paper.balance` changed (then it
+//! starts over from the new one).
 
 use rust_decimal::Decimal;
 use sqlx::Row;
