@@ -1,10 +1,6 @@
-//! The trailing stop's step, journaled on the entry's row next to the protective stop's.
-//!
-//! `off` (none asked) is final. Otherwise `pending → sending → placed | failed`, or
-//! `pending | sending → dropped` when the position is gone or not the entry's. `sending`
-//! commits before each attempt leaves, so a later run looks up the derived ids up to it and a
-//! trailing stop is never placed twice; `pending` means none ever left. One exhaustive `match`
-//! refuses unlisted changes.
+//! The trailing stop's step, journaled on the entry's row: `off` (none asked), or `pending →
+//! sending → placed | failed | dropped` (position gone or not the entry's). `sending` commits
+//! before each attempt leaves, so a later run looks up the ids up to it: never placed twice.
 
 use chrono::Utc;
 use strum::{Display, EnumIter, EnumString};
@@ -103,8 +99,7 @@ fn trailing_stmt(
 }
 
 impl Journal {
-    /// Records that trailing attempt `attempt` is about to leave, and returns once committed
-    /// (everything queued before it, such as the protective stop's `placed`, commits first).
+    /// Records that trailing attempt `attempt` is about to leave; returns once committed.
     pub async fn trailing_step(
         &self,
         client_order_id: &str,
