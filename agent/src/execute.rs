@@ -51,17 +51,14 @@ use timing::{Step, StepTimes};
 
 /// Most derived ids of one kind an order uses ([`derived_id`] numbers attempts modulo 100).
 const MAX_DERIVED_IDS: u32 = 100;
-/// Lookups tried before an unknown outcome is given up on for this run (paced by
-/// `lookup_backoff_ms`, `execute/backoff.rs`).
+/// Lookups tried before an unknown outcome is given up on for this run (`execute/backoff.rs`).
 const LOOKUP_ATTEMPTS: u32 = 5;
-/// Validation or execution error of a signal the venue's rate limit held back (nothing was
-/// sent; not a refusal of the order).
+/// Error of a signal the venue's rate limit held back (nothing sent; not a refusal).
 pub const THROTTLED: &str = "exchange_throttled";
-/// Outcome error of a filled entry whose stop could not be placed and whose position was
-/// closed (or was found gone).
+/// Outcome error of a filled entry whose stop failed and whose position was closed (or gone).
 const STOP_FAILED_CLOSED: &str = "stop_failed_closed";
-/// Outcome error of a filled entry whose stop could not be placed and whose market close failed
-/// too: the position is open without a stop ([`ExecStatus::Unprotected`]).
+/// Outcome error of a filled entry whose stop and market close both failed
+/// ([`ExecStatus::Unprotected`]).
 pub const STOP_FAILED_CLOSE_FAILED: &str = "stop_failed_close_failed";
 /// Outcome error of an earlier run's filled entry whose position a later run found gone or not
 /// its own before its stop was placed: nothing is sent; it still counts as executed.
@@ -139,8 +136,8 @@ impl Execution {
     }
 }
 
-/// A client order id derived from the entry's, for its stop (`s`) or close (`c`) attempts:
-/// same length rule (at most 36 of `[A-Za-z0-9_-]`), distinct per attempt.
+/// A client order id derived from the entry's for its stop (`s`), close (`c`) or trailing
+/// (`t`) attempts: at most 36 of `[A-Za-z0-9_-]`, distinct per attempt.
 pub fn derived_id(entry_id: &str, tag: char, attempt: u32) -> String {
     let body: String = entry_id
         .chars()
@@ -243,8 +240,8 @@ impl Report {
     }
 }
 
-/// Executes one launched candidate. Never panics and never returns an error: every problem
-/// is a failed execution (or, when a position may exist, an execution that holds its slot).
+/// Executes one launched candidate. Never panics or errs: every problem is a failed
+/// execution (or, when a position may exist, one that holds its slot).
 pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
     let started_at = Utc::now();
     let coid = client_order_id(&job.wave_id, job.exchange_id, job.signal.id());

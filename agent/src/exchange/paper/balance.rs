@@ -25,9 +25,8 @@ pub(super) const SCHEMA: &[&str] = &[
     )",
 ];
 
-/// The free balance to start with: `configured` plus the stored changes when they were made
-/// from `configured`, else `configured` (stored as the new start, earlier changes dropped).
-/// `None` (balance not modelled) stores nothing.
+/// The free balance to start with: `configured` plus the stored changes made from it, else
+/// `configured` stored as the new start. `None` (balance not modelled) stores nothing.
 pub(super) async fn load(
     pool: &SqlitePool,
     configured: Option<Decimal>,
@@ -75,8 +74,7 @@ pub(super) async fn load(
     Ok(Some(configured))
 }
 
-/// The statement storing the balance change `delta` (negative: margin taken) made by the
-/// order `client_order_id`.
+/// The statement storing order `client_order_id`'s balance change (negative: margin taken).
 pub(super) fn move_stmt(client_order_id: &str, delta: Decimal) -> Stmt {
     Stmt::new(
         "INSERT INTO paper_balance_moves (client_order_id, delta) VALUES (?, ?)",
