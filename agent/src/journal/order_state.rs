@@ -71,10 +71,7 @@ impl OrderState {
 
     /// True when the outcome is settled (no lookup needed).
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            OrderState::Filled | OrderState::Failed | OrderState::Resolved
-        )
+        matches!(self, Self::Filled | Self::Failed | Self::Resolved)
     }
 }
 

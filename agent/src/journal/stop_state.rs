@@ -73,10 +73,7 @@ impl StopState {
 
     /// True when nothing is left to look up or send (`CloseFailed` is not: a re-run retries).
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            StopState::Placed | StopState::Closed | StopState::Gone
-        )
+        matches!(self, Self::Placed | Self::Closed | Self::Gone)
     }
 }
 

@@ -67,7 +67,7 @@ impl TrailingState {
 
     /// True when nothing is left to look up or send.
     pub fn is_final(self) -> bool {
-        !matches!(self, TrailingState::Pending | TrailingState::Sending)
+        !matches!(self, Self::Pending | Self::Sending)
     }
 }
 
@@ -106,13 +106,8 @@ impl Journal {
         from: TrailingState,
         attempt: u32,
     ) -> Result<TrailingState, JournalError> {
-        let (to, stmt) = trailing_stmt(
-            client_order_id,
-            from,
-            TrailingEvent::Send,
-            Some(attempt),
-            None,
-        )?;
+        let send = TrailingEvent::Send;
+        let (to, stmt) = trailing_stmt(client_order_id, from, send, Some(attempt), None)?;
         let stale = format!("order {client_order_id}: trailing stop not in state {from}");
         self.commit(stmt, Some(JournalError::Write(stale))).await?;
         Ok(to)
