@@ -136,16 +136,13 @@ impl PaperExchange {
         if seeded {
             for symbol in &cfg.open_positions {
                 let price = price_of(symbol);
-                seed_position(
-                    pool,
-                    symbol,
-                    &Position {
-                        side: Side::Long,
-                        quantity: Position::quantity(cfg.notional, price),
-                        entry_price: price,
-                    },
-                )
-                .await?;
+                let quantity = Position::quantity(cfg.notional, price);
+                let p = Position {
+                    side: Side::Long,
+                    quantity,
+                    entry_price: price,
+                };
+                seed_position(pool, symbol, &p).await?;
             }
         }
         let mut world = World {
