@@ -1,32 +1,18 @@
-//! Opening one position: journal, entry, protective stop; and settling orders journaled by an
-//! earlier run of the wave.
+//! Opening one position (journal, entry, protective stop) and settling orders an earlier run
+//! of the wave journaled (docs/design.md §3):
+//! 1. under the symbol's lock, an open position makes the signal a duplicate, not a failure;
+//! 2. after the rate limiter and deadline check; a wave stopped while the order waited ends it
+//!    unsent and unjournaled (error `cancelled`, `deadline` or `shutdown`);
+//! 3. journal the order `sent` under its deterministic client order id (the one committed
+//!    write before it leaves), then place;
+//! 4. filled → protective stop with bounded retries, else close at market; if that fails too
+//!    the position stays open ([`ExecStatus::Unprotected`]). No answer or "duplicate client
+//!    order id" → `unknown`, looked up by id, never sent again. Each stop or close attempt is
+//!    journaled and committed before it leaves.
 //!
-//! Order of steps for a signal the walk launches (docs/design.md §3):
-//! 1. take the symbol's lock and re-check for an open position (another wave may have opened
-//!    it since validation): if so, the signal is a duplicate, not an execution failure;
-//! 2. wait for the rate limiter; refuse if the wave's deadline passed; a wave stopped
-//!    (cancel, deadline, shutdown) while the order waited for the lock, the positions read or
-//!    the limiter ends it unsent and unjournaled (a failed execution, error `cancelled`,
-//!    `deadline` or `shutdown`);
-//! 3. journal the order as `sent` with the deterministic client order id (one committed write,
-//!    the only one before the order leaves), then place;
-//! 4. filled → protective stop with bounded retries; if it cannot be placed, close at market
-//!    (failed execution); if closing fails too, the position stays open, unprotected, and
-//!    counts ([`ExecStatus::Unprotected`]: logged at error level, and the wave's `Result` is
-//!    not journaled, so a re-sent wave tries to protect it again);
-//!    rejected → failed; no answer → `unknown`, looked up by client order id; "duplicate
-//!    client order id" → `unknown` too (an order under this id exists, maybe filled: it is
-//!    looked up, never counted failed, never sent again). Each stop (and the close) attempt
-//!    is journaled as the row's stop step and committed before it leaves.
-//!
-//! Orders journaled by an earlier run of the wave are never launched by the walk: the session
-//! settles them first with [`settle_prior`] (`execute/recover.rs`), by the live path's code,
-//! but only on the entry's own position.
-//!
-//! Every journal update after the exchange answered is queued ([`Journal::apply_later`]) and
-//! committed in batches off the walk's path; the session flushes the queue before it stores
-//! the wave's `Result`. A crash before such an update commits leaves the row `sent` (or
-//! `unknown`), which a later run settles by lookup — never by sending again.
+//! Updates after the exchange answered are queued ([`Journal::apply_later`]) and flushed before
+//! the wave's `Result` is stored; a crash first leaves the row `sent`/`unknown`, which a later
+//! run settles by lookup ([`settle_prior`]).
 //!
 //! [`Journal::apply_later`]: crate::journal::Journal::apply_later
 
@@ -65,23 +51,17 @@ use timing::{Step, StepTimes};
 
 /// Most derived ids of one kind an order uses ([`derived_id`] numbers attempts modulo 100).
 const MAX_DERIVED_IDS: u32 = 100;
-/// Lookups tried before an unknown outcome is given up on for this run (paced by
-/// `lookup_backoff_ms`, `execute/backoff.rs`).
+/// Lookups tried before an unknown outcome is given up on for this run (`execute/backoff.rs`).
 const LOOKUP_ATTEMPTS: u32 = 5;
-/// Validation or execution error of a signal the venue's rate limit held back (nothing was
-/// sent; not a refusal of the order).
+/// Error of a signal the venue's rate limit held back (nothing sent; not a refusal).
 pub const THROTTLED: &str = "exchange_throttled";
-/// Outcome error of a filled entry whose stop could not be placed and whose position was
-/// closed (or was found gone).
+/// Outcome error of a filled entry whose stop failed and whose position was closed (or gone).
 const STOP_FAILED_CLOSED: &str = "stop_failed_closed";
-/// Outcome error of a filled entry whose stop could not be placed and whose market close failed
-/// too: the position is open without a stop ([`ExecStatus::Unprotected`]).
+/// Outcome error of a filled entry whose stop and market close both failed
+/// ([`ExecStatus::Unprotected`]).
 pub const STOP_FAILED_CLOSE_FAILED: &str = "stop_failed_close_failed";
-/// Outcome error of a filled entry of an earlier run whose position a later run found gone or
-/// not its own (another side or size) before its stop was in place: closed outside the agent
-/// (stopped out, liquidated, by hand), maybe opened again by another wave. Nothing was sent
-/// and the other position was left alone; the entry still counts as executed (a position
-/// opened), so it keeps its slot.
+/// Outcome error of an earlier run's filled entry whose position a later run found gone or not
+/// its own before its stop was placed: nothing is sent; it still counts as executed.
 pub const CLOSED_ELSEWHERE: &str = "position_closed_elsewhere";
 
 /// One order the walk launched.
@@ -103,9 +83,7 @@ pub struct OrderJob {
     pub deadline: Option<DateTime<Utc>>,
     /// Stop distance in percent.
     pub stop_loss_percent: f64,
-    /// Holds the reason once the wave stops (`cancelled`, `deadline`, `shutdown`): an order
-    /// not sent yet (waiting for the symbol's lock, the positions read or the rate limiter)
-    /// then ends unsent, unjournaled, failed with that reason.
+    /// The reason once the wave stops: an order not sent yet then ends unsent, failed with it.
     pub cancel: watch::Receiver<Option<&'static str>>,
     /// Order size in USD, settled at validation.
     pub notional: Decimal,
@@ -122,16 +100,12 @@ pub enum ExecStatus {
     Executed,
     /// No position: rejected, never sent, or closed after its stop failed.
     Failed,
-    /// Not sent: the symbol had an open position under its lock (another wave opened it since
-    /// validation). A duplicate, as at validation, not an execution failure (docs/design.md §1 step 3).
+    /// Not sent: the symbol had an open position under its lock (docs/design.md §1 step 3).
     Duplicate,
-    /// The exchange could not say whether the entry filled: it holds its slot (counts as
-    /// executed) and its journal row stays `unknown` for a later run to look up.
+    /// Fill unknown: holds its slot; the row stays `unknown` for a later run to look up.
     Unresolved,
-    /// A position opened, but neither its protective stop nor a market close could be placed
-    /// (stop step `close_failed`): it counts as executed (it holds its slot) and, like an
-    /// unresolved order, keeps the wave's `Result` out of the journal, so a re-sent wave tries
-    /// again to protect it.
+    /// A position opened but neither its stop nor a market close could be placed: holds its
+    /// slot and, like `Unresolved`, keeps the wave open so a re-sent wave protects it.
     Unprotected,
 }
 
@@ -153,9 +127,7 @@ impl Execution {
         )
     }
 
-    /// True while the order keeps the wave unsettled: its outcome is unknown, or its position
-    /// is open without a stop. The wave's `Result` is not journaled then, so a re-sent wave
-    /// settles it again.
+    /// True while the order keeps the wave's `Result` unjournaled (unknown, or unprotected).
     pub fn leaves_wave_open(&self) -> bool {
         matches!(
             self.status,
@@ -164,8 +136,8 @@ impl Execution {
     }
 }
 
-/// A client order id derived from the entry's, for its stop (`s`) or close (`c`) attempts:
-/// same length rule (at most 36 of `[A-Za-z0-9_-]`), distinct per attempt.
+/// A client order id derived from the entry's for its stop (`s`), close (`c`) or trailing
+/// (`t`) attempts: at most 36 of `[A-Za-z0-9_-]`, distinct per attempt.
 pub fn derived_id(entry_id: &str, tag: char, attempt: u32) -> String {
     let body: String = entry_id
         .chars()
@@ -185,8 +157,8 @@ pub fn side_of(signal: &Signal) -> Side {
     }
 }
 
-/// Everything an outcome names, and what the stop step needs: the order without its signal
-/// (an order journaled by an earlier run may have no signal in this one).
+/// What an outcome names and the stop step needs, without the signal (an earlier run's order
+/// may have none in this one).
 #[derive(Debug, Clone)]
 struct Report {
     signal_id: i64,
@@ -196,10 +168,8 @@ struct Report {
     client_order_id: String,
     side: Side,
     stop_loss_percent: f64,
-    /// The trailing stop to place once the protective stop is in place (`None`: off, or
-    /// settled already).
+    /// Trailing stop to place after the protective stop (`None`: off, or settled already).
     trailing: Option<crate::protocol::Trailing>,
-    /// Per-step time of this order, for the debug timing line.
     times: Arc<StepTimes>,
 }
 
@@ -270,8 +240,8 @@ impl Report {
     }
 }
 
-/// Executes one launched candidate. Never panics and never returns an error: every problem
-/// is a failed execution (or, when a position may exist, an execution that holds its slot).
+/// Executes one launched candidate. Never panics or errs: every problem is a failed
+/// execution (or, when a position may exist, one that holds its slot).
 pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
     let started_at = Utc::now();
     let coid = client_order_id(&job.wave_id, job.exchange_id, job.signal.id());
@@ -288,8 +258,7 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
         trailing: job.trailing,
         times: Arc::default(),
     };
-    // Everything before the journal write may wait (another wave holds the symbol, the rate
-    // limiter): a stop of the wave meanwhile ends the order unsent.
+    // Everything before the journal write may wait: a stop of the wave meanwhile ends it unsent.
     let before_send = async {
         let t = Instant::now();
         let symbol_lock = ctx.symbol_locks.lock(&symbol).await;
@@ -379,6 +348,8 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     r.times.add(Step::Entry, started);
     let look_up = |lookup, sender| lost_then_resolve(&ctx, &r, OrderState::Sent, lookup, sender);
+    let reject =
+        |reason: &str| settle_failed(&ctx, &r, OrderState::Sent, OrderEvent::Reject, reason);
     let mut exec = match placed {
         Ok(Ok(fill)) => {
             let up = filled(&fill);
@@ -389,31 +360,22 @@ pub async fn execute(ctx: Arc<AgentCtx>, job: OrderJob) -> Execution {
             exec
         }
         // Not an answer an entry gets (only closes); refused all the same.
-        Ok(Err(ExchangeError::NoPosition)) => settle_failed(
-            &ctx,
-            &r,
-            OrderState::Sent,
-            OrderEvent::Reject,
-            "no_position",
-        ),
+        Ok(Err(ExchangeError::NoPosition)) => reject("no_position"),
         Ok(Err(ExchangeError::Rejected(reason) | ExchangeError::Unavailable(reason))) => {
-            settle_failed(&ctx, &r, OrderState::Sent, OrderEvent::Reject, &reason)
+            reject(&reason)
         }
         Ok(Err(ExchangeError::Throttled { detail, .. })) => {
-            // The venue refused the request for its rate: nothing was sent.
             ctx.metrics.throttled(&ctx.config.exchange_name, "entry");
             warn!(%coid, %detail, "entry throttled by the venue; not sent");
-            settle_failed(&ctx, &r, OrderState::Sent, OrderEvent::Reject, THROTTLED)
+            reject(THROTTLED)
         }
         Ok(Err(ExchangeError::Unknown(detail))) => {
             warn!(%coid, %detail, "entry outcome unknown; looking it up");
             look_up(Lookup::Unanswered, Sender::ThisRun).await
         }
         Ok(Err(ExchangeError::DuplicateId(detail))) => {
-            // An order under this id already exists (a send whose journal row was lost, or
-            // an earlier attempt): what it did is what counts. Never re-sent. Its fill is an
-            // earlier send's, not this run's: its position may have been closed since (or be
-            // someone else's), so it gets a stop only after the ownership check.
+            // An earlier send under this id: never re-sent; its position may be gone or not
+            // ours, so it gets a stop only after the ownership check.
             warn!(%coid, %detail, "exchange already holds this client order id; looking it up");
             look_up(Lookup::Exists, Sender::EarlierRun).await
         }
@@ -465,8 +427,7 @@ fn settle_failed(
     r.failed(reason)
 }
 
-/// Queues a state change; a failure is logged (the row stays in its earlier state, which a
-/// later run resolves by lookup, so it is safe).
+/// Queues a state change; a failure is only logged (a later run resolves the row by lookup).
 fn record(ctx: &AgentCtx, coid: &str, from: OrderState, event: OrderEvent, up: OrderUpdate) {
     if let Err(e) = ctx.journal.apply_later(coid, from, event, &up) {
         error!(%coid, error = %e, "journal update refused");

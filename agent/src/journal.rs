@@ -1,11 +1,8 @@
 //! The agent's journal: a SQLite file recording every order before it is sent, and the final
-//! `Result` of every completed wave (docs/design.md §3).
-//!
-//! An order is committed in state `sent` before it reaches the exchange
-//! ([`Journal::insert_sent`]), so it is never placed twice: a later run reports a filled order
-//! and looks up a `pending`, `sent` or `unknown` one. What follows the exchange's answer is
-//! queued to the file's single [`Writer`] ([`Journal::apply_later`]); a wave's `Result` commits
-//! after everything queued before it. WAL with `synchronous = NORMAL` survives a process crash;
+//! `Result` of every completed wave (docs/design.md §3). An order commits as `sent` before it
+//! reaches the exchange ([`Journal::insert_sent`]), so it is never placed twice; what follows
+//! the answer is queued to the file's single [`Writer`] ([`Journal::apply_later`]), committed
+//! before any later `Result`. WAL with `synchronous = NORMAL` survives a process crash;
 //! [`JournalSync::Full`] survives power loss too, for one fsync per order.
 
 mod identity;
@@ -124,8 +121,7 @@ pub enum JournalSync {
     /// `synchronous = NORMAL`: a commit survives a process crash, not power loss; no fsync.
     #[default]
     Normal,
-    /// `synchronous = FULL`: a commit survives power loss too (a lost record could let an order
-    /// be sent again); one fsync per order.
+    /// `synchronous = FULL`: a commit survives power loss too; one fsync per order.
     Full,
 }
 
@@ -147,8 +143,7 @@ impl Journal {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(10));
-        // A connection that saw a storage fault may hold a transaction its failed COMMIT left
-        // open: closed instead of reused.
+        // A connection that saw a storage fault may hold an open transaction: not reused.
         let clock = std::sync::Arc::new(FaultClock::default());
         let (c1, c2) = (clock.clone(), clock.clone());
         let pool = SqlitePoolOptions::new()
@@ -218,8 +213,8 @@ impl Journal {
         self.insert(order, OrderState::Pending).await
     }
 
-    /// Records an order as `sent` (`pending` + `Submit` in one commit) before it goes on the
-    /// wire; fails if the id is journaled already, so no order is ever sent twice.
+    /// Records an order as `sent` before it goes on the wire; fails if the id is journaled
+    /// already, so no order is ever sent twice.
     pub async fn insert_sent(&self, order: &NewOrder<'_>) -> Result<OrderState, JournalError> {
         let state = OrderState::Pending.transition(OrderEvent::Submit)?;
         self.insert(order, state).await?;
@@ -258,8 +253,8 @@ impl Journal {
         self.commit(stmt, None).await
     }
 
-    /// Moves an order from `from` by `event`, storing `update`, and waits for the commit;
-    /// compare-and-set on `from`, so two writers cannot both win.
+    /// Moves an order from `from` by `event` (compare-and-set), storing `update`; waits for the
+    /// commit.
     pub async fn apply(
         &self,
         client_order_id: &str,
@@ -293,8 +288,7 @@ impl Journal {
         Ok(to)
     }
 
-    /// Queues whether a filled order's position still counts (e.g. closed after its stop
-    /// failed), without a state change (see [`Journal::apply_later`]).
+    /// Queues whether a filled order's position still counts, without a state change.
     pub fn set_execution_later(&self, client_order_id: &str, executed: bool, error: Option<&str>) {
         self.writer.queue(
             format!("order {client_order_id} execution"),
@@ -368,8 +362,7 @@ impl Journal {
         rows.iter().map(JournalOrder::from_row).collect()
     }
 
-    /// Orders of any wave whose outcome is not final or whose stop or trailing step is
-    /// unfinished, oldest first (the caller narrows them to those with work left).
+    /// Orders of any wave with an unfinished outcome, stop or trailing step, oldest first.
     pub async fn open_orders(&self) -> Result<Vec<JournalOrder>, JournalError> {
         let rows = sqlx::query(order_row::SELECT_OPEN)
             .fetch_all(&self.pool)
@@ -385,8 +378,7 @@ impl Journal {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// Stores a wave's final `Result` (replayed on a re-send), committed after every update
-    /// queued before it.
+    /// Stores a wave's final `Result` (replayed on a re-send) after every update queued before.
     pub async fn save_result(
         &self,
         wave_id: &str,
@@ -419,8 +411,7 @@ impl Journal {
         .transpose()
     }
 
-    /// Queues `stmt` and waits for its commit; `stale` is the error when a compare-and-set
-    /// statement matched no row.
+    /// Queues `stmt` and waits for its commit; `stale`: the error when it matched no row.
     async fn commit(&self, stmt: Stmt, stale: Option<JournalError>) -> Result<(), JournalError> {
         self.writer
             .write(vec![stmt])

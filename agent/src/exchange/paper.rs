@@ -1,15 +1,10 @@
-//! The `paper` exchange: simulated fills with a scriptable world, for the demo and tests.
-//!
-//! Scripted from [`PaperConfig`]: positions open at the start, a minimum notional, a balance
-//! and leverage brackets (scripted failures are [`super::faults`], in front of any adapter).
-//! A client order id is accepted once, as on Binance and Bybit. Like a real exchange, an order
-//! is recorded (and a position opened) as soon as it arrives, *then* the simulated latency
-//! passes; so a caller that times out during the latency sees an unknown outcome that a lookup
-//! by client order id resolves. Positions and orders live in the journal database, so a
-//! restarted agent sees them: each call's records are one write through the journal's
-//! [`Writer`], committed while the simulated latency passes — so persistence adds no serial
-//! time, and a call that returned is on disk. An order's `created_at` is the instant it
-//! arrived.
+//! The `paper` exchange: simulated fills with a world scripted from [`PaperConfig`] (open
+//! positions, minimum notional, balance, brackets; scripted failures are [`super::faults`]).
+//! A client order id is accepted once, as on Binance and Bybit. As on a real venue, an order
+//! is recorded when it arrives, *then* the latency passes, so a caller that times out sees an
+//! unknown outcome a lookup resolves. Positions and orders live in the journal database: each
+//! call's records are one write through the journal's [`Writer`], committed during the latency
+//! (no serial time; a call that returned is on disk), `created_at` being the arrival.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -43,8 +38,8 @@ struct Position {
 }
 
 impl Position {
-    /// Decimals of a paper quantity: notional / price rounded down to a lot step of 1e-8, as a
-    /// venue rounds to its step (and so it survives the REAL columns of the store exactly).
+    /// Decimals of a paper quantity: rounded down to a 1e-8 lot step, as a venue does (and
+    /// exact in a REAL column).
     const QTY_DP: u32 = 8;
 
     /// The quantity an order of `notional` buys at `price`.
@@ -53,8 +48,7 @@ impl Position {
             .round_dp_with_strategy(Self::QTY_DP, rust_decimal::RoundingStrategy::ToZero)
     }
 
-    /// What the position is worth at its entry price, in USD, to the cent: the rounding of
-    /// its quantity costs less than 1e-5 USD, so the value of a position is what was paid.
+    /// Worth at entry price in USD, to the cent (the quantity's rounding costs < 1e-5 USD).
     fn value(&self) -> Decimal {
         (self.quantity * self.entry_price).round_dp(2)
     }
@@ -142,16 +136,13 @@ impl PaperExchange {
         if seeded {
             for symbol in &cfg.open_positions {
                 let price = price_of(symbol);
-                seed_position(
-                    pool,
-                    symbol,
-                    &Position {
-                        side: Side::Long,
-                        quantity: Position::quantity(cfg.notional, price),
-                        entry_price: price,
-                    },
-                )
-                .await?;
+                let quantity = Position::quantity(cfg.notional, price);
+                let p = Position {
+                    side: Side::Long,
+                    quantity,
+                    entry_price: price,
+                };
+                seed_position(pool, symbol, &p).await?;
             }
         }
         let mut world = World {
@@ -223,13 +214,10 @@ impl PaperExchange {
 
     async fn latency(&self) {
         if self.cfg.latency_ms > 0 {
-            // Slept on a blocking-pool thread: tokio's timer rounds up to the next whole ms
-            // (about +1 ms per call), a thread's sleep is exact to tens of µs.
+            // A thread's sleep, not tokio's timer (which rounds up to the next whole ms), to a
+            // deadline from the request's arrival, not from when the thread gets a CPU.
             let d = Duration::from_millis(self.cfg.latency_ms);
             let spawned = std::time::Instant::now();
-            // The latency runs from the request's arrival, not from when the blocking thread
-            // gets a CPU: on a busy machine that thread starts tens of µs late (while the
-            // journal's writer commits this call's records), which is no venue's latency.
             let deadline = spawned + d;
             let slept = tokio::task::spawn_blocking(move || {
                 let started = std::time::Instant::now();
@@ -264,8 +252,8 @@ impl PaperExchange {
         format!("paper-{}", self.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Records an order the exchange received in memory; returns its exchange order id and
-    /// the statement that stores it (`created_at` = `arrived`).
+    /// Records a received order in memory; returns its exchange order id and the statement
+    /// that stores it.
     fn record(
         &self,
         client_order_id: &str,
@@ -316,8 +304,12 @@ impl PaperExchange {
         Ok((exchange_order_id, stmt))
     }
 
-    fn duplicate(&self, client_order_id: &str) -> Result<bool> {
-        Ok(self.world()?.orders.contains_key(client_order_id))
+    /// Refuses a client order id used before (as Binance's -4116).
+    fn check_new(&self, client_order_id: &str) -> Result<()> {
+        if self.world()?.orders.contains_key(client_order_id) {
+            return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
+        }
+        Ok(())
     }
 }
 
@@ -388,11 +380,7 @@ impl Exchange for PaperExchange {
 
     async fn place_entry(&self, o: EntryOrder) -> Result<Fill> {
         let arrived = Utc::now().to_rfc3339();
-        if self.duplicate(&o.client_order_id)? {
-            // As Binance's -4116: a client order id is accepted once.
-            return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
-        }
-        // The balance change an accepted entry stores with its order.
+        self.check_new(&o.client_order_id)?;
         let mut margin_taken = None;
         let rejection = if o.notional < self.cfg.min_notional {
             Some("below_min_notional")
@@ -447,9 +435,7 @@ impl Exchange for PaperExchange {
     ) -> ExchangeError {
         let arrived = Utc::now().to_rfc3339();
         let recorded = async {
-            if self.duplicate(&id)? {
-                return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
-            }
+            self.check_new(&id)?;
             let report = OrderReport::Rejected(reason.into());
             let (_, stmt) = self.record(&id, &symbol, kind, report, &arrived)?;
             self.persist_during_latency(vec![stmt]).await
@@ -462,9 +448,7 @@ impl Exchange for PaperExchange {
 
     async fn place_stop(&self, o: StopOrder) -> Result<String> {
         let arrived = Utc::now().to_rfc3339();
-        if self.duplicate(&o.client_order_id)? {
-            return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
-        }
+        self.check_new(&o.client_order_id)?;
         let has_position = self.world()?.positions.contains_key(&o.symbol);
         if !has_position {
             let report = OrderReport::Rejected("no_position".into());
@@ -481,9 +465,7 @@ impl Exchange for PaperExchange {
 
     async fn close_position(&self, symbol: String, id: String) -> Result<Fill> {
         let arrived = Utc::now().to_rfc3339();
-        if self.duplicate(&id)? {
-            return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
-        }
+        self.check_new(&id)?;
         let removed = self.world()?.positions.remove(&symbol);
         let Some(position) = removed else {
             self.latency().await;
@@ -529,10 +511,8 @@ impl Exchange for PaperExchange {
         _symbol: String,
         leverage: u32,
     ) -> Result<Option<Decimal>> {
-        Ok(self
-            .cfg
-            .max_notional
-            .map(|m| m / Decimal::from(leverage.max(1))))
+        let leverage = Decimal::from(leverage.max(1));
+        Ok(self.cfg.max_notional.map(|m| m / leverage))
     }
 
     async fn set_leverage(&self, symbol: String, setting: LeverageSetting) -> Result<()> {

@@ -1,7 +1,6 @@
 //! The waits between the lookups of one unknown outcome: none before the first, then
-//! `lookup_backoff_ms`, doubling (over [`LOOKUP_ATTEMPTS`] lookups: 15 × the first pause), so
-//! a venue that is briefly unreadable gets a few seconds before the order holds its slot
-//! unresolved; and a venue cool-down met by a lookup waited out, bounded.
+//! `lookup_backoff_ms`, doubling (15 × the first pause over [`LOOKUP_ATTEMPTS`] lookups), and
+//! a venue cool-down met by a lookup waited out, bounded.
 //!
 //! [`LOOKUP_ATTEMPTS`]: super::LOOKUP_ATTEMPTS
 
@@ -22,8 +21,7 @@ impl LookupBackoff {
         Self { pause: first }
     }
 
-    /// Waits before lookup `attempt` (0-based): not before the first; then the pause, which
-    /// doubles for the next one.
+    /// Waits before lookup `attempt` (0-based): not before the first, then doubling pauses.
     pub(super) async fn before(&mut self, attempt: u32) {
         if attempt > 0 {
             tokio::time::sleep(self.pause).await;
@@ -31,8 +29,7 @@ impl LookupBackoff {
         }
     }
 
-    /// Waits out the venue's cool-down of `retry_in_ms` that a lookup met (nothing is sent
-    /// during one), at most [`MAX_LOOKUP_WAIT`].
+    /// Waits out a cool-down a lookup met, at most [`MAX_LOOKUP_WAIT`].
     pub(super) async fn cool_down(retry_in_ms: u64) {
         tokio::time::sleep(Duration::from_millis(retry_in_ms).min(MAX_LOOKUP_WAIT)).await;
     }

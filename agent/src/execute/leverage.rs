@@ -1,9 +1,6 @@
-//! Leverage and margin mode, set on a symbol before its first entry.
-//!
-//! Cached per agent: a symbol set once (by this process, or by an earlier one — the setting
-//! is journaled and loaded at start-up) is not set again while the setting is unchanged. The
-//! exchanges' "not modified" answers are success (the adapters map them). An entry whose
-//! leverage could not be set is not sent: money-moving code errs on the side of not sending.
+//! Leverage and margin mode, set on a symbol before its first entry; cached per agent (and
+//! journaled, so a restart knows them) and not set again while unchanged. An entry whose
+//! leverage could not be set is not sent.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

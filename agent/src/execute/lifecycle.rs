@@ -1,14 +1,6 @@
-//! The order lifecycle's decisions as pure functions, in the style of NautilusTrader's
-//! `OrderStatus::transition`: what to do next with an order, from its journal row and what the
-//! venue said, with no I/O. The async recovery code (`recover.rs`) only carries the steps out.
-//!
-//! - [`plan`]: a journaled row → its next step (look up, finish a close, re-protect, protect,
-//!   give a protected position its trailing stop, report as journaled);
-//! - [`after_lookup`]: one lookup of an unsettled entry → protect it, fail it, look again,
-//!   check the position, or hold its slot;
-//! - [`after_position_check`]: "not found" everywhere → not received only on a symbol flat on
-//!   the order's side;
-//! - [`after_holder`]: whose the symbol's position is → protect it, leave it (gone), or hold.
+//! The order lifecycle's decisions as pure functions (no I/O, in the style of NautilusTrader's
+//! `OrderStatus::transition`): [`plan`] for a journaled row, [`after_lookup`],
+//! [`after_position_check`], [`after_holder`], [`after_send`]; `recover.rs` carries them out.
 
 use super::phase::Phase;
 use crate::journal::{OrderState, StopState, TrailingState};
@@ -16,16 +8,13 @@ use crate::journal::{OrderState, StopState, TrailingState};
 /// Why an order is looked up, which decides what "not found" means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup {
-    /// It got no answer: "not found" from every lookup (and a flat symbol) means the exchange
-    /// never got it.
+    /// No answer: "not found" every time (and a flat symbol) means the venue never got it.
     Unanswered,
-    /// The exchange refused it as a duplicate client order id, i.e. said an order under this
-    /// id exists: "not found" is not believed, the order holds its slot until found.
+    /// Refused as a duplicate client order id: "not found" is not believed.
     Exists,
 }
 
-/// Which run sent the entry being looked up, which decides whether a position it filled can
-/// be taken to be its own.
+/// Which run sent the entry: decides whether a position it filled can be taken as its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sender {
     /// This run, under the symbol's lock held since its duplicate check: a fill is its own.
@@ -65,8 +54,7 @@ pub enum Next {
     Reprotect,
     /// A filled entry whose stop step did not finish: give it its stop, on its own position.
     ProtectOwn,
-    /// A protected position whose trailing stop was asked for and not settled: look up what
-    /// an earlier run may have sent, else place it, on the entry's own position.
+    /// A protected position whose trailing stop is unsettled: look it up, else place it.
     Trail,
     /// Settled: report it as journaled.
     Report,
@@ -156,8 +144,8 @@ pub fn after_lookup(found: Found, lookup: Lookup, sender: Sender, last: bool) ->
     }
 }
 
-/// "Not found" by every lookup: not received only when the symbol has no position on the
-/// order's side (`None`: the position could not be read — nothing is decided on it).
+/// "Not found" by every lookup: not received only when the symbol is flat on the order's side
+/// (`None`: unreadable).
 pub fn after_position_check(flat_on_side: Option<bool>) -> AfterLookup {
     match flat_on_side {
         Some(true) => AfterLookup::NotReceived,
@@ -239,10 +227,9 @@ pub enum AfterSend {
     GiveUp,
 }
 
-/// The decision after one attempt of `kind` answered `answer`. The stop retries a refusal (the
-/// price may have moved past its trigger) and waits through throttling on the same attempt: an
-/// open position must not be left unprotected for a rate limit. The trailing stop gives up on a
-/// refusal (the same request would be refused the same way) — the protective stop stays.
+/// The decision after one attempt. The stop retries a refusal (the price may have moved) and
+/// waits through throttling: a position is never left unprotected for a rate limit. The
+/// trailing stop gives up on a refusal (it would be refused again); the stop stays.
 pub fn after_send(kind: Protective, answer: Answer) -> AfterSend {
     use AfterSend as A;
     match (kind, answer) {
@@ -283,47 +270,32 @@ mod tests {
 
     #[test]
     fn plan_of_every_journal_row() {
-        use super::super::{CLOSED_ELSEWHERE, STOP_FAILED_CLOSE_FAILED, STOP_FAILED_CLOSED};
-        use Next::{FinishClose, ProtectOwn, Report, Reprotect, Trail};
+        use super::super::STOP_FAILED_CLOSE_FAILED as CLOSE_FAILED;
+        use super::super::{CLOSED_ELSEWHERE as ELSEWHERE, STOP_FAILED_CLOSED as CLOSED};
+        use Next::{FinishClose, ProtectOwn as Own, Report, Reprotect, Trail};
         let look = |lookup, mark_lost| Next::LookUp { lookup, mark_lost };
         let lost = look(Lookup::Unanswered, true);
         let unknown = look(Lookup::Unanswered, false);
+        let exists = look(Lookup::Exists, false);
         let table: Vec<(Row, Next)> = vec![
             (row(O::Pending, false, S::None, None), lost),
             (row(O::Sent, false, S::None, None), lost),
             (row(O::Unknown, false, S::None, None), unknown),
-            (
-                row(O::Exists, false, S::None, None),
-                look(Lookup::Exists, false),
-            ),
-            (row(O::Filled, true, S::None, None), ProtectOwn),
-            (row(O::Filled, true, S::Sending, None), ProtectOwn),
-            (row(O::Resolved, true, S::Sending, None), ProtectOwn),
+            (row(O::Exists, false, S::None, None), exists),
+            (row(O::Filled, true, S::None, None), Own),
+            (row(O::Filled, true, S::Sending, None), Own),
+            (row(O::Resolved, true, S::Sending, None), Own),
             (row(O::Filled, true, S::Closing, None), FinishClose),
             (
-                row(
-                    O::Filled,
-                    true,
-                    S::CloseFailed,
-                    Some(STOP_FAILED_CLOSE_FAILED),
-                ),
+                row(O::Filled, true, S::CloseFailed, Some(CLOSE_FAILED)),
                 Reprotect,
             ),
             (row(O::Resolved, true, S::CloseFailed, Some("x")), Reprotect),
             (row(O::Filled, true, S::Placed, None), Report),
-            (
-                row(O::Filled, false, S::Closed, Some(STOP_FAILED_CLOSED)),
-                Report,
-            ),
-            (
-                row(O::Filled, true, S::Gone, Some(CLOSED_ELSEWHERE)),
-                Report,
-            ),
+            (row(O::Filled, false, S::Closed, Some(CLOSED)), Report),
+            (row(O::Filled, true, S::Gone, Some(ELSEWHERE)), Report),
             // An earlier version's bookkeeping settled it (error without a finished step).
-            (
-                row(O::Filled, true, S::Sending, Some(STOP_FAILED_CLOSED)),
-                Report,
-            ),
+            (row(O::Filled, true, S::Sending, Some(CLOSED)), Report),
             (row(O::Failed, false, S::None, Some("rejected")), Report),
             (
                 row(O::Resolved, false, S::None, Some("not_received")),
@@ -332,10 +304,7 @@ mod tests {
             // The trailing stop follows the protective stop, never precedes it.
             (rt(T::Pending, O::Filled, true, S::Placed, None), Trail),
             (rt(T::Sending, O::Resolved, true, S::Placed, None), Trail),
-            (
-                rt(T::Pending, O::Filled, true, S::Sending, None),
-                ProtectOwn,
-            ),
+            (rt(T::Pending, O::Filled, true, S::Sending, None), Own),
             (
                 rt(T::Pending, O::Filled, true, S::CloseFailed, Some("x")),
                 Reprotect,

@@ -1,11 +1,8 @@
-//! One position lifecycle over the journal's three step columns (entry `state`, `stop_state`,
-//! `trailing_state`), in the style of NautilusTrader's `OrderStatus::transition`: a row is in
-//! exactly one [`Phase`] ([`Phase::of`]), and [`Phase::transition`] is the one table of what
-//! may follow what — an exhaustive `match` ending in an arm that refuses every pair it does not
-//! list. The column machines (`journal/{order_state,stop_state,trailing}.rs`) store it; the
-//! tests below check, for every (phase, event) pair, that the columns move exactly as the
-//! table says, so the two can never disagree. [`super::lifecycle::plan`] decides a journaled
-//! row's next step from its phase.
+//! One position lifecycle over the journal's three step columns (`state`, `stop_state`,
+//! `trailing_state`): a row is in exactly one [`Phase`] ([`Phase::of`]), and
+//! [`Phase::transition`] is the one table of what may follow what. The tests check for every
+//! (phase, event) pair that the column machines (`journal/{order_state,stop_state,trailing}.rs`)
+//! move exactly as the table says; `lifecycle::plan` decides a row's next step from its phase.
 //!
 //! ```text
 //! EntryPending ─submit→ EntrySent ─fill→ Filled ─stop_send→ Protecting ─stop_placed→ Protected{trailing}
@@ -46,8 +43,7 @@ pub enum Phase {
     Unprotected,
     /// A later run found the position gone or not the entry's: left alone.
     Gone,
-    /// Settled by an earlier version's bookkeeping (an error journaled before its step was);
-    /// reported as journaled, nothing sent.
+    /// Settled by an earlier version's bookkeeping: reported as journaled, nothing sent.
     Settled,
 }
 
@@ -71,9 +67,9 @@ pub enum Event {
     FoundFailed,
     /// A protective stop attempt goes on the wire.
     StopSend,
-    /// The protective stop is in place (answered or found); `trailing`: one is asked for.
+    /// The protective stop is in place (answered or found).
     StopPlaced {
-        /// A trailing stop is asked for (the row carries its distances).
+        /// A trailing stop is asked for.
         trailing: bool,
     },
     /// The stop could not be placed: a close goes on the wire.
@@ -105,8 +101,7 @@ pub struct PhaseError {
 }
 
 impl Phase {
-    /// The phase of a journaled row (`executed`: a position opened or may have; `error`: the
-    /// row carries one).
+    /// The phase of a journaled row (`executed`: a position may have opened; `error`: has one).
     pub fn of(
         state: OrderState,
         stop: StopState,
@@ -244,14 +239,8 @@ mod tests {
                     .iter()
                     .find(|(a, b, _)| *a == p && *b == e)
                     .map(|t| t.2);
-                match want {
-                    Some(to) => assert_eq!(p.transition(e), Ok(to), "{p:?} {e:?}"),
-                    None => assert_eq!(
-                        p.transition(e),
-                        Err(PhaseError { from: p, event: e }),
-                        "{p:?} {e:?}"
-                    ),
-                }
+                let want = want.ok_or(PhaseError { from: p, event: e });
+                assert_eq!(p.transition(e), want, "{p:?} {e:?}");
             }
         }
         assert_eq!(n, 18 * 18);
@@ -280,8 +269,7 @@ mod tests {
         })
     }
 
-    /// What the columns do on `e` (the journal's own machines); `None`: the event touches no
-    /// column (the entry's rejection after a lookup is a `Resolve`, as a fill is).
+    /// What the journal's column machines do on `e`; `None`: they refuse it.
     fn columns_after(
         (o, s, t, executed, error): (O, S, T, bool, bool),
         e: Event,

@@ -1,18 +1,11 @@
-//! Settling orders whose outcome is not known yet: an entry that got no answer (looked up by
-//! its client order id, never sent again), and every order journaled by an earlier run of the
-//! wave (after a crash, or when the coordinator re-sends the wave).
+//! Settling orders whose outcome is not known: an unanswered entry (looked up by client order
+//! id, never sent again) and every order an earlier run of the wave journaled. One that may send
+//! something is settled under its symbol's lock, like a live order.
 //!
-//! A journaled order that may send something (a lookup that finds a fill goes on to its stop,
-//! an interrupted stop step, a close) is settled under its symbol's lock, like a live order:
-//! no other wave opens or closes the symbol meanwhile.
-//!
-//! The position of an entry an earlier run filled is not necessarily still there: it may have
-//! been closed outside the agent (its stop fired, a liquidation, an operator) and the symbol
-//! opened again by another wave. So before anything is sent for it, the stop or close ids an
-//! earlier run may have used are looked up, and then the symbol's position must be this
-//! entry's — no order of the symbol journaled since, and the entry's side and filled size
-//! ([`holder`]); otherwise the order is settled without touching the position (`closed` after
-//! a close, else `gone`).
+//! An earlier run's filled position may since have been closed outside the agent and the
+//! symbol opened again by another wave, so before anything is sent for it the earlier stop or
+//! close ids are looked up and the position must be this entry's ([`holder`]); otherwise the
+//! order is settled without touching the position (`closed` after a close, else `gone`).
 
 use std::time::Duration;
 
@@ -36,12 +29,9 @@ use crate::journal::{
     JournalOrder, OrderEvent, OrderState, OrderUpdate, StopEvent, StopState, TrailingState,
 };
 
-/// Settles an order journaled by an earlier run of the wave and reports it: a settled row as
-/// journaled; an unsettled one (`pending`, `sent`, `unknown`) by lookup; a filled entry whose
-/// stop step did not finish by finishing it. Sends no new entry order, whatever the deadline.
-/// `side` is the row's (or, for a row journaled before sides were stored, its signal's); the
-/// outcome carries the row's rank index and round, which the session replaces when the signal
-/// is in this run's batches.
+/// Settles and reports an order an earlier run of the wave journaled: a settled row as
+/// journaled, an unsettled one by lookup, an unfinished stop step by finishing it. Never sends
+/// a new entry. `side` is the row's (or its signal's, for rows older than the side column).
 pub async fn settle_prior(
     ctx: &AgentCtx,
     exchange_id: u32,
@@ -49,13 +39,11 @@ pub async fn settle_prior(
     side: Side,
     stop_loss_percent: f64,
 ) -> Execution {
-    // Only a row that may send something needs the lock (a settled one is only reported).
     let _symbol_lock = if needs_side(&prior) {
         Some(ctx.symbol_locks.lock(&prior.symbol).await)
     } else {
         None
     };
-    // Its trailing distances as journaled, while its step is not settled.
     let trailing = prior.trailing_params.filter(|_| !prior.trailing.is_final());
     let r = report_of(exchange_id, &prior, side, stop_loss_percent, trailing);
     match plan(&row_of(&prior)) {
@@ -64,7 +52,6 @@ pub async fn settle_prior(
             mark_lost: true,
         } => lost_then_resolve(ctx, &r, prior.state, lookup, Sender::EarlierRun).await,
         Next::LookUp { lookup, .. } => resolve(ctx, &r, lookup, Sender::EarlierRun).await,
-        // The stop step as the lifecycle planned it, then the trailing stop.
         next @ (Next::FinishClose | Next::Reprotect | Next::ProtectOwn) => {
             let (fill, attempt) = (fill_of(&prior), prior.stop_attempt);
             let mut exec = match next {
@@ -92,7 +79,7 @@ pub async fn settle_prior(
     }
 }
 
-/// The report of a journaled order, under its journaled client order id.
+/// The report of a journaled order.
 fn report_of(
     exchange_id: u32,
     prior: &JournalOrder,
@@ -139,9 +126,8 @@ fn row_of(prior: &JournalOrder) -> lifecycle::Row<'_> {
     }
 }
 
-/// The client order id a journaled order was sent under: the journaled one, which is what the
-/// exchange knows. It differs from the one this run would derive if the agent's exchange id
-/// (or the id scheme) changed since; that is logged, and the journaled id still wins.
+/// The journaled client order id (what the exchange knows), even if this run would derive
+/// another (exchange id or scheme changed: logged).
 fn journaled_id(exchange_id: u32, prior: &JournalOrder) -> String {
     let derived = client_order_id(&prior.wave_id, exchange_id, prior.signal_id);
     if derived != prior.client_order_id {
@@ -151,14 +137,13 @@ fn journaled_id(exchange_id: u32, prior: &JournalOrder) -> String {
     prior.client_order_id.clone()
 }
 
-/// True when settling `prior` may look its entry up or send a stop, close or trailing stop (its
-/// plan is not just "report"), so it needs the entry's side and the symbol's lock.
+/// True when settling `prior` may look up or send something, so it needs its side and the
+/// symbol's lock.
 pub fn needs_side(prior: &JournalOrder) -> bool {
     plan(&row_of(prior)) != Next::Report
 }
 
-/// Marks the order `unknown` — or `exists` after a duplicate-id refusal, so a later run keeps
-/// believing the order exists (queued) — then looks it up.
+/// Queues the order `unknown` (or `exists` after a duplicate-id refusal), then looks it up.
 pub(super) async fn lost_then_resolve(
     ctx: &AgentCtx,
     r: &Report,
@@ -174,18 +159,14 @@ pub(super) async fn lost_then_resolve(
     resolve(ctx, r, lookup, sender).await
 }
 
-/// Settles an `unknown` order by looking it up by client order id (never by re-sending).
-/// If the exchange cannot say, the order holds its slot: it is [`ExecStatus::Unresolved`]
-/// (counted as executed, error `outcome_unknown`), so the target can never be overshot; the
-/// journal keeps it `unknown`, and the session stores no `Result` for the wave, so a re-sent
-/// wave looks it up again. After a duplicate-id refusal ([`Lookup::Exists`]) "not found" never
-/// settles the order. A fill found for an entry of an earlier run gets its stop only on its
-/// own position ([`protect_own`]).
+/// Settles an `unknown` order by lookup, never by re-sending. If the exchange cannot say, it
+/// is [`ExecStatus::Unresolved`] (holds its slot, so the target is never overshot). After a
+/// duplicate-id refusal "not found" never settles it. An earlier run's fill gets its stop
+/// only on its own position ([`protect_own`]).
 ///
 /// [`ExecStatus::Unresolved`]: super::ExecStatus::Unresolved
 async fn resolve(ctx: &AgentCtx, r: &Report, lookup: Lookup, sender: Sender) -> Execution {
     let coid = r.client_order_id.clone();
-    // The journaled state the lookup settles.
     let from = match lookup {
         Lookup::Unanswered => OrderState::Unknown,
         Lookup::Exists => OrderState::Exists,
@@ -264,12 +245,10 @@ async fn flat_on_side(ctx: &AgentCtx, r: &Report) -> Option<bool> {
     }
 }
 
-/// Gives a filled entry of an earlier run (stop step `state`: `none` or `sending`) its stop by
-/// the live path's rules ([`protect`]), only on its own position: the stop ids an earlier run
-/// may have sent (up to `stop_attempt` when `sending`, else the first run's range: sent only if
-/// the journal refused the step) are looked up first, and one in place settles it `placed`; a
-/// position gone or someone else's settles it `gone` (executed, [`CLOSED_ELSEWHERE`]) and is
-/// left alone; if whose it is cannot be told, nothing is sent and it holds its slot.
+/// Gives an earlier run's filled entry (stop step `none` or `sending`) its stop ([`protect`])
+/// only on its own position: an earlier stop id in place settles it `placed`; a position gone
+/// or someone else's settles it `gone` ([`CLOSED_ELSEWHERE`]); if whose it is cannot be told,
+/// nothing is sent and it holds its slot.
 async fn protect_own(
     ctx: &AgentCtx,
     r: &Report,
@@ -307,13 +286,9 @@ async fn protect_own(
     }
 }
 
-/// Whose `r.symbol`'s position is. First the journal: an order of the symbol journaled after
-/// this one was sent when the symbol was flat, so this entry's position was closed by then
-/// and the position now is not its own — even one of the same side and size, which is what
-/// the agent's next order of the symbol at the same notional most likely opens. Otherwise the
-/// position is read and compared with the entry's fill (a position opened outside the agent
-/// of the same side and size cannot be told apart). Called under the symbol's lock, so no
-/// other wave of this agent opens or closes it meanwhile.
+/// Whose `r.symbol`'s position is (called under the symbol's lock). An order of the symbol
+/// journaled since was sent when it was flat, so the position is not this one's even at the
+/// same side and size; otherwise the position is compared with the entry's fill.
 pub(super) async fn holder(ctx: &AgentCtx, r: &Report, fill: &Fill) -> Holder {
     let coid = &r.client_order_id;
     match ctx.journal.journaled_after(coid, &r.symbol).await {
@@ -341,18 +316,15 @@ pub(super) async fn holder(ctx: &AgentCtx, r: &Report, fill: &Fill) -> Holder {
         }
         Ok(None) => Holder::NotThis,
         Err(e) => {
-            // Whose position it is cannot be told: send nothing; the order holds its slot
-            // and keeps its stop step for a later run.
             warn!(%coid, error = %e, "position unavailable; left for a later run");
             Holder::Unknown
         }
     }
 }
 
-/// Finishes a close an earlier run journaled (`closing`) and may have sent, never blindly: a
-/// close id of an earlier run that filled settles it `closed`, nothing sent; otherwise the
-/// position is closed only if it is still this order's ([`holder`]). One gone or someone
-/// else's means this order's was closed (by its close or its stop): `closed`, left alone.
+/// Finishes a close an earlier run journaled (`closing`): an earlier close id that filled
+/// settles it `closed`; otherwise it closes only its own position ([`holder`]); one gone or
+/// someone else's also settles it `closed`, left alone.
 async fn finish_close(ctx: &AgentCtx, r: &Report, stop_attempt: u32, fill: Fill) -> Execution {
     let closed = |executed: bool, error: &str| r.filled(&fill, executed, error);
     let retries = ctx.config.stop_retries.max(1);
@@ -374,8 +346,6 @@ async fn finish_close(ctx: &AgentCtx, r: &Report, stop_attempt: u32, fill: Fill)
             };
             protect(ctx, r, fill, start).await
         }
-        // Whose position it is cannot be told: close nothing; the order holds its slot and
-        // stays `closing` for a later run.
         OwnStep::HoldSlot => r.unresolved(),
         OwnStep::LeaveAlone => {
             let done = Some((false, STOP_FAILED_CLOSED));
@@ -385,12 +355,9 @@ async fn finish_close(ctx: &AgentCtx, r: &Report, stop_attempt: u32, fill: Fill)
     }
 }
 
-/// Tries again to protect a position an earlier run left without a stop (`close_failed`), by
-/// the other recovery paths' rules: a close an earlier run sent (`0..stop_attempt + retries`)
-/// that filled settles it `closed` (failed); a stop of theirs in place (`0..stops_sent`, at
-/// least `retries`) settles it `placed`; else, only on its own position ([`holder`]), a stop
-/// (then a close) goes under fresh ids; a position gone or someone else's settles it `gone`
-/// (executed, [`CLOSED_ELSEWHERE`]); if whose it is cannot be told, it stays unprotected.
+/// Protects again a position an earlier run left `close_failed`, by the rules of
+/// [`finish_close`] then [`protect_own`]: stop then close under fresh ids; if whose it is
+/// cannot be told, it stays unprotected.
 async fn reprotect(ctx: &AgentCtx, r: &Report, fill: Fill, prior: &JournalOrder) -> Execution {
     let coid = &r.client_order_id;
     let retries = ctx.config.stop_retries.max(1);
@@ -435,9 +402,8 @@ async fn reprotect(ctx: &AgentCtx, r: &Report, fill: Fill, prior: &JournalOrder)
     }
 }
 
-/// True when one of the stops an earlier run may have sent for this order (ids `s0..s{n}`) is
-/// in place. A failed lookup counts as not in place: the position check that follows still
-/// keeps another wave's position safe.
+/// True when an earlier stop (`s0..s{n}`) is in place. A failed lookup counts as not: the
+/// position check that follows keeps another wave's position safe.
 async fn earlier_stop_in_place(ctx: &AgentCtx, r: &Report, n: u32) -> bool {
     let coid = &r.client_order_id;
     for attempt in 0..n {
@@ -451,9 +417,7 @@ async fn earlier_stop_in_place(ctx: &AgentCtx, r: &Report, n: u32) -> bool {
     false
 }
 
-/// True when one of the market closes an earlier run may have sent for this order (ids
-/// `c0..c{n}`) filled. A failed lookup counts as not filled: the position check that follows
-/// still keeps another wave's position safe.
+/// True when an earlier close (`c0..c{n}`) filled; a failed lookup counts as not (as above).
 async fn earlier_close_filled(ctx: &AgentCtx, r: &Report, n: u32) -> bool {
     let coid = &r.client_order_id;
     for attempt in 0..n {
@@ -467,14 +431,12 @@ async fn earlier_close_filled(ctx: &AgentCtx, r: &Report, n: u32) -> bool {
     false
 }
 
-/// True when a position of `held` is the one a fill of `filled` opened (sizes are the
-/// exchange's own decimals, so equal up to float parsing).
+/// True when a position of `held` is the one a fill of `filled` opened (venue decimals).
 fn same_size(held: Decimal, filled: Decimal) -> bool {
     filled > Decimal::ZERO && held == filled
 }
 
-/// The outcome of a journaled order this run could not settle (its side is not journaled
-/// and its signal never came): it holds its slot, as an unknown outcome does.
+/// A journaled order this run cannot settle (no side journaled, no signal): holds its slot.
 pub fn unsettled(exchange_id: u32, prior: &JournalOrder) -> Execution {
     report_of(exchange_id, prior, Side::Long, 0.0, None).unresolved()
 }

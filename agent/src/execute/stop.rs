@@ -36,18 +36,15 @@ impl StopStart {
     };
 }
 
-/// Places the protective stop for a filled entry; on failure closes the position. Each
-/// request's possible departure is journaled (committed) before it leaves; outcomes are
-/// queued. If the close fails too, the position is left open without a stop: that is logged
-/// at error level (an operator must know) and the order is [`ExecStatus::Unprotected`], so
-/// the wave's `Result` is not journaled and a re-sent wave tries again.
+/// Places the protective stop for a filled entry, else closes the position; each request is
+/// journaled before it leaves, outcomes are queued. If the close fails too, it is logged at
+/// error level and the order is [`ExecStatus::Unprotected`].
 ///
 /// [`ExecStatus::Unprotected`]: super::ExecStatus::Unprotected
 pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopStart) -> Execution {
     let coid = &r.client_order_id;
     let symbol = r.symbol.clone();
     let side = r.side;
-    // The percent arrives as a float (wire, config): one that is no decimal gives no stop.
     let pct = decimal(r.stop_loss_percent, "stop_loss_percent")
         .inspect_err(|e| error!(%coid, error = %e, "no stop distance"))
         .unwrap_or_default();
@@ -59,9 +56,7 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
     let timeout = Duration::from_millis(ctx.config.order_timeout_ms);
     let ok = |error: &str, executed: bool| r.filled(&fill, executed, error);
     let retries = ctx.config.stop_retries.max(1);
-    // A stop is never computed from a price that is not a real fill price (a venue answer
-    // without one, read as 0): such a stop would sit a tick above zero — refused, or
-    // accepted and protecting nothing. Without a price the position is closed instead.
+    // A stop from a missing fill price (read as 0) would protect nothing: close instead.
     let priced = fill.price > Decimal::ZERO && pct > Decimal::ZERO;
     if !priced {
         error!(%coid, %symbol, price = %fill.price,
@@ -97,9 +92,8 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
                     return ok("", true);
                 }
                 AfterSend::NextAttempt => warn!(%coid, attempt, error = %detail, "stop rejected"),
-                // The position is gone: no stop to place; the close step settles it.
+                // No position: the close step settles it.
                 AfterSend::GiveUp => break,
-                // Nothing was sent: the same attempt goes again after the cool-down.
                 d @ (AfterSend::CoolDownThenSame | AfterSend::CoolDownThenNext) => {
                     if !wait_throttled(ctx, coid, "stop", retry_in_ms, &mut waits).await {
                         break;
@@ -109,8 +103,6 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
                     }
                 }
                 AfterSend::LookUp => {
-                    // The stop may be in place (a duplicate id says a stop under it exists):
-                    // ask before trying another.
                     if let Ok(true) = ctx.exchange.stop_in_place(symbol.clone(), stop_id).await {
                         stop_done(ctx, r, state, StopEvent::Place, placed);
                         return ok("", true);
@@ -129,7 +121,6 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
         let close_id = derived_id(coid, 'c', attempt);
         let closed = ctx.exchange.close_position(symbol.clone(), close_id);
         match tokio::time::timeout(timeout, closed).await {
-            // Closed, or already gone.
             Ok(Ok(_) | Err(ExchangeError::NoPosition)) => {
                 let done = Some((false, STOP_FAILED_CLOSED));
                 stop_done(ctx, r, state, StopEvent::Closed, done);
@@ -146,8 +137,6 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
         }
         attempt += 1;
     }
-    // The position is still open: it counts, so the walk cannot overshoot the target; and it
-    // has no stop, so the wave stays open for a re-send to try again.
     error!(%coid, %symbol, side = side.as_str(), quantity = %fill.quantity,
            "position open WITHOUT a protective stop: the stop and the market close both \
             failed; the wave's result is not journaled, so a re-sent wave retries protection");
@@ -156,8 +145,8 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
     r.unprotected(&fill)
 }
 
-/// The lifecycle's reading of one stop or trailing-stop attempt's result: the answer, its
-/// detail (the venue's reason, `timeout`, `no_position`) and the cool-down it asks for.
+/// One stop or trailing-stop attempt's result as the lifecycle reads it: (answer, detail,
+/// cool-down in ms).
 pub(super) fn answer_of<T>(
     sent: &Result<Result<T, ExchangeError>, tokio::time::error::Elapsed>,
 ) -> (Answer, String, u64) {
@@ -182,10 +171,8 @@ const MAX_THROTTLE_WAITS: u32 = 20;
 /// Longest single wait for a cool-down (a longer ban is waited for again, within the count).
 const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(60);
 
-/// Waits out the venue cool-down that held back a stop or close (`what`) of an open position:
-/// never silent — logged at error level (the position is not protected yet) and counted in
-/// `wavegate_exchange_throttled_total`. False once the step has waited
-/// [`MAX_THROTTLE_WAITS`] times.
+/// Waits out the cool-down that held back a stop or close (`what`), logged at error level (the
+/// position is not protected yet); false after [`MAX_THROTTLE_WAITS`] waits.
 async fn wait_throttled(
     ctx: &AgentCtx,
     coid: &str,
@@ -206,10 +193,8 @@ async fn wait_throttled(
     true
 }
 
-/// Commits that a stop (or close) request is about to leave. If the journal cannot take it
-/// the request is sent anyway: an unprotected position is the worse outcome, and a later run
-/// that finds the step unrecorded places a stop under a fresh id (reduce-only, so a second
-/// stop is harmless).
+/// Commits that a stop (or close) is about to leave. If the journal refuses, it is sent anyway:
+/// an unprotected position is worse than a second reduce-only stop from a later run.
 async fn step_before_send(
     ctx: &AgentCtx,
     coid: &str,

@@ -1,8 +1,6 @@
-//! Where one order's time goes on the walk's path, step by step — symbol lock, positions
-//! read, rate limiter, journal commits before a request leaves, exchange calls — logged once
-//! per order at debug level under [`TARGET`] (`RUST_LOG=wavegate_agent::timing=debug`), so a
-//! bench can break a walked signal's time down (`wavegate bench` reads these lines from the
-//! agents' logs). With the target off this costs a few clock reads per order.
+//! Where one order's time goes on the walk's path, step by step, logged once per order at
+//! debug level under [`TARGET`] (`wavegate bench` reads these lines from the agents' logs).
+//! With the target off it costs a few clock reads per order.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;

@@ -1,13 +1,9 @@
-//! The trailing stop placed after a position's protective stop, when the wave's params (or the
-//! agent's `[positions]`) give its activation and distance: activation `activation_percent`
-//! from the fill on the profit side, callback `distance_percent`.
-//!
-//! Placed, looked up and recovered with the protective stop's care: its distances are
-//! journaled with the order, each attempt's step (`journal/trailing.rs`) is committed before
-//! the request leaves under an id derived from the entry's (tag `t`), an unanswered request is
-//! looked up before another attempt, and a later run looks up every id an earlier run may have
-//! sent before it places one on the entry's own position ([`recover`]). One that cannot be
-//! placed is reported (`failed(<reason>)`): the protective stop stays, the position counts.
+//! The trailing stop placed after a position's protective stop (wave params or the agent's
+//! `[positions]`): activation `activation_percent` from the fill on the profit side, callback
+//! `distance_percent`. Handled with the protective stop's care: each attempt (id tag `t`) is
+//! journaled before it leaves, an unanswered one is looked up, and a later run looks up every
+//! earlier id before placing one on the entry's own position (`recover`). One that cannot be
+//! placed is reported `failed(<reason>)`: the protective stop stays, the position counts.
 
 use std::time::Duration;
 
@@ -64,9 +60,8 @@ pub fn reported(state: TrailingState, error: Option<&str>) -> String {
     }
 }
 
-/// Sets `exec`'s `trailing` when `r` asks for one and `exec` left the position behind its
-/// protective stop (else `off`): placed from journal step `state`, attempt `attempt` on —
-/// for a stop a lookup or a later run settled (`recovered`), only through [`recover`].
+/// Sets `exec`'s `trailing` when `r` asks for one and the position is behind its stop (else
+/// `off`), from journal step `state` and `attempt` on; `recovered`: through [`recover`].
 pub(super) async fn after_stop(
     ctx: &AgentCtx,
     r: &Report,
@@ -76,7 +71,6 @@ pub(super) async fn after_stop(
     attempt: u32,
     recovered: bool,
 ) {
-    // Only behind a protective stop in place; its failure changes nothing else.
     let protected = exec.status == ExecStatus::Executed && exec.outcome.error.is_empty();
     exec.outcome.trailing = match r.trailing {
         Some(_) if recovered && protected && !state.is_final() => {
@@ -85,7 +79,6 @@ pub(super) async fn after_stop(
         Some(t) if protected && !state.is_final() => place(ctx, r, fill, t, state, attempt).await,
         _ => OFF.to_owned(),
     };
-    // `wavegate_agent_trailing_stops_total` counts placed and failed ones (`off`: none due).
     if exec.outcome.trailing != OFF {
         let placed = exec.outcome.trailing == PLACED;
         ctx.metrics.trailing_stop(&ctx.config.exchange_name, placed);
@@ -129,12 +122,10 @@ async fn place(
         let (answer, detail, retry_in_ms) = answer_of(&sent);
         match after_send(Protective::Trailing, answer) {
             AfterSend::Done => return done(ctx, r, state, TrailingEvent::Place, None),
-            // The same request would be refused the same way: a rule, not a blip.
             AfterSend::GiveUp => {
                 warn!(%coid, attempt, error = %detail, "trailing stop rejected");
                 return done(ctx, r, state, TrailingEvent::Fail, Some(&detail));
             }
-            // Nothing was sent: wait out the venue's cool-down, then try again.
             AfterSend::CoolDownThenNext | AfterSend::CoolDownThenSame => {
                 warn!(%coid, attempt, retry_in_ms, "trailing stop throttled");
                 tokio::time::sleep(Duration::from_millis(retry_in_ms)).await;
@@ -174,11 +165,10 @@ fn done(
 
 /// Whether a trailing stop sent under `id` is in place; `None` when the venue cannot say.
 async fn in_place(ctx: &AgentCtx, symbol: &str, id: &str) -> Option<bool> {
-    match ctx
+    let found = ctx
         .exchange
-        .lookup_trailing_stop(symbol.to_owned(), id.to_owned())
-        .await
-    {
+        .lookup_trailing_stop(symbol.to_owned(), id.to_owned());
+    match found.await {
         Ok(Some(OrderReport::Open | OrderReport::Filled(_))) => Some(true),
         Ok(_) => Some(false),
         Err(e) => {
@@ -188,12 +178,9 @@ async fn in_place(ctx: &AgentCtx, symbol: &str, id: &str) -> Option<bool> {
     }
 }
 
-/// Finishes the trailing step of a protected position an earlier run journaled (`pending` or
-/// `sending`, attempt `attempt`): every id an earlier run may have sent is looked up first, and
-/// one in place settles it `placed`, nothing sent. Otherwise it is placed (under the next ids)
-/// only while the position is still the entry's (`holder`, read under the symbol's lock held
-/// by the caller; [`super::recover::holder`]); a position gone or not the entry's settles it `dropped`. If the venue
-/// cannot say, nothing is sent and the step stays for a later run.
+/// Finishes an earlier run's trailing step: an earlier id in place settles it `placed`;
+/// otherwise it is placed under the next ids only on the entry's own position (`holder`, under
+/// the caller's symbol lock), else `dropped`. If the venue cannot say, nothing is sent.
 pub(super) async fn recover(
     ctx: &AgentCtx,
     r: &Report,

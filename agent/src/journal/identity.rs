@@ -45,8 +45,7 @@ pub(super) async fn quick_check(pool: &SqlitePool) -> Result<(), JournalError> {
 }
 
 impl Journal {
-    /// Compares the journal's identity with `me`: [`JournalError::Foreign`] when it is another
-    /// agent's, [`Standing::New`] when it has neither identity nor history. Writes nothing.
+    /// Compares the journal's identity with `me` ([`JournalError::Foreign`]: another agent's).
     pub async fn check_identity(&self, me: &Identity) -> Result<Standing, JournalError> {
         let stored: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM journal_meta")
             .fetch_all(self.pool())

@@ -1,6 +1,5 @@
-//! The wave ids the journal holds anything for, in memory, so a new wave's session skips two
-//! reads before its first order. A wave is added before its first write, so the set can only
-//! over-approximate.
+//! The wave ids the journal holds anything for, in memory, so a new wave skips two reads. A
+//! wave is added before its first write, so the set only over-approximates.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -25,8 +24,7 @@ impl KnownWaves {
         })
     }
 
-    /// True when `wave_id` may have something journaled. A poisoned lock answers true: the
-    /// reads it would skip are always safe.
+    /// True when `wave_id` may have something journaled (a poisoned lock: true, always safe).
     pub(super) fn contains(&self, wave_id: &str) -> bool {
         self.inner.lock().map_or(true, |w| w.contains(wave_id))
     }

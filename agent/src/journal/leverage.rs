@@ -8,8 +8,7 @@ use super::{Journal, JournalError, Stmt};
 use crate::exchange::{LeverageSetting, MarginMode};
 
 impl Journal {
-    /// Queues the record that `symbol` now trades at `s` to the file's writer (no second
-    /// connection contends for the write lock); the entry's own journal write commits it.
+    /// Queues the record that `symbol` now trades at `s` (the entry's own write commits it).
     pub fn record_leverage(&self, symbol: &str, s: LeverageSetting) {
         let stmt = Stmt::new(
             "INSERT INTO leverage_settings (symbol, leverage, margin_mode, updated_at)

@@ -15,9 +15,8 @@ const MARKERS: &[(i64, &str)] = &[
     (5, "trailing_error"),
 ];
 
-/// Brings the journal to the latest schema, first recording as applied (with sqlx's own
-/// checksums) the migrations a journal from before sqlx already holds. The first one only
-/// creates what is missing, so it runs on every journal.
+/// Brings the journal to the latest schema, first recording as applied the migrations a
+/// journal from before sqlx holds (the first one only creates what is missing).
 pub(super) async fn run(pool: &SqlitePool) -> Result<(), MigrateError> {
     if let Some(version) = adopted(pool).await? {
         MIGRATOR.run_to(1, pool).await?;

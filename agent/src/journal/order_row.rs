@@ -16,8 +16,7 @@ pub struct Trailing {
     pub distance_percent: f64,
 }
 
-/// An order about to be journaled: everything a later run of the wave needs to settle it
-/// without the signal (a re-sent wave may not bring the signal again).
+/// An order about to be journaled: all a later run needs to settle it without its signal.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NewOrder<'a> {
     /// Deterministic client order id.
@@ -65,8 +64,7 @@ pub struct JournalOrder {
     pub quantity: Decimal,
     /// Where the entry's protective stop stands.
     pub stop: StopState,
-    /// Highest stop attempt that may have been sent, or the first close attempt when `stop`
-    /// is `closing` or `close_failed`.
+    /// Highest stop attempt that may have been sent (first close attempt when closing).
     pub stop_attempt: u32,
     /// Stop attempts numbered below this may have been sent (0 when not stored).
     pub stops_sent: u32,
@@ -105,8 +103,7 @@ macro_rules! select_orders {
 /// A wave's rows, by signal id.
 pub(super) const SELECT_BY_WAVE: &str = select_orders!("WHERE wave_id = ? ORDER BY signal_id");
 
-/// Rows that may need settling, across waves: outcome not final, or a position whose stop or
-/// trailing step has not finished.
+/// Rows that may need settling, across waves.
 pub(super) const SELECT_OPEN: &str = select_orders!(
     "WHERE state IN ('pending', 'sent', 'unknown', 'exists') \
        OR (executed = 1 AND stop_state NOT IN ('placed', 'closed', 'gone')) \
@@ -132,26 +129,20 @@ impl JournalOrder {
             wave_id: r.try_get("wave_id")?,
             signal_id: r.try_get("signal_id")?,
             symbol: r.try_get("symbol")?,
-            state: state
-                .parse()
-                .map_err(|_| JournalError::Corrupt(format!("order state {state:?}")))?,
+            state: parse_state(&state, "order state")?,
             exchange_order_id: r.try_get("exchange_order_id")?,
             executed: r.try_get("executed")?,
             error: r.try_get("error")?,
             fill_price: stored_decimal(r, "fill_price")?,
             quantity: stored_decimal(r, "quantity")?,
-            stop: stop
-                .parse()
-                .map_err(|_| JournalError::Corrupt(format!("stop state {stop:?}")))?,
+            stop: parse_state(&stop, "stop state")?,
             stop_attempt: small(r, "stop_attempt")?.unwrap_or(0),
             stops_sent: small(r, "stops_sent")?.unwrap_or(0),
             side,
             target: small(r, "wave_target")?,
             index: small(r, "rank_index")?,
             round: small(r, "round")?.unwrap_or(0),
-            trailing: trailing
-                .parse()
-                .map_err(|_| JournalError::Corrupt(format!("trailing state {trailing:?}")))?,
+            trailing: parse_state(&trailing, "trailing state")?,
             trailing_attempt: small(r, "trailing_attempt")?.unwrap_or(0),
             trailing_params: activation.zip(distance).map(|(a, d)| Trailing {
                 activation_percent: a,
@@ -160,6 +151,12 @@ impl JournalOrder {
             trailing_error: r.try_get("trailing_error")?,
         })
     }
+}
+
+/// A stored step name back as its state.
+fn parse_state<T: std::str::FromStr>(v: &str, what: &str) -> Result<T, JournalError> {
+    v.parse()
+        .map_err(|_| JournalError::Corrupt(format!("{what} {v:?}")))
 }
 
 /// A nullable column holding a `u32`.

@@ -1,7 +1,5 @@
-//! The journal's order states as an explicit state machine.
-//!
-//! `pending → sent → filled | failed | unknown | exists → resolved`. [`OrderState::transition`]
-//! is one exhaustive `match` refusing every unlisted pair, so no order ever moves backwards.
+//! The journal's order states: `pending → sent → filled | failed | unknown | exists →
+//! resolved`; [`OrderState::transition`] refuses every unlisted pair (never backwards).
 
 use strum::{Display, EnumIter, EnumString};
 
@@ -19,8 +17,8 @@ pub enum OrderState {
     Failed,
     /// Outcome unknown (timeout, dropped connection, crash): must be looked up, never re-sent.
     Unknown,
-    /// Outcome unknown, and the exchange refused the send as a duplicate client order id: an
-    /// order under the id exists, so it is looked up until found ("not found" is not believed).
+    /// Refused as a duplicate client order id: looked up until found ("not found" is not
+    /// believed).
     Exists,
     /// An unknown outcome settled by looking the order up by its client order id.
     Resolved,
@@ -73,10 +71,7 @@ impl OrderState {
 
     /// True when the outcome is settled (no lookup needed).
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            OrderState::Filled | OrderState::Failed | OrderState::Resolved
-        )
+        matches!(self, Self::Filled | Self::Failed | Self::Resolved)
     }
 }
 

@@ -19,8 +19,7 @@ pub(super) fn stop_stmt(
     } else {
         0
     };
-    // Protecting a `close_failed` position again clears its error: a crash now leaves an
-    // unfinished `sending` step, not a row that reads as settled.
+    // Protecting a `close_failed` position again clears its error, so it never reads settled.
     let stmt = Stmt::new(
         "UPDATE orders SET stop_state = ?, stop_attempt = ?, stops_sent = MAX(stops_sent, ?),
              updated_at = ?, error = CASE WHEN ? THEN NULL ELSE error END

@@ -1,10 +1,7 @@
-//! The protective stop's step, journaled on the entry's row (docs/design.md §3).
-//!
-//! `none → sending → placed`, or `none | sending → closing → closed | close_failed`. `sending`
-//! and `closing` commit before the request leaves, so a later run looks up the stops up to
-//! `stop_attempt` instead of sending blindly; it settles `→ gone` when the position is gone or
-//! not the entry's, and `none → placed` for a stop found by lookup. `close_failed` is not
-//! final: a later run protects it again. One exhaustive `match` refuses unlisted changes.
+//! The protective stop's step, journaled on the entry's row (docs/design.md §3): `none →
+//! sending → placed`, or `→ closing → closed | close_failed` (not final: protected again), or
+//! `→ gone`. `sending` and `closing` commit before the request leaves, so a later run looks up
+//! the ids up to `stop_attempt` instead of sending blindly.
 
 use strum::{Display, EnumIter, EnumString};
 
@@ -61,11 +58,9 @@ impl StopState {
         use StopEvent as E;
         use StopState as S;
         match (self, event) {
-            // A retry is another `Send` with the next attempt number; `CloseFailed`: a later
-            // run tries again to protect the position.
+            // A retry is another `Send`; `CloseFailed`: a later run protects it again.
             (S::None | S::Sending | S::CloseFailed, E::Send) => Ok(S::Sending),
-            // `None`: a stop found by lookup whose sending was never journaled; `CloseFailed`:
-            // one an earlier attempt placed after all.
+            // Found by lookup: a send never journaled, or an earlier attempt placed after all.
             (S::None | S::Sending | S::CloseFailed, E::Place) => Ok(S::Placed),
             (S::None | S::Sending | S::Closing, E::Close) => Ok(S::Closing),
             // `CloseFailed`: a close that got no answer is found filled by lookup.
@@ -76,13 +71,9 @@ impl StopState {
         }
     }
 
-    /// True when the stop step is settled (nothing to look up or send on a re-run).
-    /// `CloseFailed` is not: its position is open without a stop, and a re-run retries.
+    /// True when nothing is left to look up or send (`CloseFailed` is not: a re-run retries).
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            StopState::Placed | StopState::Closed | StopState::Gone
-        )
+        matches!(self, Self::Placed | Self::Closed | Self::Gone)
     }
 }
 

@@ -202,7 +202,8 @@ async fn stop_attempts_sent_survive_the_close_step_and_placing_clears_the_error(
             .unwrap();
     }
     s = j.stop_step("wg-1", s, StopEvent::Close, 0).await.unwrap();
-    let failed = Some((true, "stop_failed_close_failed"));
+    const FAILED: &str = "stop_failed_close_failed";
+    let failed = Some((true, FAILED));
     s = j
         .stop_step_later("wg-1", s, StopEvent::CloseFailed, failed)
         .unwrap();
@@ -210,12 +211,7 @@ async fn stop_attempts_sent_survive_the_close_step_and_placing_clears_the_error(
     let r = &j.wave_orders("W").await.unwrap()[0];
     assert_eq!(
         (r.stop, r.stop_attempt, r.stops_sent, r.error.as_deref()),
-        (
-            StopState::CloseFailed,
-            0,
-            3,
-            Some("stop_failed_close_failed")
-        ),
+        (StopState::CloseFailed, 0, 3, Some(FAILED)),
         "the close's attempt number does not hide the stops sent"
     );
     // A later run retries: fresh stop ids from 3. Sending clears the error, so a crash now

@@ -1,10 +1,6 @@
-//! The trailing stop's step, journaled on the entry's row next to the protective stop's.
-//!
-//! `off` (none asked) is final. Otherwise `pending → sending → placed | failed`, or
-//! `pending | sending → dropped` when the position is gone or not the entry's. `sending`
-//! commits before each attempt leaves, so a later run looks up the derived ids up to it and a
-//! trailing stop is never placed twice; `pending` means none ever left. One exhaustive `match`
-//! refuses unlisted changes.
+//! The trailing stop's step, journaled on the entry's row: `off` (none asked), or `pending →
+//! sending → placed | failed | dropped` (position gone or not the entry's). `sending` commits
+//! before each attempt leaves, so a later run looks up the ids up to it: never placed twice.
 
 use chrono::Utc;
 use strum::{Display, EnumIter, EnumString};
@@ -71,7 +67,7 @@ impl TrailingState {
 
     /// True when nothing is left to look up or send.
     pub fn is_final(self) -> bool {
-        !matches!(self, TrailingState::Pending | TrailingState::Sending)
+        !matches!(self, Self::Pending | Self::Sending)
     }
 }
 
@@ -103,21 +99,15 @@ fn trailing_stmt(
 }
 
 impl Journal {
-    /// Records that trailing attempt `attempt` is about to leave, and returns once committed
-    /// (everything queued before it, such as the protective stop's `placed`, commits first).
+    /// Records that trailing attempt `attempt` is about to leave; returns once committed.
     pub async fn trailing_step(
         &self,
         client_order_id: &str,
         from: TrailingState,
         attempt: u32,
     ) -> Result<TrailingState, JournalError> {
-        let (to, stmt) = trailing_stmt(
-            client_order_id,
-            from,
-            TrailingEvent::Send,
-            Some(attempt),
-            None,
-        )?;
+        let send = TrailingEvent::Send;
+        let (to, stmt) = trailing_stmt(client_order_id, from, send, Some(attempt), None)?;
         let stale = format!("order {client_order_id}: trailing stop not in state {from}");
         self.commit(stmt, Some(JournalError::Write(stale))).await?;
         Ok(to)

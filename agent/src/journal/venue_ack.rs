@@ -5,8 +5,7 @@ use super::{Journal, JournalError};
 use chrono::Utc;
 
 impl Journal {
-    /// Symbols of orders in any state but `failed` (a `sent` one may have filled), and every
-    /// acknowledged position.
+    /// Symbols of orders in any state but `failed`, and every acknowledged position.
     pub async fn known_position_symbols(&self) -> Result<Vec<String>, JournalError> {
         Ok(sqlx::query_scalar(
             "SELECT symbol FROM orders WHERE state <> 'failed'

@@ -1,29 +1,19 @@
-//! The journal file's single writer: a task that takes writes from a FIFO queue and commits
-//! whatever has queued up in one transaction.
+//! The journal file's single writer: a task that commits whatever has queued up (FIFO) in one
+//! transaction. Only writes a caller must see committed wait for an acknowledgement (the
+//! order's row before it is sent, the paper exchange's record of an order, a wave's `Result`);
+//! bookkeeping after an answer is queued and committed with whatever comes next.
 //!
-//! Only the writes a caller must see committed before it goes on wait for an acknowledgement
-//! (the order's journal row before it is sent, the paper exchange's record of an order, a
-//! wave's `Result`); bookkeeping after an answer (fill, stop, execution) is queued and
-//! committed with whatever comes next, off the order path.
+//! Guarantees: one queue, one task, so an acknowledged write ([`Writer::flush`], a `Result`)
+//! implies every earlier write committed; after a crash the file holds a prefix of the queue.
+//! The paper exchange shares this writer (its tables live in the same file), so SQLite's file
+//! lock is never contended between them.
 //!
-//! Guarantees: writes commit in the order they were queued (one queue, one task), so a later
-//! acknowledged write — a wave's `Result`, or [`Writer::flush`] — implies every write queued
-//! before it is committed too; after a crash the file holds a prefix of the queue. The journal
-//! owns the one writer of its file and hands it to the paper exchange, whose tables live in the
-//! same file (`PaperExchange::open(cfg, &journal)`), so SQLite's file lock is never contended
-//! between them and no write sleeps in a busy handler.
-//!
-//! Cost (issue 14, docs/benchmarks.md): SQLite's own work for a write is ~20 µs, but a round
-//! trip to a sqlx connection's worker thread is two thread wake-ups, 70–130 µs more per
-//! acknowledged write on the loaded 2-core machine. So the writer has a SQLite connection of
-//! its own (rusqlite, on the same bundled SQLite as sqlx's pool, which keeps the reads) and
-//! runs each batch on the task's own thread, between `BEGIN IMMEDIATE` and `COMMIT`,
-//! statements prepared once. A batch that would wait — `journal_sync = "full"` (an fsync), or
-//! a file whose write lock another connection holds — runs on the blocking pool instead of
-//! holding a runtime worker. The connection is opened for the first batch and dropped by
-//! [`Writer::close`] (after every write queued before it committed), when the pool starts
-//! closing (writes then fail), and after a storage fault (an open transaction on it would keep
-//! the write lock), a fresh one being opened for the next batch.
+//! The writer has its own rusqlite connection (a sqlx worker round trip costs two thread
+//! wake-ups per write, docs/benchmarks.md) and commits on the task's thread between
+//! `BEGIN IMMEDIATE` and `COMMIT`; a batch that would wait (`journal_sync = "full"`, or another
+//! connection's write lock) runs on the blocking pool. The connection is dropped by
+//! [`Writer::close`], when the pool closes, and after a storage fault (an open transaction
+//! would keep the write lock); the next batch opens a fresh one.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,9 +37,7 @@ const STATEMENT_CACHE: usize = 100;
 /// How long a write waits for SQLite's file lock (as long as the journal's pool waits).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The log target of the per-write timing line of an acknowledged write
-/// (`RUST_LOG=wavegate_agent::journal_timing=debug`): where its time went — waiting in the
-/// queue (behind a commit in flight), the commit, and the way back to the caller (issue 14).
+/// Log target of an acknowledged write's timing line (queue wait, commit, way back).
 pub const TIMING_TARGET: &str = "wavegate_agent::journal_timing";
 
 /// A bound value.
@@ -167,15 +155,12 @@ struct Write {
     ack: Option<oneshot::Sender<Done>>,
 }
 
-/// A write's outcome, with when its batch was taken up and when it committed (for the
-/// timing line of [`TIMING_TARGET`]).
+/// A write's outcome, with the timings of [`TIMING_TARGET`]'s line.
 struct Done {
     outcome: Result<(), WriteError>,
     /// The batch's writes: (acknowledged, queued).
     batch: (usize, usize),
-    /// When the writer took the batch's first write from the queue.
     picked: Instant,
-    /// When the batch's commit returned.
     committed: Instant,
 }
 
@@ -183,8 +168,7 @@ struct Done {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::UnboundedSender<Msg>,
-    /// Set when a write failed for the storage's sake (disk full, I/O error), cleared by the
-    /// next batch that commits: the agent sends no new order meanwhile.
+    /// Set by a storage fault, cleared by the next batch that commits: no new order meanwhile.
     faulted: Arc<AtomicBool>,
 }
 
@@ -197,15 +181,13 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    /// Starts the writer of `pool`'s database file (a task, so it must be called inside a
-    /// tokio runtime). It ends when its last handle is dropped; whoever else writes the file
-    /// must be handed a clone of this one, never start a second.
+    /// Starts the writer of `pool`'s file (a tokio task, ending with its last handle); whoever
+    /// else writes the file gets a clone, never a second writer.
     pub fn spawn(pool: SqlitePool) -> Self {
         Self::spawn_with(pool, Arc::default(), JournalSync::Normal)
     }
 
-    /// [`Writer::spawn`] with the journal's commit durability, noting every storage fault in
-    /// `clock` (the pool's hooks then stop reusing the connections that saw it).
+    /// [`Writer::spawn`] with the commit durability, noting storage faults in `clock`.
     pub fn spawn_with(pool: SqlitePool, clock: Arc<FaultClock>, sync: JournalSync) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let faulted = Arc::default();
@@ -219,8 +201,7 @@ impl Writer {
         Self { tx, faulted }
     }
 
-    /// True after a write failed for the storage's sake (disk full, I/O error), until a
-    /// batch commits again.
+    /// True after a storage fault (disk full, I/O error) until a batch commits again.
     pub fn faulted(&self) -> bool {
         self.faulted.load(Ordering::Acquire)
     }
@@ -268,9 +249,8 @@ impl Writer {
         }
     }
 
-    /// Commits every write queued before this call, closes the writer's connection and
-    /// stops the writer (of every handle): later writes fail with
-    /// [`WriteError::Stopped`]. Returns at once when it stopped already.
+    /// Commits every write queued before, closes the connection and stops the writer (of
+    /// every handle): later writes fail with [`WriteError::Stopped`].
     pub async fn close(&self) {
         let (done, closed) = oneshot::channel();
         if self.tx.send(Msg::Close(done)).is_ok() {
@@ -315,9 +295,8 @@ impl From<rusqlite::Error> for BatchFailed {
 type Outcomes = Result<Vec<Result<(), WriteError>>, BatchFailed>;
 
 impl Store {
-    /// Commits `batch` on the connection (opened when there is none); the connection is
-    /// dropped (rolling back what a failed `COMMIT` left open) when the batch failed or saw a
-    /// storage fault. Empties `batch` only when its outcomes are lost with a failed thread.
+    /// Commits `batch`, dropping the connection when the batch failed or saw a storage fault.
+    /// Empties `batch` only when its outcomes are lost with a failed thread.
     async fn commit(&mut self, batch: &mut Vec<Write>) -> Outcomes {
         if !self.pool_open {
             return Err(BatchFailed {
@@ -361,13 +340,7 @@ impl Store {
                 }
             }
         };
-        let keep = match &outcomes {
-            Ok(o) => !o
-                .iter()
-                .any(|r| matches!(r, Err(WriteError::Statement(e)) if storage_fault(e))),
-            Err(_) => false,
-        };
-        if keep {
+        if outcomes.as_ref().is_ok_and(|o| !any_fault(o)) {
             self.conn = Some(conn);
         }
         outcomes.map_err(BatchFailed::from)
@@ -378,10 +351,10 @@ impl Store {
 fn open(path: &std::path::Path, full: bool) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
-    // A batch run inline never waits for the file's lock (it would hold a runtime worker):
-    // a busy file sends the batch to the blocking pool, which waits (`Store::commit`).
+    // Inline batches never wait for the lock (a runtime worker); `Store::commit` retries on
+    // the blocking pool.
     conn.busy_timeout(Duration::ZERO)?;
-    // As sqlx's connections of the pool: foreign keys enforced, the journal's durability.
+    // As the pool's connections.
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -397,8 +370,6 @@ async fn run(
 ) {
     let mut batch = Vec::new();
     let mut closing = None;
-    // Once the pool closes, the file is being let go: the connection is dropped and later
-    // writes fail.
     let mut pool_closed = std::pin::pin!(pool.close_event());
     loop {
         let first = if store.pool_open {
@@ -461,6 +432,13 @@ fn storage_fault(e: &rusqlite::Error) -> bool {
         if [10, 11, 13, 14].contains(&(f.extended_code & 0xff)))
 }
 
+/// True when a write of the batch failed for the storage's sake.
+fn any_fault(outcomes: &[Result<(), WriteError>]) -> bool {
+    outcomes
+        .iter()
+        .any(|r| matches!(r, Err(WriteError::Statement(e)) if storage_fault(e)))
+}
+
 /// Commits `batch` in one transaction and reports each write's outcome; a storage fault sets
 /// `faulted` (and drops the connection), a committed batch of writes clears it.
 async fn commit(
@@ -477,13 +455,7 @@ async fn commit(
         Ok(batch.iter().map(|_| Ok(())).collect())
     };
     if writes {
-        let fault = match &outcomes {
-            Err(e) => e.fault,
-            Ok(o) => o
-                .iter()
-                .any(|r| matches!(r, Err(WriteError::Statement(e)) if storage_fault(e))),
-        };
-        if fault {
+        if outcomes.as_ref().map_or_else(|e| e.fault, |o| any_fault(o)) {
             clock.note();
             if !faulted.swap(true, Ordering::AcqRel) {
                 error!("journal storage failing (disk full or I/O error): no new order is sent");
@@ -530,10 +502,8 @@ fn report(w: Write, outcome: Result<(), WriteError>, at: (Instant, Instant, (usi
     }
 }
 
-/// Runs a batch between `BEGIN IMMEDIATE` and `COMMIT` (taking the write lock first, so a
-/// busy file fails before anything ran). Err: the batch is not stored — the lock was busy,
-/// or `BEGIN` or `COMMIT` failed (a failed `COMMIT` is rolled back, so the batch can run
-/// again).
+/// Runs a batch between `BEGIN IMMEDIATE` (a busy file fails before anything ran) and
+/// `COMMIT`. Err: nothing is stored (a failed `COMMIT` is rolled back, so it can run again).
 fn run_all(
     conn: &mut Connection,
     batch: &[Write],

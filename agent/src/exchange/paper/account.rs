@@ -2,32 +2,28 @@
 //! leverage brackets, trailing stops, and the trigger prices of resting stops.
 //!
 //! Modelled after Binance USDⓈ-M futures, the stricter of the two venues:
-//! - an entry takes its initial margin (notional / leverage) from the free balance and is
-//!   refused when the balance does not cover it (Binance `-2019 Margin is insufficient`,
-//!   Bybit `110007 Available balance is insufficient`); a close gives the margin back;
+//! - an entry takes its initial margin (notional / leverage) from the free balance, refused
+//!   when it does not cover it (Binance `-2019 Margin is insufficient`, Bybit `110007`); a
+//!   close gives it back;
 //! - a position may not exceed its bracket's notional cap at the leverage in use (Binance
-//!   `GET /fapi/v1/leverageBracket` `notionalCap`: higher leverage, lower cap);
-//! - a symbol starts at leverage 1, cross margin; setting the leverage or margin mode a symbol
-//!   already has is success (Binance `-4046 No
-//!   need to change margin type`, Bybit `110043 Set leverage has not been modified` are treated
-//!   as success by the agent);
-//! - a trailing stop's `callbackRate` must lie in [0.1, 10] (1 = 1 %), and its activation
-//!   price must be on the profit side of the current price, else it would trigger at once
-//!   (`-2021`) — as Binance's `TRAILING_STOP_MARKET` (developers.binance.com, derivatives, New
-//!   Order: "callbackRate … range [0.1, 10]").
+//!   `GET /fapi/v1/leverageBracket` `notionalCap`);
+//! - a symbol starts at leverage 1, cross; setting what it has is success (as the agent treats
+//!   Binance `-4046 No need to change margin type`, Bybit `110043 Set leverage has not been
+//!   modified`);
+//! - a trailing stop's `callbackRate` must lie in [0.1, 10] and its activation price on the
+//!   profit side, else `-2021` would trigger at once (developers.binance.com, derivatives, New
+//!   Order, `TRAILING_STOP_MARKET`: "callbackRate … range [0.1, 10]").
 //!
-//! The balance is kept in memory and stored beside the paper orders, so a restarted agent
-//! goes on with what its positions left (`paper/balance.rs`); leverage settings and trigger
-//! prices are stored there too, so tests read them.
+//! Balance (`paper/balance.rs`), leverage settings and trigger prices are stored beside the
+//! paper orders, so a restarted agent goes on from them and tests read them.
 
-use super::{DUPLICATE, PaperExchange, Position, price_of};
+use super::{PaperExchange, Position, price_of};
 use crate::exchange::Result;
 use crate::exchange::money::{Decimal, to_f64};
 use crate::exchange::{ExchangeError, LeverageSetting, OrderReport, Side, TrailingStopOrder};
 use crate::journal::Stmt;
 
-/// The setting of a symbol nobody set: leverage 1, cross (the agent's defaults, so an agent
-/// left at them never changes anything).
+/// The setting of a symbol nobody set (the agent's defaults, so they never change anything).
 const PAPER_DEFAULT: LeverageSetting = LeverageSetting {
     leverage: 1,
     margin_mode: crate::exchange::MarginMode::Cross,
@@ -60,9 +56,8 @@ impl PaperExchange {
         Ok(w.leverage.get(symbol).map_or(1, |s| s.leverage))
     }
 
-    /// Takes the margin of an entry of `notional` in `symbol` from the free balance, returning
-    /// the margin taken (`None`: balance not modelled) for the caller to store with the order,
-    /// or names the rule it breaks (`insufficient_balance`, `above_bracket_max_notional`).
+    /// Takes an entry's margin from the free balance: the margin taken (`None`: balance not
+    /// modelled), or the rule it breaks.
     pub(super) fn take_margin(
         &self,
         symbol: &str,
@@ -90,8 +85,7 @@ impl PaperExchange {
         Ok(Ok(Some(margin)))
     }
 
-    /// Gives back the margin of a closed position; returns the amount given back (`None`:
-    /// balance not modelled), for the caller to store with the close.
+    /// Gives back a closed position's margin (`None`: balance not modelled).
     pub(super) fn give_margin(&self, symbol: &str, p: &Position) -> Result<Option<Decimal>> {
         let leverage = Decimal::from(self.leverage_of(symbol)?);
         let mut w = self.world()?;
@@ -103,8 +97,7 @@ impl PaperExchange {
         Ok(Some(margin))
     }
 
-    /// The statement storing a resting order's trigger price (and callback, for a trailing
-    /// stop).
+    /// The statement storing a resting order's trigger price (and a trailing stop's callback).
     pub(super) fn trigger_stmt(
         client_order_id: &str,
         symbol: &str,
@@ -127,9 +120,7 @@ impl PaperExchange {
 
     pub(super) async fn trailing(&self, o: TrailingStopOrder) -> Result<String> {
         let arrived = chrono::Utc::now().to_rfc3339();
-        if self.duplicate(&o.client_order_id)? {
-            return Err(ExchangeError::DuplicateId(DUPLICATE.into()));
-        }
+        self.check_new(&o.client_order_id)?;
         let price = price_of(&o.symbol);
         let has_position = self.world()?.positions.contains_key(&o.symbol);
         let (lo, hi) = CALLBACK_RANGE;
@@ -177,8 +168,8 @@ impl PaperExchange {
             now != s
         };
         if !changed {
-            // "Not modified": nothing to store, and answered at once (a simplification: a real
-            // exchange takes its usual latency), so the default setting costs a wave nothing.
+            // "Not modified", answered at once (a real venue takes its latency): the default
+            // setting costs a wave nothing.
             return Ok(());
         }
         let stmt = Stmt::new(

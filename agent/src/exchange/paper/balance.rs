@@ -1,16 +1,10 @@
 //! The paper account's free balance, kept across agent restarts.
 //!
-//! Why: positions and orders of the paper exchange live in the journal database, so a
-//! restarted agent still holds them; a balance seeded afresh from `adapter.paper.balance`
-//! at every start would pay for them a second time, and a replay or demo with a balance for
-//! two positions would open two more after each restart.
-//!
-//! Each entry and close stores its balance change (one row per order, exact decimal text) in
-//! the same journal write as the order and position it goes with, so concurrent orders
-//! (windowed mode) commit in any order and the sum still holds; at start-up the balance is the
-//! configured one plus those changes. The configured balance they started from is stored too:
-//! a different `adapter.paper.balance` starts over from the new one (the operator changed
-//! the scenario).
+//! The positions live on across restarts, so a balance seeded afresh would pay for them twice.
+//! Each entry and close stores its balance change (exact decimal text) in the same write as its
+//! order, so concurrent orders commit in any order and the sum holds; at start-up the balance
+//! is the configured one plus the changes, unless `adapter.paper.balance` changed (then it
+//! starts over from the new one).
 
 use rust_decimal::Decimal;
 use sqlx::Row;
@@ -31,9 +25,8 @@ pub(super) const SCHEMA: &[&str] = &[
     )",
 ];
 
-/// The free balance to start with: `configured` plus the stored changes when they were made
-/// from `configured`, else `configured` (stored as the new start, earlier changes dropped).
-/// `None` (balance not modelled) stores nothing.
+/// The free balance to start with: `configured` plus the stored changes made from it, else
+/// `configured` stored as the new start. `None` (balance not modelled) stores nothing.
 pub(super) async fn load(
     pool: &SqlitePool,
     configured: Option<Decimal>,
@@ -81,8 +74,7 @@ pub(super) async fn load(
     Ok(Some(configured))
 }
 
-/// The statement storing the balance change `delta` (negative: margin taken) made by the
-/// order `client_order_id`.
+/// The statement storing order `client_order_id`'s balance change (negative: margin taken).
 pub(super) fn move_stmt(client_order_id: &str, delta: Decimal) -> Stmt {
     Stmt::new(
         "INSERT INTO paper_balance_moves (client_order_id, delta) VALUES (?, ?)",
