@@ -213,6 +213,8 @@ impl PaperExchange {
     }
 
     async fn latency(&self) {
+        /// The end of the simulated latency spun rather than slept.
+        const SPIN: Duration = Duration::from_micros(150);
         if self.cfg.latency_ms > 0 {
             // A thread's sleep, not tokio's timer (which rounds up to the next whole ms), to a
             // deadline from the request's arrival, not from when the thread gets a CPU.
@@ -221,7 +223,12 @@ impl PaperExchange {
             let deadline = spawned + d;
             let slept = tokio::task::spawn_blocking(move || {
                 let started = std::time::Instant::now();
-                std::thread::sleep(deadline.saturating_duration_since(started));
+                // A sleep overshoots by the timer slack and the wake-up (~80 µs here); the last
+                // stretch is spun, so the simulated latency is what the config says.
+                std::thread::sleep(deadline.saturating_duration_since(started + SPIN));
+                while std::time::Instant::now() < deadline {
+                    std::hint::spin_loop();
+                }
                 (started, std::time::Instant::now())
             })
             .await;
