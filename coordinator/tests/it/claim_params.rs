@@ -66,6 +66,16 @@ async fn stored_wave(store: &Store, ts: DateTime<Utc>, now: DateTime<Utc>) -> Ve
     batch
 }
 
+/// A store on `db` holding this candle's wave of three signals, collecting: (store, wave
+/// timestamp, wave id, the instant the signals were stored at, in ms as stored).
+async fn collecting(db: &TestDb) -> (Store, DateTime<Utc>, String, DateTime<Utc>) {
+    let store = Store::connect(&db.url).await.unwrap();
+    let ts = current_wave();
+    let now = from_ms(ms(Utc::now()));
+    stored_wave(&store, ts, now).await;
+    (store, ts, wave_id(ts), now)
+}
+
 async fn claim_with(
     store: &Store,
     c: Claim<'_>,
@@ -84,11 +94,7 @@ fn max_trades(p: &WaveParams, ex: u32) -> Option<(u32, i32)> {
 #[tokio::test]
 async fn a_claim_commits_the_waves_params_with_it_and_a_failed_update_rolls_back_alone() {
     for db in TestDb::both().await {
-        let store = Store::connect(&db.url).await.unwrap();
-        let ts = current_wave();
-        let id = wave_id(ts);
-        let now = from_ms(ms(Utc::now()));
-        stored_wave(&store, ts, now).await;
+        let (store, ts, id, now) = collecting(&db).await;
         refuse_exchange_2(&store).await;
 
         // Nothing in memory: the signals are read inside the claim's transaction.
@@ -146,11 +152,7 @@ async fn a_claim_commits_the_waves_params_with_it_and_a_failed_update_rolls_back
 #[tokio::test]
 async fn a_claim_that_does_not_succeed_writes_nothing_and_of_two_racing_one_wins() {
     for db in TestDb::both().await {
-        let store = Store::connect(&db.url).await.unwrap();
-        let ts = current_wave();
-        let id = wave_id(ts);
-        let now = from_ms(ms(Utc::now()));
-        stored_wave(&store, ts, now).await;
+        let (store, ts, id, now) = collecting(&db).await;
         let first = claim_with(&store, claim(&id, "a", now), None)
             .await
             .unwrap();
@@ -222,11 +224,7 @@ async fn a_claim_that_does_not_succeed_writes_nothing_and_of_two_racing_one_wins
 #[tokio::test]
 async fn a_params_row_written_after_the_claims_instant_stands() {
     for db in TestDb::both().await {
-        let store = Store::connect(&db.url).await.unwrap();
-        let ts = current_wave();
-        let id = wave_id(ts);
-        let now = from_ms(ms(Utc::now()));
-        stored_wave(&store, ts, now).await;
+        let (store, _, id, now) = collecting(&db).await;
         // E.g. a `Params.Set` by another coordinator whose clock is ahead, or a later wave's.
         let newer = SignalParams {
             max_trades: Some(3),
@@ -306,11 +304,7 @@ fn look(peek: &mpsc::Sender<(String, mpsc::Sender<Seen>)>, id: &str) -> Seen {
 #[tokio::test]
 async fn another_connection_sees_nothing_of_the_claim_until_its_one_commit() {
     for db in TestDb::both().await {
-        let store = Store::connect(&db.url).await.unwrap();
-        let ts = current_wave();
-        let id = wave_id(ts);
-        let now = from_ms(ms(Utc::now()));
-        stored_wave(&store, ts, now).await;
+        let (store, _, id, now) = collecting(&db).await;
         let earlier = SignalParams {
             max_trades: Some(3),
             ..Default::default()
