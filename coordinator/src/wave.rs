@@ -109,14 +109,26 @@ pub async fn close_wave(
         now,
         due,
     };
+    // A wave memory does not hold whole is read before the claim, not under its lock (on
+    // SQLite, every ingest waits for that lock). Signals are only ever added to a collecting
+    // wave, so a read with the claim's count is the whole wave; else the claim reads it.
+    let read = if core.signals.holds(wave_id) {
+        None
+    } else {
+        Some(core.store.wave_signals(wave_id, row.wave_timestamp).await?)
+    };
     let cfg = &core.cfg;
-    // Claim and params in one commit before any agent is contacted; signals from memory when
-    // the count matches, else read in the claim's transaction (ranked while it is held).
+    // Claim and params in one commit before any agent is contacted.
     let claimed = core
         .store
         .claim_with_params(
             claim,
-            |count| core.signals.take(wave_id, count),
+            |count| {
+                let whole = |s: &Vec<_>| u32::try_from(s.len()).ok() == Some(count);
+                core.signals
+                    .take(wave_id, count)
+                    .or_else(|| read.filter(whole))
+            },
             |signals| {
                 let groups = group_by_exchange(signals);
                 let updates = params::wave_updates(cfg, &stored, &groups);
@@ -142,8 +154,8 @@ pub async fn close_wave(
         claim_us,
         "wave closed and claimed"
     );
-    if !c.from_memory {
-        tracing::debug!(wave_id, "wave signals read from the database");
+    if c.read_in_claim {
+        tracing::debug!(wave_id, "wave signals read under the claim (ingest raced the close)");
     }
     for p in c.written {
         core.params.put(p);

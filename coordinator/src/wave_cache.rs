@@ -70,6 +70,15 @@ impl WaveCache {
             .extend(signals);
     }
 
+    /// Whether the wave's signals are kept whole (it did not outgrow the bound).
+    pub fn holds(&self, wave_id: &str) -> bool {
+        self.inner
+            .lock()
+            .waves
+            .get(wave_id)
+            .is_some_and(|e| !e.overflowed)
+    }
+
     /// Takes the wave's signals if exactly `expected`; `None`: read them from the database.
     pub fn take(&self, wave_id: &str, expected: u32) -> Option<Vec<Signal>> {
         let mut g = self.inner.lock();

@@ -174,9 +174,9 @@ impl Store {
             return Ok(None);
         };
         // On a mismatch read here: exactly what the claim counted, in the same single commit.
-        let (signals, from_memory) = match cached(signal_count) {
-            Some(s) => (s, true),
-            None => (wave_signals_in(&mut tx, claim.id, wave_ts).await?, false),
+        let (signals, read_in_claim) = match cached(signal_count) {
+            Some(s) => (s, false),
+            None => (wave_signals_in(&mut tx, claim.id, wave_ts).await?, true),
         };
         let (kept, updates) = plan(signals);
         let recorded = merge_and_record(
@@ -197,7 +197,7 @@ impl Store {
         Ok(Some(ClaimedWave {
             signal_count,
             signals: kept,
-            from_memory,
+            read_in_claim,
             params,
             written,
         }))
@@ -211,8 +211,8 @@ pub struct ClaimedWave<G> {
     pub signal_count: u32,
     /// What the caller's `plan` kept of the wave's signals.
     pub signals: G,
-    /// The signals came from memory (`cached`), not from the database.
-    pub from_memory: bool,
+    /// `cached` had no whole wave: the signals were read inside the claim's transaction.
+    pub read_in_claim: bool,
     /// The params each exchange is dispatched with, as recorded on the wave.
     pub params: WaveParams,
     /// The params rows this wave wrote (merged).

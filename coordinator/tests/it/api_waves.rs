@@ -357,3 +357,48 @@ async fn a_wave_older_than_max_age_fails_instead_of_executing() {
     assert!(w.reason.unwrap().contains("max_wave_age"));
     h.shutdown().await;
 }
+
+/// Signals this coordinator did not ingest (another coordinator's, on a shared database, or
+/// stored before a restart) are not in its memory: its close reads them before the claim, and
+/// the wave is what it would have been through its own ingest — every signal, and the params
+/// its signals carry.
+#[tokio::test]
+async fn a_wave_this_coordinator_did_not_ingest_closes_whole_with_its_signals_params() {
+    for db in TestDb::both().await {
+        let h = wavegate_coordinator::spawn(config(&db)).await.unwrap();
+        let mut c = clients(&h).await;
+        let ts = current_wave();
+        let id = wave_id(ts);
+        let stored: Vec<_> = [
+            sig(1, "BTCUSDT", 1, 50.0, ts),
+            sig(2, "ETHUSDT", 1, 40.0, ts),
+            sig_with_params(3, "SOLUSDT", 2, 30.0, ts, 3),
+            sig(4, "XRPUSDT", 2, 20.0, ts),
+        ]
+        .iter()
+        .map(|p| wavegate_common::Signal::from_proto(p, 900, Utc::now()).unwrap())
+        .collect();
+        h.store()
+            .insert_signals(&stored, |t| t + chrono::Duration::days(1), Utc::now())
+            .await
+            .unwrap();
+        let s = c
+            .ingest
+            .publish_wave(wave(ts, vec![], true))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(s.closed_wave_ids, vec![id.clone()], "{}", db.url);
+        let d = finished(&mut c, &id).await;
+        assert_eq!(d.summary.unwrap().totals.unwrap().total_signals, 4);
+        let two = &d.exchanges[1];
+        assert_eq!(
+            (two.total_signals, two.target, two.params_source),
+            (2, 3, pb::ParamsSource::Wave as i32),
+            "{}",
+            db.url
+        );
+        assert_eq!(h.store().params(2).await.unwrap().unwrap().max_trades, 3);
+        h.shutdown().await;
+    }
+}

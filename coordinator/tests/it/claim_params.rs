@@ -102,7 +102,7 @@ async fn a_claim_commits_the_waves_params_with_it_and_a_failed_update_rolls_back
             .await
             .expect("the claim succeeds");
         assert_eq!(c.signal_count, 3, "{}", db.url);
-        assert!(!c.from_memory);
+        assert!(c.read_in_claim);
         let ids = |ex: u32| c.signals[&ex].iter().map(Signal::id).collect::<Vec<_>>();
         assert_eq!((ids(1), ids(2)), (vec![1, 2], vec![3]), "ranked groups");
         assert_eq!(
@@ -142,7 +142,7 @@ async fn a_claim_commits_the_waves_params_with_it_and_a_failed_update_rolls_back
             .await
             .unwrap()
             .expect("the claim succeeds");
-        assert!(c.from_memory, "{}", db.url);
+        assert!(!c.read_in_claim, "{}", db.url);
         assert_eq!(c.signals[&1].len() + c.signals[&2].len(), 3);
         assert_eq!(store.wave_params(&next).await.unwrap(), Some(c.params));
         store.close().await;
