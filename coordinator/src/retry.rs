@@ -11,6 +11,15 @@ pub const FIRST_DELAY: Duration = Duration::from_secs(1);
 /// Longest delay between two attempts.
 pub const MAX_DELAY: Duration = Duration::from_secs(60);
 
+/// Delays from `min`, doubling up to `max`, without end (dispatch's retries use it too).
+pub(crate) fn doubling(min: Duration, max: Duration) -> ExponentialBackoff {
+    ExponentialBuilder::new()
+        .with_min_delay(min)
+        .with_max_delay(max)
+        .without_max_times()
+        .build()
+}
+
 #[derive(Debug)]
 struct Pending {
     not_before: Instant,
@@ -45,11 +54,7 @@ impl Retries {
         let mut map = self.waves.lock();
         let p = map.entry(wave_id.to_owned()).or_insert_with(|| Pending {
             not_before: now,
-            delays: ExponentialBuilder::new()
-                .with_min_delay(FIRST_DELAY)
-                .with_max_delay(MAX_DELAY)
-                .without_max_times()
-                .build(),
+            delays: doubling(FIRST_DELAY, MAX_DELAY),
         });
         let delay = p.delays.next().unwrap_or(MAX_DELAY);
         p.not_before = now + delay;

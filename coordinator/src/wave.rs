@@ -147,15 +147,18 @@ pub async fn close_wave(
         return Ok(Closed::NotClaimed);
     };
     let count = c.signal_count;
-    let claim_us = u64::try_from(begun.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let close_us = u64::try_from(begun.elapsed().as_micros()).unwrap_or(u64::MAX);
     tracing::info!(
         wave_id,
         signals = count,
-        claim_us,
+        close_us,
         "wave closed and claimed"
     );
     if c.read_in_claim {
-        tracing::debug!(wave_id, "wave signals read under the claim (ingest raced the close)");
+        tracing::debug!(
+            wave_id,
+            "wave signals read under the claim (ingest raced the close)"
+        );
     }
     for p in c.written {
         core.params.put(p);

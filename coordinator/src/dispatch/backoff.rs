@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use backon::ExponentialBackoff;
 use tokio::time::Instant;
 
 use crate::config::DispatchConfig;
+use crate::retry::doubling;
 
 /// The delays of one exchange's attempts, in order.
 pub(super) struct Backoff {
@@ -17,11 +18,7 @@ impl Backoff {
     /// The schedule `cfg` sets, from its first delay.
     pub(super) fn new(cfg: &DispatchConfig) -> Self {
         let max = Duration::from_millis(cfg.retry_backoff_max_ms);
-        let delays = ExponentialBuilder::new()
-            .with_min_delay(Duration::from_millis(cfg.retry_backoff_min_ms))
-            .with_max_delay(max)
-            .without_max_times()
-            .build();
+        let delays = doubling(Duration::from_millis(cfg.retry_backoff_min_ms), max);
         Self { delays, max }
     }
 

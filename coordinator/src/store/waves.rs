@@ -274,8 +274,9 @@ impl Store {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
-    /// THE claim: one conditional write that succeeds for exactly one coordinator. With `due`
-    /// it re-checks the wave is due, so an ingest committed meanwhile keeps it open.
+    /// THE claim alone (closing a wave claims with its params, [`Store::claim_with_params`]):
+    /// one conditional write that succeeds for exactly one coordinator. With `due` it re-checks
+    /// the wave is due, so an ingest committed meanwhile keeps it open.
     pub async fn claim(
         &self,
         id: &str,
@@ -285,22 +286,6 @@ impl Store {
         now: DateTime<Utc>,
         due: Option<DateTime<Utc>>,
     ) -> Result<bool, CoordinatorError> {
-        Ok(self
-            .claim_counted(id, owner, lease_until, deadline, now, due)
-            .await?
-            .is_some())
-    }
-
-    /// [`Store::claim`] returning the final signal count (compared with the cached signals).
-    pub async fn claim_counted(
-        &self,
-        id: &str,
-        owner: &str,
-        lease_until: DateTime<Utc>,
-        deadline: DateTime<Utc>,
-        now: DateTime<Utc>,
-        due: Option<DateTime<Utc>>,
-    ) -> Result<Option<u32>, CoordinatorError> {
         let claim = Claim {
             id,
             owner,
@@ -310,7 +295,7 @@ impl Store {
             due,
         };
         let mut conn = self.pool.acquire().await?;
-        Ok(claim_in(&mut conn, &claim).await?.map(|(n, _)| n))
+        Ok(claim_in(&mut conn, &claim).await?.is_some())
     }
 
     /// Takes over a dispatching wave whose lease expired (or `owner`'s before a restart). The

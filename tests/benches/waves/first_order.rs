@@ -3,9 +3,9 @@
 //!
 //! Two measurements per wave:
 //! - **exact**: the coordinator's decision to close (its `wave closed and claimed` log
-//!   timestamp, µs, minus the `claim_us` the claim's transaction took) → the earliest entry order the paper exchanges recorded for the wave
-//!   (`paper_orders.created_at`, ns; the paper exchange stamps a fill after persisting the
-//!   position, so this is a slight over-estimate). Same host, same wall clock.
+//!   timestamp, µs, minus its `close_us`, the time closing took, the claim's transaction
+//!   included) → the earliest entry order the paper exchanges recorded for the wave
+//!   (`paper_orders.created_at`, ns). Same host, same wall clock.
 //! - **client**: the close call's return → the first execution `SignalOutcome` on
 //!   `Waves.Watch`, an upper bound of close → order at the exchange as a client sees it.
 

@@ -71,7 +71,7 @@ fn strip_ansi(s: &str) -> String {
 
 /// Wave id → when the coordinator began closing it: its `wave closed and claimed` log line
 /// (logged after the claim and params committed, right before dispatch is spawned) minus the
-/// line's `claim_us`. Empty when the log level hides it.
+/// line's `close_us`. Empty when the log level hides it.
 pub fn closed_and_claimed(log: &str) -> HashMap<String, DateTime<Utc>> {
     let mut out = HashMap::new();
     for line in log
@@ -90,15 +90,18 @@ pub fn closed_and_claimed(log: &str) -> HashMap<String, DateTime<Utc>> {
             .chars()
             .take_while(|c| *c != '"' && !c.is_whitespace())
             .collect();
-        // The line is written after the claim committed; `claim_us` is how long closing took
-        // from the decision, so the close instant is before the claim's transaction.
-        let claim_us: i64 = line
-            .split("claim_us=")
+        // The line is written after the claim committed; `close_us` is how long closing took
+        // from the decision. A line without it (an older coordinator) is left out, so the
+        // bench falls back to `closed_at` and says so, rather than measuring from the commit.
+        let Some(close_us) = line
+            .split("close_us=")
             .nth(1)
             .and_then(|r| r.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        out.insert(id, at - chrono::Duration::microseconds(claim_us));
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        out.insert(id, at - chrono::Duration::microseconds(close_us));
     }
     out
 }

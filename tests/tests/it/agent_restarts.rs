@@ -101,7 +101,7 @@ async fn a_restarted_agent_protects_a_filled_entry_before_serving_whatever_the_c
     coord.kill().await;
     assert!(
         !book.unprotected().await.is_empty(),
-        "the kill left a filled entry without its stop"
+        "the kill did not land between a fill and its stop"
     );
     // Healthy = serving: the sweep ran before.
     binance.restart().await.unwrap();
