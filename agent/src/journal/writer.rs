@@ -37,6 +37,12 @@ const STATEMENT_CACHE: usize = 100;
 /// How long a write waits for SQLite's file lock (as long as the journal's pool waits).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Batches between two WAL checkpoints. SQLite's own auto-checkpoint (every 1000 pages,
+/// sqlite.org/wal.html) would fsync inside an inline `COMMIT` on a runtime worker, so it is off
+/// and every this many batches one runs on the blocking pool followed by a checkpoint; a
+/// journal batch dirties a few pages (a row, its indexes), so this is about SQLite's cadence.
+const CHECKPOINT_EVERY: u32 = 256;
+
 /// Log target of an acknowledged write's timing line (queue wait, commit, way back).
 pub const TIMING_TARGET: &str = "wavegate_agent::journal_timing";
 
@@ -196,6 +202,7 @@ impl Writer {
             full: sync == JournalSync::Full,
             conn: None,
             pool_open: true,
+            since_checkpoint: 0,
         };
         tokio::spawn(run(store, pool, rx, Arc::clone(&faulted), clock));
         Self { tx, faulted }
@@ -273,6 +280,8 @@ struct Store {
     conn: Option<Connection>,
     /// False once the journal's pool started closing: no write commits after that.
     pool_open: bool,
+    /// Batches committed since the last WAL checkpoint ([`CHECKPOINT_EVERY`]).
+    since_checkpoint: u32,
 }
 
 /// Why a batch did not commit: nothing of it is stored.
@@ -308,27 +317,46 @@ impl Store {
             Some(c) => c,
             None => open(&self.path, self.full)?,
         };
-        let inline = (!self.full).then(|| run_all(&mut conn, batch));
+        self.since_checkpoint += 1;
+        let checkpoint = self.since_checkpoint >= CHECKPOINT_EVERY;
+        if checkpoint {
+            self.since_checkpoint = 0;
+        }
+        let inline = (!self.full && !checkpoint).then(|| run_all(&mut conn, batch));
         let outcomes = match inline {
             Some(ran) if !ran.as_ref().err().is_some_and(busy) => ran,
-            // `journal_sync = "full"` (a commit is an fsync), or another connection holds the
-            // file's write lock: on the blocking pool, waiting for the lock as the pool would.
+            // `journal_sync = "full"` (a commit is an fsync), a WAL checkpoint is due (fsyncs),
+            // or another connection holds the file's write lock: on the blocking pool, waiting
+            // for the lock as the pool would.
             _ => {
                 let writes = std::mem::take(batch);
                 let ran = tokio::task::spawn_blocking(move || {
                     let ran = conn
                         .busy_timeout(BUSY_TIMEOUT)
                         .and_then(|()| run_all(&mut conn, &writes));
-                    // Not waiting again: the next batch runs inline.
-                    let reset = conn.busy_timeout(Duration::ZERO);
-                    (conn, writes, ran.and_then(|o| reset.map(|()| o)))
+                    if checkpoint && ran.is_ok() {
+                        // Readers may keep it from finishing; the next one goes further.
+                        if let Err(e) =
+                            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                        {
+                            warn!(error = %e, "journal WAL checkpoint failed");
+                        }
+                    }
+                    // Not waiting again: the next batch runs inline. When that cannot be
+                    // set, the batch's outcomes stand but the connection is not kept.
+                    let reset = conn.busy_timeout(Duration::ZERO).is_ok();
+                    (reset.then_some(conn), writes, ran)
                 })
                 .await;
                 match ran {
-                    Ok((c, writes, outcomes)) => {
+                    Ok((Some(c), writes, outcomes)) => {
                         conn = c;
                         *batch = writes;
                         outcomes
+                    }
+                    Ok((None, writes, outcomes)) => {
+                        *batch = writes;
+                        return outcomes.map_err(BatchFailed::from);
                     }
                     // Its writes' callers hear `Stopped` (their acknowledgements are dropped).
                     Err(e) => {
@@ -357,6 +385,8 @@ fn open(path: &std::path::Path, full: bool) -> rusqlite::Result<Connection> {
     // As the pool's connections.
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })?;
+    // Checkpoints run on the blocking pool (`CHECKPOINT_EVERY`), never inside a `COMMIT`.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }

@@ -150,3 +150,73 @@ async fn closing_the_pool_directly_does_not_wait_on_the_held_connection() {
         .await;
     assert!(matches!(late, Err(WriteError::Batch(_))), "{late:?}");
 }
+
+/// The WAL file's length.
+fn wal_len(dir: &tempfile::TempDir) -> u64 {
+    std::fs::metadata(dir.path().join("w.db-wal"))
+        .unwrap()
+        .len()
+}
+
+/// Commits one batch inserting row `k` (a page's worth) through `store`.
+async fn commit_row(store: &mut Store, k: i64) {
+    let row = Stmt::new(
+        "INSERT INTO t (k, v) VALUES (?, ?)",
+        vec![k.into(), Value::Blob(vec![7; 3000])],
+    );
+    let mut batch = vec![Write {
+        stmts: vec![row],
+        what: String::new(),
+        ack: None,
+    }];
+    match store.commit(&mut batch).await {
+        Ok(o) => assert!(matches!(o.as_slice(), [Ok(())]), "{o:?}"),
+        Err(e) => panic!("batch {k} failed: {}", e.reason),
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_wal_is_checkpointed_off_the_worker_every_so_many_batches() {
+    let (dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)").await;
+    w.close().await;
+    // As the journal's pool opens it (persistent in the file).
+    sqlx::query("PRAGMA journal_mode = WAL")
+        .execute(&p)
+        .await
+        .unwrap();
+    let mut store = Store {
+        path: dir.path().join("w.db"),
+        full: false,
+        conn: None,
+        pool_open: true,
+        since_checkpoint: 0,
+    };
+    let every = i64::from(CHECKPOINT_EVERY);
+    for k in 1..every {
+        commit_row(&mut store, k).await;
+    }
+    // SQLite's own checkpoint would run inside an inline `COMMIT`.
+    let auto: i64 = store
+        .conn
+        .as_ref()
+        .unwrap()
+        .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        auto, 0,
+        "the writer's connection never checkpoints in a COMMIT"
+    );
+    let before = wal_len(&dir);
+    for k in every..4 * every {
+        commit_row(&mut store, k).await;
+    }
+    // Without a checkpoint the WAL would hold ~4× the frames it held before the first one;
+    // after each, the next commit writes it from its start again.
+    let after = wal_len(&dir);
+    assert!(
+        after < before * 3 / 2,
+        "WAL {before} bytes after {} batches, {after} after {}",
+        every - 1,
+        4 * every - 1
+    );
+}
