@@ -539,13 +539,38 @@ fn run_all(
     batch: &[Write],
 ) -> Result<Vec<Result<(), WriteError>>, rusqlite::Error> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    let outcomes = batch.iter().map(|w| run_one(conn, &w.stmts)).collect();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for w in batch {
+        let outcome = run_one(conn, &w.stmts);
+        // On SQLITE_FULL or an I/O error SQLite may roll the whole transaction back itself
+        // (sqlite.org/lang_transaction.html, "Response To Errors Within A Transaction"); the
+        // writes after it would then commit one by one, not a prefix of the queue.
+        if lost_transaction(conn, &outcome) {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            return Err(match outcome {
+                Err(WriteError::Statement(e)) => e,
+                _ => rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                    Some("the batch's transaction was rolled back".into()),
+                ),
+            });
+        }
+        outcomes.push(outcome);
+    }
     if let Err(e) = conn.execute_batch("COMMIT") {
         // Failing here (e.g. no transaction left open) leaves nothing to undo.
         let _ = conn.execute_batch("ROLLBACK");
         return Err(e);
     }
     Ok(outcomes)
+}
+
+/// True when a write's `outcome` leaves the batch's transaction unusable: a storage fault,
+/// or SQLite rolled the transaction back.
+fn lost_transaction(conn: &Connection, outcome: &Result<(), WriteError>) -> bool {
+    conn.is_autocommit() || matches!(outcome, Err(WriteError::Statement(e)) if storage_fault(e))
 }
 
 /// SQLite's `SQLITE_BUSY`: another connection holds the lock.

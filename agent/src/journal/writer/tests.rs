@@ -242,3 +242,46 @@ async fn the_wal_is_checkpointed_off_the_worker_every_so_many_batches() {
         4 * every - 1
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_storage_fault_mid_batch_fails_the_whole_batch() {
+    let (dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)").await;
+    w.close().await;
+    let mut store = Store {
+        path: dir.path().join("w.db"),
+        full: false,
+        conn: None,
+        pool_open: true,
+        since_checkpoint: 0,
+    };
+    commit_row(&mut store, 1).await;
+    // The file may not grow much more: a large row fails with SQLITE_FULL.
+    let conn = store.conn.as_ref().unwrap();
+    let pages: i64 = conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    conn.pragma_update(None, "max_page_count", pages + 2)
+        .unwrap();
+    let row = |k: i64, len: usize| Write {
+        stmts: vec![Stmt::new(
+            "INSERT INTO t (k, v) VALUES (?, ?)",
+            vec![k.into(), Value::Blob(vec![7; len])],
+        )],
+        what: String::new(),
+        ack: None,
+    };
+    let mut batch = vec![row(2, 10), row(3, 1_000_000), row(4, 10)];
+    let failed = store
+        .commit(&mut batch)
+        .await
+        .err()
+        .expect("the batch fails");
+    assert!(failed.fault, "a storage fault: {}", failed.reason);
+    assert!(store.conn.is_none(), "the connection is let go");
+    // Nothing of the batch is stored: the file holds a prefix of the queue.
+    let ks: Vec<i64> = sqlx::query_scalar("SELECT k FROM t ORDER BY k")
+        .fetch_all(&p)
+        .await
+        .unwrap();
+    assert_eq!(ks, vec![1]);
+}
