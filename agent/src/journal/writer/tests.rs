@@ -271,11 +271,7 @@ async fn a_storage_fault_mid_batch_fails_the_whole_batch() {
         ack: None,
     };
     let mut batch = vec![row(2, 10), row(3, 1_000_000), row(4, 10)];
-    let failed = store
-        .commit(&mut batch)
-        .await
-        .err()
-        .expect("the batch fails");
+    let failed = store.commit(&mut batch).await.expect_err("the batch fails");
     assert!(failed.fault, "a storage fault: {}", failed.reason);
     assert!(store.conn.is_none(), "the connection is let go");
     // Nothing of the batch is stored: the file holds a prefix of the queue.
