@@ -11,9 +11,10 @@
 //! The writer has its own rusqlite connection (a sqlx worker round trip costs two thread
 //! wake-ups per write, docs/benchmarks.md) and commits on the task's thread between
 //! `BEGIN IMMEDIATE` and `COMMIT`; a batch that would wait (`journal_sync = "full"`, or another
-//! connection's write lock) runs on the blocking pool. The connection is dropped by
-//! [`Writer::close`], when the pool closes, and after a storage fault (an open transaction
-//! would keep the write lock); the next batch opens a fresh one.
+//! connection's write lock) runs on the blocking pool, as does every 256th batch, followed by
+//! a WAL checkpoint (SQLite's own is off: it would fsync inside an inline `COMMIT`). The
+//! connection is dropped by [`Writer::close`], when the pool closes, and after a storage fault
+//! (an open transaction would keep the write lock); the next batch opens a fresh one.
 
 use std::path::PathBuf;
 use std::sync::Arc;
