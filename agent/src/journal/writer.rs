@@ -11,9 +11,10 @@
 //! The writer has its own rusqlite connection (a sqlx worker round trip costs two thread
 //! wake-ups per write, docs/benchmarks.md) and commits on the task's thread between
 //! `BEGIN IMMEDIATE` and `COMMIT`; a batch that would wait (`journal_sync = "full"`, or another
-//! connection's write lock) runs on the blocking pool. The connection is dropped by
-//! [`Writer::close`], when the pool closes, and after a storage fault (an open transaction
-//! would keep the write lock); the next batch opens a fresh one.
+//! connection's write lock) runs on the blocking pool, as does every 256th batch, followed by
+//! a WAL checkpoint (SQLite's own is off: it would fsync inside an inline `COMMIT`). The
+//! connection is dropped by [`Writer::close`], when the pool closes, and after a storage fault
+//! (an open transaction would keep the write lock); the next batch opens a fresh one.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,6 +37,12 @@ const STATEMENT_CACHE: usize = 100;
 
 /// How long a write waits for SQLite's file lock (as long as the journal's pool waits).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Batches between two WAL checkpoints. SQLite's own auto-checkpoint (every 1000 pages,
+/// sqlite.org/wal.html) would fsync inside an inline `COMMIT` on a runtime worker, so it is off
+/// and every this many batches one runs on the blocking pool followed by a checkpoint; a
+/// journal batch dirties a few pages (a row, its indexes), so this is about SQLite's cadence.
+const CHECKPOINT_EVERY: u32 = 256;
 
 /// Log target of an acknowledged write's timing line (queue wait, commit, way back).
 pub const TIMING_TARGET: &str = "wavegate_agent::journal_timing";
@@ -196,6 +203,7 @@ impl Writer {
             full: sync == JournalSync::Full,
             conn: None,
             pool_open: true,
+            since_checkpoint: 0,
         };
         tokio::spawn(run(store, pool, rx, Arc::clone(&faulted), clock));
         Self { tx, faulted }
@@ -273,6 +281,8 @@ struct Store {
     conn: Option<Connection>,
     /// False once the journal's pool started closing: no write commits after that.
     pool_open: bool,
+    /// Batches committed since the last WAL checkpoint ([`CHECKPOINT_EVERY`]).
+    since_checkpoint: u32,
 }
 
 /// Why a batch did not commit: nothing of it is stored.
@@ -308,27 +318,46 @@ impl Store {
             Some(c) => c,
             None => open(&self.path, self.full)?,
         };
-        let inline = (!self.full).then(|| run_all(&mut conn, batch));
+        self.since_checkpoint += 1;
+        let checkpoint = self.since_checkpoint >= CHECKPOINT_EVERY;
+        if checkpoint {
+            self.since_checkpoint = 0;
+        }
+        let inline = (!self.full && !checkpoint).then(|| run_all(&mut conn, batch));
         let outcomes = match inline {
             Some(ran) if !ran.as_ref().err().is_some_and(busy) => ran,
-            // `journal_sync = "full"` (a commit is an fsync), or another connection holds the
-            // file's write lock: on the blocking pool, waiting for the lock as the pool would.
+            // `journal_sync = "full"` (a commit is an fsync), a WAL checkpoint is due (fsyncs),
+            // or another connection holds the file's write lock: on the blocking pool, waiting
+            // for the lock as the pool would.
             _ => {
                 let writes = std::mem::take(batch);
                 let ran = tokio::task::spawn_blocking(move || {
                     let ran = conn
                         .busy_timeout(BUSY_TIMEOUT)
                         .and_then(|()| run_all(&mut conn, &writes));
-                    // Not waiting again: the next batch runs inline.
-                    let reset = conn.busy_timeout(Duration::ZERO);
-                    (conn, writes, ran.and_then(|o| reset.map(|()| o)))
+                    if checkpoint && ran.is_ok() {
+                        // Readers may keep it from finishing; the next one goes further.
+                        if let Err(e) =
+                            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                        {
+                            warn!(error = %e, "journal WAL checkpoint failed");
+                        }
+                    }
+                    // Not waiting again: the next batch runs inline. When that cannot be
+                    // set, the batch's outcomes stand but the connection is not kept.
+                    let reset = conn.busy_timeout(Duration::ZERO).is_ok();
+                    (reset.then_some(conn), writes, ran)
                 })
                 .await;
                 match ran {
-                    Ok((c, writes, outcomes)) => {
+                    Ok((Some(c), writes, outcomes)) => {
                         conn = c;
                         *batch = writes;
                         outcomes
+                    }
+                    Ok((None, writes, outcomes)) => {
+                        *batch = writes;
+                        return outcomes.map_err(BatchFailed::from);
                     }
                     // Its writes' callers hear `Stopped` (their acknowledgements are dropped).
                     Err(e) => {
@@ -357,6 +386,8 @@ fn open(path: &std::path::Path, full: bool) -> rusqlite::Result<Connection> {
     // As the pool's connections.
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })?;
+    // Checkpoints run on the blocking pool (`CHECKPOINT_EVERY`), never inside a `COMMIT`.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
@@ -509,13 +540,38 @@ fn run_all(
     batch: &[Write],
 ) -> Result<Vec<Result<(), WriteError>>, rusqlite::Error> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    let outcomes = batch.iter().map(|w| run_one(conn, &w.stmts)).collect();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for w in batch {
+        let outcome = run_one(conn, &w.stmts);
+        // On SQLITE_FULL or an I/O error SQLite may roll the whole transaction back itself
+        // (sqlite.org/lang_transaction.html, "Response To Errors Within A Transaction"); the
+        // writes after it would then commit one by one, not a prefix of the queue.
+        if lost_transaction(conn, &outcome) {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            return Err(match outcome {
+                Err(WriteError::Statement(e)) => e,
+                _ => rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                    Some("the batch's transaction was rolled back".into()),
+                ),
+            });
+        }
+        outcomes.push(outcome);
+    }
     if let Err(e) = conn.execute_batch("COMMIT") {
         // Failing here (e.g. no transaction left open) leaves nothing to undo.
         let _ = conn.execute_batch("ROLLBACK");
         return Err(e);
     }
     Ok(outcomes)
+}
+
+/// True when a write's `outcome` leaves the batch's transaction unusable: a storage fault,
+/// or SQLite rolled the transaction back.
+fn lost_transaction(conn: &Connection, outcome: &Result<(), WriteError>) -> bool {
+    conn.is_autocommit() || matches!(outcome, Err(WriteError::Statement(e)) if storage_fault(e))
 }
 
 /// SQLite's `SQLITE_BUSY`: another connection holds the lock.

@@ -82,6 +82,38 @@ mod tests {
         );
     }
 
+    /// An answer with Bybit's limit headers: `left` of 10 requests, reset at `reset_ms`.
+    fn reply(left: i64, reset_ms: i64) -> Reply {
+        let mut headers = http::HeaderMap::new();
+        for (name, v) in [
+            ("x-bapi-limit-status", left),
+            ("x-bapi-limit", 10),
+            ("x-bapi-limit-reset-timestamp", reset_ms),
+        ] {
+            headers.insert(name, v.to_string().parse().unwrap());
+        }
+        Reply {
+            status: 200,
+            body: r#"{"retCode":0,"retMsg":"OK","result":{}}"#.into(),
+            headers,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_with_none_left_and_a_reset_ms_ahead_holds_the_next_request_a_second() {
+        let creds = crate::config::Credentials {
+            api_key: crate::config::Secret::new("k"),
+            api_secret: crate::config::Secret::new("s"),
+        };
+        let bybit = BybitLinear::new(&crate::config::LiveConfig::bybit(), creds).unwrap();
+        // The venue's "now" read a few ms ahead of our estimate of its clock.
+        let answer = reply(0, bybit.clock.now_ms() + 3);
+        assert!(bybit.rate_limited(&answer, Some(0), "OK").is_none());
+        let start = Instant::now();
+        assert_eq!(bybit.throttle.admit().await, Ok(()));
+        assert_eq!(start.elapsed(), ONE_WINDOW);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_request_after_the_last_one_left_waits_for_the_next_second() {
         let t = Throttle::new(NAME);

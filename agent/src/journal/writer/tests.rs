@@ -81,7 +81,8 @@ async fn a_batch_reports_each_write_and_a_failed_statement_spares_the_others() {
     assert_eq!(rows, want.to_vec());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// One runtime thread: a write waiting for the lock on it would stop every other task.
+#[tokio::test(flavor = "current_thread")]
 async fn a_write_waits_on_the_blocking_pool_while_another_connection_holds_the_lock() {
     let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)").await;
     w.write(vec![insert(1, "a")]).await.unwrap();
@@ -95,7 +96,16 @@ async fn a_write_waits_on_the_blocking_pool_while_another_connection_holds_the_l
         let w = w.clone();
         async move { w.write(vec![insert(2, "b")]).await }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Ten short sleeps of this task go by while the write waits. Were the runtime's only
+    // thread blocked (the lock's 10 s wait), the deadline would pass before they did.
+    let ticks = async {
+        for _ in 0..10 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), ticks)
+        .await
+        .expect("the runtime keeps running while the write waits for the lock");
     assert!(!waiting.is_finished(), "the write waits for the lock");
     sqlx::query("COMMIT").execute(&mut *other).await.unwrap();
     drop(other);
@@ -110,9 +120,24 @@ async fn a_write_waits_on_the_blocking_pool_while_another_connection_holds_the_l
     assert_eq!(n, 3);
 }
 
+/// Sets the file's journal to WAL, as the journal's pool opens it: SQLite deletes the `-wal`
+/// file when the file's last connection closes, which tells that the writer's is closed.
+async fn wal(p: &SqlitePool) {
+    sqlx::query("PRAGMA journal_mode = WAL")
+        .execute(p)
+        .await
+        .unwrap();
+}
+
+/// True while some connection (the pool's closed, so the writer's) has the file open.
+fn wal_exists(dir: &tempfile::TempDir) -> bool {
+    dir.path().join("w.db-wal").exists()
+}
+
 #[tokio::test]
-async fn close_commits_what_was_queued_and_gives_the_connection_back() {
-    let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY)").await;
+async fn close_commits_what_was_queued_and_closes_the_connection() {
+    let (dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY)").await;
+    wal(&p).await;
     for k in 0..10_i64 {
         w.queue(
             format!("row {k}"),
@@ -125,28 +150,134 @@ async fn close_commits_what_was_queued_and_gives_the_connection_back() {
         .write(vec![Stmt::new("INSERT INTO t (k) VALUES (99)", vec![])])
         .await;
     assert!(matches!(late, Err(WriteError::Stopped)), "{late:?}");
-    // The held connection is closed: none is out of the pool.
-    assert_eq!(p.size(), p.num_idle() as u32, "every connection idle");
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
         .fetch_one(&p)
         .await
         .unwrap();
     assert_eq!(n, 10, "writes queued before the close are committed");
-    // A handle still alive (as the paper exchange's) does not keep the pool open.
-    tokio::time::timeout(std::time::Duration::from_secs(10), p.close())
-        .await
-        .expect("the pool closes: the writer gave its connection back");
+    // A handle still alive (as the paper exchange's) does not keep the file open.
+    p.close().await;
+    assert!(!wal_exists(&dir), "the writer's connection is closed");
     other.close().await;
 }
 
 #[tokio::test]
-async fn closing_the_pool_directly_does_not_wait_on_the_held_connection() {
-    let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER)").await;
-    tokio::time::timeout(std::time::Duration::from_secs(10), p.close())
+async fn closing_the_pool_closes_the_writers_connection_and_refuses_later_writes() {
+    let (dir, p, w) = setup("CREATE TABLE t (k INTEGER)").await;
+    wal(&p).await;
+    w.write(vec![Stmt::new("INSERT INTO t (k) VALUES (0)", vec![])])
         .await
-        .expect("the pool closes though the writer is alive");
+        .unwrap();
+    p.close().await;
     let late = w
         .write(vec![Stmt::new("INSERT INTO t (k) VALUES (1)", vec![])])
         .await;
     assert!(matches!(late, Err(WriteError::Batch(_))), "{late:?}");
+    // The writer heard of the close before that write (it refused it).
+    assert!(!wal_exists(&dir), "the writer's connection is closed");
+}
+
+/// The WAL file's length.
+fn wal_len(dir: &tempfile::TempDir) -> u64 {
+    std::fs::metadata(dir.path().join("w.db-wal"))
+        .unwrap()
+        .len()
+}
+
+/// Commits one batch inserting row `k` (a page's worth) through `store`.
+async fn commit_row(store: &mut Store, k: i64) {
+    let row = Stmt::new(
+        "INSERT INTO t (k, v) VALUES (?, ?)",
+        vec![k.into(), Value::Blob(vec![7; 3000])],
+    );
+    let mut batch = vec![Write {
+        stmts: vec![row],
+        what: String::new(),
+        ack: None,
+    }];
+    match store.commit(&mut batch).await {
+        Ok(o) => assert!(matches!(o.as_slice(), [Ok(())]), "{o:?}"),
+        Err(e) => panic!("batch {k} failed: {}", e.reason),
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_wal_is_checkpointed_off_the_worker_every_so_many_batches() {
+    let (dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)").await;
+    w.close().await;
+    wal(&p).await;
+    let mut store = Store {
+        path: dir.path().join("w.db"),
+        full: false,
+        conn: None,
+        pool_open: true,
+        since_checkpoint: 0,
+    };
+    let every = i64::from(CHECKPOINT_EVERY);
+    for k in 1..every {
+        commit_row(&mut store, k).await;
+    }
+    // SQLite's own checkpoint would run inside an inline `COMMIT`.
+    let auto: i64 = store
+        .conn
+        .as_ref()
+        .unwrap()
+        .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        auto, 0,
+        "the writer's connection never checkpoints in a COMMIT"
+    );
+    let before = wal_len(&dir);
+    for k in every..4 * every {
+        commit_row(&mut store, k).await;
+    }
+    // Without a checkpoint the WAL would hold ~4× the frames it held before the first one;
+    // after each, the next commit writes it from its start again.
+    let after = wal_len(&dir);
+    assert!(
+        after < before * 3 / 2,
+        "WAL {before} bytes after {} batches, {after} after {}",
+        every - 1,
+        4 * every - 1
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_storage_fault_mid_batch_fails_the_whole_batch() {
+    let (dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)").await;
+    w.close().await;
+    let mut store = Store {
+        path: dir.path().join("w.db"),
+        full: false,
+        conn: None,
+        pool_open: true,
+        since_checkpoint: 0,
+    };
+    commit_row(&mut store, 1).await;
+    // The file may not grow much more: a large row fails with SQLITE_FULL.
+    let conn = store.conn.as_ref().unwrap();
+    let pages: i64 = conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    conn.pragma_update(None, "max_page_count", pages + 2)
+        .unwrap();
+    let row = |k: i64, len: usize| Write {
+        stmts: vec![Stmt::new(
+            "INSERT INTO t (k, v) VALUES (?, ?)",
+            vec![k.into(), Value::Blob(vec![7; len])],
+        )],
+        what: String::new(),
+        ack: None,
+    };
+    let mut batch = vec![row(2, 10), row(3, 1_000_000), row(4, 10)];
+    let failed = store.commit(&mut batch).await.expect_err("the batch fails");
+    assert!(failed.fault, "a storage fault: {}", failed.reason);
+    assert!(store.conn.is_none(), "the connection is let go");
+    // Nothing of the batch is stored: the file holds a prefix of the queue.
+    let ks: Vec<i64> = sqlx::query_scalar("SELECT k FROM t ORDER BY k")
+        .fetch_all(&p)
+        .await
+        .unwrap();
+    assert_eq!(ks, vec![1]);
 }
