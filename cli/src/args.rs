@@ -137,6 +137,10 @@ pub struct BenchArgs {
     /// Skip the multi-region comparison.
     #[arg(long)]
     pub no_regions: bool,
+    /// `sqlite_sync` of the coordinator's database: `full` (its default, an fsync per commit)
+    /// or `normal` (none; the agents' journals are `normal` by default).
+    #[arg(long, value_enum, default_value_t = SyncArg::Full)]
+    pub sqlite_sync: SyncArg,
     /// Keep every setting's configs, process logs and databases under DIR (for profiling).
     /// Default: temp dirs, removed.
     #[arg(long, value_name = "DIR")]
@@ -148,6 +152,15 @@ impl Command {
     pub fn name(&self) -> &'static str {
         self.into()
     }
+}
+
+/// `bench --sqlite-sync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyncArg {
+    /// An fsync per commit.
+    Full,
+    /// No fsync per commit (WAL).
+    Normal,
 }
 
 /// Input format of `publish`.

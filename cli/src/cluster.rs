@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use wavegate_agent::AgentHandle;
 use wavegate_coordinator::config::ExecutionMode;
+use wavegate_coordinator::store::SqliteSync;
 use wavegate_coordinator::{CoordinatorConfig, CoordinatorHandle};
 
 use self::child::{ChildProc, sibling_binary};
@@ -65,6 +66,8 @@ pub struct Tuning {
     pub execution_mode: ExecutionMode,
     /// Coordinator ↔ agent one-way delay; non-zero goes through a [`DelayProxy`] per agent.
     pub agent_one_way: Duration,
+    /// `sqlite_sync` of the coordinator's database.
+    pub sqlite_sync: SqliteSync,
 }
 
 /// The addresses the coordinator dials: `agents`, or a delay proxy in front of each.
@@ -198,7 +201,7 @@ pub struct Cluster {
     data_dir: PathBuf,
     // Dropped after the nodes (declared after them).
     _proxies: Vec<DelayProxy>,
-    _temp: Option<tempfile::TempDir>,
+    temp: Option<tempfile::TempDir>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -271,7 +274,7 @@ impl Cluster {
             agents,
             data_dir: dir,
             _proxies: proxies,
-            _temp: temp,
+            temp,
         })
     }
 
@@ -303,10 +306,12 @@ impl Cluster {
         connect(&ConnectArgs::plain(self.endpoint())).await
     }
 
-    /// Stops the coordinator first (no new dispatch), then the agents.
-    pub async fn shutdown(self) {
+    /// Stops the coordinator first (no new dispatch), then the agents. Returns the temporary
+    /// data dir, if any, so its logs can be read before it is dropped (and removed).
+    pub async fn shutdown(self) -> Option<tempfile::TempDir> {
         self.coordinator.stop().await;
         stop_all(self.agents).await;
+        self.temp
     }
 }
 

@@ -72,9 +72,15 @@ pub async fn complete(
     for e in &exchanges {
         core.metrics.exchange_finished(e);
     }
+    // Decision to close → completion, µs (the stored stamps have ms precision; the bench reads it).
+    let makespan_us = row
+        .closed_at
+        .and_then(|c| (now - c).num_microseconds())
+        .unwrap_or(-1);
     tracing::info!(
         wave_id = %row.id,
         status = status.as_str(),
+        makespan_us,
         positions_opened = totals.total_executed,
         failed = totals.total_failed,
         "wave completed"

@@ -5,6 +5,7 @@
 //! (orders are futures the session task polls, no spawn), and the dispatch start and result's
 //! way back, spread over the walked signals.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Serialize;
@@ -78,6 +79,25 @@ pub fn read_log(path: &Path) -> Vec<OrderTiming> {
     std::fs::read_to_string(path)
         .map(|text| text.lines().filter_map(parse_line).collect())
         .unwrap_or_default()
+}
+
+/// Each wave's makespan in µs from the coordinator's `wave completed` lines (`makespan_us`, the
+/// decision to close → completion); empty when the log cannot be read or hides `info`.
+pub fn read_makespans(path: &Path) -> HashMap<String, i64> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.contains("wave completed"))
+        .filter_map(|l| {
+            let l = strip_ansi(l);
+            let field = |k: &str| {
+                l.split_whitespace()
+                    .find_map(|t| t.strip_prefix(k)?.strip_prefix('='))
+                    .map(str::to_owned)
+            };
+            let us: i64 = field("makespan_us")?.parse().ok()?;
+            Some((field("wave_id")?, us)).filter(|_| us >= 0)
+        })
+        .collect()
 }
 
 /// ms per walked signal, by part (means over the waves).
@@ -192,6 +212,37 @@ mod tests {
         assert_eq!(parse_line("INFO something else start_us=1"), None);
         // A line missing a field is not counted.
         assert_eq!(parse_line(&LINE.replace(" stop_us=800", "")), None);
+    }
+
+    #[test]
+    fn makespans_come_from_the_coordinators_completion_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("coordinator.log");
+        let done = |id: &str, us: &str| {
+            format!(
+                "2026-12-07T15:03:57.428827Z  INFO wave{{wave_id=\"{id}\" signals=16}}: \
+                 wavegate_coordinator::report: wave completed wave_id={id} \
+                 status=\"completed\" makespan_us={us} positions_opened=10 failed=1\n"
+            )
+        };
+        let text = [
+            done("2026-12-06T16:00:00Z", "5630"),
+            // Coloured field names, as a terminal-less child may still write them.
+            done("2026-12-06T16:15:00Z", "\u{1b}[2m\u{1b}[0m812").replace(
+                "makespan_us=",
+                "\u{1b}[3mmakespan_us\u{1b}[0m\u{1b}[2m=\u{1b}[0m",
+            ),
+            // A resumed wave without a close instant, and another line: not counted.
+            done("2026-12-06T16:30:00Z", "-1"),
+            "INFO wave closed and claimed wave_id=\"x\" close_us=700\n".into(),
+        ]
+        .concat();
+        std::fs::write(&log, text).unwrap();
+        let m = read_makespans(&log);
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert_eq!(m["2026-12-06T16:00:00Z"], 5630);
+        assert_eq!(m["2026-12-06T16:15:00Z"], 812);
+        assert!(read_makespans(&dir.path().join("missing.log")).is_empty());
     }
 
     #[test]

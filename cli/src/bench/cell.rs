@@ -1,5 +1,6 @@
 //! One bench cell: a fresh cluster at one latency, mode and delay, running every sample wave.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use chrono::Utc;
 use indicatif::ProgressBar;
 use serde::Serialize;
 use wavegate_coordinator::config::ExecutionMode;
+use wavegate_coordinator::store::SqliteSync;
 
 use super::breakdown::{self, Breakdown};
 use super::sample::{self, Sample};
@@ -27,6 +29,8 @@ pub struct CellSpec {
     pub agent_one_way: Duration,
     /// Runs of each sample wave.
     pub reps: usize,
+    /// `sqlite_sync` of the coordinator.
+    pub sqlite_sync: SqliteSync,
     /// Where configs, logs and databases go (kept); `None`: a temp dir, removed.
     pub data_dir: Option<PathBuf>,
 }
@@ -51,7 +55,8 @@ pub struct ExchangeWalk {
 pub struct SampleResult {
     /// Sample name.
     pub sample: &'static str,
-    /// Coordinator `closed_at → completed_at`, ms.
+    /// Coordinator `closed_at → completed_at`, ms (µs precision from its log when it logs at
+    /// `info`; else the stored ms stamps).
     pub makespan_ms: Summary,
     /// Sequential lower bound: the slowest exchange's calls × latency, ms.
     pub bound_ms: f64,
@@ -111,6 +116,7 @@ async fn start(samples: &[Sample], spec: &CellSpec) -> Result<Cluster, CliError>
         tuning: Tuning {
             execution_mode: spec.mode,
             agent_one_way: spec.agent_one_way,
+            sqlite_sync: spec.sqlite_sync,
         },
     })
     .await
@@ -123,10 +129,16 @@ pub async fn run(
     progress: &ProgressBar,
 ) -> Result<Vec<SampleResult>, CliError> {
     let cluster = start(samples, spec).await?;
-    let result = waves(&cluster, samples, spec, progress).await;
-    // After shutdown: every log line is written.
-    cluster.shutdown().await;
-    let mut results = result?;
+    let dir = cluster.data_dir().to_owned();
+    let runs = waves(&cluster, samples, spec, progress).await;
+    // After shutdown every log line is written; a temporary dir lives until `_temp` drops.
+    let _temp = cluster.shutdown().await;
+    let logged = breakdown::read_makespans(&dir.join("coordinator.log"));
+    let mut results = samples
+        .iter()
+        .zip(runs?)
+        .map(|(s, runs)| summarise(s.name, &runs, spec.latency_ms, &logged))
+        .collect::<Result<Vec<_>, _>>()?;
     if let (Some(dir), ExecutionMode::Sequential) = (&spec.data_dir, spec.mode) {
         for r in &mut results {
             r.result.breakdown = r.slowest.and_then(|id| {
@@ -152,7 +164,7 @@ async fn waves(
     samples: &[Sample],
     spec: &CellSpec,
     progress: &ProgressBar,
-) -> Result<Vec<Measured>, CliError> {
+) -> Result<Vec<Vec<WaveRun>>, CliError> {
     let mut clients = cluster.clients().await?;
     let mut watcher = Watcher::start(&mut clients).await?;
     let now = Utc::now();
@@ -166,17 +178,15 @@ async fn waves(
             progress.inc(1);
         }
     }
-    samples
-        .iter()
-        .zip(runs)
-        .map(|(s, runs)| summarise(s.name, &runs, spec.latency_ms))
-        .collect()
+    Ok(runs)
 }
 
+/// `logged`: each wave's makespan from the coordinator's log, µs (else the ms stamps are used).
 fn summarise(
     sample: &'static str,
     runs: &[WaveRun],
     latency_ms: u64,
+    logged: &HashMap<String, i64>,
 ) -> Result<Measured, CliError> {
     let latency = latency_ms as f64;
     let (mut spans, mut ratios, mut own) = (vec![], vec![], vec![]);
@@ -189,12 +199,16 @@ fn summarise(
             .max_by_key(|x| x.calls)
             .ok_or_else(|| CliError::Failed(format!("wave {} has no exchanges", run.wave_id)))?;
         slowest_id = Some(slowest.exchange_id);
-        if let Some(w) = window(run) {
-            windows.push(w);
+        let exact = logged.get(&run.wave_id).copied();
+        if let Some((closed, completed)) = window(run) {
+            windows.push((closed, exact.map_or(completed, |us| closed + us)));
         }
         bound_ms = f64::from(slowest.calls) * latency;
         walked = slowest.executed + slowest.failed;
-        let span = run.makespan_ms()?;
+        let span = match exact {
+            Some(us) => us as f64 / 1e3,
+            None => run.makespan_ms()?,
+        };
         spans.push(span);
         if bound_ms > 0.0 {
             ratios.push(span / bound_ms);

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 use serde::Serialize;
 use wavegate_coordinator::config::ExecutionMode;
+use wavegate_coordinator::store::SqliteSync;
 
 use self::cell::{CellSpec, SampleResult};
 use self::sample::Sample;
@@ -33,6 +34,8 @@ pub struct Plan {
     pub region_rtt_ms: Option<u64>,
     /// Agent ↔ exchange latency per call in the regions part, ms.
     pub region_exchange_ms: u64,
+    /// `sqlite_sync` of the coordinator (its default `full`: an fsync per commit).
+    pub sqlite_sync: SqliteSync,
     /// Keep each cell's configs, process logs and databases in a subdirectory of this.
     pub data_dir: Option<PathBuf>,
 }
@@ -45,6 +48,7 @@ impl Plan {
             reps: 2,
             region_rtt_ms: Some(80),
             region_exchange_ms: 2,
+            sqlite_sync: SqliteSync::Full,
             data_dir: None,
         }
     }
@@ -56,6 +60,7 @@ impl Plan {
             reps: 10,
             region_rtt_ms: Some(80),
             region_exchange_ms: 2,
+            sqlite_sync: SqliteSync::Full,
             data_dir: None,
         }
     }
@@ -70,6 +75,7 @@ impl Plan {
                     mode,
                     agent_one_way: Duration::ZERO,
                     reps: self.reps,
+                    sqlite_sync: self.sqlite_sync,
                     data_dir: None,
                 };
                 v.push((Part::Grid, spec));
@@ -82,6 +88,7 @@ impl Plan {
                 // Half the round trip each way.
                 agent_one_way: Duration::from_micros(rtt * 500),
                 reps: self.reps,
+                sqlite_sync: self.sqlite_sync,
                 data_dir: None,
             };
             v.push((Part::AgentsNearExchange, near(ExecutionMode::Sequential)));
@@ -93,6 +100,7 @@ impl Plan {
                     mode: ExecutionMode::Sequential,
                     agent_one_way: Duration::ZERO,
                     reps: self.reps,
+                    sqlite_sync: self.sqlite_sync,
                     data_dir: None,
                 },
             ));
@@ -175,6 +183,8 @@ pub struct Report {
     pub load_before: Option<f64>,
     /// Runs of each sample wave per cell.
     pub reps: usize,
+    /// `sqlite_sync` of the coordinator.
+    pub sqlite_sync: SqliteSync,
     /// Wall time of the run, s.
     pub elapsed_secs: f64,
     /// Every cell, in run order.
@@ -222,6 +232,7 @@ pub async fn run(plan: &Plan, progress: &ProgressBar) -> Result<Report, CliError
         cpus: std::thread::available_parallelism().map_or(1, usize::from),
         load_before,
         reps: plan.reps,
+        sqlite_sync: plan.sqlite_sync,
         elapsed_secs: started.elapsed().as_secs_f64(),
         cells,
     })

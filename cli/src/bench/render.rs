@@ -1,6 +1,7 @@
 //! The text form of a bench [`Report`]: the latency grid, then the multi-region comparison.
 
 use wavegate_coordinator::config::ExecutionMode;
+use wavegate_coordinator::store::SqliteSync;
 
 use super::breakdown::Breakdown;
 use super::cell::SampleResult;
@@ -195,7 +196,8 @@ pub fn text(report: &Report) -> String {
         .load_before
         .map_or_else(|| "unknown".into(), |l| format!("{l:.2}"));
     let mut out = format!(
-        "wavegate bench {}: {} CPUs, load {} at start, {} runs of each wave per setting, {:.0} s\n\n\
+        "wavegate bench {}: {} CPUs, load {} at start, {} runs of each wave per setting, \
+         coordinator sqlite_sync {}, {:.0} s\n\n\
          Grid (makespan = coordinator closed → completed, p50, ms; BOUND = the slowest \
          exchange's calls × latency; OWN/SIGNAL = (makespan − BOUND) / walked signals, \
          sequential):\n{}",
@@ -203,6 +205,10 @@ pub fn text(report: &Report) -> String {
         report.cpus,
         load,
         report.reps,
+        match report.sqlite_sync {
+            SqliteSync::Full => "full",
+            SqliteSync::Normal => "normal",
+        },
         report.elapsed_secs,
         grid(report)
     );

@@ -72,6 +72,7 @@ pub(super) fn coordinator_config(
         ..CoordinatorConfig::default()
     };
     config.dispatch.execution_mode = spec.tuning.execution_mode;
+    config.sqlite_sync = spec.tuning.sqlite_sync;
     config.waves.grace_secs = NEVER_SECS;
     config.waves.max_wave_age_secs = NEVER_SECS;
     config
@@ -161,6 +162,7 @@ mod tests {
             tuning: crate::cluster::Tuning {
                 execution_mode: wavegate_coordinator::config::ExecutionMode::Windowed,
                 agent_one_way: std::time::Duration::ZERO,
+                sqlite_sync: wavegate_coordinator::store::SqliteSync::Normal,
             },
         }
     }

@@ -2,7 +2,9 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::args::BenchArgs;
+use wavegate_coordinator::store::SqliteSync;
+
+use crate::args::{BenchArgs, SyncArg};
 use crate::bench::{self, Plan};
 use crate::commands::print_json;
 use crate::error::CliError;
@@ -60,6 +62,10 @@ pub fn plan(args: &BenchArgs) -> Result<Plan, CliError> {
             )));
         }
     }
+    plan.sqlite_sync = match args.sqlite_sync {
+        SyncArg::Full => SqliteSync::Full,
+        SyncArg::Normal => SqliteSync::Normal,
+    };
     plan.data_dir = args.data_dir.clone();
     Ok(plan)
 }
@@ -107,6 +113,13 @@ mod tests {
         let q = parse(&["wavegate", "bench", "--quick"]).unwrap();
         assert_eq!(q.latencies_ms, vec![0, 2, 20]);
         assert_eq!(q.region_rtt_ms, Some(80));
+        assert_eq!(q.sqlite_sync, SqliteSync::Full, "the coordinator's default");
+        let n = parse(&["wavegate", "bench", "--sqlite-sync", "normal"]).unwrap();
+        assert_eq!(n.sqlite_sync, SqliteSync::Normal);
+        assert!(
+            Cli::try_parse_from(["wavegate", "bench", "--sqlite-sync", "off"]).is_err(),
+            "only full and normal"
+        );
         let p = parse(&[
             "wavegate",
             "bench",
