@@ -5,7 +5,9 @@ use sqlx::Row as _;
 use sqlx::any::AnyRow;
 use wavegate_common::{MarginMode, SignalParams};
 
-use super::{Store, from_ms, ms};
+use std::collections::BTreeMap;
+
+use super::{Backend, Store, from_ms, ms};
 use crate::error::CoordinatorError;
 use crate::params::PositionParams;
 
@@ -205,41 +207,105 @@ pub(super) async fn read_params(
     row.map(from_row).transpose()
 }
 
+/// Reads the stored params of `ids` on `conn` in one statement, inside a transaction; on
+/// PostgreSQL their rows are locked to its end (SQLite's transaction already holds the
+/// database's write lock), so read-merge-writes do not interleave.
+pub(super) async fn read_params_for_update(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    ids: &[u32],
+) -> Result<BTreeMap<u32, StoredParams>, CoordinatorError> {
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let mut sql = concat!(
+        "SELECT ",
+        params_columns!(),
+        " FROM exchange_params WHERE exchange_id IN ("
+    )
+    .to_owned();
+    sql.push_str(&numbered(1, ids.len()));
+    // In id order: two transactions lock rows in the same order, never in a cycle.
+    sql.push_str(") ORDER BY exchange_id");
+    if backend == Backend::Postgres {
+        sql.push_str(" FOR UPDATE");
+    }
+    // Built from constants and placeholder numbers only; every value is bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        q = q.bind(i64::from(*id));
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
+    rows.into_iter()
+        .map(|r| from_row(r).map(|p| (p.exchange_id, p)))
+        .collect()
+}
+
+/// `$from, $from+1, …` for `n` parameters.
+fn numbered(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Inserts or replaces one exchange's params on `conn`.
 pub(super) async fn upsert_params(
     conn: &mut sqlx::AnyConnection,
     p: &StoredParams,
 ) -> Result<(), CoordinatorError> {
-    sqlx::query(concat!(
-        "INSERT INTO exchange_params (",
-        params_columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-         ON CONFLICT (exchange_id) DO UPDATE SET exchange_name = excluded.exchange_name, \
-         max_trades = excluded.max_trades, buffer_size = excluded.buffer_size, \
-         stop_loss_percent = excluded.stop_loss_percent, \
-         trailing_activation_percent = excluded.trailing_activation_percent, \
-         trailing_distance_percent = excluded.trailing_distance_percent, \
-         updated_at = excluded.updated_at, leverage = excluded.leverage, \
-         margin_mode = excluded.margin_mode, position_size_usd = excluded.position_size_usd"
-    ))
-    .bind(i64::from(p.exchange_id))
-    .bind(&p.exchange_name)
-    .bind(i64::from(p.max_trades))
-    .bind(p.buffer_size.map(i64::from))
-    .bind(p.stop_loss_percent)
-    .bind(p.trailing_activation_percent)
-    .bind(p.trailing_distance_percent)
-    .bind(ms(p.updated_at))
-    .bind(p.position.leverage.map(i64::from))
-    .bind(
-        p.position
-            .margin_mode
-            .and_then(|m| MarginMode::from_proto(m as i32).ok().flatten())
-            .map(MarginMode::as_str),
-    )
-    .bind(p.position.position_size_usd)
-    .execute(&mut *conn)
-    .await?;
+    upsert_params_all(conn, &[p]).await
+}
+
+/// Inserts or replaces the params of distinct exchanges on `conn`, in one statement.
+pub(super) async fn upsert_params_all(
+    conn: &mut sqlx::AnyConnection,
+    rows: &[&StoredParams],
+) -> Result<(), CoordinatorError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    const COLUMNS: usize = 11;
+    let values: Vec<String> = (0..rows.len())
+        .map(|i| format!("({})", numbered(i * COLUMNS + 1, COLUMNS)))
+        .collect();
+    let sql = format!(
+        concat!(
+            "INSERT INTO exchange_params (",
+            params_columns!(),
+            ") VALUES {} \
+             ON CONFLICT (exchange_id) DO UPDATE SET exchange_name = excluded.exchange_name, \
+             max_trades = excluded.max_trades, buffer_size = excluded.buffer_size, \
+             stop_loss_percent = excluded.stop_loss_percent, \
+             trailing_activation_percent = excluded.trailing_activation_percent, \
+             trailing_distance_percent = excluded.trailing_distance_percent, \
+             updated_at = excluded.updated_at, leverage = excluded.leverage, \
+             margin_mode = excluded.margin_mode, position_size_usd = excluded.position_size_usd"
+        ),
+        values.join(", ")
+    );
+    // Built from constants and placeholder numbers only; every value is bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for p in rows {
+        q = q
+            .bind(i64::from(p.exchange_id))
+            .bind(p.exchange_name.clone())
+            .bind(i64::from(p.max_trades))
+            .bind(p.buffer_size.map(i64::from))
+            .bind(p.stop_loss_percent)
+            .bind(p.trailing_activation_percent)
+            .bind(p.trailing_distance_percent)
+            .bind(ms(p.updated_at))
+            .bind(p.position.leverage.map(i64::from))
+            .bind(
+                p.position
+                    .margin_mode
+                    .and_then(|m| MarginMode::from_proto(m as i32).ok().flatten())
+                    .map(MarginMode::as_str),
+            )
+            .bind(p.position.position_size_usd);
+    }
+    q.execute(&mut *conn).await?;
     Ok(())
 }
 

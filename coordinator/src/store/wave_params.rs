@@ -10,10 +10,10 @@ use wavegate_common::stats::ParamsSource;
 use wavegate_common::time::{from_proto, to_proto};
 use wavegate_common::{MarginMode, Signal, SignalParams};
 
-use super::params::{lock_params_row, read_params, upsert_params};
+use super::params::{read_params_for_update, upsert_params, upsert_params_all};
 use super::signals::wave_signals_in;
 use super::waves::{Claim, claim_in, hold_dispatching};
-use super::{Store, StoredParams, from_ms, merge_wave_params, ms, one_row};
+use super::{Backend, Store, StoredParams, from_ms, merge_wave_params, ms, one_row};
 use crate::error::CoordinatorError;
 
 /// Params of each exchange of a wave, by exchange id; `None` is `no_params`.
@@ -31,14 +31,6 @@ pub struct ParamsUpdate {
     pub exchange_name: String,
     /// The signal's params.
     pub params: SignalParams,
-}
-
-/// What one exchange's params update did.
-enum Step {
-    /// The wave's params were merged and written.
-    Written(StoredParams),
-    /// Nothing written: a newer row stands, or there was nothing to store (`None`: no row).
-    Stood(Option<StoredParams>),
 }
 
 /// The JSON form of one exchange's params in `waves.params`.
@@ -147,7 +139,16 @@ impl Store {
             tx.rollback().await?;
             return Ok(None);
         }
-        let Some(done) = merge_and_record(&mut tx, wave_id, owner, updates, as_of, choose).await?
+        let Some(done) = merge_and_record(
+            &mut tx,
+            self.backend,
+            wave_id,
+            owner,
+            updates,
+            as_of,
+            choose,
+        )
+        .await?
         else {
             tx.rollback().await?;
             return Ok(None);
@@ -181,6 +182,7 @@ impl Store {
         let (kept, updates) = plan(signals);
         let recorded = merge_and_record(
             &mut tx,
+            self.backend,
             claim.id,
             claim.owner,
             &updates,
@@ -219,64 +221,91 @@ pub struct ClaimedWave<G> {
     pub written: Vec<StoredParams>,
 }
 
-/// In a transaction holding the wave: each update merged in a savepoint (a failure rolls back
-/// alone and is logged), then `choose`'s params recorded. `None` when not `owner`'s.
-async fn merge_and_record(
+/// Writes `merged` in one statement in a savepoint; if that fails, each row in a savepoint of
+/// its own, so a failing one rolls back alone (logged). Returns what was written.
+async fn write_merged(
     tx: &mut sqlx::AnyConnection,
     wave_id: &str,
-    owner: &str,
-    updates: &[ParamsUpdate],
-    as_of: DateTime<Utc>,
-    choose: impl FnOnce(&ByExchange, &ByExchange) -> WaveParams,
-) -> Result<Option<(WaveParams, Vec<StoredParams>)>, CoordinatorError> {
-    let mut written = BTreeMap::new();
-    let mut stood = BTreeMap::new();
-    for u in updates {
-        let mut sp = tx.begin().await?;
-        let step = async {
-            lock_params_row(&mut sp, u.exchange_id).await?;
-            let current = read_params(&mut sp, u.exchange_id).await?;
-            if current.as_ref().is_some_and(|c| c.updated_at > as_of) {
-                return Ok::<_, CoordinatorError>(Step::Stood(current));
-            }
-            let merged = merge_wave_params(
-                current.clone(),
-                u.exchange_id,
-                &u.exchange_name,
-                &u.params,
-                as_of,
-            );
-            match merged {
-                Some(next) => {
-                    upsert_params(&mut sp, &next).await?;
-                    Ok(Step::Written(next))
-                }
-                None => Ok(Step::Stood(current)),
-            }
+    merged: ByExchange,
+) -> Result<ByExchange, CoordinatorError> {
+    if merged.is_empty() {
+        return Ok(merged);
+    }
+    let mut sp = tx.begin().await?;
+    let all: Vec<&StoredParams> = merged.values().collect();
+    match upsert_params_all(&mut sp, &all).await {
+        Ok(()) => {
+            sp.commit().await?;
+            return Ok(merged);
         }
-        .await;
-        match step {
-            Ok(Step::Written(next)) => {
+        Err(e) => {
+            sp.rollback().await?;
+            tracing::debug!(wave_id, error = %e, "params rows written one by one");
+        }
+    }
+    let mut written = ByExchange::new();
+    for (id, next) in merged {
+        let mut sp = tx.begin().await?;
+        match upsert_params(&mut sp, &next).await {
+            Ok(()) => {
                 sp.commit().await?;
-                written.insert(u.exchange_id, next);
-            }
-            Ok(Step::Stood(kept)) => {
-                sp.commit().await?;
-                if let Some(kept) = kept {
-                    stood.insert(u.exchange_id, kept);
-                }
+                written.insert(id, next);
             }
             Err(e) => {
                 sp.rollback().await?;
                 tracing::warn!(
                     wave_id,
-                    exchange_id = u.exchange_id,
+                    exchange_id = id,
                     error = %e,
                     "params update from the wave failed; the stored params stand"
                 );
             }
         }
     }
+    Ok(written)
+}
+
+/// In a transaction holding the wave: the updated exchanges' rows read (and locked) in one
+/// statement, each update merged as of `as_of` (a newer row stands), the merged rows written
+/// in one statement in a savepoint; should that fail, each in a savepoint of its own, so a
+/// failing one rolls back alone (logged) and its stored params stand. Then `choose`'s params
+/// recorded. `None` when not `owner`'s.
+async fn merge_and_record(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    wave_id: &str,
+    owner: &str,
+    updates: &[ParamsUpdate],
+    as_of: DateTime<Utc>,
+    choose: impl FnOnce(&ByExchange, &ByExchange) -> WaveParams,
+) -> Result<Option<(WaveParams, Vec<StoredParams>)>, CoordinatorError> {
+    let ids: Vec<u32> = updates.iter().map(|u| u.exchange_id).collect();
+    let stored = read_params_for_update(tx, backend, &ids).await?;
+    let (mut merged, mut stood) = (ByExchange::new(), ByExchange::new());
+    for u in updates {
+        // A second update of the same exchange merges onto the first.
+        let row = merged
+            .get(&u.exchange_id)
+            .or_else(|| stored.get(&u.exchange_id))
+            .cloned();
+        if row.as_ref().is_some_and(|c| c.updated_at > as_of) {
+            // Written after the wave's instant: it stands.
+            stood.extend(row.map(|r| (u.exchange_id, r)));
+            continue;
+        }
+        match merge_wave_params(row, u.exchange_id, &u.exchange_name, &u.params, as_of) {
+            Some(next) => {
+                merged.insert(u.exchange_id, next);
+            }
+            // Nothing to store: the stored row, if any, stands.
+            None => stood.extend(
+                stored
+                    .get(&u.exchange_id)
+                    .map(|r| (u.exchange_id, r.clone())),
+            ),
+        }
+    }
+    let written = write_merged(tx, wave_id, merged).await?;
     let params = choose(&written, &stood);
     let q = sqlx::query(
         "UPDATE waves SET params = $1 WHERE id = $2 AND owner = $3 AND status = 'dispatching'",

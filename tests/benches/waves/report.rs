@@ -111,10 +111,13 @@ pub fn markdown(r: &Results) -> String {
     };
     let _ = writeln!(s, "## Results ({kind}, {:.0} s)\n", r.elapsed_secs);
     s.push_str(&machine());
-    s.push_str(
+    // The coordinator reads `WAVEGATE_SQLITE_SYNC` from the environment the bench passes on.
+    let sync = std::env::var("WAVEGATE_SQLITE_SYNC").unwrap_or_else(|_| "full".into());
+    let _ = writeln!(
+        s,
         "- setup: real release binaries as processes, gRPC over 127.0.0.1, coordinator on SQLite \
-         in a temp dir, paper agents (sequential execution, rate limiter opened wide), one \
-         bench client on the same 2 cores\n\n",
+         in a temp dir (`sqlite_sync = \"{sync}\"`), paper agents (sequential execution, rate \
+         limiter opened wide), one bench client on the same 2 cores\n"
     );
     s.push_str("| docs/design.md §5 target | goal | measured | met |\n|---|---|---|---|\n");
     let _ = writeln!(
