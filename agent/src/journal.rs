@@ -148,6 +148,9 @@ impl Journal {
         let (c1, c2) = (clock.clone(), clock.clone());
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // No ping per acquire (a round trip to SQLite's worker thread): a local file's
+            // connection does not go away, and a failing one errors on use.
+            .test_before_acquire(false)
             .before_acquire(move |_, meta| Box::pin(ready(Ok(!c1.stale(meta.age)))))
             .after_release(move |_, meta| Box::pin(ready(Ok(!c2.stale(meta.age)))))
             .connect_with(opts)

@@ -123,6 +123,9 @@ impl Store {
             Backend::Sqlite => {
                 pool_options
                     .max_connections(4)
+                    // No ping per acquire (a round trip to SQLite's worker thread): a local
+                    // file's connection does not go away, and a failing one errors on use.
+                    .test_before_acquire(false)
                     .after_connect(move |conn, _| {
                         Box::pin(async move {
                             // WAL: readers beside the writer; busy timeout: writers wait.
