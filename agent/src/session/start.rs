@@ -78,11 +78,14 @@ where
     } else {
         Priors::settle(&ctx, &start, prior).await
     };
-    let read = match retried("open positions", || ctx.exchange.open_positions()).await {
-        Ok(open) => (account::read_account(&ctx).await)
-            .map(|a| (open, a))
-            .map_err(|e| ("account", e)),
-        Err(e) => Err(("open positions", e)),
+    // At once: on a venue each read is a round trip (or two) before the first order.
+    let read = match tokio::join!(
+        retried("open positions", || ctx.exchange.open_positions()),
+        account::read_account(&ctx)
+    ) {
+        (Ok(open), Ok(account)) => Ok((open, account)),
+        (Err(e), _) => Err(("open positions", e)),
+        (_, Err(e)) => Err(("account", e)),
     };
     let (open, account) = match read {
         Ok(r) => r,

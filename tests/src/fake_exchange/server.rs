@@ -294,7 +294,11 @@ async fn serve_request<P: Protocol>(
         headers: parts.headers,
         body,
     };
-    let latency = shared.lock().latency;
+    let (latency, in_flight) = {
+        let mut st = shared.lock();
+        st.in_flight += 1;
+        (st.latency, st.in_flight - 1)
+    };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -302,6 +306,7 @@ async fn serve_request<P: Protocol>(
     {
         let mut st = shared.lock();
         st.counters.requests += 1;
+        st.in_flight -= 1;
         st.requests.push(RequestRecord {
             method: req.method.to_string(),
             path: req.path.clone(),
@@ -309,6 +314,7 @@ async fn serve_request<P: Protocol>(
             body: String::from_utf8_lossy(&req.body).into_owned(),
             status: outcome.response.status().as_u16(),
             code: outcome.code,
+            in_flight,
         });
         if let Some(kind) = &outcome.fault
             && !outcome.stop_fault

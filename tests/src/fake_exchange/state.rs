@@ -107,6 +107,9 @@ pub struct RequestRecord {
     pub status: u16,
     /// Exchange code answered: `0` success, else Binance `code` / Bybit `retCode`.
     pub code: i64,
+    /// Other requests the server was still handling when this one arrived: a client that
+    /// sends two at once shows it here (with latency, to make the overlap certain).
+    pub in_flight: usize,
 }
 
 /// Tallies tests assert on.
@@ -199,6 +202,8 @@ pub struct State {
     pub trailing_faults: Vec<Fault>,
     /// Leverage, margin mode, brackets, trailing stops (`margin.rs`).
     pub margin: super::margin::Margin,
+    /// Requests arrived and not yet handled.
+    pub in_flight: usize,
     next_id: u64,
 }
 
@@ -245,6 +250,7 @@ impl State {
             trailing_faults: world.trailing_faults.clone(),
             margin: super::margin::Margin::new(world.brackets.clone()),
             // Ids start from the clock so two fakes in one test do not hand out equal ids.
+            in_flight: 0,
             next_id: u64::try_from(now % 1_000_000_000).unwrap_or(0) * 1000,
         };
         for (symbol, side, trigger) in &world.resting_close_stops {

@@ -41,13 +41,15 @@ struct FuturesAccountBalance {
 
 impl BinanceFutures {
     pub(super) async fn account_state(&self) -> Result<AccountState> {
-        let v = self
-            .signed(Method::GET, "/fapi/v2/balance", Vec::new(), Call::Read)
-            .await?;
+        // Both at once: two round trips before a wave's first order otherwise.
+        let (v, positions) = tokio::join!(
+            self.signed(Method::GET, "/fapi/v2/balance", Vec::new(), Call::Read),
+            self.positions(None)
+        );
+        let (v, positions) = (v?, positions?);
         let rows: Vec<FuturesAccountBalance> = typed(NAME, "balance", v)?;
         let free = rows.iter().find(|r| r.asset == QUOTE);
         let free = free.and_then(|r| parse(&r.available_balance));
-        let positions = self.positions(None).await?;
         Ok(AccountState::live(
             free,
             positions.iter().filter_map(|r| number(r, "notional")),

@@ -39,16 +39,16 @@ impl BybitLinear {
     }
 
     pub(super) async fn account_state(&self) -> Result<AccountState> {
-        let v = self
-            .get(
-                "/v5/account/wallet-balance",
-                &[("accountType", "UNIFIED".to_owned())],
-            )
-            .await?;
+        // Both at once: two round trips before a wave's first order otherwise.
+        let wallet = [("accountType", "UNIFIED".to_owned())];
+        let (v, positions) = tokio::join!(
+            self.get("/v5/account/wallet-balance", &wallet),
+            self.positions(None)
+        );
+        let (v, positions) = (v?, positions?);
         let free = list(&v)
             .first()
             .and_then(|a| number(a, "totalAvailableBalance"));
-        let positions = self.positions(None).await?;
         Ok(AccountState::live(
             free,
             positions.iter().filter_map(|r| number(r, "positionValue")),

@@ -24,6 +24,7 @@ contract!(
     a_placed_stop_is_confirmed_in_place,
     throttling_is_its_own_error_and_nothing_is_sent_during_the_cool_down,
     usage_headers_pace_requests_before_the_limit,
+    the_account_is_read_with_one_round_trip_of_latency,
 );
 
 /// A started fake and the adapter pointed at it.
@@ -425,4 +426,23 @@ async fn bybit_acked_order_never_visible_is_read_off_its_position() {
         .expect("filled from the position");
     assert_eq!((fill.price, fill.quantity), (d("60000"), d("0.003")));
     assert_eq!(b.fake.orders_with_client_id("wg-invisible-1").len(), 1);
+}
+
+/// The balance and the positions (for exposure) are asked at once: with 100 ms of latency the
+/// second arrives while the first is still being answered (`in_flight`), not after it.
+async fn the_account_is_read_with_one_round_trip_of_latency(venue: Venue) {
+    let b = bench(venue, world().latency(Duration::from_millis(100))).await;
+    b.exchange.account().await.expect("the account is read");
+    let reads: Vec<(String, usize)> = b
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| venue.account_paths().contains(&r.path.as_str()))
+        .map(|r| (r.path, r.in_flight))
+        .collect();
+    assert_eq!(reads.len(), 2, "balance and positions: {reads:?}");
+    assert!(
+        reads.iter().any(|(_, n)| *n >= 1),
+        "sent one after the other: {reads:?}"
+    );
 }

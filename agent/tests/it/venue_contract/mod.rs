@@ -81,6 +81,16 @@ impl Venue {
 
     /// The code of the venue's "execution status unknown" server error the fakes answer with
     /// (Binance `-1007` with HTTP 503; Bybit `retCode` 10016 with HTTP 500).
+    /// The account's balance and its positions: what a wave's start reads (Binance
+    /// `GET /fapi/v2/balance`, `GET /fapi/v3/positionRisk`; Bybit v5 `account/wallet-balance`,
+    /// `position/list`).
+    pub fn account_paths(self) -> [&'static str; 2] {
+        match self {
+            Venue::Binance => ["/fapi/v2/balance", "/fapi/v3/positionRisk"],
+            Venue::Bybit => ["/v5/account/wallet-balance", "/v5/position/list"],
+        }
+    }
+
     pub fn server_error_code(self) -> &'static str {
         match self {
             Venue::Binance => "-1007",

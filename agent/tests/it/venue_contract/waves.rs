@@ -20,6 +20,7 @@ contract!(
     clock_skew_is_absorbed_by_syncing_with_the_server,
     duplicate_id_after_a_lost_journal_is_looked_up_not_failed,
     a_stop_whose_answer_was_lost_is_confirmed_not_sent_again,
+    a_waves_start_reads_positions_and_account_at_once,
 );
 
 /// A venue's worked example (docs/design.md §1): what is sent, and what must come out.
@@ -266,6 +267,34 @@ async fn clock_skew_is_absorbed_by_syncing_with_the_server(venue: Venue) {
     assert!(run.status.is_none(), "{:?}", run.status);
     assert_eq!(run.stats().executed, 1);
     assert_eq!(fake.counters().timestamp_rejections, 0);
+    agent.shutdown().await;
+}
+
+/// A wave's start reads the open positions and the account (balance, positions for exposure)
+/// before the first order: all three at once, so they cost one round trip, not three. With
+/// 50 ms of latency the fake sees the last of them arrive while the other two are in flight.
+async fn a_waves_start_reads_positions_and_account_at_once(venue: Venue) {
+    let world = instruments(World::new(KEY, SECRET)).latency(Duration::from_millis(50));
+    let fake = venue.fake(world).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, mut client) = start(venue.config(dir.path(), &fake, SECRET)).await;
+    let before = fake.requests().len();
+    let all = signals(venue.exchange_id(), 1, &["BTCUSDT"]);
+    let start = start_msg("W6", venue.exchange_id(), 1, 1, 1);
+    let run = drive(&mut client, start, &all, Drive::default()).await;
+    assert_eq!(run.stats().executed, 1, "{:?}", run.status);
+    let reads: Vec<(String, usize)> = fake.requests()[before..]
+        .iter()
+        .filter(|r| venue.account_paths().contains(&r.path.as_str()))
+        .take(3)
+        .map(|r| (r.path.clone(), r.in_flight))
+        .collect();
+    assert_eq!(reads.len(), 3, "positions, balance, positions: {reads:?}");
+    assert_eq!(
+        reads.iter().map(|(_, n)| *n).max(),
+        Some(2),
+        "the start's reads were not all in flight together: {reads:?}"
+    );
     agent.shutdown().await;
 }
 
