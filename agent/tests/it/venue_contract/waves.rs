@@ -272,7 +272,9 @@ async fn clock_skew_is_absorbed_by_syncing_with_the_server(venue: Venue) {
 
 /// A wave's start reads the open positions and the account (balance, positions for exposure)
 /// before the first order: all three at once, so they cost one round trip, not three. With
-/// 50 ms of latency the fake sees the last of them arrive while the other two are in flight.
+/// 50 ms of latency the fake sees the last of them arrive while the other two are in flight
+/// (one after the other, none would; the account's two alone, one). The agent may read the
+/// positions once more before the wave (its journal against the venue), alone.
 async fn a_waves_start_reads_positions_and_account_at_once(venue: Venue) {
     let world = instruments(World::new(KEY, SECRET)).latency(Duration::from_millis(50));
     let fake = venue.fake(world).await;
@@ -286,10 +288,9 @@ async fn a_waves_start_reads_positions_and_account_at_once(venue: Venue) {
     let reads: Vec<(String, usize)> = fake.requests()[before..]
         .iter()
         .filter(|r| venue.account_paths().contains(&r.path.as_str()))
-        .take(3)
         .map(|r| (r.path.clone(), r.in_flight))
         .collect();
-    assert_eq!(reads.len(), 3, "positions, balance, positions: {reads:?}");
+    assert!(reads.len() >= 3, "positions, balance, positions: {reads:?}");
     assert_eq!(
         reads.iter().map(|(_, n)| *n).max(),
         Some(2),
