@@ -3,11 +3,8 @@
 //! order's row before it is sent, the paper exchange's record of an order, a wave's `Result`);
 //! bookkeeping after an answer is queued and committed with whatever comes next.
 //!
-//! Guarantees: one queue, one connection, so an acknowledged write ([`Writer::flush`], a
-//! `Result`) implies every earlier write committed; after a crash the file holds a prefix of the
-//! queue. An acknowledged write with nothing queued ahead of it (the walk's common case) commits
-//! on the caller's task, holding the connection's lock, instead of waking the writer's task
-//! and being woken back (two thread wake-ups, docs/benchmarks.md); the task commits the rest.
+//! Guarantees: one queue, one task, so an acknowledged write ([`Writer::flush`], a `Result`)
+//! implies every earlier write committed; after a crash the file holds a prefix of the queue.
 //! The paper exchange shares this writer (its tables live in the same file), so SQLite's file
 //! lock is never contended between them.
 //!
@@ -21,7 +18,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
@@ -180,18 +177,6 @@ pub struct Writer {
     tx: mpsc::UnboundedSender<Msg>,
     /// Set by a storage fault, cleared by the next batch that commits: no new order meanwhile.
     faulted: Arc<AtomicBool>,
-    shared: Arc<Shared>,
-}
-
-/// What the writer's task and an inline acknowledged write share.
-struct Shared {
-    /// The connection; whoever commits holds it (across the blocking pool's wait, too).
-    store: tokio::sync::Mutex<Store>,
-    /// Writes sent to the task and not yet reported: an inline write needs none ahead of it.
-    pending: AtomicUsize,
-    /// The journal's pool: once it is closed, writes go to the task, which refuses them.
-    pool: SqlitePool,
-    clock: Arc<FaultClock>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -218,21 +203,10 @@ impl Writer {
             full: sync == JournalSync::Full,
             conn: None,
             pool_open: true,
-            closed: false,
             since_checkpoint: 0,
         };
-        let shared = Arc::new(Shared {
-            store: tokio::sync::Mutex::new(store),
-            pending: AtomicUsize::new(0),
-            pool,
-            clock,
-        });
-        tokio::spawn(run(Arc::clone(&shared), rx, Arc::clone(&faulted)));
-        Self {
-            tx,
-            faulted,
-            shared,
-        }
+        tokio::spawn(run(store, pool, rx, Arc::clone(&faulted), clock));
+        Self { tx, faulted }
     }
 
     /// True after a storage fault (disk full, I/O error) until a batch commits again.
@@ -244,14 +218,13 @@ impl Writer {
     pub async fn write(&self, stmts: Vec<Stmt>) -> Result<(), WriteError> {
         let queued = Instant::now();
         let (ack, done) = oneshot::channel();
-        let w = Write {
-            stmts,
-            what: String::new(),
-            ack: Some(ack),
-        };
-        if let Some(w) = self.inline(w).await {
-            self.send(Msg::Write(w)).map_err(|_| WriteError::Stopped)?;
-        }
+        self.tx
+            .send(Msg::Write(Write {
+                stmts,
+                what: String::new(),
+                ack: Some(ack),
+            }))
+            .map_err(|_| WriteError::Stopped)?;
         let Ok(done) = done.await else {
             return Err(WriteError::Stopped);
         };
@@ -271,43 +244,6 @@ impl Writer {
         done.outcome
     }
 
-    /// Commits `w` on the caller's task when nothing is queued ahead of it and the connection
-    /// is free (its outcome then waits on its acknowledgement); else gives it back to be sent.
-    /// Not with `journal_sync = "full"`: every commit is an fsync, on the blocking pool.
-    async fn inline(&self, w: Write) -> Option<Write> {
-        if self.shared.pool.is_closed() || self.shared.pending.load(Ordering::Acquire) > 0 {
-            return Some(w);
-        }
-        let Ok(mut store) = self.shared.store.try_lock() else {
-            return Some(w);
-        };
-        // Checked again under the lock: the task reports a batch before letting it go.
-        if store.full || store.closed || self.shared.pending.load(Ordering::Acquire) > 0 {
-            return Some(w);
-        }
-        let picked = Instant::now();
-        let mut batch = vec![w];
-        commit(
-            &mut store,
-            &mut batch,
-            &self.faulted,
-            &self.shared.clock,
-            picked,
-        )
-        .await;
-        None
-    }
-
-    /// Sends a write to the task, counted as pending until its batch is reported; gives it
-    /// back when the task has stopped.
-    fn send(&self, m: Msg) -> Result<(), Msg> {
-        self.shared.pending.fetch_add(1, Ordering::AcqRel);
-        self.tx.send(m).map_err(|mpsc::error::SendError(m)| {
-            self.shared.pending.fetch_sub(1, Ordering::AcqRel);
-            m
-        })
-    }
-
     /// Queues a write without waiting; a failure is logged with `what`. It commits before any
     /// write queued after it is acknowledged.
     pub fn queue(&self, what: String, stmts: Vec<Stmt>) {
@@ -316,7 +252,7 @@ impl Writer {
             what,
             ack: None,
         };
-        if let Err(Msg::Write(w)) = self.send(Msg::Write(w)) {
+        if let Err(mpsc::error::SendError(Msg::Write(w))) = self.tx.send(Msg::Write(w)) {
             error!(what = %w.what, "journal writer stopped; write lost");
         }
     }
@@ -345,8 +281,6 @@ struct Store {
     conn: Option<Connection>,
     /// False once the journal's pool started closing: no write commits after that.
     pool_open: bool,
-    /// [`Writer::close`] ran: nothing commits any more.
-    closed: bool,
     /// Batches committed since the last WAL checkpoint ([`CHECKPOINT_EVERY`]).
     since_checkpoint: u32,
 }
@@ -458,19 +392,22 @@ fn open(path: &std::path::Path, full: bool) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Msg>, faulted: Arc<AtomicBool>) {
+async fn run(
+    mut store: Store,
+    pool: SqlitePool,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+    faulted: Arc<AtomicBool>,
+    clock: Arc<FaultClock>,
+) {
     let mut batch = Vec::new();
     let mut closing = None;
-    let mut pool_open = true;
-    let mut pool_closed = std::pin::pin!(shared.pool.close_event());
+    let mut pool_closed = std::pin::pin!(pool.close_event());
     loop {
-        let first = if pool_open {
+        let first = if store.pool_open {
             tokio::select! {
                 // The pool's close first: a write sent after `pool.close()` returned fails.
                 biased;
                 () = &mut pool_closed => {
-                    pool_open = false;
-                    let mut store = shared.store.lock().await;
                     store.pool_open = false;
                     store.conn = None;
                     continue;
@@ -493,18 +430,12 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Msg>, faulted:
                 Err(_) => break,
             }
         }
-        let mut store = shared.store.lock().await;
         if !batch.is_empty() {
-            let n = batch.len();
-            commit(&mut store, &mut batch, &faulted, &shared.clock, picked).await;
-            // Reported (committed or failed) before the lock goes: an inline write may follow.
-            shared.pending.fetch_sub(n, Ordering::AcqRel);
+            commit(&mut store, &mut batch, &faulted, &clock, picked).await;
         }
         if let Some(done) = closing {
             // Closed before the caller hears back: the file is let go when `close` returns.
             store.conn = None;
-            store.closed = true;
-            drop(store);
             rx.close();
             // Writes that raced the close: refused, not left waiting.
             while let Ok(m) = rx.try_recv() {
@@ -512,7 +443,6 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Msg>, faulted:
                     Msg::Write(w) => {
                         let now = Instant::now();
                         report(w, Err(WriteError::Stopped), (now, now, (0, 0)));
-                        shared.pending.fetch_sub(1, Ordering::AcqRel);
                     }
                     Msg::Close(also) => {
                         let _ = also.send(());

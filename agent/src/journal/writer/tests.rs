@@ -211,7 +211,6 @@ async fn the_wal_is_checkpointed_off_the_worker_every_so_many_batches() {
         full: false,
         conn: None,
         pool_open: true,
-        closed: false,
         since_checkpoint: 0,
     };
     let every = i64::from(CHECKPOINT_EVERY);
@@ -253,7 +252,6 @@ async fn a_storage_fault_mid_batch_fails_the_whole_batch() {
         full: false,
         conn: None,
         pool_open: true,
-        closed: false,
         since_checkpoint: 0,
     };
     commit_row(&mut store, 1).await;
@@ -282,38 +280,4 @@ async fn a_storage_fault_mid_batch_fails_the_whole_batch() {
         .await
         .unwrap();
     assert_eq!(ks, vec![1]);
-}
-
-/// With nothing queued ahead, an acknowledged write commits on the caller's task: its first
-/// poll finishes it (no hop to the writer's task and back). Behind a queued write, or with
-/// `journal_sync = "full"`, it waits for the task, which keeps the queue's order.
-#[tokio::test(flavor = "current_thread")]
-async fn an_acknowledged_write_with_nothing_ahead_commits_on_the_callers_task() {
-    use futures::FutureExt as _;
-    let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)").await;
-    let first = w.write(vec![insert(1, "a")]).now_or_never();
-    assert!(
-        matches!(first, Some(Ok(()))),
-        "committed in the first poll: {first:?}"
-    );
-    w.queue("row 2".into(), vec![insert(2, "b")]);
-    let mut behind = Box::pin(w.write(vec![insert(3, "c")]));
-    assert!(
-        (&mut behind).now_or_never().is_none(),
-        "a write behind a queued one waits for the task"
-    );
-    behind.await.unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
-        .fetch_one(&p)
-        .await
-        .unwrap();
-    assert_eq!(n, 3);
-
-    let full = Writer::spawn_with(p.clone(), Arc::default(), JournalSync::Full);
-    let mut synced = Box::pin(full.write(vec![insert(4, "d")]));
-    assert!(
-        (&mut synced).now_or_never().is_none(),
-        "an fsync per commit runs on the blocking pool, through the task"
-    );
-    synced.await.unwrap();
 }
