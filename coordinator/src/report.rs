@@ -72,7 +72,8 @@ pub async fn complete(
     for e in &exchanges {
         core.metrics.exchange_finished(e);
     }
-    // Decision to close → completion, µs (the stored stamps have ms precision; the bench reads it).
+    // Decision to close → completion, µs (the stored stamps are ms; the bench reads this). After
+    // a resume `closed_at` is the stored stamp, so only to the ms.
     let makespan_us = row
         .closed_at
         .and_then(|c| (now - c).num_microseconds())
