@@ -1,7 +1,8 @@
 //! `binance`: Binance USDⓈ-M futures over REST (one-way position mode).
 //!
 //! - Rules: `GET /fapi/v1/exchangeInfo` (cached): status, `PRICE_FILTER.tickSize`,
-//!   `LOT_SIZE`/`MARKET_LOT_SIZE`, `MIN_NOTIONAL.notional`. Price: `GET /fapi/v2/ticker/price`.
+//!   `LOT_SIZE`/`MARKET_LOT_SIZE`, `MIN_NOTIONAL.notional`. Price: `GET /fapi/v2/ticker/price`
+//!   (reused for [`super::last_price::MAX_AGE`]).
 //! - Entry: `POST /fapi/v1/order` `type=MARKET`, `newClientOrderId`, `newOrderRespType=RESULT`.
 //! - Stop: `POST /fapi/v1/algoOrder` `algoType=CONDITIONAL`, `type=STOP_MARKET`,
 //!   `closePosition=true`, `clientAlgoId` (conditional orders left `/fapi/v1/order` on
@@ -28,6 +29,7 @@ use http::Method;
 use serde_json::Value;
 
 use super::fill_check::FillCheck;
+use super::last_price::LastPrices;
 use super::lots::{self, Rules, RulesCache};
 use super::money::{self, Decimal};
 use super::position_mode::ModeCache;
@@ -86,6 +88,7 @@ pub struct BinanceFutures {
     limits: limits::UsageLimits,
     ban_cooldown: Duration,
     fills: FillCheck,
+    prices: LastPrices,
 }
 
 impl BinanceFutures {
@@ -108,6 +111,7 @@ impl BinanceFutures {
             limits: limits::UsageLimits::default(),
             ban_cooldown: Duration::from_secs(cfg.ban_cooldown_secs),
             fills: FillCheck::new(NAME, cfg.max_fill_deviation_percent),
+            prices: LastPrices::default(),
         })
     }
 
@@ -227,7 +231,13 @@ impl BinanceFutures {
             .await
     }
 
+    /// The last price, read within [`last_price::MAX_AGE`](super::last_price::MAX_AGE).
     async fn price(&self, symbol: &str) -> Result<Decimal> {
+        self.prices.get(symbol, || self.read_price(symbol)).await
+    }
+
+    /// `GET /fapi/v2/ticker/price` for `symbol`.
+    async fn read_price(&self, symbol: &str) -> Result<Decimal> {
         let pq = format!(
             "/fapi/v2/ticker/price?{}",
             query_string(&[("symbol", symbol.to_owned())])
@@ -363,16 +373,17 @@ impl Exchange for BinanceFutures {
     }
 
     async fn place_entry(&self, o: EntryOrder) -> Result<Fill> {
-        // Everything before the POST is a read: a failure there means nothing was sent.
-        let qty = self.sized(&o.symbol, o.notional).await?;
-        // Client order ids are unique among OPEN orders only (binance-connector-rust
-        // trade_api.rs `new_client_order_id`): a filled MARKET id is accepted again and would
-        // open a second position, so it is looked up first (-4116 cannot be relied on).
-        if self
-            .query_order(&o.symbol, ("origClientOrderId", o.client_order_id.clone()))
-            .await?
-            .is_some()
-        {
+        // Everything before the POST is a read: a failure there means nothing was sent. Both
+        // at once (one round trip). Client order ids are unique among OPEN orders only
+        // (binance-connector-rust trade_api.rs `new_client_order_id`): a filled MARKET id is
+        // accepted again and would open a second position, so it is looked up first (-4116
+        // cannot be relied on).
+        let (qty, existing) = tokio::join!(
+            self.sized(&o.symbol, o.notional),
+            self.query_order(&o.symbol, ("origClientOrderId", o.client_order_id.clone()))
+        );
+        let qty = qty?;
+        if existing?.is_some() {
             return Err(ExchangeError::DuplicateId(format!(
                 "{NAME}: an order under {} exists",
                 o.client_order_id

@@ -1,7 +1,8 @@
 //! `bybit`: Bybit v5 linear (USDT) perpetuals over REST (one-way position mode).
 //!
 //! - Rules: `GET /v5/market/instruments-info?category=linear` (paged, cached): `lotSizeFilter`,
-//!   `priceFilter.tickSize`, `Trading` symbols only. Price: `GET /v5/market/tickers` `lastPrice`.
+//!   `priceFilter.tickSize`, `Trading` symbols only. Price: `GET /v5/market/tickers` `lastPrice`
+//!   (reused for [`super::last_price::MAX_AGE`]).
 //! - Entry: `POST /v5/order/create` `orderType=Market`, `orderLinkId`; no fill in the answer,
 //!   it is read from `GET /v5/order/realtime`.
 //! - Stop: `POST /v5/position/trading-stop` `tpslMode=Full`, `positionIdx=0`, `stopLoss` (a
@@ -26,6 +27,7 @@ use http::Method;
 use serde_json::{Value, json};
 
 use super::fill_check::FillCheck;
+use super::last_price::LastPrices;
 use super::lots::{self, Quantity, Rules, RulesCache};
 use super::money::Decimal;
 use super::position_mode::ModeCache;
@@ -80,6 +82,7 @@ pub struct BybitLinear {
     /// The account-wide margin mode once set by this process (`bybit/account.rs`).
     margin_mode_set: tokio::sync::Mutex<Option<MarginMode>>,
     fills: FillCheck,
+    prices: LastPrices,
 }
 
 impl BybitLinear {
@@ -104,6 +107,7 @@ impl BybitLinear {
             last_limit: std::sync::Mutex::new(None),
             margin_mode_set: tokio::sync::Mutex::new(None),
             fills: FillCheck::new(NAME, cfg.max_fill_deviation_percent),
+            prices: LastPrices::default(),
         })
     }
 
@@ -247,7 +251,13 @@ impl BybitLinear {
         self.rules.get(symbol, || self.load_rules()).await
     }
 
+    /// The last price, read within [`last_price::MAX_AGE`](super::last_price::MAX_AGE).
     async fn price(&self, symbol: &str) -> Result<Decimal> {
+        self.prices.get(symbol, || self.read_price(symbol)).await
+    }
+
+    /// `GET /v5/market/tickers` for `symbol`: its `lastPrice`.
+    async fn read_price(&self, symbol: &str) -> Result<Decimal> {
         let params = [
             ("category", "linear".to_owned()),
             ("symbol", symbol.to_owned()),

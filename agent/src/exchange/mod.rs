@@ -7,6 +7,7 @@ pub mod binance;
 pub mod bybit;
 pub mod faults;
 pub mod fill_check;
+pub mod last_price;
 pub mod lots;
 pub mod money;
 pub mod paper;

@@ -25,6 +25,7 @@ contract!(
     throttling_is_its_own_error_and_nothing_is_sent_during_the_cool_down,
     usage_headers_pace_requests_before_the_limit,
     the_account_is_read_with_one_round_trip_of_latency,
+    an_order_and_its_stop_read_the_last_price_once,
 );
 
 /// A started fake and the adapter pointed at it.
@@ -444,5 +445,55 @@ async fn the_account_is_read_with_one_round_trip_of_latency(venue: Venue) {
     assert!(
         reads.iter().any(|(_, n)| *n >= 1),
         "sent one after the other: {reads:?}"
+    );
+}
+
+/// An entry and its stop read the venue's last price once, not for the size, the fill's check
+/// and the stop's check each (a round trip of latency each); 250 ms later it is read again. On
+/// Binance the entry's price and its duplicate-id lookup go out together (`in_flight`).
+async fn an_order_and_its_stop_read_the_last_price_once(venue: Venue) {
+    let b = bench(venue, world().latency(Duration::from_millis(50))).await;
+    let fill = b
+        .exchange
+        .place_entry(entry("wg-price-1", Side::Long))
+        .await
+        .unwrap_or_else(|e| panic!("{venue:?}: {e}"));
+    b.exchange
+        .place_stop(stop(
+            "ws-price-1",
+            Side::Long,
+            four_percent_below(fill.price),
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{venue:?}: {e}"));
+    let tickers = |fake: &FakeServer| {
+        fake.requests()
+            .iter()
+            .filter(|r| r.path == venue.ticker_path())
+            .count()
+    };
+    assert_eq!(tickers(&b.fake), 1, "{:?}", b.fake.requests());
+    if venue == Venue::Binance {
+        // The reads before the order (rules, position mode, price; the lookup) overlap.
+        let reqs = b.fake.requests();
+        let post = reqs
+            .iter()
+            .position(|r| r.path == "/fapi/v1/order" && r.method == "POST")
+            .expect("the order");
+        assert!(
+            reqs[..post].iter().any(|r| r.in_flight >= 1),
+            "the entry's reads went one after the other: {:?}",
+            &reqs[..post]
+        );
+    }
+    tokio::time::sleep(wavegate_agent::exchange::last_price::MAX_AGE).await;
+    b.exchange
+        .place_entry(entry("wg-price-2", Side::Long))
+        .await
+        .unwrap_or_else(|e| panic!("{venue:?}: {e}"));
+    assert_eq!(
+        tickers(&b.fake),
+        2,
+        "a quarter second later the price is read again"
     );
 }

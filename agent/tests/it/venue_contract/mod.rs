@@ -91,6 +91,14 @@ impl Venue {
         }
     }
 
+    /// The last-price read (Binance `GET /fapi/v2/ticker/price`, Bybit v5 `market/tickers`).
+    pub fn ticker_path(self) -> &'static str {
+        match self {
+            Venue::Binance => "/fapi/v2/ticker/price",
+            Venue::Bybit => "/v5/market/tickers",
+        }
+    }
+
     pub fn server_error_code(self) -> &'static str {
         match self {
             Venue::Binance => "-1007",
