@@ -163,6 +163,15 @@ pub enum SyncArg {
     Normal,
 }
 
+impl From<SyncArg> for wavegate_coordinator::store::SqliteSync {
+    fn from(a: SyncArg) -> Self {
+        match a {
+            SyncArg::Full => Self::Full,
+            SyncArg::Normal => Self::Normal,
+        }
+    }
+}
+
 /// Input format of `publish`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {

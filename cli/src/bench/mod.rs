@@ -237,3 +237,24 @@ pub async fn run(plan: &Plan, progress: &ProgressBar) -> Result<Report, CliError
         cells,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cell_runs_the_plans_coordinator_sync() {
+        let plan = Plan {
+            sqlite_sync: SqliteSync::Normal,
+            ..Plan::quick()
+        };
+        let cells = plan.cells();
+        // The grid (3 latencies × 2 modes) and the regions part (3 cells).
+        assert_eq!(cells.len(), 9);
+        assert!(
+            cells
+                .iter()
+                .all(|(_, c)| c.sqlite_sync == SqliteSync::Normal)
+        );
+    }
+}

@@ -1,7 +1,6 @@
 //! The text form of a bench [`Report`]: the latency grid, then the multi-region comparison.
 
 use wavegate_coordinator::config::ExecutionMode;
-use wavegate_coordinator::store::SqliteSync;
 
 use super::breakdown::Breakdown;
 use super::cell::SampleResult;
@@ -205,10 +204,7 @@ pub fn text(report: &Report) -> String {
         report.cpus,
         load,
         report.reps,
-        match report.sqlite_sync {
-            SqliteSync::Full => "full",
-            SqliteSync::Normal => "normal",
-        },
+        report.sqlite_sync.as_str(),
         report.elapsed_secs,
         grid(report)
     );

@@ -199,6 +199,11 @@ mod tests {
         let want = coordinator_config(&s, dir, &addrs);
         let text = coordinator_toml(&want).unwrap();
         let got = CoordinatorConfig::from_toml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        // The spec's, not the default.
+        assert_eq!(
+            got.sqlite_sync,
+            wavegate_coordinator::store::SqliteSync::Normal
+        );
         assert_eq!(got.metrics_listen, None);
         assert_eq!(got.exchanges.len(), 3);
         assert_eq!(got, want);

@@ -2,9 +2,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use wavegate_coordinator::store::SqliteSync;
-
-use crate::args::{BenchArgs, SyncArg};
+use crate::args::BenchArgs;
 use crate::bench::{self, Plan};
 use crate::commands::print_json;
 use crate::error::CliError;
@@ -62,10 +60,7 @@ pub fn plan(args: &BenchArgs) -> Result<Plan, CliError> {
             )));
         }
     }
-    plan.sqlite_sync = match args.sqlite_sync {
-        SyncArg::Full => SqliteSync::Full,
-        SyncArg::Normal => SqliteSync::Normal,
-    };
+    plan.sqlite_sync = args.sqlite_sync.into();
     plan.data_dir = args.data_dir.clone();
     Ok(plan)
 }
@@ -96,6 +91,7 @@ pub async fn run(args: &BenchArgs) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use clap::Parser as _;
+    use wavegate_coordinator::store::SqliteSync;
 
     use super::*;
     use crate::args::{Cli, Command};

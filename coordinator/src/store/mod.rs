@@ -44,6 +44,16 @@ pub enum SqliteSync {
     Normal,
 }
 
+impl SqliteSync {
+    /// The setting's name, as `sqlite_sync` takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SqliteSync::Full => "full",
+            SqliteSync::Normal => "normal",
+        }
+    }
+}
+
 /// The coordinator's database.
 #[derive(Clone)]
 pub struct Store {
@@ -59,6 +69,15 @@ impl std::fmt::Debug for Store {
             .field("backend", &self.backend)
             .finish()
     }
+}
+
+/// `$from, $from+1, …` for `n` parameters (PostgreSQL's numbered placeholders; SQLite reads
+/// them too).
+fn numbered(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Epoch milliseconds of an instant.

@@ -7,7 +7,7 @@ use wavegate_common::{MarginMode, SignalParams};
 
 use std::collections::BTreeMap;
 
-use super::{Backend, Store, from_ms, ms};
+use super::{Backend, Store, from_ms, ms, numbered};
 use crate::error::CoordinatorError;
 use crate::params::PositionParams;
 
@@ -239,14 +239,6 @@ pub(super) async fn read_params_for_update(
     rows.into_iter()
         .map(|r| from_row(r).map(|p| (p.exchange_id, p)))
         .collect()
-}
-
-/// `$from, $from+1, …` for `n` parameters.
-fn numbered(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Inserts or replaces one exchange's params on `conn`.

@@ -9,7 +9,7 @@ use wavegate_common::time::wave_id;
 use wavegate_common::{Action, MarginMode, Signal};
 
 use super::waves::{ensure_wave, lock_collecting, touch_collecting};
-use super::{Backend, NewEvent, Store, from_ms, insert_event, ms};
+use super::{Backend, NewEvent, Store, from_ms, insert_event, ms, numbered};
 use crate::error::CoordinatorError;
 
 /// Rows per multi-row INSERT on SQLite: the fastest measured (docs/benchmarks.md, ingest);
@@ -215,12 +215,7 @@ async fn insert_chunk(
             Backend::Sqlite => sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
             // $1 is the wave id, shared by every row.
             Backend::Postgres => {
-                let base = 2 + i * (COLS - 1);
-                sql.push_str("($1");
-                for k in 0..COLS - 1 {
-                    sql.push_str(&format!(",${}", base + k));
-                }
-                sql.push(')');
+                sql.push_str(&format!("($1,{})", numbered(2 + i * (COLS - 1), COLS - 1)));
             }
         }
     }

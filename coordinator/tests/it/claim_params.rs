@@ -157,6 +157,12 @@ async fn a_claim_that_does_not_succeed_writes_nothing_and_of_two_racing_one_wins
             .await
             .unwrap();
         let p1 = store.params(1).await.unwrap();
+        // Both exchanges' rows, written together (one statement).
+        let written: Vec<u32> = first.written.iter().map(|p| p.exchange_id).collect();
+        assert_eq!(written, [1, 2], "{}", db.url);
+        assert_eq!(p1.as_ref().map(|p| p.max_trades), Some(6));
+        let p2 = store.params(2).await.unwrap();
+        assert_eq!(p2.map(|p| p.max_trades), Some(5), "{}", db.url);
 
         // Claimed already: b's claim fails before the signals or params are looked at.
         let later = now + Duration::seconds(5);

@@ -184,6 +184,17 @@ fn wal_len(dir: &tempfile::TempDir) -> u64 {
         .len()
 }
 
+/// A writer's store of the file in `dir`, used directly (no task), with `journal_sync` normal.
+fn store_of(dir: &tempfile::TempDir) -> Store {
+    Store {
+        path: dir.path().join("w.db"),
+        full: false,
+        conn: None,
+        pool_open: true,
+        since_checkpoint: 0,
+    }
+}
+
 /// Commits one batch inserting row `k` (a page's worth) through `store`.
 async fn commit_row(store: &mut Store, k: i64) {
     let row = Stmt::new(
@@ -206,13 +217,7 @@ async fn the_wal_is_checkpointed_off_the_worker_every_so_many_batches() {
     let (dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)").await;
     w.close().await;
     wal(&p).await;
-    let mut store = Store {
-        path: dir.path().join("w.db"),
-        full: false,
-        conn: None,
-        pool_open: true,
-        since_checkpoint: 0,
-    };
+    let mut store = store_of(&dir);
     let every = i64::from(CHECKPOINT_EVERY);
     for k in 1..every {
         commit_row(&mut store, k).await;
@@ -247,13 +252,7 @@ async fn the_wal_is_checkpointed_off_the_worker_every_so_many_batches() {
 async fn a_storage_fault_mid_batch_fails_the_whole_batch() {
     let (dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)").await;
     w.close().await;
-    let mut store = Store {
-        path: dir.path().join("w.db"),
-        full: false,
-        conn: None,
-        pool_open: true,
-        since_checkpoint: 0,
-    };
+    let mut store = store_of(&dir);
     commit_row(&mut store, 1).await;
     // The file may not grow much more: a large row fails with SQLITE_FULL.
     let conn = store.conn.as_ref().unwrap();
