@@ -45,6 +45,9 @@ pub struct Claimed {
     pub groups: BTreeMap<ExchangeId, Vec<Signal>>,
     /// The params each exchange is dispatched with, already recorded on the wave.
     pub params: WaveParams,
+    /// The decision to close (monotonic): the makespan's start, to the µs. The stored
+    /// `closed_at` is whole ms, up to 1 ms after it.
+    pub decided: std::time::Instant,
 }
 
 /// Dispatches a claimed wave to completion; `claimed` is `None` for a resumed wave.
@@ -55,8 +58,8 @@ pub async fn run_wave(
     closed_by: Option<SpanContext>,
 ) -> Result<(), CoordinatorError> {
     let started = tokio::time::Instant::now();
-    let (row, groups, params) = match claimed {
-        Some(c) => (c.row, c.groups, Some(c.params)),
+    let (row, groups, params, decided) = match claimed {
+        Some(c) => (c.row, c.groups, Some(c.params), Some(c.decided)),
         None => {
             core.signals.forget(wave_id);
             let Some(row) = core.store.wave(wave_id).await? else {
@@ -73,13 +76,13 @@ pub async fn run_wave(
             }
             tracing::debug!(wave_id, "wave signals read from the database");
             let signals = core.store.wave_signals(wave_id, row.wave_timestamp).await?;
-            (row, group_by_exchange(signals), None)
+            (row, group_by_exchange(signals), None, None)
         }
     };
     let total: usize = groups.values().map(Vec::len).sum();
     let total_signals = u32::try_from(total).unwrap_or(u32::MAX);
     let span = spans::wave(wave_id, total_signals, groups.len(), closed_by);
-    let result = dispatch_groups(core, &row, total_signals, groups, params, &span)
+    let result = dispatch_groups(core, &row, total_signals, groups, params, decided, &span)
         .instrument(span.clone())
         .await;
     match &result {
@@ -100,6 +103,7 @@ async fn dispatch_groups(
     total_signals: u32,
     groups: BTreeMap<ExchangeId, Vec<Signal>>,
     params: Option<WaveParams>,
+    decided: Option<std::time::Instant>,
     wave_span: &Span,
 ) -> Result<Option<report::Done>, CoordinatorError> {
     let wave_id = row.id.as_str();
@@ -159,7 +163,7 @@ async fn dispatch_groups(
         Written::default()
     });
     drop(renewer);
-    report::complete(core, row, total_signals, results, written).await
+    report::complete(core, row, decided, total_signals, results, written).await
 }
 
 /// docs/design.md §1 step 1 for a resumed wave: what its first dispatch recorded, or, for a

@@ -18,10 +18,12 @@ pub struct Done {
     pub positions_opened: u32,
 }
 
-/// Stores and announces a wave's completion; `None` when taken over. `written`: committed outcomes.
+/// Stores and announces a wave's completion; `None` when taken over. `written`: committed
+/// outcomes; `decided`: the decision to close, when this process made it.
 pub async fn complete(
     core: &Core,
     row: &WaveRow,
+    decided: Option<std::time::Instant>,
     total_signals: u32,
     results: Vec<ExchangeResult>,
     written: Written,
@@ -38,6 +40,7 @@ pub async fn complete(
     let outcomes = written.still_to_store(outcomes);
     let totals = WaveTotals::from_exchanges(total_signals, &exchanges);
     let now = Utc::now();
+    let makespan_us = makespan_us(decided, row.closed_at, now);
     let event = WaveCompleted::new(&row.id, &totals, &exchanges, now);
     let status = if exchanges.iter().any(|e| e.error.is_some()) {
         WaveStatus::Partial
@@ -72,12 +75,6 @@ pub async fn complete(
     for e in &exchanges {
         core.metrics.exchange_finished(e);
     }
-    // Decision to close → completion, µs (the stored stamps are ms; the bench reads this). After
-    // a resume `closed_at` is the stored stamp, so only to the ms.
-    let makespan_us = row
-        .closed_at
-        .and_then(|c| (now - c).num_microseconds())
-        .unwrap_or(-1);
     tracing::info!(
         wave_id = %row.id,
         status = status.as_str(),
@@ -99,4 +96,45 @@ pub async fn complete(
         status,
         positions_opened: totals.total_executed,
     }))
+}
+
+/// Decision to close → completion, µs (the bench reads it from the log): from the decision's
+/// instant when this process closed the wave. After a resume only the stored `closed_at` is
+/// left, whole ms and up to 1 ms after the decision: −1 when even that is missing.
+fn makespan_us(
+    decided: Option<std::time::Instant>,
+    closed_at: Option<chrono::DateTime<Utc>>,
+    now: chrono::DateTime<Utc>,
+) -> i64 {
+    match decided {
+        Some(d) => i64::try_from(d.elapsed().as_micros()).unwrap_or(i64::MAX),
+        None => closed_at
+            .and_then(|c| (now - c).num_microseconds())
+            .unwrap_or(-1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn the_makespan_starts_at_the_decision_not_at_the_stamp_whole_ms_before_it() {
+        let now = Utc::now();
+        // A stamp far from the decision, so the two cannot be mistaken on a slow machine.
+        let stamp = Some(now - chrono::Duration::seconds(60));
+        let Some(decided) = Instant::now().checked_sub(Duration::from_micros(3_000)) else {
+            return; // a clock this young has nothing to measure
+        };
+        let us = makespan_us(Some(decided), stamp, now);
+        assert!((3_000..30_000_000).contains(&us), "{us} µs");
+        assert_eq!(
+            makespan_us(None, stamp, now),
+            60_000_000,
+            "a resumed wave: the stamp"
+        );
+        assert_eq!(makespan_us(None, None, now), -1);
+    }
 }

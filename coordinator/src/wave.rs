@@ -176,6 +176,7 @@ pub async fn close_wave(
         row,
         groups: c.signals,
         params: c.params,
+        decided: begun,
     };
     // A producer's (or the CLI's) close: the wave's trace links back to that call's span.
     let closed_by = forced
