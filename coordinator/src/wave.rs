@@ -12,7 +12,7 @@ use wavegate_common::telemetry::propagation::{self, SpanContext};
 use crate::dispatch::Claimed;
 use crate::error::CoordinatorError;
 use crate::state::{Core, secs};
-use crate::store::{Claim, WaveRow, WaveStatus, now_ms};
+use crate::store::{Claim, WaveRow, now_ms};
 use crate::{dispatch, params, timing};
 
 /// How often the clock looks for due waves.
@@ -81,22 +81,22 @@ pub async fn close_wave(
 ) -> Result<Closed, CoordinatorError> {
     // From the decision to close: the claim's transaction is part of close → first order.
     let begun = std::time::Instant::now();
-    let row = (core.store.wave(wave_id).await?)
-        .ok_or_else(|| CoordinatorError::NotFound(format!("wave {wave_id} not found")))?;
     let now = now_ms();
-    if now > timing::too_old_after(&core.cfg.waves, row.wave_timestamp) {
-        core.signals.forget(wave_id);
-        let reason = format!(
-            "older than max_wave_age_secs ({}) when it closed",
-            core.cfg.waves.max_wave_age_secs
-        );
-        if core.store.fail_collecting(wave_id, &reason, now).await? {
-            tracing::warn!(wave_id, %reason, "wave failed");
-            core.hub.status(wave_id, pb::WaveStatus::Failed);
-            return Ok(Closed::Failed);
+    // A wave memory holds whole is not read before the claim: the claim returns its row and
+    // leaves a wave too old to execute alone; only a claim that fails reads the row, for why.
+    // Else it is read first, and its signals too, not under the claim's lock (on SQLite every
+    // ingest waits for that lock). Signals are only ever added to a collecting wave, so a read
+    // with the claim's count is the whole wave; else the claim reads it.
+    let (read_first, read) = if core.signals.holds(wave_id) {
+        (false, None)
+    } else {
+        let row = read_row(core, wave_id).await?;
+        if too_old(core, &row, now) {
+            return fail_too_old(core, wave_id, now).await;
         }
-        return Ok(Closed::NotClaimed);
-    }
+        let signals = core.store.wave_signals(wave_id, row.wave_timestamp).await?;
+        (true, Some(signals))
+    };
     let deadline = now + secs(core.cfg.waves.deadline_secs);
     let due = (!forced).then(|| now - secs(core.cfg.waves.quiet_secs));
     // From memory (loaded at first use), before the claim's transaction: it waits on nothing.
@@ -108,14 +108,7 @@ pub async fn close_wave(
         deadline,
         now,
         due,
-    };
-    // A wave memory does not hold whole is read before the claim, not under its lock (on
-    // SQLite, every ingest waits for that lock). Signals are only ever added to a collecting
-    // wave, so a read with the claim's count is the whole wave; else the claim reads it.
-    let read = if core.signals.holds(wave_id) {
-        None
-    } else {
-        Some(core.store.wave_signals(wave_id, row.wave_timestamp).await?)
+        not_before: Some(now - secs(core.cfg.waves.max_wave_age_secs)),
     };
     let cfg = &core.cfg;
     // Claim and params in one commit before any agent is contacted.
@@ -140,13 +133,18 @@ pub async fn close_wave(
         )
         .await?;
     let Some(c) = claimed else {
+        // Unknown, too old (when read first: checked above), closed before or by another
+        // coordinator, or no longer due.
+        if !read_first && too_old(core, &read_row(core, wave_id).await?, now) {
+            return fail_too_old(core, wave_id, now).await;
+        }
         if forced {
             // Closed before, or by another coordinator: nothing here will dispatch it.
             core.signals.forget(wave_id);
         }
         return Ok(Closed::NotClaimed);
     };
-    let count = c.signal_count;
+    let count = c.row.signal_count;
     let close_us = u64::try_from(begun.elapsed().as_micros()).unwrap_or(u64::MAX);
     tracing::info!(
         wave_id,
@@ -163,17 +161,9 @@ pub async fn close_wave(
     for p in c.written {
         core.params.put(p);
     }
-    // The row as the claim left it, so dispatch does not read it back.
-    let row = WaveRow {
-        status: WaveStatus::Dispatching,
-        signal_count: count,
-        closed_at: Some(now),
-        owner: Some(core.owner.clone()),
-        deadline_at: Some(deadline),
-        ..row
-    };
     let claimed = Claimed {
-        row,
+        // As the claim left it, so dispatch does not read it back.
+        row: c.row,
         groups: c.signals,
         params: c.params,
         decided: begun,
@@ -184,6 +174,36 @@ pub async fn close_wave(
         .flatten();
     start(core, wave_id, Some(claimed), closed_by);
     Ok(Closed::Dispatching)
+}
+
+/// The wave's row; an unknown wave is an error.
+async fn read_row(core: &Core, wave_id: &str) -> Result<WaveRow, CoordinatorError> {
+    (core.store.wave(wave_id).await?)
+        .ok_or_else(|| CoordinatorError::NotFound(format!("wave {wave_id} not found")))
+}
+
+/// Past `max_wave_age_secs` at `now`: too old to execute.
+fn too_old(core: &Core, row: &WaveRow, now: chrono::DateTime<Utc>) -> bool {
+    now > timing::too_old_after(&core.cfg.waves, row.wave_timestamp)
+}
+
+/// Marks a collecting wave too old to execute failed; `NotClaimed` when it no longer collects.
+async fn fail_too_old(
+    core: &Core,
+    wave_id: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<Closed, CoordinatorError> {
+    core.signals.forget(wave_id);
+    let reason = format!(
+        "older than max_wave_age_secs ({}) when it closed",
+        core.cfg.waves.max_wave_age_secs
+    );
+    if core.store.fail_collecting(wave_id, &reason, now).await? {
+        tracing::warn!(wave_id, %reason, "wave failed");
+        core.hub.status(wave_id, pb::WaveStatus::Failed);
+        return Ok(Closed::Failed);
+    }
+    Ok(Closed::NotClaimed)
 }
 
 /// Takes over an expired (or own) dispatching wave; agents answer from their journals.

@@ -13,7 +13,7 @@ use wavegate_common::{MarginMode, Signal, SignalParams};
 use super::params::{read_params_for_update, upsert_params, upsert_params_all};
 use super::signals::wave_signals_in;
 use super::waves::{Claim, claim_in, hold_dispatching};
-use super::{Backend, Store, StoredParams, from_ms, merge_wave_params, ms, one_row};
+use super::{Backend, Store, StoredParams, WaveRow, from_ms, merge_wave_params, ms, one_row};
 use crate::error::CoordinatorError;
 
 /// Params of each exchange of a wave, by exchange id; `None` is `no_params`.
@@ -170,14 +170,17 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         // The claim's row lock (PostgreSQL) or write lock (SQLite) is held to the commit: no
         // other claim, ingest or params write on this wave lands in between.
-        let Some((signal_count, wave_ts)) = claim_in(&mut tx, &claim).await? else {
+        let Some(row) = claim_in(&mut tx, &claim).await? else {
             tx.rollback().await?;
             return Ok(None);
         };
         // On a mismatch read here: exactly what the claim counted, in the same single commit.
-        let (signals, read_in_claim) = match cached(signal_count) {
+        let (signals, read_in_claim) = match cached(row.signal_count) {
             Some(s) => (s, false),
-            None => (wave_signals_in(&mut tx, claim.id, wave_ts).await?, true),
+            None => (
+                wave_signals_in(&mut tx, claim.id, row.wave_timestamp).await?,
+                true,
+            ),
         };
         let (kept, updates) = plan(signals);
         let recorded = merge_and_record(
@@ -197,7 +200,7 @@ impl Store {
         };
         tx.commit().await?;
         Ok(Some(ClaimedWave {
-            signal_count,
+            row,
             signals: kept,
             read_in_claim,
             params,
@@ -209,8 +212,8 @@ impl Store {
 /// What [`Store::claim_with_params`] committed.
 #[derive(Debug)]
 pub struct ClaimedWave<G> {
-    /// The wave's final signal count, as the claim returned it.
-    pub signal_count: u32,
+    /// The wave's row as the claim left it (its final signal count among it).
+    pub row: WaveRow,
     /// What the caller's `plan` kept of the wave's signals.
     pub signals: G,
     /// `cached` had no whole wave: the signals were read inside the claim's transaction.

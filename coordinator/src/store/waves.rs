@@ -175,32 +175,44 @@ pub struct Claim<'a> {
     pub now: DateTime<Utc>,
     /// Unless the producer closed the wave: quiet since this instant (or past `close_by`).
     pub due: Option<DateTime<Utc>>,
+    /// Only a wave whose timestamp is at or after this instant (an older one is too old to
+    /// execute: the caller reads the row to tell why the claim failed).
+    pub not_before: Option<DateTime<Utc>>,
 }
 
-/// THE claim on `conn`: the wave's final signal count and its timestamp when it succeeded.
+/// THE claim on `conn`: the wave's row as the claim left it, when it succeeded.
 pub(super) async fn claim_in(
     conn: &mut sqlx::AnyConnection,
     c: &Claim<'_>,
-) -> Result<Option<(u32, DateTime<Utc>)>, sqlx::Error> {
-    let due_clause = c
-        .due
-        .map_or("", |_| " AND (last_signal_at <= $6 OR close_by <= $4)");
-    let sql = format!(
+) -> Result<Option<WaveRow>, CoordinatorError> {
+    let mut sql = String::from(
         "UPDATE waves SET status = 'dispatching', owner = $1, lease_until = $2, \
-         deadline_at = $3, closed_at = $4 WHERE id = $5 AND status = 'collecting'\
-         {due_clause} RETURNING signal_count, wave_ts"
+         deadline_at = $3, closed_at = $4 WHERE id = $5 AND status = 'collecting'",
     );
-    let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql))
+    let mut next = 6;
+    if c.due.is_some() {
+        sql.push_str(&format!(
+            " AND (last_signal_at <= ${next} OR close_by <= $4)"
+        ));
+        next += 1;
+    }
+    if c.not_before.is_some() {
+        sql.push_str(&format!(" AND wave_ts >= ${next}"));
+    }
+    sql.push_str(concat!(" RETURNING ", wave_columns!()));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(c.owner)
         .bind(ms(c.lease_until))
         .bind(ms(c.deadline))
         .bind(ms(c.now))
         .bind(c.id);
-    if let Some(quiet_before) = c.due {
-        q = q.bind(ms(quiet_before));
+    for at in [c.due, c.not_before].into_iter().flatten() {
+        q = q.bind(ms(at));
     }
-    let row = q.fetch_optional(&mut *conn).await?;
-    Ok(row.map(|(n, ts)| (u32::try_from(n).unwrap_or(u32::MAX), from_ms(ts))))
+    q.fetch_optional(&mut *conn)
+        .await?
+        .map(from_row)
+        .transpose()
 }
 
 impl Store {
@@ -293,6 +305,7 @@ impl Store {
             deadline,
             now,
             due,
+            not_before: None,
         };
         let mut conn = self.pool.acquire().await?;
         Ok(claim_in(&mut conn, &claim).await?.is_some())

@@ -358,6 +358,35 @@ async fn a_wave_older_than_max_age_fails_instead_of_executing() {
     h.shutdown().await;
 }
 
+/// A wave ingested here is held in memory, so its close reads nothing before the claim: the
+/// claim itself must leave a wave that grew too old while it collected, and the wave fails.
+#[tokio::test]
+async fn an_ingested_wave_that_grows_too_old_before_it_closes_fails() {
+    let db = TestDb::sqlite().await;
+    let mut cfg = config(&db);
+    let ts = current_wave();
+    // Accepted now; too old a second or two later, before the quiet period closes it.
+    let age = (Utc::now() - ts).num_seconds() + 2;
+    cfg.waves.max_wave_age_secs = u64::try_from(age).unwrap();
+    cfg.waves.quiet_secs = 3;
+    let h = wavegate_coordinator::spawn(cfg).await.unwrap();
+    let mut c = clients(&h).await;
+    let s = c
+        .ingest
+        .publish_wave(wave(ts, vec![sig(1, "BTCUSDT", 1, 1.0, ts)], false))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(s.accepted, 1, "{s:?}");
+    let d = finished(&mut c, &wave_id(ts)).await;
+    assert_eq!(d.summary.unwrap().status, pb::WaveStatus::Failed as i32);
+    assert!(d.exchanges.is_empty());
+    let w = h.store().wave(&wave_id(ts)).await.unwrap().unwrap();
+    assert!(w.reason.unwrap().contains("max_wave_age"));
+    assert_eq!(h.store().wave_params(&wave_id(ts)).await.unwrap(), None);
+    h.shutdown().await;
+}
+
 /// Signals this coordinator did not ingest (another coordinator's, on a shared database, or
 /// stored before a restart) are not in its memory: its close reads them before the claim, and
 /// the wave is what it would have been through its own ingest — every signal, and the params

@@ -45,6 +45,7 @@ fn claim<'a>(id: &'a str, owner: &'a str, now: DateTime<Utc>) -> Claim<'a> {
         deadline: now + Duration::seconds(300),
         now,
         due: None,
+        not_before: None,
     }
 }
 
@@ -101,7 +102,7 @@ async fn a_claim_commits_the_waves_params_with_it_and_a_failed_update_rolls_back
         let c = claim_with(&store, claim(&id, "a", now), None)
             .await
             .expect("the claim succeeds");
-        assert_eq!(c.signal_count, 3, "{}", db.url);
+        assert_eq!(c.row.signal_count, 3, "{}", db.url);
         assert!(c.read_in_claim);
         let ids = |ex: u32| c.signals[&ex].iter().map(Signal::id).collect::<Vec<_>>();
         assert_eq!((ids(1), ids(2)), (vec![1, 2], vec![3]), "ranked groups");
@@ -203,10 +204,26 @@ async fn a_claim_that_does_not_succeed_writes_nothing_and_of_two_racing_one_wins
         assert_eq!((w.status, w.closed_at), (WaveStatus::Collecting, None));
         assert_eq!(store.wave_params(&quiet).await.unwrap(), None);
 
-        // Two coordinators racing on the same wave: exactly one claims and records params.
+        // Too old (its timestamp before `not_before`): not claimed, nothing written.
+        let too_old = Claim {
+            not_before: Some(quiet_ts + Duration::milliseconds(1)),
+            ..claim(&quiet, "a", later)
+        };
+        assert!(claim_with(&store, too_old, None).await.is_none());
+        assert_eq!(store.params(1).await.unwrap(), p1);
+        let w = store.wave(&quiet).await.unwrap().unwrap();
+        assert_eq!((w.status, w.closed_at), (WaveStatus::Collecting, None));
+        assert_eq!(store.wave_params(&quiet).await.unwrap(), None);
+
+        // Two coordinators racing on the same wave (exactly at `not_before`): exactly one
+        // claims and records params.
+        let at_limit = |owner| Claim {
+            not_before: Some(quiet_ts),
+            ..claim(&quiet, owner, later)
+        };
         let (a, b) = tokio::join!(
-            claim_with(&store, claim(&quiet, "a", later), None),
-            claim_with(&store, claim(&quiet, "b", later), None)
+            claim_with(&store, at_limit("a"), None),
+            claim_with(&store, at_limit("b"), None)
         );
         let winner = match (&a, &b) {
             (Some(won), None) => ("a", won),
