@@ -332,3 +332,92 @@ async fn an_sqlite_file_that_cannot_be_opened_is_named_in_the_error() {
     assert!(msg.contains(&path.display().to_string()), "{msg}");
     assert!(msg.contains("directory must exist"), "{msg}");
 }
+
+/// A completion's outcomes go in a few multi-row statements: 600 rows (more than one
+/// statement holds), one of them given twice, on both backends. Each row is stored once with
+/// its last content, and each outcome that makes an event makes exactly one.
+#[tokio::test]
+async fn a_completion_stores_each_outcome_once_with_its_last_content_and_one_event() {
+    use wavegate_common::proto::v1 as pb;
+    for db in TestDb::both().await {
+        let store = Store::connect(&db.url).await.unwrap();
+        let ts = current_wave();
+        let id = wave_id(ts);
+        let batch = vec![checked(&sig(1, "BTCUSDT", 1, 50.0, ts))];
+        store
+            .insert_signals(&batch, |t| t + Duration::days(1), Utc::now())
+            .await
+            .unwrap();
+        let now = Utc::now();
+        let lease = now + Duration::seconds(30);
+        assert!(
+            store
+                .claim(&id, "a", lease, lease, now, None)
+                .await
+                .unwrap()
+        );
+        let outcome = |signal_id: i64, kind: pb::OutcomeKind, error: &str| pb::SignalOutcome {
+            signal_id,
+            stage: pb::Stage::Execution as i32,
+            kind: kind as i32,
+            symbol: format!("S{signal_id}USDT"),
+            error: error.into(),
+            ..Default::default()
+        };
+        let mut outcomes: Vec<(u32, pb::SignalOutcome)> = (1..=600)
+            .map(|i| {
+                (
+                    1 + (i % 2) as u32,
+                    outcome(i, pb::OutcomeKind::Executed, ""),
+                )
+            })
+            .collect();
+        // Signal 7 on exchange 2 again, now failed: the row keeps this, its event stays one.
+        outcomes.push((2, outcome(7, pb::OutcomeKind::ExecutionFailed, "rejected")));
+        let exchanges: Vec<ExchangeStats> = [(1, "binance"), (2, "bybit")]
+            .into_iter()
+            .map(|(exchange_id, name)| ExchangeStats {
+                exchange_id,
+                exchange_name: name.into(),
+                ..Default::default()
+            })
+            .collect();
+        let totals = WaveTotals::from_exchanges(1, &exchanges);
+        let event = WaveCompleted::new(&id, &totals, &exchanges, Utc::now());
+        let completion = Completion {
+            wave_id: &id,
+            owner: "a",
+            status: WaveStatus::Completed,
+            exchanges: &exchanges,
+            outcomes: &outcomes,
+            totals,
+            event: &event,
+            now: Utc::now(),
+            reason: None,
+            timings: &[],
+        };
+        assert!(
+            store.complete_wave(&completion).await.unwrap(),
+            "{}",
+            db.url
+        );
+        let stored = store.outcomes(&id).await.unwrap();
+        assert_eq!(stored.len(), 600, "{}", db.url);
+        let seven: Vec<_> = stored
+            .iter()
+            .filter(|(ex, o)| *ex == 2 && o.signal_id == 7)
+            .collect();
+        assert_eq!(seven.len(), 1);
+        assert_eq!(seven[0].1.error, "rejected");
+        assert_eq!(seven[0].1.symbol, "S7USDT");
+        let events = store.events_of(&id).await.unwrap();
+        let executed = events.iter().filter(|e| e.0 == "SIGNAL_EXECUTED").count();
+        assert_eq!(
+            executed, 600,
+            "{}: one per row, the first of signal 7's",
+            db.url
+        );
+        assert_eq!(events.iter().filter(|e| e.0 == "WAVE_COMPLETED").count(), 1);
+        store.close().await;
+    }
+}
