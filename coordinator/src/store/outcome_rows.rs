@@ -9,9 +9,9 @@ use wavegate_common::proto::v1 as pb;
 
 use super::{NewEvent, insert_events, numbered};
 
-/// Outcomes per statement: 16 placeholders each, 4096 in all (SQLite allows 32 766 since
-/// 3.32, PostgreSQL 65 535).
-const ROWS_PER_STATEMENT: usize = 256;
+/// Outcomes per statement at most: 16 placeholders each, 2048 in all (SQLite allows 32 766
+/// since 3.32, PostgreSQL 65 535). A power of two: see [`chunks`].
+const ROWS_PER_STATEMENT: usize = 128;
 
 /// Placeholders of one outcome row.
 const COLUMNS: usize = 16;
@@ -37,7 +37,7 @@ pub(super) async fn upsert_outcomes(
     wave_id: &str,
     rows: &[OutcomeRow<'_>],
 ) -> Result<(), sqlx::Error> {
-    for chunk in last_of_each_row(rows).chunks(ROWS_PER_STATEMENT) {
+    for chunk in chunks(&last_of_each_row(rows)) {
         upsert_chunk(conn, wave_id, chunk).await?;
     }
     // Every outcome's event, in order: of one key the first stands (`DO NOTHING`), as before.
@@ -45,10 +45,29 @@ pub(super) async fn upsert_outcomes(
         .iter()
         .filter_map(|&(ex, name, o)| event(wave_id, ex, name, o))
         .collect();
-    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+    for chunk in chunks(&events) {
         insert_events(conn, chunk).await?;
     }
     Ok(())
+}
+
+/// `rows` in runs of [`ROWS_PER_STATEMENT`], then the rest in powers of two (27 = 16 + 8 +
+/// 2 + 1): a handful of statement texts per table, each prepared once per connection and then
+/// taken from sqlx's statement cache. A text per row count would be parsed anew almost every
+/// time (for ~25 outcomes that cost more than the one-by-one upserts it replaced).
+pub(super) fn chunks<T>(mut rows: &[T]) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let mut size = ROWS_PER_STATEMENT;
+    while !rows.is_empty() {
+        if rows.len() >= size {
+            let (head, rest) = rows.split_at(size);
+            out.push(head);
+            rows = rest;
+        } else {
+            size /= 2;
+        }
+    }
+    out
 }
 
 /// The last content of each row (exchange, signal, stage): what upserts in order leave, and
@@ -154,6 +173,17 @@ mod tests {
             error: error.into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn rows_go_in_full_runs_then_powers_of_two_in_order() {
+        let rows: Vec<usize> = (0..ROWS_PER_STATEMENT * 2 + 27).collect();
+        let parts = chunks(&rows);
+        let sizes: Vec<usize> = parts.iter().map(|c| c.len()).collect();
+        let full = ROWS_PER_STATEMENT;
+        assert_eq!(sizes, vec![full, full, 16, 8, 2, 1]);
+        assert_eq!(parts.concat(), rows, "every row once, in order");
+        assert!(chunks::<usize>(&[]).is_empty());
     }
 
     #[test]
