@@ -120,14 +120,7 @@ pub async fn run(
 mod tests {
     use super::*;
 
-    fn outcome(id: i64, stage: pb::Stage, error: &str) -> pb::SignalOutcome {
-        pb::SignalOutcome {
-            signal_id: id,
-            stage: stage as i32,
-            error: error.into(),
-            ..Default::default()
-        }
-    }
+    use crate::test_outcome as outcome;
 
     /// A streamed outcome as the writer gets it: exchange, its name, outcome.
     fn streamed(

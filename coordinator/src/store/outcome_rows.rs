@@ -166,14 +166,7 @@ fn event<'a>(
 mod tests {
     use super::*;
 
-    fn outcome(id: i64, stage: pb::Stage, error: &str) -> pb::SignalOutcome {
-        pb::SignalOutcome {
-            signal_id: id,
-            stage: stage as i32,
-            error: error.into(),
-            ..Default::default()
-        }
-    }
+    use crate::test_outcome as outcome;
 
     #[test]
     fn rows_go_in_full_runs_then_powers_of_two_in_order() {
