@@ -50,18 +50,3 @@ pub(crate) fn test_signal(id: i64, symbol: &str) -> wavegate_common::Signal {
     };
     draft.check(900, ts).unwrap()
 }
-
-/// A signal outcome at `stage` with `error`, for unit tests.
-#[cfg(test)]
-pub(crate) fn test_outcome(
-    id: i64,
-    stage: wavegate_common::proto::v1::Stage,
-    error: &str,
-) -> wavegate_common::proto::v1::SignalOutcome {
-    wavegate_common::proto::v1::SignalOutcome {
-        signal_id: id,
-        stage: stage as i32,
-        error: error.into(),
-        ..Default::default()
-    }
-}

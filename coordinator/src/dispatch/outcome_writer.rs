@@ -120,7 +120,14 @@ pub async fn run(
 mod tests {
     use super::*;
 
-    use crate::test_outcome as outcome;
+    fn outcome(id: i64, stage: pb::Stage, error: &str) -> pb::SignalOutcome {
+        pb::SignalOutcome {
+            signal_id: id,
+            stage: stage as i32,
+            error: error.into(),
+            ..Default::default()
+        }
+    }
 
     /// A streamed outcome as the writer gets it: exchange, its name, outcome.
     fn streamed(

@@ -3,7 +3,6 @@
 
 mod cancels;
 pub(crate) mod fault;
-mod outcome_rows;
 mod params;
 mod results;
 mod signals;
@@ -276,40 +275,18 @@ pub(crate) async fn insert_event(
     conn: &mut sqlx::AnyConnection,
     ev: &NewEvent<'_>,
 ) -> Result<bool, sqlx::Error> {
-    Ok(insert_events(conn, std::slice::from_ref(ev)).await? == 1)
-}
-
-/// Inserts `events` in one statement, in order (of one `dedup_key` the first stands); how
-/// many were new.
-pub(crate) async fn insert_events(
-    conn: &mut sqlx::AnyConnection,
-    events: &[NewEvent<'_>],
-) -> Result<u64, sqlx::Error> {
-    /// Placeholders of one event row.
-    const COLUMNS: usize = 8;
-    if events.is_empty() {
-        return Ok(0);
-    }
-    let values: Vec<String> = (0..events.len())
-        .map(|i| format!("({})", numbered(1 + i * COLUMNS, COLUMNS)))
-        .collect();
-    let sql = format!(
+    let q = sqlx::query(
         "INSERT INTO events (event_type, event_data, correlation_id, symbol, exchange, severity, \
-         created_at, dedup_key) VALUES {} ON CONFLICT (dedup_key) DO NOTHING",
-        values.join(",")
-    );
-    let now = ms(Utc::now());
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for ev in events {
-        q = q
-            .bind(ev.event_type)
-            .bind(&ev.event_data)
-            .bind(ev.correlation_id)
-            .bind(ev.symbol)
-            .bind(ev.exchange)
-            .bind(ev.severity)
-            .bind(now)
-            .bind(ev.dedup_key.as_deref());
-    }
-    Ok(q.execute(&mut *conn).await?.rows_affected())
+         created_at, dedup_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (dedup_key) DO NOTHING",
+    )
+    .bind(ev.event_type)
+    .bind(&ev.event_data)
+    .bind(ev.correlation_id)
+    .bind(ev.symbol)
+    .bind(ev.exchange)
+    .bind(ev.severity)
+    .bind(ms(Utc::now()))
+    .bind(ev.dedup_key.as_deref());
+    one_row(q, conn).await
 }

@@ -9,13 +9,93 @@ use wavegate_common::proto::v1 as pb;
 use wavegate_common::stats::{ExchangeStats, WaveCompleted, WaveTotals};
 use wavegate_common::timing::ExchangeTiming;
 
-use super::outcome_rows::{OutcomeRow, upsert_outcomes};
 use super::waves::WaveStatus;
 use super::{NewEvent, Store, insert_event, ms, one_row};
 use crate::error::CoordinatorError;
 
 /// A signal outcome with its exchange.
 pub type StoredOutcome = (u32, pb::SignalOutcome);
+
+/// The event a signal outcome produces, if any, with its severity.
+fn outcome_event(o: &pb::SignalOutcome) -> Option<(&'static str, &'static str)> {
+    match pb::OutcomeKind::try_from(o.kind).ok()? {
+        pb::OutcomeKind::Executed => Some(("SIGNAL_EXECUTED", "info")),
+        pb::OutcomeKind::ExecutionFailed => Some(("SIGNAL_EXECUTION_FAILED", "error")),
+        pb::OutcomeKind::ValidationFailed => Some(("SIGNAL_VALIDATION_FAILED", "warning")),
+        pb::OutcomeKind::Duplicate => Some(("POSITION_DUPLICATE_PREVENTED", "info")),
+        pb::OutcomeKind::Validated | pb::OutcomeKind::Unspecified => None,
+    }
+}
+
+async fn upsert_outcome(
+    conn: &mut sqlx::AnyConnection,
+    wave_id: &str,
+    exchange_id: u32,
+    exchange_name: &str,
+    o: &pb::SignalOutcome,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO signal_outcomes (wave_id, exchange_id, signal_id, stage, idx, symbol, kind, \
+         executed, error, client_order_id, exchange_order_id, fill_price, quantity, latency_us, \
+         round, trailing_stop) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+         ON CONFLICT (wave_id, exchange_id, signal_id, stage) DO UPDATE SET idx = excluded.idx, \
+         symbol = excluded.symbol, kind = excluded.kind, executed = excluded.executed, \
+         error = excluded.error, client_order_id = excluded.client_order_id, \
+         exchange_order_id = excluded.exchange_order_id, fill_price = excluded.fill_price, \
+         quantity = excluded.quantity, latency_us = excluded.latency_us, round = excluded.round, \
+         trailing_stop = excluded.trailing_stop",
+    )
+    .bind(wave_id)
+    .bind(i64::from(exchange_id))
+    .bind(o.signal_id)
+    .bind(i64::from(o.stage))
+    .bind(i64::from(o.index))
+    .bind(o.symbol.as_str())
+    .bind(i64::from(o.kind))
+    .bind(i64::from(o.executed))
+    .bind(o.error.as_str())
+    .bind(o.client_order_id.as_str())
+    .bind(o.exchange_order_id.as_str())
+    .bind(o.fill_price)
+    .bind(o.quantity)
+    .bind(i64::try_from(o.exchange_latency_us).unwrap_or(i64::MAX))
+    .bind(i64::from(o.round))
+    .bind(o.trailing.as_str())
+    .execute(&mut *conn)
+    .await?;
+    if let Some((event_type, severity)) = outcome_event(o) {
+        let data = serde_json::json!({
+            "wave_id": wave_id,
+            "exchange_id": exchange_id,
+            "signal_id": o.signal_id,
+            "index": o.index,
+            "symbol": o.symbol,
+            "error": o.error,
+            "client_order_id": o.client_order_id,
+            "exchange_order_id": o.exchange_order_id,
+            "fill_price": o.fill_price,
+            "quantity": o.quantity,
+        });
+        insert_event(
+            conn,
+            &NewEvent {
+                event_type,
+                event_data: data.to_string(),
+                correlation_id: wave_id,
+                symbol: Some(&o.symbol),
+                exchange: Some(exchange_name),
+                severity,
+                dedup_key: Some(format!(
+                    "outcome:{wave_id}:{exchange_id}:{}:{}",
+                    o.signal_id, o.stage
+                )),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
 
 /// A wave's completion, written at once.
 #[derive(Debug)]
@@ -68,13 +148,11 @@ impl Store {
         if outcomes.is_empty() {
             return Ok(());
         }
-        let rows: Vec<OutcomeRow<'_>> = outcomes
-            .iter()
-            .map(|(ex, name, o)| (*ex, name.as_str(), o))
-            .collect();
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
-        upsert_outcomes(&mut tx, wave_id, &rows).await?;
+        for (ex, name, o) in outcomes {
+            upsert_outcome(&mut tx, wave_id, *ex, name, o).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -124,20 +202,15 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let rows: Vec<OutcomeRow<'_>> = c
-            .outcomes
-            .iter()
-            .map(|(ex, o)| {
-                let name = c
-                    .exchanges
-                    .iter()
-                    .find(|e| e.exchange_id == *ex)
-                    .map(|e| e.exchange_name.as_str())
-                    .unwrap_or_default();
-                (*ex, name, o)
-            })
-            .collect();
-        upsert_outcomes(&mut tx, c.wave_id, &rows).await?;
+        for (ex, o) in c.outcomes {
+            let name = c
+                .exchanges
+                .iter()
+                .find(|e| e.exchange_id == *ex)
+                .map(|e| e.exchange_name.as_str())
+                .unwrap_or_default();
+            upsert_outcome(&mut tx, c.wave_id, *ex, name, o).await?;
+        }
         let payload = serde_json::to_string(c.event)
             .map_err(|e| CoordinatorError::Corrupt(format!("event: {e}")))?;
         insert_event(

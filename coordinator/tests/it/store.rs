@@ -333,9 +333,8 @@ async fn an_sqlite_file_that_cannot_be_opened_is_named_in_the_error() {
     assert!(msg.contains("directory must exist"), "{msg}");
 }
 
-/// A completion's outcomes go in a few multi-row statements: 600 rows (more than one
-/// statement holds), one of them given twice, on both backends. Each row is stored once with
-/// its last content, and each outcome that makes an event makes exactly one.
+/// A completion with 600 outcomes, one of them given twice, on both backends: each row is
+/// stored once with its last content, and each outcome that makes an event makes exactly one.
 #[tokio::test]
 async fn a_completion_stores_each_outcome_once_with_its_last_content_and_one_event() {
     use wavegate_common::proto::v1 as pb;
