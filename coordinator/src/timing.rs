@@ -45,6 +45,11 @@ pub fn too_old_after(w: &WaveTiming, ts: DateTime<Utc>) -> DateTime<Utc> {
     ts + secs(w.max_wave_age_secs)
 }
 
+/// The oldest wave timestamp still executable at `now` (the inverse of [`too_old_after`]).
+pub fn oldest_executable(w: &WaveTiming, now: DateTime<Utc>) -> DateTime<Utc> {
+    now - secs(w.max_wave_age_secs)
+}
+
 /// Checks a wave timestamp: aligned, within `[now − max_wave_age, now + interval]`, still open.
 pub fn check(w: &WaveTiming, ts: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Refusal> {
     let interval = i64::try_from(w.interval_secs).unwrap_or(i64::MAX);
@@ -90,6 +95,17 @@ mod tests {
 
     fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2025, 10, 28, h, m, s).unwrap()
+    }
+
+    #[test]
+    fn a_wave_is_too_old_exactly_when_it_is_older_than_the_oldest_executable() {
+        let w = WaveTiming::default();
+        let ts = t(18, 15, 0);
+        let edge = too_old_after(&w, ts);
+        for ms in [-1_000, -1, 0, 1, 1_000] {
+            let now = edge + Duration::milliseconds(ms);
+            assert_eq!(now > edge, ts < oldest_executable(&w, now), "{ms} ms");
+        }
     }
 
     #[test]

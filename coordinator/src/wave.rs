@@ -108,7 +108,7 @@ pub async fn close_wave(
         deadline,
         now,
         due,
-        not_before: Some(now - secs(core.cfg.waves.max_wave_age_secs)),
+        not_before: Some(timing::oldest_executable(&core.cfg.waves, now)),
     };
     let cfg = &core.cfg;
     // Claim and params in one commit before any agent is contacted.

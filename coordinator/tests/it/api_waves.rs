@@ -365,10 +365,10 @@ async fn an_ingested_wave_that_grows_too_old_before_it_closes_fails() {
     let db = TestDb::sqlite().await;
     let mut cfg = config(&db);
     let ts = current_wave();
-    // Accepted now; too old a second or two later, before the quiet period closes it.
-    let age = (Utc::now() - ts).num_seconds() + 2;
+    // Accepted now (2–3 s to spare); too old before the quiet period (5 s) closes it.
+    let age = (Utc::now() - ts).num_seconds() + 3;
     cfg.waves.max_wave_age_secs = u64::try_from(age).unwrap();
-    cfg.waves.quiet_secs = 3;
+    cfg.waves.quiet_secs = 5;
     let h = wavegate_coordinator::spawn(cfg).await.unwrap();
     let mut c = clients(&h).await;
     let s = c
