@@ -349,13 +349,24 @@ async fn a_wave_older_than_max_age_fails_instead_of_executing() {
         .insert_signals(&[s], |t| t + chrono::Duration::days(1), Utc::now())
         .await
         .unwrap();
-    let d = finished(&mut c, &wave_id(ts)).await;
+    failed_too_old(&h, &mut c, &wave_id(ts)).await;
+    h.shutdown().await;
+}
+
+/// The wave ends `failed` for its age, having reached no agent: no exchange results, no
+/// `WAVE_COMPLETED`, no params recorded.
+async fn failed_too_old(
+    h: &wavegate_coordinator::CoordinatorHandle,
+    c: &mut crate::api_support::Clients,
+    id: &str,
+) {
+    let d = finished(c, id).await;
     assert_eq!(d.summary.unwrap().status, pb::WaveStatus::Failed as i32);
     assert!(d.exchanges.is_empty());
     assert!(d.completed_event.is_empty());
-    let w = h.store().wave(&wave_id(ts)).await.unwrap().unwrap();
+    let w = h.store().wave(id).await.unwrap().unwrap();
     assert!(w.reason.unwrap().contains("max_wave_age"));
-    h.shutdown().await;
+    assert_eq!(h.store().wave_params(id).await.unwrap(), None);
 }
 
 /// A wave ingested here is held in memory, so its close reads nothing before the claim: the
@@ -378,12 +389,7 @@ async fn an_ingested_wave_that_grows_too_old_before_it_closes_fails() {
         .unwrap()
         .into_inner();
     assert_eq!(s.accepted, 1, "{s:?}");
-    let d = finished(&mut c, &wave_id(ts)).await;
-    assert_eq!(d.summary.unwrap().status, pb::WaveStatus::Failed as i32);
-    assert!(d.exchanges.is_empty());
-    let w = h.store().wave(&wave_id(ts)).await.unwrap().unwrap();
-    assert!(w.reason.unwrap().contains("max_wave_age"));
-    assert_eq!(h.store().wave_params(&wave_id(ts)).await.unwrap(), None);
+    failed_too_old(&h, &mut c, &wave_id(ts)).await;
     h.shutdown().await;
 }
 

@@ -276,6 +276,15 @@ async fn serve_conn<P: Protocol>(
     }
 }
 
+/// One request the server is handling ([`RequestRecord::in_flight`]); dropped, it is not.
+struct InFlight<'a>(&'a Shared);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.lock().in_flight -= 1;
+    }
+}
+
 async fn serve_request<P: Protocol>(
     req: Request<Incoming>,
     protocol: &P,
@@ -299,14 +308,17 @@ async fn serve_request<P: Protocol>(
         st.in_flight += 1;
         (st.latency, st.in_flight - 1)
     };
+    // Counted until handled, or until the client hangs up during the latency and hyper drops
+    // this future: else every later request would read one more in flight than there is.
+    let counted = InFlight(shared);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
     let outcome = protocol.handle(shared, &req);
+    drop(counted);
     {
         let mut st = shared.lock();
         st.counters.requests += 1;
-        st.in_flight -= 1;
         st.requests.push(RequestRecord {
             method: req.method.to_string(),
             path: req.path.clone(),

@@ -249,8 +249,8 @@ impl State {
             stop_faults: world.stop_faults.clone(),
             trailing_faults: world.trailing_faults.clone(),
             margin: super::margin::Margin::new(world.brackets.clone()),
-            // Ids start from the clock so two fakes in one test do not hand out equal ids.
             in_flight: 0,
+            // Ids start from the clock so two fakes in one test do not hand out equal ids.
             next_id: u64::try_from(now % 1_000_000_000).unwrap_or(0) * 1000,
         };
         for (symbol, side, trigger) in &world.resting_close_stops {

@@ -687,3 +687,32 @@ async fn server_error_and_late_answer_still_fill() {
     assert_eq!(fake.orders_with_client_id("slow-1").len(), 1);
     assert_eq!(fake.counters().faults_fired, 2);
 }
+
+/// The fake counts the requests it is still handling (`in_flight`, which the agent's
+/// concurrency tests read). A client that hangs up during the latency takes its request out of
+/// the count; else every later request would read one in flight that is not.
+#[tokio::test]
+async fn a_request_whose_client_hung_up_is_no_longer_in_flight() {
+    let fake = FakeBinance::start(world().latency(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    let ticker = "/fapi/v1/ticker/price?symbol=ETHUSDT";
+    let gone = send(
+        &fake.base_url(),
+        "GET",
+        ticker,
+        &[],
+        "",
+        Duration::from_millis(30),
+    )
+    .await;
+    assert!(matches!(gone, Sent::TimedOut), "{gone:?}");
+    // Past the latency the hung-up request would have been answered.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, _) = send(&fake.base_url(), "GET", ticker, &[], "", GUARD)
+        .await
+        .reply();
+    assert_eq!(status, 200);
+    let last = fake.requests().pop().expect("recorded");
+    assert_eq!(last.in_flight, 0, "{last:?}");
+}

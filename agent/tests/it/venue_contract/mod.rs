@@ -79,8 +79,6 @@ impl Venue {
         }
     }
 
-    /// The code of the venue's "execution status unknown" server error the fakes answer with
-    /// (Binance `-1007` with HTTP 503; Bybit `retCode` 10016 with HTTP 500).
     /// The account's balance and its positions: what a wave's start reads (Binance
     /// `GET /fapi/v2/balance`, `GET /fapi/v3/positionRisk`; Bybit v5 `account/wallet-balance`,
     /// `position/list`).
@@ -99,6 +97,8 @@ impl Venue {
         }
     }
 
+    /// The code of the venue's "execution status unknown" server error the fakes answer with
+    /// (Binance `-1007` with HTTP 503; Bybit `retCode` 10016 with HTTP 500).
     pub fn server_error_code(self) -> &'static str {
         match self {
             Venue::Binance => "-1007",
