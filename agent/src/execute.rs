@@ -8,7 +8,8 @@
 //! 4. filled → protective stop with bounded retries, else close at market; if that fails too
 //!    the position stays open ([`ExecStatus::Unprotected`]). No answer or "duplicate client
 //!    order id" → `unknown`, looked up by id, never sent again. Each stop or close attempt is
-//!    journaled and committed before it leaves.
+//!    journaled and committed before it leaves; a fresh fill's first stop is covered by the
+//!    entry's row (a later run looks its id up before sending any), its step queued.
 //!
 //! Updates after the exchange answered are queued ([`Journal::apply_later`]) and flushed before
 //! the wave's `Result` is stored; a crash first leaves the row `sent`/`unknown`, which a later

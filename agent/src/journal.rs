@@ -314,6 +314,26 @@ impl Journal {
         Ok(to)
     }
 
+    /// As [`Journal::stop_step`] for `Send`, but queued: only for a fresh fill's first stop
+    /// attempt, which needs no commit of its own before it leaves. A later run reads a filled
+    /// entry's stop step `none` as "attempt 0 may be out" and looks up every stop id from 0
+    /// before it sends anything (`execute::recover::protect_own`); a close or a retry commits
+    /// after this write (one queue), so what a later run reads is never behind a send it must
+    /// know of.
+    pub fn stop_send_later(
+        &self,
+        client_order_id: &str,
+        from: StopState,
+        attempt: u32,
+    ) -> Result<StopState, JournalError> {
+        let (to, stmt) = stop_stmt(client_order_id, from, StopEvent::Send, attempt)?;
+        self.writer.queue(
+            format!("order {client_order_id} stop {from} -> {to} (attempt {attempt})"),
+            vec![stmt],
+        );
+        Ok(to)
+    }
+
     /// As [`Journal::stop_step`], but queued, for an answered outcome; `execution` sets the
     /// order's `executed`/`error` in the same write (an empty error clears it).
     pub fn stop_step_later(

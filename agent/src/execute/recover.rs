@@ -258,6 +258,8 @@ async fn protect_own(
 ) -> Execution {
     let with_fill = |error: &str| r.filled(&fill, true, error);
     let retries = ctx.config.stop_retries.max(1);
+    // `none` still looks up from attempt 0: a fresh fill's first stop leaves before its step
+    // commits (`Journal::stop_send_later`).
     let used = match state {
         StopState::Sending => stop_attempt.saturating_add(1),
         _ => retries,

@@ -1,5 +1,9 @@
 //! The protective stop of a filled entry (docs/design.md §3): placed with bounded retries, each
-//! attempt journaled before it leaves; if it cannot be placed, the position is closed at market.
+//! attempt journaled before it leaves (a fresh fill's first attempt by the entry's own row,
+//! its step queued: [`Journal::stop_send_later`]); if it cannot be placed, the position is
+//! closed at market.
+//!
+//! [`Journal::stop_send_later`]: crate::journal::Journal::stop_send_later
 
 use std::time::{Duration, Instant};
 
@@ -73,7 +77,13 @@ pub(super) async fn protect(ctx: &AgentCtx, r: &Report, fill: Fill, start: StopS
             let t = Instant::now();
             ctx.limiter.acquire().await;
             let t = r.times.add(Step::Limiter, t);
-            state = step_before_send(ctx, coid, state, StopEvent::Send, attempt).await;
+            state = if state == StopState::None && attempt == 0 {
+                // A fresh fill's first stop: the entry's row stands for it (see
+                // `Journal::stop_send_later`), so it leaves without waiting for a commit.
+                first_stop_later(ctx, coid)
+            } else {
+                step_before_send(ctx, coid, state, StopEvent::Send, attempt).await
+            };
             let t = r.times.add(Step::Journal, t);
             let stop_id = derived_id(coid, 's', attempt);
             let stop = StopOrder {
@@ -209,6 +219,19 @@ async fn step_before_send(
             state.transition(event).unwrap_or(state)
         }
     }
+}
+
+/// Queues the step of a fresh fill's first stop attempt ([`Journal::stop_send_later`]); if
+/// the journal refuses, it is sent anyway, as in [`step_before_send`].
+///
+/// [`Journal::stop_send_later`]: crate::journal::Journal::stop_send_later
+fn first_stop_later(ctx: &AgentCtx, coid: &str) -> StopState {
+    ctx.journal
+        .stop_send_later(coid, StopState::None, 0)
+        .unwrap_or_else(|e| {
+            error!(%coid, error = %e, "stop step not journaled; sending anyway");
+            StopState::Sending
+        })
 }
 
 /// Queues the stop step's outcome (and, for a close, the execution it leaves).

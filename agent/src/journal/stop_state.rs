@@ -1,7 +1,10 @@
 //! The protective stop's step, journaled on the entry's row (docs/design.md §3): `none →
 //! sending → placed`, or `→ closing → closed | close_failed` (not final: protected again), or
 //! `→ gone`. `sending` and `closing` commit before the request leaves, so a later run looks up
-//! the ids up to `stop_attempt` instead of sending blindly.
+//! the ids up to `stop_attempt` instead of sending blindly; a fresh fill's first attempt is the
+//! exception (`none` is looked up from attempt 0 anyway, [`Journal::stop_send_later`]).
+//!
+//! [`Journal::stop_send_later`]: super::Journal::stop_send_later
 
 use strum::{Display, EnumIter, EnumString};
 

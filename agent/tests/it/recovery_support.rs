@@ -80,19 +80,34 @@ pub async fn crash_after_fill(cfg: &AgentConfig, stop_sent: bool) -> String {
             .stop_step(&coid, StopState::None, StopEvent::Send, 0)
             .await
             .unwrap();
-        paper
-            .place_stop(StopOrder {
-                client_order_id: derived_id(&coid, 's', 0),
-                symbol: "BTCUSDT".into(),
-                side: Side::Long,
-                quantity: fill.quantity,
-                stop_price: fill.price * wavegate_agent::exchange::Decimal::new(9, 1),
-            })
-            .await
-            .unwrap();
+        place_first_stop(&paper, &coid, &fill).await;
     }
     journal.close().await.unwrap();
     coid
+}
+
+/// Simulates a crash right after a fresh fill's first stop attempt reached the exchange, its
+/// step still queued (a run journals it after the stop leaves): the row reads stop `none`,
+/// and with `fill_journaled` false, still `sent`.
+pub async fn crash_after_first_stop_left(cfg: &AgentConfig, fill_journaled: bool) -> String {
+    let (journal, paper, coid, fill) = filled_entry(cfg, fill_journaled).await;
+    place_first_stop(&paper, &coid, &fill).await;
+    journal.close().await.unwrap();
+    coid
+}
+
+/// Places the stop attempt 0 of `coid`'s fill at the paper exchange.
+async fn place_first_stop(paper: &PaperExchange, coid: &str, fill: &Fill) {
+    paper
+        .place_stop(StopOrder {
+            client_order_id: derived_id(coid, 's', 0),
+            symbol: "BTCUSDT".into(),
+            side: Side::Long,
+            quantity: fill.quantity,
+            stop_price: fill.price * wavegate_agent::exchange::Decimal::new(9, 1),
+        })
+        .await
+        .unwrap();
 }
 
 /// Paper exchange records of `kind` for `symbol`, and the journal row's stop state.

@@ -65,6 +65,55 @@ async fn stop_that_reached_the_exchange_is_looked_up_not_placed_again() {
     assert_eq!(state, "placed");
 }
 
+/// A fresh fill's first stop leaves before its step is journaled: a crash right then leaves
+/// the row `filled` (or `sent`) with stop `none`, and the re-sent wave must find that stop by
+/// its id instead of placing a second one.
+async fn first_stop_out_before_its_step_is_found_not_placed_again(fill_journaled: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 1, "binance");
+    let coid = crash_after_first_stop_left(&cfg, fill_journaled).await;
+    assert_eq!(stop_state_of(&cfg.journal, &coid).await, "none");
+
+    let (agent, mut client) = start(cfg.clone()).await;
+    let all = signals(1, 1, &["BTCUSDT", "ETHUSDT"]);
+    let run = drive(
+        &mut client,
+        start_msg("W", 1, 2, 2, 2),
+        &all,
+        Drive::default(),
+    )
+    .await;
+    let first = &run.result().outcomes[0];
+    assert_eq!(first.client_order_id, coid);
+    assert_eq!(first.kind, pb::OutcomeKind::Executed as i32, "{first:?}");
+    assert_eq!(run.executed_ids(), vec![1, 2]);
+    assert_eq!(
+        describe(&mut client).await.orders_sent,
+        2,
+        "one row per signal"
+    );
+    agent.shutdown().await;
+
+    let (entries, _) = records(&cfg.journal, "entry", "BTCUSDT").await;
+    assert_eq!(entries, 1, "BTCUSDT's entry was not sent again");
+    let (stops, state) = records(&cfg.journal, "stop", "BTCUSDT").await;
+    assert_eq!(
+        stops, 1,
+        "the stop that left unjournaled was found, not sent again"
+    );
+    assert_eq!(state, "placed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_stop_out_before_its_step_with_the_fill_journaled_is_not_placed_again() {
+    first_stop_out_before_its_step_is_found_not_placed_again(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_stop_out_before_its_step_and_the_fill_is_not_placed_again() {
+    first_stop_out_before_its_step_is_found_not_placed_again(false).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filled_entry_whose_stop_cannot_be_placed_is_closed_and_failed() {
     let dir = tempfile::tempdir().unwrap();
