@@ -12,6 +12,7 @@ use crate::error::CliError;
 use crate::input::parse_signals;
 use crate::samples::{SCENARIOS, WAVE_TOPUP, WAVE_WORKED_EXAMPLE};
 use crate::scenario::{World, parse_str};
+use wavegate_agent::config::LimitsConfig;
 
 /// Candle interval of the sample waves.
 const INTERVAL_SECS: i64 = 900;
@@ -80,10 +81,15 @@ pub fn world(samples: &[Sample], exchange_id: u32, reps: usize) -> World {
     let rename = |v: &[String], rep: usize| -> Vec<String> {
         v.iter().map(|s| renamed(rep, s)).collect::<Vec<_>>()
     };
+    // The paper exchange keeps every position a wave opens, so the account's position limit
+    // must hold all repetitions (else later waves fail validation, `max_positions_reached`).
+    let mut positions = 0usize;
     for (i, s) in samples.iter().enumerate() {
         let Some(x) = s.world.get(&exchange_id) else {
             continue;
         };
+        let signals = s.signals.iter().filter(|x| x.exchange_id == exchange_id);
+        positions += reps * (x.open_positions.len() + signals.count());
         for r in 0..reps {
             let rep = repetition(i, r, samples.len());
             w.open_positions.extend(rename(&x.open_positions, rep));
@@ -91,6 +97,8 @@ pub fn world(samples: &[Sample], exchange_id: u32, reps: usize) -> World {
             w.exec_fail.extend(rename(&x.exec_fail, rep));
         }
     }
+    let default = LimitsConfig::default().max_positions;
+    w.max_positions = Some(u32::try_from(positions).unwrap_or(u32::MAX).max(default));
     w
 }
 
@@ -148,5 +156,21 @@ mod tests {
         assert!(w.open_positions.contains(&"R2SOLUSDT".to_owned()));
         assert!(w.invalid_symbols.contains(&"R3LUNAUSDT".to_owned()));
         assert_ne!(wave_timestamp(now, 0), wave_timestamp(now, 1));
+    }
+
+    #[test]
+    fn the_position_limit_holds_every_repetitions_positions() {
+        let s = samples().unwrap();
+        let default = LimitsConfig::default().max_positions;
+        assert_eq!(world(&s, 1, 2).max_positions, Some(default));
+        // 50 waves of each sample: all their signals and pre-opened positions may be open.
+        let w = world(&s, 1, 50);
+        let signals: usize = s
+            .iter()
+            .map(|x| x.signals.iter().filter(|x| x.exchange_id == 1).count())
+            .sum();
+        let need = 50 * (signals + w.open_positions.len() / 50);
+        assert!(need > default as usize, "{need}");
+        assert_eq!(w.max_positions, Some(u32::try_from(need).unwrap()));
     }
 }
