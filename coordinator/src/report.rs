@@ -41,6 +41,7 @@ pub async fn complete(
     let totals = WaveTotals::from_exchanges(total_signals, &exchanges);
     let now = Utc::now();
     let makespan_us = makespan_us(decided, row.closed_at, now);
+    let storing = std::time::Instant::now();
     let event = WaveCompleted::new(&row.id, &totals, &exchanges, now);
     let status = if exchanges.iter().any(|e| e.error.is_some()) {
         WaveStatus::Partial
@@ -72,6 +73,8 @@ pub async fn complete(
         tracing::warn!(wave_id = %row.id, "wave was taken over before it completed here");
         return Ok(None);
     }
+    // After the makespan's end: reading the cancel reason and the completion's transaction.
+    let store_us = u64::try_from(storing.elapsed().as_micros()).unwrap_or(u64::MAX);
     for e in &exchanges {
         core.metrics.exchange_finished(e);
     }
@@ -79,6 +82,7 @@ pub async fn complete(
         wave_id = %row.id,
         status = status.as_str(),
         makespan_us,
+        store_us,
         positions_opened = totals.total_executed,
         failed = totals.total_failed,
         "wave completed"
