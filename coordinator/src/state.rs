@@ -40,6 +40,9 @@ pub struct Core {
     pub params: ParamsCache,
     /// Backoff of waves whose dispatch failed.
     pub retries: Retries,
+    /// Backoff of collecting waves whose close failed for a reason other than the storage
+    /// (e.g. a signal row that cannot be read back), so the clock does not retry them each tick.
+    pub close_retries: Retries,
     /// The waves this process dispatches, each with the cancel signal its exchange runs watch.
     pub running: Arc<Running>,
     /// Whether the storage takes writes; out of service after a storage fault.
@@ -74,6 +77,7 @@ impl Core {
             signals: WaveCache::default(),
             params: ParamsCache::default(),
             retries: Retries::default(),
+            close_retries: Retries::default(),
             running: Arc::default(),
             tasks: Mutex::new(JoinSet::new()),
         })

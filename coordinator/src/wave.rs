@@ -50,10 +50,24 @@ async fn tick(core: &Arc<Core>) -> Result<(), CoordinatorError> {
     let now = Utc::now();
     let quiet_before = now - secs(core.cfg.waves.quiet_secs);
     // One wave's error must not hold up the others (nor the params refresh below).
-    for id in core.store.due_waves(now, quiet_before).await? {
-        if let Err(e) = close_wave(core, &id, false).await {
-            core.storage.observe(&e);
+    let due = core.store.due_waves(now, quiet_before).await?;
+    core.close_retries.retain(|id| due.iter().any(|d| d == id));
+    for id in due {
+        if !core.close_retries.due(&id) {
+            continue;
+        }
+        let Err(e) = close_wave(core, &id, false).await else {
+            continue;
+        };
+        core.storage.observe(&e);
+        if e.is_storage_fault() {
+            // The storage probe holds the clock until writes work again.
             tracing::warn!(wave_id = %id, error = %e, "closing the wave failed; retried next tick");
+        } else {
+            // It would fail the same way each tick (corrupt data): wait, doubling, up to a minute.
+            let retry_in = core.close_retries.failed(&id);
+            tracing::warn!(wave_id = %id, error = %e, retry_in_ms = retry_in.as_millis() as u64,
+                           "closing the wave failed; retried after a pause");
         }
     }
     let resumable = core.store.resumable_waves(now, &core.owner).await?;

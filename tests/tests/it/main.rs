@@ -10,6 +10,7 @@ mod cli_bench;
 mod cli_demo_replay;
 mod cli_dev_publish;
 mod coordinator_cancel;
+mod coordinator_close_backoff;
 mod coordinator_faults;
 mod coordinator_topup_failures;
 mod coordinator_worked_example;
