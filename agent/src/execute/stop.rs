@@ -41,7 +41,8 @@ impl StopStart {
 }
 
 /// Places the protective stop for a filled entry, else closes the position; each request is
-/// journaled before it leaves, outcomes are queued. If the close fails too, it is logged at
+/// journaled before it leaves (a fresh fill's first stop by the entry's row), outcomes are
+/// queued. If the close fails too, it is logged at
 /// error level and the order is [`ExecStatus::Unprotected`].
 ///
 /// [`ExecStatus::Unprotected`]: super::ExecStatus::Unprotected

@@ -74,6 +74,10 @@ async fn first_stop_out_before_its_step_is_found_not_placed_again(fill_journaled
     let coid = crash_after_first_stop_left(&cfg, fill_journaled).await;
     assert_eq!(stop_state_of(&cfg.journal, &coid).await, "none");
 
+    // From now on every stop request for BTCUSDT is refused (and recorded): the stop that is
+    // out must be found by lookup. A request under its id would end in a market close.
+    let mut cfg = cfg;
+    cfg.faults.stop_fail = vec!["BTCUSDT".into()];
     let (agent, mut client) = start(cfg.clone()).await;
     let all = signals(1, 1, &["BTCUSDT", "ETHUSDT"]);
     let run = drive(
@@ -85,7 +89,11 @@ async fn first_stop_out_before_its_step_is_found_not_placed_again(fill_journaled
     .await;
     let first = &run.result().outcomes[0];
     assert_eq!(first.client_order_id, coid);
-    assert_eq!(first.kind, pb::OutcomeKind::Executed as i32, "{first:?}");
+    assert_eq!(
+        (first.kind, first.error.as_str()),
+        (pb::OutcomeKind::Executed as i32, ""),
+        "protected by the stop already out: {first:?}"
+    );
     assert_eq!(run.executed_ids(), vec![1, 2]);
     assert_eq!(
         describe(&mut client).await.orders_sent,

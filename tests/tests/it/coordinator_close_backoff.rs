@@ -4,11 +4,40 @@
 
 use std::time::Duration;
 
-use crate::coordinator_support::*;
+use chrono::{DateTime, Utc};
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::time::{to_proto, wave_id};
+use wavegate_tests::Proc;
+
+use crate::coordinator_support::*;
 
 const FAILED: &str = "closing the wave failed";
+
+/// Publishes signal `id` for binance to wave `ts`, leaving the wave open.
+async fn publish_open(coord: &Proc, ts: DateTime<Utc>, id: i64) {
+    ingest(coord)
+        .await
+        .publish_wave(pb::Wave {
+            wave_timestamp: Some(to_proto(ts)),
+            signals: vec![signal(id, "BTCUSDT", 1, 0.9, ts, Some(1))],
+            close: false,
+        })
+        .await
+        .unwrap();
+}
+
+/// Wave `ts`'s status as `Waves.Get` gives it.
+async fn status(coord: &Proc, ts: DateTime<Utc>) -> pb::WaveStatus {
+    let detail = waves(coord)
+        .await
+        .get(pb::GetWaveRequest {
+            wave_id: wave_id(ts),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    detail.summary.unwrap().status()
+}
 
 #[tokio::test]
 async fn a_wave_whose_signals_cannot_be_read_back_is_retried_after_a_pause_not_every_tick() {
@@ -20,28 +49,15 @@ async fn a_wave_whose_signals_cannot_be_read_back_is_retried_after_a_pause_not_e
         name: "binance",
         agent: None,
     }];
-    // First run: the wave collects one signal and never closes (quiet for an hour).
-    let hold = Tuning {
-        waves: "quiet_secs = 3600",
+    let tuned = |waves| Tuning {
+        waves,
         ..Tuning::default()
     };
+    // First run: the wave collects one signal and never closes (quiet for an hour).
     let ts = wave_ts();
+    let hold = tuned("quiet_secs = 3600");
     let mut first = start_coordinator_tuned(dir.path(), &url, "n1", &exchanges, hold).await;
-    let publish = |coord: &wavegate_tests::Proc, ts, id| {
-        let signals = vec![signal(id, "BTCUSDT", 1, 0.9, ts, Some(1))];
-        let endpoint = coord.endpoint();
-        async move {
-            let mut c = pb::signal_ingest_client::SignalIngestClient::new(channel(&endpoint).await);
-            c.publish_wave(pb::Wave {
-                wave_timestamp: Some(to_proto(ts)),
-                signals,
-                close: false,
-            })
-            .await
-            .unwrap();
-        }
-    };
-    publish(&first, ts, 1).await;
+    publish_open(&first, ts, 1).await;
     first.kill().await;
 
     // A hand edit the store cannot read back: an unknown margin mode.
@@ -54,45 +70,27 @@ async fn a_wave_whose_signals_cannot_be_read_back_is_retried_after_a_pause_not_e
     pool.close().await;
 
     // Second run: due after 1 s of quiet, not held in memory, so the close reads it back.
-    let due = Tuning {
-        waves: "quiet_secs = 1",
-        ..Tuning::default()
-    };
+    let due = tuned("quiet_secs = 1");
     let coord = start_coordinator_tuned(dir.path(), &url, "n1", &exchanges, due).await;
-    // Another wave, published to this run, still closes (and fails nothing else).
+    // Another wave, published to this run, still closes.
     let other = ts - chrono::Duration::minutes(15);
-    publish(&coord, other, 2).await;
+    publish_open(&coord, other, 2).await;
     tokio::time::sleep(Duration::from_millis(4500)).await;
 
     let log = coord.log_text();
     let failures = log.lines().filter(|l| l.contains(FAILED)).count();
-    // Every tick would be ~15 in 3.5 s; after 1 s, 2 s… it is 2 or 3.
+    // Every tick would be ~17 in 3.5 s; after 1 s, 2 s… it is 2 or 3.
     assert!((1..=5).contains(&failures), "{failures} failures:\n{log}");
     assert!(log.contains("corrupt stored data"), "{log}");
     assert!(log.contains("retried after a pause"), "{log}");
-    let mut waves = waves(&coord).await;
-    let stuck = waves
-        .get(pb::GetWaveRequest {
-            wave_id: wave_id(ts),
-        })
-        .await
-        .unwrap()
-        .into_inner();
     assert_eq!(
-        stuck.summary.unwrap().status,
-        pb::WaveStatus::Collecting as i32,
+        status(&coord, ts).await,
+        pb::WaveStatus::Collecting,
         "nothing of it changed"
     );
-    let closed = waves
-        .get(pb::GetWaveRequest {
-            wave_id: wave_id(other),
-        })
-        .await
-        .unwrap()
-        .into_inner();
     assert_ne!(
-        closed.summary.unwrap().status,
-        pb::WaveStatus::Collecting as i32,
+        status(&coord, other).await,
+        pb::WaveStatus::Collecting,
         "the other wave closed"
     );
 }
