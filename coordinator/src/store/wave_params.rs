@@ -224,28 +224,58 @@ pub struct ClaimedWave<G> {
     pub written: Vec<StoredParams>,
 }
 
-/// Writes `merged` in one statement in a savepoint; if that fails, each row in a savepoint of
-/// its own, so a failing one rolls back alone (logged). Returns what was written.
+/// SQLite's primary result code of a constraint violation (a trigger's `RAISE(ABORT)` too).
+const SQLITE_CONSTRAINT: i64 = 19;
+
+/// True when SQLite refused a statement for a constraint: with the default `ABORT` conflict
+/// resolution only that statement is backed out and the transaction stays active
+/// (sqlite.org/lang_conflict.html).
+fn sqlite_constraint(e: &CoordinatorError) -> bool {
+    let CoordinatorError::Database(sqlx::Error::Database(db)) = e else {
+        return false;
+    };
+    (db.code()).is_some_and(|c| {
+        c.parse::<i64>()
+            .is_ok_and(|c| c & 0xff == SQLITE_CONSTRAINT)
+    })
+}
+
+/// Writes `merged` in one statement; if that fails, each row in a savepoint of its own, so a
+/// failing one rolls back alone (logged). Returns what was written. On PostgreSQL the one
+/// statement runs in a savepoint too (any error aborts the transaction there); on SQLite it
+/// needs none when it fails for a constraint, the one failure it goes on after (two round
+/// trips fewer on the claim's path); any other failure fails the transaction.
 async fn write_merged(
     tx: &mut sqlx::AnyConnection,
+    backend: Backend,
     wave_id: &str,
     merged: ByExchange,
 ) -> Result<ByExchange, CoordinatorError> {
     if merged.is_empty() {
         return Ok(merged);
     }
-    let mut sp = tx.begin().await?;
     let all: Vec<&StoredParams> = merged.values().collect();
-    match upsert_params_all(&mut sp, &all).await {
-        Ok(()) => {
-            sp.commit().await?;
-            return Ok(merged);
+    let failed = match backend {
+        Backend::Sqlite => match upsert_params_all(tx, &all).await {
+            Ok(()) => return Ok(merged),
+            Err(e) if sqlite_constraint(&e) => e,
+            Err(e) => return Err(e),
+        },
+        Backend::Postgres => {
+            let mut sp = tx.begin().await?;
+            match upsert_params_all(&mut sp, &all).await {
+                Ok(()) => {
+                    sp.commit().await?;
+                    return Ok(merged);
+                }
+                Err(e) => {
+                    sp.rollback().await?;
+                    e
+                }
+            }
         }
-        Err(e) => {
-            sp.rollback().await?;
-            tracing::debug!(wave_id, error = %e, "params rows written one by one");
-        }
-    }
+    };
+    tracing::debug!(wave_id, error = %failed, "params rows written one by one");
     let mut written = ByExchange::new();
     for (id, next) in merged {
         let mut sp = tx.begin().await?;
@@ -308,7 +338,7 @@ async fn merge_and_record(
             ),
         }
     }
-    let written = write_merged(tx, wave_id, merged).await?;
+    let written = write_merged(tx, backend, wave_id, merged).await?;
     let params = choose(&written, &stood);
     let q = sqlx::query(
         "UPDATE waves SET params = $1 WHERE id = $2 AND owner = $3 AND status = 'dispatching'",
