@@ -15,7 +15,7 @@ const FAILED: &str = "closing the wave failed";
 
 /// Publishes signal `id` for binance to wave `ts`, leaving the wave open.
 async fn publish_open(coord: &Proc, ts: DateTime<Utc>, id: i64) {
-    ingest(coord)
+    let summary = ingest(coord)
         .await
         .publish_wave(pb::Wave {
             wave_timestamp: Some(to_proto(ts)),
@@ -23,7 +23,9 @@ async fn publish_open(coord: &Proc, ts: DateTime<Utc>, id: i64) {
             close: false,
         })
         .await
-        .unwrap();
+        .unwrap()
+        .into_inner();
+    assert_eq!(summary.accepted, 1, "{summary:?}");
 }
 
 /// Wave `ts`'s status as `Waves.Get` gives it.
@@ -72,8 +74,9 @@ async fn a_wave_whose_signals_cannot_be_read_back_is_retried_after_a_pause_not_e
     // Second run: due after 1 s of quiet, not held in memory, so the close reads it back.
     let due = tuned("quiet_secs = 1");
     let coord = start_coordinator_tuned(dir.path(), &url, "n1", &exchanges, due).await;
-    // Another wave, published to this run, still closes.
-    let other = ts - chrono::Duration::minutes(15);
+    // Another wave, published to this run, still closes. The next candle's: the one before
+    // stops accepting signals a few minutes into this one, so it would depend on the clock.
+    let other = ts + chrono::Duration::minutes(15);
     publish_open(&coord, other, 2).await;
     tokio::time::sleep(Duration::from_millis(4500)).await;
 
