@@ -78,6 +78,8 @@ impl ExchangeAgent for AgentService {
         &self,
         request: Request<Streaming<pb::CoordinatorMsg>>,
     ) -> Result<Response<Self::ExecuteWaveStream>, Status> {
+        // The stream's arrival, for the wave's timing line (`session/stamps.rs`).
+        let arrived = chrono::Utc::now();
         let c = &self.ctx.config;
         // A SERVER span by the OpenTelemetry RPC conventions; the session records `wave_id`.
         let span = tracing::info_span!(
@@ -106,7 +108,7 @@ impl ExchangeAgent for AgentService {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let ctx = self.ctx.clone();
         self.sessions
-            .spawn(session::run(ctx, inbound, Outbound::new(tx)).instrument(span));
+            .spawn(session::run(ctx, inbound, Outbound::new(tx), arrived).instrument(span));
         Ok(Response::new(UnboundedReceiverStream::new(rx)))
     }
 

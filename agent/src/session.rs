@@ -41,10 +41,12 @@ mod account;
 mod inbound;
 mod outbound;
 mod prior;
+mod stamps;
 mod start;
 
 pub use outbound::Outbound;
 use prior::Priors;
+use stamps::WaveStamps;
 pub use start::run;
 
 /// One signal of the wave.
@@ -93,6 +95,8 @@ struct Session {
     batch_span: Option<BatchSpan>,
     /// `topup` of the request awaiting the coordinator's answer.
     topup_span: Option<TopupSpan>,
+    /// The stream's arrival and the session's start, logged with the `Result`.
+    stamps: WaveStamps,
 }
 
 impl Session {
@@ -102,6 +106,7 @@ impl Session {
         priors: Priors,
         open: Vec<String>,
         account: AccountState,
+        stamps: WaveStamps,
     ) -> Self {
         let limits = AccountLimits::new(
             &ctx.config.limits,
@@ -160,6 +165,7 @@ impl Session {
             wave_span: Span::current(),
             batch_span: None,
             topup_span: None,
+            stamps,
         }
     }
 
@@ -432,6 +438,7 @@ impl Session {
     }
 
     async fn finish(mut self, out: &mut Outbound) {
+        let finished = Utc::now();
         let ending = self.proto.ending().unwrap_or(Ending::Complete);
         if ending != Ending::Complete {
             // No result behind the queued updates: commit them, so a shutdown loses none.
@@ -471,6 +478,7 @@ impl Session {
             info!(wave_id = %result.wave_id, executed = s.executed, failed = s.execution_failed,
                   target = s.target, "wave completed");
         }
+        self.stamps.log(&self.start.wave_id, finished);
         out.send(Out::Result(result));
     }
 }

@@ -27,6 +27,7 @@ use crate::verify::RESULT_MISMATCH;
 
 mod backoff;
 mod outcome_writer;
+pub mod stamps;
 
 use backoff::Backoff;
 pub use outcome_writer::Written;
@@ -153,6 +154,8 @@ async fn dispatch_groups(
             return Ok(None);
         }
     };
+    // Every exchange has reported: the makespan ends here. Storing follows (`store_us`).
+    let ended = report::Ended::now();
     // The writer ends its transaction in flight (none of its writes can follow the
     // completion's) and hands back the rest for the completion's one transaction.
     finish.now();
@@ -163,7 +166,8 @@ async fn dispatch_groups(
         Written::default()
     });
     drop(renewer);
-    report::complete(core, row, decided, total_signals, results, written).await
+    let timing = report::Timing { decided, ended };
+    report::complete(core, row, timing, total_signals, results, written).await
 }
 
 /// docs/design.md §1 step 1 for a resumed wave: what its first dispatch recorded, or, for a

@@ -18,12 +18,39 @@ pub struct Done {
     pub positions_opened: u32,
 }
 
+/// When every exchange of a wave had reported: the makespan's end and the completion's stamp.
+#[derive(Debug, Clone, Copy)]
+pub struct Ended {
+    at: chrono::DateTime<Utc>,
+    instant: std::time::Instant,
+}
+
+impl Ended {
+    /// Now.
+    pub fn now() -> Self {
+        Self {
+            at: Utc::now(),
+            instant: std::time::Instant::now(),
+        }
+    }
+}
+
+/// A wave's makespan: the decision to close (when this process made it) → every exchange
+/// reported. What follows (the outcome writer's last transaction, the completion's) is storing.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// The decision to close, when this process made it.
+    pub decided: Option<std::time::Instant>,
+    /// Every exchange reported.
+    pub ended: Ended,
+}
+
 /// Stores and announces a wave's completion; `None` when taken over. `written`: committed
-/// outcomes; `decided`: the decision to close, when this process made it.
+/// outcomes.
 pub async fn complete(
     core: &Core,
     row: &WaveRow,
-    decided: Option<std::time::Instant>,
+    timing: Timing,
     total_signals: u32,
     results: Vec<ExchangeResult>,
     written: Written,
@@ -39,9 +66,8 @@ pub async fn complete(
     exchanges.sort_by_key(|e| e.exchange_id);
     let outcomes = written.still_to_store(outcomes);
     let totals = WaveTotals::from_exchanges(total_signals, &exchanges);
-    let now = Utc::now();
-    let makespan_us = makespan_us(decided, row.closed_at, now);
-    let storing = std::time::Instant::now();
+    let now = timing.ended.at;
+    let makespan_us = makespan_us(timing.decided, row.closed_at, timing.ended);
     let event = WaveCompleted::new(&row.id, &totals, &exchanges, now);
     let status = if exchanges.iter().any(|e| e.error.is_some()) {
         WaveStatus::Partial
@@ -73,8 +99,9 @@ pub async fn complete(
         tracing::warn!(wave_id = %row.id, "wave was taken over before it completed here");
         return Ok(None);
     }
-    // After the makespan's end: reading the cancel reason and the completion's transaction.
-    let store_us = u64::try_from(storing.elapsed().as_micros()).unwrap_or(u64::MAX);
+    // After the makespan's end: the outcome writer's last transaction, reading the cancel
+    // reason and the completion's transaction.
+    let store_us = u64::try_from(timing.ended.instant.elapsed().as_micros()).unwrap_or(u64::MAX);
     for e in &exchanges {
         core.metrics.exchange_finished(e);
     }
@@ -102,18 +129,19 @@ pub async fn complete(
     }))
 }
 
-/// Decision to close → completion, µs (the bench reads it from the log): from the decision's
-/// instant when this process closed the wave. After a resume only the stored `closed_at` is
-/// left, whole ms and up to 1 ms after the decision: −1 when even that is missing.
+/// Decision to close → every exchange reported, µs (the bench reads it from the log): from the
+/// decision's instant when this process closed the wave. After a resume only the stored
+/// `closed_at` is left, whole ms and up to 1 ms after the decision: −1 when even that is missing.
 fn makespan_us(
     decided: Option<std::time::Instant>,
     closed_at: Option<chrono::DateTime<Utc>>,
-    now: chrono::DateTime<Utc>,
+    ended: Ended,
 ) -> i64 {
     match decided {
-        Some(d) => i64::try_from(d.elapsed().as_micros()).unwrap_or(i64::MAX),
+        Some(d) => i64::try_from(ended.instant.saturating_duration_since(d).as_micros())
+            .unwrap_or(i64::MAX),
         None => closed_at
-            .and_then(|c| (now - c).num_microseconds())
+            .and_then(|c| (ended.at - c).num_microseconds())
             .unwrap_or(-1),
     }
 }
@@ -132,13 +160,17 @@ mod tests {
         let Some(decided) = Instant::now().checked_sub(Duration::from_micros(3_000)) else {
             return; // a clock this young has nothing to measure
         };
-        let us = makespan_us(Some(decided), stamp, now);
+        let ended = Ended {
+            at: now,
+            instant: Instant::now(),
+        };
+        let us = makespan_us(Some(decided), stamp, ended);
         assert!((3_000..30_000_000).contains(&us), "{us} µs");
         assert_eq!(
-            makespan_us(None, stamp, now),
+            makespan_us(None, stamp, ended),
             60_000_000,
             "a resumed wave: the stamp"
         );
-        assert_eq!(makespan_us(None, None, now), -1);
+        assert_eq!(makespan_us(None, None, ended), -1);
     }
 }

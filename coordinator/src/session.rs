@@ -267,6 +267,7 @@ pub async fn attempt(
     // The call's CLIENT span becomes the remote parent of the agent's SERVER span.
     span.in_scope(|| propagation::inject(&mut request));
     // A stopped process may accept the connection and never answer: bounded like a message.
+    crate::dispatch::stamps::call(run.wave_id, ex);
     let resp = tokio::time::timeout(progress_timeout, client.execute_wave(request))
         .await
         .map_err(|_| AttemptError::Stalled(progress_timeout))?

@@ -166,6 +166,7 @@ pub async fn close_wave(
         close_us,
         "wave closed and claimed"
     );
+    dispatch::stamps::claimed(wave_id, close_us);
     if c.read_in_claim {
         tracing::debug!(
             wave_id,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use tonic::Status;
 use tracing::{Span, debug, error, info, warn};
@@ -11,14 +12,15 @@ use wavegate_common::proto::v1::agent_msg::Msg as Out;
 use wavegate_common::proto::v1::coordinator_msg::Msg as In;
 
 use super::prior::Priors;
+use super::stamps::WaveStamps;
 use super::{Outbound, Session, account, flush_journal};
 use crate::context::AgentCtx;
 use crate::error::{ProtocolError, SessionError};
 use crate::exchange::ExchangeError;
 use crate::protocol;
 
-/// Runs one stream to its end.
-pub async fn run<S>(ctx: Arc<AgentCtx>, mut inbound: S, mut out: Outbound)
+/// Runs one stream to its end; `arrived`: when its handler was called.
+pub async fn run<S>(ctx: Arc<AgentCtx>, mut inbound: S, mut out: Outbound, arrived: DateTime<Utc>)
 where
     S: Stream<Item = Result<pb::CoordinatorMsg, Status>> + Unpin + Send,
 {
@@ -97,7 +99,11 @@ where
         }
     };
     info!(wave_id = %start.wave_id, max_trades = start.max_trades, resumed, "wave started");
-    Session::new(ctx, start, priors, open, account)
+    let stamps = WaveStamps {
+        arrived,
+        started: Utc::now(),
+    };
+    Session::new(ctx, start, priors, open, account, stamps)
         .drive(&mut inbound, &mut out)
         .await;
 }

@@ -1,104 +1,14 @@
-//! Where a walked signal's time goes, from the agents' per-order timing lines
-//! (`wavegate_agent::timing`, debug level; kept with `--data-dir`). Per sequential wave the
-//! slowest exchange's orders between `closed_at` and `completed_at` are its walk; per walked
-//! signal: the agent's timed steps, the rest of each order, the session loop between orders
-//! (orders are futures the session task polls, no spawn), and the dispatch start and result's
-//! way back, spread over the walked signals.
-
-use std::collections::HashMap;
-use std::path::Path;
+//! Where a walked signal's time goes, from the timing lines of `timing_lines.rs`. Per
+//! sequential wave the slowest exchange's orders inside the wave's window are its walk; per
+//! walked signal: the agent's timed steps, the rest of each order, the session loop between
+//! orders (orders are futures the session task polls, no spawn), and the time outside the walk,
+//! spread over the walked signals. With the coordinator's and the agent's wave lines as well,
+//! that time is split: the claim, the coordinator's dispatch, the stream's way to the agent, the
+//! session's start, its way to the first order, the `Result` (journaled) and its way back.
 
 use serde::Serialize;
 
-/// One order's timing line.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct OrderTiming {
-    /// Start and end, µs since the epoch.
-    pub start_us: i64,
-    /// End, µs since the epoch.
-    pub end_us: i64,
-    /// µs per step: lock, positions, limiter, journal, entry, stop.
-    pub steps: [u64; 6],
-}
-
-/// The step names, in [`OrderTiming::steps`] order, as the log line's fields.
-const FIELDS: [&str; 6] = [
-    "lock_us",
-    "positions_us",
-    "limiter_us",
-    "journal_us",
-    "entry_us",
-    "stop_us",
-];
-
-/// Drops ANSI colour sequences (`ESC [ … m`) from a log line.
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Parses the `order timing` line of `line`, if it is one.
-pub fn parse_line(line: &str) -> Option<OrderTiming> {
-    if !line.contains("order timing") {
-        return None;
-    }
-    let line = strip_ansi(line);
-    let mut t = OrderTiming::default();
-    let mut seen = 0;
-    for token in line.split_whitespace() {
-        let Some((k, v)) = token.split_once('=') else {
-            continue;
-        };
-        match k {
-            "start_us" => t.start_us = v.parse().ok()?,
-            "end_us" => t.end_us = v.parse().ok()?,
-            _ => match FIELDS.iter().position(|f| *f == k) {
-                Some(i) => t.steps[i] = v.parse().ok()?,
-                None => continue,
-            },
-        }
-        seen += 1;
-    }
-    (seen == FIELDS.len() + 2).then_some(t)
-}
-
-/// Every timing line of the log at `path` (none if it cannot be read).
-pub fn read_log(path: &Path) -> Vec<OrderTiming> {
-    std::fs::read_to_string(path)
-        .map(|text| text.lines().filter_map(parse_line).collect())
-        .unwrap_or_default()
-}
-
-/// Each wave's makespan in µs from the coordinator's `wave completed` lines (`makespan_us`, the
-/// decision to close → completion); empty when the log cannot be read or hides `info`.
-pub fn read_makespans(path: &Path) -> HashMap<String, i64> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .filter(|l| l.contains("wave completed"))
-        .filter_map(|l| {
-            let l = strip_ansi(l);
-            let field = |k: &str| {
-                l.split_whitespace()
-                    .find_map(|t| t.strip_prefix(k)?.strip_prefix('='))
-                    .map(str::to_owned)
-            };
-            let us: i64 = field("makespan_us")?.parse().ok()?;
-            Some((field("wave_id")?, us)).filter(|_| us >= 0)
-        })
-        .collect()
-}
+use super::timing_lines::{AgentStamps, ClaimStamps, OrderTiming};
 
 /// ms per walked signal, by part (means over the waves).
 #[derive(Debug, Clone, Default, Serialize)]
@@ -123,23 +33,84 @@ pub struct Breakdown {
     pub session_loop_ms: f64,
     /// Before the first order and after the last, spread over the walked signals.
     pub outside_walk_ms: f64,
+    /// `outside_walk_ms` by part, when every wave has its coordinator and agent lines.
+    pub outside: Option<Outside>,
     /// The makespan per walked signal (the sum of the parts above).
     pub total_ms: f64,
 }
 
-/// The breakdown of walks: each wave's `(closed_at, completed_at)` (µs) and its timing lines.
-pub fn of_walks(windows: &[(i64, i64)], orders: &[OrderTiming]) -> Option<Breakdown> {
+/// The time outside the walk by part, ms per walked signal; the parts add up to it.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Outside {
+    /// The decision to close → the claim committed.
+    pub claim_ms: f64,
+    /// The claim → the `ExecuteWave` call leaves the coordinator.
+    pub dispatch_ms: f64,
+    /// The call → the agent's handler (both processes' HTTP/2 tasks, the loopback).
+    pub to_agent_ms: f64,
+    /// The handler → the session started (`Start` read, positions and account read).
+    pub session_start_ms: f64,
+    /// The session started → the first order (validation, the first launch).
+    pub to_first_order_ms: f64,
+    /// The last order's end → the `Result` sent (its journal commit).
+    pub result_ms: f64,
+    /// The `Result` sent → the coordinator's makespan end.
+    pub back_ms: f64,
+}
+
+impl Outside {
+    /// The parts, in field order.
+    pub fn parts(&self) -> [f64; 7] {
+        let mut copy = *self;
+        copy.values().map(|v| *v)
+    }
+
+    fn values(&mut self) -> [&mut f64; 7] {
+        [
+            &mut self.claim_ms,
+            &mut self.dispatch_ms,
+            &mut self.to_agent_ms,
+            &mut self.session_start_ms,
+            &mut self.to_first_order_ms,
+            &mut self.result_ms,
+            &mut self.back_ms,
+        ]
+    }
+}
+
+/// One wave of the slowest exchange: its window and, when logged, its wave lines.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WaveWindow {
+    /// The makespan's start and end, µs since the epoch: the decision to close → completion
+    /// when the coordinator logs its wave line, else from `closed_at` (ms stamps).
+    pub start_us: i64,
+    /// The makespan's end.
+    pub end_us: i64,
+    /// `start_us` is the decision to close, to the µs.
+    pub exact: bool,
+    /// The coordinator's claim line.
+    pub claim: Option<ClaimStamps>,
+    /// When the call to the slowest exchange's agent left.
+    pub call_us: Option<i64>,
+    /// That agent's wave line.
+    pub agent: Option<AgentStamps>,
+}
+
+/// The breakdown of walks: each wave's window and the slowest agent's timing lines.
+pub fn of_walks(windows: &[WaveWindow], orders: &[OrderTiming]) -> Option<Breakdown> {
     let mut b = Breakdown::default();
-    for &(closed, completed) in windows {
-        // The coordinator's stamps have ms precision: widen by one ms each side.
+    let mut split = Some(Outside::default());
+    for w in windows {
+        // The coordinator's ms stamps, when they are all there is: widen by one ms each side.
+        let slack = if w.exact { 0 } else { 1000 };
         let mut walk: Vec<&OrderTiming> = orders
             .iter()
-            .filter(|o| o.start_us >= closed - 1000 && o.end_us <= completed + 1000)
+            .filter(|o| o.start_us >= w.start_us - slack && o.end_us <= w.end_us + slack)
             .collect();
-        if walk.is_empty() {
-            continue;
-        }
         walk.sort_by_key(|o| o.start_us);
+        let (Some(first), Some(last)) = (walk.first(), walk.last()) else {
+            continue;
+        };
         let n = walk.len() as f64;
         let sum = |i: usize| walk.iter().map(|o| o.steps[i] as f64).sum::<f64>() / 1e3 / n;
         let own: f64 = walk
@@ -158,7 +129,7 @@ pub fn of_walks(windows: &[(i64, i64)], orders: &[OrderTiming]) -> Option<Breakd
             .map(|p| (p[1].start_us - p[0].end_us).max(0) as f64)
             .sum::<f64>()
             / 1e3;
-        let span = (completed - closed) as f64 / 1e3;
+        let span = (w.end_us - w.start_us) as f64 / 1e3;
         // The rest of the makespan, so the parts add up even where ms stamps cut into µs.
         let outside = span - own - gaps;
         b.waves += 1;
@@ -172,6 +143,25 @@ pub fn of_walks(windows: &[(i64, i64)], orders: &[OrderTiming]) -> Option<Breakd
         b.session_loop_ms += gaps / n;
         b.outside_walk_ms += outside / n;
         b.total_ms += span / n;
+        split = match (split, w.exact, w.claim, w.call_us, w.agent) {
+            (Some(mut s), true, Some(c), Some(call), Some(a)) => {
+                let part = |from: i64, to: i64| (to - from) as f64 / 1e3 / n;
+                let parts = [
+                    part(w.start_us, c.claimed_us),
+                    part(c.claimed_us, call),
+                    part(call, a.arrived_us),
+                    part(a.arrived_us, a.started_us),
+                    part(a.started_us, first.start_us),
+                    part(last.end_us, a.sent_us),
+                    part(a.sent_us, w.end_us),
+                ];
+                for (v, p) in s.values().into_iter().zip(parts) {
+                    *v += p;
+                }
+                Some(s)
+            }
+            _ => None,
+        };
     }
     if b.waves == 0 {
         return None;
@@ -191,6 +181,12 @@ pub fn of_walks(windows: &[(i64, i64)], orders: &[OrderTiming]) -> Option<Breakd
     ] {
         *v /= w;
     }
+    b.outside = split.map(|mut s| {
+        for v in s.values() {
+            *v /= w;
+        }
+        s
+    });
     Some(b)
 }
 
@@ -198,62 +194,26 @@ pub fn of_walks(windows: &[(i64, i64)], orders: &[OrderTiming]) -> Option<Breakd
 mod tests {
     use super::*;
 
-    const LINE: &str = "2026-12-07T00:10:00.000001Z DEBUG place_order{wave_id=x}: \
-        wavegate_agent::timing: order timing coid=\"wgabc\" start_us=1000 end_us=4000 \
-        lock_us=10 positions_us=20 limiter_us=5 journal_us=900 entry_us=1000 stop_us=800";
-
-    #[test]
-    fn a_timing_line_parses_with_or_without_colours() {
-        let t = parse_line(LINE).unwrap();
-        assert_eq!((t.start_us, t.end_us), (1000, 4000));
-        assert_eq!(t.steps, [10, 20, 5, 900, 1000, 800]);
-        let coloured = LINE.replace("lock_us=", "\u{1b}[3mlock_us\u{1b}[0m\u{1b}[2m=\u{1b}[0m");
-        assert_eq!(parse_line(&coloured), Some(t));
-        assert_eq!(parse_line("INFO something else start_us=1"), None);
-        // A line missing a field is not counted.
-        assert_eq!(parse_line(&LINE.replace(" stop_us=800", "")), None);
+    fn o(start_us: i64, end_us: i64) -> OrderTiming {
+        OrderTiming {
+            start_us,
+            end_us,
+            steps: [100, 100, 100, 500, 1000, 0],
+        }
     }
 
-    #[test]
-    fn makespans_come_from_the_coordinators_completion_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("coordinator.log");
-        let done = |id: &str, us: &str| {
-            format!(
-                "2026-12-07T15:03:57.428827Z  INFO wave{{wave_id=\"{id}\" signals=16}}: \
-                 wavegate_coordinator::report: wave completed wave_id={id} \
-                 status=\"completed\" makespan_us={us} positions_opened=10 failed=1\n"
-            )
-        };
-        let text = [
-            done("2026-12-06T16:00:00Z", "5630"),
-            // Coloured field names, as a terminal-less child may still write them.
-            done("2026-12-06T16:15:00Z", "\u{1b}[2m\u{1b}[0m812").replace(
-                "makespan_us=",
-                "\u{1b}[3mmakespan_us\u{1b}[0m\u{1b}[2m=\u{1b}[0m",
-            ),
-            // A resumed wave without a close instant, and another line: not counted.
-            done("2026-12-06T16:30:00Z", "-1"),
-            "INFO wave closed and claimed wave_id=\"x\" close_us=700\n".into(),
-        ]
-        .concat();
-        std::fs::write(&log, text).unwrap();
-        let m = read_makespans(&log);
-        assert_eq!(m.len(), 2, "{m:?}");
-        assert_eq!(m["2026-12-06T16:00:00Z"], 5630);
-        assert_eq!(m["2026-12-06T16:15:00Z"], 812);
-        assert!(read_makespans(&dir.path().join("missing.log")).is_empty());
+    fn window(start_us: i64, end_us: i64) -> WaveWindow {
+        WaveWindow {
+            start_us,
+            end_us,
+            ..WaveWindow::default()
+        }
     }
 
     #[test]
     fn parts_add_up_to_the_makespan_per_signal() {
-        let o = |start_us, end_us| OrderTiming {
-            start_us,
-            end_us,
-            steps: [100, 100, 100, 500, 1000, 0],
-        };
         // Closed at 0, orders 1 000–3 000 and 3 500–5 500, completed at 8 000 (µs).
-        let b = of_walks(&[(0, 8_000)], &[o(1_000, 3_000), o(3_500, 5_500)]).unwrap();
+        let b = of_walks(&[window(0, 8_000)], &[o(1_000, 3_000), o(3_500, 5_500)]).unwrap();
         assert_eq!((b.waves, b.walked), (1, 2.0));
         assert!((b.journal_ms - 0.5).abs() < 1e-9);
         assert!((b.session_loop_ms - 0.25).abs() < 1e-9);
@@ -267,6 +227,43 @@ mod tests {
             + b.session_loop_ms
             + b.outside_walk_ms;
         assert!((parts - b.total_ms).abs() < 1e-9, "{b:?}");
-        assert!(of_walks(&[(10_000, 20_000)], &[o(1_000, 3_000)]).is_none());
+        // Without the wave lines the time outside the walk is not split.
+        assert!(b.outside.is_none());
+        assert!(of_walks(&[window(10_000, 20_000)], &[o(1_000, 3_000)]).is_none());
+    }
+
+    #[test]
+    fn with_the_wave_lines_the_time_outside_the_walk_is_split_exactly() {
+        let w = WaveWindow {
+            start_us: 0,
+            end_us: 8_000,
+            exact: true,
+            claim: Some(ClaimStamps {
+                decided_us: 0,
+                claimed_us: 400,
+            }),
+            call_us: Some(500),
+            agent: Some(AgentStamps {
+                arrived_us: 700,
+                started_us: 800,
+                finished_us: 5_600,
+                sent_us: 7_000,
+            }),
+        };
+        // An order of the wave before (outside the exact window) is not part of this walk.
+        let orders = [o(-900, -100), o(1_000, 3_000), o(3_500, 5_500)];
+        let b = of_walks(&[w], &orders).unwrap();
+        assert_eq!(b.walked, 2.0);
+        let s = b.outside.expect("split");
+        // Per walked signal (two): 0.4 ms claim → 0.2; 0.1 → 0.05; … 1.5 ms result → 0.75.
+        let want = [0.2, 0.05, 0.1, 0.05, 0.1, 0.75, 0.5];
+        for (got, want) in s.parts().into_iter().zip(want) {
+            assert!((got - want).abs() < 1e-9, "{s:?}");
+        }
+        let sum: f64 = s.parts().into_iter().sum();
+        assert!((sum - b.outside_walk_ms).abs() < 1e-9, "{b:?}");
+        // One wave without its agent line: no split for the set.
+        let partial = WaveWindow { agent: None, ..w };
+        assert!(of_walks(&[w, partial], &orders).unwrap().outside.is_none());
     }
 }

@@ -1,18 +1,20 @@
 //! One bench cell: a fresh cluster at one latency, mode and delay, running every sample wave.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
 use indicatif::ProgressBar;
 use serde::Serialize;
+use wavegate_common::proto::v1 as pb;
+use wavegate_common::proto::v1::exchange_agent_client::ExchangeAgentClient;
 use wavegate_coordinator::config::ExecutionMode;
 use wavegate_coordinator::store::SqliteSync;
 
-use super::breakdown::{self, Breakdown};
+use super::breakdown::{self, Breakdown, WaveWindow};
 use super::sample::{self, Sample};
 use super::stats::Summary;
+use super::timing_lines::{self, CoordinatorLog};
 use super::wave_run::{self, Watcher, WaveRun};
 use crate::cluster::{Cluster, ClusterMode, ClusterSpec, PaperExchange, Tuning, any_port};
 use crate::error::CliError;
@@ -58,11 +60,16 @@ pub struct SampleResult {
     /// Coordinator `closed_at → completed_at`, ms (µs precision from its log when it logs at
     /// `info`; else the stored ms stamps).
     pub makespan_ms: Summary,
-    /// Sequential lower bound: the slowest exchange's calls × latency, ms.
+    /// The slowest exchange's calls × latency, ms.
+    pub calls_ms: f64,
+    /// One coordinator ↔ agent round trip, ms: the median unary `Describe` to an agent plus the
+    /// delay proxy's round trip.
+    pub round_trip_ms: f64,
+    /// Sequential lower bound (docs/design.md §5): `calls_ms` + `round_trip_ms`.
     pub bound_ms: f64,
     /// Makespan / bound per wave (absent at latency 0).
     pub ratio: Option<Summary>,
-    /// wavegate's own cost per walked signal: (makespan − calls × latency) / walked, ms.
+    /// wavegate's own cost per walked signal: (makespan − `calls_ms`) / walked, ms.
     pub own_cost_per_signal_ms: Summary,
     /// Walked signals (executed + failed) of the slowest exchange.
     pub walked: u32,
@@ -130,24 +137,60 @@ pub async fn run(
 ) -> Result<Vec<SampleResult>, CliError> {
     let cluster = start(samples, spec).await?;
     let dir = cluster.data_dir().to_owned();
+    let round_trip = round_trip_ms(&cluster).await;
     let runs = waves(&cluster, samples, spec, progress).await;
     // After shutdown every log line is written; a temporary dir lives until `_temp` drops.
     let _temp = cluster.shutdown().await;
-    let logged = breakdown::read_makespans(&dir.join("coordinator.log"));
+    let logged = timing_lines::read_coordinator(&dir.join("coordinator.log"));
+    // The proxy delays the coordinator's calls, not this direct one.
+    let round_trip = round_trip? + spec.agent_one_way.as_secs_f64() * 2e3;
     let mut results = samples
         .iter()
         .zip(runs?)
-        .map(|(s, runs)| summarise(s.name, &runs, spec.latency_ms, &logged))
+        .map(|(s, runs)| summarise(s.name, &runs, spec.latency_ms, round_trip, &logged))
         .collect::<Result<Vec<_>, _>>()?;
     if let (Some(dir), ExecutionMode::Sequential) = (&spec.data_dir, spec.mode) {
         for r in &mut results {
             r.result.breakdown = r.slowest.and_then(|id| {
-                let orders = breakdown::read_log(&dir.join(format!("agent-{id}.log")));
-                breakdown::of_walks(&r.windows, &orders)
+                let log = dir.join(format!("agent-{id}.log"));
+                let waves = timing_lines::read_agent_waves(&log);
+                for w in &mut r.windows {
+                    w.1.agent = waves.get(&w.0).copied();
+                }
+                let windows: Vec<WaveWindow> = r.windows.iter().map(|w| w.1).collect();
+                breakdown::of_walks(&windows, &timing_lines::read_orders(&log))
             });
         }
     }
     Ok(results.into_iter().map(|r| r.result).collect())
+}
+
+/// Unary `Describe` calls timed for the bound's round trip (after a few to warm up).
+const ROUND_TRIPS: usize = 20;
+
+/// The median unary round trip to the cluster's first agent, ms (loopback, no proxy).
+async fn round_trip_ms(cluster: &Cluster) -> Result<f64, CliError> {
+    let (_, name, addr) = (cluster.agents().into_iter().next())
+        .ok_or_else(|| CliError::Failed("the bench cluster has no agent".into()))?;
+    let failed = |e: &dyn std::fmt::Display| {
+        CliError::Failed(format!("round trip to agent {name} at {addr}: {e}"))
+    };
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| failed(&e))?
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(|e| failed(&e))?;
+    let mut client = ExchangeAgentClient::new(channel);
+    let mut times = Vec::with_capacity(ROUND_TRIPS);
+    for i in 0..ROUND_TRIPS + 5 {
+        let t = std::time::Instant::now();
+        (client.describe(pb::DescribeRequest {}).await).map_err(|e| failed(&e))?;
+        if i >= 5 {
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    Ok(Summary::of(&times).p50)
 }
 
 /// A sample's result with what its breakdown needs.
@@ -155,8 +198,8 @@ struct Measured {
     result: SampleResult,
     /// The slowest exchange.
     slowest: Option<u32>,
-    /// Each wave's coordinator `(closed_at, completed_at)`, µs since the epoch.
-    windows: Vec<(i64, i64)>,
+    /// Each wave's id and window (the slowest exchange's call in it).
+    windows: Vec<(String, WaveWindow)>,
 }
 
 async fn waves(
@@ -181,16 +224,17 @@ async fn waves(
     Ok(runs)
 }
 
-/// `logged`: each wave's makespan from the coordinator's log, µs (else the ms stamps are used).
+/// `logged`: the coordinator's log (each wave's makespan in µs, else the ms stamps are used).
 fn summarise(
     sample: &'static str,
     runs: &[WaveRun],
     latency_ms: u64,
-    logged: &HashMap<String, i64>,
+    round_trip_ms: f64,
+    logged: &CoordinatorLog,
 ) -> Result<Measured, CliError> {
     let latency = latency_ms as f64;
     let (mut spans, mut ratios, mut own) = (vec![], vec![], vec![]);
-    let (mut bound_ms, mut walked, mut exchanges) = (0.0, 0, vec![]);
+    let (mut calls_ms, mut walked, mut exchanges) = (0.0, 0, vec![]);
     let (mut slowest_id, mut windows) = (None, vec![]);
     for run in runs {
         exchanges = walks(run)?;
@@ -199,27 +243,42 @@ fn summarise(
             .max_by_key(|x| x.calls)
             .ok_or_else(|| CliError::Failed(format!("wave {} has no exchanges", run.wave_id)))?;
         slowest_id = Some(slowest.exchange_id);
-        let exact = logged.get(&run.wave_id).copied();
+        let exact = logged.makespans.get(&run.wave_id).copied();
+        let claim = logged.claims.get(&run.wave_id).copied();
         if let Some((closed, completed)) = window(run) {
-            windows.push((closed, exact.map_or(completed, |us| closed + us)));
+            // From the decision to close, to the µs, when the coordinator logs it.
+            let start_us = claim.map_or(closed, |c| c.decided_us);
+            let w = WaveWindow {
+                start_us,
+                end_us: exact.map_or(completed, |us| start_us + us),
+                exact: exact.is_some() && claim.is_some(),
+                claim,
+                call_us: (logged.calls)
+                    .get(&(run.wave_id.clone(), slowest.exchange_id))
+                    .copied(),
+                agent: None,
+            };
+            windows.push((run.wave_id.clone(), w));
         }
-        bound_ms = f64::from(slowest.calls) * latency;
+        calls_ms = f64::from(slowest.calls) * latency;
         walked = slowest.executed + slowest.failed;
         let span = match exact {
             Some(us) => us as f64 / 1e3,
             None => run.makespan_ms()?,
         };
         spans.push(span);
-        if bound_ms > 0.0 {
-            ratios.push(span / bound_ms);
+        if calls_ms > 0.0 {
+            ratios.push(span / (calls_ms + round_trip_ms));
         }
-        own.push((span - bound_ms) / f64::from(walked.max(1)));
+        own.push((span - calls_ms) / f64::from(walked.max(1)));
     }
     Ok(Measured {
         result: SampleResult {
             sample,
             makespan_ms: Summary::of(&spans),
-            bound_ms,
+            calls_ms,
+            round_trip_ms,
+            bound_ms: calls_ms + round_trip_ms,
             ratio: (!ratios.is_empty()).then(|| Summary::of(&ratios)),
             own_cost_per_signal_ms: Summary::of(&own),
             walked,

@@ -9,6 +9,7 @@ pub mod cell;
 pub mod render;
 pub mod sample;
 pub mod stats;
+pub mod timing_lines;
 pub mod wave_run;
 
 use std::path::PathBuf;

@@ -137,8 +137,8 @@ fn regions(report: &Report) -> Option<String> {
     ))
 }
 
-/// One breakdown part's value.
-type PartOf = fn(&Breakdown) -> f64;
+/// One breakdown part's value (`None`: not logged).
+type PartOf = fn(&Breakdown) -> Option<f64>;
 
 fn breakdown(report: &Report) -> Option<String> {
     let cols: Vec<(String, &Breakdown)> = report
@@ -162,24 +162,48 @@ fn breakdown(report: &Report) -> Option<String> {
     columns.extend(cols.iter().map(|(l, _)| (l.clone(), Align::Right)));
     let refs: Vec<(&str, Align)> = columns.iter().map(|(h, a)| (h.as_str(), *a)).collect();
     let mut t = Table::new(&refs);
-    let rows: [(&str, PartOf); 9] = [
-        ("symbol lock", |b| b.symbol_lock_ms),
-        ("positions read", |b| b.positions_read_ms),
-        ("rate limiter", |b| b.limiter_ms),
-        ("journal commits", |b| b.journal_ms),
-        ("paper exchange calls", |b| b.paper_exchange_ms),
-        ("rest of the order", |b| b.order_other_ms),
+    let rows: [(&str, PartOf); 16] = [
+        ("symbol lock", |b| Some(b.symbol_lock_ms)),
+        ("positions read", |b| Some(b.positions_read_ms)),
+        ("rate limiter", |b| Some(b.limiter_ms)),
+        ("journal commits", |b| Some(b.journal_ms)),
+        ("paper exchange calls", |b| Some(b.paper_exchange_ms)),
+        ("rest of the order", |b| Some(b.order_other_ms)),
         ("session loop (outcome send, next launch)", |b| {
-            b.session_loop_ms
+            Some(b.session_loop_ms)
         }),
         ("outside the walk (dispatch, validation, result)", |b| {
-            b.outside_walk_ms
+            Some(b.outside_walk_ms)
         }),
-        ("total (makespan / walked)", |b| b.total_ms),
+        ("  claim (decision → committed)", |b| {
+            b.outside.map(|o| o.claim_ms)
+        }),
+        ("  coordinator dispatch (→ call)", |b| {
+            b.outside.map(|o| o.dispatch_ms)
+        }),
+        ("  call → agent's handler", |b| {
+            b.outside.map(|o| o.to_agent_ms)
+        }),
+        ("  session start (Start, reads)", |b| {
+            b.outside.map(|o| o.session_start_ms)
+        }),
+        ("  → first order (validation)", |b| {
+            b.outside.map(|o| o.to_first_order_ms)
+        }),
+        ("  last order → Result sent", |b| {
+            b.outside.map(|o| o.result_ms)
+        }),
+        ("  Result → coordinator's end", |b| {
+            b.outside.map(|o| o.back_ms)
+        }),
+        ("total (makespan / walked)", |b| Some(b.total_ms)),
     ];
     for (name, f) in rows {
         let mut row = vec![name.to_owned()];
-        row.extend(cols.iter().map(|(_, b)| format!("{:.3}", f(b))));
+        row.extend(
+            cols.iter()
+                .map(|(_, b)| f(b).map_or_else(|| "-".into(), |v| format!("{v:.3}"))),
+        );
         t.row(row);
     }
     Some(format!(
@@ -197,9 +221,9 @@ pub fn text(report: &Report) -> String {
     let mut out = format!(
         "wavegate bench {}: {} CPUs, load {} at start, {} runs of each wave per setting, \
          coordinator sqlite_sync {}, {:.0} s\n\n\
-         Grid (makespan = coordinator closed → completed, p50, ms; BOUND = the slowest \
-         exchange's calls × latency; OWN/SIGNAL = (makespan − BOUND) / walked signals, \
-         sequential):\n{}",
+         Grid (makespan = coordinator's decision to close → completed, p50, ms; BOUND = the \
+         slowest exchange's calls × latency + one coordinator ↔ agent round trip, docs/design.md \
+         §5; OWN/SIGNAL = (makespan − calls × latency) / walked signals, sequential):\n{}",
         report.version,
         report.cpus,
         load,

@@ -102,7 +102,13 @@ async fn bench_json_reports_every_setting_with_the_walks_and_bounds() {
         assert_eq!(exchange(w, 2)["calls"], 8);
         assert_eq!(w["walked"], 7);
         let latency = c["latency_ms"].as_f64().unwrap();
-        assert_eq!(w["bound_ms"].as_f64().unwrap(), 13.0 * latency);
+        assert_eq!(w["calls_ms"].as_f64().unwrap(), 13.0 * latency);
+        // docs/design.md §5: the calls plus one coordinator ↔ agent round trip, measured (the
+        // delay proxy's included).
+        let rtt = w["round_trip_ms"].as_f64().unwrap();
+        assert!(rtt > c["agent_rtt_ms"].as_f64().unwrap(), "{w}");
+        let bound = w["bound_ms"].as_f64().unwrap();
+        assert!((bound - (13.0 * latency + rtt)).abs() < 1e-9, "{w}");
         assert_eq!(w["makespan_ms"]["n"], 1);
         assert!(w["makespan_ms"]["min"].as_f64().unwrap() > 0.0, "{w}");
         // The top-up wave: binance asks once and opens its 4.
@@ -132,7 +138,10 @@ async fn with_the_agents_timing_lines_kept_the_walk_is_broken_down() {
     let run = Command::new(binary("wavegate"))
         .args(["bench", "--json", "--latencies-ms", "0", "--waves", "2"])
         .args(["--no-regions", "--data-dir", data.to_str().unwrap()])
-        .env("RUST_LOG", "warn,wavegate_agent::timing=debug")
+        .env(
+            "RUST_LOG",
+            "info,wavegate_agent::timing=debug,wavegate_coordinator::timing=debug",
+        )
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(GUARD, run)
@@ -149,6 +158,32 @@ async fn with_the_agents_timing_lines_kept_the_walk_is_broken_down() {
     let r: Value = serde_json::from_str(&stdout).unwrap();
     let cells = r["cells"].as_array().unwrap();
     assert_eq!(cells.len(), 2, "{r}");
+    // With the coordinator's wave lines too, the time outside the walk is split, each part an
+    // interval between two logged instants, the parts adding up to it.
+    let b = &sample(&cells[0], "worked-example")["breakdown"];
+    let parts = b["outside"].as_object().expect("the split");
+    let names = [
+        "claim_ms",
+        "dispatch_ms",
+        "to_agent_ms",
+        "session_start_ms",
+        "to_first_order_ms",
+        "result_ms",
+        "back_ms",
+    ];
+    let mut sum = 0.0;
+    for n in names {
+        let v = parts[n].as_f64().unwrap();
+        assert!(v >= 0.0, "{n}: {b}");
+        sum += v;
+    }
+    assert_eq!(parts.len(), names.len(), "{b}");
+    assert!(parts["claim_ms"].as_f64().unwrap() > 0.0, "{b}");
+    assert!(parts["to_agent_ms"].as_f64().unwrap() > 0.0, "{b}");
+    assert!(
+        (sum - b["outside_walk_ms"].as_f64().unwrap()).abs() < 1e-6,
+        "{b}"
+    );
     // Sequential: binance's walk of the worked example, 7 signals in each of the 2 waves.
     let b = &sample(&cells[0], "worked-example")["breakdown"];
     assert_eq!(b["waves"], 2, "{b}");
