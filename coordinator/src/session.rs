@@ -339,6 +339,7 @@ pub async fn attempt(
                 }
             }
             Some(AgentMsg::Result(r)) => {
+                crate::dispatch::stamps::result(run.wave_id, ex);
                 sent_list.result(&r)?;
                 agent.mark_ok();
                 return Ok(r);

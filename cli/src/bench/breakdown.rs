@@ -4,7 +4,8 @@
 //! orders (orders are futures the session task polls, no spawn), and the time outside the walk,
 //! spread over the walked signals. With the coordinator's and the agent's wave lines as well,
 //! that time is split: the claim, the coordinator's dispatch, the stream's way to the agent, the
-//! session's start, its way to the first order, the `Result` (journaled) and its way back.
+//! session's start, its way to the first order, the `Result` (journaled), its way back and the
+//! coordinator's part until every exchange has reported.
 
 use serde::Serialize;
 
@@ -54,18 +55,20 @@ pub struct Outside {
     pub to_first_order_ms: f64,
     /// The last order's end → the `Result` sent (its journal commit).
     pub result_ms: f64,
-    /// The `Result` sent → the coordinator's makespan end.
-    pub back_ms: f64,
+    /// The `Result` sent → read by the coordinator (both processes' HTTP/2 tasks).
+    pub to_coordinator_ms: f64,
+    /// The `Result` read → every exchange reported (the makespan's end).
+    pub reported_ms: f64,
 }
 
 impl Outside {
     /// The parts, in field order.
-    pub fn parts(&self) -> [f64; 7] {
+    pub fn parts(&self) -> [f64; 8] {
         let mut copy = *self;
         copy.values().map(|v| *v)
     }
 
-    fn values(&mut self) -> [&mut f64; 7] {
+    fn values(&mut self) -> [&mut f64; 8] {
         [
             &mut self.claim_ms,
             &mut self.dispatch_ms,
@@ -73,7 +76,8 @@ impl Outside {
             &mut self.session_start_ms,
             &mut self.to_first_order_ms,
             &mut self.result_ms,
-            &mut self.back_ms,
+            &mut self.to_coordinator_ms,
+            &mut self.reported_ms,
         ]
     }
 }
@@ -92,6 +96,8 @@ pub struct WaveWindow {
     pub claim: Option<ClaimStamps>,
     /// When the call to the slowest exchange's agent left.
     pub call_us: Option<i64>,
+    /// When the coordinator read that agent's `Result`.
+    pub result_us: Option<i64>,
     /// That agent's wave line.
     pub agent: Option<AgentStamps>,
 }
@@ -143,8 +149,8 @@ pub fn of_walks(windows: &[WaveWindow], orders: &[OrderTiming]) -> Option<Breakd
         b.session_loop_ms += gaps / n;
         b.outside_walk_ms += outside / n;
         b.total_ms += span / n;
-        split = match (split, w.exact, w.claim, w.call_us, w.agent) {
-            (Some(mut s), true, Some(c), Some(call), Some(a)) => {
+        split = match (split, w.exact, w.claim, w.call_us, w.result_us, w.agent) {
+            (Some(mut s), true, Some(c), Some(call), Some(read), Some(a)) => {
                 let part = |from: i64, to: i64| (to - from) as f64 / 1e3 / n;
                 let parts = [
                     part(w.start_us, c.claimed_us),
@@ -153,7 +159,8 @@ pub fn of_walks(windows: &[WaveWindow], orders: &[OrderTiming]) -> Option<Breakd
                     part(a.arrived_us, a.started_us),
                     part(a.started_us, first.start_us),
                     part(last.end_us, a.sent_us),
-                    part(a.sent_us, w.end_us),
+                    part(a.sent_us, read),
+                    part(read, w.end_us),
                 ];
                 for (v, p) in s.values().into_iter().zip(parts) {
                     *v += p;
@@ -243,6 +250,7 @@ mod tests {
                 claimed_us: 400,
             }),
             call_us: Some(500),
+            result_us: Some(7_300),
             agent: Some(AgentStamps {
                 arrived_us: 700,
                 started_us: 800,
@@ -256,7 +264,7 @@ mod tests {
         assert_eq!(b.walked, 2.0);
         let s = b.outside.expect("split");
         // Per walked signal (two): 0.4 ms claim → 0.2; 0.1 → 0.05; … 1.5 ms result → 0.75.
-        let want = [0.2, 0.05, 0.1, 0.05, 0.1, 0.75, 0.5];
+        let want = [0.2, 0.05, 0.1, 0.05, 0.1, 0.75, 0.15, 0.35];
         for (got, want) in s.parts().into_iter().zip(want) {
             assert!((got - want).abs() < 1e-9, "{s:?}");
         }

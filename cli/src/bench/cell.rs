@@ -256,6 +256,9 @@ fn summarise(
                 call_us: (logged.calls)
                     .get(&(run.wave_id.clone(), slowest.exchange_id))
                     .copied(),
+                result_us: (logged.results)
+                    .get(&(run.wave_id.clone(), slowest.exchange_id))
+                    .copied(),
                 agent: None,
             };
             windows.push((run.wave_id.clone(), w));

@@ -162,7 +162,7 @@ fn breakdown(report: &Report) -> Option<String> {
     columns.extend(cols.iter().map(|(l, _)| (l.clone(), Align::Right)));
     let refs: Vec<(&str, Align)> = columns.iter().map(|(h, a)| (h.as_str(), *a)).collect();
     let mut t = Table::new(&refs);
-    let rows: [(&str, PartOf); 16] = [
+    let rows: [(&str, PartOf); 17] = [
         ("symbol lock", |b| Some(b.symbol_lock_ms)),
         ("positions read", |b| Some(b.positions_read_ms)),
         ("rate limiter", |b| Some(b.limiter_ms)),
@@ -193,8 +193,11 @@ fn breakdown(report: &Report) -> Option<String> {
         ("  last order → Result sent", |b| {
             b.outside.map(|o| o.result_ms)
         }),
-        ("  Result → coordinator's end", |b| {
-            b.outside.map(|o| o.back_ms)
+        ("  Result sent → read by the coordinator", |b| {
+            b.outside.map(|o| o.to_coordinator_ms)
+        }),
+        ("  → every exchange reported", |b| {
+            b.outside.map(|o| o.reported_ms)
         }),
         ("total (makespan / walked)", |b| Some(b.total_ms)),
     ];

@@ -140,6 +140,8 @@ pub struct CoordinatorLog {
     pub claims: HashMap<String, ClaimStamps>,
     /// When each `(wave, exchange)` call left (`call timing`); the last one counts.
     pub calls: HashMap<(String, u32), i64>,
+    /// When each `(wave, exchange)` `Result` was read (`result timing`).
+    pub results: HashMap<(String, u32), i64>,
 }
 
 /// Reads the coordinator's log at `path` (empty when it cannot be read or hides the lines).
@@ -166,6 +168,12 @@ pub fn read_coordinator(path: &Path) -> CoordinatorLog {
             && let Ok(ex) = u32::try_from(ex)
         {
             log.calls.insert((id.clone(), ex), at);
+        } else if let Some(f) = fields(line, "result timing")
+            && let (Some(id), Some([ex, at])) =
+                (f.get("wave_id"), ints(&f, ["exchange_id", "result_us"]))
+            && let Ok(ex) = u32::try_from(ex)
+        {
+            log.results.insert((id.clone(), ex), at);
         }
     }
     log
@@ -218,6 +226,9 @@ mod tests {
             "DEBUG wave{}: wavegate_coordinator::timing: call timing \
              wave_id=\"2026-12-06T16:00:00Z\" exchange_id=2 call_us=900\n"
                 .into(),
+            "DEBUG wave{}: wavegate_coordinator::timing: result timing \
+             wave_id=\"2026-12-06T16:00:00Z\" exchange_id=2 result_us=5000\n"
+                .into(),
         ]
         .concat();
         std::fs::write(&log, text).unwrap();
@@ -228,6 +239,7 @@ mod tests {
         let claim = c.claims["2026-12-06T16:00:00Z"];
         assert_eq!((claim.decided_us, claim.claimed_us), (100, 600));
         assert_eq!(c.calls[&("2026-12-06T16:00:00Z".to_owned(), 2)], 900);
+        assert_eq!(c.results[&("2026-12-06T16:00:00Z".to_owned(), 2)], 5000);
         assert!(c.calls.len() == 1 && c.claims.len() == 1, "{c:?}");
         assert!(
             read_coordinator(&dir.path().join("missing.log"))

@@ -23,6 +23,20 @@ pub fn claimed(wave_id: &str, close_us: u64) {
     );
 }
 
+/// As the agent's `Result` is read from its stream.
+pub fn result(wave_id: &str, exchange_id: u32) {
+    if !tracing::enabled!(target: TARGET, tracing::Level::DEBUG) {
+        return;
+    }
+    debug!(
+        target: TARGET,
+        wave_id,
+        exchange_id,
+        result_us = Utc::now().timestamp_micros(),
+        "result timing"
+    );
+}
+
 /// As the `ExecuteWave` call to the exchange's agent leaves (its messages already queued).
 pub fn call(wave_id: &str, exchange_id: u32) {
     if !tracing::enabled!(target: TARGET, tracing::Level::DEBUG) {

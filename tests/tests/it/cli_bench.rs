@@ -169,7 +169,8 @@ async fn with_the_agents_timing_lines_kept_the_walk_is_broken_down() {
         "session_start_ms",
         "to_first_order_ms",
         "result_ms",
-        "back_ms",
+        "to_coordinator_ms",
+        "reported_ms",
     ];
     let mut sum = 0.0;
     for n in names {
