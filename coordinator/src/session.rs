@@ -24,6 +24,7 @@ use wavegate_common::validate::{Duplicate, Verdict};
 use crate::agents::Agent;
 use crate::cancel::CancelWatch;
 use crate::config::DispatchConfig;
+use crate::dispatch::stamps;
 use crate::hub::Hub;
 use crate::spans;
 use crate::verify::{Mismatch, Sent};
@@ -267,7 +268,7 @@ pub async fn attempt(
     // The call's CLIENT span becomes the remote parent of the agent's SERVER span.
     span.in_scope(|| propagation::inject(&mut request));
     // A stopped process may accept the connection and never answer: bounded like a message.
-    crate::dispatch::stamps::call(run.wave_id, ex);
+    stamps::exchange(run.wave_id, ex, stamps::Exchange::Call);
     let resp = tokio::time::timeout(progress_timeout, client.execute_wave(request))
         .await
         .map_err(|_| AttemptError::Stalled(progress_timeout))?
@@ -339,7 +340,7 @@ pub async fn attempt(
                 }
             }
             Some(AgentMsg::Result(r)) => {
-                crate::dispatch::stamps::result(run.wave_id, ex);
+                stamps::exchange(run.wave_id, ex, stamps::Exchange::Result);
                 sent_list.result(&r)?;
                 agent.mark_ok();
                 return Ok(r);

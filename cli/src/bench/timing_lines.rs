@@ -1,6 +1,6 @@
 //! The timing lines the bench reads from its processes' logs (kept with `--data-dir`):
 //! the agents' `order timing` and `wave timing` lines (`wavegate_agent::timing`, debug), the
-//! coordinator's `wave timing` and `call timing` lines (`wavegate_coordinator::timing`, debug)
+//! coordinator's `wave timing` and `exchange timing` lines (`wavegate_coordinator::timing`, debug)
 //! and its `wave completed` lines (`makespan_us`, info). Every instant is µs since the epoch;
 //! the processes share the host's clock.
 
@@ -51,7 +51,7 @@ pub struct AgentStamps {
 }
 
 /// Drops ANSI colour sequences (`ESC [ … m`) from a log line.
-fn strip_ansi(line: &str) -> String {
+pub fn strip_ansi(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
@@ -138,9 +138,9 @@ pub struct CoordinatorLog {
     pub makespans: HashMap<String, i64>,
     /// Each wave's decision and claim (`wave timing`).
     pub claims: HashMap<String, ClaimStamps>,
-    /// When each `(wave, exchange)` call left (`call timing`); the last one counts.
+    /// When each `(wave, exchange)` call left (`exchange timing`, `call`); the last one counts.
     pub calls: HashMap<(String, u32), i64>,
-    /// When each `(wave, exchange)` `Result` was read (`result timing`).
+    /// When each `(wave, exchange)` `Result` was read (`exchange timing`, `result`).
     pub results: HashMap<(String, u32), i64>,
 }
 
@@ -162,18 +162,17 @@ pub fn read_coordinator(path: &Path) -> CoordinatorLog {
                 claimed_us,
             };
             log.claims.insert(id.clone(), stamps);
-        } else if let Some(f) = fields(line, "call timing")
+        } else if let Some(f) = fields(line, "exchange timing")
             && let (Some(id), Some([ex, at])) =
-                (f.get("wave_id"), ints(&f, ["exchange_id", "call_us"]))
+                (f.get("wave_id"), ints(&f, ["exchange_id", "at_us"]))
             && let Ok(ex) = u32::try_from(ex)
         {
-            log.calls.insert((id.clone(), ex), at);
-        } else if let Some(f) = fields(line, "result timing")
-            && let (Some(id), Some([ex, at])) =
-                (f.get("wave_id"), ints(&f, ["exchange_id", "result_us"]))
-            && let Ok(ex) = u32::try_from(ex)
-        {
-            log.results.insert((id.clone(), ex), at);
+            let map = match f.get("event").map(String::as_str) {
+                Some("call") => &mut log.calls,
+                Some("result") => &mut log.results,
+                _ => continue,
+            };
+            map.insert((id.clone(), ex), at);
         }
     }
     log
@@ -223,11 +222,15 @@ mod tests {
             "DEBUG api{}: wavegate_coordinator::timing: wave timing \
              wave_id=\"2026-12-06T16:00:00Z\" decided_us=100 claimed_us=600\n"
                 .into(),
-            "DEBUG wave{}: wavegate_coordinator::timing: call timing \
-             wave_id=\"2026-12-06T16:00:00Z\" exchange_id=2 call_us=900\n"
+            "DEBUG wave{}: wavegate_coordinator::timing: exchange timing \
+             wave_id=\"2026-12-06T16:00:00Z\" exchange_id=2 event=\"call\" at_us=900\n"
                 .into(),
-            "DEBUG wave{}: wavegate_coordinator::timing: result timing \
-             wave_id=\"2026-12-06T16:00:00Z\" exchange_id=2 result_us=5000\n"
+            "DEBUG wave{}: wavegate_coordinator::timing: exchange timing \
+             wave_id=\"2026-12-06T16:00:00Z\" exchange_id=2 event=\"result\" at_us=5000\n"
+                .into(),
+            // An event it does not know: not counted.
+            "DEBUG wavegate_coordinator::timing: exchange timing \
+             wave_id=\"2026-12-06T16:00:00Z\" exchange_id=2 event=\"other\" at_us=1\n"
                 .into(),
         ]
         .concat();

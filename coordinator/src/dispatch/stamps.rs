@@ -1,6 +1,6 @@
 //! A wave's dispatch instants, logged at debug level under [`TARGET`] (µs since the epoch):
 //! with the agents' `wave timing` lines, `wavegate bench` splits a makespan into the claim,
-//! this process's dispatch, the stream's way to the agent and the agent's own parts.
+//! this process's dispatch, the stream's way to the agent and back, and the agent's own parts.
 
 use chrono::Utc;
 use tracing::debug;
@@ -23,30 +23,30 @@ pub fn claimed(wave_id: &str, close_us: u64) {
     );
 }
 
-/// As the agent's `Result` is read from its stream.
-pub fn result(wave_id: &str, exchange_id: u32) {
-    if !tracing::enabled!(target: TARGET, tracing::Level::DEBUG) {
-        return;
-    }
-    debug!(
-        target: TARGET,
-        wave_id,
-        exchange_id,
-        result_us = Utc::now().timestamp_micros(),
-        "result timing"
-    );
+/// What happened on an exchange's stream.
+#[derive(Debug, Clone, Copy)]
+pub enum Exchange {
+    /// The `ExecuteWave` call leaves (its first messages already queued).
+    Call,
+    /// The agent's `Result` was read.
+    Result,
 }
 
-/// As the `ExecuteWave` call to the exchange's agent leaves (its messages already queued).
-pub fn call(wave_id: &str, exchange_id: u32) {
+/// Logs `event` on the exchange's stream, now.
+pub fn exchange(wave_id: &str, exchange_id: u32, event: Exchange) {
     if !tracing::enabled!(target: TARGET, tracing::Level::DEBUG) {
         return;
     }
+    let event = match event {
+        Exchange::Call => "call",
+        Exchange::Result => "result",
+    };
     debug!(
         target: TARGET,
         wave_id,
         exchange_id,
-        call_us = Utc::now().timestamp_micros(),
-        "call timing"
+        event,
+        at_us = Utc::now().timestamp_micros(),
+        "exchange timing"
     );
 }
