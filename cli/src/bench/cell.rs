@@ -57,8 +57,8 @@ pub struct ExchangeWalk {
 pub struct SampleResult {
     /// Sample name.
     pub sample: &'static str,
-    /// Coordinator `closed_at → completed_at`, ms (µs precision from its log when it logs at
-    /// `info`; else the stored ms stamps).
+    /// The coordinator's decision to close → every exchange reported, ms (µs precision from its
+    /// log when it logs at `info`; else the stored ms stamps `closed_at → completed_at`).
     pub makespan_ms: Summary,
     /// The slowest exchange's calls × latency, ms.
     pub calls_ms: f64,
