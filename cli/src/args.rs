@@ -142,7 +142,9 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = SyncArg::Full)]
     pub sqlite_sync: SyncArg,
     /// Keep every setting's configs, process logs and databases under DIR (for profiling).
-    /// Default: temp dirs, removed.
+    /// Default: temp dirs, removed. With RUST_LOG set to
+    /// info,wavegate_agent::timing=debug,wavegate_coordinator::timing=debug
+    /// the report adds where each walked signal's time goes (docs/benchmarks.md).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 }

@@ -20,14 +20,7 @@ async fn filled_entry_without_a_stop_gets_its_stop_on_the_resent_wave() {
     assert_eq!(records(&cfg.journal, "stop", "BTCUSDT").await.0, 0);
 
     let (agent, mut client) = start(cfg.clone()).await;
-    let all = signals(1, 1, &["BTCUSDT", "ETHUSDT", "SOLUSDT"]);
-    let run = drive(
-        &mut client,
-        start_msg("W", 1, 2, 3, 3),
-        &all,
-        Drive::default(),
-    )
-    .await;
+    let run = drive_symbols(&mut client, 2, &["BTCUSDT", "ETHUSDT", "SOLUSDT"]).await;
     let first = &run.result().outcomes[0];
     assert_eq!(first.client_order_id, coid);
     assert_eq!(first.kind, pb::OutcomeKind::Executed as i32, "{first:?}");
@@ -49,14 +42,7 @@ async fn stop_that_reached_the_exchange_is_looked_up_not_placed_again() {
     crash_after_fill(&cfg, true).await;
 
     let (agent, mut client) = start(cfg.clone()).await;
-    let all = signals(1, 1, &["BTCUSDT", "ETHUSDT"]);
-    let run = drive(
-        &mut client,
-        start_msg("W", 1, 2, 2, 2),
-        &all,
-        Drive::default(),
-    )
-    .await;
+    let run = drive_symbols(&mut client, 2, &["BTCUSDT", "ETHUSDT"]).await;
     assert_eq!(run.executed_ids(), vec![1, 2]);
     agent.shutdown().await;
 
@@ -79,14 +65,7 @@ async fn first_stop_out_before_its_step_is_found_not_placed_again(fill_journaled
     let mut cfg = cfg;
     cfg.faults.stop_fail = vec!["BTCUSDT".into()];
     let (agent, mut client) = start(cfg.clone()).await;
-    let all = signals(1, 1, &["BTCUSDT", "ETHUSDT"]);
-    let run = drive(
-        &mut client,
-        start_msg("W", 1, 2, 2, 2),
-        &all,
-        Drive::default(),
-    )
-    .await;
+    let run = drive_symbols(&mut client, 2, &["BTCUSDT", "ETHUSDT"]).await;
     let first = &run.result().outcomes[0];
     assert_eq!(first.client_order_id, coid);
     assert_eq!(
@@ -211,13 +190,7 @@ async fn reopen_then_resend(cfg: &AgentConfig) -> (pb::SignalOutcome, Vec<String
     )
     .await;
     assert_eq!(w2.executed_ids(), vec![1], "W2 opens BTCUSDT");
-    let run = drive(
-        &mut client,
-        start_msg("W", 1, 2, 2, 2),
-        &signals(1, 1, &["BTCUSDT", "ETHUSDT"]),
-        Drive::default(),
-    )
-    .await;
+    let run = drive_symbols(&mut client, 2, &["BTCUSDT", "ETHUSDT"]).await;
     let btc = run.result().outcomes[0].clone();
     assert_eq!(run.executed_ids(), vec![2], "{:?}", run.result());
     let open = describe(&mut client).await.open_positions;
@@ -278,13 +251,7 @@ async fn interrupted_close_of_this_waves_position_is_finished() {
     let cfg = config(dir.path(), 1, "binance");
     let coid = crash_while_closing(&cfg, AfterCrash::StillOpen).await;
     let (agent, mut client) = start(cfg.clone()).await;
-    let run = drive(
-        &mut client,
-        start_msg("W", 1, 2, 2, 2),
-        &signals(1, 1, &["BTCUSDT", "ETHUSDT"]),
-        Drive::default(),
-    )
-    .await;
+    let run = drive_symbols(&mut client, 2, &["BTCUSDT", "ETHUSDT"]).await;
     let btc = &run.result().outcomes[0];
     assert_eq!(btc.client_order_id, coid);
     assert_eq!(btc.error, "stop_failed_closed", "{btc:?}");
@@ -347,14 +314,7 @@ async fn a_journaled_order_is_settled_under_its_journaled_id() {
     crash_after_sends(&cfg, 1, &[(&coid, 1, "BTCUSDT")]).await;
 
     let (agent, mut client) = start(cfg.clone()).await;
-    let all = signals(1, 1, &["BTCUSDT", "ETHUSDT"]);
-    let run = drive(
-        &mut client,
-        start_msg("W", 1, 1, 2, 2),
-        &all,
-        Drive::default(),
-    )
-    .await;
+    let run = drive_symbols(&mut client, 1, &["BTCUSDT", "ETHUSDT"]).await;
     let first = &run.result().outcomes[0];
     assert_eq!(first.client_order_id, coid);
     assert_eq!(
@@ -383,14 +343,7 @@ async fn two_journaled_orders_of_one_signal_each_hold_a_slot() {
     crash_after_sends(&cfg, 2, &[(&a, 1, "BTCUSDT"), (&b, 1, "BTCUSDT")]).await;
 
     let (agent, mut client) = start(cfg.clone()).await;
-    let all = signals(1, 1, &["BTCUSDT", "ETHUSDT", "SOLUSDT"]);
-    let run = drive(
-        &mut client,
-        start_msg("W", 1, 2, 3, 3),
-        &all,
-        Drive::default(),
-    )
-    .await;
+    let run = drive_symbols(&mut client, 2, &["BTCUSDT", "ETHUSDT", "SOLUSDT"]).await;
     let mut ids: Vec<&str> = run
         .result()
         .outcomes

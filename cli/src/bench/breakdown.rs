@@ -64,21 +64,30 @@ pub struct Outside {
 impl Outside {
     /// The parts, in field order.
     pub fn parts(&self) -> [f64; 8] {
-        let mut copy = *self;
-        copy.values().map(|v| *v)
+        [
+            self.claim_ms,
+            self.dispatch_ms,
+            self.to_agent_ms,
+            self.session_start_ms,
+            self.to_first_order_ms,
+            self.result_ms,
+            self.to_coordinator_ms,
+            self.reported_ms,
+        ]
     }
 
-    fn values(&mut self) -> [&mut f64; 8] {
-        [
-            &mut self.claim_ms,
-            &mut self.dispatch_ms,
-            &mut self.to_agent_ms,
-            &mut self.session_start_ms,
-            &mut self.to_first_order_ms,
-            &mut self.result_ms,
-            &mut self.to_coordinator_ms,
-            &mut self.reported_ms,
-        ]
+    /// From parts in field order.
+    fn of(p: [f64; 8]) -> Self {
+        Self {
+            claim_ms: p[0],
+            dispatch_ms: p[1],
+            to_agent_ms: p[2],
+            session_start_ms: p[3],
+            to_first_order_ms: p[4],
+            result_ms: p[5],
+            to_coordinator_ms: p[6],
+            reported_ms: p[7],
+        }
     }
 }
 
@@ -105,7 +114,8 @@ pub struct WaveWindow {
 /// The breakdown of walks: each wave's window and the slowest agent's timing lines.
 pub fn of_walks(windows: &[WaveWindow], orders: &[OrderTiming]) -> Option<Breakdown> {
     let mut b = Breakdown::default();
-    let mut split = Some(Outside::default());
+    // Sums per part over the waves; `None` once a wave lacks a line.
+    let mut split = Some([0.0; 8]);
     for w in windows {
         // The coordinator's ms stamps, when they are all there is: widen by one ms each side.
         let slack = if w.exact { 0 } else { 1000 };
@@ -162,7 +172,7 @@ pub fn of_walks(windows: &[WaveWindow], orders: &[OrderTiming]) -> Option<Breakd
                     part(a.sent_us, read),
                     part(read, w.end_us),
                 ];
-                for (v, p) in s.values().into_iter().zip(parts) {
+                for (v, p) in s.iter_mut().zip(parts) {
                     *v += p;
                 }
                 Some(s)
@@ -188,12 +198,7 @@ pub fn of_walks(windows: &[WaveWindow], orders: &[OrderTiming]) -> Option<Breakd
     ] {
         *v /= w;
     }
-    b.outside = split.map(|mut s| {
-        for v in s.values() {
-            *v /= w;
-        }
-        s
-    });
+    b.outside = split.map(|s| Outside::of(s.map(|v| v / w)));
     Some(b)
 }
 

@@ -6,12 +6,11 @@ use std::time::Duration;
 use chrono::Utc;
 use indicatif::ProgressBar;
 use serde::Serialize;
-use wavegate_common::proto::v1 as pb;
-use wavegate_common::proto::v1::exchange_agent_client::ExchangeAgentClient;
 use wavegate_coordinator::config::ExecutionMode;
 use wavegate_coordinator::store::SqliteSync;
 
 use super::breakdown::{self, Breakdown, WaveWindow};
+use super::round_trip;
 use super::sample::{self, Sample};
 use super::stats::Summary;
 use super::timing_lines::{self, CoordinatorLog};
@@ -165,32 +164,14 @@ pub async fn run(
     Ok(results.into_iter().map(|r| r.result).collect())
 }
 
-/// Unary `Describe` calls timed for the bound's round trip (after a few to warm up).
+/// Unary `Describe` calls timed for the bound's round trip.
 const ROUND_TRIPS: usize = 20;
 
-/// The median unary round trip to the cluster's first agent, ms (loopback, no proxy).
+/// The median round trip to the cluster's first agent, ms (loopback, no proxy).
 async fn round_trip_ms(cluster: &Cluster) -> Result<f64, CliError> {
-    let (_, name, addr) = (cluster.agents().into_iter().next())
+    let (_, _, addr) = (cluster.agents().into_iter().next())
         .ok_or_else(|| CliError::Failed("the bench cluster has no agent".into()))?;
-    let failed = |e: &dyn std::fmt::Display| {
-        CliError::Failed(format!("round trip to agent {name} at {addr}: {e}"))
-    };
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| failed(&e))?
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .map_err(|e| failed(&e))?;
-    let mut client = ExchangeAgentClient::new(channel);
-    let mut times = Vec::with_capacity(ROUND_TRIPS);
-    for i in 0..ROUND_TRIPS + 5 {
-        let t = std::time::Instant::now();
-        (client.describe(pb::DescribeRequest {}).await).map_err(|e| failed(&e))?;
-        if i >= 5 {
-            times.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-    }
-    Ok(Summary::of(&times).p50)
+    round_trip::median_ms(&format!("http://{addr}"), ROUND_TRIPS).await
 }
 
 /// A sample's result with what its breakdown needs.

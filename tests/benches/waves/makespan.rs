@@ -9,17 +9,16 @@
 //! formula read literally). Calls are counted from the paper exchanges' own order records.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::bail;
 use chrono::Utc;
+use wavegate_cli::bench::round_trip;
 use wavegate_cli::bench::stats::Summary;
 use wavegate_cli::bench::wave_run::{self, Watcher};
-use wavegate_common::proto::v1 as pb;
-use wavegate_common::proto::v1::exchange_agent_client::ExchangeAgentClient;
 use wavegate_common::time::floor_to_interval;
 
-use crate::cluster::{AgentSpec, Cluster, connect};
+use crate::cluster::{AgentSpec, Cluster};
 use crate::journal::paper_orders;
 use crate::wave::{signals, symbol, wave_of_symbol};
 
@@ -97,27 +96,13 @@ pub struct Makespan {
     pub walks: Vec<ExchangeWalk>,
 }
 
-async fn round_trip_ms(endpoint: &str) -> anyhow::Result<f64> {
-    let mut c = ExchangeAgentClient::new(connect(endpoint).await?);
-    for _ in 0..5 {
-        c.describe(pb::DescribeRequest {}).await?;
-    }
-    let mut v = Vec::with_capacity(RTT_SAMPLES);
-    for _ in 0..RTT_SAMPLES {
-        let t = Instant::now();
-        c.describe(pb::DescribeRequest {}).await?;
-        v.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    Ok(Summary::of(&v).p50)
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
 /// Runs `waves` waves on `cluster` (started with [`agents`]`(waves)`).
 pub async fn run(cluster: &Cluster, waves: usize) -> anyhow::Result<Makespan> {
-    let rtt_ms = round_trip_ms(&cluster.agents[0].endpoint()).await?;
+    let rtt_ms = round_trip::median_ms(&cluster.agents[0].endpoint(), RTT_SAMPLES).await?;
     let mut clients = cluster.clients().await?;
     let mut watcher = Watcher::start(&mut clients).await?;
     let exchanges: Vec<(u32, u32)> = (1..=EXCHANGES).map(|e| (e, max_trades(e))).collect();

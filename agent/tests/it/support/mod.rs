@@ -234,6 +234,14 @@ pub async fn drive(
     drive_with_metadata(client, start, all, opts, MetadataMap::new()).await
 }
 
+/// Drives wave `W` of exchange 1 with one signal per symbol (ids from 1), all in the buffer,
+/// to `max_trades`: the plain re-sent wave of the recovery tests.
+pub async fn drive_symbols(client: &mut Client, max_trades: u32, symbols: &[&str]) -> WaveRun {
+    let n = u32::try_from(symbols.len()).expect("a few symbols");
+    let start = start_msg("W", 1, max_trades, n, n);
+    drive(client, start, &signals(1, 1, symbols), Drive::default()).await
+}
+
 /// [`drive`] with request metadata on the `ExecuteWave` call (e.g. a W3C `traceparent`).
 pub async fn drive_with_metadata(
     client: &mut Client,
