@@ -6,9 +6,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::server::NamedService;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 use wavegate_common::proto::v1::agents_server::AgentsServer;
 use wavegate_common::proto::v1::params_server::ParamsServer;
 use wavegate_common::proto::v1::signal_ingest_server::SignalIngestServer;
@@ -80,6 +80,14 @@ impl CoordinatorHandle {
     }
 }
 
+/// The connections `listener` accepts, with Nagle's algorithm off. Tonic ignores the builder's
+/// `tcp_nodelay` when serving an incoming stream, and with Nagle on each small response
+/// written while an earlier one is unacknowledged waits for the client's delayed ACK (up to
+/// 40 ms on Linux): `Waves.Watch` events and call responses arrived tens of ms late.
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
 /// Starts a coordinator: validates, connects and migrates, binds `config.listen`, serves.
 pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, CoordinatorError> {
     config.validate()?;
@@ -88,7 +96,8 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
         None => Auth::off(),
     };
     // Certificates are read before the database is touched, so a bad path fails cleanly.
-    let mut builder = Server::builder().tcp_nodelay(true);
+    // (No `tcp_nodelay` here: the builder's is ignored with an incoming stream; see `incoming`.)
+    let mut builder = Server::builder();
     if let Some(tls) = &config.tls {
         builder = tls.apply(builder)?;
     }
@@ -141,7 +150,7 @@ pub async fn spawn(config: CoordinatorConfig) -> Result<CoordinatorHandle, Coord
             .add_service(Guarded::new(waves, auth.clone()))
             .add_service(Guarded::new(params, auth.clone()))
             .add_service(Guarded::new(agents, auth.clone()))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            .serve_with_incoming_shutdown(incoming(listener), async move {
                 let _ = rx_server.wait_for(|stop| *stop).await;
             }),
     );
@@ -165,5 +174,22 @@ pub async fn set_health(health: &tonic_health::server::HealthReporter, serving: 
     };
     for name in std::iter::once("").chain(SERVICES) {
         health.set_service_status(name, status).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_stream::StreamExt as _;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_have_nagles_algorithm_off() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut accepted = incoming(listener);
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let conn = accepted.next().await.unwrap().unwrap();
+        assert!(conn.nodelay().unwrap(), "TCP_NODELAY on the server's side");
     }
 }
