@@ -85,6 +85,15 @@ pub fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
+/// `($1,…,$c), ($c+1,…), …`: the `VALUES` list of a statement writing `rows` rows of
+/// `columns` values each.
+fn values_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|i| format!("({})", numbered(i * columns + 1, columns)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The instant of epoch milliseconds (the epoch itself when out of range).
 pub fn from_ms(v: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(v)
@@ -271,22 +280,61 @@ pub(crate) struct NewEvent<'a> {
     pub dedup_key: Option<String>,
 }
 
+/// Columns of an `events` row, as [`events_insert`] binds them.
+const EVENT_COLUMNS: usize = 8;
+
+/// Events written per statement at most (8 values each: 4 096 bound values, far under
+/// SQLite's 32 766 and PostgreSQL's 65 535, sqlite.org/limits.html).
+const EVENTS_PER_STATEMENT: usize = 512;
+
+/// One statement inserting `evs` (a re-sent one, by its `dedup_key`, is skipped).
+fn events_insert<'a>(
+    evs: &[&'a NewEvent<'a>],
+) -> sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments> {
+    let sql = format!(
+        "INSERT INTO events (event_type, event_data, correlation_id, symbol, exchange, severity, \
+         created_at, dedup_key) VALUES {} ON CONFLICT (dedup_key) DO NOTHING",
+        values_rows(evs.len(), EVENT_COLUMNS)
+    );
+    let now = ms(Utc::now());
+    // Built from constants and placeholder numbers only; every value is bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for ev in evs {
+        q = q
+            .bind(ev.event_type)
+            .bind(ev.event_data.as_str())
+            .bind(ev.correlation_id)
+            .bind(ev.symbol)
+            .bind(ev.exchange)
+            .bind(ev.severity)
+            .bind(now)
+            .bind(ev.dedup_key.as_deref());
+    }
+    q
+}
+
+/// Inserts one event; false when its `dedup_key` was stored already.
 pub(crate) async fn insert_event(
     conn: &mut sqlx::AnyConnection,
     ev: &NewEvent<'_>,
 ) -> Result<bool, sqlx::Error> {
-    let q = sqlx::query(
-        "INSERT INTO events (event_type, event_data, correlation_id, symbol, exchange, severity, \
-         created_at, dedup_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-         ON CONFLICT (dedup_key) DO NOTHING",
-    )
-    .bind(ev.event_type)
-    .bind(&ev.event_data)
-    .bind(ev.correlation_id)
-    .bind(ev.symbol)
-    .bind(ev.exchange)
-    .bind(ev.severity)
-    .bind(ms(Utc::now()))
-    .bind(ev.dedup_key.as_deref());
-    one_row(q, conn).await
+    one_row(events_insert(&[ev]), conn).await
+}
+
+/// Inserts `evs` in order, a few hundred per statement; one whose `dedup_key` was stored
+/// already (or comes earlier in `evs`) is skipped.
+pub(crate) async fn insert_events(
+    conn: &mut sqlx::AnyConnection,
+    evs: &[NewEvent<'_>],
+) -> Result<(), sqlx::Error> {
+    // The first of a key stands, as one statement per event would have it.
+    let mut seen = std::collections::HashSet::new();
+    let firsts: Vec<&NewEvent<'_>> = evs
+        .iter()
+        .filter(|e| e.dedup_key.as_ref().is_none_or(|k| seen.insert(k)))
+        .collect();
+    for chunk in firsts.chunks(EVENTS_PER_STATEMENT) {
+        events_insert(chunk).execute(&mut *conn).await?;
+    }
+    Ok(())
 }

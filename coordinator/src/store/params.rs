@@ -7,7 +7,7 @@ use wavegate_common::{MarginMode, SignalParams};
 
 use std::collections::BTreeMap;
 
-use super::{Backend, Store, from_ms, ms, numbered};
+use super::{Backend, Store, from_ms, ms, numbered, values_rows};
 use crate::error::CoordinatorError;
 use crate::params::PositionParams;
 
@@ -258,9 +258,6 @@ pub(super) async fn upsert_params_all(
         return Ok(());
     }
     const COLUMNS: usize = 11;
-    let values: Vec<String> = (0..rows.len())
-        .map(|i| format!("({})", numbered(i * COLUMNS + 1, COLUMNS)))
-        .collect();
     let sql = format!(
         concat!(
             "INSERT INTO exchange_params (",
@@ -274,7 +271,7 @@ pub(super) async fn upsert_params_all(
              updated_at = excluded.updated_at, leverage = excluded.leverage, \
              margin_mode = excluded.margin_mode, position_size_usd = excluded.position_size_usd"
         ),
-        values.join(", ")
+        values_rows(rows.len(), COLUMNS)
     );
     // Built from constants and placeholder numbers only; every value is bound.
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));

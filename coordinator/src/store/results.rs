@@ -10,7 +10,7 @@ use wavegate_common::stats::{ExchangeStats, WaveCompleted, WaveTotals};
 use wavegate_common::timing::ExchangeTiming;
 
 use super::waves::WaveStatus;
-use super::{NewEvent, Store, insert_event, ms, one_row};
+use super::{NewEvent, Store, insert_event, insert_events, ms, one_row, values_rows};
 use crate::error::CoordinatorError;
 
 /// A signal outcome with its exchange.
@@ -27,74 +27,120 @@ fn outcome_event(o: &pb::SignalOutcome) -> Option<(&'static str, &'static str)> 
     }
 }
 
-async fn upsert_outcome(
+/// Columns of a `signal_outcomes` row, as [`upsert_outcomes`] binds them.
+const OUTCOME_COLUMNS: usize = 16;
+
+/// Outcomes written per statement at most (16 values each: 4 096 bound values, far under
+/// SQLite's 32 766 and PostgreSQL's 65 535, sqlite.org/limits.html).
+const OUTCOMES_PER_STATEMENT: usize = 256;
+
+/// An outcome to store: exchange id, exchange name, outcome.
+type OutcomeRow<'a> = (u32, &'a str, &'a pb::SignalOutcome);
+
+/// Stores `outcomes` in order (a later one of the same row overwrites an earlier one) and the
+/// events they produce (a re-sent one is skipped), a few hundred rows per statement: one
+/// round trip per statement, not two per outcome.
+async fn upsert_outcomes(
     conn: &mut sqlx::AnyConnection,
     wave_id: &str,
-    exchange_id: u32,
-    exchange_name: &str,
-    o: &pb::SignalOutcome,
+    outcomes: &[OutcomeRow<'_>],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    // One statement may not update a row twice (PostgreSQL refuses it): the last one per row.
+    let row = |(ex, _, o): &OutcomeRow<'_>| (*ex, o.signal_id, o.stage);
+    let last: std::collections::HashMap<_, usize> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (row(r), i))
+        .collect();
+    let lasts: Vec<&OutcomeRow<'_>> = outcomes
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| last.get(&row(r)) == Some(i))
+        .map(|(_, r)| r)
+        .collect();
+    for chunk in lasts.chunks(OUTCOMES_PER_STATEMENT) {
+        outcomes_upsert(wave_id, chunk).execute(&mut *conn).await?;
+    }
+    let events: Vec<NewEvent<'_>> = outcomes
+        .iter()
+        .filter_map(|&(ex, name, o)| outcome_event_row(wave_id, ex, name, o))
+        .collect();
+    insert_events(conn, &events).await
+}
+
+/// One statement upserting `rows` (distinct rows).
+fn outcomes_upsert<'a>(
+    wave_id: &'a str,
+    rows: &[&OutcomeRow<'a>],
+) -> sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments> {
+    let sql = format!(
         "INSERT INTO signal_outcomes (wave_id, exchange_id, signal_id, stage, idx, symbol, kind, \
          executed, error, client_order_id, exchange_order_id, fill_price, quantity, latency_us, \
-         round, trailing_stop) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+         round, trailing_stop) VALUES {} \
          ON CONFLICT (wave_id, exchange_id, signal_id, stage) DO UPDATE SET idx = excluded.idx, \
          symbol = excluded.symbol, kind = excluded.kind, executed = excluded.executed, \
          error = excluded.error, client_order_id = excluded.client_order_id, \
          exchange_order_id = excluded.exchange_order_id, fill_price = excluded.fill_price, \
          quantity = excluded.quantity, latency_us = excluded.latency_us, round = excluded.round, \
          trailing_stop = excluded.trailing_stop",
-    )
-    .bind(wave_id)
-    .bind(i64::from(exchange_id))
-    .bind(o.signal_id)
-    .bind(i64::from(o.stage))
-    .bind(i64::from(o.index))
-    .bind(o.symbol.as_str())
-    .bind(i64::from(o.kind))
-    .bind(i64::from(o.executed))
-    .bind(o.error.as_str())
-    .bind(o.client_order_id.as_str())
-    .bind(o.exchange_order_id.as_str())
-    .bind(o.fill_price)
-    .bind(o.quantity)
-    .bind(i64::try_from(o.exchange_latency_us).unwrap_or(i64::MAX))
-    .bind(i64::from(o.round))
-    .bind(o.trailing.as_str())
-    .execute(&mut *conn)
-    .await?;
-    if let Some((event_type, severity)) = outcome_event(o) {
-        let data = serde_json::json!({
-            "wave_id": wave_id,
-            "exchange_id": exchange_id,
-            "signal_id": o.signal_id,
-            "index": o.index,
-            "symbol": o.symbol,
-            "error": o.error,
-            "client_order_id": o.client_order_id,
-            "exchange_order_id": o.exchange_order_id,
-            "fill_price": o.fill_price,
-            "quantity": o.quantity,
-        });
-        insert_event(
-            conn,
-            &NewEvent {
-                event_type,
-                event_data: data.to_string(),
-                correlation_id: wave_id,
-                symbol: Some(&o.symbol),
-                exchange: Some(exchange_name),
-                severity,
-                dedup_key: Some(format!(
-                    "outcome:{wave_id}:{exchange_id}:{}:{}",
-                    o.signal_id, o.stage
-                )),
-            },
-        )
-        .await?;
+        values_rows(rows.len(), OUTCOME_COLUMNS)
+    );
+    // Built from constants and placeholder numbers only; every value is bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for &&(exchange_id, _, o) in rows {
+        q = q
+            .bind(wave_id)
+            .bind(i64::from(exchange_id))
+            .bind(o.signal_id)
+            .bind(i64::from(o.stage))
+            .bind(i64::from(o.index))
+            .bind(o.symbol.as_str())
+            .bind(i64::from(o.kind))
+            .bind(i64::from(o.executed))
+            .bind(o.error.as_str())
+            .bind(o.client_order_id.as_str())
+            .bind(o.exchange_order_id.as_str())
+            .bind(o.fill_price)
+            .bind(o.quantity)
+            .bind(i64::try_from(o.exchange_latency_us).unwrap_or(i64::MAX))
+            .bind(i64::from(o.round))
+            .bind(o.trailing.as_str());
     }
-    Ok(())
+    q
+}
+
+/// The `events` row outcome `o` produces, if any.
+fn outcome_event_row<'a>(
+    wave_id: &'a str,
+    exchange_id: u32,
+    exchange_name: &'a str,
+    o: &'a pb::SignalOutcome,
+) -> Option<NewEvent<'a>> {
+    let (event_type, severity) = outcome_event(o)?;
+    let data = serde_json::json!({
+        "wave_id": wave_id,
+        "exchange_id": exchange_id,
+        "signal_id": o.signal_id,
+        "index": o.index,
+        "symbol": o.symbol,
+        "error": o.error,
+        "client_order_id": o.client_order_id,
+        "exchange_order_id": o.exchange_order_id,
+        "fill_price": o.fill_price,
+        "quantity": o.quantity,
+    });
+    Some(NewEvent {
+        event_type,
+        event_data: data.to_string(),
+        correlation_id: wave_id,
+        symbol: Some(&o.symbol),
+        exchange: Some(exchange_name),
+        severity,
+        dedup_key: Some(format!(
+            "outcome:{wave_id}:{exchange_id}:{}:{}",
+            o.signal_id, o.stage
+        )),
+    })
 }
 
 /// A wave's completion, written at once.
@@ -150,9 +196,11 @@ impl Store {
         }
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
-        for (ex, name, o) in outcomes {
-            upsert_outcome(&mut tx, wave_id, *ex, name, o).await?;
-        }
+        let rows: Vec<OutcomeRow<'_>> = outcomes
+            .iter()
+            .map(|(ex, name, o)| (*ex, name.as_str(), o))
+            .collect();
+        upsert_outcomes(&mut tx, wave_id, &rows).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -178,39 +226,54 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        for e in c.exchanges {
-            let stored = StoredStats {
-                stats: e,
-                timing: c.timings.iter().find(|t| t.exchange_id == e.exchange_id),
-            };
-            let stats = serde_json::to_string(&stored)
-                .map_err(|err| CoordinatorError::Corrupt(format!("stats: {err}")))?;
-            sqlx::query(
+        if !c.exchanges.is_empty() {
+            // One row per exchange (distinct ids), one statement.
+            let stats = c
+                .exchanges
+                .iter()
+                .map(|e| {
+                    serde_json::to_string(&StoredStats {
+                        stats: e,
+                        timing: c.timings.iter().find(|t| t.exchange_id == e.exchange_id),
+                    })
+                    .map_err(|err| CoordinatorError::Corrupt(format!("stats: {err}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let sql = format!(
                 "INSERT INTO wave_exchange_results (wave_id, exchange_id, exchange_name, \
-                 executed, target, error, stats) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 executed, target, error, stats) VALUES {} \
                  ON CONFLICT (wave_id, exchange_id) DO UPDATE SET \
                  exchange_name = excluded.exchange_name, executed = excluded.executed, \
                  target = excluded.target, error = excluded.error, stats = excluded.stats",
-            )
-            .bind(c.wave_id)
-            .bind(i64::from(e.exchange_id))
-            .bind(e.exchange_name.as_str())
-            .bind(i64::from(e.executed))
-            .bind(i64::from(e.target))
-            .bind(e.error.as_deref())
-            .bind(stats)
-            .execute(&mut *tx)
-            .await?;
+                values_rows(c.exchanges.len(), 7)
+            );
+            // Built from constants and placeholder numbers only; every value is bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (e, stats) in c.exchanges.iter().zip(stats) {
+                q = q
+                    .bind(c.wave_id)
+                    .bind(i64::from(e.exchange_id))
+                    .bind(e.exchange_name.as_str())
+                    .bind(i64::from(e.executed))
+                    .bind(i64::from(e.target))
+                    .bind(e.error.as_deref())
+                    .bind(stats);
+            }
+            q.execute(&mut *tx).await?;
         }
-        for (ex, o) in c.outcomes {
-            let name = c
-                .exchanges
-                .iter()
-                .find(|e| e.exchange_id == *ex)
-                .map(|e| e.exchange_name.as_str())
-                .unwrap_or_default();
-            upsert_outcome(&mut tx, c.wave_id, *ex, name, o).await?;
-        }
+        let rows: Vec<OutcomeRow<'_>> = c
+            .outcomes
+            .iter()
+            .map(|(ex, o)| {
+                let name = c
+                    .exchanges
+                    .iter()
+                    .find(|e| e.exchange_id == *ex)
+                    .map_or("", |e| e.exchange_name.as_str());
+                (*ex, name, o)
+            })
+            .collect();
+        upsert_outcomes(&mut tx, c.wave_id, &rows).await?;
         let payload = serde_json::to_string(c.event)
             .map_err(|e| CoordinatorError::Corrupt(format!("event: {e}")))?;
         insert_event(

@@ -333,8 +333,9 @@ async fn an_sqlite_file_that_cannot_be_opened_is_named_in_the_error() {
     assert!(msg.contains("directory must exist"), "{msg}");
 }
 
-/// A completion with 600 outcomes, one of them given twice, on both backends: each row is
-/// stored once with its last content, and each outcome that makes an event makes exactly one.
+/// A completion with 600 outcomes (several multi-row statements), one of them given twice, on
+/// both backends: each row is stored once with its last content, and each outcome that makes
+/// an event makes exactly one.
 #[tokio::test]
 async fn a_completion_stores_each_outcome_once_with_its_last_content_and_one_event() {
     use wavegate_common::proto::v1 as pb;
@@ -372,7 +373,12 @@ async fn a_completion_stores_each_outcome_once_with_its_last_content_and_one_eve
             })
             .collect();
         // Signal 7 on exchange 2 again, now failed: the row keeps this, its event stays one.
-        outcomes.push((2, outcome(7, pb::OutcomeKind::ExecutionFailed, "rejected")));
+        // Right behind the first, so both fall in one multi-row statement (PostgreSQL refuses
+        // a statement that updates a row twice).
+        outcomes.insert(
+            7,
+            (2, outcome(7, pb::OutcomeKind::ExecutionFailed, "rejected")),
+        );
         let exchanges: Vec<ExchangeStats> = [(1, "binance"), (2, "bybit")]
             .into_iter()
             .map(|(exchange_id, name)| ExchangeStats {
