@@ -85,13 +85,39 @@ pub fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-/// `($1,…,$c), ($c+1,…), …`: the `VALUES` list of a statement writing `rows` rows of
-/// `columns` values each.
-fn values_rows(rows: usize, columns: usize) -> String {
+/// The `VALUES` list of a statement writing `rows` rows of `columns` values each, bound in
+/// order: anonymous `?` on SQLite (it looks named parameters up linearly, so binding a few
+/// thousand `$N` is quadratic: milliseconds per statement), `$1, $2, …` on PostgreSQL.
+fn values_rows(backend: Backend, rows: usize, columns: usize) -> String {
+    let row = |i: usize| match backend {
+        Backend::Sqlite => vec!["?"; columns].join(","),
+        Backend::Postgres => numbered(i * columns + 1, columns),
+    };
     (0..rows)
-        .map(|i| format!("({})", numbered(i * columns + 1, columns)))
+        .map(|i| format!("({})", row(i)))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `items` cut for multi-row statements: as many of `max` rows (a power of two) as fit, then
+/// the rest by falling powers of two. The statements' texts come from a few sizes only, so
+/// each is parsed once per connection and then taken from its statement cache.
+fn statement_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = if rest.len() >= max {
+            max
+        } else {
+            // The largest power of two that fits.
+            1 << rest.len().ilog2()
+        };
+        let (chunk, after) = rest.split_at(n);
+        rest = after;
+        Some(chunk)
+    })
 }
 
 /// The instant of epoch milliseconds (the epoch itself when out of range).
@@ -283,18 +309,18 @@ pub(crate) struct NewEvent<'a> {
 /// Columns of an `events` row, as [`events_insert`] binds them.
 const EVENT_COLUMNS: usize = 8;
 
-/// Events written per statement at most (8 values each: 4 096 bound values, far under
-/// SQLite's 32 766 and PostgreSQL's 65 535, sqlite.org/limits.html).
-const EVENTS_PER_STATEMENT: usize = 512;
+/// Events written per statement at most (8 values each; see [`statement_chunks`]).
+const EVENTS_PER_STATEMENT: usize = 128;
 
 /// One statement inserting `evs` (a re-sent one, by its `dedup_key`, is skipped).
 fn events_insert<'a>(
+    backend: Backend,
     evs: &[&'a NewEvent<'a>],
 ) -> sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments> {
     let sql = format!(
         "INSERT INTO events (event_type, event_data, correlation_id, symbol, exchange, severity, \
          created_at, dedup_key) VALUES {} ON CONFLICT (dedup_key) DO NOTHING",
-        values_rows(evs.len(), EVENT_COLUMNS)
+        values_rows(backend, evs.len(), EVENT_COLUMNS)
     );
     let now = ms(Utc::now());
     // Built from constants and placeholder numbers only; every value is bound.
@@ -318,13 +344,15 @@ pub(crate) async fn insert_event(
     conn: &mut sqlx::AnyConnection,
     ev: &NewEvent<'_>,
 ) -> Result<bool, sqlx::Error> {
-    one_row(events_insert(&[ev]), conn).await
+    // One row: `$N` placeholders read the same on both backends.
+    one_row(events_insert(Backend::Postgres, &[ev]), conn).await
 }
 
 /// Inserts `evs` in order, a few hundred per statement; one whose `dedup_key` was stored
 /// already (or comes earlier in `evs`) is skipped.
 pub(crate) async fn insert_events(
     conn: &mut sqlx::AnyConnection,
+    backend: Backend,
     evs: &[NewEvent<'_>],
 ) -> Result<(), sqlx::Error> {
     // The first of a key stands, as one statement per event would have it.
@@ -333,8 +361,29 @@ pub(crate) async fn insert_events(
         .iter()
         .filter(|e| e.dedup_key.as_ref().is_none_or(|k| seen.insert(k)))
         .collect();
-    for chunk in firsts.chunks(EVENTS_PER_STATEMENT) {
-        events_insert(chunk).execute(&mut *conn).await?;
+    for chunk in statement_chunks(&firsts, EVENTS_PER_STATEMENT) {
+        events_insert(backend, chunk).execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statement_chunks;
+
+    #[test]
+    fn rows_are_cut_into_full_statements_then_falling_powers_of_two() {
+        let sizes = |n: usize| -> Vec<usize> {
+            let items: Vec<usize> = (0..n).collect();
+            let chunks: Vec<&[usize]> = statement_chunks(&items, 64).collect();
+            // Every row once, in order.
+            assert_eq!(chunks.concat(), items);
+            chunks.iter().map(|c| c.len()).collect()
+        };
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), vec![1]);
+        assert_eq!(sizes(7), vec![4, 2, 1]);
+        assert_eq!(sizes(128), vec![64, 64]);
+        assert_eq!(sizes(184), vec![64, 64, 32, 16, 8]);
+    }
 }

@@ -101,7 +101,7 @@ impl Store {
         lock_params_row(&mut tx, exchange_id).await?;
         let current = read_params(&mut tx, exchange_id).await?;
         let next = f(current.as_ref());
-        upsert_params(&mut tx, &next).await?;
+        upsert_params(&mut tx, self.backend, &next).await?;
         tx.commit().await?;
         Ok(next)
     }
@@ -118,7 +118,7 @@ impl Store {
         let Some(next) = merge_wave_params(current, exchange_id, exchange_name, p, now) else {
             return Ok(false);
         };
-        upsert_params(&mut *self.pool.acquire().await?, &next).await?;
+        upsert_params(&mut *self.pool.acquire().await?, self.backend, &next).await?;
         Ok(true)
     }
 }
@@ -244,14 +244,16 @@ pub(super) async fn read_params_for_update(
 /// Inserts or replaces one exchange's params on `conn`.
 pub(super) async fn upsert_params(
     conn: &mut sqlx::AnyConnection,
+    backend: Backend,
     p: &StoredParams,
 ) -> Result<(), CoordinatorError> {
-    upsert_params_all(conn, &[p]).await
+    upsert_params_all(conn, backend, &[p]).await
 }
 
 /// Inserts or replaces the params of distinct exchanges on `conn`, in one statement.
 pub(super) async fn upsert_params_all(
     conn: &mut sqlx::AnyConnection,
+    backend: Backend,
     rows: &[&StoredParams],
 ) -> Result<(), CoordinatorError> {
     if rows.is_empty() {
@@ -271,7 +273,7 @@ pub(super) async fn upsert_params_all(
              updated_at = excluded.updated_at, leverage = excluded.leverage, \
              margin_mode = excluded.margin_mode, position_size_usd = excluded.position_size_usd"
         ),
-        values_rows(rows.len(), COLUMNS)
+        values_rows(backend, rows.len(), COLUMNS)
     );
     // Built from constants and placeholder numbers only; every value is bound.
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));

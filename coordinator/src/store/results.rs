@@ -10,7 +10,10 @@ use wavegate_common::stats::{ExchangeStats, WaveCompleted, WaveTotals};
 use wavegate_common::timing::ExchangeTiming;
 
 use super::waves::WaveStatus;
-use super::{NewEvent, Store, insert_event, insert_events, ms, one_row, values_rows};
+use super::{
+    Backend, NewEvent, Store, insert_event, insert_events, ms, one_row, statement_chunks,
+    values_rows,
+};
 use crate::error::CoordinatorError;
 
 /// A signal outcome with its exchange.
@@ -30,9 +33,8 @@ fn outcome_event(o: &pb::SignalOutcome) -> Option<(&'static str, &'static str)> 
 /// Columns of a `signal_outcomes` row, as [`upsert_outcomes`] binds them.
 const OUTCOME_COLUMNS: usize = 16;
 
-/// Outcomes written per statement at most (16 values each: 4 096 bound values, far under
-/// SQLite's 32 766 and PostgreSQL's 65 535, sqlite.org/limits.html).
-const OUTCOMES_PER_STATEMENT: usize = 256;
+/// Outcomes written per statement at most (16 values each; see [`statement_chunks`]).
+const OUTCOMES_PER_STATEMENT: usize = 128;
 
 /// An outcome to store: exchange id, exchange name, outcome.
 type OutcomeRow<'a> = (u32, &'a str, &'a pb::SignalOutcome);
@@ -42,6 +44,7 @@ type OutcomeRow<'a> = (u32, &'a str, &'a pb::SignalOutcome);
 /// round trip per statement, not two per outcome.
 async fn upsert_outcomes(
     conn: &mut sqlx::AnyConnection,
+    backend: Backend,
     wave_id: &str,
     outcomes: &[OutcomeRow<'_>],
 ) -> Result<(), sqlx::Error> {
@@ -58,18 +61,21 @@ async fn upsert_outcomes(
         .filter(|(i, r)| last.get(&row(r)) == Some(i))
         .map(|(_, r)| r)
         .collect();
-    for chunk in lasts.chunks(OUTCOMES_PER_STATEMENT) {
-        outcomes_upsert(wave_id, chunk).execute(&mut *conn).await?;
+    for chunk in statement_chunks(&lasts, OUTCOMES_PER_STATEMENT) {
+        outcomes_upsert(backend, wave_id, chunk)
+            .execute(&mut *conn)
+            .await?;
     }
     let events: Vec<NewEvent<'_>> = outcomes
         .iter()
         .filter_map(|&(ex, name, o)| outcome_event_row(wave_id, ex, name, o))
         .collect();
-    insert_events(conn, &events).await
+    insert_events(conn, backend, &events).await
 }
 
 /// One statement upserting `rows` (distinct rows).
 fn outcomes_upsert<'a>(
+    backend: Backend,
     wave_id: &'a str,
     rows: &[&OutcomeRow<'a>],
 ) -> sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments> {
@@ -83,7 +89,7 @@ fn outcomes_upsert<'a>(
          exchange_order_id = excluded.exchange_order_id, fill_price = excluded.fill_price, \
          quantity = excluded.quantity, latency_us = excluded.latency_us, round = excluded.round, \
          trailing_stop = excluded.trailing_stop",
-        values_rows(rows.len(), OUTCOME_COLUMNS)
+        values_rows(backend, rows.len(), OUTCOME_COLUMNS)
     );
     // Built from constants and placeholder numbers only; every value is bound.
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -200,7 +206,7 @@ impl Store {
             .iter()
             .map(|(ex, name, o)| (*ex, name.as_str(), o))
             .collect();
-        upsert_outcomes(&mut tx, wave_id, &rows).await?;
+        upsert_outcomes(&mut tx, self.backend, wave_id, &rows).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -245,7 +251,7 @@ impl Store {
                  ON CONFLICT (wave_id, exchange_id) DO UPDATE SET \
                  exchange_name = excluded.exchange_name, executed = excluded.executed, \
                  target = excluded.target, error = excluded.error, stats = excluded.stats",
-                values_rows(c.exchanges.len(), 7)
+                values_rows(self.backend, c.exchanges.len(), 7)
             );
             // Built from constants and placeholder numbers only; every value is bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -273,7 +279,7 @@ impl Store {
                 (*ex, name, o)
             })
             .collect();
-        upsert_outcomes(&mut tx, c.wave_id, &rows).await?;
+        upsert_outcomes(&mut tx, self.backend, c.wave_id, &rows).await?;
         let payload = serde_json::to_string(c.event)
             .map_err(|e| CoordinatorError::Corrupt(format!("event: {e}")))?;
         insert_event(

@@ -256,14 +256,14 @@ async fn write_merged(
     }
     let all: Vec<&StoredParams> = merged.values().collect();
     let failed = match backend {
-        Backend::Sqlite => match upsert_params_all(tx, &all).await {
+        Backend::Sqlite => match upsert_params_all(tx, backend, &all).await {
             Ok(()) => return Ok(merged),
             Err(e) if sqlite_constraint(&e) => e,
             Err(e) => return Err(e),
         },
         Backend::Postgres => {
             let mut sp = tx.begin().await?;
-            match upsert_params_all(&mut sp, &all).await {
+            match upsert_params_all(&mut sp, backend, &all).await {
                 Ok(()) => {
                     sp.commit().await?;
                     return Ok(merged);
@@ -279,7 +279,7 @@ async fn write_merged(
     let mut written = ByExchange::new();
     for (id, next) in merged {
         let mut sp = tx.begin().await?;
-        match upsert_params(&mut sp, &next).await {
+        match upsert_params(&mut sp, backend, &next).await {
             Ok(()) => {
                 sp.commit().await?;
                 written.insert(id, next);
