@@ -191,8 +191,10 @@ struct StoredTiming {
 }
 
 impl Store {
-    /// Stores outcomes (and their events) in one transaction; re-sent outcomes overwrite.
-    pub(crate) async fn record_outcomes(
+    /// Stores outcomes (exchange id, exchange name, outcome) and their events in one
+    /// transaction: a row's latest outcome wins (within `outcomes` too), an event is stored
+    /// once per outcome row (the first).
+    pub async fn record_outcomes(
         &self,
         wave_id: &str,
         outcomes: &[(u32, String, pb::SignalOutcome)],

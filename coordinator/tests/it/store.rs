@@ -426,3 +426,59 @@ async fn a_completion_stores_each_outcome_once_with_its_last_content_and_one_eve
         store.close().await;
     }
 }
+
+/// The outcome writer's batches on both backends: 320 outcomes in one call (several
+/// statements), a row twice within it and again in a later call. Each row keeps its latest
+/// outcome; each event is stored once, the first.
+#[tokio::test]
+async fn recorded_outcome_batches_keep_each_rows_latest_outcome_and_its_first_event() {
+    use wavegate_common::proto::v1 as pb;
+    let outcome = |signal_id: i64, stage: pb::Stage, kind: pb::OutcomeKind, error: &str| {
+        let o = pb::SignalOutcome {
+            signal_id,
+            stage: stage as i32,
+            kind: kind as i32,
+            symbol: format!("S{signal_id}USDT"),
+            error: error.into(),
+            ..Default::default()
+        };
+        (1, "binance".to_owned(), o)
+    };
+    let (validation, execution) = (pb::Stage::Validation, pb::Stage::Execution);
+    let (ok, failed) = (pb::OutcomeKind::Executed, pb::OutcomeKind::ExecutionFailed);
+    for db in TestDb::both().await {
+        let store = Store::connect(&db.url).await.unwrap();
+        let id = wave_id(current_wave());
+        let mut batch: Vec<_> = (1..=300)
+            .map(|i| outcome(i, validation, pb::OutcomeKind::Validated, ""))
+            .collect();
+        batch.extend((1..=20).map(|i| outcome(i, execution, ok, "")));
+        // Signal 5's execution again right behind the first: the same statement.
+        let at = batch.len() - 15;
+        batch.insert(at, outcome(5, execution, failed, "rejected"));
+        store.record_outcomes(&id, &batch).await.unwrap();
+        let late = [outcome(6, execution, failed, "late")];
+        store.record_outcomes(&id, &late).await.unwrap();
+
+        let stored = store.outcomes(&id).await.unwrap();
+        assert_eq!(stored.len(), 320, "{}", db.url);
+        let error_of = |signal: i64| {
+            stored
+                .iter()
+                .find(|(_, o)| o.signal_id == signal && o.stage == execution as i32)
+                .map(|(_, o)| o.error.clone())
+        };
+        assert_eq!(error_of(5).as_deref(), Some("rejected"), "{}", db.url);
+        assert_eq!(error_of(6).as_deref(), Some("late"), "{}", db.url);
+        let events = store.events_of(&id).await.unwrap();
+        let count = |t: &str| events.iter().filter(|e| e.0 == t).count();
+        assert_eq!(
+            count("SIGNAL_EXECUTED"),
+            20,
+            "{}: the first per row",
+            db.url
+        );
+        assert_eq!(count("SIGNAL_EXECUTION_FAILED"), 0, "{}", db.url);
+        store.close().await;
+    }
+}
