@@ -62,6 +62,18 @@ pub struct Outside {
 }
 
 impl Outside {
+    /// Each part's label, in field order (the report's rows).
+    pub const LABELS: [&str; 8] = [
+        "claim (decision → committed)",
+        "coordinator dispatch (→ call)",
+        "call → agent's handler",
+        "session start (Start, reads)",
+        "→ first order (validation)",
+        "last order → Result sent",
+        "Result sent → read by the coordinator",
+        "→ every exchange reported",
+    ];
+
     /// The parts, in field order.
     pub fn parts(&self) -> [f64; 8] {
         [

@@ -2,7 +2,7 @@
 
 use wavegate_coordinator::config::ExecutionMode;
 
-use super::breakdown::Breakdown;
+use super::breakdown::{Breakdown, Outside};
 use super::cell::SampleResult;
 use super::{CellResult, Part, Report};
 use crate::table::{Align, Table};
@@ -137,8 +137,8 @@ fn regions(report: &Report) -> Option<String> {
     ))
 }
 
-/// One breakdown part's value (`None`: not logged).
-type PartOf = fn(&Breakdown) -> Option<f64>;
+/// One per-walk part of a breakdown.
+type PartOf = fn(&Breakdown) -> f64;
 
 fn breakdown(report: &Report) -> Option<String> {
     let cols: Vec<(String, &Breakdown)> = report
@@ -162,50 +162,42 @@ fn breakdown(report: &Report) -> Option<String> {
     columns.extend(cols.iter().map(|(l, _)| (l.clone(), Align::Right)));
     let refs: Vec<(&str, Align)> = columns.iter().map(|(h, a)| (h.as_str(), *a)).collect();
     let mut t = Table::new(&refs);
-    let rows: [(&str, PartOf); 17] = [
-        ("symbol lock", |b| Some(b.symbol_lock_ms)),
-        ("positions read", |b| Some(b.positions_read_ms)),
-        ("rate limiter", |b| Some(b.limiter_ms)),
-        ("journal commits", |b| Some(b.journal_ms)),
-        ("paper exchange calls", |b| Some(b.paper_exchange_ms)),
-        ("rest of the order", |b| Some(b.order_other_ms)),
+    let walk: [(&str, PartOf); 8] = [
+        ("symbol lock", |b| b.symbol_lock_ms),
+        ("positions read", |b| b.positions_read_ms),
+        ("rate limiter", |b| b.limiter_ms),
+        ("journal commits", |b| b.journal_ms),
+        ("paper exchange calls", |b| b.paper_exchange_ms),
+        ("rest of the order", |b| b.order_other_ms),
         ("session loop (outcome send, next launch)", |b| {
-            Some(b.session_loop_ms)
+            b.session_loop_ms
         }),
         ("outside the walk (dispatch, validation, result)", |b| {
-            Some(b.outside_walk_ms)
+            b.outside_walk_ms
         }),
-        ("  claim (decision → committed)", |b| {
-            b.outside.map(|o| o.claim_ms)
-        }),
-        ("  coordinator dispatch (→ call)", |b| {
-            b.outside.map(|o| o.dispatch_ms)
-        }),
-        ("  call → agent's handler", |b| {
-            b.outside.map(|o| o.to_agent_ms)
-        }),
-        ("  session start (Start, reads)", |b| {
-            b.outside.map(|o| o.session_start_ms)
-        }),
-        ("  → first order (validation)", |b| {
-            b.outside.map(|o| o.to_first_order_ms)
-        }),
-        ("  last order → Result sent", |b| {
-            b.outside.map(|o| o.result_ms)
-        }),
-        ("  Result sent → read by the coordinator", |b| {
-            b.outside.map(|o| o.to_coordinator_ms)
-        }),
-        ("  → every exchange reported", |b| {
-            b.outside.map(|o| o.reported_ms)
-        }),
-        ("total (makespan / walked)", |b| Some(b.total_ms)),
     ];
-    for (name, f) in rows {
-        let mut row = vec![name.to_owned()];
+    // Each row: its label and one value per column (`None`: not logged).
+    let mut rows: Vec<(String, Vec<Option<f64>>)> = walk
+        .iter()
+        .map(|(name, f)| {
+            (
+                name.to_string(),
+                cols.iter().map(|(_, b)| Some(f(b))).collect(),
+            )
+        })
+        .collect();
+    for (i, label) in Outside::LABELS.iter().enumerate() {
+        let values = cols.iter().map(|(_, b)| b.outside.map(|o| o.parts()[i]));
+        rows.push((format!("  {label}"), values.collect()));
+    }
+    let total = cols.iter().map(|(_, b)| Some(b.total_ms)).collect();
+    rows.push(("total (makespan / walked)".into(), total));
+    for (name, values) in rows {
+        let mut row = vec![name];
         row.extend(
-            cols.iter()
-                .map(|(_, b)| f(b).map_or_else(|| "-".into(), |v| format!("{v:.3}"))),
+            values
+                .into_iter()
+                .map(|v| v.map_or_else(|| "-".into(), |v| format!("{v:.3}"))),
         );
         t.row(row);
     }
@@ -240,4 +232,75 @@ pub fn text(report: &Report) -> String {
         out.push_str(&part);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use wavegate_coordinator::store::SqliteSync;
+
+    use super::*;
+    use crate::bench::stats::Summary;
+
+    fn cell(latency_ms: u64, breakdown: Breakdown) -> CellResult {
+        let one = Summary::of(&[1.0]);
+        CellResult {
+            part: Part::Grid,
+            latency_ms,
+            mode: ExecutionMode::Sequential,
+            agent_rtt_ms: 0.0,
+            samples: vec![SampleResult {
+                sample: "worked-example",
+                makespan_ms: one.clone(),
+                calls_ms: 0.0,
+                round_trip_ms: 0.0,
+                bound_ms: 0.0,
+                ratio: None,
+                own_cost_per_signal_ms: one,
+                walked: 7,
+                exchanges: vec![],
+                breakdown: Some(breakdown),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_breakdown_shows_each_part_per_latency_and_a_dash_where_the_split_was_not_logged() {
+        let split = Outside {
+            claim_ms: 0.125,
+            reported_ms: 0.5,
+            ..Outside::default()
+        };
+        let logged = Breakdown {
+            journal_ms: 0.25,
+            outside: Some(split),
+            total_ms: 1.0,
+            ..Breakdown::default()
+        };
+        let report = Report {
+            version: "test",
+            cpus: 2,
+            load_before: None,
+            reps: 1,
+            sqlite_sync: SqliteSync::Normal,
+            elapsed_secs: 1.0,
+            cells: vec![cell(0, logged), cell(2, Breakdown::default())],
+        };
+        let text = breakdown(&report).expect("a breakdown");
+        let row = |label: &str| {
+            let line = text.lines().find(|l| l.starts_with(label)).unwrap();
+            line[label.len()..].split_whitespace().collect::<Vec<_>>()
+        };
+        assert_eq!(row("journal commits"), ["0.250", "0.000"], "{text}");
+        assert_eq!(
+            row("  claim (decision → committed)"),
+            ["0.125", "-"],
+            "{text}"
+        );
+        assert_eq!(row("  → every exchange reported"), ["0.500", "-"], "{text}");
+        assert_eq!(
+            row("total (makespan / walked)"),
+            ["1.000", "0.000"],
+            "{text}"
+        );
+    }
 }

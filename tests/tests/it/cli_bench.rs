@@ -186,7 +186,6 @@ async fn with_the_agents_timing_lines_kept_the_walk_is_broken_down() {
         "{b}"
     );
     // Sequential: binance's walk of the worked example, 7 signals in each of the 2 waves.
-    let b = &sample(&cells[0], "worked-example")["breakdown"];
     assert_eq!(b["waves"], 2, "{b}");
     assert_eq!(b["walked"], 7.0, "{b}");
     // The breakdown covers the measured waves: its total is their makespan per walked signal.
