@@ -250,7 +250,7 @@ mod tests {
             agent_rtt_ms: 0.0,
             samples: vec![SampleResult {
                 sample: "worked-example",
-                makespan_ms: one.clone(),
+                makespan_ms: one,
                 calls_ms: 0.0,
                 round_trip_ms: 0.0,
                 bound_ms: 0.0,
