@@ -18,7 +18,10 @@ use wavegate_cli::bench::stats::Summary;
 use wavegate_cli::bench::wave_run::{self, Watcher};
 use wavegate_common::time::{floor_to_interval, from_proto};
 
+use wavegate_cli::bench::timing_lines::{read_agent_waves, read_coordinator, read_orders};
+
 use crate::cluster::{AgentSpec, Cluster, past_candle};
+use crate::first_order_split::{self, AgentLines, FirstEntry, Split};
 use crate::journal::{closed_and_claimed, paper_orders};
 use crate::wave::{signals, wave_of_symbol};
 
@@ -46,6 +49,8 @@ pub struct FirstOrder {
     pub wave: Summary,
     /// Positions opened per wave (must be 8 × max_trades).
     pub executed_per_wave: u32,
+    /// Close → first order cut at the processes' timing lines, when they were logged.
+    pub split: Option<Split>,
 }
 
 /// The grid's agents: paper, zero latency, nothing scripted to fail.
@@ -91,16 +96,18 @@ pub async fn run(cluster: &Cluster, waves: usize) -> anyhow::Result<FirstOrder> 
         }
         runs.push((w, r));
     }
-    // Earliest entry per bench wave over all paper exchanges.
-    let mut first_entry: HashMap<usize, DateTime<Utc>> = HashMap::new();
+    // Earliest entry per bench wave over all paper exchanges, with its exchange.
+    let mut first_entry: HashMap<usize, (DateTime<Utc>, u32)> = HashMap::new();
     for spec in cluster.specs() {
         for o in paper_orders(&cluster.journal(spec.exchange_id)).await? {
             let Some(w) = wave_of_symbol(&o.symbol) else {
                 continue;
             };
             if o.kind == "entry" {
-                let e = first_entry.entry(w).or_insert(o.created_at);
-                *e = (*e).min(o.created_at);
+                let e = first_entry
+                    .entry(w)
+                    .or_insert((o.created_at, spec.exchange_id));
+                *e = (*e).min((o.created_at, spec.exchange_id));
             }
         }
     }
@@ -122,7 +129,7 @@ pub async fn run(cluster: &Cluster, waves: usize) -> anyhow::Result<FirstOrder> 
                 .and_then(from_proto)
                 .context("wave without closed_at")?,
         };
-        let first = first_entry
+        let (first, _) = first_entry
             .get(w)
             .with_context(|| format!("no entry order of wave {} in any journal", r.wave_id))?;
         exact.push(ms_between(closed, *first));
@@ -133,7 +140,32 @@ pub async fn run(cluster: &Cluster, waves: usize) -> anyhow::Result<FirstOrder> 
         close_call.push(ms(r.close_returned - r.close_sent));
         whole.push(ms(r.completed - r.close_returned));
     }
+    let firsts: Vec<FirstEntry> = runs
+        .iter()
+        .filter_map(|(w, r)| {
+            let (at, exchange_id) = first_entry.get(w)?;
+            Some(FirstEntry {
+                wave_id: r.wave_id.clone(),
+                exchange_id: *exchange_id,
+                recorded_us: at.timestamp_micros(),
+            })
+        })
+        .collect();
+    let agents: HashMap<u32, AgentLines> = cluster
+        .specs()
+        .iter()
+        .zip(&cluster.agents)
+        .map(|(spec, p)| {
+            let lines = AgentLines {
+                waves: read_agent_waves(p.log_path()),
+                orders: read_orders(p.log_path()),
+            };
+            (spec.exchange_id, lines)
+        })
+        .collect();
+    let coordinator = read_coordinator(cluster.coordinator.log_path());
     Ok(FirstOrder {
+        split: first_order_split::split(&coordinator, &agents, &firsts),
         waves,
         exact: Summary::of(&exact),
         exact_source,

@@ -8,6 +8,9 @@
 //!                                                            # coordinator's peak RSS per phase
 //! ```
 //!
+//! With `RUST_LOG=info,wavegate_coordinator::timing=debug,wavegate_agent::timing=debug` the report
+//! also splits close → first order at the instants the processes log (`first_order_split`).
+//!
 //! Each run starts its own processes on 127.0.0.1 (coordinator on SQLite in a temp dir, paper
 //! agents): the 8 × 100 grid for close → first order and peak RSS, a grid with 20 ms exchange
 //! latency for the makespan, and an agent-less coordinator for ingest. Nothing is tuned away:
@@ -15,6 +18,7 @@
 
 mod cluster;
 mod first_order;
+mod first_order_split;
 mod ingest;
 mod journal;
 mod makespan;

@@ -168,6 +168,34 @@ pub fn markdown(r: &Results) -> String {
     s
 }
 
+/// The split of close → first order, or how to get it.
+fn first_order_split(s: &mut String, f: &FirstOrder) {
+    let Some(split) = &f.split else {
+        let _ = writeln!(
+            s,
+            "Split of this interval: run with `RUST_LOG={}` (the processes then log the \
+             instants it is cut at).\n",
+            crate::first_order_split::RUST_LOG
+        );
+        return;
+    };
+    let _ = writeln!(
+        s,
+        "Split of the first entry's way (the exchange that recorded the wave's first entry; \
+         from the processes' timing lines, {} waves; each column sorted on its own, so the \
+         p99s do not add up):\n\n| part | p50 (ms) | p99 (ms) |\n|---|---|---|",
+        split.waves
+    );
+    for (name, part) in crate::first_order_split::labels().zip(&split.parts) {
+        let _ = writeln!(s, "| {name} | {:.3} | {:.3} |", part.p50, part.p99);
+    }
+    let _ = writeln!(
+        s,
+        "| **decision → entry recorded** | {:.3} | {:.3} |\n",
+        split.total.p50, split.total.p99
+    );
+}
+
 fn details(s: &mut String, r: &Results) {
     let f = &r.first_order;
     let m = &r.makespan;
@@ -198,6 +226,7 @@ fn details(s: &mut String, r: &Results) {
         f.wave.triple(),
         f.wave.min
     );
+    first_order_split(s, f);
     let _ = writeln!(
         s,
         "### 2. Makespan\n\nRound trip (bench → agent `Describe`, median of 50): {:.3} ms. \

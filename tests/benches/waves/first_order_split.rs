@@ -1,0 +1,116 @@
+//! Where close → first order goes, per wave: the way of the wave's first entry from the
+//! coordinator's decision to close to the paper exchange that recorded it, cut at the instants
+//! the processes log under `wavegate_coordinator::timing` and `wavegate_agent::timing` (debug;
+//! `wavegate bench` reads the same lines, `wavegate_cli::bench::timing_lines`). The bench does
+//! not turn those lines on itself, so the default run measures without them.
+
+use std::collections::HashMap;
+
+use wavegate_cli::bench::breakdown::Outside;
+use wavegate_cli::bench::stats::Summary;
+use wavegate_cli::bench::timing_lines::{AgentStamps, CoordinatorLog, OrderTiming};
+
+/// The `RUST_LOG` value that adds the split to a run.
+pub const RUST_LOG: &str = "info,wavegate_coordinator::timing=debug,wavegate_agent::timing=debug";
+
+/// The last part's label; the ones before are `wavegate bench`'s ([`Outside::LABELS`]).
+const RECORDED: &str = "→ entry recorded by the paper exchange (journal commit, the call)";
+
+/// Parts: the first five of [`Outside::LABELS`] (the same intervals `wavegate bench` spreads
+/// over a walk), then [`RECORDED`].
+const PARTS: usize = 6;
+
+/// Each part's label, in the order the wave's first entry passes them.
+pub fn labels() -> impl Iterator<Item = &'static str> {
+    Outside::LABELS[..PARTS - 1]
+        .iter()
+        .copied()
+        .chain([RECORDED])
+}
+
+/// One agent's lines: its waves' instants and its orders.
+#[derive(Debug, Default)]
+pub struct AgentLines {
+    /// `wave timing`, by wave id.
+    pub waves: HashMap<String, AgentStamps>,
+    /// `order timing`, every order.
+    pub orders: Vec<OrderTiming>,
+}
+
+/// The wave's first entry: where and when the paper exchange recorded it.
+#[derive(Debug, Clone)]
+pub struct FirstEntry {
+    /// The wave.
+    pub wave_id: String,
+    /// The exchange whose paper exchange recorded it first.
+    pub exchange_id: u32,
+    /// When, µs since the epoch.
+    pub recorded_us: i64,
+}
+
+/// The parts over the waves whose every instant was logged, ms.
+#[derive(Debug)]
+pub struct Split {
+    /// Waves with every instant.
+    pub waves: usize,
+    /// One summary per part ([`labels`]).
+    pub parts: Vec<Summary>,
+    /// Their sum, the decision → the entry recorded.
+    pub total: Summary,
+}
+
+/// The instants of one wave's first entry, each part's start in order, the end last; `None` when a
+/// line is missing (the log level hid it, or the wave's lines were cut off).
+fn instants(
+    coordinator: &CoordinatorLog,
+    agents: &HashMap<u32, AgentLines>,
+    first: &FirstEntry,
+) -> Option<[i64; PARTS + 1]> {
+    let claim = coordinator.claims.get(&first.wave_id)?;
+    let call = coordinator
+        .calls
+        .get(&(first.wave_id.clone(), first.exchange_id))?;
+    let agent = agents.get(&first.exchange_id)?;
+    let stamps = agent.waves.get(&first.wave_id)?;
+    // Waves run one after another: the wave's first order is the first begun after its start.
+    let order = agent
+        .orders
+        .iter()
+        .map(|o| o.start_us)
+        .filter(|&s| s >= stamps.started_us)
+        .min()?;
+    Some([
+        claim.decided_us,
+        claim.claimed_us,
+        *call,
+        stamps.arrived_us,
+        stamps.started_us,
+        order,
+        first.recorded_us,
+    ])
+}
+
+/// The split over `firsts`; `None` when no wave has every instant.
+pub fn split(
+    coordinator: &CoordinatorLog,
+    agents: &HashMap<u32, AgentLines>,
+    firsts: &[FirstEntry],
+) -> Option<Split> {
+    let mut parts = vec![Vec::new(); PARTS];
+    let mut total = Vec::new();
+    for at in firsts
+        .iter()
+        .filter_map(|f| instants(coordinator, agents, f))
+    {
+        let ms = |a: i64, b: i64| (b - a) as f64 / 1e3;
+        for (i, part) in parts.iter_mut().enumerate() {
+            part.push(ms(at[i], at[i + 1]));
+        }
+        total.push(ms(at[0], at[PARTS]));
+    }
+    (!total.is_empty()).then(|| Split {
+        waves: total.len(),
+        parts: parts.iter().map(|p| Summary::of(p)).collect(),
+        total: Summary::of(&total),
+    })
+}
