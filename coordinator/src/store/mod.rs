@@ -2,6 +2,7 @@
 //! queries (`$N` placeholders, instants as epoch ms, flags as integers). Tables: design.md §4.
 
 mod cancels;
+pub mod checkpoint;
 pub(crate) mod fault;
 mod params;
 mod results;
@@ -60,6 +61,8 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     faults: std::sync::Arc<wavegate_common::fault_clock::FaultClock>,
+    /// SQLite: the WAL's checkpoints, off the commits' path ([`checkpoint`]).
+    _checkpoints: Option<std::sync::Arc<checkpoint::Checkpoints>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -155,6 +158,15 @@ impl Store {
 
     /// [`Store::connect`] with the given SQLite commit durability.
     pub async fn connect_with(url: &str, sync: SqliteSync) -> Result<Self, CoordinatorError> {
+        Self::connect_checkpointing(url, sync, checkpoint::EVERY).await
+    }
+
+    /// [`Store::connect_with`], a SQLite file's WAL checkpointed every `every`.
+    pub async fn connect_checkpointing(
+        url: &str,
+        sync: SqliteSync,
+        every: std::time::Duration,
+    ) -> Result<Self, CoordinatorError> {
         let synchronous = match sync {
             SqliteSync::Full => "PRAGMA synchronous = FULL",
             SqliteSync::Normal => "PRAGMA synchronous = NORMAL",
@@ -186,6 +198,9 @@ impl Store {
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute(synchronous).await?;
                             conn.execute("PRAGMA busy_timeout = 30000").await?;
+                            for pragma in checkpoint::PRAGMAS {
+                                conn.execute(pragma).await?;
+                            }
                             Ok(())
                         })
                     })
@@ -198,10 +213,13 @@ impl Store {
             }
             Backend::Postgres => pool_options.max_connections(10).connect_with(opts).await?,
         };
+        let checkpoints = (backend == Backend::Sqlite)
+            .then(|| std::sync::Arc::new(checkpoint::spawn(pool.clone(), every)));
         let store = Self {
             pool,
             backend,
             faults,
+            _checkpoints: checkpoints,
         };
         store.migrate().await?;
         Ok(store)

@@ -482,3 +482,61 @@ async fn recorded_outcome_batches_keep_each_rows_latest_outcome_and_its_first_ev
         store.close().await;
     }
 }
+
+/// The database file of a SQLite test database (`sqlite://<path>?mode=rwc`).
+fn sqlite_file(url: &str) -> std::path::PathBuf {
+    let path = url.trim_start_matches("sqlite://");
+    std::path::PathBuf::from(path.split('?').next().unwrap_or(path))
+}
+
+#[tokio::test]
+async fn sqlite_wal_is_checkpointed_by_the_stores_task_not_inside_a_commit() {
+    use wavegate_coordinator::store::SqliteSync;
+    let db = TestDb::sqlite().await;
+    let every = std::time::Duration::from_millis(50);
+    let store = Store::connect_checkpointing(&db.url, SqliteSync::Normal, every)
+        .await
+        .unwrap();
+    // Every pooled connection: no commit runs SQLite's auto-checkpoint.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut c = store.pool().acquire().await.unwrap();
+        let auto: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+        assert_eq!(auto, 0);
+        let limit: i64 = sqlx::query_scalar("PRAGMA journal_size_limit")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+        assert_eq!(limit, 64 << 20);
+        held.push(c);
+    }
+    drop(held);
+    let file = sqlite_file(&db.url);
+    let before = std::fs::metadata(&file).unwrap().len();
+    let ts = current_wave();
+    let batch: Vec<Signal> = (0..2000)
+        .map(|i| checked(&sig(i + 1, &format!("S{i}USDT"), 1, 50.0, ts)))
+        .collect();
+    let out = store
+        .insert_signals(&batch, |t| t + Duration::seconds(1020), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(out.accepted.len(), 2000);
+    // The rows sit in the WAL until a checkpoint copies them into the database file; the task
+    // does that within a few intervals, with no further commit.
+    let grown = before + 100 * 1024;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut size = before;
+    while size < grown && std::time::Instant::now() < deadline {
+        tokio::time::sleep(every).await;
+        size = std::fs::metadata(&file).unwrap().len();
+    }
+    assert!(
+        size >= grown,
+        "database file {before} → {size} bytes: the WAL was not checkpointed"
+    );
+    store.close().await;
+}
