@@ -103,6 +103,26 @@ impl Outside {
     }
 }
 
+/// A wave's way into one exchange's session as instants (µs since the epoch), the cut points
+/// of the first five [`Outside::LABELS`]: the decision to close, the claim committed, the call
+/// left, the agent's handler called, the session started, the first order begun.
+pub fn way_in(
+    decided_us: i64,
+    claim: &ClaimStamps,
+    call_us: i64,
+    agent: &AgentStamps,
+    first_order_us: i64,
+) -> [i64; 6] {
+    [
+        decided_us,
+        claim.claimed_us,
+        call_us,
+        agent.arrived_us,
+        agent.started_us,
+        first_order_us,
+    ]
+}
+
 /// One wave of the slowest exchange: its window and, when logged, its wave lines.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WaveWindow {
@@ -174,12 +194,13 @@ pub fn of_walks(windows: &[WaveWindow], orders: &[OrderTiming]) -> Option<Breakd
         split = match (split, w.exact, w.claim, w.call_us, w.result_us, w.agent) {
             (Some(mut s), true, Some(c), Some(call), Some(read), Some(a)) => {
                 let part = |from: i64, to: i64| (to - from) as f64 / 1e3 / n;
+                let way = way_in(w.start_us, &c, call, &a, first.start_us);
                 let parts = [
-                    part(w.start_us, c.claimed_us),
-                    part(c.claimed_us, call),
-                    part(call, a.arrived_us),
-                    part(a.arrived_us, a.started_us),
-                    part(a.started_us, first.start_us),
+                    part(way[0], way[1]),
+                    part(way[1], way[2]),
+                    part(way[2], way[3]),
+                    part(way[3], way[4]),
+                    part(way[4], way[5]),
                     part(last.end_us, a.sent_us),
                     part(a.sent_us, read),
                     part(read, w.end_us),

@@ -2,7 +2,7 @@
 //! queries (`$N` placeholders, instants as epoch ms, flags as integers). Tables: design.md §4.
 
 mod cancels;
-pub mod checkpoint;
+pub(crate) mod checkpoint;
 pub(crate) mod fault;
 mod params;
 mod results;
@@ -144,7 +144,7 @@ async fn one_row<'c>(
 }
 
 /// The file a `sqlite:` URL names (without the scheme and the query), for error messages.
-fn sqlite_path(url: &str) -> String {
+pub fn sqlite_path(url: &str) -> String {
     let path = url.trim_start_matches("sqlite:");
     let path = path.strip_prefix("//").unwrap_or(path);
     path.split('?').next().unwrap_or(path).to_owned()
@@ -161,7 +161,8 @@ impl Store {
         Self::connect_checkpointing(url, sync, checkpoint::EVERY).await
     }
 
-    /// [`Store::connect_with`], a SQLite file's WAL checkpointed every `every`.
+    /// [`Store::connect_with`], a SQLite file's WAL checkpointed every `every` (at least 1 ms)
+    /// by a task of the store instead of inside a commit (`store/checkpoint.rs`).
     pub async fn connect_checkpointing(
         url: &str,
         sync: SqliteSync,

@@ -15,10 +15,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use wavegate_cli::bench::stats::Summary;
+use wavegate_cli::bench::timing_lines::{read_agent_waves, read_coordinator, read_orders};
 use wavegate_cli::bench::wave_run::{self, Watcher};
 use wavegate_common::time::{floor_to_interval, from_proto};
-
-use wavegate_cli::bench::timing_lines::{read_agent_waves, read_coordinator, read_orders};
 
 use crate::cluster::{AgentSpec, Cluster, past_candle};
 use crate::first_order_split::{self, AgentLines, FirstEntry, Split};

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use wavegate_cli::bench::breakdown::Outside;
+use wavegate_cli::bench::breakdown::{Outside, way_in};
 use wavegate_cli::bench::stats::Summary;
 use wavegate_cli::bench::timing_lines::{AgentStamps, CoordinatorLog, OrderTiming};
 
@@ -14,7 +14,7 @@ use wavegate_cli::bench::timing_lines::{AgentStamps, CoordinatorLog, OrderTiming
 pub const RUST_LOG: &str = "info,wavegate_coordinator::timing=debug,wavegate_agent::timing=debug";
 
 /// The last part's label; the ones before are `wavegate bench`'s ([`Outside::LABELS`]).
-const RECORDED: &str = "→ entry recorded by the paper exchange (journal commit, the call)";
+const RECORDED: &str = "→ entry recorded by the paper exchange (the order's steps to it)";
 
 /// Parts: the first five of [`Outside::LABELS`] (the same intervals `wavegate bench` spreads
 /// over a walk), then [`RECORDED`].
@@ -72,22 +72,16 @@ fn instants(
         .get(&(first.wave_id.clone(), first.exchange_id))?;
     let agent = agents.get(&first.exchange_id)?;
     let stamps = agent.waves.get(&first.wave_id)?;
-    // Waves run one after another: the wave's first order is the first begun after its start.
+    // Waves run one after another: the wave's first order is the first begun after its start,
+    // and before its entry was recorded (else its line is missing: no later wave's order).
     let order = agent
         .orders
         .iter()
         .map(|o| o.start_us)
-        .filter(|&s| s >= stamps.started_us)
+        .filter(|&s| s >= stamps.started_us && s <= first.recorded_us)
         .min()?;
-    Some([
-        claim.decided_us,
-        claim.claimed_us,
-        *call,
-        stamps.arrived_us,
-        stamps.started_us,
-        order,
-        first.recorded_us,
-    ])
+    let [a, b, c, d, e, f] = way_in(claim.decided_us, claim, *call, stamps, order);
+    Some([a, b, c, d, e, f, first.recorded_us])
 }
 
 /// The split over `firsts`; `None` when no wave has every instant.

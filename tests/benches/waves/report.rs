@@ -182,8 +182,8 @@ fn first_order_split(s: &mut String, f: &FirstOrder) {
     let _ = writeln!(
         s,
         "Split of the first entry's way (the exchange that recorded the wave's first entry; \
-         from the processes' timing lines, {} waves; each column sorted on its own, so the \
-         p99s do not add up):\n\n| part | p50 (ms) | p99 (ms) |\n|---|---|---|",
+         from the processes' timing lines, {} waves; each column sorted on its own, so neither \
+         adds up to the total row, which is each wave's sum):\n\n| part | p50 (ms) | p99 (ms) |\n|---|---|---|",
         split.waves
     );
     for (name, part) in crate::first_order_split::labels().zip(&split.parts) {

@@ -234,4 +234,13 @@ async fn full_disk_scenario(full: &FullDisk, dir: &std::path::Path) {
         "{}",
         coord.log_text()
     );
+    // SQLite: the store's WAL checkpoints fail while the disk is full. One warning per run of
+    // failures, not one per tick, each closed by the line saying they succeed again, as they
+    // do once space returns (more than a tick ago by now).
+    let log = coord.log_text();
+    let failed = log.matches("database WAL checkpoint failed;").count();
+    let recovered = log
+        .matches("database WAL checkpoints succeed again")
+        .count();
+    assert_eq!(failed, recovered, "{log}");
 }
