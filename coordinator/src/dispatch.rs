@@ -136,7 +136,7 @@ async fn dispatch_groups(
         tx,
         metrics: core.metrics.clone(),
     };
-    let runs = groups.iter().map(|(ex, sigs)| {
+    let runs = groups.iter().enumerate().map(|(i, (ex, sigs))| {
         let params = params.get(ex).cloned().flatten();
         let name = params
             .as_ref()
@@ -144,7 +144,16 @@ async fn dispatch_groups(
             .unwrap_or_else(|| exchange_name(&core.cfg, *ex, None));
         let span = spans::exchange(wave_span, *ex, &name, params.as_ref());
         let run = run_exchange(core, row, *ex, sigs, params, deadline, &sink, span.clone());
-        run.instrument(span)
+        async move {
+            // One turn of the runtime per exchange before its call is built: the calls already
+            // made reach their connections' tasks (and the wire) first, instead of waiting for
+            // every later call to be built in this task's same poll.
+            for _ in 0..i {
+                tokio::task::yield_now().await;
+            }
+            run.await
+        }
+        .instrument(span)
     });
     let results: Vec<ExchangeResult> = tokio::select! {
         r = futures::future::join_all(runs) => r,
