@@ -34,11 +34,19 @@ struct Args {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MALLOC_ARENAS: libc::c_int = 2;
 
+/// Allocations from this size up are mapped on their own and given back to the system when
+/// freed. Set, it also stops glibc raising the threshold to the size of each such block freed
+/// (mallopt(3), M_MMAP_THRESHOLD), which put a batch's multi-MB buffers into the arenas and
+/// left the ingest run's peak RSS 10–20 MB higher in some runs (docs/benchmarks.md).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MALLOC_MMAP_THRESHOLD: libc::c_int = 4 << 20;
+
 fn main() -> anyhow::Result<()> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets a glibc tunable, before any thread exists; a refusal is harmless.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD);
     }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
