@@ -2,11 +2,12 @@
 //! wavegate's own cost. **grid**: the sample waves at several paper latencies, sequential and
 //! windowed, against the sequential lower bound; **regions**: coordinator and agents far apart
 //! (`crate::delay_proxy::DelayProxy`), against the reference's one process far from every
-//! exchange. [`stats`], [`wave_run`], [`round_trip`] and [`timing_lines`] are shared with the
-//! repository's `waves` bench.
+//! exchange. [`stats`], [`wave_run`], [`round_trip`], [`timing_lines`] and [`first_entry`] are
+//! shared with the repository's `waves` bench.
 
 pub mod breakdown;
 pub mod cell;
+pub mod first_entry;
 pub mod render;
 pub mod round_trip;
 pub mod sample;

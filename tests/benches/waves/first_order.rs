@@ -14,13 +14,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
+use wavegate_cli::bench::first_entry::{self, AgentLines, FirstEntry, Split};
 use wavegate_cli::bench::stats::Summary;
 use wavegate_cli::bench::timing_lines::{read_agent_waves, read_coordinator, read_orders};
 use wavegate_cli::bench::wave_run::{self, Watcher};
 use wavegate_common::time::{floor_to_interval, from_proto};
 
 use crate::cluster::{AgentSpec, Cluster, past_candle};
-use crate::first_order_split::{self, AgentLines, FirstEntry, Split};
 use crate::journal::{closed_and_claimed, paper_orders};
 use crate::wave::{signals, wave_of_symbol};
 
@@ -164,7 +164,7 @@ pub async fn run(cluster: &Cluster, waves: usize) -> anyhow::Result<FirstOrder> 
         .collect();
     let coordinator = read_coordinator(cluster.coordinator.log_path());
     Ok(FirstOrder {
-        split: first_order_split::split(&coordinator, &agents, &firsts),
+        split: first_entry::split(&coordinator, &agents, &firsts),
         waves,
         exact: Summary::of(&exact),
         exact_source,

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! With `RUST_LOG=info,wavegate_coordinator::timing=debug,wavegate_agent::timing=debug` the report
-//! also splits close → first order at the instants the processes log (`first_order_split`).
+//! also splits close → first order at the instants the processes log
+//! (`wavegate_cli::bench::first_entry`).
 //!
 //! Each run starts its own processes on 127.0.0.1 (coordinator on SQLite in a temp dir, paper
 //! agents): the 8 × 100 grid for close → first order and peak RSS, a grid with 20 ms exchange
@@ -18,7 +19,6 @@
 
 mod cluster;
 mod first_order;
-mod first_order_split;
 mod ingest;
 mod journal;
 mod makespan;

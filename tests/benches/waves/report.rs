@@ -175,7 +175,7 @@ fn first_order_split(s: &mut String, f: &FirstOrder) {
             s,
             "Split of this interval: run with `RUST_LOG={}` (the processes then log the \
              instants it is cut at).\n",
-            crate::first_order_split::RUST_LOG
+            wavegate_cli::bench::first_entry::RUST_LOG
         );
         return;
     };
@@ -186,7 +186,7 @@ fn first_order_split(s: &mut String, f: &FirstOrder) {
          adds up to the total row, which is each wave's sum):\n\n| part | p50 (ms) | p99 (ms) |\n|---|---|---|",
         split.waves
     );
-    for (name, part) in crate::first_order_split::labels().zip(&split.parts) {
+    for (name, part) in wavegate_cli::bench::first_entry::labels().zip(&split.parts) {
         let _ = writeln!(s, "| {name} | {:.3} | {:.3} |", part.p50, part.p99);
     }
     let _ = writeln!(

@@ -2,13 +2,14 @@
 //! coordinator's decision to close to the paper exchange that recorded it, cut at the instants
 //! the processes log under `wavegate_coordinator::timing` and `wavegate_agent::timing` (debug;
 //! `wavegate bench` reads the same lines, `wavegate_cli::bench::timing_lines`). The bench does
-//! not turn those lines on itself, so the default run measures without them.
+//! not turn those lines on itself, so the default run measures without them. Used by the
+//! repository's `waves` bench (close → first order, 8 exchanges × 100 signals).
 
 use std::collections::HashMap;
 
-use wavegate_cli::bench::breakdown::{Outside, way_in};
-use wavegate_cli::bench::stats::Summary;
-use wavegate_cli::bench::timing_lines::{AgentStamps, CoordinatorLog, OrderTiming};
+use super::breakdown::{Outside, way_in};
+use super::stats::Summary;
+use super::timing_lines::{AgentStamps, CoordinatorLog, OrderTiming};
 
 /// The `RUST_LOG` value that adds the split to a run.
 pub const RUST_LOG: &str = "info,wavegate_coordinator::timing=debug,wavegate_agent::timing=debug";
@@ -59,8 +60,8 @@ pub struct Split {
     pub total: Summary,
 }
 
-/// The instants of one wave's first entry, each part's start in order, the end last; `None` when a
-/// line is missing (the log level hid it, or the wave's lines were cut off).
+/// The instants of one wave's first entry, each part's start in order, the end last; `None`
+/// when a line is missing (the log level hid it, or the wave's lines were cut off).
 fn instants(
     coordinator: &CoordinatorLog,
     agents: &HashMap<u32, AgentLines>,
@@ -107,4 +108,76 @@ pub fn split(
         parts: parts.iter().map(|p| Summary::of(p)).collect(),
         total: Summary::of(&total),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::timing_lines::ClaimStamps;
+
+    fn order(start_us: i64) -> OrderTiming {
+        OrderTiming {
+            start_us,
+            end_us: start_us + 50,
+            steps: [0; 6],
+        }
+    }
+
+    /// Each wave on exchange 2, decided at its `base`, each instant 100 µs after the one before.
+    fn logs(waves: &[(&str, i64)]) -> (CoordinatorLog, HashMap<u32, AgentLines>) {
+        let mut c = CoordinatorLog::default();
+        let mut a = AgentLines::default();
+        for &(w, base) in waves {
+            let stamps = ClaimStamps {
+                decided_us: base,
+                claimed_us: base + 100,
+            };
+            c.claims.insert(w.to_owned(), stamps);
+            c.calls.insert((w.to_owned(), 2), base + 200);
+            let agent = AgentStamps {
+                arrived_us: base + 300,
+                started_us: base + 400,
+                finished_us: base + 900,
+                sent_us: base + 950,
+            };
+            a.waves.insert(w.to_owned(), agent);
+            a.orders.push(order(base + 500));
+            a.orders.push(order(base + 700));
+        }
+        (c, HashMap::from([(2, a)]))
+    }
+
+    fn first(w: &str, recorded_us: i64) -> FirstEntry {
+        FirstEntry {
+            wave_id: w.to_owned(),
+            exchange_id: 2,
+            recorded_us,
+        }
+    }
+
+    #[test]
+    fn each_part_runs_from_one_logged_instant_to_the_next_and_the_total_is_their_sum() {
+        let (c, a) = logs(&[("w1", 1_000)]);
+        let s = split(&c, &a, &[first("w1", 1_600)]).expect("split");
+        assert_eq!(s.waves, 1);
+        let p50: Vec<f64> = s.parts.iter().map(|p| p.p50).collect();
+        assert_eq!(p50, vec![0.1; 6]);
+        assert!((s.total.p50 - 0.6).abs() < 1e-9);
+        assert_eq!(labels().count(), s.parts.len());
+    }
+
+    #[test]
+    fn a_wave_missing_a_line_is_left_out_and_never_takes_a_later_waves_order() {
+        let (c, mut a) = logs(&[("w1", 1_000), ("w2", 10_000)]);
+        // Wave 1's orders were not logged: the next order begun (wave 2's) is not its first.
+        if let Some(lines) = a.get_mut(&2) {
+            lines.orders.retain(|o| o.start_us > 5_000);
+        }
+        let firsts = [first("w1", 1_600), first("w2", 10_600)];
+        let s = split(&c, &a, &firsts).expect("wave 2 has every line");
+        assert_eq!(s.waves, 1);
+        assert!((s.total.p50 - 0.6).abs() < 1e-9);
+        // No coordinator line for any wave: nothing to split.
+        assert!(split(&CoordinatorLog::default(), &a, &firsts).is_none());
+    }
 }
