@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod backoff;
 pub mod config_load;
 pub mod error;
 pub mod fault_clock;

@@ -3,27 +3,18 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use parking_lot::Mutex;
+use wavegate_common::backoff::Doubling;
 
 /// Delay after the first failure.
 pub const FIRST_DELAY: Duration = Duration::from_secs(1);
 /// Longest delay between two attempts.
 pub const MAX_DELAY: Duration = Duration::from_secs(60);
 
-/// Delays from `min`, doubling up to `max`, without end (dispatch's retries use it too).
-pub(crate) fn doubling(min: Duration, max: Duration) -> ExponentialBackoff {
-    ExponentialBuilder::new()
-        .with_min_delay(min)
-        .with_max_delay(max)
-        .without_max_times()
-        .build()
-}
-
 #[derive(Debug)]
 struct Pending {
     not_before: Instant,
-    delays: ExponentialBackoff,
+    delays: Doubling,
 }
 
 /// Per-wave retry times (in memory: a restarted coordinator tries each wave once at once).
@@ -54,9 +45,9 @@ impl Retries {
         let mut map = self.waves.lock();
         let p = map.entry(wave_id.to_owned()).or_insert_with(|| Pending {
             not_before: now,
-            delays: doubling(FIRST_DELAY, MAX_DELAY),
+            delays: Doubling::new(FIRST_DELAY, MAX_DELAY),
         });
-        let delay = p.delays.next().unwrap_or(MAX_DELAY);
+        let delay = p.delays.next_delay();
         p.not_before = now + delay;
         delay
     }

@@ -6,26 +6,29 @@
 
 use std::time::Duration;
 
+use wavegate_common::backoff::Doubling;
+
 /// Longest wait for a venue cool-down between two lookups.
 const MAX_LOOKUP_WAIT: Duration = Duration::from_secs(10);
 
 /// The pause before the next lookup of one order.
 #[derive(Debug)]
 pub(super) struct LookupBackoff {
-    pause: Duration,
+    pauses: Doubling,
 }
 
 impl LookupBackoff {
-    /// Pauses starting at `first` (`lookup_backoff_ms`).
+    /// Pauses starting at `first` (`lookup_backoff_ms`), uncapped: the lookups are few.
     pub(super) fn new(first: Duration) -> Self {
-        Self { pause: first }
+        Self {
+            pauses: Doubling::new(first, Duration::MAX),
+        }
     }
 
     /// Waits before lookup `attempt` (0-based): not before the first, then doubling pauses.
     pub(super) async fn before(&mut self, attempt: u32) {
         if attempt > 0 {
-            tokio::time::sleep(self.pause).await;
-            self.pause = self.pause.saturating_mul(2);
+            tokio::time::sleep(self.pauses.next_delay()).await;
         }
     }
 

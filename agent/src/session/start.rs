@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use tonic::Status;
 use tracing::{Span, debug, error, info, warn};
+use wavegate_common::backoff::Doubling;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::proto::v1::agent_msg::Msg as Out;
 use wavegate_common::proto::v1::coordinator_msg::Msg as In;
@@ -118,7 +119,7 @@ pub(super) async fn retried<T, F>(what: &str, read: impl Fn() -> F) -> Result<T,
 where
     F: Future<Output = Result<T, ExchangeError>>,
 {
-    let mut pause = READ_BACKOFF;
+    let mut pauses = Doubling::new(READ_BACKOFF, Duration::MAX);
     let mut attempt = 1;
     loop {
         match read().await {
@@ -126,8 +127,7 @@ where
             Err(e) if attempt >= READ_ATTEMPTS => return Err(e),
             Err(e) => warn!(attempt, error = %e, "{what} unavailable; retrying"),
         }
-        tokio::time::sleep(pause).await;
-        pause *= 2;
+        tokio::time::sleep(pauses.next_delay()).await;
         attempt += 1;
     }
 }

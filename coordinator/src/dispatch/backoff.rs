@@ -2,30 +2,29 @@
 
 use std::time::Duration;
 
-use backon::ExponentialBackoff;
 use tokio::time::Instant;
+use wavegate_common::backoff::Doubling;
 
 use crate::config::DispatchConfig;
-use crate::retry::doubling;
 
 /// The delays of one exchange's attempts, in order.
 pub(super) struct Backoff {
-    delays: ExponentialBackoff,
-    max: Duration,
+    delays: Doubling,
 }
 
 impl Backoff {
     /// The schedule `cfg` sets, from its first delay.
     pub(super) fn new(cfg: &DispatchConfig) -> Self {
-        let max = Duration::from_millis(cfg.retry_backoff_max_ms);
-        let delays = doubling(Duration::from_millis(cfg.retry_backoff_min_ms), max);
-        Self { delays, max }
+        let delays = Doubling::new(
+            Duration::from_millis(cfg.retry_backoff_min_ms),
+            Duration::from_millis(cfg.retry_backoff_max_ms),
+        );
+        Self { delays }
     }
 
     /// Sleeps the next delay, or until `limit` when that comes first.
     pub(super) async fn wait(&mut self, limit: Instant) {
-        // Without a limit on the count the schedule never ends; `max` is only a fallback.
-        let delay = self.delays.next().unwrap_or(self.max);
+        let delay = self.delays.next_delay();
         // A delay too long to add to the clock (a huge configured cap) waits for the limit.
         let until = Instant::now()
             .checked_add(delay)

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tracing::warn;
+use wavegate_common::backoff::Doubling;
 
 use super::super::money::{Decimal, parse};
 use super::super::rest::{number, text};
@@ -42,7 +43,7 @@ where
 {
     // tokio's clock, so a paused test clock drives the schedule (the same clock otherwise).
     let started = tokio::time::Instant::now();
-    let mut pause = FIRST_POLL;
+    let mut pauses = Doubling::new(FIRST_POLL, MAX_POLL);
     loop {
         match lookup().await {
             Ok(Some(OrderReport::Filled(f))) if f.price > Decimal::ZERO => {
@@ -55,8 +56,7 @@ where
         if started.elapsed() >= window {
             return Polled::NotVisible;
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(MAX_POLL);
+        tokio::time::sleep(pauses.next_delay()).await;
     }
 }
 
