@@ -92,14 +92,26 @@ pub fn ms(t: DateTime<Utc>) -> i64 {
 /// order: anonymous `?` on SQLite (it looks named parameters up linearly, so binding a few
 /// thousand `$N` is quadratic: milliseconds per statement), `$1, $2, …` on PostgreSQL.
 fn values_rows(backend: Backend, rows: usize, columns: usize) -> String {
-    let row = |i: usize| match backend {
-        Backend::Sqlite => vec!["?"; columns].join(","),
-        Backend::Postgres => numbered(i * columns + 1, columns),
-    };
-    (0..rows)
-        .map(|i| format!("({})", row(i)))
-        .collect::<Vec<_>>()
-        .join(", ")
+    use std::fmt::Write as _;
+    // One buffer, no text per row or value: ingest builds a 1 500-value list per statement.
+    let mut sql = String::with_capacity(rows * (columns * 6 + 4));
+    for i in 0..rows {
+        sql.push_str(if i == 0 { "(" } else { ", (" });
+        for c in 0..columns {
+            if c > 0 {
+                sql.push(',');
+            }
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                // Writing to a String cannot fail.
+                Backend::Postgres => {
+                    let _ = write!(sql, "${}", i * columns + c + 1);
+                }
+            }
+        }
+        sql.push(')');
+    }
+    sql
 }
 
 /// `items` cut for multi-row statements: as many of `max` rows (a power of two) as fit, then
@@ -388,7 +400,32 @@ pub(crate) async fn insert_events(
 
 #[cfg(test)]
 mod tests {
-    use super::statement_chunks;
+    use super::{Backend, statement_chunks, values_rows};
+
+    #[test]
+    fn values_lists_bind_anonymous_on_sqlite_and_numbered_in_order_on_postgres() {
+        assert_eq!(values_rows(Backend::Sqlite, 1, 1), "(?)");
+        assert_eq!(values_rows(Backend::Sqlite, 2, 3), "(?,?,?), (?,?,?)");
+        assert_eq!(values_rows(Backend::Postgres, 1, 2), "($1,$2)");
+        assert_eq!(
+            values_rows(Backend::Postgres, 3, 2),
+            "($1,$2), ($3,$4), ($5,$6)"
+        );
+    }
+
+    #[test]
+    fn a_values_list_of_many_rows_has_one_placeholder_per_value() {
+        let sql = values_rows(Backend::Postgres, 200, 15);
+        assert!(
+            sql.starts_with("($1,$2,") && sql.ends_with(",$3000)"),
+            "{sql}"
+        );
+        assert_eq!(sql.matches('$').count(), 3_000);
+        assert_eq!(
+            values_rows(Backend::Sqlite, 100, 15).matches('?').count(),
+            1_500
+        );
+    }
 
     #[test]
     fn rows_are_cut_into_full_statements_then_falling_powers_of_two() {

@@ -9,11 +9,12 @@ use wavegate_common::time::wave_id;
 use wavegate_common::{Action, MarginMode, Signal};
 
 use super::waves::{ensure_wave, lock_collecting, touch_collecting};
-use super::{Backend, NewEvent, Store, from_ms, insert_event, ms, numbered};
+use super::{Backend, NewEvent, Store, from_ms, insert_event, ms, statement_chunks, values_rows};
 use crate::error::CoordinatorError;
 
-/// Rows per multi-row INSERT on SQLite: the fastest measured (docs/benchmarks.md, ingest);
-/// full-size chunks share one SQL text, prepared once per connection.
+/// Rows per multi-row INSERT on SQLite: the fastest measured (docs/benchmarks.md, ingest).
+/// Full-size chunks share one SQL text, the rest go in falling powers of two
+/// ([`statement_chunks`]): a few texts, each prepared once per connection.
 const SQLITE_ROWS_PER_STATEMENT: usize = 100;
 /// Rows per multi-row INSERT on PostgreSQL, where each statement is a round trip.
 const POSTGRES_ROWS_PER_STATEMENT: usize = 200;
@@ -98,7 +99,7 @@ impl Store {
                 Backend::Sqlite => SQLITE_ROWS_PER_STATEMENT,
                 Backend::Postgres => POSTGRES_ROWS_PER_STATEMENT,
             };
-            for chunk in positions.chunks(rows) {
+            for chunk in statement_chunks(positions, rows) {
                 let ids = insert_chunk(&mut tx, self.backend, wid, batch, chunk).await?;
                 inserted.extend(ids);
             }
@@ -200,37 +201,19 @@ async fn insert_chunk(
     chunk: &[usize],
 ) -> Result<Vec<i64>, sqlx::Error> {
     const COLS: usize = 15;
-    let mut sql = String::with_capacity(64 + chunk.len() * 80);
-    sql.push_str(
+    let sql = format!(
         "INSERT INTO signals (wave_id, signal_id, exchange_id, symbol, action, score_week, \
          score_month, created_at, max_trades, stop_loss_percent, trailing_activation_percent, \
-         trailing_distance_percent, leverage, margin_mode, position_size_usd) VALUES ",
+         trailing_distance_percent, leverage, margin_mode, position_size_usd) VALUES {} \
+         ON CONFLICT (wave_id, signal_id) DO NOTHING RETURNING signal_id",
+        values_rows(backend, chunk.len(), COLS)
     );
-    for i in 0..chunk.len() {
-        if i > 0 {
-            sql.push(',');
-        }
-        match backend {
-            // Anonymous `?`: named parameters are looked up linearly, making binding quadratic.
-            Backend::Sqlite => sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"),
-            // $1 is the wave id, shared by every row.
-            Backend::Postgres => {
-                sql.push_str(&format!("($1,{})", numbered(2 + i * (COLS - 1), COLS - 1)));
-            }
-        }
-    }
-    sql.push_str(" ON CONFLICT (wave_id, signal_id) DO NOTHING RETURNING signal_id");
     let mut q = sqlx::query_as::<_, (i64,)>(sqlx::AssertSqlSafe(sql));
-    if backend == Backend::Postgres {
-        q = q.bind(wid);
-    }
     for &p in chunk {
         let s = &batch[p];
         let params = s.params().copied().unwrap_or_default();
-        if backend == Backend::Sqlite {
-            q = q.bind(wid);
-        }
         q = q
+            .bind(wid)
             .bind(s.id())
             .bind(i64::from(s.exchange_id()))
             .bind(s.symbol())
