@@ -136,12 +136,14 @@ async fn dispatch_groups(
         tx,
         metrics: core.metrics.clone(),
     };
-    // The turns an exchange's call waits (below): only exchanges with params make a call.
-    let mut turns = 0u32;
-    let runs = groups.iter().map(|(ex, sigs)| {
+    // The turns each exchange's call waits (below): only exchanges with params make a call.
+    let turns = call_turns(
+        groups
+            .keys()
+            .map(|ex| matches!(params.get(ex), Some(Some(_)))),
+    );
+    let runs = groups.iter().zip(turns).map(|((ex, sigs), wait)| {
         let params = params.get(ex).cloned().flatten();
-        let wait = turns;
-        turns += u32::from(params.is_some());
         let name = params
             .as_ref()
             .map(|p| p.exchange_name.clone())
@@ -215,6 +217,21 @@ async fn resumed_params(
         core.params.put(p);
     }
     Ok(Some(params))
+}
+
+/// The runtime turns each exchange's call waits before it is built, in dispatch order, given
+/// whether each makes a call: one per earlier call, so the first call leaves at once and each
+/// later one after the earlier ones have reached their connections' tasks. An exchange without
+/// params makes no call and costs the later ones no turn.
+fn call_turns(makes_call: impl IntoIterator<Item = bool>) -> Vec<u32> {
+    makes_call
+        .into_iter()
+        .scan(0u32, |calls_before, makes| {
+            let wait = *calls_before;
+            *calls_before += u32::from(makes);
+            Some(wait)
+        })
+        .collect()
 }
 
 /// Aborts its task when dropped (on every exit of a dispatch, also when it is aborted).
@@ -452,4 +469,18 @@ fn accepted(
         );
     }
     (stats, r.outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::call_turns;
+
+    #[test]
+    fn each_call_waits_one_turn_per_earlier_call_and_an_exchange_without_one_costs_none() {
+        assert_eq!(call_turns([]), Vec::<u32>::new());
+        assert_eq!(call_turns([true]), [0]);
+        assert_eq!(call_turns([true; 8]), [0, 1, 2, 3, 4, 5, 6, 7]);
+        // A `no_params` exchange makes no call: the ones after it wait no turn for it.
+        assert_eq!(call_turns([false, true, false, true]), [0, 0, 1, 1]);
+    }
 }
