@@ -1,8 +1,8 @@
 //! The floor's one message: 32 bytes, a kind, a wave number and three instants or counts.
 
+use std::io::{ErrorKind, Read};
+
 use anyhow::bail;
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 
 /// Bytes in a frame.
 pub const LEN: usize = 32;
@@ -47,13 +47,13 @@ pub struct Frame {
 }
 
 impl Frame {
-    pub fn new(kind: Kind, wave: u32, a: i64, b: i64) -> Frame {
+    pub fn new(kind: Kind, wave: u32, a: i64, b: i64, c: i64) -> Frame {
         Frame {
             kind,
             wave,
             a,
             b,
-            c: 0,
+            c,
         }
     }
 
@@ -67,13 +67,19 @@ impl Frame {
         out
     }
 
-    /// Reads exactly one frame; a closed connection is `None`.
-    pub async fn read_or_end(conn: &mut TcpStream) -> anyhow::Result<Option<Frame>> {
+    /// Reads exactly one frame; `None` when the connection ends between frames (an end inside
+    /// a frame is an error).
+    pub fn read_or_end(conn: &mut impl Read) -> anyhow::Result<Option<Frame>> {
         let mut buf = [0u8; LEN];
-        match conn.read_exact(&mut buf).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e.into()),
+        let mut filled = 0;
+        while filled < LEN {
+            match conn.read(&mut buf[filled..]) {
+                Ok(0) if filled == 0 => return Ok(None),
+                Ok(0) => bail!("connection ended inside a frame ({filled} of {LEN} bytes)"),
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         let Some(kind) = Kind::of(buf[0]) else {
             bail!("unknown frame kind {}", buf[0]);
@@ -94,20 +100,19 @@ impl Frame {
         }))
     }
 
-    /// Reads exactly one frame; a closed connection is an error.
-    pub async fn read(conn: &mut TcpStream) -> anyhow::Result<Frame> {
-        match Frame::read_or_end(conn).await? {
-            Some(f) => Ok(f),
-            None => bail!("the other process closed its connection"),
+    /// Reads exactly one frame of `kind` for `wave`; anything else, or the end, is an error.
+    pub fn read(conn: &mut impl Read, kind: Kind, wave: u32) -> anyhow::Result<Frame> {
+        let Some(f) = Frame::read_or_end(conn)? else {
+            bail!("the other process closed its connection");
+        };
+        if (f.kind, f.wave) != (kind, wave) {
+            bail!(
+                "expected {kind:?} of wave {wave}, got {:?} of wave {}",
+                f.kind,
+                f.wave
+            );
         }
-    }
-
-    /// This frame when it is of `kind`, else an error.
-    pub fn expect_kind(self, kind: Kind) -> anyhow::Result<Frame> {
-        if self.kind != kind {
-            bail!("expected {kind:?}, got {:?}", self.kind);
-        }
-        Ok(self)
+        Ok(f)
     }
 }
 

@@ -1,41 +1,46 @@
-//! The machine's floor under issue 14's two latency targets: the hops and writes wavegate's
+//! The machine's floor under issue 14's two latency targets: the commits and hops wavegate's
 //! path cannot do without, done by the simplest processes that can do them, on the same
-//! machine, with the same SQLite and driver (sqlx) and the same clock as the waves bench.
+//! machine, with the same SQLite and the same clock as the waves bench.
 //!
 //! ```text
-//! cargo bench -p wavegate-tests --bench floor               # 300 waves each (about 30 s)
+//! cargo bench -p wavegate-tests --bench floor               # 300 waves each (under a minute)
 //! cargo bench -p wavegate-tests --bench floor -- --waves 100
 //! ```
 //!
-//! **Close → first order** (`first`): at the decision to close, one process commits the claim
-//! (`BEGIN`, one `UPDATE`, `COMMIT` with `synchronous = FULL` in WAL mode, as the coordinator's
-//! default), then writes a 16-byte frame to each of `agents` processes over open TCP
-//! connections (`TCP_NODELAY`). Each agent process, asleep in its read, commits one journal row
-//! (`synchronous = NORMAL`, the agent's default) and answers with its instants. The first
-//! agent's commit is the floor of "first order at the exchange": wavegate's waves bench ends
-//! that interval when the paper exchange records the entry, after the entry's journal commit.
-//! What the floor leaves out is everything wavegate does besides: HTTP/2 and protobuf, the
-//! claim's reads and params, the session's start, validation, the rate limiter.
+//! Every process is single-threaded and blocks in its reads; every commit is rusqlite's on the
+//! caller's thread, as the agent's journal writer commits (`agent/src/journal/writer.rs`), with
+//! WAL checkpoints outside the timed part (the coordinator and the agent keep them out of
+//! commits too). So the floor leaves out the async runtimes' wake-ups, sqlx's worker thread
+//! (the coordinator's claim goes through it) and everything wavegate does besides: HTTP/2 and
+//! protobuf, the claim's params, the session's start, validation, the rate limiter, spans.
 //!
-//! **A walked signal** (`walk`): the worked example's shape. After the claim's commit
-//! (`synchronous = NORMAL`, the own-cost target's setting), two agents walk 7 and 4 signals,
-//! each signal one awaited journal commit (the entry's row: wavegate commits one row before an
-//! entry leaves, and a fresh fill's first stop rides on it) and one outcome frame back; then
-//! one commit of the result and the result frame. The makespan ends at the last result; per
-//! walked signal it is divided by 7, as `wavegate bench` divides the own cost. The exchange
-//! calls themselves cost nothing here, as the paper exchange at 0 ms.
+//! **Close → first order** (`first`): at the decision to close, one process commits the claim
+//! (`BEGIN IMMEDIATE`, one `UPDATE`, `COMMIT`; `synchronous = FULL`, the coordinator's
+//! default, or `NORMAL`), then writes a 32-byte frame to each of `agents` processes over open
+//! TCP connections (`TCP_NODELAY`). Each agent process commits one journal row (`NORMAL`, the
+//! agent's default) and answers with its instants. The first agent's commit is the floor of
+//! "first entry recorded": the waves bench ends that interval at the paper exchange, after the
+//! entry's journal commit.
+//!
+//! **A walked signal** (`walk`): the worked example's shape. After a `NORMAL` claim, two agents
+//! walk 7 signals (13 exchange calls) and 4 (8 calls). Each signal is one journal commit before
+//! its entry (a fresh fill's first stop rides on the entry's row), its entry call, its stop call
+//! while calls last, and an outcome frame back; each call is the paper exchange's: its record
+//! committed, the rest of its latency waited. Then the result's commit and frame. The makespan
+//! ends when the claiming process reads the last result; the own cost is computed as `wavegate
+//! bench` computes it, `(makespan − 13 × latency) / 7`.
 
 mod agent;
+mod db;
 mod frame;
 
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use sqlx::Connection as _;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use anyhow::{Context, bail};
 use wavegate_cli::bench::stats::Summary;
 
 use frame::{Frame, Kind, now_us};
@@ -47,47 +52,50 @@ const WALKS: [(u32, u32); 2] = [(7, 13), (4, 8)];
 const LATENCIES_MS: [u32; 2] = [0, 2];
 /// Pause between waves, so the agents are asleep when a wave comes (as between real waves).
 const GAP: Duration = Duration::from_millis(20);
+/// Waves between two checkpoints of the claims' file (the coordinator's task: once a second).
+const CLAIM_CHECKPOINT_EVERY: usize = 50;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(pos) = args.iter().position(|a| a == "--agent") {
         let addr = args.get(pos + 1).context("--agent ADDR DIR")?;
         let dir = args.get(pos + 2).context("--agent ADDR DIR")?;
-        return agent::run(addr, Path::new(dir)).await;
+        return agent::run(addr, Path::new(dir));
     }
-    let waves = match args.iter().position(|a| a == "--waves") {
+    let waves: usize = match args.iter().position(|a| a == "--waves") {
         Some(p) => args.get(p + 1).context("--waves N")?.parse()?,
         None => 300,
     };
+    if waves == 0 {
+        bail!("--waves: at least 1");
+    }
     let dir = tempfile::tempdir()?;
     println!("# The machine's floor ({waves} waves each; ms)\n");
     println!("| interval | agents | claim's `synchronous` | p50 | p99 | max |");
     println!("|---|---|---|---|---|---|");
     // `FULL` is the coordinator's default; `NORMAL` shows what the claim's fsync costs.
     for (agents, sync) in [(1, "FULL"), (8, "FULL"), (8, "NORMAL")] {
-        let mut floor = Floor::start(dir.path(), agents, sync).await?;
-        let first = floor.first(waves).await?;
+        let mut floor = Floor::start(dir.path(), agents, sync)?;
+        let first = floor.first(waves)?;
         for (what, s) in [
             ("claim commit", &first.claim),
-            ("claim → first agent reads", &first.way),
-            ("first agent's journal commit", &first.commit),
+            ("claim → the first-committing agent reads", &first.way),
+            ("that agent's journal commit", &first.commit),
             ("**close → first order**", &first.total),
         ] {
             row(what, agents, sync, s);
         }
-        floor.stop().await;
+        floor.stop()?;
     }
-    let mut floor = Floor::start(dir.path(), WALKS.len(), "NORMAL").await?;
+    let mut floor = Floor::start(dir.path(), WALKS.len(), "NORMAL")?;
     for latency in LATENCIES_MS {
-        let (makespan, own) = floor.walk(waves, latency).await?;
+        let (makespan, own) = floor.walk(waves, latency)?;
         let what = format!("worked example at {latency} ms: close → last result");
         row(&what, 2, "NORMAL", &makespan);
         let what = format!("**own cost per walked signal** at {latency} ms");
         row(&what, 2, "NORMAL", &own);
     }
-    floor.stop().await;
-    Ok(())
+    floor.stop()
 }
 
 fn row(what: &str, agents: usize, sync: &str, s: &Summary) {
@@ -107,94 +115,93 @@ struct First {
 
 /// A claiming process (this one) with its agent processes connected.
 struct Floor {
-    db: sqlx::SqliteConnection,
+    db: rusqlite::Connection,
     agents: Vec<TcpStream>,
-    children: Vec<tokio::process::Child>,
+    children: Vec<Child>,
+    claims: usize,
 }
 
 impl Floor {
-    async fn start(dir: &Path, agents: usize, sync: &str) -> anyhow::Result<Floor> {
-        let path = dir.join(format!("claims-{agents}-{sync}.db"));
-        let mut db =
-            sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-                .await?;
-        for pragma in [
-            "PRAGMA journal_mode = WAL".to_owned(),
-            format!("PRAGMA synchronous = {sync}"),
-            "CREATE TABLE IF NOT EXISTS waves (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)".into(),
-            "INSERT OR IGNORE INTO waves VALUES (1, 0)".into(),
-        ] {
-            sqlx::query(sqlx::AssertSqlSafe(pragma))
-                .execute(&mut db)
-                .await?;
-        }
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+    fn start(dir: &Path, agents: usize, sync: &str) -> anyhow::Result<Floor> {
+        let db = db::open(&dir.join(format!("claims-{agents}-{sync}.db")), sync)?;
+        db.execute("INSERT OR IGNORE INTO rows VALUES (1, 0, 0, 0)", [])?;
+        let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?.to_string();
+        listener.set_nonblocking(true)?;
         let exe = std::env::current_exe()?;
-        let mut children = Vec::new();
-        let mut conns = Vec::new();
+        let mut floor = Floor {
+            db,
+            agents: Vec::new(),
+            children: Vec::new(),
+            claims: 0,
+        };
         for i in 0..agents {
             let agent_dir = dir.join(format!("agent-{agents}-{sync}-{i}"));
             std::fs::create_dir_all(&agent_dir)?;
-            children.push(
-                tokio::process::Command::new(&exe)
+            floor.children.push(
+                Command::new(&exe)
                     .arg("--agent")
                     .arg(&addr)
                     .arg(&agent_dir)
                     .stdin(Stdio::null())
-                    .kill_on_drop(true)
                     .spawn()?,
             );
             // In spawn order, so agent i is connection i.
-            let (conn, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
-                .await
-                .context("agent did not connect")??;
+            let conn = accept(&listener, Duration::from_secs(30))?;
+            conn.set_nonblocking(false)?;
             conn.set_nodelay(true)?;
-            conns.push(conn);
+            floor.agents.push(conn);
         }
-        Ok(Floor {
-            db,
-            agents: conns,
-            children,
-        })
+        Ok(floor)
     }
 
-    /// The claim's one write, committed: `BEGIN`, `UPDATE`, `COMMIT` (three driver round trips,
-    /// the claim's least).
-    async fn claim(&mut self) -> anyhow::Result<()> {
-        let mut tx = self.db.begin().await?;
-        sqlx::query("UPDATE waves SET n = n + 1 WHERE id = 1")
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+    /// The claim's one write, committed: `BEGIN IMMEDIATE`, `UPDATE`, `COMMIT`.
+    fn claim(&mut self) -> anyhow::Result<()> {
+        let tx = (self.db).transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.prepare_cached("UPDATE rows SET n = n + 1 WHERE id = 1")?
+            .execute([])?;
+        tx.commit()?;
         Ok(())
     }
 
-    async fn first(&mut self, waves: usize) -> anyhow::Result<First> {
+    /// Waits between waves; checkpoints the claims' file there, outside the timed part.
+    fn pause(&mut self) -> anyhow::Result<()> {
+        self.claims += 1;
+        if self.claims % CLAIM_CHECKPOINT_EVERY == 0 {
+            db::checkpoint(&self.db)?;
+        }
+        std::thread::sleep(GAP);
+        Ok(())
+    }
+
+    fn first(&mut self, waves: usize) -> anyhow::Result<First> {
         let (mut claim, mut way, mut commit, mut total) = (vec![], vec![], vec![], vec![]);
         for wave in 0..waves {
-            tokio::time::sleep(GAP).await;
+            self.pause()?;
+            let wave = wave_no(wave);
             let t0 = now_us();
-            self.claim().await?;
+            self.claim()?;
             let claimed = now_us();
-            let go = Frame::new(Kind::Go, wave_no(wave), 0, 0);
+            let go = Frame::new(Kind::Go, wave, 0, 0, 0).bytes();
             for a in &mut self.agents {
-                a.write_all(&go.bytes()).await?;
+                a.write_all(&go)?;
             }
-            let (mut read_at, mut done_at) = (i64::MAX, i64::MAX);
+            // The agent whose row committed first, with when it read the frame (its `a`).
+            let mut first: Option<Frame> = None;
             for a in &mut self.agents {
-                // Each agent answers, after its commit, with when it read the frame (`a`) and
-                // when its row committed (`b`).
-                let done = Frame::read(a).await?.expect_kind(Kind::Committed)?;
-                if done.b < done_at {
-                    (read_at, done_at) = (done.a, done.b);
+                let done = Frame::read(a, Kind::Committed, wave)?;
+                if first.is_none_or(|f| done.b < f.b) {
+                    first = Some(done);
                 }
             }
+            let Some(first) = first else {
+                bail!("no agent answered");
+            };
             let ms = |us: i64| us as f64 / 1e3;
             claim.push(ms(claimed - t0));
-            way.push(ms(read_at - claimed));
-            commit.push(ms(done_at - read_at));
-            total.push(ms(done_at - t0));
+            way.push(ms(first.a - claimed));
+            commit.push(ms(first.b - first.a));
+            total.push(ms(first.b - t0));
         }
         Ok(First {
             claim: Summary::of(&claim),
@@ -206,30 +213,28 @@ impl Floor {
 
     /// The worked example's walks at `latency_ms` per call: makespans, and the own cost per
     /// walked signal as `wavegate bench` computes it, (makespan − calls × latency) / walked.
-    async fn walk(&mut self, waves: usize, latency_ms: u32) -> anyhow::Result<(Summary, Summary)> {
+    fn walk(&mut self, waves: usize, latency_ms: u32) -> anyhow::Result<(Summary, Summary)> {
         let (mut spans, mut own) = (vec![], vec![]);
         let (walked, calls) = WALKS[0];
         for wave in 0..waves {
-            tokio::time::sleep(GAP).await;
+            self.pause()?;
+            let wave = wave_no(wave);
             let t0 = now_us();
-            self.claim().await?;
+            self.claim()?;
             for (a, (n, calls)) in self.agents.iter_mut().zip(WALKS) {
-                let mut walk = Frame::new(Kind::Walk, wave_no(wave), n.into(), calls.into());
-                walk.c = i64::from(latency_ms) * 1_000;
-                a.write_all(&walk.bytes()).await?;
+                let c = i64::from(latency_ms) * 1_000;
+                a.write_all(&Frame::new(Kind::Walk, wave, n.into(), calls.into(), c).bytes())?;
             }
-            // Both agents walk at once; each one's outcomes are read as they come.
-            let results = futures::future::try_join_all(self.agents.iter_mut().zip(WALKS).map(
-                |(a, (n, _))| async move {
-                    for _ in 0..n {
-                        Frame::read(a).await?.expect_kind(Kind::Outcome)?;
-                    }
-                    Frame::read(a).await?.expect_kind(Kind::Result)?;
-                    anyhow::Ok(now_us())
-                },
-            ))
-            .await?;
-            let end = results.into_iter().max().unwrap_or(t0);
+            // Read in turn: a result that came while another agent's frames were read waits in
+            // its socket, so the last read is the last result, to a few µs.
+            let mut end = t0;
+            for (a, (n, _)) in self.agents.iter_mut().zip(WALKS) {
+                for _ in 0..n {
+                    Frame::read(a, Kind::Outcome, wave)?;
+                }
+                Frame::read(a, Kind::Result, wave)?;
+                end = now_us();
+            }
             let span = (end - t0) as f64 / 1e3;
             spans.push(span);
             own.push((span - f64::from(calls * latency_ms)) / f64::from(walked));
@@ -237,17 +242,39 @@ impl Floor {
         Ok((Summary::of(&spans), Summary::of(&own)))
     }
 
-    async fn stop(mut self) {
-        for a in &mut self.agents {
-            let _ = a.shutdown().await;
-        }
-        for c in &mut self.children {
-            if tokio::time::timeout(Duration::from_secs(5), c.wait())
-                .await
-                .is_err()
-            {
-                let _ = c.kill().await;
+    /// Closes the connections and waits for every agent to exit cleanly.
+    fn stop(self) -> anyhow::Result<()> {
+        drop(self.agents);
+        for mut child in self.children {
+            let until = Instant::now() + Duration::from_secs(10);
+            let status = loop {
+                if let Some(status) = child.try_wait()? {
+                    break status;
+                }
+                if Instant::now() > until {
+                    let _ = child.kill();
+                    bail!("an agent did not exit after its connection closed");
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            };
+            if !status.success() {
+                bail!("an agent failed: {status}");
             }
+        }
+        Ok(())
+    }
+}
+
+/// The next connection on the non-blocking `listener`, within `within`.
+fn accept(listener: &TcpListener, within: Duration) -> anyhow::Result<TcpStream> {
+    let until = Instant::now() + within;
+    loop {
+        match listener.accept() {
+            Ok((conn, _)) => return Ok(conn),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => bail!("an agent did not connect: {e}"),
         }
     }
 }
