@@ -167,7 +167,7 @@ impl Floor {
     /// Waits between waves; checkpoints the claims' file there, outside the timed part.
     fn pause(&mut self) -> anyhow::Result<()> {
         self.claims += 1;
-        if self.claims % CLAIM_CHECKPOINT_EVERY == 0 {
+        if self.claims.is_multiple_of(CLAIM_CHECKPOINT_EVERY) {
             db::checkpoint(&self.db)?;
         }
         std::thread::sleep(GAP);
