@@ -114,9 +114,11 @@ fn values_rows(backend: Backend, rows: usize, columns: usize) -> String {
     sql
 }
 
-/// `items` cut for multi-row statements: as many of `max` rows (a power of two) as fit, then
-/// the rest by falling powers of two. The statements' texts come from a few sizes only, so
-/// each is parsed once per connection and then taken from its statement cache.
+/// `items` cut for multi-row statements: as many of `max` rows as fit, then the rest by
+/// falling powers of two (at most `log2(max) + 1` more statements). The statements' texts come
+/// from a few sizes only, so each is parsed once per connection and then taken from its
+/// statement cache, where a text per remainder size would be parsed again and again (on
+/// PostgreSQL a round trip of its own).
 fn statement_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
     let mut rest = items;
     std::iter::from_fn(move || {

@@ -15,7 +15,8 @@ pub fn run(addr: &str, dir: &Path) -> anyhow::Result<()> {
     conn.set_nodelay(true)?;
     // The agent's default journal durability (`journal_sync = "normal"`).
     let mut journal = db::open(&dir.join("journal.db"), "NORMAL")?;
-    let mut commits = 0u32;
+    // Rows committed since the last checkpoint.
+    let mut commits = 0i64;
     while let Some(f) = Frame::read_or_end(&mut conn)? {
         let read_at = now_us();
         match f.kind {
@@ -43,14 +44,17 @@ pub fn run(addr: &str, dir: &Path) -> anyhow::Result<()> {
                 let result = Frame::new(Kind::Result, f.wave, f.a, now_us(), 0);
                 conn.write_all(&result.bytes())?;
                 // The walk's rows, its calls' records and the result's row.
-                commits += u32::try_from(f.a + f.b + 1).unwrap_or(u32::MAX);
+                commits += f.a + f.b + 1;
+            }
+            Kind::Checkpoint => {
+                // At the agent's cadence, but between waves: outside the timed part.
+                if commits >= db::CHECKPOINT_EVERY {
+                    db::checkpoint(&journal)?;
+                    commits = 0;
+                }
+                conn.write_all(&Frame::new(Kind::Checkpointed, f.wave, 0, 0, 0).bytes())?;
             }
             other => anyhow::bail!("an agent does not take {other:?}"),
-        }
-        // After the answer: outside what the claiming process times.
-        if commits >= db::CHECKPOINT_EVERY {
-            db::checkpoint(&journal)?;
-            commits = 0;
         }
     }
     Ok(())

@@ -1,14 +1,16 @@
 //! The floor's SQLite files, opened as wavegate's agent journal writer opens its own
-//! (`agent/src/journal/writer.rs`): rusqlite, WAL, no auto-checkpoint (checkpoints run outside
-//! the timed part, as the coordinator's store task and the agent's writer keep them out of
-//! commits), one commit per write on the caller's thread.
+//! (`agent/src/journal/writer.rs`): rusqlite, WAL, no auto-checkpoint, one commit per write on
+//! the caller's thread. Checkpoints run between waves, outside the timed part: a floor leaves
+//! them out, where wavegate's agent pays one in every 256th journal batch and the
+//! coordinator's once-a-second checkpoint shares the disk with its claims.
 
 use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior};
 
-/// Commits between two checkpoints (the agent's writer: every 256th batch).
-pub const CHECKPOINT_EVERY: u32 = 256;
+/// Commits between two checkpoints of an agent's journal (the agent's writer: every 256th
+/// batch).
+pub const CHECKPOINT_EVERY: i64 = 256;
 
 /// Opens (creating) `path` with `synchronous` (`FULL` or `NORMAL`) and the one table `rows`.
 pub fn open(path: &Path, synchronous: &str) -> anyhow::Result<Connection> {

@@ -20,6 +20,10 @@ pub enum Kind {
     Outcome = 4,
     /// From an agent: the walk's result, after its commit.
     Result = 5,
+    /// To an agent, between waves: checkpoint the journal's WAL when it is due.
+    Checkpoint = 6,
+    /// From an agent: checkpointed.
+    Checkpointed = 7,
 }
 
 impl Kind {
@@ -30,6 +34,8 @@ impl Kind {
             Kind::Walk,
             Kind::Outcome,
             Kind::Result,
+            Kind::Checkpoint,
+            Kind::Checkpointed,
         ]
         .into_iter()
         .find(|k| *k as u8 == b)

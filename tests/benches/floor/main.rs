@@ -9,10 +9,12 @@
 //!
 //! Every process is single-threaded and blocks in its reads; every commit is rusqlite's on the
 //! caller's thread, as the agent's journal writer commits (`agent/src/journal/writer.rs`), with
-//! WAL checkpoints outside the timed part (the coordinator and the agent keep them out of
-//! commits too). So the floor leaves out the async runtimes' wake-ups, sqlx's worker thread
-//! (the coordinator's claim goes through it) and everything wavegate does besides: HTTP/2 and
-//! protobuf, the claim's params, the session's start, validation, the rate limiter, spans.
+//! WAL checkpoints between waves, outside the timed part (wavegate's agent pays one in every
+//! 256th journal batch; the coordinator's task checkpoints once a second beside its claims).
+//! So the floor leaves out those checkpoints, the async runtimes' wake-ups, sqlx's worker
+//! thread (the coordinator's claim goes through it, from a deferred `BEGIN`) and everything
+//! wavegate does besides: HTTP/2 and protobuf, the claim's params, the session's start,
+//! validation, the rate limiter, spans.
 //!
 //! **Close → first order** (`first`): at the decision to close, one process commits the claim
 //! (`BEGIN IMMEDIATE`, one `UPDATE`, `COMMIT`; `synchronous = FULL`, the coordinator's
@@ -52,8 +54,12 @@ const WALKS: [(u32, u32); 2] = [(7, 13), (4, 8)];
 const LATENCIES_MS: [u32; 2] = [0, 2];
 /// Pause between waves, so the agents are asleep when a wave comes (as between real waves).
 const GAP: Duration = Duration::from_millis(20);
-/// Waves between two checkpoints of the claims' file (the coordinator's task: once a second).
-const CLAIM_CHECKPOINT_EVERY: usize = 50;
+/// Waves between two checkpoints of the claims' file, outside the timed part (the
+/// coordinator's task checkpoints once a second: 50 waves here). The agents checkpoint at
+/// their own cadence, also between waves (`db::CHECKPOINT_EVERY`).
+const CLAIMS_CHECKPOINT_EVERY: usize = 50;
+/// Longest wait for an agent's frame: a stalled agent fails the run instead of hanging it.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -150,6 +156,7 @@ impl Floor {
             let conn = accept(&listener, Duration::from_secs(30))?;
             conn.set_nonblocking(false)?;
             conn.set_nodelay(true)?;
+            conn.set_read_timeout(Some(READ_TIMEOUT))?;
             floor.agents.push(conn);
         }
         Ok(floor)
@@ -164,11 +171,19 @@ impl Floor {
         Ok(())
     }
 
-    /// Waits between waves; checkpoints the claims' file there, outside the timed part.
+    /// Waits between waves; the files are checkpointed there, outside the timed part.
     fn pause(&mut self) -> anyhow::Result<()> {
         self.claims += 1;
-        if self.claims.is_multiple_of(CLAIM_CHECKPOINT_EVERY) {
+        if self.claims.is_multiple_of(CLAIMS_CHECKPOINT_EVERY) {
             db::checkpoint(&self.db)?;
+        }
+        let wave = wave_no(self.claims);
+        let go = Frame::new(Kind::Checkpoint, wave, 0, 0, 0).bytes();
+        for a in &mut self.agents {
+            a.write_all(&go)?;
+        }
+        for a in &mut self.agents {
+            Frame::read(a, Kind::Checkpointed, wave)?;
         }
         std::thread::sleep(GAP);
         Ok(())
@@ -243,25 +258,47 @@ impl Floor {
     }
 
     /// Closes the connections and waits for every agent to exit cleanly.
-    fn stop(self) -> anyhow::Result<()> {
-        drop(self.agents);
-        for mut child in self.children {
-            let until = Instant::now() + Duration::from_secs(10);
-            let status = loop {
-                if let Some(status) = child.try_wait()? {
-                    break status;
-                }
-                if Instant::now() > until {
-                    let _ = child.kill();
-                    bail!("an agent did not exit after its connection closed");
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            };
-            if !status.success() {
-                bail!("an agent failed: {status}");
+    fn stop(mut self) -> anyhow::Result<()> {
+        self.agents.clear();
+        let mut failed = Vec::new();
+        for child in &mut self.children {
+            match wait_exit(child, Duration::from_secs(10)) {
+                Ok(status) if status.success() => {}
+                Ok(status) => failed.push(format!("an agent failed: {status}")),
+                Err(e) => failed.push(e.to_string()),
             }
         }
+        self.children.clear();
+        if !failed.is_empty() {
+            bail!("{}", failed.join("; "));
+        }
         Ok(())
+    }
+}
+
+impl Drop for Floor {
+    /// A run that failed midway leaves no agent behind.
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The child's exit status within `within`; past it the child is killed and it is an error.
+fn wait_exit(child: &mut Child, within: Duration) -> anyhow::Result<std::process::ExitStatus> {
+    let until = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("an agent did not exit after its connection closed");
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
