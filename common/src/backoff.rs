@@ -20,6 +20,11 @@ impl Doubling {
         Self { next: first, max }
     }
 
+    /// `first`, `2 × first`, … without a cap (for a schedule its count of attempts bounds).
+    pub fn uncapped(first: Duration) -> Self {
+        Self::new(first, Duration::MAX)
+    }
+
     /// The next delay.
     pub fn next_delay(&mut self) -> Duration {
         let delay = self.next.min(self.max);
@@ -46,7 +51,7 @@ mod tests {
 
     #[test]
     fn delays_are_exact_to_the_nanosecond() {
-        let mut d = Doubling::new(Duration::from_millis(200), Duration::MAX);
+        let mut d = Doubling::uncapped(Duration::from_millis(200));
         let got: Vec<Duration> = (0..5).map(|_| d.next_delay()).collect();
         let want: Vec<Duration> = [200, 400, 800, 1_600, 3_200]
             .map(Duration::from_millis)
@@ -56,7 +61,7 @@ mod tests {
 
     #[test]
     fn without_a_cap_it_saturates_instead_of_overflowing() {
-        let mut d = Doubling::new(Duration::from_secs(1), Duration::MAX);
+        let mut d = Doubling::uncapped(Duration::from_secs(1));
         assert_eq!(take(&mut d, 4), [1_000, 2_000, 4_000, 8_000]);
         // Far past any real retry count: still a delay, never a panic.
         take(&mut d, 200);

@@ -136,32 +136,35 @@ async fn dispatch_groups(
         tx,
         metrics: core.metrics.clone(),
     };
-    // The turns each exchange's call waits (below): only exchanges with params make a call.
-    let turns = call_turns(
-        groups
-            .keys()
-            .map(|ex| matches!(params.get(ex), Some(Some(_)))),
-    );
-    let runs = groups.iter().zip(turns).map(|((ex, sigs), wait)| {
-        let params = params.get(ex).cloned().flatten();
-        let name = params
-            .as_ref()
-            .map(|p| p.exchange_name.clone())
-            .unwrap_or_else(|| exchange_name(&core.cfg, *ex, None));
-        let span = spans::exchange(wave_span, *ex, &name, params.as_ref());
-        let run = run_exchange(core, row, *ex, sigs, params, deadline, &sink, span.clone());
-        async move {
-            // One turn of the runtime per earlier call before this one is built, lowest exchange
-            // id first: the calls already made reach their connections' tasks (and the wire)
-            // before the next is built, not after all of them in this task's one poll. The
-            // price: the n-th call waits n turns, longer when the runtime is busy.
-            for _ in 0..wait {
-                tokio::task::yield_now().await;
+    // Each exchange's params, looked up once; only exchanges with params make a call, and
+    // each call waits its turns (below).
+    let each: Vec<Option<pb::ExchangeParams>> = (groups.keys())
+        .map(|ex| params.get(ex).cloned().flatten())
+        .collect();
+    let turns = call_turns(each.iter().map(Option::is_some));
+    let runs = groups
+        .iter()
+        .zip(each)
+        .zip(turns)
+        .map(|(((ex, sigs), params), wait)| {
+            let name = params
+                .as_ref()
+                .map(|p| p.exchange_name.clone())
+                .unwrap_or_else(|| exchange_name(&core.cfg, *ex, None));
+            let span = spans::exchange(wave_span, *ex, &name, params.as_ref());
+            let run = run_exchange(core, row, *ex, sigs, params, deadline, &sink, span.clone());
+            async move {
+                // One turn of the runtime per earlier call before this one is built, lowest exchange
+                // id first: the calls already made reach their connections' tasks (and the wire)
+                // before the next is built, not after all of them in this task's one poll. The
+                // price: the n-th call waits n turns, longer when the runtime is busy.
+                for _ in 0..wait {
+                    tokio::task::yield_now().await;
+                }
+                run.await
             }
-            run.await
-        }
-        .instrument(span)
-    });
+            .instrument(span)
+        });
     let results: Vec<ExchangeResult> = tokio::select! {
         r = futures::future::join_all(runs) => r,
         _ = &mut renewer.0 => {

@@ -21,7 +21,7 @@ impl LookupBackoff {
     /// Pauses starting at `first` (`lookup_backoff_ms`), uncapped: the lookups are few.
     pub(super) fn new(first: Duration) -> Self {
         Self {
-            pauses: Doubling::new(first, Duration::MAX),
+            pauses: Doubling::uncapped(first),
         }
     }
 

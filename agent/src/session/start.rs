@@ -119,7 +119,7 @@ pub(super) async fn retried<T, F>(what: &str, read: impl Fn() -> F) -> Result<T,
 where
     F: Future<Output = Result<T, ExchangeError>>,
 {
-    let mut pauses = Doubling::new(READ_BACKOFF, Duration::MAX);
+    let mut pauses = Doubling::uncapped(READ_BACKOFF);
     let mut attempt = 1;
     loop {
         match read().await {

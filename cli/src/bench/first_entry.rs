@@ -167,6 +167,33 @@ mod tests {
     }
 
     #[test]
+    fn the_split_follows_the_exchange_that_recorded_the_first_entry() {
+        let (mut c, mut a) = logs(&[("w1", 1_000)]);
+        // Exchange 5's call and agent, each part a length of its own (120, 130, … µs).
+        c.calls.insert(("w1".to_owned(), 5), 1_220);
+        let stamps = AgentStamps {
+            arrived_us: 1_350,
+            started_us: 1_490,
+            finished_us: 1_900,
+            sent_us: 1_950,
+        };
+        let lines = AgentLines {
+            waves: HashMap::from([("w1".to_owned(), stamps)]),
+            orders: vec![order(1_640)],
+        };
+        a.insert(5, lines);
+        let on_5 = FirstEntry {
+            wave_id: "w1".to_owned(),
+            exchange_id: 5,
+            recorded_us: 1_800,
+        };
+        let s = split(&c, &a, &[on_5]).expect("split");
+        let p50: Vec<f64> = s.parts.iter().map(|p| (p.p50 * 1e3).round()).collect();
+        assert_eq!(p50, vec![100.0, 120.0, 130.0, 140.0, 150.0, 160.0]);
+        assert!((s.total.p50 - 0.8).abs() < 1e-9);
+    }
+
+    #[test]
     fn a_wave_missing_a_line_is_left_out_and_never_takes_a_later_waves_order() {
         let (c, mut a) = logs(&[("w1", 1_000), ("w2", 10_000)]);
         // Wave 1's orders were not logged: the next order begun (wave 2's) is not its first.

@@ -2,8 +2,9 @@
 //! wavegate's own cost. **grid**: the sample waves at several paper latencies, sequential and
 //! windowed, against the sequential lower bound; **regions**: coordinator and agents far apart
 //! (`crate::delay_proxy::DelayProxy`), against the reference's one process far from every
-//! exchange. [`stats`], [`wave_run`], [`round_trip`], [`timing_lines`] and [`first_entry`] are
-//! shared with the repository's `waves` bench.
+//! exchange. [`stats`], [`wave_run`], [`round_trip`] and [`timing_lines`] are shared with the
+//! repository's `waves` bench; [`first_entry`] is that bench's, kept here beside the
+//! [`breakdown`] whose cut points it uses.
 
 pub mod breakdown;
 pub mod cell;

@@ -265,13 +265,26 @@ mod tests {
 
     #[test]
     fn the_breakdown_shows_each_part_per_latency_and_a_dash_where_the_split_was_not_logged() {
+        // Every part a value of its own, so a row showing another part's value fails.
         let split = Outside {
-            claim_ms: 0.125,
-            reported_ms: 0.5,
-            ..Outside::default()
+            claim_ms: 0.011,
+            dispatch_ms: 0.012,
+            to_agent_ms: 0.013,
+            session_start_ms: 0.014,
+            to_first_order_ms: 0.015,
+            result_ms: 0.016,
+            to_coordinator_ms: 0.017,
+            reported_ms: 0.018,
         };
         let logged = Breakdown {
-            journal_ms: 0.25,
+            symbol_lock_ms: 0.001,
+            positions_read_ms: 0.002,
+            limiter_ms: 0.003,
+            journal_ms: 0.004,
+            paper_exchange_ms: 0.005,
+            order_other_ms: 0.006,
+            session_loop_ms: 0.007,
+            outside_walk_ms: 0.008,
             outside: Some(split),
             total_ms: 1.0,
             ..Breakdown::default()
@@ -290,13 +303,24 @@ mod tests {
             let line = text.lines().find(|l| l.starts_with(label)).unwrap();
             line[label.len()..].split_whitespace().collect::<Vec<_>>()
         };
-        assert_eq!(row("journal commits"), ["0.250", "0.000"], "{text}");
-        assert_eq!(
-            row("  claim (decision → committed)"),
-            ["0.125", "-"],
-            "{text}"
-        );
-        assert_eq!(row("  → every exchange reported"), ["0.500", "-"], "{text}");
+        let walk = [
+            ("symbol lock", "0.001"),
+            ("positions read", "0.002"),
+            ("rate limiter", "0.003"),
+            ("journal commits", "0.004"),
+            ("paper exchange calls", "0.005"),
+            ("rest of the order", "0.006"),
+            ("session loop (outcome send, next launch)", "0.007"),
+            ("outside the walk (dispatch, validation, result)", "0.008"),
+        ];
+        for (label, value) in walk {
+            assert_eq!(row(label), [value, "0.000"], "{label}: {text}");
+        }
+        // The split's rows, in `Outside::LABELS` order; no split logged at 2 ms: a dash.
+        for (i, label) in Outside::LABELS.iter().enumerate() {
+            let value = format!("{:.3}", 0.011 + 0.001 * i as f64);
+            assert_eq!(row(&format!("  {label}")), [value.as_str(), "-"], "{text}");
+        }
         assert_eq!(
             row("total (makespan / walked)"),
             ["1.000", "0.000"],

@@ -9,20 +9,12 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use wavegate_common::proto::v1 as pb;
 
-use crate::store::{Store, StoredOutcome};
+use crate::store::{OutcomeKey, Store, StoredOutcome, outcome_key as key};
 
 /// Outcomes written per transaction at most.
 const OUTCOMES_PER_WRITE: usize = 512;
 /// How long a batch gathers outcomes before its commit (the Watch hub has them at once).
 const GATHER: Duration = Duration::from_millis(25);
-
-/// A stored outcome's row: exchange, signal, stage.
-type OutcomeKey = (u32, i64, i32);
-
-/// The row an outcome of `exchange_id` is stored in.
-fn key(exchange_id: u32, o: &pb::SignalOutcome) -> OutcomeKey {
-    (exchange_id, o.signal_id, o.stage)
-}
 
 /// What the writer did with the outcomes it was handed.
 #[derive(Debug, Default)]

@@ -14,6 +14,7 @@ pub use cancels::CancelRecord;
 pub use params::StoredParams;
 pub(crate) use params::merge_wave_params;
 pub use results::{Completion, StoredOutcome};
+pub(crate) use results::{OutcomeKey, outcome_key};
 pub use signals::InsertOutcome;
 pub use wave_params::{ByExchange, ClaimedWave, ParamsUpdate, WaveParams};
 pub use waves::{Claim, WaveRow, WaveStatus};
@@ -74,13 +75,17 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// `$from, $from+1, …` for `n` parameters (PostgreSQL's numbered placeholders; SQLite reads
-/// them too).
-fn numbered(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(",")
+/// Appends `$from,$from+1,…` for `n` parameters to `sql` (PostgreSQL's numbered
+/// placeholders; SQLite reads them too).
+fn push_numbered(sql: &mut String, from: usize, n: usize) {
+    use std::fmt::Write as _;
+    for i in from..from + n {
+        if i > from {
+            sql.push(',');
+        }
+        // Writing to a String cannot fail.
+        let _ = write!(sql, "${i}");
+    }
 }
 
 /// Epoch milliseconds of an instant.
@@ -92,22 +97,17 @@ pub fn ms(t: DateTime<Utc>) -> i64 {
 /// order: anonymous `?` on SQLite (it looks named parameters up linearly, so binding a few
 /// thousand `$N` is quadratic: milliseconds per statement), `$1, $2, …` on PostgreSQL.
 fn values_rows(backend: Backend, rows: usize, columns: usize) -> String {
-    use std::fmt::Write as _;
     // One buffer, no text per row or value: ingest builds a 1 500-value list per statement.
     let mut sql = String::with_capacity(rows * (columns * 6 + 4));
     for i in 0..rows {
         sql.push_str(if i == 0 { "(" } else { ", (" });
-        for c in 0..columns {
-            if c > 0 {
-                sql.push(',');
-            }
-            match backend {
-                Backend::Sqlite => sql.push('?'),
-                // Writing to a String cannot fail.
-                Backend::Postgres => {
-                    let _ = write!(sql, "${}", i * columns + c + 1);
+        match backend {
+            Backend::Sqlite => {
+                for c in 0..columns {
+                    sql.push_str(if c == 0 { "?" } else { ",?" });
                 }
             }
+            Backend::Postgres => push_numbered(&mut sql, i * columns + 1, columns),
         }
         sql.push(')');
     }
@@ -120,6 +120,8 @@ fn values_rows(backend: Backend, rows: usize, columns: usize) -> String {
 /// statement cache, where a text per remainder size would be parsed again and again (on
 /// PostgreSQL a round trip of its own).
 fn statement_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    // A zero would cut empty chunks without end; callers pass constants.
+    assert!(max > 0, "statement_chunks: max must be positive");
     let mut rest = items;
     std::iter::from_fn(move || {
         if rest.is_empty() {

@@ -7,7 +7,7 @@ use wavegate_common::{MarginMode, SignalParams};
 
 use std::collections::BTreeMap;
 
-use super::{Backend, Store, from_ms, ms, numbered, values_rows};
+use super::{Backend, Store, from_ms, ms, push_numbered, values_rows};
 use crate::error::CoordinatorError;
 use crate::params::PositionParams;
 
@@ -224,7 +224,7 @@ pub(super) async fn read_params_for_update(
         " FROM exchange_params WHERE exchange_id IN ("
     )
     .to_owned();
-    sql.push_str(&numbered(1, ids.len()));
+    push_numbered(&mut sql, 1, ids.len());
     // In id order: two transactions lock rows in the same order, never in a cycle.
     sql.push_str(") ORDER BY exchange_id");
     if backend == Backend::Postgres {

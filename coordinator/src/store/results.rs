@@ -39,6 +39,14 @@ const OUTCOMES_PER_STATEMENT: usize = 128;
 /// An outcome to store: exchange id, exchange name, outcome.
 type OutcomeRow<'a> = (u32, &'a str, &'a pb::SignalOutcome);
 
+/// A stored outcome's row: exchange, signal, stage (`signal_outcomes`' key).
+pub(crate) type OutcomeKey = (u32, i64, i32);
+
+/// The row an outcome of `exchange_id` is stored in.
+pub(crate) fn outcome_key(exchange_id: u32, o: &pb::SignalOutcome) -> OutcomeKey {
+    (exchange_id, o.signal_id, o.stage)
+}
+
 /// Stores `outcomes` in order (a later one of the same row overwrites an earlier one) and the
 /// events they produce (a re-sent one is skipped), a few hundred rows per statement: one
 /// round trip per statement, not two per outcome.
@@ -49,7 +57,7 @@ async fn upsert_outcomes(
     outcomes: &[OutcomeRow<'_>],
 ) -> Result<(), sqlx::Error> {
     // One statement may not update a row twice (PostgreSQL refuses it): the last one per row.
-    let row = |(ex, _, o): &OutcomeRow<'_>| (*ex, o.signal_id, o.stage);
+    let row = |(ex, _, o): &OutcomeRow<'_>| outcome_key(*ex, o);
     let last: std::collections::HashMap<_, usize> = outcomes
         .iter()
         .enumerate()

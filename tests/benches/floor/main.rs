@@ -8,10 +8,12 @@
 //! ```
 //!
 //! Every process is single-threaded and blocks in its reads; every commit is rusqlite's on the
-//! caller's thread, as the agent's journal writer commits (`agent/src/journal/writer.rs`), with
-//! WAL checkpoints between waves, outside the timed part (wavegate's agent pays one in every
+//! process's own thread (the agent's journal writer commits with rusqlite too, but on its writer
+//! task, reached through a channel: `agent/src/journal/writer.rs`), with WAL checkpoints
+//! between waves, outside the timed part (wavegate's agent pays one in every
 //! 256th journal batch; the coordinator's task checkpoints once a second beside its claims).
-//! So the floor leaves out those checkpoints, the async runtimes' wake-ups, sqlx's worker
+//! So the floor leaves out those checkpoints, the async runtimes' wake-ups, the hand-off to the
+//! journal writer's task, sqlx's worker
 //! thread (the coordinator's claim goes through it, from a deferred `BEGIN`) and everything
 //! wavegate does besides: HTTP/2 and protobuf, the claim's params, the session's start,
 //! validation, the rate limiter, spans.
@@ -62,18 +64,34 @@ const CLAIMS_CHECKPOINT_EVERY: usize = 50;
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Some(pos) = args.iter().position(|a| a == "--agent") {
-        let addr = args.get(pos + 1).context("--agent ADDR DIR")?;
-        let dir = args.get(pos + 2).context("--agent ADDR DIR")?;
-        return agent::run(addr, Path::new(dir));
+    let mut args = std::env::args().skip(1);
+    let (mut waves, mut bench) = (300usize, false);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            // This binary re-run as one of the agent processes.
+            "--agent" => {
+                let (Some(addr), Some(dir)) = (args.next(), args.next()) else {
+                    bail!("--agent ADDR DIR");
+                };
+                return agent::run(&addr, Path::new(&dir));
+            }
+            "--waves" => {
+                let v = args.next().unwrap_or_default();
+                waves = v
+                    .parse()
+                    .with_context(|| format!("--waves: {v:?} is not a whole number of waves"))?;
+                if waves == 0 {
+                    bail!("--waves: at least 1, got 0");
+                }
+            }
+            // `cargo bench` passes it; `cargo test --benches` does not.
+            "--bench" => bench = true,
+            other => bail!("unknown argument {other:?} (--waves N)"),
+        }
     }
-    let waves: usize = match args.iter().position(|a| a == "--waves") {
-        Some(p) => args.get(p + 1).context("--waves N")?.parse()?,
-        None => 300,
-    };
-    if waves == 0 {
-        bail!("--waves: at least 1");
+    if !bench {
+        eprintln!("floor: run with `cargo bench -p wavegate-tests --bench floor [-- --waves N]`");
+        return Ok(());
     }
     let dir = tempfile::tempdir()?;
     println!("# The machine's floor ({waves} waves each; ms)\n");
@@ -171,8 +189,9 @@ impl Floor {
         Ok(())
     }
 
-    /// Waits between waves; the files are checkpointed there, outside the timed part.
-    fn pause(&mut self) -> anyhow::Result<()> {
+    /// Waits between waves (the files are checkpointed there, outside the timed part); returns
+    /// the next wave's number, one count for every frame of this run.
+    fn pause(&mut self) -> anyhow::Result<u32> {
         self.claims += 1;
         if self.claims.is_multiple_of(CLAIMS_CHECKPOINT_EVERY) {
             db::checkpoint(&self.db)?;
@@ -186,14 +205,13 @@ impl Floor {
             Frame::read(a, Kind::Checkpointed, wave)?;
         }
         std::thread::sleep(GAP);
-        Ok(())
+        Ok(wave)
     }
 
     fn first(&mut self, waves: usize) -> anyhow::Result<First> {
         let (mut claim, mut way, mut commit, mut total) = (vec![], vec![], vec![], vec![]);
-        for wave in 0..waves {
-            self.pause()?;
-            let wave = wave_no(wave);
+        for _ in 0..waves {
+            let wave = self.pause()?;
             let t0 = now_us();
             self.claim()?;
             let claimed = now_us();
@@ -231,9 +249,8 @@ impl Floor {
     fn walk(&mut self, waves: usize, latency_ms: u32) -> anyhow::Result<(Summary, Summary)> {
         let (mut spans, mut own) = (vec![], vec![]);
         let (walked, calls) = WALKS[0];
-        for wave in 0..waves {
-            self.pause()?;
-            let wave = wave_no(wave);
+        for _ in 0..waves {
+            let wave = self.pause()?;
             let t0 = now_us();
             self.claim()?;
             for (a, (n, calls)) in self.agents.iter_mut().zip(WALKS) {
