@@ -13,6 +13,10 @@ pub enum CoordinatorError {
     /// The database failed (details are logged, not returned to callers).
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// SQLite failed on the claim's own connection (`store/sqlite_claim.rs`); logged like
+    /// [`CoordinatorError::Database`].
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -63,7 +67,11 @@ pub enum CoordinatorError {
 impl CoordinatorError {
     /// True when this is a fault of the storage (disk full, I/O error, lost connection).
     pub fn is_storage_fault(&self) -> bool {
-        matches!(self, CoordinatorError::Database(e) if crate::store::fault::is_storage_fault(e))
+        match self {
+            CoordinatorError::Database(e) => crate::store::fault::is_storage_fault(e),
+            CoordinatorError::Sqlite(e) => crate::store::fault::is_sqlite_storage_fault(e),
+            _ => false,
+        }
     }
 
     /// A bad request naming the field.
@@ -87,6 +95,7 @@ impl ServiceError for CoordinatorError {
             CoordinatorError::Unavailable(_) => ErrorCode::Unavailable,
             e if e.is_storage_fault() => ErrorCode::Unavailable,
             CoordinatorError::Database(_)
+            | CoordinatorError::Sqlite(_)
             | CoordinatorError::Migrate(_)
             | CoordinatorError::Bind { .. }
             | CoordinatorError::OpenDatabase { .. }

@@ -124,25 +124,29 @@ pub async fn close_wave(
         due,
         not_before: Some(timing::oldest_executable(&core.cfg.waves, now)),
     };
-    let cfg = &core.cfg;
-    // Claim and params in one commit before any agent is contacted.
+    // Claim and params in one commit before any agent is contacted. The closures own what
+    // they use: a SQLite file's claim may run on the blocking pool.
+    let stored = Arc::new(stored);
+    let (taker, planner, chooser) = (core.clone(), core.clone(), core.clone());
+    let (id, stored_too) = (wave_id.to_owned(), stored.clone());
     let claimed = core
         .store
         .claim_with_params(
             claim,
-            |count| {
+            move |count| {
                 let whole = |s: &Vec<_>| u32::try_from(s.len()).ok() == Some(count);
-                core.signals
-                    .take(wave_id, count)
+                taker
+                    .signals
+                    .take(&id, count)
                     .or_else(|| read.filter(whole))
             },
-            |signals| {
+            move |signals| {
                 let groups = group_by_exchange(signals);
-                let updates = params::wave_updates(cfg, &stored, &groups);
+                let updates = params::wave_updates(&planner.cfg, &stored, &groups);
                 (groups, updates)
             },
-            |groups, written, stood| {
-                params::dispatched_params(cfg, &stored, groups, written, stood)
+            move |groups, written, stood| {
+                params::dispatched_params(&chooser.cfg, &stored_too, groups, written, stood)
             },
         )
         .await?;

@@ -24,3 +24,36 @@ pub fn is_storage_fault(e: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+/// [`is_storage_fault`] for an error of the claim's rusqlite connection.
+pub fn is_sqlite_storage_fault(e: &rusqlite::Error) -> bool {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => {
+            SQLITE_STORAGE.contains(&i64::from(f.extended_code & 0xff))
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_sqlite_storage_fault;
+    use rusqlite::ffi;
+
+    fn failure(extended_code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(ffi::Error::new(extended_code), None)
+    }
+
+    #[test]
+    fn the_claims_connection_maps_storage_codes_as_the_pool_does() {
+        // SQLITE_FULL, SQLITE_IOERR_WRITE (an extended code), SQLITE_CANTOPEN.
+        for code in [ffi::SQLITE_FULL, ffi::SQLITE_IOERR_WRITE, ffi::SQLITE_CANTOPEN] {
+            assert!(is_sqlite_storage_fault(&failure(code)), "{code}");
+        }
+        // A constraint, a busy lock, a missing row: not the storage.
+        for code in [ffi::SQLITE_CONSTRAINT_TRIGGER, ffi::SQLITE_BUSY] {
+            assert!(!is_sqlite_storage_fault(&failure(code)), "{code}");
+        }
+        assert!(!is_sqlite_storage_fault(&rusqlite::Error::QueryReturnedNoRows));
+    }
+}

@@ -6,7 +6,9 @@ pub(crate) mod checkpoint;
 pub(crate) mod fault;
 mod params;
 mod results;
+mod row;
 mod signals;
+mod sqlite_claim;
 mod wave_params;
 mod waves;
 
@@ -64,6 +66,8 @@ pub struct Store {
     faults: std::sync::Arc<wavegate_common::fault_clock::FaultClock>,
     /// SQLite: the WAL's checkpoints, off the commits' path ([`checkpoint`]).
     _checkpoints: Option<std::sync::Arc<checkpoint::Checkpoints>>,
+    /// A SQLite file: the claim's own connection ([`sqlite_claim`]).
+    claims: Option<std::sync::Arc<sqlite_claim::ClaimConn>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -159,6 +163,11 @@ async fn one_row<'c>(
     Ok(q.execute(conn).await?.rows_affected() == 1)
 }
 
+/// True when a `sqlite:` URL (its file part `path`) names an in-memory database.
+fn in_memory(url: &str, path: &str) -> bool {
+    path.is_empty() || path == ":memory:" || url.contains("mode=memory")
+}
+
 /// The file a `sqlite:` URL names (without the scheme and the query), for error messages.
 pub fn sqlite_path(url: &str) -> String {
     let path = url.trim_start_matches("sqlite:");
@@ -232,13 +241,35 @@ impl Store {
         };
         let checkpoints = (backend == Backend::Sqlite)
             .then(|| std::sync::Arc::new(checkpoint::spawn(pool.clone(), every)));
+        // A file only: an in-memory database is private to its connection.
+        let path = sqlite_path(&url);
+        let claims = (backend == Backend::Sqlite && !in_memory(&url, &path)).then(|| {
+            std::sync::Arc::new(sqlite_claim::ClaimConn::new(
+                path.clone().into(),
+                sync,
+                faults.clone(),
+            ))
+        });
         let store = Self {
             pool,
             backend,
             faults,
             _checkpoints: checkpoints,
+            claims,
         };
         store.migrate().await?;
+        if let Some(c) = store.claims.clone() {
+            tokio::task::spawn_blocking(move || c.warm())
+                .await
+                .map_err(|e| CoordinatorError::OpenDatabase {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?
+                .map_err(|e| CoordinatorError::OpenDatabase {
+                    path,
+                    reason: e.to_string(),
+                })?;
+        }
         Ok(store)
     }
 
@@ -298,6 +329,9 @@ impl Store {
 
     /// Closes every connection.
     pub async fn close(&self) {
+        if let Some(c) = &self.claims {
+            c.close();
+        }
         self.pool.close().await;
     }
 

@@ -1,12 +1,11 @@
 //! `exchange_params`: stored per-exchange params (docs/design.md §1 step 1).
 
 use chrono::{DateTime, Utc};
-use sqlx::Row as _;
-use sqlx::any::AnyRow;
 use wavegate_common::{MarginMode, SignalParams};
 
 use std::collections::BTreeMap;
 
+use super::row::{Columns, Statement, Value, sqlx_query};
 use super::{Backend, Store, from_ms, ms, push_numbered, values_rows};
 use crate::error::CoordinatorError;
 use crate::params::PositionParams;
@@ -34,32 +33,31 @@ pub struct StoredParams {
     pub updated_at: DateTime<Utc>,
 }
 
-fn from_row(r: AnyRow) -> Result<StoredParams, CoordinatorError> {
+/// An `exchange_params` row (the columns of `params_columns!`) from either driver.
+pub(super) fn from_row(r: &impl Columns) -> Result<StoredParams, CoordinatorError> {
     let corrupt = |col: &str| CoordinatorError::Corrupt(format!("exchange_params.{col}"));
     let u32_of = |col: &str, v: i64| u32::try_from(v).map_err(|_| corrupt(col));
     let opt_u32 = |col: &str| -> Result<Option<u32>, CoordinatorError> {
-        (r.try_get::<Option<i64>, _>(col)?)
-            .map(|v| u32_of(col, v))
-            .transpose()
+        (r.int_opt(col)?).map(|v| u32_of(col, v)).transpose()
     };
     Ok(StoredParams {
-        exchange_id: u32_of("exchange_id", r.try_get("exchange_id")?)?,
-        exchange_name: r.try_get("exchange_name")?,
-        max_trades: u32_of("max_trades", r.try_get("max_trades")?)?,
+        exchange_id: u32_of("exchange_id", r.int("exchange_id")?)?,
+        exchange_name: r.text("exchange_name")?,
+        max_trades: u32_of("max_trades", r.int("max_trades")?)?,
         buffer_size: opt_u32("buffer_size")?,
-        stop_loss_percent: r.try_get("stop_loss_percent")?,
-        trailing_activation_percent: r.try_get("trailing_activation_percent")?,
-        trailing_distance_percent: r.try_get("trailing_distance_percent")?,
-        updated_at: from_ms(r.try_get("updated_at")?),
+        stop_loss_percent: r.real_opt("stop_loss_percent")?,
+        trailing_activation_percent: r.real_opt("trailing_activation_percent")?,
+        trailing_distance_percent: r.real_opt("trailing_distance_percent")?,
+        updated_at: from_ms(r.int("updated_at")?),
         position: PositionParams {
             leverage: opt_u32("leverage")?,
-            margin_mode: (r.try_get::<Option<String>, _>("margin_mode")?)
+            margin_mode: (r.text_opt("margin_mode")?)
                 .map(|m| {
                     let mode = MarginMode::parse(&m).map(MarginMode::to_proto);
                     mode.ok_or_else(|| corrupt("margin_mode"))
                 })
                 .transpose()?,
-            position_size_usd: r.try_get("position_size_usd")?,
+            position_size_usd: r.real_opt("position_size_usd")?,
         },
     })
 }
@@ -82,7 +80,7 @@ impl Store {
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(from_row).collect()
+        rows.iter().map(from_row).collect()
     }
 
     /// Stored params of one exchange.
@@ -204,20 +202,13 @@ pub(super) async fn read_params(
     .bind(i64::from(exchange_id))
     .fetch_optional(&mut *conn)
     .await?;
-    row.map(from_row).transpose()
+    row.map(|r| from_row(&r)).transpose()
 }
 
-/// Reads the stored params of `ids` on `conn` in one statement, inside a transaction; on
+/// The statement reading the stored params of `ids` (not empty) inside a transaction; on
 /// PostgreSQL their rows are locked to its end (SQLite's transaction already holds the
 /// database's write lock), so read-merge-writes do not interleave.
-pub(super) async fn read_params_for_update(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
-    ids: &[u32],
-) -> Result<BTreeMap<u32, StoredParams>, CoordinatorError> {
-    if ids.is_empty() {
-        return Ok(BTreeMap::new());
-    }
+pub(super) fn select_for_update(backend: Backend, ids: &[u32]) -> Statement {
     let mut sql = concat!(
         "SELECT ",
         params_columns!(),
@@ -230,13 +221,22 @@ pub(super) async fn read_params_for_update(
     if backend == Backend::Postgres {
         sql.push_str(" FOR UPDATE");
     }
-    // Built from constants and placeholder numbers only; every value is bound.
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for id in ids {
-        q = q.bind(i64::from(*id));
+    (sql, ids.iter().map(|id| Value::int(*id)).collect())
+}
+
+/// Reads the stored params of `ids` on `conn` in one statement ([`select_for_update`]).
+pub(super) async fn read_params_for_update(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    ids: &[u32],
+) -> Result<BTreeMap<u32, StoredParams>, CoordinatorError> {
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
     }
-    let rows = q.fetch_all(&mut *conn).await?;
-    rows.into_iter()
+    let rows = sqlx_query(select_for_update(backend, ids))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
         .map(|r| from_row(r).map(|p| (p.exchange_id, p)))
         .collect()
 }
@@ -250,15 +250,8 @@ pub(super) async fn upsert_params(
     upsert_params_all(conn, backend, &[p]).await
 }
 
-/// Inserts or replaces the params of distinct exchanges on `conn`, in one statement.
-pub(super) async fn upsert_params_all(
-    conn: &mut sqlx::AnyConnection,
-    backend: Backend,
-    rows: &[&StoredParams],
-) -> Result<(), CoordinatorError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
+/// The statement inserting or replacing the params of distinct exchanges (`rows`, not empty).
+pub(super) fn upsert_statement(backend: Backend, rows: &[&StoredParams]) -> Statement {
     const COLUMNS: usize = 11;
     let sql = format!(
         concat!(
@@ -275,28 +268,40 @@ pub(super) async fn upsert_params_all(
         ),
         values_rows(backend, rows.len(), COLUMNS)
     );
-    // Built from constants and placeholder numbers only; every value is bound.
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut values = Vec::with_capacity(rows.len() * COLUMNS);
     for p in rows {
-        q = q
-            .bind(i64::from(p.exchange_id))
-            .bind(p.exchange_name.clone())
-            .bind(i64::from(p.max_trades))
-            .bind(p.buffer_size.map(i64::from))
-            .bind(p.stop_loss_percent)
-            .bind(p.trailing_activation_percent)
-            .bind(p.trailing_distance_percent)
-            .bind(ms(p.updated_at))
-            .bind(p.position.leverage.map(i64::from))
-            .bind(
-                p.position
-                    .margin_mode
-                    .and_then(|m| MarginMode::from_proto(m as i32).ok().flatten())
-                    .map(MarginMode::as_str),
-            )
-            .bind(p.position.position_size_usd);
+        let mode = (p.position.margin_mode)
+            .and_then(|m| MarginMode::from_proto(m as i32).ok().flatten())
+            .map(|m| m.as_str().to_owned());
+        values.extend([
+            Value::int(p.exchange_id),
+            Value::text(&p.exchange_name),
+            Value::int(p.max_trades),
+            Value::Int(p.buffer_size.map(i64::from)),
+            Value::Real(p.stop_loss_percent),
+            Value::Real(p.trailing_activation_percent),
+            Value::Real(p.trailing_distance_percent),
+            Value::int(ms(p.updated_at)),
+            Value::Int(p.position.leverage.map(i64::from)),
+            Value::Text(mode),
+            Value::Real(p.position.position_size_usd),
+        ]);
     }
-    q.execute(&mut *conn).await?;
+    (sql, values)
+}
+
+/// Inserts or replaces the params of distinct exchanges on `conn`, in one statement.
+pub(super) async fn upsert_params_all(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    rows: &[&StoredParams],
+) -> Result<(), CoordinatorError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx_query(upsert_statement(backend, rows))
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

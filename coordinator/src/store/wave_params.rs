@@ -11,8 +11,10 @@ use wavegate_common::time::{from_proto, to_proto};
 use wavegate_common::{MarginMode, Signal, SignalParams};
 
 use super::params::{read_params_for_update, upsert_params, upsert_params_all};
+use super::row::{Statement, Value, sqlx_query};
 use super::signals::wave_signals_in;
-use super::waves::{Claim, claim_in, hold_dispatching};
+use super::sqlite_claim::{Job, Ran};
+use super::waves::{Claim, claim_in, claim_statement, hold_dispatching};
 use super::{Backend, Store, StoredParams, WaveRow, from_ms, merge_wave_params, ms, one_row};
 use crate::error::CoordinatorError;
 
@@ -160,7 +162,42 @@ impl Store {
     /// The claim ([`Store::claim`]) and docs/design.md §1 step 1 in ONE commit: the wave's
     /// signals (`cached` when its count matches, else read here), `plan`, updates merged as of
     /// the claim's `now`, `choose`'s params recorded. `None`, nothing written, when not claimed.
-    pub async fn claim_with_params<G>(
+    /// A SQLite file's claim runs on a connection of its own (`store/sqlite_claim.rs`).
+    pub async fn claim_with_params<G, C, P, Ch>(
+        &self,
+        claim: Claim<'_>,
+        cached: C,
+        plan: P,
+        choose: Ch,
+    ) -> Result<Option<ClaimedWave<G>>, CoordinatorError>
+    where
+        G: Send + 'static,
+        C: FnOnce(u32) -> Option<Vec<Signal>> + Send + 'static,
+        P: FnOnce(Vec<Signal>) -> (G, Vec<ParamsUpdate>) + Send + 'static,
+        Ch: FnOnce(&G, &ByExchange, &ByExchange) -> WaveParams + Send + 'static,
+    {
+        let Some(conn) = &self.claims else {
+            return self.claim_on_pool(claim, cached, plan, choose).await;
+        };
+        let job = Job {
+            claim: claim_statement(&claim),
+            wave_id: claim.id.to_owned(),
+            owner: claim.owner.to_owned(),
+            as_of: claim.now,
+            cached,
+            plan,
+            choose,
+        };
+        match conn.claim(job).await? {
+            Ran::Claimed(c) => Ok(Some(*c)),
+            Ran::NotClaimed => Ok(None),
+            // Ingest raced the close (rare): the pool's claim reads the wave under its lock.
+            Ran::Miss { plan, choose } => self.claim_on_pool(claim, |_| None, plan, choose).await,
+        }
+    }
+
+    /// [`Store::claim_with_params`] on the pool.
+    async fn claim_on_pool<G>(
         &self,
         claim: Claim<'_>,
         cached: impl FnOnce(u32) -> Option<Vec<Signal>>,
@@ -298,22 +335,13 @@ async fn write_merged(
     Ok(written)
 }
 
-/// In a transaction holding the wave: the updated exchanges' rows read (and locked) in one
-/// statement, each update merged as of `as_of` (a newer row stands), the merged rows written
-/// in one statement in a savepoint; should that fail, each in a savepoint of its own, so a
-/// failing one rolls back alone (logged) and its stored params stand. Then `choose`'s params
-/// recorded. `None` when not `owner`'s.
-async fn merge_and_record(
-    tx: &mut sqlx::AnyConnection,
-    backend: Backend,
-    wave_id: &str,
-    owner: &str,
+/// docs/design.md §1 step 1 on the rows `stored` for the updated exchanges: each update merged
+/// as of `as_of` (a newer row stands). Returns the rows to write and the stored rows that stand.
+pub(super) fn merge_updates(
+    stored: &ByExchange,
     updates: &[ParamsUpdate],
     as_of: DateTime<Utc>,
-    choose: impl FnOnce(&ByExchange, &ByExchange) -> WaveParams,
-) -> Result<Option<(WaveParams, Vec<StoredParams>)>, CoordinatorError> {
-    let ids: Vec<u32> = updates.iter().map(|u| u.exchange_id).collect();
-    let stored = read_params_for_update(tx, backend, &ids).await?;
+) -> (ByExchange, ByExchange) {
     let (mut merged, mut stood) = (ByExchange::new(), ByExchange::new());
     for u in updates {
         // A second update of the same exchange merges onto the first.
@@ -338,14 +366,47 @@ async fn merge_and_record(
             ),
         }
     }
+    (merged, stood)
+}
+
+/// The statement recording the params a wave is dispatched with; it changes one row while
+/// `owner` dispatches the wave.
+pub(super) fn record_statement(
+    wave_id: &str,
+    owner: &str,
+    params: &WaveParams,
+) -> Result<Statement, CoordinatorError> {
+    Ok((
+        "UPDATE waves SET params = $1 WHERE id = $2 AND owner = $3 AND status = 'dispatching'"
+            .to_owned(),
+        vec![
+            Value::Text(Some(encode(params)?)),
+            Value::text(wave_id),
+            Value::text(owner),
+        ],
+    ))
+}
+
+/// In a transaction holding the wave: the updated exchanges' rows read (and locked) in one
+/// statement, merged ([`merge_updates`]), the merged rows written in one statement in a
+/// savepoint; should that fail, each in a savepoint of its own, so a failing one rolls back
+/// alone (logged) and its stored params stand. Then `choose`'s params recorded. `None` when
+/// not `owner`'s.
+async fn merge_and_record(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    wave_id: &str,
+    owner: &str,
+    updates: &[ParamsUpdate],
+    as_of: DateTime<Utc>,
+    choose: impl FnOnce(&ByExchange, &ByExchange) -> WaveParams,
+) -> Result<Option<(WaveParams, Vec<StoredParams>)>, CoordinatorError> {
+    let ids: Vec<u32> = updates.iter().map(|u| u.exchange_id).collect();
+    let stored = read_params_for_update(tx, backend, &ids).await?;
+    let (merged, stood) = merge_updates(&stored, updates, as_of);
     let written = write_merged(tx, backend, wave_id, merged).await?;
     let params = choose(&written, &stood);
-    let q = sqlx::query(
-        "UPDATE waves SET params = $1 WHERE id = $2 AND owner = $3 AND status = 'dispatching'",
-    )
-    .bind(encode(&params)?)
-    .bind(wave_id)
-    .bind(owner);
+    let q = sqlx_query(record_statement(wave_id, owner, &params)?);
     if !one_row(q, &mut *tx).await? {
         return Ok(None);
     }

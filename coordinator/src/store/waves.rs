@@ -1,11 +1,10 @@
 //! `waves`: lifecycle rows, the one-write dispatch claim and the dispatch lease.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row as _;
-use sqlx::any::AnyRow;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::stats::WaveTotals;
 
+use super::row::{Columns, Statement, Value, sqlx_query};
 use super::{Store, from_ms, ms, one_row};
 use crate::error::CoordinatorError;
 
@@ -67,29 +66,30 @@ macro_rules! wave_columns {
     };
 }
 
-fn from_row(r: AnyRow) -> Result<WaveRow, CoordinatorError> {
-    let id: String = r.try_get("id")?;
-    let status: String = r.try_get("status")?;
+/// A `waves` row (the columns of `wave_columns!`) from either driver.
+pub(super) fn from_row(r: &impl Columns) -> Result<WaveRow, CoordinatorError> {
+    let id = r.text("id")?;
+    let status = r.text("status")?;
     let status = WaveStatus::parse(&status)
         .ok_or_else(|| CoordinatorError::Corrupt(format!("wave {id} status {status:?}")))?;
-    let totals = (r.try_get::<Option<String>, _>("totals")?)
+    let totals = (r.text_opt("totals")?)
         .map(|t| serde_json::from_str(&t))
         .transpose()
         .map_err(|e| CoordinatorError::Corrupt(format!("wave {id} totals: {e}")))?;
-    let at = |col| r.try_get::<i64, _>(col).map(from_ms);
-    let at_opt = |col| r.try_get::<Option<i64>, _>(col).map(|v| v.map(from_ms));
+    let at = |col| r.int(col).map(from_ms);
+    let at_opt = |col| r.int_opt(col).map(|v| v.map(from_ms));
     Ok(WaveRow {
         wave_timestamp: at("wave_ts")?,
         status,
-        signal_count: u32::try_from(r.try_get::<i64, _>("signal_count")?).unwrap_or(u32::MAX),
+        signal_count: u32::try_from(r.int("signal_count")?).unwrap_or(u32::MAX),
         created_at: at("created_at")?,
         last_signal_at: at("last_signal_at")?,
         close_by: at("close_by")?,
         closed_at: at_opt("closed_at")?,
         completed_at: at_opt("completed_at")?,
-        owner: r.try_get("owner")?,
+        owner: r.text_opt("owner")?,
         deadline_at: at_opt("deadline_at")?,
-        reason: r.try_get("reason")?,
+        reason: r.text_opt("reason")?,
         totals,
         id,
     })
@@ -180,11 +180,8 @@ pub struct Claim<'a> {
     pub not_before: Option<DateTime<Utc>>,
 }
 
-/// THE claim on `conn`: the wave's row as the claim left it, when it succeeded.
-pub(super) async fn claim_in(
-    conn: &mut sqlx::AnyConnection,
-    c: &Claim<'_>,
-) -> Result<Option<WaveRow>, CoordinatorError> {
+/// THE claim's statement: it returns the wave's row as the claim left it, when it succeeded.
+pub(super) fn claim_statement(c: &Claim<'_>) -> Statement {
     let mut sql = String::from(
         "UPDATE waves SET status = 'dispatching', owner = $1, lease_until = $2, \
          deadline_at = $3, closed_at = $4 WHERE id = $5 AND status = 'collecting'",
@@ -200,18 +197,31 @@ pub(super) async fn claim_in(
         sql.push_str(&format!(" AND wave_ts >= ${next}"));
     }
     sql.push_str(concat!(" RETURNING ", wave_columns!()));
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(c.owner)
-        .bind(ms(c.lease_until))
-        .bind(ms(c.deadline))
-        .bind(ms(c.now))
-        .bind(c.id);
-    for at in [c.due, c.not_before].into_iter().flatten() {
-        q = q.bind(ms(at));
-    }
-    q.fetch_optional(&mut *conn)
+    let mut values = vec![
+        Value::text(c.owner),
+        Value::int(ms(c.lease_until)),
+        Value::int(ms(c.deadline)),
+        Value::int(ms(c.now)),
+        Value::text(c.id),
+    ];
+    values.extend(
+        [c.due, c.not_before]
+            .into_iter()
+            .flatten()
+            .map(|at| Value::int(ms(at))),
+    );
+    (sql, values)
+}
+
+/// THE claim on `conn`: the wave's row as the claim left it, when it succeeded.
+pub(super) async fn claim_in(
+    conn: &mut sqlx::AnyConnection,
+    c: &Claim<'_>,
+) -> Result<Option<WaveRow>, CoordinatorError> {
+    sqlx_query(claim_statement(c))
+        .fetch_optional(&mut *conn)
         .await?
-        .map(from_row)
+        .map(|r| from_row(&r))
         .transpose()
 }
 
@@ -226,7 +236,7 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(from_row).transpose()
+        row.map(|r| from_row(&r)).transpose()
     }
 
     /// Newest waves first, optionally of one status.
@@ -249,7 +259,7 @@ impl Store {
             q = q.bind(s.as_str());
         }
         let rows = q.fetch_all(&self.pool).await?;
-        rows.into_iter().map(from_row).collect()
+        rows.iter().map(from_row).collect()
     }
 
     /// Collecting waves due to close: quiet since `quiet_before`, or past their `close_by`.

@@ -2,11 +2,12 @@
 //! ONE transaction — one commit on the close → first order path (issue 14) — on BOTH backends:
 //! the claim, the params rows merged (a failed update rolls back alone), the wave's params
 //! recorded, all seen at once by other connections; a claim that does not succeed writes
-//! nothing.
+//! nothing. Each holds with the wave's signals in memory (on a SQLite file that claim runs on
+//! the store's own rusqlite connection) and read inside the claim (on the pool).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 
 use chrono::{DateTime, Duration, Utc};
 use wavegate_common::proto::v1 as pb;
@@ -68,13 +69,33 @@ async fn stored_wave(store: &Store, ts: DateTime<Utc>, now: DateTime<Utc>) -> Ve
 }
 
 /// A store on `db` holding this candle's wave of three signals, collecting: (store, wave
-/// timestamp, wave id, the instant the signals were stored at, in ms as stored).
-async fn collecting(db: &TestDb) -> (Store, DateTime<Utc>, String, DateTime<Utc>) {
+/// timestamp, wave id, the instant the signals were stored at, in ms as stored, the signals
+/// when `memory` holds them).
+async fn collecting(
+    db: &TestDb,
+    memory: bool,
+) -> (
+    Store,
+    DateTime<Utc>,
+    String,
+    DateTime<Utc>,
+    Option<Vec<Signal>>,
+) {
     let store = Store::connect(&db.url).await.unwrap();
     let ts = current_wave();
     let now = from_ms(ms(Utc::now()));
-    stored_wave(&store, ts, now).await;
-    (store, ts, wave_id(ts), now)
+    let batch = stored_wave(&store, ts, now).await;
+    (store, ts, wave_id(ts), now, memory.then_some(batch))
+}
+
+/// Fresh databases of both backends, first for a claim of signals held in memory, then for
+/// one that reads them: `(db, memory)`.
+async fn both_ways() -> Vec<(TestDb, bool)> {
+    let mut all = vec![];
+    for memory in [true, false] {
+        all.extend(TestDb::both().await.into_iter().map(|db| (db, memory)));
+    }
+    all
 }
 
 async fn claim_with(
@@ -83,7 +104,7 @@ async fn claim_with(
     cached: Option<Vec<Signal>>,
 ) -> Option<ClaimedWave<Groups>> {
     store
-        .claim_with_params(c, |_| cached, plan, |_, w, s| choose(w, s))
+        .claim_with_params(c, move |_| cached, plan, |_, w, s| choose(w, s))
         .await
         .unwrap()
 }
@@ -95,7 +116,7 @@ fn max_trades(p: &WaveParams, ex: u32) -> Option<(u32, i32)> {
 #[tokio::test]
 async fn a_claim_commits_the_waves_params_with_it_and_a_failed_update_rolls_back_alone() {
     for db in TestDb::both().await {
-        let (store, ts, id, now) = collecting(&db).await;
+        let (store, ts, id, now, _) = collecting(&db, false).await;
         refuse_exchange_2(&store).await;
 
         // Nothing in memory: the signals are read inside the claim's transaction.
@@ -145,6 +166,12 @@ async fn a_claim_commits_the_waves_params_with_it_and_a_failed_update_rolls_back
             .expect("the claim succeeds");
         assert!(!c.read_in_claim, "{}", db.url);
         assert_eq!(c.signals[&1].len() + c.signals[&2].len(), 3);
+        assert_eq!(
+            c.written.iter().map(|p| p.exchange_id).collect::<Vec<_>>(),
+            [1],
+            "{}: exchange 2's write failed and was rolled back alone here too",
+            db.url
+        );
         assert_eq!(store.wave_params(&next).await.unwrap(), Some(c.params));
         store.close().await;
     }
@@ -152,9 +179,9 @@ async fn a_claim_commits_the_waves_params_with_it_and_a_failed_update_rolls_back
 
 #[tokio::test]
 async fn a_claim_that_does_not_succeed_writes_nothing_and_of_two_racing_one_wins() {
-    for db in TestDb::both().await {
-        let (store, ts, id, now) = collecting(&db).await;
-        let first = claim_with(&store, claim(&id, "a", now), None)
+    for (db, memory) in both_ways().await {
+        let (store, ts, id, now, held) = collecting(&db, memory).await;
+        let first = claim_with(&store, claim(&id, "a", now), held.clone())
             .await
             .unwrap();
         let p1 = store.params(1).await.unwrap();
@@ -167,13 +194,14 @@ async fn a_claim_that_does_not_succeed_writes_nothing_and_of_two_racing_one_wins
 
         // Claimed already: b's claim fails before the signals or params are looked at.
         let later = now + Duration::seconds(5);
-        let planned = AtomicBool::new(false);
+        let planned = Arc::new(AtomicBool::new(false));
+        let planning = planned.clone();
         let lost = store
             .claim_with_params(
                 claim(&id, "b", later),
-                |_| None,
-                |s| {
-                    planned.store(true, Ordering::SeqCst);
+                move |_| held,
+                move |s| {
+                    planning.store(true, Ordering::SeqCst);
                     plan(s)
                 },
                 |_, w, s| choose(w, s),
@@ -193,12 +221,13 @@ async fn a_claim_that_does_not_succeed_writes_nothing_and_of_two_racing_one_wins
         // Not due (a signal within the quiet period): not claimed, nothing written.
         let quiet_ts = ts - Duration::minutes(15);
         let quiet = wave_id(quiet_ts);
-        stored_wave(&store, quiet_ts, later).await;
+        let quiet_batch = stored_wave(&store, quiet_ts, later).await;
+        let quiet_held = || memory.then(|| quiet_batch.clone());
         let not_due = Claim {
             due: Some(now - Duration::seconds(3)),
             ..claim(&quiet, "a", later)
         };
-        assert!(claim_with(&store, not_due, None).await.is_none());
+        assert!(claim_with(&store, not_due, quiet_held()).await.is_none());
         assert_eq!(store.params(1).await.unwrap(), p1);
         let w = store.wave(&quiet).await.unwrap().unwrap();
         assert_eq!((w.status, w.closed_at), (WaveStatus::Collecting, None));
@@ -209,7 +238,7 @@ async fn a_claim_that_does_not_succeed_writes_nothing_and_of_two_racing_one_wins
             not_before: Some(quiet_ts + Duration::milliseconds(1)),
             ..claim(&quiet, "a", later)
         };
-        assert!(claim_with(&store, too_old, None).await.is_none());
+        assert!(claim_with(&store, too_old, quiet_held()).await.is_none());
         assert_eq!(store.params(1).await.unwrap(), p1);
         let w = store.wave(&quiet).await.unwrap().unwrap();
         assert_eq!((w.status, w.closed_at), (WaveStatus::Collecting, None));
@@ -222,8 +251,8 @@ async fn a_claim_that_does_not_succeed_writes_nothing_and_of_two_racing_one_wins
             ..claim(&quiet, owner, later)
         };
         let (a, b) = tokio::join!(
-            claim_with(&store, at_limit("a"), None),
-            claim_with(&store, at_limit("b"), None)
+            claim_with(&store, at_limit("a"), quiet_held()),
+            claim_with(&store, at_limit("b"), quiet_held())
         );
         let winner = match (&a, &b) {
             (Some(won), None) => ("a", won),
@@ -246,8 +275,8 @@ async fn a_claim_that_does_not_succeed_writes_nothing_and_of_two_racing_one_wins
 
 #[tokio::test]
 async fn a_params_row_written_after_the_claims_instant_stands() {
-    for db in TestDb::both().await {
-        let (store, _, id, now) = collecting(&db).await;
+    for (db, memory) in both_ways().await {
+        let (store, _, id, now, held) = collecting(&db, memory).await;
         // E.g. a `Params.Set` by another coordinator whose clock is ahead, or a later wave's.
         let newer = SignalParams {
             max_trades: Some(3),
@@ -260,9 +289,10 @@ async fn a_params_row_written_after_the_claims_instant_stands() {
                 .await
                 .unwrap()
         );
-        let c = claim_with(&store, claim(&id, "a", now), None)
+        let c = claim_with(&store, claim(&id, "a", now), held)
             .await
             .expect("the claim succeeds");
+        assert_eq!(c.read_in_claim, !memory);
         let ex = |p: &[StoredParams]| p.iter().map(|p| p.exchange_id).collect::<Vec<_>>();
         assert_eq!(
             ex(&c.written),
@@ -326,8 +356,8 @@ fn look(peek: &mpsc::Sender<(String, mpsc::Sender<Seen>)>, id: &str) -> Seen {
 
 #[tokio::test]
 async fn another_connection_sees_nothing_of_the_claim_until_its_one_commit() {
-    for db in TestDb::both().await {
-        let (store, _, id, now) = collecting(&db).await;
+    for (db, memory) in both_ways().await {
+        let (store, _, id, now, held) = collecting(&db, memory).await;
         let earlier = SignalParams {
             max_trades: Some(3),
             ..Default::default()
@@ -342,26 +372,30 @@ async fn another_connection_sees_nothing_of_the_claim_until_its_one_commit() {
         let (peek, handle) = reader(db.url.clone());
         let untouched = (WaveStatus::Collecting, None, Some(3));
 
-        let seen = std::sync::Mutex::new(vec![]);
+        let seen = Arc::new(Mutex::new(vec![]));
+        let (seen_a, seen_b) = (seen.clone(), seen.clone());
+        let (peek_a, peek_b) = (peek.clone(), peek.clone());
+        let (id_a, id_b) = (id.clone(), id.clone());
         let c = store
             .claim_with_params(
                 claim(&id, "a", now),
-                |_| None,
-                |s| {
+                move |_| held,
+                move |s| {
                     // Claimed in this transaction, not yet committed.
-                    seen.lock().unwrap().push(look(&peek, &id));
+                    seen_a.lock().unwrap().push(look(&peek_a, &id_a));
                     plan(s)
                 },
-                |_, w, s| {
+                move |_, w, s| {
                     // Exchange 1's row merged, not yet committed.
-                    seen.lock().unwrap().push(look(&peek, &id));
+                    seen_b.lock().unwrap().push(look(&peek_b, &id_b));
                     choose(w, s)
                 },
             )
             .await
             .unwrap()
             .expect("the claim succeeds");
-        let seen = seen.into_inner().unwrap();
+        assert_eq!(c.read_in_claim, !memory);
+        let seen = std::mem::take(&mut *seen.lock().unwrap());
         assert_eq!(seen, [untouched.clone(), untouched], "{}", db.url);
         assert_eq!(
             look(&peek, &id),
@@ -372,4 +406,111 @@ async fn another_connection_sees_nothing_of_the_claim_until_its_one_commit() {
         handle.join().unwrap();
         store.close().await;
     }
+}
+
+#[tokio::test]
+async fn a_sqlite_claim_waits_for_another_writer_and_fails_once_the_store_is_closed() {
+    use sqlx::Executor as _;
+    use wavegate_coordinator::store::SqliteSync;
+    // `normal` claims on the caller's task unless it would wait; `full` always off it.
+    for sync in [SqliteSync::Normal, SqliteSync::Full] {
+        let db = TestDb::sqlite().await;
+        let store = Store::connect_with(&db.url, sync).await.unwrap();
+        let ts = current_wave();
+        let now = from_ms(ms(Utc::now()));
+        let batch = stored_wave(&store, ts, now).await;
+        // Another writer (an ingest, say) holds the write lock.
+        let mut other = store.pool().acquire().await.unwrap();
+        other.execute("BEGIN IMMEDIATE").await.unwrap();
+        let claimer = store.clone();
+        let claiming = tokio::spawn(async move {
+            let id = wave_id(ts);
+            claim_with(&claimer, claim(&id, "a", now), Some(batch)).await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!claiming.is_finished(), "{sync:?}: the claim waits for it");
+        other.execute("COMMIT").await.unwrap();
+        drop(other);
+        let c = (claiming.await.unwrap()).expect("claimed once the lock is free");
+        assert!(!c.read_in_claim);
+        assert_eq!(c.row.status, WaveStatus::Dispatching);
+        assert_eq!(
+            store.wave_params(&wave_id(ts)).await.unwrap(),
+            Some(c.params)
+        );
+
+        // Closed: a claim is refused, nothing is written.
+        let next_ts = ts - Duration::minutes(15);
+        let next = wave_id(next_ts);
+        let next_batch = stored_wave(&store, next_ts, now).await;
+        store.close().await;
+        let refused = store
+            .claim_with_params(
+                claim(&next, "a", now),
+                move |_| Some(next_batch),
+                plan,
+                |_, w, s| choose(w, s),
+            )
+            .await;
+        assert!(refused.is_err(), "{sync:?}: claimed on a closed store");
+        let reopened = Store::connect(&db.url).await.unwrap();
+        let w = reopened.wave(&next).await.unwrap().unwrap();
+        assert_eq!((w.status, w.owner), (WaveStatus::Collecting, None));
+        reopened.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_sqlite_claim_on_a_full_disk_fails_as_a_storage_fault_holds_no_lock_and_claims_once_space_returns()
+ {
+    use wavegate_coordinator::store::SqliteSync;
+    use wavegate_tests::small_disk::SmallDisk;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(disk) = SmallDisk::mount(&dir.path().join("db"), "2m") else {
+        eprintln!("SKIPPED: mounting a tmpfs needs root (CAP_SYS_ADMIN)");
+        return;
+    };
+    let url = format!(
+        "sqlite://{}/coordinator.db?mode=rwc",
+        dir.path().join("db").display()
+    );
+    // No checkpoint during the test: the WAL only grows, so any commit needs new space.
+    let hour = std::time::Duration::from_secs(3600);
+    let store = Store::connect_checkpointing(&url, SqliteSync::Normal, hour)
+        .await
+        .unwrap();
+    let ts = current_wave();
+    let now = from_ms(ms(Utc::now()));
+    let batch = stored_wave(&store, ts, now).await;
+    let id = wave_id(ts);
+
+    disk.fill();
+    let e = store
+        .claim_with_params(
+            claim(&id, "a", now),
+            {
+                let batch = batch.clone();
+                move |_| Some(batch)
+            },
+            plan,
+            |_, w, s| choose(w, s),
+        )
+        .await
+        .expect_err("claimed on a full disk");
+    assert!(e.is_storage_fault(), "{e}");
+    // The failed claim holds no lock and left nothing: the pool reads the wave as it was.
+    let w = store.wave(&id).await.unwrap().unwrap();
+    assert_eq!((w.status, w.owner), (WaveStatus::Collecting, None));
+
+    disk.free();
+    // The pool writes (the failed claim's connection would hold the write lock if kept).
+    let later = now + Duration::seconds(1);
+    stored_wave(&store, ts - Duration::minutes(15), later).await;
+    let c = claim_with(&store, claim(&id, "a", later), Some(batch))
+        .await
+        .expect("claimed once space returned");
+    assert_eq!(c.row.status, WaveStatus::Dispatching);
+    assert_eq!(store.wave_params(&id).await.unwrap(), Some(c.params));
+    store.close().await;
+    drop(disk);
 }
