@@ -49,6 +49,14 @@ pub enum SqliteSync {
 }
 
 impl SqliteSync {
+    /// The `PRAGMA synchronous` statement of this setting.
+    pub(crate) fn pragma(self) -> &'static str {
+        match self {
+            SqliteSync::Full => "PRAGMA synchronous = FULL",
+            SqliteSync::Normal => "PRAGMA synchronous = NORMAL",
+        }
+    }
+
     /// The setting's name, as `sqlite_sync` takes it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -163,9 +171,27 @@ async fn one_row<'c>(
     Ok(q.execute(conn).await?.rows_affected() == 1)
 }
 
-/// True when a `sqlite:` URL (its file part `path`) names an in-memory database.
-fn in_memory(url: &str, path: &str) -> bool {
-    path.is_empty() || path == ":memory:" || url.contains("mode=memory")
+/// How long a SQLite write waits for another's lock.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The file a `sqlite:` URL names, as sqlx opens it (percent-decoded), when the claim may
+/// open it on a connection of its own: `None` for a database in memory (private to the pool)
+/// and one opened read-only, immutable or through another VFS (whose locking may differ).
+fn claim_file(url: &str) -> Option<std::path::PathBuf> {
+    let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let plain = query.split('&').filter(|kv| !kv.is_empty()).all(|kv| {
+        match kv.split_once('=').unwrap_or((kv, "")) {
+            ("mode", mode) => mode == "rw" || mode == "rwc",
+            ("immutable" | "vfs", _) => false,
+            _ => true,
+        }
+    });
+    let file = opts.get_filename();
+    // sqlx names a `:memory:` database `file:sqlx-in-memory-N`.
+    let named =
+        !file.as_os_str().is_empty() && !file.to_string_lossy().starts_with("file:sqlx-in-memory");
+    (plain && named).then(|| file.to_owned())
 }
 
 /// The file a `sqlite:` URL names (without the scheme and the query), for error messages.
@@ -193,10 +219,8 @@ impl Store {
         sync: SqliteSync,
         every: std::time::Duration,
     ) -> Result<Self, CoordinatorError> {
-        let synchronous = match sync {
-            SqliteSync::Full => "PRAGMA synchronous = FULL",
-            SqliteSync::Normal => "PRAGMA synchronous = NORMAL",
-        };
+        let synchronous = sync.pragma();
+        let busy_timeout = format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis());
         sqlx::any::install_default_drivers();
         let sep = if url.contains('?') { '&' } else { '?' };
         let (backend, url) = match url.starts_with("sqlite:") {
@@ -219,11 +243,15 @@ impl Store {
                     // file's connection does not go away, and a failing one errors on use.
                     .test_before_acquire(false)
                     .after_connect(move |conn, _| {
+                        let busy_timeout = busy_timeout.clone();
                         Box::pin(async move {
                             // WAL: readers beside the writer; busy timeout: writers wait.
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute(synchronous).await?;
-                            conn.execute("PRAGMA busy_timeout = 30000").await?;
+                            // Built from a constant number.
+                            sqlx::query(sqlx::AssertSqlSafe(busy_timeout))
+                                .execute(&mut *conn)
+                                .await?;
                             for pragma in checkpoint::PRAGMAS {
                                 conn.execute(pragma).await?;
                             }
@@ -241,15 +269,13 @@ impl Store {
         };
         let checkpoints = (backend == Backend::Sqlite)
             .then(|| std::sync::Arc::new(checkpoint::spawn(pool.clone(), every)));
-        // A file only: an in-memory database is private to its connection.
         let path = sqlite_path(&url);
-        let claims = (backend == Backend::Sqlite && !in_memory(&url, &path)).then(|| {
-            std::sync::Arc::new(sqlite_claim::ClaimConn::new(
-                path.clone().into(),
-                sync,
-                faults.clone(),
-            ))
-        });
+        let claims = (backend == Backend::Sqlite)
+            .then(|| claim_file(&url))
+            .flatten()
+            .map(|file| {
+                std::sync::Arc::new(sqlite_claim::ClaimConn::new(file, sync, faults.clone()))
+            });
         let store = Self {
             pool,
             backend,
@@ -325,6 +351,12 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Claims committed on a SQLite file's own claim connection (`store/sqlite_claim.rs`);
+    /// 0 on PostgreSQL. For tests and diagnostics.
+    pub fn claims_on_own_connection(&self) -> u64 {
+        self.claims.as_ref().map_or(0, |c| c.committed())
     }
 
     /// Closes every connection.
@@ -438,7 +470,31 @@ pub(crate) async fn insert_events(
 
 #[cfg(test)]
 mod tests {
-    use super::{Backend, statement_chunks, values_rows};
+    use super::{Backend, claim_file, statement_chunks, values_rows};
+
+    #[test]
+    fn the_claim_opens_the_file_sqlx_opens_and_no_other_kind_of_database() {
+        let file = |url: &str| claim_file(url).map(|p| p.display().to_string());
+        assert_eq!(
+            file("sqlite:///tmp/a%20b.db?mode=rwc").as_deref(),
+            Some("/tmp/a b.db")
+        );
+        assert_eq!(file("sqlite:data/w.db").as_deref(), Some("data/w.db"));
+        assert_eq!(
+            file("sqlite:///tmp/w.db?mode=rw&cache=shared").as_deref(),
+            Some("/tmp/w.db")
+        );
+        for url in [
+            "sqlite::memory:",
+            "sqlite://:memory:?mode=rwc",
+            "sqlite:///tmp/w.db?mode=memory",
+            "sqlite:///tmp/w.db?mode=ro",
+            "sqlite:///tmp/w.db?immutable=true",
+            "sqlite:///tmp/w.db?mode=rwc&vfs=unix-dotfile",
+        ] {
+            assert_eq!(file(url), None, "{url}");
+        }
+    }
 
     #[test]
     fn values_lists_bind_anonymous_on_sqlite_and_numbered_in_order_on_postgres() {

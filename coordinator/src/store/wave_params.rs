@@ -10,6 +10,7 @@ use wavegate_common::stats::ParamsSource;
 use wavegate_common::time::{from_proto, to_proto};
 use wavegate_common::{MarginMode, Signal, SignalParams};
 
+use super::fault::is_sqlite_constraint;
 use super::params::{read_params_for_update, upsert_params, upsert_params_all};
 use super::row::{Statement, Value, sqlx_query};
 use super::signals::wave_signals_in;
@@ -191,7 +192,8 @@ impl Store {
         match conn.claim(job).await? {
             Ran::Claimed(c) => Ok(Some(*c)),
             Ran::NotClaimed => Ok(None),
-            // Ingest raced the close (rare): the pool's claim reads the wave under its lock.
+            // The wave's count changed after the signals were taken (an ingest raced the close):
+            // the pool's claim reads them under its lock.
             Ran::Miss { plan, choose } => self.claim_on_pool(claim, |_| None, plan, choose).await,
         }
     }
@@ -261,22 +263,6 @@ pub struct ClaimedWave<G> {
     pub written: Vec<StoredParams>,
 }
 
-/// SQLite's primary result code of a constraint violation (a trigger's `RAISE(ABORT)` too).
-const SQLITE_CONSTRAINT: i64 = 19;
-
-/// True when SQLite refused a statement for a constraint: with the default `ABORT` conflict
-/// resolution only that statement is backed out and the transaction stays active
-/// (sqlite.org/lang_conflict.html).
-fn sqlite_constraint(e: &CoordinatorError) -> bool {
-    let CoordinatorError::Database(sqlx::Error::Database(db)) = e else {
-        return false;
-    };
-    (db.code()).is_some_and(|c| {
-        c.parse::<i64>()
-            .is_ok_and(|c| c & 0xff == SQLITE_CONSTRAINT)
-    })
-}
-
 /// Writes `merged` in one statement; if that fails, each row in a savepoint of its own, so a
 /// failing one rolls back alone (logged). Returns what was written. On PostgreSQL the one
 /// statement runs in a savepoint too (any error aborts the transaction there); on SQLite it
@@ -295,7 +281,7 @@ async fn write_merged(
     let failed = match backend {
         Backend::Sqlite => match upsert_params_all(tx, backend, &all).await {
             Ok(()) => return Ok(merged),
-            Err(e) if sqlite_constraint(&e) => e,
+            Err(e) if is_sqlite_constraint(&e) => e,
             Err(e) => return Err(e),
         },
         Backend::Postgres => {

@@ -15,7 +15,8 @@ use wavegate_common::rank::{group_by_exchange, wave_params};
 use wavegate_common::time::wave_id;
 use wavegate_common::{ExchangeId, Signal, SignalParams};
 use wavegate_coordinator::store::{
-    Claim, ClaimedWave, ParamsUpdate, Store, StoredParams, WaveParams, WaveStatus, from_ms, ms,
+    Backend, Claim, ClaimedWave, ParamsUpdate, SqliteSync, Store, StoredParams, WaveParams,
+    WaveStatus, from_ms, ms,
 };
 
 use crate::support::{TestDb, current_wave, sig, sig_with_params};
@@ -53,6 +54,16 @@ fn claim<'a>(id: &'a str, owner: &'a str, now: DateTime<Utc>) -> Claim<'a> {
 /// Stores a wave of three signals (closing by `close_by` only a day later): exchange 1's best
 /// carries `max_trades` 6, exchange 2's 5.
 async fn stored_wave(store: &Store, ts: DateTime<Utc>, now: DateTime<Utc>) -> Vec<Signal> {
+    stored_wave_closing(store, ts, now, Duration::days(1)).await
+}
+
+/// [`stored_wave`] closing by `close_by` at `ts + after`.
+async fn stored_wave_closing(
+    store: &Store,
+    ts: DateTime<Utc>,
+    now: DateTime<Utc>,
+    after: Duration,
+) -> Vec<Signal> {
     let batch: Vec<Signal> = [
         sig_with_params(1, "BTCUSDT", 1, 50.0, ts, 6),
         sig(2, "ETHUSDT", 1, 40.0, ts),
@@ -62,40 +73,66 @@ async fn stored_wave(store: &Store, ts: DateTime<Utc>, now: DateTime<Utc>) -> Ve
     .map(|p| Signal::from_proto(p, 900, now).unwrap())
     .collect();
     store
-        .insert_signals(&batch, |t| t + Duration::days(1), now)
+        .insert_signals(&batch, |t| t + after, now)
         .await
         .unwrap();
     batch
 }
 
-/// A store on `db` holding this candle's wave of three signals, collecting: (store, wave
-/// timestamp, wave id, the instant the signals were stored at, in ms as stored, the signals
-/// when `memory` holds them).
-async fn collecting(
-    db: &TestDb,
+/// How a test claims: the wave's signals in memory or not, the SQLite commit's durability.
+#[derive(Debug, Clone, Copy)]
+struct Way {
     memory: bool,
-) -> (
+    sync: SqliteSync,
+}
+
+/// What [`collecting`] returns.
+type Collecting = (
     Store,
     DateTime<Utc>,
     String,
     DateTime<Utc>,
     Option<Vec<Signal>>,
-) {
-    let store = Store::connect(&db.url).await.unwrap();
+);
+
+/// A store on `db` holding this candle's wave of three signals, collecting: (store, wave
+/// timestamp, wave id, the instant the signals were stored at, in ms as stored, the signals
+/// when `way` holds them in memory).
+async fn collecting(db: &TestDb, way: Way) -> Collecting {
+    let store = Store::connect_with(&db.url, way.sync).await.unwrap();
     let ts = current_wave();
     let now = from_ms(ms(Utc::now()));
     let batch = stored_wave(&store, ts, now).await;
-    (store, ts, wave_id(ts), now, memory.then_some(batch))
+    (store, ts, wave_id(ts), now, way.memory.then_some(batch))
 }
 
-/// Fresh databases of both backends, first for a claim of signals held in memory, then for
-/// one that reads them: `(db, memory)`.
-async fn both_ways() -> Vec<(TestDb, bool)> {
+/// Fresh databases of both backends for each way to claim: signals held in memory (on
+/// SQLite: the store's own connection, with `full` off the caller's task, with `normal` on
+/// it), and signals read inside the claim (the pool).
+async fn both_ways() -> Vec<(TestDb, Way)> {
     let mut all = vec![];
-    for memory in [true, false] {
-        all.extend(TestDb::both().await.into_iter().map(|db| (db, memory)));
+    for (memory, sync) in [
+        (true, SqliteSync::Full),
+        (true, SqliteSync::Normal),
+        (false, SqliteSync::Full),
+    ] {
+        let way = Way { memory, sync };
+        all.extend(TestDb::both().await.into_iter().map(|db| (db, way)));
     }
     all
+}
+
+/// The claims of a store that held the signals in memory ran on a SQLite file's own
+/// connection; all others on the pool.
+fn claimed_where_expected(store: &Store, way: Way) {
+    let own = store.claims_on_own_connection();
+    let sqlite = store.backend() == Backend::Sqlite;
+    assert_eq!(
+        own > 0,
+        way.memory && sqlite,
+        "{way:?} {:?}: {own}",
+        store.backend()
+    );
 }
 
 async fn claim_with(
@@ -116,7 +153,11 @@ fn max_trades(p: &WaveParams, ex: u32) -> Option<(u32, i32)> {
 #[tokio::test]
 async fn a_claim_commits_the_waves_params_with_it_and_a_failed_update_rolls_back_alone() {
     for db in TestDb::both().await {
-        let (store, ts, id, now, _) = collecting(&db, false).await;
+        let way = Way {
+            memory: false,
+            sync: SqliteSync::Full,
+        };
+        let (store, ts, id, now, _) = collecting(&db, way).await;
         refuse_exchange_2(&store).await;
 
         // Nothing in memory: the signals are read inside the claim's transaction.
@@ -179,8 +220,9 @@ async fn a_claim_commits_the_waves_params_with_it_and_a_failed_update_rolls_back
 
 #[tokio::test]
 async fn a_claim_that_does_not_succeed_writes_nothing_and_of_two_racing_one_wins() {
-    for (db, memory) in both_ways().await {
-        let (store, ts, id, now, held) = collecting(&db, memory).await;
+    for (db, way) in both_ways().await {
+        let memory = way.memory;
+        let (store, ts, id, now, held) = collecting(&db, way).await;
         let first = claim_with(&store, claim(&id, "a", now), held.clone())
             .await
             .unwrap();
@@ -269,14 +311,15 @@ async fn a_claim_that_does_not_succeed_writes_nothing_and_of_two_racing_one_wins
             store.params(1).await.unwrap().map(|p| p.updated_at),
             Some(later)
         );
+        claimed_where_expected(&store, way);
         store.close().await;
     }
 }
 
 #[tokio::test]
 async fn a_params_row_written_after_the_claims_instant_stands() {
-    for (db, memory) in both_ways().await {
-        let (store, _, id, now, held) = collecting(&db, memory).await;
+    for (db, way) in both_ways().await {
+        let (store, _, id, now, held) = collecting(&db, way).await;
         // E.g. a `Params.Set` by another coordinator whose clock is ahead, or a later wave's.
         let newer = SignalParams {
             max_trades: Some(3),
@@ -292,7 +335,7 @@ async fn a_params_row_written_after_the_claims_instant_stands() {
         let c = claim_with(&store, claim(&id, "a", now), held)
             .await
             .expect("the claim succeeds");
-        assert_eq!(c.read_in_claim, !memory);
+        assert_eq!(c.read_in_claim, !way.memory);
         let ex = |p: &[StoredParams]| p.iter().map(|p| p.exchange_id).collect::<Vec<_>>();
         assert_eq!(
             ex(&c.written),
@@ -309,6 +352,7 @@ async fn a_params_row_written_after_the_claims_instant_stands() {
         let p1 = store.params(1).await.unwrap().unwrap();
         assert_eq!((p1.max_trades, p1.updated_at), (3, after));
         assert_eq!(store.wave_params(&id).await.unwrap(), Some(c.params));
+        claimed_where_expected(&store, way);
         store.close().await;
     }
 }
@@ -356,8 +400,8 @@ fn look(peek: &mpsc::Sender<(String, mpsc::Sender<Seen>)>, id: &str) -> Seen {
 
 #[tokio::test]
 async fn another_connection_sees_nothing_of_the_claim_until_its_one_commit() {
-    for (db, memory) in both_ways().await {
-        let (store, _, id, now, held) = collecting(&db, memory).await;
+    for (db, way) in both_ways().await {
+        let (store, _, id, now, held) = collecting(&db, way).await;
         let earlier = SignalParams {
             max_trades: Some(3),
             ..Default::default()
@@ -394,7 +438,8 @@ async fn another_connection_sees_nothing_of_the_claim_until_its_one_commit() {
             .await
             .unwrap()
             .expect("the claim succeeds");
-        assert_eq!(c.read_in_claim, !memory);
+        assert_eq!(c.read_in_claim, !way.memory);
+        claimed_where_expected(&store, way);
         let seen = std::mem::take(&mut *seen.lock().unwrap());
         assert_eq!(seen, [untouched.clone(), untouched], "{}", db.url);
         assert_eq!(
@@ -411,7 +456,6 @@ async fn another_connection_sees_nothing_of_the_claim_until_its_one_commit() {
 #[tokio::test]
 async fn a_sqlite_claim_waits_for_another_writer_and_fails_once_the_store_is_closed() {
     use sqlx::Executor as _;
-    use wavegate_coordinator::store::SqliteSync;
     // `normal` claims on the caller's task unless it would wait; `full` always off it.
     for sync in [SqliteSync::Normal, SqliteSync::Full] {
         let db = TestDb::sqlite().await;
@@ -452,7 +496,9 @@ async fn a_sqlite_claim_waits_for_another_writer_and_fails_once_the_store_is_clo
                 |_, w, s| choose(w, s),
             )
             .await;
-        assert!(refused.is_err(), "{sync:?}: claimed on a closed store");
+        let refused = refused.expect_err("claimed on a closed store");
+        assert!(refused.is_storage_fault(), "{sync:?}: {refused}");
+        assert_eq!(store.claims_on_own_connection(), 1, "{sync:?}");
         let reopened = Store::connect(&db.url).await.unwrap();
         let w = reopened.wave(&next).await.unwrap().unwrap();
         assert_eq!((w.status, w.owner), (WaveStatus::Collecting, None));
@@ -463,7 +509,6 @@ async fn a_sqlite_claim_waits_for_another_writer_and_fails_once_the_store_is_clo
 #[tokio::test]
 async fn a_sqlite_claim_on_a_full_disk_fails_as_a_storage_fault_holds_no_lock_and_claims_once_space_returns()
  {
-    use wavegate_coordinator::store::SqliteSync;
     use wavegate_tests::small_disk::SmallDisk;
     let dir = tempfile::tempdir().unwrap();
     let Some(disk) = SmallDisk::mount(&dir.path().join("db"), "2m") else {
@@ -513,4 +558,40 @@ async fn a_sqlite_claim_on_a_full_disk_fails_as_a_storage_fault_holds_no_lock_an
     assert_eq!(store.wave_params(&id).await.unwrap(), Some(c.params));
     store.close().await;
     drop(disk);
+}
+
+#[tokio::test]
+async fn a_due_claim_succeeds_once_quiet_or_past_its_close_by_and_only_then() {
+    for (db, way) in both_ways().await {
+        let (store, ts, id, now, held) = collecting(&db, way).await;
+        // Quiet since after its last signal (stored at `now` or a few ms later), at exactly
+        // `not_before`: claimed (both conditions bound, in their order).
+        let quiet = Claim {
+            due: Some(now + Duration::seconds(1)),
+            not_before: Some(ts),
+            ..claim(&id, "a", now + Duration::seconds(2))
+        };
+        let c = claim_with(&store, quiet, held)
+            .await
+            .unwrap_or_else(|| panic!("{} {way:?}: a quiet wave is claimed", db.url));
+        assert_eq!(c.row.owner.as_deref(), Some("a"), "{}", db.url);
+
+        // Not quiet (a signal after the quiet instant) but past its `close_by`: claimed.
+        let late_ts = ts - Duration::minutes(15);
+        let late = wave_id(late_ts);
+        let batch = stored_wave_closing(&store, late_ts, now, Duration::zero()).await;
+        let held = way.memory.then_some(batch);
+        let past_close_by = Claim {
+            due: Some(now - Duration::seconds(10)),
+            not_before: Some(late_ts),
+            ..claim(&late, "a", now + Duration::seconds(2))
+        };
+        let c = claim_with(&store, past_close_by, held)
+            .await
+            .expect("a wave past its close_by is claimed");
+        assert_eq!(c.row.status, WaveStatus::Dispatching, "{}", db.url);
+        assert_eq!(store.wave_params(&late).await.unwrap(), Some(c.params));
+        claimed_where_expected(&store, way);
+        store.close().await;
+    }
 }
