@@ -249,9 +249,11 @@ impl PaperExchange {
         }
     }
 
-    /// Commits `stmts` while the simulated latency passes; returns when both are done.
+    /// Commits `stmts` while the simulated latency passes; returns when both are done. The
+    /// latency is polled first: its deadline is taken from the request's arrival, before a
+    /// write that commits on this task (`Writer::write`) has run.
     async fn persist_during_latency(&self, stmts: Vec<Stmt>) -> Result<()> {
-        let (stored, ()) = futures::join!(self.writer.write(stmts), self.latency());
+        let ((), stored) = futures::join!(self.latency(), self.writer.write(stmts));
         stored.map_err(|e| ExchangeError::Unknown(format!("paper store: {e}")))
     }
 

@@ -3,25 +3,26 @@
 //! order's row before it is sent, the paper exchange's record of an order, a wave's `Result`);
 //! bookkeeping after an answer is queued and committed with whatever comes next.
 //!
-//! Guarantees: one queue, one task, so an acknowledged write ([`Writer::flush`], a `Result`)
-//! implies every earlier write committed; after a crash the file holds a prefix of the queue.
-//! The paper exchange shares this writer (its tables live in the same file), so SQLite's file
-//! lock is never contended between them.
+//! Guarantees: one queue and one connection, so an acknowledged write ([`Writer::flush`], a
+//! `Result`) implies every earlier write committed; after a crash the file holds a prefix of
+//! the queue. The paper exchange shares this writer (its tables live in the same file), so
+//! SQLite's file lock is never contended between them.
 //!
 //! The writer has its own rusqlite connection (a sqlx worker round trip costs two thread
 //! wake-ups per write, docs/benchmarks.md) and commits on the task's thread between
 //! `BEGIN IMMEDIATE` and `COMMIT`; a batch that would wait (`journal_sync = "full"`, or another
 //! connection's write lock) runs on the blocking pool, as does every 256th batch, followed by
-//! a WAL checkpoint (SQLite's own is off: it would fsync inside an inline `COMMIT`). The
+//! a WAL checkpoint (SQLite's own is off: it would fsync inside an inline `COMMIT`). An
+//! acknowledged write with nothing queued ahead of it, the connection free, commits the same
+//! way on its caller's task instead: no hand-off to the task and back (ninth round). The
 //! connection is dropped by [`Writer::close`], when the pool closes, and after a storage fault
-//! (an open transaction would keep the write lock); the next batch opens a fresh one.
+//! (an open transaction would keep the write lock); the next batch opens a fresh one
+//! (`writer/store.rs`).
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
 
-use rusqlite::{Connection, OpenFlags};
 use sqlx::sqlite::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, warn};
@@ -31,18 +32,6 @@ use super::JournalSync;
 
 /// Most writes committed in one transaction (bounds how long one commit holds the file).
 const MAX_BATCH: usize = 512;
-
-/// Prepared statements the writer's connection keeps (as many as sqlx's connections keep).
-const STATEMENT_CACHE: usize = 100;
-
-/// How long a write waits for SQLite's file lock (as long as the journal's pool waits).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Batches between two WAL checkpoints. SQLite's own auto-checkpoint (every 1000 pages,
-/// sqlite.org/wal.html) would fsync inside an inline `COMMIT` on a runtime worker, so it is off
-/// and every this many batches one runs on the blocking pool followed by a checkpoint; a
-/// journal batch dirties a few pages (a row, its indexes), so this is about SQLite's cadence.
-const CHECKPOINT_EVERY: u32 = 256;
 
 /// Log target of an acknowledged write's timing line (queue wait, commit, way back).
 pub const TIMING_TARGET: &str = "wavegate_agent::journal_timing";
@@ -175,8 +164,22 @@ struct Done {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::UnboundedSender<Msg>,
+    shared: Arc<Shared>,
+}
+
+/// What the writer's task and the callers committing on their own task share.
+struct Shared {
+    /// The connection, held by whoever commits: the task, or a caller ([`Writer::write`]).
+    store: tokio::sync::Mutex<Store>,
+    /// Writes sent to the task and not yet committed (or failed): a caller commits on its own
+    /// task only when none is, so the queue's order holds.
+    pending: AtomicUsize,
     /// Set by a storage fault, cleared by the next batch that commits: no new order meanwhile.
-    faulted: Arc<AtomicBool>,
+    faulted: AtomicBool,
+    /// Where storage faults are noted for the journal's pool.
+    clock: Arc<FaultClock>,
+    /// The journal's pool: once it closes no write commits (the task hears of it first).
+    pool: SqlitePool,
 }
 
 impl std::fmt::Debug for Writer {
@@ -197,7 +200,6 @@ impl Writer {
     /// [`Writer::spawn`] with the commit durability, noting storage faults in `clock`.
     pub fn spawn_with(pool: SqlitePool, clock: Arc<FaultClock>, sync: JournalSync) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let faulted = Arc::default();
         let store = Store {
             path: pool.connect_options().get_filename().to_owned(),
             full: sync == JournalSync::Full,
@@ -205,43 +207,104 @@ impl Writer {
             pool_open: true,
             since_checkpoint: 0,
         };
-        tokio::spawn(run(store, pool, rx, Arc::clone(&faulted), clock));
-        Self { tx, faulted }
+        let shared = Arc::new(Shared {
+            store: tokio::sync::Mutex::new(store),
+            pending: AtomicUsize::new(0),
+            faulted: AtomicBool::new(false),
+            clock,
+            pool: pool.clone(),
+        });
+        tokio::spawn(run(Arc::clone(&shared), pool, rx));
+        Self { tx, shared }
     }
 
     /// True after a storage fault (disk full, I/O error) until a batch commits again.
     pub fn faulted(&self) -> bool {
-        self.faulted.load(Ordering::Acquire)
+        self.shared.faulted.load(Ordering::Acquire)
     }
 
-    /// Queues a write and waits until it is committed (or failed).
+    /// Writes and waits until it is committed (or failed). With nothing queued ahead of it
+    /// and the connection free, it commits on the caller's task when that cannot wait
+    /// (`Store::commit_inline`): no hand-off to the writer's task and back (docs/benchmarks.md,
+    /// ninth round). Else it is queued.
     pub async fn write(&self, stmts: Vec<Stmt>) -> Result<(), WriteError> {
         let queued = Instant::now();
+        let stmts = match self.try_inline(stmts, queued) {
+            Ok(outcome) => return outcome,
+            Err(stmts) => stmts,
+        };
         let (ack, done) = oneshot::channel();
-        self.tx
-            .send(Msg::Write(Write {
-                stmts,
-                what: String::new(),
-                ack: Some(ack),
-            }))
-            .map_err(|_| WriteError::Stopped)?;
+        self.send(Write {
+            stmts,
+            what: String::new(),
+            ack: Some(ack),
+        })
+        .map_err(|_| WriteError::Stopped)?;
         let Ok(done) = done.await else {
             return Err(WriteError::Stopped);
         };
-        if tracing::enabled!(target: TIMING_TARGET, tracing::Level::DEBUG) {
-            let us = |a: Instant, b: Instant| (b.saturating_duration_since(a)).as_micros();
-            debug!(
-                target: TIMING_TARGET,
-                total_us = us(queued, Instant::now()),
-                queue_us = us(queued, done.picked),
-                commit_us = us(done.picked, done.committed),
-                back_us = us(done.committed, Instant::now()),
-                acked = done.batch.0,
-                queued_writes = done.batch.1,
-                "journal write timing"
-            );
-        }
+        log_timing(queued, &done);
         done.outcome
+    }
+
+    /// `stmts` committed on the caller's task (see [`Writer::write`]); `Err(stmts)`, nothing
+    /// run, when it must be queued.
+    fn try_inline(
+        &self,
+        stmts: Vec<Stmt>,
+        queued: Instant,
+    ) -> Result<Result<(), WriteError>, Vec<Stmt>> {
+        let Ok(mut store) = self.shared.store.try_lock() else {
+            return Err(stmts);
+        };
+        // Under the lock: the task decrements only once its batch is committed. A closing
+        // pool or writer is the task's to refuse.
+        let stopping = self.tx.is_closed() || self.shared.pool.is_closed();
+        if stopping || self.shared.pending.load(Ordering::SeqCst) != 0 {
+            return Err(stmts);
+        }
+        if stmts.is_empty() {
+            // A flush with nothing queued: everything is committed already.
+            return Ok(Ok(()));
+        }
+        let batch = [Write {
+            stmts,
+            what: String::new(),
+            ack: None,
+        }];
+        let picked = Instant::now();
+        let Some(outcomes) = store.commit_inline(&batch) else {
+            let [w] = batch;
+            return Err(w.stmts);
+        };
+        drop(store);
+        note(&self.shared, &outcomes);
+        let done = Done {
+            outcome: match outcomes {
+                Ok(o) => o.into_iter().next().unwrap_or(Ok(())),
+                Err(e) => Err(WriteError::Batch(e.reason)),
+            },
+            batch: (1, 0),
+            picked,
+            committed: Instant::now(),
+        };
+        log_timing(queued, &done);
+        Ok(done.outcome)
+    }
+
+    /// Sends `w` to the task, counted as pending until it is committed; `Err(w)` when the
+    /// task stopped.
+    fn send(&self, w: Write) -> Result<(), Write> {
+        self.shared.pending.fetch_add(1, Ordering::SeqCst);
+        let Err(mpsc::error::SendError(m)) = self.tx.send(Msg::Write(w)) else {
+            return Ok(());
+        };
+        self.shared.pending.fetch_sub(1, Ordering::SeqCst);
+        match m {
+            Msg::Write(w) => Err(w),
+            // Only a write was sent.
+            Msg::Close(_) => Ok(()),
+        }
     }
 
     /// Queues a write without waiting; a failure is logged with `what`. It commits before any
@@ -252,7 +315,7 @@ impl Writer {
             what,
             ack: None,
         };
-        if let Err(mpsc::error::SendError(Msg::Write(w))) = self.tx.send(Msg::Write(w)) {
+        if let Err(w) = self.send(w) {
             error!(what = %w.what, "journal writer stopped; write lost");
         }
     }
@@ -273,141 +336,36 @@ impl Writer {
     }
 }
 
-/// The writer's connection and how to open it.
-struct Store {
-    path: PathBuf,
-    /// `synchronous = FULL`: every commit is an fsync (run on the blocking pool).
-    full: bool,
-    conn: Option<Connection>,
-    /// False once the journal's pool started closing: no write commits after that.
-    pool_open: bool,
-    /// Batches committed since the last WAL checkpoint ([`CHECKPOINT_EVERY`]).
-    since_checkpoint: u32,
-}
-
-/// Why a batch did not commit: nothing of it is stored.
-struct BatchFailed {
-    reason: String,
-    /// The storage failed (disk full, I/O error, corruption), not the batch.
-    fault: bool,
-}
-
-impl From<rusqlite::Error> for BatchFailed {
-    fn from(e: rusqlite::Error) -> Self {
-        Self {
-            fault: storage_fault(&e),
-            reason: e.to_string(),
-        }
+/// [`TIMING_TARGET`]'s line for an acknowledged write queued at `queued`.
+fn log_timing(queued: Instant, done: &Done) {
+    if tracing::enabled!(target: TIMING_TARGET, tracing::Level::DEBUG) {
+        let us = |a: Instant, b: Instant| (b.saturating_duration_since(a)).as_micros();
+        debug!(
+            target: TIMING_TARGET,
+            total_us = us(queued, Instant::now()),
+            queue_us = us(queued, done.picked),
+            commit_us = us(done.picked, done.committed),
+            back_us = us(done.committed, Instant::now()),
+            acked = done.batch.0,
+            queued_writes = done.batch.1,
+            "journal write timing"
+        );
     }
 }
 
-/// The outcome of each write of a batch, or why the batch failed.
-type Outcomes = Result<Vec<Result<(), WriteError>>, BatchFailed>;
-
-impl Store {
-    /// Commits `batch`, dropping the connection when the batch failed or saw a storage fault.
-    /// Empties `batch` only when its outcomes are lost with a failed thread.
-    async fn commit(&mut self, batch: &mut Vec<Write>) -> Outcomes {
-        if !self.pool_open {
-            return Err(BatchFailed {
-                reason: "the journal's pool is closed".into(),
-                fault: false,
-            });
-        }
-        let mut conn = match self.conn.take() {
-            Some(c) => c,
-            None => open(&self.path, self.full)?,
-        };
-        self.since_checkpoint += 1;
-        let checkpoint = self.since_checkpoint >= CHECKPOINT_EVERY;
-        if checkpoint {
-            self.since_checkpoint = 0;
-        }
-        let inline = (!self.full && !checkpoint).then(|| run_all(&mut conn, batch));
-        let outcomes = match inline {
-            Some(ran) if !ran.as_ref().err().is_some_and(busy) => ran,
-            // `journal_sync = "full"` (a commit is an fsync), a WAL checkpoint is due (fsyncs),
-            // or another connection holds the file's write lock: on the blocking pool, waiting
-            // for the lock as the pool would.
-            _ => {
-                let writes = std::mem::take(batch);
-                let ran = tokio::task::spawn_blocking(move || {
-                    let ran = conn
-                        .busy_timeout(BUSY_TIMEOUT)
-                        .and_then(|()| run_all(&mut conn, &writes));
-                    if checkpoint && ran.is_ok() {
-                        // Readers may keep it from finishing; the next one goes further.
-                        if let Err(e) =
-                            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                        {
-                            warn!(error = %e, "journal WAL checkpoint failed");
-                        }
-                    }
-                    // Not waiting again: the next batch runs inline. When that cannot be
-                    // set, the batch's outcomes stand but the connection is not kept.
-                    let reset = conn.busy_timeout(Duration::ZERO).is_ok();
-                    (reset.then_some(conn), writes, ran)
-                })
-                .await;
-                match ran {
-                    Ok((Some(c), writes, outcomes)) => {
-                        conn = c;
-                        *batch = writes;
-                        outcomes
-                    }
-                    Ok((None, writes, outcomes)) => {
-                        *batch = writes;
-                        return outcomes.map_err(BatchFailed::from);
-                    }
-                    // Its writes' callers hear `Stopped` (their acknowledgements are dropped).
-                    Err(e) => {
-                        return Err(BatchFailed {
-                            reason: format!("journal commit thread failed: {e}"),
-                            fault: false,
-                        });
-                    }
-                }
-            }
-        };
-        if outcomes.as_ref().is_ok_and(|o| !any_fault(o)) {
-            self.conn = Some(conn);
-        }
-        outcomes.map_err(BatchFailed::from)
-    }
-}
-
-/// Opens the writer's connection to the journal file (created by the pool already).
-fn open(path: &std::path::Path, full: bool) -> rusqlite::Result<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)?;
-    // Inline batches never wait for the lock (a runtime worker); `Store::commit` retries on
-    // the blocking pool.
-    conn.busy_timeout(Duration::ZERO)?;
-    // As the pool's connections.
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" })?;
-    // Checkpoints run on the blocking pool (`CHECKPOINT_EVERY`), never inside a `COMMIT`.
-    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    Ok(conn)
-}
-
-async fn run(
-    mut store: Store,
-    pool: SqlitePool,
-    mut rx: mpsc::UnboundedReceiver<Msg>,
-    faulted: Arc<AtomicBool>,
-    clock: Arc<FaultClock>,
-) {
+async fn run(shared: Arc<Shared>, pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Msg>) {
     let mut batch = Vec::new();
     let mut closing = None;
+    let mut pool_open = true;
     let mut pool_closed = std::pin::pin!(pool.close_event());
     loop {
-        let first = if store.pool_open {
+        let first = if pool_open {
             tokio::select! {
                 // The pool's close first: a write sent after `pool.close()` returned fails.
                 biased;
                 () = &mut pool_closed => {
+                    pool_open = false;
+                    let mut store = shared.store.lock().await;
                     store.pool_open = false;
                     store.conn = None;
                     continue;
@@ -431,16 +389,17 @@ async fn run(
             }
         }
         if !batch.is_empty() {
-            commit(&mut store, &mut batch, &faulted, &clock, picked).await;
+            commit(&shared, &mut batch, picked).await;
         }
         if let Some(done) = closing {
             // Closed before the caller hears back: the file is let go when `close` returns.
-            store.conn = None;
+            shared.store.lock().await.conn = None;
             rx.close();
             // Writes that raced the close: refused, not left waiting.
             while let Ok(m) = rx.try_recv() {
                 match m {
                     Msg::Write(w) => {
+                        shared.pending.fetch_sub(1, Ordering::SeqCst);
                         let now = Instant::now();
                         report(w, Err(WriteError::Stopped), (now, now, (0, 0)));
                     }
@@ -455,45 +414,25 @@ async fn run(
     }
 }
 
-/// SQLite primary result codes of a failing storage (`sqlite3.h`): `SQLITE_IOERR` (10),
-/// `SQLITE_CORRUPT` (11), `SQLITE_FULL` (13), `SQLITE_CANTOPEN` (14); extended codes carry
-/// the primary one in their low byte.
-fn storage_fault(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _)
-        if [10, 11, 13, 14].contains(&(f.extended_code & 0xff)))
-}
-
-/// True when a write of the batch failed for the storage's sake.
-fn any_fault(outcomes: &[Result<(), WriteError>]) -> bool {
-    outcomes
-        .iter()
-        .any(|r| matches!(r, Err(WriteError::Statement(e)) if storage_fault(e)))
-}
-
-/// Commits `batch` in one transaction and reports each write's outcome; a storage fault sets
-/// `faulted` (and drops the connection), a committed batch of writes clears it.
-async fn commit(
-    store: &mut Store,
-    batch: &mut Vec<Write>,
-    faulted: &AtomicBool,
-    clock: &FaultClock,
-    picked: Instant,
-) {
+/// Commits `batch` in one transaction (holding the connection) and reports each write's
+/// outcome ([`note`]).
+async fn commit(shared: &Shared, batch: &mut Vec<Write>, picked: Instant) {
     let writes = batch.iter().any(|w| !w.stmts.is_empty());
+    // Counted now: a failed commit thread takes the batch with it.
+    let sent = batch.len();
     let outcomes = if writes {
-        store.commit(batch).await
+        let mut store = shared.store.lock().await;
+        let outcomes = store.commit(batch).await;
+        // Committed (or failed) before the lock goes: a caller that then finds nothing
+        // pending may commit on its own task, after these.
+        shared.pending.fetch_sub(sent, Ordering::SeqCst);
+        outcomes
     } else {
+        shared.pending.fetch_sub(sent, Ordering::SeqCst);
         Ok(batch.iter().map(|_| Ok(())).collect())
     };
     if writes {
-        if outcomes.as_ref().map_or_else(|e| e.fault, |o| any_fault(o)) {
-            clock.note();
-            if !faulted.swap(true, Ordering::AcqRel) {
-                error!("journal storage failing (disk full or I/O error): no new order is sent");
-            }
-        } else if outcomes.is_ok() && faulted.swap(false, Ordering::AcqRel) {
-            warn!("journal writes commit again: trading resumes");
-        }
+        note(shared, &outcomes);
     }
     let acked = batch.iter().filter(|w| w.ack.is_some()).count();
     let at = (picked, Instant::now(), (acked, batch.len() - acked));
@@ -508,6 +447,19 @@ async fn commit(
                 report(w, Err(WriteError::Batch(e.reason.clone())), at);
             }
         }
+    }
+}
+
+/// A committed batch's outcomes: a storage fault notes the clock and sets `faulted` (the
+/// connection is dropped already), a batch that committed clears it.
+fn note(shared: &Shared, outcomes: &Outcomes) {
+    if outcomes.as_ref().map_or_else(|e| e.fault, |o| any_fault(o)) {
+        shared.clock.note();
+        if !shared.faulted.swap(true, Ordering::AcqRel) {
+            error!("journal storage failing (disk full or I/O error): no new order is sent");
+        }
+    } else if outcomes.is_ok() && shared.faulted.swap(false, Ordering::AcqRel) {
+        warn!("journal writes commit again: trading resumes");
     }
 }
 
@@ -533,65 +485,11 @@ fn report(w: Write, outcome: Result<(), WriteError>, at: (Instant, Instant, (usi
     }
 }
 
-/// Runs a batch between `BEGIN IMMEDIATE` (a busy file fails before anything ran) and
-/// `COMMIT`. Err: nothing is stored (a failed `COMMIT` is rolled back, so it can run again).
-fn run_all(
-    conn: &mut Connection,
-    batch: &[Write],
-) -> Result<Vec<Result<(), WriteError>>, rusqlite::Error> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for w in batch {
-        let outcome = run_one(conn, &w.stmts);
-        // On SQLITE_FULL or an I/O error SQLite may roll the whole transaction back itself
-        // (sqlite.org/lang_transaction.html, "Response To Errors Within A Transaction"); the
-        // writes after it would then commit one by one, not a prefix of the queue.
-        if lost_transaction(conn, &outcome) {
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            return Err(match outcome {
-                Err(WriteError::Statement(e)) => e,
-                _ => rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
-                    Some("the batch's transaction was rolled back".into()),
-                ),
-            });
-        }
-        outcomes.push(outcome);
-    }
-    if let Err(e) = conn.execute_batch("COMMIT") {
-        // Failing here (e.g. no transaction left open) leaves nothing to undo.
-        let _ = conn.execute_batch("ROLLBACK");
-        return Err(e);
-    }
-    Ok(outcomes)
-}
+mod store;
 
-/// True when a write's `outcome` leaves the batch's transaction unusable: a storage fault,
-/// or SQLite rolled the transaction back.
-fn lost_transaction(conn: &Connection, outcome: &Result<(), WriteError>) -> bool {
-    conn.is_autocommit() || matches!(outcome, Err(WriteError::Statement(e)) if storage_fault(e))
-}
-
-/// SQLite's `SQLITE_BUSY`: another connection holds the lock.
-fn busy(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy)
-}
-
-/// Runs one write's statements. A failed statement leaves the transaction usable (SQLite
-/// undoes only that statement), so one bad write does not sink its batch.
-fn run_one(conn: &Connection, stmts: &[Stmt]) -> Result<(), WriteError> {
-    for s in stmts {
-        // One statement per `Stmt`; a trailing `;` would read as a second, empty one.
-        let mut stmt = conn.prepare_cached(s.sql.trim_end().trim_end_matches(';'))?;
-        let changed = stmt.execute(rusqlite::params_from_iter(&s.args))?;
-        if s.expect_row && changed == 0 {
-            return Err(WriteError::NoRow);
-        }
-    }
-    Ok(())
-}
+#[cfg(test)]
+use store::CHECKPOINT_EVERY;
+use store::{Outcomes, Store, any_fault};
 
 #[cfg(test)]
 mod tests;

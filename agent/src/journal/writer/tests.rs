@@ -280,3 +280,59 @@ async fn a_storage_fault_mid_batch_fails_the_whole_batch() {
         .unwrap();
     assert_eq!(ks, vec![1]);
 }
+
+// One runtime thread: the writer's task runs only when this test's task waits.
+#[tokio::test(flavor = "current_thread")]
+async fn a_write_with_nothing_queued_commits_on_the_callers_task_and_never_overtakes_the_queue() {
+    use futures::FutureExt as _;
+    let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)").await;
+    // Done in its first poll: committed without the writer's task running.
+    let first = w.write(vec![insert(1, "a")]).now_or_never();
+    assert!(matches!(first, Some(Ok(()))), "{first:?}");
+    let flushed = w.flush().now_or_never();
+    assert!(
+        matches!(flushed, Some(Ok(()))),
+        "nothing queued: {flushed:?}"
+    );
+
+    // A queued write ahead: this one waits for the task, and finds the row it queued.
+    w.queue("row 2".into(), vec![insert(2, "a")]);
+    let mut behind = Box::pin(w.write(vec![
+        Stmt::new("UPDATE t SET v = 'after' WHERE k = 2", vec![]).expecting_a_row(),
+    ]));
+    assert!(
+        (&mut behind).now_or_never().is_none(),
+        "queued behind row 2"
+    );
+    behind.await.unwrap();
+    // The queue is empty again: back on the caller's task.
+    let again = w.write(vec![insert(3, "a")]).now_or_never();
+    assert!(matches!(again, Some(Ok(()))), "{again:?}");
+    // A failed statement is reported from the caller's task as from the writer's.
+    let dup = w.write(vec![insert(3, "dup")]).now_or_never();
+    assert!(
+        matches!(dup, Some(Err(WriteError::Statement(_)))),
+        "{dup:?}"
+    );
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT k, v FROM t ORDER BY k")
+        .fetch_all(&p)
+        .await
+        .unwrap();
+    let want = [(1, "a"), (2, "after"), (3, "a")].map(|(k, v)| (k, v.to_owned()));
+    assert_eq!(rows, want.to_vec());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn with_journal_sync_full_every_write_commits_off_the_runtime() {
+    use futures::FutureExt as _;
+    let (dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)").await;
+    w.close().await;
+    let full = Writer::spawn_with(p.clone(), Arc::default(), JournalSync::Full);
+    full.write(vec![insert(1, "a")]).await.unwrap();
+    // An fsync is never waited for on a runtime thread: the write goes to the task.
+    let mut next = Box::pin(full.write(vec![insert(2, "a")]));
+    assert!((&mut next).now_or_never().is_none());
+    next.await.unwrap();
+    full.close().await;
+    drop(dir);
+}
