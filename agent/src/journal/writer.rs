@@ -5,7 +5,7 @@
 //!
 //! Guarantees: one queue and one connection, so an acknowledged write ([`Writer::flush`], a
 //! `Result`) implies every earlier write committed; after a crash the file holds a prefix of
-//! the queue. The paper exchange shares this writer (its tables live in the same file), so
+//! the commit order, in which every write follows those that happened before it. The paper exchange shares this writer (its tables live in the same file), so
 //! SQLite's file lock is never contended between them.
 //!
 //! The writer has its own rusqlite connection (a sqlx worker round trip costs two thread
@@ -153,6 +153,8 @@ struct Write {
 
 /// A write's outcome, with the timings of [`TIMING_TARGET`]'s line.
 struct Done {
+    /// Committed on the caller's task (its queue wait is the lock's).
+    inline: bool,
     outcome: Result<(), WriteError>,
     /// The batch's writes: (acknowledged, queued).
     batch: (usize, usize),
@@ -190,6 +192,14 @@ impl std::fmt::Debug for Writer {
     }
 }
 
+impl Shared {
+    /// `n` writes sent to the task are committed (or failed, or refused).
+    fn sent_done(&self, n: usize) {
+        let before = self.pending.fetch_sub(n, Ordering::SeqCst);
+        debug_assert!(before >= n, "pending writes {before}, done {n}");
+    }
+}
+
 impl Writer {
     /// Starts the writer of `pool`'s file (a tokio task, ending with its last handle); whoever
     /// else writes the file gets a clone, never a second writer.
@@ -214,7 +224,7 @@ impl Writer {
             clock,
             pool: pool.clone(),
         });
-        tokio::spawn(run(Arc::clone(&shared), pool, rx));
+        tokio::spawn(run(Arc::clone(&shared), rx));
         Self { tx, shared }
     }
 
@@ -277,14 +287,16 @@ impl Writer {
             let [w] = batch;
             return Err(w.stmts);
         };
-        drop(store);
+        // Under the lock, so faults and recoveries are noted in commit order.
         note(&self.shared, &outcomes);
+        drop(store);
         let done = Done {
             outcome: match outcomes {
                 Ok(o) => o.into_iter().next().unwrap_or(Ok(())),
                 Err(e) => Err(WriteError::Batch(e.reason)),
             },
             batch: (1, 0),
+            inline: true,
             picked,
             committed: Instant::now(),
         };
@@ -292,19 +304,18 @@ impl Writer {
         Ok(done.outcome)
     }
 
-    /// Sends `w` to the task, counted as pending until it is committed; `Err(w)` when the
-    /// task stopped.
-    fn send(&self, w: Write) -> Result<(), Write> {
+    /// Sends `w` to the task, counted as pending until it is committed; `Err` with the write
+    /// when the task stopped.
+    fn send(&self, w: Write) -> Result<(), Option<Write>> {
         self.shared.pending.fetch_add(1, Ordering::SeqCst);
         let Err(mpsc::error::SendError(m)) = self.tx.send(Msg::Write(w)) else {
             return Ok(());
         };
-        self.shared.pending.fetch_sub(1, Ordering::SeqCst);
-        match m {
-            Msg::Write(w) => Err(w),
-            // Only a write was sent.
-            Msg::Close(_) => Ok(()),
-        }
+        self.shared.sent_done(1);
+        Err(match m {
+            Msg::Write(w) => Some(w),
+            Msg::Close(_) => None,
+        })
     }
 
     /// Queues a write without waiting; a failure is logged with `what`. It commits before any
@@ -316,7 +327,8 @@ impl Writer {
             ack: None,
         };
         if let Err(w) = self.send(w) {
-            error!(what = %w.what, "journal writer stopped; write lost");
+            let what = w.map(|w| w.what).unwrap_or_default();
+            error!(%what, "journal writer stopped; write lost");
         }
     }
 
@@ -330,7 +342,7 @@ impl Writer {
         }
     }
 
-    /// Waits until every write queued so far is committed.
+    /// Waits until every write queued so far is committed (or failed: those were logged).
     pub async fn flush(&self) -> Result<(), WriteError> {
         self.write(Vec::new()).await
     }
@@ -346,6 +358,7 @@ fn log_timing(queued: Instant, done: &Done) {
             queue_us = us(queued, done.picked),
             commit_us = us(done.picked, done.committed),
             back_us = us(done.committed, Instant::now()),
+            inline = done.inline,
             acked = done.batch.0,
             queued_writes = done.batch.1,
             "journal write timing"
@@ -353,7 +366,8 @@ fn log_timing(queued: Instant, done: &Done) {
     }
 }
 
-async fn run(shared: Arc<Shared>, pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<Msg>) {
+async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Msg>) {
+    let pool = shared.pool.clone();
     let mut batch = Vec::new();
     let mut closing = None;
     let mut pool_open = true;
@@ -399,7 +413,7 @@ async fn run(shared: Arc<Shared>, pool: SqlitePool, mut rx: mpsc::UnboundedRecei
             while let Ok(m) = rx.try_recv() {
                 match m {
                     Msg::Write(w) => {
-                        shared.pending.fetch_sub(1, Ordering::SeqCst);
+                        shared.sent_done(1);
                         let now = Instant::now();
                         report(w, Err(WriteError::Stopped), (now, now, (0, 0)));
                     }
@@ -423,17 +437,15 @@ async fn commit(shared: &Shared, batch: &mut Vec<Write>, picked: Instant) {
     let outcomes = if writes {
         let mut store = shared.store.lock().await;
         let outcomes = store.commit(batch).await;
-        // Committed (or failed) before the lock goes: a caller that then finds nothing
-        // pending may commit on its own task, after these.
-        shared.pending.fetch_sub(sent, Ordering::SeqCst);
+        // Before the lock goes: faults and recoveries noted in commit order, and a caller that
+        // then finds nothing pending commits on its own task after these.
+        note(shared, &outcomes);
+        shared.sent_done(sent);
         outcomes
     } else {
-        shared.pending.fetch_sub(sent, Ordering::SeqCst);
+        shared.sent_done(sent);
         Ok(batch.iter().map(|_| Ok(())).collect())
     };
-    if writes {
-        note(shared, &outcomes);
-    }
     let acked = batch.iter().filter(|w| w.ack.is_some()).count();
     let at = (picked, Instant::now(), (acked, batch.len() - acked));
     match outcomes {
@@ -471,6 +483,7 @@ fn report(w: Write, outcome: Result<(), WriteError>, at: (Instant, Instant, (usi
         Some(ack) => {
             let (picked, committed, batch) = at;
             let _ = ack.send(Done {
+                inline: false,
                 outcome,
                 batch,
                 picked,

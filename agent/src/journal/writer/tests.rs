@@ -336,3 +336,76 @@ async fn with_journal_sync_full_every_write_commits_off_the_runtime() {
     full.close().await;
     drop(dir);
 }
+
+// Two runtime threads: callers commit on their own tasks while the writer's task commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_contention_no_write_overtakes_one_that_happened_before_it() {
+    let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)").await;
+    let tasks: Vec<_> = (0..4_i64)
+        .map(|t| {
+            let w = w.clone();
+            tokio::spawn(async move {
+                for i in 0..150_i64 {
+                    let k = t * 1000 + i;
+                    // Queued, then a write that needs it: it must not commit first.
+                    w.queue(format!("row {k}"), vec![insert(k, "a")]);
+                    let set = Stmt::new("UPDATE t SET v = 'b' WHERE k = ?", vec![k.into()]);
+                    w.write(vec![set.expecting_a_row()]).await?;
+                    // And one with nothing of this task's ahead of it.
+                    w.write(vec![insert(k + 500, "c")]).await?;
+                }
+                Ok::<_, WriteError>(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let (n, b): (i64, i64) = sqlx::query_as("SELECT COUNT(*), SUM(v = 'b') FROM t")
+        .fetch_one(&p)
+        .await
+        .unwrap();
+    assert_eq!((n, b), (4 * 300, 4 * 150));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_storage_fault_on_the_callers_task_stops_trading_until_a_write_commits_again() {
+    use futures::FutureExt as _;
+    let (_dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)").await;
+    assert!(matches!(
+        w.write(vec![insert(1, "a")]).now_or_never(),
+        Some(Ok(()))
+    ));
+    {
+        // The file may not grow much more on the writer's connection: SQLITE_FULL.
+        let store = w.shared.store.try_lock().unwrap();
+        let conn = store.conn.as_ref().unwrap();
+        let pages: i64 = conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        conn.pragma_update(None, "max_page_count", pages + 2)
+            .unwrap();
+    }
+    let big = Stmt::new(
+        "INSERT INTO t (k, v) VALUES (?, ?)",
+        vec![2_i64.into(), Value::Blob(vec![7; 1_000_000])],
+    );
+    let failed = w.write(vec![big]).now_or_never();
+    assert!(
+        matches!(failed, Some(Err(_))),
+        "failed on this task: {failed:?}"
+    );
+    assert!(w.faulted(), "no new order while the storage fails");
+    assert!(
+        w.shared.store.try_lock().unwrap().conn.is_none(),
+        "the connection is let go"
+    );
+    // The next write goes to the task, which opens a fresh connection; trading resumes.
+    w.write(vec![insert(3, "a")]).await.unwrap();
+    assert!(!w.faulted());
+    let ks: Vec<i64> = sqlx::query_scalar("SELECT k FROM t ORDER BY k")
+        .fetch_all(&p)
+        .await
+        .unwrap();
+    assert_eq!(ks, vec![1, 3]);
+}
