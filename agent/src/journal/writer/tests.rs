@@ -1,6 +1,7 @@
 //! The writer's unit tests on a temp SQLite file.
 
 use super::*;
+use rusqlite::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use std::str::FromStr;
 
@@ -248,19 +249,23 @@ async fn the_wal_is_checkpointed_off_the_worker_every_so_many_batches() {
     );
 }
 
+/// Lets the file grow by two pages at most on `conn`: a large row then fails with SQLITE_FULL,
+/// as on a full disk.
+fn cap_growth(conn: &Connection) {
+    let pages: i64 = conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    conn.pragma_update(None, "max_page_count", pages + 2)
+        .unwrap();
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_storage_fault_mid_batch_fails_the_whole_batch() {
     let (dir, p, w) = setup("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)").await;
     w.close().await;
     let mut store = store_of(&dir);
     commit_row(&mut store, 1).await;
-    // The file may not grow much more: a large row fails with SQLITE_FULL.
-    let conn = store.conn.as_ref().unwrap();
-    let pages: i64 = conn
-        .query_row("PRAGMA page_count", [], |r| r.get(0))
-        .unwrap();
-    conn.pragma_update(None, "max_page_count", pages + 2)
-        .unwrap();
+    cap_growth(store.conn.as_ref().unwrap());
     let row = |k: i64, len: usize| Write {
         stmts: vec![Stmt::new(
             "INSERT INTO t (k, v) VALUES (?, ?)",
@@ -376,16 +381,7 @@ async fn a_storage_fault_on_the_callers_task_stops_trading_until_a_write_commits
         w.write(vec![insert(1, "a")]).now_or_never(),
         Some(Ok(()))
     ));
-    {
-        // The file may not grow much more on the writer's connection: SQLITE_FULL.
-        let store = w.shared.store.try_lock().unwrap();
-        let conn = store.conn.as_ref().unwrap();
-        let pages: i64 = conn
-            .query_row("PRAGMA page_count", [], |r| r.get(0))
-            .unwrap();
-        conn.pragma_update(None, "max_page_count", pages + 2)
-            .unwrap();
-    }
+    cap_growth(w.shared.store.try_lock().unwrap().conn.as_ref().unwrap());
     let big = Stmt::new(
         "INSERT INTO t (k, v) VALUES (?, ?)",
         vec![2_i64.into(), Value::Blob(vec![7; 1_000_000])],
