@@ -15,7 +15,7 @@ pub enum CoordinatorError {
     Database(#[from] sqlx::Error),
     /// SQLite failed on the claim's own connection (`store/sqlite_claim.rs`); logged like
     /// [`CoordinatorError::Database`].
-    #[error("database error: {0}")]
+    #[error("database error (claim connection): {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// Migrations failed.
     #[error("database migration failed: {0}")]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tonic::Code;
+use tracing::Instrument as _;
 use wavegate_common::Signal;
 use wavegate_common::proto::v1 as pb;
 use wavegate_common::time::wave_id;
@@ -192,7 +193,22 @@ impl Ingest {
     pub async fn close(&mut self, ts: DateTime<Utc>) -> Result<(), CoordinatorError> {
         self.flush().await?;
         let id = wave_id(ts);
-        let closed = match close_wave(&self.core, &id, true).await {
+        // On a task of its own: a caller that goes away mid-close (a dropped stream) does not
+        // leave a claimed wave undispatched until the next tick's resume.
+        let (core, closing_id) = (self.core.clone(), id.clone());
+        // In the call's span: the wave's trace links back to it (`wave::close_wave`).
+        let closing = tokio::spawn(
+            async move { close_wave(&core, &closing_id, true).await }
+                .instrument(tracing::Span::current()),
+        );
+        let closed = match closing.await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(CoordinatorError::Unavailable(
+                "the coordinator is shutting down; retry later".into(),
+            )),
+        };
+        let closed = match closed {
             Err(CoordinatorError::NotFound(m)) => {
                 return Err(match timing::check(&self.core.cfg.waves, ts, Utc::now()) {
                     Err(r) if r.code() == Code::InvalidArgument => {

@@ -1,12 +1,14 @@
-//! The journal file's single writer: a task that commits whatever has queued up (FIFO) in one
-//! transaction. Only writes a caller must see committed wait for an acknowledgement (the
-//! order's row before it is sent, the paper exchange's record of an order, a wave's `Result`);
-//! bookkeeping after an answer is queued and committed with whatever comes next.
+//! The journal file's single writer: one connection whose commits keep the order writes were
+//! made in. Only writes a caller must see committed wait for an acknowledgement (the order's
+//! row before it is sent, the paper exchange's record of an order, a wave's `Result`);
+//! bookkeeping after an answer is queued and committed with whatever comes next. Queued writes
+//! go to a task that commits whatever has queued up (FIFO) in one transaction.
 //!
 //! Guarantees: one queue and one connection, so an acknowledged write ([`Writer::flush`], a
 //! `Result`) implies every earlier write committed; after a crash the file holds a prefix of
-//! the commit order, in which every write follows those that happened before it. The paper exchange shares this writer (its tables live in the same file), so
-//! SQLite's file lock is never contended between them.
+//! the commit order, in which every write follows those that happened before it. The paper
+//! exchange shares this writer (its tables live in the same file), so SQLite's file lock is
+//! never contended between them.
 //!
 //! The writer has its own rusqlite connection (a sqlx worker round trip costs two thread
 //! wake-ups per write, docs/benchmarks.md) and commits on the task's thread between

@@ -269,7 +269,6 @@ impl Store {
         };
         let checkpoints = (backend == Backend::Sqlite)
             .then(|| std::sync::Arc::new(checkpoint::spawn(pool.clone(), every)));
-        let path = sqlite_path(&url);
         let claims = (backend == Backend::Sqlite)
             .then(|| claim_file(&url))
             .flatten()
@@ -285,6 +284,7 @@ impl Store {
         };
         store.migrate().await?;
         if let Some(c) = store.claims.clone() {
+            let path = sqlite_path(&url);
             tokio::task::spawn_blocking(move || c.warm())
                 .await
                 .map_err(|e| CoordinatorError::OpenDatabase {
@@ -355,6 +355,7 @@ impl Store {
 
     /// Claims committed on a SQLite file's own claim connection (`store/sqlite_claim.rs`);
     /// 0 on PostgreSQL. For tests and diagnostics.
+    #[doc(hidden)]
     pub fn claims_on_own_connection(&self) -> u64 {
         self.claims.as_ref().map_or(0, |c| c.committed())
     }

@@ -1,7 +1,7 @@
 //! A SQLite file's claim with its params ([`Store::claim_with_params`]) on a rusqlite
 //! connection of its own: the whole transaction in one go on one thread, where sqlx hands
-//! each of its six statements to its worker thread and back, about 1 ms of the wave's close →
-//! first order (docs/benchmarks.md, eighth round). The agent's journal writer made the same
+//! each of its six statements to its worker thread and back (0.2–0.3 ms of each claim,
+//! docs/benchmarks.md, ninth round). The agent's journal writer made the same
 //! move. Same statements as the sqlx path (`waves.rs`, `params.rs`, `wave_params.rs`), same
 //! rows decoded (`row.rs`).
 //!
@@ -10,7 +10,8 @@
 //! stays only as a 64 MiB backstop, `checkpoint.rs`, so a commit here copies nothing back
 //! unless the store's checkpoint task is gone.) Otherwise, and always with `"full"`, it runs
 //! on the blocking pool, which may wait for the lock, open the file and fsync. There, a caller
-//! that stops waiting (a cancelled close) no longer rolls the claim back: it commits, and the
+//! that stops waiting no longer rolls the claim back: it commits. A producer's close runs on a
+//! task of its own (`ingest.rs`) so it goes on to dispatch; were a close dropped anyway, the
 //! wave, dispatching and this coordinator's, is resumed by the next tick (`wave::tick`).
 //!
 //! The connection is dropped after any error (a failed `COMMIT` may leave its transaction
@@ -163,7 +164,10 @@ impl ClaimConn {
         match blocking.await {
             Ok(ran) => ran,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => Err(CoordinatorError::Database(sqlx::Error::PoolClosed)),
+            // The runtime is shutting down: not a fault of the storage.
+            Err(_) => Err(CoordinatorError::Unavailable(
+                "the coordinator is shutting down; retry later".into(),
+            )),
         }
     }
 

@@ -22,11 +22,11 @@ use wavegate_coordinator::store::{
 use crate::support::{TestDb, current_wave, sig, sig_with_params};
 use crate::wave_params::{choose, refuse_exchange_2};
 
-type Groups = BTreeMap<ExchangeId, Vec<Signal>>;
+pub(crate) type Groups = BTreeMap<ExchangeId, Vec<Signal>>;
 
 /// What dispatch does with the signals: groups in rank order, and each exchange's update from
 /// its first signal with params.
-fn plan(signals: Vec<Signal>) -> (Groups, Vec<ParamsUpdate>) {
+pub(crate) fn plan(signals: Vec<Signal>) -> (Groups, Vec<ParamsUpdate>) {
     let groups = group_by_exchange(signals);
     let updates = wave_params(&groups)
         .into_iter()
@@ -39,7 +39,7 @@ fn plan(signals: Vec<Signal>) -> (Groups, Vec<ParamsUpdate>) {
     (groups, updates)
 }
 
-fn claim<'a>(id: &'a str, owner: &'a str, now: DateTime<Utc>) -> Claim<'a> {
+pub(crate) fn claim<'a>(id: &'a str, owner: &'a str, now: DateTime<Utc>) -> Claim<'a> {
     Claim {
         id,
         owner,
@@ -53,12 +53,16 @@ fn claim<'a>(id: &'a str, owner: &'a str, now: DateTime<Utc>) -> Claim<'a> {
 
 /// Stores a wave of three signals (closing by `close_by` only a day later): exchange 1's best
 /// carries `max_trades` 6, exchange 2's 5.
-async fn stored_wave(store: &Store, ts: DateTime<Utc>, now: DateTime<Utc>) -> Vec<Signal> {
+pub(crate) async fn stored_wave(
+    store: &Store,
+    ts: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Vec<Signal> {
     stored_wave_closing(store, ts, now, Duration::days(1)).await
 }
 
 /// [`stored_wave`] closing by `close_by` at `ts + after`.
-async fn stored_wave_closing(
+pub(crate) async fn stored_wave_closing(
     store: &Store,
     ts: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -135,7 +139,7 @@ fn claimed_where_expected(store: &Store, way: Way) {
     );
 }
 
-async fn claim_with(
+pub(crate) async fn claim_with(
     store: &Store,
     c: Claim<'_>,
     cached: Option<Vec<Signal>>,
@@ -451,113 +455,6 @@ async fn another_connection_sees_nothing_of_the_claim_until_its_one_commit() {
         handle.join().unwrap();
         store.close().await;
     }
-}
-
-#[tokio::test]
-async fn a_sqlite_claim_waits_for_another_writer_and_fails_once_the_store_is_closed() {
-    use sqlx::Executor as _;
-    // `normal` claims on the caller's task unless it would wait; `full` always off it.
-    for sync in [SqliteSync::Normal, SqliteSync::Full] {
-        let db = TestDb::sqlite().await;
-        let store = Store::connect_with(&db.url, sync).await.unwrap();
-        let ts = current_wave();
-        let now = from_ms(ms(Utc::now()));
-        let batch = stored_wave(&store, ts, now).await;
-        // Another writer (an ingest, say) holds the write lock.
-        let mut other = store.pool().acquire().await.unwrap();
-        other.execute("BEGIN IMMEDIATE").await.unwrap();
-        let claimer = store.clone();
-        let claiming = tokio::spawn(async move {
-            let id = wave_id(ts);
-            claim_with(&claimer, claim(&id, "a", now), Some(batch)).await
-        });
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        assert!(!claiming.is_finished(), "{sync:?}: the claim waits for it");
-        other.execute("COMMIT").await.unwrap();
-        drop(other);
-        let c = (claiming.await.unwrap()).expect("claimed once the lock is free");
-        assert!(!c.read_in_claim);
-        assert_eq!(c.row.status, WaveStatus::Dispatching);
-        assert_eq!(
-            store.wave_params(&wave_id(ts)).await.unwrap(),
-            Some(c.params)
-        );
-
-        // Closed: a claim is refused, nothing is written.
-        let next_ts = ts - Duration::minutes(15);
-        let next = wave_id(next_ts);
-        let next_batch = stored_wave(&store, next_ts, now).await;
-        store.close().await;
-        let refused = store
-            .claim_with_params(
-                claim(&next, "a", now),
-                move |_| Some(next_batch),
-                plan,
-                |_, w, s| choose(w, s),
-            )
-            .await;
-        let refused = refused.expect_err("claimed on a closed store");
-        assert!(refused.is_storage_fault(), "{sync:?}: {refused}");
-        assert_eq!(store.claims_on_own_connection(), 1, "{sync:?}");
-        let reopened = Store::connect(&db.url).await.unwrap();
-        let w = reopened.wave(&next).await.unwrap().unwrap();
-        assert_eq!((w.status, w.owner), (WaveStatus::Collecting, None));
-        reopened.close().await;
-    }
-}
-
-#[tokio::test]
-async fn a_sqlite_claim_on_a_full_disk_fails_as_a_storage_fault_holds_no_lock_and_claims_once_space_returns()
- {
-    use wavegate_tests::small_disk::SmallDisk;
-    let dir = tempfile::tempdir().unwrap();
-    let Some(disk) = SmallDisk::mount(&dir.path().join("db"), "2m") else {
-        eprintln!("SKIPPED: mounting a tmpfs needs root (CAP_SYS_ADMIN)");
-        return;
-    };
-    let url = format!(
-        "sqlite://{}/coordinator.db?mode=rwc",
-        dir.path().join("db").display()
-    );
-    // No checkpoint during the test: the WAL only grows, so any commit needs new space.
-    let hour = std::time::Duration::from_secs(3600);
-    let store = Store::connect_checkpointing(&url, SqliteSync::Normal, hour)
-        .await
-        .unwrap();
-    let ts = current_wave();
-    let now = from_ms(ms(Utc::now()));
-    let batch = stored_wave(&store, ts, now).await;
-    let id = wave_id(ts);
-
-    disk.fill();
-    let e = store
-        .claim_with_params(
-            claim(&id, "a", now),
-            {
-                let batch = batch.clone();
-                move |_| Some(batch)
-            },
-            plan,
-            |_, w, s| choose(w, s),
-        )
-        .await
-        .expect_err("claimed on a full disk");
-    assert!(e.is_storage_fault(), "{e}");
-    // The failed claim holds no lock and left nothing: the pool reads the wave as it was.
-    let w = store.wave(&id).await.unwrap().unwrap();
-    assert_eq!((w.status, w.owner), (WaveStatus::Collecting, None));
-
-    disk.free();
-    // The pool writes (the failed claim's connection would hold the write lock if kept).
-    let later = now + Duration::seconds(1);
-    stored_wave(&store, ts - Duration::minutes(15), later).await;
-    let c = claim_with(&store, claim(&id, "a", later), Some(batch))
-        .await
-        .expect("claimed once space returned");
-    assert_eq!(c.row.status, WaveStatus::Dispatching);
-    assert_eq!(store.wave_params(&id).await.unwrap(), Some(c.params));
-    store.close().await;
-    drop(disk);
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ mod api_ingest;
 mod api_waves;
 mod auth;
 mod claim_params;
+mod claim_sqlite;
 mod hostile_clients;
 mod large_batches;
 mod params_positions;

@@ -8,15 +8,15 @@
 //! ```
 //!
 //! Every process is single-threaded and blocks in its reads; every commit is rusqlite's on the
-//! process's own thread (the agent's journal writer commits with rusqlite too, but on its writer
-//! task, reached through a channel: `agent/src/journal/writer.rs`), with WAL checkpoints
-//! between waves, outside the timed part (wavegate's agent pays one in every
-//! 256th journal batch; the coordinator's task checkpoints once a second beside its claims).
-//! So the floor leaves out those checkpoints, the async runtimes' wake-ups, the hand-off to the
-//! journal writer's task, sqlx's worker
-//! thread (the coordinator's claim goes through it, from a deferred `BEGIN`) and everything
-//! wavegate does besides: HTTP/2 and protobuf, the claim's params, the session's start,
-//! validation, the rate limiter, spans.
+//! process's own thread, with WAL checkpoints between waves, outside the timed part (wavegate's
+//! agent pays one in every 256th journal batch; the coordinator's task checkpoints once a
+//! second beside its claims). wavegate commits with rusqlite too since the ninth round, the
+//! journal's acknowledged writes and a SQLite claim on the caller's task when nothing is queued
+//! ahead and nothing would wait (`agent/src/journal/writer.rs`,
+//! `coordinator/src/store/sqlite_claim.rs`), else handed to a task or the blocking pool. So the
+//! floor leaves out those checkpoints, the async runtimes' wake-ups and hand-offs, and
+//! everything wavegate does besides: HTTP/2 and protobuf, the claim's params, the session's
+//! start, validation, the rate limiter, spans.
 //!
 //! **Close → first order** (`first`): at the decision to close, one process commits the claim
 //! (`BEGIN IMMEDIATE`, one `UPDATE`, `COMMIT`; `synchronous = FULL`, the coordinator's

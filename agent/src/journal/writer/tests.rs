@@ -388,7 +388,7 @@ async fn a_storage_fault_on_the_callers_task_stops_trading_until_a_write_commits
     );
     let failed = w.write(vec![big]).now_or_never();
     assert!(
-        matches!(failed, Some(Err(_))),
+        matches!(failed, Some(Err(WriteError::Batch(_)))),
         "failed on this task: {failed:?}"
     );
     assert!(w.faulted(), "no new order while the storage fails");
