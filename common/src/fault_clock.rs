@@ -1,7 +1,8 @@
 //! When a storage fault last happened, so a connection pool can stop reusing connections
 //! opened before it (SQLite may leave a transaction open on a connection whose `COMMIT`
 //! failed with `SQLITE_FULL` or `SQLITE_IOERR`; reused, it holds the write lock and shows
-//! uncommitted rows). Used by the coordinator's store and the agent's journal.
+//! uncommitted rows). Used by the coordinator's store and the agent's journal, which also
+//! tell a storage fault from SQLite's result code alike ([`is_sqlite_storage_code`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -45,9 +46,32 @@ impl FaultClock {
     }
 }
 
+/// SQLite primary result codes of a failing storage (`sqlite3.h`): `SQLITE_IOERR` (10),
+/// `SQLITE_CORRUPT` (11), `SQLITE_FULL` (13), `SQLITE_CANTOPEN` (14), `SQLITE_NOTADB` (26).
+const SQLITE_STORAGE: [i64; 5] = [10, 11, 13, 14, 26];
+
+/// True when a SQLite result code (primary or extended: an extended code carries its primary
+/// one in the low byte) says the storage failed (disk full, I/O error, corruption), not the
+/// statement: the request may succeed once the storage recovers.
+pub fn is_sqlite_storage_code(code: i64) -> bool {
+    SQLITE_STORAGE.contains(&(code & 0xff))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_codes_are_told_from_statement_codes_extended_ones_too() {
+        // SQLITE_FULL, SQLITE_IOERR_WRITE (778), SQLITE_NOTADB.
+        for code in [13, 778, 26] {
+            assert!(is_sqlite_storage_code(code), "{code}");
+        }
+        // SQLITE_CONSTRAINT_TRIGGER (1811), SQLITE_BUSY, SQLITE_ERROR.
+        for code in [1811, 5, 1] {
+            assert!(!is_sqlite_storage_code(code), "{code}");
+        }
+    }
 
     #[test]
     fn connections_older_than_the_latest_fault_are_stale() {

@@ -1,10 +1,9 @@
 //! Storage faults (disk full, I/O, lost connection). After one the pool closes every older
 //! connection: a failed SQLite `COMMIT` may leave its transaction open, holding the lock.
 
-use crate::error::CoordinatorError;
+use wavegate_common::fault_clock::is_sqlite_storage_code;
 
-/// SQLite primary codes (low byte) of a failed storage: IOERR, CORRUPT, FULL, CANTOPEN, NOTADB.
-const SQLITE_STORAGE: [i64; 5] = [10, 11, 13, 14, 26];
+use crate::error::CoordinatorError;
 
 /// True when `e` is a fault of the storage (the request may succeed once it recovers).
 pub fn is_storage_fault(e: &sqlx::Error) -> bool {
@@ -20,8 +19,7 @@ pub fn is_storage_fault(e: &sqlx::Error) -> bool {
                     .iter()
                     .any(|class| code.starts_with(class));
             }
-            code.parse::<i64>()
-                .is_ok_and(|c| SQLITE_STORAGE.contains(&(c & 0xff)))
+            code.parse::<i64>().is_ok_and(is_sqlite_storage_code)
         }
         _ => false,
     }
@@ -49,9 +47,7 @@ pub(super) fn is_sqlite_constraint(e: &CoordinatorError) -> bool {
 /// [`is_storage_fault`] for an error of the claim's rusqlite connection.
 pub fn is_sqlite_storage_fault(e: &rusqlite::Error) -> bool {
     match e {
-        rusqlite::Error::SqliteFailure(f, _) => {
-            SQLITE_STORAGE.contains(&i64::from(f.extended_code & 0xff))
-        }
+        rusqlite::Error::SqliteFailure(f, _) => is_sqlite_storage_code(i64::from(f.extended_code)),
         _ => false,
     }
 }

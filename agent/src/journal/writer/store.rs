@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 use tracing::warn;
+use wavegate_common::fault_clock::is_sqlite_storage_code;
 
 use super::{Stmt, Write, WriteError};
 
@@ -160,12 +161,10 @@ pub(super) fn open(path: &std::path::Path, full: bool) -> rusqlite::Result<Conne
     Ok(conn)
 }
 
-/// SQLite primary result codes of a failing storage (`sqlite3.h`): `SQLITE_IOERR` (10),
-/// `SQLITE_CORRUPT` (11), `SQLITE_FULL` (13), `SQLITE_CANTOPEN` (14); extended codes carry
-/// the primary one in their low byte.
+/// True when `e` is a failing storage's (disk full, I/O error, corruption, not a database).
 pub(super) fn storage_fault(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _)
-        if [10, 11, 13, 14].contains(&(f.extended_code & 0xff)))
+        if is_sqlite_storage_code(i64::from(f.extended_code)))
 }
 
 /// True when a write of the batch failed for the storage's sake.
